@@ -1,0 +1,97 @@
+"""What a strategy's ``get_signal`` may read: helpers bound to the current run.
+
+The helpers read a context variable the engine sets before each call, so a
+strategy written for a backtest runs unchanged live. ``get_candles`` only
+ever returns candles that closed before ``when``: the window is cut at the
+engine's cursor, and the cursor is never past ``when``.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from .candles import CandleWindow, Candles
+from .errors import BtfarmError
+from .intervals import interval_ms
+
+
+@dataclass(slots=True)
+class RunContext:
+    symbol: str
+    mode: Literal["backtest", "live"]
+    candles: Candles
+    params: dict[str, Any]
+    avg_count: int
+    when_ms: int = 0
+    cursor: int = 0  # index of the first candle not yet closed at when_ms
+    others: dict[str, Candles] = field(default_factory=dict)
+    load_other: Any = None  # callable(symbol) -> Candles, for other symbols
+
+    def candles_for(self, symbol: str) -> tuple[Candles, int]:
+        if symbol == self.symbol:
+            return self.candles, self.cursor
+        other = self.others.get(symbol)
+        if other is None:
+            if self.load_other is None:
+                raise BtfarmError(f"get_candles: no candles for {symbol} in this run")
+            other = self.others[symbol] = self.load_other(symbol)
+        return other, other.index_at(self.when_ms)
+
+
+_current: ContextVar[RunContext | None] = ContextVar("btfarm_run_context", default=None)
+
+
+def _ctx() -> RunContext:
+    ctx = _current.get()
+    if ctx is None:
+        raise BtfarmError("this helper only works inside get_signal, while btfarm runs the strategy")
+    return ctx
+
+
+def get_candles(symbol: str, interval: str = "1m", limit: int = 1) -> CandleWindow:
+    """The last ``limit`` candles of ``interval`` that closed before ``when``."""
+    ctx = _ctx()
+    if interval == "1m" and symbol == ctx.symbol:
+        return ctx.candles.window(ctx.cursor, limit)
+    candles, cursor = ctx.candles_for(symbol)
+    if interval == "1m":
+        return candles.window(cursor, limit)
+    agg = candles.aggregated(interval)
+    # a bucket is visible once its whole interval has passed
+    end = agg.index_at(ctx.when_ms - interval_ms(interval) + 1)
+    return agg.window(end, limit)
+
+
+def get_average_price(symbol: str) -> float:
+    """The current price: VWAP of the last CC_AVG_PRICE_CANDLES_COUNT closed 1m candles."""
+    ctx = _ctx()
+    candles, cursor = ctx.candles_for(symbol)
+    if cursor == 0:
+        raise BtfarmError(f"get_average_price: no candle of {symbol} closed before {get_date().isoformat()}")
+    return float(candles.vwap(ctx.avg_count)[cursor - 1])
+
+
+def get_date() -> datetime:
+    """The time the strategy is asked about (``when``)."""
+    return datetime.fromtimestamp(_ctx().when_ms / 1000, tz=UTC)
+
+
+def get_mode() -> Literal["backtest", "live"]:
+    return _ctx().mode
+
+
+def get_params() -> dict[str, Any]:
+    """The strategy's params, with a sweep variant's overrides applied."""
+    return _ctx().params
+
+
+def activate(ctx: RunContext):
+    """Make ``ctx`` the current run; returns the token to reset it."""
+    return _current.set(ctx)
+
+
+def deactivate(token) -> None:
+    _current.reset(token)

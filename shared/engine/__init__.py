@@ -1,0 +1,1 @@
+"""The engine: one lifecycle core that a backtest drives per minute and Live per tick."""

@@ -1,0 +1,84 @@
+"""Every exception btfarm raises, grouped by what a handler should do.
+
+    BtfarmError
+     ├── ConfigError            stop: the setup is wrong, nothing can run
+     │    ├── SchemaError           a schema given to add_* is malformed
+     │    ├── NotRegisteredError    a name used before it was registered
+     │    └── SettingsError         a BTFARM_* variable is unknown or invalid
+     ├── InputError             reject that one thing, keep the run or sweep going
+     │    ├── CandleDataError       an exchange returned bad candles
+     │    ├── SignalError           get_signal returned something unusable
+     │    ├── StrategyError         get_signal raised
+     │    ├── PersistenceError      a persisted file is corrupt or truncated
+     │    └── ReportError           a report column or dump path is wrong
+     └── TransientError         retry with backoff
+          └── StoreUnavailable      Redis did not answer
+
+Messages name the thing, show the value and say the fix; causes are chained
+with ``raise ... from``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class BtfarmError(Exception):
+    """Base of every error btfarm raises on purpose."""
+
+
+class ConfigError(BtfarmError):
+    """The setup is wrong: stop before doing any work."""
+
+
+class SchemaError(ConfigError):
+    """A schema passed to an ``add_*`` function is malformed."""
+
+
+class NotRegisteredError(ConfigError):
+    """A schema name was used before it was registered."""
+
+
+class SettingsError(ConfigError):
+    """A ``BTFARM_*`` environment variable or a ``set_config`` key is wrong."""
+
+
+class InputError(BtfarmError):
+    """One input is bad: reject it and keep the rest of the work going."""
+
+
+class CandleDataError(InputError):
+    """An exchange returned candles that cannot be used."""
+
+
+class SignalError(InputError):
+    """A strategy returned a signal that breaks the validation rules."""
+
+
+class StrategyError(InputError):
+    """A strategy's own code raised; the original is chained as the cause."""
+
+
+class PersistenceError(InputError):
+    """Persisted state is corrupt or truncated; it is left untouched."""
+
+
+class ReportError(InputError):
+    """A report column or dump path is wrong."""
+
+
+class TransientError(BtfarmError):
+    """A passing fault: retry with backoff."""
+
+
+class StoreUnavailable(TransientError):
+    """The Redis state store did not answer."""
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """A ' Did you mean ...?' suffix listing close matches, or ''."""
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return " Did you mean " + " or ".join(f'"{c}"' for c in close) + "?"

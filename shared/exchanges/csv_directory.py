@@ -1,0 +1,61 @@
+"""Candles from a folder of CSV or Parquet files, one file per symbol."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..candles import Candles, to_candles
+from ..errors import CandleDataError
+from ..schemas import ExchangeSchema
+from .source import PagedSource
+
+
+class CsvDirectory(PagedSource):
+    """Reads ``{symbol}.csv`` / ``{symbol}.parquet`` under ``folder``, or explicit ``files``.
+
+    Columns: ``timestamp`` (or ``timestamp_ms``; epoch ms or ISO dates),
+    open, high, low, close, volume. Each file is read and validated once.
+    """
+
+    def __init__(self, folder: str | Path | None = None, files: dict[str, str | Path] | None = None,
+                 name: str = "csv") -> None:
+        if folder is None and not files:
+            raise ValueError("CsvDirectory needs a folder or a files={symbol: path} mapping")
+        self.folder = Path(folder) if folder is not None else None
+        self.files = {k: Path(v) for k, v in (files or {}).items()}
+        self.name = name
+        self._cache: dict[str, Candles] = {}
+
+    def path_for(self, symbol: str) -> Path:
+        if symbol in self.files:
+            return self.files[symbol]
+        if self.folder is not None:
+            for suffix in (".parquet", ".csv", ".csv.gz"):
+                path = self.folder / f"{symbol}{suffix}"
+                if path.exists():
+                    return path
+        looked = [str(self.files[s]) for s in self.files] if self.files else [f"{self.folder}/{symbol}.csv|.parquet"]
+        raise CandleDataError(f'exchange "{self.name}" has no candle file for {symbol} (looked for {", ".join(looked)})')
+
+    def all(self, symbol: str) -> Candles:
+        cached = self._cache.get(symbol)
+        if cached is None:
+            path = self.path_for(symbol)
+            try:
+                frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+            except (OSError, ValueError, pd.errors.ParserError) as exc:
+                raise CandleDataError(f'exchange "{self.name}": cannot read {path}: {exc}') from exc
+            cached = self._cache[symbol] = to_candles(frame, f"{self.name}` file `{path}", symbol)
+        return cached
+
+    def load_range(self, symbol: str, start_ms: int, end_ms: int) -> Candles:
+        return self.all(symbol).slice_ms(start_ms, end_ms)
+
+
+def csv_exchange(exchange_name: str, folder: str | Path | None = None,
+                 files: dict[str, str | Path] | None = None, **extra) -> ExchangeSchema:
+    """An exchange schema over a folder (or a mapping) of candle files."""
+    source = CsvDirectory(folder, files, name=exchange_name)
+    return ExchangeSchema(exchange_name=exchange_name, get_candles=source.get_candles, source=source, **extra)

@@ -1,0 +1,167 @@
+"""Named schemas: ``add_*`` to register, ``get_*`` to use, ``list_*`` to see.
+
+Bad schemas are refused at registration; a missing name is refused at use,
+with an error naming the schema and the method that needed it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import NotRegisteredError, SchemaError, did_you_mean
+from .schemas import (
+    ExchangeSchema,
+    FrameSchema,
+    RiskSchema,
+    SizingSchema,
+    StrategySchema,
+    WalkerSchema,
+)
+
+S = TypeVar("S", bound=BaseModel)
+
+KINDS: dict[str, tuple[type[BaseModel], str]] = {
+    "exchange": (ExchangeSchema, "exchange_name"),
+    "frame": (FrameSchema, "frame_name"),
+    "strategy": (StrategySchema, "strategy_name"),
+    "walker": (WalkerSchema, "walker_name"),
+    "risk": (RiskSchema, "risk_name"),
+    "sizing": (SizingSchema, "sizing_name"),
+}
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._items: dict[str, dict[str, BaseModel]] = {kind: {} for kind in KINDS}
+
+    def add(self, kind: str, schema: BaseModel | dict[str, Any] | None, override: bool, fields: dict[str, Any]) -> Any:
+        model, name_field = KINDS[kind]
+        if isinstance(schema, model):
+            item = schema.model_copy(update=fields) if fields else schema
+        else:
+            data = {**(dict(schema) if schema else {}), **fields}
+            try:
+                item = model.model_validate(data)
+            except ValidationError as exc:
+                raise SchemaError(_describe(f"add_{kind}", data.get(name_field), exc)) from exc
+        name = getattr(item, name_field)
+        if name in self._items[kind] and not override:
+            raise SchemaError(
+                f'add_{kind}: {kind} "{name}" is already registered; '
+                f"pass override=True to replace it"
+            )
+        self._items[kind][name] = item
+        return item
+
+    def get(self, kind: str, name: str, needed_by: str) -> Any:
+        items = self._items[kind]
+        try:
+            return items[name]
+        except (KeyError, TypeError):
+            raise NotRegisteredError(
+                f'{kind} "{name}" not found (needed by {needed_by}).'
+                + did_you_mean(str(name), items)
+                + f" Register it with add_{kind}(...)"
+                + (f"; registered: {', '.join(sorted(items))}." if items else "; none is registered.")
+            ) from None
+
+    def names(self, kind: str) -> list[str]:
+        return list(self._items[kind])
+
+    def items(self, kind: str) -> list[Any]:
+        return list(self._items[kind].values())
+
+    def clear(self) -> None:
+        for items in self._items.values():
+            items.clear()
+
+
+def _describe(method: str, name: Any, exc: ValidationError) -> str:
+    where = f' "{name}"' if name else ""
+    problems = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "schema"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        given = err.get("input")
+        shown = "" if err["type"] in {"missing", "model_type"} or callable(given) else f" (got {given!r})"
+        problems.append(f"{loc}: {msg}{shown}")
+    return f"{method}{where}: " + "; ".join(problems)
+
+
+registry = Registry()
+
+
+def add_exchange(schema: ExchangeSchema | dict[str, Any] | None = None, /, *, override: bool = False, **fields: Any) -> ExchangeSchema:
+    return registry.add("exchange", schema, override, fields)
+
+
+def add_frame(schema: FrameSchema | dict[str, Any] | None = None, /, *, override: bool = False, **fields: Any) -> FrameSchema:
+    return registry.add("frame", schema, override, fields)
+
+
+def add_strategy(schema: StrategySchema | dict[str, Any] | None = None, /, *, override: bool = False, **fields: Any) -> StrategySchema:
+    return registry.add("strategy", schema, override, fields)
+
+
+def add_walker(schema: WalkerSchema | dict[str, Any] | None = None, /, *, override: bool = False, **fields: Any) -> WalkerSchema:
+    return registry.add("walker", schema, override, fields)
+
+
+def add_risk(schema: RiskSchema | dict[str, Any] | None = None, /, *, override: bool = False, **fields: Any) -> RiskSchema:
+    return registry.add("risk", schema, override, fields)
+
+
+def add_sizing(schema: SizingSchema | dict[str, Any] | None = None, /, *, override: bool = False, **fields: Any) -> SizingSchema:
+    return registry.add("sizing", schema, override, fields)
+
+
+def get_exchange(name: str, needed_by: str = "get_exchange") -> ExchangeSchema:
+    return registry.get("exchange", name, needed_by)
+
+
+def get_frame(name: str, needed_by: str = "get_frame") -> FrameSchema:
+    return registry.get("frame", name, needed_by)
+
+
+def get_strategy(name: str, needed_by: str = "get_strategy") -> StrategySchema:
+    return registry.get("strategy", name, needed_by)
+
+
+def get_walker(name: str, needed_by: str = "get_walker") -> WalkerSchema:
+    return registry.get("walker", name, needed_by)
+
+
+def get_risk(name: str, needed_by: str = "get_risk") -> RiskSchema:
+    return registry.get("risk", name, needed_by)
+
+
+def get_sizing(name: str, needed_by: str = "get_sizing") -> SizingSchema:
+    return registry.get("sizing", name, needed_by)
+
+
+def list_exchanges() -> list[ExchangeSchema]:
+    return registry.items("exchange")
+
+
+def list_frames() -> list[FrameSchema]:
+    return registry.items("frame")
+
+
+def list_strategies() -> list[StrategySchema]:
+    return registry.items("strategy")
+
+
+def list_walkers() -> list[WalkerSchema]:
+    return registry.items("walker")
+
+
+def list_risks() -> list[RiskSchema]:
+    return registry.items("risk")
+
+
+def list_sizings() -> list[SizingSchema]:
+    return registry.items("sizing")

@@ -1,0 +1,173 @@
+"""The schemas users register by name (SEMANTICS.md section 1).
+
+Each is a frozen pydantic model that refuses unknown keys, so a misspelt
+field is an error at registration, not a silent default.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .intervals import FrameInterval, StrategyInterval
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-\[\]=,: ]{0,199}$")
+
+Metric = Literal[
+    "sharpe_ratio",
+    "annualized_sharpe_ratio",
+    "win_rate",
+    "total_pnl",
+    "certainty_ratio",
+    "avg_pnl",
+    "expected_yearly_returns",
+]
+METRICS: tuple[str, ...] = Metric.__args__  # type: ignore[attr-defined]
+
+
+def check_name(kind: str, name: str) -> str:
+    """Names become file names and Redis keys: no path separators, no '..'."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name) or ".." in name:
+        raise ValueError(
+            f"{kind} {name!r} is not a valid name: use letters, digits and - _ . [ ] = , : "
+            "(no path separators, no '..', at most 200 characters)"
+        )
+    return name
+
+
+class _Schema(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    note: str | None = None
+
+
+def to_utc(value: datetime | str | int | float) -> datetime:
+    """A datetime, ISO string or epoch milliseconds as an aware UTC datetime."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    if isinstance(value, str):
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    raise ValueError(f"expected a datetime, an ISO date string or epoch ms, got {value!r}")
+
+
+def to_ms(value: datetime) -> int:
+    return int(round(value.timestamp() * 1000))
+
+
+class ExchangeSchema(_Schema):
+    exchange_name: str
+    get_candles: Callable[..., Any]
+    format_price: Callable[[str, float], str] | None = None
+    format_quantity: Callable[[str, float], str] | None = None
+    source: Any = None  # a built-in candle source with a fast load_range(symbol, start_ms, end_ms)
+
+    _name = field_validator("exchange_name")(lambda v: check_name("exchange_name", v))
+
+
+class FrameSchema(_Schema):
+    frame_name: str
+    interval: FrameInterval
+    start_date: datetime
+    end_date: datetime
+    callbacks: dict[str, Callable[..., Any]] = Field(default_factory=dict)
+
+    _name = field_validator("frame_name")(lambda v: check_name("frame_name", v))
+
+    @field_validator("start_date", "end_date", mode="before")
+    @classmethod
+    def _dates(cls, value: Any) -> datetime:
+        return to_utc(value)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FrameSchema:
+        if self.start_date > self.end_date:
+            raise ValueError(
+                f'frame "{self.frame_name}": start_date {self.start_date.isoformat()} is after '
+                f"end_date {self.end_date.isoformat()}"
+            )
+        return self
+
+
+STRATEGY_CALLBACKS = ("on_open", "on_close", "on_active", "on_idle", "on_schedule", "on_cancel")
+
+
+class StrategySchema(_Schema):
+    strategy_name: str
+    interval: StrategyInterval
+    get_signal: Callable[..., Any]
+    callbacks: dict[str, Callable[..., Any]] = Field(default_factory=dict)
+    risk_name: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    _name = field_validator("strategy_name")(lambda v: check_name("strategy_name", v))
+
+    @field_validator("callbacks")
+    @classmethod
+    def _callbacks(cls, value: dict[str, Callable[..., Any]]) -> dict[str, Callable[..., Any]]:
+        for key, fn in value.items():
+            if key not in STRATEGY_CALLBACKS:
+                raise ValueError(f"unknown callback {key!r}; known: {', '.join(STRATEGY_CALLBACKS)}")
+            if not callable(fn):
+                raise ValueError(f"callback {key!r} is not callable")
+        return value
+
+
+class Sweep(BaseModel):
+    """A grid of one strategy's params; expands to one variant per combination."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    strategy_name: str
+    grid: dict[str, list[Any]]
+
+
+def sweep(strategy_name: str, **grid: list[Any]) -> Sweep:
+    """``sweep("sma-cross", fast=[5, 10], slow=[20, 50])`` for a walker's strategies."""
+    return Sweep(strategy_name=strategy_name, grid={k: list(v) for k, v in grid.items()})
+
+
+class WalkerSchema(_Schema):
+    walker_name: str
+    exchange_name: str
+    frame_name: str
+    strategies: list[str | Sweep]
+    metric: Metric = "sharpe_ratio"
+    callbacks: dict[str, Callable[..., Any]] = Field(default_factory=dict)
+
+    _name = field_validator("walker_name")(lambda v: check_name("walker_name", v))
+
+    @field_validator("strategies")
+    @classmethod
+    def _non_empty(cls, value: list[str | Sweep]) -> list[str | Sweep]:
+        if not value:
+            raise ValueError("strategies is empty: list at least one strategy name or sweep")
+        return value
+
+
+class RiskSchema(_Schema):
+    """``validations``: callables of a RiskCheck payload; raise or return False to reject."""
+
+    risk_name: str
+    validations: list[Callable[..., Any]] = Field(default_factory=list)
+    callbacks: dict[str, Callable[..., Any]] = Field(default_factory=dict)
+
+    _name = field_validator("risk_name")(lambda v: check_name("risk_name", v))
+
+
+class SizingSchema(_Schema):
+    """How much a position costs; informational for PnL percentages."""
+
+    sizing_name: str
+    method: Literal["fixed", "percent", "kelly"] = "percent"
+    fixed_amount: float | None = None
+    risk_percentage: float | None = None
+    kelly_multiplier: float = 0.25
+
+    _name = field_validator("sizing_name")(lambda v: check_name("sizing_name", v))
