@@ -1,0 +1,83 @@
+"""The strategies behind ``btfarm demo`` and the benchmarks.
+
+"sma-cross" is the benchmark strategy of the reference data ("sma-cross-5m":
+a 5-minute throttle, fast/slow simple moving averages of closes, +-1 %
+take profit and stop loss, 120-minute expiry). "pullback" shows a scheduled
+entry: it asks to buy a little below the price after a strong hour.
+Importing this module registers nothing; ``register_demo()`` does.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+
+from .context import get_average_price, get_candles, get_params
+from .exchanges.synthetic import synthetic_exchange
+from .registry import add_exchange, add_frame, add_strategy, add_walker
+from .schemas import sweep
+
+TAKE_PROFIT_PERCENT = 1.0  # sma-cross: take profit this far from entry
+STOP_LOSS_PERCENT = 1.0  # sma-cross: stop loss this far from entry
+EXPIRY_MINUTES = 120  # sma-cross: the position expires after this long
+SHIFT = 5  # sma-cross: "5 minutes earlier", in 1m candles
+
+
+def sma_cross_signal(symbol: str, when: datetime) -> dict | None:
+    """Long when the fast SMA crosses above the slow one, short when it crosses below."""
+    params = get_params()
+    fast, slow = int(params.get("fast", 10)), int(params.get("slow", 30))
+    closes = get_candles(symbol, "1m", slow + SHIFT).close
+    if len(closes) < slow + SHIFT:
+        return None
+    fast_now, fast_before = closes[-fast:].mean(), closes[-fast - SHIFT:-SHIFT].mean()
+    slow_now, slow_before = closes[-slow:].mean(), closes[-slow - SHIFT:-SHIFT].mean()
+    if fast_before <= slow_before and fast_now > slow_now:
+        side = 1
+    elif fast_before >= slow_before and fast_now < slow_now:
+        side = -1
+    else:
+        return None
+    price = get_average_price(symbol)
+    return {
+        "position": "long" if side > 0 else "short",
+        "price_take_profit": price * (1 + side * TAKE_PROFIT_PERCENT / 100),
+        "price_stop_loss": price * (1 - side * STOP_LOSS_PERCENT / 100),
+        "minute_estimated_time": EXPIRY_MINUTES,
+        "note": f"sma {fast}/{slow} cross",
+    }
+
+
+def pullback_signal(symbol: str, when: datetime) -> dict | None:
+    """After an hour that rose more than ``rise`` %, bid ``dip`` % below the price."""
+    params = get_params()
+    rise, dip = float(params.get("rise", 1.0)), float(params.get("dip", 0.3))
+    closes = get_candles(symbol, "1m", 60).close
+    if len(closes) < 60 or closes[-1] / closes[0] - 1 < rise / 100:
+        return None
+    price = get_average_price(symbol)
+    entry = price * (1 - dip / 100)
+    return {
+        "position": "long",
+        "price_open": entry,
+        "price_take_profit": entry * 1.012,
+        "price_stop_loss": entry * 0.99,
+        "minute_estimated_time": 240,
+        "note": f"pullback {dip}% after +{np.round(rise, 2)}%",
+    }
+
+
+def register_demo() -> None:
+    """Register the synthetic market, a 30-day frame, the two strategies and a sweep."""
+    add_exchange(synthetic_exchange("synthetic"), override=True)
+    add_frame(frame_name="demo-30d", interval="1m", start_date="2024-03-01T00:00:00Z",
+              end_date="2024-03-30T23:59:00Z", override=True)
+    add_strategy(strategy_name="sma-cross", interval="5m", get_signal=sma_cross_signal,
+                 params={"fast": 10, "slow": 30}, override=True)
+    add_strategy(strategy_name="pullback", interval="15m", get_signal=pullback_signal,
+                 params={"rise": 1.0, "dip": 0.3}, override=True)
+    add_walker(walker_name="demo-sweep", exchange_name="synthetic", frame_name="demo-30d",
+               strategies=["pullback", sweep("sma-cross", fast=[5, 8, 10, 12, 15, 20],
+                                             slow=[20, 30, 40, 60])],
+               override=True)

@@ -1,0 +1,52 @@
+"""Walking a frame's ticks for one strategy (the backtest side of the lifecycle).
+
+Only the ticks where the strategy is actually asked cost Python work: a
+throttled stretch is skipped with one ``searchsorted`` to the next bucket,
+and an open position is settled by ``StrategyCore.monitor`` in one numpy
+scan, after which the walk resumes at the first tick after the close.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from ..candles import Candles
+from .lifecycle import IDLE, StrategyCore
+
+PROGRESS_EVERY = 2048  # ticks between progress yields when nothing settles
+
+
+def walk(core: StrategyCore, candles: Candles, ticks: np.ndarray,
+         should_stop: Callable[[], bool] | None = None) -> Iterator[int]:
+    """Run ``core`` over ``ticks``; yields the tick index after each settle and now and then.
+
+    ``should_stop`` is asked whenever the strategy is idle (the only state a
+    backtest may stop in); True ends the walk.
+    """
+    n = len(ticks)
+    throttle = core.throttle_ms
+    i = 0
+    last_yield = 0
+    while i < n:
+        if should_stop is not None and should_stop():
+            return
+        t = int(ticks[i])
+        if core.last_bucket is not None and t // throttle == core.last_bucket:
+            # throttled: jump straight to the first tick of the next bucket
+            i = int(np.searchsorted(ticks, (core.last_bucket + 1) * throttle, "left"))
+            continue
+        settled_before = core.settled_ms
+        core.tick(t, candles)
+        if core.phase != IDLE:
+            core.force_settle(candles)  # history ended while the signal was still open
+        if core.settled_ms != settled_before:
+            i = int(np.searchsorted(ticks, core.settled_ms, "right"))
+            last_yield = i
+            yield i
+            continue
+        i += 1
+        if i - last_yield >= PROGRESS_EVERY:
+            last_yield = i
+            yield i

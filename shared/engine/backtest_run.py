@@ -1,0 +1,86 @@
+"""One backtest of one strategy variant: load candles, walk the frame, collect results.
+
+The unit of work both ``Backtest`` (in process) and a worker task run, so
+a variant gives the same closed signals wherever it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..candles import Candles
+from ..engine_config import EngineConfig, get_config
+from ..exchanges.loading import load_candles
+from ..frames import frame_bounds, frame_ticks
+from ..intervals import MINUTE_MS
+from ..schemas import ExchangeSchema, FrameSchema, RiskSchema, StrategySchema
+from .backtest_loop import walk
+from .lifecycle import StrategyCore
+
+Listener = Callable[[str, dict[str, Any]], None]
+
+
+def load_frame_candles(exchange: ExchangeSchema, frame: FrameSchema, symbol: str,
+                       cfg: EngineConfig | None = None) -> Candles:
+    """The 1m candles a backtest of ``frame`` needs: warm-up before it, one minute after it."""
+    cfg = cfg or get_config()
+    start, end = frame_bounds(frame)
+    # the candle after the frame end is where an open position expires (SEMANTICS.md 2)
+    return load_candles(exchange, symbol, start - cfg.CC_WARMUP_MINUTES * MINUTE_MS, end + MINUTE_MS)
+
+
+@dataclass
+class BacktestRun:
+    """A configured run; iterate ``steps()`` to drive it, read ``closed`` as it goes."""
+
+    strategy: StrategySchema
+    exchange: ExchangeSchema
+    frame: FrameSchema
+    symbol: str
+    candles: Candles
+    params: dict[str, Any] | None = None
+    strategy_name: str | None = None  # a sweep variant's name, e.g. sma-cross[fast=5,slow=20]
+    risk: RiskSchema | None = None
+    cfg: EngineConfig = field(default_factory=get_config)
+    listener: Listener | None = None
+    closed: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)  # non-closed events, when kept
+    keep_events: bool = False
+    stopped: bool = False
+
+    def __post_init__(self) -> None:
+        self.ticks: np.ndarray = frame_ticks(self.frame)
+        self.core = StrategyCore(self.strategy, self.symbol, self.exchange.exchange_name, self.cfg,
+                                 self._emit, frame_name=self.frame.frame_name,
+                                 frame_end_ms=frame_bounds(self.frame)[1], params=self.params,
+                                 risk=self.risk, strategy_name=self.strategy_name)
+
+    def _emit(self, kind: str, record: dict[str, Any]) -> None:
+        if kind == "closed":
+            self.closed.append(record)
+        elif self.keep_events:
+            self.events.append(record)
+        if self.listener is not None:
+            self.listener(kind, record)
+
+    @property
+    def total_ticks(self) -> int:
+        return len(self.ticks)
+
+    def steps(self, should_stop: Callable[[], bool] | None = None) -> Iterator[int]:
+        """Drive the walk; yields ticks done. Sets ``stopped`` if ``should_stop`` ended it."""
+        done = 0
+        for done in walk(self.core, self.candles, self.ticks, should_stop):
+            yield done
+        if done < len(self.ticks) and should_stop is not None and should_stop():
+            self.stopped = True
+        yield len(self.ticks) if not self.stopped else done
+
+    def run(self) -> list[dict[str, Any]]:
+        for _ in self.steps():
+            pass
+        return self.closed

@@ -1,0 +1,343 @@
+"""The signal state machine of one strategy on one symbol (SEMANTICS.md section 2).
+
+One core for backtest and live: ``StrategyCore.tick(when_ms, candles)`` is
+the whole step. A backtest calls it per frame tick with every candle loaded
+(``limit`` = all of them, so a position is settled in one numpy scan); Live
+calls it with ``when`` = now and only the candles that have closed, so a
+position is carried over ticks. The state between calls is plain JSON
+(``snapshot``/``restore``), which is what Live persists.
+
+Events leave through ``emit(kind, record)`` as plain dicts shaped like the
+models of ``results.py``; building models is left to whoever listens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from ..candles import Candles
+from ..context import RunContext, activate, deactivate
+from ..engine_config import EngineConfig
+from ..errors import SignalError, StrategyError
+from ..intervals import MINUTE_MS, interval_ms
+from ..schemas import RiskSchema, StrategySchema
+from .fast_forward import Settled, excursions, scan_position, scan_schedule
+from .pnl import pnl_percentage
+from .signal_rules import check_signal, parse_signal
+
+IDLE, SCHEDULED, ACTIVE = "idle", "scheduled", "active"
+
+Emit = Callable[[str, dict[str, Any]], None]
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+class StrategyCore:
+    """Phases idle -> (scheduled ->) active -> idle, for one ``symbol:strategy``."""
+
+    def __init__(self, strategy: StrategySchema, symbol: str, exchange_name: str, cfg: EngineConfig,
+                 emit: Emit, *, frame_name: str = "", frame_end_ms: int | None = None,
+                 mode: str = "backtest", params: dict[str, Any] | None = None,
+                 risk: RiskSchema | None = None, strategy_name: str | None = None) -> None:
+        self.strategy = strategy
+        self.name = strategy_name or strategy.strategy_name
+        self.symbol = symbol
+        self.exchange_name = exchange_name
+        self.frame_name = frame_name
+        self.frame_end_ms = frame_end_ms  # None in live: no frame end
+        self.mode = mode
+        self.cfg = cfg
+        self.emit = emit
+        self.risk = risk
+        self.params = dict(strategy.params) if params is None else dict(params)
+        self.throttle_ms = interval_ms(strategy.interval)
+        self.callbacks = strategy.callbacks
+        self.emit_idle = False  # set when someone listens to idle ticks
+        self.stopping = False  # Live.stop: no new signals
+        self._context: RunContext | None = None
+        self.phase = IDLE
+        self.signal: dict[str, Any] | None = None
+        self.next_ms = 0  # the next 1m candle to check while scheduled or active
+        self.peak: tuple[float, float] | None = None
+        self.fall: tuple[float, float] | None = None
+        self.last_bucket: int | None = None
+        self.settled_ms: int | None = None  # close/cancel time of the last settled signal
+
+    # ---- the step ------------------------------------------------------
+
+    def tick(self, when_ms: int, candles: Candles, limit: int | None = None) -> None:
+        """One tick at ``when_ms``; ``limit``: candles [0, limit) may be used to settle."""
+        if limit is None:
+            limit = len(candles)
+        if self.phase == IDLE:
+            if self.stopping:
+                return
+            bucket = when_ms // self.throttle_ms
+            if bucket == self.last_bucket:
+                return
+            self.last_bucket = bucket
+            self._ask(when_ms, candles)
+        if self.phase != IDLE:
+            self.monitor(candles, limit)
+
+    def monitor(self, candles: Candles, limit: int) -> None:
+        """Advance a scheduled or active signal over candles [next_ms, limit)."""
+        vwap = candles.vwap(self.cfg.CC_AVG_PRICE_CANDLES_COUNT)
+        if self.phase == SCHEDULED:
+            sig = self.signal
+            expires = sig["scheduled_at"] + self.cfg.CC_SCHEDULE_AWAIT_MINUTES * MINUTE_MS
+            if self.frame_end_ms is not None:
+                expires = min(expires, self.frame_end_ms + 1)
+            start = candles.index_at(self.next_ms)
+            hit = scan_schedule(candles, vwap, start, limit, sig["position"] == "long",
+                                sig["price_open"], sig["price_stop_loss"], expires)
+            if hit is None:
+                self.next_ms = int(candles.timestamp[limit - 1]) + MINUTE_MS if limit > start else self.next_ms
+                return
+            u = int(candles.timestamp[hit.index])
+            if hit.reason != "activated":
+                self._cancel(hit.reason, float(vwap[hit.index]), u)
+                return
+            sig["pending_at"] = u
+            self._activate(u + MINUTE_MS)
+        if self.phase == ACTIVE:
+            self._watch(candles, vwap, limit)
+
+    def force_settle(self, candles: Candles) -> None:
+        """Data ran out (end of history): expire an open position at the last candle."""
+        if self.phase == IDLE or not len(candles):
+            return
+        last = len(candles) - 1
+        u = int(candles.timestamp[last])
+        price = float(candles.vwap(self.cfg.CC_AVG_PRICE_CANDLES_COUNT)[last])
+        if self.phase == SCHEDULED:
+            self._cancel("timeout", price, u)
+        else:
+            self._close(Settled(last, "time_expired", price), u)
+
+    # ---- asking the strategy -------------------------------------------
+
+    def _ask(self, when_ms: int, candles: Candles) -> None:
+        cursor = candles.index_at(when_ms)
+        if cursor == 0:
+            return  # nothing has closed yet: no price, nothing to decide on
+        price = float(candles.vwap(self.cfg.CC_AVG_PRICE_CANDLES_COUNT)[cursor - 1])
+        ctx = self._context
+        if ctx is None or ctx.candles is not candles:
+            ctx = self._context = RunContext(self.symbol, self.mode, candles, self.params,
+                                             self.cfg.CC_AVG_PRICE_CANDLES_COUNT)
+        ctx.when_ms = when_ms
+        ctx.cursor = cursor
+        where = f'strategy "{self.name}" on {self.symbol} at {_iso(when_ms)}'
+        token = activate(ctx)
+        try:
+            raw = self.strategy.get_signal(self.symbol, datetime.fromtimestamp(when_ms / 1000, tz=UTC))
+        except Exception as exc:  # user code: report, count the tick as idle, go on
+            self._error(StrategyError(f"{where}: get_signal raised {type(exc).__name__}: {exc}"), when_ms, exc)
+            return
+        finally:
+            deactivate(token)
+        if raw is None:
+            self._idle(when_ms, price)
+            return
+        try:
+            parsed = parse_signal(raw, where)
+        except SignalError as exc:
+            self._error(exc, when_ms)
+            return
+        sig, problems = check_signal(parsed, price, self.cfg)
+        if problems:
+            self._error(SignalError(f"{where}: signal rejected: " + "; ".join(problems)), when_ms,
+                        signal=parsed)
+            return
+        if self.risk is not None and not self._risk_allows(sig, price, when_ms, where):
+            return
+        self._open(sig, when_ms, price, cursor)
+
+    def _risk_allows(self, sig: dict[str, Any], price: float, when_ms: int, where: str) -> bool:
+        payload = {"symbol": self.symbol, "strategy_name": self.name, "exchange_name": self.exchange_name,
+                   "signal": dict(sig), "current_price": price, "timestamp": when_ms}
+        for check in self.risk.validations:
+            try:
+                ok = check(payload)
+                reason = None if ok is not False else f"{getattr(check, '__name__', 'validation')} returned False"
+            except Exception as exc:  # a raising validation is a rejection with its message
+                reason = f"{getattr(check, '__name__', 'validation')}: {exc}"
+            if reason is not None:
+                self.emit("risk", {**payload, "risk_name": self.risk.risk_name, "reason": reason,
+                                   "message": f"{where}: rejected by risk \"{self.risk.risk_name}\": {reason}"})
+                return False
+        return True
+
+    # ---- transitions ----------------------------------------------------
+
+    def _open(self, sig: dict[str, Any], when_ms: int, price: float, cursor: int) -> None:
+        long = sig["position"] == "long"
+        scheduled = sig["price_open"] is not None
+        entry = sig["price_open"] if scheduled else price
+        row = {
+            "id": sig["id"] or self._signal_id(when_ms),
+            "position": sig["position"],
+            "price_open": entry,
+            "price_take_profit": sig["price_take_profit"],
+            "price_stop_loss": sig["price_stop_loss"],
+            "minute_estimated_time": sig["minute_estimated_time"],
+            "note": sig["note"],
+            "symbol": self.symbol,
+            "strategy_name": self.name,
+            "exchange_name": self.exchange_name,
+            "frame_name": self.frame_name,
+            "scheduled_at": when_ms,
+            "pending_at": when_ms,
+            "params": self.params or None,
+        }
+        self.signal = row
+        if scheduled and not ((price <= entry) if long else (price >= entry)):
+            self.phase = SCHEDULED
+            self.next_ms = when_ms
+            self._event("scheduled", when_ms, price)
+            self._callback("on_schedule", row, price)
+            return
+        self._activate(when_ms)
+
+    def _activate(self, check_from_ms: int) -> None:
+        sig = self.signal
+        self.phase = ACTIVE
+        self.next_ms = check_from_ms
+        entry = sig["price_open"]
+        self.peak = (entry, 0.0)
+        self.fall = (entry, self._pnl(entry))
+        self._event("opened", sig["pending_at"], entry)
+        self._callback("on_open", sig, entry)
+
+    def _watch(self, candles: Candles, vwap, limit: int) -> None:
+        sig = self.signal
+        long = sig["position"] == "long"
+        expires = sig["pending_at"] + sig["minute_estimated_time"] * MINUTE_MS
+        if self.frame_end_ms is not None:
+            expires = min(expires, self.frame_end_ms + 1)
+        start = candles.index_at(self.next_ms)
+        hit = scan_position(candles, vwap, start, limit, long, sig["price_take_profit"],
+                            sig["price_stop_loss"], expires)
+        stop = hit.index if hit is not None else max(limit, start)
+        self.peak, self.fall = excursions(vwap, start, stop, long, sig["price_open"],
+                                          self.peak, self.fall, self._pnl)
+        if hit is None:
+            if limit > start:
+                self.next_ms = int(candles.timestamp[limit - 1]) + MINUTE_MS
+                if "on_active" in self.callbacks or self.emit_idle:
+                    self._event("active", self.next_ms - MINUTE_MS, float(vwap[limit - 1]))
+                    self._callback("on_active", sig, float(vwap[limit - 1]))
+            return
+        self._close(hit, int(candles.timestamp[hit.index]))
+
+    def _close(self, hit: Settled, u: int) -> None:
+        sig = self.signal
+        pnl = self._pnl(hit.price)
+        peak, fall = self.peak, self.fall
+        if pnl < fall[1]:
+            fall = (hit.price, pnl)
+        if pnl > 0 and pnl > peak[1]:
+            peak = (hit.price, pnl)
+        record = self._record("closed", u, hit.price)
+        record.update(close_reason=hit.reason, close_timestamp=u,
+                      pnl={"pnl_percentage": pnl, "price_open": sig["price_open"], "price_close": hit.price},
+                      peak_price=peak[0], peak_pnl=peak[1], fall_price=fall[0], fall_pnl=fall[1])
+        self._settle(u)
+        self.emit("closed", record)
+        self._callback("on_close", record["signal"], hit.price)
+
+    def _cancel(self, reason: str, price: float, u: int) -> None:
+        record = self._record("cancelled", u, price)
+        record.update(cancel_reason=reason, close_timestamp=u)
+        self._settle(u)
+        self.emit("cancelled", record)
+        self._callback("on_cancel", record["signal"], price)
+
+    def _settle(self, u: int) -> None:
+        self.phase = IDLE
+        self.signal = None
+        self.peak = self.fall = None
+        self.settled_ms = u
+        self.next_ms = u + MINUTE_MS
+
+    # ---- helpers --------------------------------------------------------
+
+    def _pnl(self, price: float) -> float:
+        return pnl_percentage(self.signal["position"], self.signal["price_open"], price,
+                              self.cfg.CC_PERCENT_SLIPPAGE, self.cfg.CC_PERCENT_FEE)
+
+    def _signal_id(self, when_ms: int) -> str:
+        # deterministic, so a re-run (or a resumed live process) names a signal the same way
+        key = f"{self.exchange_name}|{self.symbol}|{self.name}|{when_ms}"
+        return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+
+    def _record(self, action: str, timestamp: int, price: float) -> dict[str, Any]:
+        return {"action": action, "symbol": self.symbol, "strategy_name": self.name,
+                "exchange_name": self.exchange_name, "frame_name": self.frame_name,
+                "backtest": self.mode == "backtest", "timestamp": timestamp,
+                "signal": dict(self.signal), "current_price": price}
+
+    def _event(self, action: str, timestamp: int, price: float) -> None:
+        self.emit(action, self._record(action, timestamp, price))
+
+    def _idle(self, when_ms: int, price: float) -> None:
+        if self.emit_idle:
+            self.emit("idle", {"action": "idle", "symbol": self.symbol, "strategy_name": self.name,
+                               "exchange_name": self.exchange_name, "frame_name": self.frame_name,
+                               "backtest": self.mode == "backtest", "timestamp": when_ms,
+                               "current_price": price})
+        if "on_idle" in self.callbacks:
+            self._guarded("on_idle", self.symbol, price, self.mode == "backtest")
+
+    def _callback(self, name: str, signal: dict[str, Any], price: float) -> None:
+        if name in self.callbacks:
+            self._guarded(name, self.symbol, signal, price, self.mode == "backtest")
+
+    def _guarded(self, name: str, *args: Any) -> None:
+        try:
+            self.callbacks[name](*args)
+        except Exception as exc:  # a callback's bug must not lose the signal being tracked
+            self._error(StrategyError(f'strategy "{self.name}" on {self.symbol}: callback {name} raised '
+                                      f"{type(exc).__name__}: {exc}"), None, exc)
+
+    def _error(self, error: Exception, when_ms: int | None, cause: BaseException | None = None,
+               signal: dict[str, Any] | None = None) -> None:
+        if cause is not None:
+            error.__cause__ = cause
+        self.emit("error", {"symbol": self.symbol, "strategy_name": self.name,
+                            "exchange_name": self.exchange_name, "timestamp": when_ms,
+                            "kind": type(error).__name__, "message": str(error), "signal": signal,
+                            "error": error})
+
+    # ---- persistence (Live) ---------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state to persist: enough to resume monitoring after a crash."""
+        return {"phase": self.phase, "signal": self.signal, "next_ms": self.next_ms,
+                "peak": list(self.peak) if self.peak else None,
+                "fall": list(self.fall) if self.fall else None,
+                "last_bucket": self.last_bucket}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        phase = state.get("phase")
+        if phase not in (IDLE, SCHEDULED, ACTIVE):
+            raise ValueError(f"unknown phase {phase!r}")
+        if phase != IDLE and not isinstance(state.get("signal"), dict):
+            raise ValueError(f"phase {phase} without a signal")
+        for key in ("peak", "fall"):
+            value = state.get(key)
+            if value is not None and (len(value) != 2 or not all(math.isfinite(float(x)) for x in value)):
+                raise ValueError(f"{key} must be [price, pnl], got {value!r}")
+        self.phase = phase
+        self.signal = state.get("signal")
+        self.next_ms = int(state.get("next_ms") or 0)
+        self.peak = tuple(state["peak"]) if state.get("peak") else None
+        self.fall = tuple(state["fall"]) if state.get("fall") else None
+        self.last_bucket = state.get("last_bucket")
