@@ -25,12 +25,9 @@ class Candles:
 
     def __init__(self, timestamp: np.ndarray, open: np.ndarray, high: np.ndarray,
                  low: np.ndarray, close: np.ndarray, volume: np.ndarray) -> None:
-        self.timestamp = timestamp
-        self.open = open
-        self.high = high
-        self.low = low
-        self.close = close
-        self.volume = volume
+        # read-only views: a strategy holding a window must not be able to rewrite history
+        self.timestamp, self.open, self.high, self.low, self.close, self.volume = (
+            _frozen(a) for a in (timestamp, open, high, low, close, volume))
         n = len(timestamp)
         self.contiguous = n == 0 or int(timestamp[-1] - timestamp[0]) == (n - 1) * MINUTE_MS
         self._vwap: dict[int, np.ndarray] = {}
@@ -110,6 +107,12 @@ class Candles:
         return h.hexdigest()
 
 
+def _frozen(values: np.ndarray) -> np.ndarray:
+    view = np.asarray(values).view()
+    view.flags.writeable = False
+    return view
+
+
 def _window_sum(values: np.ndarray, count: int) -> np.ndarray:
     """Sum of each window of ``count`` ending at i, added oldest first."""
     n = len(values)
@@ -130,12 +133,9 @@ class CandleWindow:
     __slots__ = COLUMNS
 
     def __init__(self, timestamp, open, high, low, close, volume) -> None:
-        self.timestamp = timestamp
-        self.open = open
-        self.high = high
-        self.low = low
-        self.close = close
-        self.volume = volume
+        # read-only views: a strategy holding a window must not be able to rewrite history
+        self.timestamp, self.open, self.high, self.low, self.close, self.volume = (
+            _frozen(a) for a in (timestamp, open, high, low, close, volume))
 
     def __len__(self) -> int:
         return len(self.timestamp)
