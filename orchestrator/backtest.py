@@ -1,0 +1,146 @@
+"""``Backtest``: one strategy replayed over one frame, in this process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from btfarm.shared import events
+from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
+from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strategy
+from btfarm.shared.results import ClosedResult, to_model
+from btfarm.shared.stats import BacktestStatistics, compute_statistics
+from btfarm.shared.store import run_status
+from btfarm.shared.store.stop_flags import StopPoller
+
+from .instances import Instance, InstanceUtils
+from .reports.dump import dump_report
+from .reports.render import render_backtest
+from .run_task import RunTask
+from .state_store import state
+
+STATUS_EVERY_SECONDS = 0.5  # how often a running backtest refreshes its status in Redis
+
+
+class BacktestData(BaseModel):
+    """What ``Backtest.get_data`` returns: the statistics and the closed signals."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    symbol: str
+    strategy_name: str
+    exchange_name: str
+    frame_name: str
+    status: str
+    stopped: bool
+    stats: BacktestStatistics
+    signals: list[ClosedResult]
+
+
+class BacktestUtils(InstanceUtils):
+    mode = "backtest"
+
+    def run(self, symbol: str, strategy_name: str, exchange_name: str, frame_name: str) -> Iterator[ClosedResult]:
+        """Closed results as they happen; a second concurrent call joins the running one."""
+        inst, task = self._launch(symbol, strategy_name, exchange_name, frame_name, "Backtest.run")
+        for record in task.follow():
+            yield ClosedResult.model_validate(record)
+
+    def background(self, symbol: str, strategy_name: str, exchange_name: str, frame_name: str) -> Callable[[], None]:
+        """Run without blocking; errors go to ``listen_exit``. Returns a cancel function."""
+        inst, task = self._launch(symbol, strategy_name, exchange_name, frame_name, "Backtest.background")
+        return self._background(task, inst)
+
+    def wait(self, symbol: str, strategy_name: str, timeout: float | None = None) -> bool:
+        """Block until the instance's run ends; True when it has."""
+        inst = self._instance(symbol, strategy_name)
+        return inst.task is None or inst.task.wait(timeout)
+
+    def _launch(self, symbol: str, strategy_name: str, exchange_name: str, frame_name: str,
+                needed_by: str) -> tuple[Instance, RunTask]:
+        strategy = get_strategy(strategy_name, needed_by)
+        exchange = get_exchange(exchange_name, needed_by)
+        frame = get_frame(frame_name, needed_by)
+        risk = get_risk(strategy.risk_name, needed_by) if strategy.risk_name else None
+        inst = self._instance(symbol, strategy_name)
+        context = {"exchange_name": exchange_name, "frame_name": frame_name}
+
+        def produce(inst: Instance, task: RunTask) -> None:
+            self._produce(inst, task, strategy, exchange, frame, risk)
+
+        return inst, self._start_or_join(inst, context, produce)
+
+    def _produce(self, inst: Instance, task: RunTask, strategy, exchange, frame, risk) -> None:
+        candles = load_frame_candles(exchange, frame, inst.symbol)
+        run = BacktestRun(strategy, exchange, frame, inst.symbol, candles, risk=risk,
+                          listener=_route_event)
+        inst.data = run
+        poller = StopPoller(state(), self.mode, inst.symbol, inst.name)
+        pushed = 0
+        next_status = 0.0
+        total = max(run.total_ticks, 1)
+        for done in run.steps(lambda: inst.stop_event.is_set() or poller.stopped()):
+            while pushed < len(run.closed):
+                task.push(run.closed[pushed])
+                pushed += 1
+            progress = min(done / total, 1.0)
+            if events.has_listeners("progress"):
+                events.emit("progress", {"mode": "backtest", "symbol": inst.symbol, "strategy_name": inst.name,
+                                         "exchange_name": exchange.exchange_name,
+                                         "frame_name": frame.frame_name, "total_frames": total,
+                                         "processed_frames": done, "progress": progress})
+            now = time.monotonic()
+            if now >= next_status:
+                next_status = now + STATUS_EVERY_SECONDS
+                run_status.set_status(state(), self.mode, inst.symbol, inst.name, "running", id=inst.id, progress=progress)
+        if run.stopped:
+            inst.stop_event.set()
+        events.emit("done.backtest", {"mode": "backtest", "symbol": inst.symbol, "strategy_name": inst.name,
+                             "exchange_name": exchange.exchange_name, "frame_name": frame.frame_name,
+                             "stopped": run.stopped, "closed": len(run.closed)})
+
+    # ---- results ---------------------------------------------------------
+
+    def _run_of(self, symbol: str, strategy_name: str, needed_by: str) -> tuple[Instance, BacktestRun]:
+        inst = self._instance(symbol, strategy_name)
+        if inst.data is None:
+            raise LookupError(f"no backtest of {symbol}:{strategy_name} has run in this process "
+                              f"(needed by {needed_by}); call Backtest.run or Backtest.background first")
+        return inst, inst.data
+
+    def get_data(self, symbol: str, strategy_name: str) -> BacktestData:
+        inst, run = self._run_of(symbol, strategy_name, "Backtest.get_data")
+        closed = list(run.closed)
+        return BacktestData(symbol=symbol, strategy_name=strategy_name,
+                            exchange_name=run.exchange.exchange_name, frame_name=run.frame.frame_name,
+                            status=inst.status, stopped=run.stopped, stats=compute_statistics(closed),
+                            signals=[ClosedResult.model_validate(c) for c in closed])
+
+    def get_report(self, symbol: str, strategy_name: str, columns: Sequence[Any] | None = None) -> str:
+        inst, run = self._run_of(symbol, strategy_name, "Backtest.get_report")
+        closed = list(run.closed)
+        return render_backtest(symbol, strategy_name, run.exchange.exchange_name, run.frame.frame_name,
+                               closed, compute_statistics(closed), columns)
+
+    def dump(self, symbol: str, strategy_name: str, path: str | Path | None = None,
+             columns: Sequence[Any] | None = None) -> Path:
+        """Write the report; default ``./dump/backtest/{strategy_name}.md``."""
+        text = self.get_report(symbol, strategy_name, columns)
+        return dump_report(text, "backtest", strategy_name, path)
+
+
+def _route_event(kind: str, record: dict[str, Any]) -> None:
+    """Engine events to the bus, building models only when someone listens."""
+    if kind == "error":
+        events.emit("error", record)
+    elif kind == "risk":
+        events.emit("risk", record)
+    elif events.has_listeners("signal.backtest"):
+        events.emit("signal.backtest", to_model(record))
+
+
+Backtest = BacktestUtils()

@@ -1,0 +1,118 @@
+"""One memoised instance per ``symbol:name``, shared by Backtest, Live and Walker.
+
+An instance has an id, a stop flag, and a single-run task whose status
+(idle | running | done) is mirrored to Redis so ``list`` and ``stop`` work
+from any process (SEMANTICS.md section 7).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from btfarm.shared import events
+from btfarm.shared.store import run_status, stop_flags
+
+from .run_task import RunTask
+from .state_store import state
+
+
+@dataclass
+class Instance:
+    mode: str
+    symbol: str
+    name: str
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    task: RunTask | None = None
+    data: Any = None  # what the last run produced, for get_data / reports
+    context: dict[str, Any] = field(default_factory=dict)  # exchange, frame, ... of the run
+
+    @property
+    def status(self) -> str:
+        if self.task is None:
+            return "idle"
+        return "done" if self.task.finished else "running"
+
+    @property
+    def key(self) -> str:
+        return f"{self.symbol}:{self.name}"
+
+
+class InstanceUtils:
+    """Memoises instances and runs their single-run tasks."""
+
+    mode = ""
+
+    def __init__(self) -> None:
+        self._instances: dict[str, Instance] = {}
+        self._lock = threading.Lock()
+
+    def _instance(self, symbol: str, name: str) -> Instance:
+        key = f"{symbol}:{name}"
+        with self._lock:
+            inst = self._instances.get(key)
+            if inst is None:
+                inst = self._instances[key] = Instance(self.mode, symbol, name)
+            return inst
+
+    def _start_or_join(self, inst: Instance, context: dict[str, Any],
+                       produce: Callable[[Instance, RunTask], None]) -> RunTask:
+        """The running task of ``inst`` (joined), or a new one started now."""
+        with self._lock:
+            if inst.task is not None and not inst.task.finished:
+                if context != inst.context:
+                    raise RuntimeError(
+                        f"{self.mode} {inst.key} is already running with {inst.context}; "
+                        f"wait for it or stop it before running it with {context}")
+                return inst.task
+            inst.stop_event.clear()
+            inst.context = dict(context)
+            r = state()
+            stop_flags.clear_stop(r, self.mode, inst.symbol, inst.name)
+            run_status.set_status(r, self.mode, inst.symbol, inst.name, "running", id=inst.id)
+            inst.task = RunTask(f"{self.mode}-{inst.key}", lambda task: self._guarded(inst, task, produce))
+            return inst.task.start()
+
+    def _guarded(self, inst: Instance, task: RunTask, produce: Callable[[Instance, RunTask], None]) -> None:
+        try:
+            produce(inst, task)
+        finally:
+            try:
+                run_status.set_status(state(), self.mode, inst.symbol, inst.name, "done", id=inst.id,
+                                      progress=1.0 if not inst.stop_event.is_set() else 0.0,
+                                      stopped=inst.stop_event.is_set())
+            except Exception:  # the status is advisory; never mask the run's own outcome
+                pass
+
+    def _background(self, task: RunTask, inst: Instance) -> Callable[[], None]:
+        def watch() -> None:
+            task.wait()
+            if task.error is not None:
+                events.emit("exit", {"mode": self.mode, "symbol": inst.symbol, "name": inst.name,
+                                     "error": task.error, "message": str(task.error)})
+
+        threading.Thread(target=watch, name=f"btfarm-watch-{inst.key}", daemon=True).start()
+
+        def cancel() -> None:
+            self.stop(inst.symbol, inst.name)
+
+        return cancel
+
+    def stop(self, symbol: str, name: str) -> None:
+        """Ask the run to stop at its next idle state, here or in any other process."""
+        with self._lock:
+            inst = self._instances.get(f"{symbol}:{name}")
+        if inst is not None:
+            inst.stop_event.set()
+        stop_flags.request_stop(state(), self.mode, symbol, name)
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every instance of this mode known to the state store: id, symbol, name, status, progress."""
+        rows = run_status.list_status(state(), self.mode)
+        for row in rows:
+            row["strategy_name" if self.mode != "walker" else "walker_name"] = row["name"]
+        return rows

@@ -1,0 +1,65 @@
+"""The single-run task of an instance: one producer thread, any number of readers.
+
+A second ``run`` of an instance that is already running joins it: it reads
+the same results from the start instead of starting the work twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+
+class RunTask:
+    """Items pushed by one thread, followed by any reader; the error re-raised to each."""
+
+    def __init__(self, name: str, target: Callable[[RunTask], None]) -> None:
+        self.name = name
+        self._target = target
+        self._items: list[Any] = []
+        self._cond = threading.Condition()
+        self.finished = False
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._main, name=f"btfarm-{name}", daemon=True)
+
+    def start(self) -> RunTask:
+        self.thread.start()
+        return self
+
+    def _main(self) -> None:
+        error = None
+        try:
+            self._target(self)
+        except BaseException as exc:  # handed to every reader and to the exit listeners
+            error = exc
+        with self._cond:
+            self.error = error
+            self.finished = True
+            self._cond.notify_all()
+
+    def push(self, item: Any) -> None:
+        with self._cond:
+            self._items.append(item)
+            self._cond.notify_all()
+
+    def follow(self) -> Iterator[Any]:
+        """Every item from the first, as it arrives; raises the task's error at the end."""
+        index = 0
+        while True:
+            with self._cond:
+                while index >= len(self._items) and not self.finished:
+                    self._cond.wait()
+                batch = self._items[index:]
+                index += len(batch)
+                finished = self.finished and index >= len(self._items)
+                error = self.error
+            yield from batch
+            if finished:
+                if error is not None:
+                    raise error
+                return
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.thread.join(timeout)
+        return not self.thread.is_alive()

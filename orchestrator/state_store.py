@@ -1,0 +1,34 @@
+"""This process's client of the state store (Redis), made on first use.
+
+Settings are read once per process, so one client serves every instance;
+``reset_state`` drops it (tests, or after settings change).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import redis
+
+from btfarm.shared.store.connection import close, connect
+
+_client: redis.Redis | None = None
+_lock = threading.Lock()
+
+
+def state() -> redis.Redis:
+    global _client
+    with _lock:
+        if _client is None:
+            _client = connect()
+        return _client
+
+
+def reset_state() -> None:
+    """Forget the client and leave any embedded server (the last one out stops it)."""
+    global _client
+    with _lock:
+        if _client is not None:
+            _client.close()
+        _client = None
+    close()
