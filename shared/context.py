@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from .candles import CandleWindow, Candles
 from .errors import BtfarmError
-from .intervals import interval_ms
+from .intervals import MINUTE_MS, interval_ms
 
 
 @dataclass(slots=True)
@@ -38,7 +38,7 @@ class RunContext:
             if self.load_other is None:
                 raise BtfarmError(f"get_candles: no candles for {symbol} in this run")
             other = self.others[symbol] = self.load_other(symbol)
-        return other, other.index_at(self.when_ms)
+        return other, other.index_at(self.when_ms - self.when_ms % MINUTE_MS)
 
 
 _current: ContextVar[RunContext | None] = ContextVar("btfarm_run_context", default=None)

@@ -75,6 +75,9 @@ class StrategyCore:
         """One tick at ``when_ms``; ``limit``: candles [0, limit) may be used to settle."""
         if limit is None:
             limit = len(candles)
+        # a live tick lands a few ms after the minute; it is that minute's tick, as in a backtest,
+        # so the candle that opened at the minute (still forming) is never visible
+        when_ms -= when_ms % MINUTE_MS
         if self.phase == IDLE:
             if self.stopping:
                 return
