@@ -1,0 +1,267 @@
+"""Markdown reports of a backtest, a live run and a walker (SEMANTICS.md sections 5, 7).
+
+Python prepares every cell as escaped text; the templates in ``templates/``
+only lay the page out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+from pydantic import BaseModel
+
+from btfarm.shared.errors import ReportError
+from btfarm.shared.ranking import metric_value, rank
+from btfarm.shared.stats import (
+    HINTS,
+    BacktestStatistics,
+    compute_live_statistics,
+    compute_statistics,
+)
+
+from . import _format as fmt
+from .columns import (
+    DEFAULT_BACKTEST_COLUMNS,
+    DEFAULT_LIVE_COLUMNS,
+    DEFAULT_WALKER_PNL_COLUMNS,
+    Column,
+    resolve_columns,
+    walker_comparison_columns,
+)
+
+BEST_MARKER = "★"  # marks the winner's row in the walker comparison table
+_EVENT_COUNTS = ("scheduled_count", "opened_count", "active_count", "closed_count",
+                 "cancelled_count", "idle_count", "total_events")
+
+ColumnsArg = Sequence[Column | Mapping[str, Any]] | None
+StatsArg = BacktestStatistics | Mapping[str, Any] | None
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    """The Jinja2 environment of the report templates (autoescape off, strict)."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("btfarm.orchestrator.reports", "templates"),
+        autoescape=False,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render_backtest(symbol: str, strategy_name: str, exchange_name: str, frame_name: str,
+                    closed: Sequence[Mapping[str, Any] | BaseModel], stats: StatsArg = None,
+                    columns: ColumnsArg = None) -> str:
+    """The backtest report: closed signals, then the statistics with their hints.
+
+    ``stats`` None computes them from ``closed``.
+    """
+    rows = [_plain(r) for r in closed]
+    stats_dict = _stats_dict(stats if stats is not None else compute_statistics(rows))
+    table = _table(resolve_columns(columns, DEFAULT_BACKTEST_COLUMNS, "backtest"), rows)
+    return _render(
+        "backtest.md.j2",
+        symbol=fmt.inline(str(symbol)),
+        strategy_name=fmt.inline(str(strategy_name)),
+        exchange_name=fmt.inline(str(exchange_name)),
+        frame_name=fmt.inline(str(frame_name)),
+        table=table,
+        statistics=_statistics(stats_dict, BacktestStatistics.model_fields),
+    )
+
+
+def render_live(symbol: str, strategy_name: str, exchange_name: str,
+                events: Sequence[Mapping[str, Any] | BaseModel], stats: StatsArg = None,
+                columns: ColumnsArg = None) -> str:
+    """The live report: event counts, the events, then the closed-signal statistics.
+
+    ``stats`` None computes them (a ``LiveStatistics``) from ``events``.
+    """
+    rows = [_plain(e) for e in events]
+    stats_dict = _stats_dict(stats if stats is not None else compute_live_statistics(rows))
+    table = _table(resolve_columns(columns, DEFAULT_LIVE_COLUMNS, "live"), rows)
+    counts = [
+        {"label": fmt.cell(fmt.stat_label(name)), "value": fmt.cell(fmt.integer(stats_dict.get(name)))}
+        for name in _EVENT_COUNTS if name in stats_dict
+    ]
+    return _render(
+        "live.md.j2",
+        symbol=fmt.inline(str(symbol)),
+        strategy_name=fmt.inline(str(strategy_name)),
+        exchange_name=fmt.inline(str(exchange_name)),
+        counts=counts,
+        table=table,
+        statistics=_statistics(stats_dict, BacktestStatistics.model_fields),
+    )
+
+
+def render_walker(data: Mapping[str, Any] | BaseModel,
+                  per_strategy_closed: Mapping[str, Sequence[Mapping[str, Any] | BaseModel]],
+                  strategy_columns: ColumnsArg = None, pnl_columns: ColumnsArg = None,
+                  top_n: int | None = None,
+                  unfinished: Mapping[str, str] | Sequence[Any] | None = None) -> str:
+    """The walker report: header, ranked comparison (winner marked), failures, PnL tables.
+
+    ``data`` is a dict or model with ``walker_name``, ``symbol``, ``exchange_name``,
+    ``frame_name``, ``metric``, ``strategies`` (``{"strategy_name", "stats"}``
+    items or ``(name, stats)`` pairs) and optionally ``total_strategies``,
+    ``strategies_tested``, ``best_strategy``. ``per_strategy_closed`` maps a
+    strategy name to its closed results. ``unfinished`` maps a strategy name to
+    the reason it did not finish (or lists ``{"strategy_name", "reason"}`` /
+    ``(name, reason)`` items). ``top_n`` limits the comparison table's rows and
+    the PnL tables to the best ``top_n`` strategies.
+    """
+    data = _plain(data)
+    if not isinstance(data, Mapping):
+        raise ReportError(f"walker data must be a dict or a model, got {type(data).__name__}")
+    if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1):
+        raise ReportError(f"top_n must be a positive integer or None, got {top_n!r}")
+    metric = str(_require(data, "metric"))
+    entries = [_strategy_entry(item, index) for index, item in enumerate(_require(data, "strategies"))]
+    ranked = rank(entries, metric)
+
+    best = data.get("best_strategy")
+    if best is None and ranked and metric_value(ranked[0][1], metric) is not None:
+        best = ranked[0][0]
+    comparison_rows = [
+        {"rank": position, "strategy_name": name, "metric": metric,
+         "metric_value": metric_value(stats, metric), "stats": stats, "is_best": name == best}
+        for position, (name, stats) in enumerate(ranked, start=1)
+    ]
+    shown = comparison_rows if top_n is None else comparison_rows[:top_n]
+    comparison = _table(
+        resolve_columns(strategy_columns, walker_comparison_columns(metric), "walker strategy"), shown
+    )
+    for row, is_best in zip(comparison["rows"], (r["is_best"] for r in shown), strict=True):
+        if is_best:
+            row[:] = [f"**{c}**" if c else c for c in row]
+            row[0] = f"{BEST_MARKER} {row[0]}".rstrip()
+
+    pnl_cols = resolve_columns(pnl_columns, DEFAULT_WALKER_PNL_COLUMNS, "walker pnl")
+    listed = [row["strategy_name"] for row in shown]
+    if top_n is None:
+        listed += [name for name in per_strategy_closed if name not in listed]
+    pnl_tables = [
+        {"strategy_name": fmt.inline(name),
+         "table": _table(pnl_cols, [_plain(r) for r in per_strategy_closed[name]])}
+        for name in listed if name in per_strategy_closed
+    ]
+
+    best_stats = next((s for n, s in ranked if n == best), None)
+    best_text = "N/A" if best is None else (
+        f"{fmt.inline(str(best))} ({fmt.stat_label(metric)} = "
+        f"{fmt.stat_value(metric, metric_value(best_stats, metric))})"
+    )
+    total = data.get("total_strategies")
+    tested = data.get("strategies_tested")
+    return _render(
+        "walker.md.j2",
+        walker_name=fmt.inline(str(_require(data, "walker_name"))),
+        symbol=fmt.inline(str(_require(data, "symbol"))),
+        exchange_name=fmt.inline(str(data.get("exchange_name", ""))),
+        frame_name=fmt.inline(str(data.get("frame_name", ""))),
+        metric=metric,
+        strategies_tested=len(entries) if tested is None else tested,
+        total_strategies=len(entries) if total is None else total,
+        best=best_text,
+        marker=BEST_MARKER,
+        comparison=comparison,
+        shown_count=len(shown),
+        ranked_count=len(comparison_rows),
+        unfinished=_unfinished(unfinished),
+        pnl_tables=pnl_tables,
+    )
+
+
+def _render(template: str, **values: Any) -> str:
+    return environment().get_template(template).render(**values).rstrip("\n") + "\n"
+
+
+def _plain(record: Any) -> Any:
+    return record.model_dump() if isinstance(record, BaseModel) else record
+
+
+def _stats_dict(stats: Any) -> dict[str, Any]:
+    if isinstance(stats, BaseModel):
+        return stats.model_dump()
+    if isinstance(stats, Mapping):
+        return dict(stats)
+    raise ReportError(f"statistics must be a statistics model or a dict, got {type(stats).__name__}")
+
+
+def _statistics(stats: Mapping[str, Any], names: Sequence[str]) -> list[dict[str, str]]:
+    """One {label, value, hint} per statistic, in model order, escaped for a table."""
+    return [
+        {"label": fmt.cell(fmt.stat_label(name)),
+         "value": fmt.cell(fmt.stat_value(name, stats.get(name))),
+         "hint": fmt.cell(HINTS.get(name, ""))}
+        for name in names if name in stats
+    ]
+
+
+def _table(columns: Sequence[Column], rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Visible headers and escaped cells; a column that fails raises ReportError naming it."""
+    visible = []
+    for column in columns:
+        try:
+            if column.is_visible():
+                visible.append(column)
+        except Exception as exc:
+            raise ReportError(f'column "{column.key}": is_visible() raised {exc!r}') from exc
+    cells = []
+    for index, row in enumerate(rows):
+        line = []
+        for column in visible:
+            try:
+                value = column.format(row)
+            except Exception as exc:
+                raise ReportError(
+                    f'column "{column.key}" could not format row {index}: {exc!r}'
+                ) from exc
+            line.append(fmt.cell(fmt.NA if value is None else str(value)))
+        cells.append(line)
+    return {"headers": [fmt.cell(c.label) for c in visible], "rows": cells}
+
+
+def _require(data: Mapping[str, Any], key: str) -> Any:
+    if key not in data:
+        raise ReportError(f"walker data has no {key!r}; it has {', '.join(map(repr, data)) or 'nothing'}")
+    return data[key]
+
+
+def _strategy_entry(item: Any, index: int) -> tuple[str, dict[str, Any]]:
+    item = _plain(item)
+    if isinstance(item, Mapping) and "strategy_name" in item:
+        name, stats = item["strategy_name"], item.get("stats")
+    elif isinstance(item, Sequence) and not isinstance(item, str) and len(item) == 2:
+        name, stats = item
+    else:
+        raise ReportError(
+            f"walker strategies[{index}] is {item!r}: give {{'strategy_name', 'stats'}} or (name, stats)"
+        )
+    return str(name), _stats_dict(stats) if stats is not None else {}
+
+
+def _unfinished(unfinished: Mapping[str, str] | Sequence[Any] | None) -> list[dict[str, str]]:
+    if not unfinished:
+        return []
+    if isinstance(unfinished, Mapping):
+        items = list(unfinished.items())
+    else:
+        items = []
+        for entry in unfinished:
+            entry = _plain(entry)
+            if isinstance(entry, Mapping):
+                items.append((entry.get("strategy_name"), entry.get("reason")))
+            elif isinstance(entry, Sequence) and not isinstance(entry, str) and len(entry) == 2:
+                items.append((entry[0], entry[1]))
+            else:
+                raise ReportError(
+                    f"unfinished entry {entry!r}: give {{'strategy_name', 'reason'}} or (name, reason)"
+                )
+    return [{"strategy_name": fmt.cell(fmt.text(n)), "reason": fmt.cell(fmt.text(r) or "unknown")}
+            for n, r in items]

@@ -1,0 +1,190 @@
+import jinja2
+import pytest
+
+from btfarm.orchestrator.reports.columns import Column
+from btfarm.orchestrator.reports.render import (
+    BEST_MARKER,
+    environment,
+    render_backtest,
+    render_live,
+    render_walker,
+)
+from btfarm.shared.errors import ReportError
+from btfarm.shared.stats import HINTS, BacktestStatistics, compute_statistics
+
+pytestmark = pytest.mark.unit
+
+T0 = 1_735_689_600_000  # 2025-01-01 00:00 UTC, ms
+MINUTE = 60_000
+
+
+def closed(i, pnl, note=None):
+    start = T0 + i * 60 * MINUTE
+    return {
+        "action": "closed", "symbol": "BTCUSDT", "strategy_name": "s", "exchange_name": "e",
+        "frame_name": "f", "backtest": True, "timestamp": start + 5 * MINUTE,
+        "signal": {"id": f"sig-{i}", "position": "long", "price_open": 100.0,
+                   "price_take_profit": 101.0, "price_stop_loss": 99.0,
+                   "minute_estimated_time": 60, "note": note, "symbol": "BTCUSDT",
+                   "strategy_name": "s", "exchange_name": "e", "frame_name": "f",
+                   "scheduled_at": start, "pending_at": start, "params": None},
+        "current_price": 101.0, "close_reason": "take_profit", "close_timestamp": start + 5 * MINUTE,
+        "pnl": {"pnl_percentage": pnl, "price_open": 100.0, "price_close": 101.0},
+        "peak_price": None, "peak_pnl": None, "fall_price": None, "fall_pnl": None,
+    }
+
+
+def table_lines(report):
+    return [line for line in report.splitlines() if line.startswith("|")]
+
+
+def header_cells(line):
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+def test_the_environment_is_strict_and_does_not_escape_html():
+    env = environment()
+    assert env.undefined is jinja2.StrictUndefined
+    assert env.autoescape is False
+
+
+def test_backtest_report_shows_the_default_columns_in_order():
+    rows = [closed(0, 0.597403), closed(1, -1.403404)]
+    report = render_backtest("BTCUSDT", "sma", "binance", "jan", rows, compute_statistics(rows))
+    lines = table_lines(report)
+    assert header_cells(lines[0]) == [
+        "Signal ID", "Symbol", "Position", "Open Price", "Take Profit", "Stop Loss",
+        "Close Price", "PNL %", "Close Reason", "Open Time", "Close Time", "Duration", "Note",
+    ]
+    assert "| sig-0 | BTCUSDT | long | 100.00 | 101.00 | 99.00 | 101.00 | +0.60% | take_profit " \
+           "| 2025-01-01 00:00 | 2025-01-01 00:05 | 5m |  |" in report
+    assert report.index("sig-0") < report.index("sig-1")
+    assert "sma" in report and "binance" in report and "jan" in report
+
+
+def test_statistics_follow_the_table_each_with_its_hint():
+    rows = [closed(0, 0.5)]
+    report = render_backtest("BTCUSDT", "sma", "binance", "jan", rows, None)
+    assert report.index("sig-0") < report.index("## Statistics")
+    stats_part = report[report.index("## Statistics"):]
+    assert "| Max drawdown | 0.00% | lower is better |" in stats_part
+    assert "| Win rate | 100.00% | higher is better |" in stats_part
+    assert stats_part.count("is better |") == len(HINTS)
+
+
+def test_none_statistics_show_as_na():
+    report = render_backtest("BTCUSDT", "sma", "binance", "jan", [closed(0, 0.5)],
+                             BacktestStatistics(total_signals=1, sharpe_ratio=None))
+    assert "| Sharpe ratio | N/A | higher is better |" in report
+    assert "| Average PNL | N/A | higher is better |" in report
+
+
+def test_custom_columns_hide_the_invisible_ones():
+    columns = [
+        Column("id", "ID", lambda r: r["signal"]["id"]),
+        {"key": "secret", "label": "Secret", "format": lambda r: "hidden-value",
+         "is_visible": lambda: False},
+        {"key": "pnl", "label": "PnL", "format": lambda r: None},
+    ]
+    report = render_backtest("BTCUSDT", "sma", "binance", "jan", [closed(0, 0.5)], None, columns)
+    lines = table_lines(report)
+    assert header_cells(lines[0]) == ["ID", "PnL"]
+    assert "Secret" not in report and "hidden-value" not in report
+    assert "| sig-0 | N/A |" in report  # a format returning None shows N/A
+
+
+def test_notes_cannot_break_the_table():
+    report = render_backtest("BTCUSDT", "sma", "binance", "jan", [closed(0, 0.5, "a|b\nc")], None)
+    row = next(line for line in table_lines(report) if "sig-0" in line)
+    assert row.endswith("| a\\|b<br>c |")
+
+
+def test_a_failing_column_is_named():
+    columns = [{"key": "boom", "label": "Boom", "format": lambda r: r["nope"]}]
+    with pytest.raises(ReportError, match=r'column "boom" could not format row 0'):
+        render_backtest("BTCUSDT", "sma", "binance", "jan", [closed(0, 0.5)], None, columns)
+
+
+def test_an_empty_backtest_renders():
+    report = render_backtest("BTCUSDT", "sma", "binance", "jan", [], None)
+    assert "No closed signals." in report
+    assert "| Total signals | 0 | higher is better |" in report
+    assert report.endswith("\n") and not report.endswith("\n\n")
+
+
+def test_live_report_counts_events_and_lists_them():
+    base = {"symbol": "BTCUSDT", "strategy_name": "s", "exchange_name": "e", "timestamp": T0}
+    events = [{**base, "action": "idle", "current_price": None}, closed(0, 0.5)]
+    report = render_live("BTCUSDT", "sma", "binance", events, None)
+    assert "| Closed | 1 |" in report and "| Idle | 1 |" in report
+    assert "| Total events | 2 |" in report
+    header = next(line for line in table_lines(report) if line.startswith("| Action |"))
+    assert header_cells(header)[:3] == ["Action", "Time", "Signal ID"]
+    assert "| idle | 2025-01-01 00:00 |" in report
+    assert "| closed | 2025-01-01 00:05 | sig-0 |" in report
+    assert "| Total signals | 1 | higher is better |" in report
+
+
+def walker_data(metric="sharpe_ratio"):
+    return {
+        "walker_name": "w1", "symbol": "BTCUSDT", "exchange_name": "binance", "frame_name": "jan",
+        "metric": metric, "total_strategies": 4, "strategies_tested": 3,
+        "strategies": [
+            {"strategy_name": "none-first", "stats": {"sharpe_ratio": None, "total_signals": 3}},
+            {"strategy_name": "mid", "stats": BacktestStatistics(sharpe_ratio=0.5, total_signals=10)},
+            ("top", {"sharpe_ratio": 0.9, "total_signals": 11}),
+        ],
+    }
+
+
+def test_walker_report_ranks_marks_the_winner_and_lists_failures():
+    per = {"top": [closed(0, 0.5)], "mid": [closed(1, -0.5)], "none-first": []}
+    report = render_walker(walker_data(), per, unfinished={"broken": "ValueError: bad\nparam"})
+    for expected in ("w1", "BTCUSDT", "binance", "jan", "sharpe_ratio", "3 / 4",
+                     "Best: top (Sharpe ratio = 0.900)"):
+        assert expected in report
+    comparison = report[report.index("## Comparison"):report.index("## Did not finish")]
+    assert comparison.index("top") < comparison.index("mid") < comparison.index("none-first")
+    assert f"| {BEST_MARKER} **1** | **top** | **0.900** |" in comparison
+    assert "| 3 | none-first | N/A |" in comparison
+    failures = report[report.index("## Did not finish"):report.index("## PnL by strategy")]
+    assert "| broken | ValueError: bad<br>param |" in failures
+    pnl = report[report.index("## PnL by strategy"):]
+    assert pnl.index("### top") < pnl.index("### mid") < pnl.index("### none-first")
+    assert "No closed signals." in pnl[pnl.index("### none-first"):]
+
+
+def test_walker_top_n_limits_the_comparison():
+    report = render_walker(walker_data(), {}, top_n=1)
+    comparison = report[report.index("## Comparison"):report.index("## PnL by strategy")]
+    assert "Top 1 of 3" in comparison
+    assert "top" in comparison and "| 2 | mid" not in comparison
+
+
+def test_walker_with_no_values_has_no_winner():
+    data = walker_data()
+    data["strategies"] = [{"strategy_name": "a", "stats": {"sharpe_ratio": None}}]
+    report = render_walker(data, {})
+    assert "Best: N/A" in report
+    assert f"{BEST_MARKER} **" not in report
+
+
+def test_walker_custom_columns():
+    columns = [{"key": "name", "label": "Name", "format": lambda r: r["strategy_name"]},
+               {"key": "x", "label": "X", "format": lambda r: "x", "is_visible": lambda: False}]
+    report = render_walker(walker_data(), {}, strategy_columns=columns)
+    assert f"| {BEST_MARKER} **top** |" in report
+    assert "| X |" not in report
+
+
+@pytest.mark.parametrize("top_n", [0, -1, 1.5, True])
+def test_walker_refuses_a_bad_top_n(top_n):
+    with pytest.raises(ReportError, match="top_n"):
+        render_walker(walker_data(), {}, top_n=top_n)
+
+
+def test_walker_refuses_data_without_a_metric():
+    data = walker_data()
+    del data["metric"]
+    with pytest.raises(ReportError, match="'metric'"):
+        render_walker(data, {})
