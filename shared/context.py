@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from .candles import CandleWindow, Candles
+from .candles import Candles, CandleWindow
 from .errors import BtfarmError
 from .intervals import MINUTE_MS, interval_ms
 
