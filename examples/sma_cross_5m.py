@@ -1,0 +1,64 @@
+"""A strategy module to copy: the benchmark strategy "sma-cross-5m" on the reference data.
+
+Run it:
+    btfarm backtest examples/sma_cross_5m.py --symbol SIMUSDT --strategy sma-cross-5m \
+        --exchange sim --frame sim-30d
+
+A module like this only registers things; btfarm imports it (the CLI here,
+workers with ``btfarm worker --import``), so keep side effects to
+registration and keep it importable from any working directory.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from btfarm.orchestrator import (
+    add_exchange,
+    add_frame,
+    add_strategy,
+    csv_exchange,
+    get_average_price,
+    get_candles,
+    get_params,
+)
+
+# The reference data lives beside the repository: ../shared/data/sim-30d-1m.csv
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sim-30d-1m.csv"
+
+
+def get_signal(symbol: str, when: datetime) -> dict | None:
+    """Called at most once per 5-minute bucket while no signal is open.
+
+    ``when`` is the tick being decided; ``get_candles`` only returns candles
+    that closed before it, so nothing here can peek at the future.
+    """
+    params = get_params()  # a sweep variant's values override the defaults below
+    fast, slow = int(params.get("fast", 10)), int(params.get("slow", 30))
+    closes = get_candles(symbol, "1m", slow + 5).close  # numpy view, oldest first
+    if len(closes) < slow + 5:
+        return None  # not enough history yet
+    fast_now, slow_now = closes[-fast:].mean(), closes[-slow:].mean()
+    fast_then, slow_then = closes[-fast - 5:-5].mean(), closes[-slow - 5:-5].mean()
+    if fast_then <= slow_then and fast_now > slow_now:
+        side = 1  # fast crossed above slow: go long
+    elif fast_then >= slow_then and fast_now < slow_now:
+        side = -1  # fast crossed below slow: go short
+    else:
+        return None
+    price = get_average_price(symbol)  # the 5-candle VWAP the entry will fill at
+    return {
+        "position": "long" if side > 0 else "short",
+        "price_take_profit": price * (1 + side * 0.01),  # +1 % (a short's is below)
+        "price_stop_loss": price * (1 - side * 0.01),  # -1 %
+        "minute_estimated_time": 120,  # expire after two hours
+        "note": f"sma {fast}/{slow}",
+    }
+
+
+add_exchange(csv_exchange("sim", files={"SIMUSDT": DATA}), override=True)
+add_frame(frame_name="sim-30d", interval="1m", start_date="2025-01-01T00:00:00Z",
+          end_date="2025-01-30T23:59:00Z", override=True)
+add_strategy(strategy_name="sma-cross-5m", interval="5m", get_signal=get_signal,
+             params={"fast": 10, "slow": 30}, override=True)
