@@ -66,8 +66,7 @@ class Candles:
     def window(self, end: int, limit: int) -> CandleWindow:
         """The ``limit`` candles before index ``end``, as zero-copy views."""
         start = end - limit if end > limit else 0
-        return CandleWindow(self.timestamp[start:end], self.open[start:end], self.high[start:end],
-                            self.low[start:end], self.close[start:end], self.volume[start:end])
+        return CandleWindow(self, start, end)
 
     def aggregated(self, interval: str) -> Candles:
         """Candles of ``interval`` built from these 1m candles, buckets aligned to the epoch."""
@@ -130,15 +129,23 @@ class CandleWindow:
     give one candle at a time as a dict, as backtest-kit's lists do.
     """
 
-    __slots__ = COLUMNS
+    __slots__ = ("_source", "_start", "_end")
 
-    def __init__(self, timestamp, open, high, low, close, volume) -> None:
-        # read-only views: a strategy holding a window must not be able to rewrite history
-        self.timestamp, self.open, self.high, self.low, self.close, self.volume = (
-            _frozen(a) for a in (timestamp, open, high, low, close, volume))
+    def __init__(self, source: Candles, start: int, end: int) -> None:
+        # slices are made on access: a strategy reading only closes pays for one view
+        self._source = source
+        self._start = start
+        self._end = end
+
+    timestamp = property(lambda self: self._source.timestamp[self._start:self._end])
+    open = property(lambda self: self._source.open[self._start:self._end])
+    high = property(lambda self: self._source.high[self._start:self._end])
+    low = property(lambda self: self._source.low[self._start:self._end])
+    close = property(lambda self: self._source.close[self._start:self._end])
+    volume = property(lambda self: self._source.volume[self._start:self._end])
 
     def __len__(self) -> int:
-        return len(self.timestamp)
+        return self._end - self._start
 
     def __getitem__(self, i: int) -> dict[str, float]:
         return {c: getattr(self, c)[i].item() for c in COLUMNS}

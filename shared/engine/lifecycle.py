@@ -137,11 +137,11 @@ class StrategyCore:
                                              self.cfg.CC_AVG_PRICE_CANDLES_COUNT)
         ctx.when_ms = when_ms
         ctx.cursor = cursor
-        where = f'strategy "{self.name}" on {self.symbol} at {_iso(when_ms)}'
         token = activate(ctx)
         try:
             raw = self.strategy.get_signal(self.symbol, datetime.fromtimestamp(when_ms / 1000, tz=UTC))
         except Exception as exc:  # user code: report, count the tick as idle, go on
+            where = self._where(when_ms)
             self._error(StrategyError(f"{where}: get_signal raised {type(exc).__name__}: {exc}"), when_ms, exc)
             return
         finally:
@@ -149,6 +149,7 @@ class StrategyCore:
         if raw is None:
             self._idle(when_ms, price)
             return
+        where = self._where(when_ms)
         try:
             parsed = parse_signal(raw, where)
         except SignalError as exc:
@@ -271,6 +272,9 @@ class StrategyCore:
         self.next_ms = u + MINUTE_MS
 
     # ---- helpers --------------------------------------------------------
+
+    def _where(self, when_ms: int) -> str:
+        return f'strategy "{self.name}" on {self.symbol} at {_iso(when_ms)}'
 
     def _pnl(self, price: float) -> float:
         return pnl_percentage(self.signal["position"], self.signal["price_open"], price,
