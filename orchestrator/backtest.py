@@ -45,10 +45,13 @@ class BacktestUtils(InstanceUtils):
     mode = "backtest"
 
     def run(self, symbol: str, strategy_name: str, exchange_name: str, frame_name: str) -> Iterator[ClosedResult]:
-        """Closed results as they happen; a second concurrent call joins the running one."""
-        inst, task = self._launch(symbol, strategy_name, exchange_name, frame_name, "Backtest.run")
-        for record in task.follow():
-            yield ClosedResult.model_validate(record)
+        """Closed results as they happen; a second concurrent call joins the running one.
+
+        Names are checked and the run starts before this returns, so a typo
+        fails here rather than at the first ``next``.
+        """
+        _, task = self._launch(symbol, strategy_name, exchange_name, frame_name, "Backtest.run")
+        return (ClosedResult.model_validate(record) for record in task.follow())
 
     def background(self, symbol: str, strategy_name: str, exchange_name: str, frame_name: str) -> Callable[[], None]:
         """Run without blocking; errors go to ``listen_exit``. Returns a cancel function."""

@@ -240,23 +240,25 @@ def _check(where: str, ts, o, h, low, c, v) -> None:
     n = len(ts)
     if n == 0:
         return
+    row = {"open": o, "high": h, "low": low, "close": c, "volume": v}
     prices = np.vstack([o, h, low, c])
     bad_rows = ~np.all(np.isfinite(prices), axis=0) | ~np.isfinite(v)
-    _fail_first(where, bad_rows, ts, "a price or the volume is NaN or infinite")
-    _fail_first(where, np.any(prices <= 0, axis=0), ts, "a price is zero or negative")
-    _fail_first(where, v < 0, ts, "the volume is negative")
-    _fail_first(where, (low > np.minimum(o, c)) | (h < np.maximum(o, c)) | (low > h), ts,
+    _fail_first(where, bad_rows, ts, row, "a price or the volume is NaN or infinite")
+    _fail_first(where, np.any(prices <= 0, axis=0), ts, row, "a price is zero or negative")
+    _fail_first(where, v < 0, ts, row, "the volume is negative")
+    _fail_first(where, (low > np.minimum(o, c)) | (h < np.maximum(o, c)) | (low > h), ts, row,
                 "high/low do not contain open and close")
     if n > 1:
         d = np.diff(ts)
-        _fail_first(where, np.r_[False, d == 0], ts, "duplicated timestamp")
-        _fail_first(where, np.r_[False, d < 0], ts, "timestamps are not sorted ascending")
+        _fail_first(where, np.r_[False, d == 0], ts, row, "duplicated timestamp (same as the row before)")
+        _fail_first(where, np.r_[False, d < 0], ts, row, "timestamps are not sorted ascending (earlier than the row before)")
 
 
-def _fail_first(where: str, mask: np.ndarray, ts: np.ndarray, what: str) -> None:
+def _fail_first(where: str, mask: np.ndarray, ts: np.ndarray, row: dict[str, np.ndarray], what: str) -> None:
     if mask.any():
         i = int(np.flatnonzero(mask)[0])
         from datetime import UTC, datetime
 
         when = datetime.fromtimestamp(int(ts[i]) / 1000, tz=UTC).isoformat()
-        raise CandleDataError(f"{where}: row {i} (timestamp {int(ts[i])} = {when}): {what}")
+        values = " ".join(f"{k}={float(a[i])!r}" for k, a in row.items())
+        raise CandleDataError(f"{where}: row {i} (timestamp {int(ts[i])} = {when}): {what}: {values}")

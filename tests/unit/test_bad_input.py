@@ -1,0 +1,169 @@
+"""Bad input, one case per test: a clear error that says what and where; nothing saved is lost.
+
+Extend this module when a new kind of input appears (issue: reliability).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from btfarm.shared.errors import CandleDataError, NotRegisteredError, ReportError, SchemaError
+from btfarm.shared.exchanges.loading import load_candles
+from btfarm.shared.registry import Registry, add_exchange, add_frame, add_strategy, get_strategy
+from btfarm.shared.schemas import ExchangeSchema
+
+pytestmark = pytest.mark.unit
+
+T0 = 1_735_689_600_000
+
+
+def rows(n=5, overrides=None):
+    data = [
+        {
+            "timestamp": T0 + i * 60_000,
+            "open": 100.0,
+            "high": 101.0,
+            "low": 99.0,
+            "close": 100.5,
+            "volume": 10.0,
+        }
+        for i in range(n)
+    ]
+    for (i, key), value in (overrides or {}).items():
+        data[i][key] = value
+    return data
+
+
+def exchange_returning(data):
+    return ExchangeSchema(
+        exchange_name="flaky", get_candles=lambda symbol, interval, since, limit: data
+    )
+
+
+def load(data):
+    return load_candles(exchange_returning(data), "BTCUSDT", T0, T0 + 4 * 60_000)
+
+
+# ---- candles -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        (rows()[::-1], "not sorted"),
+        (rows()[:3] + rows()[2:3], "duplicate"),
+        (rows(overrides={(2, "close"): math.nan}), "close"),
+        (rows(overrides={(3, "low"): -1.0}), "low"),
+        (rows(overrides={(1, "volume"): -5.0}), "volume"),
+        (rows(overrides={(4, "high"): 98.0}), "high"),
+        (rows(overrides={(2, "open"): math.inf}), "open"),
+    ],
+)
+def test_bad_candles_name_exchange_symbol_and_first_bad_row(data, expected):
+    with pytest.raises(CandleDataError) as err:
+        load(data)
+    message = str(err.value)
+    assert "flaky" in message and "BTCUSDT" in message and expected in message
+    assert "row" in message
+
+
+def test_candles_missing_a_column():
+    with pytest.raises(CandleDataError, match="volume"):
+        load([{k: v for k, v in r.items() if k != "volume"} for r in rows()])
+
+
+def test_exchange_that_raises_is_named():
+    def broken(symbol, interval, since, limit):
+        raise ConnectionError("exchange down")
+
+    with pytest.raises(CandleDataError, match='exchange "down-ex".*exchange down'):
+        load_candles(
+            ExchangeSchema(exchange_name="down-ex", get_candles=broken), "X", T0, T0 + 60_000
+        )
+
+
+# ---- schemas and names -----------------------------------------------------
+
+
+def test_frame_start_after_end_names_the_frame():
+    with pytest.raises(SchemaError, match="backwards"):
+        add_frame(
+            frame_name="backwards", interval="1m", start_date="2025-02-01", end_date="2025-01-01"
+        )
+
+
+def test_unknown_interval_suggests_a_close_one():
+    with pytest.raises(SchemaError, match="5m"):
+        add_strategy(strategy_name="typo", interval="5min", get_signal=lambda s, w: None)
+
+
+def test_duplicate_registration_needs_override():
+    add_exchange(exchange_name="dup-ex", get_candles=lambda *a: [], override=True)
+    with pytest.raises(SchemaError, match="override=True"):
+        add_exchange(exchange_name="dup-ex", get_candles=lambda *a: [])
+
+
+def test_missing_strategy_names_the_method_and_suggests():
+    add_strategy(
+        strategy_name="sma-cross-x", interval="5m", get_signal=lambda s, w: None, override=True
+    )
+    with pytest.raises(NotRegisteredError) as err:
+        get_strategy("sma-crosx", "Backtest.run")
+    assert str(err.value).startswith('strategy "sma-crosx" not found (needed by Backtest.run)')
+    assert "sma-cross-x" in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "a\\b", "..", ""])
+def test_names_with_path_separators_are_refused(name):
+    with pytest.raises(SchemaError):
+        Registry().add(
+            "strategy",
+            None,
+            False,
+            {"strategy_name": name, "interval": "1m", "get_signal": lambda s, w: None},
+        )
+
+
+def test_get_signal_not_callable():
+    with pytest.raises(SchemaError, match="get_signal"):
+        add_strategy(strategy_name="nocall", interval="1m", get_signal="not a function")
+
+
+def test_unknown_callback_is_refused():
+    with pytest.raises(SchemaError, match="on_opne"):
+        add_strategy(
+            strategy_name="cb",
+            interval="1m",
+            get_signal=lambda s, w: None,
+            callbacks={"on_opne": print},
+        )
+
+
+# ---- reports ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["../outside.md", "/tmp/elsewhere/x.md", "backtest/../../x.md"])
+def test_report_path_leaving_the_dump_folder_is_refused(path, tmp_path):
+    from btfarm.orchestrator.reports.dump import dump_report
+
+    with pytest.raises(ReportError, match="dump folder|outside"):
+        dump_report("# r", "backtest", "s", path=path, dump_dir=tmp_path / "dump")
+    assert not any((tmp_path / "dump").rglob("*.md")) if (tmp_path / "dump").exists() else True
+
+
+def test_candle_arrays_given_directly_are_validated_too():
+    from btfarm.shared.candles import to_candles
+
+    data = {
+        "timestamp": np.array([T0, T0 + 60_000]),
+        "open": [1.0, 1.0],
+        "high": [1.0, 1.0],
+        "low": [1.0, 1.0],
+        "close": [1.0, 0.0],
+        "volume": [1.0, 1.0],
+    }
+    with pytest.raises(CandleDataError, match="close"):
+        to_candles(data, "arrays", "SYM")
