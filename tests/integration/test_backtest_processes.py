@@ -1,0 +1,109 @@
+"""Backtest status and stop flags cross processes through Redis; the CLI leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from btfarm.orchestrator import Backtest
+from btfarm.orchestrator.state_store import reset_state
+from btfarm.shared.settings import get_settings
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+BTFARM = [sys.executable, "-m", "btfarm.orchestrator.cli"]
+
+
+def cli(*args: str, env: dict[str, str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([*BTFARM, *args], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)  # polling a condition with a deadline, not a fixed wait
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture
+def farm_env(redis_server, redis_client, monkeypatch, tmp_path):
+    monkeypatch.setenv("BTFARM_REDIS_URL", redis_server.url)
+    get_settings.cache_clear()
+    reset_state()
+    env = {**os.environ, "BTFARM_REDIS_URL": redis_server.url, "PYTHONPATH": str(ROOT)}
+    yield env
+    reset_state()
+
+
+def test_list_and_stop_from_another_process(farm_env, tmp_path):
+    import tests.strategies_for_tests  # noqa: F401  registers slow-sma
+
+    cancel = Backtest.background("BTCUSDT", "slow-sma", "synthetic", "month-1m")
+    try:
+        def running_elsewhere():
+            out = cli("list", "--json", env=farm_env, cwd=tmp_path)
+            assert out.returncode == 0, out.stderr
+            rows = [r for r in json.loads(out.stdout) if r["name"] == "slow-sma"]
+            return rows if rows and rows[0]["status"] == "running" else None
+
+        rows = wait_for(running_elsewhere, 30, "btfarm list to show slow-sma running")
+        assert rows[0]["mode"] == "backtest" and rows[0]["symbol"] == "BTCUSDT"
+
+        started = time.monotonic()
+        out = cli("stop", "backtest", "BTCUSDT", "slow-sma", env=farm_env, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        assert Backtest.wait("BTCUSDT", "slow-sma", timeout=20)
+        assert time.monotonic() - started < 20
+    finally:
+        cancel()
+        Backtest.wait("BTCUSDT", "slow-sma", timeout=20)
+    data = Backtest.get_data("BTCUSDT", "slow-sma")
+    assert data.stopped and data.status == "done"
+    out = cli("list", "--json", "--mode", "backtest", env=farm_env, cwd=tmp_path)
+    assert [r["status"] for r in json.loads(out.stdout) if r["name"] == "slow-sma"] == ["done"]
+
+
+def test_second_concurrent_run_joins_the_first(farm_env):
+    import tests.strategies_for_tests  # noqa: F401
+
+    first = Backtest.run("BTCUSDT", "sma-cross", "synthetic", "demo-30d")
+    second = Backtest.run("BTCUSDT", "sma-cross", "synthetic", "demo-30d")
+    a, b = [c.signal.id for c in first], [c.signal.id for c in second]
+    assert a == b and len(a) > 100
+
+
+def _servers_under(folder: Path) -> list[psutil.Process]:
+    """redis-server or celery processes whose command line points into ``folder`` (ours only)."""
+    found = []
+    for p in psutil.process_iter(["name", "cmdline", "status"]):
+        cmdline = " ".join(p.info["cmdline"] or ())
+        if p.info["status"] != psutil.STATUS_ZOMBIE and str(folder) in cmdline and (
+                "redis-server" in cmdline or "celery" in cmdline):
+            found.append(p)
+    return found
+
+
+def test_demo_on_the_embedded_default_leaves_no_process(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
+    env["PYTHONPATH"] = str(ROOT)
+    out = cli("demo", env=env, cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "sma-cross" in out.stdout and "pullback" in out.stdout
+    for name in ("sma-cross", "pullback"):
+        report = tmp_path / "dump" / "backtest" / f"{name}.md"
+        assert report.read_text().startswith(f"# Backtest: {name} on BTCUSDT")
+    assert (tmp_path / ".btfarm").is_dir()  # the embedded server did run here
+    alive = psutil.wait_procs(_servers_under(tmp_path), timeout=10)[1]
+    assert not alive, f"processes left behind: {[p.pid for p in alive]}"
