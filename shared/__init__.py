@@ -1,0 +1,82 @@
+"""btfarm.shared: the pure core, usable without any server.
+
+What other tiers (and users who want the engine alone) import: the schemas
+and registry, candles and exchanges, the engine's one-variant run, the
+statistics. Nothing here imports Celery or the orchestrator.
+"""
+
+from .candles import Candles, CandleWindow, to_candles
+from .engine.backtest_run import BacktestRun, load_frame_candles
+from .engine_config import EngineConfig, get_config, reset_config, set_config
+from .errors import (
+    BtfarmError,
+    CandleDataError,
+    ConfigError,
+    InputError,
+    NotRegisteredError,
+    PersistenceError,
+    ReportError,
+    SchemaError,
+    SettingsError,
+    SignalError,
+    StoreUnavailable,
+    StrategyError,
+    TransientError,
+)
+from .results import ClosedResult, PnL, to_model
+from .schemas import (
+    ExchangeSchema,
+    FrameSchema,
+    RiskSchema,
+    SizingSchema,
+    StrategySchema,
+    Sweep,
+    WalkerSchema,
+    sweep,
+)
+from .stats import BacktestStatistics, LiveStatistics, compute_live_statistics, compute_statistics
+from .trade_signal import SignalDto, SignalRow
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BacktestRun",
+    "BacktestStatistics",
+    "BtfarmError",
+    "CandleDataError",
+    "CandleWindow",
+    "Candles",
+    "ClosedResult",
+    "ConfigError",
+    "EngineConfig",
+    "ExchangeSchema",
+    "FrameSchema",
+    "InputError",
+    "LiveStatistics",
+    "NotRegisteredError",
+    "PersistenceError",
+    "PnL",
+    "ReportError",
+    "RiskSchema",
+    "SchemaError",
+    "SettingsError",
+    "SignalDto",
+    "SignalError",
+    "SignalRow",
+    "SizingSchema",
+    "StoreUnavailable",
+    "StrategyError",
+    "StrategySchema",
+    "Sweep",
+    "TransientError",
+    "WalkerSchema",
+    "compute_live_statistics",
+    "compute_statistics",
+    "get_config",
+    "load_frame_candles",
+    "reset_config",
+    "set_config",
+    "sweep",
+    "to_candles",
+    "to_model",
+]
