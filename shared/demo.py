@@ -74,10 +74,39 @@ def register_demo() -> None:
     add_frame(frame_name="demo-30d", interval="1m", start_date="2024-03-01T00:00:00Z",
               end_date="2024-03-30T23:59:00Z", override=True)
     add_strategy(strategy_name="sma-cross", interval="5m", get_signal=sma_cross_signal,
-                 params={"fast": 10, "slow": 30}, override=True)
+                 get_signals=sma_cross_signals, params={"fast": 10, "slow": 30}, override=True)
     add_strategy(strategy_name="pullback", interval="15m", get_signal=pullback_signal,
                  params={"rise": 1.0, "dip": 0.3}, override=True)
     add_walker(walker_name="demo-sweep", exchange_name="synthetic", frame_name="demo-30d",
                strategies=["pullback", sweep("sma-cross", fast=[5, 8, 10, 12, 15, 20],
                                              slow=[20, 30, 40, 60])],
                override=True)
+
+
+def sma_cross_signals(candles, price: np.ndarray, params: dict) -> dict:
+    """``sma_cross_signal`` for a whole frame at once (the vectorised form).
+
+    Row k decides at the open of candle k from the closes of candles < k,
+    exactly as the event-driven function does with ``get_candles``.
+    """
+    fast, slow = int(params.get("fast", 10)), int(params.get("slow", 30))
+    close = candles.close
+    n = len(close)
+    sums = np.r_[0.0, np.cumsum(close)]
+
+    def sma_before(k: np.ndarray, length: int) -> np.ndarray:
+        # mean of closes [k - length, k); the same numbers np.mean gives on the window
+        return (sums[k] - sums[k - length]) / length
+
+    k = np.arange(n + 1)[slow + SHIFT:n]
+    side = np.zeros(n, dtype=np.int8)
+    fast_now, fast_before = sma_before(k, fast), sma_before(k - SHIFT, fast)
+    slow_now, slow_before = sma_before(k, slow), sma_before(k - SHIFT, slow)
+    side[k[(fast_before <= slow_before) & (fast_now > slow_now)]] = 1
+    side[k[(fast_before >= slow_before) & (fast_now < slow_now)]] = -1
+    return {
+        "position": side,
+        "price_take_profit": price * (1 + side * TAKE_PROFIT_PERCENT / 100),
+        "price_stop_loss": price * (1 - side * STOP_LOSS_PERCENT / 100),
+        "minute_estimated_time": EXPIRY_MINUTES,
+    }

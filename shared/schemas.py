@@ -6,6 +6,8 @@ field is an error at registration, not a silent default.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -101,12 +103,19 @@ STRATEGY_CALLBACKS = ("on_open", "on_close", "on_active", "on_idle", "on_schedul
 class StrategySchema(_Schema):
     strategy_name: str
     interval: StrategyInterval
-    get_signal: Callable[..., Any]
+    get_signal: Callable[..., Any] | None = None  # (symbol, when) -> signal | None; backtest and live
+    get_signals: Callable[..., Any] | None = None  # (candles, price, params) -> intents; backtest only
     callbacks: dict[str, Callable[..., Any]] = Field(default_factory=dict)
     risk_name: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
 
     _name = field_validator("strategy_name")(lambda v: check_name("strategy_name", v))
+
+    @model_validator(mode="after")
+    def _has_a_signal_function(self) -> StrategySchema:
+        if self.get_signal is None and self.get_signals is None:
+            raise ValueError("give get_signal(symbol, when), or the vectorised get_signals(candles, price, params), or both")
+        return self
 
     @field_validator("callbacks")
     @classmethod
@@ -126,6 +135,39 @@ class Sweep(BaseModel):
 
     strategy_name: str
     grid: dict[str, list[Any]]
+
+    @field_validator("grid")
+    @classmethod
+    def _grid(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        """Refused at registration: an empty grid, an empty value list, a value
+        that cannot travel as JSON to a worker (STYLE 7), or a repeated value."""
+        if not value:
+            raise ValueError("sweep grid is empty: give at least one parameter, e.g. fast=[5, 10]")
+        for key, values in value.items():
+            if not values:
+                raise ValueError(f"sweep parameter {key!r} has no values: give at least one")
+            for item in values:
+                if not _json_value(item):
+                    raise ValueError(
+                        f"sweep parameter {key}={item!r} ({type(item).__name__}) cannot be sent to "
+                        "workers as JSON: use str, int, float (finite), bool, None, or lists/dicts of them")
+            seen = [json.dumps(v, sort_keys=True) for v in values]
+            if len(set(seen)) != len(seen):
+                raise ValueError(f"sweep parameter {key!r} repeats a value in {values!r}")
+        return value
+
+
+def _json_value(value: Any) -> bool:
+    """True for values that survive a JSON round trip unchanged."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_json_value(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _json_value(v) for k, v in value.items())
+    return False
 
 
 def sweep(strategy_name: str, **grid: list[Any]) -> Sweep:

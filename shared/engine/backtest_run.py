@@ -14,12 +14,15 @@ import numpy as np
 
 from ..candles import Candles
 from ..engine_config import EngineConfig, get_config
+from ..errors import ConfigError
 from ..exchanges.loading import load_candles
 from ..frames import frame_bounds, frame_ticks
 from ..intervals import MINUTE_MS
 from ..schemas import ExchangeSchema, FrameSchema, RiskSchema, StrategySchema
 from .backtest_loop import walk
+from .intents import compute_intents
 from .lifecycle import StrategyCore
+from .vector_walk import walk_intents
 
 Listener = Callable[[str, dict[str, Any]], None]
 
@@ -50,6 +53,7 @@ class BacktestRun:
     closed: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)  # non-closed events, when kept
     keep_events: bool = False
+    form: str = "auto"  # "event" (get_signal), "vector" (get_signals), "auto": vector when given
     stopped: bool = False
 
     def __post_init__(self) -> None:
@@ -68,13 +72,30 @@ class BacktestRun:
             self.listener(kind, record)
 
     @property
+    def uses_vector_form(self) -> bool:
+        if self.form == "vector" or (self.form == "auto" and self.strategy.get_signals is not None):
+            if self.strategy.get_signals is None:
+                raise ConfigError(f'strategy "{self.strategy.strategy_name}" has no get_signals (vectorised form)')
+            return True
+        if self.strategy.get_signal is None:
+            raise ConfigError(f'strategy "{self.strategy.strategy_name}" has no get_signal (event-driven form)')
+        return False
+
+    @property
     def total_ticks(self) -> int:
         return len(self.ticks)
 
     def steps(self, should_stop: Callable[[], bool] | None = None) -> Iterator[int]:
         """Drive the walk; yields ticks done. Sets ``stopped`` if ``should_stop`` ended it."""
         done = 0
-        for done in walk(self.core, self.candles, self.ticks, should_stop):
+        if self.uses_vector_form:
+            intents = compute_intents(self.strategy.get_signals, self.candles, self.core.params,
+                                      self.cfg.CC_AVG_PRICE_CANDLES_COUNT,
+                                      f'strategy "{self.core.name}" on {self.symbol}')
+            steps = walk_intents(self.core, self.candles, self.ticks, intents, should_stop)
+        else:
+            steps = walk(self.core, self.candles, self.ticks, should_stop)
+        for done in steps:
             yield done
         if done < len(self.ticks) and should_stop is not None and should_stop():
             self.stopped = True

@@ -149,6 +149,10 @@ class StrategyCore:
         if raw is None:
             self._idle(when_ms, price)
             return
+        self.consider(raw, when_ms, price)
+
+    def consider(self, raw: Any, when_ms: int, price: float) -> None:
+        """Validate a signal decided at ``when_ms`` (current price ``price``) and open it if it passes."""
         where = self._where(when_ms)
         try:
             parsed = parse_signal(raw, where)
@@ -162,7 +166,7 @@ class StrategyCore:
             return
         if self.risk is not None and not self._risk_allows(sig, price, when_ms, where):
             return
-        self._open(sig, when_ms, price, cursor)
+        self._open(sig, when_ms, price)
 
     def _risk_allows(self, sig: dict[str, Any], price: float, when_ms: int, where: str) -> bool:
         payload = {"symbol": self.symbol, "strategy_name": self.name, "exchange_name": self.exchange_name,
@@ -181,7 +185,7 @@ class StrategyCore:
 
     # ---- transitions ----------------------------------------------------
 
-    def _open(self, sig: dict[str, Any], when_ms: int, price: float, cursor: int) -> None:
+    def _open(self, sig: dict[str, Any], when_ms: int, price: float) -> None:
         long = sig["position"] == "long"
         scheduled = sig["price_open"] is not None
         entry = sig["price_open"] if scheduled else price

@@ -1,0 +1,83 @@
+"""The vectorised strategy form: entry intents for a whole frame, computed at once.
+
+``get_signals(candles, price, params)`` returns arrays aligned with the
+candles, where row k is the decision taken at ``when`` = the open time of
+candle k, from candles [0, k) only (the same view ``get_signal`` has).
+``price[k]`` is the current price at that moment (VWAP of candles k-5..k-1).
+
+Keys: ``position`` (+1 long, -1 short, 0 nothing), ``price_take_profit``,
+``price_stop_loss``; optional ``minute_estimated_time`` (scalar or array),
+``price_open`` (NaN = market entry). The engine then runs exactly the
+lifecycle of ``get_signal``: the same throttle, validation and exits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..candles import Candles
+from ..errors import SignalError
+
+REQUIRED = ("position", "price_take_profit", "price_stop_loss")
+OPTIONAL = ("minute_estimated_time", "price_open")
+
+
+@dataclass(slots=True)
+class Intents:
+    position: np.ndarray  # int8: +1 long, -1 short, 0 none
+    take_profit: np.ndarray
+    stop_loss: np.ndarray
+    expiry: np.ndarray | None  # minutes, or None for the default lifetime
+    price_open: np.ndarray | None  # NaN where the entry is at market
+
+    def signal_at(self, k: int) -> dict[str, Any]:
+        sig: dict[str, Any] = {
+            "position": "long" if self.position[k] > 0 else "short",
+            "price_take_profit": float(self.take_profit[k]),
+            "price_stop_loss": float(self.stop_loss[k]),
+        }
+        if self.expiry is not None:
+            value = float(self.expiry[k])
+            sig["minute_estimated_time"] = int(value) if value.is_integer() else value
+        if self.price_open is not None and not np.isnan(self.price_open[k]):
+            sig["price_open"] = float(self.price_open[k])
+        return sig
+
+
+def current_prices(candles: Candles, avg_count: int) -> np.ndarray:
+    """price[k] = VWAP of the candles before k (NaN at k = 0, where nothing has closed)."""
+    vwap = candles.vwap(avg_count)
+    return np.r_[np.nan, vwap[:-1]] if len(vwap) else vwap
+
+
+def compute_intents(get_signals, candles: Candles, params: dict[str, Any], avg_count: int,
+                    where: str) -> Intents:
+    """Call the user's ``get_signals`` and check the shape of what it returned."""
+    price = current_prices(candles, avg_count)
+    raw = get_signals(candles, price, dict(params))
+    if not isinstance(raw, Mapping):
+        raise SignalError(f"{where}: get_signals returned {type(raw).__name__}; expected a mapping of arrays "
+                          f"with keys {', '.join(REQUIRED)}")
+    unknown = set(raw) - set(REQUIRED) - set(OPTIONAL)
+    missing = set(REQUIRED) - set(raw)
+    if unknown or missing:
+        raise SignalError(f"{where}: get_signals keys: missing {sorted(missing)}, unknown {sorted(unknown)}")
+    n = len(candles)
+
+    def column(key: str, dtype) -> np.ndarray | None:
+        if key not in raw or raw[key] is None:
+            return None
+        value = np.asarray(raw[key], dtype=dtype)
+        if value.ndim == 0:
+            value = np.full(n, value, dtype=dtype)
+        if value.shape != (n,):
+            raise SignalError(f"{where}: get_signals[{key!r}] has shape {value.shape}; expected ({n},), one per candle")
+        return value
+
+    position = np.sign(np.nan_to_num(column("position", np.float64))).astype(np.int8)
+    return Intents(position, column("price_take_profit", np.float64), column("price_stop_loss", np.float64),
+                   column("minute_estimated_time", np.float64), column("price_open", np.float64))

@@ -1,0 +1,101 @@
+"""The vectorised strategy form simulates the same lifecycle as get_signal (issue: performance)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from btfarm.shared.demo import sma_cross_signal, sma_cross_signals
+from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
+from btfarm.shared.engine_config import EngineConfig
+from btfarm.shared.errors import SignalError
+from btfarm.shared.exchanges import csv_exchange, dataframe_exchange
+from btfarm.shared.schemas import FrameSchema, StrategySchema
+
+from .market import Script, candles, flat, minute, run
+
+pytestmark = pytest.mark.unit
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "sim-30d-1m.csv"
+GRID53 = [(f, s) for f in (3, 5, 8, 10, 12, 15, 20) for s in (15, 20, 26, 30, 40, 45, 60, 90) if f < s]
+
+
+@pytest.fixture(scope="module")
+def sim():
+    exchange = csv_exchange("sim-vec", files={"SIMUSDT": DATA})
+    frame = FrameSchema(frame_name="sim-30d", interval="1m", start_date="2025-01-01T00:00:00Z",
+                        end_date="2025-01-30T23:59:00Z")
+    return exchange, frame, load_frame_candles(exchange, frame, "SIMUSDT")
+
+
+def closed(run_):
+    return [(c["signal"]["pending_at"], c["signal"]["position"], c["signal"]["price_open"],
+             c["close_timestamp"], c["close_reason"], c["pnl"]["pnl_percentage"]) for c in run_.run()]
+
+
+def test_grid53_has_53_variants():
+    assert len(GRID53) == 53
+
+
+@pytest.mark.parametrize("fast, slow", GRID53, ids=[f"{f}-{s}" for f, s in GRID53])
+def test_both_forms_give_identical_closed_signals(sim, fast, slow):
+    exchange, frame, candles = sim
+    strategy = StrategySchema(strategy_name="sma", interval="5m", get_signal=sma_cross_signal,
+                              get_signals=sma_cross_signals, params={"fast": fast, "slow": slow})
+    event = closed(BacktestRun(strategy, exchange, frame, "SIMUSDT", candles, form="event"))
+    vector = closed(BacktestRun(strategy, exchange, frame, "SIMUSDT", candles, form="vector"))
+    assert len(event) > 50
+    assert vector == event
+
+
+def intents_of(signals):
+    """A get_signals returning the scripted signal dicts at their minutes."""
+    def get_signals(candles, price, params):
+        n = len(candles)
+        out = {"position": np.zeros(n), "price_take_profit": np.full(n, np.nan),
+               "price_stop_loss": np.full(n, np.nan), "minute_estimated_time": np.full(n, 60.0)}
+        for i, sig in signals.items():
+            out["position"][i] = 1 if sig["position"] == "long" else -1
+            out["price_take_profit"][i] = sig["price_take_profit"]
+            out["price_stop_loss"][i] = sig["price_stop_loss"]
+            out["minute_estimated_time"][i] = sig.get("minute_estimated_time", 60)
+        return out
+    return get_signals
+
+
+LONG = {"position": "long", "price_take_profit": 101.0, "price_stop_loss": 99.0, "minute_estimated_time": 60}
+
+
+@pytest.mark.parametrize("signals, low_at", [
+    ({5: LONG, 23: LONG}, {22: 98.9, 30: 98.9}),  # resume off the grid after a close
+    ({5: LONG, 7: LONG}, {6: 98.9}),  # close inside the same bucket: the next call waits
+    ({5: {**LONG, "price_take_profit": 99.5}, 10: LONG}, {}),  # rejected: bucket used up
+])
+def test_vector_walk_follows_the_throttle_rules(signals, low_at):
+    m = flat(80)
+    for i, low in low_at.items():
+        m["low"][i] = low
+    _, by_event = run(m, Script(signals), interval="5m", start_minute=5, end_minute=60)
+    frame = FrameSchema(frame_name="f", interval="1m", start_date=minute(5), end_date=minute(60))
+    strategy = StrategySchema(strategy_name="s", interval="5m", get_signals=intents_of(signals))
+    by_vector: dict[str, list] = {}
+    BacktestRun(strategy, dataframe_exchange("x", {}), frame, "SYM", candles(m), cfg=EngineConfig(),
+                listener=lambda kind, record: by_vector.setdefault(kind, []).append(record)).run()
+
+    def summary(events):
+        return ([(c["signal"]["scheduled_at"], c["close_timestamp"], c["close_reason"]) for c in events.get("closed", [])],
+                [e["timestamp"] for e in events.get("error", [])])
+
+    assert summary(by_vector) == summary(by_event)
+    assert by_event.get("closed")
+
+
+def test_bad_intents_shape_is_a_clear_error(sim):
+    exchange, frame, candles = sim
+    strategy = StrategySchema(strategy_name="bad", interval="5m",
+                              get_signals=lambda c, p, params: {"position": np.zeros(3),
+                                                                "price_take_profit": 1, "price_stop_loss": 1})
+    with pytest.raises(SignalError, match=r"get_signals\['position'\] has shape \(3,\)"):
+        BacktestRun(strategy, exchange, frame, "SIMUSDT", candles).run()
