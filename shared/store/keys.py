@@ -1,0 +1,169 @@
+"""Every Redis key btfarm uses, built in one place.
+
+Keeping the key strings here (one function per kind) means a reader can see
+the whole Redis layout at a glance, a rename happens in one spot, and a test
+can check that every key carries the ``btfarm:`` prefix, so a shared Redis
+(a Celery broker, another app) is never trampled on.
+
+Each function's docstring says the Redis type, who writes the key, who reads
+it, and its TTL. Parts supplied by users (symbols, names, ids) are escaped so
+that ``:`` inside them cannot make two different keys collide
+(``BTC/USDT:USDT`` is a real perpetual-swap symbol).
+"""
+
+from __future__ import annotations
+
+from ..errors import did_you_mean
+
+PREFIX = "btfarm:"
+MODES = ("backtest", "live", "walker")  # the execution classes of SEMANTICS section 7
+
+STOP_FLAG_TTL_SECONDS = 86_400  # a stop nobody consumed is forgotten after a day
+WALKER_RESULT_TTL_SECONDS = 30 * 86_400  # sweep results kept a month for resume and reports
+
+
+def _part(value: object, what: str) -> str:
+    """One user-supplied key part, escaped so ':' cannot split it."""
+    text = str(value)
+    if not text.strip():
+        raise ValueError(f"{what} must be a non-empty string to build a Redis key, got {value!r}")
+    return text.replace("%", "%25").replace(":", "%3A")
+
+
+def check_mode(mode: str) -> str:
+    """``mode`` itself when it is one of ``MODES``; else a ValueError naming them."""
+    if mode not in MODES:
+        raise ValueError(
+            f"mode {mode!r} is not one of {', '.join(MODES)}." + did_you_mean(str(mode), MODES)
+        )
+    return mode
+
+
+def stop_flag(mode: str, symbol: str, name: str) -> str:
+    """STRING "1": a cooperative stop request for one run.
+
+    Writer: ``stop_flags.request_stop`` (``Backtest.stop``, ``Live.stop``,
+    ``Walker.stop``, the CLI); cleared by the run when it starts and ends.
+    Reader: ``stop_flags.is_stop_requested`` / ``StopPoller`` in the running
+    loop and in worker tasks.
+    TTL: ``STOP_FLAG_TTL_SECONDS``, so a flag nobody consumed does not stop a
+    run started much later.
+    """
+    return f"{PREFIX}stop:{check_mode(mode)}:{_part(symbol, 'symbol')}:{_part(name, 'name')}"
+
+
+def instance_status(mode: str, symbol: str, name: str) -> str:
+    """HASH: the status of one instance (id, symbol, name, mode, status,
+    progress, pid, host, updated_at and any extra fields).
+
+    Writer: ``run_status.set_status`` from the running instance.
+    Reader: ``run_status.list_status`` (``Backtest.list``, ``btfarm list``).
+    TTL: none; removed by ``run_status.delete_status``.
+    """
+    return f"{PREFIX}status:{check_mode(mode)}:{_part(symbol, 'symbol')}:{_part(name, 'name')}"
+
+
+def instance_index() -> str:
+    """SET of ``instance_status`` keys, so listing needs no ``SCAN``.
+
+    Writer: ``run_status.set_status`` (add), ``run_status.delete_status`` and
+    ``list_status`` (remove keys whose hash is gone).
+    Reader: ``run_status.list_status``.
+    TTL: none.
+    """
+    return f"{PREFIX}status-index"
+
+
+def live_signal(symbol: str, strategy: str) -> str:
+    """STRING (JSON): the persisted state of one live ``symbol:strategy``: the
+    engine snapshot (its active or scheduled signal, if any) and the outbox
+    (the event that state produced, until it is in ``live_events``).
+
+    Writer: ``Live`` (``store.live_state``), before it emits the signal's event
+    (SEMANTICS 6); a close or cancel rewrites it without the signal.
+    Reader: ``Live`` on start, to restore and monitor it (never re-open).
+    TTL: none: it must survive any crash until the signal closes.
+    """
+    return f"{PREFIX}live:signal:{_part(symbol, 'symbol')}:{_part(strategy, 'strategy')}"
+
+
+def live_events(symbol: str, strategy: str) -> str:
+    """LIST of JSON records: the lifecycle events (scheduled, opened, closed,
+    cancelled) of one live ``symbol:strategy``, appended once each, oldest first.
+
+    Writer: ``Live`` right after persisting the state that produced the event
+    (``store.live_state``); on start it appends the one event a crash may have
+    left undelivered (the state's outbox), unless the list already has it.
+    Reader: ``Live.get_data`` / ``get_report``, and ``Live`` on start.
+    TTL: none: it is the durable history of the live run.
+    """
+    return f"{PREFIX}live:events:{_part(symbol, 'symbol')}:{_part(strategy, 'strategy')}"
+
+
+def walker_run(run_id: str) -> str:
+    """HASH: one walker sweep (walker name, symbol, metric, total variants,
+    state, started_at...).
+
+    Writer: the orchestrator's walker when a sweep starts and ends.
+    Reader: resume (a sweep whose orchestrator died), reports, ``btfarm list``.
+    TTL: ``WALKER_RESULT_TTL_SECONDS``, refreshed by each write.
+    """
+    return f"{PREFIX}walker:{_part(run_id, 'run_id')}:run"
+
+
+def walker_result(run_id: str, variant: str) -> str:
+    """STRING (JSON): the result of one variant of a sweep, written once (SET NX).
+
+    Writer: the orchestrator's collect step as each task result arrives.
+    Reader: resume (skip variants already done), ranking and reports.
+    TTL: ``WALKER_RESULT_TTL_SECONDS``.
+    """
+    return f"{PREFIX}walker:{_part(run_id, 'run_id')}:result:{_part(variant, 'variant')}"
+
+
+def walker_inbox(run_id: str) -> str:
+    """LIST of JSON variant results of one sweep, in the order workers finish them.
+
+    Writer: the ``btfarm.backtest_chunk`` task (RPUSH, one item per variant,
+    including stopped and failed ones), refreshing the TTL.
+    Reader: the orchestrator's collect step (BLPOP: results arrive as they
+    finish, with no polling); a redelivered task may push a variant twice,
+    and collect keeps the first (``walker_result`` SET NX).
+    TTL: ``WALKER_RESULT_TTL_SECONDS``.
+    """
+    return f"{PREFIX}walker:{_part(run_id, 'run_id')}:inbox"
+
+
+def schedule_last_run(walker_name: str, symbol: str) -> str:
+    """STRING (JSON): the ranking of the last scheduled run of one walker on one
+    symbol (its report path, time, and every strategy's rank and metric).
+
+    Writer: the scheduled walker task, after each run.
+    Reader: the next scheduled run of the same walker and symbol, for the
+    comparison report (rank changes, metric deltas).
+    TTL: none: the previous run may be a month old.
+    """
+    return f"{PREFIX}schedule:last:{_part(walker_name, 'walker_name')}:{_part(symbol, 'symbol')}"
+
+
+def schedule_lock(entry: str) -> str:
+    """STRING (owner token): a lock so one schedule entry runs once at a time,
+    even with two beat processes.
+
+    Writer: the scheduled task (SET NX PX), released by its holder.
+    Reader: the same task in other processes (fails to take it and skips).
+    TTL: the lock's lease, set by the holder (the entry's expected run time).
+    """
+    return f"{PREFIX}lock:schedule:{_part(entry, 'entry')}"
+
+
+def embedded_clients() -> str:
+    """SET of ``"{pid}:{create_time}"`` of processes using the embedded server.
+
+    Writer: ``connection.EmbeddedServer`` (add on join, remove on close, and
+    prune members whose process is gone).
+    Reader: the same, to decide whether the last user is leaving and the
+    server must be stopped.
+    TTL: none; the set lives and dies with the embedded server.
+    """
+    return f"{PREFIX}embedded:clients"

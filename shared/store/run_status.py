@@ -1,0 +1,129 @@
+"""The status of each Backtest/Live/Walker instance, shared through Redis.
+
+A run writes its status (idle | running | done, progress, pid, host) so that
+another process (``btfarm list``, a second terminal) can see what runs where.
+
+A process that dies hard (SIGKILL, OOM, power) never writes "done", and its
+hash would say "running" forever. So ``list_status`` checks the pid of a
+"running" entry written on *this* host: if that process is gone, the entry is
+reported with status "done" and ``crashed=True`` (the stored hash is left as
+it is, for post-mortems). Entries from other hosts cannot be checked this way;
+their ``updated_at`` tells how fresh they are.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import psutil
+import redis
+
+from . import keys
+
+STATUSES = ("idle", "running", "done")  # SEMANTICS 7: a single-run task's status
+_SCALARS = (str, int, float, bool)
+
+
+def set_status(
+    r: redis.Redis, mode: str, symbol: str, name: str, status: str, **fields: object
+) -> None:
+    """Write the status of instance ``symbol:name`` in ``mode``.
+
+    Stored fields: ``id`` (default ``"{symbol}:{name}"``), ``symbol``, ``name``,
+    ``mode``, ``status``, ``progress`` (0..1, default 0), ``pid`` and ``host``
+    (default this process), ``updated_at`` (epoch ms, now). Extra keyword
+    fields (an error message, a run id) must be str/int/float/bool and are
+    read back as strings.
+    """
+    if status not in STATUSES:
+        raise ValueError(f"status {status!r} is not one of {', '.join(STATUSES)}")
+    progress = float(fields.pop("progress", 0.0))
+    if not 0.0 <= progress <= 1.0:
+        raise ValueError(f"progress must be within 0..1, got {progress}")
+    for field, value in fields.items():
+        if not isinstance(value, _SCALARS):
+            raise TypeError(
+                f"status field {field}={value!r} must be str, int, float or bool, "
+                f"not {type(value).__name__}"
+            )
+    mapping = {
+        "id": f"{symbol}:{name}",
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        **{k: (int(v) if isinstance(v, bool) else v) for k, v in fields.items()},
+        "symbol": symbol,
+        "name": name,
+        "mode": mode,
+        "status": status,
+        "progress": progress,
+        "updated_at": int(time.time() * 1000),
+    }
+    key = keys.instance_status(mode, symbol, name)
+    pipe = r.pipeline(transaction=True)
+    pipe.hset(key, mapping=mapping)
+    pipe.sadd(keys.instance_index(), key)
+    pipe.execute()
+
+
+def delete_status(r: redis.Redis, mode: str, symbol: str, name: str) -> None:
+    """Forget one instance's status."""
+    key = keys.instance_status(mode, symbol, name)
+    pipe = r.pipeline(transaction=True)
+    pipe.delete(key)
+    pipe.srem(keys.instance_index(), key)
+    pipe.execute()
+
+
+def list_status(r: redis.Redis, mode: str | None = None) -> list[dict[str, object]]:
+    """Every instance's status (optionally of one mode), sorted by mode, symbol, name.
+
+    Each dict has the stored fields with ``progress`` as float, ``pid`` and
+    ``updated_at`` as int, plus ``crashed`` (bool): True when the entry said
+    "running" but its process on this host is gone; its status then reads
+    "done".
+    """
+    if mode is not None:
+        keys.check_mode(mode)
+    index = keys.instance_index()
+    status_keys = sorted(r.smembers(index))
+    pipe = r.pipeline(transaction=False)
+    for key in status_keys:
+        pipe.hgetall(key)
+    hashes = pipe.execute()
+    gone = [key for key, h in zip(status_keys, hashes, strict=True) if not h]
+    if gone:
+        r.srem(index, *gone)
+    host = socket.gethostname()
+    rows = [_decode(h, host) for h in hashes if h]
+    if mode is not None:
+        rows = [row for row in rows if row.get("mode") == mode]
+    rows.sort(key=lambda row: (str(row.get("mode")), str(row.get("symbol")), str(row.get("name"))))
+    return rows
+
+
+def _decode(raw: dict[str, str], this_host: str) -> dict[str, object]:
+    row: dict[str, object] = dict(raw)
+    row["progress"] = float(raw.get("progress", 0.0))
+    row["pid"] = int(raw.get("pid", 0))
+    row["updated_at"] = int(raw.get("updated_at", 0))
+    crashed = (
+        row.get("status") == "running"
+        and row.get("host") == this_host
+        and not _process_alive(row["pid"])
+    )
+    row["crashed"] = crashed
+    if crashed:
+        row["status"] = "done"
+    return row
+
+
+def _process_alive(pid: int) -> bool:
+    """True when ``pid`` is a live (not zombie) process on this host."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, ValueError):
+        return False
+    except psutil.AccessDenied:
+        return True

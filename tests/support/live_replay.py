@@ -1,0 +1,48 @@
+"""What ``btfarm live`` subprocesses import in tests: a replay of the sim data and two strategies.
+
+The replay's clock comes from the ``LIVE_REPLAY_CLOCK`` environment variable
+(the same spec the test passes to ``btfarm live --clock``), so the exchange
+and the live loop read one timeline.
+
+- "sma-cross": the demo's crossover with its 5-minute throttle;
+- "hold": one long per hour, closed by expiry after ``HOLD_MINUTES`` unless a
+  wide take profit or stop loss is touched first: a signal that stays open
+  long enough for a test to catch it open.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+
+from btfarm.shared.clock import Clock, clock_from_spec
+from btfarm.shared.context import get_average_price
+from btfarm.shared.demo import sma_cross_signal
+from btfarm.shared.exchanges.replay import replay_exchange
+from btfarm.shared.registry import add_exchange, add_strategy
+
+SIM_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "sim-30d-1m.csv"
+SYMBOL = "SIMUSDT"
+EXCHANGE = "replay"
+CLOCK_VARIABLE = "LIVE_REPLAY_CLOCK"
+HOLD_MINUTES = 20  # "hold": a signal's lifetime
+HOLD_BAND_PERCENT = 4.0  # "hold": take profit and stop loss this far from entry
+
+
+def hold_signal(symbol: str, when: datetime) -> dict:
+    price = get_average_price(symbol)
+    return {"position": "long", "price_take_profit": price * (1 + HOLD_BAND_PERCENT / 100),
+            "price_stop_loss": price * (1 - HOLD_BAND_PERCENT / 100),
+            "minute_estimated_time": HOLD_MINUTES, "note": "hold"}
+
+
+def register(clock: Clock) -> None:
+    add_exchange(replay_exchange(EXCHANGE, clock, files={SYMBOL: SIM_CSV}), override=True)
+    add_strategy(strategy_name="sma-cross", interval="5m", get_signal=sma_cross_signal,
+                 params={"fast": 10, "slow": 30}, override=True)
+    add_strategy(strategy_name="hold", interval="1h", get_signal=hold_signal, override=True)
+
+
+if os.environ.get(CLOCK_VARIABLE):
+    register(clock_from_spec(os.environ[CLOCK_VARIABLE]))

@@ -1,0 +1,77 @@
+"""shared/store/keys.py: every key is prefixed, distinct, and refuses bad parts."""
+
+import inspect
+
+import pytest
+
+from btfarm.shared.store import keys
+
+pytestmark = pytest.mark.unit
+
+SAMPLE_ARGS = {"mode": "backtest"}  # every other parameter gets its own name as value
+
+
+def key_builders():
+    """Every key function of the module, found by introspection so a kind
+    added later is checked without editing this test."""
+    return [
+        fn
+        for name, fn in inspect.getmembers(keys, inspect.isfunction)
+        if fn.__module__ == keys.__name__ and not name.startswith(("_", "check_"))
+    ]
+
+
+def build(fn, **overrides):
+    params = inspect.signature(fn).parameters
+    return fn(**{p: overrides.get(p, SAMPLE_ARGS.get(p, p)) for p in params})
+
+
+def test_the_known_kinds_are_all_there():
+    names = {fn.__name__ for fn in key_builders()}
+    assert {
+        "stop_flag",
+        "instance_status",
+        "instance_index",
+        "live_signal",
+        "walker_run",
+        "walker_result",
+        "schedule_lock",
+        "embedded_clients",
+    } <= names
+
+
+@pytest.mark.parametrize("fn", key_builders(), ids=lambda fn: fn.__name__)
+def test_every_key_starts_with_the_prefix(fn):
+    assert build(fn).startswith("btfarm:")
+
+
+@pytest.mark.parametrize("fn", key_builders(), ids=lambda fn: fn.__name__)
+def test_every_key_function_documents_type_writer_reader_and_ttl(fn):
+    doc = fn.__doc__ or ""
+    for word in ("Writer:", "Reader:", "TTL:"):
+        assert word in doc, f"{fn.__name__} docstring lacks {word}"
+
+
+def test_kinds_do_not_collide():
+    built = [build(fn) for fn in key_builders()]
+    assert len(set(built)) == len(built)
+
+
+def test_each_mode_has_its_own_stop_flag():
+    flags = {keys.stop_flag(mode, "BTCUSDT", "sma") for mode in keys.MODES}
+    assert len(flags) == 3
+
+
+def test_a_colon_inside_a_part_cannot_make_two_keys_collide():
+    assert keys.stop_flag("live", "A:B", "C") != keys.stop_flag("live", "A", "B:C")
+    assert keys.live_signal("BTC/USDT:USDT", "x") != keys.live_signal("BTC/USDT", "USDT:x")
+
+
+def test_an_unknown_mode_is_refused_with_a_suggestion():
+    with pytest.raises(ValueError, match='Did you mean "backtest"'):
+        keys.stop_flag("backtset", "BTCUSDT", "sma")
+
+
+def test_an_empty_part_is_refused():
+    with pytest.raises(ValueError, match="symbol"):
+        keys.instance_status("walker", " ", "sweep")
