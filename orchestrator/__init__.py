@@ -51,12 +51,15 @@ from btfarm.shared.registry import (
 from btfarm.shared.schemas import sweep
 
 from .backtest import Backtest, BacktestData
+from .live import Live, LiveData
 from .reports.columns import Column
 
 __all__ = [
     "Backtest",
     "BacktestData",
     "Column",
+    "Live",
+    "LiveData",
     "add_exchange",
     "add_frame",
     "add_risk",

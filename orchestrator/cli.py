@@ -158,5 +158,10 @@ def stop(mode: str, symbol: str, name: str) -> None:
     console.print(f"stop requested for {mode} {symbol}:{name}")
 
 
+
+from .cli_live import live as _live  # noqa: E402  (registered after the group exists)
+
+main.add_command(_live)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

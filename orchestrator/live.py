@@ -1,0 +1,326 @@
+"""``Live``: one strategy run against the present, surviving crashes (SEMANTICS.md 6).
+
+Each tick (every ``TICK_TTL`` seconds on the injected clock) loads the 1m
+candles that have closed by now and calls the same ``StrategyCore.tick`` a
+backtest calls per minute, with ``when`` = now. Start and recovery are one
+path: a run first loads its persisted state (``store.live_state``), delivers
+the one event a crash may have left in the outbox, restores the signal it was
+monitoring (never re-opening it), then ticks.
+
+Every scheduled, opened, closed and cancelled event is persisted (state,
+then event log) inside the engine's emit, so before it reaches listeners or
+the caller of ``run``. Fetch errors are reported through ``listen_error`` and
+retried with backoff; they never touch the persisted state.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from btfarm.shared import events
+from btfarm.shared.candles import Candles
+from btfarm.shared.clock import Clock, SystemClock
+from btfarm.shared.engine.lifecycle import IDLE, StrategyCore
+from btfarm.shared.engine_config import EngineConfig, get_config
+from btfarm.shared.errors import ConfigError, PersistenceError
+from btfarm.shared.exchanges.loading import load_candles
+from btfarm.shared.intervals import MINUTE_MS
+from btfarm.shared.registry import get_exchange, get_risk, get_strategy
+from btfarm.shared.results import ClosedResult, OpenedResult, TickResult, to_model
+from btfarm.shared.settings import get_settings
+from btfarm.shared.stats import LiveStatistics, compute_live_statistics
+from btfarm.shared.store import run_status
+from btfarm.shared.store.live_state import (
+    LOGGED_ACTIONS,
+    FileLiveState,
+    LiveState,
+    RedisLiveState,
+    event_key,
+    new_document,
+)
+from btfarm.shared.store.stop_flags import StopPoller
+from btfarm.shared.trade_signal import SignalRow
+
+from .instances import Instance, InstanceUtils
+from .reports.dump import dump_report
+from .reports.render import render_live
+from .run_task import RunTask
+from .state_store import state
+
+log = logging.getLogger("btfarm.live")
+
+RETRY_FIRST_SECONDS = 1.0  # clock seconds before the first retry of a failed fetch, doubled each time
+RETRY_MAX_SECONDS = 60.0  # the longest pause between fetch retries (clock seconds)
+STATUS_EVERY_SECONDS = 0.5  # real seconds between status refreshes in Redis
+YIELDED = ("opened", "closed")  # what Live.run yields; the rest goes to listeners and the report
+
+
+def open_state(symbol: str, strategy_name: str) -> LiveState:
+    """Files under ``{state_dir}/live`` on the embedded default, Redis keys when a URL is set."""
+    settings = get_settings()
+    if settings.embedded:
+        return FileLiveState(settings.state_dir / "live", symbol, strategy_name)
+    return RedisLiveState(state(), symbol, strategy_name)
+
+
+class LiveData(BaseModel):
+    """What ``Live.get_data`` returns: every event seen, their statistics, the open signal."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    symbol: str
+    strategy_name: str
+    exchange_name: str
+    status: str
+    stopped: bool
+    phase: str  # idle | scheduled | active
+    signal: SignalRow | None  # the scheduled or active signal, if any
+    stats: LiveStatistics
+    events: list[TickResult]
+
+
+@dataclass
+class LiveSession:
+    """One run's engine, store and event history (logged events of every run + this run's ticks)."""
+
+    symbol: str
+    strategy_name: str
+    exchange_name: str
+    store: LiveState
+    core: StrategyCore | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    task: RunTask | None = None
+    restored: dict[str, Any] | None = None  # the signal restored on start, if any
+    outbox: list[dict[str, Any]] = field(default_factory=list)  # the persisted state's last event
+    stopped: bool = False
+    clock: Clock = field(default_factory=SystemClock)
+
+    def on_event(self, kind: str, record: dict[str, Any]) -> None:
+        """The engine's emit: persist first, then log, then tell everyone."""
+        if kind == "error":
+            events.emit("error", record)
+            return
+        if kind == "risk":
+            events.emit("risk", record)
+            return
+        if kind in LOGGED_ACTIONS:
+            self.store.save(new_document(self.symbol, self.strategy_name, self.exchange_name,
+                                         self.core.snapshot(), [record], self.clock.now_ms()))
+            self.store.append(record)
+        self.deliver(record)
+
+    def deliver(self, record: dict[str, Any]) -> None:
+        self.events.append(record)
+        if events.has_listeners("signal.live"):
+            events.emit("signal.live", to_model(record))
+        if record["action"] in YIELDED and self.task is not None:
+            self.task.push(record)
+
+
+class LiveUtils(InstanceUtils):
+    mode = "live"
+
+    def run(self, symbol: str, strategy_name: str, exchange_name: str, *, clock: Clock | None = None,
+            tick_seconds: float | None = None) -> Iterator[OpenedResult | ClosedResult]:
+        """Opened and closed results, forever (until ``stop``); a second call joins the running one.
+
+        ``clock``: what the loop reads and sleeps on (default the system
+        clock); ``tick_seconds``: default ``TICK_TTL`` of the engine config.
+        """
+        inst, task = self._launch(symbol, strategy_name, exchange_name, clock, tick_seconds, "Live.run")
+        for record in task.follow():
+            yield to_model(record)
+
+    def background(self, symbol: str, strategy_name: str, exchange_name: str, *, clock: Clock | None = None,
+                   tick_seconds: float | None = None) -> Callable[[], None]:
+        """Run without blocking; errors go to ``listen_exit``. Returns a cancel function
+        with ``stop``'s meaning: no new signals, the open one runs to its close."""
+        inst, task = self._launch(symbol, strategy_name, exchange_name, clock, tick_seconds,
+                                  "Live.background")
+        return self._background(task, inst)
+
+    def wait(self, symbol: str, strategy_name: str, timeout: float | None = None) -> bool:
+        """Block until the instance's run ends; True when it has."""
+        inst = self._instance(symbol, strategy_name)
+        return inst.task is None or inst.task.wait(timeout)
+
+    # ---- the loop ----------------------------------------------------------
+
+    def _launch(self, symbol: str, strategy_name: str, exchange_name: str, clock: Clock | None,
+                tick_seconds: float | None, needed_by: str) -> tuple[Instance, RunTask]:
+        strategy = get_strategy(strategy_name, needed_by)
+        exchange = get_exchange(exchange_name, needed_by)
+        risk = get_risk(strategy.risk_name, needed_by) if strategy.risk_name else None
+        if getattr(strategy, "get_signal", None) is None:
+            raise ConfigError(f'strategy "{strategy_name}" has no get_signal, which {needed_by} calls each '
+                              "tick; a vectorised get_signals only serves backtests")
+        inst = self._instance(symbol, strategy_name)
+        context = {"exchange_name": exchange_name}
+        if inst.task is not None and not inst.task.finished:
+            return inst, self._start_or_join(inst, context, lambda *_: None)
+        cfg = get_config()
+        session = self._open_session(symbol, strategy_name, exchange_name, strategy, risk, cfg,
+                                     clock or SystemClock())
+        tick = cfg.TICK_TTL if tick_seconds is None else float(tick_seconds)
+        if tick <= 0:
+            raise ValueError(f"tick_seconds must be > 0, got {tick}")
+
+        def produce(inst: Instance, task: RunTask) -> None:
+            try:
+                self._produce(inst, task, session, exchange, cfg, tick)
+            finally:
+                session.store.close()
+
+        previous = inst.task
+        try:
+            task = self._start_or_join(inst, context, produce)
+        except BaseException:
+            session.store.close()
+            raise
+        if task is previous:  # another thread started it meanwhile: we joined that run
+            session.store.close()
+        else:
+            inst.data = session
+        return inst, task
+
+    def _open_session(self, symbol: str, strategy_name: str, exchange_name: str, strategy, risk,
+                      cfg: EngineConfig, clock: Clock) -> LiveSession:
+        """Load and check the persisted state before anything runs (a corrupt one stops here)."""
+        store = open_state(symbol, strategy_name)
+        store.acquire()
+        try:
+            store.repair()
+            doc = store.load()
+            history = store.events()
+            session = LiveSession(symbol, strategy_name, exchange_name, store, events=history, clock=clock)
+            session.core = StrategyCore(strategy, symbol, exchange_name, cfg, session.on_event,
+                                        mode="live", risk=risk)
+            if doc is not None:
+                try:
+                    session.core.restore(doc["core"])
+                except (ValueError, TypeError, KeyError) as exc:
+                    raise PersistenceError(
+                        f"live state {store.where} holds an unusable snapshot ({exc}); move it aside "
+                        "to start flat, or restore a good copy (btfarm will not overwrite it)") from exc
+                session.restored = session.core.signal
+                session.outbox = list(doc["outbox"])
+        except BaseException:
+            store.close()
+            raise
+        return session
+
+    def _produce(self, inst: Instance, task: RunTask, session: LiveSession, exchange, cfg: EngineConfig,
+                 tick_seconds: float) -> None:
+        session.task = task
+        core, clock = session.core, session.clock
+        logged = {event_key(e) for e in session.events if e.get("action") in LOGGED_ACTIONS}
+        for record in session.outbox:  # a crash came between the state write and the log append
+            if event_key(record) not in logged:
+                session.store.append(record)
+                session.deliver(record)
+        if session.restored is not None:
+            log.info("live %s: restored %s signal %s", inst.key, core.phase, session.restored["id"])
+        poller = StopPoller(state(), self.mode, inst.symbol, inst.name)
+        tick_ms = tick_seconds * 1000.0
+        first_ms = clock.now_ms()
+        next_ms = float(first_ms)
+        retry = RETRY_FIRST_SECONDS
+        failures = 0
+        next_status = 0.0
+        while True:
+            if not core.stopping and (inst.stop_event.is_set() or poller.stopped()):
+                core.stopping = session.stopped = True
+                inst.stop_event.set()
+                log.info("live %s: stopping (phase %s)", inst.key, core.phase)
+            if core.stopping and core.phase == IDLE:
+                break
+            wake = None if core.stopping else inst.stop_event
+            now = clock.now_ms()
+            if now < next_ms:
+                clock.sleep((next_ms - now) / 1000.0, wake)
+                continue
+            try:
+                candles, limit = self._candles(exchange, inst.symbol, core, cfg, now)
+            except Exception as exc:  # the exchange or the network: report, back off, keep the signal
+                failures += 1
+                events.emit("error", {
+                    "symbol": inst.symbol, "strategy_name": inst.name, "exchange_name": exchange.exchange_name,
+                    "timestamp": now, "kind": type(exc).__name__, "error": exc, "signal": None,
+                    "message": f"live {inst.key}: fetching candles failed (attempt {failures}), retrying "
+                               f"in {retry:g} s: {exc}"})
+                clock.sleep(retry, wake)
+                retry = min(retry * 2, RETRY_MAX_SECONDS)
+                continue
+            retry, failures = RETRY_FIRST_SECONDS, 0
+            core.emit_idle = events.has_listeners("signal.live")
+            settled = core.settled_ms
+            core.tick(now, candles, limit)
+            if core.settled_ms != settled and core.phase == IDLE:
+                core.tick(now, candles, limit)  # the minute after a close asks again, as a backtest does
+            steps = int((now - first_ms) // tick_ms) + 1
+            next_ms = max(next_ms + tick_ms, first_ms + steps * tick_ms)
+            if time.monotonic() >= next_status:
+                next_status = time.monotonic() + STATUS_EVERY_SECONDS
+                self._status(inst, core, now)
+        events.emit("done.live", {"mode": "live", "symbol": inst.symbol, "strategy_name": inst.name,
+                                  "exchange_name": exchange.exchange_name, "stopped": session.stopped})
+
+    @staticmethod
+    def _candles(exchange, symbol: str, core: StrategyCore, cfg: EngineConfig, now: int) -> tuple[Candles, int]:
+        """The candles closed by ``now`` that the tick may read, and how many of them count."""
+        when = now - now % MINUTE_MS
+        start = when - cfg.CC_WARMUP_MINUTES * MINUTE_MS
+        if core.phase != IDLE:  # a restored signal may resume far back: monitor every candle since
+            start = min(start, core.next_ms - cfg.CC_AVG_PRICE_CANDLES_COUNT * MINUTE_MS)
+        candles = load_candles(exchange, symbol, start, when - MINUTE_MS)
+        return candles, candles.index_at(when)  # an exchange may add the forming candle: cut it
+
+    def _status(self, inst: Instance, core: StrategyCore, now: int) -> None:
+        try:
+            run_status.set_status(state(), self.mode, inst.symbol, inst.name, "running", id=inst.id,
+                                  phase=core.phase, signal_id=(core.signal or {}).get("id", ""), tick_at=now)
+        except Exception as exc:  # the status is advisory; the loop must go on
+            log.warning("live %s: could not write status: %s", inst.key, exc)
+
+    # ---- results -------------------------------------------------------------
+
+    def _session(self, symbol: str, strategy_name: str) -> tuple[Instance, LiveSession | None]:
+        inst = self._instance(symbol, strategy_name)
+        return inst, inst.data
+
+    def get_data(self, symbol: str, strategy_name: str) -> LiveData:
+        """Every event (this process's run, else the persisted log) and ``LiveStatistics``."""
+        inst, session = self._session(symbol, strategy_name)
+        if session is not None:
+            rows, exchange_name = list(session.events), session.exchange_name
+            phase, signal, stopped = session.core.phase, session.core.signal, session.stopped
+        else:
+            store = open_state(symbol, strategy_name)
+            doc = store.load()
+            rows = store.events()
+            exchange_name = doc["exchange_name"] if doc else ""
+            core = doc["core"] if doc else {}
+            phase, signal, stopped = core.get("phase", IDLE), core.get("signal"), False
+        return LiveData(symbol=symbol, strategy_name=strategy_name, exchange_name=exchange_name,
+                        status=inst.status, stopped=stopped, phase=phase,
+                        signal=SignalRow.model_validate(signal) if signal else None,
+                        stats=compute_live_statistics(rows), events=[to_model(r) for r in rows])
+
+    def get_report(self, symbol: str, strategy_name: str, columns: Sequence[Any] | None = None) -> str:
+        data = self.get_data(symbol, strategy_name)
+        return render_live(symbol, strategy_name, data.exchange_name, data.events, data.stats, columns)
+
+    def dump(self, symbol: str, strategy_name: str, path: str | Path | None = None,
+             columns: Sequence[Any] | None = None) -> Path:
+        """Write the report; default ``./dump/live/{strategy_name}.md``."""
+        return dump_report(self.get_report(symbol, strategy_name, columns), "live", strategy_name, path)
+
+
+Live = LiveUtils()
