@@ -18,7 +18,6 @@ from btfarm.shared.errors import PersistenceError
 from btfarm.shared.exchanges.csv_directory import CsvDirectory
 from btfarm.shared.exchanges.replay import ReplaySource
 from btfarm.shared.intervals import MINUTE_MS
-from btfarm.shared.registry import add_strategy
 from btfarm.shared.schemas import ExchangeSchema, to_ms, to_utc
 from btfarm.shared.settings import get_settings
 from btfarm.shared.store.live_state import FileLiveState, RedisLiveState, event_key
