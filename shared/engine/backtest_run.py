@@ -22,6 +22,7 @@ from ..schemas import ExchangeSchema, FrameSchema, RiskSchema, StrategySchema
 from .backtest_loop import walk
 from .intents import compute_intents
 from .lifecycle import StrategyCore
+from .vector_batch import eligible, walk_quiet
 from .vector_walk import walk_intents
 
 Listener = Callable[[str, dict[str, Any]], None]
@@ -54,7 +55,9 @@ class BacktestRun:
     events: list[dict[str, Any]] = field(default_factory=list)  # non-closed events, when kept
     keep_events: bool = False
     form: str = "auto"  # "event" (get_signal), "vector" (get_signals), "auto": vector when given
+    fast_lane: bool = True  # quiet vectorised runs settle all candidates in one batch
     stopped: bool = False
+    lane: str = ""  # which walk ran: "event", "vector" or "batch"
 
     def __post_init__(self) -> None:
         self.ticks: np.ndarray = frame_ticks(self.frame)
@@ -92,8 +95,15 @@ class BacktestRun:
             intents = compute_intents(self.strategy.get_signals, self.candles, self.core.params,
                                       self.cfg.CC_AVG_PRICE_CANDLES_COUNT,
                                       f'strategy "{self.core.name}" on {self.symbol}')
-            steps = walk_intents(self.core, self.candles, self.ticks, intents, should_stop)
+            if self.listener is None and not self.keep_events and self.fast_lane and eligible(self.core, intents):
+                self.lane = "batch"
+                steps = walk_quiet(self.core, self.candles, self.ticks, intents, frame_bounds(self.frame)[1],
+                                   should_stop)
+            else:
+                self.lane = "vector"
+                steps = walk_intents(self.core, self.candles, self.ticks, intents, should_stop)
         else:
+            self.lane = "event"
             steps = walk(self.core, self.candles, self.ticks, should_stop)
         for done in steps:
             yield done

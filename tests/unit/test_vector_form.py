@@ -45,9 +45,12 @@ def test_both_forms_give_identical_closed_signals(sim, fast, slow):
     strategy = StrategySchema(strategy_name="sma", interval="5m", get_signal=sma_cross_signal,
                               get_signals=sma_cross_signals, params={"fast": fast, "slow": slow})
     event = closed(BacktestRun(strategy, exchange, frame, "SIMUSDT", candles, form="event"))
-    vector = closed(BacktestRun(strategy, exchange, frame, "SIMUSDT", candles, form="vector"))
+    walked = closed(BacktestRun(strategy, exchange, frame, "SIMUSDT", candles, form="vector", fast_lane=False))
+    batched = BacktestRun(strategy, exchange, frame, "SIMUSDT", candles, form="vector")
     assert len(event) > 50
-    assert vector == event
+    assert walked == event
+    assert closed(batched) == event
+    assert batched.lane == "batch"  # a quiet run takes the batch lane
 
 
 def intents_of(signals):

@@ -1,0 +1,116 @@
+"""One timed run of one case on one engine, in this process: ``python bench/engines.py ENGINE CASE RUNS``.
+
+Prints a JSON line: seconds per run, trades per variant, peak RSS of this
+process and of its children. ``bench/run.py`` starts one such process per
+(engine, case) so the peak RSS figures are each engine's own.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cases import CASES, DATA, SYMBOL  # noqa: E402
+
+
+def btfarm_runner(form: str):
+    from btfarm.shared.demo import sma_cross_signal, sma_cross_signals
+    from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
+    from btfarm.shared.exchanges import csv_exchange
+    from btfarm.shared.schemas import FrameSchema, StrategySchema
+
+    exchange = csv_exchange("sim", files={SYMBOL: DATA})
+    frame = FrameSchema(frame_name="sim-30d", interval="1m", start_date="2025-01-01T00:00:00Z",
+                        end_date="2025-01-30T23:59:00Z")
+    candles = load_frame_candles(exchange, frame, SYMBOL)
+
+    def run(variants):
+        trades = []
+        for fast, slow in variants:
+            strategy = StrategySchema(strategy_name=f"sma-cross[fast={fast},slow={slow}]", interval="5m",
+                                      get_signal=sma_cross_signal, get_signals=sma_cross_signals,
+                                      params={"fast": fast, "slow": slow})
+            trades.append(len(BacktestRun(strategy, exchange, frame, SYMBOL, candles, form=form).run()))
+        return trades
+
+    return run
+
+
+def backtesting_py_runner(parallel: bool):
+    warnings.filterwarnings("ignore")
+    from peer_backtesting_py import backtest, load
+
+    data = load(DATA)
+
+    def run(variants):
+        bt = backtest(data)
+        if parallel and len(variants) > 1:
+            fasts = sorted({f for f, _ in variants})
+            slows = sorted({s for _, s in variants})
+            wanted = set(variants)
+            _, heatmap = bt.optimize(fast=fasts, slow=slows, maximize="# Trades", return_heatmap=True,
+                                     constraint=lambda p: (p.fast, p.slow) in wanted)
+            return [int(heatmap.loc[v]) for v in variants]
+        return [int(bt.run(fast=f, slow=s)["# Trades"]) for f, s in variants]
+
+    return run
+
+
+def vectorbt_runner():
+    import numpy as np
+    import pandas as pd
+    import vectorbt as vbt
+
+    raw = pd.read_csv(DATA)
+    close = pd.Series(raw["close"].to_numpy(), index=pd.to_datetime(raw["timestamp_ms"], unit="ms"))
+    on_grid = ((close.index.minute + 1) % 5 == 0)
+
+    def run(variants):
+        fasts = [f for f, _ in variants]
+        slows = [s for _, s in variants]
+        fast = vbt.MA.run(close, window=fasts, short_name="fast").ma.to_numpy()
+        slow = vbt.MA.run(close, window=slows, short_name="slow").ma.to_numpy()
+        shift = lambda a: np.vstack([np.full((5, a.shape[1]), np.nan), a[:-5]])  # noqa: E731
+        up = (shift(fast) <= shift(slow)) & (fast > slow) & on_grid[:, None]
+        down = (shift(fast) >= shift(slow)) & (fast < slow) & on_grid[:, None]
+        pf = vbt.Portfolio.from_signals(close, entries=up, exits=np.zeros_like(up), short_entries=down,
+                                        short_exits=np.zeros_like(down), sl_stop=0.01, tp_stop=0.01,
+                                        fees=0.001, freq="1min")
+        return [int(x) for x in np.atleast_1d(pf.trades.count().to_numpy())]
+
+    return run
+
+
+ENGINES = {
+    "btfarm-event": lambda: btfarm_runner("event"),
+    "btfarm-vector": lambda: btfarm_runner("vector"),
+    "backtesting.py": lambda: backtesting_py_runner(parallel=True),
+    "vectorbt": vectorbt_runner,
+}
+
+
+def main() -> None:
+    engine, case, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    variants = CASES[case]
+    started = time.perf_counter()
+    run = ENGINES[engine]()
+    setup = time.perf_counter() - started
+    seconds, trades = [], []
+    for _ in range(runs):
+        started = time.perf_counter()
+        trades = run(variants)
+        seconds.append(time.perf_counter() - started)
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps({"engine": engine, "case": case, "setup_seconds": setup, "seconds": seconds,
+                      "trades": trades, "peak_rss_mb": round(own, 1), "peak_child_rss_mb": round(children, 1)}))
+
+
+if __name__ == "__main__":
+    main()
