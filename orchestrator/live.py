@@ -163,8 +163,12 @@ class LiveUtils(InstanceUtils):
                               "tick; a vectorised get_signals only serves backtests")
         inst = self._instance(symbol, strategy_name)
         context = {"exchange_name": exchange_name}
-        if inst.task is not None and not inst.task.finished:
-            return inst, self._start_or_join(inst, context, lambda *_: None)
+        running = inst.task
+        if running is not None and not running.finished:  # join it (its state is already open)
+            if context != inst.context:
+                raise RuntimeError(f"live {inst.key} is already running with {inst.context}; stop it "
+                                   f"before running it with {context}")
+            return inst, running
         cfg = get_config()
         session = self._open_session(symbol, strategy_name, exchange_name, strategy, risk, cfg,
                                      clock or SystemClock())
