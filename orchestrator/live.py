@@ -133,6 +133,8 @@ class LiveUtils(InstanceUtils):
 
         ``clock``: what the loop reads and sleeps on (default the system
         clock); ``tick_seconds``: default ``TICK_TTL`` of the engine config.
+        Leaving the loop early does not stop the run (as with ``background``);
+        call ``stop`` for that.
         """
         inst, task = self._launch(symbol, strategy_name, exchange_name, clock, tick_seconds, "Live.run")
         for record in task.follow():
@@ -170,11 +172,11 @@ class LiveUtils(InstanceUtils):
                                    f"before running it with {context}")
             return inst, running
         cfg = get_config()
+        tick = cfg.TICK_TTL if tick_seconds is None else float(tick_seconds)
+        if not tick > 0:
+            raise ValueError(f"{needed_by}: tick_seconds must be > 0, got {tick_seconds!r}")
         session = self._open_session(symbol, strategy_name, exchange_name, strategy, risk, cfg,
                                      clock or SystemClock())
-        tick = cfg.TICK_TTL if tick_seconds is None else float(tick_seconds)
-        if tick <= 0:
-            raise ValueError(f"tick_seconds must be > 0, got {tick}")
 
         def produce(inst: Instance, task: RunTask) -> None:
             try:
