@@ -74,14 +74,20 @@ def vectorbt_runner():
     def run(variants):
         fasts = [f for f, _ in variants]
         slows = [s for _, s in variants]
-        fast = vbt.MA.run(close, window=fasts, short_name="fast").ma.to_numpy()
-        slow = vbt.MA.run(close, window=slows, short_name="slow").ma.to_numpy()
-        shift = lambda a: np.vstack([np.full((5, a.shape[1]), np.nan), a[:-5]])  # noqa: E731
-        up = (shift(fast) <= shift(slow)) & (fast > slow) & on_grid[:, None]
-        down = (shift(fast) >= shift(slow)) & (fast < slow) & on_grid[:, None]
-        pf = vbt.Portfolio.from_signals(close, entries=up, exits=np.zeros_like(up), short_entries=down,
-                                        short_exits=np.zeros_like(down), sl_stop=0.01, tp_stop=0.01,
-                                        fees=0.001, freq="1min")
+        k = len(variants)
+        fast = vbt.MA.run(close, window=fasts, short_name="fast").ma.to_numpy().reshape(len(close), k)
+        slow = vbt.MA.run(close, window=slows, short_name="slow").ma.to_numpy().reshape(len(close), k)
+
+        def shift(a, bars, fill):
+            return np.vstack([np.full((bars, a.shape[1]), fill), a[:-bars]])
+
+        up = (shift(fast, 5, np.nan) <= shift(slow, 5, np.nan)) & (fast > slow) & on_grid[:, None]
+        down = (shift(fast, 5, np.nan) >= shift(slow, 5, np.nan)) & (fast < slow) & on_grid[:, None]
+        # from_signals has no time stop: an exit 120 bars after each entry signal stands in for expiry
+        expire = shift(up | down, 120, False)
+        pf = vbt.Portfolio.from_signals(close, entries=up, exits=expire, short_entries=down,
+                                        short_exits=expire, sl_stop=0.01, tp_stop=0.01, fees=0.001,
+                                        upon_opposite_entry="ignore", freq="1min")
         return [int(x) for x in np.atleast_1d(pf.trades.count().to_numpy())]
 
     return run

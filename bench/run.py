@@ -1,0 +1,140 @@
+"""The bench: btfarm against its peers on equal work, side by side in one run.
+
+    pip install -e ".[bench]"          # backtesting.py 0.6.6; vectorbt is optional
+    python bench/run.py                # all cases, several runs each (takes minutes)
+    python bench/run.py --quick        # one run per peer, for a smoke check
+
+Cases (../shared/data/README.md): single = (10,30); walker8; grid53. Each
+(engine, case) runs in its own process (peak RSS is that engine's own), each
+several times; figures are medians with min-max. A candle-eval is one
+1-minute candle of one variant. Results: bench/results/bench.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from cases import CANDLES, CASES  # noqa: E402
+
+PLAN = {  # engine -> cases it runs
+    "btfarm-event": ["single", "walker8"],
+    "btfarm-vector": ["single", "walker8", "grid53"],
+    "btfarm-farm-1": ["walker8", "grid53"],
+    "btfarm-farm-2": ["walker8", "grid53"],
+    "backtesting.py": ["single", "walker8", "grid53"],
+    "vectorbt": ["single", "walker8", "grid53"],
+}
+PEERS = ("backtesting.py", "vectorbt")
+OPTIONAL = {"backtesting.py": "backtesting", "vectorbt": "vectorbt"}  # engine -> module it needs
+
+
+def available(engine: str) -> str | None:
+    """None when the engine can run here, else why not."""
+    module = OPTIONAL.get(engine)
+    if module and importlib.util.find_spec(module) is None:
+        return f"{module} is not installed (pip install -e '.[bench]'{' vectorbt' if module == 'vectorbt' else ''})"
+    return None
+
+
+def measure(engine: str, case: str, runs: int) -> dict:
+    script = "farm.py" if engine.startswith("btfarm-farm") else "engines.py"
+    cmd = [sys.executable, str(HERE / script), engine, case, str(runs)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    if done.returncode != 0:
+        return {"engine": engine, "case": case, "error": done.stderr.strip().splitlines()[-1:] or ["failed"]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def summarise(result: dict) -> dict:
+    if "error" in result:
+        return result
+    seconds = result["seconds"]
+    variants = len(CASES[result["case"]])
+    median = statistics.median(seconds)
+    return {**result, "median_seconds": median, "min_seconds": min(seconds), "max_seconds": max(seconds),
+            "candle_evals_per_second": CANDLES * variants / median,
+            "trades_10_30": result["trades"][0] if CASES[result["case"]][0] == (10, 30) else None,
+            "mean_trades": statistics.fmean(result["trades"]) if result["trades"] else None}
+
+
+def ratios(rows: list[dict]) -> list[str]:
+    lines = []
+    by = {(r["engine"], r["case"]): r for r in rows if "error" not in r}
+    for case in CASES:
+        ours = [r for (e, c), r in by.items() if c == case and e.startswith("btfarm")]
+        for peer in PEERS:
+            theirs = by.get((peer, case))
+            if not theirs:
+                continue
+            for mine in ours:
+                lines.append(f"{case}: {mine['engine']} is {theirs['median_seconds'] / mine['median_seconds']:.1f}x "
+                             f"{peer}")
+        one, two = by.get(("btfarm-farm-1", case)), by.get(("btfarm-farm-2", case))
+        if one and two:
+            lines.append(f"{case}: 2 workers vs 1: {one['median_seconds'] / two['median_seconds']:.2f}x")
+    return lines
+
+
+def markdown(rows: list[dict], notes: list[str]) -> str:
+    out = ["| case | engine | median s | min-max s | M candle-evals/s | peak RSS MB (self/children) | trades (10,30) | mean trades |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        if "error" in r:
+            out.append(f"| {r['case']} | {r['engine']} | skipped: {' '.join(r['error'])} | | | | | |")
+            continue
+        out.append(f"| {r['case']} | {r['engine']} | {r['median_seconds']:.3f} | {r['min_seconds']:.3f}-"
+                   f"{r['max_seconds']:.3f} | {r['candle_evals_per_second'] / 1e6:.2f} | "
+                   f"{r['peak_rss_mb']:.0f}/{r['peak_child_rss_mb']:.0f} | {r['trades_10_30'] or ''} | "
+                   f"{r['mean_trades']:.1f} |")
+    return "\n".join(out + [""] + [f"- {n}" for n in notes]) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per btfarm engine and case")
+    parser.add_argument("--peer-runs", type=int, default=3, help="timed runs per peer and case")
+    parser.add_argument("--quick", action="store_true", help="2 btfarm runs, 1 peer run")
+    parser.add_argument("--engines", default=",".join(PLAN), help="comma-separated subset of " + ",".join(PLAN))
+    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated subset of " + ",".join(CASES))
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args()
+    runs, peer_runs = (2, 1) if args.quick else (args.runs, args.peer_runs)
+    wanted_cases = set(args.cases.split(","))
+    rows = []
+    started = time.perf_counter()
+    for engine in args.engines.split(","):
+        why = available(engine)
+        for case in PLAN[engine]:
+            if case not in wanted_cases:
+                continue
+            if why:
+                rows.append({"engine": engine, "case": case, "error": [why]})
+                continue
+            print(f"running {engine} on {case} ...", file=sys.stderr, flush=True)
+            rows.append(summarise(measure(engine, case, peer_runs if engine in PEERS else runs)))
+    notes = ratios(rows)
+    notes.append("backtesting.py fills at the next bar's open and vectorbt at the close; btfarm at the "
+                 "5-candle VWAP (SEMANTICS.md), so trade counts differ by a few percent.")
+    notes.append("vectorbt's from_signals has no time stop; the bench closes 120 bars after each entry "
+                 "signal instead, which also cuts positions opened later, so its trade count runs high. "
+                 "Its first call includes numba compilation (setup_seconds in the JSON).")
+    notes.append(f"bench wall time {time.perf_counter() - started:.0f} s")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench.json").write_text(json.dumps(rows, indent=2))
+    table = markdown(rows, notes)
+    (args.out / "bench.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
