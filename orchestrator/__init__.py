@@ -53,8 +53,12 @@ from btfarm.shared.schemas import sweep
 from .backtest import Backtest, BacktestData
 from .live import Live, LiveData
 from .reports.columns import Column
+from .walker import Walker, WalkerData, WalkerProgress
 
 __all__ = [
+    "Walker",
+    "WalkerData",
+    "WalkerProgress",
     "Backtest",
     "BacktestData",
     "Column",

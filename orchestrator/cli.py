@@ -163,5 +163,12 @@ from .cli_live import live as _live  # noqa: E402  (registered after the group e
 
 main.add_command(_live)
 
+
+from .cli_farm import COMMANDS as _FARM_COMMANDS  # noqa: E402
+
+for _command in _FARM_COMMANDS:
+    main.add_command(_command)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -103,13 +103,14 @@ def connect_url(
     attempts = CONNECT_ATTEMPTS if attempts is None else attempts
     pause = BACKOFF_SECONDS if backoff_seconds is None else backoff_seconds
     try:
+        tcp = {} if urlsplit(url).scheme == "unix" else {"socket_keepalive": True}
         client = redis.Redis.from_url(
             url,
             decode_responses=True,
             socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            socket_keepalive=True,
             health_check_interval=30,
             retry=_retry(),
+            **tcp,  # a unix socket (the embedded server's URL, given to local workers) has no keepalive
         )
     except ValueError as exc:
         raise SettingsError(

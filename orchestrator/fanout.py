@@ -1,0 +1,90 @@
+"""Cutting a sweep's variants into chunks and submitting them as Celery tasks.
+
+Chunk size: a Celery task costs about ``TASK_OVERHEAD_SECONDS`` (publish,
+deliver, ack, result) on top of its work, so a chunk must run at least
+``TASK_OVERHEAD_SECONDS / MAX_OVERHEAD_FRACTION`` seconds for the overhead
+to stay under 3 %. A variant's run time is estimated from the frame's length
+(``SECONDS_PER_STRATEGY_CALL`` per strategy interval plus
+``SECONDS_PER_TICK`` per minute, measured on the demo strategies); the
+smallest chunk that reaches the target is used, so the work still spreads
+over as many workers as possible. ``BTFARM_CHUNK_SIZE`` or
+``Walker.run(..., chunk_size=N)`` overrides it.
+
+Task ids are deterministic (run id + chunk index), so a redelivered or
+resubmitted chunk is the same task.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from celery import Celery
+
+from btfarm.shared.frames import frame_bounds
+from btfarm.shared.intervals import interval_ms
+from btfarm.shared.schemas import FrameSchema, StrategySchema
+from btfarm.shared.settings import get_settings
+from btfarm.workers.app import TASK_QUEUE
+from btfarm.workers.payloads import Chunk, Variant
+
+TASK_OVERHEAD_SECONDS = 0.003  # publish + deliver + ack of one task on Redis
+MAX_OVERHEAD_FRACTION = 0.03  # overhead allowed per task, of its run time
+MIN_TASK_SECONDS = TASK_OVERHEAD_SECONDS / MAX_OVERHEAD_FRACTION  # 0.1 s of work per task
+SECONDS_PER_TICK = 2e-6  # engine cost per 1m candle of the frame, without strategy calls
+SECONDS_PER_STRATEGY_CALL = 2e-5  # one get_signal call of a simple strategy
+TASK_NAME = "btfarm.backtest_chunk"
+
+
+def estimate_variant_seconds(frame: FrameSchema, strategy: StrategySchema) -> float:
+    """A lower bound on one variant's backtest time over ``frame``."""
+    start, end = frame_bounds(frame)
+    minutes = max((end - start) / 60_000, 1.0)
+    calls = minutes / max(interval_ms(strategy.interval) / 60_000, 1.0)
+    return minutes * SECONDS_PER_TICK + calls * SECONDS_PER_STRATEGY_CALL
+
+
+def chunk_size_for(variant_seconds: float, override: int | None = None) -> int:
+    """Variants per task: ``override`` (or BTFARM_CHUNK_SIZE) when set, else the
+    smallest count whose estimated run time reaches ``MIN_TASK_SECONDS``."""
+    chosen = override if override else get_settings().chunk_size
+    if chosen:
+        if chosen < 1:
+            raise ValueError(f"chunk size must be at least 1, got {chosen}")
+        return int(chosen)
+    return max(1, math.ceil(MIN_TASK_SECONDS / max(variant_seconds, 1e-9)))
+
+
+def overhead_fraction(chunk_size: int, variant_seconds: float) -> float:
+    """The share of a task's time that is Celery overhead, for this chunk size."""
+    return TASK_OVERHEAD_SECONDS / (TASK_OVERHEAD_SECONDS + chunk_size * variant_seconds)
+
+
+def make_chunks(run_id: str, walker_name: str, symbol: str, exchange_name: str, frame_name: str,
+                variants: Sequence[Variant], size: int) -> list[Chunk]:
+    return [Chunk(run_id=run_id, walker_name=walker_name, symbol=symbol,
+                  exchange_name=exchange_name, frame_name=frame_name,
+                  variants=list(variants[i:i + size]))
+            for i in range(0, len(variants), size)]
+
+
+def task_id(chunk: Chunk, index: int) -> str:
+    return f"{chunk.run_id}-{index:05d}"
+
+
+def submit(app: Celery, chunks: Sequence[Chunk]) -> list[str]:
+    """Publish every chunk on one connection; returns the task ids."""
+    ids = []
+    with app.producer_or_acquire() as producer:
+        for index, chunk in enumerate(chunks):
+            names = [v.strategy_name for v in chunk.variants]
+            tid = task_id(chunk, index)
+            app.send_task(
+                TASK_NAME, kwargs=chunk.model_dump(mode="json"), task_id=tid, queue=TASK_QUEUE,
+                producer=producer,
+                kwargsrepr=(f"walker={chunk.walker_name} symbol={chunk.symbol} "
+                            f"variants={len(names)}: {', '.join(names)}"),
+                argsrepr="()",
+            )
+            ids.append(tid)
+    return ids

@@ -1,0 +1,332 @@
+"""``Walker``: compare a walker's strategies (and sweep variants) on one symbol,
+fanned out as Celery tasks over the farm's workers (SEMANTICS.md 5 and 7).
+
+``run`` validates every schema here first (walker, exchange, frame, each
+strategy and grid), expands the variants, submits them in chunks and yields
+the progress contract each time a variant completes, in whatever order the
+workers finish; best-so-far is exact at every step because ties go to the
+variant listed first. ``stop`` sets the walker's Redis stop flag: running
+chunks stop at their next check, queued ones report their variants unrun
+without running them, and after ``STOP_GRACE_SECONDS`` the run ends with the
+rest listed as unfinished. Nothing is ever revoked or terminated.
+
+With no ``BTFARM_REDIS_URL`` the run starts the embedded Redis and a local
+worker pool (``embedded.LocalPool``) and stops both at the end.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from btfarm.shared import events
+from btfarm.shared.errors import ConfigError
+from btfarm.shared.ranking import metric_value, rank
+from btfarm.shared.registry import get_exchange, get_frame, get_strategy, get_walker
+from btfarm.shared.settings import get_settings
+from btfarm.shared.stats import BacktestStatistics
+from btfarm.shared.store import keys, run_status
+from btfarm.shared.store.connection import connect, embedded_server
+from btfarm.shared.store.stop_flags import StopPoller
+from btfarm.workers import app as celery_app
+from btfarm.workers.app import configure
+from btfarm.workers.payloads import Variant
+from btfarm.workers.tasks import RUN_STATE_RUNNING
+
+from . import fanout
+from .collect import Collector
+from .embedded import LocalPool
+from .grid import expand
+from .instances import Instance, InstanceUtils
+from .reports.dump import dump_report
+from .reports.render import render_walker
+from .run_task import RunTask
+from .state_store import state
+
+WAIT_SECONDS = 0.5  # longest BLPOP between stop checks (results wake it at once)
+STOP_GRACE_SECONDS = 3.0  # after a stop, how long to wait for running variants to report
+STATUS_EVERY_SECONDS = 0.5  # how often progress is written to the instance status
+
+
+class WalkerProgress(BaseModel):
+    """Yielded by ``Walker.run`` after each variant completes (SEMANTICS 5)."""
+
+    walker_name: str
+    symbol: str
+    strategy_name: str
+    strategies_tested: int
+    total_strategies: int
+    best_strategy: str | None
+    best_metric: float | None
+    metric: str
+    metric_value: float | None
+    stats: BacktestStatistics | None
+    status: str = "done"  # done | failed (then ``error`` says why)
+    error: str | None = None
+
+
+class RankedStrategy(BaseModel):
+    rank: int
+    strategy_name: str
+    metric_value: float | None
+    stats: BacktestStatistics
+    params: dict[str, Any] | None = None
+
+
+class WalkerData(BaseModel):
+    """What ``Walker.get_data`` returns: every finished strategy ranked, and what did not finish."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    walker_name: str
+    symbol: str
+    exchange_name: str
+    frame_name: str
+    metric: str
+    total_strategies: int
+    strategies_tested: int
+    best_strategy: str | None
+    best_metric: float | None
+    strategies: list[RankedStrategy]
+    unfinished: dict[str, str]  # variant name -> why it did not finish
+    stopped: bool
+    run_id: str
+    chunk_size: int
+    seconds: float
+
+
+class _Sweep:
+    """The results of one run as they arrive, ranked on demand in walker order."""
+
+    def __init__(self, walker_name: str, symbol: str, exchange_name: str, frame_name: str,
+                 metric: str, variants: Sequence[Variant], run_id: str, chunk_size: int) -> None:
+        self.walker_name, self.symbol, self.metric = walker_name, symbol, metric
+        self.exchange_name, self.frame_name = exchange_name, frame_name
+        self.variants = list(variants)
+        self.order = {v.strategy_name: i for i, v in enumerate(self.variants)}
+        self.records: dict[str, dict[str, Any]] = {}
+        self.best: tuple[str, float, int] | None = None  # name, metric, walker order
+        self.run_id, self.chunk_size = run_id, chunk_size
+        self.started = time.monotonic()
+        self.seconds = 0.0
+        self.stopped = False
+
+    @property
+    def tested(self) -> int:
+        return sum(1 for r in self.records.values() if r["status"] == "done")
+
+    def add(self, record: dict[str, Any]) -> WalkerProgress | None:
+        name = record["strategy_name"]
+        self.records[name] = record
+        if record["status"] == "stopped":
+            return None
+        value = metric_value(record["stats"], self.metric) if record["status"] == "done" else None
+        if value is not None:
+            index = self.order[name]
+            if (self.best is None or value > self.best[1]
+                    or (value == self.best[1] and index < self.best[2])):
+                self.best = (name, value, index)
+        return WalkerProgress(
+            walker_name=self.walker_name, symbol=self.symbol, strategy_name=name,
+            strategies_tested=self.tested, total_strategies=len(self.variants),
+            best_strategy=self.best[0] if self.best else None,
+            best_metric=self.best[1] if self.best else None, metric=self.metric,
+            metric_value=value, stats=record["stats"], status=record["status"],
+            error=record.get("error"))
+
+    def unfinished(self) -> dict[str, str]:
+        out = {}
+        for v in self.variants:
+            record = self.records.get(v.strategy_name)
+            if record is None:
+                out[v.strategy_name] = "not run: the walker was stopped" if self.stopped \
+                    else "no result received"
+            elif record["status"] != "done":
+                out[v.strategy_name] = f"{record['status']}: {record.get('error') or ''}".rstrip(": ")
+        return out
+
+    def data(self) -> WalkerData:
+        done = [(v.strategy_name, self.records[v.strategy_name]) for v in self.variants
+                if self.records.get(v.strategy_name, {}).get("status") == "done"]
+        ranked = rank([(name, rec["stats"]) for name, rec in done], self.metric)
+        params = {name: rec.get("params") for name, rec in done}
+        return WalkerData(
+            walker_name=self.walker_name, symbol=self.symbol, exchange_name=self.exchange_name,
+            frame_name=self.frame_name, metric=self.metric, total_strategies=len(self.variants),
+            strategies_tested=len(done), best_strategy=self.best[0] if self.best else None,
+            best_metric=self.best[1] if self.best else None,
+            strategies=[RankedStrategy(rank=i, strategy_name=name, stats=stats,
+                                       metric_value=metric_value(stats, self.metric),
+                                       params=params[name])
+                        for i, (name, stats) in enumerate(ranked, start=1)],
+            unfinished=self.unfinished(), stopped=self.stopped, run_id=self.run_id,
+            chunk_size=self.chunk_size, seconds=self.seconds)
+
+    def closed_by_strategy(self) -> dict[str, list[dict[str, Any]]]:
+        return {name: rec["closed"] for name, rec in self.records.items() if rec["status"] == "done"}
+
+
+class WalkerUtils(InstanceUtils):
+    mode = "walker"
+
+    def run(self, symbol: str, walker_name: str, chunk_size: int | None = None) -> Iterator[WalkerProgress]:
+        """Progress after each variant; a second concurrent call joins the running one."""
+        _, task = self._launch(symbol, walker_name, chunk_size, "Walker.run")
+        yield from task.follow()
+
+    def background(self, symbol: str, walker_name: str, chunk_size: int | None = None) -> Callable[[], None]:
+        """Run without blocking; errors go to ``listen_exit``. Returns a cancel function."""
+        inst, task = self._launch(symbol, walker_name, chunk_size, "Walker.background")
+        return self._background(task, inst)
+
+    def wait(self, symbol: str, walker_name: str, timeout: float | None = None) -> bool:
+        """Block until the instance's run ends; True when it has."""
+        inst = self._instance(symbol, walker_name)
+        return inst.task is None or inst.task.wait(timeout)
+
+    def _launch(self, symbol: str, walker_name: str, chunk_size: int | None,
+                needed_by: str) -> tuple[Instance, RunTask]:
+        walker = get_walker(walker_name, needed_by)
+        exchange = get_exchange(walker.exchange_name, needed_by)
+        frame = get_frame(walker.frame_name, needed_by)
+        variants = expand(walker, needed_by)
+        seconds = fanout.estimate_variant_seconds(frame, get_strategy(variants[0].base, needed_by))
+        size = fanout.chunk_size_for(seconds, chunk_size)
+        inst = self._instance(symbol, walker_name)
+        context = {"exchange_name": exchange.exchange_name, "frame_name": frame.frame_name}
+
+        def produce(inst: Instance, task: RunTask) -> None:
+            self._produce(inst, task, walker, variants, size)
+
+        return inst, self._start_or_join(inst, context, produce)
+
+    def _produce(self, inst: Instance, task: RunTask, walker, variants: list[Variant],
+                 size: int) -> None:
+        settings = get_settings()
+        r = state()
+        pool = None
+        if settings.embedded:
+            pool = LocalPool(embedded_server(settings.state_dir).url, _imports_for_pool(variants),
+                             settings=settings).start()
+        run_id = uuid.uuid4().hex[:16]
+        sweep = _Sweep(walker.walker_name, inst.symbol, walker.exchange_name, walker.frame_name,
+                       walker.metric, variants, run_id, size)
+        inst.data = sweep
+        run_key = keys.walker_run(run_id)
+        blocking = connect(settings)
+        try:
+            configure(settings)
+            r.hset(run_key, mapping={"walker_name": walker.walker_name, "symbol": inst.symbol,
+                                     "metric": walker.metric, "total": len(variants),
+                                     "chunk_size": size, "state": RUN_STATE_RUNNING,
+                                     "started_at": int(time.time() * 1000)})
+            r.expire(run_key, keys.WALKER_RESULT_TTL_SECONDS)
+            chunks = fanout.make_chunks(run_id, walker.walker_name, inst.symbol,
+                                        walker.exchange_name, walker.frame_name, variants, size)
+            collector = Collector(blocking, run_id, [v.strategy_name for v in variants])
+            fanout.submit(celery_app, chunks)
+            self._collect(inst, task, sweep, collector, pool)
+        finally:
+            sweep.seconds = time.monotonic() - sweep.started
+            try:
+                r.hset(run_key, mapping={"state": "stopped" if sweep.stopped else "done",
+                                         "tested": sweep.tested})
+            finally:
+                blocking.close()
+                if pool is not None:
+                    pool.stop()
+        data = sweep.data()
+        if sweep.stopped:
+            inst.stop_event.set()
+        events.emit("walker_complete", data)
+        events.emit("done.walker", {"mode": "walker", "symbol": inst.symbol,
+                                    "walker_name": walker.walker_name, "stopped": sweep.stopped,
+                                    "strategies_tested": data.strategies_tested,
+                                    "best_strategy": data.best_strategy})
+
+    def _collect(self, inst: Instance, task: RunTask, sweep: _Sweep, collector: Collector,
+                 pool: LocalPool | None) -> None:
+        poller = StopPoller(state(), self.mode, inst.symbol, inst.name)
+        stop_seen: float | None = None
+        next_status = 0.0
+        while not collector.finished:
+            if stop_seen is None and (inst.stop_event.is_set() or poller.stopped()):
+                stop_seen = time.monotonic()
+                sweep.stopped = True
+            if stop_seen is not None and time.monotonic() - stop_seen > STOP_GRACE_SECONDS:
+                break
+            records = collector.wait(WAIT_SECONDS)
+            if not records and pool is not None and not pool.alive():
+                raise ConfigError(f"the local worker pool exited; its log ({pool.logfile}) ends "
+                                  f"with:\n{pool.log_tail()}")
+            for record in records:
+                progress = sweep.add(record)
+                if progress is None:
+                    continue
+                task.push(progress)
+                if events.has_listeners("walker"):
+                    events.emit("walker", progress)
+            now = time.monotonic()
+            if records and (now >= next_status or collector.finished):
+                next_status = now + STATUS_EVERY_SECONDS
+                run_status.set_status(
+                    state(), self.mode, inst.symbol, inst.name, "running", id=inst.id,
+                    progress=len(sweep.records) / max(len(sweep.variants), 1),
+                    strategies_tested=sweep.tested, total_strategies=len(sweep.variants),
+                    best_strategy=sweep.best[0] if sweep.best else "")
+
+    # ---- results ---------------------------------------------------------
+
+    def _sweep_of(self, symbol: str, walker_name: str, needed_by: str) -> _Sweep:
+        inst = self._instance(symbol, walker_name)
+        if inst.data is None:
+            raise LookupError(f"no walker {symbol}:{walker_name} has run in this process "
+                              f"(needed by {needed_by}); call Walker.run or Walker.background first")
+        return inst.data
+
+    def get_data(self, symbol: str, walker_name: str) -> WalkerData:
+        return self._sweep_of(symbol, walker_name, "Walker.get_data").data()
+
+    def get_report(self, symbol: str, walker_name: str, columns: Sequence[Any] | None = None,
+                   pnl_columns: Sequence[Any] | None = None, top_n: int | None = None) -> str:
+        sweep = self._sweep_of(symbol, walker_name, "Walker.get_report")
+        data = sweep.data()
+        return render_walker(
+            {**data.model_dump(), "strategies": [{"strategy_name": s.strategy_name, "stats": s.stats}
+                                                 for s in data.strategies]},
+            sweep.closed_by_strategy(), strategy_columns=columns, pnl_columns=pnl_columns,
+            top_n=top_n, unfinished=data.unfinished)
+
+    def dump(self, symbol: str, walker_name: str, path: str | Path | None = None,
+             columns: Sequence[Any] | None = None, pnl_columns: Sequence[Any] | None = None,
+             top_n: int | None = None) -> Path:
+        """Write the report; default ``./dump/walker/{walker_name}.md``."""
+        text = self.get_report(symbol, walker_name, columns, pnl_columns, top_n)
+        return dump_report(text, "walker", walker_name, path)
+
+
+def _imports_for_pool(variants: Sequence[Variant]) -> tuple[str, ...]:
+    """What the local pool must import: BTFARM_IMPORTS, the modules given to
+    ``register_imports`` (the CLI's), and the modules defining the variants'
+    strategies (when they can be imported by name)."""
+    found = [v.module for v in variants
+             if v.module and not v.module.startswith(("btfarm_user_", "btfarm.shared"))]
+    return tuple(dict.fromkeys((*get_settings().imports, *_pool_imports, *found)))
+
+
+_pool_imports: list[str] = []
+
+
+def register_imports(*specs: str) -> None:
+    """Tell the embedded pool which user modules to import (the CLI calls this)."""
+    for spec in specs:
+        if spec not in _pool_imports:
+            _pool_imports.append(spec)
+
+
+Walker = WalkerUtils()

@@ -1,0 +1,54 @@
+"""Strategies, exchange, frames and walkers the farm tests register, in the
+test process and in every worker subprocess (``--import tests.farm_strategies``).
+
+Importing this module registers everything (workers learn strategies by
+importing modules; nothing is pickled).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from btfarm.shared.demo import pullback_signal, sma_cross_signal
+from btfarm.shared.exchanges.synthetic import synthetic_exchange
+from btfarm.shared.registry import add_exchange, add_frame, add_strategy, add_walker
+from btfarm.shared.schemas import sweep
+
+SYMBOL = "BTCUSDT"
+FAST = [5, 8, 10, 12, 15, 20]
+SLOW = [20, 30, 40, 60]
+SLOW_SIGNAL_SECONDS = 0.002  # "farm-slow": a sleep per get_signal call, so a stop lands mid-run
+
+
+def slow_sma_signal(symbol: str, when: datetime) -> dict | None:
+    time.sleep(SLOW_SIGNAL_SECONDS)
+    return sma_cross_signal(symbol, when)
+
+
+def register() -> None:
+    add_exchange(synthetic_exchange("farm-market"), override=True)
+    add_frame(frame_name="farm-10d", interval="1m", start_date="2024-03-01T00:00:00Z",
+              end_date="2024-03-10T23:59:00Z", override=True)
+    add_frame(frame_name="farm-2d", interval="1m", start_date="2024-03-01T00:00:00Z",
+              end_date="2024-03-02T23:59:00Z", override=True)
+    add_strategy(strategy_name="farm-sma", interval="5m", get_signal=sma_cross_signal,
+                 params={"fast": 10, "slow": 30}, override=True)
+    add_strategy(strategy_name="farm-pullback", interval="15m", get_signal=pullback_signal,
+                 params={"rise": 1.0, "dip": 0.3}, override=True)
+    add_strategy(strategy_name="farm-slow", interval="5m", get_signal=slow_sma_signal,
+                 params={"fast": 10, "slow": 30}, override=True)
+    # 25 variants: a plain strategy and a 24-variant grid
+    add_walker(walker_name="farm-sweep", exchange_name="farm-market", frame_name="farm-10d",
+               strategies=["farm-pullback", sweep("farm-sma", fast=FAST, slow=SLOW)],
+               override=True)
+    # 24 variants of ~1 s each: long enough to stop it, list it, watch it
+    add_walker(walker_name="farm-slow-sweep", exchange_name="farm-market", frame_name="farm-2d",
+               strategies=[sweep("farm-slow", fast=FAST, slow=SLOW)], override=True)
+    # 4 quick variants for schedules
+    add_walker(walker_name="farm-small", exchange_name="farm-market", frame_name="farm-2d",
+               strategies=["farm-pullback", sweep("farm-sma", fast=[5, 10], slow=[20]), "farm-sma"],
+               override=True)
+
+
+register()

@@ -1,0 +1,166 @@
+"""The farm end to end: a real redis-server, two real ``celery worker``
+processes (prefork -c 1), ``Walker`` in this process, the CLI in others."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from btfarm.orchestrator import Walker
+from btfarm.orchestrator.state_store import reset_state
+from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
+from btfarm.shared.ranking import rank
+from btfarm.shared.registry import get_exchange, get_frame, get_strategy, get_walker
+from btfarm.shared.settings import get_settings
+from btfarm.shared.stats import compute_statistics
+from btfarm.workers.app import configure
+from tests import farm_strategies
+from tests.support.celery_workers import REPO, CeleryWorker, farm_env
+from tests.support.redis_server import RedisServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+SYMBOL = farm_strategies.SYMBOL
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory) -> Iterator[dict]:
+    """A redis-server and two workers for this module, stopped by PID at the end."""
+    logdir = tmp_path_factory.mktemp("workers")
+    server = RedisServer().start()
+    workers = [CeleryWorker(server.url, logdir) for _ in range(2)]
+    try:
+        for w in workers:
+            w.start()
+        os.environ["BTFARM_REDIS_URL"] = server.url
+        get_settings.cache_clear()
+        app = configure()
+        for w in workers:
+            w.wait_ready(app)
+        yield {"url": server.url, "workers": workers, "server": server}
+    finally:
+        os.environ.pop("BTFARM_REDIS_URL", None)
+        for w in workers:
+            w.stop()
+        server.close()
+
+
+@pytest.fixture
+def farm_url(farm, monkeypatch) -> Iterator[str]:
+    monkeypatch.setenv("BTFARM_REDIS_URL", farm["url"])
+    get_settings.cache_clear()
+    reset_state()
+    configure()
+    yield farm["url"]
+    reset_state()
+
+
+def in_process_stats(walker_name: str) -> dict[str, dict]:
+    """Every variant of the walker backtested here, as JSON statistics."""
+    from btfarm.orchestrator.grid import expand
+
+    walker = get_walker(walker_name)
+    exchange, frame = get_exchange(walker.exchange_name), get_frame(walker.frame_name)
+    candles = load_frame_candles(exchange, frame, SYMBOL)
+    out = {}
+    for v in expand(walker):
+        run = BacktestRun(get_strategy(v.base), exchange, frame, SYMBOL, candles, params=v.params,
+                          strategy_name=v.strategy_name)
+        out[v.strategy_name] = json.loads(json.dumps(
+            compute_statistics(run.run()).model_dump(mode="json")))
+    return out
+
+
+def cli(url: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "btfarm.orchestrator.cli", *args], cwd=REPO,
+                          env=farm_env(url), capture_output=True, text=True, timeout=timeout)
+
+
+def test_sweep_over_two_workers_equals_the_in_process_backtests(farm_url):
+    progress = list(Walker.run(SYMBOL, "farm-sweep"))
+    data = Walker.get_data(SYMBOL, "farm-sweep")
+    expected = in_process_stats("farm-sweep")
+
+    assert len(expected) == 25
+    names = [p.strategy_name for p in progress]
+    assert sorted(names) == sorted(expected)  # every variant once, none twice
+    assert [p.strategies_tested for p in progress] == list(range(1, 26))
+    assert data.unfinished == {} and data.strategies_tested == 25
+    for row in data.strategies:
+        assert row.stats.model_dump(mode="json") == expected[row.strategy_name], row.strategy_name
+    ranked = rank(list(expected.items()), "sharpe_ratio")
+    assert [r.strategy_name for r in data.strategies] == [name for name, _ in ranked]
+    assert data.best_strategy == ranked[0][0] == progress[-1].best_strategy
+    # best-so-far was right at every step: the best of what had arrived
+    seen: dict[str, dict] = {}
+    for p in progress:
+        seen[p.strategy_name] = expected[p.strategy_name]
+        ordered = [n for n in expected if n in seen]  # walker order breaks ties
+        assert p.best_strategy == rank([(n, seen[n]) for n in ordered], "sharpe_ratio")[0][0]
+    # both workers took part, in more than one chunk each
+    records = Walker._sweep_of(SYMBOL, "farm-sweep", "test").records.values()
+    assert len({r["worker"] for r in records}) == 2
+    assert data.chunk_size < 25
+    # the variant's params reached the strategy
+    assert {r.strategy_name: r.params for r in data.strategies}["farm-sma[fast=5,slow=20]"] == \
+        {"fast": 5, "slow": 20}
+    report = Walker.get_report(SYMBOL, "farm-sweep")
+    assert f"**{data.best_strategy}**" in report or data.best_strategy in report
+
+
+def test_stop_from_another_process_ends_the_walker_within_seconds(farm_url):
+    seen: list[str] = []
+    cancel_unused = Walker.background(SYMBOL, "farm-slow-sweep", chunk_size=2)
+    assert callable(cancel_unused)
+    inst = Walker._instance(SYMBOL, "farm-slow-sweep")
+    deadline = time.monotonic() + 30
+    while len(inst.data.records if inst.data else ()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert inst.data is not None and len(inst.data.records) >= 2
+
+    done = cli(farm_url, "stop", "walker", SYMBOL, "farm-slow-sweep")
+    assert done.returncode == 0, done.stderr
+    stopped_at = time.monotonic()
+    assert Walker.wait(SYMBOL, "farm-slow-sweep", timeout=10)
+    took = time.monotonic() - stopped_at
+    assert took < 6, f"the walker took {took:.1f} s to stop"
+
+    data = Walker.get_data(SYMBOL, "farm-slow-sweep")
+    seen = [p.strategy_name for p in inst.task.follow()]
+    assert len(seen) == len(set(seen))  # no variant reported twice
+    assert data.stopped and data.unfinished
+    assert data.strategies_tested + len(data.unfinished) == 24
+    assert data.strategies_tested < 24
+    report = Walker.get_report(SYMBOL, "farm-slow-sweep")
+    assert "## Did not finish" in report
+    for name in data.unfinished:
+        assert name in report.split("## Did not finish")[1]
+    path = Walker.dump(SYMBOL, "farm-slow-sweep")
+    assert path.name == "farm-slow-sweep.md" and path.parent.name == "walker"
+
+
+def test_list_from_another_process_shows_the_running_walker(farm_url):
+    Walker.background(SYMBOL, "farm-slow-sweep", chunk_size=2)
+    inst = Walker._instance(SYMBOL, "farm-slow-sweep")
+    deadline = time.monotonic() + 30
+    while len(inst.data.records if inst.data else ()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.6)  # the status is written at most every 0.5 s
+    try:
+        listed = cli(farm_url, "list", "--mode", "walker", "--json")
+        assert listed.returncode == 0, listed.stderr
+        rows = [r for r in json.loads(listed.stdout) if r["name"] == "farm-slow-sweep"]
+        assert rows and rows[0]["status"] == "running"
+        assert rows[0]["symbol"] == SYMBOL and 0 < rows[0]["progress"] < 1
+        assert int(rows[0]["total_strategies"]) == 24 and int(rows[0]["strategies_tested"]) >= 1
+        assert any(r["walker_name"] == "farm-slow-sweep" for r in Walker.list())
+    finally:
+        Walker.stop(SYMBOL, "farm-slow-sweep")
+        assert Walker.wait(SYMBOL, "farm-slow-sweep", timeout=15)
+    rows = [r for r in Walker.list() if r["name"] == "farm-slow-sweep"]
+    assert rows[0]["status"] == "done"

@@ -1,0 +1,82 @@
+"""Real ``celery worker`` processes for farm tests, ready after a ping round
+trip, stopped by PID (SIGTERM, then SIGKILL of their process group)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+READY_TIMEOUT_SECONDS = 30.0  # for a worker to answer a ping after it starts
+STOP_TIMEOUT_SECONDS = 10.0  # warm shutdown before SIGKILL
+TEST_IMPORTS = "tests.farm_strategies"
+
+
+def farm_env(url: str, **extra: str) -> dict[str, str]:
+    """The environment of a farm subprocess: no developer BTFARM_*, this URL."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
+    env.update({"BTFARM_REDIS_URL": url, "BTFARM_IMPORTS": TEST_IMPORTS,
+                "PYTHONPATH": str(REPO), **extra})
+    return env
+
+
+class CeleryWorker:
+    """One ``celery -A btfarm.workers worker`` subprocess (prefork -c 1 by default)."""
+
+    def __init__(self, url: str, logdir: Path, pool: str = "prefork", concurrency: int = 1,
+                 **env: str) -> None:
+        self.url = url
+        self.name = f"test-{uuid.uuid4().hex[:6]}@{os.uname().nodename}"
+        self.logfile = Path(logdir) / f"{self.name.split('@')[0]}.log"
+        self.args = [sys.executable, "-m", "celery", "-A", "btfarm.workers", "worker",
+                     "--pool", pool, "-c", str(concurrency), "-Q", "btfarm", "-n", self.name,
+                     "--without-gossip", "--without-mingle", "--loglevel", "INFO",
+                     "--logfile", str(self.logfile)]
+        self.env = farm_env(url, **env)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def start(self) -> CeleryWorker:
+        self.logfile.parent.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(self.args, env=self.env, cwd=REPO, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        start_new_session=True)
+        return self
+
+    def wait_ready(self, app) -> None:
+        """Return once the worker answered a ping through the broker."""
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker {self.name} exited: {self.log()[-2000:]}")
+            if app.control.ping(destination=[self.name], timeout=0.5):
+                return
+        raise RuntimeError(f"worker {self.name} did not answer a ping: {self.log()[-2000:]}")
+
+    def log(self) -> str:
+        try:
+            return self.logfile.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)  # any pool child that outlived its parent

@@ -1,0 +1,66 @@
+"""What crosses the wire between the orchestrator and a worker: JSON only.
+
+A chunk names one symbol, exchange and frame and lists variants, each a
+strategy name plus its parameters (never a pickled object: the worker finds
+the strategy in its own registry, filled by importing the user's modules).
+A variant's result is a flat JSON record: its statistics and closed
+signals, or why it did not finish.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+VariantStatus = Literal["done", "failed", "stopped"]
+STATUSES: tuple[str, ...] = VariantStatus.__args__  # type: ignore[attr-defined]
+
+
+class Variant(BaseModel):
+    """One backtest of a sweep: ``strategy_name`` is the variant's name
+    (``sma-cross[fast=5,slow=20]``), ``base`` the registered strategy."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    strategy_name: str
+    base: str
+    params: dict[str, Any] | None = None  # None: the strategy's registered params
+    module: str | None = None  # where the orchestrator found ``base``, for error messages
+
+
+class Chunk(BaseModel):
+    """The arguments of one ``btfarm.backtest_chunk`` task."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    walker_name: str
+    symbol: str
+    exchange_name: str
+    frame_name: str
+    variants: list[Variant]
+
+
+def result_record(variant: Variant, status: str, *, stats: dict[str, Any] | None = None,
+                  closed: list[dict[str, Any]] | None = None, error: str | None = None,
+                  worker: str = "", seconds: float = 0.0) -> dict[str, Any]:
+    """The JSON record of one variant's outcome."""
+    if status not in STATUSES:
+        raise ValueError(f"variant status {status!r} is not one of {', '.join(STATUSES)}")
+    return {
+        "strategy_name": variant.strategy_name,
+        "base": variant.base,
+        "params": variant.params,
+        "status": status,
+        "stats": stats,
+        "closed": closed or [],
+        "error": error,
+        "worker": worker,
+        "seconds": round(seconds, 6),
+    }
+
+
+def dumps(record: dict[str, Any]) -> str:
+    return json.dumps(record, separators=(",", ":"))

@@ -1,0 +1,75 @@
+"""What a worker process does before its first task.
+
+The main worker process imports the user's strategy modules
+(``BTFARM_IMPORTS``, or ``btfarm worker --import``) once, so forked children
+inherit the registrations; every process (child or solo) builds its own
+Redis client on first use, never one inherited across ``fork`` (STYLE 6).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import threading
+
+import redis
+from celery.signals import worker_init, worker_process_init
+
+from btfarm.shared.importing import import_user_module
+from btfarm.shared.settings import get_settings
+from btfarm.shared.store.connection import connect
+
+log = logging.getLogger("btfarm.workers")
+
+_client: redis.Redis | None = None
+_client_pid: int | None = None
+_lock = threading.Lock()
+_imported: set[str] = set()
+
+
+def import_spec(spec: str) -> None:
+    """Import one user module: ``pkg.mod``, ``path/file.py``, or ``pkg.mod:register``
+    (then ``register()`` is called once, for modules that register on demand)."""
+    module_name, _, func = spec.partition(":")
+    if func and not module_name.endswith(".py"):
+        module = importlib.import_module(module_name)
+        getattr(module, func)()
+    else:
+        import_user_module(spec)
+
+
+def import_modules(specs: tuple[str, ...] | list[str] | None = None) -> list[str]:
+    """Import ``specs`` (default ``BTFARM_IMPORTS``) not imported yet; returns them."""
+    done = []
+    for spec in specs if specs is not None else get_settings().imports:
+        if spec not in _imported:
+            import_spec(spec)
+            _imported.add(spec)
+            done.append(spec)
+    return done
+
+
+def worker_client() -> redis.Redis:
+    """This process's state-store client, built after fork on first use."""
+    global _client, _client_pid
+    with _lock:
+        if _client is None or _client_pid != os.getpid():
+            _client = connect()
+            _client_pid = os.getpid()
+        return _client
+
+
+@worker_init.connect
+def _on_worker_init(**_: object) -> None:
+    imported = import_modules()
+    if imported:
+        log.info("btfarm worker imported %s", ", ".join(imported))
+
+
+@worker_process_init.connect
+def _on_worker_process_init(**_: object) -> None:
+    global _client
+    _client = None  # never reuse the parent's sockets
+    import_modules()
+    worker_client()
