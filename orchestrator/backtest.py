@@ -39,6 +39,7 @@ class BacktestData(BaseModel):
     stopped: bool
     stats: BacktestStatistics
     signals: list[ClosedResult]
+    fingerprint: dict[str, Any]  # btfarm version, params, source and candle hashes, costs
 
 
 class BacktestUtils(InstanceUtils):
@@ -121,13 +122,14 @@ class BacktestUtils(InstanceUtils):
         return BacktestData(symbol=symbol, strategy_name=strategy_name,
                             exchange_name=run.exchange.exchange_name, frame_name=run.frame.frame_name,
                             status=inst.status, stopped=run.stopped, stats=compute_statistics(closed),
-                            signals=[ClosedResult.model_validate(c) for c in closed])
+                            signals=[ClosedResult.model_validate(c) for c in closed],
+                            fingerprint=run.fingerprint())
 
     def get_report(self, symbol: str, strategy_name: str, columns: Sequence[Any] | None = None) -> str:
         inst, run = self._run_of(symbol, strategy_name, "Backtest.get_report")
         closed = list(run.closed)
         return render_backtest(symbol, strategy_name, run.exchange.exchange_name, run.frame.frame_name,
-                               closed, compute_statistics(closed), columns)
+                               closed, compute_statistics(closed), columns, fingerprint=run.fingerprint())
 
     def dump(self, symbol: str, strategy_name: str, path: str | Path | None = None,
              columns: Sequence[Any] | None = None) -> Path:

@@ -6,6 +6,7 @@ only lay the page out.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
@@ -55,8 +56,8 @@ def environment() -> jinja2.Environment:
 
 def render_backtest(symbol: str, strategy_name: str, exchange_name: str, frame_name: str,
                     closed: Sequence[Mapping[str, Any] | BaseModel], stats: StatsArg = None,
-                    columns: ColumnsArg = None) -> str:
-    """The backtest report: closed signals, then the statistics with their hints.
+                    columns: ColumnsArg = None, fingerprint: Mapping[str, Any] | None = None) -> str:
+    """The backtest report: closed signals, the statistics with their hints, the fingerprint.
 
     ``stats`` None computes them from ``closed``.
     """
@@ -71,6 +72,8 @@ def render_backtest(symbol: str, strategy_name: str, exchange_name: str, frame_n
         frame_name=fmt.inline(str(frame_name)),
         table=table,
         statistics=_statistics(stats_dict, BacktestStatistics.model_fields),
+        fingerprint=[(fmt.inline(str(k)), fmt.cell(json.dumps(v) if isinstance(v, dict | list) else str(v)))
+                     for k, v in (fingerprint or {}).items()],
     )
 
 

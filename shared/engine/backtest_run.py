@@ -16,6 +16,7 @@ from ..candles import Candles
 from ..engine_config import EngineConfig, get_config
 from ..errors import ConfigError
 from ..exchanges.loading import load_candles
+from ..fingerprint import fingerprint
 from ..frames import frame_bounds, frame_ticks
 from ..intervals import MINUTE_MS
 from ..schemas import ExchangeSchema, FrameSchema, RiskSchema, StrategySchema
@@ -73,6 +74,10 @@ class BacktestRun:
             self.events.append(record)
         if self.listener is not None:
             self.listener(kind, record)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What produced this run's results (see fingerprint.py)."""
+        return fingerprint(self.strategy, self.core.params, self.candles, self.cfg, self.core.name)
 
     @property
     def uses_vector_form(self) -> bool:

@@ -1,0 +1,59 @@
+"""The reproducibility fingerprint stamped on every result and report.
+
+Two results with equal fingerprints were computed from the same code, the
+same parameters, the same candles and the same costs; a changed fingerprint
+says which of those moved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from .candles import Candles
+from .engine_config import EngineConfig
+from .schemas import StrategySchema
+
+
+def btfarm_version() -> str:
+    try:
+        return version("btfarm")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
+def source_hash(strategy: StrategySchema) -> str:
+    """A hash of the source of the strategy's signal function(s) (their bytecode when no source)."""
+    h = hashlib.blake2b(digest_size=8)
+    for fn in (strategy.get_signal, strategy.get_signals):
+        if fn is None:
+            continue
+        try:
+            h.update(inspect.getsource(fn).encode())
+        except (OSError, TypeError):  # built in a REPL or C: the code object still identifies it
+            code = getattr(fn, "__code__", None)
+            h.update(code.co_code if code is not None else repr(fn).encode())
+    return h.hexdigest()
+
+
+def fingerprint(strategy: StrategySchema, params: dict[str, Any] | None, candles: Candles,
+                cfg: EngineConfig, strategy_name: str | None = None) -> dict[str, Any]:
+    """JSON-ready fingerprint of one variant's run."""
+    used = dict(strategy.params) if params is None else dict(params)
+    return {
+        "btfarm_version": btfarm_version(),
+        "strategy_name": strategy_name or strategy.strategy_name,
+        "params": json.loads(json.dumps(used, sort_keys=True, default=str)),
+        "source_hash": source_hash(strategy),
+        "data_start_ms": int(candles.timestamp[0]) if len(candles) else None,
+        "data_end_ms": int(candles.timestamp[-1]) if len(candles) else None,
+        "candles": len(candles),
+        "candles_digest": candles.digest(),
+        "fee_percent": cfg.CC_PERCENT_FEE,
+        "slippage_percent": cfg.CC_PERCENT_SLIPPAGE,
+        "config_hash": hashlib.blake2b(json.dumps(cfg.model_dump(), sort_keys=True).encode(),
+                                       digest_size=8).hexdigest(),
+    }
