@@ -29,7 +29,7 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except BtfarmError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             sys.exit(2)
         finally:
             reset_state()

@@ -167,3 +167,97 @@ def test_candle_arrays_given_directly_are_validated_too():
     }
     with pytest.raises(CandleDataError, match="close"):
         to_candles(data, "arrays", "SYM")
+
+
+# ---- settings and engine config ------------------------------------------------
+
+def test_misspelt_setting_lists_the_known_names():
+    from btfarm.shared.errors import SettingsError
+    from btfarm.shared.settings import Settings
+
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env({"BTFARM_REDIS_ULR": "redis://x"})
+    assert "BTFARM_REDIS_ULR" in str(err.value) and "BTFARM_REDIS_URL" in str(err.value)
+
+
+def test_unknown_engine_config_key_is_refused():
+    from btfarm.shared.engine_config import get_config, set_config
+
+    before = get_config()
+    with pytest.raises(Exception, match="CC_PERCENT_FEES"):
+        set_config(CC_PERCENT_FEES=0.2)
+    assert get_config() == before
+
+
+# ---- signals through a run ------------------------------------------------------
+
+def test_garbage_from_get_signal_is_reported_and_the_run_goes_on():
+    from .market import Script, flat, run
+
+    good = {"position": "long", "price_take_profit": 101.0, "price_stop_loss": 99.0, "minute_estimated_time": 5}
+    _, ev = run(flat(40), Script({3: ["not", "a", "signal"], 4: good}), start_minute=3, end_minute=20)
+    assert "get_signal returned list" in ev["error"][0]["message"]
+    assert len(ev["closed"]) == 1
+
+
+# ---- report columns ------------------------------------------------------------------
+
+@pytest.mark.parametrize("column, expected", [
+    ({"key": "x", "label": "X", "format": "not callable"}, "format must be callable"),
+    ({"key": "x", "format": lambda r: ""}, "label"),
+    ({"key": "x", "label": "X", "format": lambda r: "", "colour": "red"}, "colour"),
+])
+def test_bad_report_column_is_named(column, expected):
+    from btfarm.orchestrator.reports.columns import DEFAULT_BACKTEST_COLUMNS, resolve_columns
+
+    with pytest.raises(ReportError) as err:
+        resolve_columns([column], DEFAULT_BACKTEST_COLUMNS, "backtest")
+    assert expected in str(err.value) and "column 0" in str(err.value)
+
+
+# ---- persisted live state --------------------------------------------------------------
+
+@pytest.mark.parametrize("content", [b'{"phase": "act', b"\x00\x01garbage", b"[]", b""])
+def test_corrupt_live_state_names_the_file_and_is_not_overwritten(tmp_path, content):
+    from btfarm.shared.errors import PersistenceError
+    from btfarm.shared.store.live_state import FileLiveState
+
+    state = FileLiveState(tmp_path, "BTCUSDT", "sma")
+    state.path.parent.mkdir(parents=True)
+    state.path.write_bytes(content)
+    with pytest.raises(PersistenceError) as err:
+        state.load()
+    assert str(state.path) in str(err.value)
+    with pytest.raises(PersistenceError):
+        state.save({"phase": "idle"})
+    assert state.path.read_bytes() == content
+
+
+# ---- CLI arguments -----------------------------------------------------------------------
+
+def cli(*args):
+    from click.testing import CliRunner
+
+    from btfarm.orchestrator.cli import main
+
+    return CliRunner().invoke(main, list(args))
+
+
+def test_cli_backtest_with_a_missing_module_says_so(tmp_path):
+    result = cli("backtest", str(tmp_path / "nope.py"), "--symbol", "X", "--strategy", "s",
+                 "--exchange", "e", "--frame", "f")
+    assert result.exit_code == 2 and "no such file" in result.output
+
+
+def test_cli_backtest_with_an_unknown_strategy_names_it(tmp_path):
+    module = tmp_path / "regs.py"
+    module.write_text("from btfarm.shared.demo import register_demo\nregister_demo()\n")
+    result = cli("backtest", str(module), "--symbol", "BTCUSDT", "--strategy", "sma-crosss",
+                 "--exchange", "synthetic", "--frame", "demo-30d")
+    assert result.exit_code == 2
+    assert 'strategy "sma-crosss" not found (needed by Backtest.run)' in result.output
+
+
+def test_cli_stop_with_an_unknown_mode_lists_the_modes():
+    result = cli("stop", "backtests", "BTCUSDT", "x")
+    assert result.exit_code == 2 and "backtest" in result.output and "walker" in result.output
