@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from btfarm.shared.importing import import_user_module
 
@@ -51,13 +52,13 @@ def walker(module: str | None, walker_name: str | None, symbol: str, chunk_size:
             for p in Walker.run(symbol, walker_name, chunk_size=chunk_size):
                 best = f" best: {p.best_strategy}" if p.best_strategy else ""
                 bar.update(task, total=p.total_strategies, completed=p.strategies_tested,
-                           description=f"{walker_name} on {symbol}{best}")
+                           description=escape(f"{walker_name} on {symbol}{best}"))
         except KeyboardInterrupt:
             Walker.stop(symbol, walker_name)
             Walker.wait(symbol, walker_name)
             raise
     data = Walker.get_data(symbol, walker_name)
-    rows = [(s.strategy_name, s.stats.model_dump()) for s in data.strategies[:SUMMARY_ROWS]]
+    rows = [(escape(s.strategy_name), s.stats.model_dump()) for s in data.strategies[:SUMMARY_ROWS]]
     console.print(summary_table(
         f"{walker_name} on {symbol}: {data.strategies_tested}/{data.total_strategies} tested, "
         f"by {data.metric}, {data.seconds:.1f} s", rows))
@@ -86,7 +87,6 @@ def worker(imports: tuple[str, ...], concurrency: int | None, pool: str, hostnam
            loglevel: str, celery_args: tuple[str, ...]) -> None:
     """Start a Celery worker of the farm (same as `celery -A btfarm.workers worker`)."""
     from btfarm.shared.settings import get_settings
-
     from btfarm.workers.app import TASK_QUEUE
 
     specs = tuple(dict.fromkeys((*get_settings().imports, *imports)))

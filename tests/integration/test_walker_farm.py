@@ -164,3 +164,104 @@ def test_list_from_another_process_shows_the_running_walker(farm_url):
         assert Walker.wait(SYMBOL, "farm-slow-sweep", timeout=15)
     rows = [r for r in Walker.list() if r["name"] == "farm-slow-sweep"]
     assert rows[0]["status"] == "done"
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    import contextlib
+    import signal
+
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)  # beat's or Flower's children, if any
+
+
+def test_flower_lists_both_workers_and_the_finished_tasks(farm_url, farm, tmp_path):
+    import httpx
+
+    from tests.support.redis_server import free_port
+
+    port = free_port()
+    auth = ("farm", "s3cret")
+    log = open(tmp_path / "flower.log", "wb")  # noqa: SIM115
+    flower = subprocess.Popen(
+        [sys.executable, "-m", "btfarm.orchestrator.cli", "flower", "--port", str(port)],
+        cwd=REPO, env=farm_env(farm_url, BTFARM_FLOWER_BASIC_AUTH=":".join(auth)),
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        def workers():
+            try:
+                reply = httpx.get(f"{base}/api/workers", auth=auth, timeout=5)
+            except httpx.HTTPError:
+                return None
+            names = {w.name for w in farm["workers"]}
+            return reply.status_code == 200 and names <= set(reply.json()) and reply.json()
+
+        _wait_for(workers, 40, "Flower to list both workers")
+        assert httpx.get(f"{base}/api/workers", timeout=5).status_code == 401  # basic auth is on
+        list(Walker.run(SYMBOL, "farm-small", chunk_size=1))
+        chunks = Walker.get_data(SYMBOL, "farm-small").total_strategies
+
+        def finished():
+            reply = httpx.get(f"{base}/api/tasks", auth=auth, timeout=5).json()
+            done = [t for t in reply.values() if t["name"] == "btfarm.backtest_chunk"
+                    and t["state"] == "SUCCESS" and "farm-small" in (t.get("kwargs") or "")]
+            return len(done) >= chunks and done
+
+        done = _wait_for(finished, 20, "Flower to show the finished chunk tasks")
+        assert {t["worker"] for t in done} <= {w.name for w in farm["workers"]}
+    finally:
+        _stop(flower)
+        log.close()
+
+
+def test_beat_entry_fires_and_dumps_a_dated_report_and_a_comparison(farm_url, tmp_path):
+    schedule = tmp_path / "schedule.toml"
+    schedule.write_text(
+        'imports = ["tests.farm_strategies"]\n\n'
+        '[[entry]]\nname = "quick"\nwalker = "farm-small"\nsymbols = ["BTCUSDT"]\n'
+        'every_seconds = 2\n')
+    dump = tmp_path / "dump"
+    log = open(tmp_path / "beat.log", "wb")  # noqa: SIM115
+    beat = subprocess.Popen(
+        [sys.executable, "-m", "btfarm.orchestrator.cli", "beat", "--schedule", str(schedule),
+         "--loglevel", "WARNING"],
+        cwd=tmp_path, env=farm_env(farm_url, BTFARM_DUMP_DIR=str(dump),
+                                   BTFARM_STATE_DIR=str(tmp_path / "state")),
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    folder = dump / "walker" / "farm-small"
+    try:
+        def two_runs():
+            comparisons = sorted(folder.glob("*-BTCUSDT-comparison.md")) if folder.exists() else []
+            return len(comparisons) >= 2 and comparisons
+
+        comparisons = _wait_for(two_runs, 45, "two scheduled runs")
+    finally:
+        _stop(beat)
+        log.close()
+    reports = sorted(p for p in folder.glob("*-BTCUSDT.md"))
+    assert len(reports) >= 2
+    stamp = reports[0].name.removesuffix("-BTCUSDT.md")
+    assert time.strptime(stamp, "%Y-%m-%dT%H%M%SZ")  # dated
+    assert "# Walker: farm-small on BTCUSDT" in reports[0].read_text()
+    second = comparisons[1].read_text()
+    assert "- Previous run: " + comparisons[0].name.removesuffix("-BTCUSDT-comparison.md") in second
+    assert "| Strategy | Rank | Previous rank | Rank change |" in second
+    assert "| farm-pullback |" in second and "| = |" in second  # same data: ranks unchanged
+    assert "first run" in comparisons[0].read_text()
