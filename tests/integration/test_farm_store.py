@@ -1,0 +1,39 @@
+"""Farm pieces on a real Redis: collect keeps each variant once; the schedule lock."""
+
+import json
+
+import pytest
+
+from btfarm.orchestrator.collect import Collector
+from btfarm.orchestrator.schedule import run_entry
+from btfarm.orchestrator.state_store import reset_state
+from btfarm.shared.settings import get_settings
+from btfarm.shared.store import keys
+
+pytestmark = pytest.mark.integration
+
+
+def test_collect_accepts_each_variant_once_in_arrival_order(redis_client):
+    inbox = keys.walker_inbox("r1")
+    for name in ("b", "a", "b", "stranger", "c"):  # "b" redelivered, "stranger" not ours
+        redis_client.rpush(inbox, json.dumps({"strategy_name": name, "status": "done"}))
+    collector = Collector(redis_client, "r1", ["a", "b", "c"])
+    got = collector.wait(1.0)
+    assert [r["strategy_name"] for r in got] == ["b", "a", "c"]
+    assert collector.finished and collector.duplicates == 2
+    assert json.loads(redis_client.get(keys.walker_result("r1", "a")))["status"] == "done"
+    assert collector.wait(0.05) == []  # nothing more: returns after the timeout
+
+
+def test_a_scheduled_run_is_skipped_while_the_previous_one_holds_the_lock(
+        redis_server, redis_client, monkeypatch):
+    monkeypatch.setenv("BTFARM_REDIS_URL", redis_server.url)
+    get_settings.cache_clear()
+    reset_state()
+    try:
+        redis_client.set(keys.schedule_lock("nightly:BTCUSDT"), "other-host:123")
+        outcome = run_entry("nightly", "no-such-walker", "BTCUSDT")
+        assert outcome["skipped"] and outcome["holder"] == "other-host:123"
+        assert redis_client.get(keys.schedule_lock("nightly:BTCUSDT")) == "other-host:123"
+    finally:
+        reset_state()

@@ -1,0 +1,70 @@
+"""orchestrator/grid.py and the Sweep checks: variant names, params, refusals."""
+
+import pytest
+from pydantic import ValidationError
+
+from btfarm.orchestrator.grid import expand, variant_name
+from btfarm.shared.errors import NotRegisteredError, SchemaError
+from btfarm.shared.registry import add_strategy, add_walker
+from btfarm.shared.schemas import WalkerSchema, sweep
+from tests import farm_strategies  # noqa: F401  (registers farm-sma, farm-pullback)
+
+pytestmark = pytest.mark.unit
+
+
+def walker(*strategies):
+    return WalkerSchema(walker_name="w", exchange_name="farm-market", frame_name="farm-2d",
+                        strategies=list(strategies))
+
+
+def test_a_sweep_expands_in_grid_order_with_readable_names_and_full_params():
+    variants = expand(walker("farm-pullback", sweep("farm-sma", fast=[5, 10], slow=[20, 50])))
+    assert [v.strategy_name for v in variants] == [
+        "farm-pullback", "farm-sma[fast=5,slow=20]", "farm-sma[fast=5,slow=50]",
+        "farm-sma[fast=10,slow=20]", "farm-sma[fast=10,slow=50]"]
+    assert variants[0].params is None and variants[0].base == "farm-pullback"
+    assert variants[1].params == {"fast": 5, "slow": 20} and variants[1].base == "farm-sma"
+    assert variants[1].module == "btfarm.shared.demo"  # where a worker finds get_signal
+
+
+def test_a_sweep_of_one_param_keeps_the_others_registered_defaults():
+    (v,) = expand(walker(sweep("farm-sma", fast=[7])))
+    assert v.params == {"fast": 7, "slow": 30}
+
+
+def test_variant_names_write_strings_bare_and_other_values_as_json():
+    assert variant_name("s", {"mode": "fast", "on": True, "x": 0.5}) == "s[mode=fast,on=true,x=0.5]"
+
+
+@pytest.mark.parametrize("grid, message", [
+    ({}, "grid is empty"),
+    ({"fast": []}, "has no values"),
+    ({"fast": [object()]}, "cannot be sent to workers as JSON"),
+    ({"fast": [float("nan")]}, "cannot be sent to workers as JSON"),
+    ({"fast": [5, 5]}, "repeats a value"),
+])
+def test_bad_grids_are_refused_at_registration(grid, message):
+    with pytest.raises(ValidationError, match=message):
+        sweep("farm-sma", **grid)
+    with pytest.raises(Exception, match=message):
+        add_walker(walker_name="bad", exchange_name="farm-market", frame_name="farm-2d",
+                   strategies=[{"strategy_name": "farm-sma", "grid": grid}])
+
+
+def test_an_unknown_strategy_or_param_is_refused_before_submit():
+    with pytest.raises(NotRegisteredError, match="farm-nope"):
+        expand(walker(sweep("farm-nope", fast=[1])))
+    with pytest.raises(SchemaError, match=r"'fats'.*Did you mean \"fast\""):
+        expand(walker(sweep("farm-sma", fats=[1])))
+
+
+def test_a_variant_listed_twice_is_refused():
+    with pytest.raises(SchemaError, match="twice"):
+        expand(walker("farm-sma", "farm-sma"))
+
+
+def test_a_strategy_without_declared_params_accepts_any_grid_key():
+    add_strategy(strategy_name="grid-free", interval="5m", get_signal=lambda s, w: None,
+                 override=True)
+    (v,) = expand(walker(sweep("grid-free", anything=[1])))
+    assert v.params == {"anything": 1}
