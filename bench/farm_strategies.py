@@ -1,0 +1,35 @@
+"""What the bench's farm workers import (BTFARM_IMPORTS): data, frames, strategy, walkers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from cases import CASES, DATA, SYMBOL  # noqa: E402
+
+from btfarm.shared.demo import sma_cross_signal, sma_cross_signals  # noqa: E402
+from btfarm.shared.exchanges import csv_exchange  # noqa: E402
+from btfarm.shared.registry import add_exchange, add_frame, add_strategy, add_walker  # noqa: E402
+from btfarm.shared.schemas import sweep  # noqa: E402
+
+YEAR_DATA = HERE / "data" / "SIMUSDT.parquet"  # made by bench/make_year.py
+YEAR1000 = [(f, s) for f in range(2, 52) for s in range(55, 155, 5)]  # 50 x 20 = 1,000 variants
+
+add_exchange(csv_exchange("sim", files={SYMBOL: DATA}), override=True)
+add_frame(frame_name="sim-30d", interval="1m", start_date="2025-01-01T00:00:00Z",
+          end_date="2025-01-30T23:59:00Z", override=True)
+add_strategy(strategy_name="sma", interval="5m", get_signal=sma_cross_signal, get_signals=sma_cross_signals,
+             params={"fast": 10, "slow": 30}, override=True)
+for case, variants in CASES.items():
+    add_walker(walker_name=case, exchange_name="sim", frame_name="sim-30d", metric="total_pnl",
+               strategies=[sweep("sma", fast=[f], slow=[s]) for f, s in variants], override=True)
+if YEAR_DATA.exists():
+    add_exchange(csv_exchange("sim-year", files={SYMBOL: YEAR_DATA}), override=True)
+    add_frame(frame_name="sim-1y", interval="1m", start_date="2025-01-01T00:00:00Z",
+              end_date="2025-12-31T23:59:00Z", override=True)
+    add_walker(walker_name="year1000", exchange_name="sim-year", frame_name="sim-1y", metric="total_pnl",
+               strategies=[sweep("sma", fast=list(range(2, 52)), slow=list(range(55, 155, 5)))],
+               override=True)
