@@ -51,8 +51,9 @@ def farm(tmp_path_factory) -> Iterator[dict]:
 
 
 @pytest.fixture
-def farm_url(farm, monkeypatch) -> Iterator[str]:
+def farm_url(farm, monkeypatch, tmp_path) -> Iterator[str]:
     monkeypatch.setenv("BTFARM_REDIS_URL", farm["url"])
+    monkeypatch.setenv("BTFARM_DUMP_DIR", str(tmp_path / "dump"))
     get_settings.cache_clear()
     reset_state()
     configure()
@@ -113,7 +114,7 @@ def test_sweep_over_two_workers_equals_the_in_process_backtests(farm_url):
     assert f"**{data.best_strategy}**" in report or data.best_strategy in report
 
 
-def test_stop_from_another_process_ends_the_walker_within_seconds(farm_url):
+def test_stop_from_another_process_ends_the_walker_within_seconds(farm_url, tmp_path):
     seen: list[str] = []
     cancel_unused = Walker.background(SYMBOL, "farm-slow-sweep", chunk_size=2)
     assert callable(cancel_unused)
@@ -141,7 +142,8 @@ def test_stop_from_another_process_ends_the_walker_within_seconds(farm_url):
     for name in data.unfinished:
         assert name in report.split("## Did not finish")[1]
     path = Walker.dump(SYMBOL, "farm-slow-sweep")
-    assert path.name == "farm-slow-sweep.md" and path.parent.name == "walker"
+    assert path == tmp_path / "dump" / "walker" / "farm-slow-sweep.md"
+    assert "## Did not finish" in path.read_text()
 
 
 def test_list_from_another_process_shows_the_running_walker(farm_url):

@@ -1,0 +1,51 @@
+"""docker-compose.yml: valid compose (``docker-compose config``), and the farm's shape."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = REPO / "docker-compose.yml"
+ENV = {"FLOWER_BASIC_AUTH": "admin:secret"}
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None,
+                    reason="docker-compose is not installed (.ci/run installs it)")
+def test_docker_compose_config_accepts_the_file_and_requires_flower_auth():
+    env = {**os.environ, **ENV}
+    done = subprocess.run(["docker-compose", "-f", str(COMPOSE), "config", "-q"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    env.pop("FLOWER_BASIC_AUTH")
+    refused = subprocess.run(["docker-compose", "-f", str(COMPOSE), "config", "-q"], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "FLOWER_BASIC_AUTH" in refused.stderr
+
+
+def test_the_farm_services_have_the_documented_shape(config):
+    services = config["services"]
+    assert set(services) >= {"redis", "worker", "beat", "flower", "live"}
+    redis = services["redis"]
+    assert "--appendonly" in redis["command"] and redis["healthcheck"]["test"][-1] == "ping"
+    worker = services["worker"]
+    assert "container_name" not in worker and "ports" not in worker  # scalable with --scale
+    assert worker["command"][0] == "worker" and "healthcheck" in worker
+    assert services["beat"]["command"][0] == "beat" and services["beat"]["deploy"]["replicas"] == 1
+    flower = services["flower"]
+    assert flower["environment"]["BTFARM_FLOWER_BASIC_AUTH"].startswith("${FLOWER_BASIC_AUTH:?")
+    assert services["live"]["command"][0] == "live"
+    for name in ("worker", "beat", "flower", "live"):
+        assert "farm-data:/data" in services[name]["volumes"]
+        assert services[name]["environment"]["BTFARM_REDIS_URL"] == "redis://redis:6379/0"
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
