@@ -27,6 +27,9 @@ def walk(core: StrategyCore, candles: Candles, ticks: np.ndarray,
     """
     n = len(ticks)
     throttle = core.throttle_ms
+    step = int(ticks[1] - ticks[0]) if n > 1 else 1
+    uniform = n < 2 or bool((np.diff(ticks) == step).all())
+    first = int(ticks[0]) if n else 0
     i = 0
     last_yield = 0
     while i < n:
@@ -35,14 +38,16 @@ def walk(core: StrategyCore, candles: Candles, ticks: np.ndarray,
         t = int(ticks[i])
         if core.last_bucket is not None and t // throttle == core.last_bucket:
             # throttled: jump straight to the first tick of the next bucket
-            i = int(np.searchsorted(ticks, (core.last_bucket + 1) * throttle, "left"))
+            target = (core.last_bucket + 1) * throttle
+            i = -(-(target - first) // step) if uniform else int(np.searchsorted(ticks, target, "left"))
             continue
         settled_before = core.settled_ms
         core.tick(t, candles)
         if core.phase != IDLE:
             core.force_settle(candles)  # history ended while the signal was still open
         if core.settled_ms != settled_before:
-            i = int(np.searchsorted(ticks, core.settled_ms, "right"))
+            settled = core.settled_ms
+            i = (settled - first) // step + 1 if uniform else int(np.searchsorted(ticks, settled, "right"))
             last_yield = i
             yield i
             continue
