@@ -62,7 +62,15 @@ def worker_client() -> redis.Redis:
 
 @worker_init.connect
 def _on_worker_init(**_: object) -> None:
-    imported = import_modules()
+    """Fail at start, not on the first task: a worker that cannot import the
+    user's modules or reach the state store exits with the reason (Celery
+    swallows ``Exception`` from signal handlers, so this raises SystemExit)."""
+    try:
+        imported = import_modules()
+        worker_client().ping()
+    except Exception as exc:
+        log.critical("btfarm worker cannot start: %s: %s", type(exc).__name__, exc)
+        raise SystemExit(f"btfarm worker cannot start: {type(exc).__name__}: {exc}") from exc
     if imported:
         log.info("btfarm worker imported %s", ", ".join(imported))
 

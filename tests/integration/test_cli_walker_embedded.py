@@ -39,3 +39,24 @@ def test_btfarm_walker_runs_the_demo_sweep_embedded_and_leaves_no_process(tmp_pa
     assert report.exists() and "# Walker: demo-sweep on BTCUSDT" in report.read_text()
     assert (tmp_path / ".btfarm" / "workers").is_dir()  # the local pool ran here
     assert _processes_under(tmp_path) == []
+
+
+def test_a_local_pool_that_cannot_start_fails_the_run_with_its_reason(tmp_path, monkeypatch):
+    from btfarm.orchestrator import Walker
+    from btfarm.orchestrator.state_store import reset_state
+    from btfarm.shared.demo import register_demo
+    from btfarm.shared.errors import ConfigError
+    from btfarm.shared.settings import get_settings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BTFARM_IMPORTS", "no_such_strategies_module")
+    monkeypatch.setenv("BTFARM_LOCAL_WORKERS", "1")
+    get_settings.cache_clear()
+    reset_state()
+    register_demo()
+    try:
+        with pytest.raises(ConfigError, match=r"(?s)local worker pool exited.*no_such_strategies_module"):
+            list(Walker.run("BTCUSDT", "demo-sweep"))
+    finally:
+        reset_state()
+    assert _processes_under(tmp_path) == []

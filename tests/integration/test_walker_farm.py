@@ -267,3 +267,25 @@ def test_beat_entry_fires_and_dumps_a_dated_report_and_a_comparison(farm_url, tm
     assert "| Strategy | Rank | Previous rank | Rank change |" in second
     assert "| farm-pullback |" in second and "| = |" in second  # same data: ranks unchanged
     assert "first run" in comparisons[0].read_text()
+
+
+def local_only_signal(symbol, when):
+    return None
+
+
+def test_a_strategy_the_workers_did_not_import_fails_its_variant_naming_the_module(farm_url):
+    from btfarm.shared.registry import add_strategy, add_walker
+
+    add_strategy(strategy_name="farm-local-only", interval="15m", get_signal=local_only_signal,
+                 override=True)
+    add_walker(walker_name="farm-mixed", exchange_name="farm-market", frame_name="farm-2d",
+               strategies=["farm-local-only", "farm-pullback"], override=True)
+    progress = list(Walker.run(SYMBOL, "farm-mixed"))
+    data = Walker.get_data(SYMBOL, "farm-mixed")
+    assert [s.strategy_name for s in data.strategies] == ["farm-pullback"]  # the sweep went on
+    reason = data.unfinished["farm-local-only"]
+    assert "not registered on worker" in reason and "farm-local-only" in reason
+    assert f"--import {__name__}" in reason
+    failed = [p for p in progress if p.status == "failed"]
+    assert [p.strategy_name for p in failed] == ["farm-local-only"] and failed[0].error == reason[8:]
+    assert "## Did not finish" in Walker.get_report(SYMBOL, "farm-mixed")
