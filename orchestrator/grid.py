@@ -18,7 +18,7 @@ import json
 from typing import Any
 
 from btfarm.shared.errors import SchemaError, did_you_mean
-from btfarm.shared.registry import get_strategy
+from btfarm.shared.registry import get_risk, get_strategy
 from btfarm.shared.schemas import Sweep, WalkerSchema
 from btfarm.workers.payloads import Variant
 
@@ -38,6 +38,7 @@ def expand(walker: WalkerSchema, needed_by: str = "Walker.run") -> list[Variant]
             variants.extend(_expand_sweep(item, walker.walker_name, needed_by))
         else:
             strategy = get_strategy(item, needed_by)
+            _check_risk(strategy, needed_by)
             variants.append(Variant(strategy_name=item, base=item, params=None,
                                     module=_module_of(strategy)))
     seen: set[str] = set()
@@ -51,6 +52,7 @@ def expand(walker: WalkerSchema, needed_by: str = "Walker.run") -> list[Variant]
 
 def _expand_sweep(item: Sweep, walker_name: str, needed_by: str) -> list[Variant]:
     strategy = get_strategy(item.strategy_name, needed_by)
+    _check_risk(strategy, needed_by)
     declared = dict(strategy.params)
     if declared:
         for key in item.grid:
@@ -66,6 +68,11 @@ def _expand_sweep(item: Sweep, walker_name: str, needed_by: str) -> list[Variant
         out.append(Variant(strategy_name=variant_name(item.strategy_name, combo),
                            base=item.strategy_name, params={**declared, **combo}, module=module))
     return out
+
+
+def _check_risk(strategy: Any, needed_by: str) -> None:
+    if strategy.risk_name:
+        get_risk(strategy.risk_name, needed_by)
 
 
 def _module_of(strategy: Any) -> str | None:

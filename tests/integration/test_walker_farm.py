@@ -289,3 +289,15 @@ def test_a_strategy_the_workers_did_not_import_fails_its_variant_naming_the_modu
     failed = [p for p in progress if p.status == "failed"]
     assert [p.strategy_name for p in failed] == ["farm-local-only"] and failed[0].error == reason[8:]
     assert "## Did not finish" in Walker.get_report(SYMBOL, "farm-mixed")
+
+
+def test_btfarm_walker_with_a_module_runs_on_the_farm(farm_url, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "btfarm.orchestrator.cli", "walker", "tests.farm_strategies",
+         "farm-small", "--symbol", SYMBOL],
+        cwd=REPO, env=farm_env(farm_url, BTFARM_DUMP_DIR=str(tmp_path), COLUMNS="150"),
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "farm-small on BTCUSDT: 4/4 tested" in done.stdout
+    assert (tmp_path / "walker" / "farm-small.md").exists()
+    assert not (tmp_path / "state").exists()  # a URL is set: no embedded server was started
