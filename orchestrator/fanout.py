@@ -31,8 +31,8 @@ from btfarm.workers.payloads import Chunk, Variant
 TASK_OVERHEAD_SECONDS = 0.003  # publish + deliver + ack of one task on Redis
 MAX_OVERHEAD_FRACTION = 0.03  # overhead allowed per task, of its run time
 MIN_TASK_SECONDS = TASK_OVERHEAD_SECONDS / MAX_OVERHEAD_FRACTION  # 0.1 s of work per task
-SECONDS_PER_TICK = 2e-6  # engine cost per 1m candle of the frame, without strategy calls
-SECONDS_PER_STRATEGY_CALL = 2e-5  # one get_signal call of a simple strategy
+SECONDS_PER_TICK = 1e-6  # engine cost per 1m candle of the frame, without strategy calls
+SECONDS_PER_STRATEGY_CALL = 5e-6  # one get_signal call of a simple strategy (demo sma-cross)
 TASK_NAME = "btfarm.backtest_chunk"
 
 

@@ -146,6 +146,19 @@ def schedule_last_run(walker_name: str, symbol: str) -> str:
     return f"{PREFIX}schedule:last:{_part(walker_name, 'walker_name')}:{_part(symbol, 'symbol')}"
 
 
+def walker_timing(walker_name: str, symbol: str) -> str:
+    """STRING (float seconds): the mean run time of one variant in the last
+    finished run of a walker on a symbol, measured on the workers.
+
+    Writer: ``Walker`` at the end of a run with finished variants.
+    Reader: ``Walker`` before the next run, to size chunks on the measured
+    cost when it is below the static estimate (fan-out keeps Celery's task
+    overhead under 3 %).
+    TTL: ``WALKER_RESULT_TTL_SECONDS``.
+    """
+    return f"{PREFIX}walker-timing:{_part(walker_name, 'walker_name')}:{_part(symbol, 'symbol')}"
+
+
 def schedule_lock(entry: str) -> str:
     """STRING (owner token): a lock so one schedule entry runs once at a time,
     even with two beat processes.
