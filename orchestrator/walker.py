@@ -98,6 +98,7 @@ class WalkerData(BaseModel):
     run_id: str
     chunk_size: int
     seconds: float
+    duplicates_dropped: int = 0  # results of redelivered chunks already received, not counted again
 
 
 class _Sweep:
@@ -115,6 +116,7 @@ class _Sweep:
         self.started = time.monotonic()
         self.seconds = 0.0
         self.stopped = False
+        self.duplicates = 0
 
     @property
     def tested(self) -> int:
@@ -165,7 +167,7 @@ class _Sweep:
                                        params=params[name])
                         for i, (name, stats) in enumerate(ranked, start=1)],
             unfinished=self.unfinished(), stopped=self.stopped, run_id=self.run_id,
-            chunk_size=self.chunk_size, seconds=self.seconds)
+            chunk_size=self.chunk_size, seconds=self.seconds, duplicates_dropped=self.duplicates)
 
     def closed_by_strategy(self) -> dict[str, list[dict[str, Any]]]:
         return {name: rec["closed"] for name, rec in self.records.items() if rec["status"] == "done"}
@@ -269,6 +271,7 @@ class WalkerUtils(InstanceUtils):
             if stop_seen is not None and time.monotonic() - stop_seen > STOP_GRACE_SECONDS:
                 break
             records = collector.wait(WAIT_SECONDS)
+            sweep.duplicates = collector.duplicates
             if not records and pool is not None and not pool.alive():
                 raise ConfigError(f"the local worker pool exited; its log ({pool.logfile}) ends "
                                   f"with:\n{pool.log_tail()}")

@@ -83,7 +83,17 @@ def cli(url: str, *args: str, timeout: float = 30) -> subprocess.CompletedProces
 
 
 def test_sweep_over_two_workers_equals_the_in_process_backtests(farm_url):
-    progress = list(Walker.run(SYMBOL, "farm-sweep"))
+    from btfarm.orchestrator import listen_walker, listen_walker_complete
+
+    heard, completed = [], []
+    unsubscribe = [listen_walker(heard.append), listen_walker_complete(completed.append)]
+    try:
+        progress = list(Walker.run(SYMBOL, "farm-sweep"))
+    finally:
+        for fn in unsubscribe:
+            fn()
+    assert [p.strategy_name for p in heard] == [p.strategy_name for p in progress]
+    assert len(completed) == 1 and completed[0].best_strategy == progress[-1].best_strategy
     data = Walker.get_data(SYMBOL, "farm-sweep")
     expected = in_process_stats("farm-sweep")
 
@@ -301,3 +311,31 @@ def test_btfarm_walker_with_a_module_runs_on_the_farm(farm_url, tmp_path):
     assert "farm-small on BTCUSDT: 4/4 tested" in done.stdout
     assert (tmp_path / "walker" / "farm-small.md").exists()
     assert not (tmp_path / "state").exists()  # a URL is set: no embedded server was started
+
+
+def test_a_worker_process_killed_mid_chunk_is_redelivered_and_no_variant_counts_twice(farm_url, farm):
+    import signal
+
+    import psutil
+
+    victim = farm["workers"][0]
+    (child,) = psutil.Process(victim.pid).children()  # prefork -c 1: one pool process
+    Walker.background(SYMBOL, "farm-slow-sweep", chunk_size=3)
+    inst = Walker._instance(SYMBOL, "farm-slow-sweep")
+
+    def first_of_a_chunk_from_the_victim():
+        if inst.data is None:
+            return False
+        order = inst.data.order
+        return any(r["worker"].endswith(f":{child.pid}") and order[name] % 3 == 0
+                   for name, r in list(inst.data.records.items()))
+
+    _wait_for(first_of_a_chunk_from_the_victim, 30, "the victim to finish a chunk's first variant")
+    os.kill(child.pid, signal.SIGKILL)  # mid-chunk: its second variant is running
+    assert Walker.wait(SYMBOL, "farm-slow-sweep", timeout=60)
+    data = Walker.get_data(SYMBOL, "farm-slow-sweep")
+    names = [p.strategy_name for p in inst.task.follow()]
+    assert len(names) == len(set(names)) == 24  # redelivered (acks_late), each reported once
+    assert data.unfinished == {} and data.strategies_tested == 24
+    assert data.duplicates_dropped >= 1  # the redelivered chunk re-sent its first variant
+    victim.wait_ready(configure())  # the worker replaced its child and still serves
