@@ -75,7 +75,7 @@ def _celery(args: list[str], env_updates: dict[str, str]) -> None:
     os.execve(sys.executable, [sys.executable, "-m", "celery", "-A", "btfarm.workers", *args], env)
 
 
-@click.command()
+@click.command(context_settings={"ignore_unknown_options": True})
 @click.option("--import", "imports", multiple=True,
               help="A module registering your strategies (repeatable); also BTFARM_IMPORTS.")
 @click.option("-c", "--concurrency", type=int, default=None, help="Processes (default: one per core).")
@@ -85,7 +85,10 @@ def _celery(args: list[str], env_updates: dict[str, str]) -> None:
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 def worker(imports: tuple[str, ...], concurrency: int | None, pool: str, hostname: str | None,
            loglevel: str, celery_args: tuple[str, ...]) -> None:
-    """Start a Celery worker of the farm (same as `celery -A btfarm.workers worker`)."""
+    """Start a Celery worker of the farm (same as `celery -A btfarm.workers worker`).
+
+    Other options go to Celery as they are (e.g. --logfile, --max-tasks-per-child).
+    """
     from btfarm.shared.settings import get_settings
     from btfarm.workers.app import TASK_QUEUE
 
@@ -98,7 +101,7 @@ def worker(imports: tuple[str, ...], concurrency: int | None, pool: str, hostnam
     _celery([*args, *celery_args], {"BTFARM_IMPORTS": ",".join(specs)} if specs else {})
 
 
-@click.command()
+@click.command(context_settings={"ignore_unknown_options": True})
 @click.option("--port", type=int, default=None, help="Default BTFARM_FLOWER_PORT (5555).")
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 def flower(port: int | None, celery_args: tuple[str, ...]) -> None:

@@ -14,7 +14,7 @@ import os
 import threading
 
 import redis
-from celery.signals import worker_init, worker_process_init
+from celery.signals import worker_init, worker_process_init, worker_ready
 
 from btfarm.shared.importing import import_user_module
 from btfarm.shared.settings import get_settings
@@ -66,13 +66,17 @@ def _on_worker_init(**_: object) -> None:
     user's modules or reach the state store exits with the reason (Celery
     swallows ``Exception`` from signal handlers, so this raises SystemExit)."""
     try:
-        imported = import_modules()
+        import_modules()
         worker_client().ping()
     except Exception as exc:
         log.critical("btfarm worker cannot start: %s: %s", type(exc).__name__, exc)
         raise SystemExit(f"btfarm worker cannot start: {type(exc).__name__}: {exc}") from exc
-    if imported:
-        log.info("btfarm worker imported %s", ", ".join(imported))
+
+
+@worker_ready.connect
+def _on_worker_ready(**_: object) -> None:
+    """Logged once logging is set up (it is not yet at ``worker_init``)."""
+    log.info("btfarm worker imported %s", ", ".join(sorted(_imported)) or "no user modules")
 
 
 @worker_process_init.connect

@@ -339,3 +339,25 @@ def test_a_worker_process_killed_mid_chunk_is_redelivered_and_no_variant_counts_
     assert data.unfinished == {} and data.strategies_tested == 24
     assert data.duplicates_dropped >= 1  # the redelivered chunk re-sent its first variant
     victim.wait_ready(configure())  # the worker replaced its child and still serves
+
+
+def test_btfarm_worker_imports_the_module_and_serves_or_exits_naming_a_bad_one(farm_url, tmp_path):
+    from tests.support.celery_workers import CeleryWorker
+
+    bad = subprocess.run(
+        [sys.executable, "-m", "btfarm.orchestrator.cli", "worker", "--import", "no_such_farm_module",
+         "-c", "1", "--loglevel", "WARNING"],
+        cwd=REPO, env=farm_env(farm_url, BTFARM_IMPORTS=""), capture_output=True, text=True,
+        timeout=60)
+    assert bad.returncode != 0 and "no_such_farm_module" in bad.stderr
+
+    good = CeleryWorker(farm_url, tmp_path)
+    good.args = [sys.executable, "-m", "btfarm.orchestrator.cli", "worker", "--import",
+                 "tests.farm_strategies", "-c", "1", "-n", good.name, "--loglevel", "INFO",
+                 "--logfile", str(good.logfile), "--without-gossip", "--without-mingle"]
+    good.env["BTFARM_IMPORTS"] = ""
+    try:
+        good.start().wait_ready(configure())
+        assert "imported tests.farm_strategies" in good.log()
+    finally:
+        good.stop()
