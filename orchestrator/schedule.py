@@ -149,7 +149,8 @@ def beat_schedule(schedule: Schedule) -> dict[str, dict[str, Any]]:
     }
 
 
-@celery_app.task(name=TASK_NAME)
+@celery_app.task(name=TASK_NAME, soft_time_limit=LOCK_LEASE_SECONDS,
+                 time_limit=LOCK_LEASE_SECONDS + 60)  # a whole sweep, not one chunk
 def scheduled_walk(entry: str, walker_name: str, symbol: str) -> dict[str, Any]:
     return run_entry(entry, walker_name, symbol)
 
