@@ -68,3 +68,10 @@ def test_a_strategy_without_declared_params_accepts_any_grid_key():
                  override=True)
     (v,) = expand(walker(sweep("grid-free", anything=[1])))
     assert v.params == {"anything": 1}
+
+
+def test_walker_run_refuses_an_unknown_walker_before_touching_redis():
+    from btfarm.orchestrator import Walker
+
+    with pytest.raises(NotRegisteredError, match="Walker.run"):
+        next(Walker.run("BTCUSDT", "no-such-walker"))
