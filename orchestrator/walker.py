@@ -197,7 +197,8 @@ class WalkerUtils(InstanceUtils):
         exchange = get_exchange(walker.exchange_name, needed_by)
         frame = get_frame(walker.frame_name, needed_by)
         variants = expand(walker, needed_by)
-        seconds = fanout.estimate_variant_seconds(frame, get_strategy(variants[0].base, needed_by))
+        bases = dict.fromkeys(v.base for v in variants)  # the cheapest strategy sets the floor
+        seconds = min(fanout.estimate_variant_seconds(frame, get_strategy(b, needed_by)) for b in bases)
         measured = state().get(keys.walker_timing(walker_name, symbol))
         if measured:  # the last run's real cost, when lower: bigger chunks, overhead still < 3 %
             seconds = min(seconds, float(measured))
@@ -214,17 +215,18 @@ class WalkerUtils(InstanceUtils):
                  size: int) -> None:
         settings = get_settings()
         r = state()
-        pool = None
-        if settings.embedded:
-            pool = LocalPool(embedded_server(settings.state_dir).url, _imports_for_pool(variants),
-                             settings=settings).start()
+        pool: LocalPool | None = None
+        blocking = None
         run_id = uuid.uuid4().hex[:16]
         sweep = _Sweep(walker.walker_name, inst.symbol, walker.exchange_name, walker.frame_name,
                        walker.metric, variants, run_id, size)
         inst.data = sweep
         run_key = keys.walker_run(run_id)
-        blocking = connect(settings)
         try:
+            if settings.embedded:
+                pool = LocalPool(embedded_server(settings.state_dir).url,
+                                 _imports_for_pool(variants), settings=settings).start()
+            blocking = connect(settings)  # BLPOP holds its connection; a client of its own
             configure(settings)
             r.hset(run_key, mapping={"walker_name": walker.walker_name, "symbol": inst.symbol,
                                      "metric": walker.metric, "total": len(variants),
@@ -242,7 +244,8 @@ class WalkerUtils(InstanceUtils):
                 r.hset(run_key, mapping={"state": "stopped" if sweep.stopped else "done",
                                          "tested": sweep.tested})
             finally:
-                blocking.close()
+                if blocking is not None:
+                    blocking.close()
                 if pool is not None:
                     pool.stop()
         timings = [rec["seconds"] for rec in sweep.records.values()
@@ -290,6 +293,8 @@ class WalkerUtils(InstanceUtils):
                     progress=len(sweep.records) / max(len(sweep.variants), 1),
                     strategies_tested=sweep.tested, total_strategies=len(sweep.variants),
                     best_strategy=sweep.best[0] if sweep.best else "")
+        if any(rec["status"] == "stopped" for rec in sweep.records.values()):
+            sweep.stopped = True  # the workers saw the stop before this loop's next check did
 
     # ---- results ---------------------------------------------------------
 
