@@ -3,8 +3,7 @@
 Workers RPUSH each variant's JSON record to the sweep's inbox list; the
 orchestrator BLPOPs it, so a result is seen the moment it lands (Celery's
 ``ResultSet`` would poll every 0.5 s). Each record is written once to its
-``walker_result`` key with SET NX (its statistics and status; the closed
-signals stay in the orchestrator's memory for the report): a chunk
+``walker_result`` key with SET NX (its statistics, fingerprint and status): a chunk
 redelivered after a worker died may push a variant again, and the second
 copy is dropped here, so no variant is ever reported twice.
 """
@@ -52,8 +51,7 @@ class Collector:
         if name not in self.pending:
             self.duplicates += 1
             return False
-        compact = {k: v for k, v in record.items() if k != "closed"}  # stats stay; signals are bulky
-        written = self._r.set(keys.walker_result(self.run_id, name), json.dumps(compact),
+        written = self._r.set(keys.walker_result(self.run_id, name), json.dumps(record),
                               nx=True, ex=keys.WALKER_RESULT_TTL_SECONDS)
         if not written:
             self.duplicates += 1

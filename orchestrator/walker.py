@@ -25,9 +25,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from btfarm.shared import events
+from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
 from btfarm.shared.errors import ConfigError
 from btfarm.shared.ranking import metric_value, rank
-from btfarm.shared.registry import get_exchange, get_frame, get_strategy, get_walker
+from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strategy, get_walker
 from btfarm.shared.settings import get_settings
 from btfarm.shared.stats import BacktestStatistics
 from btfarm.shared.store import keys, run_status
@@ -51,6 +52,7 @@ from .state_store import state
 WAIT_SECONDS = 0.5  # longest BLPOP between stop checks (results wake it at once)
 STOP_GRACE_SECONDS = 3.0  # after a stop, how long to wait for running variants to report
 STATUS_EVERY_SECONDS = 0.5  # how often progress is written to the instance status
+PNL_TABLES = 10  # strategies whose closed signals the report lists (the best, by the metric)
 
 
 class WalkerProgress(BaseModel):
@@ -169,8 +171,22 @@ class _Sweep:
             unfinished=self.unfinished(), stopped=self.stopped, run_id=self.run_id,
             chunk_size=self.chunk_size, seconds=self.seconds, duplicates_dropped=self.duplicates)
 
-    def closed_by_strategy(self) -> dict[str, list[dict[str, Any]]]:
-        return {name: rec["closed"] for name, rec in self.records.items() if rec["status"] == "done"}
+    def closed_for(self, names: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """The closed signals of ``names``, recomputed here: results never carry them
+        (see workers/payloads.py), and a backtest is deterministic."""
+        needed_by = "Walker.get_report"
+        exchange = get_exchange(self.exchange_name, needed_by)
+        frame = get_frame(self.frame_name, needed_by)
+        by_name = {v.strategy_name: v for v in self.variants}
+        candles = load_frame_candles(exchange, frame, self.symbol) if names else None
+        out = {}
+        for name in names:
+            variant = by_name[name]
+            strategy = get_strategy(variant.base, needed_by)
+            risk = get_risk(strategy.risk_name, needed_by) if strategy.risk_name else None
+            out[name] = BacktestRun(strategy, exchange, frame, self.symbol, candles, params=variant.params,
+                                    strategy_name=name, risk=risk).run()
+        return out
 
 
 class WalkerUtils(InstanceUtils):
@@ -312,11 +328,12 @@ class WalkerUtils(InstanceUtils):
                    pnl_columns: Sequence[Any] | None = None, top_n: int | None = None) -> str:
         sweep = self._sweep_of(symbol, walker_name, "Walker.get_report")
         data = sweep.data()
+        shown = data.strategies[:min(top_n or PNL_TABLES, PNL_TABLES)]
         return render_walker(
             {**data.model_dump(), "strategies": [{"strategy_name": s.strategy_name, "stats": s.stats}
                                                  for s in data.strategies]},
-            sweep.closed_by_strategy(), strategy_columns=columns, pnl_columns=pnl_columns,
-            top_n=top_n, unfinished=data.unfinished)
+            sweep.closed_for([s.strategy_name for s in shown]), strategy_columns=columns,
+            pnl_columns=pnl_columns, top_n=top_n, unfinished=data.unfinished)
 
     def dump(self, symbol: str, walker_name: str, path: str | Path | None = None,
              columns: Sequence[Any] | None = None, pnl_columns: Sequence[Any] | None = None,

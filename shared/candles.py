@@ -21,7 +21,7 @@ COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 class Candles:
     """One symbol's 1-minute candles, validated, with derived arrays cached."""
 
-    __slots__ = ("timestamp", "open", "high", "low", "close", "volume", "contiguous", "_vwap", "_agg")
+    __slots__ = ("timestamp", "open", "high", "low", "close", "volume", "contiguous", "_vwap", "_agg", "_digest")
 
     def __init__(self, timestamp: np.ndarray, open: np.ndarray, high: np.ndarray,
                  low: np.ndarray, close: np.ndarray, volume: np.ndarray) -> None:
@@ -32,6 +32,7 @@ class Candles:
         self.contiguous = n == 0 or int(timestamp[-1] - timestamp[0]) == (n - 1) * MINUTE_MS
         self._vwap: dict[int, np.ndarray] = {}
         self._agg: dict[str, Candles] = {}
+        self._digest: str | None = None
 
     def __len__(self) -> int:
         return len(self.timestamp)
@@ -97,13 +98,15 @@ class Candles:
         return Candles(*(getattr(self, c)[a:b] for c in COLUMNS))
 
     def digest(self) -> str:
-        """A checksum of the candle values, for run fingerprints."""
-        import hashlib
+        """A checksum of the candle values, for run fingerprints (computed once)."""
+        if self._digest is None:
+            import hashlib
 
-        h = hashlib.blake2b(digest_size=16)
-        for c in COLUMNS:
-            h.update(np.ascontiguousarray(getattr(self, c)).tobytes())
-        return h.hexdigest()
+            h = hashlib.blake2b(digest_size=16)
+            for c in COLUMNS:
+                h.update(np.ascontiguousarray(getattr(self, c)).tobytes())
+            self._digest = h.hexdigest()
+        return self._digest
 
 
 def _frozen(values: np.ndarray) -> np.ndarray:

@@ -3,8 +3,10 @@
 A chunk names one symbol, exchange and frame and lists variants, each a
 strategy name plus its parameters (never a pickled object: the worker finds
 the strategy in its own registry, filled by importing the user's modules).
-A variant's result is a flat JSON record: its statistics and closed
-signals, or why it did not finish.
+A variant's result is a flat JSON record: its statistics and the
+fingerprint of what produced them, or why it did not finish. Closed signals
+never travel: a sweep of 1,000 variants over a year would move gigabytes,
+and the report recomputes the few it shows, deterministically, in process.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class Chunk(BaseModel):
 
 
 def result_record(variant: Variant, status: str, *, stats: dict[str, Any] | None = None,
-                  closed: list[dict[str, Any]] | None = None, error: str | None = None,
+                  fingerprint: dict[str, Any] | None = None, error: str | None = None,
                   worker: str = "", seconds: float = 0.0) -> dict[str, Any]:
     """The JSON record of one variant's outcome."""
     if status not in STATUSES:
@@ -55,7 +57,7 @@ def result_record(variant: Variant, status: str, *, stats: dict[str, Any] | None
         "params": variant.params,
         "status": status,
         "stats": stats,
-        "closed": closed or [],
+        "fingerprint": fingerprint,
         "error": error,
         "worker": worker,
         "seconds": round(seconds, 6),

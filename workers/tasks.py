@@ -87,8 +87,9 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
             for rest in chunk.variants[index:]:
                 report(result_record(rest, "failed", error=reason, worker=worker))
             break
+    # the records already went to the inbox; the task result only says what happened (Flower shows it)
     return {"run_id": chunk.run_id, "symbol": chunk.symbol, "walker_name": chunk.walker_name,
-            "variants": results}
+            "variants": [{"strategy_name": r["strategy_name"], "status": r["status"]} for r in results]}
 
 
 def run_variant(chunk: Chunk, variant: Variant, should_stop, worker: str) -> dict[str, Any]:
@@ -125,5 +126,5 @@ def run_variant(chunk: Chunk, variant: Variant, should_stop, worker: str) -> dic
         return result_record(variant, "stopped", worker=worker, error="walker stopped while it ran",
                              seconds=time.perf_counter() - started)
     stats = compute_statistics(run.closed).model_dump(mode="json")
-    return result_record(variant, "done", stats=stats, closed=run.closed, worker=worker,
+    return result_record(variant, "done", stats=stats, fingerprint=run.fingerprint(), worker=worker,
                          seconds=time.perf_counter() - started)
