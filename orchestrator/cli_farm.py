@@ -32,9 +32,24 @@ def walker(module: str | None, walker_name: str | None, symbol: str, chunk_size:
 
     With no BTFARM_REDIS_URL it starts a private Redis and one local worker
     process per core, and stops both when the sweep ends.
+
+    `btfarm walker resume RUN_ID` finishes an interrupted sweep: results
+    already stored are read back, only the missing variants run.
     """
     from .walker import Walker, register_imports
 
+    if module == "resume":
+        if walker_name is None or not walker_name.strip():
+            raise click.UsageError("give the sweep's run id: btfarm walker resume RUN_ID "
+                                   "(printed when the sweep started, and in its report)")
+        if chunk_size is not None:
+            raise click.UsageError("--chunk-size cannot change on resume: the sweep keeps its own")
+        try:
+            plan = Walker.plan_of(walker_name)
+        except LookupError as exc:
+            raise click.UsageError(str(exc)) from None
+        _follow(Walker.resume(walker_name), plan.symbol, plan.walker_name, dump, announce=False)
+        return
     if module is None:
         from btfarm.shared.demo import register_demo
 
@@ -46,10 +61,23 @@ def walker(module: str | None, walker_name: str | None, symbol: str, chunk_size:
             raise click.UsageError("give the walker's name after the module: btfarm walker MODULE WALKER")
         import_user_module(module)
         register_imports(module)
+    _follow(Walker.run(symbol, walker_name, chunk_size=chunk_size), symbol, walker_name, dump)
+
+
+def _follow(progress, symbol: str, walker_name: str, dump: bool, announce: bool = True) -> None:
+    """Show a sweep's progress, then its summary and report."""
+    from .walker import Walker
+
+    announced = not announce
     with progress_bar() as bar:
         task = bar.add_task(f"{walker_name} on {symbol}", total=None)
         try:
-            for p in Walker.run(symbol, walker_name, chunk_size=chunk_size):
+            for p in progress:
+                if not announced:
+                    announced = True
+                    run_id = Walker.get_data(symbol, walker_name).run_id
+                    err_console.print(f"sweep {run_id} (if interrupted: btfarm walker resume {run_id})",
+                                      highlight=False)
                 best = f" best: {p.best_strategy}" if p.best_strategy else ""
                 bar.update(task, total=p.total_strategies, completed=p.strategies_tested,
                            description=escape(f"{walker_name} on {symbol}{best}"))
@@ -58,12 +86,18 @@ def walker(module: str | None, walker_name: str | None, symbol: str, chunk_size:
             Walker.wait(symbol, walker_name)
             raise
     data = Walker.get_data(symbol, walker_name)
+    if data.resumed:
+        err_console.print(f"resumed sweep {data.run_id}: {data.resumed} results read back, "
+                          f"{data.total_strategies - data.resumed} run now", highlight=False)
     rows = [(escape(s.strategy_name), s.stats.model_dump()) for s in data.strategies[:SUMMARY_ROWS]]
     console.print(summary_table(
         f"{walker_name} on {symbol}: {data.strategies_tested}/{data.total_strategies} tested, "
         f"by {data.metric}, {data.seconds:.1f} s", rows))
     for name, reason in data.unfinished.items():
-        err_console.print(f"[yellow]did not finish:[/] {name}: {reason}", highlight=False)
+        err_console.print(f"[yellow]did not finish:[/] {escape(name)}: {escape(reason)}", highlight=False)
+    if data.interrupted:
+        err_console.print(f"sweep {data.run_id} is incomplete; finish it with: "
+                          f"btfarm walker resume {data.run_id}", highlight=False)
     if dump:
         console.print(f"report: {Walker.dump(symbol, walker_name)}")
 

@@ -5,7 +5,9 @@ orchestrator BLPOPs it, so a result is seen the moment it lands (Celery's
 ``ResultSet`` would poll every 0.5 s). Each record is written once to its
 ``walker_result`` key with SET NX (its statistics, fingerprint and status): a chunk
 redelivered after a worker died may push a variant again, and the second
-copy is dropped here, so no variant is ever reported twice.
+copy is dropped here, so no variant is ever reported twice. A "stopped"
+record (the walker was stopped before the variant ran) ends the variant for
+this run but is not stored: it is no result, and a resume runs it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,25 @@ class Collector:
     def finished(self) -> bool:
         return not self.pending
 
+    def stored(self) -> list[dict[str, Any]]:
+        """Results a previous attempt of this sweep already stored (resume), now
+        no longer pending; records still in the inbox are taken first."""
+        found = []
+        while True:
+            raw = self._r.lpop(self._inbox, DRAIN_BATCH)
+            if not raw:
+                break
+            for rec in (json.loads(x) for x in raw):
+                if rec.get("status") != "stopped" and self.accept(rec):
+                    found.append(rec)
+        names = sorted(self.pending)
+        for name, raw in zip(names, self._r.mget([keys.walker_result(self.run_id, n) for n in names]),
+                             strict=True):
+            if raw is not None:
+                found.append(json.loads(raw))
+                self.pending.discard(name)
+        return found
+
     def wait(self, timeout_seconds: float) -> list[dict[str, Any]]:
         """New results: blocks until one arrives or the timeout passes ([] then)."""
         item = self._r.blpop([self._inbox], timeout=timeout_seconds)
@@ -44,13 +65,16 @@ class Collector:
         more = self._r.lpop(self._inbox, DRAIN_BATCH)
         if more:
             raw.extend(more)
-        return [rec for rec in (json.loads(x) for x in raw) if self._accept(rec)]
+        return [rec for rec in (json.loads(x) for x in raw) if self.accept(rec)]
 
-    def _accept(self, record: dict[str, Any]) -> bool:
+    def accept(self, record: dict[str, Any]) -> bool:
         name = record.get("strategy_name")
         if name not in self.pending:
             self.duplicates += 1
             return False
+        if record.get("status") == "stopped":
+            self.pending.discard(name)
+            return True
         written = self._r.set(keys.walker_result(self.run_id, name), json.dumps(record),
                               nx=True, ex=keys.WALKER_RESULT_TTL_SECONDS)
         if not written:

@@ -10,8 +10,9 @@ smallest chunk that reaches the target is used, so the work still spreads
 over as many workers as possible. ``BTFARM_CHUNK_SIZE`` or
 ``Walker.run(..., chunk_size=N)`` overrides it.
 
-Task ids are deterministic (run id + chunk index), so a redelivered or
-resubmitted chunk is the same task.
+Task ids are deterministic (run id + attempt + chunk index), so a
+redelivered chunk is the same task; a resume (attempt 2, 3...) submits new
+tasks for the variants still missing.
 """
 
 from __future__ import annotations
@@ -64,24 +65,27 @@ def overhead_fraction(chunk_size: int, variant_seconds: float) -> float:
 
 
 def make_chunks(run_id: str, walker_name: str, symbol: str, exchange_name: str, frame_name: str,
-                variants: Sequence[Variant], size: int) -> list[Chunk]:
+                variants: Sequence[Variant], size: int, attempt: int = 1) -> list[Chunk]:
     return [Chunk(run_id=run_id, walker_name=walker_name, symbol=symbol,
                   exchange_name=exchange_name, frame_name=frame_name,
-                  variants=list(variants[i:i + size]))
+                  variants=list(variants[i:i + size]), attempt=attempt)
             for i in range(0, len(variants), size)]
 
 
 def task_id(chunk: Chunk, index: int) -> str:
-    return f"{chunk.run_id}-{index:05d}"
+    if chunk.attempt == 1:
+        return f"{chunk.run_id}-{index:05d}"
+    return f"{chunk.run_id}-a{chunk.attempt}-{index:05d}"
 
 
-def submit(app: Celery, chunks: Sequence[Chunk]) -> list[str]:
-    """Publish every chunk on one connection; returns the task ids."""
-    ids = []
+def submit(app: Celery, chunks: Sequence[Chunk], ids: Sequence[str] | None = None) -> list[str]:
+    """Publish every chunk on one connection (task ids ``ids``, default
+    ``task_id``); returns the task ids."""
+    out = []
     with app.producer_or_acquire() as producer:
         for index, chunk in enumerate(chunks):
             names = [v.strategy_name for v in chunk.variants]
-            tid = task_id(chunk, index)
+            tid = ids[index] if ids is not None else task_id(chunk, index)
             app.send_task(
                 TASK_NAME, kwargs=chunk.model_dump(mode="json"), task_id=tid, queue=TASK_QUEUE,
                 producer=producer,
@@ -89,5 +93,5 @@ def submit(app: Celery, chunks: Sequence[Chunk]) -> list[str]:
                             f"variants={len(names)}: {', '.join(names)}"),
                 argsrepr="()",
             )
-            ids.append(tid)
-    return ids
+            out.append(tid)
+    return out

@@ -12,24 +12,36 @@ rest listed as unfinished. Nothing is ever revoked or terminated.
 
 With no ``BTFARM_REDIS_URL`` the run starts the embedded Redis and a local
 worker pool (``embedded.LocalPool``) and stops both at the end.
+
+Crash-only (STYLE 12): a sweep stores what it is (``keys.walker_run``: walker,
+symbol, variants, chunk size, metric) before it submits anything, holds a
+lease while it collects, and writes each result once. ``resume(run_id)``
+(``btfarm walker resume RUN_ID``) reads that back, takes the stored results
+as they are and submits only the variants without one; a fresh run is a
+resume with nothing done. A lost Redis is retried for
+``BTFARM_STORE_OUTAGE_SECONDS``; a sweep that receives nothing for
+``BTFARM_SWEEP_IDLE_TIMEOUT`` ends as interrupted, naming what is missing.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import redis
 from pydantic import BaseModel, ConfigDict
 
 from btfarm.shared import events
 from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
-from btfarm.shared.errors import ConfigError
+from btfarm.shared.errors import ConfigError, StoreUnavailable
 from btfarm.shared.ranking import metric_value, rank
 from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strategy, get_walker
-from btfarm.shared.settings import get_settings
+from btfarm.shared.settings import get_settings, redact_url
 from btfarm.shared.stats import BacktestStatistics
 from btfarm.shared.store import keys, run_status
 from btfarm.shared.store.connection import connect, embedded_server
@@ -40,6 +52,7 @@ from btfarm.workers.payloads import Variant
 from btfarm.workers.tasks import RUN_STATE_RUNNING
 
 from . import fanout
+from .chunk_watch import STALL_SECONDS, ChunkWatch
 from .collect import Collector
 from .embedded import LocalPool
 from .grid import expand
@@ -53,6 +66,37 @@ WAIT_SECONDS = 0.5  # longest BLPOP between stop checks (results wake it at once
 STOP_GRACE_SECONDS = 3.0  # after a stop, how long to wait for running variants to report
 STATUS_EVERY_SECONDS = 0.5  # how often progress is written to the instance status
 PNL_TABLES = 10  # strategies whose closed signals the report lists (the best, by the metric)
+LEASE_RENEW_SECONDS = 1.0  # how often the collecting walker renews keys.walker_lease
+IDLE_MARGIN_SECONDS = 60.0  # default idle timeout: the task time limit plus this
+
+log = logging.getLogger("btfarm.walker")
+
+
+class SweepPlan(BaseModel):
+    """What a sweep is, stored under ``keys.walker_run`` so a resume can finish it."""
+
+    run_id: str
+    walker_name: str
+    symbol: str
+    exchange_name: str
+    frame_name: str
+    metric: str
+    chunk_size: int
+    variants: list[Variant]
+    imports: list[str] = []  # user modules the orchestrator imported (a resume imports them again)
+
+    def to_redis(self) -> dict[str, str | int]:
+        return {"walker_name": self.walker_name, "symbol": self.symbol, "imports": json.dumps(self.imports),
+                "exchange_name": self.exchange_name, "frame_name": self.frame_name,
+                "metric": self.metric, "chunk_size": self.chunk_size, "total": len(self.variants),
+                "variants": json.dumps([v.model_dump(mode="json") for v in self.variants])}
+
+    @classmethod
+    def from_redis(cls, run_id: str, fields: dict[str, str]) -> SweepPlan:
+        return cls(run_id=run_id, walker_name=fields["walker_name"], symbol=fields["symbol"],
+                   exchange_name=fields["exchange_name"], frame_name=fields["frame_name"],
+                   metric=fields["metric"], chunk_size=int(fields["chunk_size"]),
+                   variants=json.loads(fields["variants"]), imports=json.loads(fields.get("imports", "[]")))
 
 
 class WalkerProgress(BaseModel):
@@ -101,6 +145,9 @@ class WalkerData(BaseModel):
     chunk_size: int
     seconds: float
     duplicates_dropped: int = 0  # results of redelivered chunks already received, not counted again
+    resumed: int = 0  # results read back from an earlier attempt of this run (not recomputed)
+    interrupted: bool = False  # ended without every result: `btfarm walker resume RUN_ID` finishes it
+    fingerprints: dict[str, dict[str, Any]] = {}  # variant name -> fingerprint of its result
 
 
 class _Sweep:
@@ -119,6 +166,8 @@ class _Sweep:
         self.seconds = 0.0
         self.stopped = False
         self.duplicates = 0
+        self.resumed = 0
+        self.interrupted: str | None = None  # why the sweep ended without every result
 
     @property
     def tested(self) -> int:
@@ -149,7 +198,7 @@ class _Sweep:
             record = self.records.get(v.strategy_name)
             if record is None:
                 out[v.strategy_name] = "not run: the walker was stopped" if self.stopped \
-                    else "no result received"
+                    else self.interrupted or "no result received"
             elif record["status"] != "done":
                 out[v.strategy_name] = f"{record['status']}: {record.get('error') or ''}".rstrip(": ")
         return out
@@ -169,7 +218,9 @@ class _Sweep:
                                        params=params[name])
                         for i, (name, stats) in enumerate(ranked, start=1)],
             unfinished=self.unfinished(), stopped=self.stopped, run_id=self.run_id,
-            chunk_size=self.chunk_size, seconds=self.seconds, duplicates_dropped=self.duplicates)
+            chunk_size=self.chunk_size, seconds=self.seconds, duplicates_dropped=self.duplicates,
+            resumed=self.resumed, interrupted=self.interrupted is not None,
+            fingerprints={name: rec["fingerprint"] for name, rec in done if rec.get("fingerprint")})
 
     def closed_for(self, names: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         """The closed signals of ``names``, recomputed here: results never carry them
@@ -202,6 +253,42 @@ class WalkerUtils(InstanceUtils):
         inst, task = self._launch(symbol, walker_name, chunk_size, "Walker.background")
         return self._background(task, inst)
 
+    def resume(self, run_id: str) -> Iterator[WalkerProgress]:
+        """Finish the sweep ``run_id`` (an interrupted one, or one whose orchestrator
+        died): stored results are read back, only variants without one run.
+        Progress covers every variant, the read-back ones first."""
+        _, task = self._launch_resume(run_id)
+        yield from task.follow()
+
+    def plan_of(self, run_id: str) -> SweepPlan:
+        """The stored plan of sweep ``run_id`` (LookupError when Redis has none)."""
+        fields = state().hgetall(keys.walker_run(run_id))
+        if not fields.get("variants"):
+            raise LookupError(
+                f"no sweep {run_id!r} is stored in Redis at "
+                f"{redact_url(get_settings().state_url or get_settings().redis_url)} "
+                f"(needed by Walker.resume); sweeps are kept "
+                f"{keys.WALKER_RESULT_TTL_SECONDS // 86_400} days, on the Redis the sweep used")
+        return SweepPlan.from_redis(run_id, fields)
+
+    def _launch_resume(self, run_id: str) -> tuple[Instance, RunTask]:
+        plan = self.plan_of(run_id)
+        needed_by = "Walker.resume"
+        from btfarm.workers.startup import import_modules
+
+        import_modules(plan.imports)  # the modules that registered the walker when it started
+        register_imports(*plan.imports)
+        get_walker(plan.walker_name, needed_by)  # the walker's module must be imported here too
+        for base in dict.fromkeys(v.base for v in plan.variants):
+            get_strategy(base, needed_by)
+        inst = self._instance(plan.symbol, plan.walker_name)
+        context = {"exchange_name": plan.exchange_name, "frame_name": plan.frame_name}
+
+        def produce(inst: Instance, task: RunTask) -> None:
+            self._produce(inst, task, plan, resume=True)
+
+        return inst, self._start_or_join(inst, context, produce)
+
     def wait(self, symbol: str, walker_name: str, timeout: float | None = None) -> bool:
         """Block until the instance's run ends; True when it has."""
         inst = self._instance(symbol, walker_name)
@@ -222,20 +309,24 @@ class WalkerUtils(InstanceUtils):
         inst = self._instance(symbol, walker_name)
         context = {"exchange_name": exchange.exchange_name, "frame_name": frame.frame_name}
 
+        plan = SweepPlan(run_id=uuid.uuid4().hex[:16], walker_name=walker.walker_name, symbol=symbol,
+                         exchange_name=walker.exchange_name, frame_name=walker.frame_name,
+                         metric=walker.metric, chunk_size=size, variants=variants,
+                         imports=list(_imports_for_pool(variants)))
+
         def produce(inst: Instance, task: RunTask) -> None:
-            self._produce(inst, task, walker, variants, size)
+            self._produce(inst, task, plan, resume=False)
 
         return inst, self._start_or_join(inst, context, produce)
 
-    def _produce(self, inst: Instance, task: RunTask, walker, variants: list[Variant],
-                 size: int) -> None:
+    def _produce(self, inst: Instance, task: RunTask, plan: SweepPlan, resume: bool) -> None:
         settings = get_settings()
         r = state()
         pool: LocalPool | None = None
         blocking = None
-        run_id = uuid.uuid4().hex[:16]
-        sweep = _Sweep(walker.walker_name, inst.symbol, walker.exchange_name, walker.frame_name,
-                       walker.metric, variants, run_id, size)
+        run_id, variants = plan.run_id, plan.variants
+        sweep = _Sweep(plan.walker_name, inst.symbol, plan.exchange_name, plan.frame_name,
+                       plan.metric, variants, run_id, plan.chunk_size)
         inst.data = sweep
         run_key = keys.walker_run(run_id)
         try:
@@ -244,21 +335,37 @@ class WalkerUtils(InstanceUtils):
                                  _imports_for_pool(variants), settings=settings).start()
             blocking = connect(settings)  # BLPOP holds its connection; a client of its own
             configure(settings)
-            r.hset(run_key, mapping={"walker_name": walker.walker_name, "symbol": inst.symbol,
-                                     "metric": walker.metric, "total": len(variants),
-                                     "chunk_size": size, "state": RUN_STATE_RUNNING,
-                                     "started_at": int(time.time() * 1000)})
+            if not resume:
+                r.hset(run_key, mapping={**plan.to_redis(), "started_at": int(time.time() * 1000)})
+            attempt = r.hincrby(run_key, "attempt", 1)
+            r.hset(run_key, "state", RUN_STATE_RUNNING)
             r.expire(run_key, keys.WALKER_RESULT_TTL_SECONDS)
-            chunks = fanout.make_chunks(run_id, walker.walker_name, inst.symbol,
-                                        walker.exchange_name, walker.frame_name, variants, size)
+            r.set(keys.walker_lease(run_id), attempt, ex=keys.WALKER_LEASE_SECONDS)
             collector = Collector(blocking, run_id, [v.strategy_name for v in variants])
-            fanout.submit(celery_app, chunks)
-            self._collect(inst, task, sweep, collector, pool)
+            if resume:
+                for record in collector.stored():
+                    sweep.resumed += 1
+                    progress = sweep.add(record)
+                    if progress is not None:
+                        task.push(progress)
+            missing = [v for v in variants if v.strategy_name in collector.pending]
+            log.info("walker %s on %s: run %s attempt %d, %d of %d variants to run",
+                     plan.walker_name, inst.symbol, run_id, attempt, len(missing), len(variants))
+            chunks = fanout.make_chunks(run_id, plan.walker_name, inst.symbol, plan.exchange_name,
+                                        plan.frame_name, missing, plan.chunk_size, attempt)
+            ids = fanout.submit(celery_app, chunks)
+            watch = ChunkWatch(celery_app, chunks, ids)
+            self._collect(inst, task, sweep, collector, pool, watch, attempt)
         finally:
             sweep.seconds = time.monotonic() - sweep.started
             try:
-                r.hset(run_key, mapping={"state": "stopped" if sweep.stopped else "done",
-                                         "tested": sweep.tested})
+                r.hset(run_key, mapping={
+                    "state": "stopped" if sweep.stopped else
+                    "interrupted" if sweep.interrupted or len(sweep.records) < len(variants) else "done",
+                    "tested": sweep.tested})
+                r.delete(keys.walker_lease(run_id))
+            except redis.RedisError:
+                pass  # Redis is away: the lease expires by itself and the state says "running"
             finally:
                 if blocking is not None:
                     blocking.close()
@@ -267,29 +374,70 @@ class WalkerUtils(InstanceUtils):
         timings = [rec["seconds"] for rec in sweep.records.values()
                    if rec["status"] == "done" and rec.get("seconds")]
         if timings:
-            r.set(keys.walker_timing(walker.walker_name, inst.symbol), sum(timings) / len(timings),
+            r.set(keys.walker_timing(plan.walker_name, inst.symbol), sum(timings) / len(timings),
                   ex=keys.WALKER_RESULT_TTL_SECONDS)
         data = sweep.data()
         if sweep.stopped:
             inst.stop_event.set()
         events.emit("walker_complete", data)
         events.emit("done.walker", {"mode": "walker", "symbol": inst.symbol,
-                                    "walker_name": walker.walker_name, "stopped": sweep.stopped,
+                                    "walker_name": plan.walker_name, "stopped": sweep.stopped,
                                     "strategies_tested": data.strategies_tested,
                                     "best_strategy": data.best_strategy})
 
     def _collect(self, inst: Instance, task: RunTask, sweep: _Sweep, collector: Collector,
-                 pool: LocalPool | None) -> None:
+                 pool: LocalPool | None, watch: ChunkWatch, attempt: int) -> None:
+        settings = get_settings()
+        idle_timeout = settings.sweep_idle_timeout or settings.task_time_limit + IDLE_MARGIN_SECONDS
         poller = StopPoller(state(), self.mode, inst.symbol, inst.name)
         stop_seen: float | None = None
-        next_status = 0.0
+        next_status = next_lease = 0.0
+        last_result = last_check = time.monotonic()
+        outage: _Outage | None = None
         while not collector.finished:
             if stop_seen is None and (inst.stop_event.is_set() or poller.stopped()):
                 stop_seen = time.monotonic()
                 sweep.stopped = True
             if stop_seen is not None and time.monotonic() - stop_seen > STOP_GRACE_SECONDS:
                 break
-            records = collector.wait(WAIT_SECONDS)
+            try:
+                now = time.monotonic()
+                if now >= next_lease:
+                    state().set(keys.walker_lease(sweep.run_id), attempt, ex=keys.WALKER_LEASE_SECONDS)
+                    next_lease = now + LEASE_RENEW_SECONDS
+                records = collector.wait(WAIT_SECONDS)
+                if not records and now - max(last_result, last_check) > STALL_SECONDS:
+                    last_check = time.monotonic()
+                    records = [r for r in watch.check(collector.pending) if collector.accept(r)]
+            except (redis.ConnectionError, redis.TimeoutError, StoreUnavailable) as exc:
+                outage = outage or _Outage(settings.store_outage_seconds)
+                if outage.expired():
+                    missing = sorted(collector.pending)
+                    raise StoreUnavailable(
+                        f"Redis at {redact_url(settings.state_url or settings.redis_url)} stayed away "
+                        f"for {settings.store_outage_seconds:g} s (BTFARM_STORE_OUTAGE_SECONDS) "
+                        f"during sweep {sweep.run_id} of walker {sweep.walker_name!r} on "
+                        f"{sweep.symbol}; {len(missing)} variants have no result "
+                        f"({_names(missing)}); once Redis is back, `btfarm walker resume "
+                        f"{sweep.run_id}` (or Walker.resume) runs only those") from exc
+                log.warning("walker %s: Redis unreachable (%s); retrying", sweep.run_id,
+                            type(exc).__name__)
+                outage.pause()
+                continue
+            if outage is not None:
+                log.warning("walker %s: Redis is back after %.1f s", sweep.run_id, outage.elapsed())
+                outage = None
+                last_result = time.monotonic()
+            if records:
+                last_result = time.monotonic()
+            elif time.monotonic() - last_result > idle_timeout and stop_seen is None:
+                missing = sorted(collector.pending)
+                sweep.interrupted = (f"no result within {idle_timeout:g} s (BTFARM_SWEEP_IDLE_TIMEOUT); "
+                                     f"`btfarm walker resume {sweep.run_id}` runs it")
+                log.error("walker %s on %s: no result for %g s; %d variants missing (%s); "
+                          "finish them with `btfarm walker resume %s`", sweep.walker_name,
+                          sweep.symbol, idle_timeout, len(missing), _names(missing), sweep.run_id)
+                break
             sweep.duplicates = collector.duplicates
             if not records and pool is not None and not pool.alive():
                 raise ConfigError(f"the local worker pool exited; its log ({pool.logfile}) ends "
@@ -304,7 +452,7 @@ class WalkerUtils(InstanceUtils):
             now = time.monotonic()
             if records and (now >= next_status or collector.finished):
                 next_status = now + STATUS_EVERY_SECONDS
-                run_status.set_status(
+                _advisory(run_status.set_status,
                     state(), self.mode, inst.symbol, inst.name, "running", id=inst.id,
                     progress=len(sweep.records) / max(len(sweep.variants), 1),
                     strategies_tested=sweep.tested, total_strategies=len(sweep.variants),
@@ -333,7 +481,8 @@ class WalkerUtils(InstanceUtils):
             {**data.model_dump(), "strategies": [{"strategy_name": s.strategy_name, "stats": s.stats}
                                                  for s in data.strategies]},
             sweep.closed_for([s.strategy_name for s in shown]), strategy_columns=columns,
-            pnl_columns=pnl_columns, top_n=top_n, unfinished=data.unfinished)
+            pnl_columns=pnl_columns, top_n=top_n, unfinished=data.unfinished,
+            fingerprints=data.fingerprints, run_id=data.run_id)
 
     def dump(self, symbol: str, walker_name: str, path: str | Path | None = None,
              columns: Sequence[Any] | None = None, pnl_columns: Sequence[Any] | None = None,
@@ -341,6 +490,41 @@ class WalkerUtils(InstanceUtils):
         """Write the report; default ``./dump/walker/{walker_name}.md``."""
         text = self.get_report(symbol, walker_name, columns, pnl_columns, top_n)
         return dump_report(text, "walker", walker_name, path)
+
+
+def _advisory(write, *args: Any, **kwargs: Any) -> None:
+    """A status write that a Redis outage may skip (the next one catches up)."""
+    try:
+        write(*args, **kwargs)
+    except (redis.ConnectionError, redis.TimeoutError):
+        pass
+
+
+class _Outage:
+    """A Redis outage as the collect loop sees it: backing off until a deadline."""
+
+    FIRST_PAUSE_SECONDS = 0.1  # doubled after each failed try
+    MAX_PAUSE_SECONDS = 2.0
+
+    def __init__(self, limit_seconds: float) -> None:
+        self.started = time.monotonic()
+        self.limit = limit_seconds
+        self._pause = self.FIRST_PAUSE_SECONDS
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def expired(self) -> bool:
+        return self.elapsed() > self.limit
+
+    def pause(self) -> None:
+        time.sleep(min(self._pause, max(self.limit - self.elapsed(), 0.0)))
+        self._pause = min(self._pause * 2, self.MAX_PAUSE_SECONDS)
+
+
+def _names(names: Sequence[str], shown: int = 10) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def _imports_for_pool(variants: Sequence[Variant]) -> tuple[str, ...]:

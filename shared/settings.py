@@ -29,7 +29,9 @@ class Settings:
     task_soft_time_limit: float = 600.0  # BTFARM_TASK_SOFT_TIME_LIMIT: seconds per task before SoftTimeLimitExceeded
     task_time_limit: float = 660.0  # BTFARM_TASK_TIME_LIMIT: seconds per task before the child is killed
     worker_max_memory_mb: int = 1024  # BTFARM_WORKER_MAX_MEMORY_MB: a worker child above this is replaced
-    task_max_retries: int = 2  # BTFARM_TASK_MAX_RETRIES: redeliveries before a variant is marked failed
+    task_max_retries: int = 2  # BTFARM_TASK_MAX_RETRIES: worker deaths (or Redis-lost retries) of a variant before it is marked failed
+    sweep_idle_timeout: float = 0.0  # BTFARM_SWEEP_IDLE_TIMEOUT: seconds without any result before a sweep ends as interrupted; 0 = task time limit + 60
+    store_outage_seconds: float = 30.0  # BTFARM_STORE_OUTAGE_SECONDS: how long the walker retries a lost Redis before it gives up
     chunk_size: int = 0  # BTFARM_CHUNK_SIZE: variants per task; 0 = chosen from the work size
     local_workers: int = 0  # BTFARM_LOCAL_WORKERS: embedded pool size; 0 = one per core
     stop_check_seconds: float = 0.2  # BTFARM_STOP_CHECK_SECONDS: how often a run polls its stop flag

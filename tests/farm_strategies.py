@@ -7,6 +7,8 @@ importing modules; nothing is pickled).
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from datetime import datetime
 
@@ -19,11 +21,32 @@ SYMBOL = "BTCUSDT"
 FAST = [5, 8, 10, 12, 15, 20]
 SLOW = [20, 30, 40, 60]
 SLOW_SIGNAL_SECONDS = 0.002  # "farm-slow": a sleep per get_signal call, so a stop lands mid-run
+HOG_BLOCK_BYTES = 32 * 1024 * 1024  # "farm-hog" allocates blocks of this size until it fails
+FAULTS = ("farm-sleeper", "farm-hog", "farm-raiser", "farm-suicide")  # each must fail alone
 
 
 def slow_sma_signal(symbol: str, when: datetime) -> dict | None:
     time.sleep(SLOW_SIGNAL_SECONDS)
     return sma_cross_signal(symbol, when)
+
+
+def sleeper_signal(symbol: str, when: datetime) -> dict | None:
+    while True:  # only the task's soft time limit ends this
+        time.sleep(1)
+
+
+def hog_signal(symbol: str, when: datetime) -> dict | None:
+    blocks = []
+    while True:  # only the worker's memory cap ends this
+        blocks.append(bytearray(HOG_BLOCK_BYTES))
+
+
+def raiser_signal(symbol: str, when: datetime) -> dict | None:
+    raise ValueError("farm-raiser always raises")
+
+
+def suicide_signal(symbol: str, when: datetime) -> dict | None:
+    os.kill(os.getpid(), signal.SIGKILL)  # kills the worker's pool process, every delivery
 
 
 def register() -> None:
@@ -48,6 +71,13 @@ def register() -> None:
     # 4 quick variants for schedules
     add_walker(walker_name="farm-small", exchange_name="farm-market", frame_name="farm-2d",
                strategies=["farm-pullback", sweep("farm-sma", fast=[5, 10], slow=[20]), "farm-sma"],
+               override=True)
+
+    for name, fn in zip(FAULTS, (sleeper_signal, hog_signal, raiser_signal, suicide_signal),
+                        strict=True):
+        add_strategy(strategy_name=name, interval="15m", get_signal=fn, override=True)
+    add_walker(walker_name="farm-faults", exchange_name="farm-market", frame_name="farm-2d",
+               strategies=[*FAULTS, "farm-pullback", sweep("farm-sma", fast=[5, 10], slow=[20])],
                override=True)
 
 

@@ -43,6 +43,7 @@ class Chunk(BaseModel):
     exchange_name: str
     frame_name: str
     variants: list[Variant]
+    attempt: int = 1  # the sweep's attempt that submitted it (1, then +1 per resume); see keys.walker_lease
 
 
 def result_record(variant: Variant, status: str, *, stats: dict[str, Any] | None = None,

@@ -4,6 +4,13 @@ The main worker process imports the user's strategy modules
 (``BTFARM_IMPORTS``, or ``btfarm worker --import``) once, so forked children
 inherit the registrations; every process (child or solo) builds its own
 Redis client on first use, never one inherited across ``fork`` (STYLE 6).
+
+Each pool child caps its data segment (``RLIMIT_DATA``, which on Linux
+counts private anonymous mappings: every large allocation) at
+``BTFARM_WORKER_MAX_MEMORY_MB``: a strategy that allocates without bound gets
+a ``MemoryError`` in its own variant instead of taking the machine down.
+Celery's ``worker_max_memory_per_child`` (the same number) replaces a child
+whose resident memory grew past it after a task.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import resource
 import threading
 
 import redis
@@ -79,9 +87,19 @@ def _on_worker_ready(**_: object) -> None:
     log.info("btfarm worker imported %s", ", ".join(sorted(_imported)) or "no user modules")
 
 
+def cap_memory(megabytes: int) -> None:
+    """Limit this process's data segment to ``megabytes`` (never above the hard limit)."""
+    wanted = megabytes * 1024 * 1024
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (wanted, hard))
+
+
 @worker_process_init.connect
 def _on_worker_process_init(**_: object) -> None:
     global _client
     _client = None  # never reuse the parent's sockets
     import_modules()
     worker_client()
+    cap_memory(get_settings().worker_max_memory_mb)

@@ -9,10 +9,20 @@ after its sweep ended, reports its variants "stopped" without running them;
 a running one checks the walker's stop flag between engine steps.
 
 Failures are per variant (STYLE 9): a strategy missing from this worker's
-registry, an exception inside it, or the soft time limit make that variant
-"failed" with the reason, and the chunk goes on (or, for the time limit,
-reports the rest as failed). Only a lost Redis connection fails the task,
-which Celery retries.
+registry, an exception inside it (``MemoryError`` included: each pool child
+runs under ``RLIMIT_DATA`` = ``BTFARM_WORKER_MAX_MEMORY_MB``, see startup.py),
+or the soft time limit make that variant "failed" with the reason, and the
+chunk goes on (or, for the time limit, reports the rest as failed). Only a
+lost Redis connection fails the task, which Celery retries.
+
+Crash-only (STYLE 12): a chunk is delivered at least once. Every delivery
+counts itself in ``keys.chunk_task(task_id)`` and marks the variant it is
+running; a redelivery finding a mark left behind knows that variant killed
+its worker (``os._exit``, a signal, the OOM killer) and, past
+``BTFARM_TASK_MAX_RETRIES`` such deaths, reports it failed instead of running
+it again. A redelivery skips variants already collected. A chunk whose
+attempt no longer holds the sweep's lease (``keys.walker_lease``: its
+orchestrator died, or a resume took over) stops at once, reporting nothing.
 """
 
 from __future__ import annotations
@@ -27,10 +37,9 @@ import redis
 from celery.exceptions import SoftTimeLimitExceeded
 
 from btfarm.shared.engine.backtest_run import BacktestRun
-from btfarm.shared.errors import BtfarmError, NotRegisteredError
+from btfarm.shared.errors import BtfarmError, NotRegisteredError, StrategyError
 from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strategy
 from btfarm.shared.settings import get_settings
-from btfarm.shared.stats import compute_statistics
 from btfarm.shared.store import keys
 from btfarm.shared.store.stop_flags import StopPoller
 
@@ -46,9 +55,33 @@ def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def sweep_is_live(r: redis.Redis, run_id: str) -> bool:
-    """True while the sweep's orchestrator still collects results."""
-    return r.hget(keys.walker_run(run_id), "state") == RUN_STATE_RUNNING
+def holds_lease(r: redis.Redis, chunk: Chunk) -> bool:
+    """True while the orchestrator of the chunk's attempt still collects results."""
+    return r.get(keys.walker_lease(chunk.run_id)) == str(chunk.attempt)
+
+
+def crash_reason(deaths: int) -> str:
+    settings = get_settings()
+    return (f"its worker process died {deaths} times while running it (killed by a signal, "
+            f"os._exit, the OOM killer or the hard time limit); not retried after "
+            f"BTFARM_TASK_MAX_RETRIES={settings.task_max_retries}")
+
+
+def _begin_delivery(r: redis.Redis, record: str) -> dict[str, int]:
+    """Count this delivery in ``record`` (a ``keys.chunk_task``); the variant a
+    previous delivery died in, with its death count."""
+    pipe = r.pipeline()
+    pipe.hincrby(record, "deliveries", 1)
+    pipe.hget(record, "running")
+    pipe.expire(record, keys.WALKER_RESULT_TTL_SECONDS)
+    _, died_in, _ = pipe.execute()
+    if not died_in:
+        return {}
+    pipe = r.pipeline()
+    pipe.hincrby(record, f"crashes:{died_in}", 1)
+    pipe.hdel(record, "running")
+    deaths, _ = pipe.execute()
+    return {died_in: int(deaths)}
 
 
 @app.task(name="btfarm.backtest_chunk", bind=True, autoretry_for=(redis.ConnectionError,),
@@ -59,6 +92,9 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     inbox = keys.walker_inbox(chunk.run_id)
     worker = _worker_name()
     results: list[dict[str, Any]] = []
+    task_record = keys.chunk_task(self.request.id or f"{chunk.run_id}-local")
+    deaths = _begin_delivery(r, task_record) if self.request.id else {}
+    max_retries = get_settings().task_max_retries
 
     def report(record: dict[str, Any]) -> None:
         results.append(record)
@@ -70,18 +106,33 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     poller = StopPoller(r, "walker", chunk.symbol, chunk.walker_name)
     total = len(chunk.variants)
     for index, variant in enumerate(chunk.variants):
-        if poller.stopped() or not sweep_is_live(r, chunk.run_id):
+        name = variant.strategy_name
+        if poller.stopped():
             reason = "walker stopped before this variant started"
             for rest in chunk.variants[index:]:
                 report(result_record(rest, "stopped", error=reason, worker=worker))
             break
+        if not holds_lease(r, chunk):
+            break  # orphaned or superseded: nobody collects this attempt; a resume reruns the rest
+        if r.exists(keys.walker_result(chunk.run_id, name)):
+            continue  # collected before this chunk was redelivered
+        if deaths.get(name, 0) > max_retries:
+            report(result_record(variant, "failed", error=crash_reason(deaths[name]), worker=worker))
+            continue
         if self.request.id:
             self.update_state(state="PROGRESS", meta={
                 "walker_name": chunk.walker_name, "symbol": chunk.symbol, "done": index,
-                "total": total, "variant": variant.strategy_name})
+                "total": total, "variant": name, "hostname": self.request.hostname})
+        pipe = r.pipeline()
+        pipe.hset(task_record, "running", name)
+        pipe.hincrby(keys.walker_executions(chunk.run_id), name, 1)
+        pipe.expire(keys.walker_executions(chunk.run_id), keys.WALKER_RESULT_TTL_SECONDS)
+        pipe.execute()
         try:
             report(run_variant(chunk, variant, poller.stopped, worker))
+            r.hdel(task_record, "running")
         except SoftTimeLimitExceeded:
+            r.hdel(task_record, "running")
             reason = (f"task soft time limit ({get_settings().task_soft_time_limit:g} s) reached; "
                       "raise BTFARM_TASK_SOFT_TIME_LIMIT or lower BTFARM_CHUNK_SIZE")
             for rest in chunk.variants[index:]:
@@ -90,6 +141,19 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     # the records already went to the inbox; the task result only says what happened (Flower shows it)
     return {"run_id": chunk.run_id, "symbol": chunk.symbol, "walker_name": chunk.walker_name,
             "variants": [{"strategy_name": r["strategy_name"], "status": r["status"]} for r in results]}
+
+
+def _fail_on_strategy_error(kind: str, record: dict[str, Any]) -> None:
+    """In a sweep, the first exception raised by a strategy's own code fails its
+    variant (a plain backtest reports it and goes on): a ranking of code that
+    crashed means nothing. The soft time limit and ``MemoryError`` surface as
+    themselves, whatever the strategy was doing when they hit."""
+    error = record.get("error")
+    if kind != "error" or not isinstance(error, StrategyError):
+        return
+    if isinstance(error.__cause__, SoftTimeLimitExceeded | MemoryError):
+        raise error.__cause__
+    raise error
 
 
 def run_variant(chunk: Chunk, variant: Variant, should_stop, worker: str) -> dict[str, Any]:
@@ -109,12 +173,18 @@ def run_variant(chunk: Chunk, variant: Variant, should_stop, worker: str) -> dic
             "so it registers the same strategies, exchanges and frames as the orchestrator"))
     try:
         candles = candle_cache.candles_for(exchange, frame, chunk.symbol)
+        # a variant's result is its statistics (payloads.py): skip building per-signal records
         run = BacktestRun(strategy, exchange, frame, chunk.symbol, candles, params=variant.params,
-                          strategy_name=variant.strategy_name, risk=risk)
+                          strategy_name=variant.strategy_name, risk=risk, stats_only=True)
         for _ in run.steps(should_stop):
             pass
     except SoftTimeLimitExceeded:
         raise
+    except MemoryError:
+        limit = get_settings().worker_max_memory_mb
+        return result_record(variant, "failed", worker=worker, seconds=time.perf_counter() - started,
+                             error=f"MemoryError: the variant allocated past the worker's memory cap "
+                                   f"({limit} MB, BTFARM_WORKER_MAX_MEMORY_MB)")
     except BtfarmError as exc:
         return result_record(variant, "failed", worker=worker, error=f"{type(exc).__name__}: {exc}",
                              seconds=time.perf_counter() - started)
@@ -125,6 +195,6 @@ def run_variant(chunk: Chunk, variant: Variant, should_stop, worker: str) -> dic
     if run.stopped:
         return result_record(variant, "stopped", worker=worker, error="walker stopped while it ran",
                              seconds=time.perf_counter() - started)
-    stats = compute_statistics(run.closed).model_dump(mode="json")
+    stats = run.statistics().model_dump(mode="json")
     return result_record(variant, "done", stats=stats, fingerprint=run.fingerprint(), worker=worker,
                          seconds=time.perf_counter() - started)

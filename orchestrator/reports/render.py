@@ -106,7 +106,9 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
                   per_strategy_closed: Mapping[str, Sequence[Mapping[str, Any] | BaseModel]],
                   strategy_columns: ColumnsArg = None, pnl_columns: ColumnsArg = None,
                   top_n: int | None = None,
-                  unfinished: Mapping[str, str] | Sequence[Any] | None = None) -> str:
+                  unfinished: Mapping[str, str] | Sequence[Any] | None = None,
+                  fingerprints: Mapping[str, Mapping[str, Any]] | None = None,
+                  run_id: str | None = None) -> str:
     """The walker report: header, ranked comparison (winner marked), failures, PnL tables.
 
     ``data`` is a dict or model with ``walker_name``, ``symbol``, ``exchange_name``,
@@ -116,7 +118,10 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
     strategy name to its closed results. ``unfinished`` maps a strategy name to
     the reason it did not finish (or lists ``{"strategy_name", "reason"}`` /
     ``(name, reason)`` items). ``top_n`` limits the comparison table's rows and
-    the PnL tables to the best ``top_n`` strategies.
+    the PnL tables to the best ``top_n`` strategies. ``fingerprints`` maps a
+    strategy name to the fingerprint of its result: the fields every result
+    shares (version, data range, candle digest, fee, slippage) are listed once,
+    each strategy's source hash and parameters in a table (ranking order).
     """
     data = _plain(data)
     if not isinstance(data, Mapping):
@@ -177,7 +182,30 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
         ranked_count=len(comparison_rows),
         unfinished=_unfinished(unfinished),
         pnl_tables=pnl_tables,
+        run_id=fmt.inline(run_id) if run_id else None,
+        **_fingerprint_section([name for name, _ in ranked], fingerprints or {}),
     )
+
+
+PER_STRATEGY_FINGERPRINT = ("strategy_name", "source_hash", "params")  # the rest is the run's
+
+
+def _fingerprint_section(order: Sequence[str], fingerprints: Mapping[str, Mapping[str, Any]],
+                         ) -> dict[str, Any]:
+    """Shared fingerprint fields (a value, or "varies") and one row per strategy."""
+    names = [n for n in order if n in fingerprints] + sorted(set(fingerprints) - set(order))
+    if not names:
+        return {"fingerprint_common": [], "fingerprint_rows": []}
+    keys = [k for k in fingerprints[names[0]] if k not in PER_STRATEGY_FINGERPRINT]
+    common = []
+    for key in keys:
+        values = {json.dumps(fingerprints[n].get(key), sort_keys=True) for n in names}
+        value = fingerprints[names[0]].get(key) if len(values) == 1 else "varies by strategy"
+        common.append((fmt.inline(key), fmt.cell(str(value))))
+    rows = [(fmt.inline(n), fmt.cell(str(fingerprints[n].get("source_hash", ""))),
+             fmt.cell(json.dumps(fingerprints[n].get("params"), sort_keys=True)))
+            for n in names]
+    return {"fingerprint_common": common, "fingerprint_rows": rows}
 
 
 def _render(template: str, **values: Any) -> str:

@@ -20,6 +20,7 @@ MODES = ("backtest", "live", "walker")  # the execution classes of SEMANTICS sec
 
 STOP_FLAG_TTL_SECONDS = 86_400  # a stop nobody consumed is forgotten after a day
 WALKER_RESULT_TTL_SECONDS = 30 * 86_400  # sweep results kept a month for resume and reports
+WALKER_LEASE_SECONDS = 5  # a sweep whose orchestrator stopped renewing its lease this long is orphaned
 
 
 def _part(value: object, what: str) -> str:
@@ -101,11 +102,13 @@ def live_events(symbol: str, strategy: str) -> str:
 
 
 def walker_run(run_id: str) -> str:
-    """HASH: one walker sweep (walker name, symbol, metric, total variants,
-    state, started_at...).
+    """HASH: one walker sweep: what resume needs to finish it (walker name,
+    symbol, exchange, frame, metric, chunk size, the variants as JSON), its
+    state (running | done | stopped | interrupted), the attempt number (1, then
+    +1 per resume), total, tested, started_at.
 
-    Writer: the orchestrator's walker when a sweep starts and ends.
-    Reader: resume (a sweep whose orchestrator died), reports, ``btfarm list``.
+    Writer: the orchestrator's walker when a sweep starts, is resumed and ends.
+    Reader: ``Walker.resume`` / ``btfarm walker resume RUN_ID``, reports.
     TTL: ``WALKER_RESULT_TTL_SECONDS``, refreshed by each write.
     """
     return f"{PREFIX}walker:{_part(run_id, 'run_id')}:run"
@@ -119,6 +122,46 @@ def walker_result(run_id: str, variant: str) -> str:
     TTL: ``WALKER_RESULT_TTL_SECONDS``.
     """
     return f"{PREFIX}walker:{_part(run_id, 'run_id')}:result:{_part(variant, 'variant')}"
+
+
+def walker_lease(run_id: str) -> str:
+    """STRING (attempt number): held while an orchestrator collects the sweep.
+
+    Writer: the orchestrator, renewed about every second while it collects,
+    deleted when the sweep ends.
+    Reader: the ``btfarm.backtest_chunk`` task before each variant: a chunk
+    whose attempt does not hold the lease (its orchestrator died, or a resume
+    superseded it) stops without running or reporting anything, so a crashed
+    sweep stops costing CPU and a resume never races its own leftovers.
+    TTL: ``WALKER_LEASE_SECONDS``.
+    """
+    return f"{PREFIX}walker:{_part(run_id, 'run_id')}:lease"
+
+
+def walker_executions(run_id: str) -> str:
+    """HASH variant name -> how many times a worker started backtesting it.
+
+    Writer: the ``btfarm.backtest_chunk`` task (HINCRBY before each variant).
+    Reader: tests and diagnostics (a resumed sweep must not recompute
+    finished variants; a redelivered chunk skips variants already collected).
+    TTL: ``WALKER_RESULT_TTL_SECONDS``.
+    """
+    return f"{PREFIX}walker:{_part(run_id, 'run_id')}:executions"
+
+
+def chunk_task(task_id: str) -> str:
+    """HASH: the delivery record of one chunk task: ``deliveries`` (count),
+    ``running`` (the variant in progress), ``crashes:{variant}`` (how often a
+    worker process died while running that variant).
+
+    Writer: the ``btfarm.backtest_chunk`` task at start (HINCRBY deliveries)
+    and around each variant.
+    Reader: the same task when it is redelivered: a variant that killed its
+    worker more than ``BTFARM_TASK_MAX_RETRIES`` times is reported failed
+    instead of being run again (a crash loop ends).
+    TTL: ``WALKER_RESULT_TTL_SECONDS``.
+    """
+    return f"{PREFIX}task:{_part(task_id, 'task_id')}"
 
 
 def walker_inbox(run_id: str) -> str:

@@ -1,0 +1,73 @@
+"""Watching a sweep's chunk tasks when results stop arriving.
+
+Celery redelivers a chunk whose pool child died (``acks_late``,
+``task_reject_on_worker_lost``), but not one whose whole worker died: that
+message waits in the broker for the visibility timeout (an hour). Nor does it
+redeliver a chunk killed by the hard time limit (Celery records a failure).
+So when no result arrived for ``STALL_SECONDS`` the walker asks, for each
+chunk that still owes variants:
+
+- FAILURE (hard time limit, retries exhausted): its missing variants fail,
+  with the task's error as the reason;
+- STARTED / PROGRESS on a worker that no longer answers a ping: its missing
+  variants are submitted again as a new task (the old one, if it is ever
+  restored, finds its results collected, or its attempt's lease gone);
+- SUCCESS with variants missing (a chunk that lost the lease while Redis was
+  away): submitted again too;
+- anything else (queued, running on a live worker): wait.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from celery import Celery
+
+from btfarm.workers.payloads import Chunk, Variant, result_record
+
+from . import fanout
+
+STALL_SECONDS = 3.0  # no result this long: look at the chunks that still owe variants
+PING_TIMEOUT_SECONDS = 1.0  # for a worker named by a started chunk to answer
+
+
+class ChunkWatch:
+    """The chunks of one attempt of a sweep and what each still owes."""
+
+    def __init__(self, app: Celery, chunks: Sequence[Chunk], ids: Sequence[str]) -> None:
+        self.app = app
+        self.chunks: dict[str, Chunk] = dict(zip(ids, chunks, strict=True))
+        self.resubmitted = 0
+
+    def check(self, pending: set[str], ping: Callable[[str], bool] | None = None,
+              ) -> list[dict[str, Any]]:
+        """Resubmit orphaned chunks; failure records for the variants of failed ones."""
+        ping = ping or self._ping
+        failed: list[dict[str, Any]] = []
+        for tid, chunk in list(self.chunks.items()):
+            owed = [v for v in chunk.variants if v.strategy_name in pending]
+            if not owed:
+                del self.chunks[tid]
+                continue
+            result = self.app.AsyncResult(tid)
+            state, info = result.state, result.info
+            if state == "FAILURE":
+                del self.chunks[tid]
+                reason = f"task {tid} failed: {type(info).__name__}: {info}"
+                failed += [result_record(v, "failed", error=reason) for v in owed]
+            elif state == "SUCCESS" or (state in ("STARTED", "PROGRESS") and isinstance(info, dict)
+                                        and info.get("hostname") and not ping(info["hostname"])):
+                del self.chunks[tid]
+                self._resubmit(tid, chunk, owed)
+        return failed
+
+    def _resubmit(self, tid: str, chunk: Chunk, owed: list[Variant]) -> None:
+        self.resubmitted += 1
+        again = chunk.model_copy(update={"variants": owed})
+        new_id = f"{tid}-r{self.resubmitted}"
+        fanout.submit(self.app, [again], [new_id])
+        self.chunks[new_id] = again
+
+    def _ping(self, hostname: str) -> bool:
+        return bool(self.app.control.ping(destination=[hostname], timeout=PING_TIMEOUT_SECONDS))

@@ -1,0 +1,70 @@
+"""The faults the reliability tests inject, as one small enumerated helper (STYLE 19).
+
+Every fault acts on a process the test started, by PID; none sleeps: the
+caller polls for what it waits on, with a deadline (``wait_for``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import psutil
+
+from .celery_workers import CeleryWorker
+from .redis_server import RedisServer
+
+T = TypeVar("T")
+POLL_SECONDS = 0.1  # between checks of a condition, bounded by its deadline
+
+WORKER_FAULTS = ("child", "worker")  # kill -9 the pool process / the whole worker (main + pool)
+
+
+def kill_worker(worker: CeleryWorker, how: str) -> list[int]:
+    """SIGKILL a Celery worker's pool process (``child``: the main process
+    redelivers its task) or the whole worker (``worker``: nobody redelivers;
+    the broker keeps the message until its visibility timeout). Returns the
+    PIDs killed."""
+    if how not in WORKER_FAULTS:
+        raise ValueError(f"how must be one of {WORKER_FAULTS}, got {how!r}")
+    main = psutil.Process(worker.pid)
+    children = main.children(recursive=True)
+    victims = [c.pid for c in children] if how == "child" else [main.pid, *(c.pid for c in children)]
+    for pid in victims:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    if how == "worker":
+        worker.process.wait(timeout=10)
+    return victims
+
+
+def restart_redis(server: RedisServer) -> None:
+    """Stop the redis-server and start it again on the same port and data folder."""
+    if server.data_dir is None:
+        raise ValueError("restart_redis needs a RedisServer with a data_dir, or its data is lost")
+    server.restart()
+
+
+def kill_process(process: subprocess.Popen) -> None:
+    """SIGKILL a subprocess (an orchestrator) and its process group; reap it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()
+    process.wait(timeout=10)
+
+
+def wait_for(predicate: Callable[[], T], timeout: float, what: str) -> T:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(POLL_SECONDS)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
