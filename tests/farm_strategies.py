@@ -53,6 +53,8 @@ def register() -> None:
     add_exchange(synthetic_exchange("farm-market"), override=True)
     add_frame(frame_name="farm-10d", interval="1m", start_date="2024-03-01T00:00:00Z",
               end_date="2024-03-10T23:59:00Z", override=True)
+    add_frame(frame_name="farm-1d", interval="1m", start_date="2024-03-01T00:00:00Z",
+              end_date="2024-03-01T23:59:00Z", override=True)
     add_frame(frame_name="farm-2d", interval="1m", start_date="2024-03-01T00:00:00Z",
               end_date="2024-03-02T23:59:00Z", override=True)
     add_strategy(strategy_name="farm-sma", interval="5m", get_signal=sma_cross_signal,
@@ -67,6 +69,9 @@ def register() -> None:
                override=True)
     # 24 variants of ~1 s each: long enough to stop it, list it, watch it
     add_walker(walker_name="farm-slow-sweep", exchange_name="farm-market", frame_name="farm-2d",
+               strategies=[sweep("farm-slow", fast=FAST, slow=SLOW)], override=True)
+    # 24 variants of ~0.6 s each: the fault tests kill things in the middle of it
+    add_walker(walker_name="farm-faulted-sweep", exchange_name="farm-market", frame_name="farm-1d",
                strategies=[sweep("farm-slow", fast=FAST, slow=SLOW)], override=True)
     # 4 quick variants for schedules
     add_walker(walker_name="farm-small", exchange_name="farm-market", frame_name="farm-2d",

@@ -176,6 +176,8 @@ def run_variant(chunk: Chunk, variant: Variant, should_stop, worker: str) -> dic
         # a variant's result is its statistics (payloads.py): skip building per-signal records
         run = BacktestRun(strategy, exchange, frame, chunk.symbol, candles, params=variant.params,
                           strategy_name=variant.strategy_name, risk=risk, stats_only=True)
+        if not run.uses_vector_form:  # (a listener would take a vectorised run off its fast lane)
+            run.listener = _fail_on_strategy_error
         for _ in run.steps(should_stop):
             pass
     except SoftTimeLimitExceeded:

@@ -54,8 +54,10 @@ class RedisServer:
     it: for persistence and crash-recovery tests.
     """
 
-    def __init__(self, data_dir: Path | None = None, binary: str | None = None) -> None:
+    def __init__(self, data_dir: Path | None = None, binary: str | None = None,
+                 password: str | None = None) -> None:
         self.binary = binary or find_redis_server()
+        self.password = password  # --requirepass; the URL then carries it
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.host = "127.0.0.1"
         self.port: int | None = None
@@ -68,10 +70,12 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://{self.host}:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}{self.host}:{self.port}/0"
 
     def client(self, db: int = 0) -> redis.Redis:
-        return redis.Redis(host=self.host, port=self.port, db=db, decode_responses=True)
+        return redis.Redis(host=self.host, port=self.port, db=db, decode_responses=True,
+                           password=self.password)
 
     def start(self) -> RedisServer:
         """Start on a free port (or the previous one) and return once PING answers."""
@@ -135,6 +139,7 @@ class RedisServer:
             "--daemonize", "no",
             "--logfile", str(logfile),
             *storage,
+            *(["--requirepass", self.password] if self.password else []),
         ]  # fmt: skip
         self._process = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

@@ -1,0 +1,280 @@
+"""The farm under faults (issue 5): workers, Redis and the orchestrator killed
+mid-sweep, and strategies that hang, hog memory, raise or kill their worker.
+
+Real processes throughout: a redis-server with an append-only file (so it can
+be restarted with its data), ``celery worker`` subprocesses, the walker in
+this process or in a ``btfarm walker`` subprocess. Progress is polled with
+deadlines; every process is stopped by PID.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from btfarm.orchestrator import Walker
+from btfarm.orchestrator.grid import expand
+from btfarm.orchestrator.state_store import reset_state
+from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
+from btfarm.shared.ranking import rank
+from btfarm.shared.registry import get_exchange, get_frame, get_strategy, get_walker
+from btfarm.shared.settings import get_settings
+from btfarm.shared.stats import compute_statistics
+from btfarm.shared.store import keys
+from btfarm.workers.app import TASK_QUEUE, configure
+from tests import farm_strategies
+from tests.support.celery_workers import REPO, CeleryWorker, farm_env
+from tests.support.faults import WORKER_FAULTS, kill_process, kill_worker, restart_redis, wait_for
+from tests.support.redis_server import RedisServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
+SYMBOL = farm_strategies.SYMBOL
+SWEEP = "farm-faulted-sweep"  # 24 variants of ~0.6 s
+CHUNK = 2
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[RedisServer]:
+    """A redis-server keeping its data in an append-only file, so it survives a restart."""
+    with RedisServer(data_dir=tmp_path_factory.mktemp("redis-aof")) as srv:
+        yield srv
+
+
+@pytest.fixture
+def url(server, monkeypatch, tmp_path) -> Iterator[str]:
+    server.client().flushall()
+    monkeypatch.setenv("BTFARM_REDIS_URL", server.url)
+    monkeypatch.setenv("BTFARM_DUMP_DIR", str(tmp_path / "dump"))
+    monkeypatch.setenv("BTFARM_SWEEP_IDLE_TIMEOUT", "30")
+    get_settings.cache_clear()
+    reset_state()
+    configure()
+    yield server.url
+    reset_state()
+
+
+def start_workers(url: str, logdir, count: int = 2, **env: str) -> list[CeleryWorker]:
+    workers = [CeleryWorker(url, logdir, **env) for _ in range(count)]
+    try:
+        for w in workers:
+            w.start()
+        app = configure()
+        for w in workers:
+            w.wait_ready(app)
+    except BaseException:
+        for w in workers:
+            w.stop()
+        raise
+    return workers
+
+
+@pytest.fixture
+def workers(url, tmp_path) -> Iterator[list[CeleryWorker]]:
+    started = start_workers(url, tmp_path / "workers")
+    yield started
+    for w in started:
+        w.stop()
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict[str, dict]:
+    """The uninterrupted result: every variant backtested in this process
+    (farm-slow is farm-sma with a sleep, so farm-sma computes the same numbers fast)."""
+    walker = get_walker(SWEEP)
+    exchange, frame = get_exchange(walker.exchange_name), get_frame(walker.frame_name)
+    candles = load_frame_candles(exchange, frame, SYMBOL)
+    out = {}
+    for v in expand(walker):
+        run = BacktestRun(get_strategy("farm-sma"), exchange, frame, SYMBOL, candles, params=v.params,
+                          strategy_name=v.strategy_name)
+        out[v.strategy_name] = json.loads(json.dumps(compute_statistics(run.run()).model_dump(mode="json")))
+    return out
+
+
+def ranking(stats_by_name: dict[str, dict]) -> list[str]:
+    order = [v.strategy_name for v in expand(get_walker(SWEEP))]
+    return [name for name, _ in rank([(n, stats_by_name[n]) for n in order if n in stats_by_name],
+                                     "sharpe_ratio")]
+
+
+def stored_results(server: RedisServer, run_id: str) -> dict[str, dict]:
+    client = server.client()
+    try:
+        names = [v.strategy_name for v in expand(get_walker(SWEEP))]
+        raw = client.mget([keys.walker_result(run_id, n) for n in names])
+        return {n: json.loads(r) for n, r in zip(names, raw, strict=True) if r}
+    finally:
+        client.close()
+
+
+def executions(server: RedisServer, run_id: str) -> dict[str, int]:
+    client = server.client()
+    try:
+        return {k: int(v) for k, v in client.hgetall(keys.walker_executions(run_id)).items()}
+    finally:
+        client.close()
+
+
+def assert_complete_and_equal(data, reference) -> None:
+    assert data.unfinished == {}, data.unfinished
+    assert data.strategies_tested == 24 and len({s.strategy_name for s in data.strategies}) == 24
+    for row in data.strategies:
+        assert row.stats.model_dump(mode="json") == reference[row.strategy_name], row.strategy_name
+    assert [s.strategy_name for s in data.strategies] == ranking(reference)
+
+
+# ---- a worker killed ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", WORKER_FAULTS)
+def test_kill_9_one_of_two_workers_mid_sweep_completes_each_variant_once(url, workers, server,
+                                                                        reference, how):
+    Walker.background(SYMBOL, SWEEP, chunk_size=CHUNK)
+    inst = Walker._instance(SYMBOL, SWEEP)
+    victim = workers[0]
+    wait_for(lambda: inst.data is not None and len(inst.data.records) >= 4, 30, "four results")
+    killed = kill_worker(victim, how)
+    assert killed
+    assert Walker.wait(SYMBOL, SWEEP, timeout=60), "the sweep did not end"
+    assert inst.task.error is None, inst.task.error
+    data = Walker.get_data(SYMBOL, SWEEP)
+    names = [p.strategy_name for p in inst.task.follow()]
+    assert len(names) == len(set(names)) == 24  # every variant reported exactly once
+    assert_complete_and_equal(data, reference)
+    assert set(stored_results(server, data.run_id)) == set(reference)
+    runs = executions(server, data.run_id)
+    assert sum(runs.values()) <= 24 + 1  # at most the variant in flight ran twice
+
+
+# ---- Redis restarted -----------------------------------------------------------
+
+
+def test_restarting_redis_mid_sweep_then_resume_completes_with_nothing_doubled(url, workers, server,
+                                                                              reference):
+    Walker.background(SYMBOL, SWEEP, chunk_size=CHUNK)
+    inst = Walker._instance(SYMBOL, SWEEP)
+    wait_for(lambda: inst.data is not None and len(inst.data.records) >= 4, 30, "four results")
+    restart_redis(server)
+    assert Walker.wait(SYMBOL, SWEEP, timeout=75), "the sweep did not end"
+    data = Walker.get_data(SYMBOL, SWEEP)
+    run_id = data.run_id
+    if inst.task.error is not None or data.unfinished:  # stopped: the message must say what to do
+        message = str(inst.task.error or data.unfinished)
+        assert run_id in message and "resume" in message
+        progress = list(Walker.resume(run_id))
+        data = Walker.get_data(SYMBOL, SWEEP)
+        assert len([p.strategy_name for p in progress]) == 24
+    assert_complete_and_equal(data, reference)
+    stored = stored_results(server, run_id)
+    assert set(stored) == set(reference) and all(r["status"] == "done" for r in stored.values())
+    assert data.duplicates_dropped == 0 or sum(executions(server, run_id).values()) >= 24
+
+
+# ---- the orchestrator killed -----------------------------------------------------
+
+
+def test_kill_9_the_orchestrator_then_resume_recomputes_nothing_finished(url, workers, server,
+                                                                        reference, tmp_path):
+    err = tmp_path / "walker.err"
+    with open(err, "wb") as stderr:
+        orchestrator = subprocess.Popen(
+            [sys.executable, "-m", "btfarm.orchestrator.cli", "walker", "tests.farm_strategies", SWEEP,
+             "--symbol", SYMBOL, "--chunk-size", str(CHUNK), "--no-dump"],
+            cwd=REPO, env=farm_env(url, BTFARM_DUMP_DIR=str(tmp_path)), stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+    try:
+        def announced():
+            for line in err.read_text(errors="replace").splitlines():
+                if line.startswith("sweep ") and "btfarm walker resume" in line:
+                    return line.split()[1]
+            return None
+
+        run_id = wait_for(announced, 30, "the walker to print its run id")
+        wait_for(lambda: len(stored_results(server, run_id)) >= 6, 30, "six stored results")
+        kill_process(orchestrator)
+    finally:
+        if orchestrator.poll() is None:
+            kill_process(orchestrator)
+    client = server.client()
+    try:
+        # its lease runs out, then the workers drop its chunks: wait until nothing runs or waits
+        wait_for(lambda: not client.exists(keys.walker_lease(run_id)), 15, "the lease to expire")
+        app = configure()
+        wait_for(lambda: client.llen(TASK_QUEUE) == 0 and not any(
+            (app.control.inspect(timeout=1).active() or {"-": [1]}).values()), 30, "idle workers")
+        inbox = [json.loads(x) for x in client.lrange(keys.walker_inbox(run_id), 0, -1)]
+    finally:
+        client.close()
+    finished = set(stored_results(server, run_id)) | {r["strategy_name"] for r in inbox
+                                                      if r["status"] == "done"}
+    before = executions(server, run_id)
+    assert 6 <= len(finished) < 24 and set(before) >= finished
+
+    done = subprocess.run([sys.executable, "-m", "btfarm.orchestrator.cli", "walker", "resume", run_id],
+                          cwd=REPO, env=farm_env(url, BTFARM_DUMP_DIR=str(tmp_path), COLUMNS="160"),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{SWEEP} on {SYMBOL}: 24/24 tested" in done.stdout
+    assert f"resumed sweep {run_id}: {len(finished)} results read back" in done.stderr
+    after = executions(server, run_id)
+    for name in reference:
+        expected = before.get(name, 0) + (0 if name in finished else 1)
+        assert after.get(name, 0) == expected, name  # finished: not recomputed; the rest: once
+    stored = stored_results(server, run_id)
+    assert set(stored) == set(reference)
+    assert ranking({n: r["stats"] for n, r in stored.items()}) == ranking(reference)
+    for name, record in stored.items():
+        assert record["stats"] == reference[name], name
+    report = (tmp_path / "walker" / f"{SWEEP}.md").read_text()
+    assert f"- Run id: {run_id}" in report and "## Fingerprint" in report
+
+
+# ---- strategies that misbehave ---------------------------------------------------------
+
+
+@pytest.fixture
+def limited_farm(tmp_path, monkeypatch) -> Iterator[tuple[str, CeleryWorker]]:
+    """A private Redis and one worker (two pool processes) with small limits."""
+    limits = {"BTFARM_TASK_SOFT_TIME_LIMIT": "3", "BTFARM_TASK_TIME_LIMIT": "6",
+              "BTFARM_WORKER_MAX_MEMORY_MB": "600", "BTFARM_TASK_MAX_RETRIES": "1"}
+    with RedisServer() as srv:
+        for name, value in limits.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("BTFARM_REDIS_URL", srv.url)
+        monkeypatch.setenv("BTFARM_DUMP_DIR", str(tmp_path / "dump"))
+        get_settings.cache_clear()
+        reset_state()
+        (worker,) = start_workers(srv.url, tmp_path / "workers", count=1, **limits)
+        worker.args[worker.args.index("-c") + 1] = "2"
+        worker.stop()
+        worker.start().wait_ready(configure())
+        try:
+            yield srv.url, worker
+        finally:
+            worker.stop()
+            reset_state()
+
+
+def test_a_hanging_a_hogging_a_raising_and_a_suicidal_strategy_each_fail_alone(limited_farm):
+    _, worker = limited_farm
+    progress = list(Walker.run(SYMBOL, "farm-faults", chunk_size=1))
+    data = Walker.get_data(SYMBOL, "farm-faults")
+    assert sorted(data.unfinished) == sorted(farm_strategies.FAULTS)
+    assert {s.strategy_name for s in data.strategies} == {
+        "farm-pullback", "farm-sma[fast=5,slow=20]", "farm-sma[fast=10,slow=20]"}
+    reasons = data.unfinished
+    assert "soft time limit (3 s)" in reasons["farm-sleeper"]
+    assert "MemoryError" in reasons["farm-hog"] and "600 MB" in reasons["farm-hog"]
+    assert "farm-raiser always raises" in reasons["farm-raiser"]
+    assert "died 2 times" in reasons["farm-suicide"] and "BTFARM_TASK_MAX_RETRIES=1" in reasons["farm-suicide"]
+    assert len([p.strategy_name for p in progress]) == 7
+    report = Walker.get_report(SYMBOL, "farm-faults")
+    section = report.split("## Did not finish")[1].split("## PnL")[0]
+    for name in farm_strategies.FAULTS:
+        assert f"| {name} |" in section
+    assert "died 2 times" in section and "MemoryError" in section
+    worker.wait_ready(configure())  # and the worker still serves
