@@ -21,7 +21,7 @@ COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 class Candles:
     """One symbol's 1-minute candles, validated, with derived arrays cached."""
 
-    __slots__ = ("timestamp", "open", "high", "low", "close", "volume", "contiguous", "_vwap", "_agg", "_digest")
+    __slots__ = ("timestamp", "open", "high", "low", "close", "volume", "contiguous", "_vwap", "_agg", "_digest", "memo")
 
     def __init__(self, timestamp: np.ndarray, open: np.ndarray, high: np.ndarray,
                  low: np.ndarray, close: np.ndarray, volume: np.ndarray) -> None:
@@ -33,6 +33,7 @@ class Candles:
         self._vwap: dict[int, np.ndarray] = {}
         self._agg: dict[str, Candles] = {}
         self._digest: str | None = None
+        self.memo: dict[tuple, Any] = {}  # arrays the engine derives once per candle set (walk grids)
 
     def __len__(self) -> int:
         return len(self.timestamp)

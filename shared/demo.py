@@ -94,17 +94,19 @@ def sma_cross_signals(candles, price: np.ndarray, params: dict) -> dict:
     close = candles.close
     n = len(close)
     sums = np.r_[0.0, np.cumsum(close)]
+    first = slow + SHIFT  # the first row with enough history: rows first..n-1 decide
 
-    def sma_before(k: np.ndarray, length: int) -> np.ndarray:
-        # mean of closes [k - length, k); the same numbers np.mean gives on the window
-        return (sums[k] - sums[k - length]) / length
+    def sma_before(shift: int, length: int) -> np.ndarray:
+        # mean of closes [k - shift - length, k - shift) for every deciding row k, by slices
+        return (sums[first - shift:n - shift] - sums[first - shift - length:n - shift - length]) / length
 
-    k = np.arange(n + 1)[slow + SHIFT:n]
     side = np.zeros(n, dtype=np.int8)
-    fast_now, fast_before = sma_before(k, fast), sma_before(k - SHIFT, fast)
-    slow_now, slow_before = sma_before(k, slow), sma_before(k - SHIFT, slow)
-    side[k[(fast_before <= slow_before) & (fast_now > slow_now)]] = 1
-    side[k[(fast_before >= slow_before) & (fast_now < slow_now)]] = -1
+    if n > first:
+        fast_now, fast_before = sma_before(0, fast), sma_before(SHIFT, fast)
+        slow_now, slow_before = sma_before(0, slow), sma_before(SHIFT, slow)
+        decided = side[first:]
+        decided[(fast_before <= slow_before) & (fast_now > slow_now)] = 1
+        decided[(fast_before >= slow_before) & (fast_now < slow_now)] = -1
     return {
         "position": side,
         "price_take_profit": price * (1 + side * TAKE_PROFIT_PERCENT / 100),

@@ -118,13 +118,18 @@ def compute_statistics(closed: Sequence[Mapping[str, Any] | BaseModel]) -> Backt
     None elsewhere.
     """
     rows = [_as_dict(r) for r in closed]
-    n = len(rows)
+    return statistics_from_arrays(
+        np.array([r["pnl"]["pnl_percentage"] for r in rows], dtype=float),
+        np.array([r["signal"]["pending_at"] for r in rows], dtype=float),
+        np.array([r["close_timestamp"] for r in rows], dtype=float))
+
+
+def statistics_from_arrays(pnl: np.ndarray, pending_at: np.ndarray, close_at: np.ndarray) -> BacktestStatistics:
+    """The same statistics from three aligned arrays: PnL %, pending_at ms, close_timestamp ms."""
+    n = len(pnl)
     if n == 0:
         return BacktestStatistics()
-
-    pnl = np.array([r["pnl"]["pnl_percentage"] for r in rows], dtype=float)
-    pending_at = np.array([r["signal"]["pending_at"] for r in rows], dtype=float)
-    close_at = np.array([r["close_timestamp"] for r in rows], dtype=float)
+    pnl, pending_at, close_at = (np.asarray(a, dtype=float) for a in (pnl, pending_at, close_at))
     order = np.argsort(close_at, kind="stable")
     pnl, pending_at, close_at = pnl[order], pending_at[order], close_at[order]
 

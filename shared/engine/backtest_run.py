@@ -20,6 +20,7 @@ from ..fingerprint import fingerprint
 from ..frames import frame_bounds, frame_ticks
 from ..intervals import MINUTE_MS
 from ..schemas import ExchangeSchema, FrameSchema, RiskSchema, StrategySchema
+from ..stats import BacktestStatistics, compute_statistics, statistics_from_arrays
 from .backtest_loop import walk
 from .intents import compute_intents
 from .lifecycle import StrategyCore
@@ -56,9 +57,11 @@ class BacktestRun:
     events: list[dict[str, Any]] = field(default_factory=list)  # non-closed events, when kept
     keep_events: bool = False
     form: str = "auto"  # "event" (get_signal), "vector" (get_signals), "auto": vector when given
-    fast_lane: bool = True  # quiet vectorised runs settle all candidates in one batch
+    fast_lane: bool = True  # quiet vectorised runs take the batch lane
+    stats_only: bool = False  # the batch lane keeps only what statistics need; ``closed`` stays empty
     stopped: bool = False
     lane: str = ""  # which walk ran: "event", "vector" or "batch"
+    columns: dict[str, list] | None = None  # what a stats-only batch run kept per trade
 
     def __post_init__(self) -> None:
         self.ticks: np.ndarray = frame_ticks(self.frame)
@@ -74,6 +77,13 @@ class BacktestRun:
             self.events.append(record)
         if self.listener is not None:
             self.listener(kind, record)
+
+    def statistics(self) -> BacktestStatistics:
+        """Statistics of the closed signals (from the columns of a stats-only run)."""
+        if self.columns is not None:
+            return statistics_from_arrays(*(np.asarray(self.columns[k], dtype=float)
+                                            for k in ("pnl", "pending_at", "close_timestamp")))
+        return compute_statistics(self.closed)
 
     def fingerprint(self) -> dict[str, Any]:
         """What produced this run's results (see fingerprint.py)."""
@@ -102,8 +112,10 @@ class BacktestRun:
                                       f'strategy "{self.core.name}" on {self.symbol}')
             if self.listener is None and not self.keep_events and self.fast_lane and eligible(self.core, intents):
                 self.lane = "batch"
+                if self.stats_only:
+                    self.columns = {"pnl": [], "pending_at": [], "close_timestamp": []}
                 steps = walk_quiet(self.core, self.candles, self.ticks, intents, frame_bounds(self.frame)[1],
-                                   should_stop)
+                                   should_stop, self.columns)
             else:
                 self.lane = "vector"
                 steps = walk_intents(self.core, self.candles, self.ticks, intents, should_stop)

@@ -50,8 +50,14 @@ class Intents:
 
 def current_prices(candles: Candles, avg_count: int) -> np.ndarray:
     """price[k] = VWAP of the candles before k (NaN at k = 0, where nothing has closed)."""
-    vwap = candles.vwap(avg_count)
-    return np.r_[np.nan, vwap[:-1]] if len(vwap) else vwap
+    key = ("current_prices", avg_count)
+    cached = candles.memo.get(key)
+    if cached is None:
+        vwap = candles.vwap(avg_count)
+        cached = np.r_[np.nan, vwap[:-1]] if len(vwap) else vwap
+        cached.flags.writeable = False  # shared by every variant on these candles
+        candles.memo[key] = cached
+    return cached
 
 
 def compute_intents(get_signals, candles: Candles, params: dict[str, Any], avg_count: int,

@@ -61,6 +61,7 @@ class StrategyCore:
         self.emit_idle = False  # set when someone listens to idle ticks
         self.stopping = False  # Live.stop: no new signals
         self._context: RunContext | None = None
+        self._id_prefix: bytes | None = None
         self.phase = IDLE
         self.signal: dict[str, Any] | None = None
         self.next_ms = 0  # the next 1m candle to check while scheduled or active
@@ -286,8 +287,9 @@ class StrategyCore:
 
     def _signal_id(self, when_ms: int) -> str:
         # deterministic, so a re-run (or a resumed live process) names a signal the same way
-        key = f"{self.exchange_name}|{self.symbol}|{self.name}|{when_ms}"
-        return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+        if self._id_prefix is None:
+            self._id_prefix = f"{self.exchange_name}|{self.symbol}|{self.name}|".encode()
+        return hashlib.blake2b(self._id_prefix + str(when_ms).encode(), digest_size=8).hexdigest()
 
     def _record(self, action: str, timestamp: int, price: float) -> dict[str, Any]:
         return {"action": action, "symbol": self.symbol, "strategy_name": self.name,

@@ -37,8 +37,14 @@ REASONS = ("stop_loss", "take_profit", "time_expired")
 
 
 def walk_quiet(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents: Intents,
-               frame_end_ms: int, should_stop: Callable[[], bool] | None = None) -> Iterator[int]:
-    """The vector walk for a quiet run: emits only "closed", identical to ``walk_intents``."""
+               frame_end_ms: int, should_stop: Callable[[], bool] | None = None,
+               columns: dict[str, list] | None = None) -> Iterator[int]:
+    """The vector walk for a quiet run: emits only "closed", identical to ``walk_intents``.
+
+    With ``columns`` (lists "pnl", "pending_at", "close_timestamp") nothing is
+    emitted: each trade appends what the statistics need, and no record,
+    signal id or excursion is built (a sweep variant needs only statistics).
+    """
     n = len(ticks)
     m = len(candles)
     if n == 0 or m == 0:
@@ -47,15 +53,9 @@ def walk_quiet(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
     ts = candles.timestamp
     low, high = candles.low, candles.high
     vwap = candles.vwap(cfg.CC_AVG_PRICE_CANDLES_COUNT)
-    bucket = ticks // core.throttle_ms
-    if candles.contiguous:  # index of the candle opening at each tick, by arithmetic
-        cursor = np.clip(-((int(ts[0]) - ticks) // MINUTE_MS), 0, m)
-    else:
-        cursor = np.searchsorted(ts, ticks, "left")
-    inside = (cursor > 0) & (cursor < m)
+    bucket, cursor, inside, first_of_bucket = _grid(candles, ticks, core.throttle_ms)
     offered = np.zeros(n, dtype=bool)
     offered[inside] = intents.position[cursor[inside]] != 0
-    first_of_bucket = np.r_[True, bucket[1:] != bucket[:-1]]
     call_list = np.flatnonzero(offered & first_of_bucket).tolist()
     # the loop touches a few entries per trade: plain indexing beats converting whole arrays
     bucket_list, offered_list, cursor_list, tick_list = bucket, offered, cursor, ticks
@@ -111,6 +111,14 @@ def walk_quiet(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
             close = x if x < m else m - 1  # data ran out: the last candle settles it
             watched = stop - c
             reason, price = 2, float(vwap[close])
+        if columns is not None:
+            close_ms = int(ts[close])
+            columns["pnl"].append(_pnl(long, entry, price, slip, fee))
+            columns["pending_at"].append(t)
+            columns["close_timestamp"].append(close_ms)
+            core.settled_ms = close_ms
+            i = (close_ms - tick0) // step + 1 if ticks_uniform else int(np.searchsorted(ticks, close_ms, "right"))
+            continue
         if watched > 0:
             seen = v[:watched]
             best, worst = (float(seen.max()), float(seen.min())) if long else (float(seen.min()), float(seen.max()))
@@ -126,6 +134,26 @@ def walk_quiet(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
             i = int(np.searchsorted(ticks, core.settled_ms, "right"))
         yield min(i, n)
     core.last_bucket = last_bucket
+
+
+def _grid(candles: Candles, ticks: np.ndarray, throttle_ms: int) -> tuple[np.ndarray, ...]:
+    """Per tick: throttle bucket, candle index, whether a price exists, first tick of its bucket.
+
+    The same for every variant of a sweep on these candles, so kept on them.
+    """
+    key = ("walk_grid", int(ticks[0]), int(ticks[-1]), len(ticks), throttle_ms)
+    cached = candles.memo.get(key)
+    if cached is None:
+        ts, m = candles.timestamp, len(candles)
+        bucket = ticks // throttle_ms
+        if candles.contiguous:  # index of the candle opening at each tick, by arithmetic
+            cursor = np.clip(-((int(ts[0]) - ticks) // MINUTE_MS), 0, m)
+        else:
+            cursor = np.searchsorted(ts, ticks, "left")
+        inside = (cursor > 0) & (cursor < m)
+        first_of_bucket = np.r_[True, bucket[1:] != bucket[:-1]]
+        cached = candles.memo[key] = (bucket, cursor, inside, first_of_bucket)
+    return cached
 
 
 def _valid(long: bool, entry: float, tp: float, sl: float, met: float, max_life: int,
