@@ -13,6 +13,7 @@ from btfarm.shared.engine_config import EngineConfig
 from btfarm.shared.errors import SignalError
 from btfarm.shared.exchanges import csv_exchange, dataframe_exchange
 from btfarm.shared.schemas import FrameSchema, StrategySchema
+from btfarm.shared.stats import compute_statistics
 
 from .market import Script, candles, flat, minute, run
 
@@ -51,6 +52,9 @@ def test_both_forms_give_identical_closed_signals(sim, fast, slow):
     assert walked == event
     assert closed(batched) == event
     assert batched.lane == "batch"  # a quiet run takes the batch lane
+    stats_only = BacktestRun(strategy, exchange, frame, "SIMUSDT", candles, stats_only=True)
+    assert stats_only.run() == [] and stats_only.lane == "batch"
+    assert stats_only.statistics() == compute_statistics(batched.closed)
 
 
 def intents_of(signals):
