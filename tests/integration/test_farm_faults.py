@@ -35,18 +35,19 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 SYMBOL = farm_strategies.SYMBOL
 SWEEP = "farm-faulted-sweep"  # 24 variants of ~0.6 s
 CHUNK = 2
+PASSWORD = "fault-suite-s3cret"  # every server here requires it; no output may show it
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[RedisServer]:
-    """A redis-server keeping its data in an append-only file, so it survives a restart."""
-    with RedisServer(data_dir=tmp_path_factory.mktemp("redis-aof")) as srv:
+@pytest.fixture
+def server(tmp_path) -> Iterator[RedisServer]:
+    """A redis-server keeping its data in an append-only file, so it survives a restart
+    (one per test: a restarted server has a new PID, and must be stopped by this test)."""
+    with RedisServer(data_dir=tmp_path / "redis-aof", password=PASSWORD) as srv:
         yield srv
 
 
 @pytest.fixture
 def url(server, monkeypatch, tmp_path) -> Iterator[str]:
-    server.client().flushall()
     monkeypatch.setenv("BTFARM_REDIS_URL", server.url)
     monkeypatch.setenv("BTFARM_DUMP_DIR", str(tmp_path / "dump"))
     monkeypatch.setenv("BTFARM_SWEEP_IDLE_TIMEOUT", "30")
@@ -174,6 +175,41 @@ def test_restarting_redis_mid_sweep_then_resume_completes_with_nothing_doubled(u
     assert data.duplicates_dropped == 0 or sum(executions(server, run_id).values()) >= 24
 
 
+def test_redis_that_stays_away_stops_the_sweep_clearly_and_resume_finishes_it(
+        url, workers, server, reference, monkeypatch):
+    from btfarm.shared.errors import StoreUnavailable
+
+    monkeypatch.setenv("BTFARM_STORE_OUTAGE_SECONDS", "2")
+    get_settings.cache_clear()
+    Walker.background(SYMBOL, SWEEP, chunk_size=CHUNK)
+    inst = Walker._instance(SYMBOL, SWEEP)
+    wait_for(lambda: inst.data is not None and len(inst.data.records) >= 4, 30, "four results")
+    server.stop()
+    try:
+        assert Walker.wait(SYMBOL, SWEEP, timeout=30), "the walker kept waiting for Redis"
+    finally:
+        server.start()  # same port, same data
+    error = inst.task.error
+    run_id = inst.data.run_id
+    assert isinstance(error, StoreUnavailable), repr(error)
+    message = str(error)
+    assert "stayed away for 2 s" in message and f"btfarm walker resume {run_id}" in message
+    assert "redis://***@127.0.0.1" in message and PASSWORD not in message
+    done_before = set(stored_results(server, run_id))
+    before = executions(server, run_id)
+
+    progress = list(Walker.resume(run_id))
+    data = Walker.get_data(SYMBOL, SWEEP)
+    assert sorted(p.strategy_name for p in progress) == sorted(reference)  # each once
+    assert_complete_and_equal(data, reference)
+    assert data.resumed >= len(done_before) >= 4
+    after = executions(server, run_id)
+    for name in done_before:
+        assert after[name] == before[name], name  # stored before the outage: not recomputed
+    for w in workers:
+        assert PASSWORD not in w.log()
+
+
 # ---- the orchestrator killed -----------------------------------------------------
 
 
@@ -201,8 +237,10 @@ def test_kill_9_the_orchestrator_then_resume_recomputes_nothing_finished(url, wo
             kill_process(orchestrator)
     client = server.client()
     try:
-        # its lease runs out, then the workers drop its chunks: wait until nothing runs or waits
-        wait_for(lambda: not client.exists(keys.walker_lease(run_id)), 15, "the lease to expire")
+        # its lease would run out within WALKER_LEASE_SECONDS; end it now (the sweep must not
+        # finish meanwhile), then the workers drop its chunks: wait until nothing runs or waits
+        assert client.ttl(keys.walker_lease(run_id)) <= keys.WALKER_LEASE_SECONDS
+        client.delete(keys.walker_lease(run_id))
         app = configure()
         wait_for(lambda: client.llen(TASK_QUEUE) == 0 and not any(
             (app.control.inspect(timeout=1).active() or {"-": [1]}).values()), 30, "idle workers")
