@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict
 
 from btfarm.shared import events
 from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
-from btfarm.shared.errors import ConfigError, StoreUnavailable
+from btfarm.shared.errors import ConfigError, PersistenceError, StoreUnavailable
 from btfarm.shared.ranking import metric_value, rank
 from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strategy, get_walker
 from btfarm.shared.settings import get_settings, redact_url
@@ -269,7 +269,13 @@ class WalkerUtils(InstanceUtils):
                 f"{redact_url(get_settings().state_url or get_settings().redis_url)} "
                 f"(needed by Walker.resume); sweeps are kept "
                 f"{keys.WALKER_RESULT_TTL_SECONDS // 86_400} days, on the Redis the sweep used")
-        return SweepPlan.from_redis(run_id, fields)
+        try:
+            return SweepPlan.from_redis(run_id, fields)
+        except (KeyError, ValueError) as exc:  # ValueError covers JSON and pydantic errors
+            raise PersistenceError(
+                f"sweep {run_id!r} is stored in Redis ({keys.walker_run(run_id)}) but its plan is "
+                f"unreadable ({type(exc).__name__}: {str(exc)[:200]}); it was left untouched; "
+                "run the walker again (a new sweep) instead of resuming it") from exc
 
     def _launch_resume(self, run_id: str) -> tuple[Instance, RunTask]:
         plan = self.plan_of(run_id)

@@ -261,3 +261,174 @@ def test_cli_backtest_with_an_unknown_strategy_names_it(tmp_path):
 def test_cli_stop_with_an_unknown_mode_lists_the_modes():
     result = cli("stop", "backtests", "BTCUSDT", "x")
     assert result.exit_code == 2 and "backtest" in result.output and "walker" in result.output
+
+
+# ---- grids (a walker's sweeps) -----------------------------------------------
+
+
+@pytest.mark.parametrize("grid, message", [
+    ({}, "grid is empty"),
+    ({"fast": []}, "has no values"),
+    ({"fast": [object()]}, "cannot be sent to workers as JSON"),
+    ({"fast": [{1, 2}]}, "cannot be sent to workers as JSON"),
+    ({"fast": [float("inf")]}, "cannot be sent to workers as JSON"),
+    ({"fast": [5, 5]}, "repeats a value"),
+])
+def test_a_bad_grid_is_refused_when_the_walker_is_registered(grid, message):
+    from btfarm.shared.registry import add_walker
+
+    with pytest.raises(SchemaError, match=message):
+        add_walker(walker_name="bad-grid", exchange_name="farm-market", frame_name="farm-2d",
+                   strategies=[{"strategy_name": "farm-sma", "grid": grid}], override=True)
+
+
+def _walker_of(*strategies):
+    from btfarm.shared.schemas import WalkerSchema
+
+    return WalkerSchema(walker_name="bad-input", exchange_name="farm-market", frame_name="farm-2d",
+                        strategies=list(strategies))
+
+
+def test_a_sweep_of_an_unknown_strategy_is_refused_before_submit_with_a_suggestion():
+    import tests.farm_strategies  # noqa: F401  (registers farm-sma)
+    from btfarm.orchestrator.grid import expand
+    from btfarm.shared.schemas import sweep
+
+    with pytest.raises(NotRegisteredError, match=r'strategy "farm-smaa" not found.*farm-sma'):
+        expand(_walker_of(sweep("farm-smaa", fast=[1])))
+
+
+def test_a_sweep_of_an_undeclared_param_is_refused_with_a_suggestion():
+    import tests.farm_strategies  # noqa: F401
+    from btfarm.orchestrator.grid import expand
+    from btfarm.shared.schemas import sweep
+
+    with pytest.raises(SchemaError, match=r"'slwo'.*Did you mean \"slow\""):
+        expand(_walker_of(sweep("farm-sma", slwo=[20])))
+
+
+def test_a_walker_without_strategies_is_refused():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="strategies is empty"):
+        _walker_of()
+
+
+# ---- names with path separators (they become report paths and Redis keys) ---------
+
+
+@pytest.mark.parametrize("kind, field", [("walker", "walker_name"), ("frame", "frame_name"),
+                                         ("exchange", "exchange_name")])
+def test_a_walker_frame_or_exchange_name_with_a_path_separator_is_refused(kind, field):
+    fields = {
+        "walker": {"exchange_name": "e", "frame_name": "f", "strategies": ["s"]},
+        "frame": {"interval": "1m", "start_date": "2024-01-01T00:00:00Z",
+                  "end_date": "2024-01-02T00:00:00Z"},
+        "exchange": {"get_candles": lambda *a: []},
+    }[kind]
+    with pytest.raises(SchemaError, match=field):
+        Registry().add(kind, None, False, {field: "../reports/x", **fields})
+
+
+# ---- schedule files ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[[entry]]\nwalker = "w"\nsymbols = ["X"]\nevery_seconds = -5\n', "positive number"),
+    ('[[entry]]\nname = "a"\nwalker = "w"\nsymbols = ["X"]\nevery_seconds = 5\n'
+     '[[entry]]\nname = "a"\nwalker = "v"\nsymbols = ["X"]\nevery_seconds = 5\n', "two entries are named"),
+    ('[[entry]]\nsymbols = ["X"]\nevery_seconds = 5\n', "needs walker"),
+    ('[[entry]]\nwalker = "w"\nsymbols = ["X"]\ncron = "every day"\n', "five-field cron"),
+    ('\x00garbage', "not valid TOML"),
+])
+def test_a_bad_schedule_file_names_the_file_and_the_fix(tmp_path, text, message):
+    from btfarm.orchestrator.schedule import load_schedule
+    from btfarm.shared.errors import ConfigError
+
+    path = tmp_path / "bad-schedule.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as err:
+        load_schedule(path)
+    assert str(path) in str(err.value)
+
+
+def test_a_missing_schedule_file_is_named(tmp_path):
+    from btfarm.orchestrator.schedule import load_schedule
+    from btfarm.shared.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not found"):
+        load_schedule(tmp_path / "nope.toml")
+
+
+# ---- CLI arguments of btfarm walker / worker ---------------------------------------
+
+
+@pytest.mark.parametrize("args, message", [
+    (("walker", "resume"), "give the sweep's run id"),
+    (("walker", "resume", "abc", "--chunk-size", "3"), "cannot change on resume"),
+    (("walker", "tests.farm_strategies"), "give the walker's name"),
+    (("walker", "tests.farm_strategies", "farm-sweep", "--chunk-size", "0"), "0 is not in the range"),
+    (("walker", "tests.farm_strategies", "farm-swep"), 'walker "farm-swep" not found'),
+    (("walker", "no_such_module_anywhere", "w"), "no_such_module_anywhere"),
+    (("worker", "--concurrency", "many"), "not a valid integer"),
+])
+def test_bad_walker_and_worker_arguments_are_refused_naming_the_fix(args, message):
+    result = cli(*args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_resuming_an_unknown_sweep_says_where_it_looked(redis_client, redis_server, monkeypatch):
+    monkeypatch.setenv("BTFARM_REDIS_URL", redis_server.url)
+    from btfarm.shared.settings import get_settings
+
+    get_settings.cache_clear()
+    result = cli("walker", "resume", "no-such-run")
+    assert result.exit_code == 2 and "no sweep 'no-such-run'" in result.output
+
+
+def test_a_corrupt_stored_sweep_plan_is_named_and_left_untouched(redis_client, redis_server, monkeypatch):
+    from btfarm.shared.settings import get_settings
+    from btfarm.shared.store import keys
+
+    monkeypatch.setenv("BTFARM_REDIS_URL", redis_server.url)
+    get_settings.cache_clear()
+    key = keys.walker_run("broken")
+    redis_client.hset(key, mapping={"walker_name": "w", "variants": "[{not json"})
+    result = cli("walker", "resume", "broken")
+    assert result.exit_code == 2 and "plan is unreadable" in result.output and key in result.output
+    assert redis_client.hget(key, "variants") == "[{not json"
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("BTFARM_TASK_MAX_RETRIES", "many", "not a valid int"),
+    ("BTFARM_SWEEP_IDLE_TIMEOUT", "soon", "not a valid float"),
+    ("BTFARM_STORE_OUTAGE", "30", "BTFARM_STORE_OUTAGE_SECONDS"),
+])
+def test_a_bad_reliability_setting_fails_at_start_naming_it(monkeypatch, name, value, message):
+    from btfarm.shared.errors import SettingsError
+    from btfarm.shared.settings import Settings
+
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env({name: value})
+
+
+# ---- what crosses the wire -----------------------------------------------------------
+
+
+def test_a_chunk_with_an_unknown_field_is_refused_by_the_worker_schema():
+    from pydantic import ValidationError
+
+    from btfarm.workers.payloads import Chunk
+
+    with pytest.raises(ValidationError, match="evil"):
+        Chunk.model_validate({"run_id": "r", "walker_name": "w", "symbol": "X", "exchange_name": "e",
+                              "frame_name": "f", "variants": [], "evil": "__import__('os')"})
+
+
+def test_a_result_record_with_an_unknown_status_is_refused():
+    from btfarm.workers.payloads import Variant, result_record
+
+    with pytest.raises(ValueError, match="done, failed, stopped"):
+        result_record(Variant(strategy_name="s", base="s"), "finished")
