@@ -22,7 +22,7 @@ FAST = [5, 8, 10, 12, 15, 20]
 SLOW = [20, 30, 40, 60]
 SLOW_SIGNAL_SECONDS = 0.002  # "farm-slow": a sleep per get_signal call, so a stop lands mid-run
 HOG_BLOCK_BYTES = 32 * 1024 * 1024  # "farm-hog" allocates blocks of this size until it fails
-FAULTS = ("farm-sleeper", "farm-hog", "farm-raiser", "farm-suicide")  # each must fail alone
+FAULTS = ("farm-sleeper", "farm-hog", "farm-raiser", "farm-suicide", "farm-stubborn")  # each must fail alone
 
 
 def slow_sma_signal(symbol: str, when: datetime) -> dict | None:
@@ -47,6 +47,14 @@ def raiser_signal(symbol: str, when: datetime) -> dict | None:
 
 def suicide_signal(symbol: str, when: datetime) -> dict | None:
     os.kill(os.getpid(), signal.SIGKILL)  # kills the worker's pool process, every delivery
+
+
+def stubborn_signal(symbol: str, when: datetime) -> dict | None:
+    while True:  # swallows the soft time limit too: only the hard one ends this
+        try:
+            time.sleep(1)
+        except BaseException:  # noqa: S110
+            pass
 
 
 def register() -> None:
@@ -78,8 +86,8 @@ def register() -> None:
                strategies=["farm-pullback", sweep("farm-sma", fast=[5, 10], slow=[20]), "farm-sma"],
                override=True)
 
-    for name, fn in zip(FAULTS, (sleeper_signal, hog_signal, raiser_signal, suicide_signal),
-                        strict=True):
+    for name, fn in zip(FAULTS, (sleeper_signal, hog_signal, raiser_signal, suicide_signal,
+                                 stubborn_signal), strict=True):
         add_strategy(strategy_name=name, interval="15m", get_signal=fn, override=True)
     add_walker(walker_name="farm-faults", exchange_name="farm-market", frame_name="farm-2d",
                strategies=[*FAULTS, "farm-pullback", sweep("farm-sma", fast=[5, 10], slow=[20])],

@@ -286,18 +286,16 @@ def limited_farm(tmp_path, monkeypatch) -> Iterator[tuple[str, CeleryWorker]]:
         monkeypatch.setenv("BTFARM_DUMP_DIR", str(tmp_path / "dump"))
         get_settings.cache_clear()
         reset_state()
-        (worker,) = start_workers(srv.url, tmp_path / "workers", count=1, **limits)
-        worker.args[worker.args.index("-c") + 1] = "2"
-        worker.stop()
-        worker.start().wait_ready(configure())
+        worker = CeleryWorker(srv.url, tmp_path / "workers", concurrency=2, **limits)
         try:
+            worker.start().wait_ready(configure())
             yield srv.url, worker
         finally:
             worker.stop()
             reset_state()
 
 
-def test_a_hanging_a_hogging_a_raising_and_a_suicidal_strategy_each_fail_alone(limited_farm):
+def test_hanging_hogging_raising_suicidal_and_stubborn_strategies_each_fail_alone(limited_farm):
     _, worker = limited_farm
     progress = list(Walker.run(SYMBOL, "farm-faults", chunk_size=1))
     data = Walker.get_data(SYMBOL, "farm-faults")
@@ -309,7 +307,8 @@ def test_a_hanging_a_hogging_a_raising_and_a_suicidal_strategy_each_fail_alone(l
     assert "MemoryError" in reasons["farm-hog"] and "600 MB" in reasons["farm-hog"]
     assert "farm-raiser always raises" in reasons["farm-raiser"]
     assert "died 2 times" in reasons["farm-suicide"] and "BTFARM_TASK_MAX_RETRIES=1" in reasons["farm-suicide"]
-    assert len([p.strategy_name for p in progress]) == 7
+    assert "TimeLimitExceeded" in reasons["farm-stubborn"]  # the hard limit (6 s) killed it
+    assert len([p.strategy_name for p in progress]) == 8
     report = Walker.get_report(SYMBOL, "farm-faults")
     section = report.split("## Did not finish")[1].split("## PnL")[0]
     for name in farm_strategies.FAULTS:
