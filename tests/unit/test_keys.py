@@ -35,6 +35,9 @@ def test_the_known_kinds_are_all_there():
         "live_signal",
         "walker_run",
         "walker_result",
+        "walker_lease",
+        "walker_executions",
+        "chunk_task",
         "schedule_lock",
         "embedded_clients",
     } <= names

@@ -188,3 +188,29 @@ def test_walker_refuses_data_without_a_metric():
     del data["metric"]
     with pytest.raises(ReportError, match="'metric'"):
         render_walker(data, {})
+
+
+def _fp(name, source, params, **over):
+    return {"btfarm_version": "0.1.0", "strategy_name": name, "params": params, "source_hash": source,
+            "data_start_ms": T0, "data_end_ms": T0 + 9 * MINUTE, "candles": 10,
+            "candles_digest": "d1g35t", "fee_percent": 0.1, "slippage_percent": 0.1,
+            "config_hash": "cfg", **over}
+
+
+def test_walker_fingerprint_lists_shared_fields_once_and_each_strategy_in_rank_order():
+    fingerprints = {"mid": _fp("mid", "bbb", {"fast": 8}), "top": _fp("top", "aaa", {"fast": 5}),
+                    "none-first": _fp("none-first", "ccc", {}, fee_percent=0.2)}
+    report = render_walker(walker_data(), {}, fingerprints=fingerprints, run_id="run-42")
+    assert "- Run id: run-42" in report
+    section = report[report.index("## Fingerprint"):]
+    for row in ("| btfarm_version | 0.1.0 |", "| candles_digest | d1g35t |",
+                f"| data_start_ms | {T0} |", "| slippage_percent | 0.1 |",
+                "| fee_percent | varies by strategy |"):
+        assert row in section
+    rows = section[section.index("| Strategy | Source hash | Parameters |"):]
+    assert '| top | aaa | {"fast": 5} |' in rows
+    assert rows.index("| top |") < rows.index("| mid |") < rows.index("| none-first |")
+
+
+def test_walker_without_fingerprints_has_no_fingerprint_section():
+    assert "## Fingerprint" not in render_walker(walker_data(), {})

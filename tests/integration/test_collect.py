@@ -1,0 +1,40 @@
+"""orchestrator/collect.py against a real Redis: each result accepted once; resume reads back."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from btfarm.orchestrator.collect import Collector
+from btfarm.shared.store import keys
+
+pytestmark = pytest.mark.integration
+
+
+def record(name: str, status: str = "done") -> dict:
+    return {"strategy_name": name, "status": status, "stats": {"sharpe_ratio": 1.0}}
+
+
+def test_a_redelivered_result_is_dropped_and_a_stopped_one_is_not_stored(redis_client):
+    inbox = keys.walker_inbox("r1")
+    for rec in (record("a"), record("a"), record("b", "stopped")):
+        redis_client.rpush(inbox, json.dumps(rec))
+    collector = Collector(redis_client, "r1", ["a", "b", "c"])
+    got = collector.wait(1)
+    assert [r["strategy_name"] for r in got] == ["a", "b"] and collector.duplicates == 1
+    assert collector.pending == {"c"}
+    assert redis_client.exists(keys.walker_result("r1", "a"))
+    assert not redis_client.exists(keys.walker_result("r1", "b"))  # a resume runs it
+
+
+def test_stored_reads_back_results_and_the_inbox_left_by_a_dead_orchestrator(redis_client):
+    redis_client.set(keys.walker_result("r2", "a"), json.dumps(record("a")))
+    redis_client.rpush(keys.walker_inbox("r2"), json.dumps(record("b")),
+                       json.dumps(record("c", "stopped")), json.dumps(record("a")))
+    collector = Collector(redis_client, "r2", ["a", "b", "c", "d"])
+    found = collector.stored()
+    assert sorted(r["strategy_name"] for r in found) == ["a", "b"]
+    assert collector.pending == {"c", "d"}  # stopped and never run: to run now
+    assert redis_client.llen(keys.walker_inbox("r2")) == 0
+    assert json.loads(redis_client.get(keys.walker_result("r2", "b")))["status"] == "done"
