@@ -17,14 +17,14 @@ def test_collect_accepts_each_variant_once_in_arrival_order(redis_client):
     inbox = keys.walker_inbox("r1")
     for name in ("b", "a", "b", "stranger", "c"):  # "b" redelivered, "stranger" not ours
         redis_client.rpush(inbox, json.dumps({"strategy_name": name, "status": "done",
-                                              "closed": [{"pnl": 1}]}))
+                                              "stats": {"sharpe_ratio": 1.0}}))
     collector = Collector(redis_client, "r1", ["a", "b", "c"])
     got = collector.wait(1.0)
     assert [r["strategy_name"] for r in got] == ["b", "a", "c"]
     assert collector.finished and collector.duplicates == 2
-    assert got[0]["closed"] == [{"pnl": 1}]  # the caller gets the whole record
-    assert json.loads(redis_client.get(keys.walker_result("r1", "a"))) == \
-        {"strategy_name": "a", "status": "done"}  # Redis keeps it compact
+    assert got[0]["stats"] == {"sharpe_ratio": 1.0}  # the caller gets the whole record
+    assert json.loads(redis_client.get(keys.walker_result("r1", "a"))) == got[1]  # stored as received
+    # (records are compact at the source: workers never send closed signals, payloads.py)
     assert collector.wait(0.05) == []  # nothing more: returns after the timeout
 
 
