@@ -30,7 +30,7 @@ PLAN = {  # engine -> cases it runs
     "btfarm-event": ["single", "walker8"],
     "btfarm-vector": ["single", "walker8", "grid53"],
     "btfarm-farm-1": ["walker8", "grid53"],
-    "btfarm-farm-2": ["walker8", "grid53"],
+    "btfarm-farm-2": ["walker8", "grid53", "year1000"],
     "backtesting.py": ["single", "walker8", "grid53"],
     "vectorbt": ["single", "walker8", "grid53"],
 }
@@ -59,18 +59,19 @@ def summarise(result: dict) -> dict:
     if "error" in result:
         return result
     seconds = result["seconds"]
-    variants = len(CASES[result["case"]])
+    variants = len(result["trades"])
     median = statistics.median(seconds)
+    first = CASES.get(result["case"], [None])[0]
     return {**result, "median_seconds": median, "min_seconds": min(seconds), "max_seconds": max(seconds),
-            "candle_evals_per_second": CANDLES * variants / median,
-            "trades_10_30": result["trades"][0] if CASES[result["case"]][0] == (10, 30) else None,
+            "candle_evals_per_second": result.get("candles", CANDLES) * variants / median,
+            "trades_10_30": result["trades"][0] if first == (10, 30) else None,
             "mean_trades": statistics.fmean(result["trades"]) if result["trades"] else None}
 
 
 def ratios(rows: list[dict]) -> list[str]:
     lines = []
     by = {(r["engine"], r["case"]): r for r in rows if "error" not in r}
-    for case in CASES:
+    for case in [*CASES, "year1000"]:
         ours = [r for (e, c), r in by.items() if c == case and e.startswith("btfarm")]
         for peer in PEERS:
             theirs = by.get((peer, case))
@@ -105,11 +106,13 @@ def main() -> None:
     parser.add_argument("--peer-runs", type=int, default=3, help="timed runs per peer and case")
     parser.add_argument("--quick", action="store_true", help="2 btfarm runs, 1 peer run")
     parser.add_argument("--engines", default=",".join(PLAN), help="comma-separated subset of " + ",".join(PLAN))
-    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated subset of " + ",".join(CASES))
+    parser.add_argument("--cases", default=",".join([*CASES, "year1000"]),
+                        help="comma-separated subset of " + ",".join([*CASES, "year1000"]))
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
     runs, peer_runs = (2, 1) if args.quick else (args.runs, args.peer_runs)
     wanted_cases = set(args.cases.split(","))
+    year_data = HERE / "data" / "SIMUSDT.parquet"
     rows = []
     started = time.perf_counter()
     for engine in args.engines.split(","):
@@ -117,6 +120,8 @@ def main() -> None:
         for case in PLAN[engine]:
             if case not in wanted_cases:
                 continue
+            if case == "year1000" and not year_data.exists():
+                why = f"{year_data} is missing: run python bench/make_year.py first"
             if why:
                 rows.append({"engine": engine, "case": case, "error": [why]})
                 continue
