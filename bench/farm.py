@@ -75,6 +75,8 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def main() -> None:
+    # a SIGTERM (e.g. from `timeout`) must still run the finally below, which stops what we started
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     engine, case, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
     workers = int(engine.rsplit("-", 1)[1])
     port = free_port()
