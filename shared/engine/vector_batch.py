@@ -25,6 +25,7 @@ from ..candles import Candles
 from ..intervals import MINUTE_MS
 from .intents import Intents
 from .lifecycle import StrategyCore
+from .walk_grid import walk_grid
 
 
 def eligible(core: StrategyCore, intents: Intents) -> bool:
@@ -53,7 +54,7 @@ def walk_quiet(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
     ts = candles.timestamp
     low, high = candles.low, candles.high
     vwap = candles.vwap(cfg.CC_AVG_PRICE_CANDLES_COUNT)
-    bucket, cursor, inside, first_of_bucket = _grid(candles, ticks, core.throttle_ms)
+    bucket, cursor, inside, first_of_bucket = walk_grid(candles, ticks, core.throttle_ms)
     offered = np.zeros(n, dtype=bool)
     offered[inside] = intents.position[cursor[inside]] != 0
     call_list = np.flatnonzero(offered & first_of_bucket).tolist()
@@ -134,26 +135,6 @@ def walk_quiet(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
             i = int(np.searchsorted(ticks, core.settled_ms, "right"))
         yield min(i, n)
     core.last_bucket = last_bucket
-
-
-def _grid(candles: Candles, ticks: np.ndarray, throttle_ms: int) -> tuple[np.ndarray, ...]:
-    """Per tick: throttle bucket, candle index, whether a price exists, first tick of its bucket.
-
-    The same for every variant of a sweep on these candles, so kept on them.
-    """
-    key = ("walk_grid", int(ticks[0]), int(ticks[-1]), len(ticks), throttle_ms)
-    cached = candles.memo.get(key)
-    if cached is None:
-        ts, m = candles.timestamp, len(candles)
-        bucket = ticks // throttle_ms
-        if candles.contiguous:  # index of the candle opening at each tick, by arithmetic
-            cursor = np.clip(-((int(ts[0]) - ticks) // MINUTE_MS), 0, m)
-        else:
-            cursor = np.searchsorted(ts, ticks, "left")
-        inside = (cursor > 0) & (cursor < m)
-        first_of_bucket = np.r_[True, bucket[1:] != bucket[:-1]]
-        cached = candles.memo[key] = (bucket, cursor, inside, first_of_bucket)
-    return cached
 
 
 def _valid(long: bool, entry: float, tp: float, sl: float, met: float, max_life: int,

@@ -15,6 +15,7 @@ import numpy as np
 from ..candles import Candles
 from .intents import Intents
 from .lifecycle import IDLE, StrategyCore
+from .walk_grid import walk_grid
 
 
 def walk_intents(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents: Intents,
@@ -23,13 +24,9 @@ def walk_intents(core: StrategyCore, candles: Candles, ticks: np.ndarray, intent
     n = len(ticks)
     if n == 0:
         return
-    bucket = ticks // core.throttle_ms
-    cursor = np.searchsorted(candles.timestamp, ticks - ticks % 60_000, "left")
-    has_candle = (cursor > 0) & (cursor <= len(candles))
+    bucket, cursor, inside, first_of_bucket = walk_grid(candles, ticks, core.throttle_ms)
     offered = np.zeros(n, dtype=bool)
-    inside = has_candle & (cursor < len(candles))
     offered[inside] = intents.position[cursor[inside]] != 0
-    first_of_bucket = np.r_[True, bucket[1:] != bucket[:-1]]
     calls = np.flatnonzero(offered & first_of_bucket)  # offering calls in an uninterrupted walk
     vwap = candles.vwap(core.cfg.CC_AVG_PRICE_CANDLES_COUNT)
     i = 0

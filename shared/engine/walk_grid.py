@@ -1,0 +1,30 @@
+"""The per-tick arrays both vectorised walks need, derived once per candle set."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..candles import Candles
+from ..intervals import MINUTE_MS
+
+
+def walk_grid(candles: Candles, ticks: np.ndarray, throttle_ms: int) -> tuple[np.ndarray, ...]:
+    """Per tick: throttle bucket, candle index, whether a price exists, first tick of its bucket.
+
+    The same for every variant of a sweep on these candles, so kept on them.
+    """
+    key = ("walk_grid", int(ticks[0]), int(ticks[-1]), len(ticks), throttle_ms)
+    cached = candles.memo.get(key)
+    if cached is None:
+        ts, m = candles.timestamp, len(candles)
+        bucket = ticks // throttle_ms
+        if candles.contiguous:  # index of the candle opening at each tick, by arithmetic
+            cursor = np.clip(-((int(ts[0]) - ticks) // MINUTE_MS), 0, m)
+        else:
+            cursor = np.searchsorted(ts, ticks, "left")
+        inside = (cursor > 0) & (cursor < m)
+        first_of_bucket = np.r_[True, bucket[1:] != bucket[:-1]]
+        for array in (bucket, cursor, inside, first_of_bucket):
+            array.flags.writeable = False  # shared by every variant's walk
+        cached = candles.memo[key] = (bucket, cursor, inside, first_of_bucket)
+    return cached
