@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -18,7 +19,8 @@ from .engine_config import EngineConfig
 from .schemas import StrategySchema
 
 
-def btfarm_version() -> str:
+@lru_cache(maxsize=1)
+def btfarm_version() -> str:  # importlib.metadata reads the dist-info on every call
     try:
         return version("btfarm")
     except PackageNotFoundError:  # running from a source tree that was never installed
@@ -29,14 +31,19 @@ def source_hash(strategy: StrategySchema) -> str:
     """A hash of the source of the strategy's signal function(s) (their bytecode when no source)."""
     h = hashlib.blake2b(digest_size=8)
     for fn in (strategy.get_signal, strategy.get_signals):
-        if fn is None:
-            continue
-        try:
-            h.update(inspect.getsource(fn).encode())
-        except (OSError, TypeError):  # built in a REPL or C: the code object still identifies it
-            code = getattr(fn, "__code__", None)
-            h.update(code.co_code if code is not None else repr(fn).encode())
+        if fn is not None:
+            h.update(_function_source(fn))
     return h.hexdigest()
+
+
+@lru_cache(maxsize=1024)
+def _function_source(fn: Any) -> bytes:
+    # inspect.getsource re-reads and re-tokenises the file: ~2 ms, once per function is enough
+    try:
+        return inspect.getsource(fn).encode()
+    except (OSError, TypeError):  # built in a REPL or C: the code object still identifies it
+        code = getattr(fn, "__code__", None)
+        return code.co_code if code is not None else repr(fn).encode()
 
 
 def fingerprint(strategy: StrategySchema, params: dict[str, Any] | None, candles: Candles,

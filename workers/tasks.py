@@ -49,15 +49,11 @@ from .payloads import Chunk, Variant, dumps, result_record
 from .startup import worker_client
 
 RUN_STATE_RUNNING = "running"  # the walker_run hash's state while the orchestrator collects
+PROGRESS_EVERY_SECONDS = 0.5  # at most one PROGRESS task state (seen in Flower) per this interval
 
 
 def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def holds_lease(r: redis.Redis, chunk: Chunk) -> bool:
-    """True while the orchestrator of the chunk's attempt still collects results."""
-    return r.get(keys.walker_lease(chunk.run_id)) == str(chunk.attempt)
 
 
 def crash_reason(deaths: int) -> str:
@@ -105,6 +101,7 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
 
     poller = StopPoller(r, "walker", chunk.symbol, chunk.walker_name)
     total = len(chunk.variants)
+    next_progress = 0.0
     for index, variant in enumerate(chunk.variants):
         name = variant.strategy_name
         if poller.stopped():
@@ -112,14 +109,20 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
             for rest in chunk.variants[index:]:
                 report(result_record(rest, "stopped", error=reason, worker=worker))
             break
-        if not holds_lease(r, chunk):
+        pipe = r.pipeline(transaction=False)  # one round trip for both checks
+        pipe.get(keys.walker_lease(chunk.run_id))
+        pipe.exists(keys.walker_result(chunk.run_id, name))
+        lease, collected = pipe.execute()
+        if lease != str(chunk.attempt):
             break  # orphaned or superseded: nobody collects this attempt; a resume reruns the rest
-        if r.exists(keys.walker_result(chunk.run_id, name)):
+        if collected:
             continue  # collected before this chunk was redelivered
         if deaths.get(name, 0) > max_retries:
             report(result_record(variant, "failed", error=crash_reason(deaths[name]), worker=worker))
             continue
-        if self.request.id:
+        if self.request.id and time.monotonic() >= next_progress:
+            # a result-backend write per variant would cost more than a fast variant itself
+            next_progress = time.monotonic() + PROGRESS_EVERY_SECONDS
             self.update_state(state="PROGRESS", meta={
                 "walker_name": chunk.walker_name, "symbol": chunk.symbol, "done": index,
                 "total": total, "variant": name, "hostname": self.request.hostname})
