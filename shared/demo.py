@@ -31,9 +31,12 @@ def sma_cross_signal(symbol: str, when: datetime) -> dict | None:
     closes = get_candles(symbol, "1m", slow + SHIFT).close
     if len(closes) < slow + SHIFT:
         return None
-    # sum()/n is np.mean's own arithmetic without its per-call overhead
-    fast_now, fast_before = closes[-fast:].sum() / fast, closes[-fast - SHIFT:-SHIFT].sum() / fast
-    slow_now, slow_before = closes[-slow:].sum() / slow, closes[-slow - SHIFT:-SHIFT].sum() / slow
+    # one running sum gives all four windows (cheaper than four numpy reductions per call);
+    # the window holds exactly slow + SHIFT closes, so the slow window before ends the sum at -1 - SHIFT
+    total = closes.cumsum()
+    end, before = total[-1], total[-1 - SHIFT]
+    fast_now, fast_before = (end - total[-1 - fast]) / fast, (before - total[-1 - SHIFT - fast]) / fast
+    slow_now, slow_before = (end - total[-1 - slow]) / slow, before / slow
     if fast_before <= slow_before and fast_now > slow_now:
         side = 1
     elif fast_before >= slow_before and fast_now < slow_now:
