@@ -31,12 +31,16 @@ def sma_cross_signal(symbol: str, when: datetime) -> dict | None:
     closes = get_candles(symbol, "1m", slow + SHIFT).close
     if len(closes) < slow + SHIFT:
         return None
-    # one running sum gives all four windows (cheaper than four numpy reductions per call);
-    # the window holds exactly slow + SHIFT closes, so the slow window before ends the sum at -1 - SHIFT
+    # one running sum gives all four windows (cheaper than four numpy reductions per call)
     total = closes.cumsum()
-    end, before = total[-1], total[-1 - SHIFT]
-    fast_now, fast_before = (end - total[-1 - fast]) / fast, (before - total[-1 - SHIFT - fast]) / fast
-    slow_now, slow_before = (end - total[-1 - slow]) / slow, before / slow
+    n = len(total)
+
+    def mean(back: int, length: int) -> float:  # mean of closes[n - back - length : n - back]
+        start = n - back - length
+        return (total[n - back - 1] - (total[start - 1] if start > 0 else 0.0)) / length
+
+    fast_now, fast_before = mean(0, fast), mean(SHIFT, fast)
+    slow_now, slow_before = mean(0, slow), mean(SHIFT, slow)
     if fast_before <= slow_before and fast_now > slow_now:
         side = 1
     elif fast_before >= slow_before and fast_now < slow_now:
