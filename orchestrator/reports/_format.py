@@ -23,33 +23,32 @@ def is_missing(value: Any) -> bool:
     return isinstance(value, float) and not math.isfinite(value)
 
 
+def _converted(convert: Any, value: Any) -> Any:
+    """``convert(value)``, or None for a missing, boolean or unconvertible value."""
+    if is_missing(value) or isinstance(value, bool):
+        return None
+    try:
+        return convert(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def number(value: Any, digits: int = 2) -> str:
     """``value`` with ``digits`` decimals, or N/A."""
-    if is_missing(value) or isinstance(value, bool):
-        return NA
-    try:
-        return f"{float(value):.{digits}f}"
-    except (TypeError, ValueError):
-        return NA
+    value = _converted(float, value)
+    return NA if value is None else f"{value:.{digits}f}"
 
 
 def integer(value: Any) -> str:
     """A count, or N/A."""
-    if is_missing(value) or isinstance(value, bool):
-        return NA
-    try:
-        return str(int(value))
-    except (TypeError, ValueError):
-        return NA
+    value = _converted(int, value)
+    return NA if value is None else str(value)
 
 
 def price(value: Any) -> str:
     """A price: 2 decimals from 100 up, 4 from 1 up, else 8; trailing zeros cut to 2."""
-    if is_missing(value) or isinstance(value, bool):
-        return NA
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
+    value = _converted(float, value)
+    if value is None:
         return NA
     size = abs(value)
     digits = 2 if size >= 100 else 4 if size >= 1 else 8
@@ -61,11 +60,8 @@ def price(value: Any) -> str:
 
 def percent(value: Any, digits: int = 2, signed: bool = False) -> str:
     """``value`` (already in percent) as "12.34%", or "+12.34%" when ``signed``."""
-    if is_missing(value) or isinstance(value, bool):
-        return NA
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
+    value = _converted(float, value)
+    if value is None:
         return NA
     return f"{value:+.{digits}f}%" if signed else f"{value:.{digits}f}%"
 

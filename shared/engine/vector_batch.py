@@ -25,6 +25,7 @@ from ..candles import Candles
 from ..intervals import MINUTE_MS
 from .intents import Intents
 from .lifecycle import StrategyCore
+from .pnl import pnl_percentage
 from .walk_grid import walk_grid
 
 
@@ -65,7 +66,7 @@ def walk_quiet(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
     max_life = cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES
     min_tp, min_sl, max_sl = (cfg.CC_MIN_TAKEPROFIT_DISTANCE_PERCENT, cfg.CC_MIN_STOPLOSS_DISTANCE_PERCENT,
                               cfg.CC_MAX_STOPLOSS_DISTANCE_PERCENT)
-    slip, fee = cfg.CC_PERCENT_SLIPPAGE / 100, cfg.CC_PERCENT_FEE
+    slip, fee = cfg.CC_PERCENT_SLIPPAGE, cfg.CC_PERCENT_FEE  # percent, as pnl_percentage takes them
     contiguous = candles.contiguous
     first_ms = int(ts[0])
     ticks_uniform = n < 2 or bool((np.diff(ticks) == ticks[1] - ticks[0]).all())
@@ -156,14 +157,7 @@ def _valid(long: bool, entry: float, tp: float, sl: float, met: float, max_life:
 
 
 def _pnl(long: bool, entry: float, price: float, slip: float, fee: float) -> float:
-    # the arithmetic of pnl.pnl_percentage, operation for operation
-    if long:
-        opened, closed = entry * (1 + slip), price * (1 - slip)
-        gross = (closed - opened) / opened * 100
-    else:
-        opened, closed = entry * (1 - slip), price * (1 + slip)
-        gross = (opened - closed) / opened * 100
-    return gross - fee * (1 + closed / opened)
+    return pnl_percentage("long" if long else "short", entry, price, slip, fee)
 
 
 def _closed_record(core: StrategyCore, when_ms: int, long: bool, entry: float, tp: float, sl: float,
