@@ -1,8 +1,10 @@
 """Collecting a sweep's variant results as workers finish them.
 
-Workers RPUSH each variant's JSON record to the sweep's inbox list; the
-orchestrator BLPOPs it, so a result is seen the moment it lands (Celery's
-``ResultSet`` would poll every 0.5 s). Each record is written once to its
+Workers RPUSH each variant's JSON record to the sweep's inbox list as it
+ends, and ring the sweep's doorbell list at most every 50 ms; the
+orchestrator BLPOPs the doorbell and drains the inbox, so results are seen
+within that time (Celery's ``ResultSet`` would poll every 0.5 s) without a
+wake per variant. Each record is written once to its
 ``walker_result`` key with SET NX (its statistics, fingerprint and status): a chunk
 redelivered after a worker died may push a variant again, and the second
 copy is dropped here, so no variant is ever reported twice. A "stopped"
@@ -30,6 +32,7 @@ class Collector:
         self._r = r
         self.run_id = run_id
         self._inbox = keys.walker_inbox(run_id)
+        self._doorbell = keys.walker_doorbell(run_id)
         self.pending: set[str] = set(expected)
         self.duplicates = 0
 
@@ -57,28 +60,44 @@ class Collector:
         return found
 
     def wait(self, timeout_seconds: float) -> list[dict[str, Any]]:
-        """New results: blocks until one arrives or the timeout passes ([] then)."""
-        item = self._r.blpop([self._inbox], timeout=timeout_seconds)
-        if item is None:
-            return []
-        raw = [item[1]]
-        more = self._r.lpop(self._inbox, DRAIN_BATCH)
-        if more:
-            raw.extend(more)
-        return [rec for rec in (json.loads(x) for x in raw) if self.accept(rec)]
+        """New results: blocks until a worker rings or the timeout passes, then
+        drains the inbox (also after a timeout: a worker that died may have
+        pushed records it never rang for)."""
+        self._r.blpop([self._doorbell], timeout=timeout_seconds)
+        raw: list[str] = []
+        while True:
+            pipe = self._r.pipeline(transaction=False)
+            pipe.delete(self._doorbell)  # rings before this drain are answered by it
+            pipe.lpop(self._inbox, DRAIN_BATCH)
+            _, batch = pipe.execute()
+            raw.extend(batch or ())
+            if not batch or len(batch) < DRAIN_BATCH:
+                break
+        return self.accept_all([json.loads(x) for x in raw]) if raw else []
+
+    def accept_all(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``accept`` for a batch: the SET NX of every record in one round trip."""
+        fresh: dict[str, dict[str, Any]] = {}
+        for record in records:
+            name = record.get("strategy_name")
+            if name not in self.pending or name in fresh:
+                self.duplicates += 1
+            else:
+                fresh[name] = record
+        pipe = self._r.pipeline(transaction=False)
+        stored = [name for name, record in fresh.items() if record.get("status") != "stopped"]
+        for name in stored:
+            pipe.set(keys.walker_result(self.run_id, name), json.dumps(fresh[name]), nx=True,
+                     ex=keys.WALKER_RESULT_TTL_SECONDS)
+        written = dict(zip(stored, pipe.execute() if stored else [], strict=True))
+        accepted = []
+        for name, record in fresh.items():
+            if written.get(name, True):  # "stopped" records are not stored (see the module docstring)
+                self.pending.discard(name)
+                accepted.append(record)
+            else:
+                self.duplicates += 1
+        return accepted
 
     def accept(self, record: dict[str, Any]) -> bool:
-        name = record.get("strategy_name")
-        if name not in self.pending:
-            self.duplicates += 1
-            return False
-        if record.get("status") == "stopped":
-            self.pending.discard(name)
-            return True
-        written = self._r.set(keys.walker_result(self.run_id, name), json.dumps(record),
-                              nx=True, ex=keys.WALKER_RESULT_TTL_SECONDS)
-        if not written:
-            self.duplicates += 1
-            return False
-        self.pending.discard(name)
-        return True
+        return bool(self.accept_all([record]))

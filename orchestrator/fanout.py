@@ -20,12 +20,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import redis
 from celery import Celery
 
 from btfarm.shared.frames import frame_bounds
 from btfarm.shared.intervals import interval_ms
 from btfarm.shared.schemas import FrameSchema, StrategySchema
 from btfarm.shared.settings import get_settings
+from btfarm.shared.store import worker_registry
 from btfarm.workers.app import TASK_QUEUE
 from btfarm.workers.payloads import Chunk, Variant
 
@@ -48,15 +50,23 @@ def estimate_variant_seconds(frame: FrameSchema, strategy: StrategySchema) -> fl
     return minutes * SECONDS_PER_TICK + calls * SECONDS_PER_STRATEGY_CALL
 
 
-def chunk_size_for(variant_seconds: float, override: int | None = None) -> int:
-    """Variants per task: ``override`` (or BTFARM_CHUNK_SIZE) when set, else the
-    smallest count whose estimated run time reaches ``MIN_TASK_SECONDS``."""
+def chunk_size_for(variant_seconds: float, override: int | None = None, variants: int = 0,
+                   slots: int = 0) -> int:
+    """Variants per task: ``override`` (or BTFARM_CHUNK_SIZE) when set; else, for
+    ``variants`` over ``slots`` pool processes, the size that cuts them into a
+    multiple of ``slots`` near-equal chunks, each (when the work allows) at
+    least ``MIN_TASK_SECONDS`` long; with no slots known, the smallest size
+    whose estimated run time reaches ``MIN_TASK_SECONDS``."""
     chosen = override if override else get_settings().chunk_size
     if chosen:
         if chosen < 1:
             raise ValueError(f"chunk size must be at least 1, got {chosen}")
         return int(chosen)
-    return max(1, math.ceil(MIN_TASK_SECONDS / max(variant_seconds, 1e-9)))
+    smallest = max(1, math.ceil(MIN_TASK_SECONDS / max(variant_seconds, 1e-9)))
+    if slots < 1 or variants < 1:
+        return smallest
+    chunks = math.ceil(max(1, variants // smallest) / slots) * slots
+    return math.ceil(variants / min(chunks, variants))
 
 
 def overhead_fraction(chunk_size: int, variant_seconds: float) -> float:
@@ -66,10 +76,27 @@ def overhead_fraction(chunk_size: int, variant_seconds: float) -> float:
 
 def make_chunks(run_id: str, walker_name: str, symbol: str, exchange_name: str, frame_name: str,
                 variants: Sequence[Variant], size: int, attempt: int = 1) -> list[Chunk]:
-    return [Chunk(run_id=run_id, walker_name=walker_name, symbol=symbol,
-                  exchange_name=exchange_name, frame_name=frame_name,
-                  variants=list(variants[i:i + size]), attempt=attempt)
-            for i in range(0, len(variants), size)]
+    """As few chunks as hold at most ``size`` variants each, their sizes
+    differing by one at most (53 at 27 a chunk: 27 + 26, not 27 + 27 + ...)."""
+    count = math.ceil(len(variants) / size)
+    base, extra = divmod(len(variants), count) if count else (0, 0)
+    chunks, start = [], 0
+    for index in range(count):
+        end = start + base + (1 if index < extra else 0)
+        chunks.append(Chunk(run_id=run_id, walker_name=walker_name, symbol=symbol,
+                            exchange_name=exchange_name, frame_name=frame_name,
+                            variants=list(variants[start:end]), attempt=attempt))
+        start = end
+    return chunks
+
+
+def live_slots(r: redis.Redis) -> int:
+    """Pool processes of the workers alive now (0 when none announced itself
+    or Redis cannot say: the caller falls back to the size-only rule)."""
+    try:
+        return sum(worker_registry.live_slots(r).values())
+    except redis.RedisError:
+        return 0
 
 
 def task_id(chunk: Chunk, index: int) -> str:

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -150,6 +152,34 @@ class WalkerData(BaseModel):
     fingerprints: dict[str, dict[str, Any]] = {}  # variant name -> fingerprint of its result
 
 
+_idle_blocking: dict[str, list[redis.Redis]] = {}  # URL -> BLPOP clients between sweeps
+_idle_lock = threading.Lock()
+IDLE_BLOCKING_CLIENTS = 4  # kept per URL; more concurrent sweeps connect their own
+
+
+def _blocking_client(settings) -> redis.Redis:
+    """A client for one sweep's BLPOP: a kept one (a new connection costs a few
+    round trips, a good share of a 0.1 s sweep), else a new one. The embedded
+    server may stop between sweeps, so its clients are never kept."""
+    url = None if settings.embedded else settings.state_url or settings.redis_url
+    if url:
+        with _idle_lock:
+            idle = _idle_blocking.get(url)
+            if idle:
+                return idle.pop()
+    return connect(settings)
+
+
+def _release_blocking(settings, client: redis.Redis) -> None:
+    url = None if settings.embedded else settings.state_url or settings.redis_url
+    with _idle_lock:
+        idle = _idle_blocking.setdefault(url, []) if url else None
+        if idle is not None and len(idle) < IDLE_BLOCKING_CLIENTS:
+            idle.append(client)
+            return
+    client.close()
+
+
 class _Sweep:
     """The results of one run as they arrive, ranked on demand in walker order."""
 
@@ -168,13 +198,16 @@ class _Sweep:
         self.duplicates = 0
         self.resumed = 0
         self.interrupted: str | None = None  # why the sweep ended without every result
+        self._done = 0  # records with status "done" (counted as they come: a sweep asks per result)
 
     @property
     def tested(self) -> int:
-        return sum(1 for r in self.records.values() if r["status"] == "done")
+        return self._done
 
     def add(self, record: dict[str, Any]) -> WalkerProgress | None:
         name = record["strategy_name"]
+        previous = self.records.get(name)
+        self._done += (record["status"] == "done") - (previous is not None and previous["status"] == "done")
         self.records[name] = record
         if record["status"] == "stopped":
             return None
@@ -311,7 +344,10 @@ class WalkerUtils(InstanceUtils):
         measured = state().get(keys.walker_timing(walker_name, symbol))
         if measured:  # the last run's real cost, when lower: bigger chunks, overhead still < 3 %
             seconds = min(seconds, float(measured))
-        size = fanout.chunk_size_for(seconds, chunk_size)
+        settings = get_settings()
+        # the embedded pool starts with the sweep, so its size is known, not announced yet
+        slots = (settings.local_workers or os.cpu_count() or 1) if settings.embedded else fanout.live_slots(state())
+        size = fanout.chunk_size_for(seconds, chunk_size, variants=len(variants), slots=slots)
         inst = self._instance(symbol, walker_name)
         context = {"exchange_name": exchange.exchange_name, "frame_name": frame.frame_name}
 
@@ -330,6 +366,7 @@ class WalkerUtils(InstanceUtils):
         r = state()
         pool: LocalPool | None = None
         blocking = None
+        clean = False
         run_id, variants = plan.run_id, plan.variants
         sweep = _Sweep(plan.walker_name, inst.symbol, plan.exchange_name, plan.frame_name,
                        plan.metric, variants, run_id, plan.chunk_size)
@@ -339,13 +376,15 @@ class WalkerUtils(InstanceUtils):
             if settings.embedded:
                 pool = LocalPool(embedded_server(settings.state_dir).url,
                                  _imports_for_pool(variants), settings=settings).start()
-            blocking = connect(settings)  # BLPOP holds its connection; a client of its own
+            blocking = _blocking_client(settings)  # BLPOP holds its connection; a client of its own
             configure(settings)
+            pipe = r.pipeline()  # MULTI: the plan, the attempt and its lease appear together
             if not resume:
-                r.hset(run_key, mapping={**plan.to_redis(), "started_at": int(time.time() * 1000)})
-            attempt = r.hincrby(run_key, "attempt", 1)
-            r.hset(run_key, "state", RUN_STATE_RUNNING)
-            r.expire(run_key, keys.WALKER_RESULT_TTL_SECONDS)
+                pipe.hset(run_key, mapping={**plan.to_redis(), "started_at": int(time.time() * 1000)})
+            pipe.hincrby(run_key, "attempt", 1)
+            pipe.hset(run_key, "state", RUN_STATE_RUNNING)
+            pipe.expire(run_key, keys.WALKER_RESULT_TTL_SECONDS)
+            attempt = pipe.execute()[-3]
             r.set(keys.walker_lease(run_id), attempt, ex=keys.WALKER_LEASE_SECONDS)
             collector = Collector(blocking, run_id, [v.strategy_name for v in variants])
             if resume:
@@ -362,6 +401,7 @@ class WalkerUtils(InstanceUtils):
             ids = fanout.submit(celery_app, chunks)
             watch = ChunkWatch(celery_app, chunks, ids)
             self._collect(inst, task, sweep, collector, pool, watch, attempt)
+            clean = True
         finally:
             sweep.seconds = time.monotonic() - sweep.started
             try:
@@ -373,8 +413,8 @@ class WalkerUtils(InstanceUtils):
             except redis.RedisError:
                 pass  # Redis is away: the lease expires by itself and the state says "running"
             finally:
-                if blocking is not None:
-                    blocking.close()
+                if blocking is not None:  # after an error it may hold half a reply: never reused
+                    _release_blocking(settings, blocking) if clean else blocking.close()
                 if pool is not None:
                     pool.stop()
         timings = [rec["seconds"] for rec in sweep.records.values()

@@ -33,6 +33,7 @@ class Settings:
     sweep_idle_timeout: float = 0.0  # BTFARM_SWEEP_IDLE_TIMEOUT: seconds without any result before a sweep ends as interrupted; 0 = task time limit + 60
     store_outage_seconds: float = 30.0  # BTFARM_STORE_OUTAGE_SECONDS: how long the walker retries a lost Redis before it gives up
     chunk_size: int = 0  # BTFARM_CHUNK_SIZE: variants per task; 0 = chosen from the work size
+    native: bool = True  # BTFARM_NATIVE: sweep variants run the C batch loop when it is built
     local_workers: int = 0  # BTFARM_LOCAL_WORKERS: embedded pool size; 0 = one per core
     stop_check_seconds: float = 0.2  # BTFARM_STOP_CHECK_SECONDS: how often a run polls its stop flag
     flower_port: int = 5555  # BTFARM_FLOWER_PORT

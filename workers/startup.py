@@ -22,11 +22,14 @@ import resource
 import threading
 
 import redis
-from celery.signals import worker_init, worker_process_init, worker_ready
+from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
 
+from btfarm.shared.engine import settle_kernel
 from btfarm.shared.importing import import_user_module
 from btfarm.shared.settings import get_settings
 from btfarm.shared.store.connection import connect
+
+from .heartbeat import Heartbeat
 
 log = logging.getLogger("btfarm.workers")
 
@@ -34,6 +37,7 @@ _client: redis.Redis | None = None
 _client_pid: int | None = None
 _lock = threading.Lock()
 _imported: set[str] = set()
+_heartbeat: Heartbeat | None = None
 
 
 def import_spec(spec: str) -> None:
@@ -82,9 +86,19 @@ def _on_worker_init(**_: object) -> None:
 
 
 @worker_ready.connect
-def _on_worker_ready(**_: object) -> None:
-    """Logged once logging is set up (it is not yet at ``worker_init``)."""
+def _on_worker_ready(sender: object = None, **_: object) -> None:
+    """Logged once logging is set up (it is not yet at ``worker_init``); the
+    heartbeat starts now that the pool runs."""
+    global _heartbeat
+    controller = getattr(sender, "controller", None)
+    slots = getattr(controller, "concurrency", None) or 1
+    node = getattr(sender, "hostname", None) or getattr(controller, "hostname", None)
+    if node:
+        _heartbeat = Heartbeat(node, int(slots)).start()
     log.info("btfarm worker imported %s", ", ".join(sorted(_imported)) or "no user modules")
+    slow_lane = settle_kernel.unavailable_reason()
+    if slow_lane:
+        log.warning("btfarm worker runs sweep variants in the Python batch loop: %s", slow_lane)
 
 
 def cap_memory(megabytes: int) -> None:
@@ -103,3 +117,9 @@ def _on_worker_process_init(**_: object) -> None:
     import_modules()
     worker_client()
     cap_memory(get_settings().worker_max_memory_mb)
+
+
+@worker_shutdown.connect
+def _on_worker_shutdown(**_: object) -> None:
+    if _heartbeat is not None:
+        _heartbeat.stop()

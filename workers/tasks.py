@@ -1,9 +1,12 @@
 """The farm's tasks: ``btfarm.backtest_chunk`` (and the scheduled walker run).
 
 A chunk task backtests its variants one after another on this worker's
-cached candles. After each variant it RPUSHes the variant's JSON result to
-the sweep's inbox list (the orchestrator BLPOPs it at once), and it returns
-all of them as the task result too. It stops cooperatively (DESIGN: never
+cached candles. As each variant ends it RPUSHes the variant's JSON result to
+the sweep's inbox list, in the same round trip (a Lua script, ``TURN_LUA``)
+that checks and marks the next variant: a variant of a few milliseconds
+cannot afford four round trips. It rings the sweep's doorbell (the list the
+orchestrator BLPOPs) at most every ``RING_SECONDS`` and when the chunk ends,
+so the orchestrator drains results in batches instead of waking per variant. It stops cooperatively (DESIGN: never
 ``terminate``): a chunk taken from the queue after the walker was stopped, or
 after its sweep ended, reports its variants "stopped" without running them;
 a running one checks the walker's stop flag between engine steps.
@@ -50,6 +53,9 @@ from .startup import worker_client
 
 RUN_STATE_RUNNING = "running"  # the walker_run hash's state while the orchestrator collects
 PROGRESS_EVERY_SECONDS = 0.5  # at most one PROGRESS task state (seen in Flower) per this interval
+# Each record is pushed as its variant ends, but the orchestrator is woken (the doorbell)
+# at most this often per chunk: a wake per 2 ms variant would take a core from the workers.
+RING_SECONDS = 0.05
 
 
 def _worker_name() -> str:
@@ -61,6 +67,53 @@ def crash_reason(deaths: int) -> str:
     return (f"its worker process died {deaths} times while running it (killed by a signal, "
             f"os._exit, the OOM killer or the hard time limit); not retried after "
             f"BTFARM_TASK_MAX_RETRIES={settings.task_max_retries}")
+
+
+# Between two variants of a chunk, one round trip: push the finished variant's
+# record (ringing the doorbell when asked), then check the next variant (lease
+# held? already collected?) and mark it running. KEYS: inbox, task record,
+# lease, executions, next variant's result, doorbell. ARGV: TTL, attempt,
+# next variant or "", "1" to mark it, "1" to ring, then the record (if any).
+TURN_LUA = """
+if #ARGV > 5 then
+  redis.call('RPUSH', KEYS[1], ARGV[6])
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+if ARGV[5] == '1' then
+  redis.call('RPUSH', KEYS[6], '1')
+  redis.call('EXPIRE', KEYS[6], ARGV[1])
+end
+if ARGV[3] == '' then
+  redis.call('HDEL', KEYS[2], 'running')
+  return 'done'
+end
+if redis.call('GET', KEYS[3]) ~= ARGV[2] then
+  redis.call('HDEL', KEYS[2], 'running')
+  return 'orphaned'
+end
+if redis.call('EXISTS', KEYS[5]) == 1 then
+  redis.call('HDEL', KEYS[2], 'running')
+  return 'collected'
+end
+if ARGV[4] == '1' then
+  redis.call('HSET', KEYS[2], 'running', ARGV[3])
+  redis.call('HINCRBY', KEYS[4], ARGV[3], 1)
+  redis.call('EXPIRE', KEYS[4], ARGV[1])
+else
+  redis.call('HDEL', KEYS[2], 'running')
+end
+return 'go'
+"""
+_turn_scripts: dict[int, Any] = {}
+
+
+def _turn_script(r: redis.Redis):
+    """TURN_LUA bound to ``r`` (EVALSHA; reloaded by redis-py after a Redis restart)."""
+    script = _turn_scripts.get(id(r))
+    if script is None:
+        _turn_scripts.clear()  # a new client (after fork or reconnect): drop the old binding
+        script = _turn_scripts[id(r)] = r.register_script(TURN_LUA)
+    return script
 
 
 def _begin_delivery(r: redis.Redis, record: str) -> dict[str, int]:
@@ -92,55 +145,81 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     deaths = _begin_delivery(r, task_record) if self.request.id else {}
     max_retries = get_settings().task_max_retries
 
+    finished: str | None = None  # the last variant's record, pushed by the next round trip
+    ring_by: float | None = None  # when the orchestrator must hear of records pushed unrung
+    doorbell = keys.walker_doorbell(chunk.run_id)
+
     def report(record: dict[str, Any]) -> None:
         results.append(record)
         pipe = r.pipeline(transaction=False)
-        pipe.rpush(inbox, dumps(record))
-        pipe.expire(inbox, keys.WALKER_RESULT_TTL_SECONDS)
+        for key, value in ((inbox, dumps(record)), (doorbell, "1")):
+            pipe.rpush(key, value)
+            pipe.expire(key, keys.WALKER_RESULT_TTL_SECONDS)
         pipe.execute()
+
+    def turn(next_name: str | None = None, run_it: bool = False, last_seconds: float = 0.0) -> str:
+        """Push ``finished``, then check (and with ``run_it`` mark) ``next_name``: one
+        round trip. It rings once ``RING_SECONDS`` passed since the first unrung
+        record, when the next variant may well outlast that, or when the chunk ends."""
+        nonlocal finished, ring_by
+        now = time.monotonic()
+        if finished is not None and ring_by is None:
+            ring_by = now + RING_SECONDS
+        ring = ring_by is not None and (next_name is None or now + last_seconds >= ring_by)
+        status = _turn_script(r)(
+            keys=[inbox, task_record, keys.walker_lease(chunk.run_id), keys.walker_executions(chunk.run_id),
+                  keys.walker_result(chunk.run_id, next_name) if next_name else inbox, doorbell],
+            args=[keys.WALKER_RESULT_TTL_SECONDS, chunk.attempt, next_name or "", "1" if run_it else "0",
+                  "1" if ring else "0", *((finished,) if finished is not None else ())])
+        finished = None
+        if ring:
+            ring_by = None
+        return status
 
     poller = StopPoller(r, "walker", chunk.symbol, chunk.walker_name)
     total = len(chunk.variants)
     next_progress = 0.0
-    for index, variant in enumerate(chunk.variants):
-        name = variant.strategy_name
-        if poller.stopped():
-            reason = "walker stopped before this variant started"
-            for rest in chunk.variants[index:]:
-                report(result_record(rest, "stopped", error=reason, worker=worker))
-            break
-        pipe = r.pipeline(transaction=False)  # one round trip for both checks
-        pipe.get(keys.walker_lease(chunk.run_id))
-        pipe.exists(keys.walker_result(chunk.run_id, name))
-        lease, collected = pipe.execute()
-        if lease != str(chunk.attempt):
-            break  # orphaned or superseded: nobody collects this attempt; a resume reruns the rest
-        if collected:
-            continue  # collected before this chunk was redelivered
-        if deaths.get(name, 0) > max_retries:
-            report(result_record(variant, "failed", error=crash_reason(deaths[name]), worker=worker))
-            continue
-        if self.request.id and time.monotonic() >= next_progress:
-            # a result-backend write per variant would cost more than a fast variant itself
-            next_progress = time.monotonic() + PROGRESS_EVERY_SECONDS
-            self.update_state(state="PROGRESS", meta={
-                "walker_name": chunk.walker_name, "symbol": chunk.symbol, "done": index,
-                "total": total, "variant": name, "hostname": self.request.hostname})
-        pipe = r.pipeline()
-        pipe.hset(task_record, "running", name)
-        pipe.hincrby(keys.walker_executions(chunk.run_id), name, 1)
-        pipe.expire(keys.walker_executions(chunk.run_id), keys.WALKER_RESULT_TTL_SECONDS)
-        pipe.execute()
-        try:
-            report(run_variant(chunk, variant, poller.stopped, worker))
-            r.hdel(task_record, "running")
-        except SoftTimeLimitExceeded:
-            r.hdel(task_record, "running")
-            reason = (f"task soft time limit ({get_settings().task_soft_time_limit:g} s) reached; "
-                      "raise BTFARM_TASK_SOFT_TIME_LIMIT or lower BTFARM_CHUNK_SIZE")
-            for rest in chunk.variants[index:]:
-                report(result_record(rest, "failed", error=reason, worker=worker))
-            break
+    last_seconds = 0.0
+    try:
+        for index, variant in enumerate(chunk.variants):
+            name = variant.strategy_name
+            if poller.stopped():
+                turn()
+                reason = "walker stopped before this variant started"
+                for rest in chunk.variants[index:]:
+                    report(result_record(rest, "stopped", error=reason, worker=worker))
+                break
+            dead = deaths.get(name, 0) > max_retries
+            status = turn(name, run_it=not dead, last_seconds=last_seconds)
+            if status == "orphaned":
+                break  # nobody collects this attempt (its orchestrator died, or a resume took over)
+            if status == "collected":
+                continue  # collected before this chunk was redelivered
+            if dead:
+                report(result_record(variant, "failed", error=crash_reason(deaths[name]), worker=worker))
+                continue
+            if self.request.id and time.monotonic() >= next_progress:
+                # a result-backend write per variant would cost more than a fast variant itself
+                next_progress = time.monotonic() + PROGRESS_EVERY_SECONDS
+                self.update_state(state="PROGRESS", meta={
+                    "walker_name": chunk.walker_name, "symbol": chunk.symbol, "done": index,
+                    "total": total, "variant": name, "hostname": self.request.hostname})
+            try:
+                started = time.monotonic()
+                record = run_variant(chunk, variant, poller.stopped, worker)
+                last_seconds = time.monotonic() - started
+            except SoftTimeLimitExceeded:
+                turn()
+                reason = (f"task soft time limit ({get_settings().task_soft_time_limit:g} s) reached; "
+                          "raise BTFARM_TASK_SOFT_TIME_LIMIT or lower BTFARM_CHUNK_SIZE")
+                for rest in chunk.variants[index:]:
+                    report(result_record(rest, "failed", error=reason, worker=worker))
+                break
+            results.append(record)
+            finished = dumps(record)
+    finally:
+        if finished is not None or ring_by is not None:
+            turn()  # the last result, the last ring, and the running mark cleared
     # the records already went to the inbox; the task result only says what happened (Flower shows it)
     return {"run_id": chunk.run_id, "symbol": chunk.symbol, "walker_name": chunk.walker_name,
             "variants": [{"strategy_name": r["strategy_name"], "status": r["status"]} for r in results]}

@@ -23,9 +23,11 @@ import numpy as np
 
 from ..candles import Candles
 from ..intervals import MINUTE_MS
+from . import settle_kernel
 from .intents import Intents
 from .lifecycle import StrategyCore
 from .pnl import pnl_percentage
+from .settle_kernel import valid_signal
 from .walk_grid import walk_grid
 
 
@@ -46,6 +48,7 @@ def walk_quiet(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
     With ``columns`` (lists "pnl", "pending_at", "close_timestamp") nothing is
     emitted: each trade appends what the statistics need, and no record,
     signal id or excursion is built (a sweep variant needs only statistics).
+    That loop runs in C (settle_kernel.py) where the extension is built.
     """
     n = len(ticks)
     m = len(candles)
@@ -72,6 +75,10 @@ def walk_quiet(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
     ticks_uniform = n < 2 or bool((np.diff(ticks) == ticks[1] - ticks[0]).all())
     tick0, step = int(ticks[0]), int(ticks[1] - ticks[0]) if n > 1 else 1
     last_bucket = core.last_bucket
+    if columns is not None and settle_kernel.available():
+        yield from _walk_compiled(core, candles, ticks, intents, frame_end_ms, should_stop, columns,
+                                  bucket, cursor, offered, call_list, vwap, ticks_uniform)
+        return
     i = 0
     while i < n:
         if should_stop is not None and should_stop():
@@ -93,7 +100,7 @@ def walk_quiet(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
         entry = float(vwap[c - 1])
         tp, sl = float(take_profit[c]), float(stop_loss[c])
         met = float(max_life) if expiry is None else float(expiry[c])
-        if not _valid(long, entry, tp, sl, met, max_life, min_tp, min_sl, max_sl):
+        if not valid_signal(long, entry, tp, sl, met, max_life, min_tp, min_sl, max_sl):
             i = j + 1  # a rejected signal uses up its bucket
             continue
         expires = min(t + int(met) * MINUTE_MS, frame_end_ms + 1)
@@ -138,22 +145,37 @@ def walk_quiet(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
     core.last_bucket = last_bucket
 
 
-def _valid(long: bool, entry: float, tp: float, sl: float, met: float, max_life: int,
-           min_tp: float, min_sl: float, max_sl: float) -> bool:
-    """The rules of signal_rules.check_signal, on plain floats."""
-    if not (math.isfinite(tp) and tp > 0 and math.isfinite(sl) and sl > 0):
-        return False
-    if not (math.isfinite(met) and met.is_integer() and 0 < met <= max_life):
-        return False
-    if long:
-        if not tp > entry > sl:
-            return False
-        tp_dist, sl_dist = (tp - entry) / entry * 100, (entry - sl) / entry * 100
-    else:
-        if not tp < entry < sl:
-            return False
-        tp_dist, sl_dist = (entry - tp) / entry * 100, (sl - entry) / entry * 100
-    return tp_dist >= min_tp and min_sl <= sl_dist <= max_sl
+def _walk_compiled(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents: Intents,
+                   frame_end_ms: int, should_stop: Callable[[], bool] | None, columns: dict[str, list],
+                   bucket: np.ndarray, cursor: np.ndarray, offered: np.ndarray, call_list: list[int],
+                   vwap: np.ndarray, ticks_uniform: bool) -> Iterator[int]:
+    """The stats-only loop in C (settle_kernel), one segment of ticks per call, the stop flag between."""
+    cfg = core.cfg
+    n = len(ticks)
+    calls = np.asarray(call_list, dtype=np.int64)
+    size = len(calls) + int(offered.sum())  # each trade uses up at least one offered tick
+    out = (np.empty(size), np.empty(size, np.int64), np.empty(size, np.int64))
+    limits = (cfg.CC_MIN_TAKEPROFIT_DISTANCE_PERCENT, cfg.CC_MIN_STOPLOSS_DISTANCE_PERCENT,
+              cfg.CC_MAX_STOPLOSS_DISTANCE_PERCENT, cfg.CC_PERCENT_SLIPPAGE, cfg.CC_PERCENT_FEE)
+    i, count = 0, 0
+    last_bucket = core.last_bucket if core.last_bucket is not None else -1  # buckets are >= 0
+    ran = False
+    while i < n:
+        if should_stop is not None and should_stop():
+            break
+        ran = True
+        i, last_bucket, count = settle_kernel.settle(
+            i, i + settle_kernel.SEGMENT_TICKS, last_bucket, bucket, offered, cursor, ticks, calls,
+            intents.position, intents.take_profit, intents.stop_loss, intents.expiry, vwap, candles.low,
+            candles.high, candles.timestamp, candles.contiguous, ticks_uniform, frame_end_ms,
+            cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES, limits, out, count)
+        yield min(int(i), n)
+    for key, values in zip(("pnl", "pending_at", "close_timestamp"), out, strict=True):
+        columns[key].extend(values[:count].tolist())
+    if count:
+        core.settled_ms = int(out[2][count - 1])
+    if ran:
+        core.last_bucket = int(last_bucket)
 
 
 def _pnl(long: bool, entry: float, price: float, slip: float, fee: float) -> float:

@@ -177,6 +177,18 @@ def walker_inbox(run_id: str) -> str:
     return f"{PREFIX}walker:{_part(run_id, 'run_id')}:inbox"
 
 
+def walker_doorbell(run_id: str) -> str:
+    """LIST of "1": rings that wake a sweep's orchestrator to drain its inbox.
+
+    Writer: ``btfarm.backtest_chunk`` (RPUSH, at most every
+    ``tasks.RING_SECONDS`` and when its chunk ends; the records themselves
+    are already in ``walker_inbox``).
+    Reader: the sweep's orchestrator (BLPOP, then DEL before each drain).
+    TTL: ``WALKER_RESULT_TTL_SECONDS``, refreshed on each ring.
+    """
+    return f"{PREFIX}walker:{_part(run_id, 'run_id')}:doorbell"
+
+
 def schedule_last_run(walker_name: str, symbol: str) -> str:
     """STRING (JSON): the ranking of the last scheduled run of one walker on one
     symbol (its report path, time, and every strategy's rank and metric).
@@ -223,3 +235,27 @@ def embedded_clients() -> str:
     TTL: none; the set lives and dies with the embedded server.
     """
     return f"{PREFIX}embedded:clients"
+
+
+def worker_heartbeats() -> str:
+    """ZSET: member = a worker's node name (``celery@host``), score = the Unix
+    time in ms until which its last heartbeat holds.
+
+    Writer: each ``celery worker`` main process (workers/heartbeat.py), every
+    few seconds; it removes itself on a clean shutdown.
+    Reader: ``Walker`` (fanout.live_slots), to cut a sweep into as many equal
+    chunks as there are pool processes to run them; entries past their score
+    are pruned by the reader.
+    TTL: none on the key; each member lapses by its score.
+    """
+    return f"{PREFIX}workers:heartbeat"
+
+
+def worker_slots() -> str:
+    """HASH: a worker's node name -> its pool size (processes that run tasks).
+
+    Writer: with ``worker_heartbeats``, by the same worker.
+    Reader: ``Walker``, for the members of ``worker_heartbeats`` still alive.
+    TTL: none; fields of lapsed workers are pruned by the reader.
+    """
+    return f"{PREFIX}workers:slots"

@@ -117,11 +117,39 @@ def test_sweep_over_two_workers_equals_the_in_process_backtests(farm_url):
     records = Walker._sweep_of(SYMBOL, "farm-sweep", "test").records.values()
     assert len({r["worker"] for r in records}) == 2
     assert data.chunk_size < 25
+    chunks = -(-25 // data.chunk_size)
+    assert chunks % 2 == 0, f"{chunks} chunks for 2 workers"  # cut to fit the pool the workers announced
     # the variant's params reached the strategy
     assert {r.strategy_name: r.params for r in data.strategies}["farm-sma[fast=5,slow=20]"] == \
         {"fast": 5, "slow": 20}
     report = Walker.get_report(SYMBOL, "farm-sweep")
     assert f"**{data.best_strategy}**" in report or data.best_strategy in report
+
+
+def live_pool(r, expected: set[str], timeout: float = 15.0) -> dict[str, int]:
+    """The registry's live workers once it lists exactly ``expected`` (heartbeats are async)."""
+    from btfarm.shared.store import worker_registry
+
+    deadline = time.monotonic() + timeout
+    while True:
+        live = worker_registry.live_slots(r)
+        if set(live) == expected or time.monotonic() > deadline:
+            return live
+        time.sleep(0.05)  # polling the registry with a deadline
+
+
+def test_workers_announce_their_pool_and_a_clean_shutdown_leaves_it(farm_url, farm, tmp_path):
+    from btfarm.orchestrator.state_store import state
+
+    names = {w.name for w in farm["workers"]}
+    assert live_pool(state(), names) == {name: 1 for name in names}
+    third = CeleryWorker(farm_url, tmp_path, concurrency=2).start()
+    try:
+        third.wait_ready(configure())
+        assert live_pool(state(), names | {third.name}) == {**{n: 1 for n in names}, third.name: 2}
+    finally:
+        third.stop()
+    assert set(live_pool(state(), names)) == names  # gone at once, not after its heartbeat lapsed
 
 
 def test_stop_from_another_process_ends_the_walker_within_seconds(farm_url, tmp_path):

@@ -1,4 +1,4 @@
-"""orchestrator/fanout.py: chunk sizes keep the task overhead under 3 %."""
+"""orchestrator/fanout.py: chunk sizes keep the task overhead under 3 % and fit the pool."""
 
 import pytest
 
@@ -35,5 +35,29 @@ def test_a_longer_frame_gets_a_longer_estimate_and_chunks_cover_every_variant():
 
     variants = [Variant(strategy_name=f"v{i}", base="farm-sma") for i in range(10)]
     chunks = fanout.make_chunks("run", "w", "BTCUSDT", "farm-market", "farm-2d", variants, 3)
-    assert [len(c.variants) for c in chunks] == [3, 3, 3, 1]
+    assert [len(c.variants) for c in chunks] == [3, 3, 2, 2]  # as few as hold 3, sizes within one
     assert [v.strategy_name for c in chunks for v in c.variants] == [v.strategy_name for v in variants]
+
+
+@pytest.mark.parametrize("variants, variant_seconds, slots", [
+    (53, 0.0025, 2), (53, 0.0025, 1), (53, 0.0025, 3), (53, 0.01, 2), (53, 0.0086, 2), (1000, 0.03, 2), (1000, 0.03, 7),
+    (5, 0.0025, 8), (53, 1.0, 2), (1, 0.5, 4),
+])
+def test_chunks_keep_every_pool_process_busy_until_the_end(variants, variant_seconds, slots):
+    from btfarm.workers.payloads import Variant
+
+    size = fanout.chunk_size_for(variant_seconds, variants=variants, slots=slots)
+    chunks = fanout.make_chunks("run", "w", "BTCUSDT", "m", "f",
+                                [Variant(strategy_name=f"v{i}", base="b") for i in range(variants)], size)
+    sizes = [len(c.variants) for c in chunks]
+    assert sum(sizes) == variants and max(sizes) - min(sizes) <= 1
+    busy = [0] * slots  # each free process takes the next chunk (prefetch 1)
+    for n in sizes:
+        busy[busy.index(min(busy))] += n
+    assert variants / (slots * max(busy)) >= (0.95 if variants >= 4 * slots else min(variants, slots) / slots * 0.95)
+    if len(chunks) > slots:  # cutting finer than the pool needs only happens for chunks of >= 0.1 s
+        assert min(sizes) * variant_seconds >= fanout.MIN_TASK_SECONDS * 0.5
+
+
+def test_with_no_worker_known_the_size_only_rule_holds():
+    assert fanout.chunk_size_for(0.0025, variants=53, slots=0) == fanout.chunk_size_for(0.0025)

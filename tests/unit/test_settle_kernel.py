@@ -1,0 +1,135 @@
+"""The C batch loop (shared/engine/_settle.c) gives the Python loop's columns, float for float."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from btfarm.shared.demo import sma_cross_signals
+from btfarm.shared.engine import settle_kernel
+from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
+from btfarm.shared.engine_config import EngineConfig
+from btfarm.shared.exchanges import csv_exchange, dataframe_exchange
+from btfarm.shared.schemas import FrameSchema, StrategySchema
+from btfarm.shared.settings import get_settings
+
+from .market import T0, candles, minute
+
+pytestmark = pytest.mark.unit
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "sim-30d-1m.csv"
+GRID53 = [(f, s) for f in (3, 5, 8, 10, 12, 15, 20) for s in (15, 20, 26, 30, 40, 45, 60, 90) if f < s]
+
+
+@pytest.fixture(scope="module")
+def sim():
+    exchange = csv_exchange("sim-kernel", files={"SIMUSDT": DATA})
+    frame = FrameSchema(frame_name="sim-30d", interval="1m", start_date="2025-01-01T00:00:00Z",
+                        end_date="2025-01-30T23:59:00Z")
+    return exchange, frame, load_frame_candles(exchange, frame, "SIMUSDT")
+
+
+def columns_of(run_: BacktestRun, monkeypatch, native: bool, should_stop=None) -> dict[str, list]:
+    monkeypatch.setenv("BTFARM_NATIVE", "1" if native else "0")
+    get_settings.cache_clear()
+    try:
+        for _ in run_.steps(should_stop):
+            pass
+    finally:
+        get_settings.cache_clear()
+    assert run_.lane == "batch"
+    return run_.columns
+
+
+def test_the_c_loop_is_built_by_the_install():
+    assert settle_kernel.unavailable_reason() is None, settle_kernel.unavailable_reason()
+
+
+@pytest.mark.parametrize("fast, slow", GRID53, ids=[f"{f}-{s}" for f, s in GRID53])
+def test_grid53_columns_are_identical_in_c_and_python(sim, monkeypatch, fast, slow):
+    exchange, frame, sim_candles = sim
+    strategy = StrategySchema(strategy_name="sma", interval="5m", get_signals=sma_cross_signals,
+                              params={"fast": fast, "slow": slow})
+
+    def run_():
+        return BacktestRun(strategy, exchange, frame, "SIMUSDT", sim_candles, stats_only=True)
+
+    in_c, in_python = run_(), run_()
+    c_columns = columns_of(in_c, monkeypatch, native=True)
+    assert len(c_columns["pnl"]) > 50
+    assert c_columns == columns_of(in_python, monkeypatch, native=False)
+    assert in_c.statistics() == in_python.statistics()
+    assert in_c.core.settled_ms == in_python.core.settled_ms
+    assert in_c.core.last_bucket == in_python.core.last_bucket
+
+
+def random_market(seed: int, n: int, gaps: bool) -> dict[str, np.ndarray]:
+    """A random walk of 1m candles; with ``gaps``, some minutes are missing (non-contiguous)."""
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
+    spread = np.abs(rng.normal(0, 0.003, n)) * close
+    minutes = np.arange(n, dtype=np.int64)
+    if gaps:
+        minutes = np.sort(rng.choice(np.arange(int(n * 1.2)), n, replace=False)).astype(np.int64)
+    return {"timestamp": T0 + minutes * 60_000, "open": close, "high": close + spread, "low": close - spread,
+            "close": close, "volume": rng.uniform(0.5, 2.0, n)}
+
+
+def random_intents(candles_, price, params):
+    """Entries with every kind of flaw the rules reject: NaN, wrong side, too close, bad expiry."""
+    rng = np.random.default_rng(params["seed"])
+    n = len(candles_)
+    position = rng.choice([-1, 0, 0, 0, 1], n)
+    distance = rng.choice([0.001, 0.004, 0.01, 0.03, 0.3], n)
+    take_profit = price * (1 + position * distance)
+    stop_loss = price * (1 - position * rng.choice([0.002, 0.006, 0.02, 0.5], n))
+    take_profit[rng.random(n) < 0.05] = np.nan
+    stop_loss[rng.random(n) < 0.05] *= 3  # on the wrong side for longs
+    expiry = rng.choice([5.0, 30.0, 120.0, 90.5, 0.0, 10**6], n)
+    return {"position": position, "price_take_profit": take_profit, "price_stop_loss": stop_loss,
+            "minute_estimated_time": expiry}
+
+
+@pytest.mark.parametrize("seed, gaps, interval", [(1, False, "1m"), (2, False, "5m"), (3, True, "1m"),
+                                                  (4, True, "15m"), (5, False, "1h"), (6, True, "3m")])
+def test_random_intents_on_random_markets_give_identical_columns(monkeypatch, seed, gaps, interval):
+    market = random_market(seed, 6_000, gaps)
+    frame = FrameSchema(frame_name="f", interval="1m", start_date=minute(60), end_date=minute(5_500))
+    strategy = StrategySchema(strategy_name="rand", interval=interval, get_signals=random_intents,
+                              params={"seed": seed})
+    cfg = EngineConfig(CC_PERCENT_FEE=0.1, CC_PERCENT_SLIPPAGE=0.05)
+
+    def run_():
+        return BacktestRun(strategy, dataframe_exchange("x", {}), frame, "SYM", candles(market), cfg=cfg,
+                           stats_only=True)
+
+    in_c = columns_of(run_(), monkeypatch, native=True)
+    assert len(in_c["pnl"]) >= (20 if interval in ("1m", "3m", "5m") else 3)  # fewer calls on a slow throttle
+    assert in_c == columns_of(run_(), monkeypatch, native=False)
+
+
+def test_a_stop_between_segments_ends_the_walk_early(sim, monkeypatch):
+    exchange, frame, sim_candles = sim
+    strategy = StrategySchema(strategy_name="sma", interval="5m", get_signals=sma_cross_signals,
+                              params={"fast": 10, "slow": 30})
+    monkeypatch.setattr(settle_kernel, "SEGMENT_TICKS", 5_000)
+    full = columns_of(BacktestRun(strategy, exchange, frame, "SIMUSDT", sim_candles, stats_only=True),
+                      monkeypatch, native=True)
+    checks = iter([False, False, True])
+    stopped = BacktestRun(strategy, exchange, frame, "SIMUSDT", sim_candles, stats_only=True)
+    part = columns_of(stopped, monkeypatch, native=True, should_stop=lambda: next(checks, True))
+    assert stopped.stopped
+    assert 0 < len(part["pnl"]) < len(full["pnl"])
+    assert part["pnl"] == full["pnl"][:len(part["pnl"])]  # segments cut between trades, never inside one
+
+
+def test_a_wrong_call_is_a_value_error_not_a_crash():
+    ticks = np.arange(10, dtype=np.int64) * 60_000
+    floats = np.ones(5)
+    with pytest.raises(ValueError, match="one entry per candle"):
+        settle_kernel.settle(0, 10, -1, ticks // 300_000, np.ones(10, bool), np.ones(10, np.int64), ticks,
+                             np.arange(10), np.ones(5, np.int8), floats, floats, None, np.ones(6), floats,
+                             floats, ticks[:5], True, True, int(ticks[-1]), 120, (0.1, 0.1, 10, 0, 0),
+                             (np.empty(3), np.empty(3, np.int64), np.empty(3, np.int64)), 0)
