@@ -35,6 +35,8 @@ PLAN = {  # engine -> cases it runs
     "vectorbt": ["single", "walker8", "grid53"],
 }
 PEERS = ("backtesting.py", "vectorbt")
+FARMS = ("btfarm-farm-1", "btfarm-farm-2")
+FARM_ROUNDS = 3  # farm-1 and farm-2 take turns, so a slow spell of the machine hits both alike
 OPTIONAL = {"backtesting.py": "backtesting", "vectorbt": "vectorbt"}  # engine -> module it needs
 
 
@@ -53,6 +55,17 @@ def measure(engine: str, case: str, runs: int) -> dict:
     if done.returncode != 0:
         return {"engine": engine, "case": case, "error": done.stderr.strip().splitlines()[-1:] or ["failed"]}
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def merge(parts: list[dict]) -> dict:
+    """One result from the rounds of one (engine, case): all their runs, the worst peak RSS."""
+    failed = [p for p in parts if "error" in p]
+    if failed:
+        return failed[0]
+    merged = {**parts[-1], "seconds": [t for p in parts for t in p["seconds"]]}
+    for key in ("peak_rss_mb", "peak_child_rss_mb"):
+        merged[key] = max(p[key] for p in parts)
+    return merged
 
 
 def summarise(result: dict) -> dict:
@@ -100,9 +113,20 @@ def markdown(rows: list[dict], notes: list[str]) -> str:
     return "\n".join(out + [""] + [f"- {n}" for n in notes]) + "\n"
 
 
+def farm_rounds(engines: list[str], case: str, runs: int) -> list[dict]:
+    """``runs`` timed runs of each farm engine on ``case``, in alternating rounds."""
+    per_round = max(1, -(-runs // FARM_ROUNDS))
+    parts: dict[str, list[dict]] = {e: [] for e in engines}
+    for index in range(FARM_ROUNDS if runs > 1 else 1):
+        for engine in engines:
+            print(f"running {engine} on {case} (round {index + 1}) ...", file=sys.stderr, flush=True)
+            parts[engine].append(measure(engine, case, per_round))
+    return [summarise(merge(parts[e])) for e in engines]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=5, help="timed runs per btfarm engine and case")
+    parser.add_argument("--runs", type=int, default=6, help="timed runs per btfarm engine and case")
     parser.add_argument("--peer-runs", type=int, default=3, help="timed runs per peer and case")
     parser.add_argument("--quick", action="store_true", help="2 btfarm runs, 1 peer run")
     parser.add_argument("--engines", default=",".join(PLAN), help="comma-separated subset of " + ",".join(PLAN))
@@ -115,7 +139,8 @@ def main() -> None:
     year_data = HERE / "data" / "SIMUSDT.parquet"
     rows = []
     started = time.perf_counter()
-    for engine in args.engines.split(","):
+    engines = args.engines.split(",")
+    for engine in engines:
         why = available(engine)
         for case in PLAN[engine]:
             if case not in wanted_cases:
@@ -124,6 +149,10 @@ def main() -> None:
                 why = f"{year_data} is missing: run python bench/make_year.py first"
             if why:
                 rows.append({"engine": engine, "case": case, "error": [why]})
+                continue
+            if engine in FARMS and case != "year1000":
+                if engine == FARMS[0] or FARMS[0] not in engines:  # the first farm engine runs both
+                    rows.extend(farm_rounds([e for e in FARMS if e in engines], case, runs))
                 continue
             print(f"running {engine} on {case} ...", file=sys.stderr, flush=True)
             rows.append(summarise(measure(engine, case, peer_runs if engine in PEERS else runs)))

@@ -37,14 +37,14 @@ def leave(r: redis.Redis, node: str) -> None:
 def live_slots(r: redis.Redis) -> dict[str, int]:
     """Node name -> pool size of every worker whose heartbeat still holds."""
     now = int(time.time() * 1000)
-    lapsed = r.zrangebyscore(keys.worker_heartbeats(), "-inf", now)
+    pipe = r.pipeline(transaction=False)  # one round trip: a sweep asks this before it starts
+    pipe.zrangebyscore(keys.worker_heartbeats(), "-inf", now)
+    pipe.zrangebyscore(keys.worker_heartbeats(), now + 1, "+inf")
+    pipe.hgetall(keys.worker_slots())
+    lapsed, nodes, sizes = pipe.execute()
     if lapsed:
         pipe = r.pipeline()
         pipe.zrem(keys.worker_heartbeats(), *lapsed)
         pipe.hdel(keys.worker_slots(), *lapsed)
         pipe.execute()
-    nodes = r.zrangebyscore(keys.worker_heartbeats(), now, "+inf")
-    if not nodes:
-        return {}
-    sizes = r.hmget(keys.worker_slots(), nodes)
-    return {node: int(size or 1) for node, size in zip(nodes, sizes, strict=True)}
+    return {node: int(sizes.get(node) or 1) for node in nodes}
