@@ -10,11 +10,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     BTFARM_SCHEDULE_FILE=/data/btfarm-schedule.toml
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY shared ./shared
 COPY workers ./workers
 COPY orchestrator ./orchestrator
-RUN pip install . && useradd --create-home --uid 1000 btfarm \
+# gcc only while pip builds the batch lane's C extension (setup.py), then removed
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install . \
+    && apt-get purge -y gcc libc6-dev && apt-get autoremove -y && rm -rf /var/lib/apt/lists/* \
+    && python -c "import btfarm.shared.engine._settle" \
+    && useradd --create-home --uid 1000 btfarm \
     && mkdir -p /data /strategies && chown btfarm /data /strategies
 
 USER btfarm
