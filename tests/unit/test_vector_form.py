@@ -2,33 +2,26 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from btfarm.shared.demo import sma_cross_signal, sma_cross_signals
-from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
+from btfarm.shared.engine.backtest_run import BacktestRun
 from btfarm.shared.engine_config import EngineConfig
 from btfarm.shared.errors import SignalError
-from btfarm.shared.exchanges import csv_exchange, dataframe_exchange
+from btfarm.shared.exchanges import dataframe_exchange
 from btfarm.shared.schemas import FrameSchema, StrategySchema
 from btfarm.shared.stats import compute_statistics
 
 from .market import Script, candles, flat, minute, run
+from .sim_data import GRID53, GRID53_IDS, load_sim
 
 pytestmark = pytest.mark.unit
-
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "sim-30d-1m.csv"
-GRID53 = [(f, s) for f in (3, 5, 8, 10, 12, 15, 20) for s in (15, 20, 26, 30, 40, 45, 60, 90) if f < s]
 
 
 @pytest.fixture(scope="module")
 def sim():
-    exchange = csv_exchange("sim-vec", files={"SIMUSDT": DATA})
-    frame = FrameSchema(frame_name="sim-30d", interval="1m", start_date="2025-01-01T00:00:00Z",
-                        end_date="2025-01-30T23:59:00Z")
-    return exchange, frame, load_frame_candles(exchange, frame, "SIMUSDT")
+    return load_sim("sim-vec")
 
 
 def closed(run_):
@@ -40,7 +33,7 @@ def test_grid53_has_53_variants():
     assert len(GRID53) == 53
 
 
-@pytest.mark.parametrize("fast, slow", GRID53, ids=[f"{f}-{s}" for f, s in GRID53])
+@pytest.mark.parametrize("fast, slow", GRID53, ids=GRID53_IDS)
 def test_both_forms_give_identical_closed_signals(sim, fast, slow):
     exchange, frame, candles = sim
     strategy = StrategySchema(strategy_name="sma", interval="5m", get_signal=sma_cross_signal,
