@@ -6,10 +6,12 @@ the sweep's inbox list, in the same round trip (a Lua script, ``TURN_LUA``)
 that checks and marks the next variant: a variant of a few milliseconds
 cannot afford four round trips. It rings the sweep's doorbell (the list the
 orchestrator BLPOPs) at most every ``RING_SECONDS`` and when the chunk ends,
-so the orchestrator drains results in batches instead of waking per variant. It stops cooperatively (DESIGN: never
-``terminate``): a chunk taken from the queue after the walker was stopped, or
-after its sweep ended, reports its variants "stopped" without running them;
-a running one checks the walker's stop flag between engine steps.
+so the orchestrator drains results in batches instead of waking per variant.
+It returns what happened to each variant as the task result (Flower shows
+it). It stops cooperatively (DESIGN: never ``terminate``): a chunk taken
+from the queue after the walker was stopped, or after its sweep ended,
+reports its variants "stopped" without running them; a running one checks
+the walker's stop flag between engine steps.
 
 Failures are per variant (STYLE 9): a strategy missing from this worker's
 registry, an exception inside it (``MemoryError`` included: each pool child
