@@ -180,7 +180,8 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
 
     poller = StopPoller(r, "walker", chunk.symbol, chunk.walker_name)
     total = len(chunk.variants)
-    next_progress = 0.0
+    # the first after PROGRESS_EVERY_SECONDS: a chunk shorter than that ends before anyone sees it
+    next_progress = time.monotonic() + PROGRESS_EVERY_SECONDS
     last_seconds = 0.0
     try:
         for index, variant in enumerate(chunk.variants):
