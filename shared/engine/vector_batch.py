@@ -28,7 +28,7 @@ from .intents import Intents
 from .lifecycle import StrategyCore
 from .pnl import pnl_percentage
 from .settle_kernel import valid_signal
-from .walk_grid import walk_grid
+from .walk_grid import ticks_uniform, walk_grid
 
 
 def eligible(core: StrategyCore, intents: Intents) -> bool:
@@ -72,12 +72,12 @@ def walk_quiet(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
     slip, fee = cfg.CC_PERCENT_SLIPPAGE, cfg.CC_PERCENT_FEE  # percent, as pnl_percentage takes them
     contiguous = candles.contiguous
     first_ms = int(ts[0])
-    ticks_uniform = n < 2 or bool((np.diff(ticks) == ticks[1] - ticks[0]).all())
+    uniform = ticks_uniform(candles, ticks)
     tick0, step = int(ticks[0]), int(ticks[1] - ticks[0]) if n > 1 else 1
     last_bucket = core.last_bucket
     if columns is not None and settle_kernel.available():
         yield from _walk_compiled(core, candles, ticks, intents, frame_end_ms, should_stop, columns,
-                                  bucket, cursor, offered, call_list, vwap, ticks_uniform)
+                                  bucket, cursor, offered, call_list, vwap, uniform)
         return
     i = 0
     while i < n:
@@ -126,7 +126,7 @@ def walk_quiet(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
             columns["pending_at"].append(t)
             columns["close_timestamp"].append(close_ms)
             core.settled_ms = close_ms
-            i = (close_ms - tick0) // step + 1 if ticks_uniform else int(np.searchsorted(ticks, close_ms, "right"))
+            i = (close_ms - tick0) // step + 1 if uniform else int(np.searchsorted(ticks, close_ms, "right"))
             continue
         if watched > 0:
             seen = v[:watched]
@@ -137,7 +137,7 @@ def walk_quiet(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
                                 best, worst, slip, fee)
         core.settled_ms = record["close_timestamp"]
         core.emit("closed", record)
-        if ticks_uniform:
+        if uniform:
             i = max(0, (core.settled_ms - tick0) // step + 1)
         else:
             i = int(np.searchsorted(ticks, core.settled_ms, "right"))
@@ -148,7 +148,7 @@ def walk_quiet(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
 def _walk_compiled(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents: Intents,
                    frame_end_ms: int, should_stop: Callable[[], bool] | None, columns: dict[str, list],
                    bucket: np.ndarray, cursor: np.ndarray, offered: np.ndarray, call_list: list[int],
-                   vwap: np.ndarray, ticks_uniform: bool) -> Iterator[int]:
+                   vwap: np.ndarray, uniform: bool) -> Iterator[int]:
     """The stats-only loop in C (settle_kernel), one segment of ticks per call, the stop flag between."""
     cfg = core.cfg
     n = len(ticks)
@@ -167,7 +167,7 @@ def _walk_compiled(core: StrategyCore, candles: Candles, ticks: np.ndarray, inte
         i, last_bucket, count = settle_kernel.settle(
             i, i + settle_kernel.SEGMENT_TICKS, last_bucket, bucket, offered, cursor, ticks, calls,
             intents.position, intents.take_profit, intents.stop_loss, intents.expiry, vwap, candles.low,
-            candles.high, candles.timestamp, candles.contiguous, ticks_uniform, frame_end_ms,
+            candles.high, candles.timestamp, candles.contiguous, uniform, frame_end_ms,
             cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES, limits, out, count)
         yield min(int(i), n)
     for key, values in zip(("pnl", "pending_at", "close_timestamp"), out, strict=True):

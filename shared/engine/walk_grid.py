@@ -28,3 +28,13 @@ def walk_grid(candles: Candles, ticks: np.ndarray, throttle_ms: int) -> tuple[np
             array.flags.writeable = False  # shared by every variant's walk
         cached = candles.memo[key] = (bucket, cursor, inside, first_of_bucket)
     return cached
+
+
+def ticks_uniform(candles: Candles, ticks: np.ndarray) -> bool:
+    """True when the ticks are evenly spaced (so a close time maps to its tick by
+    arithmetic); kept on the candles like the grid, as every variant asks."""
+    key = ("ticks_uniform", int(ticks[0]), int(ticks[-1]), len(ticks)) if len(ticks) else ("ticks_uniform",)
+    cached = candles.memo.get(key)
+    if cached is None:
+        cached = candles.memo[key] = len(ticks) < 2 or bool((np.diff(ticks) == ticks[1] - ticks[0]).all())
+    return cached
