@@ -15,6 +15,7 @@ import pytest
 from btfarm.orchestrator import Backtest
 from btfarm.orchestrator.state_store import reset_state
 from btfarm.shared.settings import get_settings
+from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -25,16 +26,6 @@ BTFARM = [sys.executable, "-m", "btfarm.orchestrator.cli"]
 def cli(*args: str, env: dict[str, str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([*BTFARM, *args], env=env, cwd=cwd, capture_output=True, text=True,
                           timeout=timeout)
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)  # polling a condition with a deadline, not a fixed wait
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture

@@ -29,7 +29,8 @@ from btfarm.shared.store import keys
 from btfarm.workers.app import TASK_QUEUE, configure
 from tests import farm_strategies
 from tests.support.celery_workers import REPO, CeleryWorker, farm_env
-from tests.support.faults import WORKER_FAULTS, kill_process, kill_worker, restart_redis, wait_for
+from tests.support.faults import WORKER_FAULTS, kill_process, kill_worker, restart_redis
+from tests.support.processes import wait_for
 from tests.support.redis_server import RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]

@@ -20,7 +20,7 @@ from btfarm.shared.store import keys
 from btfarm.workers.app import TASK_QUEUE, configure
 from tests import farm_strategies
 from tests.support.celery_workers import REPO, CeleryWorker, farm_env
-from tests.support.faults import wait_for
+from tests.support.processes import wait_for
 from tests.support.redis_server import RedisServer, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]

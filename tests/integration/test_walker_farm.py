@@ -22,6 +22,7 @@ from btfarm.shared.stats import compute_statistics
 from btfarm.workers.app import configure
 from tests import farm_strategies
 from tests.support.celery_workers import REPO, CeleryWorker, farm_env
+from tests.support.processes import stop_process, wait_for
 from tests.support.redis_server import RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -130,12 +131,11 @@ def live_pool(r, expected: set[str], timeout: float = 15.0) -> dict[str, int]:
     """The registry's live workers once it lists exactly ``expected`` (heartbeats are async)."""
     from btfarm.shared.store import worker_registry
 
-    deadline = time.monotonic() + timeout
-    while True:
+    def settled() -> dict[str, int] | None:
         live = worker_registry.live_slots(r)
-        if set(live) == expected or time.monotonic() > deadline:
-            return live
-        time.sleep(0.05)  # polling the registry with a deadline
+        return live if set(live) == expected else None
+
+    return wait_for(settled, timeout, f"the worker registry to list exactly {sorted(expected)}")
 
 
 def test_workers_announce_their_pool_and_a_clean_shutdown_leaves_it(farm_url, farm, tmp_path):
@@ -206,31 +206,6 @@ def test_list_from_another_process_shows_the_running_walker(farm_url):
     assert rows[0]["status"] == "done"
 
 
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    import contextlib
-    import signal
-
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)  # beat's or Flower's children, if any
-
-
 def test_flower_lists_both_workers_and_the_finished_tasks(farm_url, farm, tmp_path):
     import httpx
 
@@ -253,7 +228,7 @@ def test_flower_lists_both_workers_and_the_finished_tasks(farm_url, farm, tmp_pa
             names = {w.name for w in farm["workers"]}
             return reply.status_code == 200 and names <= set(reply.json()) and reply.json()
 
-        _wait_for(workers, 40, "Flower to list both workers")
+        wait_for(workers, 40, "Flower to list both workers")
         assert httpx.get(f"{base}/api/workers", timeout=5).status_code == 401  # basic auth is on
         list(Walker.run(SYMBOL, "farm-small", chunk_size=1))
         chunks = Walker.get_data(SYMBOL, "farm-small").total_strategies
@@ -264,10 +239,10 @@ def test_flower_lists_both_workers_and_the_finished_tasks(farm_url, farm, tmp_pa
                     and t["state"] == "SUCCESS" and "farm-small" in (t.get("kwargs") or "")]
             return len(done) >= chunks and done
 
-        done = _wait_for(finished, 20, "Flower to show the finished chunk tasks")
+        done = wait_for(finished, 20, "Flower to show the finished chunk tasks")
         assert {t["worker"] for t in done} <= {w.name for w in farm["workers"]}
     finally:
-        _stop(flower)
+        stop_process(flower, timeout=15)
         log.close()
 
 
@@ -291,9 +266,9 @@ def test_beat_entry_fires_and_dumps_a_dated_report_and_a_comparison(farm_url, tm
             comparisons = sorted(folder.glob("*-BTCUSDT-comparison.md")) if folder.exists() else []
             return len(comparisons) >= 2 and comparisons
 
-        comparisons = _wait_for(two_runs, 45, "two scheduled runs")
+        comparisons = wait_for(two_runs, 45, "two scheduled runs")
     finally:
-        _stop(beat)
+        stop_process(beat, timeout=15)
         log.close()
     reports = sorted(p for p in folder.glob("*-BTCUSDT.md"))
     assert len(reports) >= 2
@@ -358,7 +333,7 @@ def test_a_worker_process_killed_mid_chunk_is_redelivered_and_no_variant_counts_
         return any(r["worker"].endswith(f":{child.pid}") and order[name] % 3 == 0
                    for name, r in list(inst.data.records.items()))
 
-    _wait_for(first_of_a_chunk_from_the_victim, 30, "the victim to finish a chunk's first variant")
+    wait_for(first_of_a_chunk_from_the_victim, 30, "the victim to finish a chunk's first variant")
     os.kill(child.pid, signal.SIGKILL)  # mid-chunk: its second variant is running
     assert Walker.wait(SYMBOL, "farm-slow-sweep", timeout=60)
     data = Walker.get_data(SYMBOL, "farm-slow-sweep")

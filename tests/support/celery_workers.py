@@ -3,18 +3,17 @@ trip, stopped by PID (SIGTERM, then SIGKILL of their process group)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 
+from .processes import stop_process
+
 REPO = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_SECONDS = 30.0  # for a worker to answer a ping after it starts
-STOP_TIMEOUT_SECONDS = 10.0  # warm shutdown before SIGKILL
 TEST_IMPORTS = "tests.farm_strategies"
 
 
@@ -70,13 +69,5 @@ class CeleryWorker:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)  # any pool child that outlived its parent
+        if process is not None and process.poll() is None:
+            stop_process(process)

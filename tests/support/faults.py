@@ -1,7 +1,7 @@
 """The faults the reliability tests inject, as one small enumerated helper (STYLE 19).
 
 Every fault acts on a process the test started, by PID; none sleeps: the
-caller polls for what it waits on, with a deadline (``wait_for``).
+caller polls for what it waits on, with a deadline (``processes.wait_for``).
 """
 
 from __future__ import annotations
@@ -10,17 +10,11 @@ import contextlib
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable
-from typing import TypeVar
 
 import psutil
 
 from .celery_workers import CeleryWorker
 from .redis_server import RedisServer
-
-T = TypeVar("T")
-POLL_SECONDS = 0.1  # between checks of a condition, bounded by its deadline
 
 WORKER_FAULTS = ("child", "worker")  # kill -9 the pool process / the whole worker (main + pool)
 
@@ -57,14 +51,3 @@ def kill_process(process: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
         process.kill()
     process.wait(timeout=10)
-
-
-def wait_for(predicate: Callable[[], T], timeout: float, what: str) -> T:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(POLL_SECONDS)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
