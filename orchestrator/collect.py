@@ -48,9 +48,8 @@ class Collector:
             raw = self._r.lpop(self._inbox, DRAIN_BATCH)
             if not raw:
                 break
-            for rec in (json.loads(x) for x in raw):
-                if rec.get("status") != "stopped" and self.accept(rec):
-                    found.append(rec)
+            records = (json.loads(x) for x in raw)
+            found.extend(self.accept_all([rec for rec in records if rec.get("status") != "stopped"]))
         names = sorted(self.pending)
         for name, raw in zip(names, self._r.mget([keys.walker_result(self.run_id, n) for n in names]),
                              strict=True):
@@ -76,7 +75,9 @@ class Collector:
         return self.accept_all([json.loads(x) for x in raw]) if raw else []
 
     def accept_all(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """``accept`` for a batch: the SET NX of every record in one round trip."""
+        """The records that count, in arrival order: the first copy of each pending
+        variant, stored with SET NX (the whole batch in one round trip); a copy
+        already stored, or a second one, counts as a duplicate."""
         fresh: dict[str, dict[str, Any]] = {}
         for record in records:
             name = record.get("strategy_name")
@@ -98,6 +99,3 @@ class Collector:
             else:
                 self.duplicates += 1
         return accepted
-
-    def accept(self, record: dict[str, Any]) -> bool:
-        return bool(self.accept_all([record]))

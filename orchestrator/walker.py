@@ -454,7 +454,7 @@ class WalkerUtils(InstanceUtils):
                 records = collector.wait(WAIT_SECONDS)
                 if not records and now - max(last_result, last_check) > STALL_SECONDS:
                     last_check = time.monotonic()
-                    records = [r for r in watch.check(collector.pending) if collector.accept(r)]
+                    records = collector.accept_all(watch.check(collector.pending))
             except (redis.ConnectionError, redis.TimeoutError, StoreUnavailable) as exc:
                 outage = outage or _Outage(settings.store_outage_seconds)
                 if outage.expired():

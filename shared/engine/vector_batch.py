@@ -153,7 +153,7 @@ def _walk_compiled(core: StrategyCore, candles: Candles, ticks: np.ndarray, inte
     cfg = core.cfg
     n = len(ticks)
     calls = np.asarray(call_list, dtype=np.int64)
-    size = len(calls) + int(offered.sum())  # each trade uses up at least one offered tick
+    size = int(offered.sum())  # each trade opens at an offered tick of its own: no more trades than those
     out = (np.empty(size), np.empty(size, np.int64), np.empty(size, np.int64))
     limits = (cfg.CC_MIN_TAKEPROFIT_DISTANCE_PERCENT, cfg.CC_MIN_STOPLOSS_DISTANCE_PERCENT,
               cfg.CC_MAX_STOPLOSS_DISTANCE_PERCENT, cfg.CC_PERCENT_SLIPPAGE, cfg.CC_PERCENT_FEE)
