@@ -108,7 +108,35 @@ def _decode(raw: bytes | str, where: str, symbol: str, strategy_name: str) -> di
     return _check_document(doc, where, symbol, strategy_name)
 
 
-class FileLiveState:
+class _StateDocument:
+    """Load once, then save: the guard both stores share. A state that was not
+    loaded (or failed to decode) is never overwritten, so a corrupt file or key
+    stays as it was for the operator to look at."""
+
+    where: str
+    symbol: str
+    strategy_name: str
+    _loaded: bool = False
+
+    def _read(self) -> bytes | str | None:
+        raise NotImplementedError
+
+    def _write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def load(self) -> dict[str, Any] | None:
+        raw = self._read()
+        doc = None if raw is None else _decode(raw, self.where, self.symbol, self.strategy_name)
+        self._loaded = True
+        return doc
+
+    def save(self, doc: dict[str, Any]) -> None:
+        if not self._loaded:
+            raise PersistenceError(f"live state {self.where} was not loaded (or is corrupt); refusing to overwrite it")
+        self._write(_encode(doc, self.where))
+
+
+class FileLiveState(_StateDocument):
     """Files under ``{root}/{symbol}/`` (names percent-escaped)."""
 
     def __init__(self, root: Path, symbol: str, strategy_name: str) -> None:
@@ -140,22 +168,15 @@ class FileLiveState:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def load(self) -> dict[str, Any] | None:
+    def _read(self) -> bytes | None:
         try:
-            raw = self.path.read_bytes()
+            return self.path.read_bytes()
         except FileNotFoundError:
-            self._loaded = True
             return None
         except OSError as exc:
             raise PersistenceError(f"cannot read live state {self.path}: {exc}") from exc
-        doc = _decode(raw, self.where, self.symbol, self.strategy_name)
-        self._loaded = True
-        return doc
 
-    def save(self, doc: dict[str, Any]) -> None:
-        if not self._loaded:
-            raise PersistenceError(f"live state {self.path} was not loaded (or is corrupt); refusing to overwrite it")
-        data = _encode(doc, self.where)
+    def _write(self, data: bytes) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
         try:
@@ -221,7 +242,7 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-class RedisLiveState:
+class RedisLiveState(_StateDocument):
     """The keys ``live_signal`` (state) and ``live_events`` (log) on ``r``."""
 
     def __init__(self, r: redis.Redis, symbol: str, strategy_name: str) -> None:
@@ -241,19 +262,11 @@ class RedisLiveState:
     def repair(self) -> None:
         pass  # RPUSH is atomic: no torn entries
 
-    def load(self) -> dict[str, Any] | None:
-        raw = self.r.get(self.key)
-        if raw is None:
-            self._loaded = True
-            return None
-        doc = _decode(raw, self.where, self.symbol, self.strategy_name)
-        self._loaded = True
-        return doc
+    def _read(self) -> bytes | str | None:
+        return self.r.get(self.key)
 
-    def save(self, doc: dict[str, Any]) -> None:
-        if not self._loaded:
-            raise PersistenceError(f"live state {self.where} was not loaded (or is corrupt); refusing to overwrite it")
-        self.r.set(self.key, _encode(doc, self.where))
+    def _write(self, data: bytes) -> None:
+        self.r.set(self.key, data)
 
     def append(self, record: dict[str, Any]) -> None:
         self.r.rpush(self.log_key, _encode(record, self.log_key))
