@@ -21,12 +21,17 @@ from celery import Celery
 
 from btfarm.shared.settings import Settings, get_settings
 
+from .result_backend import SCHEMES, FarmRedisBackend
+
 TASK_QUEUE = "btfarm"  # chunks of variants; every worker consumes it
 SCHEDULE_QUEUE = "btfarm.schedule"  # scheduled walker runs; only `btfarm beat` consumes it
 RESULT_EXPIRES_SECONDS = 3600  # task results in the backend (the orchestrator reads its own list)
 VISIBILITY_TIMEOUT_SECONDS = 3600  # an unacked chunk is redelivered after this (Redis transport)
 
 app = Celery("btfarm", set_as_current=False)
+app.loader.override_backends = {  # a new dict: the loader class's own is shared by every app
+    **app.loader.override_backends,
+    **{scheme: f"{FarmRedisBackend.__module__}:{FarmRedisBackend.__name__}" for scheme in SCHEMES}}
 _configured: tuple[str, str] | None = None
 _lock = threading.Lock()
 
@@ -72,6 +77,9 @@ def _conf(settings: Settings, urls: tuple[str, str]) -> dict[str, object]:
         "task_send_sent_event": True,
         "worker_send_task_events": True,
         "result_expires": RESULT_EXPIRES_SECONDS,
+        # one backend (and connection pool) for the process: each sweep runs in a thread of
+        # its own, and a backend per thread cost a new connection per sweep
+        "result_backend_thread_safe": True,
         "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
