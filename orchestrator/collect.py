@@ -48,8 +48,8 @@ class Collector:
             raw = self._r.lpop(self._inbox, DRAIN_BATCH)
             if not raw:
                 break
-            records = (json.loads(x) for x in raw)
-            found.extend(self.accept_all([rec for rec in records if rec.get("status") != "stopped"]))
+            records = ((json.loads(x), x) for x in raw)
+            found.extend(self._accept([pair for pair in records if pair[0].get("status") != "stopped"]))
         names = sorted(self.pending)
         for name, raw in zip(names, self._r.mget([keys.walker_result(self.run_id, n) for n in names]),
                              strict=True):
@@ -72,27 +72,33 @@ class Collector:
             raw.extend(batch or ())
             if not batch or len(batch) < DRAIN_BATCH:
                 break
-        return self.accept_all([json.loads(x) for x in raw]) if raw else []
+        return self._accept([(json.loads(x), x) for x in raw]) if raw else []
 
     def accept_all(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The records that count, in arrival order: the first copy of each pending
         variant, stored with SET NX (the whole batch in one round trip); a copy
         already stored, or a second one, counts as a duplicate."""
-        fresh: dict[str, dict[str, Any]] = {}
-        for record in records:
+        return self._accept([(record, None) for record in records])
+
+    def _accept(self, records: list[tuple[dict[str, Any], str | None]]) -> list[dict[str, Any]]:
+        """``accept_all`` of (record, its JSON as received or None): a record that came
+        as JSON is stored as it came, not encoded again."""
+        fresh: dict[str, tuple[dict[str, Any], str | None]] = {}
+        for record, raw in records:
             name = record.get("strategy_name")
             if name not in self.pending or name in fresh:
                 self.duplicates += 1
             else:
-                fresh[name] = record
+                fresh[name] = (record, raw)
         pipe = self._r.pipeline(transaction=False)
-        stored = [name for name, record in fresh.items() if record.get("status") != "stopped"]
+        stored = [name for name, (record, _) in fresh.items() if record.get("status") != "stopped"]
         for name in stored:
-            pipe.set(keys.walker_result(self.run_id, name), json.dumps(fresh[name]), nx=True,
+            record, raw = fresh[name]
+            pipe.set(keys.walker_result(self.run_id, name), raw or json.dumps(record), nx=True,
                      ex=keys.WALKER_RESULT_TTL_SECONDS)
         written = dict(zip(stored, pipe.execute() if stored else [], strict=True))
         accepted = []
-        for name, record in fresh.items():
+        for name, (record, _) in fresh.items():
             if written.get(name, True):  # "stopped" records are not stored (see the module docstring)
                 self.pending.discard(name)
                 accepted.append(record)

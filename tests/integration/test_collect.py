@@ -8,6 +8,7 @@ import pytest
 
 from btfarm.orchestrator.collect import Collector
 from btfarm.shared.store import keys
+from btfarm.workers.payloads import dumps
 
 pytestmark = pytest.mark.integration
 
@@ -19,12 +20,13 @@ def record(name: str, status: str = "done") -> dict:
 def test_a_redelivered_result_is_dropped_and_a_stopped_one_is_not_stored(redis_client):
     inbox = keys.walker_inbox("r1")
     for rec in (record("a"), record("a"), record("b", "stopped")):
-        redis_client.rpush(inbox, json.dumps(rec))
+        redis_client.rpush(inbox, dumps(rec))
     collector = Collector(redis_client, "r1", ["a", "b", "c"])
     got = collector.wait(1)
     assert [r["strategy_name"] for r in got] == ["a", "b"] and collector.duplicates == 1
     assert collector.pending == {"c"}
-    assert redis_client.exists(keys.walker_result("r1", "a"))
+    # stored as the worker wrote it (payloads.dumps), not decoded and encoded again
+    assert redis_client.get(keys.walker_result("r1", "a")) == dumps(record("a"))
     assert not redis_client.exists(keys.walker_result("r1", "b"))  # a resume runs it
 
 
