@@ -71,9 +71,10 @@ class InstanceUtils:
                 return inst.task
             inst.stop_event.clear()
             inst.context = dict(context)
-            r = state()
-            stop_flags.clear_stop(r, self.mode, inst.symbol, inst.name)
-            run_status.set_status(r, self.mode, inst.symbol, inst.name, "running", id=inst.id)
+            pipe = state().pipeline(transaction=True)
+            stop_flags.clear_stop(pipe, self.mode, inst.symbol, inst.name)
+            run_status.queue_status(pipe, self.mode, inst.symbol, inst.name, "running", id=inst.id)
+            pipe.execute()
             inst.task = RunTask(f"{self.mode}-{inst.key}", lambda task: self._guarded(inst, task, produce))
             return inst.task.start()
 

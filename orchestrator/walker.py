@@ -404,12 +404,20 @@ class WalkerUtils(InstanceUtils):
             clean = True
         finally:
             sweep.seconds = time.monotonic() - sweep.started
-            try:
-                r.hset(run_key, mapping={
+            try:  # one round trip: the sweep's end is on the path of every caller waiting for it
+                pipe = r.pipeline(transaction=False)
+                pipe.hset(run_key, mapping={
                     "state": "stopped" if sweep.stopped else
                     "interrupted" if sweep.interrupted or len(sweep.records) < len(variants) else "done",
                     "tested": sweep.tested})
-                r.delete(keys.walker_lease(run_id))
+                pipe.delete(keys.walker_lease(run_id))
+                self._queue_progress(pipe, inst, sweep)
+                timings = [rec["seconds"] for rec in sweep.records.values()
+                           if rec["status"] == "done" and rec.get("seconds")]
+                if clean and timings:
+                    pipe.set(keys.walker_timing(plan.walker_name, inst.symbol), sum(timings) / len(timings),
+                             ex=keys.WALKER_RESULT_TTL_SECONDS)
+                pipe.execute()
             except redis.RedisError:
                 pass  # Redis is away: the lease expires by itself and the state says "running"
             finally:
@@ -417,19 +425,21 @@ class WalkerUtils(InstanceUtils):
                     _release_blocking(settings, blocking) if clean else blocking.close()
                 if pool is not None:
                     pool.stop()
-        timings = [rec["seconds"] for rec in sweep.records.values()
-                   if rec["status"] == "done" and rec.get("seconds")]
-        if timings:
-            r.set(keys.walker_timing(plan.walker_name, inst.symbol), sum(timings) / len(timings),
-                  ex=keys.WALKER_RESULT_TTL_SECONDS)
-        data = sweep.data()
         if sweep.stopped:
             inst.stop_event.set()
-        events.emit("walker_complete", data)
+        if events.has_listeners("walker_complete"):
+            events.emit("walker_complete", sweep.data())
         events.emit("done.walker", {"mode": "walker", "symbol": inst.symbol,
                                     "walker_name": plan.walker_name, "stopped": sweep.stopped,
-                                    "strategies_tested": data.strategies_tested,
-                                    "best_strategy": data.best_strategy})
+                                    "strategies_tested": sweep.tested,
+                                    "best_strategy": sweep.best[0] if sweep.best else None})
+
+    def _queue_progress(self, pipe: redis.client.Pipeline, inst: Instance, sweep: _Sweep) -> None:
+        run_status.queue_status(
+            pipe, self.mode, inst.symbol, inst.name, "running", id=inst.id,
+            progress=len(sweep.records) / max(len(sweep.variants), 1),
+            strategies_tested=sweep.tested, total_strategies=len(sweep.variants),
+            best_strategy=sweep.best[0] if sweep.best else "")
 
     def _collect(self, inst: Instance, task: RunTask, sweep: _Sweep, collector: Collector,
                  pool: LocalPool | None, watch: ChunkWatch, attempt: int) -> None:
@@ -496,13 +506,11 @@ class WalkerUtils(InstanceUtils):
                 if events.has_listeners("walker"):
                     events.emit("walker", progress)
             now = time.monotonic()
-            if records and (now >= next_status or collector.finished):
+            if records and now >= next_status and not collector.finished:  # the end writes the last
                 next_status = now + STATUS_EVERY_SECONDS
-                _advisory(run_status.set_status,
-                    state(), self.mode, inst.symbol, inst.name, "running", id=inst.id,
-                    progress=len(sweep.records) / max(len(sweep.variants), 1),
-                    strategies_tested=sweep.tested, total_strategies=len(sweep.variants),
-                    best_strategy=sweep.best[0] if sweep.best else "")
+                pipe = state().pipeline(transaction=True)
+                self._queue_progress(pipe, inst, sweep)
+                _advisory(pipe.execute)
         if any(rec["status"] == "stopped" for rec in sweep.records.values()):
             sweep.stopped = True  # the workers saw the stop before this loop's next check did
 

@@ -37,6 +37,16 @@ def set_status(
     fields (an error message, a run id) must be str/int/float/bool and are
     read back as strings.
     """
+    pipe = r.pipeline(transaction=True)
+    queue_status(pipe, mode, symbol, name, status, **fields)
+    pipe.execute()
+
+
+def queue_status(
+    pipe: redis.client.Pipeline, mode: str, symbol: str, name: str, status: str, **fields: object
+) -> None:
+    """``set_status`` as commands queued on ``pipe``, for a caller that writes more in
+    the same round trip; checked now, written when the caller executes ``pipe``."""
     if status not in STATUSES:
         raise ValueError(f"status {status!r} is not one of {', '.join(STATUSES)}")
     progress = float(fields.pop("progress", 0.0))
@@ -61,10 +71,8 @@ def set_status(
         "updated_at": int(time.time() * 1000),
     }
     key = keys.instance_status(mode, symbol, name)
-    pipe = r.pipeline(transaction=True)
     pipe.hset(key, mapping=mapping)
     pipe.sadd(keys.instance_index(), key)
-    pipe.execute()
 
 
 def delete_status(r: redis.Redis, mode: str, symbol: str, name: str) -> None:

@@ -108,6 +108,9 @@ def test_sweep_over_two_workers_equals_the_in_process_backtests(farm_url):
     ranked = rank(list(expected.items()), "sharpe_ratio")
     assert [r.strategy_name for r in data.strategies] == [name for name, _ in ranked]
     assert data.best_strategy == ranked[0][0] == progress[-1].best_strategy
+    (status,) = [row for row in Walker.list() if row["walker_name"] == "farm-sweep"]
+    assert (status["status"], status["progress"], status["strategies_tested"], status["best_strategy"]) \
+        == ("done", 1.0, "25", data.best_strategy)  # the last progress is written with the end
     # best-so-far was right at every step: the best of what had arrived
     seen: dict[str, dict] = {}
     for p in progress:
