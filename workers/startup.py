@@ -10,7 +10,9 @@ counts private anonymous mappings: every large allocation) at
 ``BTFARM_WORKER_MAX_MEMORY_MB``: a strategy that allocates without bound gets
 a ``MemoryError`` in its own variant instead of taking the machine down.
 Celery's ``worker_max_memory_per_child`` (the same number) replaces a child
-whose resident memory grew past it after a task.
+whose resident memory grew past it after a task. The main process fixes
+glibc's malloc thresholds before it forks (malloc_tuning.py): a new child
+would otherwise run its first hundred variants at half speed.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from btfarm.shared.settings import get_settings
 from btfarm.shared.store.connection import connect
 
 from .heartbeat import Heartbeat
+from .malloc_tuning import fix_malloc_thresholds
 
 log = logging.getLogger("btfarm.workers")
 
@@ -77,6 +80,7 @@ def _on_worker_init(**_: object) -> None:
     """Fail at start, not on the first task: a worker that cannot import the
     user's modules or reach the state store exits with the reason (Celery
     swallows ``Exception`` from signal handlers, so this raises SystemExit)."""
+    fix_malloc_thresholds()  # here for the solo and thread pools; forked children inherit it
     try:
         import_modules()
         worker_client().ping()
