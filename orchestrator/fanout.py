@@ -116,6 +116,10 @@ def submit(app: Celery, chunks: Sequence[Chunk], ids: Sequence[str] | None = Non
             app.send_task(
                 TASK_NAME, kwargs=chunk.model_dump(mode="json"), task_id=tid, queue=TASK_QUEUE,
                 producer=producer,
+                # no limits in the message: each worker enforces its own BTFARM_TASK_*_TIME_LIMIT.
+                # Left out, Celery copies in the limits of the task as this process registered
+                # it (its settings, frozen when the task object was first used here)
+                time_limit=None, soft_time_limit=None,
                 kwargsrepr=(f"walker={chunk.walker_name} symbol={chunk.symbol} "
                             f"variants={len(names)}: {', '.join(names)}"),
                 argsrepr="()",
