@@ -15,6 +15,11 @@ chunk that still owes variants:
 - SUCCESS with variants missing (a chunk that lost the lease while Redis was
   away): submitted again too;
 - anything else (queued, running on a live worker): wait.
+
+A chunk owes the variants it claimed (``keys.walker_claims``) and those of
+its own that no chunk claimed; a variant another chunk stole is that
+chunk's. A resubmitted chunk keeps its ``chunk_id``, so it may run what the
+dead one claimed.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import redis
 from celery import Celery
 
+from btfarm.shared.store import keys
 from btfarm.workers.payloads import Chunk, Variant, result_record
 
 from . import fanout
@@ -35,8 +42,9 @@ PING_TIMEOUT_SECONDS = 1.0  # for a worker named by a started chunk to answer
 class ChunkWatch:
     """The chunks of one attempt of a sweep and what each still owes."""
 
-    def __init__(self, app: Celery, chunks: Sequence[Chunk], ids: Sequence[str]) -> None:
+    def __init__(self, app: Celery, r: redis.Redis, chunks: Sequence[Chunk], ids: Sequence[str]) -> None:
         self.app = app
+        self._r = r
         self.chunks: dict[str, Chunk] = dict(zip(ids, chunks, strict=True))
         self.resubmitted = 0
 
@@ -46,9 +54,12 @@ class ChunkWatch:
         ping = ping or self._ping
         failed: list[dict[str, Any]] = []
         for tid, chunk in list(self.chunks.items()):
-            owed = [v for v in chunk.variants if v.strategy_name in pending]
-            if not owed:
+            waiting = [v for v in (*chunk.variants, *chunk.steal) if v.strategy_name in pending]
+            if not waiting:
                 del self.chunks[tid]
+                continue
+            owed = self._owed(chunk, waiting)
+            if not owed:  # another chunk runs them; this one stays watched: it may steal one yet
                 continue
             result = self.app.AsyncResult(tid)
             state, info = result.state, result.info
@@ -62,9 +73,20 @@ class ChunkWatch:
                 self._resubmit(tid, chunk, owed)
         return failed
 
+    def _owed(self, chunk: Chunk, waiting: list[Variant]) -> list[Variant]:
+        own = {v.strategy_name for v in chunk.variants}
+        owners = self._r.hmget(keys.walker_claims(chunk.run_id, chunk.attempt),
+                               [v.strategy_name for v in waiting])
+        return [v for v, owner in zip(waiting, owners, strict=True)
+                if owner == chunk.chunk_id or (owner is None and v.strategy_name in own)]
+
     def _resubmit(self, tid: str, chunk: Chunk, owed: list[Variant]) -> None:
         self.resubmitted += 1
-        again = chunk.model_copy(update={"variants": owed})
+        own = {v.strategy_name for v in chunk.variants}
+        # the same chunk_id (it may run what the dead one claimed), lists kept apart: the
+        # task reads a variant found taken as "the rest of its list is taken too"
+        again = chunk.model_copy(update={"variants": [v for v in owed if v.strategy_name in own],
+                                         "steal": [v for v in owed if v.strategy_name not in own]})
         new_id = f"{tid}-r{self.resubmitted}"
         fanout.submit(self.app, [again], [new_id])
         self.chunks[new_id] = again

@@ -77,17 +77,22 @@ def overhead_fraction(chunk_size: int, variant_seconds: float) -> float:
 def make_chunks(run_id: str, walker_name: str, symbol: str, exchange_name: str, frame_name: str,
                 variants: Sequence[Variant], size: int, attempt: int = 1) -> list[Chunk]:
     """As few chunks as hold at most ``size`` variants each, their sizes
-    differing by one at most (53 at 27 a chunk: 27 + 26, not 27 + 27 + ...)."""
+    differing by one at most (53 at 27 a chunk: 27 + 26, not 27 + 27 + ...).
+
+    Each chunk may steal the next one's variants, from its end: a worker that
+    ends early (a faster machine, a core shared with the orchestrator) helps
+    the one still busy instead of idling while the sweep waits for it."""
     count = math.ceil(len(variants) / size)
     base, extra = divmod(len(variants), count) if count else (0, 0)
-    chunks, start = [], 0
+    blocks, start = [], 0
     for index in range(count):
         end = start + base + (1 if index < extra else 0)
-        chunks.append(Chunk(run_id=run_id, walker_name=walker_name, symbol=symbol,
-                            exchange_name=exchange_name, frame_name=frame_name,
-                            variants=list(variants[start:end]), attempt=attempt))
+        blocks.append(list(variants[start:end]))
         start = end
-    return chunks
+    return [Chunk(run_id=run_id, walker_name=walker_name, symbol=symbol, exchange_name=exchange_name,
+                  frame_name=frame_name, variants=block, attempt=attempt, chunk_id=str(index),
+                  steal=blocks[(index + 1) % count][::-1] if count > 1 else [])
+            for index, block in enumerate(blocks)]
 
 
 def live_slots(r: redis.Redis) -> int:

@@ -399,7 +399,7 @@ class WalkerUtils(InstanceUtils):
             chunks = fanout.make_chunks(run_id, plan.walker_name, inst.symbol, plan.exchange_name,
                                         plan.frame_name, missing, plan.chunk_size, attempt)
             ids = fanout.submit(celery_app, chunks)
-            watch = ChunkWatch(celery_app, chunks, ids)
+            watch = ChunkWatch(celery_app, r, chunks, ids)
             self._collect(inst, task, sweep, collector, pool, watch, attempt)
             clean = True
         finally:

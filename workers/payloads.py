@@ -44,6 +44,11 @@ class Chunk(BaseModel):
     frame_name: str
     variants: list[Variant]
     attempt: int = 1  # the sweep's attempt that submitted it (1, then +1 per resume); see keys.walker_lease
+    # Work stealing: once its own variants are done, a chunk takes these (another chunk's,
+    # from that chunk's end) unless that chunk got there first; keys.walker_claims says who
+    # took what, by ``chunk_id``, which a redelivered or resubmitted copy keeps.
+    chunk_id: str = "0"
+    steal: list[Variant] = []
 
 
 def result_record(variant: Variant, status: str, *, stats: dict[str, Any] | None = None,

@@ -8,10 +8,21 @@ cannot afford four round trips. It rings the sweep's doorbell (the list the
 orchestrator BLPOPs) at most every ``RING_SECONDS`` and when the chunk ends,
 so the orchestrator drains results in batches instead of waking per variant.
 It returns what happened to each variant as the task result (Flower shows
-it). It stops cooperatively (DESIGN: never ``terminate``): a chunk taken
-from the queue after the walker was stopped, or after its sweep ended,
-reports its variants "stopped" without running them; a running one checks
-the walker's stop flag between engine steps.
+it).
+
+Work stealing: once its own variants are done, a chunk takes those of
+``Chunk.steal`` (the next chunk's, from that chunk's end) that no chunk has
+claimed yet. Each variant is claimed just before it runs
+(``keys.walker_claims``), so it runs in one chunk only, and a chunk that ends
+early (a faster machine, a core shared with Redis or the orchestrator) helps
+a busy one instead of leaving the sweep waiting for it. Owner and stealer
+claim one list from opposite ends, so the first variant found taken means
+the rest of that list is taken too.
+
+It stops cooperatively (DESIGN: never ``terminate``): a chunk taken from the
+queue after the walker was stopped, or after its sweep ended, reports its
+variants "stopped" without running them; a running one checks the walker's
+stop flag before each variant (in its turn script) and between engine steps.
 
 Failures are per variant (STYLE 9): a strategy missing from this worker's
 registry, an exception inside it (``MemoryError`` included: each pool child
@@ -58,6 +69,7 @@ PROGRESS_EVERY_SECONDS = 0.5  # at most one PROGRESS task state (seen in Flower)
 # Each record is pushed as its variant ends, but the orchestrator is woken (the doorbell)
 # at most this often per chunk: a wake per 2 ms variant would take a core from the workers.
 RING_SECONDS = 0.05
+OWN, STOLEN = 0, 1  # the two lists of a chunk: its own variants, then those it may steal
 
 
 def _worker_name() -> str:
@@ -72,39 +84,69 @@ def crash_reason(deaths: int) -> str:
 
 
 # Between two variants of a chunk, one round trip: push the finished variant's
-# record (ringing the doorbell when asked), then check the next variant (lease
-# held? already collected?) and mark it running. KEYS: inbox, task record,
-# lease, executions, next variant's result, doorbell. ARGV: TTL, attempt,
-# next variant or "", "1" to mark it, "1" to ring, then the record (if any).
+# record (ringing the doorbell when asked), then check the next variant (walker
+# stopped? lease held? claimed by another chunk? already collected?), claim it
+# and mark it running. The chunk's first turn also counts the delivery and, when
+# a previous delivery left a variant marked running, counts a crash of that
+# variant (its worker died in it). KEYS: inbox, task record, lease, executions,
+# next variant's result, doorbell, claims, stop flag. ARGV: TTL, attempt, next
+# variant or "", "1" to mark it, "1" to ring, chunk id, "1" on the first turn,
+# crashes allowed, then the record (if any). Returns {status, variant a
+# previous delivery died in or "", its crash count}.
 TURN_LUA = """
-if #ARGV > 5 then
-  redis.call('RPUSH', KEYS[1], ARGV[6])
+local died_in, deaths = '', 0
+if ARGV[7] == '1' then
+  redis.call('HINCRBY', KEYS[2], 'deliveries', 1)
+  redis.call('EXPIRE', KEYS[2], ARGV[1])
+  died_in = redis.call('HGET', KEYS[2], 'running') or ''
+  if died_in ~= '' then
+    deaths = redis.call('HINCRBY', KEYS[2], 'crashes:' .. died_in, 1)
+  end
+end
+if #ARGV > 8 then
+  redis.call('RPUSH', KEYS[1], ARGV[9])
   redis.call('EXPIRE', KEYS[1], ARGV[1])
 end
 if ARGV[5] == '1' then
   redis.call('RPUSH', KEYS[6], '1')
   redis.call('EXPIRE', KEYS[6], ARGV[1])
 end
+local function answer(status)
+  return {status, died_in, deaths}
+end
 if ARGV[3] == '' then
   redis.call('HDEL', KEYS[2], 'running')
-  return 'done'
+  return answer('done')
+end
+if redis.call('EXISTS', KEYS[8]) == 1 then
+  redis.call('HDEL', KEYS[2], 'running')
+  return answer('stopped')
 end
 if redis.call('GET', KEYS[3]) ~= ARGV[2] then
   redis.call('HDEL', KEYS[2], 'running')
-  return 'orphaned'
+  return answer('orphaned')
+end
+local owner = redis.call('HGET', KEYS[7], ARGV[3])
+if owner and owner ~= ARGV[6] then
+  redis.call('HDEL', KEYS[2], 'running')
+  return answer('taken')
 end
 if redis.call('EXISTS', KEYS[5]) == 1 then
   redis.call('HDEL', KEYS[2], 'running')
-  return 'collected'
+  return answer('collected')
 end
-if ARGV[4] == '1' then
-  redis.call('HSET', KEYS[2], 'running', ARGV[3])
-  redis.call('HINCRBY', KEYS[4], ARGV[3], 1)
-  redis.call('EXPIRE', KEYS[4], ARGV[1])
-else
+if not owner then
+  redis.call('HSET', KEYS[7], ARGV[3], ARGV[6])
+  redis.call('EXPIRE', KEYS[7], ARGV[1])
+end
+if ARGV[4] ~= '1' or (died_in == ARGV[3] and deaths > tonumber(ARGV[8])) then
   redis.call('HDEL', KEYS[2], 'running')
+  return answer('dead')
 end
-return 'go'
+redis.call('HSET', KEYS[2], 'running', ARGV[3])
+redis.call('HINCRBY', KEYS[4], ARGV[3], 1)
+redis.call('EXPIRE', KEYS[4], ARGV[1])
+return answer('go')
 """
 _turn_scripts: dict[int, Any] = {}
 
@@ -118,23 +160,6 @@ def _turn_script(r: redis.Redis):
     return script
 
 
-def _begin_delivery(r: redis.Redis, record: str) -> dict[str, int]:
-    """Count this delivery in ``record`` (a ``keys.chunk_task``); the variant a
-    previous delivery died in, with its death count."""
-    pipe = r.pipeline()
-    pipe.hincrby(record, "deliveries", 1)
-    pipe.hget(record, "running")
-    pipe.expire(record, keys.WALKER_RESULT_TTL_SECONDS)
-    _, died_in, _ = pipe.execute()
-    if not died_in:
-        return {}
-    pipe = r.pipeline()
-    pipe.hincrby(record, f"crashes:{died_in}", 1)
-    pipe.hdel(record, "running")
-    deaths, _ = pipe.execute()
-    return {died_in: int(deaths)}
-
-
 @app.task(name="btfarm.backtest_chunk", bind=True, autoretry_for=(redis.ConnectionError,),
           retry_backoff=True, max_retries=get_settings().task_max_retries)
 def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
@@ -144,12 +169,17 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     worker = _worker_name()
     results: list[dict[str, Any]] = []
     task_record = keys.chunk_task(self.request.id or f"{chunk.run_id}-local")
-    deaths = _begin_delivery(r, task_record) if self.request.id else {}
     max_retries = get_settings().task_max_retries
+    deaths: dict[str, int] = {}  # variant -> times a delivery of this task died in it
+    first_turn = bool(self.request.id)  # a delivery to count (a direct call is none)
 
     finished: str | None = None  # the last variant's record, pushed by the next round trip
     ring_by: float | None = None  # when the orchestrator must hear of records pushed unrung
     doorbell = keys.walker_doorbell(chunk.run_id)
+    claims = keys.walker_claims(chunk.run_id, chunk.attempt)
+    poller = StopPoller(r, "walker", chunk.symbol, chunk.walker_name)  # between a variant's steps
+    turn_keys = [inbox, task_record, keys.walker_lease(chunk.run_id), keys.walker_executions(chunk.run_id),
+                 inbox, doorbell, claims, keys.stop_flag("walker", chunk.symbol, chunk.walker_name)]
 
     def report(record: dict[str, Any]) -> None:
         results.append(record)
@@ -159,46 +189,60 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
             pipe.expire(key, keys.WALKER_RESULT_TTL_SECONDS)
         pipe.execute()
 
-    def turn(next_name: str | None = None, run_it: bool = False, last_seconds: float = 0.0) -> str:
-        """Push ``finished``, then check (and with ``run_it`` mark) ``next_name``: one
-        round trip. It rings once ``RING_SECONDS`` passed since the first unrung
-        record, when the next variant may well outlast that, or when the chunk ends."""
-        nonlocal finished, ring_by
+    def turn(next_name: str | None = None, last_seconds: float = 0.0) -> str:
+        """Push ``finished``, then check, claim and mark ``next_name``: one round trip.
+        It rings once ``RING_SECONDS`` passed since the first unrung record, when
+        the next variant may well outlast that, or when the chunk ends."""
+        nonlocal finished, ring_by, first_turn
         now = time.monotonic()
         if finished is not None and ring_by is None:
             ring_by = now + RING_SECONDS
         ring = ring_by is not None and (next_name is None or now + last_seconds >= ring_by)
-        status = _turn_script(r)(
-            keys=[inbox, task_record, keys.walker_lease(chunk.run_id), keys.walker_executions(chunk.run_id),
-                  keys.walker_result(chunk.run_id, next_name) if next_name else inbox, doorbell],
-            args=[keys.WALKER_RESULT_TTL_SECONDS, chunk.attempt, next_name or "", "1" if run_it else "0",
-                  "1" if ring else "0", *((finished,) if finished is not None else ())])
-        finished = None
+        turn_keys[4] = keys.walker_result(chunk.run_id, next_name) if next_name else inbox
+        run_it = next_name is not None and deaths.get(next_name, 0) <= max_retries
+        status, died_in, died = _turn_script(r)(keys=turn_keys, args=[
+            keys.WALKER_RESULT_TTL_SECONDS, chunk.attempt, next_name or "", "1" if run_it else "0",
+            "1" if ring else "0", chunk.chunk_id, "1" if first_turn else "0", max_retries,
+            *((finished,) if finished is not None else ())])
+        if died_in:
+            deaths[died_in] = int(died)
+        first_turn, finished = False, None
         if ring:
             ring_by = None
+        poller.heard(status == "stopped")
         return status
 
-    poller = StopPoller(r, "walker", chunk.symbol, chunk.walker_name)
-    total = len(chunk.variants)
+    def unclaimed(rest: list[Variant]) -> list[Variant]:
+        """Of this chunk's own variants not reached, those no other chunk took (and runs)."""
+        owners = r.hmget(claims, [v.strategy_name for v in rest]) if rest else []
+        return [v for v, owner in zip(rest, owners, strict=True) if owner in (None, chunk.chunk_id)]
+
+    # (list, variant): a stealer claims a list from its end and its owner from its start,
+    # so the first variant found taken means the rest of that list is taken too
+    queue = [(OWN, v) for v in chunk.variants] + [(STOLEN, v) for v in chunk.steal]
+    taken_from: set[int] = set()
     # the first after PROGRESS_EVERY_SECONDS: a chunk shorter than that ends before anyone sees it
     next_progress = time.monotonic() + PROGRESS_EVERY_SECONDS
     last_seconds = 0.0
     try:
-        for index, variant in enumerate(chunk.variants):
+        for index, (part, variant) in enumerate(queue):
+            if part in taken_from:
+                continue
             name = variant.strategy_name
-            if poller.stopped():
-                turn()
+            status = turn(name, last_seconds=last_seconds)
+            if status == "stopped":
                 reason = "walker stopped before this variant started"
-                for rest in chunk.variants[index:]:
+                for rest in unclaimed(chunk.variants[index:]):
                     report(result_record(rest, "stopped", error=reason, worker=worker))
                 break
-            dead = deaths.get(name, 0) > max_retries
-            status = turn(name, run_it=not dead, last_seconds=last_seconds)
             if status == "orphaned":
                 break  # nobody collects this attempt (its orchestrator died, or a resume took over)
+            if status == "taken" or (status == "collected" and part == STOLEN):
+                taken_from.add(part)  # another chunk ran or runs it, and the rest of its list
+                continue
             if status == "collected":
                 continue  # collected before this chunk was redelivered
-            if dead:
+            if status == "dead":
                 report(result_record(variant, "failed", error=crash_reason(deaths[name]), worker=worker))
                 continue
             if self.request.id and time.monotonic() >= next_progress:
@@ -206,7 +250,7 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
                 next_progress = time.monotonic() + PROGRESS_EVERY_SECONDS
                 self.update_state(state="PROGRESS", meta={
                     "walker_name": chunk.walker_name, "symbol": chunk.symbol, "done": index,
-                    "total": total, "variant": name, "hostname": self.request.hostname})
+                    "total": len(queue), "variant": name, "hostname": self.request.hostname})
             try:
                 started = time.monotonic()
                 record = run_variant(chunk, variant, poller.stopped, worker)
@@ -215,13 +259,14 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
                 turn()
                 reason = (f"task soft time limit ({get_settings().task_soft_time_limit:g} s) reached; "
                           "raise BTFARM_TASK_SOFT_TIME_LIMIT or lower BTFARM_CHUNK_SIZE")
-                for rest in chunk.variants[index:]:
+                report(result_record(variant, "failed", error=reason, worker=worker))
+                for rest in unclaimed(chunk.variants[index + 1:]):
                     report(result_record(rest, "failed", error=reason, worker=worker))
                 break
             results.append(record)
             finished = dumps(record)
     finally:
-        if finished is not None or ring_by is not None:
+        if finished is not None or ring_by is not None or first_turn:
             turn()  # the last result, the last ring, and the running mark cleared
     # the records already went to the inbox; the task result only says what happened (Flower shows it)
     return {"run_id": chunk.run_id, "symbol": chunk.symbol, "walker_name": chunk.walker_name,

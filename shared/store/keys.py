@@ -46,7 +46,7 @@ def stop_flag(mode: str, symbol: str, name: str) -> str:
     Writer: ``stop_flags.request_stop`` (``Backtest.stop``, ``Live.stop``,
     ``Walker.stop``, the CLI); cleared by the run when it starts and ends.
     Reader: ``stop_flags.is_stop_requested`` / ``StopPoller`` in the running
-    loop and in worker tasks.
+    loop and in worker tasks (a chunk's turn script reads it before each variant).
     TTL: ``STOP_FLAG_TTL_SECONDS``, so a flag nobody consumed does not stop a
     run started much later.
     """
@@ -147,6 +147,19 @@ def walker_executions(run_id: str) -> str:
     TTL: ``WALKER_RESULT_TTL_SECONDS``.
     """
     return f"{PREFIX}walker:{_part(run_id, 'run_id')}:executions"
+
+
+def walker_claims(run_id: str, attempt: int) -> str:
+    """HASH variant name -> ``chunk_id`` of the chunk that took it, in one attempt of a sweep.
+
+    Writer: the ``btfarm.backtest_chunk`` task, just before it runs a variant
+    (HSETNX in its turn script): a chunk that finished its own variants
+    steals from another chunk's end, and the first to claim a variant runs it.
+    Reader: the same script (a variant claimed by another chunk is skipped)
+    and the orchestrator's chunk watch (a dead chunk owes what it claimed).
+    TTL: ``WALKER_RESULT_TTL_SECONDS``.
+    """
+    return f"{PREFIX}walker:{_part(run_id, 'run_id')}:claims:{int(attempt)}"
 
 
 def chunk_task(task_id: str) -> str:

@@ -65,6 +65,12 @@ class StopPoller:
         self._next_check = float("-inf")  # the first call always asks Redis
         self._stopped = False
 
+    def heard(self, stopped: bool) -> None:
+        """The flag as the caller just read it (in a script of its own): the
+        poller waits a full interval before it asks Redis again."""
+        self._stopped = self._stopped or stopped
+        self._next_check = self._clock() + self._every
+
     def stopped(self) -> bool:
         """True once a stop was requested; hits Redis at most every N seconds."""
         if self._stopped:

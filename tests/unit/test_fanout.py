@@ -37,6 +37,12 @@ def test_a_longer_frame_gets_a_longer_estimate_and_chunks_cover_every_variant():
     chunks = fanout.make_chunks("run", "w", "BTCUSDT", "farm-market", "farm-2d", variants, 3)
     assert [len(c.variants) for c in chunks] == [3, 3, 2, 2]  # as few as hold 3, sizes within one
     assert [v.strategy_name for c in chunks for v in c.variants] == [v.strategy_name for v in variants]
+    # each may steal the next one's variants (the last the first's), from their end
+    assert [[v.strategy_name for v in c.steal] for c in chunks] == [
+        ["v5", "v4", "v3"], ["v7", "v6"], ["v9", "v8"], ["v2", "v1", "v0"]]
+    assert [c.chunk_id for c in chunks] == ["0", "1", "2", "3"]
+    (alone,) = fanout.make_chunks("run", "w", "BTCUSDT", "farm-market", "farm-2d", variants, 10)
+    assert alone.steal == []  # nothing to steal from
 
 
 @pytest.mark.parametrize("variants, variant_seconds, slots", [

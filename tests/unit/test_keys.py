@@ -8,7 +8,7 @@ from btfarm.shared.store import keys
 
 pytestmark = pytest.mark.unit
 
-SAMPLE_ARGS = {"mode": "backtest"}  # every other parameter gets its own name as value
+SAMPLE_ARGS = {"mode": "backtest", "attempt": 1}  # every other parameter gets its own name as value
 
 
 def key_builders():

@@ -1,0 +1,128 @@
+"""Work stealing between the chunks of a sweep (workers/tasks.py), against a real Redis.
+
+The chunk task runs here, in this process (Celery's eager ``apply``, with a
+task id as a worker would have), so the test decides which chunk runs when:
+a chunk that ends early takes the next chunk's variants from its end, a
+variant runs in one chunk only, and the chunk watch knows who owes what.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+import pytest
+
+from btfarm.orchestrator import fanout
+from btfarm.orchestrator.chunk_watch import ChunkWatch
+from btfarm.shared.context import get_params
+from btfarm.shared.demo import sma_cross_signal
+from btfarm.shared.registry import add_strategy
+from btfarm.shared.settings import get_settings
+from btfarm.shared.store import keys
+from btfarm.workers import startup
+from btfarm.workers.app import configure
+from btfarm.workers.payloads import Variant
+from btfarm.workers.tasks import backtest_chunk
+from tests import farm_strategies
+from tests.support.processes import wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+RELEASE = threading.Event()  # a "gated" variant waits for it before its first signal
+
+
+def gated_signal(symbol: str, when: datetime) -> dict | None:
+    if get_params().get("gated") and not RELEASE.wait(timeout=30):
+        raise TimeoutError("the test never released the gated variant")
+    return sma_cross_signal(symbol, when)
+
+
+add_strategy(strategy_name="steal-gated", interval="15m", get_signal=gated_signal,
+             params={"fast": 5, "slow": 20, "gated": 0}, override=True)
+
+
+@pytest.fixture
+def store(redis_client, redis_server, monkeypatch):
+    monkeypatch.setenv("BTFARM_REDIS_URL", redis_server.url)
+    get_settings.cache_clear()
+    monkeypatch.setattr(startup, "_client", None)  # the worker's client, built for this server
+    configure()
+    RELEASE.clear()
+    yield redis_client
+    RELEASE.set()
+
+
+def variants(gated: int | None = None) -> list[Variant]:
+    return [Variant(strategy_name=f"v{i}", base="steal-gated",
+                    params={"fast": 5 + i, "slow": 20, "gated": int(i == gated)}) for i in range(8)]
+
+
+def chunks_of(run_id: str, vs: list[Variant], r) -> list:
+    r.set(keys.walker_lease(run_id), 1)  # the sweep's orchestrator holds the lease
+    return fanout.make_chunks(run_id, "steal-walker", farm_strategies.SYMBOL, "farm-market", "farm-1d", vs, 4)
+
+
+def run_chunk(chunk, task_id: str) -> list[str]:
+    """The variants ``chunk`` ran, in the order it ran them."""
+    result = backtest_chunk.apply(kwargs=chunk.model_dump(mode="json"), task_id=task_id).get()
+    return [v["strategy_name"] for v in result["variants"]]
+
+
+def inbox_names(r, run_id: str) -> list[str]:
+    import json
+
+    return [json.loads(x)["strategy_name"] for x in r.lrange(keys.walker_inbox(run_id), 0, -1)]
+
+
+def test_a_chunk_that_runs_alone_takes_the_next_chunks_variants_from_its_end(store):
+    a, b = chunks_of("steal-alone", variants(), store)
+    assert [v.strategy_name for v in a.steal] == ["v7", "v6", "v5", "v4"]
+
+    assert run_chunk(a, "steal-alone-0") == ["v0", "v1", "v2", "v3", "v7", "v6", "v5", "v4"]
+    assert run_chunk(b, "steal-alone-1") == []  # everything of its own was taken, and it takes nothing back
+    assert inbox_names(store, "steal-alone") == ["v0", "v1", "v2", "v3", "v7", "v6", "v5", "v4"]
+    runs = store.hgetall(keys.walker_executions("steal-alone"))
+    assert runs == {f"v{i}": "1" for i in range(8)}
+    assert set(store.hgetall(keys.walker_claims("steal-alone", 1)).values()) == {a.chunk_id}
+
+
+def test_two_chunks_meet_where_the_busy_one_got_to_and_no_variant_runs_twice(store):
+    a, b = chunks_of("steal-meet", variants(gated=4), store)  # b's first variant waits for the test
+    ran_b: list[str] = []
+    busy = threading.Thread(target=lambda: ran_b.extend(run_chunk(b, "steal-meet-1")))
+    busy.start()
+    try:
+        wait_for(lambda: store.hget(keys.walker_claims("steal-meet", 1), "v4") == b.chunk_id, 10,
+                 "chunk 1 to claim its first variant")
+        ran_a = run_chunk(a, "steal-meet-0")  # while b is stuck in v4
+    finally:
+        RELEASE.set()
+        busy.join(timeout=30)
+
+    assert ran_a == ["v0", "v1", "v2", "v3", "v7", "v6", "v5"]  # stole until it met v4, claimed by b
+    assert ran_b == ["v4"]  # then found the rest of its list taken, and a's list done
+    assert sorted(inbox_names(store, "steal-meet")) == [f"v{i}" for i in range(8)]
+    assert store.hgetall(keys.walker_executions("steal-meet")) == {f"v{i}": "1" for i in range(8)}
+
+
+def test_the_watch_resubmits_what_a_chunk_claimed_and_its_own_unclaimed_under_its_chunk_id(store):
+    from btfarm.workers import app
+
+    a, b = chunks_of("steal-owe", variants(), store)
+    # a ran v0..v1, claimed v2 and stole v7, and its worker died; b was not delivered yet
+    store.hset(keys.walker_claims("steal-owe", 1),
+               mapping={"v0": a.chunk_id, "v1": a.chunk_id, "v2": a.chunk_id, "v7": a.chunk_id})
+    app.backend.store_result("steal-owe-0", {"run_id": "steal-owe", "variants": []}, "SUCCESS")
+    watch = ChunkWatch(app, store, [a, b], ["steal-owe-0", "steal-owe-1"])
+    pending = {"v2", "v3", "v4", "v5", "v6", "v7"}  # v0 and v1 were collected
+
+    assert watch.check(pending) == []
+    again = watch.chunks["steal-owe-0-r1"]  # b (queued) is left to run
+    assert set(watch.chunks) == {"steal-owe-1", "steal-owe-0-r1"} and again.chunk_id == a.chunk_id
+    assert [v.strategy_name for v in again.variants] == ["v2", "v3"]  # its own: claimed, unclaimed
+    assert [v.strategy_name for v in again.steal] == ["v7"]  # stolen by the dead one: still its own
+    assert run_chunk(again, "steal-owe-0-r1") == ["v2", "v3", "v7"]
+    assert run_chunk(b, "steal-owe-1") == ["v4", "v5", "v6"]  # v7 and a's list: taken
+    runs = store.hgetall(keys.walker_executions("steal-owe"))
+    assert runs == {f"v{i}": "1" for i in range(2, 8)}
