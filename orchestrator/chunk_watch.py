@@ -58,7 +58,8 @@ class ChunkWatch:
             if not waiting:
                 del self.chunks[tid]
                 continue
-            owed = self._owed(chunk, waiting)
+            own, stolen = self._owed(chunk, waiting)
+            owed = own + stolen
             if not owed:  # another chunk runs them; this one stays watched: it may steal one yet
                 continue
             result = self.app.AsyncResult(tid)
@@ -70,23 +71,25 @@ class ChunkWatch:
             elif state == "SUCCESS" or (state in ("STARTED", "PROGRESS") and isinstance(info, dict)
                                         and info.get("hostname") and not ping(info["hostname"])):
                 del self.chunks[tid]
-                self._resubmit(tid, chunk, owed)
+                self._resubmit(tid, chunk, own, stolen)
         return failed
 
-    def _owed(self, chunk: Chunk, waiting: list[Variant]) -> list[Variant]:
-        own = {v.strategy_name for v in chunk.variants}
+    def _owed(self, chunk: Chunk, waiting: list[Variant]) -> tuple[list[Variant], list[Variant]]:
+        """Of ``waiting``, what ``chunk`` owes: (its own unclaimed or claimed by it,
+        the stolen ones claimed by it)."""
+        mine = {v.strategy_name for v in chunk.variants}
         owners = self._r.hmget(keys.walker_claims(chunk.run_id, chunk.attempt),
                                [v.strategy_name for v in waiting])
-        return [v for v, owner in zip(waiting, owners, strict=True)
-                if owner == chunk.chunk_id or (owner is None and v.strategy_name in own)]
+        owed = [v for v, owner in zip(waiting, owners, strict=True)
+                if owner == chunk.chunk_id or (owner is None and v.strategy_name in mine)]
+        return ([v for v in owed if v.strategy_name in mine],
+                [v for v in owed if v.strategy_name not in mine])
 
-    def _resubmit(self, tid: str, chunk: Chunk, owed: list[Variant]) -> None:
+    def _resubmit(self, tid: str, chunk: Chunk, own: list[Variant], stolen: list[Variant]) -> None:
         self.resubmitted += 1
-        own = {v.strategy_name for v in chunk.variants}
         # the same chunk_id (it may run what the dead one claimed), lists kept apart: the
         # task reads a variant found taken as "the rest of its list is taken too"
-        again = chunk.model_copy(update={"variants": [v for v in owed if v.strategy_name in own],
-                                         "steal": [v for v in owed if v.strategy_name not in own]})
+        again = chunk.model_copy(update={"variants": own, "steal": stolen})
         new_id = f"{tid}-r{self.resubmitted}"
         fanout.submit(self.app, [again], [new_id])
         self.chunks[new_id] = again

@@ -114,34 +114,22 @@ end
 local function answer(status)
   return {status, died_in, deaths}
 end
-if ARGV[3] == '' then
+local function unmarked(status)  -- no variant of this task is running now
   redis.call('HDEL', KEYS[2], 'running')
-  return answer('done')
+  return answer(status)
 end
-if redis.call('EXISTS', KEYS[8]) == 1 then
-  redis.call('HDEL', KEYS[2], 'running')
-  return answer('stopped')
-end
-if redis.call('GET', KEYS[3]) ~= ARGV[2] then
-  redis.call('HDEL', KEYS[2], 'running')
-  return answer('orphaned')
-end
+if ARGV[3] == '' then return unmarked('done') end
+if redis.call('EXISTS', KEYS[8]) == 1 then return unmarked('stopped') end
+if redis.call('GET', KEYS[3]) ~= ARGV[2] then return unmarked('orphaned') end
 local owner = redis.call('HGET', KEYS[7], ARGV[3])
-if owner and owner ~= ARGV[6] then
-  redis.call('HDEL', KEYS[2], 'running')
-  return answer('taken')
-end
-if redis.call('EXISTS', KEYS[5]) == 1 then
-  redis.call('HDEL', KEYS[2], 'running')
-  return answer('collected')
-end
+if owner and owner ~= ARGV[6] then return unmarked('taken') end
+if redis.call('EXISTS', KEYS[5]) == 1 then return unmarked('collected') end
 if not owner then
   redis.call('HSET', KEYS[7], ARGV[3], ARGV[6])
   redis.call('EXPIRE', KEYS[7], ARGV[1])
 end
 if ARGV[4] ~= '1' or (died_in == ARGV[3] and deaths > tonumber(ARGV[8])) then
-  redis.call('HDEL', KEYS[2], 'running')
-  return answer('dead')
+  return unmarked('dead')
 end
 redis.call('HSET', KEYS[2], 'running', ARGV[3])
 redis.call('HINCRBY', KEYS[4], ARGV[3], 1)
