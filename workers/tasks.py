@@ -169,11 +169,15 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     turn_keys = [inbox, task_record, keys.walker_lease(chunk.run_id), keys.walker_executions(chunk.run_id),
                  inbox, doorbell, claims, keys.stop_flag("walker", chunk.symbol, chunk.walker_name)]
 
-    def report(record: dict[str, Any]) -> None:
-        results.append(record)
+    def report(*records: dict[str, Any]) -> None:
+        """Push records the turn script does not carry (failed or stopped unrun), and ring."""
+        if not records:
+            return
+        results.extend(records)
         pipe = r.pipeline(transaction=False)
-        for key, value in ((inbox, dumps(record)), (doorbell, "1")):
-            pipe.rpush(key, value)
+        pipe.rpush(inbox, *(dumps(record) for record in records))
+        pipe.rpush(doorbell, "1")
+        for key in (inbox, doorbell):
             pipe.expire(key, keys.WALKER_RESULT_TTL_SECONDS)
         pipe.execute()
 
@@ -220,8 +224,8 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
             status = turn(name, last_seconds=last_seconds)
             if status == "stopped":
                 reason = "walker stopped before this variant started"
-                for rest in unclaimed(chunk.variants[index:]):
-                    report(result_record(rest, "stopped", error=reason, worker=worker))
+                report(*(result_record(rest, "stopped", error=reason, worker=worker)
+                         for rest in unclaimed(chunk.variants[index:])))
                 break
             if status == "orphaned":
                 break  # nobody collects this attempt (its orchestrator died, or a resume took over)
@@ -247,9 +251,8 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
                 turn()
                 reason = (f"task soft time limit ({get_settings().task_soft_time_limit:g} s) reached; "
                           "raise BTFARM_TASK_SOFT_TIME_LIMIT or lower BTFARM_CHUNK_SIZE")
-                report(result_record(variant, "failed", error=reason, worker=worker))
-                for rest in unclaimed(chunk.variants[index + 1:]):
-                    report(result_record(rest, "failed", error=reason, worker=worker))
+                report(*(result_record(v, "failed", error=reason, worker=worker)
+                         for v in [variant, *unclaimed(chunk.variants[index + 1:])]))
                 break
             results.append(record)
             finished = dumps(record)
