@@ -157,11 +157,16 @@ _idle_lock = threading.Lock()
 IDLE_BLOCKING_CLIENTS = 4  # kept per URL; more concurrent sweeps connect their own
 
 
+def _kept_url(settings) -> str | None:
+    """The URL whose BLPOP clients are kept; None for the embedded server, which
+    may stop between sweeps."""
+    return None if settings.embedded else settings.state_url or settings.redis_url
+
+
 def _blocking_client(settings) -> redis.Redis:
     """A client for one sweep's BLPOP: a kept one (a new connection costs a few
-    round trips, a good share of a 0.1 s sweep), else a new one. The embedded
-    server may stop between sweeps, so its clients are never kept."""
-    url = None if settings.embedded else settings.state_url or settings.redis_url
+    round trips, a good share of a 0.1 s sweep), else a new one."""
+    url = _kept_url(settings)
     if url:
         with _idle_lock:
             idle = _idle_blocking.get(url)
@@ -171,7 +176,7 @@ def _blocking_client(settings) -> redis.Redis:
 
 
 def _release_blocking(settings, client: redis.Redis) -> None:
-    url = None if settings.embedded else settings.state_url or settings.redis_url
+    url = _kept_url(settings)
     with _idle_lock:
         idle = _idle_blocking.setdefault(url, []) if url else None
         if idle is not None and len(idle) < IDLE_BLOCKING_CLIENTS:
