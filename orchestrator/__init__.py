@@ -32,6 +32,8 @@ from btfarm.shared.events import (
     listen_walker_complete,
     listen_walker_complete_once,
     listen_walker_once,
+    listen_walker_start,
+    listen_walker_start_once,
 )
 from btfarm.shared.exchanges import csv_exchange, dataframe_exchange, synthetic_exchange
 from btfarm.shared.registry import (
@@ -110,6 +112,8 @@ __all__ = [
     "listen_walker_complete",
     "listen_walker_complete_once",
     "listen_walker_once",
+    "listen_walker_start",
+    "listen_walker_start_once",
     "reset_config",
     "set_config",
     "sweep",

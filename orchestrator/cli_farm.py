@@ -26,17 +26,22 @@ SUMMARY_ROWS = 10  # strategies shown in the final table
 @click.option("--chunk-size", type=click.IntRange(min=1), default=None,
               help="Variants per task (default: chosen so task overhead stays under 3 %).")
 @click.option("--dump/--no-dump", default=True, show_default=True, help="Write the markdown report.")
+@click.option("--import", "imports", multiple=True,
+              help="A module or .py file registering your strategies (repeatable; resume needs it).")
 def walker(module: str | None, walker_name: str | None, symbol: str, chunk_size: int | None,
-           dump: bool) -> None:
+           dump: bool, imports: tuple[str, ...]) -> None:
     """Sweep a walker's strategies over the workers (no MODULE: the demo sweep, on this machine).
 
     With no BTFARM_REDIS_URL it starts a private Redis and one local worker
     process per core, and stops both when the sweep ends.
 
-    `btfarm walker resume RUN_ID` finishes an interrupted sweep: results
-    already stored are read back, only the missing variants run.
+    `btfarm walker resume RUN_ID --import MODULE` finishes an interrupted
+    sweep: results already stored are read back, only the missing variants
+    run. Resume imports only the modules named here or in BTFARM_IMPORTS.
     """
-    from .walker import Walker, register_imports
+    from btfarm.shared.settings import get_settings
+    from .embedded import register_imports
+    from .walker import Walker
 
     if module == "resume":
         if walker_name is None or not walker_name.strip():
@@ -48,6 +53,9 @@ def walker(module: str | None, walker_name: str | None, symbol: str, chunk_size:
             plan = Walker.plan_of(walker_name)
         except LookupError as exc:
             raise click.UsageError(str(exc)) from None
+        for spec in dict.fromkeys((*get_settings().imports, *imports)):
+            import_user_module(spec)
+            register_imports(spec)
         _follow(Walker.resume(walker_name), plan.symbol, plan.walker_name, dump, announce=False)
         return
     if module is None:
@@ -59,8 +67,9 @@ def walker(module: str | None, walker_name: str | None, symbol: str, chunk_size:
     else:
         if walker_name is None:
             raise click.UsageError("give the walker's name after the module: btfarm walker MODULE WALKER")
-        import_user_module(module)
-        register_imports(module)
+        for spec in (module, *imports):
+            import_user_module(spec)
+            register_imports(spec)
     _follow(Walker.run(symbol, walker_name, chunk_size=chunk_size), symbol, walker_name, dump)
 
 

@@ -22,15 +22,40 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import psutil
 
+from btfarm.shared.registry import registry
 from btfarm.shared.settings import Settings, get_settings
 from btfarm.workers.app import TASK_QUEUE
 
 STOP_TIMEOUT_SECONDS = 15.0  # warm shutdown allowance before SIGKILL
 LOG_TAIL_CHARS = 2000  # of the worker log, in the error when it died
+
+
+_registered_imports: list[str] = []  # what the CLI imported for the user, in order
+
+
+def register_imports(*specs: str) -> None:
+    """Tell the local pool which user modules to import (the CLI calls this)."""
+    for spec in specs:
+        if spec not in _registered_imports:
+            _registered_imports.append(spec)
+
+
+def pool_imports(walker_name: str, exchange_name: str, frame_name: str,
+                 strategies: Sequence[str]) -> tuple[str, ...]:
+    """What a worker must import to have this sweep's registrations: BTFARM_IMPORTS,
+    the CLI's modules, and each module (or script file) that registered the walker,
+    its exchange, frame or strategies in this process. btfarm's own demo registers
+    on demand (``DEMO_IMPORT``), so its module is never imported bare."""
+    origins = [registry.origin("walker", walker_name), registry.origin("exchange", exchange_name),
+               registry.origin("frame", frame_name),
+               *(registry.origin("strategy", name) for name in strategies)]
+    found = [o for o in origins if o and not o.startswith("btfarm.")]
+    return tuple(dict.fromkeys((*get_settings().imports, *_registered_imports, *found)))
 
 
 class LocalPool:

@@ -18,7 +18,7 @@ import json
 from typing import Any
 
 from btfarm.shared.errors import SchemaError, did_you_mean
-from btfarm.shared.registry import get_risk, get_strategy
+from btfarm.shared.registry import get_risk, get_strategy, registry
 from btfarm.shared.schemas import Sweep, WalkerSchema
 from btfarm.workers.payloads import Variant
 
@@ -76,6 +76,6 @@ def _check_risk(strategy: Any, needed_by: str) -> None:
 
 
 def _module_of(strategy: Any) -> str | None:
-    """The module that defines the strategy's ``get_signal`` (what a worker must import)."""
-    module = getattr(strategy.get_signal, "__module__", None)
-    return None if module in (None, "__main__") else module
+    """What a worker must import to have the strategy: the module that registered
+    it (a dotted name, or the file of a script), not the one defining its code."""
+    return registry.origin("strategy", strategy.strategy_name)

@@ -30,6 +30,7 @@ class Instance:
     task: RunTask | None = None
     data: Any = None  # what the last run produced, for get_data / reports
     context: dict[str, Any] = field(default_factory=dict)  # exchange, frame, ... of the run
+    outcome: str = "done"  # how the last run ended: done | stopped | interrupted | failed
 
     @property
     def status(self) -> str:
@@ -79,13 +80,16 @@ class InstanceUtils:
             return inst.task.start()
 
     def _guarded(self, inst: Instance, task: RunTask, produce: Callable[[Instance, RunTask], None]) -> None:
+        inst.outcome = "failed"  # until produce says otherwise
         try:
             produce(inst, task)
+            if inst.outcome == "failed":
+                inst.outcome = "stopped" if inst.stop_event.is_set() else "done"
         finally:
             try:
                 run_status.set_status(state(), self.mode, inst.symbol, inst.name, "done", id=inst.id,
                                       progress=1.0 if not inst.stop_event.is_set() else 0.0,
-                                      stopped=inst.stop_event.is_set())
+                                      stopped=inst.stop_event.is_set(), outcome=inst.outcome)
             except Exception:  # the status is advisory; never mask the run's own outcome
                 pass
 

@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict
 
 from btfarm.shared import events
 from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
-from btfarm.shared.errors import ConfigError, PersistenceError, StoreUnavailable
+from btfarm.shared.errors import ConfigError, NotRegisteredError, PersistenceError, StoreUnavailable
 from btfarm.shared.ranking import metric_value, rank
 from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strategy, get_walker
 from btfarm.shared.settings import get_settings, redact_url
@@ -56,12 +56,13 @@ from btfarm.workers.tasks import RUN_STATE_RUNNING
 from . import fanout
 from .chunk_watch import STALL_SECONDS, ChunkWatch
 from .collect import Collector
-from .embedded import LocalPool
+from .embedded import LocalPool, pool_imports
 from .grid import expand
 from .instances import Instance, InstanceUtils
 from .reports.dump import dump_report
 from .reports.render import render_walker
 from .run_task import RunTask
+from .user_script import check_main_guard
 from .state_store import state
 
 WAIT_SECONDS = 0.5  # longest BLPOP between stop checks (results wake it at once)
@@ -318,13 +319,21 @@ class WalkerUtils(InstanceUtils):
     def _launch_resume(self, run_id: str) -> tuple[Instance, RunTask]:
         plan = self.plan_of(run_id)
         needed_by = "Walker.resume"
-        from btfarm.workers.startup import import_modules
-
-        import_modules(plan.imports)  # the modules that registered the walker when it started
-        register_imports(*plan.imports)
-        get_walker(plan.walker_name, needed_by)  # the walker's module must be imported here too
-        for base in dict.fromkeys(v.base for v in plan.variants):
-            get_strategy(base, needed_by)
+        # Only what the user imported is run: the plan's own list is a hint, never executed
+        # (anyone who can write to Redis could otherwise run code here).
+        try:
+            get_walker(plan.walker_name, needed_by)
+            for base in dict.fromkeys(v.base for v in plan.variants):
+                get_strategy(base, needed_by)
+        except NotRegisteredError as exc:
+            named = " ".join(f"--import {spec}" for spec in plan.imports) or "--import MODULE"
+            raise NotRegisteredError(
+                f"{exc} Sweep {run_id} was started with {', '.join(plan.imports) or 'no module'} "
+                f"imported; resume imports only what you name: btfarm walker resume {run_id} "
+                f"{named} (or BTFARM_IMPORTS, or import it before Walker.resume)") from None
+        plan = plan.model_copy(update={"imports": list(pool_imports(
+            plan.walker_name, plan.exchange_name, plan.frame_name,
+            [v.base for v in plan.variants]))})
         inst = self._instance(plan.symbol, plan.walker_name)
         context = {"exchange_name": plan.exchange_name, "frame_name": plan.frame_name}
 
@@ -356,10 +365,11 @@ class WalkerUtils(InstanceUtils):
         inst = self._instance(symbol, walker_name)
         context = {"exchange_name": exchange.exchange_name, "frame_name": frame.frame_name}
 
+        imports = pool_imports(walker.walker_name, walker.exchange_name, walker.frame_name, list(bases))
+        check_main_guard(imports, needed_by)
         plan = SweepPlan(run_id=uuid.uuid4().hex[:16], walker_name=walker.walker_name, symbol=symbol,
                          exchange_name=walker.exchange_name, frame_name=walker.frame_name,
-                         metric=walker.metric, chunk_size=size, variants=variants,
-                         imports=list(_imports_for_pool(variants)))
+                         metric=walker.metric, chunk_size=size, variants=variants, imports=list(imports))
 
         def produce(inst: Instance, task: RunTask) -> None:
             self._produce(inst, task, plan, resume=False)
@@ -376,11 +386,12 @@ class WalkerUtils(InstanceUtils):
         sweep = _Sweep(plan.walker_name, inst.symbol, plan.exchange_name, plan.frame_name,
                        plan.metric, variants, run_id, plan.chunk_size)
         inst.data = sweep
+        inst.id = run_id  # `btfarm list` shows the id the sweep printed
         run_key = keys.walker_run(run_id)
         try:
             if settings.embedded:
                 pool = LocalPool(embedded_server(settings.state_dir).url,
-                                 _imports_for_pool(variants), settings=settings).start()
+                                 tuple(plan.imports), settings=settings).start()
             blocking = _blocking_client(settings)  # BLPOP holds its connection; a client of its own
             configure(settings)
             pipe = r.pipeline()  # MULTI: the plan, the attempt and its lease appear together
@@ -389,7 +400,8 @@ class WalkerUtils(InstanceUtils):
             pipe.hincrby(run_key, "attempt", 1)
             pipe.hset(run_key, "state", RUN_STATE_RUNNING)
             pipe.expire(run_key, keys.WALKER_RESULT_TTL_SECONDS)
-            attempt = pipe.execute()[-3]
+            self._queue_progress(pipe, inst, sweep)
+            attempt = pipe.execute()[-4]
             r.set(keys.walker_lease(run_id), attempt, ex=keys.WALKER_LEASE_SECONDS)
             collector = Collector(blocking, run_id, [v.strategy_name for v in variants])
             if resume:
@@ -399,6 +411,9 @@ class WalkerUtils(InstanceUtils):
                     if progress is not None:
                         task.push(progress)
             missing = [v for v in variants if v.strategy_name in collector.pending]
+            events.emit("walker_start", {"run_id": run_id, "walker_name": plan.walker_name,
+                                         "symbol": inst.symbol, "total_strategies": len(variants),
+                                         "resumed": sweep.resumed, "to_run": len(missing)})
             log.info("walker %s on %s: run %s attempt %d, %d of %d variants to run",
                      plan.walker_name, inst.symbol, run_id, attempt, len(missing), len(variants))
             chunks = fanout.make_chunks(run_id, plan.walker_name, inst.symbol, plan.exchange_name,
@@ -411,10 +426,9 @@ class WalkerUtils(InstanceUtils):
             sweep.seconds = time.monotonic() - sweep.started
             try:  # one round trip: the sweep's end is on the path of every caller waiting for it
                 pipe = r.pipeline(transaction=False)
-                pipe.hset(run_key, mapping={
-                    "state": "stopped" if sweep.stopped else
-                    "interrupted" if sweep.interrupted or len(sweep.records) < len(variants) else "done",
-                    "tested": sweep.tested})
+                inst.outcome = ("stopped" if sweep.stopped else "interrupted"
+                                if sweep.interrupted or len(sweep.records) < len(variants) else "done")
+                pipe.hset(run_key, mapping={"state": inst.outcome, "tested": sweep.tested})
                 pipe.delete(keys.walker_lease(run_id))
                 self._queue_progress(pipe, inst, sweep)
                 timings = [rec["seconds"] for rec in sweep.records.values()
@@ -584,25 +598,6 @@ class _Outage:
 def _names(names: Sequence[str], shown: int = 10) -> str:
     more = f" and {len(names) - shown} more" if len(names) > shown else ""
     return ", ".join(names[:shown]) + more
-
-
-def _imports_for_pool(variants: Sequence[Variant]) -> tuple[str, ...]:
-    """What the local pool must import: BTFARM_IMPORTS, the modules given to
-    ``register_imports`` (the CLI's), and the modules defining the variants'
-    strategies (when they can be imported by name)."""
-    found = [v.module for v in variants
-             if v.module and not v.module.startswith(("btfarm_user_", "btfarm.shared"))]
-    return tuple(dict.fromkeys((*get_settings().imports, *_pool_imports, *found)))
-
-
-_pool_imports: list[str] = []
-
-
-def register_imports(*specs: str) -> None:
-    """Tell the embedded pool which user modules to import (the CLI calls this)."""
-    for spec in specs:
-        if spec not in _pool_imports:
-            _pool_imports.append(spec)
 
 
 Walker = WalkerUtils()

@@ -43,6 +43,7 @@ EMIT_TOPICS = frozenset(
         "progress",  # backtest progress
         "walker",  # walker progress, after each strategy
         "walker_complete",  # a walker's final result
+        "walker_start",  # a sweep's plan is stored: its run id and total, before any result
         "error",  # recoverable: a rejected signal, a retried fetch
         "exit",  # fatal: a background run died
         "risk",  # a signal rejected by risk rules
@@ -185,6 +186,9 @@ listen_progress, listen_progress_once = _pair("progress", "every backtest progre
 listen_walker, listen_walker_once = _pair("walker", "every walker progress update")
 listen_walker_complete, listen_walker_complete_once = _pair(
     "walker_complete", "every walker's final result"
+)
+listen_walker_start, listen_walker_start_once = _pair(
+    "walker_start", "every sweep as it starts (run id, total, results read back)"
 )
 listen_error, listen_error_once = _pair("error", "every recoverable error")
 listen_exit, listen_exit_once = _pair("exit", "every fatal error of a background run")

@@ -16,11 +16,21 @@ from .errors import ConfigError
 
 
 def import_user_module(spec: str) -> ModuleType:
-    """Import ``spec`` (``my_strategies``, ``pkg.mod`` or ``path/to/file.py``)."""
+    """Import ``spec``: ``my_strategies``, ``pkg.mod``, ``path/to/file.py``, or
+    ``pkg.mod:register`` (then ``register()`` is called, for modules that
+    register on demand, like btfarm's demo)."""
+    module_name, _, func = spec.partition(":")
+    if func and not module_name.endswith(".py"):
+        module = _import_dotted(module_name)
+        getattr(module, func)()
+        return module
     path = Path(spec)
     if spec.endswith(".py") or path.is_file():
         if not path.is_file():
             raise ConfigError(f"cannot import {spec!r}: no such file (from {Path.cwd()})")
+        folder = str(path.resolve().parent)
+        if folder not in sys.path:  # as `python path/file.py` would: its siblings import
+            sys.path.insert(0, folder)
         name = f"btfarm_user_{path.stem}"
         existing = sys.modules.get(name)
         if existing is not None and getattr(existing, "__file__", None) == str(path.resolve()):
@@ -34,6 +44,10 @@ def import_user_module(spec: str) -> ModuleType:
             del sys.modules[name]
             raise
         return module
+    return _import_dotted(spec)
+
+
+def _import_dotted(spec: str) -> ModuleType:
     if str(Path.cwd()) not in sys.path and "" not in sys.path:
         sys.path.insert(0, str(Path.cwd()))  # as `python -m` would: modules beside the user
     try:

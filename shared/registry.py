@@ -6,6 +6,8 @@ with an error naming the schema and the method that needed it.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -32,9 +34,27 @@ KINDS: dict[str, tuple[type[BaseModel], str]] = {
 }
 
 
+def caller_origin(depth: int = 1) -> str | None:
+    """What a worker must import to get the registrations the caller makes: the
+    calling module's dotted name, or its file's absolute path when it is the
+    running script (``__main__``) or was imported from a path; None when it has
+    neither (an interactive session, ``python -c``)."""
+    frame = sys._getframe(depth)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    if frame is None:
+        return None
+    name = frame.f_globals.get("__name__")
+    file = frame.f_globals.get("__file__")
+    if name == "__main__" or (name or "").startswith("btfarm_user_"):
+        return str(Path(file).resolve()) if file else None
+    return name
+
+
 class Registry:
     def __init__(self) -> None:
         self._items: dict[str, dict[str, BaseModel]] = {kind: {} for kind in KINDS}
+        self._origins: dict[str, dict[str, str | None]] = {kind: {} for kind in KINDS}
 
     def add(self, kind: str, schema: BaseModel | dict[str, Any] | None, override: bool, fields: dict[str, Any]) -> Any:
         model, name_field = KINDS[kind]
@@ -53,7 +73,12 @@ class Registry:
                 f"pass override=True to replace it"
             )
         self._items[kind][name] = item
+        self._origins[kind][name] = caller_origin()
         return item
+
+    def origin(self, kind: str, name: str) -> str | None:
+        """The module (dotted name or file path) whose code registered ``name``."""
+        return self._origins[kind].get(name)
 
     def get(self, kind: str, name: str, needed_by: str) -> Any:
         items = self._items[kind]
@@ -74,7 +99,7 @@ class Registry:
         return list(self._items[kind].values())
 
     def clear(self) -> None:
-        for items in self._items.values():
+        for items in (*self._items.values(), *self._origins.values()):
             items.clear()
 
 

@@ -52,14 +52,14 @@ class BacktestStatistics(BaseModel):
     loss_count: int = 0  # count with pnl < 0
     win_rate: float | None = None  # percent of wins among wins + losses (break-even excluded)
     avg_pnl: float | None = None  # percent: mean pnl per trade
-    total_pnl: float | None = 0.0  # percent: sum of pnl (not compounded)
+    total_pnl: float | None = None  # percent: sum of pnl (not compounded); None with no trade
     median_pnl: float | None = None  # percent
     std_dev: float | None = None  # percent: sample (N-1) std of pnl; N >= 10
     sharpe_ratio: float | None = None  # unitless, per trade: avg_pnl / std_dev
     annualized_sharpe_ratio: float | None = None  # unitless: sharpe * sqrt(trades_per_year); gated
     certainty_ratio: float | None = None  # unitless: avg win / |avg loss|; N >= 10 and losses
     expectancy: float | None = None  # percent per trade: P(win) avg win + P(loss) avg loss; N >= 10
-    max_drawdown: float | None = 0.0  # percent of the running peak of compounded equity
+    max_drawdown: float | None = None  # percent of the running peak of compounded equity
     expected_yearly_returns: float | None = None  # percent per year, compounded; gated, |x| <= 100
     sortino_ratio: float | None = None  # unitless, per trade: avg_pnl / downside deviation
     calmar_ratio: float | None = None  # unitless: expected_yearly_returns / max_drawdown
@@ -69,6 +69,9 @@ class BacktestStatistics(BaseModel):
     avg_win_duration: float | None = None  # minutes, winning trades
     avg_loss_duration: float | None = None  # minutes, losing trades
     trades_per_year: float | None = None  # trades per 365 days over the span; None for a 0 span
+    avg_peak_pnl: float | None = None  # percent: mean PnL at each signal's best point (SEMANTICS 2)
+    avg_fall_pnl: float | None = None  # percent: mean PnL at each signal's worst point
+    rejected_signals: int = 0  # count of signals refused (validation, risk) or get_signal raising
 
 
 class LiveStatistics(BacktestStatistics):
@@ -107,28 +110,37 @@ HINTS: Mapping[str, str] = MappingProxyType({
     "avg_win_duration": "lower is better",
     "avg_loss_duration": "lower is better",
     "trades_per_year": "higher is better",
+    "avg_peak_pnl": "higher is better",
+    "avg_fall_pnl": "higher is better",  # a shallower fall
+    "rejected_signals": "lower is better",
 })
 
 
-def compute_statistics(closed: Sequence[Mapping[str, Any] | BaseModel]) -> BacktestStatistics:
+def compute_statistics(closed: Sequence[Mapping[str, Any] | BaseModel], rejected: int = 0) -> BacktestStatistics:
     """Statistics of closed results (dicts shaped like ``ClosedResult.model_dump()``).
 
     Trades are taken in close order (a stable sort on ``close_timestamp``).
-    An empty sequence gives zero counts, zero total_pnl and max_drawdown, and
-    None elsewhere.
+    An empty sequence gives zero counts and None for every sum, mean and ratio
+    (SEMANTICS 4: an empty run never beats a real one on any metric).
     """
     rows = [_as_dict(r) for r in closed]
     return statistics_from_arrays(
         np.array([r["pnl"]["pnl_percentage"] for r in rows], dtype=float),
         np.array([r["signal"]["pending_at"] for r in rows], dtype=float),
-        np.array([r["close_timestamp"] for r in rows], dtype=float))
+        np.array([r["close_timestamp"] for r in rows], dtype=float),
+        np.array([r.get("peak_pnl", math.nan) for r in rows], dtype=float),
+        np.array([r.get("fall_pnl", math.nan) for r in rows], dtype=float),
+        rejected=rejected)
 
 
-def statistics_from_arrays(pnl: np.ndarray, pending_at: np.ndarray, close_at: np.ndarray) -> BacktestStatistics:
-    """The same statistics from three aligned arrays: PnL %, pending_at ms, close_timestamp ms."""
+def statistics_from_arrays(pnl: np.ndarray, pending_at: np.ndarray, close_at: np.ndarray,
+                           peak_pnl: np.ndarray | None = None, fall_pnl: np.ndarray | None = None,
+                           rejected: int = 0) -> BacktestStatistics:
+    """The same statistics from aligned arrays: PnL %, pending_at ms, close_timestamp ms,
+    and each trade's peak and fall PnL % (without them the averages are None)."""
     n = len(pnl)
     if n == 0:
-        return BacktestStatistics()
+        return BacktestStatistics(rejected_signals=rejected)
     pnl, pending_at, close_at = (np.asarray(a, dtype=float) for a in (pnl, pending_at, close_at))
     order = np.argsort(close_at, kind="stable")
     pnl, pending_at, close_at = pnl[order], pending_at[order], close_at[order]
@@ -196,6 +208,9 @@ def statistics_from_arrays(pnl: np.ndarray, pending_at: np.ndarray, close_at: np
             "avg_win_duration": float(durations[wins].mean()) if win_count else None,
             "avg_loss_duration": float(durations[losses].mean()) if loss_count else None,
             "trades_per_year": trades_per_year,
+            "avg_peak_pnl": float(np.mean(peak_pnl)) if peak_pnl is not None and len(peak_pnl) == n else None,
+            "avg_fall_pnl": float(np.mean(fall_pnl)) if fall_pnl is not None and len(fall_pnl) == n else None,
+            "rejected_signals": rejected,
         }
     return BacktestStatistics(**{k: _finite(v) for k, v in values.items()})
 

@@ -17,7 +17,6 @@ would otherwise run its first hundred variants at half speed.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import resource
@@ -43,23 +42,12 @@ _imported: set[str] = set()
 _heartbeat: Heartbeat | None = None
 
 
-def import_spec(spec: str) -> None:
-    """Import one user module: ``pkg.mod``, ``path/file.py``, or ``pkg.mod:register``
-    (then ``register()`` is called once, for modules that register on demand)."""
-    module_name, _, func = spec.partition(":")
-    if func and not module_name.endswith(".py"):
-        module = importlib.import_module(module_name)
-        getattr(module, func)()
-    else:
-        import_user_module(spec)
-
-
 def import_modules(specs: tuple[str, ...] | list[str] | None = None) -> list[str]:
     """Import ``specs`` (default ``BTFARM_IMPORTS``) not imported yet; returns them."""
     done = []
     for spec in specs if specs is not None else get_settings().imports:
         if spec not in _imported:
-            import_spec(spec)
+            import_user_module(spec)
             _imported.add(spec)
             done.append(spec)
     return done

@@ -24,7 +24,7 @@ from ..stats import BacktestStatistics, compute_statistics, statistics_from_arra
 from .backtest_loop import walk
 from .intents import compute_intents
 from .lifecycle import StrategyCore
-from .vector_batch import eligible, walk_quiet
+from .vector_batch import COLUMNS, eligible, walk_quiet
 from .vector_walk import walk_intents
 
 Listener = Callable[[str, dict[str, Any]], None]
@@ -81,9 +81,9 @@ class BacktestRun:
     def statistics(self) -> BacktestStatistics:
         """Statistics of the closed signals (from the columns of a stats-only run)."""
         if self.columns is not None:
-            return statistics_from_arrays(*(np.asarray(self.columns[k], dtype=float)
-                                            for k in ("pnl", "pending_at", "close_timestamp")))
-        return compute_statistics(self.closed)
+            return statistics_from_arrays(*(np.asarray(self.columns[k], dtype=float) for k in COLUMNS),
+                                          rejected=self.core.rejected)
+        return compute_statistics(self.closed, rejected=self.core.rejected)
 
     def fingerprint(self) -> dict[str, Any]:
         """What produced this run's results (see fingerprint.py)."""
@@ -113,7 +113,7 @@ class BacktestRun:
             if self.listener is None and not self.keep_events and self.fast_lane and eligible(self.core, intents):
                 self.lane = "batch"
                 if self.stats_only:
-                    self.columns = {"pnl": [], "pending_at": [], "close_timestamp": []}
+                    self.columns = {k: [] for k in COLUMNS}
                 steps = walk_quiet(self.core, self.candles, self.ticks, intents, frame_bounds(self.frame)[1],
                                    should_stop, self.columns)
             else:

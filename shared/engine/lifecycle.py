@@ -34,6 +34,9 @@ IDLE, SCHEDULED, ACTIVE = "idle", "scheduled", "active"
 Emit = Callable[[str, dict[str, Any]], None]
 
 
+REJECTION_SAMPLES = 5  # distinct rejection reasons kept per run, for reports
+
+
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
@@ -69,6 +72,9 @@ class StrategyCore:
         self.fall: tuple[float, float] | None = None
         self.last_bucket: int | None = None
         self.settled_ms: int | None = None  # close/cancel time of the last settled signal
+        self.rejected = 0  # signals refused (rules, risk) and get_signal calls that raised
+        self.rejections: list[str] = []  # the first REJECTION_SAMPLES distinct reasons, with where
+        self._reasons: set[str] = set()
 
     # ---- the step ------------------------------------------------------
 
@@ -143,7 +149,9 @@ class StrategyCore:
             raw = self.strategy.get_signal(self.symbol, datetime.fromtimestamp(when_ms / 1000, tz=UTC))
         except Exception as exc:  # user code: report, count the tick as idle, go on
             where = self._where(when_ms)
-            self._error(StrategyError(f"{where}: get_signal raised {type(exc).__name__}: {exc}"), when_ms, exc)
+            error = StrategyError(f"{where}: get_signal raised {type(exc).__name__}: {exc}")
+            self.note_rejection(str(error), where)
+            self._error(error, when_ms, exc)
             return
         finally:
             deactivate(token)
@@ -158,12 +166,14 @@ class StrategyCore:
         try:
             parsed = parse_signal(raw, where)
         except SignalError as exc:
+            self.note_rejection(str(exc), where)
             self._error(exc, when_ms)
             return
         sig, problems = check_signal(parsed, price, self.cfg)
         if problems:
-            self._error(SignalError(f"{where}: signal rejected: " + "; ".join(problems)), when_ms,
-                        signal=parsed)
+            error = SignalError(f"{where}: signal rejected: " + "; ".join(problems))
+            self.note_rejection(str(error), where)
+            self._error(error, when_ms, signal=parsed)
             return
         if self.risk is not None and not self._risk_allows(sig, price, when_ms, where):
             return
@@ -179,6 +189,7 @@ class StrategyCore:
             except Exception as exc:  # a raising validation is a rejection with its message
                 reason = f"{getattr(check, '__name__', 'validation')}: {exc}"
             if reason is not None:
+                self.note_rejection(f"{where}: rejected by risk \"{self.risk.risk_name}\": {reason}", where)
                 self.emit("risk", {**payload, "risk_name": self.risk.risk_name, "reason": reason,
                                    "message": f"{where}: rejected by risk \"{self.risk.risk_name}\": {reason}"})
                 return False
@@ -277,6 +288,15 @@ class StrategyCore:
         self.next_ms = u + MINUTE_MS
 
     # ---- helpers --------------------------------------------------------
+
+    def note_rejection(self, message: str, where: str) -> None:
+        """Count one refused signal; keep its message if its reason is new (a few only)."""
+        self.rejected += 1
+        if len(self.rejections) < REJECTION_SAMPLES:
+            reason = message.removeprefix(where)
+            if reason not in self._reasons:
+                self._reasons.add(reason)
+                self.rejections.append(message)
 
     def _where(self, when_ms: int) -> str:
         return f'strategy "{self.name}" on {self.symbol} at {_iso(when_ms)}'

@@ -49,13 +49,16 @@ def settle(i: int, stop_i: int, last_bucket: int, bucket: np.ndarray, offered: n
            take_profit: np.ndarray, stop_loss: np.ndarray, expiry: np.ndarray | None, vwap: np.ndarray,
            low: np.ndarray, high: np.ndarray, ts: np.ndarray, contiguous: bool, uniform: bool,
            frame_end_ms: int, max_life: int, limits: tuple[float, float, float, float, float],
-           out: tuple[np.ndarray, np.ndarray, np.ndarray], count: int) -> tuple[int, int, int]:
+           out: tuple[np.ndarray, np.ndarray, np.ndarray], count: int,
+           excursions: tuple[np.ndarray, np.ndarray], rejected_at: np.ndarray,
+           rejected: int) -> tuple[int, int, int, int]:
     """Settle trades from tick ``i`` until tick ``stop_i`` is passed or the ticks end.
 
-    Writes each trade's PnL, pending_at and close time at ``out[k][count]``;
-    ``limits`` = (min TP %, min SL %, max SL %, slippage %, fee %). Returns
-    (next tick, last throttle bucket, count); a next tick >= len(ticks) means
-    the walk is over.
+    Writes each trade's PnL, pending_at and close time at ``out[k][count]``, its
+    peak and fall PnL at ``excursions[k][count]``, and the tick of each refused
+    signal at ``rejected_at[rejected]`` while it has room; ``limits`` = (min TP %,
+    min SL %, max SL %, slippage %, fee %). Returns (next tick, last throttle
+    bucket, count, rejected); a next tick >= len(ticks) means the walk is over.
     """
     i64, f64 = np.int64, np.float64
     has_expiry = expiry is not None
@@ -64,7 +67,7 @@ def settle(i: int, stop_i: int, last_bucket: int, bucket: np.ndarray, offered: n
         _c(ticks, i64), _c(calls, i64), _c(position, np.int8), _c(take_profit, f64), _c(stop_loss, f64),
         _c(expiry, f64) if has_expiry else _NO_EXPIRY, has_expiry, _c(vwap, f64), _c(low, f64),
         _c(high, f64), _c(ts, i64), bool(contiguous), bool(uniform), int(frame_end_ms), int(max_life),
-        *(float(v) for v in limits), *out, int(count))
+        *(float(v) for v in limits), *out, int(count), *excursions, rejected_at, int(rejected))
 
 
 _NO_EXPIRY = np.zeros(0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from ..engine_config import EngineConfig
 from ..errors import SignalError
 from ..trade_signal import SignalDto
@@ -33,14 +35,7 @@ def parse_signal(raw: Any, where: str) -> dict[str, Any]:
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        try:
-            import numpy as np
-
-            if isinstance(value, np.number):
-                return float(value)
-        except ImportError:  # pragma: no cover
-            pass
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
         return None
     return float(value)
 
@@ -63,7 +58,9 @@ def check_signal(sig: dict[str, Any], current_price: float, cfg: EngineConfig) -
     met = sig.get("minute_estimated_time")
     if met is None:
         met = cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES
-    elif isinstance(met, float) and met.is_integer():
+    elif isinstance(met, np.integer):  # numpy's ints are ints (a strategy's arithmetic gives them)
+        met = int(met)
+    elif isinstance(met, float | np.floating) and float(met).is_integer():
         met = int(met)
     if isinstance(met, bool) or not isinstance(met, int) or met <= 0 or met > cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES:
         errors.append(

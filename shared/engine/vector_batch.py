@@ -28,6 +28,7 @@ from .intents import Intents
 from .lifecycle import StrategyCore
 from .pnl import pnl_percentage
 from .settle_kernel import valid_signal
+from .signal_rules import check_signal
 from .walk_grid import ticks_uniform, walk_grid
 
 
@@ -38,6 +39,8 @@ def eligible(core: StrategyCore, intents: Intents) -> bool:
 
 
 REASONS = ("stop_loss", "take_profit", "time_expired")
+COLUMNS = ("pnl", "pending_at", "close_timestamp", "peak_pnl", "fall_pnl")  # what a stats-only run keeps
+REJECTION_SCAN = 100  # refused intents of a run described (for their distinct reasons); the rest counted
 
 
 def walk_quiet(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents: Intents,
@@ -45,7 +48,7 @@ def walk_quiet(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
                columns: dict[str, list] | None = None) -> Iterator[int]:
     """The vector walk for a quiet run: emits only "closed", identical to ``walk_intents``.
 
-    With ``columns`` (lists "pnl", "pending_at", "close_timestamp") nothing is
+    With ``columns`` (a list per name in COLUMNS) nothing is
     emitted: each trade appends what the statistics need, and no record,
     signal id or excursion is built (a sweep variant needs only statistics).
     That loop runs in C (settle_kernel.py) where the extension is built.
@@ -101,6 +104,7 @@ def walk_quiet(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
         tp, sl = float(take_profit[c]), float(stop_loss[c])
         met = float(max_life) if expiry is None else float(expiry[c])
         if not valid_signal(long, entry, tp, sl, met, max_life, min_tp, min_sl, max_sl):
+            note_rejected(core, intents, c, t, entry)
             i = j + 1  # a rejected signal uses up its bucket
             continue
         expires = min(t + int(met) * MINUTE_MS, frame_end_ms + 1)
@@ -120,19 +124,23 @@ def walk_quiet(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
             close = x if x < m else m - 1  # data ran out: the last candle settles it
             watched = stop - c
             reason, price = 2, float(vwap[close])
-        if columns is not None:
-            close_ms = int(ts[close])
-            columns["pnl"].append(_pnl(long, entry, price, slip, fee))
-            columns["pending_at"].append(t)
-            columns["close_timestamp"].append(close_ms)
-            core.settled_ms = close_ms
-            i = (close_ms - tick0) // step + 1 if uniform else int(np.searchsorted(ticks, close_ms, "right"))
-            continue
         if watched > 0:
             seen = v[:watched]
             best, worst = (float(seen.max()), float(seen.min())) if long else (float(seen.min()), float(seen.max()))
         else:
             best = worst = math.nan
+        if columns is not None:
+            close_ms = int(ts[close])
+            pnl = _pnl(long, entry, price, slip, fee)
+            peak, fall = _excursions(long, entry, price, pnl, best, worst, slip, fee)
+            columns["pnl"].append(pnl)
+            columns["pending_at"].append(t)
+            columns["close_timestamp"].append(close_ms)
+            columns["peak_pnl"].append(peak[1])
+            columns["fall_pnl"].append(fall[1])
+            core.settled_ms = close_ms
+            i = (close_ms - tick0) // step + 1 if uniform else int(np.searchsorted(ticks, close_ms, "right"))
+            continue
         record = _closed_record(core, t, long, entry, tp, sl, int(met), price, reason, int(ts[close]),
                                 best, worst, slip, fee)
         core.settled_ms = record["close_timestamp"]
@@ -155,23 +163,29 @@ def _walk_compiled(core: StrategyCore, candles: Candles, ticks: np.ndarray, inte
     calls = np.asarray(call_list, dtype=np.int64)
     size = int(offered.sum())  # each trade opens at an offered tick of its own: no more trades than those
     out = (np.empty(size), np.empty(size, np.int64), np.empty(size, np.int64))
+    excursions = (np.empty(size), np.empty(size))
+    rejected_at = np.empty(min(size, REJECTION_SCAN), np.int64)  # the first refused ticks, for messages
     limits = (cfg.CC_MIN_TAKEPROFIT_DISTANCE_PERCENT, cfg.CC_MIN_STOPLOSS_DISTANCE_PERCENT,
               cfg.CC_MAX_STOPLOSS_DISTANCE_PERCENT, cfg.CC_PERCENT_SLIPPAGE, cfg.CC_PERCENT_FEE)
-    i, count = 0, 0
+    i, count, rejected = 0, 0, 0
     last_bucket = core.last_bucket if core.last_bucket is not None else -1  # buckets are >= 0
     ran = False
     while i < n:
         if should_stop is not None and should_stop():
             break
         ran = True
-        i, last_bucket, count = settle_kernel.settle(
+        i, last_bucket, count, rejected = settle_kernel.settle(
             i, i + settle_kernel.SEGMENT_TICKS, last_bucket, bucket, offered, cursor, ticks, calls,
             intents.position, intents.take_profit, intents.stop_loss, intents.expiry, vwap, candles.low,
             candles.high, candles.timestamp, candles.contiguous, uniform, frame_end_ms,
-            cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES, limits, out, count)
+            cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES, limits, out, count, excursions, rejected_at, rejected)
         yield min(int(i), n)
-    for key, values in zip(("pnl", "pending_at", "close_timestamp"), out, strict=True):
+    for key, values in zip(COLUMNS, (*out, *excursions), strict=True):
         columns[key].extend(values[:count].tolist())
+    for j in rejected_at[:min(rejected, len(rejected_at))].tolist():
+        c = int(cursor[j])
+        note_rejected(core, intents, c, int(ticks[j]), float(vwap[c - 1]))
+    core.rejected += rejected - min(rejected, len(rejected_at))  # counted, not described
     if count:
         core.settled_ms = int(out[2][count - 1])
     if ran:
@@ -182,10 +196,21 @@ def _pnl(long: bool, entry: float, price: float, slip: float, fee: float) -> flo
     return pnl_percentage("long" if long else "short", entry, price, slip, fee)
 
 
-def _closed_record(core: StrategyCore, when_ms: int, long: bool, entry: float, tp: float, sl: float,
-                   met: int, price: float, reason: int, close_ms: int, best: float, worst: float,
-                   slip: float, fee: float) -> dict[str, Any]:
-    pnl = _pnl(long, entry, price, slip, fee)
+def note_rejected(core: StrategyCore, intents: Intents, c: int, t: int, entry: float) -> None:
+    """Count a refused intent; the first REJECTION_SCAN of a run are described (so the
+    message is the one ``lifecycle.consider`` gives), the rest only counted."""
+    if core.rejected >= REJECTION_SCAN:
+        core.rejected += 1
+        return
+    where = core._where(t)
+    _, problems = check_signal(intents.signal_at(c), entry, core.cfg)
+    core.note_rejection(f"{where}: signal rejected: " + "; ".join(problems), where)
+
+
+def _excursions(long: bool, entry: float, price: float, pnl: float, best: float, worst: float,
+                slip: float, fee: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(price, PnL) of a trade's peak and fall, from the best and worst VWAP it saw
+    before its close (``_settle.c`` computes the same PnLs)."""
     peak, fall = (entry, 0.0), (entry, _pnl(long, entry, entry, slip, fee))
     if math.isfinite(best) and (best > entry if long else best < entry):
         best_pnl = _pnl(long, entry, best, slip, fee)
@@ -197,6 +222,14 @@ def _closed_record(core: StrategyCore, when_ms: int, long: bool, entry: float, t
         fall = (price, pnl)
     if pnl > 0 and pnl > peak[1]:
         peak = (price, pnl)
+    return peak, fall
+
+
+def _closed_record(core: StrategyCore, when_ms: int, long: bool, entry: float, tp: float, sl: float,
+                   met: int, price: float, reason: int, close_ms: int, best: float, worst: float,
+                   slip: float, fee: float) -> dict[str, Any]:
+    pnl = _pnl(long, entry, price, slip, fee)
+    peak, fall = _excursions(long, entry, price, pnl, best, worst, slip, fee)
     signal = {
         "id": core._signal_id(when_ms),
         "position": "long" if long else "short",

@@ -24,7 +24,9 @@ def test_a_sweep_expands_in_grid_order_with_readable_names_and_full_params():
         "farm-sma[fast=10,slow=20]", "farm-sma[fast=10,slow=50]"]
     assert variants[0].params is None and variants[0].base == "farm-pullback"
     assert variants[1].params == {"fast": 5, "slow": 20} and variants[1].base == "farm-sma"
-    assert variants[1].module == "btfarm.shared.demo"  # where a worker finds get_signal
+    # what a worker imports: the module that registered farm-sma, not btfarm.shared.demo,
+    # which defines its get_signal but registers nothing on import
+    assert variants[1].module == "tests.farm_strategies"
 
 
 def test_a_sweep_of_one_param_keeps_the_others_registered_defaults():

@@ -98,9 +98,23 @@ def test_random_intents_on_random_markets_give_identical_columns(monkeypatch, se
         return BacktestRun(strategy, dataframe_exchange("x", {}), frame, "SYM", candles(market), cfg=cfg,
                            stats_only=True)
 
-    in_c = columns_of(run_(), monkeypatch, native=True)
+    c_run, python_run = run_(), run_()
+    in_c = columns_of(c_run, monkeypatch, native=True)
     assert len(in_c["pnl"]) >= (20 if interval in ("1m", "3m", "5m") else 3)  # fewer calls on a slow throttle
-    assert in_c == columns_of(run_(), monkeypatch, native=False)
+    assert in_c == columns_of(python_run, monkeypatch, native=False)
+    # what was refused is counted and described alike, and as the vector walk (one
+    # lifecycle.consider per refused signal) counts and describes it
+    vector_run = BacktestRun(strategy, dataframe_exchange("x", {}), frame, "SYM", candles(market), cfg=cfg,
+                             fast_lane=False)
+    vector_run.run()
+    assert vector_run.lane == "vector"
+    assert c_run.core.rejected == python_run.core.rejected == vector_run.core.rejected > 0
+    assert c_run.core.rejections == python_run.core.rejections == vector_run.core.rejections
+    assert len(c_run.core.rejections) >= 2
+    batch_stats, vector_stats = c_run.statistics(), vector_run.statistics()
+    assert batch_stats.rejected_signals == vector_stats.rejected_signals
+    assert batch_stats.avg_peak_pnl == pytest.approx(vector_stats.avg_peak_pnl, rel=1e-12)
+    assert batch_stats.avg_fall_pnl == pytest.approx(vector_stats.avg_fall_pnl, rel=1e-12)
 
 
 def test_a_stop_between_segments_ends_the_walk_early(sim, monkeypatch):
@@ -125,4 +139,5 @@ def test_a_wrong_call_is_a_value_error_not_a_crash():
         settle_kernel.settle(0, 10, -1, ticks // 300_000, np.ones(10, bool), np.ones(10, np.int64), ticks,
                              np.arange(10), np.ones(5, np.int8), floats, floats, None, np.ones(6), floats,
                              floats, ticks[:5], True, True, int(ticks[-1]), 120, (0.1, 0.1, 10, 0, 0),
-                             (np.empty(3), np.empty(3, np.int64), np.empty(3, np.int64)), 0)
+                             (np.empty(3), np.empty(3, np.int64), np.empty(3, np.int64)), 0,
+                             (np.empty(3), np.empty(3)), np.empty(3, np.int64), 0)

@@ -173,8 +173,11 @@ def test_no_signals_gives_zeros_and_none():
     s = compute_statistics([])
     assert s == BacktestStatistics()
     assert (s.total_signals, s.win_count, s.loss_count) == (0, 0, 0)
-    assert s.total_pnl == 0.0 and s.max_drawdown == 0.0
+    # SEMANTICS 4: with no closed signal every sum and ratio is None, so an empty run
+    # never beats a real one (a 0.0 total_pnl beat every losing variant)
+    assert s.total_pnl is None and s.max_drawdown is None
     assert s.avg_pnl is None and s.sharpe_ratio is None and s.win_rate is None
+    assert s.avg_peak_pnl is None and s.avg_fall_pnl is None
 
 
 def test_models_are_accepted_as_well_as_dicts():
