@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import redis
 from celery import Celery
 
+from btfarm.shared.fingerprint import btfarm_version
 from btfarm.shared.frames import frame_bounds
 from btfarm.shared.intervals import interval_ms
 from btfarm.shared.schemas import FrameSchema, StrategySchema
@@ -75,13 +76,16 @@ def overhead_fraction(chunk_size: int, variant_seconds: float) -> float:
 
 
 def make_chunks(run_id: str, walker_name: str, symbol: str, exchange_name: str, frame_name: str,
-                variants: Sequence[Variant], size: int, attempt: int = 1) -> list[Chunk]:
+                variants: Sequence[Variant], size: int, attempt: int = 1,
+                code: dict[str, str] | None = None) -> list[Chunk]:
     """As few chunks as hold at most ``size`` variants each, their sizes
     differing by one at most (53 at 27 a chunk: 27 + 26, not 27 + 27 + ...).
 
     Each chunk may steal the next one's variants, from its end: a worker that
     ends early (a faster machine, a core shared with the orchestrator) helps
-    the one still busy instead of idling while the sweep waits for it."""
+    the one still busy instead of idling while the sweep waits for it.
+
+    ``code``: the orchestrator's source hash of each strategy (payloads.Chunk.code)."""
     count = math.ceil(len(variants) / size)
     base, extra = divmod(len(variants), count) if count else (0, 0)
     blocks, start = [], 0
@@ -91,7 +95,8 @@ def make_chunks(run_id: str, walker_name: str, symbol: str, exchange_name: str, 
         start = end
     return [Chunk(run_id=run_id, walker_name=walker_name, symbol=symbol, exchange_name=exchange_name,
                   frame_name=frame_name, variants=block, attempt=attempt, chunk_id=str(index),
-                  steal=blocks[(index + 1) % count][::-1] if count > 1 else [])
+                  steal=blocks[(index + 1) % count][::-1] if count > 1 else [],
+                  code=dict(code or {}), btfarm_version=btfarm_version())
             for index, block in enumerate(blocks)]
 
 

@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict
 from btfarm.shared import events
 from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
 from btfarm.shared.errors import ConfigError, NotRegisteredError, PersistenceError, StoreUnavailable
+from btfarm.shared.fingerprint import source_hash
 from btfarm.shared.ranking import metric_value, rank
 from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strategy, get_walker
 from btfarm.shared.settings import get_settings, redact_url
@@ -86,10 +87,13 @@ class SweepPlan(BaseModel):
     metric: str
     chunk_size: int
     variants: list[Variant]
-    imports: list[str] = []  # user modules the orchestrator imported (a resume imports them again)
+    imports: list[str] = []  # what the pool imports; stored as a hint only, a resume never runs it
+    code: dict[str, str] = {}  # strategy -> source hash the sweep ranks (one code version per ranking)
+    min_trades: int = 0  # variants with fewer closed signals are listed, not ranked
 
     def to_redis(self) -> dict[str, str | int]:
         return {"walker_name": self.walker_name, "symbol": self.symbol, "imports": json.dumps(self.imports),
+                "code": json.dumps(self.code), "min_trades": self.min_trades,
                 "exchange_name": self.exchange_name, "frame_name": self.frame_name,
                 "metric": self.metric, "chunk_size": self.chunk_size, "total": len(self.variants),
                 "variants": json.dumps([v.model_dump(mode="json") for v in self.variants])}
@@ -99,7 +103,8 @@ class SweepPlan(BaseModel):
         return cls(run_id=run_id, walker_name=fields["walker_name"], symbol=fields["symbol"],
                    exchange_name=fields["exchange_name"], frame_name=fields["frame_name"],
                    metric=fields["metric"], chunk_size=int(fields["chunk_size"]),
-                   variants=json.loads(fields["variants"]), imports=json.loads(fields.get("imports", "[]")))
+                   variants=json.loads(fields["variants"]), imports=json.loads(fields.get("imports", "[]")),
+                   code=json.loads(fields.get("code", "{}")), min_trades=int(fields.get("min_trades", 0)))
 
 
 class WalkerProgress(BaseModel):
@@ -151,6 +156,11 @@ class WalkerData(BaseModel):
     resumed: int = 0  # results read back from an earlier attempt of this run (not recomputed)
     interrupted: bool = False  # ended without every result: `btfarm walker resume RUN_ID` finishes it
     fingerprints: dict[str, dict[str, Any]] = {}  # variant name -> fingerprint of its result
+    # finished but not comparable (fewer than min_trades closed signals, or the metric N/A):
+    # variant name -> (why, its statistics); never ranked, never best
+    unranked: dict[str, tuple[str, BacktestStatistics]] = {}
+    rejections: dict[str, tuple[int, list[str]]] = {}  # variant -> (signals rejected, first reasons)
+    min_trades: int = 0
 
 
 _idle_blocking: dict[str, list[redis.Redis]] = {}  # URL -> BLPOP clients between sweeps
@@ -190,7 +200,9 @@ class _Sweep:
     """The results of one run as they arrive, ranked on demand in walker order."""
 
     def __init__(self, walker_name: str, symbol: str, exchange_name: str, frame_name: str,
-                 metric: str, variants: Sequence[Variant], run_id: str, chunk_size: int) -> None:
+                 metric: str, variants: Sequence[Variant], run_id: str, chunk_size: int,
+                 min_trades: int = 0) -> None:
+        self.min_trades = min_trades
         self.walker_name, self.symbol, self.metric = walker_name, symbol, metric
         self.exchange_name, self.frame_name = exchange_name, frame_name
         self.variants = list(variants)
@@ -218,7 +230,7 @@ class _Sweep:
         if record["status"] == "stopped":
             return None
         value = metric_value(record["stats"], self.metric) if record["status"] == "done" else None
-        if value is not None:
+        if value is not None and self.unranked_reason(record) is None:
             index = self.order[name]
             if (self.best is None or value > self.best[1]
                     or (value == self.best[1] and index < self.best[2])):
@@ -242,9 +254,32 @@ class _Sweep:
                 out[v.strategy_name] = f"{record['status']}: {record.get('error') or ''}".rstrip(": ")
         return out
 
+    def unranked_reason(self, record: dict[str, Any]) -> str | None:
+        """Why a finished variant is listed but not ranked (not comparable), or None."""
+        stats = record["stats"] or {}
+        trades = stats.get("total_signals", 0)
+        if trades < self.min_trades:
+            rejected = stats.get("rejected_signals", 0)
+            return (f"{trades} closed signals, fewer than min_trades={self.min_trades}"
+                    + (f" ({rejected} signals rejected)" if rejected else ""))
+        if metric_value(stats, self.metric) is None:
+            return f"{self.metric} is N/A ({trades} closed signals)"
+        return None
+
+    def rejections(self) -> dict[str, tuple[int, list[str]]]:
+        """Variant -> (rejected-signal count, first distinct messages), where any were."""
+        out = {}
+        for v in self.variants:
+            record = self.records.get(v.strategy_name)
+            if record and record["status"] == "done" and (record["stats"] or {}).get("rejected_signals"):
+                out[v.strategy_name] = (record["stats"]["rejected_signals"], record.get("rejections") or [])
+        return out
+
     def data(self) -> WalkerData:
-        done = [(v.strategy_name, self.records[v.strategy_name]) for v in self.variants
-                if self.records.get(v.strategy_name, {}).get("status") == "done"]
+        finished = [(v.strategy_name, self.records[v.strategy_name]) for v in self.variants
+                    if self.records.get(v.strategy_name, {}).get("status") == "done"]
+        unranked = {name: why for name, rec in finished if (why := self.unranked_reason(rec))}
+        done = [(name, rec) for name, rec in finished if name not in unranked]
         ranked = rank([(name, rec["stats"]) for name, rec in done], self.metric)
         params = {name: rec.get("params") for name, rec in done}
         return WalkerData(
@@ -259,24 +294,30 @@ class _Sweep:
             unfinished=self.unfinished(), stopped=self.stopped, run_id=self.run_id,
             chunk_size=self.chunk_size, seconds=self.seconds, duplicates_dropped=self.duplicates,
             resumed=self.resumed, interrupted=self.interrupted is not None,
-            fingerprints={name: rec["fingerprint"] for name, rec in done if rec.get("fingerprint")})
+            fingerprints={name: rec["fingerprint"] for name, rec in finished if rec.get("fingerprint")},
+            unranked={name: (why, self.records[name]["stats"]) for name, why in unranked.items()},
+            rejections=self.rejections(), min_trades=self.min_trades)
 
-    def closed_for(self, names: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-        """The closed signals of ``names``, recomputed here: results never carry them
-        (see workers/payloads.py), and a backtest is deterministic."""
+    def closed_for(self, names: Sequence[str]) -> tuple[dict[str, list[dict[str, Any]]],
+                                                        dict[str, BacktestStatistics]]:
+        """The closed signals of ``names``, recomputed here (results never carry them, see
+        workers/payloads.py; a backtest is deterministic), and their statistics, which
+        the report checks against the ranked ones."""
         needed_by = "Walker.get_report"
         exchange = get_exchange(self.exchange_name, needed_by)
         frame = get_frame(self.frame_name, needed_by)
         by_name = {v.strategy_name: v for v in self.variants}
         candles = load_frame_candles(exchange, frame, self.symbol) if names else None
-        out = {}
+        out, stats = {}, {}
         for name in names:
             variant = by_name[name]
             strategy = get_strategy(variant.base, needed_by)
             risk = get_risk(strategy.risk_name, needed_by) if strategy.risk_name else None
-            out[name] = BacktestRun(strategy, exchange, frame, self.symbol, candles, params=variant.params,
-                                    strategy_name=name, risk=risk).run()
-        return out
+            run = BacktestRun(strategy, exchange, frame, self.symbol, candles, params=variant.params,
+                              strategy_name=name, risk=risk)
+            out[name] = run.run()
+            stats[name] = run.statistics()
+        return out, stats
 
 
 class WalkerUtils(InstanceUtils):
@@ -331,6 +372,14 @@ class WalkerUtils(InstanceUtils):
                 f"{exc} Sweep {run_id} was started with {', '.join(plan.imports) or 'no module'} "
                 f"imported; resume imports only what you name: btfarm walker resume {run_id} "
                 f"{named} (or BTFARM_IMPORTS, or import it before Walker.resume)") from None
+        now = _code_of(dict.fromkeys(v.base for v in plan.variants), needed_by)
+        changed = sorted(b for b, h in plan.code.items() if now.get(b, h) != h)
+        if changed:
+            raise ConfigError(
+                f"sweep {run_id} ranked {', '.join(f'{b} at {plan.code[b]}' for b in changed)}; this "
+                f"process has {', '.join(f'{b} at {now[b]}' for b in changed)}: resuming would rank two "
+                "code versions together. Restore the code the sweep started with, or run the walker "
+                "again (a new sweep)")
         plan = plan.model_copy(update={"imports": list(pool_imports(
             plan.walker_name, plan.exchange_name, plan.frame_name,
             [v.base for v in plan.variants]))})
@@ -369,7 +418,8 @@ class WalkerUtils(InstanceUtils):
         check_main_guard(imports, needed_by)
         plan = SweepPlan(run_id=uuid.uuid4().hex[:16], walker_name=walker.walker_name, symbol=symbol,
                          exchange_name=walker.exchange_name, frame_name=walker.frame_name,
-                         metric=walker.metric, chunk_size=size, variants=variants, imports=list(imports))
+                         metric=walker.metric, chunk_size=size, variants=variants, imports=list(imports),
+                         code=_code_of(bases, needed_by), min_trades=walker.min_trades)
 
         def produce(inst: Instance, task: RunTask) -> None:
             self._produce(inst, task, plan, resume=False)
@@ -384,7 +434,7 @@ class WalkerUtils(InstanceUtils):
         clean = False
         run_id, variants = plan.run_id, plan.variants
         sweep = _Sweep(plan.walker_name, inst.symbol, plan.exchange_name, plan.frame_name,
-                       plan.metric, variants, run_id, plan.chunk_size)
+                       plan.metric, variants, run_id, plan.chunk_size, plan.min_trades)
         inst.data = sweep
         inst.id = run_id  # `btfarm list` shows the id the sweep printed
         run_key = keys.walker_run(run_id)
@@ -417,7 +467,7 @@ class WalkerUtils(InstanceUtils):
             log.info("walker %s on %s: run %s attempt %d, %d of %d variants to run",
                      plan.walker_name, inst.symbol, run_id, attempt, len(missing), len(variants))
             chunks = fanout.make_chunks(run_id, plan.walker_name, inst.symbol, plan.exchange_name,
-                                        plan.frame_name, missing, plan.chunk_size, attempt)
+                                        plan.frame_name, missing, plan.chunk_size, attempt, plan.code)
             ids = fanout.submit(celery_app, chunks)
             watch = ChunkWatch(celery_app, r, chunks, ids)
             self._collect(inst, task, sweep, collector, pool, watch, attempt)
@@ -550,12 +600,14 @@ class WalkerUtils(InstanceUtils):
         sweep = self._sweep_of(symbol, walker_name, "Walker.get_report")
         data = sweep.data()
         shown = data.strategies[:min(top_n or PNL_TABLES, PNL_TABLES)]
+        closed, recomputed = sweep.closed_for([s.strategy_name for s in shown])
         return render_walker(
             {**data.model_dump(), "strategies": [{"strategy_name": s.strategy_name, "stats": s.stats}
                                                  for s in data.strategies]},
-            sweep.closed_for([s.strategy_name for s in shown]), strategy_columns=columns,
+            closed, strategy_columns=columns,
             pnl_columns=pnl_columns, top_n=top_n, unfinished=data.unfinished,
-            fingerprints=data.fingerprints, run_id=data.run_id)
+            fingerprints=data.fingerprints, run_id=data.run_id, unranked=data.unranked,
+            rejections=data.rejections, recomputed=recomputed, min_trades=data.min_trades)
 
     def dump(self, symbol: str, walker_name: str, path: str | Path | None = None,
              columns: Sequence[Any] | None = None, pnl_columns: Sequence[Any] | None = None,
@@ -593,6 +645,11 @@ class _Outage:
     def pause(self) -> None:
         time.sleep(min(self._pause, max(self.limit - self.elapsed(), 0.0)))
         self._pause = min(self._pause * 2, self.MAX_PAUSE_SECONDS)
+
+
+def _code_of(bases, needed_by: str) -> dict[str, str]:
+    """Each strategy's source hash as this process has it (what the workers must run)."""
+    return {b: source_hash(get_strategy(b, needed_by)) for b in bases}
 
 
 def _names(names: Sequence[str], shown: int = 10) -> str:

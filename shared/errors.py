@@ -10,7 +10,9 @@
      │    ├── SignalError           get_signal returned something unusable
      │    ├── StrategyError         get_signal raised
      │    ├── PersistenceError      a persisted file is corrupt or truncated
-     │    └── ReportError           a report column or dump path is wrong
+     │    ├── ReportError           a report column or dump path is wrong
+     │    ├── DataCoverageError     a frame asks for candles the exchange does not have
+     │    └── ChunkFailed           every variant of a sweep chunk failed (its task's FAILURE)
      └── TransientError         retry with backoff
           └── StoreUnavailable      Redis did not answer
 
@@ -66,6 +68,14 @@ class PersistenceError(InputError):
 
 class ReportError(InputError):
     """A report column or dump path is wrong."""
+
+
+class DataCoverageError(InputError):
+    """A frame reaches past the exchange's candles, or there are none: never invented."""
+
+
+class ChunkFailed(InputError):
+    """Every variant of one chunk failed; each is reported with its own reason."""
 
 
 class TransientError(BtfarmError):

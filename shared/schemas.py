@@ -181,6 +181,7 @@ class WalkerSchema(_Schema):
     frame_name: str
     strategies: list[str | Sweep]
     metric: Metric = "sharpe_ratio"
+    min_trades: int = Field(default=1, ge=0)  # fewer closed signals: listed, not ranked
     callbacks: dict[str, Callable[..., Any]] = Field(default_factory=dict)
 
     _name = field_validator("walker_name")(lambda v: check_name("walker_name", v))

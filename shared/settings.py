@@ -15,6 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 from .errors import SettingsError, did_you_mean
 
 PREFIX = "BTFARM_"
+TRUE = frozenset({"1", "true", "yes", "on"})  # the spellings a boolean variable accepts
+FALSE = frozenset({"0", "false", "no", "off"})
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Settings:
     flower_port: int = 5555  # BTFARM_FLOWER_PORT
     flower_basic_auth: str | None = None  # BTFARM_FLOWER_BASIC_AUTH: "user:password"
     schedule_file: Path = field(default_factory=lambda: Path("btfarm-schedule.toml"))  # BTFARM_SCHEDULE_FILE
+    max_gap_minutes: int = 0  # BTFARM_MAX_GAP_MINUTES: a gap in the candles longer than this is an error; 0 = shown only
 
     @property
     def embedded(self) -> bool:
@@ -72,7 +75,11 @@ def _parse(key: str, raw: str, default, default_factory) -> object:
         if isinstance(sample, tuple):
             return tuple(p.strip() for p in raw.split(",") if p.strip())
         if isinstance(sample, bool):
-            return raw.strip().lower() in {"1", "true", "yes", "on"}
+            word = raw.strip().lower()
+            if word not in TRUE | FALSE:  # "flase" must not quietly mean false
+                raise SettingsError(f"{key}={raw!r} is not a boolean; use one of "
+                                    f"{', '.join(sorted(TRUE))} or {', '.join(sorted(FALSE))}")
+            return word in TRUE
         if isinstance(sample, int):
             return int(raw)
         if isinstance(sample, float):

@@ -49,11 +49,17 @@ class Chunk(BaseModel):
     # took what, by ``chunk_id``, which a redelivered or resubmitted copy keeps.
     chunk_id: str = "0"
     steal: list[Variant] = []
+    # One code version per ranking: the orchestrator's source hash of each strategy the
+    # chunk names (base name -> fingerprint.source_hash) and its btfarm version; a worker
+    # whose own differ fails those variants instead of ranking other code beside them.
+    code: dict[str, str] = {}
+    btfarm_version: str = ""
 
 
 def result_record(variant: Variant, status: str, *, stats: dict[str, Any] | None = None,
                   fingerprint: dict[str, Any] | None = None, error: str | None = None,
-                  worker: str = "", seconds: float = 0.0) -> dict[str, Any]:
+                  worker: str = "", seconds: float = 0.0,
+                  rejections: list[str] | None = None) -> dict[str, Any]:
     """The JSON record of one variant's outcome."""
     if status not in STATUSES:
         raise ValueError(f"variant status {status!r} is not one of {', '.join(STATUSES)}")
@@ -67,6 +73,7 @@ def result_record(variant: Variant, status: str, *, stats: dict[str, Any] | None
         "error": error,
         "worker": worker,
         "seconds": round(seconds, 6),
+        "rejections": list(rejections or ()),  # the first distinct reasons signals were refused
     }
 
 

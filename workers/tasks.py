@@ -53,7 +53,8 @@ import redis
 from celery.exceptions import SoftTimeLimitExceeded
 
 from btfarm.shared.engine.backtest_run import BacktestRun
-from btfarm.shared.errors import BtfarmError, NotRegisteredError, StrategyError
+from btfarm.shared.errors import BtfarmError, ChunkFailed, NotRegisteredError, StrategyError
+from btfarm.shared.fingerprint import btfarm_version, source_hash
 from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strategy
 from btfarm.shared.settings import get_settings
 from btfarm.shared.store import keys
@@ -61,6 +62,8 @@ from btfarm.shared.store.stop_flags import StopPoller
 
 from . import candle_cache
 from .app import app
+
+CODE_MISMATCH = "code differs"  # starts a variant's error when its worker runs other code
 from .payloads import Chunk, Variant, dumps, result_record
 from .startup import worker_client
 
@@ -259,9 +262,14 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     finally:
         if finished is not None or ring_by is not None or first_turn:
             turn()  # the last result, the last ring, and the running mark cleared
-    # the records already went to the inbox; the task result only says what happened (Flower shows it)
-    return {"run_id": chunk.run_id, "symbol": chunk.symbol, "walker_name": chunk.walker_name,
-            "variants": [{"strategy_name": r["strategy_name"], "status": r["status"]} for r in results]}
+    # the records already went to the inbox; the task result only says what happened (Flower
+    # shows it), and a chunk none of whose variants ran is a FAILURE Flower's filter finds
+    summary = chunk_summary(chunk, results)
+    if results and summary["failed"] == len(results):
+        reasons = sorted({str(r.get("error"))[:300] for r in results})
+        raise ChunkFailed(f"all {len(results)} variants of chunk {chunk.chunk_id} of sweep {chunk.run_id} "
+                          f"failed: {'; '.join(reasons[:3])}" + (" ..." if len(reasons) > 3 else ""))
+    return summary
 
 
 def _fail_on_strategy_error(kind: str, record: dict[str, Any]) -> None:
@@ -292,6 +300,9 @@ def run_variant(chunk: Chunk, variant: Variant, should_stop, worker: str) -> dic
         return result_record(variant, "failed", worker=worker, error=(
             f"not registered on worker {worker}: {exc}; start the worker with {where} "
             "so it registers the same strategies, exchanges and frames as the orchestrator"))
+    mismatch = code_mismatch(chunk, variant.base, strategy, worker)
+    if mismatch:
+        return result_record(variant, "failed", worker=worker, error=mismatch)
     try:
         candles = candle_cache.candles_for(exchange, frame, chunk.symbol)
         # a variant's result is its statistics (payloads.py): skip building per-signal records
@@ -320,4 +331,31 @@ def run_variant(chunk: Chunk, variant: Variant, should_stop, worker: str) -> dic
                              seconds=time.perf_counter() - started)
     stats = run.statistics().model_dump(mode="json")
     return result_record(variant, "done", stats=stats, fingerprint=run.fingerprint(), worker=worker,
-                         seconds=time.perf_counter() - started)
+                         seconds=time.perf_counter() - started, rejections=run.core.rejections)
+
+
+def code_mismatch(chunk: Chunk, base: str, strategy: Any, worker: str) -> str | None:
+    """Why this worker must not run ``base`` for ``chunk``: it runs other code than the
+    orchestrator (its btfarm, or the strategy's source), or None."""
+    if chunk.btfarm_version and chunk.btfarm_version != btfarm_version():
+        return (f"{CODE_MISMATCH}: worker {worker} runs btfarm {btfarm_version()}, the orchestrator "
+                f"{chunk.btfarm_version}: restart it with the same code")
+    wanted = chunk.code.get(base)
+    if wanted and wanted != source_hash(strategy):
+        return (f"{CODE_MISMATCH}: worker {worker} runs strategy {base} at {source_hash(strategy)}, "
+                f"the orchestrator at {wanted}: restart it with the same code")
+    return None
+
+
+def chunk_summary(chunk: Chunk, results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The task's result (Flower shows it): how its variants ended, each by name."""
+    counts = {"ok": 0, "failed": 0, "rejected_only": 0, "stopped": 0}
+    for r in results:
+        if r["status"] == "done":
+            stats = r.get("stats") or {}
+            only_rejected = not stats.get("total_signals") and stats.get("rejected_signals")
+            counts["rejected_only" if only_rejected else "ok"] += 1
+        else:
+            counts[r["status"]] += 1
+    return {"run_id": chunk.run_id, "symbol": chunk.symbol, "walker_name": chunk.walker_name, **counts,
+            "variants": [{"strategy_name": r["strategy_name"], "status": r["status"]} for r in results]}

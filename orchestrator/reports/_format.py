@@ -67,14 +67,14 @@ def percent(value: Any, digits: int = 2, signed: bool = False) -> str:
 
 
 def timestamp(ms: Any) -> str:
-    """A millisecond epoch time as UTC "2025-01-01 00:05", or N/A."""
+    """A millisecond epoch time as ISO 8601 UTC "2025-01-01T00:05Z", or N/A."""
     if is_missing(ms) or isinstance(ms, bool):
         return NA
     try:
         moment = datetime.fromtimestamp(float(ms) / 1000, tz=UTC)
     except (TypeError, ValueError, OverflowError, OSError):
         return NA
-    return moment.strftime("%Y-%m-%d %H:%M")
+    return moment.strftime("%Y-%m-%dT%H:%MZ")
 
 
 def duration(minutes: Any) -> str:
@@ -135,6 +135,9 @@ STAT_LABELS: dict[str, str] = {
     "avg_win_duration": "Average win duration",
     "avg_loss_duration": "Average loss duration",
     "trades_per_year": "Trades per year",
+    "avg_peak_pnl": "Average peak PNL",
+    "avg_fall_pnl": "Average fall PNL",
+    "rejected_signals": "Rejected signals",
     "total_events": "Total events",
     "idle_count": "Idle",
     "scheduled_count": "Scheduled",
@@ -144,7 +147,8 @@ STAT_LABELS: dict[str, str] = {
     "cancelled_count": "Cancelled",
 }
 
-_SIGNED_PERCENT = {"avg_pnl", "total_pnl", "median_pnl", "expectancy", "expected_yearly_returns"}
+_SIGNED_PERCENT = {"avg_pnl", "total_pnl", "median_pnl", "expectancy", "expected_yearly_returns",
+                   "avg_peak_pnl", "avg_fall_pnl"}
 _PERCENT = {"win_rate", "std_dev", "max_drawdown"}
 _DURATION = {"avg_duration", "avg_win_duration", "avg_loss_duration"}
 _RATIO = {"sharpe_ratio", "annualized_sharpe_ratio", "certainty_ratio", "sortino_ratio",
@@ -166,6 +170,6 @@ def stat_value(name: str, value: Any) -> str:
         return duration(value)
     if name in _RATIO:
         return number(value, 3)
-    if name == "total_signals" or name == "total_events" or name.endswith("_count"):
+    if name in ("total_signals", "total_events", "rejected_signals") or name.endswith("_count"):
         return integer(value)
     return number(value, 2)

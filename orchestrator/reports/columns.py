@@ -116,6 +116,7 @@ def walker_comparison_columns(metric: str = "sharpe_ratio") -> tuple[Column, ...
         _col("total_pnl", "Total PNL", _stat("total_pnl")),
         _col("sharpe_ratio", "Sharpe", _stat("sharpe_ratio")),
         _col("max_drawdown", "Max Drawdown", _stat("max_drawdown")),
+        _col("rejected_signals", "Rejected", _stat("rejected_signals")),
     )
     return tuple(c for c in columns if c.key != metric)
 

@@ -7,6 +7,7 @@ only lay the page out.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
@@ -56,8 +57,10 @@ def environment() -> jinja2.Environment:
 
 def render_backtest(symbol: str, strategy_name: str, exchange_name: str, frame_name: str,
                     closed: Sequence[Mapping[str, Any] | BaseModel], stats: StatsArg = None,
-                    columns: ColumnsArg = None, fingerprint: Mapping[str, Any] | None = None) -> str:
-    """The backtest report: closed signals, the statistics with their hints, the fingerprint.
+                    columns: ColumnsArg = None, fingerprint: Mapping[str, Any] | None = None,
+                    rejections: Sequence[str] = ()) -> str:
+    """The backtest report: the statistics with their hints, the rejected signals'
+    first reasons, the closed signals, the fingerprint.
 
     ``stats`` None computes them from ``closed``.
     """
@@ -72,15 +75,26 @@ def render_backtest(symbol: str, strategy_name: str, exchange_name: str, frame_n
         frame_name=fmt.inline(str(frame_name)),
         table=table,
         statistics=_statistics(stats_dict, BacktestStatistics.model_fields),
-        fingerprint=[(fmt.inline(str(k)), fmt.cell(json.dumps(v) if isinstance(v, dict | list) else str(v)))
+        rejected=fmt.integer(stats_dict.get("rejected_signals")),
+        rejections=[fmt.inline(m) for m in rejections],
+        fingerprint=[(fmt.inline(str(k)), fmt.cell(_fingerprint_value(k, v)))
                      for k, v in (fingerprint or {}).items()],
     )
 
 
+def _fingerprint_value(key: str, value: Any) -> str:
+    """A fingerprint field; epoch milliseconds keep their number beside the ISO time."""
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    if key.endswith("_ms") and isinstance(value, int):
+        return f"{fmt.timestamp(value)} ({value})"
+    return str(value)
+
+
 def render_live(symbol: str, strategy_name: str, exchange_name: str,
                 events: Sequence[Mapping[str, Any] | BaseModel], stats: StatsArg = None,
-                columns: ColumnsArg = None) -> str:
-    """The live report: event counts, the events, then the closed-signal statistics.
+                columns: ColumnsArg = None, rejections: Sequence[str] = ()) -> str:
+    """The live report: event counts, the closed-signal statistics, what was rejected, the events.
 
     ``stats`` None computes them (a ``LiveStatistics``) from ``events``.
     """
@@ -99,6 +113,8 @@ def render_live(symbol: str, strategy_name: str, exchange_name: str,
         counts=counts,
         table=table,
         statistics=_statistics(stats_dict, BacktestStatistics.model_fields),
+        rejected=fmt.integer(stats_dict.get("rejected_signals")),
+        rejections=[fmt.inline(m) for m in rejections],
     )
 
 
@@ -108,7 +124,11 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
                   top_n: int | None = None,
                   unfinished: Mapping[str, str] | Sequence[Any] | None = None,
                   fingerprints: Mapping[str, Mapping[str, Any]] | None = None,
-                  run_id: str | None = None) -> str:
+                  run_id: str | None = None,
+                  unranked: Mapping[str, tuple[str, StatsArg]] | None = None,
+                  rejections: Mapping[str, tuple[int, Sequence[str]]] | None = None,
+                  recomputed: Mapping[str, StatsArg] | None = None,
+                  min_trades: int | None = None) -> str:
     """The walker report: header, ranked comparison (winner marked), failures, PnL tables.
 
     ``data`` is a dict or model with ``walker_name``, ``symbol``, ``exchange_name``,
@@ -122,6 +142,10 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
     strategy name to the fingerprint of its result: the fields every result
     shares (version, data range, candle digest, fee, slippage) are listed once,
     each strategy's source hash and parameters in a table (ranking order).
+    ``unranked`` maps a finished strategy that is not comparable to (why, its
+    statistics); ``rejections`` a strategy to (signals rejected, first reasons);
+    ``recomputed`` a listed strategy to the statistics of its in-process rerun,
+    checked against the ranked ones (a difference is shown in bold).
     """
     data = _plain(data)
     if not isinstance(data, Mapping):
@@ -166,6 +190,12 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
     )
     total = data.get("total_strategies")
     tested = data.get("strategies_tested")
+    by_name = dict(ranked)
+    mismatches = [
+        {"strategy_name": fmt.cell(name), "differences": fmt.cell(", ".join(diff))}
+        for name, stats in (recomputed or {}).items()
+        if name in by_name and (diff := _differences(by_name[name], _stats_dict(stats)))
+    ]
     return _render(
         "walker.md.j2",
         walker_name=fmt.inline(str(_require(data, "walker_name"))),
@@ -183,8 +213,34 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
         unfinished=_unfinished(unfinished),
         pnl_tables=pnl_tables,
         run_id=fmt.inline(run_id) if run_id else None,
+        unranked=[{"strategy_name": fmt.cell(name), "reason": fmt.cell(why),
+                   "signals": fmt.integer(_stats_dict(st or {}).get("total_signals")),
+                   "rejected": fmt.integer(_stats_dict(st or {}).get("rejected_signals"))}
+                  for name, (why, st) in (unranked or {}).items()],
+        min_trades=min_trades,
+        rejections=[{"strategy_name": fmt.cell(name), "count": count,
+                     "messages": [fmt.cell(m) for m in messages]}
+                    for name, (count, messages) in (rejections or {}).items()],
+        mismatches=mismatches,
         **_fingerprint_section([name for name, _ in ranked], fingerprints or {}),
     )
+
+
+CHECKED_STATS = ("total_signals", "win_count", "loss_count", "total_pnl", "avg_pnl", "sharpe_ratio",
+                 "max_drawdown")  # what a recomputed top strategy must reproduce
+
+
+def _differences(ranked: Mapping[str, Any], again: Mapping[str, Any]) -> list[str]:
+    """The checked statistics that differ between a ranked result and its rerun."""
+    out = []
+    for key in CHECKED_STATS:
+        a, b = ranked.get(key), again.get(key)
+        same = (a is None and b is None) or (
+            a is not None and b is not None and abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a))))
+        if not same:
+            out.append(f"{fmt.stat_label(key)} ranked {fmt.stat_value(key, a)}, "
+                       f"recomputed {fmt.stat_value(key, b)}")
+    return out
 
 
 PER_STRATEGY_FINGERPRINT = ("strategy_name", "source_hash", "params")  # the rest is the run's
@@ -201,7 +257,8 @@ def _fingerprint_section(order: Sequence[str], fingerprints: Mapping[str, Mappin
     for key in keys:
         values = {json.dumps(fingerprints[n].get(key), sort_keys=True) for n in names}
         value = fingerprints[names[0]].get(key) if len(values) == 1 else "varies by strategy"
-        common.append((fmt.inline(key), fmt.cell(str(value))))
+        common.append((fmt.inline(key), fmt.cell(_fingerprint_value(key, value) if len(values) == 1
+                                                 else str(value))))
     rows = [(fmt.inline(n), fmt.cell(str(fingerprints[n].get("source_hash", ""))),
              fmt.cell(json.dumps(fingerprints[n].get("params"), sort_keys=True)))
             for n in names]
@@ -255,7 +312,25 @@ def _table(columns: Sequence[Column], rows: Sequence[Mapping[str, Any]]) -> dict
                 ) from exc
             line.append(fmt.cell(fmt.NA if value is None else str(value)))
         cells.append(line)
+    _align_decimals(cells)
     return {"headers": [fmt.cell(c.label) for c in visible], "rows": cells}
+
+
+_DECIMAL = re.compile(r"^([+-]?\d+)(?:\.(\d+))?(%?)$")
+
+
+def _align_decimals(rows: list[list[str]]) -> None:
+    """One number of decimals per column: a column whose every cell is a number (or
+    N/A) gets the most decimals any of its cells has."""
+    for col in range(len(rows[0]) if rows else 0):
+        parts = [_DECIMAL.match(row[col]) for row in rows if row[col] != fmt.NA]
+        if not parts or not all(parts):
+            continue
+        digits = max(len(p.group(2) or "") for p in parts)
+        for row in rows:
+            m = _DECIMAL.match(row[col])
+            if m and digits:
+                row[col] = f"{m.group(1)}.{(m.group(2) or '').ljust(digits, '0')}{m.group(3)}"
 
 
 def _require(data: Mapping[str, Any], key: str) -> Any:

@@ -13,12 +13,14 @@ from typing import Any
 import numpy as np
 
 from ..candles import Candles
+from ..coverage import Coverage, check_coverage
 from ..engine_config import EngineConfig, get_config
 from ..errors import ConfigError
 from ..exchanges.loading import load_candles
 from ..fingerprint import fingerprint
 from ..frames import frame_bounds, frame_ticks
 from ..intervals import MINUTE_MS
+from ..settings import get_settings
 from ..schemas import ExchangeSchema, FrameSchema, RiskSchema, StrategySchema
 from ..stats import BacktestStatistics, compute_statistics, statistics_from_arrays
 from .backtest_loop import walk
@@ -64,6 +66,9 @@ class BacktestRun:
     columns: dict[str, list] | None = None  # what a stats-only batch run kept per trade
 
     def __post_init__(self) -> None:
+        # refused here, before any tick: a walk past the data would invent trades
+        self.coverage: Coverage = check_coverage(self.candles, self.exchange.exchange_name, self.symbol,
+                                                 self.frame, get_settings().max_gap_minutes)
         self.ticks: np.ndarray = frame_ticks(self.frame)
         self.core = StrategyCore(self.strategy, self.symbol, self.exchange.exchange_name, self.cfg,
                                  self._emit, frame_name=self.frame.frame_name,

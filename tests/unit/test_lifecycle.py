@@ -7,6 +7,7 @@ be pinned to the minute and the price.
 import pytest
 
 from btfarm.shared.engine.pnl import pnl_percentage
+from btfarm.shared.errors import DataCoverageError
 
 from .market import Script, flat, minute, run
 
@@ -110,9 +111,17 @@ def test_position_expires_on_the_first_candle_after_the_frame_end():
 
 
 def test_data_running_out_expires_at_the_last_candle():
-    _, ev = run(flat(20), Script({10: {**LONG, "minute_estimated_time": 600}}), end_minute=25)
+    # the frame ends on the last candle; the minute after it, where the position would
+    # expire, is not in the data: the last candle settles it
+    _, ev = run(flat(20), Script({10: {**LONG, "minute_estimated_time": 600}}), end_minute=19)
     c = only_closed(ev)
     assert (c["close_reason"], c["close_timestamp"]) == ("time_expired", minute(19))
+
+
+def test_a_frame_past_the_data_is_refused_not_walked():
+    with pytest.raises(DataCoverageError, match=r"ends after the data: its candles run from "
+                                                r"2025-01-01T00:00Z to 2025-01-01T00:19Z"):
+        run(flat(20), Script({10: {**LONG, "minute_estimated_time": 600}}), end_minute=25)
 
 
 SCHEDULED = {**LONG, "price_open": 99.5, "price_stop_loss": 98.0}

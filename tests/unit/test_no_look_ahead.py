@@ -59,6 +59,6 @@ def test_candle_window_is_read_only_view():
     def mutate(symbol, when):
         get_candles(symbol, "1m", 5).close[0] = 0.0
 
-    _, events = run(flat(30), mutate, end_minute=5, start_minute=5)
+    _, events = run(flat(30), mutate, end_minute=6, start_minute=5)
     assert "read-only" in events["error"][0]["message"]
     assert events["error"][0]["timestamp"] == minute(5)

@@ -13,7 +13,7 @@ from btfarm.shared.errors import ReportError
 
 pytestmark = pytest.mark.unit
 
-T0 = 1_735_689_600_000  # 2025-01-01 00:00 UTC, ms
+T0 = 1_735_689_600_000  # 2025-01-01T00:00Z UTC, ms
 
 ROW = {
     "action": "closed", "symbol": "BTCUSDT", "strategy_name": "s", "exchange_name": "e",
@@ -40,8 +40,8 @@ def test_default_backtest_columns_format_a_closed_result():
     assert cells == {
         "Signal ID": "sig-1", "Symbol": "BTCUSDT", "Position": "short", "Open Price": "100.00",
         "Take Profit": "99.00", "Stop Loss": "101.00", "Close Price": "101.00", "PNL %": "-1.40%",
-        "Close Reason": "stop_loss", "Open Time": "2025-01-01 00:05",
-        "Close Time": "2025-01-01 01:05", "Duration": "1h 00m", "Note": "a | b\nc",
+        "Close Reason": "stop_loss", "Open Time": "2025-01-01T00:05Z",
+        "Close Time": "2025-01-01T01:05Z", "Duration": "1h 00m", "Note": "a | b\nc",
     }
     assert all(c.is_visible() for c in DEFAULT_BACKTEST_COLUMNS)
 
@@ -50,7 +50,7 @@ def test_live_columns_include_the_action_and_tolerate_an_idle_tick():
     assert DEFAULT_LIVE_COLUMNS[0].label == "Action"
     idle = {"action": "idle", "symbol": "BTCUSDT", "timestamp": T0, "current_price": None}
     cells = {c.label: c.format(idle) for c in DEFAULT_LIVE_COLUMNS}
-    assert cells["Action"] == "idle" and cells["Time"] == "2025-01-01 00:00"
+    assert cells["Action"] == "idle" and cells["Time"] == "2025-01-01T00:00Z"
     assert cells["Open Price"] == "N/A" and cells["Current Price"] == "N/A"
     cancelled = {"action": "cancelled", "cancel_reason": "timeout"}
     assert {c.label: c.format(cancelled) for c in DEFAULT_LIVE_COLUMNS}["Reason"] == "timeout"
@@ -59,12 +59,12 @@ def test_live_columns_include_the_action_and_tolerate_an_idle_tick():
 def test_walker_comparison_columns():
     labels = [c.label for c in walker_comparison_columns("win_rate")]
     assert labels == ["Rank", "Strategy", "Win rate", "Total Signals", "Total PNL", "Sharpe",
-                      "Max Drawdown"]
+                      "Max Drawdown", "Rejected"]
     row = {"rank": 1, "strategy_name": "a", "metric": "win_rate", "metric_value": 55.0,
            "stats": {"total_signals": 12, "total_pnl": 3.25, "sharpe_ratio": None,
-                     "max_drawdown": 1.5}, "is_best": True}
+                     "max_drawdown": 1.5, "rejected_signals": 4}, "is_best": True}
     cells = [c.format(row) for c in walker_comparison_columns("win_rate")]
-    assert cells == ["1", "a", "55.00%", "12", "+3.25%", "N/A", "1.50%"]
+    assert cells == ["1", "a", "55.00%", "12", "+3.25%", "N/A", "1.50%", "4"]
     assert "Total PNL" in [c.label for c in walker_comparison_columns("sharpe_ratio")]
 
 
@@ -118,7 +118,7 @@ def test_format_helpers_show_na_for_missing_values():
 
 
 def test_format_helpers():
-    assert fmt.timestamp(T0 + 5 * 60_000) == "2025-01-01 00:05"
+    assert fmt.timestamp(T0 + 5 * 60_000) == "2025-01-01T00:05Z"
     assert fmt.percent(0.597403, signed=True) == "+0.60%"
     assert fmt.percent(55.5) == "55.50%"
     assert fmt.price(43123.456) == "43123.46"

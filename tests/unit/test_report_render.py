@@ -14,7 +14,7 @@ from btfarm.shared.stats import HINTS, BacktestStatistics, compute_statistics
 
 pytestmark = pytest.mark.unit
 
-T0 = 1_735_689_600_000  # 2025-01-01 00:00 UTC, ms
+T0 = 1_735_689_600_000  # 2025-01-01T00:00Z UTC, ms
 MINUTE = 60_000
 
 
@@ -35,6 +35,9 @@ def closed(i, pnl, note=None):
 
 
 def table_lines(report):
+    """The table lines of the closed-signal section (the statistics table comes first)."""
+    if "## Closed signals" in report:
+        report = report[report.index("## Closed signals"):]
     return [line for line in report.splitlines() if line.startswith("|")]
 
 
@@ -57,15 +60,15 @@ def test_backtest_report_shows_the_default_columns_in_order():
         "Close Price", "PNL %", "Close Reason", "Open Time", "Close Time", "Duration", "Note",
     ]
     assert "| sig-0 | BTCUSDT | long | 100.00 | 101.00 | 99.00 | 101.00 | +0.60% | take_profit " \
-           "| 2025-01-01 00:00 | 2025-01-01 00:05 | 5m |  |" in report
+           "| 2025-01-01T00:00Z | 2025-01-01T00:05Z | 5m |  |" in report
     assert report.index("sig-0") < report.index("sig-1")
     assert "sma" in report and "binance" in report and "jan" in report
 
 
-def test_statistics_follow_the_table_each_with_its_hint():
+def test_statistics_come_before_the_signal_list_each_with_its_hint():
     rows = [closed(0, 0.5)]
     report = render_backtest("BTCUSDT", "sma", "binance", "jan", rows, None)
-    assert report.index("sig-0") < report.index("## Statistics")
+    assert report.index("## Statistics") < report.index("## Closed signals") < report.index("sig-0")
     stats_part = report[report.index("## Statistics"):]
     assert "| Max drawdown | 0.00% | lower is better |" in stats_part
     assert "| Win rate | 100.00% | higher is better |" in stats_part
@@ -120,8 +123,8 @@ def test_live_report_counts_events_and_lists_them():
     assert "| Total events | 2 |" in report
     header = next(line for line in table_lines(report) if line.startswith("| Action |"))
     assert header_cells(header)[:3] == ["Action", "Time", "Signal ID"]
-    assert "| idle | 2025-01-01 00:00 |" in report
-    assert "| closed | 2025-01-01 00:05 | sig-0 |" in report
+    assert "| idle | 2025-01-01T00:00Z |" in report
+    assert "| closed | 2025-01-01T00:05Z | sig-0 |" in report
     assert "| Total signals | 1 | higher is better |" in report
 
 
@@ -204,7 +207,7 @@ def test_walker_fingerprint_lists_shared_fields_once_and_each_strategy_in_rank_o
     assert "- Run id: run-42" in report
     section = report[report.index("## Fingerprint"):]
     for row in ("| btfarm_version | 0.1.0 |", "| candles_digest | d1g35t |",
-                f"| data_start_ms | {T0} |", "| slippage_percent | 0.1 |",
+                f"| data_start_ms | 2025-01-01T00:00Z ({T0}) |", "| slippage_percent | 0.1 |",
                 "| fee_percent | varies by strategy |"):
         assert row in section
     rows = section[section.index("| Strategy | Source hash | Parameters |"):]
