@@ -10,10 +10,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from btfarm.shared import events
+from btfarm.shared.coverage import Coverage
 from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
 from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strategy
 from btfarm.shared.results import ClosedResult, to_model
-from btfarm.shared.stats import BacktestStatistics, compute_statistics
+from btfarm.shared.stats import BacktestStatistics
 from btfarm.shared.store import run_status
 from btfarm.shared.store.stop_flags import StopPoller
 
@@ -40,6 +41,8 @@ class BacktestData(BaseModel):
     stats: BacktestStatistics
     signals: list[ClosedResult]
     fingerprint: dict[str, Any]  # btfarm version, params, source and candle hashes, costs
+    coverage: Coverage  # the candles used: range, gaps
+    rejections: list[str] = []  # the first distinct reasons signals were rejected (stats count them)
 
 
 class BacktestUtils(InstanceUtils):
@@ -72,16 +75,17 @@ class BacktestUtils(InstanceUtils):
         risk = get_risk(strategy.risk_name, needed_by) if strategy.risk_name else None
         inst = self._instance(symbol, strategy_name)
         context = {"exchange_name": exchange_name, "frame_name": frame_name}
+        # loaded and checked here, so a frame past the data is refused before anything runs
+        candles = load_frame_candles(exchange, frame, symbol)
+        run = BacktestRun(strategy, exchange, frame, symbol, candles, risk=risk, listener=_route_event)
 
         def produce(inst: Instance, task: RunTask) -> None:
-            self._produce(inst, task, strategy, exchange, frame, risk)
+            self._produce(inst, task, run)
 
         return inst, self._start_or_join(inst, context, produce)
 
-    def _produce(self, inst: Instance, task: RunTask, strategy, exchange, frame, risk) -> None:
-        candles = load_frame_candles(exchange, frame, inst.symbol)
-        run = BacktestRun(strategy, exchange, frame, inst.symbol, candles, risk=risk,
-                          listener=_route_event)
+    def _produce(self, inst: Instance, task: RunTask, run: BacktestRun) -> None:
+        exchange, frame = run.exchange, run.frame
         inst.data = run
         poller = StopPoller(state(), self.mode, inst.symbol, inst.name)
         pushed = 0
@@ -121,15 +125,17 @@ class BacktestUtils(InstanceUtils):
         closed = list(run.closed)
         return BacktestData(symbol=symbol, strategy_name=strategy_name,
                             exchange_name=run.exchange.exchange_name, frame_name=run.frame.frame_name,
-                            status=inst.status, stopped=run.stopped, stats=compute_statistics(closed),
+                            status=inst.status, stopped=run.stopped, stats=run.statistics(),
                             signals=[ClosedResult.model_validate(c) for c in closed],
-                            fingerprint=run.fingerprint())
+                            fingerprint=run.fingerprint(), coverage=run.coverage,
+                            rejections=list(run.core.rejections))
 
     def get_report(self, symbol: str, strategy_name: str, columns: Sequence[Any] | None = None) -> str:
         inst, run = self._run_of(symbol, strategy_name, "Backtest.get_report")
         closed = list(run.closed)
         return render_backtest(symbol, strategy_name, run.exchange.exchange_name, run.frame.frame_name,
-                               closed, compute_statistics(closed), columns, fingerprint=run.fingerprint())
+                               closed, run.statistics(), columns, fingerprint=run.fingerprint(),
+                               rejections=run.core.rejections, coverage=run.coverage.describe())
 
     def dump(self, symbol: str, strategy_name: str, path: str | Path | None = None,
              columns: Sequence[Any] | None = None) -> Path:

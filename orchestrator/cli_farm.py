@@ -40,6 +40,7 @@ def walker(module: str | None, walker_name: str | None, symbol: str, chunk_size:
     run. Resume imports only the modules named here or in BTFARM_IMPORTS.
     """
     from btfarm.shared.settings import get_settings
+
     from .embedded import register_imports
     from .walker import Walker
 
@@ -74,19 +75,27 @@ def walker(module: str | None, walker_name: str | None, symbol: str, chunk_size:
 
 
 def _follow(progress, symbol: str, walker_name: str, dump: bool, announce: bool = True) -> None:
-    """Show a sweep's progress, then its summary and report."""
+    """Show a sweep's progress, then its summary and report; exit 1 when nothing could be ranked."""
+    from btfarm.shared import events
+
     from .walker import Walker
 
-    announced = not announce
     with progress_bar() as bar:
         task = bar.add_task(f"{walker_name} on {symbol}", total=None)
+
+        def on_start(started: dict[str, Any]) -> None:
+            # the id and the total as soon as the plan is stored, not at the first result
+            if started["symbol"] != symbol or started["walker_name"] != walker_name:
+                return
+            run_id = started["run_id"]
+            if announce:
+                bar.console.print(f"sweep {run_id} (if interrupted: btfarm walker resume {run_id})",
+                                  highlight=False)
+            bar.update(task, total=started["total_strategies"], completed=started["resumed"])
+
+        unsubscribe = events.listen_walker_start(on_start)
         try:
             for p in progress:
-                if not announced:
-                    announced = True
-                    run_id = Walker.get_data(symbol, walker_name).run_id
-                    err_console.print(f"sweep {run_id} (if interrupted: btfarm walker resume {run_id})",
-                                      highlight=False)
                 best = f" best: {p.best_strategy}" if p.best_strategy else ""
                 bar.update(task, total=p.total_strategies, completed=p.strategies_tested,
                            description=escape(f"{walker_name} on {symbol}{best}"))
@@ -94,6 +103,8 @@ def _follow(progress, symbol: str, walker_name: str, dump: bool, announce: bool 
             Walker.stop(symbol, walker_name)
             Walker.wait(symbol, walker_name)
             raise
+        finally:
+            unsubscribe()
     data = Walker.get_data(symbol, walker_name)
     if data.resumed:
         err_console.print(f"resumed sweep {data.run_id}: {data.resumed} results read back, "
@@ -101,14 +112,44 @@ def _follow(progress, symbol: str, walker_name: str, dump: bool, announce: bool 
     rows = [(escape(s.strategy_name), s.stats.model_dump()) for s in data.strategies[:SUMMARY_ROWS]]
     console.print(summary_table(
         f"{walker_name} on {symbol}: {data.strategies_tested}/{data.total_strategies} tested, "
+        f"{len(data.strategies)} ranked, "
         f"by {data.metric}, {data.seconds:.1f} s", rows))
-    for name, reason in data.unfinished.items():
-        err_console.print(f"[yellow]did not finish:[/] {escape(name)}: {escape(reason)}", highlight=False)
+    if data.unranked:
+        err_console.print(f"[yellow]not ranked ({len(data.unranked)}):[/]", highlight=False)
+        for line in grouped(why for why, _ in data.unranked.values()):
+            err_console.print(f"  {escape(line)}", highlight=False)
+    rejected = sum(count for count, _ in data.rejections.values())
+    if rejected:
+        err_console.print(f"[yellow]{rejected} signals rejected in {len(data.rejections)} variants; "
+                          "first reasons:[/]", highlight=False)
+        for line in grouped(m for _, messages in data.rejections.values() for m in messages[:1]):
+            err_console.print(f"  {escape(line)}", highlight=False)
+    if data.unfinished:
+        err_console.print(f"[yellow]did not finish ({len(data.unfinished)}):[/]", highlight=False)
+        for line in grouped(data.unfinished.values(), data.unfinished.keys()):
+            err_console.print(f"  {escape(line)}", highlight=False)
     if data.interrupted:
         err_console.print(f"sweep {data.run_id} is incomplete; finish it with: "
                           f"btfarm walker resume {data.run_id}", highlight=False)
     if dump:
         console.print(f"report: {Walker.dump(symbol, walker_name)}")
+    if not data.strategies and data.total_strategies:
+        err_console.print(f"[bold red]error:[/] no variant of {escape(walker_name)} could be ranked "
+                          f"({len(data.unfinished)} did not finish, {len(data.unranked)} not comparable)",
+                          highlight=False)
+        sys.exit(1)
+
+
+def grouped(reasons, names=None) -> list[str]:
+    """One line per distinct reason with its count (a variant's own name in its reason
+    is written as VARIANT, so 500 variants failing alike make one line)."""
+    counts: dict[str, int] = {}
+    names = list(names) if names is not None else None
+    for index, reason in enumerate(reasons):
+        if names is not None:
+            reason = reason.replace(names[index], "VARIANT")
+        counts[reason] = counts.get(reason, 0) + 1
+    return [f"{count} x {reason}" for reason, count in sorted(counts.items(), key=lambda kv: -kv[1])]
 
 
 def _celery(args: list[str], env_updates: dict[str, str]) -> None:

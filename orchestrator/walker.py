@@ -39,7 +39,8 @@ import redis
 from pydantic import BaseModel, ConfigDict
 
 from btfarm.shared import events
-from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
+from btfarm.shared.coverage import Coverage, check_coverage
+from btfarm.shared.engine.backtest_run import BacktestRun
 from btfarm.shared.errors import ConfigError, NotRegisteredError, PersistenceError, StoreUnavailable
 from btfarm.shared.fingerprint import source_hash
 from btfarm.shared.ranking import metric_value, rank
@@ -50,6 +51,7 @@ from btfarm.shared.store import keys, run_status
 from btfarm.shared.store.connection import connect, embedded_server
 from btfarm.shared.store.stop_flags import StopPoller
 from btfarm.workers import app as celery_app
+from btfarm.workers import candle_cache
 from btfarm.workers.app import configure
 from btfarm.workers.payloads import Variant
 from btfarm.workers.tasks import RUN_STATE_RUNNING
@@ -63,8 +65,8 @@ from .instances import Instance, InstanceUtils
 from .reports.dump import dump_report
 from .reports.render import render_walker
 from .run_task import RunTask
-from .user_script import check_main_guard
 from .state_store import state
+from .user_script import check_main_guard
 
 WAIT_SECONDS = 0.5  # longest BLPOP between stop checks (results wake it at once)
 STOP_GRACE_SECONDS = 3.0  # after a stop, how long to wait for running variants to report
@@ -156,11 +158,12 @@ class WalkerData(BaseModel):
     resumed: int = 0  # results read back from an earlier attempt of this run (not recomputed)
     interrupted: bool = False  # ended without every result: `btfarm walker resume RUN_ID` finishes it
     fingerprints: dict[str, dict[str, Any]] = {}  # variant name -> fingerprint of its result
-    # finished but not comparable (fewer than min_trades closed signals, or the metric N/A):
+    # finished but not comparable (fewer than min_trades closed signals, 1 by default):
     # variant name -> (why, its statistics); never ranked, never best
     unranked: dict[str, tuple[str, BacktestStatistics]] = {}
     rejections: dict[str, tuple[int, list[str]]] = {}  # variant -> (signals rejected, first reasons)
     min_trades: int = 0
+    coverage: str = ""  # the candles the sweep ran on: range and gaps (coverage.Coverage.describe)
 
 
 _idle_blocking: dict[str, list[redis.Redis]] = {}  # URL -> BLPOP clients between sweeps
@@ -203,6 +206,7 @@ class _Sweep:
                  metric: str, variants: Sequence[Variant], run_id: str, chunk_size: int,
                  min_trades: int = 0) -> None:
         self.min_trades = min_trades
+        self.coverage = ""
         self.walker_name, self.symbol, self.metric = walker_name, symbol, metric
         self.exchange_name, self.frame_name = exchange_name, frame_name
         self.variants = list(variants)
@@ -262,8 +266,6 @@ class _Sweep:
             rejected = stats.get("rejected_signals", 0)
             return (f"{trades} closed signals, fewer than min_trades={self.min_trades}"
                     + (f" ({rejected} signals rejected)" if rejected else ""))
-        if metric_value(stats, self.metric) is None:
-            return f"{self.metric} is N/A ({trades} closed signals)"
         return None
 
     def rejections(self) -> dict[str, tuple[int, list[str]]]:
@@ -285,7 +287,7 @@ class _Sweep:
         return WalkerData(
             walker_name=self.walker_name, symbol=self.symbol, exchange_name=self.exchange_name,
             frame_name=self.frame_name, metric=self.metric, total_strategies=len(self.variants),
-            strategies_tested=len(done), best_strategy=self.best[0] if self.best else None,
+            strategies_tested=len(finished), best_strategy=self.best[0] if self.best else None,
             best_metric=self.best[1] if self.best else None,
             strategies=[RankedStrategy(rank=i, strategy_name=name, stats=stats,
                                        metric_value=metric_value(stats, self.metric),
@@ -296,7 +298,7 @@ class _Sweep:
             resumed=self.resumed, interrupted=self.interrupted is not None,
             fingerprints={name: rec["fingerprint"] for name, rec in finished if rec.get("fingerprint")},
             unranked={name: (why, self.records[name]["stats"]) for name, why in unranked.items()},
-            rejections=self.rejections(), min_trades=self.min_trades)
+            rejections=self.rejections(), min_trades=self.min_trades, coverage=self.coverage)
 
     def closed_for(self, names: Sequence[str]) -> tuple[dict[str, list[dict[str, Any]]],
                                                         dict[str, BacktestStatistics]]:
@@ -307,7 +309,7 @@ class _Sweep:
         exchange = get_exchange(self.exchange_name, needed_by)
         frame = get_frame(self.frame_name, needed_by)
         by_name = {v.strategy_name: v for v in self.variants}
-        candles = load_frame_candles(exchange, frame, self.symbol) if names else None
+        candles = candle_cache.candles_for(exchange, frame, self.symbol) if names else None
         out, stats = {}, {}
         for name in names:
             variant = by_name[name]
@@ -380,6 +382,8 @@ class WalkerUtils(InstanceUtils):
                 f"process has {', '.join(f'{b} at {now[b]}' for b in changed)}: resuming would rank two "
                 "code versions together. Restore the code the sweep started with, or run the walker "
                 "again (a new sweep)")
+        _check_data(get_exchange(plan.exchange_name, needed_by), get_frame(plan.frame_name, needed_by),
+                    plan.symbol)
         plan = plan.model_copy(update={"imports": list(pool_imports(
             plan.walker_name, plan.exchange_name, plan.frame_name,
             [v.base for v in plan.variants]))})
@@ -402,6 +406,7 @@ class WalkerUtils(InstanceUtils):
         exchange = get_exchange(walker.exchange_name, needed_by)
         frame = get_frame(walker.frame_name, needed_by)
         variants = expand(walker, needed_by)
+        _check_data(exchange, frame, symbol)  # a frame past the data is refused before submitting
         bases = dict.fromkeys(v.base for v in variants)  # the cheapest strategy sets the floor
         seconds = min(fanout.estimate_variant_seconds(frame, get_strategy(b, needed_by)) for b in bases)
         measured = state().get(keys.walker_timing(walker_name, symbol))
@@ -437,6 +442,8 @@ class WalkerUtils(InstanceUtils):
                        plan.metric, variants, run_id, plan.chunk_size, plan.min_trades)
         inst.data = sweep
         inst.id = run_id  # `btfarm list` shows the id the sweep printed
+        sweep.coverage = _check_data(get_exchange(plan.exchange_name), get_frame(plan.frame_name),
+                                     inst.symbol).describe()  # memoised on the cached candles
         run_key = keys.walker_run(run_id)
         try:
             if settings.embedded:
@@ -607,7 +614,8 @@ class WalkerUtils(InstanceUtils):
             closed, strategy_columns=columns,
             pnl_columns=pnl_columns, top_n=top_n, unfinished=data.unfinished,
             fingerprints=data.fingerprints, run_id=data.run_id, unranked=data.unranked,
-            rejections=data.rejections, recomputed=recomputed, min_trades=data.min_trades)
+            rejections=data.rejections, recomputed=recomputed, min_trades=data.min_trades,
+            coverage=data.coverage)
 
     def dump(self, symbol: str, walker_name: str, path: str | Path | None = None,
              columns: Sequence[Any] | None = None, pnl_columns: Sequence[Any] | None = None,
@@ -645,6 +653,12 @@ class _Outage:
     def pause(self) -> None:
         time.sleep(min(self._pause, max(self.limit - self.elapsed(), 0.0)))
         self._pause = min(self._pause * 2, self.MAX_PAUSE_SECONDS)
+
+
+def _check_data(exchange, frame, symbol: str) -> Coverage:
+    """The frame's candles as the workers will load them, checked (coverage.py)."""
+    candles = candle_cache.candles_for(exchange, frame, symbol)
+    return check_coverage(candles, exchange.exchange_name, symbol, frame, get_settings().max_gap_minutes)
 
 
 def _code_of(bases, needed_by: str) -> dict[str, str]:

@@ -62,10 +62,10 @@ from btfarm.shared.store.stop_flags import StopPoller
 
 from . import candle_cache
 from .app import app
-
-CODE_MISMATCH = "code differs"  # starts a variant's error when its worker runs other code
 from .payloads import Chunk, Variant, dumps, result_record
 from .startup import worker_client
+
+CODE_MISMATCH = "code differs"  # starts a variant's error when its worker runs other code
 
 RUN_STATE_RUNNING = "running"  # the walker_run hash's state while the orchestrator collects
 PROGRESS_EVERY_SECONDS = 0.5  # at most one PROGRESS task state (seen in Flower) per this interval

@@ -58,7 +58,7 @@ def environment() -> jinja2.Environment:
 def render_backtest(symbol: str, strategy_name: str, exchange_name: str, frame_name: str,
                     closed: Sequence[Mapping[str, Any] | BaseModel], stats: StatsArg = None,
                     columns: ColumnsArg = None, fingerprint: Mapping[str, Any] | None = None,
-                    rejections: Sequence[str] = ()) -> str:
+                    rejections: Sequence[str] = (), coverage: str | None = None) -> str:
     """The backtest report: the statistics with their hints, the rejected signals'
     first reasons, the closed signals, the fingerprint.
 
@@ -77,6 +77,7 @@ def render_backtest(symbol: str, strategy_name: str, exchange_name: str, frame_n
         statistics=_statistics(stats_dict, BacktestStatistics.model_fields),
         rejected=fmt.integer(stats_dict.get("rejected_signals")),
         rejections=[fmt.inline(m) for m in rejections],
+        coverage=fmt.inline(coverage) if coverage else None,
         fingerprint=[(fmt.inline(str(k)), fmt.cell(_fingerprint_value(k, v)))
                      for k, v in (fingerprint or {}).items()],
     )
@@ -128,7 +129,7 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
                   unranked: Mapping[str, tuple[str, StatsArg]] | None = None,
                   rejections: Mapping[str, tuple[int, Sequence[str]]] | None = None,
                   recomputed: Mapping[str, StatsArg] | None = None,
-                  min_trades: int | None = None) -> str:
+                  min_trades: int | None = None, coverage: str | None = None) -> str:
     """The walker report: header, ranked comparison (winner marked), failures, PnL tables.
 
     ``data`` is a dict or model with ``walker_name``, ``symbol``, ``exchange_name``,
@@ -218,6 +219,7 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
                    "rejected": fmt.integer(_stats_dict(st or {}).get("rejected_signals"))}
                   for name, (why, st) in (unranked or {}).items()],
         min_trades=min_trades,
+        coverage=fmt.inline(coverage) if coverage else None,
         rejections=[{"strategy_name": fmt.cell(name), "count": count,
                      "messages": [fmt.cell(m) for m in messages]}
                     for name, (count, messages) in (rejections or {}).items()],

@@ -20,8 +20,8 @@ from ..exchanges.loading import load_candles
 from ..fingerprint import fingerprint
 from ..frames import frame_bounds, frame_ticks
 from ..intervals import MINUTE_MS
-from ..settings import get_settings
 from ..schemas import ExchangeSchema, FrameSchema, RiskSchema, StrategySchema
+from ..settings import get_settings
 from ..stats import BacktestStatistics, compute_statistics, statistics_from_arrays
 from .backtest_loop import walk
 from .intents import compute_intents

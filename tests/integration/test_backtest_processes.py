@@ -100,10 +100,8 @@ def test_demo_on_the_embedded_default_leaves_no_process(tmp_path):
     assert not alive, f"processes left behind: {[p.pid for p in alive]}"
 
 
-def test_background_failure_goes_to_exit_listeners(farm_env):
-    import threading
-
-    from btfarm.orchestrator import add_exchange, add_frame, add_strategy, listen_exit
+def test_bad_candles_are_refused_at_the_call_before_anything_runs(farm_env):
+    from btfarm.orchestrator import add_exchange, add_frame, add_strategy
     from btfarm.shared.errors import CandleDataError
 
     add_exchange(exchange_name="broken-ex", override=True,
@@ -111,18 +109,7 @@ def test_background_failure_goes_to_exit_listeners(farm_env):
                                                                       "low": 1.0, "close": 1.0, "volume": 1.0}])
     add_frame(frame_name="jan-1d", interval="1m", start_date="2025-01-01", end_date="2025-01-02", override=True)
     add_strategy(strategy_name="never", interval="1m", get_signal=lambda s, w: None, override=True)
-    got: list[dict] = []
-    arrived = threading.Event()
-
-    def on_exit(payload):
-        got.append(payload)
-        arrived.set()
-
-    unsubscribe = listen_exit(on_exit)
-    try:
+    with pytest.raises(CandleDataError, match='exchange "broken-ex"'):
         Backtest.background("BTCUSDT", "never", "broken-ex", "jan-1d")
-        assert arrived.wait(20)
-    finally:
-        unsubscribe()
-    assert isinstance(got[0]["error"], CandleDataError)
-    assert 'exchange "broken-ex"' in got[0]["message"] and got[0]["name"] == "never"
+    assert Backtest._instance("BTCUSDT", "never").task is None  # nothing was started
+

@@ -103,8 +103,10 @@ def reference() -> dict[str, dict]:
 
 
 def ranking(stats_by_name: dict[str, dict]) -> list[str]:
+    """The expected ranking: variants with a closed signal (min_trades=1), by sharpe."""
     order = [v.strategy_name for v in expand(get_walker(SWEEP))]
-    return [name for name, _ in rank([(n, stats_by_name[n]) for n in order if n in stats_by_name],
+    return [name for name, _ in rank([(n, stats_by_name[n]) for n in order
+                                      if n in stats_by_name and stats_by_name[n]["total_signals"]],
                                      "sharpe_ratio")]
 
 
@@ -128,9 +130,12 @@ def executions(server: RedisServer, run_id: str) -> dict[str, int]:
 
 def assert_complete_and_equal(data, reference) -> None:
     assert data.unfinished == {}, data.unfinished
-    assert data.strategies_tested == 24 and len({s.strategy_name for s in data.strategies}) == 24
+    listed = [s.strategy_name for s in data.strategies] + list(data.unranked)
+    assert data.strategies_tested == 24 and len(set(listed)) == len(listed) == 24
     for row in data.strategies:
         assert row.stats.model_dump(mode="json") == reference[row.strategy_name], row.strategy_name
+    for name, (_, stats) in data.unranked.items():  # finished without a trade: listed, not ranked
+        assert stats.model_dump(mode="json") == reference[name] and stats.total_signals == 0, name
     assert [s.strategy_name for s in data.strategies] == ranking(reference)
 
 

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
-from pathlib import Path
 
 from btfarm.shared.clock import Clock, clock_from_spec
 from btfarm.shared.context import get_average_price
 from btfarm.shared.demo import sma_cross_signal
 from btfarm.shared.exchanges.replay import replay_exchange
 from btfarm.shared.registry import add_exchange, add_strategy
+from tests.support.reference_data import SIM_CSV
 
-SIM_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "sim-30d-1m.csv"
 SYMBOL = "SIMUSDT"
 EXCHANGE = "replay"
 CLOCK_VARIABLE = "LIVE_REPLAY_CLOCK"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from btfarm.shared.engine.backtest_run import load_frame_candles
 from btfarm.shared.exchanges import csv_exchange
 from btfarm.shared.schemas import FrameSchema
+from tests.support.reference_data import SIM_CSV
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "sim-30d-1m.csv"
+DATA = SIM_CSV
 GRID53 = [(f, s) for f in (3, 5, 8, 10, 12, 15, 20) for s in (15, 20, 26, 30, 40, 45, 60, 90) if f < s]
 GRID53_IDS = [f"{f}-{s}" for f, s in GRID53]
 

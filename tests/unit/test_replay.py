@@ -1,6 +1,5 @@
 """shared/exchanges/replay.py: only candles closed by the clock's now exist."""
 
-from pathlib import Path
 
 import pytest
 
@@ -8,10 +7,10 @@ from btfarm.shared.clock import ManualClock
 from btfarm.shared.exchanges.loading import load_candles
 from btfarm.shared.exchanges.replay import replay_exchange
 from btfarm.shared.intervals import MINUTE_MS
+from tests.support.reference_data import SIM_CSV
 
 pytestmark = pytest.mark.unit
 
-SIM_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "sim-30d-1m.csv"
 FIRST_MS = 1_735_689_600_000  # the first candle of the file, 2025-01-01T00:00Z
 
 
