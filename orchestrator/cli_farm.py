@@ -187,16 +187,40 @@ def worker(imports: tuple[str, ...], concurrency: int | None, pool: str, hostnam
 
 @click.command(context_settings={"ignore_unknown_options": True})
 @click.option("--port", type=int, default=None, help="Default BTFARM_FLOWER_PORT (5555).")
+@click.option("--address", default="127.0.0.1", show_default=True,
+              help="Interface to listen on (0.0.0.0 for every interface: put auth in front).")
+@click.option("--unauthenticated", is_flag=True,
+              help="Serve without basic auth (task arguments and results to anyone who can connect).")
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
-def flower(port: int | None, celery_args: tuple[str, ...]) -> None:
-    """Start Flower on the farm's broker (basic auth from BTFARM_FLOWER_BASIC_AUTH)."""
+def flower(port: int | None, address: str, unauthenticated: bool, celery_args: tuple[str, ...]) -> None:
+    """Start Flower on the farm's broker, with basic auth from BTFARM_FLOWER_BASIC_AUTH.
+
+    Without it Flower would show every task's arguments and results to anyone,
+    so it is refused unless --unauthenticated is given. The credentials reach
+    Flower through its environment (FLOWER_BASIC_AUTH), never its command line,
+    so `ps` does not show them.
+    """
     from btfarm.shared.settings import get_settings
 
     settings = get_settings()
-    args = ["flower", f"--port={port or settings.flower_port}"]
-    if settings.flower_basic_auth:
-        args.append(f"--basic-auth={settings.flower_basic_auth}")
-    _celery([*args, *celery_args], {})
+    auth = settings.flower_basic_auth
+    env = {k: v for k, v in os.environ.items() if k != "FLOWER_BASIC_AUTH"}
+    if auth:
+        for pair in auth.split(","):
+            user, colon, password = pair.partition(":")
+            if not colon or not user or not password:
+                raise click.UsageError("BTFARM_FLOWER_BASIC_AUTH must be USER:PASSWORD (several: "
+                                       "USER:PASSWORD,USER2:PASSWORD2); got a value without a user, "
+                                       "a colon or a password")
+        env["FLOWER_BASIC_AUTH"] = auth
+    elif not unauthenticated:
+        raise click.UsageError("Flower shows every task's arguments and results: set "
+                               "BTFARM_FLOWER_BASIC_AUTH=USER:PASSWORD, or pass --unauthenticated "
+                               "to serve it without a password")
+    args = ["flower", f"--port={port or settings.flower_port}", f"--address={address}"]
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "celery", "-A", "btfarm.workers", *args, *celery_args],
+              env)
 
 
 @click.command()

@@ -218,7 +218,22 @@ def _columns(data: Any) -> dict[str, np.ndarray]:
     if missing:
         raise KeyError(f"missing column(s) {', '.join(missing)}; expected {', '.join(COLUMNS)}")
     ts = _timestamps(mapping["timestamp"])
-    return {"timestamp": ts, **{c: np.asarray(mapping[c], dtype=np.float64) for c in COLUMNS[1:]}}
+    return {"timestamp": ts, **{c: _floats(c, mapping[c]) for c in COLUMNS[1:]}}
+
+
+def _floats(column: str, values: Any) -> np.ndarray:
+    """A price or volume column as float64; a cell that is not a number names its row."""
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        pass
+    cells = list(values)
+    for row, cell in enumerate(cells):
+        try:
+            float(cell)
+        except (TypeError, ValueError):
+            raise ValueError(f"row {row}: column {column} holds {cell!r}, which is not a number") from None
+    return np.asarray(cells, dtype=np.float64)
 
 
 _ALIASES = {"timestamp": "timestamp_ms"}

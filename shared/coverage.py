@@ -79,7 +79,7 @@ def _check(candles: Candles, exchange_name: str, symbol: str, frame: FrameSchema
         raise DataCoverageError(f"no data: {where}: the exchange returned no 1m candles for that "
                                 "range; check the symbol and the data files, or move the frame")
     first, last = int(ts[0]), int(ts[-1])
-    have = f"its candles run from {iso(first)} to {iso(last)}"
+    have = f"the candles it returned for that range run from {iso(first)} to {iso(last)}"
     inside = int(np.searchsorted(ts, end, "right") - np.searchsorted(ts, start, "left"))
     if inside == 0:
         raise DataCoverageError(f"no data: {where}: no candle falls inside the frame ({have}); "

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .errors import SchemaError
 from .intervals import FrameInterval, StrategyInterval
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-\[\]=,: ]{0,199}$")
@@ -171,8 +172,23 @@ def _json_value(value: Any) -> bool:
 
 
 def sweep(strategy_name: str, **grid: list[Any]) -> Sweep:
-    """``sweep("sma-cross", fast=[5, 10], slow=[20, 50])`` for a walker's strategies."""
-    return Sweep(strategy_name=strategy_name, grid={k: list(v) for k, v in grid.items()})
+    """``sweep("sma-cross", fast=[5, 10], slow=[20, 50])`` for a walker's strategies.
+
+    Each value must be a list or tuple (or a range): a string would be split into
+    its letters, a set has no order, so both are refused with the fix."""
+    for key, values in grid.items():
+        if not isinstance(values, list | tuple | range):
+            kind = type(values).__name__
+            hint = (f"{key}=[{values!r}]" if isinstance(values, str | int | float | bool) or values is None
+                    else f"{key}=sorted({values!r})" if isinstance(values, set | frozenset)
+                    else f"{key}=[...]")
+            raise SchemaError(f"sweep({strategy_name!r}): {key}={values!r} is a {kind}, not a list of "
+                              f"values; write {hint}")
+    try:
+        return Sweep(strategy_name=strategy_name, grid={k: list(v) for k, v in grid.items()})
+    except ValidationError as exc:
+        problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        raise SchemaError(f"sweep({strategy_name!r}): {problems}") from None
 
 
 class WalkerSchema(_Schema):

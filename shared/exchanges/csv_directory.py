@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
 
 from ..candles import Candles, to_candles
-from ..errors import CandleDataError
+from ..errors import CandleDataError, SchemaError
 from ..schemas import ExchangeSchema
 from .source import PagedSource
+
+
+SYMBOL_FILE = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]*")  # what a symbol may be, to name a file
 
 
 class CsvDirectory(PagedSource):
@@ -22,7 +26,8 @@ class CsvDirectory(PagedSource):
     def __init__(self, folder: str | Path | None = None, files: dict[str, str | Path] | None = None,
                  name: str = "csv") -> None:
         if folder is None and not files:
-            raise ValueError("CsvDirectory needs a folder or a files={symbol: path} mapping")
+            raise SchemaError("csv_exchange needs a folder or a files={symbol: path} mapping; "
+                              "give folder=... (one {symbol}.csv per symbol) or files=...")
         self.folder = Path(folder) if folder is not None else None
         self.files = {k: Path(v) for k, v in (files or {}).items()}
         self.name = name
@@ -32,9 +37,14 @@ class CsvDirectory(PagedSource):
         if symbol in self.files:
             return self.files[symbol]
         if self.folder is not None:
+            if not SYMBOL_FILE.fullmatch(symbol):  # "../x", "/etc/passwd", "a/b": never outside the folder
+                raise CandleDataError(
+                    f'exchange "{self.name}": symbol {symbol!r} cannot name a file in {self.folder}; '
+                    "a symbol is letters, digits and . _ - (no path separators, not starting with a dot)")
+            folder = self.folder.resolve()
             for suffix in (".parquet", ".csv", ".csv.gz"):
-                path = self.folder / f"{symbol}{suffix}"
-                if path.exists():
+                path = (folder / f"{symbol}{suffix}").resolve()
+                if path.parent == folder and path.exists():  # a symlink out of the folder does not count
                     return path
         looked = [str(self.files[s]) for s in self.files] if self.files else [f"{self.folder}/{symbol}.csv|.parquet"]
         raise CandleDataError(f'exchange "{self.name}" has no candle file for {symbol} (looked for {", ".join(looked)})')

@@ -432,3 +432,158 @@ def test_a_result_record_with_an_unknown_status_is_refused():
 
     with pytest.raises(ValueError, match="done, failed, stopped"):
         result_record(Variant(strategy_name="s", base="s"), "finished")
+
+
+# ---- trust: what would give a wrong answer quietly (issue: trust) -----------------------
+
+
+@pytest.mark.parametrize("symbol", ["../secret", "/etc/passwd", "a/b", ".hidden", "x\x00y"])
+def test_a_csv_folder_exchange_never_reads_outside_its_folder(tmp_path, symbol):
+    from btfarm.shared.exchanges import csv_exchange
+
+    folder = tmp_path / "candles"
+    folder.mkdir()
+    (tmp_path / "secret.csv").write_text("timestamp,open,high,low,close,volume\n")
+    exchange = csv_exchange("folder-ex", folder=folder)
+    with pytest.raises(CandleDataError, match="cannot name a file"):
+        exchange.source.path_for(symbol)
+
+
+def test_a_symlink_out_of_a_csv_folder_is_not_followed(tmp_path):
+    from btfarm.shared.exchanges import csv_exchange
+
+    folder = tmp_path / "candles"
+    folder.mkdir()
+    (tmp_path / "outside.csv").write_text("timestamp,open,high,low,close,volume\n")
+    (folder / "LINK.csv").symlink_to(tmp_path / "outside.csv")
+    with pytest.raises(CandleDataError, match="no candle file for LINK"):
+        csv_exchange("folder-ex", folder=folder).source.path_for("LINK")
+
+
+def test_a_string_in_a_number_column_of_a_csv_names_the_row_and_the_column(tmp_path):
+    from btfarm.shared.exchanges import csv_exchange
+
+    path = tmp_path / "X.csv"
+    path.write_text("timestamp,open,high,low,close,volume\n"
+                    f"{T0},100,101,99,100,1\n{T0 + 60_000},100,101,99,n/a-oops,1\n")
+    with pytest.raises(CandleDataError, match=r"row 1: column close holds 'n/a-oops'"):
+        csv_exchange("csv-ex", files={"X": path}).source.all("X")
+
+
+@pytest.mark.parametrize("value, fix", [("abc", "tag=['abc']"), (5, "tag=[5]"), ({1, 2}, "tag=sorted"),
+                                        (None, "tag=[None]")])
+def test_sweep_values_that_are_not_a_list_are_refused_with_the_fix(value, fix):
+    from btfarm.shared.schemas import sweep
+
+    with pytest.raises(SchemaError, match="not a list of values") as err:
+        sweep("sma", tag=value)
+    assert fix in str(err.value)
+
+
+def test_a_sweep_value_that_is_not_json_is_a_clear_error_not_a_pydantic_traceback():
+    from btfarm.shared.schemas import sweep
+
+    with pytest.raises(SchemaError, match=r"tag=\{1, 2\} \(set\) cannot be sent to workers as JSON") as err:
+        sweep("sma", tag=[{1, 2}])
+    assert "validation error" not in str(err.value) and "pydantic" not in str(err.value)
+
+
+@pytest.mark.parametrize("value", ["flase", "maybe", "2", ""])
+def test_a_boolean_setting_accepts_only_documented_spellings(value):
+    from btfarm.shared.errors import SettingsError
+    from btfarm.shared.settings import Settings
+
+    with pytest.raises(SettingsError, match="BTFARM_NATIVE=.* is not a boolean; use one of"):
+        Settings.from_env({"BTFARM_NATIVE": value})
+    assert Settings.from_env({"BTFARM_NATIVE": "off"}).native is False
+
+
+def test_a_numpy_integer_lifetime_is_an_int():
+    from btfarm.shared.engine.signal_rules import check_signal
+    from btfarm.shared.engine_config import EngineConfig
+
+    sig, problems = check_signal({"position": "long", "price_take_profit": np.float64(101.0),
+                                  "price_stop_loss": np.float32(99.0),
+                                  "minute_estimated_time": np.int64(60)}, 100.0, EngineConfig())
+    assert problems == [] and sig["minute_estimated_time"] == 60 and type(sig["minute_estimated_time"]) is int
+    _, problems = check_signal({"position": "long", "price_take_profit": 101.0, "price_stop_loss": 99.0,
+                                "minute_estimated_time": np.bool_(True)}, 100.0, EngineConfig())
+    assert problems  # a boolean is not a lifetime
+
+
+def coverage_run(tmp_path, csv_text, start, end, **env):
+    from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
+    from btfarm.shared.exchanges import csv_exchange
+    from btfarm.shared.schemas import FrameSchema, StrategySchema
+
+    path = tmp_path / "X.csv"
+    path.write_text(csv_text)
+    exchange = csv_exchange("cov-ex", files={"X": path})
+    frame = FrameSchema(frame_name="cov", interval="1m", start_date=start, end_date=end)
+    strategy = StrategySchema(strategy_name="s", interval="1m", get_signal=lambda s, w: None)
+    return BacktestRun(strategy, exchange, frame, "X", load_frame_candles(exchange, frame, "X"))
+
+
+def csv_minutes(minutes):
+    lines = ["timestamp,open,high,low,close,volume"]
+    lines += [f"{T0 + m * 60_000},100,101,99,100,1" for m in minutes]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_header_only_file_is_no_data(tmp_path):
+    from btfarm.shared.errors import DataCoverageError
+
+    with pytest.raises(DataCoverageError, match=r'^no data: exchange "cov-ex", symbol X.*returned no 1m candles'):
+        coverage_run(tmp_path, "timestamp,open,high,low,close,volume\n", "2025-01-01", "2025-01-02")
+
+
+def test_a_zero_length_frame_is_no_data(tmp_path):
+    from btfarm.shared.errors import DataCoverageError
+
+    with pytest.raises(DataCoverageError, match="no data: .* is zero-length"):
+        coverage_run(tmp_path, csv_minutes(range(100)), "2025-01-01T00:30Z", "2025-01-01T00:30Z")
+
+
+def test_a_frame_with_no_candle_inside_is_no_data(tmp_path):
+    from btfarm.shared.errors import DataCoverageError
+
+    minutes = [*range(0, 10), *range(500, 510)]  # a hole where the frame is
+    with pytest.raises(DataCoverageError, match="no data: .* no candle falls inside the frame"):
+        coverage_run(tmp_path, csv_minutes(minutes), "2025-01-01T01:00Z", "2025-01-01T02:00Z")
+
+
+@pytest.mark.parametrize("start, end, words, returned", [
+    ("2024-12-31T23:00Z", "2025-01-01T01:00Z", "starts before the data", "2025-01-01T00:00Z to 2025-01-01T01:01Z"),
+    ("2025-01-01T00:10Z", "2025-01-01T05:00Z", "ends after the data", "2025-01-01T00:00Z to 2025-01-01T01:59Z"),
+])
+def test_a_frame_past_the_data_names_exchange_symbol_range_frame_and_fix(tmp_path, start, end, words,
+                                                                        returned):
+    from btfarm.shared.errors import DataCoverageError
+
+    with pytest.raises(DataCoverageError) as err:
+        coverage_run(tmp_path, csv_minutes(range(120)), start, end)
+    message = str(err.value)
+    for part in ('exchange "cov-ex"', "symbol X", 'frame "cov"', words,
+                 f"the candles it returned for that range run from {returned}", "or earlier" if
+                 "ends" in words else "or later"):
+        assert part in message, (part, message)
+
+
+def test_gaps_are_counted_and_a_long_one_is_an_error_past_the_setting(tmp_path, monkeypatch):
+    from btfarm.shared.errors import DataCoverageError
+    from btfarm.shared.settings import get_settings
+
+    minutes = [*range(0, 50), *range(60, 100), *range(103, 200)]  # holes of 10 and 3 minutes
+    run_ = coverage_run(tmp_path, csv_minutes(minutes), "2025-01-01T00:00Z", "2025-01-01T03:19Z")
+    cov = run_.coverage
+    assert (cov.gaps, cov.missing_minutes, cov.longest_gap_minutes) == (2, 13, 10)
+    assert cov.longest_gap_after_ms == T0 + 49 * 60_000
+    assert "2 gaps (13 minutes missing; the longest, 10 minutes, after 2025-01-01T00:49Z)" in cov.describe()
+    monkeypatch.setenv("BTFARM_MAX_GAP_MINUTES", "5")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(DataCoverageError, match="gap of 10 minutes after 2025-01-01T00:49Z, longer than "
+                                                    "BTFARM_MAX_GAP_MINUTES=5"):
+            coverage_run(tmp_path, csv_minutes(minutes), "2025-01-01T00:00Z", "2025-01-01T03:19Z")
+    finally:
+        get_settings.cache_clear()

@@ -1,7 +1,6 @@
 """orchestrator/grid.py and the Sweep checks: variant names, params, refusals."""
 
 import pytest
-from pydantic import ValidationError
 
 from btfarm.orchestrator.grid import expand, variant_name
 from btfarm.shared.errors import NotRegisteredError, SchemaError
@@ -46,7 +45,7 @@ def test_variant_names_write_strings_bare_and_other_values_as_json():
     ({"fast": [5, 5]}, "repeats a value"),
 ])
 def test_bad_grids_are_refused_at_registration(grid, message):
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(SchemaError, match=message):  # one btfarm error, not a pydantic traceback
         sweep("farm-sma", **grid)
     with pytest.raises(Exception, match=message):
         add_walker(walker_name="bad", exchange_name="farm-market", frame_name="farm-2d",

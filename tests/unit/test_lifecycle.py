@@ -119,7 +119,7 @@ def test_data_running_out_expires_at_the_last_candle():
 
 
 def test_a_frame_past_the_data_is_refused_not_walked():
-    with pytest.raises(DataCoverageError, match=r"ends after the data: its candles run from "
+    with pytest.raises(DataCoverageError, match=r"ends after the data: the candles it returned for that range run from "
                                                 r"2025-01-01T00:00Z to 2025-01-01T00:19Z"):
         run(flat(20), Script({10: {**LONG, "minute_estimated_time": 600}}), end_minute=25)
 
