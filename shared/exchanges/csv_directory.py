@@ -12,7 +12,6 @@ from ..errors import CandleDataError, SchemaError
 from ..schemas import ExchangeSchema
 from .source import PagedSource
 
-
 SYMBOL_FILE = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]*")  # what a symbol may be, to name a file
 
 
