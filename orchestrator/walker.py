@@ -326,9 +326,12 @@ class WalkerUtils(InstanceUtils):
     mode = "walker"
 
     def run(self, symbol: str, walker_name: str, chunk_size: int | None = None) -> Iterator[WalkerProgress]:
-        """Progress after each variant; a second concurrent call joins the running one."""
+        """Progress after each variant; a second concurrent call joins the running one.
+
+        Everything is checked (names, grids, the data's coverage) and the sweep
+        started before this returns, so a mistake fails here, not at the first ``next``."""
         _, task = self._launch(symbol, walker_name, chunk_size, "Walker.run")
-        yield from task.follow()
+        return task.follow()
 
     def background(self, symbol: str, walker_name: str, chunk_size: int | None = None) -> Callable[[], None]:
         """Run without blocking; errors go to ``listen_exit``. Returns a cancel function."""
@@ -340,7 +343,7 @@ class WalkerUtils(InstanceUtils):
         died): stored results are read back, only variants without one run.
         Progress covers every variant, the read-back ones first."""
         _, task = self._launch_resume(run_id)
-        yield from task.follow()
+        return task.follow()
 
     def plan_of(self, run_id: str) -> SweepPlan:
         """The stored plan of sweep ``run_id`` (LookupError when Redis has none)."""

@@ -92,6 +92,8 @@ def register() -> None:
     add_walker(walker_name="farm-faults", exchange_name="farm-market", frame_name="farm-2d",
                strategies=[*FAULTS, "farm-pullback", sweep("farm-sma", fast=[5, 10], slow=[20])],
                override=True)
+    add_walker(walker_name="farm-failing", exchange_name="farm-market", frame_name="farm-2d",
+               strategies=["farm-raiser"], override=True)  # a chunk none of whose variants runs
 
 
 register()

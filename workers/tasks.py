@@ -75,8 +75,9 @@ RING_SECONDS = 0.05
 OWN, STOLEN = 0, 1  # the two lists of a chunk: its own variants, then those it may steal
 
 
-def _worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def _worker_name(node: str | None = None) -> str:
+    """``NODE:PID``: the Celery node name (what Flower and ``inspect`` show) and the pool process."""
+    return f"{node or socket.gethostname()}:{os.getpid()}"
 
 
 def crash_reason(deaths: int) -> str:
@@ -157,7 +158,7 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     chunk = Chunk.model_validate(payload)
     r = worker_client()
     inbox = keys.walker_inbox(chunk.run_id)
-    worker = _worker_name()
+    worker = _worker_name(self.request.hostname)
     results: list[dict[str, Any]] = []
     task_record = keys.chunk_task(self.request.id or f"{chunk.run_id}-local")
     max_retries = get_settings().task_max_retries

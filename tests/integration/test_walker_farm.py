@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 
+import psutil
 import pytest
 
 from btfarm.orchestrator import Walker
@@ -247,9 +248,36 @@ def test_flower_lists_both_workers_and_the_finished_tasks(farm_url, farm, tmp_pa
 
         done = wait_for(finished, 20, "Flower to show the finished chunk tasks")
         assert {t["worker"] for t in done} <= {w.name for w in farm["workers"]}
+        assert all("'ok': " in (t.get("result") or "") for t in done)  # how its variants ended
+        # a chunk none of whose variants ran is found by Flower's "Failed" filter
+        list(Walker.run(SYMBOL, "farm-failing"))
+
+        def failed():
+            reply = httpx.get(f"{base}/api/tasks", params={"state": "FAILURE"}, auth=auth, timeout=5)
+            return [t for t in reply.json().values() if "farm-failing" in (t.get("kwargs") or "")]
+
+        (failure,) = wait_for(failed, 20, "Flower to list the failed chunk")
+        assert "farm-raiser always raises" in failure["exception"]
+        listening = {c.laddr.ip for c in psutil.Process(flower.pid).net_connections("tcp")
+                     if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
+        assert listening == {"127.0.0.1"}  # loopback unless --address says otherwise
+        # the credentials reach Flower by its environment, never its command line (ps)
+        assert not any(auth[1] in " ".join(p.cmdline()) for p in
+                       [psutil.Process(flower.pid), *psutil.Process(flower.pid).children(recursive=True)])
     finally:
         stop_process(flower, timeout=15)
         log.close()
+
+
+def test_flower_refuses_to_start_without_auth_or_with_a_malformed_value(farm_url, tmp_path):
+    refused = cli(farm_url, "flower")
+    assert refused.returncode == 2
+    assert "set BTFARM_FLOWER_BASIC_AUTH=USER:PASSWORD, or pass --unauthenticated" in refused.stderr
+    env = farm_env(farm_url, BTFARM_FLOWER_BASIC_AUTH="admin-without-colon")
+    malformed = subprocess.run([sys.executable, "-m", "btfarm.orchestrator.cli", "flower"], cwd=REPO,
+                               env=env, capture_output=True, text=True, timeout=30)
+    assert malformed.returncode == 2 and "must be USER:PASSWORD" in malformed.stderr
+    assert "admin-without-colon" not in malformed.stderr  # a credential is never echoed
 
 
 def test_beat_entry_fires_and_dumps_a_dated_report_and_a_comparison(farm_url, tmp_path):
