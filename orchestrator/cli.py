@@ -171,4 +171,4 @@ for _command in _FARM_COMMANDS:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    main(prog_name="btfarm")

@@ -109,7 +109,7 @@ def _follow(progress, symbol: str, walker_name: str, dump: bool, announce: bool 
     if data.resumed:
         err_console.print(f"resumed sweep {data.run_id}: {data.resumed} results read back, "
                           f"{data.total_strategies - data.resumed} run now", highlight=False)
-    rows = [(escape(s.strategy_name), s.stats.model_dump()) for s in data.strategies[:SUMMARY_ROWS]]
+    rows = [(s.strategy_name, s.stats.model_dump()) for s in data.strategies[:SUMMARY_ROWS]]
     console.print(summary_table(
         f"{walker_name} on {symbol}: {data.strategies_tested}/{data.total_strategies} tested, "
         f"{len(data.strategies)} ranked, "

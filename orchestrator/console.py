@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -15,6 +15,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 console = Console()
 err_console = Console(stderr=True)
@@ -22,10 +23,10 @@ err_console = Console(stderr=True)
 SUMMARY_STATS = (  # (field, label) shown in the one-line-per-strategy summary
     ("total_signals", "Signals"),
     ("win_rate", "Win %"),
-    ("total_pnl", "Total PnL %"),
-    ("avg_pnl", "Avg PnL %"),
+    ("total_pnl", "PnL %"),
+    ("avg_pnl", "Avg %"),
     ("sharpe_ratio", "Sharpe"),
-    ("max_drawdown", "Max DD %"),
+    ("max_drawdown", "DD %"),
     ("rejected_signals", "Rejected"),
 )
 
@@ -43,29 +44,74 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def summary_table(title: str, rows: Iterable[tuple[str, Mapping[str, Any]]]) -> Table:
-    """One row per strategy; names are never cut (a sweep's variants differ only at the
-    end of their names): the name column keeps its width, numbers wrap instead."""
-    rows = list(rows)
-    table = Table(title=title)
-    table.add_column("Strategy", no_wrap=True, min_width=max((len(n) for n, _ in rows), default=8))
-    for _, label in SUMMARY_STATS:
-        table.add_column(label, justify="right", overflow="fold")
-    for name, stats in rows:
-        table.add_row(name, *(_cell(stats.get(key)) for key, _ in SUMMARY_STATS))
-    return table
+class _Summary:
+    """One row per strategy; a name is never cut (a sweep's variants differ only at the end
+    of their names). When the names and the numbers do not fit the terminal side by side,
+    rows are numbered and the names listed in full below the table."""
+
+    NUMBERS_WIDTH = 9 * len(SUMMARY_STATS) + 4  # what the statistic columns and borders need
+
+    def __init__(self, title: str, rows: list[tuple[str, Mapping[str, Any]]]) -> None:
+        self.title, self.rows = title, rows
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        longest = max((len(name) for name, _ in self.rows), default=8)
+        legend = longest + self.NUMBERS_WIDTH > options.max_width
+        table = Table(title=self.title)
+        table.add_column("#" if legend else "Strategy", no_wrap=True,
+                         min_width=None if legend else max(longest, 8))
+        for _, label in SUMMARY_STATS:
+            table.add_column(label, justify="right", no_wrap=True)
+        for index, (name, stats) in enumerate(self.rows, start=1):
+            table.add_row(str(index) if legend else Text(name),
+                          *(_cell(stats.get(key)) for key, _ in SUMMARY_STATS))
+        yield table
+        if legend:
+            for index, (name, _) in enumerate(self.rows, start=1):
+                yield Text(f"{index:>3}  {name}", overflow="fold")  # folds, whole, if wider than the terminal
 
 
-def status_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="btfarm instances")
-    for column in ("mode", "id", "symbol", "name", "status", "progress", "host", "pid"):
-        table.add_column(column)
-    for row in rows:
+def summary_table(title: str, rows: Iterable[tuple[str, Mapping[str, Any]]]) -> _Summary:
+    """The summary of strategies (plain names, never markup) for ``console.print``."""
+    return _Summary(title, list(rows))
+
+
+class _Status:
+    """Every instance as a table row; when the ids and names would not fit the terminal,
+    one line per instance instead (``btfarm stop`` and ``resume`` take them whole)."""
+
+    COLUMNS = ("mode", "id", "symbol", "name", "status", "progress", "host", "pid")
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = [self._cells(row) for row in rows]
+
+    @staticmethod
+    def _cells(row: dict[str, Any]) -> dict[str, str]:
         status = str(row.get("status"))
         if status == "done" and row.get("outcome") not in (None, "", "done"):
             status = str(row["outcome"])  # stopped, interrupted, failed: never shown as done
         status += " (crashed)" if row.get("crashed") else ""
-        table.add_row(str(row.get("mode")), str(row.get("id")), str(row.get("symbol")), str(row.get("name")),
-                      status, f"{float(row.get('progress', 0)) * 100:.0f}%", str(row.get("host")),
-                      str(row.get("pid")))
-    return table
+        return {"mode": str(row.get("mode")), "id": str(row.get("id")), "symbol": str(row.get("symbol")),
+                "name": str(row.get("name")), "status": status,
+                "progress": f"{float(row.get('progress', 0)) * 100:.0f}%", "host": str(row.get("host")),
+                "pid": str(row.get("pid"))}
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        widths = {c: max([len(c), *(len(r[c]) for r in self.rows)]) for c in self.COLUMNS}
+        if sum(widths.values()) + 3 * len(self.COLUMNS) + 1 > options.max_width:
+            yield Text("btfarm instances", style="italic")
+            for r in self.rows:  # a name wider than the terminal folds onto the next line, whole
+                yield Text(f"{r['mode']} {r['id']} {r['symbol']}: {r['status']}, {r['progress']}, "
+                           f"{r['host']} pid {r['pid']}")
+                yield Text(f"  {r['name']}", overflow="fold")
+            return
+        table = Table(title="btfarm instances")
+        for column in self.COLUMNS:
+            table.add_column(column, no_wrap=True)
+        for r in self.rows:
+            table.add_row(*(Text(r[c]) for c in self.COLUMNS))
+        yield table
+
+
+def status_table(rows: list[dict[str, Any]]) -> _Status:
+    return _Status(rows)

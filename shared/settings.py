@@ -60,8 +60,8 @@ class Settings:
             if name not in known:
                 names = [PREFIX + k.upper() for k in known]
                 raise SettingsError(
-                    f"unknown environment variable {key}; known: {', '.join(names)}."
-                    + did_you_mean(key, names)
+                    f"unknown environment variable {key}." + did_you_mean(key, names)
+                    + f" Unset it or use a known name: {', '.join(names)}"
                 )
             values[name] = _parse(key, raw, known[name].default, known[name].default_factory)
         return cls(**values)

@@ -152,8 +152,17 @@ def _turn_script(r: redis.Redis):
     return script
 
 
-@app.task(name="btfarm.backtest_chunk", bind=True, autoretry_for=(redis.ConnectionError,),
-          retry_backoff=True, max_retries=get_settings().task_max_retries)
+class _ChunkTask(app.Task):
+    """Reads its retry cap from the settings when it retries, not at import: a misspelt
+    BTFARM_* variable must fail as a one-line error of the command, not as an import."""
+
+    @property
+    def max_retries(self) -> int:  # type: ignore[override]
+        return get_settings().task_max_retries
+
+
+@app.task(name="btfarm.backtest_chunk", bind=True, base=_ChunkTask, autoretry_for=(redis.ConnectionError,),
+          retry_backoff=True)
 def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     chunk = Chunk.model_validate(payload)
     r = worker_client()

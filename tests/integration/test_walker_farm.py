@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from btfarm.orchestrator import Walker
+from btfarm.orchestrator import Walker, listen_walker_start
 from btfarm.orchestrator.state_store import reset_state
 from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
 from btfarm.shared.ranking import rank
@@ -192,25 +192,40 @@ def test_stop_from_another_process_ends_the_walker_within_seconds(farm_url, tmp_
 
 
 def test_list_from_another_process_shows_the_running_walker(farm_url):
-    Walker.background(SYMBOL, "farm-slow-sweep", chunk_size=2)
-    inst = Walker._instance(SYMBOL, "farm-slow-sweep")
-    deadline = time.monotonic() + 30
-    while len(inst.data.records if inst.data else ()) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.6)  # the status is written at most every 0.5 s
+    started: list[dict] = []
+    unsubscribe = listen_walker_start(started.append)
     try:
+        Walker.background(SYMBOL, "farm-slow-sweep", chunk_size=2)
+        wait_for(lambda: started, 10, "the sweep to announce its start")
+    finally:
+        unsubscribe()
+
+    def progressed():  # the status carries progress once a first write after a result landed
+        rows = [r for r in Walker.list() if r["name"] == "farm-slow-sweep"]
+        return rows and int(rows[0].get("strategies_tested") or 0) >= 1 and rows[0]
+
+    try:
+        wait_for(progressed, 30, "the walker's status to show a tested variant")
         listed = cli(farm_url, "list", "--mode", "walker", "--json")
         assert listed.returncode == 0, listed.stderr
         rows = [r for r in json.loads(listed.stdout) if r["name"] == "farm-slow-sweep"]
         assert rows and rows[0]["status"] == "running"
         assert rows[0]["symbol"] == SYMBOL and 0 < rows[0]["progress"] < 1
         assert int(rows[0]["total_strategies"]) == 24 and int(rows[0]["strategies_tested"]) >= 1
+        # the id `btfarm list` shows is the sweep's run id, announced before any result
+        assert rows[0]["id"] == started[0]["run_id"] and started[0]["total_strategies"] == 24
         assert any(r["walker_name"] == "farm-slow-sweep" for r in Walker.list())
     finally:
         Walker.stop(SYMBOL, "farm-slow-sweep")
         assert Walker.wait(SYMBOL, "farm-slow-sweep", timeout=15)
+    assert Walker.get_data(SYMBOL, "farm-slow-sweep").run_id == started[0]["run_id"]
     rows = [r for r in Walker.list() if r["name"] == "farm-slow-sweep"]
-    assert rows[0]["status"] == "done"
+    assert rows[0]["status"] == "done" and rows[0]["outcome"] == "stopped"
+    table = cli(farm_url, "list", "--mode", "walker")  # 80 columns: one instance on two lines
+    lines = table.stdout.splitlines()
+    at = next(i for i, x in enumerate(lines) if "farm-slow-sweep" in x)
+    shown = " ".join(lines[at - 1:at + 1])
+    assert started[0]["run_id"] in shown and "stopped" in shown and " done" not in shown
 
 
 def test_flower_lists_both_workers_and_the_finished_tasks(farm_url, farm, tmp_path):
@@ -348,6 +363,20 @@ def test_btfarm_walker_with_a_module_runs_on_the_farm(farm_url, tmp_path):
     assert "farm-small on BTCUSDT: 4/4 tested" in done.stdout
     assert (tmp_path / "walker" / "farm-small.md").exists()
     assert not (tmp_path / "state").exists()  # a URL is set: no embedded server was started
+    # the run id is printed as the sweep starts, before the first progress line
+    first = done.stderr.splitlines()[0]
+    assert first.startswith("sweep ") and "btfarm walker resume" in first
+
+
+def test_a_sweep_where_every_variant_failed_exits_non_zero_with_reasons_grouped(farm_url, tmp_path):
+    failing = subprocess.run(
+        [sys.executable, "-m", "btfarm.orchestrator.cli", "walker", "tests.farm_strategies",
+         "farm-failing", "--symbol", SYMBOL, "--no-dump"],
+        cwd=REPO, env=farm_env(farm_url), capture_output=True, text=True, timeout=60)
+    assert failing.returncode == 1, failing.stdout + failing.stderr
+    assert "did not finish (1):" in failing.stderr
+    assert "1 x failed: StrategyError: strategy \"VARIANT\"" in failing.stderr  # the name folded away
+    assert "error: no variant of farm-failing could be ranked" in failing.stderr
 
 
 def test_a_worker_process_killed_mid_chunk_is_redelivered_and_no_variant_counts_twice(farm_url, farm):

@@ -1,0 +1,64 @@
+"""What the CLI prints must not mislead: whole names, one-line errors, --help always works."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+from rich.console import Console
+
+from btfarm.orchestrator.cli_farm import grouped
+from btfarm.orchestrator.console import status_table, summary_table
+
+pytestmark = pytest.mark.unit
+
+NAMES = [f"sma-cross[fast={f},slow={s},stop=0.015]" for f, s in ((5, 20), (5, 40), (10, 20))]
+
+
+def rendered(table, width: int = 80) -> str:
+    out = io.StringIO()
+    Console(file=out, width=width, color_system=None).print(table)
+    return out.getvalue()
+
+
+def test_the_summary_never_truncates_variant_names_at_80_columns():
+    stats = {"total_signals": 120, "win_rate": 51.25, "total_pnl": -3.5, "avg_pnl": -0.03,
+             "sharpe_ratio": -0.012, "max_drawdown": 9.9, "rejected_signals": 7}
+    text = rendered(summary_table("sweep", [(n, stats) for n in NAMES]))
+    for name in NAMES:
+        assert name in text, text
+    assert "…" not in text
+
+
+def test_the_instance_list_never_cuts_the_ids_and_names_stop_and_resume_take():
+    rows = [{"mode": "walker", "id": "3f9c0a17d2e4b856", "symbol": "BTCUSDT", "name": NAMES[0],
+             "status": "done", "outcome": "interrupted", "progress": 0.5, "host": "farm-host-1",
+             "pid": 12345}]
+    text = rendered(status_table(rows))
+    for part in ("3f9c0a17d2e4b856", NAMES[0], "interrupted"):
+        assert part in text, text
+
+
+def test_failures_are_grouped_one_line_per_reason_with_the_variant_name_folded():
+    reasons = [f'failed: strategy "{n}" raised ValueError' for n in NAMES] + ["failed: timeout"]
+    assert grouped(reasons, [*NAMES, "other"]) == ['3 x failed: strategy "VARIANT" raised ValueError',
+                                                   "1 x failed: timeout"]
+
+
+def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
+    return subprocess.run([sys.executable, "-m", "btfarm.orchestrator.cli", *args], env={**clean, **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_a_misspelt_variable_is_one_error_line_with_the_suggestion_and_help_still_works(tmp_path):
+    done = cli("list", BTFARM_NATIV="1", BTFARM_STATE_DIR=str(tmp_path))
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: unknown environment variable BTFARM_NATIV.")
+    assert 'Did you mean "BTFARM_NATIVE"' in lines[0]
+    helped = cli("--help", BTFARM_NATIV="1")
+    assert helped.returncode == 0 and "Usage: btfarm" in helped.stdout
