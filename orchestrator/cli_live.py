@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 
 from btfarm.shared.clock import clock_from_spec
-from btfarm.shared.errors import ConfigError, PersistenceError
+from btfarm.shared.errors import ConfigError, DataCoverageError, PersistenceError
 from btfarm.shared.importing import import_user_module
 
 from .console import console, err_console
@@ -74,6 +74,7 @@ def live(module: str, symbol: str, strategy_name: str, exchange_name: str, clock
         raise click.BadParameter(str(exc), param_hint="--clock") from exc
     import_user_module(module)
     requested = _stop_on_signals(symbol, strategy_name)
+    unsubscribe = _show_rejections()
     restarts, pause = 0, RESTART_PAUSE_SECONDS
     while True:
         try:
@@ -86,7 +87,7 @@ def live(module: str, symbol: str, strategy_name: str, exchange_name: str, clock
                             f"pnl {result.pnl.pnl_percentage:+.3f} %")
                 console.print(line, highlight=False)
             break
-        except (ConfigError, PersistenceError):
+        except (ConfigError, PersistenceError, DataCoverageError):  # setup faults: a restart would repeat them
             raise
         except Exception as exc:
             if requested.is_set() or restarts >= max_restarts:
@@ -96,5 +97,27 @@ def live(module: str, symbol: str, strategy_name: str, exchange_name: str, clock
                               f"{max_restarts} in {pause:g} s", highlight=False)
             time.sleep(pause)
             pause *= 2
+    unsubscribe()
+    data = Live.get_data(symbol, strategy_name)
+    if data.stats.rejected_signals:
+        err_console.print(f"[yellow]{data.stats.rejected_signals} signals rejected or get_signal raised; "
+                          "first reasons:[/]", highlight=False)
+        for message in data.rejections:
+            err_console.print(f"  {message}", highlight=False, markup=False)
     path = Live.dump(symbol, strategy_name, dump_path)
     console.print(f"stopped; report: {path}", highlight=False)
+
+
+def _show_rejections():
+    """Print each rejected signal (and each get_signal that raised) as it happens: a live
+    strategy whose every signal is refused must not look like a quiet market."""
+    from btfarm.shared import events
+
+    def on_error(payload) -> None:
+        if payload.get("kind") in ("SignalError", "StrategyError"):
+            err_console.print(f"rejected: {payload.get('message')}", highlight=False, markup=False)
+
+    unsubscribes = [events.listen_error(on_error),
+                    events.listen_risk(lambda p: err_console.print(f"rejected: {p.get('message')}",
+                                                                   highlight=False, markup=False))]
+    return lambda: [u() for u in unsubscribes]

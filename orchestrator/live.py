@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict
 from btfarm.shared import events
 from btfarm.shared.candles import Candles
 from btfarm.shared.clock import Clock, SystemClock
+from btfarm.shared.coverage import iso
 from btfarm.shared.engine.lifecycle import IDLE, StrategyCore
 from btfarm.shared.engine_config import EngineConfig, get_config
 from btfarm.shared.errors import ConfigError, PersistenceError
@@ -82,8 +83,9 @@ class LiveData(BaseModel):
     stopped: bool
     phase: str  # idle | scheduled | active
     signal: SignalRow | None  # the scheduled or active signal, if any
-    stats: LiveStatistics
+    stats: LiveStatistics  # rejected_signals: this process's run (rejections are not logged events)
     events: list[TickResult]
+    rejections: list[str] = []  # the first distinct reasons signals were rejected or get_signal raised
 
 
 @dataclass
@@ -122,6 +124,23 @@ class LiveSession:
             events.emit("signal.live", to_model(record))
         if record["action"] in YIELDED and self.task is not None:
             self.task.push(record)
+
+
+def _check_clock(clock: Clock, where: str, doc: dict[str, Any] | None, history: list[dict[str, Any]]) -> None:
+    """Refuse a clock earlier than what was saved: time running backwards would open
+    the restored signal a second time under its id and log events out of order."""
+    times = [int(e["timestamp"]) for e in history if isinstance(e.get("timestamp"), int | float)]
+    if doc is not None and isinstance(doc.get("saved_at"), int | float):
+        times.append(int(doc["saved_at"]))
+    if not times:
+        return
+    last, now = max(times), clock.now_ms()
+    if now < last:
+        raise ConfigError(
+            f"the clock reads {iso(now)} ({now}), earlier than the last saved live event at {iso(last)} "
+            f"({last}) in {where}: time would run backwards and the restored signal open again. Start "
+            f"the clock at or after {iso(last)} (an accelerated clock: give the same start, speed and "
+            "anchor as before, or start=... after the last event), or move the state aside to start flat")
 
 
 class LiveUtils(InstanceUtils):
@@ -175,6 +194,8 @@ class LiveUtils(InstanceUtils):
         tick = cfg.TICK_TTL if tick_seconds is None else float(tick_seconds)
         if not tick > 0:
             raise ValueError(f"{needed_by}: tick_seconds must be > 0, got {tick_seconds!r}")
+        if hasattr(exchange.source, "check_coverage"):  # a replay: its clock must be inside its file
+            exchange.source.check_coverage(symbol)
         session = self._open_session(symbol, strategy_name, exchange_name, strategy, risk, cfg,
                                      clock or SystemClock())
 
@@ -217,6 +238,7 @@ class LiveUtils(InstanceUtils):
                         "to start flat, or restore a good copy (btfarm will not overwrite it)") from exc
                 session.restored = session.core.signal
                 session.outbox = list(doc["outbox"])
+            _check_clock(clock, store.where, doc, history)
         except BaseException:
             store.close()
             raise
@@ -304,9 +326,11 @@ class LiveUtils(InstanceUtils):
     def get_data(self, symbol: str, strategy_name: str) -> LiveData:
         """Every event (this process's run, else the persisted log) and ``LiveStatistics``."""
         inst, session = self._session(symbol, strategy_name)
+        rejected, rejections = 0, []
         if session is not None:
             rows, exchange_name = list(session.events), session.exchange_name
             phase, signal, stopped = session.core.phase, session.core.signal, session.stopped
+            rejected, rejections = session.core.rejected, list(session.core.rejections)
         else:
             store = open_state(symbol, strategy_name)
             doc = store.load()
@@ -317,11 +341,13 @@ class LiveUtils(InstanceUtils):
         return LiveData(symbol=symbol, strategy_name=strategy_name, exchange_name=exchange_name,
                         status=inst.status, stopped=stopped, phase=phase,
                         signal=SignalRow.model_validate(signal) if signal else None,
-                        stats=compute_live_statistics(rows), events=[to_model(r) for r in rows])
+                        stats=compute_live_statistics(rows).model_copy(update={"rejected_signals": rejected}),
+                        events=[to_model(r) for r in rows], rejections=rejections)
 
     def get_report(self, symbol: str, strategy_name: str, columns: Sequence[Any] | None = None) -> str:
         data = self.get_data(symbol, strategy_name)
-        return render_live(symbol, strategy_name, data.exchange_name, data.events, data.stats, columns)
+        return render_live(symbol, strategy_name, data.exchange_name, data.events, data.stats, columns,
+                           rejections=data.rejections)
 
     def dump(self, symbol: str, strategy_name: str, path: str | Path | None = None,
              columns: Sequence[Any] | None = None) -> Path:

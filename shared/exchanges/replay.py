@@ -12,6 +12,8 @@ from pathlib import Path
 
 from ..candles import Candles
 from ..clock import Clock
+from ..coverage import iso
+from ..errors import DataCoverageError
 from ..intervals import MINUTE_MS
 from ..schemas import ExchangeSchema
 from .csv_directory import CsvDirectory
@@ -33,6 +35,19 @@ class ReplaySource(PagedSource):
 
     def load_range(self, symbol: str, start_ms: int, end_ms: int) -> Candles:
         return self.source.load_range(symbol, start_ms, min(end_ms, self.last_closed_ms()))
+
+    def check_coverage(self, symbol: str) -> None:
+        """Refuse a clock outside the file: a replay past its last candle would tick on
+        forever with nothing new, one before its first would have no price."""
+        every = self.source.all(symbol) if hasattr(self.source, "all") else None
+        if every is None or not len(every):
+            raise DataCoverageError(f'no data: replay "{self.name}" has no candles for {symbol}')
+        first, last, now = int(every.timestamp[0]), int(every.timestamp[-1]), self.clock.now_ms()
+        if not first + MINUTE_MS <= now <= last + 2 * MINUTE_MS:
+            raise DataCoverageError(
+                f'replay "{self.name}", symbol {symbol}: the clock reads {iso(now)}, outside the file\'s '
+                f"candles ({iso(first)} .. {iso(last)}); start the clock inside that range "
+                "(--clock accelerated:start=ISO,...), and give the replay the same clock")
 
 
 def replay_exchange(exchange_name: str, clock: Clock, folder: str | Path | None = None,

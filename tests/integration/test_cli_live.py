@@ -33,12 +33,14 @@ DEADLINE_SECONDS = 25.0  # for any one thing to happen
 class LiveProcess:
     """``btfarm live`` for "hold" on the replay, sharing one clock timeline across restarts."""
 
-    def __init__(self, tmp_path: Path, anchor: float) -> None:
+    def __init__(self, tmp_path: Path, anchor: float | None, strategy: str = "hold") -> None:
         self.tmp_path = tmp_path
-        self.spec = f"accelerated:start={START},speed={SPEED},anchor={anchor:.6f}"
+        self.strategy = strategy
+        self.spec = f"accelerated:start={START},speed={SPEED}" + (
+            f",anchor={anchor:.6f}" if anchor is not None else "")  # no anchor: each start restarts time
         folder = tmp_path / "state" / "live" / live_replay.SYMBOL
-        self.state_file = folder / "hold.json"
-        self.log_file = folder / "hold.events.jsonl"
+        self.state_file = folder / f"{strategy}.json"
+        self.log_file = folder / f"{strategy}.events.jsonl"
         self.procs: list[subprocess.Popen] = []
 
     def start(self) -> subprocess.Popen:
@@ -47,7 +49,7 @@ class LiveProcess:
         n = len(self.procs)
         proc = subprocess.Popen(
             [sys.executable, "-m", "btfarm.orchestrator.cli", "live", "tests.support.live_replay",
-             "--symbol", live_replay.SYMBOL, "--strategy", "hold", "--exchange", live_replay.EXCHANGE,
+             "--symbol", live_replay.SYMBOL, "--strategy", self.strategy, "--exchange", live_replay.EXCHANGE,
              "--clock", self.spec],
             cwd=self.tmp_path, env=env, stdout=open(self.tmp_path / f"out{n}.txt", "w"),
             stderr=open(self.tmp_path / f"err{n}.txt", "w"))
@@ -152,3 +154,66 @@ def test_a_corrupt_state_file_is_named_and_left_untouched(live_process):
     assert str(lp.state_file) in "".join(err.split())  # the console wraps long lines
     assert "corrupt or truncated" in err
     assert lp.state_file.read_bytes() == garbage
+
+
+def test_a_clock_earlier_than_the_saved_events_is_refused_with_both_times(tmp_path):
+    lp = LiveProcess(tmp_path, anchor=None)  # each process's clock starts again at START
+    try:
+        first = lp.start()
+        victim = wait_for(lambda: active_signal(lp), "a signal opened and persisted", first)
+        wait_for(lambda: lp.state()["saved_at"] > live_replay_start_ms() + 60_000, "time to pass", first)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(10)
+        saved, logged = lp.state_file.read_bytes(), lp.logged()
+        second = lp.start()
+        assert second.wait(DEADLINE_SECONDS) == 2
+        _, err = lp.output(1)
+        flat = " ".join(err.split())
+        assert "earlier than the last saved live event" in flat and "time would run backwards" in flat
+        assert "2025-01-03T00:0" in flat  # the clock's time and the saved one, both shown
+        assert lp.state_file.read_bytes() == saved and lp.logged() == logged  # nothing touched
+        assert ("opened", victim) in logged and logged.count(("opened", victim)) == 1
+    finally:
+        lp.stop_all()
+        # the killed process's embedded Redis waits for a next client to notice it died
+        # (the refused start never joined it): join and leave, which stops it
+        from btfarm.shared.store.connection import EmbeddedServer
+
+        EmbeddedServer(tmp_path / "state").start().close()
+
+
+def live_replay_start_ms() -> int:
+    from btfarm.shared.schemas import to_ms, to_utc
+
+    return to_ms(to_utc(START))
+
+
+def test_rejected_signals_show_in_the_output_and_the_report(tmp_path):
+    lp = LiveProcess(tmp_path, anchor=time.time(), strategy="rejecter")
+    try:
+        proc = lp.start()
+        wait_for(lambda: lp.output(0)[1].count("rejected: ") >= 2, "two rejections printed", proc)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(DEADLINE_SECONDS) == 0
+        out, err = lp.output(0)
+        flat = " ".join(err.split())
+        assert "signal rejected: long needs take profit > open > stop loss" in flat
+        assert "signals rejected or get_signal raised; first reasons:" in flat
+        report = (tmp_path / "dump" / "live" / "rejecter.md").read_text()
+        assert "## Rejected signals and strategy errors" in report
+        assert "long needs take profit" in report
+    finally:
+        lp.stop_all()
+
+
+def test_a_replay_clock_outside_its_file_is_refused_at_start(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BTFARM_STATE_DIR": str(tmp_path / "state"),
+           live_replay.CLOCK_VARIABLE: "accelerated:start=2025-03-01T00:00Z,speed=600"}
+    done = subprocess.run(
+        [sys.executable, "-m", "btfarm.orchestrator.cli", "live", "tests.support.live_replay", "--symbol",
+         live_replay.SYMBOL, "--strategy", "hold", "--exchange", live_replay.EXCHANGE, "--clock",
+         env[live_replay.CLOCK_VARIABLE]], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=60)
+    assert done.returncode == 2
+    flat = " ".join(done.stderr.split())
+    assert "outside the file's candles (2025-01-01T00:00Z .. 2025-01-30T23:59Z)" in flat

@@ -7,7 +7,9 @@ and the live loop read one timeline.
 - "sma-cross": the demo's crossover with its 5-minute throttle;
 - "hold": one long per hour, closed by expiry after ``HOLD_MINUTES`` unless a
   wide take profit or stop loss is touched first: a signal that stays open
-  long enough for a test to catch it open.
+  long enough for a test to catch it open;
+- "rejecter": a long whose take profit is below its entry, every 15 minutes
+  (every signal refused).
 """
 
 from __future__ import annotations
@@ -36,11 +38,17 @@ def hold_signal(symbol: str, when: datetime) -> dict:
             "minute_estimated_time": HOLD_MINUTES, "note": "hold"}
 
 
+def rejected_signal(symbol: str, when: datetime) -> dict:
+    price = get_average_price(symbol)  # a long whose take profit is below the entry: always refused
+    return {"position": "long", "price_take_profit": price * 0.99, "price_stop_loss": price * 0.98}
+
+
 def register(clock: Clock) -> None:
     add_exchange(replay_exchange(EXCHANGE, clock, files={SYMBOL: SIM_CSV}), override=True)
     add_strategy(strategy_name="sma-cross", interval="5m", get_signal=sma_cross_signal,
                  params={"fast": 10, "slow": 30}, override=True)
     add_strategy(strategy_name="hold", interval="1h", get_signal=hold_signal, override=True)
+    add_strategy(strategy_name="rejecter", interval="15m", get_signal=rejected_signal, override=True)
 
 
 if os.environ.get(CLOCK_VARIABLE):
