@@ -587,3 +587,21 @@ def test_gaps_are_counted_and_a_long_one_is_an_error_past_the_setting(tmp_path, 
             coverage_run(tmp_path, csv_minutes(minutes), "2025-01-01T00:00Z", "2025-01-01T03:19Z")
     finally:
         get_settings.cache_clear()
+
+
+def test_a_file_given_by_path_imports_its_sibling_modules(tmp_path, monkeypatch):
+    import sys
+
+    from btfarm.shared.importing import import_user_module
+
+    folder = tmp_path / "strategies"
+    folder.mkdir()
+    (folder / "helpers_for_trust.py").write_text("VALUE = 42\n")
+    (folder / "entry_for_trust.py").write_text("from helpers_for_trust import VALUE\n")
+    monkeypatch.chdir(tmp_path)  # as `btfarm worker --import strategies/entry_for_trust.py` from here
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    try:
+        module = import_user_module("strategies/entry_for_trust.py")
+    finally:
+        sys.modules.pop("helpers_for_trust", None)
+    assert module.VALUE == 42

@@ -217,3 +217,37 @@ def test_walker_fingerprint_lists_shared_fields_once_and_each_strategy_in_rank_o
 
 def test_walker_without_fingerprints_has_no_fingerprint_section():
     assert "## Fingerprint" not in render_walker(walker_data(), {})
+
+
+def test_a_recomputed_strategy_that_disagrees_with_its_ranked_statistics_is_flagged_in_bold():
+    again = {"top": {"sharpe_ratio": 0.9, "total_signals": 11},  # reproduces: not flagged
+             "mid": BacktestStatistics(sharpe_ratio=0.2, total_signals=12)}  # other code or data
+    report = render_walker(walker_data(), {}, recomputed=again)
+    assert "**Recomputed signals disagree with the ranked statistics**" in report
+    row = next(line for line in report.splitlines() if line.startswith("| **mid**"))
+    assert "Total signals ranked 10, recomputed 12" in row and "Sharpe ratio ranked 0.500, recomputed 0.200" in row
+    mismatches = report[report.index("**Recomputed"):report.index("## PnL by strategy")]
+    assert "top" not in mismatches
+    assert "disagree" not in render_walker(walker_data(), {}, recomputed={"top": again["top"]})
+
+
+def test_unranked_and_rejected_variants_have_their_sections():
+    report = render_walker(walker_data(), {}, min_trades=5,
+                           unranked={"thin": ("2 closed signals, fewer than min_trades=5",
+                                              {"total_signals": 2, "rejected_signals": 40})},
+                           rejections={"thin": (40, ["strategy \"thin\" at 2025-01-01T00:00Z: signal rejected: x"])})
+    section = report[report.index("## Not ranked"):]
+    assert "| thin | 2 closed signals, fewer than min_trades=5 | 2 | 40 |" in section
+    assert "(the walker's min_trades)" in section
+    rejected = report[report.index("## Rejected signals"):]
+    assert '| thin | 40 | strategy "thin" at 2025-01-01T00:00Z: signal rejected: x |' in rejected
+
+
+def test_a_column_of_numbers_has_one_number_of_decimals():
+    from btfarm.orchestrator.reports.render import _align_decimals
+
+    rows = [["a", "101.5", "1.25%", "N/A"], ["b", "99.2500", "-3%", "7"], ["c", "N/A", "+0.5%", "x"]]
+    _align_decimals(rows)
+    assert [r[1] for r in rows] == ["101.5000", "99.2500", "N/A"]
+    assert [r[2] for r in rows] == ["1.25%", "-3.00%", "+0.50%"]
+    assert [r[3] for r in rows] == ["N/A", "7", "x"]  # not all numbers: left alone
