@@ -1,10 +1,30 @@
-"""What users import: registration, the execution classes, events and config.
+"""What users import: registration, the execution classes, events, config and errors.
 
     from btfarm.orchestrator import add_exchange, add_frame, add_strategy, Backtest
 """
 
 from btfarm.shared.context import get_average_price, get_candles, get_date, get_mode, get_params
 from btfarm.shared.engine_config import get_config, reset_config, set_config
+from btfarm.shared.errors import (
+    AlreadyRunningError,
+    BtfarmError,
+    CandleDataError,
+    ChunkFailed,
+    ConfigError,
+    DataCoverageError,
+    InputError,
+    NotFoundError,
+    NotRegisteredError,
+    PersistenceError,
+    ReportError,
+    SchemaError,
+    SettingsError,
+    SignalError,
+    StoreUnavailable,
+    StrategyError,
+    TransientError,
+    UsageError,
+)
 from btfarm.shared.events import (
     listen_done,
     listen_done_backtest,
@@ -58,6 +78,24 @@ from .reports.columns import Column
 from .walker import Walker, WalkerData, WalkerProgress
 
 __all__ = [
+    "AlreadyRunningError",
+    "BtfarmError",
+    "CandleDataError",
+    "ChunkFailed",
+    "ConfigError",
+    "DataCoverageError",
+    "InputError",
+    "NotFoundError",
+    "NotRegisteredError",
+    "PersistenceError",
+    "ReportError",
+    "SchemaError",
+    "SettingsError",
+    "SignalError",
+    "StoreUnavailable",
+    "StrategyError",
+    "TransientError",
+    "UsageError",
     "Walker",
     "WalkerData",
     "WalkerProgress",

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from btfarm.shared import events
 from btfarm.shared.coverage import Coverage
 from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
+from btfarm.shared.errors import NotFoundError
 from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strategy
 from btfarm.shared.results import ClosedResult, to_model
 from btfarm.shared.stats import BacktestStatistics
@@ -116,7 +117,7 @@ class BacktestUtils(InstanceUtils):
     def _run_of(self, symbol: str, strategy_name: str, needed_by: str) -> tuple[Instance, BacktestRun]:
         inst = self._instance(symbol, strategy_name)
         if inst.data is None:
-            raise LookupError(f"no backtest of {symbol}:{strategy_name} has run in this process "
+            raise NotFoundError(f"no backtest of {symbol}:{strategy_name} has run in this process "
                               f"(needed by {needed_by}); call Backtest.run or Backtest.background first")
         return inst, inst.data
 

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import redis
 from celery import Celery
 
+from btfarm.shared.errors import UsageError
 from btfarm.shared.fingerprint import btfarm_version
 from btfarm.shared.frames import frame_bounds
 from btfarm.shared.intervals import interval_ms
@@ -61,7 +62,7 @@ def chunk_size_for(variant_seconds: float, override: int | None = None, variants
     chosen = override if override else get_settings().chunk_size
     if chosen:
         if chosen < 1:
-            raise ValueError(f"chunk size must be at least 1, got {chosen}")
+            raise UsageError(f"chunk size must be at least 1, got {chosen}")
         return int(chosen)
     smallest = max(1, math.ceil(MIN_TASK_SECONDS / max(variant_seconds, 1e-9)))
     if slots < 1 or variants < 1:

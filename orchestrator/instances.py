@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from btfarm.shared import events
+from btfarm.shared.errors import AlreadyRunningError
 from btfarm.shared.store import run_status, stop_flags
 
 from .run_task import RunTask
@@ -66,7 +67,7 @@ class InstanceUtils:
         with self._lock:
             if inst.task is not None and not inst.task.finished:
                 if context != inst.context:
-                    raise RuntimeError(
+                    raise AlreadyRunningError(
                         f"{self.mode} {inst.key} is already running with {inst.context}; "
                         f"wait for it or stop it before running it with {context}")
                 return inst.task

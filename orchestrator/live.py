@@ -30,7 +30,7 @@ from btfarm.shared.clock import Clock, SystemClock
 from btfarm.shared.coverage import iso
 from btfarm.shared.engine.lifecycle import IDLE, StrategyCore
 from btfarm.shared.engine_config import EngineConfig, get_config
-from btfarm.shared.errors import ConfigError, PersistenceError
+from btfarm.shared.errors import AlreadyRunningError, ConfigError, PersistenceError, UsageError
 from btfarm.shared.exchanges.loading import load_candles
 from btfarm.shared.intervals import MINUTE_MS
 from btfarm.shared.registry import get_exchange, get_risk, get_strategy
@@ -187,13 +187,13 @@ class LiveUtils(InstanceUtils):
         running = inst.task
         if running is not None and not running.finished:  # join it (its state is already open)
             if context != inst.context:
-                raise RuntimeError(f"live {inst.key} is already running with {inst.context}; stop it "
+                raise AlreadyRunningError(f"live {inst.key} is already running with {inst.context}; stop it "
                                    f"before running it with {context}")
             return inst, running
         cfg = get_config()
         tick = cfg.TICK_TTL if tick_seconds is None else float(tick_seconds)
         if not tick > 0:
-            raise ValueError(f"{needed_by}: tick_seconds must be > 0, got {tick_seconds!r}")
+            raise UsageError(f"{needed_by}: tick_seconds must be > 0, got {tick_seconds!r}")
         if hasattr(exchange.source, "check_coverage"):  # a replay: its clock must be inside its file
             exchange.source.check_coverage(symbol)
         session = self._open_session(symbol, strategy_name, exchange_name, strategy, risk, cfg,
@@ -232,7 +232,7 @@ class LiveUtils(InstanceUtils):
             if doc is not None:
                 try:
                     session.core.restore(doc["core"])
-                except (ValueError, TypeError, KeyError) as exc:
+                except (PersistenceError, ValueError, TypeError, KeyError) as exc:
                     raise PersistenceError(
                         f"live state {store.where} holds an unusable snapshot ({exc}); move it aside "
                         "to start flat, or restore a good copy (btfarm will not overwrite it)") from exc

@@ -41,7 +41,13 @@ from pydantic import BaseModel, ConfigDict
 from btfarm.shared import events
 from btfarm.shared.coverage import Coverage, check_coverage
 from btfarm.shared.engine.backtest_run import BacktestRun
-from btfarm.shared.errors import ConfigError, NotRegisteredError, PersistenceError, StoreUnavailable
+from btfarm.shared.errors import (
+    ConfigError,
+    NotFoundError,
+    NotRegisteredError,
+    PersistenceError,
+    StoreUnavailable,
+)
 from btfarm.shared.fingerprint import source_hash
 from btfarm.shared.ranking import metric_value, rank
 from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strategy, get_walker
@@ -349,7 +355,7 @@ class WalkerUtils(InstanceUtils):
         """The stored plan of sweep ``run_id`` (LookupError when Redis has none)."""
         fields = state().hgetall(keys.walker_run(run_id))
         if not fields.get("variants"):
-            raise LookupError(
+            raise NotFoundError(
                 f"no sweep {run_id!r} is stored in Redis at "
                 f"{redact_url(get_settings().state_url or get_settings().redis_url)} "
                 f"(needed by Walker.resume); sweeps are kept "
@@ -598,7 +604,7 @@ class WalkerUtils(InstanceUtils):
     def _sweep_of(self, symbol: str, walker_name: str, needed_by: str) -> _Sweep:
         inst = self._instance(symbol, walker_name)
         if inst.data is None:
-            raise LookupError(f"no walker {symbol}:{walker_name} has run in this process "
+            raise NotFoundError(f"no walker {symbol}:{walker_name} has run in this process "
                               f"(needed by {needed_by}); call Walker.run or Walker.background first")
         return inst.data
 

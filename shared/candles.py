@@ -209,14 +209,14 @@ def _columns(data: Any) -> dict[str, np.ndarray]:
             else:
                 mapping = {c: [row[i] for row in data] for i, c in enumerate(COLUMNS)}
         else:
-            raise TypeError(f"expected a DataFrame, a mapping of columns or a list of candles, got {type(data).__name__}")
+            raise CandleDataError(f"expected a DataFrame, a mapping of columns or a list of candles, got {type(data).__name__}")
     except ImportError:  # pragma: no cover - pandas is a dependency
         raise
     if "timestamp" not in mapping and "timestamp_ms" in mapping:
         mapping = {**mapping, "timestamp": mapping["timestamp_ms"]}
     missing = [c for c in COLUMNS if c not in mapping]
     if missing:
-        raise KeyError(f"missing column(s) {', '.join(missing)}; expected {', '.join(COLUMNS)}")
+        raise CandleDataError(f"missing column(s) {', '.join(missing)}; expected {', '.join(COLUMNS)}")
     ts = _timestamps(mapping["timestamp"])
     return {"timestamp": ts, **{c: _floats(c, mapping[c]) for c in COLUMNS[1:]}}
 
@@ -232,7 +232,7 @@ def _floats(column: str, values: Any) -> np.ndarray:
         try:
             float(cell)
         except (TypeError, ValueError):
-            raise ValueError(f"row {row}: column {column} holds {cell!r}, which is not a number") from None
+            raise CandleDataError(f"row {row}: column {column} holds {cell!r}, which is not a number") from None
     return np.asarray(cells, dtype=np.float64)
 
 
@@ -248,7 +248,7 @@ def _timestamps(values: Any) -> np.ndarray:
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)):
             bad = int(np.flatnonzero(~np.isfinite(arr))[0])
-            raise ValueError(f"row {bad}: timestamp is {arr[bad]}")
+            raise CandleDataError(f"row {bad}: timestamp is {arr[bad]}")
         return arr.astype(np.int64)
     import pandas as pd
 

@@ -12,6 +12,7 @@ import threading
 import time
 from typing import Protocol
 
+from .errors import UsageError
 from .schemas import to_ms, to_utc
 
 
@@ -73,7 +74,7 @@ class AcceleratedClock:
 
     def __init__(self, start_ms: int, speed: float, anchor: float | None = None) -> None:
         if speed <= 0:
-            raise ValueError(f"clock speed must be > 0, got {speed}")
+            raise UsageError(f"clock speed must be > 0, got {speed}")
         self.start_ms = int(start_ms)
         self.speed = float(speed)
         self.anchor = time.time() if anchor is None else float(anchor)
@@ -99,15 +100,15 @@ def clock_from_spec(spec: str | None) -> Clock:
         return SystemClock()
     kind, _, rest = spec.partition(":")
     if kind != "accelerated":
-        raise ValueError(f"unknown clock {spec!r}; use 'system' or 'accelerated:start=ISO,speed=N[,anchor=SECONDS]'")
+        raise UsageError(f"unknown clock {spec!r}; use 'system' or 'accelerated:start=ISO,speed=N[,anchor=SECONDS]'")
     fields: dict[str, str] = {}
     for part in filter(None, rest.split(",")):
         name, sep, value = part.partition("=")
         if not sep or name not in ("start", "speed", "anchor"):
-            raise ValueError(f"clock {spec!r}: bad part {part!r}; expected start=, speed=, anchor=")
+            raise UsageError(f"clock {spec!r}: bad part {part!r}; expected start=, speed=, anchor=")
         fields[name] = value
     if "start" not in fields or "speed" not in fields:
-        raise ValueError(f"clock {spec!r} needs start= and speed=")
+        raise UsageError(f"clock {spec!r} needs start= and speed=")
     start = fields["start"]
     start_ms = int(start) if start.isdigit() else to_ms(to_utc(start))
     anchor = float(fields["anchor"]) if "anchor" in fields else None

@@ -2,9 +2,12 @@
 
     BtfarmError
      ├── ConfigError            stop: the setup is wrong, nothing can run
-     │    ├── SchemaError           a schema given to add_* is malformed
+     │    ├── SchemaError           a schema given to add_* is malformed (also a ValueError)
      │    ├── NotRegisteredError    a name used before it was registered
-     │    └── SettingsError         a BTFARM_* variable is unknown or invalid
+     │    ├── SettingsError         a BTFARM_* variable is unknown or invalid
+     │    ├── UsageError            an argument of a call is wrong (also a ValueError)
+     │    ├── NotFoundError         no such run here or in Redis (also a LookupError)
+     │    └── AlreadyRunningError   the instance runs with other settings (also a RuntimeError)
      ├── InputError             reject that one thing, keep the run or sweep going
      │    ├── CandleDataError       an exchange returned bad candles
      │    ├── SignalError           get_signal returned something unusable
@@ -17,7 +20,10 @@
           └── StoreUnavailable      Redis did not answer
 
 Messages name the thing, show the value and say the fix; causes are chained
-with ``raise ... from``.
+with ``raise ... from``. No other exception type is raised on purpose from
+btfarm's packages (tests/unit/test_error_tree.py walks them); the few
+built-in raises a protocol requires (pydantic validators, ``json`` defaults,
+abstract methods) are marked ``# protocol:`` where they are.
 """
 
 from __future__ import annotations
@@ -34,8 +40,9 @@ class ConfigError(BtfarmError):
     """The setup is wrong: stop before doing any work."""
 
 
-class SchemaError(ConfigError):
-    """A schema passed to an ``add_*`` function is malformed."""
+class SchemaError(ConfigError, ValueError):
+    """A schema passed to an ``add_*`` function is malformed; a ValueError so that
+    pydantic validators may raise it too."""
 
 
 class NotRegisteredError(ConfigError):
@@ -44,6 +51,18 @@ class NotRegisteredError(ConfigError):
 
 class SettingsError(ConfigError):
     """A ``BTFARM_*`` environment variable or a ``set_config`` key is wrong."""
+
+
+class UsageError(ConfigError, ValueError):
+    """A btfarm function was called with an argument it cannot take."""
+
+
+class NotFoundError(ConfigError, LookupError):
+    """The run asked for is not in this process (or the sweep not in Redis)."""
+
+
+class AlreadyRunningError(ConfigError, RuntimeError):
+    """The instance is running already, with other settings than this call gives."""
 
 
 class InputError(BtfarmError):

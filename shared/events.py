@@ -26,6 +26,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from .errors import UsageError
+
 log = logging.getLogger("btfarm.events")
 
 Listener = Callable[[Any], object]
@@ -57,7 +59,7 @@ _listeners: dict[str, tuple[tuple[object, Listener], ...]] = {}
 
 def _check(topic: str, known: frozenset[str]) -> None:
     if topic not in known:
-        raise ValueError(f"unknown event topic {topic!r}; known: {', '.join(sorted(known))}")
+        raise UsageError(f"unknown event topic {topic!r}; known: {', '.join(sorted(known))}")
 
 
 def subscribe(topic: str, fn: Listener) -> Unsubscribe:

@@ -35,7 +35,7 @@ METRICS: tuple[str, ...] = Metric.__args__  # type: ignore[attr-defined]
 def check_name(kind: str, name: str) -> str:
     """Names become file names and Redis keys: no path separators, no '..'."""
     if not isinstance(name, str) or not NAME_PATTERN.match(name) or ".." in name:
-        raise ValueError(
+        raise SchemaError(
             f"{kind} {name!r} is not a valid name: use letters, digits and - _ . [ ] = , : "
             "(no path separators, no '..', at most 200 characters)"
         )
@@ -57,7 +57,7 @@ def to_utc(value: datetime | str | int | float) -> datetime:
     if isinstance(value, str):
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    raise ValueError(f"expected a datetime, an ISO date string or epoch ms, got {value!r}")
+    raise SchemaError(f"expected a datetime, an ISO date string or epoch ms, got {value!r}")
 
 
 def to_ms(value: datetime) -> int:
@@ -91,6 +91,7 @@ class FrameSchema(_Schema):
     @model_validator(mode="after")
     def _ordered(self) -> FrameSchema:
         if self.start_date > self.end_date:
+            # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
             raise ValueError(
                 f'frame "{self.frame_name}": start_date {self.start_date.isoformat()} is after '
                 f"end_date {self.end_date.isoformat()}"
@@ -115,6 +116,7 @@ class StrategySchema(_Schema):
     @model_validator(mode="after")
     def _has_a_signal_function(self) -> StrategySchema:
         if self.get_signal is None and self.get_signals is None:
+            # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
             raise ValueError("give get_signal(symbol, when), or the vectorised get_signals(candles, price, params), or both")
         return self
 
@@ -123,8 +125,10 @@ class StrategySchema(_Schema):
     def _callbacks(cls, value: dict[str, Callable[..., Any]]) -> dict[str, Callable[..., Any]]:
         for key, fn in value.items():
             if key not in STRATEGY_CALLBACKS:
+                # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
                 raise ValueError(f"unknown callback {key!r}; known: {', '.join(STRATEGY_CALLBACKS)}")
             if not callable(fn):
+                # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
                 raise ValueError(f"callback {key!r} is not callable")
         return value
 
@@ -143,17 +147,21 @@ class Sweep(BaseModel):
         """Refused at registration: an empty grid, an empty value list, a value
         that cannot travel as JSON to a worker (STYLE 7), or a repeated value."""
         if not value:
+            # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
             raise ValueError("sweep grid is empty: give at least one parameter, e.g. fast=[5, 10]")
         for key, values in value.items():
             if not values:
+                # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
                 raise ValueError(f"sweep parameter {key!r} has no values: give at least one")
             for item in values:
                 if not _json_value(item):
+                    # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
                     raise ValueError(
                         f"sweep parameter {key}={item!r} ({type(item).__name__}) cannot be sent to "
                         "workers as JSON: use str, int, float (finite), bool, None, or lists/dicts of them")
             seen = [json.dumps(v, sort_keys=True) for v in values]
             if len(set(seen)) != len(seen):
+                # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
                 raise ValueError(f"sweep parameter {key!r} repeats a value in {values!r}")
         return value
 
@@ -206,6 +214,7 @@ class WalkerSchema(_Schema):
     @classmethod
     def _non_empty(cls, value: list[str | Sweep]) -> list[str | Sweep]:
         if not value:
+            # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
             raise ValueError("strategies is empty: list at least one strategy name or sweep")
         return value
 

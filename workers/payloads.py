@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from btfarm.shared.errors import UsageError
+
 VariantStatus = Literal["done", "failed", "stopped"]
 STATUSES: tuple[str, ...] = VariantStatus.__args__  # type: ignore[attr-defined]
 
@@ -62,7 +64,7 @@ def result_record(variant: Variant, status: str, *, stats: dict[str, Any] | None
                   rejections: list[str] | None = None) -> dict[str, Any]:
     """The JSON record of one variant's outcome."""
     if status not in STATUSES:
-        raise ValueError(f"variant status {status!r} is not one of {', '.join(STATUSES)}")
+        raise UsageError(f"variant status {status!r} is not one of {', '.join(STATUSES)}")
     return {
         "strategy_name": variant.strategy_name,
         "base": variant.base,

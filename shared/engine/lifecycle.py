@@ -22,7 +22,7 @@ from typing import Any
 from ..candles import Candles
 from ..context import RunContext, activate, deactivate
 from ..engine_config import EngineConfig
-from ..errors import SignalError, StrategyError
+from ..errors import PersistenceError, SignalError, StrategyError
 from ..intervals import MINUTE_MS, interval_ms
 from ..schemas import RiskSchema, StrategySchema
 from .fast_forward import Settled, excursions, scan_position, scan_schedule
@@ -361,13 +361,13 @@ class StrategyCore:
     def restore(self, state: dict[str, Any]) -> None:
         phase = state.get("phase")
         if phase not in (IDLE, SCHEDULED, ACTIVE):
-            raise ValueError(f"unknown phase {phase!r}")
+            raise PersistenceError(f"unknown phase {phase!r}")
         if phase != IDLE and not isinstance(state.get("signal"), dict):
-            raise ValueError(f"phase {phase} without a signal")
+            raise PersistenceError(f"phase {phase} without a signal")
         for key in ("peak", "fall"):
             value = state.get(key)
             if value is not None and (len(value) != 2 or not all(math.isfinite(float(x)) for x in value)):
-                raise ValueError(f"{key} must be [price, pnl], got {value!r}")
+                raise PersistenceError(f"{key} must be [price, pnl], got {value!r}")
         self.phase = phase
         self.signal = state.get("signal")
         self.next_ms = int(state.get("next_ms") or 0)

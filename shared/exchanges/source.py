@@ -19,7 +19,7 @@ class PagedSource:
     """Gives a built-in source the ``get_candles(symbol, interval, since, limit)`` face."""
 
     def load_range(self, symbol: str, start_ms: int, end_ms: int) -> Candles:  # pragma: no cover
-        raise NotImplementedError
+        raise NotImplementedError  # protocol: each source defines it
 
     def get_candles(self, symbol: str, interval: str, since: datetime | int, limit: int) -> list[dict]:
         since_ms = since if isinstance(since, int) else to_ms(since)

@@ -137,7 +137,7 @@ def connect_url(
                 ) from exc
             time.sleep(pause)
             pause *= 2
-    raise AssertionError("unreachable")  # pragma: no cover
+    raise StoreUnavailable(f"Redis at {redact_url(url)} did not answer")  # pragma: no cover
 
 
 def _retry() -> Retry:

@@ -13,7 +13,7 @@ that ``:`` inside them cannot make two different keys collide
 
 from __future__ import annotations
 
-from ..errors import did_you_mean
+from ..errors import UsageError, did_you_mean
 
 PREFIX = "btfarm:"
 MODES = ("backtest", "live", "walker")  # the execution classes of SEMANTICS section 7
@@ -27,14 +27,14 @@ def _part(value: object, what: str) -> str:
     """One user-supplied key part, escaped so ':' cannot split it."""
     text = str(value)
     if not text.strip():
-        raise ValueError(f"{what} must be a non-empty string to build a Redis key, got {value!r}")
+        raise UsageError(f"{what} must be a non-empty string to build a Redis key, got {value!r}")
     return text.replace("%", "%25").replace(":", "%3A")
 
 
 def check_mode(mode: str) -> str:
     """``mode`` itself when it is one of ``MODES``; else a ValueError naming them."""
     if mode not in MODES:
-        raise ValueError(
+        raise UsageError(
             f"mode {mode!r} is not one of {', '.join(MODES)}." + did_you_mean(str(mode), MODES)
         )
     return mode

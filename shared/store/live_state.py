@@ -79,7 +79,7 @@ def _encode(value: Any, where: str) -> bytes:
 def _plain(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalars
         return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON")
+    raise TypeError(f"{type(value).__name__} is not JSON")  # protocol: json's default hook; _encode wraps it
 
 
 def _check_document(doc: Any, where: str, symbol: str, strategy_name: str) -> dict[str, Any]:
@@ -119,10 +119,10 @@ class _StateDocument:
     _loaded: bool = False
 
     def _read(self) -> bytes | str | None:
-        raise NotImplementedError
+        raise NotImplementedError  # protocol: the file and Redis stores define it
 
     def _write(self, data: bytes) -> None:
-        raise NotImplementedError
+        raise NotImplementedError  # protocol: the file and Redis stores define it
 
     def load(self) -> dict[str, Any] | None:
         raw = self._read()

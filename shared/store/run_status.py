@@ -20,6 +20,7 @@ import time
 import psutil
 import redis
 
+from ..errors import UsageError
 from . import keys
 
 STATUSES = ("idle", "running", "done")  # SEMANTICS 7: a single-run task's status
@@ -48,13 +49,13 @@ def queue_status(
     """``set_status`` as commands queued on ``pipe``, for a caller that writes more in
     the same round trip; checked now, written when the caller executes ``pipe``."""
     if status not in STATUSES:
-        raise ValueError(f"status {status!r} is not one of {', '.join(STATUSES)}")
+        raise UsageError(f"status {status!r} is not one of {', '.join(STATUSES)}")
     progress = float(fields.pop("progress", 0.0))
     if not 0.0 <= progress <= 1.0:
-        raise ValueError(f"progress must be within 0..1, got {progress}")
+        raise UsageError(f"progress must be within 0..1, got {progress}")
     for field, value in fields.items():
         if not isinstance(value, _SCALARS):
-            raise TypeError(
+            raise UsageError(
                 f"status field {field}={value!r} must be str, int, float or bool, "
                 f"not {type(value).__name__}"
             )
