@@ -22,8 +22,8 @@ from btfarm.shared.store.stop_flags import StopPoller
 from .instances import Instance, InstanceUtils
 from .reports.dump import dump_report
 from .reports.render import render_backtest
-from .run_task import RunTask
-from .state_store import state
+from .run_thread import RunThread
+from .state_client import state
 
 STATUS_EVERY_SECONDS = 0.5  # how often a running backtest refreshes its status in Redis
 
@@ -69,7 +69,7 @@ class BacktestUtils(InstanceUtils):
         return inst.task is None or inst.task.wait(timeout)
 
     def _launch(self, symbol: str, strategy_name: str, exchange_name: str, frame_name: str,
-                needed_by: str) -> tuple[Instance, RunTask]:
+                needed_by: str) -> tuple[Instance, RunThread]:
         strategy = get_strategy(strategy_name, needed_by)
         exchange = get_exchange(exchange_name, needed_by)
         frame = get_frame(frame_name, needed_by)
@@ -80,12 +80,12 @@ class BacktestUtils(InstanceUtils):
         candles = load_frame_candles(exchange, frame, symbol)
         run = BacktestRun(strategy, exchange, frame, symbol, candles, risk=risk, listener=_route_event)
 
-        def produce(inst: Instance, task: RunTask) -> None:
+        def produce(inst: Instance, task: RunThread) -> None:
             self._produce(inst, task, run)
 
         return inst, self._start_or_join(inst, context, produce)
 
-    def _produce(self, inst: Instance, task: RunTask, run: BacktestRun) -> None:
+    def _produce(self, inst: Instance, task: RunThread, run: BacktestRun) -> None:
         exchange, frame = run.exchange, run.frame
         inst.data = run
         poller = StopPoller(state(), self.mode, inst.symbol, inst.name)

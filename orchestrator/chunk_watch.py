@@ -30,8 +30,8 @@ from typing import Any
 import redis
 from celery import Celery
 
+from btfarm.shared.payloads import Chunk, Variant, result_record
 from btfarm.shared.store import keys
-from btfarm.workers.payloads import Chunk, Variant, result_record
 
 from . import fanout
 

@@ -16,7 +16,7 @@ from btfarm.shared.store.keys import MODES
 
 from .backtest import Backtest
 from .console import console, err_console, progress_bar, status_table, summary_table
-from .state_store import reset_state, state
+from .state_client import reset_state, state
 
 DEMO_SYMBOL = "BTCUSDT"  # the synthetic symbol the demo trades
 DEMO_STRATEGIES = ("sma-cross", "pullback")

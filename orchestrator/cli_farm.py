@@ -41,7 +41,7 @@ def walker(module: str | None, walker_name: str | None, symbol: str, chunk_size:
     """
     from btfarm.shared.settings import get_settings
 
-    from .embedded import register_imports
+    from .local_pool import register_imports
     from .walker import Walker
 
     if module == "resume":

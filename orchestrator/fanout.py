@@ -27,11 +27,11 @@ from btfarm.shared.errors import UsageError
 from btfarm.shared.fingerprint import btfarm_version
 from btfarm.shared.frames import frame_bounds
 from btfarm.shared.intervals import interval_ms
+from btfarm.shared.payloads import Chunk, Variant
 from btfarm.shared.schemas import FrameSchema, StrategySchema
 from btfarm.shared.settings import get_settings
 from btfarm.shared.store import worker_registry
 from btfarm.workers.app import TASK_QUEUE
-from btfarm.workers.payloads import Chunk, Variant
 
 TASK_OVERHEAD_SECONDS = 0.003  # publish + deliver + ack of one task on Redis
 MAX_OVERHEAD_FRACTION = 0.03  # overhead allowed per task, of its run time
@@ -86,7 +86,7 @@ def make_chunks(run_id: str, walker_name: str, symbol: str, exchange_name: str, 
     ends early (a faster machine, a core shared with the orchestrator) helps
     the one still busy instead of idling while the sweep waits for it.
 
-    ``code``: the orchestrator's source hash of each strategy (payloads.Chunk.code)."""
+    ``code``: the orchestrator's source hash of each strategy (btfarm.shared.payloads.Chunk.code)."""
     count = math.ceil(len(variants) / size)
     base, extra = divmod(len(variants), count) if count else (0, 0)
     blocks, start = [], 0

@@ -18,9 +18,9 @@ import json
 from typing import Any
 
 from btfarm.shared.errors import SchemaError, did_you_mean
+from btfarm.shared.payloads import Variant
 from btfarm.shared.registry import get_risk, get_strategy, registry
 from btfarm.shared.schemas import Sweep, WalkerSchema
-from btfarm.workers.payloads import Variant
 
 
 def variant_name(strategy_name: str, combo: dict[str, Any]) -> str:

@@ -17,8 +17,8 @@ from btfarm.shared import events
 from btfarm.shared.errors import AlreadyRunningError
 from btfarm.shared.store import run_status, stop_flags
 
-from .run_task import RunTask
-from .state_store import state
+from .run_thread import RunThread
+from .state_client import state
 
 
 @dataclass
@@ -28,7 +28,7 @@ class Instance:
     name: str
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     stop_event: threading.Event = field(default_factory=threading.Event)
-    task: RunTask | None = None
+    task: RunThread | None = None
     data: Any = None  # what the last run produced, for get_data / reports
     context: dict[str, Any] = field(default_factory=dict)  # exchange, frame, ... of the run
     outcome: str = "done"  # how the last run ended: done | stopped | interrupted | failed
@@ -62,7 +62,7 @@ class InstanceUtils:
             return inst
 
     def _start_or_join(self, inst: Instance, context: dict[str, Any],
-                       produce: Callable[[Instance, RunTask], None]) -> RunTask:
+                       produce: Callable[[Instance, RunThread], None]) -> RunThread:
         """The running task of ``inst`` (joined), or a new one started now."""
         with self._lock:
             if inst.task is not None and not inst.task.finished:
@@ -77,10 +77,10 @@ class InstanceUtils:
             stop_flags.clear_stop(pipe, self.mode, inst.symbol, inst.name)
             run_status.queue_status(pipe, self.mode, inst.symbol, inst.name, "running", id=inst.id)
             pipe.execute()
-            inst.task = RunTask(f"{self.mode}-{inst.key}", lambda task: self._guarded(inst, task, produce))
+            inst.task = RunThread(f"{self.mode}-{inst.key}", lambda task: self._guarded(inst, task, produce))
             return inst.task.start()
 
-    def _guarded(self, inst: Instance, task: RunTask, produce: Callable[[Instance, RunTask], None]) -> None:
+    def _guarded(self, inst: Instance, task: RunThread, produce: Callable[[Instance, RunThread], None]) -> None:
         inst.outcome = "failed"  # until produce says otherwise
         try:
             produce(inst, task)
@@ -94,7 +94,7 @@ class InstanceUtils:
             except Exception:  # the status is advisory; never mask the run's own outcome
                 pass
 
-    def _background(self, task: RunTask, inst: Instance) -> Callable[[], None]:
+    def _background(self, task: RunThread, inst: Instance) -> Callable[[], None]:
         def watch() -> None:
             task.wait()
             if task.error is not None:

@@ -52,8 +52,8 @@ from btfarm.shared.trade_signal import SignalRow
 from .instances import Instance, InstanceUtils
 from .reports.dump import dump_report
 from .reports.render import render_live
-from .run_task import RunTask
-from .state_store import state
+from .run_thread import RunThread
+from .state_client import state
 
 log = logging.getLogger("btfarm.live")
 
@@ -98,7 +98,7 @@ class LiveSession:
     store: LiveState
     core: StrategyCore | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
-    task: RunTask | None = None
+    task: RunThread | None = None
     restored: dict[str, Any] | None = None  # the signal restored on start, if any
     outbox: list[dict[str, Any]] = field(default_factory=list)  # the persisted state's last event
     stopped: bool = False
@@ -175,7 +175,7 @@ class LiveUtils(InstanceUtils):
     # ---- the loop ----------------------------------------------------------
 
     def _launch(self, symbol: str, strategy_name: str, exchange_name: str, clock: Clock | None,
-                tick_seconds: float | None, needed_by: str) -> tuple[Instance, RunTask]:
+                tick_seconds: float | None, needed_by: str) -> tuple[Instance, RunThread]:
         strategy = get_strategy(strategy_name, needed_by)
         exchange = get_exchange(exchange_name, needed_by)
         risk = get_risk(strategy.risk_name, needed_by) if strategy.risk_name else None
@@ -199,7 +199,7 @@ class LiveUtils(InstanceUtils):
         session = self._open_session(symbol, strategy_name, exchange_name, strategy, risk, cfg,
                                      clock or SystemClock())
 
-        def produce(inst: Instance, task: RunTask) -> None:
+        def produce(inst: Instance, task: RunThread) -> None:
             try:
                 self._produce(inst, task, session, exchange, cfg, tick)
             finally:
@@ -244,7 +244,7 @@ class LiveUtils(InstanceUtils):
             raise
         return session
 
-    def _produce(self, inst: Instance, task: RunTask, session: LiveSession, exchange, cfg: EngineConfig,
+    def _produce(self, inst: Instance, task: RunThread, session: LiveSession, exchange, cfg: EngineConfig,
                  tick_seconds: float) -> None:
         session.task = task
         core, clock = session.core, session.clock

@@ -48,7 +48,7 @@ from btfarm.workers.startup import import_modules
 
 from .reports.comparison import render_comparison, snapshot
 from .reports.dump import dump_report
-from .state_store import state
+from .state_client import state
 from .walker import Walker
 
 log = logging.getLogger("btfarm.schedule")

@@ -11,7 +11,7 @@ without running them, and after ``STOP_GRACE_SECONDS`` the run ends with the
 rest listed as unfinished. Nothing is ever revoked or terminated.
 
 With no ``BTFARM_REDIS_URL`` the run starts the embedded Redis and a local
-worker pool (``embedded.LocalPool``) and stops both at the end.
+worker pool (``local_pool.LocalPool``) and stops both at the end.
 
 Crash-only (STYLE 12): a sweep stores what it is (``keys.walker_run``: walker,
 symbol, variants, chunk size, metric) before it submits anything, holds a
@@ -49,6 +49,7 @@ from btfarm.shared.errors import (
     StoreUnavailable,
 )
 from btfarm.shared.fingerprint import source_hash
+from btfarm.shared.payloads import Variant
 from btfarm.shared.ranking import metric_value, rank
 from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strategy, get_walker
 from btfarm.shared.settings import get_settings, redact_url
@@ -59,19 +60,18 @@ from btfarm.shared.store.stop_flags import StopPoller
 from btfarm.workers import app as celery_app
 from btfarm.workers import candle_cache
 from btfarm.workers.app import configure
-from btfarm.workers.payloads import Variant
 from btfarm.workers.tasks import RUN_STATE_RUNNING
 
 from . import fanout
 from .chunk_watch import STALL_SECONDS, ChunkWatch
 from .collect import Collector
-from .embedded import LocalPool, pool_imports
 from .grid import expand
 from .instances import Instance, InstanceUtils
+from .local_pool import LocalPool, pool_imports
 from .reports.dump import dump_report
 from .reports.render import render_walker
-from .run_task import RunTask
-from .state_store import state
+from .run_thread import RunThread
+from .state_client import state
 from .user_script import check_main_guard
 
 WAIT_SECONDS = 0.5  # longest BLPOP between stop checks (results wake it at once)
@@ -309,7 +309,7 @@ class _Sweep:
     def closed_for(self, names: Sequence[str]) -> tuple[dict[str, list[dict[str, Any]]],
                                                         dict[str, BacktestStatistics]]:
         """The closed signals of ``names``, recomputed here (results never carry them, see
-        workers/payloads.py; a backtest is deterministic), and their statistics, which
+        shared/payloads.py; a backtest is deterministic), and their statistics, which
         the report checks against the ranked ones."""
         needed_by = "Walker.get_report"
         exchange = get_exchange(self.exchange_name, needed_by)
@@ -368,7 +368,7 @@ class WalkerUtils(InstanceUtils):
                 f"unreadable ({type(exc).__name__}: {str(exc)[:200]}); it was left untouched; "
                 "run the walker again (a new sweep) instead of resuming it") from exc
 
-    def _launch_resume(self, run_id: str) -> tuple[Instance, RunTask]:
+    def _launch_resume(self, run_id: str) -> tuple[Instance, RunThread]:
         plan = self.plan_of(run_id)
         needed_by = "Walker.resume"
         # Only what the user imported is run: the plan's own list is a hint, never executed
@@ -399,7 +399,7 @@ class WalkerUtils(InstanceUtils):
         inst = self._instance(plan.symbol, plan.walker_name)
         context = {"exchange_name": plan.exchange_name, "frame_name": plan.frame_name}
 
-        def produce(inst: Instance, task: RunTask) -> None:
+        def produce(inst: Instance, task: RunThread) -> None:
             self._produce(inst, task, plan, resume=True)
 
         return inst, self._start_or_join(inst, context, produce)
@@ -410,7 +410,7 @@ class WalkerUtils(InstanceUtils):
         return inst.task is None or inst.task.wait(timeout)
 
     def _launch(self, symbol: str, walker_name: str, chunk_size: int | None,
-                needed_by: str) -> tuple[Instance, RunTask]:
+                needed_by: str) -> tuple[Instance, RunThread]:
         walker = get_walker(walker_name, needed_by)
         exchange = get_exchange(walker.exchange_name, needed_by)
         frame = get_frame(walker.frame_name, needed_by)
@@ -435,12 +435,12 @@ class WalkerUtils(InstanceUtils):
                          metric=walker.metric, chunk_size=size, variants=variants, imports=list(imports),
                          code=_code_of(bases, needed_by), min_trades=walker.min_trades)
 
-        def produce(inst: Instance, task: RunTask) -> None:
+        def produce(inst: Instance, task: RunThread) -> None:
             self._produce(inst, task, plan, resume=False)
 
         return inst, self._start_or_join(inst, context, produce)
 
-    def _produce(self, inst: Instance, task: RunTask, plan: SweepPlan, resume: bool) -> None:
+    def _produce(self, inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> None:
         settings = get_settings()
         r = state()
         pool: LocalPool | None = None
@@ -526,7 +526,7 @@ class WalkerUtils(InstanceUtils):
             strategies_tested=sweep.tested, total_strategies=len(sweep.variants),
             best_strategy=sweep.best[0] if sweep.best else "")
 
-    def _collect(self, inst: Instance, task: RunTask, sweep: _Sweep, collector: Collector,
+    def _collect(self, inst: Instance, task: RunThread, sweep: _Sweep, collector: Collector,
                  pool: LocalPool | None, watch: ChunkWatch, attempt: int) -> None:
         settings = get_settings()
         idle_timeout = settings.sweep_idle_timeout or settings.task_time_limit + IDLE_MARGIN_SECONDS

@@ -2,7 +2,7 @@
 
     from btfarm.workers import app        # the Celery app (tasks registered)
 
-Everything else here is internal: the task payloads, the per-process candle
+Everything else here is internal: the chunk task, the per-process candle
 cache, the start-up that imports the user's strategy modules.
 """
 

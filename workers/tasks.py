@@ -55,6 +55,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from btfarm.shared.engine.backtest_run import BacktestRun
 from btfarm.shared.errors import BtfarmError, ChunkFailed, NotRegisteredError, StrategyError
 from btfarm.shared.fingerprint import btfarm_version, source_hash
+from btfarm.shared.payloads import Chunk, Variant, dumps, result_record
 from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strategy
 from btfarm.shared.settings import get_settings
 from btfarm.shared.store import keys
@@ -62,7 +63,6 @@ from btfarm.shared.store.stop_flags import StopPoller
 
 from . import candle_cache
 from .app import app
-from .payloads import Chunk, Variant, dumps, result_record
 from .startup import worker_client
 
 CODE_MISMATCH = "code differs"  # starts a variant's error when its worker runs other code
@@ -315,7 +315,7 @@ def run_variant(chunk: Chunk, variant: Variant, should_stop, worker: str) -> dic
         return result_record(variant, "failed", worker=worker, error=mismatch)
     try:
         candles = candle_cache.candles_for(exchange, frame, chunk.symbol)
-        # a variant's result is its statistics (payloads.py): skip building per-signal records
+        # a variant's result is its statistics (shared/payloads.py): skip building per-signal records
         run = BacktestRun(strategy, exchange, frame, chunk.symbol, candles, params=variant.params,
                           strategy_name=variant.strategy_name, risk=risk, stats_only=True)
         if not run.uses_vector_form:  # (a listener would take a vectorised run off its fast lane)

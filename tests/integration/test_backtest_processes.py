@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from btfarm.orchestrator import Backtest
-from btfarm.orchestrator.state_store import reset_state
+from btfarm.orchestrator.state_client import reset_state
 from btfarm.shared.settings import get_settings
 from tests.support.processes import wait_for
 

@@ -17,12 +17,12 @@ from btfarm.orchestrator import fanout
 from btfarm.orchestrator.chunk_watch import ChunkWatch
 from btfarm.shared.context import get_params
 from btfarm.shared.demo import sma_cross_signal
+from btfarm.shared.payloads import Variant
 from btfarm.shared.registry import add_strategy
 from btfarm.shared.settings import get_settings
 from btfarm.shared.store import keys
 from btfarm.workers import startup
 from btfarm.workers.app import configure
-from btfarm.workers.payloads import Variant
 from btfarm.workers.tasks import backtest_chunk
 from tests import farm_strategies
 from tests.support.processes import wait_for

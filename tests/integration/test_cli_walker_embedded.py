@@ -43,7 +43,7 @@ def test_btfarm_walker_runs_the_demo_sweep_embedded_and_leaves_no_process(tmp_pa
 
 def test_a_local_pool_that_cannot_start_fails_the_run_with_its_reason(tmp_path, monkeypatch):
     from btfarm.orchestrator import Walker
-    from btfarm.orchestrator.state_store import reset_state
+    from btfarm.orchestrator.state_client import reset_state
     from btfarm.shared.demo import register_demo
     from btfarm.shared.errors import ConfigError
     from btfarm.shared.settings import get_settings

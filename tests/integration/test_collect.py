@@ -7,8 +7,8 @@ import json
 import pytest
 
 from btfarm.orchestrator.collect import Collector
+from btfarm.shared.payloads import dumps
 from btfarm.shared.store import keys
-from btfarm.workers.payloads import dumps
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ import pytest
 
 from btfarm.orchestrator import Walker
 from btfarm.orchestrator.grid import expand
-from btfarm.orchestrator.state_store import reset_state
+from btfarm.orchestrator.state_client import reset_state
 from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
 from btfarm.shared.ranking import rank
 from btfarm.shared.registry import get_exchange, get_frame, get_strategy, get_walker

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from btfarm.orchestrator.state_store import reset_state
+from btfarm.orchestrator.state_client import reset_state
 from btfarm.shared.settings import get_settings
 from btfarm.shared.store import keys
 from btfarm.workers.app import TASK_QUEUE, configure

@@ -6,7 +6,7 @@ import pytest
 
 from btfarm.orchestrator.collect import Collector
 from btfarm.orchestrator.schedule import run_entry
-from btfarm.orchestrator.state_store import reset_state
+from btfarm.orchestrator.state_client import reset_state
 from btfarm.shared.settings import get_settings
 from btfarm.shared.store import keys
 

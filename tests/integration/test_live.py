@@ -11,7 +11,7 @@ import pytest
 
 from btfarm.orchestrator import Backtest, Live, add_exchange, add_frame, csv_exchange
 from btfarm.orchestrator.live import open_state
-from btfarm.orchestrator.state_store import reset_state
+from btfarm.orchestrator.state_client import reset_state
 from btfarm.shared import events
 from btfarm.shared.clock import ManualClock
 from btfarm.shared.errors import PersistenceError

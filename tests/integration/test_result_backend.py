@@ -8,10 +8,10 @@ import threading
 import pytest
 
 from btfarm.orchestrator import fanout
+from btfarm.shared.payloads import Variant
 from btfarm.shared.settings import get_settings
 from btfarm.workers import app
 from btfarm.workers.app import configure
-from btfarm.workers.payloads import Variant
 from btfarm.workers.result_backend import FarmRedisBackend
 
 pytestmark = pytest.mark.integration

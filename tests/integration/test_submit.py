@@ -7,9 +7,9 @@ import json
 import pytest
 
 from btfarm.orchestrator import fanout
+from btfarm.shared.payloads import Variant
 from btfarm.shared.settings import get_settings
 from btfarm.workers.app import configure
-from btfarm.workers.payloads import Variant
 from btfarm.workers.tasks import backtest_chunk
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from btfarm.orchestrator import Walker
-from btfarm.orchestrator.state_store import reset_state
+from btfarm.orchestrator.state_client import reset_state
 from btfarm.shared.errors import DataCoverageError
 from btfarm.shared.settings import get_settings
 from btfarm.shared.store import keys

@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from btfarm.orchestrator import Walker, listen_walker_start
-from btfarm.orchestrator.state_store import reset_state
+from btfarm.orchestrator.state_client import reset_state
 from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
 from btfarm.shared.ranking import rank
 from btfarm.shared.registry import get_exchange, get_frame, get_strategy, get_walker
@@ -146,7 +146,7 @@ def live_pool(r, expected: set[str], timeout: float = 15.0) -> dict[str, int]:
 
 
 def test_workers_announce_their_pool_and_a_clean_shutdown_leaves_it(farm_url, farm, tmp_path):
-    from btfarm.orchestrator.state_store import state
+    from btfarm.orchestrator.state_client import state
 
     names = {w.name for w in farm["workers"]}
     assert live_pool(state(), names) == {name: 1 for name in names}

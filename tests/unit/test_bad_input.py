@@ -420,7 +420,7 @@ def test_a_bad_reliability_setting_fails_at_start_naming_it(monkeypatch, name, v
 def test_a_chunk_with_an_unknown_field_is_refused_by_the_worker_schema():
     from pydantic import ValidationError
 
-    from btfarm.workers.payloads import Chunk
+    from btfarm.shared.payloads import Chunk
 
     with pytest.raises(ValidationError, match="evil"):
         Chunk.model_validate({"run_id": "r", "walker_name": "w", "symbol": "X", "exchange_name": "e",
@@ -428,7 +428,7 @@ def test_a_chunk_with_an_unknown_field_is_refused_by_the_worker_schema():
 
 
 def test_a_result_record_with_an_unknown_status_is_refused():
-    from btfarm.workers.payloads import Variant, result_record
+    from btfarm.shared.payloads import Variant, result_record
 
     with pytest.raises(ValueError, match="done, failed, stopped"):
         result_record(Variant(strategy_name="s", base="s"), "finished")

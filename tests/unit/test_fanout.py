@@ -31,7 +31,7 @@ def test_a_longer_frame_gets_a_longer_estimate_and_chunks_cover_every_variant():
     short = fanout.estimate_variant_seconds(get_frame("farm-2d"), sma)
     long = fanout.estimate_variant_seconds(get_frame("farm-10d"), sma)
     assert 4.5 < long / short < 5.5
-    from btfarm.workers.payloads import Variant
+    from btfarm.shared.payloads import Variant
 
     variants = [Variant(strategy_name=f"v{i}", base="farm-sma") for i in range(10)]
     chunks = fanout.make_chunks("run", "w", "BTCUSDT", "farm-market", "farm-2d", variants, 3)
@@ -50,7 +50,7 @@ def test_a_longer_frame_gets_a_longer_estimate_and_chunks_cover_every_variant():
     (5, 0.0025, 8), (53, 1.0, 2), (1, 0.5, 4),
 ])
 def test_chunks_keep_every_pool_process_busy_until_the_end(variants, variant_seconds, slots):
-    from btfarm.workers.payloads import Variant
+    from btfarm.shared.payloads import Variant
 
     size = fanout.chunk_size_for(variant_seconds, variants=variants, slots=slots)
     chunks = fanout.make_chunks("run", "w", "BTCUSDT", "m", "f",

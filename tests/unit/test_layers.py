@@ -1,4 +1,5 @@
-"""DESIGN.md: nothing in shared/ imports btfarm.workers or btfarm.orchestrator."""
+"""DESIGN.md: every import points down a tier. shared/ imports neither workers/
+nor orchestrator/; workers/ does not import orchestrator/."""
 
 import ast
 from pathlib import Path
@@ -7,13 +8,16 @@ import pytest
 
 pytestmark = pytest.mark.unit
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO / "shared"
+WORKERS = REPO / "workers"
 FORBIDDEN = ("btfarm.workers", "btfarm.orchestrator")
+ABOVE = {"shared": FORBIDDEN, "workers": ("btfarm.orchestrator",)}  # what each tier must not import
 
 
 def _module_name(path: Path, root: Path) -> str:
     """``btfarm.shared.store.keys`` for shared/store/keys.py (package: no .__init__)."""
-    parts = ["btfarm", "shared", *path.relative_to(root).with_suffix("").parts]
+    parts = ["btfarm", root.name, *path.relative_to(root).with_suffix("").parts]
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -40,10 +44,11 @@ def _imported_modules(path: Path, root: Path) -> list[tuple[int, str]]:
 
 
 def _violations(path: Path, root: Path = SHARED) -> list[str]:
+    forbidden = ABOVE[root.name]
     return [
         f"{path.relative_to(root.parent)}:{line} imports {name}"
         for line, name in _imported_modules(path, root)
-        if any(name == f or name.startswith(f + ".") for f in FORBIDDEN)
+        if any(name == f or name.startswith(f + ".") for f in forbidden)
     ]
 
 
@@ -64,3 +69,18 @@ def test_the_check_catches_absolute_and_relative_imports(tmp_path):
     assert len(problems) == 3  # the relative import, its name, and the absolute one
     assert any("btfarm.orchestrator" in p for p in problems)
     assert any("btfarm.workers.tasks" in p for p in problems)
+
+
+def test_workers_import_nothing_from_the_orchestrator():
+    files = sorted(WORKERS.rglob("*.py"))
+    assert files, f"no Python files under {WORKERS}"
+    problems = [v for path in files for v in _violations(path, root=WORKERS)]
+    assert not problems, "workers/ must not depend on orchestrator/:\n" + "\n".join(problems)
+
+
+def test_the_workers_check_catches_an_import_of_the_orchestrator(tmp_path):
+    fake = tmp_path / "workers"
+    fake.mkdir()
+    (fake / "bad.py").write_text("from ..orchestrator.walker import Walker\nfrom btfarm.shared import errors\n")
+    problems = _violations(fake / "bad.py", root=fake)
+    assert problems and all("btfarm.orchestrator" in p for p in problems)

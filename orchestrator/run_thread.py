@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 
-class RunTask:
+class RunThread:
     """Items pushed by one thread, followed by any reader; the error re-raised to each."""
 
-    def __init__(self, name: str, target: Callable[[RunTask], None]) -> None:
+    def __init__(self, name: str, target: Callable[[RunThread], None]) -> None:
         self.name = name
         self._target = target
         self._items: list[Any] = []
@@ -23,7 +23,7 @@ class RunTask:
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._main, name=f"btfarm-{name}", daemon=True)
 
-    def start(self) -> RunTask:
+    def start(self) -> RunThread:
         self.thread.start()
         return self
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from btfarm.shared.errors import UsageError
+from .errors import UsageError
 
 VariantStatus = Literal["done", "failed", "stopped"]
 STATUSES: tuple[str, ...] = VariantStatus.__args__  # type: ignore[attr-defined]
