@@ -10,7 +10,8 @@ import threading
 
 import redis
 
-from btfarm.shared.store.connection import close, connect
+from btfarm.shared.store.connection import connect
+from btfarm.shared.store.embedded_redis import close
 
 _client: redis.Redis | None = None
 _lock = threading.Lock()

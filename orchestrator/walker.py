@@ -55,7 +55,8 @@ from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strate
 from btfarm.shared.settings import get_settings, redact_url
 from btfarm.shared.stats import BacktestStatistics
 from btfarm.shared.store import keys, run_status
-from btfarm.shared.store.connection import connect, embedded_server
+from btfarm.shared.store.connection import connect
+from btfarm.shared.store.embedded_redis import embedded_server
 from btfarm.shared.store.stop_flags import StopPoller
 from btfarm.workers import app as celery_app
 from btfarm.workers import candle_cache

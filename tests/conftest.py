@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from btfarm.shared.settings import get_settings
-from btfarm.shared.store import connection
+from btfarm.shared.store import embedded_redis
 from tests.support.redis_server import RedisServer
 
 _FOLDER_MARKERS = {"unit": pytest.mark.unit, "integration": pytest.mark.integration}
@@ -71,7 +71,7 @@ def _isolated(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, t
     integration = request.node.get_closest_marker("integration") is not None
     before = _redis_servers_of(tmp_path) if integration else set()  # session servers
     yield
-    connection.close()  # leave any embedded server this test joined
+    embedded_redis.close()  # leave any embedded server this test joined
     get_settings.cache_clear()
     if integration:
         leftover = sorted(_redis_servers_of(tmp_path) - before)

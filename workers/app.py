@@ -50,7 +50,7 @@ def farm_urls(settings: Settings | None = None) -> tuple[str, str]:
     settings = settings or get_settings()
     base = settings.redis_url
     if not (base or (settings.broker_url and settings.result_backend_url)):
-        from btfarm.shared.store.connection import embedded_server
+        from btfarm.shared.store.embedded_redis import embedded_server
 
         base = embedded_server(settings.state_dir).url
     broker = settings.broker_url or base

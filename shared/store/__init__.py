@@ -1,6 +1,7 @@
 """The Redis state store: what other tiers import to share state across processes.
 
-- ``connect`` gives a client: a URL server, or the embedded one (``connection``);
+- ``connect`` gives a client: a URL server (``connection``), or the embedded one
+  (``embedded_redis``);
 - ``keys`` builds every Redis key btfarm uses;
 - ``request_stop`` and ``StopPoller`` carry cooperative stops (``stop_flags``);
 - ``set_status`` and ``list_status`` publish what runs where (``run_status``).
@@ -10,7 +11,8 @@ its own client after fork and tests pass one for their own server.
 """
 
 from . import keys
-from .connection import EmbeddedServer, close, connect, connect_url, embedded_server
+from .connection import connect, connect_url
+from .embedded_redis import EmbeddedServer, close, embedded_server
 from .run_status import delete_status, list_status, set_status
 from .stop_flags import StopPoller, clear_stop, is_stop_requested, request_stop
 

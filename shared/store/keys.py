@@ -241,7 +241,7 @@ def schedule_lock(entry: str) -> str:
 def embedded_clients() -> str:
     """SET of ``"{pid}:{create_time}"`` of processes using the embedded server.
 
-    Writer: ``connection.EmbeddedServer`` (add on join, remove on close, and
+    Writer: ``embedded_redis.EmbeddedServer`` (add on join, remove on close, and
     prune members whose process is gone).
     Reader: the same, to decide whether the last user is leaving and the
     server must be stopped.

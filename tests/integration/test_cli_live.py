@@ -177,7 +177,7 @@ def test_a_clock_earlier_than_the_saved_events_is_refused_with_both_times(tmp_pa
         lp.stop_all()
         # the killed process's embedded Redis waits for a next client to notice it died
         # (the refused start never joined it): join and leave, which stops it
-        from btfarm.shared.store.connection import EmbeddedServer
+        from btfarm.shared.store.embedded_redis import EmbeddedServer
 
         EmbeddedServer(tmp_path / "state").start().close()
 

@@ -16,7 +16,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from btfarm.shared.errors import SettingsError, StoreUnavailable
+from btfarm.shared.errors import SettingsError, StoreUnavailable, UsageError
 from btfarm.shared.settings import Settings, get_settings
 from btfarm.shared.store import (
     StopPoller,
@@ -24,6 +24,7 @@ from btfarm.shared.store import (
     connect,
     connection,
     delete_status,
+    embedded_redis,
     embedded_server,
     is_stop_requested,
     keys,
@@ -168,7 +169,7 @@ def test_bad_status_values_are_refused(redis_client):
         set_status(redis_client, "backtest", "BTCUSDT", "a", "finished")
     with pytest.raises(ValueError, match="0..1"):
         set_status(redis_client, "backtest", "BTCUSDT", "a", "running", progress=1.5)
-    with pytest.raises(TypeError, match="extra"):
+    with pytest.raises(UsageError, match="extra"):
         set_status(redis_client, "backtest", "BTCUSDT", "a", "running", extra=[1])
 
 
@@ -228,7 +229,7 @@ def test_a_second_process_joins_the_same_embedded_server():
 
     assert not gone(pid), "the second process stopped a server the first still uses"
     assert r.smembers(keys.embedded_clients()) == {server.member}
-    connection.close()
+    embedded_redis.close()
     assert gone(pid)
     assert not server.pidfile.exists() and not Path(server.socket_path).exists()
 
@@ -251,7 +252,7 @@ def test_the_starter_leaving_first_does_not_stop_a_server_in_use(tmp_path):
         if holder.poll() is None:
             holder.kill()
             holder.wait()
-    connection.close()
+    embedded_redis.close()
     assert gone(int(pid_text))
 
 
@@ -260,7 +261,7 @@ def test_a_crashed_member_does_not_keep_the_server_alive():
     pid = server.pid
     run_python(JOIN_AND_PRINT + "    import os; os._exit(0)  # no atexit: a crash\n")
     assert server.client().scard(keys.embedded_clients()) == 2
-    connection.close()
+    embedded_redis.close()
     assert gone(pid)
 
 
@@ -276,7 +277,7 @@ def test_a_killed_server_leaves_stale_files_that_do_not_block_the_next_start():
     again = embedded_server()  # notices the dead server and starts anew
     assert again.pid not in (None, old_pid)
     assert again.client().ping()
-    connection.close()
+    embedded_redis.close()
 
 
 def test_a_stale_pidfile_naming_an_unrelated_process_is_ignored(tmp_path):
@@ -287,23 +288,23 @@ def test_a_stale_pidfile_naming_an_unrelated_process_is_ignored(tmp_path):
     server = embedded_server(state)
     assert server.pid != os.getpid()
     assert server.client().ping()
-    connection.close()
+    embedded_redis.close()
     assert not (state / "redis" / "redis.pid").exists()
 
 
 def test_data_survives_a_stop_and_start_of_the_embedded_server():
     connect().set(keys.live_signal("BTCUSDT", "sma"), '{"id": "s1"}')
-    connection.close()
+    embedded_redis.close()
     assert connect().get(keys.live_signal("BTCUSDT", "sma")) == '{"id": "s1"}'
 
 
 def test_a_long_state_dir_puts_the_socket_in_the_temp_folder(tmp_path):
     deep = tmp_path.joinpath(*["a-rather-long-folder-name"] * 5)
     server = embedded_server(deep)
-    assert len(os.fsencode(server.socket_path)) <= connection.SOCKET_PATH_MAX
+    assert len(os.fsencode(server.socket_path)) <= embedded_redis.SOCKET_PATH_MAX
     assert server.client().ping()
     pid = server.pid
-    connection.close()
+    embedded_redis.close()
     assert gone(pid)
     assert not Path(server.socket_path).exists()
 
@@ -337,7 +338,7 @@ def test_a_forked_child_never_leaves_on_its_parents_behalf():
     child = os.fork()
     if child == 0:  # pragma: no cover - runs in the child
         server.close()
-        connection.close()
+        embedded_redis.close()
         os._exit(0)
     os.waitpid(child, 0)
     assert server.client().sismember(keys.embedded_clients(), server.member)
