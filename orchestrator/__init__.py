@@ -75,7 +75,8 @@ from btfarm.shared.schemas import sweep
 from .backtest import Backtest, BacktestData
 from .live import Live, LiveData
 from .reports.columns import Column
-from .walker import Walker, WalkerData, WalkerProgress
+from .walker import Walker
+from .walker_data import WalkerData, WalkerProgress
 
 __all__ = [
     "AlreadyRunningError",

@@ -1,4 +1,6 @@
-"""Collecting a sweep's variant results as workers finish them.
+"""Collecting a sweep's variant results as workers finish them: the ``Collector``
+(each result accepted once), the collect loop (stop, idle and outage rules),
+and the kept BLPOP clients.
 
 Workers RPUSH each variant's JSON record to the sweep's inbox list as it
 ends, and ring the sweep's doorbell list at most every 50 ms; the
@@ -15,14 +17,36 @@ this run but is not stored: it is no result, and a resume runs it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import redis
 
-from btfarm.shared.store import keys
+from btfarm.shared import events
+from btfarm.shared.errors import ConfigError, StoreUnavailable
+from btfarm.shared.settings import get_settings, redact_url
+from btfarm.shared.store import keys, sweep_plan
+from btfarm.shared.store.connection import connect
+from btfarm.shared.store.stop_flags import StopPoller
+
+from .chunk_watch import STALL_SECONDS, ChunkWatch
+from .instances import Instance
+from .local_pool import LocalPool
+from .run_thread import RunThread
+from .state_client import state
+from .sweep_tally import SweepTally
 
 DRAIN_BATCH = 100  # records taken per round trip once one has arrived
+WAIT_SECONDS = 0.5  # longest BLPOP between stop checks (results wake it at once)
+STOP_GRACE_SECONDS = 3.0  # after a stop, how long to wait for running variants to report
+STATUS_EVERY_SECONDS = 0.5  # how often progress is written to the instance status
+LEASE_RENEW_SECONDS = 1.0  # how often the collecting walker renews keys.walker_lease
+IDLE_MARGIN_SECONDS = 60.0  # default idle timeout: the task time limit plus this
+
+log = logging.getLogger("btfarm.walker")
 
 
 class Collector:
@@ -105,3 +129,147 @@ class Collector:
             else:
                 self.duplicates += 1
         return accepted
+
+
+def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Collector,
+            pool: LocalPool | None, watch: ChunkWatch, attempt: int) -> None:
+    """Take results until every variant has one, the walker is stopped (then a grace
+    period), nothing arrives for the idle timeout, or Redis stays away too long."""
+    settings = get_settings()
+    idle_timeout = settings.sweep_idle_timeout or settings.task_time_limit + IDLE_MARGIN_SECONDS
+    poller = StopPoller(state(), "walker", inst.symbol, inst.name)
+    stop_seen: float | None = None
+    next_status = next_lease = 0.0
+    last_result = last_check = time.monotonic()
+    outage: Outage | None = None
+    while not collector.finished:
+        if stop_seen is None and (inst.stop_event.is_set() or poller.stopped()):
+            stop_seen = time.monotonic()
+            sweep.stopped = True
+        if stop_seen is not None and time.monotonic() - stop_seen > STOP_GRACE_SECONDS:
+            break
+        try:
+            now = time.monotonic()
+            if now >= next_lease:
+                sweep_plan.hold_lease(state(), sweep.run_id, attempt)
+                next_lease = now + LEASE_RENEW_SECONDS
+            records = collector.wait(WAIT_SECONDS)
+            if not records and now - max(last_result, last_check) > STALL_SECONDS:
+                last_check = time.monotonic()
+                records = collector.accept_all(watch.check(collector.pending))
+        except (redis.ConnectionError, redis.TimeoutError, StoreUnavailable) as exc:
+            outage = outage or Outage(settings.store_outage_seconds)
+            if outage.expired():
+                missing = sorted(collector.pending)
+                raise StoreUnavailable(
+                    f"Redis at {redact_url(settings.state_url or settings.redis_url)} stayed away "
+                    f"for {settings.store_outage_seconds:g} s (BTFARM_STORE_OUTAGE_SECONDS) "
+                    f"during sweep {sweep.run_id} of walker {sweep.walker_name!r} on "
+                    f"{sweep.symbol}; {len(missing)} variants have no result "
+                    f"({names_of(missing)}); once Redis is back, `btfarm walker resume "
+                    f"{sweep.run_id}` (or Walker.resume) runs only those") from exc
+            log.warning("walker %s: Redis unreachable (%s); retrying", sweep.run_id,
+                        type(exc).__name__)
+            outage.pause()
+            continue
+        if outage is not None:
+            log.warning("walker %s: Redis is back after %.1f s", sweep.run_id, outage.elapsed())
+            outage = None
+            last_result = time.monotonic()
+        if records:
+            last_result = time.monotonic()
+        elif time.monotonic() - last_result > idle_timeout and stop_seen is None:
+            missing = sorted(collector.pending)
+            sweep.interrupted = (f"no result within {idle_timeout:g} s (BTFARM_SWEEP_IDLE_TIMEOUT); "
+                                 f"`btfarm walker resume {sweep.run_id}` runs it")
+            log.error("walker %s on %s: no result for %g s; %d variants missing (%s); "
+                      "finish them with `btfarm walker resume %s`", sweep.walker_name,
+                      sweep.symbol, idle_timeout, len(missing), names_of(missing), sweep.run_id)
+            break
+        sweep.duplicates = collector.duplicates
+        if not records and pool is not None and not pool.alive():
+            raise ConfigError(f"the local worker pool exited; its log ({pool.logfile}) ends "
+                              f"with:\n{pool.log_tail()}")
+        for record in records:
+            progress = sweep.add(record)
+            if progress is None:
+                continue
+            task.push(progress)
+            if events.has_listeners("walker"):
+                events.emit("walker", progress)
+        now = time.monotonic()
+        if records and now >= next_status and not collector.finished:  # the end writes the last
+            next_status = now + STATUS_EVERY_SECONDS
+            pipe = state().pipeline(transaction=True)
+            sweep.queue_status(pipe, inst)
+            advisory(pipe.execute)
+    if any(rec["status"] == "stopped" for rec in sweep.records.values()):
+        sweep.stopped = True  # the workers saw the stop before this loop's next check did
+
+
+_idle_blocking: dict[str, list[redis.Redis]] = {}  # URL -> BLPOP clients between sweeps
+_idle_lock = threading.Lock()
+IDLE_BLOCKING_CLIENTS = 4  # kept per URL; more concurrent sweeps connect their own
+
+
+def _kept_url(settings) -> str | None:
+    """The URL whose BLPOP clients are kept; None for the embedded server, which
+    may stop between sweeps."""
+    return None if settings.embedded else settings.state_url or settings.redis_url
+
+
+def blocking_client(settings) -> redis.Redis:
+    """A client for one sweep's BLPOP: a kept one (a new connection costs a few
+    round trips, a good share of a 0.1 s sweep), else a new one."""
+    url = _kept_url(settings)
+    if url:
+        with _idle_lock:
+            idle = _idle_blocking.get(url)
+            if idle:
+                return idle.pop()
+    return connect(settings)
+
+
+def release_blocking(settings, client: redis.Redis) -> None:
+    url = _kept_url(settings)
+    with _idle_lock:
+        idle = _idle_blocking.setdefault(url, []) if url else None
+        if idle is not None and len(idle) < IDLE_BLOCKING_CLIENTS:
+            idle.append(client)
+            return
+    client.close()
+
+
+def advisory(write, *args: Any, **kwargs: Any) -> None:
+    """A status write that a Redis outage may skip (the next one catches up)."""
+    try:
+        write(*args, **kwargs)
+    except (redis.ConnectionError, redis.TimeoutError):
+        pass
+
+
+class Outage:
+    """A Redis outage as the collect loop sees it: backing off until a deadline."""
+
+    FIRST_PAUSE_SECONDS = 0.1  # doubled after each failed try
+    MAX_PAUSE_SECONDS = 2.0
+
+    def __init__(self, limit_seconds: float) -> None:
+        self.started = time.monotonic()
+        self.limit = limit_seconds
+        self._pause = self.FIRST_PAUSE_SECONDS
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def expired(self) -> bool:
+        return self.elapsed() > self.limit
+
+    def pause(self) -> None:
+        time.sleep(min(self._pause, max(self.limit - self.elapsed(), 0.0)))
+        self._pause = min(self._pause * 2, self.MAX_PAUSE_SECONDS)
+
+
+def names_of(names: Sequence[str], shown: int = 10) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more

@@ -67,7 +67,6 @@ from .startup import worker_client
 
 CODE_MISMATCH = "code differs"  # starts a variant's error when its worker runs other code
 
-RUN_STATE_RUNNING = "running"  # the walker_run hash's state while the orchestrator collects
 PROGRESS_EVERY_SECONDS = 0.5  # at most one PROGRESS task state (seen in Flower) per this interval
 # Each record is pushed as its variant ends, but the orchestrator is woken (the doorbell)
 # at most this often per chunk: a wake per 2 ms variant would take a core from the workers.

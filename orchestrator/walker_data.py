@@ -1,0 +1,66 @@
+"""What a walker hands back: the progress after each variant, and the ranked result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from btfarm.shared.stats import BacktestStatistics
+
+
+class WalkerProgress(BaseModel):
+    """Yielded by ``Walker.run`` after each variant completes (SEMANTICS 5)."""
+
+    walker_name: str
+    symbol: str
+    strategy_name: str
+    strategies_tested: int
+    total_strategies: int
+    best_strategy: str | None
+    best_metric: float | None
+    metric: str
+    metric_value: float | None
+    stats: BacktestStatistics | None
+    status: str = "done"  # done | failed (then ``error`` says why)
+    error: str | None = None
+
+
+class RankedStrategy(BaseModel):
+    rank: int
+    strategy_name: str
+    metric_value: float | None
+    stats: BacktestStatistics
+    params: dict[str, Any] | None = None
+
+
+class WalkerData(BaseModel):
+    """What ``Walker.get_data`` returns: every finished strategy ranked, and what did not finish."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    walker_name: str
+    symbol: str
+    exchange_name: str
+    frame_name: str
+    metric: str
+    total_strategies: int
+    strategies_tested: int
+    best_strategy: str | None
+    best_metric: float | None
+    strategies: list[RankedStrategy]
+    unfinished: dict[str, str]  # variant name -> why it did not finish
+    stopped: bool
+    run_id: str
+    chunk_size: int
+    seconds: float
+    duplicates_dropped: int = 0  # results of redelivered chunks already received, not counted again
+    resumed: int = 0  # results read back from an earlier attempt of this run (not recomputed)
+    interrupted: bool = False  # ended without every result: `btfarm walker resume RUN_ID` finishes it
+    fingerprints: dict[str, dict[str, Any]] = {}  # variant name -> fingerprint of its result
+    # finished but not comparable (fewer than min_trades closed signals, 1 by default):
+    # variant name -> (why, its statistics); never ranked, never best
+    unranked: dict[str, tuple[str, BacktestStatistics]] = {}
+    rejections: dict[str, tuple[int, list[str]]] = {}  # variant -> (signals rejected, first reasons)
+    min_trades: int = 0
+    coverage: str = ""  # the candles the sweep ran on: range and gaps (coverage.Coverage.describe)

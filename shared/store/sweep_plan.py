@@ -1,0 +1,110 @@
+"""A sweep's plan and attempts in Redis: what a resume needs to finish it.
+
+A sweep stores what it is (``keys.walker_run``: walker, symbol, variants, chunk
+size, metric, the code it ranks) before it submits anything; each attempt (the
+first run, then each resume) increments ``attempt`` and holds
+``keys.walker_lease`` while it collects; its end writes the state and the tested
+count. ``keys.walker_timing`` keeps the last measured seconds per variant, which
+sizes the next sweep's chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import redis
+from pydantic import BaseModel
+
+from ..errors import NotFoundError, PersistenceError
+from ..payloads import Variant
+from ..settings import get_settings, redact_url
+from . import keys
+
+RUN_STATE_RUNNING = "running"  # the walker_run hash's state while an attempt collects
+
+
+class SweepPlan(BaseModel):
+    """What a sweep is, stored under ``keys.walker_run`` so a resume can finish it."""
+
+    run_id: str
+    walker_name: str
+    symbol: str
+    exchange_name: str
+    frame_name: str
+    metric: str
+    chunk_size: int
+    variants: list[Variant]
+    imports: list[str] = []  # what the pool imports; stored as a hint only, a resume never runs it
+    code: dict[str, str] = {}  # strategy -> source hash the sweep ranks (one code version per ranking)
+    min_trades: int = 0  # variants with fewer closed signals are listed, not ranked
+
+    def to_redis(self) -> dict[str, str | int]:
+        return {"walker_name": self.walker_name, "symbol": self.symbol, "imports": json.dumps(self.imports),
+                "code": json.dumps(self.code), "min_trades": self.min_trades,
+                "exchange_name": self.exchange_name, "frame_name": self.frame_name,
+                "metric": self.metric, "chunk_size": self.chunk_size, "total": len(self.variants),
+                "variants": json.dumps([v.model_dump(mode="json") for v in self.variants])}
+
+    @classmethod
+    def from_redis(cls, run_id: str, fields: dict[str, str]) -> SweepPlan:
+        return cls(run_id=run_id, walker_name=fields["walker_name"], symbol=fields["symbol"],
+                   exchange_name=fields["exchange_name"], frame_name=fields["frame_name"],
+                   metric=fields["metric"], chunk_size=int(fields["chunk_size"]),
+                   variants=json.loads(fields["variants"]), imports=json.loads(fields.get("imports", "[]")),
+                   code=json.loads(fields.get("code", "{}")), min_trades=int(fields.get("min_trades", 0)))
+
+
+def read_plan(r: redis.Redis, run_id: str) -> SweepPlan:
+    """The stored plan of sweep ``run_id``; NotFoundError when Redis has none."""
+    fields = r.hgetall(keys.walker_run(run_id))
+    if not fields.get("variants"):
+        settings = get_settings()
+        raise NotFoundError(
+            f"no sweep {run_id!r} is stored in Redis at {redact_url(settings.state_url or settings.redis_url)} "
+            f"(needed by Walker.resume); sweeps are kept {keys.WALKER_RESULT_TTL_SECONDS // 86_400} days, "
+            "on the Redis the sweep used")
+    try:
+        return SweepPlan.from_redis(run_id, fields)
+    except (KeyError, ValueError) as exc:  # ValueError covers JSON and pydantic errors
+        raise PersistenceError(
+            f"sweep {run_id!r} is stored in Redis ({keys.walker_run(run_id)}) but its plan is "
+            f"unreadable ({type(exc).__name__}: {str(exc)[:200]}); it was left untouched; "
+            "run the walker again (a new sweep) instead of resuming it") from exc
+
+
+def queue_attempt(pipe: redis.client.Pipeline, plan: SweepPlan, resume: bool) -> None:
+    """A new attempt on ``pipe`` (a MULTI: the plan and the attempt appear together); the
+    attempt number is the reply of its first command after the plan."""
+    run_key = keys.walker_run(plan.run_id)
+    if not resume:
+        pipe.hset(run_key, mapping={**plan.to_redis(), "started_at": int(time.time() * 1000)})
+    pipe.hincrby(run_key, "attempt", 1)
+    pipe.hset(run_key, "state", RUN_STATE_RUNNING)
+    pipe.expire(run_key, keys.WALKER_RESULT_TTL_SECONDS)
+
+
+def attempt_of(replies: list, resume: bool) -> int:
+    """The attempt number among the replies of a pipe ``queue_attempt`` began."""
+    return int(replies[0 if resume else 1])
+
+
+def hold_lease(r: redis.Redis | redis.client.Pipeline, run_id: str, attempt: int) -> None:
+    """Renew the lease: workers drop this sweep's chunks once it lapses."""
+    r.set(keys.walker_lease(run_id), attempt, ex=keys.WALKER_LEASE_SECONDS)
+
+
+def queue_end(pipe: redis.client.Pipeline, plan: SweepPlan, symbol: str, state: str, tested: int,
+              seconds_per_variant: float | None) -> None:
+    """The attempt's end: its state, the lease dropped, and the measured cost per variant."""
+    pipe.hset(keys.walker_run(plan.run_id), mapping={"state": state, "tested": tested})
+    pipe.delete(keys.walker_lease(plan.run_id))
+    if seconds_per_variant:
+        pipe.set(keys.walker_timing(plan.walker_name, symbol), seconds_per_variant,
+                 ex=keys.WALKER_RESULT_TTL_SECONDS)
+
+
+def measured_seconds(r: redis.Redis, walker_name: str, symbol: str) -> float | None:
+    """The last sweep's real cost per variant, if one was measured."""
+    value = r.get(keys.walker_timing(walker_name, symbol))
+    return float(value) if value else None
