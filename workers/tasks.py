@@ -2,7 +2,7 @@
 
 A chunk task backtests its variants one after another on this worker's
 cached candles. As each variant ends it RPUSHes the variant's JSON result to
-the sweep's inbox list, in the same round trip (a Lua script, ``TURN_LUA``)
+the sweep's inbox list, in the same round trip (a Lua script, turn_script.py)
 that checks and marks the next variant: a variant of a few milliseconds
 cannot afford four round trips. It rings the sweep's doorbell (the list the
 orchestrator BLPOPs) at most every ``RING_SECONDS`` and when the chunk ends,
@@ -64,6 +64,7 @@ from btfarm.shared.store.stop_flags import StopPoller
 from . import candle_cache
 from .app import app
 from .startup import worker_client
+from .turn_script import TurnKeys, run_turn
 
 CODE_MISMATCH = "code differs"  # starts a variant's error when its worker runs other code
 
@@ -84,71 +85,6 @@ def crash_reason(deaths: int) -> str:
     return (f"its worker process died {deaths} times while running it (killed by a signal, "
             f"os._exit, the OOM killer or the hard time limit); not retried after "
             f"BTFARM_TASK_MAX_RETRIES={settings.task_max_retries}")
-
-
-# Between two variants of a chunk, one round trip: push the finished variant's
-# record (ringing the doorbell when asked), then check the next variant (walker
-# stopped? lease held? claimed by another chunk? already collected?), claim it
-# and mark it running. The chunk's first turn also counts the delivery and, when
-# a previous delivery left a variant marked running, counts a crash of that
-# variant (its worker died in it). KEYS: inbox, task record, lease, executions,
-# next variant's result, doorbell, claims, stop flag. ARGV: TTL, attempt, next
-# variant or "", "1" to mark it, "1" to ring, chunk id, "1" on the first turn,
-# crashes allowed, then the record (if any). Returns {status, variant a
-# previous delivery died in or "", its crash count}.
-TURN_LUA = """
-local died_in, deaths = '', 0
-if ARGV[7] == '1' then
-  redis.call('HINCRBY', KEYS[2], 'deliveries', 1)
-  redis.call('EXPIRE', KEYS[2], ARGV[1])
-  died_in = redis.call('HGET', KEYS[2], 'running') or ''
-  if died_in ~= '' then
-    deaths = redis.call('HINCRBY', KEYS[2], 'crashes:' .. died_in, 1)
-  end
-end
-if #ARGV > 8 then
-  redis.call('RPUSH', KEYS[1], ARGV[9])
-  redis.call('EXPIRE', KEYS[1], ARGV[1])
-end
-if ARGV[5] == '1' then
-  redis.call('RPUSH', KEYS[6], '1')
-  redis.call('EXPIRE', KEYS[6], ARGV[1])
-end
-local function answer(status)
-  return {status, died_in, deaths}
-end
-local function unmarked(status)  -- no variant of this task is running now
-  redis.call('HDEL', KEYS[2], 'running')
-  return answer(status)
-end
-if ARGV[3] == '' then return unmarked('done') end
-if redis.call('EXISTS', KEYS[8]) == 1 then return unmarked('stopped') end
-if redis.call('GET', KEYS[3]) ~= ARGV[2] then return unmarked('orphaned') end
-local owner = redis.call('HGET', KEYS[7], ARGV[3])
-if owner and owner ~= ARGV[6] then return unmarked('taken') end
-if redis.call('EXISTS', KEYS[5]) == 1 then return unmarked('collected') end
-if not owner then
-  redis.call('HSET', KEYS[7], ARGV[3], ARGV[6])
-  redis.call('EXPIRE', KEYS[7], ARGV[1])
-end
-if ARGV[4] ~= '1' or (died_in == ARGV[3] and deaths > tonumber(ARGV[8])) then
-  return unmarked('dead')
-end
-redis.call('HSET', KEYS[2], 'running', ARGV[3])
-redis.call('HINCRBY', KEYS[4], ARGV[3], 1)
-redis.call('EXPIRE', KEYS[4], ARGV[1])
-return answer('go')
-"""
-_turn_scripts: dict[int, Any] = {}
-
-
-def _turn_script(r: redis.Redis):
-    """TURN_LUA bound to ``r`` (EVALSHA; reloaded by redis-py after a Redis restart)."""
-    script = _turn_scripts.get(id(r))
-    if script is None:
-        _turn_scripts.clear()  # a new client (after fork or reconnect): drop the old binding
-        script = _turn_scripts[id(r)] = r.register_script(TURN_LUA)
-    return script
 
 
 class _ChunkTask(app.Task):
@@ -178,8 +114,9 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     doorbell = keys.walker_doorbell(chunk.run_id)
     claims = keys.walker_claims(chunk.run_id, chunk.attempt)
     poller = StopPoller(r, "walker", chunk.symbol, chunk.walker_name)  # between a variant's steps
-    turn_keys = [inbox, task_record, keys.walker_lease(chunk.run_id), keys.walker_executions(chunk.run_id),
-                 inbox, doorbell, claims, keys.stop_flag("walker", chunk.symbol, chunk.walker_name)]
+    turn_keys = TurnKeys(inbox=inbox, task_record=task_record, lease=keys.walker_lease(chunk.run_id),
+                         executions=keys.walker_executions(chunk.run_id), doorbell=doorbell, claims=claims,
+                         stop_flag=keys.stop_flag("walker", chunk.symbol, chunk.walker_name))
 
     def report(*records: dict[str, Any]) -> None:
         """Push records the turn script does not carry (failed or stopped unrun), and ring."""
@@ -202,12 +139,10 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
         if finished is not None and ring_by is None:
             ring_by = now + RING_SECONDS
         ring = ring_by is not None and (next_name is None or now + last_seconds >= ring_by)
-        turn_keys[4] = keys.walker_result(chunk.run_id, next_name) if next_name else inbox
-        run_it = next_name is not None and deaths.get(next_name, 0) <= max_retries
-        status, died_in, died = _turn_script(r)(keys=turn_keys, args=[
-            keys.WALKER_RESULT_TTL_SECONDS, chunk.attempt, next_name or "", "1" if run_it else "0",
-            "1" if ring else "0", chunk.chunk_id, "1" if first_turn else "0", max_retries,
-            *((finished,) if finished is not None else ())])
+        status, died_in, died = run_turn(
+            r, turn_keys, run_id=chunk.run_id, attempt=chunk.attempt, chunk_id=chunk.chunk_id,
+            next_name=next_name, run_it=next_name is not None and deaths.get(next_name, 0) <= max_retries,
+            ring=ring, first_turn=first_turn, crashes_allowed=max_retries, record=finished)
         if died_in:
             deaths[died_in] = int(died)
         first_turn, finished = False, None

@@ -153,7 +153,8 @@ def walker_claims(run_id: str, attempt: int) -> str:
     """HASH variant name -> ``chunk_id`` of the chunk that took it, in one attempt of a sweep.
 
     Writer: the ``btfarm.backtest_chunk`` task, just before it runs a variant
-    (HSETNX in its turn script): a chunk that finished its own variants
+    (its turn script, workers/turn_script.py, HGETs the owner and HSETs itself
+    when there is none, atomically): a chunk that finished its own variants
     steals from another chunk's end, and the first to claim a variant runs it.
     Reader: the same script (a variant claimed by another chunk is skipped)
     and the orchestrator's chunk watch (a dead chunk owes what it claimed).

@@ -1,0 +1,115 @@
+"""The chunk task's one round trip between two variants: a Lua script with named inputs.
+
+Between two variants of a chunk the task pushes the finished variant's record
+(ringing the sweep's doorbell when asked), then checks the next variant
+(walker stopped? lease held by this attempt? claimed by another chunk?
+already collected?), claims it and marks it running. The chunk's first turn
+also counts the delivery and, when a previous delivery left a variant marked
+running, counts a crash of that variant (its worker died in it). A variant
+of a few milliseconds cannot afford the four round trips this would take.
+
+Every key is built in shared/store/keys.py; this module only orders them
+for the script, so nothing here is addressed as ``KEYS[5]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from btfarm.shared.store import keys
+
+# What the script answers: "go" (run it), or why not: "done" (no next variant),
+# "stopped", "orphaned" (the lease moved on), "taken" (another chunk claimed it),
+# "collected" (a result exists), "dead" (it killed its worker too often, or is not to run).
+TURN_LUA = """
+local inbox, task_record, lease, executions = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local next_result, doorbell, claims, stop_flag = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local ttl, attempt, next_name, run_it = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local ring, chunk_id, first_turn, crashes_allowed = ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
+local record = ARGV[9]
+
+local died_in, deaths = '', 0
+if first_turn == '1' then
+  redis.call('HINCRBY', task_record, 'deliveries', 1)
+  redis.call('EXPIRE', task_record, ttl)
+  died_in = redis.call('HGET', task_record, 'running') or ''
+  if died_in ~= '' then
+    deaths = redis.call('HINCRBY', task_record, 'crashes:' .. died_in, 1)
+  end
+end
+if record then
+  redis.call('RPUSH', inbox, record)
+  redis.call('EXPIRE', inbox, ttl)
+end
+if ring == '1' then
+  redis.call('RPUSH', doorbell, '1')
+  redis.call('EXPIRE', doorbell, ttl)
+end
+local function answer(status)
+  return {status, died_in, deaths}
+end
+local function unmarked(status)  -- no variant of this task is running now
+  redis.call('HDEL', task_record, 'running')
+  return answer(status)
+end
+if next_name == '' then return unmarked('done') end
+if redis.call('EXISTS', stop_flag) == 1 then return unmarked('stopped') end
+if redis.call('GET', lease) ~= attempt then return unmarked('orphaned') end
+local owner = redis.call('HGET', claims, next_name)
+if owner and owner ~= chunk_id then return unmarked('taken') end
+if redis.call('EXISTS', next_result) == 1 then return unmarked('collected') end
+if not owner then
+  redis.call('HSET', claims, next_name, chunk_id)
+  redis.call('EXPIRE', claims, ttl)
+end
+if run_it ~= '1' or (died_in == next_name and deaths > crashes_allowed) then
+  return unmarked('dead')
+end
+redis.call('HSET', task_record, 'running', next_name)
+redis.call('HINCRBY', executions, next_name, 1)
+redis.call('EXPIRE', executions, ttl)
+return answer('go')
+"""
+
+
+@dataclass(frozen=True)
+class TurnKeys:
+    """The keys of one chunk's turns (the next variant's result key varies per turn)."""
+
+    inbox: str  # keys.walker_inbox: finished records go here
+    task_record: str  # keys.chunk_task: deliveries, the running mark, crashes per variant
+    lease: str  # keys.walker_lease: the attempt collecting this sweep
+    executions: str  # keys.walker_executions: runs per variant (tests prove none runs twice)
+    doorbell: str  # keys.walker_doorbell: wakes the orchestrator
+    claims: str  # keys.walker_claims: which chunk took which variant
+    stop_flag: str  # keys.stop_flag of the walker
+
+
+_scripts: dict[int, Any] = {}
+
+
+def _script(r: redis.Redis):
+    """TURN_LUA bound to ``r`` (EVALSHA; reloaded by redis-py after a Redis restart)."""
+    script = _scripts.get(id(r))
+    if script is None:
+        _scripts.clear()  # a new client (after fork or reconnect): drop the old binding
+        script = _scripts[id(r)] = r.register_script(TURN_LUA)
+    return script
+
+
+def run_turn(r: redis.Redis, turn_keys: TurnKeys, *, run_id: str, attempt: int, chunk_id: str,
+             next_name: str | None, run_it: bool, ring: bool, first_turn: bool, crashes_allowed: int,
+             record: str | None) -> tuple[str, str, int]:
+    """Push ``record`` (if any), ring when ``ring``, then check, claim and mark ``next_name``.
+    Returns (status, the variant a previous delivery died in or "", its crash count)."""
+    next_result = keys.walker_result(run_id, next_name) if next_name else turn_keys.inbox
+    status, died_in, deaths = _script(r)(
+        keys=[turn_keys.inbox, turn_keys.task_record, turn_keys.lease, turn_keys.executions, next_result,
+              turn_keys.doorbell, turn_keys.claims, turn_keys.stop_flag],
+        args=[keys.WALKER_RESULT_TTL_SECONDS, attempt, next_name or "", "1" if run_it else "0",
+              "1" if ring else "0", chunk_id, "1" if first_turn else "0", crashes_allowed,
+              *((record,) if record is not None else ())])
+    return status, died_in, int(deaths)
