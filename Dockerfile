@@ -18,7 +18,7 @@ COPY orchestrator ./orchestrator
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
     && pip install . \
     && apt-get purge -y gcc libc6-dev && apt-get autoremove -y && rm -rf /var/lib/apt/lists/* \
-    && python -c "import btfarm.shared.engine._settle" \
+    && python -c "import btfarm.shared.engine._batch_kernel" \
     && useradd --create-home --uid 1000 btfarm \
     && mkdir -p /data /strategies && chown btfarm /data /strategies
 

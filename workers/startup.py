@@ -25,7 +25,7 @@ import threading
 import redis
 from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
 
-from btfarm.shared.engine import settle_kernel
+from btfarm.shared.engine import batch_kernel
 from btfarm.shared.importing import import_user_module
 from btfarm.shared.settings import get_settings
 from btfarm.shared.store.connection import connect
@@ -88,7 +88,7 @@ def _on_worker_ready(sender: object = None, **_: object) -> None:
     if node:
         _heartbeat = Heartbeat(node, int(slots)).start()
     log.info("btfarm worker imported %s", ", ".join(sorted(_imported)) or "no user modules")
-    slow_lane = settle_kernel.unavailable_reason()
+    slow_lane = batch_kernel.unavailable_reason()
     if slow_lane:
         log.warning("btfarm worker runs sweep variants in the Python batch loop: %s", slow_lane)
 

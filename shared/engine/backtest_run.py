@@ -23,11 +23,11 @@ from ..intervals import MINUTE_MS
 from ..schemas import ExchangeSchema, FrameSchema, RiskSchema, StrategySchema
 from ..settings import get_settings
 from ..stats import BacktestStatistics, compute_statistics, statistics_from_arrays
-from .backtest_loop import walk
+from .batch_walk import COLUMNS, eligible, walk_batch
+from .event_walk import walk_events
 from .intents import compute_intents
 from .lifecycle import StrategyCore
-from .vector_batch import COLUMNS, eligible, walk_quiet
-from .vector_walk import walk_intents
+from .vector_walk import walk_vector
 
 Listener = Callable[[str, dict[str, Any]], None]
 
@@ -59,10 +59,10 @@ class BacktestRun:
     events: list[dict[str, Any]] = field(default_factory=list)  # non-closed events, when kept
     keep_events: bool = False
     form: str = "auto"  # "event" (get_signal), "vector" (get_signals), "auto": vector when given
-    fast_lane: bool = True  # quiet vectorised runs take the batch lane
+    batch_lane: bool = True  # quiet vectorised runs take the batch lane
     stats_only: bool = False  # the batch lane keeps only what statistics need; ``closed`` stays empty
     stopped: bool = False
-    lane: str = ""  # which walk ran: "event", "vector" or "batch"
+    lane: str = ""  # which walk ran: "event", "vector" or "batch" (see the map in engine/__init__.py)
     columns: dict[str, list] | None = None  # what a stats-only batch run kept per trade
 
     def __post_init__(self) -> None:
@@ -115,18 +115,18 @@ class BacktestRun:
             intents = compute_intents(self.strategy.get_signals, self.candles, self.core.params,
                                       self.cfg.CC_AVG_PRICE_CANDLES_COUNT,
                                       f'strategy "{self.core.name}" on {self.symbol}')
-            if self.listener is None and not self.keep_events and self.fast_lane and eligible(self.core, intents):
+            if self.listener is None and not self.keep_events and self.batch_lane and eligible(self.core, intents):
                 self.lane = "batch"
                 if self.stats_only:
                     self.columns = {k: [] for k in COLUMNS}
-                steps = walk_quiet(self.core, self.candles, self.ticks, intents, frame_bounds(self.frame)[1],
+                steps = walk_batch(self.core, self.candles, self.ticks, intents, frame_bounds(self.frame)[1],
                                    should_stop, self.columns)
             else:
                 self.lane = "vector"
-                steps = walk_intents(self.core, self.candles, self.ticks, intents, should_stop)
+                steps = walk_vector(self.core, self.candles, self.ticks, intents, should_stop)
         else:
             self.lane = "event"
-            steps = walk(self.core, self.candles, self.ticks, should_stop)
+            steps = walk_events(self.core, self.candles, self.ticks, should_stop)
         for done in steps:
             yield done
         if done < len(self.ticks) and should_stop is not None and should_stop():

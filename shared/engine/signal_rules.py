@@ -51,10 +51,11 @@ def check_signal(sig: dict[str, Any], current_price: float, cfg: EngineConfig) -
     po_raw = sig.get("price_open")
     po = _number(po_raw) if po_raw is not None else None
     for label, raw, value in (("price_take_profit", sig.get("price_take_profit"), tp),
-                              ("price_stop_loss", sig.get("price_stop_loss"), sl),
-                              ("price_open", po_raw, po if po_raw is not None else 1.0)):
-        if value is None or not math.isfinite(value) or value <= 0:
+                              ("price_stop_loss", sig.get("price_stop_loss"), sl)):
+        if value is None:  # not a number at all; the range is level_problems' to say
             errors.append(f"{label} must be a finite number > 0, got {raw!r}")
+    if po_raw is not None and (po is None or not math.isfinite(po) or po <= 0):
+        errors.append(f"price_open must be a finite number > 0, got {po_raw!r}")
     met = sig.get("minute_estimated_time")
     if met is None:
         met = cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES
@@ -62,27 +63,14 @@ def check_signal(sig: dict[str, Any], current_price: float, cfg: EngineConfig) -
         met = int(met)
     elif isinstance(met, float | np.floating) and float(met).is_integer():
         met = int(met)
-    if isinstance(met, bool) or not isinstance(met, int) or met <= 0 or met > cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES:
-        errors.append(
-            f"minute_estimated_time must be a positive integer <= {cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES}, got {sig.get('minute_estimated_time')!r}"
-        )
+    if isinstance(met, bool) or not isinstance(met, int):
+        errors.append(_lifetime_problem(cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES, sig.get("minute_estimated_time")))
     if errors:
         return None, errors
     entry = po if po is not None else current_price
-    long = position == "long"
-    if long and not tp > entry > sl:
-        errors.append(f"long needs take profit > open > stop loss, got TP {tp} / open {entry} / SL {sl}")
-    if not long and not tp < entry < sl:
-        errors.append(f"short needs take profit < open < stop loss, got TP {tp} / open {entry} / SL {sl}")
-    if not errors:
-        tp_dist = (tp - entry) / entry * 100 if long else (entry - tp) / entry * 100
-        sl_dist = (entry - sl) / entry * 100 if long else (sl - entry) / entry * 100
-        if tp_dist < cfg.CC_MIN_TAKEPROFIT_DISTANCE_PERCENT:
-            errors.append(f"take profit is {tp_dist:.4f}% from open; the minimum is {cfg.CC_MIN_TAKEPROFIT_DISTANCE_PERCENT}%")
-        if sl_dist < cfg.CC_MIN_STOPLOSS_DISTANCE_PERCENT:
-            errors.append(f"stop loss is {sl_dist:.4f}% from open; the minimum is {cfg.CC_MIN_STOPLOSS_DISTANCE_PERCENT}%")
-        if sl_dist > cfg.CC_MAX_STOPLOSS_DISTANCE_PERCENT:
-            errors.append(f"stop loss is {sl_dist:.4f}% from open; the maximum is {cfg.CC_MAX_STOPLOSS_DISTANCE_PERCENT}%")
+    errors = level_problems(position == "long", entry, tp, sl, float(met), cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES,
+                            cfg.CC_MIN_TAKEPROFIT_DISTANCE_PERCENT, cfg.CC_MIN_STOPLOSS_DISTANCE_PERCENT,
+                            cfg.CC_MAX_STOPLOSS_DISTANCE_PERCENT, shown_lifetime=sig.get("minute_estimated_time"))
     if errors:
         return None, errors
     return {
@@ -94,3 +82,36 @@ def check_signal(sig: dict[str, Any], current_price: float, cfg: EngineConfig) -
         "note": sig.get("note"),
         "id": sig.get("id"),
     }, []
+
+
+def level_problems(long: bool, entry: float, tp: float, sl: float, met: float, max_life: int,
+                   min_tp: float, min_sl: float, max_sl: float, shown_lifetime: Any = None) -> list[str]:
+    """The one Python copy of the rule on a signal's numbers (SEMANTICS 2): what is wrong
+    with take profit ``tp``, stop loss ``sl`` and lifetime ``met`` (minutes) at ``entry``;
+    empty when valid. The batch lane asks it on plain floats; ``_batch_kernel.c`` is its
+    C twin, held to it by tests/unit/test_batch_kernel.py."""
+    errors = []
+    for label, value in (("price_take_profit", tp), ("price_stop_loss", sl)):
+        if not (math.isfinite(value) and value > 0):
+            errors.append(f"{label} must be a finite number > 0, got {value!r}")
+    if not (math.isfinite(met) and met.is_integer() and 0 < met <= max_life):
+        errors.append(_lifetime_problem(max_life, met if shown_lifetime is None else shown_lifetime))
+    if errors:
+        return errors
+    if long and not tp > entry > sl:
+        return [f"long needs take profit > open > stop loss, got TP {tp} / open {entry} / SL {sl}"]
+    if not long and not tp < entry < sl:
+        return [f"short needs take profit < open < stop loss, got TP {tp} / open {entry} / SL {sl}"]
+    tp_dist = (tp - entry) / entry * 100 if long else (entry - tp) / entry * 100
+    sl_dist = (entry - sl) / entry * 100 if long else (sl - entry) / entry * 100
+    if tp_dist < min_tp:
+        errors.append(f"take profit is {tp_dist:.4f}% from open; the minimum is {min_tp}%")
+    if sl_dist < min_sl:
+        errors.append(f"stop loss is {sl_dist:.4f}% from open; the minimum is {min_sl}%")
+    if sl_dist > max_sl:
+        errors.append(f"stop loss is {sl_dist:.4f}% from open; the maximum is {max_sl}%")
+    return errors
+
+
+def _lifetime_problem(max_life: int, shown: Any) -> str:
+    return f"minute_estimated_time must be a positive integer <= {max_life}, got {shown!r}"

@@ -18,9 +18,9 @@ from .lifecycle import IDLE, StrategyCore
 from .walk_grid import walk_grid
 
 
-def walk_intents(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents: Intents,
+def walk_vector(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents: Intents,
                  should_stop: Callable[[], bool] | None = None) -> Iterator[int]:
-    """Like ``backtest_loop.walk``, for the vectorised form; yields ticks done after each settle."""
+    """Like ``event_walk.walk``, for the vectorised form; yields ticks done after each settle."""
     n = len(ticks)
     if n == 0:
         return

@@ -39,7 +39,7 @@ def test_both_forms_give_identical_closed_signals(sim, fast, slow):
     strategy = StrategySchema(strategy_name="sma", interval="5m", get_signal=sma_cross_signal,
                               get_signals=sma_cross_signals, params={"fast": fast, "slow": slow})
     event = closed(BacktestRun(strategy, exchange, frame, "SIMUSDT", candles, form="event"))
-    walked = closed(BacktestRun(strategy, exchange, frame, "SIMUSDT", candles, form="vector", fast_lane=False))
+    walked = closed(BacktestRun(strategy, exchange, frame, "SIMUSDT", candles, form="vector", batch_lane=False))
     batched = BacktestRun(strategy, exchange, frame, "SIMUSDT", candles, form="vector")
     assert len(event) > 50
     assert walked == event

@@ -84,7 +84,7 @@ def test_no_walk_closes_a_signal_before_it_opened_or_after_the_last_candle(seed,
     walks = {
         "event": dict(strategy=StrategySchema(strategy_name="r", interval=interval,
                                               get_signal=event_twin(data, seed), params=params)),
-        "vector": dict(fast_lane=False),
+        "vector": dict(batch_lane=False),
         "batch": dict(),
         "batch-python": dict(stats_only=True, native=False),
         "batch-c": dict(stats_only=True, native=True),

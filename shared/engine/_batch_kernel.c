@@ -1,4 +1,4 @@
-/* The stats-only batch lane in C: settle_kernel.py says why and how it is used.
+/* The stats-only batch lane in C: batch_kernel.py says why and how it is used.
  *
  * settle(i, stop_i, last_bucket, bucket, offered, cursor, ticks, calls,
  *        position, take_profit, stop_loss, expiry, has_expiry, vwap, low, high,
@@ -7,12 +7,12 @@
  *        out_peak, out_fall, out_rejected, rejected)
  *   -> (next_tick, last_bucket, count, rejected)
  *
- * out_peak / out_fall: each trade's peak and fall PnL (vector_batch._closed_record's
+ * out_peak / out_fall: each trade's peak and fall PnL (batch_walk._closed_record's
  * rules); out_rejected: the tick index of each refused signal, as far as it has room
  * (``rejected`` counts them all).
  *
- * A statement-for-statement copy of vector_batch.walk_quiet's columns loop.
- * Arrays arrive C-contiguous with the dtypes settle_kernel.py gives them
+ * A statement-for-statement copy of batch_walk.walk_batch's columns loop.
+ * Arrays arrive C-contiguous with the dtypes batch_kernel.py gives them
  * (int64, bool, int8, float64); lengths are checked here, so a wrong call
  * raises ValueError instead of reading out of bounds. Built with
  * -ffp-contract=off: a fused multiply-add would round the PnL differently
@@ -59,7 +59,7 @@ static double pnl_of(int is_long, double entry, double price, double s, double f
     return gross - fee * (1 + closed / opened);
 }
 
-/* settle_kernel.valid_signal */
+/* signal_rules.level_problems, as a yes or no */
 static int valid_signal(int is_long, double entry, double tp, double sl, double met, long long max_life,
                         double min_tp, double min_sl, double max_sl) {
     double tp_dist, sl_dist;
@@ -196,10 +196,10 @@ done:
 }
 
 static PyMethodDef methods[] = {
-    {"settle", settle, METH_VARARGS, "Settle trades from tick i to stop_i; see settle_kernel.py."},
+    {"settle", settle, METH_VARARGS, "Settle trades from tick i to stop_i; see batch_kernel.py."},
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_settle", "The compiled stats-only batch lane.", -1, methods};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_batch_kernel", "The compiled stats-only batch lane.", -1, methods};
 
-PyMODINIT_FUNC PyInit__settle(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__batch_kernel(void) { return PyModule_Create(&module); }

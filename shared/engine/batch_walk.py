@@ -23,12 +23,11 @@ import numpy as np
 
 from ..candles import Candles
 from ..intervals import MINUTE_MS
-from . import settle_kernel
+from . import batch_kernel
 from .intents import Intents
 from .lifecycle import StrategyCore
 from .pnl import pnl_percentage
-from .settle_kernel import valid_signal
-from .signal_rules import check_signal
+from .signal_rules import check_signal, level_problems
 from .walk_grid import ticks_uniform, walk_grid
 
 
@@ -43,15 +42,15 @@ COLUMNS = ("pnl", "pending_at", "close_timestamp", "peak_pnl", "fall_pnl")  # wh
 REJECTION_SCAN = 100  # refused intents of a run described (for their distinct reasons); the rest counted
 
 
-def walk_quiet(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents: Intents,
+def walk_batch(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents: Intents,
                frame_end_ms: int, should_stop: Callable[[], bool] | None = None,
                columns: dict[str, list] | None = None) -> Iterator[int]:
-    """The vector walk for a quiet run: emits only "closed", identical to ``walk_intents``.
+    """The vector walk for a quiet run: emits only "closed", identical to ``vector_walk.walk_vector``.
 
     With ``columns`` (a list per name in COLUMNS) nothing is
     emitted: each trade appends what the statistics need, and no record,
     signal id or excursion is built (a sweep variant needs only statistics).
-    That loop runs in C (settle_kernel.py) where the extension is built.
+    That loop runs in C (batch_kernel.py) where the extension is built.
     """
     n = len(ticks)
     m = len(candles)
@@ -78,7 +77,7 @@ def walk_quiet(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
     uniform = ticks_uniform(candles, ticks)
     tick0, step = int(ticks[0]), int(ticks[1] - ticks[0]) if n > 1 else 1
     last_bucket = core.last_bucket
-    if columns is not None and settle_kernel.available():
+    if columns is not None and batch_kernel.available():
         yield from _walk_compiled(core, candles, ticks, intents, frame_end_ms, should_stop, columns,
                                   bucket, cursor, offered, call_list, vwap, uniform)
         return
@@ -103,7 +102,7 @@ def walk_quiet(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
         entry = float(vwap[c - 1])
         tp, sl = float(take_profit[c]), float(stop_loss[c])
         met = float(max_life) if expiry is None else float(expiry[c])
-        if not valid_signal(long, entry, tp, sl, met, max_life, min_tp, min_sl, max_sl):
+        if level_problems(long, entry, tp, sl, met, max_life, min_tp, min_sl, max_sl):
             note_rejected(core, intents, c, t, entry)
             i = j + 1  # a rejected signal uses up its bucket
             continue
@@ -157,7 +156,7 @@ def _walk_compiled(core: StrategyCore, candles: Candles, ticks: np.ndarray, inte
                    frame_end_ms: int, should_stop: Callable[[], bool] | None, columns: dict[str, list],
                    bucket: np.ndarray, cursor: np.ndarray, offered: np.ndarray, call_list: list[int],
                    vwap: np.ndarray, uniform: bool) -> Iterator[int]:
-    """The stats-only loop in C (settle_kernel), one segment of ticks per call, the stop flag between."""
+    """The stats-only loop in C (batch_kernel), one segment of ticks per call, the stop flag between."""
     cfg = core.cfg
     n = len(ticks)
     calls = np.asarray(call_list, dtype=np.int64)
@@ -174,8 +173,8 @@ def _walk_compiled(core: StrategyCore, candles: Candles, ticks: np.ndarray, inte
         if should_stop is not None and should_stop():
             break
         ran = True
-        i, last_bucket, count, rejected = settle_kernel.settle(
-            i, i + settle_kernel.SEGMENT_TICKS, last_bucket, bucket, offered, cursor, ticks, calls,
+        i, last_bucket, count, rejected = batch_kernel.settle(
+            i, i + batch_kernel.SEGMENT_TICKS, last_bucket, bucket, offered, cursor, ticks, calls,
             intents.position, intents.take_profit, intents.stop_loss, intents.expiry, vwap, candles.low,
             candles.high, candles.timestamp, candles.contiguous, uniform, frame_end_ms,
             cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES, limits, out, count, excursions, rejected_at, rejected)
@@ -210,7 +209,7 @@ def note_rejected(core: StrategyCore, intents: Intents, c: int, t: int, entry: f
 def _excursions(long: bool, entry: float, price: float, pnl: float, best: float, worst: float,
                 slip: float, fee: float) -> tuple[tuple[float, float], tuple[float, float]]:
     """(price, PnL) of a trade's peak and fall, from the best and worst VWAP it saw
-    before its close (``_settle.c`` computes the same PnLs)."""
+    before its close (``_batch_kernel.c`` computes the same PnLs)."""
     peak, fall = (entry, 0.0), (entry, _pnl(long, entry, entry, slip, fee))
     if math.isfinite(best) and (best > entry if long else best < entry):
         best_pnl = _pnl(long, entry, best, slip, fee)

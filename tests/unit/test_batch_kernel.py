@@ -1,4 +1,4 @@
-"""The C batch loop (shared/engine/_settle.c) gives the Python loop's columns, float for float."""
+"""The C batch loop (shared/engine/_batch_kernel.c) gives the Python loop's columns, float for float."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from btfarm.shared.demo import sma_cross_signals
-from btfarm.shared.engine import settle_kernel
+from btfarm.shared.engine import batch_kernel
 from btfarm.shared.engine.backtest_run import BacktestRun
 from btfarm.shared.engine_config import EngineConfig
 from btfarm.shared.exchanges import dataframe_exchange
@@ -37,7 +37,7 @@ def columns_of(run_: BacktestRun, monkeypatch, native: bool, should_stop=None) -
 
 
 def test_the_c_loop_is_built_by_the_install():
-    assert settle_kernel.unavailable_reason() is None, settle_kernel.unavailable_reason()
+    assert batch_kernel.unavailable_reason() is None, batch_kernel.unavailable_reason()
 
 
 @pytest.mark.parametrize("fast, slow", GRID53, ids=GRID53_IDS)
@@ -105,7 +105,7 @@ def test_random_intents_on_random_markets_give_identical_columns(monkeypatch, se
     # what was refused is counted and described alike, and as the vector walk (one
     # lifecycle.consider per refused signal) counts and describes it
     vector_run = BacktestRun(strategy, dataframe_exchange("x", {}), frame, "SYM", candles(market), cfg=cfg,
-                             fast_lane=False)
+                             batch_lane=False)
     vector_run.run()
     assert vector_run.lane == "vector"
     assert c_run.core.rejected == python_run.core.rejected == vector_run.core.rejected > 0
@@ -121,7 +121,7 @@ def test_a_stop_between_segments_ends_the_walk_early(sim, monkeypatch):
     exchange, frame, sim_candles = sim
     strategy = StrategySchema(strategy_name="sma", interval="5m", get_signals=sma_cross_signals,
                               params={"fast": 10, "slow": 30})
-    monkeypatch.setattr(settle_kernel, "SEGMENT_TICKS", 5_000)
+    monkeypatch.setattr(batch_kernel, "SEGMENT_TICKS", 5_000)
     full = columns_of(BacktestRun(strategy, exchange, frame, "SIMUSDT", sim_candles, stats_only=True),
                       monkeypatch, native=True)
     checks = iter([False, False, True])
@@ -136,7 +136,7 @@ def test_a_wrong_call_is_a_value_error_not_a_crash():
     ticks = np.arange(10, dtype=np.int64) * 60_000
     floats = np.ones(5)
     with pytest.raises(ValueError, match="one entry per candle"):
-        settle_kernel.settle(0, 10, -1, ticks // 300_000, np.ones(10, bool), np.ones(10, np.int64), ticks,
+        batch_kernel.settle(0, 10, -1, ticks // 300_000, np.ones(10, bool), np.ones(10, np.int64), ticks,
                              np.arange(10), np.ones(5, np.int8), floats, floats, None, np.ones(6), floats,
                              floats, ticks[:5], True, True, int(ticks[-1]), 120, (0.1, 0.1, 10, 0, 0),
                              (np.empty(3), np.empty(3, np.int64), np.empty(3, np.int64)), 0,

@@ -1,10 +1,10 @@
 """The stats-only batch lane in C: trade to trade without the interpreter.
 
-A sweep variant on a worker spends most of its time in ``walk_quiet``'s
-Python loop (a dozen interpreter-level steps per trade). ``_settle.c`` is
+A sweep variant on a worker spends most of its time in ``walk_batch``'s
+Python loop (a dozen interpreter-level steps per trade). ``_batch_kernel.c`` is
 the same loop, statement for statement, over plain arrays; it fills the
 three columns the statistics need. The Python loop stays the reference:
-tests/unit/test_settle_kernel.py holds the two to identical columns, float
+tests/unit/test_batch_kernel.py holds the two to identical columns, float
 for float (the C is built without fused multiply-add, so the PnL rounds
 exactly as ``pnl_percentage`` does).
 
@@ -16,16 +16,14 @@ worker start and no LLVM in every worker's memory.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..settings import get_settings
 
 try:
-    from . import _settle
+    from . import _batch_kernel
 except ImportError:  # built by pip install where a C compiler exists; optional
-    _settle = None
+    _batch_kernel = None
 
 SEGMENT_TICKS = 100_000  # ticks per call: the stop flag is checked between calls
 
@@ -34,8 +32,8 @@ def unavailable_reason() -> str | None:
     """Why this process runs the Python loop instead, or None when the C loop is on."""
     if not get_settings().native:
         return "BTFARM_NATIVE=0"
-    if _settle is None:
-        return ("the C extension btfarm.shared.engine._settle is not built (pip install needs a C "
+    if _batch_kernel is None:
+        return ("the C extension btfarm.shared.engine._batch_kernel is not built (pip install needs a C "
                 "compiler and the Python headers: apt-get install gcc python3-dev)")
     return None
 
@@ -62,7 +60,7 @@ def settle(i: int, stop_i: int, last_bucket: int, bucket: np.ndarray, offered: n
     """
     i64, f64 = np.int64, np.float64
     has_expiry = expiry is not None
-    return _settle.settle(
+    return _batch_kernel.settle(
         int(i), int(stop_i), int(last_bucket), _c(bucket, i64), _c(offered, np.bool_), _c(cursor, i64),
         _c(ticks, i64), _c(calls, i64), _c(position, np.int8), _c(take_profit, f64), _c(stop_loss, f64),
         _c(expiry, f64) if has_expiry else _NO_EXPIRY, has_expiry, _c(vwap, f64), _c(low, f64),
@@ -76,21 +74,3 @@ _NO_EXPIRY = np.zeros(0)
 def _c(array: np.ndarray, dtype) -> np.ndarray:
     """``array`` as the C loop reads it (no copy when it already is)."""
     return np.ascontiguousarray(array, dtype=dtype)
-
-
-def valid_signal(long: bool, entry: float, tp: float, sl: float, met: float, max_life: int,
-                 min_tp: float, min_sl: float, max_sl: float) -> bool:
-    """The rules of signal_rules.check_signal on plain floats (valid_signal in _settle.c too)."""
-    if not (math.isfinite(tp) and tp > 0 and math.isfinite(sl) and sl > 0):
-        return False
-    if not (math.isfinite(met) and met.is_integer() and 0 < met <= max_life):
-        return False
-    if long:
-        if not tp > entry > sl:
-            return False
-        tp_dist, sl_dist = (tp - entry) / entry * 100, (entry - sl) / entry * 100
-    else:
-        if not tp < entry < sl:
-            return False
-        tp_dist, sl_dist = (entry - tp) / entry * 100, (sl - entry) / entry * 100
-    return tp_dist >= min_tp and min_sl <= sl_dist <= max_sl

@@ -18,7 +18,7 @@ from .lifecycle import IDLE, StrategyCore
 PROGRESS_EVERY = 2048  # ticks between progress yields when nothing settles
 
 
-def walk(core: StrategyCore, candles: Candles, ticks: np.ndarray,
+def walk_events(core: StrategyCore, candles: Candles, ticks: np.ndarray,
          should_stop: Callable[[], bool] | None = None) -> Iterator[int]:
     """Run ``core`` over ``ticks``; yields the tick index after each settle and now and then.
 
