@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from btfarm.shared import events
+from btfarm.shared.demo import DEMO_SYMBOL
 from btfarm.shared.errors import BtfarmError
 from btfarm.shared.importing import import_user_module
 from btfarm.shared.store.keys import MODES
@@ -18,7 +19,6 @@ from .backtest import Backtest
 from .console import console, err_console, progress_bar, status_table, summary_table
 from .state_client import reset_state, state
 
-DEMO_SYMBOL = "BTCUSDT"  # the synthetic symbol the demo trades
 DEMO_STRATEGIES = ("sma-cross", "pullback")
 
 
@@ -39,11 +39,6 @@ class Group(click.Group):
 @click.version_option(package_name="btfarm")
 def main() -> None:
     """btfarm: backtest strategies, sweep them over Celery workers, run them live."""
-
-
-def import_modules(modules: tuple[str, ...]) -> None:
-    for spec in modules:
-        import_user_module(spec)
 
 
 def run_backtest(symbol: str, strategy_name: str, exchange_name: str, frame_name: str) -> int:

@@ -9,11 +9,11 @@ from typing import Any
 import click
 from rich.markup import escape
 
+from btfarm.shared.demo import DEMO_SYMBOL
 from btfarm.shared.importing import import_user_module
 
 from .console import console, err_console, progress_bar, summary_table
 
-DEMO_SYMBOL = "BTCUSDT"
 DEMO_WALKER = "demo-sweep"
 DEMO_IMPORT = "btfarm.shared.demo:register_demo"  # what the workers import for the demo
 SUMMARY_ROWS = 10  # strategies shown in the final table

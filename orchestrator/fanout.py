@@ -31,7 +31,7 @@ from btfarm.shared.payloads import Chunk, Variant
 from btfarm.shared.schemas import FrameSchema, StrategySchema
 from btfarm.shared.settings import get_settings
 from btfarm.shared.store import worker_registry
-from btfarm.workers.app import TASK_QUEUE
+from btfarm.workers.app import CHUNK_TASK, TASK_QUEUE
 
 TASK_OVERHEAD_SECONDS = 0.003  # publish + deliver + ack of one task on Redis
 MAX_OVERHEAD_FRACTION = 0.03  # overhead allowed per task, of its run time
@@ -39,7 +39,6 @@ MIN_TASK_SECONDS = TASK_OVERHEAD_SECONDS / MAX_OVERHEAD_FRACTION  # 0.1 s of wor
 SECONDS_PER_TICK = 1e-6  # engine cost per 1m candle of the frame, without strategy calls
 SECONDS_PER_STRATEGY_CALL = 5e-6  # one get_signal call of a simple strategy (demo sma-cross)
 SECONDS_PER_VECTOR_TICK = 2e-7  # vectorised form, per 1m candle (demo sma-cross: ~0.3 s per year)
-TASK_NAME = "btfarm.backtest_chunk"
 
 
 def estimate_variant_seconds(frame: FrameSchema, strategy: StrategySchema) -> float:
@@ -125,7 +124,7 @@ def submit(app: Celery, chunks: Sequence[Chunk], ids: Sequence[str] | None = Non
             names = [v.strategy_name for v in chunk.variants]
             tid = ids[index] if ids is not None else task_id(chunk, index)
             app.send_task(
-                TASK_NAME, kwargs=chunk.model_dump(mode="json"), task_id=tid, queue=TASK_QUEUE,
+                CHUNK_TASK, kwargs=chunk.model_dump(mode="json"), task_id=tid, queue=TASK_QUEUE,
                 producer=producer,
                 # no limits in the message: each worker enforces its own BTFARM_TASK_*_TIME_LIMIT.
                 # Left out, Celery copies in the limits of the task as this process registered

@@ -54,7 +54,7 @@ from .walker import Walker
 log = logging.getLogger("btfarm.schedule")
 
 LOCK_LEASE_SECONDS = 6 * 3600  # a run holding the lock longer than this is presumed dead
-TASK_NAME = "btfarm.scheduled_walk"
+SCHEDULED_TASK = "btfarm.scheduled_walk"
 ENTRY_KEYS = ("name", "walker", "symbols", "cron", "every_seconds")
 TOP_KEYS = ("imports", "entry")
 
@@ -140,7 +140,7 @@ def beat_schedule(schedule: Schedule) -> dict[str, dict[str, Any]]:
     """Celery's ``beat_schedule``: one entry per schedule entry and symbol."""
     return {
         f"{entry.name}:{symbol}": {
-            "task": TASK_NAME,
+            "task": SCHEDULED_TASK,
             "schedule": entry.celery_schedule(),
             "kwargs": {"entry": entry.name, "walker_name": entry.walker, "symbol": symbol},
             "options": {"queue": SCHEDULE_QUEUE},
@@ -149,7 +149,7 @@ def beat_schedule(schedule: Schedule) -> dict[str, dict[str, Any]]:
     }
 
 
-@celery_app.task(name=TASK_NAME, soft_time_limit=LOCK_LEASE_SECONDS,
+@celery_app.task(name=SCHEDULED_TASK, soft_time_limit=LOCK_LEASE_SECONDS,
                  time_limit=LOCK_LEASE_SECONDS + 60)  # a whole sweep, not one chunk
 def scheduled_walk(entry: str, walker_name: str, symbol: str) -> dict[str, Any]:
     return run_entry(entry, walker_name, symbol)

@@ -22,6 +22,7 @@ TAKE_PROFIT_PERCENT = 1.0  # sma-cross: take profit this far from entry
 STOP_LOSS_PERCENT = 1.0  # sma-cross: stop loss this far from entry
 EXPIRY_MINUTES = 120  # sma-cross: the position expires after this long
 SHIFT = 5  # sma-cross: "5 minutes earlier", in 1m candles
+DEMO_SYMBOL = "BTCUSDT"  # the symbol `btfarm demo` and `btfarm walker` trade on the synthetic market
 
 
 def sma_cross_signal(symbol: str, when: datetime) -> dict | None:

@@ -61,12 +61,13 @@ def _redis_servers_of(tmp_path: Path) -> set[int]:
 
 @pytest.fixture(autouse=True)
 def _isolated(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    """No test sees the developer's BTFARM_* variables or ./.btfarm; an
+    """No test sees the developer's BTFARM_* variables, ./.btfarm or ./dump; an
     ``integration`` test must leave no redis-server behind (servers of
     session fixtures, set up before this one, are excepted)."""
     for name in [n for n in os.environ if n.startswith("BTFARM_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("BTFARM_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("BTFARM_DUMP_DIR", str(tmp_path / "dump"))  # never into the repository
     get_settings.cache_clear()
     integration = request.node.get_closest_marker("integration") is not None
     before = _redis_servers_of(tmp_path) if integration else set()  # session servers

@@ -24,6 +24,7 @@ from btfarm.shared.settings import Settings, get_settings
 from .result_backend import SCHEMES, FarmRedisBackend
 
 TASK_QUEUE = "btfarm"  # chunks of variants; every worker consumes it
+CHUNK_TASK = "btfarm.backtest_chunk"  # the task that backtests one chunk of a sweep's variants
 SCHEDULE_QUEUE = "btfarm.schedule"  # scheduled walker runs; only `btfarm beat` consumes it
 RESULT_EXPIRES_SECONDS = 3600  # task results in the backend (the orchestrator reads its own list)
 VISIBILITY_TIMEOUT_SECONDS = 3600  # an unacked chunk is redelivered after this (Redis transport)

@@ -62,7 +62,7 @@ from btfarm.shared.store import keys
 from btfarm.shared.store.stop_flags import StopPoller
 
 from . import candle_cache
-from .app import app
+from .app import CHUNK_TASK, app
 from .startup import worker_client
 from .turn_script import TurnKeys, run_turn
 
@@ -96,7 +96,7 @@ class _ChunkTask(app.Task):
         return get_settings().task_max_retries
 
 
-@app.task(name="btfarm.backtest_chunk", bind=True, base=_ChunkTask, autoretry_for=(redis.ConnectionError,),
+@app.task(name=CHUNK_TASK, bind=True, base=_ChunkTask, autoretry_for=(redis.ConnectionError,),
           retry_backoff=True)
 def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     chunk = Chunk.model_validate(payload)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from btfarm.shared.errors import ReportError
 from btfarm.shared.settings import get_settings
+from btfarm.shared.store.keys import MODES  # the sub-folders of the dump folder
 
-MODES = ("backtest", "live", "walker")  # the sub-folders of the dump folder
 REPORT_FILE_MODE = 0o644  # permissions of a written report
 
 

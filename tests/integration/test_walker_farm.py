@@ -161,13 +161,9 @@ def test_workers_announce_their_pool_and_a_clean_shutdown_leaves_it(farm_url, fa
 
 def test_stop_from_another_process_ends_the_walker_within_seconds(farm_url, tmp_path):
     seen: list[str] = []
-    cancel_unused = Walker.background(SYMBOL, "farm-slow-sweep", chunk_size=2)
-    assert callable(cancel_unused)
+    Walker.background(SYMBOL, "farm-slow-sweep", chunk_size=2)
     inst = Walker._instance(SYMBOL, "farm-slow-sweep")
-    deadline = time.monotonic() + 30
-    while len(inst.data.records if inst.data else ()) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert inst.data is not None and len(inst.data.records) >= 2
+    wait_for(lambda: inst.data is not None and len(inst.data.records) >= 2, 30, "two results")
 
     done = cli(farm_url, "stop", "walker", SYMBOL, "farm-slow-sweep")
     assert done.returncode == 0, done.stderr
