@@ -5,24 +5,10 @@ and registry, candles and exchanges, the engine's one-variant run, the
 statistics. Nothing here imports Celery or the orchestrator.
 """
 
+from . import errors  # the exception tree (btfarm.orchestrator re-exports its classes)
 from .candles import Candles, CandleWindow, to_candles
 from .engine.backtest_run import BacktestRun, load_frame_candles
 from .engine_config import EngineConfig, get_config, reset_config, set_config
-from .errors import (
-    BtfarmError,
-    CandleDataError,
-    ConfigError,
-    InputError,
-    NotRegisteredError,
-    PersistenceError,
-    ReportError,
-    SchemaError,
-    SettingsError,
-    SignalError,
-    StoreUnavailable,
-    StrategyError,
-    TransientError,
-)
 from .results import ClosedResult, PnL, to_model
 from .schemas import (
     ExchangeSchema,
@@ -40,35 +26,23 @@ from .trade_signal import SignalDto, SignalRow
 __version__ = "0.1.0"
 
 __all__ = [
+    "errors",
     "BacktestRun",
     "BacktestStatistics",
-    "BtfarmError",
-    "CandleDataError",
     "CandleWindow",
     "Candles",
     "ClosedResult",
-    "ConfigError",
     "EngineConfig",
     "ExchangeSchema",
     "FrameSchema",
-    "InputError",
     "LiveStatistics",
-    "NotRegisteredError",
-    "PersistenceError",
     "PnL",
-    "ReportError",
     "RiskSchema",
-    "SchemaError",
-    "SettingsError",
     "SignalDto",
-    "SignalError",
     "SignalRow",
     "SizingSchema",
-    "StoreUnavailable",
-    "StrategyError",
     "StrategySchema",
     "Sweep",
-    "TransientError",
     "WalkerSchema",
     "compute_live_statistics",
     "compute_statistics",

@@ -15,7 +15,7 @@ import pytest
 from btfarm.orchestrator import Backtest
 from btfarm.orchestrator.state_client import reset_state
 from btfarm.shared.settings import get_settings
-from tests.support.processes import wait_for
+from tests.support.processes import farm_processes_under, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -75,17 +75,6 @@ def test_second_concurrent_run_joins_the_first(farm_env):
     assert a == b and len(a) > 100
 
 
-def _servers_under(folder: Path) -> list[psutil.Process]:
-    """redis-server or celery processes whose command line points into ``folder`` (ours only)."""
-    found = []
-    for p in psutil.process_iter(["name", "cmdline", "status"]):
-        cmdline = " ".join(p.info["cmdline"] or ())
-        if p.info["status"] != psutil.STATUS_ZOMBIE and str(folder) in cmdline and (
-                "redis-server" in cmdline or "celery" in cmdline):
-            found.append(p)
-    return found
-
-
 def test_demo_on_the_embedded_default_leaves_no_process(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
     env["PYTHONPATH"] = str(ROOT)
@@ -96,7 +85,7 @@ def test_demo_on_the_embedded_default_leaves_no_process(tmp_path):
         report = tmp_path / "dump" / "backtest" / f"{name}.md"
         assert report.read_text().startswith(f"# Backtest: {name} on BTCUSDT")
     assert (tmp_path / ".btfarm").is_dir()  # the embedded server did run here
-    alive = psutil.wait_procs(_servers_under(tmp_path), timeout=10)[1]
+    alive = psutil.wait_procs(farm_processes_under(tmp_path), timeout=10)[1]
     assert not alive, f"processes left behind: {[p.pid for p in alive]}"
 
 

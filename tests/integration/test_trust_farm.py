@@ -18,13 +18,12 @@ from pathlib import Path
 import pytest
 
 from btfarm.orchestrator import Walker
-from btfarm.orchestrator.state_client import reset_state
 from btfarm.shared.errors import DataCoverageError
 from btfarm.shared.settings import get_settings
 from btfarm.shared.store import keys
 from btfarm.workers.app import TASK_QUEUE, configure
 from btfarm.workers.tasks import CODE_MISMATCH
-from tests.support.celery_workers import REPO, CeleryWorker, farm_env
+from tests.support.celery_workers import REPO, CeleryWorker, farm_env, use_farm
 from tests.support.processes import wait_for
 from tests.support.redis_server import RedisServer
 
@@ -127,13 +126,7 @@ def farm(tmp_path_factory) -> Iterator[dict]:
 
 @pytest.fixture
 def farm_url(farm, monkeypatch, tmp_path) -> Iterator[str]:
-    monkeypatch.setenv("BTFARM_REDIS_URL", farm["url"])
-    monkeypatch.setenv("BTFARM_DUMP_DIR", str(tmp_path / "dump"))
-    get_settings.cache_clear()
-    reset_state()
-    configure()
-    yield farm["url"]
-    reset_state()
+    yield from use_farm(farm["url"], monkeypatch, tmp_path)
 
 
 def test_a_worker_running_other_code_fails_its_variants_instead_of_ranking_them(farm, farm_url):

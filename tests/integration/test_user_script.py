@@ -16,12 +16,12 @@ import sys
 import textwrap
 from pathlib import Path
 
-import psutil
 import pytest
 
 from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
 from btfarm.shared.importing import import_user_module
 from btfarm.shared.registry import get_exchange, get_frame, get_strategy
+from tests.support.processes import farm_processes_under
 from tests.support.reference_data import SIM_CSV
 
 pytestmark = pytest.mark.integration
@@ -84,17 +84,6 @@ def run_script(path: Path, tmp_path: Path, timeout: float = 180) -> subprocess.C
                           capture_output=True, text=True, timeout=timeout)
 
 
-def leftover_processes(tmp_path: Path) -> list[str]:
-    """redis-server or celery processes started for this script (their command names its folder)."""
-    found = []
-    for p in psutil.process_iter(["cmdline", "status"]):
-        line = " ".join(p.info["cmdline"] or ())
-        if p.info["status"] != psutil.STATUS_ZOMBIE and str(tmp_path) in line and (
-                "redis" in line or "celery" in line):
-            found.append(line)
-    return found
-
-
 def test_a_guarded_script_runs_every_variant_on_the_local_pool_as_in_process(tmp_path):
     script = write_script(tmp_path, guarded=True)
     done = run_script(script, tmp_path)
@@ -116,7 +105,7 @@ def test_a_guarded_script_runs_every_variant_on_the_local_pool_as_in_process(tmp
         assert len(run.closed) > 3
         assert out["stats"][name] == run.statistics().model_dump(), name
     assert (tmp_path / "dump" / "walker" / "script-sweep.md").is_file()
-    assert leftover_processes(tmp_path) == []
+    assert farm_processes_under(tmp_path) == []
 
 
 def test_a_script_without_the_guard_stops_before_submitting_in_one_line(tmp_path):
@@ -127,5 +116,5 @@ def test_a_script_without_the_guard_stops_before_submitting_in_one_line(tmp_path
     assert len(lines) == 1, done.stderr
     assert "my_sweep.py line" in lines[0] and 'if __name__ == "__main__":' in lines[0]
     assert not (tmp_path / "out.json").exists()
-    assert leftover_processes(tmp_path) == []
+    assert farm_processes_under(tmp_path) == []
     assert not (tmp_path / "state" / "workers").exists()  # no local worker was started

@@ -14,7 +14,6 @@ import psutil
 import pytest
 
 from btfarm.orchestrator import Walker, listen_walker_start
-from btfarm.orchestrator.state_client import reset_state
 from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
 from btfarm.shared.ranking import rank
 from btfarm.shared.registry import get_exchange, get_frame, get_strategy, get_walker
@@ -22,7 +21,7 @@ from btfarm.shared.settings import get_settings
 from btfarm.shared.stats import compute_statistics
 from btfarm.workers.app import configure
 from tests import farm_strategies
-from tests.support.celery_workers import REPO, CeleryWorker, farm_env
+from tests.support.celery_workers import REPO, CeleryWorker, farm_env, use_farm
 from tests.support.processes import stop_process, wait_for
 from tests.support.redis_server import RedisServer
 
@@ -54,13 +53,7 @@ def farm(tmp_path_factory) -> Iterator[dict]:
 
 @pytest.fixture
 def farm_url(farm, monkeypatch, tmp_path) -> Iterator[str]:
-    monkeypatch.setenv("BTFARM_REDIS_URL", farm["url"])
-    monkeypatch.setenv("BTFARM_DUMP_DIR", str(tmp_path / "dump"))
-    get_settings.cache_clear()
-    reset_state()
-    configure()
-    yield farm["url"]
-    reset_state()
+    yield from use_farm(farm["url"], monkeypatch, tmp_path)
 
 
 def in_process_stats(walker_name: str) -> dict[str, dict]:

@@ -71,3 +71,19 @@ class CeleryWorker:
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
             stop_process(process)
+
+
+def use_farm(url: str, monkeypatch, tmp_path: Path):
+    """Point this test's process at a farm's Redis (settings, state client, Celery app),
+    with reports under ``tmp_path``; a generator for a fixture to ``yield from``."""
+    from btfarm.orchestrator.state_client import reset_state
+    from btfarm.shared.settings import get_settings
+    from btfarm.workers.app import configure
+
+    monkeypatch.setenv("BTFARM_REDIS_URL", url)
+    monkeypatch.setenv("BTFARM_DUMP_DIR", str(tmp_path / "dump"))
+    get_settings.cache_clear()
+    reset_state()
+    configure()
+    yield url
+    reset_state()

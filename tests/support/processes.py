@@ -8,7 +8,10 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
+
+import psutil
 
 T = TypeVar("T")
 POLL_SECONDS = 0.1  # between checks of a condition, bounded by its deadline
@@ -38,3 +41,14 @@ def stop_process(process: subprocess.Popen, timeout: float = STOP_TIMEOUT_SECOND
             process.wait()
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
+
+
+def farm_processes_under(folder: Path) -> list[psutil.Process]:
+    """redis-server or celery processes whose command line points into ``folder`` (ours only)."""
+    found = []
+    for p in psutil.process_iter(["cmdline", "status"]):
+        cmdline = " ".join(p.info["cmdline"] or ())
+        if p.info["status"] != psutil.STATUS_ZOMBIE and str(folder) in cmdline and (
+                "redis" in cmdline or "celery" in cmdline):
+            found.append(p)
+    return found
