@@ -2,9 +2,10 @@
 fanned out as Celery tasks over the farm's workers (SEMANTICS.md 5 and 7).
 
 This module is the public surface; the pieces live beside it:
-``sweep_tally`` (results as they arrive, ranking), ``walker_data`` (what is
-returned), ``collect`` (the collect loop), ``local_pool`` (the embedded
-default's worker), ``fanout`` and ``chunk_watch`` (chunks out, dead ones back).
+``sweep_run`` (the checks, then one sweep from start to end), ``sweep_tally``
+(results as they arrive, ranking), ``walker_data`` (what is returned),
+``collect`` (the collect loop), ``local_pool`` (the embedded default's
+worker), ``fanout`` and ``chunk_watch`` (chunks out, dead ones back).
 
 ``run`` validates every schema here first (walker, exchange, frame, each
 strategy and grid), expands the variants, submits them in chunks and yields
@@ -32,40 +33,21 @@ resume with nothing done. A lost Redis is retried for
 from __future__ import annotations
 
 import logging
-import os
-import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import redis
-
-from btfarm.shared import events
-from btfarm.shared.coverage import Coverage, check_coverage
-from btfarm.shared.errors import ConfigError, NotFoundError, NotRegisteredError
-from btfarm.shared.fingerprint import source_hash
-from btfarm.shared.registry import get_exchange, get_frame, get_strategy, get_walker
-from btfarm.shared.settings import get_settings
+from btfarm.shared.errors import NotFoundError
 from btfarm.shared.store import sweep_plan
-from btfarm.shared.store.embedded_redis import embedded_server
 from btfarm.shared.store.sweep_plan import SweepPlan
-from btfarm.workers import app as celery_app
-from btfarm.workers import candle_cache
-from btfarm.workers.app import configure
 
-from . import fanout
-from .chunk_watch import ChunkWatch
-from .collect import Collector, blocking_client, collect, release_blocking
-from .grid import expand
 from .instances import Instance, InstanceUtils
-from .local_pool import LocalPool, pool_imports
 from .reports.dump import dump_report
 from .reports.render import render_walker
 from .run_thread import RunThread
 from .state_client import state
+from .sweep_run import new_plan, produce, resumable_plan
 from .sweep_tally import SweepTally
-from .user_script import check_main_guard
 from .walker_data import WalkerData, WalkerProgress
 
 PNL_TABLES = 10  # strategies whose closed signals the report lists (the best, by the metric)
@@ -101,40 +83,10 @@ class WalkerUtils(InstanceUtils):
         return sweep_plan.read_plan(state(), run_id)
 
     def _launch_resume(self, run_id: str) -> tuple[Instance, RunThread]:
-        plan = self.plan_of(run_id)
-        needed_by = "Walker.resume"
-        # Only what the user imported is run: the plan's own list is a hint, never executed
-        # (anyone who can write to Redis could otherwise run code here).
-        try:
-            get_walker(plan.walker_name, needed_by)
-            for base in dict.fromkeys(v.base for v in plan.variants):
-                get_strategy(base, needed_by)
-        except NotRegisteredError as exc:
-            named = " ".join(f"--import {spec}" for spec in plan.imports) or "--import MODULE"
-            raise NotRegisteredError(
-                f"{exc} Sweep {run_id} was started with {', '.join(plan.imports) or 'no module'} "
-                f"imported; resume imports only what you name: btfarm walker resume {run_id} "
-                f"{named} (or BTFARM_IMPORTS, or import it before Walker.resume)") from None
-        now = _code_of(dict.fromkeys(v.base for v in plan.variants), needed_by)
-        changed = sorted(b for b, h in plan.code.items() if now.get(b, h) != h)
-        if changed:
-            raise ConfigError(
-                f"sweep {run_id} ranked {', '.join(f'{b} at {plan.code[b]}' for b in changed)}; this "
-                f"process has {', '.join(f'{b} at {now[b]}' for b in changed)}: resuming would rank two "
-                "code versions together. Restore the code the sweep started with, or run the walker "
-                "again (a new sweep)")
-        _check_data(get_exchange(plan.exchange_name, needed_by), get_frame(plan.frame_name, needed_by),
-                    plan.symbol)
-        plan = plan.model_copy(update={"imports": list(pool_imports(
-            plan.walker_name, plan.exchange_name, plan.frame_name,
-            [v.base for v in plan.variants]))})
+        plan = resumable_plan(run_id)
         inst = self._instance(plan.symbol, plan.walker_name)
         context = {"exchange_name": plan.exchange_name, "frame_name": plan.frame_name}
-
-        def produce(inst: Instance, task: RunThread) -> None:
-            self._produce(inst, task, plan, resume=True)
-
-        return inst, self._start_or_join(inst, context, produce)
+        return inst, self._start_or_join(inst, context, lambda i, t: produce(i, t, plan, resume=True))
 
     def wait(self, symbol: str, walker_name: str, timeout: float | None = None) -> bool:
         """Block until the instance's run ends; True when it has."""
@@ -143,105 +95,10 @@ class WalkerUtils(InstanceUtils):
 
     def _launch(self, symbol: str, walker_name: str, chunk_size: int | None,
                 needed_by: str) -> tuple[Instance, RunThread]:
-        walker = get_walker(walker_name, needed_by)
-        exchange = get_exchange(walker.exchange_name, needed_by)
-        frame = get_frame(walker.frame_name, needed_by)
-        variants = expand(walker, needed_by)
-        _check_data(exchange, frame, symbol)  # a frame past the data is refused before submitting
-        bases = dict.fromkeys(v.base for v in variants)  # the cheapest strategy sets the floor
-        seconds = min(fanout.estimate_variant_seconds(frame, get_strategy(b, needed_by)) for b in bases)
-        measured = sweep_plan.measured_seconds(state(), walker_name, symbol)
-        if measured:  # the last run's real cost, when lower: bigger chunks, overhead still < 3 %
-            seconds = min(seconds, measured)
-        settings = get_settings()
-        # the embedded pool starts with the sweep, so its size is known, not announced yet
-        slots = (settings.local_workers or os.cpu_count() or 1) if settings.embedded else fanout.live_slots(state())
-        size = fanout.chunk_size_for(seconds, chunk_size, variants=len(variants), slots=slots)
+        plan = new_plan(symbol, walker_name, chunk_size, needed_by)
         inst = self._instance(symbol, walker_name)
-        context = {"exchange_name": exchange.exchange_name, "frame_name": frame.frame_name}
-
-        imports = pool_imports(walker.walker_name, walker.exchange_name, walker.frame_name, list(bases))
-        check_main_guard(imports, needed_by)
-        plan = SweepPlan(run_id=uuid.uuid4().hex[:16], walker_name=walker.walker_name, symbol=symbol,
-                         exchange_name=walker.exchange_name, frame_name=walker.frame_name,
-                         metric=walker.metric, chunk_size=size, variants=variants, imports=list(imports),
-                         code=_code_of(bases, needed_by), min_trades=walker.min_trades)
-
-        def produce(inst: Instance, task: RunThread) -> None:
-            self._produce(inst, task, plan, resume=False)
-
-        return inst, self._start_or_join(inst, context, produce)
-
-    def _produce(self, inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> None:
-        settings = get_settings()
-        r = state()
-        pool: LocalPool | None = None
-        blocking = None
-        clean = False
-        run_id, variants = plan.run_id, plan.variants
-        sweep = SweepTally(plan.walker_name, inst.symbol, plan.exchange_name, plan.frame_name,
-                       plan.metric, variants, run_id, plan.chunk_size, plan.min_trades)
-        inst.data = sweep
-        inst.id = run_id  # `btfarm list` shows the id the sweep printed
-        sweep.coverage = _check_data(get_exchange(plan.exchange_name), get_frame(plan.frame_name),
-                                     inst.symbol).describe()  # memoised on the cached candles
-        try:
-            if settings.embedded:
-                pool = LocalPool(embedded_server(settings.state_dir).url,
-                                 tuple(plan.imports), settings=settings).start()
-            blocking = blocking_client(settings)  # BLPOP holds its connection; a client of its own
-            configure(settings)
-            pipe = r.pipeline()  # MULTI: the plan, the attempt and the status appear together
-            sweep_plan.queue_attempt(pipe, plan, resume)
-            sweep.queue_status(pipe, inst)
-            attempt = sweep_plan.attempt_of(pipe.execute(), resume)
-            sweep_plan.hold_lease(r, run_id, attempt)
-            collector = Collector(blocking, run_id, [v.strategy_name for v in variants])
-            if resume:
-                for record in collector.stored():
-                    sweep.resumed += 1
-                    progress = sweep.add(record)
-                    if progress is not None:
-                        task.push(progress)
-            missing = [v for v in variants if v.strategy_name in collector.pending]
-            events.emit("walker_start", {"run_id": run_id, "walker_name": plan.walker_name,
-                                         "symbol": inst.symbol, "total_strategies": len(variants),
-                                         "resumed": sweep.resumed, "to_run": len(missing)})
-            log.info("walker %s on %s: run %s attempt %d, %d of %d variants to run",
-                     plan.walker_name, inst.symbol, run_id, attempt, len(missing), len(variants))
-            chunks = fanout.make_chunks(run_id, plan.walker_name, inst.symbol, plan.exchange_name,
-                                        plan.frame_name, missing, plan.chunk_size, attempt, plan.code)
-            ids = fanout.submit(celery_app, chunks)
-            watch = ChunkWatch(celery_app, r, chunks, ids)
-            collect(inst, task, sweep, collector, pool, watch, attempt)
-            clean = True
-        finally:
-            sweep.seconds = time.monotonic() - sweep.started
-            try:  # one round trip: the sweep's end is on the path of every caller waiting for it
-                pipe = r.pipeline(transaction=False)
-                inst.outcome = ("stopped" if sweep.stopped else "interrupted"
-                                if sweep.interrupted or len(sweep.records) < len(variants) else "done")
-                timings = [rec["seconds"] for rec in sweep.records.values()
-                           if rec["status"] == "done" and rec.get("seconds")]
-                sweep_plan.queue_end(pipe, plan, inst.symbol, inst.outcome, sweep.tested,
-                                     sum(timings) / len(timings) if clean and timings else None)
-                sweep.queue_status(pipe, inst)
-                pipe.execute()
-            except redis.RedisError:
-                pass  # Redis is away: the lease expires by itself and the state says "running"
-            finally:
-                if blocking is not None:  # after an error it may hold half a reply: never reused
-                    release_blocking(settings, blocking) if clean else blocking.close()
-                if pool is not None:
-                    pool.stop()
-        if sweep.stopped:
-            inst.stop_event.set()
-        if events.has_listeners("walker_complete"):
-            events.emit("walker_complete", sweep.data())
-        events.emit("done.walker", {"mode": "walker", "symbol": inst.symbol,
-                                    "walker_name": plan.walker_name, "stopped": sweep.stopped,
-                                    "strategies_tested": sweep.tested,
-                                    "best_strategy": sweep.best[0] if sweep.best else None})
+        context = {"exchange_name": plan.exchange_name, "frame_name": plan.frame_name}
+        return inst, self._start_or_join(inst, context, lambda i, t: produce(i, t, plan, resume=False))
 
     # ---- results ---------------------------------------------------------
 
@@ -276,17 +133,6 @@ class WalkerUtils(InstanceUtils):
         """Write the report; default ``./dump/walker/{walker_name}.md``."""
         text = self.get_report(symbol, walker_name, columns, pnl_columns, top_n)
         return dump_report(text, "walker", walker_name, path)
-
-
-def _check_data(exchange, frame, symbol: str) -> Coverage:
-    """The frame's candles as the workers will load them, checked (coverage.py)."""
-    candles = candle_cache.candles_for(exchange, frame, symbol)
-    return check_coverage(candles, exchange.exchange_name, symbol, frame, get_settings().max_gap_minutes)
-
-
-def _code_of(bases, needed_by: str) -> dict[str, str]:
-    """Each strategy's source hash as this process has it (what the workers must run)."""
-    return {b: source_hash(get_strategy(b, needed_by)) for b in bases}
 
 
 Walker = WalkerUtils()
