@@ -17,7 +17,8 @@ import uuid
 import redis
 
 from btfarm.shared import events
-from btfarm.shared.coverage import Coverage, check_coverage
+from btfarm.shared.coverage import Coverage, check_coverage, check_timestamps
+from btfarm.shared.engine.backtest_run import frame_load_range
 from btfarm.shared.errors import ConfigError, NotRegisteredError
 from btfarm.shared.fingerprint import source_hash
 from btfarm.shared.registry import get_exchange, get_frame, get_strategy, get_walker
@@ -177,9 +178,16 @@ def produce(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> N
 
 
 def _check_data(exchange, frame, symbol: str) -> Coverage:
-    """The frame's candles as the workers will load them, checked (coverage.py)."""
+    """The frame's candles as the workers will load them, checked (coverage.py): from the
+    open times alone where the exchange can give them (a year of candles is read and
+    validated once per worker, not again here), else from the candles."""
+    max_gap = get_settings().max_gap_minutes
+    source = exchange.source
+    if source is not None and hasattr(source, "timestamps"):
+        ts = source.timestamps(symbol, *frame_load_range(frame))
+        return check_timestamps(ts, exchange.exchange_name, symbol, frame, max_gap)
     candles = candle_cache.candles_for(exchange, frame, symbol)
-    return check_coverage(candles, exchange.exchange_name, symbol, frame, get_settings().max_gap_minutes)
+    return check_coverage(candles, exchange.exchange_name, symbol, frame, max_gap)
 
 
 def _code_of(bases, needed_by: str) -> dict[str, str]:

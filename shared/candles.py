@@ -217,7 +217,7 @@ def _columns(data: Any) -> dict[str, np.ndarray]:
     missing = [c for c in COLUMNS if c not in mapping]
     if missing:
         raise CandleDataError(f"missing column(s) {', '.join(missing)}; expected {', '.join(COLUMNS)}")
-    ts = _timestamps(mapping["timestamp"])
+    ts = timestamps_of(mapping["timestamp"])
     return {"timestamp": ts, **{c: _floats(c, mapping[c]) for c in COLUMNS[1:]}}
 
 
@@ -239,7 +239,8 @@ def _floats(column: str, values: Any) -> np.ndarray:
 _ALIASES = {"timestamp": "timestamp_ms"}
 
 
-def _timestamps(values: Any) -> np.ndarray:
+def timestamps_of(values: Any) -> np.ndarray:
+    """Epoch milliseconds (int64) from ints, floats, datetimes or ISO strings."""
     arr = np.asarray(values)
     if np.issubdtype(arr.dtype, np.datetime64):
         return arr.astype("datetime64[ms]").astype(np.int64)

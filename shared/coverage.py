@@ -56,7 +56,7 @@ def check_coverage(candles: Candles, exchange_name: str, symbol: str, frame: Fra
     found = candles.memo.get(key)
     if found is None:
         try:
-            found = _check(candles, exchange_name, symbol, frame, max_gap_minutes)
+            found = check_timestamps(candles.timestamp, exchange_name, symbol, frame, max_gap_minutes)
         except DataCoverageError as exc:
             found = exc
         candles.memo[key] = found
@@ -65,8 +65,10 @@ def check_coverage(candles: Candles, exchange_name: str, symbol: str, frame: Fra
     return found
 
 
-def _check(candles: Candles, exchange_name: str, symbol: str, frame: FrameSchema,
-           max_gap_minutes: int) -> Coverage:
+def check_timestamps(ts: np.ndarray, exchange_name: str, symbol: str, frame: FrameSchema,
+                     max_gap_minutes: int = 0) -> Coverage:
+    """``check_coverage`` from the candles' open times alone (sorted, unique), for a
+    caller that needs no prices (the orchestrator checks before submitting)."""
     start, end = frame_bounds(frame)
     last_minute = end - end % MINUTE_MS
     where = (f'exchange "{exchange_name}", symbol {symbol}, frame "{frame.frame_name}" '
@@ -74,7 +76,6 @@ def _check(candles: Candles, exchange_name: str, symbol: str, frame: FrameSchema
     if start >= end:
         raise DataCoverageError(f"no data: {where} is zero-length (start_date equals end_date); "
                                 "give the frame an end after its start")
-    ts = candles.timestamp
     if not len(ts):
         raise DataCoverageError(f"no data: {where}: the exchange returned no 1m candles for that "
                                 "range; check the symbol and the data files, or move the frame")
@@ -91,7 +92,7 @@ def _check(candles: Candles, exchange_name: str, symbol: str, frame: FrameSchema
         raise DataCoverageError(f"{where} ends after the data: {have}; end the frame at "
                                 f"{iso(last)} or earlier, or load newer candles")
     coverage = Coverage(first_ms=first, last_ms=last, candles=len(ts))
-    if not candles.contiguous:
+    if int(ts[-1] - ts[0]) != (len(ts) - 1) * MINUTE_MS:  # not contiguous
         steps = np.diff(ts) // MINUTE_MS - 1  # minutes missing after each candle
         holes = np.flatnonzero(steps > 0)
         if len(holes):

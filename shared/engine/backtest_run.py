@@ -32,13 +32,19 @@ from .vector_walk import walk_vector
 Listener = Callable[[str, dict[str, Any]], None]
 
 
-def load_frame_candles(exchange: ExchangeSchema, frame: FrameSchema, symbol: str,
-                       cfg: EngineConfig | None = None) -> Candles:
-    """The 1m candles a backtest of ``frame`` needs: warm-up before it, one minute after it."""
+def frame_load_range(frame: FrameSchema, cfg: EngineConfig | None = None) -> tuple[int, int]:
+    """[first, last] open times (ms) of the 1m candles a backtest of ``frame`` reads:
+    the warm-up before it, and the minute after it, where an open position expires
+    (SEMANTICS.md 2)."""
     cfg = cfg or get_config()
     start, end = frame_bounds(frame)
-    # the candle after the frame end is where an open position expires (SEMANTICS.md 2)
-    return load_candles(exchange, symbol, start - cfg.CC_WARMUP_MINUTES * MINUTE_MS, end + MINUTE_MS)
+    return start - cfg.CC_WARMUP_MINUTES * MINUTE_MS, end + MINUTE_MS
+
+
+def load_frame_candles(exchange: ExchangeSchema, frame: FrameSchema, symbol: str,
+                       cfg: EngineConfig | None = None) -> Candles:
+    """The 1m candles a backtest of ``frame`` needs (``frame_load_range``)."""
+    return load_candles(exchange, symbol, *frame_load_range(frame, cfg))
 
 
 @dataclass

@@ -234,3 +234,22 @@ def test_resume_never_imports_what_a_stored_plan_names(farm, farm_url, tmp_path)
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("error: ") and "resume imports only what you name" in done.stderr
     assert f"--import {evil}" in done.stderr  # shown as a hint, never run
+
+
+def test_a_resume_whose_code_changed_is_refused(farm, farm_url):
+    from btfarm.shared.errors import ConfigError
+
+    client = farm["server"].client()
+    try:
+        run_id = "0dd0c0de0dd0c0de"
+        client.hset(keys.walker_run(run_id), mapping={
+            "walker_name": "trust-rejected", "symbol": SYMBOL, "exchange_name": "trust-sim",
+            "frame_name": "trust-2d", "metric": "total_pnl", "chunk_size": 1, "total": 1,
+            "code": json.dumps({"trust-steady": "0123456789abcdef"}),
+            "variants": json.dumps([{"strategy_name": "trust-steady", "base": "trust-steady"}])})
+        with pytest.raises(ConfigError, match="resuming would rank two code versions together") as err:
+            Walker.resume(run_id)
+        assert "trust-steady at 0123456789abcdef" in str(err.value)
+        assert client.hget(keys.walker_run(run_id), "attempt") is None  # nothing was started
+    finally:
+        client.close()

@@ -605,3 +605,35 @@ def test_a_file_given_by_path_imports_its_sibling_modules(tmp_path, monkeypatch)
     finally:
         sys.modules.pop("helpers_for_trust", None)
     assert module.VALUE == 42
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_the_orchestrator_checks_coverage_from_the_time_column_alone_as_from_the_candles(tmp_path, suffix):
+    import pandas as pd
+
+    from btfarm.shared.coverage import check_coverage, check_timestamps
+    from btfarm.shared.engine.backtest_run import frame_load_range, load_frame_candles
+    from btfarm.shared.exchanges import csv_exchange
+    from btfarm.shared.schemas import FrameSchema
+
+    minutes = [*range(0, 50), *range(60, 100), *range(103, 200)]
+    frame_df = pd.DataFrame([{"timestamp": T0 + m * 60_000, "open": 100.0, "high": 101.0, "low": 99.0,
+                              "close": 100.0, "volume": 1.0} for m in minutes])
+    path = tmp_path / f"X{suffix}"
+    frame_df.to_parquet(path) if suffix == ".parquet" else frame_df.to_csv(path, index=False)
+    exchange = csv_exchange("cov-ex", files={"X": path})
+    frame = FrameSchema(frame_name="cov", interval="1m", start_date="2025-01-01T00:00Z",
+                        end_date="2025-01-01T03:19Z")
+    from_times = check_timestamps(exchange.source.timestamps("X", *frame_load_range(frame)), "cov-ex", "X", frame)
+    from_candles = check_coverage(load_frame_candles(exchange, frame, "X"), "cov-ex", "X", frame)
+    assert from_times == from_candles and from_times.gaps == 2
+
+
+def test_an_unsorted_file_is_refused_by_validation_even_on_the_time_column_path(tmp_path):
+    from btfarm.shared.exchanges import csv_exchange
+
+    path = tmp_path / "X.csv"
+    path.write_text("timestamp,open,high,low,close,volume\n"
+                    f"{T0 + 60_000},100,101,99,100,1\n{T0},100,101,99,100,1\n")
+    with pytest.raises(CandleDataError, match="not sorted"):
+        csv_exchange("csv-ex", files={"X": path}).source.timestamps("X", T0, T0 + 120_000)
