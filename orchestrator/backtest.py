@@ -20,8 +20,10 @@ from btfarm.shared.store import run_status
 from btfarm.shared.store.stop_flags import StopPoller
 
 from .instances import Instance, InstanceUtils
-from .reports.dump import dump_report
+from .reports.dump import FORMATS, dump_bundle
+from .reports.pictures import equity_picture
 from .reports.render import render_backtest
+from .reports.series import equity_series
 from .run_thread import RunThread
 from .state_client import state
 
@@ -131,18 +133,28 @@ class BacktestUtils(InstanceUtils):
                             fingerprint=run.fingerprint(), coverage=run.coverage,
                             rejections=list(run.core.rejections))
 
-    def get_report(self, symbol: str, strategy_name: str, columns: Sequence[Any] | None = None) -> str:
+    def get_report(self, symbol: str, strategy_name: str, columns: Sequence[Any] | None = None,
+                   pictures: Sequence[tuple[str, str]] = ()) -> str:
         inst, run = self._run_of(symbol, strategy_name, "Backtest.get_report")
         closed = list(run.closed)
         return render_backtest(symbol, strategy_name, run.exchange.exchange_name, run.frame.frame_name,
                                closed, run.statistics(), columns, fingerprint=run.fingerprint(),
-                               rejections=run.core.rejections, coverage=run.coverage.describe())
+                               rejections=run.core.rejections, coverage=run.coverage.describe(),
+                               pictures=pictures)
 
     def dump(self, symbol: str, strategy_name: str, path: str | Path | None = None,
-             columns: Sequence[Any] | None = None) -> Path:
-        """Write the report; default ``./dump/backtest/{strategy_name}.md``."""
-        text = self.get_report(symbol, strategy_name, columns)
-        return dump_report(text, "backtest", strategy_name, path)
+             columns: Sequence[Any] | None = None, formats: Sequence[str] = FORMATS) -> Path:
+        """Write the report, its equity picture and its HTML twin; default
+        ``./dump/backtest/{strategy_name}.md`` (``formats``: "md", "html" or both)."""
+        _, run = self._run_of(symbol, strategy_name, "Backtest.dump")
+
+        def render(stem: str) -> tuple[str, dict[str, str]]:
+            file = f"{stem}.equity.svg"
+            picture = equity_picture(equity_series(run.closed), f"{strategy_name} on {symbol}")
+            text = self.get_report(symbol, strategy_name, columns, [("Equity and drawdown", file)])
+            return text, {file: picture}
+
+        return dump_bundle(render, "backtest", strategy_name, path, formats)
 
 
 def _route_event(kind: str, record: dict[str, Any]) -> None:

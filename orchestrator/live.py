@@ -50,8 +50,10 @@ from btfarm.shared.store.stop_flags import StopPoller
 from btfarm.shared.trade_signal import SignalRow
 
 from .instances import Instance, InstanceUtils
-from .reports.dump import dump_report
+from .reports.dump import FORMATS, dump_bundle
+from .reports.pictures import equity_picture
 from .reports.render import render_live
+from .reports.series import equity_series
 from .run_thread import RunThread
 from .state_client import state
 
@@ -344,15 +346,29 @@ class LiveUtils(InstanceUtils):
                         stats=compute_live_statistics(rows).model_copy(update={"rejected_signals": rejected}),
                         events=[to_model(r) for r in rows], rejections=rejections)
 
-    def get_report(self, symbol: str, strategy_name: str, columns: Sequence[Any] | None = None) -> str:
+    def get_report(self, symbol: str, strategy_name: str, columns: Sequence[Any] | None = None,
+                   pictures: Sequence[tuple[str, str]] = ()) -> str:
         data = self.get_data(symbol, strategy_name)
         return render_live(symbol, strategy_name, data.exchange_name, data.events, data.stats, columns,
-                           rejections=data.rejections)
+                           rejections=data.rejections, pictures=pictures)
 
     def dump(self, symbol: str, strategy_name: str, path: str | Path | None = None,
-             columns: Sequence[Any] | None = None) -> Path:
-        """Write the report; default ``./dump/live/{strategy_name}.md``."""
-        return dump_report(self.get_report(symbol, strategy_name, columns), "live", strategy_name, path)
+             columns: Sequence[Any] | None = None, formats: Sequence[str] = FORMATS) -> Path:
+        """Write the report, the equity of the closed trades so far (with the open
+        position's entry, TP and SL) and the HTML twin; default ``./dump/live/{strategy_name}.md``."""
+        def render(stem: str) -> tuple[str, dict[str, str]]:
+            data = self.get_data(symbol, strategy_name)
+            closed = [e.model_dump() for e in data.events if e.action == "closed"]
+            levels = {}
+            if data.signal is not None and data.phase != "idle":
+                levels = {"entry": data.signal.price_open, "TP": data.signal.price_take_profit,
+                          "SL": data.signal.price_stop_loss}
+            file = f"{stem}.equity.svg"
+            picture = equity_picture(equity_series(closed), f"{strategy_name} on {symbol} (live)",
+                                     {k: v for k, v in levels.items() if v is not None})
+            return self.get_report(symbol, strategy_name, columns, [("Equity so far", file)]), {file: picture}
+
+        return dump_bundle(render, "live", strategy_name, path, formats)
 
 
 Live = LiveUtils()

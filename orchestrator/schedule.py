@@ -47,7 +47,9 @@ from btfarm.workers.app import app as celery_app
 from btfarm.workers.startup import import_modules
 
 from .reports.comparison import render_comparison, snapshot
-from .reports.dump import dump_report
+from .reports.dump import dump_bundle
+from .reports.pictures import rank_change_picture
+from .reports.series import rank_changes
 from .state_client import state
 from .walker import Walker
 
@@ -182,8 +184,15 @@ def compare_run(walker_name: str, symbol: str, now: datetime | None = None) -> d
     raw = r.get(last_key)
     previous = json.loads(raw) if raw else None
     current = snapshot(data, str(report), stamp)
-    comparison = dump_report(render_comparison(walker_name, symbol, current, previous), "walker",
-                             walker_name, path=f"walker/{walker_name}/{stamp}-{symbol}-comparison.md")
+    def render(stem: str) -> tuple[str, dict[str, str]]:
+        if previous is None:
+            return render_comparison(walker_name, symbol, current, None), {}
+        file = f"{stem}.ranks.svg"
+        picture = rank_change_picture(rank_changes(current, previous), current["metric"])
+        return render_comparison(walker_name, symbol, current, previous, picture=file), {file: picture}
+
+    comparison = dump_bundle(render, "walker", walker_name,
+                             path=f"walker/{walker_name}/{stamp}-{symbol}-comparison.md")
     r.set(last_key, json.dumps(current))
     return {"report": str(report), "comparison": str(comparison), "stamp": stamp,
             "best_strategy": data.best_strategy, "previous": previous["stamp"] if previous else None}

@@ -42,8 +42,9 @@ from btfarm.shared.store import sweep_plan
 from btfarm.shared.store.sweep_plan import SweepPlan
 
 from .instances import Instance, InstanceUtils
-from .reports.dump import dump_report
+from .reports.dump import FORMATS, dump_bundle
 from .reports.render import render_walker
+from .reports.walker_pictures import walker_pictures
 from .run_thread import RunThread
 from .state_client import state
 from .sweep_run import new_plan, produce, resumable_plan
@@ -115,9 +116,15 @@ class WalkerUtils(InstanceUtils):
     def get_report(self, symbol: str, walker_name: str, columns: Sequence[Any] | None = None,
                    pnl_columns: Sequence[Any] | None = None, top_n: int | None = None) -> str:
         sweep = self._sweep_of(symbol, walker_name, "Walker.get_report")
+        return self._report(sweep, columns, pnl_columns, top_n)[0]
+
+    def _report(self, sweep: SweepTally, columns, pnl_columns, top_n, stem: str | None = None
+                ) -> tuple[str, dict[str, str]]:
+        """The markdown and, with ``stem``, the pictures named after it."""
         data = sweep.data()
         shown = data.strategies[:min(top_n or PNL_TABLES, PNL_TABLES)]
         closed, recomputed = sweep.closed_for([s.strategy_name for s in shown])
+        files, links = walker_pictures(stem, data, sweep.variants, closed) if stem else ({}, [])
         return render_walker(
             {**data.model_dump(), "strategies": [{"strategy_name": s.strategy_name, "stats": s.stats}
                                                  for s in data.strategies]},
@@ -125,14 +132,17 @@ class WalkerUtils(InstanceUtils):
             pnl_columns=pnl_columns, top_n=top_n, unfinished=data.unfinished,
             fingerprints=data.fingerprints, run_id=data.run_id, unranked=data.unranked,
             rejections=data.rejections, recomputed=recomputed, min_trades=data.min_trades,
-            coverage=data.coverage)
+            coverage=data.coverage, pictures=links), files
 
     def dump(self, symbol: str, walker_name: str, path: str | Path | None = None,
              columns: Sequence[Any] | None = None, pnl_columns: Sequence[Any] | None = None,
-             top_n: int | None = None) -> Path:
-        """Write the report; default ``./dump/walker/{walker_name}.md``."""
-        text = self.get_report(symbol, walker_name, columns, pnl_columns, top_n)
-        return dump_report(text, "walker", walker_name, path)
+             top_n: int | None = None, formats: Sequence[str] = FORMATS) -> Path:
+        """Write the report, its pictures (a heatmap per pair of swept parameters, the
+        metric's distribution, the best equity curves) and its HTML twin; default
+        ``./dump/walker/{walker_name}.md``."""
+        sweep = self._sweep_of(symbol, walker_name, "Walker.dump")
+        return dump_bundle(lambda stem: self._report(sweep, columns, pnl_columns, top_n, stem),
+                           "walker", walker_name, path, formats)
 
 
 Walker = WalkerUtils()

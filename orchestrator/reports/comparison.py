@@ -31,8 +31,9 @@ def _value(value: float | None) -> str:
 
 
 def render_comparison(walker_name: str, symbol: str, current: Mapping[str, Any],
-                      previous: Mapping[str, Any] | None) -> str:
-    """Markdown: this run against ``previous`` (None: the first run)."""
+                      previous: Mapping[str, Any] | None, picture: str | None = None) -> str:
+    """Markdown: this run against ``previous`` (None: the first run); ``picture`` is the
+    file of the rank-change picture, linked below the table."""
     metric = current["metric"]
     lines = [f"# Walker comparison: {fmt.inline(walker_name)} on {fmt.inline(symbol)}", "",
              f"- This run: {current['stamp']} ({current['report']})"]
@@ -63,4 +64,6 @@ def render_comparison(walker_name: str, symbol: str, current: Mapping[str, Any],
     if gone:
         lines += ["", "Ranked in the previous run but not in this one: "
                   + ", ".join(fmt.inline(n) for n in gone)]
+    if picture:
+        lines += ["", f"![Rank changes]({picture})"]
     return "\n".join(lines) + "\n"

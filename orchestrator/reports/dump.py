@@ -1,4 +1,6 @@
-"""Writing a rendered report to ``{dump_dir}/{mode}/{name}.md``, atomically.
+"""Writing a rendered report to ``{dump_dir}/{mode}/{name}.md``, atomically, with its
+pictures beside it (``{name}.{picture}.svg``, linked from the markdown) and its
+self-contained HTML twin (``{name}.html``, pictures inlined).
 
 A report lands inside the dump folder or nowhere: a path that resolves
 outside it (absolute elsewhere, ``..``, a symlink pointing out) is refused
@@ -18,20 +20,44 @@ from btfarm.shared.settings import get_settings
 from btfarm.shared.store.keys import MODES  # the sub-folders of the dump folder
 
 REPORT_FILE_MODE = 0o644  # permissions of a written report
+FORMATS = ("md", "html")  # what ``dump(..., formats=...)`` may write; both by default
 
 
-def dump_report(text: str, mode: str, name: str, path: str | os.PathLike[str] | None = None,
+def check_formats(formats) -> tuple[str, ...]:
+    """``formats`` as a tuple of known report formats, or ReportError naming the bad one."""
+    chosen = (formats,) if isinstance(formats, str) else tuple(formats)
+    bad = [f for f in chosen if f not in FORMATS]
+    if bad or not chosen:
+        raise ReportError(f"report formats {chosen!r}: use one or both of {', '.join(FORMATS)}")
+    return chosen
+
+
+def dump_bundle(render, mode: str, name: str, path: str | os.PathLike[str] | None = None,
+                formats=FORMATS, dump_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Write a report with its pictures: ``render(stem)`` returns (markdown, {file: svg})
+    for pictures named after ``stem``; returns the markdown file (the HTML one when only
+    HTML is asked for)."""
+    chosen = check_formats(formats)
+    target = report_path(mode, name, path, dump_dir)
+    text, pictures = render(target.stem)
+    for file, svg in pictures.items():
+        if "md" in chosen:  # the HTML twin inlines them: standalone files serve the markdown
+            _write_atomically(target.parent / file, svg)
+    if "html" in chosen:
+        from .html import to_html
+
+        _write_atomically(target.with_suffix(".html"), to_html(text, f"{mode}: {name}", pictures))
+    if "md" in chosen:
+        _write_atomically(target, text)
+        return target
+    return target.with_suffix(".html")
+
+
+def report_path(mode: str, name: str, path: str | os.PathLike[str] | None = None,
                 dump_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Write ``text`` and return the file it went to.
-
-    Default target: ``{dump_dir or settings.dump_dir}/{mode}/{name}.md``. A
-    relative ``path`` is taken inside the dump folder; an absolute one must lie
-    inside it too.
-    """
+    """Where a report goes (checked to lie inside the dump folder), its folder made."""
     if mode not in MODES:
         raise ReportError(f"report mode {mode!r} is unknown; use one of {', '.join(MODES)}")
-    if not isinstance(text, str):
-        raise ReportError(f"report text must be a str, got {type(text).__name__}")
     root = Path(dump_dir if dump_dir is not None else get_settings().dump_dir).expanduser()
     requested = Path(path) if path is not None else Path(mode) / f"{name}.md"
     target = requested if requested.is_absolute() else root / requested
@@ -45,6 +71,20 @@ def dump_report(text: str, mode: str, name: str, path: str | os.PathLike[str] | 
     if resolved.is_dir():
         raise ReportError(f'report path "{requested}" is a folder ("{resolved}"); name a file')
     resolved.parent.mkdir(parents=True, exist_ok=True)
+    return resolved
+
+
+def dump_report(text: str, mode: str, name: str, path: str | os.PathLike[str] | None = None,
+                dump_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Write ``text`` and return the file it went to.
+
+    Default target: ``{dump_dir or settings.dump_dir}/{mode}/{name}.md``. A
+    relative ``path`` is taken inside the dump folder; an absolute one must lie
+    inside it too.
+    """
+    if not isinstance(text, str):
+        raise ReportError(f"report text must be a str, got {type(text).__name__}")
+    resolved = report_path(mode, name, path, dump_dir)
     _write_atomically(resolved, text)
     return resolved
 

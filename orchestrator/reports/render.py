@@ -58,7 +58,8 @@ def environment() -> jinja2.Environment:
 def render_backtest(symbol: str, strategy_name: str, exchange_name: str, frame_name: str,
                     closed: Sequence[Mapping[str, Any] | BaseModel], stats: StatsArg = None,
                     columns: ColumnsArg = None, fingerprint: Mapping[str, Any] | None = None,
-                    rejections: Sequence[str] = (), coverage: str | None = None) -> str:
+                    rejections: Sequence[str] = (), coverage: str | None = None,
+                    pictures: Sequence[tuple[str, str]] = ()) -> str:
     """The backtest report: the statistics with their hints, the rejected signals'
     first reasons, the closed signals, the fingerprint.
 
@@ -78,6 +79,7 @@ def render_backtest(symbol: str, strategy_name: str, exchange_name: str, frame_n
         rejected=fmt.integer(stats_dict.get("rejected_signals")),
         rejections=[fmt.inline(m) for m in rejections],
         coverage=fmt.inline(coverage) if coverage else None,
+        pictures=list(pictures),
         fingerprint=[(fmt.inline(str(k)), fmt.cell(_fingerprint_value(k, v)))
                      for k, v in (fingerprint or {}).items()],
     )
@@ -94,7 +96,8 @@ def _fingerprint_value(key: str, value: Any) -> str:
 
 def render_live(symbol: str, strategy_name: str, exchange_name: str,
                 events: Sequence[Mapping[str, Any] | BaseModel], stats: StatsArg = None,
-                columns: ColumnsArg = None, rejections: Sequence[str] = ()) -> str:
+                columns: ColumnsArg = None, rejections: Sequence[str] = (),
+                pictures: Sequence[tuple[str, str]] = ()) -> str:
     """The live report: event counts, the closed-signal statistics, what was rejected, the events.
 
     ``stats`` None computes them (a ``LiveStatistics``) from ``events``.
@@ -116,6 +119,7 @@ def render_live(symbol: str, strategy_name: str, exchange_name: str,
         statistics=_statistics(stats_dict, BacktestStatistics.model_fields),
         rejected=fmt.integer(stats_dict.get("rejected_signals")),
         rejections=[fmt.inline(m) for m in rejections],
+        pictures=list(pictures),
     )
 
 
@@ -129,7 +133,8 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
                   unranked: Mapping[str, tuple[str, StatsArg]] | None = None,
                   rejections: Mapping[str, tuple[int, Sequence[str]]] | None = None,
                   recomputed: Mapping[str, StatsArg] | None = None,
-                  min_trades: int | None = None, coverage: str | None = None) -> str:
+                  min_trades: int | None = None, coverage: str | None = None,
+                  pictures: Sequence[tuple[str, str]] = ()) -> str:
     """The walker report: header, ranked comparison (winner marked), failures, PnL tables.
 
     ``data`` is a dict or model with ``walker_name``, ``symbol``, ``exchange_name``,
@@ -220,6 +225,7 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
                   for name, (why, st) in (unranked or {}).items()],
         min_trades=min_trades,
         coverage=fmt.inline(coverage) if coverage else None,
+        pictures=list(pictures),
         rejections=[{"strategy_name": fmt.cell(name), "count": count,
                      "messages": [fmt.cell(m) for m in messages]}
                     for name, (count, messages) in (rejections or {}).items()],

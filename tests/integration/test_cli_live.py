@@ -126,6 +126,9 @@ def test_sigkill_then_restart_restores_the_signal_and_closes_it_once(live_proces
     assert f"opened {victim}" not in out and f"closed {victim}" in out
     report = (lp.tmp_path / "dump" / "live" / "hold.md").read_text()
     assert victim in report
+    assert "![Equity so far](hold.equity.svg)" in report  # the picture, beside it and in the HTML twin
+    assert (lp.tmp_path / "dump" / "live" / "hold.equity.svg").read_text().count("<path") > 5
+    assert "data:image/svg+xml;base64," in (lp.tmp_path / "dump" / "live" / "hold.html").read_text()
 
 
 def test_sigterm_with_an_open_signal_waits_for_its_close_then_exits_0(live_process):

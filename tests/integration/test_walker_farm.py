@@ -318,6 +318,9 @@ def test_beat_entry_fires_and_dumps_a_dated_report_and_a_comparison(farm_url, tm
     assert "| Strategy | Rank | Previous rank | Rank change |" in second
     assert "| farm-pullback |" in second and "| = |" in second  # same data: ranks unchanged
     assert "first run" in comparisons[0].read_text()
+    picture = comparisons[1].with_name(comparisons[1].stem + ".ranks.svg")  # the rank changes, drawn
+    assert f"![Rank changes]({picture.name})" in second and picture.read_text().count("<path") > 3
+    assert comparisons[1].with_suffix(".html").exists()
 
 
 def local_only_signal(symbol, when):
@@ -424,3 +427,34 @@ def test_btfarm_worker_imports_the_module_and_serves_or_exits_naming_a_bad_one(f
         assert "imported tests.farm_strategies" in good.log()
     finally:
         good.stop()
+
+
+def test_the_walker_report_pictures_are_written_linked_and_drawn_from_the_ranked_results(farm_url, tmp_path):
+    import numpy as np
+
+    from btfarm.orchestrator.reports.series import heatmap
+    from btfarm.orchestrator.reports.walker_pictures import swept_grids
+
+    list(Walker.run(SYMBOL, "farm-sweep"))
+    data = Walker.get_data(SYMBOL, "farm-sweep")
+    path = Walker.dump(SYMBOL, "farm-sweep")
+    text = path.read_text()
+    folder = path.parent
+    for alt, file in (("sharpe_ratio of farm-sma by fast and slow", "farm-sweep.heatmap-farm-sma-fast-slow.svg"),
+                      ("sharpe_ratio over the variants", "farm-sweep.distribution.svg"),
+                      ("Equity of the best strategies", "farm-sweep.top-equity.svg")):
+        assert f"![{alt}]({file})" in text
+        assert (folder / file).read_text().count("<path") > 5
+    assert text.index("## Comparison") < text.index("## Pictures") < text.index("## PnL by strategy")
+    assert (folder / "farm-sweep.html").read_text().count("data:image/svg+xml;base64,") == 3
+    # the series behind the heatmap: each ranked variant's metric at its cell, the unranked one NaN
+    sweep = Walker._sweep_of(SYMBOL, "farm-sweep", "test")
+    grid = swept_grids(sweep.variants)["farm-sma"]
+    assert grid == {"fast": farm_strategies.FAST, "slow": farm_strategies.SLOW}
+    ranked = {s.strategy_name: s.metric_value for s in data.strategies}
+    results = {v.strategy_name: (v.params, ranked.get(v.strategy_name)) for v in sweep.variants if v.params}
+    hm = heatmap(grid, results, "fast", "slow", {})
+    for name, (params, value) in results.items():
+        cell = hm.matrix[grid["slow"].index(params["slow"]), grid["fast"].index(params["fast"])]
+        assert (np.isnan(cell) and name not in ranked) or cell == value, name
+    assert np.isnan(hm.matrix[grid["slow"].index(20), grid["fast"].index(20)])  # never ranked, never zero

@@ -1,0 +1,37 @@
+"""Make the README's picture from the reference data: python docs/make_pictures.py
+
+Backtests the README example ("sma-cross-5m" on ../shared/data/sim-30d-1m.csv)
+through the public API, as `btfarm backtest` does, and keeps the equity
+picture its report draws as docs/sma-cross-5m-equity.svg.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "sma-cross-5m-equity.svg"
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        os.environ["BTFARM_DUMP_DIR"] = str(Path(scratch) / "dump")
+        os.environ["BTFARM_STATE_DIR"] = str(Path(scratch) / "state")
+        sys.path.insert(0, str(HERE.parent))
+        from btfarm.orchestrator import Backtest
+        from btfarm.shared.importing import import_user_module
+
+        import_user_module(str(HERE.parent / "examples" / "sma_cross_5m.py"))
+        for _ in Backtest.run("SIMUSDT", "sma-cross-5m", "sim", "sim-30d"):
+            pass
+        report = Backtest.dump("SIMUSDT", "sma-cross-5m", formats=("md",))
+        shutil.copyfile(report.with_name("sma-cross-5m.equity.svg"), OUT)
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""The reports' pictures, drawn with matplotlib (Agg, no display) as SVG text.
+
+Each function draws what a ``series`` function computed; nothing here
+computes a statistic. Figures are built with ``matplotlib.figure.Figure``
+(no pyplot state, safe in threads) and written with a fixed hash salt, so
+the same data gives the same file.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+from matplotlib import rcParams  # noqa: E402
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from .series import EquitySeries, Heatmap, thin  # noqa: E402
+
+rcParams["svg.hashsalt"] = "btfarm"  # stable element ids: the same data, the same file
+rcParams["svg.fonttype"] = "none"  # text as text: smaller files, selectable labels
+MARK_TRADES_UP_TO = 60  # entries and exits are marked when there are at most this many trades
+ANNOTATE_CELLS_UP_TO = 144  # a heatmap writes each cell's value when it has at most this many
+WIDTH, HEIGHT = 9.0, 4.8  # inches
+
+
+def _dates(ms: Sequence[int] | Any) -> list[datetime]:
+    return [datetime.fromtimestamp(int(t) / 1000, tz=UTC) for t in ms]
+
+
+def _svg(figure: Figure) -> str:
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    return buffer.getvalue()
+
+
+def _time_axis(axis) -> None:
+    locator = AutoDateLocator()
+    axis.xaxis.set_major_locator(locator)
+    axis.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+
+
+def equity_picture(series: EquitySeries, title: str, levels: Mapping[str, float] | None = None) -> str:
+    """Equity of closed trades (compounded) with the drawdown beneath it; ``levels``
+    (e.g. an open position's entry, TP and SL) are drawn as labelled lines on a
+    price axis of their own."""
+    figure = Figure(figsize=(WIDTH, HEIGHT))
+    top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 1))
+    times, equity = thin(series.times_ms, series.equity)
+    _, drawdown = thin(series.times_ms, series.drawdown)
+    dates = _dates(times)
+    top.plot(dates, equity, color="#1f77b4", linewidth=1.2, label="equity (compounded)")
+    top.axhline(1.0, color="#999999", linewidth=0.6)
+    if 0 < len(series.exits_ms) <= MARK_TRADES_UP_TO:
+        at_exit = series.equity[1:]
+        top.scatter(_dates(series.exits_ms), at_exit, s=14, color="#d62728", zorder=3, label="exit")
+        top.scatter(_dates(series.entries_ms), series.equity[:-1], s=14, marker="^", color="#2ca02c",
+                    zorder=3, label="entry")
+    top.set_ylabel("equity")
+    top.set_title(title)
+    top.legend(loc="upper left", fontsize=8)
+    bottom.fill_between(_dates(times[: len(drawdown)]), 0, -drawdown, color="#d62728", alpha=0.35, step="post")
+    bottom.set_ylabel("drawdown %")
+    _time_axis(bottom)
+    if levels:
+        side = top.twinx()
+        for label, value in levels.items():
+            side.axhline(value, linestyle="--", linewidth=0.9, color={"TP": "#2ca02c", "SL": "#d62728"}.get(
+                label, "#555555"))
+            side.annotate(f"{label} {value:.6g}", (1.0, value), xycoords=("axes fraction", "data"),
+                          fontsize=8, ha="right", va="bottom")
+        side.set_ylabel("price (open position)")
+    if not len(series.exits_ms):
+        top.text(0.5, 0.5, "no closed signal yet", transform=top.transAxes, ha="center", va="center")
+    return _svg(figure)
+
+
+def heatmap_picture(heatmap: Heatmap, metric: str) -> str:
+    """The metric over two parameters; cells with no ranked variant are grey and say n/a."""
+    figure = Figure(figsize=(WIDTH, HEIGHT))
+    axis = figure.subplots()
+    data = heatmap.matrix
+    cmap = matplotlib.colormaps["viridis"].copy()
+    cmap.set_bad("#dddddd")
+    image = axis.imshow(data, cmap=cmap, aspect="auto", origin="lower")
+    axis.set_xticks(range(len(heatmap.x_values)), [str(v) for v in heatmap.x_values])
+    axis.set_yticks(range(len(heatmap.y_values)), [str(v) for v in heatmap.y_values])
+    axis.set_xlabel(heatmap.x_param)
+    axis.set_ylabel(heatmap.y_param)
+    fixed = ", ".join(f"{k}={v}" for k, v in heatmap.fixed.items())
+    axis.set_title(f"{metric} by {heatmap.x_param} and {heatmap.y_param}" + (f" ({fixed})" if fixed else ""))
+    figure.colorbar(image, ax=axis, label=metric)
+    if data.size <= ANNOTATE_CELLS_UP_TO:
+        for (row, col), value in zip(((r, c) for r in range(data.shape[0]) for c in range(data.shape[1])),
+                                     data.ravel(), strict=True):
+            text = "n/a" if math.isnan(value) else f"{value:.3g}"
+            axis.text(col, row, text, ha="center", va="center", fontsize=7,
+                      color="#333333" if math.isnan(value) else "white")
+    return _svg(figure)
+
+
+def distribution_picture(values: Sequence[float], best: float | None, metric: str, not_ranked: int,
+                         not_finished: int) -> str:
+    """The metric over every ranked variant, the best marked; what is missing is said, not zeroed."""
+    figure = Figure(figsize=(WIDTH, HEIGHT * 0.7))
+    axis = figure.subplots()
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if finite:
+        axis.hist(finite, bins=min(50, max(5, len(finite) // 4)), color="#1f77b4", alpha=0.8)
+    if best is not None:
+        axis.axvline(best, color="#d62728", linewidth=1.5, label=f"best {best:.4g}")
+        axis.legend(fontsize=8)
+    axis.set_xlabel(metric)
+    axis.set_ylabel("variants")
+    missing = [f"{not_ranked} not ranked"] if not_ranked else []
+    missing += [f"{not_finished} did not finish"] if not_finished else []
+    axis.set_title(f"{metric} over {len(finite)} ranked variants" + (f" ({', '.join(missing)})" if missing else ""))
+    return _svg(figure)
+
+
+def top_equity_picture(curves: Mapping[str, EquitySeries], title: str) -> str:
+    """The equity curves of the best strategies, overlaid."""
+    figure = Figure(figsize=(WIDTH, HEIGHT * 0.8))
+    axis = figure.subplots()
+    for name, series in curves.items():
+        times, equity = thin(series.times_ms, series.equity)
+        axis.plot(_dates(times), equity, linewidth=1.1, label=name)
+    axis.axhline(1.0, color="#999999", linewidth=0.6)
+    axis.set_ylabel("equity (compounded)")
+    axis.set_title(title)
+    axis.legend(fontsize=7, loc="upper left")
+    _time_axis(axis)
+    return _svg(figure)
+
+
+def rank_change_picture(changes: Sequence[tuple[str, int | None, int]], metric: str) -> str:
+    """Each strategy's rank in the previous run and in this one (1 at the top); a new
+    one is a dot on the right."""
+    figure = Figure(figsize=(WIDTH * 0.8, max(3.0, 0.28 * len(changes) + 1.2)))
+    axis = figure.subplots()
+    for name, before, now in changes:
+        color = "#999999" if before is None or before == now else "#2ca02c" if before > now else "#d62728"
+        if before is not None:
+            axis.plot([0, 1], [before, now], color=color, linewidth=1.2, marker="o", markersize=3)
+        else:
+            axis.plot([1], [now], color="#1f77b4", marker="o", markersize=4)
+        axis.annotate(f"{now}. {name}", (1, now), xytext=(6, 0), textcoords="offset points",
+                      va="center", fontsize=7)
+    axis.set_xticks([0, 1], ["previous run", "this run"])
+    axis.set_xlim(-0.2, 2.2)
+    axis.invert_yaxis()
+    axis.set_ylabel("rank")
+    axis.set_title(f"rank by {metric}: previous run -> this run (green up, red down, blue new)")
+    axis.spines[["top", "right"]].set_visible(False)
+    return _svg(figure)
