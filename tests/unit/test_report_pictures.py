@@ -71,3 +71,13 @@ def test_rank_changes_pair_each_strategy_with_its_previous_rank():
                            {"strategy_name": "new", "rank": 3}]}
     assert rank_changes(current, previous) == [("b", 2, 1), ("a", 1, 2), ("new", None, 3)]
     assert rank_changes(current, previous, most=1) == [("b", 2, 1)]
+
+
+def test_the_live_picture_draws_the_open_positions_levels_and_says_when_nothing_closed():
+    from btfarm.orchestrator.reports.pictures import equity_picture
+
+    empty = equity_series([])
+    svg = equity_picture(empty, "live", {"entry": 100.0, "TP": 104.0, "SL": 96.0})
+    for text in ("entry 100", "TP 104", "SL 96", "no closed signal yet"):
+        assert text in svg, text
+    assert list(empty.equity) == [1.0] and list(empty.drawdown) == [0.0]
