@@ -23,6 +23,7 @@ def main() -> None:
         os.environ["BTFARM_STATE_DIR"] = str(Path(scratch) / "state")
         sys.path.insert(0, str(HERE.parent))
         from btfarm.orchestrator import Backtest
+        from btfarm.orchestrator.state_client import reset_state
         from btfarm.shared.importing import import_user_module
 
         import_user_module(str(HERE.parent / "examples" / "sma_cross_5m.py"))
@@ -30,6 +31,7 @@ def main() -> None:
             pass
         report = Backtest.dump("SIMUSDT", "sma-cross-5m", formats=("md",))
         shutil.copyfile(report.with_name("sma-cross-5m.equity.svg"), OUT)
+        reset_state()  # leave (and so stop) the private Redis before its folder goes
     print(f"wrote {OUT}")
 
 

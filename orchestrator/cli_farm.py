@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from typing import Any
 
@@ -43,6 +44,11 @@ def walker(module: str | None, walker_name: str | None, symbol: str, chunk_size:
 
     from .local_pool import register_imports
     from .walker import Walker
+
+    # SIGTERM and SIGHUP end a sweep as Ctrl-C does: stopped cooperatively, the local worker
+    # and the private Redis stopped by PID (the default action would leave both running)
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, signal.default_int_handler)
 
     if module == "resume":
         if walker_name is None or not walker_name.strip():

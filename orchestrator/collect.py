@@ -151,7 +151,7 @@ def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Colle
         try:
             now = time.monotonic()
             if now >= next_lease:
-                sweep_plan.hold_lease(state(), sweep.run_id, attempt)
+                sweep_plan.hold_lease(state(), sweep.run_id, attempt, sweep.walker_name, sweep.symbol)
                 next_lease = now + LEASE_RENEW_SECONDS
             records = collector.wait(WAIT_SECONDS)
             if not records and now - max(last_result, last_check) > STALL_SECONDS:

@@ -128,7 +128,7 @@ def produce(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> N
         sweep_plan.queue_attempt(pipe, plan, resume)
         sweep.queue_status(pipe, inst)
         attempt = sweep_plan.attempt_of(pipe.execute(), resume)
-        sweep_plan.hold_lease(r, run_id, attempt)
+        sweep_plan.hold_lease(r, run_id, attempt, plan.walker_name, inst.symbol)
         collector = Collector(blocking, run_id, [v.strategy_name for v in variants])
         if resume:
             for record in collector.stored():

@@ -85,6 +85,7 @@ class WalkerUtils(InstanceUtils):
 
     def _launch_resume(self, run_id: str) -> tuple[Instance, RunThread]:
         plan = resumable_plan(run_id)
+        sweep_plan.claim(state(), plan)
         inst = self._instance(plan.symbol, plan.walker_name)
         context = {"exchange_name": plan.exchange_name, "frame_name": plan.frame_name}
         return inst, self._start_or_join(inst, context, lambda i, t: produce(i, t, plan, resume=True))
@@ -96,8 +97,12 @@ class WalkerUtils(InstanceUtils):
 
     def _launch(self, symbol: str, walker_name: str, chunk_size: int | None,
                 needed_by: str) -> tuple[Instance, RunThread]:
-        plan = new_plan(symbol, walker_name, chunk_size, needed_by)
         inst = self._instance(symbol, walker_name)
+        running = inst.task
+        if running is not None and not running.finished:  # this process runs it: join
+            return inst, running
+        plan = new_plan(symbol, walker_name, chunk_size, needed_by)
+        sweep_plan.claim(state(), plan)  # another process runs it: refused, naming its run id
         context = {"exchange_name": plan.exchange_name, "frame_name": plan.frame_name}
         return inst, self._start_or_join(inst, context, lambda i, t: produce(i, t, plan, resume=False))
 

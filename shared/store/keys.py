@@ -138,6 +138,18 @@ def walker_lease(run_id: str) -> str:
     return f"{PREFIX}walker:{_part(run_id, 'run_id')}:lease"
 
 
+def walker_owner(walker_name: str, symbol: str) -> str:
+    """STRING (run id): the sweep collecting this walker on this symbol now, on any host.
+
+    Writer: the orchestrator, SET NX when a sweep (or a resume) starts, renewed with
+    ``walker_lease``, deleted when the sweep ends.
+    Reader: the same, before it starts: a second orchestrator on the same walker and
+    symbol is refused with this run id instead of running it twice.
+    TTL: ``WALKER_LEASE_SECONDS`` (a dead orchestrator frees it within that).
+    """
+    return f"{PREFIX}walker-owner:{_part(walker_name, 'walker_name')}:{_part(symbol, 'symbol')}"
+
+
 def walker_executions(run_id: str) -> str:
     """HASH variant name -> how many times a worker started backtesting it.
 

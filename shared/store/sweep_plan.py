@@ -16,7 +16,7 @@ import time
 import redis
 from pydantic import BaseModel
 
-from ..errors import NotFoundError, PersistenceError
+from ..errors import AlreadyRunningError, NotFoundError, PersistenceError
 from ..payloads import Variant
 from ..settings import get_settings, redact_url
 from . import keys
@@ -89,9 +89,27 @@ def attempt_of(replies: list, resume: bool) -> int:
     return int(replies[0 if resume else 1])
 
 
-def hold_lease(r: redis.Redis | redis.client.Pipeline, run_id: str, attempt: int) -> None:
-    """Renew the lease: workers drop this sweep's chunks once it lapses."""
-    r.set(keys.walker_lease(run_id), attempt, ex=keys.WALKER_LEASE_SECONDS)
+def claim(r: redis.Redis, plan: SweepPlan) -> None:
+    """Take the walker and symbol for ``plan`` (``keys.walker_owner``), or AlreadyRunningError
+    naming the sweep that holds them: two orchestrators never run one walker twice."""
+    key = keys.walker_owner(plan.walker_name, plan.symbol)
+    if r.set(key, plan.run_id, nx=True, ex=keys.WALKER_LEASE_SECONDS):
+        return
+    holder = r.get(key)
+    if holder == plan.run_id:  # a resume of the sweep that held it (its orchestrator died)
+        return
+    raise AlreadyRunningError(
+        f"walker {plan.walker_name!r} on {plan.symbol} is already running as sweep {holder} (in another "
+        f"process or on another host); follow it with `btfarm list --mode walker`, stop it with "
+        f"`btfarm stop walker {plan.symbol} {plan.walker_name}`, or run this one when it ends")
+
+
+def hold_lease(r: redis.Redis, run_id: str, attempt: int, walker_name: str, symbol: str) -> None:
+    """Renew the lease (workers drop this sweep's chunks once it lapses) and the claim."""
+    pipe = r.pipeline(transaction=False)
+    pipe.set(keys.walker_lease(run_id), attempt, ex=keys.WALKER_LEASE_SECONDS)
+    pipe.expire(keys.walker_owner(walker_name, symbol), keys.WALKER_LEASE_SECONDS)
+    pipe.execute()
 
 
 def queue_end(pipe: redis.client.Pipeline, plan: SweepPlan, symbol: str, state: str, tested: int,
@@ -99,6 +117,7 @@ def queue_end(pipe: redis.client.Pipeline, plan: SweepPlan, symbol: str, state: 
     """The attempt's end: its state, the lease dropped, and the measured cost per variant."""
     pipe.hset(keys.walker_run(plan.run_id), mapping={"state": state, "tested": tested})
     pipe.delete(keys.walker_lease(plan.run_id))
+    pipe.delete(keys.walker_owner(plan.walker_name, symbol))
     if seconds_per_variant:
         pipe.set(keys.walker_timing(plan.walker_name, symbol), seconds_per_variant,
                  ex=keys.WALKER_RESULT_TTL_SECONDS)

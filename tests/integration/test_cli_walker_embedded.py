@@ -4,6 +4,7 @@ Redis and a local worker pool started and stopped by the command itself."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -60,3 +61,26 @@ def test_a_local_pool_that_cannot_start_fails_the_run_with_its_reason(tmp_path, 
     finally:
         reset_state()
     assert _processes_under(tmp_path) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_to_btfarm_walker_cleans_up_like_ctrl_c(tmp_path, signum):
+    from tests.support.processes import farm_processes_under, wait_for
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
+    env.update(BTFARM_STATE_DIR=str(tmp_path / "state"), BTFARM_DUMP_DIR=str(tmp_path / "dump"),
+               BTFARM_LOCAL_WORKERS="1", PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-m", "btfarm.orchestrator.cli", "walker", "tests.farm_strategies",
+                             "farm-slow-sweep", "--no-dump"], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: any("celery" in " ".join(p.cmdline()) for p in farm_processes_under(tmp_path)), 60,
+                 "the local worker to start")
+        proc.send_signal(signum)
+        proc.wait(60)
+        wait_for(lambda: not farm_processes_under(tmp_path), 20, "the local worker and Redis to be gone")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert farm_processes_under(tmp_path) == []

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from btfarm.orchestrator import Walker, listen_walker_start
+from btfarm.orchestrator import AlreadyRunningError, Walker, listen_walker_start
 from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
 from btfarm.shared.ranking import rank
 from btfarm.shared.registry import get_exchange, get_frame, get_strategy, get_walker
@@ -458,3 +458,32 @@ def test_the_walker_report_pictures_are_written_linked_and_drawn_from_the_ranked
         cell = hm.matrix[grid["slow"].index(params["slow"]), grid["fast"].index(params["fast"])]
         assert (np.isnan(cell) and name not in ranked) or cell == value, name
     assert np.isnan(hm.matrix[grid["slow"].index(20), grid["fast"].index(20)])  # never ranked, never zero
+
+
+def test_a_second_orchestrator_on_the_same_walker_is_refused_with_the_first_run_id(farm_url, farm, tmp_path):
+    from btfarm.shared.store import keys
+
+    first = subprocess.Popen(
+        [sys.executable, "-m", "btfarm.orchestrator.cli", "walker", "tests.farm_strategies", "farm-slow-sweep",
+         "--symbol", SYMBOL, "--no-dump"], cwd=REPO, env=farm_env(farm_url), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True, start_new_session=True)
+    client = farm["server"].client()
+    try:
+        run_id = wait_for(lambda: client.get(keys.walker_owner("farm-slow-sweep", SYMBOL)), 30,
+                          "the first orchestrator to claim the walker")
+        second = cli(farm_url, "walker", "tests.farm_strategies", "farm-slow-sweep", "--symbol", SYMBOL,
+                     "--no-dump")
+        assert second.returncode == 2, second.stdout + second.stderr
+        flat = " ".join(second.stderr.split())
+        assert f"is already running as sweep {run_id}" in flat
+        with pytest.raises(AlreadyRunningError, match=run_id):  # the same through the Python API
+            Walker.run(SYMBOL, "farm-slow-sweep")
+    finally:
+        client.close()
+        Walker.stop(SYMBOL, "farm-slow-sweep")
+        assert first.wait(30) == 0 or first.returncode == 1  # stopped: a partial answer
+    client = farm["server"].client()
+    try:
+        assert client.get(keys.walker_owner("farm-slow-sweep", SYMBOL)) is None  # freed at the end
+    finally:
+        client.close()

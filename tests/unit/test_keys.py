@@ -36,6 +36,7 @@ def test_the_known_kinds_are_all_there():
         "walker_run",
         "walker_result",
         "walker_lease",
+        "walker_owner",
         "walker_executions",
         "chunk_task",
         "schedule_lock",
