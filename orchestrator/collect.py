@@ -20,7 +20,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import redis
@@ -132,9 +132,14 @@ class Collector:
 
 
 def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Collector,
-            pool: LocalPool | None, watch: ChunkWatch, attempt: int) -> None:
+            pool: LocalPool | None, watch: ChunkWatch, attempt: int,
+            restore: Callable[[int], int] | None = None) -> None:
     """Take results until every variant has one, the walker is stopped (then a grace
-    period), nothing arrives for the idle timeout, or Redis stays away too long."""
+    period), nothing arrives for the idle timeout, or Redis stays away too long.
+
+    Crash-only: when Redis comes back without the sweep's plan (restarted with no
+    persistence), ``restore(attempt)`` stores it again with the results held here and
+    resubmits what is missing; it returns the new attempt."""
     settings = get_settings()
     idle_timeout = settings.sweep_idle_timeout or settings.task_time_limit + IDLE_MARGIN_SECONDS
     poller = StopPoller(state(), "walker", inst.symbol, inst.name)
@@ -156,6 +161,10 @@ def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Colle
             records = collector.wait(WAIT_SECONDS)
             if not records and now - max(last_result, last_check) > STALL_SECONDS:
                 last_check = time.monotonic()
+                if restore is not None and not sweep_plan.plan_exists(state(), sweep.run_id):
+                    attempt = restore(attempt)
+                    next_lease = 0.0
+                    continue
                 records = collector.accept_all(watch.check(collector.pending))
         except (redis.ConnectionError, redis.TimeoutError, StoreUnavailable) as exc:
             outage = outage or Outage(settings.store_outage_seconds)
@@ -176,6 +185,9 @@ def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Colle
             log.warning("walker %s: Redis is back after %.1f s", sweep.run_id, outage.elapsed())
             outage = None
             last_result = time.monotonic()
+            if restore is not None and not sweep_plan.plan_exists(state(), sweep.run_id):
+                attempt = restore(attempt)  # it came back empty: the plan, the results, the chunks again
+                next_lease = 0.0
         if records:
             last_result = time.monotonic()
         elif time.monotonic() - last_result > idle_timeout and stop_seen is None:

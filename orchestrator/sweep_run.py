@@ -9,6 +9,7 @@ one round trip.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -146,7 +147,23 @@ def produce(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> N
                                     plan.frame_name, missing, plan.chunk_size, attempt, plan.code)
         ids = fanout.submit(celery_app, chunks)
         watch = ChunkWatch(celery_app, r, chunks, ids)
-        collect(inst, task, sweep, collector, pool, watch, attempt)
+        def restore(lost_attempt: int) -> int:
+            again = lost_attempt + 1
+            held = {name: json.dumps(rec) for name, rec in sweep.records.items() if rec["status"] != "stopped"}
+            pipe = r.pipeline()
+            sweep_plan.queue_restore(pipe, plan, again, held)
+            pipe.execute()
+            sweep_plan.hold_lease(r, run_id, again, plan.walker_name, inst.symbol)
+            missing = [v for v in variants if v.strategy_name in collector.pending]
+            chunks = fanout.make_chunks(run_id, plan.walker_name, inst.symbol, plan.exchange_name,
+                                        plan.frame_name, missing, plan.chunk_size, again, plan.code)
+            watch.replace(chunks, fanout.submit(celery_app, chunks))
+            log.warning("walker %s on %s: Redis came back without sweep %s; stored it again with %d "
+                        "results (attempt %d) and resubmitted %d variants", plan.walker_name, inst.symbol,
+                        run_id, len(held), again, len(missing))
+            return again
+
+        collect(inst, task, sweep, collector, pool, watch, attempt, restore)
         clean = True
     finally:
         sweep.seconds = time.monotonic() - sweep.started

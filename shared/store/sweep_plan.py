@@ -84,6 +84,24 @@ def queue_attempt(pipe: redis.client.Pipeline, plan: SweepPlan, resume: bool) ->
     pipe.expire(run_key, keys.WALKER_RESULT_TTL_SECONDS)
 
 
+def plan_exists(r: redis.Redis, run_id: str) -> bool:
+    """False once Redis lost the sweep (restarted without persistence)."""
+    return bool(r.exists(keys.walker_run(run_id)))
+
+
+def queue_restore(pipe: redis.client.Pipeline, plan: SweepPlan, attempt: int,
+                  results: dict[str, str]) -> None:
+    """Store a lost sweep again as attempt ``attempt``, with the results the
+    orchestrator still holds (variant name -> its JSON record), each written once."""
+    run_key = keys.walker_run(plan.run_id)
+    pipe.hset(run_key, mapping={**plan.to_redis(), "started_at": int(time.time() * 1000),
+                                "attempt": attempt, "state": RUN_STATE_RUNNING})
+    pipe.expire(run_key, keys.WALKER_RESULT_TTL_SECONDS)
+    for name, record in results.items():
+        pipe.set(keys.walker_result(plan.run_id, name), record, nx=True, ex=keys.WALKER_RESULT_TTL_SECONDS)
+    pipe.set(keys.walker_owner(plan.walker_name, plan.symbol), plan.run_id, ex=keys.WALKER_LEASE_SECONDS)
+
+
 def attempt_of(replies: list, resume: bool) -> int:
     """The attempt number among the replies of a pipe ``queue_attempt`` began."""
     return int(replies[0 if resume else 1])

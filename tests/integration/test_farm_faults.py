@@ -29,7 +29,7 @@ from btfarm.shared.store import keys
 from btfarm.workers.app import TASK_QUEUE, configure
 from tests import farm_strategies
 from tests.support.celery_workers import REPO, CeleryWorker, farm_env
-from tests.support.faults import WORKER_FAULTS, kill_process, kill_worker, restart_redis
+from tests.support.faults import WORKER_FAULTS, kill_process, kill_worker, restart_redis, restart_redis_empty
 from tests.support.processes import wait_for
 from tests.support.redis_server import RedisServer
 
@@ -184,6 +184,22 @@ def test_restarting_redis_mid_sweep_then_resume_completes_with_nothing_doubled(u
     stored = stored_results(server, run_id)
     assert set(stored) == set(reference) and all(r["status"] == "done" for r in stored.values())
     assert data.duplicates_dropped == 0 or sum(executions(server, run_id).values()) >= 24
+
+
+def test_a_redis_that_comes_back_empty_gets_the_plan_again_and_the_sweep_finishes(url, workers, server,
+                                                                                 reference):
+    Walker.background(SYMBOL, SWEEP, chunk_size=CHUNK)
+    inst = Walker._instance(SYMBOL, SWEEP)
+    wait_for(lambda: inst.data is not None and len(inst.data.records) >= 4, 30, "four results")
+    restart_redis_empty(server)
+    assert Walker.wait(SYMBOL, SWEEP, timeout=75), "the sweep did not end"
+    assert inst.task.error is None, repr(inst.task.error)
+    data = Walker.get_data(SYMBOL, SWEEP)
+    assert_complete_and_equal(data, reference)
+    # crash-only: the plan and every result are stored again, so `resume` would work
+    assert Walker.plan_of(data.run_id).run_id == data.run_id
+    stored = stored_results(server, data.run_id)
+    assert set(stored) == set(reference) and all(r["status"] == "done" for r in stored.values())
 
 
 def test_redis_that_stays_away_stops_the_sweep_clearly_and_resume_finishes_it(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 
@@ -42,6 +43,16 @@ def restart_redis(server: RedisServer) -> None:
     if server.data_dir is None:
         raise ValueError("restart_redis needs a RedisServer with a data_dir, or its data is lost")
     server.restart()
+
+
+def restart_redis_empty(server: RedisServer) -> None:
+    """Stop the redis-server, drop everything it stored, start it again on the same port:
+    a Redis restarted without persistence (``shutdown nosave``, then a start)."""
+    server.stop()
+    if server.data_dir is not None:
+        shutil.rmtree(server.data_dir, ignore_errors=True)
+        server.data_dir.mkdir(parents=True)
+    server.start()
 
 
 def kill_process(process: subprocess.Popen) -> None:
