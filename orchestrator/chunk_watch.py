@@ -46,11 +46,11 @@ class ChunkWatch:
         self.app = app
         self._r = r
         self.chunks: dict[str, Chunk] = dict(zip(ids, chunks, strict=True))
+        self.resubmitted = 0
 
     def replace(self, chunks: Sequence[Chunk], ids: Sequence[str]) -> None:
         """Watch these chunks instead (a sweep resubmitted after Redis lost it)."""
         self.chunks = dict(zip(ids, chunks, strict=True))
-        self.resubmitted = 0
 
     def check(self, pending: set[str], ping: Callable[[str], bool] | None = None,
               ) -> list[dict[str, Any]]:
