@@ -29,7 +29,13 @@ from btfarm.shared.store import keys
 from btfarm.workers.app import TASK_QUEUE, configure
 from tests import farm_strategies
 from tests.support.celery_workers import REPO, CeleryWorker, farm_env
-from tests.support.faults import WORKER_FAULTS, kill_process, kill_worker, restart_redis, restart_redis_empty
+from tests.support.faults import (
+    WORKER_FAULTS,
+    kill_process,
+    kill_worker,
+    restart_redis,
+    restart_redis_empty,
+)
 from tests.support.processes import wait_for
 from tests.support.redis_server import RedisServer
 
