@@ -199,6 +199,8 @@ def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Colle
                       sweep.symbol, idle_timeout, len(missing), names_of(missing), sweep.run_id)
             break
         sweep.duplicates = collector.duplicates
+        if pool is not None and not pool.announced:
+            pool.check_started(state())  # a worker that never becomes ready fails the run in time
         if not records and pool is not None and not pool.alive():
             raise ConfigError(f"the local worker pool exited; its log ({pool.logfile}) ends "
                               f"with:\n{pool.log_tail()}")

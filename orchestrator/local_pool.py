@@ -27,8 +27,10 @@ from pathlib import Path
 
 import psutil
 
+from btfarm.shared.errors import ConfigError
 from btfarm.shared.registry import registry
 from btfarm.shared.settings import Settings, get_settings
+from btfarm.shared.store import worker_registry
 from btfarm.workers.app import TASK_QUEUE
 
 STOP_TIMEOUT_SECONDS = 15.0  # warm shutdown allowance before SIGKILL
@@ -72,6 +74,9 @@ class LocalPool:
         folder.mkdir(parents=True, exist_ok=True)
         self.logfile = folder / f"{self.name.split('@')[0]}.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.start_seconds = settings.local_worker_start_seconds
+        self.started_at = time.monotonic()
+        self.announced = False  # the worker's heartbeat was seen: it is ready
 
     @property
     def pid(self) -> int | None:
@@ -87,16 +92,33 @@ class LocalPool:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
         env.update({k: v for k, v in os.environ.items()
                     if k in ("BTFARM_STATE_DIR", "BTFARM_DUMP_DIR", "BTFARM_STOP_CHECK_SECONDS",
+                             "BTFARM_LOCAL_WORKER_START_SECONDS",
                              "BTFARM_TASK_SOFT_TIME_LIMIT", "BTFARM_TASK_TIME_LIMIT",
                              "BTFARM_WORKER_MAX_MEMORY_MB")})
         env["BTFARM_REDIS_URL"] = self.url
+        env["BTFARM_PARENT_PID"] = str(os.getpid())  # the worker stops if this process dies (parent_watch)
         if self.imports:
             env["BTFARM_IMPORTS"] = ",".join(self.imports)
+        self.started_at = time.monotonic()
         self.process = subprocess.Popen(self.command(), env=env, cwd=os.getcwd(),
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=open(self.logfile, "ab"),  # noqa: SIM115
                                         start_new_session=True)
         return self
+
+    def check_started(self, r) -> None:
+        """Note once the worker announced itself (it is ready); past
+        ``BTFARM_LOCAL_WORKER_START_SECONDS`` without that, ConfigError with its log's tail."""
+        node = self.name.split("@")[0]
+        if any(name.split("@")[0] == node for name in worker_registry.live_slots(r)):
+            self.announced = True
+            return
+        waited = time.monotonic() - self.started_at
+        if waited > self.start_seconds:
+            raise ConfigError(
+                f"the local worker did not become ready within {self.start_seconds:g} s "
+                f"(BTFARM_LOCAL_WORKER_START_SECONDS; a strategy module that hangs on import?); "
+                f"its log ({self.logfile}) ends with:\n{self.log_tail()}")
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

@@ -42,6 +42,8 @@ class Settings:
     flower_basic_auth: str | None = None  # BTFARM_FLOWER_BASIC_AUTH: "user:password"
     schedule_file: Path = field(default_factory=lambda: Path("btfarm-schedule.toml"))  # BTFARM_SCHEDULE_FILE
     max_gap_minutes: int = 0  # BTFARM_MAX_GAP_MINUTES: a gap in the candles longer than this is an error; 0 = shown only
+    local_worker_start_seconds: float = 60.0  # BTFARM_LOCAL_WORKER_START_SECONDS: the embedded default's worker must announce itself within this
+    parent_pid: int = 0  # BTFARM_PARENT_PID: set by the local pool; its worker stops once that process is gone
 
     @property
     def embedded(self) -> bool:

@@ -32,6 +32,7 @@ from btfarm.shared.store.connection import connect
 
 from .heartbeat import Heartbeat
 from .malloc_tuning import fix_malloc_thresholds
+from .parent_watch import watch_parent
 
 log = logging.getLogger("btfarm.workers")
 
@@ -88,6 +89,9 @@ def _on_worker_ready(sender: object = None, **_: object) -> None:
     if node:
         _heartbeat = Heartbeat(node, int(slots)).start()
     log.info("btfarm worker imported %s", ", ".join(sorted(_imported)) or "no user modules")
+    settings = get_settings()
+    if settings.parent_pid:  # the embedded default's worker: stop with the orchestrator
+        watch_parent(settings.parent_pid, settings.state_dir)
     slow_lane = batch_kernel.unavailable_reason()
     if slow_lane:
         log.warning("btfarm worker runs sweep variants in the Python batch loop: %s", slow_lane)

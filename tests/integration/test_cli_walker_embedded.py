@@ -84,3 +84,48 @@ def test_a_signal_to_btfarm_walker_cleans_up_like_ctrl_c(tmp_path, signum):
             proc.kill()
             proc.wait()
     assert farm_processes_under(tmp_path) == []
+
+
+def embedded_env(tmp_path, **extra: str) -> dict[str, str]:
+    from tests.support.celery_workers import REPO
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
+    env.update(BTFARM_STATE_DIR=str(tmp_path / "state"), BTFARM_DUMP_DIR=str(tmp_path / "dump"),
+               BTFARM_LOCAL_WORKERS="1", PYTHONPATH=str(REPO), **extra)
+    return env
+
+
+def test_the_local_worker_and_redis_exit_when_the_orchestrator_is_killed(tmp_path):
+    from tests.support.processes import farm_processes_under, wait_for
+
+    proc = subprocess.Popen([sys.executable, "-m", "btfarm.orchestrator.cli", "walker", "tests.farm_strategies",
+                             "farm-slow-sweep", "--no-dump"], cwd=tmp_path, env=embedded_env(tmp_path),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: any("celery" in " ".join(p.cmdline()) for p in farm_processes_under(tmp_path)), 60,
+                 "the local worker to start")
+        wait_for(lambda: list((tmp_path / "state" / "workers").glob("*.log")), 10, "the worker's log")
+        proc.kill()  # SIGKILL: no cleanup of its own runs
+        proc.wait(10)
+        wait_for(lambda: not farm_processes_under(tmp_path), 45, "the local worker and Redis to notice")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert farm_processes_under(tmp_path) == []
+
+
+def test_a_local_worker_that_never_becomes_ready_fails_the_run_in_time(tmp_path):
+    from tests.support.processes import farm_processes_under
+
+    module = tmp_path / "hangs_in_the_worker.py"
+    module.write_text("import os, time\nimport tests.farm_strategies  # noqa: F401\n"
+                      "if os.environ.get('BTFARM_PARENT_PID'):  # only in the local worker\n"
+                      "    time.sleep(300)\n")
+    done = subprocess.run([sys.executable, "-m", "btfarm.orchestrator.cli", "walker", str(module), "farm-small",
+                           "--no-dump"], cwd=tmp_path, capture_output=True, text=True, timeout=90,
+                          env=embedded_env(tmp_path, BTFARM_LOCAL_WORKER_START_SECONDS="3"))
+    assert done.returncode == 2, done.stdout + done.stderr
+    flat = " ".join(done.stderr.split())
+    assert "the local worker did not become ready within 3 s (BTFARM_LOCAL_WORKER_START_SECONDS" in flat
+    assert farm_processes_under(tmp_path) == []

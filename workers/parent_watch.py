@@ -1,0 +1,49 @@
+"""A local worker that outlives its orchestrator stops itself (and the private Redis).
+
+The embedded default's worker (orchestrator/local_pool.py) runs in a session
+of its own, so a SIGKILL of the orchestrator reaches neither it nor the
+embedded redis-server, and the orchestrator's own cleanup never runs. The
+pool passes its PID as ``BTFARM_PARENT_PID``; this thread polls it and, once
+that process is gone, leaves the embedded server's membership on the dead
+orchestrator's behalf (the last member out stops it) and asks this worker for
+a warm shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+
+import psutil
+
+log = logging.getLogger("btfarm.workers")
+
+POLL_SECONDS = 1.0  # between checks of the parent
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def watch_parent(parent_pid: int, state_dir: str | os.PathLike[str]) -> threading.Thread:
+    """Start the watch of ``parent_pid`` in a daemon thread; returns it."""
+    def run() -> None:
+        while _alive(parent_pid):
+            threading.Event().wait(POLL_SECONDS)
+        log.warning("btfarm local worker: orchestrator %d is gone; stopping", parent_pid)
+        try:
+            from btfarm.shared.store.embedded_redis import EmbeddedServer
+
+            EmbeddedServer(state_dir).start().close()  # join and leave: the last one out stops it
+        except Exception as exc:  # the shutdown below must happen whatever this found
+            log.warning("btfarm local worker: could not stop the embedded Redis: %s", exc)
+        os.kill(os.getpid(), signal.SIGTERM)  # Celery's warm shutdown
+
+    thread = threading.Thread(target=run, name="btfarm-parent-watch", daemon=True)
+    thread.start()
+    return thread
