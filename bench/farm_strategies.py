@@ -33,3 +33,20 @@ if YEAR_DATA.exists():
     add_walker(walker_name="year1000", exchange_name="sim-year", frame_name="sim-1y", metric="total_pnl",
                strategies=[sweep("sma", fast=list(range(2, 52)), slow=list(range(55, 155, 5)))],
                override=True)
+
+REACH_VARIANTS = 20_000  # bench/reach.py: results that cost the workers almost nothing
+
+
+def idle_signals(candles, price, params):
+    """A strategy that never trades: what remains per variant is the farm's own cost."""
+    import numpy as np
+
+    flat = np.zeros(len(candles))
+    return {"position": flat, "price_take_profit": flat, "price_stop_loss": flat}
+
+
+add_frame(frame_name="sim-1d", interval="1m", start_date="2025-01-02T00:00:00Z",
+          end_date="2025-01-02T23:59:00Z", override=True)
+add_strategy(strategy_name="idle", interval="1h", get_signals=idle_signals, params={"n": 0}, override=True)
+add_walker(walker_name="reach", exchange_name="sim", frame_name="sim-1d", metric="total_pnl", min_trades=0,
+           strategies=[sweep("idle", n=list(range(REACH_VARIANTS)))], override=True)

@@ -5,8 +5,10 @@ of its own, so a SIGKILL of the orchestrator reaches neither it nor the
 embedded redis-server, and the orchestrator's own cleanup never runs. The
 pool passes its PID as ``BTFARM_PARENT_PID``; this thread polls it and, once
 that process is gone, leaves the embedded server's membership on the dead
-orchestrator's behalf (the last member out stops it) and asks this worker for
-a warm shutdown.
+orchestrator's behalf (the last member out stops it) and ends this worker
+with a cold shutdown: nobody collects what it would still finish (the sweep's
+lease lapses; ``btfarm walker resume`` runs it), and a warm one would wait on a
+task retrying against the stopped Redis.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import psutil
 log = logging.getLogger("btfarm.workers")
 
 POLL_SECONDS = 1.0  # between checks of the parent
+COLD_SHUTDOWN_SECONDS = 10.0  # after SIGQUIT, the worker's process group is killed if still here
 
 
 def _alive(pid: int) -> bool:
@@ -42,7 +45,9 @@ def watch_parent(parent_pid: int, state_dir: str | os.PathLike[str]) -> threadin
             EmbeddedServer(state_dir).start().close()  # join and leave: the last one out stops it
         except Exception as exc:  # the shutdown below must happen whatever this found
             log.warning("btfarm local worker: could not stop the embedded Redis: %s", exc)
-        os.kill(os.getpid(), signal.SIGTERM)  # Celery's warm shutdown
+        os.kill(os.getpid(), signal.SIGQUIT)  # Celery's cold shutdown: its pool processes go too
+        threading.Event().wait(COLD_SHUTDOWN_SECONDS)
+        os.killpg(os.getpgrp(), signal.SIGKILL)  # the pool's own session: only this worker's processes
 
     thread = threading.Thread(target=run, name="btfarm-parent-watch", daemon=True)
     thread.start()
