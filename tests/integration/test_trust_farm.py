@@ -253,3 +253,20 @@ def test_a_resume_whose_code_changed_is_refused(farm, farm_url):
         assert client.hget(keys.walker_run(run_id), "attempt") is None  # nothing was started
     finally:
         client.close()
+
+
+def test_the_sweep_announces_its_run_id_and_total_before_any_result(farm_url):
+    from btfarm.orchestrator import listen_walker, listen_walker_start
+
+    heard: list = []
+    stops = [listen_walker_start(lambda started: heard.append(("start", started))),
+             listen_walker(lambda progress: heard.append(("progress", progress)))]
+    try:
+        list(Walker.run(SYMBOL, "trust-rejected"))
+    finally:
+        for stop in stops:
+            stop()
+    kind, started = heard[0]
+    assert kind == "start" and started["total_strategies"] == 2 and started["to_run"] == 2
+    assert started["run_id"] == Walker.get_data(SYMBOL, "trust-rejected").run_id
+    assert [k for k, _ in heard] == ["start", "progress", "progress"]
