@@ -74,56 +74,80 @@ def stop(process: subprocess.Popen) -> None:
         pass
 
 
+def start_redis(logdir: Path) -> tuple[subprocess.Popen, int]:
+    """A private redis-server on a free port (nothing persisted), answering PING."""
+    import redis
+
+    port = free_port()
+    server = subprocess.Popen([redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no", "--dir", str(logdir)], stdout=subprocess.DEVNULL,
+                              start_new_session=True)
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + READY_SECONDS
+    while True:
+        try:
+            client.ping()
+            return server, port
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                stop(server)
+                raise
+            time.sleep(0.02)  # polling readiness with a deadline
+
+
+def farm_env(port: int) -> dict[str, str]:
+    """The environment of the farm's processes (and this one's): its Redis, the bench strategies."""
+    url = f"redis://127.0.0.1:{port}/0"
+    os.environ.update(BTFARM_REDIS_URL=url, BTFARM_IMPORTS=str(STRATEGIES))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
+    env.update(BTFARM_REDIS_URL=url, BTFARM_IMPORTS=str(STRATEGIES))
+    return env
+
+
+def start_workers(count: int, port: int, env: dict[str, str], logdir: Path, prefix: str,
+                  procs: list[subprocess.Popen]) -> list[str]:
+    """Spawn ``count`` ``celery worker`` processes (prefork, one child each) into ``procs``;
+    their node names."""
+    names = []
+    for index in range(count):
+        name = f"{prefix}{index}-{port}@{socket.gethostname()}"
+        names.append(name)
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "btfarm.workers", "worker", "--pool", "prefork", "-c", "1",
+             "-Q", "btfarm", "-n", name, "--without-gossip", "--without-mingle", "--loglevel", "WARNING",
+             "--logfile", str(logdir / f"{index}.log")],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True))
+    return names
+
+
+def wait_for_workers(app, names: list[str], since: float, logdir: Path) -> None:
+    """Return once every worker answered a ping, READY_SECONDS after ``since`` at most."""
+    for name in names:
+        while not app.control.ping(destination=[name], timeout=0.5):
+            if time.monotonic() - since > READY_SECONDS:
+                raise RuntimeError(f"worker {name} did not answer; see {logdir}")
+
+
 def main() -> None:
     # a SIGTERM (e.g. from `timeout`) must still run the finally below, which stops what we started
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     engine, case, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
     workers = int(engine.rsplit("-", 1)[1])
-    port = free_port()
-    url = f"redis://127.0.0.1:{port}/0"
     logdir = Path(tempfile.mkdtemp(prefix="btfarm-bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
-    env.update(BTFARM_REDIS_URL=url, BTFARM_IMPORTS=str(STRATEGIES))
-    os.environ.update(BTFARM_REDIS_URL=url, BTFARM_IMPORTS=str(STRATEGIES))
-    server = subprocess.Popen([redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                               "--appendonly", "no", "--dir", str(logdir)], stdout=subprocess.DEVNULL,
-                              start_new_session=True)
+    server, port = start_redis(logdir)
+    env = farm_env(port)
     procs: list[subprocess.Popen] = []
     try:
-        import redis
-
-        client = redis.Redis(port=port)
-        deadline = time.monotonic() + READY_SECONDS
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)  # polling readiness with a deadline
-
         sys.path.insert(0, str(HERE))
         import farm_strategies  # noqa: F401  registers the walkers here too
 
         from btfarm.orchestrator.walker import Walker
         from btfarm.workers import app
 
-        started = time.perf_counter()
-        names = []
-        for index in range(workers):
-            name = f"bench{index}-{port}@{socket.gethostname()}"
-            names.append(name)
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "btfarm.workers", "worker", "--pool", "prefork", "-c", "1",
-                 "-Q", "btfarm", "-n", name, "--without-gossip", "--without-mingle", "--loglevel", "WARNING",
-                 "--logfile", str(logdir / f"{index}.log")],
-                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True))
-        for name in names:
-            while not app.control.ping(destination=[name], timeout=0.5):
-                if time.monotonic() - started > READY_SECONDS:
-                    raise RuntimeError(f"worker {name} did not answer; see {logdir}")
+        started = time.monotonic()
+        names = start_workers(workers, port, env, logdir, "bench", procs)
+        wait_for_workers(app, names, started, logdir)
 
         def once() -> list[int]:
             for _ in Walker.run("SIMUSDT", case):
@@ -135,7 +159,7 @@ def main() -> None:
         seconds = []
         if case == "year1000":
             trades = once()
-            seconds.append(time.perf_counter() - started)
+            seconds.append(time.monotonic() - started)
         else:
             once()  # warm-up: workers load and cache the candles
             for _ in range(runs):

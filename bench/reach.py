@@ -12,9 +12,9 @@ worker processes.
 from __future__ import annotations
 
 import json
-import os
 import resource
-import socket
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -24,7 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from farm import READY_SECONDS, STRATEGIES, free_port, redis_binary, stop  # noqa: E402
+from farm import farm_env, start_redis, start_workers, stop, wait_for_workers  # noqa: E402
 
 
 def cpu_seconds() -> float:
@@ -33,47 +33,28 @@ def cpu_seconds() -> float:
 
 
 def main() -> None:
+    # a SIGTERM (e.g. from `timeout`) must still run the finally below, which stops what we started
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workers = int(sys.argv[1]) if len(sys.argv) > 1 else 2
     chunk = int(sys.argv[2]) if len(sys.argv) > 2 else 50
-    port = free_port()
-    url = f"redis://127.0.0.1:{port}/0"
     logdir = Path(tempfile.mkdtemp(prefix="btfarm-reach-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
-    env.update(BTFARM_REDIS_URL=url, BTFARM_IMPORTS=str(STRATEGIES))
-    os.environ.update(BTFARM_REDIS_URL=url, BTFARM_IMPORTS=str(STRATEGIES))
-    server = subprocess.Popen([redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                               "--appendonly", "no", "--dir", str(logdir)], stdout=subprocess.DEVNULL,
-                              start_new_session=True)
+    server, port = start_redis(logdir)
+    env = farm_env(port)
     procs: list[subprocess.Popen] = []
     try:
-        import redis
-
-        client = redis.Redis(port=port, decode_responses=True)
-        deadline = time.monotonic() + READY_SECONDS
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)  # polling readiness with a deadline
         import farm_strategies
+        import redis
 
         from btfarm.orchestrator.walker import Walker
         from btfarm.workers import app
 
-        names = [f"reach{i}-{port}@{socket.gethostname()}" for i in range(workers)]
-        for index, name in enumerate(names):
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "btfarm.workers", "worker", "--pool", "prefork", "-c", "1",
-                 "-Q", "btfarm", "-n", name, "--without-gossip", "--without-mingle", "--loglevel", "WARNING",
-                 "--logfile", str(logdir / f"{index}.log")], env=env, stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
-        for name in names:
-            while not app.control.ping(destination=[name], timeout=0.5):
-                pass
-        redis_cpu = lambda: sum(float(client.info("cpu")[k]) for k in ("used_cpu_user", "used_cpu_sys"))  # noqa: E731
+        wait_for_workers(app, start_workers(workers, port, env, logdir, "reach", procs), time.monotonic(), logdir)
+        client = redis.Redis(port=port, decode_responses=True)
+
+        def redis_cpu() -> float:
+            info = client.info("cpu")
+            return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
         cpu0, redis0, wall0 = cpu_seconds(), redis_cpu(), time.perf_counter()
         for _ in Walker.run("SIMUSDT", "reach", chunk_size=chunk):
             pass
@@ -87,6 +68,7 @@ def main() -> None:
         for p in procs:
             stop(p)
         stop(server)
+        shutil.rmtree(logdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
