@@ -52,7 +52,7 @@ def new_plan(symbol: str, walker_name: str, chunk_size: int | None, needed_by: s
     exchange = get_exchange(walker.exchange_name, needed_by)
     frame = get_frame(walker.frame_name, needed_by)
     variants = expand(walker, needed_by)
-    _check_data(exchange, frame, symbol)  # a frame past the data is refused before submitting
+    coverage = _check_data(exchange, frame, symbol)  # a frame past the data is refused before submitting
     bases = dict.fromkeys(v.base for v in variants)  # the cheapest strategy sets the floor
     seconds = min(fanout.estimate_variant_seconds(frame, get_strategy(b, needed_by)) for b in bases)
     measured = sweep_plan.measured_seconds(state(), walker_name, symbol)
@@ -67,7 +67,8 @@ def new_plan(symbol: str, walker_name: str, chunk_size: int | None, needed_by: s
     return SweepPlan(run_id=uuid.uuid4().hex[:16], walker_name=walker.walker_name, symbol=symbol,
                      exchange_name=walker.exchange_name, frame_name=walker.frame_name,
                      metric=walker.metric, chunk_size=size, variants=variants, imports=list(imports),
-                     code=_code_of(bases, needed_by), min_trades=walker.min_trades)
+                     code=_code_of(bases, needed_by), min_trades=walker.min_trades,
+                     coverage=coverage.describe())
 
 
 def resumable_plan(run_id: str) -> SweepPlan:
@@ -96,12 +97,10 @@ def resumable_plan(run_id: str) -> SweepPlan:
             f"process has {', '.join(f'{b} at {now[b]}' for b in changed)}: resuming would rank two "
             "code versions together. Restore the code the sweep started with, or run the walker "
             "again (a new sweep)")
-    _check_data(get_exchange(plan.exchange_name, needed_by), get_frame(plan.frame_name, needed_by),
-                plan.symbol)
-    plan = plan.model_copy(update={"imports": list(pool_imports(
-        plan.walker_name, plan.exchange_name, plan.frame_name,
-        [v.base for v in plan.variants]))})
-    return plan
+    coverage = _check_data(get_exchange(plan.exchange_name, needed_by), get_frame(plan.frame_name, needed_by),
+                           plan.symbol)
+    return plan.model_copy(update={"coverage": coverage.describe(), "imports": list(pool_imports(
+        plan.walker_name, plan.exchange_name, plan.frame_name, [v.base for v in plan.variants]))})
 
 
 def produce(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> None:
@@ -117,8 +116,7 @@ def produce(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> N
                    plan.metric, variants, run_id, plan.chunk_size, plan.min_trades)
     inst.data = sweep
     inst.id = run_id  # `btfarm list` shows the id the sweep printed
-    sweep.coverage = _check_data(get_exchange(plan.exchange_name), get_frame(plan.frame_name),
-                                 inst.symbol).describe()  # memoised on the cached candles
+    sweep.coverage = plan.coverage  # checked when the plan was made
     try:
         if settings.embedded:
             pool = LocalPool(embedded_server(settings.state_dir).url,
@@ -137,16 +135,24 @@ def produce(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> N
                 progress = sweep.add(record)
                 if progress is not None:
                     task.push(progress)
-        missing = [v for v in variants if v.strategy_name in collector.pending]
+
+        def submit_missing(attempt: int) -> tuple[list, list[str], int]:
+            """Chunks of every variant still without a result, submitted as ``attempt``:
+            (chunks, task ids, variants in them)."""
+            missing = [v for v in variants if v.strategy_name in collector.pending]
+            chunks = fanout.make_chunks(run_id, plan.walker_name, inst.symbol, plan.exchange_name,
+                                        plan.frame_name, missing, plan.chunk_size, attempt, plan.code)
+            return chunks, fanout.submit(celery_app, chunks), len(missing)
+
+        to_run = len(collector.pending)
         events.emit("walker_start", {"run_id": run_id, "walker_name": plan.walker_name,
                                      "symbol": inst.symbol, "total_strategies": len(variants),
-                                     "resumed": sweep.resumed, "to_run": len(missing)})
+                                     "resumed": sweep.resumed, "to_run": to_run})
         log.info("walker %s on %s: run %s attempt %d, %d of %d variants to run",
-                 plan.walker_name, inst.symbol, run_id, attempt, len(missing), len(variants))
-        chunks = fanout.make_chunks(run_id, plan.walker_name, inst.symbol, plan.exchange_name,
-                                    plan.frame_name, missing, plan.chunk_size, attempt, plan.code)
-        ids = fanout.submit(celery_app, chunks)
+                 plan.walker_name, inst.symbol, run_id, attempt, to_run, len(variants))
+        chunks, ids, _ = submit_missing(attempt)
         watch = ChunkWatch(celery_app, r, chunks, ids)
+
         def restore(lost_attempt: int) -> int:
             again = lost_attempt + 1
             held = {name: json.dumps(rec) for name, rec in sweep.records.items() if rec["status"] != "stopped"}
@@ -154,13 +160,11 @@ def produce(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> N
             sweep_plan.queue_restore(pipe, plan, again, held)
             pipe.execute()
             sweep_plan.hold_lease(r, run_id, again, plan.walker_name, inst.symbol)
-            missing = [v for v in variants if v.strategy_name in collector.pending]
-            chunks = fanout.make_chunks(run_id, plan.walker_name, inst.symbol, plan.exchange_name,
-                                        plan.frame_name, missing, plan.chunk_size, again, plan.code)
-            watch.replace(chunks, fanout.submit(celery_app, chunks))
+            chunks, ids, resubmitted = submit_missing(again)
+            watch.replace(chunks, ids)
             log.warning("walker %s on %s: Redis came back without sweep %s; stored it again with %d "
                         "results (attempt %d) and resubmitted %d variants", plan.walker_name, inst.symbol,
-                        run_id, len(held), again, len(missing))
+                        run_id, len(held), again, resubmitted)
             return again
 
         collect(inst, task, sweep, collector, pool, watch, attempt, restore)

@@ -38,6 +38,7 @@ class SweepPlan(BaseModel):
     imports: list[str] = []  # what the pool imports; stored as a hint only, a resume never runs it
     code: dict[str, str] = {}  # strategy -> source hash the sweep ranks (one code version per ranking)
     min_trades: int = 0  # variants with fewer closed signals are listed, not ranked
+    coverage: str = ""  # what the checked candles cover (coverage.Coverage.describe); not stored
 
     def to_redis(self) -> dict[str, str | int]:
         return {"walker_name": self.walker_name, "symbol": self.symbol, "imports": json.dumps(self.imports),
