@@ -42,7 +42,8 @@ class Coverage(BaseModel):
                 f"{self.longest_gap_minutes} minutes, after {iso(self.longest_gap_after_ms)})")
 
 
-def iso(ms: int | None) -> str:
+def iso(ms: float | None) -> str:
+    """Epoch milliseconds as ISO 8601 UTC to the minute, "2025-01-01T00:05Z" (reports too)."""
     if ms is None:
         return "N/A"
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%MZ")

@@ -18,7 +18,7 @@ import os
 import signal
 import threading
 
-import psutil
+from btfarm.shared.store.run_status import process_alive
 
 log = logging.getLogger("btfarm.workers")
 
@@ -26,17 +26,10 @@ POLL_SECONDS = 1.0  # between checks of the parent
 COLD_SHUTDOWN_SECONDS = 10.0  # after SIGQUIT, the worker's process group is killed if still here
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
 def watch_parent(parent_pid: int, state_dir: str | os.PathLike[str]) -> threading.Thread:
     """Start the watch of ``parent_pid`` in a daemon thread; returns it."""
     def run() -> None:
-        while _alive(parent_pid):
+        while process_alive(parent_pid):
             threading.Event().wait(POLL_SECONDS)
         log.warning("btfarm local worker: orchestrator %d is gone; stopping", parent_pid)
         try:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime
 from typing import Any
+
+from btfarm.shared.coverage import iso
 
 NA = "N/A"  # what a missing, NaN or infinite value shows as
 MS_PER_MINUTE = 60_000  # milliseconds in a minute
@@ -71,10 +72,9 @@ def timestamp(ms: Any) -> str:
     if is_missing(ms) or isinstance(ms, bool):
         return NA
     try:
-        moment = datetime.fromtimestamp(float(ms) / 1000, tz=UTC)
+        return iso(float(ms))
     except (TypeError, ValueError, OverflowError, OSError):
         return NA
-    return moment.strftime("%Y-%m-%dT%H:%MZ")
 
 
 def duration(minutes: Any) -> str:

@@ -48,8 +48,9 @@ def walk_batch(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
     """The vector walk for a quiet run: emits only "closed", identical to ``vector_walk.walk_vector``.
 
     With ``columns`` (a list per name in COLUMNS) nothing is
-    emitted: each trade appends what the statistics need, and no record,
-    signal id or excursion is built (a sweep variant needs only statistics).
+    emitted: each trade appends what the statistics need (its PnL, times, and
+    peak and fall PnL), and no record or signal id is built (a sweep variant
+    needs only statistics).
     That loop runs in C (batch_kernel.py) where the extension is built.
     """
     n = len(ticks)

@@ -120,7 +120,7 @@ def _decode(raw: dict[str, str], this_host: str) -> dict[str, object]:
     crashed = (
         row.get("status") == "running"
         and row.get("host") == this_host
-        and not _process_alive(row["pid"])
+        and not process_alive(row["pid"])
     )
     row["crashed"] = crashed
     if crashed:
@@ -128,7 +128,7 @@ def _decode(raw: dict[str, str], this_host: str) -> dict[str, object]:
     return row
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     """True when ``pid`` is a live (not zombie) process on this host."""
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
