@@ -3,15 +3,18 @@ Redis and a local worker pool started and stopped by the command itself."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import psutil
 import pytest
 
 from tests.support.celery_workers import REPO
+from tests.support.processes import farm_processes_under, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -63,61 +66,48 @@ def test_a_local_pool_that_cannot_start_fails_the_run_with_its_reason(tmp_path, 
     assert _processes_under(tmp_path) == []
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
-def test_a_signal_to_btfarm_walker_cleans_up_like_ctrl_c(tmp_path, signum):
-    from tests.support.processes import farm_processes_under, wait_for
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
-    env.update(BTFARM_STATE_DIR=str(tmp_path / "state"), BTFARM_DUMP_DIR=str(tmp_path / "dump"),
-               BTFARM_LOCAL_WORKERS="1", PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-m", "btfarm.orchestrator.cli", "walker", "tests.farm_strategies",
-                             "farm-slow-sweep", "--no-dump"], cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for(lambda: any("celery" in " ".join(p.cmdline()) for p in farm_processes_under(tmp_path)), 60,
-                 "the local worker to start")
-        proc.send_signal(signum)
-        proc.wait(60)
-        wait_for(lambda: not farm_processes_under(tmp_path), 20, "the local worker and Redis to be gone")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert farm_processes_under(tmp_path) == []
-
-
 def embedded_env(tmp_path, **extra: str) -> dict[str, str]:
-    from tests.support.celery_workers import REPO
-
     env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
     env.update(BTFARM_STATE_DIR=str(tmp_path / "state"), BTFARM_DUMP_DIR=str(tmp_path / "dump"),
                BTFARM_LOCAL_WORKERS="1", PYTHONPATH=str(REPO), **extra)
     return env
 
 
-def test_the_local_worker_and_redis_exit_when_the_orchestrator_is_killed(tmp_path):
-    from tests.support.processes import farm_processes_under, wait_for
-
+@contextlib.contextmanager
+def slow_sweep_running(tmp_path) -> Iterator[subprocess.Popen]:
+    """``btfarm walker`` on a slow sweep, embedded, once its local worker runs; killed after."""
     proc = subprocess.Popen([sys.executable, "-m", "btfarm.orchestrator.cli", "walker", "tests.farm_strategies",
                              "farm-slow-sweep", "--no-dump"], cwd=tmp_path, env=embedded_env(tmp_path),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: any("celery" in " ".join(p.cmdline()) for p in farm_processes_under(tmp_path)), 60,
                  "the local worker to start")
-        wait_for(lambda: list((tmp_path / "state" / "workers").glob("*.log")), 10, "the worker's log")
-        proc.kill()  # SIGKILL: no cleanup of its own runs
-        proc.wait(10)
-        wait_for(lambda: not farm_processes_under(tmp_path), 45, "the local worker and Redis to notice")
+        yield proc
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_to_btfarm_walker_cleans_up_like_ctrl_c(tmp_path, signum):
+    with slow_sweep_running(tmp_path) as proc:
+        proc.send_signal(signum)
+        proc.wait(60)
+        wait_for(lambda: not farm_processes_under(tmp_path), 20, "the local worker and Redis to be gone")
+    assert farm_processes_under(tmp_path) == []
+
+
+def test_the_local_worker_and_redis_exit_when_the_orchestrator_is_killed(tmp_path):
+    with slow_sweep_running(tmp_path) as proc:
+        wait_for(lambda: list((tmp_path / "state" / "workers").glob("*.log")), 10, "the worker's log")
+        proc.kill()  # SIGKILL: no cleanup of its own runs
+        proc.wait(10)
+        wait_for(lambda: not farm_processes_under(tmp_path), 45, "the local worker and Redis to notice")
     assert farm_processes_under(tmp_path) == []
 
 
 def test_a_local_worker_that_never_becomes_ready_fails_the_run_in_time(tmp_path):
-    from tests.support.processes import farm_processes_under
-
     module = tmp_path / "hangs_in_the_worker.py"
     module.write_text("import os, time\nimport tests.farm_strategies  # noqa: F401\n"
                       "if os.environ.get('BTFARM_PARENT_PID'):  # only in the local worker\n"

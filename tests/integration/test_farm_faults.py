@@ -145,16 +145,22 @@ def assert_complete_and_equal(data, reference) -> None:
     assert [s.strategy_name for s in data.strategies] == ranking(reference)
 
 
+def sweep_under_way():
+    """The sweep started in the background, once four of its results are in."""
+    Walker.background(SYMBOL, SWEEP, chunk_size=CHUNK)
+    inst = Walker._instance(SYMBOL, SWEEP)
+    wait_for(lambda: inst.data is not None and len(inst.data.records) >= 4, 30, "four results")
+    return inst
+
+
 # ---- a worker killed ---------------------------------------------------------
 
 
 @pytest.mark.parametrize("how", WORKER_FAULTS)
 def test_kill_9_one_of_two_workers_mid_sweep_completes_each_variant_once(url, workers, server,
                                                                         reference, how):
-    Walker.background(SYMBOL, SWEEP, chunk_size=CHUNK)
-    inst = Walker._instance(SYMBOL, SWEEP)
+    inst = sweep_under_way()
     victim = workers[0]
-    wait_for(lambda: inst.data is not None and len(inst.data.records) >= 4, 30, "four results")
     killed = kill_worker(victim, how)
     assert killed
     assert Walker.wait(SYMBOL, SWEEP, timeout=60), "the sweep did not end"
@@ -173,9 +179,7 @@ def test_kill_9_one_of_two_workers_mid_sweep_completes_each_variant_once(url, wo
 
 def test_restarting_redis_mid_sweep_then_resume_completes_with_nothing_doubled(url, workers, server,
                                                                               reference):
-    Walker.background(SYMBOL, SWEEP, chunk_size=CHUNK)
-    inst = Walker._instance(SYMBOL, SWEEP)
-    wait_for(lambda: inst.data is not None and len(inst.data.records) >= 4, 30, "four results")
+    inst = sweep_under_way()
     restart_redis(server)
     assert Walker.wait(SYMBOL, SWEEP, timeout=75), "the sweep did not end"
     data = Walker.get_data(SYMBOL, SWEEP)
@@ -194,9 +198,7 @@ def test_restarting_redis_mid_sweep_then_resume_completes_with_nothing_doubled(u
 
 def test_a_redis_that_comes_back_empty_gets_the_plan_again_and_the_sweep_finishes(url, workers, server,
                                                                                  reference):
-    Walker.background(SYMBOL, SWEEP, chunk_size=CHUNK)
-    inst = Walker._instance(SYMBOL, SWEEP)
-    wait_for(lambda: inst.data is not None and len(inst.data.records) >= 4, 30, "four results")
+    inst = sweep_under_way()
     restart_redis_empty(server)
     assert Walker.wait(SYMBOL, SWEEP, timeout=75), "the sweep did not end"
     assert inst.task.error is None, repr(inst.task.error)
@@ -214,9 +216,7 @@ def test_redis_that_stays_away_stops_the_sweep_clearly_and_resume_finishes_it(
 
     monkeypatch.setenv("BTFARM_STORE_OUTAGE_SECONDS", "2")
     get_settings.cache_clear()
-    Walker.background(SYMBOL, SWEEP, chunk_size=CHUNK)
-    inst = Walker._instance(SYMBOL, SWEEP)
-    wait_for(lambda: inst.data is not None and len(inst.data.records) >= 4, 30, "four results")
+    inst = sweep_under_way()
     server.stop()
     try:
         assert Walker.wait(SYMBOL, SWEEP, timeout=30), "the walker kept waiting for Redis"

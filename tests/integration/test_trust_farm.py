@@ -212,6 +212,15 @@ def test_a_frame_past_the_data_is_refused_before_anything_is_submitted(farm, far
         client.close()
 
 
+def store_plan(client, run_id: str, **fields: str) -> None:
+    """A sweep plan written straight into Redis (as an attacker or an older run could):
+    one variant of trust-steady in walker trust-rejected, plus ``fields``."""
+    client.hset(keys.walker_run(run_id), mapping={
+        "walker_name": "trust-rejected", "symbol": SYMBOL, "exchange_name": "trust-sim",
+        "frame_name": "trust-2d", "metric": "total_pnl", "chunk_size": 1, "total": 1,
+        "variants": json.dumps([{"strategy_name": "trust-steady", "base": "trust-steady"}]), **fields})
+
+
 def test_resume_never_imports_what_a_stored_plan_names(farm, farm_url, tmp_path):
     marker = tmp_path / "executed"
     evil = tmp_path / "evil.py"
@@ -219,11 +228,7 @@ def test_resume_never_imports_what_a_stored_plan_names(farm, farm_url, tmp_path)
     client = farm["server"].client()
     try:
         run_id = "c0ffee00c0ffee00"
-        client.hset(keys.walker_run(run_id), mapping={
-            "walker_name": "trust-rejected", "symbol": SYMBOL, "exchange_name": "trust-sim",
-            "frame_name": "trust-2d", "metric": "total_pnl", "chunk_size": 1, "total": 1,
-            "imports": json.dumps([str(evil), "trust_strategies"]),
-            "variants": json.dumps([{"strategy_name": "trust-steady", "base": "trust-steady"}])})
+        store_plan(client, run_id, imports=json.dumps([str(evil), "trust_strategies"]))
         env = farm_env(farm_url, PYTHONPATH=str(REPO))
         env.pop("BTFARM_IMPORTS")
         done = subprocess.run([sys.executable, "-m", "btfarm.orchestrator.cli", "walker", "resume", run_id],
@@ -242,11 +247,7 @@ def test_a_resume_whose_code_changed_is_refused(farm, farm_url):
     client = farm["server"].client()
     try:
         run_id = "0dd0c0de0dd0c0de"
-        client.hset(keys.walker_run(run_id), mapping={
-            "walker_name": "trust-rejected", "symbol": SYMBOL, "exchange_name": "trust-sim",
-            "frame_name": "trust-2d", "metric": "total_pnl", "chunk_size": 1, "total": 1,
-            "code": json.dumps({"trust-steady": "0123456789abcdef"}),
-            "variants": json.dumps([{"strategy_name": "trust-steady", "base": "trust-steady"}])})
+        store_plan(client, run_id, code=json.dumps({"trust-steady": "0123456789abcdef"}))
         with pytest.raises(ConfigError, match="resuming would rank two code versions together") as err:
             Walker.resume(run_id)
         assert "trust-steady at 0123456789abcdef" in str(err.value)
