@@ -5,11 +5,13 @@ unbalanced: 5 equal chunks on 2 processes take 3 chunk-times, not 2.5. Each
 worker main process announces its node name and pool size every
 ``HEARTBEAT_SECONDS``; an announcement holds for ``HEARTBEAT_TTL_SECONDS``,
 so a worker killed without a goodbye drops out of the count by itself.
+
+Expiry is in Redis' clock (``TIME``), never a host's: a worker whose wall
+clock is 30 s slow would otherwise announce itself already expired, and one
+30 s fast would be counted for 30 s after it died.
 """
 
 from __future__ import annotations
-
-import time
 
 import redis
 
@@ -19,8 +21,13 @@ HEARTBEAT_SECONDS = 5.0
 HEARTBEAT_TTL_SECONDS = 3 * HEARTBEAT_SECONDS  # two missed beats are tolerated
 
 
+def redis_now_ms(r: redis.Redis) -> int:
+    seconds, micros = r.time()
+    return seconds * 1000 + micros // 1000
+
+
 def announce(r: redis.Redis, node: str, slots: int) -> None:
-    expires = int((time.time() + HEARTBEAT_TTL_SECONDS) * 1000)
+    expires = redis_now_ms(r) + int(HEARTBEAT_TTL_SECONDS * 1000)
     pipe = r.pipeline()
     pipe.zadd(keys.worker_heartbeats(), {node: expires})
     pipe.hset(keys.worker_slots(), node, max(int(slots), 1))
@@ -36,12 +43,14 @@ def leave(r: redis.Redis, node: str) -> None:
 
 def live_slots(r: redis.Redis) -> dict[str, int]:
     """Node name -> pool size of every worker whose heartbeat still holds."""
-    now = int(time.time() * 1000)
     pipe = r.pipeline(transaction=False)  # one round trip: a sweep asks this before it starts
-    pipe.zrangebyscore(keys.worker_heartbeats(), "-inf", now)
-    pipe.zrangebyscore(keys.worker_heartbeats(), now + 1, "+inf")
+    pipe.time()
+    pipe.zrange(keys.worker_heartbeats(), 0, -1, withscores=True)
     pipe.hgetall(keys.worker_slots())
-    lapsed, nodes, sizes = pipe.execute()
+    (seconds, micros), beats, sizes = pipe.execute()
+    now = seconds * 1000 + micros // 1000
+    lapsed = [node for node, expires in beats if expires <= now]
+    nodes = [node for node, expires in beats if expires > now]
     if lapsed:
         pipe = r.pipeline()
         pipe.zrem(keys.worker_heartbeats(), *lapsed)
