@@ -109,7 +109,7 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     deaths: dict[str, int] = {}  # variant -> times a delivery of this task died in it
     first_turn = bool(self.request.id)  # a delivery to count (a direct call is none)
 
-    finished: str | None = None  # the last variant's record, pushed by the next round trip
+    finished: tuple[str, str] | None = None  # the last variant's (name, record), pushed by the next turn
     ring_by: float | None = None  # when the orchestrator must hear of records pushed unrung
     doorbell = keys.walker_doorbell(chunk.run_id)
     claims = keys.walker_claims(chunk.run_id, chunk.attempt)
@@ -202,7 +202,7 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
                          for v in [variant, *unclaimed(chunk.variants[index + 1:])]))
                 break
             results.append(record)
-            finished = dumps(record)
+            finished = (name, dumps(record))
     finally:
         if finished is not None or ring_by is not None or first_turn:
             turn()  # the last result, the last ring, and the running mark cleared

@@ -1,7 +1,8 @@
 """The chunk task's one round trip between two variants: a Lua script with named inputs.
 
 Between two variants of a chunk the task pushes the finished variant's record
-(ringing the sweep's doorbell when asked), then checks the next variant
+unless another chunk's copy was already collected (ringing the sweep's doorbell
+when asked), then checks the next variant
 (walker stopped? lease held by this attempt? claimed by another chunk?
 already collected?), claims it and marks it running. The chunk's first turn
 also counts the delivery and, when a previous delivery left a variant marked
@@ -29,7 +30,7 @@ local inbox, task_record, lease, executions = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local next_result, doorbell, claims, stop_flag = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local ttl, attempt, next_name, run_it = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local ring, chunk_id, first_turn, crashes_allowed = ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
-local record = ARGV[9]
+local record, record_result = ARGV[9], KEYS[9]
 
 local died_in, deaths = '', 0
 if first_turn == '1' then
@@ -40,7 +41,9 @@ if first_turn == '1' then
     deaths = redis.call('HINCRBY', task_record, 'crashes:' .. died_in, 1)
   end
 end
-if record then
+-- a late record (its variant was redone elsewhere and collected: a partitioned host
+-- coming back) is dropped here, not left in the inbox for nobody
+if record and redis.call('EXISTS', record_result) == 0 then
   redis.call('RPUSH', inbox, record)
   redis.call('EXPIRE', inbox, ttl)
 end
@@ -102,14 +105,16 @@ def _script(r: redis.Redis):
 
 def run_turn(r: redis.Redis, turn_keys: TurnKeys, *, run_id: str, attempt: int, chunk_id: str,
              next_name: str | None, run_it: bool, ring: bool, first_turn: bool, crashes_allowed: int,
-             record: str | None) -> tuple[str, str, int]:
-    """Push ``record`` (if any), ring when ``ring``, then check, claim and mark ``next_name``.
+             record: tuple[str, str] | None) -> tuple[str, str, int]:
+    """Push ``record`` (a finished variant's name and JSON, if any; dropped if that variant
+    was collected), ring when ``ring``, then check, claim and mark ``next_name``.
     Returns (status, the variant a previous delivery died in or "", its crash count)."""
     next_result = keys.walker_result(run_id, next_name) if next_name else turn_keys.inbox
+    record_result = keys.walker_result(run_id, record[0]) if record else turn_keys.inbox
     status, died_in, deaths = _script(r)(
         keys=[turn_keys.inbox, turn_keys.task_record, turn_keys.lease, turn_keys.executions, next_result,
-              turn_keys.doorbell, turn_keys.claims, turn_keys.stop_flag],
+              turn_keys.doorbell, turn_keys.claims, turn_keys.stop_flag, record_result],
         args=[keys.WALKER_RESULT_TTL_SECONDS, attempt, next_name or "", "1" if run_it else "0",
               "1" if ring else "0", chunk_id, "1" if first_turn else "0", crashes_allowed,
-              *((record,) if record is not None else ())])
+              *((record[1],) if record is not None else ())])
     return status, died_in, int(deaths)

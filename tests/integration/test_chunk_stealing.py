@@ -126,3 +126,22 @@ def test_the_watch_resubmits_what_a_chunk_claimed_and_its_own_unclaimed_under_it
     assert run_chunk(b, "steal-owe-1") == ["v4", "v5", "v6"]  # v7 and a's list: taken
     runs = store.hgetall(keys.walker_executions("steal-owe"))
     assert runs == {f"v{i}": "1" for i in range(2, 8)}
+
+
+def test_a_late_record_of_a_variant_collected_meanwhile_is_dropped_not_pushed(store):
+    """A partitioned host that comes back: its copy of a variant redone and collected elsewhere
+    never reaches the inbox; the rest of its work still does."""
+    a, _ = chunks_of("steal-late", variants(gated=0), store)
+    ran: list[str] = []
+    late = threading.Thread(target=lambda: ran.extend(run_chunk(a, "steal-late-0")))
+    late.start()
+    try:
+        wait_for(lambda: store.hget(keys.walker_executions("steal-late"), "v0") == "1", 10,
+                 "the chunk to start v0")
+        store.set(keys.walker_result("steal-late", "v0"), '{"strategy_name": "v0"}')  # collected
+    finally:
+        RELEASE.set()
+        late.join(timeout=30)
+    assert ran[0] == "v0"  # it did run it (it could not know) ...
+    assert "v0" not in inbox_names(store, "steal-late")  # ... and its record was dropped
+    assert sorted(inbox_names(store, "steal-late")) == [f"v{i}" for i in range(1, 8)]
