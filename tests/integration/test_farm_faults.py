@@ -13,22 +13,29 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from btfarm.orchestrator import Walker
-from btfarm.orchestrator.grid import expand
 from btfarm.orchestrator.state_client import reset_state
-from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
-from btfarm.shared.ranking import rank
-from btfarm.shared.registry import get_exchange, get_frame, get_strategy, get_walker
 from btfarm.shared.settings import get_settings
-from btfarm.shared.stats import compute_statistics
 from btfarm.shared.store import keys
 from btfarm.workers.app import TASK_QUEUE, configure
 from tests import farm_strategies
 from tests.support.celery_workers import REPO, CeleryWorker, farm_env
+from tests.support.faulted_sweep import (
+    CHUNK,
+    SWEEP,
+    SYMBOL,
+    assert_complete_and_equal,
+    executions,
+    ranking,
+    reference_stats,
+    start_workers,
+    stop_workers,
+    stored_results,
+    sweep_under_way,
+)
 from tests.support.faults import (
     WORKER_FAULTS,
     kill_process,
@@ -40,9 +47,6 @@ from tests.support.processes import wait_for
 from tests.support.redis_server import RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
-SYMBOL = farm_strategies.SYMBOL
-SWEEP = "farm-faulted-sweep"  # 24 variants of ~0.6 s
-CHUNK = 2
 PASSWORD = "fault-suite-s3cret"  # every server here requires it; no output may show it
 
 
@@ -66,20 +70,6 @@ def url(server, monkeypatch, tmp_path) -> Iterator[str]:
     reset_state()
 
 
-def start_workers(url: str, logdir, count: int = 2, **env: str) -> list[CeleryWorker]:
-    workers = [CeleryWorker(url, logdir, **env) for _ in range(count)]
-    try:
-        for w in workers:
-            w.start()
-        app = configure()
-        for w in workers:
-            w.wait_ready(app)
-    except BaseException:
-        stop_workers(workers)
-        raise
-    return workers
-
-
 @pytest.fixture
 def workers(url, tmp_path) -> Iterator[list[CeleryWorker]]:
     started = start_workers(url, tmp_path / "workers")
@@ -87,70 +77,9 @@ def workers(url, tmp_path) -> Iterator[list[CeleryWorker]]:
     stop_workers(started)
 
 
-def stop_workers(workers: list[CeleryWorker]) -> None:
-    """Stop each by PID, all at once (each warm shutdown takes seconds)."""
-    with ThreadPoolExecutor(len(workers)) as pool:
-        list(pool.map(CeleryWorker.stop, workers))
-
-
 @pytest.fixture(scope="module")
 def reference() -> dict[str, dict]:
-    """The uninterrupted result: every variant backtested in this process
-    (farm-slow is farm-sma with a sleep, so farm-sma computes the same numbers fast)."""
-    walker = get_walker(SWEEP)
-    exchange, frame = get_exchange(walker.exchange_name), get_frame(walker.frame_name)
-    candles = load_frame_candles(exchange, frame, SYMBOL)
-    out = {}
-    for v in expand(walker):
-        run = BacktestRun(get_strategy("farm-sma"), exchange, frame, SYMBOL, candles, params=v.params,
-                          strategy_name=v.strategy_name)
-        out[v.strategy_name] = json.loads(json.dumps(compute_statistics(run.run()).model_dump(mode="json")))
-    return out
-
-
-def ranking(stats_by_name: dict[str, dict]) -> list[str]:
-    """The expected ranking: variants with a closed signal (min_trades=1), by sharpe."""
-    order = [v.strategy_name for v in expand(get_walker(SWEEP))]
-    return [name for name, _ in rank([(n, stats_by_name[n]) for n in order
-                                      if n in stats_by_name and stats_by_name[n]["total_signals"]],
-                                     "sharpe_ratio")]
-
-
-def stored_results(server: RedisServer, run_id: str) -> dict[str, dict]:
-    client = server.client()
-    try:
-        names = [v.strategy_name for v in expand(get_walker(SWEEP))]
-        raw = client.mget([keys.walker_result(run_id, n) for n in names])
-        return {n: json.loads(r) for n, r in zip(names, raw, strict=True) if r}
-    finally:
-        client.close()
-
-
-def executions(server: RedisServer, run_id: str) -> dict[str, int]:
-    client = server.client()
-    try:
-        return {k: int(v) for k, v in client.hgetall(keys.walker_executions(run_id)).items()}
-    finally:
-        client.close()
-
-
-def assert_complete_and_equal(data, reference) -> None:
-    assert data.unfinished == {}, data.unfinished
-    listed = [s.strategy_name for s in data.strategies] + list(data.unranked)
-    assert data.strategies_tested == 24 and len(set(listed)) == len(listed) == 24
-    for row in data.strategies:
-        assert row.stats.model_dump(mode="json") == reference[row.strategy_name], row.strategy_name
-    for name, (_, stats) in data.unranked.items():  # finished without a trade: listed, not ranked
-        assert stats.model_dump(mode="json") == reference[name] and stats.total_signals == 0, name
-    assert [s.strategy_name for s in data.strategies] == ranking(reference)
-
-
-def sweep_under_way():
-    """The sweep started in the background, once four of its results are in."""
-    Walker.background(SYMBOL, SWEEP, chunk_size=CHUNK)
-    inst = Walker._instance(SYMBOL, SWEEP)
-    wait_for(lambda: inst.data is not None and len(inst.data.records) >= 4, 30, "four results")
-    return inst
+    return reference_stats()
 
 
 # ---- a worker killed ---------------------------------------------------------

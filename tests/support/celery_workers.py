@@ -29,11 +29,13 @@ class CeleryWorker:
     """One ``celery -A btfarm.workers worker`` subprocess (prefork -c 1 by default)."""
 
     def __init__(self, url: str, logdir: Path, pool: str = "prefork", concurrency: int = 1,
-                 **env: str) -> None:
+                 prefix: tuple[str, ...] = (), **env: str) -> None:
+        """``prefix``: what the command runs under (``ip netns exec HOST``, ``faketime``);
+        each of those execs, so the PID stays the worker's."""
         self.url = url
         self.name = f"test-{uuid.uuid4().hex[:6]}@{os.uname().nodename}"
         self.logfile = Path(logdir) / f"{self.name.split('@')[0]}.log"
-        self.args = [sys.executable, "-m", "celery", "-A", "btfarm.workers", "worker",
+        self.args = [*prefix, sys.executable, "-m", "celery", "-A", "btfarm.workers", "worker",
                      "--pool", pool, "-c", str(concurrency), "-Q", "btfarm", "-n", self.name,
                      "--without-gossip", "--without-mingle", "--loglevel", "INFO",
                      "--logfile", str(self.logfile)]

@@ -55,9 +55,10 @@ class RedisServer:
     """
 
     def __init__(self, data_dir: Path | None = None, binary: str | None = None,
-                 password: str | None = None) -> None:
+                 password: str | None = None, also_bind: tuple[str, ...] = ()) -> None:
         self.binary = binary or find_redis_server()
         self.password = password  # --requirepass; the URL then carries it
+        self.also_bind = tuple(also_bind)  # addresses beside loopback (other hosts' links: netns.py)
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.host = "127.0.0.1"
         self.port: int | None = None
@@ -70,8 +71,12 @@ class RedisServer:
 
     @property
     def url(self) -> str:
+        return self.url_at(self.host)
+
+    def url_at(self, address: str) -> str:
+        """The URL through ``address`` (one of ``also_bind``: how another host reaches it)."""
         auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}{self.host}:{self.port}/0"
+        return f"redis://{auth}{address}:{self.port}/0"
 
     def client(self, db: int = 0) -> redis.Redis:
         return redis.Redis(host=self.host, port=self.port, db=db, decode_responses=True,
@@ -135,7 +140,8 @@ class RedisServer:
         args = [
             self.binary,
             "--port", str(self.port),
-            "--bind", self.host,
+            "--bind", self.host, *self.also_bind,
+            "--protected-mode", "no" if self.also_bind else "yes",
             "--daemonize", "no",
             "--logfile", str(logfile),
             *storage,
