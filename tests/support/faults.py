@@ -7,6 +7,7 @@ caller polls for what it waits on, with a deadline (``processes.wait_for``).
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import signal
@@ -62,3 +63,12 @@ def kill_process(process: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
         process.kill()
     process.wait(timeout=10)
+
+
+def skewed_clock(seconds: int) -> dict[str, str]:
+    """The environment that runs a process with its wall clock ``seconds`` off (Debian's
+    libfaketime, preloaded: no wrapper process, so the PID stays the program's)."""
+    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketimeMT.so.1"))
+    if not found:
+        raise RuntimeError("libfaketime is not installed: apt-get install faketime (.ci/run does)")
+    return {"LD_PRELOAD": found[0], "FAKETIME": f"{seconds:+d}s", "FAKETIME_NO_CACHE": "1"}

@@ -1,0 +1,175 @@
+"""The farm over hosts, not processes (issue 14.3): two worker hosts, each a network
+namespace with one veth link to the hub (this test's own namespace, where the
+redis-server and the orchestrator run), reaching Redis only over that link.
+
+- a sweep over the hosts equals the in-process one;
+- a host partitioned mid-sweep (its link down) has its chunk redone on the other
+  host; once its link is back, its late results are dropped; every variant once;
+- a worker whose wall clock is 30 s slow (libfaketime) works and is counted:
+  heartbeats expire in Redis' clock, stall checks run on the orchestrator's
+  monotonic clock, leases are Redis TTLs.
+
+Needs root for the namespaces (CI runs as root); skipped, with the reason, only
+where they cannot be made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from btfarm.orchestrator import Walker
+from btfarm.orchestrator.state_client import reset_state
+from btfarm.shared.settings import get_settings
+from btfarm.shared.store import keys, worker_registry
+from btfarm.workers.app import configure
+from tests.support.celery_workers import CeleryWorker
+from tests.support.faulted_sweep import (
+    SWEEP,
+    SYMBOL,
+    assert_complete_and_equal,
+    executions,
+    reference_stats,
+    start_workers,
+    stop_workers,
+    stored_results,
+)
+from tests.support.faults import skewed_clock
+from tests.support.netns import Host, Hosts, HostsUnavailable
+from tests.support.processes import wait_for
+from tests.support.redis_server import RedisServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
+PASSWORD = "hosts-suite-s3cret"
+CHUNK = 3  # 8 chunks of ~1.8 s: a partition lands inside one
+CLOCK_SKEW_SECONDS = -30
+
+
+@pytest.fixture(scope="module")
+def hosts() -> Iterator[Hosts]:
+    try:
+        made = Hosts(2).create()
+    except HostsUnavailable as exc:
+        pytest.skip(f"network namespaces cannot be made here: {exc}")
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def server(hosts, tmp_path) -> Iterator[RedisServer]:
+    with RedisServer(password=PASSWORD, also_bind=tuple(h.hub_address for h in hosts.hosts)) as srv:
+        yield srv
+
+
+@pytest.fixture
+def url(server, monkeypatch, tmp_path) -> Iterator[str]:
+    monkeypatch.setenv("BTFARM_REDIS_URL", server.url)  # the orchestrator is on the hub
+    monkeypatch.setenv("BTFARM_DUMP_DIR", str(tmp_path / "dump"))
+    monkeypatch.setenv("BTFARM_SWEEP_IDLE_TIMEOUT", "60")
+    get_settings.cache_clear()
+    reset_state()
+    configure()
+    yield server.url
+    reset_state()
+
+
+def workers_on(hosts: Hosts, server: RedisServer, logdir, **env_of_first: str) -> list[CeleryWorker]:
+    """One worker per host, each given Redis' address on its own link."""
+    started: list[CeleryWorker] = []
+    try:
+        for index, host in enumerate(hosts.hosts):
+            env = env_of_first if index == 0 else {}
+            started += start_workers(server.url_at(host.hub_address), logdir, count=1,
+                                     prefixes=(host.prefix,), **env)
+    except BaseException:
+        stop_workers(started)
+        raise
+    return started
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict[str, dict]:
+    return reference_stats()
+
+
+def ran_on(server: RedisServer, run_id: str) -> dict[str, str]:
+    """Variant -> the Celery node whose copy was collected."""
+    return {name: record["worker"].rsplit(":", 1)[0] for name, record in stored_results(server, run_id).items()}
+
+
+def active_on(app, worker: CeleryWorker) -> list | None:
+    """The tasks ``worker`` runs now, or None when it does not answer."""
+    reply = app.control.inspect(destination=[worker.name], timeout=0.5).active()
+    return None if reply is None else reply.get(worker.name)
+
+
+def test_a_sweep_over_two_hosts_equals_the_in_process_one(hosts, url, server, reference, tmp_path):
+    workers = workers_on(hosts, server, tmp_path / "workers")
+    try:
+        progress = list(Walker.run(SYMBOL, SWEEP, chunk_size=CHUNK))
+    finally:
+        stop_workers(workers)
+    data = Walker.get_data(SYMBOL, SWEEP)
+    assert len(progress) == 24
+    assert_complete_and_equal(data, reference)
+    assert set(ran_on(server, data.run_id).values()) == {w.name for w in workers}  # both hosts worked
+
+
+def test_a_host_partitioned_mid_sweep_is_redone_elsewhere_and_its_late_results_dropped(
+        hosts, url, server, reference, tmp_path):
+    workers = workers_on(hosts, server, tmp_path / "workers")
+    cut_off, other = workers
+    host: Host = hosts.hosts[0]
+    app = configure()
+    try:
+        Walker.background(SYMBOL, SWEEP, chunk_size=CHUNK)
+        inst = Walker._instance(SYMBOL, SWEEP)
+        running = wait_for(lambda: active_on(app, cut_off), 30, "a chunk running on host 1")
+        hosts.partition(host)
+        try:
+            assert Walker.wait(SYMBOL, SWEEP, timeout=90), "the sweep did not end without host 1"
+            assert inst.task.error is None, repr(inst.task.error)
+            data = Walker.get_data(SYMBOL, SWEEP)
+            names = [p.strategy_name for p in inst.task.follow()]
+            assert len(names) == len(set(names)) == 24  # each variant reported once
+            assert_complete_and_equal(data, reference)
+            runs = executions(server, data.run_id)
+            redone = sorted(n for n, count in runs.items() if count > 1)
+            assert redone, f"nothing of host 1's chunk {running[0]['id']} ran again: {runs}"
+            collected_from = ran_on(server, data.run_id)
+            assert {collected_from[n] for n in redone} == {other.name}  # redone on host 2
+        finally:
+            hosts.heal(host)
+        # host 1 comes back, finishes what it was running, and its copy goes nowhere
+        wait_for(lambda: active_on(app, cut_off) == [], 90, "host 1 back and idle")
+        client = server.client()
+        try:
+            assert client.llen(keys.walker_inbox(data.run_id)) == 0  # late results dropped
+        finally:
+            client.close()
+        assert ran_on(server, data.run_id) == collected_from  # nothing stored changed
+        assert Walker.get_data(SYMBOL, SWEEP).strategies_tested == 24
+    finally:
+        stop_workers(workers)
+
+
+def test_a_worker_whose_clock_is_30_s_slow_is_counted_and_works(hosts, url, server, reference,
+                                                                tmp_path):
+    workers = workers_on(hosts, server, tmp_path / "workers", **skewed_clock(CLOCK_SKEW_SECONDS))
+    skewed = workers[0]
+    try:
+        client = server.client()
+        try:  # its heartbeat holds in Redis' clock (on the host's own, it was born expired)
+            names = {w.name for w in workers}
+            wait_for(lambda: set(worker_registry.live_slots(client)) == names, 15,
+                     f"both workers counted live ({worker_registry.live_slots(client)})")
+        finally:
+            client.close()
+        progress = list(Walker.run(SYMBOL, SWEEP, chunk_size=CHUNK))
+    finally:
+        stop_workers(workers)
+    data = Walker.get_data(SYMBOL, SWEEP)
+    assert len(progress) == 24
+    assert_complete_and_equal(data, reference)
+    assert skewed.name in set(ran_on(server, data.run_id).values())
