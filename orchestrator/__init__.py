@@ -55,7 +55,12 @@ from btfarm.shared.events import (
     listen_walker_start,
     listen_walker_start_once,
 )
-from btfarm.shared.exchanges import csv_exchange, dataframe_exchange, synthetic_exchange
+from btfarm.shared.exchanges import (
+    ccxt_exchange,
+    csv_exchange,
+    dataframe_exchange,
+    synthetic_exchange,
+)
 from btfarm.shared.registry import (
     add_exchange,
     add_frame,
@@ -111,6 +116,7 @@ __all__ = [
     "add_sizing",
     "add_strategy",
     "add_walker",
+    "ccxt_exchange",
     "csv_exchange",
     "dataframe_exchange",
     "get_average_price",

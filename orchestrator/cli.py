@@ -159,6 +159,11 @@ from .cli_live import live as _live  # noqa: E402  (registered after the group e
 main.add_command(_live)
 
 
+from .cli_data import data as _data  # noqa: E402
+
+main.add_command(_data)
+
+
 from .cli_farm import COMMANDS as _FARM_COMMANDS  # noqa: E402
 
 for _command in _FARM_COMMANDS:

@@ -92,7 +92,18 @@ def check_timestamps(ts: np.ndarray, exchange_name: str, symbol: str, frame: Fra
     if last < last_minute:
         raise DataCoverageError(f"{where} ends after the data: {have}; end the frame at "
                                 f"{iso(last)} or earlier, or load newer candles")
-    coverage = Coverage(first_ms=first, last_ms=last, candles=len(ts))
+    coverage = coverage_of(ts)
+    if max_gap_minutes and coverage.longest_gap_minutes > max_gap_minutes:
+        raise DataCoverageError(
+            f"{where}: the candles have a gap of {coverage.longest_gap_minutes} minutes after "
+            f"{iso(coverage.longest_gap_after_ms)}, longer than BTFARM_MAX_GAP_MINUTES="
+            f"{max_gap_minutes} ({coverage.gaps} gaps in all); fill the data or raise the limit")
+    return coverage
+
+
+def coverage_of(ts: np.ndarray) -> Coverage:
+    """The range and gaps of open times ``ts`` (sorted, unique, at least one)."""
+    coverage = Coverage(first_ms=int(ts[0]), last_ms=int(ts[-1]), candles=len(ts))
     if int(ts[-1] - ts[0]) != (len(ts) - 1) * MINUTE_MS:  # not contiguous
         steps = np.diff(ts) // MINUTE_MS - 1  # minutes missing after each candle
         holes = np.flatnonzero(steps > 0)
@@ -101,9 +112,4 @@ def check_timestamps(ts: np.ndarray, exchange_name: str, symbol: str, frame: Fra
             coverage = coverage.model_copy(update={
                 "gaps": len(holes), "missing_minutes": int(steps[holes].sum()),
                 "longest_gap_minutes": int(steps[longest]), "longest_gap_after_ms": int(ts[longest])})
-    if max_gap_minutes and coverage.longest_gap_minutes > max_gap_minutes:
-        raise DataCoverageError(
-            f"{where}: the candles have a gap of {coverage.longest_gap_minutes} minutes after "
-            f"{iso(coverage.longest_gap_after_ms)}, longer than BTFARM_MAX_GAP_MINUTES="
-            f"{max_gap_minutes} ({coverage.gaps} gaps in all); fill the data or raise the limit")
     return coverage

@@ -44,6 +44,13 @@ class Settings:
     max_gap_minutes: int = 0  # BTFARM_MAX_GAP_MINUTES: a gap in the candles longer than this is an error; 0 = shown only
     local_worker_start_seconds: float = 60.0  # BTFARM_LOCAL_WORKER_START_SECONDS: the embedded default's worker must announce itself within this
     parent_pid: int = 0  # BTFARM_PARENT_PID: set by the local pool; its worker stops once that process is gone
+    candle_cache_dir: str | None = None  # BTFARM_CANDLE_CACHE_DIR: downloaded candles (Parquet per month); None = STATE_DIR/candles
+    fetch_retries: int = 5  # BTFARM_FETCH_RETRIES: tries of one exchange request (network errors, 429, 5xx) before a clear error
+
+    @property
+    def candle_cache(self) -> Path:
+        """Where ``ccxt_exchange`` keeps downloaded candles (a shared folder serves a farm)."""
+        return Path(self.candle_cache_dir).expanduser() if self.candle_cache_dir else self.state_dir / "candles"
 
     @property
     def embedded(self) -> bool:

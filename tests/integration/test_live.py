@@ -22,6 +22,7 @@ from btfarm.shared.schemas import ExchangeSchema, to_ms, to_utc
 from btfarm.shared.settings import get_settings
 from btfarm.shared.store.live_state import FileLiveState, RedisLiveState, event_key
 from tests.support import live_replay
+from tests.support.live_replay import comparable
 
 pytestmark = pytest.mark.integration
 
@@ -60,14 +61,6 @@ def backend(request, monkeypatch, redis_server):
 
 def live_closes(strategy: str, clock) -> list:
     return [r for r in Live.run(SYMBOL, strategy, live_replay.EXCHANGE, clock=clock) if r.action == "closed"]
-
-
-def comparable(closed) -> tuple:
-    """A closed result without its id (the id hashes the exchange name, which differs here)."""
-    s = closed.signal
-    return (s.position, s.scheduled_at, s.pending_at, s.price_open, s.price_take_profit, s.price_stop_loss,
-            closed.close_reason, closed.close_timestamp, closed.pnl.price_close, closed.pnl.pnl_percentage,
-            closed.peak_price, closed.peak_pnl, closed.fall_price, closed.fall_pnl)
 
 
 def test_a_live_replay_closes_the_signals_a_backtest_closes(backend):

@@ -43,6 +43,14 @@ def rejected_signal(symbol: str, when: datetime) -> dict:
     return {"position": "long", "price_take_profit": price * 0.99, "price_stop_loss": price * 0.98}
 
 
+def comparable(closed) -> tuple:
+    """A closed result without its id (the id hashes the exchange name, which differs here)."""
+    s = closed.signal
+    return (s.position, s.scheduled_at, s.pending_at, s.price_open, s.price_take_profit, s.price_stop_loss,
+            closed.close_reason, closed.close_timestamp, closed.pnl.price_close, closed.pnl.pnl_percentage,
+            closed.peak_price, closed.peak_pnl, closed.fall_price, closed.fall_pnl)
+
+
 def register(clock: Clock) -> None:
     add_exchange(replay_exchange(EXCHANGE, clock, files={SYMBOL: SIM_CSV}), override=True)
     add_strategy(strategy_name="sma-cross", interval="5m", get_signal=sma_cross_signal,
