@@ -7,25 +7,40 @@ own cache folder (conftest's BTFARM_STATE_DIR) and its own server.
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
-from btfarm.orchestrator import Backtest, Live, add_exchange, add_frame, csv_exchange
+from btfarm.orchestrator import Backtest, Live, Walker, add_exchange, add_frame, csv_exchange
+from btfarm.orchestrator.grid import expand
 from btfarm.orchestrator.state_client import reset_state
 from btfarm.shared import events
 from btfarm.shared.candles import COLUMNS
 from btfarm.shared.clock import ManualClock
+from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
 from btfarm.shared.errors import CandleDataError, ConfigError
 from btfarm.shared.exchanges.ccxt_market import CcxtSource, ccxt_exchange
 from btfarm.shared.exchanges.csv_directory import CsvDirectory
 from btfarm.shared.intervals import MINUTE_MS
+from btfarm.shared.registry import get_frame, get_strategy, get_walker
 from btfarm.shared.schemas import to_ms, to_utc
 from btfarm.shared.settings import get_settings
+from btfarm.shared.stats import compute_statistics
+from btfarm.workers.app import configure
+from tests import ccxt_farm
 from tests.support import live_replay
+from tests.support.celery_workers import REPO, CeleryWorker
 from tests.support.fake_binance import FakeBinance
 from tests.support.live_replay import comparable
+from tests.support.processes import stop_process, wait_for
+from tests.support.redis_server import RedisServer
 from tests.support.reference_data import SIM_CSV
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -204,18 +219,6 @@ def test_live_polling_the_exchange_closes_what_a_backtest_of_the_same_candles_cl
 
 
 def test_workers_of_a_farm_read_the_months_the_orchestrator_fetched(fake, tmp_path, monkeypatch):
-    import json
-
-    from btfarm.orchestrator import Walker
-    from btfarm.orchestrator.grid import expand
-    from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
-    from btfarm.shared.registry import get_frame, get_strategy, get_walker
-    from btfarm.shared.stats import compute_statistics
-    from btfarm.workers.app import configure
-    from tests import ccxt_farm
-    from tests.support.celery_workers import CeleryWorker
-    from tests.support.redis_server import RedisServer
-
     shared = tmp_path / "shared-candles"  # a folder every host mounts
     config = fake.ccxt_config()
     ccxt_farm.register(config)
@@ -244,3 +247,48 @@ def test_workers_of_a_farm_read_the_months_the_orchestrator_fetched(fake, tmp_pa
         want = compute_statistics(run.run()).model_dump(mode="json")
         got = {s.strategy_name: s.stats for s in data.strategies}[variant.strategy_name]
         assert got.model_dump(mode="json") == want, variant.strategy_name
+
+
+def test_btfarm_live_on_an_accelerated_clock_polls_the_exchange_and_closes_what_a_backtest_closes(
+        fake, tmp_path):
+    start = "2025-01-03T00:00:00Z"
+    spec = f"accelerated:start={start},speed=600,anchor={time.time():.6f}"  # a tick every 100 ms
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}, "PYTHONPATH": str(REPO),
+           ccxt_farm.CONFIG_VARIABLE: json.dumps(fake.ccxt_config()), ccxt_farm.CLOCK_VARIABLE: spec,
+           "BTFARM_STATE_DIR": str(tmp_path / "state"), "BTFARM_DUMP_DIR": str(tmp_path / "dump")}
+    log = tmp_path / "state" / "live" / "SIM%2FUSDT" / f"{ccxt_farm.BRIEF}.events.jsonl"
+
+    def closes() -> list[dict]:
+        lines = log.read_text().split("\n")[:-1] if log.exists() else []  # the last may be half-written
+        return [e for e in map(json.loads, lines) if e["action"] == "closed"]
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "btfarm.orchestrator.cli", "live", "tests.ccxt_farm", "--symbol", MARKET,
+         "--strategy", ccxt_farm.BRIEF, "--exchange", ccxt_farm.EXCHANGE, "--clock", spec],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "err.txt", "w"))
+    try:
+        wait_for(lambda: len(closes()) >= 4 or process.poll() is not None, 60, "four closed signals")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0, (tmp_path / "err.txt").read_text()
+    finally:
+        stop_process(process)
+    live = closes()
+    warm_up = to_ms(to_utc(start)) - 1440 * MINUTE_MS
+    assert len(fake.asked) > 10 and min(fake.asked) >= warm_up  # polled: the open month never fetched whole
+    assert not list((tmp_path / "state" / "candles").rglob("*.parquet"))  # nor cached
+
+    # At 600x a few real ms of scheduling are clock seconds, so the process may call the strategy a
+    # minute later than a backtest would (the in-process test above is exact, on a manual clock);
+    # each signal it took must still end as a backtest of the file from that minute ends it.
+    add_exchange(csv_exchange("sim-file", files={"SIMUSDT": SIM_CSV}), override=True)
+
+    def key(price_open, reason, at, pnl) -> tuple:
+        return round(price_open, 9), reason, at, round(pnl, 9)
+
+    for event in live:
+        add_frame(frame_name="sim-live", interval="1m", start_date=event["signal"]["scheduled_at"],
+                  end_date=event["close_timestamp"] + 10 * MINUTE_MS, override=True)  # its own close
+        first = list(Backtest.run("SIMUSDT", ccxt_farm.BRIEF, "sim-file", "sim-live"))[0]
+        assert key(event["signal"]["price_open"], event["close_reason"], event["close_timestamp"],
+                   event["pnl"]["pnl_percentage"]) == key(first.signal.price_open, first.close_reason,
+                                                         first.close_timestamp, first.pnl.pnl_percentage)
