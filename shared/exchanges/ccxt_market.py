@@ -95,6 +95,10 @@ class CcxtSource(PagedSource):
             if not client.has.get("fetchOHLCV"):
                 raise ConfigError(f'exchange "{self.name}": {self.exchange_id} gives no candles '
                                   "through ccxt (fetchOHLCV); pick another exchange")
+            if "1m" not in (client.timeframes or {}):
+                raise ConfigError(f'exchange "{self.name}": {self.exchange_id} has no 1-minute candles '
+                                  f"(its timeframes: {', '.join(client.timeframes or {}) or 'none'}); "
+                                  "btfarm backtests on 1m candles: pick another exchange")
             self._client = client
         return self._client
 

@@ -37,7 +37,7 @@ from btfarm.workers.app import configure
 from tests import ccxt_farm
 from tests.support import live_replay
 from tests.support.celery_workers import REPO, CeleryWorker
-from tests.support.fake_binance import FakeBinance
+from tests.support.fake_binance import RETRY_AFTER_SECONDS, FakeBinance
 from tests.support.live_replay import comparable
 from tests.support.processes import stop_process, wait_for
 from tests.support.redis_server import RedisServer
@@ -125,6 +125,8 @@ def test_a_transient_fault_is_retried_and_the_candles_are_whole(fake, source, fa
     got = source.load_range(MARKET, DAY_START, DAY_END)
     assert_same_candles(got, reference(DAY_START, DAY_END))
     assert fake.asked[3] == fake.asked[4]  # the failed page was asked again
+    if fault == "429":  # not before the answer's Retry-After
+        assert fake.asked_at[4] - fake.asked_at[3] >= RETRY_AFTER_SECONDS
 
 
 @pytest.mark.parametrize("fault", ["gap", "duplicate"])
@@ -168,6 +170,8 @@ def test_an_unknown_symbol_or_exchange_says_so(fake, source):
         source.load_range("SIM/USDC", DAY_START, DAY_END)
     with pytest.raises(ConfigError, match="ccxt has no exchange 'binanse'.*binance"):
         CcxtSource("binanse").client()
+    with pytest.raises(ConfigError, match="mercado has no 1-minute candles"):  # a real ccxt exchange's
+        CcxtSource("mercado").client()
 
 
 # ---- live polling -------------------------------------------------------------------

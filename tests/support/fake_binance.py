@@ -54,6 +54,7 @@ class FakeBinance:
         self.requests: Counter[str] = Counter()
         self.faults: deque[str | None] = deque()
         self.asked: list[int] = []  # startTime of each klines request, in order
+        self.asked_at: list[float] = []  # and when it came (time.monotonic)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -113,6 +114,7 @@ class FakeBinance:
             return 400, {"code": -1120, "msg": "Invalid interval."}, {}
         fault = self._next_fault()
         self.asked.append(int(query.get("startTime", -1)))
+        self.asked_at.append(time.monotonic())
         if fault == "429":
             return 429, {"code": -1003, "msg": "Too many requests."}, {"Retry-After": str(RETRY_AFTER_SECONDS)}
         if fault == "500":
