@@ -52,6 +52,10 @@ class ChunkWatch:
         """Watch these chunks instead (a sweep resubmitted after Redis lost it)."""
         self.chunks = dict(zip(ids, chunks, strict=True))
 
+    def add(self, chunks: Sequence[Chunk], ids: Sequence[str]) -> None:
+        """Watch these too (just submitted by the window)."""
+        self.chunks.update(zip(ids, chunks, strict=True))
+
     def check(self, pending: set[str], ping: Callable[[str], bool] | None = None,
               ) -> list[dict[str, Any]]:
         """Resubmit orphaned chunks; failure records for the variants of failed ones."""

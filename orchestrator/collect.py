@@ -24,12 +24,13 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import redis
+from kombu.exceptions import OperationalError as BrokerError
 
 from btfarm.shared import events
 from btfarm.shared.errors import ConfigError, StoreUnavailable
 from btfarm.shared.settings import get_settings, redact_url
 from btfarm.shared.store import keys, sweep_plan
-from btfarm.shared.store.connection import connect
+from btfarm.shared.store.connection import connect, out_of_memory
 from btfarm.shared.store.stop_flags import StopPoller
 
 from .chunk_watch import STALL_SECONDS, ChunkWatch
@@ -37,6 +38,7 @@ from .instances import Instance
 from .local_pool import LocalPool
 from .run_thread import RunThread
 from .state_client import state
+from .submit_window import SubmitWindow
 from .sweep_tally import SweepTally
 
 DRAIN_BATCH = 100  # records taken per round trip once one has arrived
@@ -133,13 +135,14 @@ class Collector:
 
 def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Collector,
             pool: LocalPool | None, watch: ChunkWatch, attempt: int,
-            restore: Callable[[int], int] | None = None) -> None:
+            restore: Callable[[int], int] | None = None, window: SubmitWindow | None = None) -> None:
     """Take results until every variant has one, the walker is stopped (then a grace
     period), nothing arrives for the idle timeout, or Redis stays away too long.
 
     Crash-only: when Redis comes back without the sweep's plan (restarted with no
     persistence), ``restore(attempt)`` stores it again with the results held here and
-    resubmits what is missing; it returns the new attempt."""
+    resubmits what is missing; it returns the new attempt. ``window`` submits the next
+    chunks as results come in (submit_window.py)."""
     settings = get_settings()
     idle_timeout = settings.sweep_idle_timeout or settings.task_time_limit + IDLE_MARGIN_SECONDS
     poller = StopPoller(state(), "walker", inst.symbol, inst.name)
@@ -158,6 +161,8 @@ def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Colle
             if now >= next_lease:
                 sweep_plan.hold_lease(state(), sweep.run_id, attempt, sweep.walker_name, sweep.symbol)
                 next_lease = now + LEASE_RENEW_SECONDS
+            if window is not None:
+                window.top_up(len(sweep.variants) - len(collector.pending))
             records = collector.wait(WAIT_SECONDS)
             if not records and now - max(last_result, last_check) > STALL_SECONDS:
                 last_check = time.monotonic()
@@ -166,7 +171,9 @@ def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Colle
                     next_lease = 0.0
                     continue
                 records = collector.accept_all(watch.check(collector.pending))
-        except (redis.ConnectionError, redis.TimeoutError, StoreUnavailable) as exc:
+        except (redis.ConnectionError, redis.TimeoutError, StoreUnavailable, BrokerError) as exc:
+            if out_of_memory(exc):
+                raise  # not an outage: the sweep ends (sweep_run.refuse_full) until memory is freed
             outage = outage or Outage(settings.store_outage_seconds)
             if outage.expired():
                 missing = sorted(collector.pending)

@@ -17,6 +17,7 @@ tasks for the variants still missing.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 
@@ -113,6 +114,22 @@ def task_id(chunk: Chunk, index: int) -> str:
     if chunk.attempt == 1:
         return f"{chunk.run_id}-{index:05d}"
     return f"{chunk.run_id}-a{chunk.attempt}-{index:05d}"
+
+
+def withdraw(r: redis.Redis, run_id: str) -> int:
+    """Take this sweep's chunk messages still queued out of the broker's queue (Celery's
+    Redis transport keeps them as JSON in the list named after the queue); returns how many.
+    Deleting is allowed to a Redis out of memory, so a sweep that failed on a full Redis
+    leaves nothing queued behind."""
+    withdrawn = 0
+    for raw in r.lrange(TASK_QUEUE, 0, -1):
+        try:
+            task = json.loads(raw).get("headers", {}).get("id", "")
+        except (ValueError, AttributeError):
+            continue  # not a Celery message: not ours to touch
+        if isinstance(task, str) and task.startswith(f"{run_id}-"):
+            withdrawn += r.lrem(TASK_QUEUE, 1, raw)
+    return withdrawn
 
 
 def submit(app: Celery, chunks: Sequence[Chunk], ids: Sequence[str] | None = None) -> list[str]:

@@ -16,15 +16,17 @@ import time
 import uuid
 
 import redis
+from kombu.exceptions import OperationalError as BrokerError
 
 from btfarm.shared import events
 from btfarm.shared.coverage import Coverage, check_coverage, check_timestamps
 from btfarm.shared.engine.backtest_run import frame_load_range
-from btfarm.shared.errors import ConfigError, NotRegisteredError
+from btfarm.shared.errors import ConfigError, NotRegisteredError, StoreFull
 from btfarm.shared.fingerprint import source_hash
 from btfarm.shared.registry import get_exchange, get_frame, get_strategy, get_walker
-from btfarm.shared.settings import get_settings
-from btfarm.shared.store import sweep_plan
+from btfarm.shared.settings import get_settings, redact_url
+from btfarm.shared.store import keys, sweep_plan
+from btfarm.shared.store.connection import out_of_memory
 from btfarm.shared.store.embedded_redis import embedded_server
 from btfarm.shared.store.sweep_plan import SweepPlan
 from btfarm.workers import app as celery_app
@@ -39,6 +41,7 @@ from .instances import Instance
 from .local_pool import LocalPool, pool_imports
 from .run_thread import RunThread
 from .state_client import state
+from .submit_window import SubmitWindow
 from .sweep_tally import SweepTally
 from .user_script import check_main_guard
 
@@ -123,52 +126,65 @@ def produce(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> N
                              tuple(plan.imports), settings=settings).start()
         blocking = blocking_client(settings)  # BLPOP holds its connection; a client of its own
         configure(settings)
-        pipe = r.pipeline()  # MULTI: the plan, the attempt and the status appear together
-        sweep_plan.queue_attempt(pipe, plan, resume)
-        sweep.queue_status(pipe, inst)
-        attempt = sweep_plan.attempt_of(pipe.execute(), resume)
-        sweep_plan.hold_lease(r, run_id, attempt, plan.walker_name, inst.symbol)
-        collector = Collector(blocking, run_id, [v.strategy_name for v in variants])
-        if resume:
-            for record in collector.stored():
-                sweep.resumed += 1
-                progress = sweep.add(record)
-                if progress is not None:
-                    task.push(progress)
+        try:
+            pipe = r.pipeline()  # MULTI: the plan, the attempt and the status appear together
+            sweep_plan.queue_attempt(pipe, plan, resume)
+            sweep.queue_status(pipe, inst)
+            attempt = sweep_plan.attempt_of(pipe.execute(), resume)
+            sweep_plan.hold_lease(r, run_id, attempt, plan.walker_name, inst.symbol)
+            collector = Collector(blocking, run_id, [v.strategy_name for v in variants])
+            if resume:
+                for record in collector.stored():
+                    sweep.resumed += 1
+                    progress = sweep.add(record)
+                    if progress is not None:
+                        task.push(progress)
 
-        def submit_missing(attempt: int) -> tuple[list, list[str], int]:
-            """Chunks of every variant still without a result, submitted as ``attempt``:
-            (chunks, task ids, variants in them)."""
-            missing = [v for v in variants if v.strategy_name in collector.pending]
-            chunks = fanout.make_chunks(run_id, plan.walker_name, inst.symbol, plan.exchange_name,
-                                        plan.frame_name, missing, plan.chunk_size, attempt, plan.code)
-            return chunks, fanout.submit(celery_app, chunks), len(missing)
+            def slots() -> int:  # the embedded pool's size is known; a farm's is announced
+                return (settings.local_workers or os.cpu_count() or 1) if pool is not None else fanout.live_slots(r)
 
-        to_run = len(collector.pending)
-        events.emit("walker_start", {"run_id": run_id, "walker_name": plan.walker_name,
-                                     "symbol": inst.symbol, "total_strategies": len(variants),
-                                     "resumed": sweep.resumed, "to_run": to_run})
-        log.info("walker %s on %s: run %s attempt %d, %d of %d variants to run",
-                 plan.walker_name, inst.symbol, run_id, attempt, to_run, len(variants))
-        chunks, ids, _ = submit_missing(attempt)
-        watch = ChunkWatch(celery_app, r, chunks, ids)
+            watch = ChunkWatch(celery_app, r, [], [])
+            window = SubmitWindow(celery_app, watch, slots)
 
-        def restore(lost_attempt: int) -> int:
-            again = lost_attempt + 1
-            held = {name: json.dumps(rec) for name, rec in sweep.records.items() if rec["status"] != "stopped"}
-            pipe = r.pipeline()
-            sweep_plan.queue_restore(pipe, plan, again, held)
-            pipe.execute()
-            sweep_plan.hold_lease(r, run_id, again, plan.walker_name, inst.symbol)
-            chunks, ids, resubmitted = submit_missing(again)
-            watch.replace(chunks, ids)
-            log.warning("walker %s on %s: Redis came back without sweep %s; stored it again with %d "
-                        "results (attempt %d) and resubmitted %d variants", plan.walker_name, inst.symbol,
-                        run_id, len(held), again, resubmitted)
-            return again
+            def queue_missing(attempt: int) -> int:
+                """Every variant still without a result, cut into chunks of ``attempt`` and handed to
+                the window (which submits them as room opens); returns how many variants."""
+                missing = [v for v in variants if v.strategy_name in collector.pending]
+                chunks = fanout.make_chunks(run_id, plan.walker_name, inst.symbol, plan.exchange_name,
+                                            plan.frame_name, missing, plan.chunk_size, attempt, plan.code)
+                window.replace(chunks, [fanout.task_id(c, i) for i, c in enumerate(chunks)],
+                               collected=len(variants) - len(collector.pending))
+                return len(missing)
 
-        collect(inst, task, sweep, collector, pool, watch, attempt, restore)
-        clean = True
+            to_run = len(collector.pending)
+            events.emit("walker_start", {"run_id": run_id, "walker_name": plan.walker_name,
+                                         "symbol": inst.symbol, "total_strategies": len(variants),
+                                         "resumed": sweep.resumed, "to_run": to_run})
+            log.info("walker %s on %s: run %s attempt %d, %d of %d variants to run",
+                     plan.walker_name, inst.symbol, run_id, attempt, to_run, len(variants))
+            queue_missing(attempt)
+            window.top_up(len(variants) - len(collector.pending))
+
+            def restore(lost_attempt: int) -> int:
+                again = lost_attempt + 1
+                held = {name: json.dumps(rec) for name, rec in sweep.records.items() if rec["status"] != "stopped"}
+                pipe = r.pipeline()
+                sweep_plan.queue_restore(pipe, plan, again, held)
+                pipe.execute()
+                sweep_plan.hold_lease(r, run_id, again, plan.walker_name, inst.symbol)
+                resubmitted = queue_missing(again)
+                window.top_up(len(variants) - len(collector.pending))
+                log.warning("walker %s on %s: Redis came back without sweep %s; stored it again with %d "
+                            "results (attempt %d) and resubmitted %d variants", plan.walker_name, inst.symbol,
+                            run_id, len(held), again, resubmitted)
+                return again
+
+            collect(inst, task, sweep, collector, pool, watch, attempt, restore, window)
+            clean = True
+        except (redis.RedisError, BrokerError) as exc:
+            if not out_of_memory(exc):
+                raise
+            raise refuse_full(r, plan, len(variants) - len(sweep.records)) from exc
     finally:
         sweep.seconds = time.monotonic() - sweep.started
         try:  # one round trip: the sweep's end is on the path of every caller waiting for it
@@ -196,6 +212,30 @@ def produce(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> N
                                 "walker_name": plan.walker_name, "stopped": sweep.stopped,
                                 "strategies_tested": sweep.tested,
                                 "best_strategy": sweep.best[0] if sweep.best else None})
+
+
+def refuse_full(r: redis.Redis, plan: SweepPlan, missing: int) -> StoreFull:
+    """Redis reached ``maxmemory``: this sweep's queued chunks are withdrawn and its lease
+    and claim dropped (deleting is allowed to a full Redis), so nothing it queued is left
+    behind and its running chunks stop at their next variant; the error says how to go on."""
+    withdrawn = 0
+    try:
+        withdrawn = fanout.withdraw(r, plan.run_id)
+        r.delete(keys.walker_lease(plan.run_id), keys.walker_owner(plan.walker_name, plan.symbol))
+    except redis.RedisError as exc:
+        log.warning("walker %s: could not withdraw its chunks from a full Redis: %s", plan.run_id, exc)
+    settings = get_settings()
+    try:
+        memory = r.info("memory")
+        used = f"{memory.get('used_memory_human')} used of maxmemory {memory.get('maxmemory_human')}"
+    except redis.RedisError:
+        used = "maxmemory reached"
+    return StoreFull(
+        f"Redis at {redact_url(settings.state_url or settings.redis_url)} is out of memory ({used}, "
+        f"noeviction) during sweep {plan.run_id} of walker {plan.walker_name!r} on {plan.symbol}: "
+        f"{missing} variants have no result; {withdrawn} queued chunks were withdrawn and the running "
+        "ones stop at their next variant. Free memory or raise it (redis-cli CONFIG SET maxmemory ...), "
+        f"then `btfarm walker resume {plan.run_id}` (or Walker.resume) runs only those")
 
 
 def _check_data(exchange, frame, symbol: str) -> Coverage:

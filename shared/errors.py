@@ -17,7 +17,8 @@
      │    ├── DataCoverageError     a frame asks for candles the exchange does not have
      │    └── ChunkFailed           every variant of a sweep chunk failed (its task's FAILURE)
      └── TransientError         retry with backoff
-          └── StoreUnavailable      Redis did not answer
+          ├── StoreUnavailable      Redis did not answer
+          └── StoreFull             Redis refused a write: out of memory (maxmemory)
 
 Messages name the thing, show the value and say the fix; causes are chained
 with ``raise ... from``. No other exception type is raised on purpose from
@@ -103,6 +104,10 @@ class TransientError(BtfarmError):
 
 class StoreUnavailable(TransientError):
     """The Redis state store did not answer."""
+
+
+class StoreFull(TransientError):
+    """Redis refused a write because it reached ``maxmemory`` (noeviction)."""
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:

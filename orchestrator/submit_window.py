@@ -1,0 +1,88 @@
+"""Chunks out a window at a time, while results come in (backpressure).
+
+Submitting a whole sweep at once put every chunk message in Redis before the
+first result was read: a sweep of a million variants filled Redis to its
+``maxmemory`` before anything was collected. The window keeps about
+``WINDOW_PER_SLOT`` chunks per pool process in flight (one running, one
+queued behind it, so no worker waits for the orchestrator) and submits the
+next ones as results arrive; its size follows the live pool, read again
+every ``RESIZE_SECONDS``, so workers that join mid-sweep get work.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+
+from celery import Celery
+
+from btfarm.shared.payloads import Chunk
+
+from . import fanout
+from .chunk_watch import ChunkWatch
+
+WINDOW_PER_SLOT = 2  # chunks in flight per pool process
+MIN_WINDOW = 4  # chunks in flight at least (no pool announced yet, say)
+RESIZE_SECONDS = 5.0  # how often the pool's size is read again
+
+
+class SubmitWindow:
+    """The chunks of one attempt not submitted yet, and how many variants are in flight."""
+
+    def __init__(self, app: Celery, watch: ChunkWatch, slots: Callable[[], int]) -> None:
+        self.app = app
+        self.watch = watch
+        self._slots = slots
+        self._queue: deque[tuple[str, Chunk]] = deque()
+        self._submitted = 0  # variants submitted since the last ``replace``
+        self._collected_before = 0  # results already counted when the queue was replaced
+        self._limit = MIN_WINDOW
+        self._next_resize = 0.0
+        self.submitted_chunks = 0
+
+    def replace(self, chunks: Sequence[Chunk], ids: Sequence[str], collected: int) -> None:
+        """Submit these chunks from now on (a new attempt), ``collected`` results being in."""
+        self._queue = deque(zip(ids, chunks, strict=True))
+        self._submitted = 0
+        self._collected_before = collected
+        self.watch.replace([], [])
+
+    @property
+    def queued(self) -> int:
+        """Chunks not submitted yet."""
+        return len(self._queue)
+
+    def limit(self) -> int:
+        """Chunks allowed in flight, from the live pool's size."""
+        now = time.monotonic()
+        if now >= self._next_resize:
+            self._next_resize = now + RESIZE_SECONDS
+            self._limit = max(MIN_WINDOW, WINDOW_PER_SLOT * self._slots())
+        return self._limit
+
+    def top_up(self, collected: int) -> int:
+        """Submit chunks until the window is full again; ``collected``: results in so far.
+        Returns the chunks submitted."""
+        if not self._queue:
+            return 0
+        in_flight = self._submitted - (collected - self._collected_before)
+        size = max(len(self._queue[0][1].variants), 1)
+        room = self.limit() * size - in_flight
+        batch: list[tuple[str, Chunk]] = []
+        while self._queue and room > 0:
+            tid, chunk = self._queue.popleft()
+            batch.append((tid, chunk))
+            room -= len(chunk.variants)
+            self._submitted += len(chunk.variants)
+        if batch:
+            ids, chunks = [tid for tid, _ in batch], [chunk for _, chunk in batch]
+            try:
+                fanout.submit(self.app, chunks, ids)
+            except BaseException:  # the broker failed mid-batch: all of it goes again (same task ids)
+                self._queue.extendleft(reversed(batch))
+                self._submitted -= sum(len(c.variants) for c in chunks)
+                raise
+            self.watch.add(chunks, ids)
+            self.submitted_chunks += len(batch)
+        return len(batch)
