@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import sys
 from pathlib import Path
 
@@ -34,7 +36,8 @@ if YEAR_DATA.exists():
                strategies=[sweep("sma", fast=list(range(2, 52)), slow=list(range(55, 155, 5)))],
                override=True)
 
-REACH_VARIANTS = 20_000  # bench/reach.py: results that cost the workers almost nothing
+# bench/reach.py: results that cost the workers almost nothing (its third argument sets it)
+REACH_VARIANTS = int(os.environ.get("BENCH_REACH_VARIANTS", "20000"))
 
 
 def idle_signals(candles, price, params):

@@ -1,4 +1,4 @@
-"""How far one orchestrator and one Redis reach: ``python bench/reach.py [WORKERS] [CHUNK]``.
+"""How far one orchestrator and one Redis reach: ``python bench/reach.py [WORKERS] [CHUNK] [VARIANTS]``.
 
 Sweeps ``REACH_VARIANTS`` variants of a strategy that never trades over one
 day (bench/farm_strategies.py, walker "reach") through a private redis-server
@@ -6,12 +6,14 @@ and WORKERS real workers (default 2), in chunks of CHUNK variants (default
 50: many chunks, as a big farm would have), and prints the orchestrator's
 CPU and Redis' CPU per result. At a variant cost of C seconds, one
 orchestrator and one Redis can feed about C / (their CPU per result)
-worker processes.
+worker processes. It also prints the orchestrator's peak RSS and Redis' peak
+memory: ``python bench/reach.py 2 1000 1000000`` is the million-variant case.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 import signal
@@ -37,6 +39,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workers = int(sys.argv[1]) if len(sys.argv) > 1 else 2
     chunk = int(sys.argv[2]) if len(sys.argv) > 2 else 50
+    if len(sys.argv) > 3:  # before farm_strategies is imported (here and by the workers)
+        os.environ["BENCH_REACH_VARIANTS"] = sys.argv[3]
     logdir = Path(tempfile.mkdtemp(prefix="btfarm-reach-"))
     server, port = start_redis(logdir)
     env = farm_env(port)
@@ -63,7 +67,9 @@ def main() -> None:
         print(json.dumps({"variants": farm_strategies.REACH_VARIANTS, "results": results, "workers": workers,
                           "chunk": chunk, "seconds": round(wall, 2), "results_per_second": round(results / wall),
                           "orchestrator_cpu_us_per_result": round(cpu / results * 1e6, 1),
-                          "redis_cpu_us_per_result": round(rcpu / results * 1e6, 1)}))
+                          "redis_cpu_us_per_result": round(rcpu / results * 1e6, 1),
+                          "orchestrator_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                          "redis_peak_memory_mb": round(int(client.info("memory")["used_memory_peak"]) / 2**20)}))
     finally:
         for p in procs:
             stop(p)
