@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -23,14 +24,15 @@ SUMMARY_ROWS = 10  # strategies shown in the final table
 @click.command()
 @click.argument("module", required=False)
 @click.argument("walker_name", required=False)
+@click.argument("out", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--symbol", default=DEMO_SYMBOL, show_default=True)
 @click.option("--chunk-size", type=click.IntRange(min=1), default=None,
               help="Variants per task (default: chosen so task overhead stays under 3 %).")
 @click.option("--dump/--no-dump", default=True, show_default=True, help="Write the markdown report.")
 @click.option("--import", "imports", multiple=True,
               help="A module or .py file registering your strategies (repeatable; resume needs it).")
-def walker(module: str | None, walker_name: str | None, symbol: str, chunk_size: int | None,
-           dump: bool, imports: tuple[str, ...]) -> None:
+def walker(module: str | None, walker_name: str | None, out: Path | None, symbol: str,
+           chunk_size: int | None, dump: bool, imports: tuple[str, ...]) -> None:
     """Sweep a walker's strategies over the workers (no MODULE: the demo sweep, on this machine).
 
     With no BTFARM_REDIS_URL it starts a private Redis and one local worker
@@ -39,6 +41,10 @@ def walker(module: str | None, walker_name: str | None, symbol: str, chunk_size:
     `btfarm walker resume RUN_ID --import MODULE` finishes an interrupted
     sweep: results already stored are read back, only the missing variants
     run. Resume imports only the modules named here or in BTFARM_IMPORTS.
+
+    `btfarm walker export RUN_ID out.parquet` (or .csv) writes a stored sweep's
+    table from Redis: one row per variant, parameters as columns, every
+    statistic, status.
     """
     from btfarm.shared.settings import get_settings
 
@@ -50,6 +56,15 @@ def walker(module: str | None, walker_name: str | None, symbol: str, chunk_size:
     for number in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(number, signal.default_int_handler)
 
+    if module == "export":
+        if not walker_name or out is None:
+            raise click.UsageError("btfarm walker export RUN_ID OUT.parquet (or OUT.csv)")
+        path, rows = Walker.export(walker_name, out)
+        console.print(f"wrote {path}: {rows} variants of sweep {walker_name}", highlight=False, soft_wrap=True)
+        return
+    if out is not None:
+        raise click.UsageError(f"unexpected argument {str(out)!r} (only `btfarm walker export RUN_ID OUT` "
+                               "takes a third)")
     if module == "resume":
         if walker_name is None or not walker_name.strip():
             raise click.UsageError("give the sweep's run id: btfarm walker resume RUN_ID "

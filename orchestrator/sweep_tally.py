@@ -118,7 +118,8 @@ class SweepTally:
             resumed=self.resumed, interrupted=self.interrupted is not None,
             fingerprints={name: rec["fingerprint"] for name, rec in finished if rec.get("fingerprint")},
             unranked={name: (why, self.records[name]["stats"]) for name, why in unranked.items()},
-            rejections=self.rejections(), min_trades=self.min_trades, coverage=self.coverage)
+            rejections=self.rejections(), min_trades=self.min_trades, coverage=self.coverage,
+            variants={v.strategy_name: (v.base, v.params) for v in self.variants})
 
     def queue_status(self, pipe: redis.client.Pipeline, inst: Any) -> None:
         """The instance status (progress, tested, best) as commands on ``pipe``."""

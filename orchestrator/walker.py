@@ -79,6 +79,13 @@ class WalkerUtils(InstanceUtils):
         _, task = self._launch_resume(run_id)
         return task.follow()
 
+    def export(self, run_id: str, path) -> tuple:
+        """Write stored sweep ``run_id`` as a table (.parquet or .csv), from Redis: any
+        finished (or interrupted) run, from any process; returns (path, rows)."""
+        from .walker_export import export
+
+        return export(run_id, path)
+
     def plan_of(self, run_id: str) -> SweepPlan:
         """The stored plan of sweep ``run_id`` (NotFoundError when Redis has none)."""
         return sweep_plan.read_plan(state(), run_id)

@@ -64,3 +64,10 @@ class WalkerData(BaseModel):
     rejections: dict[str, tuple[int, list[str]]] = {}  # variant -> (signals rejected, first reasons)
     min_trades: int = 0
     coverage: str = ""  # the candles the sweep ran on: range and gaps (coverage.Coverage.describe)
+    variants: dict[str, tuple[str, dict[str, Any] | None]] = {}  # every variant, in order -> (base, params)
+
+    def to_frame(self):
+        """One row per variant: parameters as columns, every statistic, status (walker_frame.py)."""
+        from .walker_frame import walker_frame
+
+        return walker_frame(self)

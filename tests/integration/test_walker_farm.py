@@ -487,3 +487,56 @@ def test_a_second_orchestrator_on_the_same_walker_is_refused_with_the_first_run_
         assert client.get(keys.walker_owner("farm-slow-sweep", SYMBOL)) is None  # freed at the end
     finally:
         client.close()
+
+
+def test_results_as_a_frame_and_exported_from_redis_by_run_id(farm_url, farm, tmp_path):
+    import pandas as pd
+
+    from btfarm.shared.registry import add_strategy, add_walker
+    from btfarm.shared.schemas import sweep
+    from btfarm.shared.stats import BacktestStatistics
+    from btfarm.shared.store import keys
+
+    add_strategy(strategy_name="farm-local-only", interval="15m", get_signal=local_only_signal,
+                 override=True)
+    add_walker(walker_name="farm-export", exchange_name="farm-market", frame_name="farm-2d", min_trades=3,
+               strategies=["farm-local-only", sweep("farm-sma", fast=[5, 10], slow=[20, 30]), "farm-pullback"],
+               override=True)
+    list(Walker.run(SYMBOL, "farm-export"))
+    data = Walker.get_data(SYMBOL, "farm-export")
+    frame = data.to_frame()
+    assert list(frame["strategy_name"]) == list(data.variants)  # every variant, in the sweep's order
+    assert len(frame) == 6 and set(frame["symbol"]) == {SYMBOL}
+    assert {"fast", "slow", *BacktestStatistics.model_fields} <= set(frame.columns)
+    failed = frame.set_index("strategy_name").loc["farm-local-only"]
+    assert failed["status"] == "failed" and "not registered on worker" in failed["reason"]
+    ranked = frame[frame["ranked"]].sort_values("rank")
+    assert list(ranked["strategy_name"]) == [s.strategy_name for s in data.strategies]
+    for row, hit in zip(ranked.itertuples(), data.strategies, strict=True):
+        for field, value in hit.stats.model_dump().items():
+            cell = getattr(row, field)
+            assert (value is None and pd.isna(cell)) or cell == value, (row.strategy_name, field)
+        if hit.params:
+            assert (row.fast, row.slow) == (hit.params["fast"], hit.params["slow"])
+    unranked = frame[(frame["status"] == "done") & ~frame["ranked"]]
+    assert set(unranked["strategy_name"]) == set(data.unranked)  # fewer than min_trades: listed, why given
+    assert all("min_trades=3" in why for why in unranked["reason"])
+
+    out = tmp_path / "sweep.parquet"
+    done = cli(farm_url, "walker", "export", data.run_id, str(out))
+    assert done.returncode == 0, done.stderr
+    assert f"6 variants of sweep {data.run_id}" in done.stdout
+    pd.testing.assert_frame_equal(pd.read_parquet(out), frame, check_dtype=False)
+    assert cli(farm_url, "walker", "export", data.run_id, str(tmp_path / "sweep.csv")).returncode == 0
+    assert list(pd.read_csv(tmp_path / "sweep.csv")["strategy_name"]) == list(frame["strategy_name"])
+
+    client = farm["server"].client()
+    try:  # a result Redis no longer holds is a row that says so
+        client.delete(keys.walker_result(data.run_id, ranked["strategy_name"].iloc[0]))
+    finally:
+        client.close()
+    Walker.export(data.run_id, tmp_path / "partial.parquet")
+    partial = pd.read_parquet(tmp_path / "partial.parquet").set_index("strategy_name")
+    assert partial.loc[ranked["strategy_name"].iloc[0], "status"] == "missing"
+    unknown = cli(farm_url, "walker", "export", "0000000000000000", str(out))
+    assert unknown.returncode == 2 and "no sweep '0000000000000000'" in unknown.stderr

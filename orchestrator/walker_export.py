@@ -1,0 +1,57 @@
+"""A stored sweep read back from Redis, for any process: its data and its table on disk.
+
+``stored_data(run_id)`` rebuilds what ``Walker.get_data`` gives from the plan and the
+results kept under the run id (a month); ``export(run_id, path)`` writes its
+``to_frame()`` as Parquet or CSV (by the file's suffix), atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from btfarm.shared.errors import UsageError
+from btfarm.shared.store import keys, sweep_plan
+
+from .state_client import state
+from .sweep_tally import SweepTally
+from .walker_data import WalkerData
+
+READ_BATCH = 1000  # result keys per MGET
+FORMATS = {".parquet": "parquet", ".csv": "csv"}
+
+
+def stored_data(run_id: str) -> WalkerData:
+    """Sweep ``run_id`` as stored in Redis (NotFoundError when it is not)."""
+    r = state()
+    plan = sweep_plan.read_plan(r, run_id)
+    tally = SweepTally(plan.walker_name, plan.symbol, plan.exchange_name, plan.frame_name, plan.metric,
+                       plan.variants, run_id, plan.chunk_size, plan.min_trades)
+    tally.coverage = plan.coverage
+    names = [v.strategy_name for v in plan.variants]
+    for start in range(0, len(names), READ_BATCH):
+        batch = names[start:start + READ_BATCH]
+        for raw in r.mget([keys.walker_result(run_id, n) for n in batch]):
+            if raw is not None:
+                tally.add(json.loads(raw))
+    tally.interrupted = None if len(tally.records) == len(names) else (
+        f"not finished: `btfarm walker resume {run_id}` runs the rest")
+    return tally.data()
+
+
+def export(run_id: str, path: str | Path) -> tuple[Path, int]:
+    """Write sweep ``run_id``'s table to ``path`` (.parquet or .csv); (path, rows)."""
+    path = Path(path)
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise UsageError(f"cannot write {path}: give a .parquet or .csv file name")
+    frame = stored_data(run_id).to_frame()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_name(f".{path.name}.tmp")
+    try:
+        frame.to_parquet(scratch, index=False) if kind == "parquet" else frame.to_csv(scratch, index=False)
+        os.replace(scratch, path)
+    finally:
+        scratch.unlink(missing_ok=True)
+    return path, len(frame)

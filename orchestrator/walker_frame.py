@@ -1,0 +1,58 @@
+"""A sweep's results as a pandas DataFrame: one row per variant and symbol.
+
+Columns: ``symbol``, ``strategy_name``, ``base``, each parameter (named as
+the strategy names it; ``param_NAME`` where that would shadow another
+column), ``status`` (done, failed, stopped, missing), ``ranked`` (compared
+with the others: a done variant with at least ``min_trades`` closed
+signals), ``rank``, ``metric_value``, ``reason`` (why a variant is not
+ranked or did not finish), then every statistic of ``BacktestStatistics``
+(empty where there is none: NaN, or <NA> for the counts). Rows keep the
+sweep's own order.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from btfarm.shared.stats import BacktestStatistics
+
+if TYPE_CHECKING:
+    from .walker_data import WalkerData
+
+FIXED = ("symbol", "strategy_name", "base", "status", "ranked", "rank", "metric_value", "reason")
+STATS = tuple(BacktestStatistics.model_fields)
+INT_STATS = tuple(n for n, f in BacktestStatistics.model_fields.items() if f.annotation is int)
+
+
+def walker_frame(data: WalkerData) -> pd.DataFrame:
+    ranked = {s.strategy_name: s for s in data.strategies}
+    taken = set(FIXED) | set(STATS)
+    rows: list[dict[str, Any]] = []
+    for name, (base, params) in data.variants.items():
+        row: dict[str, Any] = {"symbol": data.symbol, "strategy_name": name, "base": base}
+        for key, value in (params or {}).items():
+            row[f"param_{key}" if key in taken else key] = value
+        stats = None
+        if name in ranked:
+            hit = ranked[name]
+            row.update(status="done", ranked=True, rank=hit.rank, metric_value=hit.metric_value, reason=None)
+            stats = hit.stats
+        elif name in data.unranked:
+            why, stats = data.unranked[name]
+            row.update(status="done", ranked=False, rank=None, metric_value=None, reason=why)
+        else:
+            why = data.unfinished.get(name, "no result received")
+            status = why.split(":", 1)[0] if why.startswith(("failed", "stopped")) else "missing"
+            row.update(status=status, ranked=False, rank=None, metric_value=None, reason=why)
+        dumped = stats.model_dump() if stats is not None else {}
+        row.update({field: dumped.get(field) for field in STATS})
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=list(FIXED) + list(STATS))
+    for column in ("rank", *INT_STATS):  # counts stay integers beside the empty rows
+        frame[column] = frame[column].astype("Int64")
+    params = [c for c in frame.columns if c not in taken]
+    return frame[["symbol", "strategy_name", "base", *params, *FIXED[3:], *STATS]]
