@@ -13,6 +13,7 @@ from datetime import datetime
 
 import numpy as np
 
+from . import indicators
 from .context import get_average_price, get_candles, get_params
 from .exchanges.synthetic import synthetic_exchange
 from .registry import add_exchange, add_frame, add_strategy, add_walker
@@ -99,19 +100,14 @@ def sma_cross_signals(candles, price: np.ndarray, params: dict) -> dict:
     exactly as the event-driven function does with ``get_candles``.
     """
     fast, slow = int(params.get("fast", 10)), int(params.get("slow", 30))
-    close = candles.close
-    n = len(close)
-    sums = np.r_[0.0, np.cumsum(close)]
+    n = len(candles)
     first = slow + SHIFT  # the first row with enough history: rows first..n-1 decide
-
-    def sma_before(shift: int, length: int) -> np.ndarray:
-        # mean of closes [k - shift - length, k - shift) for every deciding row k, by slices
-        return (sums[first - shift:n - shift] - sums[first - shift - length:n - shift - length]) / length
-
     side = np.zeros(n, dtype=np.int8)
     if n > first:
-        fast_now, fast_before = sma_before(0, fast), sma_before(SHIFT, fast)
-        slow_now, slow_before = sma_before(0, slow), sma_before(SHIFT, slow)
+        # each mean computed once per candle set and shared by every variant (indicators.py)
+        fast_mean, slow_mean = indicators.sma(candles, fast), indicators.sma(candles, slow)
+        fast_now, fast_before = fast_mean[first:], fast_mean[first - SHIFT:n - SHIFT]
+        slow_now, slow_before = slow_mean[first:], slow_mean[first - SHIFT:n - SHIFT]
         decided = side[first:]
         decided[(fast_before <= slow_before) & (fast_now > slow_now)] = 1
         decided[(fast_before >= slow_before) & (fast_now < slow_now)] = -1
