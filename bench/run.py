@@ -29,7 +29,7 @@ from cases import CANDLES, CASES  # noqa: E402
 PLAN = {  # engine -> cases it runs
     "btfarm-event": ["single", "walker8"],
     "btfarm-vector": ["single", "walker8", "grid53"],
-    "btfarm-farm-1": ["walker8", "grid53"],
+    "btfarm-farm-1": ["walker8", "grid53", "year1000"],
     "btfarm-farm-2": ["walker8", "grid53", "year1000"],
     "backtesting.py": ["single", "walker8", "grid53"],
     "vectorbt": ["single", "walker8", "grid53"],
