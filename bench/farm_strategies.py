@@ -18,6 +18,8 @@ from btfarm.shared.schemas import sweep  # noqa: E402
 
 YEAR_DATA = HERE / "data" / "SIMUSDT.parquet"  # made by bench/make_year.py
 YEAR1000 = [(f, s) for f in range(2, 52) for s in range(55, 155, 5)]  # 50 x 20 = 1,000 variants
+YEAR10K = [(f, s) for f in range(2, 102) for s in range(55, 155)]  # 100 x 100 = 10,000 variants
+YEAR_CASES = {"year1000": YEAR1000, "year10k": YEAR10K}  # sweeps over the year of candles
 
 add_exchange(csv_exchange("sim", files={SYMBOL: DATA}), override=True)
 add_frame(frame_name="sim-30d", interval="1m", start_date="2025-01-01T00:00:00Z",
@@ -31,9 +33,10 @@ if YEAR_DATA.exists():
     add_exchange(csv_exchange("sim-year", files={SYMBOL: YEAR_DATA}), override=True)
     add_frame(frame_name="sim-1y", interval="1m", start_date="2025-01-01T00:00:00Z",
               end_date="2025-12-31T23:59:00Z", override=True)
-    add_walker(walker_name="year1000", exchange_name="sim-year", frame_name="sim-1y", metric="total_pnl",
-               strategies=[sweep("sma", fast=list(range(2, 52)), slow=list(range(55, 155, 5)))],
-               override=True)
+    for case, grid in YEAR_CASES.items():
+        add_walker(walker_name=case, exchange_name="sim-year", frame_name="sim-1y", metric="total_pnl",
+                   strategies=[sweep("sma", fast=sorted({f for f, _ in grid}), slow=sorted({s for _, s in grid}))],
+                   override=True)
 
 # bench/reach.py: results that cost the workers almost nothing (its third argument sets it)
 REACH_VARIANTS = int(os.environ.get("BENCH_REACH_VARIANTS", "20000"))

@@ -30,12 +30,13 @@ PLAN = {  # engine -> cases it runs
     "btfarm-event": ["single", "walker8"],
     "btfarm-vector": ["single", "walker8", "grid53"],
     "btfarm-farm-1": ["walker8", "grid53", "year1000"],
-    "btfarm-farm-2": ["walker8", "grid53", "year1000"],
+    "btfarm-farm-2": ["walker8", "grid53", "year1000", "year10k"],
     "backtesting.py": ["single", "walker8", "grid53"],
     "vectorbt": ["single", "walker8", "grid53"],
 }
 PEERS = ("backtesting.py", "vectorbt")
 FARMS = ("btfarm-farm-1", "btfarm-farm-2")
+YEAR_CASES = ("year1000", "year10k")  # over bench/data/SIMUSDT.parquet (bench/make_year.py)
 FARM_ROUNDS = 3  # farm-1 and farm-2 take turns, so a slow spell of the machine hits both alike
 OPTIONAL = {"backtesting.py": "backtesting", "vectorbt": "vectorbt"}  # engine -> module it needs
 
@@ -84,7 +85,7 @@ def summarise(result: dict) -> dict:
 def ratios(rows: list[dict]) -> list[str]:
     lines = []
     by = {(r["engine"], r["case"]): r for r in rows if "error" not in r}
-    for case in [*CASES, "year1000"]:
+    for case in [*CASES, *YEAR_CASES]:
         ours = [r for (e, c), r in by.items() if c == case and e.startswith("btfarm")]
         for peer in PEERS:
             theirs = by.get((peer, case))
@@ -131,7 +132,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 btfarm runs, 1 peer run")
     parser.add_argument("--engines", default=",".join(PLAN), help="comma-separated subset of " + ",".join(PLAN))
     parser.add_argument("--cases", default=",".join([*CASES, "year1000"]),
-                        help="comma-separated subset of " + ",".join([*CASES, "year1000"]))
+                        help="comma-separated subset of " + ",".join([*CASES, *YEAR_CASES])
+                        + " (year10k, ~2 minutes, only when named)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
     runs, peer_runs = (2, 1) if args.quick else (args.runs, args.peer_runs)
@@ -145,12 +147,12 @@ def main() -> None:
         for case in PLAN[engine]:
             if case not in wanted_cases:
                 continue
-            if case == "year1000" and not year_data.exists():
+            if case in YEAR_CASES and not year_data.exists():
                 why = f"{year_data} is missing: run python bench/make_year.py first"
             if why:
                 rows.append({"engine": engine, "case": case, "error": [why]})
                 continue
-            if engine in FARMS and case != "year1000":
+            if engine in FARMS and case not in YEAR_CASES:
                 if engine == FARMS[0] or FARMS[0] not in engines:  # the first farm engine runs both
                     rows.extend(farm_rounds([e for e in FARMS if e in engines], case, runs))
                 continue
