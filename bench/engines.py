@@ -14,7 +14,8 @@ import time
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 
 from cases import CASES, DATA, SYMBOL  # noqa: E402
 
@@ -93,19 +94,62 @@ def vectorbt_runner():
     return run
 
 
+def raptorbt_runner(case: str):
+    """raptorbt (a Rust engine, `pip install raptorbt`): the same signals as the vectorbt peer,
+    each variant's longs and shorts as two items of one parallel ``batch_single_backtest``."""
+    import numpy as np
+    import pandas as pd
+    import raptorbt
+
+    year = HERE / "data" / "SIMUSDT.parquet"
+    raw = pd.read_parquet(year) if case in YEAR_GRIDS else pd.read_csv(DATA)
+    stamp = raw["timestamp"] if "timestamp" in raw.columns else raw["timestamp_ms"]
+    ts = stamp.to_numpy().astype(np.int64) * 1_000_000  # nanoseconds
+    o, h, low, c, v = (raw[k].to_numpy().astype(np.float64) for k in ("open", "high", "low", "close", "volume"))
+    on_grid = ((pd.to_datetime(stamp, unit="ms").dt.minute.to_numpy() + 1) % 5 == 0)
+    config = raptorbt.BacktestConfig(fees=0.001)
+    config.set_fixed_stop(0.01)
+    config.set_fixed_target(0.01)
+
+    def shift(a, bars, fill):
+        return np.r_[np.full(bars, fill), a[:-bars]]
+
+    def run(variants):
+        means = {n: np.asarray(raptorbt.sma(c, n)) for n in {x for pair in variants for x in pair}}
+        items = []
+        for i, (f, sl) in enumerate(variants):
+            fast, slow = means[f], means[sl]
+            up = (shift(fast, 5, np.nan) <= shift(slow, 5, np.nan)) & (fast > slow) & on_grid
+            down = (shift(fast, 5, np.nan) >= shift(slow, 5, np.nan)) & (fast < slow) & on_grid
+            expire = shift(up | down, 120, False)  # the time stop, as for vectorbt
+            items += [raptorbt.BatchSingleItem(f"{i}L", up, expire, direction=1),
+                      raptorbt.BatchSingleItem(f"{i}S", down, expire, direction=-1)]
+        trades: dict[str, int] = {}
+        for start in range(0, len(items), BATCH_ITEMS):  # each result holds full-length curves
+            for item_id, result in raptorbt.batch_single_backtest(ts, o, h, low, c, v, items[start:start + BATCH_ITEMS],
+                                                                  config=config):
+                trades[item_id] = int(result.metrics.total_trades)
+        return [trades[f"{i}L"] + trades[f"{i}S"] for i in range(len(variants))]
+
+    return run
+
+
 ENGINES = {
     "btfarm-event": lambda: btfarm_runner("event"),
     "btfarm-vector": lambda: btfarm_runner("vector"),
     "backtesting.py": lambda: backtesting_py_runner(parallel=True),
     "vectorbt": vectorbt_runner,
+    "raptorbt": raptorbt_runner,  # takes the case: it also runs the year grids
 }
+BATCH_ITEMS = 64  # raptorbt items per batch: a year result keeps ~13 MB of equity and drawdown curves
+YEAR_GRIDS = {"year1000": [(f, s) for f in range(2, 52) for s in range(55, 155, 5)]}  # farm_strategies.YEAR1000
 
 
 def main() -> None:
     engine, case, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    variants = CASES[case]
+    variants = CASES.get(case) or YEAR_GRIDS[case]
     started = time.perf_counter()
-    run = ENGINES[engine]()
+    run = ENGINES[engine](case) if engine == "raptorbt" else ENGINES[engine]()
     setup = time.perf_counter() - started
     seconds, trades = [], []
     for _ in range(runs):

@@ -1,6 +1,6 @@
 """The bench: btfarm against its peers on equal work, side by side in one run.
 
-    pip install -e ".[bench]"          # backtesting.py 0.6.6; vectorbt is optional
+    pip install -e ".[bench]"          # backtesting.py 0.6.6; vectorbt and raptorbt are optional
     python bench/run.py                # all cases, several runs each (takes minutes)
     python bench/run.py --quick        # one run per peer, for a smoke check
 
@@ -33,19 +33,21 @@ PLAN = {  # engine -> cases it runs
     "btfarm-farm-2": ["walker8", "grid53", "year1000", "year10k"],
     "backtesting.py": ["single", "walker8", "grid53"],
     "vectorbt": ["single", "walker8", "grid53"],
+    "raptorbt": ["single", "walker8", "grid53", "year1000"],
 }
-PEERS = ("backtesting.py", "vectorbt")
+PEERS = ("backtesting.py", "vectorbt", "raptorbt")
 FARMS = ("btfarm-farm-1", "btfarm-farm-2")
 YEAR_CASES = ("year1000", "year10k")  # over bench/data/SIMUSDT.parquet (bench/make_year.py)
 FARM_ROUNDS = 3  # farm-1 and farm-2 take turns, so a slow spell of the machine hits both alike
-OPTIONAL = {"backtesting.py": "backtesting", "vectorbt": "vectorbt"}  # engine -> module it needs
+OPTIONAL = {"backtesting.py": "backtesting", "vectorbt": "vectorbt", "raptorbt": "raptorbt"}  # engine -> module it needs
 
 
 def available(engine: str) -> str | None:
     """None when the engine can run here, else why not."""
     module = OPTIONAL.get(engine)
     if module and importlib.util.find_spec(module) is None:
-        return f"{module} is not installed (pip install -e '.[bench]'{' vectorbt' if module == 'vectorbt' else ''})"
+        extra = f" {module}" if module in ("vectorbt", "raptorbt") else ""  # optional peers
+        return f"{module} is not installed (pip install -e '.[bench]'{extra})"
     return None
 
 
@@ -164,6 +166,9 @@ def main() -> None:
     notes.append("vectorbt's from_signals has no time stop; the bench closes 120 bars after each entry "
                  "signal instead, which also cuts positions opened later, so its trade count runs high. "
                  "Its first call includes numba compilation (setup_seconds in the JSON).")
+    notes.append("raptorbt gets vectorbt's signals, each variant's longs and shorts as two independent books "
+                 "(its items hold one direction), filled at the bar's close with 1 % fixed stop and target; "
+                 "its trade count is not comparable, only its time.")
     notes.append(f"bench wall time {time.perf_counter() - started:.0f} s")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(rows, indent=2))
