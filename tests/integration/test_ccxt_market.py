@@ -38,7 +38,7 @@ from tests import ccxt_farm
 from tests.support import live_replay
 from tests.support.celery_workers import REPO, CeleryWorker
 from tests.support.fake_binance import RETRY_AFTER_SECONDS, FakeBinance
-from tests.support.live_replay import comparable
+from tests.support.live_replay import StopAt, comparable
 from tests.support.processes import stop_process, wait_for
 from tests.support.redis_server import RedisServer
 from tests.support.reference_data import SIM_CSV
@@ -177,20 +177,6 @@ def test_an_unknown_symbol_or_exchange_says_so(fake, source):
 # ---- live polling -------------------------------------------------------------------
 
 
-class StopAt(ManualClock):
-    """A manual clock that stops the live strategy once it reads ``stop_ms``."""
-
-    def __init__(self, start_ms: int, stop_ms: int, strategy: str) -> None:
-        super().__init__(start_ms)
-        self.stop_ms, self.strategy, self.asked = stop_ms, strategy, False
-
-    def sleep(self, seconds, wake=None):
-        super().sleep(seconds, wake)
-        if not self.asked and self.now_ms() >= self.stop_ms:
-            self.asked = True
-            Live.stop(MARKET, self.strategy)
-
-
 @pytest.fixture
 def live_clean():
     get_settings.cache_clear()
@@ -203,7 +189,7 @@ def live_clean():
 
 def test_live_polling_the_exchange_closes_what_a_backtest_of_the_same_candles_closes(fake, live_clean):
     start, end = to_ms(to_utc("2025-01-03T00:00:00Z")), to_ms(to_utc("2025-01-04T23:59:00Z"))
-    clock = StopAt(start, end + MINUTE_MS, "sma-cross")
+    clock = StopAt(start, end + MINUTE_MS, "sma-cross", MARKET)
     live_replay.register(clock)
     add_exchange(ccxt_exchange("fake-live", config=fake.ccxt_config(), clock=clock), override=True)
     live = [r for r in Live.run(MARKET, "sma-cross", "fake-live", clock=clock) if r.action == "closed"]

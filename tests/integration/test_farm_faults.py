@@ -29,6 +29,7 @@ from tests.support.faulted_sweep import (
     SYMBOL,
     assert_complete_and_equal,
     executions,
+    point_at,
     ranking,
     reference_stats,
     start_workers,
@@ -60,14 +61,7 @@ def server(tmp_path) -> Iterator[RedisServer]:
 
 @pytest.fixture
 def url(server, monkeypatch, tmp_path) -> Iterator[str]:
-    monkeypatch.setenv("BTFARM_REDIS_URL", server.url)
-    monkeypatch.setenv("BTFARM_DUMP_DIR", str(tmp_path / "dump"))
-    monkeypatch.setenv("BTFARM_SWEEP_IDLE_TIMEOUT", "30")
-    get_settings.cache_clear()
-    reset_state()
-    configure()
-    yield server.url
-    reset_state()
+    yield from point_at(server.url, monkeypatch, tmp_path)
 
 
 @pytest.fixture

@@ -20,8 +20,6 @@ from collections.abc import Iterator
 import pytest
 
 from btfarm.orchestrator import Walker
-from btfarm.orchestrator.state_client import reset_state
-from btfarm.shared.settings import get_settings
 from btfarm.shared.store import keys, worker_registry
 from btfarm.workers.app import configure
 from tests.support.celery_workers import CeleryWorker
@@ -30,6 +28,7 @@ from tests.support.faulted_sweep import (
     SYMBOL,
     assert_complete_and_equal,
     executions,
+    point_at,
     reference_stats,
     start_workers,
     stop_workers,
@@ -64,14 +63,7 @@ def server(hosts, tmp_path) -> Iterator[RedisServer]:
 
 @pytest.fixture
 def url(server, monkeypatch, tmp_path) -> Iterator[str]:
-    monkeypatch.setenv("BTFARM_REDIS_URL", server.url)  # the orchestrator is on the hub
-    monkeypatch.setenv("BTFARM_DUMP_DIR", str(tmp_path / "dump"))
-    monkeypatch.setenv("BTFARM_SWEEP_IDLE_TIMEOUT", "60")
-    get_settings.cache_clear()
-    reset_state()
-    configure()
-    yield server.url
-    reset_state()
+    yield from point_at(server.url, monkeypatch, tmp_path, idle_timeout=60)  # the orchestrator is on the hub
 
 
 def workers_on(hosts: Hosts, server: RedisServer, logdir, **env_of_first: str) -> list[CeleryWorker]:

@@ -16,18 +16,17 @@ from collections.abc import Iterator
 import pytest
 
 from btfarm.orchestrator import Walker
-from btfarm.orchestrator.state_client import reset_state
 from btfarm.orchestrator.submit_window import MIN_WINDOW, WINDOW_PER_SLOT
 from btfarm.shared.errors import StoreFull
-from btfarm.shared.settings import get_settings
 from btfarm.shared.store import keys
-from btfarm.workers.app import TASK_QUEUE, configure
+from btfarm.workers.app import TASK_QUEUE
 from tests.support.celery_workers import CeleryWorker
 from tests.support.faulted_sweep import (
     CHUNK,
     SWEEP,
     SYMBOL,
     assert_complete_and_equal,
+    point_at,
     reference_stats,
     start_workers,
     stop_workers,
@@ -46,14 +45,7 @@ def server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 def url(server, monkeypatch, tmp_path) -> Iterator[str]:
-    monkeypatch.setenv("BTFARM_REDIS_URL", server.url)
-    monkeypatch.setenv("BTFARM_DUMP_DIR", str(tmp_path / "dump"))
-    monkeypatch.setenv("BTFARM_SWEEP_IDLE_TIMEOUT", "30")
-    get_settings.cache_clear()
-    reset_state()
-    configure()
-    yield server.url
-    reset_state()
+    yield from point_at(server.url, monkeypatch, tmp_path)
 
 
 @pytest.fixture

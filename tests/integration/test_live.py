@@ -22,27 +22,13 @@ from btfarm.shared.schemas import ExchangeSchema, to_ms, to_utc
 from btfarm.shared.settings import get_settings
 from btfarm.shared.store.live_state import FileLiveState, RedisLiveState, event_key
 from tests.support import live_replay
-from tests.support.live_replay import comparable
+from tests.support.live_replay import StopAt, comparable
 
 pytestmark = pytest.mark.integration
 
 SYMBOL = live_replay.SYMBOL
 START_MS = to_ms(to_utc("2025-01-03T00:00:00Z"))
 END_MS = to_ms(to_utc("2025-01-04T23:59:00Z"))  # the frame's last tick: two days
-
-
-class StopAt(ManualClock):
-    """A manual clock that asks ``strategy`` to stop once it reads ``stop_ms`` or later."""
-
-    def __init__(self, start_ms: int, stop_ms: int, strategy: str) -> None:
-        super().__init__(start_ms)
-        self.stop_ms, self.strategy, self.asked = stop_ms, strategy, False
-
-    def sleep(self, seconds, wake=None):
-        super().sleep(seconds, wake)
-        if not self.asked and self.now_ms() >= self.stop_ms:
-            self.asked = True
-            Live.stop(SYMBOL, self.strategy)
 
 
 @pytest.fixture(params=["file", "redis"])

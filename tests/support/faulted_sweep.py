@@ -8,9 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from btfarm.orchestrator import Walker
 from btfarm.orchestrator.grid import expand
+from btfarm.orchestrator.state_client import reset_state
 from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
 from btfarm.shared.ranking import rank
 from btfarm.shared.registry import get_exchange, get_frame, get_strategy, get_walker
+from btfarm.shared.settings import get_settings
 from btfarm.shared.stats import compute_statistics
 from btfarm.shared.store import keys
 from btfarm.workers.app import configure
@@ -23,6 +25,20 @@ from .redis_server import RedisServer
 SYMBOL = farm_strategies.SYMBOL
 SWEEP = "farm-faulted-sweep"  # 24 variants of ~0.6 s
 CHUNK = 2
+
+
+def point_at(url: str, monkeypatch, tmp_path, idle_timeout: int = 30):
+    """This test's orchestrator on the farm at ``url`` (settings, state client, Celery app), its
+    reports under ``tmp_path``, a sweep with no result for ``idle_timeout`` s interrupted; a
+    generator for a fixture to ``yield from``."""
+    monkeypatch.setenv("BTFARM_REDIS_URL", url)
+    monkeypatch.setenv("BTFARM_DUMP_DIR", str(tmp_path / "dump"))
+    monkeypatch.setenv("BTFARM_SWEEP_IDLE_TIMEOUT", str(idle_timeout))
+    get_settings.cache_clear()
+    reset_state()
+    configure()
+    yield url
+    reset_state()
 
 
 def reference_stats() -> dict[str, dict]:

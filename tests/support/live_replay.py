@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from btfarm.shared.clock import Clock, clock_from_spec
+from btfarm.shared.clock import Clock, ManualClock, clock_from_spec
 from btfarm.shared.context import get_average_price
 from btfarm.shared.demo import sma_cross_signal
 from btfarm.shared.exchanges.replay import replay_exchange
@@ -49,6 +49,22 @@ def comparable(closed) -> tuple:
     return (s.position, s.scheduled_at, s.pending_at, s.price_open, s.price_take_profit, s.price_stop_loss,
             closed.close_reason, closed.close_timestamp, closed.pnl.price_close, closed.pnl.pnl_percentage,
             closed.peak_price, closed.peak_pnl, closed.fall_price, closed.fall_pnl)
+
+
+class StopAt(ManualClock):
+    """A manual clock that asks ``strategy`` on ``symbol`` to stop once it reads ``stop_ms`` or later."""
+
+    def __init__(self, start_ms: int, stop_ms: int, strategy: str, symbol: str = SYMBOL) -> None:
+        super().__init__(start_ms)
+        self.stop_ms, self.strategy, self.symbol, self.asked = stop_ms, strategy, symbol, False
+
+    def sleep(self, seconds, wake=None):
+        from btfarm.orchestrator import Live
+
+        super().sleep(seconds, wake)
+        if not self.asked and self.now_ms() >= self.stop_ms:
+            self.asked = True
+            Live.stop(self.symbol, self.strategy)
 
 
 def register(clock: Clock) -> None:
