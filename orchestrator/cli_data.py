@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import click
 import numpy as np
 import pandas as pd
 
+from btfarm.shared.atomic_file import replaced_whole
 from btfarm.shared.candles import timestamps_of
 from btfarm.shared.coverage import coverage_of, iso
 from btfarm.shared.errors import UsageError
@@ -110,11 +110,9 @@ def _last(frame: pd.DataFrame) -> int | None:
 
 
 def _write_out(folder: Path, market_id: str, frame: pd.DataFrame) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{symbol_folder(market_id)}.parquet"
-    scratch = path.with_name(f".{path.name}.tmp")
-    frame.to_parquet(scratch, index=False)
-    os.replace(scratch, path)
+    with replaced_whole(path) as scratch:
+        frame.to_parquet(scratch, index=False)
     return path
 
 

@@ -60,6 +60,11 @@ def pool_imports(walker_name: str, exchange_name: str, frame_name: str,
     return tuple(dict.fromkeys((*get_settings().imports, *_registered_imports, *found)))
 
 
+def local_slots(settings: Settings) -> int:
+    """Pool processes of the embedded default's worker: BTFARM_LOCAL_WORKERS, else one per core."""
+    return settings.local_workers or os.cpu_count() or 1
+
+
 class LocalPool:
     """A local ``celery worker`` started by PID and stopped by PID."""
 
@@ -68,7 +73,7 @@ class LocalPool:
         settings = settings or get_settings()
         self.url = url
         self.imports = tuple(imports)
-        self.processes = processes or settings.local_workers or os.cpu_count() or 1
+        self.processes = processes or local_slots(settings)
         self.name = f"btfarm-local-{os.getpid()}-{uuid.uuid4().hex[:6]}@%h"
         folder = Path(settings.state_dir).expanduser().resolve() / "workers"
         folder.mkdir(parents=True, exist_ok=True)

@@ -39,7 +39,6 @@ class SubmitWindow:
         self._collected_before = 0  # results already counted when the queue was replaced
         self._limit = MIN_WINDOW
         self._next_resize = 0.0
-        self.submitted_chunks = 0
 
     def replace(self, chunks: Sequence[Chunk], ids: Sequence[str], collected: int) -> None:
         """Submit these chunks from now on (a new attempt), ``collected`` results being in."""
@@ -47,11 +46,6 @@ class SubmitWindow:
         self._submitted = 0
         self._collected_before = collected
         self.watch.replace([], [])
-
-    @property
-    def queued(self) -> int:
-        """Chunks not submitted yet."""
-        return len(self._queue)
 
     def limit(self) -> int:
         """Chunks allowed in flight, from the live pool's size."""
@@ -84,5 +78,4 @@ class SubmitWindow:
                 self._submitted -= sum(len(c.variants) for c in chunks)
                 raise
             self.watch.add(chunks, ids)
-            self.submitted_chunks += len(batch)
         return len(batch)

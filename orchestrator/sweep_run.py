@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 import uuid
 
@@ -38,7 +37,7 @@ from .chunk_watch import ChunkWatch
 from .collect import Collector, blocking_client, collect, release_blocking
 from .grid import expand
 from .instances import Instance
-from .local_pool import LocalPool, pool_imports
+from .local_pool import LocalPool, local_slots, pool_imports
 from .run_thread import RunThread
 from .state_client import state
 from .submit_window import SubmitWindow
@@ -63,7 +62,7 @@ def new_plan(symbol: str, walker_name: str, chunk_size: int | None, needed_by: s
         seconds = min(seconds, measured)
     settings = get_settings()
     # the embedded pool starts with the sweep, so its size is known, not announced yet
-    slots = (settings.local_workers or os.cpu_count() or 1) if settings.embedded else fanout.live_slots(state())
+    slots = local_slots(settings) if settings.embedded else fanout.live_slots(state())
     size = fanout.chunk_size_for(seconds, chunk_size, variants=len(variants), slots=slots)
     imports = pool_imports(walker.walker_name, walker.exchange_name, walker.frame_name, list(bases))
     check_main_guard(imports, needed_by)
@@ -141,19 +140,20 @@ def produce(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> N
                         task.push(progress)
 
             def slots() -> int:  # the embedded pool's size is known; a farm's is announced
-                return (settings.local_workers or os.cpu_count() or 1) if pool is not None else fanout.live_slots(r)
+                return pool.processes if pool is not None else fanout.live_slots(r)
 
             watch = ChunkWatch(celery_app, r, [], [])
             window = SubmitWindow(celery_app, watch, slots)
 
             def queue_missing(attempt: int) -> int:
                 """Every variant still without a result, cut into chunks of ``attempt`` and handed to
-                the window (which submits them as room opens); returns how many variants."""
+                the window, which submits the first ones now; returns how many variants."""
                 missing = [v for v in variants if v.strategy_name in collector.pending]
                 chunks = fanout.make_chunks(run_id, plan.walker_name, inst.symbol, plan.exchange_name,
                                             plan.frame_name, missing, plan.chunk_size, attempt, plan.code)
-                window.replace(chunks, [fanout.task_id(c, i) for i, c in enumerate(chunks)],
-                               collected=len(variants) - len(collector.pending))
+                collected = len(variants) - len(collector.pending)
+                window.replace(chunks, [fanout.task_id(c, i) for i, c in enumerate(chunks)], collected)
+                window.top_up(collected)
                 return len(missing)
 
             to_run = len(collector.pending)
@@ -163,7 +163,6 @@ def produce(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> N
             log.info("walker %s on %s: run %s attempt %d, %d of %d variants to run",
                      plan.walker_name, inst.symbol, run_id, attempt, to_run, len(variants))
             queue_missing(attempt)
-            window.top_up(len(variants) - len(collector.pending))
 
             def restore(lost_attempt: int) -> int:
                 again = lost_attempt + 1
@@ -173,7 +172,6 @@ def produce(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> N
                 pipe.execute()
                 sweep_plan.hold_lease(r, run_id, again, plan.walker_name, inst.symbol)
                 resubmitted = queue_missing(again)
-                window.top_up(len(variants) - len(collector.pending))
                 log.warning("walker %s on %s: Redis came back without sweep %s; stored it again with %d "
                             "results (attempt %d) and resubmitted %d variants", plan.walker_name, inst.symbol,
                             run_id, len(held), again, resubmitted)

@@ -2,15 +2,15 @@
 
 ``stored_data(run_id)`` rebuilds what ``Walker.get_data`` gives from the plan and the
 results kept under the run id (a month); ``export(run_id, path)`` writes its
-``to_frame()`` as Parquet or CSV (by the file's suffix), atomically.
+``to_frame()`` as Parquet or CSV (by the file's suffix), whole or not at all.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from btfarm.shared.atomic_file import replaced_whole
 from btfarm.shared.errors import UsageError
 from btfarm.shared.store import keys, sweep_plan
 
@@ -47,11 +47,6 @@ def export(run_id: str, path: str | Path) -> tuple[Path, int]:
     if kind is None:
         raise UsageError(f"cannot write {path}: give a .parquet or .csv file name")
     frame = stored_data(run_id).to_frame()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    scratch = path.with_name(f".{path.name}.tmp")
-    try:
+    with replaced_whole(path) as scratch:
         frame.to_parquet(scratch, index=False) if kind == "parquet" else frame.to_csv(scratch, index=False)
-        os.replace(scratch, path)
-    finally:
-        scratch.unlink(missing_ok=True)
     return path, len(frame)

@@ -15,15 +15,14 @@ gaps: ``btfarm data check`` and the coverage checks report them.
 from __future__ import annotations
 
 import json
-import os
 import re
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
+from ..atomic_file import replaced_whole
 from ..candles import COLUMNS
 from ..errors import CandleDataError
 
@@ -81,13 +80,8 @@ class MonthCache:
     def write(self, symbol: str, year: int, month: int, frame: pd.DataFrame) -> Path:
         """Keep one whole month (temporary file, then rename: all or nothing)."""
         path = self.path(symbol, year, month)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        scratch = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
+        with replaced_whole(path) as scratch:
             frame[list(COLUMNS)].to_parquet(scratch, index=False)
-            os.replace(scratch, path)
-        finally:
-            scratch.unlink(missing_ok=True)
         return path
 
     def alias(self, symbol: str) -> str | None:
@@ -107,10 +101,8 @@ class MonthCache:
             known = {}
         if all(known.get(spelling) == market for spelling in spellings):
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        scratch = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        scratch.write_text(json.dumps({**known, **dict.fromkeys(spellings, market)}, indent=1, sort_keys=True))
-        os.replace(scratch, path)
+        with replaced_whole(path) as scratch:
+            scratch.write_text(json.dumps({**known, **dict.fromkeys(spellings, market)}, indent=1, sort_keys=True))
 
     def _aliases(self) -> Path:
         return self.root / symbol_folder(self.exchange_id) / "symbols.json"

@@ -22,7 +22,11 @@ HEARTBEAT_TTL_SECONDS = 3 * HEARTBEAT_SECONDS  # two missed beats are tolerated
 
 
 def redis_now_ms(r: redis.Redis) -> int:
-    seconds, micros = r.time()
+    return _ms(*r.time())
+
+
+def _ms(seconds: int, micros: int) -> int:
+    """Redis' TIME reply in epoch milliseconds."""
     return seconds * 1000 + micros // 1000
 
 
@@ -47,8 +51,8 @@ def live_slots(r: redis.Redis) -> dict[str, int]:
     pipe.time()
     pipe.zrange(keys.worker_heartbeats(), 0, -1, withscores=True)
     pipe.hgetall(keys.worker_slots())
-    (seconds, micros), beats, sizes = pipe.execute()
-    now = seconds * 1000 + micros // 1000
+    served, beats, sizes = pipe.execute()
+    now = _ms(*served)
     lapsed = [node for node, expires in beats if expires <= now]
     nodes = [node for node, expires in beats if expires > now]
     if lapsed:

@@ -96,8 +96,8 @@ def active_on(app, worker: CeleryWorker) -> list | None:
     return None if reply is None else reply.get(worker.name)
 
 
-def test_a_sweep_over_two_hosts_equals_the_in_process_one(hosts, url, server, reference, tmp_path):
-    workers = workers_on(hosts, server, tmp_path / "workers")
+def swept(workers: list[CeleryWorker], reference: dict[str, dict]):
+    """The sweep run over ``workers`` (stopped after it), checked equal to the reference."""
     try:
         progress = list(Walker.run(SYMBOL, SWEEP, chunk_size=CHUNK))
     finally:
@@ -105,6 +105,12 @@ def test_a_sweep_over_two_hosts_equals_the_in_process_one(hosts, url, server, re
     data = Walker.get_data(SYMBOL, SWEEP)
     assert len(progress) == 24
     assert_complete_and_equal(data, reference)
+    return data
+
+
+def test_a_sweep_over_two_hosts_equals_the_in_process_one(hosts, url, server, reference, tmp_path):
+    workers = workers_on(hosts, server, tmp_path / "workers")
+    data = swept(workers, reference)
     assert set(ran_on(server, data.run_id).values()) == {w.name for w in workers}  # both hosts worked
 
 
@@ -150,18 +156,15 @@ def test_a_worker_whose_clock_is_30_s_slow_is_counted_and_works(hosts, url, serv
                                                                 tmp_path):
     workers = workers_on(hosts, server, tmp_path / "workers", **skewed_clock(CLOCK_SKEW_SECONDS))
     skewed = workers[0]
-    try:
-        client = server.client()
-        try:  # its heartbeat holds in Redis' clock (on the host's own, it was born expired)
-            names = {w.name for w in workers}
-            wait_for(lambda: set(worker_registry.live_slots(client)) == names, 15,
-                     f"both workers counted live ({worker_registry.live_slots(client)})")
-        finally:
-            client.close()
-        progress = list(Walker.run(SYMBOL, SWEEP, chunk_size=CHUNK))
-    finally:
+    client = server.client()
+    try:  # its heartbeat holds in Redis' clock (on the host's own, it was born expired)
+        names = {w.name for w in workers}
+        wait_for(lambda: set(worker_registry.live_slots(client)) == names, 15,
+                 f"both workers counted live ({worker_registry.live_slots(client)})")
+    except BaseException:
         stop_workers(workers)
-    data = Walker.get_data(SYMBOL, SWEEP)
-    assert len(progress) == 24
-    assert_complete_and_equal(data, reference)
+        raise
+    finally:
+        client.close()
+    data = swept(workers, reference)
     assert skewed.name in set(ran_on(server, data.run_id).values())
