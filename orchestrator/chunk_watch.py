@@ -34,6 +34,7 @@ from btfarm.shared.payloads import Chunk, Variant, result_record
 from btfarm.shared.store import keys
 
 from . import fanout
+from .pending import Pending
 
 STALL_SECONDS = 3.0  # no result this long: look at the chunks that still owe variants
 PING_TIMEOUT_SECONDS = 1.0  # for a worker named by a started chunk to answer
@@ -56,13 +57,20 @@ class ChunkWatch:
         """Watch these too (just submitted by the window)."""
         self.chunks.update(zip(ids, chunks, strict=True))
 
-    def check(self, pending: set[str], ping: Callable[[str], bool] | None = None,
+    def forget_done(self, pending: Pending) -> None:
+        """Stop watching chunks none of whose variants is pending (what a long sweep
+        would otherwise hold until its first stall)."""
+        for tid, chunk in list(self.chunks.items()):
+            if not pending.any_of([v.index for v in (*chunk.variants, *chunk.steal)]):
+                del self.chunks[tid]
+
+    def check(self, pending: Pending, ping: Callable[[str], bool] | None = None,
               ) -> list[dict[str, Any]]:
         """Resubmit orphaned chunks; failure records for the variants of failed ones."""
         ping = ping or self._ping
         failed: list[dict[str, Any]] = []
         for tid, chunk in list(self.chunks.items()):
-            waiting = [v for v in (*chunk.variants, *chunk.steal) if v.strategy_name in pending]
+            waiting = [v for v in (*chunk.variants, *chunk.steal) if v.index in pending]
             if not waiting:
                 del self.chunks[tid]
                 continue

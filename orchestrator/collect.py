@@ -20,7 +20,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -36,6 +36,7 @@ from btfarm.shared.store.stop_flags import StopPoller
 from .chunk_watch import STALL_SECONDS, ChunkWatch
 from .instances import Instance
 from .local_pool import LocalPool
+from .pending import Pending
 from .run_thread import RunThread
 from .state_client import state
 from .submit_window import SubmitWindow
@@ -51,22 +52,27 @@ IDLE_MARGIN_SECONDS = 60.0  # default idle timeout: the task time limit plus thi
 log = logging.getLogger("btfarm.walker")
 
 
-class Collector:
-    """The results of one sweep, each accepted once, in arrival order."""
+Accepted = tuple[dict[str, Any], str | None]  # a record, and its JSON as received (None: not received as JSON)
+MGET_BATCH = 10_000  # result keys read per round trip on resume
 
-    def __init__(self, r: redis.Redis, run_id: str, expected: Iterable[str]) -> None:
+
+class Collector:
+    """The results of one sweep, each accepted once, in arrival order. ``total`` variants,
+    ``name_of(index)`` their names (their result keys); records carry their index."""
+
+    def __init__(self, r: redis.Redis, run_id: str, total: int, name_of: Callable[[int], str]) -> None:
         self._r = r
         self.run_id = run_id
         self._inbox = keys.walker_inbox(run_id)
         self._doorbell = keys.walker_doorbell(run_id)
-        self.pending: set[str] = set(expected)
+        self.pending = Pending(total, name_of)
         self.duplicates = 0
 
     @property
     def finished(self) -> bool:
         return not self.pending
 
-    def stored(self) -> list[dict[str, Any]]:
+    def stored(self) -> list[Accepted]:
         """Results a previous attempt of this sweep already stored (resume), now
         no longer pending; records still in the inbox are taken first."""
         found = []
@@ -76,15 +82,19 @@ class Collector:
                 break
             records = ((json.loads(x), x) for x in raw)
             found.extend(self._accept([pair for pair in records if pair[0].get("status") != "stopped"]))
-        names = sorted(self.pending)
-        for name, raw in zip(names, self._r.mget([keys.walker_result(self.run_id, n) for n in names]),
-                             strict=True):
-            if raw is not None:
-                found.append(json.loads(raw))
-                self.pending.discard(name)
+        indices = self.pending.indices()
+        for start in range(0, len(indices), MGET_BATCH):
+            batch = [int(i) for i in indices[start:start + MGET_BATCH]]
+            names = [keys.walker_result(self.run_id, self.pending.name_of(i)) for i in batch]
+            for index, raw in zip(batch, self._r.mget(names), strict=True):
+                if raw is not None:
+                    record = json.loads(raw)
+                    record["index"] = index  # a record stored by an earlier attempt is this variant's
+                    found.append((record, raw))
+                    self.pending.discard(index)
         return found
 
-    def wait(self, timeout_seconds: float) -> list[dict[str, Any]]:
+    def wait(self, timeout_seconds: float) -> list[Accepted]:
         """New results: blocks until a worker rings or the timeout passes, then
         drains the inbox (also after a timeout: a worker that died may have
         pushed records it never rang for)."""
@@ -100,34 +110,34 @@ class Collector:
                 break
         return self._accept([(json.loads(x), x) for x in raw]) if raw else []
 
-    def accept_all(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def accept_all(self, records: list[dict[str, Any]]) -> list[Accepted]:
         """The records that count, in arrival order: the first copy of each pending
         variant, stored with SET NX (the whole batch in one round trip); a copy
         already stored, or a second one, counts as a duplicate."""
         return self._accept([(record, None) for record in records])
 
-    def _accept(self, records: list[tuple[dict[str, Any], str | None]]) -> list[dict[str, Any]]:
+    def _accept(self, records: list[Accepted]) -> list[Accepted]:
         """``accept_all`` of (record, its JSON as received or None): a record that came
         as JSON is stored as it came, not encoded again."""
-        fresh: dict[str, tuple[dict[str, Any], str | None]] = {}
+        fresh: dict[int, Accepted] = {}
         for record, raw in records:
-            name = record.get("strategy_name")
-            if name not in self.pending or name in fresh:
+            index = record.get("index")
+            if index not in self.pending or index in fresh:
                 self.duplicates += 1
             else:
-                fresh[name] = (record, raw)
+                fresh[index] = (record, raw)
         pipe = self._r.pipeline(transaction=False)
-        stored = [name for name, (record, _) in fresh.items() if record.get("status") != "stopped"]
-        for name in stored:
-            record, raw = fresh[name]
-            pipe.set(keys.walker_result(self.run_id, name), raw or json.dumps(record), nx=True,
-                     ex=keys.WALKER_RESULT_TTL_SECONDS)
+        stored = [index for index, (record, _) in fresh.items() if record.get("status") != "stopped"]
+        for index in stored:
+            record, raw = fresh[index]
+            pipe.set(keys.walker_result(self.run_id, record["strategy_name"]), raw or json.dumps(record),
+                     nx=True, ex=keys.WALKER_RESULT_TTL_SECONDS)
         written = dict(zip(stored, pipe.execute() if stored else [], strict=True))
         accepted = []
-        for name, (record, _) in fresh.items():
-            if written.get(name, True):  # "stopped" records are not stored (see the module docstring)
-                self.pending.discard(name)
-                accepted.append(record)
+        for index, pair in fresh.items():
+            if written.get(index, True):  # "stopped" records are not stored (see the module docstring)
+                self.pending.discard(index)
+                accepted.append(pair)
             else:
                 self.duplicates += 1
         return accepted
@@ -162,7 +172,8 @@ def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Colle
                 sweep_plan.hold_lease(state(), sweep.run_id, attempt, sweep.walker_name, sweep.symbol)
                 next_lease = now + LEASE_RENEW_SECONDS
             if window is not None:
-                window.top_up(len(sweep.variants) - len(collector.pending))
+                if window.top_up(len(sweep.variants) - len(collector.pending)):
+                    watch.forget_done(collector.pending)
             records = collector.wait(WAIT_SECONDS)
             if not records and now - max(last_result, last_check) > STALL_SECONDS:
                 last_check = time.monotonic()
@@ -176,13 +187,12 @@ def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Colle
                 raise  # not an outage: the sweep ends (sweep_run.refuse_full) until memory is freed
             outage = outage or Outage(settings.store_outage_seconds)
             if outage.expired():
-                missing = sorted(collector.pending)
                 raise StoreUnavailable(
                     f"Redis at {redact_url(settings.state_url or settings.redis_url)} stayed away "
                     f"for {settings.store_outage_seconds:g} s (BTFARM_STORE_OUTAGE_SECONDS) "
                     f"during sweep {sweep.run_id} of walker {sweep.walker_name!r} on "
-                    f"{sweep.symbol}; {len(missing)} variants have no result "
-                    f"({names_of(missing)}); once Redis is back, `btfarm walker resume "
+                    f"{sweep.symbol}; {len(collector.pending)} variants have no result "
+                    f"({collector.pending.names()}); once Redis is back, `btfarm walker resume "
                     f"{sweep.run_id}` (or Walker.resume) runs only those") from exc
             log.warning("walker %s: Redis unreachable (%s); retrying", sweep.run_id,
                         type(exc).__name__)
@@ -198,12 +208,11 @@ def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Colle
         if records:
             last_result = time.monotonic()
         elif time.monotonic() - last_result > idle_timeout and stop_seen is None:
-            missing = sorted(collector.pending)
             sweep.interrupted = (f"no result within {idle_timeout:g} s (BTFARM_SWEEP_IDLE_TIMEOUT); "
                                  f"`btfarm walker resume {sweep.run_id}` runs it")
             log.error("walker %s on %s: no result for %g s; %d variants missing (%s); "
                       "finish them with `btfarm walker resume %s`", sweep.walker_name,
-                      sweep.symbol, idle_timeout, len(missing), names_of(missing), sweep.run_id)
+                      sweep.symbol, idle_timeout, len(collector.pending), collector.pending.names(), sweep.run_id)
             break
         sweep.duplicates = collector.duplicates
         if pool is not None and not pool.announced:
@@ -211,8 +220,8 @@ def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Colle
         if not records and pool is not None and not pool.alive():
             raise ConfigError(f"the local worker pool exited; its log ({pool.logfile}) ends "
                               f"with:\n{pool.log_tail()}")
-        for record in records:
-            progress = sweep.add(record)
+        for record, raw in records:
+            progress = sweep.add(record, raw)
             if progress is None:
                 continue
             task.push(progress)
@@ -224,7 +233,7 @@ def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Colle
             pipe = state().pipeline(transaction=True)
             sweep.queue_status(pipe, inst)
             advisory(pipe.execute)
-    if any(rec["status"] == "stopped" for rec in sweep.records.values()):
+    if sweep.any_stopped():
         sweep.stopped = True  # the workers saw the stop before this loop's next check did
 
 
@@ -289,8 +298,3 @@ class Outage:
     def pause(self) -> None:
         time.sleep(min(self._pause, max(self.limit - self.elapsed(), 0.0)))
         self._pause = min(self._pause * 2, self.MAX_PAUSE_SECONDS)
-
-
-def names_of(names: Sequence[str], shown: int = 10) -> str:
-    more = f" and {len(names) - shown} more" if len(names) > shown else ""
-    return ", ".join(names[:shown]) + more

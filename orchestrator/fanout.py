@@ -76,9 +76,43 @@ def overhead_fraction(chunk_size: int, variant_seconds: float) -> float:
     return TASK_OVERHEAD_SECONDS / (TASK_OVERHEAD_SECONDS + chunk_size * variant_seconds)
 
 
+class ChunkPlan(Sequence[Chunk]):
+    """The chunks of one attempt, each built when it is asked for: a sweep of a million
+    variants holds the variants' indices, not a million ``Variant`` objects."""
+
+    def __init__(self, fields: dict, variants: Sequence[Variant], size: int) -> None:
+        self._fields, self._variants = fields, variants
+        count = math.ceil(len(variants) / size) if len(variants) else 0
+        base, extra = divmod(len(variants), count) if count else (0, 0)
+        self._bounds, start = [], 0
+        for index in range(count):
+            end = start + base + (1 if index < extra else 0)
+            self._bounds.append((start, end))
+            start = end
+
+    def __len__(self) -> int:
+        return len(self._bounds)
+
+    def size(self, index: int) -> int:
+        start, end = self._bounds[index]
+        return end - start
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        count = len(self._bounds)
+        if index < 0:
+            index += count
+        start, end = self._bounds[index]
+        thief_of = self._bounds[(index + 1) % count]
+        steal = list(self._variants[thief_of[0]:thief_of[1]])[::-1] if count > 1 else []
+        return Chunk.model_construct(**self._fields, variants=list(self._variants[start:end]),
+                                     chunk_id=str(index), steal=steal)
+
+
 def make_chunks(run_id: str, walker_name: str, symbol: str, exchange_name: str, frame_name: str,
                 variants: Sequence[Variant], size: int, attempt: int = 1,
-                code: dict[str, str] | None = None) -> list[Chunk]:
+                code: dict[str, str] | None = None) -> ChunkPlan:
     """As few chunks as hold at most ``size`` variants each, their sizes
     differing by one at most (53 at 27 a chunk: 27 + 26, not 27 + 27 + ...).
 
@@ -87,18 +121,25 @@ def make_chunks(run_id: str, walker_name: str, symbol: str, exchange_name: str, 
     the one still busy instead of idling while the sweep waits for it.
 
     ``code``: the orchestrator's source hash of each strategy (btfarm.shared.payloads.Chunk.code)."""
-    count = math.ceil(len(variants) / size)
-    base, extra = divmod(len(variants), count) if count else (0, 0)
-    blocks, start = [], 0
-    for index in range(count):
-        end = start + base + (1 if index < extra else 0)
-        blocks.append(list(variants[start:end]))
-        start = end
-    return [Chunk(run_id=run_id, walker_name=walker_name, symbol=symbol, exchange_name=exchange_name,
-                  frame_name=frame_name, variants=block, attempt=attempt, chunk_id=str(index),
-                  steal=blocks[(index + 1) % count][::-1] if count > 1 else [],
-                  code=dict(code or {}), btfarm_version=btfarm_version())
-            for index, block in enumerate(blocks)]
+    fields = {"run_id": run_id, "walker_name": walker_name, "symbol": symbol, "exchange_name": exchange_name,
+              "frame_name": frame_name, "attempt": attempt, "code": dict(code or {}),
+              "btfarm_version": btfarm_version()}
+    return ChunkPlan(fields, variants, size)
+
+
+class Subset(Sequence[Variant]):
+    """The variants of ``space`` at ``indices`` (a resume's missing ones), built when asked for."""
+
+    def __init__(self, space: Sequence[Variant], indices: Sequence[int]) -> None:
+        self._space, self._indices = space, indices
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self._space[int(i)] for i in self._indices[index]]
+        return self._space[int(self._indices[index])]
 
 
 def live_slots(r: redis.Redis) -> int:

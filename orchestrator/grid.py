@@ -1,9 +1,10 @@
-"""Expanding a walker's strategies into variants: names plus JSON parameters.
+"""A walker's strategies as a variant space: names plus JSON parameters, by index.
 
 ``sweep("sma-cross", fast=[5, 10], slow=[20, 50])`` becomes four variants
 named ``sma-cross[fast=5,slow=20]`` ... in the grid's order (the first key
 varies slowest), each carrying the strategy's registered params updated with
-its combination. A plain name is one variant with the registered params.
+its combination. A plain name is one variant with the registered params. The
+space keeps the grids, not the expanded list (shared/variant_space.py).
 
 What ``Sweep`` cannot check at registration (the strategy may be registered
 later) is checked here, before anything is submitted: the strategy exists,
@@ -15,59 +16,93 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections import defaultdict
 from typing import Any
 
 from btfarm.shared.errors import SchemaError, did_you_mean
-from btfarm.shared.payloads import Variant
 from btfarm.shared.registry import get_risk, get_strategy, registry
 from btfarm.shared.schemas import Sweep, WalkerSchema
+from btfarm.shared.variant_space import VariantSpace, variant_name
+
+__all__ = ["expand", "variant_name"]
+
+NAMES_CHECKED_AT_ONCE = 100_000  # above this, items are compared value set by value set
 
 
-def variant_name(strategy_name: str, combo: dict[str, Any]) -> str:
-    """``sma-cross[fast=5,slow=20]``: keys in grid order, values as JSON (strings bare)."""
-    parts = [f"{k}={v if isinstance(v, str) else json.dumps(v, separators=(',', ':'))}"
-             for k, v in combo.items()]
-    return f"{strategy_name}[{','.join(parts)}]"
-
-
-def expand(walker: WalkerSchema, needed_by: str = "Walker.run") -> list[Variant]:
+def expand(walker: WalkerSchema, needed_by: str = "Walker.run") -> VariantSpace:
     """Every variant of ``walker`` in its listed order; raises SchemaError or NotRegisteredError."""
-    variants: list[Variant] = []
-    for item in walker.strategies:
-        if isinstance(item, Sweep):
-            variants.extend(_expand_sweep(item, walker.walker_name, needed_by))
+    items: list[dict[str, Any]] = []
+    for entry in walker.strategies:
+        if isinstance(entry, Sweep):
+            items.append(_sweep_item(entry, walker.walker_name, needed_by))
         else:
-            strategy = get_strategy(item, needed_by)
+            strategy = get_strategy(entry, needed_by)
             _check_risk(strategy, needed_by)
-            variants.append(Variant(strategy_name=item, base=item, params=None,
-                                    module=_module_of(strategy)))
-    seen: set[str] = set()
-    for v in variants:
-        if v.strategy_name in seen:
-            raise SchemaError(f"walker {walker.walker_name!r} lists {v.strategy_name!r} twice; "
-                              "each strategy or variant may appear once")
-        seen.add(v.strategy_name)
-    return variants
+            items.append({"base": entry, "keys": [], "values": [], "declared": None,
+                          "module": _module_of(strategy)})
+    space = VariantSpace(items)
+    _refuse_repeats(space, walker.walker_name)
+    return space
 
 
-def _expand_sweep(item: Sweep, walker_name: str, needed_by: str) -> list[Variant]:
-    strategy = get_strategy(item.strategy_name, needed_by)
+def _sweep_item(entry: Sweep, walker_name: str, needed_by: str) -> dict[str, Any]:
+    strategy = get_strategy(entry.strategy_name, needed_by)
     _check_risk(strategy, needed_by)
     declared = dict(strategy.params)
     if declared:
-        for key in item.grid:
+        for key in entry.grid:
             if key not in declared:
                 raise SchemaError(
-                    f"walker {walker_name!r}: sweep of {item.strategy_name!r} sets {key!r}, which is "
+                    f"walker {walker_name!r}: sweep of {entry.strategy_name!r} sets {key!r}, which is "
                     f"not one of its params ({', '.join(declared)})." + did_you_mean(key, declared))
-    keys = list(item.grid)
-    module = _module_of(strategy)
-    out = []
-    for values in itertools.product(*(item.grid[k] for k in keys)):
-        combo = dict(zip(keys, values, strict=True))
-        out.append(Variant(strategy_name=variant_name(item.strategy_name, combo),
-                           base=item.strategy_name, params={**declared, **combo}, module=module))
-    return out
+    return {"base": entry.strategy_name, "keys": list(entry.grid),
+            "values": [list(v) for v in entry.grid.values()], "declared": declared,
+            "module": _module_of(strategy)}
+
+
+def _refuse_repeats(space: VariantSpace, walker_name: str) -> None:
+    """No two variants share a name. Within a grid they cannot (Sweep refuses a repeated
+    value); across items only those of one strategy with the same keys can, so only those
+    are compared: by their names when few, else key by key (two grids overlap when every
+    key's value lists do)."""
+    groups: dict[tuple[str, tuple[str, ...]], list[int]] = defaultdict(list)
+    for at, item in enumerate(space.items):
+        groups[(item["base"], tuple(item["keys"]))].append(at)
+    starts = [0]
+    for at in range(len(space.items)):
+        starts.append(starts[-1] + _size(space.items[at]))
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        if sum(starts[m + 1] - starts[m] for m in members) <= NAMES_CHECKED_AT_ONCE:
+            seen: set[str] = set()
+            for m in members:
+                for index in range(starts[m], starts[m + 1]):
+                    name = space.name(index)
+                    if name in seen:
+                        _twice(walker_name, name)
+                    seen.add(name)
+            continue
+        value_sets = [[{json.dumps(v, sort_keys=True) for v in values} for values in space.items[m]["values"]]
+                      for m in members]
+        for a, b in itertools.combinations(range(len(members)), 2):
+            shared = [sa & sb for sa, sb in zip(value_sets[a], value_sets[b], strict=True)]
+            if all(shared):
+                item = space.items[members[a]]
+                combo = {k: json.loads(min(s)) for k, s in zip(item["keys"], shared, strict=True)}
+                _twice(walker_name, variant_name(item["base"], combo) if combo else item["base"])
+
+
+def _size(item: dict[str, Any]) -> int:
+    count = 1
+    for values in item["values"]:
+        count *= len(values)
+    return count
+
+
+def _twice(walker_name: str, name: str) -> None:
+    raise SchemaError(f"walker {walker_name!r} lists {name!r} twice; "
+                      "each strategy or variant may appear once")
 
 
 def _check_risk(strategy: Any, needed_by: str) -> None:

@@ -12,7 +12,6 @@ every ``RESIZE_SECONDS``, so workers that join mid-sweep get work.
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 
 from celery import Celery
@@ -34,18 +33,25 @@ class SubmitWindow:
         self.app = app
         self.watch = watch
         self._slots = slots
-        self._queue: deque[tuple[str, Chunk]] = deque()
+        self._chunks: Sequence[Chunk] = []
+        self._next = 0  # the first chunk not submitted yet
         self._submitted = 0  # variants submitted since the last ``replace``
         self._collected_before = 0  # results already counted when the queue was replaced
         self._limit = MIN_WINDOW
         self._next_resize = 0.0
 
-    def replace(self, chunks: Sequence[Chunk], ids: Sequence[str], collected: int) -> None:
-        """Submit these chunks from now on (a new attempt), ``collected`` results being in."""
-        self._queue = deque(zip(ids, chunks, strict=True))
+    def replace(self, chunks: Sequence[Chunk], collected: int) -> None:
+        """Submit these chunks from now on (a new attempt), ``collected`` results being in.
+        ``chunks`` may build each chunk when asked (fanout.ChunkPlan): only the window's are."""
+        self._chunks, self._next = chunks, 0
         self._submitted = 0
         self._collected_before = collected
         self.watch.replace([], [])
+
+    @property
+    def remaining(self) -> int:
+        """Chunks not submitted yet."""
+        return len(self._chunks) - self._next
 
     def limit(self) -> int:
         """Chunks allowed in flight, from the live pool's size."""
@@ -58,24 +64,28 @@ class SubmitWindow:
     def top_up(self, collected: int) -> int:
         """Submit chunks until the window is full again; ``collected``: results in so far.
         Returns the chunks submitted."""
-        if not self._queue:
+        if not self.remaining:
             return 0
         in_flight = self._submitted - (collected - self._collected_before)
-        size = max(len(self._queue[0][1].variants), 1)
+        size = max(self._size(self._next), 1)
         room = self.limit() * size - in_flight
-        batch: list[tuple[str, Chunk]] = []
-        while self._queue and room > 0:
-            tid, chunk = self._queue.popleft()
-            batch.append((tid, chunk))
-            room -= len(chunk.variants)
-            self._submitted += len(chunk.variants)
-        if batch:
-            ids, chunks = [tid for tid, _ in batch], [chunk for _, chunk in batch]
-            try:
-                fanout.submit(self.app, chunks, ids)
-            except BaseException:  # the broker failed mid-batch: all of it goes again (same task ids)
-                self._queue.extendleft(reversed(batch))
-                self._submitted -= sum(len(c.variants) for c in chunks)
-                raise
-            self.watch.add(chunks, ids)
-        return len(batch)
+        first = self._next
+        while self._next < len(self._chunks) and room > 0:
+            room -= self._size(self._next)
+            self._next += 1
+        if self._next == first:
+            return 0
+        chunks = [self._chunks[i] for i in range(first, self._next)]
+        ids = [fanout.task_id(chunk, i) for i, chunk in zip(range(first, self._next), chunks, strict=True)]
+        try:
+            fanout.submit(self.app, chunks, ids)
+        except BaseException:  # the broker failed mid-batch: all of it goes again (same task ids)
+            self._next = first
+            raise
+        self._submitted += sum(len(c.variants) for c in chunks)
+        self.watch.add(chunks, ids)
+        return len(chunks)
+
+    def _size(self, index: int) -> int:
+        size = getattr(self._chunks, "size", None)
+        return size(index) if size is not None else len(self._chunks[index].variants)

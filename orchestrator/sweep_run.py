@@ -9,7 +9,6 @@ one round trip.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -55,7 +54,7 @@ def new_plan(symbol: str, walker_name: str, chunk_size: int | None, needed_by: s
     frame = get_frame(walker.frame_name, needed_by)
     variants = expand(walker, needed_by)
     coverage = _check_data(exchange, frame, symbol)  # a frame past the data is refused before submitting
-    bases = dict.fromkeys(v.base for v in variants)  # the cheapest strategy sets the floor
+    bases = variants.bases()  # the cheapest strategy sets the floor
     seconds = min(fanout.estimate_variant_seconds(frame, get_strategy(b, needed_by)) for b in bases)
     measured = sweep_plan.measured_seconds(state(), walker_name, symbol)
     if measured:  # the last run's real cost, when lower: bigger chunks, overhead still < 3 %
@@ -83,7 +82,7 @@ def resumable_plan(run_id: str) -> SweepPlan:
     # (anyone who can write to Redis could otherwise run code here).
     try:
         get_walker(plan.walker_name, needed_by)
-        for base in dict.fromkeys(v.base for v in plan.variants):
+        for base in plan.variants.bases():
             get_strategy(base, needed_by)
     except NotRegisteredError as exc:
         named = " ".join(f"--import {spec}" for spec in plan.imports) or "--import MODULE"
@@ -91,7 +90,7 @@ def resumable_plan(run_id: str) -> SweepPlan:
             f"{exc} Sweep {run_id} was started with {', '.join(plan.imports) or 'no module'} "
             f"imported; resume imports only what you name: btfarm walker resume {run_id} "
             f"{named} (or BTFARM_IMPORTS, or import it before Walker.resume)") from None
-    now = _code_of(dict.fromkeys(v.base for v in plan.variants), needed_by)
+    now = _code_of(plan.variants.bases(), needed_by)
     changed = sorted(b for b, h in plan.code.items() if now.get(b, h) != h)
     if changed:
         raise ConfigError(
@@ -102,7 +101,7 @@ def resumable_plan(run_id: str) -> SweepPlan:
     coverage = _check_data(get_exchange(plan.exchange_name, needed_by), get_frame(plan.frame_name, needed_by),
                            plan.symbol)
     return plan.model_copy(update={"coverage": coverage.describe(), "imports": list(pool_imports(
-        plan.walker_name, plan.exchange_name, plan.frame_name, [v.base for v in plan.variants]))})
+        plan.walker_name, plan.exchange_name, plan.frame_name, plan.variants.bases()))})
 
 
 def produce(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> None:
@@ -131,11 +130,11 @@ def produce(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> N
             sweep.queue_status(pipe, inst)
             attempt = sweep_plan.attempt_of(pipe.execute(), resume)
             sweep_plan.hold_lease(r, run_id, attempt, plan.walker_name, inst.symbol)
-            collector = Collector(blocking, run_id, [v.strategy_name for v in variants])
+            collector = Collector(blocking, run_id, len(variants), variants.name)
             if resume:
-                for record in collector.stored():
+                for record, raw in collector.stored():
                     sweep.resumed += 1
-                    progress = sweep.add(record)
+                    progress = sweep.add(record, raw)
                     if progress is not None:
                         task.push(progress)
 
@@ -148,11 +147,11 @@ def produce(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> N
             def queue_missing(attempt: int) -> int:
                 """Every variant still without a result, cut into chunks of ``attempt`` and handed to
                 the window, which submits the first ones now; returns how many variants."""
-                missing = [v for v in variants if v.strategy_name in collector.pending]
+                missing = fanout.Subset(variants, collector.pending.indices())
                 chunks = fanout.make_chunks(run_id, plan.walker_name, inst.symbol, plan.exchange_name,
                                             plan.frame_name, missing, plan.chunk_size, attempt, plan.code)
                 collected = len(variants) - len(collector.pending)
-                window.replace(chunks, [fanout.task_id(c, i) for i, c in enumerate(chunks)], collected)
+                window.replace(chunks, collected)
                 window.top_up(collected)
                 return len(missing)
 
@@ -166,7 +165,8 @@ def produce(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> N
 
             def restore(lost_attempt: int) -> int:
                 again = lost_attempt + 1
-                held = {name: json.dumps(rec) for name, rec in sweep.records.items() if rec["status"] != "stopped"}
+                held = {sweep.name_of(int(i)): sweep.held.raw(int(i)) for i in sweep.held.indices()
+                        if sweep.status[i] != 3}  # "stopped" records are no result
                 pipe = r.pipeline()
                 sweep_plan.queue_restore(pipe, plan, again, held)
                 pipe.execute()
@@ -182,17 +182,15 @@ def produce(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> N
         except (redis.RedisError, BrokerError) as exc:
             if not out_of_memory(exc):
                 raise
-            raise refuse_full(r, plan, len(variants) - len(sweep.records)) from exc
+            raise refuse_full(r, plan, len(variants) - sweep.received) from exc
     finally:
         sweep.seconds = time.monotonic() - sweep.started
         try:  # one round trip: the sweep's end is on the path of every caller waiting for it
             pipe = r.pipeline(transaction=False)
             inst.outcome = ("stopped" if sweep.stopped else "interrupted"
-                            if sweep.interrupted or len(sweep.records) < len(variants) else "done")
-            timings = [rec["seconds"] for rec in sweep.records.values()
-                       if rec["status"] == "done" and rec.get("seconds")]
+                            if sweep.interrupted or sweep.received < len(variants) else "done")
             sweep_plan.queue_end(pipe, plan, inst.symbol, inst.outcome, sweep.tested,
-                                 sum(timings) / len(timings) if clean and timings else None)
+                                 sweep.seconds_per_variant() if clean else None)
             sweep.queue_status(pipe, inst)
             pipe.execute()
         except redis.RedisError:

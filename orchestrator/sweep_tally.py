@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import redis
 
 from btfarm.shared.engine.backtest_run import BacktestRun
-from btfarm.shared.payloads import Variant
+from btfarm.shared.payloads import Variant, dumps
 from btfarm.shared.ranking import metric_value, rank
 from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strategy
 from btfarm.shared.stats import BacktestStatistics
 from btfarm.shared.store import run_status
 from btfarm.workers import candle_cache
 
+from .held_records import HeldRecords
 from .walker_data import RankedStrategy, WalkerData, WalkerProgress
+
+STATUS_CODES = {"done": 1, "failed": 2, "stopped": 3}  # 0: no record yet
 
 
 class SweepTally:
-    """The results of one run as they arrive, ranked on demand in walker order."""
+    """The results of one run as they arrive, ranked on demand in walker order.
+
+    Per variant it keeps a status, the metric and the two counts ranking needs
+    (``min_trades``) as arrays, and the record itself compressed (held_records.py):
+    a sweep of a million variants is held in a few hundred MB, not tens of GB."""
 
     def __init__(self, walker_name: str, symbol: str, exchange_name: str, frame_name: str,
                  metric: str, variants: Sequence[Variant], run_id: str, chunk_size: int,
@@ -29,9 +37,10 @@ class SweepTally:
         self.coverage = ""
         self.walker_name, self.symbol, self.metric = walker_name, symbol, metric
         self.exchange_name, self.frame_name = exchange_name, frame_name
-        self.variants = list(variants)
-        self.order = {v.strategy_name: i for i, v in enumerate(self.variants)}
-        self.records: dict[str, dict[str, Any]] = {}
+        self.variants = variants
+        total = len(variants)
+        self.held = HeldRecords(total)
+        self.status = np.zeros(total, dtype=np.int8)  # STATUS_CODES
         self.best: tuple[str, float, int] | None = None  # name, metric, walker order
         self.run_id, self.chunk_size = run_id, chunk_size
         self.started = time.monotonic()
@@ -41,21 +50,42 @@ class SweepTally:
         self.resumed = 0
         self.interrupted: str | None = None  # why the sweep ended without every result
         self._done = 0  # records with status "done" (counted as they come: a sweep asks per result)
+        self._timed = [0.0, 0]  # seconds and count of the done variants' run times
 
     @property
     def tested(self) -> int:
         return self._done
 
-    def add(self, record: dict[str, Any]) -> WalkerProgress | None:
-        name = record["strategy_name"]
-        previous = self.records.get(name)
-        self._done += (record["status"] == "done") - (previous is not None and previous["status"] == "done")
-        self.records[name] = record
-        if record["status"] == "stopped":
+    @property
+    def received(self) -> int:
+        """Variants with a record (done, failed or stopped)."""
+        return len(self.held)
+
+    @property
+    def records(self) -> RecordsView:
+        """Every record held, by variant name, in walker order (decoded when read)."""
+        return RecordsView(self)
+
+    def name_of(self, index: int) -> str:
+        name = getattr(self.variants, "name", None)
+        return name(index) if name is not None else self.variants[index].strategy_name
+
+    def seconds_per_variant(self) -> float | None:
+        return self._timed[0] / self._timed[1] if self._timed[1] else None
+
+    def add(self, record: dict[str, Any], raw: str | None = None) -> WalkerProgress | None:
+        name, index = record["strategy_name"], record["index"]
+        code = STATUS_CODES[record["status"]]
+        self._done += int(code == 1) - int(self.status[index] == 1)
+        self.status[index] = code
+        self.held.put(index, raw or dumps(record))
+        if code == 3:
             return None
-        value = metric_value(record["stats"], self.metric) if record["status"] == "done" else None
+        if code == 1 and record.get("seconds"):
+            self._timed[0] += record["seconds"]
+            self._timed[1] += 1
+        value = metric_value(record["stats"], self.metric) if code == 1 else None
         if value is not None and self.unranked_reason(record) is None:
-            index = self.order[name]
             if (self.best is None or value > self.best[1]
                     or (value == self.best[1] and index < self.best[2])):
                 self.best = (name, value, index)
@@ -67,15 +97,19 @@ class SweepTally:
             metric_value=value, stats=record["stats"], status=record["status"],
             error=record.get("error"))
 
+    def any_stopped(self) -> bool:
+        return bool((self.status == 3).any())
+
     def unfinished(self) -> dict[str, str]:
         out = {}
-        for v in self.variants:
-            record = self.records.get(v.strategy_name)
-            if record is None:
-                out[v.strategy_name] = "not run: the walker was stopped" if self.stopped \
+        for index in np.flatnonzero(self.status != 1):
+            index = int(index)
+            if self.status[index] == 0:
+                out[self.name_of(index)] = "not run: the walker was stopped" if self.stopped \
                     else self.interrupted or "no result received"
-            elif record["status"] != "done":
-                out[v.strategy_name] = f"{record['status']}: {record.get('error') or ''}".rstrip(": ")
+            else:
+                record = self.held.get(index)
+                out[record["strategy_name"]] = f"{record['status']}: {record.get('error') or ''}".rstrip(": ")
         return out
 
     def unranked_reason(self, record: dict[str, Any]) -> str | None:
@@ -88,22 +122,17 @@ class SweepTally:
                     + (f" ({rejected} signals rejected)" if rejected else ""))
         return None
 
-    def rejections(self) -> dict[str, tuple[int, list[str]]]:
-        """Variant -> (rejected-signal count, first distinct messages), where any were."""
-        out = {}
-        for v in self.variants:
-            record = self.records.get(v.strategy_name)
-            if record and record["status"] == "done" and (record["stats"] or {}).get("rejected_signals"):
-                out[v.strategy_name] = (record["stats"]["rejected_signals"], record.get("rejections") or [])
-        return out
+    def finished(self) -> list[tuple[str, dict[str, Any]]]:
+        """(name, record) of every done variant, in walker order."""
+        return [(rec["strategy_name"], rec) for rec in
+                (self.held.get(int(i)) for i in np.flatnonzero(self.status == 1))]
 
     def data(self) -> WalkerData:
-        finished = [(v.strategy_name, self.records[v.strategy_name]) for v in self.variants
-                    if self.records.get(v.strategy_name, {}).get("status") == "done"]
+        finished = self.finished()
         unranked = {name: why for name, rec in finished if (why := self.unranked_reason(rec))}
         done = [(name, rec) for name, rec in finished if name not in unranked]
         ranked = rank([(name, rec["stats"]) for name, rec in done], self.metric)
-        params = {name: rec.get("params") for name, rec in done}
+        by_name = dict(finished)
         return WalkerData(
             walker_name=self.walker_name, symbol=self.symbol, exchange_name=self.exchange_name,
             frame_name=self.frame_name, metric=self.metric, total_strategies=len(self.variants),
@@ -111,21 +140,23 @@ class SweepTally:
             best_metric=self.best[1] if self.best else None,
             strategies=[RankedStrategy(rank=i, strategy_name=name, stats=stats,
                                        metric_value=metric_value(stats, self.metric),
-                                       params=params[name])
+                                       params=by_name[name].get("params"))
                         for i, (name, stats) in enumerate(ranked, start=1)],
             unfinished=self.unfinished(), stopped=self.stopped, run_id=self.run_id,
             chunk_size=self.chunk_size, seconds=self.seconds, duplicates_dropped=self.duplicates,
             resumed=self.resumed, interrupted=self.interrupted is not None,
             fingerprints={name: rec["fingerprint"] for name, rec in finished if rec.get("fingerprint")},
-            unranked={name: (why, self.records[name]["stats"]) for name, why in unranked.items()},
-            rejections=self.rejections(), min_trades=self.min_trades, coverage=self.coverage,
+            unranked={name: (why, by_name[name]["stats"]) for name, why in unranked.items()},
+            rejections={name: (rec["stats"]["rejected_signals"], rec.get("rejections") or [])
+                        for name, rec in finished if (rec["stats"] or {}).get("rejected_signals")},
+            min_trades=self.min_trades, coverage=self.coverage,
             variants={v.strategy_name: (v.base, v.params) for v in self.variants})
 
     def queue_status(self, pipe: redis.client.Pipeline, inst: Any) -> None:
         """The instance status (progress, tested, best) as commands on ``pipe``."""
         run_status.queue_status(
             pipe, "walker", inst.symbol, inst.name, "running", id=inst.id,
-            progress=len(self.records) / max(len(self.variants), 1),
+            progress=self.received / max(len(self.variants), 1),
             strategies_tested=self.tested, total_strategies=len(self.variants),
             best_strategy=self.best[0] if self.best else "")
 
@@ -137,7 +168,8 @@ class SweepTally:
         needed_by = "Walker.get_report"
         exchange = get_exchange(self.exchange_name, needed_by)
         frame = get_frame(self.frame_name, needed_by)
-        by_name = {v.strategy_name: v for v in self.variants}
+        wanted = set(names)
+        by_name = {v.strategy_name: v for v in self.variants if v.strategy_name in wanted}
         candles = candle_cache.candles_for(exchange, frame, self.symbol) if names else None
         out, stats = {}, {}
         for name in names:
@@ -149,3 +181,29 @@ class SweepTally:
             out[name] = run.run()
             stats[name] = run.statistics()
         return out, stats
+
+
+class RecordsView(Mapping[str, dict[str, Any]]):
+    """A tally's records by variant name, in walker order, decoded as read."""
+
+    def __init__(self, tally: SweepTally) -> None:
+        self._tally = tally
+
+    def __len__(self) -> int:
+        return self._tally.received
+
+    def __iter__(self) -> Iterator[str]:
+        return (self._tally.name_of(int(i)) for i in self._tally.held.indices())
+
+    def __getitem__(self, name: str) -> dict[str, Any]:
+        for index in self._tally.held.indices():
+            if self._tally.name_of(int(index)) == name:
+                return self._tally.held.get(int(index))
+        # protocol: a Mapping raises KeyError for a missing key
+        raise KeyError(name)
+
+    def items(self):  # type: ignore[override]
+        return [(rec["strategy_name"], rec) for _, rec in self._tally.held.items()]
+
+    def values(self):  # type: ignore[override]
+        return [rec for _, rec in self._tally.held.items()]

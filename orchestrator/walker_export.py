@@ -29,13 +29,16 @@ def stored_data(run_id: str) -> WalkerData:
     tally = SweepTally(plan.walker_name, plan.symbol, plan.exchange_name, plan.frame_name, plan.metric,
                        plan.variants, run_id, plan.chunk_size, plan.min_trades)
     tally.coverage = plan.coverage
-    names = [v.strategy_name for v in plan.variants]
-    for start in range(0, len(names), READ_BATCH):
-        batch = names[start:start + READ_BATCH]
-        for raw in r.mget([keys.walker_result(run_id, n) for n in batch]):
+    total = len(plan.variants)
+    for start in range(0, total, READ_BATCH):
+        batch = range(start, min(start + READ_BATCH, total))
+        for index, raw in zip(batch, r.mget([keys.walker_result(run_id, plan.variants.name(i)) for i in batch]),
+                              strict=True):
             if raw is not None:
-                tally.add(json.loads(raw))
-    tally.interrupted = None if len(tally.records) == len(names) else (
+                record = json.loads(raw)
+                record["index"] = index
+                tally.add(record)
+    tally.interrupted = None if tally.received == total else (
         f"not finished: `btfarm walker resume {run_id}` runs the rest")
     return tally.data()
 

@@ -32,6 +32,7 @@ class Variant(BaseModel):
     base: str
     params: dict[str, Any] | None = None  # None: the strategy's registered params
     module: str | None = None  # where the orchestrator found ``base``, for error messages
+    index: int | None = None  # its place in the sweep (shared/variant_space.py); results carry it
 
 
 class Chunk(BaseModel):
@@ -66,6 +67,7 @@ def result_record(variant: Variant, status: str, *, stats: dict[str, Any] | None
     if status not in STATUSES:
         raise UsageError(f"variant status {status!r} is not one of {', '.join(STATUSES)}")
     return {
+        "index": variant.index,
         "strategy_name": variant.strategy_name,
         "base": variant.base,
         "params": variant.params,

@@ -1,7 +1,7 @@
 """A sweep's plan and attempts in Redis: what a resume needs to finish it.
 
-A sweep stores what it is (``keys.walker_run``: walker, symbol, variants, chunk
-size, metric, the code it ranks) before it submits anything; each attempt (the
+A sweep stores what it is (``keys.walker_run``: walker, symbol, its variants as
+the grids the user wrote (shared/variant_space.py), chunk size, metric, the code it ranks) before it submits anything; each attempt (the
 first run, then each resume) increments ``attempt`` and holds
 ``keys.walker_lease`` while it collects; its end writes the state and the tested
 count. ``keys.walker_timing`` keeps the last measured seconds per variant, which
@@ -14,11 +14,11 @@ import json
 import time
 
 import redis
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from ..errors import AlreadyRunningError, NotFoundError, PersistenceError
-from ..payloads import Variant
 from ..settings import get_settings, redact_url
+from ..variant_space import VariantSpace
 from . import keys
 
 RUN_STATE_RUNNING = "running"  # the walker_run hash's state while an attempt collects
@@ -27,6 +27,8 @@ RUN_STATE_RUNNING = "running"  # the walker_run hash's state while an attempt co
 class SweepPlan(BaseModel):
     """What a sweep is, stored under ``keys.walker_run`` so a resume can finish it."""
 
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
     run_id: str
     walker_name: str
     symbol: str
@@ -34,7 +36,7 @@ class SweepPlan(BaseModel):
     frame_name: str
     metric: str
     chunk_size: int
-    variants: list[Variant]
+    variants: VariantSpace  # by index; stored as the grids (a million variants: a few value lists)
     imports: list[str] = []  # what the pool imports; stored as a hint only, a resume never runs it
     code: dict[str, str] = {}  # strategy -> source hash the sweep ranks (one code version per ranking)
     min_trades: int = 0  # variants with fewer closed signals are listed, not ranked
@@ -45,29 +47,34 @@ class SweepPlan(BaseModel):
                 "code": json.dumps(self.code), "min_trades": self.min_trades,
                 "exchange_name": self.exchange_name, "frame_name": self.frame_name,
                 "metric": self.metric, "chunk_size": self.chunk_size, "total": len(self.variants),
-                "variants": json.dumps([v.model_dump(mode="json") for v in self.variants])}
+                "spec": self.variants.to_json()}
 
     @classmethod
     def from_redis(cls, run_id: str, fields: dict[str, str]) -> SweepPlan:
         return cls(run_id=run_id, walker_name=fields["walker_name"], symbol=fields["symbol"],
                    exchange_name=fields["exchange_name"], frame_name=fields["frame_name"],
                    metric=fields["metric"], chunk_size=int(fields["chunk_size"]),
-                   variants=json.loads(fields["variants"]), imports=json.loads(fields.get("imports", "[]")),
+                   variants=VariantSpace.from_json(fields["spec"]), imports=json.loads(fields.get("imports", "[]")),
                    code=json.loads(fields.get("code", "{}")), min_trades=int(fields.get("min_trades", 0)))
 
 
 def read_plan(r: redis.Redis, run_id: str) -> SweepPlan:
     """The stored plan of sweep ``run_id``; NotFoundError when Redis has none."""
     fields = r.hgetall(keys.walker_run(run_id))
-    if not fields.get("variants"):
+    if not fields.get("spec") and not fields.get("variants"):  # "variants": an older btfarm's plan, below
         settings = get_settings()
         raise NotFoundError(
             f"no sweep {run_id!r} is stored in Redis at {redact_url(settings.state_url or settings.redis_url)} "
             f"(needed by Walker.resume); sweeps are kept {keys.WALKER_RESULT_TTL_SECONDS // 86_400} days, "
             "on the Redis the sweep used")
+    if not fields.get("spec"):
+        raise PersistenceError(
+            f"sweep {run_id!r} was stored by an older btfarm (its variants as an expanded list, "
+            f"{keys.walker_run(run_id)}); this one stores the grids and cannot resume it; it was "
+            "left untouched; run the walker again (a new sweep)")
     try:
         return SweepPlan.from_redis(run_id, fields)
-    except (KeyError, ValueError) as exc:  # ValueError covers JSON and pydantic errors
+    except (KeyError, ValueError, TypeError) as exc:  # ValueError covers JSON and pydantic errors
         raise PersistenceError(
             f"sweep {run_id!r} is stored in Redis ({keys.walker_run(run_id)}) but its plan is "
             f"unreadable ({type(exc).__name__}: {str(exc)[:200]}); it was left untouched; "

@@ -15,6 +15,7 @@ import pytest
 
 from btfarm.orchestrator import fanout
 from btfarm.orchestrator.chunk_watch import ChunkWatch
+from btfarm.orchestrator.pending import Pending
 from btfarm.shared.context import get_params
 from btfarm.shared.demo import sma_cross_signal
 from btfarm.shared.payloads import Variant
@@ -54,7 +55,7 @@ def store(redis_client, redis_server, monkeypatch):
 
 
 def variants(gated: int | None = None) -> list[Variant]:
-    return [Variant(strategy_name=f"v{i}", base="steal-gated",
+    return [Variant(strategy_name=f"v{i}", base="steal-gated", index=i,
                     params={"fast": 5 + i, "slow": 20, "gated": int(i == gated)}) for i in range(8)]
 
 
@@ -115,7 +116,9 @@ def test_the_watch_resubmits_what_a_chunk_claimed_and_its_own_unclaimed_under_it
                mapping={"v0": a.chunk_id, "v1": a.chunk_id, "v2": a.chunk_id, "v7": a.chunk_id})
     app.backend.store_result("steal-owe-0", {"run_id": "steal-owe", "variants": []}, "SUCCESS")
     watch = ChunkWatch(app, store, [a, b], ["steal-owe-0", "steal-owe-1"])
-    pending = {"v2", "v3", "v4", "v5", "v6", "v7"}  # v0 and v1 were collected
+    pending = Pending(8, "v{}".format)
+    pending.discard(0)
+    pending.discard(1)  # v0 and v1 were collected
 
     assert watch.check(pending) == []
     again = watch.chunks["steal-owe-0-r1"]  # b (queued) is left to run

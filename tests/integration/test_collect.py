@@ -13,18 +13,30 @@ from btfarm.shared.store import keys
 pytestmark = pytest.mark.integration
 
 
+NAMES = ["a", "b", "c", "d"]
+
+
 def record(name: str, status: str = "done") -> dict:
-    return {"strategy_name": name, "status": status, "stats": {"sharpe_ratio": 1.0}}
+    return {"index": NAMES.index(name), "strategy_name": name, "status": status,
+            "stats": {"sharpe_ratio": 1.0}}
+
+
+def collector_of(redis_client, run_id: str, count: int) -> Collector:
+    return Collector(redis_client, run_id, count, NAMES.__getitem__)
+
+
+def pending_names(collector: Collector) -> set[str]:
+    return {NAMES[i] for i in collector.pending.indices()}
 
 
 def test_a_redelivered_result_is_dropped_and_a_stopped_one_is_not_stored(redis_client):
     inbox = keys.walker_inbox("r1")
     for rec in (record("a"), record("a"), record("b", "stopped")):
         redis_client.rpush(inbox, dumps(rec))
-    collector = Collector(redis_client, "r1", ["a", "b", "c"])
+    collector = collector_of(redis_client, "r1", 3)
     got = collector.wait(1)
-    assert [r["strategy_name"] for r in got] == ["a", "b"] and collector.duplicates == 1
-    assert collector.pending == {"c"}
+    assert [r["strategy_name"] for r, _ in got] == ["a", "b"] and collector.duplicates == 1
+    assert pending_names(collector) == {"c"}
     # stored as the worker wrote it (payloads.dumps), not decoded and encoded again
     assert redis_client.get(keys.walker_result("r1", "a")) == dumps(record("a"))
     assert not redis_client.exists(keys.walker_result("r1", "b"))  # a resume runs it
@@ -34,9 +46,9 @@ def test_stored_reads_back_results_and_the_inbox_left_by_a_dead_orchestrator(red
     redis_client.set(keys.walker_result("r2", "a"), json.dumps(record("a")))
     redis_client.rpush(keys.walker_inbox("r2"), json.dumps(record("b")),
                        json.dumps(record("c", "stopped")), json.dumps(record("a")))
-    collector = Collector(redis_client, "r2", ["a", "b", "c", "d"])
+    collector = collector_of(redis_client, "r2", 4)
     found = collector.stored()
-    assert sorted(r["strategy_name"] for r in found) == ["a", "b"]
-    assert collector.pending == {"c", "d"}  # stopped and never run: to run now
+    assert sorted(r["strategy_name"] for r, _ in found) == ["a", "b"]
+    assert pending_names(collector) == {"c", "d"}  # stopped and never run: to run now
     assert redis_client.llen(keys.walker_inbox("r2")) == 0
     assert json.loads(redis_client.get(keys.walker_result("r2", "b")))["status"] == "done"

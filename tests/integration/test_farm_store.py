@@ -15,11 +15,12 @@ pytestmark = pytest.mark.integration
 
 def test_collect_accepts_each_variant_once_in_arrival_order(redis_client):
     inbox = keys.walker_inbox("r1")
-    for name in ("b", "a", "b", "stranger", "c"):  # "b" redelivered, "stranger" not ours
-        redis_client.rpush(inbox, json.dumps({"strategy_name": name, "status": "done",
-                                              "stats": {"sharpe_ratio": 1.0}}))
-    collector = Collector(redis_client, "r1", ["a", "b", "c"])
-    got = collector.wait(1.0)
+    names = ["a", "b", "c"]
+    for name, index in (("b", 1), ("a", 0), ("b", 1), ("stranger", 7), ("c", 2)):  # "b" redelivered,
+        redis_client.rpush(inbox, json.dumps({"index": index, "strategy_name": name,  # "stranger" not ours
+                                              "status": "done", "stats": {"sharpe_ratio": 1.0}}))
+    collector = Collector(redis_client, "r1", len(names), names.__getitem__)
+    got = [record for record, _ in collector.wait(1.0)]
     assert [r["strategy_name"] for r in got] == ["b", "a", "c"]
     assert collector.finished and collector.duplicates == 2
     assert got[0]["stats"] == {"sharpe_ratio": 1.0}  # the caller gets the whole record

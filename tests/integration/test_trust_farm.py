@@ -218,7 +218,7 @@ def store_plan(client, run_id: str, **fields: str) -> None:
     client.hset(keys.walker_run(run_id), mapping={
         "walker_name": "trust-rejected", "symbol": SYMBOL, "exchange_name": "trust-sim",
         "frame_name": "trust-2d", "metric": "total_pnl", "chunk_size": 1, "total": 1,
-        "variants": json.dumps([{"strategy_name": "trust-steady", "base": "trust-steady"}]), **fields})
+        "spec": json.dumps([{"base": "trust-steady", "keys": [], "values": [], "declared": None}]), **fields})
 
 
 def test_resume_never_imports_what_a_stored_plan_names(farm, farm_url, tmp_path):

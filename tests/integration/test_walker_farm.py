@@ -384,9 +384,8 @@ def test_a_worker_process_killed_mid_chunk_is_redelivered_and_no_variant_counts_
     def first_of_a_chunk_from_the_victim():
         if inst.data is None:
             return False
-        order = inst.data.order
-        return any(r["worker"].endswith(f":{child.pid}") and order[name] % 3 == 0
-                   for name, r in list(inst.data.records.items()))
+        return any(r["worker"].endswith(f":{child.pid}") and r["index"] % 3 == 0
+                   for r in inst.data.records.values())
 
     wait_for(first_of_a_chunk_from_the_victim, 30, "the victim to finish a chunk's first variant")
     os.kill(child.pid, signal.SIGKILL)  # mid-chunk: its second variant is running

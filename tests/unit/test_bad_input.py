@@ -395,10 +395,21 @@ def test_a_corrupt_stored_sweep_plan_is_named_and_left_untouched(redis_client, r
     monkeypatch.setenv("BTFARM_REDIS_URL", redis_server.url)
     get_settings.cache_clear()
     key = keys.walker_run("broken")
-    redis_client.hset(key, mapping={"walker_name": "w", "variants": "[{not json"})
+    redis_client.hset(key, mapping={"walker_name": "w", "spec": "[{not json"})
     result = cli("walker", "resume", "broken")
     assert result.exit_code == 2 and "plan is unreadable" in result.output and key in result.output
-    assert redis_client.hget(key, "variants") == "[{not json"
+    assert redis_client.hget(key, "spec") == "[{not json"
+
+
+def test_a_plan_stored_as_an_expanded_list_by_an_older_btfarm_is_named(redis_client, redis_server, monkeypatch):
+    from btfarm.shared.settings import get_settings
+    from btfarm.shared.store import keys
+
+    monkeypatch.setenv("BTFARM_REDIS_URL", redis_server.url)
+    get_settings.cache_clear()
+    redis_client.hset(keys.walker_run("older"), mapping={"walker_name": "w", "variants": "[]"})
+    result = cli("walker", "resume", "older")
+    assert result.exit_code == 2 and "an older btfarm" in result.output and "run the walker again" in result.output
 
 
 @pytest.mark.parametrize("name, value, message", [

@@ -62,6 +62,35 @@ def test_an_unknown_strategy_or_param_is_refused_before_submit():
 def test_a_variant_listed_twice_is_refused():
     with pytest.raises(SchemaError, match="twice"):
         expand(walker("farm-sma", "farm-sma"))
+    with pytest.raises(SchemaError, match=r"'farm-sma\[fast=10,slow=20\]' twice"):
+        expand(walker(sweep("farm-sma", fast=[5, 10], slow=[20]), sweep("farm-sma", fast=[10], slow=[20, 50])))
+    # keys in another order name other variants: both are allowed, as before
+    assert len(expand(walker(sweep("farm-sma", fast=[5], slow=[20]), sweep("farm-sma", slow=[20], fast=[5])))) == 2
+
+
+def test_grids_too_big_to_name_one_by_one_are_compared_by_their_value_lists(monkeypatch):
+    from btfarm.orchestrator import grid
+
+    monkeypatch.setattr(grid, "NAMES_CHECKED_AT_ONCE", 3)  # what a million-variant walker takes
+    apart = [sweep("farm-sma", fast=[5, 10], slow=[20, 30]), sweep("farm-sma", fast=[5, 10], slow=[40])]
+    assert len(expand(walker(*apart))) == 6
+    with pytest.raises(SchemaError, match=r"'farm-sma\[fast=10,slow=30\]' twice"):
+        expand(walker(*apart, sweep("farm-sma", fast=[10, 11], slow=[30, 31])))
+
+
+def test_a_million_variant_grid_is_its_value_lists_until_a_variant_is_asked_for():
+    from btfarm.shared.variant_space import VariantSpace
+
+    space = expand(walker(sweep("farm-sma", fast=list(range(1000)), slow=list(range(1000)))))
+    assert len(space) == 10**6 and len(space.to_json()) < 20_000  # what the plan stores
+    last = space[999_999]
+    assert (last.strategy_name, last.params, last.index) == ("farm-sma[fast=999,slow=999]",
+                                                             {"fast": 999, "slow": 999}, 999_999)
+    again = VariantSpace.from_json(space.to_json())
+    assert again[123_456] == space[123_456] and again.name(123_456) == "farm-sma[fast=123,slow=456]"
+    assert space.base(5) == "farm-sma" and space.bases() == ["farm-sma"]
+    with pytest.raises(IndexError):
+        space[10**6]
 
 
 def test_a_strategy_without_declared_params_accepts_any_grid_key():

@@ -1,0 +1,97 @@
+"""A sweep's variants as what the user wrote, expanded only when one is asked for.
+
+A walker's strategies are a few items (a plain strategy name, or a grid of
+one strategy's params); a grid of 10^6 combinations is a handful of value
+lists. ``VariantSpace`` keeps the items and addresses each variant by its
+index in walker order (items in their listed order, within a grid the first
+key varying slowest), so the plan stored in Redis is the grid, not the
+expanded list, and no process holds a million ``Variant`` objects.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from .payloads import Variant
+
+
+def variant_name(strategy_name: str, combo: dict[str, Any]) -> str:
+    """``sma-cross[fast=5,slow=20]``: keys in grid order, values as JSON (strings bare)."""
+    parts = [f"{k}={v if isinstance(v, str) else json.dumps(v, separators=(',', ':'))}"
+             for k, v in combo.items()]
+    return f"{strategy_name}[{','.join(parts)}]"
+
+
+class VariantSpace(Sequence[Variant]):
+    """Every variant of a walker, by index. ``items``: JSON-ready dicts, each
+    ``{"base", "keys", "values", "declared", "module"}``; ``keys`` empty for a
+    plain strategy (one variant, its registered params, named ``base``)."""
+
+    def __init__(self, items: Sequence[dict[str, Any]]) -> None:
+        self.items = [dict(item) for item in items]
+        self._sizes: list[list[int]] = []
+        self._starts: list[int] = []
+        total = 0
+        for item in self.items:
+            sizes = [len(values) for values in item["values"]]
+            self._sizes.append(sizes)
+            self._starts.append(total)
+            count = 1
+            for size in sizes:
+                count *= size
+            total += count
+        self._total = total
+
+    def __len__(self) -> int:
+        return self._total
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._total))]
+        item, combo = self._locate(index)
+        base = item["base"]
+        if not item["keys"]:
+            return Variant.model_construct(strategy_name=base, base=base, params=None,
+                                           module=item.get("module"), index=index)
+        return Variant.model_construct(strategy_name=variant_name(base, combo), base=base,
+                                       params={**(item.get("declared") or {}), **combo},
+                                       module=item.get("module"), index=index)
+
+    def __iter__(self) -> Iterator[Variant]:
+        return (self[i] for i in range(self._total))
+
+    def name(self, index: int) -> str:
+        item, combo = self._locate(index)
+        return variant_name(item["base"], combo) if item["keys"] else item["base"]
+
+    def base(self, index: int) -> str:
+        return self.items[bisect.bisect_right(self._starts, index) - 1]["base"]
+
+    def bases(self) -> list[str]:
+        """The registered strategies the variants run, each once, in walker order."""
+        return list(dict.fromkeys(item["base"] for item in self.items))
+
+    def _locate(self, index: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        if index < 0:
+            index += self._total
+        if not 0 <= index < self._total:
+            # protocol: a Sequence raises IndexError past its end (iteration and slicing rely on it)
+            raise IndexError(f"variant {index} of a sweep of {self._total}")
+        at = bisect.bisect_right(self._starts, index) - 1
+        item, rest = self.items[at], index - self._starts[at]
+        digits = []
+        for size in reversed(self._sizes[at]):  # the last key varies fastest
+            rest, digit = divmod(rest, size)
+            digits.append(digit)
+        digits.reverse()
+        return item, {key: values[d] for key, values, d in zip(item["keys"], item["values"], digits, strict=True)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.items, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> VariantSpace:
+        return cls(json.loads(text))

@@ -1,0 +1,69 @@
+"""What a big sweep's orchestrator holds per variant: a byte pending, its record compressed,
+chunks built only when the window submits them."""
+
+import json
+
+import pytest
+
+from btfarm.orchestrator import fanout
+from btfarm.orchestrator.held_records import BLOCK, HeldRecords
+from btfarm.orchestrator.pending import Pending
+from btfarm.shared.payloads import Variant
+from btfarm.shared.variant_space import VariantSpace
+
+pytestmark = pytest.mark.unit
+
+
+def record(index: int, **extra) -> str:
+    return json.dumps({"index": index, "strategy_name": f"v{index}", "status": "done",
+                       "stats": {"total_pnl": index * 0.5, "total_signals": 3}, **extra})
+
+
+def test_held_records_come_back_as_put_the_last_copy_winning():
+    held = HeldRecords(3 * BLOCK)
+    order = list(range(0, 3 * BLOCK, 2)) + list(range(1, 3 * BLOCK, 2))  # arrival is not index order
+    for index in order:
+        held.put(index, record(index))
+    held.put(7, record(7, error="again"))
+    assert len(held) == 3 * BLOCK and 7 in held
+    assert [held.get(i)["index"] for i in range(3 * BLOCK)] == list(range(3 * BLOCK))
+    assert held.get(7)["error"] == "again" and held.raw(8) == record(8)
+    assert [i for i, _ in held.items()] == list(range(3 * BLOCK))
+
+
+def test_held_records_are_compressed():
+    held = HeldRecords(10 * BLOCK)
+    for index in range(10 * BLOCK):
+        held.put(index, record(index))
+    raw = sum(len(record(i)) for i in range(10 * BLOCK))
+    assert held.compressed_bytes() < raw / 4
+
+
+def test_pending_counts_and_names_only_what_it_shows():
+    named = []
+    pending = Pending(1000, lambda i: named.append(i) or f"v{i}")
+    for index in range(995):
+        pending.discard(index)
+    pending.discard(3)  # twice: still one less
+    assert len(pending) == 5 and 997 in pending and 3 not in pending and "v3" not in pending
+    assert pending.names(shown=2) == "v995, v996 and 3 more" and named == [995, 996]
+    assert list(pending.indices()) == [995, 996, 997, 998, 999] and pending.any_of([1, 999])
+
+
+def test_chunks_are_built_when_asked_for():
+    space = VariantSpace([{"base": "s", "keys": ["n"], "values": [list(range(10**6))], "declared": {"n": 0}}])
+    built = []
+
+    class Counting(fanout.Subset):
+        def __getitem__(self, index):
+            got = super().__getitem__(index)
+            built.append(len(got) if isinstance(got, list) else 1)
+            return got
+
+    missing = Counting(space, range(10, 10**6))
+    chunks = fanout.make_chunks("run", "w", "X", "e", "f", missing, 1000)
+    assert len(chunks) == 1000 and chunks.size(0) == 1000 and built == []
+    first = chunks[0]
+    assert [v.index for v in first.variants[:2]] == [10, 11] and first.steal[0].index == 2009
+    assert sum(built) == 2000  # its own and the next chunk's, to steal from
+    assert isinstance(first.variants[0], Variant) and first.model_dump(mode="json")["variants"][0]["index"] == 10
