@@ -221,12 +221,12 @@ def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Colle
             raise ConfigError(f"the local worker pool exited; its log ({pool.logfile}) ends "
                               f"with:\n{pool.log_tail()}")
         for record, raw in records:
-            progress = sweep.add(record, raw)
-            if progress is None:
+            entry = sweep.add(record, raw)
+            if entry is None:
                 continue
-            task.push(progress)
+            task.push(entry)  # kept as four numbers (progress_log.py), built when read
             if events.has_listeners("walker"):
-                events.emit("walker", progress)
+                events.emit("walker", task.items.item(len(task.items) - 1))
         now = time.monotonic()
         if records and now >= next_status and not collector.finished:  # the end writes the last
             next_status = now + STATUS_EVERY_SECONDS

@@ -17,7 +17,7 @@ class RunThread:
     def __init__(self, name: str, target: Callable[[RunThread], None]) -> None:
         self.name = name
         self._target = target
-        self._items: list[Any] = []
+        self._items: Any = []  # a list, or what keep_items_in gave
         self._cond = threading.Condition()
         self.finished = False
         self.error: BaseException | None = None
@@ -37,6 +37,16 @@ class RunThread:
             self.error = error
             self.finished = True
             self._cond.notify_all()
+
+    @property
+    def items(self) -> Any:
+        return self._items
+
+    def keep_items_in(self, container: Any) -> None:
+        """Keep the pushed items in ``container`` (``append``, ``len``, slices that give
+        the items as readers see them), before the first push."""
+        with self._cond:
+            self._items = container
 
     def push(self, item: Any) -> None:
         with self._cond:

@@ -37,6 +37,7 @@ from .collect import Collector, blocking_client, collect, release_blocking
 from .grid import expand
 from .instances import Instance
 from .local_pool import LocalPool, local_slots, pool_imports
+from .progress_log import ProgressLog
 from .run_thread import RunThread
 from .state_client import state
 from .submit_window import SubmitWindow
@@ -116,6 +117,7 @@ def produce(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> N
     sweep = SweepTally(plan.walker_name, inst.symbol, plan.exchange_name, plan.frame_name,
                    plan.metric, variants, run_id, plan.chunk_size, plan.min_trades)
     inst.data = sweep
+    task.keep_items_in(ProgressLog(sweep))  # a million progress items: 20 bytes each, not 5 KB
     inst.id = run_id  # `btfarm list` shows the id the sweep printed
     sweep.coverage = plan.coverage  # checked when the plan was made
     try:
@@ -134,9 +136,9 @@ def produce(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> N
             if resume:
                 for record, raw in collector.stored():
                     sweep.resumed += 1
-                    progress = sweep.add(record, raw)
-                    if progress is not None:
-                        task.push(progress)
+                    entry = sweep.add(record, raw)
+                    if entry is not None:
+                        task.push(entry)
 
             def slots() -> int:  # the embedded pool's size is known; a farm's is announced
                 return pool.processes if pool is not None else fanout.live_slots(r)

@@ -18,7 +18,8 @@ from btfarm.shared.store import run_status
 from btfarm.workers import candle_cache
 
 from .held_records import HeldRecords
-from .walker_data import RankedStrategy, WalkerData, WalkerProgress
+from .progress_log import Entry
+from .walker_data import RankedStrategy, WalkerData
 
 STATUS_CODES = {"done": 1, "failed": 2, "stopped": 3}  # 0: no record yet
 
@@ -73,8 +74,10 @@ class SweepTally:
     def seconds_per_variant(self) -> float | None:
         return self._timed[0] / self._timed[1] if self._timed[1] else None
 
-    def add(self, record: dict[str, Any], raw: str | None = None) -> WalkerProgress | None:
-        name, index = record["strategy_name"], record["index"]
+    def add(self, record: dict[str, Any], raw: str | None = None) -> Entry | None:
+        """Count ``record`` (its JSON ``raw`` as received, if it came so); the progress entry
+        it makes (progress_log.py), or None for a "stopped" record, which is no progress."""
+        index = record["index"]
         code = STATUS_CODES[record["status"]]
         self._done += int(code == 1) - int(self.status[index] == 1)
         self.status[index] = code
@@ -88,14 +91,9 @@ class SweepTally:
         if value is not None and self.unranked_reason(record) is None:
             if (self.best is None or value > self.best[1]
                     or (value == self.best[1] and index < self.best[2])):
-                self.best = (name, value, index)
-        return WalkerProgress(
-            walker_name=self.walker_name, symbol=self.symbol, strategy_name=name,
-            strategies_tested=self.tested, total_strategies=len(self.variants),
-            best_strategy=self.best[0] if self.best else None,
-            best_metric=self.best[1] if self.best else None, metric=self.metric,
-            metric_value=value, stats=record["stats"], status=record["status"],
-            error=record.get("error"))
+                self.best = (record["strategy_name"], value, index)
+        best = self.best
+        return (index, self.tested, best[2] if best else -1, best[1] if best else None, value)
 
     def any_stopped(self) -> bool:
         return bool((self.status == 3).any())

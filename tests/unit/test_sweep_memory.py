@@ -67,3 +67,22 @@ def test_chunks_are_built_when_asked_for():
     assert [v.index for v in first.variants[:2]] == [10, 11] and first.steal[0].index == 2009
     assert sum(built) == 2000  # its own and the next chunk's, to steal from
     assert isinstance(first.variants[0], Variant) and first.model_dump(mode="json")["variants"][0]["index"] == 10
+
+
+def test_progress_items_are_numbers_until_read_and_read_back_whole():
+    from btfarm.orchestrator.progress_log import ProgressLog
+    from btfarm.orchestrator.sweep_tally import SweepTally
+
+    space = VariantSpace([{"base": "s", "keys": ["n"], "values": [[1, 2, 3]], "declared": {"n": 0}}])
+    tally = SweepTally("w", "X", "e", "f", "total_pnl", space, "run", 1)
+    log = ProgressLog(tally)
+    for index, pnl in ((2, 1.0), (0, 4.0), (1, None)):
+        stats = {"total_pnl": pnl, "total_signals": 3} if pnl is not None else None
+        status = "done" if pnl is not None else "failed"
+        log.append(tally.add({"index": index, "strategy_name": space.name(index), "status": status,
+                              "stats": stats, "error": None if stats else "boom"}))
+    items = log[0:3]
+    assert [(p.strategy_name, p.strategies_tested, p.best_strategy, p.best_metric, p.metric_value)
+            for p in items] == [("s[n=3]", 1, "s[n=3]", 1.0, 1.0), ("s[n=1]", 2, "s[n=1]", 4.0, 4.0),
+                                ("s[n=2]", 2, "s[n=1]", 4.0, None)]
+    assert items[0].stats.total_pnl == 1.0 and items[2].status == "failed" and items[2].error == "boom"
