@@ -21,6 +21,7 @@ from btfarm.shared.stats import BacktestStatistics
 if TYPE_CHECKING:
     from .walker_data import WalkerData
 
+NOT_RUN_STOPPED = "not run: the walker was stopped"  # sweep_tally.SweepTally.unfinished
 FIXED = ("symbol", "strategy_name", "base", "status", "ranked", "rank", "metric_value", "reason")
 STATS = tuple(BacktestStatistics.model_fields)
 INT_STATS = tuple(n for n, f in BacktestStatistics.model_fields.items() if f.annotation is int)
@@ -44,7 +45,8 @@ def walker_frame(data: WalkerData) -> pd.DataFrame:
             row.update(status="done", ranked=False, rank=None, metric_value=None, reason=why)
         else:
             why = data.unfinished.get(name, "no result received")
-            status = why.split(":", 1)[0] if why.startswith(("failed", "stopped")) else "missing"
+            status = (why.split(":", 1)[0] if why.startswith(("failed", "stopped"))
+                      else "stopped" if why.startswith(NOT_RUN_STOPPED) else "missing")
             row.update(status=status, ranked=False, rank=None, metric_value=None, reason=why)
         dumped = stats.model_dump() if stats is not None else {}
         row.update({field: dumped.get(field) for field in STATS})
