@@ -51,6 +51,7 @@ class VariantSpace(Sequence[Variant]):
     def __getitem__(self, index):  # type: ignore[override]
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(self._total))]
+        index = self._checked(index)
         item, combo = self._locate(index)
         base = item["base"]
         if not item["keys"]:
@@ -64,23 +65,35 @@ class VariantSpace(Sequence[Variant]):
         return (self[i] for i in range(self._total))
 
     def name(self, index: int) -> str:
-        item, combo = self._locate(index)
+        item, combo = self._locate(self._checked(index))
         return variant_name(item["base"], combo) if item["keys"] else item["base"]
 
     def base(self, index: int) -> str:
-        return self.items[bisect.bisect_right(self._starts, index) - 1]["base"]
+        return self.items[self._item_at(self._checked(index))]["base"]
+
+    def span(self, at: int) -> range:
+        """The indices of item ``at``'s variants."""
+        end = self._starts[at + 1] if at + 1 < len(self._starts) else self._total
+        return range(self._starts[at], end)
 
     def bases(self) -> list[str]:
         """The registered strategies the variants run, each once, in walker order."""
         return list(dict.fromkeys(item["base"] for item in self.items))
 
-    def _locate(self, index: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _checked(self, index: int) -> int:
+        """``index`` counted from the start (a negative one from the end)."""
         if index < 0:
             index += self._total
         if not 0 <= index < self._total:
             # protocol: a Sequence raises IndexError past its end (iteration and slicing rely on it)
             raise IndexError(f"variant {index} of a sweep of {self._total}")
-        at = bisect.bisect_right(self._starts, index) - 1
+        return index
+
+    def _item_at(self, index: int) -> int:
+        return bisect.bisect_right(self._starts, index) - 1
+
+    def _locate(self, index: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        at = self._item_at(index)
         item, rest = self.items[at], index - self._starts[at]
         digits = []
         for size in reversed(self._sizes[at]):  # the last key varies fastest

@@ -89,6 +89,8 @@ def test_a_million_variant_grid_is_its_value_lists_until_a_variant_is_asked_for(
     again = VariantSpace.from_json(space.to_json())
     assert again[123_456] == space[123_456] and again.name(123_456) == "farm-sma[fast=123,slow=456]"
     assert space.base(5) == "farm-sma" and space.bases() == ["farm-sma"]
+    assert space[-1].index == 999_999 and space[-1] == last  # counted from the end, addressed from the start
+    assert [len(space.span(0))] == [10**6]
     with pytest.raises(IndexError):
         space[10**6]
 
