@@ -224,7 +224,7 @@ def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Colle
             entry = sweep.add(record, raw)
             if entry is None:
                 continue
-            task.push(entry)  # kept as four numbers (progress_log.py), built when read
+            task.push(entry)  # kept as five numbers (progress_log.py), built when read
             if events.has_listeners("walker"):
                 events.emit("walker", task.items.item(len(task.items) - 1))
         now = time.monotonic()

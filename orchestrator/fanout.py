@@ -82,6 +82,7 @@ class ChunkPlan(Sequence[Chunk]):
 
     def __init__(self, fields: dict, variants: Sequence[Variant], size: int) -> None:
         self._fields, self._variants = fields, variants
+        self._built: dict[int, list[Variant]] = {}  # the last blocks built: chunk i steals block i + 1
         count = math.ceil(len(variants) / size) if len(variants) else 0
         base, extra = divmod(len(variants), count) if count else (0, 0)
         self._bounds, start = [], 0
@@ -103,11 +104,21 @@ class ChunkPlan(Sequence[Chunk]):
         count = len(self._bounds)
         if index < 0:
             index += count
-        start, end = self._bounds[index]
-        thief_of = self._bounds[(index + 1) % count]
-        steal = list(self._variants[thief_of[0]:thief_of[1]])[::-1] if count > 1 else []
-        return Chunk.model_construct(**self._fields, variants=list(self._variants[start:end]),
-                                     chunk_id=str(index), steal=steal)
+        steal = self._block((index + 1) % count)[::-1] if count > 1 else []
+        return Chunk.model_construct(**self._fields, variants=self._block(index), chunk_id=str(index),
+                                     steal=steal)
+
+    def _block(self, index: int) -> list[Variant]:
+        """Chunk ``index``'s own variants; the window builds chunks in order, so the block
+        a chunk steals from is the next one's own, built once for both."""
+        block = self._built.get(index)
+        if block is None:
+            start, end = self._bounds[index]
+            block = list(self._variants[start:end])
+            if len(self._built) >= 2:
+                del self._built[next(iter(self._built))]
+            self._built[index] = block
+        return block
 
 
 def make_chunks(run_id: str, walker_name: str, symbol: str, exchange_name: str, frame_name: str,

@@ -68,16 +68,13 @@ def _refuse_repeats(space: VariantSpace, walker_name: str) -> None:
     groups: dict[tuple[str, tuple[str, ...]], list[int]] = defaultdict(list)
     for at, item in enumerate(space.items):
         groups[(item["base"], tuple(item["keys"]))].append(at)
-    starts = [0]
-    for at in range(len(space.items)):
-        starts.append(starts[-1] + _size(space.items[at]))
     for members in groups.values():
         if len(members) < 2:
             continue
-        if sum(starts[m + 1] - starts[m] for m in members) <= NAMES_CHECKED_AT_ONCE:
+        if sum(len(space.span(m)) for m in members) <= NAMES_CHECKED_AT_ONCE:
             seen: set[str] = set()
             for m in members:
-                for index in range(starts[m], starts[m + 1]):
+                for index in space.span(m):
                     name = space.name(index)
                     if name in seen:
                         _twice(walker_name, name)
@@ -91,13 +88,6 @@ def _refuse_repeats(space: VariantSpace, walker_name: str) -> None:
                 item = space.items[members[a]]
                 combo = {k: json.loads(min(s)) for k, s in zip(item["keys"], shared, strict=True)}
                 _twice(walker_name, variant_name(item["base"], combo) if combo else item["base"])
-
-
-def _size(item: dict[str, Any]) -> int:
-    count = 1
-    for values in item["values"]:
-        count *= len(values)
-    return count
 
 
 def _twice(walker_name: str, name: str) -> None:

@@ -1,10 +1,10 @@
-"""A sweep's progress items, kept as four numbers each and built when read.
+"""A sweep's progress items, kept as five numbers each and built when read.
 
 ``Walker.run`` yields one progress item per variant, and a second ``run``
 that joins a running sweep reads them all from the first (run_thread.py).
 Kept as pydantic models with their statistics, a million of them cost about
-5 GB; kept as (variant, tested so far, best so far, its metric) they cost 20
-bytes, and the statistics are read back from the held record.
+5 GB; kept as (variant, tested so far, best so far, its metric, the variant's
+metric) they cost 28 bytes, and the statistics are read back from the held record.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ every ``RESIZE_SECONDS``, so workers that join mid-sweep get work.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from celery import Celery
 
@@ -33,16 +33,16 @@ class SubmitWindow:
         self.app = app
         self.watch = watch
         self._slots = slots
-        self._chunks: Sequence[Chunk] = []
+        self._chunks: fanout.ChunkPlan | list[Chunk] = []
         self._next = 0  # the first chunk not submitted yet
         self._submitted = 0  # variants submitted since the last ``replace``
         self._collected_before = 0  # results already counted when the queue was replaced
         self._limit = MIN_WINDOW
         self._next_resize = 0.0
 
-    def replace(self, chunks: Sequence[Chunk], collected: int) -> None:
+    def replace(self, chunks: fanout.ChunkPlan, collected: int) -> None:
         """Submit these chunks from now on (a new attempt), ``collected`` results being in.
-        ``chunks`` may build each chunk when asked (fanout.ChunkPlan): only the window's are."""
+        Each chunk is built when the window sends it (fanout.ChunkPlan)."""
         self._chunks, self._next = chunks, 0
         self._submitted = 0
         self._collected_before = collected
@@ -67,11 +67,11 @@ class SubmitWindow:
         if not self.remaining:
             return 0
         in_flight = self._submitted - (collected - self._collected_before)
-        size = max(self._size(self._next), 1)
+        size = max(self._chunks.size(self._next), 1)
         room = self.limit() * size - in_flight
         first = self._next
         while self._next < len(self._chunks) and room > 0:
-            room -= self._size(self._next)
+            room -= self._chunks.size(self._next)
             self._next += 1
         if self._next == first:
             return 0
@@ -85,7 +85,3 @@ class SubmitWindow:
         self._submitted += sum(len(c.variants) for c in chunks)
         self.watch.add(chunks, ids)
         return len(chunks)
-
-    def _size(self, index: int) -> int:
-        size = getattr(self._chunks, "size", None)
-        return size(index) if size is not None else len(self._chunks[index].variants)

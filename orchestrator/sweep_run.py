@@ -117,7 +117,7 @@ def produce(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> N
     sweep = SweepTally(plan.walker_name, inst.symbol, plan.exchange_name, plan.frame_name,
                    plan.metric, variants, run_id, plan.chunk_size, plan.min_trades)
     inst.data = sweep
-    task.keep_items_in(ProgressLog(sweep))  # a million progress items: 20 bytes each, not 5 KB
+    task.keep_items_in(ProgressLog(sweep))  # a million progress items: 28 bytes each, not 5 KB
     inst.id = run_id  # `btfarm list` shows the id the sweep printed
     sweep.coverage = plan.coverage  # checked when the plan was made
     try:

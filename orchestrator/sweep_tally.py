@@ -10,11 +10,12 @@ import numpy as np
 import redis
 
 from btfarm.shared.engine.backtest_run import BacktestRun
-from btfarm.shared.payloads import Variant, dumps
+from btfarm.shared.payloads import dumps
 from btfarm.shared.ranking import metric_value, rank
 from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strategy
 from btfarm.shared.stats import BacktestStatistics
 from btfarm.shared.store import run_status
+from btfarm.shared.variant_space import VariantSpace
 from btfarm.workers import candle_cache
 
 from .held_records import HeldRecords
@@ -22,17 +23,18 @@ from .progress_log import Entry
 from .walker_data import RankedStrategy, WalkerData
 
 STATUS_CODES = {"done": 1, "failed": 2, "stopped": 3}  # 0: no record yet
+NOT_RUN_STOPPED = "not run: the walker was stopped"  # why a variant the stop came before has no record
 
 
 class SweepTally:
     """The results of one run as they arrive, ranked on demand in walker order.
 
-    Per variant it keeps a status, the metric and the two counts ranking needs
-    (``min_trades``) as arrays, and the record itself compressed (held_records.py):
-    a sweep of a million variants is held in a few hundred MB, not tens of GB."""
+    Per variant it keeps a status byte in an array and the record itself compressed
+    (held_records.py): a sweep of a million variants is held in a few hundred MB,
+    not tens of GB."""
 
     def __init__(self, walker_name: str, symbol: str, exchange_name: str, frame_name: str,
-                 metric: str, variants: Sequence[Variant], run_id: str, chunk_size: int,
+                 metric: str, variants: VariantSpace, run_id: str, chunk_size: int,
                  min_trades: int = 0) -> None:
         self.min_trades = min_trades
         self.coverage = ""
@@ -68,8 +70,7 @@ class SweepTally:
         return RecordsView(self)
 
     def name_of(self, index: int) -> str:
-        name = getattr(self.variants, "name", None)
-        return name(index) if name is not None else self.variants[index].strategy_name
+        return self.variants.name(index)
 
     def seconds_per_variant(self) -> float | None:
         return self._timed[0] / self._timed[1] if self._timed[1] else None
@@ -103,7 +104,7 @@ class SweepTally:
         for index in np.flatnonzero(self.status != 1):
             index = int(index)
             if self.status[index] == 0:
-                out[self.name_of(index)] = "not run: the walker was stopped" if self.stopped \
+                out[self.name_of(index)] = NOT_RUN_STOPPED if self.stopped \
                     else self.interrupted or "no result received"
             else:
                 record = self.held.get(index)

@@ -18,10 +18,11 @@ import pandas as pd
 
 from btfarm.shared.stats import BacktestStatistics
 
+from .sweep_tally import NOT_RUN_STOPPED
+
 if TYPE_CHECKING:
     from .walker_data import WalkerData
 
-NOT_RUN_STOPPED = "not run: the walker was stopped"  # sweep_tally.SweepTally.unfinished
 FIXED = ("symbol", "strategy_name", "base", "status", "ranked", "rank", "metric_value", "reason")
 STATS = tuple(BacktestStatistics.model_fields)
 INT_STATS = tuple(n for n, f in BacktestStatistics.model_fields.items() if f.annotation is int)

@@ -1,8 +1,9 @@
 """A sweep's plan and attempts in Redis: what a resume needs to finish it.
 
 A sweep stores what it is (``keys.walker_run``: walker, symbol, its variants as
-the grids the user wrote (shared/variant_space.py), chunk size, metric, the code it ranks) before it submits anything; each attempt (the
-first run, then each resume) increments ``attempt`` and holds
+the grids the user wrote (shared/variant_space.py), chunk size, metric, the code
+it ranks) before it submits anything; each attempt (the first run, then each
+resume) increments ``attempt`` and holds
 ``keys.walker_lease`` while it collects; its end writes the state and the tested
 count. ``keys.walker_timing`` keeps the last measured seconds per variant, which
 sizes the next sweep's chunks.
