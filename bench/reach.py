@@ -45,6 +45,7 @@ def main() -> None:
     server, port = start_redis(logdir)
     env = farm_env(port)
     procs: list[subprocess.Popen] = []
+    keep_logs = False
     try:
         import farm_strategies
         import redis
@@ -66,6 +67,9 @@ def main() -> None:
         wall, cpu, rcpu = time.perf_counter() - wall0, cpu_seconds() - cpu0, redis_cpu() - redis0
         # the sweep's own figures: get_data of a million variants builds a million ranked rows
         results = last.strategies_tested if last is not None else 0
+        if results == 0:  # no figure per result to give: say so instead of dividing by nothing
+            keep_logs = True
+            sys.exit(f"reach: no variant finished; the worker logs are kept in {logdir}")
         print(json.dumps({"variants": farm_strategies.REACH_VARIANTS, "results": results, "workers": workers,
                           "chunk": chunk, "seconds": round(wall, 2), "results_per_second": round(results / wall),
                           "orchestrator_cpu_us_per_result": round(cpu / results * 1e6, 1),
@@ -76,7 +80,8 @@ def main() -> None:
         for p in procs:
             stop(p)
         stop(server)
-        shutil.rmtree(logdir, ignore_errors=True)
+        if not keep_logs:
+            shutil.rmtree(logdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
