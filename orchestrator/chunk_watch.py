@@ -31,7 +31,7 @@ import redis
 from celery import Celery
 
 from btfarm.shared.payloads import Chunk, Variant, result_record
-from btfarm.shared.store import keys
+from btfarm.shared.store import variant_marks
 
 from . import fanout
 from .pending import Pending
@@ -93,13 +93,11 @@ class ChunkWatch:
     def _owed(self, chunk: Chunk, waiting: list[Variant]) -> tuple[list[Variant], list[Variant]]:
         """Of ``waiting``, what ``chunk`` owes: (its own unclaimed or claimed by it,
         the stolen ones claimed by it)."""
-        mine = {v.strategy_name for v in chunk.variants}
-        owners = self._r.hmget(keys.walker_claims(chunk.run_id, chunk.attempt),
-                               [v.strategy_name for v in waiting])
+        mine = {v.index for v in chunk.variants}
+        owners = variant_marks.owners(self._r, chunk.run_id, chunk.attempt, [v.index for v in waiting])
         owed = [v for v, owner in zip(waiting, owners, strict=True)
-                if owner == chunk.chunk_id or (owner is None and v.strategy_name in mine)]
-        return ([v for v in owed if v.strategy_name in mine],
-                [v for v in owed if v.strategy_name not in mine])
+                if owner == chunk.chunk_id or (owner is None and v.index in mine)]
+        return [v for v in owed if v.index in mine], [v for v in owed if v.index not in mine]
 
     def _resubmit(self, tid: str, chunk: Chunk, own: list[Variant], stolen: list[Variant]) -> None:
         self.resubmitted += 1

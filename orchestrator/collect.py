@@ -6,10 +6,11 @@ Workers RPUSH each variant's JSON record to the sweep's inbox list as it
 ends, and ring the sweep's doorbell list at most every 50 ms; the
 orchestrator BLPOPs the doorbell and drains the inbox, so results are seen
 within that time (Celery's ``ResultSet`` would poll every 0.5 s) without a
-wake per variant. Each record is written once to its
-``walker_result`` key with SET NX (its statistics, fingerprint and status): a chunk
-redelivered after a worker died may push a variant again, and the second
-copy is dropped here, so no variant is ever reported twice. A "stopped"
+wake per variant. Each drain's records are stored together, once each, as one
+compressed block (shared/store/result_blocks.py: their statistics,
+fingerprint and status, and a bit per variant): a chunk redelivered after
+a worker died may push a variant again, and the second copy is dropped
+here, so no variant is ever reported twice. A "stopped"
 record (the walker was stopped before the variant ran) ends the variant for
 this run but is not stored: it is no result, and a resume runs it.
 """
@@ -29,7 +30,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from btfarm.shared import events
 from btfarm.shared.errors import ConfigError, StoreUnavailable
 from btfarm.shared.settings import get_settings, redact_url
-from btfarm.shared.store import keys, sweep_plan
+from btfarm.shared.store import keys, result_blocks, sweep_plan
 from btfarm.shared.store.connection import connect, out_of_memory
 from btfarm.shared.store.stop_flags import StopPoller
 
@@ -53,12 +54,11 @@ log = logging.getLogger("btfarm.walker")
 
 
 Accepted = tuple[dict[str, Any], str | None]  # a record, and its JSON as received (None: not received as JSON)
-MGET_BATCH = 10_000  # result keys read per round trip on resume
 
 
 class Collector:
     """The results of one sweep, each accepted once, in arrival order. ``total`` variants,
-    ``name_of(index)`` their names (their result keys); records carry their index."""
+    ``name_of(index)`` their names (for messages); records carry their index."""
 
     def __init__(self, r: redis.Redis, run_id: str, total: int, name_of: Callable[[int], str]) -> None:
         self._r = r
@@ -82,16 +82,11 @@ class Collector:
                 break
             records = ((json.loads(x), x) for x in raw)
             found.extend(self._accept([pair for pair in records if pair[0].get("status") != "stopped"]))
-        indices = self.pending.indices()
-        for start in range(0, len(indices), MGET_BATCH):
-            batch = [int(i) for i in indices[start:start + MGET_BATCH]]
-            names = [keys.walker_result(self.run_id, self.pending.name_of(i)) for i in batch]
-            for index, raw in zip(batch, self._r.mget(names), strict=True):
-                if raw is not None:
-                    record = json.loads(raw)
-                    record["index"] = index  # a record stored by an earlier attempt is this variant's
-                    found.append((record, raw))
-                    self.pending.discard(index)
+        for raw in result_blocks.records(self._r, self.run_id):
+            record = json.loads(raw)
+            if record.get("index") in self.pending:
+                found.append((record, raw))
+                self.pending.discard(record["index"])
         return found
 
     def wait(self, timeout_seconds: float) -> list[Accepted]:
@@ -112,8 +107,8 @@ class Collector:
 
     def accept_all(self, records: list[dict[str, Any]]) -> list[Accepted]:
         """The records that count, in arrival order: the first copy of each pending
-        variant, stored with SET NX (the whole batch in one round trip); a copy
-        already stored, or a second one, counts as a duplicate."""
+        variant, stored as one block (one round trip); a copy already stored, or a
+        second one, counts as a duplicate."""
         return self._accept([(record, None) for record in records])
 
     def _accept(self, records: list[Accepted]) -> list[Accepted]:
@@ -126,16 +121,12 @@ class Collector:
                 self.duplicates += 1
             else:
                 fresh[index] = (record, raw)
-        pipe = self._r.pipeline(transaction=False)
-        stored = [index for index, (record, _) in fresh.items() if record.get("status") != "stopped"]
-        for index in stored:
-            record, raw = fresh[index]
-            pipe.set(keys.walker_result(self.run_id, record["strategy_name"]), raw or json.dumps(record),
-                     nx=True, ex=keys.WALKER_RESULT_TTL_SECONDS)
-        written = dict(zip(stored, pipe.execute() if stored else [], strict=True))
+        stored = [(index, raw or json.dumps(record)) for index, (record, raw) in fresh.items()
+                  if record.get("status") != "stopped"]
+        again = result_blocks.store(self._r, self.run_id, stored) if stored else set()
         accepted = []
         for index, pair in fresh.items():
-            if written.get(index, True):  # "stopped" records are not stored (see the module docstring)
+            if index not in again:  # (a "stopped" record is not stored: see the module docstring)
                 self.pending.discard(index)
                 accepted.append(pair)
             else:
@@ -224,7 +215,7 @@ def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Colle
             entry = sweep.add(record, raw)
             if entry is None:
                 continue
-            task.push(entry)  # kept as five numbers (progress_log.py), built when read
+            task.push(entry)  # kept as three numbers (progress_log.py), built when read
             if events.has_listeners("walker"):
                 events.emit("walker", task.items.item(len(task.items) - 1))
         now = time.monotonic()

@@ -12,13 +12,12 @@ from pathlib import Path
 
 from btfarm.shared.atomic_file import replaced_whole
 from btfarm.shared.errors import UsageError
-from btfarm.shared.store import keys, sweep_plan
+from btfarm.shared.store import result_blocks, sweep_plan
 
 from .state_client import state
 from .sweep_tally import SweepTally
 from .walker_data import WalkerData
 
-READ_BATCH = 1000  # result keys per MGET
 FORMATS = {".parquet": "parquet", ".csv": "csv"}
 
 
@@ -30,14 +29,10 @@ def stored_data(run_id: str) -> WalkerData:
                        plan.variants, run_id, plan.chunk_size, plan.min_trades)
     tally.coverage = plan.coverage
     total = len(plan.variants)
-    for start in range(0, total, READ_BATCH):
-        batch = range(start, min(start + READ_BATCH, total))
-        for index, raw in zip(batch, r.mget([keys.walker_result(run_id, plan.variants.name(i)) for i in batch]),
-                              strict=True):
-            if raw is not None:
-                record = json.loads(raw)
-                record["index"] = index
-                tally.add(record)
+    for raw in result_blocks.records(r, run_id):
+        record = json.loads(raw)
+        if isinstance(record.get("index"), int) and 0 <= record["index"] < total:
+            tally.add(record, raw)
     tally.interrupted = None if tally.received == total else (
         f"not finished: `btfarm walker resume {run_id}` runs the rest")
     return tally.data()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .errors import UsageError
 
@@ -50,13 +50,22 @@ class Chunk(BaseModel):
     # Work stealing: once its own variants are done, a chunk takes these (another chunk's,
     # from that chunk's end) unless that chunk got there first; keys.walker_claims says who
     # took what, by ``chunk_id``, which a redelivered or resubmitted copy keeps.
-    chunk_id: str = "0"
+    chunk_id: str = Field("0", pattern=r"^[0-9]{1,9}$")  # its place in the sweep (claims store it as a number)
     steal: list[Variant] = []
     # One code version per ranking: the orchestrator's source hash of each strategy the
     # chunk names (base name -> fingerprint.source_hash) and its btfarm version; a worker
     # whose own differ fails those variants instead of ranking other code beside them.
     code: dict[str, str] = {}
     btfarm_version: str = ""
+
+    @model_validator(mode="after")
+    def _indexed(self) -> Chunk:
+        # a chunk's variants are marked claimed, run and collected by index (shared/store/variant_marks.py)
+        unindexed = [v.strategy_name for v in (*self.variants, *self.steal) if v.index is None or v.index < 0]
+        if unindexed:  # protocol: a pydantic validator raises ValueError
+            raise ValueError(f"variants {unindexed[:5]} of chunk {self.chunk_id} of sweep {self.run_id} have no "
+                             "index; a chunk's variants come from a VariantSpace (orchestrator/grid.py)")
+        return self
 
 
 def result_record(variant: Variant, status: str, *, stats: dict[str, Any] | None = None,

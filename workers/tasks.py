@@ -58,7 +58,7 @@ from btfarm.shared.fingerprint import btfarm_version, source_hash
 from btfarm.shared.payloads import Chunk, Variant, dumps, result_record
 from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strategy
 from btfarm.shared.settings import get_settings
-from btfarm.shared.store import keys
+from btfarm.shared.store import keys, variant_marks
 from btfarm.shared.store.stop_flags import StopPoller
 
 from . import candle_cache
@@ -72,6 +72,7 @@ PROGRESS_EVERY_SECONDS = 0.5  # at most one PROGRESS task state (seen in Flower)
 # Each record is pushed as its variant ends, but the orchestrator is woken (the doorbell)
 # at most this often per chunk: a wake per 2 ms variant would take a core from the workers.
 RING_SECONDS = 0.05
+SUMMARY_NOT_DONE = 20  # failed or stopped variants a task result names (the rest are counted)
 OWN, STOLEN = 0, 1  # the two lists of a chunk: its own variants, then those it may steal
 
 
@@ -109,13 +110,14 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     deaths: dict[str, int] = {}  # variant -> times a delivery of this task died in it
     first_turn = bool(self.request.id)  # a delivery to count (a direct call is none)
 
-    finished: tuple[str, str] | None = None  # the last variant's (name, record), pushed by the next turn
+    finished: tuple[int, str] | None = None  # the last variant's (index, record), pushed by the next turn
     ring_by: float | None = None  # when the orchestrator must hear of records pushed unrung
     doorbell = keys.walker_doorbell(chunk.run_id)
     claims = keys.walker_claims(chunk.run_id, chunk.attempt)
     poller = StopPoller(r, "walker", chunk.symbol, chunk.walker_name)  # between a variant's steps
     turn_keys = TurnKeys(inbox=inbox, task_record=task_record, lease=keys.walker_lease(chunk.run_id),
-                         executions=keys.walker_executions(chunk.run_id), doorbell=doorbell, claims=claims,
+                         executions=keys.walker_executions(chunk.run_id),
+                         collected=keys.walker_collected(chunk.run_id), doorbell=doorbell, claims=claims,
                          stop_flag=keys.stop_flag("walker", chunk.symbol, chunk.walker_name))
 
     def report(*records: dict[str, Any]) -> None:
@@ -130,7 +132,7 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
             pipe.expire(key, keys.WALKER_RESULT_TTL_SECONDS)
         pipe.execute()
 
-    def turn(next_name: str | None = None, last_seconds: float = 0.0) -> str:
+    def turn(next_variant: Variant | None = None, last_seconds: float = 0.0) -> str:
         """Push ``finished``, then check, claim and mark ``next_name``: one round trip.
         It rings once ``RING_SECONDS`` passed since the first unrung record, when
         the next variant may well outlast that, or when the chunk ends."""
@@ -138,10 +140,12 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
         now = time.monotonic()
         if finished is not None and ring_by is None:
             ring_by = now + RING_SECONDS
-        ring = ring_by is not None and (next_name is None or now + last_seconds >= ring_by)
+        ring = ring_by is not None and (next_variant is None or now + last_seconds >= ring_by)
+        name = next_variant.strategy_name if next_variant is not None else None
         status, died_in, died = run_turn(
-            r, turn_keys, run_id=chunk.run_id, attempt=chunk.attempt, chunk_id=chunk.chunk_id,
-            next_name=next_name, run_it=next_name is not None and deaths.get(next_name, 0) <= max_retries,
+            r, turn_keys, attempt=chunk.attempt, chunk_id=chunk.chunk_id,
+            next_variant=(next_variant.index, name) if next_variant is not None else None,
+            run_it=name is not None and deaths.get(name, 0) <= max_retries,
             ring=ring, first_turn=first_turn, crashes_allowed=max_retries, record=finished)
         if died_in:
             deaths[died_in] = int(died)
@@ -153,7 +157,7 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
 
     def unclaimed(rest: list[Variant]) -> list[Variant]:
         """Of this chunk's own variants not reached, those no other chunk took (and runs)."""
-        owners = r.hmget(claims, [v.strategy_name for v in rest]) if rest else []
+        owners = variant_marks.owners(r, chunk.run_id, chunk.attempt, [v.index for v in rest])
         return [v for v, owner in zip(rest, owners, strict=True) if owner in (None, chunk.chunk_id)]
 
     # (list, variant): a stealer claims a list from its end and its owner from its start,
@@ -168,7 +172,7 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
             if part in taken_from:
                 continue
             name = variant.strategy_name
-            status = turn(name, last_seconds=last_seconds)
+            status = turn(variant, last_seconds=last_seconds)
             if status == "stopped":
                 reason = "walker stopped before this variant started"
                 report(*(result_record(rest, "stopped", error=reason, worker=worker)
@@ -202,7 +206,7 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
                          for v in [variant, *unclaimed(chunk.variants[index + 1:])]))
                 break
             results.append(record)
-            finished = (name, dumps(record))
+            finished = (variant.index, dumps(record))
     finally:
         if finished is not None or ring_by is not None or first_turn:
             turn()  # the last result, the last ring, and the running mark cleared
@@ -292,7 +296,8 @@ def code_mismatch(chunk: Chunk, base: str, strategy: Any, worker: str) -> str | 
 
 
 def chunk_summary(chunk: Chunk, results: list[dict[str, Any]]) -> dict[str, Any]:
-    """The task's result (Flower shows it): how its variants ended, each by name."""
+    """The task's result (Flower shows it): how its variants ended, the indices it reported in
+    the order it did, and the first ``SUMMARY_NOT_DONE`` that did not finish, by name."""
     counts = {"ok": 0, "failed": 0, "rejected_only": 0, "stopped": 0}
     for r in results:
         if r["status"] == "done":
@@ -301,5 +306,9 @@ def chunk_summary(chunk: Chunk, results: list[dict[str, Any]]) -> dict[str, Any]
             counts["rejected_only" if only_rejected else "ok"] += 1
         else:
             counts[r["status"]] += 1
+    # indices, not names: a chunk's result stays in Redis a day, and a million names would be 50 MB
+    others = [{"strategy_name": r["strategy_name"], "status": r["status"], "error": str(r.get("error"))[:200]}
+              for r in results if r["status"] != "done"]
     return {"run_id": chunk.run_id, "symbol": chunk.symbol, "walker_name": chunk.walker_name, **counts,
-            "variants": [{"strategy_name": r["strategy_name"], "status": r["status"]} for r in results]}
+            "ran": [r["index"] for r in results], "not_done": others[:SUMMARY_NOT_DONE],
+            "not_done_more": max(len(others) - SUMMARY_NOT_DONE, 0)}

@@ -114,14 +114,30 @@ def walker_run(run_id: str) -> str:
     return f"{PREFIX}walker:{_part(run_id, 'run_id')}:run"
 
 
-def walker_result(run_id: str, variant: str) -> str:
-    """STRING (JSON): the result of one variant of a sweep, written once (SET NX).
+def walker_results(run_id: str) -> str:
+    """LIST of result blocks of a sweep: each a batch of the variant records collected
+    together, as zlib-compressed JSON lines (shared/store/result_blocks.py). A million
+    results take about a tenth of the memory of a key each.
 
-    Writer: the orchestrator's collect step as each task result arrives.
-    Reader: resume (skip variants already done), ranking and reports.
+    Writer: the orchestrator's collect step, with ``walker_collected`` in one script
+    (a variant is in a block exactly when its bit is set).
+    Reader: resume (skip variants already done), export and reports.
     TTL: ``WALKER_RESULT_TTL_SECONDS``.
     """
-    return f"{PREFIX}walker:{_part(run_id, 'run_id')}:result:{_part(variant, 'variant')}"
+    return f"{PREFIX}walker:{_part(run_id, 'run_id')}:results"
+
+
+def walker_collected(run_id: str) -> str:
+    """STRING bitmap by variant index: bit i is set once variant i's result is stored
+    in ``walker_results`` (a million variants: 125 KB).
+
+    Writer: the orchestrator's collect step (shared/store/result_blocks.py).
+    Reader: the ``btfarm.backtest_chunk`` turn script (a variant already collected is
+    skipped; a late copy of its record is dropped), and the same collect step (each
+    variant stored once).
+    TTL: ``WALKER_RESULT_TTL_SECONDS``.
+    """
+    return f"{PREFIX}walker:{_part(run_id, 'run_id')}:collected"
 
 
 def walker_lease(run_id: str) -> str:
@@ -151,9 +167,10 @@ def walker_owner(walker_name: str, symbol: str) -> str:
 
 
 def walker_executions(run_id: str) -> str:
-    """HASH variant name -> how many times a worker started backtesting it.
+    """STRING of one unsigned byte per variant index (BITFIELD u8, saturating at 255):
+    how many times a worker started backtesting it (shared/store/variant_marks.py).
 
-    Writer: the ``btfarm.backtest_chunk`` task (HINCRBY before each variant).
+    Writer: the ``btfarm.backtest_chunk`` task (BITFIELD INCRBY before each variant).
     Reader: tests and diagnostics (a resumed sweep must not recompute
     finished variants; a redelivered chunk skips variants already collected).
     TTL: ``WALKER_RESULT_TTL_SECONDS``.
@@ -162,7 +179,8 @@ def walker_executions(run_id: str) -> str:
 
 
 def walker_claims(run_id: str, attempt: int) -> str:
-    """HASH variant name -> ``chunk_id`` of the chunk that took it, in one attempt of a sweep.
+    """STRING of one u32 per variant index (BITFIELD): 1 + the ``chunk_id`` of the chunk
+    that took it in one attempt of a sweep, 0 while none did (shared/store/variant_marks.py).
 
     Writer: the ``btfarm.backtest_chunk`` task, just before it runs a variant
     (its turn script, workers/turn_script.py, HGETs the owner and HSETs itself
@@ -197,7 +215,7 @@ def walker_inbox(run_id: str) -> str:
     including stopped and failed ones), refreshing the TTL.
     Reader: the orchestrator's collect step (BLPOP: results arrive as they
     finish, with no polling); a redelivered task may push a variant twice,
-    and collect keeps the first (``walker_result`` SET NX).
+    and collect keeps the first (``walker_collected``).
     TTL: ``WALKER_RESULT_TTL_SECONDS``.
     """
     return f"{PREFIX}walker:{_part(run_id, 'run_id')}:inbox"

@@ -98,16 +98,12 @@ def plan_exists(r: redis.Redis, run_id: str) -> bool:
     return bool(r.exists(keys.walker_run(run_id)))
 
 
-def queue_restore(pipe: redis.client.Pipeline, plan: SweepPlan, attempt: int,
-                  results: dict[str, str]) -> None:
-    """Store a lost sweep again as attempt ``attempt``, with the results the
-    orchestrator still holds (variant name -> its JSON record), each written once."""
+def queue_restore(pipe: redis.client.Pipeline, plan: SweepPlan, attempt: int) -> None:
+    """Store a lost sweep again as attempt ``attempt`` (then its results, result_blocks.store)."""
     run_key = keys.walker_run(plan.run_id)
     pipe.hset(run_key, mapping={**plan.to_redis(), "started_at": int(time.time() * 1000),
                                 "attempt": attempt, "state": RUN_STATE_RUNNING})
     pipe.expire(run_key, keys.WALKER_RESULT_TTL_SECONDS)
-    for name, record in results.items():
-        pipe.set(keys.walker_result(plan.run_id, name), record, nx=True, ex=keys.WALKER_RESULT_TTL_SECONDS)
     pipe.set(keys.walker_owner(plan.walker_name, plan.symbol), plan.run_id, ex=keys.WALKER_LEASE_SECONDS)
 
 

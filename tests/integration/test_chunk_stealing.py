@@ -21,7 +21,7 @@ from btfarm.shared.demo import sma_cross_signal
 from btfarm.shared.payloads import Variant
 from btfarm.shared.registry import add_strategy
 from btfarm.shared.settings import get_settings
-from btfarm.shared.store import keys
+from btfarm.shared.store import keys, result_blocks, variant_marks
 from btfarm.workers import startup
 from btfarm.workers.app import configure
 from btfarm.workers.tasks import backtest_chunk
@@ -67,7 +67,15 @@ def chunks_of(run_id: str, vs: list[Variant], r) -> list:
 def run_chunk(chunk, task_id: str) -> list[str]:
     """The variants ``chunk`` ran, in the order it ran them."""
     result = backtest_chunk.apply(kwargs=chunk.model_dump(mode="json"), task_id=task_id).get()
-    return [v["strategy_name"] for v in result["variants"]]
+    return [f"v{i}" for i in result["ran"]]
+
+
+def runs(r, run_id: str) -> dict[str, int]:
+    return {f"v{i}": n for i, n in variant_marks.executions(r, run_id).items()}
+
+
+def owners(r, run_id: str) -> dict[str, str]:
+    return {f"v{i}": owner for i, owner in enumerate(variant_marks.owners(r, run_id, 1, range(8))) if owner}
 
 
 def inbox_names(r, run_id: str) -> list[str]:
@@ -83,9 +91,8 @@ def test_a_chunk_that_runs_alone_takes_the_next_chunks_variants_from_its_end(sto
     assert run_chunk(a, "steal-alone-0") == ["v0", "v1", "v2", "v3", "v7", "v6", "v5", "v4"]
     assert run_chunk(b, "steal-alone-1") == []  # everything of its own was taken, and it takes nothing back
     assert inbox_names(store, "steal-alone") == ["v0", "v1", "v2", "v3", "v7", "v6", "v5", "v4"]
-    runs = store.hgetall(keys.walker_executions("steal-alone"))
-    assert runs == {f"v{i}": "1" for i in range(8)}
-    assert set(store.hgetall(keys.walker_claims("steal-alone", 1)).values()) == {a.chunk_id}
+    assert runs(store, "steal-alone") == {f"v{i}": 1 for i in range(8)}
+    assert owners(store, "steal-alone") == {f"v{i}": a.chunk_id for i in range(8)}
 
 
 def test_two_chunks_meet_where_the_busy_one_got_to_and_no_variant_runs_twice(store):
@@ -94,7 +101,7 @@ def test_two_chunks_meet_where_the_busy_one_got_to_and_no_variant_runs_twice(sto
     busy = threading.Thread(target=lambda: ran_b.extend(run_chunk(b, "steal-meet-1")))
     busy.start()
     try:
-        wait_for(lambda: store.hget(keys.walker_claims("steal-meet", 1), "v4") == b.chunk_id, 10,
+        wait_for(lambda: owners(store, "steal-meet").get("v4") == b.chunk_id, 10,
                  "chunk 1 to claim its first variant")
         ran_a = run_chunk(a, "steal-meet-0")  # while b is stuck in v4
     finally:
@@ -104,7 +111,7 @@ def test_two_chunks_meet_where_the_busy_one_got_to_and_no_variant_runs_twice(sto
     assert ran_a == ["v0", "v1", "v2", "v3", "v7", "v6", "v5"]  # stole until it met v4, claimed by b
     assert ran_b == ["v4"]  # then found the rest of its list taken, and a's list done
     assert sorted(inbox_names(store, "steal-meet")) == [f"v{i}" for i in range(8)]
-    assert store.hgetall(keys.walker_executions("steal-meet")) == {f"v{i}": "1" for i in range(8)}
+    assert runs(store, "steal-meet") == {f"v{i}": 1 for i in range(8)}
 
 
 def test_the_watch_resubmits_what_a_chunk_claimed_and_its_own_unclaimed_under_its_chunk_id(store):
@@ -112,8 +119,9 @@ def test_the_watch_resubmits_what_a_chunk_claimed_and_its_own_unclaimed_under_it
 
     a, b = chunks_of("steal-owe", variants(), store)
     # a ran v0..v1, claimed v2 and stole v7, and its worker died; b was not delivered yet
-    store.hset(keys.walker_claims("steal-owe", 1),
-               mapping={"v0": a.chunk_id, "v1": a.chunk_id, "v2": a.chunk_id, "v7": a.chunk_id})
+    for index in (0, 1, 2, 7):
+        store.execute_command("BITFIELD", keys.walker_claims("steal-owe", 1), "SET", variant_marks.CLAIM,
+                              f"#{index}", variant_marks.claim_number(a.chunk_id))
     app.backend.store_result("steal-owe-0", {"run_id": "steal-owe", "variants": []}, "SUCCESS")
     watch = ChunkWatch(app, store, [a, b], ["steal-owe-0", "steal-owe-1"])
     pending = Pending(8, "v{}".format)
@@ -127,8 +135,7 @@ def test_the_watch_resubmits_what_a_chunk_claimed_and_its_own_unclaimed_under_it
     assert [v.strategy_name for v in again.steal] == ["v7"]  # stolen by the dead one: still its own
     assert run_chunk(again, "steal-owe-0-r1") == ["v2", "v3", "v7"]
     assert run_chunk(b, "steal-owe-1") == ["v4", "v5", "v6"]  # v7 and a's list: taken
-    runs = store.hgetall(keys.walker_executions("steal-owe"))
-    assert runs == {f"v{i}": "1" for i in range(2, 8)}
+    assert runs(store, "steal-owe") == {f"v{i}": 1 for i in range(2, 8)}
 
 
 def test_a_late_record_of_a_variant_collected_meanwhile_is_dropped_not_pushed(store):
@@ -139,9 +146,9 @@ def test_a_late_record_of_a_variant_collected_meanwhile_is_dropped_not_pushed(st
     late = threading.Thread(target=lambda: ran.extend(run_chunk(a, "steal-late-0")))
     late.start()
     try:
-        wait_for(lambda: store.hget(keys.walker_executions("steal-late"), "v0") == "1", 10,
+        wait_for(lambda: runs(store, "steal-late").get("v0") == 1, 10,
                  "the chunk to start v0")
-        store.set(keys.walker_result("steal-late", "v0"), '{"strategy_name": "v0"}')  # collected
+        result_blocks.store(store, "steal-late", [(0, '{"strategy_name": "v0"}')])  # collected
     finally:
         RELEASE.set()
         late.join(timeout=30)

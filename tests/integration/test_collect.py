@@ -8,7 +8,7 @@ import pytest
 
 from btfarm.orchestrator.collect import Collector
 from btfarm.shared.payloads import dumps
-from btfarm.shared.store import keys
+from btfarm.shared.store import keys, result_blocks
 
 pytestmark = pytest.mark.integration
 
@@ -38,12 +38,22 @@ def test_a_redelivered_result_is_dropped_and_a_stopped_one_is_not_stored(redis_c
     assert [r["strategy_name"] for r, _ in got] == ["a", "b"] and collector.duplicates == 1
     assert pending_names(collector) == {"c"}
     # stored as the worker wrote it (payloads.dumps), not decoded and encoded again
-    assert redis_client.get(keys.walker_result("r1", "a")) == dumps(record("a"))
-    assert not redis_client.exists(keys.walker_result("r1", "b"))  # a resume runs it
+    assert list(result_blocks.records(redis_client, "r1")) == [dumps(record("a"))]
+    assert result_blocks.collected(redis_client, "r1", 0)
+    assert not result_blocks.collected(redis_client, "r1", 1)  # a resume runs it
+
+
+def test_a_copy_stored_by_another_collector_is_a_duplicate_and_the_rest_of_its_batch_is_stored(redis_client):
+    result_blocks.store(redis_client, "r3", [(1, dumps(record("b")))])  # e.g. before Redis lost the plan
+    collector = collector_of(redis_client, "r3", 4)
+    got = collector.accept_all([record("a"), record("b"), record("c")])
+    assert [r["strategy_name"] for r, _ in got] == ["a", "c"] and collector.duplicates == 1
+    assert sorted(json.loads(x)["strategy_name"] for x in result_blocks.records(redis_client, "r3")) == ["a", "b", "c"]
+    assert pending_names(collector) == {"b", "d"}  # b was not this collector's to accept
 
 
 def test_stored_reads_back_results_and_the_inbox_left_by_a_dead_orchestrator(redis_client):
-    redis_client.set(keys.walker_result("r2", "a"), json.dumps(record("a")))
+    result_blocks.store(redis_client, "r2", [(0, json.dumps(record("a")))])
     redis_client.rpush(keys.walker_inbox("r2"), json.dumps(record("b")),
                        json.dumps(record("c", "stopped")), json.dumps(record("a")))
     collector = collector_of(redis_client, "r2", 4)
@@ -51,4 +61,4 @@ def test_stored_reads_back_results_and_the_inbox_left_by_a_dead_orchestrator(red
     assert sorted(r["strategy_name"] for r, _ in found) == ["a", "b"]
     assert pending_names(collector) == {"c", "d"}  # stopped and never run: to run now
     assert redis_client.llen(keys.walker_inbox("r2")) == 0
-    assert json.loads(redis_client.get(keys.walker_result("r2", "b")))["status"] == "done"
+    assert [json.loads(x)["strategy_name"] for x in result_blocks.records(redis_client, "r2")] == ["a", "b"]

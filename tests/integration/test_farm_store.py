@@ -8,7 +8,7 @@ from btfarm.orchestrator.collect import Collector
 from btfarm.orchestrator.schedule import run_entry
 from btfarm.orchestrator.state_client import reset_state
 from btfarm.shared.settings import get_settings
-from btfarm.shared.store import keys
+from btfarm.shared.store import keys, result_blocks
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,8 @@ def test_collect_accepts_each_variant_once_in_arrival_order(redis_client):
     assert [r["strategy_name"] for r in got] == ["b", "a", "c"]
     assert collector.finished and collector.duplicates == 2
     assert got[0]["stats"] == {"sharpe_ratio": 1.0}  # the caller gets the whole record
-    assert json.loads(redis_client.get(keys.walker_result("r1", "a"))) == got[1]  # stored as received
+    stored = [json.loads(x) for x in result_blocks.records(redis_client, "r1")]
+    assert stored == got  # stored as received, in arrival order
     # (records are compact at the source: workers never send closed signals, payloads.py)
     assert collector.wait(0.05) == []  # nothing more: returns after the timeout
 

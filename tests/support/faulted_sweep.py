@@ -14,7 +14,7 @@ from btfarm.shared.ranking import rank
 from btfarm.shared.registry import get_exchange, get_frame, get_strategy, get_walker
 from btfarm.shared.settings import get_settings
 from btfarm.shared.stats import compute_statistics
-from btfarm.shared.store import keys
+from btfarm.shared.store import result_blocks, variant_marks
 from btfarm.workers.app import configure
 from tests import farm_strategies
 
@@ -89,17 +89,17 @@ def ranking(stats_by_name: dict[str, dict]) -> list[str]:
 def stored_results(server: RedisServer, run_id: str) -> dict[str, dict]:
     client = server.client()
     try:
-        names = [v.strategy_name for v in expand(get_walker(SWEEP))]
-        raw = client.mget([keys.walker_result(run_id, n) for n in names])
-        return {n: json.loads(r) for n, r in zip(names, raw, strict=True) if r}
+        return {(rec := json.loads(raw))["strategy_name"]: rec for raw in result_blocks.records(client, run_id)}
     finally:
         client.close()
 
 
 def executions(server: RedisServer, run_id: str) -> dict[str, int]:
+    """Variant name -> times a worker started it."""
     client = server.client()
     try:
-        return {k: int(v) for k, v in client.hgetall(keys.walker_executions(run_id)).items()}
+        names = expand(get_walker(SWEEP))
+        return {names.name(i): n for i, n in variant_marks.executions(client, run_id).items()}
     finally:
         client.close()
 

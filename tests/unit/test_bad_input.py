@@ -438,6 +438,21 @@ def test_a_chunk_with_an_unknown_field_is_refused_by_the_worker_schema():
                               "frame_name": "f", "variants": [], "evil": "__import__('os')"})
 
 
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({"variants": [{"strategy_name": "v", "base": "s"}]}, r"variants \['v'\] of chunk 0 of sweep r have no index"),
+    ({"variants": [], "steal": [{"strategy_name": "w", "base": "s", "index": -1}]}, r"\['w'\].*no index"),
+    ({"variants": [], "chunk_id": "a"}, "chunk_id"),
+])
+def test_a_chunk_whose_variants_or_id_cannot_be_marked_by_index_is_refused(fields, expected):
+    from pydantic import ValidationError
+
+    from btfarm.shared.payloads import Chunk
+
+    with pytest.raises(ValidationError, match=expected):
+        Chunk.model_validate({"run_id": "r", "walker_name": "w", "symbol": "X", "exchange_name": "e",
+                              "frame_name": "f", **fields})
+
+
 def test_a_result_record_with_an_unknown_status_is_refused():
     from btfarm.shared.payloads import Variant, result_record
 
