@@ -5,14 +5,19 @@ empty gets them stored again (crash-only), and the ranking reads them. As
 dicts a result costs about 3 KB of Python objects; as received (JSON, ~1.3 KB)
 it still costs a gigabyte per million. Records repeat the same keys, the same
 fingerprint and near-identical statistics, so blocks of ``BLOCK`` records
-compress about tenfold with zlib; a record is decoded when asked for, and the
-last ``DECODED`` blocks read stay decoded (chunks run side by side, so reading
+compress about tenfold with zlib. Compressed blocks go to an unnamed temporary
+file (``TMPDIR``; gone when the process ends, however it ends), so what stays in
+memory per variant is two array slots: a million results cost 8 MB of RAM
+and ~150 MB of disk. A record is decoded when asked for, and the last
+``DECODED`` blocks read stay decoded (chunks run side by side, so reading
 in index order moves between a few blocks).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -28,9 +33,10 @@ class HeldRecords:
     """The last record of each variant of a sweep of ``total``, as JSON text, compressed."""
 
     def __init__(self, total: int) -> None:
-        self._block = np.full(total, -1, dtype=np.int32)  # -1: no record held
-        self._slot = np.zeros(total, dtype=np.int32)
-        self._blocks: list[bytes] = []
+        # each record's place in arrival order (block * BLOCK + slot), -1 for none; int32: 2e9 records
+        self._at = np.full(total, -1, dtype=np.int32)
+        self._file = tempfile.TemporaryFile(prefix="btfarm-held-")
+        self._blocks: list[tuple[int, int]] = []  # (offset, length) of each block in the file
         self._open: list[str] = []  # the block being filled, not compressed yet
         self._decoded: dict[int, list[str]] = {}  # block -> its records, the last read last
         self._count = 0
@@ -39,29 +45,33 @@ class HeldRecords:
         return self._count
 
     def __contains__(self, index: int) -> bool:
-        return self._block[index] >= 0
+        return self._at[index] >= 0
 
     def put(self, index: int, raw: str) -> None:
         """Hold ``raw`` (a record's JSON) as the record of ``index``, replacing any before."""
-        if self._block[index] < 0:
+        if self._at[index] < 0:
             self._count += 1
-        self._block[index] = len(self._blocks)
-        self._slot[index] = len(self._open)
+        self._at[index] = len(self._blocks) * BLOCK + len(self._open)
         self._open.append(raw)
         if len(self._open) >= BLOCK:
-            self._blocks.append(zlib.compress("\n".join(self._open).encode(), LEVEL))
+            blob = zlib.compress("\n".join(self._open).encode(), LEVEL)
+            offset = self._file.seek(0, os.SEEK_END)
+            self._file.write(blob)
+            self._blocks.append((offset, len(blob)))
             self._open = []
 
     def raw(self, index: int) -> str | None:
-        block = int(self._block[index])
-        if block < 0:
+        at = int(self._at[index])
+        if at < 0:
             return None
-        slot = int(self._slot[index])
+        block, slot = divmod(at, BLOCK)
         if block == len(self._blocks):
             return self._open[slot]
         lines = self._decoded.pop(block, None)
         if lines is None:
-            lines = zlib.decompress(self._blocks[block]).decode().split("\n")
+            offset, length = self._blocks[block]
+            self._file.seek(offset)
+            lines = zlib.decompress(self._file.read(length)).decode().split("\n")
             if len(self._decoded) >= DECODED:
                 del self._decoded[next(iter(self._decoded))]
         self._decoded[block] = lines
@@ -73,7 +83,7 @@ class HeldRecords:
 
     def indices(self) -> np.ndarray:
         """The indices with a record held, ascending."""
-        return np.flatnonzero(self._block >= 0)
+        return np.flatnonzero(self._at >= 0)
 
     def items(self) -> Iterator[tuple[int, dict[str, Any]]]:
         """(index, record) of every record held, in index order."""
@@ -81,4 +91,7 @@ class HeldRecords:
             yield int(index), self.get(int(index))
 
     def compressed_bytes(self) -> int:
-        return sum(len(b) for b in self._blocks)
+        return sum(length for _, length in self._blocks)
+
+    def close(self) -> None:
+        self._file.close()

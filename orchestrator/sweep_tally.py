@@ -93,8 +93,7 @@ class SweepTally:
             if (self.best is None or value > self.best[1]
                     or (value == self.best[1] and index < self.best[2])):
                 self.best = (record["strategy_name"], value, index)
-        best = self.best
-        return (index, self.tested, best[2] if best else -1, best[1] if best else None, value)
+        return index, self.tested, self.best[2] if self.best else -1
 
     def any_stopped(self) -> bool:
         return bool((self.status == 3).any())

@@ -39,6 +39,27 @@ def test_held_records_are_compressed():
     assert held.compressed_bytes() < raw / 4
 
 
+def test_held_records_keep_their_compressed_blocks_on_disk_not_in_memory():
+    import random
+    import tracemalloc
+
+    rng = random.Random(7)
+    total = 40 * BLOCK
+    raws = [record(i, sharpe=rng.random(), pnl=rng.gauss(0, 100), error=None) for i in range(total)]
+    tracemalloc.start()
+    try:
+        held = HeldRecords(total)
+        for index, raw in enumerate(raws):
+            held.put(index, raw)
+        kept, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # two array slots a variant and the open block, not the blocks themselves
+    assert kept < held.compressed_bytes() / 2, (kept, held.compressed_bytes())
+    assert held.raw(5) == raws[5] and held.raw(total - 1) == raws[-1]
+    held.close()
+
+
 def test_pending_counts_and_names_only_what_it_shows():
     named = []
     pending = Pending(1000, lambda i: named.append(i) or f"v{i}")
