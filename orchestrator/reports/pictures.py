@@ -8,26 +8,41 @@ the same data gives the same file.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+from .series import EquitySeries, Heatmap, thin
 
-matplotlib.use("Agg")
-from matplotlib import rcParams  # noqa: E402
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-from .series import EquitySeries, Heatmap, thin  # noqa: E402
-
-rcParams["svg.hashsalt"] = "btfarm"  # stable element ids: the same data, the same file
-rcParams["svg.fonttype"] = "none"  # text as text: smaller files, selectable labels
 MARK_TRADES_UP_TO = 60  # entries and exits are marked when there are at most this many trades
 ANNOTATE_CELLS_UP_TO = 144  # a heatmap writes each cell's value when it has at most this many
 WIDTH, HEIGHT = 9.0, 4.8  # inches
+
+
+@functools.cache
+def _matplotlib() -> ModuleType:
+    """matplotlib, set up, imported with the first picture: it costs ~0.5 s and 30 MB of
+    memory, which a sweep, a backtest or a CLI command that draws nothing should not pay."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates
+    import matplotlib.figure
+
+    matplotlib.rcParams["svg.hashsalt"] = "btfarm"  # stable element ids: the same data, the same file
+    matplotlib.rcParams["svg.fonttype"] = "none"  # text as text: smaller files, selectable labels
+    return matplotlib
+
+
+def _figure(width: float, height: float) -> Figure:
+    return _matplotlib().figure.Figure(figsize=(width, height))
 
 
 def _dates(ms: Sequence[int] | Any) -> list[datetime]:
@@ -41,16 +56,17 @@ def _svg(figure: Figure) -> str:
 
 
 def _time_axis(axis) -> None:
-    locator = AutoDateLocator()
+    dates = _matplotlib().dates
+    locator = dates.AutoDateLocator()
     axis.xaxis.set_major_locator(locator)
-    axis.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    axis.xaxis.set_major_formatter(dates.ConciseDateFormatter(locator))
 
 
 def equity_picture(series: EquitySeries, title: str, levels: Mapping[str, float] | None = None) -> str:
     """Equity of closed trades (compounded) with the drawdown beneath it; ``levels``
     (e.g. an open position's entry, TP and SL) are drawn as labelled lines on a
     price axis of their own."""
-    figure = Figure(figsize=(WIDTH, HEIGHT))
+    figure = _figure(WIDTH, HEIGHT)
     top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 1))
     times, equity = thin(series.times_ms, series.equity)
     _, drawdown = thin(series.times_ms, series.drawdown)
@@ -83,10 +99,10 @@ def equity_picture(series: EquitySeries, title: str, levels: Mapping[str, float]
 
 def heatmap_picture(heatmap: Heatmap, metric: str) -> str:
     """The metric over two parameters; cells with no ranked variant are grey and say n/a."""
-    figure = Figure(figsize=(WIDTH, HEIGHT))
+    figure = _figure(WIDTH, HEIGHT)
     axis = figure.subplots()
     data = heatmap.matrix
-    cmap = matplotlib.colormaps["viridis"].copy()
+    cmap = _matplotlib().colormaps["viridis"].copy()
     cmap.set_bad("#dddddd")
     image = axis.imshow(data, cmap=cmap, aspect="auto", origin="lower")
     axis.set_xticks(range(len(heatmap.x_values)), [str(v) for v in heatmap.x_values])
@@ -108,7 +124,7 @@ def heatmap_picture(heatmap: Heatmap, metric: str) -> str:
 def distribution_picture(values: Sequence[float], best: float | None, metric: str, not_ranked: int,
                          not_finished: int) -> str:
     """The metric over every ranked variant, the best marked; what is missing is said, not zeroed."""
-    figure = Figure(figsize=(WIDTH, HEIGHT * 0.7))
+    figure = _figure(WIDTH, HEIGHT * 0.7)
     axis = figure.subplots()
     finite = [v for v in values if v is not None and math.isfinite(v)]
     if finite:
@@ -126,7 +142,7 @@ def distribution_picture(values: Sequence[float], best: float | None, metric: st
 
 def top_equity_picture(curves: Mapping[str, EquitySeries], title: str) -> str:
     """The equity curves of the best strategies, overlaid."""
-    figure = Figure(figsize=(WIDTH, HEIGHT * 0.8))
+    figure = _figure(WIDTH, HEIGHT * 0.8)
     axis = figure.subplots()
     for name, series in curves.items():
         times, equity = thin(series.times_ms, series.equity)
@@ -142,7 +158,7 @@ def top_equity_picture(curves: Mapping[str, EquitySeries], title: str) -> str:
 def rank_change_picture(changes: Sequence[tuple[str, int | None, int]], metric: str) -> str:
     """Each strategy's rank in the previous run and in this one (1 at the top); a new
     one is a dot on the right."""
-    figure = Figure(figsize=(WIDTH * 0.8, max(3.0, 0.28 * len(changes) + 1.2)))
+    figure = _figure(WIDTH * 0.8, max(3.0, 0.28 * len(changes) + 1.2))
     axis = figure.subplots()
     for name, before, now in changes:
         color = "#999999" if before is None or before == now else "#2ca02c" if before > now else "#d62728"

@@ -81,3 +81,18 @@ def test_the_live_picture_draws_the_open_positions_levels_and_says_when_nothing_
     for text in ("entry 100", "TP 104", "SL 96", "no closed signal yet"):
         assert text in svg, text
     assert list(empty.equity) == [1.0] and list(empty.drawdown) == [0.0]
+
+
+def test_matplotlib_is_imported_with_the_first_picture_not_with_btfarm():
+    """It costs ~0.5 s and 30 MB: a sweep, a backtest or a CLI command that draws nothing
+    (a million-variant sweep's orchestrator counts its memory) must not pay for it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, btfarm.orchestrator, btfarm.orchestrator.cli; before = 'matplotlib' in sys.modules; "
+            "from btfarm.orchestrator.reports.pictures import distribution_picture; "
+            "svg = distribution_picture([1.0, 2.0, 2.5], 2.5, 'total_pnl', 0, 0); "
+            "print(before, 'matplotlib' in sys.modules, svg.lstrip().startswith('<?xml'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True", "True"]
