@@ -2,8 +2,8 @@
 
 Between two variants of a chunk the task pushes the finished variant's record
 unless another chunk's copy was already collected (its bit in
-``keys.walker_collected``) (ringing the sweep's doorbell
-when asked), then checks the next variant
+``keys.walker_collected``), rings the sweep's doorbell when asked, then
+checks the next variant
 (walker stopped? lease held by this attempt? claimed by another chunk?
 already collected?), claims it and marks it running. The chunk's first turn
 also counts the delivery and, when a previous delivery left a variant marked
@@ -17,11 +17,10 @@ for the script, so nothing here is addressed as ``KEYS[5]``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import redis
 
-from btfarm.shared.store import keys, variant_marks
+from btfarm.shared.store import keys, lua, variant_marks
 
 # What the script answers: "go" (run it), or why not: "done" (no next variant),
 # "stopped", "orphaned" (the lease moved on), "taken" (another chunk claimed it),
@@ -63,21 +62,21 @@ if next_name == '' then return unmarked('done') end
 if redis.call('EXISTS', stop_flag) == 1 then return unmarked('stopped') end
 if redis.call('GET', lease) ~= attempt then return unmarked('orphaned') end
 local at = '#' .. next_index
-local owner = redis.call('BITFIELD', claims, 'GET', 'u32', at)[1]
+local owner = redis.call('BITFIELD', claims, 'GET', '$CLAIM', at)[1]
 if owner ~= 0 and owner ~= claim_no then return unmarked('taken') end
 if redis.call('GETBIT', collected, next_index) == 1 then return unmarked('collected') end
 if owner == 0 then
-  redis.call('BITFIELD', claims, 'SET', 'u32', at, claim_no)
+  redis.call('BITFIELD', claims, 'SET', '$CLAIM', at, claim_no)
   redis.call('EXPIRE', claims, ttl)
 end
 if run_it ~= '1' or (died_in == next_name and deaths > crashes_allowed) then
   return unmarked('dead')
 end
 redis.call('HSET', task_record, 'running', next_name)
-redis.call('BITFIELD', executions, 'OVERFLOW', 'SAT', 'INCRBY', 'u8', at, 1)
+redis.call('BITFIELD', executions, 'OVERFLOW', 'SAT', 'INCRBY', '$RUNS', at, 1)
 redis.call('EXPIRE', executions, ttl)
 return answer('go')
-"""
+""".replace("$CLAIM", variant_marks.CLAIM).replace("$RUNS", variant_marks.RUNS)  # one spelling of the packing
 
 
 @dataclass(frozen=True)
@@ -94,18 +93,6 @@ class TurnKeys:
     stop_flag: str  # keys.stop_flag of the walker
 
 
-_scripts: dict[int, Any] = {}
-
-
-def _script(r: redis.Redis):
-    """TURN_LUA bound to ``r`` (EVALSHA; reloaded by redis-py after a Redis restart)."""
-    script = _scripts.get(id(r))
-    if script is None:
-        _scripts.clear()  # a new client (after fork or reconnect): drop the old binding
-        script = _scripts[id(r)] = r.register_script(TURN_LUA)
-    return script
-
-
 def run_turn(r: redis.Redis, turn_keys: TurnKeys, *, attempt: int, chunk_id: str,
              next_variant: tuple[int, str] | None, run_it: bool, ring: bool, first_turn: bool,
              crashes_allowed: int, record: tuple[int, str] | None) -> tuple[str, str, int]:
@@ -114,8 +101,8 @@ def run_turn(r: redis.Redis, turn_keys: TurnKeys, *, attempt: int, chunk_id: str
     (its index and name). Returns (status, the variant a previous delivery died in or "",
     its crash count)."""
     next_index, next_name = next_variant if next_variant else (0, "")
-    status, died_in, deaths = _script(r)(
-        keys=[turn_keys.inbox, turn_keys.task_record, turn_keys.lease, turn_keys.executions,
+    status, died_in, deaths = lua.run(
+        r, TURN_LUA, keys=[turn_keys.inbox, turn_keys.task_record, turn_keys.lease, turn_keys.executions,
               turn_keys.collected, turn_keys.doorbell, turn_keys.claims, turn_keys.stop_flag],
         args=[keys.WALKER_RESULT_TTL_SECONDS, attempt, next_name, "1" if run_it else "0",
               "1" if ring else "0", variant_marks.claim_number(chunk_id), "1" if first_turn else "0",

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 import redis
 from redis.client import NEVER_DECODE
 
-from . import keys
+from . import keys, lua
 
 LEVEL = 1  # zlib level: fastest (the orchestrator's and Redis' CPU per result is the budget)
 READ_PAGE = 64  # blocks per LRANGE when reading them back
@@ -40,17 +40,6 @@ redis.call('EXPIRE', results, ttl)
 return taken
 """
 
-_scripts: dict[int, redis.commands.core.Script] = {}
-
-
-def _script(r: redis.Redis):
-    script = _scripts.get(id(r))
-    if script is None:
-        _scripts.clear()  # a new client: drop the old binding
-        script = _scripts[id(r)] = r.register_script(STORE_LUA)
-    return script
-
-
 def encode(raws: Sequence[str]) -> bytes:
     """One block of records (each its JSON text, one line each)."""
     return zlib.compress("\n".join(raws).encode(), LEVEL)
@@ -63,12 +52,12 @@ def decode(blob: bytes) -> list[str]:
 def store(r: redis.Redis, run_id: str, batch: Sequence[tuple[int, str]]) -> set[int]:
     """Store ``batch`` (variant index, its record's JSON) as one block; the indices left out
     because they were collected already (a second copy)."""
-    script, dropped = _script(r), set()
+    dropped: set[int] = set()
     rest = list(batch)
     while rest:
-        taken = script(keys=[keys.walker_collected(run_id), keys.walker_results(run_id)],
-                       args=[keys.WALKER_RESULT_TTL_SECONDS, encode([raw for _, raw in rest]),
-                             *(index for index, _ in rest)])
+        taken = lua.run(r, STORE_LUA, keys=[keys.walker_collected(run_id), keys.walker_results(run_id)],
+                        args=[keys.WALKER_RESULT_TTL_SECONDS, encode([raw for _, raw in rest]),
+                              *(index for index, _ in rest)])
         if not taken:
             break
         dropped |= {int(i) for i in taken}
