@@ -29,6 +29,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from btfarm.shared import events
 from btfarm.shared.errors import ConfigError, StoreUnavailable
+from btfarm.shared.payloads import dumps
 from btfarm.shared.settings import get_settings, redact_url
 from btfarm.shared.store import keys, result_blocks, sweep_plan
 from btfarm.shared.store.connection import connect, out_of_memory
@@ -113,7 +114,7 @@ class Collector:
 
     def _accept(self, records: list[Accepted]) -> list[Accepted]:
         """``accept_all`` of (record, its JSON as received or None): a record that came
-        as JSON is stored as it came, not encoded again."""
+        as JSON is stored as it came, not encoded again; each accepted one comes back with its JSON."""
         fresh: dict[int, Accepted] = {}
         for record, raw in records:
             index = record.get("index")
@@ -121,8 +122,9 @@ class Collector:
                 self.duplicates += 1
             else:
                 fresh[index] = (record, raw)
-        stored = [(index, raw or json.dumps(record)) for index, (record, raw) in fresh.items()
-                  if record.get("status") != "stopped"]
+        # encoded once here: the tally holds the same text (a failure record the watch made has none yet)
+        fresh = {index: (record, raw or dumps(record)) for index, (record, raw) in fresh.items()}
+        stored = [(index, raw) for index, (record, raw) in fresh.items() if record.get("status") != "stopped"]
         again = result_blocks.store(self._r, self.run_id, stored) if stored else set()
         accepted = []
         for index, pair in fresh.items():

@@ -7,7 +7,7 @@ it still costs a gigabyte per million. Records repeat the same keys, the same
 fingerprint and near-identical statistics, so blocks of ``BLOCK`` records
 compress about tenfold with zlib. Compressed blocks go to an unnamed temporary
 file (``TMPDIR``; gone when the process ends, however it ends), so what stays in
-memory per variant is two array slots: a million results cost 8 MB of RAM
+memory per variant is one array slot: a million results cost 4 MB of RAM
 and ~150 MB of disk. A record is decoded when asked for, and the last
 ``DECODED`` blocks read stay decoded (chunks run side by side, so reading
 in index order moves between a few blocks).
