@@ -96,7 +96,8 @@ def walker(module: str | None, walker_name: str | None, out: Path | None, symbol
 
 
 def _follow(progress, symbol: str, walker_name: str, dump: bool, announce: bool = True) -> None:
-    """Show a sweep's progress, then its summary and report; exit 1 when nothing could be ranked."""
+    """Show a sweep's progress, then its summary and report; exit 1 when nothing could be ranked
+    or the walker's min_dsr / max_pbo refused its winner."""
     from btfarm.shared import events
 
     from .walker import Walker
@@ -135,6 +136,8 @@ def _follow(progress, symbol: str, walker_name: str, dump: bool, announce: bool 
         f"{walker_name} on {symbol}: {data.strategies_tested}/{data.total_strategies} tested, "
         f"{len(data.strategies)} ranked, "
         f"by {data.metric}, {data.seconds:.1f} s", rows))
+    if data.search.trials:
+        console.print(escape(data.search.sentence()), highlight=False)
     if data.unranked:
         err_console.print(f"[yellow]not ranked ({len(data.unranked)}):[/]", highlight=False)
         for line in grouped(why for why, _ in data.unranked.values()):
@@ -158,6 +161,9 @@ def _follow(progress, symbol: str, walker_name: str, dump: bool, announce: bool 
         err_console.print(f"[bold red]error:[/] no variant of {escape(walker_name)} could be ranked "
                           f"({len(data.unfinished)} did not finish, {len(data.unranked)} not comparable)",
                           highlight=False)
+        sys.exit(1)
+    if data.refused:
+        err_console.print(f"[bold red]refused:[/] {escape(data.refused)}", highlight=False)
         sys.exit(1)
 
 

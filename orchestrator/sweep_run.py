@@ -71,6 +71,7 @@ def new_plan(symbol: str, walker_name: str, chunk_size: int | None, needed_by: s
                      exchange_name=walker.exchange_name, frame_name=walker.frame_name,
                      metric=walker.metric, chunk_size=size, variants=variants, imports=list(imports),
                      code=_code_of(bases, needed_by), min_trades=walker.min_trades,
+                     min_dsr=walker.min_dsr, max_pbo=walker.max_pbo,
                      coverage=coverage.describe())
 
 
@@ -116,7 +117,8 @@ def produce(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> N
     clean = False
     run_id, variants = plan.run_id, plan.variants
     sweep = SweepTally(plan.walker_name, inst.symbol, plan.exchange_name, plan.frame_name,
-                   plan.metric, variants, run_id, plan.chunk_size, plan.min_trades)
+                   plan.metric, variants, run_id, plan.chunk_size, plan.min_trades,
+                   min_dsr=plan.min_dsr, max_pbo=plan.max_pbo)
     inst.data = sweep
     task.keep_items_in(ProgressLog(sweep))  # a million progress items: 12 bytes each, not 5 KB
     inst.id = run_id  # `btfarm list` shows the id the sweep printed

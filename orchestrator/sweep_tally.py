@@ -20,6 +20,7 @@ from btfarm.workers import candle_cache
 
 from .held_records import HeldRecords
 from .progress_log import Entry
+from .search_figures import SearchFigures, search_figures
 from .walker_data import RankedStrategy, WalkerData
 
 STATUS_CODES = {"done": 1, "failed": 2, "stopped": 3}  # 0: no record yet
@@ -35,8 +36,9 @@ class SweepTally:
 
     def __init__(self, walker_name: str, symbol: str, exchange_name: str, frame_name: str,
                  metric: str, variants: VariantSpace, run_id: str, chunk_size: int,
-                 min_trades: int = 0) -> None:
-        self.min_trades = min_trades
+                 min_trades: int = 0, min_dsr: float | None = None, max_pbo: float | None = None) -> None:
+        self.min_trades, self.min_dsr, self.max_pbo = min_trades, min_dsr, max_pbo
+        self._figures: tuple[int, tuple] | None = None  # (adds, search_figures) of the last data()
         self.coverage = ""
         self.walker_name, self.symbol, self.metric = walker_name, symbol, metric
         self.exchange_name, self.frame_name = exchange_name, frame_name
@@ -53,6 +55,7 @@ class SweepTally:
         self.resumed = 0
         self.interrupted: str | None = None  # why the sweep ended without every result
         self._done = 0  # records with status "done" (counted as they come: a sweep asks per result)
+        self._adds = 0  # records added: the figures are computed again only after one
         self._timed = [0.0, 0]  # seconds and count of the done variants' run times
 
     @property
@@ -80,6 +83,7 @@ class SweepTally:
         it makes (progress_log.py), or None for a "stopped" record, which is no progress."""
         index = record["index"]
         code = STATUS_CODES[record["status"]]
+        self._adds += 1
         self._done += int(code == 1) - int(self.status[index] == 1)
         self.status[index] = code
         self.held.put(index, raw or dumps(record))
@@ -131,14 +135,20 @@ class SweepTally:
         done = [(name, rec) for name, rec in finished if name not in unranked]
         ranked = rank([(name, rec["stats"]) for name, rec in done], self.metric)
         by_name = dict(finished)
+        figures, per_variant = self._search_figures([(name, by_name[name]) for name, _ in ranked])
+        refused = self.refusal(figures)
+        best = self.best if self.best and refused is None else None
         return WalkerData(
             walker_name=self.walker_name, symbol=self.symbol, exchange_name=self.exchange_name,
             frame_name=self.frame_name, metric=self.metric, total_strategies=len(self.variants),
-            strategies_tested=len(finished), best_strategy=self.best[0] if self.best else None,
-            best_metric=self.best[1] if self.best else None,
+            strategies_tested=len(finished), best_strategy=best[0] if best else None,
+            best_metric=best[1] if best else None, search=figures, refused=refused,
+            min_dsr=self.min_dsr, max_pbo=self.max_pbo,
             strategies=[RankedStrategy(rank=i, strategy_name=name, stats=stats,
                                        metric_value=metric_value(stats, self.metric),
-                                       params=by_name[name].get("params"))
+                                       params=by_name[name].get("params"),
+                                       daily_sharpe=per_variant.get(name, (None, None))[0],
+                                       deflated_sharpe=per_variant.get(name, (None, None))[1])
                         for i, (name, stats) in enumerate(ranked, start=1)],
             unfinished=self.unfinished(), stopped=self.stopped, run_id=self.run_id,
             chunk_size=self.chunk_size, seconds=self.seconds, duplicates_dropped=self.duplicates,
@@ -149,6 +159,35 @@ class SweepTally:
                         for name, rec in finished if (rec["stats"] or {}).get("rejected_signals")},
             min_trades=self.min_trades, coverage=self.coverage,
             variants={v.strategy_name: (v.base, v.params) for v in self.variants})
+
+    def _search_figures(self, ranked: list[tuple[str, dict[str, Any]]]):
+        """search_figures of the ranked records, computed again only after a new result."""
+        if self._figures is None or self._figures[0] != self._adds:
+            winner = self.best[0] if self.best else None
+            self._figures = (self._adds, search_figures(ranked, winner))
+        return self._figures[1]
+
+    def refusal(self, figures: SearchFigures) -> str | None:
+        """Why the walker's thresholds refuse its winner (min_dsr, max_pbo), or None."""
+        if self.best is None:
+            return None
+        why = []
+        if self.min_dsr is not None:
+            dsr = figures.deflated_sharpe
+            if dsr is None:
+                why.append(f"its deflated Sharpe ratio could not be computed "
+                           f"({figures.missing.get('deflated_sharpe', '')}) and the walker asks min_dsr={self.min_dsr:g}")
+            elif dsr < self.min_dsr:
+                why.append(f"its deflated Sharpe ratio is {dsr:.3f}, below the walker's min_dsr={self.min_dsr:g}")
+        if self.max_pbo is not None:
+            pbo = figures.pbo
+            if pbo is None:
+                why.append(f"the probability of backtest overfitting could not be computed "
+                           f"({figures.missing.get('pbo', '')}) and the walker asks max_pbo={self.max_pbo:g}")
+            elif pbo > self.max_pbo:
+                why.append(f"the probability of backtest overfitting is {pbo:.3f}, above the walker's "
+                           f"max_pbo={self.max_pbo:g}")
+        return f"{self.best[0]} is not named the winner: " + "; ".join(why) if why else None
 
     def queue_status(self, pipe: redis.client.Pipeline, inst: Any) -> None:
         """The instance status (progress, tested, best) as commands on ``pipe``."""

@@ -144,7 +144,7 @@ class WalkerUtils(InstanceUtils):
             pnl_columns=pnl_columns, top_n=top_n, unfinished=data.unfinished,
             fingerprints=data.fingerprints, run_id=data.run_id, unranked=data.unranked,
             rejections=data.rejections, recomputed=recomputed, min_trades=data.min_trades,
-            coverage=data.coverage, pictures=links), files
+            coverage=data.coverage, pictures=links, search=data.search, refused=data.refused), files
 
     def dump(self, symbol: str, walker_name: str, path: str | Path | None = None,
              columns: Sequence[Any] | None = None, pnl_columns: Sequence[Any] | None = None,

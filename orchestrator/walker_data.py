@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict
 
 from btfarm.shared.stats import BacktestStatistics
 
+from .search_figures import SearchFigures
+
 
 class WalkerProgress(BaseModel):
     """Yielded by ``Walker.run`` after each variant completes (SEMANTICS 5)."""
@@ -32,6 +34,8 @@ class RankedStrategy(BaseModel):
     metric_value: float | None
     stats: BacktestStatistics
     params: dict[str, Any] | None = None
+    daily_sharpe: float | None = None  # mean / std of its PnL per day (search_figures.py)
+    deflated_sharpe: float | None = None  # P(true Sharpe > the sweep's SR0), against the same SR0 as the winner
 
 
 class WalkerData(BaseModel):
@@ -65,6 +69,10 @@ class WalkerData(BaseModel):
     min_trades: int = 0
     coverage: str = ""  # the candles the sweep ran on: range and gaps (coverage.Coverage.describe)
     variants: dict[str, tuple[str, dict[str, Any] | None]] = {}  # every variant, in order -> (base, params)
+    search: SearchFigures = SearchFigures()  # deflated Sharpe ratio and PBO (search_figures.py)
+    refused: str | None = None  # why the walker's min_dsr or max_pbo refused its winner (best is then None)
+    min_dsr: float | None = None
+    max_pbo: float | None = None
 
     def to_frame(self):
         """One row per variant: parameters as columns, every statistic, status (walker_frame.py)."""

@@ -26,7 +26,8 @@ def stored_data(run_id: str) -> WalkerData:
     r = state()
     plan = sweep_plan.read_plan(r, run_id)
     tally = SweepTally(plan.walker_name, plan.symbol, plan.exchange_name, plan.frame_name, plan.metric,
-                       plan.variants, run_id, plan.chunk_size, plan.min_trades)
+                       plan.variants, run_id, plan.chunk_size, plan.min_trades,
+                       min_dsr=plan.min_dsr, max_pbo=plan.max_pbo)
     tally.coverage = plan.coverage
     total = len(plan.variants)
     for raw in result_blocks.records(r, run_id):

@@ -5,7 +5,10 @@ the strategy names it; ``param_NAME`` where that would shadow another
 column), ``status`` (done, failed, stopped, missing), ``ranked`` (compared
 with the others: a done variant with at least ``min_trades`` closed
 signals), ``rank``, ``metric_value``, ``reason`` (why a variant is not
-ranked or did not finish), then every statistic of ``BacktestStatistics``
+ranked or did not finish), ``daily_sharpe`` and ``deflated_sharpe`` (of a
+ranked variant: its Sharpe ratio per day, and the probability that it beats
+the best Sharpe ratio luck would give the sweep's trials; search_figures.py,
+for ranking or filtering beyond the walker's metric), then every statistic of ``BacktestStatistics``
 (empty where there is none: NaN, or <NA> for the counts). Rows keep the
 sweep's own order.
 """
@@ -23,7 +26,8 @@ from .sweep_tally import NOT_RUN_STOPPED
 if TYPE_CHECKING:
     from .walker_data import WalkerData
 
-FIXED = ("symbol", "strategy_name", "base", "status", "ranked", "rank", "metric_value", "reason")
+FIXED = ("symbol", "strategy_name", "base", "status", "ranked", "rank", "metric_value", "reason",
+         "daily_sharpe", "deflated_sharpe")
 STATS = tuple(BacktestStatistics.model_fields)
 INT_STATS = tuple(n for n, f in BacktestStatistics.model_fields.items() if f.annotation is int)
 
@@ -39,22 +43,27 @@ def walker_frame(data: WalkerData) -> pd.DataFrame:
         stats = None
         if name in ranked:
             hit = ranked[name]
-            row.update(status="done", ranked=True, rank=hit.rank, metric_value=hit.metric_value, reason=None)
+            row.update(status="done", ranked=True, rank=hit.rank, metric_value=hit.metric_value, reason=None,
+                       daily_sharpe=hit.daily_sharpe, deflated_sharpe=hit.deflated_sharpe)
             stats = hit.stats
         elif name in data.unranked:
             why, stats = data.unranked[name]
-            row.update(status="done", ranked=False, rank=None, metric_value=None, reason=why)
+            row.update(status="done", ranked=False, rank=None, metric_value=None, reason=why,
+                       daily_sharpe=None, deflated_sharpe=None)
         else:
             why = data.unfinished.get(name, "no result received")
             status = (why.split(":", 1)[0] if why.startswith(("failed", "stopped"))
                       else "stopped" if why.startswith(NOT_RUN_STOPPED) else "missing")
-            row.update(status=status, ranked=False, rank=None, metric_value=None, reason=why)
+            row.update(status=status, ranked=False, rank=None, metric_value=None, reason=why,
+                       daily_sharpe=None, deflated_sharpe=None)
         dumped = stats.model_dump() if stats is not None else {}
         row.update({field: dumped.get(field) for field in STATS})
         rows.append(row)
     frame = pd.DataFrame(rows)
     if frame.empty:
         return pd.DataFrame(columns=list(FIXED) + list(STATS))
+    for column in ("daily_sharpe", "deflated_sharpe"):  # None beside floats: NaN, a float column
+        frame[column] = frame[column].astype(float)
     for column in ("rank", *INT_STATS):  # counts stay integers beside the empty rows
         frame[column] = frame[column].astype("Int64")
     params = [c for c in frame.columns if c not in taken]

@@ -71,8 +71,9 @@ class Chunk(BaseModel):
 def result_record(variant: Variant, status: str, *, stats: dict[str, Any] | None = None,
                   fingerprint: dict[str, Any] | None = None, error: str | None = None,
                   worker: str = "", seconds: float = 0.0,
-                  rejections: list[str] | None = None) -> dict[str, Any]:
-    """The JSON record of one variant's outcome."""
+                  rejections: list[str] | None = None,
+                  daily: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON record of one variant's outcome; ``daily`` is its PnL per day (daily_pnl.py)."""
     if status not in STATUSES:
         raise UsageError(f"variant status {status!r} is not one of {', '.join(STATUSES)}")
     return {
@@ -87,6 +88,7 @@ def result_record(variant: Variant, status: str, *, stats: dict[str, Any] | None
         "worker": worker,
         "seconds": round(seconds, 6),
         "rejections": list(rejections or ()),  # the first distinct reasons signals were refused
+        "daily": daily,
     }
 
 

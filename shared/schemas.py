@@ -206,6 +206,10 @@ class WalkerSchema(_Schema):
     strategies: list[str | Sweep]
     metric: Metric = "sharpe_ratio"
     min_trades: int = Field(default=1, ge=0)  # fewer closed signals: listed, not ranked
+    # the winner is refused (no best, and the report says why) when its deflated Sharpe ratio
+    # is below min_dsr or the sweep's probability of backtest overfitting above max_pbo
+    min_dsr: float | None = Field(default=None, ge=0, le=1)
+    max_pbo: float | None = Field(default=None, ge=0, le=1)
     callbacks: dict[str, Callable[..., Any]] = Field(default_factory=dict)
 
     _name = field_validator("walker_name")(lambda v: check_name("walker_name", v))

@@ -75,6 +75,10 @@ def register() -> None:
     add_walker(walker_name="farm-sweep", exchange_name="farm-market", frame_name="farm-10d",
                strategies=["farm-pullback", sweep("farm-sma", fast=FAST, slow=SLOW)],
                override=True)
+    # farm-sweep, but its winner must be all but certain to beat luck, and the sweep not overfit
+    add_walker(walker_name="farm-strict", exchange_name="farm-market", frame_name="farm-10d",
+               strategies=["farm-pullback", sweep("farm-sma", fast=FAST, slow=SLOW)],
+               min_dsr=0.999, max_pbo=0.0, override=True)
     # 24 variants of ~1 s each: long enough to stop it, list it, watch it
     add_walker(walker_name="farm-slow-sweep", exchange_name="farm-market", frame_name="farm-2d",
                strategies=[sweep("farm-slow", fast=FAST, slow=SLOW)], override=True)

@@ -279,7 +279,8 @@ def run_variant(chunk: Chunk, variant: Variant, should_stop, worker: str) -> dic
                              seconds=time.perf_counter() - started)
     stats = run.statistics().model_dump(mode="json")
     return result_record(variant, "done", stats=stats, fingerprint=run.fingerprint(), worker=worker,
-                         seconds=time.perf_counter() - started, rejections=run.core.rejections)
+                         seconds=time.perf_counter() - started, rejections=run.core.rejections,
+                         daily=run.daily_pnl())
 
 
 def code_mismatch(chunk: Chunk, base: str, strategy: Any, worker: str) -> str | None:

@@ -24,6 +24,7 @@ from btfarm.shared.stats import (
     compute_statistics,
 )
 
+from ..search_figures import SearchFigures
 from . import _format as fmt
 from .columns import (
     DEFAULT_BACKTEST_COLUMNS,
@@ -134,8 +135,11 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
                   rejections: Mapping[str, tuple[int, Sequence[str]]] | None = None,
                   recomputed: Mapping[str, StatsArg] | None = None,
                   min_trades: int | None = None, coverage: str | None = None,
-                  pictures: Sequence[tuple[str, str]] = ()) -> str:
-    """The walker report: header, ranked comparison (winner marked), failures, PnL tables.
+                  pictures: Sequence[tuple[str, str]] = (),
+                  search: Mapping[str, Any] | BaseModel | None = None,
+                  refused: str | None = None) -> str:
+    """The walker report: header, how far the winner can be trusted, ranked comparison
+    (winner marked), failures, PnL tables.
 
     ``data`` is a dict or model with ``walker_name``, ``symbol``, ``exchange_name``,
     ``frame_name``, ``metric``, ``strategies`` (``{"strategy_name", "stats"}``
@@ -151,7 +155,9 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
     ``unranked`` maps a finished strategy that is not comparable to (why, its
     statistics); ``rejections`` a strategy to (signals rejected, first reasons);
     ``recomputed`` a listed strategy to the statistics of its in-process rerun,
-    checked against the ranked ones (a difference is shown in bold).
+    checked against the ranked ones (a difference is shown in bold). ``search`` is the
+    sweep's deflated Sharpe ratio and PBO (orchestrator/search_figures.py); ``refused`` why
+    the walker's thresholds name no winner (then none is marked).
     """
     data = _plain(data)
     if not isinstance(data, Mapping):
@@ -163,7 +169,7 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
     ranked = rank(entries, metric)
 
     best = data.get("best_strategy")
-    if best is None and ranked and metric_value(ranked[0][1], metric) is not None:
+    if best is None and not refused and ranked and metric_value(ranked[0][1], metric) is not None:
         best = ranked[0][0]
     comparison_rows = [
         {"rank": position, "strategy_name": name, "metric": metric,
@@ -190,7 +196,7 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
     ]
 
     best_stats = next((s for n, s in ranked if n == best), None)
-    best_text = "N/A" if best is None else (
+    best_text = f"none: {fmt.inline(refused)}" if refused else "N/A" if best is None else (
         f"{fmt.inline(str(best))} ({fmt.stat_label(metric)} = "
         f"{fmt.stat_value(metric, metric_value(best_stats, metric))})"
     )
@@ -230,8 +236,36 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
                      "messages": [fmt.cell(m) for m in messages]}
                     for name, (count, messages) in (rejections or {}).items()],
         mismatches=mismatches,
+        search=_search_section(search),
+        refused=fmt.inline(refused) if refused else None,
         **_fingerprint_section([name for name, _ in ranked], fingerprints or {}),
     )
+
+
+def _search_section(search: Mapping[str, Any] | BaseModel | None) -> dict[str, Any] | None:
+    """The rows and the sentence of "Can the winner be trusted?" (None without figures)."""
+    if search is None:
+        return None
+    figures = search if isinstance(search, BaseModel) else SearchFigures.model_validate(search)
+    if not figures.trials:
+        return None
+
+    def number(value: float | None, digits: int = 3) -> str:
+        return "N/A" if value is None else f"{value:.{digits}f}"
+
+    rows = [
+        ("Deflated Sharpe ratio (P[true Sharpe > SR0])", number(figures.deflated_sharpe)),
+        ("Probability of backtest overfitting", number(figures.pbo)
+         + (f" ({figures.pbo_splits:,} splits of {figures.pbo_blocks} blocks)" if figures.pbo is not None else "")),
+        ("Trials (ranked variants)", f"{figures.trials:,}"),
+        ("Days (observations)", f"{figures.days:,}"),
+        ("Winner's Sharpe ratio per day", number(figures.winner_daily_sharpe, 4)),
+        ("SR0: best daily Sharpe of as many unskilled trials", number(figures.expected_max_sharpe, 4)),
+        ("Winner's skew / kurtosis of daily PnL",
+         f"{number(figures.winner_skew, 2)} / {number(figures.winner_kurtosis, 2)}"),
+    ]
+    return {"sentence": fmt.inline(figures.sentence()), "rows": [(k, fmt.cell(v)) for k, v in rows],
+            "missing": [(fmt.cell(k), fmt.cell(v)) for k, v in figures.missing.items()]}
 
 
 CHECKED_STATS = ("total_signals", "win_count", "loss_count", "total_pnl", "avg_pnl", "sharpe_ratio",

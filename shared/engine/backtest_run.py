@@ -14,6 +14,7 @@ import numpy as np
 
 from ..candles import Candles
 from ..coverage import Coverage, check_coverage
+from ..daily_pnl import daily_record
 from ..engine_config import EngineConfig, get_config
 from ..errors import ConfigError
 from ..exchanges.loading import load_candles
@@ -95,6 +96,16 @@ class BacktestRun:
             return statistics_from_arrays(*(np.asarray(self.columns[k], dtype=float) for k in COLUMNS),
                                           rejected=self.core.rejected)
         return compute_statistics(self.closed, rejected=self.core.rejected)
+
+    def daily_pnl(self) -> dict[str, Any]:
+        """The closed signals' PnL per day of the frame, sparse (daily_pnl.py)."""
+        if self.columns is not None:
+            pnl, close_at = self.columns["pnl"], self.columns["close_timestamp"]
+        else:
+            pnl = [c["pnl"]["pnl_percentage"] for c in self.closed]
+            close_at = [c["close_timestamp"] for c in self.closed]
+        return daily_record(np.asarray(pnl, dtype=float), np.asarray(close_at, dtype=np.int64),
+                            *frame_bounds(self.frame))
 
     def fingerprint(self) -> dict[str, Any]:
         """What produced this run's results (see fingerprint.py)."""

@@ -41,11 +41,15 @@ class SweepPlan(BaseModel):
     imports: list[str] = []  # what the pool imports; stored as a hint only, a resume never runs it
     code: dict[str, str] = {}  # strategy -> source hash the sweep ranks (one code version per ranking)
     min_trades: int = 0  # variants with fewer closed signals are listed, not ranked
+    min_dsr: float | None = None  # the winner's floor of deflated Sharpe ratio (WalkerSchema)
+    max_pbo: float | None = None  # the sweep's ceiling of probability of backtest overfitting
     coverage: str = ""  # what the checked candles cover (coverage.Coverage.describe); not stored
 
     def to_redis(self) -> dict[str, str | int]:
         return {"walker_name": self.walker_name, "symbol": self.symbol, "imports": json.dumps(self.imports),
                 "code": json.dumps(self.code), "min_trades": self.min_trades,
+                "min_dsr": "" if self.min_dsr is None else self.min_dsr,
+                "max_pbo": "" if self.max_pbo is None else self.max_pbo,
                 "exchange_name": self.exchange_name, "frame_name": self.frame_name,
                 "metric": self.metric, "chunk_size": self.chunk_size, "total": len(self.variants),
                 "spec": self.variants.to_json()}
@@ -56,7 +60,12 @@ class SweepPlan(BaseModel):
                    exchange_name=fields["exchange_name"], frame_name=fields["frame_name"],
                    metric=fields["metric"], chunk_size=int(fields["chunk_size"]),
                    variants=VariantSpace.from_json(fields["spec"]), imports=json.loads(fields.get("imports", "[]")),
-                   code=json.loads(fields.get("code", "{}")), min_trades=int(fields.get("min_trades", 0)))
+                   code=json.loads(fields.get("code", "{}")), min_trades=int(fields.get("min_trades", 0)),
+                   min_dsr=_optional_float(fields.get("min_dsr")), max_pbo=_optional_float(fields.get("max_pbo")))
+
+
+def _optional_float(text: str | None) -> float | None:
+    return float(text) if text else None
 
 
 def read_plan(r: redis.Redis, run_id: str) -> SweepPlan:

@@ -541,3 +541,74 @@ def test_results_as_a_frame_and_exported_from_redis_by_run_id(farm_url, farm, tm
     assert set(partial["status"]) == {"missing"} and len(partial) == 6
     unknown = cli(farm_url, "walker", "export", "0000000000000000", str(out))
     assert unknown.returncode == 2 and "no sweep '0000000000000000'" in unknown.stderr
+
+
+def _independent_daily(walker_name: str) -> dict[str, list[float]]:
+    """Each variant backtested here, its closed signals' PnL summed per day by hand."""
+    from btfarm.orchestrator.grid import expand
+    from btfarm.shared.frames import frame_bounds
+
+    walker = get_walker(walker_name)
+    exchange, frame = get_exchange(walker.exchange_name), get_frame(walker.frame_name)
+    candles = load_frame_candles(exchange, frame, SYMBOL)
+    start, end = frame_bounds(frame)
+    days = -(-(end - start) // 86_400_000)
+    out = {}
+    for v in expand(walker):
+        run = BacktestRun(get_strategy(v.base), exchange, frame, SYMBOL, candles, params=v.params,
+                          strategy_name=v.strategy_name)
+        daily = [0.0] * days
+        for closed in run.run():
+            daily[min((closed["close_timestamp"] - start) // 86_400_000, days - 1)] += \
+                closed["pnl"]["pnl_percentage"]
+        out[v.strategy_name] = daily
+    return out
+
+
+def test_a_farm_sweep_reports_how_far_its_winner_can_be_trusted(farm_url, tmp_path):
+    """Deflated Sharpe ratio and PBO from the workers' PnL per day equal the same figures
+    computed here from closed signals; the strict walker's thresholds refuse its winner."""
+    import statistics
+
+    from btfarm.shared import overfitting
+    from tests.unit.test_overfitting import _pbo_by_definition
+
+    for _ in Walker.run(SYMBOL, "farm-strict"):
+        pass
+    data = Walker.get_data(SYMBOL, "farm-strict")
+    daily = _independent_daily("farm-strict")
+    ranked = [s.strategy_name for s in data.strategies]
+    sharpes = {n: statistics.mean(daily[n]) / statistics.stdev(daily[n]) for n in ranked}
+    variance = statistics.variance(sharpes.values())
+    sr0 = overfitting.expected_max_sharpe(len(ranked), variance)
+    winner = ranked[0]
+    x = daily[winner]
+    mean = statistics.fmean(x)
+    m2, m3, m4 = (statistics.fmean([(v - mean) ** k for v in x]) for k in (2, 3, 4))
+    skew, kurtosis = m3 / m2 ** 1.5, m4 / m2 ** 2
+    sr = sharpes[winner]
+    dsr = statistics.NormalDist().cdf((sr - sr0) * (len(x) - 1) ** 0.5
+                                      / (1 - skew * sr + (kurtosis - 1) / 4 * sr * sr) ** 0.5)
+    figures = data.search
+    assert (figures.trials, figures.days, figures.winner) == (24, 10, winner)
+    assert figures.trial_sharpe_variance == pytest.approx(variance, rel=1e-6)
+    assert figures.expected_max_sharpe == pytest.approx(sr0, rel=1e-6)
+    assert figures.winner_daily_sharpe == pytest.approx(sr, rel=1e-6)
+    assert figures.deflated_sharpe == pytest.approx(dsr, abs=1e-6)
+    import numpy as np
+    assert figures.pbo == pytest.approx(_pbo_by_definition(np.array([daily[n] for n in ranked]).T, 4))
+    assert figures.pbo_splits == 6 and figures.missing == {}
+    assert {s.strategy_name: s.daily_sharpe for s in data.strategies} == pytest.approx(sharpes, rel=1e-6)
+
+    # min_dsr=0.999 and max_pbo=0: no winner is named, and everyone is told why
+    assert data.best_strategy is None and data.best_metric is None
+    assert data.refused.startswith(f"{winner} is not named the winner: its deflated Sharpe ratio is ")
+    report = Walker.get_report(SYMBOL, "farm-strict")
+    assert "## Can the winner be trusted?" in report and f"- Best: none: {winner}" in report.replace("\\", "")
+    assert "★" not in report
+    frame = data.to_frame()
+    assert frame.set_index("strategy_name").loc[winner, "deflated_sharpe"] == pytest.approx(dsr, abs=1e-6)
+    done = cli(farm_url, "walker", "tests.farm_strategies", "farm-strict", "--symbol", SYMBOL,
+               "--no-dump", timeout=90)
+    assert done.returncode == 1, done.stderr
+    assert "refused:" in done.stderr and "deflated Sharpe ratio" in done.stdout

@@ -1,0 +1,119 @@
+"""The figures that say how far a sweep's winner can be trusted: its deflated Sharpe ratio
+and the sweep's probability of backtest overfitting (shared/overfitting.py), from the
+ranked variants' PnL per day, with a plain sentence of what they mean.
+
+A figure that cannot be computed is None with the reason in ``missing``: never a
+number made up from too little (one trial, a day of data, results without PnL per day).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from btfarm.shared import daily_pnl, overfitting
+
+PBO_MAX_VARIANTS = 20_000  # PBO holds days x variants floats (a year of 20,000: 58 MB)
+
+
+class SearchFigures(BaseModel):
+    """How much the winner owes to the search (see shared/overfitting.py for the definitions)."""
+
+    trials: int = 0  # ranked variants: the N the winner was picked from
+    days: int = 0  # T: days of the frame, each one observation
+    winner: str | None = None
+    winner_daily_sharpe: float | None = None  # mean / std of its PnL per day (percent)
+    winner_skew: float | None = None
+    winner_kurtosis: float | None = None  # Pearson's: 3 for normal returns
+    trial_sharpe_variance: float | None = None  # V: variance of the trials' daily Sharpe ratios
+    expected_max_sharpe: float | None = None  # SR0: the best daily Sharpe N unskilled trials would show
+    deflated_sharpe: float | None = None  # P(the winner's true Sharpe > SR0)
+    pbo: float | None = None  # share of CSCV splits where the in-sample best is at or below the median
+    pbo_splits: int = 0
+    pbo_blocks: int = 0
+    missing: dict[str, str] = {}  # figure -> why it was not computed
+
+    def sentence(self) -> str:
+        """What the figures mean, in one or two plain sentences."""
+        parts = []
+        if self.deflated_sharpe is not None:
+            parts.append(
+                f"After allowing for picking the best of {self.trials} trials, the chance that the winner's "
+                f"true Sharpe ratio beats luck is {self.deflated_sharpe:.1%} (deflated Sharpe ratio).")
+        if self.pbo is not None:
+            parts.append(
+                f"In {self.pbo:.1%} of {self.pbo_splits:,} splits of the {self.days} days into halves, the "
+                "variant best on one half was at or below the median on the other (probability of "
+                "backtest overfitting; noise gives about 50%).")
+        return " ".join(parts) or "No overfitting figure could be computed: " + "; ".join(
+            f"{k}: {v}" for k, v in self.missing.items())
+
+
+def search_figures(ranked: Sequence[tuple[str, dict[str, Any]]], winner: str | None
+                   ) -> tuple[SearchFigures, dict[str, tuple[float | None, float | None]]]:
+    """Figures of the ranked ``(name, record)`` pairs (best first) and, per variant, its
+    (daily Sharpe, deflated Sharpe against the same SR0)."""
+    missing: dict[str, str] = {}
+    figures = SearchFigures(trials=len(ranked), winner=winner)
+    lacking = [name for name, rec in ranked if not rec.get("daily")]
+    if not ranked or lacking:
+        why = (f"{len(lacking)} ranked results carry no PnL per day (made by an older btfarm; "
+               f"first {lacking[0]}): run the walker again" if lacking else "no variant is ranked")
+        figures.missing = {"deflated_sharpe": why, "pbo": why}
+        return figures, {}
+    figures.days = int(ranked[0][1]["daily"]["days"])
+    keep_matrix = 2 <= len(ranked) <= PBO_MAX_VARIANTS
+    series: list[np.ndarray] = []
+    per_variant: dict[str, tuple[float | None, float | None]] = {}
+    sharpes: dict[str, float] = {}
+    winner_series = None
+    for name, rec in ranked:
+        daily = daily_pnl.dense(rec["daily"])
+        sr = overfitting.sharpe(daily)
+        if sr is not None:
+            sharpes[name] = sr
+        if keep_matrix:
+            series.append(daily)
+        if name == winner:
+            winner_series = daily
+    values = np.array(list(sharpes.values()))
+    variance = float(values.var(ddof=1)) if len(values) >= 2 else 0.0
+    figures.trial_sharpe_variance = variance if len(values) >= 2 else None
+    sr0 = overfitting.expected_max_sharpe(len(ranked), variance)
+    figures.expected_max_sharpe = sr0
+    if figures.days < 2:
+        missing["deflated_sharpe"] = f"the frame spans {figures.days} day; a Sharpe ratio per day needs two"
+    elif winner_series is None or winner not in sharpes:
+        missing["deflated_sharpe"] = "no winner with a spread of daily PnL"
+    else:
+        figures.winner_daily_sharpe = sharpes[winner]
+        figures.winner_skew, figures.winner_kurtosis = overfitting.moments(winner_series) or (None, None)
+        figures.deflated_sharpe = _deflated(sharpes[winner], winner_series, sr0, figures.days)
+        if figures.deflated_sharpe is None:
+            missing["deflated_sharpe"] = "the winner's skew and kurtosis leave no positive variance term"
+    for name, rec in ranked:
+        sr = sharpes.get(name)
+        psr = _deflated(sr, daily_pnl.dense(rec["daily"]), sr0, figures.days) if sr is not None else None
+        per_variant[name] = (sr, psr)
+    blocks = overfitting.pbo_blocks(figures.days)
+    if len(ranked) < 2:
+        missing["pbo"] = "one ranked variant: nothing was selected"
+    elif not keep_matrix:
+        missing["pbo"] = (f"{len(ranked)} ranked variants; PBO holds every variant's PnL per day in memory "
+                          f"and is computed up to {PBO_MAX_VARIANTS:,}")
+    elif blocks < overfitting.MIN_PBO_BLOCKS:
+        missing["pbo"] = (f"{figures.days} days give {blocks} blocks of {overfitting.MIN_BLOCK_DAYS} days; "
+                          f"PBO needs {overfitting.MIN_PBO_BLOCKS}: use a longer frame")
+    else:
+        figures.pbo, figures.pbo_splits = overfitting.probability_of_overfitting(np.column_stack(series), blocks)
+        figures.pbo_blocks = blocks
+    figures.missing = missing
+    return figures, per_variant
+
+
+def _deflated(sr: float, daily: np.ndarray, sr0: float, days: int) -> float | None:
+    shape = overfitting.moments(daily)
+    return overfitting.probabilistic_sharpe(sr, sr0, days, *shape) if shape and days >= 2 else None

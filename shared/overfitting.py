@@ -1,0 +1,132 @@
+"""How much a sweep's winner owes to the search that found it.
+
+Two figures, both from each variant's PnL per day (daily_pnl.py):
+
+- The deflated Sharpe ratio (Bailey and Lopez de Prado, "The Deflated Sharpe
+  Ratio", 2014): the probability that the winner's true Sharpe ratio is above
+  the best one N trials of no skill would show by luck, SR0 = sqrt(V) *
+  ((1 - g) Z^-1(1 - 1/N) + g Z^-1(1 - 1/(N e))), where V is the variance of
+  the trials' Sharpe ratios and g the Euler-Mascheroni constant; the
+  probabilistic Sharpe ratio against SR0 corrects for the winner's skew and
+  kurtosis and its T observations.
+- The probability of backtest overfitting (Bailey, Borwein, Lopez de Prado
+  and Zhu, "The Probability of Backtest Overfitting", 2015), by
+  combinatorially symmetric cross-validation: the T days are cut into S
+  blocks; for every way of taking S/2 blocks as in-sample, the variant best in
+  sample is ranked out of sample; PBO is the share of splits where it falls
+  at or below the median (logit of its relative rank <= 0).
+
+Sharpe ratios here are per day, not annualised: mean / sample std of the
+daily PnL (percent), every day of the frame counted, days without a trade
+as 0. Kurtosis is Pearson's (3 for a normal distribution).
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import combinations
+from statistics import NormalDist
+
+import numpy as np
+
+EULER_GAMMA = 0.5772156649015329
+PBO_BLOCKS = 16  # S of the paper's examples: C(16, 8) = 12,870 splits
+MIN_PBO_BLOCKS = 4  # fewer blocks than this give too few splits to mean anything
+MIN_BLOCK_DAYS = 2  # a block needs two days for a standard deviation
+SPLITS_PER_STEP = 64  # splits evaluated together (memory: this x variants x 8 bytes, a few times)
+MIN_STD = 1e-12  # a daily std at or below this gives no Sharpe ratio
+
+_NORMAL = NormalDist()
+
+
+def sharpe(daily: np.ndarray) -> float | None:
+    """Mean / sample std of a daily PnL series; None for fewer than 2 days or no spread."""
+    if len(daily) < 2:
+        return None
+    std = float(np.std(daily, ddof=1))
+    return float(np.mean(daily)) / std if std > MIN_STD else None
+
+
+def moments(daily: np.ndarray) -> tuple[float, float] | None:
+    """(skewness, Pearson kurtosis) of a series, from its central moments; None without spread."""
+    centred = daily - daily.mean()
+    m2 = float(np.mean(centred ** 2))
+    if m2 <= MIN_STD ** 2:
+        return None
+    return float(np.mean(centred ** 3)) / m2 ** 1.5, float(np.mean(centred ** 4)) / m2 ** 2
+
+
+def expected_max_sharpe(n_trials: int, variance: float) -> float:
+    """SR0: the expected maximum Sharpe ratio of ``n_trials`` unskilled trials whose Sharpe
+    ratios vary by ``variance`` (0 for a single trial: nothing was selected)."""
+    if n_trials < 2 or variance <= 0:
+        return 0.0
+    return math.sqrt(variance) * ((1 - EULER_GAMMA) * _NORMAL.inv_cdf(1 - 1 / n_trials)
+                                  + EULER_GAMMA * _NORMAL.inv_cdf(1 - 1 / (n_trials * math.e)))
+
+
+def probabilistic_sharpe(sr: float, benchmark: float, n_obs: int, skew: float, kurtosis: float) -> float | None:
+    """P(true Sharpe > ``benchmark``) for an observed ``sr`` over ``n_obs`` returns with
+    that skew and kurtosis; None where the paper's variance term is not positive."""
+    spread = 1 - skew * sr + (kurtosis - 1) / 4 * sr * sr
+    if n_obs < 2 or spread <= 0:
+        return None
+    return _NORMAL.cdf((sr - benchmark) * math.sqrt(n_obs - 1) / math.sqrt(spread))
+
+
+def deflated_sharpe(sr: float, n_obs: int, n_trials: int, sr_variance: float, skew: float,
+                    kurtosis: float) -> float | None:
+    """The deflated Sharpe ratio: ``probabilistic_sharpe`` against ``expected_max_sharpe``."""
+    return probabilistic_sharpe(sr, expected_max_sharpe(n_trials, sr_variance), n_obs, skew, kurtosis)
+
+
+def pbo_blocks(days: int) -> int:
+    """S for ``days`` of returns: 16, or the largest even number leaving each block two days."""
+    blocks = min(PBO_BLOCKS, days // MIN_BLOCK_DAYS)
+    return blocks - blocks % 2
+
+
+def probability_of_overfitting(returns: np.ndarray, blocks: int | None = None) -> tuple[float, int]:
+    """(PBO, splits) of a days x variants matrix of returns, by CSCV over ``blocks`` (even).
+
+    Sharpe ratios of a split's halves come from each block's sums, so a split costs
+    O(variants), not O(days x variants). Ties in sample go to the variant listed
+    first; out of sample a variant's rank counts those strictly below it plus half
+    the ties, so identical variants sit at the median, not above it."""
+    days, variants = returns.shape
+    blocks = pbo_blocks(days) if blocks is None else blocks
+    if variants < 2 or blocks < MIN_PBO_BLOCKS or blocks % 2:
+        # protocol: a caller's mistake in the arguments of a pure function
+        raise ValueError(f"PBO needs at least 2 variants and an even number of at least {MIN_PBO_BLOCKS} "
+                         f"blocks; got {variants} variants, {blocks} blocks over {days} days")
+    edges = np.linspace(0, days, blocks + 1).astype(int)
+    sums = np.add.reduceat(returns, edges[:-1], axis=0)  # blocks x variants
+    squares = np.add.reduceat(returns * returns, edges[:-1], axis=0)
+    counts = np.diff(edges).astype(float)
+    splits = np.array(list(combinations(range(blocks), blocks // 2)))
+    chosen = np.zeros((len(splits), blocks))
+    chosen[np.arange(len(splits))[:, None], splits] = 1.0
+    at_or_below = 0
+    for start in range(0, len(splits), SPLITS_PER_STEP):
+        inside = chosen[start:start + SPLITS_PER_STEP]
+        in_sharpe = _half_sharpe(inside, sums, squares, counts)
+        out_sharpe = _half_sharpe(1.0 - inside, sums, squares, counts)
+        best = np.argmax(in_sharpe, axis=1)
+        picked = out_sharpe[np.arange(len(best)), best][:, None]
+        rank = (out_sharpe < picked).sum(axis=1) + 0.5 * ((out_sharpe == picked).sum(axis=1) - 1) + 1
+        omega = rank / (variants + 1)
+        at_or_below += int((np.log(omega / (1 - omega)) <= 0).sum())
+    return at_or_below / len(splits), len(splits)
+
+
+def _half_sharpe(inside: np.ndarray, sums: np.ndarray, squares: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Sharpe ratio of every variant over each split's chosen blocks (splits x variants);
+    a variant without spread there scores -inf in sample and out: it never wins a split."""
+    n = (inside @ counts)[:, None]
+    total = inside @ sums
+    mean = total / n
+    var = (inside @ squares - total * mean) / (n - 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = mean / np.sqrt(np.maximum(var, 0.0))
+    out[~(var > MIN_STD ** 2)] = -np.inf
+    return out

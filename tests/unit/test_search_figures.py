@@ -1,0 +1,72 @@
+"""What the search figures refuse to make up, and the walker's thresholds on them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from btfarm.orchestrator import search_figures as sf
+from btfarm.orchestrator.sweep_tally import SweepTally
+from btfarm.shared.variant_space import VariantSpace
+
+
+def _record(daily: list[float] | None, index: int = 0) -> dict:
+    at = [i for i, v in enumerate(daily or []) if v]
+    return {"index": index, "daily": None if daily is None else
+            {"days": len(daily), "at": at, "pnl": [daily[i] for i in at]}}
+
+
+def test_results_without_pnl_per_day_give_no_figure_and_say_why():
+    figures, per_variant = sf.search_figures([("a", _record([1.0, -1.0, 2.0])), ("b", _record(None))], "a")
+    assert figures.deflated_sharpe is None and figures.pbo is None and per_variant == {}
+    assert "1 ranked results carry no PnL per day" in figures.missing["pbo"]
+    assert "No overfitting figure could be computed" in figures.sentence()
+
+
+def test_one_trial_is_not_deflated_and_has_no_pbo():
+    rng = np.random.default_rng(0)
+    figures, per_variant = sf.search_figures([("a", _record(list(rng.normal(0.2, 1, 60))))], "a")
+    assert figures.expected_max_sharpe == 0.0  # nothing was selected
+    assert figures.deflated_sharpe == pytest.approx(per_variant["a"][1])
+    assert figures.pbo is None and "nothing was selected" in figures.missing["pbo"]
+
+
+def test_pbo_is_not_computed_past_its_memory_cap(monkeypatch):
+    monkeypatch.setattr(sf, "PBO_MAX_VARIANTS", 3)
+    rng = np.random.default_rng(1)
+    ranked = [(f"v{i}", _record(list(rng.normal(0, 1, 40)))) for i in range(4)]
+    figures, _ = sf.search_figures(ranked, "v0")
+    assert figures.pbo is None and "computed up to 3" in figures.missing["pbo"]
+    assert figures.deflated_sharpe is not None  # the deflated Sharpe ratio streams: no cap
+
+
+def test_a_short_frame_says_it_is_too_short_for_pbo():
+    rng = np.random.default_rng(2)
+    figures, _ = sf.search_figures([(f"v{i}", _record(list(rng.normal(0, 1, 6)))) for i in range(3)], "v0")
+    assert figures.pbo is None and "use a longer frame" in figures.missing["pbo"]
+
+
+def _tally(**thresholds) -> SweepTally:
+    space = VariantSpace([{"base": "s", "keys": ["n"], "values": [[0, 1, 2]], "declared": {"n": 0}}])
+    tally = SweepTally("w", "SYM", "ex", "fr", "sharpe_ratio", space, "run", 1, min_trades=1, **thresholds)
+    rng = np.random.default_rng(5)
+    for v in space:
+        daily = list(np.round(rng.normal(0.05 * v.index, 1, 40), 6))
+        tally.add({**_record(daily, v.index), "strategy_name": v.strategy_name, "status": "done",
+                   "stats": {"total_signals": 40, "sharpe_ratio": float(v.index), "rejected_signals": 0},
+                   "params": v.params})
+    return tally
+
+
+def test_the_walkers_thresholds_refuse_its_winner_and_only_then():
+    data = _tally().data()
+    assert data.best_strategy == "s[n=2]" and data.refused is None and data.search.pbo is not None
+    strict = _tally(min_dsr=0.9999, max_pbo=0.0)
+    refused = strict.data()
+    assert refused.best_strategy is None and refused.best_metric is None
+    assert refused.refused.startswith("s[n=2] is not named the winner: its deflated Sharpe ratio is ")
+    assert "above the walker's max_pbo=0" in refused.refused or refused.search.pbo == 0.0
+    assert [s.strategy_name for s in refused.strategies] == ["s[n=2]", "s[n=1]", "s[n=0]"]  # still listed
+    assert strict.best is not None  # best-so-far of the progress is the metric's, as before
+    lenient = _tally(min_dsr=0.0, max_pbo=1.0).data()
+    assert lenient.best_strategy == "s[n=2]" and lenient.refused is None
