@@ -117,7 +117,9 @@ def assert_complete_and_equal(data, reference) -> None:
 
 def sweep_under_way(chunk_size: int = CHUNK):
     """The sweep started in the background, once four of its results are in."""
-    Walker.background(SYMBOL, SWEEP, chunk_size=chunk_size)
     inst = Walker._instance(SYMBOL, SWEEP)
-    wait_for(lambda: inst.data is not None and len(inst.data.records) >= 4, 30, "four results")
+    earlier = inst.data  # an earlier test's sweep of this instance, finished: not the one to wait for
+    Walker.background(SYMBOL, SWEEP, chunk_size=chunk_size)
+    wait_for(lambda: inst.data is not None and inst.data is not earlier and len(inst.data.records) >= 4,
+             30, "four results")
     return inst
