@@ -25,7 +25,8 @@ SUMMARY_ROWS = 10  # strategies shown in the final table
 @click.argument("module", required=False)
 @click.argument("walker_name", required=False)
 @click.argument("out", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--symbol", default=DEMO_SYMBOL, show_default=True)
+@click.option("--symbol", default=DEMO_SYMBOL, show_default=True,
+              help="The symbol, or several as A,B,C: one sweep each, ranked across them too.")
 @click.option("--chunk-size", type=click.IntRange(min=1), default=None,
               help="Variants per task (default: chosen so task overhead stays under 3 %).")
 @click.option("--dump/--no-dump", default=True, show_default=True, help="Write the markdown report.")
@@ -92,7 +93,69 @@ def walker(module: str | None, walker_name: str | None, out: Path | None, symbol
         for spec in (module, *imports):
             import_user_module(spec)
             register_imports(spec)
+    symbols = [s.strip() for s in symbol.split(",")]
+    if len(symbols) > 1:
+        _follow_symbols(symbols, walker_name, chunk_size, dump)
+        return
     _follow(Walker.run(symbol, walker_name, chunk_size=chunk_size), symbol, walker_name, dump)
+
+
+def _follow_symbols(symbols: list[str], walker_name: str, chunk_size: int | None, dump: bool) -> None:
+    """``--symbol A,B,C``: one sweep per symbol side by side, one progress bar, then the ranking
+    across symbols and a line per symbol; exit 1 when no variant is comparable on all."""
+    from btfarm.shared import events
+
+    from .walker import Walker
+
+    totals: dict[str, int] = {}
+    with progress_bar() as bar:
+        task = bar.add_task(f"{walker_name} on {len(symbols)} symbols", total=None)
+
+        def on_start(started: dict[str, Any]) -> None:
+            if started["symbol"] in symbols and started["walker_name"] == walker_name:
+                totals[started["symbol"]] = started["total_strategies"]
+                bar.console.print(f"{started['symbol']}: sweep {started['run_id']} (if interrupted: "
+                                  f"btfarm walker resume {started['run_id']})", highlight=False)
+                bar.update(task, total=sum(totals.values()))
+
+        unsubscribe = events.listen_walker_start(on_start)
+        try:
+            done = 0
+            for _ in Walker.run(symbols, walker_name, chunk_size=chunk_size):
+                done += 1
+                bar.update(task, completed=done)
+        except KeyboardInterrupt:
+            Walker.stop(symbols, walker_name)
+            Walker.wait(symbols, walker_name)
+            raise
+        finally:
+            unsubscribe()
+    data = Walker.get_data(symbols, walker_name)
+    console.print(f"{walker_name} on {', '.join(symbols)}: {len(data.ranking)} variants compared across "
+                  f"symbols by the mean {data.metric}, then the worst", highlight=False)
+    for row in data.ranking[:SUMMARY_ROWS]:
+        console.print(f"  {row.rank:>3}  {escape(row.strategy_name)}  mean {_number(row.mean_metric)}  "
+                      f"worst {_number(row.worst_metric)}  wins {row.wins}", highlight=False)
+    for symbol, one in data.per_symbol.items():
+        best = one.best_strategy or (f"none ({one.refused})" if one.refused else "N/A")
+        console.print(f"{symbol}: best {escape(best)}, {one.strategies_tested}/{one.total_strategies} "
+                      f"tested, sweep {one.run_id}", highlight=False)
+        if one.search.trials:
+            console.print(f"  {escape(one.search.brief())}", highlight=False)
+    if data.not_compared:
+        err_console.print(f"[yellow]not compared across symbols ({len(data.not_compared)}):[/]", highlight=False)
+        for name, why in list(data.not_compared.items())[:SUMMARY_ROWS]:
+            err_console.print(f"  {escape(name)}: {escape(why)}", highlight=False)
+    if dump:
+        console.print(f"report: {Walker.dump(symbols, walker_name)}")
+    if not data.ranking:
+        err_console.print(f"[bold red]error:[/] no variant of {escape(walker_name)} is comparable on every "
+                          "symbol", highlight=False)
+        sys.exit(1)
+
+
+def _number(value: float | None) -> str:
+    return "N/A" if value is None else f"{value:.3f}"
 
 
 def _follow(progress, symbol: str, walker_name: str, dump: bool, announce: bool = True) -> None:

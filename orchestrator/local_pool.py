@@ -20,6 +20,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -63,6 +64,36 @@ def pool_imports(walker_name: str, exchange_name: str, frame_name: str,
 def local_slots(settings: Settings) -> int:
     """Pool processes of the embedded default's worker: BTFARM_LOCAL_WORKERS, else one per core."""
     return settings.local_workers or os.cpu_count() or 1
+
+
+_shared: dict[tuple[str, tuple[str, ...]], tuple[LocalPool, int]] = {}  # (url, imports) -> (pool, users)
+_shared_lock = threading.Lock()
+
+
+def acquire(url: str, imports: tuple[str, ...], settings: Settings) -> LocalPool:
+    """The local pool for ``imports``, started by the first sweep that needs it: a walker
+    run on several symbols at once runs its sweeps on one pool, not one pool per symbol
+    (each of a core per process). ``release`` it when the sweep ends."""
+    key = (url, tuple(imports))
+    with _shared_lock:
+        pool, users = _shared.get(key, (None, 0))
+        if pool is None or not pool.alive():
+            pool, users = LocalPool(url, imports, settings=settings).start(), 0
+        _shared[key] = (pool, users + 1)
+        return pool
+
+
+def release(pool: LocalPool) -> None:
+    """One sweep is done with ``pool``; the last one stops it."""
+    key = (pool.url, pool.imports)
+    with _shared_lock:
+        current, users = _shared.get(key, (None, 0))
+        if current is pool and users > 1:
+            _shared[key] = (pool, users - 1)
+            return
+        if current is pool:
+            del _shared[key]
+    pool.stop()
 
 
 class LocalPool:

@@ -6,8 +6,9 @@ the same results from the start instead of starting the work twice.
 
 from __future__ import annotations
 
+import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 
@@ -73,3 +74,31 @@ class RunThread:
     def wait(self, timeout: float | None = None) -> bool:
         self.thread.join(timeout)
         return not self.thread.is_alive()
+
+
+def follow_all(tasks: Sequence[RunThread]) -> Iterator[Any]:
+    """The items of every task as they arrive, interleaved; once all have ended, the first
+    error any raised (each task runs to its end whatever another does)."""
+    arrived: queue.Queue[tuple[bool, Any]] = queue.Queue()
+
+    def pump(task: RunThread) -> None:
+        try:
+            for item in task.follow():
+                arrived.put((True, item))
+        except BaseException as exc:  # handed to the reader below, after the others end
+            arrived.put((False, exc))
+            return
+        arrived.put((False, None))
+
+    for task in tasks:
+        threading.Thread(target=pump, args=(task,), name=f"btfarm-follow-{task.name}", daemon=True).start()
+    ended, error = 0, None
+    while ended < len(tasks):
+        is_item, value = arrived.get()
+        if is_item:
+            yield value
+            continue
+        ended += 1
+        error = error or value
+    if error is not None:
+        raise error

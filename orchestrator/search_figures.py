@@ -36,6 +36,14 @@ class SearchFigures(BaseModel):
     pbo_blocks: int = 0
     missing: dict[str, str] = {}  # figure -> why it was not computed
 
+    def brief(self) -> str:
+        """Both figures in a few words (``sentence`` says what they mean)."""
+        def shown(value: float | None) -> str:
+            return "N/A" if value is None else f"{value:.3f}"
+
+        return (f"deflated Sharpe ratio {shown(self.deflated_sharpe)}, probability of backtest overfitting "
+                f"{shown(self.pbo)} ({self.trials} trials, {self.days} days)")
+
     def sentence(self) -> str:
         """What the figures mean, in one or two plain sentences."""
         parts = []

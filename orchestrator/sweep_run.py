@@ -31,7 +31,7 @@ from btfarm.workers import app as celery_app
 from btfarm.workers import candle_cache
 from btfarm.workers.app import configure
 
-from . import fanout
+from . import fanout, local_pool
 from .chunk_watch import ChunkWatch
 from .collect import Collector, blocking_client, collect, release_blocking
 from .grid import expand
@@ -125,8 +125,7 @@ def produce(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> N
     sweep.coverage = plan.coverage  # checked when the plan was made
     try:
         if settings.embedded:
-            pool = LocalPool(embedded_server(settings.state_dir).url,
-                             tuple(plan.imports), settings=settings).start()
+            pool = local_pool.acquire(embedded_server(settings.state_dir).url, tuple(plan.imports), settings)
         blocking = blocking_client(settings)  # BLPOP holds its connection; a client of its own
         configure(settings)
         try:
@@ -205,7 +204,7 @@ def produce(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> N
             if blocking is not None:  # after an error it may hold half a reply: never reused
                 release_blocking(settings, blocking) if clean else blocking.close()
             if pool is not None:
-                pool.stop()
+                local_pool.release(pool)
     if sweep.stopped:
         inst.stop_event.set()
     if events.has_listeners("walker_complete"):

@@ -1,5 +1,9 @@
-"""``Walker``: compare a walker's strategies (and sweep variants) on one symbol,
+"""``Walker``: compare a walker's strategies (and sweep variants) on one symbol or several,
 fanned out as Celery tasks over the farm's workers (SEMANTICS.md 5 and 7).
+
+Given a list of symbols, every method works on one sweep per symbol, each with its
+own run id, plan, stop flag and resume, run side by side (on one local pool when
+embedded); ``get_data`` adds the ranking across symbols (symbols_data.py).
 
 This module is the public surface; the pieces live beside it:
 ``sweep_run`` (the checks, then one sweep from start to end), ``sweep_tally``
@@ -37,40 +41,96 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from btfarm.shared.errors import NotFoundError
+from btfarm.shared.errors import AlreadyRunningError, NotFoundError, UsageError
 from btfarm.shared.store import sweep_plan
 from btfarm.shared.store.sweep_plan import SweepPlan
 
 from .instances import Instance, InstanceUtils
-from .reports.dump import FORMATS, dump_bundle
+from .reports.dump import FORMATS, dump_bundle, report_path
 from .reports.render import render_walker
+from .reports.symbols_report import render_walker_symbols
 from .reports.walker_pictures import walker_pictures
-from .run_thread import RunThread
+from .run_thread import RunThread, follow_all
 from .state_client import state
 from .sweep_run import new_plan, produce, resumable_plan
 from .sweep_tally import SweepTally
+from .symbols_data import SymbolsData, symbols_data
 from .walker_data import WalkerData, WalkerProgress
 
 PNL_TABLES = 10  # strategies whose closed signals the report lists (the best, by the metric)
 
 log = logging.getLogger("btfarm.walker")
+Symbols = str | Sequence[str]  # one symbol, or a list: one sweep per symbol
+
+
+def symbol_list(symbol: Sequence[str], needed_by: str) -> list[str]:
+    """The symbols of a list argument, checked: non-empty strings, none twice."""
+    symbols = list(symbol)
+    if not symbols or not all(isinstance(s, str) and s.strip() for s in symbols):
+        raise UsageError(f"{needed_by}: symbol must be a symbol or a non-empty list of symbols, "
+                         f"got {symbol!r}")
+    repeated = sorted({s for s in symbols if symbols.count(s) > 1})
+    if repeated:
+        raise UsageError(f"{needed_by}: symbol {', '.join(repeated)} is listed twice; list each once")
+    return symbols
+
+
+def _file_part(symbol: str) -> str:
+    """A symbol as part of a file name (BTC/USDT -> BTC-USDT)."""
+    return "".join(c if c.isalnum() or c in "._-" else "-" for c in symbol)
 
 
 class WalkerUtils(InstanceUtils):
     mode = "walker"
 
-    def run(self, symbol: str, walker_name: str, chunk_size: int | None = None) -> Iterator[WalkerProgress]:
+    def run(self, symbol: Symbols, walker_name: str, chunk_size: int | None = None) -> Iterator[WalkerProgress]:
         """Progress after each variant; a second concurrent call joins the running one.
+        With a list of symbols, the progress of every symbol's sweep, interleaved
+        (``WalkerProgress.symbol`` says whose).
 
-        Everything is checked (names, grids, the data's coverage) and the sweep
-        started before this returns, so a mistake fails here, not at the first ``next``."""
+        Everything is checked (names, grids, the data's coverage on every symbol) and the
+        sweeps started before this returns, so a mistake fails here, not at the first ``next``."""
+        if not isinstance(symbol, str):
+            return follow_all([t for _, t in self._launch_many(symbol, walker_name, chunk_size, "Walker.run")])
         _, task = self._launch(symbol, walker_name, chunk_size, "Walker.run")
         return task.follow()
 
-    def background(self, symbol: str, walker_name: str, chunk_size: int | None = None) -> Callable[[], None]:
+    def background(self, symbol: Symbols, walker_name: str, chunk_size: int | None = None) -> Callable[[], None]:
         """Run without blocking; errors go to ``listen_exit``. Returns a cancel function."""
+        if not isinstance(symbol, str):
+            cancels = [self._background(task, inst) for inst, task in
+                       self._launch_many(symbol, walker_name, chunk_size, "Walker.background")]
+            return lambda: [cancel() for cancel in cancels] and None
         inst, task = self._launch(symbol, walker_name, chunk_size, "Walker.background")
         return self._background(task, inst)
+
+    def _launch_many(self, symbol: Sequence[str], walker_name: str, chunk_size: int | None,
+                     needed_by: str) -> list[tuple[Instance, RunThread]]:
+        """One sweep per symbol: every symbol's plan made (and so checked) and claimed before
+        any starts; a symbol already running here is joined."""
+        symbols = symbol_list(symbol, needed_by)
+        plans = {s: new_plan(s, walker_name, chunk_size, needed_by) for s in symbols
+                 if (task := self._instance(s, walker_name).task) is None or task.finished}
+        claimed: list[SweepPlan] = []
+        try:
+            for plan in plans.values():
+                sweep_plan.claim(state(), plan)
+                claimed.append(plan)
+        except AlreadyRunningError:
+            for plan in claimed:  # nothing started: the symbols claimed so far are free again
+                sweep_plan.release_claim(state(), plan)
+            raise
+        out = []
+        for s in symbols:
+            inst = self._instance(s, walker_name)
+            if s not in plans:
+                out.append((inst, inst.task))
+                continue
+            plan = plans[s]
+            context = {"exchange_name": plan.exchange_name, "frame_name": plan.frame_name}
+            out.append((inst, self._start_or_join(
+                inst, context, lambda i, t, plan=plan: produce(i, t, plan, resume=False))))
+        return out
 
     def resume(self, run_id: str) -> Iterator[WalkerProgress]:
         """Finish the sweep ``run_id`` (an interrupted one, or one whose orchestrator
@@ -97,10 +157,17 @@ class WalkerUtils(InstanceUtils):
         context = {"exchange_name": plan.exchange_name, "frame_name": plan.frame_name}
         return inst, self._start_or_join(inst, context, lambda i, t: produce(i, t, plan, resume=True))
 
-    def wait(self, symbol: str, walker_name: str, timeout: float | None = None) -> bool:
-        """Block until the instance's run ends; True when it has."""
+    def wait(self, symbol: Symbols, walker_name: str, timeout: float | None = None) -> bool:
+        """Block until the instance's run ends (every symbol's, given a list); True when it has."""
+        if not isinstance(symbol, str):
+            return all([self.wait(s, walker_name, timeout) for s in symbol_list(symbol, "Walker.wait")])
         inst = self._instance(symbol, walker_name)
         return inst.task is None or inst.task.wait(timeout)
+
+    def stop(self, symbol: Symbols, name: str) -> None:
+        """Ask the run to stop (every symbol's, given a list), here or in any other process."""
+        for s in [symbol] if isinstance(symbol, str) else symbol_list(symbol, "Walker.stop"):
+            super().stop(s, name)
 
     def _launch(self, symbol: str, walker_name: str, chunk_size: int | None,
                 needed_by: str) -> tuple[Instance, RunThread]:
@@ -122,11 +189,19 @@ class WalkerUtils(InstanceUtils):
                               f"(needed by {needed_by}); call Walker.run or Walker.background first")
         return inst.data
 
-    def get_data(self, symbol: str, walker_name: str) -> WalkerData:
+    def get_data(self, symbol: Symbols, walker_name: str) -> WalkerData | SymbolsData:
+        """The ranked result; given a list of symbols, each one's and the ranking across them."""
+        if not isinstance(symbol, str):
+            return symbols_data(walker_name, {s: self.get_data(s, walker_name)
+                                              for s in symbol_list(symbol, "Walker.get_data")})
         return self._sweep_of(symbol, walker_name, "Walker.get_data").data()
 
-    def get_report(self, symbol: str, walker_name: str, columns: Sequence[Any] | None = None,
+    def get_report(self, symbol: Symbols, walker_name: str, columns: Sequence[Any] | None = None,
                    pnl_columns: Sequence[Any] | None = None, top_n: int | None = None) -> str:
+        """The markdown report; given a list of symbols, the ranking across them and a line
+        per symbol (``dump`` writes each symbol's own report beside it)."""
+        if not isinstance(symbol, str):
+            return render_walker_symbols(self.get_data(symbol, walker_name), top_n=top_n)
         sweep = self._sweep_of(symbol, walker_name, "Walker.get_report")
         return self._report(sweep, columns, pnl_columns, top_n)[0]
 
@@ -151,10 +226,27 @@ class WalkerUtils(InstanceUtils):
              top_n: int | None = None, formats: Sequence[str] = FORMATS) -> Path:
         """Write the report, its pictures (a heatmap per pair of swept parameters, the
         metric's distribution, the best equity curves) and its HTML twin; default
-        ``./dump/walker/{walker_name}.md``."""
+        ``./dump/walker/{walker_name}.md``. Given a list of symbols, that file holds the ranking
+        across them and links each symbol's own report, ``{walker_name}.{SYMBOL}.md`` beside it."""
+        if not isinstance(symbol, str):
+            return self._dump_symbols(symbol, walker_name, path, columns, pnl_columns, top_n, formats)
         sweep = self._sweep_of(symbol, walker_name, "Walker.dump")
         return dump_bundle(lambda stem: self._report(sweep, columns, pnl_columns, top_n, stem),
                            "walker", walker_name, path, formats)
+
+
+    def _dump_symbols(self, symbol: Sequence[str], walker_name: str, path, columns, pnl_columns,
+                      top_n, formats) -> Path:
+        symbols = symbol_list(symbol, "Walker.dump")
+        data = self.get_data(symbols, walker_name)
+        target = report_path("walker", walker_name, path)
+        links = {}
+        for s in symbols:
+            own = target.parent / f"{target.stem}.{_file_part(s)}.md"
+            written = self.dump(s, walker_name, own, columns, pnl_columns, top_n, formats)
+            links[s] = written.name
+        return dump_bundle(lambda stem: (render_walker_symbols(data, links, top_n), {}),
+                           "walker", walker_name, target, formats)
 
 
 Walker = WalkerUtils()

@@ -136,6 +136,13 @@ def claim(r: redis.Redis, plan: SweepPlan) -> None:
         f"`btfarm stop walker {plan.symbol} {plan.walker_name}`, or run this one when it ends")
 
 
+def release_claim(r: redis.Redis, plan: SweepPlan) -> None:
+    """Give back a claim ``plan`` took but will not run (another symbol of its run was refused)."""
+    key = keys.walker_owner(plan.walker_name, plan.symbol)
+    if r.get(key) == plan.run_id:  # only its own: another run may have claimed since
+        r.delete(key)
+
+
 def hold_lease(r: redis.Redis, run_id: str, attempt: int, walker_name: str, symbol: str) -> None:
     """Renew the lease (workers drop this sweep's chunks once it lapses) and the claim."""
     pipe = r.pipeline(transaction=False)

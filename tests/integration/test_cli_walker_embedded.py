@@ -45,6 +45,25 @@ def test_btfarm_walker_runs_the_demo_sweep_embedded_and_leaves_no_process(tmp_pa
     assert _processes_under(tmp_path) == []
 
 
+def test_btfarm_walker_on_three_symbols_shares_one_local_pool_and_ranks_across_them(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
+    env.update({"PYTHONPATH": str(REPO), "COLUMNS": "200", "BTFARM_LOCAL_WORKERS": "2"})
+    done = subprocess.run([sys.executable, "-m", "btfarm.orchestrator.cli", "walker", "--symbol",
+                           "BTCUSDT,ETHUSDT,SOLUSDT"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=100)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "75/75" in done.stderr  # one bar over the three sweeps
+    assert "24 variants compared across symbols by the mean sharpe_ratio" in done.stdout
+    for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):
+        assert f"{symbol}: best " in done.stdout and f"{symbol}: sweep " in done.stderr
+        assert (tmp_path / "dump" / "walker" / f"demo-sweep.{symbol}.md").exists()
+    report = (tmp_path / "dump" / "walker" / "demo-sweep.md").read_text()
+    assert "## Across symbols" in report and "[ETHUSDT](demo-sweep.ETHUSDT.md)" in report
+    # the three sweeps ran side by side on one pool (each log file is one pool started)
+    assert len(list((tmp_path / ".btfarm" / "workers").glob("btfarm-local-*.log"))) == 1
+    assert _processes_under(tmp_path) == []
+
+
 def test_a_local_pool_that_cannot_start_fails_the_run_with_its_reason(tmp_path, monkeypatch):
     from btfarm.orchestrator import Walker
     from btfarm.orchestrator.state_client import reset_state

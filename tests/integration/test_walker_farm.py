@@ -56,16 +56,16 @@ def farm_url(farm, monkeypatch, tmp_path) -> Iterator[str]:
     yield from use_farm(farm["url"], monkeypatch, tmp_path)
 
 
-def in_process_stats(walker_name: str) -> dict[str, dict]:
+def in_process_stats(walker_name: str, symbol: str = SYMBOL) -> dict[str, dict]:
     """Every variant of the walker backtested here, as JSON statistics."""
     from btfarm.orchestrator.grid import expand
 
     walker = get_walker(walker_name)
     exchange, frame = get_exchange(walker.exchange_name), get_frame(walker.frame_name)
-    candles = load_frame_candles(exchange, frame, SYMBOL)
+    candles = load_frame_candles(exchange, frame, symbol)
     out = {}
     for v in expand(walker):
-        run = BacktestRun(get_strategy(v.base), exchange, frame, SYMBOL, candles, params=v.params,
+        run = BacktestRun(get_strategy(v.base), exchange, frame, symbol, candles, params=v.params,
                           strategy_name=v.strategy_name)
         out[v.strategy_name] = json.loads(json.dumps(
             compute_statistics(run.run()).model_dump(mode="json")))
@@ -612,3 +612,52 @@ def test_a_farm_sweep_reports_how_far_its_winner_can_be_trusted(farm_url, tmp_pa
                "--no-dump", timeout=90)
     assert done.returncode == 1, done.stderr
     assert "refused:" in done.stderr and "deflated Sharpe ratio" in done.stdout
+
+
+def test_a_walker_on_two_symbols_runs_a_sweep_each_and_ranks_across_them(farm_url):
+    from btfarm.orchestrator.state_client import state
+    from btfarm.shared.store import keys
+
+    other = "ETHUSDT"
+    progress = list(Walker.run([SYMBOL, other], "farm-sweep"))
+    assert sorted(p.symbol for p in progress) == [SYMBOL] * 25 + [other] * 25
+    data = Walker.get_data([SYMBOL, other], "farm-sweep")
+    assert data.symbols == [SYMBOL, other]
+    # each symbol is a sweep of its own: its own run id and plan, equal to its backtests here
+    for symbol in (SYMBOL, other):
+        one = data.per_symbol[symbol]
+        assert one == Walker.get_data(symbol, "farm-sweep")
+        assert Walker.plan_of(one.run_id).symbol == symbol
+        expected = in_process_stats("farm-sweep", symbol)
+        assert {s.strategy_name: s.stats.model_dump(mode="json") for s in one.strategies} \
+            == {n: s for n, s in expected.items() if s["total_signals"]}
+    assert data.per_symbol[SYMBOL].run_id != data.per_symbol[other].run_id
+    # the ranking across symbols, computed here from the two tables
+    metric = {s: {r.strategy_name: r.metric_value for r in data.per_symbol[s].strategies} for s in data.symbols}
+    common = [n for n in data.per_symbol[SYMBOL].variants if all(n in metric[s] for s in data.symbols)]
+    complete = [n for n in common if all(metric[s][n] is not None for s in data.symbols)]
+    assert len(complete) >= 10  # enough trades for a Sharpe ratio on both symbols
+    expected_rows = sorted(((sum(metric[s][n] for s in data.symbols) / 2, min(metric[s][n] for s in data.symbols),
+                             n) for n in complete), key=lambda row: (-row[0], -row[1], common.index(row[2])))
+    expected_rows += [(None, None, n) for n in common if n not in complete]  # no mean: last, in walker order
+    assert [(r.mean_metric, r.worst_metric, r.strategy_name) for r in data.ranking] == pytest.approx(expected_rows)
+    assert [r.wins for r in data.ranking] == [sum(data.per_symbol[s].best_strategy == r.strategy_name
+                                                  for s in data.symbols) for r in data.ranking]
+    assert data.best_strategy == data.ranking[0].strategy_name
+    assert len(data.to_frame()) == 50 and set(data.to_frame()["symbol"]) == {SYMBOL, other}
+    assert "## Across symbols" in Walker.get_report([SYMBOL, other], "farm-sweep")
+
+    # a symbol another run holds refuses the whole call, and frees what it claimed
+    client = state()
+    client.set(keys.walker_owner("farm-sweep", other), "someone-else", ex=60)
+    try:
+        with pytest.raises(AlreadyRunningError, match="someone-else"):
+            Walker.run([SYMBOL, other], "farm-sweep")
+        assert client.get(keys.walker_owner("farm-sweep", SYMBOL)) is None
+    finally:
+        client.delete(keys.walker_owner("farm-sweep", other))
+
+    done = cli(farm_url, "walker", "tests.farm_strategies", "farm-sweep", "--symbol", f"{SYMBOL},{other}",
+               "--no-dump", timeout=90)
+    assert done.returncode == 0, done.stderr
+    assert f"farm-sweep on {SYMBOL}, {other}: {len(data.ranking)} variants compared" in done.stdout
