@@ -6,6 +6,8 @@ untimed warm-up walker (start-up excluded, as for vectorbt's warm figure),
 then RUNS timed walker runs, and prints a JSON line like engines.py. Case
 "year1000" and "year10k" (1,000 and 10,000 variants over bench/data/SIMUSDT.parquet)
 are timed once, start-up included: from spawning the workers to the last result.
+Case "search200" is a TPE search of 200 trials on the 30 days; each run (warm-up
+included) is a new study with a seed of its own.
 Everything started is stopped by PID.
 """
 
@@ -150,7 +152,11 @@ def main() -> None:
         names = start_workers(workers, port, env, logdir, "bench", procs)
         wait_for_workers(app, names, started, logdir)
 
+        seeds = iter(range(1_000_000))
+
         def once() -> list[int]:
+            if case in farm_strategies.SEARCH_CASES:
+                farm_strategies.add_search_walker(case, next(seeds))
             for _ in Walker.run("SIMUSDT", case):
                 pass
             data = Walker.get_data("SIMUSDT", case)
@@ -183,7 +189,7 @@ def _variant_order(case: str):
     import farm_strategies
     from cases import CASES
 
-    order = CASES.get(case) or farm_strategies.YEAR_CASES[case]
+    order = CASES.get(case) or farm_strategies.YEAR_CASES.get(case, [])  # a search's trials: in trial order
     index = {f"sma[fast={f},slow={s}]": i for i, (f, s) in enumerate(order)}
     return lambda name: index.get(name, len(index))
 

@@ -15,6 +15,7 @@ from btfarm.shared.demo import sma_cross_signal, sma_cross_signals  # noqa: E402
 from btfarm.shared.exchanges import csv_exchange  # noqa: E402
 from btfarm.shared.registry import add_exchange, add_frame, add_strategy, add_walker  # noqa: E402
 from btfarm.shared.schemas import sweep  # noqa: E402
+from btfarm.shared.search_space import search  # noqa: E402
 
 YEAR_DATA = HERE / "data" / "SIMUSDT.parquet"  # made by bench/make_year.py
 YEAR1000 = [(f, s) for f in range(2, 52) for s in range(55, 155, 5)]  # 50 x 20 = 1,000 variants
@@ -26,6 +27,18 @@ add_frame(frame_name="sim-30d", interval="1m", start_date="2025-01-01T00:00:00Z"
           end_date="2025-01-30T23:59:00Z", override=True)
 add_strategy(strategy_name="sma", interval="5m", get_signal=sma_cross_signal, get_signals=sma_cross_signals,
              params={"fast": 10, "slow": 30}, override=True)
+SEARCH_CASES = {"search200": 200}  # trials of a TPE search over the year1000 grid's ranges, on sim-30d
+
+
+def add_search_walker(case: str, seed: int) -> None:
+    """The search case with its own seed: each timed run is a new study, not a resumed one."""
+    add_walker(walker_name=case, exchange_name="sim", frame_name="sim-30d", metric="total_pnl",
+               strategies=[search("sma", n_trials=SEARCH_CASES[case], seed=seed, fast=(2, 51), slow=(55, 154))],
+               override=True)
+
+
+for case in SEARCH_CASES:
+    add_search_walker(case, 0)
 for case, variants in CASES.items():
     add_walker(walker_name=case, exchange_name="sim", frame_name="sim-30d", metric="total_pnl",
                strategies=[sweep("sma", fast=[f], slow=[s]) for f, s in variants], override=True)

@@ -4,7 +4,8 @@
     python bench/run.py                # all cases, several runs each (takes minutes)
     python bench/run.py --quick        # one run per peer, for a smoke check
 
-Cases (../shared/data/README.md): single = (10,30); walker8; grid53. Each
+Cases (../shared/data/README.md): single = (10,30); walker8; grid53; search200 (a
+200-trial TPE search, on the farm engines). Each
 (engine, case) runs in its own process (peak RSS is that engine's own), each
 several times; figures are medians with min-max. A candle-eval is one
 1-minute candle of one variant. Results: bench/results/bench.json and .md.
@@ -29,8 +30,8 @@ from cases import CANDLES, CASES  # noqa: E402
 PLAN = {  # engine -> cases it runs
     "btfarm-event": ["single", "walker8"],
     "btfarm-vector": ["single", "walker8", "grid53"],
-    "btfarm-farm-1": ["walker8", "grid53", "year1000"],
-    "btfarm-farm-2": ["walker8", "grid53", "year1000", "year10k"],
+    "btfarm-farm-1": ["walker8", "grid53", "search200", "year1000"],
+    "btfarm-farm-2": ["walker8", "grid53", "search200", "year1000", "year10k"],
     "backtesting.py": ["single", "walker8", "grid53"],
     "vectorbt": ["single", "walker8", "grid53"],
     "raptorbt": ["single", "walker8", "grid53", "year1000"],
@@ -38,6 +39,7 @@ PLAN = {  # engine -> cases it runs
 PEERS = ("backtesting.py", "vectorbt", "raptorbt")
 FARMS = ("btfarm-farm-1", "btfarm-farm-2")
 YEAR_CASES = ("year1000", "year10k")  # over bench/data/SIMUSDT.parquet (bench/make_year.py)
+SEARCH_CASES = ("search200",)  # a TPE search of 200 trials on the 30 days (bench/farm_strategies.py)
 FARM_ROUNDS = 3  # farm-1 and farm-2 take turns, so a slow spell of the machine hits both alike
 OPTIONAL = {"backtesting.py": "backtesting", "vectorbt": "vectorbt", "raptorbt": "raptorbt"}  # engine -> module it needs
 
@@ -87,7 +89,7 @@ def summarise(result: dict) -> dict:
 def ratios(rows: list[dict]) -> list[str]:
     lines = []
     by = {(r["engine"], r["case"]): r for r in rows if "error" not in r}
-    for case in [*CASES, *YEAR_CASES]:
+    for case in [*CASES, *SEARCH_CASES, *YEAR_CASES]:
         ours = [r for (e, c), r in by.items() if c == case and e.startswith("btfarm")]
         for peer in PEERS:
             theirs = by.get((peer, case))
@@ -99,6 +101,12 @@ def ratios(rows: list[dict]) -> list[str]:
         one, two = by.get(("btfarm-farm-1", case)), by.get(("btfarm-farm-2", case))
         if one and two:
             lines.append(f"{case}: 2 workers vs 1: {one['median_seconds'] / two['median_seconds']:.2f}x")
+    for engine in FARMS:
+        grid, found = by.get((engine, "grid53")), by.get((engine, "search200"))
+        if grid and found:
+            lines.append(f"search200 on {engine}: {found['median_seconds']:.2f} s for 200 trials, "
+                         f"{found['median_seconds'] / 200 * 1000:.1f} ms a trial (grid53: "
+                         f"{grid['median_seconds'] / 53 * 1000:.1f} ms a variant)")
     return lines
 
 
@@ -133,8 +141,8 @@ def main() -> None:
     parser.add_argument("--peer-runs", type=int, default=3, help="timed runs per peer and case")
     parser.add_argument("--quick", action="store_true", help="2 btfarm runs, 1 peer run")
     parser.add_argument("--engines", default=",".join(PLAN), help="comma-separated subset of " + ",".join(PLAN))
-    parser.add_argument("--cases", default=",".join([*CASES, "year1000"]),
-                        help="comma-separated subset of " + ",".join([*CASES, *YEAR_CASES])
+    parser.add_argument("--cases", default=",".join([*CASES, *SEARCH_CASES, "year1000"]),
+                        help="comma-separated subset of " + ",".join([*CASES, *SEARCH_CASES, *YEAR_CASES])
                         + " (year10k, ~2 minutes, only when named)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()

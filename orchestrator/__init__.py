@@ -77,6 +77,7 @@ from btfarm.shared.registry import (
     list_walkers,
 )
 from btfarm.shared.schemas import sweep
+from btfarm.shared.search_space import search
 
 from .backtest import Backtest, BacktestData
 from .live import Live, LiveData
@@ -164,5 +165,6 @@ __all__ = [
     "reset_config",
     "set_config",
     "sweep",
+    "search",
     "synthetic_exchange",
 ]

@@ -19,7 +19,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from btfarm.shared.errors import SchemaError, did_you_mean
+from btfarm.shared.errors import SchemaError, UsageError, did_you_mean
 from btfarm.shared.registry import get_risk, get_strategy, registry
 from btfarm.shared.schemas import Sweep, WalkerSchema
 from btfarm.shared.variant_space import VariantSpace, variant_name
@@ -31,6 +31,9 @@ NAMES_CHECKED_AT_ONCE = 100_000  # above this, items are compared value set by v
 
 def expand(walker: WalkerSchema, needed_by: str = "Walker.run") -> VariantSpace:
     """Every variant of ``walker`` in its listed order; raises SchemaError or NotRegisteredError."""
+    if walker.search is not None:
+        raise UsageError(f"walker {walker.walker_name!r} is a search: its trials are proposed as it runs, "
+                         "so it has no variants to list beforehand (Walker.run runs it, on one symbol)")
     items: list[dict[str, Any]] = []
     for entry in walker.strategies:
         if isinstance(entry, Sweep):

@@ -56,6 +56,9 @@ class SweepTally:
         self.interrupted: str | None = None  # why the sweep ended without every result
         self._done = 0  # records with status "done" (counted as they come: a sweep asks per result)
         self._adds = 0  # records added: the figures are computed again only after one
+        self.search_trials: list[tuple[int, str]] = []  # a search's (trial number, variant), in order
+        self.search_spec = ""  # a search's sampler, space and study (search_run.py)
+        self.search_note = ""  # why a search ended before n_trials ran
         self._timed = [0.0, 0]  # seconds and count of the done variants' run times
 
     @property
@@ -143,7 +146,8 @@ class SweepTally:
             frame_name=self.frame_name, metric=self.metric, total_strategies=len(self.variants),
             strategies_tested=len(finished), best_strategy=best[0] if best else None,
             best_metric=best[1] if best else None, search=figures, refused=refused,
-            min_dsr=self.min_dsr, max_pbo=self.max_pbo,
+            min_dsr=self.min_dsr, max_pbo=self.max_pbo, search_trials=list(self.search_trials),
+            search_spec=self.search_spec, search_note=self.search_note,
             strategies=[RankedStrategy(rank=i, strategy_name=name, stats=stats,
                                        metric_value=metric_value(stats, self.metric),
                                        params=by_name[name].get("params"),

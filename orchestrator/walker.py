@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from btfarm.shared.errors import AlreadyRunningError, NotFoundError, UsageError
+from btfarm.shared.registry import get_walker
 from btfarm.shared.store import sweep_plan
 from btfarm.shared.store.sweep_plan import SweepPlan
 
@@ -51,6 +52,8 @@ from .reports.render import render_walker
 from .reports.symbols_report import render_walker_symbols
 from .reports.walker_pictures import walker_pictures
 from .run_thread import RunThread, follow_all
+from .search_run import claim as claim_search
+from .search_run import new_search, produce_search, trials_walker
 from .state_client import state
 from .sweep_run import new_plan, produce, resumable_plan
 from .sweep_tally import SweepTally
@@ -168,6 +171,7 @@ class WalkerUtils(InstanceUtils):
         """Ask the run to stop (every symbol's, given a list), here or in any other process."""
         for s in [symbol] if isinstance(symbol, str) else symbol_list(symbol, "Walker.stop"):
             super().stop(s, name)
+            super().stop(s, trials_walker(name))  # a search's running batch (a harmless flag otherwise)
 
     def _launch(self, symbol: str, walker_name: str, chunk_size: int | None,
                 needed_by: str) -> tuple[Instance, RunThread]:
@@ -175,6 +179,12 @@ class WalkerUtils(InstanceUtils):
         running = inst.task
         if running is not None and not running.finished:  # this process runs it: join
             return inst, running
+        walker = get_walker(walker_name, needed_by)
+        if walker.search is not None:
+            plan = new_search(walker, symbol, chunk_size, needed_by)
+            claim_search(plan)
+            context = {"exchange_name": walker.exchange_name, "frame_name": walker.frame_name}
+            return inst, self._start_or_join(inst, context, lambda i, t: produce_search(self, i, t, plan))
         plan = new_plan(symbol, walker_name, chunk_size, needed_by)
         sweep_plan.claim(state(), plan)  # another process runs it: refused, naming its run id
         context = {"exchange_name": plan.exchange_name, "frame_name": plan.frame_name}
@@ -219,7 +229,8 @@ class WalkerUtils(InstanceUtils):
             pnl_columns=pnl_columns, top_n=top_n, unfinished=data.unfinished,
             fingerprints=data.fingerprints, run_id=data.run_id, unranked=data.unranked,
             rejections=data.rejections, recomputed=recomputed, min_trades=data.min_trades,
-            coverage=data.coverage, pictures=links, search=data.search, refused=data.refused), files
+            coverage=data.coverage, pictures=links, search=data.search, refused=data.refused,
+            trials=data.search_trials, search_spec=data.search_spec, search_note=data.search_note), files
 
     def dump(self, symbol: str, walker_name: str, path: str | Path | None = None,
              columns: Sequence[Any] | None = None, pnl_columns: Sequence[Any] | None = None,

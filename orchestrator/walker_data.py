@@ -73,6 +73,9 @@ class WalkerData(BaseModel):
     refused: str | None = None  # why the walker's min_dsr or max_pbo refused its winner (best is then None)
     min_dsr: float | None = None
     max_pbo: float | None = None
+    search_trials: list[tuple[int, str]] = []  # a search's (Optuna trial number, variant) in trial order
+    search_spec: str = ""  # a search's sampler, space and study; empty for a grid
+    search_note: str = ""  # why a search ended before n_trials ran
 
     def to_frame(self):
         """One row per variant: parameters as columns, every statistic, status (walker_frame.py)."""

@@ -56,7 +56,9 @@ class Registry:
         self._items: dict[str, dict[str, BaseModel]] = {kind: {} for kind in KINDS}
         self._origins: dict[str, dict[str, str | None]] = {kind: {} for kind in KINDS}
 
-    def add(self, kind: str, schema: BaseModel | dict[str, Any] | None, override: bool, fields: dict[str, Any]) -> Any:
+    def add(self, kind: str, schema: BaseModel | dict[str, Any] | None, override: bool, fields: dict[str, Any],
+            origin: str | None = None) -> Any:
+        """Register ``schema``; ``origin`` names the module that did (default: the caller's)."""
         model, name_field = KINDS[kind]
         if isinstance(schema, model):
             item = schema.model_copy(update=fields) if fields else schema
@@ -73,7 +75,7 @@ class Registry:
                 f"pass override=True to replace it"
             )
         self._items[kind][name] = item
-        self._origins[kind][name] = caller_origin()
+        self._origins[kind][name] = origin or caller_origin()
         return item
 
     def origin(self, kind: str, name: str) -> str | None:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import SchemaError
 from .intervals import FrameInterval, StrategyInterval
+from .search_space import Search
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-\[\]=,: ]{0,199}$")
 
@@ -203,7 +204,7 @@ class WalkerSchema(_Schema):
     walker_name: str
     exchange_name: str
     frame_name: str
-    strategies: list[str | Sweep]
+    strategies: list[str | Sweep | Search]
     metric: Metric = "sharpe_ratio"
     min_trades: int = Field(default=1, ge=0)  # fewer closed signals: listed, not ranked
     # the winner is refused (no best, and the report says why) when its deflated Sharpe ratio
@@ -216,11 +217,21 @@ class WalkerSchema(_Schema):
 
     @field_validator("strategies")
     @classmethod
-    def _non_empty(cls, value: list[str | Sweep]) -> list[str | Sweep]:
+    def _non_empty(cls, value: list[str | Sweep | Search]) -> list[str | Sweep | Search]:
         if not value:
             # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
             raise ValueError("strategies is empty: list at least one strategy name or sweep")
+        if any(isinstance(v, Search) for v in value) and len(value) > 1:
+            # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
+            raise ValueError("a walker with a search lists only that search: its trials are ranked among "
+                             "themselves; put the grids and other strategies in a walker of their own")
         return value
+
+    @property
+    def search(self) -> Search | None:
+        """The walker's search, when it is one (its only entry)."""
+        first = self.strategies[0]
+        return first if isinstance(first, Search) else None
 
 
 class RiskSchema(_Schema):

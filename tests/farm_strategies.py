@@ -16,6 +16,7 @@ from btfarm.shared.demo import pullback_signal, sma_cross_signal
 from btfarm.shared.exchanges.synthetic import synthetic_exchange
 from btfarm.shared.registry import add_exchange, add_frame, add_strategy, add_walker
 from btfarm.shared.schemas import sweep
+from btfarm.shared.search_space import search
 
 SYMBOL = "BTCUSDT"
 FAST = [5, 8, 10, 12, 15, 20]
@@ -79,6 +80,10 @@ def register() -> None:
     add_walker(walker_name="farm-strict", exchange_name="farm-market", frame_name="farm-10d",
                strategies=["farm-pullback", sweep("farm-sma", fast=FAST, slow=SLOW)],
                min_dsr=0.999, max_pbo=0.0, override=True)
+    # a search of farm-sma's params: 8 trials in batches of 4, fast below slow
+    add_walker(walker_name="farm-search", exchange_name="farm-market", frame_name="farm-2d", min_trades=1,
+               strategies=[search("farm-sma", n_trials=8, seed=3, batch=4, fast=(3, 20), slow=(10, 40),
+                                  constraint=lambda p: p["fast"] < p["slow"])], override=True)
     # 24 variants of ~1 s each: long enough to stop it, list it, watch it
     add_walker(walker_name="farm-slow-sweep", exchange_name="farm-market", frame_name="farm-2d",
                strategies=[sweep("farm-slow", fast=FAST, slow=SLOW)], override=True)

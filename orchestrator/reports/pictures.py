@@ -140,6 +140,26 @@ def distribution_picture(values: Sequence[float], best: float | None, metric: st
     return _svg(figure)
 
 
+def search_picture(values: Sequence[float | None], metric: str) -> str:
+    """Each trial's metric (a dot; none for a trial not ranked) and the best so far (a step line)."""
+    figure = _figure(WIDTH, HEIGHT * 0.7)
+    axis = figure.subplots()
+    trials = [i for i, v in enumerate(values, start=1) if v is not None]
+    shown = [v for v in values if v is not None]
+    axis.scatter(trials, shown, s=8, color="#1f77b4", alpha=0.6, label="trial")
+    best, running = [], -math.inf
+    for v in values:
+        running = max(running, v) if v is not None else running
+        best.append(running if math.isfinite(running) else math.nan)
+    axis.step(range(1, len(values) + 1), best, where="post", color="#d62728", label="best so far")
+    axis.set_xlabel("trial")
+    axis.set_ylabel(metric)
+    axis.legend(fontsize=8)
+    unranked = len(values) - len(shown)
+    axis.set_title(f"{metric} trial by trial" + (f" ({unranked} not ranked, not shown)" if unranked else ""))
+    return _svg(figure)
+
+
 def top_equity_picture(curves: Mapping[str, EquitySeries], title: str) -> str:
     """The equity curves of the best strategies, overlaid."""
     figure = _figure(WIDTH, HEIGHT * 0.8)

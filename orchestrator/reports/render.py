@@ -137,7 +137,9 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
                   min_trades: int | None = None, coverage: str | None = None,
                   pictures: Sequence[tuple[str, str]] = (),
                   search: Mapping[str, Any] | BaseModel | None = None,
-                  refused: str | None = None) -> str:
+                  refused: str | None = None,
+                  trials: Sequence[tuple[int, str]] = (), search_spec: str = "",
+                  search_note: str = "") -> str:
     """The walker report: header, how far the winner can be trusted, ranked comparison
     (winner marked), failures, PnL tables.
 
@@ -157,7 +159,8 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
     ``recomputed`` a listed strategy to the statistics of its in-process rerun,
     checked against the ranked ones (a difference is shown in bold). ``search`` is the
     sweep's deflated Sharpe ratio and PBO (orchestrator/search_figures.py); ``refused`` why
-    the walker's thresholds name no winner (then none is marked).
+    the walker's thresholds name no winner (then none is marked). ``trials`` are a search's
+    (Optuna trial number, variant) in trial order, ``search_spec`` what it searched.
     """
     data = _plain(data)
     if not isinstance(data, Mapping):
@@ -238,8 +241,24 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
         mismatches=mismatches,
         search=_search_section(search),
         refused=fmt.inline(refused) if refused else None,
+        trials=_trials_section(trials, dict(ranked), metric, search_spec, search_note),
         **_fingerprint_section([name for name, _ in ranked], fingerprints or {}),
     )
+
+
+def _trials_section(trials: Sequence[tuple[int, str]], ranked: Mapping[str, Any], metric: str,
+                    spec: str, note: str) -> dict[str, Any] | None:
+    """A search's trials: what it searched, and each trial that improved the best."""
+    if not trials:
+        return None
+    rows, best = [], None
+    for position, (number, name) in enumerate(trials, start=1):
+        value = metric_value(ranked[name], metric) if name in ranked else None
+        if value is not None and (best is None or value > best):
+            best = value
+            rows.append((position, number, fmt.cell(name), fmt.stat_value(metric, value)))
+    return {"count": len(trials), "spec": fmt.inline(spec), "note": fmt.inline(note) if note else "",
+            "rows": rows}
 
 
 def _search_section(search: Mapping[str, Any] | BaseModel | None) -> dict[str, Any] | None:

@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .pictures import distribution_picture, heatmap_picture, top_equity_picture
+from .pictures import distribution_picture, heatmap_picture, search_picture, top_equity_picture
 from .series import equity_series, heatmap
 
 TOP_CURVES = 5  # equity curves overlaid
@@ -44,6 +44,10 @@ def walker_pictures(stem: str, data: Any, variants: Sequence[Any],
             file = f"{stem}.heatmap-{base}-{x}-{y}.svg"
             files[file] = heatmap_picture(heatmap(grid, results, x, y, best), metric)
             links.append((f"{metric} of {base} by {x} and {y}", file))
+    if data.search_trials:
+        file = f"{stem}.search.svg"
+        files[file] = search_picture([ranked.get(name) for _, name in data.search_trials], metric)
+        links.append((f"{metric} trial by trial, and the best so far", file))
     file = f"{stem}.distribution.svg"
     files[file] = distribution_picture([s.metric_value for s in data.strategies], data.best_metric, metric,
                                        len(data.unranked), len(data.unfinished))

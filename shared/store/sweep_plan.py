@@ -124,22 +124,31 @@ def attempt_of(replies: list, resume: bool) -> int:
 def claim(r: redis.Redis, plan: SweepPlan) -> None:
     """Take the walker and symbol for ``plan`` (``keys.walker_owner``), or AlreadyRunningError
     naming the sweep that holds them: two orchestrators never run one walker twice."""
-    key = keys.walker_owner(plan.walker_name, plan.symbol)
-    if r.set(key, plan.run_id, nx=True, ex=keys.WALKER_LEASE_SECONDS):
+    claim_walker(r, plan.walker_name, plan.symbol, plan.run_id)
+
+
+def claim_walker(r: redis.Redis, walker_name: str, symbol: str, run_id: str) -> None:
+    """``claim`` by name (a search holds its walker this way for all its batches)."""
+    key = keys.walker_owner(walker_name, symbol)
+    if r.set(key, run_id, nx=True, ex=keys.WALKER_LEASE_SECONDS):
         return
     holder = r.get(key)
-    if holder == plan.run_id:  # a resume of the sweep that held it (its orchestrator died)
+    if holder == run_id:  # a resume of the sweep that held it (its orchestrator died)
         return
     raise AlreadyRunningError(
-        f"walker {plan.walker_name!r} on {plan.symbol} is already running as sweep {holder} (in another "
+        f"walker {walker_name!r} on {symbol} is already running as sweep {holder} (in another "
         f"process or on another host); follow it with `btfarm list --mode walker`, stop it with "
-        f"`btfarm stop walker {plan.symbol} {plan.walker_name}`, or run this one when it ends")
+        f"`btfarm stop walker {symbol} {walker_name}`, or run this one when it ends")
 
 
 def release_claim(r: redis.Redis, plan: SweepPlan) -> None:
     """Give back a claim ``plan`` took but will not run (another symbol of its run was refused)."""
-    key = keys.walker_owner(plan.walker_name, plan.symbol)
-    if r.get(key) == plan.run_id:  # only its own: another run may have claimed since
+    release_claim_of(r, plan.walker_name, plan.symbol, plan.run_id)
+
+
+def release_claim_of(r: redis.Redis, walker_name: str, symbol: str, run_id: str) -> None:
+    key = keys.walker_owner(walker_name, symbol)
+    if r.get(key) == run_id:  # only its own: another run may have claimed since
         r.delete(key)
 
 

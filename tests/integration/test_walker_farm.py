@@ -661,3 +661,58 @@ def test_a_walker_on_two_symbols_runs_a_sweep_each_and_ranks_across_them(farm_ur
                "--no-dump", timeout=90)
     assert done.returncode == 0, done.stderr
     assert f"farm-sweep on {SYMBOL}, {other}: {len(data.ranking)} variants compared" in done.stdout
+
+
+def test_a_search_runs_its_trials_on_the_farm_and_resumes_its_study(farm_url):
+    import optuna
+
+    from btfarm.orchestrator.state_client import state
+    from btfarm.shared.registry import add_walker
+    from btfarm.shared.search_space import search
+    from btfarm.shared.store import keys
+
+    progress = list(Walker.run(SYMBOL, "farm-search"))
+    assert [p.strategies_tested for p in progress] == list(range(1, 9))
+    assert {p.total_strategies for p in progress} == {8} and {p.walker_name for p in progress} == {"farm-search"}
+    data = Walker.get_data(SYMBOL, "farm-search")
+    assert data.strategies_tested == 8 and len(data.search_trials) == 8 and data.resumed == 0
+    params = [p for _, p in data.variants.values()]
+    assert all(p["fast"] < p["slow"] for p in params)  # the constraint held: nothing else ran
+    assert len({(p["fast"], p["slow"]) for p in params}) == 8  # no trial ran twice
+
+    # every trial equals its backtest here
+    exchange, frame = get_exchange("farm-market"), get_frame("farm-2d")
+    candles = load_frame_candles(exchange, frame, SYMBOL)
+    for name, (base, p) in data.variants.items():
+        run = BacktestRun(get_strategy(base), exchange, frame, SYMBOL, candles, params=p, strategy_name=name)
+        expected = json.loads(json.dumps(compute_statistics(run.run()).model_dump(mode="json")))
+        got = next((s.stats for s in data.strategies if s.strategy_name == name), None) \
+            or data.unranked.get(name, (None, None))[1]
+        assert got.model_dump(mode="json") == expected, name
+
+    # the study is in the farm's Redis, each trial told its metric
+    study_name = data.search_spec.rsplit("study ", 1)[1]
+    with pytest.warns(optuna.exceptions.ExperimentalWarning):
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalRedisBackend(farm_url))
+    told = {t.user_attrs["variant"]: t.value for t in optuna.load_study(study_name=study_name, storage=storage).trials
+            if t.user_attrs.get("evaluated")}
+    assert told == {s.strategy_name: s.metric_value for s in data.strategies} | {n: None for n in data.unranked}
+
+    # twelve trials now: the eight read back, four more run (one batch)
+    add_walker(walker_name="farm-search", exchange_name="farm-market", frame_name="farm-2d", min_trades=1,
+               strategies=[search("farm-sma", n_trials=12, seed=3, batch=4, fast=(3, 20), slow=(10, 40),
+                                  constraint=lambda p: p["fast"] < p["slow"])], override=True)
+    try:
+        again = list(Walker.run(SYMBOL, "farm-search"))
+        more = Walker.get_data(SYMBOL, "farm-search")
+        assert [p.strategies_tested for p in again] == list(range(1, 13)) and more.resumed == 8
+        assert list(more.variants)[:8] == list(data.variants)
+        assert Walker.get_data(SYMBOL, "farm-search.trials").total_strategies == 4  # only the new ones ran
+
+        # another orchestrator holding the walker refuses the search before it asks anything
+        state().set(keys.walker_owner("farm-search", SYMBOL), "someone-else", ex=60)
+        with pytest.raises(AlreadyRunningError, match="someone-else"):
+            Walker.run(SYMBOL, "farm-search")
+    finally:
+        state().delete(keys.walker_owner("farm-search", SYMBOL))
+        farm_strategies.register()

@@ -96,3 +96,20 @@ def test_matplotlib_is_imported_with_the_first_picture_not_with_btfarm():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "True", "True"]
+
+
+def test_optuna_is_imported_with_the_first_search_not_with_btfarm():
+    import subprocess
+    import sys
+
+    code = "import sys, btfarm.orchestrator, btfarm.orchestrator.cli; print('optuna' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False"]
+
+
+def test_the_search_picture_shows_every_ranked_trial_and_the_best_so_far():
+    from btfarm.orchestrator.reports.pictures import search_picture
+
+    svg = search_picture([0.5, None, 1.5, 1.0], "total_pnl")
+    assert svg.lstrip().startswith("<?xml") and "best so far" in svg and "1 not ranked, not shown" in svg

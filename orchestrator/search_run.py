@@ -1,0 +1,217 @@
+"""A walker whose strategy is a ``search``: Optuna proposes a batch of trials, the batch
+runs on the farm as a sweep of its own (walker ``NAME.trials``, a run id per batch),
+each trial is told its metric, until ``n_trials`` ran or the walker is stopped.
+
+The study is kept in the sweep's Redis (trial_proposer.py) with each trial's result
+record, so running the walker again resumes it: the trials that ran are read back and
+only the rest run. The walker itself is claimed in Redis for the whole search, so two
+orchestrators never run it at once (and never propose trials to one study together).
+What ``get_data`` gives is one ranking of every trial that ran, as for a grid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import uuid
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from btfarm.shared.errors import SchemaError
+from btfarm.shared.fingerprint import source_hash
+from btfarm.shared.ranking import metric_value
+from btfarm.shared.registry import get_exchange, get_frame, get_strategy, registry
+from btfarm.shared.schemas import WalkerSchema, sweep
+from btfarm.shared.search_space import Search
+from btfarm.shared.settings import get_settings
+from btfarm.shared.store import keys, stop_flags, sweep_plan
+from btfarm.shared.store.embedded_redis import embedded_server
+from btfarm.shared.variant_space import VariantSpace
+
+from . import fanout, local_pool
+from .instances import Instance
+from .local_pool import local_slots, pool_imports
+from .run_thread import RunThread
+from .state_client import state
+from .sweep_run import _check_data
+from .sweep_tally import SweepTally
+from .user_script import check_main_guard
+from .walker_data import WalkerProgress
+
+if TYPE_CHECKING:
+    from .walker import WalkerUtils
+
+TRIALS_PER_SLOT = 2  # default batch: two trials per pool process, so no process waits on the sampler
+CLAIM_RENEW_SECONDS = 1.0  # the walker's claim lapses after keys.WALKER_LEASE_SECONDS unrenewed
+
+
+def trials_walker(walker_name: str) -> str:
+    """The walker each batch runs as (``btfarm list`` shows it beside the search)."""
+    return f"{walker_name}.trials"
+
+
+@dataclass
+class SearchPlan:
+    walker: WalkerSchema
+    search: Search
+    symbol: str
+    run_id: str
+    study: str
+    batch: int
+    chunk_size: int | None
+    imports: tuple[str, ...]
+
+
+def study_name(search: Search, walker_name: str, symbol: str, context: dict[str, Any]) -> str:
+    """``btfarm:WALKER:SYMBOL:HASH`` of the search and what it runs on (code, data, metric)."""
+    digest = hashlib.sha256(json.dumps({**search.identity(), **context}, sort_keys=True, default=str)
+                            .encode()).hexdigest()[:12]
+    return f"btfarm:{walker_name}:{symbol}:{digest}"
+
+
+def new_search(walker: WalkerSchema, symbol: str, chunk_size: int | None, needed_by: str) -> SearchPlan:
+    """Every check before a search starts: its strategy and params, the data, the script's guard."""
+    spec = walker.search
+    strategy = get_strategy(spec.strategy_name, needed_by)
+    unknown = [k for k in spec.space if strategy.params and k not in strategy.params]
+    if unknown:
+        raise SchemaError(f"walker {walker.walker_name!r}: search of {spec.strategy_name!r} sets "
+                          f"{', '.join(map(repr, unknown))}, not among its params ({', '.join(strategy.params)})")
+    exchange, frame = get_exchange(walker.exchange_name, needed_by), get_frame(walker.frame_name, needed_by)
+    coverage = _check_data(exchange, frame, symbol)
+    imports = pool_imports(walker.walker_name, walker.exchange_name, walker.frame_name, [spec.strategy_name])
+    check_main_guard(imports, needed_by)
+    settings = get_settings()
+    slots = local_slots(settings) if settings.embedded else fanout.live_slots(state())
+    context = {"exchange": walker.exchange_name, "frame": walker.frame_name, "data": coverage.describe(),
+               "code": source_hash(strategy), "metric": walker.metric, "min_trades": walker.min_trades}
+    return SearchPlan(walker=walker, search=spec, symbol=symbol, run_id=uuid.uuid4().hex[:16],
+                      study=study_name(spec, walker.walker_name, symbol, context),
+                      batch=spec.batch or max(1, TRIALS_PER_SLOT * slots), chunk_size=chunk_size,
+                      imports=tuple(imports))
+
+
+def claim(plan: SearchPlan) -> None:
+    sweep_plan.claim_walker(state(), plan.walker.walker_name, plan.symbol, plan.run_id)
+
+
+def produce_search(utils: WalkerUtils, inst: Instance, task: RunThread, plan: SearchPlan) -> None:
+    import optuna  # with the first search, not with every import of btfarm (~0.2 s)
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalRedisBackend
+
+    from .trial_proposer import TrialProposer, open_study
+
+    settings = get_settings()
+    r = state()
+    walker, spec, symbol = plan.walker, plan.search, plan.symbol
+    name = walker.walker_name
+    inst.id = plan.run_id
+    done = threading.Event()
+    renewer = threading.Thread(target=_renew_claim, args=(name, symbol, done), daemon=True,
+                               name=f"btfarm-claim-{name}")
+    renewer.start()
+    url = embedded_server(settings.state_dir).url if settings.embedded else (settings.state_url or settings.redis_url)
+    pool = local_pool.acquire(url, plan.imports, settings) if settings.embedded else None  # one for every batch
+    try:
+        with warnings.catch_warnings():  # the Redis journal is "experimental" in Optuna since 3.1
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = JournalStorage(JournalRedisBackend(url))
+        proposer = TrialProposer(open_study(spec, plan.study, storage), spec)
+        ran = [(t.number, t.params, json.loads(t.user_attrs["record"])) for t in proposer.evaluated()
+               if "record" in t.user_attrs]
+        best: tuple[float, str] | None = None
+        inst.data = _tally(plan, ran)
+        inst.data.resumed = len(ran)
+        for tested, (_, _, record) in enumerate(ran, start=1):  # read back: progress covers them first
+            best = _better(best, record, walker)
+            task.push(_progress(plan, record, tested, best))
+        while proposer.remaining() and not _stopped(r, inst, symbol, name):
+            batch = proposer.ask_batch(plan.batch)
+            if not batch:
+                break
+            inner = trials_walker(name)
+            # registered as by the search's own module: the batch's pool imports what the search's does
+            registry.add("walker", None, True, {
+                "walker_name": inner, "exchange_name": walker.exchange_name, "frame_name": walker.frame_name,
+                "metric": walker.metric, "min_trades": walker.min_trades,
+                "strategies": [sweep(spec.strategy_name, **{k: [v] for k, v in params.items()})
+                               for _, params in batch]}, origin=registry.origin("walker", name))
+            _, batch_task = utils._launch(symbol, inner, plan.chunk_size, f"the search of walker {name!r}")
+            for p in batch_task.follow():
+                if p.best_metric is not None and (best is None or p.best_metric > best[0]):
+                    best = (p.best_metric, p.best_strategy)
+                task.push(p.model_copy(update={
+                    "walker_name": name, "strategies_tested": len(ran) + p.strategies_tested,
+                    "total_strategies": spec.n_trials, "best_strategy": best[1] if best else None,
+                    "best_metric": best[0] if best else None}))
+            tally: SweepTally = utils._sweep_of(symbol, inner, "the search")
+            for index, (trial, params) in enumerate(batch):
+                record = tally.held.get(index)
+                if record is None or record["status"] == "stopped":
+                    continue  # stopped before it ran: asked again when the search goes on
+                ranked = record["status"] == "done" and tally.unranked_reason(record) is None
+                value = metric_value(record["stats"], walker.metric) if ranked else None
+                trial.set_user_attr("record", json.dumps(record, separators=(",", ":")))
+                proposer.tell(trial, params, value, record["strategy_name"])
+                ran.append((trial.number, params, record))
+            previous = inst.data
+            inst.data = _tally(plan, ran)
+            inst.data.resumed = previous.resumed
+        if proposer.exhausted:
+            inst.data.search_note = (f"the sampler proposed no new params in {len(ran)} trials' worth of "
+                                     f"asks: the space has no more to offer; {len(ran)} of {spec.n_trials} ran")
+        inst.data.stopped = _stopped(r, inst, symbol, name)
+    finally:
+        done.set()
+        if pool is not None:
+            local_pool.release(pool)
+        sweep_plan.release_claim_of(r, name, symbol, plan.run_id)
+
+
+def _progress(plan: SearchPlan, record: dict[str, Any], tested: int, best) -> WalkerProgress:
+    walker = plan.walker
+    return WalkerProgress(
+        walker_name=walker.walker_name, symbol=plan.symbol, strategy_name=record["strategy_name"],
+        strategies_tested=tested, total_strategies=plan.search.n_trials, best_strategy=best[1] if best else None,
+        best_metric=best[0] if best else None, metric=walker.metric, stats=record["stats"],
+        metric_value=metric_value(record["stats"], walker.metric) if record["status"] == "done" else None,
+        status=record["status"], error=record.get("error"))
+
+
+def _better(best: tuple[float, str] | None, record: dict[str, Any], walker: WalkerSchema):
+    value = metric_value(record["stats"], walker.metric) if record["status"] == "done" else None
+    trades = (record["stats"] or {}).get("total_signals", 0)
+    if value is None or trades < walker.min_trades or (best is not None and value <= best[0]):
+        return best
+    return value, record["strategy_name"]
+
+
+def _stopped(r, inst: Instance, symbol: str, name: str) -> bool:
+    return inst.stop_event.is_set() or stop_flags.is_stop_requested(r, "walker", symbol, name)
+
+
+def _renew_claim(name: str, symbol: str, done: threading.Event) -> None:
+    while not done.wait(CLAIM_RENEW_SECONDS):
+        try:
+            state().expire(keys.walker_owner(name, symbol), keys.WALKER_LEASE_SECONDS)
+        except Exception:  # Redis away: the search's own calls fail and say so
+            pass
+
+
+def _tally(plan: SearchPlan, ran: list[tuple[int, dict[str, Any], dict[str, Any]]]) -> SweepTally:
+    """One tally of every trial that ran, in trial order, as a grid's would be."""
+    walker, spec = plan.walker, plan.search
+    declared = dict(get_strategy(spec.strategy_name, "the search").params)
+    space = VariantSpace([{"base": spec.strategy_name, "keys": list(params), "values": [[v] for v in params.values()],
+                           "declared": declared or None} for _, params, _ in ran])
+    tally = SweepTally(walker.walker_name, plan.symbol, walker.exchange_name, walker.frame_name, walker.metric,
+                       space, plan.run_id, plan.batch, walker.min_trades, walker.min_dsr, walker.max_pbo)
+    for index, (number, _, record) in enumerate(ran):
+        tally.add({**record, "index": index})
+        tally.search_trials.append((number, record["strategy_name"]))
+    tally.search_spec = (f"{spec.sampler} over {', '.join(f'{k}: {d.describe()}' for k, d in spec.space.items())}"
+                         + (", with a constraint" if spec.constraint else "") + f"; study {plan.study}")
+    return tally
