@@ -94,6 +94,11 @@ def walker(module: str | None, walker_name: str | None, out: Path | None, symbol
             import_user_module(spec)
             register_imports(spec)
     symbols = [s.strip() for s in symbol.split(",")]
+    from btfarm.shared.registry import get_walker
+
+    if get_walker(walker_name, "btfarm walker").walk_forward is not None and len(symbols) == 1:
+        _follow_walk_forward(symbol, walker_name, chunk_size, dump)
+        return
     if len(symbols) > 1:
         _follow_symbols(symbols, walker_name, chunk_size, dump)
         return
@@ -120,14 +125,8 @@ def _follow_symbols(symbols: list[str], walker_name: str, chunk_size: int | None
 
         unsubscribe = events.listen_walker_start(on_start)
         try:
-            done = 0
-            for _ in Walker.run(symbols, walker_name, chunk_size=chunk_size):
-                done += 1
-                bar.update(task, completed=done)
-        except KeyboardInterrupt:
-            Walker.stop(symbols, walker_name)
-            Walker.wait(symbols, walker_name)
-            raise
+            _drain(Walker.run(symbols, walker_name, chunk_size=chunk_size), symbols, walker_name,
+                   lambda _, done: bar.update(task, completed=done))
         finally:
             unsubscribe()
     data = Walker.get_data(symbols, walker_name)
@@ -154,6 +153,44 @@ def _follow_symbols(symbols: list[str], walker_name: str, chunk_size: int | None
         sys.exit(1)
 
 
+def _follow_walk_forward(symbol: str, walker_name: str, chunk_size: int | None, dump: bool) -> None:
+    """A walk-forward walker: one bar over every window's training sweep, then a line per
+    window and the efficiency; exit 1 when no window had a winner to test."""
+    from .walker import Walker
+
+    with progress_bar() as bar:
+        task = bar.add_task(f"{walker_name} on {symbol}: training windows", total=None)
+        _drain(Walker.run(symbol, walker_name, chunk_size=chunk_size), symbol, walker_name,
+               lambda _, done: bar.update(task, completed=done))
+    data = Walker.get_data(symbol, walker_name)
+    for w in data.windows:
+        console.print(f"window {w.window}: test {escape(w.test)}: {escape(w.winner or 'no winner: ' + str(w.why_no_winner))}"
+                      f", in sample {_number(w.in_sample)}, out of sample {_number(w.out_of_sample)}", highlight=False)
+    console.print(f"walk-forward efficiency (mean out-of-sample / mean in-sample {data.metric}): "
+                  f"{_number(data.efficiency)}; stitched out of sample: {data.stitched.total_signals} signals, "
+                  f"total PnL {_number(data.stitched.total_pnl)} %", highlight=False)
+    if dump:
+        console.print(f"report: {Walker.dump(symbol, walker_name)}")
+    if not any(w.winner for w in data.windows):
+        err_console.print(f"[bold red]error:[/] no training window of {escape(walker_name)} had a winner",
+                          highlight=False)
+        sys.exit(1)
+
+
+def _drain(progress, symbol, walker_name: str, on_item) -> None:
+    """``on_item(item, count)`` for each progress item; Ctrl-C stops the run cooperatively
+    (every symbol's, for a list) and waits for its end before it is raised."""
+    from .walker import Walker
+
+    try:
+        for done, item in enumerate(progress, start=1):
+            on_item(item, done)
+    except KeyboardInterrupt:
+        Walker.stop(symbol, walker_name)
+        Walker.wait(symbol, walker_name)
+        raise
+
+
 def _number(value: float | None) -> str:
     return "N/A" if value is None else f"{value:.3f}"
 
@@ -178,16 +215,14 @@ def _follow(progress, symbol: str, walker_name: str, dump: bool, announce: bool 
                                   highlight=False)
             bar.update(task, total=started["total_strategies"], completed=started["resumed"])
 
+        def on_item(p, _) -> None:
+            best = f" best: {p.best_strategy}" if p.best_strategy else ""
+            bar.update(task, total=p.total_strategies, completed=p.strategies_tested,
+                       description=escape(f"{walker_name} on {symbol}{best}"))
+
         unsubscribe = events.listen_walker_start(on_start)
         try:
-            for p in progress:
-                best = f" best: {p.best_strategy}" if p.best_strategy else ""
-                bar.update(task, total=p.total_strategies, completed=p.strategies_tested,
-                           description=escape(f"{walker_name} on {symbol}{best}"))
-        except KeyboardInterrupt:
-            Walker.stop(symbol, walker_name)
-            Walker.wait(symbol, walker_name)
-            raise
+            _drain(progress, symbol, walker_name, on_item)
         finally:
             unsubscribe()
     data = Walker.get_data(symbol, walker_name)

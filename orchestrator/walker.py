@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from btfarm.shared.errors import AlreadyRunningError, NotFoundError, UsageError
+from btfarm.shared.errors import AlreadyRunningError, BtfarmError, NotFoundError, UsageError
 from btfarm.shared.registry import get_walker
 from btfarm.shared.store import sweep_plan
 from btfarm.shared.store.sweep_plan import SweepPlan
@@ -50,14 +50,15 @@ from .instances import Instance, InstanceUtils
 from .reports.dump import FORMATS, dump_bundle, report_path
 from .reports.render import render_walker
 from .reports.symbols_report import render_walker_symbols
+from .reports.walk_forward_report import render_walk_forward, walk_forward_bundle
 from .reports.walker_pictures import walker_pictures
 from .run_thread import RunThread, follow_all
-from .search_run import claim as claim_search
-from .search_run import new_search, produce_search, trials_walker
+from .search_run import SearchPlan, new_search, produce_search, trials_walker
 from .state_client import state
 from .sweep_run import new_plan, produce, resumable_plan
 from .sweep_tally import SweepTally
 from .symbols_data import SymbolsData, symbols_data
+from .walk_forward import WalkForwardData, WalkForwardRun, produce_walk_forward, window_walkers
 from .walker_data import WalkerData, WalkerProgress
 
 PNL_TABLES = 10  # strategies whose closed signals the report lists (the best, by the metric)
@@ -109,31 +110,61 @@ class WalkerUtils(InstanceUtils):
 
     def _launch_many(self, symbol: Sequence[str], walker_name: str, chunk_size: int | None,
                      needed_by: str) -> list[tuple[Instance, RunThread]]:
-        """One sweep per symbol: every symbol's plan made (and so checked) and claimed before
-        any starts; a symbol already running here is joined."""
+        """One sweep per symbol (``_launch_all``)."""
         symbols = symbol_list(symbol, needed_by)
-        plans = {s: new_plan(s, walker_name, chunk_size, needed_by) for s in symbols
-                 if (task := self._instance(s, walker_name).task) is None or task.finished}
-        claimed: list[SweepPlan] = []
+        walker = get_walker(walker_name, needed_by)
+        if walker.search is not None or walker.walk_forward is not None:
+            kind = "search" if walker.search is not None else "walk-forward walker"
+            raise UsageError(f"{needed_by}: walker {walker_name!r} is a {kind}, which runs on one symbol at a "
+                             "time (its variants differ per symbol, so they cannot be ranked across symbols); "
+                             f"run it once per symbol: {', '.join(symbols)}")
+        return self._launch_all([(s, walker_name) for s in symbols], chunk_size, needed_by)
+
+    def _launch_all(self, pairs: list[tuple[str, str]], chunk_size: int | None,
+                    needed_by: str) -> list[tuple[Instance, RunThread]]:
+        """A sweep (or search) per (symbol, walker), side by side: every plan made (and so
+        checked) and claimed before any starts; one already running here is joined."""
+        plans: dict[tuple[str, str], SweepPlan | SearchPlan] = {}
+        for symbol, name in pairs:
+            task = self._instance(symbol, name).task
+            if task is None or task.finished:
+                walker = get_walker(name, needed_by)
+                plans[(symbol, name)] = (new_search(walker, symbol, chunk_size, needed_by) if walker.search
+                                         else new_plan(symbol, name, chunk_size, needed_by))
+        claimed: list[tuple[str, str, str]] = []
         try:
-            for plan in plans.values():
-                sweep_plan.claim(state(), plan)
-                claimed.append(plan)
+            for (symbol, name), plan in plans.items():
+                sweep_plan.claim_walker(state(), name, symbol, plan.run_id)
+                claimed.append((name, symbol, plan.run_id))
         except AlreadyRunningError:
-            for plan in claimed:  # nothing started: the symbols claimed so far are free again
-                sweep_plan.release_claim(state(), plan)
+            for name, symbol, run_id in claimed:  # nothing started: what was claimed is free again
+                sweep_plan.release_claim_of(state(), name, symbol, run_id)
             raise
         out = []
-        for s in symbols:
-            inst = self._instance(s, walker_name)
-            if s not in plans:
-                out.append((inst, inst.task))
-                continue
-            plan = plans[s]
-            context = {"exchange_name": plan.exchange_name, "frame_name": plan.frame_name}
-            out.append((inst, self._start_or_join(
-                inst, context, lambda i, t, plan=plan: produce(i, t, plan, resume=False))))
+        for symbol, name in pairs:
+            inst = self._instance(symbol, name)
+            plan = plans.get((symbol, name))
+            out.append((inst, inst.task if plan is None else self._start_plan(inst, plan)))
         return out
+
+    def _start_plan(self, inst: Instance, plan: SweepPlan | SearchPlan) -> RunThread:
+        if isinstance(plan, SearchPlan):
+            context = {"exchange_name": plan.walker.exchange_name, "frame_name": plan.walker.frame_name}
+            return self._start_or_join(inst, context, lambda i, t: produce_search(self, i, t, plan))
+        context = {"exchange_name": plan.exchange_name, "frame_name": plan.frame_name}
+        return self._start_or_join(inst, context, lambda i, t: produce(i, t, plan, resume=False))
+
+    def _launch_walk_forward(self, inst: Instance, walker, chunk_size: int | None,
+                             needed_by: str) -> tuple[Instance, RunThread]:
+        """Every window's training sweep started together, then the run that tests the winners."""
+        windows = window_walkers(walker)
+        launched = self._launch_all([(inst.symbol, name) for name, _, _ in windows], chunk_size, needed_by)
+        run = WalkForwardRun(walker, inst.symbol, windows)
+        inst.data = run
+        context = {"exchange_name": walker.exchange_name, "frame_name": walker.frame_name}
+        tasks = [task for _, task in launched]
+        return inst, self._start_or_join(
+            inst, context, lambda i, t: produce_walk_forward(self, run, tasks, t, i.stop_event.is_set))
 
     def resume(self, run_id: str) -> Iterator[WalkerProgress]:
         """Finish the sweep ``run_id`` (an interrupted one, or one whose orchestrator
@@ -172,6 +203,18 @@ class WalkerUtils(InstanceUtils):
         for s in [symbol] if isinstance(symbol, str) else symbol_list(symbol, "Walker.stop"):
             super().stop(s, name)
             super().stop(s, trials_walker(name))  # a search's running batch (a harmless flag otherwise)
+            for window in self._windows_of(name):  # a walk-forward walker's training sweeps
+                super().stop(s, window)
+
+    @staticmethod
+    def _windows_of(name: str) -> list[str]:
+        """The training walkers of walk-forward walker ``name`` (none for another walker, or
+        one this process does not know)."""
+        try:
+            walker = get_walker(name, "Walker.stop")
+            return [n for n, _, _ in window_walkers(walker)] if walker.walk_forward is not None else []
+        except BtfarmError:
+            return []
 
     def _launch(self, symbol: str, walker_name: str, chunk_size: int | None,
                 needed_by: str) -> tuple[Instance, RunThread]:
@@ -180,15 +223,10 @@ class WalkerUtils(InstanceUtils):
         if running is not None and not running.finished:  # this process runs it: join
             return inst, running
         walker = get_walker(walker_name, needed_by)
-        if walker.search is not None:
-            plan = new_search(walker, symbol, chunk_size, needed_by)
-            claim_search(plan)
-            context = {"exchange_name": walker.exchange_name, "frame_name": walker.frame_name}
-            return inst, self._start_or_join(inst, context, lambda i, t: produce_search(self, i, t, plan))
-        plan = new_plan(symbol, walker_name, chunk_size, needed_by)
-        sweep_plan.claim(state(), plan)  # another process runs it: refused, naming its run id
-        context = {"exchange_name": plan.exchange_name, "frame_name": plan.frame_name}
-        return inst, self._start_or_join(inst, context, lambda i, t: produce(i, t, plan, resume=False))
+        if walker.walk_forward is not None:
+            return self._launch_walk_forward(inst, walker, chunk_size, needed_by)
+        # another process runs it: refused (by its claim), naming its run id
+        return self._launch_all([(symbol, walker_name)], chunk_size, needed_by)[0]
 
     # ---- results ---------------------------------------------------------
 
@@ -199,8 +237,9 @@ class WalkerUtils(InstanceUtils):
                               f"(needed by {needed_by}); call Walker.run or Walker.background first")
         return inst.data
 
-    def get_data(self, symbol: Symbols, walker_name: str) -> WalkerData | SymbolsData:
-        """The ranked result; given a list of symbols, each one's and the ranking across them."""
+    def get_data(self, symbol: Symbols, walker_name: str) -> WalkerData | SymbolsData | WalkForwardData:
+        """The ranked result; given a list of symbols, each one's and the ranking across them;
+        for a walk-forward walker, its windows (walk_forward.py)."""
         if not isinstance(symbol, str):
             return symbols_data(walker_name, {s: self.get_data(s, walker_name)
                                               for s in symbol_list(symbol, "Walker.get_data")})
@@ -213,6 +252,8 @@ class WalkerUtils(InstanceUtils):
         if not isinstance(symbol, str):
             return render_walker_symbols(self.get_data(symbol, walker_name), top_n=top_n)
         sweep = self._sweep_of(symbol, walker_name, "Walker.get_report")
+        if isinstance(sweep, WalkForwardRun):
+            return render_walk_forward(sweep.data())
         return self._report(sweep, columns, pnl_columns, top_n)[0]
 
     def _report(self, sweep: SweepTally, columns, pnl_columns, top_n, stem: str | None = None
@@ -242,6 +283,8 @@ class WalkerUtils(InstanceUtils):
         if not isinstance(symbol, str):
             return self._dump_symbols(symbol, walker_name, path, columns, pnl_columns, top_n, formats)
         sweep = self._sweep_of(symbol, walker_name, "Walker.dump")
+        if isinstance(sweep, WalkForwardRun):
+            return dump_bundle(lambda stem: walk_forward_bundle(sweep, stem), "walker", walker_name, path, formats)
         return dump_bundle(lambda stem: self._report(sweep, columns, pnl_columns, top_n, stem),
                            "walker", walker_name, path, formats)
 

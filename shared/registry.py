@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from .errors import NotRegisteredError, SchemaError, did_you_mean
+from .frame_windows import window_of
 from .schemas import (
     ExchangeSchema,
     FrameSchema,
@@ -151,7 +152,14 @@ def get_exchange(name: str, needed_by: str = "get_exchange") -> ExchangeSchema:
 
 
 def get_frame(name: str, needed_by: str = "get_frame") -> FrameSchema:
-    return registry.get("frame", name, needed_by)
+    """A registered frame, or a window of one named by its range (frame_windows.py)."""
+    try:
+        return registry.get("frame", name, needed_by)
+    except NotRegisteredError:
+        window = window_of(registry, name, needed_by)
+        if window is None:
+            raise
+        return window
 
 
 def get_strategy(name: str, needed_by: str = "get_strategy") -> StrategySchema:

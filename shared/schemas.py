@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import SchemaError
 from .intervals import FrameInterval, StrategyInterval
 from .search_space import Search
+from .walk_forward import WalkForward
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-\[\]=,: ]{0,199}$")
 
@@ -211,6 +212,8 @@ class WalkerSchema(_Schema):
     # is below min_dsr or the sweep's probability of backtest overfitting above max_pbo
     min_dsr: float | None = Field(default=None, ge=0, le=1)
     max_pbo: float | None = Field(default=None, ge=0, le=1)
+    # the frame cut into training and test windows (shared/walk_forward.py); None: one sweep
+    walk_forward: WalkForward | None = None
     callbacks: dict[str, Callable[..., Any]] = Field(default_factory=dict)
 
     _name = field_validator("walker_name")(lambda v: check_name("walker_name", v))

@@ -80,6 +80,10 @@ def register() -> None:
     add_walker(walker_name="farm-strict", exchange_name="farm-market", frame_name="farm-10d",
                strategies=["farm-pullback", sweep("farm-sma", fast=FAST, slow=SLOW)],
                min_dsr=0.999, max_pbo=0.0, override=True)
+    # farm-10d cut into three windows: train 4 days, test the next 2
+    add_walker(walker_name="farm-wf", exchange_name="farm-market", frame_name="farm-10d", metric="total_pnl",
+               strategies=["farm-pullback", sweep("farm-sma", fast=[5, 10, 15], slow=[20, 30])],
+               walk_forward={"train": "4d", "test": "2d"}, override=True)
     # a search of farm-sma's params: 8 trials in batches of 4, fast below slow
     add_walker(walker_name="farm-search", exchange_name="farm-market", frame_name="farm-2d", min_trades=1,
                strategies=[search("farm-sma", n_trials=8, seed=3, batch=4, fast=(3, 20), slow=(10, 40),

@@ -716,3 +716,53 @@ def test_a_search_runs_its_trials_on_the_farm_and_resumes_its_study(farm_url):
     finally:
         state().delete(keys.walker_owner("farm-search", SYMBOL))
         farm_strategies.register()
+
+
+def test_walk_forward_trains_every_window_together_and_tests_each_winner_on_the_next(farm_url):
+    from btfarm.orchestrator.grid import expand
+
+    progress = Walker.run(SYMBOL, "farm-wf")
+    names = [f"farm-wf.wf{k}" for k in range(3)]
+    # every window's training sweep was started before the first result is read
+    assert all(Walker._instance(SYMBOL, n).task is not None for n in names)
+    items = list(progress)
+    assert sorted({p.walker_name for p in items}) == names and len(items) == 3 * 7
+    data = Walker.get_data(SYMBOL, "farm-wf")
+    exchange = get_exchange("farm-market")
+    closed_all, both = [], []
+    for k, (name, row) in enumerate(zip(names, data.windows, strict=True)):
+        walker = get_walker(name)
+        train = get_frame(walker.frame_name)  # a window of farm-10d: the workers resolved it too
+        assert (row.window, row.train, row.walker_name) == (k, train.frame_name, name)
+        candles = load_frame_candles(exchange, train, SYMBOL)
+        expected = {}
+        for v in expand(walker):
+            run = BacktestRun(get_strategy(v.base), exchange, train, SYMBOL, candles, params=v.params,
+                              strategy_name=v.strategy_name)
+            expected[v.strategy_name] = compute_statistics(run.run()).model_dump(mode="json")
+        window = Walker.get_data(SYMBOL, name)
+        assert {s.strategy_name: s.stats.model_dump(mode="json") for s in window.strategies} \
+            == {n: s for n, s in expected.items() if s["total_signals"]}
+        winner = rank([(n, s) for n, s in expected.items() if s["total_signals"]], "total_pnl")[0][0]
+        assert row.winner == winner and row.in_sample == pytest.approx(expected[winner]["total_pnl"])
+        # out of sample: the winner backtested here on the test window that follows
+        test = get_frame(row.test)
+        assert test.start_date > train.end_date
+        base, params = window.variants[winner]
+        run = BacktestRun(get_strategy(base), exchange, test, SYMBOL, load_frame_candles(exchange, test, SYMBOL),
+                          params=params, strategy_name=winner)
+        closed = run.run()
+        closed_all += closed
+        assert row.oos_stats == compute_statistics(closed)
+        assert row.out_of_sample == compute_statistics(closed).total_pnl
+        both.append((row.in_sample, row.out_of_sample))
+    assert data.stitched == compute_statistics(closed_all)
+    mean_is = sum(i for i, _ in both) / 3
+    expected_efficiency = sum(o for _, o in both) / 3 / mean_is if mean_is > 0 else None
+    assert data.efficiency == (pytest.approx(expected_efficiency) if expected_efficiency is not None else None)
+    report = Walker.get_report(SYMBOL, "farm-wf")
+    assert "# Walk-forward: farm-wf" in report and report.count("| farm-wf.wf") == 0 and len(data.windows) == 3
+
+    done = cli(farm_url, "walker", "tests.farm_strategies", "farm-wf", "--symbol", SYMBOL, "--no-dump", timeout=90)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("window ") == 3 and "walk-forward efficiency" in done.stdout

@@ -47,3 +47,18 @@ def test_a_variant_without_the_metric_on_one_symbol_ranks_last_and_is_never_best
 def test_a_bad_symbol_list_is_refused_naming_the_fault(given, message):
     with pytest.raises(UsageError, match=message):
         symbol_list(given, "Walker.run")
+
+
+def test_a_search_or_walk_forward_walker_is_refused_on_several_symbols():
+    from btfarm.orchestrator import Walker
+    from btfarm.shared.registry import add_walker
+    from btfarm.shared.search_space import search
+
+    add_walker(walker_name="many-search", exchange_name="x", frame_name="f", override=True,
+               strategies=[search("s", n_trials=5, fast=(1, 9))])
+    add_walker(walker_name="many-wf", exchange_name="x", frame_name="f", override=True, strategies=["s"],
+               walk_forward={"train": "4d", "test": "2d"})
+    with pytest.raises(UsageError, match="is a search, which runs on one symbol at a time"):
+        Walker.run(["A", "B"], "many-search")
+    with pytest.raises(UsageError, match="is a walk-forward walker, which runs on one symbol"):
+        Walker.run(["A", "B"], "many-wf")

@@ -1,0 +1,133 @@
+"""A walker with ``walk_forward``: its frame cut into windows (shared/walk_forward.py); each
+training window's sweep (or search) runs on the farm, all windows submitted together; then
+each window's winner is backtested on the test window that follows it.
+
+Window k trains as walker ``NAME.wfK`` on frame ``FRAME[start,end]`` (shared/frame_windows.py:
+any process with FRAME registered has it), a sweep like any other: its own run id, stop,
+resume, report. What ``get_data`` gives is the windows side by side: each one's winner, its
+in-sample metric (the training sweep's best) and out-of-sample metric (the test backtest),
+the test windows' closed signals stitched into one run, and the walk-forward efficiency,
+mean out-of-sample metric / mean in-sample metric.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
+from btfarm.shared.errors import ConfigError
+from btfarm.shared.frame_windows import window_name
+from btfarm.shared.ranking import metric_value
+from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strategy, registry
+from btfarm.shared.schemas import WalkerSchema
+from btfarm.shared.stats import BacktestStatistics, compute_statistics
+
+from .run_thread import RunThread, follow_all
+
+if TYPE_CHECKING:
+    from .walker import WalkerUtils
+
+
+class WindowResult(BaseModel):
+    window: int
+    train: str  # the training frame's name: FRAME[start,end]
+    test: str
+    walker_name: str  # the training sweep's walker (NAME.wfK)
+    run_id: str
+    winner: str | None
+    why_no_winner: str | None = None
+    params: dict[str, Any] | None = None
+    in_sample: float | None = None  # the winner's metric on the training window
+    out_of_sample: float | None = None  # its metric on the test window
+    oos_stats: BacktestStatistics | None = None
+
+
+class WalkForwardData(BaseModel):
+    """What ``Walker.get_data`` returns for a walk-forward walker."""
+
+    walker_name: str
+    symbol: str
+    metric: str
+    walk_forward: dict[str, Any]
+    windows: list[WindowResult]
+    stitched: BacktestStatistics  # every test window's closed signals as one run
+    efficiency: float | None  # mean out-of-sample metric / mean in-sample metric (None unless IS mean > 0)
+    stopped: bool = False
+
+
+def window_walkers(walker: WalkerSchema) -> list[tuple[str, str, str]]:
+    """(training walker, training frame, test frame) of each window, registered here as by the
+    walker's own module (so a local pool imports what the walker's does)."""
+    frame = get_frame(walker.frame_name, "Walker.run")
+    cuts = walker.walk_forward.windows(frame.start_date, frame.end_date)
+    if not cuts:
+        wf = walker.walk_forward
+        raise ConfigError(
+            f"walker {walker.walker_name!r}: frame {frame.frame_name!r} ({frame.start_date.isoformat()} .. "
+            f"{frame.end_date.isoformat()}) is shorter than one window (train {wf.train} + test {wf.test}); "
+            "lengthen the frame or shorten the windows")
+    out = []
+    origin = registry.origin("walker", walker.walker_name)
+    for k, (a, b, c, d) in enumerate(cuts):
+        name = f"{walker.walker_name}.wf{k}"
+        train, test = window_name(frame.frame_name, a, b), window_name(frame.frame_name, c, d)
+        registry.add("walker", walker.model_copy(update={"walker_name": name, "frame_name": train,
+                                                         "walk_forward": None}), True, {}, origin=origin)
+        out.append((name, train, test))
+    return out
+
+
+@dataclass
+class WalkForwardRun:
+    """The windows' sweeps of one walk-forward run, and what was made of them at the end."""
+
+    walker: WalkerSchema
+    symbol: str
+    windows: list[tuple[str, str, str]]
+    result: WalkForwardData | None = None
+    closed: list[dict[str, Any]] = field(default_factory=list)  # the test windows' closed signals, in order
+
+    def data(self) -> WalkForwardData:
+        if self.result is None:
+            raise ConfigError(f"walk-forward walker {self.walker.walker_name!r} on {self.symbol} has not finished; "
+                              "its windows' sweeps are Walker.get_data(symbol, NAME.wfK)")
+        return self.result
+
+
+def produce_walk_forward(utils: WalkerUtils, run: WalkForwardRun, tasks: list[RunThread], task: RunThread,
+                         stopped) -> None:
+    """Follow every window's sweep (already running), then test each winner."""
+    for item in follow_all(tasks):
+        task.push(item)
+    walker, symbol = run.walker, run.symbol
+    exchange = get_exchange(walker.exchange_name, "Walker.run")
+    rows = []
+    for k, (name, train, test) in enumerate(run.windows):
+        data = utils.get_data(symbol, name)
+        row = WindowResult(window=k, train=train, test=test, walker_name=name, run_id=data.run_id,
+                           winner=data.best_strategy, in_sample=data.best_metric)
+        if data.best_strategy is None:
+            row.why_no_winner = data.refused or ("stopped" if data.stopped else "no variant is ranked")
+            rows.append(row)
+            continue
+        base, params = data.variants[data.best_strategy]
+        strategy = get_strategy(base, "Walker.run")
+        frame = get_frame(test, "Walker.run")
+        risk = get_risk(strategy.risk_name, "Walker.run") if strategy.risk_name else None
+        backtest = BacktestRun(strategy, exchange, frame, symbol, load_frame_candles(exchange, frame, symbol),
+                               params=params, strategy_name=data.best_strategy, risk=risk)
+        closed = backtest.run()
+        run.closed.extend(closed)
+        row.params, row.oos_stats = params, backtest.statistics()
+        row.out_of_sample = metric_value(row.oos_stats, walker.metric)
+        rows.append(row)
+    both = [r for r in rows if r.in_sample is not None and r.out_of_sample is not None]
+    mean_is = sum(r.in_sample for r in both) / len(both) if both else None
+    mean_oos = sum(r.out_of_sample for r in both) / len(both) if both else None
+    run.result = WalkForwardData(
+        walker_name=walker.walker_name, symbol=symbol, metric=walker.metric,
+        walk_forward=walker.walk_forward.model_dump(), windows=rows, stitched=compute_statistics(run.closed),
+        efficiency=mean_oos / mean_is if mean_is and mean_is > 0 else None, stopped=stopped())
