@@ -72,21 +72,22 @@ def search_figures(ranked: Sequence[tuple[str, dict[str, Any]]], winner: str | N
                f"first {lacking[0]}): run the walker again" if lacking else "no variant is ranked")
         figures.missing = {"deflated_sharpe": why, "pbo": why}
         return figures, {}
-    figures.days = int(ranked[0][1]["daily"]["days"])
+    figures.days = days = daily_pnl.compact(ranked[0][1]["daily"]).days
     keep_matrix = 2 <= len(ranked) <= PBO_MAX_VARIANTS
-    series: list[np.ndarray] = []
+    matrix = np.zeros((days, len(ranked))) if keep_matrix else None  # days x variants, for PBO
+    scratch = np.zeros(days)
     per_variant: dict[str, tuple[float | None, float | None]] = {}
     sharpes: dict[str, float] = {}
+    shapes: dict[str, tuple[float, float] | None] = {}  # skew and kurtosis, for each one's deflation
     winner_series = None
-    for name, rec in ranked:
-        daily = daily_pnl.dense(rec["daily"])
+    for column, (name, rec) in enumerate(ranked):
+        daily = daily_pnl.dense(rec["daily"], scratch if matrix is None else matrix[:, column])
         sr = overfitting.sharpe(daily)
         if sr is not None:
             sharpes[name] = sr
-        if keep_matrix:
-            series.append(daily)
+            shapes[name] = overfitting.moments(daily)
         if name == winner:
-            winner_series = daily
+            winner_series = daily.copy()
     values = np.array(list(sharpes.values()))
     variance = float(values.var(ddof=1)) if len(values) >= 2 else 0.0
     figures.trial_sharpe_variance = variance if len(values) >= 2 else None
@@ -102,9 +103,10 @@ def search_figures(ranked: Sequence[tuple[str, dict[str, Any]]], winner: str | N
         figures.deflated_sharpe = _deflated(sharpes[winner], winner_series, sr0, figures.days)
         if figures.deflated_sharpe is None:
             missing["deflated_sharpe"] = "the winner's skew and kurtosis leave no positive variance term"
-    for name, rec in ranked:
-        sr = sharpes.get(name)
-        psr = _deflated(sr, daily_pnl.dense(rec["daily"]), sr0, figures.days) if sr is not None else None
+    for name, _ in ranked:
+        sr, shape = sharpes.get(name), shapes.get(name)
+        psr = overfitting.probabilistic_sharpe(sr, sr0, days, *shape) if sr is not None and shape and days >= 2 \
+            else None
         per_variant[name] = (sr, psr)
     blocks = overfitting.pbo_blocks(figures.days)
     if len(ranked) < 2:
@@ -116,7 +118,7 @@ def search_figures(ranked: Sequence[tuple[str, dict[str, Any]]], winner: str | N
         missing["pbo"] = (f"{figures.days} days give {blocks} blocks of {overfitting.MIN_BLOCK_DAYS} days; "
                           f"PBO needs {overfitting.MIN_PBO_BLOCKS}: use a longer frame")
     else:
-        figures.pbo, figures.pbo_splits = overfitting.probability_of_overfitting(np.column_stack(series), blocks)
+        figures.pbo, figures.pbo_splits = overfitting.probability_of_overfitting(matrix, blocks)
         figures.pbo_blocks = blocks
     figures.missing = missing
     return figures, per_variant

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import redis
 
+from btfarm.shared import daily_pnl
 from btfarm.shared.engine.backtest_run import BacktestRun
 from btfarm.shared.payloads import dumps
 from btfarm.shared.ranking import metric_value, rank
@@ -128,9 +129,14 @@ class SweepTally:
         return None
 
     def finished(self) -> list[tuple[str, dict[str, Any]]]:
-        """(name, record) of every done variant, in walker order."""
-        return [(rec["strategy_name"], rec) for rec in
-                (self.held.get(int(i)) for i in np.flatnonzero(self.status == 1))]
+        """(name, record) of every done variant, in walker order; a record's PnL per day as
+        arrays (daily_pnl.Daily: 10,000 year variants' lists would cost ~100 MB as objects)."""
+        out = []
+        for i in np.flatnonzero(self.status == 1):
+            rec = self.held.get(int(i))
+            rec["daily"] = daily_pnl.compact(rec.get("daily"))
+            out.append((rec["strategy_name"], rec))
+        return out
 
     def data(self) -> WalkerData:
         finished = self.finished()
