@@ -106,14 +106,21 @@ def sma_cross_signals(candles, price: np.ndarray, params: dict) -> dict:
     if n > first:
         # each mean computed once per candle set and shared by every variant (indicators.py)
         fast_mean, slow_mean = indicators.sma(candles, fast), indicators.sma(candles, slow)
-        fast_now, fast_before = fast_mean[first:], fast_mean[first - SHIFT:n - SHIFT]
-        slow_now, slow_before = slow_mean[first:], slow_mean[first - SHIFT:n - SHIFT]
-        decided = side[first:]
-        decided[(fast_before <= slow_before) & (fast_now > slow_now)] = 1
-        decided[(fast_before >= slow_before) & (fast_now < slow_now)] = -1
+        # fast - slow <= 0 exactly when fast <= slow (IEEE subtraction, gradual underflow):
+        # one difference instead of four comparisons of the means
+        gap = fast_mean[first - SHIFT:] - slow_mean[first - SHIFT:]
+        before, now = gap[:-SHIFT], gap[SHIFT:]
+        np.subtract((before <= 0) & (now > 0), (before >= 0) & (now < 0), out=side[first:], dtype=np.int8,
+                    casting="unsafe")
+    # the levels matter only where a position is taken (no other row is read): computed there
+    take_profit, stop_loss = np.zeros(n), np.zeros(n)
+    rows = np.flatnonzero(side != 0)  # (a bool array: nonzero is 2.5x faster on it than on int8)
+    taken, at = side[rows], price[rows]
+    take_profit[rows] = at * (1 + taken * TAKE_PROFIT_PERCENT / 100)
+    stop_loss[rows] = at * (1 - taken * STOP_LOSS_PERCENT / 100)
     return {
         "position": side,
-        "price_take_profit": price * (1 + side * TAKE_PROFIT_PERCENT / 100),
-        "price_stop_loss": price * (1 - side * STOP_LOSS_PERCENT / 100),
+        "price_take_profit": take_profit,
+        "price_stop_loss": stop_loss,
         "minute_estimated_time": EXPIRY_MINUTES,
     }

@@ -48,6 +48,18 @@ def load_frame_candles(exchange: ExchangeSchema, frame: FrameSchema, symbol: str
     return load_candles(exchange, symbol, *frame_load_range(frame, cfg))
 
 
+def _ticks_of(candles: Candles, frame: FrameSchema) -> np.ndarray:
+    """The frame's ticks, kept on the candles: every variant of a sweep walks the same ones
+    (a year of 1m ticks is 4 MB, a fresh allocation per variant cost ~1-3 ms in page faults)."""
+    key = ("frame_ticks", *frame_bounds(frame), frame.interval)
+    ticks = candles.memo.get(key)
+    if ticks is None:
+        ticks = frame_ticks(frame)
+        ticks.flags.writeable = False  # shared by every run on these candles
+        candles.memo[key] = ticks
+    return ticks
+
+
 @dataclass
 class BacktestRun:
     """A configured run; iterate ``steps()`` to drive it, read ``closed`` as it goes."""
@@ -76,7 +88,7 @@ class BacktestRun:
         # refused here, before any tick: a walk past the data would invent trades
         self.coverage: Coverage = check_coverage(self.candles, self.exchange.exchange_name, self.symbol,
                                                  self.frame, get_settings().max_gap_minutes)
-        self.ticks: np.ndarray = frame_ticks(self.frame)
+        self.ticks: np.ndarray = _ticks_of(self.candles, self.frame)
         self.core = StrategyCore(self.strategy, self.symbol, self.exchange.exchange_name, self.cfg,
                                  self._emit, frame_name=self.frame.frame_name,
                                  frame_end_ms=frame_bounds(self.frame)[1], params=self.params,

@@ -28,7 +28,7 @@ from .intents import Intents
 from .lifecycle import StrategyCore
 from .pnl import pnl_percentage
 from .signal_rules import check_signal, level_problems
-from .walk_grid import ticks_uniform, walk_grid
+from .walk_grid import inside_span, ticks_uniform, walk_grid
 
 
 def eligible(core: StrategyCore, intents: Intents) -> bool:
@@ -63,7 +63,12 @@ def walk_batch(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
     vwap = candles.vwap(cfg.CC_AVG_PRICE_CANDLES_COUNT)
     bucket, cursor, inside, first_of_bucket = walk_grid(candles, ticks, core.throttle_ms)
     offered = np.zeros(n, dtype=bool)
-    offered[inside] = intents.position[cursor[inside]] != 0
+    span = inside_span(candles, ticks, cursor, inside)
+    if span is not None:  # a slice of the positions, not a gather of 500,000 through the cursor
+        a, b, c0 = span
+        np.not_equal(intents.position[c0:c0 + b - a], 0, out=offered[a:b])
+    else:
+        offered[inside] = intents.position[cursor[inside]] != 0
     call_list = np.flatnonzero(offered & first_of_bucket).tolist()
     # the loop touches a few entries per trade: plain indexing beats converting whole arrays
     bucket_list, offered_list, cursor_list, tick_list = bucket, offered, cursor, ticks

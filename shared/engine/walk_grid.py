@@ -38,3 +38,22 @@ def ticks_uniform(candles: Candles, ticks: np.ndarray) -> bool:
     if cached is None:
         cached = candles.memo[key] = len(ticks) < 2 or bool((np.diff(ticks) == ticks[1] - ticks[0]).all())
     return cached
+
+
+def inside_span(candles: Candles, ticks: np.ndarray, cursor: np.ndarray, inside: np.ndarray
+                ) -> tuple[int, int, int] | None:
+    """(a, b, c0) when the ticks with a price are ticks a..b-1 and their candles c0, c0+1, ...
+    (1m ticks over contiguous 1m candles), so a per-candle array is read for them as a slice
+    instead of gathered through ``cursor``; else None. Kept on the candles like the grid."""
+    key = ("inside_span", int(ticks[0]), int(ticks[-1]), len(ticks)) if len(ticks) else ("inside_span",)
+    if key in candles.memo:
+        return candles.memo[key]
+    span = None
+    where = np.flatnonzero(inside)
+    if len(where) and where[-1] - where[0] + 1 == len(where):
+        a, b = int(where[0]), int(where[-1]) + 1
+        c0 = int(cursor[a])
+        if bool((cursor[a:b] == np.arange(c0, c0 + b - a)).all()):
+            span = (a, b, c0)
+    candles.memo[key] = span
+    return span

@@ -70,7 +70,9 @@ def faults(mode: str) -> int:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt: Linux only")
 def test_fixed_thresholds_take_a_fraction_of_the_page_faults_of_a_fresh_process():
     adaptive, fixed = faults("adaptive"), faults("fixed")
-    assert fixed * 3 < adaptive, (fixed, adaptive)
+    # ~740 against ~295 here; a sweep's runs share their frame's ticks (backtest_run._ticks_of),
+    # which took one 4 MB allocation per variant out of both counts (it was more than 3x before)
+    assert fixed * 2 < adaptive, (fixed, adaptive)
 
 
 def test_a_process_told_its_malloc_thresholds_keeps_them(monkeypatch):
