@@ -93,16 +93,12 @@ def new_search(walker: WalkerSchema, symbol: str, chunk_size: int | None, needed
                       imports=tuple(imports))
 
 
-def claim(plan: SearchPlan) -> None:
-    sweep_plan.claim_walker(state(), plan.walker.walker_name, plan.symbol, plan.run_id)
-
-
 def produce_search(utils: WalkerUtils, inst: Instance, task: RunThread, plan: SearchPlan) -> None:
     import optuna  # with the first search, not with every import of btfarm (~0.2 s)
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalRedisBackend
 
-    from .trial_proposer import TrialProposer, open_study
+    from .trial_proposer import ASKS_PER_TRIAL, TrialProposer, open_study
 
     settings = get_settings()
     r = state()
@@ -161,8 +157,9 @@ def produce_search(utils: WalkerUtils, inst: Instance, task: RunThread, plan: Se
             inst.data = _tally(plan, ran)
             inst.data.resumed = previous.resumed
         if proposer.exhausted:
-            inst.data.search_note = (f"the sampler proposed no new params in {len(ran)} trials' worth of "
-                                     f"asks: the space has no more to offer; {len(ran)} of {spec.n_trials} ran")
+            inst.data.search_note = (f"the sampler offered no new params in {ASKS_PER_TRIAL} asks per trial wanted "
+                                     f"(the space has no more points to try): {len(ran)} of {spec.n_trials} "
+                                     "trials ran")
         inst.data.stopped = _stopped(r, inst, symbol, name)
     finally:
         done.set()

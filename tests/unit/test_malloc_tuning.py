@@ -70,9 +70,10 @@ def faults(mode: str) -> int:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt: Linux only")
 def test_fixed_thresholds_take_a_fraction_of_the_page_faults_of_a_fresh_process():
     adaptive, fixed = faults("adaptive"), faults("fixed")
-    # ~740 against ~295 here; a sweep's runs share their frame's ticks (backtest_run._ticks_of),
-    # which took one 4 MB allocation per variant out of both counts (it was more than 3x before)
-    assert fixed * 2 < adaptive, (fixed, adaptive)
+    # ~290 fixed against 540-740 adaptive here (the adaptive count varies run to run); since a
+    # sweep's runs share their frame's ticks (backtest_run._ticks_of), one allocation per variant
+    # less churns on both sides (the ratio was above 3 before). Without the tuning they are equal.
+    assert fixed * 1.5 < adaptive, (fixed, adaptive)
 
 
 def test_a_process_told_its_malloc_thresholds_keeps_them(monkeypatch):
