@@ -766,3 +766,29 @@ def test_walk_forward_trains_every_window_together_and_tests_each_winner_on_the_
     done = cli(farm_url, "walker", "tests.farm_strategies", "farm-wf", "--symbol", SYMBOL, "--no-dump", timeout=90)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("window ") == 3 and "walk-forward efficiency" in done.stdout
+
+
+def test_a_stopped_search_ends_with_its_batch_and_the_next_run_goes_on_from_it(farm_url):
+    from btfarm.shared.registry import add_walker
+    from btfarm.shared.search_space import search
+
+    # farm-slow on two days: ~1 s a trial, so the stop lands while the first batch runs
+    add_walker(walker_name="farm-slow-search", exchange_name="farm-market", frame_name="farm-2d",
+               strategies=[search("farm-slow", n_trials=8, seed=5, batch=4, fast=(3, 20), slow=(21, 60))],
+               override=True)
+    progress = Walker.run(SYMBOL, "farm-slow-search")
+    first = next(progress)
+    Walker.stop(SYMBOL, "farm-slow-search")
+    rest = list(progress)  # ends: the running batch stops at its next check, no new batch is asked
+    stopped = Walker.get_data(SYMBOL, "farm-slow-search")
+    assert stopped.stopped and first.strategies_tested == 1
+    assert 1 <= len(stopped.search_trials) < 8 and len(rest) + 1 >= len(stopped.search_trials)
+    (status,) = [r for r in Walker.list() if r["walker_name"] == "farm-slow-search"]
+    assert status["outcome"] == "stopped"
+
+    again = list(Walker.run(SYMBOL, "farm-slow-search"))
+    done = Walker.get_data(SYMBOL, "farm-slow-search")
+    assert done.resumed == len(stopped.search_trials) and len(done.search_trials) == 8
+    assert [p.strategies_tested for p in again] == list(range(1, 9))
+    assert list(done.variants)[:len(stopped.search_trials)] == list(stopped.variants)
+    assert not done.stopped
