@@ -73,6 +73,10 @@ def search_figures(ranked: Sequence[tuple[str, dict[str, Any]]], winner: str | N
         figures.missing = {"deflated_sharpe": why, "pbo": why}
         return figures, {}
     figures.days = days = daily_pnl.compact(ranked[0][1]["daily"]).days
+    if days < 2:  # no Sharpe ratio per day for anyone: said once, not found variant by variant
+        why = f"the frame spans {days} day; a Sharpe ratio per day needs two"
+        figures.missing = {"deflated_sharpe": why, "pbo": why}
+        return figures, {}
     keep_matrix = 2 <= len(ranked) <= PBO_MAX_VARIANTS
     matrix = np.zeros((days, len(ranked))) if keep_matrix else None  # days x variants, for PBO
     scratch = np.zeros(days)
@@ -93,9 +97,7 @@ def search_figures(ranked: Sequence[tuple[str, dict[str, Any]]], winner: str | N
     figures.trial_sharpe_variance = variance if len(values) >= 2 else None
     sr0 = overfitting.expected_max_sharpe(len(ranked), variance)
     figures.expected_max_sharpe = sr0
-    if figures.days < 2:
-        missing["deflated_sharpe"] = f"the frame spans {figures.days} day; a Sharpe ratio per day needs two"
-    elif winner_series is None or winner not in sharpes:
+    if winner_series is None or winner not in sharpes:
         missing["deflated_sharpe"] = "no winner with a spread of daily PnL"
     else:
         figures.winner_daily_sharpe = sharpes[winner]

@@ -70,3 +70,9 @@ def test_the_walkers_thresholds_refuse_its_winner_and_only_then():
     assert strict.best is not None  # best-so-far of the progress is the metric's, as before
     lenient = _tally(min_dsr=0.0, max_pbo=1.0).data()
     assert lenient.best_strategy == "s[n=2]" and lenient.refused is None
+
+
+def test_a_one_day_frame_gives_no_figure_and_says_why():
+    figures, per_variant = sf.search_figures([("a", _record([1.0])), ("b", _record([2.0]))], "b")
+    assert figures.deflated_sharpe is None and figures.pbo is None and per_variant == {}
+    assert "a Sharpe ratio per day needs two" in figures.missing["pbo"]
