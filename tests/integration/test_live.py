@@ -141,18 +141,23 @@ def test_fetch_errors_are_retried_with_backoff_and_keep_the_signal(backend):
 
 
 def test_background_cancel_lets_the_open_signal_close_then_ends(backend):
+    import threading
+
     clock = ManualClock(START_MS)
     live_replay.register(clock)
     seen, cancel_box = [], []
+    handed = threading.Event()  # on a manual clock the first signal can open before background returns
 
     def on_signal(result):
         seen.append((result.action, result.signal.id if hasattr(result, "signal") else None))
         if result.action == "opened":
+            assert handed.wait(10), "Live.background did not return"
             cancel_box[0]()  # cancel while the position is open
 
     unsubscribe = events.listen_signal_live(on_signal)
     try:
         cancel_box.append(Live.background(SYMBOL, "hold", live_replay.EXCHANGE, clock=clock))
+        handed.set()
         assert Live.wait(SYMBOL, "hold", timeout=20)
     finally:
         unsubscribe()
