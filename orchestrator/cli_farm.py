@@ -15,6 +15,7 @@ from btfarm.shared.demo import DEMO_SYMBOL
 from btfarm.shared.importing import import_user_module
 
 from .console import console, err_console, progress_bar, summary_table
+from .reports._format import number as shown
 
 DEMO_WALKER = "demo-sweep"
 DEMO_IMPORT = "btfarm.shared.demo:register_demo"  # what the workers import for the demo
@@ -133,8 +134,8 @@ def _follow_symbols(symbols: list[str], walker_name: str, chunk_size: int | None
     console.print(f"{walker_name} on {', '.join(symbols)}: {len(data.ranking)} variants compared across "
                   f"symbols by the mean {data.metric}, then the worst", highlight=False)
     for row in data.ranking[:SUMMARY_ROWS]:
-        console.print(f"  {row.rank:>3}  {escape(row.strategy_name)}  mean {_number(row.mean_metric)}  "
-                      f"worst {_number(row.worst_metric)}  wins {row.wins}", highlight=False)
+        console.print(f"  {row.rank:>3}  {escape(row.strategy_name)}  mean {shown(row.mean_metric, 3)}  "
+                      f"worst {shown(row.worst_metric, 3)}  wins {row.wins}", highlight=False)
     for symbol, one in data.per_symbol.items():
         best = one.best_strategy or (f"none ({one.refused})" if one.refused else "N/A")
         console.print(f"{symbol}: best {escape(best)}, {one.strategies_tested}/{one.total_strategies} "
@@ -165,10 +166,10 @@ def _follow_walk_forward(symbol: str, walker_name: str, chunk_size: int | None, 
     data = Walker.get_data(symbol, walker_name)
     for w in data.windows:
         console.print(f"window {w.window}: test {escape(w.test)}: {escape(w.winner or 'no winner: ' + str(w.why_no_winner))}"
-                      f", in sample {_number(w.in_sample)}, out of sample {_number(w.out_of_sample)}", highlight=False)
+                      f", in sample {shown(w.in_sample, 3)}, out of sample {shown(w.out_of_sample, 3)}", highlight=False)
     console.print(f"walk-forward efficiency (mean out-of-sample / mean in-sample {data.metric}): "
-                  f"{_number(data.efficiency)}; stitched out of sample: {data.stitched.total_signals} signals, "
-                  f"total PnL {_number(data.stitched.total_pnl)} %", highlight=False)
+                  f"{shown(data.efficiency, 3)}; stitched out of sample: {data.stitched.total_signals} signals, "
+                  f"total PnL {shown(data.stitched.total_pnl, 3)} %", highlight=False)
     if dump:
         console.print(f"report: {Walker.dump(symbol, walker_name)}")
     if not any(w.winner for w in data.windows):
@@ -189,10 +190,6 @@ def _drain(progress, symbol, walker_name: str, on_item) -> None:
         Walker.stop(symbol, walker_name)
         Walker.wait(symbol, walker_name)
         raise
-
-
-def _number(value: float | None) -> str:
-    return "N/A" if value is None else f"{value:.3f}"
 
 
 def _follow(progress, symbol: str, walker_name: str, dump: bool, announce: bool = True) -> None:

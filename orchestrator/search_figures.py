@@ -38,11 +38,10 @@ class SearchFigures(BaseModel):
 
     def brief(self) -> str:
         """Both figures in a few words (``sentence`` says what they mean)."""
-        def shown(value: float | None) -> str:
-            return "N/A" if value is None else f"{value:.3f}"
+        from .reports._format import number
 
-        return (f"deflated Sharpe ratio {shown(self.deflated_sharpe)}, probability of backtest overfitting "
-                f"{shown(self.pbo)} ({self.trials} trials, {self.days} days)")
+        return (f"deflated Sharpe ratio {number(self.deflated_sharpe, 3)}, probability of backtest overfitting "
+                f"{number(self.pbo, 3)} ({self.trials} trials, {self.days} days)")
 
     def sentence(self) -> str:
         """What the figures mean, in one or two plain sentences."""

@@ -269,19 +269,16 @@ def _search_section(search: Mapping[str, Any] | BaseModel | None) -> dict[str, A
     if not figures.trials:
         return None
 
-    def number(value: float | None, digits: int = 3) -> str:
-        return "N/A" if value is None else f"{value:.{digits}f}"
-
     rows = [
-        ("Deflated Sharpe ratio (P[true Sharpe > SR0])", number(figures.deflated_sharpe)),
-        ("Probability of backtest overfitting", number(figures.pbo)
+        ("Deflated Sharpe ratio (P[true Sharpe > SR0])", fmt.number(figures.deflated_sharpe, 3)),
+        ("Probability of backtest overfitting", fmt.number(figures.pbo, 3)
          + (f" ({figures.pbo_splits:,} splits of {figures.pbo_blocks} blocks)" if figures.pbo is not None else "")),
         ("Trials (ranked variants)", f"{figures.trials:,}"),
         ("Days (observations)", f"{figures.days:,}"),
-        ("Winner's Sharpe ratio per day", number(figures.winner_daily_sharpe, 4)),
-        ("SR0: best daily Sharpe of as many unskilled trials", number(figures.expected_max_sharpe, 4)),
+        ("Winner's Sharpe ratio per day", fmt.number(figures.winner_daily_sharpe, 4)),
+        ("SR0: best daily Sharpe of as many unskilled trials", fmt.number(figures.expected_max_sharpe, 4)),
         ("Winner's skew / kurtosis of daily PnL",
-         f"{number(figures.winner_skew, 2)} / {number(figures.winner_kurtosis, 2)}"),
+         f"{fmt.number(figures.winner_skew, 2)} / {fmt.number(figures.winner_kurtosis, 2)}"),
     ]
     return {"sentence": fmt.inline(figures.sentence()), "rows": [(k, fmt.cell(v)) for k, v in rows],
             "missing": [(fmt.cell(k), fmt.cell(v)) for k, v in figures.missing.items()]}
