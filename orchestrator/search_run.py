@@ -35,7 +35,7 @@ from .instances import Instance
 from .local_pool import local_slots, pool_imports
 from .run_thread import RunThread
 from .state_client import state
-from .sweep_run import _check_data
+from .sweep_run import check_data
 from .sweep_tally import SweepTally
 from .user_script import check_main_guard
 from .walker_data import WalkerProgress
@@ -80,7 +80,7 @@ def new_search(walker: WalkerSchema, symbol: str, chunk_size: int | None, needed
         raise SchemaError(f"walker {walker.walker_name!r}: search of {spec.strategy_name!r} sets "
                           f"{', '.join(map(repr, unknown))}, not among its params ({', '.join(strategy.params)})")
     exchange, frame = get_exchange(walker.exchange_name, needed_by), get_frame(walker.frame_name, needed_by)
-    coverage = _check_data(exchange, frame, symbol)
+    coverage = check_data(exchange, frame, symbol)
     imports = pool_imports(walker.walker_name, walker.exchange_name, walker.frame_name, [spec.strategy_name])
     check_main_guard(imports, needed_by)
     settings = get_settings()

@@ -55,7 +55,7 @@ def new_plan(symbol: str, walker_name: str, chunk_size: int | None, needed_by: s
     exchange = get_exchange(walker.exchange_name, needed_by)
     frame = get_frame(walker.frame_name, needed_by)
     variants = expand(walker, needed_by)
-    coverage = _check_data(exchange, frame, symbol)  # a frame past the data is refused before submitting
+    coverage = check_data(exchange, frame, symbol)  # a frame past the data is refused before submitting
     bases = variants.bases()  # the cheapest strategy sets the floor
     seconds = min(fanout.estimate_variant_seconds(frame, get_strategy(b, needed_by)) for b in bases)
     measured = sweep_plan.measured_seconds(state(), walker_name, symbol)
@@ -101,7 +101,7 @@ def resumable_plan(run_id: str) -> SweepPlan:
             f"process has {', '.join(f'{b} at {now[b]}' for b in changed)}: resuming would rank two "
             "code versions together. Restore the code the sweep started with, or run the walker "
             "again (a new sweep)")
-    coverage = _check_data(get_exchange(plan.exchange_name, needed_by), get_frame(plan.frame_name, needed_by),
+    coverage = check_data(get_exchange(plan.exchange_name, needed_by), get_frame(plan.frame_name, needed_by),
                            plan.symbol)
     return plan.model_copy(update={"coverage": coverage.describe(), "imports": list(pool_imports(
         plan.walker_name, plan.exchange_name, plan.frame_name, plan.variants.bases()))})
@@ -239,7 +239,7 @@ def refuse_full(r: redis.Redis, plan: SweepPlan, missing: int) -> StoreFull:
         f"then `btfarm walker resume {plan.run_id}` (or Walker.resume) runs only those")
 
 
-def _check_data(exchange, frame, symbol: str) -> Coverage:
+def check_data(exchange, frame, symbol: str) -> Coverage:
     """The frame's candles as the workers will load them, checked (coverage.py): from the
     open times alone where the exchange can give them (a year of candles is read and
     validated once per worker, not again here), else from the candles."""

@@ -288,7 +288,6 @@ class WalkerUtils(InstanceUtils):
         return dump_bundle(lambda stem: self._report(sweep, columns, pnl_columns, top_n, stem),
                            "walker", walker_name, path, formats)
 
-
     def _dump_symbols(self, symbol: Sequence[str], walker_name: str, path, columns, pnl_columns,
                       top_n, formats) -> Path:
         symbols = symbol_list(symbol, "Walker.dump")

@@ -141,12 +141,8 @@ def claim_walker(r: redis.Redis, walker_name: str, symbol: str, run_id: str) -> 
         f"`btfarm stop walker {symbol} {walker_name}`, or run this one when it ends")
 
 
-def release_claim(r: redis.Redis, plan: SweepPlan) -> None:
-    """Give back a claim ``plan`` took but will not run (another symbol of its run was refused)."""
-    release_claim_of(r, plan.walker_name, plan.symbol, plan.run_id)
-
-
 def release_claim_of(r: redis.Redis, walker_name: str, symbol: str, run_id: str) -> None:
+    """Give back a claim ``run_id`` took but will not run (another sweep of the same call was refused)."""
     key = keys.walker_owner(walker_name, symbol)
     if r.get(key) == run_id:  # only its own: another run may have claimed since
         r.delete(key)
