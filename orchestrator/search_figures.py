@@ -82,33 +82,35 @@ def search_figures(ranked: Sequence[tuple[str, dict[str, Any]]], winner: str | N
     per_variant: dict[str, tuple[float | None, float | None]] = {}
     sharpes: dict[str, float] = {}
     shapes: dict[str, tuple[float, float] | None] = {}  # skew and kurtosis, for each one's deflation
-    winner_series = None
     for column, (name, rec) in enumerate(ranked):
         daily = daily_pnl.dense(rec["daily"], scratch if matrix is None else matrix[:, column])
         sr = overfitting.sharpe(daily)
         if sr is not None:
             sharpes[name] = sr
             shapes[name] = overfitting.moments(daily)
-        if name == winner:
-            winner_series = daily.copy()
     values = np.array(list(sharpes.values()))
+    # SR0 needs the spread of the trials' Sharpe ratios; with one trial nothing was selected (SR0 = 0)
+    spread_known = len(values) >= 2 or len(ranked) == 1
     variance = float(values.var(ddof=1)) if len(values) >= 2 else 0.0
     figures.trial_sharpe_variance = variance if len(values) >= 2 else None
-    sr0 = overfitting.expected_max_sharpe(len(ranked), variance)
+    sr0 = overfitting.expected_max_sharpe(len(ranked), variance) if spread_known else None
     figures.expected_max_sharpe = sr0
-    if winner_series is None or winner not in sharpes:
-        missing["deflated_sharpe"] = "no winner with a spread of daily PnL"
-    else:
-        figures.winner_daily_sharpe = sharpes[winner]
-        figures.winner_skew, figures.winner_kurtosis = overfitting.moments(winner_series) or (None, None)
-        figures.deflated_sharpe = _deflated(sharpes[winner], winner_series, sr0, figures.days)
-        if figures.deflated_sharpe is None:
-            missing["deflated_sharpe"] = "the winner's skew and kurtosis leave no positive variance term"
     for name, _ in ranked:
         sr, shape = sharpes.get(name), shapes.get(name)
-        psr = overfitting.probabilistic_sharpe(sr, sr0, days, *shape) if sr is not None and shape and days >= 2 \
-            else None
+        psr = overfitting.probabilistic_sharpe(sr, sr0, days, *shape) if sr0 is not None and sr is not None \
+            and shape else None
         per_variant[name] = (sr, psr)
+    if winner not in sharpes:
+        missing["deflated_sharpe"] = "no winner with a spread of daily PnL"
+    elif sr0 is None:
+        missing["deflated_sharpe"] = (f"only {len(values)} of the {len(ranked)} trials has a spread of daily PnL: "
+                                      "the spread of their Sharpe ratios, which SR0 needs, is unknown")
+    else:
+        figures.winner_daily_sharpe = sharpes[winner]
+        figures.winner_skew, figures.winner_kurtosis = shapes[winner] or (None, None)
+        figures.deflated_sharpe = per_variant[winner][1]
+        if figures.deflated_sharpe is None:
+            missing["deflated_sharpe"] = "the winner's skew and kurtosis leave no positive variance term"
     blocks = overfitting.pbo_blocks(figures.days)
     if len(ranked) < 2:
         missing["pbo"] = "one ranked variant: nothing was selected"
@@ -124,7 +126,3 @@ def search_figures(ranked: Sequence[tuple[str, dict[str, Any]]], winner: str | N
     figures.missing = missing
     return figures, per_variant
 
-
-def _deflated(sr: float, daily: np.ndarray, sr0: float, days: int) -> float | None:
-    shape = overfitting.moments(daily)
-    return overfitting.probabilistic_sharpe(sr, sr0, days, *shape) if shape and days >= 2 else None

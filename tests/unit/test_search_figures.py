@@ -76,3 +76,13 @@ def test_a_one_day_frame_gives_no_figure_and_says_why():
     figures, per_variant = sf.search_figures([("a", _record([1.0])), ("b", _record([2.0]))], "b")
     assert figures.deflated_sharpe is None and figures.pbo is None and per_variant == {}
     assert "a Sharpe ratio per day needs two" in figures.missing["pbo"]
+
+
+def test_trials_whose_sharpe_spread_is_unknown_are_not_deflated_against_zero():
+    rng = np.random.default_rng(4)
+    flat = [0.0] * 60  # traded, but never closed with a PnL: no Sharpe ratio per day
+    figures, per_variant = sf.search_figures([("a", _record(list(rng.normal(0.3, 1, 60)))), ("b", _record(flat)),
+                                              ("c", _record(flat))], "a")
+    assert figures.deflated_sharpe is None and figures.expected_max_sharpe is None
+    assert "the spread of their Sharpe ratios, which SR0 needs, is unknown" in figures.missing["deflated_sharpe"]
+    assert per_variant["a"][0] is not None and per_variant["a"][1] is None
