@@ -59,8 +59,7 @@ class WalkForwardData(BaseModel):
 
 
 def window_walkers(walker: WalkerSchema) -> list[tuple[str, str, str]]:
-    """(training walker, training frame, test frame) of each window, registered here as by the
-    walker's own module (so a local pool imports what the walker's does)."""
+    """(training walker, training frame, test frame) of each window; nothing is registered."""
     frame = get_frame(walker.frame_name, "Walker.run")
     cuts = walker.walk_forward.windows(frame.start_date, frame.end_date)
     if not cuts:
@@ -69,15 +68,17 @@ def window_walkers(walker: WalkerSchema) -> list[tuple[str, str, str]]:
             f"walker {walker.walker_name!r}: frame {frame.frame_name!r} ({frame.start_date.isoformat()} .. "
             f"{frame.end_date.isoformat()}) is shorter than one window (train {wf.train} + test {wf.test}); "
             "lengthen the frame or shorten the windows")
-    out = []
+    return [(f"{walker.walker_name}.wf{k}", window_name(frame.frame_name, a, b), window_name(frame.frame_name, c, d))
+            for k, (a, b, c, d) in enumerate(cuts)]
+
+
+def register_windows(walker: WalkerSchema, windows: list[tuple[str, str, str]]) -> None:
+    """Each window's training walker, registered here as by the walker's own module (so a
+    local pool imports what the walker's does)."""
     origin = registry.origin("walker", walker.walker_name)
-    for k, (a, b, c, d) in enumerate(cuts):
-        name = f"{walker.walker_name}.wf{k}"
-        train, test = window_name(frame.frame_name, a, b), window_name(frame.frame_name, c, d)
+    for name, train, _ in windows:
         registry.add("walker", walker.model_copy(update={"walker_name": name, "frame_name": train,
                                                          "walk_forward": None}), True, {}, origin=origin)
-        out.append((name, train, test))
-    return out
 
 
 @dataclass
@@ -109,8 +110,14 @@ def produce_walk_forward(utils: WalkerUtils, run: WalkForwardRun, tasks: list[Ru
         data = utils.get_data(symbol, name)
         row = WindowResult(window=k, train=train, test=test, walker_name=name, run_id=data.run_id,
                            winner=data.best_strategy, in_sample=data.best_metric)
-        if data.best_strategy is None:
-            row.why_no_winner = data.refused or ("stopped" if data.stopped else "no variant is ranked")
+        unfinished = data.stopped or data.interrupted
+        if data.best_strategy is None or unfinished:
+            # the best of part of a sweep is not the window's winner: it is not tested
+            row.why_no_winner = (
+                f"its training run {data.run_id} was {'stopped' if data.stopped else 'interrupted'} before "
+                "every variant ran" if unfinished
+                else data.refused or "no variant is ranked")
+            row.winner = row.in_sample = None
             rows.append(row)
             continue
         base, params = data.variants[data.best_strategy]

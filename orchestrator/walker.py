@@ -58,7 +58,13 @@ from .state_client import state
 from .sweep_run import new_plan, produce, resumable_plan
 from .sweep_tally import SweepTally
 from .symbols_data import SymbolsData, symbols_data
-from .walk_forward import WalkForwardData, WalkForwardRun, produce_walk_forward, window_walkers
+from .walk_forward import (
+    WalkForwardData,
+    WalkForwardRun,
+    produce_walk_forward,
+    register_windows,
+    window_walkers,
+)
 from .walker_data import WalkerData, WalkerProgress
 
 PNL_TABLES = 10  # strategies whose closed signals the report lists (the best, by the metric)
@@ -158,6 +164,7 @@ class WalkerUtils(InstanceUtils):
                              needed_by: str) -> tuple[Instance, RunThread]:
         """Every window's training sweep started together, then the run that tests the winners."""
         windows = window_walkers(walker)
+        register_windows(walker, windows)
         launched = self._launch_all([(inst.symbol, name) for name, _, _ in windows], chunk_size, needed_by)
         run = WalkForwardRun(walker, inst.symbol, windows)
         inst.data = run

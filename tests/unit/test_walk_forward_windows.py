@@ -55,3 +55,18 @@ def test_a_walker_refuses_walk_forward_it_cannot_read():
     with pytest.raises(SchemaError, match="walk_forward"):
         add_walker(walker_name="wf-bad", exchange_name="x", frame_name="f", strategies=["s"],
                    walk_forward={"train": "4d"}, override=True)
+
+
+def test_naming_the_windows_registers_nothing_and_registering_them_does():
+    from btfarm.orchestrator.walk_forward import register_windows, window_walkers
+    from btfarm.shared.registry import add_walker, get_walker
+
+    add_frame(frame_name="wf-base", interval="1m", start_date=START, end_date=END, override=True)
+    walker = add_walker(walker_name="wf-named", exchange_name="x", frame_name="wf-base", strategies=["s"],
+                        walk_forward={"train": "4d", "test": "2d"}, override=True)
+    windows = window_walkers(walker)  # what Walker.stop asks, in any process
+    assert [n for n, _, _ in windows] == ["wf-named.wf0", "wf-named.wf1", "wf-named.wf2"]
+    with pytest.raises(NotRegisteredError):
+        get_walker("wf-named.wf0")
+    register_windows(walker, windows)
+    assert get_walker("wf-named.wf1").frame_name == "wf-base[2024-03-03T00:00,2024-03-06T23:59]"
