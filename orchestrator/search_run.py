@@ -33,12 +33,12 @@ from btfarm.shared.variant_space import VariantSpace
 from . import fanout, local_pool
 from .instances import Instance
 from .local_pool import local_slots, pool_imports
+from .progress_log import Entry, ProgressLog
 from .run_thread import RunThread
 from .state_client import state
 from .sweep_run import check_data
 from .sweep_tally import SweepTally
 from .user_script import check_main_guard
-from .walker_data import WalkerProgress
 
 if TYPE_CHECKING:
     from .walker import WalkerUtils
@@ -118,12 +118,12 @@ def produce_search(utils: WalkerUtils, inst: Instance, task: RunThread, plan: Se
         proposer = TrialProposer(open_study(spec, plan.study, storage), spec)
         ran = [(t.number, t.params, json.loads(t.user_attrs["record"])) for t in proposer.evaluated()
                if "record" in t.user_attrs]
-        best: tuple[float, str] | None = None
-        inst.data = _tally(plan, ran)
+        inst.data, entries = _tally(plan, ran)
         inst.data.resumed = len(ran)
-        for tested, (_, _, record) in enumerate(ran, start=1):  # read back: progress covers them first
-            best = _better(best, record, walker)
-            task.push(_progress(plan, record, tested, best))
+        read_back = ProgressLog(inst.data)  # read back: progress covers them first, as a resume's does
+        for entry in entries:
+            read_back.append(entry)
+            task.push(read_back.item(len(read_back) - 1).model_copy(update={"total_strategies": spec.n_trials}))
         while proposer.remaining() and not _stopped(r, inst, symbol, name):
             batch = proposer.ask_batch(plan.batch)
             if not batch:
@@ -136,11 +136,13 @@ def produce_search(utils: WalkerUtils, inst: Instance, task: RunThread, plan: Se
                 "strategies": [sweep(spec.strategy_name, **{k: [v] for k, v in params.items()})
                                for _, params in batch]}, origin=registry.origin("walker", name))
             _, batch_task = utils._launch(symbol, inner, plan.chunk_size, f"the search of walker {name!r}")
+            before = inst.data  # every trial so far: its best and its count of done ones
+            best = (before.best[1], before.best[0]) if before.best else None
             for p in batch_task.follow():
                 if p.best_metric is not None and (best is None or p.best_metric > best[0]):
                     best = (p.best_metric, p.best_strategy)
                 task.push(p.model_copy(update={
-                    "walker_name": name, "strategies_tested": len(ran) + p.strategies_tested,
+                    "walker_name": name, "strategies_tested": before.tested + p.strategies_tested,
                     "total_strategies": spec.n_trials, "best_strategy": best[1] if best else None,
                     "best_metric": best[0] if best else None}))
             tally: SweepTally = utils._sweep_of(symbol, inner, "the search")
@@ -153,9 +155,8 @@ def produce_search(utils: WalkerUtils, inst: Instance, task: RunThread, plan: Se
                 trial.set_user_attr("record", json.dumps(record, separators=(",", ":")))
                 proposer.tell(trial, params, value, record["strategy_name"])
                 ran.append((trial.number, params, record))
-            previous = inst.data
-            inst.data = _tally(plan, ran)
-            inst.data.resumed = previous.resumed
+            inst.data = _tally(plan, ran)[0]
+            inst.data.resumed = before.resumed
         if proposer.exhausted:
             inst.data.search_note = (f"the sampler offered no new params in {ASKS_PER_TRIAL} asks per trial wanted "
                                      f"(the space has no more points to try): {len(ran)} of {spec.n_trials} "
@@ -166,24 +167,6 @@ def produce_search(utils: WalkerUtils, inst: Instance, task: RunThread, plan: Se
         if pool is not None:
             local_pool.release(pool)
         sweep_plan.release_claim_of(r, name, symbol, plan.run_id)
-
-
-def _progress(plan: SearchPlan, record: dict[str, Any], tested: int, best) -> WalkerProgress:
-    walker = plan.walker
-    return WalkerProgress(
-        walker_name=walker.walker_name, symbol=plan.symbol, strategy_name=record["strategy_name"],
-        strategies_tested=tested, total_strategies=plan.search.n_trials, best_strategy=best[1] if best else None,
-        best_metric=best[0] if best else None, metric=walker.metric, stats=record["stats"],
-        metric_value=metric_value(record["stats"], walker.metric) if record["status"] == "done" else None,
-        status=record["status"], error=record.get("error"))
-
-
-def _better(best: tuple[float, str] | None, record: dict[str, Any], walker: WalkerSchema):
-    value = metric_value(record["stats"], walker.metric) if record["status"] == "done" else None
-    trades = (record["stats"] or {}).get("total_signals", 0)
-    if value is None or trades < walker.min_trades or (best is not None and value <= best[0]):
-        return best
-    return value, record["strategy_name"]
 
 
 def _stopped(r, inst: Instance, symbol: str, name: str) -> bool:
@@ -198,17 +181,22 @@ def _renew_claim(name: str, symbol: str, done: threading.Event) -> None:
             pass
 
 
-def _tally(plan: SearchPlan, ran: list[tuple[int, dict[str, Any], dict[str, Any]]]) -> SweepTally:
-    """One tally of every trial that ran, in trial order, as a grid's would be."""
+def _tally(plan: SearchPlan, ran: list[tuple[int, dict[str, Any], dict[str, Any]]]
+           ) -> tuple[SweepTally, list[Entry]]:
+    """One tally of every trial that ran, in trial order, as a grid's would be, and the
+    progress entry each trial made (tested so far, best so far: the sweep's own rules)."""
     walker, spec = plan.walker, plan.search
     declared = dict(get_strategy(spec.strategy_name, "the search").params)
     space = VariantSpace([{"base": spec.strategy_name, "keys": list(params), "values": [[v] for v in params.values()],
                            "declared": declared or None} for _, params, _ in ran])
     tally = SweepTally(walker.walker_name, plan.symbol, walker.exchange_name, walker.frame_name, walker.metric,
                        space, plan.run_id, plan.batch, walker.min_trades, walker.min_dsr, walker.max_pbo)
+    entries = []
     for index, (number, _, record) in enumerate(ran):
-        tally.add({**record, "index": index})
+        entry = tally.add({**record, "index": index})
+        if entry is not None:
+            entries.append(entry)
         tally.search_trials.append((number, record["strategy_name"]))
     tally.search_spec = (f"{spec.sampler} over {', '.join(f'{k}: {d.describe()}' for k, d in spec.space.items())}"
                          + (", with a constraint" if spec.constraint else "") + f"; study {plan.study}")
-    return tally
+    return tally, entries
