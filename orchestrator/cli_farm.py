@@ -48,6 +48,7 @@ def walker(module: str | None, walker_name: str | None, out: Path | None, symbol
     table from Redis: one row per variant, parameters as columns, every
     statistic, status.
     """
+    from btfarm.shared.registry import get_walker
     from btfarm.shared.settings import get_settings
 
     from .local_pool import register_imports
@@ -95,8 +96,6 @@ def walker(module: str | None, walker_name: str | None, out: Path | None, symbol
             import_user_module(spec)
             register_imports(spec)
     symbols = [s.strip() for s in symbol.split(",")]
-    from btfarm.shared.registry import get_walker
-
     if get_walker(walker_name, "btfarm walker").walk_forward is not None and len(symbols) == 1:
         _follow_walk_forward(symbol, walker_name, chunk_size, dump)
         return

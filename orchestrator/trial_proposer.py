@@ -95,9 +95,8 @@ class TrialProposer:
                 self.study.tell(trial, state=TrialState.FAIL)
             elif key in self._known or key in pending:
                 trial.set_user_attr("repeat_of", key)
-                value = self._known.get(key)
                 # a repeat within the batch learns nothing yet: failed, so the sampler moves on
-                self.study.tell(trial, value) if value is not None else self.study.tell(trial, state=TrialState.FAIL)
+                self._tell(trial, self._known.get(key))
             else:
                 pending.add(key)
                 batch.append((trial, params))
@@ -115,8 +114,12 @@ class TrialProposer:
         """The trial ran: its metric (None when it failed or is not comparable: told failed)."""
         trial.set_user_attr("evaluated", True)
         trial.set_user_attr("variant", variant)
+        self._tell(trial, value)
+        self._known[params_key(params)] = value
+
+    def _tell(self, trial: Trial, value: float | None) -> None:
+        """``value`` as the trial's metric, or the trial failed when there is none."""
         if value is None:
             self.study.tell(trial, state=TrialState.FAIL)
         else:
             self.study.tell(trial, value)
-        self._known[params_key(params)] = value
