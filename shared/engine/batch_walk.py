@@ -47,8 +47,8 @@ def walk_batch(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
                columns: dict[str, list] | None = None) -> Iterator[int]:
     """The vector walk for a quiet run: emits only "closed", identical to ``vector_walk.walk_vector``.
 
-    With ``columns`` (a list per name in COLUMNS) nothing is
-    emitted: each trade appends what the statistics need (its PnL, times, and
+    With ``columns`` (an empty list per name in COLUMNS; the compiled loop puts an array in
+    its place) nothing is emitted: each trade appends what the statistics need (its PnL, times, and
     peak and fall PnL), and no record or signal id is built (a sweep variant
     needs only statistics).
     That loop runs in C (batch_kernel.py) where the extension is built.
@@ -187,7 +187,8 @@ def _walk_compiled(core: StrategyCore, candles: Candles, ticks: np.ndarray, inte
         yield min(int(i), n)
     for key, values in zip(COLUMNS, (*out, *excursions), strict=True):
         # kept as arrays: statistics read arrays, and 3,000 trades as lists and back cost ~0.7 ms
-        columns[key] = values[:count] if not columns[key] else np.r_[columns[key], values[:count]]
+        # (each run's columns start empty, and one compiled walk fills them)
+        columns[key] = values[:count]
     for j in rejected_at[:min(rejected, len(rejected_at))].tolist():
         c = int(cursor[j])
         note_rejected(core, intents, c, int(ticks[j]), float(vwap[c - 1]))
