@@ -107,3 +107,30 @@ def test_progress_items_are_numbers_until_read_and_read_back_whole():
             for p in items] == [("s[n=3]", 1, "s[n=3]", 1.0, 1.0), ("s[n=1]", 2, "s[n=1]", 4.0, 4.0),
                                 ("s[n=2]", 2, "s[n=1]", 4.0, None)]
     assert items[0].stats.total_pnl == 1.0 and items[2].status == "failed" and items[2].error == "boom"
+
+
+def test_a_tallys_finished_records_hold_their_pnl_per_day_as_arrays():
+    """10,000 year variants' PnL per day as JSON lists decoded to Python floats cost the
+    orchestrator ~200 MB more (year10k's peak went from 407 to 605 MB)."""
+    import json
+    import tracemalloc
+
+    from btfarm.orchestrator.sweep_tally import SweepTally
+
+    total, days = 1000, 365
+    space = VariantSpace([{"base": "s", "keys": ["n"], "values": [list(range(total))], "declared": {"n": 0}}])
+    tally = SweepTally("w", "SYM", "x", "f", "total_pnl", space, "run", 1)
+    for i, v in enumerate(space):
+        tally.add({"index": i, "strategy_name": v.strategy_name, "status": "done", "stats": {"total_signals": 9},
+                   "daily": {"days": days, "at": list(range(0, days, 2)), "pnl": [0.123456 + i] * ((days + 1) // 2)}})
+    tracemalloc.start()
+    try:
+        finished = tally.finished()
+        kept, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    pairs = total * ((days + 1) // 2)
+    assert kept < pairs * 40, (kept, pairs)  # arrays: ~26 bytes a day with the records; lists: ~80
+    name, rec = finished[7]
+    assert list(rec["daily"].at[:2]) == [0, 2] and rec["daily"].pnl[0] == 0.123456 + 7
+    assert json.dumps(rec["stats"]) == '{"total_signals": 9}'
