@@ -135,12 +135,9 @@ def _follow_symbols(symbols: list[str], walker_name: str, chunk_size: int | None
     for row in data.ranking[:SUMMARY_ROWS]:
         console.print(f"  {row.rank:>3}  {escape(row.strategy_name)}  mean {shown(row.mean_metric, 3)}  "
                       f"worst {shown(row.worst_metric, 3)}  wins {row.wins}", highlight=False)
-    for symbol, one in data.per_symbol.items():
-        best = one.best_strategy or (f"none ({one.refused})" if one.refused else "N/A")
-        console.print(f"{symbol}: best {escape(best)}, {one.strategies_tested}/{one.total_strategies} "
-                      f"tested, sweep {one.run_id}", highlight=False)
-        if one.search.trials:
-            console.print(f"  {escape(one.search.brief())}", highlight=False)
+    for line, warning in symbol_lines(data):
+        (err_console if warning else console).print(
+            f"[yellow]{escape(line)}[/]" if warning else escape(line), highlight=False)
     if data.not_compared:
         err_console.print(f"[yellow]not compared across symbols ({len(data.not_compared)}):[/]", highlight=False)
         for name, why in list(data.not_compared.items())[:SUMMARY_ROWS]:
@@ -151,6 +148,22 @@ def _follow_symbols(symbols: list[str], walker_name: str, chunk_size: int | None
         err_console.print(f"[bold red]error:[/] no variant of {escape(walker_name)} is comparable on every "
                           "symbol", highlight=False)
         sys.exit(1)
+
+
+def symbol_lines(data) -> list[tuple[str, bool]]:
+    """Per symbol of a multi-symbol run: its best, count and sweep, its trust figures, and
+    (a warning) how to finish a sweep that did not end; as (line, is a warning)."""
+    lines = []
+    for symbol, one in data.per_symbol.items():
+        best = one.best_strategy or (f"none ({one.refused})" if one.refused else "N/A")
+        lines.append((f"{symbol}: best {best}, {one.strategies_tested}/{one.total_strategies} tested, "
+                      f"sweep {one.run_id}", False))
+        if one.search.trials:
+            lines.append((f"  {one.search.brief()}", False))
+        if one.interrupted:
+            lines.append((f"  sweep {one.run_id} is incomplete; finish it with: btfarm walker resume "
+                          f"{one.run_id}", True))
+    return lines
 
 
 def _follow_walk_forward(symbol: str, walker_name: str, chunk_size: int | None, dump: bool) -> None:
@@ -249,6 +262,8 @@ def _follow(progress, symbol: str, walker_name: str, dump: bool, announce: bool 
     if data.interrupted:
         err_console.print(f"sweep {data.run_id} is incomplete; finish it with: "
                           f"btfarm walker resume {data.run_id}", highlight=False)
+    if data.search_note:
+        err_console.print(f"[yellow]the search ended early: {escape(data.search_note)}[/]", highlight=False)
     if dump:
         console.print(f"report: {Walker.dump(symbol, walker_name)}")
     if not data.strategies and data.total_strategies:

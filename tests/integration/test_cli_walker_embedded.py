@@ -138,3 +138,23 @@ def test_a_local_worker_that_never_becomes_ready_fails_the_run_in_time(tmp_path)
     flat = " ".join(done.stderr.split())
     assert "the local worker did not become ready within 3 s (BTFARM_LOCAL_WORKER_START_SECONDS" in flat
     assert farm_processes_under(tmp_path) == []
+
+
+def test_btfarm_walker_says_when_a_search_ran_out_of_new_params(tmp_path):
+    module = tmp_path / "tiny_search.py"
+    module.write_text(
+        "from btfarm.orchestrator import add_walker, search\n"
+        "from btfarm.shared.demo import register_demo\n"
+        "register_demo()\n"
+        "add_walker(walker_name='tiny-search', exchange_name='synthetic', frame_name='demo-30d',\n"
+        "           strategies=[search('sma-cross', n_trials=10, seed=1, sampler='random', fast=(5, 6),\n"
+        "                              slow=[30])])\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
+    env.update({"PYTHONPATH": str(REPO), "COLUMNS": "200", "BTFARM_LOCAL_WORKERS": "1"})
+    done = subprocess.run([sys.executable, "-m", "btfarm.orchestrator.cli", "walker", str(module), "tiny-search",
+                           "--no-dump"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=100)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "tiny-search on BTCUSDT: 2/2 tested" in done.stdout  # the space has two points
+    assert "the search ended early: the sampler offered no new params" in done.stderr
+    assert "2 of 10 trials ran" in done.stderr
+    assert _processes_under(tmp_path) == []

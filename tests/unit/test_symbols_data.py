@@ -62,3 +62,13 @@ def test_a_search_or_walk_forward_walker_is_refused_on_several_symbols():
         Walker.run(["A", "B"], "many-search")
     with pytest.raises(UsageError, match="is a walk-forward walker, which runs on one symbol"):
         Walker.run(["A", "B"], "many-wf")
+
+
+def test_the_cli_names_a_symbol_whose_sweep_is_incomplete_and_how_to_finish_it():
+    from btfarm.orchestrator.cli_farm import symbol_lines
+
+    done, cut = _sweep("AAA", {"a": 1.0}, "a"), _sweep("BBB", {"a": 2.0}, "a")
+    cut.interrupted = True
+    lines = symbol_lines(symbols_data("w", {"AAA": done, "BBB": cut}))
+    assert ("  sweep bbb is incomplete; finish it with: btfarm walker resume bbb", True) in lines
+    assert not any(warning for line, warning in lines if "aaa" in line)
