@@ -1,19 +1,33 @@
 /* The stats-only batch lane in C: batch_kernel.py says why and how it is used.
  *
- * settle(i, stop_i, last_bucket, bucket, offered, cursor, ticks, calls,
- *        position, take_profit, stop_loss, expiry, has_expiry, vwap, low, high,
+ * settle(i, stop_i, last_bucket, bucket, first_of_bucket, cursor, ticks, offered, offered_row,
+ *        side, take_profit, stop_loss, expiry, has_expiry, vwap, low, high,
  *        ts, contiguous, uniform, frame_end_ms, max_life, min_tp, min_sl,
  *        max_sl, slip, fee, out_pnl, out_pending, out_close, count,
- *        out_peak, out_fall, out_rejected, rejected)
+ *        out_peak, out_fall, out_rejected, rejected,
+ *        block_low, block_high, block_vwap_max, block_vwap_min)
  *   -> (next_tick, last_bucket, count, rejected)
+ *
+ * offered: the ticks that offer a signal, ascending; offered_row: for each, its row in
+ * side / take_profit / stop_loss / expiry (the intents' rows, intents.py). The walk moves
+ * forward only, so two cursors over ``offered`` replace a flag per tick and a search per
+ * trade: a variant costs its offers and trades, not the year's ticks.
  *
  * out_peak / out_fall: each trade's peak and fall PnL (batch_walk._closed_record's
  * rules); out_rejected: the tick index of each refused signal, as far as it has room
  * (``rejected`` counts them all).
  *
- * A statement-for-statement copy of batch_walk.walk_batch's columns loop.
+ * block_*: per BLOCK candles (block b = candles b*BLOCK .. b*BLOCK+BLOCK-1) the lowest low,
+ * the highest high and the highest and lowest VWAP, NaN ignored (walk_grid.block_extremes).
+ * A trade that lives through a whole block in which no candle can close it (the block's
+ * extreme does not reach its stop loss nor take profit) steps over it in one comparison
+ * instead of BLOCK. The outcome is the candle-by-candle scan's, float for float: each test
+ * is the negation of the hit test on the block's extreme, and the VWAP seen is widened by
+ * the block's extremes.
+ *
+ * The same walk as batch_walk.walk_batch's columns loop, over the same rules.
  * Arrays arrive C-contiguous with the dtypes batch_kernel.py gives them
- * (int64, bool, int8, float64); lengths are checked here, so a wrong call
+ * (int64, bool, int8, float64); lengths and indices are checked here, so a wrong call
  * raises ValueError instead of reading out of bounds. Built with
  * -ffp-contract=off: a fused multiply-add would round the PnL differently
  * from Python's.
@@ -22,9 +36,13 @@
 #include <Python.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define MINUTE_MS 60000LL
-#define N_BUFFERS 19
+#define N_BUFFERS 24
+#define BLOCK_SHIFT 4
+#define BLOCK (1 << BLOCK_SHIFT)  /* walk_grid.BLOCK */
 
 static Py_ssize_t search_right(const int64_t *a, Py_ssize_t n, int64_t v) {
     Py_ssize_t lo = 0, hi = n;
@@ -84,36 +102,47 @@ static PyObject *settle(PyObject *self, PyObject *args) {
     double min_tp, min_sl, max_sl, slip, fee;
     Py_buffer b[N_BUFFERS];
     memset(b, 0, sizeof(b));
-    /* b: 0 bucket, 1 offered, 2 cursor, 3 ticks, 4 calls, 5 position, 6 take_profit, 7 stop_loss,
-          8 expiry, 9 vwap, 10 low, 11 high, 12 ts, 13 out_pnl, 14 out_pending, 15 out_close,
-          16 out_peak, 17 out_fall, 18 out_rejected */
-    if (!PyArg_ParseTuple(args, "nnLy*y*y*y*y*y*y*y*y*py*y*y*y*ppLLdddddw*w*w*nw*w*w*n", &i, &stop_i,
-                          &last_bucket, &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &b[6], &b[7], &b[8],
-                          &has_expiry, &b[9], &b[10], &b[11], &b[12], &contiguous, &uniform, &frame_end_ms,
-                          &max_life, &min_tp, &min_sl, &max_sl, &slip, &fee, &b[13], &b[14], &b[15], &count,
-                          &b[16], &b[17], &b[18], &rejected))
+    /* b: 0 bucket, 1 first_of_bucket, 2 cursor, 3 ticks, 4 offered, 5 offered_row, 6 side, 7 take_profit,
+          8 stop_loss, 9 expiry, 10 vwap, 11 low, 12 high, 13 ts, 14 out_pnl, 15 out_pending, 16 out_close,
+          17 out_peak, 18 out_fall, 19 out_rejected, 20 block_low, 21 block_high, 22 block_vwap_max,
+          23 block_vwap_min */
+    if (!PyArg_ParseTuple(args, "nnLy*y*y*y*y*y*y*y*y*y*py*y*y*y*ppLLdddddw*w*w*nw*w*w*ny*y*y*y*", &i, &stop_i,
+                          &last_bucket, &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &b[6], &b[7], &b[8], &b[9],
+                          &has_expiry, &b[10], &b[11], &b[12], &b[13], &contiguous, &uniform, &frame_end_ms,
+                          &max_life, &min_tp, &min_sl, &max_sl, &slip, &fee, &b[14], &b[15], &b[16], &count,
+                          &b[17], &b[18], &b[19], &rejected, &b[20], &b[21], &b[22], &b[23]))
         return NULL;
 
-    const int64_t *bucket = b[0].buf, *cursor = b[2].buf, *ticks = b[3].buf, *calls = b[4].buf, *ts = b[12].buf;
-    const uint8_t *offered = b[1].buf;
-    const int8_t *position = b[5].buf;
-    const double *take_profit = b[6].buf, *stop_loss = b[7].buf, *expiry = b[8].buf, *vwap = b[9].buf,
-                 *low = b[10].buf, *high = b[11].buf;
-    double *out_pnl = b[13].buf;
-    int64_t *out_pending = b[14].buf, *out_close = b[15].buf, *out_rejected = b[18].buf;
-    double *out_peak = b[16].buf, *out_fall = b[17].buf;
-    const Py_ssize_t rejected_room = b[18].len / 8;
-    Py_ssize_t n = b[3].len / 8, m = b[12].len / 8, n_calls = b[4].len / 8, size = b[13].len / 8;
+    const int64_t *bucket = b[0].buf, *cursor = b[2].buf, *ticks = b[3].buf, *offered = b[4].buf,
+                  *offered_row = b[5].buf, *ts = b[13].buf;
+    const uint8_t *first_of_bucket = b[1].buf;
+    const int8_t *side = b[6].buf;
+    const double *take_profit = b[7].buf, *stop_loss = b[8].buf, *expiry = b[9].buf, *vwap = b[10].buf,
+                 *low = b[11].buf, *high = b[12].buf;
+    double *out_pnl = b[14].buf;
+    int64_t *out_pending = b[15].buf, *out_close = b[16].buf, *out_rejected = b[19].buf;
+    double *out_peak = b[17].buf, *out_fall = b[18].buf;
+    const double *block_low = b[20].buf, *block_high = b[21].buf, *block_vwap_max = b[22].buf,
+                 *block_vwap_min = b[23].buf;
+    const Py_ssize_t rejected_room = b[19].len / 8;
+    Py_ssize_t n = b[3].len / 8, m = b[13].len / 8, n_offered = b[4].len / 8, n_rows = b[6].len,
+               size = b[14].len / 8;
     PyObject *result = NULL;
     const char *bad = NULL;
 
-    if (b[0].len != n * 8 || b[1].len != n || b[2].len != n * 8) bad = "bucket, offered and cursor need one entry per tick";
-    else if (b[5].len != m || b[6].len != m * 8 || b[7].len != m * 8 || b[9].len != m * 8
-             || b[10].len != m * 8 || b[11].len != m * 8) bad = "intents, vwap, low and high need one entry per candle";
-    else if (has_expiry && b[8].len != m * 8) bad = "expiry needs one entry per candle";
-    else if (b[14].len != size * 8 || b[15].len != size * 8 || b[16].len != size * 8 || b[17].len != size * 8)
+    if (b[0].len != n * 8 || b[1].len != n || b[2].len != n * 8) bad = "bucket, first_of_bucket and cursor need one entry per tick";
+    else if (b[5].len != n_offered * 8) bad = "offered and offered_row differ in length";
+    else if (b[7].len != n_rows * 8 || b[8].len != n_rows * 8 || (has_expiry && b[9].len != n_rows * 8))
+        bad = "side, take_profit, stop_loss and expiry need one entry per row";
+    else if (b[10].len != m * 8 || b[11].len != m * 8 || b[12].len != m * 8) bad = "vwap, low and high need one entry per candle";
+    else if (b[15].len != size * 8 || b[16].len != size * 8 || b[17].len != size * 8 || b[18].len != size * 8)
         bad = "the output columns differ in length";
     else if (n == 0 || m == 0) bad = "no ticks or no candles";
+    else {
+        const Py_ssize_t blocks = (m + BLOCK - 1) / BLOCK;
+        for (int k = 20; k < N_BUFFERS; k++)
+            if (b[k].len != blocks * 8) bad = "the block extremes need one entry per BLOCK candles";
+    }
     if (bad) {
         PyErr_Format(PyExc_ValueError, "settle: %s", bad);
         goto done;
@@ -122,23 +151,33 @@ static PyObject *settle(PyObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS
     const int64_t first_ms = ts[0], tick0 = ticks[0], step = n > 1 ? ticks[1] - ticks[0] : 1;
     const double s = slip / 100;
+    /* here: the first offer at or after i; next_call: the first offer after i that is a bucket's first tick */
+    Py_ssize_t here = search_left(offered, n_offered, i), next_call = here;
     while (i < n && i < stop_i) {
-        Py_ssize_t j = -1;
+        Py_ssize_t j = -1, o = -1;
         if (bucket[i] != last_bucket) {
             last_bucket = bucket[i];
-            if (offered[i]) j = i;
+            while (here < n_offered && offered[here] < i) here++;
+            if (here < n_offered && offered[here] == i) { j = i; o = here; }
         }
         if (j < 0) {
-            Py_ssize_t k = search_right(calls, n_calls, i);
-            if (k == n_calls) { i = n; break; }
-            j = calls[k];
+            while (next_call < n_offered) {
+                const int64_t at = offered[next_call];
+                if (at < 0 || at >= n) { bad = "an offered tick is out of range"; break; }
+                if (at > i && first_of_bucket[at]) break;
+                next_call++;
+            }
+            if (bad) break;
+            if (next_call == n_offered) { i = n; break; }
+            j = offered[next_call];
+            o = next_call;
             last_bucket = bucket[j];
         }
-        const int64_t c = cursor[j], t = ticks[j];
-        if (c <= 0 || c >= m || count >= size) { bad = "cursor or output out of range"; break; }
-        const int is_long = position[c] > 0;
-        const double entry = vwap[c - 1], tp = take_profit[c], sl = stop_loss[c];
-        const double met = has_expiry ? expiry[c] : (double)max_life;
+        const int64_t c = cursor[j], t = ticks[j], r = offered_row[o];
+        if (c <= 0 || c >= m || count >= size || r < 0 || r >= n_rows) { bad = "cursor, row or output out of range"; break; }
+        const int is_long = side[r] > 0;
+        const double entry = vwap[c - 1], tp = take_profit[r], sl = stop_loss[r];
+        const double met = has_expiry ? expiry[r] : (double)max_life;
         if (!valid_signal(is_long, entry, tp, sl, met, max_life, min_tp, min_sl, max_sl)) {
             if (rejected < rejected_room) out_rejected[rejected] = j;
             rejected++;
@@ -157,11 +196,23 @@ static PyObject *settle(PyObject *self, PyObject *args) {
         const Py_ssize_t stop = x < m ? x : m;
         Py_ssize_t close = -1;
         double price = 0.0, hi = -INFINITY, lo = INFINITY;  /* vwap seen before the close */
-        for (Py_ssize_t q = c; q < stop; q++) {
+        for (Py_ssize_t q = c; q < stop;) {
+            if ((q & (BLOCK - 1)) == 0 && q + BLOCK <= stop) {
+                const Py_ssize_t k = q >> BLOCK_SHIFT;
+                const int quiet = is_long ? !(block_low[k] <= sl) && !(block_vwap_max[k] >= tp)
+                                          : !(block_high[k] >= sl) && !(block_vwap_min[k] <= tp);
+                if (quiet) {
+                    if (block_vwap_max[k] > hi) hi = block_vwap_max[k];
+                    if (block_vwap_min[k] < lo) lo = block_vwap_min[k];
+                    q += BLOCK;
+                    continue;
+                }
+            }
             if (is_long ? (low[q] <= sl) : (high[q] >= sl)) { close = q; price = sl; break; }
             if (is_long ? (vwap[q] >= tp) : (vwap[q] <= tp)) { close = q; price = tp; break; }
             if (vwap[q] > hi) hi = vwap[q];
             if (vwap[q] < lo) lo = vwap[q];
+            q++;
         }
         if (close < 0) {
             close = x < m ? x : m - 1;  /* data ran out: the last candle settles it */
@@ -195,8 +246,59 @@ done:
     return result;
 }
 
+/* indicators.crossings: the rows k where d = a - b went from <= 0 at k - shift to > 0 at k
+ * (+1) or from >= 0 to < 0 (-1), in one pass (numpy needs a difference, four comparisons and
+ * a search, ~2 ms over a year of candles, each pass a full-length array). NaN compares false
+ * either way, as in numpy. Returns (rows as int64 bytes, sides as int8 bytes). */
+static PyObject *crossings(PyObject *self, PyObject *args) {
+    Py_buffer a, b;
+    Py_ssize_t shift;
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    if (!PyArg_ParseTuple(args, "y*y*n", &a, &b, &shift)) return NULL;
+    PyObject *result = NULL;
+    const Py_ssize_t n = a.len / 8;
+    int64_t *rows = NULL;
+    int8_t *sides = NULL;
+    Py_ssize_t count = 0, room = 0;
+    if (b.len != a.len || a.len % 8 || shift < 1) {
+        PyErr_SetString(PyExc_ValueError, "crossings: a and b need the same length of float64, shift >= 1");
+        goto done;
+    }
+    const double *x = a.buf, *y = b.buf;
+    int failed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t k = shift; k < n; k++) {
+        const double before = x[k - shift] - y[k - shift], now = x[k] - y[k];
+        const int side = (before <= 0 && now > 0) - (before >= 0 && now < 0);
+        if (!side) continue;
+        if (count == room) {
+            room = room ? room * 2 : 1024;
+            int64_t *r = realloc(rows, room * sizeof(int64_t));
+            int8_t *s8 = r ? realloc(sides, room) : NULL;
+            if (r) rows = r;
+            if (s8) sides = s8;
+            if (!r || !s8) { failed = 1; break; }
+        }
+        rows[count] = k;
+        sides[count] = (int8_t)side;
+        count++;
+    }
+    Py_END_ALLOW_THREADS
+    if (failed) PyErr_NoMemory();
+    else result = Py_BuildValue("y#y#", (const char *)rows, count * (Py_ssize_t)sizeof(int64_t),
+                                (const char *)sides, count);
+done:
+    free(rows);
+    free(sides);
+    if (a.obj) PyBuffer_Release(&a);
+    if (b.obj) PyBuffer_Release(&b);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"settle", settle, METH_VARARGS, "Settle trades from tick i to stop_i; see batch_kernel.py."},
+    {"crossings", crossings, METH_VARARGS, "Rows where a - b changes sign; see indicators.crossings."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -42,30 +42,34 @@ def available() -> bool:
     return unavailable_reason() is None
 
 
-def settle(i: int, stop_i: int, last_bucket: int, bucket: np.ndarray, offered: np.ndarray,
-           cursor: np.ndarray, ticks: np.ndarray, calls: np.ndarray, position: np.ndarray,
-           take_profit: np.ndarray, stop_loss: np.ndarray, expiry: np.ndarray | None, vwap: np.ndarray,
-           low: np.ndarray, high: np.ndarray, ts: np.ndarray, contiguous: bool, uniform: bool,
+def settle(i: int, stop_i: int, last_bucket: int, bucket: np.ndarray, first_of_bucket: np.ndarray,
+           cursor: np.ndarray, ticks: np.ndarray, offered: np.ndarray, offered_row: np.ndarray,
+           side: np.ndarray, take_profit: np.ndarray, stop_loss: np.ndarray, expiry: np.ndarray | None,
+           vwap: np.ndarray, low: np.ndarray, high: np.ndarray, ts: np.ndarray, contiguous: bool, uniform: bool,
            frame_end_ms: int, max_life: int, limits: tuple[float, float, float, float, float],
            out: tuple[np.ndarray, np.ndarray, np.ndarray], count: int,
            excursions: tuple[np.ndarray, np.ndarray], rejected_at: np.ndarray,
-           rejected: int) -> tuple[int, int, int, int]:
+           rejected: int, blocks: tuple[np.ndarray, ...]) -> tuple[int, int, int, int]:
     """Settle trades from tick ``i`` until tick ``stop_i`` is passed or the ticks end.
 
+    ``offered`` are the ticks that offer a signal (ascending) and ``offered_row`` each one's
+    row in ``side``, ``take_profit``, ``stop_loss`` and ``expiry`` (walk_grid.offered_ticks).
     Writes each trade's PnL, pending_at and close time at ``out[k][count]``, its
     peak and fall PnL at ``excursions[k][count]``, and the tick of each refused
-    signal at ``rejected_at[rejected]`` while it has room; ``limits`` = (min TP %,
+    signal at ``rejected_at[rejected]`` while it has room; ``blocks`` are
+    ``walk_grid.block_extremes`` of the candles; ``limits`` = (min TP %,
     min SL %, max SL %, slippage %, fee %). Returns (next tick, last throttle
     bucket, count, rejected); a next tick >= len(ticks) means the walk is over.
     """
     i64, f64 = np.int64, np.float64
     has_expiry = expiry is not None
     return _batch_kernel.settle(
-        int(i), int(stop_i), int(last_bucket), _c(bucket, i64), _c(offered, np.bool_), _c(cursor, i64),
-        _c(ticks, i64), _c(calls, i64), _c(position, np.int8), _c(take_profit, f64), _c(stop_loss, f64),
-        _c(expiry, f64) if has_expiry else _NO_EXPIRY, has_expiry, _c(vwap, f64), _c(low, f64),
-        _c(high, f64), _c(ts, i64), bool(contiguous), bool(uniform), int(frame_end_ms), int(max_life),
-        *(float(v) for v in limits), *out, int(count), *excursions, rejected_at, int(rejected))
+        int(i), int(stop_i), int(last_bucket), _c(bucket, i64), _c(first_of_bucket, np.bool_), _c(cursor, i64),
+        _c(ticks, i64), _c(offered, i64), _c(offered_row, i64), _c(side, np.int8), _c(take_profit, f64),
+        _c(stop_loss, f64), _c(expiry, f64) if has_expiry else _NO_EXPIRY, has_expiry, _c(vwap, f64),
+        _c(low, f64), _c(high, f64), _c(ts, i64), bool(contiguous), bool(uniform), int(frame_end_ms),
+        int(max_life), *(float(v) for v in limits), *out, int(count), *excursions, rejected_at, int(rejected),
+        *(_c(b, f64) for b in blocks))
 
 
 _NO_EXPIRY = np.zeros(0)
@@ -74,3 +78,9 @@ _NO_EXPIRY = np.zeros(0)
 def _c(array: np.ndarray, dtype) -> np.ndarray:
     """``array`` as the C loop reads it (no copy when it already is)."""
     return np.ascontiguousarray(array, dtype=dtype)
+
+
+def crossings(a: np.ndarray, b: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray]:
+    """indicators.crossings in C: (rows int64, sides int8)."""
+    rows, sides = _batch_kernel.crossings(_c(a, np.float64), _c(b, np.float64), int(shift))
+    return np.frombuffer(rows, dtype=np.int64), np.frombuffer(sides, dtype=np.int8)

@@ -28,13 +28,13 @@ from .intents import Intents
 from .lifecycle import StrategyCore
 from .pnl import pnl_percentage
 from .signal_rules import check_signal, level_problems
-from .walk_grid import inside_span, ticks_uniform, walk_grid
+from .walk_grid import block_extremes, offered_ticks, ticks_uniform, walk_grid
 
 
 def eligible(core: StrategyCore, intents: Intents) -> bool:
     """True when this run can take the fast lane without changing what anyone sees."""
     return (not core.callbacks and core.risk is None and not core.emit_idle
-            and (intents.price_open is None or bool(np.isnan(intents.price_open).all())))
+            and (intents.row_price_open is None or bool(np.isnan(intents.row_price_open).all())))
 
 
 REASONS = ("stop_loss", "take_profit", "time_expired")
@@ -62,13 +62,13 @@ def walk_batch(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
     low, high = candles.low, candles.high
     vwap = candles.vwap(cfg.CC_AVG_PRICE_CANDLES_COUNT)
     bucket, cursor, inside, first_of_bucket = walk_grid(candles, ticks, core.throttle_ms)
+    uniform = ticks_uniform(candles, ticks)
+    if columns is not None and batch_kernel.available():
+        yield from _walk_compiled(core, candles, ticks, intents, frame_end_ms, should_stop, columns,
+                                  bucket, cursor, inside, first_of_bucket, vwap, uniform)
+        return
     offered = np.zeros(n, dtype=bool)
-    span = inside_span(candles, ticks, cursor, inside)
-    if span is not None:  # a slice of the positions, not a gather of 500,000 through the cursor
-        a, b, c0 = span
-        np.not_equal(intents.position[c0:c0 + b - a], 0, out=offered[a:b])
-    else:
-        offered[inside] = intents.position[cursor[inside]] != 0
+    offered[inside] = intents.position[cursor[inside]] != 0
     call_list = np.flatnonzero(offered & first_of_bucket).tolist()
     # the loop touches a few entries per trade: plain indexing beats converting whole arrays
     bucket_list, offered_list, cursor_list, tick_list = bucket, offered, cursor, ticks
@@ -80,13 +80,8 @@ def walk_batch(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
     slip, fee = cfg.CC_PERCENT_SLIPPAGE, cfg.CC_PERCENT_FEE  # percent, as pnl_percentage takes them
     contiguous = candles.contiguous
     first_ms = int(ts[0])
-    uniform = ticks_uniform(candles, ticks)
     tick0, step = int(ticks[0]), int(ticks[1] - ticks[0]) if n > 1 else 1
     last_bucket = core.last_bucket
-    if columns is not None and batch_kernel.available():
-        yield from _walk_compiled(core, candles, ticks, intents, frame_end_ms, should_stop, columns,
-                                  bucket, cursor, offered, call_list, vwap, uniform)
-        return
     i = 0
     while i < n:
         if should_stop is not None and should_stop():
@@ -160,18 +155,20 @@ def walk_batch(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
 
 def _walk_compiled(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents: Intents,
                    frame_end_ms: int, should_stop: Callable[[], bool] | None, columns: dict[str, list],
-                   bucket: np.ndarray, cursor: np.ndarray, offered: np.ndarray, call_list: list[int],
+                   bucket: np.ndarray, cursor: np.ndarray, inside: np.ndarray, first_of_bucket: np.ndarray,
                    vwap: np.ndarray, uniform: bool) -> Iterator[int]:
-    """The stats-only loop in C (batch_kernel), one segment of ticks per call, the stop flag between."""
+    """The stats-only loop in C (batch_kernel), one segment of ticks per call, the stop flag between.
+    It reads the intents' rows only: a variant costs its offers and trades, not a pass over the ticks."""
     cfg = core.cfg
     n = len(ticks)
-    calls = np.asarray(call_list, dtype=np.int64)
-    size = int(offered.sum())  # each trade opens at an offered tick of its own: no more trades than those
+    offered, offered_row = offered_ticks(candles, ticks, cursor, inside, intents.rows)
+    size = len(offered)  # each trade opens at an offered tick of its own: no more trades than those
     out = (np.empty(size), np.empty(size, np.int64), np.empty(size, np.int64))
     excursions = (np.empty(size), np.empty(size))
     rejected_at = np.empty(min(size, REJECTION_SCAN), np.int64)  # the first refused ticks, for messages
     limits = (cfg.CC_MIN_TAKEPROFIT_DISTANCE_PERCENT, cfg.CC_MIN_STOPLOSS_DISTANCE_PERCENT,
               cfg.CC_MAX_STOPLOSS_DISTANCE_PERCENT, cfg.CC_PERCENT_SLIPPAGE, cfg.CC_PERCENT_FEE)
+    blocks = block_extremes(candles, vwap, cfg.CC_AVG_PRICE_CANDLES_COUNT)
     i, count, rejected = 0, 0, 0
     last_bucket = core.last_bucket if core.last_bucket is not None else -1  # buckets are >= 0
     ran = False
@@ -180,10 +177,10 @@ def _walk_compiled(core: StrategyCore, candles: Candles, ticks: np.ndarray, inte
             break
         ran = True
         i, last_bucket, count, rejected = batch_kernel.settle(
-            i, i + batch_kernel.SEGMENT_TICKS, last_bucket, bucket, offered, cursor, ticks, calls,
-            intents.position, intents.take_profit, intents.stop_loss, intents.expiry, vwap, candles.low,
-            candles.high, candles.timestamp, candles.contiguous, uniform, frame_end_ms,
-            cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES, limits, out, count, excursions, rejected_at, rejected)
+            i, i + batch_kernel.SEGMENT_TICKS, last_bucket, bucket, first_of_bucket, cursor, ticks, offered,
+            offered_row, intents.side, intents.row_take_profit, intents.row_stop_loss, intents.row_expiry, vwap,
+            candles.low, candles.high, candles.timestamp, candles.contiguous, uniform, frame_end_ms,
+            cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES, limits, out, count, excursions, rejected_at, rejected, blocks)
         yield min(int(i), n)
     for key, values in zip(COLUMNS, (*out, *excursions), strict=True):
         # kept as arrays: statistics read arrays, and 3,000 trades as lists and back cost ~0.7 ms

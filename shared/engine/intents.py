@@ -9,12 +9,17 @@ Keys: ``position`` (+1 long, -1 short, 0 nothing), ``price_take_profit``,
 ``price_stop_loss``; optional ``minute_estimated_time`` (scalar or array),
 ``price_open`` (NaN = market entry). The engine then runs exactly the
 lifecycle of ``get_signal``: the same throttle, validation and exits.
+
+The sparse form: with ``rows`` (strictly increasing candle indices), every
+other key has one entry per row (or is a scalar), and every candle not
+listed takes no position. A strategy that enters on a few thousand of a
+year's 525,600 candles skips building and filling the per-candle arrays,
+and the sweep's walk reads only its rows either way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,27 +29,70 @@ from ..errors import SignalError
 
 REQUIRED = ("position", "price_take_profit", "price_stop_loss")
 OPTIONAL = ("minute_estimated_time", "price_open")
+ROWS = "rows"  # given: every other key has one entry per row (the sparse form), not per candle
 
 
-@dataclass(slots=True)
 class Intents:
-    position: np.ndarray  # int8: +1 long, -1 short, 0 none
-    take_profit: np.ndarray
-    stop_loss: np.ndarray
-    expiry: np.ndarray | None  # minutes, or None for the default lifetime
-    price_open: np.ndarray | None  # NaN where the entry is at market
+    """A frame's entry intents: the candle rows that take a position (ascending) and, per
+    row, its side (int8 +1/-1) and levels. The walks of a sweep read only those rows; the
+    per-candle arrays (``position`` ...) are what the strategy gave, or built on first use
+    (NaN levels off the rows, which no walk reads)."""
+
+    __slots__ = ("n", "rows", "side", "row_take_profit", "row_stop_loss", "row_expiry", "row_price_open",
+                 "_dense")
+
+    def __init__(self, n: int, rows: np.ndarray, side: np.ndarray, take_profit: np.ndarray,
+                 stop_loss: np.ndarray, expiry: np.ndarray | None, price_open: np.ndarray | None,
+                 dense: dict[str, np.ndarray | None] | None = None):
+        self.n, self.rows, self.side = n, rows, side
+        self.row_take_profit, self.row_stop_loss = take_profit, stop_loss
+        self.row_expiry, self.row_price_open = expiry, price_open
+        self._dense = dense if dense is not None else {}
+
+    def _column(self, key: str, per_row: np.ndarray | None, dtype, fill) -> np.ndarray | None:
+        if key not in self._dense:
+            column = None
+            if per_row is not None:
+                column = np.full(self.n, fill, dtype=dtype)
+                column[self.rows] = per_row
+            self._dense[key] = column
+        return self._dense[key]
+
+    @property
+    def position(self) -> np.ndarray:
+        return self._column("position", self.side, np.int8, 0)
+
+    @property
+    def take_profit(self) -> np.ndarray:
+        return self._column("take_profit", self.row_take_profit, np.float64, np.nan)
+
+    @property
+    def stop_loss(self) -> np.ndarray:
+        return self._column("stop_loss", self.row_stop_loss, np.float64, np.nan)
+
+    @property
+    def expiry(self) -> np.ndarray | None:
+        return self._column("expiry", self.row_expiry, np.float64, np.nan)
+
+    @property
+    def price_open(self) -> np.ndarray | None:
+        return self._column("price_open", self.row_price_open, np.float64, np.nan)
 
     def signal_at(self, k: int) -> dict[str, Any]:
+        """The signal offered at candle row ``k`` (one of ``rows``)."""
+        r = int(np.searchsorted(self.rows, k))
+        if r == len(self.rows) or self.rows[r] != k:  # protocol: a lookup of a row that has no intent
+            raise KeyError(f"no position is taken at candle row {k}")
         sig: dict[str, Any] = {
-            "position": "long" if self.position[k] > 0 else "short",
-            "price_take_profit": float(self.take_profit[k]),
-            "price_stop_loss": float(self.stop_loss[k]),
+            "position": "long" if self.side[r] > 0 else "short",
+            "price_take_profit": float(self.row_take_profit[r]),
+            "price_stop_loss": float(self.row_stop_loss[r]),
         }
-        if self.expiry is not None:
-            value = float(self.expiry[k])
+        if self.row_expiry is not None:
+            value = float(self.row_expiry[r])
             sig["minute_estimated_time"] = int(value) if value.is_integer() else value
-        if self.price_open is not None and not np.isnan(self.price_open[k]):
-            sig["price_open"] = float(self.price_open[k])
+        if self.row_price_open is not None and not np.isnan(self.row_price_open[r]):
+            sig["price_open"] = float(self.row_price_open[r])
         return sig
 
 
@@ -86,10 +134,17 @@ def compute_intents(get_signals, candles: Candles, params: dict[str, Any], avg_c
     if not isinstance(raw, Mapping):
         raise SignalError(f"{where}: get_signals returned {type(raw).__name__}; expected a mapping of arrays "
                           f"with keys {', '.join(REQUIRED)}")
-    unknown = set(raw) - set(REQUIRED) - set(OPTIONAL)
+    unknown = set(raw) - set(REQUIRED) - set(OPTIONAL) - {ROWS}
     missing = set(REQUIRED) - set(raw)
     if unknown or missing:
         raise SignalError(f"{where}: get_signals keys: missing {sorted(missing)}, unknown {sorted(unknown)}")
+    if raw.get(ROWS) is not None:
+        return _sparse(raw, len(candles), where)
+    return _dense(raw, candles, where)
+
+
+def _dense(raw: Mapping, candles: Candles, where: str) -> Intents:
+    """Intents from arrays with one entry per candle."""
     n = len(candles)
 
     def column(key: str, dtype) -> np.ndarray | None:
@@ -107,5 +162,44 @@ def compute_intents(get_signals, candles: Candles, params: dict[str, Any], avg_c
         position = np.sign(given).astype(np.int8, copy=False)  # (a year of float copies saved)
     else:
         position = np.sign(np.nan_to_num(column("position", np.float64))).astype(np.int8)
-    return Intents(position, column("price_take_profit", np.float64), column("price_stop_loss", np.float64),
-                   column("minute_estimated_time", np.float64), column("price_open", np.float64))
+    dense = {"position": position, "take_profit": column("price_take_profit", np.float64),
+             "stop_loss": column("price_stop_loss", np.float64),
+             "expiry": column("minute_estimated_time", np.float64), "price_open": column("price_open", np.float64)}
+    rows = np.flatnonzero(position != 0)  # (a bool array: nonzero is 2.5x faster on it than on int8)
+
+    def at_rows(key: str) -> np.ndarray | None:
+        return None if dense[key] is None else dense[key][rows]
+
+    return Intents(n, rows, position[rows], at_rows("take_profit"), at_rows("stop_loss"), at_rows("expiry"),
+                   at_rows("price_open"), dense)
+
+
+def _sparse(raw: Mapping, n: int, where: str) -> Intents:
+    """Intents from ``rows`` and one entry per row (or a scalar) of each other key."""
+    given = np.asarray(raw[ROWS])
+    if given.ndim != 1 or (len(given) and given.dtype.kind not in "iu"):
+        raise SignalError(f"{where}: get_signals[{ROWS!r}] must be a 1-D array of candle indices (integers); "
+                          f"got dtype {given.dtype} with shape {given.shape}")
+    rows = given.astype(np.int64, copy=False)
+    if len(rows) and (rows[0] < 0 or rows[-1] >= n or bool((rows[1:] <= rows[:-1]).any())):
+        raise SignalError(f"{where}: get_signals[{ROWS!r}] must be strictly increasing candle indices in "
+                          f"0..{n - 1} (one row per candle at most)")
+
+    def column(key: str) -> np.ndarray | None:
+        if key not in raw or raw[key] is None:
+            return None
+        value = np.asarray(raw[key], dtype=np.float64)
+        if value.ndim == 0:
+            return np.full(len(rows), value)
+        if value.shape != rows.shape:
+            raise SignalError(f"{where}: get_signals[{key!r}] has shape {value.shape}; expected "
+                              f"({len(rows)},), one per entry of {ROWS!r} (or a scalar)")
+        return value
+
+    side = np.sign(np.nan_to_num(column("position"))).astype(np.int8)
+    values = [column(k) for k in ("price_take_profit", "price_stop_loss", "minute_estimated_time", "price_open")]
+    taken = side != 0
+    if not taken.all():  # a row that takes no position is no intent
+        rows, side = rows[taken], side[taken]
+        values = [None if v is None else v[taken] for v in values]
+    return Intents(n, rows, side, *values)

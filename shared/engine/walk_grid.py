@@ -57,3 +57,46 @@ def inside_span(candles: Candles, ticks: np.ndarray, cursor: np.ndarray, inside:
             span = (a, b, c0)
     candles.memo[key] = span
     return span
+
+
+BLOCK = 16  # candles per block of block_extremes (_batch_kernel.c's BLOCK)
+
+
+def block_extremes(candles: Candles, vwap: np.ndarray, avg_count: int) -> tuple[np.ndarray, ...]:
+    """Per BLOCK candles: lowest low, highest high, highest and lowest ``vwap`` (NaN ignored;
+    NaN where a block has none), which let the C loop step over a block that cannot close a
+    trade. The same for every variant, so kept on the candles."""
+    key = ("block_extremes", avg_count)
+    cached = candles.memo.get(key)
+    if cached is None:
+        blocks = -(-len(candles) // BLOCK)
+
+        def by_block(values: np.ndarray) -> np.ndarray:
+            padded = np.full(blocks * BLOCK, np.nan)
+            padded[:len(values)] = values
+            return padded.reshape(blocks, BLOCK)
+
+        with np.errstate(invalid="ignore"):  # an all-NaN block stays NaN: never stepped over
+            cached = (np.fmin.reduce(by_block(candles.low), axis=1), np.fmax.reduce(by_block(candles.high), axis=1),
+                      np.fmax.reduce(by_block(vwap), axis=1), np.fmin.reduce(by_block(vwap), axis=1))
+        for array in cached:
+            array.flags.writeable = False
+        candles.memo[key] = cached
+    return cached
+
+
+def offered_ticks(candles: Candles, ticks: np.ndarray, cursor: np.ndarray, inside: np.ndarray,
+                  rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ticks that offer a signal (a price exists and their candle is one of ``rows``),
+    ascending, and for each its index in ``rows``: what a walk reads instead of a flag per tick."""
+    span = inside_span(candles, ticks, cursor, inside)
+    if span is not None:  # tick a + k decides on candle c0 + k
+        a, b, c0 = span
+        lo, hi = (int(x) for x in np.searchsorted(rows, (c0, c0 + b - a)))
+        return rows[lo:hi] - c0 + a, np.arange(lo, hi, dtype=np.int64)
+    where = np.flatnonzero(inside)
+    at = cursor[where]
+    slot = np.searchsorted(rows, at)
+    found = slot < len(rows)
+    found[found] = rows[slot[found]] == at[found]
+    return where[found], slot[found]

@@ -132,12 +132,24 @@ def test_a_stop_between_segments_ends_the_walk_early(sim, monkeypatch):
     assert part["pnl"] == full["pnl"][:len(part["pnl"])]  # segments cut between trades, never inside one
 
 
-def test_a_wrong_call_is_a_value_error_not_a_crash():
+@pytest.mark.parametrize("wrong, message", [
+    ({"vwap": np.ones(6)}, "vwap, low and high need one entry per candle"),
+    ({"blocks": 2}, "one entry per BLOCK candles"),
+    ({"offered_row": np.zeros(3, np.int64)}, "offered and offered_row differ in length"),
+    ({"take_profit": np.ones(2)}, "one entry per row"),
+    ({"offered": np.array([3, 10**9], np.int64)}, "an offered tick is out of range"),
+    ({"offered_row": np.array([7, 0], np.int64)}, "row or output out of range")])
+def test_a_wrong_call_is_a_value_error_not_a_crash(wrong, message):
     ticks = np.arange(10, dtype=np.int64) * 60_000
-    floats = np.ones(5)
-    with pytest.raises(ValueError, match="one entry per candle"):
-        batch_kernel.settle(0, 10, -1, ticks // 300_000, np.ones(10, bool), np.ones(10, np.int64), ticks,
-                             np.arange(10), np.ones(5, np.int8), floats, floats, None, np.ones(6), floats,
-                             floats, ticks[:5], True, True, int(ticks[-1]), 120, (0.1, 0.1, 10, 0, 0),
-                             (np.empty(3), np.empty(3, np.int64), np.empty(3, np.int64)), 0,
-                             (np.empty(3), np.empty(3)), np.empty(3, np.int64), 0)
+    candle = np.full(5, 100.0)
+    rows = np.ones(3)
+    call = {"offered": np.array([3, 4], np.int64), "offered_row": np.array([0, 1], np.int64),
+            "take_profit": rows * 101, "vwap": candle, "blocks": 1}
+    call.update(wrong)
+    with pytest.raises(ValueError, match=message):
+        batch_kernel.settle(0, 10, -1, ticks // 300_000, np.ones(10, bool), np.full(10, 2, np.int64), ticks,
+                            call["offered"], call["offered_row"], np.ones(3, np.int8), call["take_profit"],
+                            rows * 99, None, call["vwap"], candle, candle, ticks[:5], True, True, int(ticks[-1]),
+                            120, (0.1, 0.1, 10, 0, 0), (np.empty(3), np.empty(3, np.int64), np.empty(3, np.int64)),
+                            0, (np.empty(3), np.empty(3)), np.empty(3, np.int64), 0,
+                            tuple(np.ones(call["blocks"]) for _ in range(4)))
