@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .candles import Candles
+from .engine import batch_kernel
 from .errors import UsageError
 
 MEMO_BYTES = 128 * 2**20  # indicator arrays kept per candle set, at most
@@ -154,3 +155,24 @@ def _known_before(values: np.ndarray, first_full: int) -> np.ndarray:
     out[1:] = values[:-1]
     out[:first_full] = np.nan
     return out
+
+
+def crossings(a: np.ndarray, b: np.ndarray, shift: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Where ``a`` crosses ``b``: (rows, sides), the rows k (ascending) at which ``a - b`` went
+    from <= 0 at row k - shift to > 0 at row k (side +1), or from >= 0 to < 0 (side -1, int8).
+    NaN on either side is no crossing. In the batch kernel's C (one pass) where it is built,
+    else the same comparisons in numpy; the two give the same rows."""
+    shift = _length(shift, "crossings shift")
+    a, b = np.ascontiguousarray(a, dtype=np.float64), np.ascontiguousarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise UsageError(f"crossings needs two 1-D arrays of one length, got shapes {a.shape} and {b.shape}")
+    if batch_kernel.available():
+        rows, sides = batch_kernel.crossings(a, b, shift)
+        return rows, sides
+    gap = a - b
+    before, now = gap[:-shift], gap[shift:]
+    side = np.zeros(len(a), dtype=np.int8)
+    np.subtract((before <= 0) & (now > 0), (before >= 0) & (now < 0), out=side[shift:], dtype=np.int8,
+                casting="unsafe")
+    rows = np.flatnonzero(side != 0)
+    return rows, side[rows]

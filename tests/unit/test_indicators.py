@@ -108,3 +108,31 @@ def test_bad_arguments_are_refused(candles):
         indicators.sma(candles, 0)
     with pytest.raises(UsageError, match="indicator field 'closing'"):
         indicators.sma(candles, 5, field="closing")
+
+
+@pytest.mark.parametrize("shift", [1, 5])
+def test_crossings_in_c_and_numpy_are_the_sign_changes_of_the_gap(monkeypatch, shift):
+    from btfarm.shared.engine import batch_kernel
+    from btfarm.shared.settings import get_settings
+
+    rng = np.random.default_rng(shift)
+    a = np.round(rng.normal(0, 1, 5_000), 1)  # rounded: many exact ties (a gap of 0)
+    b = np.round(rng.normal(0, 1, 5_000), 1)
+    a[rng.random(5_000) < 0.05] = np.nan
+    gap = a - b
+    expected = [k for k in range(shift, len(a))
+                if (gap[k - shift] <= 0 < gap[k]) or (gap[k - shift] >= 0 > gap[k])]
+    assert batch_kernel.available()
+    in_c = indicators.crossings(a, b, shift)
+    monkeypatch.setenv("BTFARM_NATIVE", "0")
+    get_settings.cache_clear()
+    try:
+        in_numpy = indicators.crossings(a, b, shift)
+    finally:
+        get_settings.cache_clear()
+    for rows, sides in (in_c, in_numpy):
+        assert rows.tolist() == expected and len(expected) > 500
+        assert sides.dtype == np.int8
+        assert sides.tolist() == [1 if gap[k] > 0 else -1 for k in expected]
+    with pytest.raises(UsageError, match="one length"):
+        indicators.crossings(a, b[:-1])
