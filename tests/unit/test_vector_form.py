@@ -99,3 +99,48 @@ def test_bad_intents_shape_is_a_clear_error(sim):
                                                                 "price_take_profit": 1, "price_stop_loss": 1})
     with pytest.raises(SignalError, match=r"get_signals\['position'\] has shape \(3,\)"):
         BacktestRun(strategy, exchange, frame, "SIMUSDT", candles).run()
+
+
+def dense_of(get_signals):
+    """The same intents as ``get_signals`` gives in the sparse form, one entry per candle."""
+    def dense(candles_, price, params):
+        sparse = get_signals(candles_, price, params)
+        n, rows = len(candles_), sparse["rows"]
+        out = {"position": np.zeros(n)}
+        for key in ("position", "price_take_profit", "price_stop_loss"):
+            out[key] = np.zeros(n)
+            out[key][rows] = sparse[key]
+        out["minute_estimated_time"] = sparse["minute_estimated_time"]
+        return out
+    return dense
+
+
+@pytest.mark.parametrize("fast, slow", [(5, 20), (10, 30), (20, 60)])
+def test_the_sparse_and_dense_forms_give_the_same_signals_on_every_lane(sim, fast, slow):
+    exchange, frame, candles = sim
+    results = []
+    for get_signals in (sma_cross_signals, dense_of(sma_cross_signals)):
+        strategy = StrategySchema(strategy_name="sma", interval="5m", get_signals=get_signals,
+                                  params={"fast": fast, "slow": slow})
+        walked = closed(BacktestRun(strategy, exchange, frame, "SIMUSDT", candles, batch_lane=False))
+        batched = closed(BacktestRun(strategy, exchange, frame, "SIMUSDT", candles))
+        stats_only = BacktestRun(strategy, exchange, frame, "SIMUSDT", candles, stats_only=True)
+        stats_only.run()
+        results.append((walked, batched, stats_only.statistics()))
+    assert len(results[0][0]) > 50
+    assert results[0] == results[1]
+    assert results[0][0] == results[0][1]
+
+
+@pytest.mark.parametrize("rows, levels, message", [
+    (np.array([5, 3]), 2, r"strictly increasing candle indices"),
+    (np.array([-1, 3]), 2, r"strictly increasing candle indices"),
+    (np.array([1.0, 3.0]), 2, r"1-D array of candle indices \(integers\)"),
+    (np.array([1, 3]), 3, r"get_signals\['price_take_profit'\] has shape \(3,\); expected \(2,\), one per "
+                          r"entry of 'rows'")])
+def test_bad_sparse_intents_are_a_clear_error(sim, rows, levels, message):
+    exchange, frame, candles = sim
+    strategy = StrategySchema(strategy_name="bad", interval="5m", get_signals=lambda c, p, params: {
+        "rows": rows, "position": 1, "price_take_profit": np.ones(levels), "price_stop_loss": 1.0})
+    with pytest.raises(SignalError, match=message):
+        BacktestRun(strategy, exchange, frame, "SIMUSDT", candles).run()
