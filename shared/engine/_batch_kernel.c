@@ -286,8 +286,9 @@ static PyObject *crossings(PyObject *self, PyObject *args) {
     }
     Py_END_ALLOW_THREADS
     if (failed) PyErr_NoMemory();
-    else result = Py_BuildValue("y#y#", (const char *)rows, count * (Py_ssize_t)sizeof(int64_t),
-                                (const char *)sides, count);
+    else  /* (y# of a NULL pointer would give None, not empty bytes, when nothing crosses) */
+        result = Py_BuildValue("y#y#", rows ? (const char *)rows : "", count * (Py_ssize_t)sizeof(int64_t),
+                               sides ? (const char *)sides : "", count);
 done:
     free(rows);
     free(sides);

@@ -136,3 +136,10 @@ def test_crossings_in_c_and_numpy_are_the_sign_changes_of_the_gap(monkeypatch, s
         assert sides.tolist() == [1 if gap[k] > 0 else -1 for k in expected]
     with pytest.raises(UsageError, match="one length"):
         indicators.crossings(a, b[:-1])
+
+
+@pytest.mark.parametrize("length", [0, 3, 1_000])
+def test_no_crossing_is_two_empty_arrays(length):
+    rows, sides = indicators.crossings(np.arange(length, dtype=float) + 1, np.zeros(length), 1)
+    assert rows.dtype == np.int64 and sides.dtype == np.int8
+    assert rows.tolist() == [] and sides.tolist() == []
