@@ -100,12 +100,11 @@ def sma_cross_signals(candles, price: np.ndarray, params: dict) -> dict:
     exactly as the event-driven function does with ``get_candles``.
     """
     fast, slow = int(params.get("fast", 10)), int(params.get("slow", 30))
-    # each mean computed once per candle set and shared by every variant (indicators.py); a
-    # crossing needs the gap 5 minutes earlier, so no row before slow + SHIFT has one (NaN means)
-    fast_mean, slow_mean = indicators.sma(candles, fast), indicators.sma(candles, slow)
-    # the sparse form (intents.py): the rows that take a position and their levels, nothing per
-    # other candle (a year's per-candle arrays were 8 MB to allocate and fill per variant)
-    rows, taken = indicators.crossings(fast_mean, slow_mean, SHIFT)
+    # the means read from prefix sums computed once per candle set and shared by every variant
+    # (indicators.py); a crossing needs the gap 5 minutes earlier, so no row before slow + SHIFT
+    # has one. The sparse form (intents.py): the rows that take a position and their levels,
+    # nothing per other candle (a year's per-candle arrays were 8 MB to fill per variant)
+    rows, taken = indicators.sma_crossings(candles, fast, slow, SHIFT)
     at = price[rows]
     return {
         "rows": rows,

@@ -176,3 +176,16 @@ def crossings(a: np.ndarray, b: np.ndarray, shift: int = 1) -> tuple[np.ndarray,
                 casting="unsafe")
     rows = np.flatnonzero(side != 0)
     return rows, side[rows]
+
+
+def sma_crossings(candles: Candles, fast: int, slow: int, shift: int = 1,
+                  field: str = "close") -> tuple[np.ndarray, np.ndarray]:
+    """``crossings(sma(candles, fast), sma(candles, slow), shift)``, the same rows and sides,
+    without keeping either mean: where the C loop is built it reads the one prefix-sum
+    array every window shares (a sweep of |F| x |S| windows kept |F| + |S| year-long means,
+    ~300 MB for 70 windows, each variant reading two of them from memory)."""
+    fast, slow = _length(fast, "sma_crossings fast"), _length(slow, "sma_crossings slow")
+    shift = _length(shift, "sma_crossings shift")
+    if batch_kernel.available():
+        return batch_kernel.sma_crossings(prefix_sums(candles, field), fast, slow, shift)
+    return crossings(sma(candles, fast, field), sma(candles, slow, field), shift)

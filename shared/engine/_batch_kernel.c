@@ -5,7 +5,7 @@
  *        ts, contiguous, uniform, frame_end_ms, max_life, min_tp, min_sl,
  *        max_sl, slip, fee, out_pnl, out_pending, out_close, count,
  *        out_peak, out_fall, out_rejected, rejected,
- *        block_low, block_high, block_vwap_max, block_vwap_min)
+ *        block_low, block_high, block_vwap_max, block_vwap_min, span_a, span_c0, throttle_ms)
  *   -> (next_tick, last_bucket, count, rejected)
  *
  * offered: the ticks that offer a signal, ascending; offered_row: for each, its row in
@@ -24,6 +24,12 @@
  * instead of BLOCK. The outcome is the candle-by-candle scan's, float for float: each test
  * is the negation of the hit test on the block's extreme, and the VWAP seen is widened by
  * the block's extremes.
+ *
+ * span_a >= 0: the ticks are evenly spaced and ticks span_a.. open candles span_c0, span_c0 + 1, ...
+ * (walk_grid.inside_span: 1m ticks over contiguous 1m candles), so a tick's time, candle and
+ * throttle bucket (ticks // throttle_ms, as walk_grid computes it) are arithmetic: per trade,
+ * those are a few cache misses into four year-long per-tick arrays saved, the largest part of
+ * a variant's walk once it steps over quiet blocks. span_a = -1 reads the arrays.
  *
  * The same walk as batch_walk.walk_batch's columns loop, over the same rules.
  * Arrays arrive C-contiguous with the dtypes batch_kernel.py gives them
@@ -95,9 +101,15 @@ static int valid_signal(int is_long, double entry, double tp, double sl, double 
     return tp_dist >= min_tp && min_sl <= sl_dist && sl_dist <= max_sl;
 }
 
+/* floor division, as numpy's // (a tick before 1970 is negative) */
+static int64_t floor_div(int64_t a, int64_t b) {
+    const int64_t q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
 static PyObject *settle(PyObject *self, PyObject *args) {
-    Py_ssize_t i, stop_i, count, rejected;
-    long long last_bucket, frame_end_ms, max_life;
+    Py_ssize_t i, stop_i, count, rejected, span_a, span_c0;
+    long long last_bucket, frame_end_ms, max_life, throttle_ms;
     int has_expiry, contiguous, uniform;
     double min_tp, min_sl, max_sl, slip, fee;
     Py_buffer b[N_BUFFERS];
@@ -106,11 +118,12 @@ static PyObject *settle(PyObject *self, PyObject *args) {
           8 stop_loss, 9 expiry, 10 vwap, 11 low, 12 high, 13 ts, 14 out_pnl, 15 out_pending, 16 out_close,
           17 out_peak, 18 out_fall, 19 out_rejected, 20 block_low, 21 block_high, 22 block_vwap_max,
           23 block_vwap_min */
-    if (!PyArg_ParseTuple(args, "nnLy*y*y*y*y*y*y*y*y*y*py*y*y*y*ppLLdddddw*w*w*nw*w*w*ny*y*y*y*", &i, &stop_i,
+    if (!PyArg_ParseTuple(args, "nnLy*y*y*y*y*y*y*y*y*y*py*y*y*y*ppLLdddddw*w*w*nw*w*w*ny*y*y*y*nnL", &i, &stop_i,
                           &last_bucket, &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &b[6], &b[7], &b[8], &b[9],
                           &has_expiry, &b[10], &b[11], &b[12], &b[13], &contiguous, &uniform, &frame_end_ms,
                           &max_life, &min_tp, &min_sl, &max_sl, &slip, &fee, &b[14], &b[15], &b[16], &count,
-                          &b[17], &b[18], &b[19], &rejected, &b[20], &b[21], &b[22], &b[23]))
+                          &b[17], &b[18], &b[19], &rejected, &b[20], &b[21], &b[22], &b[23], &span_a, &span_c0,
+                          &throttle_ms))
         return NULL;
 
     const int64_t *bucket = b[0].buf, *cursor = b[2].buf, *ticks = b[3].buf, *offered = b[4].buf,
@@ -138,6 +151,7 @@ static PyObject *settle(PyObject *self, PyObject *args) {
     else if (b[15].len != size * 8 || b[16].len != size * 8 || b[17].len != size * 8 || b[18].len != size * 8)
         bad = "the output columns differ in length";
     else if (n == 0 || m == 0) bad = "no ticks or no candles";
+    else if (span_a >= 0 && (throttle_ms <= 0 || !uniform)) bad = "an arithmetic span needs even ticks and a throttle";
     else {
         const Py_ssize_t blocks = (m + BLOCK - 1) / BLOCK;
         for (int k = 20; k < N_BUFFERS; k++)
@@ -151,12 +165,18 @@ static PyObject *settle(PyObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS
     const int64_t first_ms = ts[0], tick0 = ticks[0], step = n > 1 ? ticks[1] - ticks[0] : 1;
     const double s = slip / 100;
+    const int arith = span_a >= 0;
+#define TICK(q) (arith ? tick0 + (int64_t)(q) * step : ticks[q])
+#define BUCKET(q) (arith ? floor_div(TICK(q), throttle_ms) : bucket[q])
+#define CURSOR(q) (arith ? (int64_t)(q) - span_a + span_c0 : cursor[q])
+#define FIRST_OF_BUCKET(q) (arith ? (q) == 0 || BUCKET(q) != BUCKET((q) - 1) : first_of_bucket[q])
     /* here: the first offer at or after i; next_call: the first offer after i that is a bucket's first tick */
     Py_ssize_t here = search_left(offered, n_offered, i), next_call = here;
     while (i < n && i < stop_i) {
         Py_ssize_t j = -1, o = -1;
-        if (bucket[i] != last_bucket) {
-            last_bucket = bucket[i];
+        const int64_t bucket_i = BUCKET(i);
+        if (bucket_i != last_bucket) {
+            last_bucket = bucket_i;
             while (here < n_offered && offered[here] < i) here++;
             if (here < n_offered && offered[here] == i) { j = i; o = here; }
         }
@@ -164,16 +184,16 @@ static PyObject *settle(PyObject *self, PyObject *args) {
             while (next_call < n_offered) {
                 const int64_t at = offered[next_call];
                 if (at < 0 || at >= n) { bad = "an offered tick is out of range"; break; }
-                if (at > i && first_of_bucket[at]) break;
+                if (at > i && FIRST_OF_BUCKET(at)) break;
                 next_call++;
             }
             if (bad) break;
             if (next_call == n_offered) { i = n; break; }
             j = offered[next_call];
             o = next_call;
-            last_bucket = bucket[j];
+            last_bucket = BUCKET(j);
         }
-        const int64_t c = cursor[j], t = ticks[j], r = offered_row[o];
+        const int64_t c = CURSOR(j), t = TICK(j), r = offered_row[o];
         if (c <= 0 || c >= m || count >= size || r < 0 || r >= n_rows) { bad = "cursor, row or output out of range"; break; }
         const int is_long = side[r] > 0;
         const double entry = vwap[c - 1], tp = take_profit[r], sl = stop_loss[r];
@@ -237,6 +257,10 @@ static PyObject *settle(PyObject *self, PyObject *args) {
         count++;
         i = uniform ? (Py_ssize_t)((close_ms - tick0) / step + 1) : search_right(ticks, n, close_ms);
     }
+#undef TICK
+#undef BUCKET
+#undef CURSOR
+#undef FIRST_OF_BUCKET
     Py_END_ALLOW_THREADS
     if (bad) PyErr_Format(PyExc_ValueError, "settle: %s", bad);
     else result = Py_BuildValue("nLnn", i, last_bucket, count, rejected);
@@ -244,6 +268,29 @@ done:
     for (int k = 0; k < N_BUFFERS; k++)
         if (b[k].obj != NULL) PyBuffer_Release(&b[k]);
     return result;
+}
+
+/* Appends row k with side to (rows, sides), growing them; 0 when out of memory. */
+static int push_row(int64_t **rows, int8_t **sides, Py_ssize_t *count, Py_ssize_t *room, Py_ssize_t k, int side) {
+    if (*count == *room) {
+        const Py_ssize_t grown = *room ? *room * 2 : 1024;
+        int64_t *r = realloc(*rows, grown * sizeof(int64_t));
+        if (r) *rows = r;
+        int8_t *s8 = r ? realloc(*sides, grown) : NULL;
+        if (s8) *sides = s8;
+        if (!r || !s8) return 0;
+        *room = grown;
+    }
+    (*rows)[*count] = k;
+    (*sides)[*count] = (int8_t)side;
+    (*count)++;
+    return 1;
+}
+
+static PyObject *rows_result(int64_t *rows, int8_t *sides, Py_ssize_t count) {
+    /* (y# of a NULL pointer would give None, not empty bytes, when nothing crosses) */
+    return Py_BuildValue("y#y#", rows ? (const char *)rows : "", count * (Py_ssize_t)sizeof(int64_t),
+                         sides ? (const char *)sides : "", count);
 }
 
 /* indicators.crossings: the rows k where d = a - b went from <= 0 at k - shift to > 0 at k
@@ -271,24 +318,11 @@ static PyObject *crossings(PyObject *self, PyObject *args) {
     for (Py_ssize_t k = shift; k < n; k++) {
         const double before = x[k - shift] - y[k - shift], now = x[k] - y[k];
         const int side = (before <= 0 && now > 0) - (before >= 0 && now < 0);
-        if (!side) continue;
-        if (count == room) {
-            room = room ? room * 2 : 1024;
-            int64_t *r = realloc(rows, room * sizeof(int64_t));
-            int8_t *s8 = r ? realloc(sides, room) : NULL;
-            if (r) rows = r;
-            if (s8) sides = s8;
-            if (!r || !s8) { failed = 1; break; }
-        }
-        rows[count] = k;
-        sides[count] = (int8_t)side;
-        count++;
+        if (side && !push_row(&rows, &sides, &count, &room, k, side)) { failed = 1; break; }
     }
     Py_END_ALLOW_THREADS
     if (failed) PyErr_NoMemory();
-    else  /* (y# of a NULL pointer would give None, not empty bytes, when nothing crosses) */
-        result = Py_BuildValue("y#y#", rows ? (const char *)rows : "", count * (Py_ssize_t)sizeof(int64_t),
-                               sides ? (const char *)sides : "", count);
+    else result = rows_result(rows, sides, count);
 done:
     free(rows);
     free(sides);
@@ -297,9 +331,65 @@ done:
     return result;
 }
 
+#define GAP_BLOCK 4096
+
+/* indicators.sma_crossings: crossings(sma(fast), sma(slow), shift) read from the prefix sums
+ * S (n + 1 values, S[k] = x[0] + ... + x[k-1]) instead of two means kept per window: one
+ * shared array read per variant instead of two of its own. Each mean is (S[k] - S[k-len]) / len,
+ * operation for operation as indicators.sma computes it, so the gaps, and the rows, are the
+ * same, float for float. The gaps are filled a block at a time (a loop the compiler
+ * vectorises), each block led by the last ``shift`` gaps of the one before. */
+static PyObject *sma_crossings(PyObject *self, PyObject *args) {
+    Py_buffer s;
+    Py_ssize_t fast, slow, shift;
+    memset(&s, 0, sizeof(s));
+    if (!PyArg_ParseTuple(args, "y*nnn", &s, &fast, &slow, &shift)) return NULL;
+    PyObject *result = NULL;
+    int64_t *rows = NULL;
+    int8_t *sides = NULL;
+    double *gap = NULL;
+    Py_ssize_t count = 0, room = 0;
+    if (s.len % 8 || s.len < 8 || fast < 1 || slow < 1 || shift < 1) {
+        PyErr_SetString(PyExc_ValueError, "sma_crossings: sums need n + 1 float64, fast, slow and shift >= 1");
+        goto done;
+    }
+    const Py_ssize_t n = s.len / 8 - 1, first = fast > slow ? fast : slow;  /* the first row with both means */
+    gap = malloc((GAP_BLOCK + shift) * sizeof(double));
+    if (!gap) { PyErr_NoMemory(); goto done; }
+    int failed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    const double *restrict S = s.buf;
+    const double df = (double)fast, ds = (double)slow;
+    for (Py_ssize_t p = 0; p < shift; p++) gap[p] = NAN;  /* rows before ``first``: no mean */
+    for (Py_ssize_t lo = first; lo < n && !failed; lo += GAP_BLOCK) {
+        const Py_ssize_t len = n - lo < GAP_BLOCK ? n - lo : GAP_BLOCK;
+        double *restrict out = gap + shift;
+        for (Py_ssize_t p = 0; p < len; p++) {
+            const Py_ssize_t k = lo + p;
+            out[p] = (S[k] - S[k - fast]) / df - (S[k] - S[k - slow]) / ds;
+        }
+        for (Py_ssize_t p = 0; p < len; p++) {
+            const double before = gap[p], now = out[p];
+            const int side = (before <= 0 && now > 0) - (before >= 0 && now < 0);
+            if (side && !push_row(&rows, &sides, &count, &room, lo + p, side)) { failed = 1; break; }
+        }
+        memmove(gap, gap + len, shift * sizeof(double));  /* the next block's lead */
+    }
+    Py_END_ALLOW_THREADS
+    if (failed) PyErr_NoMemory();
+    else result = rows_result(rows, sides, count);
+done:
+    free(gap);
+    free(rows);
+    free(sides);
+    if (s.obj) PyBuffer_Release(&s);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"settle", settle, METH_VARARGS, "Settle trades from tick i to stop_i; see batch_kernel.py."},
     {"crossings", crossings, METH_VARARGS, "Rows where a - b changes sign; see indicators.crossings."},
+    {"sma_crossings", sma_crossings, METH_VARARGS, "crossings of two means from prefix sums; see indicators.sma_crossings."},
     {NULL, NULL, 0, NULL},
 };
 

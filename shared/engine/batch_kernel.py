@@ -49,7 +49,8 @@ def settle(i: int, stop_i: int, last_bucket: int, bucket: np.ndarray, first_of_b
            frame_end_ms: int, max_life: int, limits: tuple[float, float, float, float, float],
            out: tuple[np.ndarray, np.ndarray, np.ndarray], count: int,
            excursions: tuple[np.ndarray, np.ndarray], rejected_at: np.ndarray,
-           rejected: int, blocks: tuple[np.ndarray, ...]) -> tuple[int, int, int, int]:
+           rejected: int, blocks: tuple[np.ndarray, ...],
+           span: tuple[int, int, int] | None = None) -> tuple[int, int, int, int]:
     """Settle trades from tick ``i`` until tick ``stop_i`` is passed or the ticks end.
 
     ``offered`` are the ticks that offer a signal (ascending) and ``offered_row`` each one's
@@ -57,7 +58,10 @@ def settle(i: int, stop_i: int, last_bucket: int, bucket: np.ndarray, first_of_b
     Writes each trade's PnL, pending_at and close time at ``out[k][count]``, its
     peak and fall PnL at ``excursions[k][count]``, and the tick of each refused
     signal at ``rejected_at[rejected]`` while it has room; ``blocks`` are
-    ``walk_grid.block_extremes`` of the candles; ``limits`` = (min TP %,
+    ``walk_grid.block_extremes`` of the candles; ``span`` = (first tick, its candle,
+    throttle ms) when the ticks are even and tick ``first + k`` opens candle ``candle + k``
+    (walk_grid.inside_span): the loop then computes a tick's time, candle and bucket instead
+    of reading ``ticks``, ``cursor``, ``bucket`` and ``first_of_bucket``; ``limits`` = (min TP %,
     min SL %, max SL %, slippage %, fee %). Returns (next tick, last throttle
     bucket, count, rejected); a next tick >= len(ticks) means the walk is over.
     """
@@ -69,7 +73,7 @@ def settle(i: int, stop_i: int, last_bucket: int, bucket: np.ndarray, first_of_b
         _c(stop_loss, f64), _c(expiry, f64) if has_expiry else _NO_EXPIRY, has_expiry, _c(vwap, f64),
         _c(low, f64), _c(high, f64), _c(ts, i64), bool(contiguous), bool(uniform), int(frame_end_ms),
         int(max_life), *(float(v) for v in limits), *out, int(count), *excursions, rejected_at, int(rejected),
-        *(_c(b, f64) for b in blocks))
+        *(_c(b, f64) for b in blocks), *((-1, 0, 0) if span is None else (int(v) for v in span)))
 
 
 _NO_EXPIRY = np.zeros(0)
@@ -83,4 +87,10 @@ def _c(array: np.ndarray, dtype) -> np.ndarray:
 def crossings(a: np.ndarray, b: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray]:
     """indicators.crossings in C: (rows int64, sides int8)."""
     rows, sides = _batch_kernel.crossings(_c(a, np.float64), _c(b, np.float64), int(shift))
+    return np.frombuffer(rows, dtype=np.int64), np.frombuffer(sides, dtype=np.int8)
+
+
+def sma_crossings(sums: np.ndarray, fast: int, slow: int, shift: int) -> tuple[np.ndarray, np.ndarray]:
+    """indicators.sma_crossings in C, from the prefix sums: (rows int64, sides int8)."""
+    rows, sides = _batch_kernel.sma_crossings(_c(sums, np.float64), int(fast), int(slow), int(shift))
     return np.frombuffer(rows, dtype=np.int64), np.frombuffer(sides, dtype=np.int8)

@@ -143,3 +143,40 @@ def test_no_crossing_is_two_empty_arrays(length):
     rows, sides = indicators.crossings(np.arange(length, dtype=float) + 1, np.zeros(length), 1)
     assert rows.dtype == np.int64 and sides.dtype == np.int8
     assert rows.tolist() == [] and sides.tolist() == []
+
+
+def _walk(n, seed):
+    rng = np.random.default_rng(seed)
+    close = np.round(100 + np.cumsum(rng.normal(0, 0.3, n)), 1)  # rounded: means that tie exactly
+    return to_candles({"timestamp": 1_735_689_600_000 + np.arange(n) * 60_000, "open": close, "high": close,
+                       "low": close, "close": close, "volume": np.ones(n)}, "test", "X")
+
+
+@pytest.mark.parametrize("n, fast, slow, shift", [
+    (20_000, 3, 30, 5),        # several of the C loop's 4,096-gap blocks
+    (9_000, 40, 7, 1),         # fast longer than slow
+    (12_000, 5, 20, 6_000),    # a shift longer than a block
+    (12_000, 3, 3_000, 1),     # the first mean late, blocks of 4,096 gaps after it
+    (50, 10, 60, 1),           # too short for the slow mean: nothing crosses
+])
+def test_sma_crossings_are_the_crossings_of_the_two_means_in_c_and_numpy(monkeypatch, n, fast, slow, shift):
+    from btfarm.shared.settings import get_settings
+
+    candles = _walk(n, seed=fast * slow)
+    expected = indicators.crossings(indicators.sma(candles, fast), indicators.sma(candles, slow), shift)
+    assert n < slow or len(expected[0]) > 5
+    in_c = indicators.sma_crossings(candles, fast, slow, shift)
+    monkeypatch.setenv("BTFARM_NATIVE", "0")
+    get_settings.cache_clear()
+    try:
+        in_numpy = indicators.sma_crossings(candles, fast, slow, shift)
+    finally:
+        get_settings.cache_clear()
+    for rows, sides in (in_c, in_numpy):
+        assert rows.dtype == np.int64 and sides.dtype == np.int8
+        assert rows.tolist() == expected[0].tolist() and sides.tolist() == expected[1].tolist()
+
+
+def test_sma_crossings_refuse_a_window_of_zero():
+    with pytest.raises(UsageError, match="sma_crossings slow length must be a whole number"):
+        indicators.sma_crossings(_walk(100, 1), 3, 0)
