@@ -28,7 +28,7 @@ from .intents import Intents
 from .lifecycle import StrategyCore
 from .pnl import pnl_percentage
 from .signal_rules import check_signal, level_problems
-from .walk_grid import block_extremes, offered_ticks, ticks_uniform, walk_grid
+from .walk_grid import block_extremes, inside_span, offered_ticks, ticks_uniform, walk_grid
 
 
 def eligible(core: StrategyCore, intents: Intents) -> bool:
@@ -169,6 +169,8 @@ def _walk_compiled(core: StrategyCore, candles: Candles, ticks: np.ndarray, inte
     limits = (cfg.CC_MIN_TAKEPROFIT_DISTANCE_PERCENT, cfg.CC_MIN_STOPLOSS_DISTANCE_PERCENT,
               cfg.CC_MAX_STOPLOSS_DISTANCE_PERCENT, cfg.CC_PERCENT_SLIPPAGE, cfg.CC_PERCENT_FEE)
     blocks = block_extremes(candles, vwap, cfg.CC_AVG_PRICE_CANDLES_COUNT)
+    even = inside_span(candles, ticks, cursor, inside) if uniform and core.throttle_ms > 0 else None
+    span = None if even is None else (even[0], even[2], core.throttle_ms)  # tick a opens candle c0
     i, count, rejected = 0, 0, 0
     last_bucket = core.last_bucket if core.last_bucket is not None else -1  # buckets are >= 0
     ran = False
@@ -180,7 +182,8 @@ def _walk_compiled(core: StrategyCore, candles: Candles, ticks: np.ndarray, inte
             i, i + batch_kernel.SEGMENT_TICKS, last_bucket, bucket, first_of_bucket, cursor, ticks, offered,
             offered_row, intents.side, intents.row_take_profit, intents.row_stop_loss, intents.row_expiry, vwap,
             candles.low, candles.high, candles.timestamp, candles.contiguous, uniform, frame_end_ms,
-            cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES, limits, out, count, excursions, rejected_at, rejected, blocks)
+            cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES, limits, out, count, excursions, rejected_at, rejected, blocks,
+            span)
         yield min(int(i), n)
     for key, values in zip(COLUMNS, (*out, *excursions), strict=True):
         # kept as arrays: statistics read arrays, and 3,000 trades as lists and back cost ~0.7 ms

@@ -138,13 +138,14 @@ def test_a_stop_between_segments_ends_the_walk_early(sim, monkeypatch):
     ({"offered_row": np.zeros(3, np.int64)}, "offered and offered_row differ in length"),
     ({"take_profit": np.ones(2)}, "one entry per row"),
     ({"offered": np.array([3, 10**9], np.int64)}, "an offered tick is out of range"),
-    ({"offered_row": np.array([7, 0], np.int64)}, "row or output out of range")])
+    ({"offered_row": np.array([7, 0], np.int64)}, "row or output out of range"),
+    ({"span": (0, 1, 0)}, "an arithmetic span needs even ticks and a throttle")])
 def test_a_wrong_call_is_a_value_error_not_a_crash(wrong, message):
     ticks = np.arange(10, dtype=np.int64) * 60_000
     candle = np.full(5, 100.0)
     rows = np.ones(3)
     call = {"offered": np.array([3, 4], np.int64), "offered_row": np.array([0, 1], np.int64),
-            "take_profit": rows * 101, "vwap": candle, "blocks": 1}
+            "take_profit": rows * 101, "vwap": candle, "blocks": 1, "span": None}
     call.update(wrong)
     with pytest.raises(ValueError, match=message):
         batch_kernel.settle(0, 10, -1, ticks // 300_000, np.ones(10, bool), np.full(10, 2, np.int64), ticks,
@@ -152,4 +153,4 @@ def test_a_wrong_call_is_a_value_error_not_a_crash(wrong, message):
                             rows * 99, None, call["vwap"], candle, candle, ticks[:5], True, True, int(ticks[-1]),
                             120, (0.1, 0.1, 10, 0, 0), (np.empty(3), np.empty(3, np.int64), np.empty(3, np.int64)),
                             0, (np.empty(3), np.empty(3)), np.empty(3, np.int64), 0,
-                            tuple(np.ones(call["blocks"]) for _ in range(4)))
+                            tuple(np.ones(call["blocks"]) for _ in range(4)), call["span"])
