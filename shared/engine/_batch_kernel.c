@@ -332,13 +332,64 @@ done:
 }
 
 #define GAP_BLOCK 4096
+#define UNSURE 2.0  /* a gap sign the quick pass could not vouch for */
+
+/* Wider vector units where the CPU has them (chosen once, at load): the two block loops below
+ * are most of a sweep variant's strategy. Each clone computes the same IEEE operations. */
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#endif
+#ifndef VECTOR_CLONES
+#define VECTOR_CLONES
+#endif
+
+/* The sign of the gap between the two means at row k, as indicators.sma computes each mean
+ * (sum difference, then division): 1, -1, 0, or NaN (no mean yet at k < first). */
+static double exact_sign(const double *S, Py_ssize_t k, Py_ssize_t fast, Py_ssize_t slow, Py_ssize_t first) {
+    if (k < first) return NAN;
+    const double gap = (S[k] - S[k - fast]) / (double)fast - (S[k] - S[k - slow]) / (double)slow;
+    return gap > 0 ? 1.0 : gap < 0 ? -1.0 : gap == 0 ? 0.0 : NAN;
+}
+
+/* out[p]: the sign of row lo + p's gap, or UNSURE (see sma_crossings) */
+VECTOR_CLONES
+static void quick_signs(const double *restrict S, Py_ssize_t lo, Py_ssize_t len, Py_ssize_t fast,
+                        Py_ssize_t slow, double *restrict out) {
+    const double rf = 1.0 / (double)fast, rs = 1.0 / (double)slow;
+    for (Py_ssize_t p = 0; p < len; p++) {
+        const Py_ssize_t k = lo + p;
+        const double qa = (S[k] - S[k - fast]) * rf, qb = (S[k] - S[k - slow]) * rs;
+        const double d = qa - qb, tol = 1e-12 * (fabs(qa) + fabs(qb)) + 1e-300;
+        out[p] = d > tol ? 1.0 : d < -tol ? -1.0 : UNSURE;
+    }
+}
+
+/* side[p]: +1 / -1 where sign went up / down across the row, UNSURE where either sign is, else 0 */
+VECTOR_CLONES
+static void block_sides(const double *restrict before, const double *restrict now, Py_ssize_t len,
+                        double *restrict side) {
+    for (Py_ssize_t p = 0; p < len; p++) {
+        const double b = before[p], a = now[p];
+        side[p] = (b == UNSURE || a == UNSURE) ? UNSURE
+                  : (b <= 0 && a > 0) ? 1.0 : (b >= 0 && a < 0) ? -1.0 : 0.0;
+    }
+}
 
 /* indicators.sma_crossings: crossings(sma(fast), sma(slow), shift) read from the prefix sums
  * S (n + 1 values, S[k] = x[0] + ... + x[k-1]) instead of two means kept per window: one
- * shared array read per variant instead of two of its own. Each mean is (S[k] - S[k-len]) / len,
- * operation for operation as indicators.sma computes it, so the gaps, and the rows, are the
- * same, float for float. The gaps are filled a block at a time (a loop the compiler
- * vectorises), each block led by the last ``shift`` gaps of the one before. */
+ * shared array read per variant instead of two of its own.
+ *
+ * A crossing depends only on the sign of each gap fl(fl(A / fast) - fl(B / slow)) (A, B the
+ * window sums), and two divisions per row were most of the cost. The quick pass multiplies by
+ * the reciprocals instead: each quotient is then within 3 ulp of the divided one, so where the
+ * two differ by more than 1e-12 of their size the divided quotients differ the same way, and
+ * the gap (a difference of two distinct floats) has that sign. Closer than that (or not
+ * finite, or near underflow: the 1e-300) the row is UNSURE, and a row next to one is decided
+ * from signs computed exactly as indicators.sma computes the means. Rows, and sides, are
+ * therefore crossings(sma, sma)'s, float for float. Signs are filled a block at a time, each
+ * block led by the last ``shift`` signs of the one before. */
 static PyObject *sma_crossings(PyObject *self, PyObject *args) {
     Py_buffer s;
     Py_ssize_t fast, slow, shift;
@@ -347,39 +398,49 @@ static PyObject *sma_crossings(PyObject *self, PyObject *args) {
     PyObject *result = NULL;
     int64_t *rows = NULL;
     int8_t *sides = NULL;
-    double *gap = NULL;
+    double *sign = NULL;
+    double side[GAP_BLOCK];
     Py_ssize_t count = 0, room = 0;
     if (s.len % 8 || s.len < 8 || fast < 1 || slow < 1 || shift < 1) {
         PyErr_SetString(PyExc_ValueError, "sma_crossings: sums need n + 1 float64, fast, slow and shift >= 1");
         goto done;
     }
     const Py_ssize_t n = s.len / 8 - 1, first = fast > slow ? fast : slow;  /* the first row with both means */
-    gap = malloc((GAP_BLOCK + shift) * sizeof(double));
-    if (!gap) { PyErr_NoMemory(); goto done; }
+    sign = malloc((GAP_BLOCK + shift) * sizeof(double));
+    if (!sign) { PyErr_NoMemory(); goto done; }
     int failed = 0;
     Py_BEGIN_ALLOW_THREADS
-    const double *restrict S = s.buf;
-    const double df = (double)fast, ds = (double)slow;
-    for (Py_ssize_t p = 0; p < shift; p++) gap[p] = NAN;  /* rows before ``first``: no mean */
+    const double *S = s.buf;
+    for (Py_ssize_t p = 0; p < shift; p++) sign[p] = NAN;  /* rows before ``first``: no mean */
     for (Py_ssize_t lo = first; lo < n && !failed; lo += GAP_BLOCK) {
         const Py_ssize_t len = n - lo < GAP_BLOCK ? n - lo : GAP_BLOCK;
-        double *restrict out = gap + shift;
+        quick_signs(S, lo, len, fast, slow, sign + shift);
+        block_sides(sign, sign + shift, len, side);
         for (Py_ssize_t p = 0; p < len; p++) {
+            if ((p & 7) == 0 && p + 8 <= len) {  /* eight rows that cross nothing at a glance (+0.0: no bits) */
+                uint64_t words[8], any = 0;
+                memcpy(words, side + p, sizeof(words));
+                for (int w = 0; w < 8; w++) any |= words[w];
+                if (!any) { p += 7; continue; }
+            }
+            if (side[p] == 0) continue;
             const Py_ssize_t k = lo + p;
-            out[p] = (S[k] - S[k - fast]) / df - (S[k] - S[k - slow]) / ds;
+            int up = side[p] > 0 ? 1 : -1;
+            if (side[p] == UNSURE) {
+                const double before = exact_sign(S, k - shift, fast, slow, first),
+                             now = exact_sign(S, k, fast, slow, first);
+                up = (before <= 0 && now > 0) - (before >= 0 && now < 0);
+                if (!up) continue;
+            }
+            if (!push_row(&rows, &sides, &count, &room, k, up)) { failed = 1; break; }
         }
-        for (Py_ssize_t p = 0; p < len; p++) {
-            const double before = gap[p], now = out[p];
-            const int side = (before <= 0 && now > 0) - (before >= 0 && now < 0);
-            if (side && !push_row(&rows, &sides, &count, &room, lo + p, side)) { failed = 1; break; }
-        }
-        memmove(gap, gap + len, shift * sizeof(double));  /* the next block's lead */
+        memmove(sign, sign + len, shift * sizeof(double));  /* the next block's lead */
     }
     Py_END_ALLOW_THREADS
     if (failed) PyErr_NoMemory();
     else result = rows_result(rows, sides, count);
 done:
-    free(gap);
+    free(sign);
     free(rows);
     free(sides);
     if (s.obj) PyBuffer_Release(&s);

@@ -180,3 +180,18 @@ def test_sma_crossings_are_the_crossings_of_the_two_means_in_c_and_numpy(monkeyp
 def test_sma_crossings_refuse_a_window_of_zero():
     with pytest.raises(UsageError, match="sma_crossings slow length must be a whole number"):
         indicators.sma_crossings(_walk(100, 1), 3, 0)
+
+
+def test_sma_crossings_on_exact_ties_where_reciprocals_would_round_the_other_way():
+    # flat stretches at these closes make the two means exactly equal; 111 * 2 * (1 / 2) -
+    # 111 * 49 * (1 / 49) is not 0, so a pass multiplying by reciprocals without its exact
+    # fallback would see a sign, and crossings, that the divided means do not have
+    levels = np.array([111.0, 1.0, 110.0, 29.0, 61.0, 111.0, 30.0, 118.0, 57.0, 110.0])
+    close = np.repeat(levels, 120)
+    candles = to_candles({"timestamp": 1_735_689_600_000 + np.arange(len(close)) * 60_000, "open": close,
+                          "high": close, "low": close, "close": close, "volume": np.ones(len(close))}, "t", "X")
+    fast, slow = indicators.sma(candles, 2), indicators.sma(candles, 49)
+    assert ((fast - slow) == 0).sum() > 500  # the ties are there
+    expected = indicators.crossings(fast, slow, 1)
+    rows, sides = indicators.sma_crossings(candles, 2, 49, 1)
+    assert rows.tolist() == expected[0].tolist() and sides.tolist() == expected[1].tolist()
