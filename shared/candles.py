@@ -7,6 +7,7 @@ which names the exchange, the symbol and the first bad row on failure.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -193,25 +194,21 @@ def to_candles(data: Any, exchange_name: str, symbol: str) -> Candles:
 
 
 def _columns(data: Any) -> dict[str, np.ndarray]:
-    try:
-        import pandas as pd
-
-        if isinstance(data, pd.DataFrame):
-            frame = data.reset_index() if "timestamp" not in data.columns and data.index.name else data
-            mapping: Mapping[str, Any] = {c: frame[c].to_numpy() for c in frame.columns}
-        elif isinstance(data, Mapping):
-            mapping = data
-        elif isinstance(data, Sequence):
-            if len(data) == 0:
-                mapping = {c: [] for c in COLUMNS}
-            elif isinstance(data[0], Mapping):
-                mapping = {c: [row[c] if c in row else row[_ALIASES.get(c, c)] for row in data] for c in COLUMNS}
-            else:
-                mapping = {c: [row[i] for row in data] for i, c in enumerate(COLUMNS)}
+    pd = sys.modules.get("pandas")  # not imported, so data is no DataFrame (a worker may never load it)
+    if pd is not None and isinstance(data, pd.DataFrame):
+        frame = data.reset_index() if "timestamp" not in data.columns and data.index.name else data
+        mapping: Mapping[str, Any] = {c: frame[c].to_numpy() for c in frame.columns}
+    elif isinstance(data, Mapping):
+        mapping = data
+    elif isinstance(data, Sequence):
+        if len(data) == 0:
+            mapping = {c: [] for c in COLUMNS}
+        elif isinstance(data[0], Mapping):
+            mapping = {c: [row[c] if c in row else row[_ALIASES.get(c, c)] for row in data] for c in COLUMNS}
         else:
-            raise CandleDataError(f"expected a DataFrame, a mapping of columns or a list of candles, got {type(data).__name__}")
-    except ImportError:  # pragma: no cover - pandas is a dependency
-        raise
+            mapping = {c: [row[i] for row in data] for i, c in enumerate(COLUMNS)}
+    else:
+        raise CandleDataError(f"expected a DataFrame, a mapping of columns or a list of candles, got {type(data).__name__}")
     if "timestamp" not in mapping and "timestamp_ms" in mapping:
         mapping = {**mapping, "timestamp": mapping["timestamp_ms"]}
     missing = [c for c in COLUMNS if c not in mapping]

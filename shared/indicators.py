@@ -15,7 +15,7 @@ is not full). That is what ``get_signals`` decides on at row k, and what
 ``get_signal`` sees at ``when`` = the open of candle k.
 
 Where pandas computes one exactly (exponential means, rolling extremes), it
-does.
+does (imported by those alone: a worker whose strategies read means only never loads it).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
-import pandas as pd
 
 from .candles import Candles
 from .engine import batch_kernel
@@ -33,6 +32,12 @@ from .errors import UsageError
 MEMO_BYTES = 128 * 2**20  # indicator arrays kept per candle set, at most
 MEMO_KEY = "indicators"  # the slot of Candles.memo they live in
 FIELDS = ("open", "high", "low", "close", "volume")
+
+
+def _pandas():
+    import pandas
+
+    return pandas
 
 
 def _memo(candles: Candles, key: tuple, compute: Callable[[], np.ndarray]) -> np.ndarray:
@@ -88,7 +93,7 @@ def ema(candles: Candles, length: int, field: str = "close") -> np.ndarray:
     length = _length(length, "ema")
 
     def compute() -> np.ndarray:
-        values = pd.Series(_series(candles, field)).ewm(span=length, adjust=False).mean().to_numpy()
+        values = _pandas().Series(_series(candles, field)).ewm(span=length, adjust=False).mean().to_numpy()
         return _known_before(values, length)
 
     return _memo(candles, ("ema", field, length), compute)
@@ -100,8 +105,8 @@ def rsi(candles: Candles, length: int = 14) -> np.ndarray:
 
     def compute() -> np.ndarray:
         change = np.diff(candles.close, prepend=np.nan)
-        gain = pd.Series(np.where(change > 0, change, 0.0))
-        loss = pd.Series(np.where(change < 0, -change, 0.0))
+        gain = _pandas().Series(np.where(change > 0, change, 0.0))
+        loss = _pandas().Series(np.where(change < 0, -change, 0.0))
         gain[0] = loss[0] = np.nan  # the first candle has no change
         up = gain.ewm(alpha=1 / length, adjust=False, min_periods=length).mean().to_numpy()
         down = loss.ewm(alpha=1 / length, adjust=False, min_periods=length).mean().to_numpy()
@@ -121,7 +126,7 @@ def atr(candles: Candles, length: int = 14) -> np.ndarray:
         previous = np.r_[np.nan, candles.close[:-1]]
         true_range = np.fmax(candles.high - candles.low,
                              np.fmax(np.abs(candles.high - previous), np.abs(candles.low - previous)))
-        value = pd.Series(true_range).ewm(alpha=1 / length, adjust=False, min_periods=length).mean()
+        value = _pandas().Series(true_range).ewm(alpha=1 / length, adjust=False, min_periods=length).mean()
         return _known_before(value.to_numpy(), 1)
 
     return _memo(candles, ("atr", length), compute)
@@ -131,14 +136,14 @@ def rolling_max(candles: Candles, length: int, field: str = "high") -> np.ndarra
     """Highest of the ``length`` values before each candle."""
     length = _length(length, "rolling_max")
     return _memo(candles, ("max", field, length), lambda: _known_before(
-        pd.Series(_series(candles, field)).rolling(length).max().to_numpy(), 1))
+        _pandas().Series(_series(candles, field)).rolling(length).max().to_numpy(), 1))
 
 
 def rolling_min(candles: Candles, length: int, field: str = "low") -> np.ndarray:
     """Lowest of the ``length`` values before each candle."""
     length = _length(length, "rolling_min")
     return _memo(candles, ("min", field, length), lambda: _known_before(
-        pd.Series(_series(candles, field)).rolling(length).min().to_numpy(), 1))
+        _pandas().Series(_series(candles, field)).rolling(length).min().to_numpy(), 1))
 
 
 def vwap(candles: Candles, length: int) -> np.ndarray:

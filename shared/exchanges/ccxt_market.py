@@ -34,10 +34,9 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from ..candles import COLUMNS, Candles, to_candles
 from ..clock import Clock, SystemClock
@@ -48,6 +47,9 @@ from ..schemas import ExchangeSchema
 from ..settings import get_settings
 from .month_cache import MonthCache, months_between
 from .source import PagedSource
+
+if TYPE_CHECKING:  # imported where used: a worker reading Parquet files never loads pandas
+    import pandas as pd
 
 log = logging.getLogger("btfarm.data")
 
@@ -162,6 +164,8 @@ class CcxtSource(PagedSource):
             if on_month is not None:
                 on_month(year, month, cached)
         parts = [p for p in parts if len(p)]
+        import pandas as pd
+
         return pd.concat(parts, ignore_index=True) if parts else _frame([])
 
     def _open_month(self, market: str, start: int, end: int) -> pd.DataFrame:
@@ -171,6 +175,8 @@ class CcxtSource(PagedSource):
         if held is not None and len(held) and int(held["timestamp"].iloc[0]) <= start:
             newest = int(held["timestamp"].iloc[-1])
             if newest < end:
+                import pandas as pd
+
                 held = pd.concat([held, self.fetch(market, newest + MINUTE_MS, end, ask_gaps=False)],
                                  ignore_index=True)
         else:
@@ -289,6 +295,8 @@ def _gaps(times: list[int], start_ms: int, end_ms: int) -> list[tuple[int, int]]
 
 
 def _frame(rows: list[tuple]) -> pd.DataFrame:
+    import pandas as pd
+
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     frame["timestamp"] = frame["timestamp"].astype(np.int64)
     return frame

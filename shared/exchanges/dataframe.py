@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pandas is imported where it is used: a worker reading Parquet never loads it
+    import pandas as pd
 
 from ..candles import Candles, to_candles
 from ..errors import CandleDataError

@@ -19,8 +19,10 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # imported where used: a worker reading Parquet files never loads pandas
+    import pandas as pd
 
 from ..atomic_file import replaced_whole
 from ..candles import COLUMNS
@@ -70,6 +72,8 @@ class MonthCache:
         path = self.path(symbol, year, month)
         if not path.exists():
             return None
+        import pandas as pd
+
         try:
             return pd.read_parquet(path, columns=list(COLUMNS))
         except (OSError, ValueError) as exc:
@@ -121,4 +125,6 @@ class MonthCache:
     def read_all(self, symbol: str) -> pd.DataFrame:
         frames = [self.read(symbol, y, m) for y, m in self.months(symbol)]
         frames = [f for f in frames if f is not None and len(f)]
+        import pandas as pd
+
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(COLUMNS))
