@@ -5,7 +5,9 @@ processes (prefork, one child each), waits for a ping round trip, runs one
 untimed warm-up walker (start-up excluded, as for vectorbt's warm figure),
 then RUNS timed walker runs, and prints a JSON line like engines.py. Case
 "year1000" and "year10k" (1,000 and 10,000 variants over bench/data/SIMUSDT.parquet)
-are timed once, start-up included: from spawning the workers to the last result.
+are timed once, start-up included: from spawning the workers to the last result, the
+walker starting as soon as they are spawned (it plans and queues while they boot; a
+worker that exits interrupts the run).
 Case "search200" is a TPE search of 200 trials on the 30 days; each run (warm-up
 included) is a new study with a seed of its own.
 Everything started is stopped by PID.
@@ -132,6 +134,21 @@ def wait_for_workers(app, names: list[str], since: float, logdir: Path) -> None:
                 raise RuntimeError(f"worker {name} did not answer; see {logdir}")
 
 
+def watch_workers(procs: list[subprocess.Popen], logdir: Path) -> None:
+    """Interrupt the run (KeyboardInterrupt in the main thread) if a worker exits: nothing
+    would collect the sweep's chunks, and the walker would wait for them forever."""
+    import _thread
+    import threading
+
+    def watch() -> None:
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.2)  # a liveness poll, not a synchronisation
+        print(f"a worker exited during the run; see {logdir}", file=sys.stderr)
+        _thread.interrupt_main()
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main() -> None:
     # a SIGTERM (e.g. from `timeout`) must still run the finally below, which stops what we started
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -150,7 +167,10 @@ def main() -> None:
 
         started = time.monotonic()
         names = start_workers(workers, port, env, logdir, "bench", procs)
-        wait_for_workers(app, names, started, logdir)
+        if case in YEAR_CASES:  # the walker plans and submits while the workers boot, as a user's would
+            watch_workers(procs, logdir)
+        else:
+            wait_for_workers(app, names, started, logdir)
 
         seeds = iter(range(1_000_000))
 
