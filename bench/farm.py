@@ -1,7 +1,8 @@
 """A case through a real farm: ``python bench/farm.py btfarm-farm-N CASE RUNS``.
 
-Starts a private redis-server and N ``celery -A btfarm.workers worker``
-processes (prefork, one child each), waits for a ping round trip, runs one
+Starts a private redis-server and N ``python -m btfarm.workers.boot`` processes
+(``celery -A btfarm.workers worker`` without Celery's plugin-loading command group;
+prefork, one child each), waits for a ping round trip, runs one
 untimed warm-up walker (start-up excluded, as for vectorbt's warm figure),
 then RUNS timed walker runs, and prints a JSON line like engines.py. Case
 "year1000" and "year10k" (1,000 and 10,000 variants over bench/data/SIMUSDT.parquet)
@@ -118,7 +119,7 @@ def start_workers(count: int, port: int, env: dict[str, str], logdir: Path, pref
         name = f"{prefix}{index}-{port}@{socket.gethostname()}"
         names.append(name)
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "btfarm.workers", "worker", "--pool", "prefork", "-c", "1",
+            [sys.executable, "-m", "btfarm.workers.boot", "--pool", "prefork", "-c", "1",
              "-Q", "btfarm", "-n", name, "--without-gossip", "--without-mingle", "--loglevel", "WARNING",
              "--logfile", str(logdir / f"{index}.log")],
             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -288,11 +288,12 @@ def grouped(reasons, names=None) -> list[str]:
     return [f"{count} x {reason}" for reason, count in sorted(counts.items(), key=lambda kv: -kv[1])]
 
 
-def _celery(args: list[str], env_updates: dict[str, str]) -> None:
-    """Replace this process with ``celery -A btfarm.workers ...`` (signals reach Celery directly)."""
+def _worker(args: list[str], env_updates: dict[str, str]) -> None:
+    """Replace this process with Celery's worker command on the farm's app (signals reach
+    Celery directly), started without Celery's plugin-loading group (workers/boot.py)."""
     env = dict(os.environ, **env_updates)
     sys.stdout.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "celery", "-A", "btfarm.workers", *args], env)
+    os.execve(sys.executable, [sys.executable, "-m", "btfarm.workers.boot", *args], env)
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -313,12 +314,12 @@ def worker(imports: tuple[str, ...], concurrency: int | None, pool: str, hostnam
     from btfarm.workers.app import TASK_QUEUE
 
     specs = tuple(dict.fromkeys((*get_settings().imports, *imports)))
-    args = ["worker", "--pool", pool, "-Q", TASK_QUEUE, "--loglevel", loglevel]
+    args = ["--pool", pool, "-Q", TASK_QUEUE, "--loglevel", loglevel]
     if concurrency:
         args += ["-c", str(concurrency)]
     if hostname:
         args += ["-n", hostname]
-    _celery([*args, *celery_args], {"BTFARM_IMPORTS": ",".join(specs)} if specs else {})
+    _worker([*args, *celery_args], {"BTFARM_IMPORTS": ",".join(specs)} if specs else {})
 
 
 @click.command(context_settings={"ignore_unknown_options": True})

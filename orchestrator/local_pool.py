@@ -119,7 +119,8 @@ class LocalPool:
         return self.process.pid if self.process is not None else None
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "celery", "-A", "btfarm.workers", "worker",
+        # Celery's worker command without its plugin-loading group (workers/boot.py)
+        return [sys.executable, "-m", "btfarm.workers.boot",
                 "--pool", "prefork", "-c", str(self.processes), "-Q", TASK_QUEUE,
                 "-n", self.name, "--without-gossip", "--without-mingle",
                 "--loglevel", "WARNING", "--logfile", str(self.logfile)]

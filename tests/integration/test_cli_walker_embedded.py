@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from tests.support.celery_workers import REPO
-from tests.support.processes import farm_processes_under, wait_for
+from tests.support.processes import farm_processes_under, is_worker, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -25,7 +25,7 @@ def _processes_under(folder) -> list[str]:
         if p.info["status"] == psutil.STATUS_ZOMBIE:
             continue
         line = " ".join(p.info["cmdline"] or ())
-        if str(folder) in line and ("celery" in line or "redis" in line):
+        if str(folder) in line and ("redis" in line or is_worker(line)):
             found.append(f"{p.pid} {line}")
     return found
 
@@ -99,7 +99,7 @@ def slow_sweep_running(tmp_path) -> Iterator[subprocess.Popen]:
                              "farm-slow-sweep", "--no-dump"], cwd=tmp_path, env=embedded_env(tmp_path),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: any("celery" in " ".join(p.cmdline()) for p in farm_processes_under(tmp_path)), 60,
+        wait_for(lambda: any(is_worker(" ".join(p.cmdline())) for p in farm_processes_under(tmp_path)), 60,
                  "the local worker to start")
         yield proc
     finally:

@@ -43,12 +43,20 @@ def stop_process(process: subprocess.Popen, timeout: float = STOP_TIMEOUT_SECOND
         os.killpg(process.pid, signal.SIGKILL)
 
 
+FARM_COMMANDS = ("redis", "celery", "btfarm.workers.boot")  # what a farm process's command line names
+
+
+def is_worker(cmdline: str) -> bool:
+    """A Celery worker's command line: ``celery ... worker`` or ``python -m btfarm.workers.boot``."""
+    return "celery" in cmdline or "btfarm.workers.boot" in cmdline
+
+
 def farm_processes_under(folder: Path) -> list[psutil.Process]:
-    """redis-server or celery processes whose command line points into ``folder`` (ours only)."""
+    """redis-server or worker processes whose command line points into ``folder`` (ours only)."""
     found = []
     for p in psutil.process_iter(["cmdline", "status"]):
         cmdline = " ".join(p.info["cmdline"] or ())
-        if p.info["status"] != psutil.STATUS_ZOMBIE and str(folder) in cmdline and (
-                "redis" in cmdline or "celery" in cmdline):
+        if p.info["status"] != psutil.STATUS_ZOMBIE and str(folder) in cmdline and any(
+                name in cmdline for name in FARM_COMMANDS):
             found.append(p)
     return found
