@@ -16,6 +16,7 @@ Everything started is stopped by PID.
 
 from __future__ import annotations
 
+import _thread
 import json
 import os
 import shutil
@@ -24,6 +25,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -135,19 +137,21 @@ def wait_for_workers(app, names: list[str], since: float, logdir: Path) -> None:
                 raise RuntimeError(f"worker {name} did not answer; see {logdir}")
 
 
-def watch_workers(procs: list[subprocess.Popen], logdir: Path) -> None:
-    """Interrupt the run (KeyboardInterrupt in the main thread) if a worker exits: nothing
-    would collect the sweep's chunks, and the walker would wait for them forever."""
-    import _thread
-    import threading
+def watch_workers(procs: list[subprocess.Popen], logdir: Path) -> threading.Event:
+    """Interrupt the run (KeyboardInterrupt in the main thread) if a worker exits before the
+    returned event is set: nothing would collect the sweep's chunks, and the walker would
+    wait for them forever. Set it before stopping the workers."""
+    over = threading.Event()
 
     def watch() -> None:
-        while all(p.poll() is None for p in procs):
-            time.sleep(0.2)  # a liveness poll, not a synchronisation
-        print(f"a worker exited during the run; see {logdir}", file=sys.stderr)
-        _thread.interrupt_main()
+        while not over.wait(0.2):  # a liveness poll, not a synchronisation
+            if any(p.poll() is not None for p in procs) and not over.is_set():  # (set before any stop)
+                print(f"a worker exited during the run; see {logdir}", file=sys.stderr)
+                _thread.interrupt_main()
+                return
 
     threading.Thread(target=watch, daemon=True).start()
+    return over
 
 
 def main() -> None:
@@ -159,6 +163,7 @@ def main() -> None:
     server, port = start_redis(logdir)
     env = farm_env(port)
     procs: list[subprocess.Popen] = []
+    run_over = threading.Event()
     try:
         sys.path.insert(0, str(HERE))
         import farm_strategies  # noqa: F401  registers the walkers here too
@@ -169,7 +174,7 @@ def main() -> None:
         started = time.monotonic()
         names = start_workers(workers, port, env, logdir, "bench", procs)
         if case in YEAR_CASES:  # the walker plans and submits while the workers boot, as a user's would
-            watch_workers(procs, logdir)
+            run_over = watch_workers(procs, logdir)
         else:
             wait_for_workers(app, names, started, logdir)
 
@@ -200,6 +205,7 @@ def main() -> None:
                           "peak_child_rss_mb": round(peak_rss_mb(os.getpid()), 1),
                           "workers": workers, "candles": _candles(case)}))
     finally:
+        run_over.set()  # the workers' exits that follow are ours
         for p in procs:
             stop(p)
         stop(server)
