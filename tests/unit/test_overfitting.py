@@ -96,7 +96,38 @@ def test_daily_record_buckets_by_close_day_and_clips_the_minute_after_the_frame(
     end = start + 3 * MS_PER_DAY - 60_000  # three days, the last minute inclusive
     close = np.array([start + 5, start + 3_600_000, start + 2 * MS_PER_DAY + 1, end + 60_000])
     record = daily_pnl.daily_record(np.array([1.0, -0.25, 2.0, 0.5]), close, start, end)
-    assert record == {"days": 3, "at": [0, 2], "pnl": [0.75, 2.5]}
+    daily = daily_pnl.compact(record)
+    assert daily.days == 3 and daily.at.tolist() == [0, 2] and daily.pnl.tolist() == [0.75, 2.5]
     assert daily_pnl.dense(record).tolist() == [0.75, 0.0, 2.5]
-    assert daily_pnl.daily_record(np.array([]), np.array([]), start, end) == {"days": 3, "at": [], "pnl": []}
+    empty = daily_pnl.compact(daily_pnl.daily_record(np.array([]), np.array([]), start, end))
+    assert empty.days == 3 and empty.at.tolist() == [] and empty.pnl.tolist() == []
     assert daily_pnl.dense(None) is None
+
+
+def test_daily_records_travel_as_short_exact_text_and_the_list_form_still_reads():
+    import json
+
+    start = 1_700_000_000_000 // MS_PER_DAY * MS_PER_DAY
+    end = start + 365 * MS_PER_DAY - 60_000
+    rng = np.random.default_rng(5)
+    close = start + np.sort(rng.integers(0, 365 * MS_PER_DAY, 4_000))
+    pnl = rng.normal(0, 1, 4_000) / 3
+    record = daily_pnl.daily_record(pnl, close, start, end)
+    assert "at" not in record  # a trade every day: the day numbers are left out
+    day = (close - start) // MS_PER_DAY
+    expected = np.round(np.bincount(day, weights=pnl, minlength=365), daily_pnl.DECIMALS)
+    assert daily_pnl.dense(json.loads(json.dumps(record))).tolist() == expected.tolist()  # float for float
+    as_lists = {"days": 365, "at": list(range(365)), "pnl": expected.tolist()}
+    assert len(json.dumps(record)) < 0.75 * len(json.dumps(as_lists))
+    assert daily_pnl.dense(as_lists).tolist() == expected.tolist()  # a record of the earlier form
+    sparse = daily_pnl.daily_record(pnl[:40], close[:40], start, end)
+    assert daily_pnl.compact(sparse).at.tolist() == sorted(set(day[:40].tolist()))
+    import base64
+
+    def text(values, dtype):
+        return base64.b64encode(np.asarray(values, dtype=dtype).tobytes()).decode()
+
+    assert daily_pnl.dense({"days": 4, "at": text([1, 3], "<i4"), "pnl": text([0.5, -1.0], "<f8")}).tolist() == \
+        [0.0, 0.5, 0.0, -1.0]
+    with pytest.raises(ValueError, match="5 days and 1 values"):
+        daily_pnl.compact({"days": 365, "at": text(range(5), "<i4"), "pnl": text([1.0], "<f8")})
