@@ -8,7 +8,7 @@ number made up from too little (one trial, a day of data, results without PnL pe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -59,35 +59,57 @@ class SearchFigures(BaseModel):
             f"{k}: {v}" for k, v in self.missing.items())
 
 
-def search_figures(ranked: Sequence[tuple[str, dict[str, Any]]], winner: str | None
+def search_figures(ranked: Sequence[tuple[str, dict[str, Any]]], winner: str | None,
+                   dailies: Iterable[tuple[str, Any]] | None = None
                    ) -> tuple[SearchFigures, dict[str, tuple[float | None, float | None]]]:
     """Figures of the ranked ``(name, record)`` pairs (best first) and, per variant, its
-    (daily Sharpe, deflated Sharpe against the same SR0)."""
+    (daily Sharpe, deflated Sharpe against the same SR0).
+
+    Each record's PnL per day is its ``daily``, or, given ``dailies``, what that yields as
+    ``(name, daily)`` in any order, read as it comes (a sweep's tally streams them from its
+    held results instead of holding 10,000 years of them beside the matrix). Every figure is
+    computed in rank order whatever the order they come in."""
     missing: dict[str, str] = {}
     figures = SearchFigures(trials=len(ranked), winner=winner)
-    lacking = [name for name, rec in ranked if not rec.get("daily")]
-    if not ranked or lacking:
+    if not ranked:
+        figures.missing = {"deflated_sharpe": "no variant is ranked", "pbo": "no variant is ranked"}
+        return figures, {}
+    position = {name: column for column, (name, _) in enumerate(ranked)}
+    keep_matrix = 2 <= len(ranked) <= PBO_MAX_VARIANTS
+    matrix = scratch = None  # days x variants, for PBO (allocated once the first record says how many days)
+    sharpe_of = np.full(len(ranked), np.nan)  # by rank: the spread of the trials' Sharpe ratios, in rank order
+    shapes: dict[str, tuple[float, float] | None] = {}  # skew and kurtosis, for each one's deflation
+    seen = np.zeros(len(ranked), dtype=bool)
+    days = 0
+    for name, daily in (dailies if dailies is not None else ((name, rec.get("daily")) for name, rec in ranked)):
+        column = position.get(name)
+        if column is None or not daily:
+            continue
+        if matrix is None and scratch is None:
+            days = daily_pnl.compact(daily).days
+            if days < 2:
+                break
+            matrix = np.zeros((days, len(ranked))) if keep_matrix else None
+            scratch = np.zeros(days)
+        seen[column] = True
+        values = daily_pnl.dense(daily, scratch if matrix is None else matrix[:, column])
+        sr = overfitting.sharpe(values)
+        if sr is not None:
+            sharpe_of[column] = sr
+            shapes[name] = overfitting.moments(values)
+    figures.days = days
+    lacking = [ranked[column][0] for column in np.flatnonzero(~seen)] if days >= 2 or not days else []
+    if lacking:
         why = (f"{len(lacking)} ranked results carry no PnL per day (made by an older btfarm; "
-               f"first {lacking[0]}): run the walker again" if lacking else "no variant is ranked")
+               f"first {lacking[0]}): run the walker again")
         figures.missing = {"deflated_sharpe": why, "pbo": why}
         return figures, {}
-    figures.days = days = daily_pnl.compact(ranked[0][1]["daily"]).days
     if days < 2:  # no Sharpe ratio per day for anyone: said once, not found variant by variant
         why = f"the frame spans {days} day; a Sharpe ratio per day needs two"
         figures.missing = {"deflated_sharpe": why, "pbo": why}
         return figures, {}
-    keep_matrix = 2 <= len(ranked) <= PBO_MAX_VARIANTS
-    matrix = np.zeros((days, len(ranked))) if keep_matrix else None  # days x variants, for PBO
-    scratch = np.zeros(days)
     per_variant: dict[str, tuple[float | None, float | None]] = {}
-    sharpes: dict[str, float] = {}
-    shapes: dict[str, tuple[float, float] | None] = {}  # skew and kurtosis, for each one's deflation
-    for column, (name, rec) in enumerate(ranked):
-        daily = daily_pnl.dense(rec["daily"], scratch if matrix is None else matrix[:, column])
-        sr = overfitting.sharpe(daily)
-        if sr is not None:
-            sharpes[name] = sr
-            shapes[name] = overfitting.moments(daily)
+    sharpes = {ranked[column][0]: float(sharpe_of[column]) for column in np.flatnonzero(~np.isnan(sharpe_of))}
     values = np.array(list(sharpes.values()))
     # SR0 needs the spread of the trials' Sharpe ratios; with one trial nothing was selected (SR0 = 0)
     spread_known = len(values) >= 2 or len(ranked) == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -129,14 +131,25 @@ class SweepTally:
         return None
 
     def finished(self) -> list[tuple[str, dict[str, Any]]]:
-        """(name, record) of every done variant, in walker order; a record's PnL per day as
-        arrays (daily_pnl.Daily: 10,000 year variants' lists would cost ~100 MB as objects)."""
-        out = []
-        for i in np.flatnonzero(self.status == 1):
-            rec = self.held.get(int(i))
-            rec["daily"] = daily_pnl.compact(rec.get("daily"))
-            out.append((rec["strategy_name"], rec))
-        return out
+        """(name, record) of every done variant, in walker order, without its PnL per day
+        (``dailies`` streams those: 10,000 years of them were ~45 MB held beside the rest)."""
+        found = {}
+        for index, raw in self.held.stored():
+            if self.status[index] == 1:
+                rec = json.loads(raw)
+                rec.pop("daily", None)
+                for key in ("stats", "fingerprint"):  # the same keys (and mostly values) in every record
+                    if isinstance(rec.get(key), dict):
+                        rec[key] = _shared_strings(rec[key])
+                found[index] = rec
+        return [(found[i]["strategy_name"], found[i]) for i in sorted(found)]
+
+    def dailies(self) -> Iterator[tuple[str, daily_pnl.Daily | None]]:
+        """(name, PnL per day) of every done variant, in the order its result came."""
+        for index, raw in self.held.stored():
+            if self.status[index] == 1:
+                rec = json.loads(raw)
+                yield rec["strategy_name"], daily_pnl.compact(rec.get("daily"))
 
     def data(self) -> WalkerData:
         finished = self.finished()
@@ -174,7 +187,7 @@ class SweepTally:
         """search_figures of the ranked records, computed again only after a new result."""
         if self._figures is None or self._figures[0] != self._adds:
             winner = self.best[0] if self.best else None
-            self._figures = (self._adds, search_figures(ranked, winner))
+            self._figures = (self._adds, search_figures(ranked, winner, self.dailies()))
         return self._figures[1]
 
     def refusal(self, figures: SearchFigures) -> str | None:
@@ -254,3 +267,9 @@ class RecordsView(Mapping[str, dict[str, Any]]):
 
     def values(self):  # type: ignore[override]
         return [rec for _, rec in self._tally.held.items()]
+
+
+def _shared_strings(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with its keys and text values interned: each parsed record had its own
+    copies of the 30 statistics' names and the fingerprint's hashes (~25 MB per 10,000)."""
+    return {sys.intern(k): sys.intern(v) if isinstance(v, str) else v for k, v in values.items()}

@@ -86,3 +86,17 @@ def test_trials_whose_sharpe_spread_is_unknown_are_not_deflated_against_zero():
     assert figures.deflated_sharpe is None and figures.expected_max_sharpe is None
     assert "the spread of their Sharpe ratios, which SR0 needs, is unknown" in figures.missing["deflated_sharpe"]
     assert per_variant["a"][0] is not None and per_variant["a"][1] is None
+
+
+def test_figures_from_streamed_dailies_in_any_order_are_those_of_the_records():
+    rng = np.random.default_rng(9)
+    ranked = [(f"v{i}", _record(list(np.round(rng.normal(0.02 * i, 1, 80), 6)))) for i in range(12)]
+    held = list(reversed(ranked))  # streamed in another order than the ranking's
+    from_records, per_variant = sf.search_figures(ranked, "v0")
+    streamed, per_variant_streamed = sf.search_figures([(name, {}) for name, _ in ranked], "v0",
+                                                       ((name, rec["daily"]) for name, rec in held))
+    assert from_records.pbo is not None and from_records.deflated_sharpe is not None
+    assert streamed == from_records and per_variant_streamed == per_variant  # float for float
+    lacking, _ = sf.search_figures([(name, {}) for name, _ in ranked], "v0",
+                                   ((name, rec["daily"]) for name, rec in held[:-1]))
+    assert "1 ranked results carry no PnL per day" in lacking.missing["pbo"] and "first v0" in lacking.missing["pbo"]
