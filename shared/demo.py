@@ -105,11 +105,12 @@ def sma_cross_signals(candles, price: np.ndarray, params: dict) -> dict:
     # has one. The sparse form (intents.py): the rows that take a position and their levels,
     # nothing per other candle (a year's per-candle arrays were 8 MB to fill per variant)
     rows, taken = indicators.sma_crossings(candles, fast, slow, SHIFT)
-    at = price[rows]
+    at, up = price[rows], taken > 0
     return {
         "rows": rows,
         "position": taken,
-        "price_take_profit": at * (1 + taken * TAKE_PROFIT_PERCENT / 100),
-        "price_stop_loss": at * (1 - taken * STOP_LOSS_PERCENT / 100),
+        # the factors sma_cross_signal computes for side +1 / -1 (the same doubles), picked per row
+        "price_take_profit": at * np.where(up, 1 + TAKE_PROFIT_PERCENT / 100, 1 - TAKE_PROFIT_PERCENT / 100),
+        "price_stop_loss": at * np.where(up, 1 - STOP_LOSS_PERCENT / 100, 1 + STOP_LOSS_PERCENT / 100),
         "minute_estimated_time": EXPIRY_MINUTES,
     }

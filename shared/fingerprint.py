@@ -61,6 +61,12 @@ def fingerprint(strategy: StrategySchema, params: dict[str, Any] | None, candles
         "candles_digest": candles.digest(),
         "fee_percent": cfg.CC_PERCENT_FEE,
         "slippage_percent": cfg.CC_PERCENT_SLIPPAGE,
-        "config_hash": hashlib.blake2b(json.dumps(cfg.model_dump(), sort_keys=True).encode(),
-                                       digest_size=8).hexdigest(),
+        "config_hash": config_hash(cfg),
     }
+
+
+@lru_cache(maxsize=64)
+def config_hash(cfg: EngineConfig) -> str:
+    """A hash of every engine constant; kept per config (it is frozen): a sweep's variants share one,
+    and dumping and hashing it again was a third of a year variant's fingerprint."""
+    return hashlib.blake2b(json.dumps(cfg.model_dump(), sort_keys=True).encode(), digest_size=8).hexdigest()
