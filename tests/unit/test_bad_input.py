@@ -691,9 +691,10 @@ def test_parquet_candles_read_as_pandas_reads_them_row_groups_time_types_and_nul
         csv_exchange("pq-ex", files={"X": path}).source.all("X")
 
 
-def test_a_worker_loads_parquet_candles_and_runs_a_year_variant_without_importing_pandas(tmp_path):
-    # pandas costs a worker ~0.2 s of CPU at start; the Parquet path, the demo strategy and a
-    # variant's statistics do not need it
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_a_worker_loads_candles_and_runs_a_variant_without_importing_pandas(tmp_path, suffix):
+    # pandas costs ~0.2 s of CPU to import, at each worker's start or inside a single backtest;
+    # reading Parquet or CSV, the demo strategy and a variant's statistics do not need it
     import subprocess
     import textwrap
 
@@ -701,8 +702,10 @@ def test_a_worker_loads_parquet_candles_and_runs_a_year_variant_without_importin
 
     minutes = np.arange(3_000)
     close = 100 + np.sin(minutes / 50)
-    pd.DataFrame({"timestamp": T0 + minutes * 60_000, "open": close, "high": close + 0.5, "low": close - 0.5,
-                  "close": close, "volume": 1.0}).to_parquet(tmp_path / "X.parquet")
+    frame = pd.DataFrame({"timestamp": T0 + minutes * 60_000, "open": close, "high": close + 0.5,
+                          "low": close - 0.5, "close": close, "volume": 1.0})
+    path = tmp_path / f"X{suffix}"
+    frame.to_parquet(path) if suffix == ".parquet" else frame.to_csv(path, index=False)
     script = textwrap.dedent(f"""
         import sys
         from btfarm.workers import tasks
@@ -710,7 +713,7 @@ def test_a_worker_loads_parquet_candles_and_runs_a_year_variant_without_importin
         from btfarm.shared.exchanges import csv_exchange
         from btfarm.shared.payloads import Chunk, Variant
         from btfarm.shared.registry import add_exchange, add_frame, add_strategy
-        add_exchange(csv_exchange("pq", files={{"X": {str(tmp_path / "X.parquet")!r}}}))
+        add_exchange(csv_exchange("pq", files={{"X": {str(path)!r}}}))
         add_frame(frame_name="f", interval="1m", start_date="2025-01-01T01:00Z", end_date="2025-01-02T23:00Z")
         add_strategy(strategy_name="sma", interval="5m", get_signals=sma_cross_signals, params={{"fast": 5}})
         v = Variant(index=0, strategy_name="sma", base="sma", params={{"fast": 5, "slow": 30}})
@@ -724,3 +727,35 @@ def test_a_worker_loads_parquet_candles_and_runs_a_year_variant_without_importin
     status, trades, pandas_loaded = out.stdout.split()
     assert status == "done" and int(trades) > 5
     assert pandas_loaded == "False"
+
+
+@pytest.mark.parametrize("times", ["iso-z", "iso-naive", "iso-offset", "ms"])
+def test_csv_candles_read_as_pandas_reads_them_times_compressed_and_empty_cells(tmp_path, times):
+    import gzip
+
+    import pandas as pd
+
+    from btfarm.shared.candles import timestamps_of
+    from btfarm.shared.exchanges import csv_exchange
+
+    n = 500
+    stamps = T0 + np.arange(n) * 60_000
+    text = {"iso-z": pd.to_datetime(stamps, unit="ms").strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "iso-naive": pd.to_datetime(stamps, unit="ms").strftime("%Y-%m-%d %H:%M:%S"),
+            "iso-offset": pd.to_datetime(stamps, unit="ms").strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+            "ms": stamps.astype(str)}[times]
+    rng = np.random.default_rng(4)
+    close = np.round(100 + np.cumsum(rng.normal(0, 0.1, n)), 7)
+    rows = [f"{t},{c},{c + 0.25},{c - 0.25},{c},{v}" for t, c, v in zip(text, close, rng.uniform(0, 9, n), strict=True)]
+    csv = "timestamp,open,high,low,close,volume\n" + "\n".join(rows) + "\n"
+    path = tmp_path / "X.csv.gz"
+    path.write_bytes(gzip.compress(csv.encode()))
+    candles = csv_exchange("csv-ex", files={"X": path}).source.all("X")
+    expected = pd.read_csv(path)
+    assert candles.timestamp.tolist() == timestamps_of(expected["timestamp"].to_numpy()).tolist() == stamps.tolist()
+    for column in ("open", "high", "low", "close", "volume"):
+        assert getattr(candles, column).tolist() == expected[column].tolist()
+    holed = tmp_path / "H.csv"
+    holed.write_text(csv.replace(rows[3], rows[3].rsplit(",", 1)[0] + ","))  # row 3 without its volume
+    with pytest.raises(CandleDataError, match="row 3 .*NaN or infinite"):
+        csv_exchange("csv-ex", files={"X": holed}).source.all("X")

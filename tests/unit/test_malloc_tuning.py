@@ -41,8 +41,15 @@ def sma_cross_signals(candles, price, params):
             "price_stop_loss": price * (1 - side / 100), "minute_estimated_time": demo.EXPIRY_MINUTES}}
 from btfarm.shared.engine.backtest_run import BacktestRun
 from btfarm.shared.schemas import StrategySchema
-from tests.unit.sim_data import load_sim
-exchange, frame, candles = load_sim("malloc-sim")
+import pandas as pd
+from btfarm.shared.engine.backtest_run import load_frame_candles
+from btfarm.shared.exchanges import dataframe_exchange
+from tests.unit.sim_data import DATA, load_sim
+_, frame, _ = load_sim("malloc-sim")
+# candles from a DataFrame, as a ccxt or DataFrame exchange gives them (Parquet and CSV files are
+# read by pyarrow into memory of its own, and a heap pandas has not grown shows no difference)
+exchange = dataframe_exchange("malloc-df", {{"SIMUSDT": pd.read_csv(DATA)}})
+candles = load_frame_candles(exchange, frame, "SIMUSDT")
 strategy = StrategySchema(strategy_name="sma", interval="5m", get_signal=sma_cross_signal,
                           get_signals=sma_cross_signals)
 def sweep(grid):
