@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,7 @@ def walker(module: str | None, walker_name: str | None, out: Path | None, symbol
         for spec in dict.fromkeys((*get_settings().imports, *imports)):
             import_user_module(spec)
             register_imports(spec)
-        _follow(Walker.resume(walker_name), plan.symbol, plan.walker_name, dump, announce=False)
+        _follow(lambda: Walker.resume(walker_name), plan.symbol, plan.walker_name, dump, announce=False)
         return
     if module is None:
         from btfarm.shared.demo import register_demo
@@ -102,7 +103,7 @@ def walker(module: str | None, walker_name: str | None, out: Path | None, symbol
     if len(symbols) > 1:
         _follow_symbols(symbols, walker_name, chunk_size, dump)
         return
-    _follow(Walker.run(symbol, walker_name, chunk_size=chunk_size), symbol, walker_name, dump)
+    _follow(lambda: Walker.run(symbol, walker_name, chunk_size=chunk_size), symbol, walker_name, dump)
 
 
 def _follow_symbols(symbols: list[str], walker_name: str, chunk_size: int | None, dump: bool) -> None:
@@ -204,36 +205,58 @@ def _drain(progress, symbol, walker_name: str, on_item) -> None:
         raise
 
 
-def _follow(progress, symbol: str, walker_name: str, dump: bool, announce: bool = True) -> None:
-    """Show a sweep's progress, then its summary and report; exit 1 when nothing could be ranked
-    or the walker's min_dsr / max_pbo refused its winner."""
+def _follow(start: Callable[[], Iterable[Any]], symbol: str, walker_name: str, dump: bool,
+            announce: bool = True) -> None:
+    """Show the progress of the sweep ``start()`` launches, then its summary and report; exit 1
+    when nothing could be ranked or the walker's min_dsr / max_pbo refused its winner. The run
+    starts once the listener is in place: launched before, its start (and the run id printed
+    from it) could come and go unheard, and did on a busy machine. A start refused at once
+    (e.g. a resume of unknown code) says so before any progress bar is drawn."""
+    import threading
+
     from btfarm.shared import events
 
     from .walker import Walker
 
-    with progress_bar() as bar:
-        task = bar.add_task(f"{walker_name} on {symbol}", total=None)
+    lock = threading.Lock()
+    shown: dict[str, Any] = {}  # the bar and its task, once drawn
+    early: list[dict[str, Any]] = []  # a start heard before the bar was drawn
 
-        def on_start(started: dict[str, Any]) -> None:
-            # the id and the total as soon as the plan is stored, not at the first result
-            if started["symbol"] != symbol or started["walker_name"] != walker_name:
-                return
-            run_id = started["run_id"]
-            if announce:
-                bar.console.print(f"sweep {run_id} (if interrupted: btfarm walker resume {run_id})",
-                                  highlight=False)
-            bar.update(task, total=started["total_strategies"], completed=started["resumed"])
+    def show_start(started: dict[str, Any]) -> None:
+        bar, task = shown["bar"], shown["task"]
+        run_id = started["run_id"]
+        if announce:
+            bar.console.print(f"sweep {run_id} (if interrupted: btfarm walker resume {run_id})", highlight=False)
+        bar.update(task, total=started["total_strategies"], completed=started["resumed"])
 
-        def on_item(p, _) -> None:
-            best = f" best: {p.best_strategy}" if p.best_strategy else ""
-            bar.update(task, total=p.total_strategies, completed=p.strategies_tested,
-                       description=escape(f"{walker_name} on {symbol}{best}"))
+    def on_start(started: dict[str, Any]) -> None:
+        # the id and the total as soon as the plan is stored, not at the first result (run thread)
+        if started["symbol"] != symbol or started["walker_name"] != walker_name:
+            return
+        with lock:
+            if shown:
+                show_start(started)
+            else:
+                early.append(started)
 
-        unsubscribe = events.listen_walker_start(on_start)
-        try:
+    unsubscribe = events.listen_walker_start(on_start)
+    try:
+        progress = start()
+        with progress_bar() as bar:
+            task = bar.add_task(f"{walker_name} on {symbol}", total=None)
+            with lock:
+                shown.update(bar=bar, task=task)
+                for started in early:
+                    show_start(started)
+
+            def on_item(p, _) -> None:
+                best = f" best: {p.best_strategy}" if p.best_strategy else ""
+                bar.update(task, total=p.total_strategies, completed=p.strategies_tested,
+                           description=escape(f"{walker_name} on {symbol}{best}"))
+
             _drain(progress, symbol, walker_name, on_item)
-        finally:
-            unsubscribe()
+    finally:
+        unsubscribe()
     data = Walker.get_data(symbol, walker_name)
     if data.resumed:
         err_console.print(f"resumed sweep {data.run_id}: {data.resumed} results read back, "

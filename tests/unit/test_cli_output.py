@@ -62,3 +62,30 @@ def test_a_misspelt_variable_is_one_error_line_with_the_suggestion_and_help_stil
     assert 'Did you mean "BTFARM_NATIVE"' in lines[0]
     helped = cli("--help", BTFARM_NATIV="1")
     assert helped.returncode == 0 and "Usage: btfarm" in helped.stdout
+
+
+def test_btfarm_walker_prints_the_run_id_even_when_the_sweep_starts_at_once(monkeypatch):
+    """The run id line comes from the walker_start event; a sweep whose run thread emits it
+    before the CLI listens (a busy machine) left it out (the CLI launched, then subscribed)."""
+    from click.testing import CliRunner
+
+    from btfarm.orchestrator.cli_farm import walker
+    from btfarm.orchestrator.walker import Walker
+    from btfarm.shared import events
+
+    class Ranked(Exception):
+        pass
+
+    def run_at_once(symbol, walker_name, chunk_size=None):
+        events.emit("walker_start", {"run_id": "r-0123", "walker_name": walker_name, "symbol": symbol,
+                                     "total_strategies": 2, "resumed": 0, "to_run": 2})
+        return iter(())
+
+    def get_data(symbol, walker_name):
+        raise Ranked  # what follows the progress is not this test's
+
+    monkeypatch.setattr(Walker, "run", staticmethod(run_at_once))
+    monkeypatch.setattr(Walker, "get_data", staticmethod(get_data))
+    result = CliRunner().invoke(walker, [])
+    assert isinstance(result.exception, Ranked), result.output
+    assert "sweep r-0123 (if interrupted: btfarm walker resume r-0123)" in result.output
