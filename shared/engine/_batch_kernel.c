@@ -5,7 +5,8 @@
  *        ts, contiguous, uniform, frame_end_ms, max_life, min_tp, min_sl,
  *        max_sl, slip, fee, out_pnl, out_pending, out_close, count,
  *        out_peak, out_fall, out_rejected, rejected,
- *        block_low, block_high, block_vwap_max, block_vwap_min, span_a, span_c0, throttle_ms)
+ *        block_low, block_high, block_vwap_max, block_vwap_min, span_a, span_c0, throttle_ms,
+ *        exact_minutes)
  *   -> (next_tick, last_bucket, count, rejected)
  *
  * offered: the ticks that offer a signal, ascending; offered_row: for each, its row in
@@ -29,7 +30,9 @@
  * (walk_grid.inside_span: 1m ticks over contiguous 1m candles), so a tick's time, candle and
  * throttle bucket (ticks // throttle_ms, as walk_grid computes it) are arithmetic: per trade,
  * those are a few cache misses into four year-long per-tick arrays saved, the largest part of
- * a variant's walk once it steps over quiet blocks. span_a = -1 reads the arrays.
+ * a variant's walk once it steps over quiet blocks. span_a = -1 reads the arrays. exact_minutes:
+ * candle k opens at ts[0] + k minutes (the caller checked), so a close's time is computed too
+ * (reading ts[close] was a cache miss per trade, a fifth of the walk).
  *
  * The same walk as batch_walk.walk_batch's columns loop, over the same rules.
  * Arrays arrive C-contiguous with the dtypes batch_kernel.py gives them
@@ -110,7 +113,7 @@ static int64_t floor_div(int64_t a, int64_t b) {
 static PyObject *settle(PyObject *self, PyObject *args) {
     Py_ssize_t i, stop_i, count, rejected, span_a, span_c0;
     long long last_bucket, frame_end_ms, max_life, throttle_ms;
-    int has_expiry, contiguous, uniform;
+    int has_expiry, contiguous, uniform, exact_minutes;
     double min_tp, min_sl, max_sl, slip, fee;
     Py_buffer b[N_BUFFERS];
     memset(b, 0, sizeof(b));
@@ -118,12 +121,12 @@ static PyObject *settle(PyObject *self, PyObject *args) {
           8 stop_loss, 9 expiry, 10 vwap, 11 low, 12 high, 13 ts, 14 out_pnl, 15 out_pending, 16 out_close,
           17 out_peak, 18 out_fall, 19 out_rejected, 20 block_low, 21 block_high, 22 block_vwap_max,
           23 block_vwap_min */
-    if (!PyArg_ParseTuple(args, "nnLy*y*y*y*y*y*y*y*y*y*py*y*y*y*ppLLdddddw*w*w*nw*w*w*ny*y*y*y*nnL", &i, &stop_i,
+    if (!PyArg_ParseTuple(args, "nnLy*y*y*y*y*y*y*y*y*y*py*y*y*y*ppLLdddddw*w*w*nw*w*w*ny*y*y*y*nnLp", &i, &stop_i,
                           &last_bucket, &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &b[6], &b[7], &b[8], &b[9],
                           &has_expiry, &b[10], &b[11], &b[12], &b[13], &contiguous, &uniform, &frame_end_ms,
                           &max_life, &min_tp, &min_sl, &max_sl, &slip, &fee, &b[14], &b[15], &b[16], &count,
                           &b[17], &b[18], &b[19], &rejected, &b[20], &b[21], &b[22], &b[23], &span_a, &span_c0,
-                          &throttle_ms))
+                          &throttle_ms, &exact_minutes))
         return NULL;
 
     const int64_t *bucket = b[0].buf, *cursor = b[2].buf, *ticks = b[3].buf, *offered = b[4].buf,
@@ -238,7 +241,7 @@ static PyObject *settle(PyObject *self, PyObject *args) {
             close = x < m ? x : m - 1;  /* data ran out: the last candle settles it */
             price = vwap[close];
         }
-        const int64_t close_ms = ts[close];
+        const int64_t close_ms = exact_minutes ? first_ms + (int64_t)close * MINUTE_MS : ts[close];
         const double pnl = pnl_of(is_long, entry, price, s, fee);
         const double best = is_long ? hi : lo, worst = is_long ? lo : hi;
         double peak = 0.0, fall = pnl_of(is_long, entry, entry, s, fee);

@@ -50,7 +50,7 @@ def settle(i: int, stop_i: int, last_bucket: int, bucket: np.ndarray, first_of_b
            out: tuple[np.ndarray, np.ndarray, np.ndarray], count: int,
            excursions: tuple[np.ndarray, np.ndarray], rejected_at: np.ndarray,
            rejected: int, blocks: tuple[np.ndarray, ...],
-           span: tuple[int, int, int] | None = None) -> tuple[int, int, int, int]:
+           span: tuple[int, int, int] | None = None, exact_minutes: bool = False) -> tuple[int, int, int, int]:
     """Settle trades from tick ``i`` until tick ``stop_i`` is passed or the ticks end.
 
     ``offered`` are the ticks that offer a signal (ascending) and ``offered_row`` each one's
@@ -61,7 +61,9 @@ def settle(i: int, stop_i: int, last_bucket: int, bucket: np.ndarray, first_of_b
     ``walk_grid.block_extremes`` of the candles; ``span`` = (first tick, its candle,
     throttle ms) when the ticks are even and tick ``first + k`` opens candle ``candle + k``
     (walk_grid.inside_span): the loop then computes a tick's time, candle and bucket instead
-    of reading ``ticks``, ``cursor``, ``bucket`` and ``first_of_bucket``; ``limits`` = (min TP %,
+    of reading ``ticks``, ``cursor``, ``bucket`` and ``first_of_bucket``; ``exact_minutes``:
+    candle k opens at ``ts[0]`` + k minutes (walk_grid.minute_grid), so a close's time is computed
+    instead of read; ``limits`` = (min TP %,
     min SL %, max SL %, slippage %, fee %). Returns (next tick, last throttle
     bucket, count, rejected); a next tick >= len(ticks) means the walk is over.
     """
@@ -73,7 +75,8 @@ def settle(i: int, stop_i: int, last_bucket: int, bucket: np.ndarray, first_of_b
         _c(stop_loss, f64), _c(expiry, f64) if has_expiry else _NO_EXPIRY, has_expiry, _c(vwap, f64),
         _c(low, f64), _c(high, f64), _c(ts, i64), bool(contiguous), bool(uniform), int(frame_end_ms),
         int(max_life), *(float(v) for v in limits), *out, int(count), *excursions, rejected_at, int(rejected),
-        *(_c(b, f64) for b in blocks), *((-1, 0, 0) if span is None else (int(v) for v in span)))
+        *(_c(b, f64) for b in blocks), *((-1, 0, 0) if span is None else (int(v) for v in span)),
+        bool(exact_minutes))
 
 
 _NO_EXPIRY = np.zeros(0)

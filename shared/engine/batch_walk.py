@@ -28,7 +28,14 @@ from .intents import Intents
 from .lifecycle import StrategyCore
 from .pnl import pnl_percentage
 from .signal_rules import check_signal, level_problems
-from .walk_grid import block_extremes, inside_span, offered_ticks, ticks_uniform, walk_grid
+from .walk_grid import (
+    block_extremes,
+    inside_span,
+    minute_grid,
+    offered_ticks,
+    ticks_uniform,
+    walk_grid,
+)
 
 
 def eligible(core: StrategyCore, intents: Intents) -> bool:
@@ -183,7 +190,7 @@ def _walk_compiled(core: StrategyCore, candles: Candles, ticks: np.ndarray, inte
             offered_row, intents.side, intents.row_take_profit, intents.row_stop_loss, intents.row_expiry, vwap,
             candles.low, candles.high, candles.timestamp, candles.contiguous, uniform, frame_end_ms,
             cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES, limits, out, count, excursions, rejected_at, rejected, blocks,
-            span)
+            span, minute_grid(candles))
         yield min(int(i), n)
     for key, values in zip(COLUMNS, (*out, *excursions), strict=True):
         # kept as arrays: statistics read arrays, and 3,000 trades as lists and back cost ~0.7 ms

@@ -59,6 +59,16 @@ def inside_span(candles: Candles, ticks: np.ndarray, cursor: np.ndarray, inside:
     return span
 
 
+def minute_grid(candles: Candles) -> bool:
+    """True when candle k opens exactly k minutes after the first (``contiguous`` only compares
+    the ends); kept on the candles like the grid."""
+    cached = candles.memo.get("minute_grid")
+    if cached is None:
+        ts = candles.timestamp
+        cached = candles.memo["minute_grid"] = len(ts) < 2 or bool((np.diff(ts) == MINUTE_MS).all())
+    return cached
+
+
 BLOCK = 16  # candles per block of block_extremes (_batch_kernel.c's BLOCK)
 
 

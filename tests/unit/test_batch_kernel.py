@@ -154,3 +154,24 @@ def test_a_wrong_call_is_a_value_error_not_a_crash(wrong, message):
                             120, (0.1, 0.1, 10, 0, 0), (np.empty(3), np.empty(3, np.int64), np.empty(3, np.int64)),
                             0, (np.empty(3), np.empty(3)), np.empty(3, np.int64), 0,
                             tuple(np.ones(call["blocks"]) for _ in range(4)), call["span"])
+
+
+def test_candles_contiguous_by_their_ends_but_off_the_minute_grid_have_their_close_times_read(monkeypatch):
+    from btfarm.shared.engine.walk_grid import minute_grid
+
+    market = random_market(8, 3_000, gaps=False)
+    market["timestamp"] = market["timestamp"].copy()
+    market["timestamp"][1:-1:2] += 30_000  # every other candle half a minute late; the ends stay put
+    frame = FrameSchema(frame_name="f", interval="1m", start_date=minute(60), end_date=minute(2_900))
+    strategy = StrategySchema(strategy_name="rand", interval="1m", get_signals=random_intents, params={"seed": 8})
+
+    def run_():
+        return BacktestRun(strategy, dataframe_exchange("x", {}), frame, "SYM", candles(market), stats_only=True)
+
+    c_run = run_()
+    assert c_run.candles.contiguous and not minute_grid(c_run.candles)
+    in_c = columns_of(c_run, monkeypatch, native=True)
+    assert len(in_c["pnl"]) > 20
+    assert in_c == columns_of(run_(), monkeypatch, native=False)
+    assert {t % 60_000 for t in in_c["close_timestamp"]} == {0, 30_000}  # the late ones were read, not computed
+    assert minute_grid(candles(random_market(8, 3_000, gaps=False)))
