@@ -93,10 +93,15 @@ def search_figures(ranked: Sequence[tuple[str, dict[str, Any]]], winner: str | N
             scratch = np.zeros(days)
         seen[column] = True
         values = daily_pnl.dense(daily, scratch if matrix is None else matrix[:, column])
-        sr = overfitting.sharpe(values)
-        if sr is not None:
+        if matrix is None:  # (with the matrix: all at once below)
+            sr = overfitting.sharpe(values)
+            if sr is not None:
+                sharpe_of[column] = sr
+                shapes[name] = overfitting.moments(values)
+    if matrix is not None:
+        for column, sr, shape in overfitting.sharpes_and_moments(matrix, np.flatnonzero(seen)):
             sharpe_of[column] = sr
-            shapes[name] = overfitting.moments(values)
+            shapes[ranked[column][0]] = shape
     figures.days = days
     lacking = [ranked[column][0] for column in np.flatnonzero(~seen)] if days >= 2 or not days else []
     if lacking:

@@ -24,6 +24,7 @@ as 0. Kurtosis is Pearson's (3 for a normal distribution).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from itertools import combinations
 from statistics import NormalDist
 
@@ -51,10 +52,37 @@ def sharpe(daily: np.ndarray) -> float | None:
 def moments(daily: np.ndarray) -> tuple[float, float] | None:
     """(skewness, Pearson kurtosis) of a series, from its central moments; None without spread."""
     centred = daily - daily.mean()
-    m2 = float(np.mean(centred ** 2))
+    squared = centred * centred  # (products, not powers: ** 3 and ** 4 call pow per element)
+    m2 = float(np.mean(squared))
     if m2 <= MIN_STD ** 2:
         return None
-    return float(np.mean(centred ** 3)) / m2 ** 1.5, float(np.mean(centred ** 4)) / m2 ** 2
+    return float(np.mean(squared * centred)) / m2 ** 1.5, float(np.mean(squared * squared)) / m2 ** 2
+
+
+def sharpes_and_moments(returns: np.ndarray, columns: np.ndarray, step: int = 1024
+                        ) -> Iterator[tuple[int, float, tuple[float, float] | None]]:
+    """``(column, sharpe, moments)`` of each of ``columns`` of a days x variants matrix that has a
+    Sharpe ratio, float for float what ``sharpe`` and ``moments`` give column by column: each
+    reduction runs over a contiguous row of a transposed block, the same pairwise sums as over
+    the column alone, and the last scalar steps are theirs (one numpy call per variant was
+    most of the figures' time over 10,000 variants)."""
+    if returns.shape[0] < 2:
+        return
+    for start in range(0, len(columns), step):
+        picked = columns[start:start + step]
+        rows = np.ascontiguousarray(returns[:, picked].T)  # variants x days
+        means = rows.mean(axis=1)
+        stds = rows.std(axis=1, ddof=1)
+        centred = rows - means[:, None]
+        squared = centred * centred  # as moments computes them
+        m2, m3, m4 = (np.mean(power, axis=1) for power in (squared, squared * centred, squared * squared))
+        for i, column in enumerate(picked.tolist()):
+            std = float(stds[i])
+            if not std > MIN_STD:
+                continue
+            second = float(m2[i])
+            shape = None if second <= MIN_STD ** 2 else (float(m3[i]) / second ** 1.5, float(m4[i]) / second ** 2)
+            yield column, float(means[i]) / std, shape
 
 
 def expected_max_sharpe(n_trials: int, variance: float) -> float:
@@ -138,8 +166,11 @@ def _half_sharpe(inside: np.ndarray, sums: np.ndarray, squares: np.ndarray, coun
     n = (inside @ counts)[:, None]
     total = inside @ sums
     mean = total / n
-    var = (inside @ squares - total * mean) / (n - 1)
+    var = inside @ squares  # then, in place (each of these arrays is splits x variants):
+    var -= np.multiply(total, mean, out=total)  # sum of squares - total * mean
+    var /= n - 1
+    spread = var > MIN_STD ** 2
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = mean / np.sqrt(np.maximum(var, 0.0))
-    out[~(var > MIN_STD ** 2)] = -np.inf
+        out = np.divide(mean, np.sqrt(np.maximum(var, 0.0, out=var), out=var), out=mean)
+    out[~spread] = -np.inf
     return out

@@ -131,3 +131,19 @@ def test_daily_records_travel_as_short_exact_text_and_the_list_form_still_reads(
         [0.0, 0.5, 0.0, -1.0]
     with pytest.raises(ValueError, match="5 days and 1 values"):
         daily_pnl.compact({"days": 365, "at": text(range(5), "<i4"), "pnl": text([1.0], "<f8")})
+
+
+def test_sharpes_and_moments_of_a_matrix_are_those_of_each_column_float_for_float():
+    rng = np.random.default_rng(3)
+    returns = np.round(rng.normal(0, 1, (365, 2_500)), 6)  # more columns than one step of 1,024
+    returns[:, 5] = 0.0  # no spread: no Sharpe ratio
+    returns[:, 7] = 1.5
+    got = {column: (sr, shape) for column, sr, shape in overfitting.sharpes_and_moments(returns, np.arange(2_500))}
+    expected = {}
+    for column in range(2_500):
+        sr = overfitting.sharpe(returns[:, column])
+        if sr is not None:
+            expected[column] = (sr, overfitting.moments(returns[:, column]))
+    assert 5 not in got and 7 not in got and len(got) == 2_498
+    assert got == expected
+    assert list(overfitting.sharpes_and_moments(returns[:1], np.arange(2_500))) == []  # one day: no spread
