@@ -95,7 +95,9 @@ class CsvDirectory(PagedSource):
         if ts is None:
             path = self.path_for(symbol)
             times = self._read(path, TIME_COLUMNS)
-            ts = timestamps_of(next(iter(times.values()))) if times else None
+            # the column to_candles takes: "timestamp" before "timestamp_ms", whatever the file's order
+            column = next((times[name] for name in TIME_COLUMNS if name in times), None)
+            ts = timestamps_of(column) if column is not None else None
             if ts is None or not len(ts) or not bool(np.all(np.diff(ts) > 0)):
                 return self.load_range(symbol, start_ms, end_ms).timestamp  # validation says why
             self._times[symbol] = ts

@@ -759,3 +759,21 @@ def test_csv_candles_read_as_pandas_reads_them_times_compressed_and_empty_cells(
     holed.write_text(csv.replace(rows[3], rows[3].rsplit(",", 1)[0] + ","))  # row 3 without its volume
     with pytest.raises(CandleDataError, match="row 3 .*NaN or infinite"):
         csv_exchange("csv-ex", files={"X": holed}).source.all("X")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_the_time_column_alone_is_the_one_the_candles_take_when_a_file_has_both(tmp_path, suffix):
+    import pandas as pd
+
+    from btfarm.shared.exchanges import csv_exchange
+
+    minutes = np.arange(100)
+    frame_df = pd.DataFrame({"timestamp_ms": T0 + 3_600_000 + minutes * 60_000,  # first, and an hour off
+                             "timestamp": T0 + minutes * 60_000, "open": 100.0, "high": 101.0, "low": 99.0,
+                             "close": 100.0, "volume": 1.0})
+    path = tmp_path / f"X{suffix}"
+    frame_df.to_parquet(path) if suffix == ".parquet" else frame_df.to_csv(path, index=False)
+    source = csv_exchange("both-ex", files={"X": path}).source
+    from_times = source.timestamps("X", T0, T0 + 200 * 60_000)
+    assert from_times.tolist() == (T0 + minutes * 60_000).tolist()
+    assert from_times.tolist() == source.all("X").timestamp.tolist()
