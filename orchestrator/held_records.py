@@ -72,9 +72,7 @@ class HeldRecords:
             return self._open[slot]
         lines = self._decoded.pop(block, None)
         if lines is None:
-            offset, length = self._blocks[block]
-            self._file.seek(offset)
-            lines = zlib.decompress(self._file.read(length)).decode().split("\n")
+            lines = self._block_lines(block)
             if len(self._decoded) >= DECODED:
                 del self._decoded[next(iter(self._decoded))]
         self._decoded[block] = lines
@@ -89,17 +87,18 @@ class HeldRecords:
         once and let go (a read of 10,000 year results in index order kept ~20 MB of
         decoded blocks, and decoded some several times)."""
         for block in range(len(self._blocks) + 1):
-            if block < len(self._blocks):
-                offset, length = self._blocks[block]
-                self._file.seek(offset)
-                lines = zlib.decompress(self._file.read(length)).decode().split("\n")
-            else:
-                lines = self._open
+            lines = self._block_lines(block) if block < len(self._blocks) else self._open
             for slot, raw in enumerate(lines):
                 at = block * BLOCK + slot
                 index = self._slot_index[at]
                 if self._at[index] == at:  # (not replaced by a later record of the same variant)
                     yield index, raw
+
+    def _block_lines(self, block: int) -> list[str]:
+        """The records of a compressed block, read from the file and decoded."""
+        offset, length = self._blocks[block]
+        self._file.seek(offset)
+        return zlib.decompress(self._file.read(length)).decode().split("\n")
 
     def indices(self) -> np.ndarray:
         """The indices with a record held, ascending."""
