@@ -45,18 +45,23 @@ def sharpe(daily: np.ndarray) -> float | None:
     """Mean / sample std of a daily PnL series; None for fewer than 2 days or no spread."""
     if len(daily) < 2:
         return None
-    std = float(np.std(daily, ddof=1))
-    return float(np.mean(daily)) / std if std > MIN_STD else None
+    return _ratio(float(np.mean(daily)), float(np.std(daily, ddof=1)))
 
 
 def moments(daily: np.ndarray) -> tuple[float, float] | None:
     """(skewness, Pearson kurtosis) of a series, from its central moments; None without spread."""
     centred = daily - daily.mean()
     squared = centred * centred  # (products, not powers: ** 3 and ** 4 call pow per element)
-    m2 = float(np.mean(squared))
-    if m2 <= MIN_STD ** 2:
-        return None
-    return float(np.mean(squared * centred)) / m2 ** 1.5, float(np.mean(squared * squared)) / m2 ** 2
+    return _shape(float(np.mean(squared)), float(np.mean(squared * centred)), float(np.mean(squared * squared)))
+
+
+def _ratio(mean: float, std: float) -> float | None:
+    return mean / std if std > MIN_STD else None
+
+
+def _shape(m2: float, m3: float, m4: float) -> tuple[float, float] | None:
+    """(skewness, Pearson kurtosis) from the second, third and fourth central moments."""
+    return None if m2 <= MIN_STD ** 2 else (m3 / m2 ** 1.5, m4 / m2 ** 2)
 
 
 def sharpes_and_moments(returns: np.ndarray, columns: np.ndarray, step: int = 1024
@@ -64,8 +69,8 @@ def sharpes_and_moments(returns: np.ndarray, columns: np.ndarray, step: int = 10
     """``(column, sharpe, moments)`` of each of ``columns`` of a days x variants matrix that has a
     Sharpe ratio, float for float what ``sharpe`` and ``moments`` give column by column: each
     reduction runs over a contiguous row of a transposed block, the same pairwise sums as over
-    the column alone, and the last scalar steps are theirs (one numpy call per variant was
-    most of the figures' time over 10,000 variants)."""
+    the column alone, then the same ``_ratio`` and ``_shape`` (numpy calls per variant were most
+    of the figures' time over 10,000 variants)."""
     if returns.shape[0] < 2:
         return
     for start in range(0, len(columns), step):
@@ -77,12 +82,9 @@ def sharpes_and_moments(returns: np.ndarray, columns: np.ndarray, step: int = 10
         squared = centred * centred  # as moments computes them
         m2, m3, m4 = (np.mean(power, axis=1) for power in (squared, squared * centred, squared * squared))
         for i, column in enumerate(picked.tolist()):
-            std = float(stds[i])
-            if not std > MIN_STD:
-                continue
-            second = float(m2[i])
-            shape = None if second <= MIN_STD ** 2 else (float(m3[i]) / second ** 1.5, float(m4[i]) / second ** 2)
-            yield column, float(means[i]) / std, shape
+            sr = _ratio(float(means[i]), float(stds[i]))
+            if sr is not None:
+                yield column, sr, _shape(float(m2[i]), float(m3[i]), float(m4[i]))
 
 
 def expected_max_sharpe(n_trials: int, variance: float) -> float:
