@@ -103,14 +103,14 @@ def search_figures(ranked: Sequence[tuple[str, dict[str, Any]]], winner: str | N
             sharpe_of[column] = sr
             shapes[ranked[column][0]] = shape
     figures.days = days
-    lacking = [ranked[column][0] for column in np.flatnonzero(~seen)] if days >= 2 or not days else []
+    if days == 1:  # no Sharpe ratio per day for anyone: said once (the loop stopped at the first)
+        why = f"the frame spans {days} day; a Sharpe ratio per day needs two"
+        figures.missing = {"deflated_sharpe": why, "pbo": why}
+        return figures, {}
+    lacking = [ranked[column][0] for column in np.flatnonzero(~seen)]
     if lacking:
         why = (f"{len(lacking)} ranked results carry no PnL per day (made by an older btfarm; "
                f"first {lacking[0]}): run the walker again")
-        figures.missing = {"deflated_sharpe": why, "pbo": why}
-        return figures, {}
-    if days < 2:  # no Sharpe ratio per day for anyone: said once, not found variant by variant
-        why = f"the frame spans {days} day; a Sharpe ratio per day needs two"
         figures.missing = {"deflated_sharpe": why, "pbo": why}
         return figures, {}
     per_variant: dict[str, tuple[float | None, float | None]] = {}
