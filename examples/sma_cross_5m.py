@@ -11,6 +11,7 @@ registration and keep it importable from any working directory.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from btfarm.orchestrator import (
     add_strategy,
     csv_exchange,
     get_average_price,
-    get_candles,
+    get_indicator,
     get_params,
 )
 
@@ -31,16 +32,18 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sim-30d-1m.csv
 def get_signal(symbol: str, when: datetime) -> dict | None:
     """Called at most once per 5-minute bucket while no signal is open.
 
-    ``when`` is the tick being decided; ``get_candles`` only returns candles
-    that closed before it, so nothing here can peek at the future.
+    ``when`` is the tick being decided; ``get_candles`` and ``get_indicator`` only see
+    candles that closed before it, so nothing here can peek at the future.
     """
     params = get_params()  # a sweep variant's values override the defaults below
     fast, slow = int(params.get("fast", 10)), int(params.get("slow", 30))
-    closes = get_candles(symbol, "1m", slow + 5).close  # numpy view, oldest first
-    if len(closes) < slow + 5:
+    # means of the last `fast` / `slow` closes, now and 5 candles earlier; each series is computed
+    # once per run and every call reads one value (the same as get_candles(symbol, "1m",
+    # slow).close.mean(), without summing the window each call)
+    fast_now, slow_now = get_indicator(symbol, "sma", fast), get_indicator(symbol, "sma", slow)
+    fast_then, slow_then = get_indicator(symbol, "sma", fast, ago=5), get_indicator(symbol, "sma", slow, ago=5)
+    if math.isnan(slow_then):
         return None  # not enough history yet
-    fast_now, slow_now = closes[-fast:].mean(), closes[-slow:].mean()
-    fast_then, slow_then = closes[-fast - 5:-5].mean(), closes[-slow - 5:-5].mean()
     if fast_then <= slow_then and fast_now > slow_now:
         side = 1  # fast crossed above slow: go long
     elif fast_then >= slow_then and fast_now < slow_now:

@@ -3,7 +3,14 @@
     from btfarm.orchestrator import add_exchange, add_frame, add_strategy, Backtest
 """
 
-from btfarm.shared.context import get_average_price, get_candles, get_date, get_mode, get_params
+from btfarm.shared.context import (
+    get_average_price,
+    get_candles,
+    get_date,
+    get_indicator,
+    get_mode,
+    get_params,
+)
 from btfarm.shared.engine_config import get_config, reset_config, set_config
 from btfarm.shared.errors import (
     AlreadyRunningError,
@@ -126,6 +133,7 @@ __all__ = [
     "get_candles",
     "get_config",
     "get_date",
+    "get_indicator",
     "get_mode",
     "get_params",
     "list_exchanges",

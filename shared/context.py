@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import numpy as np
+
 from .candles import Candles, CandleWindow
-from .errors import BtfarmError
+from .errors import BtfarmError, UsageError
 from .intervals import MINUTE_MS, interval_ms
 
 
@@ -29,6 +31,7 @@ class RunContext:
     cursor: int = 0  # index of the first candle not yet closed at when_ms
     others: dict[str, Candles] = field(default_factory=dict)
     load_other: Any = None  # callable(symbol) -> Candles, for other symbols
+    series: dict[tuple, tuple[np.ndarray, int]] = field(default_factory=dict)  # get_indicator's
 
     def candles_for(self, symbol: str) -> tuple[Candles, int]:
         if symbol == self.symbol:
@@ -51,18 +54,51 @@ def _ctx() -> RunContext:
     return ctx
 
 
+def _closed(ctx: RunContext, symbol: str, interval: str) -> tuple[Candles, int]:
+    """The candles of ``symbol`` at ``interval`` and how many of them closed before ``when``."""
+    candles, cursor = ctx.candles_for(symbol)
+    if interval == "1m":
+        return candles, cursor
+    agg = candles.aggregated(interval)
+    # a bucket is visible once its whole interval has passed
+    return agg, agg.index_at(ctx.when_ms - interval_ms(interval) + 1)
+
+
 def get_candles(symbol: str, interval: str = "1m", limit: int = 1) -> CandleWindow:
     """The last ``limit`` candles of ``interval`` that closed before ``when``."""
     ctx = _ctx()
     if interval == "1m" and symbol == ctx.symbol:
         return ctx.candles.window(ctx.cursor, limit)
-    candles, cursor = ctx.candles_for(symbol)
-    if interval == "1m":
-        return candles.window(cursor, limit)
-    agg = candles.aggregated(interval)
-    # a bucket is visible once its whole interval has passed
-    end = agg.index_at(ctx.when_ms - interval_ms(interval) + 1)
-    return agg.window(end, limit)
+    candles, end = _closed(ctx, symbol, interval)
+    return candles.window(end, limit)
+
+
+def get_indicator(symbol: str, name: str, length: int | None = None, *, field: str | None = None,
+                  ago: int = 0, interval: str = "1m") -> float:
+    """An indicator of ``btfarm.shared.indicators`` (sma, ema, rsi, atr, rolling_max,
+    rolling_min, vwap) over the candles of ``interval`` that closed before ``when``, or
+    ``ago`` candles earlier; NaN while its window is not full.
+
+    The series is computed once per candle set and each call reads one element, so
+    ``get_indicator(symbol, "sma", 30)`` costs what ``get_params`` does, where
+    ``get_candles(symbol, "1m", 30).close.mean()`` sums 30 closes every call. It is the
+    value a vectorised strategy reads at the same row (``indicators.sma(candles, 30)[k]``):
+    the same double, so the two forms take the same trades.
+    """
+    ctx = _ctx()
+    key = (symbol, interval, name, length, field)
+    found = ctx.series.get(key)
+    if found is None:
+        from . import indicators  # (here: it imports the engine package, which imports this module)
+
+        candles, _ = _closed(ctx, symbol, interval)
+        found = ctx.series[key] = indicators.through(candles, name, length, field)
+    if type(ago) is not int or ago < 0:  # noqa: E721 (bool and floats are refused too)
+        raise UsageError(f"get_indicator: ago must be a whole number of candles >= 0 (0: the last closed "
+                         f"{interval} candle), got {ago!r}; a negative ago would read the future")
+    series, first = found
+    row = (ctx.cursor if interval == "1m" and symbol == ctx.symbol else _closed(ctx, symbol, interval)[1]) - ago
+    return float(series[row - 1]) if row >= first else float("nan")
 
 
 def get_average_price(symbol: str) -> float:

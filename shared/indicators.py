@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -56,10 +57,14 @@ def _memo(candles: Candles, key: tuple, compute: Callable[[], np.ndarray]) -> np
     return found
 
 
-def _series(candles: Candles, field: str) -> np.ndarray:
+def _checked_field(field: str) -> str:
     if field not in FIELDS:
         raise UsageError(f"indicator field {field!r} is not one of {', '.join(FIELDS)}")
-    return getattr(candles, field)
+    return field
+
+
+def _series(candles: Candles, field: str) -> np.ndarray:
+    return getattr(candles, _checked_field(field))
 
 
 def _length(length: int, name: str) -> int:
@@ -73,84 +78,136 @@ def prefix_sums(candles: Candles, field: str = "close") -> np.ndarray:
     return _memo(candles, ("sums", field), lambda: np.r_[0.0, np.cumsum(_series(candles, field))])
 
 
+def _sma_through(candles: Candles, length: int, field: str) -> np.ndarray:
+    sums, n = prefix_sums(candles, field), len(candles)
+    out = np.full(n, np.nan)
+    if n >= length:
+        out[length - 1:] = (sums[length:] - sums[:n + 1 - length]) / length
+    return out
+
+
+def _ema_through(candles: Candles, length: int, field: str) -> np.ndarray:
+    return _pandas().Series(_series(candles, field)).ewm(span=length, adjust=False).mean().to_numpy()
+
+
+def _rsi_through(candles: Candles, length: int, field: str) -> np.ndarray:
+    change = np.diff(candles.close, prepend=np.nan)
+    gain = _pandas().Series(np.where(change > 0, change, 0.0))
+    loss = _pandas().Series(np.where(change < 0, -change, 0.0))
+    gain[0] = loss[0] = np.nan  # the first candle has no change
+    up = gain.ewm(alpha=1 / length, adjust=False, min_periods=length).mean().to_numpy()
+    down = loss.ewm(alpha=1 / length, adjust=False, min_periods=length).mean().to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.where(down == 0, 100.0, 100.0 - 100.0 / (1.0 + up / down))
+    value[np.isnan(up) | np.isnan(down)] = np.nan
+    return value
+
+
+def _atr_through(candles: Candles, length: int, field: str) -> np.ndarray:
+    previous = np.r_[np.nan, candles.close[:-1]]
+    true_range = np.fmax(candles.high - candles.low,
+                         np.fmax(np.abs(candles.high - previous), np.abs(candles.low - previous)))
+    return _pandas().Series(true_range).ewm(alpha=1 / length, adjust=False, min_periods=length).mean().to_numpy()
+
+
+def _max_through(candles: Candles, length: int, field: str) -> np.ndarray:
+    return _pandas().Series(_series(candles, field)).rolling(length).max().to_numpy()
+
+
+def _min_through(candles: Candles, length: int, field: str) -> np.ndarray:
+    return _pandas().Series(_series(candles, field)).rolling(length).min().to_numpy()
+
+
+def _vwap_through(candles: Candles, length: int, field: str) -> np.ndarray:
+    return candles.vwap(length)
+
+
+class _Kind(NamedTuple):
+    through: Callable[[Candles, int, str], np.ndarray]  # element k: the value through candle k
+    field: str | None  # the default field; None: the indicator reads fixed columns
+    length: int | None  # the default length; None: it must be given
+    first_full: Callable[[int], int]  # the first row (aligned) with a value known
+
+
+# name -> how it is computed; the public functions below and ``value_at`` read the same table
+KINDS: dict[str, _Kind] = {
+    "sma": _Kind(_sma_through, "close", None, lambda length: length),
+    "ema": _Kind(_ema_through, "close", None, lambda length: length),
+    "rsi": _Kind(_rsi_through, None, 14, lambda length: 1),
+    "atr": _Kind(_atr_through, None, 14, lambda length: 1),
+    "rolling_max": _Kind(_max_through, "high", None, lambda length: 1),
+    "rolling_min": _Kind(_min_through, "low", None, lambda length: 1),
+    "vwap": _Kind(_vwap_through, None, None, lambda length: length),
+}
+
+
+def _kind(name: str, length: int | None, field: str | None) -> tuple[_Kind, int, str]:
+    kind = KINDS.get(name)
+    if kind is None:
+        raise UsageError(f"no indicator {name!r}; the indicators are {', '.join(KINDS)}")
+    if length is None:
+        if kind.length is None:
+            raise UsageError(f"indicator {name!r} needs a length (the number of candles in its window)")
+        length = kind.length
+    length = _length(length, name)
+    if field is not None and kind.field is None:
+        raise UsageError(f"indicator {name!r} reads fixed columns; it takes no field (got {field!r})")
+    field = kind.field if field is None else _checked_field(field)
+    return kind, length, field or ""
+
+
+def _aligned(name: str, candles: Candles, length: int | None, field: str | None) -> np.ndarray:
+    kind, length, field = _kind(name, length, field)
+    return _memo(candles, (name, field, length),
+                 lambda: _known_before(kind.through(candles, length, field), kind.first_full(length)))
+
+
+def through(candles: Candles, name: str, length: int | None = None,
+            field: str | None = None) -> tuple[np.ndarray, int]:
+    """The series ``name`` through each candle (element k includes candle k; kept per candle
+    set) and the first row its aligned form has a value: ``<name>(candles, ...)[k]`` is
+    ``series[k - 1]`` from that row on, the same double, and row len(candles) (every candle
+    closed, as live sees them) has one too. What ``get_indicator`` reads one element of."""
+    kind, length, field = _kind(name, length, field)
+    series = _memo(candles, ("through", name, field, length), lambda: kind.through(candles, length, field))
+    return series, max(kind.first_full(length), 1)
+
+
 def sma(candles: Candles, length: int, field: str = "close") -> np.ndarray:
     """Mean of the ``length`` values before each candle (``x[k - length:k]``)."""
-    length = _length(length, "sma")
-
-    def compute() -> np.ndarray:
-        sums, n = prefix_sums(candles, field), len(candles)
-        out = np.full(n, np.nan)
-        if n > length:
-            out[length:] = (sums[length:n] - sums[0:n - length]) / length
-        return out
-
-    return _memo(candles, ("sma", field, length), compute)
+    return _aligned("sma", candles, length, field)
 
 
 def ema(candles: Candles, length: int, field: str = "close") -> np.ndarray:
     """Exponential mean (alpha = 2 / (length + 1), seeded with the first value) of the
     values before each candle; NaN until ``length`` of them exist."""
-    length = _length(length, "ema")
-
-    def compute() -> np.ndarray:
-        values = _pandas().Series(_series(candles, field)).ewm(span=length, adjust=False).mean().to_numpy()
-        return _known_before(values, length)
-
-    return _memo(candles, ("ema", field, length), compute)
+    return _aligned("ema", candles, length, field)
 
 
 def rsi(candles: Candles, length: int = 14) -> np.ndarray:
     """Wilder's RSI (0..100) of the closes before each candle (smoothing alpha = 1 / length)."""
-    length = _length(length, "rsi")
-
-    def compute() -> np.ndarray:
-        change = np.diff(candles.close, prepend=np.nan)
-        gain = _pandas().Series(np.where(change > 0, change, 0.0))
-        loss = _pandas().Series(np.where(change < 0, -change, 0.0))
-        gain[0] = loss[0] = np.nan  # the first candle has no change
-        up = gain.ewm(alpha=1 / length, adjust=False, min_periods=length).mean().to_numpy()
-        down = loss.ewm(alpha=1 / length, adjust=False, min_periods=length).mean().to_numpy()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            value = np.where(down == 0, 100.0, 100.0 - 100.0 / (1.0 + up / down))
-        value[np.isnan(up) | np.isnan(down)] = np.nan
-        return _known_before(value, 1)
-
-    return _memo(candles, ("rsi", length), compute)
+    return _aligned("rsi", candles, length, None)
 
 
 def atr(candles: Candles, length: int = 14) -> np.ndarray:
     """Wilder's average true range of the candles before each candle."""
-    length = _length(length, "atr")
-
-    def compute() -> np.ndarray:
-        previous = np.r_[np.nan, candles.close[:-1]]
-        true_range = np.fmax(candles.high - candles.low,
-                             np.fmax(np.abs(candles.high - previous), np.abs(candles.low - previous)))
-        value = _pandas().Series(true_range).ewm(alpha=1 / length, adjust=False, min_periods=length).mean()
-        return _known_before(value.to_numpy(), 1)
-
-    return _memo(candles, ("atr", length), compute)
+    return _aligned("atr", candles, length, None)
 
 
 def rolling_max(candles: Candles, length: int, field: str = "high") -> np.ndarray:
     """Highest of the ``length`` values before each candle."""
-    length = _length(length, "rolling_max")
-    return _memo(candles, ("max", field, length), lambda: _known_before(
-        _pandas().Series(_series(candles, field)).rolling(length).max().to_numpy(), 1))
+    return _aligned("rolling_max", candles, length, field)
 
 
 def rolling_min(candles: Candles, length: int, field: str = "low") -> np.ndarray:
     """Lowest of the ``length`` values before each candle."""
-    length = _length(length, "rolling_min")
-    return _memo(candles, ("min", field, length), lambda: _known_before(
-        _pandas().Series(_series(candles, field)).rolling(length).min().to_numpy(), 1))
+    return _aligned("rolling_min", candles, length, field)
 
 
 def vwap(candles: Candles, length: int) -> np.ndarray:
     """VWAP of the ``length`` candles before each candle (SEMANTICS.md's formula,
     ``Candles.vwap``: the mean of closes where the window's volume is 0)."""
-    length = _length(length, "vwap")
-    return _memo(candles, ("vwap", length), lambda: _known_before(candles.vwap(length), length))
+    return _aligned("vwap", candles, length, None)
 
 
 def _known_before(values: np.ndarray, first_full: int) -> np.ndarray:
