@@ -54,6 +54,13 @@ class RunThread:
             self._items.append(item)
             self._cond.notify_all()
 
+    def push_many(self, items: Sequence[Any]) -> None:
+        """``push`` each of ``items``, waking the readers once."""
+        with self._cond:
+            for item in items:
+                self._items.append(item)
+            self._cond.notify_all()
+
     def follow(self) -> Iterator[Any]:
         """Every item from the first, as it arrives; raises the task's error at the end."""
         index = 0
