@@ -107,9 +107,11 @@ def farm_env(port: int) -> dict[str, str]:
     """The environment of the farm's processes (and this one's): its Redis, the bench strategies."""
     url = f"redis://127.0.0.1:{port}/0"
     os.environ.update(BTFARM_REDIS_URL=url, BTFARM_IMPORTS=str(STRATEGIES))
+    from btfarm.workers.thread_env import worker_env
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
     env.update(BTFARM_REDIS_URL=url, BTFARM_IMPORTS=str(STRATEGIES))
-    return env
+    return worker_env(env)  # as btfarm's own pools start theirs
 
 
 def start_workers(count: int, port: int, env: dict[str, str], logdir: Path, prefix: str,

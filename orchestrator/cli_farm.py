@@ -314,7 +314,9 @@ def grouped(reasons, names=None) -> list[str]:
 def _worker(args: list[str], env_updates: dict[str, str]) -> None:
     """Replace this process with Celery's worker command on the farm's app (signals reach
     Celery directly), started without Celery's plugin-loading group (workers/boot.py)."""
-    env = dict(os.environ, **env_updates)
+    from btfarm.workers.thread_env import worker_env
+
+    env = worker_env(dict(os.environ, **env_updates))
     sys.stdout.flush()
     os.execve(sys.executable, [sys.executable, "-m", "btfarm.workers.boot", *args], env)
 

@@ -33,6 +33,7 @@ from btfarm.shared.registry import registry
 from btfarm.shared.settings import Settings, get_settings
 from btfarm.shared.store import worker_registry
 from btfarm.workers.app import TASK_QUEUE
+from btfarm.workers.thread_env import worker_env
 
 STOP_TIMEOUT_SECONDS = 15.0  # warm shutdown allowance before SIGKILL
 LOG_TAIL_CHARS = 2000  # of the worker log, in the error when it died
@@ -137,7 +138,7 @@ class LocalPool:
         if self.imports:
             env["BTFARM_IMPORTS"] = ",".join(self.imports)
         self.started_at = time.monotonic()
-        self.process = subprocess.Popen(self.command(), env=env, cwd=os.getcwd(),
+        self.process = subprocess.Popen(self.command(), env=worker_env(env), cwd=os.getcwd(),
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=open(self.logfile, "ab"),  # noqa: SIM115
                                         start_new_session=True)

@@ -158,3 +158,26 @@ def test_btfarm_walker_says_when_a_search_ran_out_of_new_params(tmp_path):
     assert "the search ended early: the sampler offered no new params" in done.stderr
     assert "2 of 10 trials ran" in done.stderr
     assert _processes_under(tmp_path) == []
+
+
+@pytest.mark.parametrize("own", [None, "3"])
+def test_a_local_worker_runs_numeric_libraries_on_one_thread_unless_told_otherwise(tmp_path, monkeypatch,
+                                                                                   redis_server, own):
+    import psutil
+
+    from btfarm.orchestrator.local_pool import LocalPool
+    from btfarm.shared.settings import get_settings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BTFARM_STATE_DIR", str(tmp_path / "state"))
+    if own is None:
+        monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OPENBLAS_NUM_THREADS", own)
+    get_settings.cache_clear()
+    with LocalPool(redis_server.url, processes=1) as pool:
+        environ = psutil.Process(pool.pid).environ()
+        # (OpenBLAS's own thread per core spins ~0.1 s at numpy's import: 120 ms of a worker's start)
+        assert environ["OPENBLAS_NUM_THREADS"] == (own or "1")
+        assert environ["OMP_NUM_THREADS"] == "1" and environ["MKL_NUM_THREADS"] == "1"
+    get_settings.cache_clear()
