@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 from ..candles import Candles, timestamps_of, to_candles
 from ..errors import CandleDataError, SchemaError
 from ..schemas import ExchangeSchema
+from . import csv_cache
 from .source import PagedSource
 
 TIME_COLUMNS = ("timestamp", "timestamp_ms")  # what a file's open-time column may be called
@@ -69,12 +70,12 @@ class CsvDirectory(PagedSource):
                 with pq.ParquetFile(path) as file:  # (read_table's dataset layer imports pandas)
                     names = file.schema_arrow.names
                     table = file.read(columns=[c for c in names if only is None or c in only])
-            else:  # .csv, or .csv.gz (decompressed by its name)
-                import pyarrow.csv as pa_csv  # (here: ~25 ms of every worker's start with pyarrow.compute)
-
-                convert = pa_csv.ConvertOptions(include_columns=list(only), include_missing_columns=True) \
-                    if only else None
-                table = pa_csv.read_csv(path, convert_options=convert)
+            elif only:  # .csv, or .csv.gz (decompressed by its name): a few columns of it
+                table = csv_cache.kept(path)
+                table = table.select([c for c in table.column_names if c in only]) if table is not None \
+                    else _parse_csv(path, only)
+            else:  # the whole file, parsed once (csv_cache.py)
+                table = csv_cache.parsed(path, lambda: _parse_csv(path))
             columns = {name: _numpy(table.column(name)) for name in table.column_names
                        if not (only and pa.types.is_null(table.column(name).type) and table.num_rows)}
         except (OSError, ValueError) as exc:  # (pyarrow's ArrowInvalid is a ValueError)
@@ -102,6 +103,13 @@ class CsvDirectory(PagedSource):
                 return self.load_range(symbol, start_ms, end_ms).timestamp  # validation says why
             self._times[symbol] = ts
         return ts[(ts >= start_ms) & (ts <= end_ms)]
+
+
+def _parse_csv(path: Path, only: tuple[str, ...] | None = None) -> pa.Table:
+    import pyarrow.csv as pa_csv  # (here: ~25 ms of every worker's start with pyarrow.compute)
+
+    convert = pa_csv.ConvertOptions(include_columns=list(only), include_missing_columns=True) if only else None
+    return pa_csv.read_csv(path, convert_options=convert)
 
 
 def _numpy(column: pa.ChunkedArray) -> np.ndarray:

@@ -1,0 +1,107 @@
+"""A CSV candle file parsed once: its table kept as an Arrow IPC file, read back in ~1 ms.
+
+Parsing is most of a CSV's cost (pyarrow: ~10 ms for the 30-day reference
+file the first time in a process, ~0.1 s for a year of 1m candles); a user
+backtests the same file again and again. The kept table is exactly what
+``pyarrow.csv.read_csv`` returned, so the candles built from it are the same.
+
+A kept table is used only while the file is provably the one it was read
+from: its size, modification and change times (ns), inode and device, all
+recorded beside the table, must match. Only a file unchanged for
+``SETTLED_SECONDS`` is kept, by its change time (which, unlike its
+modification time, no one can set back): file times move in clock ticks of a
+few ms, so a file rewritten within one tick of its read could look unchanged
+(git's "racy" files). A file that changed while it was read is not kept either. A kept
+table that cannot be read is parsed again, and a folder that cannot be
+written only costs the saving (logged once). ``BTFARM_CSV_CACHE=0`` turns it
+off; the tables live in ``STATE_DIR/csv-cache``, one per CSV file, replaced
+when the file changes, and may be deleted at any time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+
+from ..atomic_file import replaced_whole
+from ..settings import get_settings
+
+FORMAT = "1"  # bumped when what is kept changes: older tables are then parsed again
+SETTLED_SECONDS = 2.0  # a file modified more recently than this is parsed, not kept
+IDENTITY_KEY = b"btfarm.csv_source"  # the table's metadata entry naming the file it was read from
+
+clock = time.time_ns  # what "now" is (the tests age a file by moving it)
+log = logging.getLogger("btfarm.csv_cache")
+_warned: set[str] = set()
+
+
+def folder() -> Path | None:
+    """Where kept tables live, or None when BTFARM_CSV_CACHE is off."""
+    settings = get_settings()
+    return Path(settings.state_dir).expanduser() / "csv-cache" if settings.csv_cache else None
+
+
+def identity(source: Path, st: os.stat_result) -> bytes:
+    return (f"{FORMAT}|{source.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|"
+            f"{st.st_ino}|{st.st_dev}").encode()
+
+
+def kept_path(root: Path, source: Path) -> Path:
+    return root / f"{hashlib.sha256(os.fsencode(source.resolve())).hexdigest()[:32]}.arrow"
+
+
+def kept(source: Path) -> pa.Table | None:
+    """The kept table of ``source`` when it is that file's, else None (nothing is parsed)."""
+    root = folder()
+    return _read(kept_path(root, source), identity(source, source.stat())) if root is not None else None
+
+
+def parsed(source: Path, parse: Callable[[], pa.Table]) -> pa.Table:
+    """``parse()``'s table of ``source``, read from the kept copy when it is that file's."""
+    root = folder()
+    if root is None:
+        return parse()
+    before = source.stat()
+    wanted = identity(source, before)
+    kept = kept_path(root, source)
+    table = _read(kept, wanted)
+    if table is not None:
+        return table
+    table = parse()
+    settled = clock() - before.st_ctime_ns >= SETTLED_SECONDS * 1e9
+    if settled and identity(source, source.stat()) == wanted:
+        _keep(kept, table, wanted)
+    return table
+
+
+def _read(kept: Path, wanted: bytes) -> pa.Table | None:
+    import pyarrow.ipc as ipc
+
+    try:
+        with pa.OSFile(str(kept)) as handle:
+            reader = ipc.open_file(handle)
+            if (reader.schema.metadata or {}).get(IDENTITY_KEY) != wanted:
+                return None  # another version of the file, or another file hashed alike
+            return reader.read_all().replace_schema_metadata(None)
+    except (OSError, pa.ArrowInvalid):  # absent, or not a whole table (it is parsed and kept again)
+        return None
+
+
+def _keep(kept: Path, table: pa.Table, wanted: bytes) -> None:
+    import pyarrow.ipc as ipc
+
+    try:
+        with replaced_whole(kept) as scratch, pa.OSFile(str(scratch), "wb") as sink:
+            with ipc.new_file(sink, table.schema.with_metadata({IDENTITY_KEY: wanted})) as writer:
+                writer.write_table(table)
+    except OSError as exc:  # a read-only or full folder: the CSV is parsed each time instead
+        if str(kept.parent) not in _warned:
+            _warned.add(str(kept.parent))
+            log.warning("cannot keep parsed CSV candles in %s (%s); each run parses the file again "
+                        "(set BTFARM_CSV_CACHE=0 to stop trying)", kept.parent, exc)
