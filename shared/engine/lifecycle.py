@@ -162,20 +162,22 @@ class StrategyCore:
 
     def consider(self, raw: Any, when_ms: int, price: float) -> None:
         """Validate a signal decided at ``when_ms`` (current price ``price``) and open it if it passes."""
-        where = self._where(when_ms)
         try:
-            parsed = parse_signal(raw, where)
+            parsed = parse_signal(raw)
         except SignalError as exc:
-            self.note_rejection(str(exc), where)
-            self._error(exc, when_ms)
+            where = self._where(when_ms)  # (formatted only for a signal refused: ~3 us a trade)
+            error = SignalError(f"{where}: {exc}")
+            self.note_rejection(str(error), where)
+            self._error(error, when_ms)
             return
         sig, problems = check_signal(parsed, price, self.cfg)
         if problems:
+            where = self._where(when_ms)
             error = SignalError(f"{where}: signal rejected: " + "; ".join(problems))
             self.note_rejection(str(error), where)
             self._error(error, when_ms, signal=parsed)
             return
-        if self.risk is not None and not self._risk_allows(sig, price, when_ms, where):
+        if self.risk is not None and not self._risk_allows(sig, price, when_ms, self._where(when_ms)):
             return
         self._open(sig, when_ms, price)
 

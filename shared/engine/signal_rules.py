@@ -14,14 +14,15 @@ from ..trade_signal import SignalDto
 FIELDS = set(SignalDto.model_fields)
 
 
-def parse_signal(raw: Any, where: str) -> dict[str, Any]:
-    """A signal as a plain dict, or SignalError saying what is wrong with it."""
+def parse_signal(raw: Any) -> dict[str, Any]:
+    """A signal as a plain dict, or SignalError saying what is wrong with it (the caller
+    prefixes where: a valid signal's place is never formatted)."""
     if isinstance(raw, SignalDto):
         return raw.model_dump()
     if not isinstance(raw, dict):
         shown = repr(raw)
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
-        raise SignalError(f"{where}: get_signal returned {type(raw).__name__} {shown}; expected a dict, a SignalDto or None")
+        raise SignalError(f"get_signal returned {type(raw).__name__} {shown}; expected a dict, a SignalDto or None")
     unknown = set(raw) - FIELDS
     missing = {"position", "price_take_profit", "price_stop_loss"} - set(raw)
     if unknown or missing:
@@ -30,7 +31,7 @@ def parse_signal(raw: Any, where: str) -> dict[str, Any]:
             parts.append(f"missing {', '.join(sorted(missing))}")
         if unknown:
             parts.append(f"unknown key(s) {', '.join(sorted(map(str, unknown)))}; allowed: {', '.join(sorted(FIELDS))}")
-        raise SignalError(f"{where}: bad signal {raw!r}: " + "; ".join(parts))
+        raise SignalError(f"bad signal {raw!r}: " + "; ".join(parts))
     return raw
 
 
