@@ -29,7 +29,7 @@ def scan_position(c: Candles, vwap: np.ndarray, start: int, limit: int, long: bo
     frame end + 1 ms and pending_at + minute_estimated_time). Expiry beats a
     stop loss, which beats a take profit. None: still open after ``limit - 1``.
     """
-    expiry = int(np.searchsorted(c.timestamp, expires_ms, "left"))
+    expiry = c.index_at(expires_ms)  # (searchsorted "left"; arithmetic on contiguous candles)
     stop = expiry if expiry < limit else limit
     if stop > start:
         v = vwap[start:stop]
@@ -52,7 +52,7 @@ def scan_position(c: Candles, vwap: np.ndarray, start: int, limit: int, long: bo
 def scan_schedule(c: Candles, vwap: np.ndarray, start: int, limit: int, long: bool,
                   price_open: float, stop_loss: float, expires_ms: int) -> Settled | None:
     """First candle in [start, limit) that activates or cancels a scheduled entry."""
-    expiry = int(np.searchsorted(c.timestamp, expires_ms, "left"))
+    expiry = c.index_at(expires_ms)  # (searchsorted "left"; arithmetic on contiguous candles)
     stop = expiry if expiry < limit else limit
     if stop > start:
         if long:

@@ -137,7 +137,6 @@ class StrategyCore:
         cursor = candles.index_at(when_ms)
         if cursor == 0:
             return  # nothing has closed yet: no price, nothing to decide on
-        price = float(candles.vwap(self.cfg.CC_AVG_PRICE_CANDLES_COUNT)[cursor - 1])
         ctx = self._context
         if ctx is None or ctx.candles is not candles:
             ctx = self._context = RunContext(self.symbol, self.mode, candles, self.params,
@@ -155,10 +154,12 @@ class StrategyCore:
             return
         finally:
             deactivate(token)
+        # the price is read only where it is used (most asks return None and nobody listens)
         if raw is None:
-            self._idle(when_ms, price)
+            if self.emit_idle or "on_idle" in self.callbacks:
+                self._idle(when_ms, float(candles.vwap(self.cfg.CC_AVG_PRICE_CANDLES_COUNT)[cursor - 1]))
             return
-        self.consider(raw, when_ms, price)
+        self.consider(raw, when_ms, float(candles.vwap(self.cfg.CC_AVG_PRICE_CANDLES_COUNT)[cursor - 1]))
 
     def consider(self, raw: Any, when_ms: int, price: float) -> None:
         """Validate a signal decided at ``when_ms`` (current price ``price``) and open it if it passes."""
