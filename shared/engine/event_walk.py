@@ -33,14 +33,14 @@ def walk_events(core: StrategyCore, candles: Candles, ticks: np.ndarray,
     i = 0
     last_yield = 0
     while i < n:
-        if should_stop is not None and should_stop():
-            return
         t = int(ticks[i])
         if core.last_bucket is not None and t // throttle == core.last_bucket:
             # throttled: jump straight to the first tick of the next bucket
             target = (core.last_bucket + 1) * throttle
             i = -(-(target - first) // step) if uniform else int(np.searchsorted(ticks, target, "left"))
             continue
+        if should_stop is not None and should_stop():  # (before each tick run, not each jump)
+            return
         settled_before = core.settled_ms
         core.tick(t, candles)
         if core.phase != IDLE:
