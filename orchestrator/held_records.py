@@ -5,7 +5,7 @@ empty gets them stored again (crash-only), and the ranking reads them. As
 dicts a result costs about 3 KB of Python objects; as received (JSON, ~1.3 KB)
 it still costs a gigabyte per million. Records repeat the same keys, the same
 fingerprint and near-identical statistics, so blocks of ``BLOCK`` records
-compress about tenfold with zlib. Compressed blocks go to an unnamed temporary
+compress about tenfold (shared/text_blocks.py). Compressed blocks go to an unnamed temporary
 file (``TMPDIR``; gone when the process ends, however it ends), so what stays in
 memory per variant is one array slot: a million results cost 4 MB of RAM
 and ~150 MB of disk. A record is decoded when asked for, and the last
@@ -18,15 +18,15 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import zlib
 from array import array
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
+from btfarm.shared.text_blocks import pack, unpack
+
 BLOCK = 512  # records per compressed block
-LEVEL = 1  # zlib level: fastest (the orchestrator's CPU per result is the budget)
 DECODED = 8  # blocks kept decoded
 
 
@@ -57,7 +57,7 @@ class HeldRecords:
         self._slot_index.append(index)
         self._open.append(raw)
         if len(self._open) >= BLOCK:
-            blob = zlib.compress("\n".join(self._open).encode(), LEVEL)
+            blob = pack(self._open)
             offset = self._file.seek(0, os.SEEK_END)
             self._file.write(blob)
             self._blocks.append((offset, len(blob)))
@@ -98,7 +98,7 @@ class HeldRecords:
         """The records of a compressed block, read from the file and decoded."""
         offset, length = self._blocks[block]
         self._file.seek(offset)
-        return zlib.decompress(self._file.read(length)).decode().split("\n")
+        return unpack(self._file.read(length))
 
     def indices(self) -> np.ndarray:
         """The indices with a record held, ascending."""

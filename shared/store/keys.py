@@ -116,7 +116,7 @@ def walker_run(run_id: str) -> str:
 
 def walker_results(run_id: str) -> str:
     """LIST of result blocks of a sweep: each a batch of the variant records collected
-    together, as zlib-compressed JSON lines (shared/store/result_blocks.py). A million
+    together, as compressed JSON lines (shared/store/result_blocks.py). A million
     results take about a tenth of the memory of a key each.
 
     Writer: the orchestrator's collect step, with ``walker_collected`` in one script

@@ -3,7 +3,7 @@
 A result as its own JSON key costs about 1.1 KB of Redis memory: a million
 of them outgrow any sensible ``maxmemory``. Records of one sweep repeat
 the same keys, fingerprint and near-identical statistics, so the records
-collected together are stored as one block (JSON lines, zlib) in
+collected together are stored as one block (JSON lines, compressed: text_blocks.py) in
 ``keys.walker_results``, and bit i of ``keys.walker_collected`` says
 variant i is in one. One script writes both, so a variant is in a block
 exactly when its bit is set, and never in two: the turn script reads the
@@ -12,15 +12,14 @@ bit to skip a variant already collected and to drop a late copy.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterator, Sequence
 
 import redis
 from redis.client import NEVER_DECODE
 
+from ..text_blocks import pack, unpack
 from . import keys, lua
 
-LEVEL = 1  # zlib level: fastest (the orchestrator's and Redis' CPU per result is the budget)
 READ_PAGE = 64  # blocks per LRANGE when reading them back
 
 # Stores one block unless one of its variants is already collected; then it writes
@@ -40,15 +39,6 @@ redis.call('EXPIRE', results, ttl)
 return taken
 """
 
-def encode(raws: Sequence[str]) -> bytes:
-    """One block of records (each its JSON text, one line each)."""
-    return zlib.compress("\n".join(raws).encode(), LEVEL)
-
-
-def decode(blob: bytes) -> list[str]:
-    return zlib.decompress(blob).decode().split("\n")
-
-
 def store(r: redis.Redis, run_id: str, batch: Sequence[tuple[int, str]]) -> set[int]:
     """Store ``batch`` (variant index, its record's JSON) as one block; the indices left out
     because they were collected already (a second copy)."""
@@ -56,7 +46,7 @@ def store(r: redis.Redis, run_id: str, batch: Sequence[tuple[int, str]]) -> set[
     rest = list(batch)
     while rest:
         taken = lua.run(r, STORE_LUA, keys=[keys.walker_collected(run_id), keys.walker_results(run_id)],
-                        args=[keys.WALKER_RESULT_TTL_SECONDS, encode([raw for _, raw in rest]),
+                        args=[keys.WALKER_RESULT_TTL_SECONDS, pack([raw for _, raw in rest]),
                               *(index for index, _ in rest)])
         if not taken:
             break
@@ -72,7 +62,7 @@ def records(r: redis.Redis, run_id: str) -> Iterator[str]:
     while True:
         page = r.execute_command("LRANGE", key, start, start + READ_PAGE - 1, **{NEVER_DECODE: []})
         for blob in page:
-            yield from decode(blob)
+            yield from unpack(blob)
         if len(page) < READ_PAGE:
             return
         start += READ_PAGE
