@@ -74,6 +74,17 @@ def test_pbo_equals_its_definition_computed_directly():
     assert pbo == pytest.approx(_pbo_by_definition(returns, 8), abs=1e-12)
 
 
+def test_pbo_on_threads_counts_what_one_thread_counts(monkeypatch):
+    rng = np.random.default_rng(5)
+    returns = rng.normal(0.0, 1.0, size=(365, 300))
+    monkeypatch.setattr(overfitting, "STEP_CELLS", 300 * 8)  # many steps, so every thread takes some
+    monkeypatch.setattr(overfitting, "PBO_THREADS", 1)
+    one = overfitting.probability_of_overfitting(returns)
+    monkeypatch.setattr(overfitting, "PBO_THREADS", 4)
+    monkeypatch.setattr(overfitting.os, "cpu_count", lambda: 4)
+    assert overfitting.probability_of_overfitting(returns) == one
+
+
 def test_pbo_of_noise_is_near_a_half_and_of_a_real_edge_is_zero():
     rng = np.random.default_rng(11)
     noise = rng.normal(size=(400, 40))
