@@ -102,8 +102,7 @@ def heatmap_picture(heatmap: Heatmap, metric: str) -> str:
     figure = _figure(WIDTH, HEIGHT)
     axis = figure.subplots()
     data = heatmap.matrix
-    cmap = _matplotlib().colormaps["viridis"].copy()
-    cmap.set_bad("#dddddd")
+    cmap = _matplotlib().colormaps["viridis"].with_extremes(bad="#dddddd")
     image = axis.imshow(data, cmap=cmap, aspect="auto", origin="lower")
     axis.set_xticks(range(len(heatmap.x_values)), [str(v) for v in heatmap.x_values])
     axis.set_yticks(range(len(heatmap.y_values)), [str(v) for v in heatmap.y_values])
