@@ -108,7 +108,8 @@ def walker(module: str | None, walker_name: str | None, out: Path | None, symbol
 
 def _follow_symbols(symbols: list[str], walker_name: str, chunk_size: int | None, dump: bool) -> None:
     """``--symbol A,B,C``: one sweep per symbol side by side, one progress bar, then the ranking
-    across symbols and a line per symbol; exit 1 when no variant is comparable on all."""
+    across symbols and a line per symbol; exit 1 when no variant is comparable on all, or
+    when the walker's min_dsr / max_pbo refused the winner of any symbol."""
     from btfarm.shared import events
 
     from .walker import Walker
@@ -148,6 +149,9 @@ def _follow_symbols(symbols: list[str], walker_name: str, chunk_size: int | None
     if not data.ranking:
         err_console.print(f"[bold red]error:[/] no variant of {escape(walker_name)} is comparable on every "
                           "symbol", highlight=False)
+        sys.exit(1)
+    if data.refused:
+        err_console.print(f"[bold red]refused:[/] {escape(data.refused)}", highlight=False)
         sys.exit(1)
 
 

@@ -6,6 +6,9 @@ there: finished, with at least ``min_trades`` closed signals); otherwise it is l
 with the symbols where it is not, never ranked. The aggregate ranks by the mean of the
 walker's metric across symbols, then by the worst, then in walker order; ``wins`` counts
 the symbols whose best it is (a symbol whose winner the walker's thresholds refused has none).
+Where the walker's thresholds (min_dsr, max_pbo) refused the winner of any symbol, no
+variant is named best across them either, and ``refused`` says where and why: a sweep
+found overfit on one symbol does not become trustworthy by averaging it with others.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class SymbolsData(BaseModel):
     ranking: list[SymbolsRow]  # variants comparable on every symbol, best first
     not_compared: dict[str, str]  # variant -> on which symbols it is not comparable, and why
     best_strategy: str | None
+    refused: str | None = None  # why no best is named: the symbols whose winner the thresholds refused
 
     def to_frame(self):
         """Every symbol's ``to_frame()`` one after the other (``symbol`` tells them apart)."""
@@ -68,8 +72,13 @@ def symbols_data(walker_name: str, per_symbol: dict[str, WalkerData]) -> Symbols
                                 -(item[1].worst_metric or 0.0), item[0]))
     ranking = [row.model_copy(update={"rank": i}) for i, (_, row) in enumerate(rows, start=1)]
     best = ranking[0].strategy_name if ranking and ranking[0].mean_metric is not None else None
+    refusals = [f"{s}: {data.refused}" for s, data in per_symbol.items() if data.refused]
+    refused = None
+    if best is not None and refusals:
+        refused = f"{best} is not named the best across symbols: " + "; ".join(refusals)
+        best = None
     return SymbolsData(walker_name=walker_name, symbols=symbols, metric=metric, per_symbol=per_symbol,
-                       ranking=ranking, not_compared=not_compared, best_strategy=best)
+                       ranking=ranking, not_compared=not_compared, best_strategy=best, refused=refused)
 
 
 def _why_not(data: WalkerData, name: str) -> str:

@@ -612,6 +612,11 @@ def test_a_farm_sweep_reports_how_far_its_winner_can_be_trusted(farm_url, tmp_pa
                "--no-dump", timeout=90)
     assert done.returncode == 1, done.stderr
     assert "refused:" in done.stderr and "deflated Sharpe ratio" in done.stdout
+    # on two symbols: ranked across them, but no best named where a symbol's winner is refused
+    both = cli(farm_url, "walker", "tests.farm_strategies", "farm-strict", "--symbol", f"{SYMBOL},ETHUSDT",
+               "--no-dump", timeout=120)
+    assert both.returncode == 1, both.stderr
+    assert "refused:" in both.stderr and "is not named the best across symbols" in both.stderr
 
 
 def test_a_walker_on_two_symbols_runs_a_sweep_each_and_ranks_across_them(farm_url):

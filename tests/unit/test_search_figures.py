@@ -100,3 +100,22 @@ def test_figures_from_streamed_dailies_in_any_order_are_those_of_the_records():
     lacking, _ = sf.search_figures([(name, {}) for name, _ in ranked], "v0",
                                    ((name, rec["daily"]) for name, rec in held[:-1]))
     assert "1 ranked results carry no PnL per day" in lacking.missing["pbo"] and "first v0" in lacking.missing["pbo"]
+
+
+def test_a_winner_refused_on_one_symbol_leaves_no_best_across_symbols():
+    from btfarm.orchestrator.reports.symbols_report import render_walker_symbols
+    from btfarm.orchestrator.symbols_data import symbols_data
+
+    lenient = _tally(min_dsr=0.0, max_pbo=1.0).data()
+    trusted = symbols_data("w", {"A": lenient, "B": _tally(min_dsr=0.0, max_pbo=1.0).data()})
+    assert trusted.best_strategy == "s[n=2]" and trusted.refused is None
+    strict = _tally(min_dsr=0.9999, max_pbo=0.0).data()
+    assert strict.refused
+    mixed = symbols_data("w", {"A": lenient, "B": strict})
+    assert mixed.best_strategy is None
+    assert mixed.refused == f"s[n=2] is not named the best across symbols: B: {strict.refused}"
+    assert [r.strategy_name for r in mixed.ranking][0] == "s[n=2]"  # still ranked and shown, not named best
+    report = render_walker_symbols(mixed)
+    assert "- Best across symbols: none: s[n=2] is not named the best across symbols: B: " in report
+    assert "★" not in report
+    assert "★ **1**" in render_walker_symbols(trusted)
