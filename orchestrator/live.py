@@ -85,7 +85,7 @@ class LiveData(BaseModel):
     stopped: bool
     phase: str  # idle | scheduled | active
     signal: SignalRow | None  # the scheduled or active signal, if any
-    stats: LiveStatistics  # rejected_signals: this process's run (rejections are not logged events)
+    stats: LiveStatistics  # rejected_signals: of every run, kept in the persisted state
     events: list[TickResult]
     rejections: list[str] = []  # the first distinct reasons signals were rejected or get_signal raised
 
@@ -105,14 +105,16 @@ class LiveSession:
     outbox: list[dict[str, Any]] = field(default_factory=list)  # the persisted state's last event
     stopped: bool = False
     clock: Clock = field(default_factory=SystemClock)
+    saved_rejected: int = 0  # the rejection count the persisted state holds
 
     def on_event(self, kind: str, record: dict[str, Any]) -> None:
         """The engine's emit: persist first, then log, then tell everyone."""
-        if kind == "error":
-            events.emit("error", record)
-            return
-        if kind == "risk":
-            events.emit("risk", record)
+        if kind in ("error", "risk"):
+            if self.core.rejected != self.saved_rejected:  # a refused signal: its count is persisted too
+                self.saved_rejected = self.core.rejected
+                self.store.save(new_document(self.symbol, self.strategy_name, self.exchange_name,
+                                             self.core.snapshot(), [], self.clock.now_ms()))
+            events.emit(kind, record)
             return
         if kind in LOGGED_ACTIONS:
             self.store.save(new_document(self.symbol, self.strategy_name, self.exchange_name,
@@ -240,6 +242,7 @@ class LiveUtils(InstanceUtils):
                         "to start flat, or restore a good copy (btfarm will not overwrite it)") from exc
                 session.restored = session.core.signal
                 session.outbox = list(doc["outbox"])
+                session.saved_rejected = session.core.rejected
             _check_clock(clock, store.where, doc, history)
         except BaseException:
             store.close()
@@ -340,6 +343,7 @@ class LiveUtils(InstanceUtils):
             exchange_name = doc["exchange_name"] if doc else ""
             core = doc["core"] if doc else {}
             phase, signal, stopped = core.get("phase", IDLE), core.get("signal"), False
+            rejected, rejections = int(core.get("rejected", 0)), list(core.get("rejections", []))
         return LiveData(symbol=symbol, strategy_name=strategy_name, exchange_name=exchange_name,
                         status=inst.status, stopped=stopped, phase=phase,
                         signal=SignalRow.model_validate(signal) if signal else None,

@@ -304,6 +304,11 @@ class StrategyCore:
     def _where(self, when_ms: int) -> str:
         return f'strategy "{self.name}" on {self.symbol} at {_iso(when_ms)}'
 
+    def _reason(self, message: str) -> str:
+        """A rejection message without its ``_where`` (what note_rejection keeps once)."""
+        lead = self._where(0)[:-len(_iso(0))]
+        return message[len(lead) + len(_iso(0)):] if message.startswith(lead) else message
+
     def _pnl(self, price: float) -> float:
         return pnl_percentage(self.signal["position"], self.signal["price_open"], price,
                               self.cfg.CC_PERCENT_SLIPPAGE, self.cfg.CC_PERCENT_FEE)
@@ -359,7 +364,9 @@ class StrategyCore:
         return {"phase": self.phase, "signal": self.signal, "next_ms": self.next_ms,
                 "peak": list(self.peak) if self.peak else None,
                 "fall": list(self.fall) if self.fall else None,
-                "last_bucket": self.last_bucket}
+                "last_bucket": self.last_bucket,
+                # refused signals are no logged event: kept here, so another process's report counts them
+                "rejected": self.rejected, "rejections": list(self.rejections)}
 
     def restore(self, state: dict[str, Any]) -> None:
         phase = state.get("phase")
@@ -377,3 +384,10 @@ class StrategyCore:
         self.peak = tuple(state["peak"]) if state.get("peak") else None
         self.fall = tuple(state["fall"]) if state.get("fall") else None
         self.last_bucket = state.get("last_bucket")
+        rejected, rejections = state.get("rejected", 0), state.get("rejections", [])  # (absent before)
+        if not isinstance(rejected, int) or isinstance(rejected, bool) or rejected < 0 \
+                or not isinstance(rejections, list) or not all(isinstance(r, str) for r in rejections):
+            raise PersistenceError(f"rejected must be a count and rejections a list of messages, got "
+                                   f"{rejected!r} and {rejections!r}")
+        self.rejected, self.rejections = rejected, rejections[:REJECTION_SAMPLES]
+        self._reasons = {self._reason(m) for m in self.rejections}

@@ -195,7 +195,8 @@ def test_rejected_signals_show_in_the_output_and_the_report(tmp_path):
     lp = LiveProcess(tmp_path, anchor=time.time(), strategy="rejecter")
     try:
         proc = lp.start()
-        wait_for(lambda: lp.output(0)[1].count("rejected: ") >= 2, "two rejections printed", proc)
+        wait_for(lambda: " ".join(lp.output(0)[1].split()).count("signal rejected: long") >= 2, "two rejections printed",
+                 proc)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(DEADLINE_SECONDS) == 0
         out, err = lp.output(0)
@@ -205,6 +206,16 @@ def test_rejected_signals_show_in_the_output_and_the_report(tmp_path):
         report = (tmp_path / "dump" / "live" / "rejecter.md").read_text()
         assert "## Rejected signals and strategy errors" in report
         assert "long needs take profit" in report
+        import re
+
+        printed = int(re.search(r"(\d+) signals rejected or get_signal raised", flat).group(1))
+        # another process (this one, on the same state folder) reads the run's persisted state:
+        # the refusals are counted there too
+        from btfarm.orchestrator import Live
+
+        elsewhere = Live.get_data(live_replay.SYMBOL, "rejecter")
+        assert elsewhere.stats.rejected_signals == printed >= 2
+        assert elsewhere.rejections and "long needs take profit" in elsewhere.rejections[0]
     finally:
         lp.stop_all()
 
