@@ -8,7 +8,7 @@ and running the same rules (bench/peer_backtesting_py.py). The bench's
 "single" case times the engines alone, candles already loaded; this is the
 figure a user sees. Prints the medians (JSON) and their ratio.
 
-btfarm keeps a CSV's parsed table (shared/exchanges/csv_cache.py) in the
+btfarm keeps a CSV's parsed table (shared/exchanges/parsed_files.py) in the
 state folder, which is new for each bench: its first run parses the CSV, as
 a user's very first backtest of a file does, and is reported on its own
 (``btfarm_first_run_s``); the median is of the runs after it, as a user's

@@ -45,7 +45,7 @@ class Settings:
     local_worker_start_seconds: float = 60.0  # BTFARM_LOCAL_WORKER_START_SECONDS: the embedded default's worker must announce itself within this
     parent_pid: int = 0  # BTFARM_PARENT_PID: set by the local pool; its worker stops once that process is gone
     candle_cache_dir: str | None = None  # BTFARM_CANDLE_CACHE_DIR: downloaded candles (Parquet per month); None = STATE_DIR/candles
-    csv_cache: bool = True  # BTFARM_CSV_CACHE: keep each CSV candle file's parsed table under STATE_DIR/csv-cache
+    parsed_cache: bool = True  # BTFARM_PARSED_CACHE: keep each CSV or Parquet candle file's table under STATE_DIR/parsed
     fetch_retries: int = 5  # BTFARM_FETCH_RETRIES: tries of one exchange request (network errors, 429, 5xx) before a clear error
 
     @property

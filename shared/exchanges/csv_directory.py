@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from ..candles import Candles, timestamps_of, to_candles
 from ..errors import CandleDataError, SchemaError
 from ..schemas import ExchangeSchema
-from . import csv_cache
+from . import parsed_files
 from .source import PagedSource
 
 TIME_COLUMNS = ("timestamp", "timestamp_ms")  # what a file's open-time column may be called
@@ -66,16 +66,14 @@ class CsvDirectory(PagedSource):
         """The file's columns (those of ``only`` it has, when given) as arrays, read by pyarrow
         alone: pandas (0.2 s to import) is loaded by neither a worker nor a single backtest."""
         try:
-            if path.suffix == ".parquet":
-                with pq.ParquetFile(path) as file:  # (read_table's dataset layer imports pandas)
-                    names = file.schema_arrow.names
-                    table = file.read(columns=[c for c in names if only is None or c in only])
-            elif only:  # .csv, or .csv.gz (decompressed by its name): a few columns of it
-                table = csv_cache.kept(path)
+            # .parquet, or .csv / .csv.gz (decompressed by its name)
+            read = _read_parquet if path.suffix == ".parquet" else _parse_csv
+            if only:  # a few columns: from the kept table, else of the file alone
+                table = parsed_files.kept(path)
                 table = table.select([c for c in table.column_names if c in only]) if table is not None \
-                    else _parse_csv(path, only)
-            else:  # the whole file, parsed once (csv_cache.py)
-                table = csv_cache.parsed(path, lambda: _parse_csv(path))
+                    else read(path, only)
+            else:  # the whole file, read once (parsed_files.py)
+                table = parsed_files.parsed(path, lambda: read(path))
             columns = {name: _numpy(table.column(name)) for name in table.column_names
                        if not (only and pa.types.is_null(table.column(name).type) and table.num_rows)}
         except (OSError, ValueError) as exc:  # (pyarrow's ArrowInvalid is a ValueError)
@@ -103,6 +101,12 @@ class CsvDirectory(PagedSource):
                 return self.load_range(symbol, start_ms, end_ms).timestamp  # validation says why
             self._times[symbol] = ts
         return ts[(ts >= start_ms) & (ts <= end_ms)]
+
+
+def _read_parquet(path: Path, only: tuple[str, ...] | None = None) -> pa.Table:
+    with pq.ParquetFile(path) as file:  # (read_table's dataset layer imports pandas)
+        names = file.schema_arrow.names
+        return file.read(columns=[c for c in names if only is None or c in only])
 
 
 def _parse_csv(path: Path, only: tuple[str, ...] | None = None) -> pa.Table:
