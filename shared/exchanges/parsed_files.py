@@ -18,12 +18,14 @@ few ms, so a file rewritten within one tick of its read could look unchanged
 table that cannot be read is parsed again, and a folder that cannot be
 written only costs the saving (logged once). ``BTFARM_PARSED_CACHE=0`` turns
 it off; the tables live in ``STATE_DIR/parsed``, one per candle file, replaced
-(by rename: a reader's mapping stays whole) when the file changes, and may be
+(by rename: a reader's mapping stays whole) when the file changes, at most
+``MAX_BYTES`` of them (those read least recently go first), and may be
 deleted at any time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -38,6 +40,7 @@ from ..settings import get_settings
 
 FORMAT = "1"  # bumped when what is kept changes: older tables are then parsed again
 SETTLED_SECONDS = 2.0  # a file modified more recently than this is parsed, not kept
+MAX_BYTES = 4 * 2**30  # the folder's size at most: past it, the tables read least recently go first
 IDENTITY_KEY = b"btfarm.csv_source"  # the table's metadata entry naming the file it was read from
 
 clock = time.time_ns  # what "now" is (the tests age a file by moving it)
@@ -81,6 +84,7 @@ def parsed(source: Path, parse: Callable[[], pa.Table]) -> pa.Table:
     settled = clock() - before.st_ctime_ns >= SETTLED_SECONDS * 1e9
     if settled and identity(source, source.stat()) == wanted:
         _keep(kept, table, wanted)
+        _prune(root, kept)
     return table
 
 
@@ -92,9 +96,29 @@ def _read(kept: Path, wanted: bytes) -> pa.Table | None:
             reader = ipc.open_file(handle)
             if (reader.schema.metadata or {}).get(IDENTITY_KEY) != wanted:
                 return None  # another version of the file, or another file hashed alike
-            return reader.read_all().replace_schema_metadata(None)
+            table = reader.read_all().replace_schema_metadata(None)
+        with contextlib.suppress(OSError):  # (a read-only folder: then it keeps its old time)
+            os.utime(kept)  # read now: the last to go when the folder is pruned
+        return table
     except (OSError, pa.ArrowInvalid):  # absent, or not a whole table (it is parsed and kept again)
         return None
+
+
+def _prune(root: Path, keep: Path) -> None:
+    """Delete the tables read least recently until the folder is within MAX_BYTES (files
+    that come and go, a new CSV each day, would otherwise fill it). A reader's mapping of a
+    deleted table stays whole."""
+    try:
+        tables = sorted(((p.stat().st_mtime_ns, p.stat().st_size, p) for p in root.glob("*.arrow")
+                         if p != keep), key=lambda t: t[0])
+        total = sum(size for _, size, _ in tables) + keep.stat().st_size
+        for _, size, path in tables:
+            if total <= MAX_BYTES:
+                break
+            path.unlink(missing_ok=True)
+            total -= size
+    except OSError:  # another process pruning beside this one, or a table just replaced: next time
+        pass
 
 
 def _keep(kept: Path, table: pa.Table, wanted: bytes) -> None:

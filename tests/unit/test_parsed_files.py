@@ -45,7 +45,10 @@ def test_a_kept_table_gives_the_same_candles_as_parsing(tmp_path):
     path = write(tmp_path / "x.csv", [100.0 + i / 7 for i in range(500)])
     parsed = candles(path)
     assert len(kept_files()) == 1
+    [kept] = kept_files()
+    os.utime(kept, ns=(1, 1))
     assert parsed_files.kept(path) is not None
+    assert kept.stat().st_mtime_ns > 1  # a read marks it read (the folder's bound drops the oldest)
     again = candles(path)  # a new exchange: nothing held in memory, read from the kept table
     for column in ("timestamp", "open", "high", "low", "close", "volume"):
         a, b = getattr(parsed, column), getattr(again, column)
@@ -130,3 +133,16 @@ def test_a_parquet_file_is_kept_too_and_a_rewritten_one_read_again(tmp_path):
     while path.stat().st_ctime_ns == before:  # (a later tick of the file's change time)
         write_parquet(path, 200.0)
     assert candles(path).close[0] == 200.0
+
+
+def test_the_folder_keeps_within_its_bound_dropping_the_tables_read_least_recently(tmp_path, monkeypatch):
+    paths = [write(tmp_path / f"{name}.csv", [100.0] * 200) for name in ("a", "b", "c")]
+    for path in paths[:2]:
+        candles(path)
+    size = kept_files()[0].stat().st_size
+    a, b = (parsed_files.kept_path(Path(get_settings().state_dir) / "parsed", p) for p in paths[:2])
+    os.utime(b, ns=(1, 1))  # b read long ago, a just now
+    monkeypatch.setattr(parsed_files, "MAX_BYTES", 2 * size + size // 2)  # room for two tables
+    candles(paths[2])  # a third table: the least recently read one goes
+    assert a.exists() and not b.exists() and len(kept_files()) == 2
+    assert candles(paths[1]).close[0] == 100.0  # gone from the folder, read from the file again
