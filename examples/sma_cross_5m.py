@@ -38,8 +38,8 @@ def get_signal(symbol: str, when: datetime) -> dict | None:
     params = get_params()  # a sweep variant's values override the defaults below
     fast, slow = int(params.get("fast", 10)), int(params.get("slow", 30))
     # means of the last `fast` / `slow` closes, now and 5 candles earlier; each series is computed
-    # once per run and every call reads one value (the same as get_candles(symbol, "1m",
-    # slow).close.mean(), without summing the window each call)
+    # once per run and every call reads one value (what get_candles(symbol, "1m", slow).close.mean()
+    # gives, up to rounding in the last digit, without summing the window at every call)
     fast_now, slow_now = get_indicator(symbol, "sma", fast), get_indicator(symbol, "sma", slow)
     fast_then, slow_then = get_indicator(symbol, "sma", fast, ago=5), get_indicator(symbol, "sma", slow, ago=5)
     if math.isnan(slow_then):
