@@ -262,7 +262,10 @@ def _follow(start: Callable[[], Iterable[Any]], symbol: str, walker_name: str, d
     finally:
         unsubscribe()
     data = Walker.get_data(symbol, walker_name)
-    if data.resumed:
+    if data.resumed and data.search_trials:  # a search goes on from its study, not from a sweep id
+        err_console.print(f"search {walker_name}: {data.resumed} trials read back from its study, "
+                          f"{max(data.total_strategies - data.resumed, 0)} run now", highlight=False)
+    elif data.resumed:
         err_console.print(f"resumed sweep {data.run_id}: {data.resumed} results read back, "
                           f"{data.total_strategies - data.resumed} run now", highlight=False)
     rows = [(s.strategy_name, s.stats.model_dump()) for s in data.strategies[:SUMMARY_ROWS]]

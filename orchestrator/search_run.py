@@ -105,6 +105,9 @@ def produce_search(utils: WalkerUtils, inst: Instance, task: RunThread, plan: Se
     walker, spec, symbol = plan.walker, plan.search, plan.symbol
     name = walker.walker_name
     inst.id = plan.run_id
+    # the search's own id has no sweep plan: a resume of it is told to run the walker again
+    r.set(keys.search_run(plan.run_id), json.dumps({"walker_name": name, "symbol": symbol, "study": plan.study}),
+          ex=keys.WALKER_RESULT_TTL_SECONDS)
     done = threading.Event()
     renewer = threading.Thread(target=_renew_claim, args=(name, symbol, done), daemon=True,
                                name=f"btfarm-claim-{name}")

@@ -114,6 +114,17 @@ def walker_run(run_id: str) -> str:
     return f"{PREFIX}walker:{_part(run_id, 'run_id')}:run"
 
 
+def search_run(run_id: str) -> str:
+    """STRING: the outer run of a walker's search, which has no sweep plan (each batch of
+    trials is a sweep of its own), as JSON: walker name, symbol and Optuna study, so a
+    resume of its id can say how a search goes on (its walker run again).
+
+    Writer: the orchestrator's search when it starts. Reader: ``Walker.resume``'s refusal.
+    TTL: ``WALKER_RESULT_TTL_SECONDS``.
+    """
+    return f"{PREFIX}search:{_part(run_id, 'run_id')}:run"
+
+
 def walker_results(run_id: str) -> str:
     """LIST of result blocks of a sweep: each a batch of the variant records collected
     together, as compressed JSON lines (shared/store/result_blocks.py). A million

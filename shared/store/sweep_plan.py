@@ -72,6 +72,14 @@ def read_plan(r: redis.Redis, run_id: str) -> SweepPlan:
     """The stored plan of sweep ``run_id``; NotFoundError when Redis has none."""
     fields = r.hgetall(keys.walker_run(run_id))
     if not fields.get("spec") and not fields.get("variants"):  # "variants": an older btfarm's plan, below
+        search = r.get(keys.search_run(run_id))
+        if search:
+            found = json.loads(search)
+            raise NotFoundError(
+                f"{run_id!r} is the run of a search (walker {found['walker_name']!r} on {found['symbol']}), "
+                f"which has no sweep to resume: run the walker again (btfarm walker MODULE "
+                f"{found['walker_name']} --symbol {found['symbol']}); its Optuna study {found['study']!r} "
+                "keeps every trial that ran, and the search goes on from them")
         settings = get_settings()
         raise NotFoundError(
             f"no sweep {run_id!r} is stored in Redis at {redact_url(settings.state_url or settings.redis_url)} "

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from btfarm.orchestrator import AlreadyRunningError, Walker, listen_walker_start
+from btfarm.orchestrator import AlreadyRunningError, NotFoundError, Walker, listen_walker_start
 from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
 from btfarm.shared.ranking import rank
 from btfarm.shared.registry import get_exchange, get_frame, get_strategy, get_walker
@@ -713,6 +713,15 @@ def test_a_search_runs_its_trials_on_the_farm_and_resumes_its_study(farm_url):
         assert [p.strategies_tested for p in again] == list(range(1, 13)) and more.resumed == 8
         assert list(more.variants)[:8] == list(data.variants)
         assert Walker.get_data(SYMBOL, "farm-search.trials").total_strategies == 4  # only the new ones ran
+        # the search's own id is no sweep: a resume of it says how a search goes on
+        with pytest.raises(NotFoundError, match=r"is the run of a search \(walker 'farm-search' on "
+                                                r"BTCUSDT\).*run the walker again"):
+            Walker.resume(more.run_id)
+        done = cli(farm_url, "walker", "tests.farm_strategies", "farm-search", "--symbol", SYMBOL, "--no-dump",
+                   timeout=90)
+        assert done.returncode == 0, done.stderr
+        assert "search farm-search: 12 trials read back from its study, 0 run now" in done.stderr
+        assert "resumed sweep" not in done.stderr
 
         # another orchestrator holding the walker refuses the search before it asks anything
         state().set(keys.walker_owner("farm-search", SYMBOL), "someone-else", ex=60)
