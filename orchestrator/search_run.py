@@ -126,7 +126,9 @@ def produce_search(utils: WalkerUtils, inst: Instance, task: RunThread, plan: Se
         read_back = ProgressLog(inst.data)  # read back: progress covers them first, as a resume's does
         for entry in entries:
             read_back.append(entry)
-            task.push(read_back.item(len(read_back) - 1).model_copy(update={"total_strategies": spec.n_trials}))
+            # (a study may hold more trials than n_trials asks now, if it was lowered: all are counted)
+            task.push(read_back.item(len(read_back) - 1).model_copy(
+                update={"total_strategies": max(spec.n_trials, len(ran))}))
         while proposer.remaining() and not _stopped(r, inst, symbol, name):
             batch = proposer.ask_batch(plan.batch)
             if not batch:

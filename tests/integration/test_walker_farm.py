@@ -722,6 +722,9 @@ def test_a_search_runs_its_trials_on_the_farm_and_resumes_its_study(farm_url):
         assert done.returncode == 0, done.stderr
         assert "search farm-search: 12 trials read back from its study, 0 run now" in done.stderr
         assert "resumed sweep" not in done.stderr
+        farm_strategies.register()  # n_trials back to 8, with 12 in the study: 12 of 12, never 12 of 8
+        items = list(Walker.run(SYMBOL, "farm-search"))
+        assert [(p.strategies_tested, p.total_strategies) for p in items] == [(k, 12) for k in range(1, 13)]
 
         # another orchestrator holding the walker refuses the search before it asks anything
         state().set(keys.walker_owner("farm-search", SYMBOL), "someone-else", ex=60)
