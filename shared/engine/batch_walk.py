@@ -219,7 +219,7 @@ def note_rejected(core: StrategyCore, intents: Intents, c: int, t: int, entry: f
         return
     where = core._where(t)
     _, problems = check_signal(intents.signal_at(c), entry, core.cfg)
-    core.note_rejection(f"{where}: signal rejected: " + "; ".join(problems), where)
+    core.note_rejection(f"{where}: signal rejected: " + "; ".join(problems))
 
 
 def _excursions(long: bool, entry: float, price: float, pnl: float, best: float, worst: float,

@@ -41,6 +41,9 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
 
+ISO_CHARS = len(_iso(0))  # what _iso writes is this long for any time of years 1000-9999
+
+
 class StrategyCore:
     """Phases idle -> (scheduled ->) active -> idle, for one ``symbol:strategy``."""
 
@@ -74,7 +77,6 @@ class StrategyCore:
         self.settled_ms: int | None = None  # close/cancel time of the last settled signal
         self.rejected = 0  # signals refused (rules, risk) and get_signal calls that raised
         self.rejections: list[str] = []  # the first REJECTION_SAMPLES distinct reasons, with where
-        self._reasons: set[str] = set()
 
     # ---- the step ------------------------------------------------------
 
@@ -149,7 +151,7 @@ class StrategyCore:
         except Exception as exc:  # user code: report, count the tick as idle, go on
             where = self._where(when_ms)
             error = StrategyError(f"{where}: get_signal raised {type(exc).__name__}: {exc}")
-            self.note_rejection(str(error), where)
+            self.note_rejection(str(error))
             self._error(error, when_ms, exc)
             return
         finally:
@@ -168,14 +170,14 @@ class StrategyCore:
         except SignalError as exc:
             where = self._where(when_ms)  # (formatted only for a signal refused: ~3 us a trade)
             error = SignalError(f"{where}: {exc}")
-            self.note_rejection(str(error), where)
+            self.note_rejection(str(error))
             self._error(error, when_ms)
             return
         sig, problems = check_signal(parsed, price, self.cfg)
         if problems:
             where = self._where(when_ms)
             error = SignalError(f"{where}: signal rejected: " + "; ".join(problems))
-            self.note_rejection(str(error), where)
+            self.note_rejection(str(error))
             self._error(error, when_ms, signal=parsed)
             return
         if self.risk is not None and not self._risk_allows(sig, price, when_ms, self._where(when_ms)):
@@ -192,7 +194,7 @@ class StrategyCore:
             except Exception as exc:  # a raising validation is a rejection with its message
                 reason = f"{getattr(check, '__name__', 'validation')}: {exc}"
             if reason is not None:
-                self.note_rejection(f"{where}: rejected by risk \"{self.risk.risk_name}\": {reason}", where)
+                self.note_rejection(f"{where}: rejected by risk \"{self.risk.risk_name}\": {reason}")
                 self.emit("risk", {**payload, "risk_name": self.risk.risk_name, "reason": reason,
                                    "message": f"{where}: rejected by risk \"{self.risk.risk_name}\": {reason}"})
                 return False
@@ -292,22 +294,24 @@ class StrategyCore:
 
     # ---- helpers --------------------------------------------------------
 
-    def note_rejection(self, message: str, where: str) -> None:
-        """Count one refused signal; keep its message if its reason is new (a few only)."""
+    def note_rejection(self, message: str) -> None:
+        """Count one refused signal; keep its message if its reason (the message without its
+        ``_where``) is new, a few only."""
         self.rejected += 1
         if len(self.rejections) < REJECTION_SAMPLES:
-            reason = message.removeprefix(where)
-            if reason not in self._reasons:
-                self._reasons.add(reason)
+            reason = self._reason(message)
+            if all(self._reason(kept) != reason for kept in self.rejections):
                 self.rejections.append(message)
 
+    def _lead(self) -> str:
+        return f'strategy "{self.name}" on {self.symbol} at '
+
     def _where(self, when_ms: int) -> str:
-        return f'strategy "{self.name}" on {self.symbol} at {_iso(when_ms)}'
+        return f"{self._lead()}{_iso(when_ms)}"
 
     def _reason(self, message: str) -> str:
-        """A rejection message without its ``_where`` (what note_rejection keeps once)."""
-        lead = self._where(0)[:-len(_iso(0))]
-        return message[len(lead) + len(_iso(0)):] if message.startswith(lead) else message
+        lead = self._lead()
+        return message[len(lead) + ISO_CHARS:] if message.startswith(lead) else message
 
     def _pnl(self, price: float) -> float:
         return pnl_percentage(self.signal["position"], self.signal["price_open"], price,
@@ -390,4 +394,3 @@ class StrategyCore:
             raise PersistenceError(f"rejected must be a count and rejections a list of messages, got "
                                    f"{rejected!r} and {rejections!r}")
         self.rejected, self.rejections = rejected, rejections[:REJECTION_SAMPLES]
-        self._reasons = {self._reason(m) for m in self.rejections}
