@@ -50,9 +50,7 @@ class RunThread:
             self._items = container
 
     def push(self, item: Any) -> None:
-        with self._cond:
-            self._items.append(item)
-            self._cond.notify_all()
+        self.push_many((item,))
 
     def push_many(self, items: Sequence[Any]) -> None:
         """``push`` each of ``items``, waking the readers once."""

@@ -36,7 +36,7 @@ def render_walker_symbols(data: SymbolsData, reports: Mapping[str, str] | None =
             "trust": fmt.cell(one.search.sentence()) if one.search.trials else "N/A"})
     return _render("walker_symbols.md.j2", walker_name=fmt.inline(data.walker_name),
                    symbols=[fmt.inline(s) for s in data.symbols], metric=metric, marker=BEST_MARKER,
-                   best=fmt.inline(data.best_strategy) if data.best_strategy
-                   else fmt.inline(f"none: {data.refused}") if data.refused else "N/A", rows=rows,
+                   best=fmt.inline(data.best_strategy or (f"none: {data.refused}" if data.refused else "N/A")),
+                   rows=rows,
                    not_compared=[(fmt.cell(n), fmt.cell(w)) for n, w in data.not_compared.items()],
                    per_symbol=per_symbol, marked=data.best_strategy is not None)
