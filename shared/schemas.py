@@ -161,11 +161,22 @@ class Sweep(BaseModel):
                     raise ValueError(
                         f"sweep parameter {key}={item!r} ({type(item).__name__}) cannot be sent to "
                         "workers as JSON: use str, int, float (finite), bool, None, or lists/dicts of them")
-            seen = [json.dumps(v, sort_keys=True) for v in values]
-            if len(set(seen)) != len(seen):
+            if _has_repeat(values):
                 # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
                 raise ValueError(f"sweep parameter {key!r} repeats a value in {values!r}")
         return value
+
+
+def _has_repeat(values: list[Any]) -> bool:
+    """Two values that travel as the same JSON (1 and 1.0 do not, nor 1 and true). Values
+    that are str, int, bool or None are told apart by type and value (a 20,000-value grid
+    in ~2 instead of ~50 ms, paid by every process that imports its module); others by
+    their JSON text."""
+    if all(v is None or type(v) in (str, int, bool) for v in values):
+        seen: set[tuple[type, Any]] = {(type(v), v) for v in values}
+    else:
+        seen = {json.dumps(v, sort_keys=True) for v in values}  # type: ignore[assignment]
+    return len(seen) != len(values)
 
 
 def _json_value(value: Any) -> bool:

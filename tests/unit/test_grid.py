@@ -52,6 +52,19 @@ def test_bad_grids_are_refused_at_registration(grid, message):
                    strategies=[{"strategy_name": "farm-sma", "grid": grid}])
 
 
+@pytest.mark.parametrize("values, repeated", [
+    ([5, 5], True), (["a", "a"], True), ([None, None], True), ([[1], [1]], True), ([2.5, 2.5], True),
+    ([1, True], False), ([1, 1.0], False), ([1, "1"], False), ([0, False], False),
+])
+def test_a_repeated_value_is_one_that_travels_as_the_same_json(values, repeated):
+    # 1 and True, or 1 and 1.0, are equal in Python but reach a worker as different params
+    if repeated:
+        with pytest.raises(SchemaError, match="repeats a value"):
+            sweep("farm-sma", fast=values)
+    else:
+        assert sweep("farm-sma", fast=values).grid["fast"] == values
+
+
 def test_an_unknown_strategy_or_param_is_refused_before_submit():
     with pytest.raises(NotRegisteredError, match="farm-nope"):
         expand(walker(sweep("farm-nope", fast=[1])))
