@@ -244,7 +244,7 @@ def timestamps_of(values: Any) -> np.ndarray:
     if np.issubdtype(arr.dtype, np.datetime64):
         return arr.astype("datetime64[ms]").astype(np.int64)
     if arr.dtype.kind in "iu":
-        return arr.astype(np.int64)
+        return arr.astype(np.int64, copy=False)
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)):
             bad = int(np.flatnonzero(~np.isfinite(arr))[0])
@@ -257,7 +257,7 @@ def timestamps_of(values: Any) -> np.ndarray:
 
 def _check(where: str, ts, o, h, low, c, v) -> None:
     n = len(ts)
-    if n == 0:
+    if n == 0 or _all_good(ts, o, h, low, c, v):
         return
     row = {"open": o, "high": h, "low": low, "close": c, "volume": v}
     prices = np.vstack([o, h, low, c])
@@ -271,6 +271,19 @@ def _check(where: str, ts, o, h, low, c, v) -> None:
         d = np.diff(ts)
         _fail_first(where, np.r_[False, d == 0], ts, row, "duplicated timestamp (same as the row before)")
         _fail_first(where, np.r_[False, d < 0], ts, row, "timestamps are not sorted ascending (earlier than the row before)")
+
+
+def _all_good(ts, o, h, low, c, v) -> bool:
+    """Every row passes every check of ``_check``, tested in one buffer (a year of 1m
+    candles: ~4 instead of ~35 ms, at each worker's start); when not, ``_check`` finds
+    the first bad row of each kind. A NaN fails every comparison; a finite high and a
+    positive low between which open and close lie make all four prices finite and positive."""
+    good = np.isfinite(h)
+    for test in ((np.greater, low, 0), (np.less_equal, low, o), (np.less_equal, low, c),
+                 (np.less_equal, o, h), (np.less_equal, c, h), (np.greater_equal, v, 0)):
+        good &= test[0](test[1], test[2])
+    good &= np.isfinite(v)
+    return bool(good.all()) and bool(np.all(ts[1:] > ts[:-1]))
 
 
 def _fail_first(where: str, mask: np.ndarray, ts: np.ndarray, row: dict[str, np.ndarray], what: str) -> None:
