@@ -133,6 +133,18 @@ def compute_statistics(closed: Sequence[Mapping[str, Any] | BaseModel], rejected
         rejected=rejected)
 
 
+def median(values: np.ndarray) -> float:
+    """``np.median`` of a non-empty array, the same double (the mean of the two middle
+    values of an even count, NaN if any is NaN), without the numpy.ma module np.median
+    imports on its first call (~9 ms of each pool process's start)."""
+    n = len(values)
+    if np.isnan(values).any():
+        return math.nan
+    half = n // 2
+    middle = np.partition(values, (half - 1, half) if n % 2 == 0 else half)
+    return float(middle[half]) if n % 2 else float((middle[half - 1] + middle[half]) / 2)
+
+
 def statistics_from_arrays(pnl: np.ndarray, pending_at: np.ndarray, close_at: np.ndarray,
                            peak_pnl: np.ndarray | None = None, fall_pnl: np.ndarray | None = None,
                            rejected: int = 0) -> BacktestStatistics:
@@ -188,7 +200,7 @@ def statistics_from_arrays(pnl: np.ndarray, pending_at: np.ndarray, close_at: np
             "win_rate": win_count / decided * 100.0 if decided else None,
             "avg_pnl": avg_pnl,
             "total_pnl": total_pnl,
-            "median_pnl": float(np.median(pnl)),
+            "median_pnl": median(pnl),
             "std_dev": std_dev,
             "sharpe_ratio": sharpe,
             "annualized_sharpe_ratio": (

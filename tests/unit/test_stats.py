@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 
 from btfarm.shared.errors import InputError
@@ -10,6 +11,7 @@ from btfarm.shared.stats import (
     LiveStatistics,
     compute_live_statistics,
     compute_statistics,
+    median,
 )
 
 pytestmark = pytest.mark.unit
@@ -222,3 +224,13 @@ def test_live_statistics_of_nothing():
 def test_live_statistics_refuse_an_unknown_action():
     with pytest.raises(InputError, match=r"event 0 has action 'opne'"):
         compute_live_statistics([{"action": "opne"}])
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 11, 1000, 1001])
+def test_the_median_is_numpys_double_for_odd_and_even_counts(n):
+    rng = np.random.default_rng(n)
+    for scale in (1e-3, 1.0, 1e6):
+        values = rng.normal(size=n) * scale
+        values[rng.integers(0, n, n // 3)] = values[0]  # ties
+        assert median(values) == float(np.median(values))
+    assert math.isnan(median(np.array([1.0, math.nan, 2.0])))
