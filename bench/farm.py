@@ -8,7 +8,10 @@ then RUNS timed walker runs, and prints a JSON line like engines.py. Case
 "year1000" and "year10k" (1,000 and 10,000 variants over bench/data/SIMUSDT.parquet)
 are timed once, start-up included: from spawning the workers to the last result, the
 walker starting as soon as they are spawned (it plans and queues while they boot; a
-worker that exits interrupts the run).
+worker that exits interrupts the run); beside it the pool processes' CPU per variant
+(``pool_cpu_ms_per_variant``, their start included) and, for RUNS > 1, the time and
+CPU per variant of RUNS - 1 further sweeps on the same workers (``warm_seconds``,
+``warm_pool_cpu_ms_per_variant``).
 Case "search200" is a TPE search of 200 trials on the 30 days; each run (warm-up
 included) is a new study with a seed of its own.
 Everything started is stopped by PID.
@@ -66,6 +69,20 @@ def children(pid: int) -> list[int]:
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
         return []
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (its children's not counted)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pool_cpu_seconds(procs: list[subprocess.Popen]) -> float:
+    """The CPU of the workers' pool processes, which run the variants."""
+    return sum(cpu_seconds(child) for p in procs for child in children(p.pid))
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -194,10 +211,23 @@ def main() -> None:
             by_name = {s.strategy_name: s.stats.total_signals for s in data.strategies}
             return [by_name[n] for n in sorted(by_name, key=_variant_order(case))]
 
-        seconds = []
+        seconds, extra = [], {}
         if case in YEAR_CASES:
             trades = once()
             seconds.append(time.monotonic() - started)
+            # the pool processes' CPU per variant, their own start included; then, for RUNS > 1,
+            # the same of further sweeps on the started workers (what a variant costs once they run)
+            cpu = pool_cpu_seconds(procs)
+            extra["pool_cpu_ms_per_variant"] = round(cpu / len(trades) * 1000, 3)
+            warm_seconds, warm_cpu = [], []
+            for _ in range(runs - 1):
+                t = time.perf_counter()
+                once()
+                warm_seconds.append(round(time.perf_counter() - t, 3))
+                warm_cpu.append(round((pool_cpu_seconds(procs) - cpu) / len(trades) * 1000, 3))
+                cpu = pool_cpu_seconds(procs)
+            if warm_seconds:
+                extra.update(warm_seconds=warm_seconds, warm_pool_cpu_ms_per_variant=warm_cpu)
         else:
             once()  # warm-up: workers load and cache the candles
             for _ in range(runs):
@@ -208,7 +238,7 @@ def main() -> None:
         print(json.dumps({"engine": engine, "case": case, "setup_seconds": 0.0, "seconds": seconds,
                           "trades": trades, "peak_rss_mb": round(max(worker_rss), 1),
                           "peak_child_rss_mb": round(peak_rss_mb(os.getpid()), 1),
-                          "workers": workers, "candles": _candles(case)}))
+                          "workers": workers, "candles": _candles(case), **extra}))
     finally:
         run_over.set()  # the workers' exits that follow are ours
         for p in procs:
