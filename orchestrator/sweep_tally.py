@@ -183,7 +183,7 @@ class SweepTally:
             rejections={name: (rec["stats"]["rejected_signals"], rec.get("rejections") or [])
                         for name, rec in finished if (rec["stats"] or {}).get("rejected_signals")},
             min_trades=self.min_trades, coverage=self.coverage,
-            variants={v.strategy_name: (v.base, v.params) for v in self.variants})
+            variants={name: (base, params) for name, base, params in self.variants.named_params()})
 
     def _search_figures(self, ranked: list[tuple[str, dict[str, Any]]]):
         """search_figures of the ranked records, computed again only after a new result."""

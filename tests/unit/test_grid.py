@@ -1,5 +1,7 @@
 """orchestrator/grid.py and the Sweep checks: variant names, params, refusals."""
 
+import json
+
 import pytest
 
 from btfarm.orchestrator.grid import expand, variant_name
@@ -35,6 +37,12 @@ def test_a_sweep_of_one_param_keeps_the_others_registered_defaults():
 
 def test_variant_names_write_strings_bare_and_other_values_as_json():
     assert variant_name("s", {"mode": "fast", "on": True, "x": 0.5}) == "s[mode=fast,on=true,x=0.5]"
+
+
+@pytest.mark.parametrize("value", [0, -5, 10**30, 0.1, -0.0, 1e-300, 1e300, 1.0, 123456789.123, True, None,
+                                   [1, 2.5], {"a": [True]}])
+def test_a_value_in_a_variant_name_is_its_json(value):
+    assert variant_name("s", {"v": value}) == f"s[v={json.dumps(value, separators=(',', ':'))}]"
 
 
 @pytest.mark.parametrize("grid, message", [
@@ -106,6 +114,13 @@ def test_a_million_variant_grid_is_its_value_lists_until_a_variant_is_asked_for(
     assert [len(space.span(0))] == [10**6]
     with pytest.raises(IndexError):
         space[10**6]
+
+
+def test_named_params_lists_every_variant_as_indexing_gives_it():
+    space = expand(walker("farm-pullback", sweep("farm-sma", fast=[5, 10, 15], slow=[20, 30]),
+                          sweep("farm-sma", slow=[40])))
+    assert list(space.named_params()) == [(v.strategy_name, v.base, v.params) for v in space]
+    assert len(list(space.named_params())) == 1 + 6 + 1
 
 
 def test_a_strategy_without_declared_params_accepts_any_grid_key():
