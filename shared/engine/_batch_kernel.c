@@ -290,6 +290,20 @@ static int push_row(int64_t **rows, int8_t **sides, Py_ssize_t *count, Py_ssize_
     return 1;
 }
 
+/* room for ``more`` rows past ``count`` */
+static int reserve_rows(int64_t **rows, int8_t **sides, Py_ssize_t count, Py_ssize_t *room, Py_ssize_t more) {
+    if (count + more <= *room) return 1;
+    Py_ssize_t grown = *room ? *room : 1024;
+    while (grown < count + more) grown *= 2;
+    int64_t *r = realloc(*rows, grown * sizeof(int64_t));
+    if (r) *rows = r;
+    int8_t *s8 = r ? realloc(*sides, grown) : NULL;
+    if (s8) *sides = s8;
+    if (!r || !s8) return 0;
+    *room = grown;
+    return 1;
+}
+
 static PyObject *rows_result(int64_t *rows, int8_t *sides, Py_ssize_t count) {
     /* (y# of a NULL pointer would give None, not empty bytes, when nothing crosses) */
     return Py_BuildValue("y#y#", rows ? (const char *)rows : "", count * (Py_ssize_t)sizeof(int64_t),
@@ -334,11 +348,11 @@ done:
     return result;
 }
 
-#define GAP_BLOCK 4096
-#define UNSURE 2.0  /* a gap sign the quick pass could not vouch for */
+#define UNSURE 2  /* a gap sign the quick pass could not vouch for */
+#define NO_SIGN 3  /* a gap that is NaN: no comparison holds, as for NaN in numpy */
 
-/* Wider vector units where the CPU has them (chosen once, at load): the two block loops below
- * are most of a sweep variant's strategy. Each clone computes the same IEEE operations. */
+/* Wider vector units where the CPU has them (chosen once, at load): the sign pass below is
+ * most of a sweep variant's strategy. Each clone computes the same IEEE operations. */
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute)
 #if __has_attribute(target_clones)
 #define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -348,15 +362,16 @@ done:
 #define VECTOR_CLONES
 #endif
 
-/* The sign of the gap between the two means at row k, as indicators.sma computes each mean
- * (sum difference, then division): 1, -1, 0, or NaN (no mean yet at k < first). */
-static double exact_sign(const double *S, Py_ssize_t k, Py_ssize_t fast, Py_ssize_t slow, Py_ssize_t first) {
-    if (k < first) return NAN;
+/* The sign of the gap between the two means at row k >= first, as indicators.sma computes
+ * each mean (sum difference, then division): 1, -1, 0, or NO_SIGN. */
+static int8_t exact_sign(const double *S, Py_ssize_t k, Py_ssize_t fast, Py_ssize_t slow) {
     const double gap = (S[k] - S[k - fast]) / (double)fast - (S[k] - S[k - slow]) / (double)slow;
-    return gap > 0 ? 1.0 : gap < 0 ? -1.0 : gap == 0 ? 0.0 : NAN;
+    return gap > 0 ? 1 : gap < 0 ? -1 : gap == 0 ? 0 : NO_SIGN;
 }
 
-/* out[p]: the sign of row lo + p's gap, or UNSURE (see sma_crossings) */
+#define SIGN_BLOCK 4096  /* rows whose quick signs are computed as doubles (vectors), then packed */
+
+/* out[p] for row lo + p, p < len: the sign of the row's gap as 1.0 / -1.0, or UNSURE */
 VECTOR_CLONES
 static void quick_signs(const double *restrict S, Py_ssize_t lo, Py_ssize_t len, Py_ssize_t fast,
                         Py_ssize_t slow, double *restrict out) {
@@ -365,20 +380,30 @@ static void quick_signs(const double *restrict S, Py_ssize_t lo, Py_ssize_t len,
         const Py_ssize_t k = lo + p;
         const double qa = (S[k] - S[k - fast]) * rf, qb = (S[k] - S[k - slow]) * rs;
         const double d = qa - qb, tol = 1e-12 * (fabs(qa) + fabs(qb)) + 1e-300;
-        out[p] = d > tol ? 1.0 : d < -tol ? -1.0 : UNSURE;
+        out[p] = d > tol ? 1.0 : d < -tol ? -1.0 : (double)UNSURE;
     }
 }
 
-/* side[p]: +1 / -1 where sign went up / down across the row, UNSURE where either sign is, else 0 */
+/* signs[p] = (int8) quick[p]; whether any is UNSURE */
 VECTOR_CLONES
-static void block_sides(const double *restrict before, const double *restrict now, Py_ssize_t len,
-                        double *restrict side) {
+static int pack_signs(const double *restrict quick, Py_ssize_t len, int8_t *restrict signs) {
+    int unsure = 0;
     for (Py_ssize_t p = 0; p < len; p++) {
-        const double b = before[p], a = now[p];
-        side[p] = (b == UNSURE || a == UNSURE) ? UNSURE
-                  : (b <= 0 && a > 0) ? 1.0 : (b >= 0 && a < 0) ? -1.0 : 0.0;
+        signs[p] = (int8_t)quick[p];
+        unsure |= quick[p] == (double)UNSURE;
     }
+    return unsure;
 }
+
+/* SIDE[b][a]: the side of a row whose sign was b shift rows before and is a now (codes + 1:
+ * -1, 0, 1, UNSURE (never left), NO_SIGN): up from <= 0 to > 0, down from >= 0 to < 0 */
+static const int8_t SIDE[5][5] = {
+    /* b = -1 */ {0, 0, 1, 0, 0},
+    /* b =  0 */ {-1, 0, 1, 0, 0},
+    /* b =  1 */ {-1, 0, 0, 0, 0},
+    /* b =  2 */ {0, 0, 0, 0, 0},
+    /* b =  3 */ {0, 0, 0, 0, 0},
+};
 
 /* indicators.sma_crossings: crossings(sma(fast), sma(slow), shift) read from the prefix sums
  * S (n + 1 values, S[k] = x[0] + ... + x[k-1]) instead of two means kept per window: one
@@ -389,10 +414,14 @@ static void block_sides(const double *restrict before, const double *restrict no
  * the reciprocals instead: each quotient is then within 3 ulp of the divided one, so where the
  * two differ by more than 1e-12 of their size the divided quotients differ the same way, and
  * the gap (a difference of two distinct floats) has that sign. Closer than that (or not
- * finite, or near underflow: the 1e-300) the row is UNSURE, and a row next to one is decided
- * from signs computed exactly as indicators.sma computes the means. Rows, and sides, are
- * therefore crossings(sma, sma)'s, float for float. Signs are filled a block at a time, each
- * block led by the last ``shift`` signs of the one before. */
+ * finite, or near underflow: the 1e-300) the row is UNSURE and its sign is computed exactly as
+ * indicators.sma computes the means. Every sign is then the divided means' own, so rows and
+ * sides are crossings(sma, sma)'s, float for float.
+ *
+ * Row k crosses only if its sign differs from row k - shift's, so only if the sign changed at
+ * some row j in (k - shift, k]: the rows looked at are the ``shift`` after each change, not
+ * all n (a crossing marks a run of ``shift`` rows, and testing every row's side was a branch
+ * mispredicted about as often as taken). */
 static PyObject *sma_crossings(PyObject *self, PyObject *args) {
     Py_buffer s;
     Py_ssize_t fast, slow, shift;
@@ -401,43 +430,49 @@ static PyObject *sma_crossings(PyObject *self, PyObject *args) {
     PyObject *result = NULL;
     int64_t *rows = NULL;
     int8_t *sides = NULL;
-    double *sign = NULL;
-    double side[GAP_BLOCK];
+    int8_t *sign = NULL;
+    double quick[SIGN_BLOCK];
     Py_ssize_t count = 0, room = 0;
     if (s.len % 8 || s.len < 8 || fast < 1 || slow < 1 || shift < 1) {
         PyErr_SetString(PyExc_ValueError, "sma_crossings: sums need n + 1 float64, fast, slow and shift >= 1");
         goto done;
     }
     const Py_ssize_t n = s.len / 8 - 1, first = fast > slow ? fast : slow;  /* the first row with both means */
-    sign = malloc((GAP_BLOCK + shift) * sizeof(double));
+    if (first + shift >= n) {  /* no row has a mean both now and ``shift`` rows before */
+        result = rows_result(NULL, NULL, 0);
+        goto done;
+    }
+    sign = malloc(n);
     if (!sign) { PyErr_NoMemory(); goto done; }
     int failed = 0;
     Py_BEGIN_ALLOW_THREADS
     const double *S = s.buf;
-    for (Py_ssize_t p = 0; p < shift; p++) sign[p] = NAN;  /* rows before ``first``: no mean */
-    for (Py_ssize_t lo = first; lo < n && !failed; lo += GAP_BLOCK) {
-        const Py_ssize_t len = n - lo < GAP_BLOCK ? n - lo : GAP_BLOCK;
-        quick_signs(S, lo, len, fast, slow, sign + shift);
-        block_sides(sign, sign + shift, len, side);
-        for (Py_ssize_t p = 0; p < len; p++) {
-            if ((p & 7) == 0 && p + 8 <= len) {  /* eight rows that cross nothing at a glance (+0.0: no bits) */
-                uint64_t words[8], any = 0;
-                memcpy(words, side + p, sizeof(words));
-                for (int w = 0; w < 8; w++) any |= words[w];
-                if (!any) { p += 7; continue; }
-            }
-            if (side[p] == 0) continue;
-            const Py_ssize_t k = lo + p;
-            int up = side[p] > 0 ? 1 : -1;
-            if (side[p] == UNSURE) {
-                const double before = exact_sign(S, k - shift, fast, slow, first),
-                             now = exact_sign(S, k, fast, slow, first);
-                up = (before <= 0 && now > 0) - (before >= 0 && now < 0);
-                if (!up) continue;
-            }
-            if (!push_row(&rows, &sides, &count, &room, k, up)) { failed = 1; break; }
+    for (Py_ssize_t lo = first; lo < n; lo += SIGN_BLOCK) {
+        const Py_ssize_t len = n - lo < SIGN_BLOCK ? n - lo : SIGN_BLOCK;
+        quick_signs(S, lo, len, fast, slow, quick);
+        if (pack_signs(quick, len, sign + lo))  /* rare: those rows decided exactly */
+            for (Py_ssize_t k = lo; k < lo + len; k++)
+                if (sign[k] == UNSURE) sign[k] = exact_sign(S, k, fast, slow);
+    }
+    Py_ssize_t looked = first + shift;  /* rows below this are looked at (or have no sign shift before) */
+    for (Py_ssize_t j = first + 1; j < n && !failed; j++) {
+        if (j + 8 <= n) {  /* eight rows whose signs equal the row before each: no change */
+            uint64_t now8, before8;
+            memcpy(&now8, sign + j, 8);
+            memcpy(&before8, sign + j - 1, 8);
+            if (now8 == before8) { j += 7; continue; }
         }
-        memmove(sign, sign + len, shift * sizeof(double));  /* the next block's lead */
+        if (sign[j] == sign[j - 1]) continue;
+        const Py_ssize_t from = j > looked ? j : looked, to = j + shift < n ? j + shift : n;
+        if (from >= to) continue;
+        if (!reserve_rows(&rows, &sides, count, &room, to - from)) { failed = 1; break; }
+        for (Py_ssize_t k = from; k < to; k++) {
+            const int8_t up = SIDE[sign[k - shift] + 1][sign[k] + 1];
+            rows[count] = k;  /* written always, kept only for a crossing */
+            sides[count] = up;
+            count += up != 0;
+        }
+        looked = to;
     }
     Py_END_ALLOW_THREADS
     if (failed) PyErr_NoMemory();

@@ -196,7 +196,11 @@ def _sparse(raw: Mapping, n: int, where: str) -> Intents:
                               f"({len(rows)},), one per entry of {ROWS!r} (or a scalar)")
         return value
 
-    side = np.sign(np.nan_to_num(column("position"))).astype(np.int8)
+    given_side = np.asarray(raw["position"])
+    if given_side.dtype.kind in "iu" and given_side.shape == rows.shape:  # whole numbers: no NaN to clear
+        side = np.sign(given_side).astype(np.int8, copy=False)  # (~0.25 ms a year variant of float copies)
+    else:
+        side = np.sign(np.nan_to_num(column("position"))).astype(np.int8)
     values = [column(k) for k in ("price_take_profit", "price_stop_loss", "minute_estimated_time", "price_open")]
     taken = side != 0
     if not taken.all():  # a row that takes no position is no intent

@@ -153,7 +153,8 @@ def _walk(n, seed):
 
 
 @pytest.mark.parametrize("n, fast, slow, shift", [
-    (20_000, 3, 30, 5),        # several of the C loop's 4,096-gap blocks
+    (20_000, 3, 30, 5),        # several of the C loop's 4,096-row blocks
+    (200_000, 10, 30, 5),      # crossings every few rows, in runs of shift rows
     (9_000, 40, 7, 1),         # fast longer than slow
     (12_000, 5, 20, 6_000),    # a shift longer than a block
     (12_000, 3, 3_000, 1),     # the first mean late, blocks of 4,096 gaps after it

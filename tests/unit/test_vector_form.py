@@ -144,3 +144,18 @@ def test_bad_sparse_intents_are_a_clear_error(sim, rows, levels, message):
         "rows": rows, "position": 1, "price_take_profit": np.ones(levels), "price_stop_loss": 1.0})
     with pytest.raises(SignalError, match=message):
         BacktestRun(strategy, exchange, frame, "SIMUSDT", candles).run()
+
+
+@pytest.mark.parametrize("position", [np.array([1, 0, -3, 2], dtype=np.int8), np.array([1, 0, -3, 2]),
+                                      np.array([1.0, np.nan, -3.0, 2.0]), np.array([1, 0, 3, 2], dtype=np.uint8)])
+def test_sparse_positions_of_any_number_type_give_the_same_intents(position):
+    from btfarm.shared.engine.intents import _sparse
+
+    rows = np.array([3, 7, 9, 12])
+    intents = _sparse({"rows": rows, "position": position, "price_take_profit": np.arange(4.0) + 10,
+                       "price_stop_loss": 5.0}, 20, "test")
+    expected_side = np.sign(np.nan_to_num(position.astype(float)))
+    taken = expected_side != 0
+    assert intents.side.dtype == np.int8 and intents.side.tolist() == expected_side[taken].tolist()
+    assert intents.rows.tolist() == rows[taken].tolist()
+    assert intents.row_take_profit.tolist() == (np.arange(4.0) + 10)[taken].tolist()
