@@ -455,24 +455,41 @@ static PyObject *sma_crossings(PyObject *self, PyObject *args) {
                 if (sign[k] == UNSURE) sign[k] = exact_sign(S, k, fast, slow);
     }
     Py_ssize_t looked = first + shift;  /* rows below this are looked at (or have no sign shift before) */
-    for (Py_ssize_t j = first + 1; j < n && !failed; j++) {
-        if (j + 8 <= n) {  /* eight rows whose signs equal the row before each: no change */
+    for (Py_ssize_t j0 = first + 1; j0 < n && !failed; j0 += 8) {
+        /* the rows of j0..j0+7 whose sign differs from the row before: the bytes of one xor */
+        uint64_t changed = 0;
+        if (j0 + 8 <= n) {
             uint64_t now8, before8;
-            memcpy(&now8, sign + j, 8);
-            memcpy(&before8, sign + j - 1, 8);
-            if (now8 == before8) { j += 7; continue; }
+            memcpy(&now8, sign + j0, 8);
+            memcpy(&before8, sign + j0 - 1, 8);
+            changed = now8 ^ before8;
+#if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && defined(__GNUC__))
+            changed = changed ? ~(uint64_t)0 : 0;  /* byte order unknown: every row of the eight looked at */
+#endif
+        } else {
+            changed = ~(uint64_t)0;  /* the last few rows: each looked at */
         }
-        if (sign[j] == sign[j - 1]) continue;
-        const Py_ssize_t from = j > looked ? j : looked, to = j + shift < n ? j + shift : n;
-        if (from >= to) continue;
-        if (!reserve_rows(&rows, &sides, count, &room, to - from)) { failed = 1; break; }
-        for (Py_ssize_t k = from; k < to; k++) {
-            const int8_t up = SIDE[sign[k - shift] + 1][sign[k] + 1];
-            rows[count] = k;  /* written always, kept only for a crossing */
-            sides[count] = up;
-            count += up != 0;
+        while (changed) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && defined(__GNUC__)
+            const int byte = __builtin_ctzll(changed) >> 3;  /* byte b of the word is row j0 + b */
+#else
+            int byte = 0;
+            while (!((changed >> (8 * byte)) & 0xFF)) byte++;
+#endif
+            changed &= ~((uint64_t)0xFF << (8 * byte));
+            const Py_ssize_t j = j0 + byte;
+            if (j >= n || sign[j] == sign[j - 1]) continue;
+            const Py_ssize_t from = j > looked ? j : looked, to = j + shift < n ? j + shift : n;
+            if (from >= to) continue;
+            if (!reserve_rows(&rows, &sides, count, &room, to - from)) { failed = 1; break; }
+            for (Py_ssize_t k = from; k < to; k++) {
+                const int8_t up = SIDE[sign[k - shift] + 1][sign[k] + 1];
+                rows[count] = k;  /* written always, kept only for a crossing */
+                sides[count] = up;
+                count += up != 0;
+            }
+            looked = to;
         }
-        looked = to;
     }
     Py_END_ALLOW_THREADS
     if (failed) PyErr_NoMemory();
