@@ -55,6 +55,7 @@ def test_each_row_reads_the_aligned_series_element_and_the_row_after_the_last_ca
     for row in range(N):
         got = at(candles, row, lambda: get_indicator("X", name, length, **kwargs))
         assert same(got, float(series[row])), (name, row, got, series[row])
+        assert type(got) is float  # a plain float, never a numpy scalar
     # live sees every candle closed: row N, which the aligned series (N long) has no element for
     # (a candle after the last: the aligned series of the longer set has row N, made of candles < N)
     later = {c: np.r_[getattr(candles, c), getattr(candles, c)[-1]] for c in ("open", "high", "low", "close", "volume")}
