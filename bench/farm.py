@@ -224,8 +224,8 @@ def main() -> None:
                 t = time.perf_counter()
                 once()
                 warm_seconds.append(round(time.perf_counter() - t, 3))
-                warm_cpu.append(round((pool_cpu_seconds(procs) - cpu) / len(trades) * 1000, 3))
-                cpu = pool_cpu_seconds(procs)
+                cpu, before = pool_cpu_seconds(procs), cpu
+                warm_cpu.append(round((cpu - before) / len(trades) * 1000, 3))
             if warm_seconds:
                 extra.update(warm_seconds=warm_seconds, warm_pool_cpu_ms_per_variant=warm_cpu)
         else:

@@ -48,10 +48,13 @@ class RunContext:
 _current: ContextVar[RunContext | None] = ContextVar("btfarm_run_context", default=None)
 
 
+OUTSIDE_A_RUN = "this helper only works inside get_signal, while btfarm runs the strategy"
+
+
 def _ctx() -> RunContext:
     ctx = _current.get()
     if ctx is None:
-        raise BtfarmError("this helper only works inside get_signal, while btfarm runs the strategy")
+        raise BtfarmError(OUTSIDE_A_RUN)
     return ctx
 
 
@@ -88,7 +91,7 @@ def get_indicator(symbol: str, name: str, length: int | None = None, *, field: s
     """
     ctx = _current.get()  # (_ctx inlined: a strategy calls this several times an ask)
     if ctx is None:
-        raise BtfarmError("this helper only works inside get_signal, while btfarm runs the strategy")
+        raise BtfarmError(OUTSIDE_A_RUN)
     key = (symbol, interval, name, length, field)
     found = ctx.series.get(key)
     if found is None:

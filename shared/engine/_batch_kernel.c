@@ -273,24 +273,7 @@ done:
     return result;
 }
 
-/* Appends row k with side to (rows, sides), growing them; 0 when out of memory. */
-static int push_row(int64_t **rows, int8_t **sides, Py_ssize_t *count, Py_ssize_t *room, Py_ssize_t k, int side) {
-    if (*count == *room) {
-        const Py_ssize_t grown = *room ? *room * 2 : 1024;
-        int64_t *r = realloc(*rows, grown * sizeof(int64_t));
-        if (r) *rows = r;
-        int8_t *s8 = r ? realloc(*sides, grown) : NULL;
-        if (s8) *sides = s8;
-        if (!r || !s8) return 0;
-        *room = grown;
-    }
-    (*rows)[*count] = k;
-    (*sides)[*count] = (int8_t)side;
-    (*count)++;
-    return 1;
-}
-
-/* room for ``more`` rows past ``count`` */
+/* room for ``more`` rows past ``count`` in (rows, sides), grown by doubling; 0 when out of memory */
 static int reserve_rows(int64_t **rows, int8_t **sides, Py_ssize_t count, Py_ssize_t *room, Py_ssize_t more) {
     if (count + more <= *room) return 1;
     Py_ssize_t grown = *room ? *room : 1024;
@@ -301,6 +284,15 @@ static int reserve_rows(int64_t **rows, int8_t **sides, Py_ssize_t count, Py_ssi
     if (s8) *sides = s8;
     if (!r || !s8) return 0;
     *room = grown;
+    return 1;
+}
+
+/* Appends row k with side to (rows, sides), growing them; 0 when out of memory. */
+static int push_row(int64_t **rows, int8_t **sides, Py_ssize_t *count, Py_ssize_t *room, Py_ssize_t k, int side) {
+    if (!reserve_rows(rows, sides, *count, room, 1)) return 0;
+    (*rows)[*count] = k;
+    (*sides)[*count] = (int8_t)side;
+    (*count)++;
     return 1;
 }
 
