@@ -22,10 +22,23 @@ class EngineConfig(BaseModel):
     CC_MIN_TAKEPROFIT_DISTANCE_PERCENT: float = 0.5  # TP at least this far from entry, percent
     CC_MIN_STOPLOSS_DISTANCE_PERCENT: float = 0.5  # SL at least this far from entry, percent
     CC_MAX_STOPLOSS_DISTANCE_PERCENT: float = 20.0  # SL at most this far from entry, percent
-    CC_MAX_SIGNAL_LIFETIME_MINUTES: int = 1440  # longest minute_estimated_time, and its default
+    # longest minute_estimated_time, and its default; math.inf: positions never expire (SEMANTICS 9)
+    CC_MAX_SIGNAL_LIFETIME_MINUTES: int | float = 1440
     CC_SCHEDULE_AWAIT_MINUTES: int = 120  # a scheduled entry not activated by then is cancelled
     CC_WARMUP_MINUTES: int = 1440  # 1m candles loaded before a frame for strategy look-backs
     TICK_TTL: float = 60.001  # seconds between live ticks
+    # Position management (SEMANTICS 9), backtest-kit 19.5.0's names and defaults:
+    # breakeven is available past 2 * (slippage + fee) + this percent from the effective entry
+    CC_BREAKEVEN_THRESHOLD: float = 0.2
+    CC_POSITION_ENTRY_COST: float = 100.0  # dollars of one entry; commit_average_buy's default cost
+    # commit_average_buy without the "below every entry" rule (long; short: above every entry)
+    CC_ENABLE_DCA_EVERYWHERE: bool = False
+    # commit_partial_profit / _loss without the side rule (profit needs the price beyond the
+    # effective entry on the profit side, loss on the loss side): either may close on either side
+    CC_ENABLE_PPPL_EVERYWHERE: bool = False
+    # commit_trailing_stop / _take without the "tighter than the last trail" rule: a later call
+    # may loosen the trailed level (the price and opposite-level checks still hold)
+    CC_ENABLE_TRAILING_EVERYWHERE: bool = False
 
 
 _current = EngineConfig()
