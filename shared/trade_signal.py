@@ -17,7 +17,8 @@ class SignalDto(BaseModel):
     position: Position
     price_take_profit: float
     price_stop_loss: float
-    minute_estimated_time: int | None = None  # None = CC_MAX_SIGNAL_LIFETIME_MINUTES
+    # None = CC_MAX_SIGNAL_LIFETIME_MINUTES; math.inf (no expiry) only when that is math.inf too
+    minute_estimated_time: int | float | None = None
     price_open: float | None = None
     note: str | None = None
     id: str | None = None
@@ -33,7 +34,7 @@ class SignalRow(BaseModel):
     price_open: float  # the entry: current price for a market entry, price_open for a scheduled one
     price_take_profit: float
     price_stop_loss: float
-    minute_estimated_time: int
+    minute_estimated_time: int | float  # an int, or math.inf under CC_MAX_SIGNAL_LIFETIME_MINUTES = math.inf
     note: str | None = None
     symbol: str
     strategy_name: str

@@ -64,7 +64,9 @@ def check_signal(sig: dict[str, Any], current_price: float, cfg: EngineConfig) -
         met = int(met)
     elif isinstance(met, float | np.floating) and float(met).is_integer():
         met = int(met)
-    if isinstance(met, bool) or not isinstance(met, int):
+    elif isinstance(met, float | np.floating) and met == math.inf:
+        met = math.inf  # allowed only when the config's lifetime is too (level_problems says)
+    if isinstance(met, bool) or not (isinstance(met, int) or met == math.inf):
         errors.append(_lifetime_problem(cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES, sig.get("minute_estimated_time")))
     if errors:
         return None, errors
@@ -85,7 +87,7 @@ def check_signal(sig: dict[str, Any], current_price: float, cfg: EngineConfig) -
     }, []
 
 
-def level_problems(long: bool, entry: float, tp: float, sl: float, met: float, max_life: int,
+def level_problems(long: bool, entry: float, tp: float, sl: float, met: float, max_life: int | float,
                    min_tp: float, min_sl: float, max_sl: float, shown_lifetime: Any = None) -> list[str]:
     """The one Python copy of the rule on a signal's numbers (SEMANTICS 2): what is wrong
     with take profit ``tp``, stop loss ``sl`` and lifetime ``met`` (minutes) at ``entry``;
@@ -95,7 +97,9 @@ def level_problems(long: bool, entry: float, tp: float, sl: float, met: float, m
     for label, value in (("price_take_profit", tp), ("price_stop_loss", sl)):
         if not (math.isfinite(value) and value > 0):
             errors.append(f"{label} must be a finite number > 0, got {value!r}")
-    if not (math.isfinite(met) and met.is_integer() and 0 < met <= max_life):
+    # math.inf (no expiry, SEMANTICS 9) only under CC_MAX_SIGNAL_LIFETIME_MINUTES = math.inf
+    endless = met == math.inf and max_life == math.inf
+    if not (endless or (math.isfinite(met) and met.is_integer() and 0 < met <= max_life)):
         errors.append(_lifetime_problem(max_life, met if shown_lifetime is None else shown_lifetime))
     if errors:
         return errors
@@ -114,5 +118,10 @@ def level_problems(long: bool, entry: float, tp: float, sl: float, met: float, m
     return errors
 
 
-def _lifetime_problem(max_life: int, shown: Any) -> str:
-    return f"minute_estimated_time must be a positive integer <= {max_life}, got {shown!r}"
+def _lifetime_problem(max_life: int | float, shown: Any) -> str:
+    if max_life == math.inf:
+        return f"minute_estimated_time must be a positive integer or math.inf, got {shown!r}"
+    problem = f"minute_estimated_time must be a positive integer <= {max_life}, got {shown!r}"
+    if isinstance(shown, float | np.floating) and shown == math.inf:
+        problem += "; no expiry needs set_config(CC_MAX_SIGNAL_LIFETIME_MINUTES=math.inf)"
+    return problem
