@@ -1,10 +1,10 @@
-"""The variant sets the bench runs (../shared/data/README.md)."""
+"""The variant sets the bench runs (examples/data/README.md)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sim-30d-1m.csv"
+DATA = Path(__file__).resolve().parents[1] / "examples" / "data" / "sim-30d-1m.csv"
 SYMBOL = "SIMUSDT"
 CANDLES = 43_200  # 1m candles in the reference file: candle-evals per variant
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-CSV = REPO.parent / "shared" / "data" / "sim-30d-1m.csv"
+CSV = REPO / "examples" / "data" / "sim-30d-1m.csv"
 
 BTFARM = """
 import time

@@ -1,6 +1,6 @@
 """Generate a year of 1-minute candles for the large sweep: ``python bench/make_year.py``.
 
-Same recipe as the reference data (../shared/data/README.md): a seeded random
+Same recipe as the reference data (examples/data/README.md): a seeded random
 walk of 0.08 % per minute, each open the previous close, prices rounded to 4
 decimals. 525,600 candles from 2025-01-01, written to
 bench/data/SIMUSDT.parquet (not committed; bench/data/ is ignored by git).

@@ -1,6 +1,6 @@
 """"sma-cross-5m" written for backtesting.py 0.6.6, the peer the bench compares against.
 
-Same rules as ../shared/data/README.md: evaluated while flat, when the next
+Same rules as examples/data/README.md: evaluated while flat, when the next
 bar opens on a 5-minute boundary, from closes of bars already closed; +-1 %
 take profit / stop loss, closed after 120 minutes. backtesting.py fills at
 the next bar's open (btfarm at the 5-candle VWAP), so counts differ a little.

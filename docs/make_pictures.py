@@ -1,6 +1,6 @@
 """Make the README's picture from the reference data: python docs/make_pictures.py
 
-Backtests the README example ("sma-cross-5m" on ../shared/data/sim-30d-1m.csv)
+Backtests the README example ("sma-cross-5m" on examples/data/sim-30d-1m.csv)
 through the public API, as `btfarm backtest` does, and keeps the equity
 picture its report draws as docs/sma-cross-5m-equity.svg.
 """

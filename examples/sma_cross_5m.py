@@ -25,8 +25,8 @@ from btfarm.orchestrator import (
     get_params,
 )
 
-# The reference data lives beside the repository: ../shared/data/sim-30d-1m.csv
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sim-30d-1m.csv"
+# The reference data ships with the examples: examples/data/sim-30d-1m.csv (examples/data/README.md)
+DATA = Path(__file__).resolve().parent / "data" / "sim-30d-1m.csv"
 
 
 def get_signal(symbol: str, when: datetime) -> dict | None:

@@ -1,4 +1,4 @@
-"""The reference candles (../shared/data/sim-30d-1m.csv) and the bench's grid, for unit tests."""
+"""The reference candles (examples/data/sim-30d-1m.csv) and the bench's grid, for unit tests."""
 
 from __future__ import annotations
 

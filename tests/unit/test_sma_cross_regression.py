@@ -19,7 +19,7 @@ pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "sma_cross_5m_sim_30d.csv"
 EXAMPLE = ROOT / "examples" / "sma_cross_5m.py"
-REFERENCE_TRADES = 345  # backtesting.py 0.6.6 on the same data (../shared/data/README.md)
+REFERENCE_TRADES = 345  # backtesting.py 0.6.6 on the same data (examples/data/README.md)
 FIELDS = ("id", "position", "pending_at", "price_open", "close_timestamp", "close_reason",
           "price_close", "pnl_percentage")
 
