@@ -3,19 +3,26 @@
     pip install -e ".[bench]"          # backtesting.py 0.6.6; vectorbt and raptorbt are optional
     python bench/run.py                # all cases, several runs each (takes minutes)
     python bench/run.py --quick        # one run per peer, for a smoke check
+    python bench/run.py --figures -    # also print the current-figures table of docs/benchmarks.md
+    python bench/run.py --from-json bench/results/bench.json --figures -   # that table of a past run
 
-Cases (../shared/data/README.md): single = (10,30); walker8; grid53; search200 (a
+Cases (examples/data/README.md): single = (10,30); walker8; grid53; search200 (a
 200-trial TPE search, on the farm engines). Each
 (engine, case) runs in its own process (peak RSS is that engine's own), each
 several times; figures are medians with min-max. A candle-eval is one
 1-minute candle of one variant. Results: bench/results/bench.json and .md.
+``--figures PATH`` also writes the run as the "Current figures" table of
+docs/benchmarks.md (one row per engine and case, with the date, the command and
+the machine), ready to paste there; ``-`` prints it.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import importlib.util
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -124,6 +131,67 @@ def markdown(rows: list[dict], notes: list[str]) -> str:
     return "\n".join(out + [""] + [f"- {n}" for n in notes]) + "\n"
 
 
+FIGURE_COLUMNS = ("case", "engine", "median s (min-max)", "M candle-evals/s", "peak RSS MB", "trades (10,30)",
+                  "measured", "command")
+
+
+def machine() -> str:
+    """This machine as docs/benchmarks.md names it: cores and memory."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores, {memory:.0f} GiB"
+
+
+def figures(rows: list[dict], measured: str, command: str, host: str) -> str:
+    """The "Current figures" table of docs/benchmarks.md for one bench run.
+
+    The page's table holds rows of several runs and scripts, each with its date and
+    command, so every row here carries them too; the machine heads the table.
+    """
+    out = [f"Machine: {host}. Medians of the runs, in seconds; a candle-eval is one 1-minute candle of "
+           "one variant.", "", "| " + " | ".join(FIGURE_COLUMNS) + " |",
+           "| " + " | ".join("---" for _ in FIGURE_COLUMNS) + " |"]
+    for r in rows:
+        if "error" in r:
+            continue  # a skipped engine has no figure; bench.md says why
+        cells = (r["case"], r["engine"],
+                 f"{r['median_seconds']:.3g} ({r['min_seconds']:.3g}-{r['max_seconds']:.3g})",
+                 f"{r['candle_evals_per_second'] / 1e6:.1f}",
+                 peak_rss(r),
+                 str(r["trades_10_30"] or ""), measured, f"`{command}`")
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def peak_rss(row: dict) -> str:
+    """A row's peak RSS in words: farm.py reports its workers' peak and its own (the orchestrator's)."""
+    if row["engine"] in FARMS:
+        return f"worker {row['peak_rss_mb']:.0f}, orchestrator {row['peak_child_rss_mb']:.0f}"
+    children = f" + children {row['peak_child_rss_mb']:.0f}" if row["peak_child_rss_mb"] >= 1 else ""
+    return f"{row['peak_rss_mb']:.0f}{children}"
+
+
+def command_line(argv: list[str]) -> str:
+    """How this run was started, without the options that only choose where its output goes."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--figures", "--from-json", "--out"):
+            skip = True
+        elif not arg.startswith(("--figures=", "--from-json=", "--out=")):
+            kept.append(arg)
+    return " ".join(["python bench/run.py", *kept])
+
+
+def write_figures(rows: list[dict], where: str, measured: str, command: str) -> None:
+    table = figures(rows, measured, command, machine())
+    if where == "-":
+        print(table)
+    else:
+        Path(where).write_text(table)
+        print(f"wrote {where}", file=sys.stderr)
+
+
 def farm_rounds(engines: list[str], case: str, runs: int) -> list[dict]:
     """``runs`` timed runs of each farm engine on ``case``, in alternating rounds."""
     per_round = max(1, -(-runs // FARM_ROUNDS))
@@ -145,7 +213,21 @@ def main() -> None:
                         help="comma-separated subset of " + ",".join([*CASES, *SEARCH_CASES, *YEAR_CASES])
                         + " (year10k, ~2 minutes, only when named)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--figures", metavar="PATH",
+                        help="also write the run as docs/benchmarks.md's current-figures table to PATH (- prints it)")
+    parser.add_argument("--from-json", type=Path, metavar="BENCH_JSON",
+                        help="run nothing: make the --figures table from a past run's bench.json")
     args = parser.parse_args()
+    if args.from_json:
+        if not args.figures:
+            parser.error("--from-json only makes the --figures table: add --figures PATH (or -)")
+        rows = json.loads(args.from_json.read_text())
+        first = next((r for r in rows if "measured" in r), {})  # runs before the date was kept: the file's
+        measured = first.get("measured") or datetime.date.fromtimestamp(args.from_json.stat().st_mtime).isoformat()
+        write_figures(rows, args.figures, measured, first.get("command", "python bench/run.py"))
+        return
+    measured = datetime.datetime.now(datetime.UTC).date().isoformat()
+    command = command_line(sys.argv[1:])
     runs, peer_runs = (2, 1) if args.quick else (args.runs, args.peer_runs)
     wanted_cases = set(args.cases.split(","))
     year_data = HERE / "data" / "SIMUSDT.parquet"
@@ -168,9 +250,10 @@ def main() -> None:
                 continue
             print(f"running {engine} on {case} ...", file=sys.stderr, flush=True)
             rows.append(summarise(measure(engine, case, peer_runs if engine in PEERS else runs)))
+    rows = [{**r, "measured": measured, "command": command} for r in rows]
     notes = ratios(rows)
     notes.append("backtesting.py fills at the next bar's open and vectorbt at the close; btfarm at the "
-                 "5-candle VWAP (SEMANTICS.md), so trade counts differ by a few percent.")
+                 "5-candle VWAP (docs/semantics.md), so trade counts differ by a few percent.")
     notes.append("vectorbt's from_signals has no time stop; the bench closes 120 bars after each entry "
                  "signal instead, which also cuts positions opened later, so its trade count runs high. "
                  "Its first call includes numba compilation (setup_seconds in the JSON).")
@@ -183,6 +266,8 @@ def main() -> None:
     table = markdown(rows, notes)
     (args.out / "bench.md").write_text(table)
     print(table)
+    if args.figures:
+        write_figures(rows, args.figures, measured, command)
 
 
 if __name__ == "__main__":
