@@ -85,6 +85,7 @@ from btfarm.shared.registry import (
 )
 from btfarm.shared.schemas import sweep
 from btfarm.shared.search_space import search
+from btfarm.shared.sizing import PositionSize
 
 from .backtest import Backtest, BacktestData
 from .live import Live, LiveData
@@ -120,6 +121,7 @@ __all__ = [
     "Column",
     "Live",
     "LiveData",
+    "PositionSize",
     "add_exchange",
     "add_frame",
     "add_risk",

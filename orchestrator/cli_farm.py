@@ -289,14 +289,14 @@ def _follow(start: Callable[[], Iterable[Any]], symbol: str, walker_name: str, d
         err_console.print(f"[yellow]did not finish ({len(data.unfinished)}):[/]", highlight=False)
         for line in grouped(data.unfinished.values(), data.unfinished.keys()):
             err_console.print(f"  {escape(line)}", highlight=False)
-    if data.interrupted:
+    if data.interrupted and not data.search_spec:  # a search says how it goes on in its note, below
         err_console.print(f"sweep {data.run_id} is incomplete; finish it with: "
                           f"btfarm walker resume {data.run_id}", highlight=False)
     if data.search_note:
         err_console.print(f"[yellow]the search ended early: {escape(data.search_note)}[/]", highlight=False)
     if dump:
         console.print(f"report: {Walker.dump(symbol, walker_name)}")
-    if not data.strategies and data.total_strategies:
+    if not data.strategies and (data.total_strategies or data.interrupted):
         err_console.print(f"[bold red]error:[/] no variant of {escape(walker_name)} could be ranked "
                           f"({len(data.unfinished)} did not finish, {len(data.unranked)} not comparable)",
                           highlight=False)

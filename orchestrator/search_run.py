@@ -1,11 +1,15 @@
 """A walker whose strategy is a ``search``: Optuna proposes a batch of trials, the batch
 runs on the farm as a sweep of its own (walker ``NAME.trials``, a run id per batch),
-each trial is told its metric, until ``n_trials`` ran or the walker is stopped.
+each trial is told its metric, until ``n_trials`` ran or the walker is stopped. A batch
+that ends interrupted (no result within ``BTFARM_SWEEP_IDLE_TIMEOUT``: no worker answered)
+ends the search as interrupted too, naming the command that goes on: asking the same farm
+again would only wait again.
 
-The study is kept in the sweep's Redis (trial_proposer.py) with each trial's result
-record, so running the walker again resumes it: the trials that ran are read back and
-only the rest run. The walker itself is claimed in Redis for the whole search, so two
-orchestrators never run it at once (and never propose trials to one study together).
+The study is kept in the sweep's Redis as JSON journal lines under btfarm's prefix, never a
+pickled snapshot (search_journal.py), with each trial's result record, so running the
+walker again resumes it: the trials that ran are read back and only the rest run. The
+walker itself is claimed in Redis for the whole search, so two orchestrators never run
+it at once (and never propose trials to one study together).
 What ``get_data`` gives is one ranking of every trial that ran, as for a grid.
 """
 
@@ -13,9 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import re
+import shlex
 import threading
 import uuid
-import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +49,7 @@ from .user_script import check_main_guard
 if TYPE_CHECKING:
     from .walker import WalkerUtils
 
+log = logging.getLogger("btfarm.search")
 TRIALS_PER_SLOT = 2  # default batch: two trials per pool process, so no process waits on the sampler
 CLAIM_RENEW_SECONDS = 1.0  # the walker's claim lapses after keys.WALKER_LEASE_SECONDS unrenewed
 
@@ -94,10 +101,8 @@ def new_search(walker: WalkerSchema, symbol: str, chunk_size: int | None, needed
 
 
 def produce_search(utils: WalkerUtils, inst: Instance, task: RunThread, plan: SearchPlan) -> None:
-    import optuna  # with the first search, not with every import of btfarm (~0.2 s)
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalRedisBackend
-
+    # optuna with the first search, not with every import of btfarm (~0.2 s)
+    from .search_journal import open_storage
     from .trial_proposer import ASKS_PER_TRIAL, TrialProposer, open_study
 
     settings = get_settings()
@@ -115,10 +120,8 @@ def produce_search(utils: WalkerUtils, inst: Instance, task: RunThread, plan: Se
     url = embedded_server(settings.state_dir).url if settings.embedded else (settings.state_url or settings.redis_url)
     pool = local_pool.acquire(url, plan.imports, settings) if settings.embedded else None  # one for every batch
     try:
-        with warnings.catch_warnings():  # the Redis journal is "experimental" in Optuna since 3.1
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = JournalStorage(JournalRedisBackend(url))
-        proposer = TrialProposer(open_study(spec, plan.study, storage), spec)
+        # JSON journal lines under btfarm's prefix, never a snapshot (search_journal.py)
+        proposer = TrialProposer(open_study(spec, plan.study, open_storage(r, plan.study)), spec)
         ran = [(t.number, t.params, json.loads(t.user_attrs["record"])) for t in proposer.evaluated()
                if "record" in t.user_attrs]
         inst.data, entries = _tally(plan, ran)
@@ -129,6 +132,7 @@ def produce_search(utils: WalkerUtils, inst: Instance, task: RunThread, plan: Se
             # (a study may hold more trials than n_trials asks now, if it was lowered: all are counted)
             task.push(read_back.item(len(read_back) - 1).model_copy(
                 update={"total_strategies": max(spec.n_trials, len(ran))}))
+        interrupted = ""
         while proposer.remaining() and not _stopped(r, inst, symbol, name):
             batch = proposer.ask_batch(plan.batch)
             if not batch:
@@ -154,7 +158,8 @@ def produce_search(utils: WalkerUtils, inst: Instance, task: RunThread, plan: Se
             for index, (trial, params) in enumerate(batch):
                 record = tally.held.get(index)
                 if record is None or record["status"] == "stopped":
-                    continue  # stopped before it ran: asked again when the search goes on
+                    proposer.drop(trial)  # never ran: asked again when the search goes on
+                    continue
                 ranked = record["status"] == "done" and tally.unranked_reason(record) is None
                 value = metric_value(record["stats"], walker.metric) if ranked else None
                 trial.set_user_attr("record", json.dumps(record, separators=(",", ":")))
@@ -162,6 +167,15 @@ def produce_search(utils: WalkerUtils, inst: Instance, task: RunThread, plan: Se
                 ran.append((trial.number, params, record))
             inst.data = _tally(plan, ran)[0]
             inst.data.resumed = before.resumed
+            if utils._instance(symbol, inner).outcome == "interrupted":
+                # no worker answered (or Redis went away): asking again would ask the same farm,
+                # so the search ends here, as a grid sweep does, saying how it goes on
+                interrupted = _interrupted_note(plan, tally, len(ran))
+                break
+        if interrupted:
+            inst.data.interrupted = inst.data.search_note = interrupted
+            inst.outcome = "interrupted"
+            log.error("search %s on %s: %s", name, symbol, interrupted)
         if proposer.exhausted:
             inst.data.search_note = (f"the sampler offered no new params in {ASKS_PER_TRIAL} asks per trial wanted "
                                      f"(the space has no more points to try): {len(ran)} of {spec.n_trials} "
@@ -172,6 +186,18 @@ def produce_search(utils: WalkerUtils, inst: Instance, task: RunThread, plan: Se
         if pool is not None:
             local_pool.release(pool)
         sweep_plan.release_claim_of(r, name, symbol, plan.run_id)
+
+
+def _interrupted_note(plan: SearchPlan, batch: SweepTally, ran: int) -> str:
+    """Why the search ended with its batch ``batch`` interrupted, and the command that goes on
+    (the batch's own resume would run its trials without telling the study)."""
+    why = re.split(r";?\s*`btfarm walker resume", batch.interrupted or "not every trial came back")[0]
+    first, *more = plan.imports or ("MODULE",)
+    words = ["btfarm", "walker", first, plan.walker.walker_name, "--symbol", plan.symbol,
+             *(word for module in more for word in ("--import", module))]
+    return (f"its batch of trials (sweep {batch.run_id}) ended interrupted: {why}; {ran} of "
+            f"{plan.search.n_trials} trials ran, kept in study {plan.study}: run the walker again to go on: "
+            f"{' '.join(shlex.quote(w) for w in words)}")
 
 
 def _stopped(r, inst: Instance, symbol: str, name: str) -> bool:

@@ -1,6 +1,6 @@
 """Optuna's ask and tell for a search: trials proposed a batch at a time, told their metric.
 
-The study lives in the sweep's Redis (Optuna's journal storage, its Redis backend), named
+The study lives in the sweep's Redis (Optuna's journal storage over search_journal.py), named
 by what makes a search the same (its space, sampler, seed, constraint, the strategy's
 code, the data): running the walker again resumes it, and a changed search or code
 starts a study of its own instead of ranking two versions together.
@@ -102,6 +102,12 @@ class TrialProposer:
                 batch.append((trial, params))
         self.exhausted = not batch and wanted > 0
         return batch
+
+    def drop(self, trial: Trial) -> None:
+        """``trial`` never ran (its batch was stopped or interrupted): told failed, so the
+        study keeps no trial running; its params are new again to the next ask."""
+        trial.set_user_attr("not_run", True)
+        self.study.tell(trial, state=TrialState.FAIL)
 
     def _passes(self, params: dict[str, Any]) -> bool:
         try:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import SchemaError
+from .errors import SchemaError, did_you_mean
 from .intervals import FrameInterval, StrategyInterval
 from .search_space import Search
 from .walk_forward import WalkForward
@@ -258,13 +258,95 @@ class RiskSchema(_Schema):
     _name = field_validator("risk_name")(lambda v: check_name("risk_name", v))
 
 
+SizingMethod = Literal["fixed-percentage", "kelly-criterion", "atr-based"]
+SIZING_CALLBACKS = ("on_calculate",)  # (quantity, params) after the clamps, as backtest-kit's onCalculate
+# what each method reads beside the clamps; a field of another method is refused, not ignored
+SIZING_FIELDS: dict[str, tuple[str, ...]] = {
+    "fixed-percentage": ("risk_percentage",),
+    "kelly-criterion": ("kelly_multiplier",),
+    "atr-based": ("risk_percentage", "atr_multiplier"),
+}
+# backtest-kit's defaults (src/client/ClientSizing.ts: kellyMultiplier = 0.25, atrMultiplier = 2)
+SIZING_DEFAULTS = {"kelly_multiplier": 0.25, "atr_multiplier": 2.0}
+# (low, low included, high) of each number; None: no bound. Percentages are 0-100 as in backtest-kit.
+SIZING_RANGES: dict[str, tuple[float, bool, float | None]] = {
+    "risk_percentage": (0.0, False, 100.0),  # percent of the balance risked per trade
+    "kelly_multiplier": (0.0, True, 1.0),  # fraction of the Kelly bet (0.25: quarter Kelly)
+    "atr_multiplier": (0.0, False, None),  # the stop is atr x this away
+    "min_position_size": (0.0, True, None),  # units of the asset
+    "max_position_percentage": (0.0, False, 100.0),  # percent of the balance, as units at price_open
+    "max_position_size": (0.0, False, None),  # units of the asset
+}
+_SIZING_EXAMPLE = {"risk_percentage": "risk_percentage=1", "kelly_multiplier": "kelly_multiplier=0.25",
+                   "atr_multiplier": "atr_multiplier=2"}
+
+
 class SizingSchema(_Schema):
-    """How much a position costs; informational for PnL percentages."""
+    """How many units of the asset a position holds: backtest-kit's ISizingSchema
+    (src/interfaces/Sizing.interface.ts), snake_case. ``PositionSize``
+    (shared/sizing.py) computes with it; the registration checks each method's
+    required field, refuses another method's, and refuses numbers out of range."""
 
     sizing_name: str
-    method: Literal["fixed", "percent", "kelly"] = "percent"
-    fixed_amount: float | None = None
-    risk_percentage: float | None = None
-    kelly_multiplier: float = 0.25
+    method: SizingMethod
+    risk_percentage: float | None = Field(default=None, strict=True)
+    kelly_multiplier: float | None = Field(default=None, strict=True)
+    atr_multiplier: float | None = Field(default=None, strict=True)
+    min_position_size: float | None = Field(default=None, strict=True)
+    max_position_percentage: float | None = Field(default=None, strict=True)
+    max_position_size: float | None = Field(default=None, strict=True)
+    callbacks: dict[str, Callable[..., Any]] = Field(default_factory=dict)
 
     _name = field_validator("sizing_name")(lambda v: check_name("sizing_name", v))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _method_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("method") not in SIZING_FIELDS:
+            known = " or ".join(f'"{m}"' for m in SIZING_FIELDS)
+            given = data.get("method")
+            # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
+            raise ValueError(f"method is missing: give method={known}" if given is None else
+                             f"method {given!r} is unknown." + did_you_mean(str(given), SIZING_FIELDS)
+                             + f" Give one of {known}")
+        if isinstance(data, dict):
+            for key in SIZING_FIELDS[data["method"]]:
+                if key in SIZING_DEFAULTS and data.get(key) is None:
+                    data = {**data, key: SIZING_DEFAULTS[key]}
+        return data
+
+    @model_validator(mode="after")
+    def _method_fields(self) -> SizingSchema:
+        wanted = SIZING_FIELDS[self.method]
+        for key in ("risk_percentage", "kelly_multiplier", "atr_multiplier"):
+            value = getattr(self, key)
+            if key in wanted and value is None:
+                # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
+                raise ValueError(f'method "{self.method}" needs {key}: give it, e.g. {_SIZING_EXAMPLE[key]}')
+            if key not in wanted and value is not None:
+                users = [m for m, keys in SIZING_FIELDS.items() if key in keys]
+                # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
+                raise ValueError(f'{key}={value!r} is not read by method "{self.method}" (only by '
+                                 f'{" and ".join(users)}): remove it, or change the method')
+        for key, (low, low_included, high) in SIZING_RANGES.items():
+            value = getattr(self, key)
+            if value is None:
+                continue
+            if not (math.isfinite(value) and (value >= low if low_included else value > low)
+                    and (high is None or value <= high)):
+                shown = (f"{'[' if low_included else '('}{low:g}, {high:g}]" if high is not None
+                         else f"{'>=' if low_included else '>'} {low:g}")
+                # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
+                raise ValueError(f"{key}={value!r} is out of range: give a finite number {shown}")
+        if (self.min_position_size is not None and self.max_position_size is not None
+                and self.min_position_size > self.max_position_size):
+            # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
+            raise ValueError(f"min_position_size={self.min_position_size!r} is above max_position_size="
+                             f"{self.max_position_size!r}: the cap is applied last, so the floor would never hold; "
+                             "lower the floor or raise the cap")
+        for key, fn in self.callbacks.items():
+            if key not in SIZING_CALLBACKS or not callable(fn):
+                # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
+                raise ValueError(f"callback {key!r} is unknown or not callable; known: "
+                                 f"{', '.join(SIZING_CALLBACKS)} (a function of quantity, params)")
+        return self

@@ -125,6 +125,18 @@ def search_run(run_id: str) -> str:
     return f"{PREFIX}search:{_part(run_id, 'run_id')}:run"
 
 
+def search_journal(study: str) -> str:
+    """LIST of JSON lines: the Optuna journal of one search's study (its every ask, tell
+    and attribute, oldest first), replayed to resume the search. Never a snapshot: Optuna's
+    own Redis backend would unpickle one, so nothing here is pickled or unpickled.
+
+    Writer: the orchestrator's search (orchestrator/search_journal.py, RPUSH per write).
+    Reader: the same, when the walker runs again (LRANGE; each line parsed as JSON).
+    TTL: ``WALKER_RESULT_TTL_SECONDS``, refreshed by each write (like the sweeps of its batches).
+    """
+    return f"{PREFIX}search-journal:{_part(study, 'study')}"
+
+
 def walker_results(run_id: str) -> str:
     """LIST of result blocks of a sweep: each a batch of the variant records collected
     together, as compressed JSON lines (shared/store/result_blocks.py). A million

@@ -676,6 +676,7 @@ def test_a_walker_on_two_symbols_runs_a_sweep_each_and_ranks_across_them(farm_ur
 def test_a_search_runs_its_trials_on_the_farm_and_resumes_its_study(farm_url):
     import optuna
 
+    from btfarm.orchestrator.search_journal import open_storage
     from btfarm.orchestrator.state_client import state
     from btfarm.shared.registry import add_walker
     from btfarm.shared.search_space import search
@@ -702,8 +703,7 @@ def test_a_search_runs_its_trials_on_the_farm_and_resumes_its_study(farm_url):
 
     # the study is in the farm's Redis, each trial told its metric
     study_name = data.search_spec.rsplit("study ", 1)[1]
-    with pytest.warns(optuna.exceptions.ExperimentalWarning):
-        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalRedisBackend(farm_url))
+    storage = open_storage(state(), study_name)  # JSON journal lines under btfarm's prefix
     told = {t.user_attrs["variant"]: t.value for t in optuna.load_study(study_name=study_name, storage=storage).trials
             if t.user_attrs.get("evaluated")}
     assert told == {s.strategy_name: s.metric_value for s in data.strategies} | {n: None for n in data.unranked}

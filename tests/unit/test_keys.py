@@ -43,6 +43,7 @@ def test_the_known_kinds_are_all_there():
         "chunk_task",
         "schedule_lock",
         "embedded_clients",
+        "search_journal",
     } <= names
 
 
@@ -81,3 +82,11 @@ def test_an_unknown_mode_is_refused_with_a_suggestion():
 def test_an_empty_part_is_refused():
     with pytest.raises(ValueError, match="symbol"):
         keys.instance_status("walker", " ", "sweep")
+
+
+def test_a_search_journal_is_one_key_under_the_prefix_whatever_its_study_holds():
+    # a study name holds ':' (btfarm:WALKER:SYMBOL:HASH): escaped, so the journal stays one key
+    # of its own kind, never a key of Optuna's own layout (``PREFIX:snapshot``)
+    key = keys.search_journal("btfarm:sweep:BTC/USDT:USDT:0123456789ab")
+    assert key == "btfarm:search-journal:btfarm%3Asweep%3ABTC/USDT%3AUSDT%3A0123456789ab"
+    assert keys.search_journal("a:b") != keys.search_journal("a%3Ab")
