@@ -65,8 +65,10 @@ def _conf(settings: Settings, urls: tuple[str, str]) -> dict[str, object]:
         "result_backend": urls[1],
         "task_serializer": "json",
         "result_serializer": "json",
-        "accept_content": ["json"],
+        "accept_content": ["json"],  # tasks, and the control mailbox (ping, inspect)
         "result_accept_content": ["json"],
+        # Celery's default, named: the event receiver (Flower) also accepts whatever this says
+        "event_serializer": "json",
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
