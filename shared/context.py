@@ -1,9 +1,16 @@
-"""What a strategy's ``get_signal`` may read: helpers bound to the current run.
+"""What a strategy's ``get_signal`` and hooks may read and do: helpers bound to the current run.
 
 The helpers read a context variable the engine sets before each call, so a
 strategy written for a backtest runs unchanged live. ``get_candles`` only
 ever returns candles that closed before ``when``: the window is cut at the
 engine's cursor, and the cursor is never past ``when``.
+
+The ``commit_*`` functions manage an open position (SEMANTICS.md 9). They
+work only while the engine runs a position hook (``on_active_ping``,
+``on_partial_profit``, ``on_partial_loss``, ``on_breakeven``, ``on_schedule``
+or a ``listen_*`` listener of those events): the engine then sets ``hook``
+on the context, and each commit is handed to it. Each returns True when
+applied and False when refused; a refusal is never an exception.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ class RunContext:
     others: dict[str, Candles] = field(default_factory=dict)
     load_other: Any = None  # callable(symbol) -> Candles, for other symbols
     series: dict[tuple, tuple[memoryview, int]] = field(default_factory=dict)  # get_indicator's
+    hook: Any = None  # while a position hook runs: what applies commits (engine/position_hook.py)
 
     def candles_for(self, symbol: str) -> tuple[Candles, int]:
         if symbol == self.symbol:
@@ -140,3 +148,76 @@ def activate(ctx: RunContext):
 
 def deactivate(token) -> None:
     _current.reset(token)
+
+
+# ---- commits: managing an open position (SEMANTICS.md 9) ------------------
+
+HOOKS_WHERE = ("on_active_ping, on_partial_profit, on_partial_loss, on_breakeven (on_schedule for a "
+               "scheduled signal), or a listener of listen_active_ping, listen_partial_profit_available, "
+               "listen_partial_loss_available, listen_breakeven_available or listen_strategy_commit")
+
+
+def _hook(name: str):
+    ctx = _current.get()
+    if ctx is None or ctx.hook is None:
+        inside = "get_signal" if ctx is not None else "no running strategy"
+        raise UsageError(f"{name} was called outside a position hook ({inside}); call it inside the strategy "
+                         f"callbacks {HOOKS_WHERE}, while btfarm runs the strategy")
+    return ctx.hook
+
+
+def commit_trailing_stop(symbol: str, percent_shift: float, current_price: float) -> bool:
+    """Move the stop loss: its distance from the effective entry becomes the original SL's
+    distance plus ``percent_shift`` percent points (negative: tighter). Refused (False) when
+    ``percent_shift`` is 0 or outside -100..100, when ``current_price`` is already past the
+    new stop, when it would cross the take profit, or when it is not tighter than a stop
+    already trailed."""
+    return _hook("commit_trailing_stop").commit("trailing_stop", symbol, percent_shift=percent_shift,
+                                                current_price=current_price)
+
+
+def commit_trailing_take(symbol: str, percent_shift: float, current_price: float) -> bool:
+    """Move the take profit, measured from the original TP as ``commit_trailing_stop`` is
+    from the original SL; a later move must bring TP closer to the price."""
+    return _hook("commit_trailing_take").commit("trailing_take", symbol, percent_shift=percent_shift,
+                                                current_price=current_price)
+
+
+def commit_partial_profit(symbol: str, percent: float) -> bool:
+    """Close ``percent`` (0 < percent <= 100) of what remains of the position, at the current
+    price (``get_average_price``: the candles before this one), while it is in profit and
+    short of the take profit."""
+    return _hook("commit_partial_profit").commit("partial_profit", symbol, percent=percent)
+
+
+def commit_partial_loss(symbol: str, percent: float) -> bool:
+    """Close ``percent`` of what remains while the position is at a loss and short of the stop."""
+    return _hook("commit_partial_loss").commit("partial_loss", symbol, percent=percent)
+
+
+def commit_breakeven(symbol: str) -> bool:
+    """Move the stop loss to the effective entry, once the current price has passed the
+    breakeven threshold (2 x (slippage + fee) + CC_BREAKEVEN_THRESHOLD percent)."""
+    return _hook("commit_breakeven").commit("breakeven", symbol)
+
+
+def commit_average_buy(symbol: str, cost: float | None = None) -> bool:
+    """Add an entry of ``cost`` dollars (default CC_POSITION_ENTRY_COST) at the current
+    price, which must be below every entry of a long (above, for a short)."""
+    return _hook("commit_average_buy").commit("average_buy", symbol, cost=cost)
+
+
+def commit_close_pending(symbol: str, id: str | None = None, note: str | None = None) -> bool:  # noqa: A002
+    """Close the open position on the next candle, at its VWAP (close reason "closed",
+    ``close_id`` = ``id``)."""
+    return _hook("commit_close_pending").commit("close_pending", symbol, id=id, note=note)
+
+
+def commit_cancel_scheduled(symbol: str, id: str | None = None, note: str | None = None) -> bool:  # noqa: A002
+    """Cancel the scheduled signal on the next candle (cancel reason "user")."""
+    return _hook("commit_cancel_scheduled").commit("cancel_scheduled", symbol, id=id, note=note)
+
+
+def commit_activate_scheduled(symbol: str, id: str | None = None, note: str | None = None) -> bool:  # noqa: A002
+    """Open the scheduled signal on the next candle, at its ``price_open``."""
+    return _hook("commit_activate_scheduled").commit("activate_scheduled", symbol, id=id, note=note)

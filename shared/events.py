@@ -49,12 +49,20 @@ EMIT_TOPICS = frozenset(
         "error",  # recoverable: a rejected signal, a retried fetch
         "exit",  # fatal: a background run died
         "risk",  # a signal rejected by risk rules
+        # managing an open position (SEMANTICS 9); emitted by the engine inside the candle's hook,
+        # so a listener may commit (btfarm.shared.context.commit_*)
+        "active_ping",  # every candle an open position stays open
+        "partial_profit_available",  # a profit level (10 .. 100 % of the way to TP) first reached
+        "partial_loss_available",  # a loss level (10 .. 100 % of the way to SL) first reached
+        "breakeven_available",  # the breakeven threshold first reached
+        "strategy_commit",  # a commit applied (trailing, partial, breakeven, average buy, close ...)
     }
 )
 LISTEN_TOPICS = EMIT_TOPICS | {t.partition(".")[0] for t in EMIT_TOPICS}
 
 _lock = threading.Lock()
 _listeners: dict[str, tuple[tuple[object, Listener], ...]] = {}
+_listened: frozenset[str] = frozenset()  # the topics with a listener: read without the lock (any_listened)
 
 
 def _check(topic: str, known: frozenset[str]) -> None:
@@ -70,16 +78,20 @@ def subscribe(topic: str, fn: Listener) -> Unsubscribe:
     """
     _check(topic, LISTEN_TOPICS)
     token = object()
+    global _listened
     with _lock:
         _listeners[topic] = (*_listeners.get(topic, ()), (token, fn))
+        _listened = frozenset(_listeners)
 
     def unsubscribe() -> None:
+        global _listened
         with _lock:
             kept = tuple(entry for entry in _listeners.get(topic, ()) if entry[0] is not token)
             if kept:
                 _listeners[topic] = kept
             else:
                 _listeners.pop(topic, None)
+            _listened = frozenset(_listeners)
 
     return unsubscribe
 
@@ -143,14 +155,22 @@ def has_listeners(topic: str) -> bool:
         return bool(_listeners.get(topic)) or bool(_listeners.get(parent))
 
 
+def any_listened(topics: frozenset[str]) -> bool:
+    """True when one of ``topics`` (leaf topics without a parent) has a listener; a lock-free
+    read, for the engine to ask once per trade."""
+    return not _listened.isdisjoint(topics)
+
+
 def clear(topic: str | None = None) -> None:
     """Drop every listener (of one topic, or all): for tests and shutdown."""
+    global _listened
     with _lock:
         if topic is None:
             _listeners.clear()
         else:
             _check(topic, LISTEN_TOPICS)
             _listeners.pop(topic, None)
+        _listened = frozenset(_listeners)
 
 
 def _pair(topic: str, what: str) -> tuple[Callable[..., Unsubscribe], Callable[..., Unsubscribe]]:
@@ -195,3 +215,25 @@ listen_walker_start, listen_walker_start_once = _pair(
 listen_error, listen_error_once = _pair("error", "every recoverable error")
 listen_exit, listen_exit_once = _pair("exit", "every fatal error of a background run")
 listen_risk, listen_risk_once = _pair("risk", "every signal rejected by risk rules")
+listen_active_ping, listen_active_ping_once = _pair(
+    "active_ping", "every candle an open position stays open (a dict: symbol, strategy_name, "
+    "exchange_name, frame_name, signal, current_price, timestamp, backtest); commits may be called in it"
+)
+listen_partial_profit_available, listen_partial_profit_available_once = _pair(
+    "partial_profit_available", "every profit level (10, 20 .. 100 % of the way from the effective "
+    "entry to TP) an open position reaches first (a dict with level, current_price, timestamp, signal)"
+)
+listen_partial_loss_available, listen_partial_loss_available_once = _pair(
+    "partial_loss_available", "every loss level (10, 20 .. 100 % of the way from the effective "
+    "entry to SL) an open position reaches first (a dict with level, current_price, timestamp, signal)"
+)
+listen_breakeven_available, listen_breakeven_available_once = _pair(
+    "breakeven_available", "every open position that first reaches its breakeven threshold"
+)
+listen_strategy_commit, listen_strategy_commit_once = _pair(
+    "strategy_commit", "every commit applied to a position (a dict with action and timestamp)"
+)
+
+# the topics whose listeners make the engine walk an open position candle by candle
+POSITION_TOPICS = frozenset({"active_ping", "partial_profit_available", "partial_loss_available",
+                             "breakeven_available", "strategy_commit"})

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .trade_signal import SignalRow
 
-CloseReason = Literal["take_profit", "stop_loss", "time_expired"]
+CloseReason = Literal["take_profit", "stop_loss", "time_expired", "closed"]  # closed: commit_close_pending
 CancelReason = Literal["timeout", "price_reject", "user"]
 
 
@@ -20,8 +20,10 @@ class PnL(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     pnl_percentage: float  # fees and slippage included
-    price_open: float  # the raw entry
+    price_open: float  # the raw entry (the effective one after average buys, SEMANTICS 9)
     price_close: float  # the raw exit
+    pnl_entries: float | None = None  # dollars invested (every entry's cost)
+    pnl_cost: float | None = None  # dollars won or lost: pnl_percentage / 100 * pnl_entries
 
 
 class _Tick(BaseModel):

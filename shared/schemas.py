@@ -101,7 +101,9 @@ class FrameSchema(_Schema):
         return self
 
 
-STRATEGY_CALLBACKS = ("on_open", "on_close", "on_active", "on_idle", "on_schedule", "on_cancel")
+STRATEGY_CALLBACKS = ("on_open", "on_close", "on_active", "on_idle", "on_schedule", "on_cancel",
+                      # managing an open position (SEMANTICS 9): run on every candle it stays open
+                      "on_active_ping", "on_partial_profit", "on_partial_loss", "on_breakeven")
 
 
 class StrategySchema(_Schema):

@@ -27,6 +27,7 @@ from . import batch_kernel
 from .intents import Intents
 from .lifecycle import StrategyCore
 from .pnl import pnl_percentage
+from .position import open_position
 from .signal_rules import check_signal, level_problems
 from .walk_grid import (
     block_extremes,
@@ -40,7 +41,7 @@ from .walk_grid import (
 
 def eligible(core: StrategyCore, intents: Intents) -> bool:
     """True when this run can take the fast lane without changing what anyone sees."""
-    return (not core.callbacks and core.risk is None and not core.emit_idle
+    return (not core.callbacks and core.risk is None and not core.emit_idle and not core.manages_positions()
             and (intents.row_price_open is None or bool(np.isnan(intents.row_price_open).all())))
 
 
@@ -261,10 +262,13 @@ def _closed_record(core: StrategyCore, when_ms: int, long: bool, entry: float, t
         "pending_at": when_ms,
         "params": core.params or None,
     }
+    cost = getattr(core.cfg, "CC_POSITION_ENTRY_COST", 100.0)
+    open_position(signal, cost)  # (the fields every closed signal carries, SEMANTICS 9)
     return {"action": "closed", "symbol": core.symbol, "strategy_name": core.name,
             "exchange_name": core.exchange_name, "frame_name": core.frame_name,
             "backtest": core.mode == "backtest", "timestamp": close_ms, "signal": signal,
             "current_price": price, "close_reason": REASONS[reason],
             "close_timestamp": close_ms,
-            "pnl": {"pnl_percentage": pnl, "price_open": entry, "price_close": price},
+            "pnl": {"pnl_percentage": pnl, "price_open": entry, "price_close": price, "pnl_entries": cost,
+                    "pnl_cost": pnl / 100 * cost},
             "peak_price": peak[0], "peak_pnl": peak[1], "fall_price": fall[0], "fall_pnl": fall[1]}

@@ -9,6 +9,12 @@ position is carried over ticks. The state between calls is plain JSON
 
 Events leave through ``emit(kind, record)`` as plain dicts shaped like the
 models of ``results.py``; building models is left to whoever listens.
+
+Managing a position (SEMANTICS.md 9): when the strategy has a position hook
+(``on_active_ping`` ...) or someone listens to one (``listen_active_ping``
+...), an open position is walked candle by candle in Python
+(``position_walk``), its hook run on every candle it stays open; otherwise
+the one numpy scan settles it, and nothing of section 9 costs anything.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from .. import events
 from ..candles import Candles
 from ..context import RunContext, activate, deactivate
 from ..engine_config import EngineConfig
@@ -26,7 +33,10 @@ from ..errors import PersistenceError, SignalError, StrategyError
 from ..intervals import MINUTE_MS, interval_ms
 from ..schemas import RiskSchema, StrategySchema
 from .fast_forward import Settled, excursions, scan_position, scan_schedule
-from .pnl import pnl_percentage
+from .pnl import pnl_percentage, position_pnl
+from .position import Position, open_position
+from .position_hook import HOOK_CALLBACKS, PositionHook
+from .position_walk import walk_position
 from .signal_rules import check_signal, parse_signal
 
 IDLE, SCHEDULED, ACTIVE = "idle", "scheduled", "active"
@@ -64,6 +74,7 @@ class StrategyCore:
         self.params = dict(strategy.params) if params is None else dict(params)
         self.throttle_ms = interval_ms(strategy.interval)
         self.callbacks = strategy.callbacks
+        self._hook_callbacks = any(name in self.callbacks for name in HOOK_CALLBACKS)
         self.emit_idle = False  # set when someone listens to idle ticks
         self.stopping = False  # Live.stop: no new signals
         self._context: RunContext | None = None
@@ -77,6 +88,11 @@ class StrategyCore:
         self.settled_ms: int | None = None  # close/cancel time of the last settled signal
         self.rejected = 0  # signals refused (rules, risk) and get_signal calls that raised
         self.rejections: list[str] = []  # the first REJECTION_SAMPLES distinct reasons, with where
+        self.position: Position | None = None  # the managed state of the open signal, when hooks run
+        self.candles: Candles | None = None  # the candles of the run (a hook's context reads them)
+        self._hook: PositionHook | None = None
+        # commits of this run per kind: [applied, refused]
+        self.commit_counts: dict[str, list[int]] = {}
 
     # ---- the step ------------------------------------------------------
 
@@ -107,8 +123,13 @@ class StrategyCore:
             if self.frame_end_ms is not None:
                 expires = min(expires, self.frame_end_ms + 1)
             start = candles.index_at(self.next_ms)
-            hit = scan_schedule(candles, vwap, start, limit, sig["position"] == "long",
+            pending = self.position.pending if self.position is not None else None
+            # a user's cancel or activation committed at candle "at" acts at the next one
+            acts = candles.index_at(pending["at"] + MINUTE_MS) if pending is not None else limit
+            hit = scan_schedule(candles, vwap, start, min(limit, acts), sig["position"] == "long",
                                 sig["price_open"], sig["price_stop_loss"], expires)
+            if hit is None and acts < limit:
+                hit = self._user_schedule_commit(candles, vwap, acts, pending)
             if hit is None:
                 self.next_ms = int(candles.timestamp[limit - 1]) + MINUTE_MS if limit > start else self.next_ms
                 return
@@ -120,6 +141,39 @@ class StrategyCore:
             self._activate(u + MINUTE_MS)
         if self.phase == ACTIVE:
             self._watch(candles, vwap, limit)
+
+    def _user_schedule_commit(self, candles: Candles, vwap, j: int, pending: dict[str, Any]) -> Settled:
+        """Candle ``j`` after a commit_cancel_scheduled / commit_activate_scheduled: the frame's
+        end still cancels first ("timeout"), then the user's action, before the candle's checks."""
+        u = int(candles.timestamp[j])
+        if self.frame_end_ms is not None and u > self.frame_end_ms:
+            return Settled(j, "timeout", float(vwap[j]))
+        if pending["action"] == "cancel":
+            self.signal["close_id"] = pending["id"]
+            return Settled(j, "user", float(vwap[j]))
+        self.position = None  # activated: the position starts with no managed state
+        return Settled(j, "activated", self.signal["price_open"])
+
+    def manages_positions(self) -> bool:
+        """True when an open position runs the hooks of SEMANTICS 9 candle by candle: the
+        strategy has a position callback, someone listens to a position event, or a commit
+        waits for the next candle."""
+        return (self._hook_callbacks or events.any_listened(events.POSITION_TOPICS)
+                or (self.position is not None and self.position.pending is not None))
+
+    def hook_for(self, candles: Candles, vwap) -> PositionHook:
+        """The hook of this core on ``candles`` (made once per candle set), with its context."""
+        ctx = self._context
+        if ctx is None or ctx.candles is not candles:
+            ctx = self._context = RunContext(self.symbol, self.mode, candles, self.params,
+                                             self.cfg.CC_AVG_PRICE_CANDLES_COUNT)
+        if self._hook is None or self._hook.candles is not candles:
+            self._hook = PositionHook(self, candles, vwap)
+        return self._hook
+
+    def count_commit(self, kind: str, applied: bool) -> None:
+        counts = self.commit_counts.setdefault(kind, [0, 0])
+        counts[0 if applied else 1] += 1
 
     def force_settle(self, candles: Candles) -> None:
         """Data ran out (end of history): expire an open position at the last candle."""
@@ -227,14 +281,38 @@ class StrategyCore:
             self.phase = SCHEDULED
             self.next_ms = when_ms
             self._event("scheduled", when_ms, price)
-            self._callback("on_schedule", row, price)
+            if "on_schedule" in self.callbacks:
+                self._schedule_hook(row, price, when_ms)
             return
         self._activate(when_ms)
+
+    def _schedule_hook(self, row: dict[str, Any], price: float, when_ms: int) -> None:
+        """on_schedule, run as a position hook: it may commit_cancel_scheduled or
+        commit_activate_scheduled, acted on at the next candle."""
+        # the candles get_signal just read (event lane, Live), or the run's (vector lane)
+        candles = self._context.candles if self._context is not None else self.candles
+        if candles is None:  # (a core driven without candles: nothing to price a hook at)
+            self._callback("on_schedule", row, price)
+            return
+        self.position = Position(row, self.cfg)
+        hook = self.hook_for(candles, candles.vwap(self.cfg.CC_AVG_PRICE_CANDLES_COUNT))
+        hook.at(candles.index_at(when_ms), when_ms, price)
+        token = activate(self._context)
+        self._context.hook = hook
+        try:
+            self._callback("on_schedule", row, price)
+            hook.flush()
+        finally:
+            self._context.hook = None
+            deactivate(token)
 
     def _activate(self, check_from_ms: int) -> None:
         sig = self.signal
         self.phase = ACTIVE
         self.next_ms = check_from_ms
+        # the managed fields (entries, originals ...) are added when hooks first run or at the close:
+        # a position nobody manages pays for them once
+        self.position = None
         entry = sig["price_open"]
         self.peak = (entry, 0.0)
         self.fall = (entry, self._pnl(entry))
@@ -243,8 +321,21 @@ class StrategyCore:
 
     def _watch(self, candles: Candles, vwap, limit: int) -> None:
         sig = self.signal
+        if self.manages_positions():
+            if self.position is None:
+                if "entries" not in sig:
+                    open_position(sig, self._entry_cost())
+                self.position = Position(sig, self.cfg)
+            start = candles.index_at(self.next_ms)
+            walk_position(self, candles, vwap, limit)
+            if self.phase == ACTIVE and limit > start and ("on_active" in self.callbacks or self.emit_idle):
+                self._event("active", self.next_ms - MINUTE_MS, float(vwap[limit - 1]))
+                self._callback("on_active", sig, float(vwap[limit - 1]))
+            return
         long = sig["position"] == "long"
-        expires = sig["pending_at"] + sig["minute_estimated_time"] * MINUTE_MS
+        lifetime = sig["minute_estimated_time"]
+        # (math.inf, no expiry, is allowed under CC_MAX_SIGNAL_LIFETIME_MINUTES = math.inf)
+        expires = sig["pending_at"] + lifetime * MINUTE_MS if lifetime != math.inf else math.inf
         if self.frame_end_ms is not None:
             expires = min(expires, self.frame_end_ms + 1)
         start = candles.index_at(self.next_ms)
@@ -262,17 +353,30 @@ class StrategyCore:
             return
         self._close(hit, int(candles.timestamp[hit.index]))
 
-    def _close(self, hit: Settled, u: int) -> None:
+    def _close(self, hit: Settled, u: int, excursion: bool = True) -> None:
+        """Close at ``hit``; ``excursion`` False (a user's close): the close point is not
+        merged into the peak and fall."""
         sig = self.signal
-        pnl = self._pnl(hit.price)
+        entries = sig.get("entries")
+        if entries is None:  # nobody managed it: one entry, as opened
+            pnl, invested = self._pnl(hit.price), self._entry_cost()
+        elif len(entries) > 1 or sig["partials"]:
+            pnl, _, invested = position_pnl(sig["position"], entries, sig["partials"], hit.price,
+                                            self.cfg.CC_PERCENT_SLIPPAGE, self.cfg.CC_PERCENT_FEE)
+        else:
+            pnl, invested = self._pnl(hit.price), entries[0]["cost"]
         peak, fall = self.peak, self.fall
-        if pnl < fall[1]:
-            fall = (hit.price, pnl)
-        if pnl > 0 and pnl > peak[1]:
-            peak = (hit.price, pnl)
+        if excursion:
+            if pnl < fall[1]:
+                fall = (hit.price, pnl)
+            if pnl > 0 and pnl > peak[1]:
+                peak = (hit.price, pnl)
         record = self._record("closed", u, hit.price)
+        if entries is None:  # (on the record's copy: a snapshot may still hold the live signal)
+            open_position(record["signal"], invested)
         record.update(close_reason=hit.reason, close_timestamp=u,
-                      pnl={"pnl_percentage": pnl, "price_open": sig["price_open"], "price_close": hit.price},
+                      pnl={"pnl_percentage": pnl, "price_open": sig["price_open"], "price_close": hit.price,
+                           "pnl_entries": invested, "pnl_cost": pnl / 100 * invested},
                       peak_price=peak[0], peak_pnl=peak[1], fall_price=fall[0], fall_pnl=fall[1])
         self._settle(u)
         self.emit("closed", record)
@@ -288,6 +392,7 @@ class StrategyCore:
     def _settle(self, u: int) -> None:
         self.phase = IDLE
         self.signal = None
+        self.position = None
         self.peak = self.fall = None
         self.settled_ms = u
         self.next_ms = u + MINUTE_MS
@@ -302,6 +407,9 @@ class StrategyCore:
             reason = self._reason(message)
             if all(self._reason(kept) != reason for kept in self.rejections):
                 self.rejections.append(message)
+
+    def _entry_cost(self) -> float:
+        return getattr(self.cfg, "CC_POSITION_ENTRY_COST", 100.0)
 
     def _lead(self) -> str:
         return f'strategy "{self.name}" on {self.symbol} at '
@@ -369,6 +477,7 @@ class StrategyCore:
                 "peak": list(self.peak) if self.peak else None,
                 "fall": list(self.fall) if self.fall else None,
                 "last_bucket": self.last_bucket,
+                "position": self.position.snapshot() if self.position is not None else None,
                 # refused signals are no logged event: kept here, so another process's report counts them
                 "rejected": self.rejected, "rejections": list(self.rejections)}
 
@@ -388,6 +497,12 @@ class StrategyCore:
         self.peak = tuple(state["peak"]) if state.get("peak") else None
         self.fall = tuple(state["fall"]) if state.get("fall") else None
         self.last_bucket = state.get("last_bucket")
+        self.position = None
+        if self.signal is not None and (phase == ACTIVE or state.get("position")):
+            if phase == ACTIVE and state.get("position") and "entries" not in self.signal:
+                open_position(self.signal, self._entry_cost())
+            if state.get("position"):
+                self.position = Position.restore(self.signal, self.cfg, state["position"])
         rejected, rejections = state.get("rejected", 0), state.get("rejections", [])  # (absent before)
         if not isinstance(rejected, int) or isinstance(rejected, bool) or rejected < 0 \
                 or not isinstance(rejections, list) or not all(isinstance(r, str) for r in rejections):

@@ -38,7 +38,8 @@ def test_take_profit_is_a_vwap_cross_closed_at_exactly_tp():
     assert (c["close_reason"], c["close_timestamp"], c["current_price"]) == ("take_profit", minute(22), 101.0)
     assert c["signal"]["scheduled_at"] == c["signal"]["pending_at"] == minute(10)
     assert c["pnl"] == {"pnl_percentage": pytest.approx(0.597403, abs=1e-6), "price_open": 100.0,
-                        "price_close": 101.0}
+                        "price_close": 101.0, "pnl_entries": 100.0,  # (CC_POSITION_ENTRY_COST, SEMANTICS 9)
+                        "pnl_cost": pytest.approx(0.597403, abs=1e-6)}
     assert ev["opened"][0]["current_price"] == 100.0
 
 

@@ -1,0 +1,222 @@
+"""The per-candle hook of an open position and the commits made inside it (SEMANTICS.md 9).
+
+``PositionHook.run`` is one candle's hook, in the order SEMANTICS gives:
+the peak/fall update; ``listen_active_ping`` listeners, then the strategy's
+``on_active_ping``; then, on the profit side of the effective entry, the
+breakeven availability (listeners, then ``on_breakeven``) and the profit
+levels (``listen_partial_profit_available`` per new level, then
+``on_partial_profit`` with the raw percent), or on the loss side the loss
+levels. The commits applied meanwhile are emitted on
+``listen_strategy_commit`` last, still inside the hook (a listener may
+commit too).
+
+While it runs, the run context (context.py) has ``hook`` set to it, so the
+``commit_*`` functions reach ``commit`` here; ``when`` is the candle u and
+``get_average_price`` the VWAP of the candles before u, which is the price
+partials, breakeven and average buys are taken at: one candle behind the
+hook's ``current_price``.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import events
+from ..errors import SignalError
+from .position import progress_percent
+
+if TYPE_CHECKING:  # (lifecycle imports this module)
+    from .lifecycle import StrategyCore
+
+HOOK_CALLBACKS = ("on_active_ping", "on_partial_profit", "on_partial_loss", "on_breakeven")
+
+# commit kind -> the phase it acts on
+ACTIVE_COMMITS = ("trailing_stop", "trailing_take", "partial_profit", "partial_loss", "breakeven", "average_buy",
+                  "close_pending")
+SCHEDULED_COMMITS = ("cancel_scheduled", "activate_scheduled")
+
+
+def _real(value: Any) -> float | None:
+    """``value`` as a float when it is a real number (bools are not), else None."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.integer | np.floating):
+        return None
+    return float(value)
+
+
+def _bad_input(kind: str, args: dict[str, Any], cfg) -> str | None:
+    """What is wrong with a commit's arguments (None: nothing)."""
+    if kind in ("trailing_stop", "trailing_take"):
+        shift, price = _real(args["percent_shift"]), _real(args["current_price"])
+        if shift is None or not math.isfinite(shift) or not -100 <= shift <= 100 or shift == 0:
+            return (f"percent_shift must be a number in -100..100 other than 0 (percent points added to the "
+                    f"original distance; negative tightens), got {args['percent_shift']!r}")
+        if price is None or not math.isfinite(price) or price <= 0:
+            return f"current_price must be a finite price > 0 (the hook's current_price), got {args['current_price']!r}"
+    elif kind in ("partial_profit", "partial_loss"):
+        percent = _real(args["percent"])
+        if percent is None or not math.isfinite(percent) or not 0 < percent <= 100:
+            return (f"percent must be a number with 0 < percent <= 100 (the share of what remains to close), "
+                    f"got {args['percent']!r}")
+    elif kind == "average_buy":
+        cost = args["cost"]
+        if cost is not None and ((c := _real(cost)) is None or not math.isfinite(c) or c <= 0):
+            return (f"cost must be a finite number of dollars > 0, or None for CC_POSITION_ENTRY_COST "
+                    f"({getattr(cfg, 'CC_POSITION_ENTRY_COST', 100.0)}), got {cost!r}")
+    elif kind in ("close_pending",) + SCHEDULED_COMMITS:
+        for key in ("id", "note"):
+            if args[key] is not None and not isinstance(args[key], str):
+                return f"{key} must be a string or None, got {args[key]!r}"
+    return None
+
+
+def _shown(kind: str, symbol: Any, args: dict[str, Any]) -> str:
+    inner = ", ".join([repr(symbol)] + [f"{k}={v!r}" for k, v in args.items()])
+    return f"commit_{kind}({inner})"
+
+
+class PositionHook:
+    """One StrategyCore's hook: runs a candle's callbacks and applies the commits made in them."""
+
+    __slots__ = ("core", "candles", "vwap", "i", "u", "price", "queue", "_public")
+
+    def __init__(self, core: StrategyCore, candles, vwap: np.ndarray) -> None:
+        self.core = core
+        self.candles = candles
+        self.vwap = vwap
+        self.i = 0  # the candle the hook runs on (its index), its open time and VWAP
+        self.u = 0
+        self.price = math.nan
+        self.queue: list[dict[str, Any]] = []  # applied commits not yet emitted
+        self._public: dict[str, Any] | None = None
+
+    # ---- what hooks receive ----------------------------------------------
+
+    def signal(self) -> dict[str, Any]:
+        """The signal as hooks see it now (a copy, remade after each applied commit)."""
+        if self._public is None:
+            self._public = dict(self.core.signal)
+        return self._public
+
+    def _payload(self, **extra: Any) -> dict[str, Any]:
+        core = self.core
+        return {"symbol": core.symbol, "strategy_name": core.name, "exchange_name": core.exchange_name,
+                "frame_name": core.frame_name, "backtest": core.mode == "backtest", "timestamp": self.u,
+                "current_price": self.price, "signal": self.signal(), **extra}
+
+    def _callback(self, name: str, *args: Any) -> None:
+        core = self.core
+        core._guarded(name, core.symbol, self.signal(), self.price, *args,
+                      datetime.fromtimestamp(self.u / 1000, tz=UTC), core.mode == "backtest")
+
+    # ---- one candle --------------------------------------------------------
+
+    def at(self, i: int, u: int, price: float) -> None:
+        """Point the hook (and the run context) at candle ``i`` opening at ``u``, VWAP ``price``."""
+        self.i, self.u, self.price = i, u, price
+        self._public = None
+        ctx = self.core._context
+        ctx.when_ms, ctx.cursor = u, i
+
+    def run(self, i: int, u: int, price: float) -> None:
+        """The hook of candle ``i`` (the position stays open after its checks)."""
+        self.at(i, u, price)
+        core = self.core
+        sig, callbacks, pos = core.signal, core.callbacks, core.position
+        long = pos.long
+        entry = sig["price_open"]
+        # peak and fall (SEMANTICS 2, Excursions), against the effective entry
+        if (price > entry and price > core.peak[0]) if long else (price < entry and price < core.peak[0]):
+            gain = core._pnl(price)
+            if gain > 0:
+                core.peak = (price, gain)
+        if (price < entry and price < core.fall[0]) if long else (price > entry and price > core.fall[0]):
+            core.fall = (price, core._pnl(price))
+        if events.has_listeners("active_ping"):
+            events.emit("active_ping", self._payload())
+        if "on_active_ping" in callbacks:
+            self._callback("on_active_ping")
+        entry = sig["price_open"]  # (an average buy in the ping moved it: the rest of the candle sees that)
+        if (price > entry) if long else (price < entry):
+            if pos.breakeven_reached(price):
+                if events.has_listeners("breakeven_available"):
+                    events.emit("breakeven_available", self._payload())
+                if "on_breakeven" in callbacks:
+                    self._callback("on_breakeven")
+            tp = sig["price_take_profit"]
+            percent = progress_percent(abs(price - entry), (tp - entry) if long else (entry - tp))
+            levels = pos.new_levels("profit", percent)
+            if levels and events.has_listeners("partial_profit_available"):
+                for level in levels:
+                    events.emit("partial_profit_available", self._payload(level=level))
+            if "on_partial_profit" in callbacks:
+                self._callback("on_partial_profit", percent)
+        elif (price < entry) if long else (price > entry):
+            sl = sig["price_stop_loss"]
+            percent = progress_percent(abs(entry - price), (entry - sl) if long else (sl - entry))
+            levels = pos.new_levels("loss", percent)
+            if levels and events.has_listeners("partial_loss_available"):
+                for level in levels:
+                    events.emit("partial_loss_available", self._payload(level=level))
+            if "on_partial_loss" in callbacks:
+                self._callback("on_partial_loss", percent)
+        self.flush()
+
+    def flush(self) -> None:
+        """Emit the commits applied so far on ``listen_strategy_commit`` (and those its
+        listeners make)."""
+        while self.queue:
+            record = self.queue.pop(0)
+            if events.has_listeners("strategy_commit"):
+                events.emit("strategy_commit", record)
+
+    # ---- commits -----------------------------------------------------------
+
+    def commit(self, kind: str, symbol: Any, **args: Any) -> bool:
+        """Apply one commit (context.commit_*): True when applied, False when refused. Bad
+        arguments are refused too, with the reason on ``listen_error``."""
+        core = self.core
+        problem = _bad_input(kind, args, core.cfg)
+        if problem is None and symbol != core.symbol:
+            problem = f"this hook runs for {core.symbol!r}, not {symbol!r}"
+        if problem is not None:
+            core.count_commit(kind, False)
+            error = SignalError(f"{core._where(self.u)}: {_shown(kind, symbol, args)} refused: {problem}; "
+                                f"the position is left as it was")
+            core._error(error, self.u, signal=dict(core.signal) if core.signal else None)
+            return False
+        applied, price = self._apply(kind, args)
+        core.count_commit(kind, applied)
+        if applied:
+            self._public = None
+            self.queue.append(self._payload(action=kind, signal_id=core.signal["id"], commit_price=price,
+                                            **{k: v for k, v in args.items() if k != "current_price"}))
+        return applied
+
+    def _apply(self, kind: str, args: dict[str, Any]) -> tuple[bool, float | None]:
+        """(applied, the price the commit was taken at)."""
+        core = self.core
+        pos = core.position
+        if pos is None or (kind in ACTIVE_COMMITS) != (core.phase == "active") or pos.pending is not None:
+            return False, None  # nothing of that kind open, or it is ending at the next candle
+        if kind in ("trailing_stop", "trailing_take"):
+            shift, price = float(args["percent_shift"]), float(args["current_price"])
+            rule = pos.trailing_stop if kind == "trailing_stop" else pos.trailing_take
+            return rule(shift, price), price
+        if kind in ("close_pending", "cancel_scheduled", "activate_scheduled"):
+            action = {"close_pending": "close", "cancel_scheduled": "cancel", "activate_scheduled": "activate"}[kind]
+            return pos.defer(action, args["id"], args["note"], self.u), None
+        if self.i == 0:
+            return False, None  # no candle has closed before this one: no price to take
+        price = float(self.vwap[self.i - 1])  # get_average_price inside the hook: one candle behind
+        if kind == "breakeven":
+            return pos.breakeven(price), price
+        if kind == "average_buy":
+            cost = args["cost"]
+            cost = float(getattr(core.cfg, "CC_POSITION_ENTRY_COST", 100.0) if cost is None else cost)
+            return pos.average_buy(price, cost, self.u), price
+        return pos.partial("profit" if kind == "partial_profit" else "loss", float(args["percent"]), price,
+                           self.u), price
