@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 from typing import Any
+from urllib.parse import quote
 
 from btfarm.shared.coverage import iso
 
@@ -15,6 +16,7 @@ NA = "N/A"  # what a missing, NaN or infinite value shows as
 MS_PER_MINUTE = 60_000  # milliseconds in a minute
 
 _NEWLINES = re.compile(r"\r\n|\r|\n")
+_LINK_TEXT = re.compile(r"([\\\[\]|`])")  # what would end a link's text or a table cell
 
 
 def is_missing(value: Any) -> bool:
@@ -101,14 +103,27 @@ def text(value: Any) -> str:
 
 
 def cell(value: str) -> str:
-    """A markdown table cell: ``|`` escaped, line breaks as ``<br>``."""
-    escaped = value.replace("\\", "\\\\").replace("|", "\\|")
+    """A markdown table cell: ``|`` and backticks escaped (a code span may not swallow a
+    column separator), line breaks as ``<br>``."""
+    escaped = value.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
     return _NEWLINES.sub("<br>", escaped)
 
 
 def inline(value: str) -> str:
     """Text for one markdown line: line breaks become spaces."""
     return _NEWLINES.sub(" ", value).strip()
+
+
+def address(file: str) -> str:
+    """A file btfarm wrote, as a markdown link's relative address: percent-encoded, so a
+    name with spaces, brackets or a colon (``a:b`` would read as a scheme) stays one file."""
+    return quote(file, safe="/")
+
+
+def link_text(value: str) -> str:
+    """Text inside a markdown link's or image's brackets, in a table cell or not: one line,
+    its backslashes, brackets, pipes and backticks escaped."""
+    return _LINK_TEXT.sub(r"\\\1", inline(value))
 
 
 # How each statistic is labelled and written; unknown names fall back to number().

@@ -36,11 +36,11 @@ def render_comparison(walker_name: str, symbol: str, current: Mapping[str, Any],
     file of the rank-change picture, linked below the table."""
     metric = current["metric"]
     lines = [f"# Walker comparison: {fmt.inline(walker_name)} on {fmt.inline(symbol)}", "",
-             f"- This run: {current['stamp']} ({current['report']})"]
+             f"- This run: {fmt.inline(str(current['stamp']))} ({fmt.inline(str(current['report']))})"]
     if previous is None:
         lines += ["- Previous run: none (this is the first run of this walker and symbol)", ""]
         return "\n".join(lines) + "\n"
-    lines += [f"- Previous run: {previous['stamp']} ({previous['report']})",
+    lines += [f"- Previous run: {fmt.inline(str(previous['stamp']))} ({fmt.inline(str(previous['report']))})",
               f"- Metric: {metric}",
               f"- Best: {fmt.inline(str(current['best_strategy']))} "
               f"(previously {fmt.inline(str(previous['best_strategy']))})", "",
@@ -57,7 +57,7 @@ def render_comparison(walker_name: str, symbol: str, current: Mapping[str, Any],
             old_rank, old_value = str(old["rank"]), old["metric_value"]
             delta = None if row["metric_value"] is None or old_value is None \
                 else row["metric_value"] - old_value
-        lines.append(f"| {fmt.cell(row['strategy_name'])} | {row['rank']} | {old_rank} | {change} "
+        lines.append(f"| {fmt.cell(str(row['strategy_name']))} | {row['rank']} | {fmt.cell(old_rank)} | {change} "
                      f"| {_value(row['metric_value'])} | {_value(old_value)} | {_signed(delta)} |")
     current_names = {r["strategy_name"] for r in current["ranking"]}
     gone = [name for name in before if name not in current_names]
@@ -65,5 +65,5 @@ def render_comparison(walker_name: str, symbol: str, current: Mapping[str, Any],
         lines += ["", "Ranked in the previous run but not in this one: "
                   + ", ".join(fmt.inline(n) for n in gone)]
     if picture:
-        lines += ["", f"![Rank changes]({picture})"]
+        lines += ["", f"![Rank changes]({fmt.address(picture)})"]
     return "\n".join(lines) + "\n"

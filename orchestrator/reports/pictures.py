@@ -38,6 +38,7 @@ def _matplotlib() -> ModuleType:
 
     matplotlib.rcParams["svg.hashsalt"] = "btfarm"  # stable element ids: the same data, the same file
     matplotlib.rcParams["svg.fonttype"] = "none"  # text as text: smaller files, selectable labels
+    matplotlib.rcParams["text.parse_math"] = False  # a "$" in a name is text, never mathtext that fails
     return matplotlib
 
 

@@ -45,10 +45,14 @@ StatsArg = BacktestStatistics | Mapping[str, Any] | None
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    """The Jinja2 environment of the report templates (autoescape off, strict)."""
+    """The Jinja2 environment of the report templates (strict). HTML templates
+    (``*.html.j2``) autoescape; markdown ones do not: their cells arrive escaped for
+    markdown from ``_format``, and the HTML twin reads that markdown as untrusted
+    (``html.py``)."""
     return jinja2.Environment(
         loader=jinja2.PackageLoader("btfarm.orchestrator.reports", "templates"),
-        autoescape=False,
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=True,
+                                            default=False),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -80,8 +84,8 @@ def render_backtest(symbol: str, strategy_name: str, exchange_name: str, frame_n
         rejected=fmt.integer(stats_dict.get("rejected_signals")),
         rejections=[fmt.inline(m) for m in rejections],
         coverage=fmt.inline(coverage) if coverage else None,
-        pictures=list(pictures),
-        fingerprint=[(fmt.inline(str(k)), fmt.cell(_fingerprint_value(k, v)))
+        pictures=picture_links(pictures),
+        fingerprint=[(fmt.cell(fmt.inline(str(k))), fmt.cell(_fingerprint_value(k, v)))
                      for k, v in (fingerprint or {}).items()],
     )
 
@@ -120,7 +124,7 @@ def render_live(symbol: str, strategy_name: str, exchange_name: str,
         statistics=_statistics(stats_dict, BacktestStatistics.model_fields),
         rejected=fmt.integer(stats_dict.get("rejected_signals")),
         rejections=[fmt.inline(m) for m in rejections],
-        pictures=list(pictures),
+        pictures=picture_links(pictures),
     )
 
 
@@ -234,7 +238,7 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
                   for name, (why, st) in (unranked or {}).items()],
         min_trades=min_trades,
         coverage=fmt.inline(coverage) if coverage else None,
-        pictures=list(pictures),
+        pictures=picture_links(pictures),
         rejections=[{"strategy_name": fmt.cell(name), "count": count,
                      "messages": [fmt.cell(m) for m in messages]}
                     for name, (count, messages) in (rejections or {}).items()],
@@ -315,12 +319,17 @@ def _fingerprint_section(order: Sequence[str], fingerprints: Mapping[str, Mappin
     for key in keys:
         values = {json.dumps(fingerprints[n].get(key), sort_keys=True) for n in names}
         value = fingerprints[names[0]].get(key) if len(values) == 1 else "varies by strategy"
-        common.append((fmt.inline(key), fmt.cell(_fingerprint_value(key, value) if len(values) == 1
+        common.append((fmt.cell(fmt.inline(key)), fmt.cell(_fingerprint_value(key, value) if len(values) == 1
                                                  else str(value))))
-    rows = [(fmt.inline(n), fmt.cell(str(fingerprints[n].get("source_hash", ""))),
+    rows = [(fmt.cell(fmt.inline(n)), fmt.cell(str(fingerprints[n].get("source_hash", ""))),
              fmt.cell(json.dumps(fingerprints[n].get("params"), sort_keys=True)))
             for n in names]
     return {"fingerprint_common": common, "fingerprint_rows": rows}
+
+
+def picture_links(pictures: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(alt, file) pairs as the text and the address of markdown images."""
+    return [(fmt.link_text(alt), fmt.address(file)) for alt, file in pictures]
 
 
 def _render(template: str, **values: Any) -> str:

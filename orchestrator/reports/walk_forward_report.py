@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from . import _format as fmt
-from .render import _render
+from .render import _render, picture_links
 
 if TYPE_CHECKING:
     from ..walk_forward import WalkForwardData, WalkForwardRun
@@ -40,7 +40,7 @@ def render_walk_forward(data: WalkForwardData, pictures: Sequence[tuple[str, str
     return _render("walk_forward.md.j2", walker_name=fmt.inline(data.walker_name), symbol=fmt.inline(data.symbol),
                    metric=metric, spec=spec, windows=windows, efficiency=efficiency, sentence=sentence,
                    stitched=[(fmt.stat_label(k), fmt.cell(fmt.stat_value(k, stitched[k]))) for k in STITCHED],
-                   pictures=list(pictures))
+                   pictures=picture_links(pictures))
 
 
 def walk_forward_bundle(run: WalkForwardRun, stem: str) -> tuple[str, dict[str, str]]:

@@ -70,3 +70,30 @@ def test_a_table_sorts_by_the_clicked_header(reports, tmp_path):
     shown = re.search(r"<title>sorted:([^<]*)</title>", dom).group(1).split(",")
     numbers = [int(x) for x in shown]
     assert numbers == sorted(numbers) and len(numbers) >= 20 and numbers[0] < numbers[-1]
+
+
+PAYLOADS = ("<script>console.log('pwned-script')</script>", "<img src=x onerror=\"console.log('pwned-img')\">",
+            "<svg onload=\"console.log('pwned-svg')\"></svg>", "[link](javascript:console.log('pwned-link'))")
+
+
+def test_what_users_and_strategies_wrote_runs_nothing_in_a_real_browser(tmp_path):
+    """A symbol, a variant's name, a note and an error text full of markup: shown as text,
+    none of it runs (the probe clicks every link too), and the probe's own line is logged."""
+    from btfarm.orchestrator.reports.html import to_html
+    from btfarm.orchestrator.reports.render import render_backtest
+    from tests.unit.test_report_render import closed
+
+    hostile = " ".join(PAYLOADS)
+    row = closed(0, 0.5, hostile)
+    row["symbol"] = hostile
+    report = render_backtest(hostile, f"v[tag={hostile}]", "ex", "fr", [row], None, rejections=[hostile])
+    probe = """<script>
+    document.querySelectorAll("a").forEach(function (a) { a.click(); });
+    console.log("probe ran");
+    </script></body>"""
+    harness = tmp_path / "hostile.html"
+    harness.write_text(to_html(report, f"backtest: {hostile}", {}).replace("</body>", probe))
+    dom, console = dom_after_scripts(harness)
+    assert any("probe ran" in line for line in console), console  # the console is heard
+    assert not any("pwned" in line for line in console), console
+    assert dom.count("&lt;script&gt;console.log('pwned-script')&lt;/script&gt;") >= 4  # shown as text

@@ -113,3 +113,13 @@ def test_the_search_picture_shows_every_ranked_trial_and_the_best_so_far():
 
     svg = search_picture([0.5, None, 1.5, 1.0], "total_pnl")
     assert svg.lstrip().startswith("<?xml") and "best so far" in svg and "1 not ranked, not shown" in svg
+
+
+def test_names_with_dollars_and_markup_are_drawn_as_text():
+    """A sweep value in a variant's name is any text: "$x^$" was parsed as mathtext and
+    failed the picture (and with it the report); markup is written escaped in the SVG."""
+    from btfarm.orchestrator.reports.pictures import top_equity_picture
+
+    name = "v[tag=$x^$ <script>alert(1)</script>]"
+    svg = top_equity_picture({name: equity_series(golden_closed())}, f"best of {name}")
+    assert "$x^$ &lt;script&gt;alert(1)&lt;/script&gt;]" in svg and "<script" not in svg
