@@ -16,7 +16,7 @@ from btfarm.shared.importing import import_user_module
 from btfarm.shared.store.keys import MODES
 
 from .backtest import Backtest
-from .console import console, err_console, progress_bar, status_table, summary_table
+from .console import console, err_console, printable, progress_bar, status_table, summary_table
 from .state_client import reset_state, state
 
 DEMO_STRATEGIES = ("sma-cross", "pullback")
@@ -29,7 +29,7 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except BtfarmError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {printable(exc)}", highlight=False, soft_wrap=True)
             sys.exit(2)
         finally:
             reset_state()
@@ -44,7 +44,7 @@ def main() -> None:
 def run_backtest(symbol: str, strategy_name: str, exchange_name: str, frame_name: str) -> int:
     """Run one backtest with a progress bar; returns the closed-signal count."""
     with progress_bar() as bar:
-        task = bar.add_task(f"{strategy_name} on {symbol}", total=None)
+        task = bar.add_task(f"{printable(strategy_name)} on {printable(symbol)}", total=None)
 
         def on_progress(payload: dict[str, Any]) -> None:
             if payload["symbol"] == symbol and payload["strategy_name"] == strategy_name:
@@ -78,7 +78,7 @@ def _print_errors_summary() -> Callable[[], None]:
         if seen:
             err_console.print(f"[yellow]{len(seen)} recoverable error(s) during the run; first:[/]")
             for message in seen[:3]:
-                err_console.print(f"  {message}", highlight=False)
+                err_console.print(f"  {printable(message)}", highlight=False)
 
     return finish
 
@@ -99,12 +99,12 @@ def backtest(module: str, symbol: str, strategy_name: str, exchange_name: str, f
     count = run_backtest(symbol, strategy_name, exchange_name, frame_name)
     finish()
     data = Backtest.get_data(symbol, strategy_name)
-    console.print(summary_table(f"{symbol} on {exchange_name} / {frame_name}",
+    console.print(summary_table(f"{printable(symbol)} on {printable(exchange_name)} / {printable(frame_name)}",
                                 [(strategy_name, data.stats.model_dump())]))
     if data.stopped:
         console.print("[yellow]stopped before the end of the frame[/]")
     path = Backtest.dump(symbol, strategy_name, dump_path)
-    console.print(f"{count} closed signals; report: {path}")
+    console.print(f"{count} closed signals; report: {printable(path)}", highlight=False)
 
 
 @main.command()
@@ -122,7 +122,7 @@ def demo() -> None:
     finish()
     console.print(summary_table(f"{DEMO_SYMBOL} on the synthetic market, March 2024", rows))
     for path in paths:
-        console.print(f"report: {path}")
+        console.print(f"report: {printable(path)}", highlight=False)
 
 
 @main.command(name="list")
@@ -130,15 +130,18 @@ def demo() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_command(mode: str | None, as_json: bool) -> None:
     """Show every backtest, live run and walker known to the state store."""
-    from btfarm.shared.store.run_status import list_status
+    from btfarm.shared.store.run_status import read_status
 
-    rows = list_status(state(), mode)
+    rows, unreadable = read_status(state(), mode)
     if as_json:
         import json
 
-        click.echo(json.dumps(rows))
+        click.echo(json.dumps(rows))  # JSON writes control characters as \u escapes
     else:
         console.print(status_table(rows))
+    for key, why in unreadable:  # one bad entry hides itself, never the others
+        err_console.print(f"[yellow]skipped {printable(key)}:[/] {printable(why)}", highlight=False,
+                          soft_wrap=True)
 
 
 @main.command()
@@ -150,7 +153,7 @@ def stop(mode: str, symbol: str, name: str) -> None:
     from btfarm.shared.store.stop_flags import request_stop
 
     request_stop(state(), mode, symbol, name)
-    console.print(f"stop requested for {mode} {symbol}:{name}")
+    console.print(f"stop requested for {mode} {printable(symbol)}:{printable(name)}", highlight=False)
 
 
 

@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.markup import escape
 
 from btfarm.shared.demo import DEMO_SYMBOL
 from btfarm.shared.importing import import_user_module
 
-from .console import console, err_console, progress_bar, summary_table
+from .console import console, err_console, printable, progress_bar, summary_table
 from .reports._format import number as shown
 
 DEMO_WALKER = "demo-sweep"
@@ -64,7 +63,8 @@ def walker(module: str | None, walker_name: str | None, out: Path | None, symbol
         if not walker_name or out is None:
             raise click.UsageError("btfarm walker export RUN_ID OUT.parquet (or OUT.csv)")
         path, rows = Walker.export(walker_name, out)
-        console.print(f"wrote {path}: {rows} variants of sweep {walker_name}", highlight=False, soft_wrap=True)
+        console.print(f"wrote {printable(path)}: {rows} variants of sweep {printable(walker_name)}", highlight=False,
+                      soft_wrap=True)
         return
     if out is not None:
         raise click.UsageError(f"unexpected argument {str(out)!r} (only `btfarm walker export RUN_ID OUT` "
@@ -78,7 +78,7 @@ def walker(module: str | None, walker_name: str | None, out: Path | None, symbol
         try:
             plan = Walker.plan_of(walker_name)
         except LookupError as exc:
-            raise click.UsageError(str(exc)) from None
+            raise click.UsageError(printable(exc, markup=False)) from None
         for spec in dict.fromkeys((*get_settings().imports, *imports)):
             import_user_module(spec)
             register_imports(spec)
@@ -116,13 +116,14 @@ def _follow_symbols(symbols: list[str], walker_name: str, chunk_size: int | None
 
     totals: dict[str, int] = {}
     with progress_bar() as bar:
-        task = bar.add_task(f"{walker_name} on {len(symbols)} symbols", total=None)
+        task = bar.add_task(f"{printable(walker_name)} on {len(symbols)} symbols", total=None)
 
         def on_start(started: dict[str, Any]) -> None:
             if started["symbol"] in symbols and started["walker_name"] == walker_name:
                 totals[started["symbol"]] = started["total_strategies"]
-                bar.console.print(f"{started['symbol']}: sweep {started['run_id']} (if interrupted: "
-                                  f"btfarm walker resume {started['run_id']})", highlight=False)
+                run_id = printable(started["run_id"])
+                bar.console.print(f"{printable(started['symbol'])}: sweep {run_id} (if interrupted: "
+                                  f"btfarm walker resume {run_id})", highlight=False)
                 bar.update(task, total=sum(totals.values()))
 
         unsubscribe = events.listen_walker_start(on_start)
@@ -132,26 +133,26 @@ def _follow_symbols(symbols: list[str], walker_name: str, chunk_size: int | None
         finally:
             unsubscribe()
     data = Walker.get_data(symbols, walker_name)
-    console.print(f"{walker_name} on {', '.join(symbols)}: {len(data.ranking)} variants compared across "
+    console.print(f"{printable(walker_name)} on {printable(', '.join(symbols))}: {len(data.ranking)} variants compared across "
                   f"symbols by the mean {data.metric}, then the worst", highlight=False)
     for row in data.ranking[:SUMMARY_ROWS]:
-        console.print(f"  {row.rank:>3}  {escape(row.strategy_name)}  mean {shown(row.mean_metric, 3)}  "
+        console.print(f"  {row.rank:>3}  {printable(row.strategy_name)}  mean {shown(row.mean_metric, 3)}  "
                       f"worst {shown(row.worst_metric, 3)}  wins {row.wins}", highlight=False)
     for line, warning in symbol_lines(data):
         (err_console if warning else console).print(
-            f"[yellow]{escape(line)}[/]" if warning else escape(line), highlight=False)
+            f"[yellow]{printable(line)}[/]" if warning else printable(line), highlight=False)
     if data.not_compared:
         err_console.print(f"[yellow]not compared across symbols ({len(data.not_compared)}):[/]", highlight=False)
         for name, why in list(data.not_compared.items())[:SUMMARY_ROWS]:
-            err_console.print(f"  {escape(name)}: {escape(why)}", highlight=False)
+            err_console.print(f"  {printable(name)}: {printable(why)}", highlight=False)
     if dump:
-        console.print(f"report: {Walker.dump(symbols, walker_name)}")
+        console.print(f"report: {printable(Walker.dump(symbols, walker_name))}", highlight=False)
     if not data.ranking:
-        err_console.print(f"[bold red]error:[/] no variant of {escape(walker_name)} is comparable on every "
+        err_console.print(f"[bold red]error:[/] no variant of {printable(walker_name)} is comparable on every "
                           "symbol", highlight=False)
         sys.exit(1)
     if data.refused:
-        err_console.print(f"[bold red]refused:[/] {escape(data.refused)}", highlight=False)
+        err_console.print(f"[bold red]refused:[/] {printable(data.refused)}", highlight=False)
         sys.exit(1)
 
 
@@ -177,20 +178,20 @@ def _follow_walk_forward(symbol: str, walker_name: str, chunk_size: int | None, 
     from .walker import Walker
 
     with progress_bar() as bar:
-        task = bar.add_task(f"{walker_name} on {symbol}: training windows", total=None)
+        task = bar.add_task(f"{printable(walker_name)} on {printable(symbol)}: training windows", total=None)
         _drain(Walker.run(symbol, walker_name, chunk_size=chunk_size), symbol, walker_name,
                lambda _, done: bar.update(task, completed=done))
     data = Walker.get_data(symbol, walker_name)
     for w in data.windows:
-        console.print(f"window {w.window}: test {escape(w.test)}: {escape(w.winner or 'no winner: ' + str(w.why_no_winner))}"
+        console.print(f"window {w.window}: test {printable(w.test)}: {printable(w.winner or 'no winner: ' + str(w.why_no_winner))}"
                       f", in sample {shown(w.in_sample, 3)}, out of sample {shown(w.out_of_sample, 3)}", highlight=False)
     console.print(f"walk-forward efficiency (mean out-of-sample / mean in-sample {data.metric}): "
                   f"{shown(data.efficiency, 3)}; stitched out of sample: {data.stitched.total_signals} signals, "
                   f"total PnL {shown(data.stitched.total_pnl, 3)} %", highlight=False)
     if dump:
-        console.print(f"report: {Walker.dump(symbol, walker_name)}")
+        console.print(f"report: {printable(Walker.dump(symbol, walker_name))}", highlight=False)
     if not any(w.winner for w in data.windows):
-        err_console.print(f"[bold red]error:[/] no training window of {escape(walker_name)} had a winner",
+        err_console.print(f"[bold red]error:[/] no training window of {printable(walker_name)} had a winner",
                           highlight=False)
         sys.exit(1)
 
@@ -230,7 +231,8 @@ def _follow(start: Callable[[], Iterable[Any]], symbol: str, walker_name: str, d
         bar, task = shown["bar"], shown["task"]
         run_id = started["run_id"]
         if announce:
-            bar.console.print(f"sweep {run_id} (if interrupted: btfarm walker resume {run_id})", highlight=False)
+            bar.console.print(f"sweep {printable(run_id)} (if interrupted: btfarm walker resume {printable(run_id)})",
+                              highlight=False)
         bar.update(task, total=started["total_strategies"], completed=started["resumed"])
 
     def on_start(started: dict[str, Any]) -> None:
@@ -247,7 +249,7 @@ def _follow(start: Callable[[], Iterable[Any]], symbol: str, walker_name: str, d
     try:
         progress = start()
         with progress_bar() as bar:
-            task = bar.add_task(f"{walker_name} on {symbol}", total=None)
+            task = bar.add_task(f"{printable(walker_name)} on {printable(symbol)}", total=None)
             with lock:
                 shown.update(bar=bar, task=task)
                 for started in early:
@@ -256,53 +258,53 @@ def _follow(start: Callable[[], Iterable[Any]], symbol: str, walker_name: str, d
             def on_item(p, _) -> None:
                 best = f" best: {p.best_strategy}" if p.best_strategy else ""
                 bar.update(task, total=p.total_strategies, completed=p.strategies_tested,
-                           description=escape(f"{walker_name} on {symbol}{best}"))
+                           description=printable(f"{walker_name} on {symbol}{best}"))
 
             _drain(progress, symbol, walker_name, on_item)
     finally:
         unsubscribe()
     data = Walker.get_data(symbol, walker_name)
     if data.resumed and data.search_trials:  # a search goes on from its study, not from a sweep id
-        err_console.print(f"search {walker_name}: {data.resumed} trials read back from its study, "
+        err_console.print(f"search {printable(walker_name)}: {data.resumed} trials read back from its study, "
                           f"{max(data.total_strategies - data.resumed, 0)} run now", highlight=False)
     elif data.resumed:
-        err_console.print(f"resumed sweep {data.run_id}: {data.resumed} results read back, "
+        err_console.print(f"resumed sweep {printable(data.run_id)}: {data.resumed} results read back, "
                           f"{data.total_strategies - data.resumed} run now", highlight=False)
     rows = [(s.strategy_name, s.stats.model_dump()) for s in data.strategies[:SUMMARY_ROWS]]
     console.print(summary_table(
-        f"{walker_name} on {symbol}: {data.strategies_tested}/{data.total_strategies} tested, "
+        f"{printable(walker_name)} on {printable(symbol)}: {data.strategies_tested}/{data.total_strategies} tested, "
         f"{len(data.strategies)} ranked, "
         f"by {data.metric}, {data.seconds:.1f} s", rows))
     if data.search.trials:
-        console.print(escape(data.search.sentence()), highlight=False)
+        console.print(printable(data.search.sentence()), highlight=False)
     if data.unranked:
         err_console.print(f"[yellow]not ranked ({len(data.unranked)}):[/]", highlight=False)
         for line in grouped(why for why, _ in data.unranked.values()):
-            err_console.print(f"  {escape(line)}", highlight=False)
+            err_console.print(f"  {printable(line)}", highlight=False)
     rejected = sum(count for count, _ in data.rejections.values())
     if rejected:
         err_console.print(f"[yellow]{rejected} signals rejected in {len(data.rejections)} variants; "
                           "first reasons:[/]", highlight=False)
         for line in grouped(m for _, messages in data.rejections.values() for m in messages[:1]):
-            err_console.print(f"  {escape(line)}", highlight=False)
+            err_console.print(f"  {printable(line)}", highlight=False)
     if data.unfinished:
         err_console.print(f"[yellow]did not finish ({len(data.unfinished)}):[/]", highlight=False)
         for line in grouped(data.unfinished.values(), data.unfinished.keys()):
-            err_console.print(f"  {escape(line)}", highlight=False)
-    if data.interrupted and not data.search_spec:  # a search says how it goes on in its note, below
-        err_console.print(f"sweep {data.run_id} is incomplete; finish it with: "
-                          f"btfarm walker resume {data.run_id}", highlight=False)
+            err_console.print(f"  {printable(line)}", highlight=False)
+    if data.interrupted:
+        err_console.print(f"sweep {printable(data.run_id)} is incomplete; finish it with: "
+                          f"btfarm walker resume {printable(data.run_id)}", highlight=False)
     if data.search_note:
-        err_console.print(f"[yellow]the search ended early: {escape(data.search_note)}[/]", highlight=False)
+        err_console.print(f"[yellow]the search ended early: {printable(data.search_note)}[/]", highlight=False)
     if dump:
-        console.print(f"report: {Walker.dump(symbol, walker_name)}")
-    if not data.strategies and (data.total_strategies or data.interrupted):
-        err_console.print(f"[bold red]error:[/] no variant of {escape(walker_name)} could be ranked "
+        console.print(f"report: {printable(Walker.dump(symbol, walker_name))}", highlight=False)
+    if not data.strategies and data.total_strategies:
+        err_console.print(f"[bold red]error:[/] no variant of {printable(walker_name)} could be ranked "
                           f"({len(data.unfinished)} did not finish, {len(data.unranked)} not comparable)",
                           highlight=False)
         sys.exit(1)
     if data.refused:
-        err_console.print(f"[bold red]refused:[/] {escape(data.refused)}", highlight=False)
+        err_console.print(f"[bold red]refused:[/] {printable(data.refused)}", highlight=False)
         sys.exit(1)
 
 

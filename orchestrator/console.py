@@ -1,11 +1,15 @@
-"""Rich output shared by the CLI commands: progress bars and summary tables."""
+"""Rich output shared by the CLI commands: progress bars and summary tables, and
+``printable``, through which every name and message not written by btfarm itself
+(read from Redis, raised by a strategy, typed by a user) reaches the terminal."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rich.console import Console, ConsoleOptions, RenderResult
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -19,6 +23,21 @@ from rich.text import Text
 
 console = Console()
 err_console = Console(stderr=True)
+
+# C0 and C1 control characters (ESC starts the terminal's colour, cursor, title and
+# hyperlink sequences), DEL, and the invisible marks that reorder or break a line
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(value: object, *, markup: bool = True) -> str:
+    """``value`` as text for a terminal line: each control character written as its
+    Python escape (ESC as ``\\x1b``, a line break as ``\\n``), so a name or message cannot
+    recolour, move, retitle or clear the terminal, nor forge a line. With ``markup`` (for a
+    string rich parses, as ``console.print`` does) rich's markup is escaped too; without
+    (for a ``Text``, a table cell built from one, or ``markup=False``) it is left as is."""
+    text = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(value))
+    return escape(text) if markup else text
+
 
 SUMMARY_STATS = (  # (field, label) shown in the one-line-per-strategy summary
     ("total_signals", "Signals"),
@@ -52,7 +71,8 @@ class _Summary:
     NUMBERS_WIDTH = 9 * len(SUMMARY_STATS) + 4  # what the statistic columns and borders need
 
     def __init__(self, title: str, rows: list[tuple[str, Mapping[str, Any]]]) -> None:
-        self.title, self.rows = title, rows
+        self.title = title
+        self.rows = [(printable(name, markup=False), stats) for name, stats in rows]
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         longest = max((len(name) for name, _ in self.rows), default=8)
@@ -72,7 +92,8 @@ class _Summary:
 
 
 def summary_table(title: str, rows: Iterable[tuple[str, Mapping[str, Any]]]) -> _Summary:
-    """The summary of strategies (plain names, never markup) for ``console.print``."""
+    """The summary of strategies for ``console.print``: ``title`` is markup (pass names in
+    it through ``printable``); the rows' names are plain text, shown ``printable``."""
     return _Summary(title, list(rows))
 
 
@@ -91,10 +112,11 @@ class _Status:
         if status == "done" and row.get("outcome") not in (None, "", "done"):
             status = str(row["outcome"])  # stopped, interrupted, failed: never shown as done
         status += " (crashed)" if row.get("crashed") else ""
-        return {"mode": str(row.get("mode")), "id": str(row.get("id")), "symbol": str(row.get("symbol")),
-                "name": str(row.get("name")), "status": status,
-                "progress": f"{float(row.get('progress', 0)) * 100:.0f}%", "host": str(row.get("host")),
-                "pid": str(row.get("pid"))}
+        cells = {"mode": row.get("mode"), "id": row.get("id"), "symbol": row.get("symbol"),
+                 "name": row.get("name"), "status": status,
+                 "progress": f"{float(row.get('progress', 0)) * 100:.0f}%", "host": row.get("host"),
+                 "pid": row.get("pid")}
+        return {column: printable(value, markup=False) for column, value in cells.items()}
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         widths = {c: max([len(c), *(len(r[c]) for r in self.rows)]) for c in self.COLUMNS}

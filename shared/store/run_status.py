@@ -13,6 +13,7 @@ their ``updated_at`` tells how fresh they are.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import time
@@ -91,38 +92,78 @@ def list_status(r: redis.Redis, mode: str | None = None) -> list[dict[str, objec
     Each dict has the stored fields with ``progress`` as float, ``pid`` and
     ``updated_at`` as int, plus ``crashed`` (bool): True when the entry said
     "running" but its process on this host is gone; its status then reads
-    "done".
+    "done". An entry that cannot be read is left out (``read_status`` names it).
     """
+    return read_status(r, mode)[0]
+
+
+def read_status(r: redis.Redis, mode: str | None = None,
+                ) -> tuple[list[dict[str, object]], list[tuple[str, str]]]:
+    """``list_status``'s rows, and each entry it could not read as (key, why): a key of
+    another type, a field that should be a number and is not, text that is not UTF-8.
+    One bad entry (written by anyone who can write to the store) hides only itself."""
     if mode is not None:
         keys.check_mode(mode)
     index = keys.instance_index()
-    status_keys = sorted(r.smembers(index))
-    pipe = r.pipeline(transaction=False)
-    for key in status_keys:
-        pipe.hgetall(key)
-    hashes = pipe.execute()
-    gone = [key for key, h in zip(status_keys, hashes, strict=True) if not h]
+    try:
+        status_keys = sorted(r.smembers(index))
+    except (redis.ResponseError, UnicodeDecodeError) as exc:
+        return [], [(index, f"the index of statuses cannot be read ({exc})")]
+    rows: list[dict[str, object]] = []
+    unreadable: list[tuple[str, str]] = []
+    gone: list[str] = []
+    host = socket.gethostname()
+    for key, found in zip(status_keys, _hashes(r, status_keys), strict=True):
+        if isinstance(found, Exception):
+            unreadable.append((key, f"not a readable hash ({found})"))
+        elif not found:
+            gone.append(key)
+        else:
+            try:
+                rows.append(_decode(found, host))
+            except ValueError as exc:
+                unreadable.append((key, str(exc)))
     if gone:
         r.srem(index, *gone)
-    host = socket.gethostname()
-    rows = [_decode(h, host) for h in hashes if h]
     if mode is not None:
         rows = [row for row in rows if row.get("mode") == mode]
     rows.sort(key=lambda row: (str(row.get("mode")), str(row.get("symbol")), str(row.get("name"))))
-    return rows
+    return rows, unreadable
+
+
+def _hashes(r: redis.Redis, status_keys: list[str]) -> list[dict[str, str] | Exception]:
+    """Each key's hash, or what reading it raised: one round trip, unless a reply that is
+    not UTF-8 spoils the batch; then one read per key."""
+    pipe = r.pipeline(transaction=False)
+    for key in status_keys:
+        pipe.hgetall(key)
+    try:
+        return pipe.execute(raise_on_error=False)
+    except UnicodeDecodeError:
+        found: list[dict[str, str] | Exception] = []
+        for key in status_keys:
+            try:
+                found.append(r.hgetall(key))
+            except (redis.ResponseError, UnicodeDecodeError) as exc:
+                found.append(exc)
+        return found
 
 
 def _decode(raw: dict[str, str], this_host: str) -> dict[str, object]:
-    row: dict[str, object] = dict(raw)
-    row["progress"] = float(raw.get("progress", 0.0))
-    row["pid"] = int(raw.get("pid", 0))
-    row["updated_at"] = int(raw.get("updated_at", 0))
+    """A stored status as a row; ValueError naming a field whose number is not one."""
+    numbers: dict[str, float] = {}
+    for field, convert in (("progress", float), ("pid", int), ("updated_at", int)):
+        try:
+            numbers[field] = convert(raw.get(field, 0))
+        except ValueError:
+            raise ValueError(f"{field}={raw[field]!r} is not a number") from None
+    if not math.isfinite(numbers["progress"]):
+        raise ValueError(f"progress={raw['progress']!r} is not a finite number")
     crashed = (
-        row.get("status") == "running"
-        and row.get("host") == this_host
-        and not process_alive(row["pid"])
+        raw.get("status") == "running" and raw.get("host") == this_host
+        and not process_alive(int(numbers["pid"]))
     )
-    row["crashed"] = crashed
+    row: dict[str, object] = {**raw, **numbers, "crashed": crashed}
     if crashed:
         row["status"] = "done"
     return row

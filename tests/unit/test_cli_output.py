@@ -89,3 +89,36 @@ def test_btfarm_walker_prints_the_run_id_even_when_the_sweep_starts_at_once(monk
     result = CliRunner().invoke(walker, [])
     assert isinstance(result.exception, Ranked), result.output
     assert "sweep r-0123 (if interrupted: btfarm walker resume r-0123)" in result.output
+
+
+HOSTILE = "evil\x1b]0;pwned\x07\x1b[2J\x1b[31m[bold]red[/]\r\nforged line\u202egnp.exe\x9b"
+
+
+def test_printable_writes_control_characters_as_escapes_and_escapes_rich_markup():
+    from btfarm.orchestrator.console import printable
+
+    plain = printable(HOSTILE, markup=False)
+    assert plain == r"evil\x1b]0;pwned\x07\x1b[2J\x1b[31m[bold]red[/]\r\nforged line\u202egnp.exe\x9b"
+    out = io.StringIO()
+    Console(file=out, width=200, color_system=None).print(printable(HOSTILE), highlight=False)
+    assert out.getvalue() == plain + "\n"  # markup shown as typed, nothing interpreted
+
+
+@pytest.mark.parametrize("width", [200, 40])  # a table, then one line per instance
+def test_the_instance_list_and_the_summary_print_no_control_character(width):
+    row = {"mode": "walker", "id": HOSTILE, "symbol": HOSTILE, "name": HOSTILE, "status": "running",
+           "progress": 0.5, "host": HOSTILE, "pid": 1}
+    for table in (status_table([row]), summary_table("sweep", [(HOSTILE, {"total_signals": 1})])):
+        text = rendered(table, width)
+        assert not {"\x1b", "\x07", "\r", "\u202e", "\x9b"} & set(text), repr(text)
+        assert r"\x1b]0;pwned\x07" in text.replace("\n", "").replace(" ", "").replace("│", "")
+
+
+def test_an_error_naming_what_was_typed_is_one_inert_line(tmp_path):
+    """The error line and the progress bar show a name as text: no escape sequence reaches
+    the terminal, and a "[/]" in it is no markup (rich raised MarkupError, a traceback)."""
+    done = cli("backtest", "json", "--symbol", "S\x1b[2J", "--strategy", "x\x1b]0;pwned\x07[/]", "--exchange", "e",
+               "--frame", "f", BTFARM_STATE_DIR=str(tmp_path))
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "\x1b" not in done.stdout + done.stderr and "\x07" not in done.stderr
+    assert r'error: strategy "x\x1b]0;pwned\x07[/]" not found' in done.stderr
