@@ -362,14 +362,19 @@ def worker(imports: tuple[str, ...], concurrency: int | None, pool: str, hostnam
               help="Interface to listen on (0.0.0.0 for every interface: put auth in front).")
 @click.option("--unauthenticated", is_flag=True,
               help="Serve without basic auth (task arguments and results to anyone who can connect).")
+@click.option("--check", is_flag=True,
+              help="Do not start Flower: ask the running one's /healthcheck, with the credentials "
+                   "(exit 0 when it answers OK; a container's health check).")
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
-def flower(port: int | None, address: str, unauthenticated: bool, celery_args: tuple[str, ...]) -> None:
+def flower(port: int | None, address: str, unauthenticated: bool, check: bool,
+           celery_args: tuple[str, ...]) -> None:
     """Start Flower on the farm's broker, with basic auth from BTFARM_FLOWER_BASIC_AUTH.
 
     Without it Flower would show every task's arguments and results to anyone,
     so it is refused unless --unauthenticated is given. The credentials reach
     Flower through its environment (FLOWER_BASIC_AUTH), never its command line,
-    so `ps` does not show them.
+    so `ps` does not show them. Every page needs them, /metrics and /healthcheck
+    too (orchestrator/flower_server.py); `btfarm flower --check` sends them.
     """
     from btfarm.shared.settings import get_settings
 
@@ -384,14 +389,24 @@ def flower(port: int | None, address: str, unauthenticated: bool, celery_args: t
                                        "USER:PASSWORD,USER2:PASSWORD2); got a value without a user, "
                                        "a colon or a password")
         env["FLOWER_BASIC_AUTH"] = auth
-    elif not unauthenticated:
+    if check:
+        from .flower_server import probe
+
+        host = "127.0.0.1" if address in ("0.0.0.0", "::") else address
+        why = probe(port or settings.flower_port, auth.split(",")[0] if auth else None, host)
+        if why:
+            err_console.print(f"[bold red]unhealthy:[/] {printable(why)}", highlight=False)
+            sys.exit(1)
+        console.print("Flower answers /healthcheck", highlight=False)
+        return
+    if not auth and not unauthenticated:
         raise click.UsageError("Flower shows every task's arguments and results: set "
                                "BTFARM_FLOWER_BASIC_AUTH=USER:PASSWORD, or pass --unauthenticated "
                                "to serve it without a password")
     args = ["flower", f"--port={port or settings.flower_port}", f"--address={address}"]
     sys.stdout.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "celery", "-A", "btfarm.workers", *args, *celery_args],
-              env)
+    os.execve(sys.executable, [sys.executable, "-m", "btfarm.orchestrator.flower_server", "-A", "btfarm.workers",
+                               *args, *celery_args], env)
 
 
 @click.command()

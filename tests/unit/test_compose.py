@@ -63,6 +63,9 @@ def test_the_farm_services_have_the_documented_shape(config):
     assert services["beat"]["command"][0] == "beat" and services["beat"]["deploy"]["replicas"] == 1
     flower = services["flower"]
     assert flower["environment"]["BTFARM_FLOWER_BASIC_AUTH"].startswith("${FLOWER_BASIC_AUTH:?")
+    # no Flower page is open, so its health check signs in (tests/integration/test_flower_auth.py)
+    assert flower["healthcheck"]["test"] == ["CMD", "btfarm", "flower", "--check", "--port", "5555"]
+    assert flower["command"][flower["command"].index("--port") + 1] == "5555"
     assert services["live"]["command"][0] == "live"
     for name in ("worker", "beat", "flower", "live"):
         assert "farm-data:/data" in services[name]["volumes"]
