@@ -221,6 +221,7 @@ def _follow(start: Callable[[], Iterable[Any]], symbol: str, walker_name: str, d
 
     from btfarm.shared import events
 
+    from .farm_commands import stored_resume_command
     from .walker import Walker
 
     lock = threading.Lock()
@@ -293,7 +294,7 @@ def _follow(start: Callable[[], Iterable[Any]], symbol: str, walker_name: str, d
             err_console.print(f"  {printable(line)}", highlight=False)
     if data.interrupted:
         err_console.print(f"sweep {printable(data.run_id)} is incomplete; finish it with: "
-                          f"btfarm walker resume {printable(data.run_id)}", highlight=False)
+                          f"{printable(stored_resume_command(data.run_id))}", highlight=False)
     if data.search_note:
         err_console.print(f"[yellow]the search ended early: {printable(data.search_note)}[/]", highlight=False)
     if dump:

@@ -21,7 +21,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
@@ -34,8 +34,11 @@ from btfarm.shared.settings import get_settings, redact_url
 from btfarm.shared.store import keys, result_blocks, sweep_plan
 from btfarm.shared.store.connection import connect, out_of_memory
 from btfarm.shared.store.stop_flags import StopPoller
+from btfarm.workers.tasks import CODE_MISMATCH
 
+from . import fanout
 from .chunk_watch import STALL_SECONDS, ChunkWatch
+from .farm_commands import resume_command
 from .instances import Instance
 from .local_pool import LocalPool
 from .pending import Pending
@@ -43,6 +46,7 @@ from .run_thread import RunThread
 from .state_client import state
 from .submit_window import SubmitWindow
 from .sweep_tally import SweepTally
+from .worker_watch import WorkerWatch
 
 DRAIN_BATCH = 100  # records taken per round trip once one has arrived
 WAIT_SECONDS = 0.5  # longest BLPOP between stop checks (results wake it at once)
@@ -75,7 +79,11 @@ class Collector:
 
     def stored(self) -> list[Accepted]:
         """Results a previous attempt of this sweep already stored (resume), now
-        no longer pending; records still in the inbox are taken first."""
+        no longer pending; records still in the inbox are taken first.
+
+        A variant an older btfarm failed because its worker ran other code ("code
+        differs") has no result of this code: it stays pending and its collected bit
+        is cleared, so it runs again; its new record, stored later, is the one read."""
         found = []
         while True:
             raw = self._r.lpop(self._inbox, DRAIN_BATCH)
@@ -83,11 +91,25 @@ class Collector:
                 break
             records = ((json.loads(x), x) for x in raw)
             found.extend(self._accept([pair for pair in records if pair[0].get("status") != "stopped"]))
+        latest: dict[int, Accepted] = {}  # a rerun's record comes in a later block than the one it replaces
         for raw in result_blocks.records(self._r, self.run_id):
             record = json.loads(raw)
             if record.get("index") in self.pending:
-                found.append((record, raw))
-                self.pending.discard(record["index"])
+                latest[record["index"]] = (record, raw)
+        rerun = []
+        for index, (record, raw) in latest.items():
+            if ran_other_code(record):
+                rerun.append(index)
+                continue
+            found.append((record, raw))
+            self.pending.discard(index)
+        if rerun:
+            pipe = self._r.pipeline(transaction=False)
+            for index in rerun:
+                pipe.setbit(keys.walker_collected(self.run_id), index, 0)
+            pipe.execute()
+            log.warning("sweep %s: %d variants failed as %r on a worker that ran other code; they run "
+                        "again", self.run_id, len(rerun), CODE_MISMATCH)
         return found
 
     def wait(self, timeout_seconds: float) -> list[Accepted]:
@@ -136,11 +158,21 @@ class Collector:
         return accepted
 
 
+def ran_other_code(record: dict[str, Any]) -> bool:
+    """Whether ``record`` is a variant failed because its worker ran other code than the
+    sweep's (a worker of an older btfarm failed such variants; today's hands them back)."""
+    return record.get("status") == "failed" and str(record.get("error") or "").startswith(CODE_MISMATCH)
+
+
 def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Collector,
             pool: LocalPool | None, watch: ChunkWatch, attempt: int,
-            restore: Callable[[int], int] | None = None, window: SubmitWindow | None = None) -> None:
+            restore: Callable[[int], int] | None = None, window: SubmitWindow | None = None,
+            workers: WorkerWatch | None = None, imports: Sequence[str] = ()) -> None:
     """Take results until every variant has one, the walker is stopped (then a grace
-    period), nothing arrives for the idle timeout, or Redis stays away too long.
+    period), nothing arrives for the idle timeout, no worker can run the sweep for
+    ``BTFARM_WORKER_WAIT_SECONDS`` (``workers``, a farm's: worker_watch.py), or Redis
+    stays away too long. An interrupted end names the reason and the resume command
+    (with ``imports``, what the sweep's workers import).
 
     Crash-only: when Redis comes back without the sweep's plan (restarted with no
     persistence), ``restore(attempt)`` stores it again with the results held here and
@@ -148,6 +180,7 @@ def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Colle
     chunks as results come in (submit_window.py)."""
     settings = get_settings()
     idle_timeout = settings.sweep_idle_timeout or settings.task_time_limit + IDLE_MARGIN_SECONDS
+    resume = resume_command(sweep.run_id, imports)
     poller = StopPoller(state(), "walker", inst.symbol, inst.name)
     stop_seen: float | None = None
     next_status = next_lease = 0.0
@@ -175,6 +208,7 @@ def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Colle
                     next_lease = 0.0
                     continue
                 records = collector.accept_all(watch.check(collector.pending))
+            no_worker = workers.check(attempt) if workers is not None and stop_seen is None else None
         except (redis.ConnectionError, redis.TimeoutError, StoreUnavailable, BrokerError) as exc:
             if out_of_memory(exc):
                 raise  # not an outage: the sweep ends (sweep_run.refuse_full) until memory is freed
@@ -185,8 +219,8 @@ def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Colle
                     f"for {settings.store_outage_seconds:g} s (BTFARM_STORE_OUTAGE_SECONDS) "
                     f"during sweep {sweep.run_id} of walker {sweep.walker_name!r} on "
                     f"{sweep.symbol}; {len(collector.pending)} variants have no result "
-                    f"({collector.pending.names()}); once Redis is back, `btfarm walker resume "
-                    f"{sweep.run_id}` (or Walker.resume) runs only those") from exc
+                    f"({collector.pending.names()}); once Redis is back, `{resume}` "
+                    "(or Walker.resume) runs only those") from exc
             log.warning("walker %s: Redis unreachable (%s); retrying", sweep.run_id,
                         type(exc).__name__)
             outage.pause()
@@ -200,12 +234,20 @@ def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Colle
                 next_lease = 0.0
         if records:
             last_result = time.monotonic()
+        elif no_worker is not None:
+            sweep.interrupted = no_worker
+            withdrawn = _withdraw(sweep.run_id)
+            log.error("walker %s on %s: sweep %s interrupted with %d of %d variants missing%s: %s",
+                      sweep.walker_name, sweep.symbol, sweep.run_id, len(collector.pending),
+                      len(sweep.variants), f" ({withdrawn} queued chunks withdrawn)" if withdrawn else "",
+                      no_worker)
+            break
         elif time.monotonic() - last_result > idle_timeout and stop_seen is None:
             sweep.interrupted = (f"no result within {idle_timeout:g} s (BTFARM_SWEEP_IDLE_TIMEOUT); "
-                                 f"`btfarm walker resume {sweep.run_id}` runs it")
+                                 f"`{resume}` runs it")
             log.error("walker %s on %s: no result for %g s; %d variants missing (%s); "
-                      "finish them with `btfarm walker resume %s`", sweep.walker_name,
-                      sweep.symbol, idle_timeout, len(collector.pending), collector.pending.names(), sweep.run_id)
+                      "finish them with `%s`", sweep.walker_name,
+                      sweep.symbol, idle_timeout, len(collector.pending), collector.pending.names(), resume)
             break
         sweep.duplicates = collector.duplicates
         if pool is not None and not pool.announced:
@@ -228,6 +270,16 @@ def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Colle
             advisory(pipe.execute)
     if sweep.any_stopped():
         sweep.stopped = True  # the workers saw the stop before this loop's next check did
+
+
+def _withdraw(run_id: str) -> int:
+    """The sweep's chunks still queued, taken back: a worker started later would only drop
+    them (their lease ends with the sweep), and the resume submits its own."""
+    try:
+        return fanout.withdraw_queued(state(), run_id)
+    except (redis.RedisError, StoreUnavailable) as exc:
+        log.warning("walker %s: could not withdraw its queued chunks: %s", run_id, exc)
+        return 0
 
 
 _idle_blocking: dict[str, list[redis.Redis]] = {}  # URL -> BLPOP clients between sweeps

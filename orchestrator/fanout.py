@@ -32,6 +32,7 @@ from btfarm.shared.payloads import Chunk, Variant
 from btfarm.shared.schemas import FrameSchema, StrategySchema
 from btfarm.shared.settings import get_settings
 from btfarm.shared.store import worker_registry
+from btfarm.shared.store.connection import connect_url
 from btfarm.workers.app import CHUNK_TASK, TASK_QUEUE
 
 TASK_OVERHEAD_SECONDS = 0.003  # publish + deliver + ack of one task on Redis
@@ -182,6 +183,20 @@ def withdraw(r: redis.Redis, run_id: str) -> int:
         if isinstance(task, str) and task.startswith(f"{run_id}-"):
             withdrawn += r.lrem(TASK_QUEUE, 1, raw)
     return withdrawn
+
+
+def withdraw_queued(r: redis.Redis, run_id: str) -> int:
+    """``withdraw`` from the broker's own Redis: ``r`` (the state store's client) unless
+    ``BTFARM_BROKER_URL`` names another server."""
+    settings = get_settings()
+    broker = settings.broker_url
+    if not broker or broker == (settings.state_url or settings.redis_url):
+        return withdraw(r, run_id)
+    client = connect_url(broker, attempts=1)
+    try:
+        return withdraw(client, run_id)
+    finally:
+        client.close()
 
 
 def submit(app: Celery, chunks: Sequence[Chunk], ids: Sequence[str] | None = None) -> list[str]:

@@ -19,7 +19,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from btfarm.shared import events
 from btfarm.shared.coverage import Coverage, check_coverage, check_timestamps
 from btfarm.shared.engine.backtest_run import frame_load_range
-from btfarm.shared.errors import ConfigError, NotRegisteredError, StoreFull
+from btfarm.shared.errors import ConfigError, NotRegisteredError, StoreFull, StoreUnavailable
 from btfarm.shared.fingerprint import source_hash
 from btfarm.shared.registry import get_exchange, get_frame, get_strategy, get_walker
 from btfarm.shared.settings import get_settings, redact_url
@@ -34,6 +34,7 @@ from btfarm.workers.app import configure
 from . import fanout, local_pool
 from .chunk_watch import ChunkWatch
 from .collect import Collector, blocking_client, collect, release_blocking
+from .farm_commands import resume_command
 from .grid import expand
 from .instances import Instance
 from .local_pool import LocalPool, local_slots, pool_imports
@@ -43,6 +44,7 @@ from .state_client import state
 from .submit_window import SubmitWindow
 from .sweep_tally import SweepTally
 from .user_script import check_main_guard
+from .worker_watch import WorkerWatch
 
 log = logging.getLogger("btfarm.walker")
 RESTORE_BLOCK = 512  # held results stored again per block when Redis lost a sweep
@@ -142,8 +144,15 @@ def produce(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> N
                     if entry is not None:
                         task.push(entry)
 
+            # a farm's workers are watched (none alive, or none running this code, ends the sweep)
+            workers = None if pool is not None else WorkerWatch(
+                r, run_id, plan.imports, redact_url(settings.broker_url or settings.redis_url
+                                                    or settings.state_url), settings.worker_wait_seconds)
+
             def slots() -> int:  # the embedded pool's size is known; a farm's is announced
-                return pool.processes if pool is not None else fanout.live_slots(r)
+                if pool is not None:
+                    return pool.processes
+                return workers.slots if workers.checked else fanout.live_slots(r)
 
             watch = ChunkWatch(celery_app, r, [], [])
             window = SubmitWindow(celery_app, watch, slots)
@@ -182,7 +191,8 @@ def produce(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> N
                             run_id, len(held), again, resubmitted)
                 return again
 
-            collect(inst, task, sweep, collector, pool, watch, attempt, restore, window)
+            collect(inst, task, sweep, collector, pool, watch, attempt, restore, window, workers,
+                    imports=plan.imports)
             clean = True
         except (redis.RedisError, BrokerError) as exc:
             if not out_of_memory(exc):
@@ -221,9 +231,9 @@ def refuse_full(r: redis.Redis, plan: SweepPlan, missing: int) -> StoreFull:
     behind and its running chunks stop at their next variant; the error says how to go on."""
     withdrawn = 0
     try:
-        withdrawn = fanout.withdraw(r, plan.run_id)
+        withdrawn = fanout.withdraw_queued(r, plan.run_id)
         r.delete(keys.walker_lease(plan.run_id), keys.walker_owner(plan.walker_name, plan.symbol))
-    except redis.RedisError as exc:
+    except (redis.RedisError, StoreUnavailable) as exc:
         log.warning("walker %s: could not withdraw its chunks from a full Redis: %s", plan.run_id, exc)
     settings = get_settings()
     try:
@@ -236,7 +246,7 @@ def refuse_full(r: redis.Redis, plan: SweepPlan, missing: int) -> StoreFull:
         f"noeviction) during sweep {plan.run_id} of walker {plan.walker_name!r} on {plan.symbol}: "
         f"{missing} variants have no result; {withdrawn} queued chunks were withdrawn and the running "
         "ones stop at their next variant. Free memory or raise it (redis-cli CONFIG SET maxmemory ...), "
-        f"then `btfarm walker resume {plan.run_id}` (or Walker.resume) runs only those")
+        f"then `{resume_command(plan.run_id, plan.imports)}` (or Walker.resume) runs only those")
 
 
 def check_data(exchange, frame, symbol: str) -> Coverage:

@@ -33,6 +33,7 @@ class Settings:
     worker_max_memory_mb: int = 1024  # BTFARM_WORKER_MAX_MEMORY_MB: a worker child above this is replaced
     task_max_retries: int = 2  # BTFARM_TASK_MAX_RETRIES: worker deaths (or Redis-lost retries) of a variant before it is marked failed
     sweep_idle_timeout: float = 0.0  # BTFARM_SWEEP_IDLE_TIMEOUT: seconds without any result before a sweep ends as interrupted; 0 = task time limit + 60
+    worker_wait_seconds: float = 20.0  # BTFARM_WORKER_WAIT_SECONDS: how long a farm sweep goes on with no live worker that runs its code (none started yet, all died, or all run other code) before it ends as interrupted; a worker restarting within it is waited for
     store_outage_seconds: float = 30.0  # BTFARM_STORE_OUTAGE_SECONDS: how long the walker retries a lost Redis before it gives up
     chunk_size: int = 0  # BTFARM_CHUNK_SIZE: variants per task; 0 = chosen from the work size
     native: bool = True  # BTFARM_NATIVE: sweep variants run the C batch loop when it is built

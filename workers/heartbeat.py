@@ -3,7 +3,9 @@
 Started by the main worker process once it is ready, from a daemon thread
 with its own Redis client (pool children never see the thread: fork copies
 only the forking thread). A Redis outage only skips beats; the worker's
-tasks do not depend on it. A clean shutdown removes the entry at once.
+tasks do not depend on it. The first beat also clears what an earlier start
+of the same node refused or failed with; a clean shutdown removes the entry
+at once, and a sweep's orchestrator notices within seconds when none is left.
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ class Heartbeat:
 
     def _beat(self) -> None:
         warned = False
+        arriving = True
         while True:
             try:
-                worker_registry.announce(self._client, self.node, self.slots)
-                warned = False
+                worker_registry.announce(self._client, self.node, self.slots, arriving=arriving)
+                warned = arriving = False
             except redis.RedisError as exc:
                 if not warned:
                     log.warning("btfarm heartbeat of %s skipped: %s", self.node, exc)

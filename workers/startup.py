@@ -26,10 +26,13 @@ import redis
 from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
 
 from btfarm.shared.engine import batch_kernel
+from btfarm.shared.errors import BtfarmError
 from btfarm.shared.importing import import_user_module
 from btfarm.shared.settings import get_settings
-from btfarm.shared.store.connection import connect
+from btfarm.shared.store import worker_registry
+from btfarm.shared.store.connection import connect, connect_url
 
+from .app import TASK_QUEUE
 from .heartbeat import Heartbeat
 from .malloc_tuning import fix_malloc_thresholds
 from .parent_watch import watch_parent
@@ -65,28 +68,50 @@ def worker_client() -> redis.Redis:
 
 
 @worker_init.connect
-def _on_worker_init(**_: object) -> None:
+def _on_worker_init(sender: object = None, **_: object) -> None:
     """Fail at start, not on the first task: a worker that cannot import the
     user's modules or reach the state store exits with the reason (Celery
-    swallows ``Exception`` from signal handlers, so this raises SystemExit)."""
+    swallows ``Exception`` from signal handlers, so this raises SystemExit),
+    and records it in Redis when it can, so a sweep waiting for workers shows
+    it (keys.worker_start_failures) instead of waiting in silence."""
     fix_malloc_thresholds()  # here for the solo and thread pools; forked children inherit it
     try:
         import_modules()
         worker_client().ping()
     except Exception as exc:
         log.critical("btfarm worker cannot start: %s: %s", type(exc).__name__, exc)
+        _record_start_failure(getattr(sender, "hostname", None), f"{type(exc).__name__}: {exc}")
         raise SystemExit(f"btfarm worker cannot start: {type(exc).__name__}: {exc}") from exc
+
+
+def _record_start_failure(node: str | None, error: str) -> None:
+    """Best effort: a worker that cannot reach Redis cannot say why it exits there."""
+    settings = get_settings()
+    url = settings.state_url or settings.redis_url
+    if not node or not url:  # (with no URL, connecting would start an embedded server)
+        return
+    try:
+        client = connect_url(url, attempts=1)
+    except BtfarmError:
+        return
+    try:
+        worker_registry.record_start_failure(client, node, error, settings.imports)
+    except redis.RedisError as exc:
+        log.warning("btfarm worker could not record why it exits: %s", exc)
+    finally:
+        client.close()
 
 
 @worker_ready.connect
 def _on_worker_ready(sender: object = None, **_: object) -> None:
     """Logged once logging is set up (it is not yet at ``worker_init``); the
-    heartbeat starts now that the pool runs."""
+    heartbeat starts now that the pool runs, for a worker that takes sweep chunks
+    (``btfarm beat``'s own worker, which takes scheduled runs only, is no sweep's worker)."""
     global _heartbeat
     controller = getattr(sender, "controller", None)
     slots = getattr(controller, "concurrency", None) or 1
     node = getattr(sender, "hostname", None) or getattr(controller, "hostname", None)
-    if node:
+    if node and _takes_chunks(sender):
         _heartbeat = Heartbeat(node, int(slots)).start()
     log.info("btfarm worker imported %s", ", ".join(sorted(_imported)) or "no user modules")
     settings = get_settings()
@@ -95,6 +120,16 @@ def _on_worker_ready(sender: object = None, **_: object) -> None:
     slow_lane = batch_kernel.unavailable_reason()
     if slow_lane:
         log.warning("btfarm worker runs sweep variants in the Python batch loop: %s", slow_lane)
+
+
+def _takes_chunks(consumer: object) -> bool:
+    """Whether this worker consumes the chunk queue (True when it cannot tell)."""
+    app = getattr(consumer, "app", None)
+    try:
+        queues = app.amqp.queues.consume_from if app is not None else None
+    except AttributeError:
+        return True
+    return not queues or TASK_QUEUE in queues
 
 
 def cap_memory(megabytes: int) -> None:

@@ -326,3 +326,31 @@ def worker_slots() -> str:
     TTL: none; fields of lapsed workers are pruned by the reader.
     """
     return f"{PREFIX}workers:slots"
+
+
+def worker_refusals(node: str) -> str:
+    """HASH: the sweeps one worker refuses to run because its code differs from their
+    orchestrator's: field ``RUN_ID/ATTEMPT``, value the reason (``tasks.CODE_MISMATCH``...).
+
+    Writer: the ``btfarm.backtest_chunk`` task of that worker, when it hands a chunk back
+    unrun (shared/store/worker_registry.py ``refuse``); the worker deletes the key when it
+    starts and on a clean shutdown (a restarted worker may run other code).
+    Reader: the sweep's orchestrator (orchestrator/worker_watch.py): when every live worker
+    refuses a sweep, it ends as interrupted naming the reason.
+    TTL: ``worker_registry.WORKER_RECORD_TTL_SECONDS`` (a day), refreshed by each refusal.
+    """
+    return f"{PREFIX}workers:refusals:{_part(node, 'node')}"
+
+
+def worker_start_failures() -> str:
+    """HASH: a worker's node name -> JSON ``{"error", "imports", "at_ms"}``: why it exited
+    before it was ready (a user module that does not import, say); ``at_ms`` in Redis' clock.
+
+    Writer: a ``celery worker`` main process that fails at start (workers/startup.py),
+    just before it exits; the same node removes its field once it starts well.
+    Reader: a sweep's orchestrator with no live worker (orchestrator/worker_watch.py),
+    which shows the error instead of waiting in silence. Read as JSON, never executed.
+    TTL: ``worker_registry.WORKER_RECORD_TTL_SECONDS`` (a day) on the key, refreshed by each write; readers show
+    only failures of the last ``worker_registry.START_FAILURE_SHOWN_SECONDS``.
+    """
+    return f"{PREFIX}workers:start-failures"

@@ -27,10 +27,13 @@ SWEEP = "farm-faulted-sweep"  # 24 variants of ~0.6 s
 CHUNK = 2
 
 
-def point_at(url: str, monkeypatch, tmp_path, idle_timeout: int = 30):
+def point_at(url: str, monkeypatch, tmp_path, idle_timeout: int = 30, **env: str):
     """This test's orchestrator on the farm at ``url`` (settings, state client, Celery app), its
-    reports under ``tmp_path``, a sweep with no result for ``idle_timeout`` s interrupted; a
-    generator for a fixture to ``yield from``."""
+    reports under ``tmp_path``, a sweep with no result for ``idle_timeout`` s interrupted, and
+    any other ``BTFARM_*`` of ``env`` (a broker of its own, say); a generator for a fixture to
+    ``yield from``."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("BTFARM_REDIS_URL", url)
     monkeypatch.setenv("BTFARM_DUMP_DIR", str(tmp_path / "dump"))
     monkeypatch.setenv("BTFARM_SWEEP_IDLE_TIMEOUT", str(idle_timeout))

@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 
 import psutil
 
@@ -19,6 +20,10 @@ from .celery_workers import CeleryWorker
 from .redis_server import RedisServer
 
 WORKER_FAULTS = ("child", "worker")  # kill -9 the pool process / the whole worker (main + pool)
+# every worker gone: each killed (kill -9, no goodbye), or each exiting on its own when its
+# broker Redis is at maxmemory (Celery's "Unrecoverable error: OutOfMemoryError")
+WORKER_LOSSES = ("killed", "broker-full")
+LOSS_TIMEOUT_SECONDS = 60.0  # for every worker to be gone
 
 
 def kill_worker(worker: CeleryWorker, how: str) -> list[int]:
@@ -37,6 +42,34 @@ def kill_worker(worker: CeleryWorker, how: str) -> list[int]:
     if how == "worker":
         worker.process.wait(timeout=10)
     return victims
+
+
+def lose_every_worker(workers: list[CeleryWorker], how: str, broker: RedisServer | None = None) -> None:
+    """Every worker of the farm gone mid-sweep. ``killed``: each whole worker SIGKILLed.
+    ``broker-full``: the ``broker`` Redis at ``maxmemory`` (noeviction), so each worker exits
+    when it next takes a task; once all exited the limit is lifted, as an operator who freed
+    memory would, so nothing but the lost workers stands in the sweep's way."""
+    if how not in WORKER_LOSSES:
+        raise ValueError(f"how must be one of {WORKER_LOSSES}, got {how!r}")
+    if how == "killed":
+        for worker in workers:
+            kill_worker(worker, "worker")
+        return
+    if broker is None:
+        raise ValueError("broker-full needs the broker's RedisServer")
+    client = broker.client()
+    try:
+        client.config_set("maxmemory", "1")  # below any use: every write that grows memory is refused
+        deadline = time.monotonic() + LOSS_TIMEOUT_SECONDS
+        for worker in workers:
+            try:
+                worker.process.wait(timeout=max(deadline - time.monotonic(), 0.0))
+            except subprocess.TimeoutExpired:
+                raise TimeoutError(f"worker {worker.name} still runs {LOSS_TIMEOUT_SECONDS:g} s after its "
+                                   f"broker filled: {worker.log()[-1500:]}") from None
+    finally:
+        client.config_set("maxmemory", "0")
+        client.close()
 
 
 def restart_redis(server: RedisServer) -> None:
