@@ -24,6 +24,16 @@ queue after the walker was stopped, or after its sweep ended, reports its
 variants "stopped" without running them; a running one checks the walker's
 stop flag before each variant (in its turn script) and between engine steps.
 
+A worker whose code differs from the orchestrator's (its btfarm version, or
+the source of a strategy the chunk names: ``Chunk.code``) runs none of the
+chunk: before its first turn (so it claims and steals nothing, and counts no
+delivery) it records that it refuses the sweep (``keys.worker_refusals``),
+puts the chunk back at the end of the queue for another worker, and rests
+``REFUSED_PAUSE_SECONDS`` before it takes the next task, so it does not spin
+on a sweep it will never run. The orchestrator ends the sweep as interrupted
+when every live worker refuses it (orchestrator/worker_watch.py). A chunk of
+an attempt that no longer holds the lease is dropped instead of handed back.
+
 Failures are per variant (STYLE 9): a strategy missing from this worker's
 registry, an exception inside it (``MemoryError`` included: each pool child
 runs under ``RLIMIT_DATA`` = ``BTFARM_WORKER_MAX_MEMORY_MB``, see startup.py),
@@ -43,6 +53,7 @@ orchestrator died, or a resume took over) stops at once, reporting nothing.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -50,7 +61,7 @@ import traceback
 from typing import Any
 
 import redis
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Ignore, SoftTimeLimitExceeded
 
 from btfarm.shared.engine.backtest_run import BacktestRun
 from btfarm.shared.errors import BtfarmError, ChunkFailed, NotRegisteredError, StrategyError
@@ -58,15 +69,18 @@ from btfarm.shared.fingerprint import btfarm_version, source_hash
 from btfarm.shared.payloads import Chunk, Variant, dumps, result_record
 from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strategy
 from btfarm.shared.settings import get_settings
-from btfarm.shared.store import keys, variant_marks
+from btfarm.shared.store import keys, variant_marks, worker_registry
 from btfarm.shared.store.stop_flags import StopPoller
 
 from . import candle_cache
-from .app import CHUNK_TASK, app
+from .app import CHUNK_TASK, TASK_QUEUE, app
 from .startup import worker_client
 from .turn_script import TurnKeys, run_turn
 
-CODE_MISMATCH = "code differs"  # starts a variant's error when its worker runs other code
+log = logging.getLogger("btfarm.workers")
+
+CODE_MISMATCH = "code differs"  # starts a refusal (and an older btfarm's variant error) when a worker runs other code
+REFUSED_PAUSE_SECONDS = 1.0  # after handing a chunk back, this pool process takes nothing for this long
 
 PROGRESS_EVERY_SECONDS = 0.5  # at most one PROGRESS task state (seen in Flower) per this interval
 # Each record is pushed as its variant ends, but the orchestrator is woken (the doorbell)
@@ -104,6 +118,9 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     r = worker_client()
     inbox = keys.walker_inbox(chunk.run_id)
     worker = _worker_name(self.request.hostname)
+    refusal = chunk_refusal(chunk, worker)
+    if refusal is not None:  # before the first turn: nothing claimed, stolen or counted
+        return hand_back(self, r, chunk, payload, refusal)
     results: list[dict[str, Any]] = []
     task_record = keys.chunk_task(self.request.id or f"{chunk.run_id}-local")
     max_retries = get_settings().task_max_retries
@@ -220,6 +237,47 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     return summary
 
 
+def chunk_refusal(chunk: Chunk, worker: str) -> str | None:
+    """Why this worker must run none of ``chunk``: its btfarm, or the source of a strategy
+    the chunk names, differs from the orchestrator's (a strategy not registered here is
+    no refusal: its variants fail saying how to start the worker); None when it may."""
+    other_version = _version_mismatch(chunk, worker)
+    if other_version:
+        return other_version
+    needed_by = f"btfarm.backtest_chunk of walker {chunk.walker_name!r}"
+    for base in dict.fromkeys(v.base for v in (*chunk.variants, *chunk.steal)):
+        try:
+            strategy = get_strategy(base, needed_by)
+        except NotRegisteredError:
+            continue
+        mismatch = code_mismatch(chunk, base, strategy, worker)
+        if mismatch:
+            return mismatch
+    return None
+
+
+def hand_back(task: Any, r: redis.Redis, chunk: Chunk, payload: dict[str, Any], reason: str) -> dict[str, Any]:
+    """Refuse ``chunk`` untouched: record the refusal for the orchestrator, put the chunk back at
+    the end of the queue (the same task id) for a worker that runs the orchestrator's code, rest,
+    and end with no task state (Celery's ``Ignore``: the copy's worker writes it). A chunk whose
+    attempt lost the lease (the sweep ended) is dropped instead. A direct call (no message)
+    returns a summary with nothing run."""
+    node = task.request.hostname or socket.gethostname()
+    if task.request.id and r.get(keys.walker_lease(chunk.run_id)) != str(chunk.attempt):
+        raise Ignore()  # nobody collects this attempt: the turn script would say "orphaned"
+    worker_registry.refuse(r, node, chunk.run_id, chunk.attempt, reason)
+    if not task.request.id:
+        return {**chunk_summary(chunk, []), "refused": reason}
+    task.app.send_task(
+        CHUNK_TASK, kwargs=payload, task_id=task.request.id, queue=TASK_QUEUE,
+        time_limit=None, soft_time_limit=None, argsrepr="()",  # (fanout.submit's reasons)
+        kwargsrepr=f"walker={chunk.walker_name} symbol={chunk.symbol} variants={len(chunk.variants)} "
+                   f"(handed back by {node}: its code differs)")
+    log.warning("chunk %s of sweep %s handed back: %s", chunk.chunk_id, chunk.run_id, reason)
+    time.sleep(REFUSED_PAUSE_SECONDS)  # holding no message: its copy is already queued
+    raise Ignore()
+
+
 def _fail_on_strategy_error(kind: str, record: dict[str, Any]) -> None:
     """In a sweep, the first exception raised by a strategy's own code fails its
     variant (a plain backtest reports it and goes on): a ranking of code that
@@ -285,14 +343,22 @@ def run_variant(chunk: Chunk, variant: Variant, should_stop, worker: str) -> dic
 
 def code_mismatch(chunk: Chunk, base: str, strategy: Any, worker: str) -> str | None:
     """Why this worker must not run ``base`` for ``chunk``: it runs other code than the
-    orchestrator (its btfarm, or the strategy's source), or None."""
-    if chunk.btfarm_version and chunk.btfarm_version != btfarm_version():
-        return (f"{CODE_MISMATCH}: worker {worker} runs btfarm {btfarm_version()}, the orchestrator "
-                f"{chunk.btfarm_version}: restart it with the same code")
+    orchestrator (its btfarm, or the strategy's source), or None. (A chunk is refused
+    whole before it runs, ``chunk_refusal``; this stays as the last check per variant.)"""
+    other_version = _version_mismatch(chunk, worker)
+    if other_version:
+        return other_version
     wanted = chunk.code.get(base)
     if wanted and wanted != source_hash(strategy):
         return (f"{CODE_MISMATCH}: worker {worker} runs strategy {base} at {source_hash(strategy)}, "
                 f"the orchestrator at {wanted}: restart it with the same code")
+    return None
+
+
+def _version_mismatch(chunk: Chunk, worker: str) -> str | None:
+    if chunk.btfarm_version and chunk.btfarm_version != btfarm_version():
+        return (f"{CODE_MISMATCH}: worker {worker} runs btfarm {btfarm_version()}, the orchestrator "
+                f"{chunk.btfarm_version}: restart it with the same code")
     return None
 
 
