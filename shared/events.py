@@ -155,6 +155,12 @@ def has_listeners(topic: str) -> bool:
         return bool(_listeners.get(topic)) or bool(_listeners.get(parent))
 
 
+def listened() -> frozenset[str]:
+    """The topics that have a listener now (leaf topics; a parent's listener is under the
+    parent's name): a lock-free read, for the engine's per-candle checks."""
+    return _listened
+
+
 def any_listened(topics: frozenset[str]) -> bool:
     """True when one of ``topics`` (leaf topics without a parent) has a listener; a lock-free
     read, for the engine to ask once per trade."""

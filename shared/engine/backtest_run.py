@@ -93,7 +93,7 @@ class BacktestRun:
                                  self._emit, frame_name=self.frame.frame_name,
                                  frame_end_ms=frame_bounds(self.frame)[1], params=self.params,
                                  risk=self.risk, strategy_name=self.strategy_name)
-        self.core.candles = self.candles  # (a hook's context reads them, in every lane)
+        self.core.use_candles(self.candles)  # (a hook's context reads them, in every lane)
 
     def _emit(self, kind: str, record: dict[str, Any]) -> None:
         if kind == "closed":

@@ -35,7 +35,7 @@ from ..schemas import RiskSchema, StrategySchema
 from .fast_forward import Settled, excursions, scan_position, scan_schedule
 from .pnl import pnl_percentage, position_pnl
 from .position import Position, open_position
-from .position_hook import HOOK_CALLBACKS, PositionHook
+from .position_hook import HookRun, PositionHook
 from .position_walk import walk_position
 from .signal_rules import check_signal, parse_signal
 
@@ -74,7 +74,6 @@ class StrategyCore:
         self.params = dict(strategy.params) if params is None else dict(params)
         self.throttle_ms = interval_ms(strategy.interval)
         self.callbacks = strategy.callbacks
-        self._hook_callbacks = any(name in self.callbacks for name in HOOK_CALLBACKS)
         self.emit_idle = False  # set when someone listens to idle ticks
         self.stopping = False  # Live.stop: no new signals
         self._context: RunContext | None = None
@@ -89,10 +88,9 @@ class StrategyCore:
         self.rejected = 0  # signals refused (rules, risk) and get_signal calls that raised
         self.rejections: list[str] = []  # the first REJECTION_SAMPLES distinct reasons, with where
         self.position: Position | None = None  # the managed state of the open signal, when hooks run
-        self.candles: Candles | None = None  # the candles of the run (a hook's context reads them)
-        self._hook: PositionHook | None = None
-        # commits of this run per kind: [applied, refused]
-        self.commit_counts: dict[str, list[int]] = {}
+        # (one object for the rest of section 9: past 30 attributes an instance loses CPython's shared
+        # keys, and every self.x of the per-tick path gets slower)
+        self.hooks = HookRun(self.callbacks, getattr(cfg, "CC_POSITION_ENTRY_COST", 100.0))
 
     # ---- the step ------------------------------------------------------
 
@@ -158,21 +156,33 @@ class StrategyCore:
         """True when an open position runs the hooks of SEMANTICS 9 candle by candle: the
         strategy has a position callback, someone listens to a position event, or a commit
         waits for the next candle."""
-        return (self._hook_callbacks or events.any_listened(events.POSITION_TOPICS)
+        return (self.hooks.callbacks or events.any_listened(events.POSITION_TOPICS)
                 or (self.position is not None and self.position.pending is not None))
 
-    def hook_for(self, candles: Candles, vwap) -> PositionHook:
-        """The hook of this core on ``candles`` (made once per candle set), with its context."""
+    def use_candles(self, candles: Candles) -> RunContext:
+        """The run context on ``candles`` (made when they change), which get_signal and the
+        hooks read."""
         ctx = self._context
         if ctx is None or ctx.candles is not candles:
             ctx = self._context = RunContext(self.symbol, self.mode, candles, self.params,
                                              self.cfg.CC_AVG_PRICE_CANDLES_COUNT)
-        if self._hook is None or self._hook.candles is not candles:
-            self._hook = PositionHook(self, candles, vwap)
-        return self._hook
+        return ctx
+
+    def hook_for(self, candles: Candles, vwap) -> PositionHook:
+        """The hook of this core on ``candles`` (made once per candle set), with its context."""
+        self.use_candles(candles)
+        hook = self.hooks.hook
+        if hook is None or hook.candles is not candles:
+            hook = self.hooks.hook = PositionHook(self, candles, vwap)
+        return hook
+
+    @property
+    def commit_counts(self) -> dict[str, list[int]]:
+        """Commits of this run per kind: [applied, refused]."""
+        return self.hooks.counts
 
     def count_commit(self, kind: str, applied: bool) -> None:
-        counts = self.commit_counts.setdefault(kind, [0, 0])
+        counts = self.hooks.counts.setdefault(kind, [0, 0])
         counts[0 if applied else 1] += 1
 
     def force_settle(self, candles: Candles) -> None:
@@ -289,8 +299,8 @@ class StrategyCore:
     def _schedule_hook(self, row: dict[str, Any], price: float, when_ms: int) -> None:
         """on_schedule, run as a position hook: it may commit_cancel_scheduled or
         commit_activate_scheduled, acted on at the next candle."""
-        # the candles get_signal just read (event lane, Live), or the run's (vector lane)
-        candles = self._context.candles if self._context is not None else self.candles
+        # the candles get_signal just read (event lane, Live), or the run's (BacktestRun.use_candles)
+        candles = self._context.candles if self._context is not None else None
         if candles is None:  # (a core driven without candles: nothing to price a hook at)
             self._callback("on_schedule", row, price)
             return
@@ -321,7 +331,8 @@ class StrategyCore:
 
     def _watch(self, candles: Candles, vwap, limit: int) -> None:
         sig = self.signal
-        if self.manages_positions():
+        # (manages_positions, inlined: this runs once per trade of every run)
+        if self.hooks.callbacks or events.any_listened(events.POSITION_TOPICS) or self.position is not None:
             if self.position is None:
                 if "entries" not in sig:
                     open_position(sig, self._entry_cost())
@@ -359,7 +370,7 @@ class StrategyCore:
         sig = self.signal
         entries = sig.get("entries")
         if entries is None:  # nobody managed it: one entry, as opened
-            pnl, invested = self._pnl(hit.price), self._entry_cost()
+            pnl, invested = self._pnl(hit.price), self.hooks.entry_cost
         elif len(entries) > 1 or sig["partials"]:
             pnl, _, invested = position_pnl(sig["position"], entries, sig["partials"], hit.price,
                                             self.cfg.CC_PERCENT_SLIPPAGE, self.cfg.CC_PERCENT_FEE)
@@ -409,7 +420,7 @@ class StrategyCore:
                 self.rejections.append(message)
 
     def _entry_cost(self) -> float:
-        return getattr(self.cfg, "CC_POSITION_ENTRY_COST", 100.0)
+        return self.hooks.entry_cost
 
     def _lead(self) -> str:
         return f'strategy "{self.name}" on {self.symbol} at '

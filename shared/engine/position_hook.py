@@ -27,7 +27,7 @@ import numpy as np
 
 from .. import events
 from ..errors import SignalError
-from .position import progress_percent
+from .position import LEVELS, progress_percent
 
 if TYPE_CHECKING:  # (lifecycle imports this module)
     from .lifecycle import StrategyCore
@@ -38,6 +38,19 @@ HOOK_CALLBACKS = ("on_active_ping", "on_partial_profit", "on_partial_loss", "on_
 ACTIVE_COMMITS = ("trailing_stop", "trailing_take", "partial_profit", "partial_loss", "breakeven", "average_buy",
                   "close_pending")
 SCHEDULED_COMMITS = ("cancel_scheduled", "activate_scheduled")
+
+
+class HookRun:
+    """What a StrategyCore keeps for position hooks over a run: whether its callbacks
+    include one, its hook (one per candle set) and the commits counted per kind."""
+
+    __slots__ = ("callbacks", "hook", "counts", "entry_cost")
+
+    def __init__(self, callbacks: dict[str, Any], entry_cost: float) -> None:
+        self.callbacks = any(name in callbacks for name in HOOK_CALLBACKS)
+        self.entry_cost = entry_cost  # CC_POSITION_ENTRY_COST: dollars of the first entry
+        self.hook: PositionHook | None = None
+        self.counts: dict[str, list[int]] = {}  # kind -> [applied, refused]
 
 
 def _real(value: Any) -> float | None:
@@ -81,7 +94,7 @@ def _shown(kind: str, symbol: Any, args: dict[str, Any]) -> str:
 class PositionHook:
     """One StrategyCore's hook: runs a candle's callbacks and applies the commits made in them."""
 
-    __slots__ = ("core", "candles", "vwap", "i", "u", "price", "queue", "_public")
+    __slots__ = ("core", "candles", "vwap", "i", "u", "price", "queue", "_public", "_when")
 
     def __init__(self, core: StrategyCore, candles, vwap: np.ndarray) -> None:
         self.core = core
@@ -92,6 +105,7 @@ class PositionHook:
         self.price = math.nan
         self.queue: list[dict[str, Any]] = []  # applied commits not yet emitted
         self._public: dict[str, Any] | None = None
+        self._when: datetime | None = None  # u as the callbacks' datetime, made on first use
 
     # ---- what hooks receive ----------------------------------------------
 
@@ -109,15 +123,16 @@ class PositionHook:
 
     def _callback(self, name: str, *args: Any) -> None:
         core = self.core
-        core._guarded(name, core.symbol, self.signal(), self.price, *args,
-                      datetime.fromtimestamp(self.u / 1000, tz=UTC), core.mode == "backtest")
+        if self._when is None:
+            self._when = datetime.fromtimestamp(self.u / 1000, tz=UTC)
+        core._guarded(name, core.symbol, self.signal(), self.price, *args, self._when, core.mode == "backtest")
 
     # ---- one candle --------------------------------------------------------
 
     def at(self, i: int, u: int, price: float) -> None:
         """Point the hook (and the run context) at candle ``i`` opening at ``u``, VWAP ``price``."""
         self.i, self.u, self.price = i, u, price
-        self._public = None
+        self._public = self._when = None
         ctx = self.core._context
         ctx.when_ms, ctx.cursor = u, i
 
@@ -135,42 +150,47 @@ class PositionHook:
                 core.peak = (price, gain)
         if (price < entry and price < core.fall[0]) if long else (price > entry and price > core.fall[0]):
             core.fall = (price, core._pnl(price))
-        if events.has_listeners("active_ping"):
+        listened = events.listened()  # (one lock-free read a candle; a listener added in a hook counts next)
+        if "active_ping" in listened:
             events.emit("active_ping", self._payload())
         if "on_active_ping" in callbacks:
             self._callback("on_active_ping")
         entry = sig["price_open"]  # (an average buy in the ping moved it: the rest of the candle sees that)
         if (price > entry) if long else (price < entry):
-            if pos.breakeven_reached(price):
-                if events.has_listeners("breakeven_available"):
+            if not pos.breakeven_seen and pos.breakeven_reached(price):
+                if "breakeven_available" in listened:
                     events.emit("breakeven_available", self._payload())
                 if "on_breakeven" in callbacks:
                     self._callback("on_breakeven")
             tp = sig["price_take_profit"]
             percent = progress_percent(abs(price - entry), (tp - entry) if long else (entry - tp))
-            levels = pos.new_levels("profit", percent)
-            if levels and events.has_listeners("partial_profit_available"):
-                for level in levels:
-                    events.emit("partial_profit_available", self._payload(level=level))
+            fired = pos.profit_levels
+            # levels fire in ascending order, so the fired ones are always the first len(fired)
+            if len(fired) < len(LEVELS) and percent >= LEVELS[len(fired)]:
+                for level in pos.new_levels("profit", percent):
+                    if "partial_profit_available" in listened:
+                        events.emit("partial_profit_available", self._payload(level=level))
             if "on_partial_profit" in callbacks:
                 self._callback("on_partial_profit", percent)
         elif (price < entry) if long else (price > entry):
             sl = sig["price_stop_loss"]
             percent = progress_percent(abs(entry - price), (entry - sl) if long else (sl - entry))
-            levels = pos.new_levels("loss", percent)
-            if levels and events.has_listeners("partial_loss_available"):
-                for level in levels:
-                    events.emit("partial_loss_available", self._payload(level=level))
+            fired = pos.loss_levels
+            if len(fired) < len(LEVELS) and percent >= LEVELS[len(fired)]:
+                for level in pos.new_levels("loss", percent):
+                    if "partial_loss_available" in listened:
+                        events.emit("partial_loss_available", self._payload(level=level))
             if "on_partial_loss" in callbacks:
                 self._callback("on_partial_loss", percent)
-        self.flush()
+        if self.queue:
+            self.flush()
 
     def flush(self) -> None:
         """Emit the commits applied so far on ``listen_strategy_commit`` (and those its
         listeners make)."""
         while self.queue:
             record = self.queue.pop(0)
-            if events.has_listeners("strategy_commit"):
+            if "strategy_commit" in events.listened():
                 events.emit("strategy_commit", record)
 
     # ---- commits -----------------------------------------------------------
