@@ -160,8 +160,8 @@ HOOKS_WHERE = ("on_active_ping, on_partial_profit, on_partial_loss, on_breakeven
 def _hook(name: str):
     ctx = _current.get()
     if ctx is None or ctx.hook is None:
-        inside = "get_signal" if ctx is not None else "no running strategy"
-        raise UsageError(f"{name} was called outside a position hook ({inside}); call it inside the strategy "
+        where = "no strategy runs in this thread" if ctx is None else "get_signal and the other callbacks cannot commit"
+        raise UsageError(f"{name} was called outside a position hook ({where}); call it inside the strategy "
                          f"callbacks {HOOKS_WHERE}, while btfarm runs the strategy")
     return ctx.hook
 

@@ -137,8 +137,17 @@ class PositionHook:
         ctx.when_ms, ctx.cursor = u, i
 
     def run(self, i: int, u: int, price: float) -> None:
-        """The hook of candle ``i`` (the position stays open after its checks)."""
+        """The hook of candle ``i`` (the position stays open after its checks); commits work
+        only inside it (not in a listener of the closed signal, say)."""
         self.at(i, u, price)
+        ctx = self.core._context
+        ctx.hook = self
+        try:
+            self._run(price)
+        finally:
+            ctx.hook = None
+
+    def _run(self, price: float) -> None:
         core = self.core
         sig, callbacks, pos = core.signal, core.callbacks, core.position
         long = pos.long

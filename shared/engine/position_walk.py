@@ -42,8 +42,7 @@ def walk_position(core: StrategyCore, candles: Candles, vwap: np.ndarray, limit:
     lifetime = sig["minute_estimated_time"]
     expires = sig["pending_at"] + lifetime * MINUTE_MS if math.isfinite(lifetime) else math.inf
     hook = core.hook_for(candles, vwap)
-    token = activate(core._context)
-    core._context.hook = hook
+    token = activate(core._context)  # (PositionHook.run sets the context's hook for its candle only)
     try:
         for first in range(start, limit, BLOCK):
             last = min(first + BLOCK, limit)
@@ -81,5 +80,4 @@ def walk_position(core: StrategyCore, candles: Candles, vwap: np.ndarray, limit:
                 hook.run(first + k, u, price)
         core.next_ms = int(candles.timestamp[limit - 1]) + MINUTE_MS
     finally:
-        core._context.hook = None
         deactivate(token)

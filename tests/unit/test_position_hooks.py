@@ -172,7 +172,7 @@ def test_a_commit_changes_the_rest_of_the_candle_and_the_next_candles_checks():
 
 def test_a_commit_outside_a_hook_is_one_clear_error():
     with pytest.raises(UsageError, match=r"commit_trailing_stop was called outside a position hook "
-                                         r"\(no running strategy\).*on_active_ping.*listen_active_ping"):
+                                         r"\(no strategy runs in this thread\).*on_active_ping.*listen_active_ping"):
         commit_trailing_stop("SYM", -1.0, 100.0)
     caught = []
 
@@ -191,7 +191,23 @@ def test_a_commit_outside_a_hook_is_one_clear_error():
     frame = FrameSchema(frame_name="f", interval="1m", start_date=minute(0), end_date=minute(3))
     Run(StrategySchema(strategy_name="s", interval="1m", get_signal=get_signal), dataframe_exchange("x", {}),
         frame, "SYM", candles(prices(6))).run()
-    assert caught and "commit_breakeven was called outside a position hook (get_signal)" in caught[0]
+    assert caught and "commit_breakeven was called outside a position hook (get_signal and the other " \
+                      "callbacks cannot commit)" in caught[0]
+
+
+def test_a_listener_of_the_close_cannot_commit():
+    caught = []
+
+    def on_close(symbol, signal, price, backtest):
+        try:
+            commit_trailing_stop(symbol, -1.0, price)
+        except UsageError as exc:
+            caught.append(str(exc))
+
+    m = prices(40, {15: 102.5})
+    _, ev = drive(m, {10: LONG}, {"on_active_ping": lambda *a: None, "on_close": on_close})
+    assert only_closed(ev)["close_reason"] == "take_profit"
+    assert len(caught) == 1 and "outside a position hook" in caught[0]
 
 
 def test_a_raising_hook_is_reported_and_the_position_goes_on():
