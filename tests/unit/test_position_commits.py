@@ -28,7 +28,7 @@ from btfarm.shared import events
 from btfarm.shared.engine.pnl import position_pnl
 
 from .market import minute
-from .position_market import LONG, SHORT, drive, only_closed, prices, when_ms
+from .position_market import CFG, LONG, SHORT, drive, only_closed, prices, when_ms
 
 pytestmark = pytest.mark.unit
 
@@ -42,7 +42,7 @@ def _no_listeners():
     events.clear()
 
 
-def scripted(m, at: dict[int, list[Commit]], signal=LONG, end_minute=None):
+def scripted(m, at: dict[int, list[Commit]], signal=LONG, end_minute=None, cfg=CFG):
     """Run ``signal`` at minute 10 with the commits of ``at``; (results by minute, events)."""
     results: dict[int, list[bool]] = {}
 
@@ -51,7 +51,7 @@ def scripted(m, at: dict[int, list[Commit]], signal=LONG, end_minute=None):
         for commit in at.get(k, []):
             results.setdefault(k, []).append(commit(symbol, price))
 
-    _, ev = drive(m, {10: signal}, {"on_active_ping": ping}, end_minute=end_minute)
+    _, ev = drive(m, {10: signal}, {"on_active_ping": ping}, end_minute=end_minute, cfg=cfg)
     return results, ev
 
 
@@ -334,3 +334,25 @@ def test_scheduled_commits_are_refused_on_an_open_position():
     results, _ = scripted(m, {11: [lambda s, p: commit_cancel_scheduled(s),
                                    lambda s, p: commit_activate_scheduled(s)]}, end_minute=12)
     assert results == {11: [False, False]}
+
+
+# ---- backtest-kit's switches ------------------------------------------------------------
+
+@pytest.mark.parametrize("switch, commit, at_p", [
+    ("CC_ENABLE_DCA_EVERYWHERE", lambda s, p: commit_average_buy(s), 100.5),  # above the entry
+    ("CC_ENABLE_PPPL_EVERYWHERE", lambda s, p: commit_partial_profit(s, 20), 99.5),  # at a loss
+])
+def test_the_everywhere_switches_lift_the_side_rules(switch, commit, at_p):
+    m = prices(60, {11: at_p})
+    results, _ = scripted(m, {12: [commit]}, end_minute=13)
+    assert results == {12: [False]}
+    results, _ = scripted(m, {12: [commit]}, end_minute=13, cfg=CFG.model_copy(update={switch: True}))
+    assert results == {12: [True]}
+
+
+def test_trailing_everywhere_lets_a_later_stop_loosen():
+    m = prices(60, {11: 101.0})
+    at = {11: [lambda s, p: commit_trailing_stop(s, -1.0, p), lambda s, p: commit_trailing_stop(s, -0.5, p)]}
+    results, ev = scripted(m, at, end_minute=12, cfg=CFG.model_copy(update={"CC_ENABLE_TRAILING_EVERYWHERE": True}))
+    assert results == {11: [True, True]}
+    assert only_closed(ev)["signal"]["price_stop_loss"] == 100 * (1 - 1.5 / 100)
