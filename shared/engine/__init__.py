@@ -16,5 +16,12 @@ one of four lanes, chosen in ``BacktestRun.steps``:
 ``BacktestRun.lane`` says which one ran. ``fast_forward`` scans an open or
 scheduled signal's candles with numpy, ``walk_grid`` maps ticks to candles
 and throttle buckets once per candle set, ``intents`` turns a ``get_signals``
-result into checked arrays, ``pnl`` is SEMANTICS 3.
+result into checked arrays, ``pnl`` is SEMANTICS 3 and 9.
+
+Managing a position (SEMANTICS 9): when the strategy or a listener registers
+a position hook, the event and vector lanes settle an open position with
+``position_walk`` (candle by candle, running ``position_hook.PositionHook``,
+whose commits apply the rules of ``position.Position``) instead of the numpy
+scan; such a run never takes the batch lane. Its oracle is
+tests/support/position_reference.py.
 """
