@@ -5,21 +5,24 @@ self-contained HTML twin (``{name}.html``, pictures inlined).
 A report lands inside the dump folder or nowhere: a path that resolves
 outside it (absolute elsewhere, ``..``, a symlink pointing out) is refused
 before anything is written. The text goes to a temporary file beside the
-target and replaces it with ``os.replace``, so a reader never sees half a
-report and a failed write leaves the old one untouched.
+target and replaces it with ``os.replace`` (``atomic_file.write_whole``), so a
+reader never sees half a report and a failed write leaves the old one
+untouched. A full, read-only or forbidden disk is one ``ConfigError`` naming
+the file, not an ``OSError`` traceback.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
+from btfarm.shared.atomic_file import disk_fault, write_whole
 from btfarm.shared.errors import ReportError
 from btfarm.shared.settings import get_settings
 from btfarm.shared.store.keys import MODES  # the sub-folders of the dump folder
 
 REPORT_FILE_MODE = 0o644  # permissions of a written report
+DUMP_SETTING = "BTFARM_DUMP_DIR"  # what moves the reports' folder, named when it cannot be written
 FORMATS = ("md", "html")  # what ``dump(..., formats=...)`` may write; both by default
 
 
@@ -70,7 +73,13 @@ def report_path(mode: str, name: str, path: str | os.PathLike[str] | None = None
         )
     if resolved.is_dir():
         raise ReportError(f'report path "{requested}" is a folder ("{resolved}"); name a file')
-    resolved.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        resolved.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fault = disk_fault(exc, resolved.parent, "the report folder", DUMP_SETTING)
+        if fault is None:
+            raise
+        raise fault from exc
     return resolved
 
 
@@ -90,17 +99,4 @@ def dump_report(text: str, mode: str, name: str, path: str | os.PathLike[str] | 
 
 
 def _write_atomically(target: Path, text: str) -> None:
-    fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp_name, REPORT_FILE_MODE)
-        os.replace(temp_name, target)
-    except BaseException:
-        try:
-            os.unlink(temp_name)
-        except FileNotFoundError:
-            pass
-        raise
+    write_whole(target, text.encode("utf-8"), what="report", setting=DUMP_SETTING, mode=REPORT_FILE_MODE)

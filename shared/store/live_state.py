@@ -23,27 +23,33 @@ Two backends with the same face:
 
 A state that cannot be read (truncated, not JSON, not a state of this
 ``symbol:strategy``) raises ``PersistenceError`` naming the file or key, and
-is never overwritten: ``save`` refuses until ``load`` has succeeded.
+is never overwritten: ``save`` refuses until ``load`` has succeeded. A state
+folder on a full, read-only or forbidden disk is a ``ConfigError`` naming the
+file (``atomic_file.disk_fault``): a restart would meet it again, and the last
+state written stays whole.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
-import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
 import redis
 
+from ..atomic_file import disk_fault, fsync_folder, write_whole
 from ..errors import PersistenceError
 from . import keys
 
 VERSION = 1  # of the state document; another version is refused, not guessed at
 LOGGED_ACTIONS = ("scheduled", "opened", "closed", "cancelled")  # what the event log keeps
+STATE_SETTING = "BTFARM_STATE_DIR"  # what moves the live state's folder, named when it cannot be written
 
 
 class LiveState(Protocol):
@@ -152,8 +158,9 @@ class FileLiveState(_StateDocument):
 
     def acquire(self) -> None:
         """Hold the lock of this state for as long as this object lives."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        with _disk_faults(self.lock_path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -177,32 +184,25 @@ class FileLiveState(_StateDocument):
             raise PersistenceError(f"cannot read live state {self.path}: {exc}") from exc
 
     def _write(self, data: bytes) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
-        _fsync_folder(self.path.parent)
+        write_whole(self.path, data, what="live state", setting=STATE_SETTING, sync_folder=True)
 
     def append(self, record: dict[str, Any]) -> None:
         line = _encode(record, str(self.log_path)) + b"\n"
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        created = not self.log_path.exists()
-        fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if created:
-            _fsync_folder(self.log_path.parent)
+        with _disk_faults(self.log_path):
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            created = not self.log_path.exists()
+            fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                written = os.write(fd, line)
+                if written != len(line):  # a full disk may take part of it: cut it (repair would too)
+                    os.ftruncate(fd, os.fstat(fd).st_size - written)
+                    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                    raise full  # _disk_faults makes it the ConfigError naming the log
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if created:
+                fsync_folder(self.log_path.parent)
 
     def repair(self) -> None:
         """Cut a line a crash left half-written at the end of the log (its event
@@ -212,7 +212,7 @@ class FileLiveState(_StateDocument):
         except FileNotFoundError:
             return
         if data and not data.endswith(b"\n"):
-            with open(self.log_path, "r+b") as handle:
+            with _disk_faults(self.log_path), open(self.log_path, "r+b") as handle:
                 handle.truncate(data.rfind(b"\n") + 1)
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -234,12 +234,16 @@ class FileLiveState(_StateDocument):
         return out
 
 
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
+@contextlib.contextmanager
+def _disk_faults(path: Path) -> Iterator[None]:
+    """A full, read-only or forbidden disk under ``path`` as one ``ConfigError`` naming it."""
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        yield
+    except OSError as exc:
+        fault = disk_fault(exc, path, "live state", STATE_SETTING)
+        if fault is None:
+            raise
+        raise fault from exc
 
 
 class RedisLiveState(_StateDocument):
