@@ -11,11 +11,21 @@ Every scheduled, opened, closed and cancelled event is persisted (state,
 then event log) inside the engine's emit, so before it reaches listeners or
 the caller of ``run``. Fetch errors are reported through ``listen_error`` and
 retried with backoff; they never touch the persisted state.
+
+A tick whose newest closed candle closed more than
+``BTFARM_LIVE_MAX_CANDLE_AGE_SECONDS`` before the tick's minute (default 180:
+more than three 1m candles missing) is stale: the strategy is not asked (a signal opened on a price
+hours old is a lie), an open signal is still monitored on the candles there
+are, and the stretch is reported once through ``listen_error`` (kind
+``DataCoverageError``) and listed in the report. A stop asked while an open
+signal's candles are stale ends the run at once instead of waiting for them
+(hours, days): the signal stays persisted and the next start monitors it.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +40,14 @@ from btfarm.shared.clock import Clock, SystemClock
 from btfarm.shared.coverage import iso
 from btfarm.shared.engine.lifecycle import IDLE, StrategyCore
 from btfarm.shared.engine_config import EngineConfig, get_config
-from btfarm.shared.errors import AlreadyRunningError, ConfigError, PersistenceError, UsageError
+from btfarm.shared.errors import (
+    AlreadyRunningError,
+    ConfigError,
+    DataCoverageError,
+    PersistenceError,
+    SettingsError,
+    UsageError,
+)
 from btfarm.shared.exchanges.loading import load_candles
 from btfarm.shared.intervals import MINUTE_MS
 from btfarm.shared.registry import get_exchange, get_risk, get_strategy
@@ -50,6 +67,7 @@ from btfarm.shared.store.stop_flags import StopPoller
 from btfarm.shared.trade_signal import SignalRow
 
 from .instances import Instance, InstanceUtils
+from .reports._format import duration
 from .reports.dump import FORMATS, dump_bundle
 from .reports.pictures import equity_picture
 from .reports.render import render_live
@@ -88,6 +106,29 @@ class LiveData(BaseModel):
     stats: LiveStatistics  # rejected_signals: of every run, kept in the persisted state
     events: list[TickResult]
     rejections: list[str] = []  # the first distinct reasons signals were rejected or get_signal raised
+    stale: list[str] = []  # this process's stretches of stale candles (no new signals), one line each
+
+
+@dataclass
+class StaleStretch:
+    """Consecutive ticks whose newest closed candle was too old to decide on."""
+
+    started_ms: int  # clock time of the first stale tick
+    newest_ms: int | None  # open time of the newest closed candle then (None: none in the warm-up window)
+    last_ms: int  # clock time of the latest stale tick
+    ticks: int = 0  # stale ticks in the stretch
+    ended_ms: int | None = None  # clock time of the first fresh tick after it
+    left_open: str = ""  # the signal a stop left open (persisted) during the stretch
+
+    def describe(self) -> str:
+        newest = (f"newest closed candle opened at {iso(self.newest_ms)}" if self.newest_ms is not None
+                  else "no closed candle in the warm-up window")
+        end = iso(self.ended_ms) if self.ended_ms is not None else f"{iso(self.last_ms)} (still stale)"
+        span = duration(((self.ended_ms or self.last_ms) - self.started_ms) / MINUTE_MS)
+        line = f"{iso(self.started_ms)} .. {end}, {span}, {self.ticks} ticks: {newest}"
+        if self.left_open:
+            line += f"; stopped with signal {self.left_open} still open (persisted, monitored on the next start)"
+        return line
 
 
 @dataclass
@@ -106,6 +147,40 @@ class LiveSession:
     stopped: bool = False
     clock: Clock = field(default_factory=SystemClock)
     saved_rejected: int = 0  # the rejection count the persisted state holds
+    stale: list[StaleStretch] = field(default_factory=list)  # the last one is open while its end is None
+
+    @property
+    def is_stale(self) -> bool:
+        return bool(self.stale) and self.stale[-1].ended_ms is None
+
+    def note_candle_age(self, now: int, newest: int | None, stale: bool, max_age_seconds: float) -> None:
+        """Start, extend or end a stale stretch; its start is reported once (listen_error)."""
+        key = f"{self.symbol}:{self.strategy_name}"
+        if not stale:
+            if self.is_stale:
+                stretch = self.stale[-1]
+                stretch.ended_ms = now
+                log.info("live %s: fresh candles again at %s after %s of stale ones", key, iso(now),
+                         duration((now - stretch.started_ms) / MINUTE_MS))
+            return
+        if self.is_stale:
+            self.stale[-1].ticks += 1
+            self.stale[-1].last_ms = now
+            return
+        self.stale.append(StaleStretch(started_ms=now, newest_ms=newest, last_ms=now, ticks=1))
+        if newest is None:
+            what = "no 1m candle has closed in the warm-up window"
+        else:
+            age = now - now % MINUTE_MS - newest - MINUTE_MS
+            what = f"the newest closed 1m candle opened at {iso(newest)} and closed {duration(age / MINUTE_MS)} ago"
+        message = (f"live {key}: stale candles at {iso(now)}: {what} (more than "
+                   f"BTFARM_LIVE_MAX_CANDLE_AGE_SECONDS={max_age_seconds:g}); no new signals until fresh "
+                   "candles arrive")
+        if self.core is not None and self.core.phase != IDLE:
+            message += f"; signal {self.core.signal['id']} stays {self.core.phase}, monitored on the candles there are"
+        events.emit("error", {"symbol": self.symbol, "strategy_name": self.strategy_name,
+                              "exchange_name": self.exchange_name, "timestamp": now, "kind": "DataCoverageError",
+                              "error": DataCoverageError(message), "signal": None, "message": message})
 
     def on_event(self, kind: str, record: dict[str, Any]) -> None:
         """The engine's emit: persist first, then log, then tell everyone."""
@@ -151,15 +226,20 @@ class LiveUtils(InstanceUtils):
     mode = "live"
 
     def run(self, symbol: str, strategy_name: str, exchange_name: str, *, clock: Clock | None = None,
-            tick_seconds: float | None = None) -> Iterator[OpenedResult | ClosedResult]:
+            tick_seconds: float | None = None,
+            stop_event: threading.Event | None = None) -> Iterator[OpenedResult | ClosedResult]:
         """Opened and closed results, forever (until ``stop``); a second call joins the running one.
 
         ``clock``: what the loop reads and sleeps on (default the system
         clock); ``tick_seconds``: default ``TICK_TTL`` of the engine config.
+        ``stop_event``: once set, the run this call starts stops as with
+        ``stop``, checked each tick; unlike ``stop`` it counts when set before
+        the run has started (a signal handler's flag).
         Leaving the loop early does not stop the run (as with ``background``);
         call ``stop`` for that.
         """
-        inst, task = self._launch(symbol, strategy_name, exchange_name, clock, tick_seconds, "Live.run")
+        inst, task = self._launch(symbol, strategy_name, exchange_name, clock, tick_seconds, "Live.run",
+                                  stop_event)
         for record in task.follow():
             yield to_model(record)
 
@@ -179,7 +259,8 @@ class LiveUtils(InstanceUtils):
     # ---- the loop ----------------------------------------------------------
 
     def _launch(self, symbol: str, strategy_name: str, exchange_name: str, clock: Clock | None,
-                tick_seconds: float | None, needed_by: str) -> tuple[Instance, RunThread]:
+                tick_seconds: float | None, needed_by: str,
+                stop_event: threading.Event | None = None) -> tuple[Instance, RunThread]:
         strategy = get_strategy(strategy_name, needed_by)
         exchange = get_exchange(exchange_name, needed_by)
         risk = get_risk(strategy.risk_name, needed_by) if strategy.risk_name else None
@@ -198,6 +279,10 @@ class LiveUtils(InstanceUtils):
         tick = cfg.TICK_TTL if tick_seconds is None else float(tick_seconds)
         if not tick > 0:
             raise UsageError(f"{needed_by}: tick_seconds must be > 0, got {tick_seconds!r}")
+        max_age = get_settings().live_max_candle_age_seconds
+        if not max_age >= 0:
+            raise SettingsError(f"BTFARM_LIVE_MAX_CANDLE_AGE_SECONDS={max_age!r}: give seconds >= 0 (0 = never "
+                                "refuse a tick for stale candles)")
         if hasattr(exchange.source, "check_coverage"):  # a replay: its clock must be inside its file
             exchange.source.check_coverage(symbol)
         session = self._open_session(symbol, strategy_name, exchange_name, strategy, risk, cfg,
@@ -205,7 +290,7 @@ class LiveUtils(InstanceUtils):
 
         def produce(inst: Instance, task: RunThread) -> None:
             try:
-                self._produce(inst, task, session, exchange, cfg, tick)
+                self._produce(inst, task, session, exchange, cfg, tick, max_age, stop_event)
             finally:
                 session.store.close()
 
@@ -250,7 +335,7 @@ class LiveUtils(InstanceUtils):
         return session
 
     def _produce(self, inst: Instance, task: RunThread, session: LiveSession, exchange, cfg: EngineConfig,
-                 tick_seconds: float) -> None:
+                 tick_seconds: float, max_age_seconds: float, stop_event: threading.Event | None) -> None:
         session.task = task
         core, clock = session.core, session.clock
         logged = {event_key(e) for e in session.events if e.get("action") in LOGGED_ACTIONS}
@@ -262,13 +347,15 @@ class LiveUtils(InstanceUtils):
             log.info("live %s: restored %s signal %s", inst.key, core.phase, session.restored["id"])
         poller = StopPoller(state(), self.mode, inst.symbol, inst.name)
         tick_ms = tick_seconds * 1000.0
+        max_age_ms = max_age_seconds * 1000.0  # 0: never stale
         first_ms = clock.now_ms()
         next_ms = float(first_ms)
         retry = RETRY_FIRST_SECONDS
         failures = 0
         next_status = 0.0
         while True:
-            if not core.stopping and (inst.stop_event.is_set() or poller.stopped()):
+            asked = inst.stop_event.is_set() or (stop_event is not None and stop_event.is_set())
+            if not core.stopping and (asked or poller.stopped()):
                 core.stopping = session.stopped = True
                 inst.stop_event.set()
                 log.info("live %s: stopping (phase %s)", inst.key, core.phase)
@@ -292,11 +379,19 @@ class LiveUtils(InstanceUtils):
                 retry = min(retry * 2, RETRY_MAX_SECONDS)
                 continue
             retry, failures = RETRY_FIRST_SECONDS, 0
+            newest = int(candles.timestamp[limit - 1]) if limit else None
+            # measured from the tick's minute, as the tick reads candles: a few ms of lag never count
+            stale = max_age_ms > 0 and (newest is None or now - now % MINUTE_MS - newest - MINUTE_MS > max_age_ms)
+            session.note_candle_age(now, newest, stale, max_age_seconds)
+            if stale and core.stopping and core.phase != IDLE:
+                self._leave_open(inst, session)
+                break
             core.emit_idle = events.has_listeners("signal.live")
             settled = core.settled_ms
-            core.tick(now, candles, limit)
-            if core.settled_ms != settled and core.phase == IDLE:
-                core.tick(now, candles, limit)  # the minute after a close asks again, as a backtest does
+            if not stale or core.phase != IDLE:  # stale: an open signal is monitored, nothing new is asked
+                core.tick(now, candles, limit)
+                if not stale and core.settled_ms != settled and core.phase == IDLE:
+                    core.tick(now, candles, limit)  # the minute after a close asks again, as a backtest does
             steps = int((now - first_ms) // tick_ms) + 1
             next_ms = max(next_ms + tick_ms, first_ms + steps * tick_ms)
             if time.monotonic() >= next_status:
@@ -304,6 +399,17 @@ class LiveUtils(InstanceUtils):
                 self._status(inst, core, now)
         events.emit("done.live", {"mode": "live", "symbol": inst.symbol, "strategy_name": inst.name,
                                   "exchange_name": exchange.exchange_name, "stopped": session.stopped})
+
+    @staticmethod
+    def _leave_open(inst: Instance, session: LiveSession) -> None:
+        """A stop while the open signal's candles are stale: end now, the signal persisted.
+        Waiting for its close would wait for the exchange's data, hours or days."""
+        core, stretch = session.core, session.stale[-1]
+        stretch.left_open = core.signal["id"]
+        log.warning("live %s: stopped with signal %s still %s: its candles are stale since %s, so its close "
+                    "cannot be known yet; it stays persisted in %s and the next start monitors it from %s",
+                    inst.key, core.signal["id"], core.phase, iso(stretch.started_ms), session.store.where,
+                    iso(core.next_ms))
 
     @staticmethod
     def _candles(exchange, symbol: str, core: StrategyCore, cfg: EngineConfig, now: int) -> tuple[Candles, int]:
@@ -331,8 +437,9 @@ class LiveUtils(InstanceUtils):
     def get_data(self, symbol: str, strategy_name: str) -> LiveData:
         """Every event (this process's run, else the persisted log) and ``LiveStatistics``."""
         inst, session = self._session(symbol, strategy_name)
-        rejected, rejections = 0, []
+        rejected, rejections, stale = 0, [], []
         if session is not None:
+            stale = [stretch.describe() for stretch in session.stale]
             rows, exchange_name = list(session.events), session.exchange_name
             phase, signal, stopped = session.core.phase, session.core.signal, session.stopped
             rejected, rejections = session.core.rejected, list(session.core.rejections)
@@ -348,13 +455,13 @@ class LiveUtils(InstanceUtils):
                         status=inst.status, stopped=stopped, phase=phase,
                         signal=SignalRow.model_validate(signal) if signal else None,
                         stats=compute_live_statistics(rows).model_copy(update={"rejected_signals": rejected}),
-                        events=[to_model(r) for r in rows], rejections=rejections)
+                        events=[to_model(r) for r in rows], rejections=rejections, stale=stale)
 
     def get_report(self, symbol: str, strategy_name: str, columns: Sequence[Any] | None = None,
                    pictures: Sequence[tuple[str, str]] = ()) -> str:
         data = self.get_data(symbol, strategy_name)
         return render_live(symbol, strategy_name, data.exchange_name, data.events, data.stats, columns,
-                           rejections=data.rejections, pictures=pictures)
+                           rejections=data.rejections, pictures=pictures, stale=data.stale)
 
     def dump(self, symbol: str, strategy_name: str, path: str | Path | None = None,
              columns: Sequence[Any] | None = None, formats: Sequence[str] = FORMATS) -> Path:

@@ -48,6 +48,7 @@ class Settings:
     candle_cache_dir: str | None = None  # BTFARM_CANDLE_CACHE_DIR: downloaded candles (Parquet per month); None = STATE_DIR/candles
     parsed_cache: bool = True  # BTFARM_PARSED_CACHE: keep each CSV or Parquet candle file's table under STATE_DIR/parsed
     fetch_retries: int = 5  # BTFARM_FETCH_RETRIES: tries of one exchange request (network errors, 429, 5xx) before a clear error
+    live_max_candle_age_seconds: float = 180.0  # BTFARM_LIVE_MAX_CANDLE_AGE_SECONDS: a live tick whose newest closed 1m candle closed longer than this before the tick's minute (more than 3 candles missing) asks for no new signal; 0 = never refuse
 
     @property
     def candle_cache(self) -> Path:

@@ -102,8 +102,9 @@ def _fingerprint_value(key: str, value: Any) -> str:
 def render_live(symbol: str, strategy_name: str, exchange_name: str,
                 events: Sequence[Mapping[str, Any] | BaseModel], stats: StatsArg = None,
                 columns: ColumnsArg = None, rejections: Sequence[str] = (),
-                pictures: Sequence[tuple[str, str]] = ()) -> str:
-    """The live report: event counts, the closed-signal statistics, what was rejected, the events.
+                pictures: Sequence[tuple[str, str]] = (), stale: Sequence[str] = ()) -> str:
+    """The live report: event counts, the closed-signal statistics, what was rejected, the
+    stretches of stale candles (``stale``: one line each), the events.
 
     ``stats`` None computes them (a ``LiveStatistics``) from ``events``.
     """
@@ -124,6 +125,7 @@ def render_live(symbol: str, strategy_name: str, exchange_name: str,
         statistics=_statistics(stats_dict, BacktestStatistics.model_fields),
         rejected=fmt.integer(stats_dict.get("rejected_signals")),
         rejections=[fmt.inline(m) for m in rejections],
+        stale=[fmt.inline(m) for m in stale],
         pictures=picture_links(pictures),
     )
 

