@@ -84,7 +84,7 @@ def round_trip_pnl(long: bool, entry: float, price: float, costs: Costs) -> floa
 # ---- the entry rule every scenario shares ------------------------------------
 
 def cross_entry(closes: list[float], price: float, lifetime: float) -> dict[str, Any] | None:
-    """The benchmark cross (../shared/data/README.md): the means of the last 10 and 30
+    """The benchmark cross (examples/data/README.md): the means of the last 10 and 30
     closes before ``when``, now and 5 candles earlier; a market entry at ``price`` with TP
     and SL 1 % away."""
     if len(closes) < 35:
