@@ -21,7 +21,7 @@ import time
 import psutil
 import redis
 
-from ..errors import UsageError
+from ..errors import PersistenceError, UsageError
 from . import keys
 
 STATUSES = ("idle", "running", "done")  # SEMANTICS 7: a single-run task's status
@@ -121,7 +121,7 @@ def read_status(r: redis.Redis, mode: str | None = None,
         else:
             try:
                 rows.append(_decode(found, host))
-            except ValueError as exc:
+            except PersistenceError as exc:
                 unreadable.append((key, str(exc)))
     if gone:
         r.srem(index, *gone)
@@ -150,15 +150,15 @@ def _hashes(r: redis.Redis, status_keys: list[str]) -> list[dict[str, str] | Exc
 
 
 def _decode(raw: dict[str, str], this_host: str) -> dict[str, object]:
-    """A stored status as a row; ValueError naming a field whose number is not one."""
+    """A stored status as a row; PersistenceError naming a field whose number is not one."""
     numbers: dict[str, float] = {}
     for field, convert in (("progress", float), ("pid", int), ("updated_at", int)):
         try:
             numbers[field] = convert(raw.get(field, 0))
         except ValueError:
-            raise ValueError(f"{field}={raw[field]!r} is not a number") from None
+            raise PersistenceError(f"{field}={raw[field]!r} is not a number") from None
     if not math.isfinite(numbers["progress"]):
-        raise ValueError(f"progress={raw['progress']!r} is not a finite number")
+        raise PersistenceError(f"progress={raw['progress']!r} is not a finite number")
     crashed = (
         raw.get("status") == "running" and raw.get("host") == this_host
         and not process_alive(int(numbers["pid"]))
