@@ -292,14 +292,14 @@ def _follow(start: Callable[[], Iterable[Any]], symbol: str, walker_name: str, d
         err_console.print(f"[yellow]did not finish ({len(data.unfinished)}):[/]", highlight=False)
         for line in grouped(data.unfinished.values(), data.unfinished.keys()):
             err_console.print(f"  {printable(line)}", highlight=False)
-    if data.interrupted:
+    if data.interrupted and not data.search_spec:  # a search says how it goes on in its note, below
         err_console.print(f"sweep {printable(data.run_id)} is incomplete; finish it with: "
                           f"{printable(stored_resume_command(data.run_id))}", highlight=False)
     if data.search_note:
         err_console.print(f"[yellow]the search ended early: {printable(data.search_note)}[/]", highlight=False)
     if dump:
         console.print(f"report: {printable(Walker.dump(symbol, walker_name))}", highlight=False)
-    if not data.strategies and data.total_strategies:
+    if not data.strategies and (data.total_strategies or data.interrupted):
         err_console.print(f"[bold red]error:[/] no variant of {printable(walker_name)} could be ranked "
                           f"({len(data.unfinished)} did not finish, {len(data.unranked)} not comparable)",
                           highlight=False)
