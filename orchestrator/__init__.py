@@ -108,6 +108,7 @@ from btfarm.shared.sizing import PositionSize
 
 from .backtest import Backtest, BacktestData
 from .live import Live, LiveData
+from .reporting import Heat, HeatData, Risk, RiskData, Schedule, ScheduleData
 from .reports.columns import Column
 from .walker import Walker
 from .walker_data import WalkerData, WalkerProgress
@@ -138,6 +139,12 @@ __all__ = [
     "Backtest",
     "BacktestData",
     "Column",
+    "Heat",
+    "HeatData",
+    "Risk",
+    "RiskData",
+    "Schedule",
+    "ScheduleData",
     "Live",
     "LiveData",
     "PositionSize",

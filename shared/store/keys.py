@@ -354,3 +354,57 @@ def worker_start_failures() -> str:
     only failures of the last ``worker_registry.START_FAILURE_SHOWN_SECONDS``.
     """
     return f"{PREFIX}workers:start-failures"
+
+
+# ---- the reporting classes' live logs (orchestrator/reporting) ----------------
+
+REPORT_LOG_MAX_ROWS = 250  # entries a reporting log keeps, the newest (backtest-kit's CC_MAX_*_MARKDOWN_ROWS)
+REPORT_LOG_TTL_SECONDS = 30 * 86_400  # a reporting log nobody wrote to for a month is forgotten
+
+
+def report_risk(symbol: str, strategy: str) -> str:
+    """LIST of JSON records: the risk rejections of one live ``symbol:strategy``, oldest
+    first, at most ``REPORT_LOG_MAX_ROWS`` (the newest).
+
+    Writer: ``Risk``'s listener (orchestrator/reporting/risk_rejections.py) in the process
+    running ``Live``, once ``Risk.enable()`` was called there (RPUSH, LTRIM, EXPIRE).
+    Reader: ``Risk.get_data(..., backtest=False)`` / ``get_report`` / ``dump``, any process.
+    TTL: ``REPORT_LOG_TTL_SECONDS``, refreshed by each write.
+    """
+    return f"{PREFIX}report:risk:{_part(symbol, 'symbol')}:{_part(strategy, 'strategy')}"
+
+
+def report_schedule(symbol: str, strategy: str) -> str:
+    """LIST of JSON records: the scheduled, opened (from a schedule) and cancelled limit
+    entries of one live ``symbol:strategy``, oldest first, at most ``REPORT_LOG_MAX_ROWS``.
+
+    Writer: ``Schedule``'s listener (orchestrator/reporting/scheduled_entries.py) in the
+    process running ``Live``, once ``Schedule.enable()`` was called there (RPUSH, LTRIM, EXPIRE).
+    Reader: ``Schedule.get_data(..., backtest=False)`` / ``get_report`` / ``dump``, any process.
+    TTL: ``REPORT_LOG_TTL_SECONDS``, refreshed by each write.
+    """
+    return f"{PREFIX}report:schedule:{_part(symbol, 'symbol')}:{_part(strategy, 'strategy')}"
+
+
+def report_heat(strategy: str, symbol: str) -> str:
+    """LIST of JSON records: the closed trades of one live ``symbol:strategy`` (PnL, open
+    and close times, peak and fall), oldest first, at most ``REPORT_LOG_MAX_ROWS``.
+
+    Writer: ``Heat``'s listener (orchestrator/reporting/heat.py) in the process running
+    ``Live``, once ``Heat.enable()`` was called there (RPUSH, LTRIM, EXPIRE), with
+    ``report_heat_symbols``.
+    Reader: ``Heat.get_data(..., backtest=False)`` / ``get_report`` / ``dump``, any process.
+    TTL: ``REPORT_LOG_TTL_SECONDS``, refreshed by each write.
+    """
+    return f"{PREFIX}report:heat:{_part(strategy, 'strategy')}:{_part(symbol, 'symbol')}"
+
+
+def report_heat_symbols(strategy: str) -> str:
+    """SET of the symbols that have a ``report_heat`` log of one live strategy, so a
+    reader finds them without ``SCAN``.
+
+    Writer: ``Heat``'s listener, with each ``report_heat`` write (SADD, EXPIRE).
+    Reader: ``Heat.get_data(..., backtest=False)`` (a member whose log has lapsed is skipped).
+    TTL: ``REPORT_LOG_TTL_SECONDS``, refreshed by each write.
+    """
+    return f"{PREFIX}report:heat-symbols:{_part(strategy, 'strategy')}"

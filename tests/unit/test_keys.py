@@ -44,6 +44,10 @@ def test_the_known_kinds_are_all_there():
         "schedule_lock",
         "embedded_clients",
         "search_journal",
+        "report_risk",
+        "report_schedule",
+        "report_heat",
+        "report_heat_symbols",
     } <= names
 
 
@@ -90,3 +94,13 @@ def test_a_search_journal_is_one_key_under_the_prefix_whatever_its_study_holds()
     key = keys.search_journal("btfarm:sweep:BTC/USDT:USDT:0123456789ab")
     assert key == "btfarm:search-journal:btfarm%3Asweep%3ABTC/USDT%3AUSDT%3A0123456789ab"
     assert keys.search_journal("a:b") != keys.search_journal("a%3Ab")
+
+
+def test_each_reporting_log_is_its_own_key_per_symbol_and_strategy():
+    logs = {keys.report_risk("BTC/USDT:USDT", "x"), keys.report_schedule("BTC/USDT:USDT", "x"),
+            keys.report_heat("x", "BTC/USDT:USDT")}
+    assert len(logs) == 3 and all(k.startswith("btfarm:report:") for k in logs)
+    assert keys.report_risk("A:B", "C") != keys.report_risk("A", "B:C")
+    assert keys.report_heat("A:B", "C") != keys.report_heat("A", "B:C")
+    assert keys.report_heat_symbols("x") not in logs
+    assert keys.REPORT_LOG_MAX_ROWS == 250 and keys.REPORT_LOG_TTL_SECONDS == 30 * 86_400

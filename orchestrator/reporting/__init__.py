@@ -1,0 +1,25 @@
+"""The seed's reporting classes beside the execution classes: ``Risk`` (every
+rejection), ``Schedule`` (limit entries, their rates and waits) and ``Heat`` (one
+strategy across symbols). What users import, also from ``btfarm.orchestrator``.
+
+    from btfarm.orchestrator import Backtest, Schedule
+    Schedule.enable()  # before the runs it should report
+    list(Backtest.run("BTCUSDT", "limit-dip", "binance", "jan-2025"))
+    print(Schedule.get_report("BTCUSDT", "limit-dip"))
+"""
+
+from .heat import Heat, HeatData, HeatRow
+from .risk_rejections import Risk, RiskData, RiskEvent
+from .scheduled_entries import Schedule, ScheduleData, ScheduledEvent
+
+__all__ = [
+    "Heat",
+    "HeatData",
+    "HeatRow",
+    "Risk",
+    "RiskData",
+    "RiskEvent",
+    "Schedule",
+    "ScheduleData",
+    "ScheduledEvent",
+]
