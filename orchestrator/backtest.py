@@ -20,10 +20,9 @@ from btfarm.shared.store import run_status
 from btfarm.shared.store.stop_flags import StopPoller
 
 from .instances import Instance, InstanceUtils
+from .reports.backtest_pictures import run_pictures
 from .reports.dump import FORMATS, dump_bundle
-from .reports.pictures import equity_picture
 from .reports.render import render_backtest
-from .reports.series import equity_series
 from .run_thread import RunThread
 from .state_client import state, warm_state
 
@@ -150,15 +149,15 @@ class BacktestUtils(InstanceUtils):
 
     def dump(self, symbol: str, strategy_name: str, path: str | Path | None = None,
              columns: Sequence[Any] | None = None, formats: Sequence[str] = FORMATS) -> Path:
-        """Write the report, its equity picture and its HTML twin; default
-        ``./dump/backtest/{strategy_name}.md`` (``formats``: "md", "html" or both)."""
+        """Write the report, its pictures (equity and buy and hold, price and trades, monthly
+        returns, rolling Sharpe, underwater) and its HTML twin (the equity and the price as
+        interactive charts); default ``./dump/backtest/{strategy_name}.md`` (``formats``:
+        "md", "html" or both)."""
         _, run = self._run_of(symbol, strategy_name, "Backtest.dump")
 
         def render(stem: str) -> tuple[str, dict[str, str]]:
-            file = f"{stem}.equity.svg"
-            picture = equity_picture(equity_series(run.closed), f"{strategy_name} on {symbol}")
-            text = self.get_report(symbol, strategy_name, columns, [("Equity and drawdown", file)])
-            return text, {file: picture}
+            files, links = run_pictures(stem, run, symbol, strategy_name)
+            return self.get_report(symbol, strategy_name, columns, links), files
 
         return dump_bundle(render, "backtest", strategy_name, path, formats)
 

@@ -133,7 +133,7 @@ STAT_LABELS: dict[str, str] = {
     "loss_count": "Losses",
     "win_rate": "Win rate",
     "avg_pnl": "Average PNL",
-    "total_pnl": "Total PNL",
+    "total_pnl": "Sum of trade %",  # a sum of per-trade percentages, not the equity's growth
     "median_pnl": "Median PNL",
     "std_dev": "Standard deviation",
     "sharpe_ratio": "Sharpe ratio",
@@ -161,6 +161,8 @@ STAT_LABELS: dict[str, str] = {
     "closed_count": "Closed",
     "cancelled_count": "Cancelled",
 }
+
+COMPOUNDED_LABEL = "Compounded return"  # the equity's growth, trade after trade (series.compounded_return)
 
 _SIGNED_PERCENT = {"avg_pnl", "total_pnl", "median_pnl", "expectancy", "expected_yearly_returns",
                    "avg_peak_pnl", "avg_fall_pnl"}

@@ -113,7 +113,7 @@ def walker_comparison_columns(metric: str = "sharpe_ratio") -> tuple[Column, ...
              lambda r: fmt.stat_value(metric, _dig(r, "metric_value"))),
         _col("total_signals", "Total Signals", _stat("total_signals")),
         _col("win_rate", "Win Rate", _stat("win_rate")),
-        _col("total_pnl", "Total PNL", _stat("total_pnl")),
+        _col("total_pnl", fmt.stat_label("total_pnl"), _stat("total_pnl")),
         _col("sharpe_ratio", "Sharpe", _stat("sharpe_ratio")),
         _col("max_drawdown", "Max Drawdown", _stat("max_drawdown")),
         _col("rejected_signals", "Rejected", _stat("rejected_signals")),

@@ -16,7 +16,9 @@ from datetime import UTC, datetime
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from .series import EquitySeries, Heatmap, thin
+import numpy as np
+
+from .series import EquitySeries, Heatmap, color_range, thin
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -33,8 +35,10 @@ def _matplotlib() -> ModuleType:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.collections
     import matplotlib.dates
     import matplotlib.figure
+    import matplotlib.patches
 
     matplotlib.rcParams["svg.hashsalt"] = "btfarm"  # stable element ids: the same data, the same file
     matplotlib.rcParams["svg.fonttype"] = "none"  # text as text: smaller files, selectable labels
@@ -56,35 +60,59 @@ def _svg(figure: Figure) -> str:
     return buffer.getvalue()
 
 
-def _time_axis(axis) -> None:
+def _time_axis(axis, span: tuple[int, int] | None = None) -> None:
+    """Dates on the x axis; ``span`` (ms) fixes its ends, so a report's pictures line up."""
     dates = _matplotlib().dates
     locator = dates.AutoDateLocator()
     axis.xaxis.set_major_locator(locator)
     axis.xaxis.set_major_formatter(dates.ConciseDateFormatter(locator))
+    if span is not None:
+        axis.set_xlim(*_dates(span))
 
 
-def equity_picture(series: EquitySeries, title: str, levels: Mapping[str, float] | None = None) -> str:
-    """Equity of closed trades (compounded) with the drawdown beneath it; ``levels``
-    (e.g. an open position's entry, TP and SL) are drawn as labelled lines on a
-    price axis of their own."""
-    figure = _figure(WIDTH, HEIGHT)
-    top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 1))
+def legend_outside(axis, **options: Any) -> None:
+    """The axis's legend to the right of its data, never over a curve's start."""
+    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False,
+                **{"fontsize": 8, **options})
+
+
+def equity_picture(series: EquitySeries, title: str, levels: Mapping[str, float] | None = None,
+                   benchmark: tuple[Any, Any] | None = None, benchmark_label: str = "buy and hold",
+                   gaps: Sequence[tuple[int, int]] = (), drawdown: bool = True,
+                   span: tuple[int, int] | None = None) -> str:
+    """Equity of closed trades (compounded) with the drawdown beneath it (``drawdown``);
+    ``levels`` (e.g. an open position's entry, TP and SL) are drawn as labelled lines on a
+    price axis of their own; ``benchmark`` is (times ms, equity) of another curve from 1.0
+    (the symbol bought and held); ``gaps`` are (start ms, end ms) spans shaded as "not
+    running" (a live run's restarts); ``span`` (ms) the time axis's ends."""
+    figure = _figure(WIDTH, HEIGHT if drawdown else HEIGHT * 0.75)
+    if drawdown:
+        top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 1))
+    else:
+        top, bottom = figure.subplots(), None
     times, equity = thin(series.times_ms, series.equity)
-    _, drawdown = thin(series.times_ms, series.drawdown)
     dates = _dates(times)
     top.plot(dates, equity, color="#1f77b4", linewidth=1.2, label="equity (compounded)")
+    if benchmark is not None and len(benchmark[0]):
+        bench_times, bench = thin(*benchmark)
+        top.plot(_dates(bench_times), bench, color="#7f7f7f", linewidth=0.9, label=benchmark_label)
     top.axhline(1.0, color="#999999", linewidth=0.6)
     if 0 < len(series.exits_ms) <= MARK_TRADES_UP_TO:
         at_exit = series.equity[1:]
         top.scatter(_dates(series.exits_ms), at_exit, s=14, color="#d62728", zorder=3, label="exit")
         top.scatter(_dates(series.entries_ms), series.equity[:-1], s=14, marker="^", color="#2ca02c",
                     zorder=3, label="entry")
+    for number, (start, end) in enumerate(gaps):
+        for axis in (top, bottom) if bottom is not None else (top,):
+            axis.axvspan(*_dates((start, end)), color="#ff7f0e", alpha=0.15, linewidth=0,
+                         label="not running" if number == 0 and axis is top else None)
     top.set_ylabel("equity")
     top.set_title(title)
-    top.legend(loc="upper left", fontsize=8)
-    bottom.fill_between(_dates(times[: len(drawdown)]), 0, -drawdown, color="#d62728", alpha=0.35, step="post")
-    bottom.set_ylabel("drawdown %")
-    _time_axis(bottom)
+    if bottom is not None:
+        _, dd = thin(series.times_ms, series.drawdown)
+        bottom.fill_between(_dates(times[: len(dd)]), 0, -dd, color="#d62728", alpha=0.35, step="post")
+        bottom.set_ylabel("drawdown %")
+    _time_axis(bottom if bottom is not None else top, span)
     if levels:
         side = top.twinx()
         for label, value in levels.items():
@@ -93,32 +121,64 @@ def equity_picture(series: EquitySeries, title: str, levels: Mapping[str, float]
             side.annotate(f"{label} {value:.6g}", (1.0, value), xycoords=("axes fraction", "data"),
                           fontsize=8, ha="right", va="bottom")
         side.set_ylabel("price (open position)")
+        # past the price axis and its label: still outside the data
+        figure.legend(*top.get_legend_handles_labels(), loc="upper left", bbox_to_anchor=(1.0, 0.88),
+                      frameon=False, fontsize=8)
+    else:
+        legend_outside(top)
     if not len(series.exits_ms):
         top.text(0.5, 0.5, "no closed signal yet", transform=top.transAxes, ha="center", va="center")
     return _svg(figure)
 
 
 def heatmap_picture(heatmap: Heatmap, metric: str) -> str:
-    """The metric over two parameters; cells with no ranked variant are grey and say n/a."""
+    """The metric over two parameters; cells with no ranked variant are grey and say n/a.
+    The colours span the cells' 5th to 95th percentile (``series.color_range``), so one
+    outlier cell does not flatten the rest (it takes the end colour; its number stays
+    true); the best variant's cell is framed and starred."""
     figure = _figure(WIDTH, HEIGHT)
     axis = figure.subplots()
     data = heatmap.matrix
     cmap = _matplotlib().colormaps["viridis"].with_extremes(bad="#dddddd")
-    image = axis.imshow(data, cmap=cmap, aspect="auto", origin="lower")
+    scale = color_range(data)
+    low, high = scale if scale is not None else (None, None)
+    image = axis.imshow(data, cmap=cmap, aspect="auto", origin="lower", vmin=low, vmax=high)
     axis.set_xticks(range(len(heatmap.x_values)), [str(v) for v in heatmap.x_values])
     axis.set_yticks(range(len(heatmap.y_values)), [str(v) for v in heatmap.y_values])
     axis.set_xlabel(heatmap.x_param)
     axis.set_ylabel(heatmap.y_param)
     fixed = ", ".join(f"{k}={v}" for k, v in heatmap.fixed.items())
     axis.set_title(f"{metric} by {heatmap.x_param} and {heatmap.y_param}" + (f" ({fixed})" if fixed else ""))
-    figure.colorbar(image, ax=axis, label=metric)
+    finite = data[np.isfinite(data)]
+    clipped = scale is not None and finite.size and (finite.min() < low or finite.max() > high)
+    figure.colorbar(image, ax=axis, extend=_extend(finite, low, high) if clipped else "neither",
+                    label=f"{metric} (colours: 5th-95th percentile)" if clipped else metric)
     if data.size <= ANNOTATE_CELLS_UP_TO:
         for (row, col), value in zip(((r, c) for r in range(data.shape[0]) for c in range(data.shape[1])),
                                      data.ravel(), strict=True):
             text = "n/a" if math.isnan(value) else f"{value:.3g}"
+            if (row, col) == heatmap.best:
+                text = f"\u2605 {text}"
             axis.text(col, row, text, ha="center", va="center", fontsize=7,
-                      color="#333333" if math.isnan(value) else "white")
+                      color="#333333" if math.isnan(value) or _light(image, value) else "white")
+    if heatmap.best is not None:
+        row, col = heatmap.best
+        axis.add_patch(_matplotlib().patches.Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False,
+                                                       edgecolor="#d62728", linewidth=2.2, zorder=4))
+        axis.set_title(f"{axis.get_title()}; framed \u2605: the best variant")
     return _svg(figure)
+
+
+def _extend(finite: Any, low: float, high: float) -> str:
+    """The colour bar's arrows: which ends hold cells beyond the scale."""
+    below, above = bool(finite.min() < low), bool(finite.max() > high)
+    return "both" if below and above else "min" if below else "max" if above else "neither"
+
+
+def _light(image: Any, value: float) -> bool:
+    """True when the cell's colour is light (its text is then written dark)."""
+    red, green, blue, _ = image.cmap(image.norm(value))
+    return 0.299 * red + 0.587 * green + 0.114 * blue > 0.6
 
 
 def distribution_picture(values: Sequence[float], best: float | None, metric: str, not_ranked: int,
@@ -131,7 +191,7 @@ def distribution_picture(values: Sequence[float], best: float | None, metric: st
         axis.hist(finite, bins=min(50, max(5, len(finite) // 4)), color="#1f77b4", alpha=0.8)
     if best is not None:
         axis.axvline(best, color="#d62728", linewidth=1.5, label=f"best {best:.4g}")
-        axis.legend(fontsize=8)
+        legend_outside(axis)
     axis.set_xlabel(metric)
     axis.set_ylabel("variants")
     missing = [f"{not_ranked} not ranked"] if not_ranked else []
@@ -154,7 +214,7 @@ def search_picture(values: Sequence[float | None], metric: str) -> str:
     axis.step(range(1, len(values) + 1), best, where="post", color="#d62728", label="best so far")
     axis.set_xlabel("trial")
     axis.set_ylabel(metric)
-    axis.legend(fontsize=8)
+    legend_outside(axis)
     unranked = len(values) - len(shown)
     axis.set_title(f"{metric} trial by trial" + (f" ({unranked} not ranked, not shown)" if unranked else ""))
     return _svg(figure)
@@ -170,7 +230,7 @@ def top_equity_picture(curves: Mapping[str, EquitySeries], title: str) -> str:
     axis.axhline(1.0, color="#999999", linewidth=0.6)
     axis.set_ylabel("equity (compounded)")
     axis.set_title(title)
-    axis.legend(fontsize=7, loc="upper left")
+    legend_outside(axis, fontsize=7)
     _time_axis(axis)
     return _svg(figure)
 

@@ -34,8 +34,12 @@ from .columns import (
     resolve_columns,
     walker_comparison_columns,
 )
+from .series import compounded_return, drawdown_periods, equity_series
 
 BEST_MARKER = "★"  # marks the winner's row in the walker comparison table
+TOP_ROWS = 10  # the walker's comparison table, at the top; the whole ranking goes below
+# sections a reader opens when they need them: folded in the HTML twin (html.py), last in the markdown
+FOLDED_HEADINGS = frozenset({"Full ranking", "PnL by strategy", "Fingerprint", "Closed signals"})
 _EVENT_COUNTS = ("scheduled_count", "opened_count", "active_count", "closed_count",
                  "cancelled_count", "idle_count", "total_events")
 
@@ -65,8 +69,9 @@ def render_backtest(symbol: str, strategy_name: str, exchange_name: str, frame_n
                     columns: ColumnsArg = None, fingerprint: Mapping[str, Any] | None = None,
                     rejections: Sequence[str] = (), coverage: str | None = None,
                     pictures: Sequence[tuple[str, str]] = ()) -> str:
-    """The backtest report: the statistics with their hints, the rejected signals'
-    first reasons, the closed signals, the fingerprint.
+    """The backtest report: the statistics with their hints (the compounded return beside
+    the sum of trade percentages), the rejected signals' first reasons, the pictures, the
+    worst drawdowns, the closed signals, the fingerprint.
 
     ``stats`` None computes them from ``closed``.
     """
@@ -80,7 +85,8 @@ def render_backtest(symbol: str, strategy_name: str, exchange_name: str, frame_n
         exchange_name=fmt.inline(str(exchange_name)),
         frame_name=fmt.inline(str(frame_name)),
         table=table,
-        statistics=_statistics(stats_dict, BacktestStatistics.model_fields),
+        statistics=_statistics(stats_dict, BacktestStatistics.model_fields, rows),
+        drawdowns=_worst_drawdowns(rows),
         rejected=fmt.integer(stats_dict.get("rejected_signals")),
         rejections=[fmt.inline(m) for m in rejections],
         coverage=fmt.inline(coverage) if coverage else None,
@@ -122,7 +128,8 @@ def render_live(symbol: str, strategy_name: str, exchange_name: str,
         exchange_name=fmt.inline(str(exchange_name)),
         counts=counts,
         table=table,
-        statistics=_statistics(stats_dict, BacktestStatistics.model_fields),
+        statistics=_statistics(stats_dict, BacktestStatistics.model_fields,
+                               [r for r in rows if r.get("action") == "closed"]),
         rejected=fmt.integer(stats_dict.get("rejected_signals")),
         rejections=[fmt.inline(m) for m in rejections],
         stale=[fmt.inline(m) for m in stale],
@@ -350,14 +357,41 @@ def _stats_dict(stats: Any) -> dict[str, Any]:
     raise ReportError(f"statistics must be a statistics model or a dict, got {type(stats).__name__}")
 
 
-def _statistics(stats: Mapping[str, Any], names: Sequence[str]) -> list[dict[str, str]]:
-    """One {label, value, hint} per statistic, in model order, escaped for a table."""
-    return [
-        {"label": fmt.cell(fmt.stat_label(name)),
-         "value": fmt.cell(fmt.stat_value(name, stats.get(name))),
-         "hint": fmt.cell(HINTS.get(name, ""))}
-        for name in names if name in stats
-    ]
+NO_HINT = frozenset({"total_signals", "trades_per_year"})  # neither more nor fewer is better in itself
+COMPOUNDED_AFTER = "total_pnl"  # the compounded return's row follows the sum of trade percentages
+
+
+def _statistics(stats: Mapping[str, Any], names: Sequence[str],
+                closed: Sequence[Mapping[str, Any]] | None = None) -> list[dict[str, str]]:
+    """One {label, value, hint} per statistic, in model order, escaped for a table; given
+    the ``closed`` results, the compounded return follows the sum of trade percentages
+    (which the equity pictures do not show)."""
+    out = []
+    for name in names:
+        if name not in stats:
+            continue
+        out.append({"label": fmt.cell(fmt.stat_label(name)),
+                    "value": fmt.cell(fmt.stat_value(name, stats.get(name))),
+                    "hint": fmt.cell("" if name in NO_HINT else HINTS.get(name, ""))})
+        if name == COMPOUNDED_AFTER and closed is not None:
+            out.append({"label": fmt.cell(fmt.COMPOUNDED_LABEL),
+                        "value": fmt.cell(fmt.percent(compounded_return(closed), signed=True)),
+                        "hint": fmt.cell(HINTS.get(name, ""))})
+    return out
+
+
+def _worst_drawdowns(closed: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
+    """The worst drawdown periods of the compounded equity, deepest first, as table rows:
+    number, depth, peak, trough, recovery (or "not yet"), trades, duration to recovery."""
+    if not closed:
+        return []
+    rows = []
+    for number, p in enumerate(drawdown_periods(equity_series(closed)), start=1):
+        end = p.recovered_ms
+        span = fmt.duration((end - p.peak_ms) / fmt.MS_PER_MINUTE) if end is not None else fmt.NA
+        rows.append((str(number), fmt.percent(p.depth), fmt.timestamp(p.peak_ms), fmt.timestamp(p.trough_ms),
+                     fmt.timestamp(end) if end is not None else "not yet", str(p.trades), span))
+    return [tuple(fmt.cell(c) for c in row) for row in rows]
 
 
 def _table(columns: Sequence[Column], rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

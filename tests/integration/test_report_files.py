@@ -27,23 +27,32 @@ def backtested():
     reset_state()
 
 
-def test_a_backtest_dump_writes_the_picture_links_it_and_an_html_twin(backtested, tmp_path):
+PICTURES = {"equity": "Equity and buy and hold", "price": "Price and trades", "monthly": "Monthly returns (compounded)",
+            "rolling-sharpe": "Rolling Sharpe ratio", "underwater": "Underwater: drawdown from the running peak"}
+
+
+def test_a_backtest_dump_writes_the_pictures_links_them_and_an_html_twin(backtested, tmp_path):
     path = Backtest.dump("SIMUSDT", "sma-cross-5m")
-    svg = path.with_name("sma-cross-5m.equity.svg")
     html = path.with_suffix(".html")
     text = path.read_text()
-    assert "![Equity and drawdown](sma-cross-5m.equity.svg)" in text
-    assert text.index("## Statistics") < text.index("## Pictures") < text.index("## Closed signals")
-    picture = svg.read_text()
-    assert picture.startswith("<?xml") and picture.count("<path") > 10 and len(picture) > 20_000
+    for name, alt in PICTURES.items():
+        assert f"![{alt}](sma-cross-5m.{name}.svg)" in text
+        picture = path.with_name(f"sma-cross-5m.{name}.svg").read_text()
+        drawn = picture.count("<image") if name == "monthly" else picture.count("<path") > 10  # a raster of cells
+        assert picture.startswith("<?xml") and drawn and len(picture) > 8_000, name
+    assert text.index("## Statistics") < text.index("## Pictures") < text.index("## Worst drawdowns") \
+        < text.index("## Closed signals")
     page = html.read_text()
-    assert page.count("data:image/svg+xml;base64,") == 1 and "<table>" in page
-    assert "sma-cross-5m.equity.svg" not in page.replace('alt="', "")  # inlined, not linked
+    # the equity and the price as interactive charts, the other three inlined
+    assert page.split("/* BEGIN bokeh.min.js */")[0].count("data:image/svg+xml;base64,") == 3
+    assert page.count('<div class="chart" id="chart-') == 2 and "<table>" in page
+    for name in PICTURES:
+        assert f"sma-cross-5m.{name}.svg" not in page.replace('alt="', "")  # inlined, not linked
 
 
 def test_formats_choose_what_is_written_and_a_bad_one_is_refused(backtested, tmp_path):
     only_html = Backtest.dump("SIMUSDT", "sma-cross-5m", "backtest/only.md", formats=("html",))
     assert only_html.suffix == ".html" and only_html.exists()
-    assert not only_html.with_suffix(".md").exists() and not only_html.with_name("only.equity.svg").exists()
+    assert not only_html.with_suffix(".md").exists() and not list(only_html.parent.glob("only.*.svg"))
     with pytest.raises(ReportError, match="use one or both of md, html"):
         Backtest.dump("SIMUSDT", "sma-cross-5m", formats=("pdf",))

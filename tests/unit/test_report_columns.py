@@ -58,14 +58,14 @@ def test_live_columns_include_the_action_and_tolerate_an_idle_tick():
 
 def test_walker_comparison_columns():
     labels = [c.label for c in walker_comparison_columns("win_rate")]
-    assert labels == ["Rank", "Strategy", "Win rate", "Total Signals", "Total PNL", "Sharpe",
+    assert labels == ["Rank", "Strategy", "Win rate", "Total Signals", "Sum of trade %", "Sharpe",
                       "Max Drawdown", "Rejected"]
     row = {"rank": 1, "strategy_name": "a", "metric": "win_rate", "metric_value": 55.0,
            "stats": {"total_signals": 12, "total_pnl": 3.25, "sharpe_ratio": None,
                      "max_drawdown": 1.5, "rejected_signals": 4}, "is_best": True}
     cells = [c.format(row) for c in walker_comparison_columns("win_rate")]
     assert cells == ["1", "a", "55.00%", "12", "+3.25%", "N/A", "1.50%", "4"]
-    assert "Total PNL" in [c.label for c in walker_comparison_columns("sharpe_ratio")]
+    assert "Sum of trade %" in [c.label for c in walker_comparison_columns("sharpe_ratio")]
 
 
 def test_walker_pnl_columns_format_a_closed_result():

@@ -1,3 +1,5 @@
+import re
+
 import jinja2
 import pytest
 
@@ -73,7 +75,34 @@ def test_statistics_come_before_the_signal_list_each_with_its_hint():
     stats_part = report[report.index("## Statistics"):]
     assert "| Max drawdown | 0.00% | lower is better |" in stats_part
     assert "| Win rate | 100.00% | higher is better |" in stats_part
-    assert stats_part.count("is better |") == len(HINTS)
+    # every hint but where more or fewer is not better in itself, and one for the compounded return
+    assert stats_part.count("is better |") == len(HINTS) - 2 + 1
+    assert "| Total signals | 1 |  |" in stats_part
+    assert re.search(r"^\| Trades per year \| [\d.]+ \|  \|$", stats_part, re.MULTILINE)
+
+
+def test_the_sum_of_trade_percentages_is_labelled_so_and_the_compounded_return_follows_it():
+    rows = [closed(0, 10.0), closed(1, -10.0), closed(2, 10.0)]
+    report = render_backtest("BTCUSDT", "sma", "binance", "jan", rows, None)
+    assert "Total PNL" not in report
+    lines = report.splitlines()
+    at = lines.index("| Sum of trade % | +10.00% | higher is better |")
+    assert lines[at + 1] == "| Compounded return | +8.90% | higher is better |"  # 1.1 * 0.9 * 1.1 = 1.089
+    live = render_live("BTCUSDT", "sma", "binance", rows, None)
+    assert "| Compounded return | +8.90% | higher is better |" in live
+
+
+def test_the_backtest_report_lists_its_worst_drawdowns_deepest_first():
+    rows = [closed(0, 10.0), closed(1, -10.0), closed(2, 20.0), closed(3, -50.0), closed(4, 10.0)]
+    report = render_backtest("BTCUSDT", "sma", "binance", "jan", rows, None)
+    section = report[report.index("## Worst drawdowns"):report.index("## Closed signals")]
+    table = [line for line in section.splitlines() if line.startswith("| ")][2:]
+    # 1.1 -> 0.99 -> 1.188 (a new peak at 02:05) -> 0.594 -> 0.6534: -50% not yet recovered, then -10%
+    assert table == [
+        "| 1 | 50.00% | 2025-01-01T02:05Z | 2025-01-01T03:05Z | not yet | 2 | N/A |",
+        "| 2 | 10.00% | 2025-01-01T00:05Z | 2025-01-01T01:05Z | 2025-01-01T02:05Z | 2 | 2h 00m |",
+    ]
+    assert "## Worst drawdowns" not in render_backtest("BTCUSDT", "sma", "binance", "jan", [], None)
 
 
 def test_none_statistics_show_as_na():
@@ -112,7 +141,7 @@ def test_a_failing_column_is_named():
 def test_an_empty_backtest_renders():
     report = render_backtest("BTCUSDT", "sma", "binance", "jan", [], None)
     assert "No closed signals." in report
-    assert "| Total signals | 0 | higher is better |" in report
+    assert "| Total signals | 0 |  |" in report and "| Compounded return | N/A | higher is better |" in report
     assert report.endswith("\n") and not report.endswith("\n\n")
 
 
@@ -126,7 +155,7 @@ def test_live_report_counts_events_and_lists_them():
     assert header_cells(header)[:3] == ["Action", "Time", "Signal ID"]
     assert "| idle | 2025-01-01T00:00Z |" in report
     assert "| closed | 2025-01-01T00:05Z | sig-0 |" in report
-    assert "| Total signals | 1 | higher is better |" in report
+    assert "| Total signals | 1 |  |" in report
 
 
 def walker_data(metric="sharpe_ratio"):
