@@ -43,20 +43,41 @@ class SearchFigures(BaseModel):
         return (f"deflated Sharpe ratio {number(self.deflated_sharpe, 3)}, probability of backtest overfitting "
                 f"{number(self.pbo, 3)} ({self.trials} trials, {self.days} days)")
 
-    def sentence(self) -> str:
-        """What the figures mean, in one or two plain sentences."""
-        parts = []
-        if self.deflated_sharpe is not None:
-            parts.append(
-                f"After allowing for picking the best of {self.trials} trials, the chance that the winner's "
-                f"true Sharpe ratio beats luck is {self.deflated_sharpe:.1%} (deflated Sharpe ratio).")
-        if self.pbo is not None:
-            parts.append(
-                f"In {self.pbo:.1%} of {self.pbo_splits:,} splits of the {self.days} days into halves, the "
-                "variant best on one half was at or below the median on the other (probability of "
-                "backtest overfitting; noise gives about 50%).")
-        return " ".join(parts) or "No overfitting figure could be computed: " + "; ".join(
-            f"{k}: {v}" for k, v in self.missing.items())
+    def sentence(self, every_variant_lost: bool = False) -> str:
+        """The verdict of both figures together, in one plain sentence (their values in
+        brackets). ``every_variant_lost``: every ranked variant's trades summed to a loss,
+        which no figure can redeem. A deflated Sharpe ratio of 95 % or more beats the luck
+        of the search, under 50 % does not; a PBO of 50 % or more (what noise gives) says
+        the in-sample best does not hold out of sample."""
+        dsr, pbo, n = self.deflated_sharpe, self.pbo, self.trials
+        if dsr is None and pbo is None:
+            why = "; ".join(f"{k}: {v}" for k, v in self.missing.items())
+            if every_variant_lost:
+                return f"Every variant lost; the best is only the least bad (no overfitting figure: {why})."
+            return f"No overfitting figure could be computed: {why}"
+        values = ([f"deflated Sharpe ratio {dsr:.1%}"] if dsr is not None else []) + (
+            [f"probability of backtest overfitting {pbo:.1%}"] if pbo is not None else [])
+        skill = None if dsr is None else "beats" if dsr >= 0.95 else "weak" if dsr >= 0.5 else "luck"
+        holds = None if pbo is None else pbo < 0.5
+        edge = {"beats": f"its edge beats what {n} trials find by chance",
+                "weak": f"its edge is not clearly above what {n} trials find by chance",
+                "luck": f"its edge is no more than {n} trials find by chance", None: ""}[skill]
+        ranking = {True: "the best in sample mostly stays above the median out of sample",
+                   False: "the best in sample usually falls to the median or below out of sample",
+                   None: ""}[holds]
+        both = f"{edge}, {'and' if (skill == 'beats') == bool(holds) else 'but' if skill == 'beats' else 'though'} " \
+               f"{ranking}" if edge and ranking else edge or ranking
+        if every_variant_lost:
+            verdict = "Every variant lost; the best is only the least bad"
+        elif self.winner_daily_sharpe is not None and self.winner_daily_sharpe < 0:
+            verdict = f"The winner lost money on the average day; it is only the least bad of {n} trials"
+        elif skill == "beats" and holds is not False or skill is None and holds:
+            verdict = f"The winner looks real: {both}"
+        elif skill in ("luck", None) and not holds or skill == "weak" and holds is False:
+            verdict = f"The winner looks like luck: {both}"
+        else:
+            verdict = f"Trust the winner with care: {both}"
+        return f"{verdict} ({', '.join(values)})."
 
 
 def search_figures(ranked: Sequence[tuple[str, dict[str, Any]]], winner: str | None,

@@ -153,8 +153,9 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
                   refused: str | None = None,
                   trials: Sequence[tuple[int, str]] = (), search_spec: str = "",
                   search_note: str = "") -> str:
-    """The walker report: header, how far the winner can be trusted, ranked comparison
-    (winner marked), failures, PnL tables.
+    """The walker report: header, how far the winner can be trusted (one sentence), the
+    top ``TOP_ROWS`` (winner marked), the pictures, search, failures; then, last (folded
+    in the HTML twin), the full ranking, the PnL tables and the fingerprint.
 
     ``data`` is a dict or model with ``walker_name``, ``symbol``, ``exchange_name``,
     ``frame_name``, ``metric``, ``strategies`` (``{"strategy_name", "stats"}``
@@ -193,13 +194,9 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
         for position, (name, stats) in enumerate(ranked, start=1)
     ]
     shown = comparison_rows if top_n is None else comparison_rows[:top_n]
-    comparison = _table(
-        resolve_columns(strategy_columns, walker_comparison_columns(metric), "walker strategy"), shown
-    )
-    for row, is_best in zip(comparison["rows"], (r["is_best"] for r in shown), strict=True):
-        if is_best:
-            row[:] = [f"**{c}**" if c else c for c in row]
-            row[0] = f"{BEST_MARKER} {row[0]}".rstrip()
+    comparison_columns = resolve_columns(strategy_columns, walker_comparison_columns(metric), "walker strategy")
+    top = shown[:TOP_ROWS]
+    ranking = _comparison_table(comparison_columns, shown) if len(shown) > len(top) else None
 
     pnl_cols = resolve_columns(pnl_columns, DEFAULT_WALKER_PNL_COLUMNS, "walker pnl")
     listed = [row["strategy_name"] for row in shown]
@@ -235,7 +232,9 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
         total_strategies=len(entries) if total is None else total,
         best=best_text,
         marker=BEST_MARKER,
-        comparison=comparison,
+        comparison=_comparison_table(comparison_columns, top),
+        top_count=len(top),
+        ranking=ranking,
         shown_count=len(shown),
         ranked_count=len(comparison_rows),
         unfinished=_unfinished(unfinished),
@@ -252,7 +251,7 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
                      "messages": [fmt.cell(m) for m in messages]}
                     for name, (count, messages) in (rejections or {}).items()],
         mismatches=mismatches,
-        search=_search_section(search),
+        search=_search_section(search, [stats for _, stats in ranked]),
         refused=fmt.inline(refused) if refused else None,
         trials=_trials_section(trials, dict(ranked), metric, search_spec, search_note),
         **_fingerprint_section([name for name, _ in ranked], fingerprints or {}),
@@ -274,7 +273,25 @@ def _trials_section(trials: Sequence[tuple[int, str]], ranked: Mapping[str, Any]
             "rows": rows}
 
 
-def _search_section(search: Mapping[str, Any] | BaseModel | None) -> dict[str, Any] | None:
+def _comparison_table(columns: Sequence[Column], rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Ranked rows as a table, the winner's bold and marked."""
+    table = _table(columns, rows)
+    for row, is_best in zip(table["rows"], (r["is_best"] for r in rows), strict=True):
+        if is_best:
+            row[:] = [f"**{c}**" if c else c for c in row]
+            row[0] = f"{BEST_MARKER} {row[0]}".rstrip()
+    return table
+
+
+def every_variant_lost(ranked_stats: Sequence[Mapping[str, Any]]) -> bool:
+    """True when every ranked variant lost money: its trades' percentages sum below zero
+    (then its compounded return is below zero too)."""
+    sums = [stats.get("total_pnl") for stats in ranked_stats]
+    return bool(sums) and all(value is not None and value < 0 for value in sums)
+
+
+def _search_section(search: Mapping[str, Any] | BaseModel | None,
+                    ranked_stats: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any] | None:
     """The rows and the sentence of "Can the winner be trusted?" (None without figures)."""
     if search is None:
         return None
@@ -293,7 +310,7 @@ def _search_section(search: Mapping[str, Any] | BaseModel | None) -> dict[str, A
         ("Winner's skew / kurtosis of daily PnL",
          f"{fmt.number(figures.winner_skew, 2)} / {fmt.number(figures.winner_kurtosis, 2)}"),
     ]
-    return {"sentence": fmt.inline(figures.sentence()), "rows": [(k, fmt.cell(v)) for k, v in rows],
+    return {"sentence": fmt.inline(figures.sentence(every_variant_lost(ranked_stats))), "rows": [(k, fmt.cell(v)) for k, v in rows],
             "missing": [(fmt.cell(k), fmt.cell(v)) for k, v in figures.missing.items()]}
 
 
@@ -364,8 +381,8 @@ COMPOUNDED_AFTER = "total_pnl"  # the compounded return's row follows the sum of
 def _statistics(stats: Mapping[str, Any], names: Sequence[str],
                 closed: Sequence[Mapping[str, Any]] | None = None) -> list[dict[str, str]]:
     """One {label, value, hint} per statistic, in model order, escaped for a table; given
-    the ``closed`` results, the compounded return follows the sum of trade percentages
-    (which the equity pictures do not show)."""
+    the ``closed`` results, the compounded return (what the equity pictures draw) follows
+    the sum of trade percentages."""
     out = []
     for name in names:
         if name not in stats:

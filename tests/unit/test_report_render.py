@@ -281,3 +281,56 @@ def test_a_column_of_numbers_has_one_number_of_decimals():
     assert [r[1] for r in rows] == ["101.5000", "99.2500", "N/A"]
     assert [r[2] for r in rows] == ["1.25%", "-3.00%", "+0.50%"]
     assert [r[3] for r in rows] == ["N/A", "7", "x"]  # not all numbers: left alone
+
+
+def many_variants(count, lost=False):
+    sign = -1 if lost else 1
+    return {"walker_name": "w", "symbol": "BTCUSDT", "exchange_name": "e", "frame_name": "f",
+            "metric": "sharpe_ratio",
+            "strategies": [(f"v{i:02d}", {"sharpe_ratio": 1 - i / 100, "total_signals": 20 + i,
+                                          "total_pnl": sign * (5.0 - i / 10)}) for i in range(count)]}
+
+
+def test_a_walker_report_leads_with_the_verdict_the_top_ten_and_the_pictures():
+    per = {f"v{i:02d}": [closed(0, 0.5)] for i in range(10)}
+    search = {"trials": 15, "days": 30, "deflated_sharpe": 0.97, "pbo": 0.2, "winner_daily_sharpe": 0.2}
+    report = render_walker(many_variants(15), per, pictures=[("heatmap", "w.heatmap.svg")], search=search,
+                           unfinished={"broken": "ValueError"},
+                           fingerprints={"v00": _fp("v00", "aaa", {"i": 0})})
+    order = ["## Can the winner be trusted?", "## Comparison by sharpe_ratio", "## Pictures", "## Did not finish",
+             "## Full ranking", "## PnL by strategy", "## Fingerprint"]
+    assert [report.index(h) for h in order] == sorted(report.index(h) for h in order)
+    top = report[report.index("## Comparison"):report.index("## Pictures")]
+    assert "Top 10 of 15 strategies" in top and "Full ranking, below, lists all 15." in top
+    assert "| v09 |" in top and "| v10 |" not in top
+    full = report[report.index("## Full ranking"):report.index("## PnL by strategy")]
+    assert "All 15 strategies by sharpe_ratio." in full and "| 15 | v14 |" in full
+    assert f"| {BEST_MARKER} **1** | **v00** |" in full
+    sentence = report.splitlines()[report.splitlines().index("## Can the winner be trusted?") + 2]
+    assert sentence.startswith("The winner looks real: its edge beats what 15 trials find by chance, and ")
+    assert "The closed signals of the first 10 in the ranking." in report
+
+
+def test_a_few_variants_have_one_table_and_a_top_n_keeps_the_ranking_short():
+    report = render_walker(many_variants(8), {})
+    assert "## Full ranking" not in report and report.count("| v07 |") == 1
+    report = render_walker(many_variants(30), {}, top_n=12)
+    assert "Top 10 of 30 strategies" in report and "Full ranking, below, lists the first 12." in report
+    full = report[report.index("## Full ranking"):]
+    assert "The first 12 of 30 strategies by sharpe_ratio." in full and "| v11 |" in full and "| v12 |" not in full
+
+
+def test_when_every_variant_lost_the_verdict_says_so_in_one_sentence():
+    search = {"trials": 15, "days": 30, "deflated_sharpe": 0.0, "pbo": 0.75, "winner_daily_sharpe": -1.6}
+    report = render_walker(many_variants(15, lost=True), {}, search=search)
+    assert ("Every variant lost; the best is only the least bad (deflated Sharpe ratio 0.0%, probability of "
+            "backtest overfitting 75.0%).") in report
+    one_won = many_variants(15, lost=True)
+    one_won["strategies"][-1][1]["total_pnl"] = 0.5
+    report = render_walker(one_won, {}, search=search)  # the winner lost, not all of them
+    assert "Every variant lost" not in report
+    assert "The winner lost money on the average day; it is only the least bad of 15 trials" in report
+    search = {"trials": 15, "days": 30, "deflated_sharpe": 0.2, "pbo": 0.75, "winner_daily_sharpe": 0.1}
+    assert "The winner looks like luck: its edge is no more than 15 trials find by chance, and the best in " \
+           "sample usually falls to the median or below out of sample" in render_walker(many_variants(15), {},
+                                                                                       search=search)
