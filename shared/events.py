@@ -48,7 +48,7 @@ EMIT_TOPICS = frozenset(
         "walker_start",  # a sweep's plan is stored: its run id and total, before any result
         "error",  # recoverable: a rejected signal, a retried fetch
         "exit",  # fatal: a background run died
-        "risk",  # a signal rejected by risk rules
+        "risk",  # a signal rejected by a risk (SEMANTICS 1; lifecycle.StrategyCore._risk_allows)
         # managing an open position (SEMANTICS 9); emitted by the engine inside the candle's hook,
         # so a listener may commit (btfarm.shared.context.commit_*)
         "active_ping",  # every candle an open position stays open
@@ -220,7 +220,11 @@ listen_walker_start, listen_walker_start_once = _pair(
 )
 listen_error, listen_error_once = _pair("error", "every recoverable error")
 listen_exit, listen_exit_once = _pair("exit", "every fatal error of a background run")
-listen_risk, listen_risk_once = _pair("risk", "every signal rejected by risk rules")
+listen_risk, listen_risk_once = _pair(
+    "risk", "every signal rejected by a risk (a dict: symbol, strategy_name, exchange_name, frame_name, "
+    "risk_name, backtest, timestamp, current_price, signal (= current_signal, the candidate), "
+    "active_position_count, rejection_id, rejection_note, message)"
+)
 listen_active_ping, listen_active_ping_once = _pair(
     "active_ping", "every candle an open position stays open (a dict: symbol, strategy_name, "
     "exchange_name, frame_name, signal, current_price, timestamp, backtest); commits may be called in it"

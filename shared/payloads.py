@@ -72,8 +72,10 @@ def result_record(variant: Variant, status: str, *, stats: dict[str, Any] | None
                   fingerprint: dict[str, Any] | None = None, error: str | None = None,
                   worker: str = "", seconds: float = 0.0,
                   rejections: list[str] | None = None,
-                  daily: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The JSON record of one variant's outcome; ``daily`` is its PnL per day (daily_pnl.py)."""
+                  daily: dict[str, Any] | None = None, lane: str = "") -> dict[str, Any]:
+    """The JSON record of one variant's outcome; ``daily`` is its PnL per day (daily_pnl.py);
+    ``lane``: the walk that ran it (``BacktestRun.lane``: "batch", "vector" or "event"; a
+    strategy whose risk runs Python validations takes a Python lane), "" when none ran."""
     if status not in STATUSES:
         raise UsageError(f"variant status {status!r} is not one of {', '.join(STATUSES)}")
     return {
@@ -89,6 +91,7 @@ def result_record(variant: Variant, status: str, *, stats: dict[str, Any] | None
         "seconds": round(seconds, 6),
         "rejections": list(rejections or ()),  # the first distinct reasons signals were refused
         "daily": daily,
+        "lane": lane,
     }
 
 

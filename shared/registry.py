@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import NotRegisteredError, SchemaError, did_you_mean
 from .frame_windows import window_of
+from .risk_check import risk_names
 from .schemas import (
     ExchangeSchema,
     FrameSchema,
@@ -172,6 +173,21 @@ def get_walker(name: str, needed_by: str = "get_walker") -> WalkerSchema:
 
 def get_risk(name: str, needed_by: str = "get_risk") -> RiskSchema:
     return registry.get("risk", name, needed_by)
+
+
+def get_strategy_risks(strategy: StrategySchema, needed_by: str = "get_strategy_risks",
+                       given: RiskSchema | list[RiskSchema] | None = None) -> list[RiskSchema]:
+    """The risks ``strategy`` names (``risk_name`` then ``risk_list``, risk_check.risk_names),
+    in order; ``given``: schemas already looked up (they come first, and are not looked up
+    again). A name not registered is an error naming the strategy and the field."""
+    found = [given] if isinstance(given, RiskSchema) else list(given or ())
+    have = {risk.risk_name for risk in found}
+    for name in risk_names(strategy):
+        if name not in have:
+            field = "risk_name" if name == strategy.risk_name else "risk_list"
+            found.append(get_risk(name, f'{needed_by}: {field} of strategy "{strategy.strategy_name}"'))
+            have.add(name)
+    return found
 
 
 def get_sizing(name: str, needed_by: str = "get_sizing") -> SizingSchema:

@@ -113,9 +113,11 @@ class StrategySchema(_Schema):
     get_signals: Callable[..., Any] | None = None  # (candles, price, params) -> intents; backtest only
     callbacks: dict[str, Callable[..., Any]] = Field(default_factory=dict)
     risk_name: str | None = None
+    risk_list: list[str] = Field(default_factory=list)  # more risks, all must pass (after risk_name)
     params: dict[str, Any] = Field(default_factory=dict)
 
     _name = field_validator("strategy_name")(lambda v: check_name("strategy_name", v))
+    _risks = field_validator("risk_list")(lambda v: [check_name("risk_list entry", name) for name in v])
 
     @model_validator(mode="after")
     def _has_a_signal_function(self) -> StrategySchema:
@@ -250,14 +252,72 @@ class WalkerSchema(_Schema):
         return first if isinstance(first, Search) else None
 
 
+RISK_CALLBACKS = ("on_rejected", "on_allowed")  # backtest-kit's IRiskCallbacks: (symbol, params)
+RISK_VALIDATION_KEYS = ("validate", "note")  # backtest-kit's IRiskValidation
+
+
 class RiskSchema(_Schema):
-    """``validations``: callables of a RiskCheck payload; raise or return False to reject."""
+    """A risk (SEMANTICS 1; backtest-kit's IRiskSchema, snake_case). ``validations``: functions
+    of the payload, or ``{"validate": fn, "note": str}``; None, False or "" passes, a non-empty
+    string or ``{"id", "note"}`` rejects, a raise rejects with its message (shared/risk_check.py).
+    ``max_positions``: a rule given as data, which every lane (the compiled one too) can
+    evaluate: a signal is rejected while that many positions of this risk are open."""
 
     risk_name: str
-    validations: list[Callable[..., Any]] = Field(default_factory=list)
+    validations: list[Any] = Field(default_factory=list)
     callbacks: dict[str, Callable[..., Any]] = Field(default_factory=dict)
+    max_positions: int | None = Field(default=None, strict=True)
 
     _name = field_validator("risk_name")(lambda v: check_name("risk_name", v))
+
+    @field_validator("validations")
+    @classmethod
+    def _validations(cls, value: list[Any]) -> list[Any]:
+        for k, item in enumerate(value):
+            if callable(item):
+                continue
+            if not isinstance(item, dict):
+                # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
+                raise ValueError(f"validations[{k}] is {type(item).__name__} {item!r}: give a function of the "
+                                 'payload, or {"validate": fn, "note": "what it checks"}')
+            unknown = [key for key in item if key not in RISK_VALIDATION_KEYS]
+            if unknown:
+                # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
+                raise ValueError(f"validations[{k}] has unknown key {unknown[0]!r}."
+                                 + did_you_mean(str(unknown[0]), RISK_VALIDATION_KEYS)
+                                 + ' Give {"validate": fn, "note": "what it checks"}')
+            if not callable(item.get("validate")):
+                given = "is missing" if "validate" not in item else f"is {item['validate']!r}, not a function"
+                # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
+                raise ValueError(f'validations[{k}]["validate"] {given}: give the function that checks the '
+                                 'payload, e.g. {"validate": lambda p: None, "note": "..."}')
+            note = item.get("note")
+            if note is not None and not isinstance(note, str):
+                # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
+                raise ValueError(f'validations[{k}]["note"] is {note!r}: give a string, or leave it out')
+        return value
+
+    @field_validator("callbacks")
+    @classmethod
+    def _callbacks(cls, value: dict[str, Callable[..., Any]]) -> dict[str, Callable[..., Any]]:
+        for key, fn in value.items():
+            if key not in RISK_CALLBACKS:
+                # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
+                raise ValueError(f"unknown callback {key!r}." + did_you_mean(key, RISK_CALLBACKS)
+                                 + f" A risk's callbacks are {', '.join(RISK_CALLBACKS)}")
+            if not callable(fn):
+                # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
+                raise ValueError(f"callback {key!r} is not callable")
+        return value
+
+    @field_validator("max_positions")
+    @classmethod
+    def _max_positions(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
+            raise ValueError(f"max_positions must be 1 or more (at 0 no signal could ever open), got {value}; "
+                             "leave it out for no limit")
+        return value
 
 
 SizingMethod = Literal["fixed-percentage", "kelly-criterion", "atr-based"]

@@ -41,7 +41,7 @@ from .walk_grid import (
 
 def eligible(core: StrategyCore, intents: Intents) -> bool:
     """True when this run can take the fast lane without changing what anyone sees."""
-    return (not core.callbacks and core.risk is None and not core.emit_idle and not core.manages_positions()
+    return (not core.callbacks and not core.risk_in_python and not core.emit_idle and not core.manages_positions()
             and (intents.row_price_open is None or bool(np.isnan(intents.row_price_open).all())))
 
 

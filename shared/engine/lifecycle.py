@@ -15,6 +15,14 @@ Managing a position (SEMANTICS.md 9): when the strategy has a position hook
 ...), an open position is walked candle by candle in Python
 (``position_walk``), its hook run on every candle it stays open; otherwise
 the one numpy scan settles it, and nothing of section 9 costs anything.
+
+Risk (SEMANTICS.md 1): the strategy's risks (``risk_name``, then ``risk_list``)
+are ``RiskGate``s over one ``RiskBook`` per risk (risk_book.py): the core adds
+its position to every book when a signal is taken (a limit entry holds its
+place while it waits) and removes it at the close or cancel. A core owns
+fresh books unless ``risk_books`` hands it books shared with other cores.
+A rejection gives the throttle bucket back, so the strategy is asked again at
+the next tick.
 """
 
 from __future__ import annotations
@@ -31,6 +39,9 @@ from ..context import RunContext, activate, deactivate
 from ..engine_config import EngineConfig
 from ..errors import PersistenceError, SignalError, StrategyError
 from ..intervals import MINUTE_MS, interval_ms
+from ..registry import get_strategy_risks
+from ..risk_book import RiskBook, new_books
+from ..risk_check import RiskGate, check_args
 from ..schemas import RiskSchema, StrategySchema
 from .fast_forward import Settled, excursions, scan_position, scan_schedule
 from .pnl import pnl_percentage, position_pnl
@@ -60,7 +71,8 @@ class StrategyCore:
     def __init__(self, strategy: StrategySchema, symbol: str, exchange_name: str, cfg: EngineConfig,
                  emit: Emit, *, frame_name: str = "", frame_end_ms: int | None = None,
                  mode: str = "backtest", params: dict[str, Any] | None = None,
-                 risk: RiskSchema | None = None, strategy_name: str | None = None) -> None:
+                 risk: RiskSchema | list[RiskSchema] | None = None, strategy_name: str | None = None,
+                 risk_books: dict[str, RiskBook] | None = None) -> None:
         self.strategy = strategy
         self.name = strategy_name or strategy.strategy_name
         self.symbol = symbol
@@ -70,7 +82,15 @@ class StrategyCore:
         self.mode = mode
         self.cfg = cfg
         self.emit = emit
-        self.risk = risk
+        # ``risk``: schemas already looked up (the caller's get_risk(risk_name)); the strategy's
+        # other risks (risk_list) are looked up here
+        risks = get_strategy_risks(strategy, "the run", risk) if risk or strategy.risk_name \
+            or strategy.risk_list else []
+        books = risk_books if risk_books is not None else new_books([r.risk_name for r in risks])
+        missing = [r.risk_name for r in risks if r.risk_name not in books]
+        if missing:  # protocol: the caller that shares books must give one per risk of every member
+            raise KeyError(f"no risk book for {missing} among the books given ({sorted(books)})")
+        self.risk_gates = [RiskGate(r, books[r.risk_name]) for r in risks]
         self.params = dict(strategy.params) if params is None else dict(params)
         self.throttle_ms = interval_ms(strategy.interval)
         self.callbacks = strategy.callbacks
@@ -90,7 +110,7 @@ class StrategyCore:
         self.position: Position | None = None  # the managed state of the open signal, when hooks run
         # (one object for the rest of section 9: past 30 attributes an instance loses CPython's shared
         # keys, and every self.x of the per-tick path gets slower)
-        self.hooks = HookRun(self.callbacks, getattr(cfg, "CC_POSITION_ENTRY_COST", 100.0))
+        self.hooks = HookRun(self.callbacks, getattr(cfg, "CC_POSITION_ENTRY_COST", 100.0), strategy, self.params, self.name)
 
     # ---- the step ------------------------------------------------------
 
@@ -244,25 +264,58 @@ class StrategyCore:
             self.note_rejection(str(error))
             self._error(error, when_ms, signal=parsed)
             return
-        if self.risk is not None and not self._risk_allows(sig, price, when_ms, self._where(when_ms)):
+        if self.risk_gates and not self._risk_allows(sig, price, when_ms):
             return
         self._open(sig, when_ms, price)
 
-    def _risk_allows(self, sig: dict[str, Any], price: float, when_ms: int, where: str) -> bool:
-        payload = {"symbol": self.symbol, "strategy_name": self.name, "exchange_name": self.exchange_name,
-                   "signal": dict(sig), "current_price": price, "timestamp": when_ms}
-        for check in self.risk.validations:
-            try:
-                ok = check(payload)
-                reason = None if ok is not False else f"{getattr(check, '__name__', 'validation')} returned False"
-            except Exception as exc:  # a raising validation is a rejection with its message
-                reason = f"{getattr(check, '__name__', 'validation')}: {exc}"
-            if reason is not None:
-                self.note_rejection(f"{where}: rejected by risk \"{self.risk.risk_name}\": {reason}")
-                self.emit("risk", {**payload, "risk_name": self.risk.risk_name, "reason": reason,
-                                   "message": f"{where}: rejected by risk \"{self.risk.risk_name}\": {reason}"})
-                return False
+    @property
+    def risk_in_python(self) -> bool:
+        """True when a signal's risk check needs Python (see RiskGate.in_python): such a run
+        never takes the compiled lane."""
+        return any(gate.in_python for gate in self.risk_gates)
+
+    def _risk_allows(self, sig: dict[str, Any], price: float, when_ms: int) -> bool:
+        """Every risk in order (the first rejection wins); a rejection is counted, emitted on
+        "risk" and given to the risk's on_rejected, and gives the throttle bucket back."""
+        # the candidate as backtest-kit's risk sees it: a market entry's price_open is the current price
+        candidate = {**sig, "price_open": price if sig["price_open"] is None else sig["price_open"]}
+        base = {"symbol": self.symbol, "strategy_name": self.name, "exchange_name": self.exchange_name,
+                "frame_name": self.frame_name, "current_price": price, "timestamp": when_ms,
+                "current_signal": candidate, "signal": candidate}
+        for gate in self.risk_gates:
+            payload = gate.payload(base)
+            rejection = gate.check(payload, lambda: self._where(when_ms))
+            if rejection is None:
+                self._risk_callback(gate, "on_allowed", payload)
+                continue
+            message = f'{self._where(when_ms)}: rejected by risk "{gate.name}" ({rejection.by}): {rejection.note}'
+            self.note_rejection(message)
+            self.emit("risk", {"symbol": self.symbol, "strategy_name": self.name,
+                               "exchange_name": self.exchange_name, "frame_name": self.frame_name,
+                               "risk_name": gate.name, "backtest": self.mode == "backtest",
+                               "timestamp": when_ms, "current_price": price,
+                               "signal": candidate, "current_signal": candidate,
+                               "active_position_count": payload["active_position_count"],
+                               "rejection_id": rejection.id, "rejection_note": rejection.note,
+                               "reason": rejection.note, "message": message})
+            self._risk_callback(gate, "on_rejected", payload)
+            self.last_bucket = None  # given back: the strategy is asked again at the next tick
+            return False
         return True
+
+    def _risk_callback(self, gate: RiskGate, name: str, payload: dict[str, Any]) -> None:
+        fn = gate.callbacks.get(name)
+        if fn is None:
+            return
+        try:
+            fn(self.symbol, check_args(payload))
+        except Exception as exc:  # a callback's bug must not change what the risk decided
+            self._error(StrategyError(f'risk "{gate.name}": callback {name} raised {type(exc).__name__}: {exc} '
+                                      f"(for {self._where(payload['timestamp'])})"), None, exc)
+
+    def _book_add(self, open_timestamp: int) -> None:
+        for gate in self.risk_gates:
+            gate.book.add(self.signal, open_timestamp)
 
     # ---- transitions ----------------------------------------------------
 
@@ -290,6 +343,8 @@ class StrategyCore:
         if scheduled and not ((price <= entry) if long else (price >= entry)):
             self.phase = SCHEDULED
             self.next_ms = when_ms
+            if self.risk_gates:  # a limit entry holds its place in the risks' books while it waits
+                self._book_add(when_ms)
             self._event("scheduled", when_ms, price)
             if "on_schedule" in self.callbacks:
                 self._schedule_hook(row, price, when_ms)
@@ -326,6 +381,8 @@ class StrategyCore:
         entry = sig["price_open"]
         self.peak = (entry, 0.0)
         self.fall = (entry, self._pnl(entry))
+        if self.risk_gates:
+            self._book_add(sig["pending_at"])
         self._event("opened", sig["pending_at"], entry)
         self._callback("on_open", sig, entry)
 
@@ -401,6 +458,8 @@ class StrategyCore:
         self._callback("on_cancel", record["signal"], price)
 
     def _settle(self, u: int) -> None:
+        for gate in self.risk_gates:
+            gate.book.remove(self.name, self.exchange_name, self.symbol)
         self.phase = IDLE
         self.signal = None
         self.position = None
@@ -508,6 +567,8 @@ class StrategyCore:
         self.peak = tuple(state["peak"]) if state.get("peak") else None
         self.fall = tuple(state["fall"]) if state.get("fall") else None
         self.last_bucket = state.get("last_bucket")
+        if self.risk_gates and self.signal is not None:  # a restored signal holds its place again
+            self._book_add(self.signal["pending_at"] if phase == ACTIVE else self.signal["scheduled_at"])
         self.position = None
         if self.signal is not None and (phase == ACTIVE or state.get("position")):
             if phase == ACTIVE and state.get("position") and "entries" not in self.signal:
