@@ -1,8 +1,9 @@
-"""Make the README's picture from the reference data: python docs/make_pictures.py
+"""Make the docs' pictures from the reference data: python docs/make_pictures.py
 
 Backtests the README example ("sma-cross-5m" on examples/data/sim-30d-1m.csv)
-through the public API, as `btfarm backtest` does, and keeps the equity
-picture its report draws as docs/sma-cross-5m-equity.svg.
+through the public API, as `btfarm backtest` does, and keeps the pictures its
+report draws as docs/sma-cross-5m-{equity,price,monthly,rolling-sharpe,underwater}.svg
+(the README shows the equity one).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-OUT = HERE / "sma-cross-5m-equity.svg"
+PICTURES = ("equity", "price", "monthly", "rolling-sharpe", "underwater")  # what a backtest report draws
 
 
 def main() -> None:
@@ -30,9 +31,11 @@ def main() -> None:
         for _ in Backtest.run("SIMUSDT", "sma-cross-5m", "sim", "sim-30d"):
             pass
         report = Backtest.dump("SIMUSDT", "sma-cross-5m", formats=("md",))
-        shutil.copyfile(report.with_name("sma-cross-5m.equity.svg"), OUT)
+        for name in PICTURES:
+            out = HERE / f"sma-cross-5m-{name}.svg"
+            shutil.copyfile(report.with_name(f"sma-cross-5m.{name}.svg"), out)
+            print(f"wrote {out}")
         reset_state()  # leave (and so stop) the private Redis before its folder goes
-    print(f"wrote {OUT}")
 
 
 if __name__ == "__main__":
