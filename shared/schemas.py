@@ -13,10 +13,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .errors import SchemaError, did_you_mean
 from .intervals import FrameInterval, StrategyInterval
+from .position_plan import PositionPlan, check_against_callbacks, check_references
 from .search_space import Search
 from .walk_forward import WalkForward
 
@@ -115,9 +124,19 @@ class StrategySchema(_Schema):
     risk_name: str | None = None
     risk_list: list[str] = Field(default_factory=list)  # more risks, all must pass (after risk_name)
     params: dict[str, Any] = Field(default_factory=dict)
+    # the common position rules as data, which sweeps run at compiled speed (shared/position_plan.py)
+    position_plan: PositionPlan | None = None
 
     _name = field_validator("strategy_name")(lambda v: check_name("strategy_name", v))
     _risks = field_validator("risk_list")(lambda v: [check_name("risk_list entry", name) for name in v])
+
+    @field_validator("position_plan")
+    @classmethod
+    def _plan(cls, plan: PositionPlan | None, info: ValidationInfo) -> PositionPlan | None:
+        if plan is not None:  # (params and callbacks, declared above, are validated first)
+            check_references(plan, info.data.get("params") or {})
+            check_against_callbacks(plan, info.data.get("callbacks") or {})
+        return plan
 
     @model_validator(mode="after")
     def _has_a_signal_function(self) -> StrategySchema:

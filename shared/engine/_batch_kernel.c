@@ -6,8 +6,8 @@
  *        max_sl, slip, fee, out_pnl, out_pending, out_close, count,
  *        out_peak, out_fall, out_rejected, rejected,
  *        block_low, block_high, block_vwap_max, block_vwap_min, span_a, span_c0, throttle_ms,
- *        exact_minutes)
- *   -> (next_tick, last_bucket, count, rejected)
+ *        exact_minutes, plan, detail)
+ *   -> (next_tick, last_bucket, count, rejected)   (with detail: + (trades, entries, partials) as bytes)
  *
  * offered: the ticks that offer a signal, ascending; offered_row: for each, its row in
  * side / take_profit / stop_loss / expiry (the intents' rows, intents.py). The walk moves
@@ -34,6 +34,14 @@
  * candle k opens at ts[0] + k minutes (the caller checked), so a close's time is computed too
  * (reading ts[close] was a cache miss per trade, a fifth of the walk).
  *
+ * plan: a position plan (batch_kernel.plan_vector: PLAN_HEAD numbers, then the rungs), or empty.
+ * With a plan each trade is walked candle by candle as position_walk.py walks it, running the
+ * plan's rules in the hook's place (position_plan_hooks.py, with the commit rules of
+ * position.py and the PnL of pnl.py, operation for operation); no block is stepped over. detail:
+ * also return each trade's close, levels, entries and partials (batch_walk builds closed records
+ * from them), as float64 bytes: trades TRADE_FIELDS each, entries ENTRY_FIELDS, partials
+ * PARTIAL_FIELDS. Without a plan the loop is the plain one below, untouched.
+ *
  * The same walk as batch_walk.walk_batch's columns loop, over the same rules.
  * Arrays arrive C-contiguous with the dtypes batch_kernel.py gives them
  * (int64, bool, int8, float64); lengths and indices are checked here, so a wrong call
@@ -49,7 +57,7 @@
 #include <string.h>
 
 #define MINUTE_MS 60000LL
-#define N_BUFFERS 24
+#define N_BUFFERS 25
 #define BLOCK_SHIFT 4
 #define BLOCK (1 << BLOCK_SHIFT)  /* walk_grid.BLOCK */
 
@@ -110,23 +118,357 @@ static int64_t floor_div(int64_t a, int64_t b) {
     return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
 
+/* ---- position plans (SEMANTICS.md 9) ---------------------------------------------------- */
+
+#define PLAN_HEAD 14  /* batch_kernel.plan_vector: the numbers before the rungs */
+#define TRADE_FIELDS 13  /* reason, close index, close price, SL, TP, entry, peak price, fall price,
+                            entries, partials, pnl, peak pnl, fall pnl */
+#define ENTRY_FIELDS 3  /* price, cost, timestamp */
+#define PARTIAL_FIELDS 6  /* type (0 profit, 1 loss), percent, price, cost basis, entries, timestamp */
+#define PARTIAL_CAP_TOLERANCE (1 + 1e-9)  /* position.py */
+#define FULLY_CLOSED 1e-9  /* position.py */
+
+typedef struct {
+    Py_ssize_t n_ts, n_tt, n_pp, n_pl;  /* rungs: trailing stop, trailing take, partial profit, loss */
+    const double *ts, *tt, *pp, *pl;  /* (threshold, shift) or (level, percent) pairs */
+    int breakeven, dca_max, trailing_everywhere, pppl_everywhere, dca_everywhere;
+    double be_thr, dca_step, dca_cost, close_after, entry_cost;  /* close_after: minutes, < 0 off */
+} Plan;
+
+/* One open position's managed state (position.Position), with room for its entries and partials. */
+typedef struct {
+    int is_long, trailed_sl, trailed_tp, be_seen, be_wanted, close_asked, pending;
+    double eff, sl, tp, orig_sl, orig_tp;
+    Py_ssize_t n_e, n_p;
+    double *e_price, *e_cost, *e_ts;  /* dca_max (at least 1) */
+    double *p_type, *p_pct, *p_price, *p_basis, *p_count, *p_ts, *p_entry;  /* n_pp + n_pl */
+    unsigned char *done;  /* per rung: acted on (n_ts + n_tt + n_pp + n_pl) */
+} Pos;
+
+/* pnl.effective_entry: the harmonic mean of the entries, or what the last partial left blended
+ * with the entries made after it (a partial leaves the entry as it was: its p_entry) */
+static double eff_entry(const Pos *ps) {
+    if (ps->n_p == 0) {
+        if (ps->n_e == 1) return ps->e_price[0];
+        double cost = 0, coins = 0;
+        for (Py_ssize_t k = 0; k < ps->n_e; k++) cost += ps->e_cost[k];
+        for (Py_ssize_t k = 0; k < ps->n_e; k++) coins += ps->e_cost[k] / ps->e_price[k];
+        return cost / coins;
+    }
+    const Py_ssize_t last = ps->n_p - 1, from = (Py_ssize_t)ps->p_count[last];
+    const double at = ps->p_entry[last], left = ps->p_basis[last] * (1 - ps->p_pct[last] / 100);
+    if (from >= ps->n_e) return at;
+    double coins = 0, cost = 0;
+    for (Py_ssize_t k = from; k < ps->n_e; k++) coins += ps->e_cost[k] / ps->e_price[k];
+    coins = coins + (left != 0 ? left / at : 0.0);
+    for (Py_ssize_t k = from; k < ps->n_e; k++) cost += ps->e_cost[k];
+    return (left + cost) / coins;
+}
+
+static double invested(const Pos *ps) {
+    double sum = 0;
+    for (Py_ssize_t k = 0; k < ps->n_e; k++) sum += ps->e_cost[k];
+    return sum;
+}
+
+/* pnl.remaining_basis: dollars still open */
+static double remaining_basis(const Pos *ps) {
+    if (ps->n_p == 0) return invested(ps);
+    const Py_ssize_t last = ps->n_p - 1;
+    double added = 0;
+    for (Py_ssize_t k = (Py_ssize_t)ps->p_count[last]; k < ps->n_e; k++) added += ps->e_cost[k];
+    return ps->p_basis[last] * (1 - ps->p_pct[last] / 100) + added;
+}
+
+/* Position.trailing_stop / trailing_take (the hook's argument checks first) */
+static int commit_trailing(const Plan *P, Pos *ps, int stop, double shift, double price) {
+    if (!(isfinite(price) && price > 0) || ps->pending) return 0;
+    const int L = ps->is_long, up = stop ? !L : L;  /* up: the new level lies above the entry */
+    const double entry = ps->eff;
+    const double distance = fabs((stop ? (entry - ps->orig_sl) : (ps->orig_tp - entry)) / entry * 100) + shift;
+    const double level = up ? entry * (1 + distance / 100) : entry * (1 - distance / 100);
+    if (stop) {
+        if (L ? price < level : price > level) return 0;
+        if (L ? level >= ps->tp : level <= ps->tp) return 0;
+        if (ps->trailed_sl && !P->trailing_everywhere && (L ? level <= ps->sl : level >= ps->sl)) return 0;
+        ps->sl = level;
+        ps->trailed_sl = 1;
+    } else {
+        if (L ? price > level : price < level) return 0;
+        if (L ? level <= ps->sl : level >= ps->sl) return 0;
+        if (ps->trailed_tp && !P->trailing_everywhere && (L ? level >= ps->tp : level <= ps->tp)) return 0;
+        ps->tp = level;
+        ps->trailed_tp = 1;
+    }
+    return 1;
+}
+
+/* Position.partial at p, the VWAP one candle behind */
+static int commit_partial(const Plan *P, Pos *ps, int loss, double percent, double p, double u) {
+    if (ps->pending) return 0;
+    const int L = ps->is_long;
+    const double entry = ps->eff;
+    if (!P->pppl_everywhere) {
+        if (!loss && (L ? p <= entry : p >= entry)) return 0;
+        if (loss && (L ? p >= entry : p <= entry)) return 0;
+    }
+    if (!loss && (L ? p >= ps->tp : p <= ps->tp)) return 0;
+    if (loss && (L ? p <= ps->sl : p >= ps->sl)) return 0;
+    const double total = invested(ps), basis = remaining_basis(ps);
+    double closed = 0;
+    for (Py_ssize_t k = 0; k < ps->n_p; k++) closed += ps->p_pct[k] / 100 * ps->p_basis[k];
+    if (closed + percent / 100 * basis > total * PARTIAL_CAP_TOLERANCE) return 0;
+    const Py_ssize_t k = ps->n_p++;
+    ps->p_type[k] = loss;
+    ps->p_pct[k] = percent;
+    ps->p_price[k] = p;
+    ps->p_basis[k] = basis;
+    ps->p_count[k] = (double)ps->n_e;
+    ps->p_ts[k] = u;
+    ps->p_entry[k] = entry;
+    ps->eff = eff_entry(ps);
+    if (remaining_basis(ps) <= total * FULLY_CLOSED) ps->pending = 1;  /* nothing left: closes next candle */
+    return 1;
+}
+
+/* Position.breakeven at p */
+static int commit_breakeven(const Plan *P, Pos *ps, double p) {
+    if (ps->pending) return 0;
+    const int L = ps->is_long;
+    const double entry = ps->eff, thr = P->be_thr;
+    if (L ? entry >= ps->tp : entry <= ps->tp) return 0;
+    if (!(L ? p >= entry * (1 + thr / 100) : p <= entry * (1 - thr / 100))) return 0;
+    if (ps->trailed_sl && (L ? ps->sl > entry : ps->sl < entry)) return 1;  /* a trailed stop past the entry stays */
+    if (!(L ? ps->sl < entry : ps->sl > entry)) return 0;
+    if (L ? p < entry : p > entry) return 0;
+    ps->sl = entry;
+    ps->trailed_sl = 1;
+    return 1;
+}
+
+/* Position.average_buy at p */
+static int commit_average_buy(const Plan *P, Pos *ps, double p, double u) {
+    if (ps->pending) return 0;
+    if (!P->dca_everywhere) {
+        for (Py_ssize_t k = 0; k < ps->n_e; k++)
+            if (ps->is_long ? p >= ps->e_price[k] : p <= ps->e_price[k]) return 0;  /* not beyond every entry */
+    }
+    const Py_ssize_t k = ps->n_e++;
+    ps->e_price[k] = p;
+    ps->e_cost[k] = P->dca_cost;
+    ps->e_ts[k] = u;
+    ps->eff = eff_entry(ps);
+    return 1;
+}
+
+/* the plan's rules 1-5, in on_active_ping's place (position_plan_hooks.PlanHooks.ping) */
+static void plan_ping(const Plan *P, Pos *ps, int64_t u, int64_t pending_at, double v, double p, double s,
+                      double fee) {
+    const int L = ps->is_long;
+    if (P->n_ts || P->n_tt) {
+        double move = (v - ps->eff) / ps->eff * 100;
+        if (!L) move = -move;
+        for (Py_ssize_t k = 0; k < P->n_ts; k++)
+            if (!ps->done[k] && move >= P->ts[2 * k]) {
+                ps->done[k] = 1;
+                commit_trailing(P, ps, 1, P->ts[2 * k + 1], v);
+            }
+        for (Py_ssize_t k = 0; k < P->n_tt; k++)
+            if (!ps->done[P->n_ts + k] && move <= P->tt[2 * k]) {
+                ps->done[P->n_ts + k] = 1;
+                commit_trailing(P, ps, 0, P->tt[2 * k + 1], v);
+            }
+    }
+    if (ps->be_wanted && commit_breakeven(P, ps, p)) ps->be_wanted = 0;
+    if (P->dca_max > 0 && ps->n_e < P->dca_max) {
+        double move = (v - ps->eff) / ps->eff * 100;
+        if (!L) move = -move;
+        if (move <= -P->dca_step) commit_average_buy(P, ps, p, (double)u);
+    }
+    if (P->close_after >= 0 && !ps->close_asked && (double)(u - pending_at) >= P->close_after * (double)MINUTE_MS
+        && pnl_of(L, ps->eff, v, s, fee) < 0) {
+        ps->close_asked = 1;
+        if (!ps->pending) ps->pending = 1;  /* commit_close_pending: closes at the next candle */
+    }
+}
+
+/* rule 6 on one side, in on_partial_profit's / on_partial_loss's place */
+static void plan_closes(const Plan *P, Pos *ps, int loss, double percent, double p, double u) {
+    const Py_ssize_t n = loss ? P->n_pl : P->n_pp, base = P->n_ts + P->n_tt + (loss ? P->n_pp : 0);
+    const double *rungs = loss ? P->pl : P->pp;
+    for (Py_ssize_t k = 0; k < n; k++)
+        if (!ps->done[base + k] && percent >= rungs[2 * k]) {
+            ps->done[base + k] = 1;
+            commit_partial(P, ps, loss, rungs[2 * k + 1], p, u);
+        }
+}
+
+/* position.progress_percent */
+static double progress(double covered, double total) {
+    if (total <= 0) return 100.0;
+    double x = covered / total * 100;
+    x = x < 0.0 ? 0.0 : x;
+    return x > 100.0 ? 100.0 : x;
+}
+
+/* pnl.position_pnl (entries and partials) or pnl_percentage (neither), as lifecycle._close picks */
+static double plan_pnl(const Pos *ps, double price, double s, double fee) {
+    if (ps->n_p == 0) return pnl_of(ps->is_long, ps->eff, price, s, fee);
+    const double total = invested(ps);
+    double weights = 0, gross_sum = 0.0, fees = fee;
+    for (Py_ssize_t k = 0; k < ps->n_p; k++) weights += ps->p_pct[k] / 100 * ps->p_basis[k] / total;
+    const double rest = 1 - weights;
+    for (Py_ssize_t k = 0; k <= ps->n_p; k++) {
+        double w, entry, at;
+        if (k < ps->n_p) { w = ps->p_pct[k] / 100 * ps->p_basis[k] / total; entry = ps->p_entry[k]; at = ps->p_price[k]; }
+        else if (rest > 0) { w = rest; entry = ps->eff; at = price; }
+        else break;
+        double opened, closed, gross;
+        if (ps->is_long) {
+            opened = entry * (1 + s);
+            closed = at * (1 - s);
+            gross = (closed - opened) / opened * 100;
+        } else {
+            opened = entry * (1 - s);
+            closed = at * (1 + s);
+            gross = (opened - closed) / opened * 100;
+        }
+        gross_sum += w * gross;
+        fees += fee * w * (closed / opened);
+    }
+    return gross_sum - fees;
+}
+
+/* growable float64 output (detail mode); 0 when out of memory */
+typedef struct { double *v; Py_ssize_t n, room; } Grow;
+
+static int grow_push(Grow *g, const double *values, Py_ssize_t count) {
+    if (g->n + count > g->room) {
+        Py_ssize_t room = g->room ? g->room : 1024;
+        while (room < g->n + count) room *= 2;
+        double *v = realloc(g->v, room * sizeof(double));
+        if (!v) return 0;
+        g->v = v;
+        g->room = room;
+    }
+    memcpy(g->v + g->n, values, count * sizeof(double));
+    g->n += count;
+    return 1;
+}
+
+/* One plan trade opened at tick t (candle c) at entry: walked candle by candle as
+ * position_walk.walk_position walks it. Writes trade[TRADE_FIELDS]. */
+static void plan_trade(const Plan *P, Pos *ps, int is_long, int64_t t, Py_ssize_t c, double entry, double tp,
+                       double sl, double met, int64_t frame_end_ms, const double *vwap, const double *low,
+                       const double *high, const int64_t *ts, Py_ssize_t m, double s, double fee, double *trade) {
+    ps->is_long = is_long;
+    ps->eff = entry;
+    ps->sl = ps->orig_sl = sl;
+    ps->tp = ps->orig_tp = tp;
+    ps->trailed_sl = ps->trailed_tp = ps->be_seen = ps->be_wanted = ps->close_asked = ps->pending = 0;
+    ps->n_e = 1;
+    ps->n_p = 0;
+    ps->e_price[0] = entry;
+    ps->e_cost[0] = P->entry_cost;
+    ps->e_ts[0] = (double)t;
+    memset(ps->done, 0, P->n_ts + P->n_tt + P->n_pp + P->n_pl);
+    double peak_p = entry, peak = 0.0, fall_p = entry, fall = pnl_of(is_long, entry, entry, s, fee);
+    const int64_t life_end = t + (int64_t)met * MINUTE_MS;
+    Py_ssize_t close = -1;
+    int reason = 2, excursion = 1;  /* reasons: 0 stop_loss, 1 take_profit, 2 time_expired, 3 closed */
+    double price = 0.0;
+    for (Py_ssize_t q = c; q < m; q++) {
+        const int64_t u = ts[q];
+        const double v = vwap[q];
+        if (u > frame_end_ms) { close = q; price = v; break; }
+        if (ps->pending) { close = q; reason = 3; price = v; excursion = 0; break; }
+        if (u >= life_end) { close = q; price = v; break; }
+        if (is_long ? low[q] <= ps->sl : high[q] >= ps->sl) { close = q; reason = 0; price = ps->sl; break; }
+        if (is_long ? v >= ps->tp : v <= ps->tp) { close = q; reason = 1; price = ps->tp; break; }
+        /* the hook of candle q (position_hook.PositionHook._run) */
+        const double p = vwap[q - 1];  /* get_average_price inside the hook: one candle behind */
+        double e = ps->eff;
+        if (is_long) {
+            if (v > e && v > peak_p) { const double g = pnl_of(1, e, v, s, fee); if (g > 0) { peak_p = v; peak = g; } }
+            if (v < e && v < fall_p) { fall_p = v; fall = pnl_of(1, e, v, s, fee); }
+        } else {
+            if (v < e && v < peak_p) { const double g = pnl_of(0, e, v, s, fee); if (g > 0) { peak_p = v; peak = g; } }
+            if (v > e && v > fall_p) { fall_p = v; fall = pnl_of(0, e, v, s, fee); }
+        }
+        plan_ping(P, ps, u, t, v, p, s, fee);
+        e = ps->eff;
+        if (is_long ? v > e : v < e) {
+            if (!ps->be_seen && (is_long ? v >= e * (1 + P->be_thr / 100) : v <= e * (1 - P->be_thr / 100))) {
+                ps->be_seen = 1;
+                if (P->breakeven && !commit_breakeven(P, ps, p)) ps->be_wanted = 1;
+            }
+            if (P->n_pp) plan_closes(P, ps, 0, progress(fabs(v - e), is_long ? ps->tp - e : e - ps->tp), p, (double)u);
+        } else if (is_long ? v < e : v > e) {
+            if (P->n_pl) plan_closes(P, ps, 1, progress(fabs(e - v), is_long ? e - ps->sl : ps->sl - e), p, (double)u);
+        }
+    }
+    if (close < 0) {  /* the candles ran out: the last one settles it (lifecycle.force_settle) */
+        close = m - 1;
+        reason = 2;
+        price = vwap[close];
+    }
+    const double pnl = (ps->n_e > 1 || ps->n_p > 0) ? plan_pnl(ps, price, s, fee) : pnl_of(is_long, ps->eff, price, s, fee);
+    if (excursion) {
+        if (pnl < fall) { fall_p = price; fall = pnl; }
+        if (pnl > 0 && pnl > peak) { peak_p = price; peak = pnl; }
+    }
+    const double fields[TRADE_FIELDS] = {reason, (double)close, price, ps->sl, ps->tp, ps->eff, peak_p, fall_p,
+                                         (double)ps->n_e, (double)ps->n_p, pnl, peak, fall};
+    memcpy(trade, fields, sizeof(fields));
+}
+
+/* The plan vector's numbers; an error message, or NULL */
+static const char *read_plan(const Py_buffer *b, Plan *P) {
+    const double *v = b->buf;
+    const Py_ssize_t n = b->len / 8;
+    if (n < PLAN_HEAD) return "the plan vector is shorter than its head";
+    for (int k = 0; k < 4; k++)
+        if (!(v[k] >= 0 && v[k] <= 1e6 && v[k] == floor(v[k]))) return "the plan's rung counts are not counts";
+    P->n_ts = (Py_ssize_t)v[0];
+    P->n_tt = (Py_ssize_t)v[1];
+    P->n_pp = (Py_ssize_t)v[2];
+    P->n_pl = (Py_ssize_t)v[3];
+    if (n != PLAN_HEAD + 2 * (P->n_ts + P->n_tt + P->n_pp + P->n_pl)) return "the plan vector's length does not match its rung counts";
+    P->breakeven = v[4] != 0;
+    P->be_thr = v[5];
+    if (!(v[6] >= 0 && v[6] <= 1e6)) return "the plan's max entries is out of range";
+    P->dca_max = (int)v[6];
+    P->dca_step = v[7];
+    P->dca_cost = v[8];
+    P->close_after = v[9];
+    P->entry_cost = v[10];
+    P->trailing_everywhere = v[11] != 0;
+    P->pppl_everywhere = v[12] != 0;
+    P->dca_everywhere = v[13] != 0;
+    P->ts = v + PLAN_HEAD;
+    P->tt = P->ts + 2 * P->n_ts;
+    P->pp = P->tt + 2 * P->n_tt;
+    P->pl = P->pp + 2 * P->n_pp;
+    return NULL;
+}
+
 static PyObject *settle(PyObject *self, PyObject *args) {
     Py_ssize_t i, stop_i, count, rejected, span_a, span_c0;
     long long last_bucket, frame_end_ms, max_life, throttle_ms;
-    int has_expiry, contiguous, uniform, exact_minutes;
+    int has_expiry, contiguous, uniform, exact_minutes, detail;
     double min_tp, min_sl, max_sl, slip, fee;
     Py_buffer b[N_BUFFERS];
     memset(b, 0, sizeof(b));
     /* b: 0 bucket, 1 first_of_bucket, 2 cursor, 3 ticks, 4 offered, 5 offered_row, 6 side, 7 take_profit,
           8 stop_loss, 9 expiry, 10 vwap, 11 low, 12 high, 13 ts, 14 out_pnl, 15 out_pending, 16 out_close,
           17 out_peak, 18 out_fall, 19 out_rejected, 20 block_low, 21 block_high, 22 block_vwap_max,
-          23 block_vwap_min */
-    if (!PyArg_ParseTuple(args, "nnLy*y*y*y*y*y*y*y*y*y*py*y*y*y*ppLLdddddw*w*w*nw*w*w*ny*y*y*y*nnLp", &i, &stop_i,
+          23 block_vwap_min, 24 plan */
+    if (!PyArg_ParseTuple(args, "nnLy*y*y*y*y*y*y*y*y*y*py*y*y*y*ppLLdddddw*w*w*nw*w*w*ny*y*y*y*nnLpy*p", &i, &stop_i,
                           &last_bucket, &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &b[6], &b[7], &b[8], &b[9],
                           &has_expiry, &b[10], &b[11], &b[12], &b[13], &contiguous, &uniform, &frame_end_ms,
                           &max_life, &min_tp, &min_sl, &max_sl, &slip, &fee, &b[14], &b[15], &b[16], &count,
                           &b[17], &b[18], &b[19], &rejected, &b[20], &b[21], &b[22], &b[23], &span_a, &span_c0,
-                          &throttle_ms, &exact_minutes))
+                          &throttle_ms, &exact_minutes, &b[24], &detail))
         return NULL;
 
     const int64_t *bucket = b[0].buf, *cursor = b[2].buf, *ticks = b[3].buf, *offered = b[4].buf,
@@ -145,6 +487,12 @@ static PyObject *settle(PyObject *self, PyObject *args) {
                size = b[14].len / 8;
     PyObject *result = NULL;
     const char *bad = NULL;
+    Plan plan;
+    Pos pos;
+    memset(&pos, 0, sizeof(pos));
+    const int planned = b[24].len > 0;
+    Grow trades = {0}, entries = {0}, partials = {0};
+    double trade[TRADE_FIELDS];
 
     if (b[0].len != n * 8 || b[1].len != n || b[2].len != n * 8) bad = "bucket, first_of_bucket and cursor need one entry per tick";
     else if (b[5].len != n_offered * 8) bad = "offered and offered_row differ in length";
@@ -157,8 +505,30 @@ static PyObject *settle(PyObject *self, PyObject *args) {
     else if (span_a >= 0 && (throttle_ms <= 0 || !uniform)) bad = "an arithmetic span needs even ticks and a throttle";
     else {
         const Py_ssize_t blocks = (m + BLOCK - 1) / BLOCK;
-        for (int k = 20; k < N_BUFFERS; k++)
+        for (int k = 20; k < 24; k++)
             if (b[k].len != blocks * 8) bad = "the block extremes need one entry per BLOCK candles";
+    }
+    if (!bad && planned) bad = read_plan(&b[24], &plan);
+    if (!bad && planned) {
+        const Py_ssize_t room_e = plan.dca_max > 1 ? plan.dca_max : 1, room_p = plan.n_pp + plan.n_pl + 1;
+        const Py_ssize_t rungs = plan.n_ts + plan.n_tt + plan.n_pp + plan.n_pl + 1;
+        double *scratch = calloc(3 * room_e + 7 * room_p, sizeof(double));
+        pos.done = calloc(rungs, 1);
+        if (!scratch || !pos.done) {
+            free(scratch);
+            PyErr_NoMemory();
+            goto done;
+        }
+        pos.e_price = scratch;
+        pos.e_cost = pos.e_price + room_e;
+        pos.e_ts = pos.e_cost + room_e;
+        pos.p_type = pos.e_ts + room_e;
+        pos.p_pct = pos.p_type + room_p;
+        pos.p_price = pos.p_pct + room_p;
+        pos.p_basis = pos.p_price + room_p;
+        pos.p_count = pos.p_basis + room_p;
+        pos.p_ts = pos.p_count + room_p;
+        pos.p_entry = pos.p_ts + room_p;
     }
     if (bad) {
         PyErr_Format(PyExc_ValueError, "settle: %s", bad);
@@ -205,6 +575,33 @@ static PyObject *settle(PyObject *self, PyObject *args) {
             if (rejected < rejected_room) out_rejected[rejected] = j;
             rejected++;
             i = j + 1;  /* a rejected signal uses up its bucket */
+            continue;
+        }
+        if (planned) {
+            plan_trade(&plan, &pos, is_long, t, c, entry, tp, sl, met, frame_end_ms, vwap, low, high, ts, m, s,
+                       fee, trade);
+            const Py_ssize_t close = (Py_ssize_t)trade[1];
+            const int64_t close_ms = ts[close];
+            out_pnl[count] = trade[10];
+            out_pending[count] = t;
+            out_close[count] = close_ms;
+            out_peak[count] = trade[11];
+            out_fall[count] = trade[12];
+            count++;
+            if (detail) {
+                int ok = grow_push(&trades, trade, TRADE_FIELDS);
+                for (Py_ssize_t k = 0; ok && k < pos.n_e; k++) {
+                    const double e3[ENTRY_FIELDS] = {pos.e_price[k], pos.e_cost[k], pos.e_ts[k]};
+                    ok = grow_push(&entries, e3, ENTRY_FIELDS);
+                }
+                for (Py_ssize_t k = 0; ok && k < pos.n_p; k++) {
+                    const double p6[PARTIAL_FIELDS] = {pos.p_type[k], pos.p_pct[k], pos.p_price[k], pos.p_basis[k],
+                                                       pos.p_count[k], pos.p_ts[k]};
+                    ok = grow_push(&partials, p6, PARTIAL_FIELDS);
+                }
+                if (!ok) { bad = "out of memory for the trades' details"; break; }
+            }
+            i = uniform ? (Py_ssize_t)((close_ms - tick0) / step + 1) : search_right(ticks, n, close_ms);
             continue;
         }
         int64_t expires = t + (int64_t)met * MINUTE_MS;
@@ -266,8 +663,18 @@ static PyObject *settle(PyObject *self, PyObject *args) {
 #undef FIRST_OF_BUCKET
     Py_END_ALLOW_THREADS
     if (bad) PyErr_Format(PyExc_ValueError, "settle: %s", bad);
+    else if (detail)
+        result = Py_BuildValue("nLnny#y#y#", i, last_bucket, count, rejected,
+                               trades.v ? (const char *)trades.v : "", trades.n * (Py_ssize_t)sizeof(double),
+                               entries.v ? (const char *)entries.v : "", entries.n * (Py_ssize_t)sizeof(double),
+                               partials.v ? (const char *)partials.v : "", partials.n * (Py_ssize_t)sizeof(double));
     else result = Py_BuildValue("nLnn", i, last_bucket, count, rejected);
 done:
+    free(trades.v);
+    free(entries.v);
+    free(partials.v);
+    free(pos.e_price);
+    free(pos.done);
     for (int k = 0; k < N_BUFFERS; k++)
         if (b[k].obj != NULL) PyBuffer_Release(&b[k]);
     return result;

@@ -50,7 +50,8 @@ def settle(i: int, stop_i: int, last_bucket: int, bucket: np.ndarray, first_of_b
            out: tuple[np.ndarray, np.ndarray, np.ndarray], count: int,
            excursions: tuple[np.ndarray, np.ndarray], rejected_at: np.ndarray,
            rejected: int, blocks: tuple[np.ndarray, ...],
-           span: tuple[int, int, int] | None = None, exact_minutes: bool = False) -> tuple[int, int, int, int]:
+           span: tuple[int, int, int] | None = None, exact_minutes: bool = False,
+           plan: np.ndarray | None = None, detail: bool = False) -> tuple:
     """Settle trades from tick ``i`` until tick ``stop_i`` is passed or the ticks end.
 
     ``offered`` are the ticks that offer a signal (ascending) and ``offered_row`` each one's
@@ -66,6 +67,10 @@ def settle(i: int, stop_i: int, last_bucket: int, bucket: np.ndarray, first_of_b
     instead of read; ``limits`` = (min TP %,
     min SL %, max SL %, slippage %, fee %). Returns (next tick, last throttle
     bucket, count, rejected); a next tick >= len(ticks) means the walk is over.
+
+    ``plan`` (``plan_vector``): each trade is walked candle by candle with the position plan's
+    rules; with ``detail`` the result also carries each trade's ``Details`` as bytes (trades,
+    entries, partials: float64, TRADE_FIELDS, ENTRY_FIELDS and PARTIAL_FIELDS each).
     """
     i64, f64 = np.int64, np.float64
     has_expiry = expiry is not None
@@ -76,10 +81,11 @@ def settle(i: int, stop_i: int, last_bucket: int, bucket: np.ndarray, first_of_b
         _c(low, f64), _c(high, f64), _c(ts, i64), bool(contiguous), bool(uniform), int(frame_end_ms),
         int(max_life), *(float(v) for v in limits), *out, int(count), *excursions, rejected_at, int(rejected),
         *(_c(b, f64) for b in blocks), *((-1, 0, 0) if span is None else (int(v) for v in span)),
-        bool(exact_minutes))
+        bool(exact_minutes), _NO_PLAN if plan is None else _c(plan, f64), bool(detail))
 
 
 _NO_EXPIRY = np.zeros(0)
+_NO_PLAN = np.zeros(0)  # an empty plan: the plain loop
 
 
 def _c(array: np.ndarray, dtype) -> np.ndarray:

@@ -57,7 +57,7 @@ class Position:
     """The managed state of the one open (or scheduled) signal of a StrategyCore."""
 
     __slots__ = ("sig", "long", "cfg", "trailed_sl", "trailed_tp", "profit_levels", "loss_levels",
-                 "breakeven_seen", "pending")
+                 "breakeven_seen", "pending", "plan_state")
 
     def __init__(self, sig: dict[str, Any], cfg: EngineConfig) -> None:
         self.sig = sig
@@ -71,13 +71,18 @@ class Position:
         # a commit applied at candle "at", acted on at the next candle:
         # {"action": "close" | "cancel" | "activate", "id", "note", "at"}
         self.pending: dict[str, Any] | None = None
+        # what a position plan remembers of this position (position_plan_hooks.PlanHooks.state); plain JSON
+        self.plan_state: dict[str, Any] | None = None
 
     # ---- persistence ----------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        return {"trailed_sl": self.trailed_sl, "trailed_tp": self.trailed_tp,
-                "profit_levels": list(self.profit_levels), "loss_levels": list(self.loss_levels),
-                "breakeven_seen": self.breakeven_seen, "pending": self.pending}
+        state = {"trailed_sl": self.trailed_sl, "trailed_tp": self.trailed_tp,
+                 "profit_levels": list(self.profit_levels), "loss_levels": list(self.loss_levels),
+                 "breakeven_seen": self.breakeven_seen, "pending": self.pending}
+        if self.plan_state is not None:
+            state["plan"] = {k: list(v) if isinstance(v, list) else v for k, v in self.plan_state.items()}
+        return state
 
     @classmethod
     def restore(cls, sig: dict[str, Any], cfg: EngineConfig, state: dict[str, Any] | None) -> Position:
@@ -88,6 +93,8 @@ class Position:
             pos.loss_levels = [int(x) for x in state.get("loss_levels") or []]
             pos.breakeven_seen = bool(state.get("breakeven_seen"))
             pos.pending = state.get("pending")
+            plan = state.get("plan")
+            pos.plan_state = {k: list(v) if isinstance(v, list) else v for k, v in plan.items()} if plan else None
         return pos
 
     # ---- availability (the per-candle hook's checks) --------------------

@@ -27,7 +27,9 @@ import numpy as np
 
 from .. import events
 from ..errors import SignalError
+from ..schemas import StrategySchema
 from .position import LEVELS, progress_percent
+from .position_plan_hooks import PlanHooks, plan_for
 
 if TYPE_CHECKING:  # (lifecycle imports this module)
     from .lifecycle import StrategyCore
@@ -41,13 +43,16 @@ SCHEDULED_COMMITS = ("cancel_scheduled", "activate_scheduled")
 
 
 class HookRun:
-    """What a StrategyCore keeps for position hooks over a run: whether its callbacks
-    include one, its hook (one per candle set) and the commits counted per kind."""
+    """What a StrategyCore keeps for position hooks over a run: whether it runs any (a
+    callback, or a position plan), its plan (position_plan_hooks.PlanHooks), its hook (one per
+    candle set) and the commits counted per kind."""
 
-    __slots__ = ("callbacks", "hook", "counts", "entry_cost")
+    __slots__ = ("callbacks", "plan", "hook", "counts", "entry_cost")
 
-    def __init__(self, callbacks: dict[str, Any], entry_cost: float) -> None:
-        self.callbacks = any(name in callbacks for name in HOOK_CALLBACKS)
+    def __init__(self, callbacks: dict[str, Any], entry_cost: float, strategy: StrategySchema | None = None,
+                 params: dict[str, Any] | None = None, name: str = "") -> None:
+        plan = self.plan = None if strategy is None else plan_for(strategy, params, name or strategy.strategy_name)
+        self.callbacks = plan is not None or any(name in callbacks for name in HOOK_CALLBACKS)
         self.entry_cost = entry_cost  # CC_POSITION_ENTRY_COST: dollars of the first entry
         self.hook: PositionHook | None = None
         self.counts: dict[str, list[int]] = {}  # kind -> [applied, refused]
@@ -86,6 +91,15 @@ def _bad_input(kind: str, args: dict[str, Any], cfg) -> str | None:
     return None
 
 
+def _plan_moves_it(kind: str, plan: PlanHooks) -> str | None:
+    """Why a hook's commit may not move what the strategy's position plan moves (None: it may)."""
+    if (kind in ("trailing_stop", "breakeven") and plan.moves_stop) or (kind == "trailing_take" and plan.moves_take):
+        what = "stop loss" if kind != "trailing_take" else "take profit"
+        return (f"the strategy's position_plan moves the {what}, and a hook and a plan may not both move it "
+                f"(which wins would depend on the order they run in); drop the commit or the plan's rule")
+    return None
+
+
 def _shown(kind: str, symbol: Any, args: dict[str, Any]) -> str:
     inner = ", ".join([repr(symbol)] + [f"{k}={v!r}" for k, v in args.items()])
     return f"commit_{kind}({inner})"
@@ -94,7 +108,7 @@ def _shown(kind: str, symbol: Any, args: dict[str, Any]) -> str:
 class PositionHook:
     """One StrategyCore's hook: runs a candle's callbacks and applies the commits made in them."""
 
-    __slots__ = ("core", "candles", "vwap", "i", "u", "price", "queue", "_public", "_when")
+    __slots__ = ("core", "candles", "vwap", "i", "u", "price", "queue", "by_plan", "_public", "_when")
 
     def __init__(self, core: StrategyCore, candles, vwap: np.ndarray) -> None:
         self.core = core
@@ -104,6 +118,7 @@ class PositionHook:
         self.u = 0
         self.price = math.nan
         self.queue: list[dict[str, Any]] = []  # applied commits not yet emitted
+        self.by_plan = False  # the commit being made is the position plan's (commit_by_plan)
         self._public: dict[str, Any] | None = None
         self._when: datetime | None = None  # u as the callbacks' datetime, made on first use
 
@@ -164,6 +179,9 @@ class PositionHook:
             events.emit("active_ping", self._payload())
         if "on_active_ping" in callbacks:
             self._callback("on_active_ping")
+        plan = core.hooks.plan
+        if plan is not None:
+            plan.ping(self)
         entry = sig["price_open"]  # (an average buy in the ping moved it: the rest of the candle sees that)
         if (price > entry) if long else (price < entry):
             if not pos.breakeven_seen and pos.breakeven_reached(price):
@@ -171,6 +189,8 @@ class PositionHook:
                     events.emit("breakeven_available", self._payload())
                 if "on_breakeven" in callbacks:
                     self._callback("on_breakeven")
+                if plan is not None:
+                    plan.breakeven(self)
             tp = sig["price_take_profit"]
             percent = progress_percent(abs(price - entry), (tp - entry) if long else (entry - tp))
             fired = pos.profit_levels
@@ -181,6 +201,8 @@ class PositionHook:
                         events.emit("partial_profit_available", self._payload(level=level))
             if "on_partial_profit" in callbacks:
                 self._callback("on_partial_profit", percent)
+            if plan is not None:
+                plan.profit(self, percent)
         elif (price < entry) if long else (price > entry):
             sl = sig["price_stop_loss"]
             percent = progress_percent(abs(entry - price), (entry - sl) if long else (sl - entry))
@@ -191,6 +213,8 @@ class PositionHook:
                         events.emit("partial_loss_available", self._payload(level=level))
             if "on_partial_loss" in callbacks:
                 self._callback("on_partial_loss", percent)
+            if plan is not None:
+                plan.loss(self, percent)
         if self.queue:
             self.flush()
 
@@ -211,6 +235,8 @@ class PositionHook:
         problem = _bad_input(kind, args, core.cfg)
         if problem is None and symbol != core.symbol:
             problem = f"this hook runs for {core.symbol!r}, not {symbol!r}"
+        if problem is None and not self.by_plan and core.hooks.plan is not None:
+            problem = _plan_moves_it(kind, core.hooks.plan)
         if problem is not None:
             core.count_commit(kind, False)
             error = SignalError(f"{core._where(self.u)}: {_shown(kind, symbol, args)} refused: {problem}; "
@@ -224,6 +250,14 @@ class PositionHook:
             self.queue.append(self._payload(action=kind, signal_id=core.signal["id"], commit_price=price,
                                             **{k: v for k, v in args.items() if k != "current_price"}))
         return applied
+
+    def commit_by_plan(self, kind: str, symbol: Any, **args: Any) -> bool:
+        """``commit`` for the position plan (which may move what it moves)."""
+        self.by_plan = True
+        try:
+            return self.commit(kind, symbol, **args)
+        finally:
+            self.by_plan = False
 
     def _apply(self, kind: str, args: dict[str, Any]) -> tuple[bool, float | None]:
         """(applied, the price the commit was taken at)."""
