@@ -37,7 +37,7 @@ from .series import (
 )
 from .series import buy_and_hold as buy_and_hold_series
 
-MARK_TRADES_UP_TO = 2000  # the price picture marks each trade up to this many (the SVG grows with them)
+MARK_TRADES_UP_TO = 1000  # the price picture marks each trade up to this many (~0.6 KB of SVG each)
 MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 

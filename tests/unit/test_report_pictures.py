@@ -349,3 +349,26 @@ def test_the_equity_picture_shades_a_gap_and_draws_the_benchmark():
     svg = equity_picture(series, "live", benchmark=bench, benchmark_label="buy and hold X",
                          gaps=[(int(series.times_ms[10]), int(series.times_ms[20]))])
     assert "buy and hold X" in svg and "not running" in svg
+
+
+def test_a_backtest_without_a_closed_signal_still_draws_its_pictures():
+    from btfarm.orchestrator.reports.backtest_pictures import backtest_pictures
+
+    files, _ = backtest_pictures("t", [], reference_candles(), 1_735_689_600_000, 1_738_281_540_000, "idle", "SIM")
+    assert len(files) == 5 and all(svg.lstrip().startswith("<?xml") for svg in files.values())
+    assert "no closed signal" in files["t.monthly.svg"] and "fewer than 10 closed signals" in files[
+        "t.rolling-sharpe.svg"]
+    assert "buy and hold SIM" in files["t.equity.svg"]
+
+
+def test_a_price_picture_with_too_many_trades_says_so_instead_of_marking_them():
+    from btfarm.orchestrator.reports.backtest_pictures import MARK_TRADES_UP_TO, price_picture
+    from btfarm.orchestrator.reports.series import trade_marks
+
+    t0 = 1_735_689_600_000
+    rows = [{"pnl": {"pnl_percentage": 0.1, "price_open": 100.0, "price_close": 100.1},
+             "signal": {"pending_at": t0 + i * 60_000, "position": "long"}, "close_timestamp": t0 + i * 60_000 + 1,
+             "close_reason": "take_profit"} for i in range(MARK_TRADES_UP_TO + 1)]
+    times = np.arange(t0, t0 + (MARK_TRADES_UP_TO + 2) * 60_000, 60_000)
+    svg = price_picture(times, np.full(len(times), 100.0), trade_marks(rows), "busy")
+    assert f"({MARK_TRADES_UP_TO + 1} trades, too many to mark)" in svg and "exit, trade won" not in svg
