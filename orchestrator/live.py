@@ -197,6 +197,13 @@ class LiveSession:
             self.store.append(record)
         self.deliver(record)
 
+    def checkpoint(self) -> None:
+        """Persist the engine's state with no event: a managed position's commit, its fired
+        availability, the end of a candle's hook (SEMANTICS 6 and 9; engine/position_hook.py)."""
+        self.saved_rejected = self.core.rejected
+        self.store.save(new_document(self.symbol, self.strategy_name, self.exchange_name, self.core.snapshot(), [],
+                                     self.clock.now_ms()))
+
     def deliver(self, record: dict[str, Any]) -> None:
         self.events.append(record)
         if events.has_listeners("signal.live"):
@@ -318,6 +325,7 @@ class LiveUtils(InstanceUtils):
             session = LiveSession(symbol, strategy_name, exchange_name, store, events=history, clock=clock)
             session.core = StrategyCore(strategy, symbol, exchange_name, cfg, session.on_event,
                                         mode="live", risk=risk)
+            session.core.hooks.checkpoint = session.checkpoint  # a managed position persists as it goes
             if doc is not None:
                 try:
                     session.core.restore(doc["core"])
@@ -417,7 +425,9 @@ class LiveUtils(InstanceUtils):
         when = now - now % MINUTE_MS
         start = when - cfg.CC_WARMUP_MINUTES * MINUTE_MS
         if core.phase != IDLE:  # a restored signal may resume far back: monitor every candle since
-            start = min(start, core.next_ms - cfg.CC_AVG_PRICE_CANDLES_COUNT * MINUTE_MS)
+            # (one candle more than the VWAP window: a hook a crash cut short prices its commits on
+            # the candles before its own, which is next_ms - 1 minute)
+            start = min(start, core.next_ms - (cfg.CC_AVG_PRICE_CANDLES_COUNT + 1) * MINUTE_MS)
         candles = load_candles(exchange, symbol, start, when - MINUTE_MS)
         return candles, candles.index_at(when)  # an exchange may add the forming candle: cut it
 

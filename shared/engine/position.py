@@ -4,10 +4,11 @@ The public part lives on the signal row itself (so every event and result
 shows it): the effective ``price_open`` / ``price_stop_loss`` /
 ``price_take_profit``, the originals, ``entries``, ``partials``, their
 counts and ``close_id``. ``Position`` keeps the rest: whether SL or TP has
-been trailed, which availability levels have fired, and a commit waiting
+been trailed, which availability levels have fired, a commit waiting
 for the next candle (a user's close, a scheduled signal's cancel or
-activation). All of it is plain JSON (``snapshot``/``restore``), what Live
-persists with the signal.
+activation) and, in Live only, the rest of a candle's hook a crash may cut
+short (``hook_todo``, see position_hook.PositionHook.run_live). All of it is
+plain JSON (``snapshot``/``restore``), what Live persists with the signal.
 
 The rule methods take the price a commit is priced at and return True when
 they applied, False when refused; checking the arguments is the caller's
@@ -17,14 +18,20 @@ so a signal dict handed to a hook earlier keeps showing that moment.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..engine_config import EngineConfig
+from ..errors import PersistenceError
 from .pnl import closed_dollars, effective_entry, remaining_basis
 
 LEVELS = (10, 20, 30, 40, 50, 60, 70, 80, 90, 100)  # percent of the way to TP (profit) or SL (loss)
 PARTIAL_CAP_TOLERANCE = 1 + 1e-9  # closed dollars may exceed the invested by rounding only
 FULLY_CLOSED = 1e-9  # a remaining basis below this share of the invested is nothing left
+# the steps of a candle's hook in Live's journal (position_hook.PositionHook.run_live)
+HOOK_STEPS = frozenset({"active_ping", "on_active_ping", "plan_ping", "side", "breakeven_available", "on_breakeven",
+                        "plan_breakeven", "levels", "level", "on_partial_profit", "on_partial_loss", "plan_profit",
+                        "plan_loss", "flush"})
 
 
 def open_position(sig: dict[str, Any], cost: float) -> None:
@@ -53,11 +60,25 @@ def progress_percent(covered: float, total: float) -> float:
     return min(max(covered / total * 100, 0.0), 100.0)
 
 
+def _checked_hook_todo(cut: Any) -> dict[str, Any]:
+    """A persisted ``hook_todo`` as run_live wrote it, or PersistenceError naming what is off."""
+    ok = (isinstance(cut, dict) and isinstance(cut.get("u"), int) and isinstance(cut.get("price"), int | float)
+          and math.isfinite(cut["price"]) and (cut.get("entry") is None or isinstance(cut["entry"], int | float))
+          and isinstance(cut.get("todo"), list) and isinstance(cut.get("queue"), list)
+          and all(isinstance(step, list) and step and step[0] in HOOK_STEPS for step in cut["todo"])
+          and all(isinstance(record, dict) for record in cut["queue"]))
+    if not ok:
+        raise PersistenceError(f"hook_todo must be {{u: ms, price, entry, todo: [[step, ...]], queue: [records]}}, "
+                               f"got {cut!r}")
+    return {"u": cut["u"], "price": float(cut["price"]), "entry": cut["entry"],
+            "todo": [list(step) for step in cut["todo"]], "queue": [dict(r) for r in cut["queue"]]}
+
+
 class Position:
     """The managed state of the one open (or scheduled) signal of a StrategyCore."""
 
     __slots__ = ("sig", "long", "cfg", "trailed_sl", "trailed_tp", "profit_levels", "loss_levels",
-                 "breakeven_seen", "pending", "plan_state")
+                 "breakeven_seen", "pending", "plan_state", "hook_todo")
 
     def __init__(self, sig: dict[str, Any], cfg: EngineConfig) -> None:
         self.sig = sig
@@ -73,6 +94,9 @@ class Position:
         self.pending: dict[str, Any] | None = None
         # what a position plan remembers of this position (position_plan_hooks.PlanHooks.state); plain JSON
         self.plan_state: dict[str, Any] | None = None
+        # Live: the candle whose hook is running and what of it is left (position_hook.run_live):
+        # {"u", "price", "entry", "todo": [[step, ...], ...], "queue": [commit records not yet emitted]}
+        self.hook_todo: dict[str, Any] | None = None
 
     # ---- persistence ----------------------------------------------------
 
@@ -82,6 +106,11 @@ class Position:
                  "breakeven_seen": self.breakeven_seen, "pending": self.pending}
         if self.plan_state is not None:
             state["plan"] = {k: list(v) if isinstance(v, list) else v for k, v in self.plan_state.items()}
+        cut = self.hook_todo
+        if cut is not None:
+            state["hook_todo"] = {"u": cut["u"], "price": cut["price"], "entry": cut["entry"],
+                                  "todo": [list(step) for step in cut["todo"]],
+                                  "queue": [dict(record) for record in cut["queue"]]}
         return state
 
     @classmethod
@@ -95,6 +124,8 @@ class Position:
             pos.pending = state.get("pending")
             plan = state.get("plan")
             pos.plan_state = {k: list(v) if isinstance(v, list) else v for k, v in plan.items()} if plan else None
+            cut = state.get("hook_todo")
+            pos.hook_todo = None if cut is None else _checked_hook_todo(cut)
         return pos
 
     # ---- availability (the per-candle hook's checks) --------------------

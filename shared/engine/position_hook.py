@@ -15,11 +15,27 @@ While it runs, the run context (context.py) has ``hook`` set to it, so the
 ``get_average_price`` the VWAP of the candles before u, which is the price
 partials, breakeven and average buys are taken at: one candle behind the
 hook's ``current_price``.
+
+Live (``run_live``) runs the same hook in the same order, as a journal of
+steps a crash can resume: each candle's hook is persisted when it ends, and
+within it the state is persisted (``HookRun.checkpoint``) after every applied
+commit, before the commit returns True, and after availability is marked,
+before its events are emitted. The state then carries the steps not yet
+started and the commits not yet emitted (``Position.hook_todo``), and the
+next start finishes them before it checks another candle. So a commit is
+never lost once it returned True and never applied twice: the step that made
+it (one listener call, one callback) is not called again, and whatever it
+would have done after the commit is not done (doing it again would repeat
+the commit). A step cut short before anything was persisted runs again; so
+does a position plan's step cut short anywhere, since its commits are
+persisted together when it ends (the plan is deterministic: run again from
+the same state it makes the same commits).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +43,7 @@ import numpy as np
 
 from .. import events
 from ..errors import SignalError
+from ..intervals import MINUTE_MS
 from ..schemas import StrategySchema
 from .position import LEVELS, progress_percent
 from .position_plan_hooks import PlanHooks, plan_for
@@ -41,13 +58,17 @@ ACTIVE_COMMITS = ("trailing_stop", "trailing_take", "partial_profit", "partial_l
                   "close_pending")
 SCHEDULED_COMMITS = ("cancel_scheduled", "activate_scheduled")
 
+# Live's journal of one candle's hook (run_live): the steps of _run, in its order; "side" decides
+# the side after the ping and puts the breakeven and levels steps that follow in front of "flush"
+LIVE_STEPS = (("active_ping",), ("on_active_ping",), ("plan_ping",), ("side",), ("flush",))
+
 
 class HookRun:
     """What a StrategyCore keeps for position hooks over a run: whether it runs any (a
     callback, or a position plan), its plan (position_plan_hooks.PlanHooks), its hook (one per
     candle set) and the commits counted per kind."""
 
-    __slots__ = ("callbacks", "plan", "hook", "counts", "entry_cost")
+    __slots__ = ("callbacks", "plan", "hook", "counts", "entry_cost", "checkpoint")
 
     def __init__(self, callbacks: dict[str, Any], entry_cost: float, strategy: StrategySchema | None = None,
                  params: dict[str, Any] | None = None, name: str = "") -> None:
@@ -56,6 +77,9 @@ class HookRun:
         self.entry_cost = entry_cost  # CC_POSITION_ENTRY_COST: dollars of the first entry
         self.hook: PositionHook | None = None
         self.counts: dict[str, list[int]] = {}  # kind -> [applied, refused]
+        # Live: persists the core's state (the signal, its position, where the walk is); None in a
+        # backtest. Set, it makes the walk run each candle's hook as a journal (PositionHook.run_live)
+        self.checkpoint: Callable[[], None] | None = None
 
 
 def _real(value: Any) -> float | None:
@@ -108,7 +132,7 @@ def _shown(kind: str, symbol: Any, args: dict[str, Any]) -> str:
 class PositionHook:
     """One StrategyCore's hook: runs a candle's callbacks and applies the commits made in them."""
 
-    __slots__ = ("core", "candles", "vwap", "i", "u", "price", "queue", "by_plan", "_public", "_when")
+    __slots__ = ("core", "candles", "vwap", "i", "u", "price", "queue", "by_plan", "_public", "_when", "listened")
 
     def __init__(self, core: StrategyCore, candles, vwap: np.ndarray) -> None:
         self.core = core
@@ -121,6 +145,7 @@ class PositionHook:
         self.by_plan = False  # the commit being made is the position plan's (commit_by_plan)
         self._public: dict[str, Any] | None = None
         self._when: datetime | None = None  # u as the callbacks' datetime, made on first use
+        self.listened: frozenset[str] = frozenset()  # run_live: the topics listened to when the candle began
 
     # ---- what hooks receive ----------------------------------------------
 
@@ -218,6 +243,129 @@ class PositionHook:
         if self.queue:
             self.flush()
 
+    # ---- Live: the hook as a journal a crash can resume -------------------
+
+    def run_live(self, i: int, u: int, price: float) -> None:
+        """``run`` for Live: the same steps in the same order, persisted as they go (see the
+        module's docstring); the state is persisted again when the candle's hook ends."""
+        core = self.core
+        core.next_ms = u + MINUTE_MS  # the candle's checks are done: a resumed run goes on after them
+        self.at(i, u, price)
+        long, sig = core.position.long, core.signal
+        entry = sig["price_open"]
+        # peak and fall (SEMANTICS 2, Excursions), as _run: plain state, persisted with the rest
+        if (price > entry and price > core.peak[0]) if long else (price < entry and price < core.peak[0]):
+            gain = core._pnl(price)
+            if gain > 0:
+                core.peak = (price, gain)
+        if (price < entry and price < core.fall[0]) if long else (price > entry and price > core.fall[0]):
+            core.fall = (price, core._pnl(price))
+        self.queue = []
+        core.position.hook_todo = {"u": u, "price": price, "entry": None, "todo": [list(s) for s in LIVE_STEPS],
+                                   "queue": self.queue}
+        self._journal()
+
+    def resume(self, i: int) -> None:
+        """Finish the hook of candle ``i`` a crash cut short (``Position.hook_todo``, restored)."""
+        cut = self.core.position.hook_todo
+        self.at(i, cut["u"], cut["price"])
+        self.queue = cut["queue"]
+        self._journal()
+
+    def _journal(self) -> None:
+        core = self.core
+        pos = core.position
+        cut = pos.hook_todo
+        todo = cut["todo"]
+        self.listened = events.listened()  # (as _run: a listener added in a hook counts next candle)
+        ctx = core._context
+        ctx.hook = self
+        try:
+            while todo:
+                self._step(todo.pop(0), cut, todo)
+        finally:
+            ctx.hook = None
+        pos.hook_todo = None
+        self._persist()  # the candle's hook is over: a restart goes on with the next candle
+
+    def _persist(self) -> None:
+        checkpoint = self.core.hooks.checkpoint
+        if checkpoint is not None:  # (None: a backtest, or a core driven without Live)
+            checkpoint()
+
+    def _plan_step(self, rules: Callable[..., None], *args: Any) -> None:
+        """A position plan's rules at one place, persisted once they are all applied: the plan
+        is deterministic, so a crash inside it runs the whole step again from the state before
+        it (a user's callback instead is never called twice: its commits persist one by one)."""
+        made = len(self.queue)
+        rules(self, *args)
+        if len(self.queue) > made:
+            self._persist()
+
+    def _step(self, step: list, cut: dict[str, Any], todo: list[list]) -> None:
+        """One step of _run's order; "side" and "levels" mark what they fire, put its steps in
+        front and persist before any of them runs."""
+        core = self.core
+        sig, callbacks, pos, plan, listened = core.signal, core.callbacks, core.position, core.hooks.plan, self.listened
+        name = step[0]
+        if name == "active_ping":
+            if "active_ping" in listened:
+                events.emit("active_ping", self._payload())
+        elif name in ("on_active_ping", "on_breakeven"):
+            if name in callbacks:
+                self._callback(name)
+        elif name == "plan_ping":
+            if plan is not None:
+                self._plan_step(plan.ping)
+        elif name == "side":
+            price, long = self.price, pos.long
+            entry = cut["entry"] = sig["price_open"]  # (an average buy in the ping moved it)
+            if (price > entry) if long else (price < entry):
+                ahead = [["levels", "profit"]]
+                if not pos.breakeven_seen and pos.breakeven_reached(price):
+                    ahead[:0] = [["breakeven_available"], ["on_breakeven"], ["plan_breakeven"]]
+                    todo[:0] = ahead
+                    self._persist()
+                else:
+                    todo[:0] = ahead
+            elif (price < entry) if long else (price > entry):
+                todo.insert(0, ["levels", "loss"])
+        elif name == "breakeven_available":
+            if "breakeven_available" in listened:
+                events.emit("breakeven_available", self._payload())
+        elif name == "plan_breakeven":
+            if plan is not None:
+                self._plan_step(plan.breakeven)
+        elif name == "levels":
+            kind, price, long, entry = step[1], self.price, pos.long, cut["entry"]
+            if kind == "profit":
+                tp = sig["price_take_profit"]
+                percent = progress_percent(abs(price - entry), (tp - entry) if long else (entry - tp))
+                fired = pos.profit_levels
+            else:
+                sl = sig["price_stop_loss"]
+                percent = progress_percent(abs(entry - price), (entry - sl) if long else (sl - entry))
+                fired = pos.loss_levels
+            ahead = [["on_partial_" + kind, percent], ["plan_" + kind, percent]]
+            new = pos.new_levels(kind, percent) if len(fired) < len(LEVELS) and percent >= LEVELS[len(fired)] else []
+            todo[:0] = [["level", kind, level] for level in new] + ahead
+            if new:
+                self._persist()
+        elif name == "level":
+            topic = f"partial_{step[1]}_available"
+            if topic in listened:
+                events.emit(topic, self._payload(level=step[2]))
+        elif name in ("on_partial_profit", "on_partial_loss"):
+            if name in callbacks:
+                self._callback(name, step[1])
+        elif name in ("plan_profit", "plan_loss"):
+            if plan is not None:
+                self._plan_step(plan.profit if name == "plan_profit" else plan.loss, step[1])
+        elif name == "flush":
+            self.flush()
+        else:  # protocol: only the steps above are ever written
+            raise ValueError(f"unknown hook step {step!r}")
+
     def flush(self) -> None:
         """Emit the commits applied so far on ``listen_strategy_commit`` (and those its
         listeners make)."""
@@ -249,6 +397,8 @@ class PositionHook:
             self._public = None
             self.queue.append(self._payload(action=kind, signal_id=core.signal["id"], commit_price=price,
                                             **{k: v for k, v in args.items() if k != "current_price"}))
+            if not self.by_plan:  # (a plan's commits are persisted when its step ends: _plan_step)
+                self._persist()  # Live: durable before the strategy hears True
         return applied
 
     def commit_by_plan(self, kind: str, symbol: Any, **args: Any) -> bool:

@@ -10,7 +10,10 @@ VWAP_u; a user's close committed at u-1 -> "closed" at VWAP_u; the
 lifetime over -> "time_expired"; long low_u <= SL -> "stop_loss" at SL,
 else VWAP_u >= TP -> "take_profit" at TP (short mirrored), with the SL and
 TP in force (trailed where moved). A candle that leaves the position open
-runs its hook (``position_hook.PositionHook.run``).
+runs its hook (``position_hook.PositionHook.run``; in Live, ``run_live``,
+which persists as it goes). A Live run restored from a state that a crash
+left inside a candle's hook first finishes that hook, then goes on with the
+next candle.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 
 from ..candles import Candles
 from ..context import activate, deactivate
+from ..errors import DataCoverageError
 from ..intervals import MINUTE_MS
 from .fast_forward import Settled
 
@@ -35,6 +39,8 @@ def walk_position(core: StrategyCore, candles: Candles, vwap: np.ndarray, limit:
     """Advance ``core``'s active position over candles [next_ms, limit), hooks included."""
     sig, pos = core.signal, core.position
     long = pos.long
+    if pos.hook_todo is not None:  # Live, restored: a crash cut the last candle's hook short
+        _finish_hook(core, candles, vwap, limit)
     start = candles.index_at(core.next_ms)
     if limit <= start:
         return
@@ -42,6 +48,7 @@ def walk_position(core: StrategyCore, candles: Candles, vwap: np.ndarray, limit:
     lifetime = sig["minute_estimated_time"]
     expires = sig["pending_at"] + lifetime * MINUTE_MS if math.isfinite(lifetime) else math.inf
     hook = core.hook_for(candles, vwap)
+    run = hook.run if core.hooks.checkpoint is None else hook.run_live
     token = activate(core._context)  # (PositionHook.run sets the context's hook for its candle only)
     try:
         for first in range(start, limit, BLOCK):
@@ -77,7 +84,28 @@ def walk_position(core: StrategyCore, candles: Candles, vwap: np.ndarray, limit:
                     if price <= tp:
                         core._close(Settled(first + k, "take_profit", tp), u)
                         return
-                hook.run(first + k, u, price)
+                run(first + k, u, price)
         core.next_ms = int(candles.timestamp[limit - 1]) + MINUTE_MS
+    finally:
+        deactivate(token)
+
+
+def _finish_hook(core: StrategyCore, candles: Candles, vwap: np.ndarray, limit: int) -> None:
+    """Run the rest of the hook ``Position.hook_todo`` holds, on its candle; without that
+    candle (the exchange lost it) the rest is dropped and said on listen_error."""
+    cut = core.position.hook_todo
+    i = candles.index_at(cut["u"])
+    if i >= limit or int(candles.timestamp[i]) != cut["u"]:
+        core.position.hook_todo = None
+        steps = ", ".join(step[0] for step in cut["todo"]) or "none"
+        core._error(DataCoverageError(
+            f"{core._where(cut['u'])}: the hook of this candle was cut short by a crash and cannot be finished: "
+            f"the exchange no longer returns the candle; its remaining steps ({steps}) and "
+            f"{len(cut['queue'])} commit events not yet emitted are dropped"), cut["u"])
+        return
+    hook = core.hook_for(candles, vwap)
+    token = activate(core._context)
+    try:
+        hook.resume(i)
     finally:
         deactivate(token)
