@@ -18,6 +18,7 @@ from .risk_check import risk_names
 from .schemas import (
     ExchangeSchema,
     FrameSchema,
+    PortfolioSchema,
     RiskSchema,
     SizingSchema,
     StrategySchema,
@@ -33,6 +34,7 @@ KINDS: dict[str, tuple[type[BaseModel], str]] = {
     "walker": (WalkerSchema, "walker_name"),
     "risk": (RiskSchema, "risk_name"),
     "sizing": (SizingSchema, "sizing_name"),
+    "portfolio": (PortfolioSchema, "portfolio_name"),
 }
 
 
@@ -148,6 +150,14 @@ def add_sizing(schema: SizingSchema | dict[str, Any] | None = None, /, *, overri
     return registry.add("sizing", schema, override, fields)
 
 
+def add_portfolio(schema: PortfolioSchema | dict[str, Any] | None = None, /, *, override: bool = False,
+                  **fields: Any) -> PortfolioSchema:
+    """Register a portfolio: ``portfolio_name``, ``exchange_name``, ``frame_name``, ``members``
+    (``[{"symbol": ..., "strategy_name": ...}, ...]``), optional ``risk_name`` and ``capital``
+    (dollars). Its names are checked when it runs (``Portfolio.run``), like a walker's."""
+    return registry.add("portfolio", schema, override, fields)
+
+
 def get_exchange(name: str, needed_by: str = "get_exchange") -> ExchangeSchema:
     return registry.get("exchange", name, needed_by)
 
@@ -190,6 +200,10 @@ def get_strategy_risks(strategy: StrategySchema, needed_by: str = "get_strategy_
     return found
 
 
+def get_portfolio(name: str, needed_by: str = "get_portfolio") -> PortfolioSchema:
+    return registry.get("portfolio", name, needed_by)
+
+
 def get_sizing(name: str, needed_by: str = "get_sizing") -> SizingSchema:
     return registry.get("sizing", name, needed_by)
 
@@ -216,3 +230,7 @@ def list_risks() -> list[RiskSchema]:
 
 def list_sizings() -> list[SizingSchema]:
     return registry.items("sizing")
+
+
+def list_portfolios() -> list[PortfolioSchema]:
+    return registry.items("portfolio")

@@ -431,3 +431,74 @@ class SizingSchema(_Schema):
                 raise ValueError(f"callback {key!r} is unknown or not callable; known: "
                                  f"{', '.join(SIZING_CALLBACKS)} (a function of quantity, params)")
         return self
+
+
+class PortfolioMember(BaseModel):
+    """One member of a portfolio: a registered strategy trading one symbol."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    symbol: str
+    strategy_name: str
+
+    _name = field_validator("strategy_name")(lambda v: check_name("strategy_name", v))
+
+    @field_validator("symbol")
+    @classmethod
+    def _symbol(cls, value: str) -> str:
+        if not value.strip():
+            # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
+            raise ValueError("symbol is empty: give the symbol the exchange lists, e.g. \"BTCUSDT\"")
+        return value
+
+    @property
+    def key(self) -> str:
+        """How the member is addressed (a variant's params, reports): ``symbol:strategy_name``."""
+        return f"{self.symbol}:{self.strategy_name}"
+
+
+class PortfolioSchema(_Schema):
+    """Several strategies on their symbols, run minute by minute together over one frame of one
+    exchange (shared/engine/portfolio_walk.py), so ``risk_name`` (checked before every member's
+    own risks) sees every member's positions at the same simulated time, and ``capital`` (dollars;
+    None: no limit) pays each entry's cost and gets it back, with its PnL, at the close."""
+
+    portfolio_name: str
+    exchange_name: str
+    frame_name: str
+    members: list[PortfolioMember]
+    risk_name: str | None = None
+    capital: float | None = None
+
+    _name = field_validator("portfolio_name")(lambda v: check_name("portfolio_name", v))
+
+    @field_validator("members")
+    @classmethod
+    def _members(cls, value: list[PortfolioMember]) -> list[PortfolioMember]:
+        if not value:
+            # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
+            raise ValueError('members is empty: list at least one {"symbol": ..., "strategy_name": ...}')
+        seen: dict[tuple[str, str], int] = {}
+        for k, member in enumerate(value):
+            pair = (member.symbol, member.strategy_name)
+            if pair in seen:
+                # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
+                raise ValueError(
+                    f'members[{seen[pair]}] and members[{k}] are both strategy "{member.strategy_name}" on '
+                    f"{member.symbol}: a strategy trades a symbol once in a portfolio; remove one, or register "
+                    f'the strategy again under another name (add_strategy(..., strategy_name="'
+                    f'{member.strategy_name}-2")) to run it twice')
+            seen[pair] = k
+        return value
+
+    @field_validator("capital", mode="before")
+    @classmethod
+    def _capital(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+        if number is None or not math.isfinite(number) or number <= 0:
+            # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
+            raise ValueError(f"capital must be a finite number of dollars > 0, got {value!r}; "
+                             "leave it out (None) for no capital limit")
+        return float(number)

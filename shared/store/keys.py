@@ -16,7 +16,7 @@ from __future__ import annotations
 from ..errors import UsageError, did_you_mean
 
 PREFIX = "btfarm:"
-MODES = ("backtest", "live", "walker")  # the execution classes of SEMANTICS section 7
+MODES = ("backtest", "live", "walker", "portfolio")  # the execution classes of SEMANTICS section 7
 
 STOP_FLAG_TTL_SECONDS = 86_400  # a stop nobody consumed is forgotten after a day
 WALKER_RESULT_TTL_SECONDS = 30 * 86_400  # sweep results kept a month for resume and reports

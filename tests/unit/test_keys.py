@@ -70,7 +70,7 @@ def test_kinds_do_not_collide():
 
 def test_each_mode_has_its_own_stop_flag():
     flags = {keys.stop_flag(mode, "BTCUSDT", "sma") for mode in keys.MODES}
-    assert len(flags) == 3
+    assert len(flags) == len(keys.MODES) == 4
 
 
 def test_a_colon_inside_a_part_cannot_make_two_keys_collide():
