@@ -91,12 +91,14 @@ from btfarm.shared.exchanges import (
 from btfarm.shared.registry import (
     add_exchange,
     add_frame,
+    add_portfolio,
     add_risk,
     add_sizing,
     add_strategy,
     add_walker,
     list_exchanges,
     list_frames,
+    list_portfolios,
     list_risks,
     list_sizings,
     list_strategies,
@@ -108,6 +110,7 @@ from btfarm.shared.sizing import PositionSize
 
 from .backtest import Backtest, BacktestData
 from .live import Live, LiveData
+from .portfolio import Portfolio, PortfolioData
 from .reporting import Heat, HeatData, Risk, RiskData, Schedule, ScheduleData
 from .reports.columns import Column
 from .walker import Walker
@@ -147,9 +150,12 @@ __all__ = [
     "ScheduleData",
     "Live",
     "LiveData",
+    "Portfolio",
+    "PortfolioData",
     "PositionSize",
     "add_exchange",
     "add_frame",
+    "add_portfolio",
     "add_risk",
     "add_sizing",
     "add_strategy",
@@ -175,6 +181,7 @@ __all__ = [
     "get_params",
     "list_exchanges",
     "list_frames",
+    "list_portfolios",
     "list_risks",
     "list_sizings",
     "list_strategies",
