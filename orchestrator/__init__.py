@@ -114,7 +114,7 @@ from .portfolio import Portfolio, PortfolioData
 from .reporting import Heat, HeatData, Risk, RiskData, Schedule, ScheduleData
 from .reports.columns import Column
 from .walker import Walker
-from .walker_data import WalkerData, WalkerProgress
+from btfarm.orchestrator.results.walker_data import WalkerData, WalkerProgress
 
 __all__ = [
     "AlreadyRunningError",

@@ -3,7 +3,7 @@ fanned out as Celery tasks over the farm's workers (SEMANTICS.md 5 and 7).
 
 Given a list of symbols, every method works on one sweep per symbol, each with its
 own run id, plan, stop flag and resume, run side by side (on one local pool when
-embedded); ``get_data`` adds the ranking across symbols (symbols_data.py).
+embedded); ``get_data`` adds the ranking across symbols (results/symbols.py).
 
 This module is the public surface; the pieces live beside it:
 ``sweep_run`` (the checks, then one sweep from start to end), ``sweep_tally``
@@ -25,7 +25,7 @@ worker pool (``local_pool.LocalPool``) and stops both at the end.
 
 Crash-only (STYLE 12): a sweep stores what it is (``shared/store/sweep_plan``:
 walker, symbol, variants, chunk size, metric, the code it ranks) before it
-submits anything, holds a lease while it collects (``collect.py``), and writes
+submits anything, holds a lease while it collects (``sweeps/collect.py``), and writes
 each result once. ``resume(run_id)``
 (``btfarm walker resume RUN_ID``) reads that back, takes the stored results
 as they are and submits only the variants without one; a fresh run is a
@@ -53,19 +53,19 @@ from .reports.symbols_report import render_walker_symbols
 from .reports.walk_forward_report import render_walk_forward, walk_forward_bundle
 from .reports.walker_pictures import walker_pictures
 from .run_thread import RunThread, follow_all
-from .search_run import SearchPlan, new_search, produce_search, trials_walker
+from btfarm.orchestrator.searches.run import SearchPlan, new_search, produce_search, trials_walker
 from .state_client import state
-from .sweep_run import new_plan, produce, resumable_plan
-from .sweep_tally import SweepTally
-from .symbols_data import SymbolsData, symbols_data
-from .walk_forward import (
+from btfarm.orchestrator.sweeps.run import new_plan, produce, resumable_plan
+from btfarm.orchestrator.sweeps.tally import SweepTally
+from btfarm.orchestrator.results.symbols import SymbolsData, symbols_data
+from btfarm.orchestrator.walk_forward.run import (
     WalkForwardData,
     WalkForwardRun,
     produce_walk_forward,
     register_windows,
     window_walkers,
 )
-from .walker_data import WalkerData, WalkerProgress
+from btfarm.orchestrator.results.walker_data import WalkerData, WalkerProgress
 
 PNL_TABLES = 10  # strategies whose closed signals the report lists (the best, by the metric)
 
@@ -183,7 +183,7 @@ class WalkerUtils(InstanceUtils):
     def export(self, run_id: str, path) -> tuple:
         """Write stored sweep ``run_id`` as a table (.parquet or .csv), from Redis: any
         finished (or interrupted) run, from any process; returns (path, rows)."""
-        from .walker_export import export
+        from btfarm.orchestrator.sweeps.export import export
 
         return export(run_id, path)
 
@@ -246,7 +246,7 @@ class WalkerUtils(InstanceUtils):
 
     def get_data(self, symbol: Symbols, walker_name: str) -> WalkerData | SymbolsData | WalkForwardData:
         """The ranked result; given a list of symbols, each one's and the ranking across them;
-        for a walk-forward walker, its windows (walk_forward.py)."""
+        for a walk-forward walker, its windows (walk_forward/run.py)."""
         if not isinstance(symbol, str):
             return symbols_data(walker_name, {s: self.get_data(s, walker_name)
                                               for s in symbol_list(symbol, "Walker.get_data")})

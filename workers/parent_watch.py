@@ -1,6 +1,6 @@
 """A local worker that outlives its orchestrator stops itself (and the private Redis).
 
-The embedded default's worker (orchestrator/local_pool.py) runs in a session
+The embedded default's worker (orchestrator/sweeps/local_pool.py) runs in a session
 of its own, so a SIGKILL of the orchestrator reaches neither it nor the
 embedded redis-server, and the orchestrator's own cleanup never runs. The
 pool passes its PID as ``BTFARM_PARENT_PID``; this thread polls it and, once

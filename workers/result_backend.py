@@ -3,7 +3,7 @@
 Celery's Redis backend subscribes to a task's result channel as the task is
 sent, so that a later ``AsyncResult.get()`` is woken by Redis. btfarm never
 waits on a chunk that way (variant results come through the sweep's inbox
-list, see orchestrator/collect.py; chunk_watch.py reads states with GET), yet
+list, see orchestrator/sweeps/collect.py; chunk_watch.py reads states with GET), yet
 paid for it on every submit: a SUBSCRIBE per chunk, an UNSUBSCRIBE when its
 ``AsyncResult`` was collected, and a pub/sub connection per sweep thread.
 ``AsyncResult.get()`` still works: it subscribes when it waits.

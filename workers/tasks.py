@@ -31,7 +31,7 @@ delivery) it records that it refuses the sweep (``keys.worker_refusals``),
 puts the chunk back at the end of the queue for another worker, and rests
 ``REFUSED_PAUSE_SECONDS`` before it takes the next task, so it does not spin
 on a sweep it will never run. The orchestrator ends the sweep as interrupted
-when every live worker refuses it (orchestrator/worker_watch.py). A chunk of
+when every live worker refuses it (orchestrator/sweeps/worker_watch.py). A chunk of
 an attempt that no longer holds the lease is dropped instead of handed back.
 
 Failures are per variant (STYLE 9): a strategy missing from this worker's

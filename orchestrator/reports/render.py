@@ -24,7 +24,7 @@ from btfarm.shared.stats import (
     compute_statistics,
 )
 
-from ..search_figures import SearchFigures
+from btfarm.orchestrator.results.trust import SearchFigures
 from . import _format as fmt
 from .columns import (
     DEFAULT_BACKTEST_COLUMNS,
@@ -172,7 +172,7 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
     statistics); ``rejections`` a strategy to (signals rejected, first reasons);
     ``recomputed`` a listed strategy to the statistics of its in-process rerun,
     checked against the ranked ones (a difference is shown in bold). ``search`` is the
-    sweep's deflated Sharpe ratio and PBO (orchestrator/search_figures.py); ``refused`` why
+    sweep's deflated Sharpe ratio and PBO (orchestrator/results/trust.py); ``refused`` why
     the walker's thresholds name no winner (then none is marked). ``trials`` are a search's
     (Optuna trial number, variant) in trial order, ``search_spec`` what it searched.
     """

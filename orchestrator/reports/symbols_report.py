@@ -10,7 +10,7 @@ from . import _format as fmt
 from .render import BEST_MARKER, _render
 
 if TYPE_CHECKING:
-    from ..symbols_data import SymbolsData
+    from btfarm.orchestrator.results.symbols import SymbolsData
 
 
 def render_walker_symbols(data: SymbolsData, reports: Mapping[str, str] | None = None,

@@ -9,7 +9,7 @@ from . import _format as fmt
 from .render import _render, picture_links
 
 if TYPE_CHECKING:
-    from ..walk_forward import WalkForwardData, WalkForwardRun
+    from btfarm.orchestrator.walk_forward.run import WalkForwardData, WalkForwardRun
 
 STITCHED = ("total_signals", "win_rate", "total_pnl", "sharpe_ratio", "max_drawdown", "profit_factor")
 

@@ -13,9 +13,9 @@ from datetime import datetime
 
 import pytest
 
-from btfarm.orchestrator import fanout
-from btfarm.orchestrator.chunk_watch import ChunkWatch
-from btfarm.orchestrator.pending import Pending
+from btfarm.orchestrator.sweeps import fanout
+from btfarm.orchestrator.sweeps.chunk_watch import ChunkWatch
+from btfarm.orchestrator.sweeps.pending import Pending
 from btfarm.shared.context import get_params
 from btfarm.shared.demo import sma_cross_signal
 from btfarm.shared.payloads import Variant

@@ -165,7 +165,7 @@ def test_a_local_worker_runs_numeric_libraries_on_one_thread_unless_told_otherwi
                                                                                    redis_server, own):
     import psutil
 
-    from btfarm.orchestrator.local_pool import LocalPool
+    from btfarm.orchestrator.sweeps.local_pool import LocalPool
     from btfarm.shared.settings import get_settings
 
     monkeypatch.chdir(tmp_path)

@@ -1,4 +1,4 @@
-"""orchestrator/collect.py against a real Redis: each result accepted once; resume reads back."""
+"""orchestrator/sweeps/collect.py against a real Redis: each result accepted once; resume reads back."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from btfarm.orchestrator.collect import Collector
+from btfarm.orchestrator.sweeps.collect import Collector
 from btfarm.shared.payloads import dumps
 from btfarm.shared.store import keys, result_blocks
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from btfarm.orchestrator import Walker
-from btfarm.orchestrator.walker_export import stored_data
+from btfarm.orchestrator.sweeps.export import stored_data
 from btfarm.shared.payloads import dumps, result_record
 from btfarm.shared.settings import get_settings
 from btfarm.shared.store import keys, result_blocks, variant_marks

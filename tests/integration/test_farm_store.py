@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from btfarm.orchestrator.collect import Collector
+from btfarm.orchestrator.sweeps.collect import Collector
 from btfarm.orchestrator.schedule import run_entry
 from btfarm.orchestrator.state_client import reset_state
 from btfarm.shared.settings import get_settings

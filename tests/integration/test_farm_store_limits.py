@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from btfarm.orchestrator import Walker
-from btfarm.orchestrator.submit_window import MIN_WINDOW, WINDOW_PER_SLOT
+from btfarm.orchestrator.sweeps.submit_window import MIN_WINDOW, WINDOW_PER_SLOT
 from btfarm.shared.errors import StoreFull
 from btfarm.shared.store import keys
 from btfarm.workers.app import TASK_QUEUE

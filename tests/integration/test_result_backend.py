@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from btfarm.orchestrator import fanout
+from btfarm.orchestrator.sweeps import fanout
 from btfarm.shared.payloads import Variant
 from btfarm.shared.settings import get_settings
 from btfarm.workers import app

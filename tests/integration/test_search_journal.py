@@ -1,4 +1,4 @@
-"""A search's Optuna study in Redis (orchestrator/search_journal.py): JSON journal lines
+"""A search's Optuna study in Redis (orchestrator/searches/journal.py): JSON journal lines
 under btfarm's prefix, never a pickled snapshot; and a search no worker answers ends as
 interrupted, naming how it goes on.
 
@@ -21,7 +21,7 @@ import optuna
 import pytest
 
 from btfarm.orchestrator import Walker
-from btfarm.orchestrator.search_journal import open_storage
+from btfarm.orchestrator.searches.journal import open_storage
 from btfarm.orchestrator.state_client import state
 from btfarm.shared.errors import PersistenceError
 from btfarm.shared.registry import add_walker

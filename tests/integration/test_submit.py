@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from btfarm.orchestrator import fanout
+from btfarm.orchestrator.sweeps import fanout
 from btfarm.shared.payloads import Variant
 from btfarm.shared.settings import get_settings
 from btfarm.workers.app import configure

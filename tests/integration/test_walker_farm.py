@@ -58,7 +58,7 @@ def farm_url(farm, monkeypatch, tmp_path) -> Iterator[str]:
 
 def in_process_stats(walker_name: str, symbol: str = SYMBOL) -> dict[str, dict]:
     """Every variant of the walker backtested here, as JSON statistics."""
-    from btfarm.orchestrator.grid import expand
+    from btfarm.orchestrator.sweeps.variants import expand
 
     walker = get_walker(walker_name)
     exchange, frame = get_exchange(walker.exchange_name), get_frame(walker.frame_name)
@@ -396,7 +396,7 @@ def test_a_worker_process_killed_mid_chunk_is_redelivered_and_no_variant_counts_
     assert data.unfinished == {} and data.strategies_tested == 24
     # the redelivered chunk skipped what was already collected: only the variant
     # the child died in ran twice
-    from btfarm.orchestrator.grid import expand
+    from btfarm.orchestrator.sweeps.variants import expand
     from btfarm.shared.store import variant_marks
 
     client = farm["server"].client()
@@ -545,7 +545,7 @@ def test_results_as_a_frame_and_exported_from_redis_by_run_id(farm_url, farm, tm
 
 def _independent_daily(walker_name: str) -> dict[str, list[float]]:
     """Each variant backtested here, its closed signals' PnL summed per day by hand."""
-    from btfarm.orchestrator.grid import expand
+    from btfarm.orchestrator.sweeps.variants import expand
     from btfarm.shared.frames import frame_bounds
 
     walker = get_walker(walker_name)
@@ -676,7 +676,7 @@ def test_a_walker_on_two_symbols_runs_a_sweep_each_and_ranks_across_them(farm_ur
 def test_a_search_runs_its_trials_on_the_farm_and_resumes_its_study(farm_url):
     import optuna
 
-    from btfarm.orchestrator.search_journal import open_storage
+    from btfarm.orchestrator.searches.journal import open_storage
     from btfarm.orchestrator.state_client import state
     from btfarm.shared.registry import add_walker
     from btfarm.shared.search_space import search
@@ -741,7 +741,7 @@ def test_a_search_runs_its_trials_on_the_farm_and_resumes_its_study(farm_url):
 
 
 def test_walk_forward_trains_every_window_together_and_tests_each_winner_on_the_next(farm_url):
-    from btfarm.orchestrator.grid import expand
+    from btfarm.orchestrator.sweeps.variants import expand
 
     progress = Walker.run(SYMBOL, "farm-wf")
     names = [f"farm-wf.wf{k}" for k in range(3)]

@@ -7,7 +7,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 from btfarm.orchestrator import Walker
-from btfarm.orchestrator.grid import expand
+from btfarm.orchestrator.sweeps.variants import expand
 from btfarm.orchestrator.state_client import reset_state
 from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
 from btfarm.shared.ranking import rank

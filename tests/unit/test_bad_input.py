@@ -292,7 +292,7 @@ def _walker_of(*strategies):
 
 def test_a_sweep_of_an_unknown_strategy_is_refused_before_submit_with_a_suggestion():
     import tests.farm_strategies  # noqa: F401  (registers farm-sma)
-    from btfarm.orchestrator.grid import expand
+    from btfarm.orchestrator.sweeps.variants import expand
     from btfarm.shared.schemas import sweep
 
     with pytest.raises(NotRegisteredError, match=r'strategy "farm-smaa" not found.*farm-sma'):
@@ -301,7 +301,7 @@ def test_a_sweep_of_an_unknown_strategy_is_refused_before_submit_with_a_suggesti
 
 def test_a_sweep_of_an_undeclared_param_is_refused_with_a_suggestion():
     import tests.farm_strategies  # noqa: F401
-    from btfarm.orchestrator.grid import expand
+    from btfarm.orchestrator.sweeps.variants import expand
     from btfarm.shared.schemas import sweep
 
     with pytest.raises(SchemaError, match=r"'slwo'.*Did you mean \"slow\""):

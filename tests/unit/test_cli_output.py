@@ -10,8 +10,8 @@ import sys
 import pytest
 from rich.console import Console
 
-from btfarm.orchestrator.cli_farm import grouped
-from btfarm.orchestrator.console import status_table, summary_table
+from btfarm.orchestrator.cli.farm import grouped
+from btfarm.orchestrator.cli.console import status_table, summary_table
 
 pytestmark = pytest.mark.unit
 
@@ -69,7 +69,7 @@ def test_btfarm_walker_prints_the_run_id_even_when_the_sweep_starts_at_once(monk
     before the CLI listens (a busy machine) left it out (the CLI launched, then subscribed)."""
     from click.testing import CliRunner
 
-    from btfarm.orchestrator.cli_farm import walker
+    from btfarm.orchestrator.cli.farm import walker
     from btfarm.orchestrator.walker import Walker
     from btfarm.shared import events
 
@@ -95,7 +95,7 @@ HOSTILE = "evil\x1b]0;pwned\x07\x1b[2J\x1b[31m[bold]red[/]\r\nforged line\u202eg
 
 
 def test_printable_writes_control_characters_as_escapes_and_escapes_rich_markup():
-    from btfarm.orchestrator.console import printable
+    from btfarm.orchestrator.cli.console import printable
 
     plain = printable(HOSTILE, markup=False)
     assert plain == r"evil\x1b]0;pwned\x07\x1b[2J\x1b[31m[bold]red[/]\r\nforged line\u202egnp.exe\x9b"

@@ -1,8 +1,8 @@
-"""orchestrator/fanout.py: chunk sizes keep the task overhead under 3 % and fit the pool."""
+"""orchestrator/sweeps/fanout.py: chunk sizes keep the task overhead under 3 % and fit the pool."""
 
 import pytest
 
-from btfarm.orchestrator import fanout
+from btfarm.orchestrator.sweeps import fanout
 from btfarm.shared.registry import get_frame, get_strategy
 from tests import farm_strategies  # noqa: F401
 

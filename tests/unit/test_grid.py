@@ -1,10 +1,10 @@
-"""orchestrator/grid.py and the Sweep checks: variant names, params, refusals."""
+"""orchestrator/variants.py and the Sweep checks: variant names, params, refusals."""
 
 import json
 
 import pytest
 
-from btfarm.orchestrator.grid import expand, variant_name
+from btfarm.orchestrator.sweeps.variants import expand, variant_name
 from btfarm.shared.errors import NotRegisteredError, SchemaError
 from btfarm.shared.registry import add_strategy, add_walker
 from btfarm.shared.schemas import WalkerSchema, sweep
@@ -90,9 +90,9 @@ def test_a_variant_listed_twice_is_refused():
 
 
 def test_grids_too_big_to_name_one_by_one_are_compared_by_their_value_lists(monkeypatch):
-    from btfarm.orchestrator import grid
+    from btfarm.orchestrator.sweeps import variants
 
-    monkeypatch.setattr(grid, "NAMES_CHECKED_AT_ONCE", 3)  # what a million-variant walker takes
+    monkeypatch.setattr(variants, "NAMES_CHECKED_AT_ONCE", 3)  # what a million-variant walker takes
     apart = [sweep("farm-sma", fast=[5, 10], slow=[20, 30]), sweep("farm-sma", fast=[5, 10], slow=[40])]
     assert len(expand(walker(*apart))) == 6
     with pytest.raises(SchemaError, match=r"'farm-sma\[fast=10,slow=30\]' twice"):

@@ -14,9 +14,9 @@ from btfarm.orchestrator.reports.comparison import render_comparison
 from btfarm.orchestrator.reports.html import to_html
 from btfarm.orchestrator.reports.render import render_backtest, render_live, render_walker
 from btfarm.orchestrator.reports.symbols_report import render_walker_symbols
-from btfarm.orchestrator.search_figures import SearchFigures
-from btfarm.orchestrator.symbols_data import SymbolsData, SymbolsRow
-from btfarm.orchestrator.walker_data import WalkerData
+from btfarm.orchestrator.results.trust import SearchFigures
+from btfarm.orchestrator.results.symbols import SymbolsData, SymbolsRow
+from btfarm.orchestrator.results.walker_data import WalkerData
 from tests.unit.test_report_render import closed
 
 pytestmark = pytest.mark.unit

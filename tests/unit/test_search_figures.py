@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from btfarm.orchestrator import search_figures as sf
-from btfarm.orchestrator.sweep_tally import SweepTally
+from btfarm.orchestrator.sweeps.tally import SweepTally
 from btfarm.shared.variant_space import VariantSpace
 
 
@@ -104,7 +104,7 @@ def test_figures_from_streamed_dailies_in_any_order_are_those_of_the_records():
 
 def test_a_winner_refused_on_one_symbol_leaves_no_best_across_symbols():
     from btfarm.orchestrator.reports.symbols_report import render_walker_symbols
-    from btfarm.orchestrator.symbols_data import symbols_data
+    from btfarm.orchestrator.results.symbols import symbols_data
 
     lenient = _tally(min_dsr=0.0, max_pbo=1.0).data()
     trusted = symbols_data("w", {"A": lenient, "B": _tally(min_dsr=0.0, max_pbo=1.0).data()})

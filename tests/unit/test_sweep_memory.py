@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from btfarm.orchestrator import fanout
-from btfarm.orchestrator.held_records import BLOCK, HeldRecords
-from btfarm.orchestrator.pending import Pending
+from btfarm.orchestrator.sweeps import fanout
+from btfarm.orchestrator.sweeps.held_records import BLOCK, HeldRecords
+from btfarm.orchestrator.sweeps.pending import Pending
 from btfarm.shared.payloads import Variant
 from btfarm.shared.variant_space import VariantSpace
 
@@ -91,8 +91,8 @@ def test_chunks_are_built_when_asked_for():
 
 
 def test_progress_items_are_numbers_until_read_and_read_back_whole():
-    from btfarm.orchestrator.progress_log import ProgressLog
-    from btfarm.orchestrator.sweep_tally import SweepTally
+    from btfarm.orchestrator.sweeps.progress_log import ProgressLog
+    from btfarm.orchestrator.sweeps.tally import SweepTally
 
     space = VariantSpace([{"base": "s", "keys": ["n"], "values": [[1, 2, 3]], "declared": {"n": 0}}])
     tally = SweepTally("w", "X", "e", "f", "total_pnl", space, "run", 1)
@@ -117,7 +117,7 @@ def test_a_tallys_finished_records_leave_their_pnl_per_day_to_a_stream_of_arrays
     import json
     import tracemalloc
 
-    from btfarm.orchestrator.sweep_tally import SweepTally
+    from btfarm.orchestrator.sweeps.tally import SweepTally
 
     total, days = 1000, 365
     space = VariantSpace([{"base": "s", "keys": ["n"], "values": [list(range(total))], "declared": {"n": 0}}])

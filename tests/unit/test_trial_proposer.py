@@ -9,7 +9,7 @@ import statistics
 import optuna
 import pytest
 
-from btfarm.orchestrator.trial_proposer import TrialProposer, open_study
+from btfarm.orchestrator.searches.proposer import TrialProposer, open_study
 from btfarm.shared.errors import ConfigError, SchemaError
 from btfarm.shared.search_space import search
 

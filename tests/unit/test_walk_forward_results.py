@@ -4,8 +4,8 @@ the farm's; tests/integration/test_walker_farm.py runs them)."""
 from __future__ import annotations
 
 from btfarm.orchestrator.run_thread import RunThread
-from btfarm.orchestrator.walk_forward import WalkForwardRun, produce_walk_forward
-from btfarm.orchestrator.walker_data import RankedStrategy, WalkerData
+from btfarm.orchestrator.walk_forward.run import WalkForwardRun, produce_walk_forward
+from btfarm.orchestrator.results.walker_data import RankedStrategy, WalkerData
 from btfarm.shared.exchanges.synthetic import synthetic_exchange
 from btfarm.shared.registry import add_exchange
 from btfarm.shared.schemas import WalkerSchema

@@ -58,7 +58,7 @@ def test_a_walker_refuses_walk_forward_it_cannot_read():
 
 
 def test_naming_the_windows_registers_nothing_and_registering_them_does():
-    from btfarm.orchestrator.walk_forward import register_windows, window_walkers
+    from btfarm.orchestrator.walk_forward.run import register_windows, window_walkers
     from btfarm.shared.registry import add_walker, get_walker
 
     add_frame(frame_name="wf-base", interval="1m", start_date=START, end_date=END, override=True)

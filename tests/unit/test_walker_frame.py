@@ -1,8 +1,8 @@
-"""orchestrator/walker_frame.py: a row's status says what happened to the variant."""
+"""orchestrator/results/table.py: a row's status says what happened to the variant."""
 
 import pytest
 
-from btfarm.orchestrator.walker_data import WalkerData
+from btfarm.orchestrator.results.walker_data import WalkerData
 
 pytestmark = pytest.mark.unit
 

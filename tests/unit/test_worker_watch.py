@@ -1,4 +1,4 @@
-"""orchestrator/worker_watch.py and the records it reads (shared/store/worker_registry.py), on a
+"""orchestrator/sweeps/worker_watch.py and the records it reads (shared/store/worker_registry.py), on a
 real Redis with a clock the test moves: when a farm sweep has no worker that can run it, it
 says so at once and ends after the wait, naming the reason and the commands to type."""
 
@@ -9,8 +9,8 @@ import logging
 
 import pytest
 
-from btfarm.orchestrator.farm_commands import resume_command, worker_command
-from btfarm.orchestrator.worker_watch import CHECK_SECONDS, WorkerWatch, printable
+from btfarm.orchestrator.sweeps.next_commands import resume_command, worker_command
+from btfarm.orchestrator.sweeps.worker_watch import CHECK_SECONDS, WorkerWatch, printable
 from btfarm.shared.store import keys, worker_registry
 
 pytestmark = pytest.mark.unit

@@ -25,10 +25,10 @@ from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strate
 from btfarm.shared.schemas import WalkerSchema
 from btfarm.shared.stats import BacktestStatistics, compute_statistics
 
-from .run_thread import RunThread, follow_all
+from btfarm.orchestrator.run_thread import RunThread, follow_all
 
 if TYPE_CHECKING:
-    from .walker import WalkerUtils
+    from btfarm.orchestrator.walker import WalkerUtils
 
 
 class WindowResult(BaseModel):

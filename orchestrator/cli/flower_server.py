@@ -3,7 +3,7 @@
 Flower 2.2 guards its pages and API with ``@tornado.web.authenticated`` but not
 three routes: ``/metrics`` (Prometheus text naming every worker and counting its
 tasks), ``/healthcheck`` and ``/logout`` (a page without data).
-``python -m btfarm.orchestrator.flower_server ARGS`` is ``celery ARGS`` with those
+``python -m btfarm.orchestrator.cli.flower_server ARGS`` is ``celery ARGS`` with those
 routes served by subclasses that require the same basic auth (or OAuth login) as the
 rest. Left open: ``/static/`` (Flower's own CSS and scripts) and the answers "not
 found". With ``--unauthenticated`` Flower has no credentials to ask for, and every

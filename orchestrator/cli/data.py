@@ -20,7 +20,7 @@ from btfarm.shared.intervals import MINUTE_MS
 from btfarm.shared.schemas import to_ms, to_utc
 from btfarm.shared.settings import get_settings
 
-from .console import console, err_console, progress_bar
+from btfarm.orchestrator.cli.console import console, err_console, progress_bar
 
 DAY_MS = 86_400_000
 GAPS_LISTED = 10  # gaps printed by `data check`; the count says how many in all

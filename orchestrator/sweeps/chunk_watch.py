@@ -33,8 +33,8 @@ from celery import Celery
 from btfarm.shared.payloads import Chunk, Variant, result_record
 from btfarm.shared.store import variant_marks
 
-from . import fanout
-from .pending import Pending
+from btfarm.orchestrator.sweeps import fanout
+from btfarm.orchestrator.sweeps.pending import Pending
 
 STALL_SECONDS = 3.0  # no result this long: look at the chunks that still owe variants
 PING_TIMEOUT_SECONDS = 1.0  # for a worker named by a started chunk to answer

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 from btfarm.shared.ranking import metric_value
 
-from .walker_data import WalkerProgress
+from btfarm.orchestrator.results.walker_data import WalkerProgress
 
 if TYPE_CHECKING:
-    from .sweep_tally import SweepTally
+    from btfarm.orchestrator.sweeps.tally import SweepTally
 
 Entry = tuple[int, int, int]  # the variant's index, variants tested so far, the best so far (-1: none)
 

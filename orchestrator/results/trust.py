@@ -38,7 +38,7 @@ class SearchFigures(BaseModel):
 
     def brief(self) -> str:
         """Both figures in a few words (``sentence`` says what they mean)."""
-        from .reports._format import number
+        from btfarm.orchestrator.reports._format import number
 
         return (f"deflated Sharpe ratio {number(self.deflated_sharpe, 3)}, probability of backtest overfitting "
                 f"{number(self.pbo, 3)} ({self.trials} trials, {self.days} days)")

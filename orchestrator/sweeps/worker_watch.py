@@ -17,7 +17,7 @@ every ``CHECK_SECONDS`` and:
   resume command.
 
 Only a farm's sweeps are watched: the embedded default's pool is a process of
-this one, watched as such (local_pool.py).
+this one, watched as such (sweeps/local_pool.py).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import redis
 
 from btfarm.shared.store import worker_registry
 
-from .farm_commands import resume_command, worker_command
+from btfarm.orchestrator.sweeps.next_commands import resume_command, worker_command
 
 CHECK_SECONDS = 1.0  # how often the heartbeats are read while a sweep collects
 FULL_FRACTION = 0.95  # Redis memory used, of its maxmemory, from which the message says so

@@ -14,9 +14,9 @@ from btfarm.shared.atomic_file import replaced_whole
 from btfarm.shared.errors import UsageError
 from btfarm.shared.store import result_blocks, sweep_plan
 
-from .state_client import state
-from .sweep_tally import SweepTally
-from .walker_data import WalkerData
+from btfarm.orchestrator.state_client import state
+from btfarm.orchestrator.sweeps.tally import SweepTally
+from btfarm.orchestrator.results.walker_data import WalkerData
 
 FORMATS = {".parquet": "parquet", ".csv": "csv"}
 

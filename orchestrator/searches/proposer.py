@@ -1,6 +1,6 @@
 """Optuna's ask and tell for a search: trials proposed a batch at a time, told their metric.
 
-The study lives in the sweep's Redis (Optuna's journal storage over search_journal.py), named
+The study lives in the sweep's Redis (Optuna's journal storage over searches/journal.py), named
 by what makes a search the same (its space, sampler, seed, constraint, the strategy's
 code, the data): running the walker again resumes it, and a changed search or code
 starts a study of its own instead of ranking two versions together.

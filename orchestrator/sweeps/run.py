@@ -31,20 +31,22 @@ from btfarm.workers import app as celery_app
 from btfarm.workers import candle_cache
 from btfarm.workers.app import configure
 
-from . import fanout, local_pool
-from .chunk_watch import ChunkWatch
-from .collect import Collector, blocking_client, collect, release_blocking
-from .farm_commands import resume_command
-from .grid import expand
-from .instances import Instance
-from .local_pool import LocalPool, local_slots, pool_imports
-from .progress_log import ProgressLog
-from .run_thread import RunThread
-from .state_client import state
-from .submit_window import SubmitWindow
-from .sweep_tally import SweepTally
-from .user_script import check_main_guard
-from .worker_watch import WorkerWatch
+from btfarm.orchestrator.sweeps import fanout
+
+from btfarm.orchestrator.sweeps import local_pool
+from btfarm.orchestrator.sweeps.chunk_watch import ChunkWatch
+from btfarm.orchestrator.sweeps.collect import Collector, blocking_client, collect, release_blocking
+from btfarm.orchestrator.sweeps.next_commands import resume_command
+from btfarm.orchestrator.sweeps.variants import expand
+from btfarm.orchestrator.instances import Instance
+from btfarm.orchestrator.sweeps.local_pool import LocalPool, local_slots, pool_imports
+from btfarm.orchestrator.sweeps.progress_log import ProgressLog
+from btfarm.orchestrator.run_thread import RunThread
+from btfarm.orchestrator.state_client import state
+from btfarm.orchestrator.sweeps.submit_window import SubmitWindow
+from btfarm.orchestrator.sweeps.tally import SweepTally
+from btfarm.orchestrator.sweeps.user_script import check_main_guard
+from btfarm.orchestrator.sweeps.worker_watch import WorkerWatch
 
 log = logging.getLogger("btfarm.walker")
 RESTORE_BLOCK = 512  # held results stored again per block when Redis lost a sweep

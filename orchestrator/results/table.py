@@ -7,7 +7,7 @@ with the others: a done variant with at least ``min_trades`` closed
 signals), ``rank``, ``metric_value``, ``reason`` (why a variant is not
 ranked or did not finish), ``daily_sharpe`` and ``deflated_sharpe`` (of a
 ranked variant: its Sharpe ratio per day, and the probability that it beats
-the best Sharpe ratio luck would give the sweep's trials; search_figures.py,
+the best Sharpe ratio luck would give the sweep's trials; results/trust.py,
 for ranking or filtering beyond the walker's metric), then every statistic of ``BacktestStatistics``
 (empty where there is none: NaN, or <NA> for the counts). Rows keep the
 sweep's own order.
@@ -21,10 +21,10 @@ import pandas as pd
 
 from btfarm.shared.stats import BacktestStatistics
 
-from .sweep_tally import NOT_RUN_STOPPED
+from btfarm.orchestrator.sweeps.tally import NOT_RUN_STOPPED
 
 if TYPE_CHECKING:
-    from .walker_data import WalkerData
+    from btfarm.orchestrator.results.walker_data import WalkerData
 
 FIXED = ("symbol", "strategy_name", "base", "status", "ranked", "rank", "metric_value", "reason",
          "daily_sharpe", "deflated_sharpe")

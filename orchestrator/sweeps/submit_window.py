@@ -18,8 +18,8 @@ from celery import Celery
 
 from btfarm.shared.payloads import Chunk
 
-from . import fanout
-from .chunk_watch import ChunkWatch
+from btfarm.orchestrator.sweeps import fanout
+from btfarm.orchestrator.sweeps.chunk_watch import ChunkWatch
 
 WINDOW_PER_SLOT = 2  # chunks in flight per pool process
 MIN_WINDOW = 4  # chunks in flight at least (no pool announced yet, say)

@@ -36,17 +36,17 @@ from btfarm.shared.store.connection import connect, out_of_memory
 from btfarm.shared.store.stop_flags import StopPoller
 from btfarm.workers.tasks import CODE_MISMATCH
 
-from . import fanout
-from .chunk_watch import STALL_SECONDS, ChunkWatch
-from .farm_commands import resume_command
-from .instances import Instance
-from .local_pool import LocalPool
-from .pending import Pending
-from .run_thread import RunThread
-from .state_client import state
-from .submit_window import SubmitWindow
-from .sweep_tally import SweepTally
-from .worker_watch import WorkerWatch
+from btfarm.orchestrator.sweeps import fanout
+from btfarm.orchestrator.sweeps.chunk_watch import STALL_SECONDS, ChunkWatch
+from btfarm.orchestrator.sweeps.next_commands import resume_command
+from btfarm.orchestrator.instances import Instance
+from btfarm.orchestrator.sweeps.local_pool import LocalPool
+from btfarm.orchestrator.sweeps.pending import Pending
+from btfarm.orchestrator.run_thread import RunThread
+from btfarm.orchestrator.state_client import state
+from btfarm.orchestrator.sweeps.submit_window import SubmitWindow
+from btfarm.orchestrator.sweeps.tally import SweepTally
+from btfarm.orchestrator.sweeps.worker_watch import WorkerWatch
 
 DRAIN_BATCH = 100  # records taken per round trip once one has arrived
 WAIT_SECONDS = 0.5  # longest BLPOP between stop checks (results wake it at once)
@@ -170,14 +170,14 @@ def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Colle
             workers: WorkerWatch | None = None, imports: Sequence[str] = ()) -> None:
     """Take results until every variant has one, the walker is stopped (then a grace
     period), nothing arrives for the idle timeout, no worker can run the sweep for
-    ``BTFARM_WORKER_WAIT_SECONDS`` (``workers``, a farm's: worker_watch.py), or Redis
+    ``BTFARM_WORKER_WAIT_SECONDS`` (``workers``, a farm's: sweeps/worker_watch.py), or Redis
     stays away too long. An interrupted end names the reason and the resume command
     (with ``imports``, what the sweep's workers import).
 
     Crash-only: when Redis comes back without the sweep's plan (restarted with no
     persistence), ``restore(attempt)`` stores it again with the results held here and
     resubmits what is missing; it returns the new attempt. ``window`` submits the next
-    chunks as results come in (submit_window.py)."""
+    chunks as results come in (sweeps/submit_window.py)."""
     settings = get_settings()
     idle_timeout = settings.sweep_idle_timeout or settings.task_time_limit + IDLE_MARGIN_SECONDS
     resume = resume_command(sweep.run_id, imports)
@@ -259,7 +259,7 @@ def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Colle
             entry = sweep.add(record, raw)
             if entry is None:
                 continue
-            task.push(entry)  # kept as three numbers (progress_log.py), built when read
+            task.push(entry)  # kept as three numbers (sweeps/progress_log.py), built when read
             if events.has_listeners("walker"):
                 events.emit("walker", task.items.item(len(task.items) - 1))
         now = time.monotonic()

@@ -6,7 +6,7 @@ ends the search as interrupted too, naming the command that goes on: asking the 
 again would only wait again.
 
 The study is kept in the sweep's Redis as JSON journal lines under btfarm's prefix, never a
-pickled snapshot (search_journal.py), with each trial's result record, so running the
+pickled snapshot (searches/journal.py), with each trial's result record, so running the
 walker again resumes it: the trials that ran are read back and only the rest run. The
 walker itself is claimed in Redis for the whole search, so two orchestrators never run
 it at once (and never propose trials to one study together).
@@ -36,18 +36,20 @@ from btfarm.shared.store import keys, stop_flags, sweep_plan
 from btfarm.shared.store.embedded_redis import embedded_server
 from btfarm.shared.variant_space import VariantSpace
 
-from . import fanout, local_pool
-from .instances import Instance
-from .local_pool import local_slots, pool_imports
-from .progress_log import Entry, ProgressLog
-from .run_thread import RunThread
-from .state_client import state
-from .sweep_run import check_data
-from .sweep_tally import SweepTally
-from .user_script import check_main_guard
+from btfarm.orchestrator.sweeps import fanout
+
+from btfarm.orchestrator.sweeps import local_pool
+from btfarm.orchestrator.instances import Instance
+from btfarm.orchestrator.sweeps.local_pool import local_slots, pool_imports
+from btfarm.orchestrator.sweeps.progress_log import Entry, ProgressLog
+from btfarm.orchestrator.run_thread import RunThread
+from btfarm.orchestrator.state_client import state
+from btfarm.orchestrator.sweeps.run import check_data
+from btfarm.orchestrator.sweeps.tally import SweepTally
+from btfarm.orchestrator.sweeps.user_script import check_main_guard
 
 if TYPE_CHECKING:
-    from .walker import WalkerUtils
+    from btfarm.orchestrator.walker import WalkerUtils
 
 log = logging.getLogger("btfarm.search")
 TRIALS_PER_SLOT = 2  # default batch: two trials per pool process, so no process waits on the sampler
@@ -102,8 +104,8 @@ def new_search(walker: WalkerSchema, symbol: str, chunk_size: int | None, needed
 
 def produce_search(utils: WalkerUtils, inst: Instance, task: RunThread, plan: SearchPlan) -> None:
     # optuna with the first search, not with every import of btfarm (~0.2 s)
-    from .search_journal import open_storage
-    from .trial_proposer import ASKS_PER_TRIAL, TrialProposer, open_study
+    from btfarm.orchestrator.searches.journal import open_storage
+    from btfarm.orchestrator.searches.proposer import ASKS_PER_TRIAL, TrialProposer, open_study
 
     settings = get_settings()
     r = state()
@@ -120,7 +122,7 @@ def produce_search(utils: WalkerUtils, inst: Instance, task: RunThread, plan: Se
     url = embedded_server(settings.state_dir).url if settings.embedded else (settings.state_url or settings.redis_url)
     pool = local_pool.acquire(url, plan.imports, settings) if settings.embedded else None  # one for every batch
     try:
-        # JSON journal lines under btfarm's prefix, never a snapshot (search_journal.py)
+        # JSON journal lines under btfarm's prefix, never a snapshot (searches/journal.py)
         proposer = TrialProposer(open_study(spec, plan.study, open_storage(r, plan.study)), spec)
         ran = [(t.number, t.params, json.loads(t.user_attrs["record"])) for t in proposer.evaluated()
                if "record" in t.user_attrs]

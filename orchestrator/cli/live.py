@@ -31,8 +31,8 @@ from btfarm.shared.errors import ConfigError, DataCoverageError, PersistenceErro
 from btfarm.shared.importing import import_user_module
 from btfarm.shared.store import embedded_redis
 
-from .console import console, err_console
-from .live import Live
+from btfarm.orchestrator.cli.console import console, err_console
+from btfarm.orchestrator.live import Live
 
 RESTART_PAUSE_SECONDS = 1.0  # real seconds before the first restart of a crashed run, doubled each time
 EXIT_INTERRUPTED = 130  # a second SIGINT/SIGTERM: left without waiting for the open signal

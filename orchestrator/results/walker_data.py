@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from btfarm.shared.stats import BacktestStatistics
 
-from .search_figures import SearchFigures
+from btfarm.orchestrator.results.trust import SearchFigures
 
 
 class WalkerProgress(BaseModel):
@@ -34,7 +34,7 @@ class RankedStrategy(BaseModel):
     metric_value: float | None
     stats: BacktestStatistics
     params: dict[str, Any] | None = None
-    daily_sharpe: float | None = None  # mean / std of its PnL per day (search_figures.py)
+    daily_sharpe: float | None = None  # mean / std of its PnL per day (results/trust.py)
     deflated_sharpe: float | None = None  # P(true Sharpe > the sweep's SR0), against the same SR0 as the winner
 
 
@@ -69,7 +69,7 @@ class WalkerData(BaseModel):
     min_trades: int = 0
     coverage: str = ""  # the candles the sweep ran on: range and gaps (coverage.Coverage.describe)
     variants: dict[str, tuple[str, dict[str, Any] | None]] = {}  # every variant, in order -> (base, params)
-    search: SearchFigures = SearchFigures()  # deflated Sharpe ratio and PBO (search_figures.py)
+    search: SearchFigures = SearchFigures()  # deflated Sharpe ratio and PBO (results/trust.py)
     refused: str | None = None  # why the walker's min_dsr or max_pbo refused its winner (best is then None)
     min_dsr: float | None = None
     max_pbo: float | None = None
@@ -78,7 +78,7 @@ class WalkerData(BaseModel):
     search_note: str = ""  # why a search ended before n_trials ran
 
     def to_frame(self):
-        """One row per variant: parameters as columns, every statistic, status (walker_frame.py)."""
-        from .walker_frame import walker_frame
+        """One row per variant: parameters as columns, every statistic, status (results/table.py)."""
+        from btfarm.orchestrator.results.table import walker_frame
 
         return walker_frame(self)

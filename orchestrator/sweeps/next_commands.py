@@ -33,7 +33,7 @@ def stored_resume_command(run_id: str) -> str:
     from btfarm.shared.errors import BtfarmError
     from btfarm.shared.store import sweep_plan
 
-    from .state_client import state
+    from btfarm.orchestrator.state_client import state
 
     try:
         imports = sweep_plan.read_plan(state(), run_id).imports

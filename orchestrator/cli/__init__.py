@@ -15,9 +15,9 @@ from btfarm.shared.errors import BtfarmError
 from btfarm.shared.importing import import_user_module
 from btfarm.shared.store.keys import MODES
 
-from .backtest import Backtest
-from .console import console, err_console, printable, progress_bar, status_table, summary_table
-from .state_client import reset_state, state
+from btfarm.orchestrator.backtest import Backtest
+from btfarm.orchestrator.cli.console import console, err_console, printable, progress_bar, status_table, summary_table
+from btfarm.orchestrator.state_client import reset_state, state
 
 DEMO_STRATEGIES = ("sma-cross", "pullback")
 
@@ -157,21 +157,18 @@ def stop(mode: str, symbol: str, name: str) -> None:
 
 
 
-from .cli_live import live as _live  # noqa: E402  (registered after the group exists)
+from btfarm.orchestrator.cli.live import live as _live  # noqa: E402  (registered after the group exists)
 
 main.add_command(_live)
 
 
-from .cli_data import data as _data  # noqa: E402
+from btfarm.orchestrator.cli.data import data as _data  # noqa: E402
 
 main.add_command(_data)
 
 
-from .cli_farm import COMMANDS as _FARM_COMMANDS  # noqa: E402
+from btfarm.orchestrator.cli.farm import COMMANDS as _FARM_COMMANDS  # noqa: E402
 
 for _command in _FARM_COMMANDS:
     main.add_command(_command)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    main(prog_name="btfarm")

@@ -21,10 +21,10 @@ from btfarm.shared.store import run_status
 from btfarm.shared.variant_space import VariantSpace
 from btfarm.workers import candle_cache
 
-from .held_records import HeldRecords
-from .progress_log import Entry
-from .search_figures import SearchFigures, search_figures
-from .walker_data import RankedStrategy, WalkerData
+from btfarm.orchestrator.sweeps.held_records import HeldRecords
+from btfarm.orchestrator.sweeps.progress_log import Entry
+from btfarm.orchestrator.results.trust import SearchFigures, search_figures
+from btfarm.orchestrator.results.walker_data import RankedStrategy, WalkerData
 
 STATUS_CODES = {"done": 1, "failed": 2, "stopped": 3}  # 0: no record yet
 NOT_RUN_STOPPED = "not run: the walker was stopped"  # why a variant the stop came before has no record
@@ -34,7 +34,7 @@ class SweepTally:
     """The results of one run as they arrive, ranked on demand in walker order.
 
     Per variant it keeps a status byte in an array and the record itself compressed
-    (held_records.py): a sweep of a million variants is held in a few hundred MB,
+    (sweeps/held_records.py): a sweep of a million variants is held in a few hundred MB,
     not tens of GB."""
 
     def __init__(self, walker_name: str, symbol: str, exchange_name: str, frame_name: str,
@@ -60,7 +60,7 @@ class SweepTally:
         self._done = 0  # records with status "done" (counted as they come: a sweep asks per result)
         self._adds = 0  # records added: the figures are computed again only after one
         self.search_trials: list[tuple[int, str]] = []  # a search's (trial number, variant), in order
-        self.search_spec = ""  # a search's sampler, space and study (search_run.py)
+        self.search_spec = ""  # a search's sampler, space and study (searches/run.py)
         self.search_note = ""  # why a search ended before n_trials ran
         self._timed = [0.0, 0]  # seconds and count of the done variants' run times
 
@@ -86,7 +86,7 @@ class SweepTally:
 
     def add(self, record: dict[str, Any], raw: str | None = None) -> Entry | None:
         """Count ``record`` (its JSON ``raw`` as received, if it came so); the progress entry
-        it makes (progress_log.py), or None for a "stopped" record, which is no progress."""
+        it makes (sweeps/progress_log.py), or None for a "stopped" record, which is no progress."""
         index = record["index"]
         code = STATUS_CODES[record["status"]]
         self._adds += 1

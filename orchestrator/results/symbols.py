@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .walker_data import WalkerData
+from btfarm.orchestrator.results.walker_data import WalkerData
 
 
 class SymbolsRow(BaseModel):

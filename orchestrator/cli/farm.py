@@ -14,8 +14,8 @@ import click
 from btfarm.shared.demo import DEMO_SYMBOL
 from btfarm.shared.importing import import_user_module
 
-from .console import console, err_console, printable, progress_bar, summary_table
-from .reports._format import number as shown
+from btfarm.orchestrator.cli.console import console, err_console, printable, progress_bar, summary_table
+from btfarm.orchestrator.reports._format import number as shown
 
 DEMO_WALKER = "demo-sweep"
 DEMO_IMPORT = "btfarm.shared.demo:register_demo"  # what the workers import for the demo
@@ -51,8 +51,8 @@ def walker(module: str | None, walker_name: str | None, out: Path | None, symbol
     from btfarm.shared.registry import get_walker
     from btfarm.shared.settings import get_settings
 
-    from .local_pool import register_imports
-    from .walker import Walker
+    from btfarm.orchestrator.sweeps.local_pool import register_imports
+    from btfarm.orchestrator.walker import Walker
 
     # SIGTERM and SIGHUP end a sweep as Ctrl-C does: stopped cooperatively, the local worker
     # and the private Redis stopped by PID (the default action would leave both running)
@@ -112,7 +112,7 @@ def _follow_symbols(symbols: list[str], walker_name: str, chunk_size: int | None
     when the walker's min_dsr / max_pbo refused the winner of any symbol."""
     from btfarm.shared import events
 
-    from .walker import Walker
+    from btfarm.orchestrator.walker import Walker
 
     totals: dict[str, int] = {}
     with progress_bar() as bar:
@@ -175,7 +175,7 @@ def symbol_lines(data) -> list[tuple[str, bool]]:
 def _follow_walk_forward(symbol: str, walker_name: str, chunk_size: int | None, dump: bool) -> None:
     """A walk-forward walker: one bar over every window's training sweep, then a line per
     window and the efficiency; exit 1 when no window had a winner to test."""
-    from .walker import Walker
+    from btfarm.orchestrator.walker import Walker
 
     with progress_bar() as bar:
         task = bar.add_task(f"{printable(walker_name)} on {printable(symbol)}: training windows", total=None)
@@ -199,7 +199,7 @@ def _follow_walk_forward(symbol: str, walker_name: str, chunk_size: int | None, 
 def _drain(progress, symbol, walker_name: str, on_item) -> None:
     """``on_item(item, count)`` for each progress item; Ctrl-C stops the run cooperatively
     (every symbol's, for a list) and waits for its end before it is raised."""
-    from .walker import Walker
+    from btfarm.orchestrator.walker import Walker
 
     try:
         for done, item in enumerate(progress, start=1):
@@ -221,8 +221,8 @@ def _follow(start: Callable[[], Iterable[Any]], symbol: str, walker_name: str, d
 
     from btfarm.shared import events
 
-    from .farm_commands import stored_resume_command
-    from .walker import Walker
+    from btfarm.orchestrator.sweeps.next_commands import stored_resume_command
+    from btfarm.orchestrator.walker import Walker
 
     lock = threading.Lock()
     shown: dict[str, Any] = {}  # the bar and its task, once drawn
@@ -375,7 +375,7 @@ def flower(port: int | None, address: str, unauthenticated: bool, check: bool,
     so it is refused unless --unauthenticated is given. The credentials reach
     Flower through its environment (FLOWER_BASIC_AUTH), never its command line,
     so `ps` does not show them. Every page needs them, /metrics and /healthcheck
-    too (orchestrator/flower_server.py); `btfarm flower --check` sends them.
+    too (orchestrator/cli/flower_server.py); `btfarm flower --check` sends them.
     """
     from btfarm.shared.settings import get_settings
 
@@ -391,7 +391,7 @@ def flower(port: int | None, address: str, unauthenticated: bool, check: bool,
                                        "a colon or a password")
         env["FLOWER_BASIC_AUTH"] = auth
     if check:
-        from .flower_server import probe
+        from btfarm.orchestrator.cli.flower_server import probe
 
         host = "127.0.0.1" if address in ("0.0.0.0", "::") else address
         why = probe(port or settings.flower_port, auth.split(",")[0] if auth else None, host)
@@ -406,7 +406,7 @@ def flower(port: int | None, address: str, unauthenticated: bool, check: bool,
                                "to serve it without a password")
     args = ["flower", f"--port={port or settings.flower_port}", f"--address={address}"]
     sys.stdout.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "btfarm.orchestrator.flower_server", "-A", "btfarm.workers",
+    os.execve(sys.executable, [sys.executable, "-m", "btfarm.orchestrator.cli.flower_server", "-A", "btfarm.workers",
                                *args, *celery_args], env)
 
 
@@ -416,7 +416,7 @@ def flower(port: int | None, address: str, unauthenticated: bool, check: bool,
 @click.option("--loglevel", default="INFO", show_default=True)
 def beat(schedule_file: str | None, loglevel: str) -> None:
     """Run the schedule's walkers through Celery beat (run exactly one of these)."""
-    from .schedule import run_beat
+    from btfarm.orchestrator.schedule import run_beat
 
     run_beat(schedule_file, loglevel)
 
