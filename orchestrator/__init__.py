@@ -3,6 +3,7 @@
     from btfarm.orchestrator import add_exchange, add_frame, add_strategy, Backtest
 """
 
+from btfarm.orchestrator.results.walker_data import WalkerData, WalkerProgress
 from btfarm.shared.context import (
     commit_activate_scheduled,
     commit_average_buy,
@@ -114,7 +115,6 @@ from .portfolio import Portfolio, PortfolioData
 from .reporting import Heat, HeatData, Risk, RiskData, Schedule, ScheduleData
 from .reports.columns import Column
 from .walker import Walker
-from btfarm.orchestrator.results.walker_data import WalkerData, WalkerProgress
 
 __all__ = [
     "AlreadyRunningError",

@@ -41,6 +41,18 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from btfarm.orchestrator.results.symbols import SymbolsData, symbols_data
+from btfarm.orchestrator.results.walker_data import WalkerData, WalkerProgress
+from btfarm.orchestrator.searches.run import SearchPlan, new_search, produce_search, trials_walker
+from btfarm.orchestrator.sweeps.run import new_plan, produce, resumable_plan
+from btfarm.orchestrator.sweeps.tally import SweepTally
+from btfarm.orchestrator.walk_forward.run import (
+    WalkForwardData,
+    WalkForwardRun,
+    produce_walk_forward,
+    register_windows,
+    window_walkers,
+)
 from btfarm.shared.errors import AlreadyRunningError, BtfarmError, NotFoundError, UsageError
 from btfarm.shared.registry import get_walker
 from btfarm.shared.store import sweep_plan
@@ -53,19 +65,7 @@ from .reports.symbols_report import render_walker_symbols
 from .reports.walk_forward_report import render_walk_forward, walk_forward_bundle
 from .reports.walker_pictures import walker_pictures
 from .run_thread import RunThread, follow_all
-from btfarm.orchestrator.searches.run import SearchPlan, new_search, produce_search, trials_walker
 from .state_client import state
-from btfarm.orchestrator.sweeps.run import new_plan, produce, resumable_plan
-from btfarm.orchestrator.sweeps.tally import SweepTally
-from btfarm.orchestrator.results.symbols import SymbolsData, symbols_data
-from btfarm.orchestrator.walk_forward.run import (
-    WalkForwardData,
-    WalkForwardRun,
-    produce_walk_forward,
-    register_windows,
-    window_walkers,
-)
-from btfarm.orchestrator.results.walker_data import WalkerData, WalkerProgress
 
 PNL_TABLES = 10  # strategies whose closed signals the report lists (the best, by the metric)
 

@@ -9,15 +9,21 @@ from typing import Any
 
 import click
 
+from btfarm.orchestrator.backtest import Backtest
+from btfarm.orchestrator.cli.console import (
+    console,
+    err_console,
+    printable,
+    progress_bar,
+    status_table,
+    summary_table,
+)
+from btfarm.orchestrator.state_client import reset_state, state
 from btfarm.shared import events
 from btfarm.shared.demo import DEMO_SYMBOL
 from btfarm.shared.errors import BtfarmError
 from btfarm.shared.importing import import_user_module
 from btfarm.shared.store.keys import MODES
-
-from btfarm.orchestrator.backtest import Backtest
-from btfarm.orchestrator.cli.console import console, err_console, printable, progress_bar, status_table, summary_table
-from btfarm.orchestrator.state_client import reset_state, state
 
 DEMO_STRATEGIES = ("sma-cross", "pullback")
 

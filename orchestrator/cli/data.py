@@ -10,6 +10,7 @@ import click
 import numpy as np
 import pandas as pd
 
+from btfarm.orchestrator.cli.console import console, err_console, progress_bar
 from btfarm.shared.atomic_file import replaced_whole
 from btfarm.shared.candles import timestamps_of
 from btfarm.shared.coverage import coverage_of, iso
@@ -19,8 +20,6 @@ from btfarm.shared.exchanges.month_cache import MonthCache, months_between, symb
 from btfarm.shared.intervals import MINUTE_MS
 from btfarm.shared.schemas import to_ms, to_utc
 from btfarm.shared.settings import get_settings
-
-from btfarm.orchestrator.cli.console import console, err_console, progress_bar
 
 DAY_MS = 86_400_000
 GAPS_LISTED = 10  # gaps printed by `data check`; the count says how many in all

@@ -11,11 +11,16 @@ from typing import Any
 
 import click
 
+from btfarm.orchestrator.cli.console import (
+    console,
+    err_console,
+    printable,
+    progress_bar,
+    summary_table,
+)
+from btfarm.orchestrator.reports._format import number as shown
 from btfarm.shared.demo import DEMO_SYMBOL
 from btfarm.shared.importing import import_user_module
-
-from btfarm.orchestrator.cli.console import console, err_console, printable, progress_bar, summary_table
-from btfarm.orchestrator.reports._format import number as shown
 
 DEMO_WALKER = "demo-sweep"
 DEMO_IMPORT = "btfarm.shared.demo:register_demo"  # what the workers import for the demo
@@ -48,11 +53,10 @@ def walker(module: str | None, walker_name: str | None, out: Path | None, symbol
     table from Redis: one row per variant, parameters as columns, every
     statistic, status.
     """
-    from btfarm.shared.registry import get_walker
-    from btfarm.shared.settings import get_settings
-
     from btfarm.orchestrator.sweeps.local_pool import register_imports
     from btfarm.orchestrator.walker import Walker
+    from btfarm.shared.registry import get_walker
+    from btfarm.shared.settings import get_settings
 
     # SIGTERM and SIGHUP end a sweep as Ctrl-C does: stopped cooperatively, the local worker
     # and the private Redis stopped by PID (the default action would leave both running)
@@ -110,9 +114,8 @@ def _follow_symbols(symbols: list[str], walker_name: str, chunk_size: int | None
     """``--symbol A,B,C``: one sweep per symbol side by side, one progress bar, then the ranking
     across symbols and a line per symbol; exit 1 when no variant is comparable on all, or
     when the walker's min_dsr / max_pbo refused the winner of any symbol."""
-    from btfarm.shared import events
-
     from btfarm.orchestrator.walker import Walker
+    from btfarm.shared import events
 
     totals: dict[str, int] = {}
     with progress_bar() as bar:
@@ -219,10 +222,9 @@ def _follow(start: Callable[[], Iterable[Any]], symbol: str, walker_name: str, d
     (e.g. a resume of unknown code) says so before any progress bar is drawn."""
     import threading
 
-    from btfarm.shared import events
-
     from btfarm.orchestrator.sweeps.next_commands import stored_resume_command
     from btfarm.orchestrator.walker import Walker
+    from btfarm.shared import events
 
     lock = threading.Lock()
     shown: dict[str, Any] = {}  # the bar and its task, once drawn

@@ -26,13 +26,12 @@ from pathlib import Path
 
 import click
 
+from btfarm.orchestrator.cli.console import console, err_console
+from btfarm.orchestrator.live import Live
 from btfarm.shared.clock import clock_from_spec
 from btfarm.shared.errors import ConfigError, DataCoverageError, PersistenceError
 from btfarm.shared.importing import import_user_module
 from btfarm.shared.store import embedded_redis
-
-from btfarm.orchestrator.cli.console import console, err_console
-from btfarm.orchestrator.live import Live
 
 RESTART_PAUSE_SECONDS = 1.0  # real seconds before the first restart of a crashed run, doubled each time
 EXIT_INTERRUPTED = 130  # a second SIGINT/SIGTERM: left without waiting for the open signal

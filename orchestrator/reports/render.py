@@ -15,6 +15,7 @@ from typing import Any
 import jinja2
 from pydantic import BaseModel
 
+from btfarm.orchestrator.results.trust import SearchFigures
 from btfarm.shared.errors import ReportError
 from btfarm.shared.ranking import metric_value, rank
 from btfarm.shared.stats import (
@@ -24,7 +25,6 @@ from btfarm.shared.stats import (
     compute_statistics,
 )
 
-from btfarm.orchestrator.results.trust import SearchFigures
 from . import _format as fmt
 from .columns import (
     DEFAULT_BACKTEST_COLUMNS,

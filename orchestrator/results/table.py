@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from btfarm.orchestrator.results.status import NOT_RUN_STOPPED
 from btfarm.shared.stats import BacktestStatistics
-
-from btfarm.orchestrator.sweeps.tally import NOT_RUN_STOPPED
 
 if TYPE_CHECKING:
     from btfarm.orchestrator.results.walker_data import WalkerData

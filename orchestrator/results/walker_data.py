@@ -6,9 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from btfarm.shared.stats import BacktestStatistics
-
 from btfarm.orchestrator.results.trust import SearchFigures
+from btfarm.shared.stats import BacktestStatistics
 
 
 class WalkerProgress(BaseModel):

@@ -25,6 +25,15 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from btfarm.orchestrator.instances import Instance
+from btfarm.orchestrator.run_thread import RunThread
+from btfarm.orchestrator.state_client import state
+from btfarm.orchestrator.sweeps import fanout, local_pool
+from btfarm.orchestrator.sweeps.local_pool import local_slots, pool_imports
+from btfarm.orchestrator.sweeps.progress_log import Entry, ProgressLog
+from btfarm.orchestrator.sweeps.run import check_data
+from btfarm.orchestrator.sweeps.tally import SweepTally
+from btfarm.orchestrator.sweeps.user_script import check_main_guard
 from btfarm.shared.errors import SchemaError
 from btfarm.shared.fingerprint import source_hash
 from btfarm.shared.ranking import metric_value
@@ -35,18 +44,6 @@ from btfarm.shared.settings import get_settings
 from btfarm.shared.store import keys, stop_flags, sweep_plan
 from btfarm.shared.store.embedded_redis import embedded_server
 from btfarm.shared.variant_space import VariantSpace
-
-from btfarm.orchestrator.sweeps import fanout
-
-from btfarm.orchestrator.sweeps import local_pool
-from btfarm.orchestrator.instances import Instance
-from btfarm.orchestrator.sweeps.local_pool import local_slots, pool_imports
-from btfarm.orchestrator.sweeps.progress_log import Entry, ProgressLog
-from btfarm.orchestrator.run_thread import RunThread
-from btfarm.orchestrator.state_client import state
-from btfarm.orchestrator.sweeps.run import check_data
-from btfarm.orchestrator.sweeps.tally import SweepTally
-from btfarm.orchestrator.sweeps.user_script import check_main_guard
 
 if TYPE_CHECKING:
     from btfarm.orchestrator.walker import WalkerUtils

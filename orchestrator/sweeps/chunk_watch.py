@@ -30,11 +30,10 @@ from typing import Any
 import redis
 from celery import Celery
 
-from btfarm.shared.payloads import Chunk, Variant, result_record
-from btfarm.shared.store import variant_marks
-
 from btfarm.orchestrator.sweeps import fanout
 from btfarm.orchestrator.sweeps.pending import Pending
+from btfarm.shared.payloads import Chunk, Variant, result_record
+from btfarm.shared.store import variant_marks
 
 STALL_SECONDS = 3.0  # no result this long: look at the chunks that still owe variants
 PING_TIMEOUT_SECONDS = 1.0  # for a worker named by a started chunk to answer

@@ -27,6 +27,17 @@ from typing import Any
 import redis
 from kombu.exceptions import OperationalError as BrokerError
 
+from btfarm.orchestrator.instances import Instance
+from btfarm.orchestrator.run_thread import RunThread
+from btfarm.orchestrator.state_client import state
+from btfarm.orchestrator.sweeps import fanout
+from btfarm.orchestrator.sweeps.chunk_watch import STALL_SECONDS, ChunkWatch
+from btfarm.orchestrator.sweeps.local_pool import LocalPool
+from btfarm.orchestrator.sweeps.next_commands import resume_command
+from btfarm.orchestrator.sweeps.pending import Pending
+from btfarm.orchestrator.sweeps.submit_window import SubmitWindow
+from btfarm.orchestrator.sweeps.tally import SweepTally
+from btfarm.orchestrator.sweeps.worker_watch import WorkerWatch
 from btfarm.shared import events
 from btfarm.shared.errors import ConfigError, StoreUnavailable
 from btfarm.shared.payloads import dumps
@@ -35,18 +46,6 @@ from btfarm.shared.store import keys, result_blocks, sweep_plan
 from btfarm.shared.store.connection import connect, out_of_memory
 from btfarm.shared.store.stop_flags import StopPoller
 from btfarm.workers.tasks import CODE_MISMATCH
-
-from btfarm.orchestrator.sweeps import fanout
-from btfarm.orchestrator.sweeps.chunk_watch import STALL_SECONDS, ChunkWatch
-from btfarm.orchestrator.sweeps.next_commands import resume_command
-from btfarm.orchestrator.instances import Instance
-from btfarm.orchestrator.sweeps.local_pool import LocalPool
-from btfarm.orchestrator.sweeps.pending import Pending
-from btfarm.orchestrator.run_thread import RunThread
-from btfarm.orchestrator.state_client import state
-from btfarm.orchestrator.sweeps.submit_window import SubmitWindow
-from btfarm.orchestrator.sweeps.tally import SweepTally
-from btfarm.orchestrator.sweeps.worker_watch import WorkerWatch
 
 DRAIN_BATCH = 100  # records taken per round trip once one has arrived
 WAIT_SECONDS = 0.5  # longest BLPOP between stop checks (results wake it at once)

@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from btfarm.orchestrator.results.walker_data import WalkerData
+from btfarm.orchestrator.state_client import state
+from btfarm.orchestrator.sweeps.tally import SweepTally
 from btfarm.shared.atomic_file import replaced_whole
 from btfarm.shared.errors import UsageError
 from btfarm.shared.store import result_blocks, sweep_plan
-
-from btfarm.orchestrator.state_client import state
-from btfarm.orchestrator.sweeps.tally import SweepTally
-from btfarm.orchestrator.results.walker_data import WalkerData
 
 FORMATS = {".parquet": "parquet", ".csv": "csv"}
 

@@ -30,10 +30,9 @@ def resume_command(run_id: str, imports: Sequence[str]) -> str:
 def stored_resume_command(run_id: str) -> str:
     """``resume_command`` with the imports sweep ``run_id`` stored in its plan (none when Redis
     cannot say: the command still names the sweep)."""
+    from btfarm.orchestrator.state_client import state
     from btfarm.shared.errors import BtfarmError
     from btfarm.shared.store import sweep_plan
-
-    from btfarm.orchestrator.state_client import state
 
     try:
         imports = sweep_plan.read_plan(state(), run_id).imports

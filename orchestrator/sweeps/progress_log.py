@@ -13,9 +13,8 @@ from __future__ import annotations
 from array import array
 from typing import TYPE_CHECKING
 
-from btfarm.shared.ranking import metric_value
-
 from btfarm.orchestrator.results.walker_data import WalkerProgress
+from btfarm.shared.ranking import metric_value
 
 if TYPE_CHECKING:
     from btfarm.orchestrator.sweeps.tally import SweepTally

@@ -16,6 +16,21 @@ import uuid
 import redis
 from kombu.exceptions import OperationalError as BrokerError
 
+from btfarm.orchestrator.instances import Instance
+from btfarm.orchestrator.results.status import VariantStatus
+from btfarm.orchestrator.run_thread import RunThread
+from btfarm.orchestrator.state_client import state
+from btfarm.orchestrator.sweeps import fanout, local_pool
+from btfarm.orchestrator.sweeps.chunk_watch import ChunkWatch
+from btfarm.orchestrator.sweeps.collect import Collector, blocking_client, collect, release_blocking
+from btfarm.orchestrator.sweeps.local_pool import LocalPool, local_slots, pool_imports
+from btfarm.orchestrator.sweeps.next_commands import resume_command
+from btfarm.orchestrator.sweeps.progress_log import ProgressLog
+from btfarm.orchestrator.sweeps.submit_window import SubmitWindow
+from btfarm.orchestrator.sweeps.tally import SweepTally
+from btfarm.orchestrator.sweeps.user_script import check_main_guard
+from btfarm.orchestrator.sweeps.variants import expand
+from btfarm.orchestrator.sweeps.worker_watch import WorkerWatch
 from btfarm.shared import events
 from btfarm.shared.coverage import Coverage, check_coverage, check_timestamps
 from btfarm.shared.engine.backtest_run import frame_load_range
@@ -30,23 +45,6 @@ from btfarm.shared.store.sweep_plan import SweepPlan
 from btfarm.workers import app as celery_app
 from btfarm.workers import candle_cache
 from btfarm.workers.app import configure
-
-from btfarm.orchestrator.sweeps import fanout
-
-from btfarm.orchestrator.sweeps import local_pool
-from btfarm.orchestrator.sweeps.chunk_watch import ChunkWatch
-from btfarm.orchestrator.sweeps.collect import Collector, blocking_client, collect, release_blocking
-from btfarm.orchestrator.sweeps.next_commands import resume_command
-from btfarm.orchestrator.sweeps.variants import expand
-from btfarm.orchestrator.instances import Instance
-from btfarm.orchestrator.sweeps.local_pool import LocalPool, local_slots, pool_imports
-from btfarm.orchestrator.sweeps.progress_log import ProgressLog
-from btfarm.orchestrator.run_thread import RunThread
-from btfarm.orchestrator.state_client import state
-from btfarm.orchestrator.sweeps.submit_window import SubmitWindow
-from btfarm.orchestrator.sweeps.tally import SweepTally
-from btfarm.orchestrator.sweeps.user_script import check_main_guard
-from btfarm.orchestrator.sweeps.worker_watch import WorkerWatch
 
 log = logging.getLogger("btfarm.walker")
 RESTORE_BLOCK = 512  # held results stored again per block when Redis lost a sweep
@@ -183,7 +181,7 @@ def produce(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> N
                 pipe = r.pipeline()
                 sweep_plan.queue_restore(pipe, plan, again)
                 pipe.execute()
-                held = [int(i) for i in sweep.held.indices() if sweep.status[i] != 3]  # "stopped": no result
+                held = [int(i) for i in sweep.held.indices() if sweep.status[i] != VariantStatus.STOPPED]  # no result
                 for start in range(0, len(held), RESTORE_BLOCK):  # the plan first: a crash here loses no work
                     result_blocks.store(r, run_id, [(i, sweep.held.raw(i)) for i in held[start:start + RESTORE_BLOCK]])
                 sweep_plan.hold_lease(r, run_id, again, plan.walker_name, inst.symbol)

@@ -16,10 +16,9 @@ from collections.abc import Callable
 
 from celery import Celery
 
-from btfarm.shared.payloads import Chunk
-
 from btfarm.orchestrator.sweeps import fanout
 from btfarm.orchestrator.sweeps.chunk_watch import ChunkWatch
+from btfarm.shared.payloads import Chunk
 
 WINDOW_PER_SLOT = 2  # chunks in flight per pool process
 MIN_WINDOW = 4  # chunks in flight at least (no pool announced yet, say)

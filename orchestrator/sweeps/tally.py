@@ -11,6 +11,11 @@ from typing import Any
 import numpy as np
 import redis
 
+from btfarm.orchestrator.results.status import NOT_RUN_STOPPED, VariantStatus
+from btfarm.orchestrator.results.trust import SearchFigures, search_figures
+from btfarm.orchestrator.results.walker_data import RankedStrategy, WalkerData
+from btfarm.orchestrator.sweeps.held_records import HeldRecords
+from btfarm.orchestrator.sweeps.progress_log import Entry
 from btfarm.shared import daily_pnl
 from btfarm.shared.engine.backtest_run import BacktestRun
 from btfarm.shared.payloads import dumps
@@ -20,14 +25,6 @@ from btfarm.shared.stats import BacktestStatistics
 from btfarm.shared.store import run_status
 from btfarm.shared.variant_space import VariantSpace
 from btfarm.workers import candle_cache
-
-from btfarm.orchestrator.sweeps.held_records import HeldRecords
-from btfarm.orchestrator.sweeps.progress_log import Entry
-from btfarm.orchestrator.results.trust import SearchFigures, search_figures
-from btfarm.orchestrator.results.walker_data import RankedStrategy, WalkerData
-
-STATUS_CODES = {"done": 1, "failed": 2, "stopped": 3}  # 0: no record yet
-NOT_RUN_STOPPED = "not run: the walker was stopped"  # why a variant the stop came before has no record
 
 
 class SweepTally:
@@ -48,7 +45,7 @@ class SweepTally:
         self.variants = variants
         total = len(variants)
         self.held = HeldRecords(total)
-        self.status = np.zeros(total, dtype=np.int8)  # STATUS_CODES
+        self.status = np.zeros(total, dtype=np.int8)  # VariantStatus per variant
         self.best: tuple[str, float, int] | None = None  # name, metric, walker order
         self.run_id, self.chunk_size = run_id, chunk_size
         self.started = time.monotonic()
@@ -88,17 +85,17 @@ class SweepTally:
         """Count ``record`` (its JSON ``raw`` as received, if it came so); the progress entry
         it makes (sweeps/progress_log.py), or None for a "stopped" record, which is no progress."""
         index = record["index"]
-        code = STATUS_CODES[record["status"]]
+        code = VariantStatus.of(record["status"])
         self._adds += 1
-        self._done += int(code == 1) - int(self.status[index] == 1)
+        self._done += int(code == VariantStatus.DONE) - int(self.status[index] == VariantStatus.DONE)
         self.status[index] = code
         self.held.put(index, raw or dumps(record))
-        if code == 3:
+        if code == VariantStatus.STOPPED:
             return None
-        if code == 1 and record.get("seconds"):
+        if code == VariantStatus.DONE and record.get("seconds"):
             self._timed[0] += record["seconds"]
             self._timed[1] += 1
-        value = metric_value(record["stats"], self.metric) if code == 1 else None
+        value = metric_value(record["stats"], self.metric) if code == VariantStatus.DONE else None
         if value is not None and self.unranked_reason(record) is None:
             if (self.best is None or value > self.best[1]
                     or (value == self.best[1] and index < self.best[2])):
@@ -106,13 +103,13 @@ class SweepTally:
         return index, self.tested, self.best[2] if self.best else -1
 
     def any_stopped(self) -> bool:
-        return bool((self.status == 3).any())
+        return bool((self.status == VariantStatus.STOPPED).any())
 
     def unfinished(self) -> dict[str, str]:
         out = {}
-        for index in np.flatnonzero(self.status != 1):
+        for index in np.flatnonzero(self.status != VariantStatus.DONE):
             index = int(index)
-            if self.status[index] == 0:
+            if self.status[index] == VariantStatus.PENDING:
                 out[self.name_of(index)] = NOT_RUN_STOPPED if self.stopped \
                     else self.interrupted or "no result received"
             else:
@@ -150,7 +147,7 @@ class SweepTally:
     def _done_records(self) -> Iterator[tuple[int, dict[str, Any]]]:
         """(index, parsed record) of every done variant, in the order its result came."""
         for index, raw in self.held.stored():
-            if self.status[index] == 1:
+            if self.status[index] == VariantStatus.DONE:
                 yield index, json.loads(raw)
 
     def data(self) -> WalkerData:

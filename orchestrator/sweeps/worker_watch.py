@@ -28,9 +28,8 @@ from collections.abc import Callable, Sequence
 
 import redis
 
-from btfarm.shared.store import worker_registry
-
 from btfarm.orchestrator.sweeps.next_commands import resume_command, worker_command
+from btfarm.shared.store import worker_registry
 
 CHECK_SECONDS = 1.0  # how often the heartbeats are read while a sweep collects
 FULL_FRACTION = 0.95  # Redis memory used, of its maxmemory, from which the message says so

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from btfarm.orchestrator.run_thread import RunThread, follow_all
 from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
 from btfarm.shared.errors import ConfigError
 from btfarm.shared.frame_windows import window_name
@@ -24,8 +25,6 @@ from btfarm.shared.ranking import metric_value
 from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strategy, registry
 from btfarm.shared.schemas import WalkerSchema
 from btfarm.shared.stats import BacktestStatistics, compute_statistics
-
-from btfarm.orchestrator.run_thread import RunThread, follow_all
 
 if TYPE_CHECKING:
     from btfarm.orchestrator.walker import WalkerUtils
