@@ -19,7 +19,7 @@ from btfarm.shared.stats import BacktestStatistics
 from btfarm.shared.store import run_status
 from btfarm.shared.store.stop_flags import StopPoller
 
-from .instances import Instance, InstanceUtils
+from .instances import ExecutionClass, Instance
 from .reports.backtest_pictures import run_pictures
 from .reports.dump import FORMATS, dump_bundle
 from .reports.render import render_backtest
@@ -50,7 +50,7 @@ class BacktestData(BaseModel):
     rejections: list[str] = []  # the first distinct reasons signals were rejected (stats count them)
 
 
-class BacktestUtils(InstanceUtils):
+class BacktestUtils(ExecutionClass[BacktestRun]):
     mode = "backtest"
 
     def run(self, symbol: str, strategy_name: str, exchange_name: str, frame_name: str) -> Iterator[ClosedResult]:
@@ -69,7 +69,7 @@ class BacktestUtils(InstanceUtils):
 
     def wait(self, symbol: str, strategy_name: str, timeout: float | None = None) -> bool:
         """Block until the instance's run ends; True when it has."""
-        inst = self._instance(symbol, strategy_name)
+        inst = self.instance(symbol, strategy_name)
         return inst.task is None or inst.task.wait(timeout)
 
     def _launch(self, symbol: str, strategy_name: str, exchange_name: str, frame_name: str,
@@ -78,7 +78,7 @@ class BacktestUtils(InstanceUtils):
         exchange = get_exchange(exchange_name, needed_by)
         frame = get_frame(frame_name, needed_by)
         risk = get_risk(strategy.risk_name, needed_by) if strategy.risk_name else None
-        inst = self._instance(symbol, strategy_name)
+        inst = self.instance(symbol, strategy_name)
         context = {"exchange_name": exchange_name, "frame_name": frame_name}
         warm_state()  # the store's start overlaps reading the candles
         # loaded and checked here, so a frame past the data is refused before anything runs
@@ -88,7 +88,7 @@ class BacktestUtils(InstanceUtils):
         def produce(inst: Instance, task: RunThread) -> None:
             self._produce(inst, task, run)
 
-        return inst, self._start_or_join(inst, context, produce)
+        return inst, self.start_or_join(inst, context, produce)
 
     def _produce(self, inst: Instance, task: RunThread, run: BacktestRun) -> None:
         exchange, frame = run.exchange, run.frame
@@ -122,7 +122,7 @@ class BacktestUtils(InstanceUtils):
     # ---- results ---------------------------------------------------------
 
     def _run_of(self, symbol: str, strategy_name: str, needed_by: str) -> tuple[Instance, BacktestRun]:
-        inst = self._instance(symbol, strategy_name)
+        inst = self.instance(symbol, strategy_name)
         if inst.data is None:
             raise NotFoundError(f"no backtest of {symbol}:{strategy_name} has run in this process "
                               f"(needed by {needed_by}); call Backtest.run or Backtest.background first")

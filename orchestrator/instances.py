@@ -11,7 +11,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from btfarm.shared import events
 from btfarm.shared.errors import AlreadyRunningError
@@ -20,16 +20,18 @@ from btfarm.shared.store import run_status, stop_flags
 from .run_thread import RunThread
 from .state_client import state
 
+DataT = TypeVar("DataT")  # what an instance's run produces: a BacktestRun, a live session, a tally...
+
 
 @dataclass
-class Instance:
+class Instance(Generic[DataT]):
     mode: str
     symbol: str
     name: str
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     stop_event: threading.Event = field(default_factory=threading.Event)
     task: RunThread | None = None
-    data: Any = None  # what the last run produced, for get_data / reports
+    data: DataT | None = None  # what the last run produced, for get_data / reports
     context: dict[str, Any] = field(default_factory=dict)  # exchange, frame, ... of the run
     outcome: str = "done"  # how the last run ended: done | stopped | interrupted | failed
 
@@ -44,16 +46,18 @@ class Instance:
         return f"{self.symbol}:{self.name}"
 
 
-class InstanceUtils:
-    """Memoises instances and runs their single-run tasks."""
+class ExecutionClass(Generic[DataT]):
+    """The base of the execution classes (BacktestUtils, LiveUtils, WalkerUtils: backtest-kit's names):
+    memoises one instance per ``symbol:name`` and runs its single-run task."""
 
     mode = ""
 
     def __init__(self) -> None:
-        self._instances: dict[str, Instance] = {}
+        self._instances: dict[str, Instance[DataT]] = {}
         self._lock = threading.Lock()
 
-    def _instance(self, symbol: str, name: str) -> Instance:
+    def instance(self, symbol: str, name: str) -> Instance[DataT]:
+        """The memoised instance of ``symbol:name`` (made on first use)."""
         key = f"{symbol}:{name}"
         with self._lock:
             inst = self._instances.get(key)
@@ -61,7 +65,7 @@ class InstanceUtils:
                 inst = self._instances[key] = Instance(self.mode, symbol, name)
             return inst
 
-    def _start_or_join(self, inst: Instance, context: dict[str, Any],
+    def start_or_join(self, inst: Instance[DataT], context: dict[str, Any],
                        produce: Callable[[Instance, RunThread], None]) -> RunThread:
         """The running task of ``inst`` (joined), or a new one started now."""
         with self._lock:

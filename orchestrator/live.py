@@ -66,7 +66,7 @@ from btfarm.shared.store.live_state import (
 from btfarm.shared.store.stop_flags import StopPoller
 from btfarm.shared.trade_signal import SignalRow
 
-from .instances import Instance, InstanceUtils
+from .instances import ExecutionClass, Instance
 from .reports._format import duration
 from .reports.dump import FORMATS, dump_bundle
 from .reports.pictures import equity_picture
@@ -229,7 +229,7 @@ def _check_clock(clock: Clock, where: str, doc: dict[str, Any] | None, history: 
             "anchor as before, or start=... after the last event), or move the state aside to start flat")
 
 
-class LiveUtils(InstanceUtils):
+class LiveUtils(ExecutionClass[LiveSession]):
     mode = "live"
 
     def run(self, symbol: str, strategy_name: str, exchange_name: str, *, clock: Clock | None = None,
@@ -260,7 +260,7 @@ class LiveUtils(InstanceUtils):
 
     def wait(self, symbol: str, strategy_name: str, timeout: float | None = None) -> bool:
         """Block until the instance's run ends; True when it has."""
-        inst = self._instance(symbol, strategy_name)
+        inst = self.instance(symbol, strategy_name)
         return inst.task is None or inst.task.wait(timeout)
 
     # ---- the loop ----------------------------------------------------------
@@ -274,7 +274,7 @@ class LiveUtils(InstanceUtils):
         if getattr(strategy, "get_signal", None) is None:
             raise ConfigError(f'strategy "{strategy_name}" has no get_signal, which {needed_by} calls each '
                               "tick; a vectorised get_signals only serves backtests")
-        inst = self._instance(symbol, strategy_name)
+        inst = self.instance(symbol, strategy_name)
         context = {"exchange_name": exchange_name}
         running = inst.task
         if running is not None and not running.finished:  # join it (its state is already open)
@@ -303,7 +303,7 @@ class LiveUtils(InstanceUtils):
 
         previous = inst.task
         try:
-            task = self._start_or_join(inst, context, produce)
+            task = self.start_or_join(inst, context, produce)
         except BaseException:
             session.store.close()
             raise
@@ -441,7 +441,7 @@ class LiveUtils(InstanceUtils):
     # ---- results -------------------------------------------------------------
 
     def _session(self, symbol: str, strategy_name: str) -> tuple[Instance, LiveSession | None]:
-        inst = self._instance(symbol, strategy_name)
+        inst = self.instance(symbol, strategy_name)
         return inst, inst.data
 
     def get_data(self, symbol: str, strategy_name: str) -> LiveData:

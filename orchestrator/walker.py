@@ -43,22 +43,22 @@ from typing import Any
 
 from btfarm.orchestrator.results.symbols import SymbolsData, symbols_data
 from btfarm.orchestrator.results.walker_data import WalkerData, WalkerProgress
-from btfarm.orchestrator.searches.run import SearchPlan, new_search, produce_search, trials_walker
-from btfarm.orchestrator.sweeps.run import new_plan, produce, resumable_plan
+from btfarm.orchestrator.searches.run import SEARCH, trials_walker
+from btfarm.orchestrator.sweeps.launch import SweepLauncher
 from btfarm.orchestrator.sweeps.tally import SweepTally
 from btfarm.orchestrator.walk_forward.run import (
     WalkForwardData,
     WalkForwardRun,
-    produce_walk_forward,
     register_windows,
+    run_walk_forward,
     window_walkers,
 )
-from btfarm.shared.errors import AlreadyRunningError, BtfarmError, NotFoundError, UsageError
+from btfarm.shared.errors import BtfarmError, UsageError
 from btfarm.shared.registry import get_walker
 from btfarm.shared.store import sweep_plan
 from btfarm.shared.store.sweep_plan import SweepPlan
 
-from .instances import Instance, InstanceUtils
+from .instances import ExecutionClass, Instance
 from .reports.dump import FORMATS, dump_bundle, report_path
 from .reports.render import render_walker
 from .reports.symbols_report import render_walker_symbols
@@ -90,8 +90,12 @@ def _file_part(symbol: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "-" for c in symbol)
 
 
-class WalkerUtils(InstanceUtils):
+class WalkerUtils(ExecutionClass[SweepTally | WalkForwardRun]):
     mode = "walker"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.launcher = SweepLauncher(self, kinds=(SEARCH,))  # grid sweeps and searches start here
 
     def run(self, symbol: Symbols, walker_name: str, chunk_size: int | None = None) -> Iterator[WalkerProgress]:
         """Progress after each variant; a second concurrent call joins the running one.
@@ -116,7 +120,7 @@ class WalkerUtils(InstanceUtils):
 
     def _launch_many(self, symbol: Sequence[str], walker_name: str, chunk_size: int | None,
                      needed_by: str) -> list[tuple[Instance, RunThread]]:
-        """One sweep per symbol (``_launch_all``)."""
+        """One sweep per symbol (``SweepLauncher.start_all``)."""
         symbols = symbol_list(symbol, needed_by)
         walker = get_walker(walker_name, needed_by)
         if walker.search is not None or walker.walk_forward is not None:
@@ -124,60 +128,30 @@ class WalkerUtils(InstanceUtils):
             raise UsageError(f"{needed_by}: walker {walker_name!r} is a {kind}, which runs on one symbol at a "
                              "time (its variants differ per symbol, so they cannot be ranked across symbols); "
                              f"run it once per symbol: {', '.join(symbols)}")
-        return self._launch_all([(s, walker_name) for s in symbols], chunk_size, needed_by)
-
-    def _launch_all(self, pairs: list[tuple[str, str]], chunk_size: int | None,
-                    needed_by: str) -> list[tuple[Instance, RunThread]]:
-        """A sweep (or search) per (symbol, walker), side by side: every plan made (and so
-        checked) and claimed before any starts; one already running here is joined."""
-        plans: dict[tuple[str, str], SweepPlan | SearchPlan] = {}
-        for symbol, name in pairs:
-            task = self._instance(symbol, name).task
-            if task is None or task.finished:
-                walker = get_walker(name, needed_by)
-                plans[(symbol, name)] = (new_search(walker, symbol, chunk_size, needed_by) if walker.search
-                                         else new_plan(symbol, name, chunk_size, needed_by))
-        claimed: list[tuple[str, str, str]] = []
-        try:
-            for (symbol, name), plan in plans.items():
-                sweep_plan.claim_walker(state(), name, symbol, plan.run_id)
-                claimed.append((name, symbol, plan.run_id))
-        except AlreadyRunningError:
-            for name, symbol, run_id in claimed:  # nothing started: what was claimed is free again
-                sweep_plan.release_claim_of(state(), name, symbol, run_id)
-            raise
-        out = []
-        for symbol, name in pairs:
-            inst = self._instance(symbol, name)
-            plan = plans.get((symbol, name))
-            out.append((inst, inst.task if plan is None else self._start_plan(inst, plan)))
-        return out
-
-    def _start_plan(self, inst: Instance, plan: SweepPlan | SearchPlan) -> RunThread:
-        if isinstance(plan, SearchPlan):
-            context = {"exchange_name": plan.walker.exchange_name, "frame_name": plan.walker.frame_name}
-            return self._start_or_join(inst, context, lambda i, t: produce_search(self, i, t, plan))
-        context = {"exchange_name": plan.exchange_name, "frame_name": plan.frame_name}
-        return self._start_or_join(inst, context, lambda i, t: produce(i, t, plan, resume=False))
+        return self.launcher.start_all([(s, walker_name) for s in symbols], chunk_size, needed_by)
 
     def _launch_walk_forward(self, inst: Instance, walker, chunk_size: int | None,
                              needed_by: str) -> tuple[Instance, RunThread]:
         """Every window's training sweep started together, then the run that tests the winners."""
         windows = window_walkers(walker)
         register_windows(walker, windows)
-        launched = self._launch_all([(inst.symbol, name) for name, _, _ in windows], chunk_size, needed_by)
+        launched = self.launcher.start_all([(inst.symbol, name) for name, _, _ in windows], chunk_size, needed_by)
         run = WalkForwardRun(walker, inst.symbol, windows)
         inst.data = run
         context = {"exchange_name": walker.exchange_name, "frame_name": walker.frame_name}
         tasks = [task for _, task in launched]
-        return inst, self._start_or_join(
-            inst, context, lambda i, t: produce_walk_forward(self, run, tasks, t, i.stop_event.is_set))
+        return inst, self.start_or_join(
+            inst, context, lambda i, t: run_walk_forward(self._window_data, run, tasks, t, i.stop_event.is_set))
+
+    def _window_data(self, symbol: str, window_walker: str) -> WalkerData:
+        """A walk-forward window's training sweep (or search), as Walker.get_data gives it."""
+        return self.launcher.tally(symbol, window_walker, "Walker.run").data()
 
     def resume(self, run_id: str) -> Iterator[WalkerProgress]:
         """Finish the sweep ``run_id`` (an interrupted one, or one whose orchestrator
         died): stored results are read back, only variants without one run.
         Progress covers every variant, the read-back ones first."""
-        _, task = self._launch_resume(run_id)
+        _, task = self.launcher.resume(run_id)
         return task.follow()
 
     def export(self, run_id: str, path) -> tuple:
@@ -191,18 +165,11 @@ class WalkerUtils(InstanceUtils):
         """The stored plan of sweep ``run_id`` (NotFoundError when Redis has none)."""
         return sweep_plan.read_plan(state(), run_id)
 
-    def _launch_resume(self, run_id: str) -> tuple[Instance, RunThread]:
-        plan = resumable_plan(run_id)
-        sweep_plan.claim(state(), plan)
-        inst = self._instance(plan.symbol, plan.walker_name)
-        context = {"exchange_name": plan.exchange_name, "frame_name": plan.frame_name}
-        return inst, self._start_or_join(inst, context, lambda i, t: produce(i, t, plan, resume=True))
-
     def wait(self, symbol: Symbols, walker_name: str, timeout: float | None = None) -> bool:
         """Block until the instance's run ends (every symbol's, given a list); True when it has."""
         if not isinstance(symbol, str):
             return all([self.wait(s, walker_name, timeout) for s in symbol_list(symbol, "Walker.wait")])
-        inst = self._instance(symbol, walker_name)
+        inst = self.instance(symbol, walker_name)
         return inst.task is None or inst.task.wait(timeout)
 
     def stop(self, symbol: Symbols, name: str) -> None:
@@ -225,7 +192,7 @@ class WalkerUtils(InstanceUtils):
 
     def _launch(self, symbol: str, walker_name: str, chunk_size: int | None,
                 needed_by: str) -> tuple[Instance, RunThread]:
-        inst = self._instance(symbol, walker_name)
+        inst = self.instance(symbol, walker_name)
         running = inst.task
         if running is not None and not running.finished:  # this process runs it: join
             return inst, running
@@ -233,16 +200,9 @@ class WalkerUtils(InstanceUtils):
         if walker.walk_forward is not None:
             return self._launch_walk_forward(inst, walker, chunk_size, needed_by)
         # another process runs it: refused (by its claim), naming its run id
-        return self._launch_all([(symbol, walker_name)], chunk_size, needed_by)[0]
+        return self.launcher.start(symbol, walker_name, chunk_size, needed_by)
 
     # ---- results ---------------------------------------------------------
-
-    def _sweep_of(self, symbol: str, walker_name: str, needed_by: str) -> SweepTally:
-        inst = self._instance(symbol, walker_name)
-        if inst.data is None:
-            raise NotFoundError(f"no walker {symbol}:{walker_name} has run in this process "
-                              f"(needed by {needed_by}); call Walker.run or Walker.background first")
-        return inst.data
 
     def get_data(self, symbol: Symbols, walker_name: str) -> WalkerData | SymbolsData | WalkForwardData:
         """The ranked result; given a list of symbols, each one's and the ranking across them;
@@ -250,7 +210,15 @@ class WalkerUtils(InstanceUtils):
         if not isinstance(symbol, str):
             return symbols_data(walker_name, {s: self.get_data(s, walker_name)
                                               for s in symbol_list(symbol, "Walker.get_data")})
-        return self._sweep_of(symbol, walker_name, "Walker.get_data").data()
+        walk_forward = self._walk_forward_run(symbol, walker_name)
+        if walk_forward is not None:
+            return walk_forward.data()
+        return self.launcher.tally(symbol, walker_name, "Walker.get_data").data()
+
+    def _walk_forward_run(self, symbol: str, walker_name: str) -> WalkForwardRun | None:
+        """The walk-forward run of ``walker_name`` on ``symbol`` in this process, if it is one."""
+        data = self.instance(symbol, walker_name).data
+        return data if isinstance(data, WalkForwardRun) else None
 
     def get_report(self, symbol: Symbols, walker_name: str, columns: Sequence[Any] | None = None,
                    pnl_columns: Sequence[Any] | None = None, top_n: int | None = None) -> str:
@@ -258,9 +226,10 @@ class WalkerUtils(InstanceUtils):
         per symbol (``dump`` writes each symbol's own report beside it)."""
         if not isinstance(symbol, str):
             return render_walker_symbols(self.get_data(symbol, walker_name), top_n=top_n)
-        sweep = self._sweep_of(symbol, walker_name, "Walker.get_report")
-        if isinstance(sweep, WalkForwardRun):
-            return render_walk_forward(sweep.data())
+        walk_forward = self._walk_forward_run(symbol, walker_name)
+        if walk_forward is not None:
+            return render_walk_forward(walk_forward.data())
+        sweep = self.launcher.tally(symbol, walker_name, "Walker.get_report")
         return self._report(sweep, columns, pnl_columns, top_n)[0]
 
     def _report(self, sweep: SweepTally, columns, pnl_columns, top_n, stem: str | None = None
@@ -277,7 +246,7 @@ class WalkerUtils(InstanceUtils):
             pnl_columns=pnl_columns, top_n=top_n, unfinished=data.unfinished,
             fingerprints=data.fingerprints, run_id=data.run_id, unranked=data.unranked,
             rejections=data.rejections, recomputed=recomputed, min_trades=data.min_trades,
-            coverage=data.coverage, pictures=links, search=data.search, refused=data.refused,
+            coverage=data.coverage, pictures=links, trust=data.trust, refused=data.refused,
             trials=data.search_trials, search_spec=data.search_spec, search_note=data.search_note), files
 
     def dump(self, symbol: str, walker_name: str, path: str | Path | None = None,
@@ -289,9 +258,11 @@ class WalkerUtils(InstanceUtils):
         across them and links each symbol's own report, ``{walker_name}.{SYMBOL}.md`` beside it."""
         if not isinstance(symbol, str):
             return self._dump_symbols(symbol, walker_name, path, columns, pnl_columns, top_n, formats)
-        sweep = self._sweep_of(symbol, walker_name, "Walker.dump")
-        if isinstance(sweep, WalkForwardRun):
-            return dump_bundle(lambda stem: walk_forward_bundle(sweep, stem), "walker", walker_name, path, formats)
+        walk_forward = self._walk_forward_run(symbol, walker_name)
+        if walk_forward is not None:
+            return dump_bundle(lambda stem: walk_forward_bundle(walk_forward, stem), "walker", walker_name, path,
+                               formats)
+        sweep = self.launcher.tally(symbol, walker_name, "Walker.dump")
         return dump_bundle(lambda stem: self._report(sweep, columns, pnl_columns, top_n, stem),
                            "walker", walker_name, path, formats)
 

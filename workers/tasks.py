@@ -1,4 +1,5 @@
-"""The farm's tasks: ``btfarm.backtest_chunk`` (and the scheduled walker run).
+"""The farm's task ``btfarm.backtest_chunk`` (the scheduled walker run is a beat task of
+orchestrator/schedule.py).
 
 A chunk task backtests its variants one after another on this worker's
 cached candles. As each variant ends it RPUSHes the variant's JSON result to

@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 from pydantic import BaseModel
 
-from btfarm.orchestrator.results.trust import SearchFigures
+from btfarm.orchestrator.results.trust import TrustFigures
 from btfarm.shared.errors import ReportError
 from btfarm.shared.ranking import metric_value, rank
 from btfarm.shared.stats import (
@@ -149,7 +149,7 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
                   recomputed: Mapping[str, StatsArg] | None = None,
                   min_trades: int | None = None, coverage: str | None = None,
                   pictures: Sequence[tuple[str, str]] = (),
-                  search: Mapping[str, Any] | BaseModel | None = None,
+                  trust: Mapping[str, Any] | BaseModel | None = None,
                   refused: str | None = None,
                   trials: Sequence[tuple[int, str]] = (), search_spec: str = "",
                   search_note: str = "") -> str:
@@ -171,7 +171,7 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
     ``unranked`` maps a finished strategy that is not comparable to (why, its
     statistics); ``rejections`` a strategy to (signals rejected, first reasons);
     ``recomputed`` a listed strategy to the statistics of its in-process rerun,
-    checked against the ranked ones (a difference is shown in bold). ``search`` is the
+    checked against the ranked ones (a difference is shown in bold). ``trust`` is the
     sweep's deflated Sharpe ratio and PBO (orchestrator/results/trust.py); ``refused`` why
     the walker's thresholds name no winner (then none is marked). ``trials`` are a search's
     (Optuna trial number, variant) in trial order, ``search_spec`` what it searched.
@@ -251,7 +251,7 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
                      "messages": [fmt.cell(m) for m in messages]}
                     for name, (count, messages) in (rejections or {}).items()],
         mismatches=mismatches,
-        search=_search_section(search, [stats for _, stats in ranked]),
+        search=_trust_section(trust, [stats for _, stats in ranked]),
         refused=fmt.inline(refused) if refused else None,
         trials=_trials_section(trials, dict(ranked), metric, search_spec, search_note),
         **_fingerprint_section([name for name, _ in ranked], fingerprints or {}),
@@ -290,12 +290,12 @@ def every_variant_lost(ranked_stats: Sequence[Mapping[str, Any]]) -> bool:
     return bool(sums) and all(value is not None and value < 0 for value in sums)
 
 
-def _search_section(search: Mapping[str, Any] | BaseModel | None,
-                    ranked_stats: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any] | None:
+def _trust_section(trust: Mapping[str, Any] | BaseModel | None,
+                   ranked_stats: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any] | None:
     """The rows and the sentence of "Can the winner be trusted?" (None without figures)."""
-    if search is None:
+    if trust is None:
         return None
-    figures = search if isinstance(search, BaseModel) else SearchFigures.model_validate(search)
+    figures = trust if isinstance(trust, BaseModel) else TrustFigures.model_validate(trust)
     if not figures.trials:
         return None
 

@@ -33,7 +33,7 @@ def render_walker_symbols(data: SymbolsData, reports: Mapping[str, str] | None =
             "symbol": f"[{fmt.link_text(symbol)}]({fmt.address(link)})" if link else fmt.cell(symbol),
             "best": fmt.cell(one.best_strategy or (f"none: {one.refused}" if one.refused else "N/A")),
             "tested": f"{one.strategies_tested} / {one.total_strategies}", "run_id": fmt.cell(one.run_id),
-            "trust": fmt.cell(one.search.sentence()) if one.search.trials else "N/A"})
+            "trust": fmt.cell(one.trust.sentence()) if one.trust.trials else "N/A"})
     return _render("walker_symbols.md.j2", walker_name=fmt.inline(data.walker_name),
                    symbols=[fmt.cell(fmt.inline(s)) for s in data.symbols], metric=metric, marker=BEST_MARKER,
                    best=fmt.inline(data.best_strategy or (f"none: {data.refused}" if data.refused else "N/A")),

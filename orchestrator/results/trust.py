@@ -19,7 +19,7 @@ from btfarm.shared import daily_pnl, overfitting
 PBO_MAX_VARIANTS = 20_000  # PBO holds days x variants floats (a year of 20,000: 58 MB)
 
 
-class SearchFigures(BaseModel):
+class TrustFigures(BaseModel):
     """How much the winner owes to the search (see shared/overfitting.py for the definitions)."""
 
     trials: int = 0  # ranked variants: the N the winner was picked from
@@ -80,9 +80,9 @@ class SearchFigures(BaseModel):
         return f"{verdict} ({', '.join(values)})."
 
 
-def search_figures(ranked: Sequence[tuple[str, dict[str, Any]]], winner: str | None,
+def trust_figures(ranked: Sequence[tuple[str, dict[str, Any]]], winner: str | None,
                    dailies: Iterable[tuple[str, Any]] | None = None
-                   ) -> tuple[SearchFigures, dict[str, tuple[float | None, float | None]]]:
+                   ) -> tuple[TrustFigures, dict[str, tuple[float | None, float | None]]]:
     """Figures of the ranked ``(name, record)`` pairs (best first) and, per variant, its
     (daily Sharpe, deflated Sharpe against the same SR0).
 
@@ -91,7 +91,7 @@ def search_figures(ranked: Sequence[tuple[str, dict[str, Any]]], winner: str | N
     held results instead of holding 10,000 years of them beside the matrix). Every figure is
     computed in rank order whatever the order they come in."""
     missing: dict[str, str] = {}
-    figures = SearchFigures(trials=len(ranked), winner=winner)
+    figures = TrustFigures(trials=len(ranked), winner=winner)
     if not ranked:
         figures.missing = {"deflated_sharpe": "no variant is ranked", "pbo": "no variant is ranked"}
         return figures, {}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from btfarm.orchestrator.results.trust import SearchFigures
+from btfarm.orchestrator.results.trust import TrustFigures
 from btfarm.shared.stats import BacktestStatistics
 
 
@@ -68,13 +69,20 @@ class WalkerData(BaseModel):
     min_trades: int = 0
     coverage: str = ""  # the candles the sweep ran on: range and gaps (coverage.Coverage.describe)
     variants: dict[str, tuple[str, dict[str, Any] | None]] = {}  # every variant, in order -> (base, params)
-    search: SearchFigures = SearchFigures()  # deflated Sharpe ratio and PBO (results/trust.py)
+    trust: TrustFigures = TrustFigures()  # deflated Sharpe ratio and PBO (results/trust.py)
     refused: str | None = None  # why the walker's min_dsr or max_pbo refused its winner (best is then None)
     min_dsr: float | None = None
     max_pbo: float | None = None
     search_trials: list[tuple[int, str]] = []  # a search's (Optuna trial number, variant) in trial order
     search_spec: str = ""  # a search's sampler, space and study; empty for a grid
     search_note: str = ""  # why a search ended before n_trials ran
+
+    @property
+    def search(self) -> TrustFigures:
+        """Deprecated: the trust figures were called ``search``; use ``trust``. Kept for one release."""
+        warnings.warn("WalkerData.search is now WalkerData.trust (the deflated Sharpe ratio and PBO); "
+                      "the old name goes in the next release", DeprecationWarning, stacklevel=2)
+        return self.trust
 
     def to_frame(self):
         """One row per variant: parameters as columns, every statistic, status (results/table.py)."""

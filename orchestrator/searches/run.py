@@ -23,12 +23,13 @@ import shlex
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from btfarm.orchestrator.instances import Instance
 from btfarm.orchestrator.run_thread import RunThread
 from btfarm.orchestrator.state_client import state
 from btfarm.orchestrator.sweeps import fanout, local_pool
+from btfarm.orchestrator.sweeps.launch import PlanKind, SweepLauncher
 from btfarm.orchestrator.sweeps.local_pool import local_slots, pool_imports
 from btfarm.orchestrator.sweeps.progress_log import Entry, ProgressLog
 from btfarm.orchestrator.sweeps.run import check_data
@@ -44,9 +45,6 @@ from btfarm.shared.settings import get_settings
 from btfarm.shared.store import keys, stop_flags, sweep_plan
 from btfarm.shared.store.embedded_redis import embedded_server
 from btfarm.shared.variant_space import VariantSpace
-
-if TYPE_CHECKING:
-    from btfarm.orchestrator.walker import WalkerUtils
 
 log = logging.getLogger("btfarm.search")
 TRIALS_PER_SLOT = 2  # default batch: two trials per pool process, so no process waits on the sampler
@@ -99,7 +97,8 @@ def new_search(walker: WalkerSchema, symbol: str, chunk_size: int | None, needed
                       imports=tuple(imports))
 
 
-def produce_search(utils: WalkerUtils, inst: Instance, task: RunThread, plan: SearchPlan) -> None:
+def run_search(launcher: SweepLauncher, inst: Instance, task: RunThread, plan: SearchPlan) -> None:
+    """Ask, run a batch as a sweep (through ``launcher``), tell; until done, stopped or interrupted."""
     # optuna with the first search, not with every import of btfarm (~0.2 s)
     from btfarm.orchestrator.searches.journal import open_storage
     from btfarm.orchestrator.searches.proposer import ASKS_PER_TRIAL, TrialProposer, open_study
@@ -143,7 +142,7 @@ def produce_search(utils: WalkerUtils, inst: Instance, task: RunThread, plan: Se
                 "metric": walker.metric, "min_trades": walker.min_trades,
                 "strategies": [sweep(spec.strategy_name, **{k: [v] for k, v in params.items()})
                                for _, params in batch]}, origin=registry.origin("walker", name))
-            _, batch_task = utils._launch(symbol, inner, plan.chunk_size, f"the search of walker {name!r}")
+            _, batch_task = launcher.start(symbol, inner, plan.chunk_size, f"the search of walker {name!r}")
             before = inst.data  # every trial so far: its best and its count of done ones
             best = (before.best[1], before.best[0]) if before.best else None
             for p in batch_task.follow():
@@ -153,7 +152,7 @@ def produce_search(utils: WalkerUtils, inst: Instance, task: RunThread, plan: Se
                     "walker_name": name, "strategies_tested": before.tested + p.strategies_tested,
                     "total_strategies": spec.n_trials, "best_strategy": best[1] if best else None,
                     "best_metric": best[0] if best else None}))
-            tally: SweepTally = utils._sweep_of(symbol, inner, "the search")
+            tally = launcher.tally(symbol, inner, "the search")
             for index, (trial, params) in enumerate(batch):
                 record = tally.held.get(index)
                 if record is None or record["status"] == "stopped":
@@ -166,7 +165,7 @@ def produce_search(utils: WalkerUtils, inst: Instance, task: RunThread, plan: Se
                 ran.append((trial.number, params, record))
             inst.data = _tally(plan, ran)[0]
             inst.data.resumed = before.resumed
-            if utils._instance(symbol, inner).outcome == "interrupted":
+            if launcher.outcome(symbol, inner) == "interrupted":
                 # no worker answered (or Redis went away): asking again would ask the same farm,
                 # so the search ends here, as a grid sweep does, saying how it goes on
                 interrupted = _interrupted_note(plan, tally, len(ran))
@@ -230,3 +229,11 @@ def _tally(plan: SearchPlan, ran: list[tuple[int, dict[str, Any], dict[str, Any]
     tally.search_spec = (f"{spec.sampler} over {', '.join(f'{k}: {d.describe()}' for k, d in spec.space.items())}"
                          + (", with a constraint" if spec.constraint else "") + f"; study {plan.study}")
     return tally, entries
+
+
+SEARCH = PlanKind(  # a walker whose strategy is a search: SweepLauncher starts it like a sweep
+    applies=lambda walker: walker.search is not None,
+    new_plan=new_search,
+    context=lambda plan: {"exchange_name": plan.walker.exchange_name, "frame_name": plan.walker.frame_name},
+    run=run_search,
+)

@@ -1,7 +1,7 @@
 """One sweep from plan to end: the checks before anything runs, then the run itself.
 
 ``walker.py`` is the public surface; this module plans a sweep (``new_plan``,
-``resumable_plan``) and runs it in the instance's thread (``produce``): the
+``resumable_plan``) and runs it in the instance's thread (``run_sweep``): the
 local pool when embedded, the attempt and its lease (``sweep_plan``), the
 chunks out (``fanout``), the results in (``collect``), the end written in
 one round trip.
@@ -109,7 +109,7 @@ def resumable_plan(run_id: str) -> SweepPlan:
         plan.walker_name, plan.exchange_name, plan.frame_name, plan.variants.bases()))})
 
 
-def produce(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> None:
+def run_sweep(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> None:
     """Run the sweep of ``plan`` in the instance's thread: the local pool when embedded, the
     attempt and its lease, the chunks out, the results in, the end written in one round trip."""
     settings = get_settings()

@@ -12,7 +12,7 @@ import numpy as np
 import redis
 
 from btfarm.orchestrator.results.status import NOT_RUN_STOPPED, VariantStatus
-from btfarm.orchestrator.results.trust import SearchFigures, search_figures
+from btfarm.orchestrator.results.trust import TrustFigures, trust_figures
 from btfarm.orchestrator.results.walker_data import RankedStrategy, WalkerData
 from btfarm.orchestrator.sweeps.held_records import HeldRecords
 from btfarm.orchestrator.sweeps.progress_log import Entry
@@ -38,7 +38,7 @@ class SweepTally:
                  metric: str, variants: VariantSpace, run_id: str, chunk_size: int,
                  min_trades: int = 0, min_dsr: float | None = None, max_pbo: float | None = None) -> None:
         self.min_trades, self.min_dsr, self.max_pbo = min_trades, min_dsr, max_pbo
-        self._figures: tuple[int, tuple] | None = None  # (adds, search_figures) of the last data()
+        self._figures: tuple[int, tuple] | None = None  # (adds, trust_figures) of the last data()
         self.coverage = ""
         self.walker_name, self.symbol, self.metric = walker_name, symbol, metric
         self.exchange_name, self.frame_name = exchange_name, frame_name
@@ -156,14 +156,14 @@ class SweepTally:
         done = [(name, rec) for name, rec in finished if name not in unranked]
         ranked = rank([(name, rec["stats"]) for name, rec in done], self.metric)
         by_name = dict(finished)
-        figures, per_variant = self._search_figures([(name, by_name[name]) for name, _ in ranked])
+        figures, per_variant = self._trust_figures([(name, by_name[name]) for name, _ in ranked])
         refused = self.refusal(figures)
         best = self.best if self.best and refused is None else None
         return WalkerData(
             walker_name=self.walker_name, symbol=self.symbol, exchange_name=self.exchange_name,
             frame_name=self.frame_name, metric=self.metric, total_strategies=len(self.variants),
             strategies_tested=len(finished), best_strategy=best[0] if best else None,
-            best_metric=best[1] if best else None, search=figures, refused=refused,
+            best_metric=best[1] if best else None, trust=figures, refused=refused,
             min_dsr=self.min_dsr, max_pbo=self.max_pbo, search_trials=list(self.search_trials),
             search_spec=self.search_spec, search_note=self.search_note,
             strategies=[RankedStrategy(rank=i, strategy_name=name, stats=stats,
@@ -182,14 +182,14 @@ class SweepTally:
             min_trades=self.min_trades, coverage=self.coverage,
             variants={name: (base, params) for name, base, params in self.variants.named_params()})
 
-    def _search_figures(self, ranked: list[tuple[str, dict[str, Any]]]):
-        """search_figures of the ranked records, computed again only after a new result."""
+    def _trust_figures(self, ranked: list[tuple[str, dict[str, Any]]]):
+        """trust_figures of the ranked records, computed again only after a new result."""
         if self._figures is None or self._figures[0] != self._adds:
             winner = self.best[0] if self.best else None
-            self._figures = (self._adds, search_figures(ranked, winner, self.dailies()))
+            self._figures = (self._adds, trust_figures(ranked, winner, self.dailies()))
         return self._figures[1]
 
-    def refusal(self, figures: SearchFigures) -> str | None:
+    def refusal(self, figures: TrustFigures) -> str | None:
         """Why the walker's thresholds refuse its winner (min_dsr, max_pbo), or None."""
         if self.best is None:
             return None

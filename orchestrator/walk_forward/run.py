@@ -12,11 +12,13 @@ mean out-of-sample metric / mean in-sample metric.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel
 
+from btfarm.orchestrator.results.walker_data import WalkerData
 from btfarm.orchestrator.run_thread import RunThread, follow_all
 from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
 from btfarm.shared.errors import ConfigError
@@ -25,9 +27,6 @@ from btfarm.shared.ranking import metric_value
 from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strategy, registry
 from btfarm.shared.schemas import WalkerSchema
 from btfarm.shared.stats import BacktestStatistics, compute_statistics
-
-if TYPE_CHECKING:
-    from btfarm.orchestrator.walker import WalkerUtils
 
 
 class WindowResult(BaseModel):
@@ -97,7 +96,8 @@ class WalkForwardRun:
         return self.result
 
 
-def produce_walk_forward(utils: WalkerUtils, run: WalkForwardRun, tasks: list[RunThread], task: RunThread,
+def run_walk_forward(window_data: Callable[[str, str], WalkerData], run: WalkForwardRun,
+                         tasks: list[RunThread], task: RunThread,
                          stopped) -> None:
     """Follow every window's sweep (already running), then test each winner."""
     for item in follow_all(tasks):
@@ -106,7 +106,7 @@ def produce_walk_forward(utils: WalkerUtils, run: WalkForwardRun, tasks: list[Ru
     exchange = get_exchange(walker.exchange_name, "Walker.run")
     rows = []
     for k, (name, train, test) in enumerate(run.windows):
-        data = utils.get_data(symbol, name)
+        data = window_data(symbol, name)
         row = WindowResult(window=k, train=train, test=test, walker_name=name, run_id=data.run_id,
                            winner=data.best_strategy, in_sample=data.best_metric)
         unfinished = data.stopped or data.interrupted

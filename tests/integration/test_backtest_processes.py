@@ -144,5 +144,5 @@ def test_bad_candles_are_refused_at_the_call_before_anything_runs(farm_env):
     add_strategy(strategy_name="never", interval="1m", get_signal=lambda s, w: None, override=True)
     with pytest.raises(CandleDataError, match='exchange "broken-ex"'):
         Backtest.background("BTCUSDT", "never", "broken-ex", "jan-1d")
-    assert Backtest._instance("BTCUSDT", "never").task is None  # nothing was started
+    assert Backtest.instance("BTCUSDT", "never").task is None  # nothing was started
 

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from btfarm.orchestrator import Backtest, Live, Walker, add_exchange, add_frame, csv_exchange
-from btfarm.orchestrator.sweeps.variants import expand
 from btfarm.orchestrator.state_client import reset_state
+from btfarm.orchestrator.sweeps.variants import expand
 from btfarm.shared import events
 from btfarm.shared.candles import COLUMNS
 from btfarm.shared.clock import ManualClock

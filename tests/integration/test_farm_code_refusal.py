@@ -124,7 +124,7 @@ def test_a_worker_running_other_code_hands_its_chunks_back_and_the_right_one_run
     assert " runs strategy refusal-cross at " in refusal
     assert len(progress) == VARIANTS and not data.interrupted
     assert data.unfinished == {}  # none failed: the edited worker ran none
-    records = Walker._sweep_of(SYMBOL, WALKER, "test").records
+    records = Walker.launcher.tally(SYMBOL, WALKER, "test").records
     assert {r["worker"].rpartition(":")[0] for r in records.values()} == {same.name}
     assert len({fp["source_hash"] for fp in data.fingerprints.values()}) == 1
     assert sorted(runs.values()) == [1] * VARIANTS  # each once, all on the right worker

@@ -134,7 +134,7 @@ def test_a_host_partitioned_mid_sweep_is_redone_elsewhere_and_its_late_results_d
     app = configure()
     try:
         Walker.background(SYMBOL, SWEEP, chunk_size=CHUNK)
-        inst = Walker._instance(SYMBOL, SWEEP)
+        inst = Walker.instance(SYMBOL, SWEEP)
         running = wait_for(lambda: active_on(app, cut_off), 30, "a chunk running on host 1")
         hosts.partition(host)
         try:

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from btfarm.orchestrator.sweeps.collect import Collector
 from btfarm.orchestrator.schedule import run_entry
 from btfarm.orchestrator.state_client import reset_state
+from btfarm.orchestrator.sweeps.collect import Collector
 from btfarm.shared.settings import get_settings
 from btfarm.shared.store import keys, result_blocks
 

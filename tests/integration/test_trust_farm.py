@@ -132,7 +132,7 @@ def test_a_worker_running_other_code_runs_none_of_the_variants_it_would_rank(far
     # it hands its chunks back untouched (test_farm_code_refusal.py); the "same" worker runs them all
     list(Walker.run(SYMBOL, "trust-versions", chunk_size=1))
     data = Walker.get_data(SYMBOL, "trust-versions")
-    records = Walker._sweep_of(SYMBOL, "trust-versions", "test").records
+    records = Walker.launcher.tally(SYMBOL, "trust-versions", "test").records
     same = farm["workers"]["same"].name
     assert {record["worker"].rpartition(":")[0] for record in records.values()} == {same}  # NODE:PID
     assert all(r["status"] == "done" for r in records.values()) and data.unfinished == {}

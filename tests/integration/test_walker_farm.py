@@ -115,7 +115,7 @@ def test_sweep_over_two_workers_equals_the_in_process_backtests(farm_url):
         ordered = [n for n in expected if n in seen]  # walker order breaks ties
         assert p.best_strategy == rank([(n, seen[n]) for n in ordered], "sharpe_ratio")[0][0]
     # both workers took part, in more than one chunk each
-    records = Walker._sweep_of(SYMBOL, "farm-sweep", "test").records.values()
+    records = Walker.launcher.tally(SYMBOL, "farm-sweep", "test").records.values()
     assert len({r["worker"] for r in records}) == 2
     assert data.chunk_size < 25
     chunks = -(-25 // data.chunk_size)
@@ -155,7 +155,7 @@ def test_workers_announce_their_pool_and_a_clean_shutdown_leaves_it(farm_url, fa
 def test_stop_from_another_process_ends_the_walker_within_seconds(farm_url, tmp_path):
     seen: list[str] = []
     Walker.background(SYMBOL, "farm-slow-sweep", chunk_size=2)
-    inst = Walker._instance(SYMBOL, "farm-slow-sweep")
+    inst = Walker.instance(SYMBOL, "farm-slow-sweep")
     wait_for(lambda: inst.data is not None and len(inst.data.records) >= 2, 30, "two results")
 
     done = cli(farm_url, "stop", "walker", SYMBOL, "farm-slow-sweep")
@@ -379,7 +379,7 @@ def test_a_worker_process_killed_mid_chunk_is_redelivered_and_no_variant_counts_
     victim = farm["workers"][0]
     (child,) = psutil.Process(victim.pid).children()  # prefork -c 1: one pool process
     Walker.background(SYMBOL, "farm-slow-sweep", chunk_size=3)
-    inst = Walker._instance(SYMBOL, "farm-slow-sweep")
+    inst = Walker.instance(SYMBOL, "farm-slow-sweep")
 
     def first_of_a_chunk_from_the_victim():
         if inst.data is None:
@@ -449,7 +449,7 @@ def test_the_walker_report_pictures_are_written_linked_and_drawn_from_the_ranked
     assert text.index("## Comparison") < text.index("## Pictures") < text.index("## PnL by strategy")
     assert (folder / "farm-sweep.html").read_text().count("data:image/svg+xml;base64,") == 3
     # the series behind the heatmap: each ranked variant's metric at its cell, the unranked one NaN
-    sweep = Walker._sweep_of(SYMBOL, "farm-sweep", "test")
+    sweep = Walker.launcher.tally(SYMBOL, "farm-sweep", "test")
     grid = swept_grids(sweep.variants)["farm-sma"]
     assert grid == {"fast": farm_strategies.FAST, "slow": farm_strategies.SLOW}
     ranked = {s.strategy_name: s.metric_value for s in data.strategies}
@@ -589,7 +589,7 @@ def test_a_farm_sweep_reports_how_far_its_winner_can_be_trusted(farm_url, tmp_pa
     sr = sharpes[winner]
     dsr = statistics.NormalDist().cdf((sr - sr0) * (len(x) - 1) ** 0.5
                                       / (1 - skew * sr + (kurtosis - 1) / 4 * sr * sr) ** 0.5)
-    figures = data.search
+    figures = data.trust
     assert (figures.trials, figures.days, figures.winner) == (24, 10, winner)
     assert figures.trial_sharpe_variance == pytest.approx(variance, rel=1e-6)
     assert figures.expected_max_sharpe == pytest.approx(sr0, rel=1e-6)
@@ -746,7 +746,7 @@ def test_walk_forward_trains_every_window_together_and_tests_each_winner_on_the_
     progress = Walker.run(SYMBOL, "farm-wf")
     names = [f"farm-wf.wf{k}" for k in range(3)]
     # every window's training sweep was started before the first result is read
-    assert all(Walker._instance(SYMBOL, n).task is not None for n in names)
+    assert all(Walker.instance(SYMBOL, n).task is not None for n in names)
     items = list(progress)
     assert sorted({p.walker_name for p in items}) == names and len(items) == 3 * 7
     data = Walker.get_data(SYMBOL, "farm-wf")

@@ -7,8 +7,8 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 from btfarm.orchestrator import Walker
-from btfarm.orchestrator.sweeps.variants import expand
 from btfarm.orchestrator.state_client import reset_state
+from btfarm.orchestrator.sweeps.variants import expand
 from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
 from btfarm.shared.ranking import rank
 from btfarm.shared.registry import get_exchange, get_frame, get_strategy, get_walker
@@ -120,7 +120,7 @@ def assert_complete_and_equal(data, reference) -> None:
 
 def sweep_under_way(chunk_size: int = CHUNK):
     """The sweep started in the background, once four of its results are in."""
-    inst = Walker._instance(SYMBOL, SWEEP)
+    inst = Walker.instance(SYMBOL, SWEEP)
     earlier = inst.data  # an earlier test's sweep of this instance, finished: not the one to wait for
     Walker.background(SYMBOL, SWEEP, chunk_size=chunk_size)
     wait_for(lambda: inst.data is not None and inst.data is not earlier and len(inst.data.records) >= 4,

@@ -10,8 +10,8 @@ import sys
 import pytest
 from rich.console import Console
 
-from btfarm.orchestrator.cli.farm import grouped
 from btfarm.orchestrator.cli.console import status_table, summary_table
+from btfarm.orchestrator.cli.walker import grouped
 
 pytestmark = pytest.mark.unit
 
@@ -69,7 +69,7 @@ def test_btfarm_walker_prints_the_run_id_even_when_the_sweep_starts_at_once(monk
     before the CLI listens (a busy machine) left it out (the CLI launched, then subscribed)."""
     from click.testing import CliRunner
 
-    from btfarm.orchestrator.cli.farm import walker
+    from btfarm.orchestrator.cli.walker import walker
     from btfarm.orchestrator.walker import Walker
     from btfarm.shared import events
 

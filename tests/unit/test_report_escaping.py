@@ -14,8 +14,8 @@ from btfarm.orchestrator.reports.comparison import render_comparison
 from btfarm.orchestrator.reports.html import to_html
 from btfarm.orchestrator.reports.render import render_backtest, render_live, render_walker
 from btfarm.orchestrator.reports.symbols_report import render_walker_symbols
-from btfarm.orchestrator.results.trust import SearchFigures
 from btfarm.orchestrator.results.symbols import SymbolsData, SymbolsRow
+from btfarm.orchestrator.results.trust import TrustFigures
 from btfarm.orchestrator.results.walker_data import WalkerData
 from tests.unit.test_report_render import closed
 
@@ -169,7 +169,7 @@ def test_a_live_report_shows_a_hostile_note_as_text():
 def test_the_reports_across_symbols_and_against_the_previous_run_keep_their_columns():
     symbols = [SYMBOL, "B|C"]
     one = WalkerData.model_construct(best_strategy=VARIANT, refused=None, strategies_tested=2,
-                                     total_strategies=2, run_id=SCRIPT, search=SearchFigures())
+                                     total_strategies=2, run_id=SCRIPT, trust=TrustFigures())
     data = SymbolsData(walker_name="w", symbols=symbols, metric="sharpe_ratio",
                        per_symbol={s: one for s in symbols},
                        ranking=[SymbolsRow(rank=1, strategy_name=VARIANT, mean_metric=0.5, worst_metric=0.4,

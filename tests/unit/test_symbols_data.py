@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from btfarm.orchestrator.results.symbols import symbols_data
-from btfarm.orchestrator.walker import symbol_list
 from btfarm.orchestrator.results.walker_data import RankedStrategy, WalkerData
+from btfarm.orchestrator.walker import symbol_list
 from btfarm.shared.errors import UsageError
 from btfarm.shared.stats import BacktestStatistics
 
@@ -65,7 +65,7 @@ def test_a_search_or_walk_forward_walker_is_refused_on_several_symbols():
 
 
 def test_the_cli_names_a_symbol_whose_sweep_is_incomplete_and_how_to_finish_it():
-    from btfarm.orchestrator.cli.farm import symbol_lines
+    from btfarm.orchestrator.cli.walker import symbol_lines
 
     done, cut = _sweep("AAA", {"a": 1.0}, "a"), _sweep("BBB", {"a": 2.0}, "a")
     cut.interrupted = True

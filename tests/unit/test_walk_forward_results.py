@@ -3,9 +3,9 @@ the farm's; tests/integration/test_walker_farm.py runs them)."""
 
 from __future__ import annotations
 
-from btfarm.orchestrator.run_thread import RunThread
-from btfarm.orchestrator.walk_forward.run import WalkForwardRun, produce_walk_forward
 from btfarm.orchestrator.results.walker_data import RankedStrategy, WalkerData
+from btfarm.orchestrator.run_thread import RunThread
+from btfarm.orchestrator.walk_forward.run import WalkForwardRun, run_walk_forward
 from btfarm.shared.exchanges.synthetic import synthetic_exchange
 from btfarm.shared.registry import add_exchange
 from btfarm.shared.schemas import WalkerSchema
@@ -38,7 +38,7 @@ def test_the_best_of_a_stopped_or_interrupted_training_sweep_is_not_tested_as_a_
     windows = [("wf.wf0", "f[a]", "f[b]"), ("wf.wf1", "f[c]", "f[d]")]
     run = WalkForwardRun(walker, "SYM", windows)
     utils = Windows({"wf.wf0": _window("wf.wf0", stopped=True), "wf.wf1": _window("wf.wf1", interrupted=True)})
-    produce_walk_forward(utils, run, [], RunThread("wf", lambda t: None), lambda: True)
+    run_walk_forward(utils.get_data, run, [], RunThread("wf", lambda t: None), lambda: True)
     data = run.data()
     assert [(w.winner, w.in_sample, w.out_of_sample, w.oos_stats) for w in data.windows] == [(None,) * 4] * 2
     assert data.windows[0].why_no_winner == "its training run run-wf.wf0 was stopped before every variant ran"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from btfarm.orchestrator import search_figures as sf
+from btfarm.orchestrator.results import trust as sf
 from btfarm.orchestrator.sweeps.tally import SweepTally
 from btfarm.shared.variant_space import VariantSpace
 
@@ -17,7 +17,7 @@ def _record(daily: list[float] | None, index: int = 0) -> dict:
 
 
 def test_results_without_pnl_per_day_give_no_figure_and_say_why():
-    figures, per_variant = sf.search_figures([("a", _record([1.0, -1.0, 2.0])), ("b", _record(None))], "a")
+    figures, per_variant = sf.trust_figures([("a", _record([1.0, -1.0, 2.0])), ("b", _record(None))], "a")
     assert figures.deflated_sharpe is None and figures.pbo is None and per_variant == {}
     assert "1 ranked results carry no PnL per day" in figures.missing["pbo"]
     assert "No overfitting figure could be computed" in figures.sentence()
@@ -25,7 +25,7 @@ def test_results_without_pnl_per_day_give_no_figure_and_say_why():
 
 def test_one_trial_is_not_deflated_and_has_no_pbo():
     rng = np.random.default_rng(0)
-    figures, per_variant = sf.search_figures([("a", _record(list(rng.normal(0.2, 1, 60))))], "a")
+    figures, per_variant = sf.trust_figures([("a", _record(list(rng.normal(0.2, 1, 60))))], "a")
     assert figures.expected_max_sharpe == 0.0  # nothing was selected
     assert figures.deflated_sharpe == pytest.approx(per_variant["a"][1])
     assert figures.pbo is None and "nothing was selected" in figures.missing["pbo"]
@@ -35,14 +35,14 @@ def test_pbo_is_not_computed_past_its_memory_cap(monkeypatch):
     monkeypatch.setattr(sf, "PBO_MAX_VARIANTS", 3)
     rng = np.random.default_rng(1)
     ranked = [(f"v{i}", _record(list(rng.normal(0, 1, 40)))) for i in range(4)]
-    figures, _ = sf.search_figures(ranked, "v0")
+    figures, _ = sf.trust_figures(ranked, "v0")
     assert figures.pbo is None and "computed up to 3" in figures.missing["pbo"]
     assert figures.deflated_sharpe is not None  # the deflated Sharpe ratio streams: no cap
 
 
 def test_a_short_frame_says_it_is_too_short_for_pbo():
     rng = np.random.default_rng(2)
-    figures, _ = sf.search_figures([(f"v{i}", _record(list(rng.normal(0, 1, 6)))) for i in range(3)], "v0")
+    figures, _ = sf.trust_figures([(f"v{i}", _record(list(rng.normal(0, 1, 6)))) for i in range(3)], "v0")
     assert figures.pbo is None and "use a longer frame" in figures.missing["pbo"]
 
 
@@ -60,12 +60,12 @@ def _tally(**thresholds) -> SweepTally:
 
 def test_the_walkers_thresholds_refuse_its_winner_and_only_then():
     data = _tally().data()
-    assert data.best_strategy == "s[n=2]" and data.refused is None and data.search.pbo is not None
+    assert data.best_strategy == "s[n=2]" and data.refused is None and data.trust.pbo is not None
     strict = _tally(min_dsr=0.9999, max_pbo=0.0)
     refused = strict.data()
     assert refused.best_strategy is None and refused.best_metric is None
     assert refused.refused.startswith("s[n=2] is not named the winner: its deflated Sharpe ratio is ")
-    assert "above the walker's max_pbo=0" in refused.refused or refused.search.pbo == 0.0
+    assert "above the walker's max_pbo=0" in refused.refused or refused.trust.pbo == 0.0
     assert [s.strategy_name for s in refused.strategies] == ["s[n=2]", "s[n=1]", "s[n=0]"]  # still listed
     assert strict.best is not None  # best-so-far of the progress is the metric's, as before
     lenient = _tally(min_dsr=0.0, max_pbo=1.0).data()
@@ -73,7 +73,7 @@ def test_the_walkers_thresholds_refuse_its_winner_and_only_then():
 
 
 def test_a_one_day_frame_gives_no_figure_and_says_why():
-    figures, per_variant = sf.search_figures([("a", _record([1.0])), ("b", _record([2.0]))], "b")
+    figures, per_variant = sf.trust_figures([("a", _record([1.0])), ("b", _record([2.0]))], "b")
     assert figures.deflated_sharpe is None and figures.pbo is None and per_variant == {}
     assert "a Sharpe ratio per day needs two" in figures.missing["pbo"]
 
@@ -81,7 +81,7 @@ def test_a_one_day_frame_gives_no_figure_and_says_why():
 def test_trials_whose_sharpe_spread_is_unknown_are_not_deflated_against_zero():
     rng = np.random.default_rng(4)
     flat = [0.0] * 60  # traded, but never closed with a PnL: no Sharpe ratio per day
-    figures, per_variant = sf.search_figures([("a", _record(list(rng.normal(0.3, 1, 60)))), ("b", _record(flat)),
+    figures, per_variant = sf.trust_figures([("a", _record(list(rng.normal(0.3, 1, 60)))), ("b", _record(flat)),
                                               ("c", _record(flat))], "a")
     assert figures.deflated_sharpe is None and figures.expected_max_sharpe is None
     assert "the spread of their Sharpe ratios, which SR0 needs, is unknown" in figures.missing["deflated_sharpe"]
@@ -92,12 +92,12 @@ def test_figures_from_streamed_dailies_in_any_order_are_those_of_the_records():
     rng = np.random.default_rng(9)
     ranked = [(f"v{i}", _record(list(np.round(rng.normal(0.02 * i, 1, 80), 6)))) for i in range(12)]
     held = list(reversed(ranked))  # streamed in another order than the ranking's
-    from_records, per_variant = sf.search_figures(ranked, "v0")
-    streamed, per_variant_streamed = sf.search_figures([(name, {}) for name, _ in ranked], "v0",
+    from_records, per_variant = sf.trust_figures(ranked, "v0")
+    streamed, per_variant_streamed = sf.trust_figures([(name, {}) for name, _ in ranked], "v0",
                                                        ((name, rec["daily"]) for name, rec in held))
     assert from_records.pbo is not None and from_records.deflated_sharpe is not None
     assert streamed == from_records and per_variant_streamed == per_variant  # float for float
-    lacking, _ = sf.search_figures([(name, {}) for name, _ in ranked], "v0",
+    lacking, _ = sf.trust_figures([(name, {}) for name, _ in ranked], "v0",
                                    ((name, rec["daily"]) for name, rec in held[:-1]))
     assert "1 ranked results carry no PnL per day" in lacking.missing["pbo"] and "first v0" in lacking.missing["pbo"]
 
