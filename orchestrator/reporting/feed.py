@@ -24,7 +24,7 @@ from typing import Any
 from btfarm.shared import events
 from btfarm.shared.errors import UsageError
 
-# Live emits from its run's thread, named by InstanceUtils/RunThread "btfarm-live-{symbol}:{name}".
+# Live emits from its run's thread, named by ExecutionClass/RunThread "btfarm-live-{symbol}:{name}".
 LIVE_THREAD_PREFIX = "btfarm-live-"
 
 
