@@ -12,6 +12,7 @@ import psutil
 import pytest
 import redis
 
+from btfarm.orchestrator.sweeps import local_pool
 from btfarm.shared.settings import get_settings
 from btfarm.shared.store import embedded_redis
 from tests.support.redis_server import RedisServer
@@ -61,13 +62,16 @@ def _redis_servers_of(tmp_path: Path) -> set[int]:
 
 @pytest.fixture(autouse=True)
 def _isolated(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    """No test sees the developer's BTFARM_* variables, ./.btfarm or ./dump; an
+    """No test sees the developer's BTFARM_* variables, ./.btfarm, ./dump or the imports an
+    earlier test's CLI registered; an
     ``integration`` test must leave no redis-server behind (servers of
     session fixtures, set up before this one, are excepted)."""
     for name in [n for n in os.environ if n.startswith("BTFARM_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("BTFARM_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("BTFARM_DUMP_DIR", str(tmp_path / "dump"))  # never into the repository
+    # what an in-process `btfarm walker` (CliRunner) imported for its user stays with that test
+    monkeypatch.setattr(local_pool, "_registered_imports", [])
     get_settings.cache_clear()
     integration = request.node.get_closest_marker("integration") is not None
     before = _redis_servers_of(tmp_path) if integration else set()  # session servers

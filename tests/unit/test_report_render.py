@@ -294,7 +294,7 @@ def many_variants(count, lost=False):
 def test_a_walker_report_leads_with_the_verdict_the_top_ten_and_the_pictures():
     per = {f"v{i:02d}": [closed(0, 0.5)] for i in range(10)}
     search = {"trials": 15, "days": 30, "deflated_sharpe": 0.97, "pbo": 0.2, "winner_daily_sharpe": 0.2}
-    report = render_walker(many_variants(15), per, pictures=[("heatmap", "w.heatmap.svg")], search=search,
+    report = render_walker(many_variants(15), per, pictures=[("heatmap", "w.heatmap.svg")], trust=search,
                            unfinished={"broken": "ValueError"},
                            fingerprints={"v00": _fp("v00", "aaa", {"i": 0})})
     order = ["## Can the winner be trusted?", "## Comparison by sharpe_ratio", "## Pictures", "## Did not finish",
@@ -322,15 +322,15 @@ def test_a_few_variants_have_one_table_and_a_top_n_keeps_the_ranking_short():
 
 def test_when_every_variant_lost_the_verdict_says_so_in_one_sentence():
     search = {"trials": 15, "days": 30, "deflated_sharpe": 0.0, "pbo": 0.75, "winner_daily_sharpe": -1.6}
-    report = render_walker(many_variants(15, lost=True), {}, search=search)
+    report = render_walker(many_variants(15, lost=True), {}, trust=search)
     assert ("Every variant lost; the best is only the least bad (deflated Sharpe ratio 0.0%, probability of "
             "backtest overfitting 75.0%).") in report
     one_won = many_variants(15, lost=True)
     one_won["strategies"][-1][1]["total_pnl"] = 0.5
-    report = render_walker(one_won, {}, search=search)  # the winner lost, not all of them
+    report = render_walker(one_won, {}, trust=search)  # the winner lost, not all of them
     assert "Every variant lost" not in report
     assert "The winner lost money on the average day; it is only the least bad of 15 trials" in report
     search = {"trials": 15, "days": 30, "deflated_sharpe": 0.2, "pbo": 0.75, "winner_daily_sharpe": 0.1}
     assert "The winner looks like luck: its edge is no more than 15 trials find by chance, and the best in " \
            "sample usually falls to the median or below out of sample" in render_walker(many_variants(15), {},
-                                                                                       search=search)
+                                                                                       trust=search)
