@@ -32,7 +32,7 @@ from btfarm.shared.stats import BacktestStatistics
 from btfarm.shared.store import run_status
 from btfarm.shared.store.stop_flags import StopPoller
 
-from .instances import Instance, InstanceUtils
+from .instances import ExecutionClass, Instance
 from .reports.dump import FORMATS, dump_bundle
 from .reports.portfolio_report import portfolio_pictures, render_portfolio
 from .run_thread import RunThread
@@ -101,7 +101,7 @@ class PortfolioData(BaseModel):
     fingerprints: dict[str, dict[str, Any]]  # by member (SYMBOL:strategy_name)
 
 
-class PortfolioUtils(InstanceUtils):
+class PortfolioUtils(ExecutionClass):
     mode = "portfolio"
 
     def run(self, portfolio_name: str, params: dict[str, Any] | None = None) -> Iterator[ClosedResult]:
@@ -118,7 +118,7 @@ class PortfolioUtils(InstanceUtils):
 
     def wait(self, portfolio_name: str, timeout: float | None = None) -> bool:
         """Block until the portfolio's run ends; True when it has."""
-        inst = self._instance(SYMBOL, portfolio_name)
+        inst = self.instance(SYMBOL, portfolio_name)
         return inst.task is None or inst.task.wait(timeout)
 
     def stop(self, portfolio_name: str, name: str | None = None) -> None:
@@ -139,13 +139,13 @@ class PortfolioUtils(InstanceUtils):
         warm_state()
         # names looked up, candles loaded and checked here: a typo or a missing symbol fails the call
         run = PortfolioRun(portfolio, params, listener=_route_event, needed_by=needed_by)
-        inst = self._instance(SYMBOL, portfolio_name)
+        inst = self.instance(SYMBOL, portfolio_name)
         context = {"params": run.params}
 
         def produce(inst: Instance, task: RunThread) -> None:
             self._produce(inst, task, run)
 
-        return inst, self._start_or_join(inst, context, produce)
+        return inst, self.start_or_join(inst, context, produce)
 
     def _produce(self, inst: Instance, task: RunThread, run: PortfolioRun) -> None:
         inst.data = run
@@ -180,7 +180,7 @@ class PortfolioUtils(InstanceUtils):
     # ---- results ---------------------------------------------------------------
 
     def _run_of(self, portfolio_name: str, needed_by: str) -> tuple[Instance, PortfolioRun]:
-        inst = self._instance(SYMBOL, portfolio_name)
+        inst = self.instance(SYMBOL, portfolio_name)
         if inst.data is None:
             raise NotFoundError(f'no run of portfolio "{portfolio_name}" in this process (needed by {needed_by}); '
                                 "call Portfolio.run or Portfolio.background first")
