@@ -26,7 +26,7 @@ from pathlib import Path
 
 import click
 
-from btfarm.orchestrator.cli.console import console, err_console
+from btfarm.orchestrator.cli.console import console, err_console, printable
 from btfarm.orchestrator.live import Live
 from btfarm.shared.clock import clock_from_spec
 from btfarm.shared.errors import ConfigError, DataCoverageError, PersistenceError
@@ -56,12 +56,12 @@ def _stop_on_signals(symbol: str, strategy_name: str) -> threading.Event:
 
     def ask() -> None:
         requested.wait()
-        err_console.print(f"stopping {symbol}:{strategy_name}: no new signals; an open one runs to its close "
+        err_console.print(f"stopping {printable(symbol)}:{printable(strategy_name)}: no new signals; an open one runs to its close "
                           "(signal again to leave now)", highlight=False)
         try:
             Live.stop(symbol, strategy_name)  # the run itself also watches `requested` (Live.run's stop_event)
         except Exception as exc:  # the store is gone (the process is leaving): the event still stops the run
-            err_console.print(f"could not record the stop in the state store: {exc}", highlight=False, markup=False)
+            err_console.print(f"could not record the stop in the state store: {printable(exc, markup=False)}", highlight=False, markup=False)
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
@@ -75,7 +75,7 @@ def _leave_now() -> None:
     try:
         embedded_redis.close(leaving=True)
     except BaseException as exc:  # exit all the same; say what may be left
-        err_console.print(f"leaving the embedded redis-server failed: {exc}", highlight=False, markup=False)
+        err_console.print(f"leaving the embedded redis-server failed: {printable(exc, markup=False)}", highlight=False, markup=False)
     finally:
         for stream in (sys.stdout, sys.stderr):
             try:
@@ -116,9 +116,9 @@ def live(module: str, symbol: str, strategy_name: str, exchange_name: str, clock
                                    stop_event=requested):
                 sig = result.signal
                 if result.action == "opened":
-                    line = f"opened {sig.id} {sig.position} at {result.current_price:.6g}"
+                    line = f"opened {printable(sig.id)} {sig.position} at {result.current_price:.6g}"
                 else:
-                    line = (f"closed {sig.id} {result.close_reason} at {result.current_price:.6g}, "
+                    line = (f"closed {printable(sig.id)} {result.close_reason} at {result.current_price:.6g}, "
                             f"pnl {result.pnl.pnl_percentage:+.3f} %")
                 console.print(line, highlight=False)
             break
@@ -131,7 +131,7 @@ def live(module: str, symbol: str, strategy_name: str, exchange_name: str, clock
             if requested.is_set() or restarts >= max_restarts:
                 raise
             restarts += 1
-            err_console.print(f"[red]live run died:[/] {type(exc).__name__}: {exc}; restart {restarts} of "
+            err_console.print(f"[red]live run died:[/] {type(exc).__name__}: {printable(exc)}; restart {restarts} of "
                               f"{max_restarts} in {pause:g} s", highlight=False)
             time.sleep(pause)
             pause *= 2
@@ -141,9 +141,9 @@ def live(module: str, symbol: str, strategy_name: str, exchange_name: str, clock
         err_console.print(f"[yellow]{data.stats.rejected_signals} signals rejected or get_signal raised; "
                           "first reasons:[/]", highlight=False)
         for message in data.rejections:
-            err_console.print(f"  {message}", highlight=False, markup=False)
+            err_console.print(f"  {printable(message, markup=False)}", highlight=False, markup=False)
     path = Live.dump(symbol, strategy_name, dump_path)
-    console.print(f"stopped; report: {path}", highlight=False)
+    console.print(f"stopped; report: {printable(path)}", highlight=False)
 
 
 def _show_rejections():
@@ -154,11 +154,11 @@ def _show_rejections():
 
     def on_error(payload) -> None:
         if payload.get("kind") in ("SignalError", "StrategyError"):
-            err_console.print(f"rejected: {payload.get('message')}", highlight=False, markup=False)
+            err_console.print(f"rejected: {printable(payload.get('message'), markup=False)}", highlight=False, markup=False)
         elif payload.get("kind") == "DataCoverageError":  # a stretch of stale candles begins: said once
-            err_console.print(str(payload.get("message")), highlight=False, markup=False)
+            err_console.print(printable(payload.get("message"), markup=False), highlight=False, markup=False)
 
     unsubscribes = [events.listen_error(on_error),
-                    events.listen_risk(lambda p: err_console.print(f"rejected: {p.get('message')}",
+                    events.listen_risk(lambda p: err_console.print(f"rejected: {printable(p.get('message'), markup=False)}",
                                                                    highlight=False, markup=False))]
     return lambda: [u() for u in unsubscribes]
