@@ -310,9 +310,10 @@ def worker_heartbeats() -> str:
 
     Writer: each ``celery worker`` main process (workers/heartbeat.py), every
     few seconds; it removes itself on a clean shutdown.
-    Reader: ``Walker`` (fanout.live_slots), to cut a sweep into as many equal
-    chunks as there are pool processes to run them; entries past their score
-    are pruned by the reader.
+    Reader: ``Walker`` (sweeps/fanout.live_slots), to cut a sweep into as many equal
+    chunks as there are pool processes to run them, and, while a farm sweep collects,
+    its worker watch (sweeps/worker_watch.py), to end a sweep no live worker can run;
+    entries past their score are pruned by the reader.
     TTL: none on the key; each member lapses by its score.
     """
     return f"{PREFIX}workers:heartbeat"
