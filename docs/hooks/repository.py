@@ -16,28 +16,22 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tools"))
+from package_paths import lay_out  # noqa: E402  (tools/ is not a package)
+
 DOCS = REPO / "docs"
 SHADOW = REPO / "build" / "api-paths"  # build/ is ignored by git
-PACKAGES = ("shared", "workers", "orchestrator")
 LINK = re.compile(r"(?<!!)\[([^\]]+)\]\(([^)\s#]+)(#[^)\s]*)?\)")
 FENCE = re.compile(r"^(```|~~~)")
 
 
 def on_startup(command: str, dirty: bool) -> None:
-    root = SHADOW / "btfarm"
-    if root.is_symlink() or root.is_file():
-        root.unlink()
-    elif root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
-    for name in PACKAGES:  # "btfarm" stays a namespace package (no __init__.py), as installed
-        os.symlink(REPO / name, root / name, target_is_directory=True)
+    lay_out(SHADOW)
 
 
 def _outside(page_dir: Path, target: str) -> Path | None:
