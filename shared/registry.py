@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from .errors import NotRegisteredError, SchemaError, did_you_mean
 from .frame_windows import window_of
 from .risk_check import risk_names
+from .same_definition import differing_fields
 from .schemas import (
     ExchangeSchema,
     FrameSchema,
@@ -36,6 +37,10 @@ KINDS: dict[str, tuple[type[BaseModel], str]] = {
     "sizing": (SizingSchema, "sizing_name"),
     "portfolio": (PortfolioSchema, "portfolio_name"),
 }
+# kinds two modules may both register under one name, when the definitions are the same
+# (same_definition.py): a market and a time range are what several strategy modules share;
+# a strategy, walker, risk, sizing or portfolio registered twice is a mistake to report
+SHAREABLE_KINDS = ("exchange", "frame")
 
 
 def caller_origin(depth: int = 1) -> str | None:
@@ -73,13 +78,21 @@ class Registry:
             except ValidationError as exc:
                 raise SchemaError(_describe(f"add_{kind}", data.get(name_field), exc)) from exc
         name = getattr(item, name_field)
+        origin = origin or caller_origin()
         if name in self._items[kind] and not override:
+            registered = self._items[kind][name]
+            differ = differing_fields(registered, item)
+            if kind in SHAREABLE_KINDS and not differ:
+                return registered  # a second module sharing the definition: nothing to do
             raise SchemaError(
-                f'add_{kind}: {kind} "{name}" is already registered; '
-                f"pass override=True to replace it"
+                f'add_{kind}: {kind} "{name}" is already registered; pass override=True to replace it, '
+                f"or give one of them another name. It was registered by {_module(self.origin(kind, name))}; "
+                f"{_module(origin)} registers "
+                + (f"a different definition ({', '.join(differ)} differ{'s' if len(differ) == 1 else ''})"
+                   if differ else "it again")
             )
         self._items[kind][name] = item
-        self._origins[kind][name] = origin or caller_origin()
+        self._origins[kind][name] = origin
         return item
 
     def origin(self, kind: str, name: str) -> str | None:
@@ -107,6 +120,10 @@ class Registry:
     def clear(self) -> None:
         for items in (*self._items.values(), *self._origins.values()):
             items.clear()
+
+
+def _module(origin: str | None) -> str:
+    return f"module {origin}" if origin else "an interactive session"
 
 
 def _describe(method: str, name: Any, exc: ValidationError) -> str:
