@@ -95,11 +95,12 @@ static double pnl_of(int is_long, double entry, double price, double s, double f
 }
 
 /* signal_rules.level_problems, as a yes or no */
-static int valid_signal(int is_long, double entry, double tp, double sl, double met, long long max_life,
+static int valid_signal(int is_long, double entry, double tp, double sl, double met, double max_life,
                         double min_tp, double min_sl, double max_sl) {
     double tp_dist, sl_dist;
     if (!(isfinite(tp) && tp > 0 && isfinite(sl) && sl > 0)) return 0;
-    if (!(isfinite(met) && met == floor(met) && 0 < met && met <= (double)max_life)) return 0;
+    const int endless = met == INFINITY && max_life == INFINITY;  /* no expiry (SEMANTICS 9) */
+    if (!(endless || (isfinite(met) && met == floor(met) && 0 < met && met <= max_life))) return 0;
     if (is_long) {
         if (!(tp > entry && entry > sl)) return 0;
         tp_dist = (tp - entry) / entry * 100;
@@ -142,7 +143,9 @@ typedef struct {
     Py_ssize_t n_e, n_p;
     double *e_price, *e_cost, *e_ts;  /* dca_max (at least 1) */
     double *p_type, *p_pct, *p_price, *p_basis, *p_count, *p_ts, *p_entry;  /* n_pp + n_pl */
-    unsigned char *done;  /* per rung: acted on (n_ts + n_tt + n_pp + n_pl) */
+    /* the rungs acted on, per ladder: always its first ones (a rung acts once the price has gone as
+     * far as its threshold or level, and those ascend), so a count each */
+    Py_ssize_t ts_done, tt_done, pp_done, pl_done;
 } Pos;
 
 /* pnl.effective_entry: the harmonic mean of the entries, or what the last partial left blended
@@ -261,32 +264,23 @@ static int commit_average_buy(const Plan *P, Pos *ps, double p, double u) {
     return 1;
 }
 
-/* the plan's rules 1-5, in on_active_ping's place (position_plan_hooks.PlanHooks.ping) */
+/* the plan's rules 1-5, in on_active_ping's place (position_plan_hooks.PlanHooks.ping); they read
+ * the position as the hook's signal shows it, as it was when the hook began */
 static void plan_ping(const Plan *P, Pos *ps, int64_t u, int64_t pending_at, double v, double p, double s,
                       double fee) {
     const int L = ps->is_long;
-    if (P->n_ts || P->n_tt) {
-        double move = (v - ps->eff) / ps->eff * 100;
-        if (!L) move = -move;
-        for (Py_ssize_t k = 0; k < P->n_ts; k++)
-            if (!ps->done[k] && move >= P->ts[2 * k]) {
-                ps->done[k] = 1;
-                commit_trailing(P, ps, 1, P->ts[2 * k + 1], v);
-            }
-        for (Py_ssize_t k = 0; k < P->n_tt; k++)
-            if (!ps->done[P->n_ts + k] && move <= P->tt[2 * k]) {
-                ps->done[P->n_ts + k] = 1;
-                commit_trailing(P, ps, 0, P->tt[2 * k + 1], v);
-            }
-    }
+    const double entry = ps->eff;
+    const Py_ssize_t entries = ps->n_e;
+    double move = (v - entry) / entry * 100;
+    if (!L) move = -move;
+    for (; ps->ts_done < P->n_ts && move >= P->ts[2 * ps->ts_done]; ps->ts_done++)
+        commit_trailing(P, ps, 1, P->ts[2 * ps->ts_done + 1], v);
+    for (; ps->tt_done < P->n_tt && move <= P->tt[2 * ps->tt_done]; ps->tt_done++)
+        commit_trailing(P, ps, 0, P->tt[2 * ps->tt_done + 1], v);
     if (ps->be_wanted && commit_breakeven(P, ps, p)) ps->be_wanted = 0;
-    if (P->dca_max > 0 && ps->n_e < P->dca_max) {
-        double move = (v - ps->eff) / ps->eff * 100;
-        if (!L) move = -move;
-        if (move <= -P->dca_step) commit_average_buy(P, ps, p, (double)u);
-    }
+    if (P->dca_max > 0 && entries < P->dca_max && move <= -P->dca_step) commit_average_buy(P, ps, p, (double)u);
     if (P->close_after >= 0 && !ps->close_asked && (double)(u - pending_at) >= P->close_after * (double)MINUTE_MS
-        && pnl_of(L, ps->eff, v, s, fee) < 0) {
+        && pnl_of(L, entry, v, s, fee) < 0) {
         ps->close_asked = 1;
         if (!ps->pending) ps->pending = 1;  /* commit_close_pending: closes at the next candle */
     }
@@ -294,13 +288,10 @@ static void plan_ping(const Plan *P, Pos *ps, int64_t u, int64_t pending_at, dou
 
 /* rule 6 on one side, in on_partial_profit's / on_partial_loss's place */
 static void plan_closes(const Plan *P, Pos *ps, int loss, double percent, double p, double u) {
-    const Py_ssize_t n = loss ? P->n_pl : P->n_pp, base = P->n_ts + P->n_tt + (loss ? P->n_pp : 0);
+    const Py_ssize_t n = loss ? P->n_pl : P->n_pp;
     const double *rungs = loss ? P->pl : P->pp;
-    for (Py_ssize_t k = 0; k < n; k++)
-        if (!ps->done[base + k] && percent >= rungs[2 * k]) {
-            ps->done[base + k] = 1;
-            commit_partial(P, ps, loss, rungs[2 * k + 1], p, u);
-        }
+    Py_ssize_t *done = loss ? &ps->pl_done : &ps->pp_done;
+    for (; *done < n && percent >= rungs[2 * *done]; (*done)++) commit_partial(P, ps, loss, rungs[2 * *done + 1], p, u);
 }
 
 /* position.progress_percent */
@@ -356,11 +347,73 @@ static int grow_push(Grow *g, const double *values, Py_ssize_t count) {
     return 1;
 }
 
+/* The candles, and their BLOCK extremes (walk_grid.block_extremes), as a plan trade reads them. */
+typedef struct {
+    const double *vwap, *low, *high, *block_low, *block_high, *block_vwap_max, *block_vwap_min;
+    const int64_t *ts;
+    Py_ssize_t m;
+} Market;
+
+#define PEAK_MARGIN 1e-9  /* percent: a peak's PnL this near 0 is decided candle by candle */
+
+#define BAND_MARGIN 1e-12  /* relative: a price this near a rule's threshold takes the full hook */
+#define LOSS_MARGIN 1e-9  /* relative: the same, for the price where the PnL turns negative */
+
+/* The open interval (lo, hi) of VWAP in which the plan's hook can only move the peak and fall
+ * (given the VWAP before it, at which a waiting breakeven is priced, is inside too): each rule's
+ * threshold as a price, kept BAND_MARGIN inside it (where a rule compares the price itself,
+ * exactly). Far wider than the rounding of the move or progress a rule computes, so a candle
+ * inside never passes a test. */
+static void plan_band(const Plan *P, const Pos *ps, double s, double fee, double *lo, double *hi) {
+    const int L = ps->is_long;
+    const double e = ps->eff, in_up = 1 - BAND_MARGIN, in_down = 1 + BAND_MARGIN;
+    double a = -INFINITY, b = INFINITY;
+#define BELOW(x) do { const double x_ = (x); if (!(x_ >= b)) b = x_; } while (0)  /* NaN: nothing fits */
+#define ABOVE(x) do { const double x_ = (x); if (!(x_ <= a)) a = x_; } while (0)
+    if (ps->ts_done < P->n_ts) {
+        const double thr = P->ts[2 * ps->ts_done];
+        if (L) BELOW(e * (1 + thr / 100) * in_up); else ABOVE(e * (1 - thr / 100) * in_down);
+    }
+    if (ps->tt_done < P->n_tt) {
+        const double thr = P->tt[2 * ps->tt_done];
+        if (L) ABOVE(e * (1 + thr / 100) * in_down); else BELOW(e * (1 - thr / 100) * in_up);
+    }
+    if (P->dca_max > 0 && ps->n_e < P->dca_max) {
+        if (L) ABOVE(e * (1 - P->dca_step / 100) * in_down); else BELOW(e * (1 + P->dca_step / 100) * in_up);
+    }
+    if ((P->breakeven && !ps->be_seen) || ps->be_wanted) {  /* (a waiting one is priced at the VWAP before) */
+        if (L) BELOW(e * (1 + P->be_thr / 100)); else ABOVE(e * (1 - P->be_thr / 100));
+    }
+    if (P->close_after >= 0 && !ps->close_asked) {
+        if (!(fee < 100)) a = INFINITY;
+        else if (L) ABOVE((100 + fee) / (100 - fee) * (e * (1 + s)) / (1 - s) * (1 + LOSS_MARGIN));
+        else BELOW((100 - fee) / (100 + fee) * (e * (1 - s)) / (1 + s) * (1 - LOSS_MARGIN));
+    }
+    if (ps->pp_done < P->n_pp) {
+        const double level = P->pp[2 * ps->pp_done] / 100, total = L ? ps->tp - e : e - ps->tp;
+        if (total <= 0) { if (L) BELOW(e); else ABOVE(e); }
+        else if (L) BELOW((e + total * level) * in_up); else ABOVE((e - total * level) * in_down);
+    }
+    if (ps->pl_done < P->n_pl) {
+        const double level = P->pl[2 * ps->pl_done] / 100, total = L ? e - ps->sl : ps->sl - e;
+        if (total <= 0) { if (L) ABOVE(e); else BELOW(e); }
+        else if (L) ABOVE((e - total * level) * in_down); else BELOW((e + total * level) * in_up);
+    }
+#undef BELOW
+#undef ABOVE
+    *lo = a;
+    *hi = b;
+}
+
 /* One plan trade opened at tick t (candle c) at entry: walked candle by candle as
- * position_walk.walk_position walks it. Writes trade[TRADE_FIELDS]. */
-static void plan_trade(const Plan *P, Pos *ps, int is_long, int64_t t, Py_ssize_t c, double entry, double tp,
-                       double sl, double met, int64_t frame_end_ms, const double *vwap, const double *low,
-                       const double *high, const int64_t *ts, Py_ssize_t m, double s, double fee, double *trade) {
+ * position_walk.walk_position walks it, stepping over the quiet blocks before ``stop`` (its first
+ * expired candle). Writes trade[TRADE_FIELDS]. */
+static void plan_trade(const Plan *P, Pos *ps, const Market *M, int is_long, int64_t t, Py_ssize_t c,
+                       Py_ssize_t stop, double entry, double tp, double sl, double met, int64_t frame_end_ms,
+                       double s, double fee, double *trade) {
+    const double *vwap = M->vwap, *low = M->low, *high = M->high;
+    const int64_t *ts = M->ts;
+    const Py_ssize_t m = M->m;
     ps->is_long = is_long;
     ps->eff = entry;
     ps->sl = ps->orig_sl = sl;
@@ -371,13 +424,45 @@ static void plan_trade(const Plan *P, Pos *ps, int is_long, int64_t t, Py_ssize_
     ps->e_price[0] = entry;
     ps->e_cost[0] = P->entry_cost;
     ps->e_ts[0] = (double)t;
-    memset(ps->done, 0, P->n_ts + P->n_tt + P->n_pp + P->n_pl);
+    ps->ts_done = ps->tt_done = ps->pp_done = ps->pl_done = 0;
     double peak_p = entry, peak = 0.0, fall_p = entry, fall = pnl_of(is_long, entry, entry, s, fee);
-    const int64_t life_end = t + (int64_t)met * MINUTE_MS;
+    const int64_t life_end = isfinite(met) ? t + (int64_t)met * MINUTE_MS : INT64_MAX;
     Py_ssize_t close = -1;
     int reason = 2, excursion = 1;  /* reasons: 0 stop_loss, 1 take_profit, 2 time_expired, 3 closed */
-    double price = 0.0;
+    double price = 0.0, band_lo, band_hi;
+    double be_up = entry * (1 + P->be_thr / 100), be_down = entry * (1 - P->be_thr / 100);  /* commit_breakeven's */
+    plan_band(P, ps, s, fee, &band_lo, &band_hi);
     for (Py_ssize_t q = c; q < m; q++) {
+        const Py_ssize_t k = q >> BLOCK_SHIFT;
+        if ((q & (BLOCK - 1)) == 0 && q + BLOCK <= stop && !ps->pending
+            && (is_long ? !(M->block_low[k] <= ps->sl) && !(M->block_vwap_max[k] >= ps->tp)
+                        : !(M->block_high[k] >= ps->sl) && !(M->block_vwap_min[k] <= ps->tp))
+            && M->block_vwap_min[k] > band_lo && M->block_vwap_max[k] < band_hi
+            && !(ps->be_wanted && (is_long ? !(vwap[q - 1] < be_up) : !(vwap[q - 1] > be_down)))) {
+            /* a quiet block (before the expiry, no close waiting): no candle touches the stop or
+             * reaches the take profit, every VWAP lies inside the band (and a breakeven waiting is
+             * priced at vwap[q - 1] and then at the block's own VWAP, also inside it), so the hooks
+             * would only have moved the peak and fall. The entry stays, so those rules reduce to
+             * the block's extremes (fast_forward.excursions); a peak's gain within PEAK_MARGIN of 0
+             * is decided candle by candle instead (a fee and a gain rounded apart may break the
+             * order of the PnL by an ulp). */
+            const double e = ps->eff, best = is_long ? M->block_vwap_max[k] : M->block_vwap_min[k],
+                         worst = is_long ? M->block_vwap_min[k] : M->block_vwap_max[k];
+            double g = 0.0;
+            const int higher = is_long ? (best > e && best > peak_p) : (best < e && best < peak_p);
+            if (higher) {
+                g = pnl_of(is_long, e, best, s, fee);
+                if (g > -PEAK_MARGIN && g <= PEAK_MARGIN) goto walk;  /* decided candle by candle */
+                if (g > 0) { peak_p = best; peak = g; }
+            }
+            if (is_long ? (worst < e && worst < fall_p) : (worst > e && worst > fall_p)) {
+                fall_p = worst;
+                fall = pnl_of(is_long, e, worst, s, fee);
+            }
+            q += BLOCK - 1;
+            continue;
+        }
+    walk:;
         const int64_t u = ts[q];
         const double v = vwap[q];
         if (u > frame_end_ms) { close = q; price = v; break; }
@@ -395,6 +480,8 @@ static void plan_trade(const Plan *P, Pos *ps, int is_long, int64_t t, Py_ssize_
             if (v < e && v < peak_p) { const double g = pnl_of(0, e, v, s, fee); if (g > 0) { peak_p = v; peak = g; } }
             if (v > e && v > fall_p) { fall_p = v; fall = pnl_of(0, e, v, s, fee); }
         }
+        if (v > band_lo && v < band_hi && !(ps->be_wanted && (is_long ? !(p < be_up) : !(p > be_down))))
+            continue;  /* inside the band: no rule acts on this candle */
         plan_ping(P, ps, u, t, v, p, s, fee);
         e = ps->eff;
         if (is_long ? v > e : v < e) {
@@ -406,6 +493,9 @@ static void plan_trade(const Plan *P, Pos *ps, int is_long, int64_t t, Py_ssize_
         } else if (is_long ? v < e : v > e) {
             if (P->n_pl) plan_closes(P, ps, 1, progress(fabs(e - v), is_long ? e - ps->sl : ps->sl - e), p, (double)u);
         }
+        plan_band(P, ps, s, fee, &band_lo, &band_hi);  /* the hook may have changed what it depends on */
+        be_up = ps->eff * (1 + P->be_thr / 100);
+        be_down = ps->eff * (1 - P->be_thr / 100);
     }
     if (close < 0) {  /* the candles ran out: the last one settles it (lifecycle.force_settle) */
         close = m - 1;
@@ -454,7 +544,8 @@ static const char *read_plan(const Py_buffer *b, Plan *P) {
 
 static PyObject *settle(PyObject *self, PyObject *args) {
     Py_ssize_t i, stop_i, count, rejected, span_a, span_c0;
-    long long last_bucket, frame_end_ms, max_life, throttle_ms;
+    long long last_bucket, frame_end_ms, throttle_ms;
+    double max_life;  /* minutes; INFINITY: no expiry */
     int has_expiry, contiguous, uniform, exact_minutes, detail;
     double min_tp, min_sl, max_sl, slip, fee;
     Py_buffer b[N_BUFFERS];
@@ -463,7 +554,7 @@ static PyObject *settle(PyObject *self, PyObject *args) {
           8 stop_loss, 9 expiry, 10 vwap, 11 low, 12 high, 13 ts, 14 out_pnl, 15 out_pending, 16 out_close,
           17 out_peak, 18 out_fall, 19 out_rejected, 20 block_low, 21 block_high, 22 block_vwap_max,
           23 block_vwap_min, 24 plan */
-    if (!PyArg_ParseTuple(args, "nnLy*y*y*y*y*y*y*y*y*y*py*y*y*y*ppLLdddddw*w*w*nw*w*w*ny*y*y*y*nnLpy*p", &i, &stop_i,
+    if (!PyArg_ParseTuple(args, "nnLy*y*y*y*y*y*y*y*y*y*py*y*y*y*ppLddddddw*w*w*nw*w*w*ny*y*y*y*nnLpy*p", &i, &stop_i,
                           &last_bucket, &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &b[6], &b[7], &b[8], &b[9],
                           &has_expiry, &b[10], &b[11], &b[12], &b[13], &contiguous, &uniform, &frame_end_ms,
                           &max_life, &min_tp, &min_sl, &max_sl, &slip, &fee, &b[14], &b[15], &b[16], &count,
@@ -511,11 +602,8 @@ static PyObject *settle(PyObject *self, PyObject *args) {
     if (!bad && planned) bad = read_plan(&b[24], &plan);
     if (!bad && planned) {
         const Py_ssize_t room_e = plan.dca_max > 1 ? plan.dca_max : 1, room_p = plan.n_pp + plan.n_pl + 1;
-        const Py_ssize_t rungs = plan.n_ts + plan.n_tt + plan.n_pp + plan.n_pl + 1;
         double *scratch = calloc(3 * room_e + 7 * room_p, sizeof(double));
-        pos.done = calloc(rungs, 1);
-        if (!scratch || !pos.done) {
-            free(scratch);
+        if (!scratch) {
             PyErr_NoMemory();
             goto done;
         }
@@ -539,6 +627,7 @@ static PyObject *settle(PyObject *self, PyObject *args) {
     const int64_t first_ms = ts[0], tick0 = ticks[0], step = n > 1 ? ticks[1] - ticks[0] : 1;
     const double s = slip / 100;
     const int arith = span_a >= 0;
+    const Market market = {vwap, low, high, block_low, block_high, block_vwap_max, block_vwap_min, ts, m};
 #define TICK(q) (arith ? tick0 + (int64_t)(q) * step : ticks[q])
 #define BUCKET(q) (arith ? floor_div(TICK(q), throttle_ms) : bucket[q])
 #define CURSOR(q) (arith ? (int64_t)(q) - span_a + span_c0 : cursor[q])
@@ -570,16 +659,25 @@ static PyObject *settle(PyObject *self, PyObject *args) {
         if (c <= 0 || c >= m || count >= size || r < 0 || r >= n_rows) { bad = "cursor, row or output out of range"; break; }
         const int is_long = side[r] > 0;
         const double entry = vwap[c - 1], tp = take_profit[r], sl = stop_loss[r];
-        const double met = has_expiry ? expiry[r] : (double)max_life;
+        const double met = has_expiry ? expiry[r] : max_life;
         if (!valid_signal(is_long, entry, tp, sl, met, max_life, min_tp, min_sl, max_sl)) {
             if (rejected < rejected_room) out_rejected[rejected] = j;
             rejected++;
             i = j + 1;  /* a rejected signal uses up its bucket */
             continue;
         }
+        int64_t expires = isfinite(met) ? t + (int64_t)met * MINUTE_MS : frame_end_ms + 1;
+        if (expires > frame_end_ms + 1) expires = frame_end_ms + 1;
+        Py_ssize_t x;
+        if (contiguous) {
+            const int64_t d = expires - first_ms;
+            x = d <= 0 ? 0 : (Py_ssize_t)((d + MINUTE_MS - 1) / MINUTE_MS);
+        } else {
+            x = search_left(ts, m, expires);
+        }
+        const Py_ssize_t stop = x < m ? x : m;
         if (planned) {
-            plan_trade(&plan, &pos, is_long, t, c, entry, tp, sl, met, frame_end_ms, vwap, low, high, ts, m, s,
-                       fee, trade);
+            plan_trade(&plan, &pos, &market, is_long, t, c, stop, entry, tp, sl, met, frame_end_ms, s, fee, trade);
             const Py_ssize_t close = (Py_ssize_t)trade[1];
             const int64_t close_ms = ts[close];
             out_pnl[count] = trade[10];
@@ -604,16 +702,6 @@ static PyObject *settle(PyObject *self, PyObject *args) {
             i = uniform ? (Py_ssize_t)((close_ms - tick0) / step + 1) : search_right(ticks, n, close_ms);
             continue;
         }
-        int64_t expires = t + (int64_t)met * MINUTE_MS;
-        if (expires > frame_end_ms + 1) expires = frame_end_ms + 1;
-        Py_ssize_t x;
-        if (contiguous) {
-            const int64_t d = expires - first_ms;
-            x = d <= 0 ? 0 : (Py_ssize_t)((d + MINUTE_MS - 1) / MINUTE_MS);
-        } else {
-            x = search_left(ts, m, expires);
-        }
-        const Py_ssize_t stop = x < m ? x : m;
         Py_ssize_t close = -1;
         double price = 0.0, hi = -INFINITY, lo = INFINITY;  /* vwap seen before the close */
         for (Py_ssize_t q = c; q < stop;) {
@@ -674,7 +762,6 @@ done:
     free(entries.v);
     free(partials.v);
     free(pos.e_price);
-    free(pos.done);
     for (int k = 0; k < N_BUFFERS; k++)
         if (b[k].obj != NULL) PyBuffer_Release(&b[k]);
     return result;

@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..engine_config import EngineConfig
+from ..position_plan import ResolvedPlan
 from ..settings import get_settings
+from .position import breakeven_threshold
 
 try:
     from . import _batch_kernel
@@ -26,6 +29,11 @@ except ImportError:  # built by pip install where a C compiler exists; optional
     _batch_kernel = None
 
 SEGMENT_TICKS = 1_000_000  # ticks per call (~2 ms of a year's 525,600): the stop flag is checked between calls
+PLAN_HEAD = 14  # numbers of plan_vector before the rungs (_batch_kernel.c's PLAN_HEAD)
+TRADE_FIELDS = 13  # per plan trade in detail: reason, close index, close price, SL, TP, entry, peak price,
+#                    fall price, entries, partials, pnl, peak pnl, fall pnl (_batch_kernel.c)
+ENTRY_FIELDS = 3  # per entry: price, cost, timestamp
+PARTIAL_FIELDS = 6  # per partial: type (0 profit, 1 loss), percent, price, cost basis, entries, timestamp
 
 
 def unavailable_reason() -> str | None:
@@ -46,7 +54,7 @@ def settle(i: int, stop_i: int, last_bucket: int, bucket: np.ndarray, first_of_b
            cursor: np.ndarray, ticks: np.ndarray, offered: np.ndarray, offered_row: np.ndarray,
            side: np.ndarray, take_profit: np.ndarray, stop_loss: np.ndarray, expiry: np.ndarray | None,
            vwap: np.ndarray, low: np.ndarray, high: np.ndarray, ts: np.ndarray, contiguous: bool, uniform: bool,
-           frame_end_ms: int, max_life: int, limits: tuple[float, float, float, float, float],
+           frame_end_ms: int, max_life: int | float, limits: tuple[float, float, float, float, float],
            out: tuple[np.ndarray, np.ndarray, np.ndarray], count: int,
            excursions: tuple[np.ndarray, np.ndarray], rejected_at: np.ndarray,
            rejected: int, blocks: tuple[np.ndarray, ...],
@@ -79,13 +87,31 @@ def settle(i: int, stop_i: int, last_bucket: int, bucket: np.ndarray, first_of_b
         _c(ticks, i64), _c(offered, i64), _c(offered_row, i64), _c(side, np.int8), _c(take_profit, f64),
         _c(stop_loss, f64), _c(expiry, f64) if has_expiry else _NO_EXPIRY, has_expiry, _c(vwap, f64),
         _c(low, f64), _c(high, f64), _c(ts, i64), bool(contiguous), bool(uniform), int(frame_end_ms),
-        int(max_life), *(float(v) for v in limits), *out, int(count), *excursions, rejected_at, int(rejected),
+        float(max_life), *(float(v) for v in limits), *out, int(count), *excursions, rejected_at, int(rejected),
         *(_c(b, f64) for b in blocks), *((-1, 0, 0) if span is None else (int(v) for v in span)),
         bool(exact_minutes), _NO_PLAN if plan is None else _c(plan, f64), bool(detail))
 
 
 _NO_EXPIRY = np.zeros(0)
 _NO_PLAN = np.zeros(0)  # an empty plan: the plain loop
+
+
+def plan_vector(plan: ResolvedPlan, cfg: EngineConfig) -> np.ndarray:
+    """A resolved position plan as the C loop reads it: PLAN_HEAD numbers (rung counts, breakeven
+    and its threshold, DCA's most entries, step and cost, the losing-close minutes (-1: none),
+    the first entry's cost, the CC_ENABLE_*_EVERYWHERE switches), then the rungs' pairs."""
+    most, step, cost = 0, 0.0, 0.0
+    if plan.average_buy is not None:
+        step, given, most = plan.average_buy
+        cost = cfg.CC_POSITION_ENTRY_COST if given is None else given
+    head = [len(plan.trailing_stop), len(plan.trailing_take), len(plan.partial_profit), len(plan.partial_loss),
+            float(plan.breakeven), breakeven_threshold(cfg), most, step, cost,
+            -1.0 if plan.close_losing_after is None else plan.close_losing_after, cfg.CC_POSITION_ENTRY_COST,
+            float(cfg.CC_ENABLE_TRAILING_EVERYWHERE), float(cfg.CC_ENABLE_PPPL_EVERYWHERE),
+            float(cfg.CC_ENABLE_DCA_EVERYWHERE)]
+    rungs = [x for ladder in (plan.trailing_stop, plan.trailing_take, plan.partial_profit, plan.partial_loss)
+             for pair in ladder for x in pair]
+    return np.array(head + rungs, dtype=np.float64)
 
 
 def _c(array: np.ndarray, dtype) -> np.ndarray:

@@ -10,6 +10,12 @@ the three walks to identical results.
 
 Only market entries take this lane; scheduled entries (``price_open``),
 risk checks, callbacks and event listeners take ``vector_walk``.
+
+A strategy's position plan (shared/position_plan.py) takes this lane only
+where the C loop is built: the loop walks each trade candle by candle with
+the plan's rules and hands back its entries, partials and final levels, from
+which the closed records are made (``_plan_records``). Without the C loop
+such a run takes ``vector_walk``, which runs the plan as hooks.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import events
 from ..candles import Candles
 from ..intervals import MINUTE_MS
 from . import batch_kernel
@@ -41,8 +48,17 @@ from .walk_grid import (
 
 def eligible(core: StrategyCore, intents: Intents) -> bool:
     """True when this run can take the fast lane without changing what anyone sees."""
-    return (not core.callbacks and not core.risk_in_python and not core.emit_idle and not core.manages_positions()
+    return (not core.callbacks and not core.risk_in_python and not core.emit_idle and _no_python_hooks(core)
             and (intents.row_price_open is None or bool(np.isnan(intents.row_price_open).all())))
+
+
+def _no_python_hooks(core: StrategyCore) -> bool:
+    """No position hook needs Python: none runs, or only a plan (no callback, no listener of a
+    position event, no commit waiting), which the C loop runs where it is built."""
+    if not core.manages_positions():
+        return True
+    return (core.hooks.plan is not None and not events.any_listened(events.POSITION_TOPICS)
+            and (core.position is None or core.position.pending is None) and batch_kernel.available())
 
 
 REASONS = ("stop_loss", "take_profit", "time_expired")
@@ -71,7 +87,7 @@ def walk_batch(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
     vwap = candles.vwap(cfg.CC_AVG_PRICE_CANDLES_COUNT)
     bucket, cursor, inside, first_of_bucket = walk_grid(candles, ticks, core.throttle_ms)
     uniform = ticks_uniform(candles, ticks)
-    if columns is not None and batch_kernel.available():
+    if (columns is not None or core.hooks.plan is not None) and batch_kernel.available():
         yield from _walk_compiled(core, candles, ticks, intents, frame_end_ms, should_stop, columns,
                                   bucket, cursor, inside, first_of_bucket, vwap, uniform)
         return
@@ -115,7 +131,7 @@ def walk_batch(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
             note_rejected(core, intents, c, t, entry)
             i = j + 1  # a rejected signal uses up its bucket
             continue
-        expires = min(t + int(met) * MINUTE_MS, frame_end_ms + 1)
+        expires = min(t + int(met) * MINUTE_MS if met != math.inf else frame_end_ms + 1, frame_end_ms + 1)
         if contiguous:
             x = max(0, -(-(expires - first_ms) // MINUTE_MS))
         else:
@@ -149,7 +165,8 @@ def walk_batch(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
             core.settled_ms = close_ms
             i = (close_ms - tick0) // step + 1 if uniform else int(np.searchsorted(ticks, close_ms, "right"))
             continue
-        record = _closed_record(core, t, long, entry, tp, sl, int(met), price, reason, int(ts[close]),
+        record = _closed_record(core, t, long, entry, tp, sl, int(met) if met != math.inf else met, price, reason,
+                                int(ts[close]),
                                 best, worst, slip, fee)
         core.settled_ms = record["close_timestamp"]
         core.emit("closed", record)
@@ -162,12 +179,16 @@ def walk_batch(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
 
 
 def _walk_compiled(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents: Intents,
-                   frame_end_ms: int, should_stop: Callable[[], bool] | None, columns: dict[str, list],
+                   frame_end_ms: int, should_stop: Callable[[], bool] | None, columns: dict[str, list] | None,
                    bucket: np.ndarray, cursor: np.ndarray, inside: np.ndarray, first_of_bucket: np.ndarray,
                    vwap: np.ndarray, uniform: bool) -> Iterator[int]:
     """The stats-only loop in C (batch_kernel), one segment of ticks per call, the stop flag between.
-    It reads the intents' rows only: a variant costs its offers and trades, not a pass over the ticks."""
+    It reads the intents' rows only: a variant costs its offers and trades, not a pass over the ticks.
+    Without ``columns`` (a run with a position plan that keeps its closed signals) each segment's
+    trades come back in detail and are emitted as closed records."""
     cfg = core.cfg
+    plan = None if core.hooks.plan is None else batch_kernel.plan_vector(core.hooks.plan.plan, cfg)
+    detail = columns is None
     n = len(ticks)
     offered, offered_row = offered_ticks(candles, ticks, cursor, inside, intents.rows)
     size = len(offered)  # each trade opens at an offered tick of its own: no more trades than those
@@ -187,25 +208,83 @@ def _walk_compiled(core: StrategyCore, candles: Candles, ticks: np.ndarray, inte
         if should_stop is not None and should_stop():
             break
         ran = True
-        i, last_bucket, count, rejected = batch_kernel.settle(
+        before = count
+        i, last_bucket, count, rejected, *details = batch_kernel.settle(
             i, i + batch_kernel.SEGMENT_TICKS, last_bucket, bucket, first_of_bucket, cursor, ticks, offered,
             offered_row, intents.side, intents.row_take_profit, intents.row_stop_loss, intents.row_expiry, vwap,
             candles.low, candles.high, candles.timestamp, candles.contiguous, uniform, frame_end_ms,
             cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES, limits, out, count, excursions, rejected_at, rejected, blocks,
-            span, exact_minutes)
+            span, exact_minutes, plan, detail)
+        if detail:
+            for record in _plan_records(core, candles, intents, out[1][before:count], out[2][before:count],
+                                        *details):
+                core.emit("closed", record)
         yield min(int(i), n)
+    if columns is None:
+        _note_rejections(core, intents, cursor, ticks, vwap, rejected_at, rejected)
+        if count:
+            core.settled_ms = int(out[2][count - 1])
+        if ran:
+            core.last_bucket = int(last_bucket)
+        return
     for key, values in zip(COLUMNS, (*out, *excursions), strict=True):
         # kept as arrays: statistics read arrays, and 3,000 trades as lists and back cost ~0.7 ms
         # (each run's columns start empty, and one compiled walk fills them)
         columns[key] = values[:count]
-    for j in rejected_at[:min(rejected, len(rejected_at))].tolist():
-        c = int(cursor[j])
-        note_rejected(core, intents, c, int(ticks[j]), float(vwap[c - 1]))
-    core.rejected += rejected - min(rejected, len(rejected_at))  # counted, not described
+    _note_rejections(core, intents, cursor, ticks, vwap, rejected_at, rejected)
     if count:
         core.settled_ms = int(out[2][count - 1])
     if ran:
         core.last_bucket = int(last_bucket)
+
+
+def _note_rejections(core: StrategyCore, intents: Intents, cursor: np.ndarray, ticks: np.ndarray,
+                     vwap: np.ndarray, rejected_at: np.ndarray, rejected: int) -> None:
+    for j in rejected_at[:min(rejected, len(rejected_at))].tolist():
+        c = int(cursor[j])
+        note_rejected(core, intents, c, int(ticks[j]), float(vwap[c - 1]))
+    core.rejected += rejected - min(rejected, len(rejected_at))  # counted, not described
+
+
+def _plan_records(core: StrategyCore, candles: Candles, intents: Intents, pending: np.ndarray, closes: np.ndarray,
+                  trades: bytes, entries: bytes, partials: bytes) -> Iterator[dict[str, Any]]:
+    """The closed records of a segment's plan trades, from the C loop's details: each as
+    ``lifecycle.StrategyCore._close`` writes it for the same trade walked with hooks."""
+    trade_rows = np.frombuffer(trades, dtype=np.float64).reshape(-1, batch_kernel.TRADE_FIELDS)
+    entry_rows = np.frombuffer(entries, dtype=np.float64).reshape(-1, batch_kernel.ENTRY_FIELDS).tolist()
+    partial_rows = np.frombuffer(partials, dtype=np.float64).reshape(-1, batch_kernel.PARTIAL_FIELDS).tolist()
+    max_life = core.cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES
+    e = p = 0
+    for t, close_ms, trade in zip(pending.tolist(), closes.tolist(), trade_rows.tolist(), strict=True):
+        reason, _, price, sl, tp, entry, peak_price, fall_price, n_e, n_p, pnl, peak, fall = trade
+        row = int(np.searchsorted(intents.rows, candles.index_at(t)))
+        met = float(max_life) if intents.row_expiry is None else float(intents.row_expiry[row])
+        made = [{"price": q[0], "cost": q[1], "timestamp": int(q[2])} for q in entry_rows[e:e + int(n_e)]]
+        closed = [{"type": "loss" if q[0] else "profit", "percent": q[1], "current_price": q[2],
+                   "cost_basis_at_close": q[3], "entry_count_at_close": int(q[4]), "timestamp": int(q[5])}
+                  for q in partial_rows[p:p + int(n_p)]]
+        e, p = e + int(n_e), p + int(n_p)
+        signal = {
+            "id": core._signal_id(t), "position": "long" if intents.side[row] > 0 else "short",
+            "price_open": entry, "price_take_profit": tp, "price_stop_loss": sl,
+            "minute_estimated_time": int(met) if met.is_integer() else met, "note": None,
+            "symbol": core.symbol, "strategy_name": core.name, "exchange_name": core.exchange_name,
+            "frame_name": core.frame_name, "scheduled_at": t, "pending_at": t, "params": core.params or None,
+            "original_price_open": made[0]["price"], "original_price_stop_loss": float(intents.row_stop_loss[row]),
+            "original_price_take_profit": float(intents.row_take_profit[row]), "entries": made, "partials": closed,
+            "total_entries": len(made), "total_partials": len(closed), "close_id": None,
+        }
+        invested = sum(q["cost"] for q in made)
+        yield {"action": "closed", "symbol": core.symbol, "strategy_name": core.name,
+               "exchange_name": core.exchange_name, "frame_name": core.frame_name,
+               "backtest": core.mode == "backtest", "timestamp": close_ms, "signal": signal,
+               "current_price": price, "close_reason": PLAN_REASONS[int(reason)], "close_timestamp": close_ms,
+               "pnl": {"pnl_percentage": pnl, "price_open": entry, "price_close": price, "pnl_entries": invested,
+                       "pnl_cost": pnl / 100 * invested},
+               "peak_price": peak_price, "peak_pnl": peak, "fall_price": fall_price, "fall_pnl": fall}
+
+
+PLAN_REASONS = (*REASONS, "closed")  # _batch_kernel.c's reason codes of a plan trade
 
 
 def _pnl(long: bool, entry: float, price: float, slip: float, fee: float) -> float:
@@ -242,7 +321,7 @@ def _excursions(long: bool, entry: float, price: float, pnl: float, best: float,
 
 
 def _closed_record(core: StrategyCore, when_ms: int, long: bool, entry: float, tp: float, sl: float,
-                   met: int, price: float, reason: int, close_ms: int, best: float, worst: float,
+                   met: int | float, price: float, reason: int, close_ms: int, best: float, worst: float,
                    slip: float, fee: float) -> dict[str, Any]:
     pnl = _pnl(long, entry, price, slip, fee)
     peak, fall = _excursions(long, entry, price, pnl, best, worst, slip, fee)

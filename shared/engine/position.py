@@ -105,7 +105,7 @@ class Position:
                  "profit_levels": list(self.profit_levels), "loss_levels": list(self.loss_levels),
                  "breakeven_seen": self.breakeven_seen, "pending": self.pending}
         if self.plan_state is not None:
-            state["plan"] = {k: list(v) if isinstance(v, list) else v for k, v in self.plan_state.items()}
+            state["plan"] = dict(self.plan_state)
         cut = self.hook_todo
         if cut is not None:
             state["hook_todo"] = {"u": cut["u"], "price": cut["price"], "entry": cut["entry"],
@@ -123,7 +123,7 @@ class Position:
             pos.breakeven_seen = bool(state.get("breakeven_seen"))
             pos.pending = state.get("pending")
             plan = state.get("plan")
-            pos.plan_state = {k: list(v) if isinstance(v, list) else v for k, v in plan.items()} if plan else None
+            pos.plan_state = dict(plan) if plan else None
             cut = state.get("hook_todo")
             pos.hook_todo = None if cut is None else _checked_hook_todo(cut)
         return pos

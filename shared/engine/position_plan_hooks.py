@@ -60,37 +60,40 @@ class PlanHooks:
         """This position's plan state (made on its first candle)."""
         pos = hook.core.position
         if pos.plan_state is None:
-            plan = self.plan
-            pos.plan_state = {"stop": [False] * len(plan.trailing_stop), "take": [False] * len(plan.trailing_take),
-                              "profit": [False] * len(plan.partial_profit), "loss": [False] * len(plan.partial_loss),
-                              "breakeven_wanted": False, "close_asked": False}
+            # per ladder, how many rungs have acted: always its first ones (a rung acts once the
+            # price has gone as far as its threshold or level, and those ascend)
+            pos.plan_state = {"stop": 0, "take": 0, "profit": 0, "loss": 0, "breakeven_wanted": False,
+                              "close_asked": False}
         return pos.plan_state
 
     def ping(self, hook: PositionHook) -> None:
-        """Rules 1-5, where ``on_active_ping`` runs."""
+        """Rules 1-5, where ``on_active_ping`` runs. They read the position as the hook's
+        ``signal`` shows it: as it was when the hook began (a commit does not change the
+        signal a hook was given)."""
         plan, state, core = self.plan, self.state(hook), hook.core
         sig, price, symbol = core.signal, hook.price, core.symbol
-        if plan.trailing_stop or plan.trailing_take:
-            move = side_move(sig, price)
-            for k, (threshold, shift) in enumerate(plan.trailing_stop):
-                if not state["stop"][k] and move >= threshold:
-                    state["stop"][k] = True
-                    hook.commit_by_plan("trailing_stop", symbol, percent_shift=shift, current_price=price)
-            for k, (threshold, shift) in enumerate(plan.trailing_take):
-                if not state["take"][k] and move <= threshold:
-                    state["take"][k] = True
-                    hook.commit_by_plan("trailing_take", symbol, percent_shift=shift, current_price=price)
+        entry, entries = sig["price_open"], len(sig["entries"])
+        move = side_move(sig, price)
+        ladder = plan.trailing_stop
+        while state["stop"] < len(ladder) and move >= ladder[state["stop"]][0]:
+            shift = ladder[state["stop"]][1]
+            state["stop"] += 1
+            hook.commit_by_plan("trailing_stop", symbol, percent_shift=shift, current_price=price)
+        ladder = plan.trailing_take
+        while state["take"] < len(ladder) and move <= ladder[state["take"]][0]:
+            shift = ladder[state["take"]][1]
+            state["take"] += 1
+            hook.commit_by_plan("trailing_take", symbol, percent_shift=shift, current_price=price)
         if state["breakeven_wanted"] and hook.commit_by_plan("breakeven", symbol):
             state["breakeven_wanted"] = False
         if plan.average_buy is not None:
             step, cost, most = plan.average_buy
-            if len(sig["entries"]) < most and side_move(sig, price) <= -step:
+            if entries < most and move <= -step:
                 hook.commit_by_plan("average_buy", symbol, cost=cost)
         minutes = plan.close_losing_after
         if minutes is not None and not state["close_asked"] and hook.u - sig["pending_at"] >= minutes * MINUTE_MS:
             cfg = core.cfg
-            if pnl_percentage(sig["position"], sig["price_open"], price, cfg.CC_PERCENT_SLIPPAGE,
-                              cfg.CC_PERCENT_FEE) < 0:
+            if pnl_percentage(sig["position"], entry, price, cfg.CC_PERCENT_SLIPPAGE, cfg.CC_PERCENT_FEE) < 0:
                 state["close_asked"] = True
                 hook.commit_by_plan("close_pending", symbol, id=None, note="position_plan: close_losing_after")
 
@@ -109,8 +112,8 @@ class PlanHooks:
     def _closes(self, hook: PositionHook, percent: float, rungs, key: str, kind: str) -> None:
         if not rungs:
             return
-        done = self.state(hook)[key]
-        for k, (level, share) in enumerate(rungs):
-            if not done[k] and percent >= level:  # the first candle that level is available on
-                done[k] = True
-                hook.commit_by_plan(kind, hook.core.symbol, percent=share)
+        state = self.state(hook)
+        while state[key] < len(rungs) and percent >= rungs[state[key]][0]:  # that level's first candle
+            share = rungs[state[key]][1]
+            state[key] += 1
+            hook.commit_by_plan(kind, hook.core.symbol, percent=share)
