@@ -34,7 +34,11 @@ percent, positive in the position's favour), in this order:
 
 Rules 1-5 run where ``on_active_ping`` runs (rule 3's first call where
 ``on_breakeven`` does), rule 6 where ``on_partial_profit`` /
-``on_partial_loss`` do; each right after the strategy's own callback.
+``on_partial_loss`` do; each right after the strategy's own callback. Like a
+hook, rules 1-5 read the position as the hook's ``signal`` shows it when the
+hook begins (an average buy in rule 4 does not change the entry rule 5
+reads). Partials, breakeven and average buys are priced one candle behind,
+as every commit is (SEMANTICS 9).
 
 Sweeping a plan: any number (or the breakeven flag) may be the name of one
 of the strategy's ``params`` instead, e.g. ``trailing_stop=[("trail_at",
