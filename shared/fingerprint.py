@@ -28,11 +28,15 @@ def btfarm_version() -> str:  # importlib.metadata reads the dist-info on every 
 
 
 def source_hash(strategy: StrategySchema) -> str:
-    """A hash of the source of the strategy's signal function(s) (their bytecode when no source)."""
+    """A hash of the source of the strategy's signal function(s) (their bytecode when no source),
+    and of its position plan when it has one (rules as data change trades as code does)."""
     h = hashlib.blake2b(digest_size=8)
     for fn in (strategy.get_signal, strategy.get_signals):
         if fn is not None:
             h.update(_function_source(fn))
+    plan = getattr(strategy, "position_plan", None)
+    if plan is not None:
+        h.update(plan.model_dump_json().encode())
     return h.hexdigest()
 
 

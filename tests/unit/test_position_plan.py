@@ -20,6 +20,7 @@ from btfarm.shared.demo import sma_cross_signal
 from btfarm.shared.engine.backtest_run import BacktestRun
 from btfarm.shared.engine.lifecycle import StrategyCore
 from btfarm.shared.errors import SchemaError
+from btfarm.shared.fingerprint import source_hash
 from btfarm.shared.position_plan import PositionPlan
 from btfarm.shared.registry import add_strategy, registry
 from btfarm.shared.schemas import StrategySchema
@@ -140,6 +141,18 @@ def test_a_plan_is_json_and_rungs_may_be_written_as_pairs_or_dicts():
     assert again == plan
     assert again.resolve({"t": 0.5}).trailing_stop == ((0.25, -0.75), (0.5, -1.0))
     assert PositionPlan().resolve({}) is None  # no rule: nothing to run
+
+
+def test_the_plan_is_part_of_the_strategy_code_a_worker_must_share():
+    """A worker whose plan differs from the orchestrator's fails its variants (the code check
+    compares source hashes), as one whose get_signal differs does."""
+    def hashed(plan):
+        return source_hash(StrategySchema(strategy_name="p", interval="5m", get_signal=sma_cross_signal,
+                                          position_plan=plan))
+    assert hashed(None) == source_hash(StrategySchema(strategy_name="q", interval="1m",
+                                                      get_signal=sma_cross_signal))
+    assert len({hashed(None), hashed({"breakeven": True}), hashed({"breakeven": False}),
+                hashed({"trailing_stop": [(0.25, -0.75)]})}) == 4
 
 
 # ---- Live: the plan's state is persisted with the position -----------------------
