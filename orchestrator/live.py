@@ -12,6 +12,16 @@ then event log) inside the engine's emit, so before it reaches listeners or
 the caller of ``run``. Fetch errors are reported through ``listen_error`` and
 retried with backoff; they never touch the persisted state.
 
+A managed position (SEMANTICS 9) runs the backtest's hook on each candle as
+it closes: the tick at T runs the hook of candle u = T - 1 minute, with
+``when`` = u, ``current_price`` = VWAP_u (the last five closed candles) and
+its commits priced one candle behind, as in a backtest. Its state (entries,
+partials, trailed levels, fired availability, a pending close, the rest of
+a hook a crash cut short) is persisted through ``LiveSession.checkpoint``
+after each applied commit, before the commit returns True, before
+availability events leave, and when each candle's hook ends
+(engine/position_hook.py, ``run_live``).
+
 A tick whose newest closed candle closed more than
 ``BTFARM_LIVE_MAX_CANDLE_AGE_SECONDS`` before the tick's minute (default 180:
 more than three 1m candles missing) is stale: the strategy is not asked (a signal opened on a price

@@ -15,6 +15,9 @@ Managing a position (SEMANTICS.md 9): when the strategy has a position hook
 ...), an open position is walked candle by candle in Python
 (``position_walk``), its hook run on every candle it stays open; otherwise
 the one numpy scan settles it, and nothing of section 9 costs anything.
+Live sets ``hooks.checkpoint`` (its store's save): the walk then runs each
+candle's hook as a journal persisted as it goes, which ``snapshot`` carries
+(``Position.hook_todo``) and the walk after a ``restore`` finishes first.
 
 Risk (SEMANTICS.md 1): the strategy's risks (``risk_name``, then ``risk_list``)
 are ``RiskGate``s over one ``RiskBook`` per risk (risk_book.py): the core adds

@@ -344,6 +344,14 @@ def test_btfarm_live_killed_right_after_a_commit_applies_it_exactly_once(tmp_pat
             assert [q["timestamp"] for q in state["signal"]["partials"]] == [committed_at]
         elif kind == "close_pending":
             assert state["position"]["pending"]["id"] == "bye"
+        # another process (this one) reads the open signal as persisted: what was done to it shows
+        held = Live.get_data(SYMBOL, strategy)
+        assert (held.phase, held.signal.id) == ("active", victim)
+        if kind.startswith("partial"):
+            assert [(q.type, q.percent, q.timestamp) for q in held.signal.partials] == [
+                (kind.removeprefix("partial_"), 50, committed_at)]
+        elif kind == "trailing_stop":
+            assert held.signal.price_stop_loss > held.signal.original_price_stop_loss
 
         second = lp.start()
         wait_for(lambda: any(e["action"] == "closed" and e["signal"]["id"] == victim for e in lp.logged()),
@@ -361,6 +369,7 @@ def test_btfarm_live_killed_right_after_a_commit_applies_it_exactly_once(tmp_pat
     from btfarm.shared.results import to_model
 
     (closed,) = [to_model(e) for e in logged if e["action"] == "closed" and e["signal"]["id"] == victim]
+    assert [e for e in Live.get_data(SYMBOL, strategy).events if e.action == "closed"][0] == closed
 
     # the trade an uninterrupted run takes: a backtest from the same minute, the same hooks
     live_replay.register(ManualClock(START_MS))
