@@ -68,3 +68,6 @@ add_frame(frame_name="sim-1d", interval="1m", start_date="2025-01-02T00:00:00Z",
 add_strategy(strategy_name="idle", interval="1h", get_signals=idle_signals, params={"n": 0}, override=True)
 add_walker(walker_name="reach", exchange_name="sim", frame_name="sim-1d", metric="total_pnl", min_trades=0,
            strategies=[sweep("idle", n=list(range(REACH_VARIANTS)))], override=True)
+# bench/reach.py sweeps this first, untimed: imports, connections and the workers' candles are then warm
+add_walker(walker_name="reach-warm", exchange_name="sim", frame_name="sim-1d", metric="total_pnl", min_trades=0,
+           strategies=[sweep("idle", n=list(range(1000)))], override=True)

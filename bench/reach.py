@@ -4,10 +4,14 @@ Sweeps ``REACH_VARIANTS`` variants of a strategy that never trades over one
 day (bench/farm_strategies.py, walker "reach") through a private redis-server
 and WORKERS real workers (default 2), in chunks of CHUNK variants (default
 50: many chunks, as a big farm would have), and prints the orchestrator's
-CPU and Redis' CPU per result. At a variant cost of C seconds, one
-orchestrator and one Redis can feed about C / (their CPU per result)
-worker processes. It also prints the orchestrator's peak RSS and Redis' peak
-memory: ``python bench/reach.py 2 1000 1000000`` is the million-variant case.
+CPU and Redis' CPU per result, after an untimed warm-up sweep of 1,000
+variants (walker "reach-warm": what a process does once, its imports, its
+connections, the workers' candles, is not counted per result). At a variant
+cost of C seconds, one orchestrator and one Redis feed about C / (their CPU
+per result) worker processes: it prints that number at 3 ms and at 30 ms. It
+also prints the orchestrator's peak RSS and Redis' peak memory:
+``python bench/reach.py 2 1000 1000000`` is the million-variant case.
+``BENCH_REACH_COMMANDS=1`` also prints Redis' time by command.
 """
 
 from __future__ import annotations
@@ -60,6 +64,9 @@ def main() -> None:
             info = client.info("cpu")
             return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
+        for _ in Walker.run("SIMUSDT", "reach-warm", chunk_size=chunk):
+            pass
+        client.config_resetstat()
         cpu0, redis0, wall0 = cpu_seconds(), redis_cpu(), time.perf_counter()
         last = None
         for progress in Walker.run("SIMUSDT", "reach", chunk_size=chunk):
@@ -70,12 +77,20 @@ def main() -> None:
         if results == 0:  # no figure per result to give: say so instead of dividing by nothing
             keep_logs = True
             sys.exit(f"reach: no variant finished; the worker logs are kept in {logdir}")
+        per_result = (cpu + rcpu) / results  # seconds of orchestrator and Redis CPU per result
         print(json.dumps({"variants": farm_strategies.REACH_VARIANTS, "results": results, "workers": workers,
                           "chunk": chunk, "seconds": round(wall, 2), "results_per_second": round(results / wall),
                           "orchestrator_cpu_us_per_result": round(cpu / results * 1e6, 1),
                           "redis_cpu_us_per_result": round(rcpu / results * 1e6, 1),
+                          "farm_cpu_us_per_result": round(per_result * 1e6, 1),
+                          "workers_fed_at_3ms": int(0.003 / per_result),
+                          "workers_fed_at_30ms": int(0.030 / per_result),
                           "orchestrator_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
                           "redis_peak_memory_mb": round(int(client.info("memory")["used_memory_peak"]) / 2**20)}))
+        if os.environ.get("BENCH_REACH_COMMANDS"):  # where Redis' CPU went, by command
+            stats = sorted(client.info("commandstats").items(), key=lambda kv: -kv[1]["usec"])
+            for name, stat in stats[:15]:
+                print(f"{name:>28} calls={stat['calls']:>8} usec={stat['usec']:>10} per_call={stat['usec_per_call']}")
     finally:
         for p in procs:
             stop(p)
