@@ -33,7 +33,8 @@ PUSH_EVERY_SECONDS = 0.02
 
 
 class BacktestData(BaseModel):
-    """What ``Backtest.get_data`` returns: the statistics and the closed signals."""
+    """What ``Backtest.get_data`` returns: the statistics, the closed signals and the
+    position commits (SEMANTICS 9) applied and refused per kind."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -48,6 +49,9 @@ class BacktestData(BaseModel):
     fingerprint: dict[str, Any]  # btfarm version, params, source and candle hashes, costs
     coverage: Coverage  # the candles used: range, gaps
     rejections: list[str] = []  # the first distinct reasons signals were rejected (stats count them)
+    # the commit_* calls by kind ("trailing_stop", "partial_profit", ...): {"applied": n, "refused": m};
+    # empty when nothing committed
+    commits: dict[str, dict[str, int]] = {}
 
 
 class BacktestUtils(ExecutionClass[BacktestRun]):
@@ -136,7 +140,7 @@ class BacktestUtils(ExecutionClass[BacktestRun]):
                             status=inst.status, stopped=run.stopped, stats=run.statistics(),
                             signals=[ClosedResult.model_validate(c) for c in closed],
                             fingerprint=run.fingerprint(), coverage=run.coverage,
-                            rejections=list(run.core.rejections))
+                            rejections=list(run.core.rejections), commits=commit_counts(run))
 
     def get_report(self, symbol: str, strategy_name: str, columns: Sequence[Any] | None = None,
                    pictures: Sequence[tuple[str, str]] = ()) -> str:
@@ -145,7 +149,7 @@ class BacktestUtils(ExecutionClass[BacktestRun]):
         return render_backtest(symbol, strategy_name, run.exchange.exchange_name, run.frame.frame_name,
                                closed, run.statistics(), columns, fingerprint=run.fingerprint(),
                                rejections=run.core.rejections, coverage=run.coverage.describe(),
-                               pictures=pictures)
+                               pictures=pictures, commits=commit_counts(run))
 
     def dump(self, symbol: str, strategy_name: str, path: str | Path | None = None,
              columns: Sequence[Any] | None = None, formats: Sequence[str] = FORMATS) -> Path:
@@ -160,6 +164,12 @@ class BacktestUtils(ExecutionClass[BacktestRun]):
             return self.get_report(symbol, strategy_name, columns, links), files
 
         return dump_bundle(render, "backtest", strategy_name, path, formats)
+
+
+def commit_counts(run: BacktestRun) -> dict[str, dict[str, int]]:
+    """The run's commits per kind, as ``BacktestData.commits`` holds them."""
+    return {kind: {"applied": applied, "refused": refused}
+            for kind, (applied, refused) in run.core.commit_counts.items()}
 
 
 def _route_event(kind: str, record: dict[str, Any]) -> None:

@@ -30,6 +30,7 @@ from .series import (
     drawdown_periods,
     equity_series,
     monthly_returns,
+    partial_close_marks,
     rolling_sharpe,
     thin,
     trade_marks,
@@ -54,8 +55,9 @@ def backtest_pictures(stem: str, closed: Sequence[Mapping[str, Any]], candles: A
                       title: str, symbol: str) -> tuple[dict[str, str], list[tuple[str, str]]]:
     """({file: svg}, [(alt, file)]) of a backtest's ``closed`` results; ``candles`` (1m,
     with ``timestamp``, ``open`` and ``close`` arrays) give the price and the benchmark
-    over the frame [``start_ms``, ``end_ms``]. The underwater curve comes last: the
-    report lists the worst drawdowns under the pictures."""
+    over the frame [``start_ms``, ``end_ms``]. The equity marks a managed trade's partial
+    closes. The underwater curve comes last: the report lists the worst drawdowns under the
+    pictures."""
     rows = [dict(r) for r in closed]
     series = equity_series(rows)
     inside = (candles.timestamp >= start_ms) & (candles.timestamp <= end_ms)
@@ -65,11 +67,13 @@ def backtest_pictures(stem: str, closed: Sequence[Mapping[str, Any]], candles: A
     hold = f"buy and hold {symbol}"
     span = (start_ms, end_ms)  # every picture's time axis: the frame
     marks = trade_marks(rows)
+    partials = partial_close_marks(rows, series)
     files = {
         f"{stem}.equity.svg": interactive.InteractivePicture(
             equity_picture(series, f"{title}: equity", benchmark=benchmark, benchmark_label=hold,
-                           drawdown=False, span=span),
-            interactive.equity_chart(series.times_ms, series.equity, benchmark, hold, f"{title}: equity")),
+                           drawdown=False, span=span, partials=partials),
+            interactive.equity_chart(series.times_ms, series.equity, benchmark, hold, f"{title}: equity",
+                                     partials=partials)),
         f"{stem}.price.svg": interactive.InteractivePicture(
             price_picture(price_times, closes, marks, f"{title}: price and trades", span),
             interactive.price_chart(price_times, closes, marks, f"{title}: price and trades")),

@@ -7,6 +7,8 @@ bool``. Callers may pass ``Column`` objects or dicts with the same keys
 Rows each table formats:
 - backtest and walker PnL tables: a closed result dict (``ClosedResult.model_dump()``);
 - live table: any tick event dict (``action`` plus what that kind carries);
+- a managed trade's cells (``managed_cells``): its entries, partial closes and level moves
+  (SEMANTICS 9), shown by ``backtest_columns`` and ``live_columns`` when some row has them;
 - walker comparison table: ``{"rank", "strategy_name", "metric", "metric_value",
   "stats", "is_best"}`` with ``stats`` a statistics dict.
 """
@@ -95,6 +97,54 @@ DEFAULT_LIVE_COLUMNS: tuple[Column, ...] = (
     _col("reason", "Reason", _reason),
     NOTE,
 )
+
+
+def managed_cells(row: Row) -> tuple[str, str, str]:
+    """A managed trade's entries (when it averaged in), partial closes and the moves of its
+    stop and take profit (SEMANTICS 9), each compact; empty strings for a plain trade (or a
+    row without a signal)."""
+    sig = _dig(row, "signal") or {}
+    entries, partials = sig.get("entries") or [], sig.get("partials") or []
+    added = ", ".join(fmt.price(e["price"]) for e in entries) if len(entries) > 1 else ""
+    closes = "; ".join(f"{q['type']} {q['percent']:g}% at {fmt.price(q['current_price'])}" for q in partials)
+    moves = []
+    for label, key in (("SL", "price_stop_loss"), ("TP", "price_take_profit")):
+        first, now = sig.get(f"original_{key}"), sig.get(key)
+        if first is not None and now is not None and first != now:
+            moves.append(f"{label} {fmt.price(first)} -> {fmt.price(now)}")
+    return added, closes, ", ".join(moves)
+
+
+def is_managed(row: Row) -> bool:
+    """True when a commit left a mark on the row's trade: an added entry, a partial close or
+    a moved stop or take profit."""
+    return any(managed_cells(row))
+
+
+MANAGED_LABELS = (("entries", "Entries"), ("partials", "Partial closes"), ("level_moves", "Level moves"))
+
+
+def with_managed_columns(default: Sequence[Column], rows: Sequence[Row]) -> tuple[Column, ...]:
+    """``default`` then Entries, Partial closes and Level moves (``managed_cells``), the three
+    shown only when some row was managed: a plain run's table is the default one."""
+    managed = any(is_managed(r) for r in rows)
+
+    def cell(k: int) -> Callable[[Row], str]:
+        return lambda r: managed_cells(r)[k]
+
+    extra = tuple(Column(key, label, cell(k), lambda: managed) for k, (key, label) in enumerate(MANAGED_LABELS))
+    return (*default, *extra)
+
+
+def backtest_columns(rows: Sequence[Row]) -> tuple[Column, ...]:
+    """The backtest report's default columns for these closed results."""
+    return with_managed_columns(DEFAULT_BACKTEST_COLUMNS, rows)
+
+
+def live_columns(rows: Sequence[Row]) -> tuple[Column, ...]:
+    """The live report's default columns for these events (a closed result carries what was
+    done to its position)."""
+    return with_managed_columns(DEFAULT_LIVE_COLUMNS, rows)
 
 
 def _stat(name: str) -> Callable[[Row], str]:

@@ -128,9 +128,11 @@ def price_chart(times_ms: np.ndarray, closes: np.ndarray, marks: TradeMarks, tit
 
 
 def equity_chart(times_ms: np.ndarray, equity: np.ndarray, benchmark: tuple[np.ndarray, np.ndarray] | None,
-                 benchmark_label: str, title: str) -> dict[str, Any]:
+                 benchmark_label: str, title: str,
+                 partials: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
     """The compounded equity of the closed trades, step by step, and the symbol bought
-    and held over the frame; hovering shows either's value at a time."""
+    and held over the frame; hovering shows either's value at a time. ``partials`` (times
+    ms, equity there: ``series.partial_close_marks``) marks a managed trade's partial closes."""
     from bokeh.models import HoverTool, Span
 
     plot = _figure(title, "equity (1 = start)")
@@ -143,6 +145,9 @@ def equity_chart(times_ms: np.ndarray, equity: np.ndarray, benchmark: tuple[np.n
     curves.append(plot.step(x, y, mode="after", color="#1f77b4", line_width=1.6,
                             legend_label="equity (compounded)"))
     plot.add_layout(Span(location=1.0, dimension="width", line_color="#999999", line_width=1))
+    if partials is not None and len(partials[0]):
+        plot.scatter(np.asarray(partials[0], dtype=float), np.asarray(partials[1], dtype=float), marker="diamond",
+                     size=8, color="#9467bd", legend_label="partial close (counted at the close)")
     plot.add_tools(HoverTool(renderers=curves, mode="vline", tooltips=[("time", "@x{%F %H:%M}"),
                                                                        ("equity", "@y{0.0000}")],
                              formatters={"@x": "datetime"}))

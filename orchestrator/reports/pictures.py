@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 MARK_TRADES_UP_TO = 60  # entries and exits are marked when there are at most this many trades
+MARK_PARTIALS_UP_TO = 1000  # partial closes are marked when there are at most this many
 ANNOTATE_CELLS_UP_TO = 144  # a heatmap writes each cell's value when it has at most this many
 WIDTH, HEIGHT = 9.0, 4.8  # inches
 
@@ -79,12 +80,15 @@ def legend_outside(axis, **options: Any) -> None:
 def equity_picture(series: EquitySeries, title: str, levels: Mapping[str, float] | None = None,
                    benchmark: tuple[Any, Any] | None = None, benchmark_label: str = "buy and hold",
                    gaps: Sequence[tuple[int, int]] = (), drawdown: bool = True,
-                   span: tuple[int, int] | None = None) -> str:
+                   span: tuple[int, int] | None = None,
+                   partials: tuple[Any, Any] | None = None) -> str:
     """Equity of closed trades (compounded) with the drawdown beneath it (``drawdown``);
     ``levels`` (e.g. an open position's entry, TP and SL) are drawn as labelled lines on a
     price axis of their own; ``benchmark`` is (times ms, equity) of another curve from 1.0
     (the symbol bought and held); ``gaps`` are (start ms, end ms) spans shaded as "not
-    running" (a live run's restarts); ``span`` (ms) the time axis's ends."""
+    running" (a live run's restarts); ``span`` (ms) the time axis's ends; ``partials`` (times
+    ms, equity there: ``series.partial_close_marks``) marks a managed trade's partial closes
+    (up to ``MARK_PARTIALS_UP_TO``, else the legend says how many)."""
     figure = _figure(WIDTH, HEIGHT if drawdown else HEIGHT * 0.75)
     if drawdown:
         top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 1))
@@ -102,6 +106,14 @@ def equity_picture(series: EquitySeries, title: str, levels: Mapping[str, float]
         top.scatter(_dates(series.exits_ms), at_exit, s=14, color="#d62728", zorder=3, label="exit")
         top.scatter(_dates(series.entries_ms), series.equity[:-1], s=14, marker="^", color="#2ca02c",
                     zorder=3, label="entry")
+    if partials is not None and len(partials[0]):
+        count = len(partials[0])
+        if count <= MARK_PARTIALS_UP_TO:
+            # small, translucent and under the curve: a busy run's marks must not hide it
+            top.scatter(_dates(partials[0]), partials[1], s=9, marker="D", color="#9467bd", alpha=0.5,
+                        edgecolors="none", zorder=1.5, label="partial close (counted at the close)")
+        else:
+            top.scatter([], [], s=18, marker="D", color="#9467bd", label=f"{count} partial closes, too many to mark")
     for number, (start, end) in enumerate(gaps):
         for axis in (top, bottom) if bottom is not None else (top,):
             axis.axvspan(*_dates((start, end)), color="#ff7f0e", alpha=0.15, linewidth=0,

@@ -27,19 +27,28 @@ from btfarm.shared.stats import (
 
 from . import _format as fmt
 from .columns import (
-    DEFAULT_BACKTEST_COLUMNS,
-    DEFAULT_LIVE_COLUMNS,
     DEFAULT_WALKER_PNL_COLUMNS,
     Column,
+    backtest_columns,
+    live_columns,
     resolve_columns,
     walker_comparison_columns,
+)
+from .managed_trades import (
+    LEVEL_COLUMNS,
+    STATISTICS_NOTE,
+    STEP_COLUMNS,
+    commit_rows,
+    numbered_managed,
+    trade_steps,
 )
 from .series import compounded_return, drawdown_periods, equity_series
 
 BEST_MARKER = "★"  # marks the winner's row in the walker comparison table
 TOP_ROWS = 10  # the walker's comparison table, at the top; the whole ranking goes below
 # sections a reader opens when they need them: folded in the HTML twin (html.py), last in the markdown
-FOLDED_HEADINGS = frozenset({"Full ranking", "PnL by strategy", "Fingerprint", "Closed signals"})
+FOLDED_HEADINGS = frozenset({"Full ranking", "PnL by strategy", "Fingerprint", "Closed signals",
+                             "Managed trades"})
 _EVENT_COUNTS = ("scheduled_count", "opened_count", "active_count", "closed_count",
                  "cancelled_count", "idle_count", "total_events")
 
@@ -68,16 +77,21 @@ def render_backtest(symbol: str, strategy_name: str, exchange_name: str, frame_n
                     closed: Sequence[Mapping[str, Any] | BaseModel], stats: StatsArg = None,
                     columns: ColumnsArg = None, fingerprint: Mapping[str, Any] | None = None,
                     rejections: Sequence[str] = (), coverage: str | None = None,
-                    pictures: Sequence[tuple[str, str]] = ()) -> str:
+                    pictures: Sequence[tuple[str, str]] = (),
+                    commits: Mapping[str, Mapping[str, int]] | None = None) -> str:
     """The backtest report: the statistics with their hints (the compounded return beside
-    the sum of trade percentages), the rejected signals' first reasons, the pictures, the
-    worst drawdowns, the closed signals, the fingerprint.
+    the sum of trade percentages; when a trade was managed, a line on how it counts), the
+    commits applied and refused per kind (``commits``: kind -> {"applied", "refused"}), the
+    rejected signals' first reasons, the pictures, the worst drawdowns, the closed signals
+    (with Entries, Partial closes and Level moves when a trade was managed), the managed
+    trades' levels, entries and partial closes, the fingerprint.
 
     ``stats`` None computes them from ``closed``.
     """
     rows = [_plain(r) for r in closed]
     stats_dict = _stats_dict(stats if stats is not None else compute_statistics(rows))
-    table = _table(resolve_columns(columns, DEFAULT_BACKTEST_COLUMNS, "backtest"), rows)
+    table = _table(resolve_columns(columns, backtest_columns(rows), "backtest"), rows)
+    managed = numbered_managed(rows)
     return _render(
         "backtest.md.j2",
         symbol=fmt.inline(str(symbol)),
@@ -91,9 +105,20 @@ def render_backtest(symbol: str, strategy_name: str, exchange_name: str, frame_n
         rejections=[fmt.inline(m) for m in rejections],
         coverage=fmt.inline(coverage) if coverage else None,
         pictures=picture_links(pictures),
+        managed_note=STATISTICS_NOTE if managed else None,
+        commits=commit_rows(commits),
+        managed=_managed_section(managed, len(rows)),
         fingerprint=[(fmt.cell(fmt.inline(str(k))), fmt.cell(_fingerprint_value(k, v)))
                      for k, v in (fingerprint or {}).items()],
     )
+
+
+def _managed_section(managed: Sequence[Mapping[str, Any]], total: int) -> dict[str, Any] | None:
+    """The "Managed trades" section: how many, each one's levels, its entries and partial closes."""
+    if not managed:
+        return None
+    return {"count": len(managed), "total": total, "levels": _table(LEVEL_COLUMNS, managed),
+            "steps": _table(STEP_COLUMNS, trade_steps(managed))}
 
 
 def _fingerprint_value(key: str, value: Any) -> str:
@@ -109,18 +134,22 @@ def render_live(symbol: str, strategy_name: str, exchange_name: str,
                 events: Sequence[Mapping[str, Any] | BaseModel], stats: StatsArg = None,
                 columns: ColumnsArg = None, rejections: Sequence[str] = (),
                 pictures: Sequence[tuple[str, str]] = (), stale: Sequence[str] = ()) -> str:
-    """The live report: event counts, the closed-signal statistics, what was rejected, the
-    stretches of stale candles (``stale``: one line each), the events.
+    """The live report: event counts, the closed-signal statistics (when a trade was
+    managed, a line on how it counts), what was rejected, the stretches of stale candles
+    (``stale``: one line each), the events (with Entries, Partial closes and Level moves
+    when a trade was managed), the managed trades' levels, entries and partial closes.
 
     ``stats`` None computes them (a ``LiveStatistics``) from ``events``.
     """
     rows = [_plain(e) for e in events]
     stats_dict = _stats_dict(stats if stats is not None else compute_live_statistics(rows))
-    table = _table(resolve_columns(columns, DEFAULT_LIVE_COLUMNS, "live"), rows)
+    table = _table(resolve_columns(columns, live_columns(rows), "live"), rows)
     counts = [
         {"label": fmt.cell(fmt.stat_label(name)), "value": fmt.cell(fmt.integer(stats_dict.get(name)))}
         for name in _EVENT_COUNTS if name in stats_dict
     ]
+    closed = [r for r in rows if r.get("action") == "closed"]
+    managed = [r for r in numbered_managed(rows) if r.get("action") == "closed"]
     return _render(
         "live.md.j2",
         symbol=fmt.inline(str(symbol)),
@@ -128,8 +157,9 @@ def render_live(symbol: str, strategy_name: str, exchange_name: str,
         exchange_name=fmt.inline(str(exchange_name)),
         counts=counts,
         table=table,
-        statistics=_statistics(stats_dict, BacktestStatistics.model_fields,
-                               [r for r in rows if r.get("action") == "closed"]),
+        statistics=_statistics(stats_dict, BacktestStatistics.model_fields, closed),
+        managed_note=STATISTICS_NOTE if managed else None,
+        managed=_managed_section(managed, len(closed)),
         rejected=fmt.integer(stats_dict.get("rejected_signals")),
         rejections=[fmt.inline(m) for m in rejections],
         stale=[fmt.inline(m) for m in stale],

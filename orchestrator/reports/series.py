@@ -14,7 +14,9 @@ them to golden data (pictures.py only draws what these return).
   (its minimum is ``-max_drawdown``) and its worst falls, peak to recovery;
 - ``rolling_sharpe``: the per-trade Sharpe ratio over the last N trades;
 - ``buy_and_hold``: the symbol's own growth over the frame (the benchmark);
-- ``trade_marks``: where each trade entered and exited on the price chart.
+- ``trade_marks``: where each trade entered and exited on the price chart;
+- ``partial_close_marks``: where a managed trade's partial closes sit on the equity
+  curve (it moves only at the trade's close, SEMANTICS 9).
 """
 
 from __future__ import annotations
@@ -310,3 +312,15 @@ def trade_marks(closed: Sequence[Mapping[str, Any]]) -> TradeMarks:
         np.array([t for t, _ in added], dtype=np.int64), np.array([p for _, p in added], dtype=float),
         np.array([t for t, _ in partials], dtype=np.int64), np.array([p for _, p in partials], dtype=float),
     )
+
+
+def partial_close_marks(closed: Sequence[Mapping[str, Any]], series: EquitySeries
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """(times ms, equity there) of every partial close of ``closed``, in time order: the
+    equity of the trades closed by then (``series``, the equity of ``closed``), since a
+    trade counts once, at its close, with its blended pnl_percentage; so a mark sits on the
+    flat stretch before its own trade's close."""
+    times = np.sort(np.array([q["timestamp"] for r in closed for q in (r["signal"].get("partials") or [])],
+                             dtype=np.int64))
+    done = np.searchsorted(series.exits_ms, times, side="right")  # trades closed at or before each
+    return times, series.equity[done]
