@@ -92,8 +92,9 @@ class ExecutionClass(Generic[DataT]):
                 inst.outcome = "stopped" if inst.stop_event.is_set() else "done"
         finally:
             try:
+                # a run that did not finish keeps the share its last status said it had done
                 run_status.set_status(state(), self.mode, inst.symbol, inst.name, "done", id=inst.id,
-                                      progress=1.0 if not inst.stop_event.is_set() else 0.0,
+                                      progress=1.0 if inst.outcome == "done" else None,
                                       stopped=inst.stop_event.is_set(), outcome=inst.outcome)
             except Exception:  # the status is advisory; never mask the run's own outcome
                 pass

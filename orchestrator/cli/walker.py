@@ -25,6 +25,7 @@ from btfarm.shared.importing import import_user_module
 DEMO_WALKER = "demo-sweep"
 DEMO_IMPORT = "btfarm.shared.demo:register_demo"  # what the workers import for the demo
 SUMMARY_ROWS = 10  # strategies shown in the final table
+EXIT_STOPPED = 130  # Ctrl-C (or SIGTERM, SIGHUP) stopped the sweep: what a shell reports for a SIGINT
 
 
 @click.command()
@@ -54,6 +55,7 @@ def walker(module: str | None, walker_name: str | None, out: Path | None, symbol
     statistic, status.
     """
     from btfarm.orchestrator.sweeps.local_pool import register_imports
+    from btfarm.orchestrator.sweeps.next_commands import walker_command
     from btfarm.orchestrator.walker import Walker
     from btfarm.shared.registry import get_walker
     from btfarm.shared.settings import get_settings
@@ -101,13 +103,15 @@ def walker(module: str | None, walker_name: str | None, out: Path | None, symbol
             import_user_module(spec)
             register_imports(spec)
     symbols = [s.strip() for s in symbol.split(",")]
+    again = walker_command(module, walker_name, symbol, imports)
     if get_walker(walker_name, "btfarm walker").walk_forward is not None and len(symbols) == 1:
-        _follow_walk_forward(symbol, walker_name, chunk_size, dump)
+        _follow_walk_forward(symbol, walker_name, chunk_size, dump, again)
         return
     if len(symbols) > 1:
         _follow_symbols(symbols, walker_name, chunk_size, dump)
         return
-    _follow(lambda: Walker.run(symbol, walker_name, chunk_size=chunk_size), symbol, walker_name, dump)
+    _follow(lambda: Walker.run(symbol, walker_name, chunk_size=chunk_size), symbol, walker_name, dump,
+            again=again)
 
 
 def _follow_symbols(symbols: list[str], walker_name: str, chunk_size: int | None, dump: bool) -> None:
@@ -131,11 +135,14 @@ def _follow_symbols(symbols: list[str], walker_name: str, chunk_size: int | None
 
         unsubscribe = events.listen_walker_start(on_start)
         try:
-            _drain(Walker.run(symbols, walker_name, chunk_size=chunk_size), symbols, walker_name,
-                   lambda _, done: bar.update(task, completed=done))
+            stopped = _drain(lambda: Walker.run(symbols, walker_name, chunk_size=chunk_size), symbols, walker_name,
+                             lambda _, done: bar.update(task, completed=done))
         finally:
             unsubscribe()
-    data = Walker.get_data(symbols, walker_name)
+    data = _stopped_data(symbols, walker_name) if stopped else Walker.get_data(symbols, walker_name)
+    if stopped and any(_incomplete(one) for one in data.per_symbol.values()):
+        _exit_stopped([line for symbol, one in data.per_symbol.items()
+                       for line in _stopped_lines(one, f"{walker_name} on {symbol}", None)])
     console.print(f"{printable(walker_name)} on {printable(', '.join(symbols))}: {len(data.ranking)} variants compared across "
                   f"symbols by the mean {data.metric}, then the worst", highlight=False)
     for row in data.ranking[:SUMMARY_ROWS]:
@@ -175,16 +182,23 @@ def symbol_lines(data) -> list[tuple[str, bool]]:
     return lines
 
 
-def _follow_walk_forward(symbol: str, walker_name: str, chunk_size: int | None, dump: bool) -> None:
+def _follow_walk_forward(symbol: str, walker_name: str, chunk_size: int | None, dump: bool, again: str) -> None:
     """A walk-forward walker: one bar over every window's training sweep, then a line per
     window and the efficiency; exit 1 when no window had a winner to test."""
     from btfarm.orchestrator.walker import Walker
 
     with progress_bar() as bar:
         task = bar.add_task(f"{printable(walker_name)} on {printable(symbol)}: training windows", total=None)
-        _drain(Walker.run(symbol, walker_name, chunk_size=chunk_size), symbol, walker_name,
-               lambda _, done: bar.update(task, completed=done))
-    data = Walker.get_data(symbol, walker_name)
+        stopped = _drain(lambda: Walker.run(symbol, walker_name, chunk_size=chunk_size), symbol, walker_name,
+                         lambda _, done: bar.update(task, completed=done))
+    data = _stopped_data(symbol, walker_name) if stopped else Walker.get_data(symbol, walker_name)
+    if stopped:  # the windows' sweeps stopped: their winners are not tested, the run starts over
+        lines = [f"{walker_name} on {symbol}: stopped before every training window ran"]
+        for w in getattr(data, "windows", []):
+            one = Walker.get_data(symbol, w.walker_name)
+            lines.append(f"  window {w.window} (sweep {one.run_id}): {one.strategies_tested}/"
+                         f"{one.total_strategies} variants done")
+        _exit_stopped([*lines, f"run it again (each window's sweep starts over): {again}"])
     for w in data.windows:
         console.print(f"window {w.window}: test {printable(w.test)}: {printable(w.winner or 'no winner: ' + str(w.why_no_winner))}"
                       f", in sample {shown(w.in_sample, 3)}, out of sample {shown(w.out_of_sample, 3)}", highlight=False)
@@ -199,22 +213,67 @@ def _follow_walk_forward(symbol: str, walker_name: str, chunk_size: int | None, 
         sys.exit(1)
 
 
-def _drain(progress, symbol, walker_name: str, on_item) -> None:
-    """``on_item(item, count)`` for each progress item; Ctrl-C stops the run cooperatively
-    (every symbol's, for a list) and waits for its end before it is raised."""
-    from btfarm.orchestrator.walker import Walker
-
+def _drain(start: Callable[[], Iterable[Any]], symbol, walker_name: str, on_item) -> bool:
+    """``on_item(item, count)`` for each progress item of the run ``start()`` launches; True when
+    Ctrl-C (or SIGTERM, SIGHUP) stopped it: cooperatively (every symbol's, for a list), and its
+    end waited for, so what it did is stored and can be told."""
     try:
-        for done, item in enumerate(progress, start=1):
+        for done, item in enumerate(start(), start=1):
             on_item(item, done)
     except KeyboardInterrupt:
-        Walker.stop(symbol, walker_name)
-        Walker.wait(symbol, walker_name)
-        raise
+        _stop(symbol, walker_name)
+        return True
+    return False
+
+
+def _stop(symbol, walker_name: str) -> None:
+    """Stop the run cooperatively and wait for its end (a second Ctrl-C leaves at once)."""
+    from btfarm.orchestrator.walker import Walker
+
+    Walker.stop(symbol, walker_name)
+    Walker.wait(symbol, walker_name)
+
+
+def _stopped_data(symbol, walker_name: str):
+    """``Walker.get_data`` of a run Ctrl-C stopped; when it stopped before the run began (while its
+    plan was checked), says so and exits."""
+    from btfarm.orchestrator.walker import Walker
+    from btfarm.shared.errors import BtfarmError
+
+    try:
+        return Walker.get_data(symbol, walker_name)
+    except BtfarmError:
+        _exit_stopped([f"{walker_name}: stopped before the sweep started; nothing ran"])
+
+
+def _incomplete(data) -> bool:
+    """A sweep (or search) that ended without every variant (trial) run."""
+    return bool(data.unfinished) or data.strategies_tested < data.total_strategies
+
+
+def _stopped_lines(data, title: str, again: str | None) -> list[str]:
+    """What a stopped sweep did, and the command that goes on: its resume, with the modules it
+    imports; for a search (no resume by run id: its study goes on), the walker run again."""
+    from btfarm.orchestrator.sweeps.next_commands import stored_resume_command
+
+    unit = "trials" if data.search_spec else "variants"
+    lines = [f"{title}: stopped, {data.strategies_tested}/{data.total_strategies} {unit} done"
+             + ("" if data.search_spec else f" (sweep {data.run_id})")]
+    if data.search_spec:
+        lines.append(f"  go on with (the study keeps the trials that ran): {again or 'btfarm walker MODULE WALKER'}")
+    else:
+        lines.append(f"  finish it with: {stored_resume_command(data.run_id)}")
+    return lines
+
+
+def _exit_stopped(lines: list[str]) -> None:
+    for line in lines:
+        err_console.print(printable(line), highlight=False, soft_wrap=True)
+    sys.exit(EXIT_STOPPED)
 
 
 def _follow(start: Callable[[], Iterable[Any]], symbol: str, walker_name: str, dump: bool,
-            announce: bool = True) -> None:
+            announce: bool = True, again: str | None = None) -> None:
     """Show the progress of the sweep ``start()`` launches, then its summary and report; exit 1
     when nothing could be ranked or the walker's min_dsr / max_pbo refused its winner. The run
     starts once the listener is in place: launched before, its start (and the run id printed
@@ -250,23 +309,31 @@ def _follow(start: Callable[[], Iterable[Any]], symbol: str, walker_name: str, d
 
     unsubscribe = events.listen_walker_start(on_start)
     try:
-        progress = start()
-        with progress_bar() as bar:
-            task = bar.add_task(f"{printable(walker_name)} on {printable(symbol)}", total=None)
-            with lock:
-                shown.update(bar=bar, task=task)
-                for started in early:
-                    show_start(started)
+        try:
+            progress = start()
+        except KeyboardInterrupt:  # while the plan was checked, or the sweep launched
+            progress = None
+            _stop(symbol, walker_name)
+        stopped = progress is None
+        if progress is not None:
+            with progress_bar() as bar:
+                task = bar.add_task(f"{printable(walker_name)} on {printable(symbol)}", total=None)
+                with lock:
+                    shown.update(bar=bar, task=task)
+                    for started in early:
+                        show_start(started)
 
-            def on_item(p, _) -> None:
-                best = f" best: {p.best_strategy}" if p.best_strategy else ""
-                bar.update(task, total=p.total_strategies, completed=p.strategies_tested,
-                           description=printable(f"{walker_name} on {symbol}{best}"))
+                def on_item(p, _) -> None:
+                    best = f" best: {p.best_strategy}" if p.best_strategy else ""
+                    bar.update(task, total=p.total_strategies, completed=p.strategies_tested,
+                               description=printable(f"{walker_name} on {symbol}{best}"))
 
-            _drain(progress, symbol, walker_name, on_item)
+                stopped = _drain(lambda: progress, symbol, walker_name, on_item)
     finally:
         unsubscribe()
-    data = Walker.get_data(symbol, walker_name)
+    data = _stopped_data(symbol, walker_name) if stopped else Walker.get_data(symbol, walker_name)
+    if stopped and _incomplete(data):
+        _exit_stopped(_stopped_lines(data, f"{walker_name} on {symbol}", again))
     if data.resumed and data.search_trials:  # a search goes on from its study, not from a sweep id
         err_console.print(f"search {printable(walker_name)}: {data.resumed} trials read back from its study, "
                           f"{max(data.total_strategies - data.resumed, 0)} run now", highlight=False)

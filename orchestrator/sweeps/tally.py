@@ -212,10 +212,12 @@ class SweepTally:
         return f"{self.best[0]} is not named the winner: " + "; ".join(why) if why else None
 
     def queue_status(self, pipe: redis.client.Pipeline, inst: Any) -> None:
-        """The instance status (progress, tested, best) as commands on ``pipe``."""
+        """The instance status (progress, tested, best) as commands on ``pipe``; progress is the
+        share of variants that ran (a "stopped" record is a variant a stop left unrun)."""
+        ran = self.received - int(np.count_nonzero(self.status == VariantStatus.STOPPED))
         run_status.queue_status(
             pipe, "walker", inst.symbol, inst.name, "running", id=inst.id,
-            progress=self.received / max(len(self.variants), 1),
+            progress=ran / max(len(self.variants), 1),
             strategies_tested=self.tested, total_strategies=len(self.variants),
             best_strategy=self.best[0] if self.best else "")
 

@@ -34,8 +34,9 @@ def set_status(
     """Write the status of instance ``symbol:name`` in ``mode``.
 
     Stored fields: ``id`` (default ``"{symbol}:{name}"``), ``symbol``, ``name``,
-    ``mode``, ``status``, ``progress`` (0..1, default 0), ``pid`` and ``host``
-    (default this process), ``updated_at`` (epoch ms, now). Extra keyword
+    ``mode``, ``status``, ``progress`` (0..1, default 0; ``None`` leaves the stored
+    progress as it is: a run that stopped keeps the share it had done), ``pid`` and
+    ``host`` (default this process), ``updated_at`` (epoch ms, now). Extra keyword
     fields (an error message, a run id) must be str/int/float/bool and are
     read back as strings.
     """
@@ -51,9 +52,11 @@ def queue_status(
     the same round trip; checked now, written when the caller executes ``pipe``."""
     if status not in STATUSES:
         raise UsageError(f"status {status!r} is not one of {', '.join(STATUSES)}")
-    progress = float(fields.pop("progress", 0.0))
-    if not 0.0 <= progress <= 1.0:
-        raise UsageError(f"progress must be within 0..1, got {progress}")
+    progress = fields.pop("progress", 0.0)
+    if progress is not None:
+        progress = float(progress)
+        if not 0.0 <= progress <= 1.0:
+            raise UsageError(f"progress must be within 0..1, got {progress}")
     for field, value in fields.items():
         if not isinstance(value, _SCALARS):
             raise UsageError(
@@ -69,7 +72,7 @@ def queue_status(
         "name": name,
         "mode": mode,
         "status": status,
-        "progress": progress,
+        **({} if progress is None else {"progress": progress}),
         "updated_at": int(time.time() * 1000),
     }
     key = keys.instance_status(mode, symbol, name)
