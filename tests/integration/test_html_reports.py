@@ -21,15 +21,21 @@ from tests.support.processes import farm_processes_under
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory) -> Path:
-    """`btfarm demo` and the demo sweep on the embedded default, in a folder of their own."""
+    """`btfarm demo`, the demo sweep and a backtest that manages its positions
+    (tests/support/managed_backtest.py) on the embedded default, in a folder of their own."""
     folder = tmp_path_factory.mktemp("html")
     env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
     env.update(BTFARM_STATE_DIR=str(folder / "state"), BTFARM_DUMP_DIR=str(folder / "dump"),
                BTFARM_LOCAL_WORKERS="1")
-    for args in (["demo"], ["walker"]):
-        done = subprocess.run([sys.executable, "-m", "btfarm.orchestrator.cli", *args], cwd=folder, env=env,
+    for args in (["btfarm.orchestrator.cli", "demo"], ["btfarm.orchestrator.cli", "walker"],
+                 ["tests.support.managed_backtest"]):
+        extra = {"PYTHONPATH": str(REPO)} if args[0].startswith("tests.") else {}
+        done = subprocess.run([sys.executable, "-m", *args], cwd=folder, env={**env, **extra},
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr[-2000:]
     assert farm_processes_under(folder) == []
@@ -67,7 +73,7 @@ def test_the_net_log_sees_what_a_page_fetches(tmp_path):
 
 
 @pytest.mark.parametrize("report", ["backtest/sma-cross.html", "backtest/pullback.html",
-                                    "walker/demo-sweep.html"])
+                                    "backtest/managed-positions.html", "walker/demo-sweep.html"])
 def test_a_report_renders_in_a_real_browser_without_console_messages(reports, tmp_path, report):
     page = reports / report
     png = tmp_path / "shot.png"
@@ -79,6 +85,9 @@ def test_a_report_renders_in_a_real_browser_without_console_messages(reports, tm
     assert html.count("data:image/svg+xml;base64,") >= 3
     if "backtest" in report:  # the price and the equity as interactive charts, BokehJS once
         assert html.count('<div class="chart" id="chart-') == 2 and html.count("/* BEGIN bokeh.min.js */") == 1
+    if "managed" in report:  # the managed trades folded, the partial closes marked on the equity chart
+        assert re.search(r"<details[^>]*>\s*<summary><h2>Managed trades</h2>", html), "no folded Managed trades"
+        assert "partial close (counted at the close)" in html and "<th>Partial closes</th>" in html
 
 
 CHARTS_ONLY = """<style>
