@@ -10,7 +10,7 @@ import click
 
 from btfarm.orchestrator.cli.console import console, err_console, printable, status_table
 from btfarm.orchestrator.state_client import reset_state, state
-from btfarm.shared.errors import BtfarmError
+from btfarm.shared.errors import BtfarmError, NotFoundError, did_you_mean
 from btfarm.shared.store.keys import MODES
 
 
@@ -58,8 +58,22 @@ def list_command(mode: str | None, as_json: bool) -> None:
 @click.argument("name")
 def stop(mode: str, symbol: str, name: str) -> None:
     """Ask a running backtest, live run or walker to stop (from any process)."""
+    from btfarm.shared.store.run_status import read_status
     from btfarm.shared.store.stop_flags import request_stop
 
+    rows, _ = read_status(state(), mode)
+    found = [row for row in rows if row.get("symbol") == symbol and row.get("name") == name]
+    if not found:  # a typo would otherwise say "stop requested" while the run goes on
+        known = [f"{row.get('symbol')} {row.get('name')}" for row in rows]
+        raise NotFoundError(
+            f"no {mode} run {symbol} {name} is known to the state store; nothing was stopped."
+            + did_you_mean(f"{symbol} {name}", known)
+            + (" `btfarm list` shows every run" if known else f" It knows no {mode} run: `btfarm list` shows every run"))
+    if found[0].get("status") != "running":
+        outcome = "crashed" if found[0].get("crashed") else found[0].get("outcome") or found[0].get("status")
+        console.print(f"{mode} {printable(symbol)}:{printable(name)} is not running (it ended: {printable(outcome)}); "
+                      "nothing to stop", highlight=False)
+        return
     request_stop(state(), mode, symbol, name)
     console.print(f"stop requested for {mode} {printable(symbol)}:{printable(name)}", highlight=False)
 
