@@ -110,12 +110,23 @@ def level_problems(long: bool, entry: float, tp: float, sl: float, met: float, m
     tp_dist = (tp - entry) / entry * 100 if long else (entry - tp) / entry * 100
     sl_dist = (entry - sl) / entry * 100 if long else (sl - entry) / entry * 100
     if tp_dist < min_tp:
-        errors.append(f"take profit is {tp_dist:.4f}% from open; the minimum is {min_tp}%")
+        errors.append(f"take profit is {_beside(tp_dist, min_tp)}% from open; the minimum is {min_tp}%")
     if sl_dist < min_sl:
-        errors.append(f"stop loss is {sl_dist:.4f}% from open; the minimum is {min_sl}%")
+        errors.append(f"stop loss is {_beside(sl_dist, min_sl)}% from open; the minimum is {min_sl}%")
     if sl_dist > max_sl:
-        errors.append(f"stop loss is {sl_dist:.4f}% from open; the maximum is {max_sl}%")
+        errors.append(f"stop loss is {_beside(sl_dist, max_sl)}% from open; the maximum is {max_sl}%")
     return errors
+
+
+def _beside(distance: float, bound: float) -> str:
+    """``distance`` with 4 decimals, or as many more as show it is not ``bound``: a stop
+    0.499999999999998 % away (0.5 % of a price that is no exact binary fraction) read
+    "0.5000%; the minimum is 0.5%", a refusal that looked like none."""
+    for decimals in range(4, 18):
+        shown = f"{distance:.{decimals}f}"
+        if float(shown) != bound:
+            return shown
+    return repr(distance)
 
 
 def _lifetime_problem(max_life: int | float, shown: Any) -> str:

@@ -67,3 +67,17 @@ def test_scheduled_signal_validated_against_its_price_open():
     bad = {**GOOD, "price_open": 102.0}  # TP 101 below a long entry of 102
     errors, _ = errors_then_good(bad)
     assert "TP 101.0 / open 102.0 / SL 99.0" in errors[0]["message"]
+
+
+def test_a_stop_a_rounding_error_short_of_the_minimum_shows_the_shortfall():
+    """0.5 % below 101.7 is no exact double: the stop lands 0.499999999999998 % away, which
+    the message showed as "0.5000%; the minimum is 0.5%"."""
+    from btfarm.shared.engine.signal_rules import level_problems
+
+    entry = 101.7
+    (problem,) = level_problems(True, entry, entry * 1.01, entry * (1 - 0.5 / 100), 5.0, 1440, 0.5, 0.5, 20.0)
+    shown = problem.removeprefix("stop loss is ").split("%")[0]
+    assert problem.endswith("% from open; the minimum is 0.5%") and shown.startswith("0.4999")
+    assert float(shown) < 0.5
+    (far,) = level_problems(True, 100.0, 101.0, 70.0, 5.0, 1440, 0.5, 0.5, 20.0)
+    assert far == "stop loss is 30.0000% from open; the maximum is 20.0%"  # 4 decimals when they tell
