@@ -45,21 +45,46 @@ class Chunk(BaseModel):
     symbol: str
     exchange_name: str
     frame_name: str
-    variants: list[Variant]
+    # Its own variants, then those it may steal: as Variants, or (every sweep the
+    # orchestrator runs, whose plan is stored) as their indices in the sweep, which the
+    # worker reads from the plan (keys.walker_run): a chunk of 50 is then 50 numbers, not
+    # 50 names and parameter sets built, dumped and parsed per chunk.
+    variants: list[Variant] = []
     attempt: int = 1  # the sweep's attempt that submitted it (1, then +1 per resume); see keys.walker_lease
     # Work stealing: once its own variants are done, a chunk takes these (another chunk's,
     # from that chunk's end) unless that chunk got there first; keys.walker_claims says who
     # took what, by ``chunk_id``, which a redelivered or resubmitted copy keeps.
     chunk_id: str = Field("0", pattern=r"^[0-9]{1,9}$")  # its place in the sweep (claims store it as a number)
     steal: list[Variant] = []
+    indices: list[int] = []  # its own variants by index (instead of ``variants``)
+    steal_indices: list[int] = []  # those it may steal by index, in the order it steals them
     # One code version per ranking: the orchestrator's source hash of each strategy the
     # chunk names (base name -> fingerprint.source_hash) and its btfarm version; a worker
     # whose own differ fails those variants instead of ranking other code beside them.
     code: dict[str, str] = {}
     btfarm_version: str = ""
 
+    @property
+    def by_index(self) -> bool:
+        """Whether the chunk names its variants by index only (the worker reads the plan)."""
+        return bool(self.indices or self.steal_indices)
+
+    def own_count(self) -> int:
+        return len(self.indices) if self.by_index else len(self.variants)
+
+    def all_indices(self) -> list[int]:
+        """Every variant index the chunk may run: its own, then those it may steal."""
+        if self.by_index:
+            return [*self.indices, *self.steal_indices]
+        return [v.index for v in (*self.variants, *self.steal)]  # type: ignore[misc]
+
     @model_validator(mode="after")
     def _indexed(self) -> Chunk:
+        if self.by_index and (self.variants or self.steal):
+            raise ValueError(f"chunk {self.chunk_id} of sweep {self.run_id} names variants both as Variants "
+                             "and by index; a chunk uses one form")
+        if any(i < 0 for i in (*self.indices, *self.steal_indices)):
+            raise ValueError(f"chunk {self.chunk_id} of sweep {self.run_id} has a negative variant index")
         # a chunk's variants are marked claimed, run and collected by index (shared/store/variant_marks.py)
         unindexed = [v.strategy_name for v in (*self.variants, *self.steal) if v.index is None or v.index < 0]
         if unindexed:  # protocol: a pydantic validator raises ValueError

@@ -75,6 +75,7 @@ from btfarm.shared.store.stop_flags import StopPoller
 
 from . import candle_cache
 from .app import CHUNK_TASK, TASK_QUEUE, app
+from .plan_variants import chunk_variants
 from .startup import worker_client
 from .turn_script import TurnKeys, run_turn
 
@@ -119,7 +120,11 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     r = worker_client()
     inbox = keys.walker_inbox(chunk.run_id)
     worker = _worker_name(self.request.hostname)
-    refusal = chunk_refusal(chunk, worker)
+    lists = chunk_variants(r, chunk)
+    if lists is None:  # its plan is gone (Redis came back empty): nobody collects this attempt
+        return chunk_summary(chunk, [])
+    own, stolen = lists
+    refusal = chunk_refusal(chunk, worker, own + stolen)
     if refusal is not None:  # before the first turn: nothing claimed, stolen or counted
         return hand_back(self, r, chunk, payload, refusal)
     results: list[dict[str, Any]] = []
@@ -180,7 +185,7 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
 
     # (list, variant): a stealer claims a list from its end and its owner from its start,
     # so the first variant found taken means the rest of that list is taken too
-    queue = [(OWN, v) for v in chunk.variants] + [(STOLEN, v) for v in chunk.steal]
+    queue = [(OWN, v) for v in own] + [(STOLEN, v) for v in stolen]
     taken_from: set[int] = set()
     # the first after PROGRESS_EVERY_SECONDS: a chunk shorter than that ends before anyone sees it
     next_progress = time.monotonic() + PROGRESS_EVERY_SECONDS
@@ -194,7 +199,7 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
             if status == "stopped":
                 reason = "walker stopped before this variant started"
                 report(*(result_record(rest, "stopped", error=reason, worker=worker)
-                         for rest in unclaimed(chunk.variants[index:])))
+                         for rest in unclaimed(own[index:])))
                 break
             if status == "orphaned":
                 break  # nobody collects this attempt (its orchestrator died, or a resume took over)
@@ -221,7 +226,7 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
                 reason = (f"task soft time limit ({get_settings().task_soft_time_limit:g} s) reached; "
                           "raise BTFARM_TASK_SOFT_TIME_LIMIT or lower BTFARM_CHUNK_SIZE")
                 report(*(result_record(v, "failed", error=reason, worker=worker)
-                         for v in [variant, *unclaimed(chunk.variants[index + 1:])]))
+                         for v in [variant, *unclaimed(own[index + 1:])]))
                 break
             results.append(record)
             finished = (variant.index, dumps(record))
@@ -238,7 +243,7 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     return summary
 
 
-def chunk_refusal(chunk: Chunk, worker: str) -> str | None:
+def chunk_refusal(chunk: Chunk, worker: str, variants: list[Variant]) -> str | None:
     """Why this worker must run none of ``chunk``: its btfarm, or the source of a strategy
     the chunk names, differs from the orchestrator's (a strategy not registered here is
     no refusal: its variants fail saying how to start the worker); None when it may."""
@@ -246,7 +251,7 @@ def chunk_refusal(chunk: Chunk, worker: str) -> str | None:
     if other_version:
         return other_version
     needed_by = f"btfarm.backtest_chunk of walker {chunk.walker_name!r}"
-    for base in dict.fromkeys(v.base for v in (*chunk.variants, *chunk.steal)):
+    for base in dict.fromkeys(v.base for v in variants):
         try:
             strategy = get_strategy(base, needed_by)
         except NotRegisteredError:
@@ -272,7 +277,7 @@ def hand_back(task: Any, r: redis.Redis, chunk: Chunk, payload: dict[str, Any], 
     task.app.send_task(
         CHUNK_TASK, kwargs=payload, task_id=task.request.id, queue=TASK_QUEUE,
         time_limit=None, soft_time_limit=None, argsrepr="()",  # (fanout.submit's reasons)
-        kwargsrepr=f"walker={chunk.walker_name} symbol={chunk.symbol} variants={len(chunk.variants)} "
+        kwargsrepr=f"walker={chunk.walker_name} symbol={chunk.symbol} variants={chunk.own_count()} "
                    f"(handed back by {node}: its code differs)")
     log.warning("chunk %s of sweep %s handed back: %s", chunk.chunk_id, chunk.run_id, reason)
     time.sleep(REFUSED_PAUSE_SECONDS)  # holding no message: its copy is already queued

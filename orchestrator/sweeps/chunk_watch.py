@@ -42,9 +42,11 @@ PING_TIMEOUT_SECONDS = 1.0  # for a worker named by a started chunk to answer
 class ChunkWatch:
     """The chunks of one attempt of a sweep and what each still owes."""
 
-    def __init__(self, app: Celery, r: redis.Redis, chunks: Sequence[Chunk], ids: Sequence[str]) -> None:
+    def __init__(self, app: Celery, r: redis.Redis, chunks: Sequence[Chunk], ids: Sequence[str],
+                 space: Sequence[Variant] | None = None) -> None:
         self.app = app
         self._r = r
+        self._space = space  # the sweep's variants by index: a chunk sent by index names its own by it
         self.chunks: dict[str, Chunk] = dict(zip(ids, chunks, strict=True))
         self.resubmitted = 0
 
@@ -60,7 +62,7 @@ class ChunkWatch:
         """Stop watching chunks none of whose variants is pending (what a long sweep
         would otherwise hold until its first stall)."""
         for tid, chunk in list(self.chunks.items()):
-            if not pending.any_of([v.index for v in (*chunk.variants, *chunk.steal)]):
+            if not pending.any_of(chunk.all_indices()):
                 del self.chunks[tid]
 
     def check(self, pending: Pending, ping: Callable[[str], bool] | None = None,
@@ -69,7 +71,11 @@ class ChunkWatch:
         ping = ping or self._ping
         failed: list[dict[str, Any]] = []
         for tid, chunk in list(self.chunks.items()):
-            waiting = [v for v in (*chunk.variants, *chunk.steal) if v.index in pending]
+            if not pending.any_of(chunk.all_indices()):
+                del self.chunks[tid]
+                continue
+            own_list, steal_list = self._lists(chunk)
+            waiting = [v for v in (*own_list, *steal_list) if v.index in pending]
             if not waiting:
                 del self.chunks[tid]
                 continue
@@ -89,10 +95,19 @@ class ChunkWatch:
                 self._resubmit(tid, chunk, own, stolen)
         return failed
 
+    def _lists(self, chunk: Chunk) -> tuple[list[Variant], list[Variant]]:
+        """The chunk's own variants and those it may steal, as Variants."""
+        if not chunk.by_index:
+            return chunk.variants, chunk.steal
+        if self._space is None:  # protocol: run.py gives the watch its sweep's space
+            raise ValueError(f"chunk {chunk.chunk_id} of sweep {chunk.run_id} names its variants by index "
+                             "and the watch was given no variant space")
+        return [self._space[i] for i in chunk.indices], [self._space[i] for i in chunk.steal_indices]
+
     def _owed(self, chunk: Chunk, waiting: list[Variant]) -> tuple[list[Variant], list[Variant]]:
         """Of ``waiting``, what ``chunk`` owes: (its own unclaimed or claimed by it,
         the stolen ones claimed by it)."""
-        mine = {v.index for v in chunk.variants}
+        mine = set(chunk.indices) if chunk.by_index else {v.index for v in chunk.variants}
         owners = variant_marks.owners(self._r, chunk.run_id, chunk.attempt, [v.index for v in waiting])
         owed = [v for v, owner in zip(waiting, owners, strict=True)
                 if owner == chunk.chunk_id or (owner is None and v.index in mine)]
@@ -102,7 +117,11 @@ class ChunkWatch:
         self.resubmitted += 1
         # the same chunk_id (it may run what the dead one claimed), lists kept apart: the
         # task reads a variant found taken as "the rest of its list is taken too"
-        again = chunk.model_copy(update={"variants": own, "steal": stolen})
+        if chunk.by_index:
+            again = chunk.model_copy(update={"indices": [v.index for v in own],
+                                             "steal_indices": [v.index for v in stolen]})
+        else:
+            again = chunk.model_copy(update={"variants": own, "steal": stolen})
         new_id = f"{tid}-r{self.resubmitted}"
         fanout.submit(self.app, [again], [new_id])
         self.chunks[new_id] = again

@@ -21,6 +21,7 @@ import json
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import redis
 from celery import Celery
 
@@ -33,6 +34,7 @@ from btfarm.shared.schemas import FrameSchema, StrategySchema
 from btfarm.shared.settings import get_settings
 from btfarm.shared.store import worker_registry
 from btfarm.shared.store.connection import connect_url
+from btfarm.shared.variant_space import VariantSpace
 from btfarm.workers.app import CHUNK_TASK, TASK_QUEUE
 
 TASK_OVERHEAD_SECONDS = 0.003  # publish + deliver + ack of one task on Redis
@@ -83,6 +85,8 @@ class ChunkPlan(Sequence[Chunk]):
 
     def __init__(self, fields: dict, variants: Sequence[Variant], size: int) -> None:
         self._fields, self._variants = fields, variants
+        # a sweep's variants (its plan is stored) travel as indices; any other list as Variants
+        self._indices = _indices_of(variants)
         self._built: dict[int, list[Variant]] = {}  # the last blocks built: chunk i steals block i + 1
         count = math.ceil(len(variants) / size) if len(variants) else 0
         base, extra = divmod(len(variants), count) if count else (0, 0)
@@ -105,9 +109,15 @@ class ChunkPlan(Sequence[Chunk]):
         count = len(self._bounds)
         if index < 0:
             index += count
+        if self._indices is not None:
+            own = self._indices[slice(*self._bounds[index])].tolist()
+            steal_indices = self._indices[slice(*self._bounds[(index + 1) % count])][::-1].tolist() \
+                if count > 1 else []
+            return Chunk.model_construct(**self._fields, variants=[], steal=[], indices=own,
+                                         steal_indices=steal_indices, chunk_id=str(index))
         steal = self._block((index + 1) % count)[::-1] if count > 1 else []
         return Chunk.model_construct(**self._fields, variants=self._block(index), chunk_id=str(index),
-                                     steal=steal)
+                                     steal=steal, indices=[], steal_indices=[])
 
     def _block(self, index: int) -> list[Variant]:
         """Chunk ``index``'s own variants; the window builds chunks in order, so the block
@@ -139,11 +149,24 @@ def make_chunks(run_id: str, walker_name: str, symbol: str, exchange_name: str, 
     return ChunkPlan(fields, variants, size)
 
 
+def _indices_of(variants: Sequence[Variant]) -> np.ndarray | None:
+    """The sweep indices of ``variants`` when it is a sweep's space or a part of it, else None."""
+    if isinstance(variants, VariantSpace):
+        return np.arange(len(variants), dtype=np.int64)
+    if isinstance(variants, Subset):
+        return np.asarray(variants.indices, dtype=np.int64)
+    return None
+
+
 class Subset(Sequence[Variant]):
     """The variants of ``space`` at ``indices`` (a resume's missing ones), built when asked for."""
 
     def __init__(self, space: Sequence[Variant], indices: Sequence[int]) -> None:
         self._space, self._indices = space, indices
+
+    @property
+    def indices(self) -> Sequence[int]:
+        return self._indices
 
     def __len__(self) -> int:
         return len(self._indices)
@@ -199,13 +222,20 @@ def withdraw_queued(r: redis.Redis, run_id: str) -> int:
         client.close()
 
 
+def variants_repr(chunk: Chunk) -> str:
+    """What Flower shows of a chunk's variants: their names, or (by index) their indices."""
+    if chunk.by_index:
+        shown = ", ".join(map(str, chunk.indices[:20])) + (" ..." if len(chunk.indices) > 20 else "")
+        return f"variants={len(chunk.indices)} (by index in sweep {chunk.run_id}): {shown}"
+    return f"variants={len(chunk.variants)}: {', '.join(v.strategy_name for v in chunk.variants)}"
+
+
 def submit(app: Celery, chunks: Sequence[Chunk], ids: Sequence[str] | None = None) -> list[str]:
     """Publish every chunk on one connection (task ids ``ids``, default
     ``task_id``); returns the task ids."""
     out = []
     with app.producer_or_acquire() as producer:
         for index, chunk in enumerate(chunks):
-            names = [v.strategy_name for v in chunk.variants]
             tid = ids[index] if ids is not None else task_id(chunk, index)
             app.send_task(
                 CHUNK_TASK, kwargs=chunk.model_dump(mode="json"), task_id=tid, queue=TASK_QUEUE,
@@ -214,8 +244,7 @@ def submit(app: Celery, chunks: Sequence[Chunk], ids: Sequence[str] | None = Non
                 # Left out, Celery copies in the limits of the task as this process registered
                 # it (its settings, frozen when the task object was first used here)
                 time_limit=None, soft_time_limit=None,
-                kwargsrepr=(f"walker={chunk.walker_name} symbol={chunk.symbol} "
-                            f"variants={len(names)}: {', '.join(names)}"),
+                kwargsrepr=f"walker={chunk.walker_name} symbol={chunk.symbol} {variants_repr(chunk)}",
                 argsrepr="()",
             )
             out.append(tid)

@@ -154,7 +154,7 @@ def run_sweep(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) ->
                     return pool.processes
                 return workers.slots if workers.checked else fanout.live_slots(r)
 
-            watch = ChunkWatch(celery_app, r, [], [])
+            watch = ChunkWatch(celery_app, r, [], [], space=variants)
             window = SubmitWindow(celery_app, watch, slots)
 
             def queue_missing(attempt: int) -> int:

@@ -81,6 +81,6 @@ class SubmitWindow:
         except BaseException:  # the broker failed mid-batch: all of it goes again (same task ids)
             self._next = first
             raise
-        self._submitted += sum(len(c.variants) for c in chunks)
+        self._submitted += sum(c.own_count() for c in chunks)
         self.watch.add(chunks, ids)
         return len(chunks)

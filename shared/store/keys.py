@@ -108,7 +108,9 @@ def walker_run(run_id: str) -> str:
     +1 per resume), total, tested, started_at.
 
     Writer: the orchestrator's walker when a sweep starts, is resumed and ends.
-    Reader: ``Walker.resume`` / ``btfarm walker resume RUN_ID``, reports.
+    Reader: ``Walker.resume`` / ``btfarm walker resume RUN_ID``, reports; the chunk
+    task reads ``spec`` once per sweep to build the variants a chunk names by index
+    (workers/plan_variants.py).
     TTL: ``WALKER_RESULT_TTL_SECONDS``, refreshed by each write.
     """
     return f"{PREFIX}walker:{_part(run_id, 'run_id')}:run"

@@ -8,7 +8,7 @@ import pytest
 from btfarm.orchestrator.sweeps import fanout
 from btfarm.orchestrator.sweeps.held_records import BLOCK, HeldRecords
 from btfarm.orchestrator.sweeps.pending import Pending
-from btfarm.shared.payloads import Variant
+from btfarm.shared.payloads import Chunk, Variant
 from btfarm.shared.variant_space import VariantSpace
 
 pytestmark = pytest.mark.unit
@@ -85,9 +85,12 @@ def test_chunks_are_built_when_asked_for():
     chunks = fanout.make_chunks("run", "w", "X", "e", "f", missing, 1000)
     assert len(chunks) == 1000 and chunks.size(0) == 1000 and built == []
     first = chunks[0]
-    assert [v.index for v in first.variants[:2]] == [10, 11] and first.steal[0].index == 2009
-    assert sum(built) == 2000  # its own and the next chunk's, to steal from
-    assert isinstance(first.variants[0], Variant) and first.model_dump(mode="json")["variants"][0]["index"] == 10
+    # a sweep's chunk names its variants by index (the worker reads the plan): no Variant is built
+    assert first.indices[:2] == [10, 11] and first.steal_indices[0] == 2009 and len(first.steal_indices) == 1000
+    assert built == [] and first.variants == [] and first.steal == []
+    wire = first.model_dump(mode="json")
+    assert wire["indices"][:2] == [10, 11] and wire["variants"] == []
+    assert Chunk.model_validate(wire).all_indices() == [*range(10, 1010), *range(2009, 1009, -1)]
 
 
 def test_progress_items_are_numbers_until_read_and_read_back_whole():
