@@ -42,6 +42,7 @@ from ..context import RunContext, activate, deactivate
 from ..engine_config import EngineConfig
 from ..errors import PersistenceError, SignalError, StrategyError
 from ..intervals import MINUTE_MS, interval_ms
+from ..raise_site import raise_site
 from ..registry import get_strategy_risks
 from ..risk_book import RiskBook, new_books
 from ..risk_check import RiskGate, check_args
@@ -237,7 +238,7 @@ class StrategyCore:
             raw = self.strategy.get_signal(self.symbol, datetime.fromtimestamp(when_ms / 1000, tz=UTC))
         except Exception as exc:  # user code: report, count the tick as idle, go on
             where = self._where(when_ms)
-            error = StrategyError(f"{where}: get_signal raised {type(exc).__name__}: {exc}")
+            error = StrategyError(f"{where}: get_signal raised {type(exc).__name__} at {raise_site(exc)}: {exc}")
             self.note_rejection(str(error))
             self._error(error, when_ms, exc)
             return

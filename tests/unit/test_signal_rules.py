@@ -50,7 +50,13 @@ def test_every_broken_rule_is_listed():
 def test_raising_get_signal_is_wrapped_with_strategy_symbol_and_when():
     errors, opened = errors_then_good(ZeroDivisionError("boom"))
     assert errors[0]["kind"] == "StrategyError"
-    assert errors[0]["message"] == 'strategy "s" on SYM at 2025-01-01 00:03: get_signal raised ZeroDivisionError: boom'
+    import os
+
+    from . import market
+
+    line = market.Script.__call__.__code__.co_firstlineno + 5  # its `raise value`
+    assert errors[0]["message"] == ('strategy "s" on SYM at 2025-01-01 00:03: get_signal raised ZeroDivisionError '
+                                    f"at {os.path.relpath(market.__file__)}:{line}: boom")
     assert isinstance(errors[0]["error"].__cause__, ZeroDivisionError)
     assert len(opened) == 1
 
