@@ -81,7 +81,7 @@ class CapitalGate(RiskGate):
         cost = ledger.cost_of(payload["current_signal"])
         if cost <= ledger.free + SLACK:
             return None
-        held = sum(ledger.held.values())
+        held, count = sum(ledger.held.values()), len(ledger.held)
         return Rejection(CAPITAL, f"the entry costs {cost:.2f} and {ledger.free:.2f} of the capital is free "
-                                  f'(portfolio "{self.portfolio_name}": capital {ledger.capital:.2f}, '
-                                  f"{len(ledger.held)} open signals hold {held:.2f})", CAPITAL)
+                                  f'(portfolio "{self.portfolio_name}": capital {ledger.capital:.2f}, {held:.2f} '
+                                  f"held by {count} open signal{'' if count == 1 else 's'})", CAPITAL)

@@ -84,7 +84,7 @@ class PortfolioRun:
         start_ms, end_ms = frame_bounds(self.frame)
         names = list(dict.fromkeys(r.risk_name for risks in member_risks for r in risks))
         self.books = new_books(names, shared=True)
-        self.positions = RiskBook(name, shared=True)  # every member's signals (the capital reads it)
+        self.positions = RiskBook(name, shared=True)  # every member's signals, kept when the capital reads it
         capital = portfolio.capital
         self.ledger = (CapitalLedger(capital, float(self.cfg.CC_POSITION_ENTRY_COST), start_ms)
                        if capital is not None else None)
@@ -130,7 +130,9 @@ class PortfolioRun:
             intents = compute_intents(strategy.get_signals, candles, core.params, self.cfg.CC_AVG_PRICE_CANDLES_COUNT,
                                       f'strategy "{core.name}" on {symbol}')
         strict = strict_everywhere or bool(LIVING_CALLBACKS.intersection(strategy.callbacks))
-        books = [self.books[r.risk_name] for r in risks] + [self.positions]
+        books = [self.books[r.risk_name] for r in risks]
+        if self.ledger is not None:  # (only the capital's payload reads the book of every member's signals)
+            books.append(self.positions)
         return Member(k, core, candles, books, intents, strict)
 
     # ---- driving ------------------------------------------------------------

@@ -18,7 +18,8 @@ the books through ``BookView``s that ignore the core's own writes: the walk
 writes each book when an event takes effect in simulated time (a limit entry
 when scheduled, a position when it opens, out at its close or cancel), so a
 risk sees at t exactly the positions open at t. ``positions`` is the book of
-every member's signals (the capital's payload, the open-position count).
+every member's signals, which the capital's payload reads (a member's books
+include it when the portfolio has a capital).
 
 **Two ways to settle a member's position**, with the same trades:
 
@@ -101,7 +102,7 @@ class Member:
         self.index = index
         self.core = core
         self.candles = candles
-        self.books = tuple(books)  # the shared books its positions enter (its risks' and ``positions``)
+        self.books = tuple(books)  # the shared books its signals enter (its risks', and the capital's)
         self.intents = intents
         self.strict = strict
         self.closed: list[dict[str, Any]] = []
@@ -134,6 +135,7 @@ class PortfolioWalk:
         self.open_now = 0  # positions open (limit entries waiting are not positions yet)
         self.max_open = 0
         self.max_open_at: int | None = None  # ms: when the largest number was first reached
+        self.asks = 0  # members asked for a signal (get_signal calls, offered get_signals rows)
         self.stopped = False
         # held-back events, a heap of (ms it takes effect, 0 for an opening else 1, member, seq, kind, record):
         # at one minute the openings first, so a position counts as open through its closing candle
@@ -249,6 +251,7 @@ class PortfolioWalk:
     def _ask(self, member: Member, i: int, t: int) -> int | None:
         """Ask ``member`` at tick ``i`` (time ``t``); the tick of its next ask, or None."""
         core = member.core
+        self.asks += 1
         if member.intents is not None:
             c = int(member.cursor[i])
             core.consider(member.intents.signal_at(c), t, float(member.vwap[c - 1]))
@@ -327,7 +330,7 @@ class PortfolioWalk:
             core.last_bucket = int(member.bucket[i])  # the call at i uses its bucket
             if member.offered[i]:
                 return i
-        k = int(np.searchsorted(member.calls, i, "right"))
+        k = int(member.calls.searchsorted(i, "right"))
         if k == len(member.calls):
             return None
         j = int(member.calls[k])

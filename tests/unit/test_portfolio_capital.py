@@ -45,7 +45,7 @@ def test_an_entry_that_does_not_fit_is_refused_until_the_capital_comes_back():
     first = rejections[0]
     assert (first["strategy_name"], first["risk_name"], first["rejection_id"]) == ("pf-c", "capital", "capital")
     assert first["rejection_note"] == ('the entry costs 100.00 and 50.00 of the capital is free (portfolio "flat-p": '
-                                       "capital 250.00, 2 open signals hold 200.00)")
+                                       "capital 250.00, 200.00 held by 2 open signals)")
     assert opened_minutes(run, 2)[:2] == [21, 27]
     equity = run.equity()
     curve = equity["curve"]
