@@ -3,6 +3,7 @@ process, with a progress bar, the summary and the report's path."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -47,23 +48,36 @@ def run_backtest(symbol: str, strategy_name: str, exchange_name: str, frame_name
     return count
 
 
-def _print_errors_summary() -> Callable[[], None]:
-    """Count recoverable errors during a run and show the first few."""
+def _print_errors_summary() -> Callable[[], int]:
+    """Count recoverable errors during a run and show the first few; ``finish()`` returns how
+    many of them were get_signal raising."""
     seen: list[str] = []
+    raised = [0]
 
     def on_error(payload: dict[str, Any]) -> None:
-        seen.append(payload.get("message", str(payload)))
+        message = payload.get("message", str(payload))
+        seen.append(message)
+        if payload.get("kind") == "StrategyError" and ": get_signal raised " in message:
+            raised[0] += 1
 
     unsubscribe = events.listen_error(on_error)
 
-    def finish() -> None:
+    def finish() -> int:
         unsubscribe()
         if seen:
             err_console.print(f"[yellow]{len(seen)} recoverable error(s) during the run; first:[/]")
             for message in seen[:3]:
                 err_console.print(f"  {printable(message)}", highlight=False)
+        return raised[0]
 
     return finish
+
+
+def nothing_but_raises(raised: int, stats: Any, signals: list[Any]) -> bool:
+    """get_signal raised and no call of it gave a signal: no signal closed or was cancelled, and
+    every refused one was a raise (none was a signal the rules or a risk refused). Such a run
+    measured the strategy's bug, not the strategy: the command fails."""
+    return raised > 0 and not signals and stats.total_signals == 0 and stats.rejected_signals <= raised
 
 
 @click.command()
@@ -80,7 +94,7 @@ def backtest(module: str, symbol: str, strategy_name: str, exchange_name: str, f
     import_user_module(module)
     finish = _print_errors_summary()
     count = run_backtest(symbol, strategy_name, exchange_name, frame_name)
-    finish()
+    raised = finish()
     data = Backtest.get_data(symbol, strategy_name)
     console.print(summary_table(f"{printable(symbol)} on {printable(exchange_name)} / {printable(frame_name)}",
                                 [(strategy_name, data.stats.model_dump())]))
@@ -88,6 +102,11 @@ def backtest(module: str, symbol: str, strategy_name: str, exchange_name: str, f
         console.print("[yellow]stopped before the end of the frame[/]")
     path = Backtest.dump(symbol, strategy_name, dump_path)
     console.print(f"{count} closed signals; report: {printable(path)}", highlight=False)
+    if nothing_but_raises(raised, data.stats, data.signals):
+        err_console.print(f"[bold red]error:[/] get_signal of {printable(strategy_name)} raised {raised} "
+                          "time(s) and no call gave a signal: nothing was backtested; fix the line named above",
+                          highlight=False, soft_wrap=True)
+        sys.exit(1)
 
 
 @click.command()

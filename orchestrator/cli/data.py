@@ -86,7 +86,7 @@ def download(exchange_id: str, symbols: tuple[str, ...], since: str, until: str 
             line = (f"{exchange_id} {market}: {len(frame)} candles {iso(_first(frame))} .. {iso(_last(frame))}, "
                     f"{source.requests - before} requests; months kept in {where}")
             console.print(line, highlight=False, soft_wrap=True)
-            for first, last_gap in source.gaps.get(market, [])[:GAPS_LISTED]:
+            for first, last_gap in within(source.gaps.get(market, []), start, last)[:GAPS_LISTED]:
                 err_console.print(f"  gap: no candles {iso(first)} .. {iso(last_gap)} "
                                   f"({(last_gap - first) // MINUTE_MS + 1} minutes): kept as a gap",
                                   highlight=False)
@@ -98,6 +98,13 @@ def download(exchange_id: str, symbols: tuple[str, ...], since: str, until: str 
         err_console.print("interrupted: the months finished are kept; run the same command again to "
                           "fetch only the rest", highlight=False)
         sys.exit(130)
+
+
+def within(gaps: list[tuple[int, int]], start: int, last: int) -> list[tuple[int, int]]:
+    """The parts of ``gaps`` (first, last missing minute) inside [--since, --until]: whole months
+    are fetched and cached, so a gap of the month after --until (or before --since) is the
+    cache's, not the download's."""
+    return [(max(a, start), min(b, last)) for a, b in gaps if a <= last and b >= start]
 
 
 def _first(frame: pd.DataFrame) -> int | None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from btfarm.orchestrator.cli.console import (
     console,
@@ -20,6 +21,7 @@ from btfarm.orchestrator.cli.console import (
 )
 from btfarm.orchestrator.reports._format import number as shown
 from btfarm.shared.demo import DEMO_SYMBOL
+from btfarm.shared.errors import BtfarmError
 from btfarm.shared.importing import import_user_module
 
 DEMO_WALKER = "demo-sweep"
@@ -104,14 +106,20 @@ def walker(module: str | None, walker_name: str | None, out: Path | None, symbol
             register_imports(spec)
     symbols = [s.strip() for s in symbol.split(",")]
     again = walker_command(module, walker_name, symbol, imports)
-    if get_walker(walker_name, "btfarm walker").walk_forward is not None and len(symbols) == 1:
-        _follow_walk_forward(symbol, walker_name, chunk_size, dump, again)
-        return
-    if len(symbols) > 1:
-        _follow_symbols(symbols, walker_name, chunk_size, dump)
-        return
-    _follow(lambda: Walker.run(symbol, walker_name, chunk_size=chunk_size), symbol, walker_name, dump,
-            again=again)
+    defaulted = click.get_current_context().get_parameter_source("symbol") == ParameterSource.DEFAULT
+    try:
+        if get_walker(walker_name, "btfarm walker").walk_forward is not None and len(symbols) == 1:
+            _follow_walk_forward(symbol, walker_name, chunk_size, dump, again)
+        elif len(symbols) > 1:
+            _follow_symbols(symbols, walker_name, chunk_size, dump)
+        else:
+            _follow(lambda: Walker.run(symbol, walker_name, chunk_size=chunk_size), symbol, walker_name, dump,
+                    again=again)
+    except BtfarmError as exc:
+        if defaulted and DEMO_SYMBOL in str(exc):  # "no candles for BTCUSDT" from a user who named no symbol
+            exc.args = (f"{exc} (--symbol was not given, so it defaulted to {DEMO_SYMBOL}: pass --symbol "
+                        "SYMBOL, or several as A,B,C)",)
+        raise
 
 
 def _follow_symbols(symbols: list[str], walker_name: str, chunk_size: int | None, dump: bool) -> None:
@@ -238,7 +246,6 @@ def _stopped_data(symbol, walker_name: str):
     """``Walker.get_data`` of a run Ctrl-C stopped; when it stopped before the run began (while its
     plan was checked), says so and exits."""
     from btfarm.orchestrator.walker import Walker
-    from btfarm.shared.errors import BtfarmError
 
     try:
         return Walker.get_data(symbol, walker_name)
@@ -359,7 +366,8 @@ def _follow(start: Callable[[], Iterable[Any]], symbol: str, walker_name: str, d
             err_console.print(f"  {printable(line)}", highlight=False)
     if data.unfinished:
         err_console.print(f"[yellow]did not finish ({len(data.unfinished)}):[/]", highlight=False)
-        for line in grouped(data.unfinished.values(), data.unfinished.keys()):
+        for line in grouped(data.unfinished.values(), data.unfinished.keys(),
+                            [data.variants.get(name, (name, None))[0] for name in data.unfinished]):
             err_console.print(f"  {printable(line)}", highlight=False)
     if data.interrupted and not data.search_spec:  # a search says how it goes on in its note, below
         err_console.print(f"sweep {printable(data.run_id)} is incomplete; finish it with: "
@@ -378,13 +386,18 @@ def _follow(start: Callable[[], Iterable[Any]], symbol: str, walker_name: str, d
         sys.exit(1)
 
 
-def grouped(reasons, names=None) -> list[str]:
-    """One line per distinct reason with its count (a variant's own name in its reason
-    is written as VARIANT, so 500 variants failing alike make one line)."""
+def grouped(reasons, names=None, bases=None) -> list[str]:
+    """One line per distinct reason with its count: a variant's own name in its reason is
+    written as its strategy's with the parameters folded (``sma-cross[...]``; ``bases``: each
+    name's strategy, default the name), so 500 variants of a strategy failing alike make one
+    line that still says which strategy failed."""
     counts: dict[str, int] = {}
     names = list(names) if names is not None else None
+    bases = list(bases) if bases is not None else None
     for index, reason in enumerate(reasons):
         if names is not None:
-            reason = reason.replace(names[index], "VARIANT")
+            name = names[index]
+            base = bases[index] if bases is not None else name
+            reason = reason.replace(name, base if base == name else f"{base}[...]")
         counts[reason] = counts.get(reason, 0) + 1
     return [f"{count} x {reason}" for reason, count in sorted(counts.items(), key=lambda kv: -kv[1])]

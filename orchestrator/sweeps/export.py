@@ -20,10 +20,10 @@ from btfarm.shared.store import result_blocks, sweep_plan
 FORMATS = {".parquet": "parquet", ".csv": "csv"}
 
 
-def stored_data(run_id: str) -> WalkerData:
-    """Sweep ``run_id`` as stored in Redis (NotFoundError when it is not)."""
+def stored_data(run_id: str, needed_by: str = "Walker.export") -> WalkerData:
+    """Sweep ``run_id`` as stored in Redis (NotFoundError naming ``needed_by`` when it is not)."""
     r = state()
-    plan = sweep_plan.read_plan(r, run_id)
+    plan = sweep_plan.read_plan(r, run_id, needed_by)
     tally = SweepTally(plan.walker_name, plan.symbol, plan.exchange_name, plan.frame_name, plan.metric,
                        plan.variants, run_id, plan.chunk_size, plan.min_trades,
                        min_dsr=plan.min_dsr, max_pbo=plan.max_pbo)

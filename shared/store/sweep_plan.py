@@ -68,8 +68,8 @@ def _optional_float(text: str | None) -> float | None:
     return float(text) if text else None
 
 
-def read_plan(r: redis.Redis, run_id: str) -> SweepPlan:
-    """The stored plan of sweep ``run_id``; NotFoundError when Redis has none."""
+def read_plan(r: redis.Redis, run_id: str, needed_by: str = "Walker.resume") -> SweepPlan:
+    """The stored plan of sweep ``run_id``; NotFoundError (naming ``needed_by``) when Redis has none."""
     fields = r.hgetall(keys.walker_run(run_id))
     if not fields.get("spec") and not fields.get("variants"):  # "variants": an older btfarm's plan, below
         search = r.get(keys.search_run(run_id))
@@ -83,7 +83,7 @@ def read_plan(r: redis.Redis, run_id: str) -> SweepPlan:
         settings = get_settings()
         raise NotFoundError(
             f"no sweep {run_id!r} is stored in Redis at {redact_url(settings.state_url or settings.redis_url)} "
-            f"(needed by Walker.resume); sweeps are kept {keys.WALKER_RESULT_TTL_SECONDS // 86_400} days, "
+            f"(needed by {needed_by}); sweeps are kept {keys.WALKER_RESULT_TTL_SECONDS // 86_400} days, "
             "on the Redis the sweep used")
     if not fields.get("spec"):
         raise PersistenceError(

@@ -98,3 +98,16 @@ def test_bad_input_is_one_clear_line(fake, tmp_path):
     assert date.returncode == 2 and "is not a date" in date.stderr
     nothing = btfarm("data", "check")
     assert nothing.returncode == 2 and "btfarm data check --exchange binance" in nothing.stderr
+
+
+@pytest.mark.parametrize(("until", "gap"), [
+    ("2025-01-20", None),  # January is fetched whole (and cached), but its gap is after --until
+    ("2025-01-31T11:59Z", "gap: no candles 2025-01-31T00:00Z .. 2025-01-31T11:59Z (720 minutes)"),
+    ("2025-02-05", "gap: no candles 2025-01-31T00:00Z .. 2025-01-31T23:59Z (1440 minutes)"),
+])
+def test_download_reports_only_the_gaps_up_to_until(fake, tmp_path, until, gap):
+    done = btfarm("data", "download", "--exchange", "binance", "--symbol", "SIM/USDT", "--since", "2025-01-01",
+                  "--until", until, "--cache", str(tmp_path / "cache"), "--config", json.dumps(fake.ccxt_config()))
+    assert done.returncode == 0, done.stdout + done.stderr
+    gaps = [line.strip() for line in done.stderr.splitlines() if "gap:" in line]
+    assert gaps == ([] if gap is None else [f"{gap}: kept as a gap"]), done.stderr

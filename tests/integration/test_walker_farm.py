@@ -367,7 +367,7 @@ def test_a_sweep_where_every_variant_failed_exits_non_zero_with_reasons_grouped(
         cwd=REPO, env=farm_env(farm_url), capture_output=True, text=True, timeout=60)
     assert failing.returncode == 1, failing.stdout + failing.stderr
     assert "did not finish (1):" in failing.stderr
-    assert "1 x failed: StrategyError: strategy \"VARIANT\"" in failing.stderr  # the name folded away
+    assert "1 x failed: StrategyError: strategy \"farm-raiser\"" in failing.stderr  # no params: named whole
     assert "error: no variant of farm-failing could be ranked" in failing.stderr
 
 

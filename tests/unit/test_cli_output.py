@@ -42,10 +42,14 @@ def test_the_instance_list_never_cuts_the_ids_and_names_stop_and_resume_take():
         assert part in text, text
 
 
-def test_failures_are_grouped_one_line_per_reason_with_the_variant_name_folded():
+def test_failures_are_grouped_one_line_per_reason_naming_the_strategy_with_its_params_folded():
     reasons = [f'failed: strategy "{n}" raised ValueError' for n in NAMES] + ["failed: timeout"]
-    assert grouped(reasons, [*NAMES, "other"]) == ['3 x failed: strategy "VARIANT" raised ValueError',
-                                                   "1 x failed: timeout"]
+    assert grouped(reasons, [*NAMES, "other"], ["sma-cross"] * 3 + ["other"]) == [
+        '3 x failed: strategy "sma-cross[...]" raised ValueError', "1 x failed: timeout"]
+    # a strategy without params keeps its name; a base with brackets of its own is taken as given
+    assert grouped(['failed: strategy "plain" raised KeyError'] * 2 + ['failed: strategy "b[1][x=2]" raised'],
+                   ["plain", "plain", "b[1][x=2]"], ["plain", "plain", "b[1]"]) == [
+        '2 x failed: strategy "plain" raised KeyError', '1 x failed: strategy "b[1][...]" raised']
 
 
 def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
