@@ -47,7 +47,13 @@ def setup(days: int, form: str):
     from btfarm.shared.demo import sma_cross_signal, sma_cross_signals
     from btfarm.shared.engine.backtest_run import load_frame_candles
     from btfarm.shared.exchanges import dataframe_exchange
-    from btfarm.shared.registry import add_exchange, add_frame, add_portfolio, add_risk, add_strategy
+    from btfarm.shared.registry import (
+        add_exchange,
+        add_frame,
+        add_portfolio,
+        add_risk,
+        add_strategy,
+    )
 
     symbols = [f"SIM{k}USDT" for k in range(MEMBERS)]
     frames = {s: generate(days * 1440 + 1, seed=2025 + k) for k, s in enumerate(symbols)}
@@ -55,7 +61,7 @@ def setup(days: int, form: str):
     start, end = frames[symbols[0]]["timestamp"].iloc[[0, -2]]
     frame = add_frame(frame_name="bench-year", interval="1m", start_date=int(start), end_date=int(end), override=True)
     names = []
-    for k, (fast, slow) in enumerate(PARAMS):
+    for fast, slow in PARAMS:
         name = f"sma-{form}-{fast}-{slow}"
         signal = {"get_signal": sma_cross_signal} if form == "event" else {"get_signals": sma_cross_signals}
         add_strategy(strategy_name=name, interval="5m", params={"fast": fast, "slow": slow}, override=True, **signal)

@@ -7,7 +7,15 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from btfarm.orchestrator import Portfolio, add_exchange, add_frame, add_portfolio, add_risk, add_strategy, csv_exchange
+from btfarm.orchestrator import (
+    Portfolio,
+    add_exchange,
+    add_frame,
+    add_portfolio,
+    add_risk,
+    add_strategy,
+    csv_exchange,
+)
 from btfarm.orchestrator.state_client import reset_state
 from btfarm.shared.demo import pullback_signal, sma_cross_signal
 from btfarm.shared.settings import get_settings
