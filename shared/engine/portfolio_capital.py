@@ -1,7 +1,7 @@
 """A portfolio's capital: the dollars its entries are paid from (issue 32 §4).
 
 Each entry's cost (the signal's ``cost`` when it carries one, else
-``CC_POSITION_ENTRY_COST``) is taken from the free capital when the signal is
+``CC_POSITION_ENTRY_COST``; signals do not carry one yet, issue 32 §2) is taken from the free capital when the signal is
 taken: a market entry when it opens, a limit entry when it is scheduled (it
 holds its cost while it waits, as it holds its place in the risks' books). The
 close gives the cost back with the trade's ``pnl_cost``; a cancel gives the
@@ -42,7 +42,11 @@ class CapitalLedger:
         self.curve: list[tuple[int, float]] = [(start_ms, capital)]  # (ms, equity) from the start, then each close
 
     def cost_of(self, signal: dict[str, Any]) -> float:
+        """Dollars of the signal's first entry: its ``cost``, the cost of its first entry when it
+        is a managed position's row, else ``CC_POSITION_ENTRY_COST``."""
         cost = signal.get("cost")
+        if cost is None and signal.get("entries"):
+            cost = signal["entries"][0].get("cost")
         return float(cost) if cost is not None else self.entry_cost
 
     def take(self, member: int, signal: dict[str, Any]) -> None:

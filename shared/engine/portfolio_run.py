@@ -28,6 +28,7 @@ import numpy as np
 from .. import events
 from ..candles import Candles
 from ..coverage import Coverage, check_coverage
+from ..daily_pnl import daily_record
 from ..engine_config import EngineConfig, get_config
 from ..errors import CandleDataError, DataCoverageError, UsageError, did_you_mean
 from ..fingerprint import fingerprint
@@ -183,19 +184,29 @@ class PortfolioRun:
         ledger = self.ledger
         if ledger is None:
             return None
-        values = np.array([v for _, v in ledger.curve], dtype=float)
+        curve = list(ledger.curve)  # (a copy in one step: a running walk appends to it)
+        values = np.array([v for _, v in curve], dtype=float)
         peaks = np.maximum.accumulate(values)
         drawdown = float(np.max((peaks - values) / peaks) * 100.0) if len(values) else 0.0
         return {"capital": ledger.capital, "final_equity": ledger.equity, "free_capital": ledger.free,
                 "return_percent": (ledger.equity / ledger.capital - 1.0) * 100.0,
                 "max_drawdown_percent": drawdown if math.isfinite(drawdown) else None,
-                "curve": [[int(t), float(v)] for t, v in ledger.curve]}
+                "curve": [[int(t), float(v)] for t, v in curve]}
 
     def rejections(self) -> list[dict[str, Any]]:
         """Rejections by risk or capital, counted per (member, risk, rejection id), most first."""
+        counts = self.walk.rejections_by.copy()  # (a copy in one step: a running walk adds to it)
         rows = [{"member": member, "risk_name": risk, "rejection_id": rid, "count": count}
-                for (member, risk, rid), count in self.walk.rejections_by.items()]
+                for (member, risk, rid), count in counts.items()]
         return sorted(rows, key=lambda r: (-r["count"], r["member"], r["risk_name"], r["rejection_id"]))
+
+    def daily_pnl(self) -> dict[str, Any]:
+        """Every member's closed trades' PnL per day of the frame, sparse (daily_pnl.py): what a
+        walker's trust figures read of a variant."""
+        closed = list(self.walk.closed)
+        pnl = np.array([c["pnl"]["pnl_percentage"] for c in closed], dtype=float)
+        close_at = np.array([c["close_timestamp"] for c in closed], dtype=np.int64)
+        return daily_record(pnl, close_at, *frame_bounds(self.frame))
 
     def fingerprints(self) -> dict[str, dict[str, Any]]:
         """Each member's fingerprint (fingerprint.py), by member key."""
@@ -219,6 +230,7 @@ class PortfolioRun:
             "members": [{"symbol": m.core.symbol, "strategy_name": m.core.name,
                          "stats": self.member_statistics(m).model_dump(), "strict": m.strict,
                          "lane": "vector" if m.intents is not None else "event"} for m in self.members],
+            "daily_pnl": self.daily_pnl(),
             "stopped": walk.stopped,
         }
 

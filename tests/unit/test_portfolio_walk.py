@@ -238,3 +238,24 @@ def test_a_stop_ends_the_walk_at_a_tick():
     done = list(run.steps(lambda: True))
     assert run.stopped and done[-1] <= 2048 < run.total_ticks  # asked at the first progress yield
     assert 0 < opened_minutes(run, 0)[-1] < START + 2048
+
+
+def test_a_runs_record_is_json_and_the_same_for_the_same_schema_and_params(reference):
+    """What a worker task would return for a portfolio variant: plain JSON, equal run to run."""
+    import json
+
+    from btfarm.shared.daily_pnl import dense
+
+    add_risk(risk_name="pf-one", max_positions=1, override=True)
+    schema = add_portfolio(portfolio_name="pf-rec", exchange_name="pf-sim", frame_name="pf-jan", risk_name="pf-one",
+                           capital=1000, override=True, members=[{"symbol": SYMBOL, "strategy_name": "pf-sma"},
+                                                                 {"symbol": SYMBOL, "strategy_name": "pf-pullback"}])
+    params = {"max_positions": 2, "members": {f"{SYMBOL}:pf-sma": {"fast": 5, "slow": 20}}}
+    first, second = PortfolioRun(schema, params).run(), PortfolioRun(schema, params).run()
+    record = first.record()
+    assert json.loads(json.dumps(record)) == record == second.record()
+    assert record["max_open_positions"] == 2 and record["params"] == params
+    assert record["stats"]["total_signals"] == len(first.closed)
+    assert [m["stats"]["total_signals"] for m in record["members"]] == [len(m.closed) for m in first.members]
+    daily = dense(record["daily_pnl"])
+    assert daily.sum() == pytest.approx(sum(c["pnl"]["pnl_percentage"] for c in first.closed))
