@@ -209,7 +209,8 @@ def _follow_walk_forward(symbol: str, walker_name: str, chunk_size: int | None, 
         _exit_stopped([*lines, f"run it again (each window's sweep starts over): {again}"])
     for w in data.windows:
         console.print(f"window {w.window}: test {printable(w.test)}: {printable(w.winner or 'no winner: ' + str(w.why_no_winner))}"
-                      f", in sample {shown(w.in_sample, 3)}, out of sample {shown(w.out_of_sample, 3)}", highlight=False)
+                      f", in sample {shown(w.in_sample, 3)}, out of sample {shown(w.out_of_sample, 3)}"
+                      + (f" ({printable(w.why_no_out_of_sample)})" if w.why_no_out_of_sample else ""), highlight=False)
     console.print(f"walk-forward efficiency (mean out-of-sample / mean in-sample {data.metric}): "
                   f"{shown(data.efficiency, 3)}; stitched out of sample: {data.stitched.total_signals} signals, "
                   f"total PnL {shown(data.stitched.total_pnl, 3)} %", highlight=False)

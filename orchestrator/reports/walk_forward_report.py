@@ -25,7 +25,8 @@ def render_walk_forward(data: WalkForwardData, pictures: Sequence[tuple[str, str
         ", anchored" if wf["anchored"] else ", rolling")
     windows = [{"window": w.window, "train": fmt.cell(w.train), "test": fmt.cell(w.test),
                 "winner": fmt.cell(w.winner or f"none: {w.why_no_winner}"), "in_sample": value(w.in_sample),
-                "out_of_sample": value(w.out_of_sample),
+                "out_of_sample": value(w.out_of_sample) if w.out_of_sample is not None else fmt.cell(
+                    f"N/A: {w.why_no_out_of_sample or 'no winner to test'}"),
                 "signals": fmt.integer(w.oos_stats.total_signals) if w.oos_stats else "N/A",
                 "run_id": fmt.cell(w.run_id)} for w in data.windows]
     efficiency = "N/A" if data.efficiency is None else f"{data.efficiency:.2f}"

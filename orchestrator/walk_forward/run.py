@@ -26,7 +26,15 @@ from btfarm.shared.frame_windows import window_name
 from btfarm.shared.ranking import metric_value
 from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strategy, registry
 from btfarm.shared.schemas import WalkerSchema
-from btfarm.shared.stats import BacktestStatistics, compute_statistics
+from btfarm.shared.stats import (
+    DAYS_PER_YEAR,
+    MAX_TRADES_PER_YEAR,
+    MAX_YEARLY_RETURN,
+    MIN_SIGNALS,
+    MIN_SPAN_DAYS,
+    BacktestStatistics,
+    compute_statistics,
+)
 
 
 class WindowResult(BaseModel):
@@ -40,6 +48,7 @@ class WindowResult(BaseModel):
     params: dict[str, Any] | None = None
     in_sample: float | None = None  # the winner's metric on the training window
     out_of_sample: float | None = None  # its metric on the test window
+    why_no_out_of_sample: str | None = None  # why out_of_sample is None (no winner: why_no_winner says why)
     oos_stats: BacktestStatistics | None = None
 
 
@@ -129,6 +138,8 @@ def run_walk_forward(window_data: Callable[[str, str], WalkerData], run: WalkFor
         run.closed.extend(closed)
         row.params, row.oos_stats = params, backtest.statistics()
         row.out_of_sample = metric_value(row.oos_stats, walker.metric)
+        if row.out_of_sample is None:
+            row.why_no_out_of_sample = why_undefined(row.oos_stats, walker.metric)
         rows.append(row)
     both = [r for r in rows if r.in_sample is not None and r.out_of_sample is not None]
     mean_is = sum(r.in_sample for r in both) / len(both) if both else None
@@ -137,3 +148,41 @@ def run_walk_forward(window_data: Callable[[str, str], WalkerData], run: WalkFor
         walker_name=walker.walker_name, symbol=symbol, metric=walker.metric,
         walk_forward=walker.walk_forward.model_dump(), windows=rows, stitched=compute_statistics(run.closed),
         efficiency=mean_oos / mean_is if mean_is and mean_is > 0 else None, stopped=stopped())
+
+
+GATED = {"std_dev", "sharpe_ratio", "sortino_ratio", "certainty_ratio", "expectancy"}  # need MIN_SIGNALS trades
+ANNUALIZED = {"annualized_sharpe_ratio", "expected_yearly_returns", "calmar_ratio"}  # need a long enough span too
+NEEDS_A_LOSS = {"certainty_ratio", "profit_factor", "avg_loss_duration"}
+
+
+def why_undefined(stats: BacktestStatistics, metric: str) -> str:
+    """Why ``metric`` of a test window's statistics is N/A, in the words of its rule (shared/stats.py)."""
+    n = stats.total_signals
+    if n == 0:
+        rejected = f" ({stats.rejected_signals} signals rejected)" if stats.rejected_signals else ""
+        return f"the winner closed no signal in the test window{rejected}"
+    if (metric in GATED or metric in ANNUALIZED) and n < MIN_SIGNALS:
+        return f"{metric} needs at least {MIN_SIGNALS} closed signals; the winner closed {n} in the test window"
+    if metric in NEEDS_A_LOSS and not stats.loss_count:
+        return f"{metric} needs a losing signal; none of the winner's {n} lost"
+    if metric in ANNUALIZED:
+        tpy = stats.trades_per_year
+        span = n / tpy * DAYS_PER_YEAR if tpy else 0.0
+        if span < MIN_SPAN_DAYS:
+            return (f"{metric} is annualized only over at least {MIN_SPAN_DAYS:g} days of trades; the winner's "
+                    f"{n} span {span:.1f} days")
+        if tpy > MAX_TRADES_PER_YEAR:
+            return f"{metric} is not annualized above {MAX_TRADES_PER_YEAR:g} trades a year ({tpy:.0f} here)"
+        if metric != "annualized_sharpe_ratio" and stats.expected_yearly_returns is None:
+            return f"the yearly return is beyond +-{MAX_YEARLY_RETURN:g} %, where {metric} is not given"
+    if metric in {"sharpe_ratio", "annualized_sharpe_ratio"}:
+        return f"{metric} needs a spread of PnL; the winner's {n} signals all made the same"
+    if metric == "sortino_ratio":
+        return f"{metric} needs a downside; none of the winner's {n} signals lost"
+    if metric in {"calmar_ratio", "recovery_factor"}:
+        return f"{metric} divides by the drawdown, and the winner's {n} signals had none"
+    if metric == "win_rate":
+        return f"every one of the winner's {n} signals broke even"
+    if metric == "avg_win_duration":
+        return f"none of the winner's {n} signals won"
+    return f"{metric} could not be computed from the winner's {n} closed signals"
