@@ -89,7 +89,7 @@ class Chunk(BaseModel):
         unindexed = [v.strategy_name for v in (*self.variants, *self.steal) if v.index is None or v.index < 0]
         if unindexed:  # protocol: a pydantic validator raises ValueError
             raise ValueError(f"variants {unindexed[:5]} of chunk {self.chunk_id} of sweep {self.run_id} have no "
-                             "index; a chunk's variants come from a VariantSpace (orchestrator/grid.py)")
+                             "index; a chunk's variants come from a VariantSpace (orchestrator/sweeps/variants.py)")
         return self
 
 

@@ -1,5 +1,5 @@
 """A search over one strategy's params, beside the grids of ``sweep``: Optuna proposes the
-trials (orchestrator/search_run.py), the farm runs them.
+trials (orchestrator/searches/run.py), the farm runs them.
 
 ``search("sma-cross", n_trials=200, fast=(3, 50), slow=(10, 200),
 constraint=lambda p: p["fast"] < p["slow"])``: a pair of ints is an integer

@@ -132,7 +132,7 @@ def search_journal(study: str) -> str:
     and attribute, oldest first), replayed to resume the search. Never a snapshot: Optuna's
     own Redis backend would unpickle one, so nothing here is pickled or unpickled.
 
-    Writer: the orchestrator's search (orchestrator/search_journal.py, RPUSH per write).
+    Writer: the orchestrator's search (orchestrator/searches/journal.py, RPUSH per write).
     Reader: the same, when the walker runs again (LRANGE; each line parsed as JSON).
     TTL: ``WALKER_RESULT_TTL_SECONDS``, refreshed by each write (like the sweeps of its batches).
     """
@@ -338,7 +338,7 @@ def worker_refusals(node: str) -> str:
     Writer: the ``btfarm.backtest_chunk`` task of that worker, when it hands a chunk back
     unrun (shared/store/worker_registry.py ``refuse``); the worker deletes the key when it
     starts and on a clean shutdown (a restarted worker may run other code).
-    Reader: the sweep's orchestrator (orchestrator/worker_watch.py): when every live worker
+    Reader: the sweep's orchestrator (orchestrator/sweeps/worker_watch.py): when every live worker
     refuses a sweep, it ends as interrupted naming the reason.
     TTL: ``worker_registry.WORKER_RECORD_TTL_SECONDS`` (a day), refreshed by each refusal.
     """
@@ -351,7 +351,7 @@ def worker_start_failures() -> str:
 
     Writer: a ``celery worker`` main process that fails at start (workers/startup.py),
     just before it exits; the same node removes its field once it starts well.
-    Reader: a sweep's orchestrator with no live worker (orchestrator/worker_watch.py),
+    Reader: a sweep's orchestrator with no live worker (orchestrator/sweeps/worker_watch.py),
     which shows the error instead of waiting in silence. Read as JSON, never executed.
     TTL: ``worker_registry.WORKER_RECORD_TTL_SECONDS`` (a day) on the key, refreshed by each write; readers show
     only failures of the last ``worker_registry.START_FAILURE_SHOWN_SECONDS``.

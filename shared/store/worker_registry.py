@@ -5,7 +5,7 @@ unbalanced: 5 equal chunks on 2 processes take 3 chunk-times, not 2.5. Each
 worker main process announces its node name and pool size every
 ``HEARTBEAT_SECONDS``; an announcement holds for ``HEARTBEAT_TTL_SECONDS``,
 so a worker killed without a goodbye drops out of the count by itself, and a
-sweep whose workers all died notices within seconds (orchestrator/worker_watch.py).
+sweep whose workers all died notices within seconds (orchestrator/sweeps/worker_watch.py).
 
 Expiry is in Redis' clock (``TIME``), never a host's: a worker whose wall
 clock is 30 s slow would otherwise announce itself already expired, and one
