@@ -408,6 +408,9 @@ static void plan_band(const Plan *P, const Pos *ps, double s, double fee, double
 /* One plan trade opened at tick t (candle c) at entry: walked candle by candle as
  * position_walk.walk_position walks it, stepping over the quiet blocks before ``stop`` (its first
  * expired candle). Writes trade[TRADE_FIELDS]. */
+#if defined(__GNUC__)
+__attribute__((noinline))  /* kept out of settle: inlined, it cost the plain loop a third of its speed */
+#endif
 static void plan_trade(const Plan *P, Pos *ps, const Market *M, int is_long, int64_t t, Py_ssize_t c,
                        Py_ssize_t stop, double entry, double tp, double sl, double met, int64_t frame_end_ms,
                        double s, double fee, double *trade) {
