@@ -8,6 +8,13 @@ tests/unit/test_batch_kernel.py holds the two to identical columns, float
 for float (the C is built without fused multiply-add, so the PnL rounds
 exactly as ``pnl_percentage`` does).
 
+A strategy's position plan (shared/position_plan.py) runs in this loop too
+(``plan_vector``; ``settle``'s ``plan`` and ``detail``): each trade is then
+walked candle by candle with the plan's rules. That walk has no Python copy:
+the rules' one Python copy is position.py with the plan's hooks
+(position_plan_hooks.py), and tests/unit/test_position_plan_twins.py holds
+the two to identical trades.
+
 The extension is built by ``pip install`` (setup.py) where a C compiler is
 found. Without it, or with ``BTFARM_NATIVE=0``, ``available()`` is False and
 the Python loop runs. A C loop, not a JIT: it costs no compile time at
