@@ -237,19 +237,23 @@ class StrategyCore:
         try:
             raw = self.strategy.get_signal(self.symbol, datetime.fromtimestamp(when_ms / 1000, tz=UTC))
         except Exception as exc:  # user code: report, count the tick as idle, go on
-            where = self._where(when_ms)
-            error = StrategyError(f"{where}: get_signal raised {type(exc).__name__} at {raise_site(exc)}: {exc}")
-            self.note_rejection(str(error))
-            self._error(error, when_ms, exc)
-            return
-        finally:
             deactivate(token)
+            self.get_signal_raised(exc, when_ms)
+            return
+        deactivate(token)
         # the price is read only where it is used (most asks return None and nobody listens)
         if raw is None:
             if self.emit_idle or "on_idle" in self.callbacks:
                 self._idle(when_ms, float(candles.vwap(self.cfg.CC_AVG_PRICE_CANDLES_COUNT)[cursor - 1]))
             return
         self.consider(raw, when_ms, float(candles.vwap(self.cfg.CC_AVG_PRICE_CANDLES_COUNT)[cursor - 1]))
+
+    def get_signal_raised(self, exc: Exception, when_ms: int) -> None:
+        """get_signal raised ``exc`` at ``when_ms``: counted as a rejection and emitted on "error"."""
+        where = self._where(when_ms)
+        error = StrategyError(f"{where}: get_signal raised {type(exc).__name__} at {raise_site(exc)}: {exc}")
+        self.note_rejection(str(error))
+        self._error(error, when_ms, exc)
 
     def consider(self, raw: Any, when_ms: int, price: float) -> None:
         """Validate a signal decided at ``when_ms`` (current price ``price``) and open it if it passes."""
