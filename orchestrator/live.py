@@ -81,7 +81,7 @@ from .reports._format import duration
 from .reports.dump import FORMATS, dump_bundle
 from .reports.pictures import equity_picture
 from .reports.render import render_live
-from .reports.series import equity_series
+from .reports.series import equity_series, partial_close_marks
 from .run_thread import RunThread
 from .state_client import state
 
@@ -495,8 +495,10 @@ class LiveUtils(ExecutionClass[LiveSession]):
                 levels = {"entry": data.signal.price_open, "TP": data.signal.price_take_profit,
                           "SL": data.signal.price_stop_loss}
             file = f"{stem}.equity.svg"
-            picture = equity_picture(equity_series(closed), f"{strategy_name} on {symbol} (live)",
-                                     {k: v for k, v in levels.items() if v is not None})
+            series = equity_series(closed)
+            picture = equity_picture(series, f"{strategy_name} on {symbol} (live)",
+                                     {k: v for k, v in levels.items() if v is not None},
+                                     partials=partial_close_marks(closed, series))
             return self.get_report(symbol, strategy_name, columns, [("Equity so far", file)]), {file: picture}
 
         return dump_bundle(render, "live", strategy_name, path, formats)

@@ -198,6 +198,9 @@ def test_live_manages_a_position_as_a_backtest_does(backend):
     report = Live.get_report(SYMBOL, "managed-semantics")
     assert "| Entries | Partial closes | Level moves |" in report
     assert "loss 50% at" in report and "SL " in report and " -> " in report
+    # the equity picture marks the partial closes, as the backtest's does
+    picture = Live.dump(SYMBOL, "managed-semantics").with_suffix(".equity.svg").read_text()
+    assert "partial close" in picture
 
 
 # ---- a crash right after a commit, in process ---------------------------------------------
