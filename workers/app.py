@@ -4,7 +4,8 @@ Conventions (DESIGN.md, STYLE.md 14): JSON only on the wire, ``acks_late``
 with ``task_reject_on_worker_lost`` (a task whose worker died is redelivered,
 and the orchestrator writes each variant's result once), prefetch 1 (a long
 chunk never sits behind another in one worker's buffer), soft and hard time
-limits, a memory cap per child, task events on so Flower sees every task.
+limits, a memory cap per child, worker task events on so Flower sees every task
+(from its receipt by a worker: the orchestrator sends no event per chunk).
 
 The broker, result backend and state store come from
 ``BTFARM_BROKER_URL`` / ``BTFARM_RESULT_BACKEND_URL`` / ``BTFARM_STATE_URL``,
@@ -77,7 +78,9 @@ def _conf(settings: Settings, urls: tuple[str, str]) -> dict[str, object]:
         "worker_max_memory_per_child": settings.worker_max_memory_mb * 1024,  # KiB
         "task_default_queue": TASK_QUEUE,
         "task_track_started": True,
-        "task_send_sent_event": True,
+        # no "task-sent" event per chunk: it cost the orchestrator about as much CPU as the
+        # publish itself (bench/reach.py); Flower sees each chunk from the worker's events
+        "task_send_sent_event": False,
         "worker_send_task_events": True,
         "result_expires": RESULT_EXPIRES_SECONDS,
         # one backend (and connection pool) for the process: each sweep runs in a thread of

@@ -2,14 +2,16 @@
 orchestrator/schedule.py).
 
 A chunk task backtests its variants one after another on this worker's
-cached candles. As each variant ends it RPUSHes the variant's JSON result to
-the sweep's inbox list, in the same round trip (a Lua script, turn_script.py)
-that checks and marks the next variant: a variant of a few milliseconds
-cannot afford four round trips. It rings the sweep's doorbell (the list the
-orchestrator BLPOPs) at most every ``RING_SECONDS`` and when the chunk ends,
-so the orchestrator drains results in batches instead of waking per variant.
-It returns what happened to each variant as the task result (Flower shows
-it).
+cached candles, in batches: each round trip to Redis (a Lua script,
+turn_script.py) pushes the results of the batch just run as one columnar
+block (shared/result_block.py) to the sweep's inbox list and checks, claims
+and marks the next batch. A batch holds about ``BATCH_SECONDS`` of work at
+the variants' measured cost (one variant before any is measured, and a long
+variant alone): variants of a few milliseconds cannot afford a round trip
+each. It rings the sweep's doorbell (the list the orchestrator BLPOPs) at
+most every ``RING_SECONDS`` and when the chunk ends, so the orchestrator
+drains results in batches instead of waking per variant. It returns what
+happened to each variant as the task result (Flower shows it).
 
 Work stealing: once its own variants are done, a chunk takes those of
 ``Chunk.steal`` (the next chunk's, from that chunk's end) that no chunk has
@@ -23,7 +25,8 @@ the rest of that list is taken too.
 It stops cooperatively (DESIGN: never ``terminate``): a chunk taken from the
 queue after the walker was stopped, or after its sweep ended, reports its
 variants "stopped" without running them; a running one checks the walker's
-stop flag before each variant (in its turn script) and between engine steps.
+stop flag before each batch (in its turn script), between the variants of a batch
+and between engine steps (its poller).
 
 A worker whose code differs from the orchestrator's (its btfarm version, or
 the source of a strategy the chunk names: ``Chunk.code``) runs none of the
@@ -43,11 +46,14 @@ chunk goes on (or, for the time limit, reports the rest as failed). Only a
 lost Redis connection fails the task, which Celery retries.
 
 Crash-only (STYLE 12): a chunk is delivered at least once. Every delivery
-counts itself in ``keys.chunk_task(task_id)`` and marks the variant it is
-running; a redelivery finding a mark left behind knows that variant killed
+counts itself in ``keys.chunk_task(task_id)`` and marks the variants it is
+running; a redelivery finding one variant marked knows that variant killed
 its worker (``os._exit``, a signal, the OOM killer) and, past
 ``BTFARM_TASK_MAX_RETRIES`` such deaths, reports it failed instead of running
-it again. A redelivery skips variants already collected. A chunk whose
+it again; finding a batch of several marked, it runs each of them alone, so
+the next death names its variant. A worker killed mid-batch loses that
+batch's results (at most ``BATCH_SECONDS`` of work), which the redelivery
+runs again. A redelivery skips variants already collected. A chunk whose
 attempt no longer holds the sweep's lease (``keys.walker_lease``: its
 orchestrator died, or a resume took over) stops at once, reporting nothing.
 """
@@ -67,8 +73,9 @@ from celery.exceptions import Ignore, SoftTimeLimitExceeded
 from btfarm.shared.engine.backtest_run import BacktestRun
 from btfarm.shared.errors import BtfarmError, ChunkFailed, NotRegisteredError, StrategyError
 from btfarm.shared.fingerprint import btfarm_version, source_hash
-from btfarm.shared.payloads import Chunk, Variant, dumps, result_record
+from btfarm.shared.payloads import Chunk, Variant, result_record
 from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strategy
+from btfarm.shared.result_block import pack
 from btfarm.shared.settings import get_settings
 from btfarm.shared.store import keys, variant_marks, worker_registry
 from btfarm.shared.store.stop_flags import StopPoller
@@ -90,6 +97,11 @@ PROGRESS_EVERY_SECONDS = 0.5  # at most one PROGRESS task state (seen in Flower)
 RING_SECONDS = 0.05
 SUMMARY_NOT_DONE = 20  # failed or stopped variants a task result names (the rest are counted)
 OWN, STOLEN = 0, 1  # the two lists of a chunk: its own variants, then those it may steal
+# Short variants are claimed, run and pushed several to a round trip: a batch holds about this
+# much work (measured on the chunk's variants so far); a worker killed mid-batch loses at most
+# that, which the chunk's redelivery runs again.
+BATCH_SECONDS = 0.02
+MAX_BATCH = 64  # variants claimed in one turn at most
 
 
 def _worker_name(node: str | None = None) -> str:
@@ -118,7 +130,6 @@ class _ChunkTask(app.Task):
 def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     chunk = Chunk.model_validate(payload)
     r = worker_client()
-    inbox = keys.walker_inbox(chunk.run_id)
     worker = _worker_name(self.request.hostname)
     lists = chunk_variants(r, chunk)
     if lists is None:  # its plan is gone (Redis came back empty): nobody collects this attempt
@@ -127,56 +138,48 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     refusal = chunk_refusal(chunk, worker, own + stolen)
     if refusal is not None:  # before the first turn: nothing claimed, stolen or counted
         return hand_back(self, r, chunk, payload, refusal)
-    results: list[dict[str, Any]] = []
-    task_record = keys.chunk_task(self.request.id or f"{chunk.run_id}-local")
+    results: list[dict[str, Any]] = []  # every record this delivery made (the task's summary)
+    unsent: list[dict[str, Any]] = []  # those the next turn pushes, as one block
     max_retries = get_settings().task_max_retries
     deaths: dict[str, int] = {}  # variant -> times a delivery of this task died in it
+    suspects: set[int] = set()  # variants of a batch a delivery died in: each runs alone
     first_turn = bool(self.request.id)  # a delivery to count (a direct call is none)
-
-    finished: tuple[int, str] | None = None  # the last variant's (index, record), pushed by the next turn
-    ring_by: float | None = None  # when the orchestrator must hear of records pushed unrung
-    doorbell = keys.walker_doorbell(chunk.run_id)
-    claims = keys.walker_claims(chunk.run_id, chunk.attempt)
+    ring_by: float | None = None  # when the orchestrator must hear of blocks pushed unrung
     poller = StopPoller(r, "walker", chunk.symbol, chunk.walker_name)  # between a variant's steps
-    turn_keys = TurnKeys(inbox=inbox, task_record=task_record, lease=keys.walker_lease(chunk.run_id),
-                         executions=keys.walker_executions(chunk.run_id),
-                         collected=keys.walker_collected(chunk.run_id), doorbell=doorbell, claims=claims,
+    turn_keys = TurnKeys(inbox=keys.walker_inbox(chunk.run_id),
+                         task_record=keys.chunk_task(self.request.id or f"{chunk.run_id}-local"),
+                         lease=keys.walker_lease(chunk.run_id), executions=keys.walker_executions(chunk.run_id),
+                         collected=keys.walker_collected(chunk.run_id), doorbell=keys.walker_doorbell(chunk.run_id),
+                         claims=keys.walker_claims(chunk.run_id, chunk.attempt),
                          stop_flag=keys.stop_flag("walker", chunk.symbol, chunk.walker_name))
 
-    def report(*records: dict[str, Any]) -> None:
-        """Push records the turn script does not carry (failed or stopped unrun), and ring."""
-        if not records:
-            return
+    def emit(*records: dict[str, Any]) -> None:
         results.extend(records)
-        pipe = r.pipeline(transaction=False)
-        pipe.rpush(inbox, *(dumps(record) for record in records))
-        pipe.rpush(doorbell, "1")
-        for key in (inbox, doorbell):
-            pipe.expire(key, keys.WALKER_RESULT_TTL_SECONDS)
-        pipe.execute()
+        unsent.extend(records)
 
-    def turn(next_variant: Variant | None = None, last_seconds: float = 0.0) -> str:
-        """Push ``finished``, then check, claim and mark ``next_name``: one round trip.
-        It rings once ``RING_SECONDS`` passed since the first unrung record, when
-        the next variant may well outlast that, or when the chunk ends."""
-        nonlocal finished, ring_by, first_turn
+    def turn(batch: list[Variant], part: int = OWN, expected_seconds: float = 0.0) -> list[str]:
+        """Push the records made since the last turn as one block, then check, claim and mark
+        ``batch``: one round trip. It rings once ``RING_SECONDS`` passed since the first unrung
+        block, when the batch may well outlast that, or when the chunk ends."""
+        nonlocal ring_by, first_turn
         now = time.monotonic()
-        if finished is not None and ring_by is None:
+        if unsent and ring_by is None:
             ring_by = now + RING_SECONDS
-        ring = ring_by is not None and (next_variant is None or now + last_seconds >= ring_by)
-        name = next_variant.strategy_name if next_variant is not None else None
-        status, died_in, died = run_turn(
-            r, turn_keys, attempt=chunk.attempt, chunk_id=chunk.chunk_id,
-            next_variant=(next_variant.index, name) if next_variant is not None else None,
-            run_it=name is not None and deaths.get(name, 0) <= max_retries,
-            ring=ring, first_turn=first_turn, crashes_allowed=max_retries, record=finished)
-        if died_in:
-            deaths[died_in] = int(died)
-        first_turn, finished = False, None
+        ring = ring_by is not None and (not batch or now + expected_seconds >= ring_by)
+        answer = run_turn(
+            r, turn_keys, attempt=chunk.attempt, chunk_id=chunk.chunk_id, stolen=part == STOLEN,
+            batch=[(v.index, v.strategy_name, deaths.get(v.strategy_name, 0) <= max_retries) for v in batch],
+            ring=ring, first_turn=first_turn, crashes_allowed=max_retries,
+            block=pack(unsent) if unsent else None, block_indices=[rec["index"] for rec in unsent])
+        if answer.died_in:
+            deaths[answer.died_in] = answer.deaths
+        suspects.update(answer.suspects)
+        first_turn = False
+        unsent.clear()
         if ring:
             ring_by = None
-        poller.heard(status == "stopped")
-        return status
+        poller.heard(answer.statuses == ["stopped"])
+        return answer.statuses
 
     def unclaimed(rest: list[Variant]) -> list[Variant]:
         """Of this chunk's own variants not reached, those no other chunk took (and runs)."""
@@ -189,50 +192,64 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     taken_from: set[int] = set()
     # the first after PROGRESS_EVERY_SECONDS: a chunk shorter than that ends before anyone sees it
     next_progress = time.monotonic() + PROGRESS_EVERY_SECONDS
-    last_seconds = 0.0
+    timed = [0.0, 0]  # seconds and count of the variants this delivery ran
+    done = 0  # variants of the queue this delivery passed
+    at = 0
     try:
-        for index, (part, variant) in enumerate(queue):
+        while at < len(queue):
+            part = queue[at][0]
             if part in taken_from:
+                at += 1
                 continue
-            name = variant.strategy_name
-            status = turn(variant, last_seconds=last_seconds)
-            if status == "stopped":
+            mean = timed[0] / timed[1] if timed[1] else None
+            batch = next_batch(queue, at, batch_size(mean), suspects)
+            statuses = turn(batch, part, (mean or 0.0) * len(batch))
+            if statuses == ["stopped"]:
                 reason = "walker stopped before this variant started"
-                report(*(result_record(rest, "stopped", error=reason, worker=worker)
-                         for rest in unclaimed(own[index:])))
+                emit(*(result_record(v, "stopped", error=reason, worker=worker)
+                       for v in unclaimed([v for p, v in queue[at:] if p == OWN])))
                 break
-            if status == "orphaned":
+            if statuses == ["orphaned"]:
                 break  # nobody collects this attempt (its orchestrator died, or a resume took over)
-            if status == "taken" or (status == "collected" and part == STOLEN):
+            at += len(batch)
+            if len(statuses) < len(batch) or "taken" in statuses:
                 taken_from.add(part)  # another chunk ran or runs it, and the rest of its list
-                continue
-            if status == "collected":
-                continue  # collected before this chunk was redelivered
-            if status == "dead":
-                report(result_record(variant, "failed", error=crash_reason(deaths[name]), worker=worker))
-                continue
-            if self.request.id and time.monotonic() >= next_progress:
-                # a result-backend write per variant would cost more than a fast variant itself
-                next_progress = time.monotonic() + PROGRESS_EVERY_SECONDS
-                self.update_state(state="PROGRESS", meta={
-                    "walker_name": chunk.walker_name, "symbol": chunk.symbol, "done": index,
-                    "total": len(queue), "variant": name, "hostname": self.request.hostname})
-            try:
-                started = time.monotonic()
-                record = run_variant(chunk, variant, poller.stopped, worker)
-                last_seconds = time.monotonic() - started
-            except SoftTimeLimitExceeded:
-                turn()
-                reason = (f"task soft time limit ({get_settings().task_soft_time_limit:g} s) reached; "
-                          "raise BTFARM_TASK_SOFT_TIME_LIMIT or lower BTFARM_CHUNK_SIZE")
-                report(*(result_record(v, "failed", error=reason, worker=worker)
-                         for v in [variant, *unclaimed(own[index + 1:])]))
-                break
-            results.append(record)
-            finished = (variant.index, dumps(record))
+            going = []
+            for variant, status in zip(batch, statuses, strict=False):
+                if status == "go":
+                    going.append(variant)
+                elif status == "dead":
+                    emit(result_record(variant, "failed", error=crash_reason(deaths[variant.strategy_name]),
+                                       worker=worker))
+            for k, variant in enumerate(going):
+                if k and poller.stopped():  # claimed by this chunk, not started: stopped, unrun
+                    emit(*(result_record(v, "stopped", error="walker stopped before this variant started",
+                                         worker=worker) for v in going[k:]))
+                    break
+                done += 1
+                if self.request.id and time.monotonic() >= next_progress:
+                    # a result-backend write per variant would cost more than a fast variant itself
+                    next_progress = time.monotonic() + PROGRESS_EVERY_SECONDS
+                    self.update_state(state="PROGRESS", meta={
+                        "walker_name": chunk.walker_name, "symbol": chunk.symbol, "done": done,
+                        "total": len(queue), "variant": variant.strategy_name, "hostname": self.request.hostname})
+                try:
+                    started = time.monotonic()
+                    record = run_variant(chunk, variant, poller.stopped, worker)
+                except SoftTimeLimitExceeded:
+                    reason = (f"task soft time limit ({get_settings().task_soft_time_limit:g} s) reached; "
+                              "raise BTFARM_TASK_SOFT_TIME_LIMIT or lower BTFARM_CHUNK_SIZE")
+                    rest = [v for p, v in queue[at:] if p == OWN]
+                    emit(*(result_record(v, "failed", error=reason, worker=worker)
+                           for v in [*going[k:], *unclaimed(rest)]))
+                    at = len(queue)
+                    break
+                timed[0] += time.monotonic() - started
+                timed[1] += 1
+                emit(record)
     finally:
-        if finished is not None or ring_by is not None or first_turn:
-            turn()  # the last result, the last ring, and the running mark cleared
+        if unsent or ring_by is not None or first_turn:
+            turn([])  # the last block, the last ring, and the running marks cleared
     # the records already went to the inbox; the task result only says what happened (Flower
     # shows it), and a chunk none of whose variants ran is a FAILURE Flower's filter finds
     summary = chunk_summary(chunk, results)
@@ -241,6 +258,28 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
         raise ChunkFailed(f"all {len(results)} variants of chunk {chunk.chunk_id} of sweep {chunk.run_id} "
                           f"failed: {'; '.join(reasons[:3])}" + (" ..." if len(reasons) > 3 else ""))
     return summary
+
+
+def batch_size(mean_seconds: float | None) -> int:
+    """Variants claimed in one turn: about ``BATCH_SECONDS`` of work at the measured mean
+    (1 before any was measured), at most ``MAX_BATCH``."""
+    if not mean_seconds:
+        return 1
+    return max(1, min(MAX_BATCH, int(BATCH_SECONDS / mean_seconds)))
+
+
+def next_batch(queue: list[tuple[int, Variant]], at: int, size: int, suspects: set[int]) -> list[Variant]:
+    """Up to ``size`` variants of ``queue`` from ``at``, all of one list; a suspect (a variant
+    of a batch its worker died in) goes alone, so a second death names it."""
+    part, first = queue[at]
+    batch = [first]
+    if first.index in suspects:
+        return batch
+    for other_part, variant in queue[at + 1:at + size]:
+        if other_part != part or variant.index in suspects:
+            break
+        batch.append(variant)
+    return batch
 
 
 def chunk_refusal(chunk: Chunk, worker: str, variants: list[Variant]) -> str | None:

@@ -1,14 +1,17 @@
-"""The chunk task's one round trip between two variants: a Lua script with named inputs.
+"""The chunk task's one round trip between two batches of variants: a Lua script with named inputs.
 
-Between two variants of a chunk the task pushes the finished variant's record
-unless another chunk's copy was already collected (its bit in
-``keys.walker_collected``), rings the sweep's doorbell when asked, then
-checks the next variant
-(walker stopped? lease held by this attempt? claimed by another chunk?
-already collected?), claims it and marks it running. The chunk's first turn
-also counts the delivery and, when a previous delivery left a variant marked
-running, counts a crash of that variant (its worker died in it). A variant
-of a few milliseconds cannot afford the four round trips this would take.
+Between two batches the task pushes the finished batch's block of results
+(shared/result_block.py) unless every variant of it was collected already
+from another chunk's copy (their bits in ``keys.walker_collected``), rings
+the sweep's doorbell when asked, then checks the next batch (walker
+stopped? lease held by this attempt?) and, variant by variant in order,
+whether another chunk claimed it or its result is already collected, claims
+it and marks it running. The chunk's first turn also counts the delivery
+and, when a previous delivery left one variant marked running, counts a
+crash of that variant (its worker died in it); a previous delivery that died
+in a batch of several leaves them all as suspects, which the task then runs
+one per turn, so the next death names its variant. Variants of a few
+milliseconds cannot afford a round trip each: a batch is several of them.
 
 Every key is built in shared/store/keys.py; this module only orders them
 for the script, so nothing here is addressed as ``KEYS[5]``.
@@ -16,23 +19,27 @@ for the script, so nothing here is addressed as ``KEYS[5]``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis
 
 from btfarm.shared.store import keys, lua, variant_marks
 
-# What the script answers: "go" (run it), or why not: "done" (no next variant),
-# "stopped", "orphaned" (the lease moved on), "taken" (another chunk claimed it),
+# Per variant of the batch, the script answers "go" (run it), or why not: "taken" (another
+# chunk claimed it; the rest of its list is taken too, so nothing after it is answered),
 # "collected" (a result exists), "dead" (it killed its worker too often, or is not to run).
+# For the whole batch it may answer instead "done" (no next variant), "stopped" or
+# "orphaned" (the lease moved on).
 TURN_LUA = """
 local inbox, task_record, lease, executions = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local collected, doorbell, claims, stop_flag = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local ttl, attempt, next_name, run_it = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local ring, claim_no, first_turn, crashes_allowed = ARGV[5], tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
-local next_index, record_index, record = ARGV[9], ARGV[10], ARGV[11]
+local ttl, attempt, ring, claim_no = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local first_turn, crashes_allowed, stolen = ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local block, block_size, batch_size = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
+local batch_at = 11 + block_size  -- then (index, name, run_it) per variant of the batch
 
-local died_in, deaths = '', 0
+local died_in, deaths, suspects = '', 0, ''
 if first_turn == '1' then
   redis.call('HINCRBY', task_record, 'deliveries', 1)
   redis.call('EXPIRE', task_record, ttl)
@@ -40,42 +47,66 @@ if first_turn == '1' then
   if died_in ~= '' then
     deaths = redis.call('HINCRBY', task_record, 'crashes:' .. died_in, 1)
   end
+  suspects = redis.call('HGET', task_record, 'batch') or ''
 end
--- a late record (its variant was redone elsewhere and collected: a partitioned host
+-- a late block (its variants were redone elsewhere and collected: a partitioned host
 -- coming back) is dropped here, not left in the inbox for nobody
-if record and redis.call('GETBIT', collected, record_index) == 0 then
-  redis.call('RPUSH', inbox, record)
-  redis.call('EXPIRE', inbox, ttl)
+if block_size > 0 then
+  local late = true
+  for i = 11, 10 + block_size do
+    if redis.call('GETBIT', collected, ARGV[i]) == 0 then late = false break end
+  end
+  if not late then
+    redis.call('RPUSH', inbox, block)
+    redis.call('EXPIRE', inbox, ttl)
+  end
 end
 if ring == '1' then
   redis.call('RPUSH', doorbell, '1')
   redis.call('EXPIRE', doorbell, ttl)
 end
-local function answer(status)
-  return {status, died_in, deaths}
+local function unmarked()  -- no variant of this task is running now
+  redis.call('HDEL', task_record, 'running', 'batch')
 end
-local function unmarked(status)  -- no variant of this task is running now
-  redis.call('HDEL', task_record, 'running')
-  return answer(status)
+local function answer(statuses)
+  return {died_in, deaths, suspects, statuses}
 end
-if next_name == '' then return unmarked('done') end
-if redis.call('EXISTS', stop_flag) == 1 then return unmarked('stopped') end
-if redis.call('GET', lease) ~= attempt then return unmarked('orphaned') end
-local at = '#' .. next_index
-local owner = redis.call('BITFIELD', claims, 'GET', '$CLAIM', at)[1]
-if owner ~= 0 and owner ~= claim_no then return unmarked('taken') end
-if redis.call('GETBIT', collected, next_index) == 1 then return unmarked('collected') end
-if owner == 0 then
-  redis.call('BITFIELD', claims, 'SET', '$CLAIM', at, claim_no)
-  redis.call('EXPIRE', claims, ttl)
+if batch_size == 0 then unmarked() return answer({'done'}) end
+if redis.call('EXISTS', stop_flag) == 1 then unmarked() return answer({'stopped'}) end
+if redis.call('GET', lease) ~= attempt then unmarked() return answer({'orphaned'}) end
+local statuses, going = {}, {}
+for k = 0, batch_size - 1 do
+  local index, name, run_it = ARGV[batch_at + 3 * k], ARGV[batch_at + 3 * k + 1], ARGV[batch_at + 3 * k + 2]
+  local at = '#' .. index
+  local owner = redis.call('BITFIELD', claims, 'GET', '$CLAIM', at)[1]
+  if owner ~= 0 and owner ~= claim_no then statuses[#statuses + 1] = 'taken' break end
+  if redis.call('GETBIT', collected, index) == 1 then
+    if stolen == '1' then statuses[#statuses + 1] = 'taken' break end  -- its owner got there
+    statuses[#statuses + 1] = 'collected'
+  else
+    if owner == 0 then
+      redis.call('BITFIELD', claims, 'SET', '$CLAIM', at, claim_no)
+      redis.call('EXPIRE', claims, ttl)
+    end
+    if run_it ~= '1' or (died_in == name and deaths > crashes_allowed) then
+      statuses[#statuses + 1] = 'dead'
+    else
+      statuses[#statuses + 1] = 'go'
+      going[#going + 1] = {index, name}
+      redis.call('BITFIELD', executions, 'OVERFLOW', 'SAT', 'INCRBY', '$RUNS', at, 1)
+    end
+  end
 end
-if run_it ~= '1' or (died_in == next_name and deaths > crashes_allowed) then
-  return unmarked('dead')
+unmarked()
+if #going == 1 then
+  redis.call('HSET', task_record, 'running', going[1][2])
+elseif #going > 1 then
+  local indices = {}
+  for k = 1, #going do indices[k] = going[k][1] end
+  redis.call('HSET', task_record, 'batch', table.concat(indices, ','))
 end
-redis.call('HSET', task_record, 'running', next_name)
-redis.call('BITFIELD', executions, 'OVERFLOW', 'SAT', 'INCRBY', '$RUNS', at, 1)
-redis.call('EXPIRE', executions, ttl)
-return answer('go')
+if #going > 0 then redis.call('EXPIRE', executions, ttl) end
+return answer(statuses)
 """.replace("$CLAIM", variant_marks.CLAIM).replace("$RUNS", variant_marks.RUNS)  # one spelling of the packing
 
 
@@ -83,8 +114,8 @@ return answer('go')
 class TurnKeys:
     """The keys of one chunk's turns (variants are addressed by index inside them)."""
 
-    inbox: str  # keys.walker_inbox: finished records go here
-    task_record: str  # keys.chunk_task: deliveries, the running mark, crashes per variant
+    inbox: str  # keys.walker_inbox: finished batches' blocks go here
+    task_record: str  # keys.chunk_task: deliveries, the running mark(s), crashes per variant
     lease: str  # keys.walker_lease: the attempt collecting this sweep
     executions: str  # keys.walker_executions: runs per variant (tests prove none runs twice)
     collected: str  # keys.walker_collected: a bit per variant whose result is stored
@@ -93,18 +124,31 @@ class TurnKeys:
     stop_flag: str  # keys.stop_flag of the walker
 
 
+@dataclass(frozen=True)
+class TurnAnswer:
+    statuses: list[str]  # per variant of the batch, in order (shorter after "taken"), or one for all
+    died_in: str  # the variant a previous delivery died in, or ""
+    deaths: int  # its crash count
+    suspects: list[int]  # the variants of a batch a previous delivery died in (run them one at a time)
+
+
 def run_turn(r: redis.Redis, turn_keys: TurnKeys, *, attempt: int, chunk_id: str,
-             next_variant: tuple[int, str] | None, run_it: bool, ring: bool, first_turn: bool,
-             crashes_allowed: int, record: tuple[int, str] | None) -> tuple[str, str, int]:
-    """Push ``record`` (a finished variant's index and JSON, if any; dropped if that variant
-    was collected), ring when ``ring``, then check, claim and mark ``next_variant``
-    (its index and name). Returns (status, the variant a previous delivery died in or "",
-    its crash count)."""
-    next_index, next_name = next_variant if next_variant else (0, "")
-    status, died_in, deaths = lua.run(
+             batch: Sequence[tuple[int, str, bool]], stolen: bool, ring: bool, first_turn: bool,
+             crashes_allowed: int, block: bytes | None, block_indices: Sequence[int]) -> TurnAnswer:
+    """Push ``block`` (a finished batch's results, holding ``block_indices``; dropped if all
+    were collected), ring when ``ring``, then check, claim and mark ``batch``: (index, name,
+    run it?) of each next variant, all from one list (``stolen``: the list it steals from)."""
+    args: list = [keys.WALKER_RESULT_TTL_SECONDS, attempt, "1" if ring else "0",
+                  variant_marks.claim_number(chunk_id), "1" if first_turn else "0", crashes_allowed,
+                  "1" if stolen else "0", block if block is not None else b"",
+                  len(block_indices) if block is not None else 0, len(batch)]
+    if block is not None:
+        args += list(block_indices)
+    for index, name, run_it in batch:
+        args += [index, name, "1" if run_it else "0"]
+    died_in, deaths, suspects, statuses = lua.run(
         r, TURN_LUA, keys=[turn_keys.inbox, turn_keys.task_record, turn_keys.lease, turn_keys.executions,
-              turn_keys.collected, turn_keys.doorbell, turn_keys.claims, turn_keys.stop_flag],
-        args=[keys.WALKER_RESULT_TTL_SECONDS, attempt, next_name, "1" if run_it else "0",
-              "1" if ring else "0", variant_marks.claim_number(chunk_id), "1" if first_turn else "0",
-              crashes_allowed, next_index, *((record[0], record[1]) if record is not None else ())])
-    return status, died_in, int(deaths)
+                           turn_keys.collected, turn_keys.doorbell, turn_keys.claims, turn_keys.stop_flag],
+        args=args)
+    return TurnAnswer(statuses=list(statuses), died_in=died_in, deaths=int(deaths),
+                      suspects=[int(i) for i in suspects.split(",")] if suspects else [])

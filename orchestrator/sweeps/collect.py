@@ -2,30 +2,32 @@
 (each result accepted once), the collect loop (stop, idle and outage rules),
 and the kept BLPOP clients.
 
-Workers RPUSH each variant's JSON record to the sweep's inbox list as it
-ends, and ring the sweep's doorbell list at most every 50 ms; the
-orchestrator BLPOPs the doorbell and drains the inbox, so results are seen
-within that time (Celery's ``ResultSet`` would poll every 0.5 s) without a
-wake per variant. Each drain's records are stored together, once each, as one
-compressed block (shared/store/result_blocks.py: their statistics,
-fingerprint and status, and a bit per variant): a chunk redelivered after
-a worker died may push a variant again, and the second copy is dropped
-here, so no variant is ever reported twice. A "stopped"
-record (the walker was stopped before the variant ran) ends the variant for
-this run but is not stored: it is no result, and a resume runs it.
+Workers RPUSH the results of each batch of variants they ran as one columnar
+block (shared/result_block.py) to the sweep's inbox list, and ring the
+sweep's doorbell list at most every 50 ms; the orchestrator BLPOPs the
+doorbell and drains the inbox, so results are seen within that time
+(Celery's ``ResultSet`` would poll every 0.5 s) without a wake per variant.
+Each drain's blocks are stored once each, as they came (or without the rows
+already collected), in one round trip (shared/store/result_blocks.py: a bit
+per variant), and counted with numpy: a chunk redelivered after a worker
+died may push a variant again, and the second copy is dropped here, so no
+variant is ever reported twice. A "stopped" row (the walker was stopped
+before the variant ran) ends the variant for this run but is not stored: it
+is no result, and a resume runs it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import redis
 from kombu.exceptions import OperationalError as BrokerError
+from redis.client import NEVER_DECODE
 
 from btfarm.orchestrator.instances import Instance
 from btfarm.orchestrator.run_thread import RunThread
@@ -40,7 +42,7 @@ from btfarm.orchestrator.sweeps.tally import SweepTally
 from btfarm.orchestrator.sweeps.worker_watch import WorkerWatch
 from btfarm.shared import events
 from btfarm.shared.errors import ConfigError, StoreUnavailable
-from btfarm.shared.payloads import dumps
+from btfarm.shared.result_block import STATUS_CODES, ResultBlock, pack_records, unpack
 from btfarm.shared.settings import get_settings, redact_url
 from btfarm.shared.store import keys, result_blocks, sweep_plan
 from btfarm.shared.store.connection import connect, out_of_memory
@@ -57,12 +59,13 @@ IDLE_MARGIN_SECONDS = 60.0  # default idle timeout: the task time limit plus thi
 log = logging.getLogger("btfarm.walker")
 
 
-Accepted = tuple[dict[str, Any], str | None]  # a record, and its JSON as received (None: not received as JSON)
+Accepted = tuple[ResultBlock, np.ndarray]  # a block of results, and its rows that count
 
 
 class Collector:
     """The results of one sweep, each accepted once, in arrival order. ``total`` variants,
-    ``name_of(index)`` their names (for messages); records carry their index."""
+    ``name_of(index)`` their names (for messages); results come as blocks whose rows
+    carry their variant's index."""
 
     def __init__(self, r: redis.Redis, run_id: str, total: int, name_of: Callable[[int], str]) -> None:
         self._r = r
@@ -78,30 +81,39 @@ class Collector:
 
     def stored(self) -> list[Accepted]:
         """Results a previous attempt of this sweep already stored (resume), now
-        no longer pending; records still in the inbox are taken first.
+        no longer pending; blocks still in the inbox are taken first.
 
         A variant an older btfarm failed because its worker ran other code ("code
         differs") has no result of this code: it stays pending and its collected bit
         is cleared, so it runs again; its new record, stored later, is the one read."""
-        found = []
+        found: list[Accepted] = []
         while True:
-            raw = self._r.lpop(self._inbox, DRAIN_BATCH)
+            raw = self._r.execute_command("LPOP", self._inbox, DRAIN_BATCH, **{NEVER_DECODE: []})
             if not raw:
                 break
-            records = ((json.loads(x), x) for x in raw)
-            found.extend(self._accept([pair for pair in records if pair[0].get("status") != "stopped"]))
-        latest: dict[int, Accepted] = {}  # a rerun's record comes in a later block than the one it replaces
-        for raw in result_blocks.records(self._r, self.run_id):
-            record = json.loads(raw)
-            if record.get("index") in self.pending:
-                latest[record["index"]] = (record, raw)
-        rerun = []
-        for index, (record, raw) in latest.items():
-            if ran_other_code(record):
-                rerun.append(index)
-                continue
-            found.append((record, raw))
-            self.pending.discard(index)
+            found.extend(self._accept([unpack(blob) for blob in raw], keep_stopped=False))
+        total = self.pending.total
+        last = np.full(total, -1, dtype=np.int64)  # the block holding each pending variant's latest row
+        last_row = np.zeros(total, dtype=np.int64)
+        kept: list[ResultBlock] = []
+        for block in result_blocks.blocks(self._r, self.run_id):
+            rows = np.flatnonzero(self.pending.owed(block.index))
+            if len(rows):  # a rerun's record comes in a later block than the one it replaces
+                last[block.index[rows]] = len(kept)
+                last_row[block.index[rows]] = rows
+                kept.append(block)
+        rerun: list[int] = []
+        for number, block in enumerate(kept):
+            rows = np.flatnonzero((last[np.clip(block.index, 0, total - 1)] == number)
+                                  & (last_row[np.clip(block.index, 0, total - 1)] == np.arange(len(block)))
+                                  & self.pending.owed(block.index))
+            other_code = [row for row in rows if ran_other_code(block, int(row))]
+            if other_code:
+                rerun += [int(block.index[row]) for row in other_code]
+                rows = rows[~np.isin(rows, other_code)]
+            if len(rows):
+                self.pending.discard_many(block.index[rows])
+                found.append((block, rows))
         if rerun:
             pipe = self._r.pipeline(transaction=False)
             for index in rerun:
@@ -114,53 +126,57 @@ class Collector:
     def wait(self, timeout_seconds: float) -> list[Accepted]:
         """New results: blocks until a worker rings or the timeout passes, then
         drains the inbox (also after a timeout: a worker that died may have
-        pushed records it never rang for)."""
+        pushed blocks it never rang for)."""
         self._r.blpop([self._doorbell], timeout=timeout_seconds)
-        raw: list[str] = []
+        raw: list[bytes] = []
         while True:
             pipe = self._r.pipeline(transaction=False)
             pipe.delete(self._doorbell)  # rings before this drain are answered by it
-            pipe.lpop(self._inbox, DRAIN_BATCH)
+            pipe.execute_command("LPOP", self._inbox, DRAIN_BATCH, **{NEVER_DECODE: []})
             _, batch = pipe.execute()
             raw.extend(batch or ())
             if not batch or len(batch) < DRAIN_BATCH:
                 break
-        return self._accept([(json.loads(x), x) for x in raw]) if raw else []
+        return self._accept([unpack(blob) for blob in raw]) if raw else []
 
     def accept_all(self, records: list[dict[str, Any]]) -> list[Accepted]:
-        """The records that count, in arrival order: the first copy of each pending
-        variant, stored as one block (one round trip); a copy already stored, or a
-        second one, counts as a duplicate."""
-        return self._accept([(record, None) for record in records])
+        """The records that count (the orchestrator's own: failures the chunk watch names),
+        stored as one block like a worker's; a copy already stored, or a second one,
+        counts as a duplicate."""
+        return self._accept([pack_records(records)]) if records else []
 
-    def _accept(self, records: list[Accepted]) -> list[Accepted]:
-        """``accept_all`` of (record, its JSON as received or None): a record that came
-        as JSON is stored as it came, not encoded again; each accepted one comes back with its JSON."""
-        fresh: dict[int, Accepted] = {}
-        for record, raw in records:
-            index = record.get("index")
-            if index not in self.pending or index in fresh:
-                self.duplicates += 1
-            else:
-                fresh[index] = (record, raw)
-        # encoded once here: the tally holds the same text (a failure record the watch made has none yet)
-        fresh = {index: (record, raw or dumps(record)) for index, (record, raw) in fresh.items()}
-        stored = [(index, raw) for index, (record, raw) in fresh.items() if record.get("status") != "stopped"]
-        again = result_blocks.store(self._r, self.run_id, stored) if stored else set()
+    def _accept(self, blocks: list[ResultBlock], keep_stopped: bool = True) -> list[Accepted]:
+        """The rows of ``blocks`` that count, in arrival order: the first copy of each
+        pending variant, each block's stored once (as it came when every row counts; one
+        round trip for the lot). "stopped" rows end their variant for this run but are not
+        stored (see the module docstring); with ``keep_stopped`` False they are not taken."""
+        fresh: list[Accepted] = []
+        for block in blocks:
+            rows = np.flatnonzero(self.pending.owed(block.index))
+            if not keep_stopped:
+                rows = rows[block.status[rows] != STATUS_CODES["stopped"]]
+            self.duplicates += len(block) - len(rows)
+            if len(rows):
+                self.pending.discard_many(block.index[rows])  # a later copy in this drain is a duplicate
+                fresh.append((block, rows))
+        stored = [(block, rows[block.status[rows] != STATUS_CODES["stopped"]]) for block, rows in fresh]
+        dropped = result_blocks.store_many(self._r, self.run_id, stored) if stored else []
         accepted = []
-        for index, pair in fresh.items():
-            if index not in again:  # (a "stopped" record is not stored: see the module docstring)
-                self.pending.discard(index)
-                accepted.append(pair)
-            else:
-                self.duplicates += 1
+        for (block, rows), again in zip(fresh, dropped, strict=True):
+            if again:  # collected already (a second copy): not accepted after all
+                self.pending.restore(sorted(again))
+                self.duplicates += len(again)
+                rows = rows[~np.isin(block.index[rows], list(again))]
+            if len(rows):
+                accepted.append((block, rows))
         return accepted
 
 
-def ran_other_code(record: dict[str, Any]) -> bool:
-    """Whether ``record`` is a variant failed because its worker ran other code than the
+def ran_other_code(block: ResultBlock, row: int) -> bool:
+    """Whether ``row`` of ``block`` is a variant failed because its worker ran other code than the
     sweep's (a worker of an older btfarm failed such variants; today's hands them back)."""
-    return record.get("status") == "failed" and str(record.get("error") or "").startswith(CODE_MISMATCH)
+    return (int(block.status[row]) == STATUS_CODES["failed"]
+            and str(block.error(row) or "").startswith(CODE_MISMATCH))
 
 
 def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Collector,
@@ -254,13 +270,15 @@ def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Colle
         if not records and pool is not None and not pool.alive():
             raise ConfigError(f"the local worker pool exited; its log ({pool.logfile}) ends "
                               f"with:\n{pool.log_tail()}")
-        for record, raw in records:
-            entry = sweep.add(record, raw)
-            if entry is None:
+        for block, rows in records:
+            entries = sweep.add_block(block, rows)
+            if entries is None or not len(entries.index):
                 continue
-            task.push(entry)  # kept as three numbers (sweeps/progress_log.py), built when read
+            task.push(entries)  # kept as three numbers each (sweeps/progress_log.py), built when read
             if events.has_listeners("walker"):
-                events.emit("walker", task.items.item(len(task.items) - 1))
+                end = len(task.items)
+                for at in range(end - len(entries.index), end):
+                    events.emit("walker", task.items.item(at))
         now = time.monotonic()
         if records and now >= next_status and not collector.finished:  # the end writes the last
             next_status = now + STATUS_EVERY_SECONDS

@@ -7,8 +7,9 @@ results kept under the run id (a month); ``export(run_id, path)`` writes its
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+import numpy as np
 
 from btfarm.orchestrator.results.walker_data import WalkerData
 from btfarm.orchestrator.state_client import state
@@ -29,10 +30,9 @@ def stored_data(run_id: str, needed_by: str = "Walker.export") -> WalkerData:
                        min_dsr=plan.min_dsr, max_pbo=plan.max_pbo)
     tally.coverage = plan.coverage
     total = len(plan.variants)
-    for raw in result_blocks.records(r, run_id):
-        record = json.loads(raw)
-        if isinstance(record.get("index"), int) and 0 <= record["index"] < total:
-            tally.add(record, raw)
+    for block in result_blocks.blocks(r, run_id):
+        rows = np.flatnonzero((block.index >= 0) & (block.index < total))
+        tally.add_block(block, rows)
     tally.interrupted = None if tally.received == total else (
         f"not finished: `btfarm walker resume {run_id}` runs the rest")
     return tally.data()

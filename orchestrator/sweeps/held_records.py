@@ -1,113 +1,107 @@
-"""The results a sweep's orchestrator holds, compressed, by variant index.
+"""The results a sweep's orchestrator holds: the columnar blocks as they came, by variant index.
 
 The orchestrator keeps every result it accepted: a Redis that comes back
-empty gets them stored again (crash-only), and the ranking reads them. As
-dicts a result costs about 3 KB of Python objects; as received (JSON, ~1.3 KB)
-it still costs a gigabyte per million. Records repeat the same keys, the same
-fingerprint and near-identical statistics, so blocks of ``BLOCK`` records
-compress about tenfold (shared/text_blocks.py). Compressed blocks go to an unnamed temporary
-file (``TMPDIR``; gone when the process ends, however it ends), so what stays in
-memory per variant is one array slot: a million results cost 4 MB of RAM
-and ~150 MB of disk. A record is decoded when asked for, and the last
+empty gets them stored again (crash-only), and the ranking reads them.
+Results arrive as compressed columnar blocks (shared/result_block.py), one
+per batch of variants a worker ran; each block is written as it came to an
+unnamed temporary file (``TMPDIR``; gone when the process ends, however it
+ends), so what stays in memory per variant is where its row is (block and
+row, 8 bytes): a million results cost 8 MB of RAM and ~40 MB of disk. A
+block is decoded when one of its rows is asked for, and the last
 ``DECODED`` blocks read stay decoded (chunks run side by side, so reading
 in index order moves between a few blocks).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
-from array import array
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from btfarm.shared.text_blocks import pack, unpack
+from btfarm.shared.result_block import ResultBlock, unpack
 
-BLOCK = 512  # records per compressed block
 DECODED = 8  # blocks kept decoded
 
 
 class HeldRecords:
-    """The last record of each variant of a sweep of ``total``, as JSON text, compressed."""
+    """The last record of each variant of a sweep of ``total``, in the blocks they came in."""
 
     def __init__(self, total: int) -> None:
-        # each record's place in arrival order (block * BLOCK + slot), -1 for none; int32: 2e9 records
-        self._at = np.full(total, -1, dtype=np.int32)
+        self._block_of = np.full(total, -1, dtype=np.int32)  # each variant's block (-1: none)
+        self._row_of = np.zeros(total, dtype=np.int32)  # and its row in it
         self._file = tempfile.TemporaryFile(prefix="btfarm-held-")
         self._blocks: list[tuple[int, int]] = []  # (offset, length) of each block in the file
-        self._open: list[str] = []  # the block being filled, not compressed yet
-        self._decoded: dict[int, list[str]] = {}  # block -> its records, the last read last
-        self._slot_index = array("i")  # the variant index of each record put, by place
+        self._decoded: OrderedDict[int, ResultBlock] = OrderedDict()  # the last read last
         self._count = 0
 
     def __len__(self) -> int:
         return self._count
 
     def __contains__(self, index: int) -> bool:
-        return self._at[index] >= 0
+        return self._block_of[index] >= 0
 
-    def put(self, index: int, raw: str) -> None:
-        """Hold ``raw`` (a record's JSON) as the record of ``index``, replacing any before."""
-        if self._at[index] < 0:
-            self._count += 1
-        self._at[index] = len(self._blocks) * BLOCK + len(self._open)
-        self._slot_index.append(index)
-        self._open.append(raw)
-        if len(self._open) >= BLOCK:
-            blob = pack(self._open)
-            offset = self._file.seek(0, os.SEEK_END)
-            self._file.write(blob)
-            self._blocks.append((offset, len(blob)))
-            self._open = []
+    def put(self, block: ResultBlock, rows: np.ndarray) -> None:
+        """Hold ``rows`` of ``block`` as the records of their variants, replacing any before."""
+        number = len(self._blocks)
+        offset = self._file.seek(0, os.SEEK_END)
+        self._file.write(block.blob)
+        self._blocks.append((offset, len(block.blob)))
+        self._keep(number, block)
+        indices = block.index[rows]
+        self._count += int((self._block_of[indices] < 0).sum())
+        self._block_of[indices] = number
+        self._row_of[indices] = rows
 
-    def raw(self, index: int) -> str | None:
-        at = int(self._at[index])
-        if at < 0:
+    def locate(self, index: int) -> tuple[ResultBlock, int] | None:
+        """The block holding variant ``index``'s record, and its row; None without one."""
+        number = int(self._block_of[index])
+        if number < 0:
             return None
-        block, slot = divmod(at, BLOCK)
-        if block == len(self._blocks):
-            return self._open[slot]
-        lines = self._decoded.pop(block, None)
-        if lines is None:
-            lines = self._block_lines(block)
-            if len(self._decoded) >= DECODED:
-                del self._decoded[next(iter(self._decoded))]
-        self._decoded[block] = lines
-        return lines[slot]
+        return self.block(number), int(self._row_of[index])
 
     def get(self, index: int) -> dict[str, Any] | None:
-        raw = self.raw(index)
-        return json.loads(raw) if raw is not None else None
+        found = self.locate(index)
+        return found[0].record(found[1]) if found is not None else None
 
-    def stored(self) -> Iterator[tuple[int, str]]:
-        """(index, JSON) of every record held, in the order they came: each block decoded
-        once and let go (a read of 10,000 year results in index order kept ~20 MB of
-        decoded blocks, and decoded some several times)."""
-        for block in range(len(self._blocks) + 1):
-            lines = self._block_lines(block) if block < len(self._blocks) else self._open
-            for slot, raw in enumerate(lines):
-                at = block * BLOCK + slot
-                index = self._slot_index[at]
-                if self._at[index] == at:  # (not replaced by a later record of the same variant)
-                    yield index, raw
-
-    def _block_lines(self, block: int) -> list[str]:
-        """The records of a compressed block, read from the file and decoded."""
-        offset, length = self._blocks[block]
+    def block(self, number: int) -> ResultBlock:
+        """Block ``number`` (in the order they were put), decoded."""
+        block = self._decoded.get(number)
+        if block is not None:
+            self._decoded.move_to_end(number)
+            return block
+        offset, length = self._blocks[number]
         self._file.seek(offset)
-        return unpack(self._file.read(length))
+        block = unpack(self._file.read(length))
+        self._keep(number, block)
+        return block
+
+    def _keep(self, number: int, block: ResultBlock) -> None:
+        self._decoded[number] = block
+        while len(self._decoded) > DECODED:
+            self._decoded.popitem(last=False)
+
+    def current(self) -> Iterator[tuple[ResultBlock, np.ndarray]]:
+        """(block, its rows still current) of every block held, in the order they came: each
+        block decoded once (a row replaced by a later record of its variant is left out)."""
+        for number in range(len(self._blocks)):
+            block = self.block(number)
+            rows = np.arange(len(block))
+            mine = (self._block_of[block.index] == number) & (self._row_of[block.index] == rows)
+            if mine.any():
+                yield block, rows[mine]
 
     def indices(self) -> np.ndarray:
         """The indices with a record held, ascending."""
-        return np.flatnonzero(self._at >= 0)
+        return np.flatnonzero(self._block_of >= 0)
 
     def items(self) -> Iterator[tuple[int, dict[str, Any]]]:
         """(index, record) of every record held, in index order."""
         for index in self.indices():
-            yield int(index), self.get(int(index))
+            yield int(index), self.get(int(index))  # type: ignore[misc]
 
     def compressed_bytes(self) -> int:
         return sum(length for _, length in self._blocks)

@@ -15,6 +15,7 @@ class Pending:
     """The variants still without a result; ``name_of(index)`` names one for messages."""
 
     def __init__(self, total: int, name_of: Callable[[int], str]) -> None:
+        self.total = total
         self._owes = np.ones(total, dtype=bool)
         self._count = total
         self.name_of = name_of
@@ -32,6 +33,26 @@ class Pending:
         if self._owes[index]:
             self._owes[index] = False
             self._count -= 1
+
+    def owed(self, indices: np.ndarray) -> np.ndarray:
+        """For each of ``indices`` (any integers), whether it is pending."""
+        indices = np.asarray(indices, dtype=np.int64)
+        inside = (indices >= 0) & (indices < len(self._owes))
+        out = np.zeros(len(indices), dtype=bool)
+        out[inside] = self._owes[indices[inside]]
+        return out
+
+    def discard_many(self, indices: np.ndarray) -> None:
+        """``discard`` each of ``indices`` (each once)."""
+        self._count -= int(self._owes[indices].sum())
+        self._owes[indices] = False
+
+    def restore(self, indices) -> None:
+        """Make ``indices`` pending again (a result that was not accepted after all)."""
+        for index in indices:
+            if not self._owes[index]:
+                self._owes[index] = True
+                self._count += 1
 
     def indices(self) -> np.ndarray:
         """The pending indices, ascending."""

@@ -11,15 +11,28 @@ variant's record does not change once its progress item is pushed).
 from __future__ import annotations
 
 from array import array
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+
+import numpy as np
+from pydantic import BaseModel
 
 from btfarm.orchestrator.results.walker_data import WalkerProgress
 from btfarm.shared.ranking import metric_value
+from btfarm.shared.result_block import STATUS_NAMES
+from btfarm.shared.stats import BacktestStatistics
 
 if TYPE_CHECKING:
     from btfarm.orchestrator.sweeps.tally import SweepTally
 
 Entry = tuple[int, int, int]  # the variant's index, variants tested so far, the best so far (-1: none)
+
+
+class Entries(NamedTuple):
+    """The entries of a block of results, as arrays (SweepTally.add_block)."""
+
+    index: np.ndarray
+    tested: np.ndarray
+    best: np.ndarray
 
 
 class ProgressLog:
@@ -33,7 +46,13 @@ class ProgressLog:
     def __len__(self) -> int:
         return len(self._index)
 
-    def append(self, entry: Entry) -> None:
+    def append(self, entry: Entry | Entries) -> None:
+        """One entry, or a block's (RunThread.push hands either)."""
+        if isinstance(entry, Entries):
+            self._index.extend(entry.index.astype(np.int32).tolist())
+            self._tested.extend(entry.tested.astype(np.int32).tolist())
+            self._best.extend(entry.best.astype(np.int32).tolist())
+            return
         index, tested, best = entry
         self._index.append(index)
         self._tested.append(tested)
@@ -45,23 +64,51 @@ class ProgressLog:
         return self.item(at)
 
     def item(self, at: int) -> WalkerProgress:
+        """The progress item ``at``: read from the variant's row of its block, the statistics
+        built from the columns without validating them again (a worker's statistics model
+        dumped them)."""
         tally = self._tally
-        record = tally.held.get(self._index[at])
+        index = self._index[at]
+        block, row = tally.held.locate(index)  # type: ignore[misc]
+        status = STATUS_NAMES[int(block.status[row])]
+        stats = block.stats(row)
         best = self._best[at]
-        return WalkerProgress(
-            walker_name=tally.walker_name, symbol=tally.symbol, strategy_name=record["strategy_name"],
-            strategies_tested=self._tested[at], total_strategies=len(tally.variants),
-            best_strategy=tally.name_of(best) if best >= 0 else None,
-            best_metric=self._metric_of_best(best), metric=tally.metric,
-            metric_value=self._metric(record), stats=record["stats"], status=record["status"],
-            error=record.get("error"))
-
-    def _metric(self, record) -> float | None:
-        return metric_value(record["stats"], self._tally.metric) if record["status"] == "done" else None
+        return _built(WalkerProgress, {
+            "walker_name": tally.walker_name, "symbol": tally.symbol, "strategy_name": tally.name_of(index),
+            "strategies_tested": self._tested[at], "total_strategies": len(tally.variants),
+            "best_strategy": tally.name_of(best) if best >= 0 else None,
+            "best_metric": self._metric_of_best(best), "metric": tally.metric,
+            "metric_value": metric_value(stats, tally.metric) if status == "done" else None,
+            "stats": _statistics(stats, block.columnar_stats(row)), "status": status,
+            "error": block.error(row) if status != "done" else None})
 
     def _metric_of_best(self, best: int) -> float | None:
         if best < 0:
             return None
-        if self._best_seen[0] != best:  # the best changes rarely: one record read per change
-            self._best_seen = (best, self._metric(self._tally.held.get(best)))
+        if self._best_seen[0] != best:  # the best changes rarely: one read per change
+            value = self._tally.metric_values[best]
+            self._best_seen = (best, None if np.isnan(value) else float(value))
         return self._best_seen[1]
+
+
+def _statistics(stats: dict | None, columnar: bool) -> BacktestStatistics | None:
+    """``stats`` as the model: built without validation when they came from a block's columns
+    (the model's own fields and types), validated otherwise."""
+    if stats is None:
+        return None
+    return _built(BacktestStatistics, stats) if columnar else BacktestStatistics.model_validate(stats)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _built(model: type[M], values: dict[str, Any]) -> M:
+    """A ``model`` holding ``values`` (every one of its fields, of its types), built as pydantic's
+    ``model_construct`` builds it without that method's per-field work: a progress item is
+    built for every result, and ``model_construct`` took most of its time."""
+    instance = model.__new__(model)
+    object.__setattr__(instance, "__dict__", values)
+    object.__setattr__(instance, "__pydantic_fields_set__", set(values))
+    object.__setattr__(instance, "__pydantic_extra__", None)
+    object.__setattr__(instance, "__pydantic_private__", None)
+    return instance

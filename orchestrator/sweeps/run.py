@@ -138,11 +138,11 @@ def run_sweep(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) ->
             sweep_plan.hold_lease(r, run_id, attempt, plan.walker_name, inst.symbol)
             collector = Collector(blocking, run_id, len(variants), variants.name)
             if resume:
-                for record, raw in collector.stored():
-                    sweep.resumed += 1
-                    entry = sweep.add(record, raw)
-                    if entry is not None:
-                        task.push(entry)
+                for block, rows in collector.stored():
+                    sweep.resumed += len(rows)
+                    entries = sweep.add_block(block, rows)
+                    if entries is not None and len(entries.index):
+                        task.push(entries)
 
             # a farm's workers are watched (none alive, or none running this code, ends the sweep)
             workers = None if pool is not None else WorkerWatch(
@@ -181,14 +181,17 @@ def run_sweep(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) ->
                 pipe = r.pipeline()
                 sweep_plan.queue_restore(pipe, plan, again)
                 pipe.execute()
-                held = [int(i) for i in sweep.held.indices() if sweep.status[i] != VariantStatus.STOPPED]  # no result
-                for start in range(0, len(held), RESTORE_BLOCK):  # the plan first: a crash here loses no work
-                    result_blocks.store(r, run_id, [(i, sweep.held.raw(i)) for i in held[start:start + RESTORE_BLOCK]])
+                held = 0
+                for block, rows in sweep.held.current():  # the plan first: a crash here loses no work
+                    rows = rows[sweep.status[block.index[rows]] != VariantStatus.STOPPED]  # no result
+                    for start in range(0, len(rows), RESTORE_BLOCK):
+                        result_blocks.store(r, run_id, block, rows[start:start + RESTORE_BLOCK])
+                    held += len(rows)
                 sweep_plan.hold_lease(r, run_id, again, plan.walker_name, inst.symbol)
                 resubmitted = queue_missing(again)
                 log.warning("walker %s on %s: Redis came back without sweep %s; stored it again with %d "
                             "results (attempt %d) and resubmitted %d variants", plan.walker_name, inst.symbol,
-                            run_id, len(held), again, resubmitted)
+                            run_id, held, again, resubmitted)
                 return again
 
             collect(inst, task, sweep, collector, pool, watch, attempt, restore, window, workers,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -15,12 +14,12 @@ from btfarm.orchestrator.results.status import NOT_RUN_STOPPED, VariantStatus
 from btfarm.orchestrator.results.trust import TrustFigures, trust_figures
 from btfarm.orchestrator.results.walker_data import RankedStrategy, WalkerData
 from btfarm.orchestrator.sweeps.held_records import HeldRecords
-from btfarm.orchestrator.sweeps.progress_log import Entry
+from btfarm.orchestrator.sweeps.progress_log import Entries, Entry
 from btfarm.shared import daily_pnl
 from btfarm.shared.engine.backtest_run import BacktestRun
-from btfarm.shared.payloads import dumps
 from btfarm.shared.ranking import metric_value, rank
 from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strategy
+from btfarm.shared.result_block import ResultBlock, pack_records
 from btfarm.shared.stats import BacktestStatistics
 from btfarm.shared.store import run_status
 from btfarm.shared.variant_space import VariantSpace
@@ -30,9 +29,11 @@ from btfarm.workers import candle_cache
 class SweepTally:
     """The results of one run as they arrive, ranked on demand in walker order.
 
-    Per variant it keeps a status byte in an array and the record itself compressed
-    (sweeps/held_records.py): a sweep of a million variants is held in a few hundred MB,
-    not tens of GB."""
+    Results arrive as columnar blocks (shared/result_block.py) and are counted with numpy:
+    per variant a status byte, its metric and its count of closed signals in arrays, and
+    its record in the block it came in (sweeps/held_records.py), decoded when read. A sweep
+    of a million variants is held in a few tens of MB, and no result costs a JSON decode
+    or a Python object as it arrives."""
 
     def __init__(self, walker_name: str, symbol: str, exchange_name: str, frame_name: str,
                  metric: str, variants: VariantSpace, run_id: str, chunk_size: int,
@@ -46,6 +47,8 @@ class SweepTally:
         total = len(variants)
         self.held = HeldRecords(total)
         self.status = np.zeros(total, dtype=np.int8)  # VariantStatus per variant
+        self.metric_values = np.full(total, np.nan)  # a done variant's metric (NaN: none)
+        self.signals = np.zeros(total)  # a done variant's closed signals
         self.best: tuple[str, float, int] | None = None  # name, metric, walker order
         self.run_id, self.chunk_size = run_id, chunk_size
         self.started = time.monotonic()
@@ -55,7 +58,7 @@ class SweepTally:
         self.resumed = 0
         self.interrupted: str | None = None  # why the sweep ended without every result
         self._done = 0  # records with status "done" (counted as they come: a sweep asks per result)
-        self._adds = 0  # records added: the figures are computed again only after one
+        self._adds = 0  # blocks added: the figures are computed again only after one
         self.search_trials: list[tuple[int, str]] = []  # a search's (trial number, variant), in order
         self.search_spec = ""  # a search's sampler, space and study (searches/run.py)
         self.search_note = ""  # why a search ended before n_trials ran
@@ -82,25 +85,43 @@ class SweepTally:
         return self._timed[0] / self._timed[1] if self._timed[1] else None
 
     def add(self, record: dict[str, Any], raw: str | None = None) -> Entry | None:
-        """Count ``record`` (its JSON ``raw`` as received, if it came so); the progress entry
-        it makes (sweeps/progress_log.py), or None for a "stopped" record, which is no progress."""
-        index = record["index"]
-        code = VariantStatus.of(record["status"])
-        self._adds += 1
-        self._done += int(code == VariantStatus.DONE) - int(self.status[index] == VariantStatus.DONE)
-        self.status[index] = code
-        self.held.put(index, raw or dumps(record))
-        if code == VariantStatus.STOPPED:
+        """Count one ``record`` (``raw``: its JSON, unused; kept for callers that have it); the
+        progress entry it makes (sweeps/progress_log.py), or None for a "stopped" record."""
+        entries = self.add_block(pack_records([record]), np.zeros(1, dtype=np.int64))
+        if entries is None or not len(entries.index):
             return None
-        if code == VariantStatus.DONE and record.get("seconds"):
-            self._timed[0] += record["seconds"]
-            self._timed[1] += 1
-        value = metric_value(record["stats"], self.metric) if code == VariantStatus.DONE else None
-        if value is not None and self.unranked_reason(record) is None:
-            if (self.best is None or value > self.best[1]
-                    or (value == self.best[1] and index < self.best[2])):
-                self.best = (record["strategy_name"], value, index)
-        return index, self.tested, self.best[2] if self.best else -1
+        return int(entries.index[0]), int(entries.tested[0]), int(entries.best[0])
+
+    def add_block(self, block: ResultBlock, rows: np.ndarray) -> Entries | None:
+        """Count ``rows`` of ``block`` (each a variant not counted in this call before); the
+        progress entries they make, in their order ("stopped" rows make none: no progress)."""
+        if not len(rows):
+            return None
+        self._adds += 1
+        indices = block.index[rows]
+        codes = block.status[rows].astype(np.int8)
+        done = codes == VariantStatus.DONE
+        tested = self._done + np.cumsum(done.astype(np.int64) - (self.status[indices] == VariantStatus.DONE))
+        self._done = int(tested[-1])
+        self.status[indices] = codes
+        self.held.put(block, rows)
+        seconds = block.seconds[rows]
+        timed = done & (seconds > 0)
+        self._timed[0] += float(seconds[timed].sum())
+        self._timed[1] += int(timed.sum())
+        metric = np.where(done, block.stat(self.metric)[rows], np.nan)
+        signals = np.nan_to_num(block.stat("total_signals")[rows], nan=0.0)
+        self.metric_values[indices] = metric
+        self.signals[indices] = signals
+        best_after = np.full(len(rows), self.best[2] if self.best else -1, dtype=np.int64)
+        # the best changes only at a ranked row: the loop runs over those alone
+        for k in np.flatnonzero(done & ~np.isnan(metric) & (signals >= self.min_trades)):
+            value, index = float(metric[k]), int(indices[k])
+            if self.best is None or value > self.best[1] or (value == self.best[1] and index < self.best[2]):
+                self.best = (self.name_of(index), value, index)
+            best_after[k:] = self.best[2]
+        shown = codes != VariantStatus.STOPPED
+        return Entries(indices[shown], tested[shown], best_after[shown])
 
     def any_stopped(self) -> bool:
         return bool((self.status == VariantStatus.STOPPED).any())
@@ -141,14 +162,22 @@ class SweepTally:
 
     def dailies(self) -> Iterator[tuple[str, daily_pnl.Daily | None]]:
         """(name, PnL per day) of every done variant, in the order its result came."""
-        for _, rec in self._done_records():
-            yield rec["strategy_name"], daily_pnl.compact(rec.get("daily"))
+        for block, rows in self._done_rows():
+            for row in rows:
+                yield self.name_of(int(block.index[row])), block.daily(int(row))
+
+    def _done_rows(self) -> Iterator[tuple[ResultBlock, np.ndarray]]:
+        """(block, its current rows of done variants), in the order the blocks came."""
+        for block, rows in self.held.current():
+            done = rows[self.status[block.index[rows]] == VariantStatus.DONE]
+            if len(done):
+                yield block, done
 
     def _done_records(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        """(index, parsed record) of every done variant, in the order its result came."""
-        for index, raw in self.held.stored():
-            if self.status[index] == VariantStatus.DONE:
-                yield index, json.loads(raw)
+        """(index, record) of every done variant, in the order its result came."""
+        for block, rows in self._done_rows():
+            for row in rows:
+                yield int(block.index[row]), block.record(int(row))
 
     def data(self) -> WalkerData:
         finished = self.finished()

@@ -140,9 +140,9 @@ def search_journal(study: str) -> str:
 
 
 def walker_results(run_id: str) -> str:
-    """LIST of result blocks of a sweep: each a batch of the variant records collected
-    together, as compressed JSON lines (shared/store/result_blocks.py). A million
-    results take about a tenth of the memory of a key each.
+    """LIST of result blocks of a sweep: each the results of a batch of variants a worker
+    ran together, as one compressed columnar block (shared/result_block.py), stored as
+    it came (shared/store/result_blocks.py). A million results take a few tens of MB.
 
     Writer: the orchestrator's collect step, with ``walker_collected`` in one script
     (a variant is in a block exactly when its bit is set).
@@ -193,9 +193,10 @@ def walker_owner(walker_name: str, symbol: str) -> str:
 
 def walker_executions(run_id: str) -> str:
     """STRING of one unsigned byte per variant index (BITFIELD u8, saturating at 255):
-    how many times a worker started backtesting it (shared/store/variant_marks.py).
+    how many times a worker claimed it to run (shared/store/variant_marks.py); a variant
+    claimed in a batch counts when the batch is claimed.
 
-    Writer: the ``btfarm.backtest_chunk`` task (BITFIELD INCRBY before each variant).
+    Writer: the ``btfarm.backtest_chunk`` task (BITFIELD INCRBY as it claims each variant).
     Reader: tests and diagnostics (a resumed sweep must not recompute
     finished variants; a redelivered chunk skips variants already collected).
     TTL: ``WALKER_RESULT_TTL_SECONDS``.
@@ -220,11 +221,12 @@ def walker_claims(run_id: str, attempt: int) -> str:
 
 def chunk_task(task_id: str) -> str:
     """HASH: the delivery record of one chunk task: ``deliveries`` (count),
-    ``running`` (the variant in progress), ``crashes:{variant}`` (how often a
+    ``running`` (the variant in progress, when a batch holds one), ``batch`` (the
+    indices of a batch of several in progress), ``crashes:{variant}`` (how often a
     worker process died while running that variant).
 
     Writer: the ``btfarm.backtest_chunk`` task at start (HINCRBY deliveries)
-    and around each variant.
+    and between batches (workers/turn_script.py).
     Reader: the same task when it is redelivered: a variant that killed its
     worker more than ``BTFARM_TASK_MAX_RETRIES`` times is reported failed
     instead of being run again (a crash loop ends).
@@ -234,11 +236,13 @@ def chunk_task(task_id: str) -> str:
 
 
 def walker_inbox(run_id: str) -> str:
-    """LIST of JSON variant results of one sweep, in the order workers finish them.
+    """LIST of result blocks of one sweep (shared/result_block.py, binary), in the order
+    workers finish them: each the results of one batch of variants (stopped and failed
+    ones included).
 
-    Writer: the ``btfarm.backtest_chunk`` task (RPUSH, one item per variant,
-    including stopped and failed ones), refreshing the TTL.
-    Reader: the orchestrator's collect step (BLPOP: results arrive as they
+    Writer: the ``btfarm.backtest_chunk`` task (RPUSH, one block per batch, in the
+    turn script), refreshing the TTL.
+    Reader: the orchestrator's collect step (LPOP after a ring: results arrive as they
     finish, with no polling); a redelivered task may push a variant twice,
     and collect keeps the first (``walker_collected``).
     TTL: ``WALKER_RESULT_TTL_SECONDS``.
@@ -250,7 +254,7 @@ def walker_doorbell(run_id: str) -> str:
     """LIST of "1": rings that wake a sweep's orchestrator to drain its inbox.
 
     Writer: ``btfarm.backtest_chunk`` (RPUSH, at most every
-    ``tasks.RING_SECONDS`` and when its chunk ends; the records themselves
+    ``tasks.RING_SECONDS`` and when its chunk ends; the blocks themselves
     are already in ``walker_inbox``).
     Reader: the sweep's orchestrator (BLPOP, then DEL before each drain).
     TTL: ``WALKER_RESULT_TTL_SECONDS``, refreshed on each ring.

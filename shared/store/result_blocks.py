@@ -1,23 +1,27 @@
-"""A sweep's collected results in Redis: compressed blocks, and one bit per variant.
+"""A sweep's collected results in Redis: columnar blocks, and one bit per variant.
 
 A result as its own JSON key costs about 1.1 KB of Redis memory: a million
-of them outgrow any sensible ``maxmemory``. Records of one sweep repeat
-the same keys, fingerprint and near-identical statistics, so the records
-collected together are stored as one block (JSON lines, compressed: text_blocks.py) in
-``keys.walker_results``, and bit i of ``keys.walker_collected`` says
-variant i is in one. One script writes both, so a variant is in a block
-exactly when its bit is set, and never in two: the turn script reads the
-bit to skip a variant already collected and to drop a late copy.
+of them outgrow any sensible ``maxmemory``. A chunk task sends the results
+of the variants it ran together as one columnar block (result_block.py);
+the orchestrator stores each block once, as it came (or without the rows
+it already has), in ``keys.walker_results``, and bit i of
+``keys.walker_collected`` says variant i is in one. One script writes both,
+so a variant is in a block exactly when its bit is set, and never in two:
+the turn script reads the bit to skip a variant already collected and to
+drop a late copy; a block whose variants are all collected already (a
+duplicate) is not stored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
+import numpy as np
 import redis
 from redis.client import NEVER_DECODE
 
-from ..text_blocks import pack, unpack
+from ..result_block import ResultBlock, pack_records, unpack
 from . import keys, lua
 
 READ_PAGE = 64  # blocks per LRANGE when reading them back
@@ -39,33 +43,64 @@ redis.call('EXPIRE', results, ttl)
 return taken
 """
 
-def store(r: redis.Redis, run_id: str, batch: Sequence[tuple[int, str]]) -> set[int]:
-    """Store ``batch`` (variant index, its record's JSON) as one block; the indices left out
-    because they were collected already (a second copy)."""
-    dropped: set[int] = set()
-    rest = list(batch)
-    while rest:
-        taken = lua.run(r, STORE_LUA, keys=[keys.walker_collected(run_id), keys.walker_results(run_id)],
-                        args=[keys.WALKER_RESULT_TTL_SECONDS, pack([raw for _, raw in rest]),
-                              *(index for index, _ in rest)])
-        if not taken:
-            break
-        dropped |= {int(i) for i in taken}
-        rest = [(index, raw) for index, raw in rest if index not in dropped]
+Rows = Sequence[int] | np.ndarray  # row numbers of a block
+
+
+def store(r: redis.Redis, run_id: str, block: ResultBlock, rows: Rows | None = None) -> set[int]:
+    """Store ``rows`` of ``block`` (every row by default) as one block; the variant indices
+    left out because they were collected already (a second copy)."""
+    return store_many(r, run_id, [(block, rows)])[0]
+
+
+def store_many(r: redis.Redis, run_id: str, items: Sequence[tuple[ResultBlock, Rows | None]]) -> list[set[int]]:
+    """``store`` of each (block, rows) in one round trip (another for a block holding a
+    variant collected already); for each, the indices left out."""
+    args = [keys.walker_collected(run_id), keys.walker_results(run_id)]
+    chosen = [np.arange(len(block)) if rows is None else np.asarray(rows, dtype=np.int64) for block, rows in items]
+    pipe = r.pipeline(transaction=False)
+    sent = [at for at, rows in enumerate(chosen) if len(rows)]
+    for at in sent:
+        block, rows = items[at][0], chosen[at]
+        lua.run(pipe, STORE_LUA, keys=args, args=[keys.WALKER_RESULT_TTL_SECONDS, block.take(rows),
+                                                 *block.index[rows].tolist()])
+    answered = dict(zip(sent, pipe.execute(), strict=True)) if sent else {}
+    replies = [answered.get(at, []) for at in range(len(items))]
+    dropped: list[set[int]] = []
+    for (block, _), rows, taken in zip(items, chosen, replies, strict=True):
+        out: set[int] = set()
+        while taken:  # a variant of it was collected already: store the rest without it
+            out |= {int(i) for i in taken}
+            rows = rows[~np.isin(block.index[rows], list(out))]
+            if not len(rows):
+                break
+            taken = lua.run(r, STORE_LUA, keys=args, args=[keys.WALKER_RESULT_TTL_SECONDS, block.take(rows),
+                                                           *block.index[rows].tolist()])
+        dropped.append(out)
     return dropped
 
 
-def records(r: redis.Redis, run_id: str) -> Iterator[str]:
-    """Every stored record of sweep ``run_id`` (its JSON), block by block."""
+def store_records(r: redis.Redis, run_id: str, records: Sequence[Mapping[str, Any]]) -> set[int]:
+    """``records`` (result records) stored as one block; the indices left out."""
+    return store(r, run_id, pack_records(records))
+
+
+def blocks(r: redis.Redis, run_id: str) -> Iterator[ResultBlock]:
+    """Every stored block of sweep ``run_id``, in the order they were stored."""
     key = keys.walker_results(run_id)
     start = 0
     while True:
         page = r.execute_command("LRANGE", key, start, start + READ_PAGE - 1, **{NEVER_DECODE: []})
         for blob in page:
-            yield from unpack(blob)
+            yield unpack(blob)
         if len(page) < READ_PAGE:
             return
         start += READ_PAGE
+
+
+def records(r: redis.Redis, run_id: str) -> Iterator[dict[str, Any]]:
+    """Every stored record of sweep ``run_id``, block by block (decoded: tests and tools)."""
+    for block in blocks(r, run_id):
+        yield from block.records()
 
 
 def collected(r: redis.Redis, run_id: str, index: int) -> bool:

@@ -26,6 +26,7 @@ from btfarm.workers import startup
 from btfarm.workers.app import configure
 from btfarm.workers.tasks import backtest_chunk
 from tests import farm_strategies
+from tests.support.inbox import inbox_records
 from tests.support.processes import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -79,9 +80,7 @@ def owners(r, run_id: str) -> dict[str, str]:
 
 
 def inbox_names(r, run_id: str) -> list[str]:
-    import json
-
-    return [json.loads(x)["strategy_name"] for x in r.lrange(keys.walker_inbox(run_id), 0, -1)]
+    return [record["strategy_name"] for record in inbox_records(r, run_id)]
 
 
 def test_a_chunk_that_runs_alone_takes_the_next_chunks_variants_from_its_end(store):
@@ -148,7 +147,8 @@ def test_a_late_record_of_a_variant_collected_meanwhile_is_dropped_not_pushed(st
     try:
         wait_for(lambda: runs(store, "steal-late").get("v0") == 1, 10,
                  "the chunk to start v0")
-        result_blocks.store(store, "steal-late", [(0, '{"strategy_name": "v0"}')])  # collected
+        result_blocks.store_records(store, "steal-late", [{"index": 0, "strategy_name": "v0",
+                                                            "status": "done"}])  # collected
     finally:
         RELEASE.set()
         late.join(timeout=30)

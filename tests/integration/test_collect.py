@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
+from redis.client import NEVER_DECODE
 
 from btfarm.orchestrator.sweeps.collect import Collector
-from btfarm.shared.payloads import dumps
+from btfarm.shared.result_block import pack
 from btfarm.shared.store import keys, result_blocks
 
 pytestmark = pytest.mark.integration
@@ -29,36 +28,46 @@ def pending_names(collector: Collector) -> set[str]:
     return {NAMES[i] for i in collector.pending.indices()}
 
 
+def accepted_names(accepted) -> list[str]:
+    return [block.record(int(row))["strategy_name"] for block, rows in accepted for row in rows]
+
+
+def stored_names(redis_client, run_id: str) -> list[str]:
+    return [record["strategy_name"] for record in result_blocks.records(redis_client, run_id)]
+
+
 def test_a_redelivered_result_is_dropped_and_a_stopped_one_is_not_stored(redis_client):
     inbox = keys.walker_inbox("r1")
-    for rec in (record("a"), record("a"), record("b", "stopped")):
-        redis_client.rpush(inbox, dumps(rec))
+    redelivered = pack([record("a")])
+    for blob in (redelivered, pack([record("a"), record("b", "stopped")])):
+        redis_client.rpush(inbox, blob)
     collector = collector_of(redis_client, "r1", 3)
     got = collector.wait(1)
-    assert [r["strategy_name"] for r, _ in got] == ["a", "b"] and collector.duplicates == 1
+    assert accepted_names(got) == ["a", "b"] and collector.duplicates == 1
     assert pending_names(collector) == {"c"}
-    # stored as the worker wrote it (payloads.dumps), not decoded and encoded again
-    assert list(result_blocks.records(redis_client, "r1")) == [dumps(record("a"))]
+    # the first block stored as the worker packed it, not decoded and packed again
+    assert redis_client.execute_command("LRANGE", keys.walker_results("r1"), 0, -1,
+                                        **{NEVER_DECODE: []}) == [redelivered]
+    assert list(result_blocks.records(redis_client, "r1")) == [record("a")]
     assert result_blocks.collected(redis_client, "r1", 0)
     assert not result_blocks.collected(redis_client, "r1", 1)  # a resume runs it
 
 
 def test_a_copy_stored_by_another_collector_is_a_duplicate_and_the_rest_of_its_batch_is_stored(redis_client):
-    result_blocks.store(redis_client, "r3", [(1, dumps(record("b")))])  # e.g. before Redis lost the plan
+    result_blocks.store_records(redis_client, "r3", [record("b")])  # e.g. before Redis lost the plan
     collector = collector_of(redis_client, "r3", 4)
     got = collector.accept_all([record("a"), record("b"), record("c")])
-    assert [r["strategy_name"] for r, _ in got] == ["a", "c"] and collector.duplicates == 1
-    assert sorted(json.loads(x)["strategy_name"] for x in result_blocks.records(redis_client, "r3")) == ["a", "b", "c"]
+    assert accepted_names(got) == ["a", "c"] and collector.duplicates == 1
+    assert sorted(stored_names(redis_client, "r3")) == ["a", "b", "c"]
     assert pending_names(collector) == {"b", "d"}  # b was not this collector's to accept
 
 
 def test_stored_reads_back_results_and_the_inbox_left_by_a_dead_orchestrator(redis_client):
-    result_blocks.store(redis_client, "r2", [(0, json.dumps(record("a")))])
-    redis_client.rpush(keys.walker_inbox("r2"), json.dumps(record("b")),
-                       json.dumps(record("c", "stopped")), json.dumps(record("a")))
+    result_blocks.store_records(redis_client, "r2", [record("a")])
+    redis_client.rpush(keys.walker_inbox("r2"), pack([record("b"), record("c", "stopped")]), pack([record("a")]))
     collector = collector_of(redis_client, "r2", 4)
     found = collector.stored()
-    assert sorted(r["strategy_name"] for r, _ in found) == ["a", "b"]
+    assert sorted(accepted_names(found)) == ["a", "b"]
     assert pending_names(collector) == {"c", "d"}  # stopped and never run: to run now
     assert redis_client.llen(keys.walker_inbox("r2")) == 0
-    assert [json.loads(x)["strategy_name"] for x in result_blocks.records(redis_client, "r2")] == ["a", "b"]
+    assert stored_names(redis_client, "r2") == ["a", "b"]

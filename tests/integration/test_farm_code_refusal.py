@@ -22,7 +22,7 @@ import pytest
 
 from btfarm.orchestrator import Walker
 from btfarm.orchestrator.sweeps.export import stored_data
-from btfarm.shared.payloads import dumps, result_record
+from btfarm.shared.payloads import result_record
 from btfarm.shared.settings import get_settings
 from btfarm.shared.store import keys, result_blocks, variant_marks
 from btfarm.workers.app import TASK_QUEUE, configure
@@ -160,10 +160,10 @@ def test_with_no_worker_running_the_sweeps_code_it_ends_interrupted_and_a_fixed_
     client = server.client()
     try:
         variants = Walker.plan_of(run_id).variants
-        result_blocks.store(client, run_id, [(i, dumps(result_record(
+        result_blocks.store_records(client, run_id, [result_record(
             variants[i], "failed", worker="old@host:1",
             error=f"{CODE_MISMATCH}: worker old@host:1 runs strategy refusal-cross at 0000, the "
-                  "orchestrator at 1111: restart it with the same code"))) for i in failed_before])
+                  "orchestrator at 1111: restart it with the same code") for i in failed_before])
     finally:
         client.close()
 

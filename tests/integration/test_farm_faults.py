@@ -9,7 +9,6 @@ deadlines; every process is stopped by PID.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -44,6 +43,7 @@ from tests.support.faults import (
     restart_redis,
     restart_redis_empty,
 )
+from tests.support.inbox import inbox_records
 from tests.support.processes import wait_for
 from tests.support.redis_server import RedisServer
 
@@ -200,7 +200,7 @@ def test_kill_9_the_orchestrator_then_resume_recomputes_nothing_finished(url, wo
         app = configure()
         wait_for(lambda: client.llen(TASK_QUEUE) == 0 and not any(
             (app.control.inspect(timeout=1).active() or {"-": [1]}).values()), 30, "idle workers")
-        inbox = [json.loads(x) for x in client.lrange(keys.walker_inbox(run_id), 0, -1)]
+        inbox = inbox_records(client, run_id)
     finally:
         client.close()
     finished = set(stored_results(server, run_id)) | {r["strategy_name"] for r in inbox

@@ -92,7 +92,7 @@ def ranking(stats_by_name: dict[str, dict]) -> list[str]:
 def stored_results(server: RedisServer, run_id: str) -> dict[str, dict]:
     client = server.client()
     try:
-        return {(rec := json.loads(raw))["strategy_name"]: rec for raw in result_blocks.records(client, run_id)}
+        return {rec["strategy_name"]: rec for rec in result_blocks.records(client, run_id)}
     finally:
         client.close()
 

@@ -3,39 +3,52 @@ chunks built only when the window submits them."""
 
 import json
 
+import numpy as np
 import pytest
 
 from btfarm.orchestrator.sweeps import fanout
-from btfarm.orchestrator.sweeps.held_records import BLOCK, HeldRecords
+from btfarm.orchestrator.sweeps.held_records import HeldRecords
 from btfarm.orchestrator.sweeps.pending import Pending
-from btfarm.shared.payloads import Chunk, Variant
+from btfarm.shared.payloads import Chunk
+from btfarm.shared.result_block import pack_records
 from btfarm.shared.variant_space import VariantSpace
 
 pytestmark = pytest.mark.unit
 
 
-def record(index: int, **extra) -> str:
-    return json.dumps({"index": index, "strategy_name": f"v{index}", "status": "done",
-                       "stats": {"total_pnl": index * 0.5, "total_signals": 3}, **extra})
+BLOCK = 64  # results in a block, as a worker's batch holds at most (workers/tasks.py MAX_BATCH)
+
+
+def record(index: int, **extra) -> dict:
+    return {"index": index, "strategy_name": f"v{index}", "status": "done",
+            "stats": {"total_pnl": index * 0.5, "total_signals": 3}, **extra}
+
+
+def put(held: HeldRecords, records: list[dict]) -> None:
+    block = pack_records(records)
+    held.put(block, np.arange(len(records)))
 
 
 def test_held_records_come_back_as_put_the_last_copy_winning():
     held = HeldRecords(3 * BLOCK)
     order = list(range(0, 3 * BLOCK, 2)) + list(range(1, 3 * BLOCK, 2))  # arrival is not index order
-    for index in order:
-        held.put(index, record(index))
-    held.put(7, record(7, error="again"))
+    for start in range(0, len(order), BLOCK):
+        put(held, [record(i) for i in order[start:start + BLOCK]])
+    put(held, [record(7, error="again")])
     assert len(held) == 3 * BLOCK and 7 in held
     assert [held.get(i)["index"] for i in range(3 * BLOCK)] == list(range(3 * BLOCK))
-    assert held.get(7)["error"] == "again" and held.raw(8) == record(8)
+    assert held.get(7)["error"] == "again" and held.get(8) == record(8)
     assert [i for i, _ in held.items()] == list(range(3 * BLOCK))
+    current = {int(block.index[row]) for block, rows in held.current() for row in rows}
+    assert current == set(range(3 * BLOCK))  # each variant once: its first copy (7) left out
+    assert sum(len(rows) for _, rows in held.current()) == 3 * BLOCK
 
 
 def test_held_records_are_compressed():
     held = HeldRecords(10 * BLOCK)
-    for index in range(10 * BLOCK):
-        held.put(index, record(index))
-    raw = sum(len(record(i)) for i in range(10 * BLOCK))
+    for start in range(0, 10 * BLOCK, BLOCK):
+        put(held, [record(i) for i in range(start, start + BLOCK)])
+    raw = sum(len(json.dumps(record(i))) for i in range(10 * BLOCK))
     assert held.compressed_bytes() < raw / 4
 
 
@@ -45,18 +58,20 @@ def test_held_records_keep_their_compressed_blocks_on_disk_not_in_memory():
 
     rng = random.Random(7)
     total = 40 * BLOCK
-    raws = [record(i, sharpe=rng.random(), pnl=rng.gauss(0, 100), error=None) for i in range(total)]
+    records = [record(i, sharpe=rng.random(), pnl=rng.gauss(0, 100), error=None) for i in range(total)]
+    blocks = [pack_records(records[start:start + BLOCK]) for start in range(0, total, BLOCK)]
     tracemalloc.start()
     try:
         held = HeldRecords(total)
-        for index, raw in enumerate(raws):
-            held.put(index, raw)
+        for block in blocks:
+            held.put(block, np.arange(len(block)))
+        del blocks, block
         kept, _ = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    # two array slots a variant and the open block, not the blocks themselves
+    # two array slots a variant and the last blocks decoded, not every block
     assert kept < held.compressed_bytes() / 2, (kept, held.compressed_bytes())
-    assert held.raw(5) == raws[5] and held.raw(total - 1) == raws[-1]
+    assert held.get(5) == records[5] and held.get(total - 1) == records[-1]
     held.close()
 
 
