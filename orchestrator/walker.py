@@ -68,6 +68,7 @@ from .run_thread import RunThread, follow_all
 from .state_client import state
 
 PNL_TABLES = 10  # strategies whose closed signals the report lists (the best, by the metric)
+SYMBOLS_SUFFIX = ".symbols"  # the across-symbols report: {walker}.symbols.md, beside {walker}.{SYMBOL}.md
 
 log = logging.getLogger("btfarm.walker")
 Symbols = str | Sequence[str]  # one symbol, or a list: one sweep per symbol
@@ -254,8 +255,10 @@ class WalkerUtils(ExecutionClass[SweepTally | WalkForwardRun]):
              top_n: int | None = None, formats: Sequence[str] = FORMATS) -> Path:
         """Write the report, its pictures (a heatmap per pair of swept parameters, the
         metric's distribution, the best equity curves) and its HTML twin; default
-        ``./dump/walker/{walker_name}.md``. Given a list of symbols, that file holds the ranking
-        across them and links each symbol's own report, ``{walker_name}.{SYMBOL}.md`` beside it."""
+        ``./dump/walker/{walker_name}.md``. Given a list of symbols, the ranking across them goes
+        to ``{walker_name}.symbols.md`` (default) and links each symbol's own report,
+        ``{walker_name}.{SYMBOL}.md`` beside it: the one-symbol report of the same walker
+        (``{walker_name}.md``) is never overwritten."""
         if not isinstance(symbol, str):
             return self._dump_symbols(symbol, walker_name, path, columns, pnl_columns, top_n, formats)
         walk_forward = self._walk_forward_run(symbol, walker_name)
@@ -270,10 +273,12 @@ class WalkerUtils(ExecutionClass[SweepTally | WalkForwardRun]):
                       top_n, formats) -> Path:
         symbols = symbol_list(symbol, "Walker.dump")
         data = self.get_data(symbols, walker_name)
-        target = report_path("walker", walker_name, path)
+        target = report_path("walker", walker_name, path if path is not None else
+                             Path("walker") / f"{walker_name}{SYMBOLS_SUFFIX}.md")
+        stem = target.stem.removesuffix(SYMBOLS_SUFFIX) if path is None else target.stem
         links = {}
         for s in symbols:
-            own = target.parent / f"{target.stem}.{_file_part(s)}.md"
+            own = target.parent / f"{stem}.{_file_part(s)}.md"
             written = self.dump(s, walker_name, own, columns, pnl_columns, top_n, formats)
             links[s] = written.name
         return dump_bundle(lambda stem: (render_walker_symbols(data, links, top_n), {}),

@@ -57,8 +57,9 @@ def test_btfarm_walker_on_three_symbols_shares_one_local_pool_and_ranks_across_t
     for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):
         assert f"{symbol}: best " in done.stdout and f"{symbol}: sweep " in done.stderr
         assert (tmp_path / "dump" / "walker" / f"demo-sweep.{symbol}.md").exists()
-    report = (tmp_path / "dump" / "walker" / "demo-sweep.md").read_text()
+    report = (tmp_path / "dump" / "walker" / "demo-sweep.symbols.md").read_text()
     assert "## Across symbols" in report and "[ETHUSDT](demo-sweep.ETHUSDT.md)" in report
+    assert not (tmp_path / "dump" / "walker" / "demo-sweep.md").exists()  # the one-symbol report's name
     # the three sweeps ran side by side on one pool (each log file is one pool started)
     assert len(list((tmp_path / ".btfarm" / "workers").glob("btfarm-local-*.log"))) == 1
     assert _processes_under(tmp_path) == []
