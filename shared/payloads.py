@@ -80,10 +80,10 @@ class Chunk(BaseModel):
 
     @model_validator(mode="after")
     def _indexed(self) -> Chunk:
-        if self.by_index and (self.variants or self.steal):
+        if self.by_index and (self.variants or self.steal):  # protocol: a pydantic validator raises ValueError
             raise ValueError(f"chunk {self.chunk_id} of sweep {self.run_id} names variants both as Variants "
                              "and by index; a chunk uses one form")
-        if any(i < 0 for i in (*self.indices, *self.steal_indices)):
+        if any(i < 0 for i in (*self.indices, *self.steal_indices)):  # protocol: as above
             raise ValueError(f"chunk {self.chunk_id} of sweep {self.run_id} has a negative variant index")
         # a chunk's variants are marked claimed, run and collected by index (shared/store/variant_marks.py)
         unindexed = [v.strategy_name for v in (*self.variants, *self.steal) if v.index is None or v.index < 0]
