@@ -47,11 +47,13 @@ import heapq
 import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
 from ..candles import Candles
+from ..context import _current
 from ..intervals import MINUTE_MS
 from ..risk_book import RiskBook
 from .intents import Intents
@@ -95,7 +97,8 @@ class Member:
     strategies, the per-tick grid of walk_vector."""
 
     __slots__ = ("index", "core", "candles", "books", "intents", "strict", "closed", "bucket", "cursor",
-                 "offered", "calls", "vwap", "uniform")
+                 "offered", "calls", "vwap", "idle_ask", "base", "count", "ctx", "get_signal", "symbol",
+                 "throttle", "asked_t", "asked_when", "gap", "gap_td")
 
     def __init__(self, index: int, core: StrategyCore, candles: Candles, books: Sequence[RiskBook],
                  intents: Intents | None, strict: bool) -> None:
@@ -106,6 +109,21 @@ class Member:
         self.intents = intents
         self.strict = strict
         self.closed: list[dict[str, Any]] = []
+        self.idle_ask = False  # set by the walk: a get_signal member asked inline (PortfolioWalk._ask)
+
+    def inline(self) -> None:
+        """Prepare the inlined idle ask of event_walk._walk_idle: the candles' first open time
+        (a cursor by arithmetic), the VWAP, and the previous ask's ``when``."""
+        core = self.core
+        self.idle_ask = True
+        self.base = int(self.candles.timestamp[0])
+        self.count = len(self.candles)
+        self.vwap = self.candles.vwap(core.cfg.CC_AVG_PRICE_CANDLES_COUNT)
+        self.ctx = core.use_candles(self.candles)
+        self.get_signal, self.symbol, self.throttle = core.strategy.get_signal, core.symbol, core.throttle_ms
+        self.asked_t: int | None = None
+        self.asked_when: datetime | None = None
+        self.gap, self.gap_td = 0, timedelta(0)
 
     def grid(self, ticks: np.ndarray) -> None:
         """walk_vector's arrays: bucket and candle per tick, the ticks that offer a signal, and the
@@ -146,11 +164,19 @@ class PortfolioWalk:
         self._strict_open: list[Member] = []  # in member order
         n = len(ticks)
         self._step = int(ticks[1] - ticks[0]) if n > 1 else MINUTE_MS
+        self._times = ticks.tolist()  # (a list's item is read faster than an array's, once per ask)
+        self._first = int(ticks[0]) if n else 0
         self._uniform = n < 2 or bool((np.diff(ticks) == self._step).all())
+        minutes = (n > 0 and self._uniform and int(ticks[0]) % MINUTE_MS == 0 and self._step > 0
+                   and self._step % MINUTE_MS == 0)
         for member in self.members:
             member.core.emit = self._emit_of(member)
+            core = member.core
             if member.intents is not None:
                 member.grid(ticks)
+            elif (minutes and member.candles.contiguous and len(member.candles) and not core.emit_idle
+                  and "on_idle" not in core.callbacks):  # (event_walk's conditions for _walk_idle)
+                member.inline()
 
     # ---- events -----------------------------------------------------------
 
@@ -207,7 +233,7 @@ class PortfolioWalk:
     def steps(self, should_stop: Callable[[], bool] | None = None) -> Iterator[int]:
         """Drive the walk; yields ticks done now and then. Sets ``stopped`` if ``should_stop``
         ended it."""
-        ticks, n = self.ticks, len(self.ticks)
+        n, members = len(self.ticks), self.members
         asks: list[tuple[int, int]] = []
         for member in self.members:
             first = self._next_ask(member, 0)
@@ -228,17 +254,20 @@ class PortfolioWalk:
                 if should_stop is not None and should_stop():
                     self.stopped = True
                     break
-            t = int(ticks[i])
+            t = self._times[i]
             self._now = t
             if self._strict_open:
                 self._monitor_strict(i, t, asks)
             if self._effects and self._effects[0][0] <= t:
                 self._apply_due(t)
             while asks and asks[0][0] == i:
-                member = self.members[heapq.heappop(asks)[1]]
-                after = self._ask(member, i, t)
-                if after is not None:
-                    heapq.heappush(asks, (after, member.index))
+                index = asks[0][1]
+                member = members[index]
+                after = self._ask_idle(member, i, t) if member.idle_ask else self._ask(member, i, t)
+                if after is None:
+                    heapq.heappop(asks)
+                else:
+                    heapq.heapreplace(asks, (after, index))
             last = i
         self._finish()
         yield n if not self.stopped else last + 1
@@ -257,6 +286,12 @@ class PortfolioWalk:
             core.consider(member.intents.signal_at(c), t, float(member.vwap[c - 1]))
         else:
             core.tick(t, member.candles, 0)  # (limit 0: ask only; the position is settled below)
+        return self._after_ask(member, i)
+
+    def _after_ask(self, member: Member, i: int) -> int | None:
+        """After ``member`` was asked at tick ``i``: settle what it took (at once, its events held
+        back; or, strict, from the next tick on); the tick of its next ask, or None."""
+        core = member.core
         if core.phase == IDLE:
             return self._next_ask(member, i + 1)
         if member.strict:
@@ -271,6 +306,46 @@ class PortfolioWalk:
         finally:
             self._deferring = False
         return self._next_ask(member, self._after(core.settled_ms))
+
+    def _ask_idle(self, member: Member, i: int, t: int) -> int | None:
+        """``_ask`` of a get_signal member, inlined as event_walk._walk_idle inlines
+        ``StrategyCore.tick`` for an idle core (the walk only asks in a new bucket): the same
+        bucket, cursor, context and ``when``; a signal, a raise or a rejection goes to the core's
+        own methods. No signal: its next ask is the first tick of its next bucket."""
+        self.asks += 1
+        core = member.core
+        bucket = t // member.throttle
+        core.last_bucket = bucket
+        cursor = -(-(t - member.base) // MINUTE_MS)
+        if cursor > 0:  # (else nothing has closed yet: no price, nothing to decide on)
+            if cursor > member.count:
+                cursor = member.count
+            ctx = member.ctx
+            ctx.when_ms = t
+            ctx.cursor = cursor
+            token = _current.set(ctx)
+            try:
+                if member.asked_t is None:
+                    when = datetime.fromtimestamp(t / 1000, UTC)
+                else:  # the previous ask's when plus the gap (~30 ns where fromtimestamp costs ~200)
+                    if t - member.asked_t != member.gap:
+                        member.gap = t - member.asked_t
+                        member.gap_td = timedelta(milliseconds=member.gap)
+                    when = member.asked_when + member.gap_td
+                member.asked_t, member.asked_when = t, when
+                raw = member.get_signal(member.symbol, when)
+            except Exception as exc:  # user code: report, count the tick as idle, go on
+                _current.reset(token)
+                core.get_signal_raised(exc, t)
+                raw = None
+            else:
+                _current.reset(token)
+            if raw is not None:
+                core.consider(raw, t, float(member.vwap[cursor - 1]))
+                member.ctx = core.use_candles(member.candles)  # (the same context, unless a hook changed it)
+                return self._after_ask(member, i)
+        after = -(-((bucket + 1) * member.throttle - self._first) // self._step)
+        return after if after < len(self.ticks) else None
 
     def _monitor_strict(self, i: int, t: int, asks: list[tuple[int, int]]) -> None:
         """Advance each strict member's open signal over the candles closed before ``t`` (its
@@ -321,7 +396,7 @@ class PortfolioWalk:
         core = member.core
         if member.intents is None:
             bucket = core.last_bucket
-            if bucket is not None and int(ticks[i]) // core.throttle_ms == bucket:
+            if bucket is not None and self._times[i] // core.throttle_ms == bucket:
                 target = (bucket + 1) * core.throttle_ms
                 first = int(ticks[0])
                 i = -(-(target - first) // self._step) if self._uniform else int(np.searchsorted(ticks, target, "left"))

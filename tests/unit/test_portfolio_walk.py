@@ -103,6 +103,19 @@ def test_members_without_a_shared_risk_trade_as_they_do_alone(reference):
     assert run.walk.max_open == 3 and run.walk.risk_events == 0
 
 
+def test_a_member_asked_through_its_core_trades_as_it_does_alone(reference):
+    """on_idle (called at asks, so not strict) keeps a get_signal member off the inlined ask:
+    it is asked through StrategyCore.tick, in the portfolio as alone."""
+    idle = []
+    add_strategy(strategy_name="pf-sma-idle", interval="5m", get_signal=sma_cross_signal,
+                 params={"fast": 10, "slow": 30}, callbacks={"on_idle": lambda *args: idle.append(1)}, override=True)
+    run = reference_portfolio(["pf-sma-idle", "pf-pullback"])
+    assert [(m.idle_ask, m.strict) for m in run.members] == [(False, False), (True, False)]
+    asked = len(idle)
+    assert [trade(c) for c in run.members[0].closed] == [trade(c) for c in alone("pf-sma-idle")]
+    assert asked == len(idle) - asked > 0  # as many idle asks as the backtest alone
+
+
 def test_a_member_with_callbacks_is_walked_tick_by_tick_to_the_same_trades(reference):
     add_strategy(strategy_name="pf-sma-called", interval="5m", get_signal=sma_cross_signal,
                  params={"fast": 10, "slow": 30}, callbacks={"on_close": lambda *args: None}, override=True)
