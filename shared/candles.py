@@ -136,20 +136,28 @@ class CandleWindow:
     give one candle at a time as a dict, as backtest-kit's lists do.
     """
 
-    __slots__ = ("_source", "_start", "_end")
+    __slots__ = ("_source", "_start", "_end", "_close")
 
     def __init__(self, source: Candles, start: int, end: int) -> None:
         # slices are made on access: a strategy reading only closes pays for one view
         self._source = source
         self._start = start
         self._end = end
+        self._close: np.ndarray | None = None
 
     timestamp = property(lambda self: self._source.timestamp[self._start:self._end])
     open = property(lambda self: self._source.open[self._start:self._end])
     high = property(lambda self: self._source.high[self._start:self._end])
     low = property(lambda self: self._source.low[self._start:self._end])
-    close = property(lambda self: self._source.close[self._start:self._end])
     volume = property(lambda self: self._source.volume[self._start:self._end])
+
+    @property
+    def close(self) -> np.ndarray:
+        # made once: the column nearly every strategy reads, often more than once an ask
+        view = self._close
+        if view is None:
+            view = self._close = self._source.close[self._start:self._end]
+        return view
 
     def __len__(self) -> int:
         return self._end - self._start

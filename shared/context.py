@@ -41,6 +41,7 @@ class RunContext:
     load_other: Any = None  # callable(symbol) -> Candles, for other symbols
     series: dict[tuple, tuple[memoryview, int]] = field(default_factory=dict)  # get_indicator's
     hook: Any = None  # while a position hook runs: what applies commits (engine/position_hook.py)
+    window: CandleWindow | None = None  # get_candles' last window of the run's symbol at 1m
 
     def candles_for(self, symbol: str) -> tuple[Candles, int]:
         if symbol == self.symbol:
@@ -78,9 +79,18 @@ def _closed(ctx: RunContext, symbol: str, interval: str) -> tuple[Candles, int]:
 
 def get_candles(symbol: str, interval: str = "1m", limit: int = 1) -> CandleWindow:
     """The last ``limit`` candles of ``interval`` that closed before ``when``."""
-    ctx = _ctx()
+    ctx = _current.get()  # (_ctx and Candles.window inlined: a strategy calls this at every ask)
+    if ctx is None:
+        raise BtfarmError(OUTSIDE_A_RUN)
     if interval == "1m" and symbol == ctx.symbol:
-        return ctx.candles.window(ctx.cursor, limit)
+        end = ctx.cursor
+        start = end - limit if end > limit else 0
+        # the same call again in the same ask gets the same window (and the views it made)
+        window = ctx.window
+        if window is not None and window._end == end and window._start == start and window._source is ctx.candles:
+            return window
+        window = ctx.window = CandleWindow(ctx.candles, start, end)
+        return window
     candles, end = _closed(ctx, symbol, interval)
     return candles.window(end, limit)
 
