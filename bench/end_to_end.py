@@ -1,4 +1,4 @@
-"""The single backtest as a user runs it: ``python bench/end_to_end.py [RUNS]``.
+"""The single backtest as a user runs it: ``python bench/end_to_end.py [RUNS] [--base DIR]``.
 
 Each run is a fresh process that imports its library (not timed), then times
 what a user's first call costs: btfarm's ``Backtest.run`` of the README
@@ -15,6 +15,15 @@ file does: ``btfarm_first_run_s``), a second run in that folder (as a user's
 next backtests of the file are: ``btfarm_backtest_run_s``), and
 backtesting.py, which parses the CSV every run; each figure is the median
 of its RUNS.
+
+Two strategies, each timed so: the README's tuned example ("sma-cross-5m",
+get_indicator) and the same rules written the plain way ("sma-cross-5m-plain",
+bench/plain_strategy.py: four ``.mean()``s of ``get_candles(symbol, "1m", 35).close``);
+``ratio`` and ``plain_ratio`` are backtesting.py's time over theirs.
+
+``--base DIR``: a second btfarm (a PYTHONPATH entry holding a ``btfarm`` folder,
+e.g. a symlink tree onto a worktree of the previous main) timed in the same
+rounds, side by side, its figures under ``base_``.
 """
 
 from __future__ import annotations
@@ -32,13 +41,15 @@ REPO = HERE.parent
 CSV = REPO / "examples" / "data" / "sim-30d-1m.csv"
 
 BTFARM = """
-import time
-import examples.sma_cross_5m  # registers "sim", "sim-30d", "sma-cross-5m"
+import sys, time
+sys.path.insert(0, "bench")
+import plain_strategy  # registers "sim", "sim-30d", "sma-cross-5m" (examples/) and "sma-cross-5m-plain"
 from btfarm.orchestrator import Backtest
 started = time.perf_counter()
-closed = list(Backtest.run("SIMUSDT", "sma-cross-5m", "sim", "sim-30d"))
+closed = list(Backtest.run("SIMUSDT", {strategy!r}, "sim", "sim-30d"))
 print(time.perf_counter() - started, len(closed))
 """
+STRATEGIES = {"": "sma-cross-5m", "plain_": "sma-cross-5m-plain"}  # figure prefix: strategy
 
 PEER = f"""
 import sys, time
@@ -60,36 +71,60 @@ def timed(code: str, env: dict[str, str]) -> tuple[float, int]:
 
 
 def main() -> None:
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    args = sys.argv[1:]
+    base = None
+    if "--base" in args:
+        at = args.index("--base")
+        base = str(Path(args[at + 1]).resolve())
+        del args[at:at + 2]
+    runs = int(args[0]) if args else 5
     sys.path.insert(0, str(HERE))
     from bytecode import compile_btfarm
 
     compile_btfarm()  # (the import is not timed, but a cold one is no user's second run either)
-    firsts, ours, theirs = [], [], []
+    sides = {"": None}
+    if base is not None:
+        import compileall
+
+        for package in ("shared", "workers", "orchestrator"):  # (compile_dir skips symlinked folders)
+            compileall.compile_dir((Path(base) / "btfarm" / package).resolve(), quiet=1)
+        sides["base_"] = base
+    times: dict[str, list[tuple[float, int]]] = {}
+    theirs: list[tuple[float, int]] | None = []
     with tempfile.TemporaryDirectory(prefix="btfarm-e2e-") as scratch:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
-        env.update(PYTHONPATH=str(REPO), BTFARM_DUMP_DIR=str(Path(scratch) / "dump"))
-        # each round side by side (the machine's speed drifts): a first run in a new state
-        # folder (it parses the CSV), a second in the same folder, then backtesting.py
+        env.update(BTFARM_DUMP_DIR=str(Path(scratch) / "dump"))
+        # each round side by side (the machine's speed drifts): per btfarm and strategy a first run
+        # in a new state folder (it parses the CSV), a second in the same folder; then backtesting.py
         for index in range(runs):
-            env["BTFARM_STATE_DIR"] = str(Path(scratch) / f"state{index}")
-            firsts.append(timed(BTFARM, env))
-            ours.append(timed(BTFARM, env))
+            for side, path in sides.items():
+                env["PYTHONPATH"] = f"{path}{os.pathsep}{REPO}" if path else str(REPO)
+                for prefix, strategy in STRATEGIES.items():
+                    env["BTFARM_STATE_DIR"] = str(Path(scratch) / f"state{side}{prefix}{index}")
+                    code = BTFARM.format(strategy=strategy)
+                    times.setdefault(f"{side}{prefix}first", []).append(timed(code, env))
+                    times.setdefault(f"{side}{prefix}run", []).append(timed(code, env))
             if theirs is not None:
+                env["PYTHONPATH"] = str(REPO)
                 try:
                     theirs.append(timed(PEER, env))
                 except SystemExit as exc:
                     theirs = None
                     print(f"backtesting.py not run ({str(exc)[-200:]}); pip install -e '.[bench]'",
                           file=sys.stderr)
-    btfarm_s = statistics.median(s for s, _ in ours)
-    first_s = statistics.median(s for s, _ in firsts)
-    out = {"runs": runs, "btfarm_backtest_run_s": round(btfarm_s, 4), "btfarm_trades": ours[0][1],
-           "btfarm_first_run_s": round(first_s, 4)}
-    if theirs:
-        peer_s = statistics.median(s for s, _ in theirs)
-        out.update(backtesting_py_run_s=round(peer_s, 4), backtesting_py_trades=theirs[0][1],
-                   ratio=round(peer_s / btfarm_s, 1), ratio_first_run=round(peer_s / first_s, 1))
+    out: dict[str, object] = {"runs": runs}
+    peer_s = statistics.median(s for s, _ in theirs) if theirs else None
+    if peer_s is not None:
+        out.update(backtesting_py_run_s=round(peer_s, 4), backtesting_py_trades=theirs[0][1])
+    for side in sides:
+        for prefix in STRATEGIES:
+            key = f"{side}{prefix}"
+            run_s = statistics.median(s for s, _ in times[f"{key}run"])
+            first_s = statistics.median(s for s, _ in times[f"{key}first"])
+            out.update({f"{key}btfarm_backtest_run_s": round(run_s, 4), f"{key}btfarm_trades": times[f"{key}run"][0][1],
+                        f"{key}btfarm_first_run_s": round(first_s, 4)})
+            if peer_s is not None:
+                out.update({f"{key}ratio": round(peer_s / run_s, 1), f"{key}ratio_first_run": round(peer_s / first_s, 1)})
     print(json.dumps(out))
 
 
