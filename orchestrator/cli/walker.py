@@ -254,18 +254,19 @@ def _stopped_data(symbol, walker_name: str):
         _exit_stopped([f"{walker_name}: stopped before the sweep started; nothing ran"])
 
 
-def _incomplete(data) -> bool:
-    """A sweep (or search) that ended without every variant (trial) run."""
-    return bool(data.unfinished) or data.strategies_tested < data.total_strategies
+def _incomplete(data, total: int = 0) -> bool:
+    """A sweep (or search) that ended without every variant (trial) run; ``total``: the progress's
+    own (a stopped search's data counts only the trials that ran, its progress all it was to run)."""
+    return bool(data.unfinished) or data.strategies_tested < max(data.total_strategies, total)
 
 
-def _stopped_lines(data, title: str, again: str | None) -> list[str]:
+def _stopped_lines(data, title: str, again: str | None, total: int = 0) -> list[str]:
     """What a stopped sweep did, and the command that goes on: its resume, with the modules it
     imports; for a search (no resume by run id: its study goes on), the walker run again."""
     from btfarm.orchestrator.sweeps.next_commands import stored_resume_command
 
     unit = "trials" if data.search_spec else "variants"
-    lines = [f"{title}: stopped, {data.strategies_tested}/{data.total_strategies} {unit} done"
+    lines = [f"{title}: stopped, {data.strategies_tested}/{max(data.total_strategies, total)} {unit} done"
              + ("" if data.search_spec else f" (sweep {data.run_id})")]
     if data.search_spec:
         lines.append(f"  go on with (the study keeps the trials that ran): {again or 'btfarm walker MODULE WALKER'}")
@@ -333,6 +334,7 @@ def _follow(start: Callable[[], Iterable[Any]], symbol: str, walker_name: str, d
 
                 def on_item(p, _) -> None:
                     best = f" best: {p.best_strategy}" if p.best_strategy else ""
+                    shown["total"] = p.total_strategies
                     bar.update(task, total=p.total_strategies, completed=p.strategies_tested,
                                description=printable(f"{walker_name} on {symbol}{best}"))
 
@@ -340,8 +342,9 @@ def _follow(start: Callable[[], Iterable[Any]], symbol: str, walker_name: str, d
     finally:
         unsubscribe()
     data = _stopped_data(symbol, walker_name) if stopped else Walker.get_data(symbol, walker_name)
-    if stopped and _incomplete(data):
-        _exit_stopped(_stopped_lines(data, f"{walker_name} on {symbol}", again))
+    total = shown.get("total") or 0
+    if stopped and _incomplete(data, total):
+        _exit_stopped(_stopped_lines(data, f"{walker_name} on {symbol}", again, total))
     if data.resumed and data.search_trials:  # a search goes on from its study, not from a sweep id
         err_console.print(f"search {printable(walker_name)}: {data.resumed} trials read back from its study, "
                           f"{max(data.total_strategies - data.resumed, 0)} run now", highlight=False)
