@@ -112,7 +112,18 @@ from btfarm.shared.sizing import PositionSize
 from .backtest import Backtest, BacktestData
 from .live import Live, LiveData
 from .portfolio import Portfolio, PortfolioData
-from .reporting import Heat, HeatData, Risk, RiskData, Schedule, ScheduleData
+from .reporting import (
+    Heat,
+    HeatData,
+    Partial,
+    PartialData,
+    Performance,
+    PerformanceData,
+    Risk,
+    RiskData,
+    Schedule,
+    ScheduleData,
+)
 from .reports.columns import Column
 from .walker import Walker
 
@@ -144,6 +155,10 @@ __all__ = [
     "Column",
     "Heat",
     "HeatData",
+    "Partial",
+    "PartialData",
+    "Performance",
+    "PerformanceData",
     "Risk",
     "RiskData",
     "Schedule",

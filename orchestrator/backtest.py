@@ -23,6 +23,7 @@ from .instances import ExecutionClass, Instance
 from .reports.backtest_pictures import run_pictures
 from .reports.dump import FORMATS, dump_bundle
 from .reports.render import render_backtest
+from .reporting.performance import Performance
 from .run_thread import RunThread
 from .state_client import state, warm_state
 
@@ -87,10 +88,20 @@ class BacktestUtils(ExecutionClass[BacktestRun]):
         warm_state()  # the store's start overlaps reading the candles
         # loaded and checked here, so a frame past the data is refused before anything runs
         candles = load_frame_candles(exchange, frame, symbol)
+        probe = Performance.probe(symbol, strategy_name, exchange_name, frame_name, backtest=True)
+        if probe is not None:  # Performance enabled: time get_signal (else the strategy runs as it is)
+            strategy = probe.wrap(strategy)
         run = BacktestRun(strategy, exchange, frame, symbol, candles, risk=risk, listener=_route_event)
 
         def produce(inst: Instance, task: RunThread) -> None:
-            self._produce(inst, task, run)
+            if probe is None:
+                self._produce(inst, task, run)
+                return
+            try:
+                with probe.step("backtest_total"):
+                    self._produce(inst, task, run)
+            finally:
+                Performance.finish(probe)
 
         return inst, self.start_or_join(inst, context, produce)
 

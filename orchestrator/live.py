@@ -81,6 +81,7 @@ from .reports._format import duration
 from .reports.dump import FORMATS, dump_bundle
 from .reports.pictures import equity_picture
 from .reports.render import render_live
+from .reporting.performance import Performance, RunProbe
 from .reports.series import equity_series, partial_close_marks
 from .run_thread import RunThread
 from .state_client import state
@@ -302,12 +303,15 @@ class LiveUtils(ExecutionClass[LiveSession]):
                                 "refuse a tick for stale candles)")
         if hasattr(exchange.source, "check_coverage"):  # a replay: its clock must be inside its file
             exchange.source.check_coverage(symbol)
+        probe = Performance.probe(symbol, strategy_name, exchange_name, "", backtest=False)
+        if probe is not None:  # Performance enabled: time get_signal (else the strategy runs as it is)
+            strategy = probe.wrap(strategy)
         session = self._open_session(symbol, strategy_name, exchange_name, strategy, risk, cfg,
                                      clock or SystemClock())
 
         def produce(inst: Instance, task: RunThread) -> None:
             try:
-                self._produce(inst, task, session, exchange, cfg, tick, max_age, stop_event)
+                self._produce(inst, task, session, exchange, cfg, tick, max_age, stop_event, probe)
             finally:
                 session.store.close()
 
@@ -353,7 +357,8 @@ class LiveUtils(ExecutionClass[LiveSession]):
         return session
 
     def _produce(self, inst: Instance, task: RunThread, session: LiveSession, exchange, cfg: EngineConfig,
-                 tick_seconds: float, max_age_seconds: float, stop_event: threading.Event | None) -> None:
+                 tick_seconds: float, max_age_seconds: float, stop_event: threading.Event | None,
+                 probe: RunProbe | None = None) -> None:
         session.task = task
         core, clock = session.core, session.clock
         logged = {event_key(e) for e in session.events if e.get("action") in LOGGED_ACTIONS}
@@ -407,9 +412,13 @@ class LiveUtils(ExecutionClass[LiveSession]):
             core.emit_idle = events.has_listeners("signal.live")
             settled = core.settled_ms
             if not stale or core.phase != IDLE:  # stale: an open signal is monitored, nothing new is asked
+                started = probe.clock() if probe is not None else 0.0
                 core.tick(now, candles, limit)
                 if not stale and core.settled_ms != settled and core.phase == IDLE:
                     core.tick(now, candles, limit)  # the minute after a close asks again, as a backtest does
+                if probe is not None:  # Performance: the tick, then its steps to the log
+                    probe.record("live_tick", started, probe.clock())
+                    probe.flush()
             steps = int((now - first_ms) // tick_ms) + 1
             next_ms = max(next_ms + tick_ms, first_ms + steps * tick_ms)
             if time.monotonic() >= next_status:

@@ -1,6 +1,7 @@
 """The seed's reporting classes beside the execution classes: ``Risk`` (every
-rejection), ``Schedule`` (limit entries, their rates and waits) and ``Heat`` (one
-strategy across symbols). What users import, also from ``btfarm.orchestrator``.
+rejection), ``Schedule`` (limit entries, their rates and waits), ``Heat`` (one
+strategy across symbols), ``Partial`` (every partial close) and ``Performance`` (the
+engine's timings by kind of step). What users import, also from ``btfarm.orchestrator``.
 
     from btfarm.orchestrator import Backtest, Schedule
     Schedule.enable()  # before the runs it should report
@@ -9,6 +10,9 @@ strategy across symbols). What users import, also from ``btfarm.orchestrator``.
 """
 
 from .heat import Heat, HeatData, HeatRow
+from .partial_closes import Partial, PartialData, PartialEvent
+from .performance import Performance, PerformanceData, PerformanceEvent
+from .performance_stats import MetricStats
 from .risk_rejections import Risk, RiskData, RiskEvent
 from .scheduled_entries import Schedule, ScheduleData, ScheduledEvent
 
@@ -16,6 +20,13 @@ __all__ = [
     "Heat",
     "HeatData",
     "HeatRow",
+    "MetricStats",
+    "Partial",
+    "PartialData",
+    "PartialEvent",
+    "Performance",
+    "PerformanceData",
+    "PerformanceEvent",
     "Risk",
     "RiskData",
     "RiskEvent",

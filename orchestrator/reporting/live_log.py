@@ -11,6 +11,7 @@ logged, never executed or unpickled.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TypeVar
 
 import redis
@@ -29,9 +30,16 @@ Model = TypeVar("Model", bound=BaseModel)
 def append(key: str, record: BaseModel, index: tuple[str, str] | None = None) -> None:
     """Add ``record`` to the log ``key`` (and ``index``: a set key and the member naming
     this log). A failed write is logged: a report must never stop a live run."""
+    append_many(key, [record], index)
+
+
+def append_many(key: str, records: Sequence[BaseModel], index: tuple[str, str] | None = None) -> None:
+    """``append`` of several records, in order, in one round trip."""
+    if not records:
+        return
     try:
         pipe = state().pipeline(transaction=False)
-        pipe.rpush(key, record.model_dump_json())
+        pipe.rpush(key, *(record.model_dump_json() for record in records))
         pipe.ltrim(key, -keys.REPORT_LOG_MAX_ROWS, -1)
         pipe.expire(key, keys.REPORT_LOG_TTL_SECONDS)
         if index is not None:

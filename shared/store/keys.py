@@ -415,3 +415,28 @@ def report_heat_symbols(strategy: str) -> str:
     TTL: ``REPORT_LOG_TTL_SECONDS``, refreshed by each write.
     """
     return f"{PREFIX}report:heat-symbols:{_part(strategy, 'strategy')}"
+
+
+def report_partial(symbol: str, strategy: str) -> str:
+    """LIST of JSON records: the partial closes (profit and loss) of the positions of one live
+    ``symbol:strategy``, oldest first, at most ``REPORT_LOG_MAX_ROWS``.
+
+    Writer: ``Partial``'s listener (orchestrator/reporting/partial_closes.py) in the process
+    running ``Live``, once ``Partial.enable()`` was called there (RPUSH, LTRIM, EXPIRE).
+    Reader: ``Partial.get_data(..., backtest=False)`` / ``get_report`` / ``dump``, any process.
+    TTL: ``REPORT_LOG_TTL_SECONDS``, refreshed by each write.
+    """
+    return f"{PREFIX}report:partial:{_part(symbol, 'symbol')}:{_part(strategy, 'strategy')}"
+
+
+def report_performance(symbol: str, strategy: str) -> str:
+    """LIST of JSON records: the timed steps (each tick, each get_signal call) of one live
+    ``symbol:strategy``, oldest first, at most ``REPORT_LOG_MAX_ROWS``.
+
+    Writer: ``Performance``'s probe (orchestrator/reporting/performance.py) in the process
+    running ``Live``, once ``Performance.enable()`` was called there: a tick's records in one
+    pipeline after the tick (RPUSH, LTRIM, EXPIRE).
+    Reader: ``Performance.get_data(..., backtest=False)`` / ``get_report`` / ``dump``, any process.
+    TTL: ``REPORT_LOG_TTL_SECONDS``, refreshed by each write.
+    """
+    return f"{PREFIX}report:performance:{_part(symbol, 'symbol')}:{_part(strategy, 'strategy')}"

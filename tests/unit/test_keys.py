@@ -48,6 +48,8 @@ def test_the_known_kinds_are_all_there():
         "report_schedule",
         "report_heat",
         "report_heat_symbols",
+        "report_partial",
+        "report_performance",
     } <= names
 
 
@@ -98,9 +100,12 @@ def test_a_search_journal_is_one_key_under_the_prefix_whatever_its_study_holds()
 
 def test_each_reporting_log_is_its_own_key_per_symbol_and_strategy():
     logs = {keys.report_risk("BTC/USDT:USDT", "x"), keys.report_schedule("BTC/USDT:USDT", "x"),
-            keys.report_heat("x", "BTC/USDT:USDT")}
-    assert len(logs) == 3 and all(k.startswith("btfarm:report:") for k in logs)
+            keys.report_heat("x", "BTC/USDT:USDT"), keys.report_partial("BTC/USDT:USDT", "x"),
+            keys.report_performance("BTC/USDT:USDT", "x")}
+    assert len(logs) == 5 and all(k.startswith("btfarm:report:") for k in logs)
     assert keys.report_risk("A:B", "C") != keys.report_risk("A", "B:C")
     assert keys.report_heat("A:B", "C") != keys.report_heat("A", "B:C")
+    assert keys.report_partial("A:B", "C") != keys.report_partial("A", "B:C")
+    assert keys.report_performance("A:B", "C") != keys.report_performance("A", "B:C")
     assert keys.report_heat_symbols("x") not in logs
     assert keys.REPORT_LOG_MAX_ROWS == 250 and keys.REPORT_LOG_TTL_SECONDS == 30 * 86_400
