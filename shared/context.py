@@ -148,7 +148,10 @@ def get_mode() -> Literal["backtest", "live"]:
 
 def get_params() -> dict[str, Any]:
     """The strategy's params, with a sweep variant's overrides applied."""
-    return _ctx().params
+    ctx = _current.get()  # (_ctx inlined: a strategy reads its params at every ask)
+    if ctx is None:
+        raise BtfarmError(OUTSIDE_A_RUN)
+    return ctx.params
 
 
 def activate(ctx: RunContext):
