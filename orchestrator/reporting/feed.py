@@ -53,6 +53,18 @@ def risk_in_backtest(record: dict[str, Any]) -> bool:
     return not threading.current_thread().name.startswith(LIVE_THREAD_PREFIX)
 
 
+def once_each(events: Iterable[Any], key: Callable[[Any], Hashable]) -> list[Any]:
+    """``events`` without repeats of one ``key``, the first kept: a live run restarted after a
+    crash may deliver an event twice."""
+    seen: set[Hashable] = set()
+    kept = []
+    for event in events:
+        if key(event) not in seen:
+            seen.add(key(event))
+            kept.append(event)
+    return kept
+
+
 class RunBuffer:
     """The rows of the latest backtest run of one key, the newest ``cap`` (None: all)."""
 

@@ -6,14 +6,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from btfarm.shared.registry import get_strategy
+from btfarm.shared.store import keys
 
 from ..reports.dump import FORMATS, dump_bundle
-from .feed import check_backtest, check_name
+from . import live_log
+from .feed import Listening, RunBuffers, check_backtest, check_name
 
 
 class KeyedReport:
@@ -57,3 +61,46 @@ class KeyedReport:
         text = self.get_report(symbol, strategy_name, columns, backtest=backtest)
         return dump_bundle(lambda stem: (text, {}), "backtest" if backtest else "live",
                            f"{strategy_name}.{self.suffix}", path, formats)
+
+
+class ListeningReport(KeyedReport):
+    """A ``KeyedReport`` fed by the bus: ``topics`` are its listeners, each of which hands
+    its events to ``keep``; a backtest's go to this process's buffers (the latest run of each
+    key, the newest ``REPORT_LOG_MAX_ROWS``), a live run's to the log ``live_key(symbol,
+    strategy)``. A run's end is its ``done.backtest``."""
+
+    def __init__(self, topics: Iterable[tuple[str, Callable[[Any], object]]],
+                 live_key: Callable[[str, str], str]) -> None:
+        self._buffers = RunBuffers(keys.REPORT_LOG_MAX_ROWS)  # (symbol, strategy) -> events
+        self._listening = Listening(self.owner, [*topics, ("done.backtest", self._on_done)])
+        self._live_key = live_key
+
+    def enable(self) -> None:
+        """Listen in this process: a backtest's events are kept here, a live run's written to
+        the persisted log. Idempotent."""
+        self._listening.start()
+
+    def disable(self) -> None:
+        """Stop listening and forget this process's backtest events (the live log stays)."""
+        self._listening.stop()
+        self._buffers.clear()
+
+    def require(self, needed_by: str) -> None:
+        self._listening.require(needed_by)
+
+    def keep(self, event: Any) -> None:
+        """One event (with ``symbol``, ``strategy_name`` and ``backtest``) to its buffer or log."""
+        if event.backtest:
+            self._buffers.add((event.symbol, event.strategy_name), event)
+        else:
+            live_log.append(self._live_key(event.symbol, event.strategy_name), event)
+
+    def _on_done(self, payload: dict[str, Any]) -> None:
+        self._buffers.end_run((payload["symbol"], payload["strategy_name"]))
+
+    def events(self, symbol: str, strategy_name: str, backtest: bool, model: type[BaseModel],
+               needed_by: str) -> list[Any]:
+        """The checked arguments' events, oldest first: the latest backtest's, or the live log's."""
+        if self.checked(symbol, strategy_name, backtest, needed_by):
+            return self._buffers.rows((symbol, strategy_name))
+        return live_log.read(self._live_key(symbol, strategy_name), model)

@@ -25,9 +25,9 @@ from btfarm.shared.store import keys
 from ..reports import _format as fmt
 from ..reports.columns import Column, resolve_columns
 from ..reports.render import _render, _table
-from . import live_log
-from .feed import Listening, RunBuffers
-from .keyed_report import KeyedReport
+from .feed import once_each
+from .scheduled_entries import DEFAULT_SCHEDULE_COLUMNS
+from .keyed_report import ListeningReport
 
 PARTIAL_COMMITS = {"partial_profit": "profit", "partial_loss": "loss"}  # commit action -> side
 
@@ -105,26 +105,22 @@ def _closed(value: Any) -> str:
     return fmt.NA if fmt.is_missing(value) else f"{float(value):g}%"
 
 
+# the columns a partial close shares with a limit entry, as Schedule writes them
+_SIGNAL = {c.key: c for c in DEFAULT_SCHEDULE_COLUMNS}
+
 # backtest-kit's partial_columns, in its order: "Level %" is the percent closed here, and
 # "Partial Closes", "PNL (net)" and "Partial Executed %" are left out (a commit carries none)
 DEFAULT_PARTIAL_COLUMNS: tuple[Column, ...] = (
     _col("action", "Action", lambda r: fmt.text(r.get("action")).upper()),
-    _col("symbol", "Symbol", lambda r: fmt.text(r.get("symbol"))),
+    _SIGNAL["symbol"],
     _col("strategy_name", "Strategy", lambda r: fmt.text(r.get("strategy_name"))),
-    _col("signal_id", "Signal ID", lambda r: fmt.text(r.get("signal_id"))),
-    _col("position", "Position", lambda r: fmt.text(r.get("position")).upper()),
+    _SIGNAL["signal_id"],
+    _SIGNAL["position"],
     _col("percent", "Closed %", lambda r: _closed(r.get("percent"))),
     _col("current_price", "Close Price", lambda r: fmt.price(r.get("current_price"))),
-    _col("price_open", "Entry Price", lambda r: fmt.price(r.get("price_open"))),
-    _col("price_take_profit", "Take Profit", lambda r: fmt.price(r.get("price_take_profit"))),
-    _col("price_stop_loss", "Stop Loss", lambda r: fmt.price(r.get("price_stop_loss"))),
-    _col("original_price_take_profit", "Original TP", lambda r: fmt.price(r.get("original_price_take_profit"))),
-    _col("original_price_stop_loss", "Original SL", lambda r: fmt.price(r.get("original_price_stop_loss"))),
-    _col("original_price_open", "Original Entry", lambda r: fmt.price(r.get("original_price_open"))),
-    _col("total_entries", "DCA Entries", lambda r: fmt.integer(r.get("total_entries"))),
-    _col("note", "Note", lambda r: fmt.text(r.get("note"))),
-    _col("pending_at", "Pending At", lambda r: fmt.timestamp(r.get("pending_at"))),
-    _col("scheduled_at", "Scheduled At", lambda r: fmt.timestamp(r.get("scheduled_at"))),
+    *(_SIGNAL[key] for key in ("price_open", "price_take_profit", "price_stop_loss", "original_price_take_profit",
+                               "original_price_stop_loss", "original_price_open", "total_entries", "note",
+                               "pending_at", "scheduled_at")),
     _col("timestamp", "Timestamp", lambda r: fmt.timestamp(r.get("timestamp"))),
     _col("backtest", "Mode", lambda r: "Backtest" if r.get("backtest") else "Live"),
 )
@@ -142,62 +138,28 @@ def render_partial(data: PartialData, columns: Sequence[Column | Mapping[str, An
     )
 
 
-class PartialUtils(KeyedReport):
+class PartialUtils(ListeningReport):
     """The ``Partial`` singleton: ``enable``, ``disable``, ``get_data``, ``get_report``, ``dump``."""
 
     owner, suffix = "Partial", "partial"
 
     def __init__(self) -> None:
-        self._buffers = RunBuffers(keys.REPORT_LOG_MAX_ROWS)  # (symbol, strategy) -> partial closes
-        self._listening = Listening(self.owner, [("strategy_commit", self._on_commit),
-                                                 ("done.backtest", self._on_done)])
-        self.require = self._listening.require
-
-    def enable(self) -> None:
-        """Listen to ``listen_strategy_commit`` in this process: a backtest's partial closes
-        are kept here, a live run's written to the persisted log. Idempotent."""
-        self._listening.start()
-
-    def disable(self) -> None:
-        """Stop listening and forget this process's backtest events (the live log stays)."""
-        self._listening.stop()
-        self._buffers.clear()
+        super().__init__([("strategy_commit", self._on_commit)], keys.report_partial)
 
     def _on_commit(self, record: dict[str, Any]) -> None:
-        if record.get("action") not in PARTIAL_COMMITS:
-            return
-        event = partial_event(record)
-        if event.backtest:
-            self._buffers.add((event.symbol, event.strategy_name), event)
-        else:
-            live_log.append(keys.report_partial(event.symbol, event.strategy_name), event)
-
-    def _on_done(self, payload: dict[str, Any]) -> None:
-        self._buffers.end_run((payload["symbol"], payload["strategy_name"]))
+        if record.get("action") in PARTIAL_COMMITS:
+            self.keep(partial_event(record))
 
     def get_data(self, symbol: str, strategy_name: str, *, backtest: bool = True) -> PartialData:
         """The partial closes of ``symbol:strategy_name``: of its latest backtest in this
-        process (``backtest=True``, after ``enable()``), or of the live log (``backtest=False``)."""
-        if self.checked(symbol, strategy_name, backtest, "Partial.get_data"):
-            events = self._buffers.rows((symbol, strategy_name))
-        else:
-            events = _once_each(live_log.read(keys.report_partial(symbol, strategy_name), PartialEvent))
+        process (``backtest=True``, after ``enable()``), or of the live log (``backtest=False``,
+        a close delivered twice after a crash read once)."""
+        events = once_each(self.events(symbol, strategy_name, backtest, PartialEvent, "Partial.get_data"),
+                           lambda e: (e.signal_id, e.timestamp, e.action))
         return PartialData(symbol=symbol, strategy_name=strategy_name, backtest=backtest, events=events,
                            **partial_figures(events))
 
     render = staticmethod(render_partial)
-
-
-def _once_each(events: list[PartialEvent]) -> list[PartialEvent]:
-    """The log without repeats of one close (signal, candle, side): a live run restarted after a
-    crash may deliver a commit twice."""
-    seen: set[tuple[str, int, str]] = set()
-    kept = []
-    for event in events:
-        if (event.signal_id, event.timestamp, event.action) not in seen:
-            seen.add((event.signal_id, event.timestamp, event.action))
-            kept.append(event)
-    return kept
 
 
 Partial = PartialUtils()

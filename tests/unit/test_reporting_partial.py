@@ -11,6 +11,7 @@ import pytest
 
 from btfarm.orchestrator import Backtest, Partial, PartialData
 from btfarm.orchestrator.reporting.partial_closes import DEFAULT_PARTIAL_COLUMNS, partial_figures
+from btfarm.orchestrator.state_client import reset_state
 from btfarm.shared.errors import UsageError
 from btfarm.shared.settings import get_settings
 from tests.support import managed_backtest as mb
@@ -26,6 +27,7 @@ def managed(tmp_path_factory):
         patch.setenv("BTFARM_STATE_DIR", str(folder / "state"))
         patch.setenv("BTFARM_DUMP_DIR", str(folder / "dump"))
         get_settings.cache_clear()
+        reset_state()
         _, stops = mb.register()
         Partial.enable()
         try:
@@ -42,6 +44,7 @@ def managed(tmp_path_factory):
             for stop in stops:
                 stop()
             get_settings.cache_clear()
+            reset_state()
 
 
 def test_every_partial_close_of_the_closed_signals_is_one_event_the_newest_250_kept(managed):
@@ -85,10 +88,19 @@ def test_partial_figures_count_each_side():
         {"total_events": 3, "total_profit": 2, "total_loss": 1}
 
 
-def test_get_data_without_enable_or_with_bad_arguments_says_what_to_do(tmp_path, monkeypatch):
+@pytest.fixture
+def embedded(tmp_path, monkeypatch):
     monkeypatch.setenv("BTFARM_STATE_DIR", str(tmp_path))
     get_settings.cache_clear()
-    mb.register()[1][0]()
+    reset_state()
+    yield
+    get_settings.cache_clear()
+    reset_state()
+
+
+def test_get_data_without_enable_or_with_bad_arguments_says_what_to_do(embedded):
+    for stop in mb.register()[1]:  # only the schemas: no level listeners
+        stop()
     Partial.disable()
     with pytest.raises(UsageError, match=r"Partial\.enable\(\)"):
         Partial.get_data(mb.SYMBOL, mb.MANAGED)

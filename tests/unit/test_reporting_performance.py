@@ -12,6 +12,7 @@ import pytest
 from btfarm.orchestrator import Backtest, Performance, PerformanceData, add_strategy
 from btfarm.orchestrator.reporting.performance import DEFAULT_PERFORMANCE_COLUMNS, RunProbe
 from btfarm.orchestrator.reporting.performance_stats import by_total, metric_stats, performance_figures
+from btfarm.orchestrator.state_client import reset_state
 from btfarm.shared.errors import UsageError
 from btfarm.shared.schemas import StrategySchema
 from btfarm.shared.settings import get_settings
@@ -83,7 +84,9 @@ def sim(tmp_path, monkeypatch):
     monkeypatch.setenv("BTFARM_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("BTFARM_DUMP_DIR", str(tmp_path / "dump"))
     get_settings.cache_clear()
-    mb.register()[1][0]()
+    reset_state()
+    for stop in mb.register()[1]:  # only the schemas: no level listeners
+        stop()
     calls = []
 
     def counted(symbol, when):
@@ -94,6 +97,7 @@ def sim(tmp_path, monkeypatch):
     yield calls, counted
     Performance.disable()
     get_settings.cache_clear()
+    reset_state()
 
 
 def run() -> list:
