@@ -29,7 +29,8 @@ include it when the portfolio has a capital).
   applied at the simulated minute it happens. Nothing another member can see
   depends on a position once it is open, so this is exact; between a
   member's asks the walk jumps (its throttle, or straight to its next offered
-  signal for ``get_signals`` strategies).
+  signal for ``get_signals`` strategies), and a ``get_signal`` member is asked
+  inline as event_walk._walk_idle asks an idle core.
 - strict (a member with callbacks such as ``on_open``/``on_close``, or position
   hooks listened to): the position is monitored tick by tick like Live does
   (``monitor`` up to the candles closed at t), so its callbacks run in
@@ -93,8 +94,8 @@ class BookView(RiskBook):
 
 
 class Member:
-    """One member as the walk drives it: its core, candles, books and, for ``get_signals``
-    strategies, the per-tick grid of walk_vector."""
+    """One member as the walk drives it: its core, candles and books; for ``get_signals``
+    strategies the per-tick grid of walk_vector, for ``get_signal`` ones what the inlined ask reads."""
 
     __slots__ = ("index", "core", "candles", "books", "intents", "strict", "closed", "bucket", "cursor",
                  "offered", "calls", "vwap", "idle_ask", "base", "count", "ctx", "get_signal", "symbol",
@@ -109,7 +110,7 @@ class Member:
         self.intents = intents
         self.strict = strict
         self.closed: list[dict[str, Any]] = []
-        self.idle_ask = False  # set by the walk: a get_signal member asked inline (PortfolioWalk._ask)
+        self.idle_ask = False  # set by the walk: a get_signal member asked inline (PortfolioWalk._ask_idle)
 
     def inline(self) -> None:
         """Prepare the inlined idle ask of event_walk._walk_idle: the candles' first open time
