@@ -1,5 +1,5 @@
 """The ``btfarm`` command line: the group, ``list`` and ``stop``; every other command lives in a
-module of its own beside this one (backtest, walker, services, live, data)."""
+module of its own beside this one (backtest, walker, status, services, live, data)."""
 
 from __future__ import annotations
 
@@ -91,8 +91,9 @@ main.add_command(_data)
 
 from btfarm.orchestrator.cli.backtest import COMMANDS as _BACKTEST  # noqa: E402
 from btfarm.orchestrator.cli.services import COMMANDS as _SERVICES  # noqa: E402
+from btfarm.orchestrator.cli.status import status as _status  # noqa: E402
 from btfarm.orchestrator.cli.walker import walker as _walker  # noqa: E402
 
-for _command in (*_BACKTEST, _walker, *_SERVICES):
+for _command in (*_BACKTEST, _walker, _status, *_SERVICES):
     main.add_command(_command)
 
