@@ -20,10 +20,10 @@ from btfarm.shared.store import run_status
 from btfarm.shared.store.stop_flags import StopPoller
 
 from .instances import ExecutionClass, Instance
+from .reporting.performance import Performance
 from .reports.backtest_pictures import run_pictures
 from .reports.dump import FORMATS, dump_bundle
 from .reports.render import render_backtest
-from .reporting.performance import Performance
 from .run_thread import RunThread
 from .state_client import state, warm_state
 

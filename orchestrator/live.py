@@ -77,11 +77,11 @@ from btfarm.shared.store.stop_flags import StopPoller
 from btfarm.shared.trade_signal import SignalRow
 
 from .instances import ExecutionClass, Instance
+from .reporting.performance import Performance, RunProbe
 from .reports._format import duration
 from .reports.dump import FORMATS, dump_bundle
 from .reports.pictures import equity_picture
 from .reports.render import render_live
-from .reporting.performance import Performance, RunProbe
 from .reports.series import equity_series, partial_close_marks
 from .run_thread import RunThread
 from .state_client import state

@@ -26,8 +26,8 @@ from ..reports import _format as fmt
 from ..reports.columns import Column, resolve_columns
 from ..reports.render import _render, _table
 from .feed import once_each
-from .scheduled_entries import DEFAULT_SCHEDULE_COLUMNS
 from .keyed_report import ListeningReport
+from .scheduled_entries import DEFAULT_SCHEDULE_COLUMNS
 
 PARTIAL_COMMITS = {"partial_profit": "profit", "partial_loss": "loss"}  # commit action -> side
 

@@ -16,7 +16,13 @@ import sys
 
 import pytest
 
-from btfarm.orchestrator import Live, Partial, Performance, listen_signal_live, listen_strategy_commit
+from btfarm.orchestrator import (
+    Live,
+    Partial,
+    Performance,
+    listen_signal_live,
+    listen_strategy_commit,
+)
 from btfarm.orchestrator.state_client import reset_state
 from btfarm.shared import events
 from btfarm.shared.intervals import MINUTE_MS

@@ -49,8 +49,8 @@ def managed(tmp_path_factory):
 
 def test_every_partial_close_of_the_closed_signals_is_one_event_the_newest_250_kept(managed):
     closed, data = managed["closed"], managed["data"]
-    every = sorted(((p["timestamp"], c["signal"]["id"], p["type"], p["percent"], p["current_price"])
-                    for c in closed for p in c["signal"]["partials"]))
+    every = sorted((p["timestamp"], c["signal"]["id"], p["type"], p["percent"], p["current_price"])
+                    for c in closed for p in c["signal"]["partials"])
     assert len(every) > 250  # the run made more than the buffer keeps
     kept = every[-250:]  # the newest, as backtest-kit's MAX_EVENTS
     sides = Counter(side for _, _, side, *_ in kept)

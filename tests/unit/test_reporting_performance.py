@@ -11,7 +11,11 @@ import pytest
 
 from btfarm.orchestrator import Backtest, Performance, PerformanceData, add_strategy
 from btfarm.orchestrator.reporting.performance import DEFAULT_PERFORMANCE_COLUMNS, RunProbe
-from btfarm.orchestrator.reporting.performance_stats import by_total, metric_stats, performance_figures
+from btfarm.orchestrator.reporting.performance_stats import (
+    by_total,
+    metric_stats,
+    performance_figures,
+)
 from btfarm.orchestrator.state_client import reset_state
 from btfarm.shared.errors import UsageError
 from btfarm.shared.schemas import StrategySchema
