@@ -29,7 +29,7 @@ from .feed import once_each
 from .keyed_report import ListeningReport
 from .scheduled_entries import DEFAULT_SCHEDULE_COLUMNS
 
-PARTIAL_COMMITS = {"partial_profit": "profit", "partial_loss": "loss"}  # commit action -> side
+PARTIAL_COMMITS: dict[str, Literal["profit", "loss"]] = {"partial_profit": "profit", "partial_loss": "loss"}
 
 
 class PartialEvent(BaseModel):

@@ -216,7 +216,7 @@ class PerformanceUtils(KeyedReport):
         else:
             timings = {}
             for event in live_log.read(keys.report_performance(symbol, strategy_name), PerformanceEvent):
-                durations, waits = timings.setdefault(event.metric_type, ([], []))
+                durations, waits = timings.setdefault(event.metric_type, (array("d"), array("d")))
                 durations.append(event.duration)
                 if event.wait is not None:
                     waits.append(event.wait)
