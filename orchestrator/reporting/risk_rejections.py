@@ -11,20 +11,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from btfarm.shared.registry import get_strategy
 from btfarm.shared.store import keys
 
 from ..reports import _format as fmt
 from ..reports.columns import Column, resolve_columns
-from ..reports.dump import FORMATS, dump_bundle
 from ..reports.render import _render, _table
-from . import live_log
-from .feed import Listening, RunBuffers, check_backtest, check_name, risk_in_backtest
+from .feed import risk_in_backtest
+from .keyed_report import ListeningReport
 
 
 class RiskEvent(BaseModel):
@@ -127,61 +124,25 @@ def _mode_line(backtest: bool) -> str:
     return f"live (the persisted log: its newest {keys.REPORT_LOG_MAX_ROWS} rejections)"
 
 
-class RiskUtils:
+class RiskUtils(ListeningReport):
     """The ``Risk`` singleton: ``enable``, ``disable``, ``get_data``, ``get_report``, ``dump``."""
 
+    owner, suffix = "Risk", "risk"
+
     def __init__(self) -> None:
-        self._buffers = RunBuffers(keys.REPORT_LOG_MAX_ROWS)  # (symbol, strategy) -> rejections
-        self._listening = Listening("Risk", [("risk", self._on_risk), ("done.backtest", self._on_done)])
-
-    def enable(self) -> None:
-        """Listen to ``listen_risk`` in this process: backtest rejections are kept here,
-        live ones written to the persisted log. Idempotent."""
-        self._listening.start()
-
-    def disable(self) -> None:
-        """Stop listening and forget this process's backtest rejections (the live log stays)."""
-        self._listening.stop()
-        self._buffers.clear()
+        super().__init__([("risk", self._on_risk)], keys.report_risk)
 
     def _on_risk(self, record: dict[str, Any]) -> None:
-        backtest = risk_in_backtest(record)
-        event = risk_event(record, backtest)
-        if backtest:
-            self._buffers.add((event.symbol, event.strategy_name), event)
-        else:
-            live_log.append(keys.report_risk(event.symbol, event.strategy_name), event)
-
-    def _on_done(self, payload: dict[str, Any]) -> None:
-        self._buffers.end_run((payload["symbol"], payload["strategy_name"]))
+        self.keep(risk_event(record, risk_in_backtest(record)))
 
     def get_data(self, symbol: str, strategy_name: str, *, backtest: bool = True) -> RiskData:
         """Every rejection of ``symbol:strategy_name``: of its latest backtest in this process
         (``backtest=True``, after ``enable()``), or of the live log (``backtest=False``)."""
-        needed_by = "Risk.get_data"
-        check_name(symbol, "symbol", needed_by)
-        check_name(strategy_name, "strategy_name", needed_by)
-        if check_backtest(backtest, needed_by):
-            get_strategy(strategy_name, needed_by)
-            self._listening.require(needed_by)
-            events = self._buffers.rows((symbol, strategy_name))
-        else:
-            events = live_log.read(keys.report_risk(symbol, strategy_name), RiskEvent)
+        events = self.events(symbol, strategy_name, backtest, RiskEvent, "Risk.get_data")
         return RiskData(symbol=symbol, strategy_name=strategy_name, backtest=backtest, events=events,
                         **risk_figures(events))
 
-    def get_report(self, symbol: str, strategy_name: str, columns: Sequence[Any] | None = None, *,
-                   backtest: bool = True) -> str:
-        return render_risk(self.get_data(symbol, strategy_name, backtest=backtest), columns)
-
-    def dump(self, symbol: str, strategy_name: str, path: str | Path | None = None,
-             columns: Sequence[Any] | None = None, *, backtest: bool = True,
-             formats: Sequence[str] = FORMATS) -> Path:
-        """Write the report and its HTML twin; default
-        ``./dump/{backtest|live}/{strategy_name}.risk.md``."""
-        text = self.get_report(symbol, strategy_name, columns, backtest=backtest)
-        return dump_bundle(lambda stem: (text, {}), "backtest" if backtest else "live",
-                           f"{strategy_name}.risk", path, formats)
+    render = staticmethod(render_risk)
 
 
 Risk = RiskUtils()

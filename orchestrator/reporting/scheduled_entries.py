@@ -24,21 +24,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from btfarm.shared.registry import get_strategy
 from btfarm.shared.results import CancelledResult, OpenedResult, ScheduledResult
 from btfarm.shared.store import keys
 
 from ..reports import _format as fmt
 from ..reports.columns import Column, resolve_columns
-from ..reports.dump import FORMATS, dump_bundle
 from ..reports.render import _render, _table
-from . import live_log
-from .feed import Listening, RunBuffers, check_backtest, check_name
+from .feed import once_each
+from .keyed_report import ListeningReport
 
 MS_PER_MINUTE = 60_000  # milliseconds in a minute
 
@@ -200,24 +197,19 @@ def _wait(minutes: float | None) -> str:
     return fmt.NA if minutes is None else f"{minutes:.2f} minutes"
 
 
-class ScheduleUtils:
+class ScheduleUtils(ListeningReport):
     """The ``Schedule`` singleton: ``enable``, ``disable``, ``get_data``, ``get_report``, ``dump``."""
 
+    owner, suffix = "Schedule", "schedule"
+
     def __init__(self) -> None:
-        self._buffers = RunBuffers(keys.REPORT_LOG_MAX_ROWS)  # (symbol, strategy) -> events
+        super().__init__([("signal", self._on_signal)], keys.report_schedule)
         self._last_scheduled: dict[tuple[bool, str, str], str] = {}  # the last id seen scheduled, per key
         self._lock = threading.Lock()
-        self._listening = Listening("Schedule", [("signal", self._on_signal), ("done.backtest", self._on_done)])
-
-    def enable(self) -> None:
-        """Listen to the signal events in this process: a backtest's limit entries are
-        kept here, a live run's written to the persisted log. Idempotent."""
-        self._listening.start()
 
     def disable(self) -> None:
         """Stop listening and forget this process's backtest events (the live log stays)."""
-        self._listening.stop()
-        self._buffers.clear()
+        super().disable()
         with self._lock:
             self._last_scheduled.clear()
 
@@ -233,54 +225,18 @@ class ScheduleUtils:
                 waited = result.signal.pending_at != result.signal.scheduled_at
                 if not waited and self._last_scheduled.get(key) != result.signal.id:
                     return  # a market entry (or a limit already reached when decided): not scheduled
-        event = scheduled_event(result)
-        if result.backtest:
-            self._buffers.add((event.symbol, event.strategy_name), event)
-        else:
-            live_log.append(keys.report_schedule(event.symbol, event.strategy_name), event)
-
-    def _on_done(self, payload: dict[str, Any]) -> None:
-        self._buffers.end_run((payload["symbol"], payload["strategy_name"]))
+        self.keep(scheduled_event(result))
 
     def get_data(self, symbol: str, strategy_name: str, *, backtest: bool = True) -> ScheduleData:
         """The limit entries of ``symbol:strategy_name``: of its latest backtest in this
-        process (``backtest=True``, after ``enable()``), or of the live log (``backtest=False``)."""
-        needed_by = "Schedule.get_data"
-        check_name(symbol, "symbol", needed_by)
-        check_name(strategy_name, "strategy_name", needed_by)
-        if check_backtest(backtest, needed_by):
-            get_strategy(strategy_name, needed_by)
-            self._listening.require(needed_by)
-            events = self._buffers.rows((symbol, strategy_name))
-        else:
-            events = _once_each(live_log.read(keys.report_schedule(symbol, strategy_name), ScheduledEvent))
+        process (``backtest=True``, after ``enable()``), or of the live log (``backtest=False``;
+        an event delivered twice after a crash read once)."""
+        events = once_each(self.events(symbol, strategy_name, backtest, ScheduledEvent, "Schedule.get_data"),
+                           lambda e: (e.action, e.signal_id))
         return ScheduleData(symbol=symbol, strategy_name=strategy_name, backtest=backtest, events=events,
                             **schedule_figures(events))
 
-    def get_report(self, symbol: str, strategy_name: str, columns: Sequence[Any] | None = None, *,
-                   backtest: bool = True) -> str:
-        return render_schedule(self.get_data(symbol, strategy_name, backtest=backtest), columns)
-
-    def dump(self, symbol: str, strategy_name: str, path: str | Path | None = None,
-             columns: Sequence[Any] | None = None, *, backtest: bool = True,
-             formats: Sequence[str] = FORMATS) -> Path:
-        """Write the report and its HTML twin; default
-        ``./dump/{backtest|live}/{strategy_name}.schedule.md``."""
-        text = self.get_report(symbol, strategy_name, columns, backtest=backtest)
-        return dump_bundle(lambda stem: (text, {}), "backtest" if backtest else "live",
-                           f"{strategy_name}.schedule", path, formats)
-
-
-def _once_each(events: list[ScheduledEvent]) -> list[ScheduledEvent]:
-    """The log without repeats of one (action, signal): a live run restarted after a crash
-    may deliver an event twice."""
-    seen: set[tuple[str, str]] = set()
-    kept = []
-    for event in events:
-        if (event.action, event.signal_id) not in seen:
-            seen.add((event.action, event.signal_id))
-            kept.append(event)
-    return kept
+    render = staticmethod(render_schedule)
 
 
 Schedule = ScheduleUtils()
