@@ -15,7 +15,16 @@ import pytest
 
 from btfarm.shared.schemas import RiskSchema
 
-from .risk_market import START, Script, backtest, every_minute, long_signal, minute, minutes_of, offer_longs
+from .risk_market import (
+    START,
+    Script,
+    backtest,
+    every_minute,
+    long_signal,
+    minute,
+    minutes_of,
+    offer_longs,
+)
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from btfarm.orchestrator import Backtest, add_exchange, add_frame, add_risk, add_strategy, listen_risk
+from btfarm.orchestrator import (
+    Backtest,
+    add_exchange,
+    add_frame,
+    add_risk,
+    add_strategy,
+    listen_risk,
+)
 from btfarm.shared.errors import NotRegisteredError, SchemaError
 from btfarm.shared.exchanges import dataframe_exchange
 from btfarm.shared.schemas import RiskSchema
