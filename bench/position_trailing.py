@@ -1,0 +1,164 @@
+"""Issue 31's "trailing" rule, one backtest against backtesting.py: ``python bench/position_trailing.py [RUNS] [--profile]``.
+
+The benchmark cross of examples/data/README.md with issue 31's trailing-stop
+ladder (bench/position_trailing_strategies.py): btfarm's event lane runs it as
+an ``on_active_ping`` hook ("trail-hook") and as a position plan
+("trail-plan"), each through ``Backtest.run``; backtesting.py 0.6.6 runs the
+same rule in ``next()`` (``TrailingCross``, setting ``trade.sl``). As
+bench/end_to_end.py: each run is a fresh process that imports its library
+(not timed) and times the backtest from its CSV; each of the RUNS rounds
+times, side by side, per btfarm strategy a first run in a new state folder
+(it parses the CSV: ``..._first_run_s``) and a second in that folder
+(``..._run_s``), then backtesting.py; figures are medians of the RUNS. The
+ratios are backtesting.py's time over btfarm's second run. Entries differ
+(btfarm fills at the 5-candle VWAP, backtesting.py at the next open:
+examples/data/README.md), so trade counts are reported, not compared.
+
+``--profile``: in this process, the hook run again under cProfile, with a
+no-op hook and without one beside it: how many hook calls, the hook's own
+microseconds per call, and the engine's per-call cost of calling a hook at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+CSV = REPO / "examples" / "data" / "sim-30d-1m.csv"
+
+BTFARM = """
+import sys, time
+sys.path.insert(0, "bench")
+import position_trailing_strategies  # registers "sim", "sim-30d", "trail-hook", "trail-plan"
+from btfarm.orchestrator import Backtest
+started = time.perf_counter()
+closed = list(Backtest.run("SIMUSDT", {strategy!r}, "sim", "sim-30d"))
+print(time.perf_counter() - started, len(closed))
+"""
+STRATEGIES = {"hook_": "trail-hook", "plan_": "trail-plan"}  # figure prefix: strategy
+
+PEER = f"""
+import sys, time, warnings
+warnings.filterwarnings("ignore")
+sys.path.insert(0, {str(HERE)!r})
+from backtesting import Backtest
+from peer_backtesting_py import load
+from position_trailing_strategies import peer_strategy
+strategy = peer_strategy()
+started = time.perf_counter()
+stats = Backtest(load({str(CSV)!r}), strategy, cash=10_000_000, commission=0.001, exclusive_orders=True,
+                 finalize_trades=True).run()
+print(time.perf_counter() - started, stats["# Trades"])
+"""
+
+
+def timed(code: str, env: dict[str, str]) -> tuple[float, int]:
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300)
+    if done.returncode != 0:
+        raise SystemExit(f"a run failed:\n{done.stderr[-2000:]}")
+    seconds, trades = done.stdout.split()[-2:]
+    return float(seconds), int(trades)
+
+
+def bench(runs: int) -> dict[str, object]:
+    sys.path.insert(0, str(HERE))
+    from bytecode import compile_btfarm
+
+    compile_btfarm()
+    times: dict[str, list[tuple[float, int]]] = {}
+    theirs: list[tuple[float, int]] = []
+    with tempfile.TemporaryDirectory(prefix="btfarm-trailing-") as scratch:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
+        env.update(BTFARM_DUMP_DIR=str(Path(scratch) / "dump"), PYTHONPATH=str(REPO))
+        for index in range(runs):  # each round side by side (the machine's speed drifts)
+            for prefix, strategy in STRATEGIES.items():
+                env["BTFARM_STATE_DIR"] = str(Path(scratch) / f"state{prefix}{index}")
+                code = BTFARM.format(strategy=strategy)
+                times.setdefault(f"{prefix}first", []).append(timed(code, env))
+                times.setdefault(f"{prefix}run", []).append(timed(code, env))
+            theirs.append(timed(PEER, env))
+    peer_s = statistics.median(s for s, _ in theirs)
+    out: dict[str, object] = {"runs": runs, "backtesting_py_run_s": round(peer_s, 4),
+                              "backtesting_py_trades": theirs[0][1]}
+    for prefix in STRATEGIES:
+        run_s = statistics.median(s for s, _ in times[f"{prefix}run"])
+        first_s = statistics.median(s for s, _ in times[f"{prefix}first"])
+        out.update({f"{prefix}btfarm_run_s": round(run_s, 4), f"{prefix}btfarm_first_run_s": round(first_s, 4),
+                    f"{prefix}btfarm_trades": times[f"{prefix}run"][0][1], f"{prefix}ratio": round(peer_s / run_s, 1),
+                    f"{prefix}ratio_first_run": round(peer_s / first_s, 1)})
+    return out
+
+
+def table(out: dict[str, object]) -> str:
+    rows = [("btfarm hook (on_active_ping)", "hook_"), ("btfarm position plan", "plan_")]
+    lines = [f"{'engine':<30}{'run s':>9}{'first s':>9}{'trades':>8}{'x faster':>10}"]
+    for label, p in rows:
+        lines.append(f"{label:<30}{out[p + 'btfarm_run_s']:>9}{out[p + 'btfarm_first_run_s']:>9}"
+                     f"{out[p + 'btfarm_trades']:>8}{out[p + 'ratio']:>10}")
+    lines.append(f"{'backtesting.py 0.6.6':<30}{out['backtesting_py_run_s']:>9}{'':>9}"
+                 f"{out['backtesting_py_trades']:>8}{'1.0':>10}")
+    return "\n".join(lines)
+
+
+def profile() -> dict[str, object]:
+    """The hook run in this process: its calls and time, against the same run with a no-op hook
+    (what the engine's calling a hook costs) and with none (the plain cross)."""
+    import cProfile
+    import pstats
+
+    os.environ.setdefault("BTFARM_STATE_DIR", tempfile.mkdtemp(prefix="btfarm-trailing-profile-"))
+    sys.path.insert(0, str(HERE))
+    import position_trailing_strategies as strategies
+
+    from btfarm.orchestrator import Backtest, add_strategy
+
+    add_strategy(strategy_name="trail-noop", interval="5m", get_signal=strategies.cross.get_signal,
+                 params={"fast": 10, "slow": 30}, callbacks={"on_active_ping": lambda *a: None}, override=True)
+    list(Backtest.run("SIMUSDT", "sma-cross-5m", "sim", "sim-30d"))  # parses and keeps the CSV
+
+    def best_of(name: str, n: int = 5) -> float:
+        best = float("inf")
+        for _ in range(n):
+            started = time.perf_counter()
+            list(Backtest.run("SIMUSDT", name, "sim", "sim-30d"))
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    plain_s, noop_s, hook_s, plan_s = (best_of(n) for n in ("sma-cross-5m", "trail-noop", "trail-hook", "trail-plan"))
+    strategies.HOOK_CALLS[0] = 0
+    profiler = cProfile.Profile()
+    profiler.enable()
+    list(Backtest.run("SIMUSDT", "trail-hook", "sim", "sim-30d"))
+    profiler.disable()
+    calls = strategies.HOOK_CALLS[0]
+    stats = pstats.Stats(profiler)
+    trail_cum = next(v[3] for k, v in stats.stats.items() if k[2] == "trail")
+    stats.sort_stats("tottime").print_stats(12)
+    return {"hook_calls": calls, "plain_cross_s": round(plain_s, 4), "noop_hook_s": round(noop_s, 4),
+            "hook_s": round(hook_s, 4), "plan_s": round(plan_s, 4),
+            "engine_us_per_hook_call": round((noop_s - plain_s) / calls * 1e6, 2),
+            "hook_us_per_call": round((hook_s - noop_s) / calls * 1e6, 2),
+            "hook_us_per_call_profiled": round(trail_cum / calls * 1e6, 2)}
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if "--profile" in args:
+        print(json.dumps(profile()))
+        return
+    out = bench(int(args[0]) if args else 5)
+    print(table(out))
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
