@@ -30,6 +30,12 @@ HOOK_CALLS = [0]
 _rungs_done: dict[str, set] = {}  # signal id -> the thresholds already committed
 
 
+def reset() -> None:
+    """Forget the rungs done: a signal's id is its time, so a second run in one process reuses them."""
+    _rungs_done.clear()
+    HOOK_CALLS[0] = 0
+
+
 def trail(symbol, signal, current_price, when, backtest):
     HOOK_CALLS[0] += 1
     done = _rungs_done.setdefault(signal["id"], set())
