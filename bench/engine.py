@@ -45,7 +45,7 @@ def _candles_close(symbol, when):
     from btfarm.shared.context import get_candles
 
     for limit in (35, 34, 33, 32, 31, 30, 29, 28, 27, 26):
-        get_candles(symbol, "1m", limit).close
+        _ = get_candles(symbol, "1m", limit).close
 
 
 OVERHEAD = {"none-1m": (_none, "1m"), "none-5m": (_none, "5m"), "candles-1m": (_candles, "1m"),
@@ -60,7 +60,7 @@ def overhead(exchange, frame, candles, runs: int) -> dict[str, float]:
         add_strategy(strategy_name=f"overhead-{name}", interval=interval, get_signal=fn, override=True)
     strategies = {name: get_strategy(f"overhead-{name}") for name in OVERHEAD}
     seconds: dict[str, list[float]] = {name: [] for name in OVERHEAD}
-    for name, strategy in strategies.items():
+    for strategy in strategies.values():
         BacktestRun(strategy, exchange, frame, "SIMUSDT", candles).run()  # warm
     for _ in range(runs):
         for name, strategy in strategies.items():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import numpy as np
 
@@ -40,7 +41,7 @@ def walk_events(core: StrategyCore, candles: Candles, ticks: np.ndarray,
     first = int(ticks[0]) if n else 0
     if (n and uniform and step > 0 and first % MINUTE_MS == 0 and step % MINUTE_MS == 0 and candles.contiguous
             and len(candles) and core.phase == IDLE and not core.stopping and not core.emit_idle
-            and "on_idle" not in core.callbacks):
+            and "on_idle" not in core.callbacks and core.strategy.get_signal is not None):
         return _walk_idle(core, candles, ticks, step, should_stop)
     return _walk(core, candles, ticks, step, uniform, should_stop)
 
@@ -66,8 +67,8 @@ def _walk(core: StrategyCore, candles: Candles, ticks: np.ndarray, step: int, un
         core.tick(t, candles)
         if core.phase != IDLE:
             core.force_settle(candles)  # history ended while the signal was still open
-        if core.settled_ms != settled_before:
-            settled = core.settled_ms
+        settled = core.settled_ms
+        if settled is not None and settled != settled_before:
             i = (settled - first) // step + 1 if uniform else int(np.searchsorted(ticks, settled, "right"))
             last_yield = i
             yield i
@@ -90,14 +91,15 @@ def _walk_idle(core: StrategyCore, candles: Candles, ticks: np.ndarray, step: in
     first = int(ticks[0])
     throttle = core.throttle_ms
     ctx = core.use_candles(candles)
-    symbol, get_signal = core.symbol, core.strategy.get_signal
+    symbol, get_signal = core.symbol, cast(Callable[..., Any], core.strategy.get_signal)
     vwap = candles.vwap(core.cfg.CC_AVG_PRICE_CANDLES_COUNT)
     count = len(candles)
     base = int(candles.timestamp[0])  # candles.index_at(t), for gapless candles: ceil((t - base) / 1m)
     fromtimestamp, set_ctx, reset_ctx = datetime.fromtimestamp, _current.set, _current.reset
     # ``when`` is the previous ask's plus the gap between them (usually the throttle): ~30 ns
     # where fromtimestamp costs ~200; exact, as both count whole milliseconds
-    asked_t, asked_when, gap, gap_td = None, None, 0, timedelta(0)
+    asked_t: int | None = None
+    asked_when, gap, gap_td = datetime.fromtimestamp(0, UTC), 0, timedelta(0)
     i = 0
     last_yield = 0
     last = core.last_bucket
@@ -140,8 +142,9 @@ def _walk_idle(core: StrategyCore, candles: Candles, ticks: np.ndarray, step: in
                     if core.phase != IDLE:
                         core.force_settle(candles)  # history ended while the signal was still open
                 ctx = core.use_candles(candles)  # (the same context, unless a hook changed it)
-                if core.settled_ms != settled_before:
-                    i = (core.settled_ms - first) // step + 1
+                settled = core.settled_ms
+                if settled is not None and settled != settled_before:
+                    i = (settled - first) // step + 1
                     last_yield = i
                     yield i
                     if i < n and core.last_bucket is not None and (first + i * step) // throttle == core.last_bucket:
