@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from btfarm.shared import events
 from btfarm.shared.coverage import Coverage
 from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
 from btfarm.shared.errors import NotFoundError
 from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strategy
-from btfarm.shared.results import ClosedResult, to_model
+from btfarm.shared.results import ClosedResult
 from btfarm.shared.stats import BacktestStatistics
-from btfarm.shared.store import run_status
-from btfarm.shared.store.stop_flags import StopPoller
 
 from .instances import ExecutionClass, Instance
 from .reporting.performance import Performance
 from .reports.backtest_pictures import run_pictures
 from .reports.dump import FORMATS, dump_bundle
 from .reports.render import render_backtest
+from .run_steps import drive, route_event
 from .run_thread import RunThread
-from .state_client import state, warm_state
+from .state_client import warm_state
 
 STATUS_EVERY_SECONDS = 0.5  # how often a running backtest refreshes its status in Redis
 # how often the readers of Backtest.run are handed the signals closed since: waking a reader per
@@ -91,7 +88,7 @@ class BacktestUtils(ExecutionClass[BacktestRun]):
         probe = Performance.probe(symbol, strategy_name, exchange_name, frame_name, backtest=True)
         if probe is not None:  # Performance enabled: time get_signal (else the strategy runs as it is)
             strategy = probe.wrap(strategy)
-        run = BacktestRun(strategy, exchange, frame, symbol, candles, risk=risk, listener=_route_event)
+        run = BacktestRun(strategy, exchange, frame, symbol, candles, risk=risk, listener=route_event)
 
         def produce(inst: Instance, task: RunThread) -> None:
             if probe is None:
@@ -106,33 +103,9 @@ class BacktestUtils(ExecutionClass[BacktestRun]):
         return inst, self.start_or_join(inst, context, produce)
 
     def _produce(self, inst: Instance, task: RunThread, run: BacktestRun) -> None:
-        exchange, frame = run.exchange, run.frame
-        inst.data = run
-        poller = StopPoller(state(), self.mode, inst.symbol, inst.name)
-        pushed = 0
-        next_status = next_push = 0.0
-        total = max(run.total_ticks, 1)
-        for done in run.steps(lambda: inst.stop_event.is_set() or poller.stopped()):
-            now = time.monotonic()
-            if pushed < len(run.closed) and now >= next_push:
-                next_push = now + PUSH_EVERY_SECONDS
-                task.push_many(run.closed[pushed:])
-                pushed = len(run.closed)
-            progress = min(done / total, 1.0)
-            if events.has_listeners("progress"):
-                events.emit("progress", {"mode": "backtest", "symbol": inst.symbol, "strategy_name": inst.name,
-                                         "exchange_name": exchange.exchange_name,
-                                         "frame_name": frame.frame_name, "total_frames": total,
-                                         "processed_frames": done, "progress": progress})
-            if now >= next_status:
-                next_status = now + STATUS_EVERY_SECONDS
-                run_status.set_status(state(), self.mode, inst.symbol, inst.name, "running", id=inst.id, progress=progress)
-        task.push_many(run.closed[pushed:])
-        if run.stopped:
-            inst.stop_event.set()
-        events.emit("done.backtest", {"mode": "backtest", "symbol": inst.symbol, "strategy_name": inst.name,
-                             "exchange_name": exchange.exchange_name, "frame_name": frame.frame_name,
-                             "stopped": run.stopped, "closed": len(run.closed)})
+        tags = {"mode": "backtest", "symbol": inst.symbol, "strategy_name": inst.name,
+                "exchange_name": run.exchange.exchange_name, "frame_name": run.frame.frame_name}
+        drive(inst, task, run, self.mode, tags, PUSH_EVERY_SECONDS, STATUS_EVERY_SECONDS)
 
     # ---- results ---------------------------------------------------------
 
@@ -181,16 +154,6 @@ def commit_counts(run: BacktestRun) -> dict[str, dict[str, int]]:
     """The run's commits per kind, as ``BacktestData.commits`` holds them."""
     return {kind: {"applied": applied, "refused": refused}
             for kind, (applied, refused) in run.core.commit_counts.items()}
-
-
-def _route_event(kind: str, record: dict[str, Any]) -> None:
-    """Engine events to the bus, building models only when someone listens."""
-    if kind == "error":
-        events.emit("error", record)
-    elif kind == "risk":
-        events.emit("risk", record)
-    elif events.has_listeners("signal.backtest"):
-        events.emit("signal.backtest", to_model(record))
 
 
 Backtest = BacktestUtils()

@@ -15,26 +15,24 @@ will call for each variant of a walker over portfolios.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from btfarm.shared import events
 from btfarm.shared.coverage import Coverage
 from btfarm.shared.engine.portfolio_run import PortfolioRun
 from btfarm.shared.errors import NotFoundError
 from btfarm.shared.registry import get_portfolio
-from btfarm.shared.results import ClosedResult, to_model
+from btfarm.shared.results import ClosedResult
 from btfarm.shared.stats import BacktestStatistics
 from btfarm.shared.store import run_status
-from btfarm.shared.store.stop_flags import StopPoller
 
 from .instances import ExecutionClass, Instance
 from .reports.dump import FORMATS, dump_bundle
 from .reports.portfolio_report import portfolio_pictures, render_portfolio
+from .run_steps import drive, route_event
 from .run_thread import RunThread
 from .state_client import state, warm_state
 
@@ -138,7 +136,7 @@ class PortfolioUtils(ExecutionClass):
         portfolio = get_portfolio(portfolio_name, needed_by)
         warm_state()
         # names looked up, candles loaded and checked here: a typo or a missing symbol fails the call
-        run = PortfolioRun(portfolio, params, listener=_route_event, needed_by=needed_by)
+        run = PortfolioRun(portfolio, params, listener=route_event, needed_by=needed_by)
         inst = self.instance(SYMBOL, portfolio_name)
         context = {"params": run.params}
 
@@ -148,34 +146,9 @@ class PortfolioUtils(ExecutionClass):
         return inst, self.start_or_join(inst, context, produce)
 
     def _produce(self, inst: Instance, task: RunThread, run: PortfolioRun) -> None:
-        inst.data = run
-        poller = StopPoller(state(), self.mode, inst.symbol, inst.name)
-        pushed = 0
-        next_status = next_push = 0.0
-        total = max(run.total_ticks, 1)
-        frame_name = run.frame.frame_name
-        for done in run.steps(lambda: inst.stop_event.is_set() or poller.stopped()):
-            now = time.monotonic()
-            if pushed < len(run.closed) and now >= next_push:
-                next_push = now + PUSH_EVERY_SECONDS
-                task.push_many(run.closed[pushed:])
-                pushed = len(run.closed)
-            progress = min(done / total, 1.0)
-            if events.has_listeners("progress"):
-                events.emit("progress", {"mode": self.mode, "symbol": SYMBOL, "strategy_name": inst.name,
-                                         "portfolio_name": inst.name, "exchange_name": run.exchange.exchange_name,
-                                         "frame_name": frame_name, "total_frames": total,
-                                         "processed_frames": done, "progress": progress})
-            if now >= next_status:
-                next_status = now + STATUS_EVERY_SECONDS
-                run_status.set_status(state(), self.mode, inst.symbol, inst.name, "running", id=inst.id,
-                                      progress=progress)
-        task.push_many(run.closed[pushed:])
-        if run.stopped:
-            inst.stop_event.set()
-        events.emit("done.backtest", {"mode": self.mode, "symbol": SYMBOL, "strategy_name": inst.name,
-                                      "portfolio_name": inst.name, "exchange_name": run.exchange.exchange_name,
-                                      "frame_name": frame_name, "stopped": run.stopped, "closed": len(run.closed)})
+        tags = {"mode": self.mode, "symbol": SYMBOL, "strategy_name": inst.name, "portfolio_name": inst.name,
+                "exchange_name": run.exchange.exchange_name, "frame_name": run.frame.frame_name}
+        drive(inst, task, run, self.mode, tags, PUSH_EVERY_SECONDS, STATUS_EVERY_SECONDS)
 
     # ---- results ---------------------------------------------------------------
 
@@ -226,16 +199,6 @@ def portfolio_data(run: PortfolioRun, status: str = "done") -> PortfolioData:
                          max_open_positions=walk.max_open, max_open_at=walk.max_open_at,
                          signals=[ClosedResult.model_validate(c) for c in list(run.closed)],
                          coverage=run.coverage, fingerprints=run.fingerprints())
-
-
-def _route_event(kind: str, record: dict[str, Any]) -> None:
-    """Engine events to the bus, as a backtest's (models built only when someone listens)."""
-    if kind == "error":
-        events.emit("error", record)
-    elif kind == "risk":
-        events.emit("risk", record)
-    elif events.has_listeners("signal.backtest"):
-        events.emit("signal.backtest", to_model(record))
 
 
 Portfolio = PortfolioUtils()
