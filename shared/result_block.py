@@ -18,8 +18,9 @@ a variant twice.
 The block: ``MAGIC``, the length of the uncompressed body (8 bytes,
 little-endian) and the body compressed with zstd (level 1). The body: the
 header's length (4 bytes, little-endian), the header (JSON: rows, and each
-column's name, dtype and byte length, in order), the columns' bytes, then
-the rows' JSON (a list, one object per row). A block that does not start
+column's name, dtype and byte length, in order), the columns' bytes, the
+rows' names (a JSON list), then the rest of the rows (a JSON list, one object
+per row). A block that does not start
 with ``MAGIC`` is an earlier JSON-lines block (text_blocks.py), read alike.
 """
 
@@ -29,7 +30,7 @@ import base64
 import json
 import math
 from collections.abc import Mapping, Sequence
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -80,9 +81,12 @@ def pack(records: Sequence[Mapping[str, Any]]) -> bytes:
     at_parts: list[bytes] = []
     pnl_parts: list[bytes] = []
     rows_json: list[dict[str, Any]] = []
+    names: list[str | None] = []  # each row's strategy_name (None: in its JSON, or none)
     seen: set[int] = set()
     for row, record in enumerate(records):
         at = record.get("index")
+        if isinstance(at, np.integer):
+            at = int(at)
         if type(at) is not int or at < 0:
             raise BlockError(f"result record {row} of a block has no variant index (index={at!r})")
         if at in seen:
@@ -94,6 +98,12 @@ def pack(records: Sequence[Mapping[str, Any]]) -> bytes:
                              f"{', '.join(STATUS_CODES)}")
         index[row], status[row] = at, code
         cold = {k: v for k, v in record.items() if k not in ("index", "status", "seconds", "stats", "daily")}
+        name = cold.get("strategy_name")
+        if type(name) is str:
+            del cold["strategy_name"]
+            names.append(name)
+        else:
+            names.append(None)
         if "seconds" in record:
             value = record["seconds"]
             if type(value) is float and not math.isnan(value):
@@ -135,11 +145,12 @@ def pack(records: Sequence[Mapping[str, Any]]) -> bytes:
                *((f"stat:{n}", np.array(v, dtype="<i8" if n in INT_STATS else "<f8")) for n, v in zip(STATS, stat_lists, strict=True)),
                ("daily_kind", daily_kind), ("daily_days", daily_days), ("daily_count", daily_count)]
     blobs = [array.tobytes() for _, array in columns] + [b"".join(at_parts), b"".join(pnl_parts)]
+    names_json = json.dumps(names, separators=(",", ":")).encode()
     header = json.dumps({"rows": n, "columns": [[name, array.dtype.str, len(blob)] for (name, array), blob
                                                 in zip(columns, blobs, strict=False)],
-                         "daily_at": len(blobs[-2]), "daily_pnl": len(blobs[-1])},
+                         "daily_at": len(blobs[-2]), "daily_pnl": len(blobs[-1]), "names": len(names_json)},
                         separators=(",", ":")).encode()
-    body = b"".join([len(header).to_bytes(4, "little"), header, *blobs,
+    body = b"".join([len(header).to_bytes(4, "little"), header, *blobs, names_json,
                      json.dumps(rows_json, separators=(",", ":")).encode()])
     return MAGIC + len(body).to_bytes(8, "little") + _codec().compress(body, asbytes=True)
 
@@ -214,28 +225,46 @@ class ResultBlock:
         offset += header["daily_at"]
         self._pnl = np.frombuffer(body, dtype=PNL_DTYPE, count=header["daily_pnl"] // PNL_DTYPE.itemsize,
                                   offset=offset)
-        self._json_at = offset + header["daily_pnl"]
+        self._names_at = offset + header["daily_pnl"]
+        self._json_at = self._names_at + header["names"]
         self._body = body
         self.index: np.ndarray = columns["index"]  # int64: each row's variant
         self.status: np.ndarray = columns["status"]  # uint8: STATUS_CODES
         self.seconds: np.ndarray = columns["seconds"]  # float64, NaN where the row has none in the columns
+        # parsed or built when first asked for (plain attributes: functools.cached_property
+        # takes a lock on every read, and a progress item per result reads them)
+        self._json_rows: list[dict[str, Any]] | None = None
+        self._names: list[str | None] | None = None
+        self._stat_values: list[list[Any]] | None = None
+        self._starts: tuple[np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return self.rows
 
-    @cached_property
+    @property
     def _rows_json(self) -> list[dict[str, Any]]:
-        return json.loads(self._body[self._json_at:])
+        if self._json_rows is None:
+            self._json_rows = json.loads(self._body[self._json_at:])
+        return self._json_rows
 
-    @cached_property
+    def name(self, row: int) -> str | None:
+        """Row ``row``'s strategy_name (a list of the block's names is parsed once)."""
+        if self._names is None:
+            self._names = json.loads(self._body[self._names_at:self._json_at])
+        name = self._names[row]
+        return name if name is not None else self._rows_json[row].get("strategy_name")
+
+    @property
     def _daily_start(self) -> tuple[np.ndarray, np.ndarray]:
         """Where each row's PnL values (and day numbers) start in the block's arrays."""
-        count = self._columns["daily_count"]
-        kind = self._columns["daily_kind"]
-        pnl_start = np.concatenate([[0], np.cumsum(count, dtype=np.int64)])
-        at_count = np.where(kind == SPARSE, count, 0)
-        at_start = np.concatenate([[0], np.cumsum(at_count, dtype=np.int64)])
-        return pnl_start, at_start
+        if self._starts is None:
+            count = self._columns["daily_count"]
+            kind = self._columns["daily_kind"]
+            pnl_start = np.concatenate([[0], np.cumsum(count, dtype=np.int64)])
+            at_count = np.where(kind == SPARSE, count, 0)
+            at_start = np.concatenate([[0], np.cumsum(at_count, dtype=np.int64)])
+            self._starts = pnl_start, at_start
+        return self._starts
 
     def stat(self, name: str) -> np.ndarray:
         """Statistic ``name`` of every row as float64: NaN where a row has none (no statistics,
@@ -261,17 +290,19 @@ class ResultBlock:
         """Whether row ``row``'s statistics are in the columns (BacktestStatistics' own fields and types)."""
         return bool(self._columns["stats_kind"][row] == COLUMN)
 
-    @cached_property
+    @property
     def _stat_rows(self) -> list[list[Any]]:
         """Every row's statistics in ``STATS`` order as Python values (None for NaN), built for
         the whole block at once: a progress item per result reads them."""
-        columns = []
-        for name in STATS:
-            column = self._columns[f"stat:{name}"].astype(object)
-            if name not in INT_STATS:
-                column[np.isnan(self._columns[f"stat:{name}"])] = None
-            columns.append(column)
-        return np.stack(columns, axis=1).tolist() if self.rows else []
+        if self._stat_values is None:
+            columns = []
+            for name in STATS:
+                column = self._columns[f"stat:{name}"].astype(object)
+                if name not in INT_STATS:
+                    column[np.isnan(self._columns[f"stat:{name}"])] = None
+                columns.append(column)
+            self._stat_values = np.stack(columns, axis=1).tolist() if self.rows else []
+        return self._stat_values
 
     def stats(self, row: int) -> dict[str, Any] | None:
         """Row ``row``'s statistics as its record held them (None for none)."""
@@ -306,6 +337,10 @@ class ResultBlock:
         cold = self._rows_json[row]
         columns = self._columns
         out: dict[str, Any] = {"index": int(self.index[row]), "status": STATUS_NAMES[int(self.status[row])]}
+        if self._names is None:
+            self._names = json.loads(self._body[self._names_at:self._json_at])
+        if self._names[row] is not None:
+            out["strategy_name"] = self._names[row]
         if columns["seconds_kind"][row] == COLUMN:
             out["seconds"] = float(self.seconds[row])
         stats_kind = columns["stats_kind"][row]

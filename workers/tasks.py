@@ -6,9 +6,9 @@ cached candles, in batches: each round trip to Redis (a Lua script,
 turn_script.py) pushes the results of the batch just run as one columnar
 block (shared/result_block.py) to the sweep's inbox list and checks, claims
 and marks the next batch. A batch holds about ``BATCH_SECONDS`` of work at
-the variants' measured cost (one variant before any is measured, and a long
-variant alone): variants of a few milliseconds cannot afford a round trip
-each. It rings the sweep's doorbell (the list the orchestrator BLPOPs) at
+the variants' measured cost (in this chunk, else in the sweep's earlier chunks
+in this process; one variant before any is measured, and a long variant
+alone): variants of a few milliseconds cannot afford a round trip each. It rings the sweep's doorbell (the list the orchestrator BLPOPs) at
 most every ``RING_SECONDS`` and when the chunk ends, so the orchestrator
 drains results in batches instead of waking per variant. It returns what
 happened to each variant as the task result (Flower shows it).
@@ -100,8 +100,11 @@ OWN, STOLEN = 0, 1  # the two lists of a chunk: its own variants, then those it 
 # Short variants are claimed, run and pushed several to a round trip: a batch holds about this
 # much work (measured on the chunk's variants so far); a worker killed mid-batch loses at most
 # that, which the chunk's redelivery runs again.
-BATCH_SECONDS = 0.02
+BATCH_SECONDS = 0.05
 MAX_BATCH = 64  # variants claimed in one turn at most
+KEPT_MEANS = 8  # sweeps whose mean variant time this process keeps (for the next chunk's first batch)
+
+_means: dict[str, float] = {}  # run_id -> mean seconds a variant of it took in this process
 
 
 def _worker_name(node: str | None = None) -> str:
@@ -141,7 +144,7 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     results: list[dict[str, Any]] = []  # every record this delivery made (the task's summary)
     unsent: list[dict[str, Any]] = []  # those the next turn pushes, as one block
     max_retries = get_settings().task_max_retries
-    deaths: dict[str, int] = {}  # variant -> times a delivery of this task died in it
+    deaths: dict[int, int] = {}  # variant index -> times a delivery of this task died in it
     suspects: set[int] = set()  # variants of a batch a delivery died in: each runs alone
     first_turn = bool(self.request.id)  # a delivery to count (a direct call is none)
     ring_by: float | None = None  # when the orchestrator must hear of blocks pushed unrung
@@ -160,18 +163,19 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     def turn(batch: list[Variant], part: int = OWN, expected_seconds: float = 0.0) -> list[str]:
         """Push the records made since the last turn as one block, then check, claim and mark
         ``batch``: one round trip. It rings once ``RING_SECONDS`` passed since the first unrung
-        block, when the batch may well outlast that, or when the chunk ends."""
+        block, when the batch may well outlast that, when it tries to steal (most often the
+        chunk's last turn: the other chunk got there) or when the chunk ends."""
         nonlocal ring_by, first_turn
         now = time.monotonic()
         if unsent and ring_by is None:
             ring_by = now + RING_SECONDS
-        ring = ring_by is not None and (not batch or now + expected_seconds >= ring_by)
+        ring = ring_by is not None and (not batch or part == STOLEN or now + expected_seconds >= ring_by)
         answer = run_turn(
             r, turn_keys, attempt=chunk.attempt, chunk_id=chunk.chunk_id, stolen=part == STOLEN,
-            batch=[(v.index, v.strategy_name, deaths.get(v.strategy_name, 0) <= max_retries) for v in batch],
+            batch=[v.index for v in batch], skip=[v.index for v in batch if deaths.get(v.index, 0) > max_retries],
             ring=ring, first_turn=first_turn, crashes_allowed=max_retries,
             block=pack(unsent) if unsent else None, block_indices=[rec["index"] for rec in unsent])
-        if answer.died_in:
+        if answer.died_in is not None:
             deaths[answer.died_in] = answer.deaths
         suspects.update(answer.suspects)
         first_turn = False
@@ -193,6 +197,7 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     # the first after PROGRESS_EVERY_SECONDS: a chunk shorter than that ends before anyone sees it
     next_progress = time.monotonic() + PROGRESS_EVERY_SECONDS
     timed = [0.0, 0]  # seconds and count of the variants this delivery ran
+    known = _means.get(chunk.run_id)  # this sweep's earlier chunks here: no first batch of one
     done = 0  # variants of the queue this delivery passed
     at = 0
     try:
@@ -201,7 +206,7 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
             if part in taken_from:
                 at += 1
                 continue
-            mean = timed[0] / timed[1] if timed[1] else None
+            mean = timed[0] / timed[1] if timed[1] else known
             batch = next_batch(queue, at, batch_size(mean), suspects)
             statuses = turn(batch, part, (mean or 0.0) * len(batch))
             if statuses == ["stopped"]:
@@ -219,7 +224,7 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
                 if status == "go":
                     going.append(variant)
                 elif status == "dead":
-                    emit(result_record(variant, "failed", error=crash_reason(deaths[variant.strategy_name]),
+                    emit(result_record(variant, "failed", error=crash_reason(deaths[variant.index]),
                                        worker=worker))
             for k, variant in enumerate(going):
                 if k and poller.stopped():  # claimed by this chunk, not started: stopped, unrun
@@ -250,6 +255,11 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     finally:
         if unsent or ring_by is not None or first_turn:
             turn([])  # the last block, the last ring, and the running marks cleared
+        if timed[1]:
+            _means.pop(chunk.run_id, None)
+            _means[chunk.run_id] = timed[0] / timed[1]
+            while len(_means) > KEPT_MEANS:
+                del _means[next(iter(_means))]
     # the records already went to the inbox; the task result only says what happened (Flower
     # shows it), and a chunk none of whose variants ran is a FAILURE Flower's filter finds
     summary = chunk_summary(chunk, results)

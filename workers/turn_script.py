@@ -36,8 +36,10 @@ local inbox, task_record, lease, executions = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local collected, doorbell, claims, stop_flag = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local ttl, attempt, ring, claim_no = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local first_turn, crashes_allowed, stolen = ARGV[5], tonumber(ARGV[6]), ARGV[7]
-local block, block_size, batch_size = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
-local batch_at = 11 + block_size  -- then (index, name, run_it) per variant of the batch
+local block, block_size, batch_size, skip_size = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
+local batch_at = 12 + block_size  -- the block's indices come first, then the batch's, then those to skip
+local skip = {}
+for k = batch_at + batch_size, batch_at + batch_size + skip_size - 1 do skip[ARGV[k]] = true end
 
 local died_in, deaths, suspects = '', 0, ''
 if first_turn == '1' then
@@ -53,8 +55,8 @@ end
 -- coming back) is dropped here, not left in the inbox for nobody
 if block_size > 0 then
   local late = true
-  for i = 11, 10 + block_size do
-    if redis.call('GETBIT', collected, ARGV[i]) == 0 then late = false break end
+  for k = 12, 11 + block_size do
+    if redis.call('GETBIT', collected, ARGV[k]) == 0 then late = false break end
   end
   if not late then
     redis.call('RPUSH', inbox, block)
@@ -65,47 +67,43 @@ if ring == '1' then
   redis.call('RPUSH', doorbell, '1')
   redis.call('EXPIRE', doorbell, ttl)
 end
-local function unmarked()  -- no variant of this task is running now
-  redis.call('HDEL', task_record, 'running', 'batch')
-end
 local function answer(statuses)
   return {died_in, deaths, suspects, statuses}
 end
-if batch_size == 0 then unmarked() return answer({'done'}) end
-if redis.call('EXISTS', stop_flag) == 1 then unmarked() return answer({'stopped'}) end
-if redis.call('GET', lease) ~= attempt then unmarked() return answer({'orphaned'}) end
-local statuses, going = {}, {}
-for k = 0, batch_size - 1 do
-  local index, name, run_it = ARGV[batch_at + 3 * k], ARGV[batch_at + 3 * k + 1], ARGV[batch_at + 3 * k + 2]
+redis.call('HDEL', task_record, 'running', 'batch')  -- marked again below for what runs now
+if batch_size == 0 then return answer({'done'}) end
+if redis.call('EXISTS', stop_flag) == 1 then return answer({'stopped'}) end
+if redis.call('GET', lease) ~= attempt then return answer({'orphaned'}) end
+local statuses, going, claimed = {}, {}, false
+for k = 1, batch_size do
+  local index = ARGV[batch_at + k - 1]
   local at = '#' .. index
   local owner = redis.call('BITFIELD', claims, 'GET', '$CLAIM', at)[1]
-  if owner ~= 0 and owner ~= claim_no then statuses[#statuses + 1] = 'taken' break end
+  if owner ~= 0 and owner ~= claim_no then statuses[k] = 'taken' break end
   if redis.call('GETBIT', collected, index) == 1 then
-    if stolen == '1' then statuses[#statuses + 1] = 'taken' break end  -- its owner got there
-    statuses[#statuses + 1] = 'collected'
+    if stolen == '1' then statuses[k] = 'taken' break end  -- its owner got there
+    statuses[k] = 'collected'
   else
     if owner == 0 then
       redis.call('BITFIELD', claims, 'SET', '$CLAIM', at, claim_no)
-      redis.call('EXPIRE', claims, ttl)
+      claimed = true
     end
-    if run_it ~= '1' or (died_in == name and deaths > crashes_allowed) then
-      statuses[#statuses + 1] = 'dead'
+    if skip[index] or (died_in == index and deaths > crashes_allowed) then
+      statuses[k] = 'dead'
     else
-      statuses[#statuses + 1] = 'go'
-      going[#going + 1] = {index, name}
+      statuses[k] = 'go'
+      going[#going + 1] = index
       redis.call('BITFIELD', executions, 'OVERFLOW', 'SAT', 'INCRBY', '$RUNS', at, 1)
     end
   end
 end
-unmarked()
-if #going == 1 then
-  redis.call('HSET', task_record, 'running', going[1][2])
-elseif #going > 1 then
-  local indices = {}
-  for k = 1, #going do indices[k] = going[k][1] end
-  redis.call('HSET', task_record, 'batch', table.concat(indices, ','))
-end
+if claimed then redis.call('EXPIRE', claims, ttl) end
 if #going > 0 then redis.call('EXPIRE', executions, ttl) end
+if #going == 1 then
+  redis.call('HSET', task_record, 'running', going[1])
+elseif #going > 1 then
+  redis.call('HSET', task_record, 'batch', table.concat(going, ','))
+end
 return answer(statuses)
 """.replace("$CLAIM", variant_marks.CLAIM).replace("$RUNS", variant_marks.RUNS)  # one spelling of the packing
 
@@ -115,7 +113,7 @@ class TurnKeys:
     """The keys of one chunk's turns (variants are addressed by index inside them)."""
 
     inbox: str  # keys.walker_inbox: finished batches' blocks go here
-    task_record: str  # keys.chunk_task: deliveries, the running mark(s), crashes per variant
+    task_record: str  # keys.chunk_task: deliveries, the running mark(s), crashes per variant index
     lease: str  # keys.walker_lease: the attempt collecting this sweep
     executions: str  # keys.walker_executions: runs per variant (tests prove none runs twice)
     collected: str  # keys.walker_collected: a bit per variant whose result is stored
@@ -127,28 +125,27 @@ class TurnKeys:
 @dataclass(frozen=True)
 class TurnAnswer:
     statuses: list[str]  # per variant of the batch, in order (shorter after "taken"), or one for all
-    died_in: str  # the variant a previous delivery died in, or ""
+    died_in: int | None  # the variant (index) a previous delivery died in, alone
     deaths: int  # its crash count
     suspects: list[int]  # the variants of a batch a previous delivery died in (run them one at a time)
 
 
-def run_turn(r: redis.Redis, turn_keys: TurnKeys, *, attempt: int, chunk_id: str,
-             batch: Sequence[tuple[int, str, bool]], stolen: bool, ring: bool, first_turn: bool,
-             crashes_allowed: int, block: bytes | None, block_indices: Sequence[int]) -> TurnAnswer:
+def run_turn(r: redis.Redis, turn_keys: TurnKeys, *, attempt: int, chunk_id: str, batch: Sequence[int],
+             stolen: bool, ring: bool, first_turn: bool, crashes_allowed: int, block: bytes | None,
+             block_indices: Sequence[int], skip: Sequence[int] = ()) -> TurnAnswer:
     """Push ``block`` (a finished batch's results, holding ``block_indices``; dropped if all
-    were collected), ring when ``ring``, then check, claim and mark ``batch``: (index, name,
-    run it?) of each next variant, all from one list (``stolen``: the list it steals from)."""
+    were collected), ring when ``ring``, then check, claim and mark ``batch`` (the indices of
+    the next variants, all from one list; ``stolen``: the list it steals from); those in
+    ``skip`` are claimed but answered "dead" (they killed their worker too often).
+    Arguments cost Redis' CPU: a variant is its index alone."""
+    blocked = list(block_indices) if block is not None else []
     args: list = [keys.WALKER_RESULT_TTL_SECONDS, attempt, "1" if ring else "0",
                   variant_marks.claim_number(chunk_id), "1" if first_turn else "0", crashes_allowed,
-                  "1" if stolen else "0", block if block is not None else b"",
-                  len(block_indices) if block is not None else 0, len(batch)]
-    if block is not None:
-        args += list(block_indices)
-    for index, name, run_it in batch:
-        args += [index, name, "1" if run_it else "0"]
+                  "1" if stolen else "0", block if block is not None else b"", len(blocked), len(batch),
+                  len(skip), *blocked, *batch, *skip]
     died_in, deaths, suspects, statuses = lua.run(
         r, TURN_LUA, keys=[turn_keys.inbox, turn_keys.task_record, turn_keys.lease, turn_keys.executions,
                            turn_keys.collected, turn_keys.doorbell, turn_keys.claims, turn_keys.stop_flag],
         args=args)
-    return TurnAnswer(statuses=list(statuses), died_in=died_in, deaths=int(deaths),
+    return TurnAnswer(statuses=list(statuses), died_in=int(died_in) if died_in else None, deaths=int(deaths),
                       suspects=[int(i) for i in suspects.split(",")] if suspects else [])

@@ -41,7 +41,7 @@ class ProgressLog:
     def __init__(self, tally: SweepTally) -> None:
         self._tally = tally
         self._index, self._tested, self._best = array("i"), array("i"), array("i")
-        self._best_seen: tuple[int, float | None] = (-1, None)  # the last best read, and its metric
+        self._best_seen: tuple[int, str | None, float | None] = (-1, None, None)  # the last best read
 
     def __len__(self) -> int:
         return len(self._index)
@@ -72,23 +72,24 @@ class ProgressLog:
         block, row = tally.held.locate(index)  # type: ignore[misc]
         status = STATUS_NAMES[int(block.status[row])]
         stats = block.stats(row)
-        best = self._best[at]
+        best_name, best_metric = self._best_of(self._best[at])
         return _built(WalkerProgress, {
-            "walker_name": tally.walker_name, "symbol": tally.symbol, "strategy_name": tally.name_of(index),
+            "walker_name": tally.walker_name, "symbol": tally.symbol,
+            "strategy_name": block.name(row) or tally.name_of(index),
             "strategies_tested": self._tested[at], "total_strategies": len(tally.variants),
-            "best_strategy": tally.name_of(best) if best >= 0 else None,
-            "best_metric": self._metric_of_best(best), "metric": tally.metric,
+            "best_strategy": best_name, "best_metric": best_metric, "metric": tally.metric,
             "metric_value": metric_value(stats, tally.metric) if status == "done" else None,
             "stats": _statistics(stats, block.columnar_stats(row)), "status": status,
             "error": block.error(row) if status != "done" else None})
 
-    def _metric_of_best(self, best: int) -> float | None:
+    def _best_of(self, best: int) -> tuple[str | None, float | None]:
+        """The name and metric of variant ``best`` (-1: no best yet)."""
         if best < 0:
-            return None
+            return None, None
         if self._best_seen[0] != best:  # the best changes rarely: one read per change
             value = self._tally.metric_values[best]
-            self._best_seen = (best, None if np.isnan(value) else float(value))
-        return self._best_seen[1]
+            self._best_seen = (best, self._tally.name_of(best), None if np.isnan(value) else float(value))
+        return self._best_seen[1], self._best_seen[2]
 
 
 def _statistics(stats: dict | None, columnar: bool) -> BacktestStatistics | None:

@@ -221,9 +221,9 @@ def walker_claims(run_id: str, attempt: int) -> str:
 
 def chunk_task(task_id: str) -> str:
     """HASH: the delivery record of one chunk task: ``deliveries`` (count),
-    ``running`` (the variant in progress, when a batch holds one), ``batch`` (the
-    indices of a batch of several in progress), ``crashes:{variant}`` (how often a
-    worker process died while running that variant).
+    ``running`` (the index of the variant in progress, when a batch holds one), ``batch`` (the
+    indices of a batch of several in progress), ``crashes:{variant index}`` (how often
+    a worker process died while running that variant alone).
 
     Writer: the ``btfarm.backtest_chunk`` task at start (HINCRBY deliveries)
     and between batches (workers/turn_script.py).

@@ -31,17 +31,33 @@ READ_PAGE = 64  # blocks per LRANGE when reading them back
 STORE_LUA = """
 local collected, results = KEYS[1], KEYS[2]
 local ttl, blob = ARGV[1], ARGV[2]
+-- one BITFIELD call per $CALL_FIELDS variants, not a command per variant
+local function bits(op, value)
+  local out = {}
+  for start = 3, #ARGV, $CALL_FIELDS do
+    local args = {}
+    for i = start, math.min(start + $CALL_FIELDS - 1, #ARGV) do
+      args[#args + 1] = op
+      args[#args + 1] = 'u1'
+      args[#args + 1] = '#' .. ARGV[i]
+      if value then args[#args + 1] = value end
+    end
+    local reply = redis.call('BITFIELD', collected, unpack(args))
+    for k = 1, #reply do out[#out + 1] = reply[k] end
+  end
+  return out
+end
 local taken = {}
-for i = 3, #ARGV do
-  if redis.call('GETBIT', collected, ARGV[i]) == 1 then taken[#taken + 1] = ARGV[i] end
+for k, bit in ipairs(bits('GET')) do
+  if bit == 1 then taken[#taken + 1] = ARGV[k + 2] end
 end
 if #taken > 0 then return taken end
-for i = 3, #ARGV do redis.call('SETBIT', collected, ARGV[i], 1) end
+bits('SET', 1)
 redis.call('RPUSH', results, blob)
 redis.call('EXPIRE', collected, ttl)
 redis.call('EXPIRE', results, ttl)
 return taken
-"""
+""".replace("$CALL_FIELDS", "500")  # (Lua's unpack takes a few thousand values)
 
 Rows = Sequence[int] | np.ndarray  # row numbers of a block
 
@@ -57,13 +73,10 @@ def store_many(r: redis.Redis, run_id: str, items: Sequence[tuple[ResultBlock, R
     variant collected already); for each, the indices left out."""
     args = [keys.walker_collected(run_id), keys.walker_results(run_id)]
     chosen = [np.arange(len(block)) if rows is None else np.asarray(rows, dtype=np.int64) for block, rows in items]
-    pipe = r.pipeline(transaction=False)
     sent = [at for at, rows in enumerate(chosen) if len(rows)]
-    for at in sent:
-        block, rows = items[at][0], chosen[at]
-        lua.run(pipe, STORE_LUA, keys=args, args=[keys.WALKER_RESULT_TTL_SECONDS, block.take(rows),
-                                                 *block.index[rows].tolist()])
-    answered = dict(zip(sent, pipe.execute(), strict=True)) if sent else {}
+    calls = [(args, [keys.WALKER_RESULT_TTL_SECONDS, items[at][0].take(chosen[at]),
+                     *items[at][0].index[chosen[at]].tolist()]) for at in sent]
+    answered = dict(zip(sent, lua.run_many(r, STORE_LUA, calls), strict=True)) if sent else {}
     replies = [answered.get(at, []) for at in range(len(items))]
     dropped: list[set[int]] = []
     for (block, _), rows, taken in zip(items, chosen, replies, strict=True):

@@ -41,7 +41,7 @@ class Delivery:
     def step(self, size: int, stolen: bool) -> None:
         batch = self.order[self.at:self.at + size] if not self.done else []
         answer = run_turn(self.r, self.keys, attempt=1, chunk_id=self.chunk_id,
-                          batch=[(i, f"v{i}", True) for i in batch], stolen=stolen, ring=False,
+                          batch=batch, stolen=stolen, ring=False,
                           first_turn=self.first, crashes_allowed=3,
                           block=pack(self.unsent) if self.unsent else None,
                           block_indices=[rec["index"] for rec in self.unsent])
@@ -96,22 +96,25 @@ def test_a_delivery_killed_in_a_batch_leaves_it_as_suspects_and_one_killed_alone
     tk = turn_keys(run_id, "killed-0")
 
     def turn(batch, first, block=None):
-        return run_turn(redis_client, tk, attempt=1, chunk_id=OWNER, batch=[(i, f"v{i}", True) for i in batch],
+        return run_turn(redis_client, tk, attempt=1, chunk_id=OWNER, batch=batch,
                         stolen=False, ring=False, first_turn=first, crashes_allowed=1,
                         block=pack(block) if block else None, block_indices=[r["index"] for r in block or []])
 
     assert turn([0, 1, 2], True).statuses == ["go", "go", "go"]  # ... and the worker dies in the batch
     again = turn([0], True)  # the redelivery: no crash counted, the batch named
-    assert again.suspects == [0, 1, 2] and again.died_in == "" and again.statuses == ["go"]
+    assert again.suspects == [0, 1, 2] and again.died_in is None and again.statuses == ["go"]
     # v0 runs alone and kills its worker: the next delivery counts a crash of v0
     third = turn([0], True)
-    assert (third.died_in, third.deaths, third.suspects) == ("v0", 1, [])
+    assert (third.died_in, third.deaths, third.suspects) == (0, 1, [])
     fourth = turn([0], True)
-    assert (fourth.died_in, fourth.deaths) == ("v0", 2) and fourth.statuses == ["dead"]  # past crashes_allowed
+    assert (fourth.died_in, fourth.deaths) == (0, 2) and fourth.statuses == ["dead"]  # past crashes_allowed
     record = result_record(Variant(strategy_name="v1", base="v", index=1), "done")
     assert turn([1], False, block=[]).statuses == ["go"]
     assert turn([], False, block=[record]).statuses == ["done"]
-    assert redis_client.hgetall(keys.chunk_task("killed-0")).keys() == {"deliveries", "crashes:v0"}
+    assert redis_client.hgetall(keys.chunk_task("killed-0")).keys() == {"deliveries", "crashes:0"}
+    skipped = run_turn(redis_client, tk, attempt=1, chunk_id=OWNER, batch=[2, 3], skip=[2], stolen=False,
+                       ring=False, first_turn=False, crashes_allowed=1, block=None, block_indices=[])
+    assert skipped.statuses == ["dead", "go"]  # claimed, not run: the task reports it failed
     assert [r["index"] for r in inbox_records(redis_client, run_id)] == [1]
 
 
@@ -121,7 +124,7 @@ def test_a_redelivery_skips_what_was_collected_and_a_late_block_of_collected_var
     tk = turn_keys(run_id, "late-0")
     done = [result_record(Variant(strategy_name=f"v{i}", base="v", index=i), "done") for i in range(4)]
     result_blocks.store_records(redis_client, run_id, done[:2])  # v0 and v1 collected meanwhile
-    answer = run_turn(redis_client, tk, attempt=1, chunk_id=OWNER, batch=[(i, f"v{i}", True) for i in range(4)],
+    answer = run_turn(redis_client, tk, attempt=1, chunk_id=OWNER, batch=[0, 1, 2, 3],
                       stolen=False, ring=False, first_turn=True, crashes_allowed=1,
                       block=pack(done[:2]), block_indices=[0, 1])  # a late block: all of it collected
     assert answer.statuses == ["collected", "collected", "go", "go"]
@@ -132,7 +135,7 @@ def test_a_redelivery_skips_what_was_collected_and_a_late_block_of_collected_var
     assert [r["index"] for r in inbox_records(redis_client, run_id)] == [1, 2]
     # the stealer reads "collected" as "its owner got there": the rest of its list is taken
     stolen = run_turn(redis_client, turn_keys(run_id, "late-1"), attempt=1, chunk_id=STEALER,
-                      batch=[(1, "v1", True), (0, "v0", True)], stolen=True, ring=False, first_turn=True,
+                      batch=[1, 0], stolen=True, ring=False, first_turn=True,
                       crashes_allowed=1, block=None, block_indices=[])
     assert stolen.statuses == ["taken"]
 
@@ -141,12 +144,12 @@ def test_a_stopped_walker_or_a_lost_lease_claims_nothing(redis_client):
     run_id = "halt"
     tk = turn_keys(run_id, "halt-0")
     redis_client.set(keys.walker_lease(run_id), 2)  # a resume took over
-    answer = run_turn(redis_client, tk, attempt=1, chunk_id=OWNER, batch=[(0, "v0", True)], stolen=False,
+    answer = run_turn(redis_client, tk, attempt=1, chunk_id=OWNER, batch=[0], stolen=False,
                       ring=False, first_turn=True, crashes_allowed=1, block=None, block_indices=[])
     assert answer.statuses == ["orphaned"]
     redis_client.set(keys.walker_lease(run_id), 1)
     redis_client.set(tk.stop_flag, 1)
-    answer = run_turn(redis_client, tk, attempt=1, chunk_id=OWNER, batch=[(0, "v0", True)], stolen=False,
+    answer = run_turn(redis_client, tk, attempt=1, chunk_id=OWNER, batch=[0], stolen=False,
                       ring=False, first_turn=False, crashes_allowed=1, block=None, block_indices=[])
     assert answer.statuses == ["stopped"]
     assert variant_marks.owners(redis_client, run_id, 1, [0]) == [None]

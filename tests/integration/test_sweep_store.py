@@ -9,6 +9,7 @@ import random
 import pytest
 
 from btfarm.shared.payloads import Variant, dumps, result_record
+from btfarm.shared.result_block import pack_records
 from btfarm.shared.stats import BacktestStatistics
 from btfarm.shared.store import keys, result_blocks, variant_marks
 
@@ -63,3 +64,13 @@ def test_claims_and_runs_read_back_by_index_and_a_run_count_saturates(redis_clie
         redis_client.execute_command("BITFIELD", runs, "OVERFLOW", "SAT", "INCRBY", variant_marks.RUNS, "#3", 1)
     redis_client.execute_command("BITFIELD", runs, "OVERFLOW", "SAT", "INCRBY", variant_marks.RUNS, "#5", 1)
     assert variant_marks.executions(redis_client, "marks") == {3: 255, 5: 1}
+
+
+def test_blocks_are_stored_in_one_pipeline_even_after_redis_forgot_the_script(redis_client):
+    rng = random.Random(5)
+    records = [realistic(i, rng) for i in range(4)]
+    assert result_blocks.store_records(redis_client, "forgot", records[:2]) == set()
+    redis_client.script_flush()  # a restarted Redis knows no script
+    blocks = [pack_records(records[2:3]), pack_records(records[3:])]
+    assert result_blocks.store_many(redis_client, "forgot", [(b, None) for b in blocks]) == [set(), set()]
+    assert list(result_blocks.records(redis_client, "forgot")) == records

@@ -93,6 +93,8 @@ def test_columns_hold_the_statistics_and_rows_the_rest():
     assert block.stat("total_signals").tolist() == [3.0, 1.0]
     assert block.daily(0).pnl.tolist() == [1.0, 0.0, 0.0] and block.daily(0).at.tolist() == [0, 1, 2]
     assert block.seconds.tolist() == [0.5, 0.5]
+    assert [block.name(0), block.name(1)] == ["v4", "v9"]  # without parsing the rest of the rows
+    assert block._json_rows is None
 
 
 def test_a_variant_twice_in_a_block_is_refused():
