@@ -57,6 +57,9 @@ HOOK_CALLBACKS = ("on_active_ping", "on_partial_profit", "on_partial_loss", "on_
 ACTIVE_COMMITS = ("trailing_stop", "trailing_take", "partial_profit", "partial_loss", "breakeven", "average_buy",
                   "close_pending")
 SCHEDULED_COMMITS = ("cancel_scheduled", "activate_scheduled")
+# a side ("profit" | "loss") -> the event of its new levels, the callback of its progress
+_LEVEL_TOPICS = {"profit": "partial_profit_available", "loss": "partial_loss_available"}
+_SIDE_CALLBACKS = {"profit": "on_partial_profit", "loss": "on_partial_loss"}
 
 # Live's journal of one candle's hook (run_live): the steps of _run, in its order; "side" decides
 # the side after the ping and puts the breakeven and levels steps that follow in front of "flush"
@@ -191,14 +194,7 @@ class PositionHook:
         core = self.core
         sig, callbacks, pos = core.signal, core.callbacks, core.position
         long = pos.long
-        entry = sig["price_open"]
-        # peak and fall (SEMANTICS 2, Excursions), against the effective entry
-        if (price > entry and price > core.peak[0]) if long else (price < entry and price < core.peak[0]):
-            gain = core._pnl(price)
-            if gain > 0:
-                core.peak = (price, gain)
-        if (price < entry and price < core.fall[0]) if long else (price > entry and price > core.fall[0]):
-            core.fall = (price, core._pnl(price))
+        self._excursions(price)
         listened = events.listened()  # (one lock-free read a candle; a listener added in a hook counts next)
         if "active_ping" in listened:
             events.emit("active_ping", self._payload())
@@ -216,32 +212,53 @@ class PositionHook:
                     self._callback("on_breakeven")
                 if plan is not None:
                     plan.breakeven(self)
+            self._side("profit", price, entry, listened, callbacks, plan)
+        elif (price < entry) if long else (price > entry):
+            self._side("loss", price, entry, listened, callbacks, plan)
+        if self.queue:
+            self.flush()
+
+    def _excursions(self, price: float) -> None:
+        """Peak and fall (SEMANTICS 2, Excursions), against the effective entry."""
+        core = self.core
+        long, entry = core.position.long, core.signal["price_open"]
+        if (price > entry and price > core.peak[0]) if long else (price < entry and price < core.peak[0]):
+            gain = core._pnl(price)
+            if gain > 0:
+                core.peak = (price, gain)
+        if (price < entry and price < core.fall[0]) if long else (price > entry and price > core.fall[0]):
+            core.fall = (price, core._pnl(price))
+
+    def _levels(self, kind: str, price: float, entry: float) -> tuple[float, list[int]]:
+        """The progress ``percent`` of ``kind`` ("profit" | "loss") at ``price`` and the levels it
+        reaches for the first time (marked fired)."""
+        sig, pos = self.core.signal, self.core.position
+        long = pos.long
+        if kind == "profit":
             tp = sig["price_take_profit"]
             percent = progress_percent(abs(price - entry), (tp - entry) if long else (entry - tp))
             fired = pos.profit_levels
-            # levels fire in ascending order, so the fired ones are always the first len(fired)
-            if len(fired) < len(LEVELS) and percent >= LEVELS[len(fired)]:
-                for level in pos.new_levels("profit", percent):
-                    if "partial_profit_available" in listened:
-                        events.emit("partial_profit_available", self._payload(level=level))
-            if "on_partial_profit" in callbacks:
-                self._callback("on_partial_profit", percent)
-            if plan is not None:
-                plan.profit(self, percent)
-        elif (price < entry) if long else (price > entry):
+        else:
             sl = sig["price_stop_loss"]
             percent = progress_percent(abs(entry - price), (entry - sl) if long else (sl - entry))
             fired = pos.loss_levels
-            if len(fired) < len(LEVELS) and percent >= LEVELS[len(fired)]:
-                for level in pos.new_levels("loss", percent):
-                    if "partial_loss_available" in listened:
-                        events.emit("partial_loss_available", self._payload(level=level))
-            if "on_partial_loss" in callbacks:
-                self._callback("on_partial_loss", percent)
-            if plan is not None:
-                plan.loss(self, percent)
-        if self.queue:
-            self.flush()
+        # levels fire in ascending order, so the fired ones are always the first len(fired)
+        if len(fired) < len(LEVELS) and percent >= LEVELS[len(fired)]:
+            return percent, pos.new_levels(kind, percent)
+        return percent, []
+
+    def _side(self, kind: str, price: float, entry: float, listened: Any, callbacks: Any, plan: Any) -> None:
+        """_run's profit or loss side: the new levels' events, the user's callback, the plan."""
+        percent, new = self._levels(kind, price, entry)
+        topic = _LEVEL_TOPICS[kind]
+        for level in new:
+            if topic in listened:
+                events.emit(topic, self._payload(level=level))
+        callback = _SIDE_CALLBACKS[kind]
+        if callback in callbacks:
+            self._callback(callback, percent)
+        if plan is not None:
+            (plan.profit if kind == "profit" else plan.loss)(self, percent)
 
     # ---- Live: the hook as a journal a crash can resume -------------------
 
@@ -251,15 +268,7 @@ class PositionHook:
         core = self.core
         core.next_ms = u + MINUTE_MS  # the candle's checks are done: a resumed run goes on after them
         self.at(i, u, price)
-        long, sig = core.position.long, core.signal
-        entry = sig["price_open"]
-        # peak and fall (SEMANTICS 2, Excursions), as _run: plain state, persisted with the rest
-        if (price > entry and price > core.peak[0]) if long else (price < entry and price < core.peak[0]):
-            gain = core._pnl(price)
-            if gain > 0:
-                core.peak = (price, gain)
-        if (price < entry and price < core.fall[0]) if long else (price > entry and price > core.fall[0]):
-            core.fall = (price, core._pnl(price))
+        self._excursions(price)  # as _run: plain state, persisted with the rest
         self.queue = []
         core.position.hook_todo = {"u": u, "price": price, "entry": None, "todo": [list(s) for s in LIVE_STEPS],
                                    "queue": self.queue}
@@ -337,17 +346,9 @@ class PositionHook:
             if plan is not None:
                 self._plan_step(plan.breakeven)
         elif name == "levels":
-            kind, price, long, entry = step[1], self.price, pos.long, cut["entry"]
-            if kind == "profit":
-                tp = sig["price_take_profit"]
-                percent = progress_percent(abs(price - entry), (tp - entry) if long else (entry - tp))
-                fired = pos.profit_levels
-            else:
-                sl = sig["price_stop_loss"]
-                percent = progress_percent(abs(entry - price), (entry - sl) if long else (sl - entry))
-                fired = pos.loss_levels
+            kind = step[1]
+            percent, new = self._levels(kind, self.price, cut["entry"])
             ahead = [["on_partial_" + kind, percent], ["plan_" + kind, percent]]
-            new = pos.new_levels(kind, percent) if len(fired) < len(LEVELS) and percent >= LEVELS[len(fired)] else []
             todo[:0] = [["level", kind, level] for level in new] + ahead
             if new:
                 self._persist()
