@@ -31,24 +31,17 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from fresh_runs import btfarm_code, clean_env, first_and_second, timed
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 CSV = REPO / "examples" / "data" / "sim-30d-1m.csv"
 
-BTFARM = """
-import sys, time
-sys.path.insert(0, "bench")
-import plain_strategy  # registers "sim", "sim-30d", "sma-cross-5m" (examples/) and "sma-cross-5m-plain"
-from btfarm.orchestrator import Backtest
-started = time.perf_counter()
-closed = list(Backtest.run("SIMUSDT", {strategy!r}, "sim", "sim-30d"))
-print(time.perf_counter() - started, len(closed))
-"""
+BTFARM_IMPORTS = 'import plain_strategy  # registers "sim", "sim-30d", "sma-cross-5m" (examples/) and "sma-cross-5m-plain"'
 STRATEGIES = {"": "sma-cross-5m", "plain_": "sma-cross-5m-plain"}  # figure prefix: strategy
 
 PEER = f"""
@@ -59,15 +52,6 @@ started = time.perf_counter()
 stats = backtest(load({str(CSV)!r})).run()
 print(time.perf_counter() - started, stats["# Trades"])
 """
-
-
-def timed(code: str, env: dict[str, str]) -> tuple[float, int]:
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=300)
-    if done.returncode != 0:
-        raise SystemExit(f"a run failed:\n{done.stderr[-2000:]}")
-    seconds, trades = done.stdout.split()[-2:]
-    return float(seconds), int(trades)
 
 
 def main() -> None:
@@ -92,18 +76,15 @@ def main() -> None:
     times: dict[str, list[tuple[float, int]]] = {}
     theirs: list[tuple[float, int]] | None = []
     with tempfile.TemporaryDirectory(prefix="btfarm-e2e-") as scratch:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
-        env.update(BTFARM_DUMP_DIR=str(Path(scratch) / "dump"))
+        env = clean_env(scratch)
         # each round side by side (the machine's speed drifts): per btfarm and strategy a first run
         # in a new state folder (it parses the CSV), a second in the same folder; then backtesting.py
         for index in range(runs):
             for side, path in sides.items():
                 env["PYTHONPATH"] = f"{path}{os.pathsep}{REPO}" if path else str(REPO)
                 for prefix, strategy in STRATEGIES.items():
-                    env["BTFARM_STATE_DIR"] = str(Path(scratch) / f"state{side}{prefix}{index}")
-                    code = BTFARM.format(strategy=strategy)
-                    times.setdefault(f"{side}{prefix}first", []).append(timed(code, env))
-                    times.setdefault(f"{side}{prefix}run", []).append(timed(code, env))
+                    first_and_second(times, f"{side}{prefix}", btfarm_code(BTFARM_IMPORTS, strategy), env,
+                                     Path(scratch) / f"state{side}{prefix}{index}")
             if theirs is not None:
                 env["PYTHONPATH"] = str(REPO)
                 try:

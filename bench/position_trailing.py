@@ -24,25 +24,18 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from fresh_runs import btfarm_code, clean_env, first_and_second, timed
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 CSV = REPO / "examples" / "data" / "sim-30d-1m.csv"
 
-BTFARM = """
-import sys, time
-sys.path.insert(0, "bench")
-import position_trailing_strategies  # registers "sim", "sim-30d", "trail-hook", "trail-plan"
-from btfarm.orchestrator import Backtest
-started = time.perf_counter()
-closed = list(Backtest.run("SIMUSDT", {strategy!r}, "sim", "sim-30d"))
-print(time.perf_counter() - started, len(closed))
-"""
+BTFARM_IMPORTS = 'import position_trailing_strategies  # registers "sim", "sim-30d", "trail-hook", "trail-plan"'
 STRATEGIES = {"hook_": "trail-hook", "plan_": "trail-plan"}  # figure prefix: strategy
 
 PEER = f"""
@@ -60,15 +53,6 @@ print(time.perf_counter() - started, stats["# Trades"])
 """
 
 
-def timed(code: str, env: dict[str, str]) -> tuple[float, int]:
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=300)
-    if done.returncode != 0:
-        raise SystemExit(f"a run failed:\n{done.stderr[-2000:]}")
-    seconds, trades = done.stdout.split()[-2:]
-    return float(seconds), int(trades)
-
-
 def bench(runs: int) -> dict[str, object]:
     sys.path.insert(0, str(HERE))
     from bytecode import compile_btfarm
@@ -77,14 +61,12 @@ def bench(runs: int) -> dict[str, object]:
     times: dict[str, list[tuple[float, int]]] = {}
     theirs: list[tuple[float, int]] = []
     with tempfile.TemporaryDirectory(prefix="btfarm-trailing-") as scratch:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
-        env.update(BTFARM_DUMP_DIR=str(Path(scratch) / "dump"), PYTHONPATH=str(REPO))
+        env = clean_env(scratch)
+        env.update(PYTHONPATH=str(REPO))
         for index in range(runs):  # each round side by side (the machine's speed drifts)
             for prefix, strategy in STRATEGIES.items():
-                env["BTFARM_STATE_DIR"] = str(Path(scratch) / f"state{prefix}{index}")
-                code = BTFARM.format(strategy=strategy)
-                times.setdefault(f"{prefix}first", []).append(timed(code, env))
-                times.setdefault(f"{prefix}run", []).append(timed(code, env))
+                first_and_second(times, prefix, btfarm_code(BTFARM_IMPORTS, strategy), env,
+                                 Path(scratch) / f"state{prefix}{index}")
             theirs.append(timed(PEER, env))
     peer_s = statistics.median(s for s, _ in theirs)
     out: dict[str, object] = {"runs": runs, "backtesting_py_run_s": round(peer_s, 4),
