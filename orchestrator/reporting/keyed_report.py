@@ -1,7 +1,8 @@
 """What the reporting classes keyed by ``symbol:strategy`` share (``Partial``,
 ``Performance``): the argument checks of ``get_data``, where its rows come from
 (this process's latest backtest, or the persisted live log), and ``get_report`` and
-``dump`` on top of a class's ``get_data`` and renderer.
+``dump`` on top of a class's ``get_data`` and renderer; and ``field_column``, the
+column their tables show one event field in.
 """
 
 from __future__ import annotations
@@ -15,9 +16,26 @@ from pydantic import BaseModel
 from btfarm.shared.registry import get_strategy
 from btfarm.shared.store import keys
 
+from ..reports import _format as fmt
+from ..reports.columns import Column
 from ..reports.dump import FORMATS, dump_bundle
 from . import live_log
 from .feed import Listening, RunBuffers, check_backtest, check_name
+
+
+def field_column(key: str, label: str, format: Callable[[Any], str]) -> Column:
+    """The column ``label`` showing the row's ``key`` as ``format`` writes it."""
+    return Column(key=key, label=label, format=lambda row: format(row.get(key)))
+
+
+def text_or_na(value: Any) -> str:
+    """``value`` as text, N/A when there is none."""
+    return fmt.text(value) or fmt.NA
+
+
+def upper_text(value: Any) -> str:
+    """``value`` as upper-case text."""
+    return fmt.text(value).upper()
 
 
 class KeyedReport:

@@ -21,7 +21,7 @@ from ..reports import _format as fmt
 from ..reports.columns import Column, resolve_columns
 from ..reports.render import _render, _table
 from .feed import risk_in_backtest
-from .keyed_report import ListeningReport
+from .keyed_report import ListeningReport, field_column, text_or_na
 
 
 class RiskEvent(BaseModel):
@@ -82,26 +82,22 @@ def risk_figures(events: Sequence[RiskEvent]) -> dict[str, Any]:
             "by_strategy": dict(Counter(e.strategy_name for e in events))}
 
 
-def _col(key: str, label: str, format) -> Column:
-    return Column(key=key, label=label, format=format)
-
-
 DEFAULT_RISK_COLUMNS: tuple[Column, ...] = (
-    _col("timestamp", "Time", lambda r: fmt.timestamp(r.get("timestamp"))),
-    _col("symbol", "Symbol", lambda r: fmt.text(r.get("symbol"))),
-    _col("strategy_name", "Strategy", lambda r: fmt.text(r.get("strategy_name"))),
-    _col("exchange_name", "Exchange", lambda r: fmt.text(r.get("exchange_name"))),
-    _col("risk_name", "Risk", lambda r: fmt.text(r.get("risk_name"))),
-    _col("signal_id", "Signal ID", lambda r: fmt.text(r.get("signal_id")) or fmt.NA),
-    _col("position", "Position", lambda r: fmt.text(r.get("position"))),
-    _col("price_open", "Open Price", lambda r: fmt.price(r.get("price_open"))),
-    _col("price_take_profit", "Take Profit", lambda r: fmt.price(r.get("price_take_profit"))),
-    _col("price_stop_loss", "Stop Loss", lambda r: fmt.price(r.get("price_stop_loss"))),
-    _col("current_price", "Current Price", lambda r: fmt.price(r.get("current_price"))),
-    _col("active_position_count", "Active Positions", lambda r: fmt.integer(r.get("active_position_count"))),
-    _col("rejection_id", "ID", lambda r: fmt.text(r.get("rejection_id")) or fmt.NA),
-    _col("rejection_note", "Rejection Reason", lambda r: fmt.text(r.get("rejection_note"))),
-    _col("note", "Note", lambda r: fmt.text(r.get("note"))),
+    field_column("timestamp", "Time", fmt.timestamp),
+    field_column("symbol", "Symbol", fmt.text),
+    field_column("strategy_name", "Strategy", fmt.text),
+    field_column("exchange_name", "Exchange", fmt.text),
+    field_column("risk_name", "Risk", fmt.text),
+    field_column("signal_id", "Signal ID", text_or_na),
+    field_column("position", "Position", fmt.text),
+    field_column("price_open", "Open Price", fmt.price),
+    field_column("price_take_profit", "Take Profit", fmt.price),
+    field_column("price_stop_loss", "Stop Loss", fmt.price),
+    field_column("current_price", "Current Price", fmt.price),
+    field_column("active_position_count", "Active Positions", fmt.integer),
+    field_column("rejection_id", "ID", text_or_na),
+    field_column("rejection_note", "Rejection Reason", fmt.text),
+    field_column("note", "Note", fmt.text),
 )
 
 

@@ -35,7 +35,7 @@ from ..reports import _format as fmt
 from ..reports.columns import Column, resolve_columns
 from ..reports.render import _render, _table
 from .feed import once_each
-from .keyed_report import ListeningReport
+from .keyed_report import ListeningReport, field_column, text_or_na, upper_text
 
 MS_PER_MINUTE = 60_000  # milliseconds in a minute
 
@@ -142,33 +142,29 @@ def _minutes(value: Any) -> str:
     return fmt.NA if fmt.is_missing(value) else f"{float(value):g}"
 
 
-def _col(key: str, label: str, format) -> Column:
-    return Column(key=key, label=label, format=format)
-
-
 # backtest-kit's schedule_columns, in its order, less "PNL (net)" and "Partial Executed %"
 # (a limit entry has neither before it opens); the note is shown, as in btfarm's other reports
 DEFAULT_SCHEDULE_COLUMNS: tuple[Column, ...] = (
-    _col("timestamp", "Timestamp", lambda r: fmt.timestamp(r.get("timestamp"))),
-    _col("action", "Action", lambda r: fmt.text(r.get("action")).upper()),
-    _col("symbol", "Symbol", lambda r: fmt.text(r.get("symbol"))),
-    _col("signal_id", "Signal ID", lambda r: fmt.text(r.get("signal_id"))),
-    _col("position", "Position", lambda r: fmt.text(r.get("position")).upper()),
-    _col("note", "Note", lambda r: fmt.text(r.get("note"))),
-    _col("current_price", "Current Price", lambda r: fmt.price(r.get("current_price"))),
-    _col("price_open", "Entry Price", lambda r: fmt.price(r.get("price_open"))),
-    _col("price_take_profit", "Take Profit", lambda r: fmt.price(r.get("price_take_profit"))),
-    _col("price_stop_loss", "Stop Loss", lambda r: fmt.price(r.get("price_stop_loss"))),
-    _col("original_price_take_profit", "Original TP", lambda r: fmt.price(r.get("original_price_take_profit"))),
-    _col("original_price_stop_loss", "Original SL", lambda r: fmt.price(r.get("original_price_stop_loss"))),
-    _col("original_price_open", "Original Entry", lambda r: fmt.price(r.get("original_price_open"))),
-    _col("total_entries", "DCA Entries", lambda r: fmt.integer(r.get("total_entries"))),
-    _col("total_partials", "Partial Closes", lambda r: fmt.integer(r.get("total_partials"))),
-    _col("duration", "Wait Time (min)", lambda r: _minutes(r.get("duration"))),
-    _col("cancel_reason", "Cancel Reason", lambda r: fmt.text(r.get("cancel_reason")).upper() or fmt.NA),
-    _col("cancel_id", "Cancel ID", lambda r: fmt.text(r.get("cancel_id")) or fmt.NA),
-    _col("pending_at", "Pending At", lambda r: fmt.timestamp(r.get("pending_at"))),
-    _col("scheduled_at", "Scheduled At", lambda r: fmt.timestamp(r.get("scheduled_at"))),
+    field_column("timestamp", "Timestamp", fmt.timestamp),
+    field_column("action", "Action", upper_text),
+    field_column("symbol", "Symbol", fmt.text),
+    field_column("signal_id", "Signal ID", fmt.text),
+    field_column("position", "Position", upper_text),
+    field_column("note", "Note", fmt.text),
+    field_column("current_price", "Current Price", fmt.price),
+    field_column("price_open", "Entry Price", fmt.price),
+    field_column("price_take_profit", "Take Profit", fmt.price),
+    field_column("price_stop_loss", "Stop Loss", fmt.price),
+    field_column("original_price_take_profit", "Original TP", fmt.price),
+    field_column("original_price_stop_loss", "Original SL", fmt.price),
+    field_column("original_price_open", "Original Entry", fmt.price),
+    field_column("total_entries", "DCA Entries", fmt.integer),
+    field_column("total_partials", "Partial Closes", fmt.integer),
+    field_column("duration", "Wait Time (min)", _minutes),
+    field_column("cancel_reason", "Cancel Reason", lambda v: upper_text(v) or fmt.NA),
+    field_column("cancel_id", "Cancel ID", text_or_na),
+    field_column("pending_at", "Pending At", fmt.timestamp),
+    field_column("scheduled_at", "Scheduled At", fmt.timestamp),
 )
 
 
