@@ -35,11 +35,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from fresh_runs import btfarm_code, clean_env, first_and_second, timed
-
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-CSV = REPO / "examples" / "data" / "sim-30d-1m.csv"
+from fresh_runs import CSV, HERE, REPO, btfarm_code, clean_env, first_and_second, timed
 
 BTFARM_IMPORTS = 'import plain_strategy  # registers "sim", "sim-30d", "sma-cross-5m" (examples/) and "sma-cross-5m-plain"'
 STRATEGIES = {"": "sma-cross-5m", "plain_": "sma-cross-5m-plain"}  # figure prefix: strategy

@@ -13,7 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent  # bench/
+REPO = HERE.parent
+CSV = REPO / "examples" / "data" / "sim-30d-1m.csv"  # the reference data both benches time
 
 # the btfarm side: the registering import (a line of code), then Backtest.run timed
 BTFARM = """

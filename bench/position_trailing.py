@@ -29,11 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from fresh_runs import btfarm_code, clean_env, first_and_second, timed
-
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-CSV = REPO / "examples" / "data" / "sim-30d-1m.csv"
+from fresh_runs import CSV, HERE, REPO, btfarm_code, clean_env, first_and_second, timed
 
 BTFARM_IMPORTS = 'import position_trailing_strategies  # registers "sim", "sim-30d", "trail-hook", "trail-plan"'
 STRATEGIES = {"hook_": "trail-hook", "plan_": "trail-plan"}  # figure prefix: strategy
