@@ -60,10 +60,12 @@ HOURS = 30  # of the semantics run
 
 
 @pytest.fixture
-def clean():
+def clean(monkeypatch):
     get_settings.cache_clear()
     reset_state()
     events.clear()
+    # no Live instance (and its session) left by an earlier test: a read must come from the store
+    monkeypatch.setattr(Live, "_instances", {})
     yield
     events.clear()
     live_replay.after_commit = live_replay.mark_and_block
