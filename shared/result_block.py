@@ -247,11 +247,16 @@ class ResultBlock:
             self._json_rows = json.loads(self._body[self._json_at:])
         return self._json_rows
 
-    def name(self, row: int) -> str | None:
-        """Row ``row``'s strategy_name (a list of the block's names is parsed once)."""
+    def names(self) -> list[str | None]:
+        """Every row's strategy_name as it was packed (None where the row holds it in its
+        JSON, or has none): one list parsed once, not the rest of the rows."""
         if self._names is None:
             self._names = json.loads(self._body[self._names_at:self._json_at])
-        name = self._names[row]
+        return self._names
+
+    def name(self, row: int) -> str | None:
+        """Row ``row``'s strategy_name."""
+        name = self.names()[row]
         return name if name is not None else self._rows_json[row].get("strategy_name")
 
     @property
@@ -337,10 +342,9 @@ class ResultBlock:
         cold = self._rows_json[row]
         columns = self._columns
         out: dict[str, Any] = {"index": int(self.index[row]), "status": STATUS_NAMES[int(self.status[row])]}
-        if self._names is None:
-            self._names = json.loads(self._body[self._names_at:self._json_at])
-        if self._names[row] is not None:
-            out["strategy_name"] = self._names[row]
+        name = self.names()[row]
+        if name is not None:
+            out["strategy_name"] = name
         if columns["seconds_kind"][row] == COLUMN:
             out["seconds"] = float(self.seconds[row])
         stats_kind = columns["stats_kind"][row]

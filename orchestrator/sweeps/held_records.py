@@ -63,6 +63,10 @@ class HeldRecords:
             return None
         return self.block(number), int(self._row_of[index])
 
+    def where(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(block number, row) of each of ``indices`` (each held)."""
+        return self._block_of[indices], self._row_of[indices]
+
     def get(self, index: int) -> dict[str, Any] | None:
         found = self.locate(index)
         return found[0].record(found[1]) if found is not None else None

@@ -60,8 +60,36 @@ class ProgressLog:
 
     def __getitem__(self, at):
         if isinstance(at, slice):
-            return [self[i] for i in range(*at.indices(len(self)))]
+            start, stop, step = at.indices(len(self))
+            if step == 1:
+                return self.items(start, stop)
+            return [self.item(i) for i in range(start, stop, step)]
         return self.item(at)
+
+    def items(self, start: int, stop: int) -> list[WalkerProgress]:
+        """Items ``start`` to ``stop``, built block by block: a reader follows the run a batch of
+        items at a time, and each block's rows are read as Python values once for all of them."""
+        tally = self._tally
+        indices = np.array(self._index[start:stop], dtype=np.int64)
+        numbers, rows = tally.held.where(indices)
+        out: list[WalkerProgress] = [None] * len(indices)  # type: ignore[list-item]
+        common = {"walker_name": tally.walker_name, "symbol": tally.symbol,
+                  "total_strategies": len(tally.variants), "metric": tally.metric}
+        for number in np.unique(numbers):
+            block = tally.held.block(int(number))
+            names, statuses = block.names(), block.status.tolist()
+            for k in np.flatnonzero(numbers == number).tolist():
+                row, at = int(rows[k]), start + k
+                status = STATUS_NAMES[statuses[row]]
+                stats = block.stats(row)
+                best_name, best_metric = self._best_of(self._best[at])
+                out[k] = _built(WalkerProgress, {
+                    **common, "strategy_name": names[row] or tally.name_of(int(indices[k])),
+                    "strategies_tested": self._tested[at], "best_strategy": best_name, "best_metric": best_metric,
+                    "metric_value": metric_value(stats, tally.metric) if status == "done" else None,
+                    "stats": _statistics(stats, block.columnar_stats(row)), "status": status,
+                    "error": block.error(row) if status != "done" else None})
+        return out
 
     def item(self, at: int) -> WalkerProgress:
         """The progress item ``at``: read from the variant's row of its block, the statistics
