@@ -26,7 +26,7 @@ from rich.text import Text
 
 from btfarm.orchestrator.cli.console import console, err_console, printable
 from btfarm.orchestrator.state_client import state
-from btfarm.shared.errors import BtfarmError
+from btfarm.shared.errors import BtfarmError, PersistenceError
 from btfarm.shared.store import keys, worker_registry
 from btfarm.shared.store.run_status import read_status
 
@@ -57,14 +57,14 @@ class RateWindow:
 
 
 def _sweep(r: redis.Redis, row: dict[str, Any], rates: RateWindow | None) -> dict[str, Any]:
-    """One walker status row as a sweep: done/total, share, rate and ETA; ValueError naming
-    a field that is not what a sweep writes."""
+    """One walker status row as a sweep: done/total, share, rate and ETA; PersistenceError
+    (or ValueError from a number's parse) naming a field that is not what a sweep writes."""
     run_id = str(row.get("id", ""))
     raw_total = row.get("total_strategies")
     try:
         total = int(raw_total) if raw_total not in (None, "") else None
     except ValueError:
-        raise ValueError(f"total_strategies={raw_total!r} is not a number") from None
+        raise PersistenceError(f"total_strategies={raw_total!r} is not a number") from None
     progress = float(row.get("progress", 0.0))
     done = round(progress * total) if total is not None else None
     updated_ms = int(row.get("updated_at", 0))
@@ -100,7 +100,7 @@ def read_farm(r: redis.Redis, rates: RateWindow | None = None) -> dict[str, Any]
     for row in rows:
         try:
             sweeps.append(_sweep(r, row, rates))
-        except (ValueError, redis.ResponseError, UnicodeDecodeError) as exc:
+        except (ValueError, PersistenceError, redis.ResponseError, UnicodeDecodeError) as exc:
             skipped.append({"key": keys.instance_status("walker", str(row.get("symbol")), str(row.get("name"))),
                             "why": str(exc)})
     try:

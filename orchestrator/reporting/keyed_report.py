@@ -58,13 +58,13 @@ class KeyedReport:
         return False
 
     def require(self, needed_by: str) -> None:  # a UsageError unless enabled
-        raise NotImplementedError
+        raise NotImplementedError  # protocol: an abstract method, each report class defines it
 
     def get_data(self, symbol: str, strategy_name: str, *, backtest: bool = True) -> Any:
-        raise NotImplementedError
+        raise NotImplementedError  # protocol: an abstract method
 
     def render(self, data: Any, columns: Sequence[Any] | None) -> str:
-        raise NotImplementedError
+        raise NotImplementedError  # protocol: an abstract method
 
     def get_report(self, symbol: str, strategy_name: str, columns: Sequence[Any] | None = None, *,
                    backtest: bool = True) -> str:

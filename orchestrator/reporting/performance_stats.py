@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 from pydantic import BaseModel
 
+from btfarm.shared.errors import UsageError
+
 
 class MetricStats(BaseModel):
     """The figures of one kind of step (``metric_type``), milliseconds."""
@@ -40,7 +42,7 @@ class MetricStats(BaseModel):
 def metric_stats(metric_type: str, durations: Sequence[float], waits: Sequence[float] = ()) -> MetricStats:
     """The figures of one kind of step from its durations and waits (ms, any order)."""
     if len(durations) == 0:
-        raise ValueError(f"metric_stats({metric_type!r}): no durations")
+        raise UsageError(f"metric_stats({metric_type!r}): no durations to summarise; pass at least one")
     d = np.asarray(durations, dtype=float)
     w = np.asarray(waits, dtype=float)
     p50, p95, p99 = (float(v) for v in np.percentile(d, [50, 95, 99]))

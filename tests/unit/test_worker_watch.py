@@ -124,6 +124,9 @@ def test_a_worker_that_starts_again_forgets_what_it_refused_and_failed_with(redi
 def test_the_last_start_failure_is_shown_escaped_and_a_bad_entry_is_skipped(redis_client):
     clock = Clock()
     worker_registry.record_start_failure(redis_client, "celery@old", "ImportError: old", ["m"])
+    old = json.loads(redis_client.hget(keys.worker_start_failures(), "celery@old"))
+    old["at_ms"] -= 1000  # a second before the next: two records in one millisecond have no order
+    redis_client.hset(keys.worker_start_failures(), "celery@old", json.dumps(old))
     redis_client.hset(keys.worker_start_failures(), "celery@stale", json.dumps(
         {"error": "ancient", "imports": [], "at_ms": worker_registry.redis_now_ms(redis_client)
          - 1000 * (worker_registry.START_FAILURE_SHOWN_SECONDS + 60)}))
