@@ -6,12 +6,12 @@ semantics shows up here as a diff. Regenerate it only for an intended change:
 """
 
 import csv
+import runpy
 from pathlib import Path
 
 import pytest
 
 from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
-from btfarm.shared.importing import import_user_module
 from btfarm.shared.registry import get_exchange, get_frame, get_strategy
 
 pytestmark = pytest.mark.unit
@@ -25,7 +25,9 @@ FIELDS = ("id", "position", "pending_at", "price_open", "close_timestamp", "clos
 
 
 def closed_signals() -> list[dict[str, str]]:
-    import_user_module(str(EXAMPLE))
+    # run the example's registrations now: an earlier test may have cleared the registry after
+    # the example module was first imported (import_user_module would return it cached)
+    runpy.run_path(str(EXAMPLE), run_name="sma_cross_5m_golden")
     exchange, frame = get_exchange("sim"), get_frame("sim-30d")
     candles = load_frame_candles(exchange, frame, "SIMUSDT")
     run = BacktestRun(get_strategy("sma-cross-5m"), exchange, frame, "SIMUSDT", candles)
