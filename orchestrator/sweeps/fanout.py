@@ -251,13 +251,14 @@ def submit(app: Celery, chunks: Sequence[Chunk], ids: Sequence[str] | None = Non
             tid = ids[index] if ids is not None else task_id(chunk, index)
             headers, properties, body, _ = create(
                 tid, CHUNK_TASK, (), chunk.model_dump(mode="json"), time_limit=None, soft_time_limit=None,
-                argsrepr="()", kwargsrepr=f"walker={chunk.walker_name} symbol={chunk.symbol} {variants_repr(chunk)}")
+                ignore_result=None, argsrepr="()",
+                kwargsrepr=f"walker={chunk.walker_name} symbol={chunk.symbol} {variants_repr(chunk)}")
             encoded, encoding = channel.encode_body(json.dumps(body), channel.body_encoding)
             messages.append(json.dumps({
                 "body": encoded, "content-encoding": "utf-8", "content-type": "application/json",
                 "headers": headers, "properties": {
                     **properties, "delivery_mode": 2, "priority": 0, "body_encoding": encoding,
-                    "delivery_info": {"exchange": "", "routing_key": TASK_QUEUE}, "delivery_tag": uuid.uuid4().hex}}))
+                    "delivery_info": {"exchange": "", "routing_key": TASK_QUEUE}, "delivery_tag": str(uuid.uuid4())}}))
             out.append(tid)
         if messages:
             with channel.conn_or_acquire() as client:

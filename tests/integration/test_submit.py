@@ -26,3 +26,33 @@ def test_a_chunk_message_leaves_the_time_limits_to_the_worker(redis_client, redi
     (raw,) = redis_client.lrange("btfarm", 0, -1)
     # a worker started with BTFARM_TASK_SOFT_TIME_LIMIT=3 must stop the chunk after 3 s, not 600
     assert json.loads(raw)["headers"]["timelimit"] == [None, None]
+
+
+def test_a_chunk_message_is_the_one_celery_would_publish(redis_client, redis_server, monkeypatch):
+    """fanout.submit builds the message itself (one pipeline per window): a worker must not
+    see a difference from Celery's own send_task, whatever the ids."""
+    import base64
+
+    from btfarm.workers.app import CHUNK_TASK, TASK_QUEUE
+
+    monkeypatch.setenv("BTFARM_REDIS_URL", redis_server.url)
+    get_settings.cache_clear()
+    app = configure()
+    (chunk,) = fanout.make_chunks("same-run", "w", "BTCUSDT", "m", "f", [Variant(strategy_name="v", base="b", index=0)],
+                                  1)
+    fanout.submit(app, [chunk], ["ours"])
+    kwargsrepr = f"walker=w symbol=BTCUSDT {fanout.variants_repr(chunk)}"
+    app.send_task(CHUNK_TASK, kwargs=chunk.model_dump(mode="json"), task_id="celerys", queue=TASK_QUEUE,
+                  time_limit=None, soft_time_limit=None, kwargsrepr=kwargsrepr, argsrepr="()")
+    celerys, ours = (json.loads(raw) for raw in redis_client.lrange(TASK_QUEUE, 0, -1))  # LPUSH: newest first
+    per_message = {"id", "root_id", "correlation_id", "delivery_tag", "reply_to", "origin"}
+
+    def same(message: dict) -> dict:
+        return {**{k: v for k, v in message.items() if k not in ("headers", "properties", "body")},
+                "headers": {k: v for k, v in message["headers"].items() if k not in per_message},
+                "properties": {k: v for k, v in message["properties"].items()
+                               if k not in per_message and k not in ("kwargsrepr", "argsrepr")},
+                "body": json.loads(base64.b64decode(message["body"]))}
+
+    assert same(ours) == same(celerys)
+    assert ours["headers"]["id"] == ours["properties"]["correlation_id"] == "ours"
