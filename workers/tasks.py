@@ -3,9 +3,10 @@ orchestrator/schedule.py).
 
 A chunk task backtests its variants one after another on this worker's
 cached candles, in batches: each round trip to Redis (a Lua script,
-turn_script.py) pushes the results of the batch just run as one columnar
-block (shared/result_block.py) to the sweep's inbox list and checks, claims
-and marks the next batch. A batch holds about ``BATCH_SECONDS`` of work at
+turn_script.py) stores the results of the batch just run as one columnar
+block (shared/result_block.py) in the sweep's results (or, when some were
+collected already or the walker was stopped, pushes it to the sweep's inbox
+list for the orchestrator) and checks, claims and marks the next batch. A batch holds about ``BATCH_SECONDS`` of work at
 the variants' measured cost (in this chunk, else in the sweep's earlier chunks
 in this process; one variant before any is measured, and a long variant
 alone): variants of a few milliseconds cannot afford a round trip each. It rings the sweep's doorbell (the list the orchestrator BLPOPs) at
@@ -154,7 +155,8 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
                          lease=keys.walker_lease(chunk.run_id), executions=keys.walker_executions(chunk.run_id),
                          collected=keys.walker_collected(chunk.run_id), doorbell=keys.walker_doorbell(chunk.run_id),
                          claims=keys.walker_claims(chunk.run_id, chunk.attempt),
-                         stop_flag=keys.stop_flag("walker", chunk.symbol, chunk.walker_name))
+                         stop_flag=keys.stop_flag("walker", chunk.symbol, chunk.walker_name),
+                         results=keys.walker_results(chunk.run_id))
 
     def emit(*records: dict[str, Any]) -> None:
         results.extend(records)
@@ -174,7 +176,8 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
             r, turn_keys, attempt=chunk.attempt, chunk_id=chunk.chunk_id, stolen=part == STOLEN,
             batch=[v.index for v in batch], skip=[v.index for v in batch if deaths.get(v.index, 0) > max_retries],
             ring=ring, first_turn=first_turn, crashes_allowed=max_retries,
-            block=pack(unsent) if unsent else None, block_indices=[rec["index"] for rec in unsent])
+            block=pack(unsent) if unsent else None, block_indices=[rec["index"] for rec in unsent],
+            storable=all(rec["status"] != "stopped" for rec in unsent))
         if answer.died_in is not None:
             deaths[answer.died_in] = answer.deaths
         suspects.update(answer.suspects)

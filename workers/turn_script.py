@@ -1,8 +1,10 @@
 """The chunk task's one round trip between two batches of variants: a Lua script with named inputs.
 
-Between two batches the task pushes the finished batch's block of results
-(shared/result_block.py) unless every variant of it was collected already
-from another chunk's copy (their bits in ``keys.walker_collected``), rings
+Between two batches the task stores the finished batch's block of results
+(shared/result_block.py) when none of its variants is collected yet (their
+bits in ``keys.walker_collected``, set with it), else pushes it to the inbox
+for the orchestrator unless every variant of it was collected already from
+another chunk's copy; it rings
 the sweep's doorbell when asked, then checks the next batch (walker
 stopped? lease held by this attempt?) and, variant by variant in order,
 whether another chunk claimed it or its result is already collected, claims
@@ -33,11 +35,12 @@ from btfarm.shared.store import keys, lua, variant_marks
 # "orphaned" (the lease moved on).
 TURN_LUA = """
 local inbox, task_record, lease, executions = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local collected, doorbell, claims, stop_flag = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local collected, doorbell, claims, stop_flag, results = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local ttl, attempt, ring, claim_no = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local first_turn, crashes_allowed, stolen = ARGV[5], tonumber(ARGV[6]), ARGV[7]
 local block, block_size, batch_size, skip_size = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
-local batch_at = 12 + block_size  -- the block's indices come first, then the batch's, then those to skip
+local storable = ARGV[12]  -- '1': every row of the block is a result (none "stopped")
+local block_at, batch_at = 13, 13 + block_size  -- the block's indices, the batch's, those to skip
 local skip = {}
 for k = batch_at + batch_size, batch_at + batch_size + skip_size - 1 do skip[ARGV[k]] = true end
 
@@ -51,14 +54,22 @@ if first_turn == '1' then
   end
   suspects = redis.call('HGET', task_record, 'batch') or ''
 end
--- a late block (its variants were redone elsewhere and collected: a partitioned host
--- coming back) is dropped here, not left in the inbox for nobody
+-- A block none of whose variants is collected is stored here, as result_blocks.py stores
+-- one (the block, and a bit per variant, together); the orchestrator reads the results list
+-- from where it stopped. Any other goes to the inbox, for the orchestrator to sort out; a
+-- late block (its variants were redone elsewhere and collected: a partitioned host coming
+-- back) is dropped here, not left in the inbox for nobody.
 if block_size > 0 then
-  local late = true
-  for k = 12, 11 + block_size do
-    if redis.call('GETBIT', collected, ARGV[k]) == 0 then late = false break end
+  local fresh = 0
+  for k = block_at, batch_at - 1 do
+    fresh = fresh + 1 - redis.call('GETBIT', collected, ARGV[k])
   end
-  if not late then
+  if fresh == block_size and storable == '1' then
+    for k = block_at, batch_at - 1 do redis.call('SETBIT', collected, ARGV[k], 1) end
+    redis.call('RPUSH', results, block)
+    redis.call('EXPIRE', collected, ttl)
+    redis.call('EXPIRE', results, ttl)
+  elseif fresh > 0 then
     redis.call('RPUSH', inbox, block)
     redis.call('EXPIRE', inbox, ttl)
   end
@@ -112,7 +123,7 @@ return answer(statuses)
 class TurnKeys:
     """The keys of one chunk's turns (variants are addressed by index inside them)."""
 
-    inbox: str  # keys.walker_inbox: finished batches' blocks go here
+    inbox: str  # keys.walker_inbox: finished batches' blocks the script does not store go here
     task_record: str  # keys.chunk_task: deliveries, the running mark(s), crashes per variant index
     lease: str  # keys.walker_lease: the attempt collecting this sweep
     executions: str  # keys.walker_executions: runs per variant (tests prove none runs twice)
@@ -120,6 +131,7 @@ class TurnKeys:
     doorbell: str  # keys.walker_doorbell: wakes the orchestrator
     claims: str  # keys.walker_claims: which chunk took which variant
     stop_flag: str  # keys.stop_flag of the walker
+    results: str  # keys.walker_results: the blocks stored (the script stores a block none of whose variants is)
 
 
 @dataclass(frozen=True)
@@ -132,9 +144,10 @@ class TurnAnswer:
 
 def run_turn(r: redis.Redis, turn_keys: TurnKeys, *, attempt: int, chunk_id: str, batch: Sequence[int],
              stolen: bool, ring: bool, first_turn: bool, crashes_allowed: int, block: bytes | None,
-             block_indices: Sequence[int], skip: Sequence[int] = ()) -> TurnAnswer:
-    """Push ``block`` (a finished batch's results, holding ``block_indices``; dropped if all
-    were collected), ring when ``ring``, then check, claim and mark ``batch`` (the indices of
+             block_indices: Sequence[int], skip: Sequence[int] = (), storable: bool = True) -> TurnAnswer:
+    """Store ``block`` (a finished batch's results, holding ``block_indices``) when none of them
+    is collected and it is ``storable`` (no "stopped" row), else push it to the inbox unless all
+    were collected; ring when ``ring``, then check, claim and mark ``batch`` (the indices of
     the next variants, all from one list; ``stolen``: the list it steals from); those in
     ``skip`` are claimed but answered "dead" (they killed their worker too often).
     Arguments cost Redis' CPU: a variant is its index alone."""
@@ -142,10 +155,11 @@ def run_turn(r: redis.Redis, turn_keys: TurnKeys, *, attempt: int, chunk_id: str
     args: list = [keys.WALKER_RESULT_TTL_SECONDS, attempt, "1" if ring else "0",
                   variant_marks.claim_number(chunk_id), "1" if first_turn else "0", crashes_allowed,
                   "1" if stolen else "0", block if block is not None else b"", len(blocked), len(batch),
-                  len(skip), *blocked, *batch, *skip]
+                  len(skip), "1" if storable else "0", *blocked, *batch, *skip]
     died_in, deaths, suspects, statuses = lua.run(
         r, TURN_LUA, keys=[turn_keys.inbox, turn_keys.task_record, turn_keys.lease, turn_keys.executions,
-                           turn_keys.collected, turn_keys.doorbell, turn_keys.claims, turn_keys.stop_flag],
+                           turn_keys.collected, turn_keys.doorbell, turn_keys.claims, turn_keys.stop_flag,
+                           turn_keys.results],
         args=args)
     return TurnAnswer(statuses=list(statuses), died_in=int(died_in) if died_in else None, deaths=int(deaths),
                       suspects=[int(i) for i in suspects.split(",")] if suspects else [])

@@ -2,18 +2,21 @@
 (each result accepted once), the collect loop (stop, idle and outage rules),
 and the kept BLPOP clients.
 
-Workers RPUSH the results of each batch of variants they ran as one columnar
-block (shared/result_block.py) to the sweep's inbox list, and ring the
-sweep's doorbell list at most every 50 ms; the orchestrator BLPOPs the
-doorbell and drains the inbox, so results are seen within that time
-(Celery's ``ResultSet`` would poll every 0.5 s) without a wake per variant.
-Each drain's blocks are stored once each, as they came (or without the rows
-already collected), in one round trip (shared/store/result_blocks.py: a bit
-per variant), and counted with numpy: a chunk redelivered after a worker
-died may push a variant again, and the second copy is dropped here, so no
-variant is ever reported twice. A "stopped" row (the walker was stopped
-before the variant ran) ends the variant for this run but is not stored: it
-is no result, and a resume runs it.
+Workers store the results of each batch of variants they ran as one
+columnar block (shared/result_block.py) in the sweep's results list, with a
+bit per variant (shared/store/result_blocks.py), in the same round trip
+that claims their next batch, when none of its variants is collected yet;
+any other block (a redelivered chunk's copy, a stopped walker's) goes to the
+sweep's inbox list. They ring the sweep's doorbell list at most every 50 ms;
+the orchestrator BLPOPs the doorbell, reads the results list from where it
+stopped and drains the inbox, so results are seen within that time
+(Celery's ``ResultSet`` would poll every 0.5 s) without a wake per variant,
+and counts them with numpy. An inbox block is stored here without the rows
+already collected: a chunk redelivered after a worker died may push a
+variant again, and the second copy is dropped, so no variant is ever
+reported twice. A "stopped" row (the walker was stopped before the variant
+ran) ends the variant for this run but is not stored: it is no result, and
+a resume runs it.
 """
 
 from __future__ import annotations
@@ -72,8 +75,14 @@ class Collector:
         self.run_id = run_id
         self._inbox = keys.walker_inbox(run_id)
         self._doorbell = keys.walker_doorbell(run_id)
+        self._results = keys.walker_results(run_id)
+        self._read = 0  # blocks of the results list read so far (workers store most blocks there)
         self.pending = Pending(total, name_of)
         self.duplicates = 0
+
+    def restart_reading(self) -> None:
+        """Read the results list from its start again (Redis lost it, and it is being stored anew)."""
+        self._read = 0
 
     @property
     def finished(self) -> bool:
@@ -97,6 +106,7 @@ class Collector:
         last_row = np.zeros(total, dtype=np.int64)
         kept: list[ResultBlock] = []
         for block in result_blocks.blocks(self._r, self.run_id):
+            self._read += 1
             rows = np.flatnonzero(self.pending.owed(block.index))
             if len(rows):  # a rerun's record comes in a later block than the one it replaces
                 last[block.index[rows]] = len(kept)
@@ -124,20 +134,38 @@ class Collector:
         return found
 
     def wait(self, timeout_seconds: float) -> list[Accepted]:
-        """New results: blocks until a worker rings or the timeout passes, then
-        drains the inbox (also after a timeout: a worker that died may have
-        pushed blocks it never rang for)."""
+        """New results: blocks until a worker rings or the timeout passes, then reads the
+        blocks workers stored since the last read and drains the inbox (also after a
+        timeout: a worker that died may have stored blocks it never rang for)."""
         self._r.blpop([self._doorbell], timeout=timeout_seconds)
+        stored: list[bytes] = []
         raw: list[bytes] = []
         while True:
             pipe = self._r.pipeline(transaction=False)
             pipe.delete(self._doorbell)  # rings before this drain are answered by it
+            pipe.execute_command("LRANGE", self._results, self._read + len(stored),
+                                 self._read + len(stored) + DRAIN_BATCH - 1, **{NEVER_DECODE: []})
             pipe.execute_command("LPOP", self._inbox, DRAIN_BATCH, **{NEVER_DECODE: []})
-            _, batch = pipe.execute()
+            _, more, batch = pipe.execute()
+            stored.extend(more or ())
             raw.extend(batch or ())
-            if not batch or len(batch) < DRAIN_BATCH:
+            if len(more or ()) < DRAIN_BATCH and (not batch or len(batch) < DRAIN_BATCH):
                 break
-        return self._accept([unpack(blob) for blob in raw]) if raw else []
+        self._read += len(stored)
+        accepted = self._accept_stored([unpack(blob) for blob in stored]) if stored else []
+        return accepted + (self._accept([unpack(blob) for blob in raw]) if raw else [])
+
+    def _accept_stored(self, blocks: list[ResultBlock]) -> list[Accepted]:
+        """The rows of blocks already stored (a worker's turn stored them, each variant once)
+        whose variant is pending; the others were accepted already (this collector stored
+        them itself: the chunk watch's failures, the inbox's blocks, a restore)."""
+        accepted = []
+        for block in blocks:
+            rows = np.flatnonzero(self.pending.owed(block.index))
+            if len(rows):
+                self.pending.discard_many(block.index[rows])
+                accepted.append((block, rows))
+        return accepted
 
     def accept_all(self, records: list[dict[str, Any]]) -> list[Accepted]:
         """The records that count (the orchestrator's own: failures the chunk watch names),

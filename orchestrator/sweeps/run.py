@@ -181,6 +181,7 @@ def run_sweep(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) ->
                 pipe = r.pipeline()
                 sweep_plan.queue_restore(pipe, plan, again)
                 pipe.execute()
+                collector.restart_reading()  # the results list is stored anew: read again from its start
                 held = 0
                 for block, rows in sweep.held.current():  # the plan first: a crash here loses no work
                     rows = rows[sweep.status[block.index[rows]] != VariantStatus.STOPPED]  # no result

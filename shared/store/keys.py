@@ -144,9 +144,11 @@ def walker_results(run_id: str) -> str:
     ran together, as one compressed columnar block (shared/result_block.py), stored as
     it came (shared/store/result_blocks.py). A million results take a few tens of MB.
 
-    Writer: the orchestrator's collect step, with ``walker_collected`` in one script
-    (a variant is in a block exactly when its bit is set).
-    Reader: resume (skip variants already done), export and reports.
+    Writer: the ``btfarm.backtest_chunk`` turn script (a block none of whose variants is
+    collected) and the orchestrator's collect step (the rest), each with
+    ``walker_collected`` in one script (a variant is in a block exactly when its bit is set).
+    Reader: the orchestrator's collect step (from where it stopped), resume (skip
+    variants already done), export and reports.
     TTL: ``WALKER_RESULT_TTL_SECONDS``.
     """
     return f"{PREFIX}walker:{_part(run_id, 'run_id')}:results"
@@ -156,10 +158,10 @@ def walker_collected(run_id: str) -> str:
     """STRING bitmap by variant index: bit i is set once variant i's result is stored
     in ``walker_results`` (a million variants: 125 KB).
 
-    Writer: the orchestrator's collect step (shared/store/result_blocks.py).
-    Reader: the ``btfarm.backtest_chunk`` turn script (a variant already collected is
-    skipped; a late copy of its record is dropped), and the same collect step (each
-    variant stored once).
+    Writer: whoever stores a block in ``walker_results``: the ``btfarm.backtest_chunk``
+    turn script or the orchestrator's collect step (shared/store/result_blocks.py).
+    Reader: the same (a variant already collected is skipped, a late copy of its record
+    dropped, each variant stored once).
     TTL: ``WALKER_RESULT_TTL_SECONDS``.
     """
     return f"{PREFIX}walker:{_part(run_id, 'run_id')}:collected"
@@ -236,12 +238,11 @@ def chunk_task(task_id: str) -> str:
 
 
 def walker_inbox(run_id: str) -> str:
-    """LIST of result blocks of one sweep (shared/result_block.py, binary), in the order
-    workers finish them: each the results of one batch of variants (stopped and failed
-    ones included).
+    """LIST of result blocks of one sweep (shared/result_block.py, binary) that the chunk
+    task could not store itself (some of their variants collected already, or "stopped"
+    rows), in the order workers finish them.
 
-    Writer: the ``btfarm.backtest_chunk`` task (RPUSH, one block per batch, in the
-    turn script), refreshing the TTL.
+    Writer: the ``btfarm.backtest_chunk`` task (RPUSH, in the turn script), refreshing the TTL.
     Reader: the orchestrator's collect step (LPOP after a ring: results arrive as they
     finish, with no polling); a redelivered task may push a variant twice,
     and collect keeps the first (``walker_collected``).

@@ -13,7 +13,7 @@ from btfarm.shared.payloads import Variant, result_record
 from btfarm.shared.result_block import pack
 from btfarm.shared.store import keys, result_blocks, variant_marks
 from btfarm.workers.turn_script import TurnKeys, run_turn
-from tests.support.inbox import inbox_records
+from tests.support.inbox import handed_in, inbox_records
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,8 @@ def turn_keys(run_id: str, task_id: str) -> TurnKeys:
     return TurnKeys(inbox=keys.walker_inbox(run_id), task_record=keys.chunk_task(task_id),
                     lease=keys.walker_lease(run_id), executions=keys.walker_executions(run_id),
                     collected=keys.walker_collected(run_id), doorbell=keys.walker_doorbell(run_id),
-                    claims=keys.walker_claims(run_id, 1), stop_flag=keys.stop_flag("walker", "X", run_id))
+                    claims=keys.walker_claims(run_id, 1), stop_flag=keys.stop_flag("walker", "X", run_id),
+                    results=keys.walker_results(run_id))
 
 
 class Delivery:
@@ -85,8 +86,9 @@ def test_owner_and_stealer_claim_in_batches_from_both_ends_and_meet_each_variant
     claimed = variant_marks.owners(redis_client, run_id, 1, variants)
     assert claimed == [OWNER] * len(owner.ran) + [STEALER] * len(stealer.ran)
     assert variant_marks.executions(redis_client, run_id) == {i: 1 for i in variants}
-    pushed = [rec["index"] for rec in inbox_records(redis_client, run_id)]
-    assert sorted(pushed) == variants  # every result pushed, once, as blocks
+    pushed = [rec["index"] for rec in handed_in(redis_client, run_id)]
+    assert sorted(pushed) == variants  # every result handed in, once, as blocks
+    assert inbox_records(redis_client, run_id) == []  # each block stored by the turn itself
     assert not redis_client.hexists(keys.chunk_task(f"{run_id}-o"), "batch")  # no mark left
 
 
@@ -115,7 +117,7 @@ def test_a_delivery_killed_in_a_batch_leaves_it_as_suspects_and_one_killed_alone
     skipped = run_turn(redis_client, tk, attempt=1, chunk_id=OWNER, batch=[2, 3], skip=[2], stolen=False,
                        ring=False, first_turn=False, crashes_allowed=1, block=None, block_indices=[])
     assert skipped.statuses == ["dead", "go"]  # claimed, not run: the task reports it failed
-    assert [r["index"] for r in inbox_records(redis_client, run_id)] == [1]
+    assert [r["index"] for r in handed_in(redis_client, run_id)] == [1]
 
 
 def test_a_redelivery_skips_what_was_collected_and_a_late_block_of_collected_variants_is_dropped(redis_client):
@@ -133,6 +135,12 @@ def test_a_redelivery_skips_what_was_collected_and_a_late_block_of_collected_var
     run_turn(redis_client, tk, attempt=1, chunk_id=OWNER, batch=[], stolen=False, ring=False, first_turn=False,
              crashes_allowed=1, block=pack(done[1:3]), block_indices=[1, 2])
     assert [r["index"] for r in inbox_records(redis_client, run_id)] == [1, 2]
+    # a block with a "stopped" row is the orchestrator's to sort out: it goes to the inbox
+    stopped = result_record(Variant(strategy_name="v3", base="v", index=3), "stopped", error="walker stopped")
+    run_turn(redis_client, tk, attempt=1, chunk_id=OWNER, batch=[], stolen=False, ring=False, first_turn=False,
+             crashes_allowed=1, block=pack([stopped]), block_indices=[3], storable=False)
+    assert [r["index"] for r in inbox_records(redis_client, run_id)] == [1, 2, 3]
+    assert not result_blocks.collected(redis_client, run_id, 3)
     # the stealer reads "collected" as "its owner got there": the rest of its list is taken
     stolen = run_turn(redis_client, turn_keys(run_id, "late-1"), attempt=1, chunk_id=STEALER,
                       batch=[1, 0], stolen=True, ring=False, first_turn=True,

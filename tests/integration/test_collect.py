@@ -71,3 +71,15 @@ def test_stored_reads_back_results_and_the_inbox_left_by_a_dead_orchestrator(red
     assert pending_names(collector) == {"c", "d"}  # stopped and never run: to run now
     assert redis_client.llen(keys.walker_inbox("r2")) == 0
     assert stored_names(redis_client, "r2") == ["a", "b"]
+
+
+def test_blocks_workers_stored_are_read_from_where_the_last_read_stopped(redis_client):
+    collector = collector_of(redis_client, "r4", 4)
+    result_blocks.store_records(redis_client, "r4", [record("a"), record("b")])  # as a worker's turn stores
+    assert accepted_names(collector.wait(0.05)) == ["a", "b"]
+    result_blocks.store_records(redis_client, "r4", [record("c")])
+    redis_client.rpush(keys.walker_inbox("r4"), pack([record("c"), record("d")]))  # a redelivered copy of c
+    assert accepted_names(collector.wait(0.05)) == ["c", "d"] and collector.duplicates == 1
+    assert collector.finished and collector.wait(0.05) == []  # d, stored by the collector, is not read as new
+    assert collector.duplicates == 1
+    assert sorted(stored_names(redis_client, "r4")) == ["a", "b", "c", "d"]
