@@ -7,8 +7,16 @@ in Python (slower, identical results; see shared/engine/batch_kernel.py).
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension(
-    "btfarm.shared.engine._batch_kernel", sources=["shared/engine/_batch_kernel.c"],
-    extra_compile_args=["-O3", "-ffp-contract=off"],  # no fused multiply-add: PnL rounds as in Python
-    optional=True,
-)])
+setup(
+    ext_modules=[
+        Extension(
+            "btfarm.shared.engine._batch_kernel",
+            sources=["shared/engine/_batch_kernel.c"],
+            extra_compile_args=[
+                "-O3",
+                "-ffp-contract=off",
+            ],  # no fused multiply-add: PnL rounds as in Python
+            optional=True,
+        )
+    ]
+)

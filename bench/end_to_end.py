@@ -56,7 +56,7 @@ def main() -> None:
     if "--base" in args:
         at = args.index("--base")
         base = str(Path(args[at + 1]).resolve())
-        del args[at:at + 2]
+        del args[at : at + 2]
     runs = int(args[0]) if args else 5
     sys.path.insert(0, str(HERE))
     from bytecode import compile_btfarm
@@ -66,7 +66,11 @@ def main() -> None:
     if base is not None:
         import compileall
 
-        for package in ("shared", "workers", "orchestrator"):  # (compile_dir skips symlinked folders)
+        for package in (
+            "shared",
+            "workers",
+            "orchestrator",
+        ):  # (compile_dir skips symlinked folders)
             compileall.compile_dir((Path(base) / "btfarm" / package).resolve(), quiet=1)
         sides["base_"] = base
     times: dict[str, list[tuple[float, int]]] = {}
@@ -79,16 +83,23 @@ def main() -> None:
             for side, path in sides.items():
                 env["PYTHONPATH"] = f"{path}{os.pathsep}{REPO}" if path else str(REPO)
                 for prefix, strategy in STRATEGIES.items():
-                    first_and_second(times, f"{side}{prefix}", btfarm_code(BTFARM_IMPORTS, strategy), env,
-                                     Path(scratch) / f"state{side}{prefix}{index}")
+                    first_and_second(
+                        times,
+                        f"{side}{prefix}",
+                        btfarm_code(BTFARM_IMPORTS, strategy),
+                        env,
+                        Path(scratch) / f"state{side}{prefix}{index}",
+                    )
             if theirs is not None:
                 env["PYTHONPATH"] = str(REPO)
                 try:
                     theirs.append(timed(PEER, env))
                 except SystemExit as exc:
                     theirs = None
-                    print(f"backtesting.py not run ({str(exc)[-200:]}); pip install -e '.[bench]'",
-                          file=sys.stderr)
+                    print(
+                        f"backtesting.py not run ({str(exc)[-200:]}); pip install -e '.[bench]'",
+                        file=sys.stderr,
+                    )
     out: dict[str, object] = {"runs": runs}
     peer_s = statistics.median(s for s, _ in theirs) if theirs else None
     if peer_s is not None:
@@ -98,10 +109,20 @@ def main() -> None:
             key = f"{side}{prefix}"
             run_s = statistics.median(s for s, _ in times[f"{key}run"])
             first_s = statistics.median(s for s, _ in times[f"{key}first"])
-            out.update({f"{key}btfarm_backtest_run_s": round(run_s, 4), f"{key}btfarm_trades": times[f"{key}run"][0][1],
-                        f"{key}btfarm_first_run_s": round(first_s, 4)})
+            out.update(
+                {
+                    f"{key}btfarm_backtest_run_s": round(run_s, 4),
+                    f"{key}btfarm_trades": times[f"{key}run"][0][1],
+                    f"{key}btfarm_first_run_s": round(first_s, 4),
+                }
+            )
             if peer_s is not None:
-                out.update({f"{key}ratio": round(peer_s / run_s, 1), f"{key}ratio_first_run": round(peer_s / first_s, 1)})
+                out.update(
+                    {
+                        f"{key}ratio": round(peer_s / run_s, 1),
+                        f"{key}ratio_first_run": round(peer_s / first_s, 1),
+                    }
+                )
     print(json.dumps(out))
 
 

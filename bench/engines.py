@@ -27,17 +27,27 @@ def btfarm_runner(form: str):
     from btfarm.shared.schemas import FrameSchema, StrategySchema
 
     exchange = csv_exchange("sim", files={SYMBOL: DATA})
-    frame = FrameSchema(frame_name="sim-30d", interval="1m", start_date="2025-01-01T00:00:00Z",
-                        end_date="2025-01-30T23:59:00Z")
+    frame = FrameSchema(
+        frame_name="sim-30d",
+        interval="1m",
+        start_date="2025-01-01T00:00:00Z",
+        end_date="2025-01-30T23:59:00Z",
+    )
     candles = load_frame_candles(exchange, frame, SYMBOL)
 
     def run(variants):
         trades = []
         for fast, slow in variants:
-            strategy = StrategySchema(strategy_name=f"sma-cross[fast={fast},slow={slow}]", interval="5m",
-                                      get_signal=sma_cross_signal, get_signals=sma_cross_signals,
-                                      params={"fast": fast, "slow": slow})
-            trades.append(len(BacktestRun(strategy, exchange, frame, SYMBOL, candles, form=form).run()))
+            strategy = StrategySchema(
+                strategy_name=f"sma-cross[fast={fast},slow={slow}]",
+                interval="5m",
+                get_signal=sma_cross_signal,
+                get_signals=sma_cross_signals,
+                params={"fast": fast, "slow": slow},
+            )
+            trades.append(
+                len(BacktestRun(strategy, exchange, frame, SYMBOL, candles, form=form).run())
+            )
         return trades
 
     return run
@@ -55,8 +65,13 @@ def backtesting_py_runner(parallel: bool):
             fasts = sorted({f for f, _ in variants})
             slows = sorted({s for _, s in variants})
             wanted = set(variants)
-            _, heatmap = bt.optimize(fast=fasts, slow=slows, maximize="# Trades", return_heatmap=True,
-                                     constraint=lambda p: (p.fast, p.slow) in wanted)
+            _, heatmap = bt.optimize(
+                fast=fasts,
+                slow=slows,
+                maximize="# Trades",
+                return_heatmap=True,
+                constraint=lambda p: (p.fast, p.slow) in wanted,
+            )
             return [int(heatmap.loc[v]) for v in variants]
         return [int(bt.run(fast=f, slow=s)["# Trades"]) for f, s in variants]
 
@@ -70,14 +85,18 @@ def vectorbt_runner():
 
     raw = pd.read_csv(DATA)
     close = pd.Series(raw["close"].to_numpy(), index=pd.to_datetime(raw["timestamp_ms"], unit="ms"))
-    on_grid = ((close.index.minute + 1) % 5 == 0)
+    on_grid = (close.index.minute + 1) % 5 == 0
 
     def run(variants):
         fasts = [f for f, _ in variants]
         slows = [s for _, s in variants]
         k = len(variants)
-        fast = vbt.MA.run(close, window=fasts, short_name="fast").ma.to_numpy().reshape(len(close), k)
-        slow = vbt.MA.run(close, window=slows, short_name="slow").ma.to_numpy().reshape(len(close), k)
+        fast = (
+            vbt.MA.run(close, window=fasts, short_name="fast").ma.to_numpy().reshape(len(close), k)
+        )
+        slow = (
+            vbt.MA.run(close, window=slows, short_name="slow").ma.to_numpy().reshape(len(close), k)
+        )
 
         def shift(a, bars, fill):
             return np.vstack([np.full((bars, a.shape[1]), fill), a[:-bars]])
@@ -86,9 +105,18 @@ def vectorbt_runner():
         down = (shift(fast, 5, np.nan) >= shift(slow, 5, np.nan)) & (fast < slow) & on_grid[:, None]
         # from_signals has no time stop: an exit 120 bars after each entry signal stands in for expiry
         expire = shift(up | down, 120, False)
-        pf = vbt.Portfolio.from_signals(close, entries=up, exits=expire, short_entries=down,
-                                        short_exits=expire, sl_stop=0.01, tp_stop=0.01, fees=0.001,
-                                        upon_opposite_entry="ignore", freq="1min")
+        pf = vbt.Portfolio.from_signals(
+            close,
+            entries=up,
+            exits=expire,
+            short_entries=down,
+            short_exits=expire,
+            sl_stop=0.01,
+            tp_stop=0.01,
+            fees=0.001,
+            upon_opposite_entry="ignore",
+            freq="1min",
+        )
         return [int(x) for x in np.atleast_1d(pf.trades.count().to_numpy())]
 
     return run
@@ -105,8 +133,10 @@ def raptorbt_runner(case: str):
     raw = pd.read_parquet(year) if case in YEAR_GRIDS else pd.read_csv(DATA)
     stamp = raw["timestamp"] if "timestamp" in raw.columns else raw["timestamp_ms"]
     ts = stamp.to_numpy().astype(np.int64) * 1_000_000  # nanoseconds
-    o, h, low, c, v = (raw[k].to_numpy().astype(np.float64) for k in ("open", "high", "low", "close", "volume"))
-    on_grid = ((pd.to_datetime(stamp, unit="ms").dt.minute.to_numpy() + 1) % 5 == 0)
+    o, h, low, c, v = (
+        raw[k].to_numpy().astype(np.float64) for k in ("open", "high", "low", "close", "volume")
+    )
+    on_grid = (pd.to_datetime(stamp, unit="ms").dt.minute.to_numpy() + 1) % 5 == 0
     config = raptorbt.BacktestConfig(fees=0.001)
     config.set_fixed_stop(0.01)
     config.set_fixed_target(0.01)
@@ -122,12 +152,15 @@ def raptorbt_runner(case: str):
             up = (shift(fast, 5, np.nan) <= shift(slow, 5, np.nan)) & (fast > slow) & on_grid
             down = (shift(fast, 5, np.nan) >= shift(slow, 5, np.nan)) & (fast < slow) & on_grid
             expire = shift(up | down, 120, False)  # the time stop, as for vectorbt
-            items += [raptorbt.BatchSingleItem(f"{i}L", up, expire, direction=1),
-                      raptorbt.BatchSingleItem(f"{i}S", down, expire, direction=-1)]
+            items += [
+                raptorbt.BatchSingleItem(f"{i}L", up, expire, direction=1),
+                raptorbt.BatchSingleItem(f"{i}S", down, expire, direction=-1),
+            ]
         trades: dict[str, int] = {}
         for start in range(0, len(items), BATCH_ITEMS):  # each result holds full-length curves
-            for item_id, result in raptorbt.batch_single_backtest(ts, o, h, low, c, v, items[start:start + BATCH_ITEMS],
-                                                                  config=config):
+            for item_id, result in raptorbt.batch_single_backtest(
+                ts, o, h, low, c, v, items[start : start + BATCH_ITEMS], config=config
+            ):
                 trades[item_id] = int(result.metrics.total_trades)
         return [trades[f"{i}L"] + trades[f"{i}S"] for i in range(len(variants))]
 
@@ -141,8 +174,12 @@ ENGINES = {
     "vectorbt": vectorbt_runner,
     "raptorbt": raptorbt_runner,  # takes the case: it also runs the year grids
 }
-BATCH_ITEMS = 64  # raptorbt items per batch: a year result keeps ~13 MB of equity and drawdown curves
-YEAR_GRIDS = {"year1000": [(f, s) for f in range(2, 52) for s in range(55, 155, 5)]}  # farm_strategies.YEAR1000
+BATCH_ITEMS = (
+    64  # raptorbt items per batch: a year result keeps ~13 MB of equity and drawdown curves
+)
+YEAR_GRIDS = {
+    "year1000": [(f, s) for f in range(2, 52) for s in range(55, 155, 5)]
+}  # farm_strategies.YEAR1000
 
 
 def main() -> None:
@@ -158,8 +195,19 @@ def main() -> None:
         seconds.append(time.perf_counter() - started)
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"engine": engine, "case": case, "setup_seconds": setup, "seconds": seconds,
-                      "trades": trades, "peak_rss_mb": round(own, 1), "peak_child_rss_mb": round(children, 1)}))
+    print(
+        json.dumps(
+            {
+                "engine": engine,
+                "case": case,
+                "setup_seconds": setup,
+                "seconds": seconds,
+                "trades": trades,
+                "peak_rss_mb": round(own, 1),
+                "peak_child_rss_mb": round(children, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -104,9 +104,23 @@ def start_redis(logdir: Path) -> tuple[subprocess.Popen, int]:
     import redis
 
     port = free_port()
-    server = subprocess.Popen([redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                               "--appendonly", "no", "--dir", str(logdir)], stdout=subprocess.DEVNULL,
-                              start_new_session=True)
+    server = subprocess.Popen(
+        [
+            redis_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(logdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     client = redis.Redis(port=port)
     deadline = time.monotonic() + READY_SECONDS
     while True:
@@ -131,20 +145,48 @@ def farm_env(port: int) -> dict[str, str]:
     return worker_env(env)  # as btfarm's own pools start theirs
 
 
-def start_workers(count: int, port: int, env: dict[str, str], logdir: Path, prefix: str,
-                  procs: list[subprocess.Popen]) -> list[str]:
+def start_workers(
+    count: int,
+    port: int,
+    env: dict[str, str],
+    logdir: Path,
+    prefix: str,
+    procs: list[subprocess.Popen],
+) -> list[str]:
     """Spawn ``count`` ``celery worker`` processes (prefork, one child each) into ``procs``;
     their node names."""
     names = []
     for index in range(count):
         name = f"{prefix}{index}-{port}@{socket.gethostname()}"
         names.append(name)
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "btfarm.workers.boot", "--pool", "prefork", "-c", "1",
-             "-Q", "btfarm", "-n", name, "--without-gossip", "--without-mingle", "--loglevel", "WARNING",
-             "--logfile", str(logdir / f"{index}.log")],
-            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "btfarm.workers.boot",
+                    "--pool",
+                    "prefork",
+                    "-c",
+                    "1",
+                    "-Q",
+                    "btfarm",
+                    "-n",
+                    name,
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--loglevel",
+                    "WARNING",
+                    "--logfile",
+                    str(logdir / f"{index}.log"),
+                ],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        )
     return names
 
 
@@ -164,7 +206,9 @@ def watch_workers(procs: list[subprocess.Popen], logdir: Path) -> threading.Even
 
     def watch() -> None:
         while not over.wait(0.2):  # a liveness poll, not a synchronisation
-            if any(p.poll() is not None for p in procs) and not over.is_set():  # (set before any stop)
+            if (
+                any(p.poll() is not None for p in procs) and not over.is_set()
+            ):  # (set before any stop)
                 print(f"a worker exited during the run; see {logdir}", file=sys.stderr)
                 _thread.interrupt_main()
                 return
@@ -195,7 +239,9 @@ def main() -> None:
 
         started = time.monotonic()
         names = start_workers(workers, port, env, logdir, "bench", procs)
-        if case in YEAR_CASES:  # the walker plans and submits while the workers boot, as a user's would
+        if (
+            case in YEAR_CASES
+        ):  # the walker plans and submits while the workers boot, as a user's would
             run_over = watch_workers(procs, logdir)
         else:
             wait_for_workers(app, names, started, logdir)
@@ -234,11 +280,25 @@ def main() -> None:
                 t = time.perf_counter()
                 trades = once()
                 seconds.append(time.perf_counter() - t)
-        worker_rss = [max([peak_rss_mb(p.pid)] + [peak_rss_mb(c) for c in children(p.pid)]) for p in procs]
-        print(json.dumps({"engine": engine, "case": case, "setup_seconds": 0.0, "seconds": seconds,
-                          "trades": trades, "peak_rss_mb": round(max(worker_rss), 1),
-                          "peak_child_rss_mb": round(peak_rss_mb(os.getpid()), 1),
-                          "workers": workers, "candles": _candles(case), **extra}))
+        worker_rss = [
+            max([peak_rss_mb(p.pid)] + [peak_rss_mb(c) for c in children(p.pid)]) for p in procs
+        ]
+        print(
+            json.dumps(
+                {
+                    "engine": engine,
+                    "case": case,
+                    "setup_seconds": 0.0,
+                    "seconds": seconds,
+                    "trades": trades,
+                    "peak_rss_mb": round(max(worker_rss), 1),
+                    "peak_child_rss_mb": round(peak_rss_mb(os.getpid()), 1),
+                    "workers": workers,
+                    "candles": _candles(case),
+                    **extra,
+                }
+            )
+        )
     finally:
         run_over.set()  # the workers' exits that follow are ours
         for p in procs:
@@ -251,7 +311,9 @@ def _variant_order(case: str):
     import farm_strategies
     from cases import CASES
 
-    order = CASES.get(case) or farm_strategies.YEAR_CASES.get(case, [])  # a search's trials: in trial order
+    order = CASES.get(case) or farm_strategies.YEAR_CASES.get(
+        case, []
+    )  # a search's trials: in trial order
     index = {f"sma[fast={f},slow={s}]": i for i, (f, s) in enumerate(order)}
     return lambda name: index.get(name, len(index))
 

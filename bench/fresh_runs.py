@@ -36,8 +36,9 @@ def btfarm_code(imports: str, strategy: str) -> str:
 
 def timed(code: str, env: dict[str, str]) -> tuple[float, int]:
     """Run ``code`` in a fresh interpreter; its printed (seconds, trades)."""
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
     if done.returncode != 0:
         raise SystemExit(f"a run failed:\n{done.stderr[-2000:]}")
     seconds, trades = done.stdout.split()[-2:]
@@ -51,8 +52,13 @@ def clean_env(scratch: str) -> dict[str, str]:
     return env
 
 
-def first_and_second(times: dict[str, list[tuple[float, int]]], key: str, code: str, env: dict[str, str],
-                     state_dir: Path) -> None:
+def first_and_second(
+    times: dict[str, list[tuple[float, int]]],
+    key: str,
+    code: str,
+    env: dict[str, str],
+    state_dir: Path,
+) -> None:
     """Time ``code`` twice in the new state folder ``state_dir``: under ``{key}first`` (it parses
     the CSV) and ``{key}run`` (it reuses the parsed table)."""
     env["BTFARM_STATE_DIR"] = str(state_dir)

@@ -25,18 +25,22 @@ def generate(minutes: int = MINUTES, seed: int = 2025) -> pd.DataFrame:
     close = np.round(100 * np.exp(np.cumsum(rng.normal(0, STEP, minutes))), 4)
     open_ = np.r_[100.0, close[:-1]]
     wick = np.abs(rng.normal(0, STEP / 2, (2, minutes)))
-    return pd.DataFrame({
-        "timestamp": START_MS + np.arange(minutes, dtype=np.int64) * 60_000,
-        "open": open_,
-        "high": np.round(np.maximum(open_, close) * (1 + wick[0]), 4),
-        "low": np.round(np.minimum(open_, close) * (1 - wick[1]), 4),
-        "close": close,
-        "volume": np.round(rng.gamma(4.0, 10.0, minutes), 3),
-    })
+    return pd.DataFrame(
+        {
+            "timestamp": START_MS + np.arange(minutes, dtype=np.int64) * 60_000,
+            "open": open_,
+            "high": np.round(np.maximum(open_, close) * (1 + wick[0]), 4),
+            "low": np.round(np.minimum(open_, close) * (1 - wick[1]), 4),
+            "close": close,
+            "volume": np.round(rng.gamma(4.0, 10.0, minutes), 3),
+        }
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-""""sma-cross-5m" written for backtesting.py 0.6.6, the peer the bench compares against.
+""" "sma-cross-5m" written for backtesting.py 0.6.6, the peer the bench compares against.
 
 Same rules as examples/data/README.md: evaluated while flat, when the next
 bar opens on a 5-minute boundary, from closes of bars already closed; +-1 %
@@ -50,11 +50,19 @@ class SmaCross5m(Strategy):
 
 def load(path) -> pd.DataFrame:
     raw = pd.read_csv(path)
-    frame = raw.rename(columns={"open": "Open", "high": "High", "low": "Low", "close": "Close", "volume": "Volume"})
+    frame = raw.rename(
+        columns={"open": "Open", "high": "High", "low": "Low", "close": "Close", "volume": "Volume"}
+    )
     frame.index = pd.to_datetime(raw["timestamp_ms"], unit="ms")
     return frame[["Open", "High", "Low", "Close", "Volume"]]
 
 
 def backtest(data: pd.DataFrame) -> Backtest:
-    return Backtest(data, SmaCross5m, cash=10_000_000, commission=0.001, exclusive_orders=True,
-                    finalize_trades=True)
+    return Backtest(
+        data,
+        SmaCross5m,
+        cash=10_000_000,
+        commission=0.001,
+        exclusive_orders=True,
+        finalize_trades=True,
+    )

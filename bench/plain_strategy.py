@@ -30,7 +30,7 @@ def get_signal(symbol: str, when: datetime) -> dict | None:
     if len(closes) < slow + 5:
         return None  # not enough history yet
     fast_now, slow_now = closes[-fast:].mean(), closes[-slow:].mean()
-    fast_then, slow_then = closes[-fast - 5:-5].mean(), closes[-slow - 5:-5].mean()
+    fast_then, slow_then = closes[-fast - 5 : -5].mean(), closes[-slow - 5 : -5].mean()
     if fast_then <= slow_then and fast_now > slow_now:
         side = 1
     elif fast_then >= slow_then and fast_now < slow_now:
@@ -47,5 +47,10 @@ def get_signal(symbol: str, when: datetime) -> dict | None:
     }
 
 
-add_strategy(strategy_name="sma-cross-5m-plain", interval="5m", get_signal=get_signal,
-             params={"fast": 10, "slow": 30}, override=True)
+add_strategy(
+    strategy_name="sma-cross-5m-plain",
+    interval="5m",
+    get_signal=get_signal,
+    params={"fast": 10, "slow": 30},
+    override=True,
+)

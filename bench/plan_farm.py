@@ -70,9 +70,14 @@ def one(case: str) -> dict:
         data = Walker.get_data(SYMBOL, case)
         trades = [s.stats.total_signals for s in data.strategies]
         cpu = farm.pool_cpu_seconds(procs)
-        return {"case": case, "seconds": round(seconds, 3), "variants": len(trades),
-                "unfinished": len(data.unfinished), "mean_trades": round(statistics.fmean(trades), 1),
-                "pool_cpu_ms_per_variant": round(cpu / max(len(trades), 1) * 1000, 3)}
+        return {
+            "case": case,
+            "seconds": round(seconds, 3),
+            "variants": len(trades),
+            "unfinished": len(data.unfinished),
+            "mean_trades": round(statistics.fmean(trades), 1),
+            "pool_cpu_ms_per_variant": round(cpu / max(len(trades), 1) * 1000, 3),
+        }
     finally:
         if over is not None:
             over.set()  # the workers' exits that follow are ours
@@ -92,9 +97,13 @@ def main() -> None:
         sys.exit("bench/data/SIMUSDT.parquet is missing: run python bench/make_year.py first")
     seen: dict[str, list[dict]] = {case: [] for case in CASES}
     for k in range(rounds):
-        for case in (CASES if k % 2 == 0 else CASES[::-1]):  # each goes first in turn
-            done = subprocess.run([sys.executable, __file__, "--one", case], capture_output=True, text=True,
-                                  timeout=1800)
+        for case in CASES if k % 2 == 0 else CASES[::-1]:  # each goes first in turn
+            done = subprocess.run(
+                [sys.executable, __file__, "--one", case],
+                capture_output=True,
+                text=True,
+                timeout=1800,
+            )
             if done.returncode != 0:
                 sys.exit(f"{case} failed: {done.stderr.strip()[-2000:]}")
             result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -105,10 +114,14 @@ def main() -> None:
         seconds = [r["seconds"] for r in results]
         medians[case] = statistics.median(seconds)
         cpu = statistics.median(r["pool_cpu_ms_per_variant"] for r in results)
-        print(f"{case}: median {medians[case]:.2f} s (min {min(seconds):.2f}, max {max(seconds):.2f}, "
-              f"{len(seconds)} runs), pool CPU {cpu:.2f} ms a variant, {results[0]['mean_trades']} trades a "
-              f"variant, {results[0]['variants']} variants")
-    print(f"year1000-plan / year1000: {medians['year1000-plan'] / medians['year1000']:.2f}x (goal <= 1.5x)")
+        print(
+            f"{case}: median {medians[case]:.2f} s (min {min(seconds):.2f}, max {max(seconds):.2f}, "
+            f"{len(seconds)} runs), pool CPU {cpu:.2f} ms a variant, {results[0]['mean_trades']} trades a "
+            f"variant, {results[0]['variants']} variants"
+        )
+    print(
+        f"year1000-plan / year1000: {medians['year1000-plan'] / medians['year1000']:.2f}x (goal <= 1.5x)"
+    )
 
 
 def farm_year_data() -> bool:

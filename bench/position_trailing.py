@@ -31,7 +31,9 @@ from pathlib import Path
 
 from fresh_runs import CSV, HERE, REPO, btfarm_code, clean_env, first_and_second, timed
 
-BTFARM_IMPORTS = 'import position_trailing_strategies  # registers "sim", "sim-30d", "trail-hook", "trail-plan"'
+BTFARM_IMPORTS = (
+    'import position_trailing_strategies  # registers "sim", "sim-30d", "trail-hook", "trail-plan"'
+)
 STRATEGIES = {"hook_": "trail-hook", "plan_": "trail-plan"}  # figure prefix: strategy
 
 PEER = f"""
@@ -61,18 +63,32 @@ def bench(runs: int) -> dict[str, object]:
         env.update(PYTHONPATH=str(REPO))
         for index in range(runs):  # each round side by side (the machine's speed drifts)
             for prefix, strategy in STRATEGIES.items():
-                first_and_second(times, prefix, btfarm_code(BTFARM_IMPORTS, strategy), env,
-                                 Path(scratch) / f"state{prefix}{index}")
+                first_and_second(
+                    times,
+                    prefix,
+                    btfarm_code(BTFARM_IMPORTS, strategy),
+                    env,
+                    Path(scratch) / f"state{prefix}{index}",
+                )
             theirs.append(timed(PEER, env))
     peer_s = statistics.median(s for s, _ in theirs)
-    out: dict[str, object] = {"runs": runs, "backtesting_py_run_s": round(peer_s, 4),
-                              "backtesting_py_trades": theirs[0][1]}
+    out: dict[str, object] = {
+        "runs": runs,
+        "backtesting_py_run_s": round(peer_s, 4),
+        "backtesting_py_trades": theirs[0][1],
+    }
     for prefix in STRATEGIES:
         run_s = statistics.median(s for s, _ in times[f"{prefix}run"])
         first_s = statistics.median(s for s, _ in times[f"{prefix}first"])
-        out.update({f"{prefix}btfarm_run_s": round(run_s, 4), f"{prefix}btfarm_first_run_s": round(first_s, 4),
-                    f"{prefix}btfarm_trades": times[f"{prefix}run"][0][1], f"{prefix}ratio": round(peer_s / run_s, 1),
-                    f"{prefix}ratio_first_run": round(peer_s / first_s, 1)})
+        out.update(
+            {
+                f"{prefix}btfarm_run_s": round(run_s, 4),
+                f"{prefix}btfarm_first_run_s": round(first_s, 4),
+                f"{prefix}btfarm_trades": times[f"{prefix}run"][0][1],
+                f"{prefix}ratio": round(peer_s / run_s, 1),
+                f"{prefix}ratio_first_run": round(peer_s / first_s, 1),
+            }
+        )
     return out
 
 
@@ -80,10 +96,14 @@ def table(out: dict[str, object]) -> str:
     rows = [("btfarm hook (on_active_ping)", "hook_"), ("btfarm position plan", "plan_")]
     lines = [f"{'engine':<30}{'run s':>9}{'first s':>9}{'trades':>8}{'x faster':>10}"]
     for label, p in rows:
-        lines.append(f"{label:<30}{out[p + 'btfarm_run_s']:>9}{out[p + 'btfarm_first_run_s']:>9}"
-                     f"{out[p + 'btfarm_trades']:>8}{out[p + 'ratio']:>10}")
-    lines.append(f"{'backtesting.py 0.6.6':<30}{out['backtesting_py_run_s']:>9}{'':>9}"
-                 f"{out['backtesting_py_trades']:>8}{'1.0':>10}")
+        lines.append(
+            f"{label:<30}{out[p + 'btfarm_run_s']:>9}{out[p + 'btfarm_first_run_s']:>9}"
+            f"{out[p + 'btfarm_trades']:>8}{out[p + 'ratio']:>10}"
+        )
+    lines.append(
+        f"{'backtesting.py 0.6.6':<30}{out['backtesting_py_run_s']:>9}{'':>9}"
+        f"{out['backtesting_py_trades']:>8}{'1.0':>10}"
+    )
     return "\n".join(lines)
 
 
@@ -104,8 +124,14 @@ def profile() -> dict[str, object]:
     def noop(*args) -> None:
         noop_calls[0] += 1
 
-    add_strategy(strategy_name="trail-noop", interval="5m", get_signal=strategies.cross.get_signal,
-                 params={"fast": 10, "slow": 30}, callbacks={"on_active_ping": noop}, override=True)
+    add_strategy(
+        strategy_name="trail-noop",
+        interval="5m",
+        get_signal=strategies.cross.get_signal,
+        params={"fast": 10, "slow": 30},
+        callbacks={"on_active_ping": noop},
+        override=True,
+    )
     list(Backtest.run("SIMUSDT", "sma-cross-5m", "sim", "sim-30d"))  # parses and keeps the CSV
 
     def best_of(name: str, n: int = 5) -> float:
@@ -127,11 +153,22 @@ def profile() -> dict[str, object]:
     from btfarm.shared.schemas import FrameSchema, StrategySchema
 
     exchange = csv_exchange("sim", files={"SIMUSDT": CSV})
-    frame = FrameSchema(frame_name="sim-30d", interval="1m", start_date="2025-01-01T00:00:00Z",
-                        end_date="2025-01-30T23:59:00Z")
-    strategy = StrategySchema(strategy_name="trail-hook", interval="5m", get_signal=strategies.cross.get_signal,
-                              params={"fast": 10, "slow": 30}, callbacks={"on_active_ping": strategies.trail})
-    run = BacktestRun(strategy, exchange, frame, "SIMUSDT", load_frame_candles(exchange, frame, "SIMUSDT"))
+    frame = FrameSchema(
+        frame_name="sim-30d",
+        interval="1m",
+        start_date="2025-01-01T00:00:00Z",
+        end_date="2025-01-30T23:59:00Z",
+    )
+    strategy = StrategySchema(
+        strategy_name="trail-hook",
+        interval="5m",
+        get_signal=strategies.cross.get_signal,
+        params={"fast": 10, "slow": 30},
+        callbacks={"on_active_ping": strategies.trail},
+    )
+    run = BacktestRun(
+        strategy, exchange, frame, "SIMUSDT", load_frame_candles(exchange, frame, "SIMUSDT")
+    )
     strategies.reset()
     profiler = cProfile.Profile()
     profiler.enable()
@@ -139,20 +176,30 @@ def profile() -> dict[str, object]:
     profiler.disable()
     calls = strategies.HOOK_CALLS[0]
     stats = pstats.Stats(profiler)
+
     def cumtime(name: str, where: str) -> float:  # stats keys are (file, line, function)
         return next(v[3] for k, v in stats.stats.items() if k[2] == name and k[0].endswith(where))
 
     trail_cum = cumtime("trail", "position_trailing_strategies.py")
-    dispatch_cum = cumtime("run", "position_hook.py")  # the engine's per-candle hook step, the user's hook in it
+    dispatch_cum = cumtime(
+        "run", "position_hook.py"
+    )  # the engine's per-candle hook step, the user's hook in it
     total = stats.total_tt
     stats.sort_stats("tottime").print_stats(15)
     # the no-op hook never trails, so its positions live longer: its own call count divides its extra time
-    return {"hook_calls": calls, "trades": trades, "hook_s": round(hook_s, 4), "plan_s": round(plan_s, 4),
-            "plain_cross_s": round(plain_s, 4), "noop_hook_s": round(noop_s, 4), "noop_hook_calls": noop_count,
-            "hook_run_us_per_call": round(hook_s / calls * 1e6, 2),
-            "engine_us_per_noop_call": round((noop_s - plain_s) / noop_count * 1e6, 2),
-            "profiled_share_in_hook_dispatch": round(dispatch_cum / total, 2),
-            "profiled_share_in_user_hook": round(trail_cum / total, 2)}
+    return {
+        "hook_calls": calls,
+        "trades": trades,
+        "hook_s": round(hook_s, 4),
+        "plan_s": round(plan_s, 4),
+        "plain_cross_s": round(plain_s, 4),
+        "noop_hook_s": round(noop_s, 4),
+        "noop_hook_calls": noop_count,
+        "hook_run_us_per_call": round(hook_s / calls * 1e6, 2),
+        "engine_us_per_noop_call": round((noop_s - plain_s) / noop_count * 1e6, 2),
+        "profiled_share_in_hook_dispatch": round(dispatch_cum / total, 2),
+        "profiled_share_in_user_hook": round(trail_cum / total, 2),
+    }
 
 
 def main() -> None:

@@ -25,7 +25,11 @@ sys.path.insert(0, str(HERE.parent))  # the checkout, for examples/
 import examples.sma_cross_5m as cross  # noqa: E402 (registers "sim", "sim-30d", "sma-cross-5m")
 from btfarm.orchestrator import add_strategy, commit_trailing_stop  # noqa: E402
 
-LADDER = ((0.25, -0.75), (0.5, -1.0), (0.75, -1.25))  # (move %, shift of the stop's distance), issue 31
+LADDER = (
+    (0.25, -0.75),
+    (0.5, -1.0),
+    (0.75, -1.25),
+)  # (move %, shift of the stop's distance), issue 31
 HOOK_CALLS = [0]
 _rungs_done: dict[str, set] = {}  # signal id -> the thresholds already committed
 
@@ -51,10 +55,22 @@ def trail(symbol, signal, current_price, when, backtest):
             commit_trailing_stop(symbol, shift, current_price)
 
 
-add_strategy(strategy_name="trail-hook", interval="5m", get_signal=cross.get_signal, params={"fast": 10, "slow": 30},
-             callbacks={"on_active_ping": trail}, override=True)
-add_strategy(strategy_name="trail-plan", interval="5m", get_signal=cross.get_signal, params={"fast": 10, "slow": 30},
-             position_plan={"trailing_stop": [list(rung) for rung in LADDER]}, override=True)
+add_strategy(
+    strategy_name="trail-hook",
+    interval="5m",
+    get_signal=cross.get_signal,
+    params={"fast": 10, "slow": 30},
+    callbacks={"on_active_ping": trail},
+    override=True,
+)
+add_strategy(
+    strategy_name="trail-plan",
+    interval="5m",
+    get_signal=cross.get_signal,
+    params={"fast": 10, "slow": 30},
+    position_plan={"trailing_stop": [list(rung) for rung in LADDER]},
+    override=True,
+)
 
 
 def peer_strategy():

@@ -57,7 +57,9 @@ def main() -> None:
         from btfarm.orchestrator.walker import Walker
         from btfarm.workers import app
 
-        wait_for_workers(app, start_workers(workers, port, env, logdir, "reach", procs), time.monotonic(), logdir)
+        wait_for_workers(
+            app, start_workers(workers, port, env, logdir, "reach", procs), time.monotonic(), logdir
+        )
         client = redis.Redis(port=port, decode_responses=True)
 
         def redis_cpu() -> float:
@@ -78,19 +80,35 @@ def main() -> None:
             keep_logs = True
             sys.exit(f"reach: no variant finished; the worker logs are kept in {logdir}")
         per_result = (cpu + rcpu) / results  # seconds of orchestrator and Redis CPU per result
-        print(json.dumps({"variants": farm_strategies.REACH_VARIANTS, "results": results, "workers": workers,
-                          "chunk": chunk, "seconds": round(wall, 2), "results_per_second": round(results / wall),
-                          "orchestrator_cpu_us_per_result": round(cpu / results * 1e6, 1),
-                          "redis_cpu_us_per_result": round(rcpu / results * 1e6, 1),
-                          "farm_cpu_us_per_result": round(per_result * 1e6, 1),
-                          "workers_fed_at_3ms": int(0.003 / per_result),
-                          "workers_fed_at_30ms": int(0.030 / per_result),
-                          "orchestrator_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-                          "redis_peak_memory_mb": round(int(client.info("memory")["used_memory_peak"]) / 2**20)}))
+        print(
+            json.dumps(
+                {
+                    "variants": farm_strategies.REACH_VARIANTS,
+                    "results": results,
+                    "workers": workers,
+                    "chunk": chunk,
+                    "seconds": round(wall, 2),
+                    "results_per_second": round(results / wall),
+                    "orchestrator_cpu_us_per_result": round(cpu / results * 1e6, 1),
+                    "redis_cpu_us_per_result": round(rcpu / results * 1e6, 1),
+                    "farm_cpu_us_per_result": round(per_result * 1e6, 1),
+                    "workers_fed_at_3ms": int(0.003 / per_result),
+                    "workers_fed_at_30ms": int(0.030 / per_result),
+                    "orchestrator_peak_rss_mb": round(
+                        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                    ),
+                    "redis_peak_memory_mb": round(
+                        int(client.info("memory")["used_memory_peak"]) / 2**20
+                    ),
+                }
+            )
+        )
         if os.environ.get("BENCH_REACH_COMMANDS"):  # where Redis' CPU went, by command
             stats = sorted(client.info("commandstats").items(), key=lambda kv: -kv[1]["usec"])
             for name, stat in stats[:15]:
-                print(f"{name:>28} calls={stat['calls']:>8} usec={stat['usec']:>10} per_call={stat['usec_per_call']}")
+                print(
+                    f"{name:>28} calls={stat['calls']:>8} usec={stat['usec']:>10} per_call={stat['usec_per_call']}"
+                )
     finally:
         for p in procs:
             stop(p)

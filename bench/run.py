@@ -46,9 +46,15 @@ PLAN = {  # engine -> cases it runs
 PEERS = ("backtesting.py", "vectorbt", "raptorbt")
 FARMS = ("btfarm-farm-1", "btfarm-farm-2")
 YEAR_CASES = ("year1000", "year10k")  # over bench/data/SIMUSDT.parquet (bench/make_year.py)
-SEARCH_CASES = ("search200",)  # a TPE search of 200 trials on the 30 days (bench/farm_strategies.py)
+SEARCH_CASES = (
+    "search200",
+)  # a TPE search of 200 trials on the 30 days (bench/farm_strategies.py)
 FARM_ROUNDS = 3  # farm-1 and farm-2 take turns, so a slow spell of the machine hits both alike
-OPTIONAL = {"backtesting.py": "backtesting", "vectorbt": "vectorbt", "raptorbt": "raptorbt"}  # engine -> module it needs
+OPTIONAL = {
+    "backtesting.py": "backtesting",
+    "vectorbt": "vectorbt",
+    "raptorbt": "raptorbt",
+}  # engine -> module it needs
 
 
 def available(engine: str) -> str | None:
@@ -65,7 +71,11 @@ def measure(engine: str, case: str, runs: int) -> dict:
     cmd = [sys.executable, str(HERE / script), engine, case, str(runs)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
     if done.returncode != 0:
-        return {"engine": engine, "case": case, "error": done.stderr.strip().splitlines()[-1:] or ["failed"]}
+        return {
+            "engine": engine,
+            "case": case,
+            "error": done.stderr.strip().splitlines()[-1:] or ["failed"],
+        }
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -87,10 +97,15 @@ def summarise(result: dict) -> dict:
     variants = len(result["trades"])
     median = statistics.median(seconds)
     first = CASES.get(result["case"], [None])[0]
-    return {**result, "median_seconds": median, "min_seconds": min(seconds), "max_seconds": max(seconds),
-            "candle_evals_per_second": result.get("candles", CANDLES) * variants / median,
-            "trades_10_30": result["trades"][0] if first == (10, 30) else None,
-            "mean_trades": statistics.fmean(result["trades"]) if result["trades"] else None}
+    return {
+        **result,
+        "median_seconds": median,
+        "min_seconds": min(seconds),
+        "max_seconds": max(seconds),
+        "candle_evals_per_second": result.get("candles", CANDLES) * variants / median,
+        "trades_10_30": result["trades"][0] if first == (10, 30) else None,
+        "mean_trades": statistics.fmean(result["trades"]) if result["trades"] else None,
+    }
 
 
 def ratios(rows: list[dict]) -> list[str]:
@@ -103,36 +118,56 @@ def ratios(rows: list[dict]) -> list[str]:
             if not theirs:
                 continue
             for mine in ours:
-                lines.append(f"{case}: {mine['engine']} is {theirs['median_seconds'] / mine['median_seconds']:.1f}x "
-                             f"{peer}")
+                lines.append(
+                    f"{case}: {mine['engine']} is {theirs['median_seconds'] / mine['median_seconds']:.1f}x "
+                    f"{peer}"
+                )
         one, two = by.get(("btfarm-farm-1", case)), by.get(("btfarm-farm-2", case))
         if one and two:
-            lines.append(f"{case}: 2 workers vs 1: {one['median_seconds'] / two['median_seconds']:.2f}x")
+            lines.append(
+                f"{case}: 2 workers vs 1: {one['median_seconds'] / two['median_seconds']:.2f}x"
+            )
     for engine in FARMS:
         grid, found = by.get((engine, "grid53")), by.get((engine, "search200"))
         if grid and found:
-            lines.append(f"search200 on {engine}: {found['median_seconds']:.2f} s for 200 trials, "
-                         f"{found['median_seconds'] / 200 * 1000:.1f} ms a trial (grid53: "
-                         f"{grid['median_seconds'] / 53 * 1000:.1f} ms a variant)")
+            lines.append(
+                f"search200 on {engine}: {found['median_seconds']:.2f} s for 200 trials, "
+                f"{found['median_seconds'] / 200 * 1000:.1f} ms a trial (grid53: "
+                f"{grid['median_seconds'] / 53 * 1000:.1f} ms a variant)"
+            )
     return lines
 
 
 def markdown(rows: list[dict], notes: list[str]) -> str:
-    out = ["| case | engine | median s | min-max s | M candle-evals/s | peak RSS MB (self/children) | trades (10,30) | mean trades |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    out = [
+        "| case | engine | median s | min-max s | M candle-evals/s | peak RSS MB (self/children) | trades (10,30) | mean trades |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for r in rows:
         if "error" in r:
-            out.append(f"| {r['case']} | {r['engine']} | skipped: {' '.join(r['error'])} | | | | | |")
+            out.append(
+                f"| {r['case']} | {r['engine']} | skipped: {' '.join(r['error'])} | | | | | |"
+            )
             continue
-        out.append(f"| {r['case']} | {r['engine']} | {r['median_seconds']:.3f} | {r['min_seconds']:.3f}-"
-                   f"{r['max_seconds']:.3f} | {r['candle_evals_per_second'] / 1e6:.2f} | "
-                   f"{r['peak_rss_mb']:.0f}/{r['peak_child_rss_mb']:.0f} | {r['trades_10_30'] or ''} | "
-                   f"{r['mean_trades']:.1f} |")
+        out.append(
+            f"| {r['case']} | {r['engine']} | {r['median_seconds']:.3f} | {r['min_seconds']:.3f}-"
+            f"{r['max_seconds']:.3f} | {r['candle_evals_per_second'] / 1e6:.2f} | "
+            f"{r['peak_rss_mb']:.0f}/{r['peak_child_rss_mb']:.0f} | {r['trades_10_30'] or ''} | "
+            f"{r['mean_trades']:.1f} |"
+        )
     return "\n".join(out + [""] + [f"- {n}" for n in notes]) + "\n"
 
 
-FIGURE_COLUMNS = ("case", "engine", "median s (min-max)", "M candle-evals/s", "peak RSS MB", "trades (10,30)",
-                  "measured", "command")
+FIGURE_COLUMNS = (
+    "case",
+    "engine",
+    "median s (min-max)",
+    "M candle-evals/s",
+    "peak RSS MB",
+    "trades (10,30)",
+    "measured",
+    "command",
+)
 
 
 def machine() -> str:
@@ -147,17 +182,26 @@ def figures(rows: list[dict], measured: str, command: str, host: str) -> str:
     The page's table holds rows of several runs and scripts, each with its date and
     command, so every row here carries them too; the machine heads the table.
     """
-    out = [f"Machine: {host}. Medians of the runs, in seconds; a candle-eval is one 1-minute candle of "
-           "one variant.", "", "| " + " | ".join(FIGURE_COLUMNS) + " |",
-           "| " + " | ".join("---" for _ in FIGURE_COLUMNS) + " |"]
+    out = [
+        f"Machine: {host}. Medians of the runs, in seconds; a candle-eval is one 1-minute candle of "
+        "one variant.",
+        "",
+        "| " + " | ".join(FIGURE_COLUMNS) + " |",
+        "| " + " | ".join("---" for _ in FIGURE_COLUMNS) + " |",
+    ]
     for r in rows:
         if "error" in r:
             continue  # a skipped engine has no figure; bench.md says why
-        cells = (r["case"], r["engine"],
-                 f"{r['median_seconds']:.3g} ({r['min_seconds']:.3g}-{r['max_seconds']:.3g})",
-                 f"{r['candle_evals_per_second'] / 1e6:.1f}",
-                 peak_rss(r),
-                 str(r["trades_10_30"] or ""), measured, f"`{command}`")
+        cells = (
+            r["case"],
+            r["engine"],
+            f"{r['median_seconds']:.3g} ({r['min_seconds']:.3g}-{r['max_seconds']:.3g})",
+            f"{r['candle_evals_per_second'] / 1e6:.1f}",
+            peak_rss(r),
+            str(r["trades_10_30"] or ""),
+            measured,
+            f"`{command}`",
+        )
         out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"
 
@@ -166,7 +210,9 @@ def peak_rss(row: dict) -> str:
     """A row's peak RSS in words: farm.py reports its workers' peak and its own (the orchestrator's)."""
     if row["engine"] in FARMS:
         return f"worker {row['peak_rss_mb']:.0f}, orchestrator {row['peak_child_rss_mb']:.0f}"
-    children = f" + children {row['peak_child_rss_mb']:.0f}" if row["peak_child_rss_mb"] >= 1 else ""
+    children = (
+        f" + children {row['peak_child_rss_mb']:.0f}" if row["peak_child_rss_mb"] >= 1 else ""
+    )
     return f"{row['peak_rss_mb']:.0f}{children}"
 
 
@@ -198,32 +244,54 @@ def farm_rounds(engines: list[str], case: str, runs: int) -> list[dict]:
     parts: dict[str, list[dict]] = {e: [] for e in engines}
     for index in range(FARM_ROUNDS if runs > 1 else 1):
         for engine in engines:
-            print(f"running {engine} on {case} (round {index + 1}) ...", file=sys.stderr, flush=True)
+            print(
+                f"running {engine} on {case} (round {index + 1}) ...", file=sys.stderr, flush=True
+            )
             parts[engine].append(measure(engine, case, per_round))
     return [summarise(merge(parts[e])) for e in engines]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=6, help="timed runs per btfarm engine and case")
     parser.add_argument("--peer-runs", type=int, default=3, help="timed runs per peer and case")
     parser.add_argument("--quick", action="store_true", help="2 btfarm runs, 1 peer run")
-    parser.add_argument("--engines", default=",".join(PLAN), help="comma-separated subset of " + ",".join(PLAN))
-    parser.add_argument("--cases", default=",".join([*CASES, *SEARCH_CASES, "year1000"]),
-                        help="comma-separated subset of " + ",".join([*CASES, *SEARCH_CASES, *YEAR_CASES])
-                        + " (year10k, ~2 minutes, only when named)")
+    parser.add_argument(
+        "--engines", default=",".join(PLAN), help="comma-separated subset of " + ",".join(PLAN)
+    )
+    parser.add_argument(
+        "--cases",
+        default=",".join([*CASES, *SEARCH_CASES, "year1000"]),
+        help="comma-separated subset of "
+        + ",".join([*CASES, *SEARCH_CASES, *YEAR_CASES])
+        + " (year10k, ~2 minutes, only when named)",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results")
-    parser.add_argument("--figures", metavar="PATH",
-                        help="also write the run as docs/benchmarks.md's current-figures table to PATH (- prints it)")
-    parser.add_argument("--from-json", type=Path, metavar="BENCH_JSON",
-                        help="run nothing: make the --figures table from a past run's bench.json")
+    parser.add_argument(
+        "--figures",
+        metavar="PATH",
+        help="also write the run as docs/benchmarks.md's current-figures table to PATH (- prints it)",
+    )
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        metavar="BENCH_JSON",
+        help="run nothing: make the --figures table from a past run's bench.json",
+    )
     args = parser.parse_args()
     if args.from_json:
         if not args.figures:
             parser.error("--from-json only makes the --figures table: add --figures PATH (or -)")
         rows = json.loads(args.from_json.read_text())
-        first = next((r for r in rows if "measured" in r), {})  # runs before the date was kept: the file's
-        measured = first.get("measured") or datetime.date.fromtimestamp(args.from_json.stat().st_mtime).isoformat()
+        first = next(
+            (r for r in rows if "measured" in r), {}
+        )  # runs before the date was kept: the file's
+        measured = (
+            first.get("measured")
+            or datetime.date.fromtimestamp(args.from_json.stat().st_mtime).isoformat()
+        )
         write_figures(rows, args.figures, measured, first.get("command", "python bench/run.py"))
         return
     measured = datetime.datetime.now(datetime.UTC).date().isoformat()
@@ -252,14 +320,20 @@ def main() -> None:
             rows.append(summarise(measure(engine, case, peer_runs if engine in PEERS else runs)))
     rows = [{**r, "measured": measured, "command": command} for r in rows]
     notes = ratios(rows)
-    notes.append("backtesting.py fills at the next bar's open and vectorbt at the close; btfarm at the "
-                 "5-candle VWAP (docs/semantics.md), so trade counts differ by a few percent.")
-    notes.append("vectorbt's from_signals has no time stop; the bench closes 120 bars after each entry "
-                 "signal instead, which also cuts positions opened later, so its trade count runs high. "
-                 "Its first call includes numba compilation (setup_seconds in the JSON).")
-    notes.append("raptorbt gets vectorbt's signals, each variant's longs and shorts as two independent books "
-                 "(its items hold one direction), filled at the bar's close with 1 % fixed stop and target; "
-                 "its trade count is not comparable, only its time.")
+    notes.append(
+        "backtesting.py fills at the next bar's open and vectorbt at the close; btfarm at the "
+        "5-candle VWAP (docs/semantics.md), so trade counts differ by a few percent."
+    )
+    notes.append(
+        "vectorbt's from_signals has no time stop; the bench closes 120 bars after each entry "
+        "signal instead, which also cuts positions opened later, so its trade count runs high. "
+        "Its first call includes numba compilation (setup_seconds in the JSON)."
+    )
+    notes.append(
+        "raptorbt gets vectorbt's signals, each variant's longs and shorts as two independent books "
+        "(its items hold one direction), filled at the bar's close with 1 % fixed stop and target; "
+        "its trade count is not comparable, only its time."
+    )
     notes.append(f"bench wall time {time.perf_counter() - started:.0f} s")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(rows, indent=2))

@@ -15,7 +15,13 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PICTURES = ("equity", "price", "monthly", "rolling-sharpe", "underwater")  # what a backtest report draws
+PICTURES = (
+    "equity",
+    "price",
+    "monthly",
+    "rolling-sharpe",
+    "underwater",
+)  # what a backtest report draws
 
 
 def main() -> None:

@@ -41,7 +41,10 @@ def get_signal(symbol: str, when: datetime) -> dict | None:
     # once per run and every call reads one value (what get_candles(symbol, "1m", slow).close.mean()
     # gives, up to rounding in the last digit, without summing the window at every call)
     fast_now, slow_now = get_indicator(symbol, "sma", fast), get_indicator(symbol, "sma", slow)
-    fast_then, slow_then = get_indicator(symbol, "sma", fast, ago=5), get_indicator(symbol, "sma", slow, ago=5)
+    fast_then, slow_then = (
+        get_indicator(symbol, "sma", fast, ago=5),
+        get_indicator(symbol, "sma", slow, ago=5),
+    )
     if math.isnan(slow_then):
         return None  # not enough history yet
     if fast_then <= slow_then and fast_now > slow_now:
@@ -61,7 +64,17 @@ def get_signal(symbol: str, when: datetime) -> dict | None:
 
 
 add_exchange(csv_exchange("sim", files={"SIMUSDT": DATA}), override=True)
-add_frame(frame_name="sim-30d", interval="1m", start_date="2025-01-01T00:00:00Z",
-          end_date="2025-01-30T23:59:00Z", override=True)
-add_strategy(strategy_name="sma-cross-5m", interval="5m", get_signal=get_signal,
-             params={"fast": 10, "slow": 30}, override=True)
+add_frame(
+    frame_name="sim-30d",
+    interval="1m",
+    start_date="2025-01-01T00:00:00Z",
+    end_date="2025-01-30T23:59:00Z",
+    override=True,
+)
+add_strategy(
+    strategy_name="sma-cross-5m",
+    interval="5m",
+    get_signal=get_signal,
+    params={"fast": 10, "slow": 30},
+    override=True,
+)

@@ -1,6 +1,6 @@
 """What users import: registration, the execution classes, events, config and errors.
 
-    from btfarm.orchestrator import add_exchange, add_frame, add_strategy, Backtest
+from btfarm.orchestrator import add_exchange, add_frame, add_strategy, Backtest
 """
 
 from btfarm.orchestrator.results.walker_data import WalkerData, WalkerProgress

@@ -46,7 +46,9 @@ class BacktestData(BaseModel):
     signals: list[ClosedResult]
     fingerprint: dict[str, Any]  # btfarm version, params, source and candle hashes, costs
     coverage: Coverage  # the candles used: range, gaps
-    rejections: list[str] = []  # the first distinct reasons signals were rejected (stats count them)
+    rejections: list[
+        str
+    ] = []  # the first distinct reasons signals were rejected (stats count them)
     # the commit_* calls by kind ("trailing_stop", "partial_profit", ...): {"applied": n, "refused": m};
     # empty when nothing committed
     commits: dict[str, dict[str, int]] = {}
@@ -55,7 +57,9 @@ class BacktestData(BaseModel):
 class BacktestUtils(ExecutionClass[BacktestRun]):
     mode = "backtest"
 
-    def run(self, symbol: str, strategy_name: str, exchange_name: str, frame_name: str) -> Iterator[ClosedResult]:
+    def run(
+        self, symbol: str, strategy_name: str, exchange_name: str, frame_name: str
+    ) -> Iterator[ClosedResult]:
         """Closed results as they happen; a second concurrent call joins the running one.
 
         Names are checked and the run starts before this returns, so a typo
@@ -64,9 +68,13 @@ class BacktestUtils(ExecutionClass[BacktestRun]):
         _, task = self._launch(symbol, strategy_name, exchange_name, frame_name, "Backtest.run")
         return (ClosedResult.model_validate(record) for record in task.follow())
 
-    def background(self, symbol: str, strategy_name: str, exchange_name: str, frame_name: str) -> Callable[[], None]:
+    def background(
+        self, symbol: str, strategy_name: str, exchange_name: str, frame_name: str
+    ) -> Callable[[], None]:
         """Run without blocking; errors go to ``listen_exit``. Returns a cancel function."""
-        inst, task = self._launch(symbol, strategy_name, exchange_name, frame_name, "Backtest.background")
+        inst, task = self._launch(
+            symbol, strategy_name, exchange_name, frame_name, "Backtest.background"
+        )
         return self._background(task, inst)
 
     def wait(self, symbol: str, strategy_name: str, timeout: float | None = None) -> bool:
@@ -74,8 +82,9 @@ class BacktestUtils(ExecutionClass[BacktestRun]):
         inst = self.instance(symbol, strategy_name)
         return inst.task is None or inst.task.wait(timeout)
 
-    def _launch(self, symbol: str, strategy_name: str, exchange_name: str, frame_name: str,
-                needed_by: str) -> tuple[Instance, RunThread]:
+    def _launch(
+        self, symbol: str, strategy_name: str, exchange_name: str, frame_name: str, needed_by: str
+    ) -> tuple[Instance, RunThread]:
         strategy = get_strategy(strategy_name, needed_by)
         exchange = get_exchange(exchange_name, needed_by)
         frame = get_frame(frame_name, needed_by)
@@ -86,9 +95,13 @@ class BacktestUtils(ExecutionClass[BacktestRun]):
         # loaded and checked here, so a frame past the data is refused before anything runs
         candles = load_frame_candles(exchange, frame, symbol)
         probe = Performance.probe(symbol, strategy_name, exchange_name, frame_name, backtest=True)
-        if probe is not None:  # Performance enabled: time get_signal (else the strategy runs as it is)
+        if (
+            probe is not None
+        ):  # Performance enabled: time get_signal (else the strategy runs as it is)
             strategy = probe.wrap(strategy)
-        run = BacktestRun(strategy, exchange, frame, symbol, candles, risk=risk, listener=route_event)
+        run = BacktestRun(
+            strategy, exchange, frame, symbol, candles, risk=risk, listener=route_event
+        )
 
         def produce(inst: Instance, task: RunThread) -> None:
             if probe is None:
@@ -103,40 +116,78 @@ class BacktestUtils(ExecutionClass[BacktestRun]):
         return inst, self.start_or_join(inst, context, produce)
 
     def _produce(self, inst: Instance, task: RunThread, run: BacktestRun) -> None:
-        tags = {"mode": "backtest", "symbol": inst.symbol, "strategy_name": inst.name,
-                "exchange_name": run.exchange.exchange_name, "frame_name": run.frame.frame_name}
+        tags = {
+            "mode": "backtest",
+            "symbol": inst.symbol,
+            "strategy_name": inst.name,
+            "exchange_name": run.exchange.exchange_name,
+            "frame_name": run.frame.frame_name,
+        }
         drive(inst, task, run, self.mode, tags, PUSH_EVERY_SECONDS, STATUS_EVERY_SECONDS)
 
     # ---- results ---------------------------------------------------------
 
-    def _run_of(self, symbol: str, strategy_name: str, needed_by: str) -> tuple[Instance, BacktestRun]:
+    def _run_of(
+        self, symbol: str, strategy_name: str, needed_by: str
+    ) -> tuple[Instance, BacktestRun]:
         inst = self.instance(symbol, strategy_name)
         if inst.data is None:
-            raise NotFoundError(f"no backtest of {symbol}:{strategy_name} has run in this process "
-                              f"(needed by {needed_by}); call Backtest.run or Backtest.background first")
+            raise NotFoundError(
+                f"no backtest of {symbol}:{strategy_name} has run in this process "
+                f"(needed by {needed_by}); call Backtest.run or Backtest.background first"
+            )
         return inst, inst.data
 
     def get_data(self, symbol: str, strategy_name: str) -> BacktestData:
         inst, run = self._run_of(symbol, strategy_name, "Backtest.get_data")
         closed = list(run.closed)
-        return BacktestData(symbol=symbol, strategy_name=strategy_name,
-                            exchange_name=run.exchange.exchange_name, frame_name=run.frame.frame_name,
-                            status=inst.status, stopped=run.stopped, stats=run.statistics(),
-                            signals=[ClosedResult.model_validate(c) for c in closed],
-                            fingerprint=run.fingerprint(), coverage=run.coverage,
-                            rejections=list(run.core.rejections), commits=commit_counts(run))
+        return BacktestData(
+            symbol=symbol,
+            strategy_name=strategy_name,
+            exchange_name=run.exchange.exchange_name,
+            frame_name=run.frame.frame_name,
+            status=inst.status,
+            stopped=run.stopped,
+            stats=run.statistics(),
+            signals=[ClosedResult.model_validate(c) for c in closed],
+            fingerprint=run.fingerprint(),
+            coverage=run.coverage,
+            rejections=list(run.core.rejections),
+            commits=commit_counts(run),
+        )
 
-    def get_report(self, symbol: str, strategy_name: str, columns: Sequence[Any] | None = None,
-                   pictures: Sequence[tuple[str, str]] = ()) -> str:
+    def get_report(
+        self,
+        symbol: str,
+        strategy_name: str,
+        columns: Sequence[Any] | None = None,
+        pictures: Sequence[tuple[str, str]] = (),
+    ) -> str:
         inst, run = self._run_of(symbol, strategy_name, "Backtest.get_report")
         closed = list(run.closed)
-        return render_backtest(symbol, strategy_name, run.exchange.exchange_name, run.frame.frame_name,
-                               closed, run.statistics(), columns, fingerprint=run.fingerprint(),
-                               rejections=run.core.rejections, coverage=run.coverage.describe(),
-                               pictures=pictures, commits=commit_counts(run))
+        return render_backtest(
+            symbol,
+            strategy_name,
+            run.exchange.exchange_name,
+            run.frame.frame_name,
+            closed,
+            run.statistics(),
+            columns,
+            fingerprint=run.fingerprint(),
+            rejections=run.core.rejections,
+            coverage=run.coverage.describe(),
+            pictures=pictures,
+            commits=commit_counts(run),
+        )
 
-    def dump(self, symbol: str, strategy_name: str, path: str | Path | None = None,
-             columns: Sequence[Any] | None = None, formats: Sequence[str] = FORMATS) -> Path:
+    def dump(
+        self,
+        symbol: str,
+        strategy_name: str,
+        path: str | Path | None = None,
+        columns: Sequence[Any] | None = None,
+        formats: Sequence[str] = FORMATS,
+    ) -> Path:
         """Write the report, its pictures (equity and buy and hold, price and trades, monthly
         returns, rolling Sharpe, underwater) and its HTML twin (the equity and the price as
         interactive charts); default ``./dump/backtest/{strategy_name}.md`` (``formats``:
@@ -152,8 +203,10 @@ class BacktestUtils(ExecutionClass[BacktestRun]):
 
 def commit_counts(run: BacktestRun) -> dict[str, dict[str, int]]:
     """The run's commits per kind, as ``BacktestData.commits`` holds them."""
-    return {kind: {"applied": applied, "refused": refused}
-            for kind, (applied, refused) in run.core.commit_counts.items()}
+    return {
+        kind: {"applied": applied, "refused": refused}
+        for kind, (applied, refused) in run.core.commit_counts.items()
+    }
 
 
 Backtest = BacktestUtils()

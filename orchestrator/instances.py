@@ -20,7 +20,9 @@ from btfarm.shared.store import run_status, stop_flags
 from .run_thread import RunThread
 from .state_client import state
 
-DataT = TypeVar("DataT")  # what an instance's run produces: a BacktestRun, a live session, a tally...
+DataT = TypeVar(
+    "DataT"
+)  # what an instance's run produces: a BacktestRun, a live session, a tally...
 
 
 @dataclass
@@ -65,15 +67,20 @@ class ExecutionClass(Generic[DataT]):
                 inst = self._instances[key] = Instance(self.mode, symbol, name)
             return inst
 
-    def start_or_join(self, inst: Instance[DataT], context: dict[str, Any],
-                       produce: Callable[[Instance, RunThread], None]) -> RunThread:
+    def start_or_join(
+        self,
+        inst: Instance[DataT],
+        context: dict[str, Any],
+        produce: Callable[[Instance, RunThread], None],
+    ) -> RunThread:
         """The running task of ``inst`` (joined), or a new one started now."""
         with self._lock:
             if inst.task is not None and not inst.task.finished:
                 if context != inst.context:
                     raise AlreadyRunningError(
                         f"{self.mode} {inst.key} is already running with {inst.context}; "
-                        f"wait for it or stop it before running it with {context}")
+                        f"wait for it or stop it before running it with {context}"
+                    )
                 return inst.task
             inst.stop_event.clear()
             inst.context = dict(context)
@@ -81,10 +88,14 @@ class ExecutionClass(Generic[DataT]):
             stop_flags.clear_stop(pipe, self.mode, inst.symbol, inst.name)
             run_status.queue_status(pipe, self.mode, inst.symbol, inst.name, "running", id=inst.id)
             pipe.execute()
-            inst.task = RunThread(f"{self.mode}-{inst.key}", lambda task: self._guarded(inst, task, produce))
+            inst.task = RunThread(
+                f"{self.mode}-{inst.key}", lambda task: self._guarded(inst, task, produce)
+            )
             return inst.task.start()
 
-    def _guarded(self, inst: Instance, task: RunThread, produce: Callable[[Instance, RunThread], None]) -> None:
+    def _guarded(
+        self, inst: Instance, task: RunThread, produce: Callable[[Instance, RunThread], None]
+    ) -> None:
         inst.outcome = "failed"  # until produce says otherwise
         try:
             produce(inst, task)
@@ -93,9 +104,17 @@ class ExecutionClass(Generic[DataT]):
         finally:
             try:
                 # a run that did not finish keeps the share its last status said it had done
-                run_status.set_status(state(), self.mode, inst.symbol, inst.name, "done", id=inst.id,
-                                      progress=1.0 if inst.outcome == "done" else None,
-                                      stopped=inst.stop_event.is_set(), outcome=inst.outcome)
+                run_status.set_status(
+                    state(),
+                    self.mode,
+                    inst.symbol,
+                    inst.name,
+                    "done",
+                    id=inst.id,
+                    progress=1.0 if inst.outcome == "done" else None,
+                    stopped=inst.stop_event.is_set(),
+                    outcome=inst.outcome,
+                )
             except Exception:  # the status is advisory; never mask the run's own outcome
                 pass
 
@@ -103,8 +122,16 @@ class ExecutionClass(Generic[DataT]):
         def watch() -> None:
             task.wait()
             if task.error is not None:
-                events.emit("exit", {"mode": self.mode, "symbol": inst.symbol, "name": inst.name,
-                                     "error": task.error, "message": str(task.error)})
+                events.emit(
+                    "exit",
+                    {
+                        "mode": self.mode,
+                        "symbol": inst.symbol,
+                        "name": inst.name,
+                        "error": task.error,
+                        "message": str(task.error),
+                    },
+                )
 
         threading.Thread(target=watch, name=f"btfarm-watch-{inst.key}", daemon=True).start()
 

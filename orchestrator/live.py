@@ -88,7 +88,9 @@ from .state_client import state
 
 log = logging.getLogger("btfarm.live")
 
-RETRY_FIRST_SECONDS = 1.0  # clock seconds before the first retry of a failed fetch, doubled each time
+RETRY_FIRST_SECONDS = (
+    1.0  # clock seconds before the first retry of a failed fetch, doubled each time
+)
 RETRY_MAX_SECONDS = 60.0  # the longest pause between fetch retries (clock seconds)
 STATUS_EVERY_SECONDS = 0.5  # real seconds between status refreshes in Redis
 YIELDED = ("opened", "closed")  # what Live.run yields; the rest goes to listeners and the report
@@ -116,8 +118,12 @@ class LiveData(BaseModel):
     signal: SignalRow | None  # the scheduled or active signal, if any
     stats: LiveStatistics  # rejected_signals: of every run, kept in the persisted state
     events: list[TickResult]
-    rejections: list[str] = []  # the first distinct reasons signals were rejected or get_signal raised
-    stale: list[str] = []  # this process's stretches of stale candles (no new signals), one line each
+    rejections: list[
+        str
+    ] = []  # the first distinct reasons signals were rejected or get_signal raised
+    stale: list[
+        str
+    ] = []  # this process's stretches of stale candles (no new signals), one line each
 
 
 @dataclass
@@ -125,16 +131,25 @@ class StaleStretch:
     """Consecutive ticks whose newest closed candle was too old to decide on."""
 
     started_ms: int  # clock time of the first stale tick
-    newest_ms: int | None  # open time of the newest closed candle then (None: none in the warm-up window)
+    newest_ms: (
+        int | None
+    )  # open time of the newest closed candle then (None: none in the warm-up window)
     last_ms: int  # clock time of the latest stale tick
     ticks: int = 0  # stale ticks in the stretch
     ended_ms: int | None = None  # clock time of the first fresh tick after it
     left_open: str = ""  # the signal a stop left open (persisted) during the stretch
 
     def describe(self) -> str:
-        newest = (f"newest closed candle opened at {iso(self.newest_ms)}" if self.newest_ms is not None
-                  else "no closed candle in the warm-up window")
-        end = iso(self.ended_ms) if self.ended_ms is not None else f"{iso(self.last_ms)} (still stale)"
+        newest = (
+            f"newest closed candle opened at {iso(self.newest_ms)}"
+            if self.newest_ms is not None
+            else "no closed candle in the warm-up window"
+        )
+        end = (
+            iso(self.ended_ms)
+            if self.ended_ms is not None
+            else f"{iso(self.last_ms)} (still stale)"
+        )
         span = duration(((self.ended_ms or self.last_ms) - self.started_ms) / MINUTE_MS)
         line = f"{iso(self.started_ms)} .. {end}, {span}, {self.ticks} ticks: {newest}"
         if self.left_open:
@@ -158,21 +173,29 @@ class LiveSession:
     stopped: bool = False
     clock: Clock = field(default_factory=SystemClock)
     saved_rejected: int = 0  # the rejection count the persisted state holds
-    stale: list[StaleStretch] = field(default_factory=list)  # the last one is open while its end is None
+    stale: list[StaleStretch] = field(
+        default_factory=list
+    )  # the last one is open while its end is None
 
     @property
     def is_stale(self) -> bool:
         return bool(self.stale) and self.stale[-1].ended_ms is None
 
-    def note_candle_age(self, now: int, newest: int | None, stale: bool, max_age_seconds: float) -> None:
+    def note_candle_age(
+        self, now: int, newest: int | None, stale: bool, max_age_seconds: float
+    ) -> None:
         """Start, extend or end a stale stretch; its start is reported once (listen_error)."""
         key = f"{self.symbol}:{self.strategy_name}"
         if not stale:
             if self.is_stale:
                 stretch = self.stale[-1]
                 stretch.ended_ms = now
-                log.info("live %s: fresh candles again at %s after %s of stale ones", key, iso(now),
-                         duration((now - stretch.started_ms) / MINUTE_MS))
+                log.info(
+                    "live %s: fresh candles again at %s after %s of stale ones",
+                    key,
+                    iso(now),
+                    duration((now - stretch.started_ms) / MINUTE_MS),
+                )
             return
         if self.is_stale:
             self.stale[-1].ticks += 1
@@ -184,27 +207,57 @@ class LiveSession:
         else:
             age = now - now % MINUTE_MS - newest - MINUTE_MS
             what = f"the newest closed 1m candle opened at {iso(newest)} and closed {duration(age / MINUTE_MS)} ago"
-        message = (f"live {key}: stale candles at {iso(now)}: {what} (more than "
-                   f"BTFARM_LIVE_MAX_CANDLE_AGE_SECONDS={max_age_seconds:g}); no new signals until fresh "
-                   "candles arrive")
+        message = (
+            f"live {key}: stale candles at {iso(now)}: {what} (more than "
+            f"BTFARM_LIVE_MAX_CANDLE_AGE_SECONDS={max_age_seconds:g}); no new signals until fresh "
+            "candles arrive"
+        )
         if self.core is not None and self.core.phase != IDLE:
             message += f"; signal {self.core.signal['id']} stays {self.core.phase}, monitored on the candles there are"
-        events.emit("error", {"symbol": self.symbol, "strategy_name": self.strategy_name,
-                              "exchange_name": self.exchange_name, "timestamp": now, "kind": "DataCoverageError",
-                              "error": DataCoverageError(message), "signal": None, "message": message})
+        events.emit(
+            "error",
+            {
+                "symbol": self.symbol,
+                "strategy_name": self.strategy_name,
+                "exchange_name": self.exchange_name,
+                "timestamp": now,
+                "kind": "DataCoverageError",
+                "error": DataCoverageError(message),
+                "signal": None,
+                "message": message,
+            },
+        )
 
     def on_event(self, kind: str, record: dict[str, Any]) -> None:
         """The engine's emit: persist first, then log, then tell everyone."""
         if kind in ("error", "risk"):
-            if self.core.rejected != self.saved_rejected:  # a refused signal: its count is persisted too
+            if (
+                self.core.rejected != self.saved_rejected
+            ):  # a refused signal: its count is persisted too
                 self.saved_rejected = self.core.rejected
-                self.store.save(new_document(self.symbol, self.strategy_name, self.exchange_name,
-                                             self.core.snapshot(), [], self.clock.now_ms()))
+                self.store.save(
+                    new_document(
+                        self.symbol,
+                        self.strategy_name,
+                        self.exchange_name,
+                        self.core.snapshot(),
+                        [],
+                        self.clock.now_ms(),
+                    )
+                )
             events.emit(kind, record)
             return
         if kind in LOGGED_ACTIONS:
-            self.store.save(new_document(self.symbol, self.strategy_name, self.exchange_name,
-                                         self.core.snapshot(), [record], self.clock.now_ms()))
+            self.store.save(
+                new_document(
+                    self.symbol,
+                    self.strategy_name,
+                    self.exchange_name,
+                    self.core.snapshot(),
+                    [record],
+                    self.clock.now_ms(),
+                )
+            )
             self.store.append(record)
         self.deliver(record)
 
@@ -212,8 +265,16 @@ class LiveSession:
         """Persist the engine's state with no event: a managed position's commit, its fired
         availability, the end of a candle's hook (SEMANTICS 6 and 9; engine/position_hook.py)."""
         self.saved_rejected = self.core.rejected
-        self.store.save(new_document(self.symbol, self.strategy_name, self.exchange_name, self.core.snapshot(), [],
-                                     self.clock.now_ms()))
+        self.store.save(
+            new_document(
+                self.symbol,
+                self.strategy_name,
+                self.exchange_name,
+                self.core.snapshot(),
+                [],
+                self.clock.now_ms(),
+            )
+        )
 
     def deliver(self, record: dict[str, Any]) -> None:
         self.events.append(record)
@@ -223,7 +284,9 @@ class LiveSession:
             self.task.push(record)
 
 
-def _check_clock(clock: Clock, where: str, doc: dict[str, Any] | None, history: list[dict[str, Any]]) -> None:
+def _check_clock(
+    clock: Clock, where: str, doc: dict[str, Any] | None, history: list[dict[str, Any]]
+) -> None:
     """Refuse a clock earlier than what was saved: time running backwards would open
     the restored signal a second time under its id and log events out of order."""
     times = [int(e["timestamp"]) for e in history if isinstance(e.get("timestamp"), int | float)]
@@ -237,15 +300,23 @@ def _check_clock(clock: Clock, where: str, doc: dict[str, Any] | None, history: 
             f"the clock reads {iso(now)} ({now}), earlier than the last saved live event at {iso(last)} "
             f"({last}) in {where}: time would run backwards and the restored signal open again. Start "
             f"the clock at or after {iso(last)} (an accelerated clock: give the same start, speed and "
-            "anchor as before, or start=... after the last event), or move the state aside to start flat")
+            "anchor as before, or start=... after the last event), or move the state aside to start flat"
+        )
 
 
 class LiveUtils(ExecutionClass[LiveSession]):
     mode = "live"
 
-    def run(self, symbol: str, strategy_name: str, exchange_name: str, *, clock: Clock | None = None,
-            tick_seconds: float | None = None,
-            stop_event: threading.Event | None = None) -> Iterator[OpenedResult | ClosedResult]:
+    def run(
+        self,
+        symbol: str,
+        strategy_name: str,
+        exchange_name: str,
+        *,
+        clock: Clock | None = None,
+        tick_seconds: float | None = None,
+        stop_event: threading.Event | None = None,
+    ) -> Iterator[OpenedResult | ClosedResult]:
         """Opened and closed results, forever (until ``stop``); a second call joins the running one.
 
         ``clock``: what the loop reads and sleeps on (default the system
@@ -256,17 +327,26 @@ class LiveUtils(ExecutionClass[LiveSession]):
         Leaving the loop early does not stop the run (as with ``background``);
         call ``stop`` for that.
         """
-        inst, task = self._launch(symbol, strategy_name, exchange_name, clock, tick_seconds, "Live.run",
-                                  stop_event)
+        inst, task = self._launch(
+            symbol, strategy_name, exchange_name, clock, tick_seconds, "Live.run", stop_event
+        )
         for record in task.follow():
             yield to_model(record)
 
-    def background(self, symbol: str, strategy_name: str, exchange_name: str, *, clock: Clock | None = None,
-                   tick_seconds: float | None = None) -> Callable[[], None]:
+    def background(
+        self,
+        symbol: str,
+        strategy_name: str,
+        exchange_name: str,
+        *,
+        clock: Clock | None = None,
+        tick_seconds: float | None = None,
+    ) -> Callable[[], None]:
         """Run without blocking; errors go to ``listen_exit``. Returns a cancel function
         with ``stop``'s meaning: no new signals, the open one runs to its close."""
-        inst, task = self._launch(symbol, strategy_name, exchange_name, clock, tick_seconds,
-                                  "Live.background")
+        inst, task = self._launch(
+            symbol, strategy_name, exchange_name, clock, tick_seconds, "Live.background"
+        )
         return self._background(task, inst)
 
     def wait(self, symbol: str, strategy_name: str, timeout: float | None = None) -> bool:
@@ -276,22 +356,33 @@ class LiveUtils(ExecutionClass[LiveSession]):
 
     # ---- the loop ----------------------------------------------------------
 
-    def _launch(self, symbol: str, strategy_name: str, exchange_name: str, clock: Clock | None,
-                tick_seconds: float | None, needed_by: str,
-                stop_event: threading.Event | None = None) -> tuple[Instance, RunThread]:
+    def _launch(
+        self,
+        symbol: str,
+        strategy_name: str,
+        exchange_name: str,
+        clock: Clock | None,
+        tick_seconds: float | None,
+        needed_by: str,
+        stop_event: threading.Event | None = None,
+    ) -> tuple[Instance, RunThread]:
         strategy = get_strategy(strategy_name, needed_by)
         exchange = get_exchange(exchange_name, needed_by)
         risk = get_risk(strategy.risk_name, needed_by) if strategy.risk_name else None
         if getattr(strategy, "get_signal", None) is None:
-            raise ConfigError(f'strategy "{strategy_name}" has no get_signal, which {needed_by} calls each '
-                              "tick; a vectorised get_signals only serves backtests")
+            raise ConfigError(
+                f'strategy "{strategy_name}" has no get_signal, which {needed_by} calls each '
+                "tick; a vectorised get_signals only serves backtests"
+            )
         inst = self.instance(symbol, strategy_name)
         context = {"exchange_name": exchange_name}
         running = inst.task
         if running is not None and not running.finished:  # join it (its state is already open)
             if context != inst.context:
-                raise AlreadyRunningError(f"live {inst.key} is already running with {inst.context}; stop it "
-                                   f"before running it with {context}")
+                raise AlreadyRunningError(
+                    f"live {inst.key} is already running with {inst.context}; stop it "
+                    f"before running it with {context}"
+                )
             return inst, running
         cfg = get_config()
         tick = cfg.TICK_TTL if tick_seconds is None else float(tick_seconds)
@@ -299,15 +390,22 @@ class LiveUtils(ExecutionClass[LiveSession]):
             raise UsageError(f"{needed_by}: tick_seconds must be > 0, got {tick_seconds!r}")
         max_age = get_settings().live_max_candle_age_seconds
         if not max_age >= 0:
-            raise SettingsError(f"BTFARM_LIVE_MAX_CANDLE_AGE_SECONDS={max_age!r}: give seconds >= 0 (0 = never "
-                                "refuse a tick for stale candles)")
-        if hasattr(exchange.source, "check_coverage"):  # a replay: its clock must be inside its file
+            raise SettingsError(
+                f"BTFARM_LIVE_MAX_CANDLE_AGE_SECONDS={max_age!r}: give seconds >= 0 (0 = never "
+                "refuse a tick for stale candles)"
+            )
+        if hasattr(
+            exchange.source, "check_coverage"
+        ):  # a replay: its clock must be inside its file
             exchange.source.check_coverage(symbol)
         probe = Performance.probe(symbol, strategy_name, exchange_name, "", backtest=False)
-        if probe is not None:  # Performance enabled: time get_signal (else the strategy runs as it is)
+        if (
+            probe is not None
+        ):  # Performance enabled: time get_signal (else the strategy runs as it is)
             strategy = probe.wrap(strategy)
-        session = self._open_session(symbol, strategy_name, exchange_name, strategy, risk, cfg,
-                                     clock or SystemClock())
+        session = self._open_session(
+            symbol, strategy_name, exchange_name, strategy, risk, cfg, clock or SystemClock()
+        )
 
         def produce(inst: Instance, task: RunThread) -> None:
             try:
@@ -327,8 +425,16 @@ class LiveUtils(ExecutionClass[LiveSession]):
             inst.data = session
         return inst, task
 
-    def _open_session(self, symbol: str, strategy_name: str, exchange_name: str, strategy, risk,
-                      cfg: EngineConfig, clock: Clock) -> LiveSession:
+    def _open_session(
+        self,
+        symbol: str,
+        strategy_name: str,
+        exchange_name: str,
+        strategy,
+        risk,
+        cfg: EngineConfig,
+        clock: Clock,
+    ) -> LiveSession:
         """Load and check the persisted state before anything runs (a corrupt one stops here)."""
         store = open_state(symbol, strategy_name)
         store.acquire()
@@ -336,17 +442,23 @@ class LiveUtils(ExecutionClass[LiveSession]):
             store.repair()
             doc = store.load()
             history = store.events()
-            session = LiveSession(symbol, strategy_name, exchange_name, store, events=history, clock=clock)
-            session.core = StrategyCore(strategy, symbol, exchange_name, cfg, session.on_event,
-                                        mode="live", risk=risk)
-            session.core.hooks.checkpoint = session.checkpoint  # a managed position persists as it goes
+            session = LiveSession(
+                symbol, strategy_name, exchange_name, store, events=history, clock=clock
+            )
+            session.core = StrategyCore(
+                strategy, symbol, exchange_name, cfg, session.on_event, mode="live", risk=risk
+            )
+            session.core.hooks.checkpoint = (
+                session.checkpoint
+            )  # a managed position persists as it goes
             if doc is not None:
                 try:
                     session.core.restore(doc["core"])
                 except (PersistenceError, ValueError, TypeError, KeyError) as exc:
                     raise PersistenceError(
                         f"live state {store.where} holds an unusable snapshot ({exc}); move it aside "
-                        "to start flat, or restore a good copy (btfarm will not overwrite it)") from exc
+                        "to start flat, or restore a good copy (btfarm will not overwrite it)"
+                    ) from exc
                 session.restored = session.core.signal
                 session.outbox = list(doc["outbox"])
                 session.saved_rejected = session.core.rejected
@@ -356,9 +468,18 @@ class LiveUtils(ExecutionClass[LiveSession]):
             raise
         return session
 
-    def _produce(self, inst: Instance, task: RunThread, session: LiveSession, exchange, cfg: EngineConfig,
-                 tick_seconds: float, max_age_seconds: float, stop_event: threading.Event | None,
-                 probe: RunProbe | None = None) -> None:
+    def _produce(
+        self,
+        inst: Instance,
+        task: RunThread,
+        session: LiveSession,
+        exchange,
+        cfg: EngineConfig,
+        tick_seconds: float,
+        max_age_seconds: float,
+        stop_event: threading.Event | None,
+        probe: RunProbe | None = None,
+    ) -> None:
         session.task = task
         core, clock = session.core, session.clock
         logged = {event_key(e) for e in session.events if e.get("action") in LOGGED_ACTIONS}
@@ -391,31 +512,48 @@ class LiveUtils(ExecutionClass[LiveSession]):
                 continue
             try:
                 candles, limit = self._candles(exchange, inst.symbol, core, cfg, now)
-            except Exception as exc:  # the exchange or the network: report, back off, keep the signal
+            except (
+                Exception
+            ) as exc:  # the exchange or the network: report, back off, keep the signal
                 failures += 1
-                events.emit("error", {
-                    "symbol": inst.symbol, "strategy_name": inst.name, "exchange_name": exchange.exchange_name,
-                    "timestamp": now, "kind": type(exc).__name__, "error": exc, "signal": None,
-                    "message": f"live {inst.key}: fetching candles failed (attempt {failures}), retrying "
-                               f"in {retry:g} s: {exc}"})
+                events.emit(
+                    "error",
+                    {
+                        "symbol": inst.symbol,
+                        "strategy_name": inst.name,
+                        "exchange_name": exchange.exchange_name,
+                        "timestamp": now,
+                        "kind": type(exc).__name__,
+                        "error": exc,
+                        "signal": None,
+                        "message": f"live {inst.key}: fetching candles failed (attempt {failures}), retrying "
+                        f"in {retry:g} s: {exc}",
+                    },
+                )
                 clock.sleep(retry, wake)
                 retry = min(retry * 2, RETRY_MAX_SECONDS)
                 continue
             retry, failures = RETRY_FIRST_SECONDS, 0
             newest = int(candles.timestamp[limit - 1]) if limit else None
             # measured from the tick's minute, as the tick reads candles: a few ms of lag never count
-            stale = max_age_ms > 0 and (newest is None or now - now % MINUTE_MS - newest - MINUTE_MS > max_age_ms)
+            stale = max_age_ms > 0 and (
+                newest is None or now - now % MINUTE_MS - newest - MINUTE_MS > max_age_ms
+            )
             session.note_candle_age(now, newest, stale, max_age_seconds)
             if stale and core.stopping and core.phase != IDLE:
                 self._leave_open(inst, session)
                 break
             core.emit_idle = events.has_listeners("signal.live")
             settled = core.settled_ms
-            if not stale or core.phase != IDLE:  # stale: an open signal is monitored, nothing new is asked
+            if (
+                not stale or core.phase != IDLE
+            ):  # stale: an open signal is monitored, nothing new is asked
                 started = probe.clock() if probe is not None else 0.0
                 core.tick(now, candles, limit)
                 if not stale and core.settled_ms != settled and core.phase == IDLE:
-                    core.tick(now, candles, limit)  # the minute after a close asks again, as a backtest does
+                    core.tick(
+                        now, candles, limit
+                    )  # the minute after a close asks again, as a backtest does
                 if probe is not None:  # Performance: the tick, then its steps to the log
                     probe.record("live_tick", started, probe.clock())
                     probe.flush()
@@ -424,8 +562,16 @@ class LiveUtils(ExecutionClass[LiveSession]):
             if time.monotonic() >= next_status:
                 next_status = time.monotonic() + STATUS_EVERY_SECONDS
                 self._status(inst, core, now)
-        events.emit("done.live", {"mode": "live", "symbol": inst.symbol, "strategy_name": inst.name,
-                                  "exchange_name": exchange.exchange_name, "stopped": session.stopped})
+        events.emit(
+            "done.live",
+            {
+                "mode": "live",
+                "symbol": inst.symbol,
+                "strategy_name": inst.name,
+                "exchange_name": exchange.exchange_name,
+                "stopped": session.stopped,
+            },
+        )
 
     @staticmethod
     def _leave_open(inst: Instance, session: LiveSession) -> None:
@@ -433,13 +579,21 @@ class LiveUtils(ExecutionClass[LiveSession]):
         Waiting for its close would wait for the exchange's data, hours or days."""
         core, stretch = session.core, session.stale[-1]
         stretch.left_open = core.signal["id"]
-        log.warning("live %s: stopped with signal %s still %s: its candles are stale since %s, so its close "
-                    "cannot be known yet; it stays persisted in %s and the next start monitors it from %s",
-                    inst.key, core.signal["id"], core.phase, iso(stretch.started_ms), session.store.where,
-                    iso(core.next_ms))
+        log.warning(
+            "live %s: stopped with signal %s still %s: its candles are stale since %s, so its close "
+            "cannot be known yet; it stays persisted in %s and the next start monitors it from %s",
+            inst.key,
+            core.signal["id"],
+            core.phase,
+            iso(stretch.started_ms),
+            session.store.where,
+            iso(core.next_ms),
+        )
 
     @staticmethod
-    def _candles(exchange, symbol: str, core: StrategyCore, cfg: EngineConfig, now: int) -> tuple[Candles, int]:
+    def _candles(
+        exchange, symbol: str, core: StrategyCore, cfg: EngineConfig, now: int
+    ) -> tuple[Candles, int]:
         """The candles closed by ``now`` that the tick may read, and how many of them count."""
         when = now - now % MINUTE_MS
         start = when - cfg.CC_WARMUP_MINUTES * MINUTE_MS
@@ -452,8 +606,17 @@ class LiveUtils(ExecutionClass[LiveSession]):
 
     def _status(self, inst: Instance, core: StrategyCore, now: int) -> None:
         try:
-            run_status.set_status(state(), self.mode, inst.symbol, inst.name, "running", id=inst.id,
-                                  phase=core.phase, signal_id=(core.signal or {}).get("id", ""), tick_at=now)
+            run_status.set_status(
+                state(),
+                self.mode,
+                inst.symbol,
+                inst.name,
+                "running",
+                id=inst.id,
+                phase=core.phase,
+                signal_id=(core.signal or {}).get("id", ""),
+                tick_at=now,
+            )
         except Exception as exc:  # the status is advisory; the loop must go on
             log.warning("live %s: could not write status: %s", inst.key, exc)
 
@@ -480,35 +643,72 @@ class LiveUtils(ExecutionClass[LiveSession]):
             core = doc["core"] if doc else {}
             phase, signal, stopped = core.get("phase", IDLE), core.get("signal"), False
             rejected, rejections = int(core.get("rejected", 0)), list(core.get("rejections", []))
-        return LiveData(symbol=symbol, strategy_name=strategy_name, exchange_name=exchange_name,
-                        status=inst.status, stopped=stopped, phase=phase,
-                        signal=SignalRow.model_validate(signal) if signal else None,
-                        stats=compute_live_statistics(rows).model_copy(update={"rejected_signals": rejected}),
-                        events=[to_model(r) for r in rows], rejections=rejections, stale=stale)
+        return LiveData(
+            symbol=symbol,
+            strategy_name=strategy_name,
+            exchange_name=exchange_name,
+            status=inst.status,
+            stopped=stopped,
+            phase=phase,
+            signal=SignalRow.model_validate(signal) if signal else None,
+            stats=compute_live_statistics(rows).model_copy(update={"rejected_signals": rejected}),
+            events=[to_model(r) for r in rows],
+            rejections=rejections,
+            stale=stale,
+        )
 
-    def get_report(self, symbol: str, strategy_name: str, columns: Sequence[Any] | None = None,
-                   pictures: Sequence[tuple[str, str]] = ()) -> str:
+    def get_report(
+        self,
+        symbol: str,
+        strategy_name: str,
+        columns: Sequence[Any] | None = None,
+        pictures: Sequence[tuple[str, str]] = (),
+    ) -> str:
         data = self.get_data(symbol, strategy_name)
-        return render_live(symbol, strategy_name, data.exchange_name, data.events, data.stats, columns,
-                           rejections=data.rejections, pictures=pictures, stale=data.stale)
+        return render_live(
+            symbol,
+            strategy_name,
+            data.exchange_name,
+            data.events,
+            data.stats,
+            columns,
+            rejections=data.rejections,
+            pictures=pictures,
+            stale=data.stale,
+        )
 
-    def dump(self, symbol: str, strategy_name: str, path: str | Path | None = None,
-             columns: Sequence[Any] | None = None, formats: Sequence[str] = FORMATS) -> Path:
+    def dump(
+        self,
+        symbol: str,
+        strategy_name: str,
+        path: str | Path | None = None,
+        columns: Sequence[Any] | None = None,
+        formats: Sequence[str] = FORMATS,
+    ) -> Path:
         """Write the report, the equity of the closed trades so far (with the open
         position's entry, TP and SL) and the HTML twin; default ``./dump/live/{strategy_name}.md``."""
+
         def render(stem: str) -> tuple[str, dict[str, str]]:
             data = self.get_data(symbol, strategy_name)
             closed = [e.model_dump() for e in data.events if e.action == "closed"]
             levels = {}
             if data.signal is not None and data.phase != "idle":
-                levels = {"entry": data.signal.price_open, "TP": data.signal.price_take_profit,
-                          "SL": data.signal.price_stop_loss}
+                levels = {
+                    "entry": data.signal.price_open,
+                    "TP": data.signal.price_take_profit,
+                    "SL": data.signal.price_stop_loss,
+                }
             file = f"{stem}.equity.svg"
             series = equity_series(closed)
-            picture = equity_picture(series, f"{strategy_name} on {symbol} (live)",
-                                     {k: v for k, v in levels.items() if v is not None},
-                                     partials=partial_close_marks(closed, series))
-            return self.get_report(symbol, strategy_name, columns, [("Equity so far", file)]), {file: picture}
+            picture = equity_picture(
+                series,
+                f"{strategy_name} on {symbol} (live)",
+                {k: v for k, v in levels.items() if v is not None},
+                partials=partial_close_marks(closed, series),
+            )
+            return self.get_report(symbol, strategy_name, columns, [("Equity so far", file)]), {
+                file: picture
+            }
 
         return dump_bundle(render, "live", strategy_name, path, formats)
 

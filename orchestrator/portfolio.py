@@ -50,7 +50,9 @@ class PortfolioMemberData(BaseModel):
     strict: bool  # walked tick by tick (it has callbacks), not settled at once
     stats: BacktestStatistics  # over this member's closed trades
     rejections: list[str] = []  # the first distinct reasons its signals were refused
-    first_rejection_at: int | None = None  # ms: the tick of its first rejection by a risk or the capital
+    first_rejection_at: int | None = (
+        None  # ms: the tick of its first rejection by a risk or the capital
+    )
 
 
 class PortfolioRejections(BaseModel):
@@ -83,7 +85,9 @@ class PortfolioData(BaseModel):
     frame_name: str
     risk_name: str | None
     capital: float | None
-    params: dict[str, Any]  # what the run varied (PortfolioRun's params); {} for the registered portfolio
+    params: dict[
+        str, Any
+    ]  # what the run varied (PortfolioRun's params); {} for the registered portfolio
     status: str
     stopped: bool
     stats: BacktestStatistics  # over every member's closed trades, in close order
@@ -102,13 +106,17 @@ class PortfolioData(BaseModel):
 class PortfolioUtils(ExecutionClass):
     mode = "portfolio"
 
-    def run(self, portfolio_name: str, params: dict[str, Any] | None = None) -> Iterator[ClosedResult]:
+    def run(
+        self, portfolio_name: str, params: dict[str, Any] | None = None
+    ) -> Iterator[ClosedResult]:
         """Every member's closed signals, in the order they close; a second concurrent call joins
         the running one. Names are checked and candles loaded before this returns."""
         _, task = self._launch(portfolio_name, params, "Portfolio.run")
         return (ClosedResult.model_validate(record) for record in task.follow())
 
-    def background(self, portfolio_name: str, params: dict[str, Any] | None = None) -> Callable[[], None]:
+    def background(
+        self, portfolio_name: str, params: dict[str, Any] | None = None
+    ) -> Callable[[], None]:
         """Run without blocking; errors go to ``listen_exit``. Returns a cancel function."""
         inst, task = self._launch(portfolio_name, params, "Portfolio.background")
         self._background(task, inst)
@@ -131,8 +139,9 @@ class PortfolioUtils(ExecutionClass):
             row["portfolio_name"] = row["name"]
         return rows
 
-    def _launch(self, portfolio_name: str, params: dict[str, Any] | None,
-                needed_by: str) -> tuple[Instance, RunThread]:
+    def _launch(
+        self, portfolio_name: str, params: dict[str, Any] | None, needed_by: str
+    ) -> tuple[Instance, RunThread]:
         portfolio = get_portfolio(portfolio_name, needed_by)
         warm_state()
         # names looked up, candles loaded and checked here: a typo or a missing symbol fails the call
@@ -146,8 +155,14 @@ class PortfolioUtils(ExecutionClass):
         return inst, self.start_or_join(inst, context, produce)
 
     def _produce(self, inst: Instance, task: RunThread, run: PortfolioRun) -> None:
-        tags = {"mode": self.mode, "symbol": SYMBOL, "strategy_name": inst.name, "portfolio_name": inst.name,
-                "exchange_name": run.exchange.exchange_name, "frame_name": run.frame.frame_name}
+        tags = {
+            "mode": self.mode,
+            "symbol": SYMBOL,
+            "strategy_name": inst.name,
+            "portfolio_name": inst.name,
+            "exchange_name": run.exchange.exchange_name,
+            "frame_name": run.frame.frame_name,
+        }
         drive(inst, task, run, self.mode, tags, PUSH_EVERY_SECONDS, STATUS_EVERY_SECONDS)
 
     # ---- results ---------------------------------------------------------------
@@ -155,21 +170,32 @@ class PortfolioUtils(ExecutionClass):
     def _run_of(self, portfolio_name: str, needed_by: str) -> tuple[Instance, PortfolioRun]:
         inst = self.instance(SYMBOL, portfolio_name)
         if inst.data is None:
-            raise NotFoundError(f'no run of portfolio "{portfolio_name}" in this process (needed by {needed_by}); '
-                                "call Portfolio.run or Portfolio.background first")
+            raise NotFoundError(
+                f'no run of portfolio "{portfolio_name}" in this process (needed by {needed_by}); '
+                "call Portfolio.run or Portfolio.background first"
+            )
         return inst, inst.data
 
     def get_data(self, portfolio_name: str) -> PortfolioData:
         inst, run = self._run_of(portfolio_name, "Portfolio.get_data")
         return portfolio_data(run, inst.status)
 
-    def get_report(self, portfolio_name: str, columns: Sequence[Any] | None = None,
-                   pictures: Sequence[tuple[str, str]] = ()) -> str:
+    def get_report(
+        self,
+        portfolio_name: str,
+        columns: Sequence[Any] | None = None,
+        pictures: Sequence[tuple[str, str]] = (),
+    ) -> str:
         """The markdown report: the figures, the members, the rejections, the closed signals."""
         return render_portfolio(self.get_data(portfolio_name), columns, pictures)
 
-    def dump(self, portfolio_name: str, path: str | Path | None = None, columns: Sequence[Any] | None = None,
-             formats: Sequence[str] = FORMATS) -> Path:
+    def dump(
+        self,
+        portfolio_name: str,
+        path: str | Path | None = None,
+        columns: Sequence[Any] | None = None,
+        formats: Sequence[str] = FORMATS,
+    ) -> Path:
         """Write the report with its pictures (the equity, the positions open over time) and its
         HTML twin; default ``./dump/portfolio/{portfolio_name}.md``."""
         data = self.get_data(portfolio_name)
@@ -185,20 +211,39 @@ def portfolio_data(run: PortfolioRun, status: str = "done") -> PortfolioData:
     """The figures of a ``PortfolioRun`` as ``PortfolioData``."""
     walk = run.walk
     portfolio = run.portfolio
-    members = [PortfolioMemberData(symbol=m.core.symbol, strategy_name=m.core.name,
-                                   lane="vector" if m.intents is not None else "event", strict=m.strict,
-                                   stats=run.member_statistics(m), rejections=list(m.core.rejections),
-                                   first_rejection_at=walk.first_rejection_ms.get(m.index))
-               for m in run.members]
-    return PortfolioData(portfolio_name=portfolio.portfolio_name, exchange_name=portfolio.exchange_name,
-                         frame_name=portfolio.frame_name, risk_name=portfolio.risk_name, capital=portfolio.capital,
-                         params=run.params, status=status, stopped=run.stopped, stats=run.statistics(),
-                         compounded_return=run.compounded_return(), equity=run.equity(), members=members,
-                         risk_rejections=walk.risk_events,
-                         rejections=[PortfolioRejections(**r) for r in run.rejections()],
-                         max_open_positions=walk.max_open, max_open_at=walk.max_open_at,
-                         signals=[ClosedResult.model_validate(c) for c in list(run.closed)],
-                         coverage=run.coverage, fingerprints=run.fingerprints())
+    members = [
+        PortfolioMemberData(
+            symbol=m.core.symbol,
+            strategy_name=m.core.name,
+            lane="vector" if m.intents is not None else "event",
+            strict=m.strict,
+            stats=run.member_statistics(m),
+            rejections=list(m.core.rejections),
+            first_rejection_at=walk.first_rejection_ms.get(m.index),
+        )
+        for m in run.members
+    ]
+    return PortfolioData(
+        portfolio_name=portfolio.portfolio_name,
+        exchange_name=portfolio.exchange_name,
+        frame_name=portfolio.frame_name,
+        risk_name=portfolio.risk_name,
+        capital=portfolio.capital,
+        params=run.params,
+        status=status,
+        stopped=run.stopped,
+        stats=run.statistics(),
+        compounded_return=run.compounded_return(),
+        equity=run.equity(),
+        members=members,
+        risk_rejections=walk.risk_events,
+        rejections=[PortfolioRejections(**r) for r in run.rejections()],
+        max_open_positions=walk.max_open,
+        max_open_at=walk.max_open_at,
+        signals=[ClosedResult.model_validate(c) for c in list(run.closed)],
+        coverage=run.coverage,
+        fingerprints=run.fingerprints(),
+    )
 
 
 Portfolio = PortfolioUtils()

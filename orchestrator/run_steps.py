@@ -21,8 +21,15 @@ from .run_thread import RunThread
 from .state_client import state
 
 
-def drive(inst: Instance, task: RunThread, run: Any, mode: str, tags: dict[str, Any],
-          push_every: float, status_every: float) -> None:
+def drive(
+    inst: Instance,
+    task: RunThread,
+    run: Any,
+    mode: str,
+    tags: dict[str, Any],
+    push_every: float,
+    status_every: float,
+) -> None:
     """Walk ``run.steps`` for ``inst``; ``tags`` open every ``progress`` and ``done.backtest``
     payload (mode, symbol, names); the intervals are the caller's, read at each call so a test
     can change them."""
@@ -39,11 +46,15 @@ def drive(inst: Instance, task: RunThread, run: Any, mode: str, tags: dict[str, 
             pushed = len(run.closed)
         progress = min(done / total, 1.0)
         if events.has_listeners("progress"):
-            events.emit("progress", {**tags, "total_frames": total, "processed_frames": done,
-                                     "progress": progress})
+            events.emit(
+                "progress",
+                {**tags, "total_frames": total, "processed_frames": done, "progress": progress},
+            )
         if now >= next_status:
             next_status = now + status_every
-            run_status.set_status(state(), mode, inst.symbol, inst.name, "running", id=inst.id, progress=progress)
+            run_status.set_status(
+                state(), mode, inst.symbol, inst.name, "running", id=inst.id, progress=progress
+            )
     task.push_many(run.closed[pushed:])
     if run.stopped:
         inst.stop_event.set()

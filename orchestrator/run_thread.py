@@ -96,7 +96,9 @@ def follow_all(tasks: Sequence[RunThread]) -> Iterator[Any]:
         arrived.put((False, None))
 
     for task in tasks:
-        threading.Thread(target=pump, args=(task,), name=f"btfarm-follow-{task.name}", daemon=True).start()
+        threading.Thread(
+            target=pump, args=(task,), name=f"btfarm-follow-{task.name}", daemon=True
+        ).start()
     ended, error = 0, None
     while ended < len(tasks):
         is_item, value = arrived.get()

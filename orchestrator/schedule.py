@@ -73,8 +73,13 @@ class Entry:
         if self.every_seconds is not None:
             return timedelta(seconds=self.every_seconds)
         minute, hour, day_of_month, month, day_of_week = self.cron.split()
-        return crontab(minute=minute, hour=hour, day_of_month=day_of_month,
-                       month_of_year=month, day_of_week=day_of_week)
+        return crontab(
+            minute=minute,
+            hour=hour,
+            day_of_month=day_of_month,
+            month_of_year=month,
+            day_of_week=day_of_week,
+        )
 
 
 @dataclass(frozen=True)
@@ -86,8 +91,10 @@ class Schedule:
 def _refuse_unknown(found: dict[str, Any], known: tuple[str, ...], where: str, path: Path) -> None:
     for key in found:
         if key not in known:
-            raise ConfigError(f"{path}: unknown key {key!r} in {where}; known: {', '.join(known)}."
-                              + did_you_mean(key, known))
+            raise ConfigError(
+                f"{path}: unknown key {key!r} in {where}; known: {', '.join(known)}."
+                + did_you_mean(key, known)
+            )
 
 
 def load_schedule(path: str | Path | None = None) -> Schedule:
@@ -96,8 +103,10 @@ def load_schedule(path: str | Path | None = None) -> Schedule:
     try:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"schedule file {path} not found; write one (see the README's Farm "
-                          "section) or set BTFARM_SCHEDULE_FILE") from None
+        raise ConfigError(
+            f"schedule file {path} not found; write one (see the README's Farm "
+            "section) or set BTFARM_SCHEDULE_FILE"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"schedule file {path} is not valid TOML: {exc}") from exc
     _refuse_unknown(raw, TOP_KEYS, "the top level", path)
@@ -108,28 +117,42 @@ def load_schedule(path: str | Path | None = None) -> Schedule:
         walker = item.get("walker")
         symbols = item.get("symbols")
         if not isinstance(walker, str) or not walker:
-            raise ConfigError(f"{path}: {where} needs walker = \"name\"")
+            raise ConfigError(f'{path}: {where} needs walker = "name"')
         if isinstance(symbols, str):
             symbols = [symbols]
         if not symbols or not all(isinstance(s, str) and s for s in symbols):
-            raise ConfigError(f"{path}: {where} needs symbols = [\"BTCUSDT\", ...]")
+            raise ConfigError(f'{path}: {where} needs symbols = ["BTCUSDT", ...]')
         cron, every = item.get("cron"), item.get("every_seconds")
         if (cron is None) == (every is None):
-            raise ConfigError(f"{path}: {where} needs exactly one of cron = \"0 2 * * *\" "
-                              "or every_seconds = N")
-        if cron is not None and (not isinstance(cron, str) or len(cron.split()) != 5
-                                 or not croniter.is_valid(cron)):
-            raise ConfigError(f"{path}: {where} cron {cron!r} is not a five-field cron expression "
-                              "(minute hour day-of-month month day-of-week), e.g. \"0 2 * * *\"")
-        if every is not None and (isinstance(every, bool) or not isinstance(every, (int, float))
-                                  or every <= 0):
-            raise ConfigError(f"{path}: {where} every_seconds must be a positive number, got {every!r}")
+            raise ConfigError(
+                f'{path}: {where} needs exactly one of cron = "0 2 * * *" or every_seconds = N'
+            )
+        if cron is not None and (
+            not isinstance(cron, str) or len(cron.split()) != 5 or not croniter.is_valid(cron)
+        ):
+            raise ConfigError(
+                f"{path}: {where} cron {cron!r} is not a five-field cron expression "
+                '(minute hour day-of-month month day-of-week), e.g. "0 2 * * *"'
+            )
+        if every is not None and (
+            isinstance(every, bool) or not isinstance(every, (int, float)) or every <= 0
+        ):
+            raise ConfigError(
+                f"{path}: {where} every_seconds must be a positive number, got {every!r}"
+            )
         name = item.get("name", walker)
         if name in seen:
             raise ConfigError(f"{path}: two entries are named {name!r}; give each a distinct name")
         seen.add(name)
-        entries.append(Entry(name=name, walker=walker, symbols=tuple(symbols), cron=cron,
-                             every_seconds=None if every is None else float(every)))
+        entries.append(
+            Entry(
+                name=name,
+                walker=walker,
+                symbols=tuple(symbols),
+                cron=cron,
+                every_seconds=None if every is None else float(every),
+            )
+        )
     if not entries:
         raise ConfigError(f"{path}: no [[entry]]; add at least one walker to schedule")
     imports = raw.get("imports", [])
@@ -147,17 +170,21 @@ def beat_schedule(schedule: Schedule) -> dict[str, dict[str, Any]]:
             "kwargs": {"entry": entry.name, "walker_name": entry.walker, "symbol": symbol},
             "options": {"queue": SCHEDULE_QUEUE},
         }
-        for entry in schedule.entries for symbol in entry.symbols
+        for entry in schedule.entries
+        for symbol in entry.symbols
     }
 
 
-@celery_app.task(name=SCHEDULED_TASK, soft_time_limit=LOCK_LEASE_SECONDS,
-                 time_limit=LOCK_LEASE_SECONDS + 60)  # a whole sweep, not one chunk
+@celery_app.task(
+    name=SCHEDULED_TASK, soft_time_limit=LOCK_LEASE_SECONDS, time_limit=LOCK_LEASE_SECONDS + 60
+)  # a whole sweep, not one chunk
 def scheduled_walk(entry: str, walker_name: str, symbol: str) -> dict[str, Any]:
     return run_entry(entry, walker_name, symbol)
 
 
-def run_entry(entry: str, walker_name: str, symbol: str, now: datetime | None = None) -> dict[str, Any]:
+def run_entry(
+    entry: str, walker_name: str, symbol: str, now: datetime | None = None
+) -> dict[str, Any]:
     """One scheduled run, unless the previous run of this entry and symbol still holds the lock."""
     r = state()
     lock = keys.schedule_lock(f"{entry}:{symbol}")
@@ -184,18 +211,27 @@ def compare_run(walker_name: str, symbol: str, now: datetime | None = None) -> d
     raw = r.get(last_key)
     previous = json.loads(raw) if raw else None
     current = snapshot(data, str(report), stamp)
+
     def render(stem: str) -> tuple[str, dict[str, str]]:
         if previous is None:
             return render_comparison(walker_name, symbol, current, None), {}
         file = f"{stem}.ranks.svg"
         picture = rank_change_picture(rank_changes(current, previous), current["metric"])
-        return render_comparison(walker_name, symbol, current, previous, picture=file), {file: picture}
+        return render_comparison(walker_name, symbol, current, previous, picture=file), {
+            file: picture
+        }
 
-    comparison = dump_bundle(render, "walker", walker_name,
-                             path=f"walker/{walker_name}/{stamp}-{symbol}-comparison.md")
+    comparison = dump_bundle(
+        render, "walker", walker_name, path=f"walker/{walker_name}/{stamp}-{symbol}-comparison.md"
+    )
     r.set(last_key, json.dumps(current))
-    return {"report": str(report), "comparison": str(comparison), "stamp": stamp,
-            "best_strategy": data.best_strategy, "previous": previous["stamp"] if previous else None}
+    return {
+        "report": str(report),
+        "comparison": str(comparison),
+        "stamp": stamp,
+        "best_strategy": data.best_strategy,
+        "previous": previous["stamp"] if previous else None,
+    }
 
 
 def run_beat(schedule_file: str | Path | None, loglevel: str = "INFO") -> None:
@@ -206,6 +242,21 @@ def run_beat(schedule_file: str | Path | None, loglevel: str = "INFO") -> None:
     app.conf.beat_schedule = beat_schedule(schedule)
     folder = Path(get_settings().state_dir).expanduser().resolve() / "beat"
     folder.mkdir(parents=True, exist_ok=True)
-    app.worker_main(["worker", "-B", "--pool", "solo", "-Q", SCHEDULE_QUEUE,
-                     "-n", f"btfarm-beat-{uuid.uuid4().hex[:6]}@%h", "--without-gossip",
-                     "--without-mingle", "-s", str(folder / "schedule"), "--loglevel", loglevel])
+    app.worker_main(
+        [
+            "worker",
+            "-B",
+            "--pool",
+            "solo",
+            "-Q",
+            SCHEDULE_QUEUE,
+            "-n",
+            f"btfarm-beat-{uuid.uuid4().hex[:6]}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "-s",
+            str(folder / "schedule"),
+            "--loglevel",
+            loglevel,
+        ]
+    )

@@ -68,7 +68,9 @@ from .run_thread import RunThread, follow_all
 from .state_client import state
 
 PNL_TABLES = 10  # strategies whose closed signals the report lists (the best, by the metric)
-SYMBOLS_SUFFIX = ".symbols"  # the across-symbols report: {walker}.symbols.md, beside {walker}.{SYMBOL}.md
+SYMBOLS_SUFFIX = (
+    ".symbols"  # the across-symbols report: {walker}.symbols.md, beside {walker}.{SYMBOL}.md
+)
 
 log = logging.getLogger("btfarm.walker")
 Symbols = str | Sequence[str]  # one symbol, or a list: one sweep per symbol
@@ -78,11 +80,14 @@ def symbol_list(symbol: Sequence[str], needed_by: str) -> list[str]:
     """The symbols of a list argument, checked: non-empty strings, none twice."""
     symbols = list(symbol)
     if not symbols or not all(isinstance(s, str) and s.strip() for s in symbols):
-        raise UsageError(f"{needed_by}: symbol must be a symbol or a non-empty list of symbols, "
-                         f"got {symbol!r}")
+        raise UsageError(
+            f"{needed_by}: symbol must be a symbol or a non-empty list of symbols, got {symbol!r}"
+        )
     repeated = sorted({s for s in symbols if symbols.count(s) > 1})
     if repeated:
-        raise UsageError(f"{needed_by}: symbol {', '.join(repeated)} is listed twice; list each once")
+        raise UsageError(
+            f"{needed_by}: symbol {', '.join(repeated)} is listed twice; list each once"
+        )
     return symbols
 
 
@@ -98,7 +103,9 @@ class WalkerUtils(ExecutionClass[SweepTally | WalkForwardRun]):
         super().__init__()
         self.launcher = SweepLauncher(self, kinds=(SEARCH,))  # grid sweeps and searches start here
 
-    def run(self, symbol: Symbols, walker_name: str, chunk_size: int | None = None) -> Iterator[WalkerProgress]:
+    def run(
+        self, symbol: Symbols, walker_name: str, chunk_size: int | None = None
+    ) -> Iterator[WalkerProgress]:
         """Progress after each variant; a second concurrent call joins the running one.
         With a list of symbols, the progress of every symbol's sweep, interleaved
         (``WalkerProgress.symbol`` says whose).
@@ -106,43 +113,60 @@ class WalkerUtils(ExecutionClass[SweepTally | WalkForwardRun]):
         Everything is checked (names, grids, the data's coverage on every symbol) and the
         sweeps started before this returns, so a mistake fails here, not at the first ``next``."""
         if not isinstance(symbol, str):
-            return follow_all([t for _, t in self._launch_many(symbol, walker_name, chunk_size, "Walker.run")])
+            return follow_all(
+                [t for _, t in self._launch_many(symbol, walker_name, chunk_size, "Walker.run")]
+            )
         _, task = self._launch(symbol, walker_name, chunk_size, "Walker.run")
         return task.follow()
 
-    def background(self, symbol: Symbols, walker_name: str, chunk_size: int | None = None) -> Callable[[], None]:
+    def background(
+        self, symbol: Symbols, walker_name: str, chunk_size: int | None = None
+    ) -> Callable[[], None]:
         """Run without blocking; errors go to ``listen_exit``. Returns a cancel function."""
         if not isinstance(symbol, str):
-            cancels = [self._background(task, inst) for inst, task in
-                       self._launch_many(symbol, walker_name, chunk_size, "Walker.background")]
+            cancels = [
+                self._background(task, inst)
+                for inst, task in self._launch_many(
+                    symbol, walker_name, chunk_size, "Walker.background"
+                )
+            ]
             return lambda: [cancel() for cancel in cancels] and None
         inst, task = self._launch(symbol, walker_name, chunk_size, "Walker.background")
         return self._background(task, inst)
 
-    def _launch_many(self, symbol: Sequence[str], walker_name: str, chunk_size: int | None,
-                     needed_by: str) -> list[tuple[Instance, RunThread]]:
+    def _launch_many(
+        self, symbol: Sequence[str], walker_name: str, chunk_size: int | None, needed_by: str
+    ) -> list[tuple[Instance, RunThread]]:
         """One sweep per symbol (``SweepLauncher.start_all``)."""
         symbols = symbol_list(symbol, needed_by)
         walker = get_walker(walker_name, needed_by)
         if walker.search is not None or walker.walk_forward is not None:
             kind = "search" if walker.search is not None else "walk-forward walker"
-            raise UsageError(f"{needed_by}: walker {walker_name!r} is a {kind}, which runs on one symbol at a "
-                             "time (its variants differ per symbol, so they cannot be ranked across symbols); "
-                             f"run it once per symbol: {', '.join(symbols)}")
+            raise UsageError(
+                f"{needed_by}: walker {walker_name!r} is a {kind}, which runs on one symbol at a "
+                "time (its variants differ per symbol, so they cannot be ranked across symbols); "
+                f"run it once per symbol: {', '.join(symbols)}"
+            )
         return self.launcher.start_all([(s, walker_name) for s in symbols], chunk_size, needed_by)
 
-    def _launch_walk_forward(self, inst: Instance, walker, chunk_size: int | None,
-                             needed_by: str) -> tuple[Instance, RunThread]:
+    def _launch_walk_forward(
+        self, inst: Instance, walker, chunk_size: int | None, needed_by: str
+    ) -> tuple[Instance, RunThread]:
         """Every window's training sweep started together, then the run that tests the winners."""
         windows = window_walkers(walker)
         register_windows(walker, windows)
-        launched = self.launcher.start_all([(inst.symbol, name) for name, _, _ in windows], chunk_size, needed_by)
+        launched = self.launcher.start_all(
+            [(inst.symbol, name) for name, _, _ in windows], chunk_size, needed_by
+        )
         run = WalkForwardRun(walker, inst.symbol, windows)
         inst.data = run
         context = {"exchange_name": walker.exchange_name, "frame_name": walker.frame_name}
         tasks = [task for _, task in launched]
         return inst, self.start_or_join(
-            inst, context, lambda i, t: run_walk_forward(self._window_data, run, tasks, t, i.stop_event.is_set))
+            inst,
+            context,
+            lambda i, t: run_walk_forward(self._window_data, run, tasks, t, i.stop_event.is_set),
+        )
 
     def _window_data(self, symbol: str, window_walker: str) -> WalkerData:
         """A walk-forward window's training sweep (or search), as Walker.get_data gives it."""
@@ -169,7 +193,9 @@ class WalkerUtils(ExecutionClass[SweepTally | WalkForwardRun]):
     def wait(self, symbol: Symbols, walker_name: str, timeout: float | None = None) -> bool:
         """Block until the instance's run ends (every symbol's, given a list); True when it has."""
         if not isinstance(symbol, str):
-            return all([self.wait(s, walker_name, timeout) for s in symbol_list(symbol, "Walker.wait")])
+            return all(
+                [self.wait(s, walker_name, timeout) for s in symbol_list(symbol, "Walker.wait")]
+            )
         inst = self.instance(symbol, walker_name)
         return inst.task is None or inst.task.wait(timeout)
 
@@ -177,7 +203,9 @@ class WalkerUtils(ExecutionClass[SweepTally | WalkForwardRun]):
         """Ask the run to stop (every symbol's, given a list), here or in any other process."""
         for s in [symbol] if isinstance(symbol, str) else symbol_list(symbol, "Walker.stop"):
             super().stop(s, name)
-            super().stop(s, trials_walker(name))  # a search's running batch (a harmless flag otherwise)
+            super().stop(
+                s, trials_walker(name)
+            )  # a search's running batch (a harmless flag otherwise)
             for window in self._windows_of(name):  # a walk-forward walker's training sweeps
                 super().stop(s, window)
 
@@ -187,12 +215,15 @@ class WalkerUtils(ExecutionClass[SweepTally | WalkForwardRun]):
         one this process does not know)."""
         try:
             walker = get_walker(name, "Walker.stop")
-            return [n for n, _, _ in window_walkers(walker)] if walker.walk_forward is not None else []
+            return (
+                [n for n, _, _ in window_walkers(walker)] if walker.walk_forward is not None else []
+            )
         except BtfarmError:
             return []
 
-    def _launch(self, symbol: str, walker_name: str, chunk_size: int | None,
-                needed_by: str) -> tuple[Instance, RunThread]:
+    def _launch(
+        self, symbol: str, walker_name: str, chunk_size: int | None, needed_by: str
+    ) -> tuple[Instance, RunThread]:
         inst = self.instance(symbol, walker_name)
         running = inst.task
         if running is not None and not running.finished:  # this process runs it: join
@@ -205,12 +236,16 @@ class WalkerUtils(ExecutionClass[SweepTally | WalkForwardRun]):
 
     # ---- results ---------------------------------------------------------
 
-    def get_data(self, symbol: Symbols, walker_name: str) -> WalkerData | SymbolsData | WalkForwardData:
+    def get_data(
+        self, symbol: Symbols, walker_name: str
+    ) -> WalkerData | SymbolsData | WalkForwardData:
         """The ranked result; given a list of symbols, each one's and the ranking across them;
         for a walk-forward walker, its windows (walk_forward/run.py)."""
         if not isinstance(symbol, str):
-            return symbols_data(walker_name, {s: self.get_data(s, walker_name)
-                                              for s in symbol_list(symbol, "Walker.get_data")})
+            return symbols_data(
+                walker_name,
+                {s: self.get_data(s, walker_name) for s in symbol_list(symbol, "Walker.get_data")},
+            )
         walk_forward = self._walk_forward_run(symbol, walker_name)
         if walk_forward is not None:
             return walk_forward.data()
@@ -221,8 +256,14 @@ class WalkerUtils(ExecutionClass[SweepTally | WalkForwardRun]):
         data = self.instance(symbol, walker_name).data
         return data if isinstance(data, WalkForwardRun) else None
 
-    def get_report(self, symbol: Symbols, walker_name: str, columns: Sequence[Any] | None = None,
-                   pnl_columns: Sequence[Any] | None = None, top_n: int | None = None) -> str:
+    def get_report(
+        self,
+        symbol: Symbols,
+        walker_name: str,
+        columns: Sequence[Any] | None = None,
+        pnl_columns: Sequence[Any] | None = None,
+        top_n: int | None = None,
+    ) -> str:
         """The markdown report; given a list of symbols, the ranking across them and a line
         per symbol (``dump`` writes each symbol's own report beside it)."""
         if not isinstance(symbol, str):
@@ -233,26 +274,51 @@ class WalkerUtils(ExecutionClass[SweepTally | WalkForwardRun]):
         sweep = self.launcher.tally(symbol, walker_name, "Walker.get_report")
         return self._report(sweep, columns, pnl_columns, top_n)[0]
 
-    def _report(self, sweep: SweepTally, columns, pnl_columns, top_n, stem: str | None = None
-                ) -> tuple[str, dict[str, str]]:
+    def _report(
+        self, sweep: SweepTally, columns, pnl_columns, top_n, stem: str | None = None
+    ) -> tuple[str, dict[str, str]]:
         """The markdown and, with ``stem``, the pictures named after it."""
         data = sweep.data()
-        shown = data.strategies[:min(top_n or PNL_TABLES, PNL_TABLES)]
+        shown = data.strategies[: min(top_n or PNL_TABLES, PNL_TABLES)]
         closed, recomputed = sweep.closed_for([s.strategy_name for s in shown])
         files, links = walker_pictures(stem, data, sweep.variants, closed) if stem else ({}, [])
         return render_walker(
-            {**data.model_dump(), "strategies": [{"strategy_name": s.strategy_name, "stats": s.stats}
-                                                 for s in data.strategies]},
-            closed, strategy_columns=columns,
-            pnl_columns=pnl_columns, top_n=top_n, unfinished=data.unfinished,
-            fingerprints=data.fingerprints, run_id=data.run_id, unranked=data.unranked,
-            rejections=data.rejections, recomputed=recomputed, min_trades=data.min_trades,
-            coverage=data.coverage, pictures=links, trust=data.trust, refused=data.refused,
-            trials=data.search_trials, search_spec=data.search_spec, search_note=data.search_note), files
+            {
+                **data.model_dump(),
+                "strategies": [
+                    {"strategy_name": s.strategy_name, "stats": s.stats} for s in data.strategies
+                ],
+            },
+            closed,
+            strategy_columns=columns,
+            pnl_columns=pnl_columns,
+            top_n=top_n,
+            unfinished=data.unfinished,
+            fingerprints=data.fingerprints,
+            run_id=data.run_id,
+            unranked=data.unranked,
+            rejections=data.rejections,
+            recomputed=recomputed,
+            min_trades=data.min_trades,
+            coverage=data.coverage,
+            pictures=links,
+            trust=data.trust,
+            refused=data.refused,
+            trials=data.search_trials,
+            search_spec=data.search_spec,
+            search_note=data.search_note,
+        ), files
 
-    def dump(self, symbol: str, walker_name: str, path: str | Path | None = None,
-             columns: Sequence[Any] | None = None, pnl_columns: Sequence[Any] | None = None,
-             top_n: int | None = None, formats: Sequence[str] = FORMATS) -> Path:
+    def dump(
+        self,
+        symbol: str,
+        walker_name: str,
+        path: str | Path | None = None,
+        columns: Sequence[Any] | None = None,
+        pnl_columns: Sequence[Any] | None = None,
+        top_n: int | None = None,
+        formats: Sequence[str] = FORMATS,
+    ) -> Path:
         """Write the report, its pictures (a heatmap per pair of swept parameters, the
         metric's distribution, the best equity curves) and its HTML twin; default
         ``./dump/walker/{walker_name}.md``. Given a list of symbols, the ranking across them goes
@@ -260,29 +326,50 @@ class WalkerUtils(ExecutionClass[SweepTally | WalkForwardRun]):
         ``{walker_name}.{SYMBOL}.md`` beside it: the one-symbol report of the same walker
         (``{walker_name}.md``) is never overwritten."""
         if not isinstance(symbol, str):
-            return self._dump_symbols(symbol, walker_name, path, columns, pnl_columns, top_n, formats)
+            return self._dump_symbols(
+                symbol, walker_name, path, columns, pnl_columns, top_n, formats
+            )
         walk_forward = self._walk_forward_run(symbol, walker_name)
         if walk_forward is not None:
-            return dump_bundle(lambda stem: walk_forward_bundle(walk_forward, stem), "walker", walker_name, path,
-                               formats)
+            return dump_bundle(
+                lambda stem: walk_forward_bundle(walk_forward, stem),
+                "walker",
+                walker_name,
+                path,
+                formats,
+            )
         sweep = self.launcher.tally(symbol, walker_name, "Walker.dump")
-        return dump_bundle(lambda stem: self._report(sweep, columns, pnl_columns, top_n, stem),
-                           "walker", walker_name, path, formats)
+        return dump_bundle(
+            lambda stem: self._report(sweep, columns, pnl_columns, top_n, stem),
+            "walker",
+            walker_name,
+            path,
+            formats,
+        )
 
-    def _dump_symbols(self, symbol: Sequence[str], walker_name: str, path, columns, pnl_columns,
-                      top_n, formats) -> Path:
+    def _dump_symbols(
+        self, symbol: Sequence[str], walker_name: str, path, columns, pnl_columns, top_n, formats
+    ) -> Path:
         symbols = symbol_list(symbol, "Walker.dump")
         data = self.get_data(symbols, walker_name)
-        target = report_path("walker", walker_name, path if path is not None else
-                             Path("walker") / f"{walker_name}{SYMBOLS_SUFFIX}.md")
+        target = report_path(
+            "walker",
+            walker_name,
+            path if path is not None else Path("walker") / f"{walker_name}{SYMBOLS_SUFFIX}.md",
+        )
         stem = target.stem.removesuffix(SYMBOLS_SUFFIX) if path is None else target.stem
         links = {}
         for s in symbols:
             own = target.parent / f"{stem}.{_file_part(s)}.md"
             written = self.dump(s, walker_name, own, columns, pnl_columns, top_n, formats)
             links[s] = written.name
-        return dump_bundle(lambda stem: (render_walker_symbols(data, links, top_n), {}),
-                           "walker", walker_name, target, formats)
+        return dump_bundle(
+            lambda stem: (render_walker_symbols(data, links, top_n), {}),
+            "walker",
+            walker_name,
+            target,
+            formats,
+        )
 
 
 Walker = WalkerUtils()

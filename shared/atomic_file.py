@@ -57,12 +57,21 @@ def disk_fault(exc: BaseException, path: Path | str, what: str, setting: str) ->
         errno.EACCES: f"let user {os.getuid()} write there",
         errno.EPERM: f"let user {os.getuid()} write there",
     }
-    return ConfigError(f"cannot write {what} {path}: {DISK_FAULTS[exc.errno]} ({exc.strerror}); "
-                       f"{fixes[exc.errno]}, or set {setting} to a folder on another disk")
+    return ConfigError(
+        f"cannot write {what} {path}: {DISK_FAULTS[exc.errno]} ({exc.strerror}); "
+        f"{fixes[exc.errno]}, or set {setting} to a folder on another disk"
+    )
 
 
-def write_whole(path: Path, data: bytes, *, what: str = "file", setting: str = "BTFARM_STATE_DIR",
-                mode: int | None = None, sync_folder: bool = False) -> None:
+def write_whole(
+    path: Path,
+    data: bytes,
+    *,
+    what: str = "file",
+    setting: str = "BTFARM_STATE_DIR",
+    mode: int | None = None,
+    sync_folder: bool = False,
+) -> None:
     """Write ``data`` to ``path`` whole or not at all (scratch file, fsync, rename).
 
     A disk fault (full, read-only, no permission) raises ``ConfigError`` naming

@@ -22,19 +22,41 @@ COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 class Candles:
     """One symbol's 1-minute candles, validated, with derived arrays cached."""
 
-    __slots__ = ("timestamp", "open", "high", "low", "close", "volume", "contiguous", "_vwap", "_agg", "_digest", "memo")
+    __slots__ = (
+        "timestamp",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "contiguous",
+        "_vwap",
+        "_agg",
+        "_digest",
+        "memo",
+    )
 
-    def __init__(self, timestamp: np.ndarray, open: np.ndarray, high: np.ndarray,
-                 low: np.ndarray, close: np.ndarray, volume: np.ndarray) -> None:
+    def __init__(
+        self,
+        timestamp: np.ndarray,
+        open: np.ndarray,
+        high: np.ndarray,
+        low: np.ndarray,
+        close: np.ndarray,
+        volume: np.ndarray,
+    ) -> None:
         # read-only views: a strategy holding a window must not be able to rewrite history
         self.timestamp, self.open, self.high, self.low, self.close, self.volume = (
-            _frozen(a) for a in (timestamp, open, high, low, close, volume))
+            _frozen(a) for a in (timestamp, open, high, low, close, volume)
+        )
         n = len(timestamp)
         self.contiguous = n == 0 or int(timestamp[-1] - timestamp[0]) == (n - 1) * MINUTE_MS
         self._vwap: dict[int, np.ndarray] = {}
         self._agg: dict[str, Candles] = {}
         self._digest: str | None = None
-        self.memo: dict[tuple, Any] = {}  # arrays the engine derives once per candle set (walk grids)
+        self.memo: dict[
+            tuple, Any
+        ] = {}  # arrays the engine derives once per candle set (walk grids)
 
     def __len__(self) -> int:
         return len(self.timestamp)
@@ -80,7 +102,11 @@ class Candles:
             return cached
         step = interval_ms(interval)
         bucket = self.timestamp // step * step
-        starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]]) if len(self) else np.array([], dtype=np.int64)
+        starts = (
+            np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+            if len(self)
+            else np.array([], dtype=np.int64)
+        )
         ends = np.r_[starts[1:], len(self)] - 1 if len(self) else starts
         agg = Candles(
             bucket[starts].astype(np.int64),
@@ -145,18 +171,18 @@ class CandleWindow:
         self._end = end
         self._close: np.ndarray | None = None
 
-    timestamp = property(lambda self: self._source.timestamp[self._start:self._end])
-    open = property(lambda self: self._source.open[self._start:self._end])
-    high = property(lambda self: self._source.high[self._start:self._end])
-    low = property(lambda self: self._source.low[self._start:self._end])
-    volume = property(lambda self: self._source.volume[self._start:self._end])
+    timestamp = property(lambda self: self._source.timestamp[self._start : self._end])
+    open = property(lambda self: self._source.open[self._start : self._end])
+    high = property(lambda self: self._source.high[self._start : self._end])
+    low = property(lambda self: self._source.low[self._start : self._end])
+    volume = property(lambda self: self._source.volume[self._start : self._end])
 
     @property
     def close(self) -> np.ndarray:
         # made once: the column nearly every strategy reads, often more than once an ask
         view = self._close
         if view is None:
-            view = self._close = self._source.close[self._start:self._end]
+            view = self._close = self._source.close[self._start : self._end]
         return view
 
     def __len__(self) -> int:
@@ -204,7 +230,9 @@ def to_candles(data: Any, exchange_name: str, symbol: str) -> Candles:
 
 
 def _columns(data: Any) -> dict[str, np.ndarray]:
-    pd = sys.modules.get("pandas")  # not imported, so data is no DataFrame (a worker may never load it)
+    pd = sys.modules.get(
+        "pandas"
+    )  # not imported, so data is no DataFrame (a worker may never load it)
     if pd is not None and isinstance(data, pd.DataFrame):
         frame = data.reset_index() if "timestamp" not in data.columns and data.index.name else data
         mapping: Mapping[str, Any] = {c: frame[c].to_numpy() for c in frame.columns}
@@ -214,16 +242,23 @@ def _columns(data: Any) -> dict[str, np.ndarray]:
         if len(data) == 0:
             mapping = {c: [] for c in COLUMNS}
         elif isinstance(data[0], Mapping):
-            mapping = {c: [row[c] if c in row else row[_ALIASES.get(c, c)] for row in data] for c in COLUMNS}
+            mapping = {
+                c: [row[c] if c in row else row[_ALIASES.get(c, c)] for row in data]
+                for c in COLUMNS
+            }
         else:
             mapping = {c: [row[i] for row in data] for i, c in enumerate(COLUMNS)}
     else:
-        raise CandleDataError(f"expected a DataFrame, a mapping of columns or a list of candles, got {type(data).__name__}")
+        raise CandleDataError(
+            f"expected a DataFrame, a mapping of columns or a list of candles, got {type(data).__name__}"
+        )
     if "timestamp" not in mapping and "timestamp_ms" in mapping:
         mapping = {**mapping, "timestamp": mapping["timestamp_ms"]}
     missing = [c for c in COLUMNS if c not in mapping]
     if missing:
-        raise CandleDataError(f"missing column(s) {', '.join(missing)}; expected {', '.join(COLUMNS)}")
+        raise CandleDataError(
+            f"missing column(s) {', '.join(missing)}; expected {', '.join(COLUMNS)}"
+        )
     ts = timestamps_of(mapping["timestamp"])
     return {"timestamp": ts, **{c: _floats(c, mapping[c]) for c in COLUMNS[1:]}}
 
@@ -239,7 +274,9 @@ def _floats(column: str, values: Any) -> np.ndarray:
         try:
             float(cell)
         except (TypeError, ValueError):
-            raise CandleDataError(f"row {row}: column {column} holds {cell!r}, which is not a number") from None
+            raise CandleDataError(
+                f"row {row}: column {column} holds {cell!r}, which is not a number"
+            ) from None
     return np.asarray(cells, dtype=np.float64)
 
 
@@ -273,12 +310,25 @@ def _check(where: str, ts, o, h, low, c, v) -> None:
     _fail_first(where, bad_rows, ts, row, "a price or the volume is NaN or infinite")
     _fail_first(where, np.any(prices <= 0, axis=0), ts, row, "a price is zero or negative")
     _fail_first(where, v < 0, ts, row, "the volume is negative")
-    _fail_first(where, (low > np.minimum(o, c)) | (h < np.maximum(o, c)) | (low > h), ts, row,
-                "high/low do not contain open and close")
+    _fail_first(
+        where,
+        (low > np.minimum(o, c)) | (h < np.maximum(o, c)) | (low > h),
+        ts,
+        row,
+        "high/low do not contain open and close",
+    )
     if n > 1:
         d = np.diff(ts)
-        _fail_first(where, np.r_[False, d == 0], ts, row, "duplicated timestamp (same as the row before)")
-        _fail_first(where, np.r_[False, d < 0], ts, row, "timestamps are not sorted ascending (earlier than the row before)")
+        _fail_first(
+            where, np.r_[False, d == 0], ts, row, "duplicated timestamp (same as the row before)"
+        )
+        _fail_first(
+            where,
+            np.r_[False, d < 0],
+            ts,
+            row,
+            "timestamps are not sorted ascending (earlier than the row before)",
+        )
 
 
 def _all_good(ts, o, h, low, c, v) -> bool:
@@ -287,18 +337,28 @@ def _all_good(ts, o, h, low, c, v) -> bool:
     the first bad row of each kind. A NaN fails every comparison; a finite high and a
     positive low between which open and close lie make all four prices finite and positive."""
     good = np.isfinite(h)
-    for test in ((np.greater, low, 0), (np.less_equal, low, o), (np.less_equal, low, c),
-                 (np.less_equal, o, h), (np.less_equal, c, h), (np.greater_equal, v, 0)):
+    for test in (
+        (np.greater, low, 0),
+        (np.less_equal, low, o),
+        (np.less_equal, low, c),
+        (np.less_equal, o, h),
+        (np.less_equal, c, h),
+        (np.greater_equal, v, 0),
+    ):
         good &= test[0](test[1], test[2])
     good &= np.isfinite(v)
     return bool(good.all()) and bool(np.all(ts[1:] > ts[:-1]))
 
 
-def _fail_first(where: str, mask: np.ndarray, ts: np.ndarray, row: dict[str, np.ndarray], what: str) -> None:
+def _fail_first(
+    where: str, mask: np.ndarray, ts: np.ndarray, row: dict[str, np.ndarray], what: str
+) -> None:
     if mask.any():
         i = int(np.flatnonzero(mask)[0])
         from datetime import UTC, datetime
 
         when = datetime.fromtimestamp(int(ts[i]) / 1000, tz=UTC).isoformat()
         values = " ".join(f"{k}={float(a[i])!r}" for k, a in row.items())
-        raise CandleDataError(f"{where}: row {i} (timestamp {int(ts[i])} = {when}): {what}: {values}")
+        raise CandleDataError(
+            f"{where}: row {i} (timestamp {int(ts[i])} = {when}): {what}: {values}"
+        )

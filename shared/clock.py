@@ -86,7 +86,9 @@ class AcceleratedClock:
         SystemClock().sleep(seconds / self.speed, wake)
 
     def __repr__(self) -> str:
-        return f"AcceleratedClock(start_ms={self.start_ms}, speed={self.speed}, anchor={self.anchor})"
+        return (
+            f"AcceleratedClock(start_ms={self.start_ms}, speed={self.speed}, anchor={self.anchor})"
+        )
 
 
 def clock_from_spec(spec: str | None) -> Clock:
@@ -100,7 +102,9 @@ def clock_from_spec(spec: str | None) -> Clock:
         return SystemClock()
     kind, _, rest = spec.partition(":")
     if kind != "accelerated":
-        raise UsageError(f"unknown clock {spec!r}; use 'system' or 'accelerated:start=ISO,speed=N[,anchor=SECONDS]'")
+        raise UsageError(
+            f"unknown clock {spec!r}; use 'system' or 'accelerated:start=ISO,speed=N[,anchor=SECONDS]'"
+        )
     fields: dict[str, str] = {}
     for part in filter(None, rest.split(",")):
         name, sep, value = part.partition("=")

@@ -87,7 +87,12 @@ def get_candles(symbol: str, interval: str = "1m", limit: int = 1) -> CandleWind
         start = end - limit if end > limit else 0
         # the same call again in the same ask gets the same window (and the views it made)
         window = ctx.window
-        if window is not None and window._end == end and window._start == start and window._source is ctx.candles:
+        if (
+            window is not None
+            and window._end == end
+            and window._start == start
+            and window._source is ctx.candles
+        ):
             return window
         window = ctx.window = CandleWindow(ctx.candles, start, end)
         return window
@@ -95,8 +100,15 @@ def get_candles(symbol: str, interval: str = "1m", limit: int = 1) -> CandleWind
     return candles.window(end, limit)
 
 
-def get_indicator(symbol: str, name: str, length: int | None = None, *, field: str | None = None,
-                  ago: int = 0, interval: str = "1m") -> float:
+def get_indicator(
+    symbol: str,
+    name: str,
+    length: int | None = None,
+    *,
+    field: str | None = None,
+    ago: int = 0,
+    interval: str = "1m",
+) -> float:
     """An indicator of ``btfarm.shared.indicators`` (sma, ema, rsi, atr, rolling_max,
     rolling_min, vwap) over the candles of ``interval`` that closed before ``when``, or
     ``ago`` candles earlier; NaN while its window is not full.
@@ -119,12 +131,21 @@ def get_indicator(symbol: str, name: str, length: int | None = None, *, field: s
         series, first = indicators.through(candles, name, length, field)
         # read through a memoryview: its element is the same double as a Python float, where
         # float(series[i]) builds a numpy scalar first (~50 ns of each call)
-        found = ctx.series[key] = (memoryview(np.ascontiguousarray(series, dtype=np.float64)), first)
+        found = ctx.series[key] = (
+            memoryview(np.ascontiguousarray(series, dtype=np.float64)),
+            first,
+        )
     if type(ago) is not int or ago < 0:  # noqa: E721 (bool and floats are refused too)
-        raise UsageError(f"get_indicator: ago must be a whole number of candles >= 0 (0: the last closed "
-                         f"{interval} candle), got {ago!r}; a negative ago would read the future")
+        raise UsageError(
+            f"get_indicator: ago must be a whole number of candles >= 0 (0: the last closed "
+            f"{interval} candle), got {ago!r}; a negative ago would read the future"
+        )
     values, first = found
-    row = (ctx.cursor if interval == "1m" and symbol == ctx.symbol else _closed(ctx, symbol, interval)[1]) - ago
+    row = (
+        ctx.cursor
+        if interval == "1m" and symbol == ctx.symbol
+        else _closed(ctx, symbol, interval)[1]
+    ) - ago
     return values[row - 1] if row >= first else math.nan
 
 
@@ -133,7 +154,9 @@ def get_average_price(symbol: str) -> float:
     ctx = _ctx()
     candles, cursor = ctx.candles_for(symbol)
     if cursor == 0:
-        raise BtfarmError(f"get_average_price: no candle of {symbol} closed before {get_date().isoformat()}")
+        raise BtfarmError(
+            f"get_average_price: no candle of {symbol} closed before {get_date().isoformat()}"
+        )
     return float(candles.vwap(ctx.avg_count)[cursor - 1])
 
 
@@ -165,17 +188,25 @@ def deactivate(token) -> None:
 
 # ---- commits: managing an open position (SEMANTICS.md 9) ------------------
 
-HOOKS_WHERE = ("on_active_ping, on_partial_profit, on_partial_loss, on_breakeven (on_schedule for a "
-               "scheduled signal), or a listener of listen_active_ping, listen_partial_profit_available, "
-               "listen_partial_loss_available, listen_breakeven_available or listen_strategy_commit")
+HOOKS_WHERE = (
+    "on_active_ping, on_partial_profit, on_partial_loss, on_breakeven (on_schedule for a "
+    "scheduled signal), or a listener of listen_active_ping, listen_partial_profit_available, "
+    "listen_partial_loss_available, listen_breakeven_available or listen_strategy_commit"
+)
 
 
 def _hook(name: str):
     ctx = _current.get()
     if ctx is None or ctx.hook is None:
-        where = "no strategy runs in this thread" if ctx is None else "get_signal and the other callbacks cannot commit"
-        raise UsageError(f"{name} was called outside a position hook ({where}); call it inside the strategy "
-                         f"callbacks {HOOKS_WHERE}, while btfarm runs the strategy")
+        where = (
+            "no strategy runs in this thread"
+            if ctx is None
+            else "get_signal and the other callbacks cannot commit"
+        )
+        raise UsageError(
+            f"{name} was called outside a position hook ({where}); call it inside the strategy "
+            f"callbacks {HOOKS_WHERE}, while btfarm runs the strategy"
+        )
     return ctx.hook
 
 
@@ -185,15 +216,17 @@ def commit_trailing_stop(symbol: str, percent_shift: float, current_price: float
     ``percent_shift`` is 0 or outside -100..100, when ``current_price`` is already past the
     new stop, when it would cross the take profit, or when it is not tighter than a stop
     already trailed."""
-    return _hook("commit_trailing_stop").commit("trailing_stop", symbol, percent_shift=percent_shift,
-                                                current_price=current_price)
+    return _hook("commit_trailing_stop").commit(
+        "trailing_stop", symbol, percent_shift=percent_shift, current_price=current_price
+    )
 
 
 def commit_trailing_take(symbol: str, percent_shift: float, current_price: float) -> bool:
     """Move the take profit, measured from the original TP as ``commit_trailing_stop`` is
     from the original SL; a later move must bring TP closer to the price."""
-    return _hook("commit_trailing_take").commit("trailing_take", symbol, percent_shift=percent_shift,
-                                                current_price=current_price)
+    return _hook("commit_trailing_take").commit(
+        "trailing_take", symbol, percent_shift=percent_shift, current_price=current_price
+    )
 
 
 def commit_partial_profit(symbol: str, percent: float) -> bool:

@@ -38,8 +38,10 @@ class Coverage(BaseModel):
         text = f"{self.candles} candles, {iso(self.first_ms)} .. {iso(self.last_ms)}"
         if not self.gaps:
             return text + ", no gaps"
-        return (f"{text}, {self.gaps} gaps ({self.missing_minutes} minutes missing; the longest, "
-                f"{self.longest_gap_minutes} minutes, after {iso(self.longest_gap_after_ms)})")
+        return (
+            f"{text}, {self.gaps} gaps ({self.missing_minutes} minutes missing; the longest, "
+            f"{self.longest_gap_minutes} minutes, after {iso(self.longest_gap_after_ms)})"
+        )
 
 
 def iso(ms: float | None) -> str:
@@ -49,15 +51,25 @@ def iso(ms: float | None) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
-def check_coverage(candles: Candles, exchange_name: str, symbol: str, frame: FrameSchema,
-                   max_gap_minutes: int = 0) -> Coverage:
+def check_coverage(
+    candles: Candles, exchange_name: str, symbol: str, frame: FrameSchema, max_gap_minutes: int = 0
+) -> Coverage:
     """The coverage of ``candles``, or DataCoverageError when they do not cover ``frame``
     (kept on the candles: every variant of a sweep asks)."""
-    key = ("coverage", exchange_name, symbol, frame.frame_name, *frame_bounds(frame), max_gap_minutes)
+    key = (
+        "coverage",
+        exchange_name,
+        symbol,
+        frame.frame_name,
+        *frame_bounds(frame),
+        max_gap_minutes,
+    )
     found = candles.memo.get(key)
     if found is None:
         try:
-            found = check_timestamps(candles.timestamp, exchange_name, symbol, frame, max_gap_minutes)
+            found = check_timestamps(
+                candles.timestamp, exchange_name, symbol, frame, max_gap_minutes
+            )
         except DataCoverageError as exc:
             found = exc
         candles.memo[key] = found
@@ -66,38 +78,52 @@ def check_coverage(candles: Candles, exchange_name: str, symbol: str, frame: Fra
     return found
 
 
-def check_timestamps(ts: np.ndarray, exchange_name: str, symbol: str, frame: FrameSchema,
-                     max_gap_minutes: int = 0) -> Coverage:
+def check_timestamps(
+    ts: np.ndarray, exchange_name: str, symbol: str, frame: FrameSchema, max_gap_minutes: int = 0
+) -> Coverage:
     """``check_coverage`` from the candles' open times alone (sorted, unique), for a
     caller that needs no prices (the orchestrator checks before submitting)."""
     start, end = frame_bounds(frame)
     last_minute = end - end % MINUTE_MS
-    where = (f'exchange "{exchange_name}", symbol {symbol}, frame "{frame.frame_name}" '
-             f"({iso(start)} .. {iso(end)})")
+    where = (
+        f'exchange "{exchange_name}", symbol {symbol}, frame "{frame.frame_name}" '
+        f"({iso(start)} .. {iso(end)})"
+    )
     if start >= end:
-        raise DataCoverageError(f"no data: {where} is zero-length (start_date equals end_date); "
-                                "give the frame an end after its start")
+        raise DataCoverageError(
+            f"no data: {where} is zero-length (start_date equals end_date); "
+            "give the frame an end after its start"
+        )
     if not len(ts):
-        raise DataCoverageError(f"no data: {where}: the exchange returned no 1m candles for that "
-                                "range; check the symbol and the data files, or move the frame")
+        raise DataCoverageError(
+            f"no data: {where}: the exchange returned no 1m candles for that "
+            "range; check the symbol and the data files, or move the frame"
+        )
     first, last = int(ts[0]), int(ts[-1])
     have = f"the candles it returned for that range run from {iso(first)} to {iso(last)}"
     inside = int(np.searchsorted(ts, end, "right") - np.searchsorted(ts, start, "left"))
     if inside == 0:
-        raise DataCoverageError(f"no data: {where}: no candle falls inside the frame ({have}); "
-                                "move the frame onto the data")
+        raise DataCoverageError(
+            f"no data: {where}: no candle falls inside the frame ({have}); "
+            "move the frame onto the data"
+        )
     if first > start:
-        raise DataCoverageError(f"{where} starts before the data: {have}; start the frame at "
-                                f"{iso(first)} or later, or load older candles")
+        raise DataCoverageError(
+            f"{where} starts before the data: {have}; start the frame at "
+            f"{iso(first)} or later, or load older candles"
+        )
     if last < last_minute:
-        raise DataCoverageError(f"{where} ends after the data: {have}; end the frame at "
-                                f"{iso(last)} or earlier, or load newer candles")
+        raise DataCoverageError(
+            f"{where} ends after the data: {have}; end the frame at "
+            f"{iso(last)} or earlier, or load newer candles"
+        )
     coverage = coverage_of(ts)
     if max_gap_minutes and coverage.longest_gap_minutes > max_gap_minutes:
         raise DataCoverageError(
             f"{where}: the candles have a gap of {coverage.longest_gap_minutes} minutes after "
             f"{iso(coverage.longest_gap_after_ms)}, longer than BTFARM_MAX_GAP_MINUTES="
-            f"{max_gap_minutes} ({coverage.gaps} gaps in all); fill the data or raise the limit")
+            f"{max_gap_minutes} ({coverage.gaps} gaps in all); fill the data or raise the limit"
+        )
     return coverage
 
 
@@ -109,7 +135,12 @@ def coverage_of(ts: np.ndarray) -> Coverage:
         holes = np.flatnonzero(steps > 0)
         if len(holes):
             longest = int(holes[np.argmax(steps[holes])])
-            coverage = coverage.model_copy(update={
-                "gaps": len(holes), "missing_minutes": int(steps[holes].sum()),
-                "longest_gap_minutes": int(steps[longest]), "longest_gap_after_ms": int(ts[longest])})
+            coverage = coverage.model_copy(
+                update={
+                    "gaps": len(holes),
+                    "missing_minutes": int(steps[holes].sum()),
+                    "longest_gap_minutes": int(steps[longest]),
+                    "longest_gap_after_ms": int(ts[longest]),
+                }
+            )
     return coverage

@@ -34,7 +34,9 @@ def frame_days(start_ms: int, end_ms: int) -> int:
     return max(1, math.ceil((end_ms - start_ms) / MS_PER_DAY))
 
 
-def daily_record(pnl: np.ndarray, close_at: np.ndarray, start_ms: int, end_ms: int) -> dict[str, Any]:
+def daily_record(
+    pnl: np.ndarray, close_at: np.ndarray, start_ms: int, end_ms: int
+) -> dict[str, Any]:
     """The sparse per-day record of trades with these PnLs (percent) and close times (ms)."""
     days = frame_days(start_ms, end_ms)
     pnl = np.asarray(pnl, dtype=float)
@@ -43,7 +45,11 @@ def daily_record(pnl: np.ndarray, close_at: np.ndarray, start_ms: int, end_ms: i
     day = np.clip((np.asarray(close_at, dtype=np.int64) - start_ms) // MS_PER_DAY, 0, days - 1)
     totals = np.bincount(day, weights=pnl, minlength=days)
     at = np.flatnonzero(np.round(totals, DECIMALS) != 0)
-    record = {"days": days, "at": _text(at, AT_DTYPE), "pnl": _text(np.round(totals[at], DECIMALS), PNL_DTYPE)}
+    record = {
+        "days": days,
+        "at": _text(at, AT_DTYPE),
+        "pnl": _text(np.round(totals[at], DECIMALS), PNL_DTYPE),
+    }
     if len(at) == days:
         del record["at"]  # every day
     return record
@@ -73,16 +79,24 @@ def compact(record: Mapping[str, Any] | Daily | None) -> Daily | None:
         return record
     days, pnl = int(record["days"]), record["pnl"]
     if not isinstance(pnl, str):  # the earlier form: lists of numbers
-        return Daily(days, np.asarray(record["at"], dtype=np.int32), np.asarray(pnl, dtype=np.float64))
+        return Daily(
+            days, np.asarray(record["at"], dtype=np.int32), np.asarray(pnl, dtype=np.float64)
+        )
     values = _array(pnl, PNL_DTYPE).astype(np.float64)
-    at = _array(record["at"], AT_DTYPE).astype(np.int32) if "at" in record else np.arange(days, dtype=np.int32)
+    at = (
+        _array(record["at"], AT_DTYPE).astype(np.int32)
+        if "at" in record
+        else np.arange(days, dtype=np.int32)
+    )
     if len(at) != len(values):
         # protocol: a worker's own encoding; a record cut short is a bug, not a user's input
         raise ValueError(f"a PnL-per-day record has {len(at)} days and {len(values)} values")
     return Daily(days, at, values)
 
 
-def dense(record: Mapping[str, Any] | Daily | None, out: np.ndarray | None = None) -> np.ndarray | None:
+def dense(
+    record: Mapping[str, Any] | Daily | None, out: np.ndarray | None = None
+) -> np.ndarray | None:
     """The record's PnL for every day of the frame (0 where nothing closed), into ``out`` when
     given; None without one."""
     daily = compact(record)

@@ -23,7 +23,9 @@ TAKE_PROFIT_PERCENT = 1.0  # sma-cross: take profit this far from entry
 STOP_LOSS_PERCENT = 1.0  # sma-cross: stop loss this far from entry
 EXPIRY_MINUTES = 120  # sma-cross: the position expires after this long
 SHIFT = 5  # sma-cross: "5 minutes earlier", in 1m candles
-DEMO_SYMBOL = "BTCUSDT"  # the symbol `btfarm demo` and `btfarm walker` trade on the synthetic market
+DEMO_SYMBOL = (
+    "BTCUSDT"  # the symbol `btfarm demo` and `btfarm walker` trade on the synthetic market
+)
 
 
 def sma_cross_signal(symbol: str, when: datetime) -> dict | None:
@@ -81,16 +83,38 @@ def pullback_signal(symbol: str, when: datetime) -> dict | None:
 def register_demo() -> None:
     """Register the synthetic market, a 30-day frame, the two strategies and a sweep."""
     add_exchange(synthetic_exchange("synthetic"), override=True)
-    add_frame(frame_name="demo-30d", interval="1m", start_date="2024-03-01T00:00:00Z",
-              end_date="2024-03-30T23:59:00Z", override=True)
-    add_strategy(strategy_name="sma-cross", interval="5m", get_signal=sma_cross_signal,
-                 get_signals=sma_cross_signals, params={"fast": 10, "slow": 30}, override=True)
-    add_strategy(strategy_name="pullback", interval="15m", get_signal=pullback_signal,
-                 params={"rise": 1.0, "dip": 0.3}, override=True)
-    add_walker(walker_name="demo-sweep", exchange_name="synthetic", frame_name="demo-30d",
-               strategies=["pullback", sweep("sma-cross", fast=[5, 8, 10, 12, 15, 20],
-                                             slow=[20, 30, 40, 60])],
-               override=True)
+    add_frame(
+        frame_name="demo-30d",
+        interval="1m",
+        start_date="2024-03-01T00:00:00Z",
+        end_date="2024-03-30T23:59:00Z",
+        override=True,
+    )
+    add_strategy(
+        strategy_name="sma-cross",
+        interval="5m",
+        get_signal=sma_cross_signal,
+        get_signals=sma_cross_signals,
+        params={"fast": 10, "slow": 30},
+        override=True,
+    )
+    add_strategy(
+        strategy_name="pullback",
+        interval="15m",
+        get_signal=pullback_signal,
+        params={"rise": 1.0, "dip": 0.3},
+        override=True,
+    )
+    add_walker(
+        walker_name="demo-sweep",
+        exchange_name="synthetic",
+        frame_name="demo-30d",
+        strategies=[
+            "pullback",
+            sweep("sma-cross", fast=[5, 8, 10, 12, 15, 20], slow=[20, 30, 40, 60]),
+        ],
+        override=True,
+    )
 
 
 def sma_cross_signals(candles, price: np.ndarray, params: dict) -> dict:
@@ -110,7 +134,9 @@ def sma_cross_signals(candles, price: np.ndarray, params: dict) -> dict:
         "rows": rows,
         "position": taken,
         # the factors sma_cross_signal computes for side +1 / -1 (the same doubles), picked per row
-        "price_take_profit": at * np.where(up, 1 + TAKE_PROFIT_PERCENT / 100, 1 - TAKE_PROFIT_PERCENT / 100),
-        "price_stop_loss": at * np.where(up, 1 - STOP_LOSS_PERCENT / 100, 1 + STOP_LOSS_PERCENT / 100),
+        "price_take_profit": at
+        * np.where(up, 1 + TAKE_PROFIT_PERCENT / 100, 1 - TAKE_PROFIT_PERCENT / 100),
+        "price_stop_loss": at
+        * np.where(up, 1 - STOP_LOSS_PERCENT / 100, 1 + STOP_LOSS_PERCENT / 100),
         "minute_estimated_time": EXPIRY_MINUTES,
     }

@@ -74,7 +74,9 @@ class EngineConfig(BaseModel):
         if isinstance(data, str | bytes):
             data = json.loads(data)
         if not isinstance(data, dict):
-            raise SettingsError(f"engine config payload: expected a JSON object, got {type(data).__name__}")
+            raise SettingsError(
+                f"engine config payload: expected a JSON object, got {type(data).__name__}"
+            )
         data = {k: (math.inf if k in INFINITE_OK and v == INFINITY else v) for k, v in data.items()}
         return _validated(data, "engine config payload")
 
@@ -92,7 +94,9 @@ class _Rule:
     below: float | None = None  # value < below, or None
 
     def allowed(self) -> str:
-        what = {"number": "a finite number", "integer": "an integer", "bool": "True or False"}[self.kind]
+        what = {"number": "a finite number", "integer": "an integer", "bool": "True or False"}[
+            self.kind
+        ]
         if self.low is not None:
             what += f" {'>' if self.low_open else '>='} {_num(self.low)}"
         if self.below is not None:
@@ -104,13 +108,19 @@ class _Rule:
 
 RULES: dict[str, _Rule] = {
     # below 100: at 100 percent a short's slipped price is 0, and a fee takes the whole notional
-    "CC_PERCENT_SLIPPAGE": _Rule("number", 0, meaning="percent of price lost on entry and on exit", below=100),
-    "CC_PERCENT_FEE": _Rule("number", 0, meaning="percent of notional paid on entry and on exit", below=100),
+    "CC_PERCENT_SLIPPAGE": _Rule(
+        "number", 0, meaning="percent of price lost on entry and on exit", below=100
+    ),
+    "CC_PERCENT_FEE": _Rule(
+        "number", 0, meaning="percent of notional paid on entry and on exit", below=100
+    ),
     "CC_AVG_PRICE_CANDLES_COUNT": _Rule("integer", 0, True, meaning="1m candles in the VWAP"),
     "CC_MIN_TAKEPROFIT_DISTANCE_PERCENT": _Rule("number", 0, True, meaning="percent from entry"),
     "CC_MIN_STOPLOSS_DISTANCE_PERCENT": _Rule("number", 0, True, meaning="percent from entry"),
     "CC_MAX_STOPLOSS_DISTANCE_PERCENT": _Rule("number", 0, True, meaning="percent from entry"),
-    "CC_MAX_SIGNAL_LIFETIME_MINUTES": _Rule("integer", 0, True, True, meaning="minutes; math.inf: no expiry"),
+    "CC_MAX_SIGNAL_LIFETIME_MINUTES": _Rule(
+        "integer", 0, True, True, meaning="minutes; math.inf: no expiry"
+    ),
     "CC_SCHEDULE_AWAIT_MINUTES": _Rule("integer", 0, True, meaning="minutes"),
     "CC_WARMUP_MINUTES": _Rule("integer", 0, meaning="minutes of candles before a frame"),
     "TICK_TTL": _Rule("number", 0, True, meaning="seconds between live ticks"),
@@ -128,7 +138,11 @@ def _num(x: float) -> str:
 
 
 def _joined(problems: list[str]) -> str:
-    return problems[0] if len(problems) == 1 else "; ".join(f"({i}) {p}" for i, p in enumerate(problems, 1))
+    return (
+        problems[0]
+        if len(problems) == 1
+        else "; ".join(f"({i}) {p}" for i, p in enumerate(problems, 1))
+    )
 
 
 def _one(name: str, value: Any) -> tuple[Any, str | None]:
@@ -138,9 +152,15 @@ def _one(name: str, value: Any) -> tuple[Any, str | None]:
 
     def refused(why: str = "") -> tuple[Any, str]:
         kind = type(value).__name__
-        shown = f"{value!r} ({'an' if kind[0] in 'aeiou' else 'a'} {kind})" if why == "type" else repr(value)
+        shown = (
+            f"{value!r} ({'an' if kind[0] in 'aeiou' else 'a'} {kind})"
+            if why == "type"
+            else repr(value)
+        )
         fix = f"allowed: {rule.allowed()}"
-        fix += f" ({rule.meaning}; default {default!r})" if rule.meaning else f" (default {default!r})"
+        fix += (
+            f" ({rule.meaning}; default {default!r})" if rule.meaning else f" (default {default!r})"
+        )
         return value, f"{name} = {shown} is refused; {fix}"
 
     if rule.kind == "bool":
@@ -172,13 +192,17 @@ def _round_trip_cost(fee: float, slippage: float) -> float:
     return 2 * (fee + slippage)
 
 
-def checked_values(data: dict[str, Any], changed: tuple[str, ...] = ()) -> tuple[dict[str, Any], list[str]]:
+def checked_values(
+    data: dict[str, Any], changed: tuple[str, ...] = ()
+) -> tuple[dict[str, Any], list[str]]:
     """``data`` over the defaults, each value as stored, and every problem with them (empty when
     valid). ``changed``: the keys the caller set, named in the cross-constant fix."""
     values = {name: field.default for name, field in EngineConfig.model_fields.items()}
     problems = []
     for name, value in data.items():
-        if name not in RULES:  # extra="forbid" names it; set_config says it first, with the known names
+        if (
+            name not in RULES
+        ):  # extra="forbid" names it; set_config says it first, with the known names
             values[name] = value
             continue
         values[name], problem = _one(name, value)
@@ -199,12 +223,17 @@ def checked_values(data: dict[str, Any], changed: tuple[str, ...] = ()) -> tuple
             f"CC_MIN_TAKEPROFIT_DISTANCE_PERCENT = {min_tp!r} is below the round-trip cost 2 x (CC_PERCENT_FEE "
             f"{_num(fee)} + CC_PERCENT_SLIPPAGE {_num(slip)}) = {_num(need)} percent: every take profit at the "
             f"minimum distance would close at a loss. Raise CC_MIN_TAKEPROFIT_DISTANCE_PERCENT with the fee "
-            f"or slippage, e.g. set_config({call}), or lower CC_PERCENT_FEE / CC_PERCENT_SLIPPAGE")
-    min_sl, max_sl = values["CC_MIN_STOPLOSS_DISTANCE_PERCENT"], values["CC_MAX_STOPLOSS_DISTANCE_PERCENT"]
+            f"or slippage, e.g. set_config({call}), or lower CC_PERCENT_FEE / CC_PERCENT_SLIPPAGE"
+        )
+    min_sl, max_sl = (
+        values["CC_MIN_STOPLOSS_DISTANCE_PERCENT"],
+        values["CC_MAX_STOPLOSS_DISTANCE_PERCENT"],
+    )
     if min_sl >= max_sl:
         problems.append(
             f"CC_MIN_STOPLOSS_DISTANCE_PERCENT = {min_sl!r} must be below CC_MAX_STOPLOSS_DISTANCE_PERCENT = "
-            f"{max_sl!r}: no stop loss could pass both; lower the minimum or raise the maximum")
+            f"{max_sl!r}: no stop loss could pass both; lower the minimum or raise the maximum"
+        )
     return values, problems
 
 
@@ -213,7 +242,8 @@ def _validated(data: dict[str, Any], where: str, changed: tuple[str, ...] = ()) 
     for key in data:
         if key not in EngineConfig.model_fields:
             raise SettingsError(
-                f"{where}: unknown key {key!r}; known: {', '.join(known)}." + did_you_mean(str(key), known)
+                f"{where}: unknown key {key!r}; known: {', '.join(known)}."
+                + did_you_mean(str(key), known)
             )
     values, problems = checked_values(data, changed)
     if problems:

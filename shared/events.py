@@ -62,7 +62,9 @@ LISTEN_TOPICS = EMIT_TOPICS | {t.partition(".")[0] for t in EMIT_TOPICS}
 
 _lock = threading.Lock()
 _listeners: dict[str, tuple[tuple[object, Listener], ...]] = {}
-_listened: frozenset[str] = frozenset()  # the topics with a listener: read without the lock (any_listened)
+_listened: frozenset[str] = (
+    frozenset()
+)  # the topics with a listener: read without the lock (any_listened)
 
 
 def _check(topic: str, known: frozenset[str]) -> None:
@@ -221,21 +223,25 @@ listen_walker_start, listen_walker_start_once = _pair(
 listen_error, listen_error_once = _pair("error", "every recoverable error")
 listen_exit, listen_exit_once = _pair("exit", "every fatal error of a background run")
 listen_risk, listen_risk_once = _pair(
-    "risk", "every signal rejected by a risk (a dict: symbol, strategy_name, exchange_name, frame_name, "
+    "risk",
+    "every signal rejected by a risk (a dict: symbol, strategy_name, exchange_name, frame_name, "
     "risk_name, backtest, timestamp, current_price, signal (= current_signal, the candidate), "
-    "active_position_count, rejection_id, rejection_note, message)"
+    "active_position_count, rejection_id, rejection_note, message)",
 )
 listen_active_ping, listen_active_ping_once = _pair(
-    "active_ping", "every candle an open position stays open (a dict: symbol, strategy_name, "
-    "exchange_name, frame_name, signal, current_price, timestamp, backtest); commits may be called in it"
+    "active_ping",
+    "every candle an open position stays open (a dict: symbol, strategy_name, "
+    "exchange_name, frame_name, signal, current_price, timestamp, backtest); commits may be called in it",
 )
 listen_partial_profit_available, listen_partial_profit_available_once = _pair(
-    "partial_profit_available", "every profit level (10, 20 .. 100 % of the way from the effective "
-    "entry to TP) an open position reaches first (a dict with level, current_price, timestamp, signal)"
+    "partial_profit_available",
+    "every profit level (10, 20 .. 100 % of the way from the effective "
+    "entry to TP) an open position reaches first (a dict with level, current_price, timestamp, signal)",
 )
 listen_partial_loss_available, listen_partial_loss_available_once = _pair(
-    "partial_loss_available", "every loss level (10, 20 .. 100 % of the way from the effective "
-    "entry to SL) an open position reaches first (a dict with level, current_price, timestamp, signal)"
+    "partial_loss_available",
+    "every loss level (10, 20 .. 100 % of the way from the effective "
+    "entry to SL) an open position reaches first (a dict with level, current_price, timestamp, signal)",
 )
 listen_breakeven_available, listen_breakeven_available_once = _pair(
     "breakeven_available", "every open position that first reaches its breakeven threshold"
@@ -245,5 +251,12 @@ listen_strategy_commit, listen_strategy_commit_once = _pair(
 )
 
 # the topics whose listeners make the engine walk an open position candle by candle
-POSITION_TOPICS = frozenset({"active_ping", "partial_profit_available", "partial_loss_available",
-                             "breakeven_available", "strategy_commit"})
+POSITION_TOPICS = frozenset(
+    {
+        "active_ping",
+        "partial_profit_available",
+        "partial_loss_available",
+        "breakeven_available",
+        "strategy_commit",
+    }
+)

@@ -50,8 +50,13 @@ def _function_source(fn: Any) -> bytes:
         return code.co_code if code is not None else repr(fn).encode()
 
 
-def fingerprint(strategy: StrategySchema, params: dict[str, Any] | None, candles: Candles,
-                cfg: EngineConfig, strategy_name: str | None = None) -> dict[str, Any]:
+def fingerprint(
+    strategy: StrategySchema,
+    params: dict[str, Any] | None,
+    candles: Candles,
+    cfg: EngineConfig,
+    strategy_name: str | None = None,
+) -> dict[str, Any]:
     """JSON-ready fingerprint of one variant's run."""
     used = dict(strategy.params) if params is None else dict(params)
     return {
@@ -73,4 +78,6 @@ def fingerprint(strategy: StrategySchema, params: dict[str, Any] | None, candles
 def config_hash(cfg: EngineConfig) -> str:
     """A hash of every engine constant; kept per config (it is frozen): a sweep's variants share one,
     and dumping and hashing it again was a third of a year variant's fingerprint."""
-    return hashlib.blake2b(json.dumps(cfg.model_dump(), sort_keys=True).encode(), digest_size=8).hexdigest()
+    return hashlib.blake2b(
+        json.dumps(cfg.model_dump(), sort_keys=True).encode(), digest_size=8
+    ).hexdigest()

@@ -19,7 +19,9 @@ from .schemas import FrameSchema, to_utc
 if TYPE_CHECKING:
     from .registry import Registry
 
-WINDOW = re.compile(r"^(?P<base>.+)\[(?P<start>\d{4}-\d\d-\d\dT\d\d:\d\d),(?P<end>\d{4}-\d\d-\d\dT\d\d:\d\d)\]$")
+WINDOW = re.compile(
+    r"^(?P<base>.+)\[(?P<start>\d{4}-\d\d-\d\dT\d\d:\d\d),(?P<end>\d{4}-\d\d-\d\dT\d\d:\d\d)\]$"
+)
 STAMP = "%Y-%m-%dT%H:%M"
 
 
@@ -35,6 +37,8 @@ def window_of(registry: Registry, name: str, needed_by: str) -> FrameSchema | No
     base: FrameSchema = registry.get("frame", found["base"], needed_by)
     start, end = to_utc(found["start"] + "Z"), to_utc(found["end"] + "Z")
     if start > end or start < base.start_date or end > base.end_date:
-        raise ConfigError(f"frame {name!r} (needed by {needed_by}) is not a window of frame {base.frame_name!r}, "
-                          f"{base.start_date.isoformat()} .. {base.end_date.isoformat()}: its range must lie inside")
+        raise ConfigError(
+            f"frame {name!r} (needed by {needed_by}) is not a window of frame {base.frame_name!r}, "
+            f"{base.start_date.isoformat()} .. {base.end_date.isoformat()}: its range must lie inside"
+        )
     return base.model_copy(update={"frame_name": name, "start_date": start, "end_date": end})

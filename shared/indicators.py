@@ -82,12 +82,14 @@ def _sma_through(candles: Candles, length: int, field: str) -> np.ndarray:
     sums, n = prefix_sums(candles, field), len(candles)
     out = np.full(n, np.nan)
     if n >= length:
-        out[length - 1:] = (sums[length:] - sums[:n + 1 - length]) / length
+        out[length - 1 :] = (sums[length:] - sums[: n + 1 - length]) / length
     return out
 
 
 def _ema_through(candles: Candles, length: int, field: str) -> np.ndarray:
-    return _pandas().Series(_series(candles, field)).ewm(span=length, adjust=False).mean().to_numpy()
+    return (
+        _pandas().Series(_series(candles, field)).ewm(span=length, adjust=False).mean().to_numpy()
+    )
 
 
 def _rsi_through(candles: Candles, length: int, field: str) -> np.ndarray:
@@ -105,9 +107,17 @@ def _rsi_through(candles: Candles, length: int, field: str) -> np.ndarray:
 
 def _atr_through(candles: Candles, length: int, field: str) -> np.ndarray:
     previous = np.r_[np.nan, candles.close[:-1]]
-    true_range = np.fmax(candles.high - candles.low,
-                         np.fmax(np.abs(candles.high - previous), np.abs(candles.low - previous)))
-    return _pandas().Series(true_range).ewm(alpha=1 / length, adjust=False, min_periods=length).mean().to_numpy()
+    true_range = np.fmax(
+        candles.high - candles.low,
+        np.fmax(np.abs(candles.high - previous), np.abs(candles.low - previous)),
+    )
+    return (
+        _pandas()
+        .Series(true_range)
+        .ewm(alpha=1 / length, adjust=False, min_periods=length)
+        .mean()
+        .to_numpy()
+    )
 
 
 def _max_through(candles: Candles, length: int, field: str) -> np.ndarray:
@@ -147,29 +157,39 @@ def _kind(name: str, length: int | None, field: str | None) -> tuple[_Kind, int,
         raise UsageError(f"no indicator {name!r}; the indicators are {', '.join(KINDS)}")
     if length is None:
         if kind.length is None:
-            raise UsageError(f"indicator {name!r} needs a length (the number of candles in its window)")
+            raise UsageError(
+                f"indicator {name!r} needs a length (the number of candles in its window)"
+            )
         length = kind.length
     length = _length(length, name)
     if field is not None and kind.field is None:
-        raise UsageError(f"indicator {name!r} reads fixed columns; it takes no field (got {field!r})")
+        raise UsageError(
+            f"indicator {name!r} reads fixed columns; it takes no field (got {field!r})"
+        )
     field = kind.field if field is None else _checked_field(field)
     return kind, length, field or ""
 
 
 def _aligned(name: str, candles: Candles, length: int | None, field: str | None) -> np.ndarray:
     kind, length, field = _kind(name, length, field)
-    return _memo(candles, (name, field, length),
-                 lambda: _known_before(kind.through(candles, length, field), kind.first_full(length)))
+    return _memo(
+        candles,
+        (name, field, length),
+        lambda: _known_before(kind.through(candles, length, field), kind.first_full(length)),
+    )
 
 
-def through(candles: Candles, name: str, length: int | None = None,
-            field: str | None = None) -> tuple[np.ndarray, int]:
+def through(
+    candles: Candles, name: str, length: int | None = None, field: str | None = None
+) -> tuple[np.ndarray, int]:
     """The series ``name`` through each candle (element k includes candle k; kept per candle
     set) and the first row its aligned form has a value: ``<name>(candles, ...)[k]`` is
     ``series[k - 1]`` from that row on, the same double, and row len(candles) (every candle
     closed, as live sees them) has one too. What ``get_indicator`` reads one element of."""
     kind, length, field = _kind(name, length, field)
-    series = _memo(candles, ("through", name, field, length), lambda: kind.through(candles, length, field))
+    series = _memo(
+        candles, ("through", name, field, length), lambda: kind.through(candles, length, field)
+    )
     return series, max(kind.first_full(length), 1)
 
 
@@ -227,21 +247,29 @@ def crossings(a: np.ndarray, b: np.ndarray, shift: int = 1) -> tuple[np.ndarray,
     shift = _length(shift, "crossings shift")
     a, b = np.ascontiguousarray(a, dtype=np.float64), np.ascontiguousarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1:
-        raise UsageError(f"crossings needs two 1-D arrays of one length, got shapes {a.shape} and {b.shape}")
+        raise UsageError(
+            f"crossings needs two 1-D arrays of one length, got shapes {a.shape} and {b.shape}"
+        )
     if batch_kernel.available():
         rows, sides = batch_kernel.crossings(a, b, shift)
         return rows, sides
     gap = a - b
     before, now = gap[:-shift], gap[shift:]
     side = np.zeros(len(a), dtype=np.int8)
-    np.subtract((before <= 0) & (now > 0), (before >= 0) & (now < 0), out=side[shift:], dtype=np.int8,
-                casting="unsafe")
+    np.subtract(
+        (before <= 0) & (now > 0),
+        (before >= 0) & (now < 0),
+        out=side[shift:],
+        dtype=np.int8,
+        casting="unsafe",
+    )
     rows = np.flatnonzero(side != 0)
     return rows, side[rows]
 
 
-def sma_crossings(candles: Candles, fast: int, slow: int, shift: int = 1,
-                  field: str = "close") -> tuple[np.ndarray, np.ndarray]:
+def sma_crossings(
+    candles: Candles, fast: int, slow: int, shift: int = 1, field: str = "close"
+) -> tuple[np.ndarray, np.ndarray]:
     """``crossings(sma(candles, fast), sma(candles, slow), shift)``, the same rows and sides,
     without keeping either mean: where the C loop is built it reads the one prefix-sum
     array every window shares (a sweep of |F| x |S| windows kept |F| + |S| year-long means,

@@ -37,7 +37,9 @@ PBO_BLOCKS = 16  # S of the paper's examples: C(16, 8) = 12,870 splits
 MIN_PBO_BLOCKS = 4  # fewer blocks than this give too few splits to mean anything
 MIN_BLOCK_DAYS = 2  # a block needs two days for a standard deviation
 SPLITS_PER_STEP = 64  # splits evaluated together at most
-STEP_CELLS = 2**18  # split x variant cells per step (of all threads): each of ~12 temporaries is this x 8 bytes
+STEP_CELLS = (
+    2**18
+)  # split x variant cells per step (of all threads): each of ~12 temporaries is this x 8 bytes
 PBO_THREADS = 4  # at most; one per core below that
 MIN_STD = 1e-12  # a daily std at or below this gives no Sharpe ratio
 
@@ -55,7 +57,11 @@ def moments(daily: np.ndarray) -> tuple[float, float] | None:
     """(skewness, Pearson kurtosis) of a series, from its central moments; None without spread."""
     centred = daily - daily.mean()
     squared = centred * centred  # (products, not powers: ** 3 and ** 4 call pow per element)
-    return _shape(float(np.mean(squared)), float(np.mean(squared * centred)), float(np.mean(squared * squared)))
+    return _shape(
+        float(np.mean(squared)),
+        float(np.mean(squared * centred)),
+        float(np.mean(squared * squared)),
+    )
 
 
 def _ratio(mean: float, std: float) -> float | None:
@@ -64,11 +70,12 @@ def _ratio(mean: float, std: float) -> float | None:
 
 def _shape(m2: float, m3: float, m4: float) -> tuple[float, float] | None:
     """(skewness, Pearson kurtosis) from the second, third and fourth central moments."""
-    return None if m2 <= MIN_STD ** 2 else (m3 / m2 ** 1.5, m4 / m2 ** 2)
+    return None if m2 <= MIN_STD**2 else (m3 / m2**1.5, m4 / m2**2)
 
 
-def sharpes_and_moments(returns: np.ndarray, columns: np.ndarray, step: int = 1024
-                        ) -> Iterator[tuple[int, float, tuple[float, float] | None]]:
+def sharpes_and_moments(
+    returns: np.ndarray, columns: np.ndarray, step: int = 1024
+) -> Iterator[tuple[int, float, tuple[float, float] | None]]:
     """``(column, sharpe, moments)`` of each of ``columns`` of a days x variants matrix that has a
     Sharpe ratio, float for float what ``sharpe`` and ``moments`` give column by column: each
     reduction runs over a contiguous row of a transposed block, the same pairwise sums as over
@@ -77,13 +84,15 @@ def sharpes_and_moments(returns: np.ndarray, columns: np.ndarray, step: int = 10
     if returns.shape[0] < 2:
         return
     for start in range(0, len(columns), step):
-        picked = columns[start:start + step]
+        picked = columns[start : start + step]
         rows = np.ascontiguousarray(returns[:, picked].T)  # variants x days
         means = rows.mean(axis=1)
         stds = rows.std(axis=1, ddof=1)
         centred = rows - means[:, None]
         squared = centred * centred  # as moments computes them
-        m2, m3, m4 = (np.mean(power, axis=1) for power in (squared, squared * centred, squared * squared))
+        m2, m3, m4 = (
+            np.mean(power, axis=1) for power in (squared, squared * centred, squared * squared)
+        )
         for i, column in enumerate(picked.tolist()):
             sr = _ratio(float(means[i]), float(stds[i]))
             if sr is not None:
@@ -95,11 +104,15 @@ def expected_max_sharpe(n_trials: int, variance: float) -> float:
     ratios vary by ``variance`` (0 for a single trial: nothing was selected)."""
     if n_trials < 2 or variance <= 0:
         return 0.0
-    return math.sqrt(variance) * ((1 - EULER_GAMMA) * _NORMAL.inv_cdf(1 - 1 / n_trials)
-                                  + EULER_GAMMA * _NORMAL.inv_cdf(1 - 1 / (n_trials * math.e)))
+    return math.sqrt(variance) * (
+        (1 - EULER_GAMMA) * _NORMAL.inv_cdf(1 - 1 / n_trials)
+        + EULER_GAMMA * _NORMAL.inv_cdf(1 - 1 / (n_trials * math.e))
+    )
 
 
-def probabilistic_sharpe(sr: float, benchmark: float, n_obs: int, skew: float, kurtosis: float) -> float | None:
+def probabilistic_sharpe(
+    sr: float, benchmark: float, n_obs: int, skew: float, kurtosis: float
+) -> float | None:
     """P(true Sharpe > ``benchmark``) for an observed ``sr`` over ``n_obs`` returns with
     that skew and kurtosis; None where the paper's variance term is not positive."""
     spread = 1 - skew * sr + (kurtosis - 1) / 4 * sr * sr
@@ -108,10 +121,13 @@ def probabilistic_sharpe(sr: float, benchmark: float, n_obs: int, skew: float, k
     return _NORMAL.cdf((sr - benchmark) * math.sqrt(n_obs - 1) / math.sqrt(spread))
 
 
-def deflated_sharpe(sr: float, n_obs: int, n_trials: int, sr_variance: float, skew: float,
-                    kurtosis: float) -> float | None:
+def deflated_sharpe(
+    sr: float, n_obs: int, n_trials: int, sr_variance: float, skew: float, kurtosis: float
+) -> float | None:
     """The deflated Sharpe ratio: ``probabilistic_sharpe`` against ``expected_max_sharpe``."""
-    return probabilistic_sharpe(sr, expected_max_sharpe(n_trials, sr_variance), n_obs, skew, kurtosis)
+    return probabilistic_sharpe(
+        sr, expected_max_sharpe(n_trials, sr_variance), n_obs, skew, kurtosis
+    )
 
 
 def pbo_blocks(days: int) -> int:
@@ -131,13 +147,19 @@ def probability_of_overfitting(returns: np.ndarray, blocks: int | None = None) -
     blocks = pbo_blocks(days) if blocks is None else blocks
     if variants < 2 or blocks < MIN_PBO_BLOCKS or blocks % 2:
         # protocol: a caller's mistake in the arguments of a pure function
-        raise ValueError(f"PBO needs at least 2 variants and an even number of at least {MIN_PBO_BLOCKS} "
-                         f"blocks; got {variants} variants, {blocks} blocks over {days} days")
+        raise ValueError(
+            f"PBO needs at least 2 variants and an even number of at least {MIN_PBO_BLOCKS} "
+            f"blocks; got {variants} variants, {blocks} blocks over {days} days"
+        )
     edges = np.linspace(0, days, blocks + 1).astype(int)
     sums = np.add.reduceat(returns, edges[:-1], axis=0)  # blocks x variants
     # block by block: squaring the whole matrix at once doubled its memory (29 MB for 10,000 years)
-    squares = np.array([np.add.reduce(np.square(returns[a:b]), axis=0)
-                        for a, b in zip(edges[:-1], edges[1:], strict=True)])
+    squares = np.array(
+        [
+            np.add.reduce(np.square(returns[a:b]), axis=0)
+            for a, b in zip(edges[:-1], edges[1:], strict=True)
+        ]
+    )
     counts = np.diff(edges).astype(float)
     # each split's out-of-sample half is another split's in-sample half: the splits holding
     # block 0 in sample, with their complements, are all of them, and each pair's two
@@ -152,7 +174,7 @@ def probability_of_overfitting(returns: np.ndarray, blocks: int | None = None) -
     step = max(1, min(SPLITS_PER_STEP, STEP_CELLS // threads // variants))
 
     def below(start: int) -> int:
-        inside = chosen[start:start + step]
+        inside = chosen[start : start + step]
         first = _half_sharpe(inside, sums, squares, counts)
         second = _half_sharpe(1.0 - inside, sums, squares, counts)
         return _at_or_below(first, second, variants) + _at_or_below(second, first, variants)
@@ -166,8 +188,10 @@ def probability_of_overfitting(returns: np.ndarray, blocks: int | None = None) -
         # BLAS's own thread per core, woken by each step's products, fought these for the cores:
         # 2 threads of steps were slower than 1 (0.15 -> 0.24 s for 1,000 year variants) until
         # each product ran on its caller's thread (0.11 s)
-        with threadpool_limits(limits=1, user_api="blas"), \
-                ThreadPoolExecutor(threads, thread_name_prefix="btfarm-pbo") as pool:
+        with (
+            threadpool_limits(limits=1, user_api="blas"),
+            ThreadPoolExecutor(threads, thread_name_prefix="btfarm-pbo") as pool,
+        ):
             at_or_below = sum(pool.map(below, starts))
     return at_or_below / (2 * len(halves)), 2 * len(halves)
 
@@ -181,7 +205,9 @@ def _at_or_below(in_sharpe: np.ndarray, out_sharpe: np.ndarray, variants: int) -
     return int((np.log(omega / (1 - omega)) <= 0).sum())
 
 
-def _half_sharpe(inside: np.ndarray, sums: np.ndarray, squares: np.ndarray, counts: np.ndarray) -> np.ndarray:
+def _half_sharpe(
+    inside: np.ndarray, sums: np.ndarray, squares: np.ndarray, counts: np.ndarray
+) -> np.ndarray:
     """Sharpe ratio of every variant over each split's chosen blocks (splits x variants);
     a variant without spread there scores -inf in sample and out: it never wins a split."""
     n = (inside @ counts)[:, None]
@@ -190,7 +216,7 @@ def _half_sharpe(inside: np.ndarray, sums: np.ndarray, squares: np.ndarray, coun
     var = inside @ squares  # then, in place (each of these arrays is splits x variants):
     var -= np.multiply(total, mean, out=total)  # sum of squares - total * mean
     var /= n - 1
-    spread = var > MIN_STD ** 2
+    spread = var > MIN_STD**2
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.divide(mean, np.sqrt(np.maximum(var, 0.0, out=var), out=var), out=mean)
     out[~spread] = -np.inf

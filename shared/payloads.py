@@ -50,11 +50,15 @@ class Chunk(BaseModel):
     # worker reads from the plan (keys.walker_run): a chunk of 50 is then 50 numbers, not
     # 50 names and parameter sets built, dumped and parsed per chunk.
     variants: list[Variant] = []
-    attempt: int = 1  # the sweep's attempt that submitted it (1, then +1 per resume); see keys.walker_lease
+    attempt: int = (
+        1  # the sweep's attempt that submitted it (1, then +1 per resume); see keys.walker_lease
+    )
     # Work stealing: once its own variants are done, a chunk takes these (another chunk's,
     # from that chunk's end) unless that chunk got there first; keys.walker_claims says who
     # took what, by ``chunk_id``, which a redelivered or resubmitted copy keeps.
-    chunk_id: str = Field("0", pattern=r"^[0-9]{1,9}$")  # its place in the sweep (claims store it as a number)
+    chunk_id: str = Field(
+        "0", pattern=r"^[0-9]{1,9}$"
+    )  # its place in the sweep (claims store it as a number)
     steal: list[Variant] = []
     indices: list[int] = []  # its own variants by index (instead of ``variants``)
     steal_indices: list[int] = []  # those it may steal by index, in the order it steals them
@@ -80,24 +84,42 @@ class Chunk(BaseModel):
 
     @model_validator(mode="after")
     def _indexed(self) -> Chunk:
-        if self.by_index and (self.variants or self.steal):  # protocol: a pydantic validator raises ValueError
-            raise ValueError(f"chunk {self.chunk_id} of sweep {self.run_id} names variants both as Variants "
-                             "and by index; a chunk uses one form")
+        if self.by_index and (
+            self.variants or self.steal
+        ):  # protocol: a pydantic validator raises ValueError
+            raise ValueError(
+                f"chunk {self.chunk_id} of sweep {self.run_id} names variants both as Variants "
+                "and by index; a chunk uses one form"
+            )
         if any(i < 0 for i in (*self.indices, *self.steal_indices)):  # protocol: as above
-            raise ValueError(f"chunk {self.chunk_id} of sweep {self.run_id} has a negative variant index")
+            raise ValueError(
+                f"chunk {self.chunk_id} of sweep {self.run_id} has a negative variant index"
+            )
         # a chunk's variants are marked claimed, run and collected by index (shared/store/variant_marks.py)
-        unindexed = [v.strategy_name for v in (*self.variants, *self.steal) if v.index is None or v.index < 0]
+        unindexed = [
+            v.strategy_name for v in (*self.variants, *self.steal) if v.index is None or v.index < 0
+        ]
         if unindexed:  # protocol: a pydantic validator raises ValueError
-            raise ValueError(f"variants {unindexed[:5]} of chunk {self.chunk_id} of sweep {self.run_id} have no "
-                             "index; a chunk's variants come from a VariantSpace (orchestrator/sweeps/variants.py)")
+            raise ValueError(
+                f"variants {unindexed[:5]} of chunk {self.chunk_id} of sweep {self.run_id} have no "
+                "index; a chunk's variants come from a VariantSpace (orchestrator/sweeps/variants.py)"
+            )
         return self
 
 
-def result_record(variant: Variant, status: str, *, stats: dict[str, Any] | None = None,
-                  fingerprint: dict[str, Any] | None = None, error: str | None = None,
-                  worker: str = "", seconds: float = 0.0,
-                  rejections: list[str] | None = None,
-                  daily: dict[str, Any] | None = None, lane: str = "") -> dict[str, Any]:
+def result_record(
+    variant: Variant,
+    status: str,
+    *,
+    stats: dict[str, Any] | None = None,
+    fingerprint: dict[str, Any] | None = None,
+    error: str | None = None,
+    worker: str = "",
+    seconds: float = 0.0,
+    rejections: list[str] | None = None,
+    daily: dict[str, Any] | None = None,
+    lane: str = "",
+) -> dict[str, Any]:
     """The JSON record of one variant's outcome; ``daily`` is its PnL per day (daily_pnl.py);
     ``lane``: the walk that ran it (``BacktestRun.lane``: "batch", "vector" or "event"; a
     strategy whose risk runs Python validations takes a Python lane), "" when none ran."""

@@ -86,13 +86,17 @@ class _Part(BaseModel):
 
 def _pair(fields: tuple[str, str]) -> Callable[[Any], Any]:
     """Let a rung be written as a pair (``(0.25, -0.75)``) as well as a dict."""
+
     def before(data: Any) -> Any:
         if isinstance(data, list | tuple):
             if len(data) != 2:
                 # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
-                raise ValueError(f"a rung is a pair ({fields[0]}, {fields[1]}), got {len(data)} items: {data!r}")
+                raise ValueError(
+                    f"a rung is a pair ({fields[0]}, {fields[1]}), got {len(data)} items: {data!r}"
+                )
             return dict(zip(fields, data, strict=True))
         return data
+
     return before
 
 
@@ -159,13 +163,21 @@ class PositionPlan(_Part):
 
     def may_move_stop(self) -> list[str]:
         """The rules that may move the stop loss (a breakeven named by a param may)."""
-        return [name for name, on in (("trailing_stop", bool(self.trailing_stop)),
-                                      ("breakeven", self.breakeven is not False)) if on]
+        return [
+            name
+            for name, on in (
+                ("trailing_stop", bool(self.trailing_stop)),
+                ("breakeven", self.breakeven is not False),
+            )
+            if on
+        ]
 
     def may_move_take(self) -> list[str]:
         return ["trailing_take"] if self.trailing_take else []
 
-    def resolve(self, params: dict[str, Any] | None, where: str = "position_plan") -> ResolvedPlan | None:
+    def resolve(
+        self, params: dict[str, Any] | None, where: str = "position_plan"
+    ) -> ResolvedPlan | None:
         """The plan with each param's value in place, checked; None when it has no rule.
         Raises SchemaError naming ``where``, the field, the value (and its param) and the fix."""
         return _Resolver(self, params or {}, where).run()
@@ -202,9 +214,12 @@ class _Resolver:
             return value, f"{value!r}"
         if value not in self.params:
             known = ", ".join(self.params) or "none"
-            raise SchemaError(f"{self._at(field)} names param {value!r}, which is not one of the strategy's "
-                              f"params ({known})." + did_you_mean(value, self.params)
-                              + f" Declare it with its default, e.g. params={{{value!r}: ...}}")
+            raise SchemaError(
+                f"{self._at(field)} names param {value!r}, which is not one of the strategy's "
+                f"params ({known})."
+                + did_you_mean(value, self.params)
+                + f" Declare it with its default, e.g. params={{{value!r}: ...}}"
+            )
         return self.params[value], f"{self.params[value]!r} (param {value!r})"
 
     def _at(self, field: str) -> str:
@@ -213,20 +228,36 @@ class _Resolver:
     def _fail(self, field: str, shown: str, rule: str) -> SchemaError:
         return SchemaError(f"{self._at(field)} = {shown}: {rule}")
 
-    def number(self, field: str, value: Any, low: float | None = None, high: float | None = None, *,
-               low_open: bool = False, nonzero: bool = False, rule: str = "") -> float:
+    def number(
+        self,
+        field: str,
+        value: Any,
+        low: float | None = None,
+        high: float | None = None,
+        *,
+        low_open: bool = False,
+        nonzero: bool = False,
+        rule: str = "",
+    ) -> float:
         got, shown = self._value(field, value)
         if isinstance(got, bool) or not isinstance(got, int | float) or not math.isfinite(got):
             raise self._fail(field, shown, "give a finite number")
-        ok = (low is None or (got > low if low_open else got >= low)) and (high is None or got <= high)
+        ok = (low is None or (got > low if low_open else got >= low)) and (
+            high is None or got <= high
+        )
         if not ok or (nonzero and got == 0):
             raise self._fail(field, shown, rule)
         return float(got)
 
     def whole(self, field: str, value: Any, allowed: Callable[[int], bool], rule: str) -> int:
         got, shown = self._value(field, value)
-        if isinstance(got, bool) or not isinstance(got, int | float) or not math.isfinite(got) \
-                or int(got) != got or not allowed(int(got)):
+        if (
+            isinstance(got, bool)
+            or not isinstance(got, int | float)
+            or not math.isfinite(got)
+            or int(got) != got
+            or not allowed(int(got))
+        ):
             raise self._fail(field, shown, rule)
         return int(got)
 
@@ -237,30 +268,55 @@ class _Resolver:
         out: list[tuple[float, float]] = []
         for k, rung in enumerate(rungs):
             threshold = self.number(f"{name}[{k}].threshold", rung.threshold)
-            shift = self.number(f"{name}[{k}].shift", rung.shift, -100, 100, nonzero=True,
-                                rule="a shift is percent points in -100..100 other than 0 (negative: "
-                                     "tighter), as commit_" + name + " takes")
+            shift = self.number(
+                f"{name}[{k}].shift",
+                rung.shift,
+                -100,
+                100,
+                nonzero=True,
+                rule="a shift is percent points in -100..100 other than 0 (negative: "
+                "tighter), as commit_" + name + " takes",
+            )
             if out and not (threshold > out[-1][0] if ascending else threshold < out[-1][0]):
-                order = "ascend (each rung further into the profit)" if ascending else \
-                    "descend (each rung further into the loss)"
-                raise self._fail(f"{name}[{k}].threshold", self._value(f"{name}[{k}].threshold", rung.threshold)[1],
-                                 f"not {'above' if ascending else 'below'} the rung before ({out[-1][0]!r}): "
-                                 f"the thresholds of {name} {order}; reorder the rungs or change the values")
+                order = (
+                    "ascend (each rung further into the profit)"
+                    if ascending
+                    else "descend (each rung further into the loss)"
+                )
+                raise self._fail(
+                    f"{name}[{k}].threshold",
+                    self._value(f"{name}[{k}].threshold", rung.threshold)[1],
+                    f"not {'above' if ascending else 'below'} the rung before ({out[-1][0]!r}): "
+                    f"the thresholds of {name} {order}; reorder the rungs or change the values",
+                )
             out.append((threshold, shift))
         return tuple(out)
 
     def closes(self, name: str) -> tuple[tuple[int, float], ...]:
         out: list[tuple[int, float]] = []
         for k, close in enumerate(getattr(self.plan, name)):
-            level = self.whole(f"{name}[{k}].level", close.level, lambda v: v in LEVELS,
-                               f"a level is one of {', '.join(map(str, LEVELS))} (percent of the way to "
-                               f"the {'take profit' if name == 'partial_profit' else 'stop loss'})")
-            percent = self.number(f"{name}[{k}].percent", close.percent, 0, 100, low_open=True,
-                                  rule="a percent of what remains, 0 < percent <= 100")
+            level = self.whole(
+                f"{name}[{k}].level",
+                close.level,
+                lambda v: v in LEVELS,
+                f"a level is one of {', '.join(map(str, LEVELS))} (percent of the way to "
+                f"the {'take profit' if name == 'partial_profit' else 'stop loss'})",
+            )
+            percent = self.number(
+                f"{name}[{k}].percent",
+                close.percent,
+                0,
+                100,
+                low_open=True,
+                rule="a percent of what remains, 0 < percent <= 100",
+            )
             if out and level <= out[-1][0]:
-                raise self._fail(f"{name}[{k}].level", self._value(f"{name}[{k}].level", close.level)[1],
-                                 f"not above the level before ({out[-1][0]}): the levels of {name} ascend; "
-                                 "reorder them, and give each level once")
+                raise self._fail(
+                    f"{name}[{k}].level",
+                    self._value(f"{name}[{k}].level", close.level)[1],
+                    f"not above the level before ({out[-1][0]}): the levels of {name} ascend; "
+                    "reorder them, and give each level once",
+                )
             out.append((level, percent))
         return tuple(out)
 
@@ -272,22 +328,53 @@ class _Resolver:
         average = None
         if plan.average_buy is not None:
             a = plan.average_buy
-            step = self.number("average_buy.step", a.step, 0, None, low_open=True,
-                               rule="a step is the percent beyond the effective entry, > 0")
-            cost = None if a.cost is None else self.number(
-                "average_buy.cost", a.cost, 0, None, low_open=True, rule="a cost is dollars, > 0")
-            entries = self.whole("average_buy.max_entries", a.max_entries, lambda v: 2 <= v <= MAX_ENTRIES,
-                                 f"the most entries a position may have, counting the first: a whole number "
-                                 f"in 2..{MAX_ENTRIES}")
+            step = self.number(
+                "average_buy.step",
+                a.step,
+                0,
+                None,
+                low_open=True,
+                rule="a step is the percent beyond the effective entry, > 0",
+            )
+            cost = (
+                None
+                if a.cost is None
+                else self.number(
+                    "average_buy.cost",
+                    a.cost,
+                    0,
+                    None,
+                    low_open=True,
+                    rule="a cost is dollars, > 0",
+                )
+            )
+            entries = self.whole(
+                "average_buy.max_entries",
+                a.max_entries,
+                lambda v: 2 <= v <= MAX_ENTRIES,
+                f"the most entries a position may have, counting the first: a whole number "
+                f"in 2..{MAX_ENTRIES}",
+            )
             average = (step, cost, entries)
         minutes = None
         if plan.close_losing_after is not None:
-            minutes = self.number("close_losing_after", plan.close_losing_after, 0, None, low_open=True,
-                                  rule="minutes the position has been open, > 0")
-        resolved = ResolvedPlan(trailing_stop=self.ladder("trailing_stop", True),
-                                trailing_take=self.ladder("trailing_take", False),
-                                partial_profit=self.closes("partial_profit"), partial_loss=self.closes("partial_loss"),
-                                breakeven=breakeven, average_buy=average, close_losing_after=minutes)
+            minutes = self.number(
+                "close_losing_after",
+                plan.close_losing_after,
+                0,
+                None,
+                low_open=True,
+                rule="minutes the position has been open, > 0",
+            )
+        resolved = ResolvedPlan(
+            trailing_stop=self.ladder("trailing_stop", True),
+            trailing_take=self.ladder("trailing_take", False),
+            partial_profit=self.closes("partial_profit"),
+            partial_loss=self.closes("partial_loss"),
+            breakeven=breakeven,
+            average_buy=average,
+            close_losing_after=minutes,
+        )
         return None if resolved == ResolvedPlan() else resolved
 
 
@@ -318,8 +405,10 @@ def check_against_callbacks(plan: PositionPlan, callbacks: dict[str, Any]) -> No
     one wins would depend on the order they run in. Raises ValueError naming both (pydantic
     makes it the registration's SchemaError). A commit made from a listener, or from code a
     callback calls, is refused when it runs instead (position_hook.py)."""
-    for moves, commits, what in ((plan.may_move_stop(), STOP_COMMITS, "stop loss"),
-                                 (plan.may_move_take(), TAKE_COMMITS, "take profit")):
+    for moves, commits, what in (
+        (plan.may_move_stop(), STOP_COMMITS, "stop loss"),
+        (plan.may_move_take(), TAKE_COMMITS, "take profit"),
+    ):
         if not moves:
             continue
         for name, fn in callbacks.items():
@@ -329,7 +418,8 @@ def check_against_callbacks(plan: PositionPlan, callbacks: dict[str, Any]) -> No
                 raise ValueError(
                     f"the plan moves the {what} ({' and '.join(moves)}) and callback {name} calls "
                     f"{' and '.join(used)}: both would move it, and which wins would depend on the order "
-                    f"they run in; keep one of them (the plan runs in sweeps at compiled speed)")
+                    f"they run in; keep one of them (the plan runs in sweeps at compiled speed)"
+                )
 
 
 def check_references(plan: PositionPlan, params: dict[str, Any]) -> None:

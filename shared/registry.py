@@ -65,8 +65,14 @@ class Registry:
         self._items: dict[str, dict[str, BaseModel]] = {kind: {} for kind in KINDS}
         self._origins: dict[str, dict[str, str | None]] = {kind: {} for kind in KINDS}
 
-    def add(self, kind: str, schema: BaseModel | dict[str, Any] | None, override: bool, fields: dict[str, Any],
-            origin: str | None = None) -> Any:
+    def add(
+        self,
+        kind: str,
+        schema: BaseModel | dict[str, Any] | None,
+        override: bool,
+        fields: dict[str, Any],
+        origin: str | None = None,
+    ) -> Any:
         """Register ``schema``; ``origin`` names the module that did (default: the caller's)."""
         model, name_field = KINDS[kind]
         if isinstance(schema, model):
@@ -88,8 +94,11 @@ class Registry:
                 f'add_{kind}: {kind} "{name}" is already registered; pass override=True to replace it, '
                 f"or give one of them another name. It was registered by {_module(self.origin(kind, name))}; "
                 f"{_module(origin)} registers "
-                + (f"a different definition ({', '.join(differ)} differ{'s' if len(differ) == 1 else ''})"
-                   if differ else "it again")
+                + (
+                    f"a different definition ({', '.join(differ)} differ{'s' if len(differ) == 1 else ''})"
+                    if differ
+                    else "it again"
+                )
             )
         self._items[kind][name] = item
         self._origins[kind][name] = origin
@@ -108,7 +117,11 @@ class Registry:
                 f'{kind} "{name}" not found (needed by {needed_by}).'
                 + did_you_mean(str(name), items)
                 + f" Register it with add_{kind}(...)"
-                + (f"; registered: {', '.join(sorted(items))}." if items else "; none is registered.")
+                + (
+                    f"; registered: {', '.join(sorted(items))}."
+                    if items
+                    else "; none is registered."
+                )
             ) from None
 
     def names(self, kind: str) -> list[str]:
@@ -135,7 +148,11 @@ def _describe(method: str, name: Any, exc: ValidationError) -> str:
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
         given = err.get("input")
-        shown = "" if err["type"] in {"missing", "model_type"} or callable(given) else f" (got {given!r})"
+        shown = (
+            ""
+            if err["type"] in {"missing", "model_type"} or callable(given)
+            else f" (got {given!r})"
+        )
         problems.append(f"{loc}: {msg}{shown}")
     return f"{method}{where}: " + "; ".join(problems)
 
@@ -143,32 +160,57 @@ def _describe(method: str, name: Any, exc: ValidationError) -> str:
 registry = Registry()
 
 
-def add_exchange(schema: ExchangeSchema | dict[str, Any] | None = None, /, *, override: bool = False, **fields: Any) -> ExchangeSchema:
+def add_exchange(
+    schema: ExchangeSchema | dict[str, Any] | None = None,
+    /,
+    *,
+    override: bool = False,
+    **fields: Any,
+) -> ExchangeSchema:
     return registry.add("exchange", schema, override, fields)
 
 
-def add_frame(schema: FrameSchema | dict[str, Any] | None = None, /, *, override: bool = False, **fields: Any) -> FrameSchema:
+def add_frame(
+    schema: FrameSchema | dict[str, Any] | None = None, /, *, override: bool = False, **fields: Any
+) -> FrameSchema:
     return registry.add("frame", schema, override, fields)
 
 
-def add_strategy(schema: StrategySchema | dict[str, Any] | None = None, /, *, override: bool = False, **fields: Any) -> StrategySchema:
+def add_strategy(
+    schema: StrategySchema | dict[str, Any] | None = None,
+    /,
+    *,
+    override: bool = False,
+    **fields: Any,
+) -> StrategySchema:
     return registry.add("strategy", schema, override, fields)
 
 
-def add_walker(schema: WalkerSchema | dict[str, Any] | None = None, /, *, override: bool = False, **fields: Any) -> WalkerSchema:
+def add_walker(
+    schema: WalkerSchema | dict[str, Any] | None = None, /, *, override: bool = False, **fields: Any
+) -> WalkerSchema:
     return registry.add("walker", schema, override, fields)
 
 
-def add_risk(schema: RiskSchema | dict[str, Any] | None = None, /, *, override: bool = False, **fields: Any) -> RiskSchema:
+def add_risk(
+    schema: RiskSchema | dict[str, Any] | None = None, /, *, override: bool = False, **fields: Any
+) -> RiskSchema:
     return registry.add("risk", schema, override, fields)
 
 
-def add_sizing(schema: SizingSchema | dict[str, Any] | None = None, /, *, override: bool = False, **fields: Any) -> SizingSchema:
+def add_sizing(
+    schema: SizingSchema | dict[str, Any] | None = None, /, *, override: bool = False, **fields: Any
+) -> SizingSchema:
     return registry.add("sizing", schema, override, fields)
 
 
-def add_portfolio(schema: PortfolioSchema | dict[str, Any] | None = None, /, *, override: bool = False,
-                  **fields: Any) -> PortfolioSchema:
+def add_portfolio(
+    schema: PortfolioSchema | dict[str, Any] | None = None,
+    /,
+    *,
+    override: bool = False,
+    **fields: Any,
+) -> PortfolioSchema:
     """Register a portfolio: ``portfolio_name``, ``exchange_name``, ``frame_name``, ``members``
     (``[{"symbol": ..., "strategy_name": ...}, ...]``), optional ``risk_name`` and ``capital``
     (dollars). Its names are checked when it runs (``Portfolio.run``), like a walker's."""
@@ -202,8 +244,11 @@ def get_risk(name: str, needed_by: str = "get_risk") -> RiskSchema:
     return registry.get("risk", name, needed_by)
 
 
-def get_strategy_risks(strategy: StrategySchema, needed_by: str = "get_strategy_risks",
-                       given: RiskSchema | list[RiskSchema] | None = None) -> list[RiskSchema]:
+def get_strategy_risks(
+    strategy: StrategySchema,
+    needed_by: str = "get_strategy_risks",
+    given: RiskSchema | list[RiskSchema] | None = None,
+) -> list[RiskSchema]:
     """The risks ``strategy`` names (``risk_name`` then ``risk_list``, risk_check.risk_names),
     in order; ``given``: schemas already looked up (they come first, and are not looked up
     again). A name not registered is an error naming the strategy and the field."""
@@ -212,7 +257,9 @@ def get_strategy_risks(strategy: StrategySchema, needed_by: str = "get_strategy_
     for name in risk_names(strategy):
         if name not in have:
             field = "risk_name" if name == strategy.risk_name else "risk_list"
-            found.append(get_risk(name, f'{needed_by}: {field} of strategy "{strategy.strategy_name}"'))
+            found.append(
+                get_risk(name, f'{needed_by}: {field} of strategy "{strategy.strategy_name}"')
+            )
             have.add(name)
     return found
 

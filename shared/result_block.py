@@ -42,8 +42,21 @@ from .stats import BacktestStatistics
 MAGIC = b"BRB\x01"
 STATUS_CODES = {"done": 1, "failed": 2, "stopped": 3}  # a row's status byte (0: none)
 STATUS_NAMES = {code: name for name, code in STATUS_CODES.items()}
-RECORD_KEYS = ("index", "strategy_name", "base", "params", "status", "stats", "fingerprint", "error",
-               "worker", "seconds", "rejections", "daily", "lane")  # payloads.result_record's order
+RECORD_KEYS = (
+    "index",
+    "strategy_name",
+    "base",
+    "params",
+    "status",
+    "stats",
+    "fingerprint",
+    "error",
+    "worker",
+    "seconds",
+    "rejections",
+    "daily",
+    "lane",
+)  # payloads.result_record's order
 STATS = tuple(BacktestStatistics.model_fields)
 INT_STATS = frozenset(n for n, f in BacktestStatistics.model_fields.items() if f.annotation is int)
 
@@ -94,10 +107,16 @@ def pack(records: Sequence[Mapping[str, Any]]) -> bytes:
         seen.add(at)
         code = STATUS_CODES.get(record.get("status"))  # type: ignore[arg-type]
         if code is None:
-            raise BlockError(f"result record of variant {at} has status {record.get('status')!r}, not one of "
-                             f"{', '.join(STATUS_CODES)}")
+            raise BlockError(
+                f"result record of variant {at} has status {record.get('status')!r}, not one of "
+                f"{', '.join(STATUS_CODES)}"
+            )
         index[row], status[row] = at, code
-        cold = {k: v for k, v in record.items() if k not in ("index", "status", "seconds", "stats", "daily")}
+        cold = {
+            k: v
+            for k, v in record.items()
+            if k not in ("index", "status", "seconds", "stats", "daily")
+        }
         name = cold.get("strategy_name")
         if type(name) is str:
             del cold["strategy_name"]
@@ -140,18 +159,44 @@ def pack(records: Sequence[Mapping[str, Any]]) -> bytes:
                     at_parts.append(at_bytes)
                 pnl_parts.append(pnl_bytes)
         rows_json.append(cold)
-    columns = [("index", index), ("status", status), ("seconds", seconds), ("seconds_kind", seconds_kind),
-               ("stats_kind", stats_kind),
-               *((f"stat:{n}", np.array(v, dtype="<i8" if n in INT_STATS else "<f8")) for n, v in zip(STATS, stat_lists, strict=True)),
-               ("daily_kind", daily_kind), ("daily_days", daily_days), ("daily_count", daily_count)]
+    columns = [
+        ("index", index),
+        ("status", status),
+        ("seconds", seconds),
+        ("seconds_kind", seconds_kind),
+        ("stats_kind", stats_kind),
+        *(
+            (f"stat:{n}", np.array(v, dtype="<i8" if n in INT_STATS else "<f8"))
+            for n, v in zip(STATS, stat_lists, strict=True)
+        ),
+        ("daily_kind", daily_kind),
+        ("daily_days", daily_days),
+        ("daily_count", daily_count),
+    ]
     blobs = [array.tobytes() for _, array in columns] + [b"".join(at_parts), b"".join(pnl_parts)]
     names_json = json.dumps(names, separators=(",", ":")).encode()
-    header = json.dumps({"rows": n, "columns": [[name, array.dtype.str, len(blob)] for (name, array), blob
-                                                in zip(columns, blobs, strict=False)],
-                         "daily_at": len(blobs[-2]), "daily_pnl": len(blobs[-1]), "names": len(names_json)},
-                        separators=(",", ":")).encode()
-    body = b"".join([len(header).to_bytes(4, "little"), header, *blobs, names_json,
-                     json.dumps(rows_json, separators=(",", ":")).encode()])
+    header = json.dumps(
+        {
+            "rows": n,
+            "columns": [
+                [name, array.dtype.str, len(blob)]
+                for (name, array), blob in zip(columns, blobs, strict=False)
+            ],
+            "daily_at": len(blobs[-2]),
+            "daily_pnl": len(blobs[-1]),
+            "names": len(names_json),
+        },
+        separators=(",", ":"),
+    ).encode()
+    body = b"".join(
+        [
+            len(header).to_bytes(4, "little"),
+            header,
+            *blobs,
+            names_json,
+            json.dumps(rows_json, separators=(",", ":")).encode(),
+        ]
+    )
     return MAGIC + len(body).to_bytes(8, "little") + _codec().compress(body, asbytes=True)
 
 
@@ -165,7 +210,7 @@ def _columnar_stats(stats: Any) -> bool:
             return False
         value = stats[name]
         if name in INT_STATS:
-            if type(value) is not int or not -2**63 <= value < 2**63:
+            if type(value) is not int or not -(2**63) <= value < 2**63:
                 return False
         elif value is not None and (type(value) is not float or math.isnan(value)):
             return False
@@ -178,16 +223,31 @@ def _columnar_daily(daily: Any) -> tuple[int, bytes, bytes] | None:
     if type(daily) is not dict or set(daily) not in ({"days", "at", "pnl"}, {"days", "pnl"}):
         return None
     days, pnl_text, at_text = daily["days"], daily["pnl"], daily.get("at", "")
-    if type(days) is not int or not 0 <= days < 2**31 or type(pnl_text) is not str or type(at_text) is not str:
+    if (
+        type(days) is not int
+        or not 0 <= days < 2**31
+        or type(pnl_text) is not str
+        or type(at_text) is not str
+    ):
         return None
     try:
-        pnl_bytes, at_bytes = base64.b64decode(pnl_text, validate=True), base64.b64decode(at_text, validate=True)
+        pnl_bytes, at_bytes = (
+            base64.b64decode(pnl_text, validate=True),
+            base64.b64decode(at_text, validate=True),
+        )
     except ValueError:
         return None
-    if (len(pnl_bytes) % PNL_DTYPE.itemsize or len(at_bytes) % AT_DTYPE.itemsize
-            or ("at" in daily and len(at_bytes) // AT_DTYPE.itemsize != len(pnl_bytes) // PNL_DTYPE.itemsize)
-            or ("at" not in daily and len(pnl_bytes) // PNL_DTYPE.itemsize != days)
-            or _b64(pnl_bytes) != pnl_text or _b64(at_bytes) != at_text):
+    if (
+        len(pnl_bytes) % PNL_DTYPE.itemsize
+        or len(at_bytes) % AT_DTYPE.itemsize
+        or (
+            "at" in daily
+            and len(at_bytes) // AT_DTYPE.itemsize != len(pnl_bytes) // PNL_DTYPE.itemsize
+        )
+        or ("at" not in daily and len(pnl_bytes) // PNL_DTYPE.itemsize != days)
+        or _b64(pnl_bytes) != pnl_text
+        or _b64(at_bytes) != at_text
+    ):
         return None
     return days, at_bytes, pnl_bytes
 
@@ -198,10 +258,12 @@ def _b64(data: bytes) -> str:
 
 def unpack(blob: bytes) -> ResultBlock:
     """The block ``pack`` wrote (or an earlier JSON-lines block)."""
-    if blob[:len(MAGIC)] != MAGIC:
+    if blob[: len(MAGIC)] != MAGIC:
         return unpack(pack([json.loads(line) for line in text_blocks.unpack(blob)]))
-    size = int.from_bytes(blob[len(MAGIC):len(MAGIC) + 8], "little")
-    body = _codec().decompress(memoryview(blob)[len(MAGIC) + 8:], decompressed_size=size, asbytes=True)
+    size = int.from_bytes(blob[len(MAGIC) : len(MAGIC) + 8], "little")
+    body = _codec().decompress(
+        memoryview(blob)[len(MAGIC) + 8 :], decompressed_size=size, asbytes=True
+    )
     return ResultBlock(blob, body)
 
 
@@ -211,26 +273,31 @@ class ResultBlock:
     def __init__(self, blob: bytes, body: bytes) -> None:
         self.blob = blob
         length = int.from_bytes(body[:4], "little")
-        header = json.loads(body[4:4 + length])
+        header = json.loads(body[4 : 4 + length])
         self.rows: int = header["rows"]
         offset = 4 + length
         columns: dict[str, np.ndarray] = {}
         for name, dtype, nbytes in header["columns"]:
-            columns[name] = np.frombuffer(body, dtype=dtype, count=nbytes // np.dtype(dtype).itemsize,
-                                          offset=offset)
+            columns[name] = np.frombuffer(
+                body, dtype=dtype, count=nbytes // np.dtype(dtype).itemsize, offset=offset
+            )
             offset += nbytes
         self._columns = columns
-        self._at = np.frombuffer(body, dtype=AT_DTYPE, count=header["daily_at"] // AT_DTYPE.itemsize,
-                                 offset=offset)
+        self._at = np.frombuffer(
+            body, dtype=AT_DTYPE, count=header["daily_at"] // AT_DTYPE.itemsize, offset=offset
+        )
         offset += header["daily_at"]
-        self._pnl = np.frombuffer(body, dtype=PNL_DTYPE, count=header["daily_pnl"] // PNL_DTYPE.itemsize,
-                                  offset=offset)
+        self._pnl = np.frombuffer(
+            body, dtype=PNL_DTYPE, count=header["daily_pnl"] // PNL_DTYPE.itemsize, offset=offset
+        )
         self._names_at = offset + header["daily_pnl"]
         self._json_at = self._names_at + header["names"]
         self._body = body
         self.index: np.ndarray = columns["index"]  # int64: each row's variant
         self.status: np.ndarray = columns["status"]  # uint8: STATUS_CODES
-        self.seconds: np.ndarray = columns["seconds"]  # float64, NaN where the row has none in the columns
+        self.seconds: np.ndarray = columns[
+            "seconds"
+        ]  # float64, NaN where the row has none in the columns
         # parsed or built when first asked for (plain attributes: functools.cached_property
         # takes a lock on every read, and a progress item per result reads them)
         self._json_rows: list[dict[str, Any]] | None = None
@@ -244,14 +311,14 @@ class ResultBlock:
     @property
     def _rows_json(self) -> list[dict[str, Any]]:
         if self._json_rows is None:
-            self._json_rows = json.loads(self._body[self._json_at:])
+            self._json_rows = json.loads(self._body[self._json_at :])
         return self._json_rows
 
     def names(self) -> list[str | None]:
         """Every row's strategy_name as it was packed (None where the row holds it in its
         JSON, or has none): one list parsed once, not the rest of the rows."""
         if self._names is None:
-            self._names = json.loads(self._body[self._names_at:self._json_at])
+            self._names = json.loads(self._body[self._names_at : self._json_at])
         return self._names
 
     def name(self, row: int) -> str | None:
@@ -281,7 +348,11 @@ class ResultBlock:
         values[kind != COLUMN] = np.nan
         for row in np.flatnonzero(kind == ROW_JSON):
             value = self._rows_json[row]["stats"].get(name)
-            ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            ok = (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+            )
             values[row] = float(value) if ok else np.nan
         values[~np.isfinite(values)] = np.nan
         return values
@@ -324,9 +395,9 @@ class ResultBlock:
         if kind in (SPARSE, DENSE):
             pnl_start, at_start = self._daily_start
             days = int(self._columns["daily_days"][row])
-            pnl = self._pnl[pnl_start[row]:pnl_start[row + 1]].astype(np.float64)
+            pnl = self._pnl[pnl_start[row] : pnl_start[row + 1]].astype(np.float64)
             if kind == SPARSE:
-                at = self._at[at_start[row]:at_start[row + 1]].astype(np.int32)
+                at = self._at[at_start[row] : at_start[row + 1]].astype(np.int32)
             else:
                 at = np.arange(days, dtype=np.int32)
             return Daily(days, at, pnl)
@@ -341,7 +412,10 @@ class ResultBlock:
         """Row ``row`` as the record that was packed."""
         cold = self._rows_json[row]
         columns = self._columns
-        out: dict[str, Any] = {"index": int(self.index[row]), "status": STATUS_NAMES[int(self.status[row])]}
+        out: dict[str, Any] = {
+            "index": int(self.index[row]),
+            "status": STATUS_NAMES[int(self.status[row])],
+        }
         name = self.names()[row]
         if name is not None:
             out["strategy_name"] = name
@@ -359,8 +433,8 @@ class ResultBlock:
             pnl_start, at_start = self._daily_start
             daily: dict[str, Any] = {"days": int(columns["daily_days"][row])}
             if daily_kind == SPARSE:
-                daily["at"] = _b64(self._at[at_start[row]:at_start[row + 1]].tobytes())
-            daily["pnl"] = _b64(self._pnl[pnl_start[row]:pnl_start[row + 1]].tobytes())
+                daily["at"] = _b64(self._at[at_start[row] : at_start[row + 1]].tobytes())
+            daily["pnl"] = _b64(self._pnl[pnl_start[row] : pnl_start[row + 1]].tobytes())
             out["daily"] = daily
         out.update(cold)
         ordered = {key: out[key] for key in RECORD_KEYS if key in out}

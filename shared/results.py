@@ -12,7 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .trade_signal import SignalRow
 
-CloseReason = Literal["take_profit", "stop_loss", "time_expired", "closed"]  # closed: commit_close_pending
+CloseReason = Literal[
+    "take_profit", "stop_loss", "time_expired", "closed"
+]  # closed: commit_close_pending
 CancelReason = Literal["timeout", "price_reject", "user"]
 
 

@@ -34,10 +34,20 @@ from .schemas import RiskSchema
 DICT_NOTE = "Validation rejected the signal"  # backtest-kit's note for a dict without one
 ANSWER_KEYS = ("id", "note")
 # backtest-kit's IRiskCheckArgs: what on_rejected / on_allowed get (the payload without the book)
-CHECK_ARGS = ("symbol", "current_signal", "strategy_name", "exchange_name", "risk_name", "frame_name",
-              "current_price", "timestamp")
-WHAT_TO_RETURN = ('a validation returns None, False or "" to let the signal pass, and a non-empty string '
-                  '(the note) or {"id": ..., "note": ...} to reject it (raising rejects too)')
+CHECK_ARGS = (
+    "symbol",
+    "current_signal",
+    "strategy_name",
+    "exchange_name",
+    "risk_name",
+    "frame_name",
+    "current_price",
+    "timestamp",
+)
+WHAT_TO_RETURN = (
+    'a validation returns None, False or "" to let the signal pass, and a non-empty string '
+    '(the note) or {"id": ..., "note": ...} to reject it (raising rejects too)'
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +78,9 @@ def validations_of(risk: RiskSchema) -> list[Validation]:
     return found
 
 
-def read_answer(answer: Any, risk_name: str, label: str, who: Callable[[], str]) -> Rejection | None:
+def read_answer(
+    answer: Any, risk_name: str, label: str, who: Callable[[], str]
+) -> Rejection | None:
     """What a validation's ``answer`` means: None (passes) or the rejection; ``who`` names the
     signal being checked, for the refusal of an answer of an unknown type."""
     if answer is None or answer is False or (isinstance(answer, str) and answer == ""):
@@ -80,10 +92,14 @@ def read_answer(answer: Any, risk_name: str, label: str, who: Callable[[], str])
         if not unknown:
             note = answer.get("note")
             return Rejection(answer.get("id") or None, str(note) if note else DICT_NOTE, label)
-        raise SchemaError(f'risk "{risk_name}": {label} returned a dict with unknown key {unknown[0]!r} '
-                          f"({answer!r}) for {who()}; {WHAT_TO_RETURN}")
-    raise SchemaError(f'risk "{risk_name}": {label} returned {answer!r} ({type(answer).__name__}) for {who()}; '
-                      f"{WHAT_TO_RETURN}")
+        raise SchemaError(
+            f'risk "{risk_name}": {label} returned a dict with unknown key {unknown[0]!r} '
+            f"({answer!r}) for {who()}; {WHAT_TO_RETURN}"
+        )
+    raise SchemaError(
+        f'risk "{risk_name}": {label} returned {answer!r} ({type(answer).__name__}) for {who()}; '
+        f"{WHAT_TO_RETURN}"
+    )
 
 
 class RiskGate:
@@ -109,14 +125,25 @@ class RiskGate:
 
     def payload(self, base: dict[str, Any]) -> dict[str, Any]:
         """The payload of ``base`` (symbol, names, price, time, the candidate signal) for this risk."""
-        return {**base, "risk_name": self.name, "active_position_count": len(self.book),
-                "active_positions": self.book.positions()}
+        return {
+            **base,
+            "risk_name": self.name,
+            "active_position_count": len(self.book),
+            "active_positions": self.book.positions(),
+        }
 
     def check(self, payload: dict[str, Any], who: Callable[[], str]) -> Rejection | None:
         """The first rejection of ``payload`` (max_positions, then each validation in order), or None."""
-        if self.max_positions is not None and payload["active_position_count"] >= self.max_positions:
-            return Rejection("max_positions", f"{payload['active_position_count']} positions open, "
-                                              f"max_positions is {self.max_positions}", "max_positions")
+        if (
+            self.max_positions is not None
+            and payload["active_position_count"] >= self.max_positions
+        ):
+            return Rejection(
+                "max_positions",
+                f"{payload['active_position_count']} positions open, "
+                f"max_positions is {self.max_positions}",
+                "max_positions",
+            )
         for validation in self.validations:
             try:
                 answer = validation.fn(payload)

@@ -30,8 +30,23 @@ from pydantic import BaseModel
 
 from .fingerprint import _function_source
 
-_PLAIN = (str, bytes, int, float, complex, bool, type(None), date, datetime, time, timedelta, Decimal, PurePath,
-          Enum, range)
+_PLAIN = (
+    str,
+    bytes,
+    int,
+    float,
+    complex,
+    bool,
+    type(None),
+    date,
+    datetime,
+    time,
+    timedelta,
+    Decimal,
+    PurePath,
+    Enum,
+    range,
+)
 _MISSING = object()
 
 
@@ -40,8 +55,9 @@ def differing_fields(old: BaseModel, new: BaseModel) -> list[str]:
     model's field order); empty when ``new`` defines what ``old`` does."""
     if type(old) is not type(new):
         return ["schema type"]
-    return [name for name in type(old).model_fields
-            if not same(getattr(old, name), getattr(new, name))]
+    return [
+        name for name in type(old).model_fields if not same(getattr(old, name), getattr(new, name))
+    ]
 
 
 def same(a: Any, b: Any, _seen: set[tuple[int, int]] | None = None) -> bool:
@@ -74,7 +90,11 @@ def same(a: Any, b: Any, _seen: set[tuple[int, int]] | None = None) -> bool:
     if isinstance(a, types.FunctionType):
         return _same_function(a, b, seen)
     if isinstance(a, functools.partial):
-        return same(a.func, b.func, seen) and same(a.args, b.args, seen) and same(a.keywords, b.keywords, seen)
+        return (
+            same(a.func, b.func, seen)
+            and same(a.args, b.args, seen)
+            and same(a.keywords, b.keywords, seen)
+        )
     if isinstance(a, type):
         return a.__qualname__ == b.__qualname__ and _function_source(a) == _function_source(b)
     if callable(a) and not hasattr(a, "__dict__") and not _slots(type(a)):
@@ -87,17 +107,24 @@ def same(a: Any, b: Any, _seen: set[tuple[int, int]] | None = None) -> bool:
     return same(_state(a), _state(b), seen)
 
 
-def _same_function(a: types.FunctionType, b: types.FunctionType, seen: set[tuple[int, int]]) -> bool:
+def _same_function(
+    a: types.FunctionType, b: types.FunctionType, seen: set[tuple[int, int]]
+) -> bool:
     if a.__qualname__ != b.__qualname__ or _function_source(a) != _function_source(b):
         return False
-    if not (same(a.__defaults__, b.__defaults__, seen) and same(a.__kwdefaults__, b.__kwdefaults__, seen)):
+    if not (
+        same(a.__defaults__, b.__defaults__, seen)
+        and same(a.__kwdefaults__, b.__kwdefaults__, seen)
+    ):
         return False
     cells = (_cells(a), _cells(b))
     if not same(cells[0], cells[1], seen):
         return False
     for name in _global_names(a.__code__):
         mine, theirs = a.__globals__.get(name, _MISSING), b.__globals__.get(name, _MISSING)
-        if (mine is _MISSING) != (theirs is _MISSING) or (mine is not _MISSING and not same(mine, theirs, seen)):
+        if (mine is _MISSING) != (theirs is _MISSING) or (
+            mine is not _MISSING and not same(mine, theirs, seen)
+        ):
             return False
     return True
 

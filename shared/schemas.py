@@ -110,25 +110,43 @@ class FrameSchema(_Schema):
         return self
 
 
-STRATEGY_CALLBACKS = ("on_open", "on_close", "on_active", "on_idle", "on_schedule", "on_cancel",
-                      # managing an open position (SEMANTICS 9): run on every candle it stays open
-                      "on_active_ping", "on_partial_profit", "on_partial_loss", "on_breakeven")
+STRATEGY_CALLBACKS = (
+    "on_open",
+    "on_close",
+    "on_active",
+    "on_idle",
+    "on_schedule",
+    "on_cancel",
+    # managing an open position (SEMANTICS 9): run on every candle it stays open
+    "on_active_ping",
+    "on_partial_profit",
+    "on_partial_loss",
+    "on_breakeven",
+)
 
 
 class StrategySchema(_Schema):
     strategy_name: str
     interval: StrategyInterval
-    get_signal: Callable[..., Any] | None = None  # (symbol, when) -> signal | None; backtest and live
-    get_signals: Callable[..., Any] | None = None  # (candles, price, params) -> intents; backtest only
+    get_signal: Callable[..., Any] | None = (
+        None  # (symbol, when) -> signal | None; backtest and live
+    )
+    get_signals: Callable[..., Any] | None = (
+        None  # (candles, price, params) -> intents; backtest only
+    )
     callbacks: dict[str, Callable[..., Any]] = Field(default_factory=dict)
     risk_name: str | None = None
-    risk_list: list[str] = Field(default_factory=list)  # more risks, all must pass (after risk_name)
+    risk_list: list[str] = Field(
+        default_factory=list
+    )  # more risks, all must pass (after risk_name)
     params: dict[str, Any] = Field(default_factory=dict)
     # the common position rules as data, which sweeps run at compiled speed (shared/position_plan.py)
     position_plan: PositionPlan | None = None
 
     _name = field_validator("strategy_name")(lambda v: check_name("strategy_name", v))
-    _risks = field_validator("risk_list")(lambda v: [check_name("risk_list entry", name) for name in v])
+    _risks = field_validator("risk_list")(
+        lambda v: [check_name("risk_list entry", name) for name in v]
+    )
 
     @field_validator("position_plan")
     @classmethod
@@ -142,7 +160,9 @@ class StrategySchema(_Schema):
     def _has_a_signal_function(self) -> StrategySchema:
         if self.get_signal is None and self.get_signals is None:
             # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
-            raise ValueError("give get_signal(symbol, when), or the vectorised get_signals(candles, price, params), or both")
+            raise ValueError(
+                "give get_signal(symbol, when), or the vectorised get_signals(candles, price, params), or both"
+            )
         return self
 
     @field_validator("callbacks")
@@ -151,7 +171,9 @@ class StrategySchema(_Schema):
         for key, fn in value.items():
             if key not in STRATEGY_CALLBACKS:
                 # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
-                raise ValueError(f"unknown callback {key!r}; known: {', '.join(STRATEGY_CALLBACKS)}")
+                raise ValueError(
+                    f"unknown callback {key!r}; known: {', '.join(STRATEGY_CALLBACKS)}"
+                )
             if not callable(fn):
                 # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
                 raise ValueError(f"callback {key!r} is not callable")
@@ -183,7 +205,8 @@ class Sweep(BaseModel):
                     # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
                     raise ValueError(
                         f"sweep parameter {key}={item!r} ({type(item).__name__}) cannot be sent to "
-                        "workers as JSON: use str, int, float (finite), bool, None, or lists/dicts of them")
+                        "workers as JSON: use str, int, float (finite), bool, None, or lists/dicts of them"
+                    )
             if _has_repeat(values):
                 # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
                 raise ValueError(f"sweep parameter {key!r} repeats a value in {values!r}")
@@ -223,11 +246,17 @@ def sweep(strategy_name: str, **grid: list[Any]) -> Sweep:
     for key, values in grid.items():
         if not isinstance(values, list | tuple | range):
             kind = type(values).__name__
-            hint = (f"{key}=[{values!r}]" if isinstance(values, str | int | float | bool) or values is None
-                    else f"{key}=sorted({values!r})" if isinstance(values, set | frozenset)
-                    else f"{key}=[...]")
-            raise SchemaError(f"sweep({strategy_name!r}): {key}={values!r} is a {kind}, not a list of "
-                              f"values; write {hint}")
+            hint = (
+                f"{key}=[{values!r}]"
+                if isinstance(values, str | int | float | bool) or values is None
+                else f"{key}=sorted({values!r})"
+                if isinstance(values, set | frozenset)
+                else f"{key}=[...]"
+            )
+            raise SchemaError(
+                f"sweep({strategy_name!r}): {key}={values!r} is a {kind}, not a list of "
+                f"values; write {hint}"
+            )
     try:
         return Sweep(strategy_name=strategy_name, grid={k: list(v) for k, v in grid.items()})
     except ValidationError as exc:
@@ -260,8 +289,10 @@ class WalkerSchema(_Schema):
             raise ValueError("strategies is empty: list at least one strategy name or sweep")
         if any(isinstance(v, Search) for v in value) and len(value) > 1:
             # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
-            raise ValueError("a walker with a search lists only that search: its trials are ranked among "
-                             "themselves; put the grids and other strategies in a walker of their own")
+            raise ValueError(
+                "a walker with a search lists only that search: its trials are ranked among "
+                "themselves; put the grids and other strategies in a walker of their own"
+            )
         return value
 
     @property
@@ -297,23 +328,35 @@ class RiskSchema(_Schema):
                 continue
             if not isinstance(item, dict):
                 # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
-                raise ValueError(f"validations[{k}] is {type(item).__name__} {item!r}: give a function of the "
-                                 'payload, or {"validate": fn, "note": "what it checks"}')
+                raise ValueError(
+                    f"validations[{k}] is {type(item).__name__} {item!r}: give a function of the "
+                    'payload, or {"validate": fn, "note": "what it checks"}'
+                )
             unknown = [key for key in item if key not in RISK_VALIDATION_KEYS]
             if unknown:
                 # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
-                raise ValueError(f"validations[{k}] has unknown key {unknown[0]!r}."
-                                 + did_you_mean(str(unknown[0]), RISK_VALIDATION_KEYS)
-                                 + ' Give {"validate": fn, "note": "what it checks"}')
+                raise ValueError(
+                    f"validations[{k}] has unknown key {unknown[0]!r}."
+                    + did_you_mean(str(unknown[0]), RISK_VALIDATION_KEYS)
+                    + ' Give {"validate": fn, "note": "what it checks"}'
+                )
             if not callable(item.get("validate")):
-                given = "is missing" if "validate" not in item else f"is {item['validate']!r}, not a function"
+                given = (
+                    "is missing"
+                    if "validate" not in item
+                    else f"is {item['validate']!r}, not a function"
+                )
                 # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
-                raise ValueError(f'validations[{k}]["validate"] {given}: give the function that checks the '
-                                 'payload, e.g. {"validate": lambda p: None, "note": "..."}')
+                raise ValueError(
+                    f'validations[{k}]["validate"] {given}: give the function that checks the '
+                    'payload, e.g. {"validate": lambda p: None, "note": "..."}'
+                )
             note = item.get("note")
             if note is not None and not isinstance(note, str):
                 # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
-                raise ValueError(f'validations[{k}]["note"] is {note!r}: give a string, or leave it out')
+                raise ValueError(
+                    f'validations[{k}]["note"] is {note!r}: give a string, or leave it out'
+                )
         return value
 
     @field_validator("callbacks")
@@ -322,8 +365,11 @@ class RiskSchema(_Schema):
         for key, fn in value.items():
             if key not in RISK_CALLBACKS:
                 # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
-                raise ValueError(f"unknown callback {key!r}." + did_you_mean(key, RISK_CALLBACKS)
-                                 + f" A risk's callbacks are {', '.join(RISK_CALLBACKS)}")
+                raise ValueError(
+                    f"unknown callback {key!r}."
+                    + did_you_mean(key, RISK_CALLBACKS)
+                    + f" A risk's callbacks are {', '.join(RISK_CALLBACKS)}"
+                )
             if not callable(fn):
                 # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
                 raise ValueError(f"callback {key!r} is not callable")
@@ -334,13 +380,17 @@ class RiskSchema(_Schema):
     def _max_positions(cls, value: int | None) -> int | None:
         if value is not None and value < 1:
             # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
-            raise ValueError(f"max_positions must be 1 or more (at 0 no signal could ever open), got {value}; "
-                             "leave it out for no limit")
+            raise ValueError(
+                f"max_positions must be 1 or more (at 0 no signal could ever open), got {value}; "
+                "leave it out for no limit"
+            )
         return value
 
 
 SizingMethod = Literal["fixed-percentage", "kelly-criterion", "atr-based"]
-SIZING_CALLBACKS = ("on_calculate",)  # (quantity, params) after the clamps, as backtest-kit's onCalculate
+SIZING_CALLBACKS = (
+    "on_calculate",
+)  # (quantity, params) after the clamps, as backtest-kit's onCalculate
 # what each method reads beside the clamps; a field of another method is refused, not ignored
 SIZING_FIELDS: dict[str, tuple[str, ...]] = {
     "fixed-percentage": ("risk_percentage",),
@@ -355,11 +405,18 @@ SIZING_RANGES: dict[str, tuple[float, bool, float | None]] = {
     "kelly_multiplier": (0.0, True, 1.0),  # fraction of the Kelly bet (0.25: quarter Kelly)
     "atr_multiplier": (0.0, False, None),  # the stop is atr x this away
     "min_position_size": (0.0, True, None),  # units of the asset
-    "max_position_percentage": (0.0, False, 100.0),  # percent of the balance, as units at price_open
+    "max_position_percentage": (
+        0.0,
+        False,
+        100.0,
+    ),  # percent of the balance, as units at price_open
     "max_position_size": (0.0, False, None),  # units of the asset
 }
-_SIZING_EXAMPLE = {"risk_percentage": "risk_percentage=1", "kelly_multiplier": "kelly_multiplier=0.25",
-                   "atr_multiplier": "atr_multiplier=2"}
+_SIZING_EXAMPLE = {
+    "risk_percentage": "risk_percentage=1",
+    "kelly_multiplier": "kelly_multiplier=0.25",
+    "atr_multiplier": "atr_multiplier=2",
+}
 
 
 class SizingSchema(_Schema):
@@ -387,9 +444,13 @@ class SizingSchema(_Schema):
             known = " or ".join(f'"{m}"' for m in SIZING_FIELDS)
             given = data.get("method")
             # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
-            raise ValueError(f"method is missing: give method={known}" if given is None else
-                             f"method {given!r} is unknown." + did_you_mean(str(given), SIZING_FIELDS)
-                             + f" Give one of {known}")
+            raise ValueError(
+                f"method is missing: give method={known}"
+                if given is None
+                else f"method {given!r} is unknown."
+                + did_you_mean(str(given), SIZING_FIELDS)
+                + f" Give one of {known}"
+            )
         if isinstance(data, dict):
             for key in SIZING_FIELDS[data["method"]]:
                 if key in SIZING_DEFAULTS and data.get(key) is None:
@@ -403,33 +464,50 @@ class SizingSchema(_Schema):
             value = getattr(self, key)
             if key in wanted and value is None:
                 # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
-                raise ValueError(f'method "{self.method}" needs {key}: give it, e.g. {_SIZING_EXAMPLE[key]}')
+                raise ValueError(
+                    f'method "{self.method}" needs {key}: give it, e.g. {_SIZING_EXAMPLE[key]}'
+                )
             if key not in wanted and value is not None:
                 users = [m for m, keys in SIZING_FIELDS.items() if key in keys]
                 # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
-                raise ValueError(f'{key}={value!r} is not read by method "{self.method}" (only by '
-                                 f'{" and ".join(users)}): remove it, or change the method')
+                raise ValueError(
+                    f'{key}={value!r} is not read by method "{self.method}" (only by '
+                    f"{' and '.join(users)}): remove it, or change the method"
+                )
         for key, (low, low_included, high) in SIZING_RANGES.items():
             value = getattr(self, key)
             if value is None:
                 continue
-            if not (math.isfinite(value) and (value >= low if low_included else value > low)
-                    and (high is None or value <= high)):
-                shown = (f"{'[' if low_included else '('}{low:g}, {high:g}]" if high is not None
-                         else f"{'>=' if low_included else '>'} {low:g}")
+            if not (
+                math.isfinite(value)
+                and (value >= low if low_included else value > low)
+                and (high is None or value <= high)
+            ):
+                shown = (
+                    f"{'[' if low_included else '('}{low:g}, {high:g}]"
+                    if high is not None
+                    else f"{'>=' if low_included else '>'} {low:g}"
+                )
                 # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
                 raise ValueError(f"{key}={value!r} is out of range: give a finite number {shown}")
-        if (self.min_position_size is not None and self.max_position_size is not None
-                and self.min_position_size > self.max_position_size):
+        if (
+            self.min_position_size is not None
+            and self.max_position_size is not None
+            and self.min_position_size > self.max_position_size
+        ):
             # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
-            raise ValueError(f"min_position_size={self.min_position_size!r} is above max_position_size="
-                             f"{self.max_position_size!r}: the cap is applied last, so the floor would never hold; "
-                             "lower the floor or raise the cap")
+            raise ValueError(
+                f"min_position_size={self.min_position_size!r} is above max_position_size="
+                f"{self.max_position_size!r}: the cap is applied last, so the floor would never hold; "
+                "lower the floor or raise the cap"
+            )
         for key, fn in self.callbacks.items():
             if key not in SIZING_CALLBACKS or not callable(fn):
                 # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
-                raise ValueError(f"callback {key!r} is unknown or not callable; known: "
-                                 f"{', '.join(SIZING_CALLBACKS)} (a function of quantity, params)")
+                raise ValueError(
+                    f"callback {key!r} is unknown or not callable; known: "
+                    f"{', '.join(SIZING_CALLBACKS)} (a function of quantity, params)"
+                )
         return self
 
 
@@ -448,7 +526,7 @@ class PortfolioMember(BaseModel):
     def _symbol(cls, value: str) -> str:
         if not value.strip():
             # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
-            raise ValueError("symbol is empty: give the symbol the exchange lists, e.g. \"BTCUSDT\"")
+            raise ValueError('symbol is empty: give the symbol the exchange lists, e.g. "BTCUSDT"')
         return value
 
     @property
@@ -477,7 +555,9 @@ class PortfolioSchema(_Schema):
     def _members(cls, value: list[PortfolioMember]) -> list[PortfolioMember]:
         if not value:
             # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
-            raise ValueError('members is empty: list at least one {"symbol": ..., "strategy_name": ...}')
+            raise ValueError(
+                'members is empty: list at least one {"symbol": ..., "strategy_name": ...}'
+            )
         seen: dict[tuple[str, str], int] = {}
         for k, member in enumerate(value):
             pair = (member.symbol, member.strategy_name)
@@ -487,7 +567,8 @@ class PortfolioSchema(_Schema):
                     f'members[{seen[pair]}] and members[{k}] are both strategy "{member.strategy_name}" on '
                     f"{member.symbol}: a strategy trades a symbol once in a portfolio; remove one, or register "
                     f'the strategy again under another name (add_strategy(..., strategy_name="'
-                    f'{member.strategy_name}-2")) to run it twice')
+                    f'{member.strategy_name}-2")) to run it twice'
+                )
             seen[pair] = k
         return value
 
@@ -499,6 +580,8 @@ class PortfolioSchema(_Schema):
         number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
         if number is None or not math.isfinite(number) or number <= 0:
             # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
-            raise ValueError(f"capital must be a finite number of dollars > 0, got {value!r}; "
-                             "leave it out (None) for no capital limit")
+            raise ValueError(
+                f"capital must be a finite number of dollars > 0, got {value!r}; "
+                "leave it out (None) for no capital limit"
+            )
         return float(number)

@@ -48,10 +48,17 @@ METHOD_OF_CALL = {
 CALL_OF_METHOD = {method: call for call, method in METHOD_OF_CALL.items()}
 
 
-def size_position(schema: SizingSchema, balance: float, price_open: float, *,
-                  price_stop_loss: float | None = None, win_rate: float | None = None,
-                  win_loss_ratio: float | None = None, atr: float | None = None,
-                  where: str = "size_position") -> float:
+def size_position(
+    schema: SizingSchema,
+    balance: float,
+    price_open: float,
+    *,
+    price_stop_loss: float | None = None,
+    win_rate: float | None = None,
+    win_loss_ratio: float | None = None,
+    atr: float | None = None,
+    where: str = "size_position",
+) -> float:
     """The position size in units of the asset: the schema's formula, then its clamps.
 
     Give the inputs of the schema's method (price_stop_loss; win_rate and
@@ -80,24 +87,37 @@ def clamp(schema: SizingSchema, quantity: float, balance: float, price_open: flo
     return quantity
 
 
-def _fixed_percentage(where: str, schema: SizingSchema, balance: float, price_open: float,
-                      price_stop_loss: float) -> float:
+def _fixed_percentage(
+    where: str, schema: SizingSchema, balance: float, price_open: float, price_stop_loss: float
+) -> float:
     risk_amount = balance * (schema.risk_percentage / 100)  # type: ignore[operator]
     stop_distance = abs(price_open - price_stop_loss)
     if stop_distance == 0:
-        raise UsageError(f"{where}: the stop distance |price_open - price_stop_loss| is 0 "
-                         f"(price_open={price_open!r}, price_stop_loss={price_stop_loss!r}); "
-                         "give a stop-loss price away from the entry")
+        raise UsageError(
+            f"{where}: the stop distance |price_open - price_stop_loss| is 0 "
+            f"(price_open={price_open!r}, price_stop_loss={price_stop_loss!r}); "
+            "give a stop-loss price away from the entry"
+        )
     return risk_amount / stop_distance
 
 
-def _kelly_criterion(where: str, schema: SizingSchema, balance: float, price_open: float,
-                     win_rate: float | None, win_loss_ratio: float | None) -> float:
+def _kelly_criterion(
+    where: str,
+    schema: SizingSchema,
+    balance: float,
+    price_open: float,
+    win_rate: float | None,
+    win_loss_ratio: float | None,
+) -> float:
     _finite(where, "win_rate", win_rate)
     if not 0 < win_rate < 1:  # type: ignore[operator]
-        raise UsageError(f"{where}: win_rate={win_rate!r} is outside (0, 1); give the fraction of "
-                         "trades won, e.g. 0.55 (not a percentage, and neither 0 nor 1)")
-    _positive(where, "win_loss_ratio", win_loss_ratio, "the average win over the average loss, e.g. 1.5")
+        raise UsageError(
+            f"{where}: win_rate={win_rate!r} is outside (0, 1); give the fraction of "
+            "trades won, e.g. 0.55 (not a percentage, and neither 0 nor 1)"
+        )
+    _positive(
+        where, "win_loss_ratio", win_loss_ratio, "the average win over the average loss, e.g. 1.5"
+    )
     kelly = (win_rate * win_loss_ratio - (1 - win_rate)) / win_loss_ratio  # type: ignore[operator]
     # a negative edge bets nothing; the multiplier scales the bet down (0.25: quarter Kelly)
     adjusted = max(0.0, kelly) * schema.kelly_multiplier  # type: ignore[operator]
@@ -122,31 +142,54 @@ def _positive(where: str, name: str, value: Any, meaning: str) -> None:
         raise UsageError(f"{where}: {name}={value!r} must be above 0; give {meaning}")
 
 
-def _sized(call: str, symbol: str, sizing_name: str, balance: float, price_open: float,
-           **inputs: float) -> float:
+def _sized(
+    call: str, symbol: str, sizing_name: str, balance: float, price_open: float, **inputs: float
+) -> float:
     """Look the sizing up, check its method is this call's, compute, run on_calculate."""
     where = f"PositionSize.{call}"
     if not isinstance(symbol, str) or not symbol:
-        raise UsageError(f"{where}: symbol={symbol!r} is not a symbol; give one, e.g. \"BTCUSDT\"")
+        raise UsageError(f'{where}: symbol={symbol!r} is not a symbol; give one, e.g. "BTCUSDT"')
     schema = get_sizing(sizing_name, where)
     if schema.method != METHOD_OF_CALL[call]:
-        raise UsageError(f'{where}: sizing "{sizing_name}" is method "{schema.method}", not '
-                         f'"{METHOD_OF_CALL[call]}"; call PositionSize.{CALL_OF_METHOD[schema.method]}(...) '
-                         f'or name a sizing registered with method="{METHOD_OF_CALL[call]}"')
+        raise UsageError(
+            f'{where}: sizing "{sizing_name}" is method "{schema.method}", not '
+            f'"{METHOD_OF_CALL[call]}"; call PositionSize.{CALL_OF_METHOD[schema.method]}(...) '
+            f'or name a sizing registered with method="{METHOD_OF_CALL[call]}"'
+        )
     quantity = size_position(schema, balance, price_open, where=f"{where}({symbol!r})", **inputs)
     on_calculate = schema.callbacks.get("on_calculate")
     if on_calculate is not None:
-        params = {"method": schema.method, "symbol": symbol, "balance": balance,
-                  "price_open": price_open, **inputs}
+        params = {
+            "method": schema.method,
+            "symbol": symbol,
+            "balance": balance,
+            "price_open": price_open,
+            **inputs,
+        }
         try:
             on_calculate(quantity, params)
-        except Exception as exc:  # as backtest-kit: a callback's bug is reported, the size still returned
-            message = (f'sizing "{sizing_name}" on {symbol}: callback on_calculate raised '
-                       f"{type(exc).__name__}: {exc}")
+        except (
+            Exception
+        ) as exc:  # as backtest-kit: a callback's bug is reported, the size still returned
+            message = (
+                f'sizing "{sizing_name}" on {symbol}: callback on_calculate raised '
+                f"{type(exc).__name__}: {exc}"
+            )
             log.warning(message)
-            events.emit("error", {"symbol": symbol, "strategy_name": None, "exchange_name": None,
-                                  "sizing_name": sizing_name, "timestamp": None, "kind": type(exc).__name__,
-                                  "message": message, "signal": None, "error": exc})
+            events.emit(
+                "error",
+                {
+                    "symbol": symbol,
+                    "strategy_name": None,
+                    "exchange_name": None,
+                    "sizing_name": sizing_name,
+                    "timestamp": None,
+                    "kind": type(exc).__name__,
+                    "message": message,
+                    "signal": None,
+                    "error": exc,
+                },
+            )
     return quantity
 
 
@@ -159,20 +202,43 @@ class PositionSize:
     """
 
     @staticmethod
-    def fixed_percentage(symbol: str, balance: float, price_open: float, price_stop_loss: float, *,
-                         sizing_name: str) -> float:
+    def fixed_percentage(
+        symbol: str, balance: float, price_open: float, price_stop_loss: float, *, sizing_name: str
+    ) -> float:
         """Risk ``risk_percentage`` % of the balance between the entry and the stop."""
-        return _sized("fixed_percentage", symbol, sizing_name, balance, price_open,
-                      price_stop_loss=price_stop_loss)
+        return _sized(
+            "fixed_percentage",
+            symbol,
+            sizing_name,
+            balance,
+            price_open,
+            price_stop_loss=price_stop_loss,
+        )
 
     @staticmethod
-    def kelly_criterion(symbol: str, balance: float, price_open: float, win_rate: float,
-                        win_loss_ratio: float, *, sizing_name: str) -> float:
+    def kelly_criterion(
+        symbol: str,
+        balance: float,
+        price_open: float,
+        win_rate: float,
+        win_loss_ratio: float,
+        *,
+        sizing_name: str,
+    ) -> float:
         """Bet ``kelly_multiplier`` of the Kelly fraction of the balance."""
-        return _sized("kelly_criterion", symbol, sizing_name, balance, price_open,
-                      win_rate=win_rate, win_loss_ratio=win_loss_ratio)
+        return _sized(
+            "kelly_criterion",
+            symbol,
+            sizing_name,
+            balance,
+            price_open,
+            win_rate=win_rate,
+            win_loss_ratio=win_loss_ratio,
+        )
 
     @staticmethod
-    def atr_based(symbol: str, balance: float, price_open: float, atr: float, *, sizing_name: str) -> float:
+    def atr_based(
+        symbol: str, balance: float, price_open: float, atr: float, *, sizing_name: str
+    ) -> float:
         """Risk ``risk_percentage`` % of the balance over a stop ``atr * atr_multiplier`` away."""
         return _sized("atr_based", symbol, sizing_name, balance, price_open, atr=atr)

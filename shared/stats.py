@@ -30,7 +30,9 @@ from pydantic import BaseModel, ConfigDict
 from .drawdown import max_drawdown
 from .errors import InputError
 
-MIN_SIGNALS = 10  # closed signals needed for std_dev, sharpe, sortino, certainty, expectancy, annualizing
+MIN_SIGNALS = (
+    10  # closed signals needed for std_dev, sharpe, sortino, certainty, expectancy, annualizing
+)
 MIN_STD_DEV = 1e-9  # percent: a std_dev (or downside deviation) at or below this gives no ratio
 MIN_SPAN_DAYS = 14.0  # days from first pending_at to last close_timestamp needed to annualize
 MAX_TRADES_PER_YEAR = 365.0  # trades per year above this are not annualized
@@ -87,36 +89,40 @@ class LiveStatistics(BacktestStatistics):
 
 
 # Which direction of each statistic is better, for reports.
-HINTS: Mapping[str, str] = MappingProxyType({
-    "total_signals": "higher is better",  # more trades, more evidence
-    "win_count": "higher is better",
-    "loss_count": "lower is better",
-    "win_rate": "higher is better",
-    "avg_pnl": "higher is better",
-    "total_pnl": "higher is better",
-    "median_pnl": "higher is better",
-    "std_dev": "lower is better",
-    "sharpe_ratio": "higher is better",
-    "annualized_sharpe_ratio": "higher is better",
-    "certainty_ratio": "higher is better",
-    "expectancy": "higher is better",
-    "max_drawdown": "lower is better",
-    "expected_yearly_returns": "higher is better",
-    "sortino_ratio": "higher is better",
-    "calmar_ratio": "higher is better",
-    "recovery_factor": "higher is better",
-    "profit_factor": "higher is better",
-    "avg_duration": "lower is better",  # capital is tied up for less time
-    "avg_win_duration": "lower is better",
-    "avg_loss_duration": "lower is better",
-    "trades_per_year": "higher is better",
-    "avg_peak_pnl": "higher is better",
-    "avg_fall_pnl": "higher is better",  # a shallower fall
-    "rejected_signals": "lower is better",
-})
+HINTS: Mapping[str, str] = MappingProxyType(
+    {
+        "total_signals": "higher is better",  # more trades, more evidence
+        "win_count": "higher is better",
+        "loss_count": "lower is better",
+        "win_rate": "higher is better",
+        "avg_pnl": "higher is better",
+        "total_pnl": "higher is better",
+        "median_pnl": "higher is better",
+        "std_dev": "lower is better",
+        "sharpe_ratio": "higher is better",
+        "annualized_sharpe_ratio": "higher is better",
+        "certainty_ratio": "higher is better",
+        "expectancy": "higher is better",
+        "max_drawdown": "lower is better",
+        "expected_yearly_returns": "higher is better",
+        "sortino_ratio": "higher is better",
+        "calmar_ratio": "higher is better",
+        "recovery_factor": "higher is better",
+        "profit_factor": "higher is better",
+        "avg_duration": "lower is better",  # capital is tied up for less time
+        "avg_win_duration": "lower is better",
+        "avg_loss_duration": "lower is better",
+        "trades_per_year": "higher is better",
+        "avg_peak_pnl": "higher is better",
+        "avg_fall_pnl": "higher is better",  # a shallower fall
+        "rejected_signals": "lower is better",
+    }
+)
 
 
-def compute_statistics(closed: Sequence[Mapping[str, Any] | BaseModel], rejected: int = 0) -> BacktestStatistics:
+def compute_statistics(
+    closed: Sequence[Mapping[str, Any] | BaseModel], rejected: int = 0
+) -> BacktestStatistics:
     """Statistics of closed results (dicts shaped like ``ClosedResult.model_dump()``).
 
     Trades are taken in close order (a stable sort on ``close_timestamp``).
@@ -130,7 +136,8 @@ def compute_statistics(closed: Sequence[Mapping[str, Any] | BaseModel], rejected
         np.array([r["close_timestamp"] for r in rows], dtype=float),
         np.array([r.get("peak_pnl", math.nan) for r in rows], dtype=float),
         np.array([r.get("fall_pnl", math.nan) for r in rows], dtype=float),
-        rejected=rejected)
+        rejected=rejected,
+    )
 
 
 def median(values: np.ndarray) -> float:
@@ -145,9 +152,14 @@ def median(values: np.ndarray) -> float:
     return float(middle[half]) if n % 2 else float((middle[half - 1] + middle[half]) / 2)
 
 
-def statistics_from_arrays(pnl: np.ndarray, pending_at: np.ndarray, close_at: np.ndarray,
-                           peak_pnl: np.ndarray | None = None, fall_pnl: np.ndarray | None = None,
-                           rejected: int = 0) -> BacktestStatistics:
+def statistics_from_arrays(
+    pnl: np.ndarray,
+    pending_at: np.ndarray,
+    close_at: np.ndarray,
+    peak_pnl: np.ndarray | None = None,
+    fall_pnl: np.ndarray | None = None,
+    rejected: int = 0,
+) -> BacktestStatistics:
     """The same statistics from aligned arrays: PnL %, pending_at ms, close_timestamp ms,
     and each trade's peak and fall PnL % (without them the averages are None)."""
     n = len(pnl)
@@ -172,8 +184,12 @@ def statistics_from_arrays(pnl: np.ndarray, pending_at: np.ndarray, close_at: np
 
         span_days = float(close_at.max() - pending_at.min()) / MS_PER_DAY
         trades_per_year = n / span_days * DAYS_PER_YEAR if span_days > 0 else None
-        annualize = (enough and span_days >= MIN_SPAN_DAYS and trades_per_year is not None
-                     and trades_per_year <= MAX_TRADES_PER_YEAR)
+        annualize = (
+            enough
+            and span_days >= MIN_SPAN_DAYS
+            and trades_per_year is not None
+            and trades_per_year <= MAX_TRADES_PER_YEAR
+        )
 
         avg_win = float(pnl[wins].mean()) if win_count else 0.0
         avg_loss = float(pnl[losses].mean()) if loss_count else 0.0
@@ -207,9 +223,7 @@ def statistics_from_arrays(pnl: np.ndarray, pending_at: np.ndarray, close_at: np
                 sharpe * math.sqrt(trades_per_year) if annualize and sharpe is not None else None
             ),
             "certainty_ratio": avg_win / abs(avg_loss) if enough and loss_count else None,
-            "expectancy": (
-                win_count / n * avg_win + loss_count / n * avg_loss if enough else None
-            ),
+            "expectancy": (win_count / n * avg_win + loss_count / n * avg_loss if enough else None),
             "max_drawdown": drawdown,
             "expected_yearly_returns": yearly,
             "sortino_ratio": avg_pnl / downside if enough and downside > MIN_STD_DEV else None,
@@ -220,8 +234,12 @@ def statistics_from_arrays(pnl: np.ndarray, pending_at: np.ndarray, close_at: np
             "avg_win_duration": float(durations[wins].mean()) if win_count else None,
             "avg_loss_duration": float(durations[losses].mean()) if loss_count else None,
             "trades_per_year": trades_per_year,
-            "avg_peak_pnl": float(np.mean(peak_pnl)) if peak_pnl is not None and len(peak_pnl) == n else None,
-            "avg_fall_pnl": float(np.mean(fall_pnl)) if fall_pnl is not None and len(fall_pnl) == n else None,
+            "avg_peak_pnl": float(np.mean(peak_pnl))
+            if peak_pnl is not None and len(peak_pnl) == n
+            else None,
+            "avg_fall_pnl": float(np.mean(fall_pnl))
+            if fall_pnl is not None and len(fall_pnl) == n
+            else None,
             "rejected_signals": rejected,
         }
     return BacktestStatistics(**{k: _finite(v) for k, v in values.items()})

@@ -33,9 +33,11 @@ def pack(lines: Sequence[str]) -> bytes:
 
 def unpack(blob: bytes) -> list[str]:
     """The lines of a block ``pack`` (or zlib, before) wrote."""
-    if blob[:len(MAGIC)] == MAGIC:
-        size = int.from_bytes(blob[len(MAGIC):len(MAGIC) + 8], "little")
-        text = _codec().decompress(memoryview(blob)[len(MAGIC) + 8:], decompressed_size=size, asbytes=True)
+    if blob[: len(MAGIC)] == MAGIC:
+        size = int.from_bytes(blob[len(MAGIC) : len(MAGIC) + 8], "little")
+        text = _codec().decompress(
+            memoryview(blob)[len(MAGIC) + 8 :], decompressed_size=size, asbytes=True
+        )
     else:
         text = zlib.decompress(blob)
     return text.decode().split("\n")

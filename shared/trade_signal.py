@@ -57,7 +57,9 @@ class SignalRow(BaseModel):
     price_open: float  # the entry: current price for a market entry, price_open for a scheduled one
     price_take_profit: float
     price_stop_loss: float
-    minute_estimated_time: int | float  # an int, or math.inf under CC_MAX_SIGNAL_LIFETIME_MINUTES = math.inf
+    minute_estimated_time: (
+        int | float
+    )  # an int, or math.inf under CC_MAX_SIGNAL_LIFETIME_MINUTES = math.inf
     note: str | None = None
     symbol: str
     strategy_name: str

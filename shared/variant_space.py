@@ -67,11 +67,16 @@ class VariantSpace(Sequence[Variant]):
         item, combo = self._locate(index)
         base = item["base"]
         if not item["keys"]:
-            return Variant.model_construct(strategy_name=base, base=base, params=None,
-                                           module=item.get("module"), index=index)
-        return Variant.model_construct(strategy_name=variant_name(base, combo), base=base,
-                                       params={**(item.get("declared") or {}), **combo},
-                                       module=item.get("module"), index=index)
+            return Variant.model_construct(
+                strategy_name=base, base=base, params=None, module=item.get("module"), index=index
+            )
+        return Variant.model_construct(
+            strategy_name=variant_name(base, combo),
+            base=base,
+            params={**(item.get("declared") or {}), **combo},
+            module=item.get("module"),
+            index=index,
+        )
 
     def __iter__(self) -> Iterator[Variant]:
         return (self[i] for i in range(self._total))
@@ -125,7 +130,10 @@ class VariantSpace(Sequence[Variant]):
             rest, digit = divmod(rest, size)
             digits.append(digit)
         digits.reverse()
-        return item, {key: values[d] for key, values, d in zip(item["keys"], item["values"], digits, strict=True)}
+        return item, {
+            key: values[d]
+            for key, values, d in zip(item["keys"], item["values"], digits, strict=True)
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.items, separators=(",", ":"))

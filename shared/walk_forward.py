@@ -15,7 +15,12 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict, field_validator
 
 DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
-UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+UNITS = {
+    "m": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+    "w": timedelta(weeks=1),
+}
 MINUTE = timedelta(minutes=1)
 
 
@@ -23,8 +28,10 @@ def duration(text: str) -> timedelta:
     found = DURATION.match(str(text))
     if not found or int(found.group(1)) == 0:
         # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
-        raise ValueError(f"walk_forward duration {text!r} is not a positive number and a unit: write e.g. "
-                         "'90m', '12h', '20d' or '2w'")
+        raise ValueError(
+            f"walk_forward duration {text!r} is not a positive number and a unit: write e.g. "
+            "'90m', '12h', '20d' or '2w'"
+        )
     return int(found.group(1)) * UNITS[found.group(2)]
 
 
@@ -43,7 +50,9 @@ class WalkForward(BaseModel):
             duration(value)
         return value
 
-    def windows(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime, datetime, datetime]]:
+    def windows(
+        self, start: datetime, end: datetime
+    ) -> list[tuple[datetime, datetime, datetime, datetime]]:
         """(train start, train end, test start, test end) of each window that fits in
         [start, end]; ends inclusive, to the minute (a frame's end is its last tick)."""
         train, test = duration(self.train), duration(self.test)

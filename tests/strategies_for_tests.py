@@ -16,7 +16,17 @@ def slow_sma(symbol, when):
 
 
 register_demo()
-add_frame(frame_name="month-1m", interval="1m", start_date="2024-03-01T00:00:00Z",
-          end_date="2024-03-31T23:59:00Z", override=True)
-add_strategy(strategy_name="slow-sma", interval="1m", get_signal=slow_sma,
-             params={"fast": 10, "slow": 30}, override=True)
+add_frame(
+    frame_name="month-1m",
+    interval="1m",
+    start_date="2024-03-01T00:00:00Z",
+    end_date="2024-03-31T23:59:00Z",
+    override=True,
+)
+add_strategy(
+    strategy_name="slow-sma",
+    interval="1m",
+    get_signal=slow_sma,
+    params={"fast": 10, "slow": 30},
+    override=True,
+)

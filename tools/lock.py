@@ -32,18 +32,28 @@ def resolve() -> list[str]:
         venv.create(tmp, with_pip=True)
         python = str(Path(tmp) / "bin" / "python")
         subprocess.run([python, "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
-        subprocess.run([python, "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[{EXTRAS}]"], check=True)
-        frozen = subprocess.run([python, "-m", "pip", "freeze", "--exclude-editable"],
-                                check=True, capture_output=True, text=True).stdout
+        subprocess.run(
+            [python, "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[{EXTRAS}]"], check=True
+        )
+        frozen = subprocess.run(
+            [python, "-m", "pip", "freeze", "--exclude-editable"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
     # btfarm itself is the editable install; a constraint on it would pin the checkout's own version
-    return sorted((line for line in frozen.splitlines() if line and not line.lower().startswith("btfarm")),
-                  key=str.lower)
+    return sorted(
+        (line for line in frozen.splitlines() if line and not line.lower().startswith("btfarm")),
+        key=str.lower,
+    )
 
 
 def main() -> int:
     lines = resolve()
     (ROOT / "constraints.txt").write_text(HEADER + "\n".join(lines) + "\n")
-    print(f"constraints.txt: {len(lines)} pinned packages; now run `bash .ci/run` before committing")
+    print(
+        f"constraints.txt: {len(lines)} pinned packages; now run `bash .ci/run` before committing"
+    )
     return 0
 
 

@@ -19,8 +19,12 @@ from package_paths import REPO, lay_out
 def main() -> int:
     root = lay_out(REPO / "build" / "type-paths")  # build/ is ignored by git
     env = {**os.environ, "MYPYPATH": str(root)}
-    packages = [arg for name in ("shared", "workers", "orchestrator") for arg in ("-p", f"btfarm.{name}")]
-    return subprocess.run([sys.executable, "-m", "mypy", *packages, *sys.argv[1:]], cwd=REPO, env=env).returncode
+    packages = [
+        arg for name in ("shared", "workers", "orchestrator") for arg in ("-p", f"btfarm.{name}")
+    ]
+    return subprocess.run(
+        [sys.executable, "-m", "mypy", *packages, *sys.argv[1:]], cwd=REPO, env=env
+    ).returncode
 
 
 if __name__ == "__main__":

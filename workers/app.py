@@ -33,7 +33,8 @@ VISIBILITY_TIMEOUT_SECONDS = 3600  # an unacked chunk is redelivered after this 
 app = Celery("btfarm", set_as_current=False)
 app.loader.override_backends = {  # a new dict: the loader class's own is shared by every app
     **app.loader.override_backends,
-    **{scheme: f"{FarmRedisBackend.__module__}:{FarmRedisBackend.__name__}" for scheme in SCHEMES}}
+    **{scheme: f"{FarmRedisBackend.__module__}:{FarmRedisBackend.__name__}" for scheme in SCHEMES},
+}
 _configured: tuple[str, str] | None = None
 _lock = threading.Lock()
 

@@ -44,8 +44,12 @@ def main(argv: list[str] | None = None) -> None:
     context = CLIContext(app=app, no_color=False, workdir=None, quiet=False)
     # what the group adds before handing over: options declared by the app's own extensions
     worker.params.extend(app.user_options.get("worker", []))
-    worker.main(args=list(sys.argv[1:] if argv is None else argv), prog_name="btfarm worker", obj=context,
-                auto_envvar_prefix="CELERY")
+    worker.main(
+        args=list(sys.argv[1:] if argv is None else argv),
+        prog_name="btfarm worker",
+        obj=context,
+        auto_envvar_prefix="CELERY",
+    )
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ COLD_SHUTDOWN_SECONDS = 10.0  # after SIGQUIT, the worker's process group is kil
 
 def watch_parent(parent_pid: int, state_dir: str | os.PathLike[str]) -> threading.Thread:
     """Start the watch of ``parent_pid`` in a daemon thread; returns it."""
+
     def run() -> None:
         while process_alive(parent_pid):
             threading.Event().wait(POLL_SECONDS)
@@ -40,7 +41,9 @@ def watch_parent(parent_pid: int, state_dir: str | os.PathLike[str]) -> threadin
             log.warning("btfarm local worker: could not stop the embedded Redis: %s", exc)
         os.kill(os.getpid(), signal.SIGQUIT)  # Celery's cold shutdown: its pool processes go too
         threading.Event().wait(COLD_SHUTDOWN_SECONDS)
-        os.killpg(os.getpgrp(), signal.SIGKILL)  # the pool's own session: only this worker's processes
+        os.killpg(
+            os.getpgrp(), signal.SIGKILL
+        )  # the pool's own session: only this worker's processes
 
     thread = threading.Thread(target=run, name="btfarm-parent-watch", daemon=True)
     thread.start()

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from celery.backends.redis import RedisBackend
 
-SCHEMES = ("redis", "rediss")  # the URL schemes this backend takes over (redis+socket:// is "redis")
+SCHEMES = (
+    "redis",
+    "rediss",
+)  # the URL schemes this backend takes over (redis+socket:// is "redis")
 
 
 class FarmRedisBackend(RedisBackend):

@@ -90,7 +90,9 @@ from .turn_script import TurnKeys, run_turn
 log = logging.getLogger("btfarm.workers")
 
 CODE_MISMATCH = "code differs"  # starts a refusal (and an older btfarm's variant error) when a worker runs other code
-REFUSED_PAUSE_SECONDS = 1.0  # after handing a chunk back, this pool process takes nothing for this long
+REFUSED_PAUSE_SECONDS = (
+    1.0  # after handing a chunk back, this pool process takes nothing for this long
+)
 
 PROGRESS_EVERY_SECONDS = 0.5  # at most one PROGRESS task state (seen in Flower) per this interval
 # Each record is pushed as its variant ends, but the orchestrator is woken (the doorbell)
@@ -103,7 +105,9 @@ OWN, STOLEN = 0, 1  # the two lists of a chunk: its own variants, then those it 
 # that, which the chunk's redelivery runs again.
 BATCH_SECONDS = 0.05
 MAX_BATCH = 64  # variants claimed in one turn at most
-KEPT_MEANS = 8  # sweeps whose mean variant time this process keeps (for the next chunk's first batch)
+KEPT_MEANS = (
+    8  # sweeps whose mean variant time this process keeps (for the next chunk's first batch)
+)
 
 _means: dict[str, float] = {}  # run_id -> mean seconds a variant of it took in this process
 
@@ -115,9 +119,11 @@ def _worker_name(node: str | None = None) -> str:
 
 def crash_reason(deaths: int) -> str:
     settings = get_settings()
-    return (f"its worker process died {deaths} times while running it (killed by a signal, "
-            f"os._exit, the OOM killer or the hard time limit); not retried after "
-            f"BTFARM_TASK_MAX_RETRIES={settings.task_max_retries}")
+    return (
+        f"its worker process died {deaths} times while running it (killed by a signal, "
+        f"os._exit, the OOM killer or the hard time limit); not retried after "
+        f"BTFARM_TASK_MAX_RETRIES={settings.task_max_retries}"
+    )
 
 
 class _ChunkTask(app.Task):
@@ -129,8 +135,13 @@ class _ChunkTask(app.Task):
         return get_settings().task_max_retries
 
 
-@app.task(name=CHUNK_TASK, bind=True, base=_ChunkTask, autoretry_for=(redis.ConnectionError,),
-          retry_backoff=True)
+@app.task(
+    name=CHUNK_TASK,
+    bind=True,
+    base=_ChunkTask,
+    autoretry_for=(redis.ConnectionError,),
+    retry_backoff=True,
+)
 def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     chunk = Chunk.model_validate(payload)
     r = worker_client()
@@ -150,13 +161,17 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     first_turn = bool(self.request.id)  # a delivery to count (a direct call is none)
     ring_by: float | None = None  # when the orchestrator must hear of blocks pushed unrung
     poller = StopPoller(r, "walker", chunk.symbol, chunk.walker_name)  # between a variant's steps
-    turn_keys = TurnKeys(inbox=keys.walker_inbox(chunk.run_id),
-                         task_record=keys.chunk_task(self.request.id or f"{chunk.run_id}-local"),
-                         lease=keys.walker_lease(chunk.run_id), executions=keys.walker_executions(chunk.run_id),
-                         collected=keys.walker_collected(chunk.run_id), doorbell=keys.walker_doorbell(chunk.run_id),
-                         claims=keys.walker_claims(chunk.run_id, chunk.attempt),
-                         stop_flag=keys.stop_flag("walker", chunk.symbol, chunk.walker_name),
-                         results=keys.walker_results(chunk.run_id))
+    turn_keys = TurnKeys(
+        inbox=keys.walker_inbox(chunk.run_id),
+        task_record=keys.chunk_task(self.request.id or f"{chunk.run_id}-local"),
+        lease=keys.walker_lease(chunk.run_id),
+        executions=keys.walker_executions(chunk.run_id),
+        collected=keys.walker_collected(chunk.run_id),
+        doorbell=keys.walker_doorbell(chunk.run_id),
+        claims=keys.walker_claims(chunk.run_id, chunk.attempt),
+        stop_flag=keys.stop_flag("walker", chunk.symbol, chunk.walker_name),
+        results=keys.walker_results(chunk.run_id),
+    )
 
     def emit(*records: dict[str, Any]) -> None:
         results.extend(records)
@@ -171,13 +186,24 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
         now = time.monotonic()
         if unsent and ring_by is None:
             ring_by = now + RING_SECONDS
-        ring = ring_by is not None and (not batch or part == STOLEN or now + expected_seconds >= ring_by)
+        ring = ring_by is not None and (
+            not batch or part == STOLEN or now + expected_seconds >= ring_by
+        )
         answer = run_turn(
-            r, turn_keys, attempt=chunk.attempt, chunk_id=chunk.chunk_id, stolen=part == STOLEN,
-            batch=[v.index for v in batch], skip=[v.index for v in batch if deaths.get(v.index, 0) > max_retries],
-            ring=ring, first_turn=first_turn, crashes_allowed=max_retries,
-            block=pack(unsent) if unsent else None, block_indices=[rec["index"] for rec in unsent],
-            storable=all(rec["status"] != "stopped" for rec in unsent))
+            r,
+            turn_keys,
+            attempt=chunk.attempt,
+            chunk_id=chunk.chunk_id,
+            stolen=part == STOLEN,
+            batch=[v.index for v in batch],
+            skip=[v.index for v in batch if deaths.get(v.index, 0) > max_retries],
+            ring=ring,
+            first_turn=first_turn,
+            crashes_allowed=max_retries,
+            block=pack(unsent) if unsent else None,
+            block_indices=[rec["index"] for rec in unsent],
+            storable=all(rec["status"] != "stopped" for rec in unsent),
+        )
         if answer.died_in is not None:
             deaths[answer.died_in] = answer.deaths
         suspects.update(answer.suspects)
@@ -214,8 +240,12 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
             statuses = turn(batch, part, (mean or 0.0) * len(batch))
             if statuses == ["stopped"]:
                 reason = "walker stopped before this variant started"
-                emit(*(result_record(v, "stopped", error=reason, worker=worker)
-                       for v in unclaimed([v for p, v in queue[at:] if p == OWN])))
+                emit(
+                    *(
+                        result_record(v, "stopped", error=reason, worker=worker)
+                        for v in unclaimed([v for p, v in queue[at:] if p == OWN])
+                    )
+                )
                 break
             if statuses == ["orphaned"]:
                 break  # nobody collects this attempt (its orchestrator died, or a resume took over)
@@ -227,29 +257,58 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
                 if status == "go":
                     going.append(variant)
                 elif status == "dead":
-                    emit(result_record(variant, "failed", error=crash_reason(deaths[variant.index]),
-                                       worker=worker))
+                    emit(
+                        result_record(
+                            variant,
+                            "failed",
+                            error=crash_reason(deaths[variant.index]),
+                            worker=worker,
+                        )
+                    )
             for k, variant in enumerate(going):
                 if k and poller.stopped():  # claimed by this chunk, not started: stopped, unrun
-                    emit(*(result_record(v, "stopped", error="walker stopped before this variant started",
-                                         worker=worker) for v in going[k:]))
+                    emit(
+                        *(
+                            result_record(
+                                v,
+                                "stopped",
+                                error="walker stopped before this variant started",
+                                worker=worker,
+                            )
+                            for v in going[k:]
+                        )
+                    )
                     break
                 done += 1
                 if self.request.id and time.monotonic() >= next_progress:
                     # a result-backend write per variant would cost more than a fast variant itself
                     next_progress = time.monotonic() + PROGRESS_EVERY_SECONDS
-                    self.update_state(state="PROGRESS", meta={
-                        "walker_name": chunk.walker_name, "symbol": chunk.symbol, "done": done,
-                        "total": len(queue), "variant": variant.strategy_name, "hostname": self.request.hostname})
+                    self.update_state(
+                        state="PROGRESS",
+                        meta={
+                            "walker_name": chunk.walker_name,
+                            "symbol": chunk.symbol,
+                            "done": done,
+                            "total": len(queue),
+                            "variant": variant.strategy_name,
+                            "hostname": self.request.hostname,
+                        },
+                    )
                 try:
                     started = time.monotonic()
                     record = run_variant(chunk, variant, poller.stopped, worker)
                 except SoftTimeLimitExceeded:
-                    reason = (f"task soft time limit ({get_settings().task_soft_time_limit:g} s) reached; "
-                              "raise BTFARM_TASK_SOFT_TIME_LIMIT or lower BTFARM_CHUNK_SIZE")
+                    reason = (
+                        f"task soft time limit ({get_settings().task_soft_time_limit:g} s) reached; "
+                        "raise BTFARM_TASK_SOFT_TIME_LIMIT or lower BTFARM_CHUNK_SIZE"
+                    )
                     rest = [v for p, v in queue[at:] if p == OWN]
-                    emit(*(result_record(v, "failed", error=reason, worker=worker)
-                           for v in [*going[k:], *unclaimed(rest)]))
+                    emit(
+                        *(
+                            result_record(v, "failed", error=reason, worker=worker)
+                            for v in [*going[k:], *unclaimed(rest)]
+                        )
+                    )
                     at = len(queue)
                     break
                 timed[0] += time.monotonic() - started
@@ -268,8 +327,10 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     summary = chunk_summary(chunk, results)
     if results and summary["failed"] == len(results):
         reasons = sorted({str(r.get("error"))[:300] for r in results})
-        raise ChunkFailed(f"all {len(results)} variants of chunk {chunk.chunk_id} of sweep {chunk.run_id} "
-                          f"failed: {'; '.join(reasons[:3])}" + (" ..." if len(reasons) > 3 else ""))
+        raise ChunkFailed(
+            f"all {len(results)} variants of chunk {chunk.chunk_id} of sweep {chunk.run_id} "
+            f"failed: {'; '.join(reasons[:3])}" + (" ..." if len(reasons) > 3 else "")
+        )
     return summary
 
 
@@ -281,14 +342,16 @@ def batch_size(mean_seconds: float | None) -> int:
     return max(1, min(MAX_BATCH, int(BATCH_SECONDS / mean_seconds)))
 
 
-def next_batch(queue: list[tuple[int, Variant]], at: int, size: int, suspects: set[int]) -> list[Variant]:
+def next_batch(
+    queue: list[tuple[int, Variant]], at: int, size: int, suspects: set[int]
+) -> list[Variant]:
     """Up to ``size`` variants of ``queue`` from ``at``, all of one list; a suspect (a variant
     of a batch its worker died in) goes alone, so a second death names it."""
     part, first = queue[at]
     batch = [first]
     if first.index in suspects:
         return batch
-    for other_part, variant in queue[at + 1:at + size]:
+    for other_part, variant in queue[at + 1 : at + size]:
         if other_part != part or variant.index in suspects:
             break
         batch.append(variant)
@@ -314,7 +377,9 @@ def chunk_refusal(chunk: Chunk, worker: str, variants: list[Variant]) -> str | N
     return None
 
 
-def hand_back(task: Any, r: redis.Redis, chunk: Chunk, payload: dict[str, Any], reason: str) -> dict[str, Any]:
+def hand_back(
+    task: Any, r: redis.Redis, chunk: Chunk, payload: dict[str, Any], reason: str
+) -> dict[str, Any]:
     """Refuse ``chunk`` untouched: record the refusal for the orchestrator, put the chunk back at
     the end of the queue (the same task id) for a worker that runs the orchestrator's code, rest,
     and end with no task state (Celery's ``Ignore``: the copy's worker writes it). A chunk whose
@@ -327,10 +392,16 @@ def hand_back(task: Any, r: redis.Redis, chunk: Chunk, payload: dict[str, Any], 
     if not task.request.id:
         return {**chunk_summary(chunk, []), "refused": reason}
     task.app.send_task(
-        CHUNK_TASK, kwargs=payload, task_id=task.request.id, queue=TASK_QUEUE,
-        time_limit=None, soft_time_limit=None, argsrepr="()",  # (fanout.submit's reasons)
+        CHUNK_TASK,
+        kwargs=payload,
+        task_id=task.request.id,
+        queue=TASK_QUEUE,
+        time_limit=None,
+        soft_time_limit=None,
+        argsrepr="()",  # (fanout.submit's reasons)
         kwargsrepr=f"walker={chunk.walker_name} symbol={chunk.symbol} variants={chunk.own_count()} "
-                   f"(handed back by {node}: its code differs)")
+        f"(handed back by {node}: its code differs)",
+    )
     log.warning("chunk %s of sweep %s handed back: %s", chunk.chunk_id, chunk.run_id, reason)
     time.sleep(REFUSED_PAUSE_SECONDS)  # holding no message: its copy is already queued
     raise Ignore()
@@ -359,19 +430,37 @@ def run_variant(chunk: Chunk, variant: Variant, should_stop, worker: str) -> dic
         frame = get_frame(chunk.frame_name, needed_by)
         risk = get_risk(strategy.risk_name, needed_by) if strategy.risk_name else None
     except NotRegisteredError as exc:
-        where = f"`btfarm worker --import {variant.module}` (or BTFARM_IMPORTS={variant.module})" \
-            if variant.module else "`btfarm worker --import MODULE` (or BTFARM_IMPORTS)"
-        return result_record(variant, "failed", worker=worker, error=(
-            f"not registered on worker {worker}: {exc}; start the worker with {where} "
-            "so it registers the same strategies, exchanges and frames as the orchestrator"))
+        where = (
+            f"`btfarm worker --import {variant.module}` (or BTFARM_IMPORTS={variant.module})"
+            if variant.module
+            else "`btfarm worker --import MODULE` (or BTFARM_IMPORTS)"
+        )
+        return result_record(
+            variant,
+            "failed",
+            worker=worker,
+            error=(
+                f"not registered on worker {worker}: {exc}; start the worker with {where} "
+                "so it registers the same strategies, exchanges and frames as the orchestrator"
+            ),
+        )
     mismatch = code_mismatch(chunk, variant.base, strategy, worker)
     if mismatch:
         return result_record(variant, "failed", worker=worker, error=mismatch)
     try:
         candles = candle_cache.candles_for(exchange, frame, chunk.symbol)
         # a variant's result is its statistics (shared/payloads.py): skip building per-signal records
-        run = BacktestRun(strategy, exchange, frame, chunk.symbol, candles, params=variant.params,
-                          strategy_name=variant.strategy_name, risk=risk, stats_only=True)
+        run = BacktestRun(
+            strategy,
+            exchange,
+            frame,
+            chunk.symbol,
+            candles,
+            params=variant.params,
+            strategy_name=variant.strategy_name,
+            risk=risk,
+            stats_only=True,
+        )
         if not run.uses_vector_form:  # (a listener would take a vectorised run off its fast lane)
             run.listener = _fail_on_strategy_error
         for _ in run.steps(should_stop):
@@ -380,23 +469,50 @@ def run_variant(chunk: Chunk, variant: Variant, should_stop, worker: str) -> dic
         raise
     except MemoryError:
         limit = get_settings().worker_max_memory_mb
-        return result_record(variant, "failed", worker=worker, seconds=time.perf_counter() - started,
-                             error=f"MemoryError: the variant allocated past the worker's memory cap "
-                                   f"({limit} MB, BTFARM_WORKER_MAX_MEMORY_MB)")
+        return result_record(
+            variant,
+            "failed",
+            worker=worker,
+            seconds=time.perf_counter() - started,
+            error=f"MemoryError: the variant allocated past the worker's memory cap "
+            f"({limit} MB, BTFARM_WORKER_MAX_MEMORY_MB)",
+        )
     except BtfarmError as exc:
-        return result_record(variant, "failed", worker=worker, error=f"{type(exc).__name__}: {exc}",
-                             seconds=time.perf_counter() - started)
+        return result_record(
+            variant,
+            "failed",
+            worker=worker,
+            error=f"{type(exc).__name__}: {exc}",
+            seconds=time.perf_counter() - started,
+        )
     except Exception as exc:  # a bug in user code fails its variant, not the sweep
         tail = traceback.format_exception(exc)[-3:]
-        return result_record(variant, "failed", worker=worker, seconds=time.perf_counter() - started,
-                             error=f"{type(exc).__name__}: {exc} ({''.join(tail).strip()[-400:]})")
+        return result_record(
+            variant,
+            "failed",
+            worker=worker,
+            seconds=time.perf_counter() - started,
+            error=f"{type(exc).__name__}: {exc} ({''.join(tail).strip()[-400:]})",
+        )
     if run.stopped:
-        return result_record(variant, "stopped", worker=worker, error="walker stopped while it ran",
-                             seconds=time.perf_counter() - started)
+        return result_record(
+            variant,
+            "stopped",
+            worker=worker,
+            error="walker stopped while it ran",
+            seconds=time.perf_counter() - started,
+        )
     stats = run.statistics().model_dump(mode="json")
-    return result_record(variant, "done", stats=stats, fingerprint=run.fingerprint(), worker=worker,
-                         seconds=time.perf_counter() - started, rejections=run.core.rejections,
-                         daily=run.daily_pnl())
+    return result_record(
+        variant,
+        "done",
+        stats=stats,
+        fingerprint=run.fingerprint(),
+        worker=worker,
+        seconds=time.perf_counter() - started,
+        rejections=run.core.rejections,
+        daily=run.daily_pnl(),
+    )
 
 
 def code_mismatch(chunk: Chunk, base: str, strategy: Any, worker: str) -> str | None:
@@ -408,15 +524,19 @@ def code_mismatch(chunk: Chunk, base: str, strategy: Any, worker: str) -> str | 
         return other_version
     wanted = chunk.code.get(base)
     if wanted and wanted != source_hash(strategy):
-        return (f"{CODE_MISMATCH}: worker {worker} runs strategy {base} at {source_hash(strategy)}, "
-                f"the orchestrator at {wanted}: restart it with the same code")
+        return (
+            f"{CODE_MISMATCH}: worker {worker} runs strategy {base} at {source_hash(strategy)}, "
+            f"the orchestrator at {wanted}: restart it with the same code"
+        )
     return None
 
 
 def _version_mismatch(chunk: Chunk, worker: str) -> str | None:
     if chunk.btfarm_version and chunk.btfarm_version != btfarm_version():
-        return (f"{CODE_MISMATCH}: worker {worker} runs btfarm {btfarm_version()}, the orchestrator "
-                f"{chunk.btfarm_version}: restart it with the same code")
+        return (
+            f"{CODE_MISMATCH}: worker {worker} runs btfarm {btfarm_version()}, the orchestrator "
+            f"{chunk.btfarm_version}: restart it with the same code"
+        )
     return None
 
 
@@ -432,8 +552,21 @@ def chunk_summary(chunk: Chunk, results: list[dict[str, Any]]) -> dict[str, Any]
         else:
             counts[r["status"]] += 1
     # indices, not names: a chunk's result stays in Redis a day, and a million names would be 50 MB
-    others = [{"strategy_name": r["strategy_name"], "status": r["status"], "error": str(r.get("error"))[:200]}
-              for r in results if r["status"] != "done"]
-    return {"run_id": chunk.run_id, "symbol": chunk.symbol, "walker_name": chunk.walker_name, **counts,
-            "ran": [r["index"] for r in results], "not_done": others[:SUMMARY_NOT_DONE],
-            "not_done_more": max(len(others) - SUMMARY_NOT_DONE, 0)}
+    others = [
+        {
+            "strategy_name": r["strategy_name"],
+            "status": r["status"],
+            "error": str(r.get("error"))[:200],
+        }
+        for r in results
+        if r["status"] != "done"
+    ]
+    return {
+        "run_id": chunk.run_id,
+        "symbol": chunk.symbol,
+        "walker_name": chunk.walker_name,
+        **counts,
+        "ran": [r["index"] for r in results],
+        "not_done": others[:SUMMARY_NOT_DONE],
+        "not_done_more": max(len(others) - SUMMARY_NOT_DONE, 0),
+    }

@@ -116,7 +116,9 @@ elseif #going > 1 then
   redis.call('HSET', task_record, 'batch', table.concat(going, ','))
 end
 return answer(statuses)
-""".replace("$CLAIM", variant_marks.CLAIM).replace("$RUNS", variant_marks.RUNS)  # one spelling of the packing
+""".replace("$CLAIM", variant_marks.CLAIM).replace(
+    "$RUNS", variant_marks.RUNS
+)  # one spelling of the packing
 
 
 @dataclass(frozen=True)
@@ -136,15 +138,32 @@ class TurnKeys:
 
 @dataclass(frozen=True)
 class TurnAnswer:
-    statuses: list[str]  # per variant of the batch, in order (shorter after "taken"), or one for all
+    statuses: list[
+        str
+    ]  # per variant of the batch, in order (shorter after "taken"), or one for all
     died_in: int | None  # the variant (index) a previous delivery died in, alone
     deaths: int  # its crash count
-    suspects: list[int]  # the variants of a batch a previous delivery died in (run them one at a time)
+    suspects: list[
+        int
+    ]  # the variants of a batch a previous delivery died in (run them one at a time)
 
 
-def run_turn(r: redis.Redis, turn_keys: TurnKeys, *, attempt: int, chunk_id: str, batch: Sequence[int],
-             stolen: bool, ring: bool, first_turn: bool, crashes_allowed: int, block: bytes | None,
-             block_indices: Sequence[int], skip: Sequence[int] = (), storable: bool = True) -> TurnAnswer:
+def run_turn(
+    r: redis.Redis,
+    turn_keys: TurnKeys,
+    *,
+    attempt: int,
+    chunk_id: str,
+    batch: Sequence[int],
+    stolen: bool,
+    ring: bool,
+    first_turn: bool,
+    crashes_allowed: int,
+    block: bytes | None,
+    block_indices: Sequence[int],
+    skip: Sequence[int] = (),
+    storable: bool = True,
+) -> TurnAnswer:
     """Store ``block`` (a finished batch's results, holding ``block_indices``) when none of them
     is collected and it is ``storable`` (no "stopped" row), else push it to the inbox unless all
     were collected; ring when ``ring``, then check, claim and mark ``batch`` (the indices of
@@ -152,14 +171,42 @@ def run_turn(r: redis.Redis, turn_keys: TurnKeys, *, attempt: int, chunk_id: str
     ``skip`` are claimed but answered "dead" (they killed their worker too often).
     Arguments cost Redis' CPU: a variant is its index alone."""
     blocked = list(block_indices) if block is not None else []
-    args: list = [keys.WALKER_RESULT_TTL_SECONDS, attempt, "1" if ring else "0",
-                  variant_marks.claim_number(chunk_id), "1" if first_turn else "0", crashes_allowed,
-                  "1" if stolen else "0", block if block is not None else b"", len(blocked), len(batch),
-                  len(skip), "1" if storable else "0", *blocked, *batch, *skip]
+    args: list = [
+        keys.WALKER_RESULT_TTL_SECONDS,
+        attempt,
+        "1" if ring else "0",
+        variant_marks.claim_number(chunk_id),
+        "1" if first_turn else "0",
+        crashes_allowed,
+        "1" if stolen else "0",
+        block if block is not None else b"",
+        len(blocked),
+        len(batch),
+        len(skip),
+        "1" if storable else "0",
+        *blocked,
+        *batch,
+        *skip,
+    ]
     died_in, deaths, suspects, statuses = lua.run(
-        r, TURN_LUA, keys=[turn_keys.inbox, turn_keys.task_record, turn_keys.lease, turn_keys.executions,
-                           turn_keys.collected, turn_keys.doorbell, turn_keys.claims, turn_keys.stop_flag,
-                           turn_keys.results],
-        args=args)
-    return TurnAnswer(statuses=list(statuses), died_in=int(died_in) if died_in else None, deaths=int(deaths),
-                      suspects=[int(i) for i in suspects.split(",")] if suspects else [])
+        r,
+        TURN_LUA,
+        keys=[
+            turn_keys.inbox,
+            turn_keys.task_record,
+            turn_keys.lease,
+            turn_keys.executions,
+            turn_keys.collected,
+            turn_keys.doorbell,
+            turn_keys.claims,
+            turn_keys.stop_flag,
+            turn_keys.results,
+        ],
+        args=args,
+    )
+    return TurnAnswer(
+        statuses=list(statuses),
+        died_in=int(died_in) if died_in else None,
+        deaths=int(deaths),
+        suspects=[int(i) for i in suspects.split(",")] if suspects else [],
+    )

@@ -51,6 +51,7 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
         if FENCE.match(line.lstrip()):
             fenced = not fenced
         if not fenced:
+
             def plain(match: re.Match) -> str:
                 path = _outside(page_dir, match.group(2))
                 if path is None:
@@ -58,6 +59,7 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
                 text = match.group(1)
                 shown = f"`{path.as_posix()}`"
                 return shown if text.strip("`") == path.as_posix() else f"{text} ({shown})"
+
             line = LINK.sub(plain, line)
         lines.append(line)
     return "\n".join(lines)

@@ -21,7 +21,9 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except BtfarmError as exc:
-            err_console.print(f"[bold red]error:[/] {printable(exc)}", highlight=False, soft_wrap=True)
+            err_console.print(
+                f"[bold red]error:[/] {printable(exc)}", highlight=False, soft_wrap=True
+            )
             sys.exit(2)
         finally:
             reset_state()
@@ -48,8 +50,11 @@ def list_command(mode: str | None, as_json: bool) -> None:
     else:
         console.print(status_table(rows))
     for key, why in unreadable:  # one bad entry hides itself, never the others
-        err_console.print(f"[yellow]skipped {printable(key)}:[/] {printable(why)}", highlight=False,
-                          soft_wrap=True)
+        err_console.print(
+            f"[yellow]skipped {printable(key)}:[/] {printable(why)}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @main.command()
@@ -68,15 +73,28 @@ def stop(mode: str, symbol: str, name: str) -> None:
         raise NotFoundError(
             f"no {mode} run {symbol} {name} is known to the state store; nothing was stopped."
             + did_you_mean(f"{symbol} {name}", known)
-            + (" `btfarm list` shows every run" if known else f" It knows no {mode} run: `btfarm list` shows every run"))
+            + (
+                " `btfarm list` shows every run"
+                if known
+                else f" It knows no {mode} run: `btfarm list` shows every run"
+            )
+        )
     if found[0].get("status") != "running":
-        outcome = "crashed" if found[0].get("crashed") else found[0].get("outcome") or found[0].get("status")
-        console.print(f"{mode} {printable(symbol)}:{printable(name)} is not running (it ended: {printable(outcome)}); "
-                      "nothing to stop", highlight=False)
+        outcome = (
+            "crashed"
+            if found[0].get("crashed")
+            else found[0].get("outcome") or found[0].get("status")
+        )
+        console.print(
+            f"{mode} {printable(symbol)}:{printable(name)} is not running (it ended: {printable(outcome)}); "
+            "nothing to stop",
+            highlight=False,
+        )
         return
     request_stop(state(), mode, symbol, name)
-    console.print(f"stop requested for {mode} {printable(symbol)}:{printable(name)}", highlight=False)
-
+    console.print(
+        f"stop requested for {mode} {printable(symbol)}:{printable(name)}", highlight=False
+    )
 
 
 from btfarm.orchestrator.cli.live import live as _live  # noqa: E402  (registered after the group exists)
@@ -96,4 +114,3 @@ from btfarm.orchestrator.cli.walker import walker as _walker  # noqa: E402
 
 for _command in (*_BACKTEST, _walker, _status, *_SERVICES):
     main.add_command(_command)
-

@@ -32,7 +32,9 @@ def run_backtest(symbol: str, strategy_name: str, exchange_name: str, frame_name
 
         def on_progress(payload: dict[str, Any]) -> None:
             if payload["symbol"] == symbol and payload["strategy_name"] == strategy_name:
-                bar.update(task, total=payload["total_frames"], completed=payload["processed_frames"])
+                bar.update(
+                    task, total=payload["total_frames"], completed=payload["processed_frames"]
+                )
 
         unsubscribe = events.listen_progress(on_progress)
         count = 0
@@ -77,7 +79,9 @@ def nothing_but_raises(raised: int, stats: Any, signals: list[Any]) -> bool:
     """get_signal raised and no call of it gave a signal: no signal closed or was cancelled, and
     every refused one was a raise (none was a signal the rules or a risk refused). Such a run
     measured the strategy's bug, not the strategy: the command fails."""
-    return raised > 0 and not signals and stats.total_signals == 0 and stats.rejected_signals <= raised
+    return (
+        raised > 0 and not signals and stats.total_signals == 0 and stats.rejected_signals <= raised
+    )
 
 
 @click.command()
@@ -86,26 +90,44 @@ def nothing_but_raises(raised: int, stats: Any, signals: list[Any]) -> bool:
 @click.option("--strategy", "strategy_name", required=True, help="A registered strategy name.")
 @click.option("--exchange", "exchange_name", required=True, help="A registered exchange name.")
 @click.option("--frame", "frame_name", required=True, help="A registered frame name.")
-@click.option("--dump", "dump_path", type=click.Path(path_type=Path), default=None,
-              help="Report path inside the dump folder (default dump/backtest/{strategy}.md).")
-def backtest(module: str, symbol: str, strategy_name: str, exchange_name: str, frame_name: str,
-             dump_path: Path | None) -> None:
+@click.option(
+    "--dump",
+    "dump_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Report path inside the dump folder (default dump/backtest/{strategy}.md).",
+)
+def backtest(
+    module: str,
+    symbol: str,
+    strategy_name: str,
+    exchange_name: str,
+    frame_name: str,
+    dump_path: Path | None,
+) -> None:
     """Backtest STRATEGY from MODULE (a dotted module or a .py file that registers it)."""
     import_user_module(module)
     finish = _print_errors_summary()
     count = run_backtest(symbol, strategy_name, exchange_name, frame_name)
     raised = finish()
     data = Backtest.get_data(symbol, strategy_name)
-    console.print(summary_table(f"{printable(symbol)} on {printable(exchange_name)} / {printable(frame_name)}",
-                                [(strategy_name, data.stats.model_dump())]))
+    console.print(
+        summary_table(
+            f"{printable(symbol)} on {printable(exchange_name)} / {printable(frame_name)}",
+            [(strategy_name, data.stats.model_dump())],
+        )
+    )
     if data.stopped:
         console.print("[yellow]stopped before the end of the frame[/]")
     path = Backtest.dump(symbol, strategy_name, dump_path)
     console.print(f"{count} closed signals; report: {printable(path)}", highlight=False)
     if nothing_but_raises(raised, data.stats, data.signals):
-        err_console.print(f"[bold red]error:[/] get_signal of {printable(strategy_name)} raised {raised} "
-                          "time(s) and no call gave a signal: nothing was backtested; fix the line named above",
-                          highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] get_signal of {printable(strategy_name)} raised {raised} "
+            "time(s) and no call gave a signal: nothing was backtested; fix the line named above",
+            highlight=False,
+            soft_wrap=True,
+        )
         sys.exit(1)
 
 

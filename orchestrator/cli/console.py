@@ -26,7 +26,9 @@ err_console = Console(stderr=True)
 
 # C0 and C1 control characters (ESC starts the terminal's colour, cursor, title and
 # hyperlink sequences), DEL, and the invisible marks that reorder or break a line
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
 
 
 def printable(value: object, *, markup: bool = True) -> str:
@@ -51,8 +53,15 @@ SUMMARY_STATS = (  # (field, label) shown in the one-line-per-strategy summary
 
 
 def progress_bar() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
+    )
 
 
 def _cell(value: Any) -> str:
@@ -78,17 +87,24 @@ class _Summary:
         longest = max((len(name) for name, _ in self.rows), default=8)
         legend = longest + self.NUMBERS_WIDTH > options.max_width
         table = Table(title=self.title)
-        table.add_column("#" if legend else "Strategy", no_wrap=True,
-                         min_width=None if legend else max(longest, 8))
+        table.add_column(
+            "#" if legend else "Strategy",
+            no_wrap=True,
+            min_width=None if legend else max(longest, 8),
+        )
         for _, label in SUMMARY_STATS:
             table.add_column(label, justify="right", no_wrap=True)
         for index, (name, stats) in enumerate(self.rows, start=1):
-            table.add_row(str(index) if legend else Text(name),
-                          *(_cell(stats.get(key)) for key, _ in SUMMARY_STATS))
+            table.add_row(
+                str(index) if legend else Text(name),
+                *(_cell(stats.get(key)) for key, _ in SUMMARY_STATS),
+            )
         yield table
         if legend:
             for index, (name, _) in enumerate(self.rows, start=1):
-                yield Text(f"{index:>3}  {name}", overflow="fold")  # folds, whole, if wider than the terminal
+                yield Text(
+                    f"{index:>3}  {name}", overflow="fold"
+                )  # folds, whole, if wider than the terminal
 
 
 def summary_table(title: str, rows: Iterable[tuple[str, Mapping[str, Any]]]) -> _Summary:
@@ -112,10 +128,16 @@ class _Status:
         if status == "done" and row.get("outcome") not in (None, "", "done"):
             status = str(row["outcome"])  # stopped, interrupted, failed: never shown as done
         status += " (crashed)" if row.get("crashed") else ""
-        cells = {"mode": row.get("mode"), "id": row.get("id"), "symbol": row.get("symbol"),
-                 "name": row.get("name"), "status": status,
-                 "progress": f"{float(row.get('progress', 0)) * 100:.0f}%", "host": row.get("host"),
-                 "pid": row.get("pid")}
+        cells = {
+            "mode": row.get("mode"),
+            "id": row.get("id"),
+            "symbol": row.get("symbol"),
+            "name": row.get("name"),
+            "status": status,
+            "progress": f"{float(row.get('progress', 0)) * 100:.0f}%",
+            "host": row.get("host"),
+            "pid": row.get("pid"),
+        }
         return {column: printable(value, markup=False) for column, value in cells.items()}
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
@@ -123,8 +145,10 @@ class _Status:
         if sum(widths.values()) + 3 * len(self.COLUMNS) + 1 > options.max_width:
             yield Text("btfarm instances", style="italic")
             for r in self.rows:  # a name wider than the terminal folds onto the next line, whole
-                yield Text(f"{r['mode']} {r['id']} {r['symbol']}: {r['status']}, {r['progress']}, "
-                           f"{r['host']} pid {r['pid']}")
+                yield Text(
+                    f"{r['mode']} {r['id']} {r['symbol']}: {r['status']}, {r['progress']}, "
+                    f"{r['host']} pid {r['pid']}"
+                )
                 yield Text(f"  {r['name']}", overflow="fold")
             return
         table = Table(title="btfarm instances")

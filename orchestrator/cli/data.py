@@ -34,7 +34,9 @@ def _ms(text: str, option: str, end_of_day: bool = False) -> int:
     try:
         ms = to_ms(to_utc(text))
     except (ValueError, TypeError) as exc:
-        raise UsageError(f"{option} {text!r} is not a date; write 2024-01-31 or 2024-01-31T12:00Z") from exc
+        raise UsageError(
+            f"{option} {text!r} is not a date; write 2024-01-31 or 2024-01-31T12:00Z"
+        ) from exc
     date_only = len(text.strip()) == 10
     return ms + DAY_MS - MINUTE_MS if end_of_day and date_only else ms
 
@@ -45,27 +47,59 @@ def _config(text: str | None) -> dict:
     try:
         parsed = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UsageError(f"--config is not JSON ({exc}); give ccxt's settings as an object, "
-                         "e.g. '{\"timeout\": 30000}'") from exc
+        raise UsageError(
+            f"--config is not JSON ({exc}); give ccxt's settings as an object, "
+            "e.g. '{\"timeout\": 30000}'"
+        ) from exc
     if not isinstance(parsed, dict):
         raise UsageError("--config must be a JSON object of ccxt's constructor settings")
     return parsed
 
 
 @data.command()
-@click.option("--exchange", "exchange_id", default="binance", show_default=True, help="A ccxt exchange id.")
-@click.option("--symbol", "symbols", required=True, multiple=True,
-              help="BASE/QUOTE as ccxt spells it (BTC/USDT); repeat it, or separate with commas.")
+@click.option(
+    "--exchange", "exchange_id", default="binance", show_default=True, help="A ccxt exchange id."
+)
+@click.option(
+    "--symbol",
+    "symbols",
+    required=True,
+    multiple=True,
+    help="BASE/QUOTE as ccxt spells it (BTC/USDT); repeat it, or separate with commas.",
+)
 @click.option("--since", required=True, help="First day (UTC), e.g. 2024-01-01.")
-@click.option("--until", default=None, help="Last day (UTC), included; default: the last closed candle.")
-@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where the months are kept (default BTFARM_CANDLE_CACHE_DIR, else .btfarm/candles).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Also write OUT/{MARKET_ID}.parquet (e.g. BTCUSDT.parquet) for csv_exchange(folder=OUT).")
-@click.option("--config", "config_json", default=None,
-              help="ccxt constructor settings as JSON (timeout, urls, keys, proxies).")
-def download(exchange_id: str, symbols: tuple[str, ...], since: str, until: str | None,
-             cache_dir: Path | None, out_dir: Path | None, config_json: str | None) -> None:
+@click.option(
+    "--until", default=None, help="Last day (UTC), included; default: the last closed candle."
+)
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the months are kept (default BTFARM_CANDLE_CACHE_DIR, else .btfarm/candles).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write OUT/{MARKET_ID}.parquet (e.g. BTCUSDT.parquet) for csv_exchange(folder=OUT).",
+)
+@click.option(
+    "--config",
+    "config_json",
+    default=None,
+    help="ccxt constructor settings as JSON (timeout, urls, keys, proxies).",
+)
+def download(
+    exchange_id: str,
+    symbols: tuple[str, ...],
+    since: str,
+    until: str | None,
+    cache_dir: Path | None,
+    out_dir: Path | None,
+    config_json: str | None,
+) -> None:
     """Download 1m candles into the cache, month by month; run it again to resume."""
     start = _ms(since, "--since")
     end = _ms(until, "--until", end_of_day=True) if until else None
@@ -81,22 +115,34 @@ def download(exchange_id: str, symbols: tuple[str, ...], since: str, until: str 
             before = source.requests
             with progress_bar() as bar:
                 task = bar.add_task(f"{exchange_id} {market}", total=months)
-                frame = source.frame(market, start, last, on_month=lambda *_, task=task: bar.advance(task))
+                frame = source.frame(
+                    market, start, last, on_month=lambda *_, task=task: bar.advance(task)
+                )
             where = source.cache.folder(market)
-            line = (f"{exchange_id} {market}: {len(frame)} candles {iso(_first(frame))} .. {iso(_last(frame))}, "
-                    f"{source.requests - before} requests; months kept in {where}")
+            line = (
+                f"{exchange_id} {market}: {len(frame)} candles {iso(_first(frame))} .. {iso(_last(frame))}, "
+                f"{source.requests - before} requests; months kept in {where}"
+            )
             console.print(line, highlight=False, soft_wrap=True)
             for first, last_gap in within(source.gaps.get(market, []), start, last)[:GAPS_LISTED]:
-                err_console.print(f"  gap: no candles {iso(first)} .. {iso(last_gap)} "
-                                  f"({(last_gap - first) // MINUTE_MS + 1} minutes): kept as a gap",
-                                  highlight=False)
+                err_console.print(
+                    f"  gap: no candles {iso(first)} .. {iso(last_gap)} "
+                    f"({(last_gap - first) // MINUTE_MS + 1} minutes): kept as a gap",
+                    highlight=False,
+                )
             if out_dir is not None:
                 path = _write_out(out_dir, source.market_id(market), frame)
-                console.print(f"  wrote {path} (csv_exchange(..., folder={str(out_dir)!r}) reads it)",
-                              highlight=False, soft_wrap=True)
+                console.print(
+                    f"  wrote {path} (csv_exchange(..., folder={str(out_dir)!r}) reads it)",
+                    highlight=False,
+                    soft_wrap=True,
+                )
     except KeyboardInterrupt:
-        err_console.print("interrupted: the months finished are kept; run the same command again to "
-                          "fetch only the rest", highlight=False)
+        err_console.print(
+            "interrupted: the months finished are kept; run the same command again to "
+            "fetch only the rest",
+            highlight=False,
+        )
         sys.exit(130)
 
 
@@ -124,31 +170,52 @@ def _write_out(folder: Path, market_id: str, frame: pd.DataFrame) -> Path:
 
 @data.command()
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--exchange", "exchange_id", default=None, help="Check the cache of this ccxt exchange id.")
-@click.option("--symbol", "symbols", multiple=True, help="With --exchange: the symbols (default: all cached).")
-@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="The cache folder (default BTFARM_CANDLE_CACHE_DIR, else .btfarm/candles).")
-def check(files: tuple[Path, ...], exchange_id: str | None, symbols: tuple[str, ...],
-          cache_dir: Path | None) -> None:
+@click.option(
+    "--exchange", "exchange_id", default=None, help="Check the cache of this ccxt exchange id."
+)
+@click.option(
+    "--symbol", "symbols", multiple=True, help="With --exchange: the symbols (default: all cached)."
+)
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The cache folder (default BTFARM_CANDLE_CACHE_DIR, else .btfarm/candles).",
+)
+def check(
+    files: tuple[Path, ...],
+    exchange_id: str | None,
+    symbols: tuple[str, ...],
+    cache_dir: Path | None,
+) -> None:
     """Report the range, gaps and duplicates of candle files or of the cache.
 
     Exits 1 when a source has duplicated or unordered rows, or cannot be read
     (csv_exchange would refuse it); gaps are reported, not failed."""
     if not files and not exchange_id:
-        raise UsageError("name candle files (btfarm data check BTCUSDT.parquet) or a cache "
-                         "(btfarm data check --exchange binance [--symbol BTC/USDT])")
-    sources: list[tuple[str, pd.DataFrame | Exception]] = [(str(path), _read(path)) for path in files]
+        raise UsageError(
+            "name candle files (btfarm data check BTCUSDT.parquet) or a cache "
+            "(btfarm data check --exchange binance [--symbol BTC/USDT])"
+        )
+    sources: list[tuple[str, pd.DataFrame | Exception]] = [
+        (str(path), _read(path)) for path in files
+    ]
     if exchange_id:
         cache = MonthCache(cache_dir or get_settings().candle_cache, exchange_id)
         held = cache.symbols()
         wanted = [symbol_folder(s) for s in symbols] or held
         if not wanted:
-            raise UsageError(f"nothing cached for {exchange_id} in {cache.root}; "
-                             f"btfarm data download --exchange {exchange_id} --symbol ... fills it")
+            raise UsageError(
+                f"nothing cached for {exchange_id} in {cache.root}; "
+                f"btfarm data download --exchange {exchange_id} --symbol ... fills it"
+            )
         for folder in wanted:
             if folder not in held:
-                raise UsageError(f"no cached candles for {folder} of {exchange_id} in {cache.root} "
-                                 f"(cached: {', '.join(held) or 'none'})")
+                raise UsageError(
+                    f"no cached candles for {folder} of {exchange_id} in {cache.root} "
+                    f"(cached: {', '.join(held) or 'none'})"
+                )
             sources.append((f"{exchange_id} {folder} (cache)", cache.read_all(folder)))
     bad = False
     for label, frame in sources:
@@ -170,8 +237,10 @@ def _report(label: str, frame: pd.DataFrame | Exception) -> bool:
         return True
     column = next((c for c in ("timestamp", "timestamp_ms") if c in frame.columns), None)
     if column is None:
-        console.print(f"{label}: no timestamp column (columns: {', '.join(map(str, frame.columns))})",
-                      highlight=False)
+        console.print(
+            f"{label}: no timestamp column (columns: {', '.join(map(str, frame.columns))})",
+            highlight=False,
+        )
         return True
     if not len(frame):
         console.print(f"{label}: empty", highlight=False)
@@ -181,11 +250,18 @@ def _report(label: str, frame: pd.DataFrame | Exception) -> bool:
     unordered = int(np.sum(np.diff(ts) < 0))
     unique = np.unique(ts)
     coverage = coverage_of(unique)
-    console.print(f"{label}: {coverage.describe()}; {duplicates} duplicated rows"
-                  + (f", {unordered} out of order" if unordered else ""), highlight=False, soft_wrap=True)
+    console.print(
+        f"{label}: {coverage.describe()}; {duplicates} duplicated rows"
+        + (f", {unordered} out of order" if unordered else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
     steps = np.diff(unique) // MINUTE_MS - 1
     for index in np.flatnonzero(steps > 0)[:GAPS_LISTED]:
         first = int(unique[index]) + MINUTE_MS
-        console.print(f"  gap: {iso(first)} .. {iso(int(unique[index + 1]) - MINUTE_MS)} "
-                      f"({int(steps[index])} minutes)", highlight=False)
+        console.print(
+            f"  gap: {iso(first)} .. {iso(int(unique[index + 1]) - MINUTE_MS)} "
+            f"({int(steps[index])} minutes)",
+            highlight=False,
+        )
     return bool(duplicates or unordered)

@@ -51,8 +51,11 @@ class Logout(auth.LogoutHandler):
         super().get()
 
 
-GUARDED: dict[type, type] = {monitor.Metrics: Metrics, monitor.Healthcheck: Healthcheck,
-                             auth.LogoutHandler: Logout}
+GUARDED: dict[type, type] = {
+    monitor.Metrics: Metrics,
+    monitor.Healthcheck: Healthcheck,
+    auth.LogoutHandler: Logout,
+}
 
 
 def guard(handlers: list[Any]) -> None:
@@ -60,8 +63,9 @@ def guard(handlers: list[Any]) -> None:
     In place, because ``flower.app`` holds the list itself."""
     for index, route in enumerate(handlers):
         if isinstance(route, tornado.web.URLSpec) and route.handler_class in GUARDED:
-            handlers[index] = tornado.web.url(route.regex.pattern, GUARDED[route.handler_class],
-                                              route.kwargs, route.name)
+            handlers[index] = tornado.web.url(
+                route.regex.pattern, GUARDED[route.handler_class], route.kwargs, route.name
+            )
         elif isinstance(route, tuple) and route[1] in GUARDED:
             handlers[index] = (route[0], GUARDED[route[1]], *route[2:])
 

@@ -85,10 +85,25 @@ def _sweep(r: redis.Redis, row: dict[str, Any], rates: RateWindow | None) -> dic
             except ValueError:
                 seconds = 0.0  # a start time that is not one: no rate, the rest still shown
             rate = done / seconds if seconds > 0 and done else None
-    eta = (total - done) / rate if running and rate and total is not None and done is not None else None
-    return {"walker": row.get("name"), "symbol": row.get("symbol"), "run_id": run_id, "status": status,
-            "done": done, "total": total, "share": progress, "rate": rate, "eta_seconds": eta,
-            "best": row.get("best_strategy") or None, "host": row.get("host"), "updated_at": updated_ms}
+    eta = (
+        (total - done) / rate
+        if running and rate and total is not None and done is not None
+        else None
+    )
+    return {
+        "walker": row.get("name"),
+        "symbol": row.get("symbol"),
+        "run_id": run_id,
+        "status": status,
+        "done": done,
+        "total": total,
+        "share": progress,
+        "rate": rate,
+        "eta_seconds": eta,
+        "best": row.get("best_strategy") or None,
+        "host": row.get("host"),
+        "updated_at": updated_ms,
+    }
 
 
 def read_farm(r: redis.Redis, rates: RateWindow | None = None) -> dict[str, Any]:
@@ -101,22 +116,40 @@ def read_farm(r: redis.Redis, rates: RateWindow | None = None) -> dict[str, Any]
         try:
             sweeps.append(_sweep(r, row, rates))
         except (ValueError, PersistenceError, redis.ResponseError, UnicodeDecodeError) as exc:
-            skipped.append({"key": keys.instance_status("walker", str(row.get("symbol")), str(row.get("name"))),
-                            "why": str(exc)})
+            skipped.append(
+                {
+                    "key": keys.instance_status(
+                        "walker", str(row.get("symbol")), str(row.get("name"))
+                    ),
+                    "why": str(exc),
+                }
+            )
     try:
-        workers = [{"node": node, "slots": slots}
-                   for node, slots in sorted(worker_registry.live_slots(r).items())]
+        workers = [
+            {"node": node, "slots": slots}
+            for node, slots in sorted(worker_registry.live_slots(r).items())
+        ]
     except (ValueError, TypeError, redis.ResponseError, UnicodeDecodeError) as exc:
         workers = []
-        skipped.append({"key": f"{keys.worker_heartbeats()} / {keys.worker_slots()}",
-                        "why": f"the live workers cannot be read ({exc})"})
+        skipped.append(
+            {
+                "key": f"{keys.worker_heartbeats()} / {keys.worker_slots()}",
+                "why": f"the live workers cannot be read ({exc})",
+            }
+        )
     try:
-        failures = [{"node": node, "seconds_ago": round(age, 1), "error": error}
-                    for node, age, error in worker_registry.start_failures(r)]
+        failures = [
+            {"node": node, "seconds_ago": round(age, 1), "error": error}
+            for node, age, error in worker_registry.start_failures(r)
+        ]
     except (redis.ResponseError, UnicodeDecodeError) as exc:
         failures = []
-        skipped.append({"key": keys.worker_start_failures(),
-                        "why": f"the worker start failures cannot be read ({exc})"})
+        skipped.append(
+            {
+                "key": keys.worker_start_failures(),
+                "why": f"the worker start failures cannot be read ({exc})",
+            }
+        )
     return {"sweeps": sweeps, "workers": workers, "start_failures": failures, "skipped": skipped}
 
 
@@ -140,23 +173,52 @@ def render(farm: dict[str, Any], *, with_skipped: bool) -> RenderableType:
     now_ms = time.time() * 1000
     if farm["sweeps"]:
         table = Table(title="walker sweeps")
-        for column in ("walker", "symbol", "run id", "status", "done", "share", "rate/s", "ETA", "host",
-                       "updated"):
-            table.add_column(column, no_wrap=column not in ("walker", "run id"),
-                             justify="right" if column in ("done", "share", "rate/s", "ETA") else "left")
+        for column in (
+            "walker",
+            "symbol",
+            "run id",
+            "status",
+            "done",
+            "share",
+            "rate/s",
+            "ETA",
+            "host",
+            "updated",
+        ):
+            table.add_column(
+                column,
+                no_wrap=column not in ("walker", "run id"),
+                justify="right" if column in ("done", "share", "rate/s", "ETA") else "left",
+            )
         for s in farm["sweeps"]:
             done = "-" if s["done"] is None else f"{s['done']}/{s['total']}"
             rate = "-" if s["rate"] is None else f"{s['rate']:.2f}"
-            age = _duration(max(now_ms - s["updated_at"], 0) / 1000) + " ago" if s["updated_at"] else "-"
-            table.add_row(_text(s["walker"]), _text(s["symbol"]), _text(s["run_id"]), _text(s["status"]),
-                          done, f"{s['share'] * 100:.0f}%", rate, _duration(s["eta_seconds"]),
-                          _text(s["host"]), age)
+            age = (
+                _duration(max(now_ms - s["updated_at"], 0) / 1000) + " ago"
+                if s["updated_at"]
+                else "-"
+            )
+            table.add_row(
+                _text(s["walker"]),
+                _text(s["symbol"]),
+                _text(s["run_id"]),
+                _text(s["status"]),
+                done,
+                f"{s['share'] * 100:.0f}%",
+                rate,
+                _duration(s["eta_seconds"]),
+                _text(s["host"]),
+                age,
+            )
         parts.append(table)
     else:
         parts.append(Text("no walker sweep is known to the state store"))
     if farm["workers"]:
-        workers = Table(title=f"{len(farm['workers'])} live worker(s), "
-                              f"{sum(w['slots'] for w in farm['workers'])} process(es)", min_width=32)
+        workers = Table(
+            title=f"{len(farm['workers'])} live worker(s), "
+            f"{sum(w['slots'] for w in farm['workers'])} process(es)",
+            min_width=32,
+        )
         workers.add_column("node")
         workers.add_column("pool", justify="right")
         for w in farm["workers"]:
@@ -165,24 +227,41 @@ def render(farm: dict[str, Any], *, with_skipped: bool) -> RenderableType:
     else:
         parts.append(Text("no worker is alive: start one with `btfarm worker --import MODULE`"))
     for f in farm["start_failures"]:
-        parts.append(Text.assemble(("worker failed to start: ", "red"),
-                                   printable(f"{f['node']} ({_duration(f['seconds_ago'])} ago): {f['error']}",
-                                             markup=False)))
+        parts.append(
+            Text.assemble(
+                ("worker failed to start: ", "red"),
+                printable(
+                    f"{f['node']} ({_duration(f['seconds_ago'])} ago): {f['error']}", markup=False
+                ),
+            )
+        )
     if with_skipped:
         for s in farm["skipped"]:
-            parts.append(Text.assemble(("skipped ", "yellow"), printable(f"{s['key']}: {s['why']}", markup=False)))
+            parts.append(
+                Text.assemble(
+                    ("skipped ", "yellow"), printable(f"{s['key']}: {s['why']}", markup=False)
+                )
+            )
     return Stack(*parts)
 
 
 def _print_skipped(farm: dict[str, Any]) -> None:
     for s in farm["skipped"]:  # one bad entry hides itself, never the others
-        err_console.print(f"[yellow]skipped {printable(s['key'])}:[/] {printable(s['why'])}", highlight=False,
-                          soft_wrap=True)
+        err_console.print(
+            f"[yellow]skipped {printable(s['key'])}:[/] {printable(s['why'])}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @click.command()
-@click.option("--every", type=click.FloatRange(min=0.2), default=2.0, show_default=True,
-              help="Seconds between refreshes.")
+@click.option(
+    "--every",
+    type=click.FloatRange(min=0.2),
+    default=2.0,
+    show_default=True,
+    help="Seconds between refreshes.",
+)
 @click.option("--once", is_flag=True, help="Print the view once and exit (for scripts).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON once instead of a table.")
 def status(every: float, once: bool, as_json: bool) -> None:
@@ -203,7 +282,10 @@ def status(every: float, once: bool, as_json: bool) -> None:
     def view() -> RenderableType:
         try:
             return render(read_farm(r, rates), with_skipped=True)
-        except (redis.RedisError, BtfarmError) as exc:  # the store is away: say so, try again next time
+        except (
+            redis.RedisError,
+            BtfarmError,
+        ) as exc:  # the store is away: say so, try again next time
             return Text(printable(f"cannot read the state store: {exc}", markup=False), style="red")
 
     try:

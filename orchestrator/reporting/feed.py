@@ -31,8 +31,10 @@ LIVE_THREAD_PREFIX = "btfarm-live-"
 def check_backtest(value: Any, needed_by: str) -> bool:
     """``backtest`` itself when it is a bool; else a UsageError naming both choices."""
     if not isinstance(value, bool):
-        raise UsageError(f"{needed_by}: backtest must be True (the backtests of this process) or False "
-                         f"(the persisted live log), got {value!r}")
+        raise UsageError(
+            f"{needed_by}: backtest must be True (the backtests of this process) or False "
+            f"(the persisted live log), got {value!r}"
+        )
     return value
 
 
@@ -155,4 +157,5 @@ class Listening:
             raise UsageError(
                 f"{needed_by}: {self.owner} is not listening in this process, so it has seen no run; "
                 f"call {self.owner}.enable() before the backtests it should report (backtest=False reads "
-                "the live log, which needs no enable() in the reading process)")
+                "the live log, which needs no enable() in the reading process)"
+            )

@@ -42,8 +42,17 @@ from .heat_months import symbol_month_pnl
 from .heat_picture import heat_picture
 
 PORTFOLIO = "Portfolio (pooled)"  # the portfolio line's label in the symbol column
-ROW_FIGURES = ("total_pnl", "sharpe_ratio", "win_rate", "profit_factor", "max_drawdown", "expectancy",
-               "avg_pnl", "win_count", "loss_count")  # what a row takes from the statistics
+ROW_FIGURES = (
+    "total_pnl",
+    "sharpe_ratio",
+    "win_rate",
+    "profit_factor",
+    "max_drawdown",
+    "expectancy",
+    "avg_pnl",
+    "win_count",
+    "loss_count",
+)  # what a row takes from the statistics
 
 
 class HeatTrade(BaseModel):
@@ -92,20 +101,32 @@ class HeatData(BaseModel):
 
 
 def heat_trade(result: ClosedResult) -> HeatTrade:
-    return HeatTrade(signal_id=result.signal.id, symbol=result.symbol, strategy_name=result.strategy_name,
-                     exchange_name=result.exchange_name, frame_name=result.frame_name,
-                     position=result.signal.position, pending_at=result.signal.pending_at,
-                     close_timestamp=result.close_timestamp, close_reason=result.close_reason,
-                     pnl_percentage=result.pnl.pnl_percentage)
+    return HeatTrade(
+        signal_id=result.signal.id,
+        symbol=result.symbol,
+        strategy_name=result.strategy_name,
+        exchange_name=result.exchange_name,
+        frame_name=result.frame_name,
+        position=result.signal.position,
+        pending_at=result.signal.pending_at,
+        close_timestamp=result.close_timestamp,
+        close_reason=result.close_reason,
+        pnl_percentage=result.pnl.pnl_percentage,
+    )
 
 
 def heat_row(symbol: str, trades: Sequence[HeatTrade]) -> HeatRow:
     """SEMANTICS 4's figures of ``trades``, taken in close order."""
-    stats = statistics_from_arrays(np.array([t.pnl_percentage for t in trades], dtype=float),
-                                   np.array([t.pending_at for t in trades], dtype=float),
-                                   np.array([t.close_timestamp for t in trades], dtype=float))
-    return HeatRow(symbol=symbol, total_trades=stats.total_signals,
-                   **{name: getattr(stats, name) for name in ROW_FIGURES})
+    stats = statistics_from_arrays(
+        np.array([t.pnl_percentage for t in trades], dtype=float),
+        np.array([t.pending_at for t in trades], dtype=float),
+        np.array([t.close_timestamp for t in trades], dtype=float),
+    )
+    return HeatRow(
+        symbol=symbol,
+        total_trades=stats.total_signals,
+        **{name: getattr(stats, name) for name in ROW_FIGURES},
+    )
 
 
 def _order(row: HeatRow) -> tuple:
@@ -136,8 +157,11 @@ DEFAULT_HEAT_COLUMNS: tuple[Column, ...] = (
 )
 
 
-def render_heat(data: HeatData, columns: Sequence[Column | Mapping[str, Any]] | None = None,
-                pictures: Sequence[tuple[str, str]] = ()) -> str:
+def render_heat(
+    data: HeatData,
+    columns: Sequence[Column | Mapping[str, Any]] | None = None,
+    pictures: Sequence[tuple[str, str]] = (),
+) -> str:
     """The report: the portfolio's figures, the table (the portfolio line last, in bold),
     the picture, what the figures mean."""
     rows = [r.model_dump() for r in data.symbols] + [data.portfolio.model_dump()]
@@ -152,18 +176,29 @@ def render_heat(data: HeatData, columns: Sequence[Column | Mapping[str, Any]] | 
         ("Portfolio PNL (sum)", fmt.stat_value("total_pnl", p.total_pnl), "higher is better"),
         ("Pooled Sharpe", fmt.stat_value("sharpe_ratio", p.sharpe_ratio), "higher is better"),
         ("Pooled win rate", fmt.stat_value("win_rate", p.win_rate), "higher is better"),
-        ("Pooled profit factor", fmt.stat_value("profit_factor", p.profit_factor), "higher is better"),
+        (
+            "Pooled profit factor",
+            fmt.stat_value("profit_factor", p.profit_factor),
+            "higher is better",
+        ),
         ("Pooled max drawdown", fmt.stat_value("max_drawdown", p.max_drawdown), "lower is better"),
         ("Total trades", fmt.integer(p.total_trades), ""),
         ("Pooled expectancy", fmt.stat_value("expectancy", p.expectancy), "higher is better"),
     ]
     return _render(
         "heat.md.j2",
-        strategy_name=fmt.inline(data.strategy_name), exchange_name=fmt.inline(data.exchange_name),
+        strategy_name=fmt.inline(data.strategy_name),
+        exchange_name=fmt.inline(data.exchange_name),
         frame_name=fmt.inline(data.frame_name) if data.frame_name else "",
-        mode=("backtest (the latest run of each symbol in this process)" if data.backtest
-              else f"live (the persisted log: each symbol's newest {keys.REPORT_LOG_MAX_ROWS} trades)"),
-        summary=summary, table=table, portfolio=PORTFOLIO, pictures=picture_links(pictures),
+        mode=(
+            "backtest (the latest run of each symbol in this process)"
+            if data.backtest
+            else f"live (the persisted log: each symbol's newest {keys.REPORT_LOG_MAX_ROWS} trades)"
+        ),
+        summary=summary,
+        table=table,
+        portfolio=PORTFOLIO,
+        pictures=picture_links(pictures),
     )
 
 
@@ -173,7 +208,9 @@ class HeatUtils:
     def __init__(self) -> None:
         # (strategy, exchange, frame, symbol) -> the trades of that symbol's latest backtest, all of them
         self._buffers = RunBuffers(None)
-        self._listening = Listening("Heat", [("signal", self._on_signal), ("done.backtest", self._on_done)])
+        self._listening = Listening(
+            "Heat", [("signal", self._on_signal), ("done.backtest", self._on_done)]
+        )
 
     def enable(self) -> None:
         """Listen to the closed signals in this process: a backtest's are kept here, a live
@@ -190,17 +227,35 @@ class HeatUtils:
             return
         trade = heat_trade(result)
         if result.backtest:
-            self._buffers.add((trade.strategy_name, trade.exchange_name, trade.frame_name, trade.symbol), trade)
+            self._buffers.add(
+                (trade.strategy_name, trade.exchange_name, trade.frame_name, trade.symbol), trade
+            )
         else:
-            live_log.append(keys.report_heat(trade.strategy_name, trade.symbol), trade,
-                            index=(keys.report_heat_symbols(trade.strategy_name), trade.symbol))
+            live_log.append(
+                keys.report_heat(trade.strategy_name, trade.symbol),
+                trade,
+                index=(keys.report_heat_symbols(trade.strategy_name), trade.symbol),
+            )
 
     def _on_done(self, payload: dict[str, Any]) -> None:
-        self._buffers.end_run((payload["strategy_name"], payload["exchange_name"], payload["frame_name"],
-                               payload["symbol"]))
+        self._buffers.end_run(
+            (
+                payload["strategy_name"],
+                payload["exchange_name"],
+                payload["frame_name"],
+                payload["symbol"],
+            )
+        )
 
-    def trades(self, strategy_name: str, exchange_name: str, frame_name: str = "", *,
-               backtest: bool = True, needed_by: str = "Heat.trades") -> dict[str, list[HeatTrade]]:
+    def trades(
+        self,
+        strategy_name: str,
+        exchange_name: str,
+        frame_name: str = "",
+        *,
+        backtest: bool = True,
+        needed_by: str = "Heat.trades",
+    ) -> dict[str, list[HeatTrade]]:
         """The trades behind the figures, by symbol (symbols in first-seen order)."""
         check_name(strategy_name, "strategy_name", needed_by)
         check_name(exchange_name, "exchange_name", needed_by)
@@ -211,10 +266,14 @@ class HeatUtils:
             get_frame(frame_name, needed_by)
             self._listening.require(needed_by)
             wanted = (strategy_name, exchange_name, frame_name)
-            return {key[3]: self._buffers.rows(key) for key in self._buffers.keys() if key[:3] == wanted}
+            return {
+                key[3]: self._buffers.rows(key) for key in self._buffers.keys() if key[:3] == wanted
+            }
         if frame_name:
-            raise UsageError(f"{needed_by}: a live run has no frame; leave frame_name out with backtest=False "
-                             f"(got {frame_name!r})")
+            raise UsageError(
+                f"{needed_by}: a live run has no frame; leave frame_name out with backtest=False "
+                f"(got {frame_name!r})"
+            )
         found = {}
         for symbol in live_log.members(keys.report_heat_symbols(strategy_name)):
             seen: set[str] = set()
@@ -227,42 +286,81 @@ class HeatUtils:
                 found[symbol] = kept
         return found
 
-    def get_data(self, strategy_name: str, exchange_name: str, frame_name: str = "", *,
-                 backtest: bool = True) -> HeatData:
+    def get_data(
+        self, strategy_name: str, exchange_name: str, frame_name: str = "", *, backtest: bool = True
+    ) -> HeatData:
         """A row per symbol and the portfolio line: the latest backtest of each symbol of
         ``strategy_name`` on ``exchange_name`` over ``frame_name`` in this process
         (``backtest=True``, after ``enable()``), or the live log (``backtest=False``, no frame)."""
-        trades = self.trades(strategy_name, exchange_name, frame_name, backtest=backtest,
-                             needed_by="Heat.get_data")
+        trades = self.trades(
+            strategy_name, exchange_name, frame_name, backtest=backtest, needed_by="Heat.get_data"
+        )
         rows, portfolio = heat_table(trades)
-        return HeatData(strategy_name=strategy_name, exchange_name=exchange_name, frame_name=frame_name,
-                        backtest=backtest, total_symbols=len(rows), symbols=rows, portfolio=portfolio)
+        return HeatData(
+            strategy_name=strategy_name,
+            exchange_name=exchange_name,
+            frame_name=frame_name,
+            backtest=backtest,
+            total_symbols=len(rows),
+            symbols=rows,
+            portfolio=portfolio,
+        )
 
-    def get_report(self, strategy_name: str, exchange_name: str, frame_name: str = "",
-                   columns: Sequence[Any] | None = None, *, backtest: bool = True,
-                   pictures: Sequence[tuple[str, str]] = ()) -> str:
-        return render_heat(self.get_data(strategy_name, exchange_name, frame_name, backtest=backtest),
-                           columns, pictures)
+    def get_report(
+        self,
+        strategy_name: str,
+        exchange_name: str,
+        frame_name: str = "",
+        columns: Sequence[Any] | None = None,
+        *,
+        backtest: bool = True,
+        pictures: Sequence[tuple[str, str]] = (),
+    ) -> str:
+        return render_heat(
+            self.get_data(strategy_name, exchange_name, frame_name, backtest=backtest),
+            columns,
+            pictures,
+        )
 
-    def dump(self, strategy_name: str, exchange_name: str, frame_name: str = "",
-             path: str | Path | None = None, columns: Sequence[Any] | None = None, *,
-             backtest: bool = True, formats: Sequence[str] = FORMATS) -> Path:
+    def dump(
+        self,
+        strategy_name: str,
+        exchange_name: str,
+        frame_name: str = "",
+        path: str | Path | None = None,
+        columns: Sequence[Any] | None = None,
+        *,
+        backtest: bool = True,
+        formats: Sequence[str] = FORMATS,
+    ) -> Path:
         """Write the report, its picture of PnL by symbol and month, and its HTML twin;
         default ``./dump/{backtest|live}/{strategy_name}.heat.md``."""
-        trades = self.trades(strategy_name, exchange_name, frame_name, backtest=backtest,
-                             needed_by="Heat.dump")
+        trades = self.trades(
+            strategy_name, exchange_name, frame_name, backtest=backtest, needed_by="Heat.dump"
+        )
         rows, portfolio = heat_table(trades)
-        data = HeatData(strategy_name=strategy_name, exchange_name=exchange_name, frame_name=frame_name,
-                        backtest=backtest, total_symbols=len(rows), symbols=rows, portfolio=portfolio)
+        data = HeatData(
+            strategy_name=strategy_name,
+            exchange_name=exchange_name,
+            frame_name=frame_name,
+            backtest=backtest,
+            total_symbols=len(rows),
+            symbols=rows,
+            portfolio=portfolio,
+        )
 
         def render(stem: str) -> tuple[str, dict[str, str]]:
             file = f"{stem}.months.svg"
-            months = symbol_month_pnl({s: [(t.close_timestamp, t.pnl_percentage) for t in trades[s]]
-                                       for s in trades}, order=[r.symbol for r in rows])
+            months = symbol_month_pnl(
+                {s: [(t.close_timestamp, t.pnl_percentage) for t in trades[s]] for s in trades},
+                order=[r.symbol for r in rows],
+            )
             picture = heat_picture(months, f"{strategy_name}: PNL % by symbol and month")
             return render_heat(data, columns, [("PNL by symbol and month", file)]), {file: picture}
 
-        return dump_bundle(render, "backtest" if backtest else "live", f"{strategy_name}.heat", path, formats)
+        return dump_bundle(
+            render, "backtest" if backtest else "live", f"{strategy_name}.heat", path, formats
+        )
 
 
 Heat = HeatUtils()

@@ -27,12 +27,16 @@ def _month(ms: int) -> tuple[int, int]:
     return moment.year, moment.month
 
 
-def symbol_month_pnl(trades: Mapping[str, Iterable[tuple[int, float]]],
-                     order: Sequence[str] | None = None) -> SymbolMonthPnl:
+def symbol_month_pnl(
+    trades: Mapping[str, Iterable[tuple[int, float]]], order: Sequence[str] | None = None
+) -> SymbolMonthPnl:
     """``trades`` maps a symbol to its (close time ms, PnL %) pairs; ``order`` the rows
     (default: the mapping's order). A symbol with no trade keeps its row, all NaN."""
     symbols = list(order) if order is not None else list(trades)
-    pairs = {symbol: [(_month(int(t)), float(p)) for t, p in trades.get(symbol, ())] for symbol in symbols}
+    pairs = {
+        symbol: [(_month(int(t)), float(p)) for t, p in trades.get(symbol, ())]
+        for symbol in symbols
+    }
     seen = [month for rows in pairs.values() for month, _ in rows]
     if not seen:
         return SymbolMonthPnl(symbols, [], np.full((len(symbols), 0), np.nan))

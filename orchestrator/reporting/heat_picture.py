@@ -34,16 +34,22 @@ def heat_picture(months: SymbolMonthPnl, title: str) -> str:
     axis = figure.subplots()
     axis.set_title(title)
     if not data.size:
-        axis.text(0.5, 0.5, "no closed trade yet", transform=axis.transAxes, ha="center", va="center")
+        axis.text(
+            0.5, 0.5, "no closed trade yet", transform=axis.transAxes, ha="center", va="center"
+        )
         axis.set_axis_off()
         return _svg(figure)
     finite = data[np.isfinite(data)]
     reach = float(np.max(np.abs(finite))) if finite.size else 1.0
     reach = reach if reach > 0 else 1.0
     cmap = _matplotlib().colormaps["RdYlGn"].with_extremes(bad="#dddddd")
-    image = axis.imshow(data, cmap=cmap, aspect="auto", vmin=-reach, vmax=reach, interpolation="nearest")
+    image = axis.imshow(
+        data, cmap=cmap, aspect="auto", vmin=-reach, vmax=reach, interpolation="nearest"
+    )
     step = max(1, math.ceil(len(months.months) / TICK_LABELS_UP_TO))
-    axis.set_xticks(range(0, len(months.months), step), months.months[::step], rotation=45, ha="right")
+    axis.set_xticks(
+        range(0, len(months.months), step), months.months[::step], rotation=45, ha="right"
+    )
     axis.set_yticks(range(len(months.symbols)), months.symbols)
     axis.set_xlabel("month of the close (UTC)")
     figure.colorbar(image, ax=axis, label="PNL % (sum of the month's trades)")
@@ -52,6 +58,13 @@ def heat_picture(months: SymbolMonthPnl, title: str) -> str:
             for col in range(data.shape[1]):
                 value = data[row, col]
                 text = "no trade" if math.isnan(value) else f"{value:+.2f}"
-                axis.text(col, row, text, ha="center", va="center", fontsize=7,
-                          color="#333333" if math.isnan(value) or _light(image, value) else "white")
+                axis.text(
+                    col,
+                    row,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="#333333" if math.isnan(value) or _light(image, value) else "white",
+                )
     return _svg(figure)

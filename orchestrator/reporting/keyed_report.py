@@ -66,19 +66,37 @@ class KeyedReport:
     def render(self, data: Any, columns: Sequence[Any] | None) -> str:
         raise NotImplementedError  # protocol: an abstract method
 
-    def get_report(self, symbol: str, strategy_name: str, columns: Sequence[Any] | None = None, *,
-                   backtest: bool = True) -> str:
+    def get_report(
+        self,
+        symbol: str,
+        strategy_name: str,
+        columns: Sequence[Any] | None = None,
+        *,
+        backtest: bool = True,
+    ) -> str:
         """The markdown report of ``get_data``; ``columns`` replaces its table's columns."""
         return self.render(self.get_data(symbol, strategy_name, backtest=backtest), columns)
 
-    def dump(self, symbol: str, strategy_name: str, path: str | Path | None = None,
-             columns: Sequence[Any] | None = None, *, backtest: bool = True,
-             formats: Sequence[str] = FORMATS) -> Path:
+    def dump(
+        self,
+        symbol: str,
+        strategy_name: str,
+        path: str | Path | None = None,
+        columns: Sequence[Any] | None = None,
+        *,
+        backtest: bool = True,
+        formats: Sequence[str] = FORMATS,
+    ) -> Path:
         """Write the report and its HTML twin; default
         ``./dump/{backtest|live}/{strategy_name}.{suffix}.md``."""
         text = self.get_report(symbol, strategy_name, columns, backtest=backtest)
-        return dump_bundle(lambda stem: (text, {}), "backtest" if backtest else "live",
-                           f"{strategy_name}.{self.suffix}", path, formats)
+        return dump_bundle(
+            lambda stem: (text, {}),
+            "backtest" if backtest else "live",
+            f"{strategy_name}.{self.suffix}",
+            path,
+            formats,
+        )
 
 
 class ListeningReport(KeyedReport):
@@ -87,8 +105,11 @@ class ListeningReport(KeyedReport):
     key, the newest ``REPORT_LOG_MAX_ROWS``), a live run's to the log ``live_key(symbol,
     strategy)``. A run's end is its ``done.backtest``."""
 
-    def __init__(self, topics: Iterable[tuple[str, Callable[[Any], object]]],
-                 live_key: Callable[[str, str], str]) -> None:
+    def __init__(
+        self,
+        topics: Iterable[tuple[str, Callable[[Any], object]]],
+        live_key: Callable[[str, str], str],
+    ) -> None:
         self._buffers = RunBuffers(keys.REPORT_LOG_MAX_ROWS)  # (symbol, strategy) -> events
         self._listening = Listening(self.owner, [*topics, ("done.backtest", self._on_done)])
         self._live_key = live_key
@@ -116,8 +137,14 @@ class ListeningReport(KeyedReport):
     def _on_done(self, payload: dict[str, Any]) -> None:
         self._buffers.end_run((payload["symbol"], payload["strategy_name"]))
 
-    def events(self, symbol: str, strategy_name: str, backtest: bool, model: type[BaseModel],
-               needed_by: str) -> list[Any]:
+    def events(
+        self,
+        symbol: str,
+        strategy_name: str,
+        backtest: bool,
+        model: type[BaseModel],
+        needed_by: str,
+    ) -> list[Any]:
         """The checked arguments' events, oldest first: the latest backtest's, or the live log's."""
         if self.checked(symbol, strategy_name, backtest, needed_by):
             return self._buffers.rows((symbol, strategy_name))

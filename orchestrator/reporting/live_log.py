@@ -33,7 +33,9 @@ def append(key: str, record: BaseModel, index: tuple[str, str] | None = None) ->
     append_many(key, [record], index)
 
 
-def append_many(key: str, records: Sequence[BaseModel], index: tuple[str, str] | None = None) -> None:
+def append_many(
+    key: str, records: Sequence[BaseModel], index: tuple[str, str] | None = None
+) -> None:
     """``append`` of several records, in order, in one round trip."""
     if not records:
         return
@@ -57,8 +59,13 @@ def read(key: str, model: type[Model]) -> list[Model]:
         try:
             records.append(model.model_validate_json(raw))
         except ValidationError as exc:
-            log.warning("report log %s: entry %d is not a %s record, skipped: %s", key, index,
-                        model.__name__, exc.errors()[0].get("msg", exc))
+            log.warning(
+                "report log %s: entry %d is not a %s record, skipped: %s",
+                key,
+                index,
+                model.__name__,
+                exc.errors()[0].get("msg", exc),
+            )
     return records
 
 

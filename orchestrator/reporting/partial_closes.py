@@ -29,7 +29,10 @@ from .feed import once_each
 from .keyed_report import ListeningReport
 from .scheduled_entries import DEFAULT_SCHEDULE_COLUMNS
 
-PARTIAL_COMMITS: dict[str, Literal["profit", "loss"]] = {"partial_profit": "profit", "partial_loss": "loss"}
+PARTIAL_COMMITS: dict[str, Literal["profit", "loss"]] = {
+    "partial_profit": "profit",
+    "partial_loss": "loss",
+}
 
 
 class PartialEvent(BaseModel):
@@ -77,18 +80,28 @@ def partial_event(record: Mapping[str, Any]) -> PartialEvent:
     signal = record.get("signal") or {}
     price = record.get("commit_price")
     return PartialEvent(
-        timestamp=int(record["timestamp"]), action=PARTIAL_COMMITS[record["action"]], symbol=record["symbol"],
-        strategy_name=record["strategy_name"], exchange_name=record.get("exchange_name") or "",
-        frame_name=record.get("frame_name") or "", signal_id=str(record.get("signal_id") or signal.get("id")),
-        position=signal.get("position"), percent=float(record["percent"]),
+        timestamp=int(record["timestamp"]),
+        action=PARTIAL_COMMITS[record["action"]],
+        symbol=record["symbol"],
+        strategy_name=record["strategy_name"],
+        exchange_name=record.get("exchange_name") or "",
+        frame_name=record.get("frame_name") or "",
+        signal_id=str(record.get("signal_id") or signal.get("id")),
+        position=signal.get("position"),
+        percent=float(record["percent"]),
         current_price=price if price is not None else record.get("current_price"),
-        price_open=signal.get("price_open"), price_take_profit=signal.get("price_take_profit"),
-        price_stop_loss=signal.get("price_stop_loss"), original_price_open=signal.get("original_price_open"),
+        price_open=signal.get("price_open"),
+        price_take_profit=signal.get("price_take_profit"),
+        price_stop_loss=signal.get("price_stop_loss"),
+        original_price_open=signal.get("original_price_open"),
         original_price_take_profit=signal.get("original_price_take_profit"),
         original_price_stop_loss=signal.get("original_price_stop_loss"),
         total_entries=signal.get("total_entries") or len(signal.get("entries") or ()) or None,
-        note=signal.get("note"), scheduled_at=signal.get("scheduled_at"), pending_at=signal.get("pending_at"),
-        backtest=bool(record.get("backtest", True)))
+        note=signal.get("note"),
+        scheduled_at=signal.get("scheduled_at"),
+        pending_at=signal.get("pending_at"),
+        backtest=bool(record.get("backtest", True)),
+    )
 
 
 def partial_figures(events: Sequence[PartialEvent]) -> dict[str, Any]:
@@ -118,23 +131,47 @@ DEFAULT_PARTIAL_COLUMNS: tuple[Column, ...] = (
     _SIGNAL["position"],
     _col("percent", "Closed %", lambda r: _closed(r.get("percent"))),
     _col("current_price", "Close Price", lambda r: fmt.price(r.get("current_price"))),
-    *(_SIGNAL[key] for key in ("price_open", "price_take_profit", "price_stop_loss", "original_price_take_profit",
-                               "original_price_stop_loss", "original_price_open", "total_entries", "note",
-                               "pending_at", "scheduled_at")),
+    *(
+        _SIGNAL[key]
+        for key in (
+            "price_open",
+            "price_take_profit",
+            "price_stop_loss",
+            "original_price_take_profit",
+            "original_price_stop_loss",
+            "original_price_open",
+            "total_entries",
+            "note",
+            "pending_at",
+            "scheduled_at",
+        )
+    ),
     _col("timestamp", "Timestamp", lambda r: fmt.timestamp(r.get("timestamp"))),
     _col("backtest", "Mode", lambda r: "Backtest" if r.get("backtest") else "Live"),
 )
 
 
-def render_partial(data: PartialData, columns: Sequence[Column | Mapping[str, Any]] | None = None) -> str:
+def render_partial(
+    data: PartialData, columns: Sequence[Column | Mapping[str, Any]] | None = None
+) -> str:
     """The report: every partial close, then the counts."""
     return _render(
         "partial.md.j2",
-        symbol=fmt.inline(data.symbol), strategy_name=fmt.inline(data.strategy_name),
-        mode=("backtest (the latest run in this process)" if data.backtest else "live (the persisted log)"),
-        cap=keys.REPORT_LOG_MAX_ROWS, total=data.total_events, profit=data.total_profit, loss=data.total_loss,
-        table=_table(resolve_columns(columns, DEFAULT_PARTIAL_COLUMNS, "partial"),
-                     [e.model_dump() for e in data.events]),
+        symbol=fmt.inline(data.symbol),
+        strategy_name=fmt.inline(data.strategy_name),
+        mode=(
+            "backtest (the latest run in this process)"
+            if data.backtest
+            else "live (the persisted log)"
+        ),
+        cap=keys.REPORT_LOG_MAX_ROWS,
+        total=data.total_events,
+        profit=data.total_profit,
+        loss=data.total_loss,
+        table=_table(
+            resolve_columns(columns, DEFAULT_PARTIAL_COLUMNS, "partial"),
+            [e.model_dump() for e in data.events],
+        ),
     )
 
 
@@ -154,10 +191,17 @@ class PartialUtils(ListeningReport):
         """The partial closes of ``symbol:strategy_name``: of its latest backtest in this
         process (``backtest=True``, after ``enable()``), or of the live log (``backtest=False``,
         a close delivered twice after a crash read once)."""
-        events = once_each(self.events(symbol, strategy_name, backtest, PartialEvent, "Partial.get_data"),
-                           lambda e: (e.signal_id, e.timestamp, e.action))
-        return PartialData(symbol=symbol, strategy_name=strategy_name, backtest=backtest, events=events,
-                           **partial_figures(events))
+        events = once_each(
+            self.events(symbol, strategy_name, backtest, PartialEvent, "Partial.get_data"),
+            lambda e: (e.signal_id, e.timestamp, e.action),
+        )
+        return PartialData(
+            symbol=symbol,
+            strategy_name=strategy_name,
+            backtest=backtest,
+            events=events,
+            **partial_figures(events),
+        )
 
     render = staticmethod(render_partial)
 

@@ -70,8 +70,15 @@ class RunProbe:
     """The timings of one run: ``step`` times a block, ``wrap`` a strategy's ``get_signal``.
     ``clock`` gives seconds (``time.perf_counter``; a test injects its own)."""
 
-    def __init__(self, symbol: str, strategy_name: str, exchange_name: str, frame_name: str, backtest: bool,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self,
+        symbol: str,
+        strategy_name: str,
+        exchange_name: str,
+        frame_name: str,
+        backtest: bool,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self.symbol, self.strategy_name = symbol, strategy_name
         self.exchange_name, self.frame_name, self.backtest = exchange_name, frame_name, backtest
         self.clock = clock
@@ -92,10 +99,19 @@ class RunProbe:
             timing[1].append(wait)
         self._ends[metric] = end
         if not self.backtest:
-            self.pending.append(PerformanceEvent(
-                timestamp=int(time.time() * 1000 - duration), metric_type=metric, duration=duration, wait=wait,
-                symbol=self.symbol, strategy_name=self.strategy_name, exchange_name=self.exchange_name,
-                frame_name=self.frame_name, backtest=False))
+            self.pending.append(
+                PerformanceEvent(
+                    timestamp=int(time.time() * 1000 - duration),
+                    metric_type=metric,
+                    duration=duration,
+                    wait=wait,
+                    symbol=self.symbol,
+                    strategy_name=self.strategy_name,
+                    exchange_name=self.exchange_name,
+                    frame_name=self.frame_name,
+                    backtest=False,
+                )
+            )
 
     @contextmanager
     def step(self, metric: str) -> Iterator[None]:
@@ -143,27 +159,50 @@ def _col(key: str, label: str) -> Column:
 DEFAULT_PERFORMANCE_COLUMNS: tuple[Column, ...] = (
     Column(key="metric_type", label="Metric Type", format=lambda r: fmt.text(r.get("metric_type"))),
     Column(key="count", label="Count", format=lambda r: fmt.integer(r.get("count"))),
-    _col("total_duration", "Total (ms)"), _col("avg_duration", "Avg (ms)"), _col("min_duration", "Min (ms)"),
-    _col("max_duration", "Max (ms)"), _col("std_dev", "Std Dev (ms)"), _col("median", "Median (ms)"),
-    _col("p95", "P95 (ms)"), _col("p99", "P99 (ms)"), _col("avg_wait_time", "Avg Wait (ms)"),
-    _col("min_wait_time", "Min Wait (ms)"), _col("max_wait_time", "Max Wait (ms)"),
+    _col("total_duration", "Total (ms)"),
+    _col("avg_duration", "Avg (ms)"),
+    _col("min_duration", "Min (ms)"),
+    _col("max_duration", "Max (ms)"),
+    _col("std_dev", "Std Dev (ms)"),
+    _col("median", "Median (ms)"),
+    _col("p95", "P95 (ms)"),
+    _col("p99", "P99 (ms)"),
+    _col("avg_wait_time", "Avg Wait (ms)"),
+    _col("min_wait_time", "Min Wait (ms)"),
+    _col("max_wait_time", "Max Wait (ms)"),
 )
 
 
-def render_performance(data: PerformanceData, columns: Sequence[Column | Mapping[str, Any]] | None = None) -> str:
+def render_performance(
+    data: PerformanceData, columns: Sequence[Column | Mapping[str, Any]] | None = None
+) -> str:
     """The report: a row per kind of step (the most total time first), the totals, and each
     kind's share of the total time."""
     total = data.total_duration
     return _render(
         "performance.md.j2",
-        symbol=fmt.inline(data.symbol), strategy_name=fmt.inline(data.strategy_name),
-        mode=("backtest (the latest run in this process)" if data.backtest
-              else f"live (the persisted log: its newest {keys.REPORT_LOG_MAX_ROWS} steps)"),
-        total_events=data.total_events, total_duration=f"{total:.3f}", kinds=len(data.metrics),
-        shares=[(fmt.cell(m.metric_type), f"{(m.total_duration / total * 100.0) if total > 0 else 0.0:.1f}",
-                 f"{m.total_duration:.3f}") for m in data.metrics],
-        table=_table(resolve_columns(columns, DEFAULT_PERFORMANCE_COLUMNS, "performance"),
-                     [m.model_dump() for m in data.metrics]),
+        symbol=fmt.inline(data.symbol),
+        strategy_name=fmt.inline(data.strategy_name),
+        mode=(
+            "backtest (the latest run in this process)"
+            if data.backtest
+            else f"live (the persisted log: its newest {keys.REPORT_LOG_MAX_ROWS} steps)"
+        ),
+        total_events=data.total_events,
+        total_duration=f"{total:.3f}",
+        kinds=len(data.metrics),
+        shares=[
+            (
+                fmt.cell(m.metric_type),
+                f"{(m.total_duration / total * 100.0) if total > 0 else 0.0:.1f}",
+                f"{m.total_duration:.3f}",
+            )
+            for m in data.metrics
+        ],
+        table=_table(
+            resolve_columns(columns, DEFAULT_PERFORMANCE_COLUMNS, "performance"),
+            [m.model_dump() for m in data.metrics],
+        ),
     )
 
 
@@ -175,7 +214,9 @@ class PerformanceUtils(KeyedReport):
     def __init__(self) -> None:
         self.enabled = False
         self.clock: Callable[[], float] = time.perf_counter  # what new probes time with
-        self._runs: dict[tuple[str, str], dict[str, tuple[array, array]]] = {}  # the latest backtest's timings
+        self._runs: dict[
+            tuple[str, str], dict[str, tuple[array, array]]
+        ] = {}  # the latest backtest's timings
         self._lock = threading.Lock()
 
     def enable(self) -> None:
@@ -188,8 +229,9 @@ class PerformanceUtils(KeyedReport):
         with self._lock:
             self._runs.clear()
 
-    def probe(self, symbol: str, strategy_name: str, exchange_name: str, frame_name: str,
-              backtest: bool) -> RunProbe | None:
+    def probe(
+        self, symbol: str, strategy_name: str, exchange_name: str, frame_name: str, backtest: bool
+    ) -> RunProbe | None:
         """A new run's probe, or None when not enabled (the run then is not wrapped at all)."""
         if not self.enabled:
             return None
@@ -205,9 +247,12 @@ class PerformanceUtils(KeyedReport):
             raise UsageError(
                 f"{needed_by}: Performance is not enabled in this process, so it has timed no run; call "
                 "Performance.enable() before the backtests it should time (backtest=False reads the live "
-                "log, which needs no enable() in the reading process)")
+                "log, which needs no enable() in the reading process)"
+            )
 
-    def get_data(self, symbol: str, strategy_name: str, *, backtest: bool = True) -> PerformanceData:
+    def get_data(
+        self, symbol: str, strategy_name: str, *, backtest: bool = True
+    ) -> PerformanceData:
         """The timings of ``symbol:strategy_name`` by kind of step: of its latest backtest in this
         process (``backtest=True``, after ``enable()``), or of the live log (``backtest=False``)."""
         if self.checked(symbol, strategy_name, backtest, "Performance.get_data"):
@@ -215,13 +260,19 @@ class PerformanceUtils(KeyedReport):
                 timings = dict(self._runs.get((symbol, strategy_name), {}))
         else:
             timings = {}
-            for event in live_log.read(keys.report_performance(symbol, strategy_name), PerformanceEvent):
+            for event in live_log.read(
+                keys.report_performance(symbol, strategy_name), PerformanceEvent
+            ):
                 durations, waits = timings.setdefault(event.metric_type, (array("d"), array("d")))
                 durations.append(event.duration)
                 if event.wait is not None:
                     waits.append(event.wait)
-        return PerformanceData(symbol=symbol, strategy_name=strategy_name, backtest=backtest,
-                               **performance_figures(timings))
+        return PerformanceData(
+            symbol=symbol,
+            strategy_name=strategy_name,
+            backtest=backtest,
+            **performance_figures(timings),
+        )
 
     render = staticmethod(render_performance)
 

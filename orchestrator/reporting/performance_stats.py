@@ -39,19 +39,32 @@ class MetricStats(BaseModel):
     max_wait_time: float | None
 
 
-def metric_stats(metric_type: str, durations: Sequence[float], waits: Sequence[float] = ()) -> MetricStats:
+def metric_stats(
+    metric_type: str, durations: Sequence[float], waits: Sequence[float] = ()
+) -> MetricStats:
     """The figures of one kind of step from its durations and waits (ms, any order)."""
     if len(durations) == 0:
-        raise UsageError(f"metric_stats({metric_type!r}): no durations to summarise; pass at least one")
+        raise UsageError(
+            f"metric_stats({metric_type!r}): no durations to summarise; pass at least one"
+        )
     d = np.asarray(durations, dtype=float)
     w = np.asarray(waits, dtype=float)
     p50, p95, p99 = (float(v) for v in np.percentile(d, [50, 95, 99]))
     return MetricStats(
-        metric_type=metric_type, count=int(d.size), total_duration=float(d.sum()), avg_duration=float(d.mean()),
-        min_duration=float(d.min()), max_duration=float(d.max()),
-        std_dev=float(d.std(ddof=1)) if d.size > 1 else 0.0, median=p50, p95=p95, p99=p99,
-        avg_wait_time=float(w.mean()) if w.size else None, min_wait_time=float(w.min()) if w.size else None,
-        max_wait_time=float(w.max()) if w.size else None)
+        metric_type=metric_type,
+        count=int(d.size),
+        total_duration=float(d.sum()),
+        avg_duration=float(d.mean()),
+        min_duration=float(d.min()),
+        max_duration=float(d.max()),
+        std_dev=float(d.std(ddof=1)) if d.size > 1 else 0.0,
+        median=p50,
+        p95=p95,
+        p99=p99,
+        avg_wait_time=float(w.mean()) if w.size else None,
+        min_wait_time=float(w.min()) if w.size else None,
+        max_wait_time=float(w.max()) if w.size else None,
+    )
 
 
 def by_total(stats: Iterable[MetricStats]) -> list[MetricStats]:
@@ -62,7 +75,13 @@ def by_total(stats: Iterable[MetricStats]) -> list[MetricStats]:
 def performance_figures(timings: Mapping[str, tuple[Sequence[float], Sequence[float]]]) -> dict:
     """``metrics`` (sorted by total), ``total_events`` and ``total_duration`` of the timings
     ``{metric_type: (durations, waits)}``."""
-    metrics = by_total(metric_stats(name, durations, waits) for name, (durations, waits) in timings.items()
-                       if len(durations))
-    return {"metrics": metrics, "total_events": sum(m.count for m in metrics),
-            "total_duration": sum(m.total_duration for m in metrics)}
+    metrics = by_total(
+        metric_stats(name, durations, waits)
+        for name, (durations, waits) in timings.items()
+        if len(durations)
+    )
+    return {
+        "metrics": metrics,
+        "total_events": sum(m.count for m in metrics),
+        "total_duration": sum(m.total_duration for m in metrics),
+    }

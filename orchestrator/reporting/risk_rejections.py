@@ -65,21 +65,33 @@ def risk_event(record: Mapping[str, Any], backtest: bool) -> RiskEvent:
     signal = record.get("signal") or {}
     note = record.get("rejection_note", record.get("reason"))
     return RiskEvent(
-        timestamp=int(record["timestamp"]), symbol=record["symbol"], strategy_name=record["strategy_name"],
-        exchange_name=record.get("exchange_name") or "", frame_name=record.get("frame_name") or "",
-        risk_name=record.get("risk_name") or "", signal_id=signal.get("id"), position=signal.get("position"),
-        price_open=signal.get("price_open"), price_take_profit=signal.get("price_take_profit"),
-        price_stop_loss=signal.get("price_stop_loss"), note=signal.get("note"),
-        current_price=record.get("current_price"), active_position_count=record.get("active_position_count"),
+        timestamp=int(record["timestamp"]),
+        symbol=record["symbol"],
+        strategy_name=record["strategy_name"],
+        exchange_name=record.get("exchange_name") or "",
+        frame_name=record.get("frame_name") or "",
+        risk_name=record.get("risk_name") or "",
+        signal_id=signal.get("id"),
+        position=signal.get("position"),
+        price_open=signal.get("price_open"),
+        price_take_profit=signal.get("price_take_profit"),
+        price_stop_loss=signal.get("price_stop_loss"),
+        note=signal.get("note"),
+        current_price=record.get("current_price"),
+        active_position_count=record.get("active_position_count"),
         rejection_id=record.get("rejection_id"),
-        rejection_note=str(note if note is not None else record.get("message", "")), backtest=backtest)
+        rejection_note=str(note if note is not None else record.get("message", "")),
+        backtest=backtest,
+    )
 
 
 def risk_figures(events: Sequence[RiskEvent]) -> dict[str, Any]:
     """``total_rejections``, ``by_symbol`` and ``by_strategy`` of ``events``."""
-    return {"total_rejections": len(events),
-            "by_symbol": dict(Counter(e.symbol for e in events)),
-            "by_strategy": dict(Counter(e.strategy_name for e in events))}
+    return {
+        "total_rejections": len(events),
+        "by_symbol": dict(Counter(e.symbol for e in events)),
+        "by_strategy": dict(Counter(e.strategy_name for e in events)),
+    }
 
 
 DEFAULT_RISK_COLUMNS: tuple[Column, ...] = (
@@ -106,8 +118,10 @@ def render_risk(data: RiskData, columns: Sequence[Column | Mapping[str, Any]] | 
     rows = [e.model_dump() for e in data.events]
     return _render(
         "risk.md.j2",
-        symbol=fmt.inline(data.symbol), strategy_name=fmt.inline(data.strategy_name),
-        mode=_mode_line(data.backtest), total=data.total_rejections,
+        symbol=fmt.inline(data.symbol),
+        strategy_name=fmt.inline(data.strategy_name),
+        mode=_mode_line(data.backtest),
+        total=data.total_rejections,
         by_symbol=[(fmt.cell(k), v) for k, v in data.by_symbol.items()],
         by_strategy=[(fmt.cell(k), v) for k, v in data.by_strategy.items()],
         table=_table(resolve_columns(columns, DEFAULT_RISK_COLUMNS, "risk"), rows),
@@ -135,8 +149,13 @@ class RiskUtils(ListeningReport):
         """Every rejection of ``symbol:strategy_name``: of its latest backtest in this process
         (``backtest=True``, after ``enable()``), or of the live log (``backtest=False``)."""
         events = self.events(symbol, strategy_name, backtest, RiskEvent, "Risk.get_data")
-        return RiskData(symbol=symbol, strategy_name=strategy_name, backtest=backtest, events=events,
-                        **risk_figures(events))
+        return RiskData(
+            symbol=symbol,
+            strategy_name=strategy_name,
+            backtest=backtest,
+            events=events,
+            **risk_figures(events),
+        )
 
     render = staticmethod(render_risk)
 

@@ -93,22 +93,42 @@ def scheduled_event(result: ScheduledResult | OpenedResult | CancelledResult) ->
     """A signal event as a ``ScheduledEvent``."""
     sig = result.signal
     fields: dict[str, Any] = dict(
-        action=result.action, symbol=result.symbol, strategy_name=result.strategy_name,
-        exchange_name=result.exchange_name, frame_name=result.frame_name, signal_id=sig.id,
-        position=sig.position, note=sig.note, current_price=result.current_price, price_open=sig.price_open,
-        price_take_profit=sig.price_take_profit, price_stop_loss=sig.price_stop_loss,
-        original_price_open=sig.original_price_open, original_price_take_profit=sig.original_price_take_profit,
-        original_price_stop_loss=sig.original_price_stop_loss, total_entries=sig.total_entries,
-        total_partials=sig.total_partials, scheduled_at=sig.scheduled_at, backtest=result.backtest)
+        action=result.action,
+        symbol=result.symbol,
+        strategy_name=result.strategy_name,
+        exchange_name=result.exchange_name,
+        frame_name=result.frame_name,
+        signal_id=sig.id,
+        position=sig.position,
+        note=sig.note,
+        current_price=result.current_price,
+        price_open=sig.price_open,
+        price_take_profit=sig.price_take_profit,
+        price_stop_loss=sig.price_stop_loss,
+        original_price_open=sig.original_price_open,
+        original_price_take_profit=sig.original_price_take_profit,
+        original_price_stop_loss=sig.original_price_stop_loss,
+        total_entries=sig.total_entries,
+        total_partials=sig.total_partials,
+        scheduled_at=sig.scheduled_at,
+        backtest=result.backtest,
+    )
     if result.action == "scheduled":
         fields.update(timestamp=sig.scheduled_at)
     elif result.action == "opened":
-        fields.update(timestamp=sig.pending_at, pending_at=sig.pending_at,
-                      duration=(sig.pending_at - sig.scheduled_at) / MS_PER_MINUTE)
+        fields.update(
+            timestamp=sig.pending_at,
+            pending_at=sig.pending_at,
+            duration=(sig.pending_at - sig.scheduled_at) / MS_PER_MINUTE,
+        )
     else:
-        fields.update(timestamp=result.close_timestamp, close_timestamp=result.close_timestamp,
-                      duration=(result.close_timestamp - sig.scheduled_at) / MS_PER_MINUTE,
-                      cancel_reason=result.cancel_reason, cancel_id=sig.close_id)
+        fields.update(
+            timestamp=result.close_timestamp,
+            close_timestamp=result.close_timestamp,
+            duration=(result.close_timestamp - sig.scheduled_at) / MS_PER_MINUTE,
+            cancel_reason=result.cancel_reason,
+            cancel_id=sig.close_id,
+        )
     return ScheduledEvent(**fields)
 
 
@@ -168,23 +188,31 @@ DEFAULT_SCHEDULE_COLUMNS: tuple[Column, ...] = (
 )
 
 
-def render_schedule(data: ScheduleData, columns: Sequence[Column | Mapping[str, Any]] | None = None) -> str:
+def render_schedule(
+    data: ScheduleData, columns: Sequence[Column | Mapping[str, Any]] | None = None
+) -> str:
     """The report: every event, then the counts, the rates and the waits with their definitions."""
     rows = [e.model_dump() for e in data.events]
     return _render(
         "schedule.md.j2",
-        symbol=fmt.inline(data.symbol), strategy_name=fmt.inline(data.strategy_name),
-        mode=("backtest (the latest run in this process)" if data.backtest
-              else "live (the persisted log)"),
+        symbol=fmt.inline(data.symbol),
+        strategy_name=fmt.inline(data.strategy_name),
+        mode=(
+            "backtest (the latest run in this process)"
+            if data.backtest
+            else "live (the persisted log)"
+        ),
         cap=keys.REPORT_LOG_MAX_ROWS,
-        totals=[("Total events", fmt.integer(data.total_events), ""),
-                ("Scheduled (raw)", fmt.integer(data.total_scheduled), ""),
-                ("Opened", fmt.integer(data.total_opened), ""),
-                ("Cancelled", fmt.integer(data.total_cancelled), ""),
-                ("Activation rate", fmt.percent(data.activation_rate), "higher is better"),
-                ("Cancellation rate", fmt.percent(data.cancellation_rate), "lower is better"),
-                ("Average activation time", _wait(data.avg_activation_time), ""),
-                ("Average wait time (cancelled)", _wait(data.avg_wait_time), "")],
+        totals=[
+            ("Total events", fmt.integer(data.total_events), ""),
+            ("Scheduled (raw)", fmt.integer(data.total_scheduled), ""),
+            ("Opened", fmt.integer(data.total_opened), ""),
+            ("Cancelled", fmt.integer(data.total_cancelled), ""),
+            ("Activation rate", fmt.percent(data.activation_rate), "higher is better"),
+            ("Cancellation rate", fmt.percent(data.cancellation_rate), "lower is better"),
+            ("Average activation time", _wait(data.avg_activation_time), ""),
+            ("Average wait time (cancelled)", _wait(data.avg_wait_time), ""),
+        ],
         table=_table(resolve_columns(columns, DEFAULT_SCHEDULE_COLUMNS, "schedule"), rows),
     )
 
@@ -200,7 +228,9 @@ class ScheduleUtils(ListeningReport):
 
     def __init__(self) -> None:
         super().__init__([("signal", self._on_signal)], keys.report_schedule)
-        self._last_scheduled: dict[tuple[bool, str, str], str] = {}  # the last id seen scheduled, per key
+        self._last_scheduled: dict[
+            tuple[bool, str, str], str
+        ] = {}  # the last id seen scheduled, per key
         self._lock = threading.Lock()
 
     def disable(self) -> None:
@@ -227,10 +257,17 @@ class ScheduleUtils(ListeningReport):
         """The limit entries of ``symbol:strategy_name``: of its latest backtest in this
         process (``backtest=True``, after ``enable()``), or of the live log (``backtest=False``;
         an event delivered twice after a crash read once)."""
-        events = once_each(self.events(symbol, strategy_name, backtest, ScheduledEvent, "Schedule.get_data"),
-                           lambda e: (e.action, e.signal_id))
-        return ScheduleData(symbol=symbol, strategy_name=strategy_name, backtest=backtest, events=events,
-                            **schedule_figures(events))
+        events = once_each(
+            self.events(symbol, strategy_name, backtest, ScheduledEvent, "Schedule.get_data"),
+            lambda e: (e.action, e.signal_id),
+        )
+        return ScheduleData(
+            symbol=symbol,
+            strategy_name=strategy_name,
+            backtest=backtest,
+            events=events,
+            **schedule_figures(events),
+        )
 
     render = staticmethod(render_schedule)
 

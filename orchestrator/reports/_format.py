@@ -162,14 +162,30 @@ STAT_LABELS: dict[str, str] = {
     "cancelled_count": "Cancelled",
 }
 
-COMPOUNDED_LABEL = "Compounded return"  # the equity's growth, trade after trade (series.compounded_return)
+COMPOUNDED_LABEL = (
+    "Compounded return"  # the equity's growth, trade after trade (series.compounded_return)
+)
 
-_SIGNED_PERCENT = {"avg_pnl", "total_pnl", "median_pnl", "expectancy", "expected_yearly_returns",
-                   "avg_peak_pnl", "avg_fall_pnl"}
+_SIGNED_PERCENT = {
+    "avg_pnl",
+    "total_pnl",
+    "median_pnl",
+    "expectancy",
+    "expected_yearly_returns",
+    "avg_peak_pnl",
+    "avg_fall_pnl",
+}
 _PERCENT = {"win_rate", "std_dev", "max_drawdown"}
 _DURATION = {"avg_duration", "avg_win_duration", "avg_loss_duration"}
-_RATIO = {"sharpe_ratio", "annualized_sharpe_ratio", "certainty_ratio", "sortino_ratio",
-          "calmar_ratio", "recovery_factor", "profit_factor"}
+_RATIO = {
+    "sharpe_ratio",
+    "annualized_sharpe_ratio",
+    "certainty_ratio",
+    "sortino_ratio",
+    "calmar_ratio",
+    "recovery_factor",
+    "profit_factor",
+}
 
 
 def stat_label(name: str) -> str:

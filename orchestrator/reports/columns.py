@@ -71,10 +71,12 @@ SIGNAL_ID = _col("signal_id", "Signal ID", lambda r: fmt.text(_dig(r, "signal", 
 SYMBOL = _col("symbol", "Symbol", lambda r: fmt.text(_dig(r, "symbol")))
 POSITION = _col("position", "Position", lambda r: fmt.text(_dig(r, "signal", "position")))
 OPEN_PRICE = _col("price_open", "Open Price", lambda r: fmt.price(_dig(r, "signal", "price_open")))
-TAKE_PROFIT = _col("price_take_profit", "Take Profit",
-                   lambda r: fmt.price(_dig(r, "signal", "price_take_profit")))
-STOP_LOSS = _col("price_stop_loss", "Stop Loss",
-                 lambda r: fmt.price(_dig(r, "signal", "price_stop_loss")))
+TAKE_PROFIT = _col(
+    "price_take_profit", "Take Profit", lambda r: fmt.price(_dig(r, "signal", "price_take_profit"))
+)
+STOP_LOSS = _col(
+    "price_stop_loss", "Stop Loss", lambda r: fmt.price(_dig(r, "signal", "price_stop_loss"))
+)
 CLOSE_PRICE = _col("price_close", "Close Price", lambda r: fmt.price(_dig(r, "pnl", "price_close")))
 PNL = _col("pnl", "PNL %", lambda r: fmt.percent(_dig(r, "pnl", "pnl_percentage"), signed=True))
 CLOSE_REASON = _col("close_reason", "Close Reason", lambda r: fmt.text(_dig(r, "close_reason")))
@@ -84,16 +86,32 @@ DURATION = _col("duration", "Duration", _duration)
 NOTE = _col("note", "Note", lambda r: fmt.text(_dig(r, "signal", "note")))
 
 DEFAULT_BACKTEST_COLUMNS: tuple[Column, ...] = (
-    SIGNAL_ID, SYMBOL, POSITION, OPEN_PRICE, TAKE_PROFIT, STOP_LOSS, CLOSE_PRICE, PNL,
-    CLOSE_REASON, OPEN_TIME, CLOSE_TIME, DURATION, NOTE,
+    SIGNAL_ID,
+    SYMBOL,
+    POSITION,
+    OPEN_PRICE,
+    TAKE_PROFIT,
+    STOP_LOSS,
+    CLOSE_PRICE,
+    PNL,
+    CLOSE_REASON,
+    OPEN_TIME,
+    CLOSE_TIME,
+    DURATION,
+    NOTE,
 )
 
 DEFAULT_LIVE_COLUMNS: tuple[Column, ...] = (
     _col("action", "Action", lambda r: fmt.text(_dig(r, "action"))),
     _col("time", "Time", lambda r: fmt.timestamp(_dig(r, "timestamp"))),
-    SIGNAL_ID, SYMBOL, POSITION,
+    SIGNAL_ID,
+    SYMBOL,
+    POSITION,
     _col("current_price", "Current Price", lambda r: fmt.price(_dig(r, "current_price"))),
-    OPEN_PRICE, TAKE_PROFIT, STOP_LOSS, PNL,
+    OPEN_PRICE,
+    TAKE_PROFIT,
+    STOP_LOSS,
+    PNL,
     _col("reason", "Reason", _reason),
     NOTE,
 )
@@ -106,7 +124,9 @@ def managed_cells(row: Row) -> tuple[str, str, str]:
     sig = _dig(row, "signal") or {}
     entries, partials = sig.get("entries") or [], sig.get("partials") or []
     added = ", ".join(fmt.price(e["price"]) for e in entries) if len(entries) > 1 else ""
-    closes = "; ".join(f"{q['type']} {q['percent']:g}% at {fmt.price(q['current_price'])}" for q in partials)
+    closes = "; ".join(
+        f"{q['type']} {q['percent']:g}% at {fmt.price(q['current_price'])}" for q in partials
+    )
     moves = []
     for label, key in (("SL", "price_stop_loss"), ("TP", "price_take_profit")):
         first, now = sig.get(f"original_{key}"), sig.get(key)
@@ -121,7 +141,11 @@ def is_managed(row: Row) -> bool:
     return any(managed_cells(row))
 
 
-MANAGED_LABELS = (("entries", "Entries"), ("partials", "Partial closes"), ("level_moves", "Level moves"))
+MANAGED_LABELS = (
+    ("entries", "Entries"),
+    ("partials", "Partial closes"),
+    ("level_moves", "Level moves"),
+)
 
 
 def with_managed_columns(default: Sequence[Column], rows: Sequence[Row]) -> tuple[Column, ...]:
@@ -132,7 +156,10 @@ def with_managed_columns(default: Sequence[Column], rows: Sequence[Row]) -> tupl
     def cell(k: int) -> Callable[[Row], str]:
         return lambda r: managed_cells(r)[k]
 
-    extra = tuple(Column(key, label, cell(k), lambda: managed) for k, (key, label) in enumerate(MANAGED_LABELS))
+    extra = tuple(
+        Column(key, label, cell(k), lambda: managed)
+        for k, (key, label) in enumerate(MANAGED_LABELS)
+    )
     return (*default, *extra)
 
 
@@ -159,8 +186,11 @@ def walker_comparison_columns(metric: str = "sharpe_ratio") -> tuple[Column, ...
     columns = (
         _col("rank", "Rank", lambda r: fmt.integer(_dig(r, "rank"))),
         _col("strategy_name", "Strategy", lambda r: fmt.text(_dig(r, "strategy_name"))),
-        _col("metric_value", fmt.stat_label(metric),
-             lambda r: fmt.stat_value(metric, _dig(r, "metric_value"))),
+        _col(
+            "metric_value",
+            fmt.stat_label(metric),
+            lambda r: fmt.stat_value(metric, _dig(r, "metric_value")),
+        ),
         _col("total_signals", "Total Signals", _stat("total_signals")),
         _col("win_rate", "Win Rate", _stat("win_rate")),
         _col("total_pnl", fmt.stat_label("total_pnl"), _stat("total_pnl")),
@@ -172,13 +202,21 @@ def walker_comparison_columns(metric: str = "sharpe_ratio") -> tuple[Column, ...
 
 
 DEFAULT_WALKER_PNL_COLUMNS: tuple[Column, ...] = (
-    SIGNAL_ID, POSITION, OPEN_PRICE, CLOSE_PRICE, PNL, CLOSE_REASON, OPEN_TIME, CLOSE_TIME,
+    SIGNAL_ID,
+    POSITION,
+    OPEN_PRICE,
+    CLOSE_PRICE,
+    PNL,
+    CLOSE_REASON,
+    OPEN_TIME,
+    CLOSE_TIME,
     DURATION,
 )
 
 
-def resolve_columns(columns: Sequence[Column | Mapping[str, Any]] | None,
-                    default: Sequence[Column], table: str) -> list[Column]:
+def resolve_columns(
+    columns: Sequence[Column | Mapping[str, Any]] | None, default: Sequence[Column], table: str
+) -> list[Column]:
     """``columns`` checked and as ``Column`` objects, or ``default`` when None.
 
     Raises ReportError naming the bad column (position and key) and what is wrong.
@@ -190,7 +228,9 @@ def resolve_columns(columns: Sequence[Column | Mapping[str, Any]] | None,
             f"{table} columns must be a list of Column objects or dicts, got {type(columns).__name__}"
         )
     if not columns:
-        raise ReportError(f"{table} columns is empty: give at least one column, or None for the defaults")
+        raise ReportError(
+            f"{table} columns is empty: give at least one column, or None for the defaults"
+        )
     resolved: list[Column] = []
     seen: set[str] = set()
     for index, item in enumerate(columns):

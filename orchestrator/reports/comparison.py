@@ -16,8 +16,10 @@ def snapshot(data: Any, report_path: str, stamp: str) -> dict[str, Any]:
         "report": report_path,
         "metric": data.metric,
         "best_strategy": data.best_strategy,
-        "ranking": [{"strategy_name": s.strategy_name, "rank": s.rank,
-                     "metric_value": s.metric_value} for s in data.strategies],
+        "ranking": [
+            {"strategy_name": s.strategy_name, "rank": s.rank, "metric_value": s.metric_value}
+            for s in data.strategies
+        ],
         "unfinished": sorted(data.unfinished),
     }
 
@@ -30,22 +32,33 @@ def _value(value: float | None) -> str:
     return "N/A" if value is None else f"{value:.4f}"
 
 
-def render_comparison(walker_name: str, symbol: str, current: Mapping[str, Any],
-                      previous: Mapping[str, Any] | None, picture: str | None = None) -> str:
+def render_comparison(
+    walker_name: str,
+    symbol: str,
+    current: Mapping[str, Any],
+    previous: Mapping[str, Any] | None,
+    picture: str | None = None,
+) -> str:
     """Markdown: this run against ``previous`` (None: the first run); ``picture`` is the
     file of the rank-change picture, linked below the table."""
     metric = current["metric"]
-    lines = [f"# Walker comparison: {fmt.inline(walker_name)} on {fmt.inline(symbol)}", "",
-             f"- This run: {fmt.inline(str(current['stamp']))} ({fmt.inline(str(current['report']))})"]
+    lines = [
+        f"# Walker comparison: {fmt.inline(walker_name)} on {fmt.inline(symbol)}",
+        "",
+        f"- This run: {fmt.inline(str(current['stamp']))} ({fmt.inline(str(current['report']))})",
+    ]
     if previous is None:
         lines += ["- Previous run: none (this is the first run of this walker and symbol)", ""]
         return "\n".join(lines) + "\n"
-    lines += [f"- Previous run: {fmt.inline(str(previous['stamp']))} ({fmt.inline(str(previous['report']))})",
-              f"- Metric: {metric}",
-              f"- Best: {fmt.inline(str(current['best_strategy']))} "
-              f"(previously {fmt.inline(str(previous['best_strategy']))})", "",
-              f"| Strategy | Rank | Previous rank | Rank change | {metric} | Previous | Delta |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [
+        f"- Previous run: {fmt.inline(str(previous['stamp']))} ({fmt.inline(str(previous['report']))})",
+        f"- Metric: {metric}",
+        f"- Best: {fmt.inline(str(current['best_strategy']))} "
+        f"(previously {fmt.inline(str(previous['best_strategy']))})",
+        "",
+        f"| Strategy | Rank | Previous rank | Rank change | {metric} | Previous | Delta |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     before = {r["strategy_name"]: r for r in previous["ranking"]}
     for row in current["ranking"]:
         old = before.get(row["strategy_name"])
@@ -55,15 +68,23 @@ def render_comparison(walker_name: str, symbol: str, current: Mapping[str, Any],
             moved = old["rank"] - row["rank"]  # positive: moved up
             change = "=" if moved == 0 else f"{moved:+d}"
             old_rank, old_value = str(old["rank"]), old["metric_value"]
-            delta = None if row["metric_value"] is None or old_value is None \
+            delta = (
+                None
+                if row["metric_value"] is None or old_value is None
                 else row["metric_value"] - old_value
-        lines.append(f"| {fmt.cell(str(row['strategy_name']))} | {row['rank']} | {fmt.cell(old_rank)} | {change} "
-                     f"| {_value(row['metric_value'])} | {_value(old_value)} | {_signed(delta)} |")
+            )
+        lines.append(
+            f"| {fmt.cell(str(row['strategy_name']))} | {row['rank']} | {fmt.cell(old_rank)} | {change} "
+            f"| {_value(row['metric_value'])} | {_value(old_value)} | {_signed(delta)} |"
+        )
     current_names = {r["strategy_name"] for r in current["ranking"]}
     gone = [name for name in before if name not in current_names]
     if gone:
-        lines += ["", "Ranked in the previous run but not in this one: "
-                  + ", ".join(fmt.inline(n) for n in gone)]
+        lines += [
+            "",
+            "Ranked in the previous run but not in this one: "
+            + ", ".join(fmt.inline(n) for n in gone),
+        ]
     if picture:
         lines += ["", f"![Rank changes]({fmt.address(picture)})"]
     return "\n".join(lines) + "\n"

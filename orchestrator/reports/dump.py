@@ -35,8 +35,14 @@ def check_formats(formats) -> tuple[str, ...]:
     return chosen
 
 
-def dump_bundle(render, mode: str, name: str, path: str | os.PathLike[str] | None = None,
-                formats=FORMATS, dump_dir: str | os.PathLike[str] | None = None) -> Path:
+def dump_bundle(
+    render,
+    mode: str,
+    name: str,
+    path: str | os.PathLike[str] | None = None,
+    formats=FORMATS,
+    dump_dir: str | os.PathLike[str] | None = None,
+) -> Path:
     """Write a report with its pictures: ``render(stem)`` returns (markdown, {file: svg})
     for pictures named after ``stem``; returns the markdown file (the HTML one when only
     HTML is asked for)."""
@@ -56,8 +62,12 @@ def dump_bundle(render, mode: str, name: str, path: str | os.PathLike[str] | Non
     return target.with_suffix(".html")
 
 
-def report_path(mode: str, name: str, path: str | os.PathLike[str] | None = None,
-                dump_dir: str | os.PathLike[str] | None = None) -> Path:
+def report_path(
+    mode: str,
+    name: str,
+    path: str | os.PathLike[str] | None = None,
+    dump_dir: str | os.PathLike[str] | None = None,
+) -> Path:
     """Where a report goes (checked to lie inside the dump folder), its folder made."""
     if mode not in MODES:
         raise ReportError(f"report mode {mode!r} is unknown; use one of {', '.join(MODES)}")
@@ -83,8 +93,13 @@ def report_path(mode: str, name: str, path: str | os.PathLike[str] | None = None
     return resolved
 
 
-def dump_report(text: str, mode: str, name: str, path: str | os.PathLike[str] | None = None,
-                dump_dir: str | os.PathLike[str] | None = None) -> Path:
+def dump_report(
+    text: str,
+    mode: str,
+    name: str,
+    path: str | os.PathLike[str] | None = None,
+    dump_dir: str | os.PathLike[str] | None = None,
+) -> Path:
     """Write ``text`` and return the file it went to.
 
     Default target: ``{dump_dir or settings.dump_dir}/{mode}/{name}.md``. A
@@ -99,4 +114,6 @@ def dump_report(text: str, mode: str, name: str, path: str | os.PathLike[str] | 
 
 
 def _write_atomically(target: Path, text: str) -> None:
-    write_whole(target, text.encode("utf-8"), what="report", setting=DUMP_SETTING, mode=REPORT_FILE_MODE)
+    write_whole(
+        target, text.encode("utf-8"), what="report", setting=DUMP_SETTING, mode=REPORT_FILE_MODE
+    )

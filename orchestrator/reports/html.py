@@ -29,9 +29,13 @@ from markupsafe import Markup
 from .render import FOLDED_HEADINGS, environment
 
 _IMAGE = re.compile(r'<img alt="([^"]*)" src="([^"]+)"\s*/?>')
-SAFE_SCHEMES = frozenset({"http", "https", "mailto"})  # what a link in a report may point at, beside a file
+SAFE_SCHEMES = frozenset(
+    {"http", "https", "mailto"}
+)  # what a link in a report may point at, beside a file
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
-_IGNORED_IN_URLS = re.compile(r"[\x00-\x20\x7f]")  # what browsers strip or skip before reading a scheme
+_IGNORED_IN_URLS = re.compile(
+    r"[\x00-\x20\x7f]"
+)  # what browsers strip or skip before reading a scheme
 
 
 def safe_address(address: str) -> bool:
@@ -81,7 +85,9 @@ class UntrustedText(Extension):
         md.preprocessors.deregister("html_block")
         md.inlinePatterns.deregister("html")
         md.inlinePatterns.register(SubstituteTagInlineProcessor(r"<br>", "br"), "cell_break", 90)
-        md.treeprocessors.register(_SafeAddresses(md), "safe_addresses", -10)  # after every unescape
+        md.treeprocessors.register(
+            _SafeAddresses(md), "safe_addresses", -10
+        )  # after every unescape
         md.treeprocessors.register(_FoldedSections(md), "folded_sections", -20)
 
 
@@ -114,10 +120,14 @@ def to_html(text: str, title: str, pictures: Mapping[str, str]) -> str:
     if charts:
         from .interactive import bokeh_script, item_json
 
-        items = "".join(f'<script type="application/json" data-chart="{target}">{item_json(item)}</script>\n'
-                        for target, item in charts)
+        items = "".join(
+            f'<script type="application/json" data-chart="{target}">{item_json(item)}</script>\n'
+            for target, item in charts
+        )
         scripts = Markup(bokeh_script() + "\n" + items + CHARTS_SCRIPT)  # noqa: S704 (JSON escaped: item_json)
-    return environment().get_template("page.html.j2").render(title=title, body=body, scripts=scripts)
+    return (
+        environment().get_template("page.html.j2").render(title=title, body=body, scripts=scripts)
+    )
 
 
 # Embeds each chart whose item a <script type="application/json" data-chart="ID"> holds.

@@ -41,9 +41,13 @@ def _matplotlib() -> ModuleType:
     import matplotlib.figure
     import matplotlib.patches
 
-    matplotlib.rcParams["svg.hashsalt"] = "btfarm"  # stable element ids: the same data, the same file
+    matplotlib.rcParams["svg.hashsalt"] = (
+        "btfarm"  # stable element ids: the same data, the same file
+    )
     matplotlib.rcParams["svg.fonttype"] = "none"  # text as text: smaller files, selectable labels
-    matplotlib.rcParams["text.parse_math"] = False  # a "$" in a name is text, never mathtext that fails
+    matplotlib.rcParams["text.parse_math"] = (
+        False  # a "$" in a name is text, never mathtext that fails
+    )
     return matplotlib
 
 
@@ -73,15 +77,26 @@ def _time_axis(axis, span: tuple[int, int] | None = None) -> None:
 
 def legend_outside(axis, **options: Any) -> None:
     """The axis's legend to the right of its data, never over a curve's start."""
-    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False,
-                **{"fontsize": 8, **options})
+    axis.legend(
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        borderaxespad=0.0,
+        frameon=False,
+        **{"fontsize": 8, **options},
+    )
 
 
-def equity_picture(series: EquitySeries, title: str, levels: Mapping[str, float] | None = None,
-                   benchmark: tuple[Any, Any] | None = None, benchmark_label: str = "buy and hold",
-                   gaps: Sequence[tuple[int, int]] = (), drawdown: bool = True,
-                   span: tuple[int, int] | None = None,
-                   partials: tuple[Any, Any] | None = None) -> str:
+def equity_picture(
+    series: EquitySeries,
+    title: str,
+    levels: Mapping[str, float] | None = None,
+    benchmark: tuple[Any, Any] | None = None,
+    benchmark_label: str = "buy and hold",
+    gaps: Sequence[tuple[int, int]] = (),
+    drawdown: bool = True,
+    span: tuple[int, int] | None = None,
+    partials: tuple[Any, Any] | None = None,
+) -> str:
     """Equity of closed trades (compounded) with the drawdown beneath it (``drawdown``);
     ``levels`` (e.g. an open position's entry, TP and SL) are drawn as labelled lines on a
     price axis of their own; ``benchmark`` is (times ms, equity) of another curve from 1.0
@@ -104,42 +119,89 @@ def equity_picture(series: EquitySeries, title: str, levels: Mapping[str, float]
     if 0 < len(series.exits_ms) <= MARK_TRADES_UP_TO:
         at_exit = series.equity[1:]
         top.scatter(_dates(series.exits_ms), at_exit, s=14, color="#d62728", zorder=3, label="exit")
-        top.scatter(_dates(series.entries_ms), series.equity[:-1], s=14, marker="^", color="#2ca02c",
-                    zorder=3, label="entry")
+        top.scatter(
+            _dates(series.entries_ms),
+            series.equity[:-1],
+            s=14,
+            marker="^",
+            color="#2ca02c",
+            zorder=3,
+            label="entry",
+        )
     if partials is not None and len(partials[0]):
         count = len(partials[0])
         if count <= MARK_PARTIALS_UP_TO:
             # small, translucent and under the curve: a busy run's marks must not hide it
-            top.scatter(_dates(partials[0]), partials[1], s=9, marker="D", color="#9467bd", alpha=0.5,
-                        edgecolors="none", zorder=1.5, label="partial close (counted at the close)")
+            top.scatter(
+                _dates(partials[0]),
+                partials[1],
+                s=9,
+                marker="D",
+                color="#9467bd",
+                alpha=0.5,
+                edgecolors="none",
+                zorder=1.5,
+                label="partial close (counted at the close)",
+            )
         else:
-            top.scatter([], [], s=18, marker="D", color="#9467bd", label=f"{count} partial closes, too many to mark")
+            top.scatter(
+                [],
+                [],
+                s=18,
+                marker="D",
+                color="#9467bd",
+                label=f"{count} partial closes, too many to mark",
+            )
     for number, (start, end) in enumerate(gaps):
         for axis in (top, bottom) if bottom is not None else (top,):
-            axis.axvspan(*_dates((start, end)), color="#ff7f0e", alpha=0.15, linewidth=0,
-                         label="not running" if number == 0 and axis is top else None)
+            axis.axvspan(
+                *_dates((start, end)),
+                color="#ff7f0e",
+                alpha=0.15,
+                linewidth=0,
+                label="not running" if number == 0 and axis is top else None,
+            )
     top.set_ylabel("equity")
     top.set_title(title)
     if bottom is not None:
         _, dd = thin(series.times_ms, series.drawdown)
-        bottom.fill_between(_dates(times[: len(dd)]), 0, -dd, color="#d62728", alpha=0.35, step="post")
+        bottom.fill_between(
+            _dates(times[: len(dd)]), 0, -dd, color="#d62728", alpha=0.35, step="post"
+        )
         bottom.set_ylabel("drawdown %")
     _time_axis(bottom if bottom is not None else top, span)
     if levels:
         side = top.twinx()
         for label, value in levels.items():
-            side.axhline(value, linestyle="--", linewidth=0.9, color={"TP": "#2ca02c", "SL": "#d62728"}.get(
-                label, "#555555"))
-            side.annotate(f"{label} {value:.6g}", (1.0, value), xycoords=("axes fraction", "data"),
-                          fontsize=8, ha="right", va="bottom")
+            side.axhline(
+                value,
+                linestyle="--",
+                linewidth=0.9,
+                color={"TP": "#2ca02c", "SL": "#d62728"}.get(label, "#555555"),
+            )
+            side.annotate(
+                f"{label} {value:.6g}",
+                (1.0, value),
+                xycoords=("axes fraction", "data"),
+                fontsize=8,
+                ha="right",
+                va="bottom",
+            )
         side.set_ylabel("price (open position)")
         # past the price axis and its label: still outside the data
-        figure.legend(*top.get_legend_handles_labels(), loc="upper left", bbox_to_anchor=(1.0, 0.88),
-                      frameon=False, fontsize=8)
+        figure.legend(
+            *top.get_legend_handles_labels(),
+            loc="upper left",
+            bbox_to_anchor=(1.0, 0.88),
+            frameon=False,
+            fontsize=8,
+        )
     else:
         legend_outside(top)
     if not len(series.exits_ms):
-        top.text(0.5, 0.5, "no closed signal yet", transform=top.transAxes, ha="center", va="center")
+        top.text(
+            0.5, 0.5, "no closed signal yet", transform=top.transAxes, ha="center", va="center"
+        )
     return _svg(figure)
 
 
@@ -160,23 +222,48 @@ def heatmap_picture(heatmap: Heatmap, metric: str) -> str:
     axis.set_xlabel(heatmap.x_param)
     axis.set_ylabel(heatmap.y_param)
     fixed = ", ".join(f"{k}={v}" for k, v in heatmap.fixed.items())
-    axis.set_title(f"{metric} by {heatmap.x_param} and {heatmap.y_param}" + (f" ({fixed})" if fixed else ""))
+    axis.set_title(
+        f"{metric} by {heatmap.x_param} and {heatmap.y_param}" + (f" ({fixed})" if fixed else "")
+    )
     finite = data[np.isfinite(data)]
     clipped = scale is not None and finite.size and (finite.min() < low or finite.max() > high)
-    figure.colorbar(image, ax=axis, extend=_extend(finite, low, high) if clipped else "neither",
-                    label=f"{metric} (colours: 5th-95th percentile)" if clipped else metric)
+    figure.colorbar(
+        image,
+        ax=axis,
+        extend=_extend(finite, low, high) if clipped else "neither",
+        label=f"{metric} (colours: 5th-95th percentile)" if clipped else metric,
+    )
     if data.size <= ANNOTATE_CELLS_UP_TO:
-        for (row, col), value in zip(((r, c) for r in range(data.shape[0]) for c in range(data.shape[1])),
-                                     data.ravel(), strict=True):
+        for (row, col), value in zip(
+            ((r, c) for r in range(data.shape[0]) for c in range(data.shape[1])),
+            data.ravel(),
+            strict=True,
+        ):
             text = "n/a" if math.isnan(value) else f"{value:.3g}"
             if (row, col) == heatmap.best:
                 text = f"\u2605 {text}"
-            axis.text(col, row, text, ha="center", va="center", fontsize=7,
-                      color="#333333" if math.isnan(value) or _light(image, value) else "white")
+            axis.text(
+                col,
+                row,
+                text,
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="#333333" if math.isnan(value) or _light(image, value) else "white",
+            )
     if heatmap.best is not None:
         row, col = heatmap.best
-        axis.add_patch(_matplotlib().patches.Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False,
-                                                       edgecolor="#d62728", linewidth=2.2, zorder=4))
+        axis.add_patch(
+            _matplotlib().patches.Rectangle(
+                (col - 0.5, row - 0.5),
+                1,
+                1,
+                fill=False,
+                edgecolor="#d62728",
+                linewidth=2.2,
+                zorder=4,
+            )
+        )
         axis.set_title(f"{axis.get_title()}; framed \u2605: the best variant")
     return _svg(figure)
 
@@ -193,8 +280,9 @@ def _light(image: Any, value: float) -> bool:
     return 0.299 * red + 0.587 * green + 0.114 * blue > 0.6
 
 
-def distribution_picture(values: Sequence[float], best: float | None, metric: str, not_ranked: int,
-                         not_finished: int) -> str:
+def distribution_picture(
+    values: Sequence[float], best: float | None, metric: str, not_ranked: int, not_finished: int
+) -> str:
     """The metric over every ranked variant, the best marked; what is missing is said, not zeroed."""
     figure = _figure(WIDTH, HEIGHT * 0.7)
     axis = figure.subplots()
@@ -208,7 +296,10 @@ def distribution_picture(values: Sequence[float], best: float | None, metric: st
     axis.set_ylabel("variants")
     missing = [f"{not_ranked} not ranked"] if not_ranked else []
     missing += [f"{not_finished} did not finish"] if not_finished else []
-    axis.set_title(f"{metric} over {len(finite)} ranked variants" + (f" ({', '.join(missing)})" if missing else ""))
+    axis.set_title(
+        f"{metric} over {len(finite)} ranked variants"
+        + (f" ({', '.join(missing)})" if missing else "")
+    )
     return _svg(figure)
 
 
@@ -228,7 +319,9 @@ def search_picture(values: Sequence[float | None], metric: str) -> str:
     axis.set_ylabel(metric)
     legend_outside(axis)
     unranked = len(values) - len(shown)
-    axis.set_title(f"{metric} trial by trial" + (f" ({unranked} not ranked, not shown)" if unranked else ""))
+    axis.set_title(
+        f"{metric} trial by trial" + (f" ({unranked} not ranked, not shown)" if unranked else "")
+    )
     return _svg(figure)
 
 
@@ -253,13 +346,25 @@ def rank_change_picture(changes: Sequence[tuple[str, int | None, int]], metric: 
     figure = _figure(WIDTH * 0.8, max(3.0, 0.28 * len(changes) + 1.2))
     axis = figure.subplots()
     for name, before, now in changes:
-        color = "#999999" if before is None or before == now else "#2ca02c" if before > now else "#d62728"
+        color = (
+            "#999999"
+            if before is None or before == now
+            else "#2ca02c"
+            if before > now
+            else "#d62728"
+        )
         if before is not None:
             axis.plot([0, 1], [before, now], color=color, linewidth=1.2, marker="o", markersize=3)
         else:
             axis.plot([1], [now], color="#1f77b4", marker="o", markersize=4)
-        axis.annotate(f"{now}. {name}", (1, now), xytext=(6, 0), textcoords="offset points",
-                      va="center", fontsize=7)
+        axis.annotate(
+            f"{now}. {name}",
+            (1, now),
+            xytext=(6, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=7,
+        )
     axis.set_xticks([0, 1], ["previous run", "this run"])
     axis.set_xlim(-0.2, 2.2)
     axis.invert_yaxis()

@@ -47,10 +47,18 @@ from .series import compounded_return, drawdown_periods, equity_series
 BEST_MARKER = "★"  # marks the winner's row in the walker comparison table
 TOP_ROWS = 10  # the walker's comparison table, at the top; the whole ranking goes below
 # sections a reader opens when they need them: folded in the HTML twin (html.py), last in the markdown
-FOLDED_HEADINGS = frozenset({"Full ranking", "PnL by strategy", "Fingerprint", "Closed signals",
-                             "Managed trades"})
-_EVENT_COUNTS = ("scheduled_count", "opened_count", "active_count", "closed_count",
-                 "cancelled_count", "idle_count", "total_events")
+FOLDED_HEADINGS = frozenset(
+    {"Full ranking", "PnL by strategy", "Fingerprint", "Closed signals", "Managed trades"}
+)
+_EVENT_COUNTS = (
+    "scheduled_count",
+    "opened_count",
+    "active_count",
+    "closed_count",
+    "cancelled_count",
+    "idle_count",
+    "total_events",
+)
 
 ColumnsArg = Sequence[Column | Mapping[str, Any]] | None
 StatsArg = BacktestStatistics | Mapping[str, Any] | None
@@ -64,8 +72,9 @@ def environment() -> jinja2.Environment:
     (``html.py``)."""
     return jinja2.Environment(
         loader=jinja2.PackageLoader("btfarm.orchestrator.reports", "templates"),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=True,
-                                            default=False),
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html.j2",), default_for_string=True, default=False
+        ),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -73,12 +82,20 @@ def environment() -> jinja2.Environment:
     )
 
 
-def render_backtest(symbol: str, strategy_name: str, exchange_name: str, frame_name: str,
-                    closed: Sequence[Mapping[str, Any] | BaseModel], stats: StatsArg = None,
-                    columns: ColumnsArg = None, fingerprint: Mapping[str, Any] | None = None,
-                    rejections: Sequence[str] = (), coverage: str | None = None,
-                    pictures: Sequence[tuple[str, str]] = (),
-                    commits: Mapping[str, Mapping[str, int]] | None = None) -> str:
+def render_backtest(
+    symbol: str,
+    strategy_name: str,
+    exchange_name: str,
+    frame_name: str,
+    closed: Sequence[Mapping[str, Any] | BaseModel],
+    stats: StatsArg = None,
+    columns: ColumnsArg = None,
+    fingerprint: Mapping[str, Any] | None = None,
+    rejections: Sequence[str] = (),
+    coverage: str | None = None,
+    pictures: Sequence[tuple[str, str]] = (),
+    commits: Mapping[str, Mapping[str, int]] | None = None,
+) -> str:
     """The backtest report: the statistics with their hints (the compounded return beside
     the sum of trade percentages; when a trade was managed, a line on how it counts), the
     commits applied and refused per kind (``commits``: kind -> {"applied", "refused"}), the
@@ -108,8 +125,10 @@ def render_backtest(symbol: str, strategy_name: str, exchange_name: str, frame_n
         managed_note=STATISTICS_NOTE if managed else None,
         commits=commit_rows(commits),
         managed=_managed_section(managed, len(rows)),
-        fingerprint=[(fmt.cell(fmt.inline(str(k))), fmt.cell(_fingerprint_value(k, v)))
-                     for k, v in (fingerprint or {}).items()],
+        fingerprint=[
+            (fmt.cell(fmt.inline(str(k))), fmt.cell(_fingerprint_value(k, v)))
+            for k, v in (fingerprint or {}).items()
+        ],
     )
 
 
@@ -117,8 +136,12 @@ def _managed_section(managed: Sequence[Mapping[str, Any]], total: int) -> dict[s
     """The "Managed trades" section: how many, each one's levels, its entries and partial closes."""
     if not managed:
         return None
-    return {"count": len(managed), "total": total, "levels": _table(LEVEL_COLUMNS, managed),
-            "steps": _table(STEP_COLUMNS, trade_steps(managed))}
+    return {
+        "count": len(managed),
+        "total": total,
+        "levels": _table(LEVEL_COLUMNS, managed),
+        "steps": _table(STEP_COLUMNS, trade_steps(managed)),
+    }
 
 
 def _fingerprint_value(key: str, value: Any) -> str:
@@ -130,10 +153,17 @@ def _fingerprint_value(key: str, value: Any) -> str:
     return str(value)
 
 
-def render_live(symbol: str, strategy_name: str, exchange_name: str,
-                events: Sequence[Mapping[str, Any] | BaseModel], stats: StatsArg = None,
-                columns: ColumnsArg = None, rejections: Sequence[str] = (),
-                pictures: Sequence[tuple[str, str]] = (), stale: Sequence[str] = ()) -> str:
+def render_live(
+    symbol: str,
+    strategy_name: str,
+    exchange_name: str,
+    events: Sequence[Mapping[str, Any] | BaseModel],
+    stats: StatsArg = None,
+    columns: ColumnsArg = None,
+    rejections: Sequence[str] = (),
+    pictures: Sequence[tuple[str, str]] = (),
+    stale: Sequence[str] = (),
+) -> str:
     """The live report: event counts, the closed-signal statistics (when a trade was
     managed, a line on how it counts), what was rejected, the stretches of stale candles
     (``stale``: one line each), the events (with Entries, Partial closes and Level moves
@@ -145,8 +175,12 @@ def render_live(symbol: str, strategy_name: str, exchange_name: str,
     stats_dict = _stats_dict(stats if stats is not None else compute_live_statistics(rows))
     table = _table(resolve_columns(columns, live_columns(rows), "live"), rows)
     counts = [
-        {"label": fmt.cell(fmt.stat_label(name)), "value": fmt.cell(fmt.integer(stats_dict.get(name)))}
-        for name in _EVENT_COUNTS if name in stats_dict
+        {
+            "label": fmt.cell(fmt.stat_label(name)),
+            "value": fmt.cell(fmt.integer(stats_dict.get(name))),
+        }
+        for name in _EVENT_COUNTS
+        if name in stats_dict
     ]
     closed = [r for r in rows if r.get("action") == "closed"]
     managed = [r for r in numbered_managed(rows) if r.get("action") == "closed"]
@@ -167,22 +201,27 @@ def render_live(symbol: str, strategy_name: str, exchange_name: str,
     )
 
 
-def render_walker(data: Mapping[str, Any] | BaseModel,
-                  per_strategy_closed: Mapping[str, Sequence[Mapping[str, Any] | BaseModel]],
-                  strategy_columns: ColumnsArg = None, pnl_columns: ColumnsArg = None,
-                  top_n: int | None = None,
-                  unfinished: Mapping[str, str] | Sequence[Any] | None = None,
-                  fingerprints: Mapping[str, Mapping[str, Any]] | None = None,
-                  run_id: str | None = None,
-                  unranked: Mapping[str, tuple[str, StatsArg]] | None = None,
-                  rejections: Mapping[str, tuple[int, Sequence[str]]] | None = None,
-                  recomputed: Mapping[str, StatsArg] | None = None,
-                  min_trades: int | None = None, coverage: str | None = None,
-                  pictures: Sequence[tuple[str, str]] = (),
-                  trust: Mapping[str, Any] | BaseModel | None = None,
-                  refused: str | None = None,
-                  trials: Sequence[tuple[int, str]] = (), search_spec: str = "",
-                  search_note: str = "") -> str:
+def render_walker(
+    data: Mapping[str, Any] | BaseModel,
+    per_strategy_closed: Mapping[str, Sequence[Mapping[str, Any] | BaseModel]],
+    strategy_columns: ColumnsArg = None,
+    pnl_columns: ColumnsArg = None,
+    top_n: int | None = None,
+    unfinished: Mapping[str, str] | Sequence[Any] | None = None,
+    fingerprints: Mapping[str, Mapping[str, Any]] | None = None,
+    run_id: str | None = None,
+    unranked: Mapping[str, tuple[str, StatsArg]] | None = None,
+    rejections: Mapping[str, tuple[int, Sequence[str]]] | None = None,
+    recomputed: Mapping[str, StatsArg] | None = None,
+    min_trades: int | None = None,
+    coverage: str | None = None,
+    pictures: Sequence[tuple[str, str]] = (),
+    trust: Mapping[str, Any] | BaseModel | None = None,
+    refused: str | None = None,
+    trials: Sequence[tuple[int, str]] = (),
+    search_spec: str = "",
+    search_note: str = "",
+) -> str:
     """The walker report: header, how far the winner can be trusted (one sentence), the
     top ``TOP_ROWS`` (winner marked), the pictures, search, failures; then, last (folded
     in the HTML twin), the full ranking, the PnL tables and the fingerprint.
@@ -212,19 +251,29 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
     if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1):
         raise ReportError(f"top_n must be a positive integer or None, got {top_n!r}")
     metric = str(_require(data, "metric"))
-    entries = [_strategy_entry(item, index) for index, item in enumerate(_require(data, "strategies"))]
+    entries = [
+        _strategy_entry(item, index) for index, item in enumerate(_require(data, "strategies"))
+    ]
     ranked = rank(entries, metric)
 
     best = data.get("best_strategy")
     if best is None and not refused and ranked and metric_value(ranked[0][1], metric) is not None:
         best = ranked[0][0]
     comparison_rows = [
-        {"rank": position, "strategy_name": name, "metric": metric,
-         "metric_value": metric_value(stats, metric), "stats": stats, "is_best": name == best}
+        {
+            "rank": position,
+            "strategy_name": name,
+            "metric": metric,
+            "metric_value": metric_value(stats, metric),
+            "stats": stats,
+            "is_best": name == best,
+        }
         for position, (name, stats) in enumerate(ranked, start=1)
     ]
     shown = comparison_rows if top_n is None else comparison_rows[:top_n]
-    comparison_columns = resolve_columns(strategy_columns, walker_comparison_columns(metric), "walker strategy")
+    comparison_columns = resolve_columns(
+        strategy_columns, walker_comparison_columns(metric), "walker strategy"
+    )
     top = shown[:TOP_ROWS]
     ranking = _comparison_table(comparison_columns, shown) if len(shown) > len(top) else None
 
@@ -233,15 +282,24 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
     if top_n is None:
         listed += [name for name in per_strategy_closed if name not in listed]
     pnl_tables = [
-        {"strategy_name": fmt.inline(name),
-         "table": _table(pnl_cols, [_plain(r) for r in per_strategy_closed[name]])}
-        for name in listed if name in per_strategy_closed
+        {
+            "strategy_name": fmt.inline(name),
+            "table": _table(pnl_cols, [_plain(r) for r in per_strategy_closed[name]]),
+        }
+        for name in listed
+        if name in per_strategy_closed
     ]
 
     best_stats = next((s for n, s in ranked if n == best), None)
-    best_text = f"none: {fmt.inline(refused)}" if refused else "N/A" if best is None else (
-        f"{fmt.inline(str(best))} ({fmt.stat_label(metric)} = "
-        f"{fmt.stat_value(metric, metric_value(best_stats, metric))})"
+    best_text = (
+        f"none: {fmt.inline(refused)}"
+        if refused
+        else "N/A"
+        if best is None
+        else (
+            f"{fmt.inline(str(best))} ({fmt.stat_label(metric)} = "
+            f"{fmt.stat_value(metric, metric_value(best_stats, metric))})"
+        )
     )
     total = data.get("total_strategies")
     tested = data.get("strategies_tested")
@@ -270,16 +328,26 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
         unfinished=_unfinished(unfinished),
         pnl_tables=pnl_tables,
         run_id=fmt.inline(run_id) if run_id else None,
-        unranked=[{"strategy_name": fmt.cell(name), "reason": fmt.cell(why),
-                   "signals": fmt.integer(_stats_dict(st or {}).get("total_signals")),
-                   "rejected": fmt.integer(_stats_dict(st or {}).get("rejected_signals"))}
-                  for name, (why, st) in (unranked or {}).items()],
+        unranked=[
+            {
+                "strategy_name": fmt.cell(name),
+                "reason": fmt.cell(why),
+                "signals": fmt.integer(_stats_dict(st or {}).get("total_signals")),
+                "rejected": fmt.integer(_stats_dict(st or {}).get("rejected_signals")),
+            }
+            for name, (why, st) in (unranked or {}).items()
+        ],
         min_trades=min_trades,
         coverage=fmt.inline(coverage) if coverage else None,
         pictures=picture_links(pictures),
-        rejections=[{"strategy_name": fmt.cell(name), "count": count,
-                     "messages": [fmt.cell(m) for m in messages]}
-                    for name, (count, messages) in (rejections or {}).items()],
+        rejections=[
+            {
+                "strategy_name": fmt.cell(name),
+                "count": count,
+                "messages": [fmt.cell(m) for m in messages],
+            }
+            for name, (count, messages) in (rejections or {}).items()
+        ],
         mismatches=mismatches,
         search=_trust_section(trust, [stats for _, stats in ranked]),
         refused=fmt.inline(refused) if refused else None,
@@ -288,8 +356,9 @@ def render_walker(data: Mapping[str, Any] | BaseModel,
     )
 
 
-def _trials_section(trials: Sequence[tuple[int, str]], ranked: Mapping[str, Any], metric: str,
-                    spec: str, note: str) -> dict[str, Any] | None:
+def _trials_section(
+    trials: Sequence[tuple[int, str]], ranked: Mapping[str, Any], metric: str, spec: str, note: str
+) -> dict[str, Any] | None:
     """A search's trials: what it searched, and each trial that improved the best."""
     if not trials:
         return None
@@ -299,11 +368,17 @@ def _trials_section(trials: Sequence[tuple[int, str]], ranked: Mapping[str, Any]
         if value is not None and (best is None or value > best):
             best = value
             rows.append((position, number, fmt.cell(name), fmt.stat_value(metric, value)))
-    return {"count": len(trials), "spec": fmt.inline(spec), "note": fmt.inline(note) if note else "",
-            "rows": rows}
+    return {
+        "count": len(trials),
+        "spec": fmt.inline(spec),
+        "note": fmt.inline(note) if note else "",
+        "rows": rows,
+    }
 
 
-def _comparison_table(columns: Sequence[Column], rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _comparison_table(
+    columns: Sequence[Column], rows: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
     """Ranked rows as a table, the winner's bold and marked."""
     table = _table(columns, rows)
     for row, is_best in zip(table["rows"], (r["is_best"] for r in rows), strict=True):
@@ -320,8 +395,9 @@ def every_variant_lost(ranked_stats: Sequence[Mapping[str, Any]]) -> bool:
     return bool(sums) and all(value is not None and value < 0 for value in sums)
 
 
-def _trust_section(trust: Mapping[str, Any] | BaseModel | None,
-                   ranked_stats: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any] | None:
+def _trust_section(
+    trust: Mapping[str, Any] | BaseModel | None, ranked_stats: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, Any] | None:
     """The rows and the sentence of "Can the winner be trusted?" (None without figures)."""
     if trust is None:
         return None
@@ -331,21 +407,43 @@ def _trust_section(trust: Mapping[str, Any] | BaseModel | None,
 
     rows = [
         ("Deflated Sharpe ratio (P[true Sharpe > SR0])", fmt.number(figures.deflated_sharpe, 3)),
-        ("Probability of backtest overfitting", fmt.number(figures.pbo, 3)
-         + (f" ({figures.pbo_splits:,} splits of {figures.pbo_blocks} blocks)" if figures.pbo is not None else "")),
+        (
+            "Probability of backtest overfitting",
+            fmt.number(figures.pbo, 3)
+            + (
+                f" ({figures.pbo_splits:,} splits of {figures.pbo_blocks} blocks)"
+                if figures.pbo is not None
+                else ""
+            ),
+        ),
         ("Trials (ranked variants)", f"{figures.trials:,}"),
         ("Days (observations)", f"{figures.days:,}"),
         ("Winner's Sharpe ratio per day", fmt.number(figures.winner_daily_sharpe, 4)),
-        ("SR0: best daily Sharpe of as many unskilled trials", fmt.number(figures.expected_max_sharpe, 4)),
-        ("Winner's skew / kurtosis of daily PnL",
-         f"{fmt.number(figures.winner_skew, 2)} / {fmt.number(figures.winner_kurtosis, 2)}"),
+        (
+            "SR0: best daily Sharpe of as many unskilled trials",
+            fmt.number(figures.expected_max_sharpe, 4),
+        ),
+        (
+            "Winner's skew / kurtosis of daily PnL",
+            f"{fmt.number(figures.winner_skew, 2)} / {fmt.number(figures.winner_kurtosis, 2)}",
+        ),
     ]
-    return {"sentence": fmt.inline(figures.sentence(every_variant_lost(ranked_stats))), "rows": [(k, fmt.cell(v)) for k, v in rows],
-            "missing": [(fmt.cell(k), fmt.cell(v)) for k, v in figures.missing.items()]}
+    return {
+        "sentence": fmt.inline(figures.sentence(every_variant_lost(ranked_stats))),
+        "rows": [(k, fmt.cell(v)) for k, v in rows],
+        "missing": [(fmt.cell(k), fmt.cell(v)) for k, v in figures.missing.items()],
+    }
 
 
-CHECKED_STATS = ("total_signals", "win_count", "loss_count", "total_pnl", "avg_pnl", "sharpe_ratio",
-                 "max_drawdown")  # what a recomputed top strategy must reproduce
+CHECKED_STATS = (
+    "total_signals",
+    "win_count",
+    "loss_count",
+    "total_pnl",
+    "avg_pnl",
+    "sharpe_ratio",
+    "max_drawdown",
+)  # what a recomputed top strategy must reproduce
 
 
 def _differences(ranked: Mapping[str, Any], again: Mapping[str, Any]) -> list[str]:
@@ -354,18 +452,25 @@ def _differences(ranked: Mapping[str, Any], again: Mapping[str, Any]) -> list[st
     for key in CHECKED_STATS:
         a, b = ranked.get(key), again.get(key)
         same = (a is None and b is None) or (
-            a is not None and b is not None and abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a))))
+            a is not None
+            and b is not None
+            and abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a)))
+        )
         if not same:
-            out.append(f"{fmt.stat_label(key)} ranked {fmt.stat_value(key, a)}, "
-                       f"recomputed {fmt.stat_value(key, b)}")
+            out.append(
+                f"{fmt.stat_label(key)} ranked {fmt.stat_value(key, a)}, "
+                f"recomputed {fmt.stat_value(key, b)}"
+            )
     return out
 
 
 PER_STRATEGY_FINGERPRINT = ("strategy_name", "source_hash", "params")  # the rest is the run's
 
 
-def _fingerprint_section(order: Sequence[str], fingerprints: Mapping[str, Mapping[str, Any]],
-                         ) -> dict[str, Any]:
+def _fingerprint_section(
+    order: Sequence[str],
+    fingerprints: Mapping[str, Mapping[str, Any]],
+) -> dict[str, Any]:
     """Shared fingerprint fields (a value, or "varies") and one row per strategy."""
     names = [n for n in order if n in fingerprints] + sorted(set(fingerprints) - set(order))
     if not names:
@@ -375,11 +480,20 @@ def _fingerprint_section(order: Sequence[str], fingerprints: Mapping[str, Mappin
     for key in keys:
         values = {json.dumps(fingerprints[n].get(key), sort_keys=True) for n in names}
         value = fingerprints[names[0]].get(key) if len(values) == 1 else "varies by strategy"
-        common.append((fmt.cell(fmt.inline(key)), fmt.cell(_fingerprint_value(key, value) if len(values) == 1
-                                                 else str(value))))
-    rows = [(fmt.cell(fmt.inline(n)), fmt.cell(str(fingerprints[n].get("source_hash", ""))),
-             fmt.cell(json.dumps(fingerprints[n].get("params"), sort_keys=True)))
-            for n in names]
+        common.append(
+            (
+                fmt.cell(fmt.inline(key)),
+                fmt.cell(_fingerprint_value(key, value) if len(values) == 1 else str(value)),
+            )
+        )
+    rows = [
+        (
+            fmt.cell(fmt.inline(n)),
+            fmt.cell(str(fingerprints[n].get("source_hash", ""))),
+            fmt.cell(json.dumps(fingerprints[n].get("params"), sort_keys=True)),
+        )
+        for n in names
+    ]
     return {"fingerprint_common": common, "fingerprint_rows": rows}
 
 
@@ -401,15 +515,22 @@ def _stats_dict(stats: Any) -> dict[str, Any]:
         return stats.model_dump()
     if isinstance(stats, Mapping):
         return dict(stats)
-    raise ReportError(f"statistics must be a statistics model or a dict, got {type(stats).__name__}")
+    raise ReportError(
+        f"statistics must be a statistics model or a dict, got {type(stats).__name__}"
+    )
 
 
-NO_HINT = frozenset({"total_signals", "trades_per_year"})  # neither more nor fewer is better in itself
+NO_HINT = frozenset(
+    {"total_signals", "trades_per_year"}
+)  # neither more nor fewer is better in itself
 COMPOUNDED_AFTER = "total_pnl"  # the compounded return's row follows the sum of trade percentages
 
 
-def _statistics(stats: Mapping[str, Any], names: Sequence[str],
-                closed: Sequence[Mapping[str, Any]] | None = None) -> list[dict[str, str]]:
+def _statistics(
+    stats: Mapping[str, Any],
+    names: Sequence[str],
+    closed: Sequence[Mapping[str, Any]] | None = None,
+) -> list[dict[str, str]]:
     """One {label, value, hint} per statistic, in model order, escaped for a table; given
     the ``closed`` results, the compounded return (what the equity pictures draw) follows
     the sum of trade percentages."""
@@ -417,13 +538,21 @@ def _statistics(stats: Mapping[str, Any], names: Sequence[str],
     for name in names:
         if name not in stats:
             continue
-        out.append({"label": fmt.cell(fmt.stat_label(name)),
-                    "value": fmt.cell(fmt.stat_value(name, stats.get(name))),
-                    "hint": fmt.cell("" if name in NO_HINT else HINTS.get(name, ""))})
+        out.append(
+            {
+                "label": fmt.cell(fmt.stat_label(name)),
+                "value": fmt.cell(fmt.stat_value(name, stats.get(name))),
+                "hint": fmt.cell("" if name in NO_HINT else HINTS.get(name, "")),
+            }
+        )
         if name == COMPOUNDED_AFTER and closed is not None:
-            out.append({"label": fmt.cell(fmt.COMPOUNDED_LABEL),
-                        "value": fmt.cell(fmt.percent(compounded_return(closed), signed=True)),
-                        "hint": fmt.cell(HINTS.get(name, ""))})
+            out.append(
+                {
+                    "label": fmt.cell(fmt.COMPOUNDED_LABEL),
+                    "value": fmt.cell(fmt.percent(compounded_return(closed), signed=True)),
+                    "hint": fmt.cell(HINTS.get(name, "")),
+                }
+            )
     return out
 
 
@@ -436,8 +565,17 @@ def _worst_drawdowns(closed: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...
     for number, p in enumerate(drawdown_periods(equity_series(closed)), start=1):
         end = p.recovered_ms
         span = fmt.duration((end - p.peak_ms) / fmt.MS_PER_MINUTE) if end is not None else fmt.NA
-        rows.append((str(number), fmt.percent(p.depth), fmt.timestamp(p.peak_ms), fmt.timestamp(p.trough_ms),
-                     fmt.timestamp(end) if end is not None else "not yet", str(p.trades), span))
+        rows.append(
+            (
+                str(number),
+                fmt.percent(p.depth),
+                fmt.timestamp(p.peak_ms),
+                fmt.timestamp(p.trough_ms),
+                fmt.timestamp(end) if end is not None else "not yet",
+                str(p.trades),
+                span,
+            )
+        )
     return [tuple(fmt.cell(c) for c in row) for row in rows]
 
 
@@ -485,7 +623,9 @@ def _align_decimals(rows: list[list[str]]) -> None:
 
 def _require(data: Mapping[str, Any], key: str) -> Any:
     if key not in data:
-        raise ReportError(f"walker data has no {key!r}; it has {', '.join(map(repr, data)) or 'nothing'}")
+        raise ReportError(
+            f"walker data has no {key!r}; it has {', '.join(map(repr, data)) or 'nothing'}"
+        )
     return data[key]
 
 
@@ -519,5 +659,7 @@ def _unfinished(unfinished: Mapping[str, str] | Sequence[Any] | None) -> list[di
                 raise ReportError(
                     f"unfinished entry {entry!r}: give {{'strategy_name', 'reason'}} or (name, reason)"
                 )
-    return [{"strategy_name": fmt.cell(fmt.text(n)), "reason": fmt.cell(fmt.text(r) or "unknown")}
-            for n, r in items]
+    return [
+        {"strategy_name": fmt.cell(fmt.text(n)), "reason": fmt.cell(fmt.text(r) or "unknown")}
+        for n, r in items
+    ]

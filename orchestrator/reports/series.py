@@ -61,11 +61,18 @@ def equity_series(closed: Sequence[Mapping[str, Any]]) -> EquitySeries:
     with np.errstate(divide="ignore", invalid="ignore"):
         drawdown = (peaks - equity) / peaks * 100.0
     start = entries[:1] if len(entries) else np.zeros(0, dtype=np.int64)
-    return EquitySeries(np.concatenate((start, exits)) if len(exits) else np.zeros(1, dtype=np.int64),
-                        equity, drawdown, entries, exits)
+    return EquitySeries(
+        np.concatenate((start, exits)) if len(exits) else np.zeros(1, dtype=np.int64),
+        equity,
+        drawdown,
+        entries,
+        exits,
+    )
 
 
-def thin(x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+def thin(
+    x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS
+) -> tuple[np.ndarray, np.ndarray]:
     """``x, y`` with at most ``max_points`` points: each of ``max_points // 2`` buckets
     keeps its lowest and highest ``y`` (in order), so peaks and troughs survive."""
     n = len(y)
@@ -91,11 +98,18 @@ class Heatmap:
     y_values: list[Any]
     matrix: np.ndarray  # [len(y_values), len(x_values)]; NaN where no ranked variant is
     fixed: dict[str, Any]  # the other swept parameters, at the best variant's values
-    best: tuple[int, int] | None = None  # (row, column) of the best variant's cell, when it is drawn
+    best: tuple[int, int] | None = (
+        None  # (row, column) of the best variant's cell, when it is drawn
+    )
 
 
-def heatmap(grid: Mapping[str, Sequence[Any]], results: Mapping[str, tuple[dict[str, Any], float | None]],
-            x_param: str, y_param: str, best_params: Mapping[str, Any]) -> Heatmap:
+def heatmap(
+    grid: Mapping[str, Sequence[Any]],
+    results: Mapping[str, tuple[dict[str, Any], float | None]],
+    x_param: str,
+    y_param: str,
+    best_params: Mapping[str, Any],
+) -> Heatmap:
     """The metric over ``x_param`` x ``y_param`` of one sweep.
 
     ``grid`` is the sweep's parameter values; ``results`` maps a variant name to
@@ -117,8 +131,9 @@ def heatmap(grid: Mapping[str, Sequence[Any]], results: Mapping[str, tuple[dict[
     return Heatmap(x_param, y_param, xs, ys, matrix, fixed, best)
 
 
-def color_range(matrix: np.ndarray, percentiles: tuple[float, float] = ROBUST_PERCENTILES
-                ) -> tuple[float, float] | None:
+def color_range(
+    matrix: np.ndarray, percentiles: tuple[float, float] = ROBUST_PERCENTILES
+) -> tuple[float, float] | None:
     """The colour scale of a heatmap: from the low to the high percentile of its finite
     cells, so one outlier cell does not flatten the rest (cells beyond it take the end
     colours); None when no cell is finite. A scale that would be empty widens to the
@@ -132,13 +147,16 @@ def color_range(matrix: np.ndarray, percentiles: tuple[float, float] = ROBUST_PE
     return low, high
 
 
-def rank_changes(current: Mapping[str, Any], previous: Mapping[str, Any] | None,
-                 most: int = 20) -> list[tuple[str, int | None, int]]:
+def rank_changes(
+    current: Mapping[str, Any], previous: Mapping[str, Any] | None, most: int = 20
+) -> list[tuple[str, int | None, int]]:
     """(strategy, previous rank or None when new, rank now) for the best ``most`` of
     this run, from two comparison snapshots (reports/comparison.snapshot)."""
     before = {r["strategy_name"]: r["rank"] for r in (previous or {}).get("ranking", [])}
-    return [(r["strategy_name"], before.get(r["strategy_name"]), r["rank"])
-            for r in current["ranking"][:most]]
+    return [
+        (r["strategy_name"], before.get(r["strategy_name"]), r["rank"])
+        for r in current["ranking"][:most]
+    ]
 
 
 def _by_close(closed: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -221,8 +239,15 @@ def drawdown_periods(series: EquitySeries, most: int = WORST_DRAWDOWNS) -> list[
             if trough is not None:
                 recovered = int(times[i]) if i < len(equity) else None
                 depth = float((equity[peak] - equity[trough]) / equity[peak] * 100.0)
-                periods.append(DrawdownPeriod(int(times[peak]), int(times[trough]), recovered, depth,
-                                              (i if i < len(equity) else len(equity) - 1) - peak))
+                periods.append(
+                    DrawdownPeriod(
+                        int(times[peak]),
+                        int(times[trough]),
+                        recovered,
+                        depth,
+                        (i if i < len(equity) else len(equity) - 1) - peak,
+                    )
+                )
             if i < len(equity):
                 peak, trough = i, None
         elif trough is None or equity[i] < equity[trough]:
@@ -238,8 +263,9 @@ def rolling_window(trades: int) -> int:
     return max(MIN_SIGNALS, min(ROLLING_TRADES, trades // 3))
 
 
-def rolling_sharpe(closed: Sequence[Mapping[str, Any]], window: int | None = None
-                   ) -> tuple[np.ndarray, np.ndarray, int]:
+def rolling_sharpe(
+    closed: Sequence[Mapping[str, Any]], window: int | None = None
+) -> tuple[np.ndarray, np.ndarray, int]:
     """(close times, Sharpe ratio of the ``window`` trades closed up to each, window): the
     statistic's own ``avg_pnl / std_dev`` (sample deviation) trade by trade; NaN until
     ``window`` trades closed or where they do not vary."""
@@ -252,12 +278,13 @@ def rolling_sharpe(closed: Sequence[Mapping[str, Any]], window: int | None = Non
         views = np.lib.stride_tricks.sliding_window_view(pnl, window)
         mean, std = views.mean(axis=1), views.std(axis=1, ddof=1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            out[window - 1:] = np.where(std > MIN_STD_DEV, mean / std, np.nan)
+            out[window - 1 :] = np.where(std > MIN_STD_DEV, mean / std, np.nan)
     return times, out, window
 
 
-def buy_and_hold(timestamps: np.ndarray, opens: np.ndarray, closes: np.ndarray, start_ms: int,
-                 end_ms: int) -> tuple[np.ndarray, np.ndarray]:
+def buy_and_hold(
+    timestamps: np.ndarray, opens: np.ndarray, closes: np.ndarray, start_ms: int, end_ms: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(times, equity) of buying the symbol at the open of the frame's first candle and
     holding it: 1.0 at ``start_ms``, then each candle's close over that open, at the
     candle's close time. Empty when no candle opens inside [start_ms, end_ms]."""
@@ -265,7 +292,9 @@ def buy_and_hold(timestamps: np.ndarray, opens: np.ndarray, closes: np.ndarray, 
     if not inside.any():
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     first = int(np.argmax(inside))
-    times = np.concatenate(([int(timestamps[first])], timestamps[inside] + MINUTE_MS)).astype(np.int64)
+    times = np.concatenate(([int(timestamps[first])], timestamps[inside] + MINUTE_MS)).astype(
+        np.int64
+    )
     return times, np.concatenate(([1.0], closes[inside] / opens[first]))
 
 
@@ -292,7 +321,9 @@ def trade_marks(closed: Sequence[Mapping[str, Any]]) -> TradeMarks:
     rows = _by_close(closed)
     signals = [r["signal"] for r in rows]
     added = [(e["timestamp"], e["price"]) for s in signals for e in (s.get("entries") or [])[1:]]
-    partials = [(p["timestamp"], p["current_price"]) for s in signals for p in (s.get("partials") or [])]
+    partials = [
+        (p["timestamp"], p["current_price"]) for s in signals for p in (s.get("partials") or [])
+    ]
 
     def first_entry(row: Mapping[str, Any]) -> float:
         signal = row["signal"]
@@ -309,18 +340,25 @@ def trade_marks(closed: Sequence[Mapping[str, Any]]) -> TradeMarks:
         np.array([s.get("position") == "long" for s in signals], dtype=bool),
         _pnl(rows),
         [str(r.get("close_reason", "")) for r in rows],
-        np.array([t for t, _ in added], dtype=np.int64), np.array([p for _, p in added], dtype=float),
-        np.array([t for t, _ in partials], dtype=np.int64), np.array([p for _, p in partials], dtype=float),
+        np.array([t for t, _ in added], dtype=np.int64),
+        np.array([p for _, p in added], dtype=float),
+        np.array([t for t, _ in partials], dtype=np.int64),
+        np.array([p for _, p in partials], dtype=float),
     )
 
 
-def partial_close_marks(closed: Sequence[Mapping[str, Any]], series: EquitySeries
-                        ) -> tuple[np.ndarray, np.ndarray]:
+def partial_close_marks(
+    closed: Sequence[Mapping[str, Any]], series: EquitySeries
+) -> tuple[np.ndarray, np.ndarray]:
     """(times ms, equity there) of every partial close of ``closed``, in time order: the
     equity of the trades closed by then (``series``, the equity of ``closed``), since a
     trade counts once, at its close, with its blended pnl_percentage; so a mark sits on the
     flat stretch before its own trade's close."""
-    times = np.sort(np.array([q["timestamp"] for r in closed for q in (r["signal"].get("partials") or [])],
-                             dtype=np.int64))
+    times = np.sort(
+        np.array(
+            [q["timestamp"] for r in closed for q in (r["signal"].get("partials") or [])],
+            dtype=np.int64,
+        )
+    )
     done = np.searchsorted(series.exits_ms, times, side="right")  # trades closed at or before each
     return times, series.equity[done]

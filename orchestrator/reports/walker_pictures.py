@@ -26,8 +26,9 @@ def swept_grids(variants: Sequence[Any]) -> dict[str, dict[str, list[Any]]]:
     return {base: {k: vs for k, vs in grid.items() if len(vs) > 1} for base, grid in seen.items()}
 
 
-def walker_pictures(stem: str, data: Any, variants: Sequence[Any],
-                    closed: Mapping[str, Sequence[Mapping[str, Any]]]) -> tuple[dict[str, str], list[tuple[str, str]]]:
+def walker_pictures(
+    stem: str, data: Any, variants: Sequence[Any], closed: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> tuple[dict[str, str], list[tuple[str, str]]]:
     """({file: svg}, [(alt, file)]) for a walker's ``data`` (WalkerData), its variants and
     the recomputed closed signals of its best strategies."""
     files: dict[str, str] = {}
@@ -38,7 +39,9 @@ def walker_pictures(stem: str, data: Any, variants: Sequence[Any],
         if len(grid) < 2:
             continue
         mine = [v for v in variants if v.base == base]
-        results = {v.strategy_name: (dict(v.params or {}), ranked.get(v.strategy_name)) for v in mine}
+        results = {
+            v.strategy_name: (dict(v.params or {}), ranked.get(v.strategy_name)) for v in mine
+        }
         best = next((s.params for s in data.strategies if s.strategy_name in results), None) or {}
         for x, y in list(itertools.combinations(grid, 2))[:MAX_HEATMAPS]:
             file = f"{stem}.heatmap-{base}-{x}-{y}.svg"
@@ -49,13 +52,19 @@ def walker_pictures(stem: str, data: Any, variants: Sequence[Any],
         files[file] = search_picture([ranked.get(name) for _, name in data.search_trials], metric)
         links.append((f"{metric} trial by trial, and the best so far", file))
     file = f"{stem}.distribution.svg"
-    files[file] = distribution_picture([s.metric_value for s in data.strategies], data.best_metric, metric,
-                                       len(data.unranked), len(data.unfinished))
+    files[file] = distribution_picture(
+        [s.metric_value for s in data.strategies],
+        data.best_metric,
+        metric,
+        len(data.unranked),
+        len(data.unfinished),
+    )
     links.append((f"{metric} over the variants", file))
     top = [s.strategy_name for s in data.strategies[:TOP_CURVES] if s.strategy_name in closed]
     if top:
         file = f"{stem}.top-equity.svg"
-        files[file] = top_equity_picture({n: equity_series(closed[n]) for n in top},
-                                         f"equity of the best {len(top)} by {metric}")
+        files[file] = top_equity_picture(
+            {n: equity_series(closed[n]) for n in top}, f"equity of the best {len(top)} by {metric}"
+        )
         links.append(("Equity of the best strategies", file))
     return files, links

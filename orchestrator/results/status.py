@@ -19,5 +19,11 @@ class VariantStatus(IntEnum):
         return _BY_RECORD[record_status]
 
 
-_BY_RECORD = {"done": VariantStatus.DONE, "failed": VariantStatus.FAILED, "stopped": VariantStatus.STOPPED}
-NOT_RUN_STOPPED = "not run: the walker was stopped"  # why a variant the stop came before has no record
+_BY_RECORD = {
+    "done": VariantStatus.DONE,
+    "failed": VariantStatus.FAILED,
+    "stopped": VariantStatus.STOPPED,
+}
+NOT_RUN_STOPPED = (
+    "not run: the walker was stopped"  # why a variant the stop came before has no record
+)

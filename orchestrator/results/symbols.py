@@ -40,7 +40,9 @@ class SymbolsData(BaseModel):
     ranking: list[SymbolsRow]  # variants comparable on every symbol, best first
     not_compared: dict[str, str]  # variant -> on which symbols it is not comparable, and why
     best_strategy: str | None
-    refused: str | None = None  # why no best is named: the symbols whose winner the thresholds refused
+    refused: str | None = (
+        None  # why no best is named: the symbols whose winner the thresholds refused
+    )
 
     def to_frame(self):
         """Every symbol's ``to_frame()`` one after the other (``symbol`` tells them apart)."""
@@ -56,20 +58,37 @@ def symbols_data(walker_name: str, per_symbol: dict[str, WalkerData]) -> Symbols
     ranked = {s: {r.strategy_name: r for r in data.strategies} for s, data in per_symbol.items()}
     rows, not_compared = [], {}
     for order, name in enumerate(first.variants):
-        missing = [f"{s}: {_why_not(per_symbol[s], name)}" for s in symbols if name not in ranked[s]]
+        missing = [
+            f"{s}: {_why_not(per_symbol[s], name)}" for s in symbols if name not in ranked[s]
+        ]
         if missing:
             not_compared[name] = "; ".join(missing)
             continue
         values = {s: ranked[s][name].metric_value for s in symbols}
         known = [v for v in values.values() if v is not None]
         complete = len(known) == len(values)
-        rows.append((order, SymbolsRow(
-            rank=0, strategy_name=name, metrics=values, params=ranked[symbols[0]][name].params,
-            mean_metric=sum(known) / len(known) if complete else None,
-            worst_metric=min(known) if complete else None,
-            wins=sum(per_symbol[s].best_strategy == name for s in symbols))))
-    rows.sort(key=lambda item: (item[1].mean_metric is None, -(item[1].mean_metric or 0.0),
-                                -(item[1].worst_metric or 0.0), item[0]))
+        rows.append(
+            (
+                order,
+                SymbolsRow(
+                    rank=0,
+                    strategy_name=name,
+                    metrics=values,
+                    params=ranked[symbols[0]][name].params,
+                    mean_metric=sum(known) / len(known) if complete else None,
+                    worst_metric=min(known) if complete else None,
+                    wins=sum(per_symbol[s].best_strategy == name for s in symbols),
+                ),
+            )
+        )
+    rows.sort(
+        key=lambda item: (
+            item[1].mean_metric is None,
+            -(item[1].mean_metric or 0.0),
+            -(item[1].worst_metric or 0.0),
+            item[0],
+        )
+    )
     ranking = [row.model_copy(update={"rank": i}) for i, (_, row) in enumerate(rows, start=1)]
     best = ranking[0].strategy_name if ranking and ranking[0].mean_metric is not None else None
     refusals = [f"{s}: {data.refused}" for s, data in per_symbol.items() if data.refused]
@@ -77,8 +96,16 @@ def symbols_data(walker_name: str, per_symbol: dict[str, WalkerData]) -> Symbols
     if best is not None and refusals:
         refused = f"{best} is not named the best across symbols: " + "; ".join(refusals)
         best = None
-    return SymbolsData(walker_name=walker_name, symbols=symbols, metric=metric, per_symbol=per_symbol,
-                       ranking=ranking, not_compared=not_compared, best_strategy=best, refused=refused)
+    return SymbolsData(
+        walker_name=walker_name,
+        symbols=symbols,
+        metric=metric,
+        per_symbol=per_symbol,
+        ranking=ranking,
+        not_compared=not_compared,
+        best_strategy=best,
+        refused=refused,
+    )
 
 
 def _why_not(data: WalkerData, name: str) -> str:

@@ -25,8 +25,18 @@ from btfarm.shared.stats import BacktestStatistics
 if TYPE_CHECKING:
     from btfarm.orchestrator.results.walker_data import WalkerData
 
-FIXED = ("symbol", "strategy_name", "base", "status", "ranked", "rank", "metric_value", "reason",
-         "daily_sharpe", "deflated_sharpe")
+FIXED = (
+    "symbol",
+    "strategy_name",
+    "base",
+    "status",
+    "ranked",
+    "rank",
+    "metric_value",
+    "reason",
+    "daily_sharpe",
+    "deflated_sharpe",
+)
 STATS = tuple(BacktestStatistics.model_fields)
 INT_STATS = tuple(n for n, f in BacktestStatistics.model_fields.items() if f.annotation is int)
 
@@ -42,19 +52,45 @@ def walker_frame(data: WalkerData) -> pd.DataFrame:
         stats = None
         if name in ranked:
             hit = ranked[name]
-            row.update(status="done", ranked=True, rank=hit.rank, metric_value=hit.metric_value, reason=None,
-                       daily_sharpe=hit.daily_sharpe, deflated_sharpe=hit.deflated_sharpe)
+            row.update(
+                status="done",
+                ranked=True,
+                rank=hit.rank,
+                metric_value=hit.metric_value,
+                reason=None,
+                daily_sharpe=hit.daily_sharpe,
+                deflated_sharpe=hit.deflated_sharpe,
+            )
             stats = hit.stats
         elif name in data.unranked:
             why, stats = data.unranked[name]
-            row.update(status="done", ranked=False, rank=None, metric_value=None, reason=why,
-                       daily_sharpe=None, deflated_sharpe=None)
+            row.update(
+                status="done",
+                ranked=False,
+                rank=None,
+                metric_value=None,
+                reason=why,
+                daily_sharpe=None,
+                deflated_sharpe=None,
+            )
         else:
             why = data.unfinished.get(name, "no result received")
-            status = (why.split(":", 1)[0] if why.startswith(("failed", "stopped"))
-                      else "stopped" if why.startswith(NOT_RUN_STOPPED) else "missing")
-            row.update(status=status, ranked=False, rank=None, metric_value=None, reason=why,
-                       daily_sharpe=None, deflated_sharpe=None)
+            status = (
+                why.split(":", 1)[0]
+                if why.startswith(("failed", "stopped"))
+                else "stopped"
+                if why.startswith(NOT_RUN_STOPPED)
+                else "missing"
+            )
+            row.update(
+                status=status,
+                ranked=False,
+                rank=None,
+                metric_value=None,
+                reason=why,
+                daily_sharpe=None,
+                deflated_sharpe=None,
+            )
         dumped = stats.model_dump() if stats is not None else {}
         row.update({field: dumped.get(field) for field in STATS})
         rows.append(row)

@@ -29,9 +29,13 @@ class TrustFigures(BaseModel):
     winner_skew: float | None = None
     winner_kurtosis: float | None = None  # Pearson's: 3 for normal returns
     trial_sharpe_variance: float | None = None  # V: variance of the trials' daily Sharpe ratios
-    expected_max_sharpe: float | None = None  # SR0: the best daily Sharpe N unskilled trials would show
+    expected_max_sharpe: float | None = (
+        None  # SR0: the best daily Sharpe N unskilled trials would show
+    )
     deflated_sharpe: float | None = None  # P(the winner's true Sharpe > SR0)
-    pbo: float | None = None  # share of CSCV splits where the in-sample best is at or below the median
+    pbo: float | None = (
+        None  # share of CSCV splits where the in-sample best is at or below the median
+    )
     pbo_splits: int = 0
     pbo_blocks: int = 0
     missing: dict[str, str] = {}  # figure -> why it was not computed
@@ -40,8 +44,10 @@ class TrustFigures(BaseModel):
         """Both figures in a few words (``sentence`` says what they mean)."""
         from btfarm.orchestrator.reports._format import number
 
-        return (f"deflated Sharpe ratio {number(self.deflated_sharpe, 3)}, probability of backtest overfitting "
-                f"{number(self.pbo, 3)} ({self.trials} trials, {self.days} days)")
+        return (
+            f"deflated Sharpe ratio {number(self.deflated_sharpe, 3)}, probability of backtest overfitting "
+            f"{number(self.pbo, 3)} ({self.trials} trials, {self.days} days)"
+        )
 
     def sentence(self, every_variant_lost: bool = False) -> str:
         """The verdict of both figures together, in one plain sentence (their values in
@@ -56,21 +62,35 @@ class TrustFigures(BaseModel):
                 return f"Every variant lost; the best is only the least bad (no overfitting figure: {why})."
             return f"No overfitting figure could be computed: {why}"
         values = ([f"deflated Sharpe ratio {dsr:.1%}"] if dsr is not None else []) + (
-            [f"probability of backtest overfitting {pbo:.1%}"] if pbo is not None else [])
-        skill = None if dsr is None else "beats" if dsr >= 0.95 else "weak" if dsr >= 0.5 else "luck"
+            [f"probability of backtest overfitting {pbo:.1%}"] if pbo is not None else []
+        )
+        skill = (
+            None if dsr is None else "beats" if dsr >= 0.95 else "weak" if dsr >= 0.5 else "luck"
+        )
         holds = None if pbo is None else pbo < 0.5
-        edge = {"beats": f"its edge beats what {n} trials find by chance",
-                "weak": f"its edge is not clearly above what {n} trials find by chance",
-                "luck": f"its edge is no more than {n} trials find by chance", None: ""}[skill]
-        ranking = {True: "the best in sample mostly stays above the median out of sample",
-                   False: "the best in sample usually falls to the median or below out of sample",
-                   None: ""}[holds]
-        both = f"{edge}, {'and' if (skill == 'beats') == bool(holds) else 'but' if skill == 'beats' else 'though'} " \
-               f"{ranking}" if edge and ranking else edge or ranking
+        edge = {
+            "beats": f"its edge beats what {n} trials find by chance",
+            "weak": f"its edge is not clearly above what {n} trials find by chance",
+            "luck": f"its edge is no more than {n} trials find by chance",
+            None: "",
+        }[skill]
+        ranking = {
+            True: "the best in sample mostly stays above the median out of sample",
+            False: "the best in sample usually falls to the median or below out of sample",
+            None: "",
+        }[holds]
+        both = (
+            f"{edge}, {'and' if (skill == 'beats') == bool(holds) else 'but' if skill == 'beats' else 'though'} "
+            f"{ranking}"
+            if edge and ranking
+            else edge or ranking
+        )
         if every_variant_lost:
             verdict = "Every variant lost; the best is only the least bad"
         elif self.winner_daily_sharpe is not None and self.winner_daily_sharpe < 0:
-            verdict = f"The winner lost money on the average day; it is only the least bad of {n} trials"
+            verdict = (
+                f"The winner lost money on the average day; it is only the least bad of {n} trials"
+            )
         elif skill == "beats" and holds is not False or skill is None and holds:
             verdict = f"The winner looks real: {both}"
         elif skill in ("luck", None) and not holds or skill == "weak" and holds is False:
@@ -80,9 +100,11 @@ class TrustFigures(BaseModel):
         return f"{verdict} ({', '.join(values)})."
 
 
-def trust_figures(ranked: Sequence[tuple[str, dict[str, Any]]], winner: str | None,
-                   dailies: Iterable[tuple[str, Any]] | None = None
-                   ) -> tuple[TrustFigures, dict[str, tuple[float | None, float | None]]]:
+def trust_figures(
+    ranked: Sequence[tuple[str, dict[str, Any]]],
+    winner: str | None,
+    dailies: Iterable[tuple[str, Any]] | None = None,
+) -> tuple[TrustFigures, dict[str, tuple[float | None, float | None]]]:
     """Figures of the ranked ``(name, record)`` pairs (best first) and, per variant, its
     (daily Sharpe, deflated Sharpe against the same SR0).
 
@@ -97,12 +119,20 @@ def trust_figures(ranked: Sequence[tuple[str, dict[str, Any]]], winner: str | No
         return figures, {}
     position = {name: column for column, (name, _) in enumerate(ranked)}
     keep_matrix = 2 <= len(ranked) <= PBO_MAX_VARIANTS
-    matrix = scratch = None  # days x variants, for PBO (allocated once the first record says how many days)
-    sharpe_of = np.full(len(ranked), np.nan)  # by rank: the spread of the trials' Sharpe ratios, in rank order
-    shapes: dict[str, tuple[float, float] | None] = {}  # skew and kurtosis, for each one's deflation
+    matrix = scratch = (
+        None  # days x variants, for PBO (allocated once the first record says how many days)
+    )
+    sharpe_of = np.full(
+        len(ranked), np.nan
+    )  # by rank: the spread of the trials' Sharpe ratios, in rank order
+    shapes: dict[
+        str, tuple[float, float] | None
+    ] = {}  # skew and kurtosis, for each one's deflation
     seen = np.zeros(len(ranked), dtype=bool)
     days = 0
-    for name, daily in (dailies if dailies is not None else ((name, rec.get("daily")) for name, rec in ranked)):
+    for name, daily in (
+        dailies if dailies is not None else ((name, rec.get("daily")) for name, rec in ranked)
+    ):
         column = position.get(name)
         if column is None or not daily:
             continue
@@ -130,12 +160,17 @@ def trust_figures(ranked: Sequence[tuple[str, dict[str, Any]]], winner: str | No
         return figures, {}
     lacking = [ranked[column][0] for column in np.flatnonzero(~seen)]
     if lacking:
-        why = (f"{len(lacking)} ranked results carry no PnL per day (made by an older btfarm; "
-               f"first {lacking[0]}): run the walker again")
+        why = (
+            f"{len(lacking)} ranked results carry no PnL per day (made by an older btfarm; "
+            f"first {lacking[0]}): run the walker again"
+        )
         figures.missing = {"deflated_sharpe": why, "pbo": why}
         return figures, {}
     per_variant: dict[str, tuple[float | None, float | None]] = {}
-    sharpes = {ranked[column][0]: float(sharpe_of[column]) for column in np.flatnonzero(~np.isnan(sharpe_of))}
+    sharpes = {
+        ranked[column][0]: float(sharpe_of[column])
+        for column in np.flatnonzero(~np.isnan(sharpe_of))
+    }
     values = np.array(list(sharpes.values()))
     # SR0 needs the spread of the trials' Sharpe ratios; with one trial nothing was selected (SR0 = 0)
     spread_known = len(values) >= 2 or len(ranked) == 1
@@ -145,32 +180,42 @@ def trust_figures(ranked: Sequence[tuple[str, dict[str, Any]]], winner: str | No
     figures.expected_max_sharpe = sr0
     for name, _ in ranked:
         sr, shape = sharpes.get(name), shapes.get(name)
-        psr = overfitting.probabilistic_sharpe(sr, sr0, days, *shape) if sr0 is not None and sr is not None \
-            and shape else None
+        psr = (
+            overfitting.probabilistic_sharpe(sr, sr0, days, *shape)
+            if sr0 is not None and sr is not None and shape
+            else None
+        )
         per_variant[name] = (sr, psr)
     if winner not in sharpes:
         missing["deflated_sharpe"] = "no winner with a spread of daily PnL"
     elif sr0 is None:
-        missing["deflated_sharpe"] = (f"only {len(values)} of the {len(ranked)} trials has a spread of daily PnL: "
-                                      "the spread of their Sharpe ratios, which SR0 needs, is unknown")
+        missing["deflated_sharpe"] = (
+            f"only {len(values)} of the {len(ranked)} trials has a spread of daily PnL: "
+            "the spread of their Sharpe ratios, which SR0 needs, is unknown"
+        )
     else:
         figures.winner_daily_sharpe = sharpes[winner]
         figures.winner_skew, figures.winner_kurtosis = shapes[winner] or (None, None)
         figures.deflated_sharpe = per_variant[winner][1]
         if figures.deflated_sharpe is None:
-            missing["deflated_sharpe"] = "the winner's skew and kurtosis leave no positive variance term"
+            missing["deflated_sharpe"] = (
+                "the winner's skew and kurtosis leave no positive variance term"
+            )
     blocks = overfitting.pbo_blocks(figures.days)
     if len(ranked) < 2:
         missing["pbo"] = "one ranked variant: nothing was selected"
     elif not keep_matrix:
-        missing["pbo"] = (f"{len(ranked)} ranked variants; PBO holds every variant's PnL per day in memory "
-                          f"and is computed up to {PBO_MAX_VARIANTS:,}")
+        missing["pbo"] = (
+            f"{len(ranked)} ranked variants; PBO holds every variant's PnL per day in memory "
+            f"and is computed up to {PBO_MAX_VARIANTS:,}"
+        )
     elif blocks < overfitting.MIN_PBO_BLOCKS:
-        missing["pbo"] = (f"{figures.days} days give {blocks} blocks of {overfitting.MIN_BLOCK_DAYS} days; "
-                          f"PBO needs {overfitting.MIN_PBO_BLOCKS}: use a longer frame")
+        missing["pbo"] = (
+            f"{figures.days} days give {blocks} blocks of {overfitting.MIN_BLOCK_DAYS} days; "
+            f"PBO needs {overfitting.MIN_PBO_BLOCKS}: use a longer frame"
+        )
     else:
         figures.pbo, figures.pbo_splits = overfitting.probability_of_overfitting(matrix, blocks)
         figures.pbo_blocks = blocks
     figures.missing = missing
     return figures, per_variant
-

@@ -35,7 +35,9 @@ class RankedStrategy(BaseModel):
     stats: BacktestStatistics
     params: dict[str, Any] | None = None
     daily_sharpe: float | None = None  # mean / std of its PnL per day (results/trust.py)
-    deflated_sharpe: float | None = None  # P(true Sharpe > the sweep's SR0), against the same SR0 as the winner
+    deflated_sharpe: float | None = (
+        None  # P(true Sharpe > the sweep's SR0), against the same SR0 as the winner
+    )
 
 
 class WalkerData(BaseModel):
@@ -60,28 +62,42 @@ class WalkerData(BaseModel):
     seconds: float
     duplicates_dropped: int = 0  # results of redelivered chunks already received, not counted again
     resumed: int = 0  # results read back from an earlier attempt of this run (not recomputed)
-    interrupted: bool = False  # ended without every result: `btfarm walker resume RUN_ID` finishes it
+    interrupted: bool = (
+        False  # ended without every result: `btfarm walker resume RUN_ID` finishes it
+    )
     fingerprints: dict[str, dict[str, Any]] = {}  # variant name -> fingerprint of its result
     # finished but not comparable (fewer than min_trades closed signals, 1 by default):
     # variant name -> (why, its statistics); never ranked, never best
     unranked: dict[str, tuple[str, BacktestStatistics]] = {}
-    rejections: dict[str, tuple[int, list[str]]] = {}  # variant -> (signals rejected, first reasons)
+    rejections: dict[
+        str, tuple[int, list[str]]
+    ] = {}  # variant -> (signals rejected, first reasons)
     min_trades: int = 0
     coverage: str = ""  # the candles the sweep ran on: range and gaps (coverage.Coverage.describe)
-    variants: dict[str, tuple[str, dict[str, Any] | None]] = {}  # every variant, in order -> (base, params)
+    variants: dict[
+        str, tuple[str, dict[str, Any] | None]
+    ] = {}  # every variant, in order -> (base, params)
     trust: TrustFigures = TrustFigures()  # deflated Sharpe ratio and PBO (results/trust.py)
-    refused: str | None = None  # why the walker's min_dsr or max_pbo refused its winner (best is then None)
+    refused: str | None = (
+        None  # why the walker's min_dsr or max_pbo refused its winner (best is then None)
+    )
     min_dsr: float | None = None
     max_pbo: float | None = None
-    search_trials: list[tuple[int, str]] = []  # a search's (Optuna trial number, variant) in trial order
+    search_trials: list[
+        tuple[int, str]
+    ] = []  # a search's (Optuna trial number, variant) in trial order
     search_spec: str = ""  # a search's sampler, space and study; empty for a grid
     search_note: str = ""  # why a search ended before n_trials ran
 
     @property
     def search(self) -> TrustFigures:
         """Deprecated: the trust figures were called ``search``; use ``trust``. Kept for one release."""
-        warnings.warn("WalkerData.search is now WalkerData.trust (the deflated Sharpe ratio and PBO); "
-                      "the old name goes in the next release", DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "WalkerData.search is now WalkerData.trust (the deflated Sharpe ratio and PBO); "
+            "the old name goes in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return self.trust
 
     def to_frame(self):

@@ -42,8 +42,9 @@ class SearchJournal(BaseJournalBackend):
         while True:
             try:
                 # bytes, whatever the client decodes: a line that is not UTF-8 is refused below
-                page = self._r.execute_command("LRANGE", self.key, start, start + READ_PAGE - 1,
-                                               **{NEVER_DECODE: []})
+                page = self._r.execute_command(
+                    "LRANGE", self.key, start, start + READ_PAGE - 1, **{NEVER_DECODE: []}
+                )
             except redis.ResponseError as exc:  # WRONGTYPE: something else wrote the key
                 raise self._refused(f"is not a list ({exc})") from exc
             for number, line in enumerate(page, start=start):
@@ -67,15 +68,18 @@ class SearchJournal(BaseJournalBackend):
             record = None
         if not isinstance(record, dict) or not isinstance(record.get("op_code"), int):
             shown = line[:SHOWN_CHARS]
-            raise self._refused(f"has at line {number} {shown!r}{'...' if len(line) > SHOWN_CHARS else ''}, "
-                                "not an Optuna journal record (a JSON object with an op_code)")
+            raise self._refused(
+                f"has at line {number} {shown!r}{'...' if len(line) > SHOWN_CHARS else ''}, "
+                "not an Optuna journal record (a JSON object with an op_code)"
+            )
         return record
 
     def _refused(self, what: str) -> PersistenceError:
         return PersistenceError(
             f"the search journal {self.key} in Redis {what}; btfarm reads a study only as JSON journal "
             f"lines. Delete the key (redis-cli DEL '{self.key}') and run the walker again: its search "
-            "starts a new study")
+            "starts a new study"
+        )
 
 
 def open_storage(r: redis.Redis, study: str) -> JournalStorage:

@@ -46,10 +46,14 @@ def distributions(search: Search) -> dict[str, BaseDistribution]:
 
 
 def open_study(search: Search, name: str, storage: Any) -> optuna.Study:
-    sampler = (optuna.samplers.TPESampler(seed=search.seed) if search.sampler == "tpe"
-               else optuna.samplers.RandomSampler(seed=search.seed))
-    return optuna.create_study(study_name=name, storage=storage, sampler=sampler, direction="maximize",
-                               load_if_exists=True)
+    sampler = (
+        optuna.samplers.TPESampler(seed=search.seed)
+        if search.sampler == "tpe"
+        else optuna.samplers.RandomSampler(seed=search.seed)
+    )
+    return optuna.create_study(
+        study_name=name, storage=storage, sampler=sampler, direction="maximize", load_if_exists=True
+    )
 
 
 def params_key(params: dict[str, Any]) -> str:
@@ -69,7 +73,9 @@ class TrialProposer:
                 study.tell(trial.number, state=TrialState.FAIL)
                 continue
             if trial.user_attrs.get("evaluated"):
-                self._known[params_key(trial.params)] = trial.value if trial.state == TrialState.COMPLETE else None
+                self._known[params_key(trial.params)] = (
+                    trial.value if trial.state == TrialState.COMPLETE else None
+                )
 
     def evaluated(self) -> list[optuna.trial.FrozenTrial]:
         """The trials that ran, in trial order."""
@@ -113,8 +119,10 @@ class TrialProposer:
         try:
             return bool(self.search.constraint(params))
         except Exception as exc:  # the user's function: its fault named, nothing run
-            raise ConfigError(f"search({self.search.strategy_name!r}): the constraint raised "
-                              f"{type(exc).__name__}: {exc} on {params}; fix the constraint") from exc
+            raise ConfigError(
+                f"search({self.search.strategy_name!r}): the constraint raised "
+                f"{type(exc).__name__}: {exc} on {params}; fix the constraint"
+            ) from exc
 
     def tell(self, trial: Trial, params: dict[str, Any], value: float | None, variant: str) -> None:
         """The trial ran: its metric (None when it failed or is not comparable: told failed)."""

@@ -47,7 +47,9 @@ from btfarm.shared.store.embedded_redis import embedded_server
 from btfarm.shared.variant_space import VariantSpace
 
 log = logging.getLogger("btfarm.search")
-TRIALS_PER_SLOT = 2  # default batch: two trials per pool process, so no process waits on the sampler
+TRIALS_PER_SLOT = (
+    2  # default batch: two trials per pool process, so no process waits on the sampler
+)
 CLAIM_RENEW_SECONDS = 1.0  # the walker's claim lapses after keys.WALKER_LEASE_SECONDS unrenewed
 
 
@@ -70,31 +72,53 @@ class SearchPlan:
 
 def study_name(search: Search, walker_name: str, symbol: str, context: dict[str, Any]) -> str:
     """``btfarm:WALKER:SYMBOL:HASH`` of the search and what it runs on (code, data, metric)."""
-    digest = hashlib.sha256(json.dumps({**search.identity(), **context}, sort_keys=True, default=str)
-                            .encode()).hexdigest()[:12]
+    digest = hashlib.sha256(
+        json.dumps({**search.identity(), **context}, sort_keys=True, default=str).encode()
+    ).hexdigest()[:12]
     return f"btfarm:{walker_name}:{symbol}:{digest}"
 
 
-def new_search(walker: WalkerSchema, symbol: str, chunk_size: int | None, needed_by: str) -> SearchPlan:
+def new_search(
+    walker: WalkerSchema, symbol: str, chunk_size: int | None, needed_by: str
+) -> SearchPlan:
     """Every check before a search starts: its strategy and params, the data, the script's guard."""
     spec = walker.search
     strategy = get_strategy(spec.strategy_name, needed_by)
     unknown = [k for k in spec.space if strategy.params and k not in strategy.params]
     if unknown:
-        raise SchemaError(f"walker {walker.walker_name!r}: search of {spec.strategy_name!r} sets "
-                          f"{', '.join(map(repr, unknown))}, not among its params ({', '.join(strategy.params)})")
-    exchange, frame = get_exchange(walker.exchange_name, needed_by), get_frame(walker.frame_name, needed_by)
+        raise SchemaError(
+            f"walker {walker.walker_name!r}: search of {spec.strategy_name!r} sets "
+            f"{', '.join(map(repr, unknown))}, not among its params ({', '.join(strategy.params)})"
+        )
+    exchange, frame = (
+        get_exchange(walker.exchange_name, needed_by),
+        get_frame(walker.frame_name, needed_by),
+    )
     coverage = check_data(exchange, frame, symbol)
-    imports = pool_imports(walker.walker_name, walker.exchange_name, walker.frame_name, [spec.strategy_name])
+    imports = pool_imports(
+        walker.walker_name, walker.exchange_name, walker.frame_name, [spec.strategy_name]
+    )
     check_main_guard(imports, needed_by)
     settings = get_settings()
     slots = local_slots(settings) if settings.embedded else fanout.live_slots(state())
-    context = {"exchange": walker.exchange_name, "frame": walker.frame_name, "data": coverage.describe(),
-               "code": source_hash(strategy), "metric": walker.metric, "min_trades": walker.min_trades}
-    return SearchPlan(walker=walker, search=spec, symbol=symbol, run_id=uuid.uuid4().hex[:16],
-                      study=study_name(spec, walker.walker_name, symbol, context),
-                      batch=spec.batch or max(1, TRIALS_PER_SLOT * slots), chunk_size=chunk_size,
-                      imports=tuple(imports))
+    context = {
+        "exchange": walker.exchange_name,
+        "frame": walker.frame_name,
+        "data": coverage.describe(),
+        "code": source_hash(strategy),
+        "metric": walker.metric,
+        "min_trades": walker.min_trades,
+    }
+    return SearchPlan(
+        walker=walker,
+        search=spec,
+        symbol=symbol,
+        run_id=uuid.uuid4().hex[:16],
+        study=study_name(spec, walker.walker_name, symbol, context),
+        batch=spec.batch or max(1, TRIALS_PER_SLOT * slots),
+        chunk_size=chunk_size,
+        imports=tuple(imports),
+    )
 
 
 def run_search(launcher: SweepLauncher, inst: Instance, task: RunThread, plan: SearchPlan) -> None:
@@ -109,27 +133,45 @@ def run_search(launcher: SweepLauncher, inst: Instance, task: RunThread, plan: S
     name = walker.walker_name
     inst.id = plan.run_id
     # the search's own id has no sweep plan: a resume of it is told to run the walker again
-    r.set(keys.search_run(plan.run_id), json.dumps({"walker_name": name, "symbol": symbol, "study": plan.study}),
-          ex=keys.WALKER_RESULT_TTL_SECONDS)
+    r.set(
+        keys.search_run(plan.run_id),
+        json.dumps({"walker_name": name, "symbol": symbol, "study": plan.study}),
+        ex=keys.WALKER_RESULT_TTL_SECONDS,
+    )
     done = threading.Event()
-    renewer = threading.Thread(target=_renew_claim, args=(name, symbol, done), daemon=True,
-                               name=f"btfarm-claim-{name}")
+    renewer = threading.Thread(
+        target=_renew_claim, args=(name, symbol, done), daemon=True, name=f"btfarm-claim-{name}"
+    )
     renewer.start()
-    url = embedded_server(settings.state_dir).url if settings.embedded else (settings.state_url or settings.redis_url)
-    pool = local_pool.acquire(url, plan.imports, settings) if settings.embedded else None  # one for every batch
+    url = (
+        embedded_server(settings.state_dir).url
+        if settings.embedded
+        else (settings.state_url or settings.redis_url)
+    )
+    pool = (
+        local_pool.acquire(url, plan.imports, settings) if settings.embedded else None
+    )  # one for every batch
     try:
         # JSON journal lines under btfarm's prefix, never a snapshot (searches/journal.py)
         proposer = TrialProposer(open_study(spec, plan.study, open_storage(r, plan.study)), spec)
-        ran = [(t.number, t.params, json.loads(t.user_attrs["record"])) for t in proposer.evaluated()
-               if "record" in t.user_attrs]
+        ran = [
+            (t.number, t.params, json.loads(t.user_attrs["record"]))
+            for t in proposer.evaluated()
+            if "record" in t.user_attrs
+        ]
         inst.data, entries = _tally(plan, ran)
         inst.data.resumed = len(ran)
-        read_back = ProgressLog(inst.data)  # read back: progress covers them first, as a resume's does
+        read_back = ProgressLog(
+            inst.data
+        )  # read back: progress covers them first, as a resume's does
         for entry in entries:
             read_back.append(entry)
             # (a study may hold more trials than n_trials asks now, if it was lowered: all are counted)
-            task.push(read_back.item(len(read_back) - 1).model_copy(
-                update={"total_strategies": max(spec.n_trials, len(ran))}))
+            task.push(
+                read_back.item(len(read_back) - 1).model_copy(
+                    update={"total_strategies": max(spec.n_trials, len(ran))}
+                )
+            )
         interrupted = ""
         while proposer.remaining() and not _stopped(r, inst, symbol, name):
             batch = proposer.ask_batch(plan.batch)
@@ -137,21 +179,42 @@ def run_search(launcher: SweepLauncher, inst: Instance, task: RunThread, plan: S
                 break
             inner = trials_walker(name)
             # registered as by the search's own module: the batch's pool imports what the search's does
-            registry.add("walker", None, True, {
-                "walker_name": inner, "exchange_name": walker.exchange_name, "frame_name": walker.frame_name,
-                "metric": walker.metric, "min_trades": walker.min_trades,
-                "strategies": [sweep(spec.strategy_name, **{k: [v] for k, v in params.items()})
-                               for _, params in batch]}, origin=registry.origin("walker", name))
-            _, batch_task = launcher.start(symbol, inner, plan.chunk_size, f"the search of walker {name!r}")
+            registry.add(
+                "walker",
+                None,
+                True,
+                {
+                    "walker_name": inner,
+                    "exchange_name": walker.exchange_name,
+                    "frame_name": walker.frame_name,
+                    "metric": walker.metric,
+                    "min_trades": walker.min_trades,
+                    "strategies": [
+                        sweep(spec.strategy_name, **{k: [v] for k, v in params.items()})
+                        for _, params in batch
+                    ],
+                },
+                origin=registry.origin("walker", name),
+            )
+            _, batch_task = launcher.start(
+                symbol, inner, plan.chunk_size, f"the search of walker {name!r}"
+            )
             before = inst.data  # every trial so far: its best and its count of done ones
             best = (before.best[1], before.best[0]) if before.best else None
             for p in batch_task.follow():
                 if p.best_metric is not None and (best is None or p.best_metric > best[0]):
                     best = (p.best_metric, p.best_strategy)
-                task.push(p.model_copy(update={
-                    "walker_name": name, "strategies_tested": before.tested + p.strategies_tested,
-                    "total_strategies": spec.n_trials, "best_strategy": best[1] if best else None,
-                    "best_metric": best[0] if best else None}))
+                task.push(
+                    p.model_copy(
+                        update={
+                            "walker_name": name,
+                            "strategies_tested": before.tested + p.strategies_tested,
+                            "total_strategies": spec.n_trials,
+                            "best_strategy": best[1] if best else None,
+                            "best_metric": best[0] if best else None,
+                        }
+                    )
+                )
             tally = launcher.tally(symbol, inner, "the search")
             for index, (trial, params) in enumerate(batch):
                 record = tally.held.get(index)
@@ -175,9 +238,11 @@ def run_search(launcher: SweepLauncher, inst: Instance, task: RunThread, plan: S
             inst.outcome = "interrupted"
             log.error("search %s on %s: %s", name, symbol, interrupted)
         if proposer.exhausted:
-            inst.data.search_note = (f"the sampler offered no new params in {ASKS_PER_TRIAL} asks per trial wanted "
-                                     f"(the space has no more points to try): {len(ran)} of {spec.n_trials} "
-                                     "trials ran")
+            inst.data.search_note = (
+                f"the sampler offered no new params in {ASKS_PER_TRIAL} asks per trial wanted "
+                f"(the space has no more points to try): {len(ran)} of {spec.n_trials} "
+                "trials ran"
+            )
         inst.data.stopped = _stopped(r, inst, symbol, name)
     finally:
         done.set()
@@ -189,13 +254,24 @@ def run_search(launcher: SweepLauncher, inst: Instance, task: RunThread, plan: S
 def _interrupted_note(plan: SearchPlan, batch: SweepTally, ran: int) -> str:
     """Why the search ended with its batch ``batch`` interrupted, and the command that goes on
     (the batch's own resume would run its trials without telling the study)."""
-    why = re.split(r";?\s*`btfarm walker resume", batch.interrupted or "not every trial came back")[0]
+    why = re.split(r";?\s*`btfarm walker resume", batch.interrupted or "not every trial came back")[
+        0
+    ]
     first, *more = plan.imports or ("MODULE",)
-    words = ["btfarm", "walker", first, plan.walker.walker_name, "--symbol", plan.symbol,
-             *(word for module in more for word in ("--import", module))]
-    return (f"its batch of trials (sweep {batch.run_id}) ended interrupted: {why}; {ran} of "
-            f"{plan.search.n_trials} trials ran, kept in study {plan.study}: run the walker again to go on: "
-            f"{' '.join(shlex.quote(w) for w in words)}")
+    words = [
+        "btfarm",
+        "walker",
+        first,
+        plan.walker.walker_name,
+        "--symbol",
+        plan.symbol,
+        *(word for module in more for word in ("--import", module)),
+    ]
+    return (
+        f"its batch of trials (sweep {batch.run_id}) ended interrupted: {why}; {ran} of "
+        f"{plan.search.n_trials} trials ran, kept in study {plan.study}: run the walker again to go on: "
+        f"{' '.join(shlex.quote(w) for w in words)}"
+    )
 
 
 def _stopped(r, inst: Instance, symbol: str, name: str) -> bool:
@@ -210,30 +286,57 @@ def _renew_claim(name: str, symbol: str, done: threading.Event) -> None:
             pass
 
 
-def _tally(plan: SearchPlan, ran: list[tuple[int, dict[str, Any], dict[str, Any]]]
-           ) -> tuple[SweepTally, list[Entry]]:
+def _tally(
+    plan: SearchPlan, ran: list[tuple[int, dict[str, Any], dict[str, Any]]]
+) -> tuple[SweepTally, list[Entry]]:
     """One tally of every trial that ran, in trial order, as a grid's would be, and the
     progress entry each trial made (tested so far, best so far: the sweep's own rules)."""
     walker, spec = plan.walker, plan.search
     declared = dict(get_strategy(spec.strategy_name, "the search").params)
-    space = VariantSpace([{"base": spec.strategy_name, "keys": list(params), "values": [[v] for v in params.values()],
-                           "declared": declared or None} for _, params, _ in ran])
-    tally = SweepTally(walker.walker_name, plan.symbol, walker.exchange_name, walker.frame_name, walker.metric,
-                       space, plan.run_id, plan.batch, walker.min_trades, walker.min_dsr, walker.max_pbo)
+    space = VariantSpace(
+        [
+            {
+                "base": spec.strategy_name,
+                "keys": list(params),
+                "values": [[v] for v in params.values()],
+                "declared": declared or None,
+            }
+            for _, params, _ in ran
+        ]
+    )
+    tally = SweepTally(
+        walker.walker_name,
+        plan.symbol,
+        walker.exchange_name,
+        walker.frame_name,
+        walker.metric,
+        space,
+        plan.run_id,
+        plan.batch,
+        walker.min_trades,
+        walker.min_dsr,
+        walker.max_pbo,
+    )
     entries = []
     for index, (number, _, record) in enumerate(ran):
         entry = tally.add({**record, "index": index})
         if entry is not None:
             entries.append(entry)
         tally.search_trials.append((number, record["strategy_name"]))
-    tally.search_spec = (f"{spec.sampler} over {', '.join(f'{k}: {d.describe()}' for k, d in spec.space.items())}"
-                         + (", with a constraint" if spec.constraint else "") + f"; study {plan.study}")
+    tally.search_spec = (
+        f"{spec.sampler} over {', '.join(f'{k}: {d.describe()}' for k, d in spec.space.items())}"
+        + (", with a constraint" if spec.constraint else "")
+        + f"; study {plan.study}"
+    )
     return tally, entries
 
 
 SEARCH = PlanKind(  # a walker whose strategy is a search: SweepLauncher starts it like a sweep
     applies=lambda walker: walker.search is not None,
     new_plan=new_search,
-    context=lambda plan: {"exchange_name": plan.walker.exchange_name, "frame_name": plan.walker.frame_name},
+    context=lambda plan: {
+        "exchange_name": plan.walker.exchange_name,
+        "frame_name": plan.walker.frame_name,
+    },
     run=run_search,
 )

@@ -42,11 +42,19 @@ PING_TIMEOUT_SECONDS = 1.0  # for a worker named by a started chunk to answer
 class ChunkWatch:
     """The chunks of one attempt of a sweep and what each still owes."""
 
-    def __init__(self, app: Celery, r: redis.Redis, chunks: Sequence[Chunk], ids: Sequence[str],
-                 space: Sequence[Variant] | None = None) -> None:
+    def __init__(
+        self,
+        app: Celery,
+        r: redis.Redis,
+        chunks: Sequence[Chunk],
+        ids: Sequence[str],
+        space: Sequence[Variant] | None = None,
+    ) -> None:
         self.app = app
         self._r = r
-        self._space = space  # the sweep's variants by index: a chunk sent by index names its own by it
+        self._space = (
+            space  # the sweep's variants by index: a chunk sent by index names its own by it
+        )
         self.chunks: dict[str, Chunk] = dict(zip(ids, chunks, strict=True))
         self.resubmitted = 0
 
@@ -65,8 +73,11 @@ class ChunkWatch:
             if not pending.any_of(chunk.all_indices()):
                 del self.chunks[tid]
 
-    def check(self, pending: Pending, ping: Callable[[str], bool] | None = None,
-              ) -> list[dict[str, Any]]:
+    def check(
+        self,
+        pending: Pending,
+        ping: Callable[[str], bool] | None = None,
+    ) -> list[dict[str, Any]]:
         """Resubmit orphaned chunks; failure records for the variants of failed ones."""
         ping = ping or self._ping
         failed: list[dict[str, Any]] = []
@@ -89,8 +100,12 @@ class ChunkWatch:
                 del self.chunks[tid]
                 reason = f"task {tid} failed: {type(info).__name__}: {info}"
                 failed += [result_record(v, "failed", error=reason) for v in owed]
-            elif state == "SUCCESS" or (state in ("STARTED", "PROGRESS") and isinstance(info, dict)
-                                        and info.get("hostname") and not ping(info["hostname"])):
+            elif state == "SUCCESS" or (
+                state in ("STARTED", "PROGRESS")
+                and isinstance(info, dict)
+                and info.get("hostname")
+                and not ping(info["hostname"])
+            ):
                 del self.chunks[tid]
                 self._resubmit(tid, chunk, own, stolen)
         return failed
@@ -100,17 +115,26 @@ class ChunkWatch:
         if not chunk.by_index:
             return chunk.variants, chunk.steal
         if self._space is None:  # protocol: run.py gives the watch its sweep's space
-            raise ValueError(f"chunk {chunk.chunk_id} of sweep {chunk.run_id} names its variants by index "
-                             "and the watch was given no variant space")
-        return [self._space[i] for i in chunk.indices], [self._space[i] for i in chunk.steal_indices]
+            raise ValueError(
+                f"chunk {chunk.chunk_id} of sweep {chunk.run_id} names its variants by index "
+                "and the watch was given no variant space"
+            )
+        return [self._space[i] for i in chunk.indices], [
+            self._space[i] for i in chunk.steal_indices
+        ]
 
     def _owed(self, chunk: Chunk, waiting: list[Variant]) -> tuple[list[Variant], list[Variant]]:
         """Of ``waiting``, what ``chunk`` owes: (its own unclaimed or claimed by it,
         the stolen ones claimed by it)."""
         mine = set(chunk.indices) if chunk.by_index else {v.index for v in chunk.variants}
-        owners = variant_marks.owners(self._r, chunk.run_id, chunk.attempt, [v.index for v in waiting])
-        owed = [v for v, owner in zip(waiting, owners, strict=True)
-                if owner == chunk.chunk_id or (owner is None and v.index in mine)]
+        owners = variant_marks.owners(
+            self._r, chunk.run_id, chunk.attempt, [v.index for v in waiting]
+        )
+        owed = [
+            v
+            for v, owner in zip(waiting, owners, strict=True)
+            if owner == chunk.chunk_id or (owner is None and v.index in mine)
+        ]
         return [v for v in owed if v.index in mine], [v for v in owed if v.index not in mine]
 
     def _resubmit(self, tid: str, chunk: Chunk, own: list[Variant], stolen: list[Variant]) -> None:
@@ -118,8 +142,12 @@ class ChunkWatch:
         # the same chunk_id (it may run what the dead one claimed), lists kept apart: the
         # task reads a variant found taken as "the rest of its list is taken too"
         if chunk.by_index:
-            again = chunk.model_copy(update={"indices": [v.index for v in own],
-                                             "steal_indices": [v.index for v in stolen]})
+            again = chunk.model_copy(
+                update={
+                    "indices": [v.index for v in own],
+                    "steal_indices": [v.index for v in stolen],
+                }
+            )
         else:
             again = chunk.model_copy(update={"variants": own, "steal": stolen})
         new_id = f"{tid}-r{self.resubmitted}"

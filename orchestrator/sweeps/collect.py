@@ -70,7 +70,9 @@ class Collector:
     ``name_of(index)`` their names (for messages); results come as blocks whose rows
     carry their variant's index."""
 
-    def __init__(self, r: redis.Redis, run_id: str, total: int, name_of: Callable[[int], str]) -> None:
+    def __init__(
+        self, r: redis.Redis, run_id: str, total: int, name_of: Callable[[int], str]
+    ) -> None:
         self._r = r
         self.run_id = run_id
         self._inbox = keys.walker_inbox(run_id)
@@ -102,7 +104,9 @@ class Collector:
                 break
             found.extend(self._accept([unpack(blob) for blob in raw], keep_stopped=False))
         total = self.pending.total
-        last = np.full(total, -1, dtype=np.int64)  # the block holding each pending variant's latest row
+        last = np.full(
+            total, -1, dtype=np.int64
+        )  # the block holding each pending variant's latest row
         last_row = np.zeros(total, dtype=np.int64)
         kept: list[ResultBlock] = []
         for block in result_blocks.blocks(self._r, self.run_id):
@@ -114,9 +118,11 @@ class Collector:
                 kept.append(block)
         rerun: list[int] = []
         for number, block in enumerate(kept):
-            rows = np.flatnonzero((last[np.clip(block.index, 0, total - 1)] == number)
-                                  & (last_row[np.clip(block.index, 0, total - 1)] == np.arange(len(block)))
-                                  & self.pending.owed(block.index))
+            rows = np.flatnonzero(
+                (last[np.clip(block.index, 0, total - 1)] == number)
+                & (last_row[np.clip(block.index, 0, total - 1)] == np.arange(len(block)))
+                & self.pending.owed(block.index)
+            )
             other_code = [row for row in rows if ran_other_code(block, int(row))]
             if other_code:
                 rerun += [int(block.index[row]) for row in other_code]
@@ -129,8 +135,13 @@ class Collector:
             for index in rerun:
                 pipe.setbit(keys.walker_collected(self.run_id), index, 0)
             pipe.execute()
-            log.warning("sweep %s: %d variants failed as %r on a worker that ran other code; they run "
-                        "again", self.run_id, len(rerun), CODE_MISMATCH)
+            log.warning(
+                "sweep %s: %d variants failed as %r on a worker that ran other code; they run "
+                "again",
+                self.run_id,
+                len(rerun),
+                CODE_MISMATCH,
+            )
         return found
 
     def wait(self, timeout_seconds: float) -> list[Accepted]:
@@ -143,8 +154,13 @@ class Collector:
         while True:
             pipe = self._r.pipeline(transaction=False)
             pipe.delete(self._doorbell)  # rings before this drain are answered by it
-            pipe.execute_command("LRANGE", self._results, self._read + len(stored),
-                                 self._read + len(stored) + DRAIN_BATCH - 1, **{NEVER_DECODE: []})
+            pipe.execute_command(
+                "LRANGE",
+                self._results,
+                self._read + len(stored),
+                self._read + len(stored) + DRAIN_BATCH - 1,
+                **{NEVER_DECODE: []},
+            )
             pipe.execute_command("LPOP", self._inbox, DRAIN_BATCH, **{NEVER_DECODE: []})
             _, more, batch = pipe.execute()
             stored.extend(more or ())
@@ -185,9 +201,13 @@ class Collector:
                 rows = rows[block.status[rows] != STATUS_CODES["stopped"]]
             self.duplicates += len(block) - len(rows)
             if len(rows):
-                self.pending.discard_many(block.index[rows])  # a later copy in this drain is a duplicate
+                self.pending.discard_many(
+                    block.index[rows]
+                )  # a later copy in this drain is a duplicate
                 fresh.append((block, rows))
-        stored = [(block, rows[block.status[rows] != STATUS_CODES["stopped"]]) for block, rows in fresh]
+        stored = [
+            (block, rows[block.status[rows] != STATUS_CODES["stopped"]]) for block, rows in fresh
+        ]
         dropped = result_blocks.store_many(self._r, self.run_id, stored) if stored else []
         accepted = []
         for (block, rows), again in zip(fresh, dropped, strict=True):
@@ -203,14 +223,24 @@ class Collector:
 def ran_other_code(block: ResultBlock, row: int) -> bool:
     """Whether ``row`` of ``block`` is a variant failed because its worker ran other code than the
     sweep's (a worker of an older btfarm failed such variants; today's hands them back)."""
-    return (int(block.status[row]) == STATUS_CODES["failed"]
-            and str(block.error(row) or "").startswith(CODE_MISMATCH))
+    return int(block.status[row]) == STATUS_CODES["failed"] and str(
+        block.error(row) or ""
+    ).startswith(CODE_MISMATCH)
 
 
-def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Collector,
-            pool: LocalPool | None, watch: ChunkWatch, attempt: int,
-            restore: Callable[[int], int] | None = None, window: SubmitWindow | None = None,
-            workers: WorkerWatch | None = None, imports: Sequence[str] = ()) -> None:
+def collect(
+    inst: Instance,
+    task: RunThread,
+    sweep: SweepTally,
+    collector: Collector,
+    pool: LocalPool | None,
+    watch: ChunkWatch,
+    attempt: int,
+    restore: Callable[[int], int] | None = None,
+    window: SubmitWindow | None = None,
+    workers: WorkerWatch | None = None,
+    imports: Sequence[str] = (),
+) -> None:
     """Take results until every variant has one, the walker is stopped (then a grace
     period), nothing arrives for the idle timeout, no worker can run the sweep for
     ``BTFARM_WORKER_WAIT_SECONDS`` (``workers``, a farm's: sweeps/worker_watch.py), or Redis
@@ -238,7 +268,9 @@ def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Colle
         try:
             now = time.monotonic()
             if now >= next_lease:
-                sweep_plan.hold_lease(state(), sweep.run_id, attempt, sweep.walker_name, sweep.symbol)
+                sweep_plan.hold_lease(
+                    state(), sweep.run_id, attempt, sweep.walker_name, sweep.symbol
+                )
                 next_lease = now + LEASE_RENEW_SECONDS
             if window is not None:
                 if window.top_up(len(sweep.variants) - len(collector.pending)):
@@ -251,7 +283,9 @@ def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Colle
                     next_lease = 0.0
                     continue
                 records = collector.accept_all(watch.check(collector.pending))
-            no_worker = workers.check(attempt) if workers is not None and stop_seen is None else None
+            no_worker = (
+                workers.check(attempt) if workers is not None and stop_seen is None else None
+            )
         except (redis.ConnectionError, redis.TimeoutError, StoreUnavailable, BrokerError) as exc:
             if out_of_memory(exc):
                 raise  # not an outage: the sweep ends (sweep_run.refuse_full) until memory is freed
@@ -263,9 +297,11 @@ def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Colle
                     f"during sweep {sweep.run_id} of walker {sweep.walker_name!r} on "
                     f"{sweep.symbol}; {len(collector.pending)} variants have no result "
                     f"({collector.pending.names()}); once Redis is back, `{resume}` "
-                    "(or Walker.resume) runs only those") from exc
-            log.warning("walker %s: Redis unreachable (%s); retrying", sweep.run_id,
-                        type(exc).__name__)
+                    "(or Walker.resume) runs only those"
+                ) from exc
+            log.warning(
+                "walker %s: Redis unreachable (%s); retrying", sweep.run_id, type(exc).__name__
+            )
             outage.pause()
             continue
         if outage is not None:
@@ -273,36 +309,57 @@ def collect(inst: Instance, task: RunThread, sweep: SweepTally, collector: Colle
             outage = None
             last_result = time.monotonic()
             if restore is not None and not sweep_plan.plan_exists(state(), sweep.run_id):
-                attempt = restore(attempt)  # it came back empty: the plan, the results, the chunks again
+                attempt = restore(
+                    attempt
+                )  # it came back empty: the plan, the results, the chunks again
                 next_lease = 0.0
         if records:
             last_result = time.monotonic()
         elif no_worker is not None:
             sweep.interrupted = no_worker
             withdrawn = _withdraw(sweep.run_id)
-            log.error("walker %s on %s: sweep %s interrupted with %d of %d variants missing%s: %s",
-                      sweep.walker_name, sweep.symbol, sweep.run_id, len(collector.pending),
-                      len(sweep.variants), f" ({withdrawn} queued chunks withdrawn)" if withdrawn else "",
-                      no_worker)
+            log.error(
+                "walker %s on %s: sweep %s interrupted with %d of %d variants missing%s: %s",
+                sweep.walker_name,
+                sweep.symbol,
+                sweep.run_id,
+                len(collector.pending),
+                len(sweep.variants),
+                f" ({withdrawn} queued chunks withdrawn)" if withdrawn else "",
+                no_worker,
+            )
             break
         elif time.monotonic() - last_result > idle_timeout and stop_seen is None:
-            sweep.interrupted = (f"no result within {idle_timeout:g} s (BTFARM_SWEEP_IDLE_TIMEOUT); "
-                                 f"`{resume}` runs it")
-            log.error("walker %s on %s: no result for %g s; %d variants missing (%s); "
-                      "finish them with `%s`", sweep.walker_name,
-                      sweep.symbol, idle_timeout, len(collector.pending), collector.pending.names(), resume)
+            sweep.interrupted = (
+                f"no result within {idle_timeout:g} s (BTFARM_SWEEP_IDLE_TIMEOUT); "
+                f"`{resume}` runs it"
+            )
+            log.error(
+                "walker %s on %s: no result for %g s; %d variants missing (%s); "
+                "finish them with `%s`",
+                sweep.walker_name,
+                sweep.symbol,
+                idle_timeout,
+                len(collector.pending),
+                collector.pending.names(),
+                resume,
+            )
             break
         sweep.duplicates = collector.duplicates
         if pool is not None and not pool.announced:
             pool.check_started(state())  # a worker that never becomes ready fails the run in time
         if not records and pool is not None and not pool.alive():
-            raise ConfigError(f"the local worker pool exited; its log ({pool.logfile}) ends "
-                              f"with:\n{pool.log_tail()}")
+            raise ConfigError(
+                f"the local worker pool exited; its log ({pool.logfile}) ends "
+                f"with:\n{pool.log_tail()}"
+            )
         for block, rows in records:
             entries = sweep.add_block(block, rows)
             if entries is None or not len(entries.index):
                 continue
-            task.push(entries)  # kept as three numbers each (sweeps/progress_log.py), built when read
+            task.push(
+                entries
+            )  # kept as three numbers each (sweeps/progress_log.py), built when read
             if events.has_listeners("walker"):
                 end = len(task.items)
                 for at in range(end - len(entries.index), end):

@@ -25,16 +25,29 @@ def stored_data(run_id: str, needed_by: str = "Walker.export") -> WalkerData:
     """Sweep ``run_id`` as stored in Redis (NotFoundError naming ``needed_by`` when it is not)."""
     r = state()
     plan = sweep_plan.read_plan(r, run_id, needed_by)
-    tally = SweepTally(plan.walker_name, plan.symbol, plan.exchange_name, plan.frame_name, plan.metric,
-                       plan.variants, run_id, plan.chunk_size, plan.min_trades,
-                       min_dsr=plan.min_dsr, max_pbo=plan.max_pbo)
+    tally = SweepTally(
+        plan.walker_name,
+        plan.symbol,
+        plan.exchange_name,
+        plan.frame_name,
+        plan.metric,
+        plan.variants,
+        run_id,
+        plan.chunk_size,
+        plan.min_trades,
+        min_dsr=plan.min_dsr,
+        max_pbo=plan.max_pbo,
+    )
     tally.coverage = plan.coverage
     total = len(plan.variants)
     for block in result_blocks.blocks(r, run_id):
         rows = np.flatnonzero((block.index >= 0) & (block.index < total))
         tally.add_block(block, rows)
-    tally.interrupted = None if tally.received == total else (
-        f"not finished: `btfarm walker resume {run_id}` runs the rest")
+    tally.interrupted = (
+        None
+        if tally.received == total
+        else (f"not finished: `btfarm walker resume {run_id}` runs the rest")
+    )
     return tally.data()
 
 
@@ -46,5 +59,7 @@ def export(run_id: str, path: str | Path) -> tuple[Path, int]:
         raise UsageError(f"cannot write {path}: give a .parquet or .csv file name")
     frame = stored_data(run_id).to_frame()
     with replaced_whole(path) as scratch:
-        frame.to_parquet(scratch, index=False) if kind == "parquet" else frame.to_csv(scratch, index=False)
+        frame.to_parquet(scratch, index=False) if kind == "parquet" else frame.to_csv(
+            scratch, index=False
+        )
     return path, len(frame)

@@ -43,7 +43,9 @@ MAX_OVERHEAD_FRACTION = 0.03  # overhead allowed per task, of its run time
 MIN_TASK_SECONDS = TASK_OVERHEAD_SECONDS / MAX_OVERHEAD_FRACTION  # 0.1 s of work per task
 SECONDS_PER_TICK = 1e-6  # engine cost per 1m candle of the frame, without strategy calls
 SECONDS_PER_STRATEGY_CALL = 5e-6  # one get_signal call of a simple strategy (demo sma-cross)
-SECONDS_PER_VECTOR_TICK = 6.5e-9  # vectorised form, per 1m candle (demo sma-cross: ~3.3 ms a year variant, 2026-12-03)
+SECONDS_PER_VECTOR_TICK = (
+    6.5e-9  # vectorised form, per 1m candle (demo sma-cross: ~3.3 ms a year variant, 2026-12-03)
+)
 
 
 def estimate_variant_seconds(frame: FrameSchema, strategy: StrategySchema) -> float:
@@ -56,8 +58,9 @@ def estimate_variant_seconds(frame: FrameSchema, strategy: StrategySchema) -> fl
     return minutes * SECONDS_PER_TICK + calls * SECONDS_PER_STRATEGY_CALL
 
 
-def chunk_size_for(variant_seconds: float, override: int | None = None, variants: int = 0,
-                   slots: int = 0) -> int:
+def chunk_size_for(
+    variant_seconds: float, override: int | None = None, variants: int = 0, slots: int = 0
+) -> int:
     """Variants per task: ``override`` (or BTFARM_CHUNK_SIZE) when set; else, for
     ``variants`` over ``slots`` pool processes, the size that cuts them into a
     multiple of ``slots`` near-equal chunks, each (when the work allows) at
@@ -88,7 +91,9 @@ class ChunkPlan(Sequence[Chunk]):
         self._fields, self._variants = fields, variants
         # a sweep's variants (its plan is stored) travel as indices; any other list as Variants
         self._indices = _indices_of(variants)
-        self._built: dict[int, list[Variant]] = {}  # the last blocks built: chunk i steals block i + 1
+        self._built: dict[
+            int, list[Variant]
+        ] = {}  # the last blocks built: chunk i steals block i + 1
         count = math.ceil(len(variants) / size) if len(variants) else 0
         base, extra = divmod(len(variants), count) if count else (0, 0)
         self._bounds, start = [], 0
@@ -112,13 +117,28 @@ class ChunkPlan(Sequence[Chunk]):
             index += count
         if self._indices is not None:
             own = self._indices[slice(*self._bounds[index])].tolist()
-            steal_indices = self._indices[slice(*self._bounds[(index + 1) % count])][::-1].tolist() \
-                if count > 1 else []
-            return Chunk.model_construct(**self._fields, variants=[], steal=[], indices=own,
-                                         steal_indices=steal_indices, chunk_id=str(index))
+            steal_indices = (
+                self._indices[slice(*self._bounds[(index + 1) % count])][::-1].tolist()
+                if count > 1
+                else []
+            )
+            return Chunk.model_construct(
+                **self._fields,
+                variants=[],
+                steal=[],
+                indices=own,
+                steal_indices=steal_indices,
+                chunk_id=str(index),
+            )
         steal = self._block((index + 1) % count)[::-1] if count > 1 else []
-        return Chunk.model_construct(**self._fields, variants=self._block(index), chunk_id=str(index),
-                                     steal=steal, indices=[], steal_indices=[])
+        return Chunk.model_construct(
+            **self._fields,
+            variants=self._block(index),
+            chunk_id=str(index),
+            steal=steal,
+            indices=[],
+            steal_indices=[],
+        )
 
     def _block(self, index: int) -> list[Variant]:
         """Chunk ``index``'s own variants; the window builds chunks in order, so the block
@@ -133,9 +153,17 @@ class ChunkPlan(Sequence[Chunk]):
         return block
 
 
-def make_chunks(run_id: str, walker_name: str, symbol: str, exchange_name: str, frame_name: str,
-                variants: Sequence[Variant], size: int, attempt: int = 1,
-                code: dict[str, str] | None = None) -> ChunkPlan:
+def make_chunks(
+    run_id: str,
+    walker_name: str,
+    symbol: str,
+    exchange_name: str,
+    frame_name: str,
+    variants: Sequence[Variant],
+    size: int,
+    attempt: int = 1,
+    code: dict[str, str] | None = None,
+) -> ChunkPlan:
     """As few chunks as hold at most ``size`` variants each, their sizes
     differing by one at most (53 at 27 a chunk: 27 + 26, not 27 + 27 + ...).
 
@@ -144,9 +172,16 @@ def make_chunks(run_id: str, walker_name: str, symbol: str, exchange_name: str, 
     the one still busy instead of idling while the sweep waits for it.
 
     ``code``: the orchestrator's source hash of each strategy (btfarm.shared.payloads.Chunk.code)."""
-    fields = {"run_id": run_id, "walker_name": walker_name, "symbol": symbol, "exchange_name": exchange_name,
-              "frame_name": frame_name, "attempt": attempt, "code": dict(code or {}),
-              "btfarm_version": btfarm_version()}
+    fields = {
+        "run_id": run_id,
+        "walker_name": walker_name,
+        "symbol": symbol,
+        "exchange_name": exchange_name,
+        "frame_name": frame_name,
+        "attempt": attempt,
+        "code": dict(code or {}),
+        "btfarm_version": btfarm_version(),
+    }
     return ChunkPlan(fields, variants, size)
 
 
@@ -226,7 +261,9 @@ def withdraw_queued(r: redis.Redis, run_id: str) -> int:
 def variants_repr(chunk: Chunk) -> str:
     """What Flower shows of a chunk's variants: their names, or (by index) their indices."""
     if chunk.by_index:
-        shown = ", ".join(map(str, chunk.indices[:20])) + (" ..." if len(chunk.indices) > 20 else "")
+        shown = ", ".join(map(str, chunk.indices[:20])) + (
+            " ..." if len(chunk.indices) > 20 else ""
+        )
         return f"variants={len(chunk.indices)} (by index in sweep {chunk.run_id}): {shown}"
     return f"variants={len(chunk.variants)}: {', '.join(v.strategy_name for v in chunk.variants)}"
 
@@ -250,15 +287,35 @@ def submit(app: Celery, chunks: Sequence[Chunk], ids: Sequence[str] | None = Non
         for index, chunk in enumerate(chunks):
             tid = ids[index] if ids is not None else task_id(chunk, index)
             headers, properties, body, _ = create(
-                tid, CHUNK_TASK, (), chunk.model_dump(mode="json"), time_limit=None, soft_time_limit=None,
-                ignore_result=None, argsrepr="()",
-                kwargsrepr=f"walker={chunk.walker_name} symbol={chunk.symbol} {variants_repr(chunk)}")
+                tid,
+                CHUNK_TASK,
+                (),
+                chunk.model_dump(mode="json"),
+                time_limit=None,
+                soft_time_limit=None,
+                ignore_result=None,
+                argsrepr="()",
+                kwargsrepr=f"walker={chunk.walker_name} symbol={chunk.symbol} {variants_repr(chunk)}",
+            )
             encoded, encoding = channel.encode_body(json.dumps(body), channel.body_encoding)
-            messages.append(json.dumps({
-                "body": encoded, "content-encoding": "utf-8", "content-type": "application/json",
-                "headers": headers, "properties": {
-                    **properties, "delivery_mode": 2, "priority": 0, "body_encoding": encoding,
-                    "delivery_info": {"exchange": "", "routing_key": TASK_QUEUE}, "delivery_tag": str(uuid.uuid4())}}))
+            messages.append(
+                json.dumps(
+                    {
+                        "body": encoded,
+                        "content-encoding": "utf-8",
+                        "content-type": "application/json",
+                        "headers": headers,
+                        "properties": {
+                            **properties,
+                            "delivery_mode": 2,
+                            "priority": 0,
+                            "body_encoding": encoding,
+                            "delivery_info": {"exchange": "", "routing_key": TASK_QUEUE},
+                            "delivery_tag": str(uuid.uuid4()),
+                        },
+                    }
+                )
+            )
             out.append(tid)
         if messages:
             with channel.conn_or_acquire() as client:

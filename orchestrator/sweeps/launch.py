@@ -31,15 +31,18 @@ class PlanKind:
     function that produces the run's results on its thread."""
 
     applies: Callable[[WalkerSchema], bool]
-    new_plan: Callable[[WalkerSchema, str, int | None, str], Any]  # walker, symbol, chunk size, needed by
+    new_plan: Callable[
+        [WalkerSchema, str, int | None, str], Any
+    ]  # walker, symbol, chunk size, needed by
     context: Callable[[Any], dict[str, str]]
     run: Callable[[SweepLauncher, Instance, RunThread, Any], None]
 
 
 GRID = PlanKind(
     applies=lambda walker: True,
-    new_plan=lambda walker, symbol, chunk_size, needed_by: new_plan(symbol, walker.walker_name, chunk_size,
-                                                                    needed_by),
+    new_plan=lambda walker, symbol, chunk_size, needed_by: new_plan(
+        symbol, walker.walker_name, chunk_size, needed_by
+    ),
     context=lambda plan: {"exchange_name": plan.exchange_name, "frame_name": plan.frame_name},
     run=lambda launcher, inst, task, plan: run_sweep(inst, task, plan, resume=False),
 )
@@ -56,8 +59,9 @@ class SweepLauncher:
     def kind_of(self, walker: WalkerSchema) -> PlanKind:
         return next(kind for kind in self.kinds if kind.applies(walker))
 
-    def start_all(self, pairs: list[tuple[str, str]], chunk_size: int | None,
-                  needed_by: str) -> list[tuple[Instance, RunThread]]:
+    def start_all(
+        self, pairs: list[tuple[str, str]], chunk_size: int | None, needed_by: str
+    ) -> list[tuple[Instance, RunThread]]:
         """A run per (symbol, walker), side by side: every plan made (and so checked) and
         claimed before any starts; one already running in this process is joined."""
         plans: dict[tuple[str, str], tuple[PlanKind, Any]] = {}
@@ -84,12 +88,21 @@ class SweepLauncher:
                 out.append((inst, inst.task))
                 continue
             kind, plan = found
-            out.append((inst, self.instances.start_or_join(
-                inst, kind.context(plan), lambda i, t, kind=kind, plan=plan: kind.run(self, i, t, plan))))
+            out.append(
+                (
+                    inst,
+                    self.instances.start_or_join(
+                        inst,
+                        kind.context(plan),
+                        lambda i, t, kind=kind, plan=plan: kind.run(self, i, t, plan),
+                    ),
+                )
+            )
         return out
 
-    def start(self, symbol: str, walker_name: str, chunk_size: int | None,
-              needed_by: str) -> tuple[Instance, RunThread]:
+    def start(
+        self, symbol: str, walker_name: str, chunk_size: int | None, needed_by: str
+    ) -> tuple[Instance, RunThread]:
         """The run of ``walker_name`` on ``symbol``: joined if this process runs it, else
         started (refused, naming its run id, if another process runs it: its claim)."""
         inst = self.instances.instance(symbol, walker_name)
@@ -103,14 +116,18 @@ class SweepLauncher:
         sweep_plan.claim(state(), plan)
         inst = self.instances.instance(plan.symbol, plan.walker_name)
         context = {"exchange_name": plan.exchange_name, "frame_name": plan.frame_name}
-        return inst, self.instances.start_or_join(inst, context, lambda i, t: run_sweep(i, t, plan, resume=True))
+        return inst, self.instances.start_or_join(
+            inst, context, lambda i, t: run_sweep(i, t, plan, resume=True)
+        )
 
     def tally(self, symbol: str, walker_name: str, needed_by: str) -> SweepTally:
         """The results of the run of ``walker_name`` on ``symbol`` in this process."""
         data = self.instances.instance(symbol, walker_name).data
         if not isinstance(data, SweepTally):
-            raise NotFoundError(f"no walker {symbol}:{walker_name} has run in this process "
-                                f"(needed by {needed_by}); call Walker.run or Walker.background first")
+            raise NotFoundError(
+                f"no walker {symbol}:{walker_name} has run in this process "
+                f"(needed by {needed_by}); call Walker.run or Walker.background first"
+            )
         return data
 
     def outcome(self, symbol: str, walker_name: str) -> str:

@@ -49,15 +49,19 @@ def register_imports(*specs: str) -> None:
             _registered_imports.append(spec)
 
 
-def pool_imports(walker_name: str, exchange_name: str, frame_name: str,
-                 strategies: Sequence[str]) -> tuple[str, ...]:
+def pool_imports(
+    walker_name: str, exchange_name: str, frame_name: str, strategies: Sequence[str]
+) -> tuple[str, ...]:
     """What a worker must import to have this sweep's registrations: BTFARM_IMPORTS,
     the CLI's modules, and each module (or script file) that registered the walker,
     its exchange, frame or strategies in this process. btfarm's own demo registers
     on demand (``DEMO_IMPORT``), so its module is never imported bare."""
-    origins = [registry.origin("walker", walker_name), registry.origin("exchange", exchange_name),
-               registry.origin("frame", frame_name),
-               *(registry.origin("strategy", name) for name in strategies)]
+    origins = [
+        registry.origin("walker", walker_name),
+        registry.origin("exchange", exchange_name),
+        registry.origin("frame", frame_name),
+        *(registry.origin("strategy", name) for name in strategies),
+    ]
     found = [o for o in origins if o and not o.startswith("btfarm.")]
     return tuple(dict.fromkeys((*get_settings().imports, *_registered_imports, *found)))
 
@@ -67,7 +71,9 @@ def local_slots(settings: Settings) -> int:
     return settings.local_workers or os.cpu_count() or 1
 
 
-_shared: dict[tuple[str, tuple[str, ...]], tuple[LocalPool, int]] = {}  # (url, imports) -> (pool, users)
+_shared: dict[
+    tuple[str, tuple[str, ...]], tuple[LocalPool, int]
+] = {}  # (url, imports) -> (pool, users)
 _shared_lock = threading.Lock()
 
 
@@ -100,8 +106,13 @@ def release(pool: LocalPool) -> None:
 class LocalPool:
     """A local ``celery worker`` started by PID and stopped by PID."""
 
-    def __init__(self, url: str, imports: tuple[str, ...] = (), processes: int | None = None,
-                 settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        imports: tuple[str, ...] = (),
+        processes: int | None = None,
+        settings: Settings | None = None,
+    ) -> None:
         settings = settings or get_settings()
         self.url = url
         self.imports = tuple(imports)
@@ -121,27 +132,60 @@ class LocalPool:
 
     def command(self) -> list[str]:
         # Celery's worker command without its plugin-loading group (workers/boot.py)
-        return [sys.executable, "-m", "btfarm.workers.boot",
-                "--pool", "prefork", "-c", str(self.processes), "-Q", TASK_QUEUE,
-                "-n", self.name, "--without-gossip", "--without-mingle",
-                "--loglevel", "WARNING", "--logfile", str(self.logfile)]
+        return [
+            sys.executable,
+            "-m",
+            "btfarm.workers.boot",
+            "--pool",
+            "prefork",
+            "-c",
+            str(self.processes),
+            "-Q",
+            TASK_QUEUE,
+            "-n",
+            self.name,
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "WARNING",
+            "--logfile",
+            str(self.logfile),
+        ]
 
     def start(self) -> LocalPool:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
-        env.update({k: v for k, v in os.environ.items()
-                    if k in ("BTFARM_STATE_DIR", "BTFARM_DUMP_DIR", "BTFARM_STOP_CHECK_SECONDS",
-                             "BTFARM_LOCAL_WORKER_START_SECONDS",
-                             "BTFARM_TASK_SOFT_TIME_LIMIT", "BTFARM_TASK_TIME_LIMIT",
-                             "BTFARM_WORKER_MAX_MEMORY_MB")})
+        env.update(
+            {
+                k: v
+                for k, v in os.environ.items()
+                if k
+                in (
+                    "BTFARM_STATE_DIR",
+                    "BTFARM_DUMP_DIR",
+                    "BTFARM_STOP_CHECK_SECONDS",
+                    "BTFARM_LOCAL_WORKER_START_SECONDS",
+                    "BTFARM_TASK_SOFT_TIME_LIMIT",
+                    "BTFARM_TASK_TIME_LIMIT",
+                    "BTFARM_WORKER_MAX_MEMORY_MB",
+                )
+            }
+        )
         env["BTFARM_REDIS_URL"] = self.url
-        env["BTFARM_PARENT_PID"] = str(os.getpid())  # the worker stops if this process dies (parent_watch)
+        env["BTFARM_PARENT_PID"] = str(
+            os.getpid()
+        )  # the worker stops if this process dies (parent_watch)
         if self.imports:
             env["BTFARM_IMPORTS"] = ",".join(self.imports)
         self.started_at = time.monotonic()
-        self.process = subprocess.Popen(self.command(), env=worker_env(env), cwd=os.getcwd(),
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=open(self.logfile, "ab"),  # noqa: SIM115
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            self.command(),
+            env=worker_env(env),
+            cwd=os.getcwd(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.logfile, "ab"),  # noqa: SIM115
+            start_new_session=True,
+        )
         return self
 
     def check_started(self, r) -> None:
@@ -156,7 +200,8 @@ class LocalPool:
             raise ConfigError(
                 f"the local worker did not become ready within {self.start_seconds:g} s "
                 f"(BTFARM_LOCAL_WORKER_START_SECONDS; a strategy module that hangs on import?); "
-                f"its log ({self.logfile}) ends with:\n{self.log_tail()}")
+                f"its log ({self.logfile}) ends with:\n{self.log_tail()}"
+            )
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

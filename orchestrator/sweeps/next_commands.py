@@ -28,13 +28,17 @@ def resume_command(run_id: str, imports: Sequence[str]) -> str:
     return f"btfarm walker resume {run_id}{_imports(imports)}"
 
 
-def walker_command(module: str | None, walker_name: str, symbol: str, imports: Sequence[str] = ()) -> str:
+def walker_command(
+    module: str | None, walker_name: str, symbol: str, imports: Sequence[str] = ()
+) -> str:
     """``btfarm walker MODULE WALKER --symbol S --import M ...``: the walker run again (a search goes
     on from its study; no module: the demo sweep)."""
     if module is None:
         return f"btfarm walker --symbol {shlex.quote(symbol)}"
-    return (f"btfarm walker {shlex.quote(module)} {shlex.quote(walker_name)} --symbol {shlex.quote(symbol)}"
-            f"{_imports(imports)}")
+    return (
+        f"btfarm walker {shlex.quote(module)} {shlex.quote(walker_name)} --symbol {shlex.quote(symbol)}"
+        f"{_imports(imports)}"
+    )
 
 
 def stored_resume_command(run_id: str) -> str:

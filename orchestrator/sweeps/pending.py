@@ -27,7 +27,11 @@ class Pending:
         return self._count > 0
 
     def __contains__(self, index: object) -> bool:
-        return isinstance(index, int | np.integer) and 0 <= index < len(self._owes) and bool(self._owes[index])
+        return (
+            isinstance(index, int | np.integer)
+            and 0 <= index < len(self._owes)
+            and bool(self._owes[index])
+        )
 
     def discard(self, index: int) -> None:
         if self._owes[index]:
@@ -59,7 +63,9 @@ class Pending:
         return np.flatnonzero(self._owes)
 
     def any_of(self, indices) -> bool:
-        return bool(self._owes[np.asarray(indices, dtype=np.int64)].any()) if len(indices) else False
+        return (
+            bool(self._owes[np.asarray(indices, dtype=np.int64)].any()) if len(indices) else False
+        )
 
     def names(self, shown: int = 10) -> str:
         """The first ``shown`` pending variants by name, and how many more."""

@@ -24,7 +24,9 @@ from btfarm.shared.stats import BacktestStatistics
 if TYPE_CHECKING:
     from btfarm.orchestrator.sweeps.tally import SweepTally
 
-Entry = tuple[int, int, int]  # the variant's index, variants tested so far, the best so far (-1: none)
+Entry = tuple[
+    int, int, int
+]  # the variant's index, variants tested so far, the best so far (-1: none)
 
 
 class Entries(NamedTuple):
@@ -41,7 +43,11 @@ class ProgressLog:
     def __init__(self, tally: SweepTally) -> None:
         self._tally = tally
         self._index, self._tested, self._best = array("i"), array("i"), array("i")
-        self._best_seen: tuple[int, str | None, float | None] = (-1, None, None)  # the last best read
+        self._best_seen: tuple[int, str | None, float | None] = (
+            -1,
+            None,
+            None,
+        )  # the last best read
 
     def __len__(self) -> int:
         return len(self._index)
@@ -73,8 +79,12 @@ class ProgressLog:
         indices = np.array(self._index[start:stop], dtype=np.int64)
         numbers, rows = tally.held.where(indices)
         out: list[WalkerProgress] = [None] * len(indices)  # type: ignore[list-item]
-        common = {"walker_name": tally.walker_name, "symbol": tally.symbol,
-                  "total_strategies": len(tally.variants), "metric": tally.metric}
+        common = {
+            "walker_name": tally.walker_name,
+            "symbol": tally.symbol,
+            "total_strategies": len(tally.variants),
+            "metric": tally.metric,
+        }
         for number in np.unique(numbers):
             block = tally.held.block(int(number))
             names, statuses = block.names(), block.status.tolist()
@@ -83,12 +93,22 @@ class ProgressLog:
                 status = STATUS_NAMES[statuses[row]]
                 stats = block.stats(row)
                 best_name, best_metric = self._best_of(self._best[at])
-                out[k] = _built(WalkerProgress, {
-                    **common, "strategy_name": names[row] or tally.name_of(int(indices[k])),
-                    "strategies_tested": self._tested[at], "best_strategy": best_name, "best_metric": best_metric,
-                    "metric_value": metric_value(stats, tally.metric) if status == "done" else None,
-                    "stats": _statistics(stats, block.columnar_stats(row)), "status": status,
-                    "error": block.error(row) if status != "done" else None})
+                out[k] = _built(
+                    WalkerProgress,
+                    {
+                        **common,
+                        "strategy_name": names[row] or tally.name_of(int(indices[k])),
+                        "strategies_tested": self._tested[at],
+                        "best_strategy": best_name,
+                        "best_metric": best_metric,
+                        "metric_value": metric_value(stats, tally.metric)
+                        if status == "done"
+                        else None,
+                        "stats": _statistics(stats, block.columnar_stats(row)),
+                        "status": status,
+                        "error": block.error(row) if status != "done" else None,
+                    },
+                )
         return out
 
     def item(self, at: int) -> WalkerProgress:
@@ -101,14 +121,23 @@ class ProgressLog:
         status = STATUS_NAMES[int(block.status[row])]
         stats = block.stats(row)
         best_name, best_metric = self._best_of(self._best[at])
-        return _built(WalkerProgress, {
-            "walker_name": tally.walker_name, "symbol": tally.symbol,
-            "strategy_name": block.name(row) or tally.name_of(index),
-            "strategies_tested": self._tested[at], "total_strategies": len(tally.variants),
-            "best_strategy": best_name, "best_metric": best_metric, "metric": tally.metric,
-            "metric_value": metric_value(stats, tally.metric) if status == "done" else None,
-            "stats": _statistics(stats, block.columnar_stats(row)), "status": status,
-            "error": block.error(row) if status != "done" else None})
+        return _built(
+            WalkerProgress,
+            {
+                "walker_name": tally.walker_name,
+                "symbol": tally.symbol,
+                "strategy_name": block.name(row) or tally.name_of(index),
+                "strategies_tested": self._tested[at],
+                "total_strategies": len(tally.variants),
+                "best_strategy": best_name,
+                "best_metric": best_metric,
+                "metric": tally.metric,
+                "metric_value": metric_value(stats, tally.metric) if status == "done" else None,
+                "stats": _statistics(stats, block.columnar_stats(row)),
+                "status": status,
+                "error": block.error(row) if status != "done" else None,
+            },
+        )
 
     def _best_of(self, best: int) -> tuple[str | None, float | None]:
         """The name and metric of variant ``best`` (-1: no best yet)."""
@@ -116,7 +145,11 @@ class ProgressLog:
             return None, None
         if self._best_seen[0] != best:  # the best changes rarely: one read per change
             value = self._tally.metric_values[best]
-            self._best_seen = (best, self._tally.name_of(best), None if np.isnan(value) else float(value))
+            self._best_seen = (
+                best,
+                self._tally.name_of(best),
+                None if np.isnan(value) else float(value),
+            )
         return self._best_seen[1], self._best_seen[2]
 
 
@@ -125,7 +158,9 @@ def _statistics(stats: dict | None, columnar: bool) -> BacktestStatistics | None
     (the model's own fields and types), validated otherwise."""
     if stats is None:
         return None
-    return _built(BacktestStatistics, stats) if columnar else BacktestStatistics.model_validate(stats)
+    return (
+        _built(BacktestStatistics, stats) if columnar else BacktestStatistics.model_validate(stats)
+    )
 
 
 M = TypeVar("M", bound=BaseModel)

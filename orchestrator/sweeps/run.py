@@ -57,7 +57,9 @@ def new_plan(symbol: str, walker_name: str, chunk_size: int | None, needed_by: s
     exchange = get_exchange(walker.exchange_name, needed_by)
     frame = get_frame(walker.frame_name, needed_by)
     variants = expand(walker, needed_by)
-    coverage = check_data(exchange, frame, symbol)  # a frame past the data is refused before submitting
+    coverage = check_data(
+        exchange, frame, symbol
+    )  # a frame past the data is refused before submitting
     bases = variants.bases()  # the cheapest strategy sets the floor
     seconds = min(fanout.estimate_variant_seconds(frame, get_strategy(b, needed_by)) for b in bases)
     measured = sweep_plan.measured_seconds(state(), walker_name, symbol)
@@ -69,12 +71,22 @@ def new_plan(symbol: str, walker_name: str, chunk_size: int | None, needed_by: s
     size = fanout.chunk_size_for(seconds, chunk_size, variants=len(variants), slots=slots)
     imports = pool_imports(walker.walker_name, walker.exchange_name, walker.frame_name, list(bases))
     check_main_guard(imports, needed_by)
-    return SweepPlan(run_id=uuid.uuid4().hex[:16], walker_name=walker.walker_name, symbol=symbol,
-                     exchange_name=walker.exchange_name, frame_name=walker.frame_name,
-                     metric=walker.metric, chunk_size=size, variants=variants, imports=list(imports),
-                     code=_code_of(bases, needed_by), min_trades=walker.min_trades,
-                     min_dsr=walker.min_dsr, max_pbo=walker.max_pbo,
-                     coverage=coverage.describe())
+    return SweepPlan(
+        run_id=uuid.uuid4().hex[:16],
+        walker_name=walker.walker_name,
+        symbol=symbol,
+        exchange_name=walker.exchange_name,
+        frame_name=walker.frame_name,
+        metric=walker.metric,
+        chunk_size=size,
+        variants=variants,
+        imports=list(imports),
+        code=_code_of(bases, needed_by),
+        min_trades=walker.min_trades,
+        min_dsr=walker.min_dsr,
+        max_pbo=walker.max_pbo,
+        coverage=coverage.describe(),
+    )
 
 
 def resumable_plan(run_id: str) -> SweepPlan:
@@ -94,7 +106,8 @@ def resumable_plan(run_id: str) -> SweepPlan:
         raise NotRegisteredError(
             f"{exc} Sweep {run_id} was started with {', '.join(plan.imports) or 'no module'} "
             f"imported; resume imports only what you name: btfarm walker resume {run_id} "
-            f"{named} (or BTFARM_IMPORTS, or import it before Walker.resume)") from None
+            f"{named} (or BTFARM_IMPORTS, or import it before Walker.resume)"
+        ) from None
     now = _code_of(plan.variants.bases(), needed_by)
     changed = sorted(b for b, h in plan.code.items() if now.get(b, h) != h)
     if changed:
@@ -102,11 +115,23 @@ def resumable_plan(run_id: str) -> SweepPlan:
             f"sweep {run_id} ranked {', '.join(f'{b} at {plan.code[b]}' for b in changed)}; this "
             f"process has {', '.join(f'{b} at {now[b]}' for b in changed)}: resuming would rank two "
             "code versions together. Restore the code the sweep started with, or run the walker "
-            "again (a new sweep)")
-    coverage = check_data(get_exchange(plan.exchange_name, needed_by), get_frame(plan.frame_name, needed_by),
-                           plan.symbol)
-    return plan.model_copy(update={"coverage": coverage.describe(), "imports": list(pool_imports(
-        plan.walker_name, plan.exchange_name, plan.frame_name, plan.variants.bases()))})
+            "again (a new sweep)"
+        )
+    coverage = check_data(
+        get_exchange(plan.exchange_name, needed_by),
+        get_frame(plan.frame_name, needed_by),
+        plan.symbol,
+    )
+    return plan.model_copy(
+        update={
+            "coverage": coverage.describe(),
+            "imports": list(
+                pool_imports(
+                    plan.walker_name, plan.exchange_name, plan.frame_name, plan.variants.bases()
+                )
+            ),
+        }
+    )
 
 
 def run_sweep(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) -> None:
@@ -118,16 +143,28 @@ def run_sweep(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) ->
     blocking = None
     clean = False
     run_id, variants = plan.run_id, plan.variants
-    sweep = SweepTally(plan.walker_name, inst.symbol, plan.exchange_name, plan.frame_name,
-                   plan.metric, variants, run_id, plan.chunk_size, plan.min_trades,
-                   min_dsr=plan.min_dsr, max_pbo=plan.max_pbo)
+    sweep = SweepTally(
+        plan.walker_name,
+        inst.symbol,
+        plan.exchange_name,
+        plan.frame_name,
+        plan.metric,
+        variants,
+        run_id,
+        plan.chunk_size,
+        plan.min_trades,
+        min_dsr=plan.min_dsr,
+        max_pbo=plan.max_pbo,
+    )
     inst.data = sweep
     task.keep_items_in(ProgressLog(sweep))  # a million progress items: 12 bytes each, not 5 KB
     inst.id = run_id  # `btfarm list` shows the id the sweep printed
     sweep.coverage = plan.coverage  # checked when the plan was made
     try:
         if settings.embedded:
-            pool = local_pool.acquire(embedded_server(settings.state_dir).url, tuple(plan.imports), settings)
+            pool = local_pool.acquire(
+                embedded_server(settings.state_dir).url, tuple(plan.imports), settings
+            )
         blocking = blocking_client(settings)  # BLPOP holds its connection; a client of its own
         configure(settings)
         try:
@@ -145,9 +182,17 @@ def run_sweep(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) ->
                         task.push(entries)
 
             # a farm's workers are watched (none alive, or none running this code, ends the sweep)
-            workers = None if pool is not None else WorkerWatch(
-                r, run_id, plan.imports, redact_url(settings.broker_url or settings.redis_url
-                                                    or settings.state_url), settings.worker_wait_seconds)
+            workers = (
+                None
+                if pool is not None
+                else WorkerWatch(
+                    r,
+                    run_id,
+                    plan.imports,
+                    redact_url(settings.broker_url or settings.redis_url or settings.state_url),
+                    settings.worker_wait_seconds,
+                )
+            )
 
             def slots() -> int:  # the embedded pool's size is known; a farm's is announced
                 if pool is not None:
@@ -161,19 +206,43 @@ def run_sweep(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) ->
                 """Every variant still without a result, cut into chunks of ``attempt`` and handed to
                 the window, which submits the first ones now; returns how many variants."""
                 missing = fanout.Subset(variants, collector.pending.indices())
-                chunks = fanout.make_chunks(run_id, plan.walker_name, inst.symbol, plan.exchange_name,
-                                            plan.frame_name, missing, plan.chunk_size, attempt, plan.code)
+                chunks = fanout.make_chunks(
+                    run_id,
+                    plan.walker_name,
+                    inst.symbol,
+                    plan.exchange_name,
+                    plan.frame_name,
+                    missing,
+                    plan.chunk_size,
+                    attempt,
+                    plan.code,
+                )
                 collected = len(variants) - len(collector.pending)
                 window.replace(chunks, collected)
                 window.top_up(collected)
                 return len(missing)
 
             to_run = len(collector.pending)
-            events.emit("walker_start", {"run_id": run_id, "walker_name": plan.walker_name,
-                                         "symbol": inst.symbol, "total_strategies": len(variants),
-                                         "resumed": sweep.resumed, "to_run": to_run})
-            log.info("walker %s on %s: run %s attempt %d, %d of %d variants to run",
-                     plan.walker_name, inst.symbol, run_id, attempt, to_run, len(variants))
+            events.emit(
+                "walker_start",
+                {
+                    "run_id": run_id,
+                    "walker_name": plan.walker_name,
+                    "symbol": inst.symbol,
+                    "total_strategies": len(variants),
+                    "resumed": sweep.resumed,
+                    "to_run": to_run,
+                },
+            )
+            log.info(
+                "walker %s on %s: run %s attempt %d, %d of %d variants to run",
+                plan.walker_name,
+                inst.symbol,
+                run_id,
+                attempt,
+                to_run,
+                len(variants),
+            )
             queue_missing(attempt)
 
             def restore(lost_attempt: int) -> int:
@@ -183,20 +252,43 @@ def run_sweep(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) ->
                 pipe.execute()
                 collector.restart_reading()  # the results list is stored anew: read again from its start
                 held = 0
-                for block, rows in sweep.held.current():  # the plan first: a crash here loses no work
-                    rows = rows[sweep.status[block.index[rows]] != VariantStatus.STOPPED]  # no result
+                for (
+                    block,
+                    rows,
+                ) in sweep.held.current():  # the plan first: a crash here loses no work
+                    rows = rows[
+                        sweep.status[block.index[rows]] != VariantStatus.STOPPED
+                    ]  # no result
                     for start in range(0, len(rows), RESTORE_BLOCK):
-                        result_blocks.store(r, run_id, block, rows[start:start + RESTORE_BLOCK])
+                        result_blocks.store(r, run_id, block, rows[start : start + RESTORE_BLOCK])
                     held += len(rows)
                 sweep_plan.hold_lease(r, run_id, again, plan.walker_name, inst.symbol)
                 resubmitted = queue_missing(again)
-                log.warning("walker %s on %s: Redis came back without sweep %s; stored it again with %d "
-                            "results (attempt %d) and resubmitted %d variants", plan.walker_name, inst.symbol,
-                            run_id, held, again, resubmitted)
+                log.warning(
+                    "walker %s on %s: Redis came back without sweep %s; stored it again with %d "
+                    "results (attempt %d) and resubmitted %d variants",
+                    plan.walker_name,
+                    inst.symbol,
+                    run_id,
+                    held,
+                    again,
+                    resubmitted,
+                )
                 return again
 
-            collect(inst, task, sweep, collector, pool, watch, attempt, restore, window, workers,
-                    imports=plan.imports)
+            collect(
+                inst,
+                task,
+                sweep,
+                collector,
+                pool,
+                watch,
+                attempt,
+                restore,
+                window,
+                workers,
+                imports=plan.imports,
+            )
             clean = True
         except (redis.RedisError, BrokerError) as exc:
             if not out_of_memory(exc):
@@ -206,10 +298,21 @@ def run_sweep(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) ->
         sweep.seconds = time.monotonic() - sweep.started
         try:  # one round trip: the sweep's end is on the path of every caller waiting for it
             pipe = r.pipeline(transaction=False)
-            inst.outcome = ("stopped" if sweep.stopped else "interrupted"
-                            if sweep.interrupted or sweep.received < len(variants) else "done")
-            sweep_plan.queue_end(pipe, plan, inst.symbol, inst.outcome, sweep.tested,
-                                 sweep.seconds_per_variant() if clean else None)
+            inst.outcome = (
+                "stopped"
+                if sweep.stopped
+                else "interrupted"
+                if sweep.interrupted or sweep.received < len(variants)
+                else "done"
+            )
+            sweep_plan.queue_end(
+                pipe,
+                plan,
+                inst.symbol,
+                inst.outcome,
+                sweep.tested,
+                sweep.seconds_per_variant() if clean else None,
+            )
             sweep.queue_status(pipe, inst)
             pipe.execute()
         except redis.RedisError:
@@ -223,10 +326,17 @@ def run_sweep(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) ->
         inst.stop_event.set()
     if events.has_listeners("walker_complete"):
         events.emit("walker_complete", sweep.data())
-    events.emit("done.walker", {"mode": "walker", "symbol": inst.symbol,
-                                "walker_name": plan.walker_name, "stopped": sweep.stopped,
-                                "strategies_tested": sweep.tested,
-                                "best_strategy": sweep.best[0] if sweep.best else None})
+    events.emit(
+        "done.walker",
+        {
+            "mode": "walker",
+            "symbol": inst.symbol,
+            "walker_name": plan.walker_name,
+            "stopped": sweep.stopped,
+            "strategies_tested": sweep.tested,
+            "best_strategy": sweep.best[0] if sweep.best else None,
+        },
+    )
 
 
 def refuse_full(r: redis.Redis, plan: SweepPlan, missing: int) -> StoreFull:
@@ -238,11 +348,15 @@ def refuse_full(r: redis.Redis, plan: SweepPlan, missing: int) -> StoreFull:
         withdrawn = fanout.withdraw_queued(r, plan.run_id)
         r.delete(keys.walker_lease(plan.run_id), keys.walker_owner(plan.walker_name, plan.symbol))
     except (redis.RedisError, StoreUnavailable) as exc:
-        log.warning("walker %s: could not withdraw its chunks from a full Redis: %s", plan.run_id, exc)
+        log.warning(
+            "walker %s: could not withdraw its chunks from a full Redis: %s", plan.run_id, exc
+        )
     settings = get_settings()
     try:
         memory = r.info("memory")
-        used = f"{memory.get('used_memory_human')} used of maxmemory {memory.get('maxmemory_human')}"
+        used = (
+            f"{memory.get('used_memory_human')} used of maxmemory {memory.get('maxmemory_human')}"
+        )
     except redis.RedisError:
         used = "maxmemory reached"
     return StoreFull(
@@ -250,7 +364,8 @@ def refuse_full(r: redis.Redis, plan: SweepPlan, missing: int) -> StoreFull:
         f"noeviction) during sweep {plan.run_id} of walker {plan.walker_name!r} on {plan.symbol}: "
         f"{missing} variants have no result; {withdrawn} queued chunks were withdrawn and the running "
         "ones stop at their next variant. Free memory or raise it (redis-cli CONFIG SET maxmemory ...), "
-        f"then `{resume_command(plan.run_id, plan.imports)}` (or Walker.resume) runs only those")
+        f"then `{resume_command(plan.run_id, plan.imports)}` (or Walker.resume) runs only those"
+    )
 
 
 def check_data(exchange, frame, symbol: str) -> Coverage:

@@ -75,7 +75,10 @@ class SubmitWindow:
         if self._next == first:
             return 0
         chunks = [self._chunks[i] for i in range(first, self._next)]
-        ids = [fanout.task_id(chunk, i) for i, chunk in zip(range(first, self._next), chunks, strict=True)]
+        ids = [
+            fanout.task_id(chunk, i)
+            for i, chunk in zip(range(first, self._next), chunks, strict=True)
+        ]
         try:
             fanout.submit(self.app, chunks, ids)
         except BaseException:  # the broker failed mid-batch: all of it goes again (same task ids)

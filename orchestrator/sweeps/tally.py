@@ -35,9 +35,20 @@ class SweepTally:
     of a million variants is held in a few tens of MB, and no result costs a JSON decode
     or a Python object as it arrives."""
 
-    def __init__(self, walker_name: str, symbol: str, exchange_name: str, frame_name: str,
-                 metric: str, variants: VariantSpace, run_id: str, chunk_size: int,
-                 min_trades: int = 0, min_dsr: float | None = None, max_pbo: float | None = None) -> None:
+    def __init__(
+        self,
+        walker_name: str,
+        symbol: str,
+        exchange_name: str,
+        frame_name: str,
+        metric: str,
+        variants: VariantSpace,
+        run_id: str,
+        chunk_size: int,
+        min_trades: int = 0,
+        min_dsr: float | None = None,
+        max_pbo: float | None = None,
+    ) -> None:
         self.min_trades, self.min_dsr, self.max_pbo = min_trades, min_dsr, max_pbo
         self._figures: tuple[int, tuple] | None = None  # (adds, trust_figures) of the last data()
         self.coverage = ""
@@ -59,7 +70,9 @@ class SweepTally:
         self.interrupted: str | None = None  # why the sweep ended without every result
         self._done = 0  # records with status "done" (counted as they come: a sweep asks per result)
         self._adds = 0  # blocks added: the figures are computed again only after one
-        self.search_trials: list[tuple[int, str]] = []  # a search's (trial number, variant), in order
+        self.search_trials: list[
+            tuple[int, str]
+        ] = []  # a search's (trial number, variant), in order
         self.search_spec = ""  # a search's sampler, space and study (searches/run.py)
         self.search_note = ""  # why a search ended before n_trials ran
         self._timed = [0.0, 0]  # seconds and count of the done variants' run times
@@ -101,7 +114,9 @@ class SweepTally:
         indices = block.index[rows]
         codes = block.status[rows].astype(np.int8)
         done = codes == VariantStatus.DONE
-        tested = self._done + np.cumsum(done.astype(np.int64) - (self.status[indices] == VariantStatus.DONE))
+        tested = self._done + np.cumsum(
+            done.astype(np.int64) - (self.status[indices] == VariantStatus.DONE)
+        )
         self._done = int(tested[-1])
         self.status[indices] = codes
         self.held.put(block, rows)
@@ -117,7 +132,11 @@ class SweepTally:
         # the best changes only at a ranked row: the loop runs over those alone
         for k in np.flatnonzero(done & ~np.isnan(metric) & (signals >= self.min_trades)):
             value, index = float(metric[k]), int(indices[k])
-            if self.best is None or value > self.best[1] or (value == self.best[1] and index < self.best[2]):
+            if (
+                self.best is None
+                or value > self.best[1]
+                or (value == self.best[1] and index < self.best[2])
+            ):
                 self.best = (self.name_of(index), value, index)
             best_after[k:] = self.best[2]
         shown = codes != VariantStatus.STOPPED
@@ -131,11 +150,14 @@ class SweepTally:
         for index in np.flatnonzero(self.status != VariantStatus.DONE):
             index = int(index)
             if self.status[index] == VariantStatus.PENDING:
-                out[self.name_of(index)] = NOT_RUN_STOPPED if self.stopped \
-                    else self.interrupted or "no result received"
+                out[self.name_of(index)] = (
+                    NOT_RUN_STOPPED if self.stopped else self.interrupted or "no result received"
+                )
             else:
                 record = self.held.get(index)
-                out[record["strategy_name"]] = f"{record['status']}: {record.get('error') or ''}".rstrip(": ")
+                out[record["strategy_name"]] = (
+                    f"{record['status']}: {record.get('error') or ''}".rstrip(": ")
+                )
         return out
 
     def unranked_reason(self, record: dict[str, Any]) -> str | None:
@@ -144,8 +166,9 @@ class SweepTally:
         trades = stats.get("total_signals", 0)
         if trades < self.min_trades:
             rejected = stats.get("rejected_signals", 0)
-            return (f"{trades} closed signals, fewer than min_trades={self.min_trades}"
-                    + (f" ({rejected} signals rejected)" if rejected else ""))
+            return f"{trades} closed signals, fewer than min_trades={self.min_trades}" + (
+                f" ({rejected} signals rejected)" if rejected else ""
+            )
         return None
 
     def finished(self) -> list[tuple[str, dict[str, Any]]]:
@@ -154,7 +177,10 @@ class SweepTally:
         found = {}
         for index, rec in self._done_records():
             rec.pop("daily", None)
-            for key in ("stats", "fingerprint"):  # the same keys (and mostly values) in every record
+            for key in (
+                "stats",
+                "fingerprint",
+            ):  # the same keys (and mostly values) in every record
                 if isinstance(rec.get(key), dict):
                     rec[key] = _shared_strings(rec[key])
             found[index] = rec
@@ -189,27 +215,55 @@ class SweepTally:
         refused = self.refusal(figures)
         best = self.best if self.best and refused is None else None
         return WalkerData(
-            walker_name=self.walker_name, symbol=self.symbol, exchange_name=self.exchange_name,
-            frame_name=self.frame_name, metric=self.metric, total_strategies=len(self.variants),
-            strategies_tested=len(finished), best_strategy=best[0] if best else None,
-            best_metric=best[1] if best else None, trust=figures, refused=refused,
-            min_dsr=self.min_dsr, max_pbo=self.max_pbo, search_trials=list(self.search_trials),
-            search_spec=self.search_spec, search_note=self.search_note,
-            strategies=[RankedStrategy(rank=i, strategy_name=name, stats=stats,
-                                       metric_value=metric_value(stats, self.metric),
-                                       params=by_name[name].get("params"),
-                                       daily_sharpe=per_variant.get(name, (None, None))[0],
-                                       deflated_sharpe=per_variant.get(name, (None, None))[1])
-                        for i, (name, stats) in enumerate(ranked, start=1)],
-            unfinished=self.unfinished(), stopped=self.stopped, run_id=self.run_id,
-            chunk_size=self.chunk_size, seconds=self.seconds, duplicates_dropped=self.duplicates,
-            resumed=self.resumed, interrupted=self.interrupted is not None,
-            fingerprints={name: rec["fingerprint"] for name, rec in finished if rec.get("fingerprint")},
+            walker_name=self.walker_name,
+            symbol=self.symbol,
+            exchange_name=self.exchange_name,
+            frame_name=self.frame_name,
+            metric=self.metric,
+            total_strategies=len(self.variants),
+            strategies_tested=len(finished),
+            best_strategy=best[0] if best else None,
+            best_metric=best[1] if best else None,
+            trust=figures,
+            refused=refused,
+            min_dsr=self.min_dsr,
+            max_pbo=self.max_pbo,
+            search_trials=list(self.search_trials),
+            search_spec=self.search_spec,
+            search_note=self.search_note,
+            strategies=[
+                RankedStrategy(
+                    rank=i,
+                    strategy_name=name,
+                    stats=stats,
+                    metric_value=metric_value(stats, self.metric),
+                    params=by_name[name].get("params"),
+                    daily_sharpe=per_variant.get(name, (None, None))[0],
+                    deflated_sharpe=per_variant.get(name, (None, None))[1],
+                )
+                for i, (name, stats) in enumerate(ranked, start=1)
+            ],
+            unfinished=self.unfinished(),
+            stopped=self.stopped,
+            run_id=self.run_id,
+            chunk_size=self.chunk_size,
+            seconds=self.seconds,
+            duplicates_dropped=self.duplicates,
+            resumed=self.resumed,
+            interrupted=self.interrupted is not None,
+            fingerprints={
+                name: rec["fingerprint"] for name, rec in finished if rec.get("fingerprint")
+            },
             unranked={name: (why, by_name[name]["stats"]) for name, why in unranked.items()},
-            rejections={name: (rec["stats"]["rejected_signals"], rec.get("rejections") or [])
-                        for name, rec in finished if (rec["stats"] or {}).get("rejected_signals")},
-            min_trades=self.min_trades, coverage=self.coverage,
-            variants={name: (base, params) for name, base, params in self.variants.named_params()})
+            rejections={
+                name: (rec["stats"]["rejected_signals"], rec.get("rejections") or [])
+                for name, rec in finished
+                if (rec["stats"] or {}).get("rejected_signals")
+            },
+            min_trades=self.min_trades,
+            coverage=self.coverage,
+            variants={name: (base, params) for name, base, params in self.variants.named_params()},
+        )
 
     def _trust_figures(self, ranked: list[tuple[str, dict[str, Any]]]):
         """trust_figures of the ranked records, computed again only after a new result."""
@@ -226,18 +280,26 @@ class SweepTally:
         if self.min_dsr is not None:
             dsr = figures.deflated_sharpe
             if dsr is None:
-                why.append(f"its deflated Sharpe ratio could not be computed "
-                           f"({figures.missing.get('deflated_sharpe', '')}) and the walker asks min_dsr={self.min_dsr:g}")
+                why.append(
+                    f"its deflated Sharpe ratio could not be computed "
+                    f"({figures.missing.get('deflated_sharpe', '')}) and the walker asks min_dsr={self.min_dsr:g}"
+                )
             elif dsr < self.min_dsr:
-                why.append(f"its deflated Sharpe ratio is {dsr:.3f}, below the walker's min_dsr={self.min_dsr:g}")
+                why.append(
+                    f"its deflated Sharpe ratio is {dsr:.3f}, below the walker's min_dsr={self.min_dsr:g}"
+                )
         if self.max_pbo is not None:
             pbo = figures.pbo
             if pbo is None:
-                why.append(f"the probability of backtest overfitting could not be computed "
-                           f"({figures.missing.get('pbo', '')}) and the walker asks max_pbo={self.max_pbo:g}")
+                why.append(
+                    f"the probability of backtest overfitting could not be computed "
+                    f"({figures.missing.get('pbo', '')}) and the walker asks max_pbo={self.max_pbo:g}"
+                )
             elif pbo > self.max_pbo:
-                why.append(f"the probability of backtest overfitting is {pbo:.3f}, above the walker's "
-                           f"max_pbo={self.max_pbo:g}")
+                why.append(
+                    f"the probability of backtest overfitting is {pbo:.3f}, above the walker's "
+                    f"max_pbo={self.max_pbo:g}"
+                )
         return f"{self.best[0]} is not named the winner: " + "; ".join(why) if why else None
 
     def queue_status(self, pipe: redis.client.Pipeline, inst: Any) -> None:
@@ -245,13 +307,21 @@ class SweepTally:
         share of variants that ran (a "stopped" record is a variant a stop left unrun)."""
         ran = self.received - int(np.count_nonzero(self.status == VariantStatus.STOPPED))
         run_status.queue_status(
-            pipe, "walker", inst.symbol, inst.name, "running", id=inst.id,
+            pipe,
+            "walker",
+            inst.symbol,
+            inst.name,
+            "running",
+            id=inst.id,
             progress=ran / max(len(self.variants), 1),
-            strategies_tested=self.tested, total_strategies=len(self.variants),
-            best_strategy=self.best[0] if self.best else "")
+            strategies_tested=self.tested,
+            total_strategies=len(self.variants),
+            best_strategy=self.best[0] if self.best else "",
+        )
 
-    def closed_for(self, names: Sequence[str]) -> tuple[dict[str, list[dict[str, Any]]],
-                                                        dict[str, BacktestStatistics]]:
+    def closed_for(
+        self, names: Sequence[str]
+    ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, BacktestStatistics]]:
         """The closed signals of ``names``, recomputed here (results never carry them, see
         shared/payloads.py; a backtest is deterministic), and their statistics, which
         the report checks against the ranked ones."""
@@ -266,8 +336,16 @@ class SweepTally:
             variant = by_name[name]
             strategy = get_strategy(variant.base, needed_by)
             risk = get_risk(strategy.risk_name, needed_by) if strategy.risk_name else None
-            run = BacktestRun(strategy, exchange, frame, self.symbol, candles, params=variant.params,
-                              strategy_name=name, risk=risk)
+            run = BacktestRun(
+                strategy,
+                exchange,
+                frame,
+                self.symbol,
+                candles,
+                params=variant.params,
+                strategy_name=name,
+                risk=risk,
+            )
             out[name] = run.run()
             stats[name] = run.statistics()
         return out, stats

@@ -41,7 +41,8 @@ def check_main_guard(imports: Iterable[str], needed_by: str) -> None:
     raise SystemExit(
         f"error: {Path(script).name} line {frame.f_lineno} calls {needed_by} at the top level of "
         f"the script; the local workers import {Path(script).name} to find its strategies and "
-        f"would start the sweep again. Put the call under `{GUARD}` (indent it below that line)")
+        f"would start the sweep again. Put the call under `{GUARD}` (indent it below that line)"
+    )
 
 
 def _main_module_frame() -> FrameType | None:

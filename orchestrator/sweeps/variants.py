@@ -32,8 +32,10 @@ NAMES_CHECKED_AT_ONCE = 100_000  # above this, items are compared value set by v
 def expand(walker: WalkerSchema, needed_by: str = "Walker.run") -> VariantSpace:
     """Every variant of ``walker`` in its listed order; raises SchemaError or NotRegisteredError."""
     if walker.search is not None:
-        raise UsageError(f"walker {walker.walker_name!r} is a search: its trials are proposed as it runs, "
-                         "so it has no variants to list beforehand (Walker.run runs it, on one symbol)")
+        raise UsageError(
+            f"walker {walker.walker_name!r} is a search: its trials are proposed as it runs, "
+            "so it has no variants to list beforehand (Walker.run runs it, on one symbol)"
+        )
     items: list[dict[str, Any]] = []
     for entry in walker.strategies:
         if isinstance(entry, Sweep):
@@ -41,8 +43,15 @@ def expand(walker: WalkerSchema, needed_by: str = "Walker.run") -> VariantSpace:
         else:
             strategy = get_strategy(entry, needed_by)
             _check_risk(strategy, needed_by)
-            items.append({"base": entry, "keys": [], "values": [], "declared": None,
-                          "module": _module_of(strategy)})
+            items.append(
+                {
+                    "base": entry,
+                    "keys": [],
+                    "values": [],
+                    "declared": None,
+                    "module": _module_of(strategy),
+                }
+            )
     space = VariantSpace(items)
     _refuse_repeats(space, walker.walker_name)
     return space
@@ -57,10 +66,15 @@ def _sweep_item(entry: Sweep, walker_name: str, needed_by: str) -> dict[str, Any
             if key not in declared:
                 raise SchemaError(
                     f"walker {walker_name!r}: sweep of {entry.strategy_name!r} sets {key!r}, which is "
-                    f"not one of its params ({', '.join(declared)})." + did_you_mean(key, declared))
-    return {"base": entry.strategy_name, "keys": list(entry.grid),
-            "values": [list(v) for v in entry.grid.values()], "declared": declared,
-            "module": _module_of(strategy)}
+                    f"not one of its params ({', '.join(declared)})." + did_you_mean(key, declared)
+                )
+    return {
+        "base": entry.strategy_name,
+        "keys": list(entry.grid),
+        "values": [list(v) for v in entry.grid.values()],
+        "declared": declared,
+        "module": _module_of(strategy),
+    }
 
 
 def _refuse_repeats(space: VariantSpace, walker_name: str) -> None:
@@ -83,8 +97,10 @@ def _refuse_repeats(space: VariantSpace, walker_name: str) -> None:
                         _twice(walker_name, name)
                     seen.add(name)
             continue
-        value_sets = [[{json.dumps(v, sort_keys=True) for v in values} for values in space.items[m]["values"]]
-                      for m in members]
+        value_sets = [
+            [{json.dumps(v, sort_keys=True) for v in values} for values in space.items[m]["values"]]
+            for m in members
+        ]
         for a, b in itertools.combinations(range(len(members)), 2):
             shared = [sa & sb for sa, sb in zip(value_sets[a], value_sets[b], strict=True)]
             if all(shared):
@@ -94,8 +110,9 @@ def _refuse_repeats(space: VariantSpace, walker_name: str) -> None:
 
 
 def _twice(walker_name: str, name: str) -> None:
-    raise SchemaError(f"walker {walker_name!r} lists {name!r} twice; "
-                      "each strategy or variant may appear once")
+    raise SchemaError(
+        f"walker {walker_name!r} lists {name!r} twice; each strategy or variant may appear once"
+    )
 
 
 def _check_risk(strategy: Any, needed_by: str) -> None:

@@ -46,8 +46,15 @@ def printable(text: str) -> str:
 class WorkerWatch:
     """The live workers of a farm sweep, as the collect loop asks (``check``)."""
 
-    def __init__(self, r: redis.Redis, run_id: str, imports: Sequence[str], url: str,
-                 wait_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        r: redis.Redis,
+        run_id: str,
+        imports: Sequence[str],
+        url: str,
+        wait_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._r = r
         self.run_id = run_id
         self.imports = list(imports)
@@ -73,8 +80,12 @@ class WorkerWatch:
         self.checked = True
         if self.slots:
             if self._since is not None:
-                log.warning("sweep %s: %d worker(s) alive on %s again; it goes on", self.run_id,
-                            len(live) - len(refusing), self.url)
+                log.warning(
+                    "sweep %s: %d worker(s) alive on %s again; it goes on",
+                    self.run_id,
+                    len(live) - len(refusing),
+                    self.url,
+                )
             self._since = self._said = None
             return None
         kind, situation = self._situation(live, refusing)
@@ -82,30 +93,43 @@ class WorkerWatch:
             self._since = now
         if kind != self._said:
             self._said = kind
-            log.warning("sweep %s: %s (the sweep waits %g s for one: BTFARM_WORKER_WAIT_SECONDS)",
-                        self.run_id, situation, self.wait_seconds)
+            log.warning(
+                "sweep %s: %s (the sweep waits %g s for one: BTFARM_WORKER_WAIT_SECONDS)",
+                self.run_id,
+                situation,
+                self.wait_seconds,
+            )
         if now - self._since < self.wait_seconds:
             return None
-        return (f"{situation}; none came within {self.wait_seconds:g} s (BTFARM_WORKER_WAIT_SECONDS): "
-                f"once one runs, `{resume_command(self.run_id, self.imports)}` runs the variants left")
+        return (
+            f"{situation}; none came within {self.wait_seconds:g} s (BTFARM_WORKER_WAIT_SECONDS): "
+            f"once one runs, `{resume_command(self.run_id, self.imports)}` runs the variants left"
+        )
 
     def _situation(self, live: dict[str, int], refusing: dict[str, str]) -> tuple[tuple, str]:
         """(what it is about, for saying it once; the sentence) when no worker can run the sweep."""
         start = worker_command(self.imports)
         if live:  # alive, and every one refuses
             reasons = sorted({printable(why) for why in refusing.values()})
-            shown = "; ".join(reasons[:REASONS_SHOWN]) + (f" (and {len(reasons) - REASONS_SHOWN} more)"
-                                                          if len(reasons) > REASONS_SHOWN else "")
-            return (("refused", tuple(reasons)),
-                    f"no live worker on {self.url} runs this sweep's code ({shown}): start "
-                    f"`{start}` with the orchestrator's code")
+            shown = "; ".join(reasons[:REASONS_SHOWN]) + (
+                f" (and {len(reasons) - REASONS_SHOWN} more)"
+                if len(reasons) > REASONS_SHOWN
+                else ""
+            )
+            return (
+                ("refused", tuple(reasons)),
+                f"no live worker on {self.url} runs this sweep's code ({shown}): start "
+                f"`{start}` with the orchestrator's code",
+            )
         sentence = f"no worker is alive on {self.url}: start `{start}`"
         failures = worker_registry.start_failures(self._r)
         if failures:
             node, age, error = failures[0]
             others = f" ({len(failures) - 1} more failed to start)" if len(failures) > 1 else ""
-            sentence += (f"; the last worker to start, {printable(node)}, exited {age:.0f} s ago: "
-                         f"{printable(error)}{others}")
+            sentence += (
+                f"; the last worker to start, {printable(node)}, exited {age:.0f} s ago: "
+                f"{printable(error)}{others}"
+            )
         full = self._memory_note()
         return ("none", tuple(f[0] for f in failures), bool(full)), sentence + full
 
@@ -118,6 +142,8 @@ class WorkerWatch:
         limit, used = int(memory.get("maxmemory") or 0), int(memory.get("used_memory") or 0)
         if not limit or used < FULL_FRACTION * limit:
             return ""
-        return (f"; Redis is at {100 * used / limit:.0f} % of its maxmemory ({memory.get('used_memory_human')} "
-                f"of {memory.get('maxmemory_human')}): a worker exits when Redis refuses its writes "
-                "(\"OutOfMemoryError\"); free memory or raise maxmemory before starting one")
+        return (
+            f"; Redis is at {100 * used / limit:.0f} % of its maxmemory ({memory.get('used_memory_human')} "
+            f"of {memory.get('maxmemory_human')}): a worker exits when Redis refuses its writes "
+            '("OutOfMemoryError"); free memory or raise maxmemory before starting one'
+        )

@@ -48,7 +48,9 @@ class WindowResult(BaseModel):
     params: dict[str, Any] | None = None
     in_sample: float | None = None  # the winner's metric on the training window
     out_of_sample: float | None = None  # its metric on the test window
-    why_no_out_of_sample: str | None = None  # why out_of_sample is None (no winner: why_no_winner says why)
+    why_no_out_of_sample: str | None = (
+        None  # why out_of_sample is None (no winner: why_no_winner says why)
+    )
     oos_stats: BacktestStatistics | None = None
 
 
@@ -61,7 +63,9 @@ class WalkForwardData(BaseModel):
     walk_forward: dict[str, Any]
     windows: list[WindowResult]
     stitched: BacktestStatistics  # every test window's closed signals as one run
-    efficiency: float | None  # mean out-of-sample metric / mean in-sample metric (None unless IS mean > 0)
+    efficiency: (
+        float | None
+    )  # mean out-of-sample metric / mean in-sample metric (None unless IS mean > 0)
     stopped: bool = False
 
 
@@ -74,9 +78,16 @@ def window_walkers(walker: WalkerSchema) -> list[tuple[str, str, str]]:
         raise ConfigError(
             f"walker {walker.walker_name!r}: frame {frame.frame_name!r} ({frame.start_date.isoformat()} .. "
             f"{frame.end_date.isoformat()}) is shorter than one window (train {wf.train} + test {wf.test}); "
-            "lengthen the frame or shorten the windows")
-    return [(f"{walker.walker_name}.wf{k}", window_name(frame.frame_name, a, b), window_name(frame.frame_name, c, d))
-            for k, (a, b, c, d) in enumerate(cuts)]
+            "lengthen the frame or shorten the windows"
+        )
+    return [
+        (
+            f"{walker.walker_name}.wf{k}",
+            window_name(frame.frame_name, a, b),
+            window_name(frame.frame_name, c, d),
+        )
+        for k, (a, b, c, d) in enumerate(cuts)
+    ]
 
 
 def register_windows(walker: WalkerSchema, windows: list[tuple[str, str, str]]) -> None:
@@ -84,8 +95,15 @@ def register_windows(walker: WalkerSchema, windows: list[tuple[str, str, str]]) 
     local pool imports what the walker's does)."""
     origin = registry.origin("walker", walker.walker_name)
     for name, train, _ in windows:
-        registry.add("walker", walker.model_copy(update={"walker_name": name, "frame_name": train,
-                                                         "walk_forward": None}), True, {}, origin=origin)
+        registry.add(
+            "walker",
+            walker.model_copy(
+                update={"walker_name": name, "frame_name": train, "walk_forward": None}
+            ),
+            True,
+            {},
+            origin=origin,
+        )
 
 
 @dataclass
@@ -96,18 +114,26 @@ class WalkForwardRun:
     symbol: str
     windows: list[tuple[str, str, str]]
     result: WalkForwardData | None = None
-    closed: list[dict[str, Any]] = field(default_factory=list)  # the test windows' closed signals, in order
+    closed: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # the test windows' closed signals, in order
 
     def data(self) -> WalkForwardData:
         if self.result is None:
-            raise ConfigError(f"walk-forward walker {self.walker.walker_name!r} on {self.symbol} has not finished; "
-                              "its windows' sweeps are Walker.get_data(symbol, NAME.wfK)")
+            raise ConfigError(
+                f"walk-forward walker {self.walker.walker_name!r} on {self.symbol} has not finished; "
+                "its windows' sweeps are Walker.get_data(symbol, NAME.wfK)"
+            )
         return self.result
 
 
-def run_walk_forward(window_data: Callable[[str, str], WalkerData], run: WalkForwardRun,
-                         tasks: list[RunThread], task: RunThread,
-                         stopped) -> None:
+def run_walk_forward(
+    window_data: Callable[[str, str], WalkerData],
+    run: WalkForwardRun,
+    tasks: list[RunThread],
+    task: RunThread,
+    stopped,
+) -> None:
     """Follow every window's sweep (already running), then test each winner."""
     for item in follow_all(tasks):
         task.push(item)
@@ -116,15 +142,24 @@ def run_walk_forward(window_data: Callable[[str, str], WalkerData], run: WalkFor
     rows = []
     for k, (name, train, test) in enumerate(run.windows):
         data = window_data(symbol, name)
-        row = WindowResult(window=k, train=train, test=test, walker_name=name, run_id=data.run_id,
-                           winner=data.best_strategy, in_sample=data.best_metric)
+        row = WindowResult(
+            window=k,
+            train=train,
+            test=test,
+            walker_name=name,
+            run_id=data.run_id,
+            winner=data.best_strategy,
+            in_sample=data.best_metric,
+        )
         unfinished = data.stopped or data.interrupted
         if data.best_strategy is None or unfinished:
             # the best of part of a sweep is not the window's winner: it is not tested
             row.why_no_winner = (
                 f"its training run {data.run_id} was {'stopped' if data.stopped else 'interrupted'} before "
-                "every variant ran" if unfinished
-                else data.refused or "no variant is ranked")
+                "every variant ran"
+                if unfinished
+                else data.refused or "no variant is ranked"
+            )
             row.winner = row.in_sample = None
             rows.append(row)
             continue
@@ -132,8 +167,16 @@ def run_walk_forward(window_data: Callable[[str, str], WalkerData], run: WalkFor
         strategy = get_strategy(base, "Walker.run")
         frame = get_frame(test, "Walker.run")
         risk = get_risk(strategy.risk_name, "Walker.run") if strategy.risk_name else None
-        backtest = BacktestRun(strategy, exchange, frame, symbol, load_frame_candles(exchange, frame, symbol),
-                               params=params, strategy_name=data.best_strategy, risk=risk)
+        backtest = BacktestRun(
+            strategy,
+            exchange,
+            frame,
+            symbol,
+            load_frame_candles(exchange, frame, symbol),
+            params=params,
+            strategy_name=data.best_strategy,
+            risk=risk,
+        )
         closed = backtest.run()
         run.closed.extend(closed)
         row.params, row.oos_stats = params, backtest.statistics()
@@ -145,13 +188,29 @@ def run_walk_forward(window_data: Callable[[str, str], WalkerData], run: WalkFor
     mean_is = sum(r.in_sample for r in both) / len(both) if both else None
     mean_oos = sum(r.out_of_sample for r in both) / len(both) if both else None
     run.result = WalkForwardData(
-        walker_name=walker.walker_name, symbol=symbol, metric=walker.metric,
-        walk_forward=walker.walk_forward.model_dump(), windows=rows, stitched=compute_statistics(run.closed),
-        efficiency=mean_oos / mean_is if mean_is and mean_is > 0 else None, stopped=stopped())
+        walker_name=walker.walker_name,
+        symbol=symbol,
+        metric=walker.metric,
+        walk_forward=walker.walk_forward.model_dump(),
+        windows=rows,
+        stitched=compute_statistics(run.closed),
+        efficiency=mean_oos / mean_is if mean_is and mean_is > 0 else None,
+        stopped=stopped(),
+    )
 
 
-GATED = {"std_dev", "sharpe_ratio", "sortino_ratio", "certainty_ratio", "expectancy"}  # need MIN_SIGNALS trades
-ANNUALIZED = {"annualized_sharpe_ratio", "expected_yearly_returns", "calmar_ratio"}  # need a long enough span too
+GATED = {
+    "std_dev",
+    "sharpe_ratio",
+    "sortino_ratio",
+    "certainty_ratio",
+    "expectancy",
+}  # need MIN_SIGNALS trades
+ANNUALIZED = {
+    "annualized_sharpe_ratio",
+    "expected_yearly_returns",
+    "calmar_ratio",
+}  # need a long enough span too
 NEEDS_A_LOSS = {"certainty_ratio", "profit_factor", "avg_loss_duration"}
 
 
@@ -169,8 +228,10 @@ def why_undefined(stats: BacktestStatistics, metric: str) -> str:
         tpy = stats.trades_per_year
         span = n / tpy * DAYS_PER_YEAR if tpy else 0.0
         if span < MIN_SPAN_DAYS:
-            return (f"{metric} is annualized only over at least {MIN_SPAN_DAYS:g} days of trades; the winner's "
-                    f"{n} span {span:.1f} days")
+            return (
+                f"{metric} is annualized only over at least {MIN_SPAN_DAYS:g} days of trades; the winner's "
+                f"{n} span {span:.1f} days"
+            )
         if tpy > MAX_TRADES_PER_YEAR:
             return f"{metric} is not annualized above {MAX_TRADES_PER_YEAR:g} trades a year ({tpy:.0f} here)"
         if metric != "annualized_sharpe_ratio" and stats.expected_yearly_returns is None:

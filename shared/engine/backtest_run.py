@@ -42,8 +42,9 @@ def frame_load_range(frame: FrameSchema, cfg: EngineConfig | None = None) -> tup
     return start - cfg.CC_WARMUP_MINUTES * MINUTE_MS, end + MINUTE_MS
 
 
-def load_frame_candles(exchange: ExchangeSchema, frame: FrameSchema, symbol: str,
-                       cfg: EngineConfig | None = None) -> Candles:
+def load_frame_candles(
+    exchange: ExchangeSchema, frame: FrameSchema, symbol: str, cfg: EngineConfig | None = None
+) -> Candles:
     """The 1m candles a backtest of ``frame`` needs (``frame_load_range``)."""
     return load_candles(exchange, symbol, *frame_load_range(frame, cfg))
 
@@ -79,20 +80,37 @@ class BacktestRun:
     keep_events: bool = False
     form: str = "auto"  # "event" (get_signal), "vector" (get_signals), "auto": vector when given
     batch_lane: bool = True  # quiet vectorised runs take the batch lane
-    stats_only: bool = False  # the batch lane keeps only what statistics need; ``closed`` stays empty
+    stats_only: bool = (
+        False  # the batch lane keeps only what statistics need; ``closed`` stays empty
+    )
     stopped: bool = False
-    lane: str = ""  # which walk ran: "event", "vector" or "batch" (see the map in engine/__init__.py)
+    lane: str = (
+        ""  # which walk ran: "event", "vector" or "batch" (see the map in engine/__init__.py)
+    )
     columns: dict[str, list] | None = None  # what a stats-only batch run kept per trade
 
     def __post_init__(self) -> None:
         # refused here, before any tick: a walk past the data would invent trades
-        self.coverage: Coverage = check_coverage(self.candles, self.exchange.exchange_name, self.symbol,
-                                                 self.frame, get_settings().max_gap_minutes)
+        self.coverage: Coverage = check_coverage(
+            self.candles,
+            self.exchange.exchange_name,
+            self.symbol,
+            self.frame,
+            get_settings().max_gap_minutes,
+        )
         self.ticks: np.ndarray = _ticks_of(self.candles, self.frame)
-        self.core = StrategyCore(self.strategy, self.symbol, self.exchange.exchange_name, self.cfg,
-                                 self._emit, frame_name=self.frame.frame_name,
-                                 frame_end_ms=frame_bounds(self.frame)[1], params=self.params,
-                                 risk=self.risk, strategy_name=self.strategy_name)
+        self.core = StrategyCore(
+            self.strategy,
+            self.symbol,
+            self.exchange.exchange_name,
+            self.cfg,
+            self._emit,
+            frame_name=self.frame.frame_name,
+            frame_end_ms=frame_bounds(self.frame)[1],
+            params=self.params,
+            risk=self.risk,
+            strategy_name=self.strategy_name,
+        )
         self.core.use_candles(self.candles)  # (a hook's context reads them, in every lane)
 
     def _emit(self, kind: str, record: dict[str, Any]) -> None:
@@ -106,8 +124,10 @@ class BacktestRun:
     def statistics(self) -> BacktestStatistics:
         """Statistics of the closed signals (from the columns of a stats-only run)."""
         if self.columns is not None:
-            return statistics_from_arrays(*(np.asarray(self.columns[k], dtype=float) for k in COLUMNS),
-                                          rejected=self.core.rejected)
+            return statistics_from_arrays(
+                *(np.asarray(self.columns[k], dtype=float) for k in COLUMNS),
+                rejected=self.core.rejected,
+            )
         return compute_statistics(self.closed, rejected=self.core.rejected)
 
     def daily_pnl(self) -> dict[str, Any]:
@@ -117,8 +137,11 @@ class BacktestRun:
         else:
             pnl = [c["pnl"]["pnl_percentage"] for c in self.closed]
             close_at = [c["close_timestamp"] for c in self.closed]
-        return daily_record(np.asarray(pnl, dtype=float), np.asarray(close_at, dtype=np.int64),
-                            *frame_bounds(self.frame))
+        return daily_record(
+            np.asarray(pnl, dtype=float),
+            np.asarray(close_at, dtype=np.int64),
+            *frame_bounds(self.frame),
+        )
 
     def fingerprint(self) -> dict[str, Any]:
         """What produced this run's results (see fingerprint.py)."""
@@ -128,10 +151,14 @@ class BacktestRun:
     def uses_vector_form(self) -> bool:
         if self.form == "vector" or (self.form == "auto" and self.strategy.get_signals is not None):
             if self.strategy.get_signals is None:
-                raise ConfigError(f'strategy "{self.strategy.strategy_name}" has no get_signals (vectorised form)')
+                raise ConfigError(
+                    f'strategy "{self.strategy.strategy_name}" has no get_signals (vectorised form)'
+                )
             return True
         if self.strategy.get_signal is None:
-            raise ConfigError(f'strategy "{self.strategy.strategy_name}" has no get_signal (event-driven form)')
+            raise ConfigError(
+                f'strategy "{self.strategy.strategy_name}" has no get_signal (event-driven form)'
+            )
         return False
 
     @property
@@ -142,15 +169,31 @@ class BacktestRun:
         """Drive the walk; yields ticks done. Sets ``stopped`` if ``should_stop`` ended it."""
         done = 0
         if self.uses_vector_form:
-            intents = compute_intents(self.strategy.get_signals, self.candles, self.core.params,
-                                      self.cfg.CC_AVG_PRICE_CANDLES_COUNT,
-                                      f'strategy "{self.core.name}" on {self.symbol}')
-            if self.listener is None and not self.keep_events and self.batch_lane and eligible(self.core, intents):
+            intents = compute_intents(
+                self.strategy.get_signals,
+                self.candles,
+                self.core.params,
+                self.cfg.CC_AVG_PRICE_CANDLES_COUNT,
+                f'strategy "{self.core.name}" on {self.symbol}',
+            )
+            if (
+                self.listener is None
+                and not self.keep_events
+                and self.batch_lane
+                and eligible(self.core, intents)
+            ):
                 self.lane = "batch"
                 if self.stats_only:
                     self.columns = {k: [] for k in COLUMNS}
-                steps = walk_batch(self.core, self.candles, self.ticks, intents, frame_bounds(self.frame)[1],
-                                   should_stop, self.columns)
+                steps = walk_batch(
+                    self.core,
+                    self.candles,
+                    self.ticks,
+                    intents,
+                    frame_bounds(self.frame)[1],
+                    should_stop,
+                    self.columns,
+                )
             else:
                 self.lane = "vector"
                 steps = walk_vector(self.core, self.candles, self.ticks, intents, should_stop)

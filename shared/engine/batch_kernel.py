@@ -35,12 +35,18 @@ try:
 except ImportError:  # built by pip install where a C compiler exists; optional
     _batch_kernel = None
 
-SEGMENT_TICKS = 1_000_000  # ticks per call (~2 ms of a year's 525,600): the stop flag is checked between calls
+SEGMENT_TICKS = (
+    1_000_000  # ticks per call (~2 ms of a year's 525,600): the stop flag is checked between calls
+)
 PLAN_HEAD = 14  # numbers of plan_vector before the rungs (_batch_kernel.c's PLAN_HEAD)
-TRADE_FIELDS = 13  # per plan trade in detail: reason, close index, close price, SL, TP, entry, peak price,
+TRADE_FIELDS = (
+    13  # per plan trade in detail: reason, close index, close price, SL, TP, entry, peak price,
+)
 #                    fall price, entries, partials, pnl, peak pnl, fall pnl (_batch_kernel.c)
 ENTRY_FIELDS = 3  # per entry: price, cost, timestamp
-PARTIAL_FIELDS = 6  # per partial: type (0 profit, 1 loss), percent, price, cost basis, entries, timestamp
+PARTIAL_FIELDS = (
+    6  # per partial: type (0 profit, 1 loss), percent, price, cost basis, entries, timestamp
+)
 
 
 def unavailable_reason() -> str | None:
@@ -48,8 +54,10 @@ def unavailable_reason() -> str | None:
     if not get_settings().native:
         return "BTFARM_NATIVE=0"
     if _batch_kernel is None:
-        return ("the C extension btfarm.shared.engine._batch_kernel is not built (pip install needs a C "
-                "compiler and the Python headers: apt-get install gcc python3-dev)")
+        return (
+            "the C extension btfarm.shared.engine._batch_kernel is not built (pip install needs a C "
+            "compiler and the Python headers: apt-get install gcc python3-dev)"
+        )
     return None
 
 
@@ -57,16 +65,40 @@ def available() -> bool:
     return unavailable_reason() is None
 
 
-def settle(i: int, stop_i: int, last_bucket: int, bucket: np.ndarray, first_of_bucket: np.ndarray,
-           cursor: np.ndarray, ticks: np.ndarray, offered: np.ndarray, offered_row: np.ndarray,
-           side: np.ndarray, take_profit: np.ndarray, stop_loss: np.ndarray, expiry: np.ndarray | None,
-           vwap: np.ndarray, low: np.ndarray, high: np.ndarray, ts: np.ndarray, contiguous: bool, uniform: bool,
-           frame_end_ms: int, max_life: int | float, limits: tuple[float, float, float, float, float],
-           out: tuple[np.ndarray, np.ndarray, np.ndarray], count: int,
-           excursions: tuple[np.ndarray, np.ndarray], rejected_at: np.ndarray,
-           rejected: int, blocks: tuple[np.ndarray, ...],
-           span: tuple[int, int, int] | None = None, exact_minutes: bool = False,
-           plan: np.ndarray | None = None, detail: bool = False) -> tuple:
+def settle(
+    i: int,
+    stop_i: int,
+    last_bucket: int,
+    bucket: np.ndarray,
+    first_of_bucket: np.ndarray,
+    cursor: np.ndarray,
+    ticks: np.ndarray,
+    offered: np.ndarray,
+    offered_row: np.ndarray,
+    side: np.ndarray,
+    take_profit: np.ndarray,
+    stop_loss: np.ndarray,
+    expiry: np.ndarray | None,
+    vwap: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    ts: np.ndarray,
+    contiguous: bool,
+    uniform: bool,
+    frame_end_ms: int,
+    max_life: int | float,
+    limits: tuple[float, float, float, float, float],
+    out: tuple[np.ndarray, np.ndarray, np.ndarray],
+    count: int,
+    excursions: tuple[np.ndarray, np.ndarray],
+    rejected_at: np.ndarray,
+    rejected: int,
+    blocks: tuple[np.ndarray, ...],
+    span: tuple[int, int, int] | None = None,
+    exact_minutes: bool = False,
+    plan: np.ndarray | None = None,
+    detail: bool = False,
+) -> tuple:
     """Settle trades from tick ``i`` until tick ``stop_i`` is passed or the ticks end.
 
     ``offered`` are the ticks that offer a signal (ascending) and ``offered_row`` each one's
@@ -90,13 +122,40 @@ def settle(i: int, stop_i: int, last_bucket: int, bucket: np.ndarray, first_of_b
     i64, f64 = np.int64, np.float64
     has_expiry = expiry is not None
     return _batch_kernel.settle(
-        int(i), int(stop_i), int(last_bucket), _c(bucket, i64), _c(first_of_bucket, np.bool_), _c(cursor, i64),
-        _c(ticks, i64), _c(offered, i64), _c(offered_row, i64), _c(side, np.int8), _c(take_profit, f64),
-        _c(stop_loss, f64), _c(expiry, f64) if has_expiry else _NO_EXPIRY, has_expiry, _c(vwap, f64),
-        _c(low, f64), _c(high, f64), _c(ts, i64), bool(contiguous), bool(uniform), int(frame_end_ms),
-        float(max_life), *(float(v) for v in limits), *out, int(count), *excursions, rejected_at, int(rejected),
-        *(_c(b, f64) for b in blocks), *((-1, 0, 0) if span is None else (int(v) for v in span)),
-        bool(exact_minutes), _NO_PLAN if plan is None else _c(plan, f64), bool(detail))
+        int(i),
+        int(stop_i),
+        int(last_bucket),
+        _c(bucket, i64),
+        _c(first_of_bucket, np.bool_),
+        _c(cursor, i64),
+        _c(ticks, i64),
+        _c(offered, i64),
+        _c(offered_row, i64),
+        _c(side, np.int8),
+        _c(take_profit, f64),
+        _c(stop_loss, f64),
+        _c(expiry, f64) if has_expiry else _NO_EXPIRY,
+        has_expiry,
+        _c(vwap, f64),
+        _c(low, f64),
+        _c(high, f64),
+        _c(ts, i64),
+        bool(contiguous),
+        bool(uniform),
+        int(frame_end_ms),
+        float(max_life),
+        *(float(v) for v in limits),
+        *out,
+        int(count),
+        *excursions,
+        rejected_at,
+        int(rejected),
+        *(_c(b, f64) for b in blocks),
+        *((-1, 0, 0) if span is None else (int(v) for v in span)),
+        bool(exact_minutes),
+        _NO_PLAN if plan is None else _c(plan, f64),
+        bool(detail),
+    )
 
 
 _NO_EXPIRY = np.zeros(0)
@@ -111,13 +170,33 @@ def plan_vector(plan: ResolvedPlan, cfg: EngineConfig) -> np.ndarray:
     if plan.average_buy is not None:
         step, given, most = plan.average_buy
         cost = cfg.CC_POSITION_ENTRY_COST if given is None else given
-    head = [len(plan.trailing_stop), len(plan.trailing_take), len(plan.partial_profit), len(plan.partial_loss),
-            float(plan.breakeven), breakeven_threshold(cfg), most, step, cost,
-            -1.0 if plan.close_losing_after is None else plan.close_losing_after, cfg.CC_POSITION_ENTRY_COST,
-            float(cfg.CC_ENABLE_TRAILING_EVERYWHERE), float(cfg.CC_ENABLE_PPPL_EVERYWHERE),
-            float(cfg.CC_ENABLE_DCA_EVERYWHERE)]
-    rungs = [x for ladder in (plan.trailing_stop, plan.trailing_take, plan.partial_profit, plan.partial_loss)
-             for pair in ladder for x in pair]
+    head = [
+        len(plan.trailing_stop),
+        len(plan.trailing_take),
+        len(plan.partial_profit),
+        len(plan.partial_loss),
+        float(plan.breakeven),
+        breakeven_threshold(cfg),
+        most,
+        step,
+        cost,
+        -1.0 if plan.close_losing_after is None else plan.close_losing_after,
+        cfg.CC_POSITION_ENTRY_COST,
+        float(cfg.CC_ENABLE_TRAILING_EVERYWHERE),
+        float(cfg.CC_ENABLE_PPPL_EVERYWHERE),
+        float(cfg.CC_ENABLE_DCA_EVERYWHERE),
+    ]
+    rungs = [
+        x
+        for ladder in (
+            plan.trailing_stop,
+            plan.trailing_take,
+            plan.partial_profit,
+            plan.partial_loss,
+        )
+        for pair in ladder
+        for x in pair
+    ]
     return np.array(head + rungs, dtype=np.float64)
 
 
@@ -132,7 +211,11 @@ def crossings(a: np.ndarray, b: np.ndarray, shift: int) -> tuple[np.ndarray, np.
     return np.frombuffer(rows, dtype=np.int64), np.frombuffer(sides, dtype=np.int8)
 
 
-def sma_crossings(sums: np.ndarray, fast: int, slow: int, shift: int) -> tuple[np.ndarray, np.ndarray]:
+def sma_crossings(
+    sums: np.ndarray, fast: int, slow: int, shift: int
+) -> tuple[np.ndarray, np.ndarray]:
     """indicators.sma_crossings in C, from the prefix sums: (rows int64, sides int8)."""
-    rows, sides = _batch_kernel.sma_crossings(_c(sums, np.float64), int(fast), int(slow), int(shift))
+    rows, sides = _batch_kernel.sma_crossings(
+        _c(sums, np.float64), int(fast), int(slow), int(shift)
+    )
     return np.frombuffer(rows, dtype=np.int64), np.frombuffer(sides, dtype=np.int8)

@@ -48,8 +48,13 @@ from .walk_grid import (
 
 def eligible(core: StrategyCore, intents: Intents) -> bool:
     """True when this run can take the fast lane without changing what anyone sees."""
-    return (not core.callbacks and not core.risk_in_python and not core.emit_idle and _no_python_hooks(core)
-            and (intents.row_price_open is None or bool(np.isnan(intents.row_price_open).all())))
+    return (
+        not core.callbacks
+        and not core.risk_in_python
+        and not core.emit_idle
+        and _no_python_hooks(core)
+        and (intents.row_price_open is None or bool(np.isnan(intents.row_price_open).all()))
+    )
 
 
 def _no_python_hooks(core: StrategyCore) -> bool:
@@ -57,18 +62,36 @@ def _no_python_hooks(core: StrategyCore) -> bool:
     position event, no commit waiting), which the C loop runs where it is built."""
     if not core.manages_positions():
         return True
-    return (core.hooks.plan is not None and not events.any_listened(events.POSITION_TOPICS)
-            and (core.position is None or core.position.pending is None) and batch_kernel.available())
+    return (
+        core.hooks.plan is not None
+        and not events.any_listened(events.POSITION_TOPICS)
+        and (core.position is None or core.position.pending is None)
+        and batch_kernel.available()
+    )
 
 
 REASONS = ("stop_loss", "take_profit", "time_expired")
-COLUMNS = ("pnl", "pending_at", "close_timestamp", "peak_pnl", "fall_pnl")  # what a stats-only run keeps
-REJECTION_SCAN = 100  # refused intents of a run described (for their distinct reasons); the rest counted
+COLUMNS = (
+    "pnl",
+    "pending_at",
+    "close_timestamp",
+    "peak_pnl",
+    "fall_pnl",
+)  # what a stats-only run keeps
+REJECTION_SCAN = (
+    100  # refused intents of a run described (for their distinct reasons); the rest counted
+)
 
 
-def walk_batch(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents: Intents,
-               frame_end_ms: int, should_stop: Callable[[], bool] | None = None,
-               columns: dict[str, list] | None = None) -> Iterator[int]:
+def walk_batch(
+    core: StrategyCore,
+    candles: Candles,
+    ticks: np.ndarray,
+    intents: Intents,
+    frame_end_ms: int,
+    should_stop: Callable[[], bool] | None = None,
+    columns: dict[str, list] | None = None,
+) -> Iterator[int]:
     """The vector walk for a quiet run: emits only "closed", identical to ``vector_walk.walk_vector``.
 
     With ``columns`` (an empty list per name in COLUMNS; the compiled loop puts an array in
@@ -88,8 +111,21 @@ def walk_batch(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
     bucket, cursor, inside, first_of_bucket = walk_grid(candles, ticks, core.throttle_ms)
     uniform = ticks_uniform(candles, ticks)
     if (columns is not None or core.hooks.plan is not None) and batch_kernel.available():
-        yield from _walk_compiled(core, candles, ticks, intents, frame_end_ms, should_stop, columns,
-                                  bucket, cursor, inside, first_of_bucket, vwap, uniform)
+        yield from _walk_compiled(
+            core,
+            candles,
+            ticks,
+            intents,
+            frame_end_ms,
+            should_stop,
+            columns,
+            bucket,
+            cursor,
+            inside,
+            first_of_bucket,
+            vwap,
+            uniform,
+        )
         return
     offered = np.zeros(n, dtype=bool)
     offered[inside] = intents.position[cursor[inside]] != 0
@@ -99,8 +135,11 @@ def walk_batch(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
     position, take_profit, stop_loss = intents.position, intents.take_profit, intents.stop_loss
     expiry = intents.expiry
     max_life = cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES
-    min_tp, min_sl, max_sl = (cfg.CC_MIN_TAKEPROFIT_DISTANCE_PERCENT, cfg.CC_MIN_STOPLOSS_DISTANCE_PERCENT,
-                              cfg.CC_MAX_STOPLOSS_DISTANCE_PERCENT)
+    min_tp, min_sl, max_sl = (
+        cfg.CC_MIN_TAKEPROFIT_DISTANCE_PERCENT,
+        cfg.CC_MIN_STOPLOSS_DISTANCE_PERCENT,
+        cfg.CC_MAX_STOPLOSS_DISTANCE_PERCENT,
+    )
     slip, fee = cfg.CC_PERCENT_SLIPPAGE, cfg.CC_PERCENT_FEE  # percent, as pnl_percentage takes them
     contiguous = candles.contiguous
     first_ms = int(ts[0])
@@ -131,7 +170,9 @@ def walk_batch(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
             note_rejected(core, intents, c, t, entry)
             i = j + 1  # a rejected signal uses up its bucket
             continue
-        expires = min(t + int(met) * MINUTE_MS if met != math.inf else frame_end_ms + 1, frame_end_ms + 1)
+        expires = min(
+            t + int(met) * MINUTE_MS if met != math.inf else frame_end_ms + 1, frame_end_ms + 1
+        )
         if contiguous:
             x = max(0, -(-(expires - first_ms) // MINUTE_MS))
         else:
@@ -150,7 +191,11 @@ def walk_batch(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
             reason, price = 2, float(vwap[close])
         if watched > 0:
             seen = v[:watched]
-            best, worst = (float(seen.max()), float(seen.min())) if long else (float(seen.min()), float(seen.max()))
+            best, worst = (
+                (float(seen.max()), float(seen.min()))
+                if long
+                else (float(seen.min()), float(seen.max()))
+            )
         else:
             best = worst = math.nan
         if columns is not None:
@@ -163,11 +208,28 @@ def walk_batch(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
             columns["peak_pnl"].append(peak[1])
             columns["fall_pnl"].append(fall[1])
             core.settled_ms = close_ms
-            i = (close_ms - tick0) // step + 1 if uniform else int(np.searchsorted(ticks, close_ms, "right"))
+            i = (
+                (close_ms - tick0) // step + 1
+                if uniform
+                else int(np.searchsorted(ticks, close_ms, "right"))
+            )
             continue
-        record = _closed_record(core, t, long, entry, tp, sl, int(met) if met != math.inf else met, price, reason,
-                                int(ts[close]),
-                                best, worst, slip, fee)
+        record = _closed_record(
+            core,
+            t,
+            long,
+            entry,
+            tp,
+            sl,
+            int(met) if met != math.inf else met,
+            price,
+            reason,
+            int(ts[close]),
+            best,
+            worst,
+            slip,
+            fee,
+        )
         core.settled_ms = record["close_timestamp"]
         core.emit("closed", record)
         if uniform:
@@ -178,10 +240,21 @@ def walk_batch(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents:
     core.last_bucket = last_bucket
 
 
-def _walk_compiled(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents: Intents,
-                   frame_end_ms: int, should_stop: Callable[[], bool] | None, columns: dict[str, list] | None,
-                   bucket: np.ndarray, cursor: np.ndarray, inside: np.ndarray, first_of_bucket: np.ndarray,
-                   vwap: np.ndarray, uniform: bool) -> Iterator[int]:
+def _walk_compiled(
+    core: StrategyCore,
+    candles: Candles,
+    ticks: np.ndarray,
+    intents: Intents,
+    frame_end_ms: int,
+    should_stop: Callable[[], bool] | None,
+    columns: dict[str, list] | None,
+    bucket: np.ndarray,
+    cursor: np.ndarray,
+    inside: np.ndarray,
+    first_of_bucket: np.ndarray,
+    vwap: np.ndarray,
+    uniform: bool,
+) -> Iterator[int]:
     """The stats-only loop in C (batch_kernel), one segment of ticks per call, the stop flag between.
     It reads the intents' rows only: a variant costs its offers and trades, not a pass over the ticks.
     Without ``columns`` (a run with a position plan that keeps its closed signals) each segment's
@@ -194,9 +267,16 @@ def _walk_compiled(core: StrategyCore, candles: Candles, ticks: np.ndarray, inte
     size = len(offered)  # each trade opens at an offered tick of its own: no more trades than those
     out = (np.empty(size), np.empty(size, np.int64), np.empty(size, np.int64))
     excursions = (np.empty(size), np.empty(size))
-    rejected_at = np.empty(min(size, REJECTION_SCAN), np.int64)  # the first refused ticks, for messages
-    limits = (cfg.CC_MIN_TAKEPROFIT_DISTANCE_PERCENT, cfg.CC_MIN_STOPLOSS_DISTANCE_PERCENT,
-              cfg.CC_MAX_STOPLOSS_DISTANCE_PERCENT, cfg.CC_PERCENT_SLIPPAGE, cfg.CC_PERCENT_FEE)
+    rejected_at = np.empty(
+        min(size, REJECTION_SCAN), np.int64
+    )  # the first refused ticks, for messages
+    limits = (
+        cfg.CC_MIN_TAKEPROFIT_DISTANCE_PERCENT,
+        cfg.CC_MIN_STOPLOSS_DISTANCE_PERCENT,
+        cfg.CC_MAX_STOPLOSS_DISTANCE_PERCENT,
+        cfg.CC_PERCENT_SLIPPAGE,
+        cfg.CC_PERCENT_FEE,
+    )
     blocks = block_extremes(candles, vwap, cfg.CC_AVG_PRICE_CANDLES_COUNT)
     even = inside_span(candles, ticks, cursor, inside) if uniform and core.throttle_ms > 0 else None
     span = None if even is None else (even[0], even[2], core.throttle_ms)  # tick a opens candle c0
@@ -210,14 +290,43 @@ def _walk_compiled(core: StrategyCore, candles: Candles, ticks: np.ndarray, inte
         ran = True
         before = count
         i, last_bucket, count, rejected, *details = batch_kernel.settle(
-            i, i + batch_kernel.SEGMENT_TICKS, last_bucket, bucket, first_of_bucket, cursor, ticks, offered,
-            offered_row, intents.side, intents.row_take_profit, intents.row_stop_loss, intents.row_expiry, vwap,
-            candles.low, candles.high, candles.timestamp, candles.contiguous, uniform, frame_end_ms,
-            cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES, limits, out, count, excursions, rejected_at, rejected, blocks,
-            span, exact_minutes, plan, detail)
+            i,
+            i + batch_kernel.SEGMENT_TICKS,
+            last_bucket,
+            bucket,
+            first_of_bucket,
+            cursor,
+            ticks,
+            offered,
+            offered_row,
+            intents.side,
+            intents.row_take_profit,
+            intents.row_stop_loss,
+            intents.row_expiry,
+            vwap,
+            candles.low,
+            candles.high,
+            candles.timestamp,
+            candles.contiguous,
+            uniform,
+            frame_end_ms,
+            cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES,
+            limits,
+            out,
+            count,
+            excursions,
+            rejected_at,
+            rejected,
+            blocks,
+            span,
+            exact_minutes,
+            plan,
+            detail,
+        )
         if detail:
-            for record in _plan_records(core, candles, intents, out[1][before:count], out[2][before:count],
-                                        *details):
+            for record in _plan_records(
+                core, candles, intents, out[1][before:count], out[2][before:count], *details
+            ):
                 core.emit("closed", record)
         yield min(int(i), n)
     if columns is None:
@@ -238,50 +347,113 @@ def _walk_compiled(core: StrategyCore, candles: Candles, ticks: np.ndarray, inte
         core.last_bucket = int(last_bucket)
 
 
-def _note_rejections(core: StrategyCore, intents: Intents, cursor: np.ndarray, ticks: np.ndarray,
-                     vwap: np.ndarray, rejected_at: np.ndarray, rejected: int) -> None:
-    for j in rejected_at[:min(rejected, len(rejected_at))].tolist():
+def _note_rejections(
+    core: StrategyCore,
+    intents: Intents,
+    cursor: np.ndarray,
+    ticks: np.ndarray,
+    vwap: np.ndarray,
+    rejected_at: np.ndarray,
+    rejected: int,
+) -> None:
+    for j in rejected_at[: min(rejected, len(rejected_at))].tolist():
         c = int(cursor[j])
         note_rejected(core, intents, c, int(ticks[j]), float(vwap[c - 1]))
     core.rejected += rejected - min(rejected, len(rejected_at))  # counted, not described
 
 
-def _plan_records(core: StrategyCore, candles: Candles, intents: Intents, pending: np.ndarray, closes: np.ndarray,
-                  trades: bytes, entries: bytes, partials: bytes) -> Iterator[dict[str, Any]]:
+def _plan_records(
+    core: StrategyCore,
+    candles: Candles,
+    intents: Intents,
+    pending: np.ndarray,
+    closes: np.ndarray,
+    trades: bytes,
+    entries: bytes,
+    partials: bytes,
+) -> Iterator[dict[str, Any]]:
     """The closed records of a segment's plan trades, from the C loop's details: each as
     ``lifecycle.StrategyCore._close`` writes it for the same trade walked with hooks."""
     trade_rows = np.frombuffer(trades, dtype=np.float64).reshape(-1, batch_kernel.TRADE_FIELDS)
-    entry_rows = np.frombuffer(entries, dtype=np.float64).reshape(-1, batch_kernel.ENTRY_FIELDS).tolist()
-    partial_rows = np.frombuffer(partials, dtype=np.float64).reshape(-1, batch_kernel.PARTIAL_FIELDS).tolist()
+    entry_rows = (
+        np.frombuffer(entries, dtype=np.float64).reshape(-1, batch_kernel.ENTRY_FIELDS).tolist()
+    )
+    partial_rows = (
+        np.frombuffer(partials, dtype=np.float64).reshape(-1, batch_kernel.PARTIAL_FIELDS).tolist()
+    )
     max_life = core.cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES
     e = p = 0
-    for t, close_ms, trade in zip(pending.tolist(), closes.tolist(), trade_rows.tolist(), strict=True):
+    for t, close_ms, trade in zip(
+        pending.tolist(), closes.tolist(), trade_rows.tolist(), strict=True
+    ):
         reason, _, price, sl, tp, entry, peak_price, fall_price, n_e, n_p, pnl, peak, fall = trade
         row = int(np.searchsorted(intents.rows, candles.index_at(t)))
         met = float(max_life) if intents.row_expiry is None else float(intents.row_expiry[row])
-        made = [{"price": q[0], "cost": q[1], "timestamp": int(q[2])} for q in entry_rows[e:e + int(n_e)]]
-        closed = [{"type": "loss" if q[0] else "profit", "percent": q[1], "current_price": q[2],
-                   "cost_basis_at_close": q[3], "entry_count_at_close": int(q[4]), "timestamp": int(q[5])}
-                  for q in partial_rows[p:p + int(n_p)]]
+        made = [
+            {"price": q[0], "cost": q[1], "timestamp": int(q[2])}
+            for q in entry_rows[e : e + int(n_e)]
+        ]
+        closed = [
+            {
+                "type": "loss" if q[0] else "profit",
+                "percent": q[1],
+                "current_price": q[2],
+                "cost_basis_at_close": q[3],
+                "entry_count_at_close": int(q[4]),
+                "timestamp": int(q[5]),
+            }
+            for q in partial_rows[p : p + int(n_p)]
+        ]
         e, p = e + int(n_e), p + int(n_p)
         signal = {
-            "id": core._signal_id(t), "position": "long" if intents.side[row] > 0 else "short",
-            "price_open": entry, "price_take_profit": tp, "price_stop_loss": sl,
-            "minute_estimated_time": int(met) if met.is_integer() else met, "note": None,
-            "symbol": core.symbol, "strategy_name": core.name, "exchange_name": core.exchange_name,
-            "frame_name": core.frame_name, "scheduled_at": t, "pending_at": t, "params": core.params or None,
-            "original_price_open": made[0]["price"], "original_price_stop_loss": float(intents.row_stop_loss[row]),
-            "original_price_take_profit": float(intents.row_take_profit[row]), "entries": made, "partials": closed,
-            "total_entries": len(made), "total_partials": len(closed), "close_id": None,
+            "id": core._signal_id(t),
+            "position": "long" if intents.side[row] > 0 else "short",
+            "price_open": entry,
+            "price_take_profit": tp,
+            "price_stop_loss": sl,
+            "minute_estimated_time": int(met) if met.is_integer() else met,
+            "note": None,
+            "symbol": core.symbol,
+            "strategy_name": core.name,
+            "exchange_name": core.exchange_name,
+            "frame_name": core.frame_name,
+            "scheduled_at": t,
+            "pending_at": t,
+            "params": core.params or None,
+            "original_price_open": made[0]["price"],
+            "original_price_stop_loss": float(intents.row_stop_loss[row]),
+            "original_price_take_profit": float(intents.row_take_profit[row]),
+            "entries": made,
+            "partials": closed,
+            "total_entries": len(made),
+            "total_partials": len(closed),
+            "close_id": None,
         }
         invested = sum(q["cost"] for q in made)
-        yield {"action": "closed", "symbol": core.symbol, "strategy_name": core.name,
-               "exchange_name": core.exchange_name, "frame_name": core.frame_name,
-               "backtest": core.mode == "backtest", "timestamp": close_ms, "signal": signal,
-               "current_price": price, "close_reason": PLAN_REASONS[int(reason)], "close_timestamp": close_ms,
-               "pnl": {"pnl_percentage": pnl, "price_open": entry, "price_close": price, "pnl_entries": invested,
-                       "pnl_cost": pnl / 100 * invested},
-               "peak_price": peak_price, "peak_pnl": peak, "fall_price": fall_price, "fall_pnl": fall}
+        yield {
+            "action": "closed",
+            "symbol": core.symbol,
+            "strategy_name": core.name,
+            "exchange_name": core.exchange_name,
+            "frame_name": core.frame_name,
+            "backtest": core.mode == "backtest",
+            "timestamp": close_ms,
+            "signal": signal,
+            "current_price": price,
+            "close_reason": PLAN_REASONS[int(reason)],
+            "close_timestamp": close_ms,
+            "pnl": {
+                "pnl_percentage": pnl,
+                "price_open": entry,
+                "price_close": price,
+                "pnl_entries": invested,
+                "pnl_cost": pnl / 100 * invested,
+            },
+            "peak_price": peak_price,
+            "peak_pnl": peak,
+            "fall_price": fall_price,
+            "fall_pnl": fall,
+        }
 
 
 PLAN_REASONS = (*REASONS, "closed")  # _batch_kernel.c's reason codes of a plan trade
@@ -302,8 +474,16 @@ def note_rejected(core: StrategyCore, intents: Intents, c: int, t: int, entry: f
     core.note_rejection(f"{where}: signal rejected: " + "; ".join(problems))
 
 
-def _excursions(long: bool, entry: float, price: float, pnl: float, best: float, worst: float,
-                slip: float, fee: float) -> tuple[tuple[float, float], tuple[float, float]]:
+def _excursions(
+    long: bool,
+    entry: float,
+    price: float,
+    pnl: float,
+    best: float,
+    worst: float,
+    slip: float,
+    fee: float,
+) -> tuple[tuple[float, float], tuple[float, float]]:
     """(price, PnL) of a trade's peak and fall, from the best and worst VWAP it saw
     before its close (``_batch_kernel.c`` computes the same PnLs)."""
     peak, fall = (entry, 0.0), (entry, _pnl(long, entry, entry, slip, fee))
@@ -320,9 +500,22 @@ def _excursions(long: bool, entry: float, price: float, pnl: float, best: float,
     return peak, fall
 
 
-def _closed_record(core: StrategyCore, when_ms: int, long: bool, entry: float, tp: float, sl: float,
-                   met: int | float, price: float, reason: int, close_ms: int, best: float, worst: float,
-                   slip: float, fee: float) -> dict[str, Any]:
+def _closed_record(
+    core: StrategyCore,
+    when_ms: int,
+    long: bool,
+    entry: float,
+    tp: float,
+    sl: float,
+    met: int | float,
+    price: float,
+    reason: int,
+    close_ms: int,
+    best: float,
+    worst: float,
+    slip: float,
+    fee: float,
+) -> dict[str, Any]:
     pnl = _pnl(long, entry, price, slip, fee)
     peak, fall = _excursions(long, entry, price, pnl, best, worst, slip, fee)
     signal = {
@@ -343,11 +536,27 @@ def _closed_record(core: StrategyCore, when_ms: int, long: bool, entry: float, t
     }
     cost = getattr(core.cfg, "CC_POSITION_ENTRY_COST", 100.0)
     open_position(signal, cost)  # (the fields every closed signal carries, SEMANTICS 9)
-    return {"action": "closed", "symbol": core.symbol, "strategy_name": core.name,
-            "exchange_name": core.exchange_name, "frame_name": core.frame_name,
-            "backtest": core.mode == "backtest", "timestamp": close_ms, "signal": signal,
-            "current_price": price, "close_reason": REASONS[reason],
-            "close_timestamp": close_ms,
-            "pnl": {"pnl_percentage": pnl, "price_open": entry, "price_close": price, "pnl_entries": cost,
-                    "pnl_cost": pnl / 100 * cost},
-            "peak_price": peak[0], "peak_pnl": peak[1], "fall_price": fall[0], "fall_pnl": fall[1]}
+    return {
+        "action": "closed",
+        "symbol": core.symbol,
+        "strategy_name": core.name,
+        "exchange_name": core.exchange_name,
+        "frame_name": core.frame_name,
+        "backtest": core.mode == "backtest",
+        "timestamp": close_ms,
+        "signal": signal,
+        "current_price": price,
+        "close_reason": REASONS[reason],
+        "close_timestamp": close_ms,
+        "pnl": {
+            "pnl_percentage": pnl,
+            "price_open": entry,
+            "price_close": price,
+            "pnl_entries": cost,
+            "pnl_cost": pnl / 100 * cost,
+        },
+        "peak_price": peak[0],
+        "peak_pnl": peak[1],
+        "fall_price": fall[0],
+        "fall_pnl": fall[1],
+    }

@@ -28,8 +28,12 @@ from .lifecycle import IDLE, StrategyCore
 PROGRESS_EVERY = 2048  # ticks between progress yields when nothing settles
 
 
-def walk_events(core: StrategyCore, candles: Candles, ticks: np.ndarray,
-         should_stop: Callable[[], bool] | None = None) -> Iterator[int]:
+def walk_events(
+    core: StrategyCore,
+    candles: Candles,
+    ticks: np.ndarray,
+    should_stop: Callable[[], bool] | None = None,
+) -> Iterator[int]:
     """Run ``core`` over ``ticks``; yields the tick index after each settle and now and then.
 
     ``should_stop`` is asked whenever the strategy is idle (the only state a
@@ -39,15 +43,32 @@ def walk_events(core: StrategyCore, candles: Candles, ticks: np.ndarray,
     step = int(ticks[1] - ticks[0]) if n > 1 else 1
     uniform = n < 2 or bool((np.diff(ticks) == step).all())
     first = int(ticks[0]) if n else 0
-    if (n and uniform and step > 0 and first % MINUTE_MS == 0 and step % MINUTE_MS == 0 and candles.contiguous
-            and len(candles) and core.phase == IDLE and not core.stopping and not core.emit_idle
-            and "on_idle" not in core.callbacks and core.strategy.get_signal is not None):
+    if (
+        n
+        and uniform
+        and step > 0
+        and first % MINUTE_MS == 0
+        and step % MINUTE_MS == 0
+        and candles.contiguous
+        and len(candles)
+        and core.phase == IDLE
+        and not core.stopping
+        and not core.emit_idle
+        and "on_idle" not in core.callbacks
+        and core.strategy.get_signal is not None
+    ):
         return _walk_idle(core, candles, ticks, step, should_stop)
     return _walk(core, candles, ticks, step, uniform, should_stop)
 
 
-def _walk(core: StrategyCore, candles: Candles, ticks: np.ndarray, step: int, uniform: bool,
-          should_stop: Callable[[], bool] | None) -> Iterator[int]:
+def _walk(
+    core: StrategyCore,
+    candles: Candles,
+    ticks: np.ndarray,
+    step: int,
+    uniform: bool,
+    should_stop: Callable[[], bool] | None,
+) -> Iterator[int]:
     """The general walk: every tick through ``StrategyCore.tick``."""
     n = len(ticks)
     throttle = core.throttle_ms
@@ -59,7 +80,11 @@ def _walk(core: StrategyCore, candles: Candles, ticks: np.ndarray, step: int, un
         if core.last_bucket is not None and t // throttle == core.last_bucket:
             # throttled: jump straight to the first tick of the next bucket
             target = (core.last_bucket + 1) * throttle
-            i = -(-(target - first) // step) if uniform else int(np.searchsorted(ticks, target, "left"))
+            i = (
+                -(-(target - first) // step)
+                if uniform
+                else int(np.searchsorted(ticks, target, "left"))
+            )
             continue
         if should_stop is not None and should_stop():  # (before each tick run, not each jump)
             return
@@ -69,7 +94,11 @@ def _walk(core: StrategyCore, candles: Candles, ticks: np.ndarray, step: int, un
             core.force_settle(candles)  # history ended while the signal was still open
         settled = core.settled_ms
         if settled is not None and settled != settled_before:
-            i = (settled - first) // step + 1 if uniform else int(np.searchsorted(ticks, settled, "right"))
+            i = (
+                (settled - first) // step + 1
+                if uniform
+                else int(np.searchsorted(ticks, settled, "right"))
+            )
             last_yield = i
             yield i
             continue
@@ -79,8 +108,13 @@ def _walk(core: StrategyCore, candles: Candles, ticks: np.ndarray, step: int, un
             yield i
 
 
-def _walk_idle(core: StrategyCore, candles: Candles, ticks: np.ndarray, step: int,
-               should_stop: Callable[[], bool] | None) -> Iterator[int]:
+def _walk_idle(
+    core: StrategyCore,
+    candles: Candles,
+    ticks: np.ndarray,
+    step: int,
+    should_stop: Callable[[], bool] | None,
+) -> Iterator[int]:
     """``_walk`` for uniform minute-aligned ticks over gapless candles, the idle ask inlined.
 
     What it does per ask is what ``StrategyCore.tick`` and ``_ask`` do for an idle core
@@ -94,7 +128,9 @@ def _walk_idle(core: StrategyCore, candles: Candles, ticks: np.ndarray, step: in
     symbol, get_signal = core.symbol, cast(Callable[..., Any], core.strategy.get_signal)
     vwap = candles.vwap(core.cfg.CC_AVG_PRICE_CANDLES_COUNT)
     count = len(candles)
-    base = int(candles.timestamp[0])  # candles.index_at(t), for gapless candles: ceil((t - base) / 1m)
+    base = int(
+        candles.timestamp[0]
+    )  # candles.index_at(t), for gapless candles: ceil((t - base) / 1m)
     fromtimestamp, set_ctx, reset_ctx = datetime.fromtimestamp, _current.set, _current.reset
     # ``when`` is the previous ask's plus the gap between them (usually the throttle): ~30 ns
     # where fromtimestamp costs ~200; exact, as both count whole milliseconds
@@ -147,10 +183,16 @@ def _walk_idle(core: StrategyCore, candles: Candles, ticks: np.ndarray, step: in
                     i = (settled - first) // step + 1
                     last_yield = i
                     yield i
-                    if i < n and core.last_bucket is not None and (first + i * step) // throttle == core.last_bucket:
+                    if (
+                        i < n
+                        and core.last_bucket is not None
+                        and (first + i * step) // throttle == core.last_bucket
+                    ):
                         i = -(-((core.last_bucket + 1) * throttle - first) // step)
                     continue
-                if core.last_bucket is None:  # a risk gave the bucket back: asked again at the next tick
+                if (
+                    core.last_bucket is None
+                ):  # a risk gave the bucket back: asked again at the next tick
                     i += 1
                     if i - last_yield >= PROGRESS_EVERY:
                         last_yield = i

@@ -21,8 +21,16 @@ class Settled:
     price: float  # close price (or the VWAP of the candle for a cancel)
 
 
-def scan_position(c: Candles, vwap: np.ndarray, start: int, limit: int, long: bool,
-                  take_profit: float, stop_loss: float, expires_ms: int) -> Settled | None:
+def scan_position(
+    c: Candles,
+    vwap: np.ndarray,
+    start: int,
+    limit: int,
+    long: bool,
+    take_profit: float,
+    stop_loss: float,
+    expires_ms: int,
+) -> Settled | None:
     """First candle in [start, limit) that closes the position, per SEMANTICS.md 2.
 
     ``expires_ms``: the first candle time at which it expires (the earlier of
@@ -49,8 +57,16 @@ def scan_position(c: Candles, vwap: np.ndarray, start: int, limit: int, long: bo
     return None
 
 
-def scan_schedule(c: Candles, vwap: np.ndarray, start: int, limit: int, long: bool,
-                  price_open: float, stop_loss: float, expires_ms: int) -> Settled | None:
+def scan_schedule(
+    c: Candles,
+    vwap: np.ndarray,
+    start: int,
+    limit: int,
+    long: bool,
+    price_open: float,
+    stop_loss: float,
+    expires_ms: int,
+) -> Settled | None:
     """First candle in [start, limit) that activates or cancels a scheduled entry."""
     expiry = c.index_at(expires_ms)  # (searchsorted "left"; arithmetic on contiguous candles)
     stop = expiry if expiry < limit else limit
@@ -71,8 +87,16 @@ def scan_schedule(c: Candles, vwap: np.ndarray, start: int, limit: int, long: bo
     return None
 
 
-def excursions(vwap: np.ndarray, start: int, stop: int, long: bool, entry: float,
-               peak: tuple[float, float], fall: tuple[float, float], pnl) -> tuple[tuple[float, float], tuple[float, float]]:
+def excursions(
+    vwap: np.ndarray,
+    start: int,
+    stop: int,
+    long: bool,
+    entry: float,
+    peak: tuple[float, float],
+    fall: tuple[float, float],
+    pnl,
+) -> tuple[tuple[float, float], tuple[float, float]]:
     """Peak and fall after the non-closing candles [start, stop).
 
     ``peak``/``fall`` are (price, pnl); ``pnl(price)`` gives the PnL at a price.

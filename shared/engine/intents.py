@@ -38,12 +38,28 @@ class Intents:
     per-candle arrays (``position`` ...) are what the strategy gave, or built on first use
     (NaN levels off the rows, which no walk reads)."""
 
-    __slots__ = ("n", "rows", "side", "row_take_profit", "row_stop_loss", "row_expiry", "row_price_open",
-                 "_dense")
+    __slots__ = (
+        "n",
+        "rows",
+        "side",
+        "row_take_profit",
+        "row_stop_loss",
+        "row_expiry",
+        "row_price_open",
+        "_dense",
+    )
 
-    def __init__(self, n: int, rows: np.ndarray, side: np.ndarray, take_profit: np.ndarray,
-                 stop_loss: np.ndarray, expiry: np.ndarray | None, price_open: np.ndarray | None,
-                 dense: dict[str, np.ndarray | None] | None = None):
+    def __init__(
+        self,
+        n: int,
+        rows: np.ndarray,
+        side: np.ndarray,
+        take_profit: np.ndarray,
+        stop_loss: np.ndarray,
+        expiry: np.ndarray | None,
+        price_open: np.ndarray | None,
+        dense: dict[str, np.ndarray | None] | None = None,
+    ):
         self.n, self.rows, self.side = n, rows, side
         self.row_take_profit, self.row_stop_loss = take_profit, stop_loss
         self.row_expiry, self.row_price_open = expiry, price_open
@@ -81,7 +97,9 @@ class Intents:
     def signal_at(self, k: int) -> dict[str, Any]:
         """The signal offered at candle row ``k`` (one of ``rows``)."""
         r = int(np.searchsorted(self.rows, k))
-        if r == len(self.rows) or self.rows[r] != k:  # protocol: a lookup of a row that has no intent
+        if (
+            r == len(self.rows) or self.rows[r] != k
+        ):  # protocol: a lookup of a row that has no intent
             raise KeyError(f"no position is taken at candle row {k}")
         sig: dict[str, Any] = {
             "position": "long" if self.side[r] > 0 else "short",
@@ -108,7 +126,9 @@ def current_prices(candles: Candles, avg_count: int) -> np.ndarray:
     return cached
 
 
-CONSTANTS_KEPT = 16  # full-length arrays of a scalar (an expiry every variant gives) kept per candle set
+CONSTANTS_KEPT = (
+    16  # full-length arrays of a scalar (an expiry every variant gives) kept per candle set
+)
 
 
 def _constant(candles: Candles, key: str, value: np.ndarray, dtype) -> np.ndarray:
@@ -126,18 +146,23 @@ def _constant(candles: Candles, key: str, value: np.ndarray, dtype) -> np.ndarra
     return found
 
 
-def compute_intents(get_signals, candles: Candles, params: dict[str, Any], avg_count: int,
-                    where: str) -> Intents:
+def compute_intents(
+    get_signals, candles: Candles, params: dict[str, Any], avg_count: int, where: str
+) -> Intents:
     """Call the user's ``get_signals`` and check the shape of what it returned."""
     price = current_prices(candles, avg_count)
     raw = get_signals(candles, price, dict(params))
     if not isinstance(raw, Mapping):
-        raise SignalError(f"{where}: get_signals returned {type(raw).__name__}; expected a mapping of arrays "
-                          f"with keys {', '.join(REQUIRED)}")
+        raise SignalError(
+            f"{where}: get_signals returned {type(raw).__name__}; expected a mapping of arrays "
+            f"with keys {', '.join(REQUIRED)}"
+        )
     unknown = set(raw) - set(REQUIRED) - set(OPTIONAL) - {ROWS}
     missing = set(REQUIRED) - set(raw)
     if unknown or missing:
-        raise SignalError(f"{where}: get_signals keys: missing {sorted(missing)}, unknown {sorted(unknown)}")
+        raise SignalError(
+            f"{where}: get_signals keys: missing {sorted(missing)}, unknown {sorted(unknown)}"
+        )
     if raw.get(ROWS) is not None:
         return _sparse(raw, len(candles), where)
     return _dense(raw, candles, where)
@@ -154,7 +179,9 @@ def _dense(raw: Mapping, candles: Candles, where: str) -> Intents:
         if value.ndim == 0:
             value = _constant(candles, key, value, dtype)
         if value.shape != (n,):
-            raise SignalError(f"{where}: get_signals[{key!r}] has shape {value.shape}; expected ({n},), one per candle")
+            raise SignalError(
+                f"{where}: get_signals[{key!r}] has shape {value.shape}; expected ({n},), one per candle"
+            )
         return value
 
     given = np.asarray(raw["position"])
@@ -162,28 +189,46 @@ def _dense(raw: Mapping, candles: Candles, where: str) -> Intents:
         position = np.sign(given).astype(np.int8, copy=False)  # (a year of float copies saved)
     else:
         position = np.sign(np.nan_to_num(column("position", np.float64))).astype(np.int8)
-    dense = {"position": position, "take_profit": column("price_take_profit", np.float64),
-             "stop_loss": column("price_stop_loss", np.float64),
-             "expiry": column("minute_estimated_time", np.float64), "price_open": column("price_open", np.float64)}
-    rows = np.flatnonzero(position != 0)  # (a bool array: nonzero is 2.5x faster on it than on int8)
+    dense = {
+        "position": position,
+        "take_profit": column("price_take_profit", np.float64),
+        "stop_loss": column("price_stop_loss", np.float64),
+        "expiry": column("minute_estimated_time", np.float64),
+        "price_open": column("price_open", np.float64),
+    }
+    rows = np.flatnonzero(
+        position != 0
+    )  # (a bool array: nonzero is 2.5x faster on it than on int8)
 
     def at_rows(key: str) -> np.ndarray | None:
         return None if dense[key] is None else dense[key][rows]
 
-    return Intents(n, rows, position[rows], at_rows("take_profit"), at_rows("stop_loss"), at_rows("expiry"),
-                   at_rows("price_open"), dense)
+    return Intents(
+        n,
+        rows,
+        position[rows],
+        at_rows("take_profit"),
+        at_rows("stop_loss"),
+        at_rows("expiry"),
+        at_rows("price_open"),
+        dense,
+    )
 
 
 def _sparse(raw: Mapping, n: int, where: str) -> Intents:
     """Intents from ``rows`` and one entry per row (or a scalar) of each other key."""
     given = np.asarray(raw[ROWS])
     if given.ndim != 1 or (len(given) and given.dtype.kind not in "iu"):
-        raise SignalError(f"{where}: get_signals[{ROWS!r}] must be a 1-D array of candle indices (integers); "
-                          f"got dtype {given.dtype} with shape {given.shape}")
+        raise SignalError(
+            f"{where}: get_signals[{ROWS!r}] must be a 1-D array of candle indices (integers); "
+            f"got dtype {given.dtype} with shape {given.shape}"
+        )
     rows = given.astype(np.int64, copy=False)
     if len(rows) and (rows[0] < 0 or rows[-1] >= n or bool((rows[1:] <= rows[:-1]).any())):
-        raise SignalError(f"{where}: get_signals[{ROWS!r}] must be strictly increasing candle indices in "
-                          f"0..{n - 1} (one row per candle at most)")
+        raise SignalError(
+            f"{where}: get_signals[{ROWS!r}] must be strictly increasing candle indices in "
+            f"0..{n - 1} (one row per candle at most)"
+        )
 
     def column(key: str) -> np.ndarray | None:
         if key not in raw or raw[key] is None:
@@ -192,16 +237,25 @@ def _sparse(raw: Mapping, n: int, where: str) -> Intents:
         if value.ndim == 0:
             return np.full(len(rows), value)
         if value.shape != rows.shape:
-            raise SignalError(f"{where}: get_signals[{key!r}] has shape {value.shape}; expected "
-                              f"({len(rows)},), one per entry of {ROWS!r} (or a scalar)")
+            raise SignalError(
+                f"{where}: get_signals[{key!r}] has shape {value.shape}; expected "
+                f"({len(rows)},), one per entry of {ROWS!r} (or a scalar)"
+            )
         return value
 
     given_side = np.asarray(raw["position"])
-    if given_side.dtype.kind in "iu" and given_side.shape == rows.shape:  # whole numbers: no NaN to clear
-        side = np.sign(given_side).astype(np.int8, copy=False)  # (~0.25 ms a year variant of float copies)
+    if (
+        given_side.dtype.kind in "iu" and given_side.shape == rows.shape
+    ):  # whole numbers: no NaN to clear
+        side = np.sign(given_side).astype(
+            np.int8, copy=False
+        )  # (~0.25 ms a year variant of float copies)
     else:
         side = np.sign(np.nan_to_num(column("position"))).astype(np.int8)
-    values = [column(k) for k in ("price_take_profit", "price_stop_loss", "minute_estimated_time", "price_open")]
+    values = [
+        column(k)
+        for k in ("price_take_profit", "price_stop_loss", "minute_estimated_time", "price_open")
+    ]
     taken = side != 0
     if not taken.all():  # a row that takes no position is no intent
         rows, side = rows[taken], side[taken]

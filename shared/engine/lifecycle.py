@@ -72,11 +72,22 @@ ISO_CHARS = len(_iso(0))  # what _iso writes is this long for any time of years 
 class StrategyCore:
     """Phases idle -> (scheduled ->) active -> idle, for one ``symbol:strategy``."""
 
-    def __init__(self, strategy: StrategySchema, symbol: str, exchange_name: str, cfg: EngineConfig,
-                 emit: Emit, *, frame_name: str = "", frame_end_ms: int | None = None,
-                 mode: str = "backtest", params: dict[str, Any] | None = None,
-                 risk: RiskSchema | list[RiskSchema] | None = None, strategy_name: str | None = None,
-                 risk_books: dict[str, RiskBook] | None = None) -> None:
+    def __init__(
+        self,
+        strategy: StrategySchema,
+        symbol: str,
+        exchange_name: str,
+        cfg: EngineConfig,
+        emit: Emit,
+        *,
+        frame_name: str = "",
+        frame_end_ms: int | None = None,
+        mode: str = "backtest",
+        params: dict[str, Any] | None = None,
+        risk: RiskSchema | list[RiskSchema] | None = None,
+        strategy_name: str | None = None,
+        risk_books: dict[str, RiskBook] | None = None,
+    ) -> None:
         self.strategy = strategy
         self.name = strategy_name or strategy.strategy_name
         self.symbol = symbol
@@ -88,8 +99,11 @@ class StrategyCore:
         self.emit = emit
         # ``risk``: schemas already looked up (the caller's get_risk(risk_name)); the strategy's
         # other risks (risk_list) are looked up here
-        risks = get_strategy_risks(strategy, "the run", risk) if risk or strategy.risk_name \
-            or strategy.risk_list else []
+        risks = (
+            get_strategy_risks(strategy, "the run", risk)
+            if risk or strategy.risk_name or strategy.risk_list
+            else []
+        )
         books = risk_books if risk_books is not None else new_books([r.risk_name for r in risks])
         missing = [r.risk_name for r in risks if r.risk_name not in books]
         if missing:  # protocol: the caller that shares books must give one per risk of every member
@@ -111,10 +125,18 @@ class StrategyCore:
         self.settled_ms: int | None = None  # close/cancel time of the last settled signal
         self.rejected = 0  # signals refused (rules, risk) and get_signal calls that raised
         self.rejections: list[str] = []  # the first REJECTION_SAMPLES distinct reasons, with where
-        self.position: Position | None = None  # the managed state of the open signal, when hooks run
+        self.position: Position | None = (
+            None  # the managed state of the open signal, when hooks run
+        )
         # (one object for the rest of section 9: past 30 attributes an instance loses CPython's shared
         # keys, and every self.x of the per-tick path gets slower)
-        self.hooks = HookRun(self.callbacks, getattr(cfg, "CC_POSITION_ENTRY_COST", 100.0), strategy, self.params, self.name)
+        self.hooks = HookRun(
+            self.callbacks,
+            getattr(cfg, "CC_POSITION_ENTRY_COST", 100.0),
+            strategy,
+            self.params,
+            self.name,
+        )
 
     # ---- the step ------------------------------------------------------
 
@@ -148,12 +170,22 @@ class StrategyCore:
             pending = self.position.pending if self.position is not None else None
             # a user's cancel or activation committed at candle "at" acts at the next one
             acts = candles.index_at(pending["at"] + MINUTE_MS) if pending is not None else limit
-            hit = scan_schedule(candles, vwap, start, min(limit, acts), sig["position"] == "long",
-                                sig["price_open"], sig["price_stop_loss"], expires)
+            hit = scan_schedule(
+                candles,
+                vwap,
+                start,
+                min(limit, acts),
+                sig["position"] == "long",
+                sig["price_open"],
+                sig["price_stop_loss"],
+                expires,
+            )
             if hit is None and acts < limit:
                 hit = self._user_schedule_commit(candles, vwap, acts, pending)
             if hit is None:
-                self.next_ms = int(candles.timestamp[limit - 1]) + MINUTE_MS if limit > start else self.next_ms
+                self.next_ms = (
+                    int(candles.timestamp[limit - 1]) + MINUTE_MS if limit > start else self.next_ms
+                )
                 return
             u = int(candles.timestamp[hit.index])
             if hit.reason != "activated":
@@ -164,7 +196,9 @@ class StrategyCore:
         if self.phase == ACTIVE:
             self._watch(candles, vwap, limit)
 
-    def _user_schedule_commit(self, candles: Candles, vwap, j: int, pending: dict[str, Any]) -> Settled:
+    def _user_schedule_commit(
+        self, candles: Candles, vwap, j: int, pending: dict[str, Any]
+    ) -> Settled:
         """Candle ``j`` after a commit_cancel_scheduled / commit_activate_scheduled: the frame's
         end still cancels first ("timeout"), then the user's action, before the candle's checks."""
         u = int(candles.timestamp[j])
@@ -180,16 +214,20 @@ class StrategyCore:
         """True when an open position runs the hooks of SEMANTICS 9 candle by candle: the
         strategy has a position callback, someone listens to a position event, or a commit
         waits for the next candle."""
-        return (self.hooks.callbacks or events.any_listened(events.POSITION_TOPICS)
-                or (self.position is not None and self.position.pending is not None))
+        return (
+            self.hooks.callbacks
+            or events.any_listened(events.POSITION_TOPICS)
+            or (self.position is not None and self.position.pending is not None)
+        )
 
     def use_candles(self, candles: Candles) -> RunContext:
         """The run context on ``candles`` (made when they change), which get_signal and the
         hooks read."""
         ctx = self._context
         if ctx is None or ctx.candles is not candles:
-            ctx = self._context = RunContext(self.symbol, self.mode, candles, self.params,
-                                             self.cfg.CC_AVG_PRICE_CANDLES_COUNT)
+            ctx = self._context = RunContext(
+                self.symbol, self.mode, candles, self.params, self.cfg.CC_AVG_PRICE_CANDLES_COUNT
+            )
         return ctx
 
     def hook_for(self, candles: Candles, vwap) -> PositionHook:
@@ -229,13 +267,16 @@ class StrategyCore:
             return  # nothing has closed yet: no price, nothing to decide on
         ctx = self._context
         if ctx is None or ctx.candles is not candles:
-            ctx = self._context = RunContext(self.symbol, self.mode, candles, self.params,
-                                             self.cfg.CC_AVG_PRICE_CANDLES_COUNT)
+            ctx = self._context = RunContext(
+                self.symbol, self.mode, candles, self.params, self.cfg.CC_AVG_PRICE_CANDLES_COUNT
+            )
         ctx.when_ms = when_ms
         ctx.cursor = cursor
         token = activate(ctx)
         try:
-            raw = self.strategy.get_signal(self.symbol, datetime.fromtimestamp(when_ms / 1000, tz=UTC))
+            raw = self.strategy.get_signal(
+                self.symbol, datetime.fromtimestamp(when_ms / 1000, tz=UTC)
+            )
         except Exception as exc:  # user code: report, count the tick as idle, go on
             deactivate(token)
             self.get_signal_raised(exc, when_ms)
@@ -244,14 +285,20 @@ class StrategyCore:
         # the price is read only where it is used (most asks return None and nobody listens)
         if raw is None:
             if self.emit_idle or "on_idle" in self.callbacks:
-                self._idle(when_ms, float(candles.vwap(self.cfg.CC_AVG_PRICE_CANDLES_COUNT)[cursor - 1]))
+                self._idle(
+                    when_ms, float(candles.vwap(self.cfg.CC_AVG_PRICE_CANDLES_COUNT)[cursor - 1])
+                )
             return
-        self.consider(raw, when_ms, float(candles.vwap(self.cfg.CC_AVG_PRICE_CANDLES_COUNT)[cursor - 1]))
+        self.consider(
+            raw, when_ms, float(candles.vwap(self.cfg.CC_AVG_PRICE_CANDLES_COUNT)[cursor - 1])
+        )
 
     def get_signal_raised(self, exc: Exception, when_ms: int) -> None:
         """get_signal raised ``exc`` at ``when_ms``: counted as a rejection and emitted on "error"."""
         where = self._where(when_ms)
-        error = StrategyError(f"{where}: get_signal raised {type(exc).__name__} at {raise_site(exc)}: {exc}")
+        error = StrategyError(
+            f"{where}: get_signal raised {type(exc).__name__} at {raise_site(exc)}: {exc}"
+        )
         self.note_rejection(str(error))
         self._error(error, when_ms, exc)
 
@@ -287,9 +334,16 @@ class StrategyCore:
         "risk" and given to the risk's on_rejected, and gives the throttle bucket back."""
         # the candidate as backtest-kit's risk sees it: a market entry's price_open is the current price
         candidate = {**sig, "price_open": price if sig["price_open"] is None else sig["price_open"]}
-        base = {"symbol": self.symbol, "strategy_name": self.name, "exchange_name": self.exchange_name,
-                "frame_name": self.frame_name, "current_price": price, "timestamp": when_ms,
-                "current_signal": candidate, "signal": candidate}
+        base = {
+            "symbol": self.symbol,
+            "strategy_name": self.name,
+            "exchange_name": self.exchange_name,
+            "frame_name": self.frame_name,
+            "current_price": price,
+            "timestamp": when_ms,
+            "current_signal": candidate,
+            "signal": candidate,
+        }
         for gate in self.risk_gates:
             payload = gate.payload(base)
             rejection = gate.check(payload, lambda: self._where(when_ms))
@@ -298,14 +352,26 @@ class StrategyCore:
                 continue
             message = f'{self._where(when_ms)}: rejected by risk "{gate.name}" ({rejection.by}): {rejection.note}'
             self.note_rejection(message)
-            self.emit("risk", {"symbol": self.symbol, "strategy_name": self.name,
-                               "exchange_name": self.exchange_name, "frame_name": self.frame_name,
-                               "risk_name": gate.name, "backtest": self.mode == "backtest",
-                               "timestamp": when_ms, "current_price": price,
-                               "signal": candidate, "current_signal": candidate,
-                               "active_position_count": payload["active_position_count"],
-                               "rejection_id": rejection.id, "rejection_note": rejection.note,
-                               "reason": rejection.note, "message": message})
+            self.emit(
+                "risk",
+                {
+                    "symbol": self.symbol,
+                    "strategy_name": self.name,
+                    "exchange_name": self.exchange_name,
+                    "frame_name": self.frame_name,
+                    "risk_name": gate.name,
+                    "backtest": self.mode == "backtest",
+                    "timestamp": when_ms,
+                    "current_price": price,
+                    "signal": candidate,
+                    "current_signal": candidate,
+                    "active_position_count": payload["active_position_count"],
+                    "rejection_id": rejection.id,
+                    "rejection_note": rejection.note,
+                    "reason": rejection.note,
+                    "message": message,
+                },
+            )
             self._risk_callback(gate, "on_rejected", payload)
             self.last_bucket = None  # given back: the strategy is asked again at the next tick
             return False
@@ -318,8 +384,14 @@ class StrategyCore:
         try:
             fn(self.symbol, check_args(payload))
         except Exception as exc:  # a callback's bug must not change what the risk decided
-            self._error(StrategyError(f'risk "{gate.name}": callback {name} raised {type(exc).__name__}: {exc} '
-                                      f"(for {self._where(payload['timestamp'])})"), None, exc)
+            self._error(
+                StrategyError(
+                    f'risk "{gate.name}": callback {name} raised {type(exc).__name__}: {exc} '
+                    f"(for {self._where(payload['timestamp'])})"
+                ),
+                None,
+                exc,
+            )
 
     def _book_add(self, open_timestamp: int) -> None:
         for gate in self.risk_gates:
@@ -397,14 +469,22 @@ class StrategyCore:
     def _watch(self, candles: Candles, vwap, limit: int) -> None:
         sig = self.signal
         # (manages_positions, inlined: this runs once per trade of every run)
-        if self.hooks.callbacks or events.any_listened(events.POSITION_TOPICS) or self.position is not None:
+        if (
+            self.hooks.callbacks
+            or events.any_listened(events.POSITION_TOPICS)
+            or self.position is not None
+        ):
             if self.position is None:
                 if "entries" not in sig:
                     open_position(sig, self._entry_cost())
                 self.position = Position(sig, self.cfg)
             start = candles.index_at(self.next_ms)
             walk_position(self, candles, vwap, limit)
-            if self.phase == ACTIVE and limit > start and ("on_active" in self.callbacks or self.emit_idle):
+            if (
+                self.phase == ACTIVE
+                and limit > start
+                and ("on_active" in self.callbacks or self.emit_idle)
+            ):
                 self._event("active", self.next_ms - MINUTE_MS, float(vwap[limit - 1]))
                 self._callback("on_active", sig, float(vwap[limit - 1]))
             return
@@ -415,11 +495,20 @@ class StrategyCore:
         if self.frame_end_ms is not None:
             expires = min(expires, self.frame_end_ms + 1)
         start = candles.index_at(self.next_ms)
-        hit = scan_position(candles, vwap, start, limit, long, sig["price_take_profit"],
-                            sig["price_stop_loss"], expires)
+        hit = scan_position(
+            candles,
+            vwap,
+            start,
+            limit,
+            long,
+            sig["price_take_profit"],
+            sig["price_stop_loss"],
+            expires,
+        )
         stop = hit.index if hit is not None else max(limit, start)
-        self.peak, self.fall = excursions(vwap, start, stop, long, sig["price_open"],
-                                          self.peak, self.fall, self._pnl)
+        self.peak, self.fall = excursions(
+            vwap, start, stop, long, sig["price_open"], self.peak, self.fall, self._pnl
+        )
         if hit is None:
             if limit > start:
                 self.next_ms = int(candles.timestamp[limit - 1]) + MINUTE_MS
@@ -437,8 +526,14 @@ class StrategyCore:
         if entries is None:  # nobody managed it: one entry, as opened
             pnl, invested = self._pnl(hit.price), self.hooks.entry_cost
         elif len(entries) > 1 or sig["partials"]:
-            pnl, _, invested = position_pnl(sig["position"], entries, sig["partials"], hit.price,
-                                            self.cfg.CC_PERCENT_SLIPPAGE, self.cfg.CC_PERCENT_FEE)
+            pnl, _, invested = position_pnl(
+                sig["position"],
+                entries,
+                sig["partials"],
+                hit.price,
+                self.cfg.CC_PERCENT_SLIPPAGE,
+                self.cfg.CC_PERCENT_FEE,
+            )
         else:
             pnl, invested = self._pnl(hit.price), entries[0]["cost"]
         peak, fall = self.peak, self.fall
@@ -450,10 +545,21 @@ class StrategyCore:
         record = self._record("closed", u, hit.price)
         if entries is None:  # (on the record's copy: a snapshot may still hold the live signal)
             open_position(record["signal"], invested)
-        record.update(close_reason=hit.reason, close_timestamp=u,
-                      pnl={"pnl_percentage": pnl, "price_open": sig["price_open"], "price_close": hit.price,
-                           "pnl_entries": invested, "pnl_cost": pnl / 100 * invested},
-                      peak_price=peak[0], peak_pnl=peak[1], fall_price=fall[0], fall_pnl=fall[1])
+        record.update(
+            close_reason=hit.reason,
+            close_timestamp=u,
+            pnl={
+                "pnl_percentage": pnl,
+                "price_open": sig["price_open"],
+                "price_close": hit.price,
+                "pnl_entries": invested,
+                "pnl_cost": pnl / 100 * invested,
+            },
+            peak_price=peak[0],
+            peak_pnl=peak[1],
+            fall_price=fall[0],
+            fall_pnl=fall[1],
+        )
         self._settle(u)
         self.emit("closed", record)
         self._callback("on_close", record["signal"], hit.price)
@@ -497,11 +603,16 @@ class StrategyCore:
 
     def _reason(self, message: str) -> str:
         lead = self._lead()
-        return message[len(lead) + ISO_CHARS:] if message.startswith(lead) else message
+        return message[len(lead) + ISO_CHARS :] if message.startswith(lead) else message
 
     def _pnl(self, price: float) -> float:
-        return pnl_percentage(self.signal["position"], self.signal["price_open"], price,
-                              self.cfg.CC_PERCENT_SLIPPAGE, self.cfg.CC_PERCENT_FEE)
+        return pnl_percentage(
+            self.signal["position"],
+            self.signal["price_open"],
+            price,
+            self.cfg.CC_PERCENT_SLIPPAGE,
+            self.cfg.CC_PERCENT_FEE,
+        )
 
     def _signal_id(self, when_ms: int) -> str:
         # deterministic, so a re-run (or a resumed live process) names a signal the same way
@@ -510,20 +621,36 @@ class StrategyCore:
         return hashlib.blake2b(self._id_prefix + str(when_ms).encode(), digest_size=8).hexdigest()
 
     def _record(self, action: str, timestamp: int, price: float) -> dict[str, Any]:
-        return {"action": action, "symbol": self.symbol, "strategy_name": self.name,
-                "exchange_name": self.exchange_name, "frame_name": self.frame_name,
-                "backtest": self.mode == "backtest", "timestamp": timestamp,
-                "signal": dict(self.signal), "current_price": price}
+        return {
+            "action": action,
+            "symbol": self.symbol,
+            "strategy_name": self.name,
+            "exchange_name": self.exchange_name,
+            "frame_name": self.frame_name,
+            "backtest": self.mode == "backtest",
+            "timestamp": timestamp,
+            "signal": dict(self.signal),
+            "current_price": price,
+        }
 
     def _event(self, action: str, timestamp: int, price: float) -> None:
         self.emit(action, self._record(action, timestamp, price))
 
     def _idle(self, when_ms: int, price: float) -> None:
         if self.emit_idle:
-            self.emit("idle", {"action": "idle", "symbol": self.symbol, "strategy_name": self.name,
-                               "exchange_name": self.exchange_name, "frame_name": self.frame_name,
-                               "backtest": self.mode == "backtest", "timestamp": when_ms,
-                               "current_price": price})
+            self.emit(
+                "idle",
+                {
+                    "action": "idle",
+                    "symbol": self.symbol,
+                    "strategy_name": self.name,
+                    "exchange_name": self.exchange_name,
+                    "frame_name": self.frame_name,
+                    "backtest": self.mode == "backtest",
+                    "timestamp": when_ms,
+                    "current_price": price,
+                },
+            )
         if "on_idle" in self.callbacks:
             self._guarded("on_idle", self.symbol, price, self.mode == "backtest")
 
@@ -535,29 +662,54 @@ class StrategyCore:
         try:
             self.callbacks[name](*args)
         except Exception as exc:  # a callback's bug must not lose the signal being tracked
-            self._error(StrategyError(f'strategy "{self.name}" on {self.symbol}: callback {name} raised '
-                                      f"{type(exc).__name__}: {exc}"), None, exc)
+            self._error(
+                StrategyError(
+                    f'strategy "{self.name}" on {self.symbol}: callback {name} raised '
+                    f"{type(exc).__name__}: {exc}"
+                ),
+                None,
+                exc,
+            )
 
-    def _error(self, error: Exception, when_ms: int | None, cause: BaseException | None = None,
-               signal: dict[str, Any] | None = None) -> None:
+    def _error(
+        self,
+        error: Exception,
+        when_ms: int | None,
+        cause: BaseException | None = None,
+        signal: dict[str, Any] | None = None,
+    ) -> None:
         if cause is not None:
             error.__cause__ = cause
-        self.emit("error", {"symbol": self.symbol, "strategy_name": self.name,
-                            "exchange_name": self.exchange_name, "timestamp": when_ms,
-                            "kind": type(error).__name__, "message": str(error), "signal": signal,
-                            "error": error})
+        self.emit(
+            "error",
+            {
+                "symbol": self.symbol,
+                "strategy_name": self.name,
+                "exchange_name": self.exchange_name,
+                "timestamp": when_ms,
+                "kind": type(error).__name__,
+                "message": str(error),
+                "signal": signal,
+                "error": error,
+            },
+        )
 
     # ---- persistence (Live) ---------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
         """The state to persist: enough to resume monitoring after a crash."""
-        return {"phase": self.phase, "signal": self.signal, "next_ms": self.next_ms,
-                "peak": list(self.peak) if self.peak else None,
-                "fall": list(self.fall) if self.fall else None,
-                "last_bucket": self.last_bucket,
-                "position": self.position.snapshot() if self.position is not None else None,
-                # refused signals are no logged event: kept here, so another process's report counts them
-                "rejected": self.rejected, "rejections": list(self.rejections)}
+        return {
+            "phase": self.phase,
+            "signal": self.signal,
+            "next_ms": self.next_ms,
+            "peak": list(self.peak) if self.peak else None,
+            "fall": list(self.fall) if self.fall else None,
+            "last_bucket": self.last_bucket,
+            "position": self.position.snapshot() if self.position is not None else None,
+            # refused signals are no logged event: kept here, so another process's report counts them
+            "rejected": self.rejected,
+            "rejections": list(self.rejections),
+        }
 
     def restore(self, state: dict[str, Any]) -> None:
         phase = state.get("phase")
@@ -567,7 +719,9 @@ class StrategyCore:
             raise PersistenceError(f"phase {phase} without a signal")
         for key in ("peak", "fall"):
             value = state.get(key)
-            if value is not None and (len(value) != 2 or not all(math.isfinite(float(x)) for x in value)):
+            if value is not None and (
+                len(value) != 2 or not all(math.isfinite(float(x)) for x in value)
+            ):
                 raise PersistenceError(f"{key} must be [price, pnl], got {value!r}")
         self.phase = phase
         self.signal = state.get("signal")
@@ -576,16 +730,28 @@ class StrategyCore:
         self.fall = tuple(state["fall"]) if state.get("fall") else None
         self.last_bucket = state.get("last_bucket")
         if self.risk_gates and self.signal is not None:  # a restored signal holds its place again
-            self._book_add(self.signal["pending_at"] if phase == ACTIVE else self.signal["scheduled_at"])
+            self._book_add(
+                self.signal["pending_at"] if phase == ACTIVE else self.signal["scheduled_at"]
+            )
         self.position = None
         if self.signal is not None and (phase == ACTIVE or state.get("position")):
             if phase == ACTIVE and state.get("position") and "entries" not in self.signal:
                 open_position(self.signal, self._entry_cost())
             if state.get("position"):
                 self.position = Position.restore(self.signal, self.cfg, state["position"])
-        rejected, rejections = state.get("rejected", 0), state.get("rejections", [])  # (absent before)
-        if not isinstance(rejected, int) or isinstance(rejected, bool) or rejected < 0 \
-                or not isinstance(rejections, list) or not all(isinstance(r, str) for r in rejections):
-            raise PersistenceError(f"rejected must be a count and rejections a list of messages, got "
-                                   f"{rejected!r} and {rejections!r}")
+        rejected, rejections = (
+            state.get("rejected", 0),
+            state.get("rejections", []),
+        )  # (absent before)
+        if (
+            not isinstance(rejected, int)
+            or isinstance(rejected, bool)
+            or rejected < 0
+            or not isinstance(rejections, list)
+            or not all(isinstance(r, str) for r in rejections)
+        ):
+            raise PersistenceError(
+                f"rejected must be a count and rejections a list of messages, got "
+                f"{rejected!r} and {rejections!r}"
+            )
         self.rejected, self.rejections = rejected, rejections[:REJECTION_SAMPLES]

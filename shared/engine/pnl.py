@@ -16,8 +16,13 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def pnl_percentage(position: str, price_open: float, price_close: float,
-                   slippage_percent: float, fee_percent: float) -> float:
+def pnl_percentage(
+    position: str,
+    price_open: float,
+    price_close: float,
+    slippage_percent: float,
+    fee_percent: float,
+) -> float:
     """PnL of one round trip, in percent of the slipped entry."""
     s = slippage_percent / 100
     if position == "long":
@@ -37,7 +42,9 @@ def _blend(price: float, cost_basis: float, entries: Sequence[dict[str, Any]]) -
     double, so a position that never averages prices exactly as a plain one)."""
     if not entries:
         return price
-    coins = sum(e["cost"] / e["price"] for e in entries) + (cost_basis / price if cost_basis else 0.0)
+    coins = sum(e["cost"] / e["price"] for e in entries) + (
+        cost_basis / price if cost_basis else 0.0
+    )
     return (cost_basis + sum(e["cost"] for e in entries)) / coins
 
 
@@ -49,8 +56,9 @@ def _first_entry(entries: Sequence[dict[str, Any]], count: int) -> float:
     return sum(e["cost"] for e in used) / sum(e["cost"] / e["price"] for e in used)
 
 
-def entries_at_partials(entries: Sequence[dict[str, Any]],
-                        partials: Sequence[dict[str, Any]]) -> list[float]:
+def entries_at_partials(
+    entries: Sequence[dict[str, Any]], partials: Sequence[dict[str, Any]]
+) -> list[float]:
     """The effective entry at each partial close: the first partial's from the entries made
     before it; each later one blends what the previous partial left with the entries made
     between the two."""
@@ -61,7 +69,7 @@ def entries_at_partials(entries: Sequence[dict[str, Any]],
             continue
         prev = partials[k - 1]
         left = prev["cost_basis_at_close"] * (1 - prev["percent"] / 100)
-        added = entries[prev["entry_count_at_close"]:part["entry_count_at_close"]]
+        added = entries[prev["entry_count_at_close"] : part["entry_count_at_close"]]
         prices.append(_blend(prices[-1], left, added))
     return prices
 
@@ -74,7 +82,7 @@ def effective_entry(entries: Sequence[dict[str, Any]], partials: Sequence[dict[s
     last = partials[-1]
     at_last = entries_at_partials(entries, partials)[-1]
     left = last["cost_basis_at_close"] * (1 - last["percent"] / 100)
-    return _blend(at_last, left, entries[last["entry_count_at_close"]:])
+    return _blend(at_last, left, entries[last["entry_count_at_close"] :])
 
 
 def remaining_basis(entries: Sequence[dict[str, Any]], partials: Sequence[dict[str, Any]]) -> float:
@@ -82,8 +90,9 @@ def remaining_basis(entries: Sequence[dict[str, Any]], partials: Sequence[dict[s
     if not partials:
         return sum(e["cost"] for e in entries)
     last = partials[-1]
-    return (last["cost_basis_at_close"] * (1 - last["percent"] / 100)
-            + sum(e["cost"] for e in entries[last["entry_count_at_close"]:]))
+    return last["cost_basis_at_close"] * (1 - last["percent"] / 100) + sum(
+        e["cost"] for e in entries[last["entry_count_at_close"] :]
+    )
 
 
 def closed_dollars(partials: Sequence[dict[str, Any]]) -> float:
@@ -91,8 +100,14 @@ def closed_dollars(partials: Sequence[dict[str, Any]]) -> float:
     return sum(p["percent"] / 100 * p["cost_basis_at_close"] for p in partials)
 
 
-def position_pnl(position: str, entries: Sequence[dict[str, Any]], partials: Sequence[dict[str, Any]],
-                 price_close: float, slippage_percent: float, fee_percent: float) -> tuple[float, float, float]:
+def position_pnl(
+    position: str,
+    entries: Sequence[dict[str, Any]],
+    partials: Sequence[dict[str, Any]],
+    price_close: float,
+    slippage_percent: float,
+    fee_percent: float,
+) -> tuple[float, float, float]:
     """(pnl_percentage, final effective entry, invested dollars) of a managed position closed
     at ``price_close`` (SEMANTICS 9). Each partial k closes weight w_k = percent_k / 100 *
     basis_k / invested at its price against the effective entry of that moment; the rest,
@@ -103,11 +118,17 @@ def position_pnl(position: str, entries: Sequence[dict[str, Any]], partials: Seq
     invested = sum(e["cost"] for e in entries)
     final_entry = effective_entry(entries, partials)
     if not partials:
-        return pnl_percentage(position, final_entry, price_close, slippage_percent, fee_percent), final_entry, invested
+        return (
+            pnl_percentage(position, final_entry, price_close, slippage_percent, fee_percent),
+            final_entry,
+            invested,
+        )
     s = slippage_percent / 100
     long = position == "long"
-    legs = [(p["percent"] / 100 * p["cost_basis_at_close"] / invested, entry, p["current_price"])
-            for p, entry in zip(partials, entries_at_partials(entries, partials), strict=True)]
+    legs = [
+        (p["percent"] / 100 * p["cost_basis_at_close"] / invested, entry, p["current_price"])
+        for p, entry in zip(partials, entries_at_partials(entries, partials), strict=True)
+    ]
     rest = 1 - sum(w for w, _, _ in legs)
     if rest > 0:
         legs.append((rest, final_entry, price_close))

@@ -35,11 +35,15 @@ class CapitalLedger:
 
     def __init__(self, capital: float, entry_cost: float, start_ms: int) -> None:
         self.capital = capital
-        self.entry_cost = entry_cost  # CC_POSITION_ENTRY_COST: dollars of an entry without its own cost
+        self.entry_cost = (
+            entry_cost  # CC_POSITION_ENTRY_COST: dollars of an entry without its own cost
+        )
         self.free = capital
         self.held: dict[int, float] = {}  # member index -> dollars its open signal holds
         self.equity = capital
-        self.curve: list[tuple[int, float]] = [(start_ms, capital)]  # (ms, equity) from the start, then each close
+        self.curve: list[tuple[int, float]] = [
+            (start_ms, capital)
+        ]  # (ms, equity) from the start, then each close
 
     def cost_of(self, signal: dict[str, Any]) -> float:
         """Dollars of the signal's first entry: its ``cost``, the cost of its first entry when it
@@ -86,6 +90,10 @@ class CapitalGate(RiskGate):
         if cost <= ledger.free + SLACK:
             return None
         held, count = sum(ledger.held.values()), len(ledger.held)
-        return Rejection(CAPITAL, f"the entry costs {cost:.2f} and {ledger.free:.2f} of the capital is free "
-                                  f'(portfolio "{self.portfolio_name}": capital {ledger.capital:.2f}, {held:.2f} '
-                                  f"held by {count} open signal{'' if count == 1 else 's'})", CAPITAL)
+        return Rejection(
+            CAPITAL,
+            f"the entry costs {cost:.2f} and {ledger.free:.2f} of the capital is free "
+            f'(portfolio "{self.portfolio_name}": capital {ledger.capital:.2f}, {held:.2f} '
+            f"held by {count} open signal{'' if count == 1 else 's'})",
+            CAPITAL,
+        )

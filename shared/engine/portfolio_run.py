@@ -46,16 +46,33 @@ from .portfolio_walk import BookView, Listener, Member, PortfolioWalk
 
 PARAM_KEYS = ("members", "max_positions", "capital")
 # callbacks that run while a signal lives (between the asks): a member with one is walked strictly
-LIVING_CALLBACKS = frozenset({"on_open", "on_close", "on_active", "on_schedule", "on_cancel", "on_active_ping",
-                              "on_partial_profit", "on_partial_loss", "on_breakeven"})
+LIVING_CALLBACKS = frozenset(
+    {
+        "on_open",
+        "on_close",
+        "on_active",
+        "on_schedule",
+        "on_cancel",
+        "on_active_ping",
+        "on_partial_profit",
+        "on_partial_loss",
+        "on_breakeven",
+    }
+)
 
 
 class PortfolioRun:
     """A configured portfolio run; iterate ``steps()`` to drive it, or call ``run()``."""
 
-    def __init__(self, portfolio: PortfolioSchema, params: dict[str, Any] | None = None,
-                 cfg: EngineConfig | None = None, listener: Listener | None = None,
-                 candles: dict[str, Candles] | None = None, needed_by: str = "the portfolio run") -> None:
+    def __init__(
+        self,
+        portfolio: PortfolioSchema,
+        params: dict[str, Any] | None = None,
+        cfg: EngineConfig | None = None,
+        listener: Listener | None = None,
+        candles: dict[str, Candles] | None = None,
+        needed_by: str = "the portfolio run",
+    ) -> None:
         self.cfg = cfg or get_config()
         self.params = dict(params or {})
         portfolio, member_params, risk_update = _apply_params(portfolio, self.params)
@@ -69,32 +86,60 @@ class PortfolioRun:
             risk = get_risk(portfolio.risk_name, where)
             if risk_update:
                 risk = risk.model_copy(update=risk_update)
-        strategies = [get_strategy(m.strategy_name, f"{where}, members[{k}] on {m.symbol}")
-                      for k, m in enumerate(portfolio.members)]
-        member_risks = [get_strategy_risks(s, f"{where}, members[{k}]", [risk] if risk else None)
-                        for k, s in enumerate(strategies)]
+        strategies = [
+            get_strategy(m.strategy_name, f"{where}, members[{k}] on {m.symbol}")
+            for k, m in enumerate(portfolio.members)
+        ]
+        member_risks = [
+            get_strategy_risks(s, f"{where}, members[{k}]", [risk] if risk else None)
+            for k, s in enumerate(strategies)
+        ]
         self.candles = self._load(candles or {}, where)
         self.coverage: dict[str, Coverage] = {}
         for k, m in enumerate(portfolio.members):
             if m.symbol not in self.coverage:
                 try:
-                    self.coverage[m.symbol] = check_coverage(self.candles[m.symbol], self.exchange.exchange_name,
-                                                             m.symbol, self.frame, get_settings().max_gap_minutes)
+                    self.coverage[m.symbol] = check_coverage(
+                        self.candles[m.symbol],
+                        self.exchange.exchange_name,
+                        m.symbol,
+                        self.frame,
+                        get_settings().max_gap_minutes,
+                    )
                 except DataCoverageError as exc:
                     raise DataCoverageError(f"{where}, members[{k}] ({m.key}): {exc}") from exc
         start_ms, end_ms = frame_bounds(self.frame)
         names = list(dict.fromkeys(r.risk_name for risks in member_risks for r in risks))
         self.books = new_books(names, shared=True)
-        self.positions = RiskBook(name, shared=True)  # every member's signals, kept when the capital reads it
+        self.positions = RiskBook(
+            name, shared=True
+        )  # every member's signals, kept when the capital reads it
         capital = portfolio.capital
-        self.ledger = (CapitalLedger(capital, float(self.cfg.CC_POSITION_ENTRY_COST), start_ms)
-                       if capital is not None else None)
+        self.ledger = (
+            CapitalLedger(capital, float(self.cfg.CC_POSITION_ENTRY_COST), start_ms)
+            if capital is not None
+            else None
+        )
         strict_everywhere = events.any_listened(events.POSITION_TOPICS)
         members = []
-        for k, (m, strategy, risks) in enumerate(zip(portfolio.members, strategies, member_risks, strict=True)):
-            members.append(self._member(k, m.symbol, strategy, risks, member_params.get(m.key), start_ms, end_ms,
-                                        strict_everywhere))
-        self.walk = PortfolioWalk(members, frame_ticks(self.frame), self.positions, self.ledger, listener)
+        for k, (m, strategy, risks) in enumerate(
+            zip(portfolio.members, strategies, member_risks, strict=True)
+        ):
+            members.append(
+                self._member(
+                    k,
+                    m.symbol,
+                    strategy,
+                    risks,
+                    member_params.get(m.key),
+                    start_ms,
+                    end_ms,
+                    strict_everywhere,
+                )
+            )
+        self.walk = PortfolioWalk(
+            members, frame_ticks(self.frame), self.positions, self.ledger, listener
+        )
 
     def _load(self, given: dict[str, Candles], where: str) -> dict[str, Candles]:
         """Each member symbol's candles, loaded once per symbol; a symbol the exchange lacks is an
@@ -109,30 +154,58 @@ class PortfolioRun:
             try:
                 loaded[m.symbol] = load_frame_candles(self.exchange, self.frame, m.symbol, self.cfg)
             except (CandleDataError, DataCoverageError) as exc:
-                raise type(exc)(f'{where}, members[{k}] ({m.key}): exchange "{self.exchange.exchange_name}" has '
-                                f"no candles for {m.symbol} ({exc}); list a symbol the exchange has, or remove "
-                                "the member") from exc
+                raise type(exc)(
+                    f'{where}, members[{k}] ({m.key}): exchange "{self.exchange.exchange_name}" has '
+                    f"no candles for {m.symbol} ({exc}); list a symbol the exchange has, or remove "
+                    "the member"
+                ) from exc
         return loaded
 
-    def _member(self, k: int, symbol: str, strategy: StrategySchema, risks: list[RiskSchema],
-                params: dict[str, Any] | None, start_ms: int, end_ms: int, strict_everywhere: bool) -> Member:
+    def _member(
+        self,
+        k: int,
+        symbol: str,
+        strategy: StrategySchema,
+        risks: list[RiskSchema],
+        params: dict[str, Any] | None,
+        start_ms: int,
+        end_ms: int,
+        strict_everywhere: bool,
+    ) -> Member:
         candles = self.candles[symbol]
         views = {r.risk_name: BookView(self.books[r.risk_name]) for r in risks}
         merged = {**strategy.params, **params} if params is not None else None
-        core = StrategyCore(strategy, symbol, self.exchange.exchange_name, self.cfg, lambda kind, rec: None,
-                            frame_name=self.frame.frame_name, frame_end_ms=end_ms, params=merged,
-                            risk=risks, risk_books=views)
+        core = StrategyCore(
+            strategy,
+            symbol,
+            self.exchange.exchange_name,
+            self.cfg,
+            lambda kind, rec: None,
+            frame_name=self.frame.frame_name,
+            frame_end_ms=end_ms,
+            params=merged,
+            risk=risks,
+            risk_books=views,
+        )
         core.use_candles(candles)
         if self.ledger is not None:  # the capital is checked last, once every risk has passed
-            core.risk_gates.append(CapitalGate(self.ledger, BookView(self.positions),
-                                               self.portfolio.portfolio_name))
+            core.risk_gates.append(
+                CapitalGate(self.ledger, BookView(self.positions), self.portfolio.portfolio_name)
+            )
         intents = None
         if strategy.get_signals is not None:  # (as a backtest's form "auto")
-            intents = compute_intents(strategy.get_signals, candles, core.params, self.cfg.CC_AVG_PRICE_CANDLES_COUNT,
-                                      f'strategy "{core.name}" on {symbol}')
+            intents = compute_intents(
+                strategy.get_signals,
+                candles,
+                core.params,
+                self.cfg.CC_AVG_PRICE_CANDLES_COUNT,
+                f'strategy "{core.name}" on {symbol}',
+            )
         strict = strict_everywhere or bool(LIVING_CALLBACKS.intersection(strategy.callbacks))
         books = [self.books[r.risk_name] for r in risks]
-        if self.ledger is not None:  # (only the capital's payload reads the book of every member's signals)
+        if (
+            self.ledger is not None
+        ):  # (only the capital's payload reads the book of every member's signals)
             books.append(self.positions)
         return Member(k, core, candles, books, intents, strict)
 
@@ -166,7 +239,9 @@ class PortfolioRun:
 
     def statistics(self) -> BacktestStatistics:
         """SEMANTICS 4 over every member's closed trades (taken in close order)."""
-        return compute_statistics(self.walk.closed, rejected=sum(m.core.rejected for m in self.members))
+        return compute_statistics(
+            self.walk.closed, rejected=sum(m.core.rejected for m in self.members)
+        )
 
     def member_statistics(self, member: Member) -> BacktestStatistics:
         return compute_statistics(member.closed, rejected=member.core.rejected)
@@ -188,17 +263,25 @@ class PortfolioRun:
         values = np.array([v for _, v in curve], dtype=float)
         peaks = np.maximum.accumulate(values)
         drawdown = float(np.max((peaks - values) / peaks) * 100.0) if len(values) else 0.0
-        return {"capital": ledger.capital, "final_equity": ledger.equity, "free_capital": ledger.free,
-                "return_percent": (ledger.equity / ledger.capital - 1.0) * 100.0,
-                "max_drawdown_percent": drawdown if math.isfinite(drawdown) else None,
-                "curve": [[int(t), float(v)] for t, v in curve]}
+        return {
+            "capital": ledger.capital,
+            "final_equity": ledger.equity,
+            "free_capital": ledger.free,
+            "return_percent": (ledger.equity / ledger.capital - 1.0) * 100.0,
+            "max_drawdown_percent": drawdown if math.isfinite(drawdown) else None,
+            "curve": [[int(t), float(v)] for t, v in curve],
+        }
 
     def rejections(self) -> list[dict[str, Any]]:
         """Rejections by risk or capital, counted per (member, risk, rejection id), most first."""
         counts = self.walk.rejections_by.copy()  # (a copy in one step: a running walk adds to it)
-        rows = [{"member": member, "risk_name": risk, "rejection_id": rid, "count": count}
-                for (member, risk, rid), count in counts.items()]
-        return sorted(rows, key=lambda r: (-r["count"], r["member"], r["risk_name"], r["rejection_id"]))
+        rows = [
+            {"member": member, "risk_name": risk, "rejection_id": rid, "count": count}
+            for (member, risk, rid), count in counts.items()
+        ]
+        return sorted(
+            rows, key=lambda r: (-r["count"], r["member"], r["risk_name"], r["rejection_id"])
+        )
 
     def daily_pnl(self) -> dict[str, Any]:
         """Every member's closed trades' PnL per day of the frame, sparse (daily_pnl.py): what a
@@ -210,9 +293,12 @@ class PortfolioRun:
 
     def fingerprints(self) -> dict[str, dict[str, Any]]:
         """Each member's fingerprint (fingerprint.py), by member key."""
-        return {f"{m.core.symbol}:{m.core.strategy.strategy_name}":
-                fingerprint(m.core.strategy, m.core.params, m.candles, self.cfg, m.core.name)
-                for m in self.members}
+        return {
+            f"{m.core.symbol}:{m.core.strategy.strategy_name}": fingerprint(
+                m.core.strategy, m.core.params, m.candles, self.cfg, m.core.name
+            )
+            for m in self.members
+        }
 
     def record(self) -> dict[str, Any]:
         """The run's figures as flat JSON: what a worker task returns for a portfolio variant."""
@@ -227,43 +313,65 @@ class PortfolioRun:
             "risk_rejections": walk.risk_events,
             "max_open_positions": walk.max_open,
             "max_open_at": walk.max_open_at,
-            "members": [{"symbol": m.core.symbol, "strategy_name": m.core.name,
-                         "stats": self.member_statistics(m).model_dump(), "strict": m.strict,
-                         "lane": "vector" if m.intents is not None else "event"} for m in self.members],
+            "members": [
+                {
+                    "symbol": m.core.symbol,
+                    "strategy_name": m.core.name,
+                    "stats": self.member_statistics(m).model_dump(),
+                    "strict": m.strict,
+                    "lane": "vector" if m.intents is not None else "event",
+                }
+                for m in self.members
+            ],
             "daily_pnl": self.daily_pnl(),
             "stopped": walk.stopped,
         }
 
 
-def _apply_params(portfolio: PortfolioSchema, params: dict[str, Any]
-                  ) -> tuple[PortfolioSchema, dict[str, dict[str, Any]], dict[str, Any]]:
+def _apply_params(
+    portfolio: PortfolioSchema, params: dict[str, Any]
+) -> tuple[PortfolioSchema, dict[str, dict[str, Any]], dict[str, Any]]:
     """The portfolio with ``params`` applied: (schema, params by member key, risk update)."""
     name = portfolio.portfolio_name
     unknown = [key for key in params if key not in PARAM_KEYS]
     if unknown:
-        raise UsageError(f'portfolio "{name}": params has unknown key {unknown[0]!r}.'
-                         + did_you_mean(str(unknown[0]), PARAM_KEYS) + f" Its keys are {', '.join(PARAM_KEYS)}")
+        raise UsageError(
+            f'portfolio "{name}": params has unknown key {unknown[0]!r}.'
+            + did_you_mean(str(unknown[0]), PARAM_KEYS)
+            + f" Its keys are {', '.join(PARAM_KEYS)}"
+        )
     members = params.get("members") or {}
     keys = [m.key for m in portfolio.members]
     if not isinstance(members, dict) or not all(isinstance(v, dict) for v in members.values()):
-        raise UsageError(f'portfolio "{name}": params["members"] must map "SYMBOL:strategy_name" to a dict of '
-                         f"strategy params, got {members!r}")
+        raise UsageError(
+            f'portfolio "{name}": params["members"] must map "SYMBOL:strategy_name" to a dict of '
+            f"strategy params, got {members!r}"
+        )
     for key in members:
         if key not in keys:
-            raise UsageError(f'portfolio "{name}": params["members"] names {key!r}, not a member.'
-                             + did_you_mean(str(key), keys) + f" The members are {', '.join(keys)}")
+            raise UsageError(
+                f'portfolio "{name}": params["members"] names {key!r}, not a member.'
+                + did_you_mean(str(key), keys)
+                + f" The members are {', '.join(keys)}"
+            )
     risk_update: dict[str, Any] = {}
     if "max_positions" in params:
         if not portfolio.risk_name:
-            raise UsageError(f'portfolio "{name}": params["max_positions"] sets the portfolio risk\'s max_positions, '
-                             "but the portfolio has no risk_name; give it one (add_portfolio(..., risk_name=...))")
+            raise UsageError(
+                f'portfolio "{name}": params["max_positions"] sets the portfolio risk\'s max_positions, '
+                "but the portfolio has no risk_name; give it one (add_portfolio(..., risk_name=...))"
+            )
         value = params["max_positions"]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise UsageError(f'portfolio "{name}": params["max_positions"] must be an integer >= 1, got {value!r}')
+            raise UsageError(
+                f'portfolio "{name}": params["max_positions"] must be an integer >= 1, got {value!r}'
+            )
         risk_update["max_positions"] = value
     if "capital" in params:
         try:
-            portfolio = PortfolioSchema.model_validate({**portfolio.model_dump(), "capital": params["capital"]})
+            portfolio = PortfolioSchema.model_validate(
+                {**portfolio.model_dump(), "capital": params["capital"]}
+            )
         except ValueError as exc:
             raise UsageError(f'portfolio "{name}": params["capital"]: {exc}') from exc
     return portfolio, members, risk_update

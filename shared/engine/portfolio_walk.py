@@ -97,20 +97,53 @@ class Member:
     """One member as the walk drives it: its core, candles and books; for ``get_signals``
     strategies the per-tick grid of walk_vector, for ``get_signal`` ones what the inlined ask reads."""
 
-    __slots__ = ("index", "core", "candles", "books", "intents", "strict", "closed", "bucket", "cursor",
-                 "offered", "calls", "vwap", "idle_ask", "base", "count", "ctx", "get_signal", "symbol",
-                 "throttle", "asked_t", "asked_when", "gap", "gap_td")
+    __slots__ = (
+        "index",
+        "core",
+        "candles",
+        "books",
+        "intents",
+        "strict",
+        "closed",
+        "bucket",
+        "cursor",
+        "offered",
+        "calls",
+        "vwap",
+        "idle_ask",
+        "base",
+        "count",
+        "ctx",
+        "get_signal",
+        "symbol",
+        "throttle",
+        "asked_t",
+        "asked_when",
+        "gap",
+        "gap_td",
+    )
 
-    def __init__(self, index: int, core: StrategyCore, candles: Candles, books: Sequence[RiskBook],
-                 intents: Intents | None, strict: bool) -> None:
+    def __init__(
+        self,
+        index: int,
+        core: StrategyCore,
+        candles: Candles,
+        books: Sequence[RiskBook],
+        intents: Intents | None,
+        strict: bool,
+    ) -> None:
         self.index = index
         self.core = core
         self.candles = candles
-        self.books = tuple(books)  # the shared books its signals enter (its risks', and the capital's)
+        self.books = tuple(
+            books
+        )  # the shared books its signals enter (its risks', and the capital's)
         self.intents = intents
         self.strict = strict
         self.closed: list[dict[str, Any]] = []
-        self.idle_ask = False  # set by the walk: a get_signal member asked inline (PortfolioWalk._ask_idle)
+        self.idle_ask = (
+            False  # set by the walk: a get_signal member asked inline (PortfolioWalk._ask_idle)
+        )
 
     def inline(self) -> None:
         """Prepare the inlined idle ask of event_walk._walk_idle: the candles' first open time
@@ -121,7 +154,11 @@ class Member:
         self.count = len(self.candles)
         self.vwap = self.candles.vwap(core.cfg.CC_AVG_PRICE_CANDLES_COUNT)
         self.ctx = core.use_candles(self.candles)
-        self.get_signal, self.symbol, self.throttle = core.strategy.get_signal, core.symbol, core.throttle_ms
+        self.get_signal, self.symbol, self.throttle = (
+            core.strategy.get_signal,
+            core.symbol,
+            core.throttle_ms,
+        )
         self.asked_t: int | None = None
         self.asked_when: datetime | None = None
         self.gap, self.gap_td = 0, timedelta(0)
@@ -129,7 +166,9 @@ class Member:
     def grid(self, ticks: np.ndarray) -> None:
         """walk_vector's arrays: bucket and candle per tick, the ticks that offer a signal, and the
         offering calls of an uninterrupted walk (first tick of a bucket)."""
-        bucket, cursor, inside, first_of_bucket = walk_grid(self.candles, ticks, self.core.throttle_ms)
+        bucket, cursor, inside, first_of_bucket = walk_grid(
+            self.candles, ticks, self.core.throttle_ms
+        )
         offered = np.zeros(len(ticks), dtype=bool)
         offered[inside] = self.intents.position[cursor[inside]] != 0
         self.bucket, self.cursor, self.offered = bucket, cursor, offered
@@ -140,8 +179,14 @@ class Member:
 class PortfolioWalk:
     """The lockstep walk of ``members`` over ``ticks``; read the figures as it goes or after."""
 
-    def __init__(self, members: Sequence[Member], ticks: np.ndarray, positions: RiskBook,
-                 ledger: CapitalLedger | None = None, listener: Listener | None = None) -> None:
+    def __init__(
+        self,
+        members: Sequence[Member],
+        ticks: np.ndarray,
+        positions: RiskBook,
+        ledger: CapitalLedger | None = None,
+        listener: Listener | None = None,
+    ) -> None:
         self.members = list(members)
         self.ticks = ticks
         self.positions = positions
@@ -168,15 +213,25 @@ class PortfolioWalk:
         self._times = ticks.tolist()  # (a list's item is read faster than an array's, once per ask)
         self._first = int(ticks[0]) if n else 0
         self._uniform = n < 2 or bool((np.diff(ticks) == self._step).all())
-        minutes = (n > 0 and self._uniform and int(ticks[0]) % MINUTE_MS == 0 and self._step > 0
-                   and self._step % MINUTE_MS == 0)
+        minutes = (
+            n > 0
+            and self._uniform
+            and int(ticks[0]) % MINUTE_MS == 0
+            and self._step > 0
+            and self._step % MINUTE_MS == 0
+        )
         for member in self.members:
             member.core.emit = self._emit_of(member)
             core = member.core
             if member.intents is not None:
                 member.grid(ticks)
-            elif (minutes and member.candles.contiguous and len(member.candles) and not core.emit_idle
-                  and "on_idle" not in core.callbacks):  # (event_walk's conditions for _walk_idle)
+            elif (
+                minutes
+                and member.candles.contiguous
+                and len(member.candles)
+                and not core.emit_idle
+                and "on_idle" not in core.callbacks
+            ):  # (event_walk's conditions for _walk_idle)
                 member.inline()
 
     # ---- events -----------------------------------------------------------
@@ -186,10 +241,20 @@ class PortfolioWalk:
             if self._deferring:  # settling candles: the event takes effect after its candle
                 at = record.get("timestamp")
                 due = at + MINUTE_MS if isinstance(at, int) else self._now
-                heapq.heappush(self._effects, (due, 0 if kind == "opened" else 1, member.index, next(self._seq),
-                                               kind, record))
+                heapq.heappush(
+                    self._effects,
+                    (
+                        due,
+                        0 if kind == "opened" else 1,
+                        member.index,
+                        next(self._seq),
+                        kind,
+                        record,
+                    ),
+                )
             else:
                 self._apply(member, kind, record)
+
         return emit
 
     def _apply(self, member: Member, kind: str, record: dict[str, Any]) -> None:
@@ -213,11 +278,18 @@ class PortfolioWalk:
                 member.closed.append(record)
                 self.closed.append(record)
             if self.ledger is not None:
-                self.ledger.give_back(member.index, record["pnl"]["pnl_cost"] if kind == "closed" else None,
-                                      record["close_timestamp"])
+                self.ledger.give_back(
+                    member.index,
+                    record["pnl"]["pnl_cost"] if kind == "closed" else None,
+                    record["close_timestamp"],
+                )
         elif kind == "risk":
             self.risk_events += 1
-            key = (f"{member.core.symbol}:{member.core.name}", record["risk_name"], str(record["rejection_id"]))
+            key = (
+                f"{member.core.symbol}:{member.core.name}",
+                record["risk_name"],
+                str(record["rejection_id"]),
+            )
             self.rejections_by[key] = self.rejections_by.get(key, 0) + 1
             self.first_rejection_ms.setdefault(member.index, record["timestamp"])
         if self.listener is not None:
@@ -343,7 +415,9 @@ class PortfolioWalk:
                 _current.reset(token)
             if raw is not None:
                 core.consider(raw, t, float(member.vwap[cursor - 1]))
-                member.ctx = core.use_candles(member.candles)  # (the same context, unless a hook changed it)
+                member.ctx = core.use_candles(
+                    member.candles
+                )  # (the same context, unless a hook changed it)
                 return self._after_ask(member, i)
         after = -(-((bucket + 1) * member.throttle - self._first) // self._step)
         return after if after < len(self.ticks) else None
@@ -360,7 +434,9 @@ class PortfolioWalk:
                 self._deferring = False
             if core.phase == IDLE:
                 self._strict_open.remove(member)
-                after = self._next_ask(member, i)  # (it closed on a candle before t: its next tick is t)
+                after = self._next_ask(
+                    member, i
+                )  # (it closed on a candle before t: its next tick is t)
                 if after is not None:
                     heapq.heappush(asks, (after, member.index))
 
@@ -400,7 +476,11 @@ class PortfolioWalk:
             if bucket is not None and self._times[i] // core.throttle_ms == bucket:
                 target = (bucket + 1) * core.throttle_ms
                 first = int(ticks[0])
-                i = -(-(target - first) // self._step) if self._uniform else int(np.searchsorted(ticks, target, "left"))
+                i = (
+                    -(-(target - first) // self._step)
+                    if self._uniform
+                    else int(np.searchsorted(ticks, target, "left"))
+                )
             return i if i < n else None
         if member.bucket[i] != core.last_bucket:
             core.last_bucket = int(member.bucket[i])  # the call at i uses its bucket

@@ -29,9 +29,24 @@ LEVELS = (10, 20, 30, 40, 50, 60, 70, 80, 90, 100)  # percent of the way to TP (
 PARTIAL_CAP_TOLERANCE = 1 + 1e-9  # closed dollars may exceed the invested by rounding only
 FULLY_CLOSED = 1e-9  # a remaining basis below this share of the invested is nothing left
 # the steps of a candle's hook in Live's journal (position_hook.PositionHook.run_live)
-HOOK_STEPS = frozenset({"active_ping", "on_active_ping", "plan_ping", "side", "breakeven_available", "on_breakeven",
-                        "plan_breakeven", "levels", "level", "on_partial_profit", "on_partial_loss", "plan_profit",
-                        "plan_loss", "flush"})
+HOOK_STEPS = frozenset(
+    {
+        "active_ping",
+        "on_active_ping",
+        "plan_ping",
+        "side",
+        "breakeven_available",
+        "on_breakeven",
+        "plan_breakeven",
+        "levels",
+        "level",
+        "on_partial_profit",
+        "on_partial_loss",
+        "plan_profit",
+        "plan_loss",
+        "flush",
+    }
+)
 
 
 def open_position(sig: dict[str, Any], cost: float) -> None:
@@ -49,7 +64,9 @@ def open_position(sig: dict[str, Any], cost: float) -> None:
 def breakeven_threshold(cfg: EngineConfig) -> float:
     """Percent the price must move past the effective entry before breakeven: the round
     trip's costs 2 x (slippage + fee) plus CC_BREAKEVEN_THRESHOLD."""
-    return 2 * (cfg.CC_PERCENT_SLIPPAGE + cfg.CC_PERCENT_FEE) + getattr(cfg, "CC_BREAKEVEN_THRESHOLD", 0.2)
+    return 2 * (cfg.CC_PERCENT_SLIPPAGE + cfg.CC_PERCENT_FEE) + getattr(
+        cfg, "CC_BREAKEVEN_THRESHOLD", 0.2
+    )
 
 
 def progress_percent(covered: float, total: float) -> float:
@@ -62,23 +79,47 @@ def progress_percent(covered: float, total: float) -> float:
 
 def _checked_hook_todo(cut: Any) -> dict[str, Any]:
     """A persisted ``hook_todo`` as run_live wrote it, or PersistenceError naming what is off."""
-    ok = (isinstance(cut, dict) and isinstance(cut.get("u"), int) and isinstance(cut.get("price"), int | float)
-          and math.isfinite(cut["price"]) and (cut.get("entry") is None or isinstance(cut["entry"], int | float))
-          and isinstance(cut.get("todo"), list) and isinstance(cut.get("queue"), list)
-          and all(isinstance(step, list) and step and step[0] in HOOK_STEPS for step in cut["todo"])
-          and all(isinstance(record, dict) for record in cut["queue"]))
+    ok = (
+        isinstance(cut, dict)
+        and isinstance(cut.get("u"), int)
+        and isinstance(cut.get("price"), int | float)
+        and math.isfinite(cut["price"])
+        and (cut.get("entry") is None or isinstance(cut["entry"], int | float))
+        and isinstance(cut.get("todo"), list)
+        and isinstance(cut.get("queue"), list)
+        and all(isinstance(step, list) and step and step[0] in HOOK_STEPS for step in cut["todo"])
+        and all(isinstance(record, dict) for record in cut["queue"])
+    )
     if not ok:
-        raise PersistenceError(f"hook_todo must be {{u: ms, price, entry, todo: [[step, ...]], queue: [records]}}, "
-                               f"got {cut!r}")
-    return {"u": cut["u"], "price": float(cut["price"]), "entry": cut["entry"],
-            "todo": [list(step) for step in cut["todo"]], "queue": [dict(r) for r in cut["queue"]]}
+        raise PersistenceError(
+            f"hook_todo must be {{u: ms, price, entry, todo: [[step, ...]], queue: [records]}}, "
+            f"got {cut!r}"
+        )
+    return {
+        "u": cut["u"],
+        "price": float(cut["price"]),
+        "entry": cut["entry"],
+        "todo": [list(step) for step in cut["todo"]],
+        "queue": [dict(r) for r in cut["queue"]],
+    }
 
 
 class Position:
     """The managed state of the one open (or scheduled) signal of a StrategyCore."""
 
-    __slots__ = ("sig", "long", "cfg", "trailed_sl", "trailed_tp", "profit_levels", "loss_levels",
-                 "breakeven_seen", "pending", "plan_state", "hook_todo")
+    __slots__ = (
+        "sig",
+        "long",
+        "cfg",
+        "trailed_sl",
+        "trailed_tp",
+        "profit_levels",
+        "loss_levels",
+        "breakeven_seen",
+        "pending",
+        "plan_state",
+        "hook_todo",
+    )
 
     def __init__(self, sig: dict[str, Any], cfg: EngineConfig) -> None:
         self.sig = sig
@@ -101,23 +142,37 @@ class Position:
     # ---- persistence ----------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        state = {"trailed_sl": self.trailed_sl, "trailed_tp": self.trailed_tp,
-                 "profit_levels": list(self.profit_levels), "loss_levels": list(self.loss_levels),
-                 "breakeven_seen": self.breakeven_seen, "pending": self.pending}
+        state = {
+            "trailed_sl": self.trailed_sl,
+            "trailed_tp": self.trailed_tp,
+            "profit_levels": list(self.profit_levels),
+            "loss_levels": list(self.loss_levels),
+            "breakeven_seen": self.breakeven_seen,
+            "pending": self.pending,
+        }
         if self.plan_state is not None:
             state["plan"] = dict(self.plan_state)
         cut = self.hook_todo
         if cut is not None:
-            state["hook_todo"] = {"u": cut["u"], "price": cut["price"], "entry": cut["entry"],
-                                  "todo": [list(step) for step in cut["todo"]],
-                                  "queue": [dict(record) for record in cut["queue"]]}
+            state["hook_todo"] = {
+                "u": cut["u"],
+                "price": cut["price"],
+                "entry": cut["entry"],
+                "todo": [list(step) for step in cut["todo"]],
+                "queue": [dict(record) for record in cut["queue"]],
+            }
         return state
 
     @classmethod
-    def restore(cls, sig: dict[str, Any], cfg: EngineConfig, state: dict[str, Any] | None) -> Position:
+    def restore(
+        cls, sig: dict[str, Any], cfg: EngineConfig, state: dict[str, Any] | None
+    ) -> Position:
         pos = cls(sig, cfg)
         if state:
-            pos.trailed_sl, pos.trailed_tp = bool(state.get("trailed_sl")), bool(state.get("trailed_tp"))
+            pos.trailed_sl, pos.trailed_tp = (
+                bool(state.get("trailed_sl")),
+                bool(state.get("trailed_tp")),
+            )
             pos.profit_levels = [int(x) for x in state.get("profit_levels") or []]
             pos.loss_levels = [int(x) for x in state.get("loss_levels") or []]
             pos.breakeven_seen = bool(state.get("breakeven_seen"))
@@ -208,14 +263,30 @@ class Position:
         basis = remaining_basis(entries, partials)
         if closed_dollars(partials) + percent / 100 * basis > invested * PARTIAL_CAP_TOLERANCE:
             return False
-        sig["partials"] = [*partials, {"type": kind, "percent": percent, "current_price": price,
-                                       "cost_basis_at_close": basis, "entry_count_at_close": len(entries),
-                                       "timestamp": when_ms}]
+        sig["partials"] = [
+            *partials,
+            {
+                "type": kind,
+                "percent": percent,
+                "current_price": price,
+                "cost_basis_at_close": basis,
+                "entry_count_at_close": len(entries),
+                "timestamp": when_ms,
+            },
+        ]
         sig["total_partials"] = len(sig["partials"])
         sig["price_open"] = effective_entry(entries, sig["partials"])
-        if remaining_basis(entries, sig["partials"]) <= invested * FULLY_CLOSED and self.pending is None:
+        if (
+            remaining_basis(entries, sig["partials"]) <= invested * FULLY_CLOSED
+            and self.pending is None
+        ):
             # nothing left open: the position ends on the next candle as a user's close would
-            self.pending = {"action": "close", "id": None, "note": "full_partial_close", "at": when_ms}
+            self.pending = {
+                "action": "close",
+                "id": None,
+                "note": "full_partial_close",
+                "at": when_ms,
+            }
         return True
 
     def breakeven(self, price: float) -> bool:

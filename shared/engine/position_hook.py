@@ -54,8 +54,15 @@ if TYPE_CHECKING:  # (lifecycle imports this module)
 HOOK_CALLBACKS = ("on_active_ping", "on_partial_profit", "on_partial_loss", "on_breakeven")
 
 # commit kind -> the phase it acts on
-ACTIVE_COMMITS = ("trailing_stop", "trailing_take", "partial_profit", "partial_loss", "breakeven", "average_buy",
-                  "close_pending")
+ACTIVE_COMMITS = (
+    "trailing_stop",
+    "trailing_take",
+    "partial_profit",
+    "partial_loss",
+    "breakeven",
+    "average_buy",
+    "close_pending",
+)
 SCHEDULED_COMMITS = ("cancel_scheduled", "activate_scheduled")
 # a side ("profit" | "loss") -> the event of its new levels, the callback of its progress
 _LEVEL_TOPICS = {"profit": "partial_profit_available", "loss": "partial_loss_available"}
@@ -73,9 +80,17 @@ class HookRun:
 
     __slots__ = ("callbacks", "plan", "hook", "counts", "entry_cost", "checkpoint")
 
-    def __init__(self, callbacks: dict[str, Any], entry_cost: float, strategy: StrategySchema | None = None,
-                 params: dict[str, Any] | None = None, name: str = "") -> None:
-        plan = self.plan = None if strategy is None else plan_for(strategy, params, name or strategy.strategy_name)
+    def __init__(
+        self,
+        callbacks: dict[str, Any],
+        entry_cost: float,
+        strategy: StrategySchema | None = None,
+        params: dict[str, Any] | None = None,
+        name: str = "",
+    ) -> None:
+        plan = self.plan = (
+            None if strategy is None else plan_for(strategy, params, name or strategy.strategy_name)
+        )
         self.callbacks = plan is not None or any(name in callbacks for name in HOOK_CALLBACKS)
         self.entry_cost = entry_cost  # CC_POSITION_ENTRY_COST: dollars of the first entry
         self.hook: PositionHook | None = None
@@ -87,7 +102,9 @@ class HookRun:
 
 def _real(value: Any) -> float | None:
     """``value`` as a float when it is a real number (bools are not), else None."""
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.integer | np.floating):
+    if isinstance(value, bool | np.bool_) or not isinstance(
+        value, int | float | np.integer | np.floating
+    ):
         return None
     return float(value)
 
@@ -97,20 +114,26 @@ def _bad_input(kind: str, args: dict[str, Any], cfg) -> str | None:
     if kind in ("trailing_stop", "trailing_take"):
         shift, price = _real(args["percent_shift"]), _real(args["current_price"])
         if shift is None or not math.isfinite(shift) or not -100 <= shift <= 100 or shift == 0:
-            return (f"percent_shift must be a number in -100..100 other than 0 (percent points added to the "
-                    f"original distance; negative tightens), got {args['percent_shift']!r}")
+            return (
+                f"percent_shift must be a number in -100..100 other than 0 (percent points added to the "
+                f"original distance; negative tightens), got {args['percent_shift']!r}"
+            )
         if price is None or not math.isfinite(price) or price <= 0:
             return f"current_price must be a finite price > 0 (the hook's current_price), got {args['current_price']!r}"
     elif kind in ("partial_profit", "partial_loss"):
         percent = _real(args["percent"])
         if percent is None or not math.isfinite(percent) or not 0 < percent <= 100:
-            return (f"percent must be a number with 0 < percent <= 100 (the share of what remains to close), "
-                    f"got {args['percent']!r}")
+            return (
+                f"percent must be a number with 0 < percent <= 100 (the share of what remains to close), "
+                f"got {args['percent']!r}"
+            )
     elif kind == "average_buy":
         cost = args["cost"]
         if cost is not None and ((c := _real(cost)) is None or not math.isfinite(c) or c <= 0):
-            return (f"cost must be a finite number of dollars > 0, or None for CC_POSITION_ENTRY_COST "
-                    f"({getattr(cfg, 'CC_POSITION_ENTRY_COST', 100.0)}), got {cost!r}")
+            return (
+                f"cost must be a finite number of dollars > 0, or None for CC_POSITION_ENTRY_COST "
+                f"({getattr(cfg, 'CC_POSITION_ENTRY_COST', 100.0)}), got {cost!r}"
+            )
     elif kind in ("close_pending",) + SCHEDULED_COMMITS:
         for key in ("id", "note"):
             if args[key] is not None and not isinstance(args[key], str):
@@ -120,10 +143,14 @@ def _bad_input(kind: str, args: dict[str, Any], cfg) -> str | None:
 
 def _plan_moves_it(kind: str, plan: PlanHooks) -> str | None:
     """Why a hook's commit may not move what the strategy's position plan moves (None: it may)."""
-    if (kind in ("trailing_stop", "breakeven") and plan.moves_stop) or (kind == "trailing_take" and plan.moves_take):
+    if (kind in ("trailing_stop", "breakeven") and plan.moves_stop) or (
+        kind == "trailing_take" and plan.moves_take
+    ):
         what = "stop loss" if kind != "trailing_take" else "take profit"
-        return (f"the strategy's position_plan moves the {what}, and a hook and a plan may not both move it "
-                f"(which wins would depend on the order they run in); drop the commit or the plan's rule")
+        return (
+            f"the strategy's position_plan moves the {what}, and a hook and a plan may not both move it "
+            f"(which wins would depend on the order they run in); drop the commit or the plan's rule"
+        )
     return None
 
 
@@ -135,7 +162,19 @@ def _shown(kind: str, symbol: Any, args: dict[str, Any]) -> str:
 class PositionHook:
     """One StrategyCore's hook: runs a candle's callbacks and applies the commits made in them."""
 
-    __slots__ = ("core", "candles", "vwap", "i", "u", "price", "queue", "by_plan", "_public", "_when", "listened")
+    __slots__ = (
+        "core",
+        "candles",
+        "vwap",
+        "i",
+        "u",
+        "price",
+        "queue",
+        "by_plan",
+        "_public",
+        "_when",
+        "listened",
+    )
 
     def __init__(self, core: StrategyCore, candles, vwap: np.ndarray) -> None:
         self.core = core
@@ -148,7 +187,9 @@ class PositionHook:
         self.by_plan = False  # the commit being made is the position plan's (commit_by_plan)
         self._public: dict[str, Any] | None = None
         self._when: datetime | None = None  # u as the callbacks' datetime, made on first use
-        self.listened: frozenset[str] = frozenset()  # run_live: the topics listened to when the candle began
+        self.listened: frozenset[str] = (
+            frozenset()
+        )  # run_live: the topics listened to when the candle began
 
     # ---- what hooks receive ----------------------------------------------
 
@@ -160,15 +201,25 @@ class PositionHook:
 
     def _payload(self, **extra: Any) -> dict[str, Any]:
         core = self.core
-        return {"symbol": core.symbol, "strategy_name": core.name, "exchange_name": core.exchange_name,
-                "frame_name": core.frame_name, "backtest": core.mode == "backtest", "timestamp": self.u,
-                "current_price": self.price, "signal": self.signal(), **extra}
+        return {
+            "symbol": core.symbol,
+            "strategy_name": core.name,
+            "exchange_name": core.exchange_name,
+            "frame_name": core.frame_name,
+            "backtest": core.mode == "backtest",
+            "timestamp": self.u,
+            "current_price": self.price,
+            "signal": self.signal(),
+            **extra,
+        }
 
     def _callback(self, name: str, *args: Any) -> None:
         core = self.core
         if self._when is None:
             self._when = datetime.fromtimestamp(self.u / 1000, tz=UTC)
-        core._guarded(name, core.symbol, self.signal(), self.price, *args, self._when, core.mode == "backtest")
+        core._guarded(
+            name, core.symbol, self.signal(), self.price, *args, self._when, core.mode == "backtest"
+        )
 
     # ---- one candle --------------------------------------------------------
 
@@ -195,7 +246,9 @@ class PositionHook:
         sig, callbacks, pos = core.signal, core.callbacks, core.position
         long = pos.long
         self._excursions(price)
-        listened = events.listened()  # (one lock-free read a candle; a listener added in a hook counts next)
+        listened = (
+            events.listened()
+        )  # (one lock-free read a candle; a listener added in a hook counts next)
         if "active_ping" in listened:
             events.emit("active_ping", self._payload())
         if "on_active_ping" in callbacks:
@@ -203,7 +256,9 @@ class PositionHook:
         plan = core.hooks.plan
         if plan is not None:
             plan.ping(self)
-        entry = sig["price_open"]  # (an average buy in the ping moved it: the rest of the candle sees that)
+        entry = sig[
+            "price_open"
+        ]  # (an average buy in the ping moved it: the rest of the candle sees that)
         if (price > entry) if long else (price < entry):
             if not pos.breakeven_seen and pos.breakeven_reached(price):
                 if "breakeven_available" in listened:
@@ -222,11 +277,19 @@ class PositionHook:
         """Peak and fall (SEMANTICS 2, Excursions), against the effective entry."""
         core = self.core
         long, entry = core.position.long, core.signal["price_open"]
-        if (price > entry and price > core.peak[0]) if long else (price < entry and price < core.peak[0]):
+        if (
+            (price > entry and price > core.peak[0])
+            if long
+            else (price < entry and price < core.peak[0])
+        ):
             gain = core._pnl(price)
             if gain > 0:
                 core.peak = (price, gain)
-        if (price < entry and price < core.fall[0]) if long else (price > entry and price > core.fall[0]):
+        if (
+            (price < entry and price < core.fall[0])
+            if long
+            else (price > entry and price > core.fall[0])
+        ):
             core.fall = (price, core._pnl(price))
 
     def _levels(self, kind: str, price: float, entry: float) -> tuple[float, list[int]]:
@@ -247,7 +310,9 @@ class PositionHook:
             return percent, pos.new_levels(kind, percent)
         return percent, []
 
-    def _side(self, kind: str, price: float, entry: float, listened: Any, callbacks: Any, plan: Any) -> None:
+    def _side(
+        self, kind: str, price: float, entry: float, listened: Any, callbacks: Any, plan: Any
+    ) -> None:
         """_run's profit or loss side: the new levels' events, the user's callback, the plan."""
         percent, new = self._levels(kind, price, entry)
         topic = _LEVEL_TOPICS[kind]
@@ -266,12 +331,19 @@ class PositionHook:
         """``run`` for Live: the same steps in the same order, persisted as they go (see the
         module's docstring); the state is persisted again when the candle's hook ends."""
         core = self.core
-        core.next_ms = u + MINUTE_MS  # the candle's checks are done: a resumed run goes on after them
+        core.next_ms = (
+            u + MINUTE_MS
+        )  # the candle's checks are done: a resumed run goes on after them
         self.at(i, u, price)
         self._excursions(price)  # as _run: plain state, persisted with the rest
         self.queue = []
-        core.position.hook_todo = {"u": u, "price": price, "entry": None, "todo": [list(s) for s in LIVE_STEPS],
-                                   "queue": self.queue}
+        core.position.hook_todo = {
+            "u": u,
+            "price": price,
+            "entry": None,
+            "todo": [list(s) for s in LIVE_STEPS],
+            "queue": self.queue,
+        }
         self._journal()
 
     def resume(self, i: int) -> None:
@@ -286,7 +358,9 @@ class PositionHook:
         pos = core.position
         cut = pos.hook_todo
         todo = cut["todo"]
-        self.listened = events.listened()  # (as _run: a listener added in a hook counts next candle)
+        self.listened = (
+            events.listened()
+        )  # (as _run: a listener added in a hook counts next candle)
         ctx = core._context
         ctx.hook = self
         try:
@@ -315,7 +389,13 @@ class PositionHook:
         """One step of _run's order; "side" and "levels" mark what they fire, put its steps in
         front and persist before any of them runs."""
         core = self.core
-        sig, callbacks, pos, plan, listened = core.signal, core.callbacks, core.position, core.hooks.plan, self.listened
+        sig, callbacks, pos, plan, listened = (
+            core.signal,
+            core.callbacks,
+            core.position,
+            core.hooks.plan,
+            self.listened,
+        )
         name = step[0]
         if name == "active_ping":
             if "active_ping" in listened:
@@ -388,16 +468,24 @@ class PositionHook:
             problem = _plan_moves_it(kind, core.hooks.plan)
         if problem is not None:
             core.count_commit(kind, False)
-            error = SignalError(f"{core._where(self.u)}: {_shown(kind, symbol, args)} refused: {problem}; "
-                                f"the position is left as it was")
+            error = SignalError(
+                f"{core._where(self.u)}: {_shown(kind, symbol, args)} refused: {problem}; "
+                f"the position is left as it was"
+            )
             core._error(error, self.u, signal=dict(core.signal) if core.signal else None)
             return False
         applied, price = self._apply(kind, args)
         core.count_commit(kind, applied)
         if applied:
             self._public = None
-            self.queue.append(self._payload(action=kind, signal_id=core.signal["id"], commit_price=price,
-                                            **{k: v for k, v in args.items() if k != "current_price"}))
+            self.queue.append(
+                self._payload(
+                    action=kind,
+                    signal_id=core.signal["id"],
+                    commit_price=price,
+                    **{k: v for k, v in args.items() if k != "current_price"},
+                )
+            )
             if not self.by_plan:  # (a plan's commits are persisted when its step ends: _plan_step)
                 self._persist()  # Live: durable before the strategy hears True
         return applied
@@ -414,14 +502,22 @@ class PositionHook:
         """(applied, the price the commit was taken at)."""
         core = self.core
         pos = core.position
-        if pos is None or (kind in ACTIVE_COMMITS) != (core.phase == "active") or pos.pending is not None:
+        if (
+            pos is None
+            or (kind in ACTIVE_COMMITS) != (core.phase == "active")
+            or pos.pending is not None
+        ):
             return False, None  # nothing of that kind open, or it is ending at the next candle
         if kind in ("trailing_stop", "trailing_take"):
             shift, price = float(args["percent_shift"]), float(args["current_price"])
             rule = pos.trailing_stop if kind == "trailing_stop" else pos.trailing_take
             return rule(shift, price), price
         if kind in ("close_pending", "cancel_scheduled", "activate_scheduled"):
-            action = {"close_pending": "close", "cancel_scheduled": "cancel", "activate_scheduled": "activate"}[kind]
+            action = {
+                "close_pending": "close",
+                "cancel_scheduled": "cancel",
+                "activate_scheduled": "activate",
+            }[kind]
             return pos.defer(action, args["id"], args["note"], self.u), None
         if self.i == 0:
             return False, None  # no candle has closed before this one: no price to take
@@ -430,7 +526,10 @@ class PositionHook:
             return pos.breakeven(price), price
         if kind == "average_buy":
             cost = args["cost"]
-            cost = float(getattr(core.cfg, "CC_POSITION_ENTRY_COST", 100.0) if cost is None else cost)
+            cost = float(
+                getattr(core.cfg, "CC_POSITION_ENTRY_COST", 100.0) if cost is None else cost
+            )
             return pos.average_buy(price, cost, self.u), price
-        return pos.partial("profit" if kind == "partial_profit" else "loss", float(args["percent"]), price,
-                           self.u), price
+        return pos.partial(
+            "profit" if kind == "partial_profit" else "loss", float(args["percent"]), price, self.u
+        ), price

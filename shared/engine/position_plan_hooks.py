@@ -28,14 +28,17 @@ if TYPE_CHECKING:  # (position_hook imports this module)
     from .position_hook import PositionHook
 
 
-def plan_for(strategy: StrategySchema, params: dict[str, Any] | None, name: str) -> PlanHooks | None:
+def plan_for(
+    strategy: StrategySchema, params: dict[str, Any] | None, name: str
+) -> PlanHooks | None:
     """The plan ``strategy`` declares, with ``params`` (a variant's) in place; None without one.
     A variant whose params make the plan invalid is a SchemaError naming it."""
     plan = getattr(strategy, "position_plan", None)
     if plan is None:
         return None
-    resolved = plan.resolve(strategy.params if params is None else params,
-                            where=f'strategy "{name}": position_plan')
+    resolved = plan.resolve(
+        strategy.params if params is None else params, where=f'strategy "{name}": position_plan'
+    )
     return None if resolved is None else PlanHooks(resolved)
 
 
@@ -62,8 +65,14 @@ class PlanHooks:
         if pos.plan_state is None:
             # per ladder, how many rungs have acted: always its first ones (a rung acts once the
             # price has gone as far as its threshold or level, and those ascend)
-            pos.plan_state = {"stop": 0, "take": 0, "profit": 0, "loss": 0, "breakeven_wanted": False,
-                              "close_asked": False}
+            pos.plan_state = {
+                "stop": 0,
+                "take": 0,
+                "profit": 0,
+                "loss": 0,
+                "breakeven_wanted": False,
+                "close_asked": False,
+            }
         return pos.plan_state
 
     def ping(self, hook: PositionHook) -> None:
@@ -91,11 +100,22 @@ class PlanHooks:
             if entries < most and move <= -step:
                 hook.commit_by_plan("average_buy", symbol, cost=cost)
         minutes = plan.close_losing_after
-        if minutes is not None and not state["close_asked"] and hook.u - sig["pending_at"] >= minutes * MINUTE_MS:
+        if (
+            minutes is not None
+            and not state["close_asked"]
+            and hook.u - sig["pending_at"] >= minutes * MINUTE_MS
+        ):
             cfg = core.cfg
-            if pnl_percentage(sig["position"], entry, price, cfg.CC_PERCENT_SLIPPAGE, cfg.CC_PERCENT_FEE) < 0:
+            if (
+                pnl_percentage(
+                    sig["position"], entry, price, cfg.CC_PERCENT_SLIPPAGE, cfg.CC_PERCENT_FEE
+                )
+                < 0
+            ):
                 state["close_asked"] = True
-                hook.commit_by_plan("close_pending", symbol, id=None, note="position_plan: close_losing_after")
+                hook.commit_by_plan(
+                    "close_pending", symbol, id=None, note="position_plan: close_losing_after"
+                )
 
     def breakeven(self, hook: PositionHook) -> None:
         """Rule 3's first call, where ``on_breakeven`` runs."""
@@ -113,7 +133,9 @@ class PlanHooks:
         if not rungs:
             return
         state = self.state(hook)
-        while state[key] < len(rungs) and percent >= rungs[state[key]][0]:  # that level's first candle
+        while (
+            state[key] < len(rungs) and percent >= rungs[state[key]][0]
+        ):  # that level's first candle
             share = rungs[state[key]][1]
             state[key] += 1
             hook.commit_by_plan(kind, hook.core.symbol, percent=share)

@@ -49,7 +49,9 @@ def walk_position(core: StrategyCore, candles: Candles, vwap: np.ndarray, limit:
     expires = sig["pending_at"] + lifetime * MINUTE_MS if math.isfinite(lifetime) else math.inf
     hook = core.hook_for(candles, vwap)
     run = hook.run if core.hooks.checkpoint is None else hook.run_live
-    token = activate(core._context)  # (PositionHook.run sets the context's hook for its candle only)
+    token = activate(
+        core._context
+    )  # (PositionHook.run sets the context's hook for its candle only)
     try:
         for first in range(start, limit, BLOCK):
             last = min(first + BLOCK, limit)
@@ -98,10 +100,14 @@ def _finish_hook(core: StrategyCore, candles: Candles, vwap: np.ndarray, limit: 
     if i >= limit or int(candles.timestamp[i]) != cut["u"]:
         core.position.hook_todo = None
         steps = ", ".join(step[0] for step in cut["todo"]) or "none"
-        core._error(DataCoverageError(
-            f"{core._where(cut['u'])}: the hook of this candle was cut short by a crash and cannot be finished: "
-            f"the exchange no longer returns the candle; its remaining steps ({steps}) and "
-            f"{len(cut['queue'])} commit events not yet emitted are dropped"), cut["u"])
+        core._error(
+            DataCoverageError(
+                f"{core._where(cut['u'])}: the hook of this candle was cut short by a crash and cannot be finished: "
+                f"the exchange no longer returns the candle; its remaining steps ({steps}) and "
+                f"{len(cut['queue'])} commit events not yet emitted are dropped"
+            ),
+            cut["u"],
+        )
         return
     hook = core.hook_for(candles, vwap)
     token = activate(core._context)

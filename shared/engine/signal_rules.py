@@ -22,7 +22,9 @@ def parse_signal(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         shown = repr(raw)
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
-        raise SignalError(f"get_signal returned {type(raw).__name__} {shown}; expected a dict, a SignalDto or None")
+        raise SignalError(
+            f"get_signal returned {type(raw).__name__} {shown}; expected a dict, a SignalDto or None"
+        )
     unknown = set(raw) - FIELDS
     missing = {"position", "price_take_profit", "price_stop_loss"} - set(raw)
     if unknown or missing:
@@ -30,7 +32,9 @@ def parse_signal(raw: Any) -> dict[str, Any]:
         if missing:
             parts.append(f"missing {', '.join(sorted(missing))}")
         if unknown:
-            parts.append(f"unknown key(s) {', '.join(sorted(map(str, unknown)))}; allowed: {', '.join(sorted(FIELDS))}")
+            parts.append(
+                f"unknown key(s) {', '.join(sorted(map(str, unknown)))}; allowed: {', '.join(sorted(FIELDS))}"
+            )
         raise SignalError(f"bad signal {raw!r}: " + "; ".join(parts))
     return raw
 
@@ -41,7 +45,9 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def check_signal(sig: dict[str, Any], current_price: float, cfg: EngineConfig) -> tuple[dict[str, Any] | None, list[str]]:
+def check_signal(
+    sig: dict[str, Any], current_price: float, cfg: EngineConfig
+) -> tuple[dict[str, Any] | None, list[str]]:
     """The normalised signal and the list of every rule it breaks (empty when valid)."""
     errors: list[str] = []
     position = sig.get("position")
@@ -51,8 +57,10 @@ def check_signal(sig: dict[str, Any], current_price: float, cfg: EngineConfig) -
     sl = _number(sig.get("price_stop_loss"))
     po_raw = sig.get("price_open")
     po = _number(po_raw) if po_raw is not None else None
-    for label, raw, value in (("price_take_profit", sig.get("price_take_profit"), tp),
-                              ("price_stop_loss", sig.get("price_stop_loss"), sl)):
+    for label, raw, value in (
+        ("price_take_profit", sig.get("price_take_profit"), tp),
+        ("price_stop_loss", sig.get("price_stop_loss"), sl),
+    ):
         if value is None:  # not a number at all; the range is level_problems' to say
             errors.append(f"{label} must be a finite number > 0, got {raw!r}")
     if po_raw is not None and (po is None or not math.isfinite(po) or po <= 0):
@@ -67,13 +75,24 @@ def check_signal(sig: dict[str, Any], current_price: float, cfg: EngineConfig) -
     elif isinstance(met, float | np.floating) and met == math.inf:
         met = math.inf  # allowed only when the config's lifetime is too (level_problems says)
     if isinstance(met, bool) or not (isinstance(met, int) or met == math.inf):
-        errors.append(_lifetime_problem(cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES, sig.get("minute_estimated_time")))
+        errors.append(
+            _lifetime_problem(cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES, sig.get("minute_estimated_time"))
+        )
     if errors:
         return None, errors
     entry = po if po is not None else current_price
-    errors = level_problems(position == "long", entry, tp, sl, float(met), cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES,
-                            cfg.CC_MIN_TAKEPROFIT_DISTANCE_PERCENT, cfg.CC_MIN_STOPLOSS_DISTANCE_PERCENT,
-                            cfg.CC_MAX_STOPLOSS_DISTANCE_PERCENT, shown_lifetime=sig.get("minute_estimated_time"))
+    errors = level_problems(
+        position == "long",
+        entry,
+        tp,
+        sl,
+        float(met),
+        cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES,
+        cfg.CC_MIN_TAKEPROFIT_DISTANCE_PERCENT,
+        cfg.CC_MIN_STOPLOSS_DISTANCE_PERCENT,
+        cfg.CC_MAX_STOPLOSS_DISTANCE_PERCENT,
+        shown_lifetime=sig.get("minute_estimated_time"),
+    )
     if errors:
         return None, errors
     return {
@@ -87,8 +106,18 @@ def check_signal(sig: dict[str, Any], current_price: float, cfg: EngineConfig) -
     }, []
 
 
-def level_problems(long: bool, entry: float, tp: float, sl: float, met: float, max_life: int | float,
-                   min_tp: float, min_sl: float, max_sl: float, shown_lifetime: Any = None) -> list[str]:
+def level_problems(
+    long: bool,
+    entry: float,
+    tp: float,
+    sl: float,
+    met: float,
+    max_life: int | float,
+    min_tp: float,
+    min_sl: float,
+    max_sl: float,
+    shown_lifetime: Any = None,
+) -> list[str]:
     """The one Python copy of the rule on a signal's numbers (SEMANTICS 2): what is wrong
     with take profit ``tp``, stop loss ``sl`` and lifetime ``met`` (minutes) at ``entry``;
     empty when valid. The batch lane asks it on plain floats; ``_batch_kernel.c`` is its
@@ -100,7 +129,9 @@ def level_problems(long: bool, entry: float, tp: float, sl: float, met: float, m
     # math.inf (no expiry, SEMANTICS 9) only under CC_MAX_SIGNAL_LIFETIME_MINUTES = math.inf
     endless = met == math.inf and max_life == math.inf
     if not (endless or (math.isfinite(met) and met.is_integer() and 0 < met <= max_life)):
-        errors.append(_lifetime_problem(max_life, met if shown_lifetime is None else shown_lifetime))
+        errors.append(
+            _lifetime_problem(max_life, met if shown_lifetime is None else shown_lifetime)
+        )
     if errors:
         return errors
     if long and not tp > entry > sl:
@@ -110,11 +141,17 @@ def level_problems(long: bool, entry: float, tp: float, sl: float, met: float, m
     tp_dist = (tp - entry) / entry * 100 if long else (entry - tp) / entry * 100
     sl_dist = (entry - sl) / entry * 100 if long else (sl - entry) / entry * 100
     if tp_dist < min_tp:
-        errors.append(f"take profit is {_beside(tp_dist, min_tp)}% from open; the minimum is {min_tp}%")
+        errors.append(
+            f"take profit is {_beside(tp_dist, min_tp)}% from open; the minimum is {min_tp}%"
+        )
     if sl_dist < min_sl:
-        errors.append(f"stop loss is {_beside(sl_dist, min_sl)}% from open; the minimum is {min_sl}%")
+        errors.append(
+            f"stop loss is {_beside(sl_dist, min_sl)}% from open; the minimum is {min_sl}%"
+        )
     if sl_dist > max_sl:
-        errors.append(f"stop loss is {_beside(sl_dist, max_sl)}% from open; the maximum is {max_sl}%")
+        errors.append(
+            f"stop loss is {_beside(sl_dist, max_sl)}% from open; the maximum is {max_sl}%"
+        )
     return errors
 
 

@@ -18,8 +18,13 @@ from .lifecycle import IDLE, StrategyCore
 from .walk_grid import walk_grid
 
 
-def walk_vector(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents: Intents,
-                 should_stop: Callable[[], bool] | None = None) -> Iterator[int]:
+def walk_vector(
+    core: StrategyCore,
+    candles: Candles,
+    ticks: np.ndarray,
+    intents: Intents,
+    should_stop: Callable[[], bool] | None = None,
+) -> Iterator[int]:
     """Like ``event_walk.walk``, for the vectorised form; yields ticks done after each settle."""
     n = len(ticks)
     if n == 0:
@@ -34,7 +39,9 @@ def walk_vector(core: StrategyCore, candles: Candles, ticks: np.ndarray, intents
         if should_stop is not None and should_stop():
             return
         if bucket[i] != core.last_bucket:
-            core.last_bucket = int(bucket[i])  # the call at i (the first tick after a close) uses its bucket
+            core.last_bucket = int(
+                bucket[i]
+            )  # the call at i (the first tick after a close) uses its bucket
             j = i if offered[i] else -1
         else:
             j = -1

@@ -33,19 +33,30 @@ def walk_grid(candles: Candles, ticks: np.ndarray, throttle_ms: int) -> tuple[np
 def ticks_uniform(candles: Candles, ticks: np.ndarray) -> bool:
     """True when the ticks are evenly spaced (so a close time maps to its tick by
     arithmetic); kept on the candles like the grid, as every variant asks."""
-    key = ("ticks_uniform", int(ticks[0]), int(ticks[-1]), len(ticks)) if len(ticks) else ("ticks_uniform",)
+    key = (
+        ("ticks_uniform", int(ticks[0]), int(ticks[-1]), len(ticks))
+        if len(ticks)
+        else ("ticks_uniform",)
+    )
     cached = candles.memo.get(key)
     if cached is None:
-        cached = candles.memo[key] = len(ticks) < 2 or bool((np.diff(ticks) == ticks[1] - ticks[0]).all())
+        cached = candles.memo[key] = len(ticks) < 2 or bool(
+            (np.diff(ticks) == ticks[1] - ticks[0]).all()
+        )
     return cached
 
 
-def inside_span(candles: Candles, ticks: np.ndarray, cursor: np.ndarray, inside: np.ndarray
-                ) -> tuple[int, int, int] | None:
+def inside_span(
+    candles: Candles, ticks: np.ndarray, cursor: np.ndarray, inside: np.ndarray
+) -> tuple[int, int, int] | None:
     """(a, b, c0) when the ticks with a price are ticks a..b-1 and their candles c0, c0+1, ...
     (1m ticks over contiguous 1m candles), so a per-candle array is read for them as a slice
     instead of gathered through ``cursor``; else None. Kept on the candles like the grid."""
-    key = ("inside_span", int(ticks[0]), int(ticks[-1]), len(ticks)) if len(ticks) else ("inside_span",)
+    key = (
+        ("inside_span", int(ticks[0]), int(ticks[-1]), len(ticks))
+        if len(ticks)
+        else ("inside_span",)
+    )
     if key in candles.memo:
         return candles.memo[key]
     span = None
@@ -83,20 +94,25 @@ def block_extremes(candles: Candles, vwap: np.ndarray, avg_count: int) -> tuple[
 
         def by_block(values: np.ndarray) -> np.ndarray:
             padded = np.full(blocks * BLOCK, np.nan)
-            padded[:len(values)] = values
+            padded[: len(values)] = values
             return padded.reshape(blocks, BLOCK)
 
         with np.errstate(invalid="ignore"):  # an all-NaN block stays NaN: never stepped over
-            cached = (np.fmin.reduce(by_block(candles.low), axis=1), np.fmax.reduce(by_block(candles.high), axis=1),
-                      np.fmax.reduce(by_block(vwap), axis=1), np.fmin.reduce(by_block(vwap), axis=1))
+            cached = (
+                np.fmin.reduce(by_block(candles.low), axis=1),
+                np.fmax.reduce(by_block(candles.high), axis=1),
+                np.fmax.reduce(by_block(vwap), axis=1),
+                np.fmin.reduce(by_block(vwap), axis=1),
+            )
         for array in cached:
             array.flags.writeable = False
         candles.memo[key] = cached
     return cached
 
 
-def offered_ticks(candles: Candles, ticks: np.ndarray, cursor: np.ndarray, inside: np.ndarray,
-                  rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def offered_ticks(
+    candles: Candles, ticks: np.ndarray, cursor: np.ndarray, inside: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """The ticks that offer a signal (a price exists and their candle is one of ``rows``),
     ascending, and for each its index in ``rows``: what a walk reads instead of a flag per tick."""
     span = inside_span(candles, ticks, cursor, inside)

@@ -62,9 +62,14 @@ GAPS_ASKED_AGAIN = 20  # gaps of one fetch asked again before they are taken as 
 class CcxtSource(PagedSource):
     """One ccxt exchange's 1m candles, cached per month under ``cache_dir``."""
 
-    def __init__(self, exchange_id: str = "binance", config: dict[str, Any] | None = None,
-                 name: str | None = None, cache_dir: str | Path | None = None,
-                 clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        exchange_id: str = "binance",
+        config: dict[str, Any] | None = None,
+        name: str | None = None,
+        cache_dir: str | Path | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.exchange_id = exchange_id
         self.config = dict(config or {})
         self.name = name or exchange_id
@@ -90,17 +95,23 @@ class CcxtSource(PagedSource):
             cls = getattr(ccxt, self.exchange_id, None)
             if cls is None or self.exchange_id not in ccxt.exchanges:
                 near = difflib.get_close_matches(self.exchange_id, ccxt.exchanges, n=3)
-                raise ConfigError(f'exchange "{self.name}": ccxt has no exchange {self.exchange_id!r}'
-                                  + (f" (did you mean {', '.join(near)}?)" if near else "")
-                                  + "; ccxt.exchanges lists them")
+                raise ConfigError(
+                    f'exchange "{self.name}": ccxt has no exchange {self.exchange_id!r}'
+                    + (f" (did you mean {', '.join(near)}?)" if near else "")
+                    + "; ccxt.exchanges lists them"
+                )
             client = cls({"enableRateLimit": True, **self.config})
             if not client.has.get("fetchOHLCV"):
-                raise ConfigError(f'exchange "{self.name}": {self.exchange_id} gives no candles '
-                                  "through ccxt (fetchOHLCV); pick another exchange")
+                raise ConfigError(
+                    f'exchange "{self.name}": {self.exchange_id} gives no candles '
+                    "through ccxt (fetchOHLCV); pick another exchange"
+                )
             if "1m" not in (client.timeframes or {}):
-                raise ConfigError(f'exchange "{self.name}": {self.exchange_id} has no 1-minute candles '
-                                  f"(its timeframes: {', '.join(client.timeframes or {}) or 'none'}); "
-                                  "btfarm backtests on 1m candles: pick another exchange")
+                raise ConfigError(
+                    f'exchange "{self.name}": {self.exchange_id} has no 1-minute candles '
+                    f"(its timeframes: {', '.join(client.timeframes or {}) or 'none'}); "
+                    "btfarm backtests on 1m candles: pick another exchange"
+                )
             self._client = client
         return self._client
 
@@ -119,9 +130,11 @@ class CcxtSource(PagedSource):
             found = by_id[0]["symbol"] if by_id else None
         if found is None:
             near = difflib.get_close_matches(symbol, list(client.markets), n=3)
-            raise CandleDataError(f'exchange "{self.name}" ({self.exchange_id}) has no market {symbol!r}'
-                                  + (f"; did you mean {', '.join(near)}?" if near else "")
-                                  + " (symbols are spelt BASE/QUOTE, as ccxt lists them)")
+            raise CandleDataError(
+                f'exchange "{self.name}" ({self.exchange_id}) has no market {symbol!r}'
+                + (f"; did you mean {', '.join(near)}?" if near else "")
+                + " (symbols are spelt BASE/QUOTE, as ccxt lists them)"
+            )
         self._markets[symbol] = found
         self.cache.remember(found, symbol, found, client.markets[found]["id"])
         return found
@@ -142,8 +155,13 @@ class CcxtSource(PagedSource):
     def load_range(self, symbol: str, start_ms: int, end_ms: int) -> Candles:
         return to_candles(self.frame(symbol, start_ms, end_ms), self.name, symbol)
 
-    def frame(self, symbol: str, start_ms: int, end_ms: int,
-              on_month: Callable[[int, int, bool], None] | None = None) -> pd.DataFrame:
+    def frame(
+        self,
+        symbol: str,
+        start_ms: int,
+        end_ms: int,
+        on_month: Callable[[int, int, bool], None] | None = None,
+    ) -> pd.DataFrame:
         """Closed 1m candles opening in [start_ms, end_ms]: whole months from the cache (or
         fetched, then cached), the month still open fetched. ``on_month(year, month,
         from_cache)`` after each month."""
@@ -177,8 +195,10 @@ class CcxtSource(PagedSource):
             if newest < end:
                 import pandas as pd
 
-                held = pd.concat([held, self.fetch(market, newest + MINUTE_MS, end, ask_gaps=False)],
-                                 ignore_index=True)
+                held = pd.concat(
+                    [held, self.fetch(market, newest + MINUTE_MS, end, ask_gaps=False)],
+                    ignore_index=True,
+                )
         else:
             held = self.fetch(market, start, end)
         self._recent[market] = held
@@ -190,25 +210,38 @@ class CcxtSource(PagedSource):
         rows: dict[int, tuple] = {}
         since = start_ms
         while since <= end_ms:
-            page = self._page(market, since, min(PAGE, (end_ms - since) // MINUTE_MS + 1), start_ms, end_ms)
+            page = self._page(
+                market, since, min(PAGE, (end_ms - since) // MINUTE_MS + 1), start_ms, end_ms
+            )
             if not page:
                 break
             _merge(rows, page, self.name, market)
             since = max(page) + MINUTE_MS
         if ask_gaps:
             for first, last in _gaps(sorted(rows), start_ms, end_ms)[:GAPS_ASKED_AGAIN]:
-                page = self._page(market, first, min(PAGE, (last - first) // MINUTE_MS + 1), first, last)
+                page = self._page(
+                    market, first, min(PAGE, (last - first) // MINUTE_MS + 1), first, last
+                )
                 _merge(rows, page, self.name, market)
             missing = _gaps(sorted(rows), start_ms, end_ms)
             if missing:
                 self.gaps.setdefault(market, []).extend(missing)
                 minutes = sum((b - a) // MINUTE_MS + 1 for a, b in missing)
-                log.warning('exchange "%s" has no candles for %s in %d gap(s), %d minutes (first: %s .. %s); '
-                            "kept as gaps, never filled", self.name, market, len(missing), minutes,
-                            iso(missing[0][0]), iso(missing[0][1]))
+                log.warning(
+                    'exchange "%s" has no candles for %s in %d gap(s), %d minutes (first: %s .. %s); '
+                    "kept as gaps, never filled",
+                    self.name,
+                    market,
+                    len(missing),
+                    minutes,
+                    iso(missing[0][0]),
+                    iso(missing[0][1]),
+                )
         return _frame([rows[t] for t in sorted(rows)])
 
-    def _page(self, market: str, since: int, limit: int, start_ms: int, end_ms: int) -> dict[int, tuple]:
+    def _page(
+        self, market: str, since: int, limit: int, start_ms: int, end_ms: int
+    ) -> dict[int, tuple]:
         """One page, in range, its duplicates settled: an identical row twice is dropped; two
         rows of one minute with other prices are asked again once, then refused."""
         page, clash = self._read_page(market, since, limit, start_ms, end_ms)
@@ -217,14 +250,18 @@ class CcxtSource(PagedSource):
         if clash is not None:
             raise CandleDataError(
                 f'exchange "{self.name}" sent two different candles for {market} at {iso(clash)} '
-                f"(asked twice); nothing was cached; try again later or report it to {self.exchange_id}")
+                f"(asked twice); nothing was cached; try again later or report it to {self.exchange_id}"
+            )
         return page
 
-    def _read_page(self, market: str, since: int, limit: int, start_ms: int,
-                   end_ms: int) -> tuple[dict[int, tuple], int | None]:
+    def _read_page(
+        self, market: str, since: int, limit: int, start_ms: int, end_ms: int
+    ) -> tuple[dict[int, tuple], int | None]:
         """(the rows in range by open time, the first minute sent twice with other prices)."""
-        raw = self._retried(lambda: self._ohlcv(market, since, limit),
-                            f'fetch_ohlcv("{market}", "1m", since={since} ({iso(since)}), limit={limit})')
+        raw = self._retried(
+            lambda: self._ohlcv(market, since, limit),
+            f'fetch_ohlcv("{market}", "1m", since={since} ({iso(since)}), limit={limit})',
+        )
         page: dict[int, tuple] = {}
         clash = None
         for row in raw or ():
@@ -253,21 +290,35 @@ class CcxtSource(PagedSource):
             try:
                 return call()
             except (ccxt.BadSymbol, ccxt.BadRequest) as exc:
-                raise CandleDataError(f'exchange "{self.name}" ({self.exchange_id}) refused {what}: {exc}') from exc
+                raise CandleDataError(
+                    f'exchange "{self.name}" ({self.exchange_id}) refused {what}: {exc}'
+                ) from exc
             except ccxt.OperationFailed as exc:  # network, timeout, 429 (DDoSProtection), 5xx
                 if attempt == tries:
                     raise CandleDataError(
                         f'exchange "{self.name}" ({self.exchange_id}) failed {what} {tries} times; last: '
                         f"{type(exc).__name__}: {str(exc)[:300]}; check the network, or raise "
-                        "BTFARM_FETCH_RETRIES") from exc
+                        "BTFARM_FETCH_RETRIES"
+                    ) from exc
                 wait = min(_retry_after(self._client) or pause, MAX_PAUSE_SECONDS)
-                log.warning('exchange "%s": %s failed (%s, try %d of %d); again in %.1f s', self.name, what,
-                            type(exc).__name__, attempt, tries, wait)
-                time.sleep(wait)  # network time, not the live clock: the exchange waits in real seconds
+                log.warning(
+                    'exchange "%s": %s failed (%s, try %d of %d); again in %.1f s',
+                    self.name,
+                    what,
+                    type(exc).__name__,
+                    attempt,
+                    tries,
+                    wait,
+                )
+                time.sleep(
+                    wait
+                )  # network time, not the live clock: the exchange waits in real seconds
                 pause = min(pause * 2, MAX_PAUSE_SECONDS)
             except ccxt.BaseError as exc:
-                raise CandleDataError(f'exchange "{self.name}" ({self.exchange_id}) refused {what}: '
-                                      f"{type(exc).__name__}: {str(exc)[:300]}") from exc
+                raise CandleDataError(
+                    f'exchange "{self.name}" ({self.exchange_id}) refused {what}: '
+                    f"{type(exc).__name__}: {str(exc)[:300]}"
+                ) from exc
 
 
 def _retry_after(client: Any) -> float | None:
@@ -283,15 +334,21 @@ def _merge(rows: dict[int, tuple], page: dict[int, tuple], name: str, market: st
     for ts, values in page.items():
         held = rows.get(ts)
         if held is not None and held != values:
-            raise CandleDataError(f'exchange "{name}" sent two different candles for {market} at {iso(ts)} '
-                                  "in two pages; nothing was cached; try again later")
+            raise CandleDataError(
+                f'exchange "{name}" sent two different candles for {market} at {iso(ts)} '
+                "in two pages; nothing was cached; try again later"
+            )
         rows[ts] = values
 
 
 def _gaps(times: list[int], start_ms: int, end_ms: int) -> list[tuple[int, int]]:
     """The (first, last) open times missing from [start_ms, end_ms]."""
     edges = [start_ms - MINUTE_MS, *times, end_ms + MINUTE_MS]
-    return [(a + MINUTE_MS, b - MINUTE_MS) for a, b in zip(edges, edges[1:], strict=False) if b - a > MINUTE_MS]
+    return [
+        (a + MINUTE_MS, b - MINUTE_MS)
+        for a, b in zip(edges, edges[1:], strict=False)
+        if b - a > MINUTE_MS
+    ]
 
 
 def _frame(rows: list[tuple]) -> pd.DataFrame:
@@ -302,9 +359,15 @@ def _frame(rows: list[tuple]) -> pd.DataFrame:
     return frame
 
 
-def ccxt_exchange(exchange_name: str, exchange_id: str = "binance", options: dict[str, Any] | None = None,
-                  config: dict[str, Any] | None = None, cache_dir: str | Path | None = None,
-                  clock: Clock | None = None, **extra) -> ExchangeSchema:
+def ccxt_exchange(
+    exchange_name: str,
+    exchange_id: str = "binance",
+    options: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+    cache_dir: str | Path | None = None,
+    clock: Clock | None = None,
+    **extra,
+) -> ExchangeSchema:
     """An exchange whose candles come from ccxt's ``exchange_id``.
 
     ``options``: the exchange's ccxt options (``exchange.options``); ``config``: the rest
@@ -315,4 +378,6 @@ def ccxt_exchange(exchange_name: str, exchange_id: str = "binance", options: dic
     if options:
         settings["options"] = {**settings.get("options", {}), **options}
     source = CcxtSource(exchange_id, settings, name=exchange_name, cache_dir=cache_dir, clock=clock)
-    return ExchangeSchema(exchange_name=exchange_name, get_candles=source.get_candles, source=source, **extra)
+    return ExchangeSchema(
+        exchange_name=exchange_name, get_candles=source.get_candles, source=source, **extra
+    )

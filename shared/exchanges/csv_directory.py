@@ -27,11 +27,17 @@ class CsvDirectory(PagedSource):
     open, high, low, close, volume. Each file is read and validated once.
     """
 
-    def __init__(self, folder: str | Path | None = None, files: dict[str, str | Path] | None = None,
-                 name: str = "csv") -> None:
+    def __init__(
+        self,
+        folder: str | Path | None = None,
+        files: dict[str, str | Path] | None = None,
+        name: str = "csv",
+    ) -> None:
         if folder is None and not files:
-            raise SchemaError("csv_exchange needs a folder or a files={symbol: path} mapping; "
-                              "give folder=... (one {symbol}.csv per symbol) or files=...")
+            raise SchemaError(
+                "csv_exchange needs a folder or a files={symbol: path} mapping; "
+                "give folder=... (one {symbol}.csv per symbol) or files=..."
+            )
         self.folder = Path(folder) if folder is not None else None
         self.files = {k: Path(v) for k, v in (files or {}).items()}
         self.name = name
@@ -42,17 +48,28 @@ class CsvDirectory(PagedSource):
         if symbol in self.files:
             return self.files[symbol]
         if self.folder is not None:
-            if not SYMBOL_FILE.fullmatch(symbol):  # "../x", "/etc/passwd", "a/b": never outside the folder
+            if not SYMBOL_FILE.fullmatch(
+                symbol
+            ):  # "../x", "/etc/passwd", "a/b": never outside the folder
                 raise CandleDataError(
                     f'exchange "{self.name}": symbol {symbol!r} cannot name a file in {self.folder}; '
-                    "a symbol is letters, digits and . _ - (no path separators, not starting with a dot)")
+                    "a symbol is letters, digits and . _ - (no path separators, not starting with a dot)"
+                )
             folder = self.folder.resolve()
             for suffix in (".parquet", ".csv", ".csv.gz"):
                 path = (folder / f"{symbol}{suffix}").resolve()
-                if path.parent == folder and path.exists():  # a symlink out of the folder does not count
+                if (
+                    path.parent == folder and path.exists()
+                ):  # a symlink out of the folder does not count
                     return path
-        looked = [str(self.files[s]) for s in self.files] if self.files else [f"{self.folder}/{symbol}.csv|.parquet"]
-        raise CandleDataError(f'exchange "{self.name}" has no candle file for {symbol} (looked for {", ".join(looked)})')
+        looked = (
+            [str(self.files[s]) for s in self.files]
+            if self.files
+            else [f"{self.folder}/{symbol}.csv|.parquet"]
+        )
+        raise CandleDataError(
+            f'exchange "{self.name}" has no candle file for {symbol} (looked for {", ".join(looked)})'
+        )
 
     def all(self, symbol: str) -> Candles:
         cached = self._cache.get(symbol)
@@ -70,12 +87,18 @@ class CsvDirectory(PagedSource):
             read = _read_parquet if path.suffix == ".parquet" else _parse_csv
             if only:  # a few columns: from the kept table, else of the file alone
                 table = parsed_files.kept(path)
-                table = table.select([c for c in table.column_names if c in only]) if table is not None \
+                table = (
+                    table.select([c for c in table.column_names if c in only])
+                    if table is not None
                     else read(path, only)
+                )
             else:  # the whole file, read once (parsed_files.py)
                 table = parsed_files.parsed(path, lambda: read(path))
-            columns = {name: _numpy(table.column(name)) for name in table.column_names
-                       if not (only and pa.types.is_null(table.column(name).type) and table.num_rows)}
+            columns = {
+                name: _numpy(table.column(name))
+                for name in table.column_names
+                if not (only and pa.types.is_null(table.column(name).type) and table.num_rows)
+            }
         except (OSError, ValueError) as exc:  # (pyarrow's ArrowInvalid is a ValueError)
             raise CandleDataError(f'exchange "{self.name}": cannot read {path}: {exc}') from exc
         # pyarrow's allocator keeps the pages of its decoding buffers: ~60 MB of a worker's resident
@@ -112,7 +135,11 @@ def _read_parquet(path: Path, only: tuple[str, ...] | None = None) -> pa.Table:
 def _parse_csv(path: Path, only: tuple[str, ...] | None = None) -> pa.Table:
     import pyarrow.csv as pa_csv  # (here: ~25 ms of every worker's start with pyarrow.compute)
 
-    convert = pa_csv.ConvertOptions(include_columns=list(only), include_missing_columns=True) if only else None
+    convert = (
+        pa_csv.ConvertOptions(include_columns=list(only), include_missing_columns=True)
+        if only
+        else None
+    )
     return pa_csv.read_csv(path, convert_options=convert)
 
 
@@ -131,12 +158,20 @@ def _numpy(column: pa.ChunkedArray) -> np.ndarray:
         kind = array.type
     if (pa.types.is_integer(kind) or pa.types.is_floating(kind)) and array.null_count == 0:
         dtype = np.dtype(kind.to_pandas_dtype())
-        return np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array), offset=array.offset * dtype.itemsize)
+        return np.frombuffer(
+            array.buffers()[1], dtype=dtype, count=len(array), offset=array.offset * dtype.itemsize
+        )
     return np.array(array.to_pylist(), dtype=object)
 
 
-def csv_exchange(exchange_name: str, folder: str | Path | None = None,
-                 files: dict[str, str | Path] | None = None, **extra) -> ExchangeSchema:
+def csv_exchange(
+    exchange_name: str,
+    folder: str | Path | None = None,
+    files: dict[str, str | Path] | None = None,
+    **extra,
+) -> ExchangeSchema:
     """An exchange schema over a folder (or a mapping) of candle files."""
     source = CsvDirectory(folder, files, name=exchange_name)
-    return ExchangeSchema(exchange_name=exchange_name, get_candles=source.get_candles, source=source, **extra)
+    return ExchangeSchema(
+        exchange_name=exchange_name, get_candles=source.get_candles, source=source, **extra
+    )

@@ -28,7 +28,11 @@ class DataFrameSource(PagedSource):
         return candles.slice_ms(start_ms, end_ms)
 
 
-def dataframe_exchange(exchange_name: str, frames: dict[str, pd.DataFrame], **extra) -> ExchangeSchema:
+def dataframe_exchange(
+    exchange_name: str, frames: dict[str, pd.DataFrame], **extra
+) -> ExchangeSchema:
     """An exchange schema over in-memory DataFrames (validated once, here)."""
     source = DataFrameSource(frames, name=exchange_name)
-    return ExchangeSchema(exchange_name=exchange_name, get_candles=source.get_candles, source=source, **extra)
+    return ExchangeSchema(
+        exchange_name=exchange_name, get_candles=source.get_candles, source=source, **extra
+    )

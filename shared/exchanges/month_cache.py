@@ -79,7 +79,8 @@ class MonthCache:
         except (OSError, ValueError) as exc:
             raise CandleDataError(
                 f"cached candles {path} are unreadable ({exc}); delete the file and the month is "
-                "downloaded again") from exc
+                "downloaded again"
+            ) from exc
 
     def write(self, symbol: str, year: int, month: int, frame: pd.DataFrame) -> Path:
         """Keep one whole month (temporary file, then rename: all or nothing)."""
@@ -106,7 +107,9 @@ class MonthCache:
         if all(known.get(spelling) == market for spelling in spellings):
             return
         with replaced_whole(path) as scratch:
-            scratch.write_text(json.dumps({**known, **dict.fromkeys(spellings, market)}, indent=1, sort_keys=True))
+            scratch.write_text(
+                json.dumps({**known, **dict.fromkeys(spellings, market)}, indent=1, sort_keys=True)
+            )
 
     def _aliases(self) -> Path:
         return self.root / symbol_folder(self.exchange_id) / "symbols.json"
@@ -119,7 +122,11 @@ class MonthCache:
     def months(self, symbol: str) -> list[tuple[int, int]]:
         """The (year, month) pairs on disk for ``symbol``, oldest first."""
         folder = self.folder(symbol)
-        found = [MONTH_FILE.fullmatch(p.name) for p in folder.glob("*.parquet")] if folder.is_dir() else []
+        found = (
+            [MONTH_FILE.fullmatch(p.name) for p in folder.glob("*.parquet")]
+            if folder.is_dir()
+            else []
+        )
         return sorted((int(m[1]), int(m[2])) for m in found if m)
 
     def read_all(self, symbol: str) -> pd.DataFrame:
@@ -127,4 +134,6 @@ class MonthCache:
         frames = [f for f in frames if f is not None and len(f)]
         import pandas as pd
 
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(COLUMNS))
+        return (
+            pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(COLUMNS))
+        )

@@ -55,8 +55,10 @@ def folder() -> Path | None:
 
 
 def identity(source: Path, st: os.stat_result) -> bytes:
-    return (f"{FORMAT}|{source.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|"
-            f"{st.st_ino}|{st.st_dev}").encode()
+    return (
+        f"{FORMAT}|{source.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|"
+        f"{st.st_ino}|{st.st_dev}"
+    ).encode()
 
 
 def kept_path(root: Path, source: Path) -> Path:
@@ -66,7 +68,11 @@ def kept_path(root: Path, source: Path) -> Path:
 def kept(source: Path) -> pa.Table | None:
     """The kept table of ``source`` when it is that file's, else None (nothing is parsed)."""
     root = folder()
-    return _read(kept_path(root, source), identity(source, source.stat())) if root is not None else None
+    return (
+        _read(kept_path(root, source), identity(source, source.stat()))
+        if root is not None
+        else None
+    )
 
 
 def parsed(source: Path, parse: Callable[[], pa.Table]) -> pa.Table:
@@ -92,7 +98,9 @@ def _read(kept: Path, wanted: bytes) -> pa.Table | None:
     import pyarrow.ipc as ipc
 
     try:
-        with pa.memory_map(str(kept)) as handle:  # (the table's buffers stay mapped after the close)
+        with pa.memory_map(
+            str(kept)
+        ) as handle:  # (the table's buffers stay mapped after the close)
             reader = ipc.open_file(handle)
             if (reader.schema.metadata or {}).get(IDENTITY_KEY) != wanted:
                 return None  # another version of the file, or another file hashed alike
@@ -109,8 +117,14 @@ def _prune(root: Path, keep: Path) -> None:
     that come and go, a new CSV each day, would otherwise fill it). A reader's mapping of a
     deleted table stays whole."""
     try:
-        tables = sorted(((p.stat().st_mtime_ns, p.stat().st_size, p) for p in root.glob("*.arrow")
-                         if p != keep), key=lambda t: t[0])
+        tables = sorted(
+            (
+                (p.stat().st_mtime_ns, p.stat().st_size, p)
+                for p in root.glob("*.arrow")
+                if p != keep
+            ),
+            key=lambda t: t[0],
+        )
         total = sum(size for _, size, _ in tables) + keep.stat().st_size
         for _, size, path in tables:
             if total <= MAX_BYTES:
@@ -131,5 +145,9 @@ def _keep(kept: Path, table: pa.Table, wanted: bytes) -> None:
     except OSError as exc:  # a read-only or full folder: the CSV is parsed each time instead
         if str(kept.parent) not in _warned:
             _warned.add(str(kept.parent))
-            log.warning("cannot keep parsed candle files in %s (%s); each run reads the file again "
-                        "(set BTFARM_PARSED_CACHE=0 to stop trying)", kept.parent, exc)
+            log.warning(
+                "cannot keep parsed candle files in %s (%s); each run reads the file again "
+                "(set BTFARM_PARSED_CACHE=0 to stop trying)",
+                kept.parent,
+                exc,
+            )

@@ -47,11 +47,21 @@ class ReplaySource(PagedSource):
             raise DataCoverageError(
                 f'replay "{self.name}", symbol {symbol}: the clock reads {iso(now)}, outside the file\'s '
                 f"candles ({iso(first)} .. {iso(last)}); start the clock inside that range "
-                "(--clock accelerated:start=ISO,...), and give the replay the same clock")
+                "(--clock accelerated:start=ISO,...), and give the replay the same clock"
+            )
 
 
-def replay_exchange(exchange_name: str, clock: Clock, folder: str | Path | None = None,
-                    files: dict[str, str | Path] | None = None, **extra) -> ExchangeSchema:
+def replay_exchange(
+    exchange_name: str,
+    clock: Clock,
+    folder: str | Path | None = None,
+    files: dict[str, str | Path] | None = None,
+    **extra,
+) -> ExchangeSchema:
     """An exchange replaying candle files (as ``csv_exchange`` reads them) on ``clock``."""
-    source = ReplaySource(CsvDirectory(folder, files, name=exchange_name), clock, name=exchange_name)
-    return ExchangeSchema(exchange_name=exchange_name, get_candles=source.get_candles, source=source, **extra)
+    source = ReplaySource(
+        CsvDirectory(folder, files, name=exchange_name), clock, name=exchange_name
+    )
+    return ExchangeSchema(
+        exchange_name=exchange_name, get_candles=source.get_candles, source=source, **extra
+    )

@@ -21,7 +21,9 @@ class PagedSource:
     def load_range(self, symbol: str, start_ms: int, end_ms: int) -> Candles:  # pragma: no cover
         raise NotImplementedError  # protocol: each source defines it
 
-    def get_candles(self, symbol: str, interval: str, since: datetime | int, limit: int) -> list[dict]:
+    def get_candles(
+        self, symbol: str, interval: str, since: datetime | int, limit: int
+    ) -> list[dict]:
         since_ms = since if isinstance(since, int) else to_ms(since)
         step = interval_ms(interval)
         one = self.load_range(symbol, since_ms, since_ms + limit * step - MINUTE_MS)

@@ -57,4 +57,6 @@ class SyntheticMarket(PagedSource):
 
 def synthetic_exchange(exchange_name: str = "synthetic", seed: int = 7, **extra) -> ExchangeSchema:
     source = SyntheticMarket(seed=seed, name=exchange_name)
-    return ExchangeSchema(exchange_name=exchange_name, get_candles=source.get_candles, source=source, **extra)
+    return ExchangeSchema(
+        exchange_name=exchange_name, get_candles=source.get_candles, source=source, **extra
+    )

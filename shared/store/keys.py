@@ -20,7 +20,9 @@ MODES = ("backtest", "live", "walker", "portfolio")  # the execution classes of 
 
 STOP_FLAG_TTL_SECONDS = 86_400  # a stop nobody consumed is forgotten after a day
 WALKER_RESULT_TTL_SECONDS = 30 * 86_400  # sweep results kept a month for resume and reports
-WALKER_LEASE_SECONDS = 5  # a sweep whose orchestrator stopped renewing its lease this long is orphaned
+WALKER_LEASE_SECONDS = (
+    5  # a sweep whose orchestrator stopped renewing its lease this long is orphaned
+)
 
 
 def _part(value: object, what: str) -> str:
@@ -366,7 +368,9 @@ def worker_start_failures() -> str:
 
 # ---- the reporting classes' live logs (orchestrator/reporting) ----------------
 
-REPORT_LOG_MAX_ROWS = 250  # entries a reporting log keeps, the newest (backtest-kit's CC_MAX_*_MARKDOWN_ROWS)
+REPORT_LOG_MAX_ROWS = (
+    250  # entries a reporting log keeps, the newest (backtest-kit's CC_MAX_*_MARKDOWN_ROWS)
+)
 REPORT_LOG_TTL_SECONDS = 30 * 86_400  # a reporting log nobody wrote to for a month is forgotten
 
 

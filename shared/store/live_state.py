@@ -49,7 +49,9 @@ from . import keys
 
 VERSION = 1  # of the state document; another version is refused, not guessed at
 LOGGED_ACTIONS = ("scheduled", "opened", "closed", "cancelled")  # what the event log keeps
-STATE_SETTING = "BTFARM_STATE_DIR"  # what moves the live state's folder, named when it cannot be written
+STATE_SETTING = (
+    "BTFARM_STATE_DIR"  # what moves the live state's folder, named when it cannot be written
+)
 
 
 class LiveState(Protocol):
@@ -69,10 +71,23 @@ def event_key(record: dict[str, Any]) -> tuple[str, str]:
     return record["action"], record["signal"]["id"]
 
 
-def new_document(symbol: str, strategy_name: str, exchange_name: str, core: dict[str, Any],
-                 outbox: list[dict[str, Any]], saved_at: int) -> dict[str, Any]:
-    return {"version": VERSION, "symbol": symbol, "strategy_name": strategy_name,
-            "exchange_name": exchange_name, "saved_at": saved_at, "core": core, "outbox": outbox}
+def new_document(
+    symbol: str,
+    strategy_name: str,
+    exchange_name: str,
+    core: dict[str, Any],
+    outbox: list[dict[str, Any]],
+    saved_at: int,
+) -> dict[str, Any]:
+    return {
+        "version": VERSION,
+        "symbol": symbol,
+        "strategy_name": strategy_name,
+        "exchange_name": exchange_name,
+        "saved_at": saved_at,
+        "core": core,
+        "outbox": outbox,
+    }
 
 
 def _encode(value: Any, where: str) -> bytes:
@@ -85,7 +100,9 @@ def _encode(value: Any, where: str) -> bytes:
 def _plain(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalars
         return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON")  # protocol: json's default hook; _encode wraps it
+    raise TypeError(
+        f"{type(value).__name__} is not JSON"
+    )  # protocol: json's default hook; _encode wraps it
 
 
 def _check_document(doc: Any, where: str, symbol: str, strategy_name: str) -> dict[str, Any]:
@@ -93,11 +110,14 @@ def _check_document(doc: Any, where: str, symbol: str, strategy_name: str) -> di
     if not isinstance(doc, dict):
         raise PersistenceError(f"live state {where} is not a JSON object{fix}")
     if doc.get("version") != VERSION:
-        raise PersistenceError(f"live state {where} has version {doc.get('version')!r}, expected {VERSION}{fix}")
+        raise PersistenceError(
+            f"live state {where} has version {doc.get('version')!r}, expected {VERSION}{fix}"
+        )
     if doc.get("symbol") != symbol or doc.get("strategy_name") != strategy_name:
         raise PersistenceError(
             f"live state {where} belongs to {doc.get('symbol')}:{doc.get('strategy_name')}, "
-            f"not {symbol}:{strategy_name}{fix}")
+            f"not {symbol}:{strategy_name}{fix}"
+        )
     if not isinstance(doc.get("core"), dict) or not isinstance(doc.get("outbox"), list):
         raise PersistenceError(f"live state {where} lacks its core snapshot or outbox{fix}")
     return doc
@@ -110,7 +130,8 @@ def _decode(raw: bytes | str, where: str, symbol: str, strategy_name: str) -> di
         size = len(raw)
         raise PersistenceError(
             f"live state {where} is corrupt or truncated ({size} bytes, {exc}); move it aside to "
-            "start flat, or restore a good copy (btfarm will not overwrite it)") from exc
+            "start flat, or restore a good copy (btfarm will not overwrite it)"
+        ) from exc
     return _check_document(doc, where, symbol, strategy_name)
 
 
@@ -138,7 +159,9 @@ class _StateDocument:
 
     def save(self, doc: dict[str, Any]) -> None:
         if not self._loaded:
-            raise PersistenceError(f"live state {self.where} was not loaded (or is corrupt); refusing to overwrite it")
+            raise PersistenceError(
+                f"live state {self.where} was not loaded (or is corrupt); refusing to overwrite it"
+            )
         self._write(_encode(doc, self.where))
 
 
@@ -167,7 +190,8 @@ class FileLiveState(_StateDocument):
             os.close(fd)
             raise PersistenceError(
                 f"live state {self.path} is in use by another process (lock {self.lock_path}); "
-                "stop that live run first") from None
+                "stop that live run first"
+            ) from None
         self._lock_fd = fd
 
     def close(self) -> None:
@@ -194,7 +218,9 @@ class FileLiveState(_StateDocument):
             fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 written = os.write(fd, line)
-                if written != len(line):  # a full disk may take part of it: cut it (repair would too)
+                if written != len(
+                    line
+                ):  # a full disk may take part of it: cut it (repair would too)
                     os.ftruncate(fd, os.fstat(fd).st_size - written)
                     full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
                     raise full  # _disk_faults makes it the ConfigError naming the log
@@ -230,7 +256,9 @@ class FileLiveState(_StateDocument):
             try:
                 out.append(json.loads(line))
             except ValueError as exc:
-                raise PersistenceError(f"live event log {self.log_path} line {number} is corrupt: {exc}") from exc
+                raise PersistenceError(
+                    f"live event log {self.log_path} line {number} is corrupt: {exc}"
+                ) from exc
         return out
 
 
@@ -281,5 +309,7 @@ class RedisLiveState(_StateDocument):
             try:
                 out.append(json.loads(raw))
             except ValueError as exc:
-                raise PersistenceError(f"live event log Redis key {self.log_key} entry {number} is corrupt: {exc}") from exc
+                raise PersistenceError(
+                    f"live event log Redis key {self.log_key} entry {number} is corrupt: {exc}"
+                ) from exc
         return out

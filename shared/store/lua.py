@@ -28,7 +28,9 @@ def run(r: redis.Redis, source: str, keys: Sequence[str], args: Sequence[Any]) -
     return script(keys=keys, args=args, client=r)
 
 
-def run_many(r: redis.Redis, source: str, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]) -> list[Any]:
+def run_many(
+    r: redis.Redis, source: str, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]
+) -> list[Any]:
     """``source`` run once per (keys, args) of ``calls``, in one pipeline; the replies in order.
     A Redis that does not know the script gets it loaded, and the calls again (none ran)."""
     script = _scripts.get(source)

@@ -68,14 +68,28 @@ def store(r: redis.Redis, run_id: str, block: ResultBlock, rows: Rows | None = N
     return store_many(r, run_id, [(block, rows)])[0]
 
 
-def store_many(r: redis.Redis, run_id: str, items: Sequence[tuple[ResultBlock, Rows | None]]) -> list[set[int]]:
+def store_many(
+    r: redis.Redis, run_id: str, items: Sequence[tuple[ResultBlock, Rows | None]]
+) -> list[set[int]]:
     """``store`` of each (block, rows) in one round trip (another for a block holding a
     variant collected already); for each, the indices left out."""
     args = [keys.walker_collected(run_id), keys.walker_results(run_id)]
-    chosen = [np.arange(len(block)) if rows is None else np.asarray(rows, dtype=np.int64) for block, rows in items]
+    chosen = [
+        np.arange(len(block)) if rows is None else np.asarray(rows, dtype=np.int64)
+        for block, rows in items
+    ]
     sent = [at for at, rows in enumerate(chosen) if len(rows)]
-    calls = [(args, [keys.WALKER_RESULT_TTL_SECONDS, items[at][0].take(chosen[at]),
-                     *items[at][0].index[chosen[at]].tolist()]) for at in sent]
+    calls = [
+        (
+            args,
+            [
+                keys.WALKER_RESULT_TTL_SECONDS,
+                items[at][0].take(chosen[at]),
+                *items[at][0].index[chosen[at]].tolist(),
+            ],
+        )
+        for at in sent
+    ]
     answered = dict(zip(sent, lua.run_many(r, STORE_LUA, calls), strict=True)) if sent else {}
     replies = [answered.get(at, []) for at in range(len(items))]
     dropped: list[set[int]] = []
@@ -86,8 +100,16 @@ def store_many(r: redis.Redis, run_id: str, items: Sequence[tuple[ResultBlock, R
             rows = rows[~np.isin(block.index[rows], list(out))]
             if not len(rows):
                 break
-            taken = lua.run(r, STORE_LUA, keys=args, args=[keys.WALKER_RESULT_TTL_SECONDS, block.take(rows),
-                                                           *block.index[rows].tolist()])
+            taken = lua.run(
+                r,
+                STORE_LUA,
+                keys=args,
+                args=[
+                    keys.WALKER_RESULT_TTL_SECONDS,
+                    block.take(rows),
+                    *block.index[rows].tolist(),
+                ],
+            )
         dropped.append(out)
     return dropped
 

@@ -100,8 +100,10 @@ def list_status(r: redis.Redis, mode: str | None = None) -> list[dict[str, objec
     return read_status(r, mode)[0]
 
 
-def read_status(r: redis.Redis, mode: str | None = None,
-                ) -> tuple[list[dict[str, object]], list[tuple[str, str]]]:
+def read_status(
+    r: redis.Redis,
+    mode: str | None = None,
+) -> tuple[list[dict[str, object]], list[tuple[str, str]]]:
     """``list_status``'s rows, and each entry it could not read as (key, why): a key of
     another type, a field that should be a number and is not, text that is not UTF-8.
     One bad entry (written by anyone who can write to the store) hides only itself."""
@@ -163,7 +165,8 @@ def _decode(raw: dict[str, str], this_host: str) -> dict[str, object]:
     if not math.isfinite(numbers["progress"]):
         raise PersistenceError(f"progress={raw['progress']!r} is not a finite number")
     crashed = (
-        raw.get("status") == "running" and raw.get("host") == this_host
+        raw.get("status") == "running"
+        and raw.get("host") == this_host
         and not process_alive(int(numbers["pid"]))
     )
     row: dict[str, object] = {**raw, **numbers, "crashed": crashed}

@@ -28,7 +28,7 @@ def read(r: redis.Redis, key: str, kind: str, indices: Sequence[int]) -> list[in
     out: list[int] = []
     for start in range(0, len(indices), READ_BATCH):
         args: list[str] = []
-        for index in indices[start:start + READ_BATCH]:
+        for index in indices[start : start + READ_BATCH]:
             args += ["GET", kind, f"#{int(index)}"]
         out += [int(x) for x in r.execute_command("BITFIELD_RO", key, *args)]
     return out
@@ -36,7 +36,10 @@ def read(r: redis.Redis, key: str, kind: str, indices: Sequence[int]) -> list[in
 
 def owners(r: redis.Redis, run_id: str, attempt: int, indices: Sequence[int]) -> list[str | None]:
     """The ``chunk_id`` that claimed each of ``indices`` in ``attempt``, None where none did."""
-    return [str(n - 1) if n else None for n in read(r, keys.walker_claims(run_id, attempt), CLAIM, indices)]
+    return [
+        str(n - 1) if n else None
+        for n in read(r, keys.walker_claims(run_id, attempt), CLAIM, indices)
+    ]
 
 
 def claim_number(chunk_id: str) -> int:

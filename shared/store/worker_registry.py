@@ -107,7 +107,9 @@ def refusals(r: redis.Redis, nodes: Sequence[str], run_id: str, attempt: int) ->
 
 def record_start_failure(r: redis.Redis, node: str, error: str, imports: Sequence[str]) -> None:
     """``node`` exits before it is ready, because of ``error`` (importing ``imports``, say)."""
-    entry = json.dumps({"error": error[:ERROR_CHARS], "imports": list(imports), "at_ms": redis_now_ms(r)})
+    entry = json.dumps(
+        {"error": error[:ERROR_CHARS], "imports": list(imports), "at_ms": redis_now_ms(r)}
+    )
     pipe = r.pipeline()
     pipe.hset(keys.worker_start_failures(), node, entry)
     pipe.expire(keys.worker_start_failures(), WORKER_RECORD_TTL_SECONDS)

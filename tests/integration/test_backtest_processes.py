@@ -23,9 +23,12 @@ ROOT = Path(__file__).resolve().parents[2]
 BTFARM = [sys.executable, "-m", "btfarm.orchestrator.cli"]
 
 
-def cli(*args: str, env: dict[str, str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([*BTFARM, *args], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+def cli(
+    *args: str, env: dict[str, str], cwd: Path, timeout: float = 60
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*BTFARM, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture
@@ -43,6 +46,7 @@ def test_list_and_stop_from_another_process(farm_env, tmp_path):
 
     cancel = Backtest.background("BTCUSDT", "slow-sma", "synthetic", "month-1m")
     try:
+
         def running_elsewhere():
             out = cli("list", "--json", env=farm_env, cwd=tmp_path)
             assert out.returncode == 0, out.stderr
@@ -87,7 +91,9 @@ def test_readers_are_handed_closed_signals_in_batches_all_of_them_in_order(farm_
         real(task, items)
 
     monkeypatch.setattr(run_thread.RunThread, "push_many", counted)
-    monkeypatch.setattr(backtest, "PUSH_EVERY_SECONDS", 60.0)  # one hand-over at once, one at the end
+    monkeypatch.setattr(
+        backtest, "PUSH_EVERY_SECONDS", 60.0
+    )  # one hand-over at once, one at the end
     ids = [c.signal.id for c in Backtest.run("BTCUSDT", "sma-cross", "synthetic", "demo-30d")]
     data = Backtest.get_data("BTCUSDT", "sma-cross")
     assert ids == [c.signal.id for c in data.signals] and len(ids) > 100
@@ -95,7 +101,9 @@ def test_readers_are_handed_closed_signals_in_batches_all_of_them_in_order(farm_
     assert sum(wakes) == len(ids) and len([w for w in wakes if w]) <= 2, wakes
 
 
-def test_a_store_that_does_not_answer_is_raised_by_the_run_not_lost_on_the_connecting_thread(monkeypatch):
+def test_a_store_that_does_not_answer_is_raised_by_the_run_not_lost_on_the_connecting_thread(
+    monkeypatch,
+):
     import socket
     import threading
 
@@ -137,12 +145,21 @@ def test_bad_candles_are_refused_at_the_call_before_anything_runs(farm_env):
     from btfarm.orchestrator import add_exchange, add_frame, add_strategy
     from btfarm.shared.errors import CandleDataError
 
-    add_exchange(exchange_name="broken-ex", override=True,
-                 get_candles=lambda symbol, interval, since, limit: [{"timestamp": 1, "open": -1.0, "high": 1.0,
-                                                                      "low": 1.0, "close": 1.0, "volume": 1.0}])
-    add_frame(frame_name="jan-1d", interval="1m", start_date="2025-01-01", end_date="2025-01-02", override=True)
+    add_exchange(
+        exchange_name="broken-ex",
+        override=True,
+        get_candles=lambda symbol, interval, since, limit: [
+            {"timestamp": 1, "open": -1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0}
+        ],
+    )
+    add_frame(
+        frame_name="jan-1d",
+        interval="1m",
+        start_date="2025-01-01",
+        end_date="2025-01-02",
+        override=True,
+    )
     add_strategy(strategy_name="never", interval="1m", get_signal=lambda s, w: None, override=True)
     with pytest.raises(CandleDataError, match='exchange "broken-ex"'):
         Backtest.background("BTCUSDT", "never", "broken-ex", "jan-1d")
     assert Backtest.instance("BTCUSDT", "never").task is None  # nothing was started
-

@@ -59,7 +59,9 @@ def fake() -> Iterator[FakeBinance]:
 
 @pytest.fixture
 def source(fake, tmp_path) -> CcxtSource:
-    return CcxtSource("binance", fake.ccxt_config(), name="fake-binance", cache_dir=tmp_path / "candles")
+    return CcxtSource(
+        "binance", fake.ccxt_config(), name="fake-binance", cache_dir=tmp_path / "candles"
+    )
 
 
 def reference(start_ms: int, end_ms: int):
@@ -87,16 +89,25 @@ def test_candles_equal_the_exchange_file_and_a_second_load_asks_nothing(fake, so
     assert_same_candles(got, reference(DAY_START, DAY_END))
     assert month_file(source).exists()  # the whole month is kept, once it has closed
     asked = dict(fake.requests)
-    again = CcxtSource("binance", fake.ccxt_config(), cache_dir=source.cache.root)  # a new process, say
-    assert_same_candles(again.load_range("SIMUSDT", DAY_START, DAY_END), got)  # the exchange's id works too
+    again = CcxtSource(
+        "binance", fake.ccxt_config(), cache_dir=source.cache.root
+    )  # a new process, say
+    assert_same_candles(
+        again.load_range("SIMUSDT", DAY_START, DAY_END), got
+    )  # the exchange's id works too
     assert dict(fake.requests) == asked  # no request at all: not even the market list
 
 
 def test_a_backtest_through_ccxt_closes_what_a_backtest_of_the_file_closes(fake, tmp_path):
     add_exchange(ccxt_exchange("fake-binance", config=fake.ccxt_config()), override=True)
     add_exchange(csv_exchange("sim-file", files={MARKET.replace("/", ""): SIM_CSV}), override=True)
-    add_frame(frame_name="sim-3d", interval="1m", start_date="2025-01-03T00:00:00Z",
-              end_date="2025-01-05T23:59:00Z", override=True)
+    add_frame(
+        frame_name="sim-3d",
+        interval="1m",
+        start_date="2025-01-03T00:00:00Z",
+        end_date="2025-01-05T23:59:00Z",
+        override=True,
+    )
     live_replay.register(ManualClock(0))  # the "sma-cross" strategy
     via_ccxt = list(Backtest.run(MARKET, "sma-cross", "fake-binance", "sim-3d"))
     from_file = list(Backtest.run("SIMUSDT", "sma-cross", "sim-file", "sim-3d"))
@@ -106,13 +117,17 @@ def test_a_backtest_through_ccxt_closes_what_a_backtest_of_the_file_closes(fake,
 
 def test_only_closed_candles_exist_and_an_open_month_is_never_cached(fake, tmp_path):
     now = DAY_START + 90 * MINUTE_MS + 30_000  # 01:30:30: the 01:30 candle is still forming
-    src = CcxtSource("binance", fake.ccxt_config(), cache_dir=tmp_path / "c", clock=ManualClock(now))
+    src = CcxtSource(
+        "binance", fake.ccxt_config(), cache_dir=tmp_path / "c", clock=ManualClock(now)
+    )
     got = src.load_range(MARKET, DAY_START, DAY_END)
     assert int(got.timestamp[-1]) == DAY_START + 89 * MINUTE_MS  # 01:29, the last one closed
     assert not month_file(src).exists()
     before = klines(fake)
     src.clock.advance(60)  # one more minute closes: one more request, one more candle
-    assert int(src.load_range(MARKET, DAY_START, DAY_END).timestamp[-1]) == DAY_START + 90 * MINUTE_MS
+    assert (
+        int(src.load_range(MARKET, DAY_START, DAY_END).timestamp[-1]) == DAY_START + 90 * MINUTE_MS
+    )
     assert klines(fake) == before + 1
 
 
@@ -134,7 +149,9 @@ def test_a_page_with_a_hole_or_a_repeated_row_ends_whole(fake, source, fault):
     fake.fail_next(fault, after=5)
     got = source.load_range(MARKET, DAY_START, DAY_END)
     assert_same_candles(got, reference(DAY_START, DAY_END))
-    assert source.gaps[MARKET] == [(to_ms(to_utc("2025-01-31T00:00:00Z")), to_ms(to_utc("2025-01-31T23:59:00Z")))]
+    assert source.gaps[MARKET] == [
+        (to_ms(to_utc("2025-01-31T00:00:00Z")), to_ms(to_utc("2025-01-31T23:59:00Z")))
+    ]
 
 
 def test_two_different_candles_for_one_minute_are_refused_and_nothing_is_cached(fake, source):
@@ -145,7 +162,9 @@ def test_two_different_candles_for_one_minute_are_refused_and_nothing_is_cached(
     assert not month_file(source).exists() and not list(source.cache.folder(MARKET).glob("*.tmp"))
 
 
-def test_an_exchange_that_keeps_failing_is_a_clear_error_and_nothing_is_cached(fake, source, monkeypatch):
+def test_an_exchange_that_keeps_failing_is_a_clear_error_and_nothing_is_cached(
+    fake, source, monkeypatch
+):
     monkeypatch.setenv("BTFARM_FETCH_RETRIES", "3")
     get_settings.cache_clear()
     fake.fail_next("500", "500", "500", after=4)
@@ -158,8 +177,9 @@ def test_an_exchange_that_keeps_failing_is_a_clear_error_and_nothing_is_cached(f
 
 
 def test_a_real_gap_is_kept_as_a_gap_and_reported(fake, source):
-    fake.frames["SIMUSDT"] = fake.frames["SIMUSDT"].drop(index=[DAY_START + 600 * MINUTE_MS + i * MINUTE_MS
-                                                               for i in range(5)])
+    fake.frames["SIMUSDT"] = fake.frames["SIMUSDT"].drop(
+        index=[DAY_START + 600 * MINUTE_MS + i * MINUTE_MS for i in range(5)]
+    )
     got = source.load_range(MARKET, DAY_START, DAY_END)
     assert len(got) == 1440 - 5  # never filled in
     assert (DAY_START + 600 * MINUTE_MS, DAY_START + 604 * MINUTE_MS) in source.gaps[MARKET]
@@ -170,7 +190,9 @@ def test_an_unknown_symbol_or_exchange_says_so(fake, source):
         source.load_range("SIM/USDC", DAY_START, DAY_END)
     with pytest.raises(ConfigError, match="ccxt has no exchange 'binanse'.*binance"):
         CcxtSource("binanse").client()
-    with pytest.raises(ConfigError, match="mercado has no 1-minute candles"):  # a real ccxt exchange's
+    with pytest.raises(
+        ConfigError, match="mercado has no 1-minute candles"
+    ):  # a real ccxt exchange's
         CcxtSource("mercado").client()
 
 
@@ -187,21 +209,29 @@ def live_clean():
     reset_state()
 
 
-def test_live_polling_the_exchange_closes_what_a_backtest_of_the_same_candles_closes(fake, live_clean):
+def test_live_polling_the_exchange_closes_what_a_backtest_of_the_same_candles_closes(
+    fake, live_clean
+):
     start, end = to_ms(to_utc("2025-01-03T00:00:00Z")), to_ms(to_utc("2025-01-04T23:59:00Z"))
     clock = StopAt(start, end + MINUTE_MS, "sma-cross", MARKET)
     live_replay.register(clock)
     add_exchange(ccxt_exchange("fake-live", config=fake.ccxt_config(), clock=clock), override=True)
-    live = [r for r in Live.run(MARKET, "sma-cross", "fake-live", clock=clock) if r.action == "closed"]
+    live = [
+        r for r in Live.run(MARKET, "sma-cross", "fake-live", clock=clock) if r.action == "closed"
+    ]
     polled = klines(fake)
 
     add_exchange(csv_exchange("sim-file", files={"SIMUSDT": SIM_CSV}), override=True)
     add_frame(frame_name="sim-2d", interval="1m", start_date=start, end_date=end, override=True)
     backtest = list(Backtest.run("SIMUSDT", "sma-cross", "sim-file", "sim-2d"))
-    inside = [c for c in backtest if c.close_timestamp <= end]  # a backtest expires its last at the end
+    inside = [
+        c for c in backtest if c.close_timestamp <= end
+    ]  # a backtest expires its last at the end
     assert len(inside) >= 15
-    assert [comparable(c) for c in live[:len(inside)]] == [comparable(c) for c in inside]
-    ticks = (end + MINUTE_MS - start) // MINUTE_MS  # (and a few after the stop, closing the last one)
+    assert [comparable(c) for c in live[: len(inside)]] == [comparable(c) for c in inside]
+    ticks = (
+        end + MINUTE_MS - start
+    ) // MINUTE_MS  # (and a few after the stop, closing the last one)
     assert polled < 1.5 * ticks  # one request a tick (what closed since); the whole warm-up is two
 
 
@@ -217,9 +247,13 @@ def test_workers_of_a_farm_read_the_months_the_orchestrator_fetched(fake, tmp_pa
         monkeypatch.setenv("BTFARM_CANDLE_CACHE_DIR", str(shared))
         get_settings.cache_clear()
         reset_state()
-        worker = CeleryWorker(server.url, tmp_path / "workers", BTFARM_IMPORTS="tests.ccxt_farm",
-                              BTFARM_CANDLE_CACHE_DIR=str(shared),
-                              **{ccxt_farm.CONFIG_VARIABLE: json.dumps(config)})
+        worker = CeleryWorker(
+            server.url,
+            tmp_path / "workers",
+            BTFARM_IMPORTS="tests.ccxt_farm",
+            BTFARM_CANDLE_CACHE_DIR=str(shared),
+            **{ccxt_farm.CONFIG_VARIABLE: json.dumps(config)},
+        )
         try:
             worker.start().wait_ready(configure())
             list(Walker.run("SIMUSDT", ccxt_farm.WALKER))
@@ -228,43 +262,84 @@ def test_workers_of_a_farm_read_the_months_the_orchestrator_fetched(fake, tmp_pa
             reset_state()
     data = Walker.get_data("SIMUSDT", ccxt_farm.WALKER)
     assert data.strategies_tested == 4 and not data.unfinished, data.unfinished
-    assert klines(fake) == 46  # January once (45 pages and the 31st asked again), by the orchestrator
-    from_file, frame = csv_exchange("sim-file", files={"SIMUSDT": SIM_CSV}), get_frame(ccxt_farm.FRAME)
+    assert (
+        klines(fake) == 46
+    )  # January once (45 pages and the 31st asked again), by the orchestrator
+    from_file, frame = (
+        csv_exchange("sim-file", files={"SIMUSDT": SIM_CSV}),
+        get_frame(ccxt_farm.FRAME),
+    )
     candles = load_frame_candles(from_file, frame, "SIMUSDT")
     for variant in expand(get_walker(ccxt_farm.WALKER)):  # each equals a backtest of the file
-        run = BacktestRun(get_strategy(ccxt_farm.STRATEGY), from_file, frame, "SIMUSDT", candles,
-                          params=variant.params, strategy_name=variant.strategy_name)
+        run = BacktestRun(
+            get_strategy(ccxt_farm.STRATEGY),
+            from_file,
+            frame,
+            "SIMUSDT",
+            candles,
+            params=variant.params,
+            strategy_name=variant.strategy_name,
+        )
         want = compute_statistics(run.run()).model_dump(mode="json")
         got = {s.strategy_name: s.stats for s in data.strategies}[variant.strategy_name]
         assert got.model_dump(mode="json") == want, variant.strategy_name
 
 
 def test_btfarm_live_on_an_accelerated_clock_polls_the_exchange_and_closes_what_a_backtest_closes(
-        fake, tmp_path):
+    fake, tmp_path
+):
     start = "2025-01-03T00:00:00Z"
     spec = f"accelerated:start={start},speed=600,anchor={time.time():.6f}"  # a tick every 100 ms
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}, "PYTHONPATH": str(REPO),
-           ccxt_farm.CONFIG_VARIABLE: json.dumps(fake.ccxt_config()), ccxt_farm.CLOCK_VARIABLE: spec,
-           "BTFARM_STATE_DIR": str(tmp_path / "state"), "BTFARM_DUMP_DIR": str(tmp_path / "dump")}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")},
+        "PYTHONPATH": str(REPO),
+        ccxt_farm.CONFIG_VARIABLE: json.dumps(fake.ccxt_config()),
+        ccxt_farm.CLOCK_VARIABLE: spec,
+        "BTFARM_STATE_DIR": str(tmp_path / "state"),
+        "BTFARM_DUMP_DIR": str(tmp_path / "dump"),
+    }
     log = tmp_path / "state" / "live" / "SIM%2FUSDT" / f"{ccxt_farm.BRIEF}.events.jsonl"
 
     def closes() -> list[dict]:
-        lines = log.read_text().split("\n")[:-1] if log.exists() else []  # the last may be half-written
+        lines = (
+            log.read_text().split("\n")[:-1] if log.exists() else []
+        )  # the last may be half-written
         return [e for e in map(json.loads, lines) if e["action"] == "closed"]
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "btfarm.orchestrator.cli", "live", "tests.ccxt_farm", "--symbol", MARKET,
-         "--strategy", ccxt_farm.BRIEF, "--exchange", ccxt_farm.EXCHANGE, "--clock", spec],
-        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "err.txt", "w"))
+        [
+            sys.executable,
+            "-m",
+            "btfarm.orchestrator.cli",
+            "live",
+            "tests.ccxt_farm",
+            "--symbol",
+            MARKET,
+            "--strategy",
+            ccxt_farm.BRIEF,
+            "--exchange",
+            ccxt_farm.EXCHANGE,
+            "--clock",
+            spec,
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "err.txt", "w"),
+    )
     try:
-        wait_for(lambda: len(closes()) >= 4 or process.poll() is not None, 60, "four closed signals")
+        wait_for(
+            lambda: len(closes()) >= 4 or process.poll() is not None, 60, "four closed signals"
+        )
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0, (tmp_path / "err.txt").read_text()
     finally:
         stop_process(process)
     live = closes()
     warm_up = to_ms(to_utc(start)) - 1440 * MINUTE_MS
-    assert len(fake.asked) > 10 and min(fake.asked) >= warm_up  # polled: the open month never fetched whole
+    assert (
+        len(fake.asked) > 10 and min(fake.asked) >= warm_up
+    )  # polled: the open month never fetched whole
     assert not list((tmp_path / "state" / "candles").rglob("*.parquet"))  # nor cached
 
     # At 600x a few real ms of scheduling are clock seconds, so the process may call the strategy a
@@ -276,9 +351,22 @@ def test_btfarm_live_on_an_accelerated_clock_polls_the_exchange_and_closes_what_
         return round(price_open, 9), reason, at, round(pnl, 9)
 
     for event in live:
-        add_frame(frame_name="sim-live", interval="1m", start_date=event["signal"]["scheduled_at"],
-                  end_date=event["close_timestamp"] + 10 * MINUTE_MS, override=True)  # its own close
+        add_frame(
+            frame_name="sim-live",
+            interval="1m",
+            start_date=event["signal"]["scheduled_at"],
+            end_date=event["close_timestamp"] + 10 * MINUTE_MS,
+            override=True,
+        )  # its own close
         first = list(Backtest.run("SIMUSDT", ccxt_farm.BRIEF, "sim-file", "sim-live"))[0]
-        assert key(event["signal"]["price_open"], event["close_reason"], event["close_timestamp"],
-                   event["pnl"]["pnl_percentage"]) == key(first.signal.price_open, first.close_reason,
-                                                         first.close_timestamp, first.pnl.pnl_percentage)
+        assert key(
+            event["signal"]["price_open"],
+            event["close_reason"],
+            event["close_timestamp"],
+            event["pnl"]["pnl_percentage"],
+        ) == key(
+            first.signal.price_open,
+            first.close_reason,
+            first.close_timestamp,
+            first.pnl.pnl_percentage,
+        )

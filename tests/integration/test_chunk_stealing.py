@@ -40,8 +40,13 @@ def gated_signal(symbol: str, when: datetime) -> dict | None:
     return sma_cross_signal(symbol, when)
 
 
-add_strategy(strategy_name="steal-gated", interval="15m", get_signal=gated_signal,
-             params={"fast": 5, "slow": 20, "gated": 0}, override=True)
+add_strategy(
+    strategy_name="steal-gated",
+    interval="15m",
+    get_signal=gated_signal,
+    params={"fast": 5, "slow": 20, "gated": 0},
+    override=True,
+)
 
 
 @pytest.fixture
@@ -56,13 +61,22 @@ def store(redis_client, redis_server, monkeypatch):
 
 
 def variants(gated: int | None = None) -> list[Variant]:
-    return [Variant(strategy_name=f"v{i}", base="steal-gated", index=i,
-                    params={"fast": 5 + i, "slow": 20, "gated": int(i == gated)}) for i in range(8)]
+    return [
+        Variant(
+            strategy_name=f"v{i}",
+            base="steal-gated",
+            index=i,
+            params={"fast": 5 + i, "slow": 20, "gated": int(i == gated)},
+        )
+        for i in range(8)
+    ]
 
 
 def chunks_of(run_id: str, vs: list[Variant], r) -> list:
     r.set(keys.walker_lease(run_id), 1)  # the sweep's orchestrator holds the lease
-    return fanout.make_chunks(run_id, "steal-walker", farm_strategies.SYMBOL, "farm-market", "farm-1d", vs, 4)
+    return fanout.make_chunks(
+        run_id, "steal-walker", farm_strategies.SYMBOL, "farm-market", "farm-1d", vs, 4
+    )
 
 
 def run_chunk(chunk, task_id: str) -> list[str]:
@@ -76,7 +90,11 @@ def runs(r, run_id: str) -> dict[str, int]:
 
 
 def owners(r, run_id: str) -> dict[str, str]:
-    return {f"v{i}": owner for i, owner in enumerate(variant_marks.owners(r, run_id, 1, range(8))) if owner}
+    return {
+        f"v{i}": owner
+        for i, owner in enumerate(variant_marks.owners(r, run_id, 1, range(8)))
+        if owner
+    }
 
 
 def handed_in_names(r, run_id: str) -> list[str]:
@@ -89,7 +107,9 @@ def test_a_chunk_that_runs_alone_takes_the_next_chunks_variants_from_its_end(sto
     assert [v.strategy_name for v in a.steal] == ["v7", "v6", "v5", "v4"]
 
     assert run_chunk(a, "steal-alone-0") == ["v0", "v1", "v2", "v3", "v7", "v6", "v5", "v4"]
-    assert run_chunk(b, "steal-alone-1") == []  # everything of its own was taken, and it takes nothing back
+    assert (
+        run_chunk(b, "steal-alone-1") == []
+    )  # everything of its own was taken, and it takes nothing back
     assert handed_in_names(store, "steal-alone") == ["v0", "v1", "v2", "v3", "v7", "v6", "v5", "v4"]
     assert runs(store, "steal-alone") == {f"v{i}": 1 for i in range(8)}
     assert owners(store, "steal-alone") == {f"v{i}": a.chunk_id for i in range(8)}
@@ -101,14 +121,25 @@ def test_two_chunks_meet_where_the_busy_one_got_to_and_no_variant_runs_twice(sto
     busy = threading.Thread(target=lambda: ran_b.extend(run_chunk(b, "steal-meet-1")))
     busy.start()
     try:
-        wait_for(lambda: owners(store, "steal-meet").get("v4") == b.chunk_id, 10,
-                 "chunk 1 to claim its first variant")
+        wait_for(
+            lambda: owners(store, "steal-meet").get("v4") == b.chunk_id,
+            10,
+            "chunk 1 to claim its first variant",
+        )
         ran_a = run_chunk(a, "steal-meet-0")  # while b is stuck in v4
     finally:
         RELEASE.set()
         busy.join(timeout=30)
 
-    assert ran_a == ["v0", "v1", "v2", "v3", "v7", "v6", "v5"]  # stole until it met v4, claimed by b
+    assert ran_a == [
+        "v0",
+        "v1",
+        "v2",
+        "v3",
+        "v7",
+        "v6",
+        "v5",
+    ]  # stole until it met v4, claimed by b
     assert ran_b == ["v4"]  # then found the rest of its list taken, and a's list done
     assert sorted(handed_in_names(store, "steal-meet")) == [f"v{i}" for i in range(8)]
     assert runs(store, "steal-meet") == {f"v{i}": 1 for i in range(8)}
@@ -120,8 +151,14 @@ def test_the_watch_resubmits_what_a_chunk_claimed_and_its_own_unclaimed_under_it
     a, b = chunks_of("steal-owe", variants(), store)
     # a ran v0..v1, claimed v2 and stole v7, and its worker died; b was not delivered yet
     for index in (0, 1, 2, 7):
-        store.execute_command("BITFIELD", keys.walker_claims("steal-owe", 1), "SET", variant_marks.CLAIM,
-                              f"#{index}", variant_marks.claim_number(a.chunk_id))
+        store.execute_command(
+            "BITFIELD",
+            keys.walker_claims("steal-owe", 1),
+            "SET",
+            variant_marks.CLAIM,
+            f"#{index}",
+            variant_marks.claim_number(a.chunk_id),
+        )
     app.backend.store_result("steal-owe-0", {"run_id": "steal-owe", "variants": []}, "SUCCESS")
     watch = ChunkWatch(app, store, [a, b], ["steal-owe-0", "steal-owe-1"])
     pending = Pending(8, "v{}".format)
@@ -146,10 +183,10 @@ def test_a_late_record_of_a_variant_collected_meanwhile_is_dropped_not_pushed(st
     late = threading.Thread(target=lambda: ran.extend(run_chunk(a, "steal-late-0")))
     late.start()
     try:
-        wait_for(lambda: runs(store, "steal-late").get("v0") == 1, 10,
-                 "the chunk to start v0")
-        result_blocks.store_records(store, "steal-late", [{"index": 0, "strategy_name": "v0",
-                                                            "status": "done"}])  # collected
+        wait_for(lambda: runs(store, "steal-late").get("v0") == 1, 10, "the chunk to start v0")
+        result_blocks.store_records(
+            store, "steal-late", [{"index": 0, "strategy_name": "v0", "status": "done"}]
+        )  # collected
     finally:
         RELEASE.set()
         late.join(timeout=30)

@@ -44,15 +44,40 @@ add_strategy(strategy_name="sometimes-raises", interval="5m", get_signal=raises_
 
 def backtest(tmp_path, strategy: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
-    env.update(PYTHONPATH=str(REPO), COLUMNS="200", BTFARM_STATE_DIR=str(tmp_path / "state"),
-               BTFARM_DUMP_DIR=str(tmp_path / "dump"))
-    return subprocess.run([sys.executable, "-m", "btfarm.orchestrator.cli", "backtest", "raising.py", "--symbol",
-                           "BTCUSDT", "--strategy", strategy, "--exchange", "synthetic", "--frame", "two-days"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=100)
+    env.update(
+        PYTHONPATH=str(REPO),
+        COLUMNS="200",
+        BTFARM_STATE_DIR=str(tmp_path / "state"),
+        BTFARM_DUMP_DIR=str(tmp_path / "dump"),
+    )
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "btfarm.orchestrator.cli",
+            "backtest",
+            "raising.py",
+            "--symbol",
+            "BTCUSDT",
+            "--strategy",
+            strategy,
+            "--exchange",
+            "synthetic",
+            "--frame",
+            "two-days",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
 
 
 def line_of(marker: str) -> int:
-    return next(i for i, line in enumerate(textwrap.dedent(MODULE).splitlines(), start=1) if marker in line)
+    return next(
+        i for i, line in enumerate(textwrap.dedent(MODULE).splitlines(), start=1) if marker in line
+    )
 
 
 def test_a_backtest_whose_every_call_raised_fails_naming_the_line(tmp_path):
@@ -65,8 +90,10 @@ def test_a_backtest_whose_every_call_raised_fails_naming_the_line(tmp_path):
 
     sometimes = backtest(tmp_path, "sometimes-raises")
     assert sometimes.returncode == 0, sometimes.stdout + sometimes.stderr
-    assert f"get_signal raised ValueError at raising.py:{line_of('# SOMETIMES')}: top of the hour" in \
-        " ".join(sometimes.stderr.split())
+    assert (
+        f"get_signal raised ValueError at raising.py:{line_of('# SOMETIMES')}: top of the hour"
+        in " ".join(sometimes.stderr.split())
+    )
     assert "no call gave a signal" not in sometimes.stderr
     closed = re.search(r"(\d+) closed signals; report:", sometimes.stdout)
     assert closed and int(closed.group(1)) > 0, sometimes.stdout  # it traded between its raises

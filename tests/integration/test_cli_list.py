@@ -23,8 +23,14 @@ ESCAPES = "\x1b]0;pwned\x07\x1b[2J\x1b[31m[bold]"  # retitle, clear, recolour; r
 def btfarm(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
     env.update(BTFARM_REDIS_URL=url, COLUMNS="200")
-    return subprocess.run([sys.executable, "-m", "btfarm.orchestrator.cli", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "btfarm.orchestrator.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture
@@ -32,9 +38,11 @@ def planted(redis_server, redis_client) -> dict[str, str]:
     """Two good entries (one with escape sequences in its names) and three bad ones."""
     set_status(redis_client, "walker", "BTCUSDT", "good-sweep", "running", progress=0.25)
     set_status(redis_client, "backtest", f"SYM{ESCAPES}", f"name{ESCAPES}", "done", progress=1.0)
-    bad = {"progress": keys.instance_status("walker", "ETHUSDT", "progress-abc"),
-           "type": keys.instance_status("live", "ETHUSDT", "a-string"),
-           "bytes": keys.instance_status("backtest", "ETHUSDT", "not-utf8")}
+    bad = {
+        "progress": keys.instance_status("walker", "ETHUSDT", "progress-abc"),
+        "type": keys.instance_status("live", "ETHUSDT", "a-string"),
+        "bytes": keys.instance_status("backtest", "ETHUSDT", "not-utf8"),
+    }
     set_status(redis_client, "walker", "ETHUSDT", "progress-abc", "running")
     redis_client.hset(bad["progress"], "progress", "abc")
     redis_client.set(bad["type"], "not a hash")
@@ -45,7 +53,9 @@ def planted(redis_server, redis_client) -> dict[str, str]:
     return bad
 
 
-def test_btfarm_list_shows_every_readable_entry_escaped_and_names_each_unreadable_one(redis_server, planted):
+def test_btfarm_list_shows_every_readable_entry_escaped_and_names_each_unreadable_one(
+    redis_server, planted
+):
     listed = btfarm(redis_server.url, "list")
     assert listed.returncode == 0, listed.stderr
     assert "Traceback" not in listed.stderr

@@ -37,27 +37,49 @@ class LiveProcess:
         self.tmp_path = tmp_path
         self.strategy = strategy
         self.spec = f"accelerated:start={START},speed={SPEED}" + (
-            f",anchor={anchor:.6f}" if anchor is not None else "")  # no anchor: each start restarts time
+            f",anchor={anchor:.6f}" if anchor is not None else ""
+        )  # no anchor: each start restarts time
         folder = tmp_path / "state" / "live" / live_replay.SYMBOL
         self.state_file = folder / f"{strategy}.json"
         self.log_file = folder / f"{strategy}.events.jsonl"
         self.procs: list[subprocess.Popen] = []
 
     def start(self) -> subprocess.Popen:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), live_replay.CLOCK_VARIABLE: self.spec,
-               "BTFARM_STATE_DIR": str(self.tmp_path / "state")}
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            live_replay.CLOCK_VARIABLE: self.spec,
+            "BTFARM_STATE_DIR": str(self.tmp_path / "state"),
+        }
         n = len(self.procs)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "btfarm.orchestrator.cli", "live", "tests.support.live_replay",
-             "--symbol", live_replay.SYMBOL, "--strategy", self.strategy, "--exchange", live_replay.EXCHANGE,
-             "--clock", self.spec],
-            cwd=self.tmp_path, env=env, stdout=open(self.tmp_path / f"out{n}.txt", "w"),
-            stderr=open(self.tmp_path / f"err{n}.txt", "w"))
+            [
+                sys.executable,
+                "-m",
+                "btfarm.orchestrator.cli",
+                "live",
+                "tests.support.live_replay",
+                "--symbol",
+                live_replay.SYMBOL,
+                "--strategy",
+                self.strategy,
+                "--exchange",
+                live_replay.EXCHANGE,
+                "--clock",
+                self.spec,
+            ],
+            cwd=self.tmp_path,
+            env=env,
+            stdout=open(self.tmp_path / f"out{n}.txt", "w"),
+            stderr=open(self.tmp_path / f"err{n}.txt", "w"),
+        )
         self.procs.append(proc)
         return proc
 
     def output(self, n: int) -> tuple[str, str]:
-        return (self.tmp_path / f"out{n}.txt").read_text(), (self.tmp_path / f"err{n}.txt").read_text()
+        return (self.tmp_path / f"out{n}.txt").read_text(), (
+            self.tmp_path / f"err{n}.txt"
+        ).read_text()
 
     def state(self) -> dict | None:
         try:
@@ -68,7 +90,9 @@ class LiveProcess:
     def logged(self) -> list[tuple[str, str]]:
         if not self.log_file.exists():
             return []
-        lines = self.log_file.read_text().split("\n")[:-1]  # a line still being written is not whole
+        lines = self.log_file.read_text().split("\n")[
+            :-1
+        ]  # a line still being written is not whole
         return [(e["action"], e["signal"]["id"]) for e in map(json.loads, lines)]
 
     def stop_all(self) -> None:
@@ -79,7 +103,9 @@ class LiveProcess:
                 proc.wait(10)
 
 
-def wait_for(predicate, what: str, proc: subprocess.Popen | None = None, timeout: float = DEADLINE_SECONDS):
+def wait_for(
+    predicate, what: str, proc: subprocess.Popen | None = None, timeout: float = DEADLINE_SECONDS
+):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -100,7 +126,11 @@ def live_process(tmp_path):
 
 def active_signal(lp: LiveProcess) -> str | None:
     state = lp.state()
-    if state and state["core"]["phase"] == "active" and ("opened", state["core"]["signal"]["id"]) in lp.logged():
+    if (
+        state
+        and state["core"]["phase"] == "active"
+        and ("opened", state["core"]["signal"]["id"]) in lp.logged()
+    ):
         return state["core"]["signal"]["id"]
     return None
 
@@ -114,7 +144,9 @@ def test_sigkill_then_restart_restores_the_signal_and_closes_it_once(live_proces
     assert lp.state()["core"]["signal"]["id"] == victim  # what the dead process left behind
 
     second = lp.start()
-    wait_for(lambda: ("closed", victim) in lp.logged(), f"the restored signal {victim} to close", second)
+    wait_for(
+        lambda: ("closed", victim) in lp.logged(), f"the restored signal {victim} to close", second
+    )
     second.send_signal(signal.SIGTERM)
     assert second.wait(DEADLINE_SECONDS) == 0
     logged = lp.logged()
@@ -126,7 +158,9 @@ def test_sigkill_then_restart_restores_the_signal_and_closes_it_once(live_proces
     assert f"opened {victim}" not in out and f"closed {victim}" in out
     report = (lp.tmp_path / "dump" / "live" / "hold.md").read_text()
     assert victim in report
-    assert "![Equity so far](hold.equity.svg)" in report  # the picture, beside it and in the HTML twin
+    assert (
+        "![Equity so far](hold.equity.svg)" in report
+    )  # the picture, beside it and in the HTML twin
     assert (lp.tmp_path / "dump" / "live" / "hold.equity.svg").read_text().count("<path") > 5
     assert "data:image/svg+xml;base64," in (lp.tmp_path / "dump" / "live" / "hold.html").read_text()
 
@@ -164,7 +198,9 @@ def test_a_clock_earlier_than_the_saved_events_is_refused_with_both_times(tmp_pa
     try:
         first = lp.start()
         victim = wait_for(lambda: active_signal(lp), "a signal opened and persisted", first)
-        wait_for(lambda: lp.state()["saved_at"] > live_replay_start_ms() + 60_000, "time to pass", first)
+        wait_for(
+            lambda: lp.state()["saved_at"] > live_replay_start_ms() + 60_000, "time to pass", first
+        )
         os.kill(first.pid, signal.SIGKILL)
         first.wait(10)
         saved, logged = lp.state_file.read_bytes(), lp.logged()
@@ -172,7 +208,9 @@ def test_a_clock_earlier_than_the_saved_events_is_refused_with_both_times(tmp_pa
         assert second.wait(DEADLINE_SECONDS) == 2
         _, err = lp.output(1)
         flat = " ".join(err.split())
-        assert "earlier than the last saved live event" in flat and "time would run backwards" in flat
+        assert (
+            "earlier than the last saved live event" in flat and "time would run backwards" in flat
+        )
         assert "2025-01-03T00:0" in flat  # the clock's time and the saved one, both shown
         assert lp.state_file.read_bytes() == saved and lp.logged() == logged  # nothing touched
         assert ("opened", victim) in logged and logged.count(("opened", victim)) == 1
@@ -195,8 +233,11 @@ def test_rejected_signals_show_in_the_output_and_the_report(tmp_path):
     lp = LiveProcess(tmp_path, anchor=time.time(), strategy="rejecter")
     try:
         proc = lp.start()
-        wait_for(lambda: " ".join(lp.output(0)[1].split()).count("signal rejected: long") >= 2, "two rejections printed",
-                 proc)
+        wait_for(
+            lambda: " ".join(lp.output(0)[1].split()).count("signal rejected: long") >= 2,
+            "two rejections printed",
+            proc,
+        )
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(DEADLINE_SECONDS) == 0
         out, err = lp.output(0)
@@ -221,13 +262,34 @@ def test_rejected_signals_show_in_the_output_and_the_report(tmp_path):
 
 
 def test_a_replay_clock_outside_its_file_is_refused_at_start(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "BTFARM_STATE_DIR": str(tmp_path / "state"),
-           live_replay.CLOCK_VARIABLE: "accelerated:start=2025-03-01T00:00Z,speed=600"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "BTFARM_STATE_DIR": str(tmp_path / "state"),
+        live_replay.CLOCK_VARIABLE: "accelerated:start=2025-03-01T00:00Z,speed=600",
+    }
     done = subprocess.run(
-        [sys.executable, "-m", "btfarm.orchestrator.cli", "live", "tests.support.live_replay", "--symbol",
-         live_replay.SYMBOL, "--strategy", "hold", "--exchange", live_replay.EXCHANGE, "--clock",
-         env[live_replay.CLOCK_VARIABLE]], cwd=tmp_path, env=env, capture_output=True, text=True,
-        timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "btfarm.orchestrator.cli",
+            "live",
+            "tests.support.live_replay",
+            "--symbol",
+            live_replay.SYMBOL,
+            "--strategy",
+            "hold",
+            "--exchange",
+            live_replay.EXCHANGE,
+            "--clock",
+            env[live_replay.CLOCK_VARIABLE],
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     flat = " ".join(done.stderr.split())
     assert "outside the file's candles (2025-01-01T00:00Z .. 2025-01-30T23:59Z)" in flat

@@ -28,8 +28,14 @@ ESCAPES = "\x1b]0;pwned\x07\x1b[2J\x1b[31m[bold]"  # retitle, clear, recolour; r
 
 
 def btfarm(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "btfarm.orchestrator.cli", *args], cwd=REPO,
-                          env=farm_env(url, COLUMNS="200"), capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "btfarm.orchestrator.cli", *args],
+        cwd=REPO,
+        env=farm_env(url, COLUMNS="200"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def status_json(url: str) -> dict:
@@ -56,23 +62,45 @@ def test_status_follows_a_running_sweep_and_its_worker(farm, tmp_path):
     server, worker = farm
     env = farm_env(server.url, BTFARM_DUMP_DIR=str(tmp_path / "dump"), COLUMNS="200")
     with (tmp_path / "out.txt").open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "btfarm.orchestrator.cli", "walker", TEST_IMPORTS, WALKER,
-                                 "--chunk-size", "2"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "btfarm.orchestrator.cli",
+                "walker",
+                TEST_IMPORTS,
+                WALKER,
+                "--chunk-size",
+                "2",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         try:
+
             def sweep_with_results() -> dict | None:
                 sweeps = [s for s in status_json(server.url)["sweeps"] if s["walker"] == WALKER]
                 return sweeps[0] if sweeps and (sweeps[0]["done"] or 0) > 0 else None
 
-            first = wait_for(sweep_with_results, 60, "btfarm status to show the sweep's first results")
-            later = wait_for(lambda: (s := sweep_with_results()) and s["done"] > first["done"] and s,
-                             60, "the done count btfarm status shows to grow")
+            first = wait_for(
+                sweep_with_results, 60, "btfarm status to show the sweep's first results"
+            )
+            later = wait_for(
+                lambda: (s := sweep_with_results()) and s["done"] > first["done"] and s,
+                60,
+                "the done count btfarm status shows to grow",
+            )
             farm_view = status_json(server.url)
             table = btfarm(server.url, "status", "--once")
             proc.send_signal(signal.SIGINT)  # the sweep takes ~24 s: it need not finish
             proc.wait(60)
         finally:
             stop_process(proc)
-    assert first["run_id"] == later["run_id"] and len(first["run_id"]) >= 8  # the sweep's id, not symbol:name
+    assert (
+        first["run_id"] == later["run_id"] and len(first["run_id"]) >= 8
+    )  # the sweep's id, not symbol:name
     assert first["run_id"] in (tmp_path / "out.txt").read_text()  # the id the walker printed
     assert (later["total"], later["status"]) == (24, "running")
     assert 0 < first["done"] < later["done"] < 24
@@ -86,12 +114,30 @@ def test_status_follows_a_running_sweep_and_its_worker(farm, tmp_path):
 
 
 def test_status_shows_planted_names_inert_and_skips_a_bad_entry_by_name(redis_server, redis_client):
-    set_status(redis_client, "walker", f"SYM{ESCAPES}", f"walk{ESCAPES}", "running", id=f"run{ESCAPES}",
-               progress=0.5, total_strategies=10)
+    set_status(
+        redis_client,
+        "walker",
+        f"SYM{ESCAPES}",
+        f"walk{ESCAPES}",
+        "running",
+        id=f"run{ESCAPES}",
+        progress=0.5,
+        total_strategies=10,
+    )
     bad = keys.instance_status("walker", "ETHUSDT", "total-abc")
-    set_status(redis_client, "walker", "ETHUSDT", "total-abc", "running", progress=0.5, total_strategies="abc")
+    set_status(
+        redis_client,
+        "walker",
+        "ETHUSDT",
+        "total-abc",
+        "running",
+        progress=0.5,
+        total_strategies="abc",
+    )
     worker_registry.announce(redis_client, f"node{ESCAPES}", 3)
-    worker_registry.record_start_failure(redis_client, "broken@host", f"ImportError: no {ESCAPES}", ["mine"])
+    worker_registry.record_start_failure(
+        redis_client, "broken@host", f"ImportError: no {ESCAPES}", ["mine"]
+    )
 
     shown = btfarm(redis_server.url, "status", "--once")
     assert shown.returncode == 0, shown.stderr
@@ -114,8 +160,12 @@ def test_status_shows_planted_names_inert_and_skips_a_bad_entry_by_name(redis_se
     assert [s["key"] for s in farm_view["skipped"]] == [bad]
 
 
-def test_status_names_an_unreadable_worker_record_and_still_shows_the_sweeps(redis_server, redis_client):
-    set_status(redis_client, "walker", "BTCUSDT", "fine", "running", progress=0.25, total_strategies=4)
+def test_status_names_an_unreadable_worker_record_and_still_shows_the_sweeps(
+    redis_server, redis_client
+):
+    set_status(
+        redis_client, "walker", "BTCUSDT", "fine", "running", progress=0.25, total_strategies=4
+    )
     redis_client.set(keys.worker_slots(), "not a hash")
     worker_registry.record_start_failure(redis_client, "n@h", "boom", [])  # the key is fine
     raw = redis.Redis.from_url(redis_server.url)
@@ -133,4 +183,9 @@ def test_status_with_no_sweep_says_so(redis_server, redis_client):
     assert shown.returncode == 0, shown.stderr
     assert "no walker sweep is known to the state store" in shown.stdout
     assert "no worker is alive" in shown.stdout
-    assert status_json(redis_server.url) == {"sweeps": [], "workers": [], "start_failures": [], "skipped": []}
+    assert status_json(redis_server.url) == {
+        "sweeps": [],
+        "workers": [],
+        "start_failures": [],
+        "skipped": [],
+    }

@@ -35,10 +35,21 @@ add_walker(walker_name="raisers", exchange_name="files", frame_name="jan-week",
 
 def btfarm(tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
-    environ.update(PYTHONPATH=str(REPO), COLUMNS="200", BTFARM_STATE_DIR=str(tmp_path / "state"),
-                   BTFARM_DUMP_DIR=str(tmp_path / "dump"), **env)
-    return subprocess.run([sys.executable, "-m", "btfarm.orchestrator.cli", *args], cwd=tmp_path, env=environ,
-                          capture_output=True, text=True, timeout=120)
+    environ.update(
+        PYTHONPATH=str(REPO),
+        COLUMNS="200",
+        BTFARM_STATE_DIR=str(tmp_path / "state"),
+        BTFARM_DUMP_DIR=str(tmp_path / "dump"),
+        **env,
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "btfarm.orchestrator.cli", *args],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -48,7 +59,9 @@ def module(tmp_path) -> str:
 
 
 def test_exporting_a_sweep_nobody_stored_names_export(tmp_path, redis_server, redis_client):
-    done = btfarm(tmp_path, "walker", "export", "nosuch", "out.csv", BTFARM_REDIS_URL=redis_server.url)
+    done = btfarm(
+        tmp_path, "walker", "export", "nosuch", "out.csv", BTFARM_REDIS_URL=redis_server.url
+    )
     assert done.returncode == 2, done.stdout + done.stderr
     flat = " ".join(done.stderr.split())
     assert "no sweep 'nosuch' is stored in Redis at" in flat and "(needed by Walker.export)" in flat
@@ -56,22 +69,42 @@ def test_exporting_a_sweep_nobody_stored_names_export(tmp_path, redis_server, re
     assert not (tmp_path / "out.csv").exists()
 
 
-def test_a_symbol_the_data_lacks_says_that_btcusdt_was_the_default(tmp_path, module, redis_server, redis_client):
-    done = btfarm(tmp_path, "walker", module, "raisers", "--no-dump", BTFARM_REDIS_URL=redis_server.url)
+def test_a_symbol_the_data_lacks_says_that_btcusdt_was_the_default(
+    tmp_path, module, redis_server, redis_client
+):
+    done = btfarm(
+        tmp_path, "walker", module, "raisers", "--no-dump", BTFARM_REDIS_URL=redis_server.url
+    )
     assert done.returncode == 2, done.stdout + done.stderr
     flat = " ".join(done.stderr.split())
     assert 'exchange "files" has no candle file for BTCUSDT' in flat
     assert "(--symbol was not given, so it defaulted to BTCUSDT: pass --symbol SYMBOL" in flat
 
-    named = btfarm(tmp_path, "walker", module, "raisers", "--symbol", "ETHUSDT", "--no-dump",
-                   BTFARM_REDIS_URL=redis_server.url)
+    named = btfarm(
+        tmp_path,
+        "walker",
+        module,
+        "raisers",
+        "--symbol",
+        "ETHUSDT",
+        "--no-dump",
+        BTFARM_REDIS_URL=redis_server.url,
+    )
     assert named.returncode == 2 and "no candle file for ETHUSDT" in named.stderr
     assert "defaulted" not in named.stderr  # the user named it: nothing to explain
 
 
 def test_variants_failing_alike_are_one_line_naming_their_strategy(tmp_path, module):
-    done = btfarm(tmp_path, "walker", module, "raisers", "--symbol", "SIMUSDT", "--no-dump",
-                  BTFARM_LOCAL_WORKERS="1")
+    done = btfarm(
+        tmp_path,
+        "walker",
+        module,
+        "raisers",
+        "--symbol",
+        "SIMUSDT",
+        "--no-dump",
+        BTFARM_LOCAL_WORKERS="1",
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     flat = " ".join(done.stderr.split())
     assert "did not finish (3):" in flat

@@ -47,16 +47,35 @@ def walker_status(client) -> dict | None:
     return rows[0] if rows else None
 
 
-def test_ctrl_c_prints_what_ran_stopped_and_the_resume_command_and_list_keeps_the_share(farm, tmp_path):
+def test_ctrl_c_prints_what_ran_stopped_and_the_resume_command_and_list_keeps_the_share(
+    farm, tmp_path
+):
     client = farm.client()
     env = farm_env(farm.url, BTFARM_DUMP_DIR=str(tmp_path / "dump"), COLUMNS="200")
     out, err = tmp_path / "out.txt", tmp_path / "err.txt"
     with out.open("w") as stdout, err.open("w") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "btfarm.orchestrator.cli", "walker", TEST_IMPORTS, WALKER,
-                                 "--chunk-size", "2"], cwd=REPO, env=env, stdout=stdout, stderr=stderr)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "btfarm.orchestrator.cli",
+                "walker",
+                TEST_IMPORTS,
+                WALKER,
+                "--chunk-size",
+                "2",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+        )
         try:
-            wait_for(lambda: (walker_status(client) or {}).get("progress", 0) > 0, 60,
-                     "the walker's status to show a first chunk's results")
+            wait_for(
+                lambda: (walker_status(client) or {}).get("progress", 0) > 0,
+                60,
+                "the walker's status to show a first chunk's results",
+            )
             proc.send_signal(signal.SIGINT)
             code = proc.wait(60)
         finally:
@@ -71,12 +90,24 @@ def test_ctrl_c_prints_what_ran_stopped_and_the_resume_command_and_list_keeps_th
     assert 0 < done < 24
     assert f"finish it with: btfarm walker resume {run_id} --import {TEST_IMPORTS}" in flat
 
-    listed = subprocess.run([sys.executable, "-m", "btfarm.orchestrator.cli", "list", "--mode", "walker", "--json"],
-                            cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    listed = subprocess.run(
+        [sys.executable, "-m", "btfarm.orchestrator.cli", "list", "--mode", "walker", "--json"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert listed.returncode == 0, listed.stderr
     (row,) = [r for r in json.loads(listed.stdout) if r["name"] == WALKER]
     assert (row["status"], row["outcome"], row["id"]) == ("done", "stopped", run_id)
     assert row["progress"] == pytest.approx(done / 24)  # was 0: the stop wrote it over
-    table = subprocess.run([sys.executable, "-m", "btfarm.orchestrator.cli", "list", "--mode", "walker"],
-                           cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    table = subprocess.run(
+        [sys.executable, "-m", "btfarm.orchestrator.cli", "list", "--mode", "walker"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert f"{done / 24 * 100:.0f}%" in table.stdout, table.stdout

@@ -16,8 +16,12 @@ NAMES = ["a", "b", "c", "d"]
 
 
 def record(name: str, status: str = "done") -> dict:
-    return {"index": NAMES.index(name), "strategy_name": name, "status": status,
-            "stats": {"sharpe_ratio": 1.0}}
+    return {
+        "index": NAMES.index(name),
+        "strategy_name": name,
+        "status": status,
+        "stats": {"sharpe_ratio": 1.0},
+    }
 
 
 def collector_of(redis_client, run_id: str, count: int) -> Collector:
@@ -46,15 +50,20 @@ def test_a_redelivered_result_is_dropped_and_a_stopped_one_is_not_stored(redis_c
     assert accepted_names(got) == ["a", "b"] and collector.duplicates == 1
     assert pending_names(collector) == {"c"}
     # the first block stored as the worker packed it, not decoded and packed again
-    assert redis_client.execute_command("LRANGE", keys.walker_results("r1"), 0, -1,
-                                        **{NEVER_DECODE: []}) == [redelivered]
+    assert redis_client.execute_command(
+        "LRANGE", keys.walker_results("r1"), 0, -1, **{NEVER_DECODE: []}
+    ) == [redelivered]
     assert list(result_blocks.records(redis_client, "r1")) == [record("a")]
     assert result_blocks.collected(redis_client, "r1", 0)
     assert not result_blocks.collected(redis_client, "r1", 1)  # a resume runs it
 
 
-def test_a_copy_stored_by_another_collector_is_a_duplicate_and_the_rest_of_its_batch_is_stored(redis_client):
-    result_blocks.store_records(redis_client, "r3", [record("b")])  # e.g. before Redis lost the plan
+def test_a_copy_stored_by_another_collector_is_a_duplicate_and_the_rest_of_its_batch_is_stored(
+    redis_client,
+):
+    result_blocks.store_records(
+        redis_client, "r3", [record("b")]
+    )  # e.g. before Redis lost the plan
     collector = collector_of(redis_client, "r3", 4)
     got = collector.accept_all([record("a"), record("b"), record("c")])
     assert accepted_names(got) == ["a", "c"] and collector.duplicates == 1
@@ -64,7 +73,9 @@ def test_a_copy_stored_by_another_collector_is_a_duplicate_and_the_rest_of_its_b
 
 def test_stored_reads_back_results_and_the_inbox_left_by_a_dead_orchestrator(redis_client):
     result_blocks.store_records(redis_client, "r2", [record("a")])
-    redis_client.rpush(keys.walker_inbox("r2"), pack([record("b"), record("c", "stopped")]), pack([record("a")]))
+    redis_client.rpush(
+        keys.walker_inbox("r2"), pack([record("b"), record("c", "stopped")]), pack([record("a")])
+    )
     collector = collector_of(redis_client, "r2", 4)
     found = collector.stored()
     assert sorted(accepted_names(found)) == ["a", "b"]
@@ -75,11 +86,17 @@ def test_stored_reads_back_results_and_the_inbox_left_by_a_dead_orchestrator(red
 
 def test_blocks_workers_stored_are_read_from_where_the_last_read_stopped(redis_client):
     collector = collector_of(redis_client, "r4", 4)
-    result_blocks.store_records(redis_client, "r4", [record("a"), record("b")])  # as a worker's turn stores
+    result_blocks.store_records(
+        redis_client, "r4", [record("a"), record("b")]
+    )  # as a worker's turn stores
     assert accepted_names(collector.wait(0.05)) == ["a", "b"]
     result_blocks.store_records(redis_client, "r4", [record("c")])
-    redis_client.rpush(keys.walker_inbox("r4"), pack([record("c"), record("d")]))  # a redelivered copy of c
+    redis_client.rpush(
+        keys.walker_inbox("r4"), pack([record("c"), record("d")])
+    )  # a redelivered copy of c
     assert accepted_names(collector.wait(0.05)) == ["c", "d"] and collector.duplicates == 1
-    assert collector.finished and collector.wait(0.05) == []  # d, stored by the collector, is not read as new
+    assert (
+        collector.finished and collector.wait(0.05) == []
+    )  # d, stored by the collector, is not read as new
     assert collector.duplicates == 1
     assert sorted(stored_names(redis_client, "r4")) == ["a", "b", "c", "d"]

@@ -36,7 +36,7 @@ WALKER = "refusal-sweep"
 VARIANTS = 12
 WAIT = 2  # BTFARM_WORKER_WAIT_SECONDS here
 
-MODULE = '''
+MODULE = """
 from btfarm.orchestrator import (add_exchange, add_frame, add_strategy, add_walker, csv_exchange,
                                  get_average_price, get_candles, get_params, sweep)
 from tests.support.reference_data import SIM_CSV
@@ -61,7 +61,7 @@ add_strategy(strategy_name="refusal-cross", interval="15m", get_signal=cross_sig
              params={{"fast": 5, "slow": 20}}, override=True)
 add_walker(walker_name="refusal-sweep", exchange_name="refusal-sim", frame_name="refusal-2d",
            strategies=[sweep("refusal-cross", fast=[3, 4, 5, 6, 7, 8], slow=[20, 30])], override=True)
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,9 @@ def copies(tmp_path_factory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("refusal")
     for copy, take_profit in (("same", 0.006), ("edited", 0.009)):
         (root / copy).mkdir()
-        (root / copy / "refusal_strategies.py").write_text(textwrap.dedent(MODULE).format(take_profit=take_profit))
+        (root / copy / "refusal_strategies.py").write_text(
+            textwrap.dedent(MODULE).format(take_profit=take_profit)
+        )
     sys.path.insert(0, str(root / "same"))
     try:
         import refusal_strategies  # noqa: F401  (registers the walker here)
@@ -90,14 +92,20 @@ def server() -> Iterator[RedisServer]:
 @pytest.fixture
 def url(server, copies, monkeypatch, tmp_path) -> Iterator[str]:
     monkeypatch.setenv("BTFARM_WORKER_WAIT_SECONDS", str(WAIT))
-    monkeypatch.setenv("BTFARM_SWEEP_IDLE_TIMEOUT", "600")  # only the refusals may end a sweep early
+    monkeypatch.setenv(
+        "BTFARM_SWEEP_IDLE_TIMEOUT", "600"
+    )  # only the refusals may end a sweep early
     yield from use_farm(server.url, monkeypatch, tmp_path)
     get_settings.cache_clear()
 
 
 def worker(url: str, copies: Path, copy: str, logdir: Path) -> CeleryWorker:
-    started = CeleryWorker(url, logdir, BTFARM_IMPORTS="refusal_strategies",
-                           PYTHONPATH=f"{copies / copy}{os.pathsep}{REPO}").start()
+    started = CeleryWorker(
+        url,
+        logdir,
+        BTFARM_IMPORTS="refusal_strategies",
+        PYTHONPATH=f"{copies / copy}{os.pathsep}{REPO}",
+    ).start()
     try:
         started.wait_ready(configure())
     except BaseException:
@@ -107,20 +115,25 @@ def worker(url: str, copies: Path, copy: str, logdir: Path) -> CeleryWorker:
 
 
 def test_a_worker_running_other_code_hands_its_chunks_back_and_the_right_one_runs_them(
-        url, server, copies, tmp_path):
+    url, server, copies, tmp_path
+):
     same = worker(url, copies, "same", tmp_path / "workers")
     edited = worker(url, copies, "edited", tmp_path / "workers")
     client = server.client()
     try:
         progress = list(Walker.run(SYMBOL, WALKER, chunk_size=1))
         data = Walker.get_data(SYMBOL, WALKER)
-        refusal = client.hget(keys.worker_refusals(edited.name), f"{data.run_id}/1")  # (gone once it stops)
+        refusal = client.hget(
+            keys.worker_refusals(edited.name), f"{data.run_id}/1"
+        )  # (gone once it stops)
         runs = variant_marks.executions(client, data.run_id)
     finally:
         client.close()
         edited.stop()
         same.stop()
-    assert refusal and refusal.startswith(f"{CODE_MISMATCH}: worker {edited.name}:"), refusal  # it took some
+    assert refusal and refusal.startswith(f"{CODE_MISMATCH}: worker {edited.name}:"), (
+        refusal
+    )  # it took some
     assert " runs strategy refusal-cross at " in refusal
     assert len(progress) == VARIANTS and not data.interrupted
     assert data.unfinished == {}  # none failed: the edited worker ran none
@@ -131,7 +144,8 @@ def test_a_worker_running_other_code_hands_its_chunks_back_and_the_right_one_run
 
 
 def test_with_no_worker_running_the_sweeps_code_it_ends_interrupted_and_a_fixed_resume_finishes_it(
-        url, server, copies, tmp_path):
+    url, server, copies, tmp_path
+):
     edited = worker(url, copies, "edited", tmp_path / "workers")
     try:
         list(Walker.run(SYMBOL, WALKER, chunk_size=1))  # ends: nothing waits for the idle timeout
@@ -142,7 +156,9 @@ def test_with_no_worker_running_the_sweeps_code_it_ends_interrupted_and_a_fixed_
             refusal = client.hget(keys.worker_refusals(edited.name), f"{run_id}/1")
             assert variant_marks.executions(client, run_id) == {}  # nothing ran
             assert not client.exists(keys.walker_claims(run_id, 1))  # nothing was claimed
-            assert not [m for m in client.lrange(TASK_QUEUE, 0, -1) if run_id in m]  # none left queued
+            assert not [
+                m for m in client.lrange(TASK_QUEUE, 0, -1) if run_id in m
+            ]  # none left queued
         finally:
             client.close()
     finally:
@@ -150,8 +166,13 @@ def test_with_no_worker_running_the_sweeps_code_it_ends_interrupted_and_a_fixed_
     assert refusal and refusal.startswith(f"{CODE_MISMATCH}: worker {edited.name}:")
     assert data.interrupted and data.strategies_tested == 0 and len(data.unfinished) == VARIANTS
     reason = next(iter(data.unfinished.values()))
-    assert f"no live worker on {server.url} runs this sweep's code ({CODE_MISMATCH}: worker {edited.name}:" in reason
-    assert "start `btfarm worker --import refusal_strategies` with the orchestrator's code" in reason
+    assert (
+        f"no live worker on {server.url} runs this sweep's code ({CODE_MISMATCH}: worker {edited.name}:"
+        in reason
+    )
+    assert (
+        "start `btfarm worker --import refusal_strategies` with the orchestrator's code" in reason
+    )
     assert f"none came within {WAIT} s" in reason
     assert f"`btfarm walker resume {run_id} --import refusal_strategies`" in reason
 
@@ -160,10 +181,20 @@ def test_with_no_worker_running_the_sweeps_code_it_ends_interrupted_and_a_fixed_
     client = server.client()
     try:
         variants = Walker.plan_of(run_id).variants
-        result_blocks.store_records(client, run_id, [result_record(
-            variants[i], "failed", worker="old@host:1",
-            error=f"{CODE_MISMATCH}: worker old@host:1 runs strategy refusal-cross at 0000, the "
-                  "orchestrator at 1111: restart it with the same code") for i in failed_before])
+        result_blocks.store_records(
+            client,
+            run_id,
+            [
+                result_record(
+                    variants[i],
+                    "failed",
+                    worker="old@host:1",
+                    error=f"{CODE_MISMATCH}: worker old@host:1 runs strategy refusal-cross at 0000, the "
+                    "orchestrator at 1111: restart it with the same code",
+                )
+                for i in failed_before
+            ],
+        )
     finally:
         client.close()
 
@@ -174,11 +205,17 @@ def test_with_no_worker_running_the_sweeps_code_it_ends_interrupted_and_a_fixed_
         same.stop()
     data = Walker.get_data(SYMBOL, WALKER)
     assert data.run_id == run_id and not data.interrupted and data.unfinished == {}
-    assert len(progress) == VARIANTS and data.resumed == 0  # the old failures were not taken as results
+    assert (
+        len(progress) == VARIANTS and data.resumed == 0
+    )  # the old failures were not taken as results
     client = server.client()
     try:
         runs = variant_marks.executions(client, run_id)
     finally:
         client.close()
-    assert sorted(runs) == list(range(VARIANTS)) and set(runs.values()) == {1}  # the failed ones rerun too
-    assert stored_data(run_id).unfinished == {}  # the stored sweep reads the rerun, not the old failure
+    assert sorted(runs) == list(range(VARIANTS)) and set(runs.values()) == {
+        1
+    }  # the failed ones rerun too
+    assert (
+        stored_data(run_id).unfinished == {}
+    )  # the stored sweep reads the rerun, not the old failure

@@ -80,8 +80,9 @@ def reference() -> dict[str, dict]:
 
 
 @pytest.mark.parametrize("how", WORKER_FAULTS)
-def test_kill_9_one_of_two_workers_mid_sweep_completes_each_variant_once(url, workers, server,
-                                                                        reference, how):
+def test_kill_9_one_of_two_workers_mid_sweep_completes_each_variant_once(
+    url, workers, server, reference, how
+):
     inst = sweep_under_way()
     victim = workers[0]
     killed = kill_worker(victim, how)
@@ -100,8 +101,9 @@ def test_kill_9_one_of_two_workers_mid_sweep_completes_each_variant_once(url, wo
 # ---- Redis restarted -----------------------------------------------------------
 
 
-def test_restarting_redis_mid_sweep_then_resume_completes_with_nothing_doubled(url, workers, server,
-                                                                              reference):
+def test_restarting_redis_mid_sweep_then_resume_completes_with_nothing_doubled(
+    url, workers, server, reference
+):
     inst = sweep_under_way()
     restart_redis(server)
     assert Walker.wait(SYMBOL, SWEEP, timeout=75), "the sweep did not end"
@@ -119,8 +121,9 @@ def test_restarting_redis_mid_sweep_then_resume_completes_with_nothing_doubled(u
     assert data.duplicates_dropped == 0 or sum(executions(server, run_id).values()) >= 24
 
 
-def test_a_redis_that_comes_back_empty_gets_the_plan_again_and_the_sweep_finishes(url, workers, server,
-                                                                                 reference):
+def test_a_redis_that_comes_back_empty_gets_the_plan_again_and_the_sweep_finishes(
+    url, workers, server, reference
+):
     inst = sweep_under_way()
     restart_redis_empty(server)
     assert Walker.wait(SYMBOL, SWEEP, timeout=75), "the sweep did not end"
@@ -134,7 +137,8 @@ def test_a_redis_that_comes_back_empty_gets_the_plan_again_and_the_sweep_finishe
 
 
 def test_redis_that_stays_away_stops_the_sweep_clearly_and_resume_finishes_it(
-        url, workers, server, reference, monkeypatch):
+    url, workers, server, reference, monkeypatch
+):
     from btfarm.shared.errors import StoreUnavailable
 
     monkeypatch.setenv("BTFARM_STORE_OUTAGE_SECONDS", "2")
@@ -169,16 +173,34 @@ def test_redis_that_stays_away_stops_the_sweep_clearly_and_resume_finishes_it(
 # ---- the orchestrator killed -----------------------------------------------------
 
 
-def test_kill_9_the_orchestrator_then_resume_recomputes_nothing_finished(url, workers, server,
-                                                                        reference, tmp_path):
+def test_kill_9_the_orchestrator_then_resume_recomputes_nothing_finished(
+    url, workers, server, reference, tmp_path
+):
     err = tmp_path / "walker.err"
     with open(err, "wb") as stderr:
         orchestrator = subprocess.Popen(
-            [sys.executable, "-m", "btfarm.orchestrator.cli", "walker", "tests.farm_strategies", SWEEP,
-             "--symbol", SYMBOL, "--chunk-size", str(CHUNK), "--no-dump"],
-            cwd=REPO, env=farm_env(url, BTFARM_DUMP_DIR=str(tmp_path)), stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "btfarm.orchestrator.cli",
+                "walker",
+                "tests.farm_strategies",
+                SWEEP,
+                "--symbol",
+                SYMBOL,
+                "--chunk-size",
+                str(CHUNK),
+                "--no-dump",
+            ],
+            cwd=REPO,
+            env=farm_env(url, BTFARM_DUMP_DIR=str(tmp_path)),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
     try:
+
         def announced():
             for line in err.read_text(errors="replace").splitlines():
                 if line.startswith("sweep ") and "btfarm walker resume" in line:
@@ -198,19 +220,31 @@ def test_kill_9_the_orchestrator_then_resume_recomputes_nothing_finished(url, wo
         assert client.ttl(keys.walker_lease(run_id)) <= keys.WALKER_LEASE_SECONDS
         client.delete(keys.walker_lease(run_id))
         app = configure()
-        wait_for(lambda: client.llen(TASK_QUEUE) == 0 and not any(
-            (app.control.inspect(timeout=1).active() or {"-": [1]}).values()), 30, "idle workers")
+        wait_for(
+            lambda: (
+                client.llen(TASK_QUEUE) == 0
+                and not any((app.control.inspect(timeout=1).active() or {"-": [1]}).values())
+            ),
+            30,
+            "idle workers",
+        )
         inbox = inbox_records(client, run_id)
     finally:
         client.close()
-    finished = set(stored_results(server, run_id)) | {r["strategy_name"] for r in inbox
-                                                      if r["status"] == "done"}
+    finished = set(stored_results(server, run_id)) | {
+        r["strategy_name"] for r in inbox if r["status"] == "done"
+    }
     before = executions(server, run_id)
     assert 6 <= len(finished) < 24 and set(before) >= finished
 
-    done = subprocess.run([sys.executable, "-m", "btfarm.orchestrator.cli", "walker", "resume", run_id],
-                          cwd=REPO, env=farm_env(url, BTFARM_DUMP_DIR=str(tmp_path), COLUMNS="160"),
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "btfarm.orchestrator.cli", "walker", "resume", run_id],
+        cwd=REPO,
+        env=farm_env(url, BTFARM_DUMP_DIR=str(tmp_path), COLUMNS="160"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"{SWEEP} on {SYMBOL}: 24/24 tested" in done.stdout
     assert f"resumed sweep {run_id}: {len(finished)} results read back" in done.stderr
@@ -233,8 +267,12 @@ def test_kill_9_the_orchestrator_then_resume_recomputes_nothing_finished(url, wo
 @pytest.fixture
 def limited_farm(tmp_path, monkeypatch) -> Iterator[tuple[str, CeleryWorker]]:
     """A private Redis and one worker (two pool processes) with small limits."""
-    limits = {"BTFARM_TASK_SOFT_TIME_LIMIT": "3", "BTFARM_TASK_TIME_LIMIT": "6",
-              "BTFARM_WORKER_MAX_MEMORY_MB": "600", "BTFARM_TASK_MAX_RETRIES": "1"}
+    limits = {
+        "BTFARM_TASK_SOFT_TIME_LIMIT": "3",
+        "BTFARM_TASK_TIME_LIMIT": "6",
+        "BTFARM_WORKER_MAX_MEMORY_MB": "600",
+        "BTFARM_TASK_MAX_RETRIES": "1",
+    }
     with RedisServer() as srv:
         for name, value in limits.items():
             monkeypatch.setenv(name, value)
@@ -257,12 +295,18 @@ def test_hanging_hogging_raising_suicidal_and_stubborn_strategies_each_fail_alon
     data = Walker.get_data(SYMBOL, "farm-faults")
     assert sorted(data.unfinished) == sorted(farm_strategies.FAULTS)
     assert {s.strategy_name for s in data.strategies} == {
-        "farm-pullback", "farm-sma[fast=5,slow=20]", "farm-sma[fast=10,slow=20]"}
+        "farm-pullback",
+        "farm-sma[fast=5,slow=20]",
+        "farm-sma[fast=10,slow=20]",
+    }
     reasons = data.unfinished
     assert "soft time limit (3 s)" in reasons["farm-sleeper"]
     assert "MemoryError" in reasons["farm-hog"] and "600 MB" in reasons["farm-hog"]
     assert "farm-raiser always raises" in reasons["farm-raiser"]
-    assert "died 2 times" in reasons["farm-suicide"] and "BTFARM_TASK_MAX_RETRIES=1" in reasons["farm-suicide"]
+    assert (
+        "died 2 times" in reasons["farm-suicide"]
+        and "BTFARM_TASK_MAX_RETRIES=1" in reasons["farm-suicide"]
+    )
     assert "TimeLimitExceeded" in reasons["farm-stubborn"]  # the hard limit (6 s) killed it
     assert len([p.strategy_name for p in progress]) == 8
     report = Walker.get_report(SYMBOL, "farm-faults")

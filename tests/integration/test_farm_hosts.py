@@ -64,7 +64,9 @@ def server(hosts, tmp_path) -> Iterator[RedisServer]:
 
 @pytest.fixture
 def url(server, monkeypatch, tmp_path) -> Iterator[str]:
-    yield from point_at(server.url, monkeypatch, tmp_path, idle_timeout=60)  # the orchestrator is on the hub
+    yield from point_at(
+        server.url, monkeypatch, tmp_path, idle_timeout=60
+    )  # the orchestrator is on the hub
 
 
 def skewed_clock_or_skip(seconds: int) -> dict[str, str]:
@@ -78,14 +80,17 @@ def skewed_clock_or_skip(seconds: int) -> dict[str, str]:
         pytest.skip(str(exc))
 
 
-def workers_on(hosts: Hosts, server: RedisServer, logdir, **env_of_first: str) -> list[CeleryWorker]:
+def workers_on(
+    hosts: Hosts, server: RedisServer, logdir, **env_of_first: str
+) -> list[CeleryWorker]:
     """One worker per host, each given Redis' address on its own link."""
     started: list[CeleryWorker] = []
     try:
         for index, host in enumerate(hosts.hosts):
             env = env_of_first if index == 0 else {}
-            started += start_workers(server.url_at(host.hub_address), logdir, count=1,
-                                     prefixes=(host.prefix,), **env)
+            started += start_workers(
+                server.url_at(host.hub_address), logdir, count=1, prefixes=(host.prefix,), **env
+            )
     except BaseException:
         stop_workers(started)
         raise
@@ -99,7 +104,10 @@ def reference() -> dict[str, dict]:
 
 def ran_on(server: RedisServer, run_id: str) -> dict[str, str]:
     """Variant -> the Celery node whose copy was collected."""
-    return {name: record["worker"].rsplit(":", 1)[0] for name, record in stored_results(server, run_id).items()}
+    return {
+        name: record["worker"].rsplit(":", 1)[0]
+        for name, record in stored_results(server, run_id).items()
+    }
 
 
 def active_on(app, worker: CeleryWorker) -> list | None:
@@ -123,11 +131,14 @@ def swept(workers: list[CeleryWorker], reference: dict[str, dict]):
 def test_a_sweep_over_two_hosts_equals_the_in_process_one(hosts, url, server, reference, tmp_path):
     workers = workers_on(hosts, server, tmp_path / "workers")
     data = swept(workers, reference)
-    assert set(ran_on(server, data.run_id).values()) == {w.name for w in workers}  # both hosts worked
+    assert set(ran_on(server, data.run_id).values()) == {
+        w.name for w in workers
+    }  # both hosts worked
 
 
 def test_a_host_partitioned_mid_sweep_is_redone_elsewhere_and_its_late_results_dropped(
-        hosts, url, server, reference, tmp_path):
+    hosts, url, server, reference, tmp_path
+):
     workers = workers_on(hosts, server, tmp_path / "workers")
     cut_off, other = workers
     host: Host = hosts.hosts[0]
@@ -164,15 +175,21 @@ def test_a_host_partitioned_mid_sweep_is_redone_elsewhere_and_its_late_results_d
         stop_workers(workers)
 
 
-def test_a_worker_whose_clock_is_30_s_slow_is_counted_and_works(hosts, url, server, reference,
-                                                                tmp_path):
-    workers = workers_on(hosts, server, tmp_path / "workers", **skewed_clock_or_skip(CLOCK_SKEW_SECONDS))
+def test_a_worker_whose_clock_is_30_s_slow_is_counted_and_works(
+    hosts, url, server, reference, tmp_path
+):
+    workers = workers_on(
+        hosts, server, tmp_path / "workers", **skewed_clock_or_skip(CLOCK_SKEW_SECONDS)
+    )
     skewed = workers[0]
     client = server.client()
     try:  # its heartbeat holds in Redis' clock (on the host's own, it was born expired)
         names = {w.name for w in workers}
-        wait_for(lambda: set(worker_registry.live_slots(client)) == names, 15,
-                 f"both workers counted live ({worker_registry.live_slots(client)})")
+        wait_for(
+            lambda: set(worker_registry.live_slots(client)) == names,
+            15,
+            f"both workers counted live ({worker_registry.live_slots(client)})",
+        )
     except BaseException:
         stop_workers(workers)
         raise

@@ -69,9 +69,13 @@ def test_a_pickled_task_message_is_refused_and_not_executed(url, secured, tmp_pa
     server, worker = secured
     marker = tmp_path / "unpickled"
     app = configure()
-    app.send_task("btfarm.backtest_chunk", task_id="pickle-probe", queue=TASK_QUEUE,
-                  kwargs={"run_id": "pickle-probe", "payload": _CreatesAFileWhenUnpickled(str(marker))},
-                  serializer="pickle")
+    app.send_task(
+        "btfarm.backtest_chunk",
+        task_id="pickle-probe",
+        queue=TASK_QUEUE,
+        kwargs={"run_id": "pickle-probe", "payload": _CreatesAFileWhenUnpickled(str(marker))},
+        serializer="pickle",
+    )
     wait_for(lambda: "untrusted content" in worker.log(), 30, "the worker to refuse the message")
     assert "pickle" in worker.log().split("untrusted content")[1][:200]
     assert not marker.exists()  # never unpickled
@@ -91,22 +95,45 @@ def _everything_printed(*parts: str | Path) -> str:
 def test_a_walker_on_a_password_url_never_prints_the_password(url, secured, tmp_path):
     _, worker = secured
     env = farm_env(url, BTFARM_DUMP_DIR=str(tmp_path / "dump"), COLUMNS="200")
-    run = subprocess.run([sys.executable, "-m", "btfarm.orchestrator.cli", "walker", "tests.farm_strategies",
-                          "farm-small", "--symbol", SYMBOL], cwd=REPO, env=env, capture_output=True,
-                         text=True, timeout=60)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "btfarm.orchestrator.cli",
+            "walker",
+            "tests.farm_strategies",
+            "farm-small",
+            "--symbol",
+            SYMBOL,
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
-    listed = subprocess.run([sys.executable, "-m", "btfarm.orchestrator.cli", "list", "--json"], cwd=REPO,
-                            env=env, capture_output=True, text=True, timeout=30)
+    listed = subprocess.run(
+        [sys.executable, "-m", "btfarm.orchestrator.cli", "list", "--json"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert listed.returncode == 0, listed.stderr
     report = tmp_path / "dump" / "walker" / "farm-small.md"
-    printed = _everything_printed(run.stdout, run.stderr, listed.stdout, listed.stderr, report,
-                                  worker.logfile)
+    printed = _everything_printed(
+        run.stdout, run.stderr, listed.stdout, listed.stderr, report, worker.logfile
+    )
     assert "farm-small" in printed and "## Fingerprint" in printed
     assert PASSWORD not in printed
 
 
 @pytest.mark.parametrize("case", ["nobody listens", "wrong password"])
-def test_a_redis_that_refuses_or_is_away_is_named_with_the_password_masked(url, secured, tmp_path, case):
+def test_a_redis_that_refuses_or_is_away_is_named_with_the_password_masked(
+    url, secured, tmp_path, case
+):
     server, _ = secured
     if case == "nobody listens":
         bad = f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0"
@@ -114,10 +141,23 @@ def test_a_redis_that_refuses_or_is_away_is_named_with_the_password_masked(url, 
     else:
         bad = f"redis://:{PASSWORD}-not@127.0.0.1:{server.port}/0"
         expected = "refused the credentials"
-    run = subprocess.run([sys.executable, "-m", "btfarm.orchestrator.cli", "walker", "tests.farm_strategies",
-                          "farm-small", "--symbol", SYMBOL], cwd=REPO,
-                         env=farm_env(bad, BTFARM_DUMP_DIR=str(tmp_path)), capture_output=True, text=True,
-                         timeout=60)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "btfarm.orchestrator.cli",
+            "walker",
+            "tests.farm_strategies",
+            "farm-small",
+            "--symbol",
+            SYMBOL,
+        ],
+        cwd=REPO,
+        env=farm_env(bad, BTFARM_DUMP_DIR=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode != 0
     assert expected in run.stderr and "***@127.0.0.1" in run.stderr, run.stderr
     assert PASSWORD not in run.stdout + run.stderr

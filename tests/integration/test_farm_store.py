@@ -15,9 +15,26 @@ pytestmark = pytest.mark.integration
 def test_collect_accepts_each_variant_once_in_arrival_order(redis_client):
     inbox = keys.walker_inbox("r1")
     names = ["a", "b", "c"]
-    for name, index in (("b", 1), ("a", 0), ("b", 1), ("stranger", 7), ("c", 2)):  # "b" redelivered,
-        redis_client.rpush(inbox, pack([{"index": index, "strategy_name": name,  # "stranger" not ours
-                                         "status": "done", "stats": {"sharpe_ratio": 1.0}}]))
+    for name, index in (
+        ("b", 1),
+        ("a", 0),
+        ("b", 1),
+        ("stranger", 7),
+        ("c", 2),
+    ):  # "b" redelivered,
+        redis_client.rpush(
+            inbox,
+            pack(
+                [
+                    {
+                        "index": index,
+                        "strategy_name": name,  # "stranger" not ours
+                        "status": "done",
+                        "stats": {"sharpe_ratio": 1.0},
+                    }
+                ]
+            ),
+        )
     collector = Collector(redis_client, "r1", len(names), names.__getitem__)
     got = [block.record(int(row)) for block, rows in collector.wait(1.0) for row in rows]
     assert [r["strategy_name"] for r in got] == ["b", "a", "c"]
@@ -30,7 +47,8 @@ def test_collect_accepts_each_variant_once_in_arrival_order(redis_client):
 
 
 def test_a_scheduled_run_is_skipped_while_the_previous_one_holds_the_lock(
-        redis_server, redis_client, monkeypatch):
+    redis_server, redis_client, monkeypatch
+):
     monkeypatch.setenv("BTFARM_REDIS_URL", redis_server.url)
     get_settings.cache_clear()
     reset_state()

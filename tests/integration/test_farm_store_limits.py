@@ -73,7 +73,9 @@ def test_chunks_go_out_a_window_at_a_time_while_results_come_in(url, workers, se
     watcher = threading.Thread(target=watch_queue, daemon=True)
     watcher.start()
     try:
-        progress = list(Walker.run(SYMBOL, SWEEP, chunk_size=CHUNK))  # 12 chunks for 2 pool processes
+        progress = list(
+            Walker.run(SYMBOL, SWEEP, chunk_size=CHUNK)
+        )  # 12 chunks for 2 pool processes
     finally:
         done.set()
         watcher.join(5)
@@ -84,12 +86,15 @@ def test_chunks_go_out_a_window_at_a_time_while_results_come_in(url, workers, se
     assert 0 < deepest[0] <= window < 12  # never the whole sweep queued (all 12 before the window)
 
 
-def test_a_redis_out_of_memory_mid_sweep_is_one_clear_error_and_resume_finishes(url, workers, server,
-                                                                               reference, tmp_path):
+def test_a_redis_out_of_memory_mid_sweep_is_one_clear_error_and_resume_finishes(
+    url, workers, server, reference, tmp_path
+):
     inst = sweep_under_way()
     client = server.client()
     try:
-        client.config_set("maxmemory", "1mb")  # below what it holds: every write is refused (noeviction)
+        client.config_set(
+            "maxmemory", "1mb"
+        )  # below what it holds: every write is refused (noeviction)
         assert Walker.wait(SYMBOL, SWEEP, timeout=60), "the sweep did not end"
         error = inst.task.error
         assert isinstance(error, StoreFull), repr(error)

@@ -40,7 +40,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 IDLE_TIMEOUT = 600  # what the old walker waited, silently
 WAIT = 2  # BTFARM_WORKER_WAIT_SECONDS here
 ENDED_WITHIN = 30  # seconds: heartbeats lapse (6 s), the wait (2 s), and a loaded machine's slack
-CHUNK = 6  # 4 chunks: every one submitted at once (the window holds 4), so no publish after the loss
+CHUNK = (
+    6  # 4 chunks: every one submitted at once (the window holds 4), so no publish after the loss
+)
 RESUME = f"btfarm walker resume {{run_id}} --import {TEST_IMPORTS}"
 
 
@@ -54,8 +56,14 @@ def servers() -> Iterator[tuple[RedisServer, RedisServer]]:
 @pytest.fixture
 def url(servers, monkeypatch, tmp_path) -> Iterator[str]:
     state, broker = servers
-    yield from point_at(state.url, monkeypatch, tmp_path, idle_timeout=IDLE_TIMEOUT,
-                        BTFARM_BROKER_URL=broker.url, BTFARM_WORKER_WAIT_SECONDS=str(WAIT))
+    yield from point_at(
+        state.url,
+        monkeypatch,
+        tmp_path,
+        idle_timeout=IDLE_TIMEOUT,
+        BTFARM_BROKER_URL=broker.url,
+        BTFARM_WORKER_WAIT_SECONDS=str(WAIT),
+    )
 
 
 def farm(url: str, broker: RedisServer, logdir: Path) -> list[CeleryWorker]:
@@ -69,7 +77,8 @@ def reference() -> dict[str, dict]:
 
 @pytest.mark.parametrize("how", WORKER_LOSSES)
 def test_a_sweep_whose_workers_all_died_ends_interrupted_in_seconds_and_resume_finishes_it(
-        url, servers, reference, tmp_path, how):
+    url, servers, reference, tmp_path, how
+):
     state, broker = servers
     workers = farm(url, broker, tmp_path / "workers")
     try:
@@ -80,17 +89,23 @@ def test_a_sweep_whose_workers_all_died_ends_interrupted_in_seconds_and_resume_f
             for w in workers:
                 log = w.log()  # Celery: "Unrecoverable error: [server:]OutOfMemoryError"
                 assert "Unrecoverable error:" in log and "OutOfMemoryError" in log, log[-1500:]
-        assert Walker.wait(SYMBOL, SWEEP, timeout=ENDED_WITHIN), \
+        assert Walker.wait(SYMBOL, SWEEP, timeout=ENDED_WITHIN), (
             "the walker kept waiting for workers that are gone"
+        )
         assert time.monotonic() - lost < ENDED_WITHIN
         assert inst.task.error is None, repr(inst.task.error)
         data = Walker.get_data(SYMBOL, SWEEP)
         run_id = data.run_id
-        assert data.interrupted and 0 < data.strategies_tested < 24 and inst.outcome == "interrupted"
+        assert (
+            data.interrupted and 0 < data.strategies_tested < 24 and inst.outcome == "interrupted"
+        )
         missing = [why for why in data.unfinished.values() if why.startswith("no worker")]
         assert missing, data.unfinished
         reason = missing[0]
-        assert f"no worker is alive on {broker.url}: start `btfarm worker --import {TEST_IMPORTS}`" in reason
+        assert (
+            f"no worker is alive on {broker.url}: start `btfarm worker --import {TEST_IMPORTS}`"
+            in reason
+        )
         assert f"none came within {WAIT} s (BTFARM_WORKER_WAIT_SECONDS)" in reason
         assert RESUME.format(run_id=run_id) in reason
         client = state.client()
@@ -119,22 +134,43 @@ def test_a_sweep_whose_workers_all_died_ends_interrupted_in_seconds_and_resume_f
 def _walker_cli(url: str, broker: RedisServer, tmp_path: Path, wait: int) -> subprocess.Popen:
     err = open(tmp_path / "walker.err", "wb")  # noqa: SIM115 (closed by the caller's process end)
     return subprocess.Popen(
-        [sys.executable, "-m", "btfarm.orchestrator.cli", "walker", TEST_IMPORTS, SWEEP,
-         "--symbol", SYMBOL, "--no-dump"],
-        cwd=REPO, env=farm_env(url, BTFARM_BROKER_URL=broker.url, BTFARM_DUMP_DIR=str(tmp_path),
-                               BTFARM_WORKER_WAIT_SECONDS=str(wait),
-                               BTFARM_SWEEP_IDLE_TIMEOUT=str(IDLE_TIMEOUT), COLUMNS="200"),
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "btfarm.orchestrator.cli",
+            "walker",
+            TEST_IMPORTS,
+            SWEEP,
+            "--symbol",
+            SYMBOL,
+            "--no-dump",
+        ],
+        cwd=REPO,
+        env=farm_env(
+            url,
+            BTFARM_BROKER_URL=broker.url,
+            BTFARM_DUMP_DIR=str(tmp_path),
+            BTFARM_WORKER_WAIT_SECONDS=str(wait),
+            BTFARM_SWEEP_IDLE_TIMEOUT=str(IDLE_TIMEOUT),
+            COLUMNS="200",
+        ),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=err,
+        start_new_session=True,
+    )
 
 
 def _said_while_running(walker: subprocess.Popen, path: Path, text: str, timeout: float) -> str:
     """The walker's stderr once it holds ``text``, which must come while the walker still runs."""
+
     def said():
         seen = path.read_text(errors="replace")
         if text in seen:
             return seen
         assert walker.poll() is None, f"the walker ended without saying {text!r}:\n{seen}"
         return None
+
     return wait_for(said, timeout, f"the walker to say {text!r}")
 
 
@@ -148,11 +184,15 @@ def _ended(walker: subprocess.Popen) -> int:
 
 
 @pytest.mark.parametrize("bystander", [False, True], ids=["alone", "beside-a-schedule-worker"])
-def test_btfarm_walker_with_no_worker_says_so_at_once_and_exits_non_zero(url, servers, tmp_path, bystander):
+def test_btfarm_walker_with_no_worker_says_so_at_once_and_exits_non_zero(
+    url, servers, tmp_path, bystander
+):
     state, broker = servers
     wait = 8  # long enough to see the warning come first
     others = []
-    if bystander:  # `btfarm beat`'s own worker takes scheduled runs, never a chunk: no sweep's worker
+    if (
+        bystander
+    ):  # `btfarm beat`'s own worker takes scheduled runs, never a chunk: no sweep's worker
         schedule = CeleryWorker(state.url, tmp_path / "workers", BTFARM_BROKER_URL=broker.url)
         schedule.args[schedule.args.index("-Q") + 1] = SCHEDULE_QUEUE
         others.append(schedule.start())
@@ -160,9 +200,12 @@ def test_btfarm_walker_with_no_worker_says_so_at_once_and_exits_non_zero(url, se
     walker = _walker_cli(state.url, broker, tmp_path, wait)
     try:
         started = time.monotonic()
-        said = _said_while_running(walker, tmp_path / "walker.err",
-                                   f"no worker is alive on {broker.url}: start "
-                                   f"`btfarm worker --import {TEST_IMPORTS}`", wait)
+        said = _said_while_running(
+            walker,
+            tmp_path / "walker.err",
+            f"no worker is alive on {broker.url}: start `btfarm worker --import {TEST_IMPORTS}`",
+            wait,
+        )
         assert "the sweep waits 8 s for one: BTFARM_WORKER_WAIT_SECONDS" in said
         code = _ended(walker)
     finally:
@@ -181,8 +224,12 @@ def test_btfarm_walker_with_no_worker_says_so_at_once_and_exits_non_zero(url, se
 
 def test_btfarm_walker_shows_why_the_workers_died_importing(url, servers, tmp_path):
     state, broker = servers
-    broken = CeleryWorker(state.url, tmp_path / "workers", BTFARM_BROKER_URL=broker.url,
-                          BTFARM_IMPORTS=f"{TEST_IMPORTS},no_such_strategies_module")
+    broken = CeleryWorker(
+        state.url,
+        tmp_path / "workers",
+        BTFARM_BROKER_URL=broker.url,
+        BTFARM_IMPORTS=f"{TEST_IMPORTS},no_such_strategies_module",
+    )
     broken.start()
     try:
         assert broken.process.wait(timeout=60) != 0  # it cannot import the user's modules
@@ -190,8 +237,12 @@ def test_btfarm_walker_shows_why_the_workers_died_importing(url, servers, tmp_pa
         broken.stop()
     walker = _walker_cli(state.url, broker, tmp_path, WAIT)
     try:
-        said = _said_while_running(walker, tmp_path / "walker.err",
-                                   f"the last worker to start, {broken.name}, exited", ENDED_WITHIN)
+        said = _said_while_running(
+            walker,
+            tmp_path / "walker.err",
+            f"the last worker to start, {broken.name}, exited",
+            ENDED_WITHIN,
+        )
         code = _ended(walker)
     finally:
         if walker.poll() is None:

@@ -28,11 +28,16 @@ def flower(tmp_path_factory) -> Iterator[dict]:
     port = free_port()
     log = open(logdir / "flower.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
-        [sys.executable, "-m", "btfarm.orchestrator.cli", "flower", "--port", str(port)], cwd=REPO,
+        [sys.executable, "-m", "btfarm.orchestrator.cli", "flower", "--port", str(port)],
+        cwd=REPO,
         env=farm_env(server.url, BTFARM_FLOWER_BASIC_AUTH=":".join(AUTH)),
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
+
         def up() -> bool:
             try:
                 return httpx.get(f"{base}/workers", auth=AUTH, timeout=5).status_code == 200
@@ -86,9 +91,22 @@ def test_no_flower_page_answers_without_the_credentials(flower):
 
 def test_the_health_check_sends_the_credentials_and_says_why_it_fails(flower, tmp_path):
     def check(port: int, auth: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "btfarm.orchestrator.cli", "flower", "--check", "--port",
-                               str(port)], cwd=REPO, env=farm_env(flower["url"], BTFARM_FLOWER_BASIC_AUTH=auth),
-                              capture_output=True, text=True, timeout=30)
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "btfarm.orchestrator.cli",
+                "flower",
+                "--check",
+                "--port",
+                str(port),
+            ],
+            cwd=REPO,
+            env=farm_env(flower["url"], BTFARM_FLOWER_BASIC_AUTH=auth),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
 
     healthy = check(flower["port"], ":".join(AUTH))
     assert healthy.returncode == 0, healthy.stderr

@@ -37,7 +37,9 @@ def nowhere(text: str) -> str:
 
 
 @pytest.mark.parametrize("fault", list(REASONS))
-def test_a_report_on_a_full_or_read_only_disk_is_one_error_naming_it_and_the_old_one_stays(tmp_path, fault):
+def test_a_report_on_a_full_or_read_only_disk_is_one_error_naming_it_and_the_old_one_stays(
+    tmp_path, fault
+):
     with small_disk(tmp_path / "dump") as disk:
         old = dump_report("old report\n", "backtest", "n", dump_dir=disk.path)
         break_disk(disk, fault)
@@ -51,7 +53,9 @@ def test_a_report_on_a_full_or_read_only_disk_is_one_error_naming_it_and_the_old
 
 
 @pytest.mark.parametrize("fault", list(REASONS))
-def test_btfarm_live_with_its_report_folder_on_a_broken_disk_says_which_file_and_exits_2(tmp_path, fault):
+def test_btfarm_live_with_its_report_folder_on_a_broken_disk_says_which_file_and_exits_2(
+    tmp_path, fault
+):
     lp = LiveProcess(tmp_path, anchor=time.time())
     with small_disk(tmp_path / "dump") as disk:
         old = disk.path / "live" / "hold.md"
@@ -60,7 +64,11 @@ def test_btfarm_live_with_its_report_folder_on_a_broken_disk_says_which_file_and
         break_disk(disk, fault)
         try:
             proc = lp.start()
-            wait_for(lambda: (tmp_path / "state" / "redis" / "redis.pid").exists(), "the store to start", proc)
+            wait_for(
+                lambda: (tmp_path / "state" / "redis" / "redis.pid").exists(),
+                "the store to start",
+                proc,
+            )
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(DEADLINE_SECONDS) == 2
             _, err = lp.output(0)
@@ -86,7 +94,9 @@ def test_live_state_on_a_disk_that_fills_mid_run_stops_at_once_naming_the_file(t
             assert f"cannotwritelivestate{lp.state_file}" in nowhere(err)
             assert REASONS["full"] in flat(err) and "BTFARM_STATE_DIR" in err
             assert "restart" not in err and "Traceback" not in err  # given up at once
-            assert lp.state_file.read_bytes() == saved  # the last state whole: the next start restores it
+            assert (
+                lp.state_file.read_bytes() == saved
+            )  # the last state whole: the next start restores it
             assert victim in saved.decode()
             assert not farm_processes_under(tmp_path)
         finally:
@@ -101,7 +111,9 @@ def test_live_state_on_a_read_only_disk_is_refused_at_start(tmp_path):
             proc = lp.start()
             assert proc.wait(DEADLINE_SECONDS) == 2
             _, err = lp.output(0)
-            assert "error: cannot write live state" in flat(err) and REASONS["read-only"] in flat(err)
+            assert "error: cannot write live state" in flat(err) and REASONS["read-only"] in flat(
+                err
+            )
             assert str(lp.state_file.parent) in nowhere(err)
             assert "restart" not in err and "Traceback" not in err
             assert not farm_processes_under(tmp_path)

@@ -30,13 +30,25 @@ def reports(tmp_path_factory) -> Path:
     (tests/support/managed_backtest.py) on the embedded default, in a folder of their own."""
     folder = tmp_path_factory.mktemp("html")
     env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
-    env.update(BTFARM_STATE_DIR=str(folder / "state"), BTFARM_DUMP_DIR=str(folder / "dump"),
-               BTFARM_LOCAL_WORKERS="1")
-    for args in (["btfarm.orchestrator.cli", "demo"], ["btfarm.orchestrator.cli", "walker"],
-                 ["tests.support.managed_backtest"]):
+    env.update(
+        BTFARM_STATE_DIR=str(folder / "state"),
+        BTFARM_DUMP_DIR=str(folder / "dump"),
+        BTFARM_LOCAL_WORKERS="1",
+    )
+    for args in (
+        ["btfarm.orchestrator.cli", "demo"],
+        ["btfarm.orchestrator.cli", "walker"],
+        ["tests.support.managed_backtest"],
+    ):
         extra = {"PYTHONPATH": str(REPO)} if args[0].startswith("tests.") else {}
-        done = subprocess.run([sys.executable, "-m", *args], cwd=folder, env={**env, **extra},
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", *args],
+            cwd=folder,
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr[-2000:]
     assert farm_processes_under(folder) == []
     return folder / "dump"
@@ -53,27 +65,53 @@ def page_requests(page: Path, folder: Path) -> list[str]:
     page starts carry its origin as initiator ("null" for a file); the browser's own
     (updates, time) carry "not an origin" and are not the page's doing."""
     log = folder / f"{page.stem}.netlog.json"
-    done = subprocess.run([chromium(), *FLAGS, "--virtual-time-budget=5000", f"--log-net-log={log}",
-                           "--dump-dom", page.resolve().as_uri()], capture_output=True, text=True,
-                          timeout=TIMEOUT_SECONDS)
+    done = subprocess.run(
+        [
+            chromium(),
+            *FLAGS,
+            "--virtual-time-budget=5000",
+            f"--log-net-log={log}",
+            "--dump-dom",
+            page.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     data = json.loads(log.read_text())
     start_job = data["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
-    return [event["params"]["url"] for event in data["events"]
-            if event["type"] == start_job and "url" in event.get("params", {})
-            and event["params"].get("initiator") != "not an origin"]
+    return [
+        event["params"]["url"]
+        for event in data["events"]
+        if event["type"] == start_job
+        and "url" in event.get("params", {})
+        and event["params"].get("initiator") != "not an origin"
+    ]
 
 
 def test_the_net_log_sees_what_a_page_fetches(tmp_path):
     """The check below is real: a page that loads an image and calls fetch is caught."""
     page = tmp_path / "fetcher.html"
-    page.write_text('<html><body><img src="http://127.0.0.1:9/x.png">'
-                    '<script>fetch("https://example.invalid/y").catch(function () {});</script></body></html>')
-    assert sorted(page_requests(page, tmp_path)) == ["http://127.0.0.1:9/x.png", "https://example.invalid/y"]
+    page.write_text(
+        '<html><body><img src="http://127.0.0.1:9/x.png">'
+        '<script>fetch("https://example.invalid/y").catch(function () {});</script></body></html>'
+    )
+    assert sorted(page_requests(page, tmp_path)) == [
+        "http://127.0.0.1:9/x.png",
+        "https://example.invalid/y",
+    ]
 
 
-@pytest.mark.parametrize("report", ["backtest/sma-cross.html", "backtest/pullback.html",
-                                    "backtest/managed-positions.html", "walker/demo-sweep.html"])
+@pytest.mark.parametrize(
+    "report",
+    [
+        "backtest/sma-cross.html",
+        "backtest/pullback.html",
+        "backtest/managed-positions.html",
+        "walker/demo-sweep.html",
+    ],
+)
 def test_a_report_renders_in_a_real_browser_without_console_messages(reports, tmp_path, report):
     page = reports / report
     png = tmp_path / "shot.png"
@@ -84,9 +122,16 @@ def test_a_report_renders_in_a_real_browser_without_console_messages(reports, tm
     html = page.read_text()
     assert html.count("data:image/svg+xml;base64,") >= 3
     if "backtest" in report:  # the price and the equity as interactive charts, BokehJS once
-        assert html.count('<div class="chart" id="chart-') == 2 and html.count("/* BEGIN bokeh.min.js */") == 1
-    if "managed" in report:  # the managed trades folded, the partial closes marked on the equity chart
-        assert re.search(r"<details[^>]*>\s*<summary><h2>Managed trades</h2>", html), "no folded Managed trades"
+        assert (
+            html.count('<div class="chart" id="chart-') == 2
+            and html.count("/* BEGIN bokeh.min.js */") == 1
+        )
+    if (
+        "managed" in report
+    ):  # the managed trades folded, the partial closes marked on the equity chart
+        assert re.search(r"<details[^>]*>\s*<summary><h2>Managed trades</h2>", html), (
+            "no folded Managed trades"
+        )
         assert "partial close (counted at the close)" in html and "<th>Partial closes</th>" in html
 
 
@@ -113,11 +158,24 @@ def test_the_interactive_charts_render(reports, tmp_path):
     """Only the two charts shown (the rest hidden): the equity's band and the price's are
     drawn, not blank, and the equity's line is there in its blue."""
     harness = tmp_path / "charts.html"
-    harness.write_text((reports / "backtest/sma-cross.html").read_text().replace("</head>", CHARTS_ONLY, 1))
+    harness.write_text(
+        (reports / "backtest/sma-cross.html").read_text().replace("</head>", CHARTS_ONLY, 1)
+    )
     png = tmp_path / "charts.png"
-    done = subprocess.run([chromium(), *FLAGS, "--virtual-time-budget=5000", "--hide-scrollbars",
-                           "--window-size=1100,800", f"--screenshot={png}", harness.resolve().as_uri()],
-                          capture_output=True, text=True, timeout=TIMEOUT_SECONDS)
+    done = subprocess.run(
+        [
+            chromium(),
+            *FLAGS,
+            "--virtual-time-budget=5000",
+            "--hide-scrollbars",
+            "--window-size=1100,800",
+            f"--screenshot={png}",
+            harness.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+    )
     assert done.returncode == 0 and png.exists(), done.stderr[-2000:]
     equity_inked, equity_blue = chart_pixels(png, 0, 380)
     price_inked, _ = chart_pixels(png, 400, 380)
@@ -149,10 +207,14 @@ setTimeout(function () {
 
 def test_a_mouse_wheel_zooms_the_price_chart(reports, tmp_path):
     harness = tmp_path / "zoom.html"
-    harness.write_text((reports / "backtest/sma-cross.html").read_text().replace("</body>", ZOOM_PROBE))
+    harness.write_text(
+        (reports / "backtest/sma-cross.html").read_text().replace("</body>", ZOOM_PROBE)
+    )
     dom, console = dom_after_scripts(harness)
     assert console == [], console
-    seen = json.loads(re.search(r"<title>zoom:([^<]*)</title>", dom).group(1).replace("&quot;", '"'))
+    seen = json.loads(
+        re.search(r"<title>zoom:([^<]*)</title>", dom).group(1).replace("&quot;", '"')
+    )
     assert "error" not in seen, seen
     assert seen["title"].endswith("price and trades")
     (start, end), (new_start, new_end) = seen["before"], seen["after"]
@@ -182,8 +244,12 @@ def test_a_table_sorts_by_the_clicked_header(reports, tmp_path):
     assert numbers == sorted(numbers) and len(numbers) >= 20 and numbers[0] < numbers[-1]
 
 
-PAYLOADS = ("<script>console.log('pwned-script')</script>", "<img src=x onerror=\"console.log('pwned-img')\">",
-            "<svg onload=\"console.log('pwned-svg')\"></svg>", "[link](javascript:console.log('pwned-link'))")
+PAYLOADS = (
+    "<script>console.log('pwned-script')</script>",
+    "<img src=x onerror=\"console.log('pwned-img')\">",
+    "<svg onload=\"console.log('pwned-svg')\"></svg>",
+    "[link](javascript:console.log('pwned-link'))",
+)
 
 
 def test_what_users_and_strategies_wrote_runs_nothing_in_a_real_browser(tmp_path):
@@ -196,7 +262,9 @@ def test_what_users_and_strategies_wrote_runs_nothing_in_a_real_browser(tmp_path
     hostile = " ".join(PAYLOADS)
     row = closed(0, 0.5, hostile)
     row["symbol"] = hostile
-    report = render_backtest(hostile, f"v[tag={hostile}]", "ex", "fr", [row], None, rejections=[hostile])
+    report = render_backtest(
+        hostile, f"v[tag={hostile}]", "ex", "fr", [row], None, rejections=[hostile]
+    )
     probe = """<script>
     document.querySelectorAll("a").forEach(function (a) { a.click(); });
     console.log("probe ran");
@@ -206,4 +274,6 @@ def test_what_users_and_strategies_wrote_runs_nothing_in_a_real_browser(tmp_path
     dom, console = dom_after_scripts(harness)
     assert any("probe ran" in line for line in console), console  # the console is heard
     assert not any("pwned" in line for line in console), console
-    assert dom.count("&lt;script&gt;console.log('pwned-script')&lt;/script&gt;") >= 4  # shown as text
+    assert (
+        dom.count("&lt;script&gt;console.log('pwned-script')&lt;/script&gt;") >= 4
+    )  # shown as text

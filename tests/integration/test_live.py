@@ -46,21 +46,29 @@ def backend(request, monkeypatch, redis_server):
 
 
 def live_closes(strategy: str, clock) -> list:
-    return [r for r in Live.run(SYMBOL, strategy, live_replay.EXCHANGE, clock=clock) if r.action == "closed"]
+    return [
+        r
+        for r in Live.run(SYMBOL, strategy, live_replay.EXCHANGE, clock=clock)
+        if r.action == "closed"
+    ]
 
 
 def test_a_live_replay_closes_the_signals_a_backtest_closes(backend):
-    clock = StopAt(START_MS, END_MS + MINUTE_MS, "sma-cross")  # no new signal after the frame's last tick
+    clock = StopAt(
+        START_MS, END_MS + MINUTE_MS, "sma-cross"
+    )  # no new signal after the frame's last tick
     live_replay.register(clock)
     live = live_closes("sma-cross", clock)
 
     add_exchange(csv_exchange("sim-csv", files={SYMBOL: live_replay.SIM_CSV}), override=True)
-    add_frame(frame_name="sim-2d", interval="1m", start_date=START_MS, end_date=END_MS, override=True)
+    add_frame(
+        frame_name="sim-2d", interval="1m", start_date=START_MS, end_date=END_MS, override=True
+    )
     backtest = list(Backtest.run(SYMBOL, "sma-cross", "sim-csv", "sim-2d"))
     # a backtest expires the last position at the frame's end; live has no end: leave that one out
     inside = [c for c in backtest if c.close_timestamp <= END_MS]
     assert len(inside) >= 15 and len(backtest) - len(inside) <= 1
-    assert [comparable(c) for c in live[:len(inside)]] == [comparable(c) for c in inside]
+    assert [comparable(c) for c in live[: len(inside)]] == [comparable(c) for c in inside]
     assert len(live) == len(backtest)  # the last one closed on its own after the stop
     assert Live.get_data(SYMBOL, "sma-cross").phase == "idle"
 
@@ -69,8 +77,12 @@ class Crash(BaseException):
     """Stands for SIGKILL at one instant of the persist-then-log sequence."""
 
 
-@pytest.mark.parametrize("action, when", [("opened", "before"), ("closed", "before"), ("closed", "after")])
-def test_a_crash_around_the_log_append_loses_and_doubles_nothing(backend, monkeypatch, action, when):
+@pytest.mark.parametrize(
+    "action, when", [("opened", "before"), ("closed", "before"), ("closed", "after")]
+)
+def test_a_crash_around_the_log_append_loses_and_doubles_nothing(
+    backend, monkeypatch, action, when
+):
     store_class = FileLiveState if backend == "file" else RedisLiveState
     real_append = store_class.append
     crashed = []
@@ -123,19 +135,26 @@ def test_fetch_errors_are_retried_with_backoff_and_keep_the_signal(backend):
     clock = StopAt(START_MS, START_MS + 30 * MINUTE_MS, "hold")
     live_replay.register(clock)
     flaky = Flaky(ReplaySource(CsvDirectory(files={SYMBOL: live_replay.SIM_CSV}), clock), 3)
-    add_exchange(ExchangeSchema(exchange_name="flaky", get_candles=flaky.source.get_candles, source=flaky),
-                 override=True)
+    add_exchange(
+        ExchangeSchema(exchange_name="flaky", get_candles=flaky.source.get_candles, source=flaky),
+        override=True,
+    )
     errors = []
     unsubscribe = events.listen_error(lambda payload: errors.append(payload["message"]))
     try:
         results = list(Live.run(SYMBOL, "hold", "flaky", clock=clock))
     finally:
         unsubscribe()
-    assert len(flaky.seen) == 3 and len(set(flaky.seen)) == 1  # the open signal survived each failure
+    assert (
+        len(flaky.seen) == 3 and len(set(flaky.seen)) == 1
+    )  # the open signal survived each failure
     assert [r.action for r in results] == ["opened", "closed"]
     assert results[1].signal.id == flaky.seen[0]
     assert results[1].close_reason == "time_expired"
-    assert results[1].close_timestamp == results[0].signal.pending_at + live_replay.HOLD_MINUTES * MINUTE_MS
+    assert (
+        results[1].close_timestamp
+        == results[0].signal.pending_at + live_replay.HOLD_MINUTES * MINUTE_MS
+    )
     assert [m.split("retrying in ")[1].split(" s")[0] for m in errors] == ["1", "2", "4"]
     assert all("exchange unreachable" in m and "hold" in m for m in errors)
 
@@ -146,7 +165,9 @@ def test_background_cancel_lets_the_open_signal_close_then_ends(backend):
     clock = ManualClock(START_MS)
     live_replay.register(clock)
     seen, cancel_box = [], []
-    handed = threading.Event()  # on a manual clock the first signal can open before background returns
+    handed = (
+        threading.Event()
+    )  # on a manual clock the first signal can open before background returns
 
     def on_signal(result):
         seen.append((result.action, result.signal.id if hasattr(result, "signal") else None))
@@ -166,14 +187,20 @@ def test_background_cancel_lets_the_open_signal_close_then_ends(backend):
     assert ("active", lifecycle[0][1]) in seen  # listeners hear every tick
     data = Live.get_data(SYMBOL, "hold")
     assert data.stopped and data.status == "done" and data.phase == "idle"
-    assert data.stats.opened_count == 1 and data.stats.closed_count == 1 and data.stats.active_count >= 1
+    assert (
+        data.stats.opened_count == 1
+        and data.stats.closed_count == 1
+        and data.stats.active_count >= 1
+    )
     rows = [r for r in Live.list() if r["name"] == "hold"]
     assert rows and rows[0]["status"] == "done" and rows[0]["strategy_name"] == "hold"
     report = Live.get_report(SYMBOL, "hold")
     assert report.startswith("# Live: hold on SIMUSDT") and lifecycle[0][1] in report
     path = Live.dump(SYMBOL, "hold")
     assert path.parts[-3:] == ("dump", "live", "hold.md")
-    assert path.read_text() == Live.get_report(SYMBOL, "hold", pictures=[("Equity so far", "hold.equity.svg")])
+    assert path.read_text() == Live.get_report(
+        SYMBOL, "hold", pictures=[("Equity so far", "hold.equity.svg")]
+    )
 
 
 def test_a_corrupt_state_stops_the_run_before_it_starts(backend):

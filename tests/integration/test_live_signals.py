@@ -56,9 +56,24 @@ CASES = {
     "term-term-after-stopping": ("open", (TERM, TERM), True, {130}),
     "int-then-term-at-once": ("open", (INT, TERM), False, {130}),
     "term-int-int-at-once": ("open", (TERM, INT, INT), False, {130}),
-    "int-int-while-the-store-starts": ("store", (INT, INT), False, {0, 130}),  # two SIGINTs may merge into one
-    "term-while-the-store-starts": ("store", (TERM,), False, {0}),  # the stop must survive the run's start
-    "int-int-at-spawn": ("spawn", (INT, INT), False, None),  # before any handler: whatever Python does
+    "int-int-while-the-store-starts": (
+        "store",
+        (INT, INT),
+        False,
+        {0, 130},
+    ),  # two SIGINTs may merge into one
+    "term-while-the-store-starts": (
+        "store",
+        (TERM,),
+        False,
+        {0},
+    ),  # the stop must survive the run's start
+    "int-int-at-spawn": (
+        "spawn",
+        (INT, INT),
+        False,
+        None,
+    ),  # before any handler: whatever Python does
 }
 
 
@@ -80,15 +95,20 @@ def test_no_process_outlives_btfarm_live_whatever_signals_arrive_and_when(live_p
             proc.send_signal(number)
     code = proc.wait(DEADLINE_SECONDS)
     out, err = lp.output(0)
-    if codes is not None:  # at spawn, Python itself may die of the signal or print a KeyboardInterrupt
+    if (
+        codes is not None
+    ):  # at spawn, Python itself may die of the signal or print a KeyboardInterrupt
         assert code in codes, f"exit {code}\n{out}\n{err}"
         assert "Traceback" not in err, err
     if code == 0:
         assert "stopped; report:" in out  # a stop asked while the run started was not lost
     left = [p for p in mine if not gone(p)] + farm_processes_under(lp.tmp_path)
-    assert not left, f"left running after exit {code}: {[(p.pid, p.cmdline()) for p in left]}\n{err}"
-    assert not (lp.tmp_path / "state" / "redis" / "redis.pid").exists()  # stopped by its last member
+    assert not left, (
+        f"left running after exit {code}: {[(p.pid, p.cmdline()) for p in left]}\n{err}"
+    )
+    assert not (
+        lp.tmp_path / "state" / "redis" / "redis.pid"
+    ).exists()  # stopped by its last member
     if code == 130:  # left at once: the open signal stays persisted for the next start
         state = lp.state()
         assert state is None or state["core"]["phase"] in ("idle", "active")
-

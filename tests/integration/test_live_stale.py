@@ -69,7 +69,9 @@ def stale_messages(errors: list[str]) -> list[str]:
 
 
 def test_a_tick_inside_the_hole_opens_nothing_says_so_once_and_the_report_shows_it(holey):
-    clock = StopAt(ms("2025-01-05T07:00:00Z"), ms("2025-01-07T03:00:00Z"), "hold")  # 7 h into the hole
+    clock = StopAt(
+        ms("2025-01-05T07:00:00Z"), ms("2025-01-07T03:00:00Z"), "hold"
+    )  # 7 h into the hole
     errors = holey(clock)
     results = list(Live.run(SYMBOL, "hold", EXCHANGE, clock=clock))
     opened = [r for r in results if r.action == "opened"]
@@ -77,7 +79,9 @@ def test_a_tick_inside_the_hole_opens_nothing_says_so_once_and_the_report_shows_
     assert all(r.timestamp >= HOLE_TO for r in opened), [(r.signal.id, r.timestamp) for r in opened]
     stale = stale_messages(errors)
     assert len(stale) == 1, stale  # one stretch, said once, not once per tick (2,000 of them)
-    assert "the newest closed 1m candle opened at 2025-01-04T23:59Z and closed 7h 00m ago" in stale[0]
+    assert (
+        "the newest closed 1m candle opened at 2025-01-04T23:59Z and closed 7h 00m ago" in stale[0]
+    )
     assert "BTFARM_LIVE_MAX_CANDLE_AGE_SECONDS=180" in stale[0] and "no new signals" in stale[0]
     data = Live.get_data(SYMBOL, "hold")
     assert len(data.stale) == 1
@@ -87,9 +91,13 @@ def test_a_tick_inside_the_hole_opens_nothing_says_so_once_and_the_report_shows_
     assert "## Stale candles" in report and data.stale[0] in report
 
 
-def test_a_stop_while_the_open_signal_has_no_fresh_candles_ends_at_once_and_the_signal_is_kept(holey):
+def test_a_stop_while_the_open_signal_has_no_fresh_candles_ends_at_once_and_the_signal_is_kept(
+    holey,
+):
     stop_ms = ms("2025-01-05T01:00:00Z")
-    clock = StopAt(ms("2025-01-04T23:45:00Z"), stop_ms, "hold")  # opens 23:45, expires 00:05: in the hole
+    clock = StopAt(
+        ms("2025-01-04T23:45:00Z"), stop_ms, "hold"
+    )  # opens 23:45, expires 00:05: in the hole
     errors = holey(clock)
     results = list(Live.run(SYMBOL, "hold", EXCHANGE, clock=clock))
     assert clock.now_ms() <= stop_ms + 2 * MINUTE_MS, "the stop waited for the candles to come back"
@@ -97,7 +105,9 @@ def test_a_stop_while_the_open_signal_has_no_fresh_candles_ends_at_once_and_the_
     victim = results[0].signal.id
     stale = stale_messages(errors)
     assert len(stale) == 1 and f"signal {victim} stays active" in stale[0]
-    assert "2025-01-05T00:04Z" in stale[0]  # the first tick with more than 180 s since the newest close
+    assert (
+        "2025-01-05T00:04Z" in stale[0]
+    )  # the first tick with more than 180 s since the newest close
     data = Live.get_data(SYMBOL, "hold")
     assert data.phase == "active" and data.signal.id == victim and data.stopped
     assert f"stopped with signal {victim} still open" in data.stale[0]
@@ -120,10 +130,14 @@ def test_a_max_age_of_0_never_refuses_and_a_negative_one_is_named(holey, monkeyp
     clock = StopAt(ms("2025-01-05T07:00:00Z"), ms("2025-01-05T07:30:00Z"), "hold")
     errors = holey(clock)
     results = list(Live.run(SYMBOL, "hold", EXCHANGE, clock=clock))
-    assert [r.action for r in results][:1] == ["opened"] and results[0].timestamp < HOLE_TO  # the old way
+    assert [r.action for r in results][:1] == ["opened"] and results[
+        0
+    ].timestamp < HOLE_TO  # the old way
     assert not stale_messages(errors)
 
     monkeypatch.setenv("BTFARM_LIVE_MAX_CANDLE_AGE_SECONDS", "-60")
     get_settings.cache_clear()
-    with pytest.raises(SettingsError, match=r"BTFARM_LIVE_MAX_CANDLE_AGE_SECONDS=-60\.0: give seconds >= 0"):
+    with pytest.raises(
+        SettingsError, match=r"BTFARM_LIVE_MAX_CANDLE_AGE_SECONDS=-60\.0: give seconds >= 0"
+    ):
         next(Live.run(SYMBOL, "hold", EXCHANGE, clock=clock))

@@ -56,7 +56,9 @@ def farm_url(farm, monkeypatch, tmp_path) -> Iterator[str]:
     yield from use_farm(farm["url"], monkeypatch, tmp_path)
 
 
-def in_process(walker_name: str, form: str, stats_only: bool = False) -> dict[str, tuple[str, dict]]:
+def in_process(
+    walker_name: str, form: str, stats_only: bool = False
+) -> dict[str, tuple[str, dict]]:
     """Every variant of the walker backtested here: name -> (lane, JSON statistics)."""
     from btfarm.orchestrator.sweeps.variants import expand
 
@@ -65,14 +67,28 @@ def in_process(walker_name: str, form: str, stats_only: bool = False) -> dict[st
     candles = load_frame_candles(exchange, frame, SYMBOL)
     out = {}
     for v in expand(walker):
-        run = BacktestRun(get_strategy(v.base), exchange, frame, SYMBOL, candles, params=v.params,
-                          strategy_name=v.strategy_name, form=form, stats_only=stats_only)
+        run = BacktestRun(
+            get_strategy(v.base),
+            exchange,
+            frame,
+            SYMBOL,
+            candles,
+            params=v.params,
+            strategy_name=v.strategy_name,
+            form=form,
+            stats_only=stats_only,
+        )
         run.run()
-        out[v.strategy_name] = (run.lane, json.loads(json.dumps(run.statistics().model_dump(mode="json"))))
+        out[v.strategy_name] = (
+            run.lane,
+            json.loads(json.dumps(run.statistics().model_dump(mode="json"))),
+        )
     return out
 
 
-def test_a_sweep_of_plan_params_on_two_workers_equals_the_plans_run_as_hooks_in_process(farm_url, farm):
+def test_a_sweep_of_plan_params_on_two_workers_equals_the_plans_run_as_hooks_in_process(
+    farm_url, farm
+):
     progress = list(Walker.run(SYMBOL, "plan-sweep"))
     data = Walker.get_data(SYMBOL, "plan-sweep")
     as_hooks = in_process("plan-sweep", form="event")
@@ -82,7 +98,9 @@ def test_a_sweep_of_plan_params_on_two_workers_equals_the_plans_run_as_hooks_in_
     assert {lane for lane, _ in as_hooks.values()} == {"event"}
     assert {lane for lane, _ in compiled.values()} == {"batch"}  # what a worker runs: the C loop
     for row in data.strategies:
-        assert row.stats.model_dump(mode="json") == as_hooks[row.strategy_name][1], row.strategy_name
+        assert row.stats.model_dump(mode="json") == as_hooks[row.strategy_name][1], (
+            row.strategy_name
+        )
         assert compiled[row.strategy_name][1] == as_hooks[row.strategy_name][1], row.strategy_name
     # the plan's numbers matter: the variants do not all trade alike
     assert len({json.dumps(stats["total_pnl"]) for _, stats in as_hooks.values()}) >= 16
@@ -96,5 +114,9 @@ def test_a_variant_whose_params_break_its_plan_fails_alone_naming_the_rule(farm_
     data = Walker.get_data(SYMBOL, "plan-one-bad")
     assert [s.strategy_name for s in data.strategies] == ["plan-sma[trail_at=0.3]"]
     reason = data.unfinished["plan-sma[trail_at=0.9]"]
-    assert "SchemaError" in reason and 'strategy "plan-sma[trail_at=0.9]": position_plan.trailing_stop[1]' \
-        ".threshold = 0.8: not above the rung before (0.9)" in reason, reason
+    assert (
+        "SchemaError" in reason
+        and 'strategy "plan-sma[trail_at=0.9]": position_plan.trailing_stop[1]'
+        ".threshold = 0.8: not above the rung before (0.9)"
+        in reason
+    ), reason

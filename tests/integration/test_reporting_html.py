@@ -34,11 +34,13 @@ def pages(redis_client, redis_server, monkeypatch) -> dict[str, Path]:
         for symbol in (markets.SYMBOL, "PLAINUSDT"):
             list(Backtest.run(symbol, "limit-dip", markets.EXCHANGE, markets.FRAME))
         list(Backtest.run(mb.SYMBOL, mb.MANAGED, mb.EXCHANGE, mb.FRAME))
-        yield {"risk": Risk.dump("PLAINUSDT", "short-rejecter").with_suffix(".html"),
-               "schedule": Schedule.dump(markets.SYMBOL, "limit-dip").with_suffix(".html"),
-               "heat": Heat.dump("limit-dip", markets.EXCHANGE, markets.FRAME).with_suffix(".html"),
-               "partial": Partial.dump(mb.SYMBOL, mb.MANAGED).with_suffix(".html"),
-               "performance": Performance.dump(mb.SYMBOL, mb.MANAGED).with_suffix(".html")}
+        yield {
+            "risk": Risk.dump("PLAINUSDT", "short-rejecter").with_suffix(".html"),
+            "schedule": Schedule.dump(markets.SYMBOL, "limit-dip").with_suffix(".html"),
+            "heat": Heat.dump("limit-dip", markets.EXCHANGE, markets.FRAME).with_suffix(".html"),
+            "partial": Partial.dump(mb.SYMBOL, mb.MANAGED).with_suffix(".html"),
+            "performance": Performance.dump(mb.SYMBOL, mb.MANAGED).with_suffix(".html"),
+        }
     finally:
         for reporting in (Risk, Schedule, Heat, Partial, Performance):
             reporting.disable()
@@ -61,5 +63,7 @@ def test_the_reporting_pages_render_in_a_real_browser_without_console_messages(p
         assert not_blank(png), name
         html = page.read_text()
         assert "http://" not in html and "https://" not in html  # self-contained: nothing fetched
-        assert html.count("<table>") >= {"risk": 3, "partial": 1, "performance": 1}.get(name, 2), name
+        assert html.count("<table>") >= {"risk": 3, "partial": 1, "performance": 1}.get(name, 2), (
+            name
+        )
         assert html.count("data:image/svg+xml;base64,") == (1 if name == "heat" else 0), name

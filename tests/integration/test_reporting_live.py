@@ -47,8 +47,14 @@ STOP_MS = START_MS + 10 * 60 * MINUTE_MS  # ten hours of replay
 
 def limit_below(symbol: str, when: datetime) -> dict:
     price = get_average_price(symbol)
-    return {"position": "long", "price_open": price * 0.998, "price_take_profit": price * 1.01,
-            "price_stop_loss": price * 0.99, "minute_estimated_time": 60, "note": "limit"}
+    return {
+        "position": "long",
+        "price_open": price * 0.998,
+        "price_take_profit": price * 1.01,
+        "price_stop_loss": price * 0.99,
+        "minute_estimated_time": 60,
+        "note": "limit",
+    }
 
 
 def no_shorts(payload: dict) -> None:
@@ -85,9 +91,17 @@ def live_runs(redis_client, redis_server, monkeypatch):
     for strategy in ("limit-live", "sma-no-shorts"):
         clock = StopAt(START_MS, STOP_MS, strategy)
         live_replay.register(clock)  # the replay exchange on this run's clock
-        add_strategy(strategy_name="limit-live", interval="15m", get_signal=limit_below, override=True)
-        add_strategy(strategy_name="sma-no-shorts", interval="5m", get_signal=sma_cross_signal,
-                     params={"fast": 10, "slow": 30}, risk_name="no-shorts-live", override=True)
+        add_strategy(
+            strategy_name="limit-live", interval="15m", get_signal=limit_below, override=True
+        )
+        add_strategy(
+            strategy_name="sma-no-shorts",
+            interval="5m",
+            get_signal=sma_cross_signal,
+            params={"fast": 10, "slow": 30},
+            risk_name="no-shorts-live",
+            override=True,
+        )
         for _ in Live.run(SYMBOL, strategy, live_replay.EXCHANGE, clock=clock):
             pass
     yield seen, redis_server, redis_client
@@ -100,18 +114,29 @@ def live_runs(redis_client, redis_server, monkeypatch):
 def test_another_process_reads_what_the_live_runs_saw(live_runs):
     seen, server, client = live_runs
     limit = [e for e in seen["signal"] if e.strategy_name == "limit-live"]
-    waited = {e.signal.id for e in limit if e.action == "opened" and e.signal.pending_at != e.signal.scheduled_at}
+    waited = {
+        e.signal.id
+        for e in limit
+        if e.action == "opened" and e.signal.pending_at != e.signal.scheduled_at
+    }
     scheduled = [e.signal.id for e in limit if e.action == "scheduled"]
-    expected_actions = [(e.action, e.signal.id) for e in limit
-                        if e.action in ("scheduled", "cancelled")
-                        or (e.action == "opened" and (e.signal.id in waited or e.signal.id in scheduled))]
+    expected_actions = [
+        (e.action, e.signal.id)
+        for e in limit
+        if e.action in ("scheduled", "cancelled")
+        or (e.action == "opened" and (e.signal.id in waited or e.signal.id in scheduled))
+    ]
     closed = [e for e in limit if e.action == "closed"]
     rejections = [r for r in seen["risk"] if r["strategy_name"] == "sma-no-shorts"]
-    assert len(scheduled) >= 5 and len(closed) >= 3 and len(rejections) >= 3  # the runs did something
+    assert (
+        len(scheduled) >= 5 and len(closed) >= 3 and len(rejections) >= 3
+    )  # the runs did something
 
     schedule = Schedule.get_data(SYMBOL, "limit-live", backtest=False)
     assert [(e.action, e.signal_id) for e in schedule.events] == expected_actions
-    assert schedule.total_scheduled == len(scheduled) and not any(e.backtest for e in schedule.events)
+    assert schedule.total_scheduled == len(scheduled) and not any(
+        e.backtest for e in schedule.events
+    )
     risk = Risk.get_data(SYMBOL, "sma-no-shorts", backtest=False)
     assert [e.timestamp for e in risk.events] == [r["timestamp"] for r in rejections]
     assert risk.by_strategy == {"sma-no-shorts": len(rejections)}
@@ -125,8 +150,11 @@ def test_another_process_reads_what_the_live_runs_saw(live_runs):
     assert Schedule.get_data(SYMBOL, "limit-live").total_events == 0
 
     # the logs: JSON, capped, expiring
-    for key in (keys.report_schedule(SYMBOL, "limit-live"), keys.report_risk(SYMBOL, "sma-no-shorts"),
-                keys.report_heat("limit-live", SYMBOL)):
+    for key in (
+        keys.report_schedule(SYMBOL, "limit-live"),
+        keys.report_risk(SYMBOL, "sma-no-shorts"),
+        keys.report_heat("limit-live", SYMBOL),
+    ):
         assert 0 < client.llen(key) <= keys.REPORT_LOG_MAX_ROWS
         assert 0 < client.ttl(key) <= keys.REPORT_LOG_TTL_SECONDS
         assert all(isinstance(json.loads(raw), dict) for raw in client.lrange(key, 0, -1))
@@ -136,8 +164,13 @@ def test_another_process_reads_what_the_live_runs_saw(live_runs):
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
     env["BTFARM_REDIS_URL"] = server.url
-    done = subprocess.run([sys.executable, "-c", READER, SYMBOL, live_replay.EXCHANGE], env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", READER, SYMBOL, live_replay.EXCHANGE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     other = json.loads(done.stdout)
     assert other["schedule"] == schedule.model_dump(mode="json")

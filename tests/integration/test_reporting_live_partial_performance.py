@@ -82,21 +82,35 @@ def test_another_process_reads_the_partial_closes_and_the_timings_of_the_live_ru
     assert len(commits) >= 5 and len(closed) >= 5  # the run did something
 
     partial = Partial.get_data(SYMBOL, STRATEGY, backtest=False)
-    assert [(e.signal_id, e.timestamp, "partial_" + e.action, e.percent) for e in partial.events] == \
-        [(c["signal_id"], c["timestamp"], c["action"], c["percent"]) for c in commits]
+    assert [
+        (e.signal_id, e.timestamp, "partial_" + e.action, e.percent) for e in partial.events
+    ] == [(c["signal_id"], c["timestamp"], c["action"], c["percent"]) for c in commits]
     assert partial.total_profit == sum(c["action"] == "partial_profit" for c in commits)
     assert partial.total_loss == len(commits) - partial.total_profit
-    made = sorted((p.timestamp, c.signal.id, p.type, p.current_price) for c in closed for p in c.signal.partials)
-    assert sorted((e.timestamp, e.signal_id, e.action, e.current_price) for e in partial.events
-                  if e.signal_id in {c.signal.id for c in closed}) == made
+    made = sorted(
+        (p.timestamp, c.signal.id, p.type, p.current_price)
+        for c in closed
+        for p in c.signal.partials
+    )
+    assert (
+        sorted(
+            (e.timestamp, e.signal_id, e.action, e.current_price)
+            for e in partial.events
+            if e.signal_id in {c.signal.id for c in closed}
+        )
+        == made
+    )
     assert not any(e.backtest for e in partial.events)
 
     performance = Performance.get_data(SYMBOL, STRATEGY, backtest=False)
     assert {m.metric_type for m in performance.metrics} == {"live_tick", "live_get_signal"}
-    assert [m.total_duration for m in performance.metrics] == \
-        sorted((m.total_duration for m in performance.metrics), reverse=True)
+    assert [m.total_duration for m in performance.metrics] == sorted(
+        (m.total_duration for m in performance.metrics), reverse=True
+    )
     log = keys.report_performance(SYMBOL, STRATEGY)
-    assert performance.total_events == client.llen(log) == keys.REPORT_LOG_MAX_ROWS  # 600 ticks: capped
+    assert (
+        performance.total_events == client.llen(log) == keys.REPORT_LOG_MAX_ROWS
+    )  # 600 ticks: capped
     ticks = next(m for m in performance.metrics if m.metric_type == "live_tick")
     assert ticks.count > 100 and ticks.min_wait_time is not None and ticks.min_duration > 0
 
@@ -110,8 +124,13 @@ def test_another_process_reads_the_partial_closes_and_the_timings_of_the_live_ru
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
     env["BTFARM_REDIS_URL"] = server.url
-    done = subprocess.run([sys.executable, "-c", READER, SYMBOL, STRATEGY], env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", READER, SYMBOL, STRATEGY],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     other = json.loads(done.stdout)
     assert other["partial"] == partial.model_dump(mode="json")

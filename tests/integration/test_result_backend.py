@@ -24,9 +24,18 @@ def farm_app(redis_client, redis_server, monkeypatch):
     yield configure()
 
 
-def test_sweeps_submitting_from_threads_of_their_own_open_no_connection_each(farm_app, redis_client):
-    chunks = fanout.make_chunks("rb-run", "w", "BTCUSDT", "m", "f",
-                                [Variant(strategy_name=f"v{i}", base="b") for i in range(4)], 2)
+def test_sweeps_submitting_from_threads_of_their_own_open_no_connection_each(
+    farm_app, redis_client
+):
+    chunks = fanout.make_chunks(
+        "rb-run",
+        "w",
+        "BTCUSDT",
+        "m",
+        "f",
+        [Variant(strategy_name=f"v{i}", base="b") for i in range(4)],
+        2,
+    )
 
     def submit_from_a_new_thread() -> None:  # as each sweep does, from its own producer thread
         thread = threading.Thread(target=fanout.submit, args=(farm_app, chunks))

@@ -90,14 +90,19 @@ def no_worker(redis_server, redis_client, monkeypatch, tmp_path) -> Iterator[str
 
 
 def test_a_study_is_journal_lines_under_the_prefix_and_a_planted_snapshot_is_never_unpickled(
-        redis_client, tmp_path):
+    redis_client, tmp_path
+):
     marker = tmp_path / "unpickled"
     study = "btfarm:journal-probe:BTCUSDT:0123456789ab"
     planted = [plant_snapshot(redis_client, marker, key) for key in snapshot_keys(study)]
 
     def opened() -> optuna.Study:
-        return optuna.create_study(study_name=study, storage=open_storage(redis_client, study),
-                                   direction="maximize", load_if_exists=True)
+        return optuna.create_study(
+            study_name=study,
+            storage=open_storage(redis_client, study),
+            direction="maximize",
+            load_if_exists=True,
+        )
 
     first = opened()
     first.tell(first.ask({"x": optuna.distributions.IntDistribution(1, 9)}), 1.5)
@@ -115,22 +120,34 @@ def test_a_journal_line_that_is_not_json_is_refused_naming_the_key(redis_client)
     study = "btfarm:journal-probe:BTCUSDT:feedfeedfeed"
     journal = keys.search_journal(study)
     redis_client.rpush(journal, pickle.dumps({"op_code": 0}))
-    with pytest.raises(PersistenceError, match=rf"the search journal {re.escape(journal)} in Redis has at line 0 .*"
-                                               r"not an Optuna journal record.*DEL"):
+    with pytest.raises(
+        PersistenceError,
+        match=rf"the search journal {re.escape(journal)} in Redis has at line 0 .*"
+        r"not an Optuna journal record.*DEL",
+    ):
         open_storage(redis_client, study)
     redis_client.delete(journal)
     redis_client.set(journal, "a string, not a list")
-    with pytest.raises(PersistenceError, match=rf"the search journal {re.escape(journal)} in Redis is not a list"):
+    with pytest.raises(
+        PersistenceError, match=rf"the search journal {re.escape(journal)} in Redis is not a list"
+    ):
         open_storage(redis_client, study)
 
 
 def test_a_search_on_a_redis_with_planted_snapshots_runs_and_resumes_its_study(farm_url, tmp_path):
     marker = tmp_path / "unpickled"
     client = state()
-    plant_snapshot(client, marker, ":snapshot")  # what Optuna's backend, unprefixed, unpickles on open
-    add_walker(walker_name="journal-search", exchange_name="farm-market", frame_name="farm-2d", min_trades=1,
-               strategies=[search("farm-sma", n_trials=4, seed=7, batch=2, fast=(3, 20), slow=(21, 40))],
-               override=True)
+    plant_snapshot(
+        client, marker, ":snapshot"
+    )  # what Optuna's backend, unprefixed, unpickles on open
+    add_walker(
+        walker_name="journal-search",
+        exchange_name="farm-market",
+        frame_name="farm-2d",
+        min_trades=1,
+        strategies=[search("farm-sma", n_trials=4, seed=7, batch=2, fast=(3, 20), slow=(21, 40))],
+        override=True,
+    )
     first = list(Walker.run(SYMBOL, "journal-search"))
     data = Walker.get_data(SYMBOL, "journal-search")
     assert not marker.exists()
@@ -138,12 +155,19 @@ def test_a_search_on_a_redis_with_planted_snapshots_runs_and_resumes_its_study(f
     study = data.search_spec.rsplit("study ", 1)[1]
     planted = [plant_snapshot(client, marker, key) for key in snapshot_keys(study)]
     assert client.type(keys.search_journal(study)) == "list"  # its study, under btfarm's prefix
-    assert not client.keys("*:log_number") and not client.keys("*:log:*")  # Optuna's own layout: unused
+    assert not client.keys("*:log_number") and not client.keys(
+        "*:log:*"
+    )  # Optuna's own layout: unused
 
     # six trials now: the four read back from the journal (the snapshots beside it never read), two run
-    add_walker(walker_name="journal-search", exchange_name="farm-market", frame_name="farm-2d", min_trades=1,
-               strategies=[search("farm-sma", n_trials=6, seed=7, batch=2, fast=(3, 20), slow=(21, 40))],
-               override=True)
+    add_walker(
+        walker_name="journal-search",
+        exchange_name="farm-market",
+        frame_name="farm-2d",
+        min_trades=1,
+        strategies=[search("farm-sma", n_trials=6, seed=7, batch=2, fast=(3, 20), slow=(21, 40))],
+        override=True,
+    )
     again = list(Walker.run(SYMBOL, "journal-search"))
     more = Walker.get_data(SYMBOL, "journal-search")
     assert not marker.exists()
@@ -153,17 +177,22 @@ def test_a_search_on_a_redis_with_planted_snapshots_runs_and_resumes_its_study(f
 
 
 def test_a_search_no_worker_answers_ends_interrupted_after_the_idle_timeout_naming_how_it_goes_on(
-        no_worker, tmp_path):
+    no_worker, tmp_path
+):
     started = time.monotonic()
     progress = list(Walker.run(SYMBOL, "farm-search"))
     took = time.monotonic() - started
-    assert progress == [] and took < 10 * IDLE_SECONDS  # its first batch's idle timeout, not forever
+    assert (
+        progress == [] and took < 10 * IDLE_SECONDS
+    )  # its first batch's idle timeout, not forever
     data = Walker.get_data(SYMBOL, "farm-search")
     assert data.interrupted and data.strategies_tested == 0
     command = f"btfarm walker tests.farm_strategies farm-search --symbol {SYMBOL}"
     assert f"no result within {IDLE_SECONDS:g} s (BTFARM_SWEEP_IDLE_TIMEOUT)" in data.search_note
     assert f"run the walker again to go on: {command}" in data.search_note
-    assert "btfarm walker resume" not in data.search_note  # a batch's resume would not tell the study
+    assert (
+        "btfarm walker resume" not in data.search_note
+    )  # a batch's resume would not tell the study
     (status,) = [r for r in Walker.list() if r["walker_name"] == "farm-search"]
     assert status["outcome"] == "interrupted"
     # its study learnt nothing, and the trials of that batch are not left running in it
@@ -172,11 +201,28 @@ def test_a_search_no_worker_answers_ends_interrupted_after_the_idle_timeout_nami
     assert trials and all(t.state == optuna.trial.TrialState.FAIL for t in trials)
 
     # the CLI says the same on one line, and exits non-zero: nothing ran
-    done = subprocess.run([sys.executable, "-m", "btfarm.orchestrator.cli", "walker", "tests.farm_strategies",
-                           "farm-search", "--symbol", SYMBOL, "--no-dump"], cwd=REPO, capture_output=True,
-                          text=True, timeout=60,
-                          env=farm_env(no_worker, BTFARM_SWEEP_IDLE_TIMEOUT=str(IDLE_SECONDS),
-                                       BTFARM_STATE_DIR=str(tmp_path / "cli-state")))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "btfarm.orchestrator.cli",
+            "walker",
+            "tests.farm_strategies",
+            "farm-search",
+            "--symbol",
+            SYMBOL,
+            "--no-dump",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=farm_env(
+            no_worker,
+            BTFARM_SWEEP_IDLE_TIMEOUT=str(IDLE_SECONDS),
+            BTFARM_STATE_DIR=str(tmp_path / "cli-state"),
+        ),
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"run the walker again to go on: {command}" in " ".join(done.stderr.split())
     assert "btfarm walker resume" not in done.stderr.split("the search ended early:")[1]

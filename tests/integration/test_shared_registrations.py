@@ -29,13 +29,34 @@ add_strategy(strategy_name="{strategy}", interval="5m", get_signal=sma_cross_sig
 
 
 def test_a_walker_over_two_modules_sharing_an_exchange_and_a_frame_runs_on_a_real_worker(tmp_path):
-    (tmp_path / "trend_one.py").write_text(textwrap.dedent(SHARED.format(strategy="sma-one", fast=5)))
-    (tmp_path / "trend_two.py").write_text(textwrap.dedent(SHARED.format(strategy="sma-two", fast=8)) + (
-        'add_walker(walker_name="shared-sweep", exchange_name="shared-market", frame_name="shared-week",\n'
-        '           strategies=["sma-one", "sma-two"])\n'))
-    done = subprocess.run([sys.executable, "-m", "btfarm.orchestrator.cli", "walker", "trend_two.py", "shared-sweep",
-                           "--import", "trend_one.py", "--no-dump"], cwd=tmp_path, env=embedded_env(tmp_path),
-                          capture_output=True, text=True, timeout=140)
+    (tmp_path / "trend_one.py").write_text(
+        textwrap.dedent(SHARED.format(strategy="sma-one", fast=5))
+    )
+    (tmp_path / "trend_two.py").write_text(
+        textwrap.dedent(SHARED.format(strategy="sma-two", fast=8))
+        + (
+            'add_walker(walker_name="shared-sweep", exchange_name="shared-market", frame_name="shared-week",\n'
+            '           strategies=["sma-one", "sma-two"])\n'
+        )
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "btfarm.orchestrator.cli",
+            "walker",
+            "trend_two.py",
+            "shared-sweep",
+            "--import",
+            "trend_one.py",
+            "--no-dump",
+        ],
+        cwd=tmp_path,
+        env=embedded_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=140,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "already registered" not in done.stdout + done.stderr
     assert "shared-sweep on BTCUSDT: 2/2 tested, 2 ranked" in " ".join(done.stdout.split())

@@ -15,13 +15,17 @@ from btfarm.workers.tasks import backtest_chunk
 pytestmark = pytest.mark.integration
 
 
-def test_a_chunk_message_leaves_the_time_limits_to_the_worker(redis_client, redis_server, monkeypatch):
+def test_a_chunk_message_leaves_the_time_limits_to_the_worker(
+    redis_client, redis_server, monkeypatch
+):
     monkeypatch.setenv("BTFARM_REDIS_URL", redis_server.url)
     get_settings.cache_clear()
     app = configure()
     # the orchestrator's own copy of the task, with its limits (its settings at first use)
     assert backtest_chunk.soft_time_limit is not None and backtest_chunk.time_limit is not None
-    chunks = fanout.make_chunks("tl-run", "w", "BTCUSDT", "m", "f", [Variant(strategy_name="v", base="b")], 1)
+    chunks = fanout.make_chunks(
+        "tl-run", "w", "BTCUSDT", "m", "f", [Variant(strategy_name="v", base="b")], 1
+    )
     fanout.submit(app, chunks)
     (raw,) = redis_client.lrange("btfarm", 0, -1)
     # a worker started with BTFARM_TASK_SOFT_TIME_LIMIT=3 must stop the chunk after 3 s, not 600
@@ -38,21 +42,37 @@ def test_a_chunk_message_is_the_one_celery_would_publish(redis_client, redis_ser
     monkeypatch.setenv("BTFARM_REDIS_URL", redis_server.url)
     get_settings.cache_clear()
     app = configure()
-    (chunk,) = fanout.make_chunks("same-run", "w", "BTCUSDT", "m", "f", [Variant(strategy_name="v", base="b", index=0)],
-                                  1)
+    (chunk,) = fanout.make_chunks(
+        "same-run", "w", "BTCUSDT", "m", "f", [Variant(strategy_name="v", base="b", index=0)], 1
+    )
     fanout.submit(app, [chunk], ["ours"])
     kwargsrepr = f"walker=w symbol=BTCUSDT {fanout.variants_repr(chunk)}"
-    app.send_task(CHUNK_TASK, kwargs=chunk.model_dump(mode="json"), task_id="celerys", queue=TASK_QUEUE,
-                  time_limit=None, soft_time_limit=None, kwargsrepr=kwargsrepr, argsrepr="()")
-    celerys, ours = (json.loads(raw) for raw in redis_client.lrange(TASK_QUEUE, 0, -1))  # LPUSH: newest first
+    app.send_task(
+        CHUNK_TASK,
+        kwargs=chunk.model_dump(mode="json"),
+        task_id="celerys",
+        queue=TASK_QUEUE,
+        time_limit=None,
+        soft_time_limit=None,
+        kwargsrepr=kwargsrepr,
+        argsrepr="()",
+    )
+    celerys, ours = (
+        json.loads(raw) for raw in redis_client.lrange(TASK_QUEUE, 0, -1)
+    )  # LPUSH: newest first
     per_message = {"id", "root_id", "correlation_id", "delivery_tag", "reply_to", "origin"}
 
     def same(message: dict) -> dict:
-        return {**{k: v for k, v in message.items() if k not in ("headers", "properties", "body")},
-                "headers": {k: v for k, v in message["headers"].items() if k not in per_message},
-                "properties": {k: v for k, v in message["properties"].items()
-                               if k not in per_message and k not in ("kwargsrepr", "argsrepr")},
-                "body": json.loads(base64.b64decode(message["body"]))}
+        return {
+            **{k: v for k, v in message.items() if k not in ("headers", "properties", "body")},
+            "headers": {k: v for k, v in message["headers"].items() if k not in per_message},
+            "properties": {
+                k: v
+                for k, v in message["properties"].items()
+                if k not in per_message and k not in ("kwargsrepr", "argsrepr")
+            },
+            "body": json.loads(base64.b64decode(message["body"])),
+        }
 
     assert same(ours) == same(celerys)
     assert ours["headers"]["id"] == ours["properties"]["correlation_id"] == "ours"

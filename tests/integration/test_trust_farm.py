@@ -29,7 +29,7 @@ from tests.support.redis_server import RedisServer
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 SYMBOL = "SIMUSDT"
 
-MODULE = '''
+MODULE = """
 from btfarm.orchestrator import (add_exchange, add_frame, add_strategy, add_walker, csv_exchange,
                                  get_average_price, get_candles, get_params, sweep)
 from tests.support.reference_data import SIM_CSV
@@ -85,12 +85,14 @@ add_walker(walker_name="trust-all-fail", exchange_name="trust-sim", frame_name="
            strategies=["trust-raiser"], override=True)
 add_walker(walker_name="trust-past", exchange_name="trust-sim", frame_name="trust-past",
            strategies=["trust-cross"], override=True)
-'''
+"""
 
 
 def write_module(folder: Path, take_profit: float) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "trust_strategies.py").write_text(textwrap.dedent(MODULE).format(take_profit=take_profit))
+    (folder / "trust_strategies.py").write_text(
+        textwrap.dedent(MODULE).format(take_profit=take_profit)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -99,9 +101,15 @@ def farm(tmp_path_factory) -> Iterator[dict]:
     write_module(root / "same", 0.006)
     write_module(root / "edited", 0.009)  # one worker's copy had its take profit edited
     server = RedisServer().start()
-    workers = {copy: CeleryWorker(server.url, root, BTFARM_IMPORTS="trust_strategies",
-                                  PYTHONPATH=f"{root / copy}{os.pathsep}{REPO}")
-               for copy in ("same", "edited")}
+    workers = {
+        copy: CeleryWorker(
+            server.url,
+            root,
+            BTFARM_IMPORTS="trust_strategies",
+            PYTHONPATH=f"{root / copy}{os.pathsep}{REPO}",
+        )
+        for copy in ("same", "edited")
+    }
     sys.path.insert(0, str(root / "same"))
     try:
         for w in workers.values():
@@ -134,7 +142,9 @@ def test_a_worker_running_other_code_runs_none_of_the_variants_it_would_rank(far
     data = Walker.get_data(SYMBOL, "trust-versions")
     records = Walker.launcher.tally(SYMBOL, "trust-versions", "test").records
     same = farm["workers"]["same"].name
-    assert {record["worker"].rpartition(":")[0] for record in records.values()} == {same}  # NODE:PID
+    assert {record["worker"].rpartition(":")[0] for record in records.values()} == {
+        same
+    }  # NODE:PID
     assert all(r["status"] == "done" for r in records.values()) and data.unfinished == {}
     ranked = {s.strategy_name for s in data.strategies} | set(data.unranked)
     assert ranked == set(records)  # one code version ranked, every variant of it
@@ -155,7 +165,7 @@ def test_rejected_signals_are_shown_and_an_empty_run_is_never_best(farm_url):
     assert count == stats.rejected_signals
     assert "long needs take profit > open > stop loss" in messages[0]
     report = Walker.get_report(SYMBOL, "trust-rejected")
-    section = report[report.index("## Rejected signals"):]
+    section = report[report.index("## Rejected signals") :]
     assert f"| trust-rejecter | {count} |" in section and "long needs take profit" in section
     assert "## Not ranked" in report and "| Rejected |" in report
 
@@ -183,7 +193,9 @@ def test_a_chunk_result_counts_its_variants_ok_failed_and_rejected_only(farm, fa
     data = Walker.get_data(SYMBOL, "trust-rejected")
     results = chunk_results(farm["app"], data.run_id, 2)
     assert {state for state, _ in results} == {"SUCCESS"}
-    totals = {k: sum(r[k] for _, r in results) for k in ("ok", "failed", "rejected_only", "stopped")}
+    totals = {
+        k: sum(r[k] for _, r in results) for k in ("ok", "failed", "rejected_only", "stopped")
+    }
     assert totals == {"ok": 1, "failed": 0, "rejected_only": 1, "stopped": 0}
 
 
@@ -196,7 +208,9 @@ def test_a_frame_past_the_data_is_refused_before_anything_is_submitted(farm, far
         assert 'exchange "trust-sim", symbol SIMUSDT, frame "trust-past"' in message
         assert "ends after the data" in message and "2025-01-30T23:59Z" in message
         assert client.llen(TASK_QUEUE) == 0
-        plans = [client.hget(k, "walker_name") for k in client.scan_iter(match="btfarm:walker:*:run")]
+        plans = [
+            client.hget(k, "walker_name") for k in client.scan_iter(match="btfarm:walker:*:run")
+        ]
         assert "trust-past" not in plans
     finally:
         client.close()
@@ -205,10 +219,22 @@ def test_a_frame_past_the_data_is_refused_before_anything_is_submitted(farm, far
 def store_plan(client, run_id: str, **fields: str) -> None:
     """A sweep plan written straight into Redis (as an attacker or an older run could):
     one variant of trust-steady in walker trust-rejected, plus ``fields``."""
-    client.hset(keys.walker_run(run_id), mapping={
-        "walker_name": "trust-rejected", "symbol": SYMBOL, "exchange_name": "trust-sim",
-        "frame_name": "trust-2d", "metric": "total_pnl", "chunk_size": 1, "total": 1,
-        "spec": json.dumps([{"base": "trust-steady", "keys": [], "values": [], "declared": None}]), **fields})
+    client.hset(
+        keys.walker_run(run_id),
+        mapping={
+            "walker_name": "trust-rejected",
+            "symbol": SYMBOL,
+            "exchange_name": "trust-sim",
+            "frame_name": "trust-2d",
+            "metric": "total_pnl",
+            "chunk_size": 1,
+            "total": 1,
+            "spec": json.dumps(
+                [{"base": "trust-steady", "keys": [], "values": [], "declared": None}]
+            ),
+            **fields,
+        },
+    )
 
 
 def test_resume_never_imports_what_a_stored_plan_names(farm, farm_url, tmp_path):
@@ -221,8 +247,14 @@ def test_resume_never_imports_what_a_stored_plan_names(farm, farm_url, tmp_path)
         store_plan(client, run_id, imports=json.dumps([str(evil), "trust_strategies"]))
         env = farm_env(farm_url, PYTHONPATH=str(REPO))
         env.pop("BTFARM_IMPORTS")
-        done = subprocess.run([sys.executable, "-m", "btfarm.orchestrator.cli", "walker", "resume", run_id],
-                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "btfarm.orchestrator.cli", "walker", "resume", run_id],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     finally:
         client.close()
     assert not marker.exists(), "resume executed a module named by the Redis plan"
@@ -238,7 +270,9 @@ def test_a_resume_whose_code_changed_is_refused(farm, farm_url):
     try:
         run_id = "0dd0c0de0dd0c0de"
         store_plan(client, run_id, code=json.dumps({"trust-steady": "0123456789abcdef"}))
-        with pytest.raises(ConfigError, match="resuming would rank two code versions together") as err:
+        with pytest.raises(
+            ConfigError, match="resuming would rank two code versions together"
+        ) as err:
             Walker.resume(run_id)
         assert "trust-steady at 0123456789abcdef" in str(err.value)
         assert client.hget(keys.walker_run(run_id), "attempt") is None  # nothing was started
@@ -250,8 +284,10 @@ def test_the_sweep_announces_its_run_id_and_total_before_any_result(farm_url):
     from btfarm.orchestrator import listen_walker, listen_walker_start
 
     heard: list = []
-    stops = [listen_walker_start(lambda started: heard.append(("start", started))),
-             listen_walker(lambda progress: heard.append(("progress", progress)))]
+    stops = [
+        listen_walker_start(lambda started: heard.append(("start", started))),
+        listen_walker(lambda progress: heard.append(("progress", progress))),
+    ]
     try:
         list(Walker.run(SYMBOL, "trust-rejected"))
     finally:

@@ -26,7 +26,7 @@ from tests.support.reference_data import SIM_CSV
 
 pytestmark = pytest.mark.integration
 
-SCRIPT = '''
+SCRIPT = """
 import json, sys
 from btfarm.orchestrator import (Walker, add_exchange, add_frame, add_strategy, add_walker,
                                  csv_exchange, get_average_price, get_candles, get_params, sweep)
@@ -66,7 +66,7 @@ add_walker(walker_name="script-sweep", exchange_name="script-sim", frame_name="s
     json.dump({{"unfinished": data.unfinished, "tested": data.strategies_tested,
                "stats": {{s.strategy_name: s.stats.model_dump() for s in data.strategies}},
                "unranked": list(data.unranked)}}, open(sys.argv[1], "w"))
-'''
+"""
 
 
 def write_script(folder: Path, guarded: bool) -> Path:
@@ -78,10 +78,19 @@ def write_script(folder: Path, guarded: bool) -> Path:
 
 def run_script(path: Path, tmp_path: Path, timeout: float = 180) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
-    env.update(BTFARM_STATE_DIR=str(tmp_path / "state"), BTFARM_DUMP_DIR=str(tmp_path / "dump"),
-               BTFARM_LOCAL_WORKERS="1")
-    return subprocess.run([sys.executable, str(path), str(tmp_path / "out.json")], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    env.update(
+        BTFARM_STATE_DIR=str(tmp_path / "state"),
+        BTFARM_DUMP_DIR=str(tmp_path / "dump"),
+        BTFARM_LOCAL_WORKERS="1",
+    )
+    return subprocess.run(
+        [sys.executable, str(path), str(tmp_path / "out.json")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_a_guarded_script_runs_every_variant_on_the_local_pool_as_in_process(tmp_path):
@@ -95,12 +104,22 @@ def test_a_guarded_script_runs_every_variant_on_the_local_pool_as_in_process(tmp
     import_user_module(str(script))
     exchange, frame = get_exchange("script-sim"), get_frame("script-3d")
     candles = load_frame_candles(exchange, frame, "SIMUSDT")
-    params = {"script-cross[fast=3,slow=20]": {"fast": 3, "slow": 20},
-              "script-cross[fast=5,slow=40]": {"fast": 5, "slow": 40}, "script-contra": None}
+    params = {
+        "script-cross[fast=3,slow=20]": {"fast": 3, "slow": 20},
+        "script-cross[fast=5,slow=40]": {"fast": 5, "slow": 40},
+        "script-contra": None,
+    }
     for name, values in params.items():
         base = name.partition("[")[0]
-        run = BacktestRun(get_strategy(base), exchange, frame, "SIMUSDT", candles, params=values,
-                          strategy_name=name)
+        run = BacktestRun(
+            get_strategy(base),
+            exchange,
+            frame,
+            "SIMUSDT",
+            candles,
+            params=values,
+            strategy_name=name,
+        )
         run.run()
         assert len(run.closed) > 3
         assert out["stats"][name] == run.statistics().model_dump(), name

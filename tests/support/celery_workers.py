@@ -20,25 +20,52 @@ TEST_IMPORTS = "tests.farm_strategies"
 def farm_env(url: str, **extra: str) -> dict[str, str]:
     """The environment of a farm subprocess: no developer BTFARM_*, this URL."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_")}
-    env.update({"BTFARM_REDIS_URL": url, "BTFARM_IMPORTS": TEST_IMPORTS,
-                "PYTHONPATH": str(REPO), **extra})
+    env.update(
+        {"BTFARM_REDIS_URL": url, "BTFARM_IMPORTS": TEST_IMPORTS, "PYTHONPATH": str(REPO), **extra}
+    )
     return env
 
 
 class CeleryWorker:
     """One ``celery -A btfarm.workers worker`` subprocess (prefork -c 1 by default)."""
 
-    def __init__(self, url: str, logdir: Path, pool: str = "prefork", concurrency: int = 1,
-                 prefix: tuple[str, ...] = (), **env: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        logdir: Path,
+        pool: str = "prefork",
+        concurrency: int = 1,
+        prefix: tuple[str, ...] = (),
+        **env: str,
+    ) -> None:
         """``prefix``: what the command runs under (``ip netns exec HOST``, ``faketime``);
         each of those execs, so the PID stays the worker's."""
         self.url = url
         self.name = f"test-{uuid.uuid4().hex[:6]}@{os.uname().nodename}"
         self.logfile = Path(logdir) / f"{self.name.split('@')[0]}.log"
-        self.args = [*prefix, sys.executable, "-m", "celery", "-A", "btfarm.workers", "worker",
-                     "--pool", pool, "-c", str(concurrency), "-Q", "btfarm", "-n", self.name,
-                     "--without-gossip", "--without-mingle", "--loglevel", "INFO",
-                     "--logfile", str(self.logfile)]
+        self.args = [
+            *prefix,
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "btfarm.workers",
+            "worker",
+            "--pool",
+            pool,
+            "-c",
+            str(concurrency),
+            "-Q",
+            "btfarm",
+            "-n",
+            self.name,
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "INFO",
+            "--logfile",
+            str(self.logfile),
+        ]
         self.env = farm_env(url, **env)
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -48,9 +75,15 @@ class CeleryWorker:
 
     def start(self) -> CeleryWorker:
         self.logfile.parent.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(self.args, env=self.env, cwd=REPO, stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            self.args,
+            env=self.env,
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         return self
 
     def wait_ready(self, app) -> None:

@@ -33,14 +33,35 @@ RETRY_AFTER_SECONDS = 1
 
 def _market(symbol: str, base: str, quote: str) -> dict:
     return {
-        "symbol": symbol, "status": "TRADING", "baseAsset": base, "baseAssetPrecision": 8,
-        "quoteAsset": quote, "quotePrecision": 8, "quoteAssetPrecision": 8, "orderTypes": ["LIMIT", "MARKET"],
-        "icebergAllowed": True, "ocoAllowed": True, "isSpotTradingAllowed": True,
-        "isMarginTradingAllowed": False, "permissions": ["SPOT"], "permissionSets": [["SPOT"]],
+        "symbol": symbol,
+        "status": "TRADING",
+        "baseAsset": base,
+        "baseAssetPrecision": 8,
+        "quoteAsset": quote,
+        "quotePrecision": 8,
+        "quoteAssetPrecision": 8,
+        "orderTypes": ["LIMIT", "MARKET"],
+        "icebergAllowed": True,
+        "ocoAllowed": True,
+        "isSpotTradingAllowed": True,
+        "isMarginTradingAllowed": False,
+        "permissions": ["SPOT"],
+        "permissionSets": [["SPOT"]],
         "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000.00", "tickSize": "0.01"},
-            {"filterType": "LOT_SIZE", "minQty": "0.00001", "maxQty": "9000.0", "stepSize": "0.00001"},
-            {"filterType": "NOTIONAL", "minNotional": "5.0", "maxNotional": "9000000.0"}],
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": "0.01",
+                "maxPrice": "1000000.00",
+                "tickSize": "0.01",
+            },
+            {
+                "filterType": "LOT_SIZE",
+                "minQty": "0.00001",
+                "maxQty": "9000.0",
+                "stepSize": "0.00001",
+            },
+            {"filterType": "NOTIONAL", "minNotional": "5.0", "maxNotional": "9000000.0"},
+        ],
     }
 
 
@@ -58,14 +79,19 @@ class FakeBinance:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-binance", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="fake-binance", daemon=True
+        )
 
     @staticmethod
     def _rows(path: Path) -> pd.DataFrame:
         frame = pd.read_csv(path)
         column = "timestamp" if "timestamp" in frame.columns else "timestamp_ms"
-        frame["open_ms"] = pd.to_datetime(frame[column], utc=True).astype("int64") // 1_000_000 \
-            if frame[column].dtype == object else frame[column].astype("int64")
+        frame["open_ms"] = (
+            pd.to_datetime(frame[column], utc=True).astype("int64") // 1_000_000
+            if frame[column].dtype == object
+            else frame[column].astype("int64")
+        )
         return frame.set_index("open_ms").sort_index()
 
     @property
@@ -76,9 +102,12 @@ class FakeBinance:
     def ccxt_config(self) -> dict:
         """What ``ccxt.binance(config)`` needs to talk to this server instead of Binance."""
         api = f"{self.url}/api/v3"
-        return {"urls": {"api": {"public": api, "private": api, "v1": f"{self.url}/api/v1"}},
-                "options": {"fetchMarkets": ["spot"]},
-                "rateLimit": 2, "timeout": 1000}  # ccxt's limiter still spaces requests; a "timeout" fault trips it
+        return {
+            "urls": {"api": {"public": api, "private": api, "v1": f"{self.url}/api/v1"}},
+            "options": {"fetchMarkets": ["spot"]},
+            "rateLimit": 2,
+            "timeout": 1000,
+        }  # ccxt's limiter still spaces requests; a "timeout" fault trips it
 
     def fail_next(self, *faults: str, after: int = 0) -> None:
         """The next klines requests answer ``faults`` in order, once ``after`` more were served."""
@@ -116,7 +145,11 @@ class FakeBinance:
         self.asked.append(int(query.get("startTime", -1)))
         self.asked_at.append(time.monotonic())
         if fault == "429":
-            return 429, {"code": -1003, "msg": "Too many requests."}, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+            return (
+                429,
+                {"code": -1003, "msg": "Too many requests."},
+                {"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
         if fault == "500":
             return 500, {"code": -1000, "msg": "An unknown error occurred."}, {}
         if fault == "timeout":
@@ -126,8 +159,23 @@ class FakeBinance:
         end = int(query.get("endTime", frame.index[-1]))
         limit = min(int(query.get("limit", 500)), MAX_LIMIT)
         page = frame[(frame.index >= start) & (frame.index <= end)].head(limit)
-        rows = [[int(ts), f"{r.open}", f"{r.high}", f"{r.low}", f"{r.close}", f"{r.volume}",
-                 int(ts) + MINUTE_MS - 1, "0", 1, "0", "0", "0"] for ts, r in page.iterrows()]
+        rows = [
+            [
+                int(ts),
+                f"{r.open}",
+                f"{r.high}",
+                f"{r.low}",
+                f"{r.close}",
+                f"{r.volume}",
+                int(ts) + MINUTE_MS - 1,
+                "0",
+                1,
+                "0",
+                "0",
+                "0",
+            ]
+            for ts, r in page.iterrows()
+        ]
         if fault == "gap" and len(rows) > 2:
             del rows[len(rows) // 2]
         if fault in ("duplicate", "conflict") and len(rows) > 2:
@@ -147,9 +195,17 @@ class FakeBinance:
                 fake.requests[parts.path] += 1
                 if parts.path == "/api/v3/exchangeInfo":
                     markets = [_market(s, s[:-4], s[-4:]) for s in fake.frames]
-                    status, body, headers = 200, {"timezone": "UTC", "serverTime": int(time.time() * 1000),
-                                                  "rateLimits": [], "exchangeFilters": [],
-                                                  "symbols": markets}, {}
+                    status, body, headers = (
+                        200,
+                        {
+                            "timezone": "UTC",
+                            "serverTime": int(time.time() * 1000),
+                            "rateLimits": [],
+                            "exchangeFilters": [],
+                            "symbols": markets,
+                        },
+                        {},
+                    )
                 elif parts.path == "/api/v3/klines":
                     status, body, headers = fake.klines(query)
                 elif parts.path in ("/api/v3/ping", "/api/v3/time"):

@@ -52,17 +52,29 @@ def reference_stats() -> dict[str, dict]:
     candles = load_frame_candles(exchange, frame, SYMBOL)
     out = {}
     for v in expand(walker):
-        run = BacktestRun(get_strategy("farm-sma"), exchange, frame, SYMBOL, candles, params=v.params,
-                          strategy_name=v.strategy_name)
-        out[v.strategy_name] = json.loads(json.dumps(compute_statistics(run.run()).model_dump(mode="json")))
+        run = BacktestRun(
+            get_strategy("farm-sma"),
+            exchange,
+            frame,
+            SYMBOL,
+            candles,
+            params=v.params,
+            strategy_name=v.strategy_name,
+        )
+        out[v.strategy_name] = json.loads(
+            json.dumps(compute_statistics(run.run()).model_dump(mode="json"))
+        )
     return out
 
 
-def start_workers(url: str, logdir, count: int = 2, prefixes: tuple[tuple[str, ...], ...] = (),
-                  **env: str) -> list[CeleryWorker]:
+def start_workers(
+    url: str, logdir, count: int = 2, prefixes: tuple[tuple[str, ...], ...] = (), **env: str
+) -> list[CeleryWorker]:
     """``count`` workers, ready; ``prefixes[i]``: what worker i runs under (a host, a clock)."""
-    workers = [CeleryWorker(url, logdir, prefix=prefixes[i] if i < len(prefixes) else (), **env)
-               for i in range(count)]
+    workers = [
+        CeleryWorker(url, logdir, prefix=prefixes[i] if i < len(prefixes) else (), **env)
+        for i in range(count)
+    ]
     try:
         for w in workers:
             w.start()
@@ -84,9 +96,17 @@ def stop_workers(workers: list[CeleryWorker]) -> None:
 def ranking(stats_by_name: dict[str, dict]) -> list[str]:
     """The expected ranking: variants with a closed signal (min_trades=1), by sharpe."""
     order = [v.strategy_name for v in expand(get_walker(SWEEP))]
-    return [name for name, _ in rank([(n, stats_by_name[n]) for n in order
-                                      if n in stats_by_name and stats_by_name[n]["total_signals"]],
-                                     "sharpe_ratio")]
+    return [
+        name
+        for name, _ in rank(
+            [
+                (n, stats_by_name[n])
+                for n in order
+                if n in stats_by_name and stats_by_name[n]["total_signals"]
+            ],
+            "sharpe_ratio",
+        )
+    ]
 
 
 def stored_results(server: RedisServer, run_id: str) -> dict[str, dict]:
@@ -121,8 +141,13 @@ def assert_complete_and_equal(data, reference) -> None:
 def sweep_under_way(chunk_size: int = CHUNK):
     """The sweep started in the background, once four of its results are in."""
     inst = Walker.instance(SYMBOL, SWEEP)
-    earlier = inst.data  # an earlier test's sweep of this instance, finished: not the one to wait for
+    earlier = (
+        inst.data
+    )  # an earlier test's sweep of this instance, finished: not the one to wait for
     Walker.background(SYMBOL, SWEEP, chunk_size=chunk_size)
-    wait_for(lambda: inst.data is not None and inst.data is not earlier and len(inst.data.records) >= 4,
-             30, "four results")
+    wait_for(
+        lambda: inst.data is not None and inst.data is not earlier and len(inst.data.records) >= 4,
+        30,
+        "four results",
+    )
     return inst

@@ -35,7 +35,9 @@ def kill_worker(worker: CeleryWorker, how: str) -> list[int]:
         raise ValueError(f"how must be one of {WORKER_FAULTS}, got {how!r}")
     main = psutil.Process(worker.pid)
     children = main.children(recursive=True)
-    victims = [c.pid for c in children] if how == "child" else [main.pid, *(c.pid for c in children)]
+    victims = (
+        [c.pid for c in children] if how == "child" else [main.pid, *(c.pid for c in children)]
+    )
     for pid in victims:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
@@ -44,7 +46,9 @@ def kill_worker(worker: CeleryWorker, how: str) -> list[int]:
     return victims
 
 
-def lose_every_worker(workers: list[CeleryWorker], how: str, broker: RedisServer | None = None) -> None:
+def lose_every_worker(
+    workers: list[CeleryWorker], how: str, broker: RedisServer | None = None
+) -> None:
     """Every worker of the farm gone mid-sweep. ``killed``: each whole worker SIGKILLed.
     ``broker-full``: the ``broker`` Redis at ``maxmemory`` (noeviction), so each worker exits
     when it next takes a task; once all exited the limit is lifted, as an operator who freed
@@ -59,14 +63,18 @@ def lose_every_worker(workers: list[CeleryWorker], how: str, broker: RedisServer
         raise ValueError("broker-full needs the broker's RedisServer")
     client = broker.client()
     try:
-        client.config_set("maxmemory", "1")  # below any use: every write that grows memory is refused
+        client.config_set(
+            "maxmemory", "1"
+        )  # below any use: every write that grows memory is refused
         deadline = time.monotonic() + LOSS_TIMEOUT_SECONDS
         for worker in workers:
             try:
                 worker.process.wait(timeout=max(deadline - time.monotonic(), 0.0))
             except subprocess.TimeoutExpired:
-                raise TimeoutError(f"worker {worker.name} still runs {LOSS_TIMEOUT_SECONDS:g} s after its "
-                                   f"broker filled: {worker.log()[-1500:]}") from None
+                raise TimeoutError(
+                    f"worker {worker.name} still runs {LOSS_TIMEOUT_SECONDS:g} s after its "
+                    f"broker filled: {worker.log()[-1500:]}"
+                ) from None
     finally:
         client.config_set("maxmemory", "0")
         client.close()

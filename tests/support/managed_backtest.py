@@ -72,7 +72,9 @@ def _ms(when: datetime) -> int:
 
 
 def get_signal(symbol: str, when: datetime) -> dict | None:
-    return ref.cross_entry(get_candles(symbol, "1m", 35).close.tolist(), get_average_price(symbol), 120)
+    return ref.cross_entry(
+        get_candles(symbol, "1m", 35).close.tolist(), get_average_price(symbol), 120
+    )
 
 
 def register() -> tuple[CountingApi, list[Callable[[], None]]]:
@@ -90,20 +92,32 @@ def register() -> tuple[CountingApi, list[Callable[[], None]]]:
         breakeven.breakeven(api, symbol, signal, price, _ms(when))
 
     add_exchange(csv_exchange(EXCHANGE, files={SYMBOL: SIM_CSV}), override=True)
-    add_frame(frame_name=FRAME, interval="1m", start_date="2025-01-01T00:00:00Z",
-              end_date="2025-01-30T23:59:00Z", override=True)
-    add_strategy(strategy_name=MANAGED, interval="5m", get_signal=get_signal, override=True,
-                 callbacks={"on_active_ping": on_active_ping, "on_breakeven": on_breakeven})
+    add_frame(
+        frame_name=FRAME,
+        interval="1m",
+        start_date="2025-01-01T00:00:00Z",
+        end_date="2025-01-30T23:59:00Z",
+        override=True,
+    )
+    add_strategy(
+        strategy_name=MANAGED,
+        interval="5m",
+        get_signal=get_signal,
+        override=True,
+        callbacks={"on_active_ping": on_active_ping, "on_breakeven": on_breakeven},
+    )
     add_strategy(strategy_name=PLAIN, interval="5m", get_signal=get_signal, override=True)
 
     def only_managed(handler):
         return lambda e: handler(e) if e["strategy_name"] == MANAGED else None
 
     stops = [
-        listen_partial_profit_available(only_managed(
-            lambda e: partials.profit_level(api, e["symbol"], e["level"], e["signal"]))),
-        listen_partial_loss_available(only_managed(
-            lambda e: partials.loss_level(api, e["symbol"], e["level"], e["signal"]))),
+        listen_partial_profit_available(
+            only_managed(lambda e: partials.profit_level(api, e["symbol"], e["level"], e["signal"]))
+        ),
+        listen_partial_loss_available(
+            only_managed(lambda e: partials.loss_level(api, e["symbol"], e["level"], e["signal"]))
+        ),
     ]
     return api, stops
 

@@ -43,7 +43,9 @@ class Host:
 def _ip(*args: str) -> None:
     done = subprocess.run(["ip", *args], capture_output=True, text=True)
     if done.returncode != 0:
-        raise HostsUnavailable(f"`ip {' '.join(args)}` failed: {done.stderr.strip() or done.returncode}")
+        raise HostsUnavailable(
+            f"`ip {' '.join(args)}` failed: {done.stderr.strip() or done.returncode}"
+        )
 
 
 class Hosts:
@@ -53,9 +55,15 @@ class Hosts:
         tag = f"{os.getpid() % 100_000}"
         self.hosts: list[Host] = []
         self._planned = [
-            Host(namespace=f"btf{tag}w{i}", hub_link=f"btf{tag}h{i}", link=f"btf{tag}n{i}",
-                 hub_address=f"{SUBNET}.{self._octet(i)}.1", address=f"{SUBNET}.{self._octet(i)}.2")
-            for i in range(1, count + 1)]
+            Host(
+                namespace=f"btf{tag}w{i}",
+                hub_link=f"btf{tag}h{i}",
+                link=f"btf{tag}n{i}",
+                hub_address=f"{SUBNET}.{self._octet(i)}.1",
+                address=f"{SUBNET}.{self._octet(i)}.2",
+            )
+            for i in range(1, count + 1)
+        ]
 
     @staticmethod
     def _octet(i: int) -> int:

@@ -83,6 +83,7 @@ def round_trip_pnl(long: bool, entry: float, price: float, costs: Costs) -> floa
 
 # ---- the entry rule every scenario shares ------------------------------------
 
+
 def cross_entry(closes: list[float], price: float, lifetime: float) -> dict[str, Any] | None:
     """The benchmark cross (examples/data/README.md): the means of the last 10 and 30
     closes before ``when``, now and 5 candles earlier; a market entry at ``price`` with TP
@@ -92,7 +93,7 @@ def cross_entry(closes: list[float], price: float, lifetime: float) -> dict[str,
     n = len(closes)
 
     def mean(back: int, length: int) -> float:
-        window = closes[n - back - length:n - back]
+        window = closes[n - back - length : n - back]
         return sum(window) / length
 
     fast_now, slow_now, fast_then, slow_then = mean(0, 10), mean(0, 30), mean(5, 10), mean(5, 30)
@@ -102,11 +103,16 @@ def cross_entry(closes: list[float], price: float, lifetime: float) -> dict[str,
         side = -1
     else:
         return None
-    return {"position": "long" if side > 0 else "short", "price_take_profit": price * (1 + side * 0.01),
-            "price_stop_loss": price * (1 - side * 0.01), "minute_estimated_time": lifetime}
+    return {
+        "position": "long" if side > 0 else "short",
+        "price_take_profit": price * (1 + side * 0.01),
+        "price_stop_loss": price * (1 - side * 0.01),
+        "minute_estimated_time": lifetime,
+    }
 
 
 # ---- the scenarios of issue 31 ------------------------------------------------
+
 
 class Scenario:
     """What a strategy does on its hooks; ``api`` has the commit_* functions."""
@@ -236,6 +242,7 @@ class NoExpiry(Scenario):
 
 # ---- the simulator --------------------------------------------------------------
 
+
 @dataclass
 class RefPosition:
     long: bool
@@ -263,11 +270,18 @@ class RefPosition:
 
     def view(self) -> dict[str, Any]:
         """The signal as a hook sees it."""
-        return {"position": "long" if self.long else "short", "pending_at": self.pending_at,
-                "price_open": self.entry, "price_stop_loss": self.sl, "price_take_profit": self.tp,
-                "original_price_open": self.original_open, "original_price_stop_loss": self.original_sl,
-                "original_price_take_profit": self.original_tp, "entries": list(self.entries),
-                "partials": list(self.partials)}
+        return {
+            "position": "long" if self.long else "short",
+            "pending_at": self.pending_at,
+            "price_open": self.entry,
+            "price_stop_loss": self.sl,
+            "price_take_profit": self.tp,
+            "original_price_open": self.original_open,
+            "original_price_stop_loss": self.original_sl,
+            "original_price_take_profit": self.original_tp,
+            "entries": list(self.entries),
+            "partials": list(self.partials),
+        }
 
 
 class ReferenceApi:
@@ -325,9 +339,17 @@ class ReferenceApi:
         closed = sum(q["percent"] / 100 * q["cost_basis_at_close"] for q in pos.partials)
         if closed + percent / 100 * pos.basis > invested * (1 + 1e-9):
             return False
-        pos.partials.append({"type": kind, "percent": percent, "current_price": p,
-                             "cost_basis_at_close": pos.basis, "entry_count_at_close": len(pos.entries),
-                             "timestamp": self.sim.ts[self.sim.u], "entry_then": eff})
+        pos.partials.append(
+            {
+                "type": kind,
+                "percent": percent,
+                "current_price": p,
+                "cost_basis_at_close": pos.basis,
+                "entry_count_at_close": len(pos.entries),
+                "timestamp": self.sim.ts[self.sim.u],
+                "entry_then": eff,
+            }
+        )
         pos.basis *= 1 - percent / 100
         pos.coins *= 1 - percent / 100
         return True
@@ -383,8 +405,15 @@ class Reference:
     """Runs one scenario over candles and a 1-minute frame [start_ms, end_ms]; ``closed``
     lists each trade as a plain dict."""
 
-    def __init__(self, candles: dict[str, list], start_ms: int, end_ms: int, scenario: Scenario,
-                 throttle_ms: int = 5 * MINUTE, costs: Costs | None = None) -> None:
+    def __init__(
+        self,
+        candles: dict[str, list],
+        start_ms: int,
+        end_ms: int,
+        scenario: Scenario,
+        throttle_ms: int = 5 * MINUTE,
+        costs: Costs | None = None,
+    ) -> None:
         self.c = candles
         self.ts = candles["timestamp"]
         if any(b - a != MINUTE for a, b in zip(self.ts, self.ts[1:], strict=False)):
@@ -416,7 +445,7 @@ class Reference:
                 t += MINUTE
                 continue
             price = self.vwap[k - 1]  # the current price at tick t
-            sig = self.scenario.entry(self.c["close"][max(0, k - 35):k], price)
+            sig = self.scenario.entry(self.c["close"][max(0, k - 35) : k], price)
             if sig is None or not self._valid(sig, price):
                 t += MINUTE
                 continue
@@ -435,8 +464,16 @@ class Reference:
     def _hold(self, sig: dict, t: int, price: float) -> int:
         """Open at tick t and walk the candles from t on until it closes; the close time."""
         long = sig["position"] == "long"
-        pos = self.pos = RefPosition(long, t, sig["price_stop_loss"], sig["price_take_profit"], price,
-                                     sig["price_stop_loss"], sig["price_take_profit"], sig["minute_estimated_time"])
+        pos = self.pos = RefPosition(
+            long,
+            t,
+            sig["price_stop_loss"],
+            sig["price_take_profit"],
+            price,
+            sig["price_stop_loss"],
+            sig["price_take_profit"],
+            sig["minute_estimated_time"],
+        )
         pos.entries.append({"price": price, "cost": self.costs.entry_cost, "timestamp": t})
         pos.basis, pos.coins = self.costs.entry_cost, self.costs.entry_cost / price
         for u in range(self.index(t), len(self.ts)):
@@ -461,7 +498,9 @@ class Reference:
         eff = pos.entry
         if (v > eff) if pos.long else (v < eff):
             thr = 2 * (self.costs.slippage + self.costs.fee) + self.costs.breakeven_extra
-            if not pos.breakeven_seen and ((v >= eff * (1 + thr / 100)) if pos.long else (v <= eff * (1 - thr / 100))):
+            if not pos.breakeven_seen and (
+                (v >= eff * (1 + thr / 100)) if pos.long else (v <= eff * (1 - thr / 100))
+            ):
                 pos.breakeven_seen = True
                 sc.breakeven(api, "SIMUSDT", pos.view(), v, at)
             span = (pos.tp - eff) if pos.long else (eff - pos.tp)
@@ -482,21 +521,49 @@ class Reference:
         pos = self.pos
         invested = sum(e["cost"] for e in pos.entries)
         # pnl = sum over legs of w * gross - fee * (1 + sum over legs of w * close' / open')
-        legs = [(q["percent"] / 100 * q["cost_basis_at_close"] / invested, q["entry_then"], q["current_price"])
-                for q in pos.partials]
+        legs = [
+            (
+                q["percent"] / 100 * q["cost_basis_at_close"] / invested,
+                q["entry_then"],
+                q["current_price"],
+            )
+            for q in pos.partials
+        ]
         rest = 1 - sum(w for w, _, _ in legs)
         if rest > 0:
             legs.append((rest, pos.entry, price))
-        weighted = sum(w * leg_gross(pos.long, entry, at_price, self.costs)[0] for w, entry, at_price in legs)
-        ratios = sum(w * leg_gross(pos.long, entry, at_price, self.costs)[1] for w, entry, at_price in legs)
-        self.closed.append({
-            "pending_at": pos.pending_at, "position": "long" if pos.long else "short",
-            "close_timestamp": at, "close_reason": reason, "close_price": price, "close_id": close_id,
-            "price_open": pos.entry, "price_stop_loss": pos.sl, "price_take_profit": pos.tp,
-            "entries": [(e["price"], e["cost"], e["timestamp"]) for e in pos.entries],
-            "partials": [(q["type"], q["percent"], q["current_price"], q["cost_basis_at_close"],
-                          q["entry_count_at_close"], q["timestamp"]) for q in pos.partials],
-            "pnl": weighted - self.costs.fee * (1 + ratios), "pnl_entries": invested,
-        })
+        weighted = sum(
+            w * leg_gross(pos.long, entry, at_price, self.costs)[0] for w, entry, at_price in legs
+        )
+        ratios = sum(
+            w * leg_gross(pos.long, entry, at_price, self.costs)[1] for w, entry, at_price in legs
+        )
+        self.closed.append(
+            {
+                "pending_at": pos.pending_at,
+                "position": "long" if pos.long else "short",
+                "close_timestamp": at,
+                "close_reason": reason,
+                "close_price": price,
+                "close_id": close_id,
+                "price_open": pos.entry,
+                "price_stop_loss": pos.sl,
+                "price_take_profit": pos.tp,
+                "entries": [(e["price"], e["cost"], e["timestamp"]) for e in pos.entries],
+                "partials": [
+                    (
+                        q["type"],
+                        q["percent"],
+                        q["current_price"],
+                        q["cost_basis_at_close"],
+                        q["entry_count_at_close"],
+                        q["timestamp"],
+                    )
+                    for q in pos.partials
+                ],
+                "pnl": weighted - self.costs.fee * (1 + ratios),
+                "pnl_entries": invested,
+            }
+        )
         self.pos = None
         return at

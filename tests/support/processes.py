@@ -43,7 +43,11 @@ def stop_process(process: subprocess.Popen, timeout: float = STOP_TIMEOUT_SECOND
         os.killpg(process.pid, signal.SIGKILL)
 
 
-FARM_COMMANDS = ("redis", "celery", "btfarm.workers.boot")  # what a farm process's command line names
+FARM_COMMANDS = (
+    "redis",
+    "celery",
+    "btfarm.workers.boot",
+)  # what a farm process's command line names
 
 
 def is_worker(cmdline: str) -> bool:
@@ -56,7 +60,10 @@ def farm_processes_under(folder: Path) -> list[psutil.Process]:
     found = []
     for p in psutil.process_iter(["cmdline", "status"]):
         cmdline = " ".join(p.info["cmdline"] or ())
-        if p.info["status"] != psutil.STATUS_ZOMBIE and str(folder) in cmdline and any(
-                name in cmdline for name in FARM_COMMANDS):
+        if (
+            p.info["status"] != psutil.STATUS_ZOMBIE
+            and str(folder) in cmdline
+            and any(name in cmdline for name in FARM_COMMANDS)
+        ):
             found.append(p)
     return found

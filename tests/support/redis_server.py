@@ -54,11 +54,18 @@ class RedisServer:
     it: for persistence and crash-recovery tests.
     """
 
-    def __init__(self, data_dir: Path | None = None, binary: str | None = None,
-                 password: str | None = None, also_bind: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        data_dir: Path | None = None,
+        binary: str | None = None,
+        password: str | None = None,
+        also_bind: tuple[str, ...] = (),
+    ) -> None:
         self.binary = binary or find_redis_server()
         self.password = password  # --requirepass; the URL then carries it
-        self.also_bind = tuple(also_bind)  # addresses beside loopback (other hosts' links: netns.py)
+        self.also_bind = tuple(
+            also_bind
+        )  # addresses beside loopback (other hosts' links: netns.py)
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.host = "127.0.0.1"
         self.port: int | None = None
@@ -79,8 +86,9 @@ class RedisServer:
         return f"redis://{auth}{address}:{self.port}/0"
 
     def client(self, db: int = 0) -> redis.Redis:
-        return redis.Redis(host=self.host, port=self.port, db=db, decode_responses=True,
-                           password=self.password)
+        return redis.Redis(
+            host=self.host, port=self.port, db=db, decode_responses=True, password=self.password
+        )
 
     def start(self) -> RedisServer:
         """Start on a free port (or the previous one) and return once PING answers."""

@@ -36,11 +36,26 @@ LIMIT_HOURS = (0, 4, 8, 12, 16)
 #  16:00 E scheduled, the 16:00 candle itself dips to 98.9: opened that minute (wait 0)
 DIPS = {10: 98.9, 500: 94.0, 960: 98.9}  # minute -> the candle's low
 LOW_STRETCH = range(710, 720)  # minutes at 98.5 (open, high, low, close)
-SCHEDULE_EXPECTED = {"total_events": 8, "total_scheduled": 4, "total_opened": 2, "total_cancelled": 2,
-                     "activation_rate": 50.0, "cancellation_rate": 50.0,
-                     "avg_activation_time": 5.0, "avg_wait_time": 70.0}
-SCHEDULE_ACTIONS = [("scheduled", 0), ("opened", 10), ("scheduled", 240), ("cancelled", 360),
-                    ("scheduled", 480), ("cancelled", 500), ("scheduled", 960), ("opened", 960)]
+SCHEDULE_EXPECTED = {
+    "total_events": 8,
+    "total_scheduled": 4,
+    "total_opened": 2,
+    "total_cancelled": 2,
+    "activation_rate": 50.0,
+    "cancellation_rate": 50.0,
+    "avg_activation_time": 5.0,
+    "avg_wait_time": 70.0,
+}
+SCHEDULE_ACTIONS = [
+    ("scheduled", 0),
+    ("opened", 10),
+    ("scheduled", 240),
+    ("cancelled", 360),
+    ("scheduled", 480),
+    ("cancelled", 500),
+    ("scheduled", 960),
+    ("opened", 960),
+]
 
 # "short-rejecter": a short at 01:00, 03:00 and 05:00 (all refused by "no-shorts"), a long at 02:00
 SHORT_HOURS = (1, 3, 5)
@@ -48,7 +63,9 @@ LONG_HOURS = (2,)
 RISK_EXPECTED_TIMES = [h * 60 for h in SHORT_HOURS]  # minutes after 00:00 of the rejections
 
 
-def candles(lows: dict[int, float] | None = None, flat_at: dict[int, float] | None = None) -> pd.DataFrame:
+def candles(
+    lows: dict[int, float] | None = None, flat_at: dict[int, float] | None = None
+) -> pd.DataFrame:
     """1m candles at ``PRICE`` from the day before the frame (its warm-up) to the day after,
     with ``lows`` (minute of the frame's day -> low) and ``flat_at`` (minute -> o=h=l=c)."""
     start = DAY_MS - 1440 * MINUTE_MS
@@ -60,8 +77,16 @@ def candles(lows: dict[int, float] | None = None, flat_at: dict[int, float] | No
     for minute, price in (flat_at or {}).items():
         for column in (opens, highs, lows_, closes):
             column[1440 + minute] = price
-    return pd.DataFrame({"timestamp": ts, "open": opens, "high": highs, "low": lows_, "close": closes,
-                         "volume": np.ones(minutes)})
+    return pd.DataFrame(
+        {
+            "timestamp": ts,
+            "open": opens,
+            "high": highs,
+            "low": lows_,
+            "close": closes,
+            "volume": np.ones(minutes),
+        }
+    )
 
 
 def at(hours: tuple[int, ...], when: datetime) -> bool:
@@ -71,33 +96,63 @@ def at(hours: tuple[int, ...], when: datetime) -> bool:
 def limit_dip(symbol: str, when: datetime) -> dict | None:
     if not at(LIMIT_HOURS, when):
         return None
-    return {"position": "long", "price_open": 99.0, "price_take_profit": 103.0, "price_stop_loss": 95.0,
-            "minute_estimated_time": 30, "note": f"limit {when:%H:%M}"}
+    return {
+        "position": "long",
+        "price_open": 99.0,
+        "price_take_profit": 103.0,
+        "price_stop_loss": 95.0,
+        "minute_estimated_time": 30,
+        "note": f"limit {when:%H:%M}",
+    }
 
 
 def short_or_long(symbol: str, when: datetime) -> dict | None:
     if at(SHORT_HOURS, when):
-        return {"position": "short", "price_take_profit": 97.0, "price_stop_loss": 103.0,
-                "minute_estimated_time": 30, "note": f"short {when:%H:%M}"}
+        return {
+            "position": "short",
+            "price_take_profit": 97.0,
+            "price_stop_loss": 103.0,
+            "minute_estimated_time": 30,
+            "note": f"short {when:%H:%M}",
+        }
     if at(LONG_HOURS, when):
-        return {"position": "long", "price_take_profit": 103.0, "price_stop_loss": 97.0,
-                "minute_estimated_time": 30, "note": f"long {when:%H:%M}"}
+        return {
+            "position": "long",
+            "price_take_profit": 103.0,
+            "price_stop_loss": 97.0,
+            "minute_estimated_time": 30,
+            "note": f"long {when:%H:%M}",
+        }
     return None
 
 
 def no_shorts(payload: dict) -> None:
     if payload["signal"]["position"] == "short":
-        raise ValueError("no shorts here")  # (an exception rejects, whatever a returned value means)
+        raise ValueError(
+            "no shorts here"
+        )  # (an exception rejects, whatever a returned value means)
 
 
 def register() -> None:
     """The hand-made exchange (two symbols: the limit market and the flat one), the day's
     frame, the two strategies and the risk."""
     limit = candles(DIPS, {m: 98.5 for m in LOW_STRETCH})
-    add_exchange(dataframe_exchange(EXCHANGE, {SYMBOL: limit, "PLAINUSDT": candles()}), override=True)
-    add_frame(frame_name=FRAME, interval="1m", start_date=DAY_MS, end_date=DAY_MS + (1440 - 1) * MINUTE_MS,
-              override=True)
+    add_exchange(
+        dataframe_exchange(EXCHANGE, {SYMBOL: limit, "PLAINUSDT": candles()}), override=True
+    )
+    add_frame(
+        frame_name=FRAME,
+        interval="1m",
+        start_date=DAY_MS,
+        end_date=DAY_MS + (1440 - 1) * MINUTE_MS,
+        override=True,
+    )
     add_strategy(strategy_name="limit-dip", interval="1m", get_signal=limit_dip, override=True)
     add_risk(risk_name="no-shorts", validations=[no_shorts], override=True)
-    add_strategy(strategy_name="short-rejecter", interval="1m", get_signal=short_or_long, risk_name="no-shorts",
-                 override=True)
+    add_strategy(
+        strategy_name="short-rejecter",
+        interval="1m",
+        get_signal=short_or_long,
+        risk_name="no-shorts",
+        override=True,
+    )

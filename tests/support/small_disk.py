@@ -57,8 +57,10 @@ def small_disk(path: Path, size: str = SIZE) -> Iterator[SmallDisk]:
     path.mkdir(parents=True, exist_ok=True)
     done = _run("mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path))
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs on {path} (needs root with CAP_SYS_ADMIN): "
-                    f"{(done.stderr or done.stdout).strip()}")
+        pytest.skip(
+            f"cannot mount a tmpfs on {path} (needs root with CAP_SYS_ADMIN): "
+            f"{(done.stderr or done.stdout).strip()}"
+        )
     try:
         yield SmallDisk(path)
     finally:

@@ -20,13 +20,18 @@ def flat(n: int, price: float = 100.0) -> dict[str, np.ndarray]:
     """n quiet candles at ``price`` with unit volume (VWAP = price)."""
     return {
         "timestamp": T0 + np.arange(n, dtype=np.int64) * MINUTE_MS,
-        "open": np.full(n, price), "high": np.full(n, price), "low": np.full(n, price),
-        "close": np.full(n, price), "volume": np.ones(n),
+        "open": np.full(n, price),
+        "high": np.full(n, price),
+        "low": np.full(n, price),
+        "close": np.full(n, price),
+        "volume": np.ones(n),
     }
 
 
 def candles(columns: dict[str, np.ndarray]) -> Candles:
-    return Candles(*(np.asarray(columns[k]) for k in ("timestamp", "open", "high", "low", "close", "volume")))
+    return Candles(
+        *(np.asarray(columns[k]) for k in ("timestamp", "open", "high", "low", "close", "volume"))
+    )
 
 
 def minute(i: int) -> int:
@@ -54,11 +59,20 @@ def run(columns, script, *, interval="1m", end_minute=None, start_minute=0, cfg=
     c = candles(columns)
     n = len(c)
     end = minute(n - 2 if end_minute is None else end_minute)
-    frame = FrameSchema(frame_name="f", interval="1m", start_date=minute(start_minute), end_date=end)
+    frame = FrameSchema(
+        frame_name="f", interval="1m", start_date=minute(start_minute), end_date=end
+    )
     strategy = StrategySchema(strategy_name="s", interval=interval, get_signal=script)
     events: dict[str, list] = {}
-    r = BacktestRun(strategy, dataframe_exchange("x", {}), frame, "SYM", c,
-                    cfg=cfg or EngineConfig(), params=params,
-                    listener=lambda kind, rec: events.setdefault(kind, []).append(rec))
+    r = BacktestRun(
+        strategy,
+        dataframe_exchange("x", {}),
+        frame,
+        "SYM",
+        c,
+        cfg=cfg or EngineConfig(),
+        params=params,
+        listener=lambda kind, rec: events.setdefault(kind, []).append(rec),
+    )
     r.run()
     return r, events

@@ -46,8 +46,17 @@ def hand_hooks(plan: dict[str, Any], cfg: EngineConfig) -> dict[str, Any]:
     state: dict[int, dict[str, Any]] = {}
 
     def mine(signal):
-        return state.setdefault(signal["pending_at"], {"stop": set(), "take": set(), "profit": set(),
-                                                       "loss": set(), "breakeven": False, "closed": False})
+        return state.setdefault(
+            signal["pending_at"],
+            {
+                "stop": set(),
+                "take": set(),
+                "profit": set(),
+                "loss": set(),
+                "breakeven": False,
+                "closed": False,
+            },
+        )
 
     def on_active_ping(symbol, signal, price, when, backtest):
         s = mine(signal)
@@ -62,10 +71,18 @@ def hand_hooks(plan: dict[str, Any], cfg: EngineConfig) -> dict[str, Any]:
                 commit_trailing_take(symbol, shift, price)
         if s["breakeven"] and commit_breakeven(symbol):
             s["breakeven"] = False
-        if average is not None and len(signal["entries"]) < average["max_entries"] and move <= -average["step"]:
+        if (
+            average is not None
+            and len(signal["entries"]) < average["max_entries"]
+            and move <= -average["step"]
+        ):
             commit_average_buy(symbol, average.get("cost"))
-        if minutes is not None and not s["closed"] and _ms(when) - signal["pending_at"] >= minutes * MINUTE \
-                and round_trip_pnl(signal["position"] == "long", signal["price_open"], price, costs) < 0:
+        if (
+            minutes is not None
+            and not s["closed"]
+            and _ms(when) - signal["pending_at"] >= minutes * MINUTE
+            and round_trip_pnl(signal["position"] == "long", signal["price_open"], price, costs) < 0
+        ):
             s["closed"] = True
             commit_close_pending(symbol)
 
@@ -80,11 +97,15 @@ def hand_hooks(plan: dict[str, Any], cfg: EngineConfig) -> dict[str, Any]:
                 if k not in s[key] and percent >= level:
                     s[key].add(k)
                     commit(symbol, share)
+
         return hook
 
-    return {"on_active_ping": on_active_ping, "on_breakeven": on_breakeven,
-            "on_partial_profit": closes(profit, "profit", commit_partial_profit),
-            "on_partial_loss": closes(loss, "loss", commit_partial_loss)}
+    return {
+        "on_active_ping": on_active_ping,
+        "on_breakeven": on_breakeven,
+        "on_partial_profit": closes(profit, "profit", commit_partial_profit),
+        "on_partial_loss": closes(loss, "loss", commit_partial_loss),
+    }
 
 
 def closed_view(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -105,9 +126,16 @@ def first_difference(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> str:
         if x != y:
             keys = sorted(key for key in x.keys() | y.keys() if x.get(key) != y.get(key))
             if keys == ["signal"]:
-                keys = [f"signal.{key}" for key in sorted(x["signal"].keys() | y["signal"].keys())
-                        if x["signal"].get(key) != y["signal"].get(key)]
-            shown = {key: (x.get(key), y.get(key)) if "." not in key else
-                     (x["signal"].get(key[7:]), y["signal"].get(key[7:])) for key in keys}
+                keys = [
+                    f"signal.{key}"
+                    for key in sorted(x["signal"].keys() | y["signal"].keys())
+                    if x["signal"].get(key) != y["signal"].get(key)
+                ]
+            shown = {
+                key: (x.get(key), y.get(key))
+                if "." not in key
+                else (x["signal"].get(key[7:]), y["signal"].get(key[7:]))
+                for key in keys
+            }
             return f"trade {k} (pending_at {x['signal']['pending_at']}): {shown}"
     return ""

@@ -25,9 +25,16 @@ FLAT_PNL = (99.9 - 100.1) / 100.1 * 100 - 0.1 * (1 + 99.9 / 100.1)
 
 def register_market(symbols: tuple[str, ...] = ("SA", "SB", "SC", "SD"), minutes: int = 60) -> None:
     """Flat candles from minute 0 for each symbol; the frame runs from START for ``minutes``."""
-    add_exchange(dataframe_exchange(EXCHANGE, {s: flat(START + minutes + 2) for s in symbols}), override=True)
-    add_frame(frame_name=FRAME, interval="1m", start_date=minute(START), end_date=minute(START + minutes - 1),
-              override=True)
+    add_exchange(
+        dataframe_exchange(EXCHANGE, {s: flat(START + minutes + 2) for s in symbols}), override=True
+    )
+    add_frame(
+        frame_name=FRAME,
+        interval="1m",
+        start_date=minute(START),
+        end_date=minute(START + minutes - 1),
+        override=True,
+    )
 
 
 def member(name: str, script: Any, **fields: Any) -> str:
@@ -36,17 +43,31 @@ def member(name: str, script: Any, **fields: Any) -> str:
     return name
 
 
-def portfolio_run(members: list[tuple[str, str]], *, risk: dict | None = None, capital: float | None = None,
-                  listen: bool = True, params: dict | None = None) -> tuple[PortfolioRun, list[tuple[str, dict]]]:
+def portfolio_run(
+    members: list[tuple[str, str]],
+    *,
+    risk: dict | None = None,
+    capital: float | None = None,
+    listen: bool = True,
+    params: dict | None = None,
+) -> tuple[PortfolioRun, list[tuple[str, dict]]]:
     """Run a portfolio of (symbol, strategy) members on the flat market; returns the run and every
     event it emitted, in order."""
     if risk is not None:
         add_risk(override=True, **risk)
-    schema = add_portfolio(portfolio_name="flat-p", exchange_name=EXCHANGE, frame_name=FRAME,
-                           members=[{"symbol": s, "strategy_name": n} for s, n in members],
-                           risk_name=risk["risk_name"] if risk else None, capital=capital, override=True)
+    schema = add_portfolio(
+        portfolio_name="flat-p",
+        exchange_name=EXCHANGE,
+        frame_name=FRAME,
+        members=[{"symbol": s, "strategy_name": n} for s, n in members],
+        risk_name=risk["risk_name"] if risk else None,
+        capital=capital,
+        override=True,
+    )
     emitted: list[tuple[str, dict]] = []
-    run = PortfolioRun(schema, params, listener=(lambda kind, rec: emitted.append((kind, rec))) if listen else None)
+    run = PortfolioRun(
+        schema, params, listener=(lambda kind, rec: emitted.append((kind, rec))) if listen else None
+    )
     run.run()
     return run, emitted
 
@@ -56,5 +77,17 @@ def opened_minutes(run: PortfolioRun, index: int) -> list[int]:
     return [(c["signal"]["pending_at"] - minute(0)) // 60_000 for c in run.members[index].closed]
 
 
-__all__ = ["EXCHANGE", "FLAT_PNL", "FRAME", "LIFETIME", "START", "Script", "long_signal", "member", "minute",
-           "opened_minutes", "portfolio_run", "register_market"]
+__all__ = [
+    "EXCHANGE",
+    "FLAT_PNL",
+    "FRAME",
+    "LIFETIME",
+    "START",
+    "Script",
+    "long_signal",
+    "member",
+    "minute",
+    "opened_minutes",
+    "portfolio_run",
+    "register_market",
+]

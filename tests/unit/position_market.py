@@ -21,11 +21,23 @@ from btfarm.shared.schemas import FrameSchema, StrategySchema
 from .market import Script, candles, flat, minute
 
 CFG = EngineConfig(CC_AVG_PRICE_CANDLES_COUNT=1)
-LONG = {"position": "long", "price_take_profit": 102.0, "price_stop_loss": 98.0, "minute_estimated_time": 60}
-SHORT = {"position": "short", "price_take_profit": 98.0, "price_stop_loss": 102.0, "minute_estimated_time": 60}
+LONG = {
+    "position": "long",
+    "price_take_profit": 102.0,
+    "price_stop_loss": 98.0,
+    "minute_estimated_time": 60,
+}
+SHORT = {
+    "position": "short",
+    "price_take_profit": 98.0,
+    "price_stop_loss": 102.0,
+    "minute_estimated_time": 60,
+}
 
 
-def prices(n: int, at: dict[int, float] | None = None, base: float = 100.0) -> dict[str, np.ndarray]:
+def prices(
+    n: int, at: dict[int, float] | None = None, base: float = 100.0
+) -> dict[str, np.ndarray]:
     """n candles at ``base``; ``at`` sets minute k's price (high = low = close) from k on,
     until the next minute given."""
     m = flat(n, base)
@@ -42,18 +54,31 @@ def when_ms(when) -> int:
     return int(when.timestamp() * 1000)
 
 
-def drive(m: dict[str, np.ndarray], signals: dict[int, Any], callbacks: dict[str, Callable] | None = None,
-          cfg: EngineConfig = CFG, end_minute: int | None = None) -> tuple[BacktestRun, dict[str, list]]:
+def drive(
+    m: dict[str, np.ndarray],
+    signals: dict[int, Any],
+    callbacks: dict[str, Callable] | None = None,
+    cfg: EngineConfig = CFG,
+    end_minute: int | None = None,
+) -> tuple[BacktestRun, dict[str, list]]:
     """Backtest scripted signals (minute -> signal) with ``callbacks`` on 1m ticks; returns
     the run and the engine's events by kind."""
     c = candles(m)
     end = minute(len(c) - 2 if end_minute is None else end_minute)
     frame = FrameSchema(frame_name="f", interval="1m", start_date=minute(0), end_date=end)
-    strategy = StrategySchema(strategy_name="s", interval="1m", get_signal=Script(signals),
-                              callbacks=callbacks or {})
+    strategy = StrategySchema(
+        strategy_name="s", interval="1m", get_signal=Script(signals), callbacks=callbacks or {}
+    )
     by_kind: dict[str, list] = {}
-    run = BacktestRun(strategy, dataframe_exchange("x", {}), frame, "SYM", c, cfg=cfg,
-                      listener=lambda kind, record: by_kind.setdefault(kind, []).append(record))
+    run = BacktestRun(
+        strategy,
+        dataframe_exchange("x", {}),
+        frame,
+        "SYM",
+        c,
+        cfg=cfg,
+        listener=lambda kind, record: by_kind.setdefault(kind, []).append(record),
+    )
     run.run()
     return run, by_kind
 

@@ -172,6 +172,7 @@ def test_candle_arrays_given_directly_are_validated_too():
 
 # ---- settings and engine config ------------------------------------------------
 
+
 def test_misspelt_setting_lists_the_known_names():
     from btfarm.shared.errors import SettingsError
     from btfarm.shared.settings import Settings
@@ -192,22 +193,34 @@ def test_unknown_engine_config_key_is_refused():
 
 # ---- signals through a run ------------------------------------------------------
 
+
 def test_garbage_from_get_signal_is_reported_and_the_run_goes_on():
     from .market import Script, flat, run
 
-    good = {"position": "long", "price_take_profit": 101.0, "price_stop_loss": 99.0, "minute_estimated_time": 5}
-    _, ev = run(flat(40), Script({3: ["not", "a", "signal"], 4: good}), start_minute=3, end_minute=20)
+    good = {
+        "position": "long",
+        "price_take_profit": 101.0,
+        "price_stop_loss": 99.0,
+        "minute_estimated_time": 5,
+    }
+    _, ev = run(
+        flat(40), Script({3: ["not", "a", "signal"], 4: good}), start_minute=3, end_minute=20
+    )
     assert "get_signal returned list" in ev["error"][0]["message"]
     assert len(ev["closed"]) == 1
 
 
 # ---- report columns ------------------------------------------------------------------
 
-@pytest.mark.parametrize("column, expected", [
-    ({"key": "x", "label": "X", "format": "not callable"}, "format must be callable"),
-    ({"key": "x", "format": lambda r: ""}, "label"),
-    ({"key": "x", "label": "X", "format": lambda r: "", "colour": "red"}, "colour"),
-])
+
+@pytest.mark.parametrize(
+    "column, expected",
+    [
+        ({"key": "x", "label": "X", "format": "not callable"}, "format must be callable"),
+        ({"key": "x", "format": lambda r: ""}, "label"),
+        ({"key": "x", "label": "X", "format": lambda r: "", "colour": "red"}, "colour"),
+    ],
+)
 def test_bad_report_column_is_named(column, expected):
     from btfarm.orchestrator.reports.columns import DEFAULT_BACKTEST_COLUMNS, resolve_columns
 
@@ -217,6 +230,7 @@ def test_bad_report_column_is_named(column, expected):
 
 
 # ---- persisted live state --------------------------------------------------------------
+
 
 @pytest.mark.parametrize("content", [b'{"phase": "act', b"\x00\x01garbage", b"[]", b""])
 def test_corrupt_live_state_names_the_file_and_is_not_overwritten(tmp_path, content):
@@ -236,6 +250,7 @@ def test_corrupt_live_state_names_the_file_and_is_not_overwritten(tmp_path, cont
 
 # ---- CLI arguments -----------------------------------------------------------------------
 
+
 def cli(*args):
     from click.testing import CliRunner
 
@@ -245,16 +260,36 @@ def cli(*args):
 
 
 def test_cli_backtest_with_a_missing_module_says_so(tmp_path):
-    result = cli("backtest", str(tmp_path / "nope.py"), "--symbol", "X", "--strategy", "s",
-                 "--exchange", "e", "--frame", "f")
+    result = cli(
+        "backtest",
+        str(tmp_path / "nope.py"),
+        "--symbol",
+        "X",
+        "--strategy",
+        "s",
+        "--exchange",
+        "e",
+        "--frame",
+        "f",
+    )
     assert result.exit_code == 2 and "no such file" in result.output
 
 
 def test_cli_backtest_with_an_unknown_strategy_names_it(tmp_path):
     module = tmp_path / "regs.py"
     module.write_text("from btfarm.shared.demo import register_demo\nregister_demo()\n")
-    result = cli("backtest", str(module), "--symbol", "BTCUSDT", "--strategy", "sma-crosss",
-                 "--exchange", "synthetic", "--frame", "demo-30d")
+    result = cli(
+        "backtest",
+        str(module),
+        "--symbol",
+        "BTCUSDT",
+        "--strategy",
+        "sma-crosss",
+        "--exchange",
+        "synthetic",
+        "--frame",
+        "demo-30d",
+    )
     assert result.exit_code == 2
     assert 'strategy "sma-crosss" not found (needed by Backtest.run)' in result.output
 
@@ -267,27 +302,39 @@ def test_cli_stop_with_an_unknown_mode_lists_the_modes():
 # ---- grids (a walker's sweeps) -----------------------------------------------
 
 
-@pytest.mark.parametrize("grid, message", [
-    ({}, "grid is empty"),
-    ({"fast": []}, "has no values"),
-    ({"fast": [object()]}, "cannot be sent to workers as JSON"),
-    ({"fast": [{1, 2}]}, "cannot be sent to workers as JSON"),
-    ({"fast": [float("inf")]}, "cannot be sent to workers as JSON"),
-    ({"fast": [5, 5]}, "repeats a value"),
-])
+@pytest.mark.parametrize(
+    "grid, message",
+    [
+        ({}, "grid is empty"),
+        ({"fast": []}, "has no values"),
+        ({"fast": [object()]}, "cannot be sent to workers as JSON"),
+        ({"fast": [{1, 2}]}, "cannot be sent to workers as JSON"),
+        ({"fast": [float("inf")]}, "cannot be sent to workers as JSON"),
+        ({"fast": [5, 5]}, "repeats a value"),
+    ],
+)
 def test_a_bad_grid_is_refused_when_the_walker_is_registered(grid, message):
     from btfarm.shared.registry import add_walker
 
     with pytest.raises(SchemaError, match=message):
-        add_walker(walker_name="bad-grid", exchange_name="farm-market", frame_name="farm-2d",
-                   strategies=[{"strategy_name": "farm-sma", "grid": grid}], override=True)
+        add_walker(
+            walker_name="bad-grid",
+            exchange_name="farm-market",
+            frame_name="farm-2d",
+            strategies=[{"strategy_name": "farm-sma", "grid": grid}],
+            override=True,
+        )
 
 
 def _walker_of(*strategies):
     from btfarm.shared.schemas import WalkerSchema
 
-    return WalkerSchema(walker_name="bad-input", exchange_name="farm-market", frame_name="farm-2d",
-                        strategies=list(strategies))
+    return WalkerSchema(
+        walker_name="bad-input",
+        exchange_name="farm-market",
+        frame_name="farm-2d",
+        strategies=list(strategies),
+    )
 
 
 def test_a_sweep_of_an_unknown_strategy_is_refused_before_submit_with_a_suggestion():
@@ -318,13 +365,18 @@ def test_a_walker_without_strategies_is_refused():
 # ---- names with path separators (they become report paths and Redis keys) ---------
 
 
-@pytest.mark.parametrize("kind, field", [("walker", "walker_name"), ("frame", "frame_name"),
-                                         ("exchange", "exchange_name")])
+@pytest.mark.parametrize(
+    "kind, field",
+    [("walker", "walker_name"), ("frame", "frame_name"), ("exchange", "exchange_name")],
+)
 def test_a_walker_frame_or_exchange_name_with_a_path_separator_is_refused(kind, field):
     fields = {
         "walker": {"exchange_name": "e", "frame_name": "f", "strategies": ["s"]},
-        "frame": {"interval": "1m", "start_date": "2024-01-01T00:00:00Z",
-                  "end_date": "2024-01-02T00:00:00Z"},
+        "frame": {
+            "interval": "1m",
+            "start_date": "2024-01-01T00:00:00Z",
+            "end_date": "2024-01-02T00:00:00Z",
+        },
         "exchange": {"get_candles": lambda *a: []},
     }[kind]
     with pytest.raises(SchemaError, match=field):
@@ -334,14 +386,20 @@ def test_a_walker_frame_or_exchange_name_with_a_path_separator_is_refused(kind, 
 # ---- schedule files ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text, message", [
-    ('[[entry]]\nwalker = "w"\nsymbols = ["X"]\nevery_seconds = -5\n', "positive number"),
-    ('[[entry]]\nname = "a"\nwalker = "w"\nsymbols = ["X"]\nevery_seconds = 5\n'
-     '[[entry]]\nname = "a"\nwalker = "v"\nsymbols = ["X"]\nevery_seconds = 5\n', "two entries are named"),
-    ('[[entry]]\nsymbols = ["X"]\nevery_seconds = 5\n', "needs walker"),
-    ('[[entry]]\nwalker = "w"\nsymbols = ["X"]\ncron = "every day"\n', "five-field cron"),
-    ('\x00garbage', "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[[entry]]\nwalker = "w"\nsymbols = ["X"]\nevery_seconds = -5\n', "positive number"),
+        (
+            '[[entry]]\nname = "a"\nwalker = "w"\nsymbols = ["X"]\nevery_seconds = 5\n'
+            '[[entry]]\nname = "a"\nwalker = "v"\nsymbols = ["X"]\nevery_seconds = 5\n',
+            "two entries are named",
+        ),
+        ('[[entry]]\nsymbols = ["X"]\nevery_seconds = 5\n', "needs walker"),
+        ('[[entry]]\nwalker = "w"\nsymbols = ["X"]\ncron = "every day"\n', "five-field cron"),
+        ("\x00garbage", "not valid TOML"),
+    ],
+)
 def test_a_bad_schedule_file_names_the_file_and_the_fix(tmp_path, text, message):
     from btfarm.orchestrator.schedule import load_schedule
     from btfarm.shared.errors import ConfigError
@@ -364,15 +422,21 @@ def test_a_missing_schedule_file_is_named(tmp_path):
 # ---- CLI arguments of btfarm walker / worker ---------------------------------------
 
 
-@pytest.mark.parametrize("args, message", [
-    (("walker", "resume"), "give the sweep's run id"),
-    (("walker", "resume", "abc", "--chunk-size", "3"), "cannot change on resume"),
-    (("walker", "tests.farm_strategies"), "give the walker's name"),
-    (("walker", "tests.farm_strategies", "farm-sweep", "--chunk-size", "0"), "0 is not in the range"),
-    (("walker", "tests.farm_strategies", "farm-swep"), 'walker "farm-swep" not found'),
-    (("walker", "no_such_module_anywhere", "w"), "no_such_module_anywhere"),
-    (("worker", "--concurrency", "many"), "not a valid integer"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("walker", "resume"), "give the sweep's run id"),
+        (("walker", "resume", "abc", "--chunk-size", "3"), "cannot change on resume"),
+        (("walker", "tests.farm_strategies"), "give the walker's name"),
+        (
+            ("walker", "tests.farm_strategies", "farm-sweep", "--chunk-size", "0"),
+            "0 is not in the range",
+        ),
+        (("walker", "tests.farm_strategies", "farm-swep"), 'walker "farm-swep" not found'),
+        (("walker", "no_such_module_anywhere", "w"), "no_such_module_anywhere"),
+        (("worker", "--concurrency", "many"), "not a valid integer"),
+    ],
+)
 def test_bad_walker_and_worker_arguments_are_refused_naming_the_fix(args, message):
     result = cli(*args)
     assert result.exit_code == 2, result.output
@@ -389,7 +453,9 @@ def test_resuming_an_unknown_sweep_says_where_it_looked(redis_client, redis_serv
     assert result.exit_code == 2 and "no sweep 'no-such-run'" in result.output
 
 
-def test_a_corrupt_stored_sweep_plan_is_named_and_left_untouched(redis_client, redis_server, monkeypatch):
+def test_a_corrupt_stored_sweep_plan_is_named_and_left_untouched(
+    redis_client, redis_server, monkeypatch
+):
     from btfarm.shared.settings import get_settings
     from btfarm.shared.store import keys
 
@@ -402,7 +468,9 @@ def test_a_corrupt_stored_sweep_plan_is_named_and_left_untouched(redis_client, r
     assert redis_client.hget(key, "spec") == "[{not json"
 
 
-def test_a_plan_stored_as_an_expanded_list_by_an_older_btfarm_is_named(redis_client, redis_server, monkeypatch):
+def test_a_plan_stored_as_an_expanded_list_by_an_older_btfarm_is_named(
+    redis_client, redis_server, monkeypatch
+):
     from btfarm.shared.settings import get_settings
     from btfarm.shared.store import keys
 
@@ -410,14 +478,21 @@ def test_a_plan_stored_as_an_expanded_list_by_an_older_btfarm_is_named(redis_cli
     get_settings.cache_clear()
     redis_client.hset(keys.walker_run("older"), mapping={"walker_name": "w", "variants": "[]"})
     result = cli("walker", "resume", "older")
-    assert result.exit_code == 2 and "an older btfarm" in result.output and "run the walker again" in result.output
+    assert (
+        result.exit_code == 2
+        and "an older btfarm" in result.output
+        and "run the walker again" in result.output
+    )
 
 
-@pytest.mark.parametrize("name, value, message", [
-    ("BTFARM_TASK_MAX_RETRIES", "many", "not a valid int"),
-    ("BTFARM_SWEEP_IDLE_TIMEOUT", "soon", "not a valid float"),
-    ("BTFARM_STORE_OUTAGE", "30", "BTFARM_STORE_OUTAGE_SECONDS"),
-])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("BTFARM_TASK_MAX_RETRIES", "many", "not a valid int"),
+        ("BTFARM_SWEEP_IDLE_TIMEOUT", "soon", "not a valid float"),
+        ("BTFARM_STORE_OUTAGE", "30", "BTFARM_STORE_OUTAGE_SECONDS"),
+    ],
+)
 def test_a_bad_reliability_setting_fails_at_start_naming_it(monkeypatch, name, value, message):
     from btfarm.shared.errors import SettingsError
     from btfarm.shared.settings import Settings
@@ -435,23 +510,49 @@ def test_a_chunk_with_an_unknown_field_is_refused_by_the_worker_schema():
     from btfarm.shared.payloads import Chunk
 
     with pytest.raises(ValidationError, match="evil"):
-        Chunk.model_validate({"run_id": "r", "walker_name": "w", "symbol": "X", "exchange_name": "e",
-                              "frame_name": "f", "variants": [], "evil": "__import__('os')"})
+        Chunk.model_validate(
+            {
+                "run_id": "r",
+                "walker_name": "w",
+                "symbol": "X",
+                "exchange_name": "e",
+                "frame_name": "f",
+                "variants": [],
+                "evil": "__import__('os')",
+            }
+        )
 
 
-@pytest.mark.parametrize(("fields", "expected"), [
-    ({"variants": [{"strategy_name": "v", "base": "s"}]}, r"variants \['v'\] of chunk 0 of sweep r have no index"),
-    ({"variants": [], "steal": [{"strategy_name": "w", "base": "s", "index": -1}]}, r"\['w'\].*no index"),
-    ({"variants": [], "chunk_id": "a"}, "chunk_id"),
-])
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (
+            {"variants": [{"strategy_name": "v", "base": "s"}]},
+            r"variants \['v'\] of chunk 0 of sweep r have no index",
+        ),
+        (
+            {"variants": [], "steal": [{"strategy_name": "w", "base": "s", "index": -1}]},
+            r"\['w'\].*no index",
+        ),
+        ({"variants": [], "chunk_id": "a"}, "chunk_id"),
+    ],
+)
 def test_a_chunk_whose_variants_or_id_cannot_be_marked_by_index_is_refused(fields, expected):
     from pydantic import ValidationError
 
     from btfarm.shared.payloads import Chunk
 
     with pytest.raises(ValidationError, match=expected):
-        Chunk.model_validate({"run_id": "r", "walker_name": "w", "symbol": "X", "exchange_name": "e",
-                              "frame_name": "f", **fields})
+        Chunk.model_validate(
+            {
+                "run_id": "r",
+                "walker_name": "w",
+                "symbol": "X",
+                "exchange_name": "e",
+                "frame_name": "f",
+                **fields,
+            }
+        )
 
 
 def test_a_result_record_with_an_unknown_status_is_refused():
@@ -491,14 +592,18 @@ def test_a_string_in_a_number_column_of_a_csv_names_the_row_and_the_column(tmp_p
     from btfarm.shared.exchanges import csv_exchange
 
     path = tmp_path / "X.csv"
-    path.write_text("timestamp,open,high,low,close,volume\n"
-                    f"{T0},100,101,99,100,1\n{T0 + 60_000},100,101,99,n/a-oops,1\n")
+    path.write_text(
+        "timestamp,open,high,low,close,volume\n"
+        f"{T0},100,101,99,100,1\n{T0 + 60_000},100,101,99,n/a-oops,1\n"
+    )
     with pytest.raises(CandleDataError, match=r"row 1: column close holds 'n/a-oops'"):
         csv_exchange("csv-ex", files={"X": path}).source.all("X")
 
 
-@pytest.mark.parametrize("value, fix", [("abc", "tag=['abc']"), (5, "tag=[5]"), ({1, 2}, "tag=sorted"),
-                                        (None, "tag=[None]")])
+@pytest.mark.parametrize(
+    "value, fix",
+    [("abc", "tag=['abc']"), (5, "tag=[5]"), ({1, 2}, "tag=sorted"), (None, "tag=[None]")],
+)
 def test_sweep_values_that_are_not_a_list_are_refused_with_the_fix(value, fix):
     from btfarm.shared.schemas import sweep
 
@@ -510,7 +615,9 @@ def test_sweep_values_that_are_not_a_list_are_refused_with_the_fix(value, fix):
 def test_a_sweep_value_that_is_not_json_is_a_clear_error_not_a_pydantic_traceback():
     from btfarm.shared.schemas import sweep
 
-    with pytest.raises(SchemaError, match=r"tag=\{1, 2\} \(set\) cannot be sent to workers as JSON") as err:
+    with pytest.raises(
+        SchemaError, match=r"tag=\{1, 2\} \(set\) cannot be sent to workers as JSON"
+    ) as err:
         sweep("sma", tag=[{1, 2}])
     assert "validation error" not in str(err.value) and "pydantic" not in str(err.value)
 
@@ -529,12 +636,31 @@ def test_a_numpy_integer_lifetime_is_an_int():
     from btfarm.shared.engine.signal_rules import check_signal
     from btfarm.shared.engine_config import EngineConfig
 
-    sig, problems = check_signal({"position": "long", "price_take_profit": np.float64(101.0),
-                                  "price_stop_loss": np.float32(99.0),
-                                  "minute_estimated_time": np.int64(60)}, 100.0, EngineConfig())
-    assert problems == [] and sig["minute_estimated_time"] == 60 and type(sig["minute_estimated_time"]) is int
-    _, problems = check_signal({"position": "long", "price_take_profit": 101.0, "price_stop_loss": 99.0,
-                                "minute_estimated_time": np.bool_(True)}, 100.0, EngineConfig())
+    sig, problems = check_signal(
+        {
+            "position": "long",
+            "price_take_profit": np.float64(101.0),
+            "price_stop_loss": np.float32(99.0),
+            "minute_estimated_time": np.int64(60),
+        },
+        100.0,
+        EngineConfig(),
+    )
+    assert (
+        problems == []
+        and sig["minute_estimated_time"] == 60
+        and type(sig["minute_estimated_time"]) is int
+    )
+    _, problems = check_signal(
+        {
+            "position": "long",
+            "price_take_profit": 101.0,
+            "price_stop_loss": 99.0,
+            "minute_estimated_time": np.bool_(True),
+        },
+        100.0,
+        EngineConfig(),
+    )
     assert problems  # a boolean is not a lifetime
 
 
@@ -560,7 +686,9 @@ def csv_minutes(minutes):
 def test_a_header_only_file_is_no_data(tmp_path):
     from btfarm.shared.errors import DataCoverageError
 
-    with pytest.raises(DataCoverageError, match=r'^no data: exchange "cov-ex", symbol X.*returned no 1m candles'):
+    with pytest.raises(
+        DataCoverageError, match=r'^no data: exchange "cov-ex", symbol X.*returned no 1m candles'
+    ):
         coverage_run(tmp_path, "timestamp,open,high,low,close,volume\n", "2025-01-01", "2025-01-02")
 
 
@@ -579,20 +707,39 @@ def test_a_frame_with_no_candle_inside_is_no_data(tmp_path):
         coverage_run(tmp_path, csv_minutes(minutes), "2025-01-01T01:00Z", "2025-01-01T02:00Z")
 
 
-@pytest.mark.parametrize("start, end, words, returned", [
-    ("2024-12-31T23:00Z", "2025-01-01T01:00Z", "starts before the data", "2025-01-01T00:00Z to 2025-01-01T01:01Z"),
-    ("2025-01-01T00:10Z", "2025-01-01T05:00Z", "ends after the data", "2025-01-01T00:00Z to 2025-01-01T01:59Z"),
-])
-def test_a_frame_past_the_data_names_exchange_symbol_range_frame_and_fix(tmp_path, start, end, words,
-                                                                        returned):
+@pytest.mark.parametrize(
+    "start, end, words, returned",
+    [
+        (
+            "2024-12-31T23:00Z",
+            "2025-01-01T01:00Z",
+            "starts before the data",
+            "2025-01-01T00:00Z to 2025-01-01T01:01Z",
+        ),
+        (
+            "2025-01-01T00:10Z",
+            "2025-01-01T05:00Z",
+            "ends after the data",
+            "2025-01-01T00:00Z to 2025-01-01T01:59Z",
+        ),
+    ],
+)
+def test_a_frame_past_the_data_names_exchange_symbol_range_frame_and_fix(
+    tmp_path, start, end, words, returned
+):
     from btfarm.shared.errors import DataCoverageError
 
     with pytest.raises(DataCoverageError) as err:
         coverage_run(tmp_path, csv_minutes(range(120)), start, end)
     message = str(err.value)
-    for part in ('exchange "cov-ex"', "symbol X", 'frame "cov"', words,
-                 f"the candles it returned for that range run from {returned}", "or earlier" if
-                 "ends" in words else "or later"):
+    for part in (
+        'exchange "cov-ex"',
+        "symbol X",
+        'frame "cov"',
+        words,
+        f"the candles it returned for that range run from {returned}",
+        "or earlier" if "ends" in words else "or later",
+    ):
         assert part in message, (part, message)
 
 
@@ -605,12 +752,17 @@ def test_gaps_are_counted_and_a_long_one_is_an_error_past_the_setting(tmp_path, 
     cov = run_.coverage
     assert (cov.gaps, cov.missing_minutes, cov.longest_gap_minutes) == (2, 13, 10)
     assert cov.longest_gap_after_ms == T0 + 49 * 60_000
-    assert "2 gaps (13 minutes missing; the longest, 10 minutes, after 2025-01-01T00:49Z)" in cov.describe()
+    assert (
+        "2 gaps (13 minutes missing; the longest, 10 minutes, after 2025-01-01T00:49Z)"
+        in cov.describe()
+    )
     monkeypatch.setenv("BTFARM_MAX_GAP_MINUTES", "5")
     get_settings.cache_clear()
     try:
-        with pytest.raises(DataCoverageError, match="gap of 10 minutes after 2025-01-01T00:49Z, longer than "
-                                                    "BTFARM_MAX_GAP_MINUTES=5"):
+        with pytest.raises(
+            DataCoverageError,
+            match="gap of 10 minutes after 2025-01-01T00:49Z, longer than BTFARM_MAX_GAP_MINUTES=5",
+        ):
             coverage_run(tmp_path, csv_minutes(minutes), "2025-01-01T00:00Z", "2025-01-01T03:19Z")
     finally:
         get_settings.cache_clear()
@@ -625,7 +777,9 @@ def test_a_file_given_by_path_imports_its_sibling_modules(tmp_path, monkeypatch)
     folder.mkdir()
     (folder / "helpers_for_trust.py").write_text("VALUE = 42\n")
     (folder / "entry_for_trust.py").write_text("from helpers_for_trust import VALUE\n")
-    monkeypatch.chdir(tmp_path)  # as `btfarm worker --import strategies/entry_for_trust.py` from here
+    monkeypatch.chdir(
+        tmp_path
+    )  # as `btfarm worker --import strategies/entry_for_trust.py` from here
     monkeypatch.setattr(sys, "path", list(sys.path))
     try:
         module = import_user_module("strategies/entry_for_trust.py")
@@ -635,7 +789,9 @@ def test_a_file_given_by_path_imports_its_sibling_modules(tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_the_orchestrator_checks_coverage_from_the_time_column_alone_as_from_the_candles(tmp_path, suffix):
+def test_the_orchestrator_checks_coverage_from_the_time_column_alone_as_from_the_candles(
+    tmp_path, suffix
+):
     import pandas as pd
 
     from btfarm.shared.coverage import check_coverage, check_timestamps
@@ -644,14 +800,31 @@ def test_the_orchestrator_checks_coverage_from_the_time_column_alone_as_from_the
     from btfarm.shared.schemas import FrameSchema
 
     minutes = [*range(0, 50), *range(60, 100), *range(103, 200)]
-    frame_df = pd.DataFrame([{"timestamp": T0 + m * 60_000, "open": 100.0, "high": 101.0, "low": 99.0,
-                              "close": 100.0, "volume": 1.0} for m in minutes])
+    frame_df = pd.DataFrame(
+        [
+            {
+                "timestamp": T0 + m * 60_000,
+                "open": 100.0,
+                "high": 101.0,
+                "low": 99.0,
+                "close": 100.0,
+                "volume": 1.0,
+            }
+            for m in minutes
+        ]
+    )
     path = tmp_path / f"X{suffix}"
     frame_df.to_parquet(path) if suffix == ".parquet" else frame_df.to_csv(path, index=False)
     exchange = csv_exchange("cov-ex", files={"X": path})
-    frame = FrameSchema(frame_name="cov", interval="1m", start_date="2025-01-01T00:00Z",
-                        end_date="2025-01-01T03:19Z")
-    from_times = check_timestamps(exchange.source.timestamps("X", *frame_load_range(frame)), "cov-ex", "X", frame)
+    frame = FrameSchema(
+        frame_name="cov",
+        interval="1m",
+        start_date="2025-01-01T00:00Z",
+        end_date="2025-01-01T03:19Z",
+    )
+    from_times = check_timestamps(
+        exchange.source.timestamps("X", *frame_load_range(frame)), "cov-ex", "X", frame
+    )
     from_candles = check_coverage(load_frame_candles(exchange, frame, "X"), "cov-ex", "X", frame)
     assert from_times == from_candles and from_times.gaps == 2
 
@@ -660,8 +833,10 @@ def test_an_unsorted_file_is_refused_by_validation_even_on_the_time_column_path(
     from btfarm.shared.exchanges import csv_exchange
 
     path = tmp_path / "X.csv"
-    path.write_text("timestamp,open,high,low,close,volume\n"
-                    f"{T0 + 60_000},100,101,99,100,1\n{T0},100,101,99,100,1\n")
+    path.write_text(
+        "timestamp,open,high,low,close,volume\n"
+        f"{T0 + 60_000},100,101,99,100,1\n{T0},100,101,99,100,1\n"
+    )
     with pytest.raises(CandleDataError, match="not sorted"):
         csv_exchange("csv-ex", files={"X": path}).source.timestamps("X", T0, T0 + 120_000)
 
@@ -674,9 +849,16 @@ def test_parquet_candles_read_as_pandas_reads_them_row_groups_time_types_and_nul
     from btfarm.shared.exchanges import csv_exchange
 
     n = 1_000
-    table = pa.table({"timestamp": pa.array((T0 + np.arange(n) * 60_000).astype("datetime64[ms]")),
-                      "open": np.full(n, 100.0), "high": np.full(n, 101.0), "low": np.full(n, 99.0),
-                      "close": np.linspace(99.5, 100.5, n), "volume": np.arange(n, dtype=np.int32)})
+    table = pa.table(
+        {
+            "timestamp": pa.array((T0 + np.arange(n) * 60_000).astype("datetime64[ms]")),
+            "open": np.full(n, 100.0),
+            "high": np.full(n, 101.0),
+            "low": np.full(n, 99.0),
+            "close": np.linspace(99.5, 100.5, n),
+            "volume": np.arange(n, dtype=np.int32),
+        }
+    )
     path = tmp_path / "X.parquet"
     pq.write_table(table, path, row_group_size=128)  # several chunks per column
     candles = csv_exchange("pq-ex", files={"X": path}).source.all("X")
@@ -702,8 +884,16 @@ def test_a_worker_loads_candles_and_runs_a_variant_without_importing_pandas(tmp_
 
     minutes = np.arange(3_000)
     close = 100 + np.sin(minutes / 50)
-    frame = pd.DataFrame({"timestamp": T0 + minutes * 60_000, "open": close, "high": close + 0.5,
-                          "low": close - 0.5, "close": close, "volume": 1.0})
+    frame = pd.DataFrame(
+        {
+            "timestamp": T0 + minutes * 60_000,
+            "open": close,
+            "high": close + 0.5,
+            "low": close - 0.5,
+            "close": close,
+            "volume": 1.0,
+        }
+    )
     path = tmp_path / f"X{suffix}"
     frame.to_parquet(path) if suffix == ".parquet" else frame.to_csv(path, index=False)
     script = textwrap.dedent(f"""
@@ -722,7 +912,9 @@ def test_a_worker_loads_candles_and_runs_a_variant_without_importing_pandas(tmp_
         record = tasks.run_variant(chunk, v, lambda: False, "w")
         print(record["status"], record["stats"]["total_signals"], "pandas" in sys.modules)
     """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     status, trades, pandas_loaded = out.stdout.split()
     assert status == "done" and int(trades) > 5
@@ -740,23 +932,34 @@ def test_csv_candles_read_as_pandas_reads_them_times_compressed_and_empty_cells(
 
     n = 500
     stamps = T0 + np.arange(n) * 60_000
-    text = {"iso-z": pd.to_datetime(stamps, unit="ms").strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "iso-naive": pd.to_datetime(stamps, unit="ms").strftime("%Y-%m-%d %H:%M:%S"),
-            "iso-offset": pd.to_datetime(stamps, unit="ms").strftime("%Y-%m-%dT%H:%M:%S+00:00"),
-            "ms": stamps.astype(str)}[times]
+    text = {
+        "iso-z": pd.to_datetime(stamps, unit="ms").strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "iso-naive": pd.to_datetime(stamps, unit="ms").strftime("%Y-%m-%d %H:%M:%S"),
+        "iso-offset": pd.to_datetime(stamps, unit="ms").strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+        "ms": stamps.astype(str),
+    }[times]
     rng = np.random.default_rng(4)
     close = np.round(100 + np.cumsum(rng.normal(0, 0.1, n)), 7)
-    rows = [f"{t},{c},{c + 0.25},{c - 0.25},{c},{v}" for t, c, v in zip(text, close, rng.uniform(0, 9, n), strict=True)]
+    rows = [
+        f"{t},{c},{c + 0.25},{c - 0.25},{c},{v}"
+        for t, c, v in zip(text, close, rng.uniform(0, 9, n), strict=True)
+    ]
     csv = "timestamp,open,high,low,close,volume\n" + "\n".join(rows) + "\n"
     path = tmp_path / "X.csv.gz"
     path.write_bytes(gzip.compress(csv.encode()))
     candles = csv_exchange("csv-ex", files={"X": path}).source.all("X")
     expected = pd.read_csv(path)
-    assert candles.timestamp.tolist() == timestamps_of(expected["timestamp"].to_numpy()).tolist() == stamps.tolist()
+    assert (
+        candles.timestamp.tolist()
+        == timestamps_of(expected["timestamp"].to_numpy()).tolist()
+        == stamps.tolist()
+    )
     for column in ("open", "high", "low", "close", "volume"):
         assert getattr(candles, column).tolist() == expected[column].tolist()
     holed = tmp_path / "H.csv"
-    holed.write_text(csv.replace(rows[3], rows[3].rsplit(",", 1)[0] + ","))  # row 3 without its volume
+    holed.write_text(
+        csv.replace(rows[3], rows[3].rsplit(",", 1)[0] + ",")
+    )  # row 3 without its volume
     with pytest.raises(CandleDataError, match="row 3 .*NaN or infinite"):
         csv_exchange("csv-ex", files={"X": holed}).source.all("X")
 
@@ -768,9 +971,17 @@ def test_the_time_column_alone_is_the_one_the_candles_take_when_a_file_has_both(
     from btfarm.shared.exchanges import csv_exchange
 
     minutes = np.arange(100)
-    frame_df = pd.DataFrame({"timestamp_ms": T0 + 3_600_000 + minutes * 60_000,  # first, and an hour off
-                             "timestamp": T0 + minutes * 60_000, "open": 100.0, "high": 101.0, "low": 99.0,
-                             "close": 100.0, "volume": 1.0})
+    frame_df = pd.DataFrame(
+        {
+            "timestamp_ms": T0 + 3_600_000 + minutes * 60_000,  # first, and an hour off
+            "timestamp": T0 + minutes * 60_000,
+            "open": 100.0,
+            "high": 101.0,
+            "low": 99.0,
+            "close": 100.0,
+            "volume": 1.0,
+        }
+    )
     path = tmp_path / f"X{suffix}"
     frame_df.to_parquet(path) if suffix == ".parquet" else frame_df.to_csv(path, index=False)
     source = csv_exchange("both-ex", files={"X": path}).source

@@ -26,11 +26,21 @@ def test_candles_are_reused_across_calls_and_old_sets_are_evicted():
 def test_a_frame_redefined_under_the_same_name_is_not_served_stale_candles():
     candle_cache.clear()
     exchange = get_exchange("farm-market")
-    add_frame(frame_name="cache-frame", interval="1m", start_date="2024-03-01T00:00:00Z",
-              end_date="2024-03-01T23:59:00Z", override=True)
+    add_frame(
+        frame_name="cache-frame",
+        interval="1m",
+        start_date="2024-03-01T00:00:00Z",
+        end_date="2024-03-01T23:59:00Z",
+        override=True,
+    )
     one_day = candle_cache.candles_for(exchange, get_frame("cache-frame"), "BTCUSDT")
-    add_frame(frame_name="cache-frame", interval="1m", start_date="2024-03-01T00:00:00Z",
-              end_date="2024-03-02T23:59:00Z", override=True)
+    add_frame(
+        frame_name="cache-frame",
+        interval="1m",
+        start_date="2024-03-01T00:00:00Z",
+        end_date="2024-03-02T23:59:00Z",
+        override=True,
+    )
     two_days = candle_cache.candles_for(exchange, get_frame("cache-frame"), "BTCUSDT")
     assert len(two_days.close) > len(one_day.close)
     candle_cache.clear()

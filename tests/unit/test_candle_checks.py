@@ -21,18 +21,29 @@ def market(seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     close = 100 + np.cumsum(rng.normal(size=N))
     opens = np.r_[100.0, close[:-1]]
-    return {"timestamp": T0 + np.arange(N) * 60_000, "open": opens, "close": close,
-            "high": np.maximum(opens, close) + rng.random(N), "low": np.minimum(opens, close) - rng.random(N),
-            "volume": rng.random(N) * 10}
+    return {
+        "timestamp": T0 + np.arange(N) * 60_000,
+        "open": opens,
+        "close": close,
+        "high": np.maximum(opens, close) + rng.random(N),
+        "low": np.minimum(opens, close) - rng.random(N),
+        "volume": rng.random(N) * 10,
+    }
 
 
 DEFECTS = [
-    ("open", math.nan, "NaN or infinite"), ("high", math.inf, "NaN or infinite"),
-    ("low", -math.inf, "NaN or infinite"), ("close", math.nan, "NaN or infinite"),
-    ("volume", math.inf, "NaN or infinite"), ("volume", math.nan, "NaN or infinite"),
-    ("low", 0.0, "zero or negative"), ("low", -1.0, "zero or negative"),
+    ("open", math.nan, "NaN or infinite"),
+    ("high", math.inf, "NaN or infinite"),
+    ("low", -math.inf, "NaN or infinite"),
+    ("close", math.nan, "NaN or infinite"),
+    ("volume", math.inf, "NaN or infinite"),
+    ("volume", math.nan, "NaN or infinite"),
+    ("low", 0.0, "zero or negative"),
+    ("low", -1.0, "zero or negative"),
     ("volume", -0.5, "volume is negative"),
-    ("low", 1e9, "do not contain"), ("high", 1e-3, "do not contain"), ("open", 1e9, "do not contain"),
+    ("low", 1e9, "do not contain"),
+    ("high", 1e-3, "do not contain"),
+    ("open", 1e9, "do not contain"),
     ("close", 1e-3, "do not contain"),
 ]
 
@@ -46,7 +57,9 @@ def test_each_defect_is_refused_with_its_row_and_kind(column, value, kind):
         to_candles(data, "test", "X")
 
 
-@pytest.mark.parametrize("step, kind", [(0, "duplicated timestamp"), (-60_000, "not sorted ascending")])
+@pytest.mark.parametrize(
+    "step, kind", [(0, "duplicated timestamp"), (-60_000, "not sorted ascending")]
+)
 def test_a_repeated_or_earlier_time_is_refused(step, kind):
     data = market(2)
     data["timestamp"] = data["timestamp"].copy()

@@ -12,11 +12,14 @@ pytestmark = pytest.mark.unit
 HOSTILE = "bad\x1b[2J\x1b]0;owned\x07 [bold]note[/bold]\rforged"
 
 
-@pytest.mark.parametrize("emit", [
-    lambda: events.emit("error", {"kind": "SignalError", "message": HOSTILE}),
-    lambda: events.emit("error", {"kind": "DataCoverageError", "message": HOSTILE}),
-    lambda: events.emit("risk", {"message": HOSTILE}),
-])
+@pytest.mark.parametrize(
+    "emit",
+    [
+        lambda: events.emit("error", {"kind": "SignalError", "message": HOSTILE}),
+        lambda: events.emit("error", {"kind": "DataCoverageError", "message": HOSTILE}),
+        lambda: events.emit("risk", {"message": HOSTILE}),
+    ],
+)
 def test_a_rejection_message_is_printed_with_its_control_characters_escaped(emit):
     unsubscribe = _show_rejections()
     try:

@@ -49,11 +49,14 @@ def test_system_clock_is_the_default():
     assert abs(SystemClock().now_ms() - time.time() * 1000) < 1000
 
 
-@pytest.mark.parametrize("spec, words", [
-    ("sundial", "unknown clock"),
-    ("accelerated:speed=10", "needs start= and speed="),
-    ("accelerated:start=2025-01-03,pace=3", "bad part 'pace=3'"),
-])
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("sundial", "unknown clock"),
+        ("accelerated:speed=10", "needs start= and speed="),
+        ("accelerated:start=2025-01-03,pace=3", "bad part 'pace=3'"),
+    ],
+)
 def test_a_bad_spec_says_what_is_wrong(spec, words):
     with pytest.raises(ValueError, match=words):
         clock_from_spec(spec)

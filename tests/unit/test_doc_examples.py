@@ -94,7 +94,9 @@ def _cases() -> tuple[list[tuple[Block, str]], dict[str, Block]]:
             if block.file_name and block.file_name not in files:
                 files[block.file_name] = block
             if in_order:
-                program = "".join(b.text for b in blocks[:k + 1] if not b.first_line.startswith(NOT_RUNNABLE))
+                program = "".join(
+                    b.text for b in blocks[: k + 1] if not b.first_line.startswith(NOT_RUNNABLE)
+                )
             else:
                 program = block.text
             if (block.file_name, program) in seen:
@@ -111,7 +113,9 @@ def _redis_servers_under(folder: Path) -> list[psutil.Process]:
     found = []
     for p in psutil.process_iter(["name", "cmdline"]):
         with contextlib.suppress(psutil.Error):
-            if "redis-server" in (p.info["name"] or "") and str(folder) in " ".join(p.info["cmdline"] or ()):
+            if "redis-server" in (p.info["name"] or "") and str(folder) in " ".join(
+                p.info["cmdline"] or ()
+            ):
                 found.append(p)
     return found
 
@@ -122,8 +126,15 @@ def _run(program: str, name: str, folder: Path) -> subprocess.CompletedProcess:
         (folder / file_name).write_text(block.text)
     (folder / name).write_text(program)
     env = {k: v for k, v in os.environ.items() if not k.startswith("BTFARM_") and k != "PYTHONPATH"}
-    process = subprocess.Popen([sys.executable, name], cwd=folder, env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, name],
+        cwd=folder,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         out, _ = process.communicate(timeout=TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
@@ -142,13 +153,14 @@ def _run(program: str, name: str, folder: Path) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(("block", "program"), CASES, ids=[b.where for b, _ in CASES])
 def test_block_runs(block: Block, program: str, tmp_path: Path) -> None:
     if block.first_line.startswith(NOT_RUNNABLE):
-        reason = block.first_line[len(NOT_RUNNABLE):].strip()
+        reason = block.first_line[len(NOT_RUNNABLE) :].strip()
         assert reason, f"{block.where}: '{NOT_RUNNABLE}' needs a reason after it"
         pytest.skip(f"{block.where}: not runnable: {reason}")
     name = block.file_name or "example.py"
     result = _run(program, name, tmp_path)
     assert result.returncode == 0, (
-        f"{block.where} exited {result.returncode} when run as {name}; output:\n{result.stdout[-4000:]}")
+        f"{block.where} exited {result.returncode} when run as {name}; output:\n{result.stdout[-4000:]}"
+    )
 
 
 def test_one_file_name_one_text() -> None:
@@ -157,7 +169,9 @@ def test_one_file_name_one_text() -> None:
         for block in python_blocks(page):
             if block.file_name:
                 texts.setdefault(block.file_name, {}).setdefault(block.text, []).append(block.where)
-    differ = {name: list(variants.values()) for name, variants in texts.items() if len(variants) > 1}
+    differ = {
+        name: list(variants.values()) for name, variants in texts.items() if len(variants) > 1
+    }
     assert not differ, f"one file shown with different texts (make them equal): {differ}"
 
 

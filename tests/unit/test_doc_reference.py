@@ -31,19 +31,34 @@ def _missing(page: str, names) -> list[str]:
     return [name for name in names if f"`{name}`" not in text]
 
 
-@pytest.mark.parametrize(("page", "names"), [
-    ("reference/settings.md", [PREFIX + f.name.upper() for f in fields(Settings)]),
-    ("guide/configuration.md", list(EngineConfig.model_fields)),
-    ("reference/statistics.md", list(LiveStatistics.model_fields)),  # BacktestStatistics' too
-    ("reference/results.md", [*ClosedResult.model_fields, *PnL.model_fields, *SignalRow.model_fields]),
-    ("reference/signals.md", list(SignalDto.model_fields)),
-    ("reference/walker-data.md", [*WalkerData.model_fields, *WalkerProgress.model_fields]),
-    ("reference/events.md", sorted(name for name in vars(events)
-                                   if name.startswith("listen_") and not name.endswith("_once"))),
-], ids=lambda value: value if isinstance(value, str) else "")
+@pytest.mark.parametrize(
+    ("page", "names"),
+    [
+        ("reference/settings.md", [PREFIX + f.name.upper() for f in fields(Settings)]),
+        ("guide/configuration.md", list(EngineConfig.model_fields)),
+        ("reference/statistics.md", list(LiveStatistics.model_fields)),  # BacktestStatistics' too
+        (
+            "reference/results.md",
+            [*ClosedResult.model_fields, *PnL.model_fields, *SignalRow.model_fields],
+        ),
+        ("reference/signals.md", list(SignalDto.model_fields)),
+        ("reference/walker-data.md", [*WalkerData.model_fields, *WalkerProgress.model_fields]),
+        (
+            "reference/events.md",
+            sorted(
+                name
+                for name in vars(events)
+                if name.startswith("listen_") and not name.endswith("_once")
+            ),
+        ),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
 def test_the_page_names_every_one(page: str, names: list[str]) -> None:
     missing = _missing(page, names)
-    assert not missing, f"docs/{page} does not mention (in `code`): {', '.join(missing)}; add them to its table"
+    assert not missing, (
+        f"docs/{page} does not mention (in `code`): {', '.join(missing)}; add them to its table"
+    )
 
 
 def test_statistics_include_the_backtest_ones() -> None:
@@ -60,4 +75,6 @@ def test_every_page_is_in_the_navigation() -> None:
 
 def test_the_check_sees_a_missing_name(tmp_path: Path) -> None:
     # the page test must fail on a name the page lacks, or it passes vacuously
-    assert _missing("reference/settings.md", ["BTFARM_NO_SUCH_SETTING"]) == ["BTFARM_NO_SUCH_SETTING"]
+    assert _missing("reference/settings.md", ["BTFARM_NO_SUCH_SETTING"]) == [
+        "BTFARM_NO_SUCH_SETTING"
+    ]

@@ -21,8 +21,11 @@ pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("shared", "workers", "orchestrator")
-BUILTIN_ERRORS = {name for name, value in vars(builtins).items()
-                  if isinstance(value, type) and issubclass(value, BaseException)} - {"SystemExit"}
+BUILTIN_ERRORS = {
+    name
+    for name, value in vars(builtins).items()
+    if isinstance(value, type) and issubclass(value, BaseException)
+} - {"SystemExit"}
 
 
 def builtin_raises() -> list[str]:
@@ -47,8 +50,11 @@ def test_no_built_in_exception_is_raised_outside_the_tree():
 
 
 def test_the_tree_is_importable_from_the_public_surface():
-    tree = [name for name, value in vars(errors).items()
-            if isinstance(value, type) and issubclass(value, errors.BtfarmError)]
+    tree = [
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type) and issubclass(value, errors.BtfarmError)
+    ]
     assert len(tree) >= 15
     for name in tree:
         assert getattr(public, name) is getattr(errors, name), name

@@ -32,8 +32,14 @@ def market(seed: int, n: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
     spread = np.abs(rng.normal(0, 0.003, n)) * close
-    return {"timestamp": T0 + np.arange(n, dtype=np.int64) * 60_000, "open": close, "high": close + spread,
-            "low": close - spread, "close": close, "volume": rng.uniform(0.5, 2.0, n)}
+    return {
+        "timestamp": T0 + np.arange(n, dtype=np.int64) * 60_000,
+        "open": close,
+        "high": close + spread,
+        "low": close - spread,
+        "close": close,
+        "volume": rng.uniform(0.5, 2.0, n),
+    }
 
 
 def recording_strategy(seed: int, asks: list):
@@ -44,7 +50,9 @@ def recording_strategy(seed: int, asks: list):
         window = get_candles(symbol, "1m", 20)
         assert get_candles(symbol, "1m", 20) is window  # the same call in one ask: the same window
         closes = window.close
-        asks.append((when, get_date(), int(window.timestamp[-1]) if len(window) else None, len(window)))
+        asks.append(
+            (when, get_date(), int(window.timestamp[-1]) if len(window) else None, len(window))
+        )
         draw = draws[len(asks) % len(draws)]
         if draw < 0.02:
             raise ValueError("a bug in the strategy")
@@ -53,8 +61,12 @@ def recording_strategy(seed: int, asks: list):
         if draw < 0.15 and len(closes) >= 20:
             price = get_average_price(symbol)
             side = 1 if closes[-1] > closes.mean() else -1
-            return {"position": "long" if side > 0 else "short", "price_take_profit": price * (1 + side * 0.006),
-                    "price_stop_loss": price * (1 - side * 0.006), "minute_estimated_time": 45}
+            return {
+                "position": "long" if side > 0 else "short",
+                "price_take_profit": price * (1 + side * 0.006),
+                "price_stop_loss": price * (1 - side * 0.006),
+                "minute_estimated_time": 45,
+            }
         return None
 
     return get_signal
@@ -62,23 +74,50 @@ def recording_strategy(seed: int, asks: list):
 
 def walked(data, seed: int, interval: str, general: bool, with_risk: bool):
     asks, events = [], []
-    strategy = StrategySchema(strategy_name="r", interval=interval, get_signal=recording_strategy(seed, asks))
-    frame = FrameSchema(frame_name="f", interval="1m", start_date=int(data["timestamp"][30]),
-                        end_date=int(data["timestamp"][-1]))
-    risk = RiskSchema(risk_name="odd", validations=[lambda p: "odd minute" if p["timestamp"] // 60_000 % 7 == 3
-                                                    else None]) if with_risk else None
-    run = BacktestRun(strategy, dataframe_exchange("x", {}), frame, "SYM", candles(data), cfg=CFG, risk=risk,
-                      listener=lambda kind, record: events.append((kind, record.get("timestamp"))))
-    walk = (event_walk._walk(run.core, run.candles, run.ticks, 60_000, True, None) if general
-            else event_walk.walk_events(run.core, run.candles, run.ticks))
+    strategy = StrategySchema(
+        strategy_name="r", interval=interval, get_signal=recording_strategy(seed, asks)
+    )
+    frame = FrameSchema(
+        frame_name="f",
+        interval="1m",
+        start_date=int(data["timestamp"][30]),
+        end_date=int(data["timestamp"][-1]),
+    )
+    risk = (
+        RiskSchema(
+            risk_name="odd",
+            validations=[lambda p: "odd minute" if p["timestamp"] // 60_000 % 7 == 3 else None],
+        )
+        if with_risk
+        else None
+    )
+    run = BacktestRun(
+        strategy,
+        dataframe_exchange("x", {}),
+        frame,
+        "SYM",
+        candles(data),
+        cfg=CFG,
+        risk=risk,
+        listener=lambda kind, record: events.append((kind, record.get("timestamp"))),
+    )
+    walk = (
+        event_walk._walk(run.core, run.candles, run.ticks, 60_000, True, None)
+        if general
+        else event_walk.walk_events(run.core, run.candles, run.ticks)
+    )
     done = list(walk)
     assert done == sorted(done) and all(0 < d <= len(run.ticks) + 1 for d in done)
     return asks, events, run.closed, run.core.rejected, run.core.rejections
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 10_000), n=st.integers(600, 3_000), interval=st.sampled_from(["1m", "5m", "15m"]),
-       with_risk=st.booleans())
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(600, 3_000),
+    interval=st.sampled_from(["1m", "5m", "15m"]),
+    with_risk=st.booleans(),
+)
 def test_the_inlined_idle_ask_walks_as_the_core_does(seed, n, interval, with_risk):
     data = market(seed, n)
     fast = walked(data, seed, interval, general=False, with_risk=with_risk)
@@ -96,8 +135,12 @@ def test_the_inlined_lane_is_the_one_a_plain_run_takes(monkeypatch):
     monkeypatch.setattr(event_walk, "_walk_idle", lambda *a: taken.append(1) or inner(*a))
     data = market(1, 500)
     strategy = StrategySchema(strategy_name="r", interval="5m", get_signal=lambda s, w: None)
-    frame = FrameSchema(frame_name="f", interval="1m", start_date=int(data["timestamp"][0]),
-                        end_date=int(data["timestamp"][-1]))
+    frame = FrameSchema(
+        frame_name="f",
+        interval="1m",
+        start_date=int(data["timestamp"][0]),
+        end_date=int(data["timestamp"][-1]),
+    )
     run = BacktestRun(strategy, dataframe_exchange("x", {}), frame, "SYM", candles(data), cfg=CFG)
     run.run()
     assert run.lane == "event" and taken == [1]

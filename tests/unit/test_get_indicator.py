@@ -16,8 +16,16 @@ from btfarm.shared.errors import UsageError
 pytestmark = pytest.mark.unit
 
 N = 400
-KINDS = [("sma", 9, None), ("sma", 4, "volume"), ("ema", 12, None), ("rsi", 14, None), ("atr", 10, None),
-         ("rolling_max", 7, None), ("rolling_min", 7, "close"), ("vwap", 5, None)]
+KINDS = [
+    ("sma", 9, None),
+    ("sma", 4, "volume"),
+    ("ema", 12, None),
+    ("rsi", 14, None),
+    ("atr", 10, None),
+    ("rolling_max", 7, None),
+    ("rolling_min", 7, "close"),
+    ("vwap", 5, None),
+]
 
 
 @pytest.fixture
@@ -26,9 +34,18 @@ def candles():
     close = 100 + np.cumsum(rng.normal(0, 0.5, N))
     high, low = close + rng.uniform(0, 1, N), close - rng.uniform(0, 1, N)
     opens = np.clip(np.r_[100.0, close[:-1]], low, high)
-    return to_candles({"timestamp": 1_735_689_600_000 + np.arange(N) * 60_000, "open": opens,
-                       "high": high, "low": low, "close": close, "volume": rng.uniform(1, 5, N)},
-                      "test", "X")
+    return to_candles(
+        {
+            "timestamp": 1_735_689_600_000 + np.arange(N) * 60_000,
+            "open": opens,
+            "high": high,
+            "low": low,
+            "close": close,
+            "volume": rng.uniform(1, 5, N),
+        },
+        "test",
+        "X",
+    )
 
 
 def at(candles, row, read):
@@ -48,8 +65,9 @@ def same(a: float, b: float) -> bool:
 
 
 @pytest.mark.parametrize("name,length,field", KINDS)
-def test_each_row_reads_the_aligned_series_element_and_the_row_after_the_last_candle_too(candles, name, length,
-                                                                                         field):
+def test_each_row_reads_the_aligned_series_element_and_the_row_after_the_last_candle_too(
+    candles, name, length, field
+):
     series = getattr(indicators, name)(candles, length, *([field] if field else []))
     kwargs = {"field": field} if field else {}
     for row in range(N):
@@ -58,20 +76,33 @@ def test_each_row_reads_the_aligned_series_element_and_the_row_after_the_last_ca
         assert type(got) is float  # a plain float, never a numpy scalar
     # live sees every candle closed: row N, which the aligned series (N long) has no element for
     # (a candle after the last: the aligned series of the longer set has row N, made of candles < N)
-    later = {c: np.r_[getattr(candles, c), getattr(candles, c)[-1]] for c in ("open", "high", "low", "close", "volume")}
-    whole = to_candles({"timestamp": np.r_[candles.timestamp, candles.timestamp[-1] + 60_000], **later}, "test", "X")
+    later = {
+        c: np.r_[getattr(candles, c), getattr(candles, c)[-1]]
+        for c in ("open", "high", "low", "close", "volume")
+    }
+    whole = to_candles(
+        {"timestamp": np.r_[candles.timestamp, candles.timestamp[-1] + 60_000], **later},
+        "test",
+        "X",
+    )
     want = float(getattr(indicators, name)(whole, length, *([field] if field else []))[N])
     assert same(at(candles, N, lambda: get_indicator("X", name, length, **kwargs)), want)
 
 
 def test_ago_reads_earlier_rows_and_the_mean_is_the_window_get_candles_gives(candles):
     row = 200
-    now, before = at(candles, row, lambda: (get_indicator("X", "sma", 30), get_indicator("X", "sma", 30, ago=5)))
+    now, before = at(
+        candles, row, lambda: (get_indicator("X", "sma", 30), get_indicator("X", "sma", 30, ago=5))
+    )
     closes = at(candles, row, lambda: np.array(get_candles("X", "1m", 35).close))
     assert now == pytest.approx(closes[-30:].mean(), rel=1e-12)
     assert before == pytest.approx(closes[-35:-5].mean(), rel=1e-12)
-    assert at(candles, 30, lambda: get_indicator("X", "sma", 30)) == pytest.approx(candles.close[:30].mean())
-    assert math.isnan(at(candles, 34, lambda: get_indicator("X", "sma", 30, ago=5)))  # window not full yet
+    assert at(candles, 30, lambda: get_indicator("X", "sma", 30)) == pytest.approx(
+        candles.close[:30].mean()
+    )
+    assert math.isnan(
+        at(candles, 34, lambda: get_indicator("X", "sma", 30, ago=5))
+    )  # window not full yet
 
 
 def test_a_longer_interval_reads_only_buckets_that_have_closed(candles):
@@ -81,7 +112,9 @@ def test_a_longer_interval_reads_only_buckets_that_have_closed(candles):
     closes = at(candles, row, lambda: np.array(get_candles("X", "5m", 3).close))
     assert got == pytest.approx(closes.mean(), rel=1e-12)
     visible = candles.close[:row]
-    assert closes[-1] == visible[(row // 5) * 5 - 1]  # the close of the last whole bucket, not candle row - 1
+    assert (
+        closes[-1] == visible[(row // 5) * 5 - 1]
+    )  # the close of the last whole bucket, not candle row - 1
 
 
 def test_bad_arguments_say_what_was_wrong(candles):
@@ -97,4 +130,6 @@ def test_bad_arguments_say_what_was_wrong(candles):
         at(candles, 50, lambda: get_indicator("X", "rsi", 14, field="high"))
     with pytest.raises(UsageError, match="field 'hgh' is not one of open, high"):
         at(candles, 50, lambda: get_indicator("X", "sma", 5, field="hgh"))
-    assert at(candles, 50, lambda: get_indicator("X", "rsi")) == float(indicators.rsi(candles)[50])  # default 14
+    assert at(candles, 50, lambda: get_indicator("X", "rsi")) == float(
+        indicators.rsi(candles)[50]
+    )  # default 14

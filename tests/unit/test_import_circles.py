@@ -27,7 +27,8 @@ def module_name(path: Path) -> str:
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
@@ -62,8 +63,10 @@ def graph(modules: dict[str, Path]) -> dict[str, set[str]]:
                     parts = package.split(".")
                     parts = parts[: len(parts) - (node.level - 1)] if node.level > 1 else parts
                     base = ".".join(parts + ([node.module] if node.module else []))
-                targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
-                           for alias in node.names]
+                targets = [
+                    f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                    for alias in node.names
+                ]
             edges[name] |= {t for t in targets if t in modules and t != name}
     return edges
 
@@ -107,7 +110,9 @@ def test_no_import_circle_inside_the_orchestrator():
     modules = {module_name(p): p for p in sorted(ORCHESTRATOR.rglob("*.py"))}
     assert len(modules) > 30, modules
     found = circles(graph(modules))
-    assert not found, "import circles inside orchestrator/:\n" + "\n".join(" <-> ".join(c) for c in found)
+    assert not found, "import circles inside orchestrator/:\n" + "\n".join(
+        " <-> ".join(c) for c in found
+    )
 
 
 def test_the_check_finds_a_circle_through_a_function_level_import(tmp_path):

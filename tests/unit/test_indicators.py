@@ -19,14 +19,25 @@ def candles():
     close = 100 + np.cumsum(rng.normal(0, 0.5, 300))
     high, low = close + rng.uniform(0, 1, 300), close - rng.uniform(0, 1, 300)
     opens = np.clip(np.r_[100.0, close[:-1]], low, high)
-    return to_candles({"timestamp": 1_735_689_600_000 + np.arange(300) * 60_000, "open": opens,
-                       "high": high, "low": low, "close": close, "volume": rng.uniform(1, 5, 300)},
-                      "test", "X")
+    return to_candles(
+        {
+            "timestamp": 1_735_689_600_000 + np.arange(300) * 60_000,
+            "open": opens,
+            "high": high,
+            "low": low,
+            "close": close,
+            "volume": rng.uniform(1, 5, 300),
+        },
+        "test",
+        "X",
+    )
 
 
 def loop(values, length, reduce):
     """reduce(values[k - length:k]) at each k, NaN before the window is full."""
-    return np.array([reduce(values[k - length:k]) if k >= length else np.nan for k in range(len(values))])
+    return np.array(
+        [reduce(values[k - length : k]) if k >= length else np.nan for k in range(len(values))]
+    )
 
 
 def wilder(values, length):
@@ -64,23 +75,34 @@ def test_ema_rsi_atr_against_their_recurrences(candles):
     np.testing.assert_allclose(indicators.ema(candles, 10), want, rtol=1e-12)
 
     change = np.r_[np.nan, np.diff(close)]
-    up, down = wilder(np.where(change > 0, change, 0.0), 14), wilder(np.where(change < 0, -change, 0.0), 14)
+    up, down = (
+        wilder(np.where(change > 0, change, 0.0), 14),
+        wilder(np.where(change < 0, -change, 0.0), 14),
+    )
     rsi = 100 - 100 / (1 + up / down)
     np.testing.assert_allclose(indicators.rsi(candles, 14), np.r_[np.nan, rsi[:-1]], rtol=1e-10)
 
     previous = np.r_[np.nan, close[:-1]]  # the first candle's true range is its high - low
-    true_range = np.fmax(candles.high - candles.low, np.fmax(abs(candles.high - previous),
-                                                             abs(candles.low - previous)))
+    true_range = np.fmax(
+        candles.high - candles.low,
+        np.fmax(abs(candles.high - previous), abs(candles.low - previous)),
+    )
     through = wilder_from_0(true_range, 14)  # element k: through candle k
     through[:13] = np.nan  # fewer than 14 candles
     got = indicators.atr(candles, 14)
-    np.testing.assert_allclose(got, np.r_[np.nan, through[:-1]], rtol=1e-10)  # known at the open of k
+    np.testing.assert_allclose(
+        got, np.r_[np.nan, through[:-1]], rtol=1e-10
+    )  # known at the open of k
     assert np.isnan(got[:14]).all() and np.isfinite(got[14:]).all()
 
 
 def test_rolling_extremes_and_vwap(candles):
-    np.testing.assert_array_equal(indicators.rolling_max(candles, 20), loop(candles.high, 20, np.max))
-    np.testing.assert_array_equal(indicators.rolling_min(candles, 20), loop(candles.low, 20, np.min))
+    np.testing.assert_array_equal(
+        indicators.rolling_max(candles, 20), loop(candles.high, 20, np.max)
+    )
+    np.testing.assert_array_equal(
+        indicators.rolling_min(candles, 20), loop(candles.low, 20, np.min)
+    )
     typical = (candles.high + candles.low + candles.close) / 3
     want = loop(typical * candles.volume, 5, np.sum) / loop(candles.volume, 5, np.sum)
     np.testing.assert_allclose(indicators.vwap(candles, 5), want, rtol=1e-12)
@@ -120,8 +142,11 @@ def test_crossings_in_c_and_numpy_are_the_sign_changes_of_the_gap(monkeypatch, s
     b = np.round(rng.normal(0, 1, 5_000), 1)
     a[rng.random(5_000) < 0.05] = np.nan
     gap = a - b
-    expected = [k for k in range(shift, len(a))
-                if (gap[k - shift] <= 0 < gap[k]) or (gap[k - shift] >= 0 > gap[k])]
+    expected = [
+        k
+        for k in range(shift, len(a))
+        if (gap[k - shift] <= 0 < gap[k]) or (gap[k - shift] >= 0 > gap[k])
+    ]
     assert batch_kernel.available()
     in_c = indicators.crossings(a, b, shift)
     monkeypatch.setenv("BTFARM_NATIVE", "0")
@@ -148,23 +173,40 @@ def test_no_crossing_is_two_empty_arrays(length):
 def _walk(n, seed):
     rng = np.random.default_rng(seed)
     close = np.round(100 + np.cumsum(rng.normal(0, 0.3, n)), 1)  # rounded: means that tie exactly
-    return to_candles({"timestamp": 1_735_689_600_000 + np.arange(n) * 60_000, "open": close, "high": close,
-                       "low": close, "close": close, "volume": np.ones(n)}, "test", "X")
+    return to_candles(
+        {
+            "timestamp": 1_735_689_600_000 + np.arange(n) * 60_000,
+            "open": close,
+            "high": close,
+            "low": close,
+            "close": close,
+            "volume": np.ones(n),
+        },
+        "test",
+        "X",
+    )
 
 
-@pytest.mark.parametrize("n, fast, slow, shift", [
-    (20_000, 3, 30, 5),        # several of the C loop's 4,096-row blocks
-    (200_000, 10, 30, 5),      # crossings every few rows, in runs of shift rows
-    (9_000, 40, 7, 1),         # fast longer than slow
-    (12_000, 5, 20, 6_000),    # a shift longer than a block
-    (12_000, 3, 3_000, 1),     # the first mean late, blocks of 4,096 gaps after it
-    (50, 10, 60, 1),           # too short for the slow mean: nothing crosses
-])
-def test_sma_crossings_are_the_crossings_of_the_two_means_in_c_and_numpy(monkeypatch, n, fast, slow, shift):
+@pytest.mark.parametrize(
+    "n, fast, slow, shift",
+    [
+        (20_000, 3, 30, 5),  # several of the C loop's 4,096-row blocks
+        (200_000, 10, 30, 5),  # crossings every few rows, in runs of shift rows
+        (9_000, 40, 7, 1),  # fast longer than slow
+        (12_000, 5, 20, 6_000),  # a shift longer than a block
+        (12_000, 3, 3_000, 1),  # the first mean late, blocks of 4,096 gaps after it
+        (50, 10, 60, 1),  # too short for the slow mean: nothing crosses
+    ],
+)
+def test_sma_crossings_are_the_crossings_of_the_two_means_in_c_and_numpy(
+    monkeypatch, n, fast, slow, shift
+):
     from btfarm.shared.settings import get_settings
 
     candles = _walk(n, seed=fast * slow)
-    expected = indicators.crossings(indicators.sma(candles, fast), indicators.sma(candles, slow), shift)
+    expected = indicators.crossings(
+        indicators.sma(candles, fast), indicators.sma(candles, slow), shift
+    )
     assert n < slow or len(expected[0]) > 5
     in_c = indicators.sma_crossings(candles, fast, slow, shift)
     monkeypatch.setenv("BTFARM_NATIVE", "0")
@@ -189,8 +231,18 @@ def test_sma_crossings_on_exact_ties_where_reciprocals_would_round_the_other_way
     # fallback would see a sign, and crossings, that the divided means do not have
     levels = np.array([111.0, 1.0, 110.0, 29.0, 61.0, 111.0, 30.0, 118.0, 57.0, 110.0])
     close = np.repeat(levels, 120)
-    candles = to_candles({"timestamp": 1_735_689_600_000 + np.arange(len(close)) * 60_000, "open": close,
-                          "high": close, "low": close, "close": close, "volume": np.ones(len(close))}, "t", "X")
+    candles = to_candles(
+        {
+            "timestamp": 1_735_689_600_000 + np.arange(len(close)) * 60_000,
+            "open": close,
+            "high": close,
+            "low": close,
+            "close": close,
+            "volume": np.ones(len(close)),
+        },
+        "t",
+        "X",
+    )
     fast, slow = indicators.sma(candles, 2), indicators.sma(candles, 49)
     assert ((fast - slow) == 0).sum() > 500  # the ties are there
     expected = indicators.crossings(fast, slow, 1)

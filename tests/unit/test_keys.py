@@ -99,9 +99,13 @@ def test_a_search_journal_is_one_key_under_the_prefix_whatever_its_study_holds()
 
 
 def test_each_reporting_log_is_its_own_key_per_symbol_and_strategy():
-    logs = {keys.report_risk("BTC/USDT:USDT", "x"), keys.report_schedule("BTC/USDT:USDT", "x"),
-            keys.report_heat("x", "BTC/USDT:USDT"), keys.report_partial("BTC/USDT:USDT", "x"),
-            keys.report_performance("BTC/USDT:USDT", "x")}
+    logs = {
+        keys.report_risk("BTC/USDT:USDT", "x"),
+        keys.report_schedule("BTC/USDT:USDT", "x"),
+        keys.report_heat("x", "BTC/USDT:USDT"),
+        keys.report_partial("BTC/USDT:USDT", "x"),
+        keys.report_performance("BTC/USDT:USDT", "x"),
+    }
     assert len(logs) == 5 and all(k.startswith("btfarm:report:") for k in logs)
     assert keys.report_risk("A:B", "C") != keys.report_risk("A", "B:C")
     assert keys.report_heat("A:B", "C") != keys.report_heat("A", "B:C")

@@ -81,6 +81,8 @@ def test_workers_import_nothing_from_the_orchestrator():
 def test_the_workers_check_catches_an_import_of_the_orchestrator(tmp_path):
     fake = tmp_path / "workers"
     fake.mkdir()
-    (fake / "bad.py").write_text("from ..orchestrator.walker import Walker\nfrom btfarm.shared import errors\n")
+    (fake / "bad.py").write_text(
+        "from ..orchestrator.walker import Walker\nfrom btfarm.shared import errors\n"
+    )
     problems = _violations(fake / "bad.py", root=fake)
     assert problems and all("btfarm.orchestrator" in p for p in problems)

@@ -13,8 +13,18 @@ from .market import Script, flat, minute, run
 
 pytestmark = pytest.mark.unit
 
-LONG = {"position": "long", "price_take_profit": 101.0, "price_stop_loss": 99.0, "minute_estimated_time": 60}
-SHORT = {"position": "short", "price_take_profit": 99.0, "price_stop_loss": 101.0, "minute_estimated_time": 60}
+LONG = {
+    "position": "long",
+    "price_take_profit": 101.0,
+    "price_stop_loss": 99.0,
+    "minute_estimated_time": 60,
+}
+SHORT = {
+    "position": "short",
+    "price_take_profit": 99.0,
+    "price_stop_loss": 101.0,
+    "minute_estimated_time": 60,
+}
 
 
 def set_candle(m, i, *, high=None, low=None, close=None, volume=None):
@@ -35,11 +45,19 @@ def test_take_profit_is_a_vwap_cross_closed_at_exactly_tp():
     _, ev = run(m, Script({10: LONG}))
     c = only_closed(ev)
     # VWAP_20 = 100.4, VWAP_21 = 100.8, VWAP_22 = 101.2 >= 101
-    assert (c["close_reason"], c["close_timestamp"], c["current_price"]) == ("take_profit", minute(22), 101.0)
+    assert (c["close_reason"], c["close_timestamp"], c["current_price"]) == (
+        "take_profit",
+        minute(22),
+        101.0,
+    )
     assert c["signal"]["scheduled_at"] == c["signal"]["pending_at"] == minute(10)
-    assert c["pnl"] == {"pnl_percentage": pytest.approx(0.597403, abs=1e-6), "price_open": 100.0,
-                        "price_close": 101.0, "pnl_entries": 100.0,  # (CC_POSITION_ENTRY_COST, SEMANTICS 9)
-                        "pnl_cost": pytest.approx(0.597403, abs=1e-6)}
+    assert c["pnl"] == {
+        "pnl_percentage": pytest.approx(0.597403, abs=1e-6),
+        "price_open": 100.0,
+        "price_close": 101.0,
+        "pnl_entries": 100.0,  # (CC_POSITION_ENTRY_COST, SEMANTICS 9)
+        "pnl_cost": pytest.approx(0.597403, abs=1e-6),
+    }
     assert ev["opened"][0]["current_price"] == 100.0
 
 
@@ -60,7 +78,11 @@ def test_fall_follows_vwap_below_entry_and_close_replaces_it():
     set_candle(m, 16, high=98.9, low=98.9, close=98.9)  # low touches the stop
     _, ev = run(m, Script({10: LONG}))
     c = only_closed(ev)
-    assert (c["close_reason"], c["close_timestamp"], c["current_price"]) == ("stop_loss", minute(16), 99.0)
+    assert (c["close_reason"], c["close_timestamp"], c["current_price"]) == (
+        "stop_loss",
+        minute(16),
+        99.0,
+    )
     assert c["fall_price"] == 99.0  # the close is lower than VWAP_15's PnL
     assert c["peak_price"] == 100.0 and c["peak_pnl"] == 0.0
 
@@ -70,7 +92,11 @@ def test_stop_loss_is_a_touch_of_the_low_at_exactly_sl():
     set_candle(m, 15, low=98.9)
     _, ev = run(m, Script({10: LONG}))
     c = only_closed(ev)
-    assert (c["close_reason"], c["close_timestamp"], c["current_price"]) == ("stop_loss", minute(15), 99.0)
+    assert (c["close_reason"], c["close_timestamp"], c["current_price"]) == (
+        "stop_loss",
+        minute(15),
+        99.0,
+    )
 
 
 def test_short_stop_loss_on_the_high_worked_example():
@@ -108,7 +134,11 @@ def test_market_entry_is_checked_from_its_own_candle():
 def test_position_expires_on_the_first_candle_after_the_frame_end():
     _, ev = run(flat(40), Script({10: LONG}), end_minute=12)
     c = only_closed(ev)
-    assert (c["close_reason"], c["close_timestamp"], c["current_price"]) == ("time_expired", minute(13), 100.0)
+    assert (c["close_reason"], c["close_timestamp"], c["current_price"]) == (
+        "time_expired",
+        minute(13),
+        100.0,
+    )
 
 
 def test_data_running_out_expires_at_the_last_candle():
@@ -120,8 +150,11 @@ def test_data_running_out_expires_at_the_last_candle():
 
 
 def test_a_frame_past_the_data_is_refused_not_walked():
-    with pytest.raises(DataCoverageError, match=r"ends after the data: the candles it returned for that range run from "
-                                                r"2025-01-01T00:00Z to 2025-01-01T00:19Z"):
+    with pytest.raises(
+        DataCoverageError,
+        match=r"ends after the data: the candles it returned for that range run from "
+        r"2025-01-01T00:00Z to 2025-01-01T00:19Z",
+    ):
         run(flat(20), Script({10: {**LONG, "minute_estimated_time": 600}}), end_minute=25)
 
 
@@ -137,7 +170,11 @@ def test_scheduled_entry_activates_and_skips_its_activation_candle():
     assert (opened["timestamp"], opened["current_price"]) == (minute(14), 99.5)
     c = only_closed(ev)
     assert c["signal"]["scheduled_at"] == minute(10) and c["signal"]["pending_at"] == minute(14)
-    assert (c["close_reason"], c["close_timestamp"], c["current_price"]) == ("take_profit", minute(15), 101.0)
+    assert (c["close_reason"], c["close_timestamp"], c["current_price"]) == (
+        "take_profit",
+        minute(15),
+        101.0,
+    )
     assert c["pnl"]["price_open"] == 99.5
 
 

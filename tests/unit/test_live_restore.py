@@ -30,10 +30,25 @@ def market():
 
 
 SIGNALS = {
-    10: {"position": "long", "price_open": 99.5, "price_take_profit": 101.0, "price_stop_loss": 98.0,
-         "minute_estimated_time": 90},
-    70: {"position": "long", "price_open": 95.0, "price_take_profit": 97.0, "price_stop_loss": 94.0},
-    200: {"position": "short", "price_take_profit": 99.0, "price_stop_loss": 101.0, "minute_estimated_time": 5},
+    10: {
+        "position": "long",
+        "price_open": 99.5,
+        "price_take_profit": 101.0,
+        "price_stop_loss": 98.0,
+        "minute_estimated_time": 90,
+    },
+    70: {
+        "position": "long",
+        "price_open": 95.0,
+        "price_take_profit": 97.0,
+        "price_stop_loss": 94.0,
+    },
+    200: {
+        "position": "short",
+        "price_take_profit": 99.0,
+        "price_stop_loss": 101.0,
+        "minute_estimated_time": 5,
+    },
 }
 
 
@@ -58,8 +73,21 @@ def test_every_persisted_event_carries_its_transition_and_restores_the_rest_of_t
     log = []
     drive(new_core(log), c, 0, N)
     kinds = [k for k, *_ in log]
-    assert kinds == ["scheduled", "opened", "closed", "scheduled", "cancelled", "opened", "closed"], kinds
-    expected_phase = {"scheduled": "scheduled", "opened": "active", "closed": "idle", "cancelled": "idle"}
+    assert kinds == [
+        "scheduled",
+        "opened",
+        "closed",
+        "scheduled",
+        "cancelled",
+        "opened",
+        "closed",
+    ], kinds
+    expected_phase = {
+        "scheduled": "scheduled",
+        "opened": "active",
+        "closed": "idle",
+        "cancelled": "idle",
+    }
     for index, (kind, record, snapshot, at) in enumerate(log):
         assert snapshot["phase"] == expected_phase[kind]
         if kind in ("scheduled", "opened"):
@@ -70,28 +98,41 @@ def test_every_persisted_event_carries_its_transition_and_restores_the_rest_of_t
         restored = new_core(rest)
         restored.restore(snapshot)
         drive(restored, c, at + 1, N)
-        assert [(k, r) for k, r, *_ in rest] == [(k, r) for k, r, *_ in log[index + 1:]], f"after {kind}"
+        assert [(k, r) for k, r, *_ in rest] == [(k, r) for k, r, *_ in log[index + 1 :]], (
+            f"after {kind}"
+        )
 
 
 def test_refused_signals_are_counted_in_the_snapshot_and_restored_without_repeating_a_reason():
     from btfarm.shared.errors import PersistenceError
 
-    bad = {m: {"position": "long", "price_take_profit": 90.0, "price_stop_loss": 80.0} for m in (5, 6, 7)}
+    bad = {
+        m: {"position": "long", "price_take_profit": 90.0, "price_stop_loss": 80.0}
+        for m in (5, 6, 7)
+    }
     strategy = StrategySchema(strategy_name="s", interval="1m", get_signal=Script(bad))
     log = []
-    core = StrategyCore(strategy, "SYM", "x", EngineConfig(), lambda kind, record: log.append(kind), mode="live")
+    core = StrategyCore(
+        strategy, "SYM", "x", EngineConfig(), lambda kind, record: log.append(kind), mode="live"
+    )
     c = market()
     drive(core, c, 1, 7)  # two refusals of one reason (minutes 5 and 6)
     state = core.snapshot()
     assert (state["rejected"], len(state["rejections"])) == (2, 1) and log.count("error") == 2
-    again = StrategyCore(strategy, "SYM", "x", EngineConfig(), lambda kind, record: None, mode="live")
+    again = StrategyCore(
+        strategy, "SYM", "x", EngineConfig(), lambda kind, record: None, mode="live"
+    )
     again.restore(state)
     drive(again, c, 7, 8)  # a third refusal, the same reason: counted, not listed twice
     assert (again.rejected, again.rejections) == (3, state["rejections"])
     for wrong in ({"rejected": -1}, {"rejected": "2"}, {"rejections": "x"}):
         with pytest.raises(PersistenceError, match="rejected must be a count"):
-            StrategyCore(strategy, "SYM", "x", EngineConfig(), None, mode="live").restore({**state, **wrong})
-    older = {k: v for k, v in state.items() if k not in ("rejected", "rejections")}  # written before
+            StrategyCore(strategy, "SYM", "x", EngineConfig(), None, mode="live").restore(
+                {**state, **wrong}
+            )
+    older = {
+        k: v for k, v in state.items() if k not in ("rejected", "rejections")
+    }  # written before
     fresh = StrategyCore(strategy, "SYM", "x", EngineConfig(), None, mode="live")
     fresh.restore(older)
     assert (fresh.rejected, fresh.rejections) == (0, [])

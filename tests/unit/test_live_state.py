@@ -11,8 +11,14 @@ from btfarm.shared.store.live_state import FileLiveState, event_key, new_documen
 pytestmark = pytest.mark.unit
 
 SIGNAL = {"id": "abc123", "position": "long", "price_open": 100.0}
-CORE = {"phase": "active", "signal": SIGNAL, "next_ms": 60_000, "peak": [100.0, 0.0],
-        "fall": [100.0, -0.4004], "last_bucket": 7}
+CORE = {
+    "phase": "active",
+    "signal": SIGNAL,
+    "next_ms": 60_000,
+    "peak": [100.0, 0.0],
+    "fall": [100.0, -0.4004],
+    "last_bucket": 7,
+}
 
 
 def opened(signal_id="abc123"):
@@ -52,14 +58,17 @@ def test_names_are_escaped_into_safe_file_names(tmp_path):
     assert s.path.parent.parent == tmp_path / "live" and s.path.exists()
 
 
-@pytest.mark.parametrize("content", [
-    b'{"version": 1, "symbol": "SIM", "strategy_name": "sma-cross", "core": {"phase": "act',  # truncated
-    b"\x00\x00\x00\x00",  # a torn block
-    b"",  # zero length: the crash of a writer that did not fsync
-    b"[1, 2, 3]",
-    b'{"version": 99, "symbol": "SIM", "strategy_name": "sma-cross", "core": {}, "outbox": []}',
-    b'{"version": 1, "symbol": "OTHER", "strategy_name": "sma-cross", "core": {}, "outbox": []}',
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"version": 1, "symbol": "SIM", "strategy_name": "sma-cross", "core": {"phase": "act',  # truncated
+        b"\x00\x00\x00\x00",  # a torn block
+        b"",  # zero length: the crash of a writer that did not fsync
+        b"[1, 2, 3]",
+        b'{"version": 99, "symbol": "SIM", "strategy_name": "sma-cross", "core": {}, "outbox": []}',
+        b'{"version": 1, "symbol": "OTHER", "strategy_name": "sma-cross", "core": {}, "outbox": []}',
+    ],
+)
 def test_a_corrupt_state_names_the_file_and_is_never_overwritten(store, content):
     store.path.parent.mkdir(parents=True)
     store.path.write_bytes(content)

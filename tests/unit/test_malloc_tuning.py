@@ -68,8 +68,14 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
 def faults(mode: str) -> int:
     env = {"PATH": "/usr/bin:/bin"}  # no MALLOC_* or GLIBC_TUNABLES from the caller
-    done = subprocess.run([sys.executable, "-c", SWEEP, mode], capture_output=True, text=True,
-                          timeout=120, env=env, cwd=REPO)
+    done = subprocess.run(
+        [sys.executable, "-c", SWEEP, mode],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=REPO,
+    )
     assert done.returncode == 0, done.stderr
     return int(done.stdout.strip().splitlines()[-1])
 

@@ -50,15 +50,24 @@ def runs(tmp_path_factory):
         heard: list[dict] = []
         stops.append(listen_strategy_commit(heard.append))
         try:
-            managed = [c.model_dump() for c in Backtest.run(mb.SYMBOL, mb.MANAGED, mb.EXCHANGE, mb.FRAME)]
-            plain = [c.model_dump() for c in Backtest.run(mb.SYMBOL, mb.PLAIN, mb.EXCHANGE, mb.FRAME)]
+            managed = [
+                c.model_dump() for c in Backtest.run(mb.SYMBOL, mb.MANAGED, mb.EXCHANGE, mb.FRAME)
+            ]
+            plain = [
+                c.model_dump() for c in Backtest.run(mb.SYMBOL, mb.PLAIN, mb.EXCHANGE, mb.FRAME)
+            ]
             out = {
-                "api": api, "heard": heard, "managed": managed, "plain": plain,
+                "api": api,
+                "heard": heard,
+                "managed": managed,
+                "plain": plain,
                 "managed_data": Backtest.get_data(mb.SYMBOL, mb.MANAGED),
                 "plain_data": Backtest.get_data(mb.SYMBOL, mb.PLAIN),
                 "managed_report": Backtest.get_report(mb.SYMBOL, mb.MANAGED),
                 "plain_report": Backtest.get_report(mb.SYMBOL, mb.PLAIN),
-                "plain_default_columns": Backtest.get_report(mb.SYMBOL, mb.PLAIN, columns=DEFAULT_BACKTEST_COLUMNS),
+                "plain_default_columns": Backtest.get_report(
+                    mb.SYMBOL, mb.PLAIN, columns=DEFAULT_BACKTEST_COLUMNS
+                ),
             }
         finally:
             for stop in stops:
@@ -74,7 +83,7 @@ def table_after(report: str, heading: str) -> list[dict[str, str]]:
     lines = report.split("\n")
     start = lines.index(heading)
     rows: list[list[str]] = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if line.startswith("#"):
             break
         if line.startswith("| "):
@@ -94,23 +103,39 @@ def levels(cell: str) -> tuple[str, str]:
 def close(a: float, b: float, written: str) -> bool:
     """``a`` (as the report wrote it, to its decimals) is ``b``."""
     decimals = len(written.split(".")[1]) if "." in written else 0
-    return abs(a - b) <= 0.5 * 10 ** -decimals + 1e-12
+    return abs(a - b) <= 0.5 * 10**-decimals + 1e-12
 
 
 def price_is(written: str, value: float) -> bool:
     """``written`` is the price ``value`` to the decimals a report gives a price (2 from 100
     up, 4 from 1 up); a column of numbers may pad it with zeros."""
     decimals = 2 if abs(value) >= 100 else 4 if abs(value) >= 1 else 8
-    return abs(float(written) - value) <= 0.5 * 10 ** -decimals + 1e-12
+    return abs(float(written) - value) <= 0.5 * 10**-decimals + 1e-12
 
 
 def test_the_strategy_really_manages_its_positions(runs):
     managed = runs["managed"]
     assert len(managed) > 100
     assert sum(1 for c in managed if c["signal"]["partials"]) > 100
-    assert sum(1 for c in managed if c["signal"]["price_stop_loss"] != c["signal"]["original_price_stop_loss"]) > 100
-    assert sum(1 for c in managed if c["signal"]["price_take_profit"] != c["signal"]["original_price_take_profit"]) > 10
-    assert runs["api"].refused["breakeven"] > 0  # on_breakeven's own call is refused: p lags a candle
+    assert (
+        sum(
+            1
+            for c in managed
+            if c["signal"]["price_stop_loss"] != c["signal"]["original_price_stop_loss"]
+        )
+        > 100
+    )
+    assert (
+        sum(
+            1
+            for c in managed
+            if c["signal"]["price_take_profit"] != c["signal"]["original_price_take_profit"]
+        )
+        > 10
+    )
+    assert (
+        runs["api"].refused["breakeven"] > 0
+    )  # on_breakeven's own call is refused: p lags a candle
 
 
 def test_the_trade_table_has_the_compact_columns_with_each_trades_partials_and_moves(runs):
@@ -138,10 +163,14 @@ def test_the_trade_table_has_the_compact_columns_with_each_trades_partials_and_m
 
 def test_the_managed_trades_section_lists_each_trades_levels_entries_and_partials(runs):
     report, managed = runs["managed_report"], runs["managed"]
-    numbered = [(n, c) for n, c in enumerate(managed, start=1)
-                if c["signal"]["partials"] or len(c["signal"]["entries"]) > 1
-                or c["signal"]["price_stop_loss"] != c["signal"]["original_price_stop_loss"]
-                or c["signal"]["price_take_profit"] != c["signal"]["original_price_take_profit"]]
+    numbered = [
+        (n, c)
+        for n, c in enumerate(managed, start=1)
+        if c["signal"]["partials"]
+        or len(c["signal"]["entries"]) > 1
+        or c["signal"]["price_stop_loss"] != c["signal"]["original_price_stop_loss"]
+        or c["signal"]["price_take_profit"] != c["signal"]["original_price_take_profit"]
+    ]
     assert f"{len(numbered)} of the {len(managed)} closed trades were changed by a commit" in report
 
     level_rows = table_after(report, "### Levels")
@@ -149,27 +178,47 @@ def test_the_managed_trades_section_lists_each_trades_levels_entries_and_partial
     for row, (_, trade) in zip(level_rows, numbered, strict=True):
         sig, pnl = trade["signal"], trade["pnl"]
         assert row["Signal ID"] == sig["id"] and row["Position"] == sig["position"]
-        for column, key in (("Stop loss (original -> final)", "price_stop_loss"),
-                            ("Take profit (original -> final)", "price_take_profit"),
-                            ("Entry (opened -> effective)", "price_open")):
+        for column, key in (
+            ("Stop loss (original -> final)", "price_stop_loss"),
+            ("Take profit (original -> final)", "price_take_profit"),
+            ("Entry (opened -> effective)", "price_open"),
+        ):
             first, last = levels(row[column])
             assert price_is(first, sig[f"original_{key}"]) and price_is(last, sig[key])
-        assert int(row["Entries"]) == len(sig["entries"]) and int(row["Partials"]) == len(sig["partials"])
+        assert int(row["Entries"]) == len(sig["entries"]) and int(row["Partials"]) == len(
+            sig["partials"]
+        )
         assert close(float(row["Invested $"]), pnl["pnl_entries"], row["Invested $"])
         assert close(float(row["PNL $"]), pnl["pnl_cost"], row["PNL $"])
-        assert close(float(row["PNL %"].rstrip("%")), pnl["pnl_percentage"], row["PNL %"].rstrip("%"))
+        assert close(
+            float(row["PNL %"].rstrip("%")), pnl["pnl_percentage"], row["PNL %"].rstrip("%")
+        )
         assert row["Close Reason"] == trade["close_reason"]
 
     step_rows = table_after(report, "### Entries and partial closes")
     expected = []
     for number, trade in numbered:
         sig = trade["signal"]
-        expected += [(number, e["timestamp"], "entry", e["price"], e["cost"], None, None) for e in sig["entries"]]
-        expected += [(number, q["timestamp"], f"partial {q['type']}", q["current_price"],
-                      q["percent"] / 100 * q["cost_basis_at_close"], q["percent"], q["cost_basis_at_close"])
-                     for q in sig["partials"]]
+        expected += [
+            (number, e["timestamp"], "entry", e["price"], e["cost"], None, None)
+            for e in sig["entries"]
+        ]
+        expected += [
+            (
+                number,
+                q["timestamp"],
+                f"partial {q['type']}",
+                q["current_price"],
+                q["percent"] / 100 * q["cost_basis_at_close"],
+                q["percent"],
+                q["cost_basis_at_close"],
+            )
+            for q in sig["partials"]
+        ]
     assert len(step_rows) == len(expected)
-    for row, (number, when, step, price, dollars, percent, basis) in zip(step_rows, expected, strict=True):
+    for row, (number, when, step, price, dollars, percent, basis) in zip(
+        step_rows, expected, strict=True
+    ):
         assert (int(row["#"]), row["Time"], row["Step"]) == (number, timestamp(when), step)
         assert price_is(row["Price"], price)
         assert close(float(row["Dollars"]), dollars, row["Dollars"])
@@ -185,27 +234,45 @@ def test_the_managed_trades_section_lists_each_trades_levels_entries_and_partial
 def test_the_statistics_count_a_managed_trade_once_and_the_report_says_so(runs):
     report, data = runs["managed_report"], runs["managed_data"]
     lines = report.split("\n")
-    last_statistic = max(i for i, line in enumerate(lines) if line.startswith("| Rejected signals |"))
-    assert lines[last_statistic + 1:last_statistic + 3] == ["", STATISTICS_NOTE]
+    last_statistic = max(
+        i for i, line in enumerate(lines) if line.startswith("| Rejected signals |")
+    )
+    assert lines[last_statistic + 1 : last_statistic + 3] == ["", STATISTICS_NOTE]
     assert report.count(STATISTICS_NOTE) == 1
     # once each, at its close, with its blended pnl_percentage: partial closes add no trade
     assert data.stats.total_signals == len(runs["managed"])
-    assert data.stats.total_pnl == pytest.approx(sum(c["pnl"]["pnl_percentage"] for c in runs["managed"]))
+    assert data.stats.total_pnl == pytest.approx(
+        sum(c["pnl"]["pnl_percentage"] for c in runs["managed"])
+    )
 
 
 def test_get_data_counts_the_commits_the_hooks_made_and_the_report_shows_them(runs):
     heard_applied = Counter(e["action"] for e in runs["heard"])
     api = runs["api"]
     assert heard_applied == api.applied  # the listener hears exactly the calls that returned True
-    expected = {kind: {"applied": heard_applied[kind], "refused": api.refused[kind]}
-                for kind in set(heard_applied) | set(api.refused)}
+    expected = {
+        kind: {"applied": heard_applied[kind], "refused": api.refused[kind]}
+        for kind in set(heard_applied) | set(api.refused)
+    }
     assert runs["managed_data"].commits == expected
-    assert set(expected) == {"trailing_stop", "trailing_take", "partial_profit", "partial_loss", "breakeven"}
+    assert set(expected) == {
+        "trailing_stop",
+        "trailing_take",
+        "partial_profit",
+        "partial_loss",
+        "breakeven",
+    }
     rows = table_after(runs["managed_report"], "## Position commits")
     assert {r["Commit"]: (int(r["Applied"]), int(r["Refused"])) for r in rows} == {
-        f"commit_{kind}": (n["applied"], n["refused"]) for kind, n in expected.items()}
-    assert [r["Commit"] for r in rows] == ["commit_trailing_stop", "commit_trailing_take", "commit_breakeven",
-                                           "commit_partial_profit", "commit_partial_loss"]
+        f"commit_{kind}": (n["applied"], n["refused"]) for kind, n in expected.items()
+    }
+    assert [r["Commit"] for r in rows] == [
+        "commit_trailing_stop",
+        "commit_trailing_take",
+        "commit_breakeven",
+        "commit_partial_profit",
+        "commit_partial_loss",
+    ]
 
 
 def test_the_equity_picture_marks_each_partial_close_where_the_equity_stood(runs):
@@ -225,9 +292,13 @@ def test_the_equity_picture_marks_each_partial_close_where_the_equity_stood(runs
 def test_partial_close_marks_by_hand():
     """Two trades: a partial of the second sits at the equity the first left (1.02), the
     partial of the first at 1.0; the trade's own result counts only at its close."""
+
     def trade(pending, closes, pnl, partials):
-        return {"signal": {"pending_at": pending, "partials": [{"timestamp": t} for t in partials]},
-                "close_timestamp": closes, "pnl": {"pnl_percentage": pnl}}
+        return {
+            "signal": {"pending_at": pending, "partials": [{"timestamp": t} for t in partials]},
+            "close_timestamp": closes,
+            "pnl": {"pnl_percentage": pnl},
+        }
 
     closed = [trade(0, 100, 2.0, [50]), trade(200, 400, -1.0, [300, 350])]
     times, equity = partial_close_marks(closed, equity_series(closed))
@@ -245,8 +316,12 @@ def test_a_plain_strategys_report_is_unchanged(runs):
     assert STATISTICS_NOTE not in report
     assert runs["plain_data"].commits == {}
     assert not any(is_managed(c) for c in runs["plain"])
-    assert backtest_columns(runs["plain"])[:len(DEFAULT_BACKTEST_COLUMNS)] == DEFAULT_BACKTEST_COLUMNS
-    assert not any(c.is_visible() for c in backtest_columns(runs["plain"])[len(DEFAULT_BACKTEST_COLUMNS):])
+    assert (
+        backtest_columns(runs["plain"])[: len(DEFAULT_BACKTEST_COLUMNS)] == DEFAULT_BACKTEST_COLUMNS
+    )
+    assert not any(
+        c.is_visible() for c in backtest_columns(runs["plain"])[len(DEFAULT_BACKTEST_COLUMNS) :]
+    )
 
 
 def test_the_live_report_shows_the_same_columns_section_and_line(runs):
@@ -257,5 +332,7 @@ def test_the_live_report_shows_the_same_columns_section_and_line(runs):
     assert STATISTICS_NOTE in report and "## Managed trades" in report
     level_rows = table_after(report, "### Levels")
     # numbered by their row in the events table (the opened event is row 1); closed ones only
-    assert [int(r["#"]) for r in level_rows] == [n + 2 for n, c in enumerate(managed) if is_managed(c)]
+    assert [int(r["#"]) for r in level_rows] == [
+        n + 2 for n, c in enumerate(managed) if is_managed(c)
+    ]
     assert len(live_columns(managed)) == len(DEFAULT_LIVE_COLUMNS) + 3

@@ -46,7 +46,10 @@ def test_prices_after_when_do_not_change_what_the_strategy_sees():
 
     def observer(record):
         def watch(symbol, when):
-            record.append((when, get_candles(symbol, "1m", 50).close.sum(), get_average_price(symbol)))
+            record.append(
+                (when, get_candles(symbol, "1m", 50).close.sum(), get_average_price(symbol))
+            )
+
         return watch
 
     first, second = [], []

@@ -19,7 +19,9 @@ def test_deflated_sharpe_reproduces_the_papers_worked_example():
     # vary by 1/2; 250 trading days a year. The paper gives SR0 = 0.1132 and DSR = 0.9004.
     sr, variance = 2.5 / math.sqrt(250), 0.5 / 250
     assert overfitting.expected_max_sharpe(100, variance) == pytest.approx(0.1132, abs=5e-5)
-    dsr = overfitting.deflated_sharpe(sr, n_obs=1250, n_trials=100, sr_variance=variance, skew=-3, kurtosis=10)
+    dsr = overfitting.deflated_sharpe(
+        sr, n_obs=1250, n_trials=100, sr_variance=variance, skew=-3, kurtosis=10
+    )
     assert dsr == pytest.approx(0.9004, abs=5e-5)
 
 
@@ -28,7 +30,9 @@ def test_expected_max_sharpe_matches_the_maximum_of_simulated_trials():
     # the paper's closed form is an asymptotic approximation: ~4 % high at 10 trials, ~1 % at 1,000
     for trials, tolerance in ((10, 0.05), (100, 0.02), (1000, 0.015)):
         simulated = rng.normal(0.0, math.sqrt(0.02), size=(4000, trials)).max(axis=1).mean()
-        assert overfitting.expected_max_sharpe(trials, 0.02) == pytest.approx(simulated, rel=tolerance)
+        assert overfitting.expected_max_sharpe(trials, 0.02) == pytest.approx(
+            simulated, rel=tolerance
+        )
     assert overfitting.expected_max_sharpe(1, 0.02) == 0.0  # nothing selected, nothing to deflate
 
 
@@ -77,7 +81,9 @@ def test_pbo_equals_its_definition_computed_directly():
 def test_pbo_on_threads_counts_what_one_thread_counts(monkeypatch):
     rng = np.random.default_rng(5)
     returns = rng.normal(0.0, 1.0, size=(365, 300))
-    monkeypatch.setattr(overfitting, "STEP_CELLS", 300 * 8)  # many steps, so every thread takes some
+    monkeypatch.setattr(
+        overfitting, "STEP_CELLS", 300 * 8
+    )  # many steps, so every thread takes some
     monkeypatch.setattr(overfitting, "PBO_THREADS", 1)
     one = overfitting.probability_of_overfitting(returns)
     monkeypatch.setattr(overfitting, "PBO_THREADS", 4)
@@ -127,7 +133,9 @@ def test_daily_records_travel_as_short_exact_text_and_the_list_form_still_reads(
     assert "at" not in record  # a trade every day: the day numbers are left out
     day = (close - start) // MS_PER_DAY
     expected = np.round(np.bincount(day, weights=pnl, minlength=365), daily_pnl.DECIMALS)
-    assert daily_pnl.dense(json.loads(json.dumps(record))).tolist() == expected.tolist()  # float for float
+    assert (
+        daily_pnl.dense(json.loads(json.dumps(record))).tolist() == expected.tolist()
+    )  # float for float
     as_lists = {"days": 365, "at": list(range(365)), "pnl": expected.tolist()}
     assert len(json.dumps(record)) < 0.75 * len(json.dumps(as_lists))
     assert daily_pnl.dense(as_lists).tolist() == expected.tolist()  # a record of the earlier form
@@ -138,8 +146,9 @@ def test_daily_records_travel_as_short_exact_text_and_the_list_form_still_reads(
     def text(values, dtype):
         return base64.b64encode(np.asarray(values, dtype=dtype).tobytes()).decode()
 
-    assert daily_pnl.dense({"days": 4, "at": text([1, 3], "<i4"), "pnl": text([0.5, -1.0], "<f8")}).tolist() == \
-        [0.0, 0.5, 0.0, -1.0]
+    assert daily_pnl.dense(
+        {"days": 4, "at": text([1, 3], "<i4"), "pnl": text([0.5, -1.0], "<f8")}
+    ).tolist() == [0.0, 0.5, 0.0, -1.0]
     with pytest.raises(ValueError, match="5 days and 1 values"):
         daily_pnl.compact({"days": 365, "at": text(range(5), "<i4"), "pnl": text([1.0], "<f8")})
 
@@ -149,7 +158,10 @@ def test_sharpes_and_moments_of_a_matrix_are_those_of_each_column_float_for_floa
     returns = np.round(rng.normal(0, 1, (365, 2_500)), 6)  # more columns than one step of 1,024
     returns[:, 5] = 0.0  # no spread: no Sharpe ratio
     returns[:, 7] = 1.5
-    got = {column: (sr, shape) for column, sr, shape in overfitting.sharpes_and_moments(returns, np.arange(2_500))}
+    got = {
+        column: (sr, shape)
+        for column, sr, shape in overfitting.sharpes_and_moments(returns, np.arange(2_500))
+    }
     expected = {}
     for column in range(2_500):
         sr = overfitting.sharpe(returns[:, column])
@@ -157,4 +169,6 @@ def test_sharpes_and_moments_of_a_matrix_are_those_of_each_column_float_for_floa
             expected[column] = (sr, overfitting.moments(returns[:, column]))
     assert 5 not in got and 7 not in got and len(got) == 2_498
     assert got == expected
-    assert list(overfitting.sharpes_and_moments(returns[:1], np.arange(2_500))) == []  # one day: no spread
+    assert (
+        list(overfitting.sharpes_and_moments(returns[:1], np.arange(2_500))) == []
+    )  # one day: no spread

@@ -55,18 +55,26 @@ def test_a_kept_table_gives_the_same_candles_as_parsing(tmp_path):
         assert a.dtype == b.dtype and np.array_equal(a, b), column
 
 
-def test_a_file_changed_after_it_was_kept_is_parsed_again_even_with_its_old_size_and_times(tmp_path):
+def test_a_file_changed_after_it_was_kept_is_parsed_again_even_with_its_old_size_and_times(
+    tmp_path,
+):
     path = write(tmp_path / "x.csv", [300.0] * 50)
     assert candles(path).close[0] == 300.0 and len(kept_files()) == 1
     stat = path.stat()
-    while path.stat().st_ctime_ns == stat.st_ctime_ns:  # (a settled file's next change is a later tick)
+    while (
+        path.stat().st_ctime_ns == stat.st_ctime_ns
+    ):  # (a settled file's next change is a later tick)
         write(path, [200.0] * 50)  # the same size
-        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # and its old modification time back
+        os.utime(
+            path, ns=(stat.st_atime_ns, stat.st_mtime_ns)
+        )  # and its old modification time back
     assert path.stat().st_size == stat.st_size and path.stat().st_mtime_ns == stat.st_mtime_ns
     assert candles(path).close[0] == 200.0  # (its change time moved: no one can set that back)
 
 
-def test_a_file_changed_moments_ago_is_not_kept_even_with_an_old_modification_time(tmp_path, monkeypatch):
+def test_a_file_changed_moments_ago_is_not_kept_even_with_an_old_modification_time(
+    tmp_path, monkeypatch
+):
     monkeypatch.setattr(parsed_files, "clock", time.time_ns)
     path = write(tmp_path / "x.csv", [100.0] * 50)
     os.utime(path, (time.time() - 3600, time.time() - 3600))
@@ -108,7 +116,9 @@ def test_a_folder_that_cannot_be_written_costs_only_the_saving(tmp_path, monkeyp
     path = write(tmp_path / "x.csv", [100.0] * 50)
     with caplog.at_level(logging.WARNING, logger="btfarm.parsed_files"):
         assert candles(path).close[0] == 100.0
-    assert "cannot keep parsed candle files" in caplog.text and "BTFARM_PARSED_CACHE=0" in caplog.text
+    assert (
+        "cannot keep parsed candle files" in caplog.text and "BTFARM_PARSED_CACHE=0" in caplog.text
+    )
 
 
 def test_a_parquet_file_is_kept_too_and_a_rewritten_one_read_again(tmp_path):
@@ -117,10 +127,20 @@ def test_a_parquet_file_is_kept_too_and_a_rewritten_one_read_again(tmp_path):
 
     def write_parquet(path: Path, close: float) -> Path:
         n = 300
-        pq.write_table(pa.table({"timestamp": START + np.arange(n) * 60_000, "open": np.full(n, close),
-                                 "high": np.full(n, close + 1), "low": np.full(n, close - 1),
-                                 "close": np.full(n, close), "volume": np.full(n, 10.0)}), path,
-                       row_group_size=100)
+        pq.write_table(
+            pa.table(
+                {
+                    "timestamp": START + np.arange(n) * 60_000,
+                    "open": np.full(n, close),
+                    "high": np.full(n, close + 1),
+                    "low": np.full(n, close - 1),
+                    "close": np.full(n, close),
+                    "volume": np.full(n, 10.0),
+                }
+            ),
+            path,
+            row_group_size=100,
+        )
         return path
 
     path = write_parquet(tmp_path / "x.parquet", 100.0)
@@ -135,7 +155,9 @@ def test_a_parquet_file_is_kept_too_and_a_rewritten_one_read_again(tmp_path):
     assert candles(path).close[0] == 200.0
 
 
-def test_the_folder_keeps_within_its_bound_dropping_the_tables_read_least_recently(tmp_path, monkeypatch):
+def test_the_folder_keeps_within_its_bound_dropping_the_tables_read_least_recently(
+    tmp_path, monkeypatch
+):
     paths = [write(tmp_path / f"{name}.csv", [100.0] * 200) for name in ("a", "b", "c")]
     for path in paths[:2]:
         candles(path)

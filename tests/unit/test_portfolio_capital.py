@@ -43,14 +43,22 @@ def test_an_entry_that_does_not_fit_is_refused_until_the_capital_comes_back():
     rejections = [rec for kind, rec in emitted if kind == "risk"]
     assert minutes(r["timestamp"] for r in rejections) == [15, 16, 17, 18, 19, 20]
     first = rejections[0]
-    assert (first["strategy_name"], first["risk_name"], first["rejection_id"]) == ("pf-c", "capital", "capital")
-    assert first["rejection_note"] == ('the entry costs 100.00 and 50.00 of the capital is free (portfolio "flat-p": '
-                                       "capital 250.00, 200.00 held by 2 open signals)")
+    assert (first["strategy_name"], first["risk_name"], first["rejection_id"]) == (
+        "pf-c",
+        "capital",
+        "capital",
+    )
+    assert first["rejection_note"] == (
+        'the entry costs 100.00 and 50.00 of the capital is free (portfolio "flat-p": '
+        "capital 250.00, 200.00 held by 2 open signals)"
+    )
     assert opened_minutes(run, 2)[:2] == [21, 27]
     equity = run.equity()
     curve = equity["curve"]
     assert minutes(t for t, _ in curve[:4]) == [15, 20, 20, 26]
-    assert [v for _, v in curve[:4]] == pytest.approx([250, 250 + pnl_cost, 250 + 2 * pnl_cost, 250 + 3 * pnl_cost])
+    assert [v for _, v in curve[:4]] == pytest.approx(
+        [250, 250 + pnl_cost, 250 + 2 * pnl_cost, 250 + 3 * pnl_cost]
+    )
     trades = len(run.closed)
     assert equity["final_equity"] == pytest.approx(250 + trades * pnl_cost)
     assert equity["free_capital"] == pytest.approx(equity["final_equity"])  # every position closed
@@ -64,8 +72,11 @@ def test_the_capital_is_checked_after_every_risk():
     member("pf-a", Script({START: long_signal()}))
     member("pf-b", Script({START: long_signal()}))
     member("pf-c", Script({START: long_signal()}))
-    _, emitted = portfolio_run([("SA", "pf-a"), ("SB", "pf-b"), ("SC", "pf-c")], capital=200,
-                               risk={"risk_name": "pf-two", "max_positions": 2})
+    _, emitted = portfolio_run(
+        [("SA", "pf-a"), ("SB", "pf-b"), ("SC", "pf-c")],
+        capital=200,
+        risk={"risk_name": "pf-two", "max_positions": 2},
+    )
     [rejection] = [rec for kind, rec in emitted if kind == "risk"]
     assert (rejection["risk_name"], rejection["rejection_id"]) == ("pf-two", "max_positions")
 
@@ -89,14 +100,21 @@ def test_a_limit_entry_holds_its_cost_while_it_waits_and_a_cancel_gives_it_back(
     member("pf-b", Script(every_minute(300)))
     run, emitted = portfolio_run([("SA", "pf-a"), ("SB", "pf-b")], capital=100)
     cancelled = [rec for kind, rec in emitted if kind == "cancelled"]
-    assert [(r["cancel_reason"], minutes([r["close_timestamp"]])[0]) for r in cancelled] == [("timeout", 135)]
+    assert [(r["cancel_reason"], minutes([r["close_timestamp"]])[0]) for r in cancelled] == [
+        ("timeout", 135)
+    ]
     refused = [r for kind, r in emitted if kind == "risk"]
     assert minutes(r["timestamp"] for r in refused[:121]) == list(range(15, 136))
     assert opened_minutes(run, 1) == [136]
     assert minutes([refused[121]["timestamp"]]) == [142]
-    assert "the entry costs 100.00 and 99.60 of the capital is free" in refused[121]["rejection_note"]
+    assert (
+        "the entry costs 100.00 and 99.60 of the capital is free" in refused[121]["rejection_note"]
+    )
     first_close = run.members[1].closed[0]
-    assert run.equity()["curve"][1] == [first_close["close_timestamp"], pytest.approx(100 + FLAT_PNL)]
+    assert run.equity()["curve"][1] == [
+        first_close["close_timestamp"],
+        pytest.approx(100 + FLAT_PNL),
+    ]
 
 
 def test_without_capital_nothing_is_refused_for_money():

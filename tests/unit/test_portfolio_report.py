@@ -47,15 +47,36 @@ def store(redis_client, redis_server, monkeypatch):
 @pytest.fixture
 def duo(store):
     add_exchange(csv_exchange("pfr-sim", files={SYMBOL: SIM_CSV}), override=True)
-    add_frame(frame_name="pfr-jan", interval="1m", start_date="2025-01-01T00:00:00Z",
-              end_date="2025-01-30T23:59:00Z", override=True)
-    add_strategy(strategy_name="pfr-sma", interval="5m", get_signal=sma_cross_signal,
-                 params={"fast": 10, "slow": 30}, override=True)
-    add_strategy(strategy_name="pfr-pullback", interval="15m", get_signal=pullback_signal, override=True)
+    add_frame(
+        frame_name="pfr-jan",
+        interval="1m",
+        start_date="2025-01-01T00:00:00Z",
+        end_date="2025-01-30T23:59:00Z",
+        override=True,
+    )
+    add_strategy(
+        strategy_name="pfr-sma",
+        interval="5m",
+        get_signal=sma_cross_signal,
+        params={"fast": 10, "slow": 30},
+        override=True,
+    )
+    add_strategy(
+        strategy_name="pfr-pullback", interval="15m", get_signal=pullback_signal, override=True
+    )
     add_risk(risk_name="pfr-one", max_positions=1, override=True)
-    add_portfolio(portfolio_name="pfr-duo", exchange_name="pfr-sim", frame_name="pfr-jan", risk_name="pfr-one",
-                  capital=CAPITAL, members=[{"symbol": SYMBOL, "strategy_name": "pfr-sma"},
-                                            {"symbol": SYMBOL, "strategy_name": "pfr-pullback"}], override=True)
+    add_portfolio(
+        portfolio_name="pfr-duo",
+        exchange_name="pfr-sim",
+        frame_name="pfr-jan",
+        risk_name="pfr-one",
+        capital=CAPITAL,
+        members=[
+            {"symbol": SYMBOL, "strategy_name": "pfr-sma"},
+            {"symbol": SYMBOL, "strategy_name": "pfr-pullback"},
+        ],
+        override=True,
+    )
     heard = []
     unsubscribe = listen_risk(heard.append)
     closed = list(Portfolio.run("pfr-duo"))
@@ -67,7 +88,9 @@ def test_get_data_carries_the_portfolio_figures(duo):
     closed, heard = duo
     data = Portfolio.get_data("pfr-duo")
     assert isinstance(data, PortfolioData) and data.status == "done" and not data.stopped
-    assert [c.signal.id for c in data.signals] == [c.signal.id for c in closed]  # run yields them in close order
+    assert [c.signal.id for c in data.signals] == [
+        c.signal.id for c in closed
+    ]  # run yields them in close order
     rows = [c.model_dump() for c in closed]
     assert data.stats == compute_statistics(rows, rejected=data.risk_rejections)
     for m in data.members:
@@ -76,36 +99,55 @@ def test_get_data_carries_the_portfolio_figures(duo):
         assert m.stats.total_signals == len(mine) > 0 and m.lane == "event" and not m.strict
     assert data.risk_rejections == len(heard) == sum(r.count for r in data.rejections) > 0
     assert {(r.member, r.risk_name, r.rejection_id) for r in data.rejections} == {
-        (f"{SYMBOL}:pfr-sma", "pfr-one", "max_positions"), (f"{SYMBOL}:pfr-pullback", "pfr-one", "max_positions")}
+        (f"{SYMBOL}:pfr-sma", "pfr-one", "max_positions"),
+        (f"{SYMBOL}:pfr-pullback", "pfr-one", "max_positions"),
+    }
     assert data.max_open_positions == 1 == int(open_positions(rows)[1].max())
     pnl = [r["pnl"]["pnl_percentage"] for r in rows]
     assert data.compounded_return == pytest.approx((np.prod([1 + p / 100 for p in pnl]) - 1) * 100)
-    assert data.equity.final_equity == pytest.approx(CAPITAL + sum(r["pnl"]["pnl_cost"] for r in rows))
+    assert data.equity.final_equity == pytest.approx(
+        CAPITAL + sum(r["pnl"]["pnl_cost"] for r in rows)
+    )
     assert data.equity.curve[0][1] == CAPITAL and len(data.equity.curve) == len(rows) + 1
-    assert set(data.coverage) == {SYMBOL} and set(data.fingerprints) == {f"{SYMBOL}:pfr-sma", f"{SYMBOL}:pfr-pullback"}
+    assert set(data.coverage) == {SYMBOL} and set(data.fingerprints) == {
+        f"{SYMBOL}:pfr-sma",
+        f"{SYMBOL}:pfr-pullback",
+    }
 
 
 def test_the_report_and_its_dump(duo):
     data = Portfolio.get_data("pfr-duo")
     report = Portfolio.get_report("pfr-duo")
     assert report.startswith("# Portfolio: pfr-duo\n")
-    for line in ("- Risk: pfr-one", "- Capital: 1000.00",
-                 "| Most positions open at once | 1 (first at 2025-01-01T00:50Z) |  |",
-                 f"| Signals refused by a risk or the capital | {data.risk_rejections} | lower is better |",
-                 f"| Final equity | {data.equity.final_equity:.2f} | higher is better |",
-                 f"| {SYMBOL}:pfr-sma | pfr-one | max_positions | {data.rejections[0].count} |"):
+    for line in (
+        "- Risk: pfr-one",
+        "- Capital: 1000.00",
+        "| Most positions open at once | 1 (first at 2025-01-01T00:50Z) |  |",
+        f"| Signals refused by a risk or the capital | {data.risk_rejections} | lower is better |",
+        f"| Final equity | {data.equity.final_equity:.2f} | higher is better |",
+        f"| {SYMBOL}:pfr-sma | pfr-one | max_positions | {data.rejections[0].count} |",
+    ):
         assert line in report, line
     sma = data.members[0]
-    assert (f"| {SYMBOL} | pfr-sma | {sma.stats.total_signals} | {sma.stats.total_pnl:+.2f}% |") in report
-    closed_section = report[report.index("## Closed signals"):]
+    assert (
+        f"| {SYMBOL} | pfr-sma | {sma.stats.total_signals} | {sma.stats.total_pnl:+.2f}% |"
+    ) in report
+    closed_section = report[report.index("## Closed signals") :]
     assert closed_section.count(f"| {SYMBOL} | pfr-") == len(data.signals)
-    narrow = Portfolio.get_report("pfr-duo", columns=[{"key": "strategy", "label": "Who",
-                                                       "format": lambda r: r["strategy_name"].upper()}])
+    narrow = Portfolio.get_report(
+        "pfr-duo",
+        columns=[
+            {"key": "strategy", "label": "Who", "format": lambda r: r["strategy_name"].upper()}
+        ],
+    )
     assert "| Who |\n| --- |\n| PFR-SMA |" in narrow
     path = Portfolio.dump("pfr-duo")
     assert path == get_settings().dump_dir / "portfolio" / "pfr-duo.md"
     text = path.read_text()
-    assert "![Equity](pfr-duo.equity.svg)" in text and "![Positions open](pfr-duo.positions.svg)" in text
+    assert (
+        "![Equity](pfr-duo.equity.svg)" in text
+        and "![Positions open](pfr-duo.positions.svg)" in text
+    )
     for picture in ("equity", "positions"):
         assert path.with_name(f"pfr-duo.{picture}.svg").read_text().startswith("<?xml")
     html = path.with_suffix(".html").read_text()
@@ -114,7 +156,12 @@ def test_the_report_and_its_dump(duo):
 
 def test_list_shows_the_portfolio_under_the_symbol_star(duo):
     [row] = [r for r in Portfolio.list() if r["name"] == "pfr-duo"]
-    assert (row["symbol"], row["portfolio_name"], row["status"], row["mode"]) == ("*", "pfr-duo", "done", "portfolio")
+    assert (row["symbol"], row["portfolio_name"], row["status"], row["mode"]) == (
+        "*",
+        "pfr-duo",
+        "done",
+        "portfolio",
+    )
 
 
 def test_stop_ends_a_background_run(store):
@@ -131,21 +178,39 @@ def test_stop_ends_a_background_run(store):
             return signal
 
     member("pfr-wait", Waiting(every_minute(6000)))
-    add_portfolio(portfolio_name="pfr-stop", exchange_name=EXCHANGE, frame_name=FRAME, override=True,
-                  members=[{"symbol": "SA", "strategy_name": "pfr-wait"}])
+    add_portfolio(
+        portfolio_name="pfr-stop",
+        exchange_name=EXCHANGE,
+        frame_name=FRAME,
+        override=True,
+        members=[{"symbol": "SA", "strategy_name": "pfr-wait"}],
+    )
     Portfolio.background("pfr-stop")
     Portfolio.stop("pfr-stop")
     asked_to_stop.set()
     assert Portfolio.wait("pfr-stop", timeout=30)
     data = Portfolio.get_data("pfr-stop")
-    assert data.stopped and data.signals[-1].signal.pending_at < data.signals[0].signal.pending_at + 2048 * 60_000
+    assert (
+        data.stopped
+        and data.signals[-1].signal.pending_at < data.signals[0].signal.pending_at + 2048 * 60_000
+    )
     assert "Stopped before the end of the frame" in Portfolio.get_report("pfr-stop")
 
 
 def test_open_positions_counts_a_position_through_its_closing_candle():
-    rows = [{"signal": {"pending_at": 0}, "close_timestamp": 5 * 60_000},
-            {"signal": {"pending_at": 6 * 60_000}, "close_timestamp": 9 * 60_000},  # opens as the first is over
-            {"signal": {"pending_at": 5 * 60_000}, "close_timestamp": 7 * 60_000}]  # opens on the first's last candle
+    rows = [
+        {"signal": {"pending_at": 0}, "close_timestamp": 5 * 60_000},
+        {
+            "signal": {"pending_at": 6 * 60_000},
+            "close_timestamp": 9 * 60_000,
+        },  # opens as the first is over
+        {"signal": {"pending_at": 5 * 60_000}, "close_timestamp": 7 * 60_000},
+    ]  # opens on the first's last candle
     times, counts = open_positions(rows)
-    assert list(zip((times // 60_000).tolist(), counts.tolist(), strict=True)) == [(0, 1), (5, 2), (6, 2), (8, 1),
-                                                                                 (10, 0)]
+    assert list(zip((times // 60_000).tolist(), counts.tolist(), strict=True)) == [
+        (0, 1),
+        (5, 2),
+        (6, 2),
+        (8, 1),
+        (10, 0),
+    ]

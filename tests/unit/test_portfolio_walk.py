@@ -45,13 +45,30 @@ SYMBOL = "SIMUSDT"
 @pytest.fixture(scope="module")
 def reference():
     add_exchange(csv_exchange("pf-sim", files={SYMBOL: SIM_CSV}), override=True)
-    add_frame(frame_name="pf-jan", interval="1m", start_date="2025-01-01T00:00:00Z",
-              end_date="2025-01-30T23:59:00Z", override=True)
-    add_strategy(strategy_name="pf-sma", interval="5m", get_signal=sma_cross_signal,
-                 params={"fast": 10, "slow": 30}, override=True)
-    add_strategy(strategy_name="pf-sma-vector", interval="5m", get_signals=sma_cross_signals,
-                 params={"fast": 5, "slow": 20}, override=True)
-    add_strategy(strategy_name="pf-pullback", interval="15m", get_signal=pullback_signal, override=True)
+    add_frame(
+        frame_name="pf-jan",
+        interval="1m",
+        start_date="2025-01-01T00:00:00Z",
+        end_date="2025-01-30T23:59:00Z",
+        override=True,
+    )
+    add_strategy(
+        strategy_name="pf-sma",
+        interval="5m",
+        get_signal=sma_cross_signal,
+        params={"fast": 10, "slow": 30},
+        override=True,
+    )
+    add_strategy(
+        strategy_name="pf-sma-vector",
+        interval="5m",
+        get_signals=sma_cross_signals,
+        params={"fast": 5, "slow": 20},
+        override=True,
+    )
+    add_strategy(
+        strategy_name="pf-pullback", interval="15m", get_signal=pullback_signal, override=True
+    )
 
 
 def alone(strategy_name: str, **options) -> list[dict]:
@@ -59,22 +76,40 @@ def alone(strategy_name: str, **options) -> list[dict]:
     exchange, frame = get_exchange("pf-sim"), get_frame("pf-jan")
     from btfarm.shared.engine.backtest_run import load_frame_candles
 
-    run = BacktestRun(get_strategy(strategy_name), exchange, frame, SYMBOL,
-                      load_frame_candles(exchange, frame, SYMBOL), **options)
+    run = BacktestRun(
+        get_strategy(strategy_name),
+        exchange,
+        frame,
+        SYMBOL,
+        load_frame_candles(exchange, frame, SYMBOL),
+        **options,
+    )
     return run.run()
 
 
 def trade(record: dict) -> tuple:
     """What makes two closed signals the same trade."""
-    return (record["strategy_name"], record["signal"]["id"], record["signal"]["pending_at"],
-            record["signal"]["price_open"], record["close_timestamp"], record["close_reason"],
-            record["pnl"]["pnl_percentage"])
+    return (
+        record["strategy_name"],
+        record["signal"]["id"],
+        record["signal"]["pending_at"],
+        record["signal"]["price_open"],
+        record["close_timestamp"],
+        record["close_reason"],
+        record["pnl"]["pnl_percentage"],
+    )
 
 
 def reference_portfolio(names: list[str], risk_name: str | None = None, **extra) -> PortfolioRun:
-    schema = add_portfolio(portfolio_name="pf-ref", exchange_name="pf-sim", frame_name="pf-jan",
-                           members=[{"symbol": SYMBOL, "strategy_name": n} for n in names], risk_name=risk_name,
-                           override=True, **extra)
+    schema = add_portfolio(
+        portfolio_name="pf-ref",
+        exchange_name="pf-sim",
+        frame_name="pf-jan",
+        members=[{"symbol": SYMBOL, "strategy_name": n} for n in names],
+        risk_name=risk_name,
+        override=True,
+        **extra,
+    )
     return PortfolioRun(schema).run()
 
 
@@ -86,6 +121,7 @@ def never_two_at_once(closed: list[dict]) -> bool:
 
 
 # ---- members that share nothing are their backtests alone ------------------------------------
+
 
 def test_members_without_a_shared_risk_trade_as_they_do_alone(reference):
     """Three members (get_signal at 5m and 15m, get_signals) with nothing shared: each member's
@@ -107,8 +143,14 @@ def test_a_member_asked_through_its_core_trades_as_it_does_alone(reference):
     """on_idle (called at asks, so not strict) keeps a get_signal member off the inlined ask:
     it is asked through StrategyCore.tick, in the portfolio as alone."""
     idle = []
-    add_strategy(strategy_name="pf-sma-idle", interval="5m", get_signal=sma_cross_signal,
-                 params={"fast": 10, "slow": 30}, callbacks={"on_idle": lambda *args: idle.append(1)}, override=True)
+    add_strategy(
+        strategy_name="pf-sma-idle",
+        interval="5m",
+        get_signal=sma_cross_signal,
+        params={"fast": 10, "slow": 30},
+        callbacks={"on_idle": lambda *args: idle.append(1)},
+        override=True,
+    )
     run = reference_portfolio(["pf-sma-idle", "pf-pullback"])
     assert [(m.idle_ask, m.strict) for m in run.members] == [(False, False), (True, False)]
     asked = len(idle)
@@ -117,15 +159,24 @@ def test_a_member_asked_through_its_core_trades_as_it_does_alone(reference):
 
 
 def test_a_member_with_callbacks_is_walked_tick_by_tick_to_the_same_trades(reference):
-    add_strategy(strategy_name="pf-sma-called", interval="5m", get_signal=sma_cross_signal,
-                 params={"fast": 10, "slow": 30}, callbacks={"on_close": lambda *args: None}, override=True)
+    add_strategy(
+        strategy_name="pf-sma-called",
+        interval="5m",
+        get_signal=sma_cross_signal,
+        params={"fast": 10, "slow": 30},
+        callbacks={"on_close": lambda *args: None},
+        override=True,
+    )
     run = reference_portfolio(["pf-sma-called", "pf-pullback"])
     assert [m.strict for m in run.members] == [True, False]
-    assert [trade(c)[2:] for c in run.members[0].closed] == [trade(c)[2:] for c in alone("pf-sma")]  # (ids name the strategy)
+    assert [trade(c)[2:] for c in run.members[0].closed] == [
+        trade(c)[2:] for c in alone("pf-sma")
+    ]  # (ids name the strategy)
     assert [trade(c) for c in run.members[1].closed] == [trade(c) for c in alone("pf-pullback")]
 
 
 # ---- one position at a time ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("rule", ["max_positions", "validation"])
 def test_two_strategies_sharing_a_one_position_risk(reference, rule):
@@ -136,8 +187,13 @@ def test_two_strategies_sharing_a_one_position_risk(reference, rule):
     if rule == "max_positions":
         add_risk(risk_name="pf-one", max_positions=1, override=True)
     else:
-        add_risk(risk_name="pf-one", override=True, validations=[
-            lambda p: "one position at a time" if p["active_position_count"] >= 1 else None])
+        add_risk(
+            risk_name="pf-one",
+            override=True,
+            validations=[
+                lambda p: "one position at a time" if p["active_position_count"] >= 1 else None
+            ],
+        )
     run = reference_portfolio(["pf-sma", "pf-pullback"], risk_name="pf-one")
     assert never_two_at_once(run.closed)
     assert run.walk.max_open == 1
@@ -155,6 +211,7 @@ def test_two_strategies_sharing_a_one_position_risk(reference, rule):
 
 
 # ---- lockstep, by hand on flat markets --------------------------------------------------------
+
 
 def test_within_a_minute_the_first_listed_member_is_asked_first():
     """A and B both offer a long at every minute under a one-position risk. Listed A, B: A opens
@@ -178,14 +235,21 @@ def test_a_risk_sees_the_other_members_positions_at_the_same_simulated_time():
     seen = []
 
     def one_at_a_time(payload):
-        seen.append(((payload["timestamp"] - minute(0)) // 60_000, payload["strategy_name"],
-                     [p["strategy_name"] for p in payload["active_positions"]]))
+        seen.append(
+            (
+                (payload["timestamp"] - minute(0)) // 60_000,
+                payload["strategy_name"],
+                [p["strategy_name"] for p in payload["active_positions"]],
+            )
+        )
         return "one at a time" if payload["active_position_count"] else None
 
     member("pf-a", Script({START: long_signal()}))
     member("pf-b", Script(every_minute()))
-    run, emitted = portfolio_run([("SA", "pf-a"), ("SB", "pf-b")],
-                                 risk={"risk_name": "pf-seen", "validations": [one_at_a_time]})
+    run, emitted = portfolio_run(
+        [("SA", "pf-a"), ("SB", "pf-b")],
+        risk={"risk_name": "pf-seen", "validations": [one_at_a_time]},
+    )
     assert seen[0] == (15, "pf-a", [])
     assert seen[1:8] == [(m, "pf-b", ["pf-a"]) for m in range(15, 21)] + [(21, "pf-b", [])]
     rejections = [rec for kind, rec in emitted if kind == "risk"]
@@ -222,8 +286,13 @@ def test_a_members_callbacks_run_in_simulated_order_with_the_other_members():
             log.append(("B asked", (int(when.timestamp() * 1000) - minute(0)) // 60_000))
             return super().__call__(symbol, when)
 
-    member("pf-a", Script({START: long_signal()}),
-           callbacks={"on_close": lambda symbol, signal, price, backtest: log.append(("A closed", None))})
+    member(
+        "pf-a",
+        Script({START: long_signal()}),
+        callbacks={
+            "on_close": lambda symbol, signal, price, backtest: log.append(("A closed", None))
+        },
+    )
     member("pf-b", Logged({}))
     run, _ = portfolio_run([("SA", "pf-a"), ("SB", "pf-b")])
     assert run.members[0].strict and not run.members[1].strict
@@ -236,17 +305,31 @@ def test_events_reach_the_listener_in_simulated_order():
     member("pf-a", Script({START: long_signal(), 30: long_signal()}))
     member("pf-b", Script({17: long_signal()}))
     _, emitted = portfolio_run([("SA", "pf-a"), ("SB", "pf-b")])
-    order = [(kind, rec["strategy_name"], (rec["timestamp"] - minute(0)) // 60_000) for kind, rec in emitted
-             if kind in ("opened", "closed")]
-    assert order == [("opened", "pf-a", 15), ("opened", "pf-b", 17), ("closed", "pf-a", 20),
-                     ("closed", "pf-b", 22), ("opened", "pf-a", 30), ("closed", "pf-a", 35)]
+    order = [
+        (kind, rec["strategy_name"], (rec["timestamp"] - minute(0)) // 60_000)
+        for kind, rec in emitted
+        if kind in ("opened", "closed")
+    ]
+    assert order == [
+        ("opened", "pf-a", 15),
+        ("opened", "pf-b", 17),
+        ("closed", "pf-a", 20),
+        ("closed", "pf-b", 22),
+        ("opened", "pf-a", 30),
+        ("closed", "pf-a", 35),
+    ]
 
 
 def test_a_stop_ends_the_walk_at_a_tick():
     register_market(minutes=6000)
     member("pf-a", Script(every_minute(6000)))
-    schema = add_portfolio(portfolio_name="pf-stop", exchange_name="flat-x", frame_name="flat-f",
-                           members=[{"symbol": "SA", "strategy_name": "pf-a"}], override=True)
+    schema = add_portfolio(
+        portfolio_name="pf-stop",
+        exchange_name="flat-x",
+        frame_name="flat-f",
+        members=[{"symbol": "SA", "strategy_name": "pf-a"}],
+        override=True,
+    )
     run = PortfolioRun(schema)
     done = list(run.steps(lambda: True))
     assert run.stopped and done[-1] <= 2048 < run.total_ticks  # asked at the first progress yield
@@ -260,15 +343,26 @@ def test_a_runs_record_is_json_and_the_same_for_the_same_schema_and_params(refer
     from btfarm.shared.daily_pnl import dense
 
     add_risk(risk_name="pf-one", max_positions=1, override=True)
-    schema = add_portfolio(portfolio_name="pf-rec", exchange_name="pf-sim", frame_name="pf-jan", risk_name="pf-one",
-                           capital=1000, override=True, members=[{"symbol": SYMBOL, "strategy_name": "pf-sma"},
-                                                                 {"symbol": SYMBOL, "strategy_name": "pf-pullback"}])
+    schema = add_portfolio(
+        portfolio_name="pf-rec",
+        exchange_name="pf-sim",
+        frame_name="pf-jan",
+        risk_name="pf-one",
+        capital=1000,
+        override=True,
+        members=[
+            {"symbol": SYMBOL, "strategy_name": "pf-sma"},
+            {"symbol": SYMBOL, "strategy_name": "pf-pullback"},
+        ],
+    )
     params = {"max_positions": 2, "members": {f"{SYMBOL}:pf-sma": {"fast": 5, "slow": 20}}}
     first, second = PortfolioRun(schema, params).run(), PortfolioRun(schema, params).run()
     record = first.record()
     assert json.loads(json.dumps(record)) == record == second.record()
     assert record["max_open_positions"] == 2 and record["params"] == params
     assert record["stats"]["total_signals"] == len(first.closed)
-    assert [m["stats"]["total_signals"] for m in record["members"]] == [len(m.closed) for m in first.members]
+    assert [m["stats"]["total_signals"] for m in record["members"]] == [
+        len(m.closed) for m in first.members
+    ]
     daily = dense(record["daily_pnl"])
     assert daily.sum() == pytest.approx(sum(c["pnl"]["pnl_percentage"] for c in first.closed))

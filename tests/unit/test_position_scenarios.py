@@ -39,10 +39,15 @@ from .sim_data import load_sim
 
 pytestmark = pytest.mark.unit
 
-API = SimpleNamespace(commit_trailing_stop=commit_trailing_stop, commit_trailing_take=commit_trailing_take,
-                      commit_partial_profit=commit_partial_profit, commit_partial_loss=commit_partial_loss,
-                      commit_breakeven=commit_breakeven, commit_average_buy=commit_average_buy,
-                      commit_close_pending=commit_close_pending)
+API = SimpleNamespace(
+    commit_trailing_stop=commit_trailing_stop,
+    commit_trailing_take=commit_trailing_take,
+    commit_partial_profit=commit_partial_profit,
+    commit_partial_loss=commit_partial_loss,
+    commit_breakeven=commit_breakeven,
+    commit_average_buy=commit_average_buy,
+    commit_close_pending=commit_close_pending,
+)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +71,9 @@ def _ms(when: datetime) -> int:
     return int(when.timestamp() * 1000)
 
 
-def engine_trades(sim, scenario: ref.Scenario, cfg: EngineConfig | None = None, force_hooks: bool = False):
+def engine_trades(
+    sim, scenario: ref.Scenario, cfg: EngineConfig | None = None, force_hooks: bool = False
+):
     """The scenario through BacktestRun, its closed signals as the reference writes them."""
     exchange, frame, candles = sim
 
@@ -77,29 +84,52 @@ def engine_trades(sim, scenario: ref.Scenario, cfg: EngineConfig | None = None, 
     callbacks = {}
     if scenario.uses_ping or force_hooks:
         callbacks["on_active_ping"] = lambda symbol, signal, price, when, backtest: scenario.ping(
-            API, symbol, signal, price, _ms(when))
+            API, symbol, signal, price, _ms(when)
+        )
     if scenario.uses_breakeven:
-        callbacks["on_breakeven"] = lambda symbol, signal, price, when, backtest: scenario.breakeven(
-            API, symbol, signal, price, _ms(when))
+        callbacks["on_breakeven"] = lambda symbol, signal, price, when, backtest: (
+            scenario.breakeven(API, symbol, signal, price, _ms(when))
+        )
     if scenario.uses_levels:
         events.listen_partial_profit_available(
-            lambda e: scenario.profit_level(API, e["symbol"], e["level"], e["signal"]))
+            lambda e: scenario.profit_level(API, e["symbol"], e["level"], e["signal"])
+        )
         events.listen_partial_loss_available(
-            lambda e: scenario.loss_level(API, e["symbol"], e["level"], e["signal"]))
-    strategy = StrategySchema(strategy_name="scenario", interval="5m", get_signal=get_signal, callbacks=callbacks)
+            lambda e: scenario.loss_level(API, e["symbol"], e["level"], e["signal"])
+        )
+    strategy = StrategySchema(
+        strategy_name="scenario", interval="5m", get_signal=get_signal, callbacks=callbacks
+    )
     run = BacktestRun(strategy, exchange, frame, "SIMUSDT", candles, cfg=cfg or EngineConfig())
     closed = run.run()
-    trades = [{
-        "pending_at": c["signal"]["pending_at"], "position": c["signal"]["position"],
-        "close_timestamp": c["close_timestamp"], "close_reason": c["close_reason"],
-        "close_price": c["current_price"], "close_id": c["signal"]["close_id"],
-        "price_open": c["signal"]["price_open"], "price_stop_loss": c["signal"]["price_stop_loss"],
-        "price_take_profit": c["signal"]["price_take_profit"],
-        "entries": [(e["price"], e["cost"], e["timestamp"]) for e in c["signal"]["entries"]],
-        "partials": [(q["type"], q["percent"], q["current_price"], q["cost_basis_at_close"],
-                      q["entry_count_at_close"], q["timestamp"]) for q in c["signal"]["partials"]],
-        "pnl": c["pnl"]["pnl_percentage"], "pnl_entries": c["pnl"]["pnl_entries"],
-    } for c in closed]
+    trades = [
+        {
+            "pending_at": c["signal"]["pending_at"],
+            "position": c["signal"]["position"],
+            "close_timestamp": c["close_timestamp"],
+            "close_reason": c["close_reason"],
+            "close_price": c["current_price"],
+            "close_id": c["signal"]["close_id"],
+            "price_open": c["signal"]["price_open"],
+            "price_stop_loss": c["signal"]["price_stop_loss"],
+            "price_take_profit": c["signal"]["price_take_profit"],
+            "entries": [(e["price"], e["cost"], e["timestamp"]) for e in c["signal"]["entries"]],
+            "partials": [
+                (
+                    q["type"],
+                    q["percent"],
+                    q["current_price"],
+                    q["cost_basis_at_close"],
+                    q["entry_count_at_close"],
+                    q["timestamp"],
+                )
+                for q in c["signal"]["partials"]
+            ],
+            "pnl": c["pnl"]["pnl_percentage"],
+            "pnl_entries": c["pnl"]["pnl_entries"],
+        }
+        for c in closed
+    ]
     return trades, run
 
 
@@ -111,13 +141,20 @@ def reference_trades(sim, csv_candles, scenario: ref.Scenario):
 def differences(a, b, path="") -> list[str]:
     """Where two trade lists differ: exact for str/int/None, 1e-9 relative for floats."""
     if isinstance(a, float) or isinstance(b, float):
-        ok = isinstance(a, int | float) and isinstance(b, int | float) and math.isclose(a, b, rel_tol=1e-9,
-                                                                                          abs_tol=1e-11)
+        ok = (
+            isinstance(a, int | float)
+            and isinstance(b, int | float)
+            and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-11)
+        )
         return [] if ok else [f"{path}: {a!r} != {b!r}"]
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
         if len(a) != len(b):
             return [f"{path}: {len(a)} items != {len(b)}"]
-        return [d for k, (x, y) in enumerate(zip(a, b, strict=True)) for d in differences(x, y, f"{path}[{k}]")]
+        return [
+            d
+            for k, (x, y) in enumerate(zip(a, b, strict=True))
+            for d in differences(x, y, f"{path}[{k}]")
+        ]
     if isinstance(a, dict) and isinstance(b, dict):
         if a.keys() != b.keys():
             return [f"{path}: keys {sorted(a)} != {sorted(b)}"]
@@ -134,11 +171,24 @@ def test_trailing_ladder_and_trailing_take(sim, csv_candles):
     engine, run = engine_trades(sim, ref.Trailing())
     reference = reference_trades(sim, csv_candles, ref.Trailing())
     assert_twins(engine, reference)
-    trailed = [t for t in reference if not math.isclose(
-        t["price_stop_loss"], t["entries"][0][0] * (0.99 if t["position"] == "long" else 1.01), rel_tol=1e-12)]
-    in_profit = [t for t in reference if t["close_reason"] == "stop_loss"
-                 and (t["price_stop_loss"] > t["price_open"]) == (t["position"] == "long")]
-    taken_closer = [t for t in reference if abs(t["price_take_profit"] / t["price_open"] - 1) < 0.0051]
+    trailed = [
+        t
+        for t in reference
+        if not math.isclose(
+            t["price_stop_loss"],
+            t["entries"][0][0] * (0.99 if t["position"] == "long" else 1.01),
+            rel_tol=1e-12,
+        )
+    ]
+    in_profit = [
+        t
+        for t in reference
+        if t["close_reason"] == "stop_loss"
+        and (t["price_stop_loss"] > t["price_open"]) == (t["position"] == "long")
+    ]
+    taken_closer = [
+        t for t in reference if abs(t["price_take_profit"] / t["price_open"] - 1) < 0.0051
+    ]
     counts = run.core.commit_counts
     # derived by the reference simulator from the rules (and pinned, so a drift shows)
     assert (len(reference), len(trailed), len(in_profit), len(taken_closer)) == PINNED["trailing"]
@@ -154,7 +204,9 @@ def test_partial_50_on_both_sides(sim, csv_candles):
     both = sum(1 for t in reference if {q[0] for q in t["partials"]} == {"profit", "loss"})
     assert (len(reference), kinds["profit"], kinds["loss"], both) == PINNED["partials"]
     # a partial closes half of what remains: the second one of a trade is on half the basis
-    assert all(t["partials"][1][3] == pytest.approx(50.0) for t in reference if len(t["partials"]) == 2)
+    assert all(
+        t["partials"][1][3] == pytest.approx(50.0) for t in reference if len(t["partials"]) == 2
+    )
 
 
 def test_breakeven_retried_until_applied(sim, csv_candles):
@@ -164,9 +216,13 @@ def test_breakeven_retried_until_applied(sim, csv_candles):
     reference = reference_trades(sim, csv_candles, reference_scenario)
     assert_twins(engine, reference)
     assert engine_scenario.results == reference_scenario.results
-    at_entry = sum(1 for t in reference if t["price_stop_loss"] == pytest.approx(t["price_open"], rel=1e-12))
+    at_entry = sum(
+        1 for t in reference if t["price_stop_loss"] == pytest.approx(t["price_open"], rel=1e-12)
+    )
     first_calls = reference_scenario.results  # on_breakeven itself is refused: p lags one candle
-    assert (len(reference), at_entry, first_calls.count(True), first_calls.count(False)) == PINNED["breakeven"]
+    assert (len(reference), at_entry, first_calls.count(True), first_calls.count(False)) == PINNED[
+        "breakeven"
+    ]
 
 
 def test_average_buy_up_to_three_entries(sim, csv_candles):
@@ -208,7 +264,12 @@ def test_no_expiry(sim, csv_candles, force_hooks):
 
 # counts the reference simulator derived from the rules on examples/data/sim-30d-1m.csv
 PINNED = {
-    "trailing": (421, 292, 52, 129),  # trades, stops trailed, stopped out in profit, take profits brought in
+    "trailing": (
+        421,
+        292,
+        52,
+        129,
+    ),  # trades, stops trailed, stopped out in profit, take profits brought in
     "partials": (340, 166, 157, 25),  # trades, profit partials, loss partials, trades with both
     "breakeven": (353, 143, 143, 143),  # trades, stops at the entry, calls applied, calls refused
     "averaging": (340, 183, 70, 87),  # trades with 1, 2 and 3 entries

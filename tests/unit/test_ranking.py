@@ -12,19 +12,31 @@ def names(ranked):
 
 
 def test_sorts_by_metric_descending():
-    entries = [("a", {"sharpe_ratio": 0.1}), ("b", {"sharpe_ratio": 0.9}), ("c", {"sharpe_ratio": -2.0})]
+    entries = [
+        ("a", {"sharpe_ratio": 0.1}),
+        ("b", {"sharpe_ratio": 0.9}),
+        ("c", {"sharpe_ratio": -2.0}),
+    ]
     assert names(rank(entries, "sharpe_ratio")) == ["b", "a", "c"]
 
 
 def test_none_never_beats_a_value_even_a_negative_one():
-    entries = [("none", {"sharpe_ratio": None}), ("neg", {"sharpe_ratio": -5.0}),
-               ("missing", {}), ("nan", {"sharpe_ratio": float("nan")})]
+    entries = [
+        ("none", {"sharpe_ratio": None}),
+        ("neg", {"sharpe_ratio": -5.0}),
+        ("missing", {}),
+        ("nan", {"sharpe_ratio": float("nan")}),
+    ]
     assert names(rank(entries, "sharpe_ratio")) == ["neg", "none", "missing", "nan"]
 
 
 def test_ties_keep_the_listed_order():
-    entries = [("first", {"win_rate": 50.0}), ("second", {"win_rate": 50.0}),
-               ("best", {"win_rate": 60.0}), ("third", {"win_rate": 50.0})]
+    entries = [
+        ("first", {"win_rate": 50.0}),
+        ("second", {"win_rate": 50.0}),
+        ("best", {"win_rate": 60.0}),
+        ("third", {"win_rate": 50.0}),
+    ]
     assert names(rank(entries, "win_rate")) == ["best", "first", "second", "third"]
     reordered = [entries[1], entries[0], entries[2], entries[3]]
     assert names(rank(reordered, "win_rate")) == ["best", "second", "first", "third"]

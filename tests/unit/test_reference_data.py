@@ -13,7 +13,8 @@ def test_reference_csv_has_its_md5():
     digest = hashlib.md5(SIM_CSV.read_bytes()).hexdigest()
     assert digest == SIM_CSV_MD5, (
         f"{SIM_CSV} has md5 {digest}, not {SIM_CSV_MD5}: the reference data was changed (an editor's "
-        "line endings or a re-save?); restore it byte for byte, e.g. git checkout -- examples/data")
+        "line endings or a re-save?); restore it byte for byte, e.g. git checkout -- examples/data"
+    )
 
 
 def test_reference_readme_states_the_same_md5():

@@ -1,6 +1,5 @@
 """shared/exchanges/replay.py: only candles closed by the clock's now exist."""
 
-
 import pytest
 
 from btfarm.shared.clock import ManualClock

@@ -74,8 +74,12 @@ def live_markup(html: str) -> list[str]:
     if len(scripts) != PAGE_SCRIPTS:
         found.append(f"{len(scripts)} <script> elements")
     for tag, attrs in page.tags:
-        if tag in ("iframe", "object", "embed", "svg", "form", "base", "meta") and tag != "meta" \
-                or tag == "meta" and set(attrs) != {"charset"}:
+        if (
+            tag in ("iframe", "object", "embed", "svg", "form", "base", "meta")
+            and tag != "meta"
+            or tag == "meta"
+            and set(attrs) != {"charset"}
+        ):
             found.append(f"<{tag}>")
         for name, value in attrs.items():
             if name.startswith("on"):
@@ -89,13 +93,14 @@ def runs_code(address: str) -> bool:
     """An address a browser would run or render as a page: javascript:, vbscript:, data:
     (but an inlined SVG picture), read as the browser reads it."""
     plain = re.sub(r"[\x00-\x20\x7f]", "", html_text.unescape(address)).lower()
-    return plain.startswith(("javascript:", "vbscript:", "data:")) \
-        and not plain.startswith("data:image/svg+xml;base64,")
+    return plain.startswith(("javascript:", "vbscript:", "data:")) and not plain.startswith(
+        "data:image/svg+xml;base64,"
+    )
 
 
 def table_with(page: Page, *header: str) -> list[list[str]]:
     """The table whose header row is ``header``, or else the first that starts with it."""
-    tables = [t for t in page.tables if t and t[0][:len(header)] == list(header)]
+    tables = [t for t in page.tables if t and t[0][: len(header)] == list(header)]
     return next((t for t in tables if len(t[0]) == len(header)), tables[0])
 
 
@@ -112,14 +117,24 @@ def twin(markdown: str, pictures: dict[str, str] | None = None) -> tuple[str, Pa
 def test_a_backtest_report_shows_a_hostile_symbol_and_note_as_text_in_whole_cells():
     row = closed(0, 0.5, NOTE)
     row["symbol"] = SYMBOL
-    markdown = render_backtest(SYMBOL, VARIANT, "ex", "frame", [row, closed(1, -0.2, OTHER)], None,
-                               fingerprint={"params": {"tag": SCRIPT + "|"}, "note|`": NOTE},
-                               rejections=[EXCEPTION, LINKS], coverage=LINKS,
-                               pictures=[(f"Equity of {VARIANT}", "a b:(c).equity.svg")])
+    markdown = render_backtest(
+        SYMBOL,
+        VARIANT,
+        "ex",
+        "frame",
+        [row, closed(1, -0.2, OTHER)],
+        None,
+        fingerprint={"params": {"tag": SCRIPT + "|"}, "note|`": NOTE},
+        rejections=[EXCEPTION, LINKS],
+        coverage=LINKS,
+        pictures=[(f"Equity of {VARIANT}", "a b:(c).equity.svg")],
+    )
     html, page = twin(markdown, {"a b:(c).equity.svg": "<svg xmlns='http://www.w3.org/2000/svg'/>"})
     assert live_markup(html) == []
     heading = next(line for line in html.splitlines() if line.startswith("<h1>"))
-    assert heading.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 2  # the variant's and the symbol's
+    assert (
+        heading.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 2
+    )  # the variant's and the symbol's
     every_row_has_the_header_width(page)
     signals = table_with(page, "Signal ID")
     header = signals[0]
@@ -128,21 +143,45 @@ def test_a_backtest_report_shows_a_hostile_symbol_and_note_as_text_in_whole_cell
     assert dict(zip(header, signals[2], strict=True))["Note"] == OTHER
     fingerprint = dict(row[:2] for row in table_with(page, "Field", "Value")[1:])
     assert fingerprint["note|`"] == NOTE and fingerprint["params"] == '{"tag": "' + SCRIPT + '|"}'
-    assert "data:image/svg+xml;base64," in html  # the picture with an awkward file name still inlines
+    assert (
+        "data:image/svg+xml;base64," in html
+    )  # the picture with an awkward file name still inlines
 
 
 def test_a_walker_report_shows_hostile_variant_names_and_exceptions_as_text_in_whole_cells():
-    data = {"walker_name": "w", "symbol": SYMBOL, "exchange_name": "ex", "frame_name": "fr",
-            "metric": "sharpe_ratio",
-            "strategies": [(VARIANT, {"sharpe_ratio": 0.9, "total_signals": 9}),
-                           (OTHER, {"sharpe_ratio": 0.5, "total_signals": 8})]}
-    fingerprints = {name: {"btfarm_version": "1", "strategy_name": name, "source_hash": "h|`",
-                           "params": {"tag": name}} for name in (VARIANT, OTHER)}
+    data = {
+        "walker_name": "w",
+        "symbol": SYMBOL,
+        "exchange_name": "ex",
+        "frame_name": "fr",
+        "metric": "sharpe_ratio",
+        "strategies": [
+            (VARIANT, {"sharpe_ratio": 0.9, "total_signals": 9}),
+            (OTHER, {"sharpe_ratio": 0.5, "total_signals": 8}),
+        ],
+    }
+    fingerprints = {
+        name: {
+            "btfarm_version": "1",
+            "strategy_name": name,
+            "source_hash": "h|`",
+            "params": {"tag": name},
+        }
+        for name in (VARIANT, OTHER)
+    }
     markdown = render_walker(
-        data, {VARIANT: [closed(0, 0.5, NOTE)]}, unfinished={f"{OTHER}x": EXCEPTION},
+        data,
+        {VARIANT: [closed(0, 0.5, NOTE)]},
+        unfinished={f"{OTHER}x": EXCEPTION},
         unranked={f"{VARIANT}y": (EXCEPTION, {"total_signals": 1})},
-        rejections={VARIANT: (2, [EXCEPTION, NOTE])}, fingerprints=fingerprints, run_id=SCRIPT,
-        trials=[(0, OTHER), (1, VARIANT)], search_spec=SCRIPT, search_note=LINKS, coverage=LINKS)
+        rejections={VARIANT: (2, [EXCEPTION, NOTE])},
+        fingerprints=fingerprints,
+        run_id=SCRIPT,
+        trials=[(0, OTHER), (1, VARIANT)],
+        search_spec=SCRIPT,
+        search_note=LINKS,
+        coverage=LINKS,
+    )
     html, page = twin(markdown)
     assert live_markup(html) == []
     every_row_has_the_header_width(page)
@@ -168,13 +207,32 @@ def test_a_live_report_shows_a_hostile_note_as_text():
 
 def test_the_reports_across_symbols_and_against_the_previous_run_keep_their_columns():
     symbols = [SYMBOL, "B|C"]
-    one = WalkerData.model_construct(best_strategy=VARIANT, refused=None, strategies_tested=2,
-                                     total_strategies=2, run_id=SCRIPT, trust=TrustFigures())
-    data = SymbolsData(walker_name="w", symbols=symbols, metric="sharpe_ratio",
-                       per_symbol={s: one for s in symbols},
-                       ranking=[SymbolsRow(rank=1, strategy_name=VARIANT, mean_metric=0.5, worst_metric=0.4,
-                                           wins=2, metrics={s: 0.5 for s in symbols})],
-                       not_compared={OTHER: EXCEPTION}, best_strategy=VARIANT)
+    one = WalkerData.model_construct(
+        best_strategy=VARIANT,
+        refused=None,
+        strategies_tested=2,
+        total_strategies=2,
+        run_id=SCRIPT,
+        trust=TrustFigures(),
+    )
+    data = SymbolsData(
+        walker_name="w",
+        symbols=symbols,
+        metric="sharpe_ratio",
+        per_symbol={s: one for s in symbols},
+        ranking=[
+            SymbolsRow(
+                rank=1,
+                strategy_name=VARIANT,
+                mean_metric=0.5,
+                worst_metric=0.4,
+                wins=2,
+                metrics={s: 0.5 for s in symbols},
+            )
+        ],
+        not_compared={OTHER: EXCEPTION},
+        best_strategy=VARIANT,
+    )
     html, page = twin(render_walker_symbols(data, {SYMBOL: "w.X-script-.md", "B|C": "w.B:C.md"}))
     assert live_markup(html) == []
     every_row_has_the_header_width(page)
@@ -182,8 +240,13 @@ def test_the_reports_across_symbols_and_against_the_previous_run_keep_their_colu
     assert [row[0] for row in table_with(page, "Symbol", "Best")[1:]] == symbols
     links = [attrs.get("href") for tag, attrs in Page(html).tags if tag == "a"]
     assert links == ["w.X-script-.md", "w.B%3AC.md"]  # a colon in a file name is no scheme
-    current = {"stamp": SCRIPT, "report": NOTE, "metric": "sharpe_ratio", "best_strategy": VARIANT,
-               "ranking": [{"strategy_name": VARIANT, "rank": 1, "metric_value": 0.5}]}
+    current = {
+        "stamp": SCRIPT,
+        "report": NOTE,
+        "metric": "sharpe_ratio",
+        "best_strategy": VARIANT,
+        "ranking": [{"strategy_name": VARIANT, "rank": 1, "metric_value": 0.5}],
+    }
     previous = {**current, "ranking": [{"strategy_name": VARIANT, "rank": 2, "metric_value": 0.1}]}
     html, page = twin(render_comparison("w", SYMBOL, current, previous, picture="w:x.svg"))
     assert live_markup(html) == []
@@ -191,9 +254,18 @@ def test_the_reports_across_symbols_and_against_the_previous_run_keep_their_colu
     assert table_with(page, "Strategy", "Rank")[1][:4] == [VARIANT, "1", "2", "+1"]
 
 
-@pytest.mark.parametrize("address", ["javascript:alert(1)", " JaVaScRiPt:alert(1)", "java\tscript:alert(1)",
-                                     "&#106;avascript:alert(1)", "&#x6A;avascript:alert(1)",
-                                     "data:text/html,<script>alert(1)</script>", "vbscript:x"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "javascript:alert(1)",
+        " JaVaScRiPt:alert(1)",
+        "java\tscript:alert(1)",
+        "&#106;avascript:alert(1)",
+        "&#x6A;avascript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:x",
+    ],
+)
 def test_an_address_that_could_run_something_is_refused(address):
     from btfarm.orchestrator.reports.html import safe_address
 
@@ -202,7 +274,9 @@ def test_an_address_that_could_run_something_is_refused(address):
     assert live_markup(html) == []
 
 
-@pytest.mark.parametrize("address", ["w.BTC-USDT.md", "sub/w%3Ax.svg", "https://example.org/x", "#top"])
+@pytest.mark.parametrize(
+    "address", ["w.BTC-USDT.md", "sub/w%3Ax.svg", "https://example.org/x", "#top"]
+)
 def test_relative_and_web_addresses_are_kept(address):
     from btfarm.orchestrator.reports.html import safe_address
 

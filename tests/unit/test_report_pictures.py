@@ -21,25 +21,40 @@ GOLDEN = ROOT / "tests" / "golden" / "sma_cross_5m_sim_30d.csv"
 
 def golden_closed() -> list[dict]:
     with GOLDEN.open() as handle:
-        return [{"pnl": {"pnl_percentage": float(r["pnl_percentage"])},
-                 "signal": {"pending_at": int(r["pending_at"])},
-                 "close_timestamp": int(r["close_timestamp"])} for r in csv.DictReader(handle)]
+        return [
+            {
+                "pnl": {"pnl_percentage": float(r["pnl_percentage"])},
+                "signal": {"pending_at": int(r["pending_at"])},
+                "close_timestamp": int(r["close_timestamp"]),
+            }
+            for r in csv.DictReader(handle)
+        ]
 
 
 def test_the_equity_and_drawdown_series_of_the_golden_signals():
     rows = golden_closed()
     series = equity_series(rows)
-    pnl = np.array([r["pnl"]["pnl_percentage"] for r in sorted(rows, key=lambda r: r["close_timestamp"])])
-    assert len(series.equity) == len(rows) + 1 == len(series.times_ms) == len(series.drawdown) == 341
+    pnl = np.array(
+        [r["pnl"]["pnl_percentage"] for r in sorted(rows, key=lambda r: r["close_timestamp"])]
+    )
+    assert (
+        len(series.equity) == len(rows) + 1 == len(series.times_ms) == len(series.drawdown) == 341
+    )
     assert series.equity[0] == 1.0
     assert series.equity[-1] == pytest.approx(float(np.prod(1 + pnl / 100)), rel=1e-12)
-    assert float(series.drawdown.max()) == pytest.approx(max_drawdown(pnl), rel=1e-12)  # as the statistic
+    assert float(series.drawdown.max()) == pytest.approx(
+        max_drawdown(pnl), rel=1e-12
+    )  # as the statistic
     assert (series.drawdown >= 0).all() and series.drawdown[0] == 0.0
     assert list(series.times_ms[1:]) == sorted(r["close_timestamp"] for r in rows)
     # golden numbers of this data set, so a change to the series is seen
     assert round(float(series.equity[-1]), 6) == round(float(np.prod(1 + pnl / 100)), 6)
-    assert int(np.argmax(series.drawdown)) == int(np.argmax(
-        (np.maximum.accumulate(series.equity) - series.equity) / np.maximum.accumulate(series.equity)))
+    assert int(np.argmax(series.drawdown)) == int(
+        np.argmax(
+            (np.maximum.accumulate(series.equity) - series.equity)
+            / np.maximum.accumulate(series.equity)
+        )
+    )
 
 
 def test_a_long_series_is_thinned_keeping_its_extremes():
@@ -52,8 +67,12 @@ def test_a_long_series_is_thinned_keeping_its_extremes():
 
 def test_the_heatmap_matrix_holds_the_other_params_at_the_best_and_leaves_gaps_nan():
     grid = {"fast": [5, 10], "slow": [20, 40, 60], "stop": [1, 2]}
-    results = {f"v{f}-{s}-{st}": ({"fast": f, "slow": s, "stop": st}, f * 100 + s + st / 10)
-               for f in grid["fast"] for s in grid["slow"] for st in grid["stop"]}
+    results = {
+        f"v{f}-{s}-{st}": ({"fast": f, "slow": s, "stop": st}, f * 100 + s + st / 10)
+        for f in grid["fast"]
+        for s in grid["slow"]
+        for st in grid["stop"]
+    }
     results["v10-60-2"] = ({"fast": 10, "slow": 60, "stop": 2}, None)  # not ranked
     hm = heatmap(grid, results, "fast", "slow", {"fast": 5, "slow": 20, "stop": 2})
     assert hm.fixed == {"stop": 2} and hm.x_values == [5, 10] and hm.y_values == [20, 40, 60]
@@ -65,10 +84,20 @@ def test_the_heatmap_matrix_holds_the_other_params_at_the_best_and_leaves_gaps_n
 def test_rank_changes_pair_each_strategy_with_its_previous_rank():
     from btfarm.orchestrator.reports.series import rank_changes
 
-    previous = {"ranking": [{"strategy_name": "a", "rank": 1}, {"strategy_name": "b", "rank": 2},
-                            {"strategy_name": "gone", "rank": 3}]}
-    current = {"ranking": [{"strategy_name": "b", "rank": 1}, {"strategy_name": "a", "rank": 2},
-                           {"strategy_name": "new", "rank": 3}]}
+    previous = {
+        "ranking": [
+            {"strategy_name": "a", "rank": 1},
+            {"strategy_name": "b", "rank": 2},
+            {"strategy_name": "gone", "rank": 3},
+        ]
+    }
+    current = {
+        "ranking": [
+            {"strategy_name": "b", "rank": 1},
+            {"strategy_name": "a", "rank": 2},
+            {"strategy_name": "new", "rank": 3},
+        ]
+    }
     assert rank_changes(current, previous) == [("b", 2, 1), ("a", 1, 2), ("new", None, 3)]
     assert rank_changes(current, previous, most=1) == [("b", 2, 1)]
 
@@ -89,10 +118,12 @@ def test_matplotlib_is_imported_with_the_first_picture_not_with_btfarm():
     import subprocess
     import sys
 
-    code = ("import sys, btfarm.orchestrator, btfarm.orchestrator.cli; before = 'matplotlib' in sys.modules; "
-            "from btfarm.orchestrator.reports.pictures import distribution_picture; "
-            "svg = distribution_picture([1.0, 2.0, 2.5], 2.5, 'total_pnl', 0, 0); "
-            "print(before, 'matplotlib' in sys.modules, svg.lstrip().startswith('<?xml'))")
+    code = (
+        "import sys, btfarm.orchestrator, btfarm.orchestrator.cli; before = 'matplotlib' in sys.modules; "
+        "from btfarm.orchestrator.reports.pictures import distribution_picture; "
+        "svg = distribution_picture([1.0, 2.0, 2.5], 2.5, 'total_pnl', 0, 0); "
+        "print(before, 'matplotlib' in sys.modules, svg.lstrip().startswith('<?xml'))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "True", "True"]
@@ -102,7 +133,9 @@ def test_optuna_is_imported_with_the_first_search_not_with_btfarm():
     import subprocess
     import sys
 
-    code = "import sys, btfarm.orchestrator, btfarm.orchestrator.cli; print('optuna' in sys.modules)"
+    code = (
+        "import sys, btfarm.orchestrator, btfarm.orchestrator.cli; print('optuna' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False"]
@@ -112,7 +145,11 @@ def test_the_search_picture_shows_every_ranked_trial_and_the_best_so_far():
     from btfarm.orchestrator.reports.pictures import search_picture
 
     svg = search_picture([0.5, None, 1.5, 1.0], "total_pnl")
-    assert svg.lstrip().startswith("<?xml") and "best so far" in svg and "1 not ranked, not shown" in svg
+    assert (
+        svg.lstrip().startswith("<?xml")
+        and "best so far" in svg
+        and "1 not ranked, not shown" in svg
+    )
 
 
 def test_names_with_dollars_and_markup_are_drawn_as_text():
@@ -135,8 +172,13 @@ def spread_over_months(rows: list[dict]) -> list[dict]:
     out = []
     for k, row in enumerate(sorted(rows, key=lambda r: r["close_timestamp"])):
         shift = k * 3 * DAY
-        out.append({**row, "signal": {**row["signal"], "pending_at": row["signal"]["pending_at"] + shift},
-                    "close_timestamp": row["close_timestamp"] + shift})
+        out.append(
+            {
+                **row,
+                "signal": {**row["signal"], "pending_at": row["signal"]["pending_at"] + shift},
+                "close_timestamp": row["close_timestamp"] + shift,
+            }
+        )
     return out
 
 
@@ -146,7 +188,9 @@ def test_the_monthly_returns_compounded_give_the_final_equity():
     rows = golden_closed()
     one = monthly_returns(rows)  # every golden signal closed in January 2025
     assert one.years == [2025] and round(float(one.months[0, 0]), 6) == -75.545728
-    assert np.isnan(one.months[0, 1:]).all() and one.yearly[0] == pytest.approx(one.months[0, 0], rel=1e-12)
+    assert np.isnan(one.months[0, 1:]).all() and one.yearly[0] == pytest.approx(
+        one.months[0, 0], rel=1e-12
+    )
     assert one.months[0, 0] == pytest.approx(compounded_return(rows), rel=1e-12)
 
     spread = spread_over_months(rows)
@@ -157,24 +201,41 @@ def test_the_monthly_returns_compounded_give_the_final_equity():
     assert len(months) == 35  # January 2025 .. November 2027
     assert float(np.prod(1 + months / 100)) == pytest.approx(final, rel=1e-12)
     assert float(np.prod(1 + monthly.yearly / 100)) == pytest.approx(final, rel=1e-12)
-    for year, row in zip(monthly.years, monthly.months, strict=True):  # each year compounds its months
+    for year, row in zip(
+        monthly.years, monthly.months, strict=True
+    ):  # each year compounds its months
         done = row[np.isfinite(row)]
-        assert monthly.yearly[monthly.years.index(year)] == pytest.approx((np.prod(1 + done / 100) - 1) * 100)
+        assert monthly.yearly[monthly.years.index(year)] == pytest.approx(
+            (np.prod(1 + done / 100) - 1) * 100
+        )
 
 
 def test_a_trade_counts_in_the_utc_month_it_closed_in():
     from btfarm.orchestrator.reports.series import monthly_returns
 
     end_of_january = 1_738_367_940_000  # 2025-01-31T23:59Z
-    rows = [{"pnl": {"pnl_percentage": 10.0}, "signal": {"pending_at": end_of_january - DAY},
-             "close_timestamp": end_of_january},
-            {"pnl": {"pnl_percentage": 10.0}, "signal": {"pending_at": end_of_january},
-             "close_timestamp": end_of_january + 60_000},  # 2025-02-01T00:00Z
-            {"pnl": {"pnl_percentage": -50.0}, "signal": {"pending_at": end_of_january},
-             "close_timestamp": end_of_january + 120_000}]
+    rows = [
+        {
+            "pnl": {"pnl_percentage": 10.0},
+            "signal": {"pending_at": end_of_january - DAY},
+            "close_timestamp": end_of_january,
+        },
+        {
+            "pnl": {"pnl_percentage": 10.0},
+            "signal": {"pending_at": end_of_january},
+            "close_timestamp": end_of_january + 60_000,
+        },  # 2025-02-01T00:00Z
+        {
+            "pnl": {"pnl_percentage": -50.0},
+            "signal": {"pending_at": end_of_january},
+            "close_timestamp": end_of_january + 120_000,
+        },
+    ]
     monthly = monthly_returns(rows)
     assert monthly.months[0, 0] == pytest.approx(10.0)
-    assert monthly.months[0, 1] == pytest.approx(-45.0)  # 1.1 * 0.5 - 1, compounded, not summed (-40)
+    assert monthly.months[0, 1] == pytest.approx(
+        -45.0
+    )  # 1.1 * 0.5 - 1, compounded, not summed (-40)
     assert monthly.yearly[0] == pytest.approx((1.1 * 1.1 * 0.5 - 1) * 100)
 
 
@@ -183,7 +244,9 @@ def test_the_underwater_curve_bottoms_at_minus_max_drawdown():
 
     for rows in (golden_closed(), spread_over_months(golden_closed())[:120]):
         series = equity_series(rows)
-        pnl = np.array([r["pnl"]["pnl_percentage"] for r in sorted(rows, key=lambda r: r["close_timestamp"])])
+        pnl = np.array(
+            [r["pnl"]["pnl_percentage"] for r in sorted(rows, key=lambda r: r["close_timestamp"])]
+        )
         curve = underwater(series)
         assert float(curve.min()) == pytest.approx(-max_drawdown(pnl), rel=1e-12)
         assert (curve <= 0).all() and curve[0] == 0.0
@@ -196,15 +259,30 @@ def test_the_worst_drawdown_periods_run_from_a_peak_to_its_recovery_deepest_firs
 
     t0 = 1_735_689_600_000
     pnl = [10, -10, 20, -50, 10, 200, -5, 1]
-    rows = [{"pnl": {"pnl_percentage": p}, "signal": {"pending_at": t0 + i * 100},
-             "close_timestamp": t0 + i * 100 + 50} for i, p in enumerate(pnl)]
+    rows = [
+        {
+            "pnl": {"pnl_percentage": p},
+            "signal": {"pending_at": t0 + i * 100},
+            "close_timestamp": t0 + i * 100 + 50,
+        }
+        for i, p in enumerate(pnl)
+    ]
     periods = drawdown_periods(equity_series(rows))
     # equity 1, 1.1, .99, 1.188, .594, .6534, 1.9602, 1.86219, 1.8808...: three falls
     assert [round(p.depth, 6) for p in periods] == [50.0, 10.0, 5.0]
     deepest, second, last = periods
     assert (deepest.peak_ms, deepest.trough_ms, deepest.recovered_ms, deepest.trades) == (
-        t0 + 250, t0 + 350, t0 + 550, 3)
-    assert (second.peak_ms, second.trough_ms, second.recovered_ms, second.trades) == (t0 + 50, t0 + 150, t0 + 250, 2)
+        t0 + 250,
+        t0 + 350,
+        t0 + 550,
+        3,
+    )
+    assert (second.peak_ms, second.trough_ms, second.recovered_ms, second.trades) == (
+        t0 + 50,
+        t0 + 150,
+        t0 + 250,
+        2,
+    )
     assert last.recovered_ms is None and last.trades == 2  # still under its peak at the end
     assert drawdown_periods(equity_series(rows), most=1) == [deepest]
     assert drawdown_periods(equity_series([])) == []
@@ -234,7 +312,9 @@ def reference_candles():
     from btfarm.shared.candles import Candles
 
     frame = pd.read_csv(ROOT / "examples" / "data" / "sim-30d-1m.csv")
-    return Candles(*(frame[c].to_numpy() for c in ("timestamp_ms", "open", "high", "low", "close", "volume")))
+    return Candles(
+        *(frame[c].to_numpy() for c in ("timestamp_ms", "open", "high", "low", "close", "volume"))
+    )
 
 
 def test_buy_and_hold_grows_as_the_symbol_over_the_frame():
@@ -255,37 +335,64 @@ def test_the_heatmap_colours_span_robust_percentiles_and_the_best_cell_is_known(
     from btfarm.orchestrator.reports.series import color_range
 
     grid = {"fast": list(range(10)), "slow": list(range(10))}
-    results = {f"v{f}-{s}": ({"fast": f, "slow": s}, f + s / 10) for f in grid["fast"] for s in grid["slow"]}
+    results = {
+        f"v{f}-{s}": ({"fast": f, "slow": s}, f + s / 10)
+        for f in grid["fast"]
+        for s in grid["slow"]
+    }
     results["v9-9"] = ({"fast": 9, "slow": 9}, 1000.0)  # one outlier cell
     hm = heatmap(grid, results, "fast", "slow", {"fast": 3, "slow": 4})
     low, high = color_range(hm.matrix)
     assert high < 10 and low < 1  # the outlier does not stretch the scale over the rest
-    assert low == pytest.approx(np.percentile(hm.matrix, 5)) and high == pytest.approx(np.percentile(hm.matrix, 95))
+    assert low == pytest.approx(np.percentile(hm.matrix, 5)) and high == pytest.approx(
+        np.percentile(hm.matrix, 95)
+    )
     assert hm.best == (4, 3)  # (row: slow, column: fast)
     flat = np.full((2, 2), 7.0)
     assert color_range(flat) == (7.0, 7.0) and color_range(np.full((2, 2), np.nan)) is None
     gap = {"fast": [1, 2], "slow": [1, 2]}
-    assert heatmap(gap, {"a": ({"fast": 1, "slow": 1}, None)}, "fast", "slow", {"fast": 1, "slow": 1}).best is None
+    assert (
+        heatmap(
+            gap, {"a": ({"fast": 1, "slow": 1}, None)}, "fast", "slow", {"fast": 1, "slow": 1}
+        ).best
+        is None
+    )
 
 
 def test_the_heatmap_picture_marks_the_best_cell_and_says_its_colours_are_clipped():
     from btfarm.orchestrator.reports.pictures import heatmap_picture
 
     grid = {"fast": [1, 2, 3, 4], "slow": [1, 2, 3, 4, 5]}
-    results = {f"v{f}-{s}": ({"fast": f, "slow": s}, f + s / 10) for f in grid["fast"] for s in grid["slow"]}
+    results = {
+        f"v{f}-{s}": ({"fast": f, "slow": s}, f + s / 10)
+        for f in grid["fast"]
+        for s in grid["slow"]
+    }
     results["v4-5"] = ({"fast": 4, "slow": 5}, 99.0)
-    svg = heatmap_picture(heatmap(grid, results, "fast", "slow", {"fast": 2, "slow": 3}), "sharpe_ratio")
+    svg = heatmap_picture(
+        heatmap(grid, results, "fast", "slow", {"fast": 2, "slow": 3}), "sharpe_ratio"
+    )
     assert "\u2605 2.3" in svg and "framed \u2605: the best variant" in svg
-    assert "colours: 5th-95th percentile" in svg and ">99<" in svg  # the outlier keeps its true number
+    assert (
+        "colours: 5th-95th percentile" in svg and ">99<" in svg
+    )  # the outlier keeps its true number
 
 
 def golden_with_prices() -> list[dict]:
     with GOLDEN.open() as handle:
-        return [{"pnl": {"pnl_percentage": float(r["pnl_percentage"]), "price_open": float(r["price_open"]),
-                         "price_close": float(r["price_close"])},
-                 "signal": {"pending_at": int(r["pending_at"]), "position": r["position"]},
-                 "close_reason": r["close_reason"], "close_timestamp": int(r["close_timestamp"])}
-                for r in csv.DictReader(handle)]
+        return [
+            {
+                "pnl": {
+                    "pnl_percentage": float(r["pnl_percentage"]),
+                    "price_open": float(r["price_open"]),
+                    "price_close": float(r["price_close"]),
+                },
+                "signal": {"pending_at": int(r["pending_at"]), "position": r["position"]},
+                "close_reason": r["close_reason"],
+                "close_timestamp": int(r["close_timestamp"]),
+            }
+            for r in csv.DictReader(handle)
+        ]
 
 
 def test_the_trade_marks_are_each_trades_entry_and_exit():
@@ -295,19 +402,50 @@ def test_the_trade_marks_are_each_trades_entry_and_exit():
     marks = trade_marks(rows)
     first = min(rows, key=lambda r: r["close_timestamp"])
     assert len(marks.entry_ms) == len(rows) == len(marks.exit_price)
-    assert (marks.entry_ms[0], marks.entry_price[0], marks.exit_ms[0], marks.exit_price[0], bool(marks.long[0])) == (
-        first["signal"]["pending_at"], first["pnl"]["price_open"], first["close_timestamp"],
-        first["pnl"]["price_close"], True)
+    assert (
+        marks.entry_ms[0],
+        marks.entry_price[0],
+        marks.exit_ms[0],
+        marks.exit_price[0],
+        bool(marks.long[0]),
+    ) == (
+        first["signal"]["pending_at"],
+        first["pnl"]["price_open"],
+        first["close_timestamp"],
+        first["pnl"]["price_close"],
+        True,
+    )
     assert int(marks.long.sum()) == sum(r["signal"]["position"] == "long" for r in rows)
-    assert (marks.exit_ms >= marks.entry_ms).all() and marks.added_ms.size == marks.partial_ms.size == 0
-    managed = {**first, "signal": {**first["signal"], "original_price_open": 99.0,
-                                   "entries": [{"price": 99.0, "cost": 100, "timestamp": 1},
-                                               {"price": 98.0, "cost": 100, "timestamp": 2}],
-                                   "partials": [{"type": "profit", "percent": 50, "current_price": 101.0,
-                                                 "cost_basis_at_close": 200, "entry_count_at_close": 2,
-                                                 "timestamp": 3}]}}
+    assert (
+        marks.exit_ms >= marks.entry_ms
+    ).all() and marks.added_ms.size == marks.partial_ms.size == 0
+    managed = {
+        **first,
+        "signal": {
+            **first["signal"],
+            "original_price_open": 99.0,
+            "entries": [
+                {"price": 99.0, "cost": 100, "timestamp": 1},
+                {"price": 98.0, "cost": 100, "timestamp": 2},
+            ],
+            "partials": [
+                {
+                    "type": "profit",
+                    "percent": 50,
+                    "current_price": 101.0,
+                    "cost_basis_at_close": 200,
+                    "entry_count_at_close": 2,
+                    "timestamp": 3,
+                }
+            ],
+        },
+    }
     marks = trade_marks([managed])
-    assert marks.entry_price[0] == 99.0 and list(marks.added_ms) == [2] and list(marks.added_price) == [98.0]
+    assert (
+        marks.entry_price[0] == 99.0
+        and list(marks.added_ms) == [2]
+        and list(marks.added_price) == [98.0]
+    )
     assert list(marks.partial_ms) == [3] and list(marks.partial_price) == [101.0]
 
 
@@ -316,12 +454,26 @@ def test_a_backtest_draws_five_pictures_the_equity_and_price_with_interactive_tw
 
     rows = golden_with_prices()
     start, end = 1_735_689_600_000, 1_738_281_540_000
-    files, links = backtest_pictures("t", rows, reference_candles(), start, end, "sma on SIM$x^$", "SIM$x^$")
-    assert [file for _, file in links] == list(files) == [
-        "t.equity.svg", "t.price.svg", "t.monthly.svg", "t.rolling-sharpe.svg", "t.underwater.svg"]
+    files, links = backtest_pictures(
+        "t", rows, reference_candles(), start, end, "sma on SIM$x^$", "SIM$x^$"
+    )
+    assert (
+        [file for _, file in links]
+        == list(files)
+        == [
+            "t.equity.svg",
+            "t.price.svg",
+            "t.monthly.svg",
+            "t.rolling-sharpe.svg",
+            "t.underwater.svg",
+        ]
+    )
     for svg in files.values():
         assert svg.lstrip().startswith("<?xml") and "sma on SIM$x^$" in svg
-    assert "buy and hold SIM$x^$" in files["t.equity.svg"] and "exit, trade lost" in files["t.price.svg"]
+    assert (
+        "buy and hold SIM$x^$" in files["t.equity.svg"]
+        and "exit, trade lost" in files["t.price.svg"]
+    )
     assert "-75.5%" in files["t.monthly.svg"] and "last 30 trades" in files["t.rolling-sharpe.svg"]
     twins = {file: getattr(svg, "interactive", None) for file, svg in files.items()}
     assert twins["t.equity.svg"] and twins["t.price.svg"] and twins["t.monthly.svg"] is None
@@ -346,18 +498,27 @@ def test_the_equity_picture_shades_a_gap_and_draws_the_benchmark():
     rows = golden_closed()
     series = equity_series(rows)
     bench = (np.array([series.times_ms[0], series.times_ms[-1]]), np.array([1.0, 1.2]))
-    svg = equity_picture(series, "live", benchmark=bench, benchmark_label="buy and hold X",
-                         gaps=[(int(series.times_ms[10]), int(series.times_ms[20]))])
+    svg = equity_picture(
+        series,
+        "live",
+        benchmark=bench,
+        benchmark_label="buy and hold X",
+        gaps=[(int(series.times_ms[10]), int(series.times_ms[20]))],
+    )
     assert "buy and hold X" in svg and "not running" in svg
 
 
 def test_a_backtest_without_a_closed_signal_still_draws_its_pictures():
     from btfarm.orchestrator.reports.backtest_pictures import backtest_pictures
 
-    files, _ = backtest_pictures("t", [], reference_candles(), 1_735_689_600_000, 1_738_281_540_000, "idle", "SIM")
+    files, _ = backtest_pictures(
+        "t", [], reference_candles(), 1_735_689_600_000, 1_738_281_540_000, "idle", "SIM"
+    )
     assert len(files) == 5 and all(svg.lstrip().startswith("<?xml") for svg in files.values())
-    assert "no closed signal" in files["t.monthly.svg"] and "fewer than 10 closed signals" in files[
-        "t.rolling-sharpe.svg"]
+    assert (
+        "no closed signal" in files["t.monthly.svg"]
+        and "fewer than 10 closed signals" in files["t.rolling-sharpe.svg"]
+    )
     assert "buy and hold SIM" in files["t.equity.svg"]
 
 
@@ -366,9 +527,18 @@ def test_a_price_picture_with_too_many_trades_says_so_instead_of_marking_them():
     from btfarm.orchestrator.reports.series import trade_marks
 
     t0 = 1_735_689_600_000
-    rows = [{"pnl": {"pnl_percentage": 0.1, "price_open": 100.0, "price_close": 100.1},
-             "signal": {"pending_at": t0 + i * 60_000, "position": "long"}, "close_timestamp": t0 + i * 60_000 + 1,
-             "close_reason": "take_profit"} for i in range(MARK_TRADES_UP_TO + 1)]
+    rows = [
+        {
+            "pnl": {"pnl_percentage": 0.1, "price_open": 100.0, "price_close": 100.1},
+            "signal": {"pending_at": t0 + i * 60_000, "position": "long"},
+            "close_timestamp": t0 + i * 60_000 + 1,
+            "close_reason": "take_profit",
+        }
+        for i in range(MARK_TRADES_UP_TO + 1)
+    ]
     times = np.arange(t0, t0 + (MARK_TRADES_UP_TO + 2) * 60_000, 60_000)
     svg = price_picture(times, np.full(len(times), 100.0), trade_marks(rows), "busy")
-    assert f"({MARK_TRADES_UP_TO + 1} trades, too many to mark)" in svg and "exit, trade won" not in svg
+    assert (
+        f"({MARK_TRADES_UP_TO + 1} trades, too many to mark)" in svg
+        and "exit, trade won" not in svg
+    )

@@ -76,8 +76,15 @@ def store(redis_client, redis_server, monkeypatch):
 
 
 def rejection(i: int) -> RiskEvent:
-    return RiskEvent(timestamp=i, symbol="S", strategy_name="x", exchange_name="e", risk_name="r",
-                     rejection_note=f"no {i}", backtest=False)
+    return RiskEvent(
+        timestamp=i,
+        symbol="S",
+        strategy_name="x",
+        exchange_name="e",
+        risk_name="r",
+        rejection_note=f"no {i}",
+        backtest=False,
+    )
 
 
 def test_a_live_log_keeps_the_newest_records_for_a_month(store):
@@ -105,12 +112,18 @@ def test_another_client_reads_the_same_json_and_a_bad_entry_is_skipped(store, re
 
 
 def unreachable():
-    raise StoreUnavailable("Redis at redis://127.0.0.1:1/0 did not answer")  # what state() raises then
+    raise StoreUnavailable(
+        "Redis at redis://127.0.0.1:1/0 did not answer"
+    )  # what state() raises then
 
 
 @pytest.mark.parametrize("client", ["gone mid-run", "never reached"])
 def test_a_failed_write_is_logged_not_raised(monkeypatch, caplog, client):
-    gone = redis.Redis(host="127.0.0.1", port=1, retry=Retry(NoBackoff(), 0))  # nothing listens there
-    monkeypatch.setattr(live_log, "state", (lambda: gone) if client == "gone mid-run" else unreachable)
+    gone = redis.Redis(
+        host="127.0.0.1", port=1, retry=Retry(NoBackoff(), 0)
+    )  # nothing listens there
+    monkeypatch.setattr(
+        live_log, "state", (lambda: gone) if client == "gone mid-run" else unreachable
+    )
     live_log.append(keys.report_risk("S", "x"), rejection(1))
     assert "could not append to the report log btfarm:report:risk:S:x" in caplog.text

@@ -35,8 +35,13 @@ START, END = "2024-01-20T00:00:00Z", "2024-02-24T23:59:00Z"  # across two months
 def registered():
     add_exchange(synthetic_exchange("heat-syn", seed=11), override=True)
     add_frame(frame_name="heat-frame", interval="1m", start_date=START, end_date=END, override=True)
-    add_strategy(strategy_name="heat-sma", interval="5m", get_signal=sma_cross_signal,
-                 params={"fast": 10, "slow": 30}, override=True)
+    add_strategy(
+        strategy_name="heat-sma",
+        interval="5m",
+        get_signal=sma_cross_signal,
+        params={"fast": 10, "slow": 30},
+        override=True,
+    )
 
 
 @pytest.fixture
@@ -66,11 +71,19 @@ def expected(pnls: list[float]) -> dict:
         equity *= 1 + p / 100
         peak = max(peak, equity)
         drawdown = max(drawdown, (peak - equity) / peak * 100)
-    return {"total_trades": n, "total_pnl": sum(pnls), "win_rate": len(wins) / (len(wins) + len(losses)) * 100,
-            "profit_factor": sum(wins) / abs(sum(losses)) if losses else None,
-            "sharpe_ratio": mean / std if std else None, "max_drawdown": drawdown,
-            "expectancy": (len(wins) / n * (sum(wins) / len(wins)) + len(losses) / n * (sum(losses) / len(losses))
-                           if n >= 10 else None)}
+    return {
+        "total_trades": n,
+        "total_pnl": sum(pnls),
+        "win_rate": len(wins) / (len(wins) + len(losses)) * 100,
+        "profit_factor": sum(wins) / abs(sum(losses)) if losses else None,
+        "sharpe_ratio": mean / std if std else None,
+        "max_drawdown": drawdown,
+        "expectancy": (
+            len(wins) / n * (sum(wins) / len(wins)) + len(losses) / n * (sum(losses) / len(losses))
+            if n >= 10
+            else None
+        ),
+    }
 
 
 def close_order(closed: list) -> list[float]:
@@ -81,7 +94,9 @@ def close_order(closed: list) -> list[float]:
 def assert_row(row, want: dict) -> None:
     for name, value in want.items():
         got = getattr(row, name)
-        assert (got is None and value is None) or got == pytest.approx(value, rel=1e-9, abs=1e-12), (row.symbol, name)
+        assert (got is None and value is None) or got == pytest.approx(
+            value, rel=1e-9, abs=1e-12
+        ), (row.symbol, name)
 
 
 def test_each_row_and_the_portfolio_line_match_figures_worked_from_the_trades(heat):
@@ -92,8 +107,11 @@ def test_each_row_and_the_portfolio_line_match_figures_worked_from_the_trades(he
     for row in data.symbols:
         assert_row(row, expected(close_order(closed[row.symbol])))
         stats = Backtest.get_data(row.symbol, "heat-sma").stats  # the symbol's own report agrees
-        assert (row.total_pnl, row.sharpe_ratio, row.max_drawdown) == (stats.total_pnl, stats.sharpe_ratio,
-                                                                       stats.max_drawdown)
+        assert (row.total_pnl, row.sharpe_ratio, row.max_drawdown) == (
+            stats.total_pnl,
+            stats.sharpe_ratio,
+            stats.max_drawdown,
+        )
     pooled = [c for s in SYMBOLS for c in closed[s]]
     assert data.portfolio.symbol == PORTFOLIO
     assert_row(data.portfolio, expected(close_order(pooled)))
@@ -107,8 +125,13 @@ def test_a_rerun_replaces_its_symbol_and_another_frame_is_another_heat(heat):
     first = Heat.get_data("heat-sma", "heat-syn", "heat-frame")
     list(Backtest.run(SYMBOLS[0], "heat-sma", "heat-syn", "heat-frame"))
     assert Heat.get_data("heat-sma", "heat-syn", "heat-frame") == first  # not doubled
-    add_frame(frame_name="heat-week", interval="1m", start_date="2024-02-01T00:00:00Z",
-              end_date="2024-02-07T23:59:00Z", override=True)
+    add_frame(
+        frame_name="heat-week",
+        interval="1m",
+        start_date="2024-02-01T00:00:00Z",
+        end_date="2024-02-07T23:59:00Z",
+        override=True,
+    )
     list(Backtest.run(SYMBOLS[1], "heat-sma", "heat-syn", "heat-week"))
     week = Heat.get_data("heat-sma", "heat-syn", "heat-week")
     assert [r.symbol for r in week.symbols] == [SYMBOLS[1]]
@@ -121,8 +144,11 @@ def ms(text: str) -> int:
 
 def test_the_month_numbers_sum_each_symbols_trades_by_the_month_they_closed():
     trades = {
-        "AAA": [(ms("2025-01-31T23:59:00Z"), 1.5), (ms("2025-02-01T00:00:00Z"), -0.5),
-                (ms("2025-02-10T12:00:00Z"), 2.0)],
+        "AAA": [
+            (ms("2025-01-31T23:59:00Z"), 1.5),
+            (ms("2025-02-01T00:00:00Z"), -0.5),
+            (ms("2025-02-10T12:00:00Z"), 2.0),
+        ],
         "BBB": [(ms("2025-04-02T00:00:00Z"), -1.0)],
         "CCC": [],
     }
@@ -130,9 +156,12 @@ def test_the_month_numbers_sum_each_symbols_trades_by_the_month_they_closed():
     assert months.symbols == ["BBB", "AAA", "CCC"]
     assert months.months == ["2025-01", "2025-02", "2025-03", "2025-04"]  # March stays, as a gap
     nan = np.nan
-    np.testing.assert_array_equal(months.matrix, [[nan, nan, nan, -1.0], [1.5, 1.5, nan, nan],
-                                                  [nan, nan, nan, nan]])
-    across_a_year = symbol_month_pnl({"X": [(ms("2024-12-15T00:00:00Z"), 1.0), (ms("2025-01-15T00:00:00Z"), 2.0)]})
+    np.testing.assert_array_equal(
+        months.matrix, [[nan, nan, nan, -1.0], [1.5, 1.5, nan, nan], [nan, nan, nan, nan]]
+    )
+    across_a_year = symbol_month_pnl(
+        {"X": [(ms("2024-12-15T00:00:00Z"), 1.0), (ms("2025-01-15T00:00:00Z"), 2.0)]}
+    )
     assert across_a_year.months == ["2024-12", "2025-01"]
     empty = symbol_month_pnl({"X": []})
     assert empty.months == [] and empty.matrix.shape == (1, 0)
@@ -140,25 +169,53 @@ def test_the_month_numbers_sum_each_symbols_trades_by_the_month_they_closed():
 
 def test_heat_table_sorts_by_sharpe_then_total_pnl():
     def trades(symbol: str, pnls: list[float]) -> list[HeatTrade]:
-        return [HeatTrade(signal_id=f"{symbol}{i}", symbol=symbol, strategy_name="s", exchange_name="e",
-                          position="long", pending_at=i * 60_000, close_timestamp=(i + 1) * 60_000,
-                          close_reason="take_profit", pnl_percentage=p) for i, p in enumerate(pnls)]
-    rows, portfolio = heat_table({"FEW": trades("FEW", [5.0]), "LOSE": trades("LOSE", [-1.0, -2.0]),
-                                  "GOOD": trades("GOOD", [1.0, 2.0] * 5), "OK": trades("OK", [1.0, -0.5] * 5)})
-    assert [r.symbol for r in rows] == ["GOOD", "OK", "FEW", "LOSE"]  # N/A Sharpes last, by total PnL
+        return [
+            HeatTrade(
+                signal_id=f"{symbol}{i}",
+                symbol=symbol,
+                strategy_name="s",
+                exchange_name="e",
+                position="long",
+                pending_at=i * 60_000,
+                close_timestamp=(i + 1) * 60_000,
+                close_reason="take_profit",
+                pnl_percentage=p,
+            )
+            for i, p in enumerate(pnls)
+        ]
+
+    rows, portfolio = heat_table(
+        {
+            "FEW": trades("FEW", [5.0]),
+            "LOSE": trades("LOSE", [-1.0, -2.0]),
+            "GOOD": trades("GOOD", [1.0, 2.0] * 5),
+            "OK": trades("OK", [1.0, -0.5] * 5),
+        }
+    )
+    assert [r.symbol for r in rows] == [
+        "GOOD",
+        "OK",
+        "FEW",
+        "LOSE",
+    ]  # N/A Sharpes last, by total PnL
     assert rows[0].sharpe_ratio == pytest.approx(1.5 / math.sqrt(2.5 / 9))
-    assert portfolio.total_trades == 23 and portfolio.total_pnl == pytest.approx(5.0 - 3.0 + 15.0 + 2.5)
+    assert portfolio.total_trades == 23 and portfolio.total_pnl == pytest.approx(
+        5.0 - 3.0 + 15.0 + 2.5
+    )
 
 
 def test_the_report_ends_its_table_with_the_portfolio_line_and_dump_draws_the_months(heat):
     run_all()
     report = Heat.get_report("heat-sma", "heat-syn", "heat-frame")
     lines = [line for line in report.splitlines() if line.startswith("| ")]
-    header = lines.index("| Symbol | Total PNL | Sharpe | Win Rate | Profit Factor | Max Drawdown | Trades | "
-                         "Expectancy |")
-    body = lines[header + 2:]
-    assert [line.split(" | ")[0][2:] for line in body[:3]] == [r.symbol for r in
-                                                               Heat.get_data("heat-sma", "heat-syn", "heat-frame").symbols]
+    header = lines.index(
+        "| Symbol | Total PNL | Sharpe | Win Rate | Profit Factor | Max Drawdown | Trades | "
+        "Expectancy |"
+    )
+    body = lines[header + 2 :]
+    assert [line.split(" | ")[0][2:] for line in body[:3]] == [
+        r.symbol for r in Heat.get_data("heat-sma", "heat-syn", "heat-frame").symbols
+    ]
     assert body[3].startswith(f"| **{PORTFOLIO}** |") and "| Total symbols | 3 |" in report
     path = Heat.dump("heat-sma", "heat-syn", "heat-frame")
     assert path.name == "heat-sma.heat.md"

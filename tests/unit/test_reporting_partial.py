@@ -31,14 +31,24 @@ def managed(tmp_path_factory):
         _, stops = mb.register()
         Partial.enable()
         try:
-            closed = [c.model_dump() for c in Backtest.run(mb.SYMBOL, mb.MANAGED, mb.EXCHANGE, mb.FRAME)]
+            closed = [
+                c.model_dump() for c in Backtest.run(mb.SYMBOL, mb.MANAGED, mb.EXCHANGE, mb.FRAME)
+            ]
             data = Partial.get_data(mb.SYMBOL, mb.MANAGED)
-            plain = [c.model_dump() for c in Backtest.run(mb.SYMBOL, mb.PLAIN, mb.EXCHANGE, mb.FRAME)]
+            plain = [
+                c.model_dump() for c in Backtest.run(mb.SYMBOL, mb.PLAIN, mb.EXCHANGE, mb.FRAME)
+            ]
             plain_data = Partial.get_data(mb.SYMBOL, mb.PLAIN)
             report = Partial.get_report(mb.SYMBOL, mb.MANAGED)
             path = Partial.dump(mb.SYMBOL, mb.MANAGED)
-            yield {"closed": closed, "data": data, "plain": plain, "plain_data": plain_data,
-                   "report": report, "path": path}
+            yield {
+                "closed": closed,
+                "data": data,
+                "plain": plain,
+                "plain_data": plain_data,
+                "report": report,
+                "path": path,
+            }
         finally:
             Partial.disable()
             for stop in stops:
@@ -49,8 +59,11 @@ def managed(tmp_path_factory):
 
 def test_every_partial_close_of_the_closed_signals_is_one_event_the_newest_250_kept(managed):
     closed, data = managed["closed"], managed["data"]
-    every = sorted((p["timestamp"], c["signal"]["id"], p["type"], p["percent"], p["current_price"])
-                    for c in closed for p in c["signal"]["partials"])
+    every = sorted(
+        (p["timestamp"], c["signal"]["id"], p["type"], p["percent"], p["current_price"])
+        for c in closed
+        for p in c["signal"]["partials"]
+    )
     assert len(every) > 250  # the run made more than the buffer keeps
     kept = every[-250:]  # the newest, as backtest-kit's MAX_EVENTS
     sides = Counter(side for _, _, side, *_ in kept)
@@ -58,7 +71,9 @@ def test_every_partial_close_of_the_closed_signals_is_one_event_the_newest_250_k
     assert isinstance(data, PartialData)
     assert data.total_events == 250
     assert (data.total_profit, data.total_loss) == (sides["profit"], sides["loss"])
-    assert [(e.timestamp, e.signal_id, e.action, e.percent, e.current_price) for e in data.events] == kept
+    assert [
+        (e.timestamp, e.signal_id, e.action, e.percent, e.current_price) for e in data.events
+    ] == kept
     by_id = {c["signal"]["id"]: c["signal"] for c in closed}
     for event in data.events:
         assert event.position == by_id[event.signal_id]["position"] and event.backtest
@@ -75,17 +90,25 @@ def test_the_report_lists_each_close_with_backtest_kits_columns_and_the_counts(m
     report, data = managed["report"], managed["data"]
     header = "| " + " | ".join(c.label for c in DEFAULT_PARTIAL_COLUMNS) + " |"
     assert header in report
-    assert report.count("\n| PROFIT | ") == data.total_profit and report.count("\n| LOSS | ") == data.total_loss
+    assert (
+        report.count("\n| PROFIT | ") == data.total_profit
+        and report.count("\n| LOSS | ") == data.total_loss
+    )
     assert f"- On the profit side: {data.total_profit}" in report
     assert f"- On the loss side: {data.total_loss}" in report
-    assert managed["path"].name == f"{mb.MANAGED}.partial.md" and managed["path"].read_text() == report
+    assert (
+        managed["path"].name == f"{mb.MANAGED}.partial.md" and managed["path"].read_text() == report
+    )
     assert managed["path"].with_suffix(".html").exists()
 
 
 def test_partial_figures_count_each_side():
     events = [{"action": a} for a in ("profit", "loss", "profit")]
-    assert partial_figures([type("E", (), e) for e in events]) == \
-        {"total_events": 3, "total_profit": 2, "total_loss": 1}
+    assert partial_figures([type("E", (), e) for e in events]) == {
+        "total_events": 3,
+        "total_profit": 2,
+        "total_loss": 1,
+    }
 
 
 @pytest.fixture

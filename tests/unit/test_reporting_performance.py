@@ -43,9 +43,19 @@ def test_a_single_step_has_no_spread_and_no_wait():
 
 
 def test_rows_are_sorted_by_total_time_the_bottleneck_first():
-    figures = performance_figures({"live_get_signal": ([1.0, 1.0, 1.0], []), "live_tick": ([2.0, 2.5], [60.0]),
-                                   "backtest_total": ([4.0], []), "empty": ([], [])})
-    assert [m.metric_type for m in figures["metrics"]] == ["live_tick", "backtest_total", "live_get_signal"]
+    figures = performance_figures(
+        {
+            "live_get_signal": ([1.0, 1.0, 1.0], []),
+            "live_tick": ([2.0, 2.5], [60.0]),
+            "backtest_total": ([4.0], []),
+            "empty": ([], []),
+        }
+    )
+    assert [m.metric_type for m in figures["metrics"]] == [
+        "live_tick",
+        "backtest_total",
+        "live_get_signal",
+    ]
     assert (figures["total_events"], figures["total_duration"]) == (6, 11.5)
     tied = by_total([metric_stats("b", [1.0]), metric_stats("a", [1.0])])
     assert [m.metric_type for m in tied] == ["a", "b"]  # a tie in name order
@@ -71,7 +81,9 @@ def test_the_probe_times_steps_and_waits_on_its_clock():
 
     strategy = StrategySchema(strategy_name="s", interval="5m", get_signal=get_signal)
     timed = probe.wrap(strategy)
-    assert strategy.get_signal is get_signal  # a copy is wrapped, the registered schema is left alone
+    assert (
+        strategy.get_signal is get_signal
+    )  # a copy is wrapped, the registered schema is left alone
     assert timed.get_signal("X", None) == {"asked": "X"}
     clock.now += 0.010  # 10 ms between the calls
     timed.get_signal("X", None)
@@ -111,18 +123,28 @@ def run() -> list:
 def test_enabling_it_changes_no_result_and_times_each_get_signal_call(sim):
     calls, counted = sim
     plain = run()
-    assert Backtest.instance(mb.SYMBOL, "perf-plain").data.strategy.get_signal is counted  # not wrapped
+    assert (
+        Backtest.instance(mb.SYMBOL, "perf-plain").data.strategy.get_signal is counted
+    )  # not wrapped
     asked = len(calls)
     Performance.enable()
     timed = run()
-    assert timed == plain and len(plain) > 10 and len(calls) == 2 * asked  # the same run, the same calls
+    assert (
+        timed == plain and len(plain) > 10 and len(calls) == 2 * asked
+    )  # the same run, the same calls
     data = Performance.get_data(mb.SYMBOL, "perf-plain")
     assert isinstance(data, PerformanceData) and data.backtest
     rows = {m.metric_type: m for m in data.metrics}
-    assert [m.metric_type for m in data.metrics] == ["backtest_total", "backtest_get_signal"]  # the total holds the calls
+    assert [m.metric_type for m in data.metrics] == [
+        "backtest_total",
+        "backtest_get_signal",
+    ]  # the total holds the calls
     assert rows["backtest_total"].count == 1 and rows["backtest_get_signal"].count == asked
     assert rows["backtest_get_signal"].total_duration < rows["backtest_total"].total_duration
-    assert rows["backtest_get_signal"].min_wait_time >= 0 and rows["backtest_total"].avg_wait_time is None
+    assert (
+        rows["backtest_get_signal"].min_wait_time >= 0
+        and rows["backtest_total"].avg_wait_time is None
+    )
     assert data.total_events == asked + 1
 
     report = Performance.get_report(mb.SYMBOL, "perf-plain")

@@ -21,17 +21,27 @@ from btfarm.shared.result_block import (
 )
 
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
-stat_value = {name: st.integers(-10**6, 10**6) if name in INT_STATS else st.none() | finite for name in STATS}
+stat_value = {
+    name: st.integers(-(10**6), 10**6) if name in INT_STATS else st.none() | finite
+    for name in STATS
+}
 full_stats = st.fixed_dictionaries(stat_value)
-odd_stats = st.dictionaries(st.sampled_from(STATS + ("extra",)), st.none() | st.integers() | finite
-                            | st.booleans() | st.text(max_size=5), max_size=6)
+odd_stats = st.dictionaries(
+    st.sampled_from(STATS + ("extra",)),
+    st.none() | st.integers() | finite | st.booleans() | st.text(max_size=5),
+    max_size=6,
+)
 
 
 @st.composite
 def dailies(draw):
     days = draw(st.integers(1, 400))
-    trades = draw(st.lists(st.tuples(st.integers(0, days * 86_400_000 - 1), finite.filter(lambda x: abs(x) < 1e6)),
-                           max_size=30))
+    trades = draw(
+        st.lists(
+            st.tuples(st.integers(0, days * 86_400_000 - 1), finite.filter(lambda x: abs(x) < 1e6)),
+            max_size=30,
+        )
+    )
     pnl = np.array([p for _, p in trades], dtype=float)
     close = np.array([t for t, _ in trades], dtype=np.int64)
     return daily_pnl.daily_record(pnl, close, 0, days * 86_400_000)
@@ -46,10 +56,17 @@ def records(draw):
         variant = Variant(strategy_name=f"s[n={index}]", base="s", params={"n": index}, index=index)
         if status == "done":
             stats = draw(full_stats | odd_stats)
-            record = result_record(variant, "done", stats=stats, fingerprint={"candles": 1440, "params": {"n": index}},
-                                   worker="h:1", seconds=draw(finite.filter(lambda x: x >= 0)), lane="batch",
-                                   rejections=draw(st.lists(st.text(max_size=8), max_size=2)),
-                                   daily=draw(st.none() | dailies()))
+            record = result_record(
+                variant,
+                "done",
+                stats=stats,
+                fingerprint={"candles": 1440, "params": {"n": index}},
+                worker="h:1",
+                seconds=draw(finite.filter(lambda x: x >= 0)),
+                lane="batch",
+                rejections=draw(st.lists(st.text(max_size=8), max_size=2)),
+                daily=draw(st.none() | dailies()),
+            )
         else:
             record = result_record(variant, status, error=draw(st.text(max_size=20)), worker="h:2")
         if draw(st.booleans()):
@@ -65,11 +82,17 @@ def test_a_block_reads_back_exactly_what_was_packed(batch):
     assert block.records() == batch
     assert block.index.tolist() == [r["index"] for r in batch]
     for row, record in enumerate(batch):
-        assert block.record(row) == record and list(block.record(row)) == list(record)  # the same key order
+        assert block.record(row) == record and list(block.record(row)) == list(
+            record
+        )  # the same key order
         stats = record.get("stats")
         for name in ("total_pnl", "total_signals", "sharpe_ratio"):
             value = stats.get(name) if isinstance(stats, dict) else None
-            ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            ok = (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+            )
             got = block.stat(name)[row]
             assert (got == float(value)) if ok else math.isnan(got)
         expected = daily_pnl.compact(record.get("daily"))
@@ -82,8 +105,13 @@ def test_a_block_reads_back_exactly_what_was_packed(batch):
 
 def _done(index: int, **stats) -> dict:
     full = {name: 0 if name in INT_STATS else None for name in STATS} | stats
-    return result_record(Variant(strategy_name=f"v{index}", base="v", index=index), "done", stats=full,
-                         seconds=0.5, daily={"days": 3, "pnl": "AAAAAAAA8D8AAAAAAAAAAAAAAAAAAAAA"})
+    return result_record(
+        Variant(strategy_name=f"v{index}", base="v", index=index),
+        "done",
+        stats=full,
+        seconds=0.5,
+        daily={"days": 3, "pnl": "AAAAAAAA8D8AAAAAAAAAAAAAAAAAAAAA"},
+    )
 
 
 def test_columns_hold_the_statistics_and_rows_the_rest():
@@ -91,7 +119,11 @@ def test_columns_hold_the_statistics_and_rows_the_rest():
     assert block.index.tolist() == [4, 9] and block.status.tolist() == [1, 1]
     assert block.stat("total_pnl")[0] == 2.5 and math.isnan(block.stat("total_pnl")[1])
     assert block.stat("total_signals").tolist() == [3.0, 1.0]
-    assert block.daily(0).pnl.tolist() == [1.0, 0.0, 0.0] and block.daily(0).at.tolist() == [0, 1, 2]
+    assert block.daily(0).pnl.tolist() == [1.0, 0.0, 0.0] and block.daily(0).at.tolist() == [
+        0,
+        1,
+        2,
+    ]
     assert block.seconds.tolist() == [0.5, 0.5]
     assert [block.name(0), block.name(1)] == ["v4", "v9"]  # without parsing the rest of the rows
     assert block._json_rows is None

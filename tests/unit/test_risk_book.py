@@ -22,15 +22,30 @@ pytestmark = pytest.mark.unit
 
 def core_of(name: str, symbol: str, script, risk, books=None, emitted=None) -> StrategyCore:
     strategy = StrategySchema(strategy_name=name, interval="1m", get_signal=script)
-    emit = (lambda kind, rec: emitted.append((kind, rec))) if emitted is not None else (lambda kind, rec: None)
-    return StrategyCore(strategy, symbol, "x", EngineConfig(), emit, frame_name="f", mode="live", risk=risk,
-                        risk_books=books)
+    emit = (
+        (lambda kind, rec: emitted.append((kind, rec)))
+        if emitted is not None
+        else (lambda kind, rec: None)
+    )
+    return StrategyCore(
+        strategy,
+        symbol,
+        "x",
+        EngineConfig(),
+        emit,
+        frame_name="f",
+        mode="live",
+        risk=risk,
+        risk_books=books,
+    )
 
 
 def held(core: StrategyCore) -> list[tuple[str, str, float, int]]:
     """(strategy, symbol, price_open, open minute) of each position in the core's first book."""
-    return [(p["strategy_name"], p["symbol"], p["price_open"], minutes_of([p["open_timestamp"]])[0])
-            for p in core.risk_gates[0].book.positions()]
+    return [
+        (p["strategy_name"], p["symbol"], p["price_open"], minutes_of([p["open_timestamp"]])[0])
+        for p in core.risk_gates[0].book.positions()
+    ]
 
 
 def test_the_strategys_own_position_is_in_the_book_from_its_scheduling_to_its_close():
@@ -48,7 +63,10 @@ def test_the_strategys_own_position_is_in_the_book_from_its_scheduling_to_its_cl
         seen[t] = (core.phase, held(core))
     assert seen[15] == ("scheduled", [("s", "SYM", 99.5, 15)])
     assert seen[18] == ("scheduled", [("s", "SYM", 99.5, 15)])
-    assert seen[19] == ("active", [("s", "SYM", 99.5, 18)])  # candle 18, settled at 19, activated it
+    assert seen[19] == (
+        "active",
+        [("s", "SYM", 99.5, 18)],
+    )  # candle 18, settled at 19, activated it
     assert seen[23] == ("active", [("s", "SYM", 99.5, 18)])
     assert seen[24] == ("idle", [])  # candle 23 expired it
 
@@ -74,19 +92,33 @@ def test_two_members_sharing_a_book_see_each_others_positions():
         a.tick(minute(t), ca, limit=t)
         b.tick(minute(t), cb, limit=t)
     assert b.risk_in_python  # a shared book can bite: no compiled lane for such a member
-    a_position = {"strategy_name": "a", "exchange_name": "x", "frame_name": "f", "symbol": "SYM-A",
-                  "position": "long", "price_open": 100.0, "price_stop_loss": 99.0, "price_take_profit": 101.0,
-                  "minute_estimated_time": 5, "open_timestamp": minute(START)}
+    a_position = {
+        "strategy_name": "a",
+        "exchange_name": "x",
+        "frame_name": "f",
+        "symbol": "SYM-A",
+        "position": "long",
+        "price_open": 100.0,
+        "price_stop_loss": 99.0,
+        "price_take_profit": 101.0,
+        "minute_estimated_time": 5,
+        "open_timestamp": minute(START),
+    }
     # A's own check (at 15, before it opened) saw nothing; B's checks at 15 .. 20 saw A's position
     assert (payloads[0]["strategy_name"], payloads[0]["active_positions"]) == ("a", [])
     b_checks = [p for p in payloads if p["strategy_name"] == "b"]
     assert [minutes_of([p["timestamp"]])[0] for p in b_checks] == list(range(15, 22))
-    assert all(p["active_positions"] == [a_position] and p["active_position_count"] == 1 for p in b_checks[:-1])
+    assert all(
+        p["active_positions"] == [a_position] and p["active_position_count"] == 1
+        for p in b_checks[:-1]
+    )
     assert b_checks[-1]["active_positions"] == []  # at 21 A has closed: B opens
     rejected = [rec for kind, rec in emitted if kind == "risk"]
     assert [minutes_of([r["timestamp"]])[0] for r in rejected] == list(range(15, 21))
     assert {r["active_position_count"] for r in rejected} == {1}
-    assert b_script.calls[:7] == list(range(15, 22))  # asked every minute: each rejection gave the bucket back
+    assert b_script.calls[:7] == list(
+        range(15, 22)
+    )  # asked every minute: each rejection gave the bucket back
     assert held(b) == [("b", "SYM-B", 100.0, 21)]
 
 
@@ -94,14 +126,20 @@ def test_max_positions_counts_the_positions_of_every_member():
     risk = RiskSchema(risk_name="cap", max_positions=2)
     books = new_books(["cap"], shared=True)
     emitted: list = []
-    members = [core_of(name, f"SYM-{name}", Script({START: long_signal()}), risk, books, emitted)
-               for name in ("a", "b", "c")]
+    members = [
+        core_of(name, f"SYM-{name}", Script({START: long_signal()}), risk, books, emitted)
+        for name in ("a", "b", "c")
+    ]
     c = candles(flat(60))
     for member in members:
         member.tick(minute(START), c, limit=START)
     assert [m.phase for m in members] == ["active", "active", "idle"]
     [rejection] = [rec for kind, rec in emitted if kind == "risk"]
-    assert (rejection["strategy_name"], rejection["rejection_id"], rejection["active_position_count"]) == ("c", "max_positions", 2)
+    assert (
+        rejection["strategy_name"],
+        rejection["rejection_id"],
+        rejection["active_position_count"],
+    ) == ("c", "max_positions", 2)
     assert rejection["rejection_note"] == "2 positions open, max_positions is 2"
 
 

@@ -37,7 +37,10 @@ RISK = RiskSchema(risk_name="opening-bell", validations=[closed_at_start])
 
 
 def trades(run) -> list[tuple[int, int]]:
-    return [(minutes_of([c["signal"]["pending_at"]])[0], minutes_of([c["close_timestamp"]])[0]) for c in run.closed]
+    return [
+        (minutes_of([c["signal"]["pending_at"]])[0], minutes_of([c["close_timestamp"]])[0])
+        for c in run.closed
+    ]
 
 
 def test_after_a_rejection_the_strategy_is_asked_again_at_the_very_next_tick():
@@ -76,8 +79,15 @@ def test_live_ticks_give_the_bucket_back():
     from .market import candles, flat
 
     script = Script(every_minute())
-    core = StrategyCore(StrategySchema(strategy_name="s", interval="15m", get_signal=script), "SYM", "x",
-                        EngineConfig(), lambda kind, rec: None, mode="live", risk=RISK)
+    core = StrategyCore(
+        StrategySchema(strategy_name="s", interval="15m", get_signal=script),
+        "SYM",
+        "x",
+        EngineConfig(),
+        lambda kind, rec: None,
+        mode="live",
+        risk=RISK,
+    )
     c = candles(flat(60))
     for t in range(START, 31):
         core.tick(minute(t), c, limit=t)
@@ -94,16 +104,25 @@ def test_a_risk_given_as_data_alone_keeps_the_batch_lane():
     assert run.lane == plain.lane == "batch"
     assert trades(run) == trades(plain) == [(15, 20), (30, 35)]
     # the compiled loop where it is built (a sweep variant's run), else the Python batch walk
-    stats_only, _ = backtest(None, risk=capped, interval="15m", get_signals=offer_longs(100), listen=False,
-                             stats_only=True)
+    stats_only, _ = backtest(
+        None,
+        risk=capped,
+        interval="15m",
+        get_signals=offer_longs(100),
+        listen=False,
+        stats_only=True,
+    )
     assert stats_only.lane == "batch"
     assert minutes_of(stats_only.columns["pending_at"]) == [15, 30]
 
 
 def test_a_risk_with_a_callback_takes_the_python_lane():
     allowed: list[int] = []
-    risk = RiskSchema(risk_name="watched", max_positions=1,
-                      callbacks={"on_allowed": lambda symbol, args: allowed.append(args["timestamp"])})
+    risk = RiskSchema(
+        risk_name="watched",
+        max_positions=1,
+        callbacks={"on_allowed": lambda symbol, args: allowed.append(args["timestamp"])},
+    )
     run, _ = backtest(None, risk=risk, interval="15m", get_signals=offer_longs(100), listen=False)
     assert run.lane == "vector"
     assert minutes_of(allowed) == [15, 30]

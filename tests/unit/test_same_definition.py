@@ -34,7 +34,9 @@ def clean_registry(monkeypatch):
         monkeypatch.setattr(registry, table, {kind: {} for kind in getattr(registry, table)})
 
 
-def module(tmp_path, name: str, seed: int = 3, folder: str = "data", end: str = "2024-01-08") -> str:
+def module(
+    tmp_path, name: str, seed: int = 3, folder: str = "data", end: str = "2024-01-08"
+) -> str:
     path = tmp_path / f"{name}.py"
     path.write_text(textwrap.dedent(SHARED.format(seed=seed, folder=folder, end=end)))
     return str(path)
@@ -43,20 +45,30 @@ def module(tmp_path, name: str, seed: int = 3, folder: str = "data", end: str = 
 def test_two_modules_registering_the_same_exchange_and_frame_both_import(tmp_path, clean_registry):
     import_user_module(module(tmp_path, "strategies_one"))
     first = get_exchange("shared-market"), get_exchange("shared-files"), get_frame("shared-week")
-    import_user_module(module(tmp_path, "strategies_two"))  # was: 'exchange "shared-market" is already registered'
+    import_user_module(
+        module(tmp_path, "strategies_two")
+    )  # was: 'exchange "shared-market" is already registered'
     # the first registration stays, with its origin: nothing was replaced
-    assert (get_exchange("shared-market"), get_exchange("shared-files"), get_frame("shared-week")) == first
+    assert (
+        get_exchange("shared-market"),
+        get_exchange("shared-files"),
+        get_frame("shared-week"),
+    ) == first
     assert get_exchange("shared-market") is first[0]
     assert registry.origin("exchange", "shared-market").endswith("strategies_one.py")
 
 
-@pytest.mark.parametrize(("changed", "kind", "name", "field"), [
-    ({"seed": 4}, "exchange", "shared-market", "get_candles, source"),
-    ({"folder": "other"}, "exchange", "shared-files", "get_candles, source"),
-    ({"end": "2024-01-09"}, "frame", "shared-week", "end_date"),
-])
-def test_a_different_definition_under_the_name_is_an_error_naming_both_modules(tmp_path, clean_registry, changed,
-                                                                              kind, name, field):
+@pytest.mark.parametrize(
+    ("changed", "kind", "name", "field"),
+    [
+        ({"seed": 4}, "exchange", "shared-market", "get_candles, source"),
+        ({"folder": "other"}, "exchange", "shared-files", "get_candles, source"),
+        ({"end": "2024-01-09"}, "frame", "shared-week", "end_date"),
+    ],
+)
+def test_a_different_definition_under_the_name_is_an_error_naming_both_modules(
+    tmp_path, clean_registry, changed, kind, name, field
+):
     import_user_module(module(tmp_path, "strategies_one"))
     second = module(tmp_path, "strategies_two", **changed)
     with pytest.raises(SchemaError) as caught:
@@ -72,13 +84,16 @@ def test_a_strategy_registered_twice_stays_an_error_even_when_identical(clean_re
     from btfarm.shared.registry import add_strategy
 
     add_strategy(strategy_name="twice", interval="5m", get_signal=sma_cross_signal)
-    with pytest.raises(SchemaError, match=r'strategy "twice" is already registered; .* registers it again'):
+    with pytest.raises(
+        SchemaError, match=r'strategy "twice" is already registered; .* registers it again'
+    ):
         add_strategy(strategy_name="twice", interval="5m", get_signal=sma_cross_signal)
 
 
 def _reader(folder):
     def get_candles(symbol, interval, since, limit):
         return folder
+
     return get_candles
 
 
@@ -92,7 +107,9 @@ def test_functions_are_the_same_by_name_source_closure_and_the_globals_they_read
     exec(code, two)  # noqa: S102
     assert not same(one["get_candles"], two["get_candles"])  # reads another global
     two["FOLDER"] = "a"
-    assert same(one["get_candles"], two["get_candles"])  # (no source to read: the bytecode is compared)
+    assert same(
+        one["get_candles"], two["get_candles"]
+    )  # (no source to read: the bytecode is compared)
     assert same(functools.partial(_reader, "a"), functools.partial(_reader, "a"))
     assert not same(functools.partial(_reader, "a"), functools.partial(_reader, "b"))
     assert not same(len, abs)

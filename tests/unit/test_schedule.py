@@ -12,7 +12,7 @@ from btfarm.workers.app import SCHEDULE_QUEUE
 
 pytestmark = pytest.mark.unit
 
-GOOD = '''imports = ["my_strategies"]
+GOOD = """imports = ["my_strategies"]
 
 [[entry]]
 name = "nightly"
@@ -24,7 +24,7 @@ cron = "0 2 * * 1-5"
 walker = "quick"
 symbols = "BTCUSDT"
 every_seconds = 30
-'''
+"""
 
 
 def test_a_schedule_becomes_one_beat_entry_per_walker_and_symbol(tmp_path):
@@ -36,21 +36,34 @@ def test_a_schedule_becomes_one_beat_entry_per_walker_and_symbol(tmp_path):
     assert set(entries) == {"nightly:BTCUSDT", "nightly:ETHUSDT", "quick:BTCUSDT"}
     nightly = entries["nightly:ETHUSDT"]
     assert nightly["task"] == "btfarm.scheduled_walk"
-    assert nightly["kwargs"] == {"entry": "nightly", "walker_name": "sma-sweep", "symbol": "ETHUSDT"}
+    assert nightly["kwargs"] == {
+        "entry": "nightly",
+        "walker_name": "sma-sweep",
+        "symbol": "ETHUSDT",
+    }
     assert nightly["options"] == {"queue": SCHEDULE_QUEUE}
     assert nightly["schedule"] == crontab(minute="0", hour="2", day_of_week="1-5")
     assert entries["quick:BTCUSDT"]["schedule"] == timedelta(seconds=30)
 
 
-@pytest.mark.parametrize("text, message", [
-    ('[[entry]]\nwalker = "w"\nsymbols = ["X"]\ncron = "61 * * * *"\n', "not a five-field cron"),
-    ('[[entry]]\nwalker = "w"\nsymbols = ["X"]\n', "exactly one of cron"),
-    ('[[entry]]\nwalker = "w"\nsymbols = ["X"]\ncron = "* * * * *"\nevery_seconds = 5\n', "exactly one"),
-    ('[[entry]]\nwalker = "w"\nsymbols = []\ncron = "* * * * *"\n', "needs symbols"),
-    ('[[entry]]\nwalkr = "w"\nsymbols = ["X"]\ncron = "* * * * *"\n', 'Did you mean "walker"'),
-    ('imports = []\n', "no \\[\\[entry\\]\\]"),
-    ('[[entry]\n', "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            '[[entry]]\nwalker = "w"\nsymbols = ["X"]\ncron = "61 * * * *"\n',
+            "not a five-field cron",
+        ),
+        ('[[entry]]\nwalker = "w"\nsymbols = ["X"]\n', "exactly one of cron"),
+        (
+            '[[entry]]\nwalker = "w"\nsymbols = ["X"]\ncron = "* * * * *"\nevery_seconds = 5\n',
+            "exactly one",
+        ),
+        ('[[entry]]\nwalker = "w"\nsymbols = []\ncron = "* * * * *"\n', "needs symbols"),
+        ('[[entry]]\nwalkr = "w"\nsymbols = ["X"]\ncron = "* * * * *"\n', 'Did you mean "walker"'),
+        ("imports = []\n", "no \\[\\[entry\\]\\]"),
+        ("[[entry]\n", "not valid TOML"),
+    ],
+)
 def test_a_bad_schedule_is_refused_naming_the_fix(tmp_path, text, message):
     path = tmp_path / "s.toml"
     path.write_text(text)
@@ -64,10 +77,17 @@ def test_a_missing_schedule_file_says_how_to_set_it(tmp_path):
 
 
 def _run(stamp, *ranking, best=None):
-    return {"stamp": stamp, "report": f"walker/w/{stamp}-X.md", "metric": "sharpe_ratio",
-            "best_strategy": best or ranking[0][0], "unfinished": [],
-            "ranking": [{"strategy_name": n, "rank": i, "metric_value": v}
-                        for i, (n, v) in enumerate(ranking, start=1)]}
+    return {
+        "stamp": stamp,
+        "report": f"walker/w/{stamp}-X.md",
+        "metric": "sharpe_ratio",
+        "best_strategy": best or ranking[0][0],
+        "unfinished": [],
+        "ranking": [
+            {"strategy_name": n, "rank": i, "metric_value": v}
+            for i, (n, v) in enumerate(ranking, start=1)
+        ],
+    }
 
 
 def test_the_comparison_shows_rank_changes_and_metric_deltas():

@@ -20,8 +20,16 @@ ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "sma_cross_5m_sim_30d.csv"
 EXAMPLE = ROOT / "examples" / "sma_cross_5m.py"
 REFERENCE_TRADES = 345  # backtesting.py 0.6.6 on the same data (examples/data/README.md)
-FIELDS = ("id", "position", "pending_at", "price_open", "close_timestamp", "close_reason",
-          "price_close", "pnl_percentage")
+FIELDS = (
+    "id",
+    "position",
+    "pending_at",
+    "price_open",
+    "close_timestamp",
+    "close_reason",
+    "price_close",
+    "pnl_percentage",
+)
 
 
 def closed_signals() -> list[dict[str, str]]:
@@ -31,13 +39,19 @@ def closed_signals() -> list[dict[str, str]]:
     exchange, frame = get_exchange("sim"), get_frame("sim-30d")
     candles = load_frame_candles(exchange, frame, "SIMUSDT")
     run = BacktestRun(get_strategy("sma-cross-5m"), exchange, frame, "SIMUSDT", candles)
-    return [{
-        "id": c["signal"]["id"], "position": c["signal"]["position"],
-        "pending_at": str(c["signal"]["pending_at"]), "price_open": f"{c['pnl']['price_open']:.6f}",
-        "close_timestamp": str(c["close_timestamp"]), "close_reason": c["close_reason"],
-        "price_close": f"{c['pnl']['price_close']:.6f}",
-        "pnl_percentage": f"{c['pnl']['pnl_percentage']:.6f}",
-    } for c in run.run()]
+    return [
+        {
+            "id": c["signal"]["id"],
+            "position": c["signal"]["position"],
+            "pending_at": str(c["signal"]["pending_at"]),
+            "price_open": f"{c['pnl']['price_open']:.6f}",
+            "close_timestamp": str(c["close_timestamp"]),
+            "close_reason": c["close_reason"],
+            "price_close": f"{c['pnl']['price_close']:.6f}",
+            "pnl_percentage": f"{c['pnl']['pnl_percentage']:.6f}",
+        }
+        for c in run.run()
+    ]
 
 
 def test_closed_signals_match_the_golden_file():

@@ -23,8 +23,12 @@ MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
 def _repository_files() -> list[Path]:
     """The files a clone holds (tracked ones, and new ones git would add), text only."""
     try:
-        listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-                                cwd=REPO, capture_output=True, check=True).stdout
+        listed = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        ).stdout
     except (OSError, subprocess.CalledProcessError) as error:
         pytest.skip(f"not a git checkout ({error}): the files of a clone are unknown")
     files = []
@@ -41,12 +45,16 @@ def _repository_files() -> list[Path]:
 
 
 def test_no_file_reads_beside_the_repository():
-    hits = [f"{path.relative_to(REPO)}:{number}: {line.strip()}"
-            for path in _repository_files()
-            for number, line in enumerate(path.read_text().splitlines(), 1)
-            if SIBLING.search(line)]
-    assert not hits, ("these lines point at a folder beside the repository, which a clone does not "
-                      "have; use the in-repo copy (examples/data, docs/):\n" + "\n".join(hits))
+    hits = [
+        f"{path.relative_to(REPO)}:{number}: {line.strip()}"
+        for path in _repository_files()
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if SIBLING.search(line)
+    ]
+    assert not hits, (
+        "these lines point at a folder beside the repository, which a clone does not "
+        "have; use the in-repo copy (examples/data, docs/):\n" + "\n".join(hits)
+    )
 
 
 def test_markdown_links_stay_inside_and_exist():

@@ -23,15 +23,28 @@ DAY = 86_400_000
 
 def closed(pnl, pending_at, close_at, action="closed"):
     signal = {
-        "id": f"s{pending_at}", "position": "long", "price_open": 100.0,
-        "price_take_profit": 101.0, "price_stop_loss": 99.0, "minute_estimated_time": 1440,
-        "symbol": "BTCUSDT", "strategy_name": "s", "exchange_name": "e",
-        "scheduled_at": pending_at, "pending_at": pending_at,
+        "id": f"s{pending_at}",
+        "position": "long",
+        "price_open": 100.0,
+        "price_take_profit": 101.0,
+        "price_stop_loss": 99.0,
+        "minute_estimated_time": 1440,
+        "symbol": "BTCUSDT",
+        "strategy_name": "s",
+        "exchange_name": "e",
+        "scheduled_at": pending_at,
+        "pending_at": pending_at,
     }
     return ClosedResult(
-        symbol="BTCUSDT", strategy_name="s", exchange_name="e", timestamp=close_at,
-        signal=signal, current_price=100.0, close_reason="take_profit",
-        close_timestamp=close_at, pnl={"pnl_percentage": pnl, "price_open": 100.0, "price_close": 100.0},
+        symbol="BTCUSDT",
+        strategy_name="s",
+        exchange_name="e",
+        timestamp=close_at,
+        signal=signal,
+        current_price=100.0,
+        close_reason="take_profit",
+        close_timestamp=close_at,
+        pnl={"pnl_percentage": pnl, "price_open": 100.0, "price_close": 100.0},
     ).model_dump()
 
 
@@ -67,10 +80,10 @@ def test_golden_numbers_of_ten_alternating_trades_over_36_5_days():
     # every loss falls 1 % from a fresh peak
     assert s.max_drawdown == pytest.approx(1.0)
     # equity_final = (1.02 * 0.99) ** 5; raised to trades_per_year / N = 10
-    assert s.expected_yearly_returns == pytest.approx((1.0098 ** 50 - 1) * 100)
+    assert s.expected_yearly_returns == pytest.approx((1.0098**50 - 1) * 100)
     # downside deviation sqrt(5 * 1 / 10) = sqrt(0.5)
     assert s.sortino_ratio == pytest.approx(0.5 / math.sqrt(0.5))
-    assert s.calmar_ratio == pytest.approx((1.0098 ** 50 - 1) * 100 / 1.0)
+    assert s.calmar_ratio == pytest.approx((1.0098**50 - 1) * 100 / 1.0)
     assert s.recovery_factor == pytest.approx(5.0)
     assert s.profit_factor == pytest.approx(10.0 / 5.0)
     assert s.avg_duration == pytest.approx(45.0)
@@ -81,8 +94,16 @@ def test_golden_numbers_of_ten_alternating_trades_over_36_5_days():
 def test_nine_trades_are_below_the_n_ge_10_gates():
     s = compute_statistics(alternating(9, T0 + 40 * DAY))
     assert s.total_signals == 9
-    for gated in ("std_dev", "sharpe_ratio", "annualized_sharpe_ratio", "certainty_ratio",
-                  "expectancy", "expected_yearly_returns", "sortino_ratio", "calmar_ratio"):
+    for gated in (
+        "std_dev",
+        "sharpe_ratio",
+        "annualized_sharpe_ratio",
+        "certainty_ratio",
+        "expectancy",
+        "expected_yearly_returns",
+        "sortino_ratio",
+        "calmar_ratio",
+    ):
         assert getattr(s, gated) is None, gated
     # ungated ones are still there
     assert s.win_rate == pytest.approx(5 / 9 * 100)
@@ -96,7 +117,8 @@ def test_a_span_of_exactly_14_days_annualizes_and_a_shorter_one_does_not():
     at_gate = compute_statistics(alternating(10, T0 + 14 * DAY))
     assert at_gate.trades_per_year == pytest.approx(10 / 14 * 365)
     assert at_gate.annualized_sharpe_ratio == pytest.approx(
-        1 / math.sqrt(10) * math.sqrt(10 / 14 * 365))
+        1 / math.sqrt(10) * math.sqrt(10 / 14 * 365)
+    )
     short = compute_statistics(alternating(10, T0 + 14 * DAY - MINUTE))
     assert short.sharpe_ratio == pytest.approx(1 / math.sqrt(10))
     assert short.annualized_sharpe_ratio is None
@@ -156,8 +178,11 @@ def test_only_break_even_trades_give_no_win_rate():
 
 def test_drawdown_follows_close_order_not_list_order():
     # listed -20, +10, +5 but closed +10, -20, +5: the SEMANTICS 20 % example
-    rows = [closed(-20.0, T0 + DAY, T0 + 2 * DAY), closed(10.0, T0, T0 + 1),
-            closed(5.0, T0 + 2 * DAY, T0 + 3 * DAY)]
+    rows = [
+        closed(-20.0, T0 + DAY, T0 + 2 * DAY),
+        closed(10.0, T0, T0 + 1),
+        closed(5.0, T0 + 2 * DAY, T0 + 3 * DAY),
+    ]
     assert compute_statistics(rows).max_drawdown == pytest.approx(20.0)
 
 
@@ -210,8 +235,15 @@ def test_live_statistics_count_every_event_kind():
     ]
     s = compute_live_statistics(events)
     assert isinstance(s, LiveStatistics)
-    assert (s.idle_count, s.scheduled_count, s.opened_count, s.active_count, s.closed_count,
-            s.cancelled_count, s.total_events) == (1, 1, 1, 2, 2, 1, 8)
+    assert (
+        s.idle_count,
+        s.scheduled_count,
+        s.opened_count,
+        s.active_count,
+        s.closed_count,
+        s.cancelled_count,
+        s.total_events,
+    ) == (1, 1, 1, 2, 2, 1, 8)
     assert s.total_signals == 2
     assert s.total_pnl == pytest.approx(1.0)
 

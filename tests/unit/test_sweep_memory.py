@@ -20,8 +20,13 @@ BLOCK = 64  # results in a block, as a worker's batch holds at most (workers/tas
 
 
 def record(index: int, **extra) -> dict:
-    return {"index": index, "strategy_name": f"v{index}", "status": "done",
-            "stats": {"total_pnl": index * 0.5, "total_signals": 3}, **extra}
+    return {
+        "index": index,
+        "strategy_name": f"v{index}",
+        "status": "done",
+        "stats": {"total_pnl": index * 0.5, "total_signals": 3},
+        **extra,
+    }
 
 
 def put(held: HeldRecords, records: list[dict]) -> None:
@@ -31,9 +36,11 @@ def put(held: HeldRecords, records: list[dict]) -> None:
 
 def test_held_records_come_back_as_put_the_last_copy_winning():
     held = HeldRecords(3 * BLOCK)
-    order = list(range(0, 3 * BLOCK, 2)) + list(range(1, 3 * BLOCK, 2))  # arrival is not index order
+    order = list(range(0, 3 * BLOCK, 2)) + list(
+        range(1, 3 * BLOCK, 2)
+    )  # arrival is not index order
     for start in range(0, len(order), BLOCK):
-        put(held, [record(i) for i in order[start:start + BLOCK]])
+        put(held, [record(i) for i in order[start : start + BLOCK]])
     put(held, [record(7, error="again")])
     assert len(held) == 3 * BLOCK and 7 in held
     assert [held.get(i)["index"] for i in range(3 * BLOCK)] == list(range(3 * BLOCK))
@@ -58,8 +65,10 @@ def test_held_records_keep_their_compressed_blocks_on_disk_not_in_memory():
 
     rng = random.Random(7)
     total = 40 * BLOCK
-    records = [record(i, sharpe=rng.random(), pnl=rng.gauss(0, 100), error=None) for i in range(total)]
-    blocks = [pack_records(records[start:start + BLOCK]) for start in range(0, total, BLOCK)]
+    records = [
+        record(i, sharpe=rng.random(), pnl=rng.gauss(0, 100), error=None) for i in range(total)
+    ]
+    blocks = [pack_records(records[start : start + BLOCK]) for start in range(0, total, BLOCK)]
     tracemalloc.start()
     try:
         held = HeldRecords(total)
@@ -87,7 +96,9 @@ def test_pending_counts_and_names_only_what_it_shows():
 
 
 def test_chunks_are_built_when_asked_for():
-    space = VariantSpace([{"base": "s", "keys": ["n"], "values": [list(range(10**6))], "declared": {"n": 0}}])
+    space = VariantSpace(
+        [{"base": "s", "keys": ["n"], "values": [list(range(10**6))], "declared": {"n": 0}}]
+    )
     built = []
 
     class Counting(fanout.Subset):
@@ -101,7 +112,11 @@ def test_chunks_are_built_when_asked_for():
     assert len(chunks) == 1000 and chunks.size(0) == 1000 and built == []
     first = chunks[0]
     # a sweep's chunk names its variants by index (the worker reads the plan): no Variant is built
-    assert first.indices[:2] == [10, 11] and first.steal_indices[0] == 2009 and len(first.steal_indices) == 1000
+    assert (
+        first.indices[:2] == [10, 11]
+        and first.steal_indices[0] == 2009
+        and len(first.steal_indices) == 1000
+    )
     assert built == [] and first.variants == [] and first.steal == []
     wire = first.model_dump(mode="json")
     assert wire["indices"][:2] == [10, 11] and wire["variants"] == []
@@ -112,19 +127,37 @@ def test_progress_items_are_numbers_until_read_and_read_back_whole():
     from btfarm.orchestrator.sweeps.progress_log import ProgressLog
     from btfarm.orchestrator.sweeps.tally import SweepTally
 
-    space = VariantSpace([{"base": "s", "keys": ["n"], "values": [[1, 2, 3]], "declared": {"n": 0}}])
+    space = VariantSpace(
+        [{"base": "s", "keys": ["n"], "values": [[1, 2, 3]], "declared": {"n": 0}}]
+    )
     tally = SweepTally("w", "X", "e", "f", "total_pnl", space, "run", 1)
     log = ProgressLog(tally)
     for index, pnl in ((2, 1.0), (0, 4.0), (1, None)):
         stats = {"total_pnl": pnl, "total_signals": 3} if pnl is not None else None
         status = "done" if pnl is not None else "failed"
-        log.append(tally.add({"index": index, "strategy_name": space.name(index), "status": status,
-                              "stats": stats, "error": None if stats else "boom"}))
+        log.append(
+            tally.add(
+                {
+                    "index": index,
+                    "strategy_name": space.name(index),
+                    "status": status,
+                    "stats": stats,
+                    "error": None if stats else "boom",
+                }
+            )
+        )
     items = log[0:3]
-    assert [(p.strategy_name, p.strategies_tested, p.best_strategy, p.best_metric, p.metric_value)
-            for p in items] == [("s[n=3]", 1, "s[n=3]", 1.0, 1.0), ("s[n=1]", 2, "s[n=1]", 4.0, 4.0),
-                                ("s[n=2]", 2, "s[n=1]", 4.0, None)]
-    assert items[0].stats.total_pnl == 1.0 and items[2].status == "failed" and items[2].error == "boom"
+    assert [
+        (p.strategy_name, p.strategies_tested, p.best_strategy, p.best_metric, p.metric_value)
+        for p in items
+    ] == [
+        ("s[n=3]", 1, "s[n=3]", 1.0, 1.0),
+        ("s[n=1]", 2, "s[n=1]", 4.0, 4.0),
+        ("s[n=2]", 2, "s[n=1]", 4.0, None),
+    ]
+    assert (
+        items[0].stats.total_pnl == 1.0 and items[2].status == "failed" and items[2].error == "boom"
+    )
 
 
 def test_a_tallys_finished_records_leave_their_pnl_per_day_to_a_stream_of_arrays():
@@ -138,13 +171,33 @@ def test_a_tallys_finished_records_leave_their_pnl_per_day_to_a_stream_of_arrays
     from btfarm.orchestrator.sweeps.tally import SweepTally
 
     total, days = 1000, 365
-    space = VariantSpace([{"base": "s", "keys": ["n"], "values": [list(range(total))], "declared": {"n": 0}}])
+    space = VariantSpace(
+        [{"base": "s", "keys": ["n"], "values": [list(range(total))], "declared": {"n": 0}}]
+    )
     tally = SweepTally("w", "SYM", "x", "f", "total_pnl", space, "run", 1)
     for i, v in enumerate(space):
-        tally.add({"index": i, "strategy_name": v.strategy_name, "status": "done", "stats": {"total_signals": 9},
-                   "daily": {"days": days, "at": list(range(0, days, 2)), "pnl": [0.123456 + i] * ((days + 1) // 2)}})
-    tally.add({"index": 5, "strategy_name": "s[n=5]", "status": "done", "stats": {"total_signals": 9},
-               "daily": {"days": days, "at": [4], "pnl": [5.5]}})  # a later record of a variant replaces its first
+        tally.add(
+            {
+                "index": i,
+                "strategy_name": v.strategy_name,
+                "status": "done",
+                "stats": {"total_signals": 9},
+                "daily": {
+                    "days": days,
+                    "at": list(range(0, days, 2)),
+                    "pnl": [0.123456 + i] * ((days + 1) // 2),
+                },
+            }
+        )
+    tally.add(
+        {
+            "index": 5,
+            "strategy_name": "s[n=5]",
+            "status": "done",
+            "stats": {"total_signals": 9},
+            "daily": {"days": days, "at": [4], "pnl": [5.5]},
+        }
+    )  # a later record of a variant replaces its first
     tracemalloc.start()
     try:
         finished = tally.finished()
@@ -153,7 +206,11 @@ def test_a_tallys_finished_records_leave_their_pnl_per_day_to_a_stream_of_arrays
         tracemalloc.stop()
     assert kept < total * 1_500, kept  # a year of days held per record would be ~4,500 bytes more
     name, rec = finished[7]
-    assert name == "s[n=7]" and "daily" not in rec and json.dumps(rec["stats"]) == '{"total_signals": 9}'
+    assert (
+        name == "s[n=7]"
+        and "daily" not in rec
+        and json.dumps(rec["stats"]) == '{"total_signals": 9}'
+    )
     assert [n for n, _ in finished] == [v.strategy_name for v in space]
     dailies = dict(tally.dailies())
     assert len(dailies) == total

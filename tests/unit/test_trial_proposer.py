@@ -18,7 +18,11 @@ FAST, SLOW = range(2, 22), range(10, 50, 2)  # a 20 x 20 grid, 400 points
 
 def landscape(fast: int, slow: int) -> float:
     """One smooth hill (best 2.3 at fast=13, slow=32) over a floor with ripples."""
-    return 0.3 + 2.0 * math.exp(-((fast - 13) / 5) ** 2 - ((slow - 32) / 8) ** 2) + 0.05 * math.sin(fast * slow)
+    return (
+        0.3
+        + 2.0 * math.exp(-(((fast - 13) / 5) ** 2) - ((slow - 32) / 8) ** 2)
+        + 0.05 * math.sin(fast * slow)
+    )
 
 
 def best_found(seed: int, trials: int) -> tuple[float, int]:
@@ -42,8 +46,16 @@ def test_tpe_comes_within_5_percent_of_the_grids_best_in_a_quarter_of_its_evalua
 
 
 def test_a_constraint_keeps_refused_params_from_running_and_repeats_are_not_run_twice():
-    spec = search("s", n_trials=30, seed=1, batch=10, sampler="random", fast=(1, 6), slow=(1, 6),
-                  constraint=lambda p: p["fast"] < p["slow"])
+    spec = search(
+        "s",
+        n_trials=30,
+        seed=1,
+        batch=10,
+        sampler="random",
+        fast=(1, 6),
+        slow=(1, 6),
+        constraint=lambda p: p["fast"] < p["slow"],
+    )
     proposer = TrialProposer(open_study(spec, "c", optuna.storages.InMemoryStorage()), spec)
     ran = []
     while batch := proposer.ask_batch(spec.batch):
@@ -51,7 +63,9 @@ def test_a_constraint_keeps_refused_params_from_running_and_repeats_are_not_run_
             ran.append((params["fast"], params["slow"]))
             proposer.tell(trial, params, float(params["slow"] - params["fast"]), "v")
     assert all(f < s for f, s in ran)
-    assert len(ran) == len(set(ran)) == 15  # the space has only 15 points with fast < slow: no more run
+    assert (
+        len(ran) == len(set(ran)) == 15
+    )  # the space has only 15 points with fast < slow: no more run
     assert proposer.exhausted and proposer.remaining() == 15
     refused = [t for t in proposer.study.trials if t.user_attrs.get("refused")]
     assert refused and all(t.params["fast"] >= t.params["slow"] for t in refused)
@@ -76,9 +90,16 @@ def test_a_constraint_that_raises_is_one_clear_error():
         proposer.ask_batch(2)
 
 
-@pytest.mark.parametrize(("space", "message"), [
-    ({"fast": (5, 5)}, "low must be below high"), ({"fast": (0, 9, "log")}, "log range starts above 0"),
-    ({"fast": "3..9"}, "is not a range or choices"), ({"fast": []}, "has no choices"), ({}, "no dimension")])
+@pytest.mark.parametrize(
+    ("space", "message"),
+    [
+        ({"fast": (5, 5)}, "low must be below high"),
+        ({"fast": (0, 9, "log")}, "log range starts above 0"),
+        ({"fast": "3..9"}, "is not a range or choices"),
+        ({"fast": []}, "has no choices"),
+        ({}, "no dimension"),
+    ],
+)
 def test_a_bad_search_space_is_refused_with_the_fix(space, message):
     with pytest.raises(SchemaError, match=message):
         search("s", n_trials=5, **space)

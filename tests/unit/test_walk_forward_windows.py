@@ -21,9 +21,11 @@ def day(n: int) -> datetime:
 
 def test_rolling_windows_tile_the_frame_with_their_tests():
     cuts = WalkForward(train="4d", test="2d").windows(START, END)
-    assert cuts == [(day(0), day(4) - MINUTE, day(4), day(6) - MINUTE),
-                    (day(2), day(6) - MINUTE, day(6), day(8) - MINUTE),
-                    (day(4), day(8) - MINUTE, day(8), day(10) - MINUTE)]
+    assert cuts == [
+        (day(0), day(4) - MINUTE, day(4), day(6) - MINUTE),
+        (day(2), day(6) - MINUTE, day(6), day(8) - MINUTE),
+        (day(4), day(8) - MINUTE, day(8), day(10) - MINUTE),
+    ]
 
 
 def test_anchored_windows_all_train_from_the_start_and_a_step_can_differ_from_the_test():
@@ -53,8 +55,14 @@ def test_a_walker_refuses_walk_forward_it_cannot_read():
     from btfarm.shared.registry import add_walker
 
     with pytest.raises(SchemaError, match="walk_forward"):
-        add_walker(walker_name="wf-bad", exchange_name="x", frame_name="f", strategies=["s"],
-                   walk_forward={"train": "4d"}, override=True)
+        add_walker(
+            walker_name="wf-bad",
+            exchange_name="x",
+            frame_name="f",
+            strategies=["s"],
+            walk_forward={"train": "4d"},
+            override=True,
+        )
 
 
 def test_naming_the_windows_registers_nothing_and_registering_them_does():
@@ -62,8 +70,14 @@ def test_naming_the_windows_registers_nothing_and_registering_them_does():
     from btfarm.shared.registry import add_walker, get_walker
 
     add_frame(frame_name="wf-base", interval="1m", start_date=START, end_date=END, override=True)
-    walker = add_walker(walker_name="wf-named", exchange_name="x", frame_name="wf-base", strategies=["s"],
-                        walk_forward={"train": "4d", "test": "2d"}, override=True)
+    walker = add_walker(
+        walker_name="wf-named",
+        exchange_name="x",
+        frame_name="wf-base",
+        strategies=["s"],
+        walk_forward={"train": "4d", "test": "2d"},
+        override=True,
+    )
     windows = window_walkers(walker)  # what Walker.stop asks, in any process
     assert [n for n, _, _ in windows] == ["wf-named.wf0", "wf-named.wf1", "wf-named.wf2"]
     with pytest.raises(NotRegisteredError):

@@ -29,11 +29,19 @@ def market(seed: int, n: int, gap_share: float) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
     spread = np.abs(rng.normal(0, 0.003, n)) * close
-    steps = np.where(rng.random(n) < gap_share, rng.integers(2, 240, n), 1)  # holes of up to 4 hours
+    steps = np.where(
+        rng.random(n) < gap_share, rng.integers(2, 240, n), 1
+    )  # holes of up to 4 hours
     steps[0] = 0
     minutes = np.cumsum(steps).astype(np.int64)
-    return {"timestamp": T0 + minutes * 60_000, "open": close, "high": close + spread,
-            "low": close - spread, "close": close, "volume": rng.uniform(0.5, 2.0, n)}
+    return {
+        "timestamp": T0 + minutes * 60_000,
+        "open": close,
+        "high": close + spread,
+        "low": close - spread,
+        "close": close,
+        "volume": rng.uniform(0.5, 2.0, n),
+    }
 
 
 def intents(candles_, price, params):
@@ -41,9 +49,12 @@ def intents(candles_, price, params):
     n = len(candles_)
     position = rng.choice([-1, 0, 0, 1], n)
     distance = rng.choice([0.002, 0.005, 0.02], n)
-    return {"position": position, "price_take_profit": price * (1 + position * distance),
-            "price_stop_loss": price * (1 - position * distance),
-            "minute_estimated_time": rng.choice([5.0, 60.0, 600.0, 1440.0], n)}
+    return {
+        "position": position,
+        "price_take_profit": price * (1 + position * distance),
+        "price_stop_loss": price * (1 - position * distance),
+        "minute_estimated_time": rng.choice([5.0, 60.0, 600.0, 1440.0], n),
+    }
 
 
 def event_twin(data: dict[str, np.ndarray], seed: int):
@@ -57,10 +68,12 @@ def event_twin(data: dict[str, np.ndarray], seed: int):
         k = int(np.searchsorted(c.timestamp, int(when.timestamp() * 1000), "left"))
         if k >= len(c) or rows["position"][k] == 0:
             return None
-        return {"position": "long" if rows["position"][k] > 0 else "short",
-                "price_take_profit": float(rows["price_take_profit"][k]),
-                "price_stop_loss": float(rows["price_stop_loss"][k]),
-                "minute_estimated_time": int(rows["minute_estimated_time"][k])}
+        return {
+            "position": "long" if rows["position"][k] > 0 else "short",
+            "price_take_profit": float(rows["price_take_profit"][k]),
+            "price_stop_loss": float(rows["price_stop_loss"][k]),
+            "minute_estimated_time": int(rows["minute_estimated_time"][k]),
+        }
 
     return get_signal
 
@@ -72,24 +85,39 @@ def spans(run: BacktestRun) -> list[tuple[int, int]]:
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 10_000), n=st.integers(400, 2_500), gap_share=st.sampled_from([0.0, 0.01, 0.05]),
-       interval=st.sampled_from(["1m", "5m", "15m"]))
-def test_no_walk_closes_a_signal_before_it_opened_or_after_the_last_candle(seed, n, gap_share, interval):
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(400, 2_500),
+    gap_share=st.sampled_from([0.0, 0.01, 0.05]),
+    interval=st.sampled_from(["1m", "5m", "15m"]),
+)
+def test_no_walk_closes_a_signal_before_it_opened_or_after_the_last_candle(
+    seed, n, gap_share, interval
+):
     data = market(seed, n, gap_share)
     last = int(data["timestamp"][-1])
-    frame = FrameSchema(frame_name="f", interval="1m", start_date=int(data["timestamp"][60]),
-                        end_date=last)
+    frame = FrameSchema(
+        frame_name="f", interval="1m", start_date=int(data["timestamp"][60]), end_date=last
+    )
     exchange = dataframe_exchange("x", {})
     params = {"seed": seed}
     walks = {
-        "event": dict(strategy=StrategySchema(strategy_name="r", interval=interval,
-                                              get_signal=event_twin(data, seed), params=params)),
+        "event": dict(
+            strategy=StrategySchema(
+                strategy_name="r",
+                interval=interval,
+                get_signal=event_twin(data, seed),
+                params=params,
+            )
+        ),
         "vector": dict(batch_lane=False),
         "batch": dict(),
         "batch-python": dict(stats_only=True, native=False),
         "batch-c": dict(stats_only=True, native=True),
     }
-    vector_strategy = StrategySchema(strategy_name="r", interval=interval, get_signals=intents, params=params)
+    vector_strategy = StrategySchema(
+        strategy_name="r", interval=interval, get_signals=intents, params=params
+    )
     seen = {}
     for name, options in walks.items():
         native = options.pop("native", True)
@@ -106,4 +134,6 @@ def test_no_walk_closes_a_signal_before_it_opened_or_after_the_last_candle(seed,
         for pending, closed in seen[name]:
             assert pending <= closed <= last, (name, pending, closed, last)
     assert seen["event"], "a market this long always trades"
-    assert seen["batch-c"] == seen["batch-python"] == seen["batch"] == seen["vector"] == seen["event"]
+    assert (
+        seen["batch-c"] == seen["batch-python"] == seen["batch"] == seen["vector"] == seen["event"]
+    )

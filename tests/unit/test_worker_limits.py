@@ -14,8 +14,13 @@ pytestmark = pytest.mark.unit
 
 
 def test_limits_and_wire_format_come_from_the_settings():
-    settings = Settings.from_env({"BTFARM_TASK_SOFT_TIME_LIMIT": "3", "BTFARM_TASK_TIME_LIMIT": "6",
-                                  "BTFARM_WORKER_MAX_MEMORY_MB": "600"})
+    settings = Settings.from_env(
+        {
+            "BTFARM_TASK_SOFT_TIME_LIMIT": "3",
+            "BTFARM_TASK_TIME_LIMIT": "6",
+            "BTFARM_WORKER_MAX_MEMORY_MB": "600",
+        }
+    )
     conf = _conf(settings, ("redis://h:1/0", "redis://h:1/0"))
     assert conf["task_soft_time_limit"] == 3 and conf["task_time_limit"] == 6
     assert conf["worker_max_memory_per_child"] == 600 * 1024  # KiB

@@ -22,7 +22,9 @@ def test_announced_workers_are_live_with_their_pool_size(redis_client):
 def test_a_worker_whose_heartbeat_lapsed_is_pruned(redis_client):
     worker_registry.announce(redis_client, "celery@alive", 2)
     worker_registry.announce(redis_client, "celery@killed", 3)
-    redis_client.zadd(keys.worker_heartbeats(), {"celery@killed": worker_registry.redis_now_ms(redis_client) - 1})
+    redis_client.zadd(
+        keys.worker_heartbeats(), {"celery@killed": worker_registry.redis_now_ms(redis_client) - 1}
+    )
     assert worker_registry.live_slots(redis_client) == {"celery@alive": 2}
     assert redis_client.hget(keys.worker_slots(), "celery@killed") is None
 

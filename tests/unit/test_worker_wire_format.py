@@ -16,7 +16,9 @@ pytestmark = pytest.mark.unit
 def app() -> Celery:
     """A Celery app of its own with the farm's configuration (the process's app untouched)."""
     probe = Celery("wire-probe", set_as_current=False)
-    probe.conf.update(_conf(Settings.from_env({}), ("redis://127.0.0.1:1/0", "redis://127.0.0.1:1/0")))
+    probe.conf.update(
+        _conf(Settings.from_env({}), ("redis://127.0.0.1:1/0", "redis://127.0.0.1:1/0"))
+    )
     return probe
 
 
