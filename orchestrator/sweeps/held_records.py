@@ -10,12 +10,18 @@ row, 8 bytes): a million results cost 8 MB of RAM and ~40 MB of disk. A
 block is decoded when one of its rows is asked for, and the last
 ``DECODED`` blocks read stay decoded (chunks run side by side, so reading
 in index order moves between a few blocks).
+
+The collecting thread puts blocks while the progress reader and the ranking
+read them, so blocks are written and read by position (``os.pwrite`` /
+``os.pread``: no shared file offset to move under another thread) and the
+bookkeeping is changed under one lock.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
@@ -37,6 +43,8 @@ class HeldRecords:
         self._blocks: list[tuple[int, int]] = []  # (offset, length) of each block in the file
         self._decoded: OrderedDict[int, ResultBlock] = OrderedDict()  # the last read last
         self._count = 0
+        self._end = 0  # where the next block is written
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return self._count
@@ -46,26 +54,32 @@ class HeldRecords:
 
     def put(self, block: ResultBlock, rows: np.ndarray) -> None:
         """Hold ``rows`` of ``block`` as the records of their variants, replacing any before."""
-        number = len(self._blocks)
-        offset = self._file.seek(0, os.SEEK_END)
-        self._file.write(block.blob)
-        self._blocks.append((offset, len(block.blob)))
-        self._keep(number, block)
-        indices = block.index[rows]
-        self._count += int((self._block_of[indices] < 0).sum())
-        self._block_of[indices] = number
-        self._row_of[indices] = rows
+        with self._lock:
+            number = len(self._blocks)
+            offset = self._end
+            os.pwrite(self._file.fileno(), block.blob, offset)
+            self._end += len(block.blob)
+            self._blocks.append((offset, len(block.blob)))
+            self._keep(number, block)
+            indices = block.index[rows]
+            self._count += int((self._block_of[indices] < 0).sum())
+            # the row before the block: a reader that sees the new block number sees its row
+            self._row_of[indices] = rows
+            self._block_of[indices] = number
 
     def locate(self, index: int) -> tuple[ResultBlock, int] | None:
         """The block holding variant ``index``'s record, and its row; None without one."""
-        number = int(self._block_of[index])
+        with self._lock:
+            number = int(self._block_of[index])
+            row = int(self._row_of[index])
         if number < 0:
             return None
-        return self.block(number), int(self._row_of[index])
+        return self.block(number), row
 
     def where(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(block number, row) of each of ``indices`` (each held)."""
-        return self._block_of[indices], self._row_of[indices]
+        with self._lock:
+            return self._block_of[indices], self._row_of[indices]
 
     def get(self, index: int) -> dict[str, Any] | None:
         found = self.locate(index)
@@ -73,14 +87,15 @@ class HeldRecords:
 
     def block(self, number: int) -> ResultBlock:
         """Block ``number`` (in the order they were put), decoded."""
-        block = self._decoded.get(number)
-        if block is not None:
-            self._decoded.move_to_end(number)
-            return block
-        offset, length = self._blocks[number]
-        self._file.seek(offset)
-        block = unpack(self._file.read(length))
-        self._keep(number, block)
+        with self._lock:
+            block = self._decoded.get(number)
+            if block is not None:
+                self._decoded.move_to_end(number)
+                return block
+            offset, length = self._blocks[number]
+        block = unpack(os.pread(self._file.fileno(), length, offset))
+        with self._lock:
+            self._keep(number, block)
         return block
 
     def _keep(self, number: int, block: ResultBlock) -> None:
@@ -94,7 +109,8 @@ class HeldRecords:
         for number in range(len(self._blocks)):
             block = self.block(number)
             rows = np.arange(len(block))
-            mine = (self._block_of[block.index] == number) & (self._row_of[block.index] == rows)
+            with self._lock:
+                mine = (self._block_of[block.index] == number) & (self._row_of[block.index] == rows)
             if mine.any():
                 yield block, rows[mine]
 
@@ -108,7 +124,7 @@ class HeldRecords:
             yield int(index), self.get(int(index))  # type: ignore[misc]
 
     def compressed_bytes(self) -> int:
-        return sum(length for _, length in self._blocks)
+        return self._end
 
     def close(self) -> None:
         self._file.close()

@@ -51,6 +51,46 @@ def test_held_records_come_back_as_put_the_last_copy_winning():
     assert sum(len(rows) for _, rows in held.current()) == 3 * BLOCK
 
 
+def test_held_records_read_while_another_thread_puts(monkeypatch):
+    """The progress reader decodes old blocks while the collecting thread writes new ones:
+    with one shared file offset, a read between a put's seek and its write read the wrong
+    bytes (a block that would not decode, or another block's records)."""
+    import threading
+
+    from btfarm.orchestrator.sweeps import held_records
+
+    monkeypatch.setattr(held_records, "DECODED", 0)  # every read goes to the file
+    blocks = 400
+    held = HeldRecords(blocks * BLOCK)
+    put(held, [record(i) for i in range(BLOCK)])
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            for start in range(BLOCK, blocks * BLOCK, BLOCK):
+                put(held, [record(i) for i in range(start, start + BLOCK)])
+        except BaseException as error:  # reported by the assertion below
+            errors.append(error)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    reads = 0
+    try:
+        while not done.is_set() or reads == 0:
+            for index in range(0, len(held) - 1, 97):
+                assert held.get(index)["index"] == index
+                reads += 1
+    finally:
+        thread.join()
+    assert not errors and len(held) == blocks * BLOCK
+    assert [held.get(i)["index"] for i in range(0, blocks * BLOCK, 101)] == list(
+        range(0, blocks * BLOCK, 101)
+    )
+
+
 def test_held_records_are_compressed():
     held = HeldRecords(10 * BLOCK)
     for start in range(0, 10 * BLOCK, BLOCK):
