@@ -39,7 +39,7 @@ on a sweep it will never run. The orchestrator ends the sweep as interrupted
 when every live worker refuses it (orchestrator/sweeps/worker_watch.py). A chunk of
 an attempt that no longer holds the lease is dropped instead of handed back.
 
-Failures are per variant (STYLE 9): a strategy missing from this worker's
+Failures are per variant (STYLE 9, variant_run.py): a strategy missing from this worker's
 registry, an exception inside it (``MemoryError`` included: each pool child
 runs under ``RLIMIT_DATA`` = ``BTFARM_WORKER_MAX_MEMORY_MB``, see startup.py),
 or the soft time limit make that variant "failed" with the reason, and the
@@ -65,31 +65,27 @@ import logging
 import os
 import socket
 import time
-import traceback
 from typing import Any
 
 import redis
 from celery.exceptions import Ignore, SoftTimeLimitExceeded
 
-from btfarm.shared.engine.backtest_run import BacktestRun
-from btfarm.shared.errors import BtfarmError, ChunkFailed, NotRegisteredError, StrategyError
-from btfarm.shared.fingerprint import btfarm_version, source_hash
+from btfarm.shared.errors import ChunkFailed, NotRegisteredError
 from btfarm.shared.payloads import Chunk, Variant, result_record
-from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strategy
+from btfarm.shared.registry import get_strategy
 from btfarm.shared.result_block import pack
 from btfarm.shared.settings import get_settings
 from btfarm.shared.store import keys, variant_marks, worker_registry
 from btfarm.shared.store.stop_flags import StopPoller
 
-from . import candle_cache
 from .app import CHUNK_TASK, TASK_QUEUE, app
 from .plan_variants import chunk_variants
 from .startup import worker_client
 from .turn_script import TurnKeys, run_turn
+from .variant_run import code_mismatch, run_variant, version_mismatch
 
 log = logging.getLogger("btfarm.workers")
 
-CODE_MISMATCH = "code differs"  # starts a refusal (and an older btfarm's variant error) when a worker runs other code
 REFUSED_PAUSE_SECONDS = (
     1.0  # after handing a chunk back, this pool process takes nothing for this long
 )
@@ -362,7 +358,7 @@ def chunk_refusal(chunk: Chunk, worker: str, variants: list[Variant]) -> str | N
     """Why this worker must run none of ``chunk``: its btfarm, or the source of a strategy
     the chunk names, differs from the orchestrator's (a strategy not registered here is
     no refusal: its variants fail saying how to start the worker); None when it may."""
-    other_version = _version_mismatch(chunk, worker)
+    other_version = version_mismatch(chunk, worker)
     if other_version:
         return other_version
     needed_by = f"btfarm.backtest_chunk of walker {chunk.walker_name!r}"
@@ -405,139 +401,6 @@ def hand_back(
     log.warning("chunk %s of sweep %s handed back: %s", chunk.chunk_id, chunk.run_id, reason)
     time.sleep(REFUSED_PAUSE_SECONDS)  # holding no message: its copy is already queued
     raise Ignore()
-
-
-def _fail_on_strategy_error(kind: str, record: dict[str, Any]) -> None:
-    """In a sweep, the first exception raised by a strategy's own code fails its
-    variant (a plain backtest reports it and goes on): a ranking of code that
-    crashed means nothing. The soft time limit and ``MemoryError`` surface as
-    themselves, whatever the strategy was doing when they hit."""
-    error = record.get("error")
-    if kind != "error" or not isinstance(error, StrategyError):
-        return
-    if isinstance(error.__cause__, SoftTimeLimitExceeded | MemoryError):
-        raise error.__cause__
-    raise error
-
-
-def run_variant(chunk: Chunk, variant: Variant, should_stop, worker: str) -> dict[str, Any]:
-    """Backtest one variant here; its result record (never raises for the variant's own faults)."""
-    started = time.perf_counter()
-    needed_by = f"btfarm.backtest_chunk of walker {chunk.walker_name!r}"
-    try:
-        strategy = get_strategy(variant.base, needed_by)
-        exchange = get_exchange(chunk.exchange_name, needed_by)
-        frame = get_frame(chunk.frame_name, needed_by)
-        risk = get_risk(strategy.risk_name, needed_by) if strategy.risk_name else None
-    except NotRegisteredError as exc:
-        where = (
-            f"`btfarm worker --import {variant.module}` (or BTFARM_IMPORTS={variant.module})"
-            if variant.module
-            else "`btfarm worker --import MODULE` (or BTFARM_IMPORTS)"
-        )
-        return result_record(
-            variant,
-            "failed",
-            worker=worker,
-            error=(
-                f"not registered on worker {worker}: {exc}; start the worker with {where} "
-                "so it registers the same strategies, exchanges and frames as the orchestrator"
-            ),
-        )
-    mismatch = code_mismatch(chunk, variant.base, strategy, worker)
-    if mismatch:
-        return result_record(variant, "failed", worker=worker, error=mismatch)
-    try:
-        candles = candle_cache.candles_for(exchange, frame, chunk.symbol)
-        # a variant's result is its statistics (shared/payloads.py): skip building per-signal records
-        run = BacktestRun(
-            strategy,
-            exchange,
-            frame,
-            chunk.symbol,
-            candles,
-            params=variant.params,
-            strategy_name=variant.strategy_name,
-            risk=risk,
-            stats_only=True,
-        )
-        if not run.uses_vector_form:  # (a listener would take a vectorised run off its fast lane)
-            run.listener = _fail_on_strategy_error
-        for _ in run.steps(should_stop):
-            pass
-    except SoftTimeLimitExceeded:
-        raise
-    except MemoryError:
-        limit = get_settings().worker_max_memory_mb
-        return result_record(
-            variant,
-            "failed",
-            worker=worker,
-            seconds=time.perf_counter() - started,
-            error=f"MemoryError: the variant allocated past the worker's memory cap "
-            f"({limit} MB, BTFARM_WORKER_MAX_MEMORY_MB)",
-        )
-    except BtfarmError as exc:
-        return result_record(
-            variant,
-            "failed",
-            worker=worker,
-            error=f"{type(exc).__name__}: {exc}",
-            seconds=time.perf_counter() - started,
-        )
-    except Exception as exc:  # a bug in user code fails its variant, not the sweep
-        tail = traceback.format_exception(exc)[-3:]
-        return result_record(
-            variant,
-            "failed",
-            worker=worker,
-            seconds=time.perf_counter() - started,
-            error=f"{type(exc).__name__}: {exc} ({''.join(tail).strip()[-400:]})",
-        )
-    if run.stopped:
-        return result_record(
-            variant,
-            "stopped",
-            worker=worker,
-            error="walker stopped while it ran",
-            seconds=time.perf_counter() - started,
-        )
-    stats = run.statistics().model_dump(mode="json")
-    return result_record(
-        variant,
-        "done",
-        stats=stats,
-        fingerprint=run.fingerprint(),
-        worker=worker,
-        seconds=time.perf_counter() - started,
-        rejections=run.core.rejections,
-        daily=run.daily_pnl(),
-    )
-
-
-def code_mismatch(chunk: Chunk, base: str, strategy: Any, worker: str) -> str | None:
-    """Why this worker must not run ``base`` for ``chunk``: it runs other code than the
-    orchestrator (its btfarm, or the strategy's source), or None. (A chunk is refused
-    whole before it runs, ``chunk_refusal``; this stays as the last check per variant.)"""
-    other_version = _version_mismatch(chunk, worker)
-    if other_version:
-        return other_version
-    wanted = chunk.code.get(base)
-    if wanted and wanted != source_hash(strategy):
-        return (
-            f"{CODE_MISMATCH}: worker {worker} runs strategy {base} at {source_hash(strategy)}, "
-            f"the orchestrator at {wanted}: restart it with the same code"
-        )
-    return None
-
-
-def _version_mismatch(chunk: Chunk, worker: str) -> str | None:
-    if chunk.btfarm_version and chunk.btfarm_version != btfarm_version():
-        return (
-            f"{CODE_MISMATCH}: worker {worker} runs btfarm {btfarm_version()}, the orchestrator "
-            f"{chunk.btfarm_version}: restart it with the same code"
-        )
-    return None
 
 
 def chunk_summary(chunk: Chunk, results: list[dict[str, Any]]) -> dict[str, Any]:

@@ -50,7 +50,7 @@ from btfarm.shared.settings import get_settings, redact_url
 from btfarm.shared.store import keys, result_blocks, sweep_plan
 from btfarm.shared.store.connection import connect, out_of_memory
 from btfarm.shared.store.stop_flags import StopPoller
-from btfarm.workers.tasks import CODE_MISMATCH
+from btfarm.workers.variant_run import CODE_MISMATCH
 
 DRAIN_BATCH = 100  # records taken per round trip once one has arrived
 WAIT_SECONDS = 0.5  # longest BLPOP between stop checks (results wake it at once)

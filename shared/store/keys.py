@@ -340,7 +340,7 @@ def worker_slots() -> str:
 
 def worker_refusals(node: str) -> str:
     """HASH: the sweeps one worker refuses to run because its code differs from their
-    orchestrator's: field ``RUN_ID/ATTEMPT``, value the reason (``tasks.CODE_MISMATCH``...).
+    orchestrator's: field ``RUN_ID/ATTEMPT``, value the reason (``variant_run.CODE_MISMATCH``...).
 
     Writer: the ``btfarm.backtest_chunk`` task of that worker, when it hands a chunk back
     unrun (shared/store/worker_registry.py ``refuse``); the worker deletes the key when it

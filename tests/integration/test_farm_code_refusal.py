@@ -26,7 +26,7 @@ from btfarm.shared.payloads import result_record
 from btfarm.shared.settings import get_settings
 from btfarm.shared.store import keys, result_blocks, variant_marks
 from btfarm.workers.app import TASK_QUEUE, configure
-from btfarm.workers.tasks import CODE_MISMATCH
+from btfarm.workers.variant_run import CODE_MISMATCH
 from tests.support.celery_workers import REPO, CeleryWorker, use_farm
 from tests.support.redis_server import RedisServer
 
