@@ -40,6 +40,7 @@ from celery.schedules import crontab
 from croniter import croniter
 
 from btfarm.shared.errors import ConfigError, did_you_mean
+from btfarm.shared.registry import get_walker
 from btfarm.shared.settings import get_settings
 from btfarm.shared.store import keys
 from btfarm.workers.app import SCHEDULE_QUEUE, configure
@@ -50,6 +51,7 @@ from .reports.comparison import render_comparison, snapshot
 from .reports.dump import dump_bundle
 from .reports.pictures import rank_change_picture
 from .reports.series import rank_changes
+from .results.walker_data import WalkerData
 from .state_client import state
 from .walker import Walker
 
@@ -72,6 +74,7 @@ class Entry:
     def celery_schedule(self) -> Any:
         if self.every_seconds is not None:
             return timedelta(seconds=self.every_seconds)
+        assert self.cron is not None  # an entry has cron or every_seconds (load_schedule)
         minute, hour, day_of_month, month, day_of_week = self.cron.split()
         return crontab(
             minute=minute,
@@ -201,9 +204,16 @@ def run_entry(
 
 def compare_run(walker_name: str, symbol: str, now: datetime | None = None) -> dict[str, Any]:
     """Run the walker, dump the dated report and the comparison with the previous run."""
+    if get_walker(walker_name, "btfarm schedule").walk_forward is not None:
+        # its data is windows, not one ranking to compare with the previous run's
+        raise ConfigError(
+            f"schedule: walker {walker_name!r} is a walk-forward walker; a scheduled run "
+            "compares one ranking with the previous one: schedule a walker without walk_forward"
+        )
     for _ in Walker.run(symbol, walker_name):
         pass
     data = Walker.get_data(symbol, walker_name)
+    assert isinstance(data, WalkerData)  # refused above when it is not one ranking
     stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H%M%SZ")
     report = Walker.dump(symbol, walker_name, path=f"walker/{walker_name}/{stamp}-{symbol}.md")
     r = state()

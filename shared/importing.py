@@ -36,6 +36,8 @@ def import_user_module(spec: str) -> ModuleType:
         if existing is not None and getattr(existing, "__file__", None) == str(path.resolve()):
             return existing
         module_spec = importlib.util.spec_from_file_location(name, path.resolve())
+        if module_spec is None or module_spec.loader is None:  # not a file Python can load
+            raise ConfigError(f"cannot import {spec!r}: {path} is not a Python module")
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[name] = module
         try:

@@ -149,7 +149,7 @@ def _global_names(code: types.CodeType) -> set[str]:
 
 
 def _slots(cls: type) -> list[str]:
-    found = []
+    found: list[str] = []
     for klass in cls.__mro__:
         slots = klass.__dict__.get("__slots__", ())
         found.extend([slots] if isinstance(slots, str) else slots)

@@ -89,7 +89,9 @@ def _dimension(strategy_name: str, key: str, spec: Any) -> Dimension:
     log = len(spec) == 3
     if log and low <= 0:
         raise SchemaError(f"{where}: a log range starts above 0")
-    kind = "int" if isinstance(low, int) and isinstance(high, int) else "float"
+    kind: Literal["int", "float"] = (
+        "int" if isinstance(low, int) and isinstance(high, int) else "float"
+    )
     return Dimension(kind=kind, low=low, high=high, log=log)
 
 

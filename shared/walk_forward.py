@@ -57,7 +57,7 @@ class WalkForward(BaseModel):
         [start, end]; ends inclusive, to the minute (a frame's end is its last tick)."""
         train, test = duration(self.train), duration(self.test)
         step = duration(self.step) if self.step else test
-        out = []
+        out: list[tuple[datetime, datetime, datetime, datetime]] = []
         offset = timedelta(0)
         while True:
             train_start = start if self.anchored else start + offset

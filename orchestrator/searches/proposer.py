@@ -37,8 +37,10 @@ def distributions(search: Search) -> dict[str, BaseDistribution]:
     out: dict[str, BaseDistribution] = {}
     for key, dim in search.space.items():
         if dim.kind == "categorical":
-            out[key] = CategoricalDistribution(dim.choices)
-        elif dim.kind == "int":
+            out[key] = CategoricalDistribution(dim.choices or [])
+            continue
+        assert dim.low is not None and dim.high is not None  # a range has both (search_space.py)
+        if dim.kind == "int":
             out[key] = IntDistribution(int(dim.low), int(dim.high), log=dim.log)
         else:
             out[key] = FloatDistribution(float(dim.low), float(dim.high), log=dim.log)
@@ -116,8 +118,11 @@ class TrialProposer:
         self.study.tell(trial, state=TrialState.FAIL)
 
     def _passes(self, params: dict[str, Any]) -> bool:
+        constraint = self.search.constraint
+        if constraint is None:
+            return True
         try:
-            return bool(self.search.constraint(params))
+            return bool(constraint(params))
         except Exception as exc:  # the user's function: its fault named, nothing run
             raise ConfigError(
                 f"search({self.search.strategy_name!r}): the constraint raised "

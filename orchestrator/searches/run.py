@@ -83,6 +83,7 @@ def new_search(
 ) -> SearchPlan:
     """Every check before a search starts: its strategy and params, the data, the script's guard."""
     spec = walker.search
+    assert spec is not None, "new_search runs a walker that holds a search"
     strategy = get_strategy(spec.strategy_name, needed_by)
     unknown = [k for k in spec.space if strategy.params and k not in strategy.params]
     if unknown:
@@ -146,7 +147,7 @@ def run_search(launcher: SweepLauncher, inst: Instance, task: RunThread, plan: S
     url = (
         embedded_server(settings.state_dir).url
         if settings.embedded
-        else (settings.state_url or settings.redis_url)
+        else (settings.state_url or settings.redis_url or "")  # not embedded: one is set
     )
     pool = (
         local_pool.acquire(url, plan.imports, settings) if settings.embedded else None

@@ -72,9 +72,10 @@ class WalkForwardData(BaseModel):
 def window_walkers(walker: WalkerSchema) -> list[tuple[str, str, str]]:
     """(training walker, training frame, test frame) of each window; nothing is registered."""
     frame = get_frame(walker.frame_name, "Walker.run")
-    cuts = walker.walk_forward.windows(frame.start_date, frame.end_date)
+    wf = walker.walk_forward
+    assert wf is not None, "window_walkers cuts a walker that has walk_forward"
+    cuts = wf.windows(frame.start_date, frame.end_date)
     if not cuts:
-        wf = walker.walk_forward
         raise ConfigError(
             f"walker {walker.walker_name!r}: frame {frame.frame_name!r} ({frame.start_date.isoformat()} .. "
             f"{frame.end_date.isoformat()}) is shorter than one window (train {wf.train} + test {wf.test}); "
@@ -184,17 +185,21 @@ def run_walk_forward(
         if row.out_of_sample is None:
             row.why_no_out_of_sample = why_undefined(row.oos_stats, walker.metric)
         rows.append(row)
-    both = [r for r in rows if r.in_sample is not None and r.out_of_sample is not None]
-    mean_is = sum(r.in_sample for r in both) / len(both) if both else None
-    mean_oos = sum(r.out_of_sample for r in both) / len(both) if both else None
+    pairs = [
+        (r.in_sample, r.out_of_sample)
+        for r in rows
+        if r.in_sample is not None and r.out_of_sample is not None
+    ]
+    mean_is = sum(i for i, _ in pairs) / len(pairs) if pairs else None
+    mean_oos = sum(o for _, o in pairs) / len(pairs) if pairs else None
     run.result = WalkForwardData(
         walker_name=walker.walker_name,
         symbol=symbol,
         metric=walker.metric,
-        walk_forward=walker.walk_forward.model_dump(),
+        walk_forward=walker.walk_forward.model_dump() if walker.walk_forward else {},
         windows=rows,
         stitched=compute_statistics(run.closed),
-        efficiency=mean_oos / mean_is if mean_is and mean_is > 0 else None,
+        efficiency=mean_oos / mean_is if mean_oos is not None and mean_is and mean_is > 0 else None,
         stopped=stopped(),
     )
 
@@ -232,7 +237,7 @@ def why_undefined(stats: BacktestStatistics, metric: str) -> str:
                 f"{metric} is annualized only over at least {MIN_SPAN_DAYS:g} days of trades; the winner's "
                 f"{n} span {span:.1f} days"
             )
-        if tpy > MAX_TRADES_PER_YEAR:
+        if tpy is not None and tpy > MAX_TRADES_PER_YEAR:
             return f"{metric} is not annualized above {MAX_TRADES_PER_YEAR:g} trades a year ({tpy:.0f} here)"
         if metric != "annualized_sharpe_ratio" and stats.expected_yearly_returns is None:
             return f"the yearly return is beyond +-{MAX_YEARLY_RETURN:g} %, where {metric} is not given"

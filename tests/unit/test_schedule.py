@@ -105,3 +105,21 @@ def test_the_comparison_shows_rank_changes_and_metric_deltas():
 def test_the_first_run_says_there_is_nothing_to_compare_with():
     text = render_comparison("w", "X", _run("2025-01-01T000000Z", ("a", 1.0)), None)
     assert "first run" in text and "| Strategy |" not in text
+
+
+def test_a_scheduled_walk_forward_walker_is_refused_before_it_runs():
+    """A walk-forward walker's data is its windows, not one ranking: the comparison with the
+    previous run would fail after the whole run (no ``best_strategy``)."""
+    from btfarm.orchestrator.schedule import compare_run
+    from btfarm.shared.registry import add_walker
+
+    add_walker(
+        walker_name="sched-wf",
+        exchange_name="nowhere",
+        frame_name="never",
+        strategies=["nothing"],
+        walk_forward={"train": "4d", "test": "2d"},
+        override=True,
+    )
+    with pytest.raises(ConfigError, match="walk-forward walker.*without walk_forward"):
+        compare_run("sched-wf", "SYM")  # refused before Walker.run looks up the exchange
