@@ -20,7 +20,7 @@ from collections import defaultdict
 from typing import Any
 
 from btfarm.shared.errors import SchemaError, UsageError, did_you_mean
-from btfarm.shared.registry import get_risk, get_strategy, registry
+from btfarm.shared.registry import get_strategy, get_strategy_risks, registry
 from btfarm.shared.schemas import Sweep, WalkerSchema
 from btfarm.shared.variant_space import VariantSpace, variant_name
 
@@ -116,8 +116,9 @@ def _twice(walker_name: str, name: str) -> None:
 
 
 def _check_risk(strategy: Any, needed_by: str) -> None:
-    if strategy.risk_name:
-        get_risk(strategy.risk_name, needed_by)
+    """Every risk the strategy names (``risk_name`` and ``risk_list``) is registered: a
+    typo fails the walker here, not each variant on a worker."""
+    get_strategy_risks(strategy, needed_by)
 
 
 def _module_of(strategy: Any) -> str | None:

@@ -204,3 +204,27 @@ def test_walker_run_refuses_an_unknown_walker_before_touching_redis():
 
     with pytest.raises(NotRegisteredError, match="Walker.run"):
         next(Walker.run("BTCUSDT", "no-such-walker"))
+
+
+@pytest.mark.parametrize("entry", ["t-risky", sweep("t-risky", fast=[5])])
+def test_a_risk_list_naming_an_unknown_risk_is_refused_before_submit(entry):
+    """risk_list is checked as risk_name is (registry.get_strategy_risks): a typo in it fails
+    the walker here, naming the strategy and the field, not every variant on the workers."""
+    from btfarm.shared.demo import sma_cross_signal
+    from btfarm.shared.registry import add_risk
+
+    add_risk(risk_name="t-grid-known", max_positions=1, override=True)
+    add_strategy(
+        strategy_name="t-risky",
+        interval="5m",
+        get_signal=sma_cross_signal,
+        params={"fast": 10, "slow": 30},
+        risk_name="t-grid-known",
+        risk_list=["t-grid-unknwn"],
+        override=True,
+    )
+    with pytest.raises(NotRegisteredError) as caught:
+        expand(walker(entry))
+    message = str(caught.value)
+    assert 'risk "t-grid-unknwn" not found' in message
+    assert 'risk_list of strategy "t-risky"' in message
