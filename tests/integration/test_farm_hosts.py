@@ -31,12 +31,12 @@ from tests.support.faulted_sweep import (
     executions,
     point_at,
     reference_stats,
-    start_workers,
     stop_workers,
     stored_results,
 )
 from tests.support.faults import skewed_clock
-from tests.support.netns import Host, Hosts, HostsUnavailable
+from tests.support.host_workers import hub_redis, made_hosts, workers_on
+from tests.support.netns import Host, Hosts
 from tests.support.processes import wait_for
 from tests.support.redis_server import RedisServer
 
@@ -48,17 +48,12 @@ CLOCK_SKEW_SECONDS = -30
 
 @pytest.fixture(scope="module")
 def hosts() -> Iterator[Hosts]:
-    try:
-        made = Hosts(2).create()
-    except HostsUnavailable as exc:
-        pytest.skip(f"network namespaces cannot be made here: {exc}")
-    yield made
-    made.close()
+    yield from made_hosts(2)
 
 
 @pytest.fixture
-def server(hosts, tmp_path) -> Iterator[RedisServer]:
-    with RedisServer(password=PASSWORD, also_bind=tuple(h.hub_address for h in hosts.hosts)) as srv:
+def server(hosts) -> Iterator[RedisServer]:
+    with hub_redis(hosts, PASSWORD) as srv:
         yield srv
 
 
@@ -78,23 +73,6 @@ def skewed_clock_or_skip(seconds: int) -> dict[str, str]:
         if os.environ.get("CI", "").lower() in ("true", "1"):
             raise
         pytest.skip(str(exc))
-
-
-def workers_on(
-    hosts: Hosts, server: RedisServer, logdir, **env_of_first: str
-) -> list[CeleryWorker]:
-    """One worker per host, each given Redis' address on its own link."""
-    started: list[CeleryWorker] = []
-    try:
-        for index, host in enumerate(hosts.hosts):
-            env = env_of_first if index == 0 else {}
-            started += start_workers(
-                server.url_at(host.hub_address), logdir, count=1, prefixes=(host.prefix,), **env
-            )
-    except BaseException:
-        stop_workers(started)
-        raise
-    return started
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +157,7 @@ def test_a_worker_whose_clock_is_30_s_slow_is_counted_and_works(
     hosts, url, server, reference, tmp_path
 ):
     workers = workers_on(
-        hosts, server, tmp_path / "workers", **skewed_clock_or_skip(CLOCK_SKEW_SECONDS)
+        hosts, server, tmp_path / "workers", env_of_first=skewed_clock_or_skip(CLOCK_SKEW_SECONDS)
     )
     skewed = workers[0]
     client = server.client()
