@@ -22,17 +22,25 @@ VariantStatus = Literal["done", "failed", "stopped"]
 STATUSES: tuple[str, ...] = VariantStatus.__args__  # type: ignore[attr-defined]
 
 
+VariantKind = Literal["strategy", "portfolio"]
+
+
 class Variant(BaseModel):
     """One backtest of a sweep: ``strategy_name`` is the variant's name
-    (``sma-cross[fast=5,slow=20]``), ``base`` the registered strategy."""
+    (``sma-cross[fast=5,slow=20]``), ``base`` the registered strategy. A ``kind``
+    "portfolio" variant runs the registered portfolio ``base`` (every member on its own
+    symbol, the chunk's symbol unused) with ``params`` as ``PortfolioRun``'s, e.g.
+    ``{"max_positions": 2, "BTCUSDT:sma-cross.fast": 5}``; its result record is of the
+    same form, over every member's closed trades."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     strategy_name: str
     base: str
-    params: dict[str, Any] | None = None  # None: the strategy's registered params
+    params: dict[str, Any] | None = None  # None: the strategy's (or portfolio's) registered params
     module: str | None = None  # where the orchestrator found ``base``, for error messages
     index: int | None = None  # its place in the sweep (shared/variant_space.py); results carry it
+    kind: VariantKind = "strategy"
 
 
 class Chunk(BaseModel):

@@ -196,21 +196,26 @@ class Sweep(BaseModel):
         if not value:
             # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
             raise ValueError("sweep grid is empty: give at least one parameter, e.g. fast=[5, 10]")
-        for key, values in value.items():
-            if not values:
+        return _checked_grid(value)
+
+
+def _checked_grid(value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """A grid's value lists, each non-empty, JSON, and without a repeated value."""
+    for key, values in value.items():
+        if not values:
+            # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
+            raise ValueError(f"sweep parameter {key!r} has no values: give at least one")
+        for item in values:
+            if not _json_value(item):
                 # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
-                raise ValueError(f"sweep parameter {key!r} has no values: give at least one")
-            for item in values:
-                if not _json_value(item):
-                    # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
-                    raise ValueError(
-                        f"sweep parameter {key}={item!r} ({type(item).__name__}) cannot be sent to "
-                        "workers as JSON: use str, int, float (finite), bool, None, or lists/dicts of them"
-                    )
-            if _has_repeat(values):
-                # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
-                raise ValueError(f"sweep parameter {key!r} repeats a value in {values!r}")
-        return value
+                raise ValueError(
+                    f"sweep parameter {key}={item!r} ({type(item).__name__}) cannot be sent to "
+                    "workers as JSON: use str, int, float (finite), bool, None, or lists/dicts of them"
+                )
+        if _has_repeat(values):
+            # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
+            raise ValueError(f"sweep parameter {key!r} repeats a value in {values!r}")
+    return value
 
 
 def _has_repeat(values: list[Any]) -> bool:
@@ -264,11 +269,122 @@ def sweep(strategy_name: str, **grid: list[Any]) -> Sweep:
         raise SchemaError(f"sweep({strategy_name!r}): {problems}") from None
 
 
+PORTFOLIO_GRID_KEYS = (
+    "max_positions",
+    "capital",
+)  # beside each member's "SYMBOL:strategy_name.param"
+MEMBER_PARAM_KEY = re.compile(r"^.+:.+\..+$")  # "SYMBOL:strategy_name.param"
+
+
+class PortfolioSweep(BaseModel):
+    """A portfolio in a walker's strategies: the registered portfolio (no ``grid``: one
+    variant), or a grid of its params, one variant per combination (the first key varying
+    slowest), each one farm task. ``grid`` keys: ``"max_positions"`` (the portfolio risk's),
+    ``"capital"``, and ``"SYMBOL:strategy_name.param"`` (a member strategy's param; a
+    ``"members": {"SYMBOL:strategy_name": {param: [values]}}`` entry is written as those keys).
+    A variant's params are ``PortfolioRun``'s (shared/engine/portfolio_run.py). What needs the
+    registry (the portfolio, its members, their params) is checked when the walker runs
+    (orchestrator/sweeps/variants.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    portfolio_name: str
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+
+    _name = field_validator("portfolio_name")(lambda v: check_name("portfolio_name", v))
+
+    @field_validator("grid", mode="before")
+    @classmethod
+    def _members_written_flat(cls, value: Any) -> Any:
+        if not isinstance(value, dict) or "members" not in value:
+            return value
+        members = value["members"]
+        if not isinstance(members, dict) or not all(isinstance(p, dict) for p in members.values()):
+            # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
+            raise ValueError(
+                'grid["members"] must map "SYMBOL:strategy_name" to {param: [values]}, got '
+                f"{members!r}"
+            )
+        flat: dict[str, Any] = {}
+        for key, values in value.items():
+            if key != "members":
+                flat[key] = values
+                continue
+            for member, params in members.items():
+                for param, member_values in params.items():
+                    name = f"{member}.{param}"
+                    if name in value:
+                        # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
+                        raise ValueError(
+                            f'{name!r} is in grid and in grid["members"]: give its values once'
+                        )
+                    flat[name] = member_values
+        return flat
+
+    @field_validator("grid")
+    @classmethod
+    def _grid(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key in value:
+            if key not in PORTFOLIO_GRID_KEYS and not MEMBER_PARAM_KEY.match(key):
+                # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
+                raise ValueError(
+                    f"grid key {key!r} is not a portfolio's param."
+                    + did_you_mean(key, PORTFOLIO_GRID_KEYS)
+                    + " Give max_positions, capital, or a member's strategy param as "
+                    '"SYMBOL:strategy_name.param" (e.g. "BTCUSDT:sma-cross.fast")'
+                )
+        return _checked_grid(value)
+
+
+def portfolio_sweep(
+    portfolio_name: str,
+    members: dict[str, dict[str, list[Any]]] | None = None,
+    **grid: list[Any],
+) -> PortfolioSweep:
+    """``portfolio_sweep("duo", max_positions=[1, 2], members={"BTCUSDT:sma-cross": {"fast":
+    [5, 10]}})`` for a walker's strategies: the portfolio's variants (``portfolio_sweep("duo")``:
+    the registered portfolio alone). Each value is a list, as ``sweep``'s."""
+    given = {**grid, **({"members": members} if members is not None else {})}
+    for key, values in [
+        *grid.items(),
+        *(
+            (f"{m}.{p}", v)
+            for m, params in (members or {}).items()
+            if isinstance(params, dict)
+            for p, v in params.items()
+        ),
+    ]:
+        if not isinstance(values, list | tuple | range):
+            raise SchemaError(
+                f"portfolio_sweep({portfolio_name!r}): {key}={values!r} is a "
+                f"{type(values).__name__}, not a list of values; write [{values!r}]"
+            )
+    try:
+        return PortfolioSweep(portfolio_name=portfolio_name, grid=_as_lists(given))
+    except ValidationError as exc:
+        problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        raise SchemaError(f"portfolio_sweep({portfolio_name!r}): {problems}") from None
+
+
+def _as_lists(grid: dict[str, Any]) -> dict[str, Any]:
+    """Tuples and ranges as lists, in a grid and in its "members" entry."""
+    return {
+        key: (
+            {m: _as_lists(p) if isinstance(p, dict) else p for m, p in values.items()}
+            if key == "members" and isinstance(values, dict)
+            else list(values)
+            if isinstance(values, tuple | range)
+            else values
+        )
+        for key, values in grid.items()
+    }
+
+
 class WalkerSchema(_Schema):
     walker_name: str
     exchange_name: str
     frame_name: str
-    strategies: list[str | Sweep | Search]
+    strategies: list[str | Sweep | Search | PortfolioSweep]
     metric: Metric = "sharpe_ratio"
     min_trades: int = Field(default=1, ge=0)  # fewer closed signals: listed, not ranked
     # the winner is refused (no best, and the report says why) when its deflated Sharpe ratio
@@ -283,7 +399,9 @@ class WalkerSchema(_Schema):
 
     @field_validator("strategies")
     @classmethod
-    def _non_empty(cls, value: list[str | Sweep | Search]) -> list[str | Sweep | Search]:
+    def _non_empty(
+        cls, value: list[str | Sweep | Search | PortfolioSweep]
+    ) -> list[str | Sweep | Search | PortfolioSweep]:
         if not value:
             # protocol: a pydantic validator raises ValueError (registry.py makes it a SchemaError)
             raise ValueError("strategies is empty: list at least one strategy name or sweep")

@@ -40,7 +40,9 @@ def _text(value: Any) -> str:
 class VariantSpace(Sequence[Variant]):
     """Every variant of a walker, by index. ``items``: JSON-ready dicts, each
     ``{"base", "keys", "values", "declared", "module"}``; ``keys`` empty for a
-    plain strategy (one variant, its registered params, named ``base``)."""
+    plain strategy (one variant, its registered params, named ``base``). A portfolio's
+    item adds ``"kind": "portfolio"`` and ``"strategies"`` (its members' strategies);
+    its variants' params are their combination alone (``PortfolioRun``'s params)."""
 
     def __init__(self, items: Sequence[dict[str, Any]]) -> None:
         self.items = [dict(item) for item in items]
@@ -66,9 +68,15 @@ class VariantSpace(Sequence[Variant]):
         index = self._checked(index)
         item, combo = self._locate(index)
         base = item["base"]
+        kind = item.get("kind", "strategy")
         if not item["keys"]:
             return Variant.model_construct(
-                strategy_name=base, base=base, params=None, module=item.get("module"), index=index
+                strategy_name=base,
+                base=base,
+                params=None,
+                module=item.get("module"),
+                index=index,
+                kind=kind,
             )
         return Variant.model_construct(
             strategy_name=variant_name(base, combo),
@@ -76,6 +84,7 @@ class VariantSpace(Sequence[Variant]):
             params={**(item.get("declared") or {}), **combo},
             module=item.get("module"),
             index=index,
+            kind=kind,
         )
 
     def __iter__(self) -> Iterator[Variant]:
@@ -107,8 +116,13 @@ class VariantSpace(Sequence[Variant]):
         return range(self._starts[at], end)
 
     def bases(self) -> list[str]:
-        """The registered strategies the variants run, each once, in walker order."""
-        return list(dict.fromkeys(item["base"] for item in self.items))
+        """The registered strategies the variants run, each once, in walker order (a
+        portfolio's: its members')."""
+        return list(
+            dict.fromkeys(
+                name for item in self.items for name in item.get("strategies", [item["base"]])
+            )
+        )
 
     def _checked(self, index: int) -> int:
         """``index`` counted from the start (a negative one from the end)."""

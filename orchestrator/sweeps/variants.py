@@ -3,8 +3,10 @@
 ``sweep("sma-cross", fast=[5, 10], slow=[20, 50])`` becomes four variants
 named ``sma-cross[fast=5,slow=20]`` ... in the grid's order (the first key
 varies slowest), each carrying the strategy's registered params updated with
-its combination. A plain name is one variant with the registered params. The
-space keeps the grids, not the expanded list (shared/variant_space.py).
+its combination. A plain name is one variant with the registered params. A
+portfolio (``PortfolioSweep``) is the same: ``duo[max_positions=1]`` ... each
+carrying its combination as ``PortfolioRun``'s params. The space keeps the
+grids, not the expanded list (shared/variant_space.py).
 
 What ``Sweep`` cannot check at registration (the strategy may be registered
 later) is checked here, before anything is submitted: the strategy exists,
@@ -19,9 +21,16 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from btfarm.shared.errors import SchemaError, UsageError, did_you_mean
-from btfarm.shared.registry import get_strategy, get_strategy_risks, registry
-from btfarm.shared.schemas import Sweep, WalkerSchema
+from btfarm.shared.engine.portfolio_run import apply_params, member_param
+from btfarm.shared.errors import NotRegisteredError, SchemaError, UsageError, did_you_mean
+from btfarm.shared.registry import (
+    get_portfolio,
+    get_risk,
+    get_strategy,
+    get_strategy_risks,
+    registry,
+)
+from btfarm.shared.schemas import PORTFOLIO_GRID_KEYS, PortfolioSweep, Sweep, WalkerSchema
 from btfarm.shared.variant_space import VariantSpace, variant_name
 
 __all__ = ["expand", "variant_name"]
@@ -40,8 +49,10 @@ def expand(walker: WalkerSchema, needed_by: str = "Walker.run") -> VariantSpace:
     for entry in walker.strategies:
         if isinstance(entry, Sweep):
             items.append(_sweep_item(entry, walker.walker_name, needed_by))
+        elif isinstance(entry, PortfolioSweep):
+            items.append(_portfolio_item(entry, walker, needed_by))
         else:
-            strategy = get_strategy(entry, needed_by)
+            strategy = _strategy_named(entry, walker.walker_name, needed_by)
             _check_risk(strategy, needed_by)
             items.append(
                 {
@@ -74,6 +85,78 @@ def _sweep_item(entry: Sweep, walker_name: str, needed_by: str) -> dict[str, Any
         "values": [list(v) for v in entry.grid.values()],
         "declared": declared,
         "module": _module_of(strategy),
+    }
+
+
+def _strategy_named(name: str, walker_name: str, needed_by: str) -> Any:
+    """The strategy a walker lists by name; a portfolio's name there is refused with the fix."""
+    try:
+        return get_strategy(name, needed_by)
+    except NotRegisteredError:
+        if name in registry.names("portfolio"):
+            raise SchemaError(
+                f"walker {walker_name!r} lists {name!r}, which is a portfolio, as a strategy: "
+                f'list it as {{"portfolio_name": "{name}"}} (or portfolio_sweep("{name}", ...) '
+                "to vary it)"
+            ) from None
+        raise
+
+
+def _portfolio_item(entry: PortfolioSweep, walker: WalkerSchema, needed_by: str) -> dict[str, Any]:
+    """A portfolio's variants, checked as far as the registry allows: the portfolio, its
+    exchange and frame (the walker's: a walker ranks variants of one market and frame), its
+    members' strategies and risks, each grid key (a member's declared param, or a risk number
+    the portfolio has), and each value (as ``PortfolioRun`` would refuse it)."""
+    name = entry.portfolio_name
+    where = f"walker {walker.walker_name!r}: portfolio {name!r}"
+    portfolio = get_portfolio(name, needed_by)
+    for field in ("exchange_name", "frame_name"):
+        mine, walkers = getattr(portfolio, field), getattr(walker, field)
+        if mine != walkers:
+            raise SchemaError(
+                f"{where} runs on {field} {mine!r}, the walker on {walkers!r}: a walker ranks "
+                f"variants of one exchange and frame; give the walker {field}={mine!r}, or list "
+                "a portfolio registered on the walker's"
+            )
+    strategies = {
+        m.key: get_strategy(m.strategy_name, f"{needed_by}: {where}, member {m.key}")
+        for m in portfolio.members
+    }
+    for strategy in strategies.values():
+        _check_risk(strategy, needed_by)
+    if portfolio.risk_name:
+        get_risk(portfolio.risk_name, f"{needed_by}: {where}")
+    for key, values in entry.grid.items():
+        found = member_param(key, list(strategies))
+        if key not in PORTFOLIO_GRID_KEYS and found is None:
+            raise SchemaError(
+                f"{where}: grid key {key!r} is not the param of any member."
+                + did_you_mean(key, [f"{k}.{p}" for k, s in strategies.items() for p in s.params])
+                + f" Its members are {', '.join(strategies)}; write a member's param as "
+                '"SYMBOL:strategy_name.param"'
+            )
+        if found is not None:
+            member, param = found
+            declared = strategies[member].params
+            if declared and param not in declared:
+                raise SchemaError(
+                    f"{where}: grid key {key!r} sets {param!r}, which is not one of the params "
+                    f"of member {member} ({', '.join(declared)})." + did_you_mean(param, declared)
+                )
+            continue
+        for value in values:
+            try:
+                apply_params(portfolio, {key: value})
+            except UsageError as exc:
+                raise SchemaError(f"walker {walker.walker_name!r}: {exc}") from None
+    return {
+        "base": name,
+        "kind": "portfolio",
+        "keys": list(entry.grid),
+        "values": [list(v) for v in entry.grid.values()],
+        "declared": None,
+        "module": registry.origin("portfolio", name),
+        "strategies": list(dict.fromkeys(m.strategy_name for m in portfolio.members)),
     }
 
 

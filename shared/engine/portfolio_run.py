@@ -8,17 +8,21 @@ the same figures wherever it runs. ``params`` (JSON) varies a registered
 portfolio without registering another:
 
 - ``"members"``: ``{"SYMBOL:strategy_name": {param: value}}``, laid over each
-  named member's strategy params;
+  named member's strategy params; ``"SYMBOL:strategy_name.param": value`` is the
+  same, written flat (how a walker's portfolio variant carries it, one key per
+  swept param, as a strategy variant's params are);
 - ``"max_positions"``: the portfolio risk's ``max_positions`` (the portfolio
   needs a ``risk_name``);
 - ``"capital"``: the capital in dollars.
 
-``record()`` is the flat JSON a worker would return: the portfolio's figures
-and each member's statistics.
+``record()`` is the run's figures as flat JSON, with each member's statistics;
+``fingerprint()`` says what produced them (a walker's result carries it).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -31,11 +35,11 @@ from ..coverage import Coverage, check_coverage
 from ..daily_pnl import daily_record
 from ..engine_config import EngineConfig, get_config
 from ..errors import CandleDataError, DataCoverageError, UsageError, did_you_mean
-from ..fingerprint import fingerprint
+from ..fingerprint import btfarm_version, config_hash, fingerprint
 from ..frames import frame_bounds, frame_ticks
 from ..registry import get_exchange, get_frame, get_risk, get_strategy, get_strategy_risks
 from ..risk_book import RiskBook, new_books
-from ..schemas import PortfolioSchema, RiskSchema, StrategySchema
+from ..schemas import PORTFOLIO_GRID_KEYS, PortfolioSchema, RiskSchema, StrategySchema
 from ..settings import get_settings
 from ..stats import BacktestStatistics, compute_statistics
 from .backtest_run import load_frame_candles
@@ -44,7 +48,7 @@ from .lifecycle import StrategyCore
 from .portfolio_capital import CapitalGate, CapitalLedger
 from .portfolio_walk import BookView, Listener, Member, PortfolioWalk
 
-PARAM_KEYS = ("members", "max_positions", "capital")
+PARAM_KEYS = ("members", *PORTFOLIO_GRID_KEYS)  # and the members' params written flat
 # callbacks that run while a signal lives (between the asks): a member with one is walked strictly
 LIVING_CALLBACKS = frozenset(
     {
@@ -75,7 +79,7 @@ class PortfolioRun:
     ) -> None:
         self.cfg = cfg or get_config()
         self.params = dict(params or {})
-        portfolio, member_params, risk_update = _apply_params(portfolio, self.params)
+        portfolio, member_params, risk_update = apply_params(portfolio, self.params)
         self.portfolio = portfolio
         name = portfolio.portfolio_name
         where = f'{needed_by}: portfolio "{name}"'
@@ -300,6 +304,38 @@ class PortfolioRun:
             for m in self.members
         }
 
+    def fingerprint(self, name: str | None = None) -> dict[str, Any]:
+        """What produced the run's figures, as a walker's result carries it (fingerprint.py's
+        fields, for the whole portfolio): ``source_hash`` and ``candles_digest`` hash every
+        member's; ``members`` has each member's own fingerprint. ``name``: the variant's."""
+        members = self.fingerprints()
+        digest = hashlib.blake2b(digest_size=16)
+        candles = hashlib.blake2b(digest_size=16)
+        for key, one in members.items():
+            digest.update(f"{key}={one['source_hash']};".encode())
+            candles.update(f"{key}={one['candles_digest']};".encode())
+        return {
+            "btfarm_version": btfarm_version(),
+            "strategy_name": name or self.portfolio.portfolio_name,
+            "portfolio_name": self.portfolio.portfolio_name,
+            "params": json.loads(json.dumps(self.params, sort_keys=True, default=str)),
+            "source_hash": digest.hexdigest(),
+            "data_start_ms": min(
+                (m["data_start_ms"] for m in members.values() if m["data_start_ms"] is not None),
+                default=None,
+            ),
+            "data_end_ms": max(
+                (m["data_end_ms"] for m in members.values() if m["data_end_ms"] is not None),
+                default=None,
+            ),
+            "candles": sum(m["candles"] for m in members.values()),
+            "candles_digest": candles.hexdigest(),
+            "fee_percent": self.cfg.CC_PERCENT_FEE,
+            "slippage_percent": self.cfg.CC_PERCENT_SLIPPAGE,
+            "config_hash": config_hash(self.cfg),
+            "members": members,
+        }
+
     def record(self) -> dict[str, Any]:
         """The run's figures as flat JSON: what a worker task returns for a portfolio variant."""
         walk = self.walk
@@ -328,20 +364,23 @@ class PortfolioRun:
         }
 
 
-def _apply_params(
+def apply_params(
     portfolio: PortfolioSchema, params: dict[str, Any]
 ) -> tuple[PortfolioSchema, dict[str, dict[str, Any]], dict[str, Any]]:
-    """The portfolio with ``params`` applied: (schema, params by member key, risk update)."""
+    """The portfolio with ``params`` applied: (schema, params by member key, risk update).
+    Raises UsageError naming the portfolio, the key and the fix."""
     name = portfolio.portfolio_name
-    unknown = [key for key in params if key not in PARAM_KEYS]
+    keys = [m.key for m in portfolio.members]
+    flat = {key: member_param(key, keys) for key in params if key not in PARAM_KEYS}
+    unknown = [key for key, found in flat.items() if found is None]
     if unknown:
         raise UsageError(
             f'portfolio "{name}": params has unknown key {unknown[0]!r}.'
-            + did_you_mean(str(unknown[0]), PARAM_KEYS)
-            + f" Its keys are {', '.join(PARAM_KEYS)}"
+            + did_you_mean(str(unknown[0]), [*PARAM_KEYS, *(f"{k}.PARAM" for k in keys)])
+            + f" Its keys are {', '.join(PARAM_KEYS)}, and a member's strategy param written "
+            f'"SYMBOL:strategy_name.param"; the members are {", ".join(keys)}'
         )
     members = params.get("members") or {}
-    keys = [m.key for m in portfolio.members]
     if not isinstance(members, dict) or not all(isinstance(v, dict) for v in members.values()):
         raise UsageError(
             f'portfolio "{name}": params["members"] must map "SYMBOL:strategy_name" to a dict of '
@@ -354,6 +393,15 @@ def _apply_params(
                 + did_you_mean(str(key), keys)
                 + f" The members are {', '.join(keys)}"
             )
+    members = {key: dict(values) for key, values in members.items()}
+    for key, found in flat.items():
+        member, param = found  # type: ignore[misc]
+        if param in members.get(member, {}):
+            raise UsageError(
+                f'portfolio "{name}": params sets {member}\'s {param!r} twice, as {key!r} and in '
+                'params["members"]; give it once'
+            )
+        members.setdefault(member, {})[param] = params[key]
     risk_update: dict[str, Any] = {}
     if "max_positions" in params:
         if not portfolio.risk_name:
@@ -375,3 +423,13 @@ def _apply_params(
         except ValueError as exc:
             raise UsageError(f'portfolio "{name}": params["capital"]: {exc}') from exc
     return portfolio, members, risk_update
+
+
+def member_param(key: str, members: list[str]) -> tuple[str, str] | None:
+    """(member key, param) of a flat ``"SYMBOL:strategy_name.param"``, or None when no member
+    starts it (the longest member key that does wins: names may hold dots)."""
+    found = [m for m in members if key.startswith(m + ".") and len(key) > len(m) + 1]
+    if not found:
+        return None
+    member = max(found, key=len)
+    return member, key[len(member) + 1 :]
