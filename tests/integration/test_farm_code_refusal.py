@@ -12,9 +12,6 @@ the "edited" copy has another take profit.
 
 from __future__ import annotations
 
-import os
-import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +24,8 @@ from btfarm.shared.settings import get_settings
 from btfarm.shared.store import keys, result_blocks, variant_marks
 from btfarm.workers.app import TASK_QUEUE, configure
 from btfarm.workers.variant_run import CODE_MISMATCH
-from tests.support.celery_workers import REPO, CeleryWorker, use_farm
+from tests.support.celery_workers import CeleryWorker, use_farm
+from tests.support.code_copies import copy_worker, imported, write_copies
 from tests.support.redis_server import RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -36,29 +34,14 @@ WALKER = "refusal-sweep"
 VARIANTS = 12
 WAIT = 2  # BTFARM_WORKER_WAIT_SECONDS here
 
-MODULE = """
-from btfarm.orchestrator import (add_exchange, add_frame, add_strategy, add_walker, csv_exchange,
-                                 get_average_price, get_candles, get_params, sweep)
-from tests.support.reference_data import SIM_CSV
+MODULE = "refusal_strategies"
+REGISTRATIONS = """
 
-
-def cross_signal(symbol, when):
-    p = get_params()
-    closes = get_candles(symbol, "1m", p["slow"] + 1).close
-    if len(closes) < p["slow"] + 1:
-        return None
-    side = 1 if closes[-p["fast"]:].mean() > closes[-p["slow"]:].mean() else -1
-    price = get_average_price(symbol)
-    return {{"position": "long" if side > 0 else "short", "minute_estimated_time": 90,
-            "price_take_profit": price * (1 + side * {take_profit}),
-            "price_stop_loss": price * (1 - side * 0.006)}}
-
-
-add_exchange(csv_exchange("refusal-sim", files={{"SIMUSDT": SIM_CSV}}), override=True)
+add_exchange(csv_exchange("refusal-sim", files={"SIMUSDT": SIM_CSV}), override=True)
 add_frame(frame_name="refusal-2d", interval="1m", start_date="2025-01-02T00:00:00Z",
           end_date="2025-01-03T23:59:00Z", override=True)
 add_strategy(strategy_name="refusal-cross", interval="15m", get_signal=cross_signal,
-             params={{"fast": 5, "slow": 20}}, override=True)
+             params={"fast": 5, "slow": 20}, override=True)
 add_walker(walker_name="refusal-sweep", exchange_name="refusal-sim", frame_name="refusal-2d",
            strategies=[sweep("refusal-cross", fast=[3, 4, 5, 6, 7, 8], slow=[20, 30])], override=True)
 """
@@ -67,20 +50,9 @@ add_walker(walker_name="refusal-sweep", exchange_name="refusal-sim", frame_name=
 @pytest.fixture(scope="module")
 def copies(tmp_path_factory) -> Iterator[Path]:
     """The two copies of the module; the orchestrator imports the "same" one."""
-    root = tmp_path_factory.mktemp("refusal")
-    for copy, take_profit in (("same", 0.006), ("edited", 0.009)):
-        (root / copy).mkdir()
-        (root / copy / "refusal_strategies.py").write_text(
-            textwrap.dedent(MODULE).format(take_profit=take_profit)
-        )
-    sys.path.insert(0, str(root / "same"))
-    try:
-        import refusal_strategies  # noqa: F401  (registers the walker here)
-
+    root = write_copies(tmp_path_factory.mktemp("refusal"), MODULE, REGISTRATIONS)
+    with imported(root / "same", MODULE):  # registers the walker here
         yield root
-    finally:
-        sys.path.remove(str(root / "same"))
-        sys.modules.pop("refusal_strategies", None)
 
 
 @pytest.fixture
@@ -100,12 +72,7 @@ def url(server, copies, monkeypatch, tmp_path) -> Iterator[str]:
 
 
 def worker(url: str, copies: Path, copy: str, logdir: Path) -> CeleryWorker:
-    started = CeleryWorker(
-        url,
-        logdir,
-        BTFARM_IMPORTS="refusal_strategies",
-        PYTHONPATH=f"{copies / copy}{os.pathsep}{REPO}",
-    ).start()
+    started = copy_worker(url, copies, copy, MODULE, logdir).start()
     try:
         started.wait_ready(configure())
     except BaseException:

@@ -11,9 +11,7 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -22,30 +20,16 @@ from btfarm.shared.errors import DataCoverageError
 from btfarm.shared.settings import get_settings
 from btfarm.shared.store import keys
 from btfarm.workers.app import TASK_QUEUE, configure
-from tests.support.celery_workers import REPO, CeleryWorker, farm_env, use_farm
+from tests.support.celery_workers import REPO, farm_env, use_farm
+from tests.support.code_copies import TAKE_PROFITS, copy_worker, imported, write_copies
 from tests.support.processes import wait_for
 from tests.support.redis_server import RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 SYMBOL = "SIMUSDT"
 
-MODULE = """
-from btfarm.orchestrator import (add_exchange, add_frame, add_strategy, add_walker, csv_exchange,
-                                 get_average_price, get_candles, get_params, sweep)
-from tests.support.reference_data import SIM_CSV
-
-
-def cross_signal(symbol, when):
-    p = get_params()
-    closes = get_candles(symbol, "1m", p["slow"] + 1).close
-    if len(closes) < p["slow"] + 1:
-        return None
-    side = 1 if closes[-p["fast"]:].mean() > closes[-p["slow"]:].mean() else -1
-    price = get_average_price(symbol)
-    return {{"position": "long" if side > 0 else "short", "minute_estimated_time": 90,
-            "price_take_profit": price * (1 + side * {take_profit}),
-            "price_stop_loss": price * (1 - side * 0.006)}}
-
+MODULE = "trust_strategies"
+REST = """
 
 def steady_signal(symbol, when):  # the same code in both copies
     closes = get_candles(symbol, "1m", 21).close
@@ -53,27 +37,27 @@ def steady_signal(symbol, when):  # the same code in both copies
         return None
     side = 1 if closes[-5:].mean() > closes.mean() else -1
     price = get_average_price(symbol)
-    return {{"position": "long" if side > 0 else "short", "minute_estimated_time": 90,
+    return {"position": "long" if side > 0 else "short", "minute_estimated_time": 90,
             "price_take_profit": price * (1 + side * 0.006),
-            "price_stop_loss": price * (1 - side * 0.006)}}
+            "price_stop_loss": price * (1 - side * 0.006)}
 
 
 def rejected_signal(symbol, when):
     price = get_average_price(symbol)  # a long whose take profit is below the entry: always refused
-    return {{"position": "long", "price_take_profit": price * 0.99, "price_stop_loss": price * 0.98}}
+    return {"position": "long", "price_take_profit": price * 0.99, "price_stop_loss": price * 0.98}
 
 
 def raising_signal(symbol, when):
     raise RuntimeError("trust-raiser always raises")
 
 
-add_exchange(csv_exchange("trust-sim", files={{"SIMUSDT": SIM_CSV}}), override=True)
+add_exchange(csv_exchange("trust-sim", files={"SIMUSDT": SIM_CSV}), override=True)
 add_frame(frame_name="trust-2d", interval="1m", start_date="2025-01-02T00:00:00Z",
           end_date="2025-01-03T23:59:00Z", override=True)
 add_frame(frame_name="trust-past", interval="1m", start_date="2025-01-25T00:00:00Z",
           end_date="2025-02-15T00:00:00Z", override=True)
 add_strategy(strategy_name="trust-cross", interval="15m", get_signal=cross_signal,
-             params={{"fast": 5, "slow": 20}}, override=True)
+             params={"fast": 5, "slow": 20}, override=True)
 add_strategy(strategy_name="trust-steady", interval="15m", get_signal=steady_signal, override=True)
 add_strategy(strategy_name="trust-rejecter", interval="15m", get_signal=rejected_signal, override=True)
 add_strategy(strategy_name="trust-raiser", interval="15m", get_signal=raising_signal, override=True)
@@ -88,29 +72,12 @@ add_walker(walker_name="trust-past", exchange_name="trust-sim", frame_name="trus
 """
 
 
-def write_module(folder: Path, take_profit: float) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "trust_strategies.py").write_text(
-        textwrap.dedent(MODULE).format(take_profit=take_profit)
-    )
-
-
 @pytest.fixture(scope="module")
 def farm(tmp_path_factory) -> Iterator[dict]:
-    root = tmp_path_factory.mktemp("trust")
-    write_module(root / "same", 0.006)
-    write_module(root / "edited", 0.009)  # one worker's copy had its take profit edited
+    # one worker's copy had its take profit edited
+    root = write_copies(tmp_path_factory.mktemp("trust"), MODULE, REST)
     server = RedisServer().start()
-    workers = {
-        copy: CeleryWorker(
-            server.url,
-            root,
-            BTFARM_IMPORTS="trust_strategies",
-            PYTHONPATH=f"{root / copy}{os.pathsep}{REPO}",
-        )
-        for copy in ("same", "edited")
-    }
-    sys.path.insert(0, str(root / "same"))
+    workers = {copy: copy_worker(server.url, root, copy, MODULE, root) for copy in TAKE_PROFITS}
     try:
         for w in workers.values():
             w.start()
@@ -119,12 +86,15 @@ def farm(tmp_path_factory) -> Iterator[dict]:
         app = configure()
         for w in workers.values():
             w.wait_ready(app)
-        import trust_strategies  # noqa: F401  (the orchestrator's copy: registers the walkers)
-
-        yield {"url": server.url, "workers": workers, "server": server, "root": root, "app": app}
+        with imported(root / "same", MODULE):  # the orchestrator's copy: registers the walkers
+            yield {
+                "url": server.url,
+                "workers": workers,
+                "server": server,
+                "root": root,
+                "app": app,
+            }
     finally:
-        sys.path.remove(str(root / "same"))
-        sys.modules.pop("trust_strategies", None)
         os.environ.pop("BTFARM_REDIS_URL", None)
         for w in workers.values():
             w.stop()
