@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from celery import Celery
 
+from btfarm.shared.payloads import Chunk
 from btfarm.shared.settings import Settings, get_settings
 
 from .result_backend import SCHEMES, FarmRedisBackend
@@ -37,6 +38,12 @@ app.loader.override_backends = {  # a new dict: the loader class's own is shared
 }
 _configured: tuple[str, str] | None = None
 _lock = threading.Lock()
+
+
+def chunk_title(chunk: Chunk) -> str:
+    """The name a chunk's task goes by in Flower and the workers' logs (the message's
+    ``shadow``: the task run is still ``CHUNK_TASK``)."""
+    return f"walker {chunk.walker_name} symbol {chunk.symbol} chunk {chunk.chunk_id}"
 
 
 def celery_url(url: str) -> str:

@@ -78,7 +78,7 @@ from btfarm.shared.settings import get_settings
 from btfarm.shared.store import keys, variant_marks, worker_registry
 from btfarm.shared.store.stop_flags import StopPoller
 
-from .app import CHUNK_TASK, TASK_QUEUE, app
+from .app import CHUNK_TASK, TASK_QUEUE, app, chunk_title
 from .plan_variants import chunk_variants
 from .startup import worker_client
 from .turn_script import TurnKeys, run_turn
@@ -395,6 +395,7 @@ def hand_back(
         time_limit=None,
         soft_time_limit=None,
         argsrepr="()",  # (fanout.submit's reasons)
+        shadow=chunk_title(chunk),
         kwargsrepr=f"walker={chunk.walker_name} symbol={chunk.symbol} variants={chunk.own_count()} "
         f"(handed back by {node}: its code differs)",
     )

@@ -17,8 +17,10 @@ tasks for the variants still missing.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import threading
 import uuid
 from collections.abc import Sequence
 
@@ -26,6 +28,7 @@ import numpy as np
 import redis
 from celery import Celery
 
+from btfarm.orchestrator.state_client import state
 from btfarm.shared.errors import UsageError
 from btfarm.shared.fingerprint import btfarm_version
 from btfarm.shared.frames import frame_bounds
@@ -36,7 +39,7 @@ from btfarm.shared.settings import get_settings
 from btfarm.shared.store import worker_registry
 from btfarm.shared.store.connection import connect_url
 from btfarm.shared.variant_space import VariantSpace
-from btfarm.workers.app import CHUNK_TASK, TASK_QUEUE
+from btfarm.workers.app import CHUNK_TASK, TASK_QUEUE, chunk_title
 
 TASK_OVERHEAD_SECONDS = 0.003  # publish + deliver + ack of one task on Redis
 MAX_OVERHEAD_FRACTION = 0.03  # overhead allowed per task, of its run time
@@ -268,59 +271,82 @@ def variants_repr(chunk: Chunk) -> str:
     return f"variants={len(chunk.variants)}: {', '.join(v.strategy_name for v in chunk.variants)}"
 
 
-def submit(app: Celery, chunks: Sequence[Chunk], ids: Sequence[str] | None = None) -> list[str]:
-    """Publish every chunk (task ids ``ids``, default ``task_id``) in one round trip; returns the
-    task ids.
+_broker_clients: dict[str, redis.Redis] = {}  # broker URL -> a client (when not the state's)
+_broker_lock = threading.Lock()
+
+
+def broker_client(state_client: redis.Redis) -> redis.Redis:
+    """A client of the broker's Redis: ``state_client`` when the broker is the state store
+    (``BTFARM_BROKER_URL`` unset or the same server), else one kept per broker URL."""
+    settings = get_settings()
+    broker = settings.broker_url or settings.redis_url
+    if broker == (settings.state_url or settings.redis_url):  # both None: the embedded server
+        return state_client
+    assert broker is not None  # protocol: differing URLs, so the broker's is set
+    with _broker_lock:
+        client = _broker_clients.get(broker)
+        if client is None:
+            client = _broker_clients[broker] = connect_url(broker)
+        return client
+
+
+def submit(
+    app: Celery,
+    chunks: Sequence[Chunk],
+    ids: Sequence[str] | None = None,
+    client: redis.Redis | None = None,
+) -> list[str]:
+    """Publish every chunk (task ids ``ids``, default ``task_id``) in one round trip on
+    ``client`` (default: the broker's, ``broker_client``); returns the task ids.
 
     Each message is the one ``app.send_task`` would publish: Celery builds its headers and
-    body (``create_task_message``), the broker channel encodes the body, and the envelope is
-    the Redis transport's, LPUSHed to the queue's list as kombu does; the messages of one
-    call go in one pipeline. ``send_task`` took about as much of the orchestrator's CPU per
-    chunk as its 50 results (bench/reach.py): its routing, retry and per-message round trip
-    serve nothing a chunk needs. No limits in the message: each worker enforces its own
-    BTFARM_TASK_*_TIME_LIMIT (left out, Celery copies in the limits of the task as this
-    process registered it: its settings, frozen when the task object was first used here)."""
+    body (``create_task_message``), the body is base64 of its JSON (the Redis transport's
+    ``body_encoding``), and the envelope is the Redis transport's, LPUSHed to the queue's
+    list as kombu does; the messages of one call go in one pipeline. ``send_task`` took
+    about as much of the orchestrator's CPU per chunk as its 50 results (bench/reach.py):
+    its routing, retry and per-message round trip serve nothing a chunk needs, and
+    kombu's producer pool made a Redis client per publish. No limits in the message:
+    each worker enforces its own BTFARM_TASK_*_TIME_LIMIT (left out, Celery copies in the
+    limits of the task as this process registered it: its settings, frozen when the task
+    object was first used here). Flower names the task ``chunk_title``."""
     out, messages = [], []
     create = app.amqp.create_task_message
-    with app.producer_or_acquire() as producer:
-        channel = producer.channel
-        for index, chunk in enumerate(chunks):
-            tid = ids[index] if ids is not None else task_id(chunk, index)
-            headers, properties, body, _ = create(
-                tid,
-                CHUNK_TASK,
-                (),
-                chunk.model_dump(mode="json"),
-                time_limit=None,
-                soft_time_limit=None,
-                ignore_result=None,
-                argsrepr="()",
-                kwargsrepr=f"walker={chunk.walker_name} symbol={chunk.symbol} {variants_repr(chunk)}",
+    for index, chunk in enumerate(chunks):
+        tid = ids[index] if ids is not None else task_id(chunk, index)
+        headers, properties, body, _ = create(
+            tid,
+            CHUNK_TASK,
+            (),
+            chunk.model_dump(mode="json"),
+            time_limit=None,
+            soft_time_limit=None,
+            ignore_result=None,
+            shadow=chunk_title(chunk),
+            argsrepr="()",
+            kwargsrepr=f"walker={chunk.walker_name} symbol={chunk.symbol} {variants_repr(chunk)}",
+        )
+        messages.append(
+            json.dumps(
+                {
+                    "body": base64.b64encode(json.dumps(body).encode()).decode("ascii"),
+                    "content-encoding": "utf-8",
+                    "content-type": "application/json",
+                    "headers": headers,
+                    "properties": {
+                        **properties,
+                        "delivery_mode": 2,
+                        "priority": 0,
+                        "body_encoding": "base64",
+                        "delivery_info": {"exchange": "", "routing_key": TASK_QUEUE},
+                        "delivery_tag": str(uuid.uuid4()),
+                    },
+                }
             )
-            encoded, encoding = channel.encode_body(json.dumps(body), channel.body_encoding)
-            messages.append(
-                json.dumps(
-                    {
-                        "body": encoded,
-                        "content-encoding": "utf-8",
-                        "content-type": "application/json",
-                        "headers": headers,
-                        "properties": {
-                            **properties,
-                            "delivery_mode": 2,
-                            "priority": 0,
-                            "body_encoding": encoding,
-                            "delivery_info": {"exchange": "", "routing_key": TASK_QUEUE},
-                            "delivery_tag": str(uuid.uuid4()),
-                        },
-                    }
-                )
-            )
-            out.append(tid)
-        if messages:
-            with channel.conn_or_acquire() as client:
-                pipe = client.pipeline(transaction=False)
-                for message in messages:
-                    pipe.lpush(TASK_QUEUE, message)  # the queue's list: workers BRPOP its other end
-                pipe.execute()
+        )
+        out.append(tid)
+    if messages:
+        pipe = (client or broker_client(state())).pipeline(transaction=False)
+        for message in messages:
+            pipe.lpush(TASK_QUEUE, message)  # the queue's list: workers BRPOP its other end
+        pipe.execute()
     return out

@@ -56,6 +56,7 @@ def test_a_chunk_message_is_the_one_celery_would_publish(redis_client, redis_ser
         soft_time_limit=None,
         kwargsrepr=kwargsrepr,
         argsrepr="()",
+        shadow="walker w symbol BTCUSDT chunk 0",
     )
     celerys, ours = (
         json.loads(raw) for raw in redis_client.lrange(TASK_QUEUE, 0, -1)
@@ -76,3 +77,35 @@ def test_a_chunk_message_is_the_one_celery_would_publish(redis_client, redis_ser
 
     assert same(ours) == same(celerys)
     assert ours["headers"]["id"] == ours["properties"]["correlation_id"] == "ours"
+
+
+def test_a_chunk_task_goes_by_a_readable_name(redis_client, redis_server, monkeypatch):
+    """Flower and the worker's log name a task by the message's ``shadow`` header when it has
+    one: a chunk reads as its walker, symbol and chunk, not as btfarm.backtest_chunk."""
+    from celery.worker.request import Request
+    from kombu.transport.virtual import Message
+
+    from btfarm.workers.app import TASK_QUEUE
+
+    monkeypatch.setenv("BTFARM_REDIS_URL", redis_server.url)
+    get_settings.cache_clear()
+    app = configure()
+    chunks = fanout.make_chunks(
+        "named-run",
+        "w",
+        "BTCUSDT",
+        "m",
+        "f",
+        [Variant(strategy_name=f"v{i}", base="b", index=i) for i in range(4)],
+        2,
+    )
+    fanout.submit(app, chunks)
+    second, first = (json.loads(raw) for raw in redis_client.lrange(TASK_QUEUE, 0, -1))
+    assert first["headers"]["shadow"] == "walker w symbol BTCUSDT chunk 0"
+    assert second["headers"]["shadow"] == "walker w symbol BTCUSDT chunk 1"
+    # the worker's request (whose name the task events carry) goes by it; the task run is still ours
+    with app.connection_for_write() as conn:
+        message = Message(first, channel=conn.default_channel)
+        request = Request(message, app=app, task=app.tasks[first["headers"]["task"]])
+    assert request.name == "walker w symbol BTCUSDT chunk 0"
+    assert request.type == "btfarm.backtest_chunk"
