@@ -147,12 +147,18 @@ class Collector:
     def wait(self, timeout_seconds: float) -> list[Accepted]:
         """New results: blocks until a worker rings or the timeout passes, then reads the
         blocks workers stored since the last read and drains the inbox (also after a
-        timeout: a worker that died may have stored blocks it never rang for)."""
-        self._r.blpop([self._doorbell], timeout=timeout_seconds)
+        timeout: a worker that died may have stored blocks it never rang for).
+
+        One round trip: the BLPOP and the drain go in one pipeline, and Redis runs the
+        drain's commands once the BLPOP returns (a connection's commands run in order);
+        a drain that filled a page takes further round trips."""
         stored: list[bytes] = []
         raw: list[bytes] = []
+        wait: float | None = timeout_seconds
         while True:
             pipe = self._r.pipeline(transaction=False)
+            if wait is not None:
+                pipe.blpop([self._doorbell], timeout=wait)
             pipe.delete(self._doorbell)  # rings before this drain are answered by it
             pipe.execute_command(
                 "LRANGE",
@@ -162,7 +168,8 @@ class Collector:
                 **{NEVER_DECODE: []},
             )
             pipe.execute_command("LPOP", self._inbox, DRAIN_BATCH, **{NEVER_DECODE: []})
-            _, more, batch = pipe.execute()
+            more, batch = pipe.execute()[-2:]
+            wait = None
             stored.extend(more or ())
             raw.extend(batch or ())
             if len(more or ()) < DRAIN_BATCH and (not batch or len(batch) < DRAIN_BATCH):
