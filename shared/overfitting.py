@@ -99,6 +99,43 @@ def sharpes_and_moments(
                 yield column, sr, _shape(float(m2[i]), float(m3[i]), float(m4[i]))
 
 
+def row_figures(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(Sharpe ratio, skew, Pearson kurtosis) of each row of a variants x days matrix (C
+    order), NaN where ``sharpe`` or ``moments`` give None: the same reductions over the same
+    contiguous rows as ``sharpes_and_moments``, then ``_ratio`` and ``_shape`` as arrays."""
+    means = rows.mean(axis=1)
+    stds = rows.std(axis=1, ddof=1)
+    centred = rows - means[:, None]
+    squared = centred * centred
+    m2, m3, m4 = (
+        np.mean(power, axis=1) for power in (squared, squared * centred, squared * squared)
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sr = np.where(stds > MIN_STD, means / stds, np.nan)
+        shaped = m2 > MIN_STD**2
+        skew = np.where(shaped, m3 / m2**1.5, np.nan)
+        kurtosis = np.where(shaped, m4 / m2**2, np.nan)
+    if rows.shape[1] < 2:
+        sr[:] = np.nan
+    return sr, skew, kurtosis
+
+
+def probabilistic_sharpes(
+    sr: np.ndarray, benchmark: float, n_obs: int, skew: np.ndarray, kurtosis: np.ndarray
+) -> np.ndarray:
+    """``probabilistic_sharpe`` of each element, NaN where it gives None (or an input is NaN):
+    the same arithmetic in the same order, the normal CDF called per element."""
+    out = np.full(len(sr), np.nan)
+    if n_obs < 2:
+        return out
+    with np.errstate(invalid="ignore"):
+        spread = 1 - skew * sr + (kurtosis - 1) / 4 * sr * sr
+        ok = spread > 0  # False where any input is NaN
+        z = (sr[ok] - benchmark) * math.sqrt(n_obs - 1) / np.sqrt(spread[ok])
+    out[ok] = np.frompyfunc(_NORMAL.cdf, 1, 1)(z).astype(np.float64) if len(z) else z
+    return out
+
+
 def expected_max_sharpe(n_trials: int, variance: float) -> float:
     """SR0: the expected maximum Sharpe ratio of ``n_trials`` unskilled trials whose Sharpe
     ratios vary by ``variance`` (0 for a single trial: nothing was selected)."""

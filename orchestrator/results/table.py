@@ -41,7 +41,18 @@ STATS = tuple(BacktestStatistics.model_fields)
 INT_STATS = tuple(n for n, f in BacktestStatistics.model_fields.items() if f.annotation is int)
 
 
+def status_of(why: str) -> str:
+    """The status column of a variant that did not finish, from why (failed, stopped, missing)."""
+    if why.startswith(("failed", "stopped")):
+        return why.split(":", 1)[0]
+    return "stopped" if why.startswith(NOT_RUN_STOPPED) else "missing"
+
+
 def walker_frame(data: WalkerData) -> pd.DataFrame:
+    """results/table.py's table of ``data``: from its columns when it has them (a large sweep,
+    results/columns.py), else from its rows."""
+    if data.table is not None:
+        return data.table.to_frame()
     ranked = {s.strategy_name: s for s in data.strategies}
     taken = set(FIXED) | set(STATS)
     rows: list[dict[str, Any]] = []
@@ -75,15 +86,8 @@ def walker_frame(data: WalkerData) -> pd.DataFrame:
             )
         else:
             why = data.unfinished.get(name, "no result received")
-            status = (
-                why.split(":", 1)[0]
-                if why.startswith(("failed", "stopped"))
-                else "stopped"
-                if why.startswith(NOT_RUN_STOPPED)
-                else "missing"
-            )
             row.update(
-                status=status,
+                status=status_of(why),
                 ranked=False,
                 rank=None,
                 metric_value=None,

@@ -38,6 +38,8 @@ class TrustFigures(BaseModel):
     )
     pbo_splits: int = 0
     pbo_blocks: int = 0
+    pbo_variants: int = 0  # variants PBO ranked: every trial, or a sample (then pbo_sample says so)
+    pbo_sample: str = ""  # how the variants PBO ranked were sampled; empty when it ranked all
     missing: dict[str, str] = {}  # figure -> why it was not computed
 
     def brief(self) -> str:
@@ -217,5 +219,6 @@ def trust_figures(
     else:
         figures.pbo, figures.pbo_splits = overfitting.probability_of_overfitting(matrix, blocks)
         figures.pbo_blocks = blocks
+        figures.pbo_variants = len(ranked)
     figures.missing = missing
     return figures, per_variant

@@ -5,8 +5,9 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from btfarm.orchestrator.results.columns import SweepColumns
 from btfarm.orchestrator.results.trust import TrustFigures
 from btfarm.shared.stats import BacktestStatistics
 
@@ -88,6 +89,17 @@ class WalkerData(BaseModel):
     ] = []  # a search's (Optuna trial number, variant) in trial order
     search_spec: str = ""  # a search's sampler, space and study; empty for a grid
     search_note: str = ""  # why a search ended before n_trials ran
+    # A sweep of more than ``top`` variants (Walker.get_data's, 1,000 by default): ``strategies``
+    # holds the best ``top`` ranked variants only, ``unranked``, ``rejections`` and
+    # ``fingerprints`` those and the first ``top`` not ranked, ``variants`` is empty, and
+    # ``table`` holds every variant as columns (results/columns.py). None: the sweep came whole.
+    top: int | None = None
+    table: SweepColumns | None = Field(default=None, exclude=True, repr=False)
+
+    @property
+    def ranked_count(self) -> int:
+        """Variants ranked: all of ``strategies``, or more when the sweep came as its top."""
+        return self.table.ranked_count if self.table is not None else len(self.strategies)
 
     @property
     def search(self) -> TrustFigures:
@@ -101,7 +113,8 @@ class WalkerData(BaseModel):
         return self.trust
 
     def to_frame(self):
-        """One row per variant: parameters as columns, every statistic, status (results/table.py)."""
+        """One row per variant: parameters as columns, every statistic, status (results/table.py);
+        for a large sweep, built from ``table``'s columns."""
         from btfarm.orchestrator.results.table import walker_frame
 
         return walker_frame(self)
