@@ -236,6 +236,7 @@ class StrategyCore:
         hook = self.hooks.hook
         if hook is None or hook.candles is not candles:
             hook = self.hooks.hook = PositionHook(self, candles, vwap)
+        hook.forget()  # (a walk or a scheduled signal's hook begins: the signal may have changed)
         return hook
 
     @property
@@ -662,14 +663,18 @@ class StrategyCore:
         try:
             self.callbacks[name](*args)
         except Exception as exc:  # a callback's bug must not lose the signal being tracked
-            self._error(
-                StrategyError(
-                    f'strategy "{self.name}" on {self.symbol}: callback {name} raised '
-                    f"{type(exc).__name__}: {exc}"
-                ),
-                None,
-                exc,
-            )
+            self.callback_raised(name, exc)
+
+    def callback_raised(self, name: str, exc: Exception) -> None:
+        """Callback ``name`` raised ``exc``: said on listen_error, and the run goes on."""
+        self._error(
+            StrategyError(
+                f'strategy "{self.name}" on {self.symbol}: callback {name} raised '
+                f"{type(exc).__name__}: {exc}"
+            ),
+            None,
+            exc,
+        )
 
     def _error(
         self,

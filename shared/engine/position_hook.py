@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -45,11 +45,13 @@ from .. import events
 from ..errors import SignalError
 from ..intervals import MINUTE_MS
 from ..schemas import StrategySchema
-from .position import LEVELS, progress_percent
+from .position import LEVELS, breakeven_threshold, progress_percent
 from .position_plan_hooks import PlanHooks, plan_for
 
 if TYPE_CHECKING:  # (lifecycle imports this module)
     from .lifecycle import StrategyCore
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 HOOK_CALLBACKS = ("on_active_ping", "on_partial_profit", "on_partial_loss", "on_breakeven")
 
@@ -174,6 +176,8 @@ class PositionHook:
         "_public",
         "_when",
         "listened",
+        "backtest",
+        "breakeven_percent",
     )
 
     def __init__(self, core: StrategyCore, candles, vwap: np.ndarray) -> None:
@@ -185,11 +189,16 @@ class PositionHook:
         self.price = math.nan
         self.queue: list[dict[str, Any]] = []  # applied commits not yet emitted
         self.by_plan = False  # the commit being made is the position plan's (commit_by_plan)
+        # the signal as hooks see it: one copy per walk, remade after each applied commit (only a
+        # commit changes the signal while it is walked), so a candle whose hook commits nothing
+        # copies nothing
         self._public: dict[str, Any] | None = None
         self._when: datetime | None = None  # u as the callbacks' datetime, made on first use
         self.listened: frozenset[str] = (
             frozenset()
         )  # run_live: the topics listened to when the candle began
+        self.backtest = core.mode == "backtest"
+        self.breakeven_percent = breakeven_threshold(core.cfg)  # (Position.breakeven_reached's)
 
     # ---- what hooks receive ----------------------------------------------
 
@@ -198,6 +207,18 @@ class PositionHook:
         if self._public is None:
             self._public = dict(self.core.signal)
         return self._public
+
+    def forget(self) -> None:
+        """Drop the signal's copy: a walk begins (the signal may have changed since the last)."""
+        self._public = None
+
+    def when(self) -> datetime:
+        """The candle's time u as the callbacks' ``when`` (made once per candle, on first use)."""
+        if self._when is None:
+            # (EPOCH + timedelta: the datetime.fromtimestamp(u / 1000, UTC) of a millisecond
+            # time, exactly, in half its time)
+            self._when = _EPOCH + timedelta(0, 0, 0, self.u)
+        return self._when
 
     def _payload(self, **extra: Any) -> dict[str, Any]:
         core = self.core
@@ -215,10 +236,8 @@ class PositionHook:
 
     def _callback(self, name: str, *args: Any) -> None:
         core = self.core
-        if self._when is None:
-            self._when = datetime.fromtimestamp(self.u / 1000, tz=UTC)
         core._guarded(
-            name, core.symbol, self.signal(), self.price, *args, self._when, core.mode == "backtest"
+            name, core.symbol, self.signal(), self.price, *args, self.when(), self.backtest
         )
 
     # ---- one candle --------------------------------------------------------
@@ -226,52 +245,82 @@ class PositionHook:
     def at(self, i: int, u: int, price: float) -> None:
         """Point the hook (and the run context) at candle ``i`` opening at ``u``, VWAP ``price``."""
         self.i, self.u, self.price = i, u, price
-        self._public = self._when = None
+        self._when = None
         ctx = self.core._context
         ctx.when_ms, ctx.cursor = u, i
 
     def run(self, i: int, u: int, price: float) -> None:
         """The hook of candle ``i`` (the position stays open after its checks); commits work
-        only inside it (not in a listener of the closed signal, say)."""
-        self.at(i, u, price)
-        ctx = self.core._context
-        ctx.hook = self
+        only inside it (not in a listener of the closed signal, say).
+
+        One candle of a backtest's walk: _run's steps written out in one frame (a hook on
+        every candle of every position pays for each call and copy here), with what nobody
+        reads left unbuilt: the signal's copy and ``when`` are made when a hook or listener
+        is given them, the level percent only where a level, a callback or the plan reads it."""
+        self.i, self.u, self.price = i, u, price
+        self._when = None
+        core = self.core
+        ctx = core._context
+        ctx.when_ms, ctx.cursor, ctx.hook = u, i, self
         try:
-            self._run(price)
+            sig, callbacks, pos = core.signal, core.callbacks, core.position
+            long = pos.long
+            entry = sig["price_open"]
+            # the peak and fall (_excursions)
+            if (
+                (price > entry and price > core.peak[0])
+                if long
+                else (price < entry and price < core.peak[0])
+            ):
+                gain = core._pnl(price)
+                if gain > 0:
+                    core.peak = (price, gain)
+            if (
+                (price < entry and price < core.fall[0])
+                if long
+                else (price > entry and price > core.fall[0])
+            ):
+                core.fall = (price, core._pnl(price))
+            listened = (
+                events.listened()
+            )  # (lock-free; a listener added in a hook counts next candle)
+            if "active_ping" in listened:
+                events.emit("active_ping", self._payload())
+            ping = callbacks.get("on_active_ping")
+            if ping is not None:
+                public = self._public
+                if public is None:
+                    public = self._public = dict(sig)
+                try:
+                    ping(core.symbol, public, price, self.when(), self.backtest)
+                except Exception as exc:  # (StrategyCore._guarded's rule, inlined)
+                    core.callback_raised("on_active_ping", exc)
+            plan = core.hooks.plan
+            if plan is not None:
+                plan.ping(self)
+            entry = sig["price_open"]  # (an average buy in the ping moved it: the rest sees that)
+            if (price > entry) if long else (price < entry):
+                if not pos.breakeven_seen:
+                    thr = self.breakeven_percent  # (Position.breakeven_reached)
+                    if (
+                        (price >= entry * (1 + thr / 100))
+                        if long
+                        else (price <= entry * (1 - thr / 100))
+                    ):
+                        pos.breakeven_seen = True
+                        if "breakeven_available" in listened:
+                            events.emit("breakeven_available", self._payload())
+                        if "on_breakeven" in callbacks:
+                            self._callback("on_breakeven")
+                        if plan is not None:
+                            plan.breakeven(self)
+                self._side("profit", price, entry, listened, callbacks, plan)
+            elif (price < entry) if long else (price > entry):
+                self._side("loss", price, entry, listened, callbacks, plan)
+            if self.queue:
+                self.flush()
         finally:
             ctx.hook = None
-
-    def _run(self, price: float) -> None:
-        core = self.core
-        sig, callbacks, pos = core.signal, core.callbacks, core.position
-        long = pos.long
-        self._excursions(price)
-        listened = (
-            events.listened()
-        )  # (one lock-free read a candle; a listener added in a hook counts next)
-        if "active_ping" in listened:
-            events.emit("active_ping", self._payload())
-        if "on_active_ping" in callbacks:
-            self._callback("on_active_ping")
-        plan = core.hooks.plan
-        if plan is not None:
-            plan.ping(self)
-        entry = sig[
-            "price_open"
-        ]  # (an average buy in the ping moved it: the rest of the candle sees that)
-        if (price > entry) if long else (price < entry):
-            if not pos.breakeven_seen and pos.breakeven_reached(price):
-                if "breakeven_available" in listened:
-                    events.emit("breakeven_available", self._payload())
-                if "on_breakeven" in callbacks:
-                    self._callback("on_breakeven")
-                if plan is not None:
-                    plan.breakeven(self)
-            self._side("profit", price, entry, listened, callbacks, plan)
-        elif (price < entry) if long else (price > entry):
-            self._side("loss", price, entry, listened, callbacks, plan)
-        if self.queue:
-            self.flush()
 
     def _excursions(self, price: float) -> None:
         """Peak and fall (SEMANTICS 2, Excursions), against the effective entry."""
@@ -313,12 +362,32 @@ class PositionHook:
     def _side(
         self, kind: str, price: float, entry: float, listened: Any, callbacks: Any, plan: Any
     ) -> None:
-        """_run's profit or loss side: the new levels' events, the user's callback, the plan."""
-        percent, new = self._levels(kind, price, entry)
-        topic = _LEVEL_TOPICS[kind]
-        for level in new:
-            if topic in listened:
-                events.emit(topic, self._payload(level=level))
+        """run's profit or loss side: the new levels' events, the user's callback, the plan
+        (``_levels`` written out: this runs on every candle of a hooked position)."""
+        sig, pos = self.core.signal, self.core.position
+        long = pos.long
+        if kind == "profit":
+            tp = sig["price_take_profit"]
+            total = (tp - entry) if long else (entry - tp)
+            fired = pos.profit_levels
+        else:
+            sl = sig["price_stop_loss"]
+            total = (entry - sl) if long else (sl - entry)
+            fired = pos.loss_levels
+        if total <= 0:  # (progress_percent)
+            percent = 100.0
+        else:
+            percent = abs(price - entry) / total * 100
+            if percent < 0.0:
+                percent = 0.0
+            elif percent > 100.0:
+                percent = 100.0
+        # levels fire in ascending order, so the fired ones are always the first len(fired)
+        if len(fired) < len(LEVELS) and percent >= LEVELS[len(fired)]:
+            topic = _LEVEL_TOPICS[kind]
+            for level in pos.new_levels(kind, percent):
+                if topic in listened:
+                    events.emit(topic, self._payload(level=level))
         callback = _SIDE_CALLBACKS[kind]
         if callback in callbacks:
             self._callback(callback, percent)
