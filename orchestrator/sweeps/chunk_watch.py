@@ -24,6 +24,7 @@ dead one claimed.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -94,16 +95,16 @@ class ChunkWatch:
             owed = own + stolen
             if not owed:  # another chunk runs them; this one stays watched: it may steal one yet
                 continue
-            result = self.app.AsyncResult(tid)
-            state, info = result.state, result.info
+            state, info = task_state(self.app, tid)
             if state == "FAILURE":
                 del self.chunks[tid]
-                reason = f"task {tid} failed: {type(info).__name__}: {info}"
+                reason = f"task {tid} failed: {failure_text(info)}"
                 failed += [result_record(v, "failed", error=reason) for v in owed]
             elif state == "SUCCESS" or (
                 state in ("STARTED", "PROGRESS")
                 and isinstance(info, dict)
-                and info.get("hostname")
+                and isinstance(info.get("hostname"), str)
+                and info["hostname"]
                 and not ping(info["hostname"])
             ):
                 del self.chunks[tid]
@@ -156,3 +157,31 @@ class ChunkWatch:
 
     def _ping(self, hostname: str) -> bool:
         return bool(self.app.control.ping(destination=[hostname], timeout=PING_TIMEOUT_SECONDS))
+
+
+def task_state(app: Celery, tid: str) -> tuple[str, Any]:
+    """(state, what the task stored with it) of task ``tid``, read as plain JSON from the
+    result backend's Redis: Celery's ``AsyncResult`` would rebuild a stored exception from the
+    class the record names (whatever wrote to Redis chose it) and call it. A task with
+    nothing stored is PENDING; a record that is not JSON reads as UNREADABLE."""
+    backend = app.backend
+    raw = backend.client.get(backend.get_key_for_task(tid))
+    if raw is None:
+        return "PENDING", None
+    try:
+        meta = json.loads(raw)
+    except ValueError:
+        return "UNREADABLE", None
+    if not isinstance(meta, dict) or not isinstance(meta.get("status"), str):
+        return "UNREADABLE", None
+    return meta["status"], meta.get("result")
+
+
+def failure_text(info: Any) -> str:
+    """A FAILURE record's exception as ``Type: message``, read from its fields as text."""
+    if not isinstance(info, dict):
+        return str(info)
+    message = info.get("exc_message", "")
+    if isinstance(message, list):
+        message = message[0] if len(message) == 1 else tuple(message)
+    return f"{info.get('exc_type', 'Exception')}: {message}"
