@@ -302,7 +302,7 @@ class ResultBlock:
         # takes a lock on every read, and a progress item per result reads them)
         self._json_rows: list[dict[str, Any]] | None = None
         self._names: list[str | None] | None = None
-        self._stat_values: list[list[Any]] | None = None
+        self._stat_values: list[tuple[Any, ...]] | None = None
         self._starts: tuple[np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
@@ -367,17 +367,18 @@ class ResultBlock:
         return bool(self._columns["stats_kind"][row] == COLUMN)
 
     @property
-    def _stat_rows(self) -> list[list[Any]]:
+    def _stat_rows(self) -> list[tuple[Any, ...]]:
         """Every row's statistics in ``STATS`` order as Python values (None for NaN), built for
-        the whole block at once: a progress item per result reads them."""
+        the whole block at once, a column at a time: a progress item per result reads them."""
         if self._stat_values is None:
             columns = []
             for name in STATS:
-                column = self._columns[f"stat:{name}"].astype(object)
-                if name not in INT_STATS:
-                    column[np.isnan(self._columns[f"stat:{name}"])] = None
-                columns.append(column)
-            self._stat_values = np.stack(columns, axis=1).tolist() if self.rows else []
+                column = self._columns[f"stat:{name}"]
+                values = column.tolist()
+                if name not in INT_STATS and np.isnan(column).any():
+                    values = [None if value != value else value for value in values]
+                columns.append(values)
+            self._stat_values = list(zip(*columns, strict=True)) if self.rows else []
         return self._stat_values
 
     def stats(self, row: int) -> dict[str, Any] | None:
@@ -388,6 +389,20 @@ class ResultBlock:
         if kind == ROW_JSON:
             return self._rows_json[row]["stats"]
         return None
+
+    def stats_of(self, rows: Sequence[int]) -> list[tuple[dict[str, Any] | None, bool]]:
+        """(statistics, whether they came from the columns) of each of ``rows``, as ``stats``
+        and ``columnar_stats`` give them one row at a time (each dict a new one)."""
+        kinds = self._columns["stats_kind"].tolist()
+        values = self._stat_rows
+        out: list[tuple[dict[str, Any] | None, bool]] = []
+        for row in rows:
+            kind = kinds[row]
+            if kind == COLUMN:
+                out.append((dict(zip(STATS, values[row], strict=True)), True))
+            else:
+                out.append((self._rows_json[row]["stats"] if kind == ROW_JSON else None, False))
+        return out
 
     def daily(self, row: int) -> Daily | None:
         """Row ``row``'s PnL per day as arrays (daily_pnl.Daily), None without one."""

@@ -10,6 +10,7 @@ variant's record does not change once its progress item is pushed).
 
 from __future__ import annotations
 
+import math
 from array import array
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
@@ -85,28 +86,37 @@ class ProgressLog:
             "total_strategies": len(tally.variants),
             "metric": tally.metric,
         }
+        metric_values = tally.metric_values
         for number in np.unique(numbers):
             block = tally.held.block(int(number))
             names, statuses = block.names(), block.status.tolist()
-            for k in np.flatnonzero(numbers == number).tolist():
-                row, at = int(rows[k]), start + k
+            ks = np.flatnonzero(numbers == number)
+            block_rows = rows[ks].tolist()
+            for k, row, index, (stats, columnar) in zip(
+                ks.tolist(),
+                block_rows,
+                indices[ks].tolist(),
+                block.stats_of(block_rows),
+                strict=True,
+            ):
+                at = start + k
                 status = STATUS_NAMES[statuses[row]]
-                stats = block.stats(row)
                 best_name, best_metric = self._best_of(self._best[at])
+                done = status == "done"
+                # the tally holds a done variant's metric as metric_value reads it (NaN: None)
+                value = float(metric_values[index]) if done else math.nan
                 out[k] = _built(
                     WalkerProgress,
                     {
                         **common,
-                        "strategy_name": names[row] or tally.name_of(int(indices[k])),
+                        "strategy_name": names[row] or tally.name_of(index),
                         "strategies_tested": self._tested[at],
                         "best_strategy": best_name,
                         "best_metric": best_metric,
-                        "metric_value": metric_value(stats, tally.metric)
-                        if status == "done"
-                        else None,
-                        "stats": _statistics(stats, block.columnar_stats(row)),
+                        "metric_value": None if value != value else value,
+                        "stats": _statistics(stats, columnar),
                         "status": status,
-                        "error": block.error(row) if status != "done" else None,
+                        "error": None if done else block.error(row),
                     },
                 )
         return out
