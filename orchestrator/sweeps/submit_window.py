@@ -2,10 +2,13 @@
 
 Submitting a whole sweep at once put every chunk message in Redis before the
 first result was read: a sweep of a million variants filled Redis to its
-``maxmemory`` before anything was collected. The window keeps about
-``WINDOW_PER_SLOT`` chunks per pool process in flight (one running, one
-queued behind it, so no worker waits for the orchestrator) and submits the
-next ones as results arrive; its size follows the live pool, read again
+``maxmemory`` before anything was collected. The window keeps up to
+``WINDOW_PER_SLOT`` chunks per pool process in flight and submits the next
+ones as results arrive, a pool's worth (one chunk per process) at a time:
+a publish is a round trip, which cost as much as the results of a short
+chunk when each chunk went alone. Between two top-ups at least two chunks
+per process are in flight (one running, one queued behind it), so no worker
+waits for the orchestrator. Its size follows the live pool, read again
 every ``RESIZE_SECONDS``, so workers that join mid-sweep get work.
 """
 
@@ -20,7 +23,7 @@ from btfarm.orchestrator.sweeps import fanout
 from btfarm.orchestrator.sweeps.chunk_watch import ChunkWatch
 from btfarm.shared.payloads import Chunk
 
-WINDOW_PER_SLOT = 2  # chunks in flight per pool process
+WINDOW_PER_SLOT = 3  # chunks in flight per pool process, at most
 MIN_WINDOW = 4  # chunks in flight at least (no pool announced yet, say)
 RESIZE_SECONDS = 5.0  # how often the pool's size is read again
 
@@ -67,7 +70,12 @@ class SubmitWindow:
             return 0
         in_flight = self._submitted - (collected - self._collected_before)
         size = max(self._chunks.size(self._next), 1)
-        room = self.limit() * size - in_flight
+        limit = self.limit()
+        room = limit * size - in_flight
+        # a pool's worth at a time (what the last chunks need, at the end)
+        group = min(max(1, limit // WINDOW_PER_SLOT), self.remaining)
+        if room < group * size:
+            return 0
         first = self._next
         while self._next < len(self._chunks) and room > 0:
             room -= self._chunks.size(self._next)
