@@ -33,11 +33,11 @@ from btfarm.shared.schemas import FrameSchema, StrategySchema
 from btfarm.shared.settings import get_settings
 from tests.support import position_reference as ref
 from tests.support.reference_data import SIM_CSV
+from tests.support.reference_trades import PINNED, differences, reference_view
 
 from .market import candles as make_candles
 from .plan_twins import closed_view, first_difference, hand_hooks
 from .sim_data import load_sim
-from .test_position_scenarios import PINNED, differences
 from .test_walk_invariants import event_twin, intents, market
 
 pytestmark = pytest.mark.unit
@@ -96,50 +96,17 @@ def three_runs(exchange, frame, candles, plan, cfg, get_signal, get_signals, par
     apart (prefix sums over the frame against a window's own sum, about 1e-12 apart), and
     that is not the plan's to answer for."""
 
-    def strategy(**fields):
-        return StrategySchema(strategy_name="twin", interval=interval, params=params, **fields)
+    def backtest(stats_only: bool = False, **fields) -> BacktestRun:
+        strategy = StrategySchema(strategy_name="twin", interval=interval, params=params, **fields)
+        return BacktestRun(
+            strategy, exchange, frame, "SYM", candles, cfg=cfg, stats_only=stats_only
+        )
 
-    hooks = BacktestRun(
-        strategy(get_signal=get_signal, callbacks=hand_hooks(plan, cfg)),
-        exchange,
-        frame,
-        "SYM",
-        candles,
-        cfg=cfg,
-    )
-    compiled = BacktestRun(
-        strategy(get_signals=get_signals, position_plan=plan),
-        exchange,
-        frame,
-        "SYM",
-        candles,
-        cfg=cfg,
-    )
-    event = BacktestRun(
-        strategy(get_signal=get_signal, position_plan=plan),
-        exchange,
-        frame,
-        "SYM",
-        candles,
-        cfg=cfg,
-    )
-    stats_only = BacktestRun(
-        strategy(get_signals=get_signals, position_plan=plan),
-        exchange,
-        frame,
-        "SYM",
-        candles,
-        cfg=cfg,
-        stats_only=True,
-    )
-    vector_hooks = BacktestRun(
-        strategy(get_signals=get_signals, callbacks=hand_hooks(plan, cfg)),
-        exchange,
-        frame,
-        "SYM",
-        candles,
-        cfg=cfg,
-    )
+    hooks = backtest(get_signal=get_signal, callbacks=hand_hooks(plan, cfg))
+    compiled = backtest(get_signals=get_signals, position_plan=plan)
+    event = backtest(get_signal=get_signal, position_plan=plan)
+    stats_only = backtest(True, get_signals=get_signals, position_plan=plan)
+    vector_hooks = backtest(get_signals=get_signals, callbacks=hand_hooks(plan, cfg))
     for run in (hooks, compiled, event, stats_only, vector_hooks):
         run.run()
     assert (hooks.lane, compiled.lane, event.lane, stats_only.lane, vector_hooks.lane) == (
@@ -171,38 +138,6 @@ def assert_twins(hooks, compiled, event, stats_only, vector_hooks) -> list[dict]
     }
     assert stats_only.statistics() == vector_hooks.statistics()
     return by_hand
-
-
-def reference_view(records):
-    """Closed records as tests/support/position_reference.py writes its trades."""
-    return [
-        {
-            "pending_at": c["signal"]["pending_at"],
-            "position": c["signal"]["position"],
-            "close_timestamp": c["close_timestamp"],
-            "close_reason": c["close_reason"],
-            "close_price": c["current_price"],
-            "close_id": c["signal"]["close_id"],
-            "price_open": c["signal"]["price_open"],
-            "price_stop_loss": c["signal"]["price_stop_loss"],
-            "price_take_profit": c["signal"]["price_take_profit"],
-            "entries": [(e["price"], e["cost"], e["timestamp"]) for e in c["signal"]["entries"]],
-            "partials": [
-                (
-                    q["type"],
-                    q["percent"],
-                    q["current_price"],
-                    q["cost_basis_at_close"],
-                    q["entry_count_at_close"],
-                    q["timestamp"],
-                )
-                for q in c["signal"]["partials"]
-            ],
-            "pnl": c["pnl"]["pnl_percentage"],
-            "pnl_entries": c["pnl"]["pnl_entries"],
-        }
-        for c in records
-    ]
 
 
 @pytest.fixture(scope="module")

@@ -12,42 +12,23 @@ from __future__ import annotations
 import math
 from collections import Counter
 from datetime import datetime
-from types import SimpleNamespace
 
 import pytest
 
-from btfarm.orchestrator import (
-    commit_average_buy,
-    commit_breakeven,
-    commit_close_pending,
-    commit_partial_loss,
-    commit_partial_profit,
-    commit_trailing_stop,
-    commit_trailing_take,
-    get_average_price,
-    get_candles,
-)
+from btfarm.orchestrator import get_average_price, get_candles
 from btfarm.shared import events
 from btfarm.shared.engine.backtest_run import BacktestRun
 from btfarm.shared.engine_config import EngineConfig
 from btfarm.shared.frames import frame_bounds
 from btfarm.shared.schemas import StrategySchema
 from tests.support import position_reference as ref
+from tests.support.commit_api import API
 from tests.support.reference_data import SIM_CSV
+from tests.support.reference_trades import PINNED, differences, reference_view
 
 from .sim_data import load_sim
 
 pytestmark = pytest.mark.unit
-
-API = SimpleNamespace(
-    commit_trailing_stop=commit_trailing_stop,
-    commit_trailing_take=commit_trailing_take,
-    commit_partial_profit=commit_partial_profit,
-    commit_partial_loss=commit_partial_loss,
-    commit_breakeven=commit_breakeven,
-    commit_average_buy=commit_average_buy,
-    commit_close_pending=commit_close_pending,
-)
 
 
 @pytest.fixture(scope="module")
@@ -102,64 +83,12 @@ def engine_trades(
     )
     run = BacktestRun(strategy, exchange, frame, "SIMUSDT", candles, cfg=cfg or EngineConfig())
     closed = run.run()
-    trades = [
-        {
-            "pending_at": c["signal"]["pending_at"],
-            "position": c["signal"]["position"],
-            "close_timestamp": c["close_timestamp"],
-            "close_reason": c["close_reason"],
-            "close_price": c["current_price"],
-            "close_id": c["signal"]["close_id"],
-            "price_open": c["signal"]["price_open"],
-            "price_stop_loss": c["signal"]["price_stop_loss"],
-            "price_take_profit": c["signal"]["price_take_profit"],
-            "entries": [(e["price"], e["cost"], e["timestamp"]) for e in c["signal"]["entries"]],
-            "partials": [
-                (
-                    q["type"],
-                    q["percent"],
-                    q["current_price"],
-                    q["cost_basis_at_close"],
-                    q["entry_count_at_close"],
-                    q["timestamp"],
-                )
-                for q in c["signal"]["partials"]
-            ],
-            "pnl": c["pnl"]["pnl_percentage"],
-            "pnl_entries": c["pnl"]["pnl_entries"],
-        }
-        for c in closed
-    ]
-    return trades, run
+    return reference_view(closed), run
 
 
 def reference_trades(sim, csv_candles, scenario: ref.Scenario):
     start, end = frame_bounds(sim[1])
     return ref.Reference(csv_candles, start, end, scenario).run()
-
-
-def differences(a, b, path="") -> list[str]:
-    """Where two trade lists differ: exact for str/int/None, 1e-9 relative for floats."""
-    if isinstance(a, float) or isinstance(b, float):
-        ok = (
-            isinstance(a, int | float)
-            and isinstance(b, int | float)
-            and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-11)
-        )
-        return [] if ok else [f"{path}: {a!r} != {b!r}"]
-    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
-        if len(a) != len(b):
-            return [f"{path}: {len(a)} items != {len(b)}"]
-        return [
-            d
-            for k, (x, y) in enumerate(zip(a, b, strict=True))
-            for d in differences(x, y, f"{path}[{k}]")
-        ]
-    if isinstance(a, dict) and isinstance(b, dict):
-        if a.keys() != b.keys():
-            return [f"{path}: keys {sorted(a)} != {sorted(b)}"]
-        return [d for k in a for d in differences(a[k], b[k], f"{path}.{k}")]
-    return [] if a == b else [f"{path}: {a!r} != {b!r}"]
 
 
 def assert_twins(engine, reference):
@@ -260,19 +189,3 @@ def test_no_expiry(sim, csv_candles, force_hooks):
     assert reasons["time_expired"] <= 1  # only the last, when the candles run out
     assert longest > 120
     assert (len(reference), reasons["take_profit"], reasons["stop_loss"]) == PINNED["no_expiry"]
-
-
-# counts the reference simulator derived from the rules on examples/data/sim-30d-1m.csv
-PINNED = {
-    "trailing": (
-        421,
-        292,
-        52,
-        129,
-    ),  # trades, stops trailed, stopped out in profit, take profits brought in
-    "partials": (340, 166, 157, 25),  # trades, profit partials, loss partials, trades with both
-    "breakeven": (353, 143, 143, 143),  # trades, stops at the entry, calls applied, calls refused
-    "averaging": (340, 183, 70, 87),  # trades with 1, 2 and 3 entries
-    "user_close": (784, 711),  # trades, closed by the user
-    "no_expiry": (208, 85, 122),  # trades, take profits, stop losses
-}
