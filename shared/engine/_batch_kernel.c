@@ -128,6 +128,9 @@ static int64_t floor_div(int64_t a, int64_t b) {
 #define PARTIAL_FIELDS 6  /* type (0 profit, 1 loss), percent, price, cost basis, entries, timestamp */
 #define PARTIAL_CAP_TOLERANCE (1 + 1e-9)  /* position.py */
 #define FULLY_CLOSED 1e-9  /* position.py */
+/* commit kinds, batch_kernel.PLAN_KINDS: trailing_stop, trailing_take, partial_profit, partial_loss,
+ * breakeven, average_buy, close_pending */
+enum { K_TS, K_TT, K_PP, K_PL, K_BE, K_AB, K_CP, N_KINDS };
 
 typedef struct {
     Py_ssize_t n_ts, n_tt, n_pp, n_pl;  /* rungs: trailing stop, trailing take, partial profit, loss */
@@ -146,7 +149,18 @@ typedef struct {
     /* the rungs acted on, per ladder: always its first ones (a rung acts once the price has gone as
      * far as its threshold or level, and those ascend), so a count each */
     Py_ssize_t ts_done, tt_done, pp_done, pl_done;
+    /* the commits the plan made, per kind (PLAN_KINDS): applied, refused (position_hook counts
+     * every commit_by_plan call so); order: the kinds in the order of their first commit */
+    long long counts[N_KINDS][2];
+    int order[N_KINDS], n_order;
 } Pos;
+
+/* one commit of kind k that returned ok, counted; returns ok */
+static int counted(Pos *ps, int k, int ok) {
+    if (ps->counts[k][0] + ps->counts[k][1] == 0) ps->order[ps->n_order++] = k;
+    ps->counts[k][ok ? 0 : 1]++;
+    return ok;
+}
 
 /* pnl.effective_entry: the harmonic mean of the entries, or what the last partial left blended
  * with the entries made after it (a partial leaves the entry as it was: its p_entry) */
@@ -274,15 +288,16 @@ static void plan_ping(const Plan *P, Pos *ps, int64_t u, int64_t pending_at, dou
     double move = (v - entry) / entry * 100;
     if (!L) move = -move;
     for (; ps->ts_done < P->n_ts && move >= P->ts[2 * ps->ts_done]; ps->ts_done++)
-        commit_trailing(P, ps, 1, P->ts[2 * ps->ts_done + 1], v);
+        counted(ps, K_TS, commit_trailing(P, ps, 1, P->ts[2 * ps->ts_done + 1], v));
     for (; ps->tt_done < P->n_tt && move <= P->tt[2 * ps->tt_done]; ps->tt_done++)
-        commit_trailing(P, ps, 0, P->tt[2 * ps->tt_done + 1], v);
-    if (ps->be_wanted && commit_breakeven(P, ps, p)) ps->be_wanted = 0;
-    if (P->dca_max > 0 && entries < P->dca_max && move <= -P->dca_step) commit_average_buy(P, ps, p, (double)u);
+        counted(ps, K_TT, commit_trailing(P, ps, 0, P->tt[2 * ps->tt_done + 1], v));
+    if (ps->be_wanted && counted(ps, K_BE, commit_breakeven(P, ps, p))) ps->be_wanted = 0;
+    if (P->dca_max > 0 && entries < P->dca_max && move <= -P->dca_step)
+        counted(ps, K_AB, commit_average_buy(P, ps, p, (double)u));
     if (P->close_after >= 0 && !ps->close_asked && (double)(u - pending_at) >= P->close_after * (double)MINUTE_MS
         && pnl_of(L, entry, v, s, fee) < 0) {
         ps->close_asked = 1;
-        if (!ps->pending) ps->pending = 1;  /* commit_close_pending: closes at the next candle */
+        if (counted(ps, K_CP, !ps->pending)) ps->pending = 1;  /* commit_close_pending: closes at the next candle */
     }
 }
 
@@ -291,7 +306,8 @@ static void plan_closes(const Plan *P, Pos *ps, int loss, double percent, double
     const Py_ssize_t n = loss ? P->n_pl : P->n_pp;
     const double *rungs = loss ? P->pl : P->pp;
     Py_ssize_t *done = loss ? &ps->pl_done : &ps->pp_done;
-    for (; *done < n && percent >= rungs[2 * *done]; (*done)++) commit_partial(P, ps, loss, rungs[2 * *done + 1], p, u);
+    for (; *done < n && percent >= rungs[2 * *done]; (*done)++)
+        counted(ps, loss ? K_PL : K_PP, commit_partial(P, ps, loss, rungs[2 * *done + 1], p, u));
 }
 
 /* position.progress_percent */
@@ -407,13 +423,16 @@ static void plan_band(const Plan *P, const Pos *ps, double s, double fee, double
 
 /* One plan trade opened at tick t (candle c) at entry: walked candle by candle as
  * position_walk.walk_position walks it, stepping over the quiet blocks before ``stop`` (its first
- * expired candle). Writes trade[TRADE_FIELDS]. */
+ * expired candle). Writes trade[TRADE_FIELDS]. ``init`` (or NULL: none yet): the peak price and
+ * PnL and the fall price and PnL the position has before candle c; ``pre`` (or NULL): where to
+ * write them as they are before the close merges into them. Returns 1 when a rule closed it, 0
+ * when the candles ran out first (then the last candle settles it, as lifecycle.force_settle). */
 #if defined(__GNUC__)
 __attribute__((noinline))  /* kept out of settle: inlined, it cost the plain loop a third of its speed */
 #endif
-static void plan_trade(const Plan *P, Pos *ps, const Market *M, int is_long, int64_t t, Py_ssize_t c,
-                       Py_ssize_t stop, double entry, double tp, double sl, double met, int64_t frame_end_ms,
-                       double s, double fee, double *trade) {
+static int plan_trade(const Plan *P, Pos *ps, const Market *M, int is_long, int64_t t, Py_ssize_t c,
+                      Py_ssize_t stop, double entry, double tp, double sl, double met, int64_t frame_end_ms,
+                      double s, double fee, double *trade, const double *init, double *pre) {
     const double *vwap = M->vwap, *low = M->low, *high = M->high;
     const int64_t *ts = M->ts;
     const Py_ssize_t m = M->m;
@@ -428,7 +447,15 @@ static void plan_trade(const Plan *P, Pos *ps, const Market *M, int is_long, int
     ps->e_cost[0] = P->entry_cost;
     ps->e_ts[0] = (double)t;
     ps->ts_done = ps->tt_done = ps->pp_done = ps->pl_done = 0;
+    memset(ps->counts, 0, sizeof(ps->counts));
+    ps->n_order = 0;
     double peak_p = entry, peak = 0.0, fall_p = entry, fall = pnl_of(is_long, entry, entry, s, fee);
+    if (init) {
+        peak_p = init[0];
+        peak = init[1];
+        fall_p = init[2];
+        fall = init[3];
+    }
     const int64_t life_end = isfinite(met) ? t + (int64_t)met * MINUTE_MS : INT64_MAX;
     Py_ssize_t close = -1;
     int reason = 2, excursion = 1;  /* reasons: 0 stop_loss, 1 take_profit, 2 time_expired, 3 closed */
@@ -462,6 +489,10 @@ static void plan_trade(const Plan *P, Pos *ps, const Market *M, int is_long, int
                 fall_p = worst;
                 fall = pnl_of(is_long, e, worst, s, fee);
             }
+            if (ps->be_wanted) {  /* each candle's hook asked for it again, refused (its price is short) */
+                if (ps->counts[K_BE][0] + ps->counts[K_BE][1] == 0) ps->order[ps->n_order++] = K_BE;
+                ps->counts[K_BE][1] += BLOCK;
+            }
             q += BLOCK - 1;
             continue;
         }
@@ -483,14 +514,16 @@ static void plan_trade(const Plan *P, Pos *ps, const Market *M, int is_long, int
             if (v < e && v < peak_p) { const double g = pnl_of(0, e, v, s, fee); if (g > 0) { peak_p = v; peak = g; } }
             if (v > e && v > fall_p) { fall_p = v; fall = pnl_of(0, e, v, s, fee); }
         }
-        if (v > band_lo && v < band_hi && !(ps->be_wanted && (is_long ? !(p < be_up) : !(p > be_down))))
+        if (v > band_lo && v < band_hi && !(ps->be_wanted && (is_long ? !(p < be_up) : !(p > be_down)))) {
+            if (ps->be_wanted) counted(ps, K_BE, 0);  /* asked again, refused: its price is short */
             continue;  /* inside the band: no rule acts on this candle */
+        }
         plan_ping(P, ps, u, t, v, p, s, fee);
         e = ps->eff;
         if (is_long ? v > e : v < e) {
             if (!ps->be_seen && (is_long ? v >= e * (1 + P->be_thr / 100) : v <= e * (1 - P->be_thr / 100))) {
                 ps->be_seen = 1;
-                if (P->breakeven && !commit_breakeven(P, ps, p)) ps->be_wanted = 1;
+                if (P->breakeven && !counted(ps, K_BE, commit_breakeven(P, ps, p))) ps->be_wanted = 1;
             }
             if (P->n_pp) plan_closes(P, ps, 0, progress(fabs(v - e), is_long ? ps->tp - e : e - ps->tp), p, (double)u);
         } else if (is_long ? v < e : v > e) {
@@ -500,12 +533,19 @@ static void plan_trade(const Plan *P, Pos *ps, const Market *M, int is_long, int
         be_up = ps->eff * (1 + P->be_thr / 100);
         be_down = ps->eff * (1 - P->be_thr / 100);
     }
+    const int ruled = close >= 0;
     if (close < 0) {  /* the candles ran out: the last one settles it (lifecycle.force_settle) */
         close = m - 1;
         reason = 2;
         price = vwap[close];
     }
     const double pnl = (ps->n_e > 1 || ps->n_p > 0) ? plan_pnl(ps, price, s, fee) : pnl_of(is_long, ps->eff, price, s, fee);
+    if (pre) {
+        pre[0] = peak_p;
+        pre[1] = peak;
+        pre[2] = fall_p;
+        pre[3] = fall;
+    }
     if (excursion) {
         if (pnl < fall) { fall_p = price; fall = pnl; }
         if (pnl > 0 && pnl > peak) { peak_p = price; peak = pnl; }
@@ -513,6 +553,7 @@ static void plan_trade(const Plan *P, Pos *ps, const Market *M, int is_long, int
     const double fields[TRADE_FIELDS] = {reason, (double)close, price, ps->sl, ps->tp, ps->eff, peak_p, fall_p,
                                          (double)ps->n_e, (double)ps->n_p, pnl, peak, fall};
     memcpy(trade, fields, sizeof(fields));
+    return ruled;
 }
 
 /* The plan vector's numbers; an error message, or NULL */
@@ -680,7 +721,8 @@ static PyObject *settle(PyObject *self, PyObject *args) {
         }
         const Py_ssize_t stop = x < m ? x : m;
         if (planned) {
-            plan_trade(&plan, &pos, &market, is_long, t, c, stop, entry, tp, sl, met, frame_end_ms, s, fee, trade);
+            plan_trade(&plan, &pos, &market, is_long, t, c, stop, entry, tp, sl, met, frame_end_ms, s, fee, trade, NULL,
+                       NULL);
             const Py_ssize_t close = (Py_ssize_t)trade[1];
             const int64_t close_ms = ts[close];
             out_pnl[count] = trade[10];
@@ -766,6 +808,102 @@ done:
     free(partials.v);
     free(pos.e_price);
     for (int k = 0; k < N_BUFFERS; k++)
+        if (b[k].obj != NULL) PyBuffer_Release(&b[k]);
+    return result;
+}
+
+/* plan_position(plan, vwap, low, high, ts, block_low, block_high, block_vwap_max, block_vwap_min, c,
+ *               is_long, t, entry, tp, sl, met, frame_end_ms, slip, fee, peak_price, peak, fall_price, fall)
+ *   -> (ruled, trade, excursions, entries, partials, counts, order)
+ * One open position of the event lane walked with its plan from candle c (pending_at t), as
+ * plan_trade walks a batch trade: position_walk.py takes it for a position nobody else hooks.
+ * ruled: 1 when a rule closed it, 0 when the candles ran out first; trade: TRADE_FIELDS float64
+ * bytes; excursions: (peak price, peak PnL, fall price, fall PnL) before the close merges into
+ * them; entries, partials: float64 bytes (ENTRY_FIELDS, PARTIAL_FIELDS each); counts: int64 bytes,
+ * (applied, refused) per PLAN_KINDS; order: int32 bytes, the kinds in the order of their first commit. */
+static PyObject *plan_position(PyObject *self, PyObject *args) {
+    Py_ssize_t c;
+    int is_long;
+    long long t, frame_end_ms;
+    double entry, tp, sl, met, slip, fee, init[4], pre[4], trade[TRADE_FIELDS], *out = NULL;
+    Py_buffer b[9];
+    memset(b, 0, sizeof(b));
+    /* b: 0 plan, 1 vwap, 2 low, 3 high, 4 ts, 5 block_low, 6 block_high, 7 block_vwap_max, 8 block_vwap_min */
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*npLddddLdddddd", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &b[6],
+                          &b[7], &b[8], &c, &is_long, &t, &entry, &tp, &sl, &met, &frame_end_ms, &slip, &fee,
+                          &init[0], &init[1], &init[2], &init[3]))
+        return NULL;
+    PyObject *result = NULL;
+    const char *bad = NULL;
+    Plan plan;
+    Pos pos;
+    memset(&pos, 0, sizeof(pos));
+    const Py_ssize_t m = b[4].len / 8, blocks = (m + BLOCK - 1) / BLOCK;
+    if (b[1].len != m * 8 || b[2].len != m * 8 || b[3].len != m * 8) bad = "vwap, low, high and ts differ in length";
+    else if (c < 1 || c >= m) bad = "the first candle must have a candle before it and lie inside the candles";
+    else {
+        for (int k = 5; k < 9; k++)
+            if (b[k].len != blocks * 8) bad = "the block extremes need one entry per BLOCK candles";
+    }
+    if (!bad) bad = read_plan(&b[0], &plan);
+    if (bad) {
+        PyErr_Format(PyExc_ValueError, "plan_position: %s", bad);
+        goto done;
+    }
+    const Py_ssize_t room_e = plan.dca_max > 1 ? plan.dca_max : 1, room_p = plan.n_pp + plan.n_pl + 1;
+    double *scratch = calloc(3 * room_e + 7 * room_p, sizeof(double));
+    if (!scratch) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    pos.e_price = scratch;
+    pos.e_cost = pos.e_price + room_e;
+    pos.e_ts = pos.e_cost + room_e;
+    pos.p_type = pos.e_ts + room_e;
+    pos.p_pct = pos.p_type + room_p;
+    pos.p_price = pos.p_pct + room_p;
+    pos.p_basis = pos.p_price + room_p;
+    pos.p_count = pos.p_basis + room_p;
+    pos.p_ts = pos.p_count + room_p;
+    pos.p_entry = pos.p_ts + room_p;
+    const int64_t *ts = b[4].buf;
+    const Market market = {b[1].buf, b[2].buf, b[3].buf, b[5].buf, b[6].buf, b[7].buf, b[8].buf, ts, m};
+    /* the first expired candle (settle's stop): the blocks before it may be stepped over */
+    int64_t expires = isfinite(met) ? t + (int64_t)met * MINUTE_MS : frame_end_ms + 1;
+    if (expires > frame_end_ms + 1) expires = frame_end_ms + 1;
+    const Py_ssize_t x = search_left(ts, m, expires), stop = x < m ? x : m;
+    int ruled;
+    Py_BEGIN_ALLOW_THREADS
+    ruled = plan_trade(&plan, &pos, &market, is_long, t, c, stop, entry, tp, sl, met, frame_end_ms, slip / 100, fee,
+                       trade, init, pre);
+    Py_END_ALLOW_THREADS
+    double *entries = out = malloc((ENTRY_FIELDS * room_e + PARTIAL_FIELDS * room_p) * sizeof(double));
+    if (!out) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    double *partials = entries + ENTRY_FIELDS * room_e;
+    for (Py_ssize_t k = 0; k < pos.n_e; k++) {
+        entries[ENTRY_FIELDS * k] = pos.e_price[k];
+        entries[ENTRY_FIELDS * k + 1] = pos.e_cost[k];
+        entries[ENTRY_FIELDS * k + 2] = pos.e_ts[k];
+    }
+    for (Py_ssize_t k = 0; k < pos.n_p; k++) {
+        const double p6[PARTIAL_FIELDS] = {pos.p_type[k], pos.p_pct[k], pos.p_price[k], pos.p_basis[k], pos.p_count[k],
+                                           pos.p_ts[k]};
+        memcpy(partials + PARTIAL_FIELDS * k, p6, sizeof(p6));
+    }
+    int32_t order[N_KINDS];
+    for (int k = 0; k < pos.n_order; k++) order[k] = pos.order[k];
+    result = Py_BuildValue("iy#(dddd)y#y#y#y#", ruled, (const char *)trade, (Py_ssize_t)sizeof(trade), pre[0], pre[1],
+                           pre[2], pre[3], (const char *)entries, pos.n_e * ENTRY_FIELDS * (Py_ssize_t)sizeof(double),
+                           (const char *)partials, pos.n_p * PARTIAL_FIELDS * (Py_ssize_t)sizeof(double),
+                           (const char *)pos.counts, (Py_ssize_t)sizeof(pos.counts), (const char *)order,
+                           pos.n_order * (Py_ssize_t)sizeof(int32_t));
+done:
+    free(out);
+    free(pos.e_price);
+    for (int k = 0; k < 9; k++)
         if (b[k].obj != NULL) PyBuffer_Release(&b[k]);
     return result;
 }
@@ -993,6 +1131,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"settle", settle, METH_VARARGS, "Settle trades from tick i to stop_i; see batch_kernel.py."},
+    {"plan_position", plan_position, METH_VARARGS, "Walk one open position with its plan; see batch_kernel.py."},
     {"crossings", crossings, METH_VARARGS, "Rows where a - b changes sign; see indicators.crossings."},
     {"sma_crossings", sma_crossings, METH_VARARGS, "crossings of two means from prefix sums; see indicators.sma_crossings."},
     {NULL, NULL, 0, NULL},

@@ -158,6 +158,79 @@ def settle(
     )
 
 
+# a plan trade's reason codes in the C loop: stop_loss, take_profit, time_expired, closed (a user's close)
+PLAN_REASONS = ("stop_loss", "take_profit", "time_expired", "closed")
+PLAN_KINDS = (  # the commit kinds _batch_kernel.c counts, in its order
+    "trailing_stop",
+    "trailing_take",
+    "partial_profit",
+    "partial_loss",
+    "breakeven",
+    "average_buy",
+    "close_pending",
+)
+
+
+def plan_position(
+    plan: np.ndarray,
+    vwap: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    ts: np.ndarray,
+    blocks: tuple[np.ndarray, ...],
+    c: int,
+    long: bool,
+    pending_at: int,
+    entry: float,
+    take_profit: float,
+    stop_loss: float,
+    minutes: float,
+    frame_end_ms: int,
+    slippage: float,
+    fee: float,
+    peak: tuple[float, float],
+    fall: tuple[float, float],
+) -> tuple:
+    """One open position walked from candle ``c`` with the plan (``plan_vector``), as
+    ``settle`` walks a plan trade; ``peak`` and ``fall`` are its (price, PnL) so far.
+
+    Returns (ruled, trade, (peak price, peak PnL, fall price, fall PnL) before the close,
+    entries, partials, counts, order): ``ruled`` False when the candles ran out before a rule
+    closed it; ``trade`` TRADE_FIELDS floats; entries and partials as rows of ENTRY_FIELDS and
+    PARTIAL_FIELDS; ``counts`` [applied, refused] per PLAN_KINDS and ``order`` the kinds' indices
+    in the order of their first commit."""
+    f64 = np.float64
+    ruled, trade, excursions, entries, partials, counts, order = _batch_kernel.plan_position(
+        _c(plan, f64),
+        _c(vwap, f64),
+        _c(low, f64),
+        _c(high, f64),
+        _c(ts, np.int64),
+        *(_c(b, f64) for b in blocks),
+        int(c),
+        bool(long),
+        int(pending_at),
+        float(entry),
+        float(take_profit),
+        float(stop_loss),
+        float(minutes),
+        int(frame_end_ms),
+        float(slippage),
+        float(fee),
+        *(float(v) for v in peak),
+        *(float(v) for v in fall),
+    )
+    return (
+        bool(ruled),
+        np.frombuffer(trade, dtype=f64).tolist(),
+        excursions,
+        np.frombuffer(entries, dtype=f64).reshape(-1, ENTRY_FIELDS).tolist(),
+        np.frombuffer(partials, dtype=f64).reshape(-1, PARTIAL_FIELDS).tolist(),
+        np.frombuffer(counts, dtype=np.int64).reshape(-1, 2).tolist(),
+        np.frombuffer(order, dtype=np.int32).tolist(),
+    )
+
+
 _NO_EXPIRY = np.zeros(0)
 _NO_PLAN = np.zeros(0)  # an empty plan: the plain loop
 

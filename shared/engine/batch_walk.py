@@ -456,7 +456,7 @@ def _plan_records(
         }
 
 
-PLAN_REASONS = (*REASONS, "closed")  # _batch_kernel.c's reason codes of a plan trade
+PLAN_REASONS = batch_kernel.PLAN_REASONS  # _batch_kernel.c's reason codes of a plan trade
 
 
 def _pnl(long: bool, entry: float, price: float, slip: float, fee: float) -> float:

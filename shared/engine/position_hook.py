@@ -80,7 +80,7 @@ class HookRun:
     callback, or a position plan), its plan (position_plan_hooks.PlanHooks), its hook (one per
     candle set) and the commits counted per kind."""
 
-    __slots__ = ("callbacks", "plan", "hook", "counts", "entry_cost", "checkpoint")
+    __slots__ = ("callbacks", "plan", "hook", "counts", "entry_cost", "checkpoint", "plan_vector")
 
     def __init__(
         self,
@@ -100,6 +100,8 @@ class HookRun:
         # Live: persists the core's state (the signal, its position, where the walk is); None in a
         # backtest. Set, it makes the walk run each candle's hook as a journal (PositionHook.run_live)
         self.checkpoint: Callable[[], None] | None = None
+        # the plan as the compiled loop reads it (batch_kernel.plan_vector), made on first use
+        self.plan_vector: np.ndarray | None = None
 
 
 def _real(value: Any) -> float | None:

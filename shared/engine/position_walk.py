@@ -14,6 +14,13 @@ runs its hook (``position_hook.PositionHook.run``; in Live, ``run_live``,
 which persists as it goes). A Live run restored from a state that a crash
 left inside a candle's hook first finishes that hook, then goes on with the
 next candle.
+
+A backtest position whose only hook is the strategy's position plan (no
+callback, no listener of a position event) is walked by the compiled loop
+instead (``_walk_compiled``, batch_kernel.plan_position): the same rules the
+sweeps run, held to the hooks by tests/unit/test_position_plan_twins.py; the
+signal, its peak and fall and the commit counts come back as the hooks would
+have left them, and the close is the core's own.
 """
 
 from __future__ import annotations
@@ -23,11 +30,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .. import events
 from ..candles import Candles
 from ..context import activate, deactivate
 from ..errors import DataCoverageError
 from ..intervals import MINUTE_MS
+from . import batch_kernel
 from .fast_forward import Settled
+from .position_hook import HOOK_CALLBACKS
+from .walk_grid import block_extremes
 
 if TYPE_CHECKING:  # (lifecycle imports this module)
     from .lifecycle import StrategyCore
@@ -47,6 +58,12 @@ def walk_position(core: StrategyCore, candles: Candles, vwap: np.ndarray, limit:
     frame_end = math.inf if core.frame_end_ms is None else core.frame_end_ms
     lifetime = sig["minute_estimated_time"]
     expires = sig["pending_at"] + lifetime * MINUTE_MS if math.isfinite(lifetime) else math.inf
+    if (
+        limit == len(candles)
+        and _compiled(core, candles, vwap, start)
+        and _walk_compiled(core, candles, vwap, start)
+    ):
+        return
     hook = core.hook_for(candles, vwap)
     run = hook.run if core.hooks.checkpoint is None else hook.run_live
     token = activate(
@@ -115,3 +132,122 @@ def _finish_hook(core: StrategyCore, candles: Candles, vwap: np.ndarray, limit: 
         hook.resume(i)
     finally:
         deactivate(token)
+
+
+def _compiled(core: StrategyCore, candles: Candles, vwap: np.ndarray, start: int) -> bool:
+    """True when the compiled loop may walk this position: a backtest's fresh position whose only
+    hook is the plan (nobody would see a candle's hook), a whole-minute lifetime (the loop's
+    expiry counts minutes), every VWAP it may read a number (a NaN price makes a commit an error
+    on listen_error, which only the hooks write) and the C loop built."""
+    hooks, pos, sig = core.hooks, core.position, core.signal
+    if (
+        hooks.plan is None
+        or hooks.checkpoint is not None
+        or start < 1
+        or pos.pending is not None
+        or pos.plan_state is not None
+        or pos.hook_todo is not None
+        or pos.trailed_sl
+        or pos.trailed_tp
+        or len(sig["entries"]) != 1
+        or sig["partials"]
+        or any(name in core.callbacks for name in HOOK_CALLBACKS)
+        or events.any_listened(events.POSITION_TOPICS)
+        or not batch_kernel.available()
+    ):
+        return False
+    lifetime = sig["minute_estimated_time"]
+    if math.isfinite(lifetime) and lifetime != int(lifetime):
+        return False
+    return start > _last_nan(candles, vwap)
+
+
+def _last_nan(candles: Candles, vwap: np.ndarray) -> int:
+    """The last candle whose VWAP is not a number (-1: none), kept on the candles."""
+    key = ("vwap_last_nan", id(vwap))
+    last = candles.memo.get(key)
+    if last is None:
+        bad = np.flatnonzero(~np.isfinite(vwap))
+        last = candles.memo[key] = int(bad[-1]) if len(bad) else -1
+    return last
+
+
+def _walk_compiled(core: StrategyCore, candles: Candles, vwap: np.ndarray, start: int) -> bool:
+    """Walk the position with its plan in the compiled loop and close it as the hooks' walk
+    would; False (nothing changed) when the candles run out before a rule closes it: the walk
+    in Python then takes it, so the end of the data settles it as everywhere else."""
+    sig, cfg, hooks = core.signal, core.cfg, core.hooks
+    if hooks.plan_vector is None:
+        hooks.plan_vector = batch_kernel.plan_vector(hooks.plan.plan, cfg)
+    ruled, trade, (peak_price, peak, fall_price, fall), made, closed, counts, order = (
+        batch_kernel.plan_position(
+            hooks.plan_vector,
+            vwap,
+            candles.low,
+            candles.high,
+            candles.timestamp,
+            block_extremes(candles, vwap, cfg.CC_AVG_PRICE_CANDLES_COUNT),
+            start,
+            core.position.long,
+            sig["pending_at"],
+            sig["price_open"],
+            sig["price_take_profit"],
+            sig["price_stop_loss"],
+            sig["minute_estimated_time"],
+            _NO_FRAME_END if core.frame_end_ms is None else core.frame_end_ms,
+            cfg.CC_PERCENT_SLIPPAGE,
+            cfg.CC_PERCENT_FEE,
+            core.peak,
+            core.fall,
+        )
+    )
+    if not ruled:
+        return False
+    reason, close, price, sl, tp, entry = trade[:6]
+    close = int(close)
+    if len(made) > 1:  # (the first entry stays the dict open_position made)
+        sig["entries"] = [
+            *sig["entries"],
+            *({"price": e[0], "cost": e[1], "timestamp": int(e[2])} for e in made[1:]),
+        ]
+        sig["total_entries"] = len(sig["entries"])
+    if closed:
+        sig["partials"] = [
+            {
+                "type": "loss" if q[0] else "profit",
+                "percent": q[1],
+                "current_price": q[2],
+                "cost_basis_at_close": q[3],
+                "entry_count_at_close": int(q[4]),
+                "timestamp": int(q[5]),
+            }
+            for q in closed
+        ]
+        sig["total_partials"] = len(sig["partials"])
+    sig["price_open"], sig["price_stop_loss"], sig["price_take_profit"] = entry, sl, tp
+    for k in order:
+        applied, refused = counts[k]
+        kept = hooks.counts.setdefault(batch_kernel.PLAN_KINDS[k], [0, 0])
+        kept[0] += applied
+        kept[1] += refused
+    core.peak, core.fall = (peak_price, peak), (fall_price, fall)
+    by_user = batch_kernel.PLAN_REASONS[int(reason)] == "closed"
+    if by_user:
+        sig["close_id"] = None  # (the plan's close_pending and a full partial close carry no id)
+    # the context as the hooks' walk leaves it for the close's callbacks: at the last hook's candle
+    ctx = core._context
+    if close > start:
+        ctx.when_ms, ctx.cursor = int(candles.timestamp[close - 1]), close - 1
+    token = activate(ctx)
+    try:
+        core._close(
+            Settled(close, batch_kernel.PLAN_REASONS[int(reason)], price),
+            int(candles.timestamp[close]),
+            excursion=not by_user,
+        )
+    finally:
+        deactivate(token)
+    return True
+
+
+_NO_FRAME_END = 2**62  # (a frame without an end: no candle is past it)
