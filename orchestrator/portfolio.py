@@ -211,6 +211,7 @@ def portfolio_data(run: PortfolioRun, status: str = "done") -> PortfolioData:
     """The figures of a ``PortfolioRun`` as ``PortfolioData``."""
     walk = run.walk
     portfolio = run.portfolio
+    equity = run.equity()
     members = [
         PortfolioMemberData(
             symbol=m.core.symbol,
@@ -234,7 +235,7 @@ def portfolio_data(run: PortfolioRun, status: str = "done") -> PortfolioData:
         stopped=run.stopped,
         stats=run.statistics(),
         compounded_return=run.compounded_return(),
-        equity=run.equity(),
+        equity=PortfolioEquity.model_validate(equity) if equity is not None else None,
         members=members,
         risk_rejections=walk.risk_events,
         rejections=[PortfolioRejections(**r) for r in run.rejections()],

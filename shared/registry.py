@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -48,7 +49,7 @@ def caller_origin(depth: int = 1) -> str | None:
     calling module's dotted name, or its file's absolute path when it is the
     running script (``__main__``) or was imported from a path; None when it has
     neither (an interactive session, ``python -c``)."""
-    frame = sys._getframe(depth)
+    frame: FrameType | None = sys._getframe(depth)
     while frame is not None and frame.f_globals.get("__name__") == __name__:
         frame = frame.f_back
     if frame is None:
@@ -131,8 +132,10 @@ class Registry:
         return list(self._items[kind].values())
 
     def clear(self) -> None:
-        for items in (*self._items.values(), *self._origins.values()):
+        for items in self._items.values():
             items.clear()
+        for origins in self._origins.values():
+            origins.clear()
 
 
 def _module(origin: str | None) -> str:

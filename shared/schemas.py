@@ -224,9 +224,9 @@ def _has_repeat(values: list[Any]) -> bool:
     in ~5 instead of ~40 ms, paid by every process that imports its module); others by
     their JSON text."""
     if all(v is None or type(v) in (str, int, bool) for v in values):
-        seen: set[tuple[type, Any]] = {(type(v), v) for v in values}
+        seen: set[Any] = {(type(v), v) for v in values}
     else:
-        seen = {json.dumps(v, sort_keys=True) for v in values}  # type: ignore[assignment]
+        seen = {json.dumps(v, sort_keys=True) for v in values}
     return len(seen) != len(values)
 
 

@@ -33,7 +33,7 @@ def _text(value: Any) -> str:
     if kind is str:
         return value
     if kind is int or (kind is float and math.isfinite(value)):
-        return kind.__repr__(value)
+        return repr(value)
     return json.dumps(value, separators=(",", ":"))
 
 
@@ -62,7 +62,7 @@ class VariantSpace(Sequence[Variant]):
     def __len__(self) -> int:
         return self._total
 
-    def __getitem__(self, index):  # type: ignore[override]
+    def __getitem__(self, index):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(self._total))]
         index = self._checked(index)

@@ -110,7 +110,7 @@ def render_portfolio(
         params=fmt.inline(json.dumps(d["params"], sort_keys=True)) if d["params"] else None,
         stopped=d["stopped"],
         figures=_figures(d),
-        statistics=_statistics(d["stats"], BacktestStatistics.model_fields, signals),
+        statistics=_statistics(d["stats"], list(BacktestStatistics.model_fields), signals),
         members=_table(MEMBER_COLUMNS, d["members"]),
         rejections=_table(REJECTION_COLUMNS, d["rejections"]),
         pictures=picture_links(pictures),
@@ -154,7 +154,7 @@ def _figures(d: Mapping[str, Any]) -> list[tuple[str, str, str]]:
                 "lower is better",
             ),
         ]
-    return [tuple(fmt.cell(c) for c in row) for row in rows]
+    return [(fmt.cell(a), fmt.cell(b), fmt.cell(c)) for a, b, c in rows]
 
 
 def open_positions(signals: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
@@ -229,7 +229,9 @@ def _positions_picture(signals: Sequence[Mapping[str, Any]], most: int, title: s
         axis.set_axis_off()
         return _svg(figure)
     shown_times, shown = thin(times, counts.astype(float))
-    dates = _dates(shown_times)
+    dates = np.asarray(
+        _dates(shown_times)
+    )  # (matplotlib's stubs take arrays, not lists of datetimes)
     axis.fill_between(dates, 0, shown, step="post", color="#1f77b4", alpha=0.35, linewidth=0)
     axis.step(dates, shown, where="post", color="#1f77b4", linewidth=0.8, label="open positions")
     axis.axhline(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from btfarm.orchestrator.instances import ExecutionClass, Instance
 from btfarm.orchestrator.run_thread import RunThread
@@ -84,21 +84,27 @@ class SweepLauncher:
         for symbol, name in pairs:
             inst = self.instances.instance(symbol, name)
             found = plans.get((symbol, name))
-            if found is None:
-                out.append((inst, inst.task))
+            if found is None:  # running in this process when the plans were made: joined
+                out.append((inst, cast(RunThread, inst.task)))
                 continue
             kind, plan = found
             out.append(
                 (
                     inst,
                     self.instances.start_or_join(
-                        inst,
-                        kind.context(plan),
-                        lambda i, t, kind=kind, plan=plan: kind.run(self, i, t, plan),
+                        inst, kind.context(plan), self._runner(kind, plan)
                     ),
                 )
             )
         return out
+
+    def _runner(self, kind: PlanKind, plan: Any) -> Callable[[Instance, RunThread], None]:
+        """What runs ``plan`` of ``kind`` on the instance's thread."""
+
+        def run(inst: Instance, task: RunThread) -> None:
+            kind.run(self, inst, task, plan)
+
+        return run
 
     def start(
         self, symbol: str, walker_name: str, chunk_size: int | None, needed_by: str

@@ -51,7 +51,7 @@ def expand(walker: WalkerSchema, needed_by: str = "Walker.run") -> VariantSpace:
             items.append(_sweep_item(entry, walker.walker_name, needed_by))
         elif isinstance(entry, PortfolioSweep):
             items.append(_portfolio_item(entry, walker, needed_by))
-        else:
+        elif isinstance(entry, str):  # (a Search is its walker's only entry: refused above)
             strategy = _strategy_named(entry, walker.walker_name, needed_by)
             _check_risk(strategy, needed_by)
             items.append(

@@ -177,7 +177,7 @@ class PortfolioRun:
         strict_everywhere: bool,
     ) -> Member:
         candles = self.candles[symbol]
-        views = {r.risk_name: BookView(self.books[r.risk_name]) for r in risks}
+        views: dict[str, RiskBook] = {r.risk_name: BookView(self.books[r.risk_name]) for r in risks}
         merged = {**strategy.params, **params} if params is not None else None
         core = StrategyCore(
             strategy,
