@@ -52,6 +52,7 @@ if TYPE_CHECKING:  # (lifecycle imports this module)
     from .lifecycle import StrategyCore
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MINUTE = timedelta(minutes=1)
 
 HOOK_CALLBACKS = ("on_active_ping", "on_partial_profit", "on_partial_loss", "on_breakeven")
 
@@ -180,6 +181,13 @@ class PositionHook:
         "listened",
         "backtest",
         "breakeven_percent",
+        "_ping",
+        "_plan",
+        "_sided",
+        "_s",
+        "_fee",
+        "_last_u",
+        "_last_when",
     )
 
     def __init__(self, core: StrategyCore, candles, vwap: np.ndarray) -> None:
@@ -201,6 +209,17 @@ class PositionHook:
         )  # run_live: the topics listened to when the candle began
         self.backtest = core.mode == "backtest"
         self.breakeven_percent = breakeven_threshold(core.cfg)  # (Position.breakeven_reached's)
+        # what run reads on every candle, fixed for the run: the strategy's ping, its plan, whether
+        # a side's percent is read on every candle, the costs of pnl_percentage
+        self._ping = core.callbacks.get("on_active_ping")
+        self._plan = core.hooks.plan
+        self._sided = self._plan is not None or any(
+            name in core.callbacks for name in _SIDE_CALLBACKS.values()
+        )
+        self._s = core.cfg.CC_PERCENT_SLIPPAGE / 100
+        self._fee = core.cfg.CC_PERCENT_FEE
+        self._last_u = -1  # the last ping's candle and when
+        self._last_when = _EPOCH
 
     # ---- what hooks receive ----------------------------------------------
 
@@ -257,47 +276,61 @@ class PositionHook:
 
         One candle of a backtest's walk: _run's steps written out in one frame (a hook on
         every candle of every position pays for each call and copy here), with what nobody
-        reads left unbuilt: the signal's copy and ``when`` are made when a hook or listener
-        is given them, the level percent only where a level, a callback or the plan reads it."""
+        reads left unbuilt: the signal's copy is made once per walk and after each applied
+        commit, ``when`` only when a callback is given it, and a side's levels are worked out
+        only when one is due or a callback or the plan reads the percent."""
         self.i, self.u, self.price = i, u, price
         self._when = None
         core = self.core
         ctx = core._context
         ctx.when_ms, ctx.cursor, ctx.hook = u, i, self
         try:
-            sig, callbacks, pos = core.signal, core.callbacks, core.position
+            sig, pos = core.signal, core.position
             long = pos.long
             entry = sig["price_open"]
-            # the peak and fall (_excursions)
-            if (
-                (price > entry and price > core.peak[0])
-                if long
-                else (price < entry and price < core.peak[0])
-            ):
-                gain = core._pnl(price)
+            # the peak and fall (_excursions, with StrategyCore._pnl's pnl_percentage written out)
+            if long:
+                if price > entry and price > core.peak[0]:
+                    opened, closed = entry * (1 + self._s), price * (1 - self._s)
+                    gain = (closed - opened) / opened * 100 - self._fee * (1 + closed / opened)
+                    if gain > 0:
+                        core.peak = (price, gain)
+                elif price < entry and price < core.fall[0]:
+                    opened, closed = entry * (1 + self._s), price * (1 - self._s)
+                    core.fall = (
+                        price,
+                        (closed - opened) / opened * 100 - self._fee * (1 + closed / opened),
+                    )
+            elif price < entry and price < core.peak[0]:
+                opened, closed = entry * (1 - self._s), price * (1 + self._s)
+                gain = (opened - closed) / opened * 100 - self._fee * (1 + closed / opened)
                 if gain > 0:
                     core.peak = (price, gain)
-            if (
-                (price < entry and price < core.fall[0])
-                if long
-                else (price > entry and price > core.fall[0])
-            ):
-                core.fall = (price, core._pnl(price))
-            listened = (
-                events.listened()
-            )  # (lock-free; a listener added in a hook counts next candle)
+            elif price > entry and price > core.fall[0]:
+                opened, closed = entry * (1 - self._s), price * (1 + self._s)
+                core.fall = (
+                    price,
+                    (opened - closed) / opened * 100 - self._fee * (1 + closed / opened),
+                )
+            listened = events.listened()  # (lock-free; a listener added in a hook counts next)
             if "active_ping" in listened:
                 events.emit("active_ping", self._payload())
-            ping = callbacks.get("on_active_ping")
+            ping = self._ping
             if ping is not None:
                 public = self._public
                 if public is None:
                     public = self._public = dict(sig)
+                # when: the last candle's plus a minute (what a walk over minutes asks) or made
+                if u - self._last_u == MINUTE_MS:
+                    when = self._last_when + _ONE_MINUTE
+                else:
+                    when = _EPOCH + timedelta(0, 0, 0, u)
+                self._when, self._last_u, self._last_when = when, u, when
                 try:
-                    ping(core.symbol, public, price, self.when(), self.backtest)
+                    ping(core.symbol, public, price, when, self.backtest)
                 except Exception as exc:  # (StrategyCore._guarded's rule, inlined)
                     core.callback_raised("on_active_ping", exc)
-            plan = core.hooks.plan
+            plan = self._plan
             if plan is not None:
                 plan.ping(self)
             entry = sig["price_open"]  # (an average buy in the ping moved it: the rest sees that)
@@ -312,17 +345,35 @@ class PositionHook:
                         pos.breakeven_seen = True
                         if "breakeven_available" in listened:
                             events.emit("breakeven_available", self._payload())
-                        if "on_breakeven" in callbacks:
+                        if "on_breakeven" in core.callbacks:
                             self._callback("on_breakeven")
                         if plan is not None:
                             plan.breakeven(self)
-                self._side("profit", price, entry, listened, callbacks, plan)
+                if self._sided or self._due(
+                    pos.profit_levels, sig["price_take_profit"] - entry, price - entry, long
+                ):
+                    self._side("profit", price, entry, listened, core.callbacks, plan)
             elif (price < entry) if long else (price > entry):
-                self._side("loss", price, entry, listened, callbacks, plan)
+                if self._sided or self._due(
+                    pos.loss_levels, entry - sig["price_stop_loss"], entry - price, long
+                ):
+                    self._side("loss", price, entry, listened, core.callbacks, plan)
             if self.queue:
                 self.flush()
         finally:
             ctx.hook = None
+
+    @staticmethod
+    def _due(fired: list[int], span: float, moved: float, long: bool) -> bool:
+        """Whether a side's next level is reached (``_side``'s test, nothing else to do there
+        when no callback or plan reads the percent): ``span`` and ``moved`` are the long's
+        distances to the target and from the entry, negated for a short."""
+        if len(fired) >= len(LEVELS):
+            return False
+        total = span if long else -span
+        # (progress_percent: 100 when the target is at or behind the entry; clamping does not
+        # change a test against a level of 10..100)
+        return total <= 0 or abs(moved) / total * 100 >= LEVELS[len(fired)]
 
     def _excursions(self, price: float) -> None:
         """Peak and fall (SEMANTICS 2, Excursions), against the effective entry."""
