@@ -44,6 +44,7 @@ PBO_THREADS = 4  # at most; one per core below that
 MIN_STD = 1e-12  # a daily std at or below this gives no Sharpe ratio
 
 _NORMAL = NormalDist()
+_SQRT2 = math.sqrt(2.0)  # as statistics.NormalDist.cdf divides by it
 
 
 def sharpe(daily: np.ndarray) -> float | None:
@@ -103,18 +104,23 @@ def row_figures(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(Sharpe ratio, skew, Pearson kurtosis) of each row of a variants x days matrix (C
     order), NaN where ``sharpe`` or ``moments`` give None: the same reductions over the same
     contiguous rows as ``sharpes_and_moments``, then ``_ratio`` and ``_shape`` as arrays."""
+    days = rows.shape[1]
     means = rows.mean(axis=1)
-    stds = rows.std(axis=1, ddof=1)
     centred = rows - means[:, None]
     squared = centred * centred
-    m2, m3, m4 = (
-        np.mean(power, axis=1) for power in (squared, squared * centred, squared * squared)
-    )
+    # one sum of squares for both: np.std(ddof=1) is sqrt(that sum / (days - 1)) and the
+    # second moment that sum / days, float for float
+    sums = squared.sum(axis=1)
+    stds = np.sqrt(sums / (days - 1)) if days > 1 else np.full(len(rows), np.nan)
+    m2 = sums / days
+    m3, m4 = (np.mean(power, axis=1) for power in (squared * centred, squared * squared))
     with np.errstate(invalid="ignore", divide="ignore"):
         sr = np.where(stds > MIN_STD, means / stds, np.nan)
         shaped = m2 > MIN_STD**2
-        skew = np.where(shaped, m3 / m2**1.5, np.nan)
-        kurtosis = np.where(shaped, m4 / m2**2, np.nan)
+        # the powers as Python takes them (numpy's own pow differs in the last bit)
+        plain = m2.tolist()
+        skew = np.where(shaped, m3 / np.array([v**1.5 for v in plain]), np.nan)
+        kurtosis = np.where(shaped, m4 / np.array([v**2 for v in plain]), np.nan)
     if rows.shape[1] < 2:
         sr[:] = np.nan
     return sr, skew, kurtosis
@@ -132,7 +138,9 @@ def probabilistic_sharpes(
         spread = 1 - skew * sr + (kurtosis - 1) / 4 * sr * sr
         ok = spread > 0  # False where any input is NaN
         z = (sr[ok] - benchmark) * math.sqrt(n_obs - 1) / np.sqrt(spread[ok])
-    out[ok] = np.frompyfunc(_NORMAL.cdf, 1, 1)(z).astype(np.float64) if len(z) else z
+    # NormalDist().cdf(z) is 0.5 * (1 + erf(z / sqrt(2))): the same floats, erf per element
+    erf = np.frompyfunc(math.erf, 1, 1)(z / _SQRT2).astype(np.float64) if len(z) else z
+    out[ok] = 0.5 * (1.0 + erf)
     return out
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from btfarm.orchestrator.results.stat_columns import read_stats
 from btfarm.orchestrator.results.status import NOT_RUN_STOPPED, VariantStatus
 from btfarm.orchestrator.results.table import FIXED, INT_STATS, STATS, status_of
 from btfarm.shared.variant_space import VariantSpace, variant_name
@@ -33,9 +34,12 @@ class SweepColumns:
 
     ``status`` (VariantStatus bytes), ``ranked`` (bool), ``rank`` (1 is the best; 0 for a
     variant not ranked), ``metric_value``, ``daily_sharpe``, ``deflated_sharpe`` (NaN where
-    there is none), ``stats[name]`` for every statistic (``has_stats``: whether the variant
-    has them; int64 for the counts, float64 otherwise), ``order`` (the ranked variants'
-    indices, best first) and ``reasons`` (why a variant did not finish, by index)."""
+    there is none), ``order`` (the ranked variants' indices, best first) and ``reasons``
+    (why a variant did not finish, by index). The statistics stay in the sweep's held
+    blocks (``held``, sweeps/held_records.py) and are read per slice (``stats``): a million
+    variants' 25 statistics would be 200 MB of columns. The columns are the sweep as it
+    stood when they were made; of a sweep still running, a slice's statistics are read as
+    it stands when the slice is asked for."""
 
     def __init__(
         self,
@@ -46,8 +50,7 @@ class SweepColumns:
         ranked: np.ndarray,
         order: np.ndarray,
         metric_value: np.ndarray,
-        stats: dict[str, np.ndarray],
-        has_stats: np.ndarray,
+        held: Any,
         reasons: dict[int, str],
         unranked_reason: Any,
     ) -> None:
@@ -58,7 +61,7 @@ class SweepColumns:
         self.metric_value = np.where(ranked, metric_value, np.nan)
         self.daily_sharpe = np.full(len(status), np.nan)
         self.deflated_sharpe = np.full(len(status), np.nan)
-        self.stats, self.has_stats, self.reasons = stats, has_stats, reasons
+        self.held, self.reasons = held, reasons
         self._unranked_reason = unranked_reason  # SweepTally.unranked_reason
         self._schema: pa.Schema | None = None
         self._text_params: set[str] = set()  # parameter columns written as text
@@ -76,7 +79,19 @@ class SweepColumns:
         values = values[~np.isnan(values)]
         return [float(v) for v in np.quantile(values, quantiles)] if len(values) else []
 
-    # ---- names and parameters, made per slice -----------------------------
+    # ---- statistics, names and parameters, made per slice -----------------
+
+    def stats(self, start: int, stop: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """({statistic: values}, whether each has them) of indices ``start`` to ``stop``: a
+        done variant's, read from the held blocks (stat_columns.read_stats)."""
+        done = np.flatnonzero(self.status[start:stop] == VariantStatus.DONE)
+        found, has = read_stats(self.held, done + start)
+        stats = {name: np.zeros(stop - start, dtype=column.dtype) for name, column in found.items()}
+        for name, column in found.items():
+            stats[name][done] = column
+        present = np.zeros(stop - start, dtype=bool)
+        present[done] = has
+        return stats, present
 
     def names(self, start: int, stop: int) -> list[str]:
         """The variant names of indices ``start`` to ``stop``, as ``VariantSpace.name`` gives them."""
@@ -139,7 +154,7 @@ class SweepColumns:
         status = self.status[window]
         done = status == VariantStatus.DONE
         ranked = self.ranked[window]
-        has = self.has_stats[window] & done
+        stats_of, has = self.stats(start, stop)
         reasons: list[str | None] = [None] * (stop - start)
         states = np.where(done, "done", "missing").astype(object)
         for offset in np.flatnonzero(~done).tolist():
@@ -147,9 +162,7 @@ class SweepColumns:
             reasons[offset] = why
             states[offset] = status_of(why)
         for offset in np.flatnonzero(done & ~ranked).tolist():
-            stats = {
-                n: self.stats[n][start + offset] for n in ("total_signals", "rejected_signals")
-            }
+            stats = {n: stats_of[n][offset] for n in ("total_signals", "rejected_signals")}
             reasons[offset] = self._unranked_reason(
                 {"stats": {k: int(v) for k, v in stats.items()} if has[offset] else None}
             )
@@ -172,7 +185,7 @@ class SweepColumns:
         )
         columns["rank"][~ranked] = pd.NA
         for name in STATS:
-            stat = self.stats[name][window]
+            stat = stats_of[name]
             if name in INT_STATS:
                 column = pd.array(stat, dtype="Int64")
                 column[~has] = pd.NA
@@ -218,19 +231,26 @@ class SweepColumns:
             self._schema = pa.schema(fields)
         return self._schema
 
+    def slice_frame(self, start: int, stop: int) -> pd.DataFrame:
+        """``to_frame(start, stop)`` with every column of ``schema()`` (a parameter none of
+        the slice's variants has is None there), in its order: slices of one table."""
+        frame = self.to_frame(start, stop)
+        for field in self.schema():
+            if field.name not in frame.columns:
+                frame[field.name] = None
+            elif field.name in self._text_params:  # mixed kinds of values: as text
+                frame[field.name] = [
+                    None if v is None or v != v else str(v) for v in frame[field.name]
+                ]
+        return frame[self.schema().names]
+
     def row_groups(self, size: int = ROW_GROUP) -> Iterator[pa.Table]:
-        """The whole table as Arrow tables of ``size`` rows, each of ``schema()``."""
+        """The whole table as Arrow tables of ``size`` rows, each of ``schema()``'s columns
+        (and pandas' metadata: counts read back as Int64)."""
         schema = self.schema()
         for start in range(0, len(self), size):
-            frame = self.to_frame(start, start + size)
-            for field in schema:
-                if field.name not in frame.columns:
-                    frame[field.name] = None
-                elif field.name in self._text_params:  # mixed kinds of values: as text
-                    frame[field.name] = [
-                        None if v is None or v != v else str(v) for v in frame[field.name]
-                    ]
-            yield pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+            frame = self.slice_frame(start, start + size)
+            yield pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
 
 
 def _digits(variants: VariantSpace, at: int, span: range) -> list[np.ndarray]:
@@ -246,47 +266,27 @@ def _digits(variants: VariantSpace, at: int, span: range) -> list[np.ndarray]:
     return out
 
 
-def gather(tally: SweepTally, blocks: Iterator[tuple[Any, np.ndarray]]) -> SweepColumns:
-    """The columns of ``tally``'s sweep, read from ``blocks`` (the tally's ``held.current()``:
-    each block once)."""
-    total = len(tally.variants)
-    stats = {
-        name: np.zeros(total, dtype=np.int64 if name in INT_STATS else np.float64) for name in STATS
-    }
-    has_stats = np.zeros(total, dtype=bool)
+def sweep_columns(tally: SweepTally) -> SweepColumns:
+    """The columns of ``tally``'s sweep as it stands (no block is read but those of the
+    variants that failed or were stopped, for why)."""
     reasons: dict[int, str] = {}
-    for block, rows in blocks:
-        index = block.index[rows]
-        present = block.has_stats()[rows]
-        has_stats[index] = present
-        exact = np.zeros(len(rows), dtype=bool)  # a value block.stat reads as NaN: None, +-inf
-        for name in STATS:
-            values = block.stat(name)[rows]
-            exact |= present & np.isnan(values)
-            stats[name][index] = np.nan_to_num(values) if name in INT_STATS else values
-        for k in np.flatnonzero(exact).tolist():
-            own = block.stats(int(rows[k])) or {}
-            for name in STATS:
-                value = own.get(name)
-                if name not in INT_STATS:
-                    stats[name][index[k]] = np.nan if value is None else float(value)
-        for k in np.flatnonzero(block.status[rows] != VariantStatus.DONE).tolist():
-            record = block.record(int(rows[k]))
-            reasons[int(index[k])] = f"{record['status']}: {record.get('error') or ''}".rstrip(": ")
     pending = NOT_RUN_STOPPED if tally.stopped else tally.interrupted or "no result received"
-    for index in np.flatnonzero(tally.status == VariantStatus.PENDING).tolist():
-        reasons[index] = pending
-    status = tally.status.copy()
+    for index in np.flatnonzero(tally.status != VariantStatus.DONE).tolist():
+        record = tally.held.get(index) if tally.status[index] != VariantStatus.PENDING else None
+        reasons[index] = (
+            pending
+            if record is None
+            else f"{record['status']}: {record.get('error') or ''}".rstrip(": ")
+        )
     ranked, order = ranking(tally)
     return SweepColumns(
         symbol=tally.symbol,
         variants=tally.variants,
-        status=status,
+        status=tally.status.copy(),
         ranked=ranked,
         order=order,
         metric_value=tally.metric_values,
-        stats=stats,
-        has_stats=has_stats,
+        held=tally.held,
         reasons=reasons,
         unranked_reason=tally.unranked_reason,
     )

@@ -2,12 +2,15 @@
 the best ``top`` as rows and every variant as columns when it is large.
 
 A sweep of at most ``top`` variants (``TOP``, 1,000, by default) comes back as before:
-``SweepTally.data()``, every ranked variant a ``RankedStrategy``. A larger one is read from
-the tally's held blocks once (results/columns.py, results/trust_columns.py): the best
-``top`` ranked variants are rows, with their records' parameters, fingerprints and
-rejections; ``WalkerData.table`` holds every variant's status, rank, metric, trust figures
-and statistics as numpy columns, and ``to_frame()`` builds the table from them. A million
-variants are never a million Python objects here.
+``SweepTally.data()``, every ranked variant a ``RankedStrategy``. A larger one comes as
+columns (results/columns.py): the ranking from the tally's arrays, the trust figures from
+one read of its held blocks (results/trust_columns.py); the best ``top`` ranked variants
+are rows, and so are the first ``top`` not ranked (``unranked``); fingerprints and
+rejections are those of the best ``LISTED`` and the first ``LISTED`` not ranked (their
+records' text is parsed a block at a time: a million variants' is most of a minute).
+``WalkerData.table`` holds every variant's status, rank, metric and trust figures as numpy
+columns and reads their statistics per slice; ``to_frame()`` builds the table from them.
+A million variants are never a million Python objects here.
 """
 
 from __future__ import annotations
@@ -17,18 +20,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from btfarm.orchestrator.results.columns import SweepColumns, gather, ranking
+from btfarm.orchestrator.results.columns import SweepColumns, sweep_columns
+from btfarm.orchestrator.results.stat_columns import read_stats, stats_dict
 from btfarm.orchestrator.results.status import VariantStatus
 from btfarm.orchestrator.results.trust import TrustFigures
 from btfarm.orchestrator.results.trust_columns import TrustColumns
 from btfarm.orchestrator.results.walker_data import RankedStrategy, WalkerData
 from btfarm.shared.errors import UsageError
 from btfarm.shared.ranking import metric_value
+from btfarm.shared.stats import BacktestStatistics
 
 if TYPE_CHECKING:
     from btfarm.orchestrator.sweeps.tally import SweepTally
 
 TOP = 1_000  # ranked variants get_data returns as rows by default (the rest as columns)
+LISTED = 100  # of a large sweep, the best ranked (and first unranked) with fingerprints, rejections
 
 
 def checked_top(top: Any, needed_by: str) -> int:
@@ -51,27 +57,30 @@ def large_data(tally: SweepTally, top: int) -> WalkerData:
     best = tally.best if tally.best and refused is None else None
     shown = columns.order[:top]
     first_unranked = np.flatnonzero((columns.status == VariantStatus.DONE) & ~columns.ranked)[:top]
-    records = _records(tally, np.concatenate([shown, first_unranked]))
+    stats, has = read_stats(tally.held, np.concatenate([shown, first_unranked]))
     strategies = []
     for position, index in enumerate(shown.tolist(), start=1):
-        record = records[index]
+        own = stats_dict(stats, has, position - 1)
         strategies.append(
             RankedStrategy(
                 rank=position,
-                strategy_name=record["strategy_name"],
-                stats=record["stats"],
-                metric_value=metric_value(record["stats"], tally.metric),
-                params=record.get("params"),
+                strategy_name=tally.name_of(index),
+                stats=BacktestStatistics.model_validate(own),
+                metric_value=metric_value(own, tally.metric),
+                params=tally.variants[index].params,
                 daily_sharpe=_number(columns.daily_sharpe[index]),
                 deflated_sharpe=_number(columns.deflated_sharpe[index]),
             )
         )
-    listed = [records[i] for i in sorted(records)]
-    unranked = {
-        rec["strategy_name"]: (str(tally.unranked_reason(rec)), rec["stats"])
-        for i, rec in sorted(records.items())
-        if not columns.ranked[i]
-    }
+    unranked = {}
+    for at, index in enumerate(first_unranked.tolist(), start=len(shown)):
+        own = stats_dict(stats, has, at)
+        unranked[tally.name_of(index)] = (
+            str(tally.unranked_reason({"stats": own})),
+            BacktestStatistics.model_validate(own or {}),
+        )
+    listed = np.concatenate([shown[:LISTED], first_unranked[:LISTED]])
+    records = [rec for _, rec in sorted(_records(tally, listed).items())]
     return WalkerData(
         walker_name=tally.walker_name,
         symbol=tally.symbol,
@@ -99,12 +108,12 @@ def large_data(tally: SweepTally, top: int) -> WalkerData:
         resumed=tally.resumed,
         interrupted=tally.interrupted is not None,
         fingerprints={
-            rec["strategy_name"]: rec["fingerprint"] for rec in listed if rec.get("fingerprint")
+            rec["strategy_name"]: rec["fingerprint"] for rec in records if rec.get("fingerprint")
         },
         unranked=unranked,
         rejections={
             rec["strategy_name"]: (rec["stats"]["rejected_signals"], rec.get("rejections") or [])
-            for rec in listed
+            for rec in records
             if (rec["stats"] or {}).get("rejected_signals")
         },
         min_trades=tally.min_trades,
@@ -117,23 +126,15 @@ def large_data(tally: SweepTally, top: int) -> WalkerData:
 def columns_of(tally: SweepTally) -> tuple[SweepColumns, TrustFigures]:
     """Every variant of ``tally``'s sweep as columns, each ranked one's daily and deflated
     Sharpe ratios among them, and the sweep's trust figures: the held blocks read once."""
-    ranked, order = ranking(tally)
-    rank = np.zeros(len(ranked), dtype=np.int64)
-    rank[order] = np.arange(1, len(order) + 1)
-    trust = TrustColumns(ranked, rank)
-    columns = gather(tally, _passing(tally.held.current(), trust))
+    columns = sweep_columns(tally)
+    trust = TrustColumns(columns.ranked, columns.rank)
+    for block, rows in tally.held.current():  # each block read once
+        trust.add(block, rows)
     winner = tally.best[2] if tally.best else None
     figures, columns.daily_sharpe, columns.deflated_sharpe = trust.figures(
-        order, winner, tally.name_of
+        columns.order, winner, tally.name_of
     )
     return columns, figures
-
-
-def _passing(blocks: Any, trust: TrustColumns) -> Any:
-    """``blocks``, each handed to ``trust`` as it passes."""
-    for block, rows in blocks:
-        trust.add(block, rows)
-        yield block, rows
 
 
 def _records(tally: SweepTally, indices: np.ndarray) -> dict[int, dict[str, Any]]:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from btfarm.orchestrator.results.stat_columns import daily_matrix
 from btfarm.orchestrator.results.trust import PBO_MAX_VARIANTS, TrustFigures
 from btfarm.shared import overfitting
 
@@ -54,18 +55,17 @@ class TrustColumns:
         index = block.index[rows]
         keep = self.ranked[index]
         rows, index = rows[keep], index[keep]
-        dailies = [block.daily(int(row)) for row in rows]
-        present = np.array([d is not None for d in dailies], dtype=bool)
-        if not present.any():
+        if not len(rows):
             return
         if self.days == 0:
-            self.days = next(d for d in dailies if d is not None).days
+            first = next((block.daily(int(r)) for r in rows if block.daily(int(r))), None)
+            if first is None:
+                return
+            self.days = first.days
             if self.days < 2:
                 return
             self.matrix = np.zeros((self.days, len(self.sample)))
-        values = np.zeros((int(present.sum()), self.days))
-        for k, daily in enumerate(d for d in dailies if d is not None):
-            values[k, daily.at] = daily.pnl
+        present, values = daily_matrix(block, rows, self.days)
         index = index[present]
         self.seen[index] = True
         sr, skew, kurtosis = overfitting.row_figures(values)

@@ -90,9 +90,10 @@ class WalkerData(BaseModel):
     search_spec: str = ""  # a search's sampler, space and study; empty for a grid
     search_note: str = ""  # why a search ended before n_trials ran
     # A sweep of more than ``top`` variants (Walker.get_data's, 1,000 by default): ``strategies``
-    # holds the best ``top`` ranked variants only, ``unranked``, ``rejections`` and
-    # ``fingerprints`` those and the first ``top`` not ranked, ``variants`` is empty, and
-    # ``table`` holds every variant as columns (results/columns.py). None: the sweep came whole.
+    # holds the best ``top`` ranked variants only, ``unranked`` the first ``top`` not ranked,
+    # ``rejections`` and ``fingerprints`` the best 100 and first 100 not ranked, ``variants`` is
+    # empty, and ``table`` holds every variant as columns (results/columns.py,
+    # results/ranked_data.py). None: the sweep came whole.
     top: int | None = None
     table: SweepColumns | None = Field(default=None, exclude=True, repr=False)
 

@@ -2,7 +2,10 @@
 
 ``stored_data(run_id)`` rebuilds what ``Walker.get_data`` gives from the plan and the
 results kept under the run id (a month); ``export(run_id, path)`` writes its
-``to_frame()`` as Parquet or CSV (by the file's suffix), whole or not at all.
+table (``WalkerData.to_frame()``'s columns) as Parquet or CSV (by the file's suffix),
+whole or not at all. The table is written a slice of ``ROW_GROUP`` variants at a time
+from the sweep's columns (results/columns.py): a Parquet row group, or a run of CSV lines,
+each; no row per variant is built for the whole sweep at once.
 """
 
 from __future__ import annotations
@@ -10,7 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 
+from btfarm.orchestrator.results.columns import ROW_GROUP, SweepColumns
+from btfarm.orchestrator.results.ranked_data import columns_of, ranked_data
 from btfarm.orchestrator.results.walker_data import WalkerData
 from btfarm.orchestrator.state_client import state
 from btfarm.orchestrator.sweeps.tally import SweepTally
@@ -21,8 +27,17 @@ from btfarm.shared.store import result_blocks, sweep_plan
 FORMATS = {".parquet": "parquet", ".csv": "csv"}
 
 
-def stored_data(run_id: str, needed_by: str = "Walker.export") -> WalkerData:
-    """Sweep ``run_id`` as stored in Redis (NotFoundError naming ``needed_by`` when it is not)."""
+def stored_data(
+    run_id: str, needed_by: str = "Walker.export", top: int | None = None
+) -> WalkerData:
+    """Sweep ``run_id`` as stored in Redis (NotFoundError naming ``needed_by`` when it is not);
+    ``top``: as ``Walker.get_data`` gives it (results/ranked_data.py), None: whole."""
+    tally = stored_tally(run_id, needed_by)
+    return tally.data() if top is None else ranked_data(tally, top)
+
+
+def stored_tally(run_id: str, needed_by: str = "Walker.export") -> SweepTally:
+    """Sweep ``run_id``'s tally, its results read back from Redis."""
     r = state()
     plan = sweep_plan.read_plan(r, run_id, needed_by)
     tally = SweepTally(
@@ -48,7 +63,7 @@ def stored_data(run_id: str, needed_by: str = "Walker.export") -> WalkerData:
         if tally.received == total
         else (f"not finished: `btfarm walker resume {run_id}` runs the rest")
     )
-    return tally.data()
+    return tally
 
 
 def export(run_id: str, path: str | Path) -> tuple[Path, int]:
@@ -57,9 +72,30 @@ def export(run_id: str, path: str | Path) -> tuple[Path, int]:
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
         raise UsageError(f"cannot write {path}: give a .parquet or .csv file name")
-    frame = stored_data(run_id).to_frame()
+    tally = stored_tally(run_id)
+    return path, write_table(columns_of(tally)[0], path)
+
+
+def write_table(columns: SweepColumns, path: Path, row_group: int = ROW_GROUP) -> int:
+    """Write ``columns``' table to ``path`` (its suffix says the format), ``row_group`` rows
+    at a time, whole or not at all; the rows written."""
+    kind = FORMATS[path.suffix.lower()]
     with replaced_whole(path) as scratch:
-        frame.to_parquet(scratch, index=False) if kind == "parquet" else frame.to_csv(
-            scratch, index=False
-        )
-    return path, len(frame)
+        if kind == "parquet":
+            writer = None
+            try:
+                for group in columns.row_groups(row_group):
+                    # the first group's schema carries pandas' own (Int64 counts read back as such)
+                    writer = writer or pq.ParquetWriter(scratch, group.schema)
+                    writer.write_table(group, row_group_size=row_group)
+            finally:
+                if writer is not None:
+                    writer.close()
+            if writer is None:  # no variant: the table's columns, no row
+                pq.write_table(columns.schema().empty_table(), scratch)
+        else:
+            for start in range(0, max(len(columns), 1), row_group):
+                columns.slice_frame(start, start + row_group).to_csv(
+                    scratch, index=False, header=start == 0, mode="w" if start == 0 else "a"
+                )
+    return len(columns)

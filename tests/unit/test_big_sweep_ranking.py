@@ -128,7 +128,7 @@ def test_the_top_rows_and_the_columns_equal_the_whole_ranking(by_block, top):
     assert large.fingerprints == {n: f for n, f in whole.fingerprints.items() if n in listed}
     assert large.unranked == dict(list(whole.unranked.items())[:top])
     table = large.to_frame()
-    pd.testing.assert_frame_equal(table, walker_frame(whole), check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(table, walker_frame(whole), check_exact=True)
     assert table["profit_factor"].isin([math.inf]).any()
     assert set(table["status"]) == {"done", "failed", "stopped", "missing"}
 
