@@ -23,6 +23,7 @@ import pytest
 from btfarm.orchestrator import Walker
 from btfarm.shared.store import keys, worker_registry
 from btfarm.workers.app import configure
+from tests.support import faulted_fixtures
 from tests.support.celery_workers import CeleryWorker
 from tests.support.faulted_sweep import (
     SWEEP,
@@ -30,7 +31,6 @@ from tests.support.faulted_sweep import (
     assert_complete_and_equal,
     executions,
     point_at,
-    reference_stats,
     stop_workers,
     stored_results,
 )
@@ -75,9 +75,7 @@ def skewed_clock_or_skip(seconds: int) -> dict[str, str]:
         pytest.skip(str(exc))
 
 
-@pytest.fixture(scope="module")
-def reference() -> dict[str, dict]:
-    return reference_stats()
+reference = faulted_fixtures.reference
 
 
 def ran_on(server: RedisServer, run_id: str) -> dict[str, str]:

@@ -20,14 +20,12 @@ from btfarm.orchestrator.sweeps.submit_window import MIN_WINDOW, WINDOW_PER_SLOT
 from btfarm.shared.errors import StoreFull
 from btfarm.shared.store import keys
 from btfarm.workers.app import TASK_QUEUE
-from tests.support.celery_workers import CeleryWorker
+from tests.support import faulted_fixtures
 from tests.support.faulted_sweep import (
     CHUNK,
     SWEEP,
     SYMBOL,
     assert_complete_and_equal,
-    point_at,
-    reference_stats,
     start_workers,
     stop_workers,
     sweep_under_way,
@@ -43,21 +41,7 @@ def server() -> Iterator[RedisServer]:
         yield srv
 
 
-@pytest.fixture
-def url(server, monkeypatch, tmp_path) -> Iterator[str]:
-    yield from point_at(server.url, monkeypatch, tmp_path)
-
-
-@pytest.fixture
-def workers(url, tmp_path) -> Iterator[list[CeleryWorker]]:
-    started = start_workers(url, tmp_path / "workers")
-    yield started
-    stop_workers(started)
-
-
-@pytest.fixture(scope="module")
-def reference() -> dict[str, dict]:
-    return reference_stats()
+url, workers, reference = faulted_fixtures.url, faulted_fixtures.workers, faulted_fixtures.reference
 
 
 def test_chunks_go_out_a_window_at_a_time_while_results_come_in(url, workers, server, reference):

@@ -21,13 +21,13 @@ import pytest
 from btfarm.orchestrator import Walker
 from btfarm.shared.store import keys
 from btfarm.workers.app import SCHEDULE_QUEUE, TASK_QUEUE, configure
+from tests.support import faulted_fixtures
 from tests.support.celery_workers import REPO, TEST_IMPORTS, CeleryWorker, farm_env
 from tests.support.faulted_sweep import (
     SWEEP,
     SYMBOL,
     assert_complete_and_equal,
     point_at,
-    reference_stats,
     start_workers,
     stop_workers,
     sweep_under_way,
@@ -70,9 +70,7 @@ def farm(url: str, broker: RedisServer, logdir: Path) -> list[CeleryWorker]:
     return start_workers(url, logdir, BTFARM_BROKER_URL=broker.url)
 
 
-@pytest.fixture(scope="module")
-def reference() -> dict[str, dict]:
-    return reference_stats()
+reference = faulted_fixtures.reference
 
 
 @pytest.mark.parametrize("how", WORKER_LOSSES)
