@@ -331,3 +331,13 @@ def test_a_worker_running_other_code_for_a_member_fails_the_portfolio_variant():
     record = run_variant(chunk, space[0], lambda: False, "w1")
     assert record["status"] == "failed"
     assert record["error"].startswith("code differs: worker w1 runs strategy farm-pullback at")
+
+
+def test_a_flat_key_names_the_longest_member_it_starts_with():
+    # a strategy name may hold dots: "S:a.b" and "S:a" are both members, "S:a.b.fast" is S:a.b's
+    from btfarm.shared.engine.portfolio_run import member_param
+
+    members = ["S:a", "S:a.b"]
+    assert member_param("S:a.b.fast", members) == ("S:a.b", "fast")
+    assert member_param("S:a.fast", members) == ("S:a", "fast")
+    assert member_param("S:a.", members) is None and member_param("S:c.fast", members) is None
