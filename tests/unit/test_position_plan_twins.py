@@ -442,15 +442,20 @@ def test_a_sweep_of_plan_params_runs_each_variant_with_its_own_plan(sim_week):
     assert len(seen) == 2  # the two variants really ran two plans
 
 
-def test_without_the_c_loop_a_plan_runs_as_hooks_in_the_vector_lane(sim_week, monkeypatch):
-    exchange, frame, candles = sim_week
-    strategy = StrategySchema(
+def cross_with_plan(plan) -> StrategySchema:
+    """The vectorised SMA cross (10, 30) on 5-minute candles with ``plan``."""
+    return StrategySchema(
         strategy_name="p",
         interval="5m",
         get_signals=sma_cross_signals,
         params={"fast": 10, "slow": 30},
-        position_plan=EVERYTHING,
+        position_plan=plan,
     )
+
+
+def test_without_the_c_loop_a_plan_runs_as_hooks_in_the_vector_lane(sim_week, monkeypatch):
+    exchange, frame, candles = sim_week
+    strategy = cross_with_plan(EVERYTHING)
     native = BacktestRun(strategy, exchange, frame, "SYM", candles, stats_only=True)
     native.run()
     monkeypatch.setenv("BTFARM_NATIVE", "0")
@@ -465,13 +470,7 @@ def test_without_the_c_loop_a_plan_runs_as_hooks_in_the_vector_lane(sim_week, mo
 
 def test_a_listener_of_position_events_takes_a_plan_off_the_c_loop_with_the_same_trades(sim_week):
     exchange, frame, candles = sim_week
-    strategy = StrategySchema(
-        strategy_name="p",
-        interval="5m",
-        get_signals=sma_cross_signals,
-        params={"fast": 10, "slow": 30},
-        position_plan=EVERYTHING,
-    )
+    strategy = cross_with_plan(EVERYTHING)
     quiet = BacktestRun(strategy, exchange, frame, "SYM", candles)
     quiet.run()
     heard: list[dict] = []
@@ -491,13 +490,7 @@ def test_the_plain_c_loop_is_untouched_by_the_plan_argument(sim):
     exchange, frame, candles = sim
     runs = []
     for plan in (None, {}, {"trailing_stop": []}):
-        strategy = StrategySchema(
-            strategy_name="p",
-            interval="5m",
-            get_signals=sma_cross_signals,
-            params={"fast": 10, "slow": 30},
-            position_plan=plan,
-        )
+        strategy = cross_with_plan(plan)
         run = BacktestRun(strategy, exchange, frame, "SYM", candles, stats_only=True)
         run.run()
         assert run.lane == "batch" and run.core.hooks.plan is None
