@@ -105,7 +105,7 @@ from btfarm.shared.registry import (
     list_strategies,
     list_walkers,
 )
-from btfarm.shared.schemas import sweep
+from btfarm.shared.schemas import portfolio_sweep, sweep
 from btfarm.shared.search_space import search
 from btfarm.shared.sizing import PositionSize
 
@@ -242,6 +242,7 @@ __all__ = [
     "reset_config",
     "set_config",
     "sweep",
+    "portfolio_sweep",
     "search",
     "synthetic_exchange",
 ]

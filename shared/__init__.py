@@ -13,11 +13,13 @@ from .results import ClosedResult, PnL, to_model
 from .schemas import (
     ExchangeSchema,
     FrameSchema,
+    PortfolioSweep,
     RiskSchema,
     SizingSchema,
     StrategySchema,
     Sweep,
     WalkerSchema,
+    portfolio_sweep,
     sweep,
 )
 from .stats import BacktestStatistics, LiveStatistics, compute_live_statistics, compute_statistics
@@ -37,6 +39,7 @@ __all__ = [
     "FrameSchema",
     "LiveStatistics",
     "PnL",
+    "PortfolioSweep",
     "RiskSchema",
     "SignalDto",
     "SignalRow",
@@ -48,6 +51,7 @@ __all__ = [
     "compute_statistics",
     "get_config",
     "load_frame_candles",
+    "portfolio_sweep",
     "reset_config",
     "set_config",
     "sweep",
