@@ -39,7 +39,10 @@ def builtin_raises() -> list[str]:
                 target = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
                 if not (isinstance(target, ast.Name) and target.id in BUILTIN_ERRORS):
                     continue  # a re-raise of a caught value, or one of btfarm's own
-                here = lines[node.lineno - 1] + (lines[node.lineno - 2] if node.lineno > 1 else "")
+                # the raise's own lines and the one before it (a formatter may wrap the call
+                # and leave its comment after the closing parenthesis)
+                first, last = max(node.lineno - 2, 0), node.end_lineno or node.lineno
+                here = "".join(lines[first:last])
                 if "# protocol:" not in here:
                     found.append(f"{path.relative_to(REPO)}:{node.lineno}: raise {target.id}")
     return found
