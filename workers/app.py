@@ -65,6 +65,7 @@ def farm_urls(settings: Settings | None = None) -> tuple[str, str]:
         base = embedded_server(settings.state_dir).url
     broker = settings.broker_url or base
     backend = settings.result_backend_url or base
+    assert broker and backend  # protocol: base is set unless both URLs are
     return celery_url(broker), celery_url(backend)
 
 

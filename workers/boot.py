@@ -22,7 +22,7 @@ def _without_pygments():
     like ``celery inspect``, which a worker never prints. Where pygments is missing Celery
     falls back to plain text; it is hidden for that one import and importable after."""
     saved = sys.modules.get("pygments", False)
-    sys.modules["pygments"] = None  # type: ignore[assignment]  (makes "import pygments" raise ImportError)
+    sys.modules["pygments"] = None  # "import pygments" raises ImportError
     try:
         import celery.bin.base  # noqa: F401
     finally:

@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import threading
+from pathlib import Path
 
 from btfarm.shared.store.run_status import process_alive
 
@@ -36,7 +37,9 @@ def watch_parent(parent_pid: int, state_dir: str | os.PathLike[str]) -> threadin
         try:
             from btfarm.shared.store.embedded_redis import EmbeddedServer
 
-            EmbeddedServer(state_dir).start().close()  # join and leave: the last one out stops it
+            EmbeddedServer(
+                Path(state_dir)
+            ).start().close()  # join and leave: the last one out stops it
         except Exception as exc:  # the shutdown below must happen whatever this found
             log.warning("btfarm local worker: could not stop the embedded Redis: %s", exc)
         os.kill(os.getpid(), signal.SIGQUIT)  # Celery's cold shutdown: its pool processes go too

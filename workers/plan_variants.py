@@ -42,7 +42,9 @@ def _space(r: redis.Redis, run_id: str) -> VariantSpace | None:
     spec = r.hget(keys.walker_run(run_id), "spec")
     if not spec:
         return None
-    space = _spaces[run_id] = VariantSpace.from_json(spec)
+    space = _spaces[run_id] = VariantSpace.from_json(
+        spec.decode() if isinstance(spec, bytes) else spec
+    )
     while len(_spaces) > KEPT_SPACES:
         _spaces.popitem(last=False)
     return space

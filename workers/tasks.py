@@ -68,6 +68,7 @@ import time
 from typing import Any
 
 import redis
+from celery import Task
 from celery.exceptions import Ignore, SoftTimeLimitExceeded
 
 from btfarm.shared.errors import ChunkFailed, NotRegisteredError
@@ -122,12 +123,12 @@ def crash_reason(deaths: int) -> str:
     )
 
 
-class _ChunkTask(app.Task):
+class _ChunkTask(Task):
     """Reads its retry cap from the settings when it retries, not at import: a misspelt
     BTFARM_* variable must fail as a one-line error of the command, not as an import."""
 
     @property
-    def max_retries(self) -> int:  # type: ignore[override]
+    def max_retries(self) -> int:
         return get_settings().task_max_retries
 
 
@@ -191,8 +192,8 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
             attempt=chunk.attempt,
             chunk_id=chunk.chunk_id,
             stolen=part == STOLEN,
-            batch=[v.index for v in batch],
-            skip=[v.index for v in batch if deaths.get(v.index, 0) > max_retries],
+            batch=[index_of(v) for v in batch],
+            skip=[index_of(v) for v in batch if deaths.get(index_of(v), 0) > max_retries],
             ring=ring,
             first_turn=first_turn,
             crashes_allowed=max_retries,
@@ -212,7 +213,7 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
 
     def unclaimed(rest: list[Variant]) -> list[Variant]:
         """Of this chunk's own variants not reached, those no other chunk took (and runs)."""
-        owners = variant_marks.owners(r, chunk.run_id, chunk.attempt, [v.index for v in rest])
+        owners = variant_marks.owners(r, chunk.run_id, chunk.attempt, [index_of(v) for v in rest])
         return [v for v, owner in zip(rest, owners, strict=True) if owner in (None, chunk.chunk_id)]
 
     # (list, variant): a stealer claims a list from its end and its owner from its start,
@@ -257,7 +258,7 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
                         result_record(
                             variant,
                             "failed",
-                            error=crash_reason(deaths[variant.index]),
+                            error=crash_reason(deaths[index_of(variant)]),
                             worker=worker,
                         )
                     )
@@ -328,6 +329,17 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
             f"failed: {'; '.join(reasons[:3])}" + (" ..." if len(reasons) > 3 else "")
         )
     return summary
+
+
+def index_of(variant: Variant) -> int:
+    """``variant``'s place in its sweep: every variant a chunk runs has one (make_chunks and the
+    stored plan number them)."""
+    if variant.index is None:
+        raise ValueError(
+            f"variant {variant.strategy_name!r} of a chunk has no index in its sweep: build "
+            "chunks with fanout.make_chunks, which numbers them"
+        )
+    return variant.index
 
 
 def batch_size(mean_seconds: float | None) -> int:

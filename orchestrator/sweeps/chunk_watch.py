@@ -35,6 +35,7 @@ from btfarm.orchestrator.sweeps import fanout
 from btfarm.orchestrator.sweeps.pending import Pending
 from btfarm.shared.payloads import Chunk, Variant, result_record
 from btfarm.shared.store import variant_marks
+from btfarm.workers.tasks import index_of
 
 STALL_SECONDS = 3.0  # no result this long: look at the chunks that still owe variants
 PING_TIMEOUT_SECONDS = 1.0  # for a worker named by a started chunk to answer
@@ -129,7 +130,7 @@ class ChunkWatch:
         the stolen ones claimed by it)."""
         mine = set(chunk.indices) if chunk.by_index else {v.index for v in chunk.variants}
         owners = variant_marks.owners(
-            self._r, chunk.run_id, chunk.attempt, [v.index for v in waiting]
+            self._r, chunk.run_id, chunk.attempt, [index_of(v) for v in waiting]
         )
         owed = [
             v

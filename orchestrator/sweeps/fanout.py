@@ -112,7 +112,7 @@ class ChunkPlan(Sequence[Chunk]):
         start, end = self._bounds[index]
         return end - start
 
-    def __getitem__(self, index):  # type: ignore[override]
+    def __getitem__(self, index):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         count = len(self._bounds)
@@ -200,17 +200,17 @@ def _indices_of(variants: Sequence[Variant]) -> np.ndarray | None:
 class Subset(Sequence[Variant]):
     """The variants of ``space`` at ``indices`` (a resume's missing ones), built when asked for."""
 
-    def __init__(self, space: Sequence[Variant], indices: Sequence[int]) -> None:
+    def __init__(self, space: Sequence[Variant], indices: Sequence[int] | np.ndarray) -> None:
         self._space, self._indices = space, indices
 
     @property
-    def indices(self) -> Sequence[int]:
+    def indices(self) -> Sequence[int] | np.ndarray:
         return self._indices
 
     def __len__(self) -> int:
         return len(self._indices)
 
-    def __getitem__(self, index):  # type: ignore[override]
+    def __getitem__(self, index):
         if isinstance(index, slice):
             return [self._space[int(i)] for i in self._indices[index]]
         return self._space[int(self._indices[index])]
@@ -243,7 +243,7 @@ def withdraw(r: redis.Redis, run_id: str) -> int:
         except (ValueError, AttributeError):
             continue  # not a Celery message: not ours to touch
         if isinstance(task, str) and task.startswith(f"{run_id}-"):
-            withdrawn += r.lrem(TASK_QUEUE, 1, raw)
+            withdrawn += r.lrem(TASK_QUEUE, 1, raw.decode() if isinstance(raw, bytes) else raw)
     return withdrawn
 
 

@@ -27,10 +27,10 @@ class Pending:
         return self._count > 0
 
     def __contains__(self, index: object) -> bool:
-        return (
+        return bool(
             isinstance(index, int | np.integer)
             and 0 <= index < len(self._owes)
-            and bool(self._owes[index])
+            and self._owes[index]
         )
 
     def discard(self, index: int) -> None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 from array import array
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from pydantic import BaseModel
@@ -30,7 +31,8 @@ Entry = tuple[
 ]  # the variant's index, variants tested so far, the best so far (-1: none)
 
 
-class Entries(NamedTuple):
+@dataclass(frozen=True)
+class Entries:
     """The entries of a block of results, as arrays (SweepTally.add_block)."""
 
     index: np.ndarray

@@ -197,7 +197,9 @@ def run_sweep(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) ->
             def slots() -> int:  # the embedded pool's size is known; a farm's is announced
                 if pool is not None:
                     return pool.processes
-                return workers.slots if workers.checked else fanout.live_slots(r)
+                if workers is not None and workers.checked:
+                    return workers.slots
+                return fanout.live_slots(r)
 
             watch = ChunkWatch(celery_app, r, [], [], space=variants)
             window = SubmitWindow(celery_app, watch, slots)

@@ -21,7 +21,6 @@ from celery import Celery
 
 from btfarm.orchestrator.sweeps import fanout
 from btfarm.orchestrator.sweeps.chunk_watch import ChunkWatch
-from btfarm.shared.payloads import Chunk
 
 WINDOW_PER_SLOT = 3  # chunks in flight per pool process, at most
 MIN_WINDOW = 4  # chunks in flight at least (no pool announced yet, say)
@@ -35,7 +34,7 @@ class SubmitWindow:
         self.app = app
         self.watch = watch
         self._slots = slots
-        self._chunks: fanout.ChunkPlan | list[Chunk] = []
+        self._chunks = fanout.ChunkPlan({}, [], 1)  # none until ``replace``
         self._next = 0  # the first chunk not submitted yet
         self._submitted = 0  # variants submitted since the last ``replace``
         self._collected_before = 0  # results already counted when the queue was replaced

@@ -147,14 +147,14 @@ class SweepTally:
 
     def unfinished(self) -> dict[str, str]:
         out = {}
-        for index in np.flatnonzero(self.status != VariantStatus.DONE):
-            index = int(index)
-            if self.status[index] == VariantStatus.PENDING:
+        for found in np.flatnonzero(self.status != VariantStatus.DONE):
+            index = int(found)
+            record = self.held.get(index)
+            if self.status[index] == VariantStatus.PENDING or record is None:
                 out[self.name_of(index)] = (
                     NOT_RUN_STOPPED if self.stopped else self.interrupted or "no result received"
                 )
             else:
-                record = self.held.get(index)
                 out[record["strategy_name"]] = (
                     f"{record['status']}: {record.get('error') or ''}".rstrip(": ")
                 )
@@ -326,12 +326,15 @@ class SweepTally:
         shared/payloads.py; a backtest is deterministic), and their statistics, which
         the report checks against the ranked ones."""
         needed_by = "Walker.get_report"
+        out: dict[str, list[dict[str, Any]]] = {}
+        stats: dict[str, BacktestStatistics] = {}
+        if not names:
+            return out, stats
         exchange = get_exchange(self.exchange_name, needed_by)
         frame = get_frame(self.frame_name, needed_by)
         wanted = set(names)
         by_name = {v.strategy_name: v for v in self.variants if v.strategy_name in wanted}
-        candles = candle_cache.candles_for(exchange, frame, self.symbol) if names else None
-        out, stats = {}, {}
+        candles = candle_cache.candles_for(exchange, frame, self.symbol)
         for name in names:
             variant = by_name[name]
             strategy = get_strategy(variant.base, needed_by)
@@ -365,15 +368,16 @@ class RecordsView(Mapping[str, dict[str, Any]]):
 
     def __getitem__(self, name: str) -> dict[str, Any]:
         for index in self._tally.held.indices():
-            if self._tally.name_of(int(index)) == name:
-                return self._tally.held.get(int(index))
+            record = self._tally.held.get(int(index))
+            if record is not None and self._tally.name_of(int(index)) == name:
+                return record
         # protocol: a Mapping raises KeyError for a missing key
         raise KeyError(name)
 
-    def items(self):  # type: ignore[override]
+    def items(self):
         return [(rec["strategy_name"], rec) for _, rec in self._tally.held.items()]
 
-    def values(self):  # type: ignore[override]
+    def values(self):
         return [rec for _, rec in self._tally.held.items()]
 
 

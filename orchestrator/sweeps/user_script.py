@@ -46,7 +46,7 @@ def check_main_guard(imports: Iterable[str], needed_by: str) -> None:
 
 
 def _main_module_frame() -> FrameType | None:
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == "__main__":
             return frame

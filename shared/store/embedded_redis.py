@@ -63,6 +63,7 @@ from ..atomic_file import disk_fault
 from ..errors import StoreUnavailable
 from ..settings import get_settings
 from . import keys
+from .replies import text
 from .retry_policy import CONNECT_TIMEOUT_SECONDS, command_retry
 
 START_TIMEOUT_SECONDS = 15.0  # for the embedded server to answer PING (it may load its AOF)
@@ -150,7 +151,7 @@ class EmbeddedServer:
             try:
                 members_key = keys.embedded_clients()
                 client.srem(members_key, self._member)
-                dead = [m for m in client.smembers(members_key) if not _member_alive(m)]
+                dead = [m for m in client.smembers(members_key) if not _member_alive(text(m))]
                 if dead:
                     client.srem(members_key, *dead)
                 remaining = client.scard(members_key)

@@ -20,12 +20,13 @@ import time
 
 import psutil
 import redis
+from redis.typing import EncodableT, FieldT
 
 from ..errors import PersistenceError, UsageError
 from . import keys
+from .replies import text, texts
 
 STATUSES = ("idle", "running", "done")  # SEMANTICS 7: a single-run task's status
-_SCALARS = (str, int, float, bool)
 
 
 def set_status(
@@ -52,22 +53,30 @@ def queue_status(
     the same round trip; checked now, written when the caller executes ``pipe``."""
     if status not in STATUSES:
         raise UsageError(f"status {status!r} is not one of {', '.join(STATUSES)}")
-    progress = fields.pop("progress", 0.0)
-    if progress is not None:
-        progress = float(progress)
+    given = fields.pop("progress", 0.0)
+    progress: float | None = None
+    if given is not None:
+        if not isinstance(given, int | float | str):
+            raise UsageError(f"progress must be a number within 0..1, got {given!r}")
+        progress = float(given)
         if not 0.0 <= progress <= 1.0:
             raise UsageError(f"progress must be within 0..1, got {progress}")
+    scalars: dict[FieldT, EncodableT] = {}
     for field, value in fields.items():
-        if not isinstance(value, _SCALARS):
+        if isinstance(value, bool):
+            scalars[field] = int(value)
+        elif isinstance(value, str | int | float):
+            scalars[field] = value
+        else:
             raise UsageError(
                 f"status field {field}={value!r} must be str, int, float or bool, "
                 f"not {type(value).__name__}"
             )
-    mapping = {
+    mapping: dict[FieldT, EncodableT] = {
         "id": f"{symbol}:{name}",
         "pid": os.getpid(),
         "host": socket.gethostname(),
-        **{k: (int(v) if isinstance(v, bool) else v) for k, v in fields.items()},
+        **scalars,
         "symbol": symbol,
         "name": name,
         "mode": mode,
@@ -111,7 +120,7 @@ def read_status(
         keys.check_mode(mode)
     index = keys.instance_index()
     try:
-        status_keys = sorted(r.smembers(index))
+        status_keys = sorted(text(key) for key in r.smembers(index))
     except (redis.ResponseError, UnicodeDecodeError) as exc:
         return [], [(index, f"the index of statuses cannot be read ({exc})")]
     rows: list[dict[str, object]] = []
@@ -148,7 +157,7 @@ def _hashes(r: redis.Redis, status_keys: list[str]) -> list[dict[str, str] | Exc
         found: list[dict[str, str] | Exception] = []
         for key in status_keys:
             try:
-                found.append(r.hgetall(key))
+                found.append(texts(r.hgetall(key)))
             except (redis.ResponseError, UnicodeDecodeError) as exc:
                 found.append(exc)
         return found

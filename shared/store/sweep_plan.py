@@ -16,11 +16,13 @@ import time
 
 import redis
 from pydantic import BaseModel, ConfigDict
+from redis.typing import EncodableT, FieldT
 
 from ..errors import AlreadyRunningError, NotFoundError, PersistenceError
 from ..settings import get_settings, redact_url
 from ..variant_space import VariantSpace
 from . import keys
+from .replies import text, texts
 
 RUN_STATE_RUNNING = "running"  # the walker_run hash's state while an attempt collects
 
@@ -47,7 +49,7 @@ class SweepPlan(BaseModel):
     max_pbo: float | None = None  # the sweep's ceiling of probability of backtest overfitting
     coverage: str = ""  # what the checked candles cover (coverage.Coverage.describe); not stored
 
-    def to_redis(self) -> dict[str, str | int]:
+    def to_redis(self) -> dict[FieldT, EncodableT]:
         return {
             "walker_name": self.walker_name,
             "symbol": self.symbol,
@@ -115,7 +117,7 @@ def read_plan(r: redis.Redis, run_id: str, needed_by: str = "Walker.resume") -> 
             "left untouched; run the walker again (a new sweep)"
         )
     try:
-        return SweepPlan.from_redis(run_id, fields)
+        return SweepPlan.from_redis(run_id, texts(fields))
     except (KeyError, ValueError, TypeError) as exc:  # ValueError covers JSON and pydantic errors
         raise PersistenceError(
             f"sweep {run_id!r} is stored in Redis ({keys.walker_run(run_id)}) but its plan is "
@@ -174,7 +176,8 @@ def claim_walker(r: redis.Redis, walker_name: str, symbol: str, run_id: str) -> 
     key = keys.walker_owner(walker_name, symbol)
     if r.set(key, run_id, nx=True, ex=keys.WALKER_LEASE_SECONDS):
         return
-    holder = r.get(key)
+    found = r.get(key)
+    holder = None if found is None else text(found)
     if holder == run_id:  # a resume of the sweep that held it (its orchestrator died)
         return
     raise AlreadyRunningError(
