@@ -182,8 +182,8 @@ def profile() -> dict[str, object]:
 
     trail_cum = cumtime("trail", "position_trailing_strategies.py")
     dispatch_cum = cumtime(
-        "run", "position_hook.py"
-    )  # the engine's per-candle hook step, the user's hook in it
+        "walk", "position_hook.py"
+    )  # the engine's candle checks and hooks, the user's hook in them
     total = stats.total_tt
     stats.sort_stats("tottime").print_stats(15)
     # the no-op hook never trails, so its positions live longer: its own call count divides its extra time

@@ -1,6 +1,7 @@
 """The per-candle hook of an open position and the commits made inside it (SEMANTICS.md 9).
 
-``PositionHook.run`` is one candle's hook, in the order SEMANTICS gives:
+``PositionHook.walk`` runs a block of candles of an open position: each
+candle's checks, then its hook, in the order SEMANTICS gives:
 the peak/fall update; ``listen_active_ping`` listeners, then the strategy's
 ``on_active_ping``; then, on the profit side of the effective entry, the
 breakeven availability (listeners, then ``on_breakeven``) and the profit
@@ -71,7 +72,7 @@ SCHEDULED_COMMITS = ("cancel_scheduled", "activate_scheduled")
 _LEVEL_TOPICS = {"profit": "partial_profit_available", "loss": "partial_loss_available"}
 _SIDE_CALLBACKS = {"profit": "on_partial_profit", "loss": "on_partial_loss"}
 
-# Live's journal of one candle's hook (run_live): the steps of _run, in its order; "side" decides
+# Live's journal of one candle's hook (run_live): the steps of walk's hook, in its order; "side" decides
 # the side after the ping and puts the breakeven and levels steps that follow in front of "flush"
 LIVE_STEPS = (("active_ping",), ("on_active_ping",), ("plan_ping",), ("side",), ("flush",))
 
@@ -209,7 +210,7 @@ class PositionHook:
         )  # run_live: the topics listened to when the candle began
         self.backtest = core.mode == "backtest"
         self.breakeven_percent = breakeven_threshold(core.cfg)  # (Position.breakeven_reached's)
-        # what run reads on every candle, fixed for the run: the strategy's ping, its plan, whether
+        # what walk reads on every candle, fixed for the run: the strategy's ping, its plan, whether
         # a side's percent is read on every candle, the costs of pnl_percentage
         self._ping = core.callbacks.get("on_active_ping")
         self._plan = core.hooks.plan
@@ -270,110 +271,150 @@ class PositionHook:
         ctx = self.core._context
         ctx.when_ms, ctx.cursor = u, i
 
-    def run(self, i: int, u: int, price: float) -> None:
-        """The hook of candle ``i`` (the position stays open after its checks); commits work
-        only inside it (not in a listener of the closed signal, say).
+    def walk(
+        self,
+        first: int,
+        ts: list[int],
+        extreme: list[float],
+        prices: list[float],
+        frame_end: float,
+        expires: float,
+        live: bool,
+    ) -> tuple[int, str, float] | None:
+        """Candles ``first``, ``first + 1`` ... of an open position (open times ``ts``, each one's
+        low for a long or high for a short, VWAPs ``prices``): each candle's checks
+        (position_walk.py's order), then, when it stays open, its hook (in Live ``run_live``).
+        Returns (candle, close reason, close price) of the candle that closes it, else None.
 
-        One candle of a backtest's walk: _run's steps written out in one frame (a hook on
-        every candle of every position pays for each call and copy here), with what nobody
-        reads left unbuilt: the signal's copy is made once per walk and after each applied
-        commit, ``when`` only when a callback is given it, and a side's levels are worked out
-        only when one is due or a callback or the plan reads the percent."""
-        self.i, self.u, self.price = i, u, price
-        self._when = None
+        A backtest's hook is written out here, in the loop's frame (a hook on every candle of
+        every position pays for each call and copy), with what nobody reads left unbuilt: the
+        signal's copy is made once per walk and after each applied commit, ``when`` only when
+        a callback is given it, and a side's levels are worked out only when one is due or a
+        callback or the plan reads the percent. Commits work only inside the hook: the context's
+        ``hook`` is this one while the candles' hooks run, never while the close is made."""
         core = self.core
         ctx = core._context
-        ctx.when_ms, ctx.cursor, ctx.hook = u, i, self
+        sig, pos = core.signal, core.position
+        long = pos.long
+        ping, plan, sided, s, fee = self._ping, self._plan, self._sided, self._s, self._fee
+        if not live:
+            ctx.hook = self
         try:
-            sig, pos = core.signal, core.position
-            long = pos.long
-            entry = sig["price_open"]
-            # the peak and fall (_excursions, with StrategyCore._pnl's pnl_percentage written out)
-            if long:
-                if price > entry and price > core.peak[0]:
-                    opened, closed = entry * (1 + self._s), price * (1 - self._s)
-                    gain = (closed - opened) / opened * 100 - self._fee * (1 + closed / opened)
+            for k, u in enumerate(ts):
+                price = prices[k]
+                # the candle's checks (SEMANTICS 2 and 9)
+                if u > frame_end:
+                    return first + k, "time_expired", price
+                pending = pos.pending
+                if pending is not None and pending["action"] == "close":
+                    sig["close_id"] = pending["id"]
+                    return first + k, "closed", price
+                if u >= expires:
+                    return first + k, "time_expired", price
+                sl, tp = sig["price_stop_loss"], sig["price_take_profit"]
+                if long:
+                    if extreme[k] <= sl:
+                        return first + k, "stop_loss", sl
+                    if price >= tp:
+                        return first + k, "take_profit", tp
+                else:
+                    if extreme[k] >= sl:
+                        return first + k, "stop_loss", sl
+                    if price <= tp:
+                        return first + k, "take_profit", tp
+                i = first + k
+                if live:
+                    self.run_live(i, u, price)
+                    continue
+                # the hook (Live's run_live takes the same steps as a journal)
+                self.i, self.u, self.price = i, u, price
+                self._when = None
+                ctx.when_ms, ctx.cursor = u, i
+                entry = sig["price_open"]
+                # the peak and fall (_excursions, StrategyCore._pnl's pnl_percentage written out)
+                if long:
+                    if price > entry and price > core.peak[0]:
+                        opened, closed = entry * (1 + s), price * (1 - s)
+                        gain = (closed - opened) / opened * 100 - fee * (1 + closed / opened)
+                        if gain > 0:
+                            core.peak = (price, gain)
+                    elif price < entry and price < core.fall[0]:
+                        opened, closed = entry * (1 + s), price * (1 - s)
+                        core.fall = (
+                            price,
+                            (closed - opened) / opened * 100 - fee * (1 + closed / opened),
+                        )
+                elif price < entry and price < core.peak[0]:
+                    opened, closed = entry * (1 - s), price * (1 + s)
+                    gain = (opened - closed) / opened * 100 - fee * (1 + closed / opened)
                     if gain > 0:
                         core.peak = (price, gain)
-                elif price < entry and price < core.fall[0]:
-                    opened, closed = entry * (1 + self._s), price * (1 - self._s)
+                elif price > entry and price > core.fall[0]:
+                    opened, closed = entry * (1 - s), price * (1 + s)
                     core.fall = (
                         price,
-                        (closed - opened) / opened * 100 - self._fee * (1 + closed / opened),
+                        (opened - closed) / opened * 100 - fee * (1 + closed / opened),
                     )
-            elif price < entry and price < core.peak[0]:
-                opened, closed = entry * (1 - self._s), price * (1 + self._s)
-                gain = (opened - closed) / opened * 100 - self._fee * (1 + closed / opened)
-                if gain > 0:
-                    core.peak = (price, gain)
-            elif price > entry and price > core.fall[0]:
-                opened, closed = entry * (1 - self._s), price * (1 + self._s)
-                core.fall = (
-                    price,
-                    (opened - closed) / opened * 100 - self._fee * (1 + closed / opened),
-                )
-            listened = events.listened()  # (lock-free; a listener added in a hook counts next)
-            if "active_ping" in listened:
-                events.emit("active_ping", self._payload())
-            ping = self._ping
-            if ping is not None:
-                public = self._public
-                if public is None:
-                    public = self._public = dict(sig)
-                # when: the last candle's plus a minute (what a walk over minutes asks) or made
-                if u - self._last_u == MINUTE_MS:
-                    when = self._last_when + _ONE_MINUTE
-                else:
-                    when = _EPOCH + timedelta(0, 0, 0, u)
-                self._when, self._last_u, self._last_when = when, u, when
-                try:
-                    ping(core.symbol, public, price, when, self.backtest)
-                except Exception as exc:  # (StrategyCore._guarded's rule, inlined)
-                    core.callback_raised("on_active_ping", exc)
-            plan = self._plan
-            if plan is not None:
-                plan.ping(self)
-            entry = sig["price_open"]  # (an average buy in the ping moved it: the rest sees that)
-            if (price > entry) if long else (price < entry):
-                if not pos.breakeven_seen:
-                    thr = self.breakeven_percent  # (Position.breakeven_reached)
-                    if (
-                        (price >= entry * (1 + thr / 100))
-                        if long
-                        else (price <= entry * (1 - thr / 100))
+                listened = events.listened()  # (lock-free; a listener added in a hook counts next)
+                if "active_ping" in listened:
+                    events.emit("active_ping", self._payload())
+                if ping is not None:
+                    public = self._public
+                    if public is None:
+                        public = self._public = dict(sig)
+                    # when: the last ping's plus a minute (a walk over minutes) or made
+                    if u - self._last_u == MINUTE_MS:
+                        when = self._last_when + _ONE_MINUTE
+                    else:
+                        when = _EPOCH + timedelta(0, 0, 0, u)
+                    self._when, self._last_u, self._last_when = when, u, when
+                    try:
+                        ping(core.symbol, public, price, when, self.backtest)
+                    except Exception as exc:  # (StrategyCore._guarded's rule, inlined)
+                        core.callback_raised("on_active_ping", exc)
+                if plan is not None:
+                    plan.ping(self)
+                entry = sig["price_open"]  # (an average buy in the ping moved it)
+                if (price > entry) if long else (price < entry):
+                    if not pos.breakeven_seen:
+                        thr = self.breakeven_percent  # (Position.breakeven_reached)
+                        if (
+                            (price >= entry * (1 + thr / 100))
+                            if long
+                            else (price <= entry * (1 - thr / 100))
+                        ):
+                            pos.breakeven_seen = True
+                            if "breakeven_available" in listened:
+                                events.emit("breakeven_available", self._payload())
+                            if "on_breakeven" in core.callbacks:
+                                self._callback("on_breakeven")
+                            if plan is not None:
+                                plan.breakeven(self)
+                    # (_side's level test, when nothing else there reads the percent)
+                    fired = pos.profit_levels
+                    if sided or (
+                        len(fired) < len(LEVELS)
+                        and (
+                            (total := (sig["price_take_profit"] - entry) * (1 if long else -1)) <= 0
+                            or abs(price - entry) / total * 100 >= LEVELS[len(fired)]
+                        )
                     ):
-                        pos.breakeven_seen = True
-                        if "breakeven_available" in listened:
-                            events.emit("breakeven_available", self._payload())
-                        if "on_breakeven" in core.callbacks:
-                            self._callback("on_breakeven")
-                        if plan is not None:
-                            plan.breakeven(self)
-                if self._sided or self._due(
-                    pos.profit_levels, sig["price_take_profit"] - entry, price - entry, long
-                ):
-                    self._side("profit", price, entry, listened, core.callbacks, plan)
-            elif (price < entry) if long else (price > entry):
-                if self._sided or self._due(
-                    pos.loss_levels, entry - sig["price_stop_loss"], entry - price, long
-                ):
-                    self._side("loss", price, entry, listened, core.callbacks, plan)
-            if self.queue:
-                self.flush()
+                        self._side("profit", price, entry, listened, core.callbacks, plan)
+                elif (price < entry) if long else (price > entry):
+                    fired = pos.loss_levels
+                    if sided or (
+                        len(fired) < len(LEVELS)
+                        and (
+                            (total := (entry - sig["price_stop_loss"]) * (1 if long else -1)) <= 0
+                            or abs(price - entry) / total * 100 >= LEVELS[len(fired)]
+                        )
+                    ):
+                        self._side("loss", price, entry, listened, core.callbacks, plan)
+                if self.queue:
+                    self.flush()
+            return None
         finally:
             ctx.hook = None
-
-    @staticmethod
-    def _due(fired: list[int], span: float, moved: float, long: bool) -> bool:
-        """Whether a side's next level is reached (``_side``'s test, nothing else to do there
-        when no callback or plan reads the percent): ``span`` and ``moved`` are the long's
-        distances to the target and from the entry, negated for a short."""
-        if len(fired) >= len(LEVELS):
-            return False
-        total = span if long else -span
-        # (progress_percent: 100 when the target is at or behind the entry; clamping does not
-        # change a test against a level of 10..100)
-        return total <= 0 or abs(moved) / total * 100 >= LEVELS[len(fired)]
 
     def _excursions(self, price: float) -> None:
         """Peak and fall (SEMANTICS 2, Excursions), against the effective entry."""
@@ -415,7 +456,7 @@ class PositionHook:
     def _side(
         self, kind: str, price: float, entry: float, listened: Any, callbacks: Any, plan: Any
     ) -> None:
-        """run's profit or loss side: the new levels' events, the user's callback, the plan
+        """The hook's profit or loss side (walk): the new levels' events, the user's callback, the plan
         (``_levels`` written out: this runs on every candle of a hooked position)."""
         sig, pos = self.core.signal, self.core.position
         long = pos.long
@@ -450,14 +491,14 @@ class PositionHook:
     # ---- Live: the hook as a journal a crash can resume -------------------
 
     def run_live(self, i: int, u: int, price: float) -> None:
-        """``run`` for Live: the same steps in the same order, persisted as they go (see the
+        """A candle's hook for Live (``walk`` calls it): the same steps in the same order, persisted as they go (see the
         module's docstring); the state is persisted again when the candle's hook ends."""
         core = self.core
         core.next_ms = (
             u + MINUTE_MS
         )  # the candle's checks are done: a resumed run goes on after them
         self.at(i, u, price)
-        self._excursions(price)  # as _run: plain state, persisted with the rest
+        self._excursions(price)  # as walk: plain state, persisted with the rest
         self.queue = []
         core.position.hook_todo = {
             "u": u,
@@ -482,7 +523,7 @@ class PositionHook:
         todo = cut["todo"]
         self.listened = (
             events.listened()
-        )  # (as _run: a listener added in a hook counts next candle)
+        )  # (as walk: a listener added in a hook counts next candle)
         ctx = core._context
         ctx.hook = self
         try:
@@ -508,7 +549,7 @@ class PositionHook:
             self._persist()
 
     def _step(self, step: list, cut: dict[str, Any], todo: list[list]) -> None:
-        """One step of _run's order; "side" and "levels" mark what they fire, put its steps in
+        """One step of the hook's order (walk); "side" and "levels" mark what they fire, put its steps in
         front and persist before any of them runs."""
         core = self.core
         sig, callbacks, pos, plan, listened = (

@@ -10,8 +10,9 @@ VWAP_u; a user's close committed at u-1 -> "closed" at VWAP_u; the
 lifetime over -> "time_expired"; long low_u <= SL -> "stop_loss" at SL,
 else VWAP_u >= TP -> "take_profit" at TP (short mirrored), with the SL and
 TP in force (trailed where moved). A candle that leaves the position open
-runs its hook (``position_hook.PositionHook.run``; in Live, ``run_live``,
-which persists as it goes). A Live run restored from a state that a crash
+runs its hook (``position_hook.PositionHook.walk`` takes a block of candles,
+checks and hooks; in Live each hook is ``run_live``, which persists as it
+goes). A Live run restored from a state that a crash
 left inside a candle's hook first finishes that hook, then goes on with the
 next candle.
 
@@ -65,45 +66,28 @@ def walk_position(core: StrategyCore, candles: Candles, vwap: np.ndarray, limit:
     ):
         return
     hook = core.hook_for(candles, vwap)
-    run = hook.run if core.hooks.checkpoint is None else hook.run_live
-    token = activate(
-        core._context
-    )  # (PositionHook.run sets the context's hook for its candle only)
+    live = core.hooks.checkpoint is not None
+    token = activate(core._context)  # (the hook sets the context's hook while hooks run only)
     try:
         for first in range(start, limit, BLOCK):
             last = min(first + BLOCK, limit)
             ts = candles.timestamp[first:last].tolist()
-            extreme = (candles.low if long else candles.high)[first:last].tolist()
-            prices = vwap[first:last].tolist()
-            for k, u in enumerate(ts):
-                price = prices[k]
-                if u > frame_end:
-                    core._close(Settled(first + k, "time_expired", price), u)
-                    return
-                pending = pos.pending
-                if pending is not None and pending["action"] == "close":
-                    sig["close_id"] = pending["id"]
-                    core._close(Settled(first + k, "closed", price), u, excursion=False)
-                    return
-                if u >= expires:
-                    core._close(Settled(first + k, "time_expired", price), u)
-                    return
-                sl, tp = sig["price_stop_loss"], sig["price_take_profit"]
-                if long:
-                    if extreme[k] <= sl:
-                        core._close(Settled(first + k, "stop_loss", sl), u)
-                        return
-                    if price >= tp:
-                        core._close(Settled(first + k, "take_profit", tp), u)
-                        return
-                else:
-                    if extreme[k] >= sl:
-                        core._close(Settled(first + k, "stop_loss", sl), u)
-                        return
-                    if price <= tp:
-                        core._close(Settled(first + k, "take_profit", tp), u)
-                        return
-                run(first + k, u, price)
+            hit = hook.walk(
+                first,
+                ts,
+                (candles.low if long else candles.high)[first:last].tolist(),
+                vwap[first:last].tolist(),
+                frame_end,
+                expires,
+                live,
+            )
+            if hit is not None:
+                index, reason, price = hit
+                # (a user's close records no close excursion)
+                core._close(
+                    Settled(index, reason, price), ts[index - first], excursion=reason != "closed"
+                )
+                return
         core.next_ms = int(candles.timestamp[limit - 1]) + MINUTE_MS
     finally:
         deactivate(token)
