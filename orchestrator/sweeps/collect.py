@@ -53,6 +53,13 @@ from btfarm.shared.store.stop_flags import StopPoller
 from btfarm.workers.variant_run import CODE_MISMATCH
 
 DRAIN_BATCH = 100  # records taken per round trip once one has arrived
+# While more than PACED_ABOVE variants are owed, a drain that found results is followed by the
+# next one DRAIN_EVERY_SECONDS later at the earliest: a drain has a cost of its own (a round
+# trip, the window's top-up, the readers woken), and results that keep coming are cheaper
+# taken together. Progress is seen this much later at most; a small sweep (a search's batch)
+# and a sweep's last results are taken as they come.
+DRAIN_EVERY_SECONDS = 0.05
+PACED_ABOVE = 1000
 WAIT_SECONDS = 0.5  # longest BLPOP between stop checks (results wake it at once)
 STOP_GRACE_SECONDS = 3.0  # after a stop, how long to wait for running variants to report
 STATUS_EVERY_SECONDS = 0.5  # how often progress is written to the instance status
@@ -79,6 +86,7 @@ class Collector:
         self._doorbell = keys.walker_doorbell(run_id)
         self._results = keys.walker_results(run_id)
         self._read = 0  # blocks of the results list read so far (workers store most blocks there)
+        self._next_drain = 0.0  # monotonic time before which no drain starts (DRAIN_EVERY_SECONDS)
         self.pending = Pending(total, name_of)
         self.duplicates = 0
 
@@ -151,7 +159,12 @@ class Collector:
 
         One round trip: the BLPOP and the drain go in one pipeline, and Redis runs the
         drain's commands once the BLPOP returns (a connection's commands run in order);
-        a drain that filled a page takes further round trips."""
+        a drain that filled a page takes further round trips. A drain follows the last
+        one that found results by ``DRAIN_EVERY_SECONDS`` at least while more than
+        ``PACED_ABOVE`` variants are owed."""
+        pause = self._next_drain - time.monotonic()
+        if pause > 0 and len(self.pending) > PACED_ABOVE:
+            time.sleep(min(pause, timeout_seconds))
         stored: list[bytes] = []
         raw: list[bytes] = []
         wait: float | None = timeout_seconds
@@ -175,6 +188,8 @@ class Collector:
             if len(more or ()) < DRAIN_BATCH and (not batch or len(batch) < DRAIN_BATCH):
                 break
         self._read += len(stored)
+        if stored or raw:
+            self._next_drain = time.monotonic() + DRAIN_EVERY_SECONDS
         accepted = self._accept_stored([unpack(blob) for blob in stored]) if stored else []
         return accepted + (self._accept([unpack(blob) for blob in raw]) if raw else [])
 
