@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -25,6 +26,8 @@ from btfarm.shared.stats import BacktestStatistics
 
 if TYPE_CHECKING:
     from btfarm.orchestrator.sweeps.tally import SweepTally
+
+SLICE_PIECE = 4096  # progress items a slice builds at once as it is read
 
 Entry = tuple[
     int, int, int
@@ -71,7 +74,7 @@ class ProgressLog:
         if isinstance(at, slice):
             start, stop, step = at.indices(len(self))
             if step == 1:
-                return self.items(start, stop)
+                return ItemSlice(self, start, stop)
             return [self.item(i) for i in range(start, stop, step)]
         return self.item(at)
 
@@ -163,6 +166,29 @@ class ProgressLog:
                 None if np.isnan(value) else float(value),
             )
         return self._best_seen[1], self._best_seen[2]
+
+
+class ItemSlice(Sequence[WalkerProgress]):
+    """Items ``start`` to ``stop`` of a log, built ``SLICE_PIECE`` at a time as they are
+    iterated: a reader that fell behind the run (RunThread.follow reads every item pushed
+    since its last read) holds a piece of them at a time, not a million."""
+
+    def __init__(self, log: ProgressLog, start: int, stop: int) -> None:
+        self._log, self._start, self._stop = log, start, max(start, stop)
+
+    def __len__(self) -> int:
+        return self._stop - self._start
+
+    def __iter__(self) -> Iterator[WalkerProgress]:
+        for at in range(self._start, self._stop, SLICE_PIECE):
+            yield from self._log.items(at, min(at + SLICE_PIECE, self._stop))
+
+    def __getitem__(self, at):
+        if isinstance(at, slice):
+            return list(self)[at]
+        if not -len(self) <= at < len(self):
+            raise IndexError(f"item {at} of a slice of {len(self)} progress items")
+        return self._log.item(self._start + at % len(self))
 
 
 def _statistics(stats: dict | None, columnar: bool) -> BacktestStatistics | None:

@@ -32,7 +32,10 @@ def record(index: int) -> dict:
     return {"index": index, "strategy_name": name, "status": "done", "stats": stats}
 
 
-def test_a_slice_of_items_equals_the_items_one_by_one():
+def test_a_slice_of_items_equals_the_items_one_by_one(monkeypatch):
+    from btfarm.orchestrator.sweeps import progress_log
+
+    monkeypatch.setattr(progress_log, "SLICE_PIECE", 3)  # a slice built in pieces
     for metric in ("sharpe_ratio", "total_pnl"):
         tally = SweepTally("w", "S", "e", "f", metric, SPACE, "run", 8)
         log = ProgressLog(tally)
@@ -40,7 +43,7 @@ def test_a_slice_of_items_equals_the_items_one_by_one():
         for start in range(0, 40, 8):
             block = pack_records([record(i) for i in order[start : start + 8]])
             log.append(tally.add_block(block, np.arange(len(block))))
-        together = log[0 : len(log)]
+        together = list(log[0 : len(log)])
         alone = [log.item(at) for at in range(len(log))]
         assert [p.model_dump() for p in together] == [p.model_dump() for p in alone]
         assert [p.strategy_name for p in together] == [SPACE.name(i) for i in order]
@@ -48,4 +51,7 @@ def test_a_slice_of_items_equals_the_items_one_by_one():
             expected = metric_value(item.stats, metric) if item.status == "done" else None
             assert item.metric_value == expected or (item.metric_value is None and expected is None)
         assert {p.status for p in together} == {"done", "failed"}
+        tail = log[5 : len(log)]
+        assert len(tail) == len(log) - 5 and tail[0] == alone[5] and tail[-1] == alone[-1]
+        assert list(tail) == alone[5:] and tail[1:3] == alone[6:8]
         assert any(p.metric_value is None and p.status == "done" for p in together)
