@@ -9,19 +9,15 @@ hooks; a variant whose params make its plan invalid fails alone, naming the rule
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 
 import pytest
 
 from btfarm.orchestrator import Walker
-from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
-from btfarm.shared.registry import get_exchange, get_frame, get_strategy, get_walker
-from btfarm.shared.settings import get_settings
-from btfarm.workers.app import configure
 from tests import plan_strategies
-from tests.support.celery_workers import CeleryWorker, use_farm
-from tests.support.redis_server import RedisServer
+from tests.support.celery_workers import use_farm
+from tests.support.in_process import as_json, variant_runs
+from tests.support.module_farm import module_farm
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 SYMBOL = plan_strategies.SYMBOL
@@ -31,23 +27,7 @@ IMPORTS = "tests.plan_strategies"
 @pytest.fixture(scope="module")
 def farm(tmp_path_factory) -> Iterator[dict]:
     """A redis-server and two workers that import the plan strategies, stopped by PID at the end."""
-    logdir = tmp_path_factory.mktemp("workers")
-    server = RedisServer().start()
-    workers = [CeleryWorker(server.url, logdir, BTFARM_IMPORTS=IMPORTS) for _ in range(2)]
-    try:
-        for w in workers:
-            w.start()
-        os.environ["BTFARM_REDIS_URL"] = server.url
-        get_settings.cache_clear()
-        app = configure()
-        for w in workers:
-            w.wait_ready(app)
-        yield {"url": server.url, "workers": workers}
-    finally:
-        os.environ.pop("BTFARM_REDIS_URL", None)
-        for w in workers:
-            w.stop()
-        server.close()
+    yield from module_farm(tmp_path_factory.mktemp("workers"), BTFARM_IMPORTS=IMPORTS)
 
 
 @pytest.fixture
@@ -60,29 +40,10 @@ def in_process(
     walker_name: str, form: str, stats_only: bool = False
 ) -> dict[str, tuple[str, dict]]:
     """Every variant of the walker backtested here: name -> (lane, JSON statistics)."""
-    from btfarm.orchestrator.sweeps.variants import expand
-
-    walker = get_walker(walker_name)
-    exchange, frame = get_exchange(walker.exchange_name), get_frame(walker.frame_name)
-    candles = load_frame_candles(exchange, frame, SYMBOL)
     out = {}
-    for v in expand(walker):
-        run = BacktestRun(
-            get_strategy(v.base),
-            exchange,
-            frame,
-            SYMBOL,
-            candles,
-            params=v.params,
-            strategy_name=v.strategy_name,
-            form=form,
-            stats_only=stats_only,
-        )
+    for name, run in variant_runs(walker_name, SYMBOL, form=form, stats_only=stats_only):
         run.run()
-        out[v.strategy_name] = (
-            run.lane,
-            json.loads(json.dumps(run.statistics().model_dump(mode="json"))),
-        )
+        out[name] = (run.lane, as_json(run.statistics()))
     return out
 
 

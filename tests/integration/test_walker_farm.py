@@ -17,13 +17,13 @@ from btfarm.orchestrator import AlreadyRunningError, NotFoundError, Walker, list
 from btfarm.shared.engine.backtest_run import BacktestRun, load_frame_candles
 from btfarm.shared.ranking import rank
 from btfarm.shared.registry import get_exchange, get_frame, get_strategy, get_walker
-from btfarm.shared.settings import get_settings
 from btfarm.shared.stats import compute_statistics
 from btfarm.workers.app import configure
 from tests import farm_strategies
 from tests.support.celery_workers import REPO, CeleryWorker, farm_env, use_farm
+from tests.support.in_process import as_json, variant_runs
+from tests.support.module_farm import module_farm
 from tests.support.processes import stop_process, wait_for
-from tests.support.redis_server import RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 SYMBOL = farm_strategies.SYMBOL
@@ -32,23 +32,7 @@ SYMBOL = farm_strategies.SYMBOL
 @pytest.fixture(scope="module")
 def farm(tmp_path_factory) -> Iterator[dict]:
     """A redis-server and two workers for this module, stopped by PID at the end."""
-    logdir = tmp_path_factory.mktemp("workers")
-    server = RedisServer().start()
-    workers = [CeleryWorker(server.url, logdir) for _ in range(2)]
-    try:
-        for w in workers:
-            w.start()
-        os.environ["BTFARM_REDIS_URL"] = server.url
-        get_settings.cache_clear()
-        app = configure()
-        for w in workers:
-            w.wait_ready(app)
-        yield {"url": server.url, "workers": workers, "server": server}
-    finally:
-        os.environ.pop("BTFARM_REDIS_URL", None)
-        for w in workers:
-            w.stop()
-        server.close()
+    yield from module_farm(tmp_path_factory.mktemp("workers"))
 
 
 @pytest.fixture
@@ -58,33 +42,19 @@ def farm_url(farm, monkeypatch, tmp_path) -> Iterator[str]:
 
 def in_process_stats(walker_name: str, symbol: str = SYMBOL) -> dict[str, dict]:
     """Every variant of the walker backtested here, as JSON statistics."""
-    from btfarm.orchestrator.sweeps.variants import expand
-
-    walker = get_walker(walker_name)
-    exchange, frame = get_exchange(walker.exchange_name), get_frame(walker.frame_name)
-    candles = load_frame_candles(exchange, frame, symbol)
-    out = {}
-    for v in expand(walker):
-        run = BacktestRun(
-            get_strategy(v.base),
-            exchange,
-            frame,
-            symbol,
-            candles,
-            params=v.params,
-            strategy_name=v.strategy_name,
-        )
-        out[v.strategy_name] = json.loads(
-            json.dumps(compute_statistics(run.run()).model_dump(mode="json"))
-        )
-    return out
+    return {
+        name: as_json(compute_statistics(run.run()))
+        for name, run in variant_runs(walker_name, symbol)
+    }
 
 
-def cli(url: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def cli(url: str, *args: str, timeout: float = 30, **env: str) -> subprocess.CompletedProcess[str]:
+    """``btfarm ARGS`` run to its end from the repository, on the farm at ``url`` (``env``
+    besides)."""
     return subprocess.run(
         [sys.executable, "-m", "btfarm.orchestrator.cli", *args],
         cwd=REPO,
-        env=farm_env(url),
+        env=farm_env(url, **env),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -393,19 +363,26 @@ def local_only_signal(symbol, when):
     return None
 
 
-def test_a_strategy_the_workers_did_not_import_fails_its_variant_naming_the_module(farm_url):
+def add_local_only_walker(walker_name: str, strategies: list, **fields) -> None:
+    """A walker over the farm's market whose strategy "farm-local-only" is registered in this
+    process only (the workers do not import it)."""
     from btfarm.shared.registry import add_strategy, add_walker
 
     add_strategy(
         strategy_name="farm-local-only", interval="15m", get_signal=local_only_signal, override=True
     )
     add_walker(
-        walker_name="farm-mixed",
+        walker_name=walker_name,
         exchange_name="farm-market",
         frame_name="farm-2d",
-        strategies=["farm-local-only", "farm-pullback"],
+        strategies=strategies,
         override=True,
+        **fields,
     )
+
+
+def test_a_strategy_the_workers_did_not_import_fails_its_variant_naming_the_module(farm_url):
+    add_local_only_walker("farm-mixed", ["farm-local-only", "farm-pullback"])
     progress = list(Walker.run(SYMBOL, "farm-mixed"))
     data = Walker.get_data(SYMBOL, "farm-mixed")
     assert [s.strategy_name for s in data.strategies] == ["farm-pullback"]  # the sweep went on
@@ -420,22 +397,16 @@ def test_a_strategy_the_workers_did_not_import_fails_its_variant_naming_the_modu
 
 
 def test_btfarm_walker_with_a_module_runs_on_the_farm(farm_url, tmp_path):
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "btfarm.orchestrator.cli",
-            "walker",
-            "tests.farm_strategies",
-            "farm-small",
-            "--symbol",
-            SYMBOL,
-        ],
-        cwd=REPO,
-        env=farm_env(farm_url, BTFARM_DUMP_DIR=str(tmp_path), COLUMNS="150"),
-        capture_output=True,
-        text=True,
+    done = cli(
+        farm_url,
+        "walker",
+        "tests.farm_strategies",
+        "farm-small",
+        "--symbol",
+        SYMBOL,
         timeout=60,
+        BTFARM_DUMP_DIR=str(tmp_path),
+        COLUMNS="150",
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "farm-small on BTCUSDT: 4/4 tested" in done.stdout
@@ -447,22 +418,14 @@ def test_btfarm_walker_with_a_module_runs_on_the_farm(farm_url, tmp_path):
 
 
 def test_a_sweep_where_every_variant_failed_exits_non_zero_with_reasons_grouped(farm_url, tmp_path):
-    failing = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "btfarm.orchestrator.cli",
-            "walker",
-            "tests.farm_strategies",
-            "farm-failing",
-            "--symbol",
-            SYMBOL,
-            "--no-dump",
-        ],
-        cwd=REPO,
-        env=farm_env(farm_url),
-        capture_output=True,
-        text=True,
+    failing = cli(
+        farm_url,
+        "walker",
+        "tests.farm_strategies",
+        "farm-failing",
+        "--symbol",
+        SYMBOL,
+        "--no-dump",
         timeout=60,
     )
     assert failing.returncode == 1, failing.stdout + failing.stderr
@@ -517,24 +480,17 @@ def test_a_worker_process_killed_mid_chunk_is_redelivered_and_no_variant_counts_
 def test_btfarm_worker_imports_the_module_and_serves_or_exits_naming_a_bad_one(farm_url, tmp_path):
     from tests.support.celery_workers import CeleryWorker
 
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "btfarm.orchestrator.cli",
-            "worker",
-            "--import",
-            "no_such_farm_module",
-            "-c",
-            "1",
-            "--loglevel",
-            "WARNING",
-        ],
-        cwd=REPO,
-        env=farm_env(farm_url, BTFARM_IMPORTS=""),
-        capture_output=True,
-        text=True,
+    bad = cli(
+        farm_url,
+        "worker",
+        "--import",
+        "no_such_farm_module",
+        "-c",
+        "1",
+        "--loglevel",
+        "WARNING",
         timeout=60,
+        BTFARM_IMPORTS="",
     )
     assert bad.returncode != 0 and "no_such_farm_module" in bad.stderr
 
@@ -665,25 +621,14 @@ def test_a_second_orchestrator_on_the_same_walker_is_refused_with_the_first_run_
 def test_results_as_a_frame_and_exported_from_redis_by_run_id(farm_url, farm, tmp_path):
     import pandas as pd
 
-    from btfarm.shared.registry import add_strategy, add_walker
     from btfarm.shared.schemas import sweep
     from btfarm.shared.stats import BacktestStatistics
     from btfarm.shared.store import keys
 
-    add_strategy(
-        strategy_name="farm-local-only", interval="15m", get_signal=local_only_signal, override=True
-    )
-    add_walker(
-        walker_name="farm-export",
-        exchange_name="farm-market",
-        frame_name="farm-2d",
+    add_local_only_walker(
+        "farm-export",
+        ["farm-local-only", sweep("farm-sma", fast=[5, 10], slow=[20, 30]), "farm-pullback"],
         min_trades=3,
-        strategies=[
-            "farm-local-only",
-            sweep("farm-sma", fast=[5, 10], slow=[20, 30]),
-            "farm-pullback",
-        ],
-        override=True,
     )
     list(Walker.run(SYMBOL, "farm-export"))
     data = Walker.get_data(SYMBOL, "farm-export")
@@ -735,31 +680,18 @@ def test_results_as_a_frame_and_exported_from_redis_by_run_id(farm_url, farm, tm
 
 def _independent_daily(walker_name: str) -> dict[str, list[float]]:
     """Each variant backtested here, its closed signals' PnL summed per day by hand."""
-    from btfarm.orchestrator.sweeps.variants import expand
     from btfarm.shared.frames import frame_bounds
 
-    walker = get_walker(walker_name)
-    exchange, frame = get_exchange(walker.exchange_name), get_frame(walker.frame_name)
-    candles = load_frame_candles(exchange, frame, SYMBOL)
-    start, end = frame_bounds(frame)
+    start, end = frame_bounds(get_frame(get_walker(walker_name).frame_name))
     days = -(-(end - start) // 86_400_000)
     out = {}
-    for v in expand(walker):
-        run = BacktestRun(
-            get_strategy(v.base),
-            exchange,
-            frame,
-            SYMBOL,
-            candles,
-            params=v.params,
-            strategy_name=v.strategy_name,
-        )
+    for name, run in variant_runs(walker_name, SYMBOL):
         daily = [0.0] * days
         for closed in run.run():
             daily[min((closed["close_timestamp"] - start) // 86_400_000, days - 1)] += closed[
                 "pnl"
             ]["pnl_percentage"]
-        out[v.strategy_name] = daily
+        out[name] = daily
     return out
 
 
@@ -1037,8 +969,6 @@ def test_a_search_runs_its_trials_on_the_farm_and_resumes_its_study(farm_url):
 
 
 def test_walk_forward_trains_every_window_together_and_tests_each_winner_on_the_next(farm_url):
-    from btfarm.orchestrator.sweeps.variants import expand
-
     progress = Walker.run(SYMBOL, "farm-wf")
     names = [f"farm-wf.wf{k}" for k in range(3)]
     # every window's training sweep was started before the first result is read
@@ -1052,19 +982,10 @@ def test_walk_forward_trains_every_window_together_and_tests_each_winner_on_the_
         walker = get_walker(name)
         train = get_frame(walker.frame_name)  # a window of farm-10d: the workers resolved it too
         assert (row.window, row.train, row.walker_name) == (k, train.frame_name, name)
-        candles = load_frame_candles(exchange, train, SYMBOL)
-        expected = {}
-        for v in expand(walker):
-            run = BacktestRun(
-                get_strategy(v.base),
-                exchange,
-                train,
-                SYMBOL,
-                candles,
-                params=v.params,
-                strategy_name=v.strategy_name,
-            )
-            expected[v.strategy_name] = compute_statistics(run.run()).model_dump(mode="json")
+        expected = {
+            n: compute_statistics(run.run()).model_dump(mode="json")
+            for n, run in variant_runs(name, SYMBOL)
+        }
         window = Walker.get_data(SYMBOL, name)
         assert {s.strategy_name: s.stats.model_dump(mode="json") for s in window.strategies} == {
             n: s for n, s in expected.items() if s["total_signals"]
