@@ -124,6 +124,9 @@ class LiveData(BaseModel):
     stale: list[
         str
     ] = []  # this process's stretches of stale candles (no new signals), one line each
+    # the commit_* calls by kind ("trailing_stop", "partial_profit", ...), as Backtest.get_data's:
+    # {"applied": n, "refused": m}, over every run of this live state (persisted with it)
+    commits: dict[str, dict[str, int]] = {}
 
 
 @dataclass
@@ -635,6 +638,7 @@ class LiveUtils(ExecutionClass[LiveSession]):
             rows, exchange_name = list(session.events), session.exchange_name
             phase, signal, stopped = session.core.phase, session.core.signal, session.stopped
             rejected, rejections = session.core.rejected, list(session.core.rejections)
+            commits = session.core.commit_counts
         else:
             store = open_state(symbol, strategy_name)
             doc = store.load()
@@ -643,6 +647,7 @@ class LiveUtils(ExecutionClass[LiveSession]):
             core = doc["core"] if doc else {}
             phase, signal, stopped = core.get("phase", IDLE), core.get("signal"), False
             rejected, rejections = int(core.get("rejected", 0)), list(core.get("rejections", []))
+            commits = core.get("commits") or {}
         return LiveData(
             symbol=symbol,
             strategy_name=strategy_name,
@@ -655,6 +660,10 @@ class LiveUtils(ExecutionClass[LiveSession]):
             events=[to_model(r) for r in rows],
             rejections=rejections,
             stale=stale,
+            commits={
+                kind: {"applied": applied, "refused": refused}
+                for kind, (applied, refused) in commits.items()
+            },
         )
 
     def get_report(

@@ -69,6 +69,22 @@ def _iso(ms: int) -> str:
 ISO_CHARS = len(_iso(0))  # what _iso writes is this long for any time of years 1000-9999
 
 
+def _commit_counts(kept: Any) -> dict[str, list[int]]:
+    """Persisted commit counts ({kind: [applied, refused]}) as the core keeps them, or a
+    PersistenceError saying what is off."""
+    if isinstance(kept, dict) and all(
+        isinstance(kind, str)
+        and isinstance(counts, list)
+        and len(counts) == 2
+        and all(type(n) is int and n >= 0 for n in counts)  # noqa: E721 (bools are no counts)
+        for kind, counts in kept.items()
+    ):
+        return {kind: list(counts) for kind, counts in kept.items()}
+    raise PersistenceError(
+        f"commits must map a commit kind to [applied, refused] counts, got {kept!r}"
+    )
+
+
 class StrategyCore:
     """Phases idle -> (scheduled ->) active -> idle, for one ``symbol:strategy``."""
 
@@ -714,6 +730,9 @@ class StrategyCore:
             # refused signals are no logged event: kept here, so another process's report counts them
             "rejected": self.rejected,
             "rejections": list(self.rejections),
+            # the commits so far per kind, [applied, refused] (kept with the state, as rejected is:
+            # a restarted run and another process's get_data count them all)
+            "commits": {kind: list(counts) for kind, counts in self.hooks.counts.items()},
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -760,3 +779,4 @@ class StrategyCore:
                 f"{rejected!r} and {rejections!r}"
             )
         self.rejected, self.rejections = rejected, rejections[:REJECTION_SAMPLES]
+        self.hooks.counts = _commit_counts(state.get("commits", {}))  # (absent before)
