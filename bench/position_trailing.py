@@ -1,4 +1,4 @@
-"""Issue 31's "trailing" rule, one backtest against backtesting.py: ``python bench/position_trailing.py [RUNS] [--profile]``.
+"""Issue 31's "trailing" rule, one backtest against backtesting.py: ``python bench/position_trailing.py [RUNS] [--base DIR] [--profile]``.
 
 The benchmark cross of examples/data/README.md with issue 31's trailing-stop
 ladder (bench/position_trailing_strategies.py): btfarm's event lane runs it as
@@ -13,6 +13,9 @@ times, side by side, per btfarm strategy a first run in a new state folder
 ratios are backtesting.py's time over btfarm's second run. Entries differ
 (btfarm fills at the 5-candle VWAP, backtesting.py at the next open:
 examples/data/README.md), so trade counts are reported, not compared.
+
+``--base DIR``: a second btfarm (a PYTHONPATH entry holding a ``btfarm`` folder, as
+bench/end_to_end.py's) timed in the same rounds, side by side, its figures under ``base_``.
 
 ``--profile``: in this process, the hook run again under cProfile, with a
 no-op hook and without one beside it: how many hook calls, the hook's own
@@ -51,25 +54,34 @@ print(time.perf_counter() - started, stats["# Trades"])
 """
 
 
-def bench(runs: int) -> dict[str, object]:
+def bench(runs: int, base: str | None = None) -> dict[str, object]:
     sys.path.insert(0, str(HERE))
     from bytecode import compile_btfarm
 
     compile_btfarm()
+    sides = {"": None}
+    if base is not None:
+        import compileall
+
+        for package in ("shared", "workers", "orchestrator"):  # (compile_dir skips symlinks)
+            compileall.compile_dir((Path(base) / "btfarm" / package).resolve(), quiet=1)
+        sides["base_"] = base
     times: dict[str, list[tuple[float, int]]] = {}
     theirs: list[tuple[float, int]] = []
     with tempfile.TemporaryDirectory(prefix="btfarm-trailing-") as scratch:
         env = clean_env(scratch)
-        env.update(PYTHONPATH=str(REPO))
         for index in range(runs):  # each round side by side (the machine's speed drifts)
-            for prefix, strategy in STRATEGIES.items():
-                first_and_second(
-                    times,
-                    prefix,
-                    btfarm_code(BTFARM_IMPORTS, strategy),
-                    env,
-                    Path(scratch) / f"state{prefix}{index}",
-                )
+            for side, path in sides.items():
+                env["PYTHONPATH"] = f"{path}{os.pathsep}{REPO}" if path else str(REPO)
+                for prefix, strategy in STRATEGIES.items():
+                    first_and_second(
+                        times,
+                        f"{side}{prefix}",
+                        btfarm_code(BTFARM_IMPORTS, strategy),
+                        env,
+                        Path(scratch) / f"state{side}{prefix}{index}",
+                    )
+            env["PYTHONPATH"] = str(REPO)
             theirs.append(timed(PEER, env))
     peer_s = statistics.median(s for s, _ in theirs)
     out: dict[str, object] = {
@@ -77,23 +89,27 @@ def bench(runs: int) -> dict[str, object]:
         "backtesting_py_run_s": round(peer_s, 4),
         "backtesting_py_trades": theirs[0][1],
     }
-    for prefix in STRATEGIES:
-        run_s = statistics.median(s for s, _ in times[f"{prefix}run"])
-        first_s = statistics.median(s for s, _ in times[f"{prefix}first"])
-        out.update(
-            {
-                f"{prefix}btfarm_run_s": round(run_s, 4),
-                f"{prefix}btfarm_first_run_s": round(first_s, 4),
-                f"{prefix}btfarm_trades": times[f"{prefix}run"][0][1],
-                f"{prefix}ratio": round(peer_s / run_s, 1),
-                f"{prefix}ratio_first_run": round(peer_s / first_s, 1),
-            }
-        )
+    for side in sides:
+        for prefix in STRATEGIES:
+            key = f"{side}{prefix}"
+            run_s = statistics.median(s for s, _ in times[f"{key}run"])
+            first_s = statistics.median(s for s, _ in times[f"{key}first"])
+            out.update(
+                {
+                    f"{key}btfarm_run_s": round(run_s, 4),
+                    f"{key}btfarm_first_run_s": round(first_s, 4),
+                    f"{key}btfarm_trades": times[f"{key}run"][0][1],
+                    f"{key}ratio": round(peer_s / run_s, 1),
+                    f"{key}ratio_first_run": round(peer_s / first_s, 1),
+                }
+            )
     return out
 
 
 def table(out: dict[str, object]) -> str:
     rows = [("btfarm hook (on_active_ping)", "hook_"), ("btfarm position plan", "plan_")]
+    if "base_hook_btfarm_run_s" in out:
+        rows += [("base: hook", "base_hook_"), ("base: position plan", "base_plan_")]
     lines = [f"{'engine':<30}{'run s':>9}{'first s':>9}{'trades':>8}{'x faster':>10}"]
     for label, p in rows:
         lines.append(
@@ -207,7 +223,12 @@ def main() -> None:
     if "--profile" in args:
         print(json.dumps(profile()))
         return
-    out = bench(int(args[0]) if args else 5)
+    base = None
+    if "--base" in args:
+        at = args.index("--base")
+        base = str(Path(args[at + 1]).resolve())
+        del args[at : at + 2]
+    out = bench(int(args[0]) if args else 5, base)
     print(table(out))
     print(json.dumps(out))
 
