@@ -21,8 +21,9 @@ Then, each PHASE in a fresh process (so each one's peak RSS is its own):
 - ``baseline``: what get_data and export did before (``SweepTally.data()`` and its
   ``to_frame()``): run it at 100,000 variants or fewer, it builds every row.
 
-It prints each phase's seconds (after the tally is built) and the process's peak RSS over
-the phase (VmHWM reset before it), and the RSS the built tally holds.
+It prints each phase's seconds (after the tally is built) and CPU seconds (of all its
+threads: on a shared machine the wall time is bound by what else runs), the process's peak
+RSS over the phase (VmHWM reset before it), and the RSS the built tally holds.
 """
 
 from __future__ import annotations
@@ -170,7 +171,7 @@ def phase(total: int, name: str) -> dict:
     held = rss_mb("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # VmHWM from here
     out = Path(tempfile.mkdtemp(prefix="btfarm-million-")) / "sweep.parquet"
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     if name == "get_data":
         data = ranked_data(tally)
         note = (
@@ -201,10 +202,11 @@ def phase(total: int, name: str) -> dict:
         note = f"{len(frame):,} rows"
     else:
         raise SystemExit(f"unknown phase {name!r}: one of {', '.join(PHASES)}, baseline")
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     return {
         "phase": name,
         "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu, 2),  # of every thread (PBO runs on two)
         "peak_rss_mb": round(rss_mb("VmHWM"), 0),
         "tally_rss_mb": round(held, 0),
         "note": note,

@@ -37,10 +37,12 @@ resume with nothing done. A lost Redis is retried for
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from btfarm.orchestrator.results.ranked_data import TOP, checked_top, ranked_data
 from btfarm.orchestrator.results.symbols import SymbolsData, symbols_data
 from btfarm.orchestrator.results.walker_data import WalkerData, WalkerProgress
 from btfarm.orchestrator.searches.run import SEARCH, trials_walker
@@ -67,6 +69,7 @@ from .reports.walker_pictures import walker_pictures
 from .run_thread import RunThread, follow_all
 from .state_client import state
 
+WHOLE = sys.maxsize  # get_data's top for a sweep that comes whole, however large
 PNL_TABLES = 10  # strategies whose closed signals the report lists (the best, by the metric)
 SYMBOLS_SUFFIX = (
     ".symbols"  # the across-symbols report: {walker}.symbols.md, beside {walker}.{SYMBOL}.md
@@ -130,7 +133,12 @@ class WalkerUtils(ExecutionClass[SweepTally | WalkForwardRun]):
                     symbol, walker_name, chunk_size, "Walker.background"
                 )
             ]
-            return lambda: [cancel() for cancel in cancels] and None
+
+            def cancel_all() -> None:
+                for cancel in cancels:
+                    cancel()
+
+            return cancel_all
         inst, task = self._launch(symbol, walker_name, chunk_size, "Walker.background")
         return self._background(task, inst)
 
@@ -237,19 +245,35 @@ class WalkerUtils(ExecutionClass[SweepTally | WalkForwardRun]):
     # ---- results ---------------------------------------------------------
 
     def get_data(
-        self, symbol: Symbols, walker_name: str
+        self, symbol: Symbols, walker_name: str, top: int = TOP
     ) -> WalkerData | SymbolsData | WalkForwardData:
         """The ranked result; given a list of symbols, each one's and the ranking across them;
-        for a walk-forward walker, its windows (walk_forward/run.py)."""
+        for a walk-forward walker, its windows (walk_forward/run.py).
+
+        A sweep of at most ``top`` variants (1,000 by default) comes back whole, every ranked
+        variant in ``strategies``. A larger one comes back as its best ``top`` ranked variants
+        in ``strategies`` and every variant as columns in ``data.table``
+        (results/ranked_data.py); ``to_frame()`` builds the whole table from those. Given a list
+        of symbols, each symbol's sweep comes whole: the ranking across them reads every
+        variant of each."""
+        top = checked_top(top, "Walker.get_data")
         if not isinstance(symbol, str):
-            return symbols_data(
-                walker_name,
-                {s: self.get_data(s, walker_name) for s in symbol_list(symbol, "Walker.get_data")},
-            )
+            return self._symbols_data(symbol, walker_name)
         walk_forward = self._walk_forward_run(symbol, walker_name)
         if walk_forward is not None:
             return walk_forward.data()
-        return self.launcher.tally(symbol, walker_name, "Walker.get_data").data()
+        return ranked_data(self.launcher.tally(symbol, walker_name, "Walker.get_data"), top)
+
+    def _symbols_data(self, symbol: Sequence[str], walker_name: str) -> SymbolsData:
+        """Each symbol's sweep and the ranking across them, which reads every variant of each:
+        each sweep comes whole."""
+        return symbols_data(
+            walker_name,
+            {
+                s: ranked_data(self.launcher.tally(s, walker_name, "Walker.get_data"), WHOLE)
+                for s in symbol_list(symbol, "Walker.get_data")
+            },
+        )
 
     def _walk_forward_run(self, symbol: str, walker_name: str) -> WalkForwardRun | None:
         """The walk-forward run of ``walker_name`` on ``symbol`` in this process, if it is one."""
@@ -267,7 +291,7 @@ class WalkerUtils(ExecutionClass[SweepTally | WalkForwardRun]):
         """The markdown report; given a list of symbols, the ranking across them and a line
         per symbol (``dump`` writes each symbol's own report beside it)."""
         if not isinstance(symbol, str):
-            return render_walker_symbols(self.get_data(symbol, walker_name), top_n=top_n)
+            return render_walker_symbols(self._symbols_data(symbol, walker_name), top_n=top_n)
         walk_forward = self._walk_forward_run(symbol, walker_name)
         if walk_forward is not None:
             return render_walk_forward(walk_forward.data())
@@ -278,36 +302,12 @@ class WalkerUtils(ExecutionClass[SweepTally | WalkForwardRun]):
         self, sweep: SweepTally, columns, pnl_columns, top_n, stem: str | None = None
     ) -> tuple[str, dict[str, str]]:
         """The markdown and, with ``stem``, the pictures named after it."""
-        data = sweep.data()
+        data = ranked_data(sweep)
         shown = data.strategies[: min(top_n or PNL_TABLES, PNL_TABLES)]
         closed, recomputed = sweep.closed_for([s.strategy_name for s in shown])
         files, links = walker_pictures(stem, data, sweep.variants, closed) if stem else ({}, [])
-        return render_walker(
-            {
-                **data.model_dump(),
-                "strategies": [
-                    {"strategy_name": s.strategy_name, "stats": s.stats} for s in data.strategies
-                ],
-            },
-            closed,
-            strategy_columns=columns,
-            pnl_columns=pnl_columns,
-            top_n=top_n,
-            unfinished=data.unfinished,
-            fingerprints=data.fingerprints,
-            run_id=data.run_id,
-            unranked=data.unranked,
-            rejections=data.rejections,
-            recomputed=recomputed,
-            min_trades=data.min_trades,
-            coverage=data.coverage,
-            pictures=links,
-            trust=data.trust,
-            refused=data.refused,
-            trials=data.search_trials,
-            search_spec=data.search_spec,
-            search_note=data.search_note,
-        ), files
+        report = render_walker(data, closed, columns, pnl_columns, top_n, recomputed, links)
+        return report, files
 
     def dump(
         self,
@@ -351,7 +351,7 @@ class WalkerUtils(ExecutionClass[SweepTally | WalkForwardRun]):
         self, symbol: Sequence[str], walker_name: str, path, columns, pnl_columns, top_n, formats
     ) -> Path:
         symbols = symbol_list(symbol, "Walker.dump")
-        data = self.get_data(symbols, walker_name)
+        data = self._symbols_data(symbols, walker_name)
         target = report_path(
             "walker",
             walker_name,

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypedDict
 
 import jinja2
+import numpy as np
 from pydantic import BaseModel
 
 from btfarm.orchestrator.results.trust import TrustFigures
+from btfarm.orchestrator.results.walker_data import WalkerData
 from btfarm.shared.errors import ReportError
 from btfarm.shared.ranking import metric_value, rank
 from btfarm.shared.stats import (
@@ -46,6 +48,7 @@ from .series import compounded_return, drawdown_periods, equity_series
 
 BEST_MARKER = "★"  # marks the winner's row in the walker comparison table
 TOP_ROWS = 10  # the walker's comparison table, at the top; the whole ranking goes below
+UNFINISHED_ROWS = 1_000  # "Did not finish" lists the first of these (to_frame() has every one)
 # sections a reader opens when they need them: folded in the HTML twin (html.py), last in the markdown
 FOLDED_HEADINGS = frozenset(
     {"Full ranking", "PnL by strategy", "Fingerprint", "Closed signals", "Managed trades"}
@@ -201,65 +204,85 @@ def render_live(
     )
 
 
+class WalkerFields(TypedDict, total=False):
+    """What ``render_walker`` reads of a walker's data given as a mapping (``WalkerData``'s
+    fields of the same names; the first five are required)."""
+
+    walker_name: str
+    symbol: str
+    exchange_name: str
+    frame_name: str
+    metric: str
+    strategies: Sequence[Any]  # {"strategy_name", "stats"} items or (name, stats) pairs
+    total_strategies: int
+    strategies_tested: int
+    best_strategy: str | None
+    unfinished: Mapping[str, str] | Sequence[Any]
+    fingerprints: Mapping[str, Mapping[str, Any]]
+    run_id: str
+    unranked: Mapping[str, tuple[str, StatsArg]]
+    rejections: Mapping[str, tuple[int, Sequence[str]]]
+    min_trades: int
+    coverage: str
+    trust: Mapping[str, Any] | BaseModel | None
+    refused: str | None
+    search_trials: Sequence[tuple[int, str]]
+    search_spec: str
+    search_note: str
+    ranked_count: int  # variants ranked, when ``strategies`` holds only the best of them
+    distribution: Sequence[float]  # the metric over every ranked variant at QUANTILES
+
+
+QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
+QUANTILE_LABELS = ("Min", "5 %", "25 %", "Median", "75 %", "95 %", "Max")
+
+
 def render_walker(
-    data: Mapping[str, Any] | BaseModel,
-    per_strategy_closed: Mapping[str, Sequence[Mapping[str, Any] | BaseModel]],
+    data: WalkerData | WalkerFields | Mapping[str, Any],
+    per_strategy_closed: Mapping[str, Sequence[Mapping[str, Any] | BaseModel]] | None = None,
     strategy_columns: ColumnsArg = None,
     pnl_columns: ColumnsArg = None,
     top_n: int | None = None,
-    unfinished: Mapping[str, str] | Sequence[Any] | None = None,
-    fingerprints: Mapping[str, Mapping[str, Any]] | None = None,
-    run_id: str | None = None,
-    unranked: Mapping[str, tuple[str, StatsArg]] | None = None,
-    rejections: Mapping[str, tuple[int, Sequence[str]]] | None = None,
     recomputed: Mapping[str, StatsArg] | None = None,
-    min_trades: int | None = None,
-    coverage: str | None = None,
     pictures: Sequence[tuple[str, str]] = (),
-    trust: Mapping[str, Any] | BaseModel | None = None,
-    refused: str | None = None,
-    trials: Sequence[tuple[int, str]] = (),
-    search_spec: str = "",
-    search_note: str = "",
 ) -> str:
     """The walker report: header, how far the winner can be trusted (one sentence), the
-    top ``TOP_ROWS`` (winner marked), the pictures, search, failures; then, last (folded
-    in the HTML twin), the full ranking, the PnL tables and the fingerprint.
+    top ``TOP_ROWS`` (winner marked), the distribution of the metric (when more are
+    ranked), the pictures, search, failures; then, last (folded in the HTML twin), the full
+    ranking, the PnL tables and the fingerprint.
 
-    ``data`` is a dict or model with ``walker_name``, ``symbol``, ``exchange_name``,
-    ``frame_name``, ``metric``, ``strategies`` (``{"strategy_name", "stats"}``
-    items or ``(name, stats)`` pairs) and optionally ``total_strategies``,
-    ``strategies_tested``, ``best_strategy``. ``per_strategy_closed`` maps a
-    strategy name to its closed results. ``unfinished`` maps a strategy name to
-    the reason it did not finish (or lists ``{"strategy_name", "reason"}`` /
-    ``(name, reason)`` items). ``top_n`` limits the comparison table's rows and
-    the PnL tables to the best ``top_n`` strategies. ``fingerprints`` maps a
-    strategy name to the fingerprint of its result: the fields every result
-    shares (version, data range, candle digest, fee, slippage) are listed once,
-    each strategy's source hash and parameters in a table (ranking order).
-    ``unranked`` maps a finished strategy that is not comparable to (why, its
-    statistics); ``rejections`` a strategy to (signals rejected, first reasons);
-    ``recomputed`` a listed strategy to the statistics of its in-process rerun,
-    checked against the ranked ones (a difference is shown in bold). ``trust`` is the
-    sweep's deflated Sharpe ratio and PBO (orchestrator/results/trust.py); ``refused`` why
-    the walker's thresholds name no winner (then none is marked). ``trials`` are a search's
+    ``data`` is the ``WalkerData`` (``Walker.get_data``'s; of a large sweep, its best and its
+    columns) or a mapping of the same fields (``WalkerFields``). What it does not hold:
+    ``per_strategy_closed`` maps a strategy name to its closed results; ``top_n`` limits the
+    comparison table's rows and the PnL tables to the best ``top_n`` strategies;
+    ``recomputed`` maps a listed strategy to the statistics of its in-process rerun, checked
+    against the ranked ones (a difference is shown in bold); ``pictures`` are (alt, file).
+
+    Of the fields: ``unfinished`` maps a strategy name to the reason it did not finish (or
+    lists ``{"strategy_name", "reason"}`` / ``(name, reason)`` items); ``fingerprints`` a
+    strategy name to the fingerprint of its result: the fields every result shares are
+    listed once, each strategy's source hash and parameters in a table (ranking order);
+    ``unranked`` a finished strategy that is not comparable to (why, its statistics);
+    ``rejections`` a strategy to (signals rejected, first reasons); ``trust`` is the sweep's
+    deflated Sharpe ratio and PBO (orchestrator/results/trust.py); ``refused`` why the
+    walker's thresholds name no winner (then none is marked); ``search_trials`` a search's
     (Optuna trial number, variant) in trial order, ``search_spec`` what it searched.
     """
-    data = _plain(data)
-    if not isinstance(data, Mapping):
-        raise ReportError(f"walker data must be a dict or a model, got {type(data).__name__}")
+    fields = _walker_fields(data)
+    closed_of = per_strategy_closed or {}
+    refused = fields.get("refused")
     if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1):
         raise ReportError(f"top_n must be a positive integer or None, got {top_n!r}")
-    metric = str(_require(data, "metric"))
-    entries = [
-        _strategy_entry(item, index) for index, item in enumerate(_require(data, "strategies"))
+    metric = str(_require(fields, "metric"))
+    entries: list[tuple[str, Mapping[str, Any]]] = [
+        _strategy_entry(item, index) for index, item in enumerate(_require(fields, "strategies"))
     ]
     ranked = rank(entries, metric)
 
-    best = data.get("best_strategy")
+    best = fields.get("best_strategy")
     if best is None and not refused and ranked and metric_value(ranked[0][1], metric) is not None:
         best = ranked[0][0]
-    comparison_rows = [
+    comparison_rows: list[dict[str, Any]] = [
         {
             "rank": position,
             "strategy_name": name,
@@ -270,6 +293,7 @@ def render_walker(
         }
         for position, (name, stats) in enumerate(ranked, start=1)
     ]
+    ranked_count = max(len(comparison_rows), fields.get("ranked_count") or 0)
     shown = comparison_rows if top_n is None else comparison_rows[:top_n]
     comparison_columns = resolve_columns(
         strategy_columns, walker_comparison_columns(metric), "walker strategy"
@@ -280,14 +304,14 @@ def render_walker(
     pnl_cols = resolve_columns(pnl_columns, DEFAULT_WALKER_PNL_COLUMNS, "walker pnl")
     listed = [row["strategy_name"] for row in shown]
     if top_n is None:
-        listed += [name for name in per_strategy_closed if name not in listed]
+        listed += [name for name in closed_of if name not in listed]
     pnl_tables = [
         {
             "strategy_name": fmt.inline(name),
-            "table": _table(pnl_cols, [_plain(r) for r in per_strategy_closed[name]]),
+            "table": _table(pnl_cols, [_plain(r) for r in closed_of[name]]),
         }
         for name in listed
-        if name in per_strategy_closed
+        if name in closed_of
     ]
 
     best_stats = next((s for n, s in ranked if n == best), None)
@@ -301,20 +325,21 @@ def render_walker(
             f"{fmt.stat_value(metric, metric_value(best_stats, metric))})"
         )
     )
-    total = data.get("total_strategies")
-    tested = data.get("strategies_tested")
+    total = fields.get("total_strategies")
+    tested = fields.get("strategies_tested")
     by_name = dict(ranked)
     mismatches = [
         {"strategy_name": fmt.cell(name), "differences": fmt.cell(", ".join(diff))}
         for name, stats in (recomputed or {}).items()
         if name in by_name and (diff := _differences(by_name[name], _stats_dict(stats)))
     ]
+    run_id, coverage = fields.get("run_id"), fields.get("coverage")
     return _render(
         "walker.md.j2",
-        walker_name=fmt.inline(str(_require(data, "walker_name"))),
-        symbol=fmt.inline(str(_require(data, "symbol"))),
-        exchange_name=fmt.inline(str(data.get("exchange_name", ""))),
-        frame_name=fmt.inline(str(data.get("frame_name", ""))),
+        walker_name=fmt.inline(str(_require(fields, "walker_name"))),
+        symbol=fmt.inline(str(_require(fields, "symbol"))),
+        exchange_name=fmt.inline(str(fields.get("exchange_name", ""))),
+        frame_name=fmt.inline(str(fields.get("frame_name", ""))),
         metric=metric,
         strategies_tested=len(entries) if tested is None else tested,
         total_strategies=len(entries) if total is None else total,
@@ -324,8 +349,14 @@ def render_walker(
         top_count=len(top),
         ranking=ranking,
         shown_count=len(shown),
-        ranked_count=len(comparison_rows),
-        unfinished=_unfinished(unfinished),
+        ranked_count=ranked_count,
+        distribution=_distribution(
+            metric,
+            fields.get("distribution") or _quantiles([r["metric_value"] for r in comparison_rows]),
+            ranked_count,
+        ),
+        unfinished=_unfinished(fields.get("unfinished"))[:UNFINISHED_ROWS],
+        unfinished_count=len(fields.get("unfinished") or ()),
         pnl_tables=pnl_tables,
         run_id=fmt.inline(run_id) if run_id else None,
         unranked=[
@@ -335,9 +366,9 @@ def render_walker(
                 "signals": fmt.integer(_stats_dict(st or {}).get("total_signals")),
                 "rejected": fmt.integer(_stats_dict(st or {}).get("rejected_signals")),
             }
-            for name, (why, st) in (unranked or {}).items()
+            for name, (why, st) in (fields.get("unranked") or {}).items()
         ],
-        min_trades=min_trades,
+        min_trades=fields.get("min_trades"),
         coverage=fmt.inline(coverage) if coverage else None,
         pictures=picture_links(pictures),
         rejections=[
@@ -346,14 +377,56 @@ def render_walker(
                 "count": count,
                 "messages": [fmt.cell(m) for m in messages],
             }
-            for name, (count, messages) in (rejections or {}).items()
+            for name, (count, messages) in (fields.get("rejections") or {}).items()
         ],
         mismatches=mismatches,
-        search=_trust_section(trust, [stats for _, stats in ranked]),
+        search=_trust_section(fields.get("trust"), [stats for _, stats in ranked]),
         refused=fmt.inline(refused) if refused else None,
-        trials=_trials_section(trials, dict(ranked), metric, search_spec, search_note),
-        **_fingerprint_section([name for name, _ in ranked], fingerprints or {}),
+        trials=_trials_section(
+            fields.get("search_trials") or (),
+            dict(ranked),
+            metric,
+            fields.get("search_spec", ""),
+            fields.get("search_note", ""),
+        ),
+        **_fingerprint_section([name for name, _ in ranked], fields.get("fingerprints") or {}),
     )
+
+
+def _walker_fields(data: Any) -> dict[str, Any]:
+    """``render_walker``'s ``data`` as a dict of ``WalkerFields``: a ``WalkerData``'s fields
+    (with the count of its ranked variants and the distribution of their metric, from its
+    columns when it has them), or the mapping given."""
+    if isinstance(data, WalkerData):
+        fields = dict(data)  # the fields as they are (their models are read as models)
+        fields["ranked_count"] = data.ranked_count
+        if data.table is not None:
+            fields["distribution"] = data.table.metric_quantiles(QUANTILES)
+        return fields
+    data = _plain(data)
+    if not isinstance(data, Mapping):
+        raise ReportError(f"walker data must be a dict or a model, got {type(data).__name__}")
+    return dict(data)
+
+
+def _quantiles(values: Sequence[float | None]) -> list[float]:
+    """``QUANTILES`` of the values that are not None (none without any)."""
+    known = np.array([v for v in values if v is not None], dtype=float)
+    return [float(q) for q in np.quantile(known, QUANTILES)] if len(known) else []
+
+
+def _distribution(
+    metric: str, quantiles: Sequence[float] | None, ranked_count: int
+) -> dict[str, Any] | None:
+    """The metric over the ranked variants at ``QUANTILES``: shown when more are ranked than
+    the comparison table lists (None otherwise, or without values)."""
+    if ranked_count <= TOP_ROWS or not quantiles:
+        return None
+    return {
+        "count": f"{ranked_count:,}",
+        "headers": list(QUANTILE_LABELS),
+        "values": [fmt.cell(fmt.stat_value(metric, v)) for v in quantiles],
+    }
 
 
 def _trials_section(
@@ -401,7 +474,9 @@ def _trust_section(
     """The rows and the sentence of "Can the winner be trusted?" (None without figures)."""
     if trust is None:
         return None
-    figures = trust if isinstance(trust, BaseModel) else TrustFigures.model_validate(trust)
+    figures = (
+        trust if isinstance(trust, TrustFigures) else TrustFigures.model_validate(_plain(trust))
+    )
     if not figures.trials:
         return None
 
@@ -415,6 +490,11 @@ def _trust_section(
                 if figures.pbo is not None
                 else ""
             ),
+        ),
+        *(
+            [("PBO's variants", f"{figures.pbo_variants:,}: {figures.pbo_sample}")]
+            if figures.pbo_sample
+            else []
         ),
         ("Trials (ranked variants)", f"{figures.trials:,}"),
         ("Days (observations)", f"{figures.days:,}"),
@@ -528,7 +608,7 @@ COMPOUNDED_AFTER = "total_pnl"  # the compounded return's row follows the sum of
 
 def _statistics(
     stats: Mapping[str, Any],
-    names: Sequence[str],
+    names: Iterable[str],
     closed: Sequence[Mapping[str, Any]] | None = None,
 ) -> list[dict[str, str]]:
     """One {label, value, hint} per statistic, in model order, escaped for a table; given
@@ -611,8 +691,9 @@ def _align_decimals(rows: list[list[str]]) -> None:
     """One number of decimals per column: a column whose every cell is a number (or
     N/A) gets the most decimals any of its cells has."""
     for col in range(len(rows[0]) if rows else 0):
-        parts = [_DECIMAL.match(row[col]) for row in rows if row[col] != fmt.NA]
-        if not parts or not all(parts):
+        found = [_DECIMAL.match(row[col]) for row in rows if row[col] != fmt.NA]
+        parts = [p for p in found if p is not None]
+        if not parts or len(parts) < len(found):
             continue
         digits = max(len(p.group(2) or "") for p in parts)
         for row in rows:
@@ -645,10 +726,10 @@ def _strategy_entry(item: Any, index: int) -> tuple[str, dict[str, Any]]:
 def _unfinished(unfinished: Mapping[str, str] | Sequence[Any] | None) -> list[dict[str, str]]:
     if not unfinished:
         return []
+    items: list[tuple[Any, Any]] = []
     if isinstance(unfinished, Mapping):
         items = list(unfinished.items())
     else:
-        items = []
         for entry in unfinished:
             entry = _plain(entry)
             if isinstance(entry, Mapping):

@@ -7,6 +7,10 @@ import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
+from btfarm.orchestrator.results.status import VariantStatus
+
 from .pictures import distribution_picture, heatmap_picture, search_picture, top_equity_picture
 from .series import equity_series, heatmap
 
@@ -35,7 +39,9 @@ def walker_pictures(
     links: list[tuple[str, str]] = []
     metric = data.metric
     ranked = {s.strategy_name: s.metric_value for s in data.strategies}
-    for base, grid in swept_grids(variants).items():
+    if data.table is not None:  # a large sweep: from its columns, never a row per variant
+        _large_heatmaps(stem, data, files, links)
+    for base, grid in ({} if data.table is not None else swept_grids(variants)).items():
         if len(grid) < 2:
             continue
         mine = [v for v in variants if v.base == base]
@@ -52,11 +58,16 @@ def walker_pictures(
         files[file] = search_picture([ranked.get(name) for _, name in data.search_trials], metric)
         links.append((f"{metric} trial by trial, and the best so far", file))
     file = f"{stem}.distribution.svg"
+    table = data.table
     files[file] = distribution_picture(
-        [s.metric_value for s in data.strategies],
+        [s.metric_value for s in data.strategies]
+        if table is None
+        else table.metric_value[table.order].tolist(),
         data.best_metric,
         metric,
-        len(data.unranked),
+        len(data.unranked)
+        if table is None
+        else int(((table.status == VariantStatus.DONE) & ~table.ranked).sum()),
         len(data.unfinished),
     )
     links.append((f"{metric} over the variants", file))
@@ -68,3 +79,52 @@ def walker_pictures(
         )
         links.append(("Equity of the best strategies", file))
     return files, links
+
+
+def _large_heatmaps(
+    stem: str, data: Any, files: dict[str, str], links: list[tuple[str, str]]
+) -> None:
+    """The heatmaps of a large sweep (``data.table``, results/columns.py): per grid, each pair
+    of its swept keys with the others at the best's values, the cells read from the columns
+    by index (the grid's numbering: the last key varies fastest)."""
+    table = data.table
+    best = data.strategies[0].params if data.strategies else None
+    for at, item in enumerate(table.variants.items):
+        swept = [
+            k for k, values in zip(item["keys"], item["values"], strict=True) if len(values) > 1
+        ]
+        if len(swept) < 2:
+            continue
+        span = table.variants.span(at)
+        sizes = [len(values) for values in item["values"]]
+        strides = [int(np.prod(sizes[k + 1 :])) for k in range(len(sizes))]
+        mine = best if best is not None and table.variants.base(span.start) == item["base"] else {}
+        choice = {
+            k: (values.index(mine[k]) if mine and mine.get(k) in values else 0)
+            for k, values in zip(item["keys"], item["values"], strict=True)
+        }
+        grid = {k: v for k, v in zip(item["keys"], item["values"], strict=True) if k in swept}
+        for x, y in list(itertools.combinations(swept, 2))[:MAX_HEATMAPS]:
+            at_x, at_y = item["keys"].index(x), item["keys"].index(y)
+            base_index = span.start + sum(
+                choice[k] * strides[n] for n, k in enumerate(item["keys"]) if k not in (x, y)
+            )
+            fixed = {
+                k: item["values"][n][choice[k]]
+                for n, k in enumerate(item["keys"])
+                if k not in (x, y)
+            }
+            results = {}
+            for i, xv in enumerate(item["values"][at_x]):
+                for j, yv in enumerate(item["values"][at_y]):
+                    index = base_index + i * strides[at_x] + j * strides[at_y]
+                    value = float(table.metric_value[index])
+                    results[str(index)] = (
+                        {**fixed, x: xv, y: yv},
+                        None if np.isnan(value) else value,
+                    )
+            file = f"{stem}.heatmap-{item['base']}-{x}-{y}.svg"
+            files[file] = heatmap_picture(
+                heatmap(grid, results, x, y, {**fixed, **(mine or {})}), data.metric
+            )
+            links.append((f"{data.metric} of {item['base']} by {x} and {y}", file))

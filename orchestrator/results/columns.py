@@ -192,6 +192,9 @@ class SweepColumns:
                 columns[name] = column
             else:
                 columns[name] = np.where(has, stat, np.nan)
+        for name in ("metric_value", *(n for n in STATS if n not in INT_STATS)):
+            if np.isnan(columns[name]).all():  # no value at all: None, as rows of None make it
+                columns[name] = pd.Series([None] * (stop - start), dtype=object)
         frame = pd.DataFrame(columns)
         frame.index = pd.RangeIndex(len(frame))
         return frame

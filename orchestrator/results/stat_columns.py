@@ -2,10 +2,11 @@
 as columns, and the PnL per day of a block's rows as one matrix.
 
 Both read what a ``ResultBlock`` holds as arrays (shared/result_block.py) without a Python
-object per variant. ``daily_matrix`` reads the block's packed PnL-per-day arrays, which
-``ResultBlock`` keeps private (its only public read is ``daily(row)``, a Python call and
-arrays per row: 11 s of a million variants' 16 s); a public ``ResultBlock.daily_matrix``
-would take its place.
+object per variant, from its columns, which ``ResultBlock`` keeps private: its public reads
+are per row (``daily(row)``, a Python call and arrays per row: 11 s of a million variants'
+16 s) or per statistic with every non-finite value read as NaN (``stat``, for ranking;
+the table keeps a profit factor's infinity). A public ``ResultBlock.daily_matrix`` and
+``ResultBlock.raw_stat`` would take their place.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from btfarm.orchestrator.results.table import INT_STATS, STATS
-from btfarm.shared.result_block import DENSE, SPARSE, ResultBlock
+from btfarm.shared.result_block import COLUMN, DENSE, ROW_JSON, SPARSE, ResultBlock
 
 
 def read_stats(held: Any, indices: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -33,19 +34,22 @@ def read_stats(held: Any, indices: np.ndarray) -> tuple[dict[str, np.ndarray], n
     for group in np.split(by_block, cuts) if len(indices) else []:
         block = held.block(int(numbers[group[0]]))
         own = rows[group]
-        present = block.has_stats()[own]
-        has[group] = present
-        exact = np.zeros(len(group), dtype=bool)  # a value block.stat reads as NaN: None, +-inf
-        for name in STATS:
-            values = block.stat(name)[own]
-            exact |= present & np.isnan(values)
-            stats[name][group] = np.nan_to_num(values) if name in INT_STATS else values
-        for k in np.flatnonzero(exact).tolist():
+        kind = block._columns["stats_kind"][own]  # noqa: SLF001  (see the module's docstring)
+        has[group] = (kind == COLUMN) | (kind == ROW_JSON)
+        columnar = group[kind == COLUMN]
+        at = own[kind == COLUMN]
+        for name in STATS:  # the packed values as they are: ints, floats, None as NaN, infinities
+            stats[name][columnar] = block._columns[f"stat:{name}"][at]  # noqa: SLF001
+        for k in np.flatnonzero(kind == ROW_JSON).tolist():  # statistics the columns could not hold
             record = block.stats(int(own[k])) or {}
             for name in STATS:
                 value = record.get(name)
-                if name not in INT_STATS:
-                    stats[name][group[k]] = np.nan if value is None else float(value)
+                if name in INT_STATS:
+                    stats[name][group[k]] = value if isinstance(value, int) else 0
+                else:
+                    stats[name][group[k]] = (
+                        float(value) if isinstance(value, int | float) else np.nan
+                    )
     return stats, has
 
 

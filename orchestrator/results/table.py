@@ -105,5 +105,5 @@ def walker_frame(data: WalkerData) -> pd.DataFrame:
         frame[column] = frame[column].astype(float)
     for column in ("rank", *INT_STATS):  # counts stay integers beside the empty rows
         frame[column] = frame[column].astype("Int64")
-    params = [c for c in frame.columns if c not in taken]
-    return frame[["symbol", "strategy_name", "base", *params, *FIXED[3:], *STATS]]
+    param_columns = [c for c in frame.columns if c not in taken]
+    return frame[["symbol", "strategy_name", "base", *param_columns, *FIXED[3:], *STATS]]

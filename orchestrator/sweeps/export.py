@@ -5,7 +5,10 @@ results kept under the run id (a month); ``export(run_id, path)`` writes its
 table (``WalkerData.to_frame()``'s columns) as Parquet or CSV (by the file's suffix),
 whole or not at all. The table is written a slice of ``ROW_GROUP`` variants at a time
 from the sweep's columns (results/columns.py): a Parquet row group, or a run of CSV lines,
-each; no row per variant is built for the whole sweep at once.
+each; no row per variant is built for the whole sweep at once. Every slice has the same
+columns and types (``SweepColumns.schema``): a statistic no variant of a slice has is
+empty (NaN) there. A sweep of one slice is written as ``to_frame()`` gives it, a
+statistic no variant has as None.
 """
 
 from __future__ import annotations
@@ -81,7 +84,13 @@ def write_table(columns: SweepColumns, path: Path, row_group: int = ROW_GROUP) -
     at a time, whole or not at all; the rows written."""
     kind = FORMATS[path.suffix.lower()]
     with replaced_whole(path) as scratch:
-        if kind == "parquet":
+        if len(columns) <= row_group:  # one slice: the table itself, as to_frame() gives it
+            frame = columns.to_frame()
+            if kind == "parquet":
+                frame.to_parquet(scratch, index=False)
+            else:
+                frame.to_csv(scratch, index=False)
+        elif kind == "parquet":
             writer = None
             try:
                 for group in columns.row_groups(row_group):

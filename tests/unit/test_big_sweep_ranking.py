@@ -48,6 +48,7 @@ def _stats(rng: np.random.Generator, index: int) -> dict:
         rejected_signals=2 if index % 7 == 0 else 0,
     )
     stats["sharpe_ratio"] = round(float(rng.normal()), 1)  # ties, broken by walker order
+    stats["annualized_sharpe_ratio"] = None  # none has one: a column of None
     if index % 10 == 6:
         stats["sharpe_ratio"] = None  # ranked, last
     if index % 8 == 2:
@@ -130,6 +131,7 @@ def test_the_top_rows_and_the_columns_equal_the_whole_ranking(by_block, top):
     table = large.to_frame()
     pd.testing.assert_frame_equal(table, walker_frame(whole), check_exact=True)
     assert table["profit_factor"].isin([math.inf]).any()
+    assert table["annualized_sharpe_ratio"].isna().all()
     assert set(table["status"]) == {"done", "failed", "stopped", "missing"}
 
 
@@ -172,3 +174,19 @@ def test_the_report_of_a_large_sweep_lists_its_top_and_the_distribution():
     assert tally.name_of(int(last)) not in report
     quantiles = large.table.metric_quantiles((0.0, 1.0))
     assert quantiles[1] == 9.0 and quantiles[0] < 0
+
+
+def test_the_report_lists_the_first_of_many_unfinished_variants(monkeypatch):
+    from btfarm.orchestrator.reports import render
+
+    monkeypatch.setattr(render, "UNFINISHED_ROWS", 2)
+    data = large_data(sweep(), 3)
+    report = render_walker(data, {})
+    section = report[report.index("## Did not finish") :]
+    assert "The first 2 of 5 (`to_frame()` lists every one)." in section
+    assert (
+        sum(
+            line.startswith("| s[") or line.startswith("| t[") for line in section.splitlines()[:12]
+        )
+        == 2
+    )

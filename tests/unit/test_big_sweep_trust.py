@@ -85,3 +85,19 @@ def test_row_figures_are_sharpes_and_moments_per_row_float_for_float():
             else overfitting.probabilistic_sharpe(sr[i], 0.1, 30, skew[i], kurtosis[i])
         )
         assert (one is None and np.isnan(psr[i])) or psr[i] == one
+
+
+def test_the_report_says_pbo_was_computed_over_a_sample():
+    from btfarm.orchestrator.reports.render import render_walker
+    from btfarm.orchestrator.results.ranked_data import large_data
+
+    tally = sweep()
+    data = large_data(tally, 5)
+    figures, *_ = _trust(tally, sample=10)
+    report = render_walker(data.model_copy(update={"trust": figures}), {})
+    n = figures.trials
+    assert (
+        f"| PBO's variants | 10: PBO over a sample of 10 of the {n} ranked variants, evenly "
+        "spaced in walker order |"
+    ) in report
+    assert "PBO's variants" not in render_walker(data, {})  # every variant: no sample to state

@@ -170,17 +170,19 @@ def test_a_walker_report_shows_hostile_variant_names_and_exceptions_as_text_in_w
         for name in (VARIANT, OTHER)
     }
     markdown = render_walker(
-        data,
+        {
+            **data,
+            "unfinished": {f"{OTHER}x": EXCEPTION},
+            "unranked": {f"{VARIANT}y": (EXCEPTION, {"total_signals": 1})},
+            "rejections": {VARIANT: (2, [EXCEPTION, NOTE])},
+            "fingerprints": fingerprints,
+            "run_id": SCRIPT,
+            "search_trials": [(0, OTHER), (1, VARIANT)],
+            "search_spec": SCRIPT,
+            "search_note": LINKS,
+            "coverage": LINKS,
+        },
         {VARIANT: [closed(0, 0.5, NOTE)]},
-        unfinished={f"{OTHER}x": EXCEPTION},
-        unranked={f"{VARIANT}y": (EXCEPTION, {"total_signals": 1})},
-        rejections={VARIANT: (2, [EXCEPTION, NOTE])},
-        fingerprints=fingerprints,
-        run_id=SCRIPT,
-        trials=[(0, OTHER), (1, VARIANT)],
-        search_spec=SCRIPT,
-        search_note=LINKS,
-        coverage=LINKS,
     )
     html, page = twin(markdown)
     assert live_markup(html) == []

@@ -229,7 +229,9 @@ def walker_data(metric="sharpe_ratio"):
 
 def test_walker_report_ranks_marks_the_winner_and_lists_failures():
     per = {"top": [closed(0, 0.5)], "mid": [closed(1, -0.5)], "none-first": []}
-    report = render_walker(walker_data(), per, unfinished={"broken": "ValueError: bad\nparam"})
+    report = render_walker(
+        {**walker_data(), "unfinished": {"broken": "ValueError: bad\nparam"}}, per
+    )
     for expected in (
         "w1",
         "BTCUSDT",
@@ -312,7 +314,7 @@ def test_walker_fingerprint_lists_shared_fields_once_and_each_strategy_in_rank_o
         "top": _fp("top", "aaa", {"fast": 5}),
         "none-first": _fp("none-first", "ccc", {}, fee_percent=0.2),
     }
-    report = render_walker(walker_data(), {}, fingerprints=fingerprints, run_id="run-42")
+    report = render_walker({**walker_data(), "fingerprints": fingerprints, "run_id": "run-42"}, {})
     assert "- Run id: run-42" in report
     section = report[report.index("## Fingerprint") :]
     for row in (
@@ -351,16 +353,20 @@ def test_a_recomputed_strategy_that_disagrees_with_its_ranked_statistics_is_flag
 
 def test_unranked_and_rejected_variants_have_their_sections():
     report = render_walker(
-        walker_data(),
-        {},
-        min_trades=5,
-        unranked={
-            "thin": (
-                "2 closed signals, fewer than min_trades=5",
-                {"total_signals": 2, "rejected_signals": 40},
-            )
+        {
+            **walker_data(),
+            "min_trades": 5,
+            "unranked": {
+                "thin": (
+                    "2 closed signals, fewer than min_trades=5",
+                    {"total_signals": 2, "rejected_signals": 40},
+                )
+            },
+            "rejections": {
+                "thin": (40, ['strategy "thin" at 2025-01-01T00:00Z: signal rejected: x'])
+            },
         },
-        rejections={"thin": (40, ['strategy "thin" at 2025-01-01T00:00Z: signal rejected: x'])},
+        {},
     )
     section = report[report.index("## Not ranked") :]
     assert "| thin | 2 closed signals, fewer than min_trades=5 | 2 | 40 |" in section
@@ -415,12 +421,14 @@ def test_a_walker_report_leads_with_the_verdict_the_top_ten_and_the_pictures():
         "winner_daily_sharpe": 0.2,
     }
     report = render_walker(
-        many_variants(15),
+        {
+            **many_variants(15),
+            "trust": search,
+            "unfinished": {"broken": "ValueError"},
+            "fingerprints": {"v00": _fp("v00", "aaa", {"i": 0})},
+        },
         per,
         pictures=[("heatmap", "w.heatmap.svg")],
-        trust=search,
-        unfinished={"broken": "ValueError"},
-        fingerprints={"v00": _fp("v00", "aaa", {"i": 0})},
     )
     order = [
         "## Can the winner be trusted?",
@@ -468,14 +476,14 @@ def test_when_every_variant_lost_the_verdict_says_so_in_one_sentence():
         "pbo": 0.75,
         "winner_daily_sharpe": -1.6,
     }
-    report = render_walker(many_variants(15, lost=True), {}, trust=search)
+    report = render_walker({**many_variants(15, lost=True), "trust": search}, {})
     assert (
         "Every variant lost; the best is only the least bad (deflated Sharpe ratio 0.0%, probability of "
         "backtest overfitting 75.0%)."
     ) in report
     one_won = many_variants(15, lost=True)
     one_won["strategies"][-1][1]["total_pnl"] = 0.5
-    report = render_walker(one_won, {}, trust=search)  # the winner lost, not all of them
+    report = render_walker({**one_won, "trust": search}, {})  # the winner lost, not all of them
     assert "Every variant lost" not in report
     assert (
         "The winner lost money on the average day; it is only the least bad of 15 trials" in report
@@ -490,5 +498,5 @@ def test_when_every_variant_lost_the_verdict_says_so_in_one_sentence():
     assert (
         "The winner looks like luck: its edge is no more than 15 trials find by chance, and the best in "
         "sample usually falls to the median or below out of sample"
-        in render_walker(many_variants(15), {}, trust=search)
+        in render_walker({**many_variants(15), "trust": search}, {})
     )
