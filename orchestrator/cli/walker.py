@@ -476,7 +476,7 @@ def _follow(
     console.print(
         summary_table(
             f"{printable(walker_name)} on {printable(symbol)}: {data.strategies_tested}/{data.total_strategies} tested, "
-            f"{len(data.strategies)} ranked, "
+            f"{data.ranked_count} ranked, "
             f"by {data.metric}, {data.seconds:.1f} s",
             rows,
         )
