@@ -88,7 +88,6 @@ def _large_heatmaps(
     of its swept keys with the others at the best's values, the cells read from the columns
     by index (the grid's numbering: the last key varies fastest)."""
     table = data.table
-    best = data.strategies[0].params if data.strategies else None
     for at, item in enumerate(table.variants.items):
         swept = [
             k for k, values in zip(item["keys"], item["values"], strict=True) if len(values) > 1
@@ -98,7 +97,9 @@ def _large_heatmaps(
         span = table.variants.span(at)
         sizes = [len(values) for values in item["values"]]
         strides = [int(np.prod(sizes[k + 1 :])) for k in range(len(sizes))]
-        mine = best if best is not None and table.variants.base(span.start) == item["base"] else {}
+        # the grid's best ranked variant, as the rows' pictures take their base's best
+        inside = table.order[(table.order >= span.start) & (table.order < span.stop)]
+        mine = (table.variants[int(inside[0])].params or {}) if len(inside) else {}
         choice = {
             k: (values.index(mine[k]) if mine and mine.get(k) in values else 0)
             for k, values in zip(item["keys"], item["values"], strict=True)

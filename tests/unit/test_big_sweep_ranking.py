@@ -190,3 +190,39 @@ def test_the_report_lists_the_first_of_many_unfinished_variants(monkeypatch):
         )
         == 2
     )
+
+
+def test_a_large_sweeps_pictures_read_its_columns_as_the_rows_give_them(monkeypatch):
+    from btfarm.orchestrator.reports import walker_pictures as pictures
+
+    drawn: dict[str, list] = {"maps": [], "values": []}
+    monkeypatch.setattr(pictures, "heatmap_picture", lambda h, m: drawn["maps"].append(h) or "")
+    monkeypatch.setattr(
+        pictures,
+        "distribution_picture",
+        lambda values, *rest: (
+            drawn["values"].append(
+                ([v for v in values if v is not None and not math.isnan(v)], rest)
+            )
+            or ""
+        ),
+    )
+    tally = sweep()
+    pictures.walker_pictures("w", tally.data(), tally.variants, {})
+    pictures.walker_pictures("w", large_data(tally, 3), tally.variants, {})
+    whole, large = (
+        drawn["maps"][: len(drawn["maps"]) // 2],
+        drawn["maps"][len(drawn["maps"]) // 2 :],
+    )
+    assert len(whole) == len(large) == 2  # s by a and b, t by mode and a
+    for a, b in zip(whole, large, strict=True):
+        assert (a.x_param, a.y_param, a.x_values, a.y_values, a.fixed, a.best) == (
+            b.x_param,
+            b.y_param,
+            b.x_values,
+            b.y_values,
+            b.fixed,
+            b.best,
+        )
+        np.testing.assert_array_equal(a.matrix, b.matrix)
+    assert drawn["values"][0] == drawn["values"][1]  # every ranked metric, the same counts
