@@ -1,7 +1,7 @@
-"""A sweep's results as columns: every variant's status, rank, metric, trust figures and
-statistics as numpy arrays in walker order, read from the tally's held blocks without a
-Python object per variant; names and parameters are made per slice (``to_frame``,
-``row_groups``), so a million variants never become a million rows at once.
+"""A sweep's results as columns: every variant's status, rank, metric and trust figures as
+numpy arrays in walker order, from the tally's arrays without a Python object per variant;
+statistics (read from the held blocks), names and parameters are made per slice
+(``to_frame``, ``row_groups``), so a million variants never become a million rows at once.
 
 ``SweepColumns.to_frame()`` gives the table ``WalkerData.to_frame()`` gives for a small
 sweep (results/table.py), column for column; ``row_groups`` gives it as Arrow tables of a
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from btfarm.orchestrator.sweeps.tally import SweepTally
 
 ROW_GROUP = 100_000  # rows per Arrow table of ``row_groups`` (a Parquet row group each)
-_FLOAT_FIXED = ("metric_value", "daily_sharpe", "deflated_sharpe")
 
 
 class SweepColumns:
