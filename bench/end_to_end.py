@@ -19,7 +19,9 @@ of its RUNS.
 Two strategies, each timed so: the README's tuned example ("sma-cross-5m",
 get_indicator) and the same rules written the plain way ("sma-cross-5m-plain",
 bench/plain_strategy.py: four ``.mean()``s of ``get_candles(symbol, "1m", 35).close``);
-``ratio`` and ``plain_ratio`` are backtesting.py's time over theirs.
+``ratio`` and ``plain_ratio`` are backtesting.py's time over theirs; ``..._cpu_s`` and
+``cpu_ratio`` the same of the CPU time of each run's process (fresh_runs.py: on a shared
+machine a short run's wall time is mostly the others' load).
 
 ``--base DIR``: a second btfarm (a PYTHONPATH entry holding a ``btfarm`` folder,
 e.g. a symlink tree onto a worktree of the previous main) timed in the same
@@ -44,9 +46,9 @@ PEER = f"""
 import sys, time
 sys.path.insert(0, {str(HERE)!r})
 from peer_backtesting_py import backtest, load
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 stats = backtest(load({str(CSV)!r})).run()
-print(time.perf_counter() - started, stats["# Trades"])
+print(time.perf_counter() - started, time.process_time() - cpu, stats["# Trades"])
 """
 
 
@@ -73,8 +75,8 @@ def main() -> None:
         ):  # (compile_dir skips symlinked folders)
             compileall.compile_dir((Path(base) / "btfarm" / package).resolve(), quiet=1)
         sides["base_"] = base
-    times: dict[str, list[tuple[float, int]]] = {}
-    theirs: list[tuple[float, int]] | None = []
+    times: dict[str, list[tuple[float, int, float]]] = {}
+    theirs: list[tuple[float, int, float]] | None = []
     with tempfile.TemporaryDirectory(prefix="btfarm-e2e-") as scratch:
         env = clean_env(scratch)
         # each round side by side (the machine's speed drifts): per btfarm and strategy a first run
@@ -101,17 +103,24 @@ def main() -> None:
                         file=sys.stderr,
                     )
     out: dict[str, object] = {"runs": runs}
-    peer_s = statistics.median(s for s, _ in theirs) if theirs else None
+    peer_s = statistics.median(s for s, *_ in theirs) if theirs else None
     if peer_s is not None:
-        out.update(backtesting_py_run_s=round(peer_s, 4), backtesting_py_trades=theirs[0][1])
+        peer_cpu = statistics.median(t[2] for t in theirs)
+        out.update(
+            backtesting_py_run_s=round(peer_s, 4),
+            backtesting_py_cpu_s=round(peer_cpu, 4),
+            backtesting_py_trades=theirs[0][1],
+        )
     for side in sides:
         for prefix in STRATEGIES:
             key = f"{side}{prefix}"
-            run_s = statistics.median(s for s, _ in times[f"{key}run"])
-            first_s = statistics.median(s for s, _ in times[f"{key}first"])
+            run_s = statistics.median(s for s, *_ in times[f"{key}run"])
+            first_s = statistics.median(s for s, *_ in times[f"{key}first"])
+            run_cpu = statistics.median(t[2] for t in times[f"{key}run"])
             out.update(
                 {
                     f"{key}btfarm_backtest_run_s": round(run_s, 4),
+                    f"{key}btfarm_backtest_cpu_s": round(run_cpu, 4),
                     f"{key}btfarm_trades": times[f"{key}run"][0][1],
                     f"{key}btfarm_first_run_s": round(first_s, 4),
                 }
@@ -120,6 +129,7 @@ def main() -> None:
                 out.update(
                     {
                         f"{key}ratio": round(peer_s / run_s, 1),
+                        f"{key}cpu_ratio": round(peer_cpu / run_cpu, 1),
                         f"{key}ratio_first_run": round(peer_s / first_s, 1),
                     }
                 )

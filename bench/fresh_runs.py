@@ -1,7 +1,9 @@
 """Timing a backtest in a fresh process, as the end-to-end benches do (end_to_end.py, position_trailing.py).
 
 Each run is a new interpreter that imports its library (not timed) and
-prints the seconds of the timed part and its trade count; ``first_and_second``
+prints the seconds of the timed part (wall, and the CPU of its process: on a
+shared machine the wall time of a short run is mostly the others' load) and
+its trade count; ``first_and_second``
 times btfarm twice in one new state folder: the first run parses the CSV, the
 second reuses it.
 """
@@ -23,9 +25,9 @@ import sys, time
 sys.path.insert(0, "bench")
 {imports}
 from btfarm.orchestrator import Backtest
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 closed = list(Backtest.run("SIMUSDT", {strategy!r}, "sim", "sim-30d"))
-print(time.perf_counter() - started, len(closed))
+print(time.perf_counter() - started, time.process_time() - cpu, len(closed))
 """
 
 
@@ -34,15 +36,15 @@ def btfarm_code(imports: str, strategy: str) -> str:
     return BTFARM.format(imports=imports, strategy=strategy)
 
 
-def timed(code: str, env: dict[str, str]) -> tuple[float, int]:
-    """Run ``code`` in a fresh interpreter; its printed (seconds, trades)."""
+def timed(code: str, env: dict[str, str]) -> tuple[float, int, float]:
+    """Run ``code`` in a fresh interpreter; its printed (seconds, trades, CPU seconds)."""
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
     )
     if done.returncode != 0:
         raise SystemExit(f"a run failed:\n{done.stderr[-2000:]}")
-    seconds, trades = done.stdout.split()[-2:]
-    return float(seconds), int(trades)
+    seconds, cpu, trades = done.stdout.split()[-3:]
+    return float(seconds), int(trades), float(cpu)
 
 
 def clean_env(scratch: str) -> dict[str, str]:
@@ -53,7 +55,7 @@ def clean_env(scratch: str) -> dict[str, str]:
 
 
 def first_and_second(
-    times: dict[str, list[tuple[float, int]]],
+    times: dict[str, list[tuple[float, int, float]]],
     key: str,
     code: str,
     env: dict[str, str],

@@ -10,7 +10,8 @@ bench/end_to_end.py: each run is a fresh process that imports its library
 times, side by side, per btfarm strategy a first run in a new state folder
 (it parses the CSV: ``..._first_run_s``) and a second in that folder
 (``..._run_s``), then backtesting.py; figures are medians of the RUNS. The
-ratios are backtesting.py's time over btfarm's second run. Entries differ
+ratios are backtesting.py's time over btfarm's second run; ``..._cpu_s`` and
+``cpu_ratio`` the same of the CPU time of each run's process (fresh_runs.py). Entries differ
 (btfarm fills at the 5-candle VWAP, backtesting.py at the next open:
 examples/data/README.md), so trade counts are reported, not compared.
 
@@ -47,10 +48,10 @@ from backtesting import Backtest
 from peer_backtesting_py import load
 from position_trailing_strategies import peer_strategy
 strategy = peer_strategy()
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 stats = Backtest(load({str(CSV)!r}), strategy, cash=10_000_000, commission=0.001, exclusive_orders=True,
                  finalize_trades=True).run()
-print(time.perf_counter() - started, stats["# Trades"])
+print(time.perf_counter() - started, time.process_time() - cpu, stats["# Trades"])
 """
 
 
@@ -66,8 +67,8 @@ def bench(runs: int, base: str | None = None) -> dict[str, object]:
         for package in ("shared", "workers", "orchestrator"):  # (compile_dir skips symlinks)
             compileall.compile_dir((Path(base) / "btfarm" / package).resolve(), quiet=1)
         sides["base_"] = base
-    times: dict[str, list[tuple[float, int]]] = {}
-    theirs: list[tuple[float, int]] = []
+    times: dict[str, list[tuple[float, int, float]]] = {}
+    theirs: list[tuple[float, int, float]] = []
     with tempfile.TemporaryDirectory(prefix="btfarm-trailing-") as scratch:
         env = clean_env(scratch)
         for index in range(runs):  # each round side by side (the machine's speed drifts)
@@ -83,20 +84,25 @@ def bench(runs: int, base: str | None = None) -> dict[str, object]:
                     )
             env["PYTHONPATH"] = str(REPO)
             theirs.append(timed(PEER, env))
-    peer_s = statistics.median(s for s, _ in theirs)
+    peer_s = statistics.median(s for s, *_ in theirs)
+    peer_cpu = statistics.median(t[2] for t in theirs)
     out: dict[str, object] = {
         "runs": runs,
         "backtesting_py_run_s": round(peer_s, 4),
+        "backtesting_py_cpu_s": round(peer_cpu, 4),
         "backtesting_py_trades": theirs[0][1],
     }
     for side in sides:
         for prefix in STRATEGIES:
             key = f"{side}{prefix}"
-            run_s = statistics.median(s for s, _ in times[f"{key}run"])
-            first_s = statistics.median(s for s, _ in times[f"{key}first"])
+            run_s = statistics.median(s for s, *_ in times[f"{key}run"])
+            first_s = statistics.median(s for s, *_ in times[f"{key}first"])
+            run_cpu = statistics.median(t[2] for t in times[f"{key}run"])
             out.update(
                 {
                     f"{key}btfarm_run_s": round(run_s, 4),
+                    f"{key}btfarm_cpu_s": round(run_cpu, 4),
+                    f"{key}cpu_ratio": round(peer_cpu / run_cpu, 1),
                     f"{key}btfarm_first_run_s": round(first_s, 4),
                     f"{key}btfarm_trades": times[f"{key}run"][0][1],
                     f"{key}ratio": round(peer_s / run_s, 1),
@@ -110,15 +116,19 @@ def table(out: dict[str, object]) -> str:
     rows = [("btfarm hook (on_active_ping)", "hook_"), ("btfarm position plan", "plan_")]
     if "base_hook_btfarm_run_s" in out:
         rows += [("base: hook", "base_hook_"), ("base: position plan", "base_plan_")]
-    lines = [f"{'engine':<30}{'run s':>9}{'first s':>9}{'trades':>8}{'x faster':>10}"]
+    lines = [
+        f"{'engine':<30}{'run s':>9}{'first s':>9}{'trades':>8}{'x faster':>10}{'cpu s':>9}"
+        f"{'x cpu':>7}"
+    ]
     for label, p in rows:
         lines.append(
             f"{label:<30}{out[p + 'btfarm_run_s']:>9}{out[p + 'btfarm_first_run_s']:>9}"
-            f"{out[p + 'btfarm_trades']:>8}{out[p + 'ratio']:>10}"
+            f"{out[p + 'btfarm_trades']:>8}{out[p + 'ratio']:>10}{out[p + 'btfarm_cpu_s']:>9}"
+            f"{out[p + 'cpu_ratio']:>7}"
         )
     lines.append(
         f"{'backtesting.py 0.6.6':<30}{out['backtesting_py_run_s']:>9}{'':>9}"
-        f"{out['backtesting_py_trades']:>8}{'1.0':>10}"
+        f"{out['backtesting_py_trades']:>8}{'1.0':>10}{out['backtesting_py_cpu_s']:>9}{'1.0':>7}"
     )
     return "\n".join(lines)
 
