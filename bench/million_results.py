@@ -18,8 +18,9 @@ Then, each PHASE in a fresh process (so each one's peak RSS is its own):
   ratio, SR0, every deflated Sharpe, PBO);
 - ``export``: the table written to Parquet a row group at a time
   (sweeps/export.py write_table, with the ranking and trust figures it needs);
-- ``baseline``: what get_data and export did before (``SweepTally.data()`` and its
-  ``to_frame()``): run it at 100,000 variants or fewer, it builds every row.
+- ``baseline``: what get_data and export did before (``SweepTally.data()``, its
+  ``to_frame()`` written to Parquet), run with the others up to ``BASELINE_MAX``
+  variants (it builds every row: a million take several GB).
 
 It prints each phase's seconds (after the tally is built) and CPU seconds (of all its
 threads: on a shared machine the wall time is bound by what else runs), the process's peak
@@ -42,6 +43,7 @@ BLOCK = 1_000  # variants per block (a chunk's batch)
 DAYS = 30  # the reference data's frame
 TRADE_DAYS = 10  # days with a closed trade, per variant
 PHASES = ("get_data", "trust", "export")
+BASELINE_MAX = 200_000  # the baseline phase runs with the others up to this many variants
 
 
 def grid(total: int) -> list[dict]:
@@ -219,7 +221,7 @@ def main() -> None:
         print(json.dumps(phase(total, sys.argv[2])))
         return
     blobs(total)
-    for name in PHASES:
+    for name in PHASES + (("baseline",) if total <= BASELINE_MAX else ()):
         line = subprocess.run(
             [sys.executable, __file__, str(total), name],
             check=True,

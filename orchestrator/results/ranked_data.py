@@ -15,13 +15,12 @@ A million variants are never a million Python objects here.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from btfarm.orchestrator.results.columns import SweepColumns, sweep_columns
-from btfarm.orchestrator.results.stat_columns import read_stats, stats_dict
+from btfarm.orchestrator.results.stat_columns import empty_stats, put_stats, stats_dict
 from btfarm.orchestrator.results.status import VariantStatus
 from btfarm.orchestrator.results.trust import TrustFigures
 from btfarm.orchestrator.results.trust_columns import TrustColumns
@@ -34,6 +33,7 @@ if TYPE_CHECKING:
     from btfarm.orchestrator.sweeps.tally import SweepTally
 
 TOP = 1_000  # ranked variants get_data returns as rows by default (the rest as columns)
+NONE = np.zeros(0, dtype=np.int64)  # no variant
 LISTED = 100  # of a large sweep, the best ranked (and first unranked) with fingerprints, rejections
 
 
@@ -52,12 +52,15 @@ def ranked_data(tally: SweepTally, top: int = TOP) -> WalkerData:
 
 def large_data(tally: SweepTally, top: int) -> WalkerData:
     """The best ``top`` ranked variants as rows, every variant in ``table``."""
-    columns, figures = columns_of(tally)
+    columns = sweep_columns(tally)
+    shown = columns.order[:top]
+    done = columns.status == VariantStatus.DONE
+    first_unranked = np.flatnonzero(done & ~columns.ranked)[:top]
+    picked = np.concatenate([shown, first_unranked])
+    listed = np.concatenate([shown[:LISTED], first_unranked[:LISTED]])
+    columns, figures, (stats, has), found = columns_of(tally, picked, listed, columns)
     refused = tally.refusal(figures)
     best = tally.best if tally.best and refused is None else None
-    shown = columns.order[:top]
-    first_unranked = np.flatnonzero((columns.status == VariantStatus.DONE) & ~columns.ranked)[:top]
-    stats, has = read_stats(tally.held, np.concatenate([shown, first_unranked]))
     strategies = []
     for position, index in enumerate(shown.tolist(), start=1):
         own = stats_dict(stats, has, position - 1)
@@ -79,8 +82,7 @@ def large_data(tally: SweepTally, top: int) -> WalkerData:
             str(tally.unranked_reason({"stats": own})),
             BacktestStatistics.model_validate(own or {}),
         )
-    listed = np.concatenate([shown[:LISTED], first_unranked[:LISTED]])
-    records = [rec for _, rec in sorted(_records(tally, listed).items())]
+    records = [found[i] for i in sorted(found)]
     return WalkerData(
         walker_name=tally.walker_name,
         symbol=tally.symbol,
@@ -123,32 +125,43 @@ def large_data(tally: SweepTally, top: int) -> WalkerData:
     )
 
 
-def columns_of(tally: SweepTally) -> tuple[SweepColumns, TrustFigures]:
+def columns_of(
+    tally: SweepTally,
+    stats_of: np.ndarray = NONE,
+    records_of: np.ndarray = NONE,
+    columns: SweepColumns | None = None,
+) -> tuple[
+    SweepColumns,
+    TrustFigures,
+    tuple[dict[str, np.ndarray], np.ndarray],
+    dict[int, dict[str, Any]],
+]:
     """Every variant of ``tally``'s sweep as columns, each ranked one's daily and deflated
-    Sharpe ratios among them, and the sweep's trust figures: the held blocks read once."""
-    columns = sweep_columns(tally)
+    Sharpe ratios among them, the sweep's trust figures, the statistics of the variants
+    ``stats_of`` (stat_columns.read_stats' form, in that order) and the records of
+    ``records_of`` by index: the held blocks read once. ``columns``: the sweep's
+    (``sweep_columns``), when made already."""
+    columns = sweep_columns(tally) if columns is None else columns
     trust = TrustColumns(columns.ranked, columns.rank)
+    total = len(columns)
+    stats, has = empty_stats(len(stats_of))
+    stat_at = np.full(total, -1, dtype=np.int64)
+    stat_at[stats_of] = np.arange(len(stats_of))
+    wanted = np.zeros(total, dtype=bool)
+    wanted[records_of] = True
+    records: dict[int, dict[str, Any]] = {}
     for block, rows in tally.held.current():  # each block read once
         trust.add(block, rows)
+        at = stat_at[block.index[rows]]
+        if (at >= 0).any():
+            put_stats(stats, has, at[at >= 0], block, rows[at >= 0])
+        for row in rows[wanted[block.index[rows]]].tolist():
+            records[int(block.index[row])] = block.record(row)
     winner = tally.best[2] if tally.best else None
     figures, columns.daily_sharpe, columns.deflated_sharpe = trust.figures(
         columns.order, winner, tally.name_of
     )
-    return columns, figures
-
-
-def _records(tally: SweepTally, indices: np.ndarray) -> dict[int, dict[str, Any]]:
-    """The records of ``indices``, each block decoded once."""
-    numbers, rows = tally.held.where(indices)
-    by_block: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for index, number, row in zip(indices.tolist(), numbers.tolist(), rows.tolist(), strict=True):
-        by_block[number].append((index, row))
-    out = {}
-    for number, wanted in by_block.items():
-        block = tally.held.block(number)
-        for index, row in wanted:
-            out[index] = block.record(row)
-    return out
+    return columns, figures, (stats, has), records
 
 
 def _number(value: float) -> float | None:

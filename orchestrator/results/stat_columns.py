@@ -19,37 +19,48 @@ from btfarm.orchestrator.results.table import INT_STATS, STATS
 from btfarm.shared.result_block import COLUMN, DENSE, ROW_JSON, SPARSE, ResultBlock
 
 
+def empty_stats(count: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Columns of ``count`` entries for ``put_stats`` to fill: zeros, none with statistics."""
+    stats = {
+        name: np.zeros(count, dtype=np.int64 if name in INT_STATS else np.float64) for name in STATS
+    }
+    return stats, np.zeros(count, dtype=bool)
+
+
+def put_stats(
+    stats: dict[str, np.ndarray],
+    has: np.ndarray,
+    at: np.ndarray,
+    block: ResultBlock,
+    rows: np.ndarray,
+) -> None:
+    """Write the statistics of ``block``'s ``rows`` into entries ``at`` of ``stats``: the
+    packed values as they are (ints, floats, None as NaN, infinities), or the row's own."""
+    kind = block._columns["stats_kind"][rows]  # noqa: SLF001  (see the module's docstring)
+    has[at] = (kind == COLUMN) | (kind == ROW_JSON)
+    columnar, packed = at[kind == COLUMN], rows[kind == COLUMN]
+    for name in STATS:
+        stats[name][columnar] = block._columns[f"stat:{name}"][packed]  # noqa: SLF001
+    for k in np.flatnonzero(kind == ROW_JSON).tolist():  # statistics the columns could not hold
+        record = block.stats(int(rows[k])) or {}
+        for name in STATS:
+            value = record.get(name)
+            if name in INT_STATS:
+                stats[name][at[k]] = value if isinstance(value, int) else 0
+            else:
+                stats[name][at[k]] = float(value) if isinstance(value, int | float) else np.nan
+
+
 def read_stats(held: Any, indices: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """({statistic: its value for each of ``indices``}, whether each has statistics), from
-    ``held`` (sweeps/held_records.py; every index held); int64 for the counts, float64
-    otherwise (NaN for None; an infinity kept)."""
-    stats = {
-        name: np.zeros(len(indices), dtype=np.int64 if name in INT_STATS else np.float64)
-        for name in STATS
-    }
-    has = np.zeros(len(indices), dtype=bool)
+    ``held`` (sweeps/held_records.py; every index held), each block decoded once; int64 for
+    the counts, float64 otherwise (NaN for None; an infinity kept)."""
+    stats, has = empty_stats(len(indices))
     numbers, rows = held.where(indices)
     by_block = np.argsort(numbers, kind="stable")
     cuts = np.flatnonzero(np.diff(numbers[by_block])) + 1
     for group in np.split(by_block, cuts) if len(indices) else []:
-        block = held.block(int(numbers[group[0]]))
-        own = rows[group]
-        kind = block._columns["stats_kind"][own]  # noqa: SLF001  (see the module's docstring)
-        has[group] = (kind == COLUMN) | (kind == ROW_JSON)
-        columnar = group[kind == COLUMN]
-        at = own[kind == COLUMN]
-        for name in STATS:  # the packed values as they are: ints, floats, None as NaN, infinities
-            stats[name][columnar] = block._columns[f"stat:{name}"][at]  # noqa: SLF001
-        for k in np.flatnonzero(kind == ROW_JSON).tolist():  # statistics the columns could not hold
-            record = block.stats(int(own[k])) or {}
-            for name in STATS:
-                value = record.get(name)
-                if name in INT_STATS:
-                    stats[name][group[k]] = value if isinstance(value, int) else 0
-                else:
-                    stats[name][group[k]] = (
-                        float(value) if isinstance(value, int | float) else np.nan
-                    )
+        put_stats(stats, has, group, held.block(int(numbers[group[0]])), rows[group])
     return stats, has
 
 

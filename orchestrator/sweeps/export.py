@@ -95,7 +95,9 @@ def write_table(columns: SweepColumns, path: Path, row_group: int = ROW_GROUP) -
             try:
                 for group in columns.row_groups(row_group):
                     # the first group's schema carries pandas' own (Int64 counts read back as such)
-                    writer = writer or pq.ParquetWriter(scratch, group.schema)
+                    writer = writer or pq.ParquetWriter(
+                        scratch, group.schema, use_dictionary=columns.repeated_columns()
+                    )
                     writer.write_table(group, row_group_size=row_group)
             finally:
                 if writer is not None:

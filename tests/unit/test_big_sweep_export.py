@@ -18,7 +18,7 @@ from tests.unit.test_big_sweep_ranking import sweep
 @pytest.mark.parametrize("size", [7, 40, 1000])
 def test_parquet_row_groups_read_back_as_the_table(tmp_path, size):
     tally = sweep()
-    columns, _ = columns_of(tally)
+    columns = columns_of(tally)[0]
     path = tmp_path / "sweep.parquet"
     assert write_table(columns, path, size) == 40
     assert pq.ParquetFile(path).num_row_groups == math.ceil(40 / size)
@@ -33,7 +33,7 @@ def test_parquet_row_groups_read_back_as_the_table(tmp_path, size):
 
 def test_csv_written_in_slices_reads_back_as_the_table(tmp_path):
     tally = sweep()
-    columns, _ = columns_of(tally)
+    columns = columns_of(tally)[0]
     path = tmp_path / "sweep.csv"
     assert write_table(columns, path, 9) == 40
     before = tmp_path / "whole.csv"
