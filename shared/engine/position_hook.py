@@ -297,6 +297,8 @@ class PositionHook:
         sig, pos = core.signal, core.position
         long = pos.long
         ping, plan, sided, s, fee = self._ping, self._plan, self._sided, self._s, self._fee
+        symbol, backtest, listened_now = core.symbol, self.backtest, events.listened
+        last_u, last_when = self._last_u, self._last_when  # (written back when the block ends)
         if not live:
             ctx.hook = self
         try:
@@ -355,7 +357,7 @@ class PositionHook:
                         price,
                         (opened - closed) / opened * 100 - fee * (1 + closed / opened),
                     )
-                listened = events.listened()  # (lock-free; a listener added in a hook counts next)
+                listened = listened_now()  # (lock-free; a listener added in a hook counts next)
                 if "active_ping" in listened:
                     events.emit("active_ping", self._payload())
                 if ping is not None:
@@ -363,13 +365,14 @@ class PositionHook:
                     if public is None:
                         public = self._public = dict(sig)
                     # when: the last ping's plus a minute (a walk over minutes) or made
-                    if u - self._last_u == MINUTE_MS:
-                        when = self._last_when + _ONE_MINUTE
+                    if u - last_u == MINUTE_MS:
+                        when = last_when + _ONE_MINUTE
                     else:
                         when = _EPOCH + timedelta(0, 0, 0, u)
-                    self._when, self._last_u, self._last_when = when, u, when
+                    self._when = last_when = when
+                    last_u = u
                     try:
-                        ping(core.symbol, public, price, when, self.backtest)
+                        ping(symbol, public, price, when, backtest)
                     except Exception as exc:  # (StrategyCore._guarded's rule, inlined)
                         core.callback_raised("on_active_ping", exc)
                 if plan is not None:
@@ -415,6 +418,7 @@ class PositionHook:
             return None
         finally:
             ctx.hook = None
+            self._last_u, self._last_when = last_u, last_when
 
     def _excursions(self, price: float) -> None:
         """Peak and fall (SEMANTICS 2, Excursions), against the effective entry."""
