@@ -82,7 +82,16 @@ class HookRun:
     callback, or a position plan), its plan (position_plan_hooks.PlanHooks), its hook (one per
     candle set) and the commits counted per kind."""
 
-    __slots__ = ("callbacks", "plan", "hook", "counts", "entry_cost", "checkpoint", "plan_vector")
+    __slots__ = (
+        "callbacks",
+        "hooked",
+        "plan",
+        "hook",
+        "counts",
+        "entry_cost",
+        "checkpoint",
+        "plan_vector",
+    )
 
     def __init__(
         self,
@@ -95,7 +104,8 @@ class HookRun:
         plan = self.plan = (
             None if strategy is None else plan_for(strategy, params, name or strategy.strategy_name)
         )
-        self.callbacks = plan is not None or any(name in callbacks for name in HOOK_CALLBACKS)
+        self.hooked = any(name in callbacks for name in HOOK_CALLBACKS)  # a callback of section 9
+        self.callbacks = plan is not None or self.hooked
         self.entry_cost = entry_cost  # CC_POSITION_ENTRY_COST: dollars of the first entry
         self.hook: PositionHook | None = None
         self.counts: dict[str, list[int]] = {}  # kind -> [applied, refused]

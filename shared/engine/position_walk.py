@@ -38,7 +38,6 @@ from ..errors import DataCoverageError
 from ..intervals import MINUTE_MS
 from . import batch_kernel
 from .fast_forward import Settled
-from .position_hook import HOOK_CALLBACKS
 from .walk_grid import block_extremes
 
 if TYPE_CHECKING:  # (lifecycle imports this module)
@@ -135,7 +134,7 @@ def _compiled(core: StrategyCore, candles: Candles, vwap: np.ndarray, start: int
         or pos.trailed_tp
         or len(sig["entries"]) != 1
         or sig["partials"]
-        or any(name in core.callbacks for name in HOOK_CALLBACKS)
+        or hooks.hooked
         or events.any_listened(events.POSITION_TOPICS)
         or not batch_kernel.available()
     ):
