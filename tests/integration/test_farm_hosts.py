@@ -7,7 +7,9 @@ redis-server and the orchestrator run), reaching Redis only over that link.
   host; once its link is back, its late results are dropped; every variant once;
 - a worker whose wall clock is 30 s slow (libfaketime) works and is counted:
   heartbeats expire in Redis' clock, stall checks run on the orchestrator's
-  monotonic clock, leases are Redis TTLs.
+  monotonic clock, leases are Redis TTLs;
+- namespaces left by a test process killed before its cleanup are removed by the next
+  one's, those of live processes kept.
 
 Needs root for the namespaces (CI runs as root); skipped, with the reason, only
 where they cannot be made.
@@ -16,6 +18,7 @@ where they cannot be made.
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -23,7 +26,7 @@ import pytest
 from btfarm.orchestrator import Walker
 from btfarm.shared.store import keys, worker_registry
 from btfarm.workers.app import configure
-from tests.support import faulted_fixtures
+from tests.support import faulted_fixtures, netns
 from tests.support.celery_workers import CeleryWorker
 from tests.support.faulted_sweep import (
     SWEEP,
@@ -173,3 +176,22 @@ def test_a_worker_whose_clock_is_30_s_slow_is_counted_and_works(
         client.close()
     data = swept(workers, reference)
     assert skewed.name in set(ran_on(server, data.run_id).values())
+
+
+def namespaces() -> set[str]:
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
+    return {line.split(" ", 1)[0] for line in listed.stdout.splitlines()}
+
+
+def test_namespaces_of_a_killed_test_process_are_removed_and_live_ones_kept(hosts):
+    gone = subprocess.Popen(["true"])  # a PID no process holds once it is reaped
+    gone.wait()
+    left = f"{netns.PREFIX}{gone.pid}w1"
+    subprocess.run(["ip", "netns", "add", left], check=True)
+    try:
+        assert left in namespaces()
+        assert left in netns.remove_stale()
+        assert left not in namespaces()
+        assert {h.namespace for h in hosts.hosts} <= namespaces()  # this live process' own kept
+    finally:
+        subprocess.run(["ip", "netns", "del", left], capture_output=True)

@@ -65,7 +65,7 @@ def test_5000_short_variants_over_three_hosts_arrive_once_and_equal_in_process_r
         )
     finally:
         stop_workers(workers)
-    data = Walker.get_data(short_sweep.SYMBOL, short_sweep.SWEEP)
+    data = Walker.get_data(short_sweep.SYMBOL, short_sweep.SWEEP, top=5000)  # every row
 
     # once in the walker's progress, once in its data
     names = [variants.name(i) for i in range(len(variants))]

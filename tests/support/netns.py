@@ -9,17 +9,24 @@ real network), and bringing it up heals it.
 
 Needs root and ``ip`` (iproute2); ``Hosts.create`` raises ``HostsUnavailable``
 with the reason otherwise, for the caller to skip with. Everything made here
-is removed by ``close`` (deleting a namespace deletes its veth pair).
+is removed by ``close`` (deleting a namespace deletes its veth pair). A namespace
+is named after the PID of the process that made it, so one left by a test process
+that was killed before its ``close`` ran (SIGKILL, a lost CI job) is removed by the
+next ``create``, once that PID is gone.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
 
 SUBNET = "10.231"  # host N gets 10.231.N.0/24
+PREFIX = "btp"  # namespaces "btp{PID}w{N}", their hub links "btp{PID}h{N}" (15 characters at most)
+# only names of this form are ever removed as stale: the full PID of the process that made them
+_OURS = re.compile(rf"^{PREFIX}(?P<pid>[0-9]+)w[0-9]+$")
 
 
 class HostsUnavailable(RuntimeError):
@@ -48,17 +55,41 @@ def _ip(*args: str) -> None:
         )
 
 
+def remove_stale() -> list[str]:
+    """Delete the namespaces made here by processes that are gone (killed before ``close``);
+    the names deleted."""
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    stale = []
+    for line in listed.splitlines():
+        name = line.split(" ", 1)[0]
+        found = _OURS.match(name)
+        if found and not _alive(int(found["pid"])):
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+            stale.append(name)
+    return stale
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Hosts:
     """``count`` worker hosts, made by ``create`` and removed by ``close``."""
 
     def __init__(self, count: int) -> None:
-        tag = f"{os.getpid() % 100_000}"
+        tag = f"{PREFIX}{os.getpid()}"
         self.hosts: list[Host] = []
         self._planned = [
             Host(
-                namespace=f"btf{tag}w{i}",
-                hub_link=f"btf{tag}h{i}",
-                link=f"btf{tag}n{i}",
+                namespace=f"{tag}w{i}",
+                hub_link=f"{tag}h{i}",
+                link=f"{tag}n{i}",
                 hub_address=f"{SUBNET}.{self._octet(i)}.1",
                 address=f"{SUBNET}.{self._octet(i)}.2",
             )
@@ -74,6 +105,7 @@ class Hosts:
             raise HostsUnavailable("network namespaces need root (CI runs as root)")
         if shutil.which("ip") is None:
             raise HostsUnavailable("no `ip` command: install iproute2")
+        remove_stale()
         try:
             for host in self._planned:
                 peer = host.link
