@@ -249,7 +249,8 @@ def test_flower_lists_both_workers_and_the_finished_tasks(farm_url, farm, tmp_pa
             done = [
                 t
                 for t in reply.values()
-                if t["name"] == "btfarm.backtest_chunk"
+                # a chunk goes by its title (workers/app.chunk_title), the task run is CHUNK_TASK
+                if t["name"].startswith(f"walker farm-small symbol {SYMBOL} chunk ")
                 and t["state"] == "SUCCESS"
                 and "farm-small" in (t.get("kwargs") or "")
             ]
