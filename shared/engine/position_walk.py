@@ -142,12 +142,14 @@ def _compiled(core: StrategyCore, candles: Candles, vwap: np.ndarray, start: int
     lifetime = sig["minute_estimated_time"]
     if math.isfinite(lifetime) and lifetime != int(lifetime):
         return False
-    return start > _last_nan(candles, vwap)
+    # (the first hook prices at the VWAP before it)
+    return start - 1 > _last_nan(candles, vwap, core.cfg.CC_AVG_PRICE_CANDLES_COUNT)
 
 
-def _last_nan(candles: Candles, vwap: np.ndarray) -> int:
-    """The last candle whose VWAP is not a number (-1: none), kept on the candles."""
-    key = ("vwap_last_nan", id(vwap))
+def _last_nan(candles: Candles, vwap: np.ndarray, avg_count: int) -> int:
+    """The last candle whose VWAP (``candles.vwap(avg_count)``) is not a number (-1: none),
+    kept on the candles."""
+    key = ("vwap_last_nan", avg_count)
     last = candles.memo.get(key)
     if last is None:
         bad = np.flatnonzero(~np.isfinite(vwap))
