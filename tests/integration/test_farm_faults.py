@@ -21,6 +21,7 @@ from btfarm.shared.settings import get_settings
 from btfarm.shared.store import keys
 from btfarm.workers.app import TASK_QUEUE, configure
 from tests import farm_strategies
+from tests.support import faulted_fixtures
 from tests.support.celery_workers import REPO, CeleryWorker, farm_env
 from tests.support.faulted_sweep import (
     CHUNK,
@@ -28,11 +29,7 @@ from tests.support.faulted_sweep import (
     SYMBOL,
     assert_complete_and_equal,
     executions,
-    point_at,
     ranking,
-    reference_stats,
-    start_workers,
-    stop_workers,
     stored_results,
     sweep_under_way,
 )
@@ -59,21 +56,7 @@ def server(tmp_path) -> Iterator[RedisServer]:
         yield srv
 
 
-@pytest.fixture
-def url(server, monkeypatch, tmp_path) -> Iterator[str]:
-    yield from point_at(server.url, monkeypatch, tmp_path)
-
-
-@pytest.fixture
-def workers(url, tmp_path) -> Iterator[list[CeleryWorker]]:
-    started = start_workers(url, tmp_path / "workers")
-    yield started
-    stop_workers(started)
-
-
-@pytest.fixture(scope="module")
-def reference() -> dict[str, dict]:
-    return reference_stats()
+url, workers, reference = faulted_fixtures.url, faulted_fixtures.workers, faulted_fixtures.reference
 
 
 # ---- a worker killed ---------------------------------------------------------
