@@ -138,15 +138,18 @@ def trust_figures(
         column = position.get(name)
         if column is None or not daily:
             continue
+        compacted = daily_pnl.compact(daily)
+        if compacted is None:
+            continue
         if matrix is None and scratch is None:
-            days = daily_pnl.compact(daily).days
+            days = compacted.days
             if days < 2:
                 break
             matrix = np.zeros((days, len(ranked))) if keep_matrix else None
             scratch = np.zeros(days)
         seen[column] = True
-        values = daily_pnl.dense(daily, scratch if matrix is None else matrix[:, column])
-        if matrix is None:  # (with the matrix: all at once below)
+        values = daily_pnl.dense(compacted, scratch if matrix is None else matrix[:, column])
+        if matrix is None and values is not None:  # (with the matrix: all at once below)
             sr = overfitting.sharpe(values)
             if sr is not None:
                 sharpe_of[column] = sr
@@ -160,7 +163,7 @@ def trust_figures(
         why = f"the frame spans {days} day; a Sharpe ratio per day needs two"
         figures.missing = {"deflated_sharpe": why, "pbo": why}
         return figures, {}
-    lacking = [ranked[column][0] for column in np.flatnonzero(~seen)]
+    lacking = [ranked[int(column)][0] for column in np.flatnonzero(~seen)]
     if lacking:
         why = (
             f"{len(lacking)} ranked results carry no PnL per day (made by an older btfarm; "
@@ -170,7 +173,7 @@ def trust_figures(
         return figures, {}
     per_variant: dict[str, tuple[float | None, float | None]] = {}
     sharpes = {
-        ranked[column][0]: float(sharpe_of[column])
+        ranked[int(column)][0]: float(sharpe_of[column])
         for column in np.flatnonzero(~np.isnan(sharpe_of))
     }
     values = np.array(list(sharpes.values()))
@@ -188,7 +191,7 @@ def trust_figures(
             else None
         )
         per_variant[name] = (sr, psr)
-    if winner not in sharpes:
+    if winner is None or winner not in sharpes:
         missing["deflated_sharpe"] = "no winner with a spread of daily PnL"
     elif sr0 is None:
         missing["deflated_sharpe"] = (
@@ -216,7 +219,7 @@ def trust_figures(
             f"{figures.days} days give {blocks} blocks of {overfitting.MIN_BLOCK_DAYS} days; "
             f"PBO needs {overfitting.MIN_PBO_BLOCKS}: use a longer frame"
         )
-    else:
+    elif matrix is not None:
         figures.pbo, figures.pbo_splits = overfitting.probability_of_overfitting(matrix, blocks)
         figures.pbo_blocks = blocks
         figures.pbo_variants = len(ranked)
