@@ -171,13 +171,30 @@ PLAN_KINDS = (  # the commit kinds _batch_kernel.c counts, in its order
 )
 
 
-def plan_position(
+def plan_arrays(
     plan: np.ndarray,
     vwap: np.ndarray,
     low: np.ndarray,
     high: np.ndarray,
     ts: np.ndarray,
     blocks: tuple[np.ndarray, ...],
+) -> tuple[np.ndarray, ...]:
+    """``plan_position``'s arrays as the C loop reads them: the plan (``plan_vector``), the
+    candles' VWAP, low, high and open times, and their ``walk_grid.block_extremes`` (made once
+    per run: every position of the run reads the same)."""
+    f64 = np.float64
+    return (
+        _c(plan, f64),
+        _c(vwap, f64),
+        _c(low, f64),
+        _c(high, f64),
+        _c(ts, np.int64),
+        *(_c(b, f64) for b in blocks),
+    )
+
+
+def plan_position(
+    arrays: tuple[np.ndarray, ...],
     c: int,
     long: bool,
     pending_at: int,
@@ -191,22 +208,16 @@ def plan_position(
     peak: tuple[float, float],
     fall: tuple[float, float],
 ) -> tuple:
-    """One open position walked from candle ``c`` with the plan (``plan_vector``), as
-    ``settle`` walks a plan trade; ``peak`` and ``fall`` are its (price, PnL) so far.
+    """One open position walked from candle ``c`` with the plan, as ``settle`` walks a plan
+    trade; ``arrays`` are ``plan_arrays``'; ``peak`` and ``fall`` its (price, PnL) so far.
 
     Returns (ruled, trade, (peak price, peak PnL, fall price, fall PnL) before the close,
     entries, partials, counts, order): ``ruled`` False when the candles ran out before a rule
-    closed it; ``trade`` TRADE_FIELDS floats; entries and partials as rows of ENTRY_FIELDS and
-    PARTIAL_FIELDS; ``counts`` [applied, refused] per PLAN_KINDS and ``order`` the kinds' indices
-    in the order of their first commit."""
-    f64 = np.float64
+    closed it; ``trade`` TRADE_FIELDS floats; entries and partials as flat lists of
+    ENTRY_FIELDS and PARTIAL_FIELDS floats each; ``counts`` (applied, refused) per PLAN_KINDS,
+    flat; ``order`` the kinds' indices in the order of their first commit."""
     ruled, trade, excursions, entries, partials, counts, order = _batch_kernel.plan_position(
-        _c(plan, f64),
-        _c(vwap, f64),
-        _c(low, f64),
-        _c(high, f64),
-        _c(ts, np.int64),
-        *(_c(b, f64) for b in blocks),
+        *arrays,
         int(c),
         bool(long),
         int(pending_at),
@@ -217,17 +228,18 @@ def plan_position(
         int(frame_end_ms),
         float(slippage),
         float(fee),
-        *(float(v) for v in peak),
-        *(float(v) for v in fall),
+        *peak,
+        *fall,
     )
+    # (memoryview casts: a few values each, where numpy's frombuffer costs more than the walk)
     return (
         bool(ruled),
-        np.frombuffer(trade, dtype=f64).tolist(),
+        memoryview(trade).cast("d").tolist(),
         excursions,
-        np.frombuffer(entries, dtype=f64).reshape(-1, ENTRY_FIELDS).tolist(),
-        np.frombuffer(partials, dtype=f64).reshape(-1, PARTIAL_FIELDS).tolist(),
-        np.frombuffer(counts, dtype=np.int64).reshape(-1, 2).tolist(),
-        np.frombuffer(order, dtype=np.int32).tolist(),
+        memoryview(entries).cast("d").tolist(),
+        memoryview(partials).cast("d").tolist(),
+        memoryview(counts).cast("q").tolist(),
+        memoryview(order).cast("i").tolist(),
     )
 
 

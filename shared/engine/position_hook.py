@@ -90,7 +90,7 @@ class HookRun:
         "counts",
         "entry_cost",
         "checkpoint",
-        "plan_vector",
+        "plan_arrays",
     )
 
     def __init__(
@@ -112,8 +112,9 @@ class HookRun:
         # Live: persists the core's state (the signal, its position, where the walk is); None in a
         # backtest. Set, it makes the walk run each candle's hook as a journal (PositionHook.run_live)
         self.checkpoint: Callable[[], None] | None = None
-        # the plan as the compiled loop reads it (batch_kernel.plan_vector), made on first use
-        self.plan_vector: np.ndarray | None = None
+        # (candles, the plan and those candles as the compiled loop reads them:
+        # batch_kernel.plan_arrays), made on first use
+        self.plan_arrays: tuple[Any, tuple[np.ndarray, ...]] | None = None
 
 
 def _real(value: Any) -> float | None:

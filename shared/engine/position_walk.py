@@ -162,16 +162,22 @@ def _walk_compiled(core: StrategyCore, candles: Candles, vwap: np.ndarray, start
     would; False (nothing changed) when the candles run out before a rule closes it: the walk
     in Python then takes it, so the end of the data settles it as everywhere else."""
     sig, cfg, hooks = core.signal, core.cfg, core.hooks
-    if hooks.plan_vector is None:
-        hooks.plan_vector = batch_kernel.plan_vector(hooks.plan.plan, cfg)
+    kept = hooks.plan_arrays  # (candles, their arrays): the same for every position of the run
+    if kept is None or kept[0] is not candles:
+        kept = hooks.plan_arrays = (
+            candles,
+            batch_kernel.plan_arrays(
+                batch_kernel.plan_vector(hooks.plan.plan, cfg),
+                vwap,
+                candles.low,
+                candles.high,
+                candles.timestamp,
+                block_extremes(candles, vwap, cfg.CC_AVG_PRICE_CANDLES_COUNT),
+            ),
+        )
     ruled, trade, (peak_price, peak, fall_price, fall), made, closed, counts, order = (
         batch_kernel.plan_position(
-            hooks.plan_vector,
-            vwap,
-            candles.low,
-            candles.high,
-            candles.timestamp,
-            block_extremes(candles, vwap, cfg.CC_AVG_PRICE_CANDLES_COUNT),
+            kept[1],
             start,
             core.position.long,
             sig["pending_at"],
@@ -190,28 +196,32 @@ def _walk_compiled(core: StrategyCore, candles: Candles, vwap: np.ndarray, start
         return False
     reason, close, price, sl, tp, entry = trade[:6]
     close = int(close)
-    if len(made) > 1:  # (the first entry stays the dict open_position made)
+    e, p = batch_kernel.ENTRY_FIELDS, batch_kernel.PARTIAL_FIELDS
+    if len(made) > e:  # (the first entry stays the dict open_position made)
         sig["entries"] = [
             *sig["entries"],
-            *({"price": e[0], "cost": e[1], "timestamp": int(e[2])} for e in made[1:]),
+            *(
+                {"price": made[k], "cost": made[k + 1], "timestamp": int(made[k + 2])}
+                for k in range(e, len(made), e)
+            ),
         ]
         sig["total_entries"] = len(sig["entries"])
     if closed:
         sig["partials"] = [
             {
-                "type": "loss" if q[0] else "profit",
-                "percent": q[1],
-                "current_price": q[2],
-                "cost_basis_at_close": q[3],
-                "entry_count_at_close": int(q[4]),
-                "timestamp": int(q[5]),
+                "type": "loss" if closed[k] else "profit",
+                "percent": closed[k + 1],
+                "current_price": closed[k + 2],
+                "cost_basis_at_close": closed[k + 3],
+                "entry_count_at_close": int(closed[k + 4]),
+                "timestamp": int(closed[k + 5]),
             }
-            for q in closed
+            for k in range(0, len(closed), p)
         ]
         sig["total_partials"] = len(sig["partials"])
     sig["price_open"], sig["price_stop_loss"], sig["price_take_profit"] = entry, sl, tp
     for k in order:
-        applied, refused = counts[k]
+        applied, refused = counts[2 * k], counts[2 * k + 1]
         kept = hooks.counts.setdefault(batch_kernel.PLAN_KINDS[k], [0, 0])
         kept[0] += applied
         kept[1] += refused
