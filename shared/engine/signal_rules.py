@@ -39,8 +39,15 @@ def parse_signal(raw: Any) -> dict[str, Any]:
     return raw
 
 
+_BOOLS = (bool, np.bool_)  # (tuples: a union written in the call is built at every call)
+_NUMBERS = (int, float, np.number)
+_FLOATS = (float, np.floating)
+
+
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
+    if type(value) is float:  # (what nearly every strategy returns)
+        return value
+    if isinstance(value, _BOOLS) or not isinstance(value, _NUMBERS):
         return None
     return float(value)
 
@@ -70,9 +77,9 @@ def check_signal(
         met = cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES
     elif isinstance(met, np.integer):  # numpy's ints are ints (a strategy's arithmetic gives them)
         met = int(met)
-    elif isinstance(met, float | np.floating) and float(met).is_integer():
+    elif isinstance(met, _FLOATS) and float(met).is_integer():
         met = int(met)
-    elif isinstance(met, float | np.floating) and met == math.inf:
+    elif isinstance(met, _FLOATS) and met == math.inf:
         met = math.inf  # allowed only when the config's lifetime is too (level_problems says)
     if isinstance(met, bool) or not (isinstance(met, int) or met == math.inf):
         errors.append(
