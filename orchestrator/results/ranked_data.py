@@ -34,6 +34,25 @@ if TYPE_CHECKING:
 
 TOP = 1_000  # ranked variants get_data returns as rows by default (the rest as columns)
 NONE = np.zeros(0, dtype=np.int64)  # no variant
+# WalkerData's fields the tally holds under the same name, as they are
+AS_THE_TALLY_HOLDS = (
+    "walker_name",
+    "symbol",
+    "exchange_name",
+    "frame_name",
+    "metric",
+    "min_dsr",
+    "max_pbo",
+    "search_spec",
+    "search_note",
+    "stopped",
+    "run_id",
+    "chunk_size",
+    "seconds",
+    "resumed",
+    "min_trades",
+    "coverage",
+)
 LISTED = 100  # of a large sweep, the best ranked (and first unranked) with fingerprints, rejections
 
 
@@ -84,30 +103,17 @@ def large_data(tally: SweepTally, top: int) -> WalkerData:
         )
     records = [found[i] for i in sorted(found)]
     return WalkerData(
-        walker_name=tally.walker_name,
-        symbol=tally.symbol,
-        exchange_name=tally.exchange_name,
-        frame_name=tally.frame_name,
-        metric=tally.metric,
+        **{name: getattr(tally, name) for name in AS_THE_TALLY_HOLDS},
         total_strategies=len(tally.variants),
         strategies_tested=tally.tested,
         best_strategy=best[0] if best else None,
         best_metric=best[1] if best else None,
         trust=figures,
         refused=refused,
-        min_dsr=tally.min_dsr,
-        max_pbo=tally.max_pbo,
         search_trials=list(tally.search_trials),
-        search_spec=tally.search_spec,
-        search_note=tally.search_note,
         strategies=strategies,
         unfinished={tally.name_of(i): why for i, why in sorted(columns.reasons.items())},
-        stopped=tally.stopped,
-        run_id=tally.run_id,
-        chunk_size=tally.chunk_size,
-        seconds=tally.seconds,
         duplicates_dropped=tally.duplicates,
-        resumed=tally.resumed,
         interrupted=tally.interrupted is not None,
         fingerprints={
             rec["strategy_name"]: rec["fingerprint"] for rec in records if rec.get("fingerprint")
@@ -118,8 +124,6 @@ def large_data(tally: SweepTally, top: int) -> WalkerData:
             for rec in records
             if (rec["stats"] or {}).get("rejected_signals")
         },
-        min_trades=tally.min_trades,
-        coverage=tally.coverage,
         top=top,
         table=columns,
     )
