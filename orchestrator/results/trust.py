@@ -102,6 +102,38 @@ class TrustFigures(BaseModel):
         return f"{verdict} ({', '.join(values)})."
 
 
+# Why a figure was not computed, the same words from this module and trust_columns.py
+NO_RANKED = "no variant is ranked"
+NO_WINNER_SPREAD = "no winner with a spread of daily PnL"
+NO_VARIANCE_TERM = "the winner's skew and kurtosis leave no positive variance term"
+ONE_RANKED = "one ranked variant: nothing was selected"
+
+
+def one_day(days: int) -> str:
+    return f"the frame spans {days} day; a Sharpe ratio per day needs two"
+
+
+def without_daily(count: int, first: str) -> str:
+    return (
+        f"{count} ranked results carry no PnL per day (made by an older btfarm; "
+        f"first {first}): run the walker again"
+    )
+
+
+def unknown_spread(known: int, trials: int) -> str:
+    return (
+        f"only {known} of the {trials} trials has a spread of daily PnL: "
+        "the spread of their Sharpe ratios, which SR0 needs, is unknown"
+    )
+
+
+def too_few_blocks(days: int, blocks: int) -> str:
+    return (
+        f"{days} days give {blocks} blocks of {overfitting.MIN_BLOCK_DAYS} days; "
+        f"PBO needs {overfitting.MIN_PBO_BLOCKS}: use a longer frame"
+    )
+
+
 def trust_figures(
     ranked: Sequence[tuple[str, dict[str, Any]]],
     winner: str | None,
@@ -117,7 +149,7 @@ def trust_figures(
     missing: dict[str, str] = {}
     figures = TrustFigures(trials=len(ranked), winner=winner)
     if not ranked:
-        figures.missing = {"deflated_sharpe": "no variant is ranked", "pbo": "no variant is ranked"}
+        figures.missing = {"deflated_sharpe": NO_RANKED, "pbo": NO_RANKED}
         return figures, {}
     position = {name: column for column, (name, _) in enumerate(ranked)}
     keep_matrix = 2 <= len(ranked) <= PBO_MAX_VARIANTS
@@ -160,15 +192,12 @@ def trust_figures(
             shapes[ranked[column][0]] = shape
     figures.days = days
     if days == 1:  # no Sharpe ratio per day for anyone: said once (the loop stopped at the first)
-        why = f"the frame spans {days} day; a Sharpe ratio per day needs two"
+        why = one_day(days)
         figures.missing = {"deflated_sharpe": why, "pbo": why}
         return figures, {}
     lacking = [ranked[int(column)][0] for column in np.flatnonzero(~seen)]
     if lacking:
-        why = (
-            f"{len(lacking)} ranked results carry no PnL per day (made by an older btfarm; "
-            f"first {lacking[0]}): run the walker again"
-        )
+        why = without_daily(len(lacking), lacking[0])
         figures.missing = {"deflated_sharpe": why, "pbo": why}
         return figures, {}
     per_variant: dict[str, tuple[float | None, float | None]] = {}
@@ -192,33 +221,25 @@ def trust_figures(
         )
         per_variant[name] = (sr, psr)
     if winner is None or winner not in sharpes:
-        missing["deflated_sharpe"] = "no winner with a spread of daily PnL"
+        missing["deflated_sharpe"] = NO_WINNER_SPREAD
     elif sr0 is None:
-        missing["deflated_sharpe"] = (
-            f"only {len(values)} of the {len(ranked)} trials has a spread of daily PnL: "
-            "the spread of their Sharpe ratios, which SR0 needs, is unknown"
-        )
+        missing["deflated_sharpe"] = unknown_spread(len(values), len(ranked))
     else:
         figures.winner_daily_sharpe = sharpes[winner]
         figures.winner_skew, figures.winner_kurtosis = shapes[winner] or (None, None)
         figures.deflated_sharpe = per_variant[winner][1]
         if figures.deflated_sharpe is None:
-            missing["deflated_sharpe"] = (
-                "the winner's skew and kurtosis leave no positive variance term"
-            )
+            missing["deflated_sharpe"] = NO_VARIANCE_TERM
     blocks = overfitting.pbo_blocks(figures.days)
     if len(ranked) < 2:
-        missing["pbo"] = "one ranked variant: nothing was selected"
+        missing["pbo"] = ONE_RANKED
     elif not keep_matrix:
         missing["pbo"] = (
             f"{len(ranked)} ranked variants; PBO holds every variant's PnL per day in memory "
             f"and is computed up to {PBO_MAX_VARIANTS:,}"
         )
     elif blocks < overfitting.MIN_PBO_BLOCKS:
-        missing["pbo"] = (
-            f"{figures.days} days give {blocks} blocks of {overfitting.MIN_BLOCK_DAYS} days; "
-            f"PBO needs {overfitting.MIN_PBO_BLOCKS}: use a longer frame"
-        )
+        missing["pbo"] = too_few_blocks(figures.days, blocks)
     elif matrix is not None:
         figures.pbo, figures.pbo_splits = overfitting.probability_of_overfitting(matrix, blocks)
         figures.pbo_blocks = blocks

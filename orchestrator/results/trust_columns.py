@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from btfarm.orchestrator.results import trust
 from btfarm.orchestrator.results.stat_columns import daily_matrix
 from btfarm.orchestrator.results.trust import PBO_MAX_VARIANTS, TrustFigures
 from btfarm.shared import overfitting
@@ -86,22 +87,16 @@ class TrustColumns:
         n = len(order)
         figures = TrustFigures(trials=n, winner=name_of(winner) if winner is not None else None)
         if not n:
-            figures.missing = {
-                "deflated_sharpe": "no variant is ranked",
-                "pbo": "no variant is ranked",
-            }
+            figures.missing = {"deflated_sharpe": trust.NO_RANKED, "pbo": trust.NO_RANKED}
             return figures, nothing, nothing
         figures.days = self.days
         if self.days == 1:
-            why = f"the frame spans {self.days} day; a Sharpe ratio per day needs two"
+            why = trust.one_day(self.days)
             figures.missing = {"deflated_sharpe": why, "pbo": why}
             return figures, nothing, nothing
         lacking = order[~self.seen[order]]
         if len(lacking):
-            why = (
-                f"{len(lacking)} ranked results carry no PnL per day (made by an older btfarm; "
-                f"first {name_of(int(lacking[0]))}): run the walker again"
-            )
+            why = trust.without_daily(len(lacking), name_of(int(lacking[0])))
             figures.missing = {"deflated_sharpe": why, "pbo": why}
             return figures, nothing, nothing
         missing: dict[str, str] = {}
@@ -118,31 +113,23 @@ class TrustColumns:
                 self.sharpe[order], sr0, self.days, self.skew[order], self.kurtosis[order]
             )
         if winner is None or np.isnan(self.sharpe[winner]):
-            missing["deflated_sharpe"] = "no winner with a spread of daily PnL"
+            missing["deflated_sharpe"] = trust.NO_WINNER_SPREAD
         elif sr0 is None:
-            missing["deflated_sharpe"] = (
-                f"only {len(values)} of the {n} trials has a spread of daily PnL: "
-                "the spread of their Sharpe ratios, which SR0 needs, is unknown"
-            )
+            missing["deflated_sharpe"] = trust.unknown_spread(len(values), n)
         else:
             figures.winner_daily_sharpe = float(self.sharpe[winner])
             if not np.isnan(self.skew[winner]):
                 figures.winner_skew = float(self.skew[winner])
                 figures.winner_kurtosis = float(self.kurtosis[winner])
             if np.isnan(deflated[winner]):
-                missing["deflated_sharpe"] = (
-                    "the winner's skew and kurtosis leave no positive variance term"
-                )
+                missing["deflated_sharpe"] = trust.NO_VARIANCE_TERM
             else:
                 figures.deflated_sharpe = float(deflated[winner])
         blocks = overfitting.pbo_blocks(self.days)
         if n < 2:
-            missing["pbo"] = "one ranked variant: nothing was selected"
+            missing["pbo"] = trust.ONE_RANKED
         elif blocks < overfitting.MIN_PBO_BLOCKS:
-            missing["pbo"] = (
-                f"{self.days} days give {blocks} blocks of {overfitting.MIN_BLOCK_DAYS} days; "
-                f"PBO needs {overfitting.MIN_PBO_BLOCKS}: use a longer frame"
-            )
+            missing["pbo"] = trust.too_few_blocks(self.days, blocks)
         elif self.matrix is not None:
             figures.pbo, figures.pbo_splits = overfitting.probability_of_overfitting(
                 self.matrix, blocks
