@@ -15,6 +15,7 @@ A million variants are never a million Python objects here.
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 TOP = 1_000  # ranked variants get_data returns as rows by default (the rest as columns)
 NONE = np.zeros(0, dtype=np.int64)  # no variant
+_KEPT: weakref.WeakKeyDictionary[Any, tuple[tuple, Any]] = weakref.WeakKeyDictionary()
 # WalkerData's fields the tally holds under the same name, as they are
 AS_THE_TALLY_HOLDS = (
     "walker_name",
@@ -71,13 +73,9 @@ def ranked_data(tally: SweepTally, top: int = TOP) -> WalkerData:
 
 def large_data(tally: SweepTally, top: int) -> WalkerData:
     """The best ``top`` ranked variants as rows, every variant in ``table``."""
-    columns = sweep_columns(tally)
+    columns, figures, (stats, has), found = _read(tally, top)
     shown = columns.order[:top]
-    done = columns.status == VariantStatus.DONE
-    first_unranked = np.flatnonzero(done & ~columns.ranked)[:top]
-    picked = np.concatenate([shown, first_unranked])
-    listed = np.concatenate([shown[:LISTED], first_unranked[:LISTED]])
-    columns, figures, (stats, has), found = columns_of(tally, picked, listed, columns)
+    first_unranked = np.flatnonzero((columns.status == VariantStatus.DONE) & ~columns.ranked)[:top]
     refused = tally.refusal(figures)
     best = tally.best if tally.best and refused is None else None
     strategies = []
@@ -127,6 +125,25 @@ def large_data(tally: SweepTally, top: int) -> WalkerData:
         top=top,
         table=columns,
     )
+
+
+def _read(tally: SweepTally, top: int) -> Any:
+    """``columns_of`` for ``large_data``: the columns, the figures, the statistics of the best
+    ``top`` ranked and first ``top`` not ranked, the records of the first ``LISTED`` of each.
+    Kept per tally until a result comes or the sweep stops (``get_data`` then the report
+    read a million variants once, not twice); the columns are shared, read-only."""
+    key = (tally._adds, tally.stopped, tally.interrupted, top)  # noqa: SLF001  (read only)
+    kept = _KEPT.get(tally)
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    columns = sweep_columns(tally)
+    shown = columns.order[:top]
+    first_unranked = np.flatnonzero((columns.status == VariantStatus.DONE) & ~columns.ranked)[:top]
+    picked = np.concatenate([shown, first_unranked])
+    listed = np.concatenate([shown[:LISTED], first_unranked[:LISTED]])
+    read = columns_of(tally, picked, listed, columns)
+    _KEPT[tally] = (key, read)
+    return read
 
 
 def columns_of(

@@ -226,3 +226,18 @@ def test_a_large_sweeps_pictures_read_its_columns_as_the_rows_give_them(monkeypa
         )
         np.testing.assert_array_equal(a.matrix, b.matrix)
     assert drawn["values"][0] == drawn["values"][1]  # every ranked metric, the same counts
+
+
+def test_a_large_sweep_is_read_once_until_a_result_comes():
+    tally = sweep()
+    reads = []
+    current = tally.held.current
+    tally.held.current = lambda: reads.append(1) or current()  # type: ignore[method-assign]
+    first = large_data(tally, 5)
+    assert large_data(tally, 5) == first and len(reads) == 1  # then the report: no new read
+    large_data(tally, 6)
+    assert len(reads) == 2  # another top: read again
+    again = next(r for r in records() if r["index"] == 5)
+    tally.add({**again, "stats": {**again["stats"], "sharpe_ratio": 50.0}})
+    assert large_data(tally, 5).strategies[0].strategy_name == tally.name_of(5)
+    assert len(reads) == 3
