@@ -45,6 +45,9 @@ class SignalDto(BaseModel):
     price_open: float | None = None
     note: str | None = None
     id: str | None = None
+    # dollars of the first entry (pnl_cost, pnl_entries, a portfolio's capital); None:
+    # CC_POSITION_ENTRY_COST. Percent PnL does not depend on it
+    cost: float | None = None
 
 
 class SignalRow(BaseModel):
@@ -78,6 +81,7 @@ class SignalRow(BaseModel):
     total_entries: int | None = None  # None in: len(entries), at least 1
     total_partials: int | None = None  # None in: len(partials)
     close_id: str | None = None  # the id given to commit_close_pending / commit_cancel_scheduled
+    cost: float | None = None  # the signal's own first-entry dollars, when it gave them
 
     @model_validator(mode="after")
     def _originals(self) -> SignalRow:

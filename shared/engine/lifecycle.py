@@ -436,6 +436,8 @@ class StrategyCore:
             "pending_at": when_ms,
             "params": self.params or None,
         }
+        if "cost" in sig:  # (a signal's own first-entry dollars; none: CC_POSITION_ENTRY_COST)
+            row["cost"] = sig["cost"]
         self.signal = row
         if scheduled and not ((price <= entry) if long else (price >= entry)):
             self.phase = SCHEDULED
@@ -541,7 +543,7 @@ class StrategyCore:
         sig = self.signal
         entries = sig.get("entries")
         if entries is None:  # nobody managed it: one entry, as opened
-            pnl, invested = self._pnl(hit.price), self.hooks.entry_cost
+            pnl, invested = self._pnl(hit.price), self._entry_cost()
         elif len(entries) > 1 or sig["partials"]:
             pnl, _, invested = position_pnl(
                 sig["position"],
@@ -610,7 +612,9 @@ class StrategyCore:
                 self.rejections.append(message)
 
     def _entry_cost(self) -> float:
-        return self.hooks.entry_cost
+        """Dollars of the signal's first entry: its own ``cost``, else CC_POSITION_ENTRY_COST."""
+        cost = self.signal.get("cost")
+        return self.hooks.entry_cost if cost is None else cost
 
     def _lead(self) -> str:
         return f'strategy "{self.name}" on {self.symbol} at '

@@ -1,7 +1,7 @@
 """A portfolio's capital: the dollars its entries are paid from (issue 32 §4).
 
 Each entry's cost (the signal's ``cost`` when it carries one, else
-``CC_POSITION_ENTRY_COST``; signals do not carry one yet, issue 32 §2) is taken from the free capital when the signal is
+``CC_POSITION_ENTRY_COST``) is taken from the free capital when the signal is
 taken: a market entry when it opens, a limit entry when it is scheduled (it
 holds its cost while it waits, as it holds its place in the risks' books). The
 close gives the cost back with the trade's ``pnl_cost``; a cancel gives the

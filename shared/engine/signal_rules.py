@@ -85,6 +85,13 @@ def check_signal(
         errors.append(
             _lifetime_problem(cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES, sig.get("minute_estimated_time"))
         )
+    cost_raw = sig.get("cost")
+    cost = _number(cost_raw) if cost_raw is not None else None
+    if cost_raw is not None and (cost is None or not math.isfinite(cost) or cost <= 0):
+        errors.append(
+            f"cost must be a finite number of dollars > 0, or None for CC_POSITION_ENTRY_COST "
+            f"({cfg.CC_POSITION_ENTRY_COST:g}), got {cost_raw!r}"
+        )
     if errors:
         return None, errors
     entry = po if po is not None else current_price
@@ -102,7 +109,7 @@ def check_signal(
     )
     if errors:
         return None, errors
-    return {
+    checked = {
         "position": position,
         "price_take_profit": tp,
         "price_stop_loss": sl,
@@ -110,7 +117,10 @@ def check_signal(
         "minute_estimated_time": met,
         "note": sig.get("note"),
         "id": sig.get("id"),
-    }, []
+    }
+    if cost is not None:  # (only when given: a signal without one is as it always was)
+        checked["cost"] = cost
+    return checked, []
 
 
 def level_problems(
