@@ -54,9 +54,9 @@ class Candles:
         self._vwap: dict[int, np.ndarray] = {}
         self._agg: dict[str, Candles] = {}
         self._digest: str | None = None
-        self.memo: dict[
-            tuple, Any
-        ] = {}  # arrays the engine derives once per candle set (walk grids)
+        # arrays the engine derives once per candle set (walk grids, keyed by tuple; named
+        # slots such as indicators' "indicators" and walk_grid's "minute_grid")
+        self.memo: dict[tuple | str, Any] = {}
 
     def __len__(self) -> int:
         return len(self.timestamp)
@@ -134,7 +134,7 @@ class Candles:
             # candles, per worker start), read in place: tobytes() copied each 4 MB column first
             h = hashlib.sha256()
             for c in COLUMNS:
-                h.update(memoryview(np.ascontiguousarray(getattr(self, c))).cast("B"))
+                h.update(np.ascontiguousarray(getattr(self, c)).data.cast("B"))
             self._digest = h.hexdigest()[:32]
         return self._digest
 

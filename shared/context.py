@@ -132,7 +132,7 @@ def get_indicator(
         # read through a memoryview: its element is the same double as a Python float, where
         # float(series[i]) builds a numpy scalar first (~50 ns of each call)
         found = ctx.series[key] = (
-            memoryview(np.ascontiguousarray(series, dtype=np.float64)),
+            np.ascontiguousarray(series, dtype=np.float64).data,  # (ndarray.data: its memoryview)
             first,
         )
     if type(ago) is not int or ago < 0:  # noqa: E721 (bool and floats are refused too)

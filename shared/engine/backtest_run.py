@@ -24,7 +24,7 @@ from ..intervals import MINUTE_MS
 from ..schemas import ExchangeSchema, FrameSchema, RiskSchema, StrategySchema
 from ..settings import get_settings
 from ..stats import BacktestStatistics, compute_statistics, statistics_from_arrays
-from .batch_walk import COLUMNS, eligible, walk_batch
+from .batch_walk import COLUMNS, Columns, eligible, walk_batch
 from .event_walk import walk_events
 from .intents import compute_intents
 from .lifecycle import StrategyCore
@@ -87,7 +87,7 @@ class BacktestRun:
     lane: str = (
         ""  # which walk ran: "event", "vector" or "batch" (see the map in engine/__init__.py)
     )
-    columns: dict[str, list] | None = None  # what a stats-only batch run kept per trade
+    columns: Columns | None = None  # what a stats-only batch run kept per trade
 
     def __post_init__(self) -> None:
         # refused here, before any tick: a walk past the data would invent trades
@@ -124,9 +124,11 @@ class BacktestRun:
     def statistics(self) -> BacktestStatistics:
         """Statistics of the closed signals (from the columns of a stats-only run)."""
         if self.columns is not None:
+            pnl, pending_at, close_at, peak, fall = (
+                np.asarray(self.columns[k], dtype=float) for k in COLUMNS
+            )
             return statistics_from_arrays(
-                *(np.asarray(self.columns[k], dtype=float) for k in COLUMNS),
-                rejected=self.core.rejected,
+                pnl, pending_at, close_at, peak, fall, rejected=self.core.rejected
             )
         return compute_statistics(self.closed, rejected=self.core.rejected)
 

@@ -33,7 +33,7 @@ from .position import breakeven_threshold
 try:
     from . import _batch_kernel
 except ImportError:  # built by pip install where a C compiler exists; optional
-    _batch_kernel = None
+    _batch_kernel = None  # type: ignore[assignment]  # (callers check available() first)
 
 SEGMENT_TICKS = (
     1_000_000  # ticks per call (~2 ms of a year's 525,600): the stop flag is checked between calls
@@ -134,7 +134,7 @@ def settle(
         _c(side, np.int8),
         _c(take_profit, f64),
         _c(stop_loss, f64),
-        _c(expiry, f64) if has_expiry else _NO_EXPIRY,
+        _NO_EXPIRY if expiry is None else _c(expiry, f64),
         has_expiry,
         _c(vwap, f64),
         _c(low, f64),

@@ -78,6 +78,9 @@ COLUMNS = (
     "peak_pnl",
     "fall_pnl",
 )  # what a stats-only run keeps
+# a stats-only run's columns, per name in COLUMNS: a list the Python loop appends to, which the
+# compiled loop replaces with its array
+Columns = dict[str, Any]
 REJECTION_SCAN = (
     100  # refused intents of a run described (for their distinct reasons); the rest counted
 )
@@ -90,7 +93,7 @@ def walk_batch(
     intents: Intents,
     frame_end_ms: int,
     should_stop: Callable[[], bool] | None = None,
-    columns: dict[str, list] | None = None,
+    columns: Columns | None = None,
 ) -> Iterator[int]:
     """The vector walk for a quiet run: emits only "closed", identical to ``vector_walk.walk_vector``.
 
@@ -247,7 +250,7 @@ def _walk_compiled(
     intents: Intents,
     frame_end_ms: int,
     should_stop: Callable[[], bool] | None,
-    columns: dict[str, list] | None,
+    columns: Columns | None,
     bucket: np.ndarray,
     cursor: np.ndarray,
     inside: np.ndarray,

@@ -94,6 +94,7 @@ def check_signal(
         )
     if errors:
         return None, errors
+    assert tp is not None and sl is not None  # (a None was an error above)
     entry = po if po is not None else current_price
     errors = level_problems(
         position == "long",

@@ -60,5 +60,6 @@ def walk_vector(
         core.monitor(candles, len(candles))
         if core.phase != IDLE:
             core.force_settle(candles)
+        assert core.settled_ms is not None  # (force_settle set it; once per trade)
         i = int(np.searchsorted(ticks, core.settled_ms, "right"))
         yield i
