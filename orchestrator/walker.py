@@ -61,7 +61,7 @@ from btfarm.shared.store import sweep_plan
 from btfarm.shared.store.sweep_plan import SweepPlan
 
 from .instances import ExecutionClass, Instance
-from .reports.dump import FORMATS, dump_bundle, report_path
+from .reports.dump import FORMATS, dump_bundle, file_part, report_path
 from .reports.render import render_walker
 from .reports.symbols_report import render_walker_symbols
 from .reports.walk_forward_report import render_walk_forward, walk_forward_bundle
@@ -92,11 +92,6 @@ def symbol_list(symbol: Sequence[str], needed_by: str) -> list[str]:
             f"{needed_by}: symbol {', '.join(repeated)} is listed twice; list each once"
         )
     return symbols
-
-
-def _file_part(symbol: str) -> str:
-    """A symbol as part of a file name (BTC/USDT -> BTC-USDT)."""
-    return "".join(c if c.isalnum() or c in "._-" else "-" for c in symbol)
 
 
 class WalkerUtils(ExecutionClass[SweepTally | WalkForwardRun]):
@@ -360,7 +355,7 @@ class WalkerUtils(ExecutionClass[SweepTally | WalkForwardRun]):
         stem = target.stem.removesuffix(SYMBOLS_SUFFIX) if path is None else target.stem
         links = {}
         for s in symbols:
-            own = target.parent / f"{stem}.{_file_part(s)}.md"
+            own = target.parent / f"{stem}.{file_part(s)}.md"
             written = self.dump(s, walker_name, own, columns, pnl_columns, top_n, formats)
             links[s] = written.name
         return dump_bundle(

@@ -26,6 +26,12 @@ DUMP_SETTING = "BTFARM_DUMP_DIR"  # what moves the reports' folder, named when i
 FORMATS = ("md", "html")  # what ``dump(..., formats=...)`` may write; both by default
 
 
+def file_part(name: str) -> str:
+    """A name as part of a file name: a symbol (BTC/USDT -> BTC-USDT), a grid key
+    (SYM:strategy.param -> SYM-strategy.param); only letters, digits and ``._-`` stay."""
+    return "".join(c if c.isalnum() or c in "._-" else "-" for c in name)
+
+
 def check_formats(formats) -> tuple[str, ...]:
     """``formats`` as a tuple of known report formats, or ReportError naming the bad one."""
     chosen = (formats,) if isinstance(formats, str) else tuple(formats)

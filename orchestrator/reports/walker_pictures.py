@@ -11,6 +11,7 @@ import numpy as np
 
 from btfarm.orchestrator.results.status import VariantStatus
 
+from .dump import file_part
 from .pictures import distribution_picture, heatmap_picture, search_picture, top_equity_picture
 from .series import equity_series, heatmap
 
@@ -50,7 +51,7 @@ def walker_pictures(
         }
         best = next((s.params for s in data.strategies if s.strategy_name in results), None) or {}
         for x, y in list(itertools.combinations(grid, 2))[:MAX_HEATMAPS]:
-            file = f"{stem}.heatmap-{base}-{x}-{y}.svg"
+            file = f"{stem}.heatmap-{file_part(base)}-{file_part(x)}-{file_part(y)}.svg"
             files[file] = heatmap_picture(heatmap(grid, results, x, y, best), metric)
             links.append((f"{metric} of {base} by {x} and {y}", file))
     if data.search_trials:
@@ -124,7 +125,7 @@ def _large_heatmaps(
                         {**fixed, x: xv, y: yv},
                         None if np.isnan(value) else value,
                     )
-            file = f"{stem}.heatmap-{item['base']}-{x}-{y}.svg"
+            file = f"{stem}.heatmap-{file_part(item['base'])}-{file_part(x)}-{file_part(y)}.svg"
             files[file] = heatmap_picture(
                 heatmap(grid, results, x, y, {**fixed, **(mine or {})}), data.metric
             )

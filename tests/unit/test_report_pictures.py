@@ -542,3 +542,34 @@ def test_a_price_picture_with_too_many_trades_says_so_instead_of_marking_them():
         f"({MARK_TRADES_UP_TO + 1} trades, too many to mark)" in svg
         and "exit, trade won" not in svg
     )
+
+
+def test_a_heatmap_file_is_named_with_file_safe_parts_of_its_grid_keys():
+    """A portfolio's grid keys name a member (``BTC/USDT:sma.fast``): a ``/`` in a file name
+    made dump write into a folder that does not exist."""
+    from types import SimpleNamespace
+
+    from btfarm.orchestrator.reports.walker_pictures import walker_pictures
+
+    keys = ("BTC/USDT:sma.fast", "BTC/USDT:sma.slow")
+    variants = [
+        SimpleNamespace(base="duo", strategy_name=f"duo[{f},{s}]", params=dict(zip(keys, (f, s))))
+        for f in (5, 10)
+        for s in (20, 30)
+    ]
+    data = SimpleNamespace(
+        metric="sharpe_ratio",
+        strategies=[
+            SimpleNamespace(strategy_name=v.strategy_name, metric_value=i, params=v.params)
+            for i, v in enumerate(variants)
+        ],
+        table=None,
+        search_trials=[],
+        best_metric=3,
+        unranked=[],
+        unfinished={},
+    )
+    files, links = walker_pictures("w", data, variants, {})
+    heatmaps = [f for f in files if ".heatmap-" in f]
+    assert heatmaps == ["w.heatmap-duo-BTC-USDT-sma.fast-BTC-USDT-sma.slow.svg"]
+    assert ("sharpe_ratio of duo by BTC/USDT:sma.fast and BTC/USDT:sma.slow", heatmaps[0]) in links
