@@ -553,7 +553,9 @@ def test_a_heatmap_file_is_named_with_file_safe_parts_of_its_grid_keys():
 
     keys = ("BTC/USDT:sma.fast", "BTC/USDT:sma.slow")
     variants = [
-        SimpleNamespace(base="duo", strategy_name=f"duo[{f},{s}]", params=dict(zip(keys, (f, s))))
+        SimpleNamespace(
+            base="duo", strategy_name=f"duo[{f},{s}]", params=dict(zip(keys, (f, s), strict=True))
+        )
         for f in (5, 10)
         for s in (20, 30)
     ]
