@@ -65,6 +65,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import redis
@@ -80,7 +81,7 @@ from btfarm.shared.store import keys, variant_marks, worker_registry
 from btfarm.shared.store.stop_flags import StopPoller
 
 from .app import CHUNK_TASK, TASK_QUEUE, app, chunk_title
-from .plan_variants import chunk_variants
+from .plan_variants import bases_of, chunk_variants
 from .startup import worker_client
 from .turn_script import TurnKeys, run_turn
 from .variant_run import code_mismatch, run_variant, version_mismatch
@@ -147,7 +148,7 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
     if lists is None:  # its plan is gone (Redis came back empty): nobody collects this attempt
         return chunk_summary(chunk, [])
     own, stolen = lists
-    refusal = chunk_refusal(chunk, worker, own + stolen)
+    refusal = chunk_refusal(chunk, worker, [*bases_of(own), *bases_of(stolen)])
     if refusal is not None:  # before the first turn: nothing claimed, stolen or counted
         return hand_back(self, r, chunk, payload, refusal)
     results: list[dict[str, Any]] = []  # every record this delivery made (the task's summary)
@@ -218,7 +219,7 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
 
     # (list, variant): a stealer claims a list from its end and its owner from its start,
     # so the first variant found taken means the rest of that list is taken too
-    queue = [(OWN, v) for v in own] + [(STOLEN, v) for v in stolen]
+    queue = ChunkQueue(own, stolen)
     taken_from: set[int] = set()
     # the first after PROGRESS_EVERY_SECONDS: a chunk shorter than that ends before anyone sees it
     next_progress = time.monotonic() + PROGRESS_EVERY_SECONDS
@@ -240,7 +241,7 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
                 emit(
                     *(
                         result_record(v, "stopped", error=reason, worker=worker)
-                        for v in unclaimed([v for p, v in queue[at:] if p == OWN])
+                        for v in unclaimed(queue.own_from(at))
                     )
                 )
                 break
@@ -299,7 +300,7 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
                         f"task soft time limit ({get_settings().task_soft_time_limit:g} s) reached; "
                         "raise BTFARM_TASK_SOFT_TIME_LIMIT or lower BTFARM_CHUNK_SIZE"
                     )
-                    rest = [v for p, v in queue[at:] if p == OWN]
+                    rest = queue.own_from(at)
                     emit(
                         *(
                             result_record(v, "failed", error=reason, worker=worker)
@@ -350,8 +351,32 @@ def batch_size(mean_seconds: float | None) -> int:
     return max(1, min(MAX_BATCH, int(BATCH_SECONDS / mean_seconds)))
 
 
+class ChunkQueue(Sequence[tuple[int, Variant]]):
+    """A chunk's own variants, then those it may steal, as (list, variant); a variant is read
+    from its list when the chunk reaches it (plan_variants.SpaceVariants builds it then)."""
+
+    def __init__(self, own: Sequence[Variant], stolen: Sequence[Variant]) -> None:
+        self._own, self._stolen = own, stolen
+
+    def __len__(self) -> int:
+        return len(self._own) + len(self._stolen)
+
+    def __getitem__(self, at):
+        if isinstance(at, slice):
+            return [self[k] for k in range(*at.indices(len(self)))]
+        if at < 0:
+            at += len(self)
+        if at < len(self._own):
+            return OWN, self._own[at]
+        return STOLEN, self._stolen[at - len(self._own)]
+
+    def own_from(self, at: int) -> list[Variant]:
+        """The chunk's own variants from place ``at`` of the queue on (none of the others)."""
+        return list(self._own[at:]) if at < len(self._own) else []
+
+
 def next_batch(
-    queue: list[tuple[int, Variant]], at: int, size: int, suspects: set[int]
+    queue: Sequence[tuple[int, Variant]], at: int, size: int, suspects: set[int]
 ) -> list[Variant]:
     """Up to ``size`` variants of ``queue`` from ``at``, all of one list; a suspect (a variant
     of a batch its worker died in) goes alone, so a second death names it."""
@@ -366,7 +391,7 @@ def next_batch(
     return batch
 
 
-def chunk_refusal(chunk: Chunk, worker: str, variants: list[Variant]) -> str | None:
+def chunk_refusal(chunk: Chunk, worker: str, bases: Sequence[str]) -> str | None:
     """Why this worker must run none of ``chunk``: its btfarm, or the source of a strategy
     the chunk names, differs from the orchestrator's (a strategy not registered here is
     no refusal: its variants fail saying how to start the worker); None when it may."""
@@ -374,7 +399,7 @@ def chunk_refusal(chunk: Chunk, worker: str, variants: list[Variant]) -> str | N
     if other_version:
         return other_version
     needed_by = f"btfarm.backtest_chunk of walker {chunk.walker_name!r}"
-    for base in dict.fromkeys(v.base for v in variants):
+    for base in dict.fromkeys(bases):
         try:
             strategy = get_strategy(base, needed_by)
         except NotRegisteredError:
