@@ -10,29 +10,19 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from btfarm.shared import events
 from btfarm.shared.errors import AlreadyRunningError
 from btfarm.shared.store import run_status, stop_flags
 
-if TYPE_CHECKING:
-    import redis
-
 from .run_thread import RunThread
-from .state_client import done_future, state, write_when_connected
+from .state_client import state
 
 DataT = TypeVar(
     "DataT"
 )  # what an instance's run produces: a BacktestRun, a live session, a tally...
-
-# modes whose run may start before the state store is connected: their produce is
-# run_steps.drive, which polls the stop flag and writes the status only once ``Instance.started``
-# is done. Live and the walker reach the store from other connections too (workers, Celery),
-# so their start write is made before their run begins, as it always was.
-PARALLEL_START_MODES = frozenset({"backtest", "portfolio"})
 
 
 @dataclass
@@ -46,9 +36,6 @@ class Instance(Generic[DataT]):
     data: DataT | None = None  # what the last run produced, for get_data / reports
     context: dict[str, Any] = field(default_factory=dict)  # exchange, frame, ... of the run
     outcome: str = "done"  # how the last run ended: done | stopped | interrupted | failed
-    # done once the run's start (stop flag cleared, status "running") is in the store, or
-    # holding why it could not be written; the run may walk before then (PARALLEL_START_MODES)
-    started: Future[None] = field(default_factory=done_future)
 
     @property
     def status(self) -> str:
@@ -97,19 +84,10 @@ class ExecutionClass(Generic[DataT]):
                 return inst.task
             inst.stop_event.clear()
             inst.context = dict(context)
-            mode, symbol, name, run_id = self.mode, inst.symbol, inst.name, inst.id
-
-            def write_start(r: redis.Redis) -> None:
-                pipe = r.pipeline(transaction=True)
-                stop_flags.clear_stop(pipe, mode, symbol, name)
-                run_status.queue_status(pipe, mode, symbol, name, "running", id=run_id)
-                pipe.execute()
-
-            if mode in PARALLEL_START_MODES:
-                inst.started = write_when_connected(write_start)
-            else:
-                write_start(state())
-                inst.started = done_future()
+            pipe = state().pipeline(transaction=True)
+            stop_flags.clear_stop(pipe, self.mode, inst.symbol, inst.name)
+            run_status.queue_status(pipe, self.mode, inst.symbol, inst.name, "running", id=inst.id)
+            pipe.execute()
             inst.task = RunThread(
                 f"{self.mode}-{inst.key}", lambda task: self._guarded(inst, task, produce)
             )
@@ -123,36 +101,22 @@ class ExecutionClass(Generic[DataT]):
             produce(inst, task)
             if inst.outcome == "failed":
                 inst.outcome = "stopped" if inst.stop_event.is_set() else "done"
-        except BaseException:
-            self._record_end(inst)
-            raise
-        failure = self._record_end(inst)
-        if failure is not None:  # the store never took the run's start: the run fails with why
-            raise failure
-
-    def _record_end(self, inst: Instance) -> BaseException | None:
-        """Write the run's last status once its start is written (a run may end before the
-        store is up); returns why the start could not be written, if it could not."""
-        failure = inst.started.exception()  # (waits for the start write)
-        if failure is not None:
-            inst.outcome = "failed"
-            return failure
-        try:
-            # a run that did not finish keeps the share its last status said it had done
-            run_status.set_status(
-                state(),
-                self.mode,
-                inst.symbol,
-                inst.name,
-                "done",
-                id=inst.id,
-                progress=1.0 if inst.outcome == "done" else None,
-                stopped=inst.stop_event.is_set(),
-                outcome=inst.outcome,
-            )
-        except Exception:  # the status is advisory; never mask the run's own outcome
-            pass
-        return None
+        finally:
+            try:
+                # a run that did not finish keeps the share its last status said it had done
+                run_status.set_status(
+                    state(),
+                    self.mode,
+                    inst.symbol,
+                    inst.name,
+                    "done",
+                    id=inst.id,
+                    progress=1.0 if inst.outcome == "done" else None,
+                    stopped=inst.stop_event.is_set(),
+                    outcome=inst.outcome,
+                )
+            except Exception:  # the status is advisory; never mask the run's own outcome
+                pass
 
     def _background(self, task: RunThread, inst: Instance) -> Callable[[], None]:
         def watch() -> None:

@@ -3,9 +3,7 @@
 ``drive`` walks a run's ``steps`` until it ends or is stopped: it hands the
 readers the signals closed since the last hand-over, emits ``progress`` (only
 when someone listens), refreshes the status in Redis, and emits
-``done.backtest`` at the end. The walk does not wait for the state store: it polls the
-stop flag and writes the status once the run's start is written (``Instance.started``),
-and stops, to raise why, when the store cannot be reached. ``route_event`` sends the engine's events to the bus.
+``done.backtest`` at the end. ``route_event`` sends the engine's events to the bus.
 """
 
 from __future__ import annotations
@@ -36,30 +34,11 @@ def drive(
     payload (mode, symbol, names); the intervals are the caller's, read at each call so a test
     can change them."""
     inst.data = run
-    started = inst.started
-    kept: StopPoller | None = None
-
-    def poller() -> StopPoller | None:
-        """The stop flag's poller once the run's start is written (None before, or if it failed)."""
-        nonlocal kept
-        if kept is None and started.done() and started.exception() is None:
-            kept = StopPoller(state(), mode, inst.symbol, inst.name)
-        return kept
-
-    def should_stop() -> bool:
-        if inst.stop_event.is_set():
-            return True
-        polled = poller()
-        if polled is None:
-            # the store still starting: only this process can stop the run yet; the store
-            # failed: stop here, and the run raises why (instances._guarded)
-            return started.done()
-        return polled.stopped()
-
+    poller = StopPoller(state(), mode, inst.symbol, inst.name)
     pushed = 0
     next_status = next_push = 0.0
     total = max(run.total_ticks, 1)
-    for done in run.steps(should_stop):
+    for done in run.steps(lambda: inst.stop_event.is_set() or poller.stopped()):
         now = time.monotonic()
         if pushed < len(run.closed) and now >= next_push:
             next_push = now + push_every
@@ -71,15 +50,12 @@ def drive(
                 "progress",
                 {**tags, "total_frames": total, "processed_frames": done, "progress": progress},
             )
-        if now >= next_status and poller() is not None:  # (once the run's start is written)
+        if now >= next_status:
             next_status = now + status_every
             run_status.set_status(
                 state(), mode, inst.symbol, inst.name, "running", id=inst.id, progress=progress
             )
     task.push_many(run.closed[pushed:])
-    failure = started.exception() if started.done() else None
-    if failure is not None:
-        raise failure
     if run.stopped:
         inst.stop_event.set()
     events.emit("done.backtest", {**tags, "stopped": run.stopped, "closed": len(run.closed)})
