@@ -17,8 +17,9 @@ from btfarm.orchestrator.sweeps.held_records import HeldRecords
 from btfarm.orchestrator.sweeps.progress_log import Entries, Entry
 from btfarm.shared import daily_pnl
 from btfarm.shared.engine.backtest_run import BacktestRun
+from btfarm.shared.engine.portfolio_run import PortfolioRun
 from btfarm.shared.ranking import metric_value, rank
-from btfarm.shared.registry import get_exchange, get_frame, get_risk, get_strategy
+from btfarm.shared.registry import get_exchange, get_frame, get_portfolio, get_risk, get_strategy
 from btfarm.shared.result_block import ResultBlock, pack_records
 from btfarm.shared.stats import BacktestStatistics
 from btfarm.shared.store import run_status
@@ -337,6 +338,12 @@ class SweepTally:
         candles = candle_cache.candles_for(exchange, frame, self.symbol)
         for name in names:
             variant = by_name[name]
+            if variant.kind == "portfolio":  # every member on its own symbol (PortfolioRun)
+                portfolio = PortfolioRun(
+                    get_portfolio(variant.base, needed_by), variant.params, needed_by=needed_by
+                ).run()
+                out[name], stats[name] = list(portfolio.closed), portfolio.statistics()
+                continue
             strategy = get_strategy(variant.base, needed_by)
             risk = get_risk(strategy.risk_name, needed_by) if strategy.risk_name else None
             run = BacktestRun(

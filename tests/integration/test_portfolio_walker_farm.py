@@ -185,3 +185,16 @@ def test_a_portfolio_the_workers_do_not_register_fails_saying_what_to_import(far
     reason = data.unfinished["pwf-here-only"]
     assert 'portfolio "pwf-here-only" not found' in reason, reason
     assert f"btfarm worker --import {__name__}" in reason, reason
+
+
+def test_the_walker_report_recomputes_portfolio_variants_as_they_were_ranked(farm_url):
+    list(Walker.run(SYMBOL, "pwf-walker"))
+    report = Walker.get_report(SYMBOL, "pwf-walker")
+    # the best ten's closed signals, rerun in process; a rerun that differs is flagged
+    assert f"pwf-duo[max_positions=1,{SMA}.fast=5]" in report and "pwf-purse[capital=150]" in report
+    assert "recomputed" not in report
+    path = Walker.dump(SYMBOL, "pwf-walker")
+    assert f"pwf-duo[max_positions=1,{SMA}.fast=5]" in path.read_text()
+    # the heatmaps of the member params' grid are named with file-safe parts (no ':')
+    pictures = [p.name for p in path.parent.iterdir() if ".heatmap-" in p.name]
+    assert pictures and not [n for n in pictures if ":" in n], pictures
