@@ -28,8 +28,9 @@ from pathlib import Path
 
 import psutil
 
-from btfarm.shared.errors import ConfigError
+from btfarm.shared.errors import ConfigError, NotRegisteredError
 from btfarm.shared.registry import registry
+from btfarm.shared.schemas import PortfolioSweep
 from btfarm.shared.settings import Settings, get_settings
 from btfarm.shared.store import worker_registry
 from btfarm.workers.app import TASK_QUEUE
@@ -54,16 +55,27 @@ def pool_imports(
 ) -> tuple[str, ...]:
     """What a worker must import to have this sweep's registrations: BTFARM_IMPORTS,
     the CLI's modules, and each module (or script file) that registered the walker,
-    its exchange, frame or strategies in this process. btfarm's own demo registers
-    on demand (``DEMO_IMPORT``), so its module is never imported bare."""
+    its exchange, frame, strategies or the portfolios it lists in this process. btfarm's
+    own demo registers on demand (``DEMO_IMPORT``), so its module is never imported bare."""
     origins = [
         registry.origin("walker", walker_name),
         registry.origin("exchange", exchange_name),
         registry.origin("frame", frame_name),
         *(registry.origin("strategy", name) for name in strategies),
+        *(registry.origin("portfolio", name) for name in _portfolios_of(walker_name)),
     ]
     found = [o for o in origins if o and not o.startswith("btfarm.")]
     return tuple(dict.fromkeys((*get_settings().imports, *_registered_imports, *found)))
+
+
+def _portfolios_of(walker_name: str) -> list[str]:
+    """The portfolios a registered walker lists (a worker running their variants needs the
+    module that registered each, which may be neither the walker's nor a member's)."""
+    try:
+        walker = registry.get("walker", walker_name, "pool_imports")
+    except NotRegisteredError:  # a search's or a window's walker is checked by its caller
+        return []
+    return [e.portfolio_name for e in walker.strategies if isinstance(e, PortfolioSweep)]
 
 
 def local_slots(settings: Settings) -> int:

@@ -341,3 +341,23 @@ def test_a_flat_key_names_the_longest_member_it_starts_with():
     assert member_param("S:a.b.fast", members) == ("S:a.b", "fast")
     assert member_param("S:a.fast", members) == ("S:a", "fast")
     assert member_param("S:a.", members) is None and member_param("S:c.fast", members) is None
+
+
+def test_the_local_workers_import_the_module_that_registered_a_listed_portfolio():
+    """A portfolio registered in a module that is neither the walker's nor a member's: the
+    embedded default's workers must import it too, or every portfolio variant fails."""
+    from btfarm.orchestrator.sweeps.local_pool import pool_imports
+
+    portfolio = get_portfolio("pw-duo", "test").model_copy(
+        update={"portfolio_name": "pw-elsewhere"}
+    )
+    registry.add("portfolio", portfolio, True, {}, origin="my_portfolios")
+    registry.add(
+        "walker",
+        walker({"portfolio_name": "pw-elsewhere"}).model_copy(update={"walker_name": "pw-far"}),
+        True,
+        {},
+        origin="my_walkers",
+    )
+    imports = pool_imports("pw-far", "farm-market", "farm-2d", ["farm-sma", "farm-pullback"])
+    assert "my_portfolios" in imports and "my_walkers" in imports
