@@ -17,6 +17,7 @@ import redis
 from kombu.exceptions import OperationalError as BrokerError
 
 from btfarm.orchestrator.instances import Instance
+from btfarm.orchestrator.results.ranked_data import ranked_data
 from btfarm.orchestrator.results.status import VariantStatus
 from btfarm.orchestrator.run_thread import RunThread
 from btfarm.orchestrator.state_client import state
@@ -327,7 +328,8 @@ def run_sweep(inst: Instance, task: RunThread, plan: SweepPlan, resume: bool) ->
     if sweep.stopped:
         inst.stop_event.set()
     if events.has_listeners("walker_complete"):
-        events.emit("walker_complete", sweep.data())
+        # a large sweep's best rows and its columns, never a row per variant (results/ranked_data)
+        events.emit("walker_complete", ranked_data(sweep))
     events.emit(
         "done.walker",
         {
