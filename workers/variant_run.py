@@ -99,6 +99,7 @@ def run_variant(chunk: Chunk, variant: Variant, should_stop, worker: str) -> dic
         seconds=time.perf_counter() - started,
         rejections=run.core.rejections,
         daily=run.daily_pnl(),
+        lane=run.lane,  # the walk that ran it: the report says which strategies left the C loop
     )
 
 

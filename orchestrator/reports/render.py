@@ -219,6 +219,8 @@ class WalkerFields(TypedDict, total=False):
     best_strategy: str | None
     unfinished: Mapping[str, str] | Sequence[Any]
     fingerprints: Mapping[str, Mapping[str, Any]]
+    lanes: Mapping[str, str]  # variant name -> the walk that ran it on its worker
+    variants: Mapping[str, tuple[str, Any]]  # variant name -> (its strategy, params)
     run_id: str
     unranked: Mapping[str, tuple[str, StatsArg]]
     rejections: Mapping[str, tuple[int, Sequence[str]]]
@@ -370,6 +372,7 @@ def render_walker(
         ],
         min_trades=fields.get("min_trades"),
         coverage=fmt.inline(coverage) if coverage else None,
+        lanes=_lanes_line(fields.get("lanes") or {}, fields.get("variants") or {}),
         pictures=picture_links(pictures),
         rejections=[
             {
@@ -575,6 +578,40 @@ def _fingerprint_section(
         for n in names
     ]
     return {"fingerprint_common": common, "fingerprint_rows": rows}
+
+
+LANE_WORDS = {  # in the order the line lists them
+    "batch": "C loop",
+    "vector": "Python vectorised",
+    "event": "Python tick by tick",
+    "portfolio": "portfolio in lockstep",
+}
+
+
+def _lanes_line(lanes: Mapping[str, str], variants: Mapping[str, tuple[str, Any]]) -> str | None:
+    """Which walk ran the variants on the workers, counted, with the strategies that left the
+    C loop named (a hook, a listener, or a risk with Python validations keeps a strategy in
+    Python); None when no result says (an older worker's)."""
+    if not lanes:
+        return None
+    counts: dict[str, int] = {}
+    python: dict[str, None] = {}
+    for name, lane in lanes.items():
+        counts[lane] = counts.get(lane, 0) + 1
+        if lane in ("vector", "event"):
+            python[variants[name][0] if name in variants else name] = None
+    order = [*LANE_WORDS, *sorted(set(counts) - set(LANE_WORDS))]
+    parts = [
+        f"{fmt.inline(LANE_WORDS.get(lane, lane))}: {counts[lane]}"
+        for lane in order
+        if lane in counts
+    ]
+    line = ", ".join(parts)
+    if python:
+        shown = list(python)[:5]
+        line += "; strategies in Python: " + ", ".join(fmt.inline(n) for n in shown)
+        line += f" and {len(python) - len(shown)} more" if len(python) > len(shown) else ""
+    return line
 
 
 def picture_links(pictures: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -116,6 +116,7 @@ def large_data(tally: SweepTally, top: int) -> WalkerData:
         fingerprints={
             rec["strategy_name"]: rec["fingerprint"] for rec in records if rec.get("fingerprint")
         },
+        lanes={rec["strategy_name"]: rec["lane"] for rec in records if rec.get("lane")},
         unranked=unranked,
         rejections={
             rec["strategy_name"]: (rec["stats"]["rejected_signals"], rec.get("rejections") or [])

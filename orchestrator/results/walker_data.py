@@ -67,6 +67,9 @@ class WalkerData(BaseModel):
         False  # ended without every result: `btfarm walker resume RUN_ID` finishes it
     )
     fingerprints: dict[str, dict[str, Any]] = {}  # variant name -> fingerprint of its result
+    # variant name -> the walk that ran it on its worker: "batch" (the C loop), "vector" or
+    # "event" (Python: a hook, a listener, or a risk with Python validations), "portfolio"
+    lanes: dict[str, str] = {}
     # finished but not comparable (fewer than min_trades closed signals, 1 by default):
     # variant name -> (why, its statistics); never ranked, never best
     unranked: dict[str, tuple[str, BacktestStatistics]] = {}

@@ -255,6 +255,7 @@ class SweepTally:
             fingerprints={
                 name: rec["fingerprint"] for name, rec in finished if rec.get("fingerprint")
             },
+            lanes={name: rec["lane"] for name, rec in finished if rec.get("lane")},
             unranked={name: (why, by_name[name]["stats"]) for name, why in unranked.items()},
             rejections={
                 name: (rec["stats"]["rejected_signals"], rec.get("rejections") or [])
