@@ -153,7 +153,8 @@ class ChunkWatch:
         else:
             again = chunk.model_copy(update={"variants": own, "steal": stolen})
         new_id = f"{tid}-r{self.resubmitted}"
-        fanout.submit(self.app, [again], [new_id])
+        # on the broker of the store this watch reads (not whatever state() last connected to)
+        fanout.submit(self.app, [again], [new_id], client=fanout.broker_client(self._r))
         self.chunks[new_id] = again
 
     def _ping(self, hostname: str) -> bool:
