@@ -12,6 +12,7 @@ import psutil
 import pytest
 import redis
 
+from btfarm.orchestrator.state_client import reset_state
 from btfarm.orchestrator.sweeps import local_pool
 from btfarm.shared.settings import get_settings
 from btfarm.shared.store import embedded_redis
@@ -76,7 +77,10 @@ def _isolated(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, t
     integration = request.node.get_closest_marker("integration") is not None
     before = _redis_servers_of(tmp_path) if integration else set()  # session servers
     yield
-    embedded_redis.close()  # leave any embedded server this test joined
+    # drop the orchestrator's state client (a later test's settings may name another store, and
+    # an embedded server this test joined is gone with its tmp_path) and leave that server
+    reset_state()
+    embedded_redis.close()
     get_settings.cache_clear()
     if integration:
         leftover = sorted(_redis_servers_of(tmp_path) - before)
