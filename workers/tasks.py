@@ -335,8 +335,8 @@ def backtest_chunk(self, **payload: Any) -> dict[str, Any]:
 def index_of(variant: Variant) -> int:
     """``variant``'s place in its sweep: every variant a chunk runs has one (make_chunks and the
     stored plan number them)."""
-    if variant.index is None:
-        raise ValueError(
+    if variant.index is None:  # a malformed chunk: it fails, as a chunk none of whose variants ran
+        raise ChunkFailed(
             f"variant {variant.strategy_name!r} of a chunk has no index in its sweep: build "
             "chunks with fanout.make_chunks, which numbers them"
         )

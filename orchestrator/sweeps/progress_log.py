@@ -187,6 +187,7 @@ class ItemSlice(Sequence[WalkerProgress]):
         if isinstance(at, slice):
             return list(self)[at]
         if not -len(self) <= at < len(self):
+            # protocol: a Sequence raises IndexError past its end (iteration relies on it)
             raise IndexError(f"item {at} of a slice of {len(self)} progress items")
         return self._log.item(self._start + at % len(self))
 
