@@ -155,6 +155,28 @@ typedef struct {
     int order[N_KINDS], n_order;
 } Pos;
 
+/* Room for a position's entries (dca_max, at least 1) and partials (every rung, and a user's
+ * close) in one block, freed with free(ps->e_price); 0 when out of memory */
+static Py_ssize_t entry_room(const Plan *plan) { return plan->dca_max > 1 ? plan->dca_max : 1; }
+static Py_ssize_t partial_room(const Plan *plan) { return plan->n_pp + plan->n_pl + 1; }
+
+static int give_room(Pos *ps, const Plan *plan) {
+    const Py_ssize_t room_e = entry_room(plan), room_p = partial_room(plan);
+    double *scratch = calloc(3 * room_e + 7 * room_p, sizeof(double));
+    if (!scratch) return 0;
+    ps->e_price = scratch;
+    ps->e_cost = ps->e_price + room_e;
+    ps->e_ts = ps->e_cost + room_e;
+    ps->p_type = ps->e_ts + room_e;
+    ps->p_pct = ps->p_type + room_p;
+    ps->p_price = ps->p_pct + room_p;
+    ps->p_basis = ps->p_price + room_p;
+    ps->p_count = ps->p_basis + room_p;
+    ps->p_ts = ps->p_count + room_p;
+    ps->p_entry = ps->p_ts + room_p;
+    return 1;
+}
+
 /* one commit of kind k that returned ok, counted; returns ok */
 static int counted(Pos *ps, int k, int ok) {
     if (ps->counts[k][0] + ps->counts[k][1] == 0) ps->order[ps->n_order++] = k;
@@ -645,22 +667,10 @@ static PyObject *settle(PyObject *self, PyObject *args) {
     }
     if (!bad && planned) bad = read_plan(&b[24], &plan);
     if (!bad && planned) {
-        const Py_ssize_t room_e = plan.dca_max > 1 ? plan.dca_max : 1, room_p = plan.n_pp + plan.n_pl + 1;
-        double *scratch = calloc(3 * room_e + 7 * room_p, sizeof(double));
-        if (!scratch) {
+        if (!give_room(&pos, &plan)) {
             PyErr_NoMemory();
             goto done;
         }
-        pos.e_price = scratch;
-        pos.e_cost = pos.e_price + room_e;
-        pos.e_ts = pos.e_cost + room_e;
-        pos.p_type = pos.e_ts + room_e;
-        pos.p_pct = pos.p_type + room_p;
-        pos.p_price = pos.p_pct + room_p;
-        pos.p_basis = pos.p_price + room_p;
-        pos.p_count = pos.p_basis + room_p;
-        pos.p_ts = pos.p_count + room_p;
-        pos.p_entry = pos.p_ts + room_p;
     }
     if (bad) {
         PyErr_Format(PyExc_ValueError, "settle: %s", bad);
@@ -850,22 +860,10 @@ static PyObject *plan_position(PyObject *self, PyObject *args) {
         PyErr_Format(PyExc_ValueError, "plan_position: %s", bad);
         goto done;
     }
-    const Py_ssize_t room_e = plan.dca_max > 1 ? plan.dca_max : 1, room_p = plan.n_pp + plan.n_pl + 1;
-    double *scratch = calloc(3 * room_e + 7 * room_p, sizeof(double));
-    if (!scratch) {
+    if (!give_room(&pos, &plan)) {
         PyErr_NoMemory();
         goto done;
     }
-    pos.e_price = scratch;
-    pos.e_cost = pos.e_price + room_e;
-    pos.e_ts = pos.e_cost + room_e;
-    pos.p_type = pos.e_ts + room_e;
-    pos.p_pct = pos.p_type + room_p;
-    pos.p_price = pos.p_pct + room_p;
-    pos.p_basis = pos.p_price + room_p;
-    pos.p_count = pos.p_basis + room_p;
-    pos.p_ts = pos.p_count + room_p;
-    pos.p_entry = pos.p_ts + room_p;
     const int64_t *ts = b[4].buf;
     const Market market = {b[1].buf, b[2].buf, b[3].buf, b[5].buf, b[6].buf, b[7].buf, b[8].buf, ts, m};
     /* the first expired candle (settle's stop): the blocks before it may be stepped over */
@@ -877,6 +875,7 @@ static PyObject *plan_position(PyObject *self, PyObject *args) {
     ruled = plan_trade(&plan, &pos, &market, is_long, t, c, stop, entry, tp, sl, met, frame_end_ms, slip / 100, fee,
                        trade, init, pre);
     Py_END_ALLOW_THREADS
+    const Py_ssize_t room_e = entry_room(&plan), room_p = partial_room(&plan);
     double *entries = out = malloc((ENTRY_FIELDS * room_e + PARTIAL_FIELDS * room_p) * sizeof(double));
     if (!out) {
         PyErr_NoMemory();
