@@ -131,3 +131,23 @@ def test_a_position_listener_or_a_hook_keeps_python(monkeypatch):
     assert not walked
     _run(_strategy(PLANS["ladder"]), exchange, frame, candles, False, monkeypatch)
     assert walked
+
+
+def _with_cost(get_signal, cost: float):
+    def costed(symbol, when):
+        signal = get_signal(symbol, when)
+        return None if signal is None else {**signal, "cost": cost}
+
+    return costed
+
+
+@pytest.mark.parametrize("name", ["every_rule", "averaging"])
+def test_a_signal_with_its_own_cost_gives_the_same_trades_in_both_walks(name, monkeypatch):
+    """A signal's cost prices its first entry (pnl_entries, pnl_cost, a partial's cost basis):
+    the compiled loop must not price it at CC_POSITION_ENTRY_COST instead."""
+    exchange, frame, candles = load_sim("plan-lane-sim")
+    strategy = _strategy(PLANS[name], get_signal=_with_cost(sma_cross_signal, 250.0))
+    python = _run(strategy, exchange, frame, candles, True, monkeypatch)
+    compiled = _run(strategy, exchange, frame, candles, False, monkeypatch)
+    assert python.closed and python.closed[0]["pnl"]["pnl_entries"] >= 250.0
+    _same(compiled, python)
