@@ -195,3 +195,17 @@ def test_a_late_record_of_a_variant_collected_meanwhile_is_dropped_not_pushed(st
     assert handed_in_names(store, "steal-late")[0] == "v0"
     assert sorted(handed_in_names(store, "steal-late")) == [f"v{i}" for i in range(8)]
     assert store.llen(keys.walker_inbox("steal-late")) == 0
+
+
+def test_the_watch_resubmits_on_the_store_it_reads_not_on_a_stale_state_client(
+    store, monkeypatch, tmp_path
+):
+    """The process's state client left by an earlier run (its embedded server gone) is not where
+    a watch given its store publishes: the same resubmission as above, with that client planted."""
+    import redis
+
+    from btfarm.orchestrator import state_client
+
+    gone = redis.Redis(unix_socket_path=str(tmp_path / "gone.sock"))
+    monkeypatch.setattr(state_client, "_client", gone)
+    test_the_watch_resubmits_what_a_chunk_claimed_and_its_own_unclaimed_under_its_chunk_id(store)
