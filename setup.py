@@ -1,7 +1,8 @@
-"""The one compiled part: the batch lane's C loop (shared/engine/_batch_kernel.c).
+"""The compiled parts: the batch lane's C loop (shared/engine/_batch_kernel.c) and the event
+lane's loop over a hooked position's candles (shared/engine/_hook_loop.c).
 
-Everything else is in pyproject.toml. The extension is optional: where no C
-compiler is found the install still succeeds, and sweeps run the same loop
+Everything else is in pyproject.toml. The extensions are optional: where no C
+compiler is found the install still succeeds, and the same loops run
 in Python (slower, identical results; see shared/engine/batch_kernel.py).
 """
 
@@ -10,13 +11,14 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension(
-            "btfarm.shared.engine._batch_kernel",
-            sources=["shared/engine/_batch_kernel.c"],
+            f"btfarm.shared.engine.{name}",
+            sources=[f"shared/engine/{name}.c"],
             extra_compile_args=[
                 "-O3",
                 "-ffp-contract=off",
             ],  # no fused multiply-add: PnL rounds as in Python
             optional=True,
         )
+        for name in ("_batch_kernel", "_hook_loop")
     ]
 )

@@ -204,12 +204,11 @@ def profile() -> dict[str, object]:
     stats = pstats.Stats(profiler)
 
     def cumtime(name: str, where: str) -> float:  # stats keys are (file, line, function)
-        return next(v[3] for k, v in stats.stats.items() if k[2] == name and k[0].endswith(where))
+        return sum(v[3] for k, v in stats.stats.items() if k[2] == name and k[0].endswith(where))
 
     trail_cum = cumtime("trail", "position_trailing_strategies.py")
-    dispatch_cum = cumtime(
-        "walk", "position_hook.py"
-    )  # the engine's candle checks and hooks, the user's hook in them
+    # the engine's candle checks and hooks, the user's hook in them (walk_native: the C loop's)
+    dispatch_cum = cumtime("walk", "position_hook.py") + cumtime("walk_native", "position_hook.py")
     total = stats.total_tt
     stats.sort_stats("tottime").print_stats(15)
     # the no-op hook never trails, so its positions live longer: its own call count divides its extra time

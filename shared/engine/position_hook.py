@@ -35,6 +35,7 @@ the same state it makes the same commits).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -46,6 +47,8 @@ from .. import events
 from ..errors import SignalError
 from ..intervals import MINUTE_MS
 from ..schemas import StrategySchema
+from . import hook_loop
+from .hook_loop import _hook_loop
 from .position import LEVELS, breakeven_threshold, progress_percent
 from .position_plan_hooks import PlanHooks, plan_for
 
@@ -54,6 +57,16 @@ if TYPE_CHECKING:  # (lifecycle imports this module)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MINUTE = timedelta(minutes=1)
+_EVENTS = vars(
+    events
+)  # (the C loop reads events._listened from it: a listener added counts next candle)
+
+
+def _when_at(u: int) -> datetime:
+    """A millisecond time as the callbacks' ``when``: datetime.fromtimestamp(u / 1000, UTC),
+    exactly, in half its time."""
+    return _EPOCH + timedelta(0, 0, 0, u)
+
 
 HOOK_CALLBACKS = ("on_active_ping", "on_partial_profit", "on_partial_loss", "on_breakeven")
 
@@ -200,6 +213,7 @@ class PositionHook:
         "_fee",
         "_last_u",
         "_last_when",
+        "_native",
     )
 
     def __init__(self, core: StrategyCore, candles, vwap: np.ndarray) -> None:
@@ -232,6 +246,7 @@ class PositionHook:
         self._fee = core.cfg.CC_PERCENT_FEE
         self._last_u = -1  # the last ping's candle and when
         self._last_when = _EPOCH
+        self._native = self.backtest and hook_loop.available()
 
     # ---- what hooks receive ----------------------------------------------
 
@@ -248,9 +263,7 @@ class PositionHook:
     def when(self) -> datetime:
         """The candle's time u as the callbacks' ``when`` (made once per candle, on first use)."""
         if self._when is None:
-            # (EPOCH + timedelta: the datetime.fromtimestamp(u / 1000, UTC) of a millisecond
-            # time, exactly, in half its time)
-            self._when = _EPOCH + timedelta(0, 0, 0, self.u)
+            self._when = _when_at(self.u)
         return self._when
 
     def _payload(self, **extra: Any) -> dict[str, Any]:
@@ -301,13 +314,15 @@ class PositionHook:
         every position pays for each call and copy), with what nobody reads left unbuilt: the
         signal's copy is made once per walk and after each applied commit, ``when`` only when
         a callback is given it, and a side's levels are worked out only when one is due or a
-        callback or the plan reads the percent. Commits work only inside the hook: the context's
-        ``hook`` is this one while the candles' hooks run, never while the close is made."""
+        callback or the plan reads the percent (``after_ping``, the rest of the hook after the
+        ping). Commits work only inside the hook: the context's ``hook`` is this one while the
+        candles' hooks run, never while the close is made. ``walk_native`` walks the same in C
+        where it may (hook_loop.py)."""
         core = self.core
         ctx = core._context
         sig, pos = core.signal, core.position
         long = pos.long
-        ping, plan, sided, s, fee = self._ping, self._plan, self._sided, self._s, self._fee
+        ping, s, fee = self._ping, self._s, self._fee
         symbol, backtest, listened_now = core.symbol, self.backtest, events.listened
         last_u, last_when = self._last_u, self._last_when  # (written back when the block ends)
         if not live:
@@ -379,54 +394,162 @@ class PositionHook:
                     if u - last_u == MINUTE_MS:
                         when = last_when + _ONE_MINUTE
                     else:
-                        when = _EPOCH + timedelta(0, 0, 0, u)
+                        when = _when_at(u)
                     self._when = last_when = when
                     last_u = u
                     try:
                         ping(symbol, public, price, when, backtest)
                     except Exception as exc:  # (StrategyCore._guarded's rule, inlined)
                         core.callback_raised("on_active_ping", exc)
-                if plan is not None:
-                    plan.ping(self)
-                entry = sig["price_open"]  # (an average buy in the ping moved it)
-                if (price > entry) if long else (price < entry):
-                    if not pos.breakeven_seen:
-                        thr = self.breakeven_percent  # (Position.breakeven_reached)
-                        if (
-                            (price >= entry * (1 + thr / 100))
-                            if long
-                            else (price <= entry * (1 - thr / 100))
-                        ):
-                            pos.breakeven_seen = True
-                            if "breakeven_available" in listened:
-                                events.emit("breakeven_available", self._payload())
-                            if "on_breakeven" in core.callbacks:
-                                self._callback("on_breakeven")
-                            if plan is not None:
-                                plan.breakeven(self)
-                    # (_side's level test, when nothing else there reads the percent)
-                    fired = pos.profit_levels
-                    if sided or (
-                        len(fired) < len(LEVELS)
-                        and (
-                            (total := (sig["price_take_profit"] - entry) * (1 if long else -1)) <= 0
-                            or abs(price - entry) / total * 100 >= LEVELS[len(fired)]
-                        )
-                    ):
-                        self._side("profit", price, entry, listened, core.callbacks, plan)
-                elif (price < entry) if long else (price > entry):
-                    fired = pos.loss_levels
-                    if sided or (
-                        len(fired) < len(LEVELS)
-                        and (
-                            (total := (entry - sig["price_stop_loss"]) * (1 if long else -1)) <= 0
-                            or abs(price - entry) / total * 100 >= LEVELS[len(fired)]
-                        )
-                    ):
-                        self._side("loss", price, entry, listened, core.callbacks, plan)
-                if self.queue:
-                    self.flush()
+                self.after_ping(price, listened)
             return None
+        finally:
+            ctx.hook = None
+            self._last_u, self._last_when = last_u, last_when
+
+    def after_ping(self, price: float, listened: frozenset[str]) -> None:
+        """The rest of a candle's hook after the ping (``walk``'s order): the plan, then on the
+        profit side breakeven and the profit levels, on the loss side the loss levels, then the
+        commits' events. ``listened``: the topics listened to when the candle began."""
+        core = self.core
+        sig, pos, plan = core.signal, core.position, self._plan
+        long = pos.long
+        if plan is not None:
+            plan.ping(self)
+        entry = sig["price_open"]  # (an average buy in the ping moved it)
+        if (price > entry) if long else (price < entry):
+            if not pos.breakeven_seen:
+                thr = self.breakeven_percent  # (Position.breakeven_reached)
+                if (
+                    (price >= entry * (1 + thr / 100))
+                    if long
+                    else (price <= entry * (1 - thr / 100))
+                ):
+                    pos.breakeven_seen = True
+                    if "breakeven_available" in listened:
+                        events.emit("breakeven_available", self._payload())
+                    if "on_breakeven" in core.callbacks:
+                        self._callback("on_breakeven")
+                    if plan is not None:
+                        plan.breakeven(self)
+            # (_side's level test, when nothing else there reads the percent)
+            fired = pos.profit_levels
+            if self._sided or (
+                len(fired) < len(LEVELS)
+                and (
+                    (total := (sig["price_take_profit"] - entry) * (1 if long else -1)) <= 0
+                    or abs(price - entry) / total * 100 >= LEVELS[len(fired)]
+                )
+            ):
+                self._side("profit", price, entry, listened, core.callbacks, plan)
+        elif (price < entry) if long else (price > entry):
+            fired = pos.loss_levels
+            if self._sided or (
+                len(fired) < len(LEVELS)
+                and (
+                    (total := (entry - sig["price_stop_loss"]) * (1 if long else -1)) <= 0
+                    or abs(price - entry) / total * 100 >= LEVELS[len(fired)]
+                )
+            ):
+                self._side("loss", price, entry, listened, core.callbacks, plan)
+        if self.queue:
+            self.flush()
+
+    def native(self) -> bool:
+        """True when ``walk_native`` may walk this hook's positions: the C loop is built and the
+        hook reads no side's percent on every candle (no position plan, no ``on_partial_*``)."""
+        return self._native and self._plan is None and not self._sided
+
+    def walk_native(
+        self,
+        start: int,
+        limit: int,
+        ts: np.ndarray,
+        extreme: np.ndarray,
+        vwap: np.ndarray,
+        frame_end: float,
+        expires: float,
+    ) -> tuple[int, tuple[int, str, float] | None]:
+        """``walk`` of a backtest's candles ``start`` .. ``limit - 1`` in the C loop (hook_loop.py;
+        ``extreme``: the lows for a long, the highs for a short). Returns (the candle to go on from,
+        the close as ``walk`` returns it or None): it goes on from a candle before ``limit`` only
+        when someone listens to ``active_ping`` from there on, which ``walk`` then walks."""
+        core = self.core
+        ctx = core._context
+        sig, pos = core.signal, core.position
+        long = pos.long
+        last_u, last_when = self._last_u, self._last_when
+        raised = functools.partial(core.callback_raised, "on_active_ping")
+        callbacks = core.callbacks
+        ctx.hook = self
+        k = start
+        try:
+            while k < limit:
+                listened = events.listened()
+                if "active_ping" in listened:  # (its payload is built on every candle)
+                    return k, None
+                pending = pos.pending
+                public = self._public
+                if public is None:
+                    public = self._public = dict(sig)
+                peak_price, peak, fall_price, fall = core.peak + core.fall
+                code, k, price, peak_price, peak, fall_price, fall, last_u, last_when = (
+                    _hook_loop.walk(
+                        ts,
+                        extreme,
+                        vwap,
+                        k,
+                        limit,
+                        long,
+                        frame_end,
+                        expires,
+                        pending is not None and pending["action"] == "close",
+                        sig["price_open"],
+                        sig["price_stop_loss"],
+                        sig["price_take_profit"],
+                        self._s,
+                        self._fee,
+                        peak_price,
+                        peak,
+                        fall_price,
+                        fall,
+                        pos.breakeven_seen,
+                        self.breakeven_percent,
+                        pos,
+                        pos.profit_levels,
+                        pos.loss_levels,
+                        "breakeven_available" not in listened and "on_breakeven" not in callbacks,
+                        "partial_profit_available" not in listened,
+                        "partial_loss_available" not in listened,
+                        self._ping,
+                        core.symbol,
+                        public,
+                        self.backtest,
+                        last_u,
+                        last_when,
+                        _ONE_MINUTE,
+                        _when_at,
+                        ctx,
+                        self,
+                        self.queue,
+                        _EVENTS,
+                        listened,
+                        raised,
+                    )
+                )
+                core.peak, core.fall = (peak_price, peak), (fall_price, fall)
+                if code == hook_loop.AFTER_PING:
+                    self._when = last_when if last_u == self.u else None
+                    self.after_ping(self.price, listened)
+                    k += 1
+                elif code == hook_loop.DONE:
+                    return k, None
+                elif code != hook_loop.LISTENED:
+                    reason = hook_loop.CLOSE_REASONS[code]
+                    if reason == "closed":
+                        sig["close_id"] = pos.pending["id"]
+                    return k, (k, reason, price)
+            return k, None
         finally:
             ctx.hook = None
             self._last_u, self._last_when = last_u, last_when

@@ -43,7 +43,10 @@ from .walk_grid import block_extremes
 if TYPE_CHECKING:  # (lifecycle imports this module)
     from .lifecycle import StrategyCore
 
-BLOCK = 1024  # candles read into Python lists at a time (indexing numpy per candle costs ~4x more)
+# candles read into Python lists at a time (indexing numpy per candle costs ~4x more): a first block
+# of FIRST_BLOCK, doubling up to BLOCK (most positions close within a hundred candles; reading 1,024
+# for each cost more than walking them)
+FIRST_BLOCK, BLOCK = 64, 1024
 
 
 def walk_position(core: StrategyCore, candles: Candles, vwap: np.ndarray, limit: int) -> None:
@@ -66,27 +69,36 @@ def walk_position(core: StrategyCore, candles: Candles, vwap: np.ndarray, limit:
         return
     hook = core.hook_for(candles, vwap)
     live = core.hooks.checkpoint is not None
+    extreme = candles.low if long else candles.high
     token = activate(core._context)  # (the hook sets the context's hook while hooks run only)
     try:
-        for first in range(start, limit, BLOCK):
-            last = min(first + BLOCK, limit)
-            ts = candles.timestamp[first:last].tolist()
+        first, hit = start, None
+        if not live and hook.native():
+            first, hit = hook.walk_native(
+                start, limit, candles.timestamp, extreme, vwap, frame_end, expires
+            )
+        size = FIRST_BLOCK
+        while hit is None and first < limit:
+            last = min(first + size, limit)
             hit = hook.walk(
                 first,
-                ts,
-                (candles.low if long else candles.high)[first:last].tolist(),
+                candles.timestamp[first:last].tolist(),
+                extreme[first:last].tolist(),
                 vwap[first:last].tolist(),
                 frame_end,
                 expires,
                 live,
             )
-            if hit is not None:
-                index, reason, price = hit
-                # (a user's close records no close excursion)
-                core._close(
-                    Settled(index, reason, price), ts[index - first], excursion=reason != "closed"
-                )
-                return
+            first, size = last, min(2 * size, BLOCK)
+        if hit is not None:
+            index, reason, price = hit
+            # (a user's close records no close excursion)
+            core._close(
+                Settled(index, reason, price),
+                int(candles.timestamp[index]),
+                excursion=reason != "closed",
+            )
+            return
         core.next_ms = int(candles.timestamp[limit - 1]) + MINUTE_MS
     finally:
         deactivate(token)
