@@ -23,5 +23,9 @@ a position hook, the event and vector lanes settle an open position with
 ``position_walk`` (candle by candle, running ``position_hook.PositionHook``,
 whose commits apply the rules of ``position.Position``) instead of the numpy
 scan; such a run never takes the batch lane. Its oracle is
-tests/support/position_reference.py.
+tests/support/position_reference.py. A backtest's hooked candles walk in C
+(``hook_loop``, ``_hook_loop.c``: the checks and the ``on_active_ping`` call,
+back in Python only where a commit or an event is due; held to the Python
+walk by tests/unit/test_hook_loop.py), and a plan-only position in the
+compiled plan loop (``batch_kernel.plan_position``; tests/unit/test_single_plan_lane.py).
 """
