@@ -44,10 +44,7 @@ from .sim_data import load_sim
 from .test_position_scenarios import engine_trades
 from .test_walk_invariants import event_twin, market
 
-pytestmark = [
-    pytest.mark.unit,
-    pytest.mark.skipif(not hook_loop.available(), reason="the C hook loop is not built"),
-]
+pytestmark = pytest.mark.unit
 
 HEARD = (
     "strategy_commit",
@@ -272,6 +269,10 @@ def test_a_listener_added_in_a_hook_counts_from_the_next_candle(topic, monkeypat
     closed, _, log, got = native[0]
     assert len(got) > 10 and len(closed) > 20 and calls > 0
     assert got[0][0] > int(log[39][2].timestamp() * 1000)  # not on the candle that subscribed
+
+
+def test_the_hook_loop_is_built_by_the_install():
+    assert hook_loop.unavailable_reason() is None, hook_loop.unavailable_reason()
 
 
 def test_bad_bounds_are_a_value_error():
