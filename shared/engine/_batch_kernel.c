@@ -823,10 +823,12 @@ done:
 }
 
 /* plan_position(plan, vwap, low, high, ts, block_low, block_high, block_vwap_max, block_vwap_min, c,
- *               is_long, t, entry, tp, sl, met, frame_end_ms, slip, fee, peak_price, peak, fall_price, fall)
+ *               is_long, t, entry, tp, sl, met, frame_end_ms, slip, fee, peak_price, peak, fall_price, fall,
+ *               first_cost)
  *   -> (ruled, trade, excursions, entries, partials, counts, order)
  * One open position of the event lane walked with its plan from candle c (pending_at t), as
  * plan_trade walks a batch trade: position_walk.py takes it for a position nobody else hooks.
+ * first_cost: its first entry's dollars (the signal's ``cost``, else CC_POSITION_ENTRY_COST).
  * ruled: 1 when a rule closed it, 0 when the candles ran out first; trade: TRADE_FIELDS float64
  * bytes; excursions: (peak price, peak PnL, fall price, fall PnL) before the close merges into
  * them; entries, partials: float64 bytes (ENTRY_FIELDS, PARTIAL_FIELDS each); counts: int64 bytes,
@@ -835,13 +837,13 @@ static PyObject *plan_position(PyObject *self, PyObject *args) {
     Py_ssize_t c;
     int is_long;
     long long t, frame_end_ms;
-    double entry, tp, sl, met, slip, fee, init[4], pre[4], trade[TRADE_FIELDS], *out = NULL;
+    double entry, tp, sl, met, slip, fee, init[4], pre[4], trade[TRADE_FIELDS], first_cost, *out = NULL;
     Py_buffer b[9];
     memset(b, 0, sizeof(b));
     /* b: 0 plan, 1 vwap, 2 low, 3 high, 4 ts, 5 block_low, 6 block_high, 7 block_vwap_max, 8 block_vwap_min */
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*npLddddLdddddd", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &b[6],
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*npLddddLddddddd", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &b[6],
                           &b[7], &b[8], &c, &is_long, &t, &entry, &tp, &sl, &met, &frame_end_ms, &slip, &fee,
-                          &init[0], &init[1], &init[2], &init[3]))
+                          &init[0], &init[1], &init[2], &init[3], &first_cost))
         return NULL;
     PyObject *result = NULL;
     const char *bad = NULL;
@@ -856,10 +858,12 @@ static PyObject *plan_position(PyObject *self, PyObject *args) {
             if (b[k].len != blocks * 8) bad = "the block extremes need one entry per BLOCK candles";
     }
     if (!bad) bad = read_plan(&b[0], &plan);
+    if (!bad && !(first_cost > 0 && isfinite(first_cost))) bad = "the first entry's cost must be a finite number > 0";
     if (bad) {
         PyErr_Format(PyExc_ValueError, "plan_position: %s", bad);
         goto done;
     }
+    plan.entry_cost = first_cost; /* this position's own: a signal's cost, or the plan's CC_POSITION_ENTRY_COST */
     if (!give_room(&pos, &plan)) {
         PyErr_NoMemory();
         goto done;

@@ -207,9 +207,11 @@ def plan_position(
     fee: float,
     peak: tuple[float, float],
     fall: tuple[float, float],
+    first_cost: float,
 ) -> tuple:
     """One open position walked from candle ``c`` with the plan, as ``settle`` walks a plan
-    trade; ``arrays`` are ``plan_arrays``'; ``peak`` and ``fall`` its (price, PnL) so far.
+    trade; ``arrays`` are ``plan_arrays``'; ``peak`` and ``fall`` its (price, PnL) so far;
+    ``first_cost`` its first entry's dollars (the signal's ``cost``, else CC_POSITION_ENTRY_COST).
 
     Returns (ruled, trade, (peak price, peak PnL, fall price, fall PnL) before the close,
     entries, partials, counts, order): ``ruled`` False when the candles ran out before a rule
@@ -230,6 +232,7 @@ def plan_position(
         float(fee),
         *peak,
         *fall,
+        float(first_cost),
     )
     # (memoryview casts: a few values each, where numpy's frombuffer costs more than the walk)
     return (

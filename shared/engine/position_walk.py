@@ -133,9 +133,7 @@ def _compiled(core: StrategyCore, candles: Candles, vwap: np.ndarray, start: int
     """True when the compiled loop may walk this position: a backtest's fresh position whose only
     hook is the plan (nobody would see a candle's hook), a whole-minute lifetime (the loop's
     expiry counts minutes), every VWAP it may read a number (a NaN price makes a commit an error
-    on listen_error, which only the hooks write), a first entry priced at CC_POSITION_ENTRY_COST
-    (the loop's plan prices it so for every position of the run; a signal's own ``cost`` is
-    walked in Python) and the C loop built."""
+    on listen_error, which only the hooks write) and the C loop built."""
     hooks, pos, sig = core.hooks, core.position, core.signal
     if (
         hooks.plan is None
@@ -149,7 +147,6 @@ def _compiled(core: StrategyCore, candles: Candles, vwap: np.ndarray, start: int
         or len(sig["entries"]) != 1
         or sig["partials"]
         or hooks.hooked
-        or sig.get("cost") not in (None, hooks.entry_cost)
         or events.any_listened(events.POSITION_TOPICS)
         or not batch_kernel.available()
     ):
@@ -205,6 +202,7 @@ def _walk_compiled(core: StrategyCore, candles: Candles, vwap: np.ndarray, start
             cfg.CC_PERCENT_FEE,
             core.peak,
             core.fall,
+            sig["entries"][0]["cost"],
         )
     )
     if not ruled:

@@ -144,10 +144,13 @@ def _with_cost(get_signal, cost: float):
 @pytest.mark.parametrize("name", ["every_rule", "averaging"])
 def test_a_signal_with_its_own_cost_gives_the_same_trades_in_both_walks(name, monkeypatch):
     """A signal's cost prices its first entry (pnl_entries, pnl_cost, a partial's cost basis):
-    the compiled loop must not price it at CC_POSITION_ENTRY_COST instead."""
+    the compiled loop walks such a position too, and must not price it at
+    CC_POSITION_ENTRY_COST instead."""
     exchange, frame, candles = load_sim("plan-lane-sim")
     strategy = _strategy(PLANS[name], get_signal=_with_cost(sma_cross_signal, 250.0))
     python = _run(strategy, exchange, frame, candles, True, monkeypatch)
+    walked = _spy(monkeypatch)
     compiled = _run(strategy, exchange, frame, candles, False, monkeypatch)
     assert python.closed and python.closed[0]["pnl"]["pnl_entries"] >= 250.0
+    assert sum(walked) >= len(compiled.closed) - 1 > 100  # (the last may outlive the candles)
     _same(compiled, python)
