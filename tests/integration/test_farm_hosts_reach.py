@@ -5,7 +5,9 @@ namespace reaching the hub's Redis only over its own veth link (tests/support/ne
 - every variant's result arrives exactly once: once in the walker's progress, once in the
   stored blocks, claimed by one chunk, started once by a worker; every host worked;
 - a sample of 20 variants, drawn with a fixed seed, equals ``Backtest.run`` of the same
-  params in this process.
+  params in this process;
+- ``walker_complete`` hears the large form (the best ``TOP`` as rows, every variant in the
+  table), ranked as ``Walker.get_data`` ranks them.
 
 Needs root for the namespaces (CI runs as root); skipped, with the reason, only where they
 cannot be made. Every namespace and worker it starts is removed, the test failing or not.
@@ -19,7 +21,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from btfarm.orchestrator import Backtest, Walker
+from btfarm.orchestrator import Backtest, Walker, listen_walker_complete
+from btfarm.orchestrator.results.ranked_data import TOP
 from btfarm.orchestrator.sweeps.variants import expand
 from btfarm.shared.registry import get_walker
 from btfarm.shared.store import result_blocks, variant_marks
@@ -58,14 +61,29 @@ def test_5000_short_variants_over_three_hosts_arrive_once_and_equal_in_process_r
     workers = workers_on(
         hosts, server, tmp_path / "workers", env={"BTFARM_IMPORTS": short_sweep.IMPORTS}
     )
+    completed: list = []
+    unsubscribe = listen_walker_complete(completed.append)
     try:
         reported = Counter(
             p.strategy_name
             for p in Walker.run(short_sweep.SYMBOL, short_sweep.SWEEP, chunk_size=CHUNK)
         )
     finally:
+        unsubscribe()
         stop_workers(workers)
     data = Walker.get_data(short_sweep.SYMBOL, short_sweep.SWEEP, top=5000)  # every row
+
+    # walker_complete carries a large sweep's large form: the best TOP as rows, every variant
+    # in the table, the same ranking and best as get_data's
+    assert len(completed) == 1
+    done = completed[0]
+    assert done.top == TOP < 5000 and len(done.strategies) <= TOP
+    assert done.table is not None and len(done.to_frame()) == 5000
+    assert done.best_strategy == data.best_strategy is not None
+    assert [(s.strategy_name, s.stats) for s in done.strategies] == [
+        (s.strategy_name, s.stats) for s in data.strategies[: len(done.strategies)]
+    ]
+    assert done.strategies_tested == data.strategies_tested == 5000
 
     # once in the walker's progress, once in its data
     names = [variants.name(i) for i in range(len(variants))]
