@@ -10,10 +10,10 @@ variant's record does not change once its progress item is pushed).
 
 from __future__ import annotations
 
-import math
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -80,22 +80,23 @@ class ProgressLog:
 
     def items(self, start: int, stop: int) -> list[WalkerProgress]:
         """Items ``start`` to ``stop``, built block by block: a reader follows the run a batch of
-        items at a time, and each block's rows are read as Python values once for all of them."""
+        items at a time, and each block's rows are read as Python values once for all of them
+        (an item per result: what is not per row is done per block, with numpy)."""
         tally = self._tally
         indices = np.array(self._index[start:stop], dtype=np.int64)
         numbers, rows = tally.held.where(indices)
         out: list[WalkerProgress] = [None] * len(indices)  # type: ignore[list-item]
-        common = {
-            "walker_name": tally.walker_name,
-            "symbol": tally.symbol,
-            "total_strategies": len(tally.variants),
-            "metric": tally.metric,
-        }
-        metric_values = tally.metric_values
-        for number in np.unique(numbers):
-            block = tally.held.block(int(number))
+        walker_name, symbol, metric = tally.walker_name, tally.symbol, tally.metric
+        total = len(tally.variants)
+        tested, bests = self._tested, self._best
+        # the tally holds a done variant's metric as metric_value reads it (NaN: None)
+        values = tally.metric_values[indices]
+        metric_values = np.where(np.isnan(values), None, values).tolist()
+        order = np.argsort(numbers, kind="stable")  # each block's rows together, in item order
+        cuts = np.flatnonzero(np.diff(numbers[order])) + 1
+        for ks in np.split(order, cuts) if len(order) else ():
+            block = tally.held.block(int(numbers[ks[0]]))
             names, statuses = block.names(), block.status.tolist()
-            ks = np.flatnonzero(numbers == number)
             block_rows = rows[ks].tolist()
             for k, row, index, (stats, columnar) in zip(
                 ks.tolist(),
@@ -106,20 +107,25 @@ class ProgressLog:
             ):
                 at = start + k
                 status = STATUS_NAMES[statuses[row]]
-                best_name, best_metric = self._best_of(self._best[at])
+                best_name, best_metric = self._best_of(bests[at])
                 done = status == "done"
-                # the tally holds a done variant's metric as metric_value reads it (NaN: None)
-                value = float(metric_values[index]) if done else math.nan
                 out[k] = _built(
                     WalkerProgress,
                     {
-                        **common,
+                        "walker_name": walker_name,
+                        "symbol": symbol,
                         "strategy_name": names[row] or tally.name_of(index),
-                        "strategies_tested": self._tested[at],
+                        "strategies_tested": tested[at],
+                        "total_strategies": total,
                         "best_strategy": best_name,
                         "best_metric": best_metric,
-                        "metric_value": None if value != value else value,
-                        "stats": _statistics(stats, columnar),
+                        "metric": metric,
+                        "metric_value": metric_values[k] if done else None,
+                        "stats": None
+                        if stats is None
+                        else _built(BacktestStatistics, stats)
+                        if columnar
+                        else BacktestStatistics.model_validate(stats),
                         "status": status,
                         "error": None if done else block.error(row),
                     },
@@ -210,8 +216,17 @@ def _built(model: type[M], values: dict[str, Any]) -> M:
     ``model_construct`` builds it without that method's per-field work: a progress item is
     built for every result, and ``model_construct`` took most of its time."""
     instance = model.__new__(model)
-    object.__setattr__(instance, "__dict__", values)
-    object.__setattr__(instance, "__pydantic_fields_set__", set(values))
-    object.__setattr__(instance, "__pydantic_extra__", None)
-    object.__setattr__(instance, "__pydantic_private__", None)
+    _set(instance, "__dict__", values)
+    # every field is set: a copy of the model's field names (no hashing of the keys again)
+    _set(instance, "__pydantic_fields_set__", set(_field_names(model)))
+    _set(instance, "__pydantic_extra__", None)
+    _set(instance, "__pydantic_private__", None)
     return instance
+
+
+_set = object.__setattr__
+
+
+@cache
+def _field_names(model: type[BaseModel]) -> frozenset[str]:
+    return frozenset(model.model_fields)
