@@ -19,6 +19,7 @@ import redis
 
 from ..errors import SettingsError, StoreUnavailable
 from ..settings import Settings, get_settings, redact_url
+from .client_options import NO_CLIENT_INFO
 from .embedded_redis import embedded_server
 from .retry_policy import CONNECT_TIMEOUT_SECONDS, command_retry
 
@@ -57,6 +58,7 @@ def connect_url(
             socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
             health_check_interval=30,
             retry=command_retry(),
+            **NO_CLIENT_INFO,
             **tcp,  # a unix socket (the embedded server's URL, given to local workers) has no keepalive
         )
     except ValueError as exc:

@@ -49,6 +49,7 @@ import hashlib
 import importlib.util
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -63,12 +64,16 @@ from ..atomic_file import disk_fault
 from ..errors import StoreUnavailable
 from ..settings import get_settings
 from . import keys
+from .client_options import NO_CLIENT_INFO
 from .replies import text
 from .retry_policy import CONNECT_TIMEOUT_SECONDS, command_retry
 
 START_TIMEOUT_SECONDS = 15.0  # for the embedded server to answer PING (it may load its AOF)
 STOP_TIMEOUT_SECONDS = 10.0  # for the embedded server's process to exit, per signal
 POLL_SECONDS = 0.01  # between readiness checks, bounded by the deadlines above
+# the first pause of a start's readiness checks, doubled up to POLL_SECONDS: a fresh server answers
+# ~1-3 ms after its daemonizing start returns
+FIRST_POLL_SECONDS = 0.0005
 SOCKET_PATH_MAX = 100  # bytes; Linux caps unix socket paths at 107
 
 
@@ -89,6 +94,9 @@ class EmbeddedServer:
         self._owner_pid = os.getpid()
         self._member = _member(self._owner_pid)
         self._joined = False
+        # the client start() joined with, its connection open: the next client() hands it over
+        # instead of opening another (a single backtest's start makes exactly one)
+        self._spare: list[redis.Redis] = []
 
     @property
     def url(self) -> str:
@@ -111,13 +119,20 @@ class EmbeddedServer:
         return self._joined and os.getpid() == self._owner_pid
 
     def client(self, db: int = 0) -> redis.Redis:
-        """A new client on the server's socket."""
+        """A new client on the server's socket (no other caller holds it)."""
+        if db == 0 and self.joined:
+            with contextlib.suppress(IndexError):  # (list.pop: one taker, whatever the threads)
+                return self._spare.pop()
+        return self._new_client(db)
+
+    def _new_client(self, db: int = 0) -> redis.Redis:
         return redis.Redis(
             unix_socket_path=str(self.socket_path),
             db=db,
             decode_responses=True,
             socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
             retry=command_retry(),
+            **NO_CLIENT_INFO,
         )
 
     def start(self) -> EmbeddedServer:
@@ -129,12 +144,14 @@ class EmbeddedServer:
             if pid is None:
                 self._remove_stale_files()
                 self._spawn()
-            client = self.client()
+            self._wait_ready(pid)
+            client = self._new_client()
             try:
-                self._wait_ready(client, pid)
                 client.sadd(keys.embedded_clients(), self._member)
-            finally:
+            except BaseException:
                 client.close()
+                raise
+        self._spare[:] = [client]
         self._joined = True
         return self
 
@@ -142,12 +159,15 @@ class EmbeddedServer:
         """Leave; the last live member stops the server and removes its files."""
         if not self.joined:
             return
+        for spare in self._spare:
+            spare.close()
+        self._spare.clear()
         with self._locked():
             self._joined = False
             if self._running_pid() is None:
                 self._remove_stale_files()
                 return
-            client = self.client()
+            client = self._new_client()
             try:
                 members_key = keys.embedded_clients()
                 client.srem(members_key, self._member)
@@ -243,23 +263,40 @@ class EmbeddedServer:
                 f"{(done.stderr or done.stdout).strip()[-500:]} (log: {self.logfile})"
             )
 
-    def _wait_ready(self, client: redis.Redis, known_pid: int | None) -> None:
+    def _wait_ready(self, known_pid: int | None) -> None:
         """Poll until PING answers and the pidfile names a live server."""
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        last_error: Exception | None = None
+        pause = FIRST_POLL_SECONDS
+        last_error = "no answer yet"
         while time.monotonic() < deadline:
-            try:
-                if client.ping() and self._running_pid() is not None:
-                    return
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                last_error = exc
-            time.sleep(POLL_SECONDS)
+            answer = self._ping()
+            if answer == "PONG" and self._running_pid() is not None:
+                return
+            last_error = answer if answer != "PONG" else "no pidfile yet"
+            time.sleep(pause)
+            pause = min(pause * 2, POLL_SECONDS)
         what = f"the running redis-server (pid {known_pid})" if known_pid else "redis-server"
         raise StoreUnavailable(
             f"{what} on {self.socket_path} did not answer PING within "
             f"{START_TIMEOUT_SECONDS:g} s ({last_error}); see {self.logfile}, or stop it "
             f"and remove {self.dir} if nothing uses it"
         )
+
+    def _ping(self) -> str:
+        """One PING on a socket of its own: "PONG", or why not. Not through a client: its
+        retries would pause 40 ms and more on a server still starting (no socket yet, or
+        loading its append-only file), where this loop looks again within a millisecond."""
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                probe.settimeout(CONNECT_TIMEOUT_SECONDS)
+                probe.connect(str(self.socket_path))
+                probe.sendall(b"PING\r\n")
+                reply = probe.recv(256)
+        except OSError as exc:
+            return f"{type(exc).__name__}: {exc}"
+        if reply.startswith(b"+PONG"):
+            return "PONG"
+        return reply.decode(errors="replace").strip() or "the connection closed"
 
     def _stop(self) -> None:
         """Stop the server by PID: SIGTERM (redis syncs its AOF and removes its
