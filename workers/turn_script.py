@@ -33,16 +33,71 @@ from btfarm.shared.store import keys, lua, variant_marks
 # "collected" (a result exists), "dead" (it killed its worker too often, or is not to run).
 # For the whole batch it may answer instead "done" (no next variant), "stopped" or
 # "orphaned" (the lease moved on).
-TURN_LUA = """
+TURN_LUA = (
+    """
 local inbox, task_record, lease, executions = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local collected, doorbell, claims, stop_flag, results = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local ttl, attempt, ring, claim_no = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local first_turn, crashes_allowed, stolen = ARGV[5], tonumber(ARGV[6]), ARGV[7]
 local block, block_size, batch_size, skip_size = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
 local storable = ARGV[12]  -- '1': every row of the block is a result (none "stopped")
-local block_at, batch_at = 13, 13 + block_size  -- the block's indices, the batch's, those to skip
+-- '1': the block's indices go one by one up or down; so do the batch's, with none to skip (most batches: a chunk's own list, or the list it steals from)
+local block_run, batch_run = ARGV[13], ARGV[14]
+local block_at, batch_at = 15, 15 + block_size  -- the block's indices, the batch's, those to skip
 local skip = {}
 for k = batch_at + batch_size, batch_at + batch_size + skip_size - 1 do skip[ARGV[k]] = true end
+
+-- A run of variants is checked and marked a few commands at a time instead of a few per
+-- variant: the script's own work per variant cost Redis more than anything else a result
+-- costs it (bench/reach.py). A run is checked whole; anything but the common case (none of it
+-- claimed, collected or started) takes the variant-by-variant path below, which is the rule.
+local function span(from, count)  -- lowest index and count of ARGV[from .. from + count - 1]
+  local a, b = tonumber(ARGV[from]), tonumber(ARGV[from + count - 1])
+  return math.min(a, b), count
+end
+
+local function no_bit_set(key, lo, count)  -- whether bits lo .. lo + count - 1 are all 0
+  local args = {}
+  for at = lo, lo + count - 1, 32 do
+    args[#args + 1] = 'GET'
+    args[#args + 1] = 'u' .. math.min(32, lo + count - at)
+    args[#args + 1] = at
+  end
+  for start = 1, #args, 1500 do
+    for _, value in ipairs(redis.call('BITFIELD', key, unpack(args, start, math.min(start + 1499, #args)))) do
+      if value ~= 0 then return false end
+    end
+  end
+  return true
+end
+
+local function set_bits(key, lo, count)  -- bits lo .. lo + count - 1 set to 1
+  local args = {}
+  for at = lo, lo + count - 1, 32 do
+    local width = math.min(32, lo + count - at)
+    args[#args + 1] = 'SET'
+    args[#args + 1] = 'u' .. width
+    args[#args + 1] = at
+    args[#args + 1] = 2 ^ width - 1
+  end
+  for start = 1, #args, 2000 do
+    redis.call('BITFIELD', key, unpack(args, start, math.min(start + 1999, #args)))
+  end
+end
+
+local function zeros(key, from, to)  -- whether bytes from .. to of key are all 0 (or absent)
+  local bytes = redis.call('GETRANGE', key, from, to)
+  return bytes == string.rep('\0', #bytes)
+end
+
+local function big_endian(value, width)  -- value as width bytes, as BITFIELD's u<8 * width>
+  local bytes = {}
+  for b = width, 1, -1 do
+    bytes[b] = value % 256
+    value = math.floor(value / 256)
+  end
+  return string.char(unpack(bytes))
+end
 
 local died_in, deaths, suspects = '', 0, ''
 if first_turn == '1' then
@@ -60,12 +115,22 @@ end
 -- late block (its variants were redone elsewhere and collected: a partitioned host coming
 -- back) is dropped here, not left in the inbox for nobody.
 if block_size > 0 then
-  local fresh = 0
-  for k = block_at, batch_at - 1 do
-    fresh = fresh + 1 - redis.call('GETBIT', collected, ARGV[k])
+  local fresh, lo = 0, nil
+  if block_run == '1' then
+    lo = span(block_at, block_size)
+    if no_bit_set(collected, lo, block_size) then fresh = block_size else lo = nil end
+  end
+  if lo == nil then
+    for k = block_at, batch_at - 1 do
+      fresh = fresh + 1 - redis.call('GETBIT', collected, ARGV[k])
+    end
   end
   if fresh == block_size and storable == '1' then
-    for k = block_at, batch_at - 1 do redis.call('SETBIT', collected, ARGV[k], 1) end
+    if lo ~= nil then
+      set_bits(collected, lo, block_size)
+    else
+      for k = block_at, batch_at - 1 do redis.call('SETBIT', collected, ARGV[k], 1) end
+    end
     redis.call('RPUSH', results, block)
     redis.call('EXPIRE', collected, ttl)
     redis.call('EXPIRE', results, ttl)
@@ -85,6 +150,31 @@ redis.call('HDEL', task_record, 'running', 'batch')  -- marked again below for w
 if batch_size == 0 then return answer({'done'}) end
 if redis.call('EXISTS', stop_flag) == 1 then return answer({'stopped'}) end
 if redis.call('GET', lease) ~= attempt then return answer({'orphaned'}) end
+if batch_run == '1' then
+  local lo, count = span(batch_at, batch_size)
+  local died = tonumber(died_in)
+  if (died == nil or died < lo or died >= lo + count)
+    and zeros(claims, lo * $CLAIM_BYTES, (lo + count) * $CLAIM_BYTES - 1)
+    and no_bit_set(collected, lo, count)
+    and zeros(executions, lo * $RUNS_BYTES, (lo + count) * $RUNS_BYTES - 1)
+  then  -- none claimed, collected or started: every one is claimed, marked started, and goes
+    redis.call('SETRANGE', claims, lo * $CLAIM_BYTES, string.rep(big_endian(claim_no, $CLAIM_BYTES), count))
+    redis.call('EXPIRE', claims, ttl)
+    redis.call('SETRANGE', executions, lo * $RUNS_BYTES, string.rep(big_endian(1, $RUNS_BYTES), count))
+    redis.call('EXPIRE', executions, ttl)
+    local statuses, going = {}, {}
+    for k = 1, count do
+      statuses[k] = 'go'
+      going[k] = ARGV[batch_at + k - 1]
+    end
+    if count == 1 then
+      redis.call('HSET', task_record, 'running', going[1])
+    else
+      redis.call('HSET', task_record, 'batch', table.concat(going, ','))
+    end
+    return answer(statuses)
+  end
+end
 local statuses, going, claimed = {}, {}, false
 for k = 1, batch_size do
   local index = ARGV[batch_at + k - 1]
@@ -116,8 +206,10 @@ elseif #going > 1 then
   redis.call('HSET', task_record, 'batch', table.concat(going, ','))
 end
 return answer(statuses)
-""".replace("$CLAIM", variant_marks.CLAIM).replace(
-    "$RUNS", variant_marks.RUNS
+""".replace("$CLAIM_BYTES", str(int(variant_marks.CLAIM[1:]) // 8))
+    .replace("$RUNS_BYTES", str(int(variant_marks.RUNS[1:]) // 8))
+    .replace("$CLAIM", variant_marks.CLAIM)
+    .replace("$RUNS", variant_marks.RUNS)
 )  # one spelling of the packing
 
 
@@ -163,14 +255,17 @@ def run_turn(
     block_indices: Sequence[int],
     skip: Sequence[int] = (),
     storable: bool = True,
+    spans: bool = True,
 ) -> TurnAnswer:
     """Store ``block`` (a finished batch's results, holding ``block_indices``) when none of them
     is collected and it is ``storable`` (no "stopped" row), else push it to the inbox unless all
     were collected; ring when ``ring``, then check, claim and mark ``batch`` (the indices of
     the next variants, all from one list; ``stolen``: the list it steals from); those in
     ``skip`` are claimed but answered "dead" (they killed their worker too often).
-    Arguments cost Redis' CPU: a variant is its index alone."""
+    Arguments cost Redis' CPU: a variant is its index alone. ``spans`` False checks every
+    variant one by one even where a span would do (the rule the spans must match: tests)."""
     blocked = list(block_indices) if block is not None else []
+    batch = list(batch)
     args: list = [
         keys.WALKER_RESULT_TTL_SECONDS,
         attempt,
@@ -184,6 +279,8 @@ def run_turn(
         len(batch),
         len(skip),
         "1" if storable else "0",
+        "1" if spans and _run(blocked) else "0",
+        "1" if spans and _run(batch) and not skip else "0",
         *blocked,
         *batch,
         *skip,
@@ -209,4 +306,15 @@ def run_turn(
         died_in=int(died_in) if died_in else None,
         deaths=int(deaths),
         suspects=[int(i) for i in suspects.split(",")] if suspects else [],
+    )
+
+
+def _run(indices: Sequence[int]) -> bool:
+    """Whether ``indices`` go one by one up, or one by one down (the script then checks and
+    marks them as a span)."""
+    if len(indices) < 2:
+        return len(indices) == 1
+    step = indices[1] - indices[0]
+    return step in (1, -1) and all(
+        b - a == step for a, b in zip(indices, indices[1:], strict=False)
     )
