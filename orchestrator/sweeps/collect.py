@@ -375,16 +375,15 @@ def collect(
                 f"the local worker pool exited; its log ({pool.logfile}) ends "
                 f"with:\n{pool.log_tail()}"
             )
-        for block, rows in records:
-            entries = sweep.add_block(block, rows)
-            if entries is None or not len(entries.index):
-                continue
-            task.push(
-                entries
-            )  # kept as three numbers each (sweeps/progress_log.py), built when read
+        counted = [sweep.add_block(block, rows) for block, rows in records]
+        fresh = [entries for entries in counted if entries is not None and len(entries.index)]
+        if fresh:
+            # kept as three numbers each (sweeps/progress_log.py), built when read; one push per
+            # drain: each wakes the readers, who build a drain's items together
+            task.push_many(fresh)
             if events.has_listeners("walker"):
                 end = len(task.items)
-                for at in range(end - len(entries.index), end):
+                for at in range(end - sum(len(entries.index) for entries in fresh), end):
                     events.emit("walker", task.items.item(at))
         now = time.monotonic()
         if records and now >= next_status and not collector.finished:  # the end writes the last
