@@ -38,7 +38,7 @@ import pyarrow as pa
 from ..atomic_file import replaced_whole
 from ..settings import get_settings
 
-FORMAT = "1"  # bumped when what is kept changes: older tables are then parsed again
+FORMAT = "2"  # bumped when what is kept changes: older tables are then parsed again (2: one batch)
 SETTLED_SECONDS = 2.0  # a file modified more recently than this is parsed, not kept
 MAX_BYTES = 4 * 2**30  # the folder's size at most: past it, the tables read least recently go first
 IDENTITY_KEY = b"btfarm.csv_source"  # the table's metadata entry naming the file it was read from
@@ -86,7 +86,7 @@ def parsed(source: Path, parse: Callable[[], pa.Table]) -> pa.Table:
     table = _read(kept, wanted)
     if table is not None:
         return table
-    table = parse()
+    table = parse().combine_chunks()  # one chunk a column, as a kept table reads back (see _keep)
     settled = clock() - before.st_ctime_ns >= SETTLED_SECONDS * 1e9
     if settled and identity(source, source.stat()) == wanted:
         _keep(kept, table, wanted)
@@ -141,6 +141,11 @@ def _keep(kept: Path, table: pa.Table, wanted: bytes) -> None:
     try:
         with replaced_whole(kept) as scratch, pa.OSFile(str(scratch), "wb") as sink:
             with ipc.new_file(sink, table.schema.with_metadata({IDENTITY_KEY: wanted})) as writer:
+                # one record batch (parsed() combined the chunks), so each column reads back as one
+                # chunk that csv_directory views in place: kept as the reader's batches (3 for the
+                # 30-day file), every read copied them into new buffers, and those first allocations
+                # of pyarrow's allocator fault in its huge-page arena (~10-20 ms of CPU in a third
+                # of fresh processes)
                 writer.write_table(table)
     except OSError as exc:  # a read-only or full folder: the CSV is parsed each time instead
         if str(kept.parent) not in _warned:
