@@ -35,8 +35,12 @@ def drive(
     can change them."""
     inst.data = run
     poller = StopPoller(state(), mode, inst.symbol, inst.name)
+    # the run's start (start_or_join) cleared the stop flag and wrote "running" a moment ago:
+    # the first ask and the first refresh come one interval on (two round trips fewer at the start)
+    poller.heard(False)
     pushed = 0
-    next_status = next_push = 0.0
+    next_push = 0.0
+    next_status = time.monotonic() + status_every
     total = max(run.total_ticks, 1)
     for done in run.steps(lambda: inst.stop_event.is_set() or poller.stopped()):
         now = time.monotonic()
