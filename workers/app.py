@@ -91,6 +91,8 @@ def _conf(settings: Settings, urls: tuple[str, str]) -> dict[str, object]:
         # publish itself (bench/reach.py); Flower sees each chunk from the worker's events
         "task_send_sent_event": False,
         "worker_send_task_events": True,
+        # those events published in batches, not one round trip each (workers/event_batches.py)
+        "worker_consumer": "btfarm.workers.event_batches:BatchingConsumer",
         "result_expires": RESULT_EXPIRES_SECONDS,
         # one backend (and connection pool) for the process: each sweep runs in a thread of
         # its own, and a backend per thread cost a new connection per sweep
