@@ -13,6 +13,8 @@ PUBLISH carries the events of every chunk that ended meanwhile. Worker events
 
 from __future__ import annotations
 
+import time
+
 from celery.worker.consumer import Consumer
 
 EVENT_BATCH_SECONDS = 0.1
@@ -22,15 +24,21 @@ class BatchingConsumer(Consumer):
     """Celery's consumer; its buffered task events are published at most every
     ``EVENT_BATCH_SECONDS`` instead of at the event loop's next turn."""
 
-    _flush_due = False  # a publish of the buffer is scheduled
+    _flush_due_at = 0.0  # when the scheduled publish of the buffer runs (0.0: none is)
 
     def on_send_event_buffered(self) -> None:
-        if self.hub and not self._flush_due:
-            self._flush_due = True
-            self.hub.call_later(EVENT_BATCH_SECONDS, self._flush_batch)
+        if not self.hub:
+            return
+        now = time.monotonic()
+        # one publish scheduled is enough; one overdue was dropped with the loop's timers (a
+        # consumer restarted after a lost connection), so another is scheduled
+        if now < self._flush_due_at + EVENT_BATCH_SECONDS:
+            return
+        self._flush_due_at = now + EVENT_BATCH_SECONDS
+        self.hub.call_later(EVENT_BATCH_SECONDS, self._flush_batch)
 
     def _flush_batch(self) -> None:
-        self._flush_due = False
+        self._flush_due_at = 0.0
         self._flush_events()
 
     def shutdown(self) -> None:
