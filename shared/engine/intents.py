@@ -188,7 +188,7 @@ def _dense(raw: Mapping, candles: Candles, where: str) -> Intents:
     if given.dtype.kind in "iu" and given.shape == (n,):  # whole numbers already: no NaN to clear
         position = np.sign(given).astype(np.int8, copy=False)  # (a year of float copies saved)
     else:
-        position = np.sign(np.nan_to_num(column("position", np.float64))).astype(np.int8)
+        position = _sides(column("position", np.float64))
     dense = {
         "position": position,
         "take_profit": column("price_take_profit", np.float64),
@@ -213,6 +213,12 @@ def _dense(raw: Mapping, candles: Candles, where: str) -> Intents:
         at_rows("price_open"),
         dense,
     )
+
+
+def _sides(position: np.ndarray) -> np.ndarray:
+    """+1 / -1 / 0 (int8) for each float ``position``: its sign, 0 for NaN (np.sign of
+    np.nan_to_num, in two comparisons: nan_to_num's copies cost ~35 us a day-long variant)."""
+    return (position > 0).view(np.int8) - (position < 0).view(np.int8)
 
 
 def _sparse(raw: Mapping, n: int, where: str) -> Intents:
@@ -251,7 +257,7 @@ def _sparse(raw: Mapping, n: int, where: str) -> Intents:
             np.int8, copy=False
         )  # (~0.25 ms a year variant of float copies)
     else:
-        side = np.sign(np.nan_to_num(column("position"))).astype(np.int8)
+        side = _sides(column("position"))
     values = [
         column(k)
         for k in ("price_take_profit", "price_stop_loss", "minute_estimated_time", "price_open")

@@ -246,3 +246,16 @@ def test_sparse_positions_of_any_number_type_give_the_same_intents(position):
     assert intents.side.dtype == np.int8 and intents.side.tolist() == expected_side[taken].tolist()
     assert intents.rows.tolist() == rows[taken].tolist()
     assert intents.row_take_profit.tolist() == (np.arange(4.0) + 10)[taken].tolist()
+
+
+def test_float_positions_read_as_their_sign_with_nan_as_none():
+    """A float ``position`` (dense or sparse) is read as np.sign(np.nan_to_num(position)):
+    NaN takes no position, infinities and the tiniest numbers take their side."""
+    from btfarm.shared.engine.intents import _sides
+
+    specials = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 5e-324, -5e-324, 1e308, -2.5])
+    drawn = np.random.default_rng(31).choice(specials, 1000) * np.random.default_rng(7).random(1000)
+    for position in (specials, drawn):
+        got = _sides(position)
+        assert got.dtype == np.int8
+        assert got.tolist() == np.sign(np.nan_to_num(position)).astype(np.int8).tolist()
