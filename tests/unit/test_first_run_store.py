@@ -37,8 +37,10 @@ def test_a_client_sends_no_client_setinfo(tmp_path: Path) -> None:
 
 def test_a_spare_client_is_closed_when_the_process_leaves(tmp_path: Path) -> None:
     server = EmbeddedServer(tmp_path).start()
-    spare = server._spare[0]
-    server.close()
+    try:
+        spare = server._spare[0]
+    finally:
+        server.close()  # (also when the assertion above fails: no server left running)
     assert server._spare == []
     assert all(c._sock is None for c in spare.connection_pool._available_connections)
 
