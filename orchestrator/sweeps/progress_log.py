@@ -91,7 +91,9 @@ class ProgressLog:
         tested, bests = self._tested, self._best
         # the tally holds a done variant's metric as metric_value reads it (NaN: None)
         values = tally.metric_values[indices]
-        metric_values = np.where(np.isnan(values), None, values).tolist()
+        boxed = values.astype(object)  # (as Python floats, None where NaN)
+        boxed[np.isnan(values)] = None
+        metric_values = boxed.tolist()
         order = np.argsort(numbers, kind="stable")  # each block's rows together, in item order
         cuts = np.flatnonzero(np.diff(numbers[order])) + 1
         for ks in np.split(order, cuts) if len(order) else ():
