@@ -63,6 +63,18 @@ def fingerprint(
         "btfarm_version": btfarm_version(),
         "strategy_name": strategy_name or strategy.strategy_name,
         "params": json.loads(json.dumps(used, sort_keys=True, default=str)),
+        **_shared_part(strategy, candles, cfg),
+    }
+
+
+def _shared_part(strategy: StrategySchema, candles: Candles, cfg: EngineConfig) -> dict[str, Any]:
+    """The fields every variant of one strategy on these candles and costs shares, kept on the
+    candles (a sweep's variants ask for them one after another; making them was ~15 us each)."""
+    key = ("fingerprint", id(strategy), id(cfg))
+    kept = candles.memo.get(key)
+    if kept is not None and kept[0] is strategy and kept[1] is cfg:  # (ids of the same objects)
+        return kept[2]
+    shared = {
         "source_hash": source_hash(strategy),
         "data_start_ms": int(candles.timestamp[0]) if len(candles) else None,
         "data_end_ms": int(candles.timestamp[-1]) if len(candles) else None,
@@ -72,6 +84,8 @@ def fingerprint(
         "slippage_percent": cfg.CC_PERCENT_SLIPPAGE,
         "config_hash": config_hash(cfg),
     }
+    candles.memo[key] = (strategy, cfg, shared)
+    return shared
 
 
 @lru_cache(maxsize=64)
