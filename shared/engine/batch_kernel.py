@@ -27,7 +27,7 @@ import numpy as np
 
 from ..engine_config import EngineConfig
 from ..position_plan import ResolvedPlan
-from ..settings import get_settings
+from . import native
 from .position import breakeven_threshold
 
 try:
@@ -51,14 +51,7 @@ PARTIAL_FIELDS = (
 
 def unavailable_reason() -> str | None:
     """Why this process runs the Python loop instead, or None when the C loop is on."""
-    if not get_settings().native:
-        return "BTFARM_NATIVE=0"
-    if _batch_kernel is None:
-        return (
-            "the C extension btfarm.shared.engine._batch_kernel is not built (pip install needs a C "
-            "compiler and the Python headers: apt-get install gcc python3-dev)"
-        )
-    return None
+    return native.unavailable_reason(_batch_kernel, "_batch_kernel")
 
 
 def available() -> bool:

@@ -20,7 +20,7 @@ read the side's percent on every candle) while nobody listens to
 
 from __future__ import annotations
 
-from ..settings import get_settings
+from . import native
 
 try:
     from . import _hook_loop
@@ -40,14 +40,7 @@ CLOSE_REASONS = {
 
 def unavailable_reason() -> str | None:
     """Why this process walks hooked positions in Python, or None when the C loop is on."""
-    if not get_settings().native:
-        return "BTFARM_NATIVE=0"
-    if _hook_loop is None:
-        return (
-            "the C extension btfarm.shared.engine._hook_loop is not built (pip install needs a C "
-            "compiler and the Python headers: apt-get install gcc python3-dev)"
-        )
-    return None
+    return native.unavailable_reason(_hook_loop, "_hook_loop")
 
 
 def available() -> bool:
